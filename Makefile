@@ -1,0 +1,35 @@
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+PYTHON ?= python3
+CATALOGS := $(wildcard drillmgr/translations drillmgr/*/translations)
+
+.PHONY: run test install translations messages
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+translations: install
+	@for dir in $(CATALOGS); do $(BIN)/pybabel compile --use-fuzzy -d $$dir -f >/dev/null || exit 1; done
+
+run: translations
+	$(BIN)/drillmgr db upgrade
+	$(BIN)/drillmgr seed-demo --if-empty
+	$(BIN)/drillmgr demo-accounts
+	$(BIN)/drillmgr run --host 127.0.0.1 --port $(PORT)
+
+test: translations
+	$(BIN)/pytest
+
+# Extract the messages of one feature into its catalogue: make messages FEATURE=drills
+messages: install
+	$(BIN)/pybabel extract --quiet -F drillmgr/babel.cfg -k _l -o /tmp/drillmgr-$(FEATURE).pot \
+		$(if $(filter core,$(FEATURE)),drillmgr/*.py drillmgr/accounts drillmgr/orgs drillmgr/home drillmgr/api drillmgr/regions templates/*.html templates/accounts templates/orgs templates/home templates/errors,drillmgr/$(FEATURE) templates/$(FEATURE))
+	test -f $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations/zh_CN/LC_MESSAGES/messages.po \
+		&& $(BIN)/pybabel update --quiet --no-fuzzy-matching -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN \
+		|| $(BIN)/pybabel init --quiet -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN

@@ -1,0 +1,82 @@
+"""Settings classes, read from the environment."""
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("DRILLMGR_INSTANCE", BASE_DIR / "instance"))
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _development_secret_key() -> str:
+    """A generated key kept under instance/, so sessions survive restarts in development."""
+    path = INSTANCE_DIR / "dev-secret-key"
+    if not path.exists():
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'drillmgr.sqlite3'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    DRILLMGR_TIMEZONE = os.environ.get("DRILLMGR_TIMEZONE", "Asia/Shanghai")
+    DRILLMGR_HOST = os.environ.get("DRILLMGR_HOST", "drillmgr.local")
+    DRILLMGR_BASE_URL = os.environ.get("DRILLMGR_BASE_URL", "http://127.0.0.1:5000")
+    DRILLMGR_CALENDAR_DIR = os.environ.get("DRILLMGR_CALENDAR_DIR", str(BASE_DIR / "calendars"))
+    UPLOAD_DIR = os.environ.get("DRILLMGR_UPLOAD_DIR", str(INSTANCE_DIR / "uploads"))
+    MAX_ATTACHMENT_BYTES = int(os.environ.get("DRILLMGR_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024))
+    MAX_CONTENT_LENGTH = MAX_ATTACHMENT_BYTES + 1024 * 1024
+
+    BABEL_DEFAULT_LOCALE = "zh_CN"
+    BABEL_DEFAULT_TIMEZONE = DRILLMGR_TIMEZONE
+    LANGUAGES = {"zh_CN": "简体中文", "en": "English"}
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", False)
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None
+
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = os.environ.get("SMTP_PORT", "25")
+    SMTP_TLS = os.environ.get("SMTP_TLS", "none")
+    SMTP_USERNAME = os.environ.get("SMTP_USERNAME", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_FROM = os.environ.get("SMTP_FROM", "drillmgr@localhost")
+
+    COMPLIANCE_WARNING_DAYS = 60
+    SCHEDULER_LEASE_SECONDS = int(os.environ.get("SCHEDULER_LEASE_SECONDS", 30))
+
+
+class DevelopmentConfig(Config):
+    SECRET_KEY = os.environ.get("SECRET_KEY") or _development_secret_key()
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_ENABLED = True
+    LOGIN_RATE_LIMIT = "5 per minute"
+    DRILLMGR_HOST = "drillmgr.test"
+    DRILLMGR_BASE_URL = "http://localhost"

@@ -1,0 +1,138 @@
+"""drillmgr — earthquake drill and readiness manager (地震应急演练与准备管理)."""
+import os
+from pathlib import Path
+
+from flask import Flask, current_app, request, session
+from flask_login import current_user
+
+from drillmgr.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parent
+
+BLUEPRINT_MODULES = (
+    "drillmgr.accounts.views",
+    "drillmgr.home.views",
+    "drillmgr.orgs.views",
+    "drillmgr.api.views",
+)
+
+
+def _default_config():
+    from config import DevelopmentConfig, ProductionConfig
+
+    return ProductionConfig if os.environ.get("DRILLMGR_ENV") == "production" else DevelopmentConfig
+
+
+def create_app(config_class=None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_DIR / "templates"),
+        instance_path=os.environ.get("DRILLMGR_INSTANCE", str(PROJECT_DIR / "instance")),
+    )
+    app.config.from_object(config_class or _default_config())
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY must be set in the environment")
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", _translation_directories())
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    _register_security_headers(app)
+    _register_error_pages(app)
+
+    from drillmgr.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _translation_directories() -> str:
+    dirs = sorted(str(p) for p in PACKAGE_DIR.glob("*/translations") if p.is_dir())
+    return ";".join([str(PACKAGE_DIR / "translations"), *dirs])
+
+
+def select_locale() -> str:
+    languages = list(current_app.config["LANGUAGES"])
+    if request.path.startswith("/api/"):
+        return request.accept_languages.best_match(languages, default=languages[0])
+    chosen = session.get("lang")
+    if chosen in languages:
+        return chosen
+    if current_user and current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    return languages[0]
+
+
+def _init_extensions(app: Flask) -> None:
+    import drillmgr.audit.services  # noqa: F401 — registers the append-only guard
+    import drillmgr.models  # noqa: F401 — every table on the metadata
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_DIR / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    login_manager.init_app(app)
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message_category = "warning"
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
+
+    from flask_babel import lazy_gettext as _l
+
+    login_manager.login_message = _l("Please log in to see this page.")
+
+    from drillmgr.accounts.models import User
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.active else None
+
+
+def _register_blueprints(app: Flask) -> None:
+    from importlib import import_module
+
+    for name in BLUEPRINT_MODULES:
+        app.register_blueprint(import_module(name).bp)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from flask_babel import get_locale
+
+    from drillmgr import formatting
+    from drillmgr.navigation import menu_items
+
+    app.jinja_env.globals.update(
+        local_dt=formatting.local_datetime,
+        local_date=formatting.local_date,
+        languages=app.config["LANGUAGES"],
+        menu_items=menu_items,
+        get_locale=get_locale,
+    )
+    app.jinja_env.filters["duration"] = formatting.duration
+
+
+def _register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def add_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+
+def _register_error_pages(app: Flask) -> None:
+    from flask import render_template
+    from werkzeug.exceptions import HTTPException
+
+    from drillmgr.api.core import TITLES, problem
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if request.path.startswith("/api/"):
+            return problem(error.code or 500, TITLES.get(error.code, error.name), error.description or "")
+        if error.code in (403, 404):
+            return render_template(f"errors/{error.code}.html"), error.code
+        return error

@@ -1,0 +1,238 @@
+"""Who may see and do what. Every view, API handler, feed and job asks here, and nowhere else.
+
+Scopes: an admin sees everything; a coordinator or viewer sees their region's subtree; unit
+staff see their own organisation. A double-blind drill before its start is hidden from everyone
+but its organiser, its evaluators, coordinators of its region and admins.
+"""
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from drillmgr.accounts.models import User
+from drillmgr.db import utcnow
+from drillmgr.drills.models import Drill, drill_evaluators, drill_participants
+from drillmgr.enums import Role
+from drillmgr.errors import Forbidden, NotFound
+from drillmgr.extensions import db
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
+
+ROLE_POWER = {Role.ADMIN: 3, Role.COORDINATOR: 2, Role.ORG_STAFF: 1, Role.VIEWER: 1}
+REGIONAL_ROLES = (Role.COORDINATOR, Role.VIEWER)
+
+
+def deny(message: str | None = None):
+    raise Forbidden(message or _("You are not allowed to do this."))
+
+
+def not_found(message: str | None = None):
+    raise NotFound(message or _("Not found."))
+
+
+# --- regions ---------------------------------------------------------------------------------
+
+def subtree_codes(region_code: str) -> sa.Select:
+    """A SELECT of the codes of `region_code` and every region below it."""
+    path = sa.select(Region.path).where(Region.code == region_code).scalar_subquery()
+    return sa.select(Region.code).where(Region.path.startswith(path, autoescape=False))
+
+
+def region_in_subtree(region_code: str | None, ancestor_code: str) -> bool:
+    if region_code is None:
+        return False
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Region).where(
+            Region.code == region_code, Region.code.in_(subtree_codes(ancestor_code))
+        )
+    ) > 0
+
+
+def region_clause(user: User, column) -> sa.ColumnElement[bool]:
+    """Rows whose region `column` lies in the user's region scope (org_staff: their org's region)."""
+    if user.role == Role.ADMIN:
+        return sa.true()
+    if user.role in REGIONAL_ROLES and user.region_code:
+        return column.in_(subtree_codes(user.region_code))
+    if user.role == Role.ORG_STAFF and user.org_id:
+        org_region = sa.select(Organisation.region_code).where(Organisation.id == user.org_id).scalar_subquery()
+        return column == org_region
+    return sa.false()
+
+
+def can_view_region(user: User, region_code: str) -> bool:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Region).where(Region.code == region_code, region_clause(user, Region.code))
+    ) > 0
+
+
+def can_manage_region(user: User, region_code: str) -> bool:
+    """Coordinators act for their region's subtree; admins for all."""
+    if user.role == Role.ADMIN:
+        return True
+    return user.role == Role.COORDINATOR and region_in_subtree(region_code, user.region_code)
+
+
+# --- organisations ---------------------------------------------------------------------------
+
+def org_clause(user: User) -> sa.ColumnElement[bool]:
+    if user.role == Role.ORG_STAFF:
+        return Organisation.id == user.org_id
+    return region_clause(user, Organisation.region_code)
+
+
+def can_view_org(user: User, org: Organisation) -> bool:
+    if user.role == Role.ORG_STAFF:
+        return org.id == user.org_id
+    return user.role == Role.ADMIN or region_in_subtree(org.region_code, user.region_code)
+
+
+def can_manage_org(user: User, org: Organisation) -> bool:
+    return can_manage_region(user, org.region_code)
+
+
+def get_visible_org(user: User, org_id: int) -> Organisation:
+    org = db.session.get(Organisation, org_id)
+    if org is None or not can_view_org(user, org):
+        not_found(_("No such organisation."))
+    return org
+
+
+# --- users -----------------------------------------------------------------------------------
+
+def user_clause(actor: User) -> sa.ColumnElement[bool]:
+    if actor.role == Role.ADMIN:
+        return sa.true()
+    if actor.role == Role.COORDINATOR:
+        in_region = User.region_code.in_(subtree_codes(actor.region_code))
+        org_in_region = User.org_id.in_(
+            sa.select(Organisation.id).where(Organisation.region_code.in_(subtree_codes(actor.region_code)))
+        )
+        return sa.or_(in_region, org_in_region)
+    return User.id == actor.id
+
+
+def can_view_user(actor: User, target: User) -> bool:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(User).where(User.id == target.id, user_clause(actor))
+    ) > 0
+
+
+def can_grant(actor: User, role: Role, region_code: str | None, org: Organisation | None) -> bool:
+    """Whether `actor` may give someone this role and scope: never more power than their own."""
+    if actor.role == Role.ADMIN:
+        return True
+    if actor.role != Role.COORDINATOR or ROLE_POWER[role] > ROLE_POWER[actor.role]:
+        return False
+    scope_region = org.region_code if org is not None else region_code
+    return region_in_subtree(scope_region, actor.region_code)
+
+
+def can_manage_user(actor: User, target: User) -> bool:
+    if actor.role == Role.ADMIN:
+        return True
+    if actor.role != Role.COORDINATOR or target.id == actor.id:
+        return False
+    return can_grant(actor, target.role, target.region_code, target.org) and can_view_user(actor, target)
+
+
+# --- drills ----------------------------------------------------------------------------------
+
+def _is_evaluator(user: User):
+    return Drill.id.in_(sa.select(drill_evaluators.c.drill_id).where(drill_evaluators.c.user_id == user.id))
+
+
+def _drill_scope_clause(user: User) -> sa.ColumnElement[bool]:
+    if user.role == Role.ADMIN:
+        return sa.true()
+    if user.role in REGIONAL_ROLES:
+        subtree = subtree_codes(user.region_code)
+        return sa.or_(
+            Drill.region_code.in_(subtree),
+            Drill.organizer_region_code.in_(subtree),
+            Drill.organizer_org_id.in_(sa.select(Organisation.id).where(Organisation.region_code.in_(subtree))),
+            _is_evaluator(user),
+        )
+    if user.role == Role.ORG_STAFF:
+        return sa.or_(
+            Drill.organizer_org_id == user.org_id,
+            Drill.id.in_(sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == user.org_id)),
+            _is_evaluator(user),
+        )
+    return sa.false()
+
+
+def _drill_insider_clause(user: User) -> sa.ColumnElement[bool]:
+    """Who may see a double-blind drill before it starts: organiser, evaluators, coordinators, admins."""
+    if user.role == Role.ADMIN:
+        return sa.true()
+    if user.role == Role.COORDINATOR:
+        subtree = subtree_codes(user.region_code)
+        return sa.or_(
+            Drill.region_code.in_(subtree), Drill.organizer_region_code.in_(subtree), _is_evaluator(user)
+        )
+    if user.role == Role.ORG_STAFF:
+        return sa.or_(Drill.organizer_org_id == user.org_id, _is_evaluator(user))
+    return _is_evaluator(user)
+
+
+def not_secret_clause(now: datetime | None = None) -> sa.ColumnElement[bool]:
+    """Drills anybody in scope may see: not double-blind, or already started."""
+    return sa.or_(Drill.double_blind.is_(False), Drill.starts_at <= (now or utcnow()))
+
+
+def drill_clause(user: User | None, now: datetime | None = None) -> sa.ColumnElement[bool]:
+    """The drills `user` may see at `now`; None is the anonymous public."""
+    if user is None:
+        return sa.and_(Drill.public.is_(True), not_secret_clause(now))
+    return sa.and_(_drill_scope_clause(user), sa.or_(not_secret_clause(now), _drill_insider_clause(user)))
+
+
+def can_view_drill(user: User | None, drill: Drill, now: datetime | None = None) -> bool:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Drill).where(Drill.id == drill.id, drill_clause(user, now))
+    ) > 0
+
+
+def get_visible_drill(user: User | None, drill_id: int, now: datetime | None = None) -> Drill:
+    drill = db.session.get(Drill, drill_id)
+    if drill is None or not can_view_drill(user, drill, now):
+        not_found(_("No such drill."))
+    return drill
+
+
+def can_organise_for(user: User, organizer_org: Organisation | None, organizer_region_code: str | None) -> bool:
+    """Whether `user` may plan a drill organised by this organisation or region."""
+    if user.role == Role.ADMIN:
+        return True
+    if user.role == Role.COORDINATOR:
+        region = organizer_org.region_code if organizer_org is not None else organizer_region_code
+        return region_in_subtree(region, user.region_code)
+    if user.role == Role.ORG_STAFF:
+        return organizer_org is not None and organizer_org.id == user.org_id
+    return False
+
+
+def can_edit_drill(user: User, drill: Drill) -> bool:
+    """Organisers and the coordinators of the drill's region (and admins) change a drill."""
+    if user.role == Role.ADMIN:
+        return True
+    if user.role == Role.COORDINATOR:
+        return region_in_subtree(drill.region_code, user.region_code) or can_organise_for(
+            user, drill.organizer_org, drill.organizer_region_code
+        )
+    if user.role == Role.ORG_STAFF:
+        return drill.organizer_org_id == user.org_id
+    return False
+
+
+def can_decide_filing(user: User, drill: Drill) -> bool:
+    """Accepting or returning an after-action review is for the region's coordinators and admins."""
+    if user.role == Role.ADMIN:
+        return True
+    return user.role == Role.COORDINATOR and region_in_subtree(drill.region_code, user.region_code)
+
+
+def require(allowed: bool, message: str | None = None) -> None:
+    if not allowed:
+        deny(message)

@@ -1,0 +1,37 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from drillmgr.enums import Role
+
+
+class LoginForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    remember = BooleanField(_l("Keep me logged in"))
+
+
+class UserForm(FlaskForm):
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    display_name = StringField(_l("Name"), validators=[Optional(), Length(max=100)])
+    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=200)])
+    role = SelectField(_l("Role"), choices=Role.choices)
+    region_code = SelectField(_l("Region (coordinators and viewers)"), choices=[], validate_choice=False)
+    org_id = SelectField(_l("Organisation (unit staff)"), choices=[], validate_choice=False)
+    password = PasswordField(_l("Password"), validators=[Optional(), Length(max=200)])
+    active = BooleanField(_l("Active"), default=True)
+
+    def to_payload(self, creating: bool) -> dict:
+        data = {
+            "username": self.username.data,
+            "display_name": self.display_name.data or "",
+            "email": self.email.data or None,
+            "role": self.role.data,
+            "region_code": self.region_code.data or None,
+            "org_id": int(self.org_id.data) if (self.org_id.data or "").isdigit() else None,
+            "active": bool(self.active.data),
+        }
+        if creating or self.password.data:
+            data["password"] = self.password.data or ""
+        return data

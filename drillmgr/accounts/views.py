@@ -1,0 +1,130 @@
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from drillmgr.access import services as access
+from drillmgr.accounts import services
+from drillmgr.accounts.forms import LoginForm, UserForm
+from drillmgr.enums import Role
+from drillmgr.errors import ServiceError
+from drillmgr.extensions import db, limiter
+from drillmgr.forms import apply_service_errors
+from drillmgr.orgs.services import org_query
+from drillmgr.regions.services import all_regions
+
+bp = Blueprint("accounts", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("home.index")
+
+
+def _login_limit():
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.username.data, form.password.data)
+        if user is not None:
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+        form.password.errors.append(_("Wrong username or password."))
+    return render_template("accounts/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash(_("You have logged out."), "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.post("/language")
+def set_language():
+    lang = request.form.get("lang")
+    if lang not in current_app.config["LANGUAGES"]:
+        abort(400)
+    session["lang"] = lang
+    if current_user.is_authenticated:
+        services.set_locale(current_user, lang)
+    return redirect(_safe_next(request.form.get("next")))
+
+
+def _require_manager():
+    if current_user.role not in (Role.ADMIN, Role.COORDINATOR):
+        abort(403)
+
+
+def _fill_scope_choices(form: UserForm) -> None:
+    regions = [r for r in all_regions() if access.can_manage_region(current_user, r.code)]
+    form.region_code.choices = [("", "—")] + [(r.code, f"{r.name} ({r.code})") for r in regions]
+    orgs = db.session.scalars(org_query(current_user).limit(5000))
+    form.org_id.choices = [("", "—")] + [(str(o.id), o.name) for o in orgs]
+    if current_user.role != Role.ADMIN:
+        form.role.choices = [c for c in Role.choices() if c[0] != Role.ADMIN.value]
+
+
+@bp.get("/users")
+@login_required
+def users():
+    _require_manager()
+    page = request.args.get("page", 1, type=int)
+    return render_template("accounts/users.html", pagination=services.list_users(current_user, page, 50))
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@login_required
+def new_user():
+    _require_manager()
+    form = UserForm()
+    _fill_scope_choices(form)
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(current_user, form.to_payload(creating=True))
+        except ServiceError as error:
+            for message in apply_service_errors(form, error):
+                flash(message, "danger")
+        else:
+            flash(_("User %(name)s created.", name=user.username), "success")
+            return redirect(url_for("accounts.users"))
+    return render_template("accounts/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@login_required
+def edit_user(user_id: int):
+    _require_manager()
+    try:
+        user = services.get_visible_user(current_user, user_id)
+    except ServiceError:
+        abort(404)
+    if not access.can_manage_user(current_user, user):
+        abort(403)
+    form = UserForm(obj=user)
+    _fill_scope_choices(form)
+    if request.method == "GET":
+        form.org_id.data = str(user.org_id or "")
+        form.region_code.data = user.region_code or ""
+        form.role.data = user.role.value
+    if form.validate_on_submit():
+        try:
+            services.update_user(current_user, user, form.to_payload(creating=False))
+        except ServiceError as error:
+            db.session.rollback()
+            for message in apply_service_errors(form, error):
+                flash(message, "danger")
+        else:
+            flash(_("User %(name)s saved.", name=user.username), "success")
+            return redirect(url_for("accounts.users"))
+    return render_template("accounts/user_form.html", form=form, user=user)

@@ -1,0 +1,93 @@
+"""The API's shared machinery: problem+json errors, bearer authentication, JSON bodies, pages."""
+from functools import wraps
+
+from flask import Blueprint, g, jsonify, request
+from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
+
+from drillmgr.accounts.services import user_for_token
+from drillmgr.errors import ServiceError
+from drillmgr.extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+MAX_PER_PAGE = 500
+
+
+def problem(status: int, title: str, detail: str = "", errors: dict | None = None, headers=None):
+    body = {"type": "about:blank", "status": status, "title": title, "detail": detail}
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type", 422: "Unprocessable Content",
+    429: "Too Many Requests",
+}
+
+
+@bp.errorhandler(ServiceError)
+def service_error(error: ServiceError):
+    return problem(error.status, TITLES.get(error.status, "Error"), error.detail, error.errors or None)
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    return problem(error.code or 500, TITLES.get(error.code, error.name), error.description or "")
+
+
+def current_api_user():
+    return g.api_user
+
+
+def token_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _sep, token = header.partition(" ")
+        user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
+        if user is None:
+            return problem(401, TITLES[401], _("A valid bearer token is required."),
+                           headers={"WWW-Authenticate": 'Bearer realm="drillmgr"'})
+        g.api_user = user
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def json_body() -> dict:
+    """The request's JSON object; malformed JSON is a 400 problem, a non-object a 422."""
+    if not request.is_json:
+        raise ServiceError(_("Send a JSON body with Content-Type: application/json."))
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ServiceError(_("The request body is not valid JSON."))
+    return data
+
+
+def page_args() -> tuple[int, int]:
+    def read(name, default, maximum):
+        raw = request.args.get(name, str(default))
+        if not raw.isdigit() or int(raw) < 1:
+            raise ServiceError(_("%(name)s must be a positive whole number.", name=name),
+                               {name: [_("Must be a positive whole number.")]})
+        return min(int(raw), maximum)
+
+    return read("page", 1, 1_000_000), read("per_page", 50, MAX_PER_PAGE)
+
+
+def paginated(pagination, to_dict) -> dict:
+    return {
+        "items": [to_dict(item) for item in pagination.items],
+        "page": pagination.page,
+        "per_page": pagination.per_page,
+        "total": pagination.total,
+    }

@@ -1,0 +1,64 @@
+"""The append-only audit log: who changed what, when, before and after."""
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from drillmgr.audit.models import AuditEntry
+from drillmgr.extensions import db
+
+
+def _jsonable(value):
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def snapshot(obj, fields) -> dict:
+    """The listed attributes of `obj` as JSON-ready values."""
+    return {name: _jsonable(getattr(obj, name)) for name in fields}
+
+
+def record(user, action: str, entity_type: str, entity_id, before: dict | None = None,
+           after: dict | None = None) -> AuditEntry:
+    """Adds an entry to the current transaction; it lands or not with the change it describes."""
+    entry = AuditEntry(
+        user_id=getattr(user, "id", None),
+        action=action,
+        entity_type=entity_type,
+        entity_id=str(entity_id),
+        before=_jsonable(before) if before is not None else None,
+        after=_jsonable(after) if after is not None else None,
+    )
+    db.session.add(entry)
+    return entry
+
+
+def entries_for(entity_type: str, entity_id) -> list[AuditEntry]:
+    return list(db.session.scalars(
+        sa.select(AuditEntry)
+        .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == str(entity_id))
+        .order_by(AuditEntry.at, AuditEntry.id)
+    ))
+
+
+class AuditLogIsAppendOnly(Exception):
+    pass
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_audit_changes(session, flush_context, instances):
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, AuditEntry) and (obj in session.deleted or session.is_modified(obj)):
+            raise AuditLogIsAppendOnly("audit log entries cannot be changed or deleted")

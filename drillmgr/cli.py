@@ -1,0 +1,76 @@
+"""The `drillmgr` command: a Flask CLI group around create_app (Flask-Migrate adds `db`)."""
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from drillmgr.enums import Role
+from drillmgr.errors import ServiceError
+
+
+def _fail(error: ServiceError):
+    lines = [error.detail] + [f"  {field}: {m}" if field != "lines" else f"  {m}"
+                              for field, messages in error.errors.items() for m in messages]
+    raise click.ClickException("\n".join(lines))
+
+
+def register_commands(app: Flask) -> None:
+    @app.cli.command("create-user")
+    @click.argument("username")
+    @click.option("--role", required=True, type=click.Choice(Role.values()))
+    @click.option("--region", "region_code", help="Region code, for coordinators and viewers.")
+    @click.option("--org", "org_id", type=int, help="Organisation id, for unit staff.")
+    @click.option("--email")
+    @click.password_option("--password", prompt="Password", confirmation_prompt=True)
+    def create_user_command(username, role, region_code, org_id, email, password):
+        """Create a user (prompts for the password when --password is not given)."""
+        from drillmgr.accounts.services import create_user
+
+        try:
+            user = create_user(None, {"username": username, "password": password, "role": role,
+                                      "region_code": region_code, "org_id": org_id, "email": email})
+        except ServiceError as error:
+            _fail(error)
+        click.echo(f"created user {user.username} (id {user.id}, {user.role.value})")
+
+    @app.cli.command("import-orgs")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    def import_orgs_command(file):
+        """Import organisations from CSV or XLSX (name, kind, region_code, headcount): all rows or none."""
+        from drillmgr.orgs.services import import_orgs, read_rows
+
+        try:
+            orgs = import_orgs(None, read_rows(file))
+        except ServiceError as error:
+            _fail(error)
+        click.echo(f"imported {len(orgs)} organisations")
+
+    @app.cli.command("seed-demo")
+    @click.option("--orgs", "org_count", type=click.IntRange(min=0), default=None,
+                  help="Number of sample organisations (default: a few hundred).")
+    @click.option("--drills", "drill_count", type=click.IntRange(min=0), default=None,
+                  help="Number of sample drills (default: a year of drills).")
+    @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has data.")
+    def seed_demo_command(org_count, drill_count, if_empty):
+        """Load Tacheng's regions and clearly marked demo organisations, users and drills."""
+        from drillmgr.demo.services import database_is_empty, seed_demo
+
+        if if_empty and not database_is_empty():
+            click.echo("database already has data; demo not loaded")
+            return
+        summary = seed_demo(org_count=org_count, drill_count=drill_count, progress=click.progressbar)
+        click.echo(summary.describe())
+
+    @app.cli.command("demo-accounts")
+    def demo_accounts_command():
+        """Print the demo accounts and their passwords."""
+        from drillmgr.demo.services import demo_accounts_text
+
+        click.echo(demo_accounts_text())
+
+
+def main() -> None:
+    from drillmgr import create_app
+
+    FlaskGroup(create_app=create_app, help="drillmgr — earthquake drill and readiness manager").main()

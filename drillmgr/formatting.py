@@ -1,0 +1,36 @@
+"""Showing times in the configured time zone (Beijing time by default)."""
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import format_date, format_datetime
+from flask_babel import gettext as _
+
+
+def local_zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["DRILLMGR_TIMEZONE"])
+
+
+def to_local(value: datetime) -> datetime:
+    return value.astimezone(local_zone())
+
+
+def local_datetime(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    return format_datetime(value, fmt) if value else ""
+
+
+def local_date(value: date | datetime | None, fmt: str = "yyyy-MM-dd") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = to_local(value).date()
+    return format_date(value, fmt)
+
+
+def duration(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes:
+        return _("%(m)d min %(s)d s", m=minutes, s=rest)
+    return _("%(s)d s", s=rest)

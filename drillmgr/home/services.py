@@ -1,0 +1,29 @@
+"""What the home page shows for a user's scope."""
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from drillmgr.access import services as access
+from drillmgr.db import utcnow
+from drillmgr.drills.models import Drill
+from drillmgr.enums import DrillStatus
+from drillmgr.extensions import db
+from drillmgr.orgs.models import Organisation
+
+
+def scope_summary(user, now: datetime | None = None) -> dict:
+    now = now or utcnow()
+    year_start = now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    visible = access.drill_clause(user, now)
+    counts = db.session.execute(
+        sa.select(
+            sa.func.count().filter(Drill.status == DrillStatus.COMPLETED, Drill.starts_at >= year_start),
+            sa.func.count().filter(Drill.status == DrillStatus.PLANNED, Drill.starts_at >= now),
+        ).where(visible)
+    ).one()
+    org_count = db.session.scalar(sa.select(sa.func.count()).select_from(Organisation).where(access.org_clause(user)))
+    upcoming = db.session.scalars(
+        sa.select(Drill).where(visible, Drill.status == DrillStatus.PLANNED, Drill.starts_at >= now)
+        .order_by(Drill.starts_at).limit(8)
+    ).all()
+    return {"orgs": org_count, "completed_this_year": counts[0], "planned": counts[1], "upcoming": upcoming}

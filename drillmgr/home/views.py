@@ -1,0 +1,12 @@
+from flask import Blueprint, render_template
+from flask_login import current_user, login_required
+
+from drillmgr.home.services import scope_summary
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/")
+@login_required
+def index():
+    return render_template("home/index.html", summary=scope_summary(current_user))

@@ -1,0 +1,13 @@
+"""Imports every feature's models so that metadata (and Alembic) sees all tables."""
+from drillmgr.accounts.models import ApiToken, User  # noqa: F401
+from drillmgr.attachments.models import Attachment  # noqa: F401
+from drillmgr.audit.models import AuditEntry  # noqa: F401
+from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, ChecklistRun, ChecklistTemplate  # noqa: F401
+from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot  # noqa: F401
+from drillmgr.drills.models import Drill, DrillFocus, DrillSeries, Participation  # noqa: F401
+from drillmgr.findings.models import CorrectiveAction, Finding, Review  # noqa: F401
+from drillmgr.notifications.models import Notification, OutboxMail  # noqa: F401
+from drillmgr.orgs.models import Organisation  # noqa: F401
+from drillmgr.outreach.models import DemonstrationSite, OutreachActivity  # noqa: F401
+from drillmgr.regions.models import Region  # noqa: F401
+from drillmgr.scheduler.models import JobRun, SchedulerLease  # noqa: F401

@@ -1,0 +1,32 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import HiddenField, IntegerField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from drillmgr.enums import OrgKind
+
+
+class OrgForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    kind = SelectField(_l("Kind"), choices=OrgKind.choices)
+    region_code = SelectField(_l("Region"), choices=[], validate_choice=False)
+    headcount = IntegerField(_l("Headcount"), default=0, validators=[Optional(), NumberRange(min=0, max=1_000_000)])
+    evacuation_target_seconds = IntegerField(
+        _l("Evacuation target (seconds)"), validators=[Optional(), NumberRange(min=10, max=3600)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
+    contact = StringField(_l("Contact"), validators=[Optional(), Length(max=100)])
+    version = HiddenField()
+
+    def to_payload(self) -> dict:
+        data = {"name": self.name.data, "kind": self.kind.data, "region_code": self.region_code.data,
+                "headcount": self.headcount.data or 0, "address": self.address.data or "",
+                "contact": self.contact.data or "",
+                "evacuation_target_seconds": self.evacuation_target_seconds.data}
+        if (self.version.data or "").isdigit():
+            data["version"] = int(self.version.data)
+        return data
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("CSV or XLSX file"), validators=[FileRequired(), FileAllowed(["csv", "xlsx"])])

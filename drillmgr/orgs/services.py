@@ -1,0 +1,181 @@
+"""Organisations (单位): creating, changing, listing within scope, and importing in bulk."""
+import csv
+import io
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from drillmgr.access import services as access
+from drillmgr.audit import services as audit
+from drillmgr.enums import OrgKind
+from drillmgr.errors import Conflict, ValidationError
+from drillmgr.extensions import db
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
+from drillmgr.validation import MISSING, Payload
+
+MAX_HEADCOUNT = 1_000_000
+FIELDS = ("name", "kind", "region_code", "headcount", "evacuation_target_seconds", "address", "contact")
+IMPORT_COLUMNS = ("name", "kind", "region_code", "headcount")
+
+
+def org_to_dict(org: Organisation) -> dict:
+    return {
+        "id": org.id,
+        "name": org.name,
+        "kind": org.kind.value,
+        "region_code": org.region_code,
+        "headcount": org.headcount,
+        "evacuation_target_seconds": org.evacuation_target,
+        "address": org.address,
+        "contact": org.contact,
+        "is_demo": org.is_demo,
+        "version": org.version,
+    }
+
+
+def _read(data: dict, partial: bool) -> tuple[Payload, dict]:
+    p = Payload(data, partial=partial)
+    values = {
+        "name": p.string("name", required=True, max_length=200),
+        "kind": p.choice("kind", OrgKind, required=True),
+        "region_code": p.string("region_code", required=True, max_length=12),
+        "headcount": p.integer("headcount", minimum=0, maximum=MAX_HEADCOUNT),
+        "evacuation_target_seconds": p.integer("evacuation_target_seconds", minimum=10, maximum=3600),
+        "address": p.string("address", max_length=300),
+        "contact": p.string("contact", max_length=100),
+        "version": p.integer("version", minimum=1),
+    }
+    region_code = values["region_code"]
+    if region_code not in (MISSING, "") and db.session.get(Region, region_code) is None:
+        p.error("region_code", _("No such region: %(code)s.", code=region_code))
+    return p, {k: v for k, v in values.items() if v is not MISSING}
+
+
+def _check_unique_name(p: Payload, name: str, region_code: str, exclude_id: int | None = None) -> None:
+    query = sa.select(Organisation.id).where(Organisation.name == name, Organisation.region_code == region_code)
+    if exclude_id is not None:
+        query = query.where(Organisation.id != exclude_id)
+    if db.session.scalar(query) is not None:
+        p.error("name", _("An organisation with this name already exists in this region."))
+
+
+def create_org(actor, data: dict) -> Organisation:
+    p, values = _read(data, partial=False)
+    if not p.errors:
+        _check_unique_name(p, values["name"], values["region_code"])
+    p.check()
+    if actor is not None:
+        access.require(access.can_manage_region(actor, values["region_code"]),
+                       _("You cannot add organisations in this region."))
+    values.pop("version", None)
+    org = Organisation(**{k: v for k, v in values.items() if k in FIELDS})
+    db.session.add(org)
+    db.session.flush()
+    audit.record(actor, "org.create", "organisation", org.id, None, audit.snapshot(org, FIELDS))
+    db.session.commit()
+    return org
+
+
+def update_org(actor, org: Organisation, data: dict) -> Organisation:
+    access.require(access.can_manage_org(actor, org), _("You cannot change this organisation."))
+    p, values = _read(data, partial=True)
+    if "version" in values and values["version"] != org.version:
+        raise Conflict(_("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
+    if not p.errors and ("name" in values or "region_code" in values):
+        _check_unique_name(p, values.get("name", org.name), values.get("region_code", org.region_code), org.id)
+    p.check()
+    if "region_code" in values:
+        access.require(access.can_manage_region(actor, values["region_code"]),
+                       _("You cannot move an organisation into this region."))
+    before = audit.snapshot(org, FIELDS)
+    for field in FIELDS:
+        if field in values:
+            setattr(org, field, values[field])
+    org.version += 1
+    audit.record(actor, "org.update", "organisation", org.id, before, audit.snapshot(org, FIELDS))
+    db.session.commit()
+    return org
+
+
+def org_query(actor, region: str | None = None, kind: str | None = None, q: str | None = None) -> sa.Select:
+    query = sa.select(Organisation).where(access.org_clause(actor))
+    if region:
+        query = query.where(Organisation.region_code.in_(access.subtree_codes(region)))
+    if kind:
+        query = query.where(Organisation.kind == kind)
+    if q:
+        query = query.where(Organisation.name.contains(q, autoescape=True))
+    return query.order_by(Organisation.region_code, Organisation.name)
+
+
+# --- import ----------------------------------------------------------------------------------
+
+def _kind_from_cell(value: str) -> str:
+    """Accepts the code (`school`) or its Chinese name (中小学)."""
+    value = (value or "").strip()
+    chinese = {"中小学": "school", "学校": "school", "幼儿园": "kindergarten", "医院": "hospital",
+               "乡镇": "township", "街道": "township", "村": "village", "社区": "village",
+               "机关": "agency", "部门": "agency", "企业": "enterprise", "人员密集场所": "venue",
+               "救援队伍": "rescue_team"}
+    return chinese.get(value, value)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a CSV (UTF-8, with or without BOM) or XLSX file, keyed by the header row."""
+    if path.suffix.lower() == ".xlsx":
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(path, read_only=True, data_only=True).active
+        rows = [["" if c is None else str(c).strip() for c in row] for row in sheet.iter_rows(values_only=True)]
+    elif path.suffix.lower() == ".csv":
+        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    else:
+        raise ValidationError(_("Unsupported file type %(ext)s: use .csv or .xlsx.", ext=path.suffix))
+    if not rows:
+        raise ValidationError(_("The file is empty."))
+    header = [h.strip().lower() for h in rows[0]]
+    missing = [c for c in IMPORT_COLUMNS if c not in header]
+    if missing:
+        raise ValidationError(_("Line 1: missing columns: %(cols)s.", cols=", ".join(missing)))
+    return [dict(zip(header, row)) | {"_line": number}
+            for number, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
+
+
+def import_orgs(actor, rows: list[dict]) -> list[Organisation]:
+    """Creates every row or none; errors name the line and the reason."""
+    line_errors: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    orgs = []
+    for row in rows:
+        data = {
+            "name": row.get("name", ""),
+            "kind": _kind_from_cell(row.get("kind", "")),
+            "region_code": (row.get("region_code") or "").strip(),
+            "headcount": (row.get("headcount") or "0").strip() or "0",
+        }
+        for optional in ("address", "contact"):
+            if row.get(optional):
+                data[optional] = row[optional]
+        p, values = _read(data, partial=False)
+        key = (values.get("region_code", ""), values.get("name", ""))
+        if not p.errors:
+            _check_unique_name(p, values["name"], values["region_code"])
+            if key in seen:
+                p.error("name", _("Duplicate of an earlier line in this file."))
+        if not p.errors and actor is not None and not access.can_manage_region(actor, values["region_code"]):
+            p.error("region_code", _("You cannot add organisations in this region."))
+        seen.add(key)
+        for field, messages in p.errors.items():
+            line_errors.extend(_("Line %(line)d, %(field)s: %(msg)s", line=row["_line"], field=field, msg=m)
+                               for m in messages)
+        if not p.errors:
+            orgs.append(Organisation(**{k: v for k, v in values.items() if k in FIELDS}))
+    if line_errors:
+        raise ValidationError(_("Nothing was imported."), {"lines": line_errors})
+    db.session.add_all(orgs)
+    db.session.flush()
+    audit.record(actor, "org.import", "organisation", "bulk", None, {"created": [o.id for o in orgs]})
+    db.session.commit()
+    return orgs

@@ -1,0 +1,113 @@
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from drillmgr.access import services as access
+from drillmgr.enums import OrgKind, Role
+from drillmgr.errors import ServiceError
+from drillmgr.extensions import db
+from drillmgr.forms import apply_service_errors
+from drillmgr.orgs import services
+from drillmgr.orgs.forms import ImportForm, OrgForm
+from drillmgr.regions.services import all_regions
+
+bp = Blueprint("orgs", __name__, url_prefix="/orgs")
+
+
+def _region_choices() -> list[tuple[str, str]]:
+    return [(r.code, f"{'　' * (r.path.count('/') - 2)}{r.name}") for r in all_regions()
+            if access.can_manage_region(current_user, r.code)]
+
+
+@bp.get("/")
+@login_required
+def index():
+    args = request.args
+    query = services.org_query(current_user, region=args.get("region") or None, kind=args.get("kind") or None,
+                               q=args.get("q") or None)
+    pagination = db.paginate(query, page=args.get("page", 1, type=int), per_page=50, error_out=False)
+    regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
+        if current_user.role != Role.ORG_STAFF else []
+    return render_template("orgs/index.html", pagination=pagination, regions=regions, kinds=OrgKind,
+                           can_add=current_user.role in (Role.ADMIN, Role.COORDINATOR))
+
+
+@bp.get("/<int:org_id>")
+@login_required
+def detail(org_id: int):
+    try:
+        org = access.get_visible_org(current_user, org_id)
+    except ServiceError:
+        abort(404)
+    return render_template("orgs/detail.html", org=org, can_edit=access.can_manage_org(current_user, org))
+
+
+def _save(form: OrgForm, org=None):
+    try:
+        if org is None:
+            return services.create_org(current_user, form.to_payload())
+        return services.update_org(current_user, org, form.to_payload())
+    except ServiceError as error:
+        db.session.rollback()
+        for message in apply_service_errors(form, error):
+            flash(message, "danger")
+        return None
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    if current_user.role not in (Role.ADMIN, Role.COORDINATOR):
+        abort(403)
+    form = OrgForm()
+    form.region_code.choices = _region_choices()
+    if form.validate_on_submit() and (org := _save(form)) is not None:
+        flash(_("Organisation %(name)s created.", name=org.name), "success")
+        return redirect(url_for("orgs.detail", org_id=org.id))
+    return render_template("orgs/form.html", form=form, org=None)
+
+
+@bp.route("/<int:org_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(org_id: int):
+    try:
+        org = access.get_visible_org(current_user, org_id)
+    except ServiceError:
+        abort(404)
+    if not access.can_manage_org(current_user, org):
+        abort(403)
+    form = OrgForm(obj=org)
+    form.region_code.choices = _region_choices()
+    if request.method == "GET":
+        form.version.data = str(org.version)
+    if form.validate_on_submit() and _save(form, org) is not None:
+        flash(_("Organisation %(name)s saved.", name=org.name), "success")
+        return redirect(url_for("orgs.detail", org_id=org.id))
+    return render_template("orgs/form.html", form=form, org=org)
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@login_required
+def import_file():
+    if current_user.role not in (Role.ADMIN, Role.COORDINATOR):
+        abort(403)
+    form = ImportForm()
+    errors: list[str] = []
+    if form.validate_on_submit():
+        upload = form.file.data
+        suffix = Path(upload.filename or "").suffix.lower()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"upload{suffix}"
+            upload.save(path)
+            try:
+                created = services.import_orgs(current_user, services.read_rows(path))
+            except ServiceError as error:
+                db.session.rollback()
+                errors = [error.detail] + [m for messages in error.errors.values() for m in messages]
+            else:
+                flash(_("%(n)d organisations imported.", n=len(created)), "success")
+                return redirect(url_for("orgs.index"))
+    return render_template("orgs/import.html", form=form, errors=errors)

@@ -1,0 +1,187 @@
+"""Fixtures: one app per test run, a clean transaction per test, and factories for the domain."""
+import os
+from datetime import datetime, timedelta, timezone
+from itertools import count
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+from flask_sqlalchemy.session import Session as FlaskSession
+
+from config import TestConfig
+from drillmgr import create_app
+from drillmgr.accounts.models import User, new_feed_secret
+from drillmgr.drills.models import Drill
+from drillmgr.enums import DrillForm, DrillScope, DrillStatus, OrgKind, RegionLevel, Role
+from drillmgr.extensions import db, limiter
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
+from drillmgr.regions.services import add_region, ensure_tacheng
+
+PASSWORD = "correct-horse-battery"
+WUSU, SHAWAN, TACHENG_CITY, PREFECTURE = "654202", "654203", "654201", "654200"
+
+
+def database_url(tmp_path_factory) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+def drop_everything(engine) -> None:
+    """Leaves an empty database, so the migrations run from scratch."""
+    metadata = sa.MetaData()
+    metadata.reflect(engine)
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        metadata.drop_all(connection)
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("instance")
+
+    class Config(TestConfig):
+        SQLALCHEMY_DATABASE_URI = database_url(tmp_path_factory)
+        DRILLMGR_CALENDAR_DIR = str(folder / "calendars")
+        UPLOAD_DIR = str(folder / "uploads")
+
+    os.environ["DRILLMGR_INSTANCE"] = str(folder)
+    application = create_app(Config)
+    with application.app_context():
+        drop_everything(db.engine)
+        upgrade()
+        if db.engine.dialect.name == "sqlite":
+            _sqlite_savepoints(db.engine)
+    return application
+
+
+def _sqlite_savepoints(engine) -> None:
+    """pysqlite handles BEGIN itself and breaks SAVEPOINT; let SQLAlchemy emit it (SQLAlchemy docs recipe)."""
+    engine.dispose()
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, record):
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN")
+
+
+class ConnectionSession(FlaskSession):
+    """Flask-SQLAlchemy's session, but bound to the test's connection instead of the engine."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        return self.bind
+
+
+@pytest.fixture(autouse=True)
+def _transaction(app):
+    """Every test runs inside one transaction that is rolled back at its end."""
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        shared_session = db.session
+        db.session = db._make_scoped_session(
+            {"bind": connection, "join_transaction_mode": "create_savepoint", "class_": ConnectionSession}
+        )
+        limiter.reset()
+        try:
+            ensure_tacheng()
+            yield
+        finally:
+            db.session.remove()
+            outer.rollback()
+            connection.close()
+            db.session = shared_session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+_serial = count(1)
+
+
+@pytest.fixture
+def make_region():
+    def make(code=None, name=None, parent_code=WUSU, level=RegionLevel.TOWNSHIP):
+        parent = db.session.get(Region, parent_code)
+        code = code or f"{parent_code}{next(_serial):03d}"
+        region = add_region(code, name or f"测试乡镇{code}", level, parent)
+        db.session.flush()
+        return region
+
+    return make
+
+
+@pytest.fixture
+def make_org():
+    def make(name=None, kind=OrgKind.SCHOOL, region_code=WUSU, headcount=500, **fields):
+        org = Organisation(name=name or f"测试单位{next(_serial)}", kind=kind, region_code=region_code,
+                           headcount=headcount, **fields)
+        db.session.add(org)
+        db.session.commit()
+        return org
+
+    return make
+
+
+@pytest.fixture
+def make_user():
+    def make(role=Role.ORG_STAFF, region_code=None, org=None, username=None, email=None, **fields):
+        if role in (Role.COORDINATOR, Role.VIEWER) and region_code is None:
+            region_code = WUSU
+        user = User(username=username or f"user{next(_serial)}", role=role,
+                    region_code=region_code if role in (Role.COORDINATOR, Role.VIEWER) else None,
+                    org_id=org.id if org is not None else None, email=email, feed_secret=new_feed_secret(),
+                    **fields)
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return make
+
+
+def at(days: float = 0, hours: float = 0) -> datetime:
+    """A moment relative to now, in UTC."""
+    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days, hours=hours)
+
+
+@pytest.fixture
+def make_drill():
+    def make(organizer=None, region_code=None, starts_at=None, minutes=60, form=DrillForm.EVACUATION,
+             scope=DrillScope.SINGLE, title=None, participants=(), evaluators=(), focus=(), **fields):
+        starts_at = starts_at or at(days=7)
+        organizer_fields = ({"organizer_org_id": organizer.id} if isinstance(organizer, Organisation)
+                            else {"organizer_region_code": organizer or region_code or WUSU})
+        if region_code is None:
+            region_code = organizer.region_code if isinstance(organizer, Organisation) else (organizer or WUSU)
+        drill = Drill(title=title or f"测试演练{next(_serial)}", form=form, scope=scope, region_code=region_code,
+                      starts_at=starts_at, ends_at=starts_at + timedelta(minutes=minutes),
+                      status=fields.pop("status", DrillStatus.PLANNED), **organizer_fields, **fields)
+        drill.participants = list(participants)
+        drill.evaluators = list(evaluators)
+        drill.focus = list(focus)
+        db.session.add(drill)
+        db.session.commit()
+        return drill
+
+    return make
+
+
+def login(client, user, password=PASSWORD):
+    return client.post("/login", data={"username": user.username, "password": password})
+
+
+def token_for(client, user, password=PASSWORD) -> dict:
+    response = client.post("/api/v1/auth/token", json={"username": user.username, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
