@@ -14,7 +14,7 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _development_secret_key() -> str:
+def development_secret_key() -> str:
     """A generated key kept under instance/, so sessions survive restarts in development."""
     path = INSTANCE_DIR / "dev-secret-key"
     if not path.exists():
@@ -64,7 +64,7 @@ class Config:
 
 
 class DevelopmentConfig(Config):
-    SECRET_KEY = os.environ.get("SECRET_KEY") or _development_secret_key()
+    GENERATE_SECRET_KEY = True
 
 
 class ProductionConfig(Config):

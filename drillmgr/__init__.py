@@ -32,7 +32,11 @@ def create_app(config_class=None) -> Flask:
     )
     app.config.from_object(config_class or _default_config())
     if not app.config.get("SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY must be set in the environment")
+        if not app.config.get("GENERATE_SECRET_KEY"):
+            raise RuntimeError("SECRET_KEY must be set in the environment")
+        from config import development_secret_key
+
+        app.config["SECRET_KEY"] = development_secret_key()
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", _translation_directories())
 
