@@ -28,8 +28,8 @@ test: translations
 
 # Extract the messages of one feature into its catalogue: make messages FEATURE=drills
 messages: install
-	$(BIN)/pybabel extract --quiet -F drillmgr/babel.cfg -k _l -o /tmp/drillmgr-$(FEATURE).pot \
-		$(if $(filter core,$(FEATURE)),drillmgr/*.py drillmgr/accounts drillmgr/orgs drillmgr/home drillmgr/api drillmgr/regions templates/*.html templates/accounts templates/orgs templates/home templates/errors,drillmgr/$(FEATURE) templates/$(FEATURE))
+	$(BIN)/pybabel -q extract -F drillmgr/babel.cfg -k _l -o /tmp/drillmgr-$(FEATURE).pot \
+		$(if $(filter core,$(FEATURE)),drillmgr/*.py drillmgr/access drillmgr/accounts drillmgr/audit drillmgr/demo drillmgr/orgs drillmgr/home drillmgr/api drillmgr/regions templates/*.html templates/accounts templates/orgs templates/home templates/errors,drillmgr/$(FEATURE) templates/$(FEATURE))
 	test -f $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations/zh_CN/LC_MESSAGES/messages.po \
-		&& $(BIN)/pybabel update --quiet --no-fuzzy-matching -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN \
-		|| $(BIN)/pybabel init --quiet -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN
+		&& $(BIN)/pybabel -q update --no-fuzzy-matching -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN \
+		|| $(BIN)/pybabel -q init -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN
