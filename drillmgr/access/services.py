@@ -236,3 +236,40 @@ def can_decide_filing(user: User, drill: Drill) -> bool:
 def require(allowed: bool, message: str | None = None) -> None:
     if not allowed:
         deny(message)
+
+
+# --- drills feature: whom a drill may involve ---------------------------------------------
+
+def _own_org_region(user: User):
+    return sa.select(Organisation.region_code).where(Organisation.id == user.org_id).scalar_subquery()
+
+
+def participant_candidate_clause(user: User) -> sa.ColumnElement[bool]:
+    """Organisations `user` may name as participants: their scope; unit staff, the units of their own region."""
+    if user.role == Role.ORG_STAFF and user.org_id:
+        return Organisation.region_code == _own_org_region(user)
+    if user.role == Role.VIEWER:
+        return sa.false()
+    return org_clause(user)
+
+
+def evaluator_candidate_clause(user: User) -> sa.ColumnElement[bool]:
+    """Users `user` may assign as evaluators: anyone active within the county (or wider scope) they work in.
+
+    Evaluators often come from another unit, so unit staff may pick from their whole county.
+    """
+    if user.role == Role.ADMIN:
+        return User.active.is_(True)
+    if user.role == Role.COORDINATOR:
+        return sa.and_(User.active.is_(True), user_clause(user))
+    if user.role == Role.ORG_STAFF and user.org_id:
+        org = db.session.get(Organisation, user.org_id)
+        county = org.region.path.strip("/").split("/")[:2][-1] if org is not None else None
+        if county is None:
+            return User.id == user.id
+        subtree = subtree_codes(county)
+        return sa.and_(User.active.is_(True), sa.or_(
+            User.region_code.in_(subtree),
+            User.org_id.in_(sa.select(Organisation.id).where(Organisation.region_code.in_(subtree))),
+        ))
+    return sa.false()

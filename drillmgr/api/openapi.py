@@ -61,7 +61,8 @@ def _operation(rule, method: str, view) -> dict:
         operation["parameters"] += PAGE_PARAMS
     if info.get("request"):
         operation["requestBody"] = {"required": True,
-                                    "content": {"application/json": {"schema": _ref(info["request"])}}}
+                                    "content": {info.get("request_content_type") or "application/json":
+                                                {"schema": _ref(info["request"])}}}
     response_schema = _ref(info["response"]) if info.get("response") else {"type": "object"}
     if info.get("paginated"):
         response_schema = {"type": "object", "properties": {
