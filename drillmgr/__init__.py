@@ -15,6 +15,7 @@ BLUEPRINT_MODULES = (
     "drillmgr.home.views",
     "drillmgr.orgs.views",
     "drillmgr.api.views",
+    "drillmgr.calendars.views",
 )
 
 

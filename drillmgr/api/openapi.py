@@ -31,11 +31,11 @@ def register_schema(name: str, schema: dict) -> None:
 
 def describe(summary: str, request: str | None = None, response: str | None = None, paginated: bool = False,
              params: list[dict] | None = None, public: bool = False, content_types: list[str] | None = None,
-             created: bool = False):
+             created: bool = False, request_content_type: str = "application/json"):
     def decorator(view):
         view.openapi = {"summary": summary, "request": request, "response": response, "paginated": paginated,
                         "params": params or [], "public": public, "content_types": content_types,
-                        "created": created}
+                        "created": created, "request_content_type": request_content_type}
         return view
 
     return decorator

@@ -111,3 +111,5 @@ def update_org(org_id: int):
 @bp.get("/openapi.json")
 def openapi():
     return jsonify(openapi_document())
+
+from drillmgr.api import calendars  # noqa: E402,F401 — registers the feed-link routes
