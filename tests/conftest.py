@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as FlaskSession
+from werkzeug.security import generate_password_hash
 
 from config import TestConfig
 from drillmgr import create_app
@@ -19,6 +20,7 @@ from drillmgr.regions.models import Region
 from drillmgr.regions.services import add_region, ensure_tacheng
 
 PASSWORD = "correct-horse-battery"
+PASSWORD_HASH = generate_password_hash(PASSWORD)  # hashed once: scrypt is slow on purpose
 WUSU, SHAWAN, TACHENG_CITY, PREFECTURE = "654202", "654203", "654201", "654200"
 
 
@@ -142,7 +144,7 @@ def make_user():
                     region_code=region_code if role in (Role.COORDINATOR, Role.VIEWER) else None,
                     org_id=org.id if org is not None else None, email=email, feed_secret=new_feed_secret(),
                     **fields)
-        user.set_password(PASSWORD)
+        user.password_hash = PASSWORD_HASH
         db.session.add(user)
         db.session.commit()
         return user

@@ -26,7 +26,7 @@ class UserForm(FlaskForm):
         data = {
             "username": self.username.data,
             "display_name": self.display_name.data or "",
-            "email": self.email.data or None,
+            "email": self.email.data or "",
             "role": self.role.data,
             "region_code": self.region_code.data or None,
             "org_id": int(self.org_id.data) if (self.org_id.data or "").isdigit() else None,

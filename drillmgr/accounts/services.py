@@ -3,6 +3,7 @@ import hashlib
 import secrets
 
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
@@ -15,6 +16,7 @@ from drillmgr.regions.models import Region
 from drillmgr.validation import MISSING, Payload
 
 MIN_PASSWORD_LENGTH = 8
+LOCALES = ("zh_CN", "en")
 AUDITED_FIELDS = ("username", "display_name", "email", "role", "region_code", "org_id", "active", "locale")
 
 
@@ -47,6 +49,19 @@ def _read_user_payload(data: dict, partial: bool) -> tuple[Payload, dict]:
     for field in ("region_code", "email", "locale"):
         if values[field] == "":
             values[field] = None
+    if not partial:
+        for field, absent in (("region_code", None), ("org_id", None), ("display_name", ""), ("email", None),
+                              ("locale", None)):
+            if values[field] is MISSING:
+                values[field] = absent
+    if values["email"] not in (None, MISSING):
+        try:
+            validate_email(values["email"], check_deliverability=False)
+        except EmailNotValidError:
+            p.error("email", _("Not a valid e-mail address."))
+    if values["locale"] not in (None, MISSING) and values["locale"] not in LOCALES:
+        p.error("locale", _("Unknown value %(value)s; allowed: %(allowed)s.",
+                            value=repr(values["locale"]), allowed=", ".join(LOCALES)))
     return p, {k: v for k, v in values.items() if v is not MISSING or not partial}
 
 

@@ -4,13 +4,75 @@ from flask import jsonify, url_for
 from drillmgr.access import services as access
 from drillmgr.accounts import services as accounts
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, problem, token_required
-from drillmgr.api.openapi import openapi_document
+from drillmgr.api.openapi import describe, openapi_document, register_schema
 from drillmgr.extensions import db, limiter
 from drillmgr.orgs import services as orgs
 from drillmgr.regions.services import all_regions, region_to_dict
 from drillmgr.validation import Payload
 
 __all__ = ["bp"]
+
+ROLE_VALUES = ["admin", "coordinator", "org_staff", "viewer"]
+ORG_KIND_VALUES = ["school", "kindergarten", "hospital", "township", "village", "agency", "enterprise", "venue",
+                   "rescue_team"]
+register_schema("TokenRequest", {
+    "type": "object", "required": ["username", "password"],
+    "properties": {"username": {"type": "string", "maxLength": 64}, "password": {"type": "string", "maxLength": 200}},
+})
+register_schema("Token", {"type": "object", "properties": {"token": {"type": "string"}}, "required": ["token"]})
+register_schema("Me", {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "username": {"type": "string"}, "role": {"enum": ROLE_VALUES},
+                   "region_code": {"type": ["string", "null"]}, "org_id": {"type": ["integer", "null"]}},
+})
+register_schema("User", {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "username": {"type": "string"}, "display_name": {"type": "string"},
+                   "email": {"type": ["string", "null"]}, "role": {"enum": ROLE_VALUES},
+                   "region_code": {"type": ["string", "null"], "description": "coordinators and viewers"},
+                   "org_id": {"type": ["integer", "null"], "description": "unit staff"},
+                   "active": {"type": "boolean"}},
+})
+register_schema("UserInput", {
+    "type": "object", "required": ["username", "password", "role"],
+    "description": "Never more power than the caller's own; coordinators act inside their region. "
+                   "PATCH takes any subset; a new password revokes the user's API tokens.",
+    "properties": {"username": {"type": "string", "maxLength": 64},
+                   "password": {"type": "string", "minLength": 8, "maxLength": 200},
+                   "role": {"enum": ROLE_VALUES}, "region_code": {"type": "string"},
+                   "org_id": {"type": "integer"}, "display_name": {"type": "string", "maxLength": 100},
+                   "email": {"type": "string", "maxLength": 200}, "active": {"type": "boolean"},
+                   "locale": {"enum": ["zh_CN", "en"]}},
+})
+register_schema("Region", {
+    "type": "object",
+    "properties": {"code": {"type": "string", "description": "national division code"}, "name": {"type": "string"},
+                   "level": {"enum": ["prefecture", "county", "township", "village"]},
+                   "parent_code": {"type": ["string", "null"]}, "key_county": {"type": "boolean"}},
+})
+register_schema("RegionList", {"type": "object",
+                               "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Region"}}}})
+register_schema("Organisation", {
+    "type": "object",
+    "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "kind": {"enum": ORG_KIND_VALUES},
+                   "region_code": {"type": "string"}, "headcount": {"type": "integer", "minimum": 0},
+                   "evacuation_target_seconds": {"type": ["integer", "null"]}, "address": {"type": "string"},
+                   "contact": {"type": "string"}, "is_demo": {"type": "boolean"},
+                   "version": {"type": "integer", "description": "send it back with PATCH; a stale one answers 409"}},
+})
+register_schema("OrganisationInput", {
+    "type": "object", "required": ["name", "kind", "region_code"],
+    "properties": {"name": {"type": "string", "maxLength": 200}, "kind": {"enum": ORG_KIND_VALUES},
+                   "region_code": {"type": "string"}, "headcount": {"type": "integer", "minimum": 0},
+                   "evacuation_target_seconds": {"type": "integer", "minimum": 10, "maximum": 3600},
+                   "address": {"type": "string", "maxLength": 300}, "contact": {"type": "string", "maxLength": 100},
+                   "version": {"type": "integer"}},
+})
+ORG_FILTERS = [
+    {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "region code (its subtree)"},
+    {"name": "kind", "in": "query", "schema": {"enum": ORG_KIND_VALUES}},
+    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "name contains"},
+]
 
 
 def _login_limit():
@@ -20,6 +82,8 @@ def _login_limit():
 
 
 @bp.post("/auth/token")
+@describe("Exchange username and password for a bearer token", request="TokenRequest", response="Token",
+          public=True)
 @limiter.limit(_login_limit)
 def issue_token():
     from flask_babel import gettext as _
@@ -35,6 +99,7 @@ def issue_token():
 
 
 @bp.get("/me")
+@describe("The caller", response="Me")
 @token_required
 def me():
     user = current_api_user()
@@ -43,6 +108,7 @@ def me():
 
 
 @bp.get("/users")
+@describe("Users the caller may see", response="User", paginated=True)
 @token_required
 def list_users():
     page, per_page = page_args()
@@ -50,6 +116,7 @@ def list_users():
 
 
 @bp.post("/users")
+@describe("Create a user", request="UserInput", response="User", created=True)
 @token_required
 def create_user():
     user = accounts.create_user(current_api_user(), json_body())
@@ -57,12 +124,14 @@ def create_user():
 
 
 @bp.get("/users/<int:user_id>")
+@describe("One user", response="User")
 @token_required
 def get_user(user_id: int):
     return jsonify(accounts.user_to_dict(accounts.get_visible_user(current_api_user(), user_id)))
 
 
 @bp.patch("/users/<int:user_id>")
+@describe("Change a user", request="UserInput", response="User")
 @token_required
 def update_user(user_id: int):
     actor = current_api_user()
@@ -71,12 +140,14 @@ def update_user(user_id: int):
 
 
 @bp.get("/regions")
+@describe("The region tree", response="RegionList")
 @token_required
 def list_regions():
     return jsonify({"items": [region_to_dict(r) for r in all_regions()]})
 
 
 @bp.get("/orgs")
+@describe("Organisations in the caller's scope", response="Organisation", paginated=True, params=ORG_FILTERS)
 @token_required
 def list_orgs():
     from flask import request
@@ -88,6 +159,7 @@ def list_orgs():
 
 
 @bp.post("/orgs")
+@describe("Create an organisation", request="OrganisationInput", response="Organisation", created=True)
 @token_required
 def create_org():
     org = orgs.create_org(current_api_user(), json_body())
@@ -95,12 +167,14 @@ def create_org():
 
 
 @bp.get("/orgs/<int:org_id>")
+@describe("One organisation", response="Organisation")
 @token_required
 def get_org(org_id: int):
     return jsonify(orgs.org_to_dict(access.get_visible_org(current_api_user(), org_id)))
 
 
 @bp.patch("/orgs/<int:org_id>")
+@describe("Change an organisation (send its version)", request="OrganisationInput", response="Organisation")
 @token_required
 def update_org(org_id: int):
     actor = current_api_user()
@@ -109,7 +183,10 @@ def update_org(org_id: int):
 
 
 @bp.get("/openapi.json")
+@describe("This document", public=True)
 def openapi():
     return jsonify(openapi_document())
 
 from drillmgr.api import calendars  # noqa: E402,F401 — registers the feed-link routes
+from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attachments
+from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions

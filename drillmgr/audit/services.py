@@ -62,3 +62,11 @@ def _refuse_audit_changes(session, flush_context, instances):
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, AuditEntry) and (obj in session.deleted or session.is_modified(obj)):
             raise AuditLogIsAppendOnly("audit log entries cannot be changed or deleted")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_audit_bulk_changes(state):
+    """The same for bulk UPDATE/DELETE statements run through a session."""
+    if (state.is_update or state.is_delete) and any(
+            m.class_ is AuditEntry for m in state.all_mappers):
+        raise AuditLogIsAppendOnly("audit log entries cannot be changed or deleted")

@@ -1,6 +1,7 @@
 """Organisations (单位): creating, changing, listing within scope, and importing in bulk."""
 import csv
 import io
+import zipfile
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -104,6 +105,12 @@ def org_query(actor, region: str | None = None, kind: str | None = None, q: str 
     if region:
         query = query.where(Organisation.region_code.in_(access.subtree_codes(region)))
     if kind:
+        try:
+            kind = OrgKind(kind)
+        except ValueError:
+            raise ValidationError(_("The input is not valid."), {"kind": [_(
+                "Unknown value %(value)s; allowed: %(allowed)s.", value=repr(kind),
+                allowed=", ".join(OrgKind.values()))]}) from None
         query = query.where(Organisation.kind == kind)
     if q:
         query = query.where(Organisation.name.contains(q, autoescape=True))
@@ -112,30 +119,55 @@ def org_query(actor, region: str | None = None, kind: str | None = None, q: str 
 
 # --- import ----------------------------------------------------------------------------------
 
+CHINESE_KINDS = {"中小学": "school", "学校": "school", "幼儿园": "kindergarten", "医院": "hospital",
+                 "乡镇（街道）": "township", "乡镇(街道)": "township", "乡镇": "township", "街道": "township",
+                 "村（社区）": "village", "村(社区)": "village", "村": "village", "社区": "village",
+                 "机关/部门": "agency", "机关": "agency", "部门": "agency", "企业": "enterprise",
+                 "人员密集场所": "venue", "救援队伍": "rescue_team"}
+# Header cells accepted besides the column codes, as a spreadsheet made in Chinese would have them.
+CHINESE_HEADERS = {"名称": "name", "单位名称": "name", "类型": "kind", "单位类型": "kind",
+                   "行政区划代码": "region_code", "区划代码": "region_code", "人数": "headcount",
+                   "地址": "address", "联系人": "contact"}
+
+
 def _kind_from_cell(value: str) -> str:
     """Accepts the code (`school`) or its Chinese name (中小学)."""
     value = (value or "").strip()
-    chinese = {"中小学": "school", "学校": "school", "幼儿园": "kindergarten", "医院": "hospital",
-               "乡镇": "township", "街道": "township", "村": "village", "社区": "village",
-               "机关": "agency", "部门": "agency", "企业": "enterprise", "人员密集场所": "venue",
-               "救援队伍": "rescue_team"}
-    return chinese.get(value, value)
+    return CHINESE_KINDS.get(value, value.lower())
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    """UTF-8 (with or without BOM), or GB18030 as Excel saves CSV on Chinese Windows."""
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return list(csv.reader(io.StringIO(raw.decode(encoding))))
+        except UnicodeDecodeError:
+            continue
+    raise ValidationError(_("The file is neither UTF-8 nor GB18030 text."))
+
+
+def _read_xlsx(path: Path) -> list[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        sheet = load_workbook(path, read_only=True, data_only=True).active
+        return [["" if c is None else str(c).strip() for c in row] for row in sheet.iter_rows(values_only=True)]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        raise ValidationError(_("The file is not a readable XLSX workbook.")) from None
 
 
 def read_rows(path: Path) -> list[dict]:
     """Rows of a CSV (UTF-8, with or without BOM) or XLSX file, keyed by the header row."""
     if path.suffix.lower() == ".xlsx":
-        from openpyxl import load_workbook
-
-        sheet = load_workbook(path, read_only=True, data_only=True).active
-        rows = [["" if c is None else str(c).strip() for c in row] for row in sheet.iter_rows(values_only=True)]
+        rows = _read_xlsx(path)
     elif path.suffix.lower() == ".csv":
-        rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+        rows = _read_csv(path)
     else:
         raise ValidationError(_("Unsupported file type %(ext)s: use .csv or .xlsx.", ext=path.suffix))
     if not rows:
         raise ValidationError(_("The file is empty."))
-    header = [h.strip().lower() for h in rows[0]]
+    header = [CHINESE_HEADERS.get(h.strip(), h.strip().lower()) for h in rows[0]]
     missing = [c for c in IMPORT_COLUMNS if c not in header]
     if missing:
         raise ValidationError(_("Line 1: missing columns: %(cols)s.", cols=", ".join(missing)))

@@ -26,8 +26,8 @@ def _region_choices() -> list[tuple[str, str]]:
 @login_required
 def index():
     args = request.args
-    query = services.org_query(current_user, region=args.get("region") or None, kind=args.get("kind") or None,
-                               q=args.get("q") or None)
+    kind = args.get("kind") if args.get("kind") in OrgKind.values() else None
+    query = services.org_query(current_user, region=args.get("region") or None, kind=kind, q=args.get("q") or None)
     pagination = db.paginate(query, page=args.get("page", 1, type=int), per_page=50, error_out=False)
     regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
         if current_user.role != Role.ORG_STAFF else []
