@@ -16,6 +16,7 @@ BLUEPRINT_MODULES = (
     "drillmgr.orgs.views",
     "drillmgr.api.views",
     "drillmgr.calendars.views",
+    "drillmgr.findings.views",
 )
 
 

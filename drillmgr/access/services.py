@@ -369,3 +369,88 @@ def can_start_readiness_run(user: User, org: Organisation) -> bool:
 
 def can_edit_checklist_templates(user: User) -> bool:
     return user.role == Role.ADMIN
+
+
+# --- findings and corrective actions ---------------------------------------------------------
+# A drill's findings follow the drill (double-blind included); a checklist run's findings
+# without a drill follow its organisation or region. Owners always see their own actions.
+
+def _findings_models():
+    from drillmgr.findings.models import CorrectiveAction, Finding
+
+    return Finding, CorrectiveAction
+
+
+def finding_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[bool]:
+    Finding, CorrectiveAction = _findings_models()
+    of_visible_drill = Finding.drill_id.in_(sa.select(Drill.id).where(drill_clause(user, now)))
+    if user.role == Role.ADMIN:
+        without_drill = sa.true()
+    elif user.role in REGIONAL_ROLES and user.region_code:
+        without_drill = Finding.region_code.in_(subtree_codes(user.region_code))
+    elif user.role == Role.ORG_STAFF and user.org_id:
+        without_drill = Finding.org_id == user.org_id
+    else:
+        without_drill = sa.false()
+    owned = Finding.id.in_(sa.select(CorrectiveAction.finding_id).where(CorrectiveAction.owner_id == user.id))
+    return sa.or_(of_visible_drill, sa.and_(Finding.drill_id.is_(None), without_drill), owned)
+
+
+def can_view_finding(user: User, finding) -> bool:
+    Finding, _action = _findings_models()
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Finding).where(Finding.id == finding.id, finding_clause(user))
+    ) > 0
+
+
+def get_visible_finding(user: User, finding_id: int):
+    Finding, _action = _findings_models()
+    finding = db.session.get(Finding, finding_id)
+    if finding is None or not can_view_finding(user, finding):
+        not_found(_("No such finding."))
+    return finding
+
+
+def _can_manage_scope(user: User, region_code: str, org_id: int | None) -> bool:
+    if user.role == Role.ORG_STAFF:
+        return org_id is not None and user.org_id == org_id
+    return can_manage_region(user, region_code)
+
+
+def can_manage_finding(user: User, finding) -> bool:
+    """Recording and changing findings: whoever may edit the drill (or the checklist's unit or region)."""
+    if finding.drill_id is not None:
+        return can_edit_drill(user, finding.drill)
+    return _can_manage_scope(user, finding.region_code, finding.org_id)
+
+
+def can_verify_action(user: User, action, may_manage: bool | None = None,
+                      may_decide: bool | None = None) -> bool:
+    """Dynamic close-out (动态销号): someone other than the owner who manages the finding or
+    coordinates its region. The two flags let a page that shows many actions of one drill ask once."""
+    if user.id == action.owner_id:
+        return False
+    finding = action.finding
+    if may_manage is None:
+        may_manage = can_manage_finding(user, finding)
+    if may_decide is None:
+        may_decide = can_manage_region(user, finding.region_code)
+    return may_manage or may_decide
+
+
+def can_work_on_action(user: User, action) -> bool:
+    """Only the owner moves an action along open → in progress → done."""
+    return user.id == action.owner_id
+
+
+def action_owner_clause(region_code: str, org_ids, user_ids=()) -> sa.ColumnElement[bool]:
+    """Users who may own a corrective action in this scope: admins, coordinators of a region above
+    it, staff of the units concerned and the named users (a drill's evaluators). Never viewers."""
+    region_path = sa.select(Region.path).where(Region.code == region_code).scalar_subquery()
+    ancestors = sa.select(Region.code).where(region_path.startswith(Region.path, autoescape=False))
+    return sa.and_(User.active.is_(True), User.role != Role.VIEWER, sa.or_(
+        User.role == Role.ADMIN,
+        sa.and_(User.role == Role.COORDINATOR, User.region_code.in_(ancestors)),
+        sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(list(org_ids))),
+        User.id.in_(list(user_ids)),
+    ))

@@ -57,6 +57,9 @@ class Finding(db.Model):
     corrective_action: Mapped["CorrectiveAction"] = relationship(
         back_populates="finding", uselist=False, cascade="all, delete-orphan", lazy="joined"
     )
+    drill: Mapped["Drill | None"] = relationship()  # noqa: F821
+    org: Mapped["Organisation | None"] = relationship()  # noqa: F821
+    region: Mapped["Region"] = relationship()  # noqa: F821
 
     __table_args__ = (
         sa.CheckConstraint("(drill_id IS NOT NULL) OR (checklist_run_id IS NOT NULL)", name="has_source"),

@@ -1,0 +1,206 @@
+"""API: after-action reviews and their filing (备案), findings and corrective actions."""
+from flask import jsonify, request, url_for
+
+from drillmgr.access import services as access
+from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
+from drillmgr.api.openapi import describe, register_schema
+from drillmgr.enums import ActionStatus, FilingStatus, FindingCategory, Severity
+from drillmgr.extensions import db
+from drillmgr.findings import services
+
+_TEXT = {"type": "string", "maxLength": services.MAX_TEXT}
+_REVIEW_TEXT = {name: _TEXT for name in services.REVIEW_TEXT_FIELDS}
+_DATE = {"type": "string", "format": "date"}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+register_schema("CorrectiveAction", {
+    "type": "object",
+    "properties": {
+        "description": {"type": "string"}, "owner": {"type": "integer", "description": "user id"},
+        "due_on": _DATE, "status": {"type": "string", "enum": ActionStatus.values()},
+        "overdue": {"type": "boolean"}, "done_at": _TIME, "verified_at": _TIME,
+        "verified_by": {"type": ["integer", "null"]},
+    },
+})
+register_schema("Finding", {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"}, "drill_id": {"type": ["integer", "null"]},
+        "checklist_run_id": {"type": ["integer", "null"]}, "org_id": {"type": ["integer", "null"]},
+        "region_code": {"type": "string"}, "summary": {"type": "string"},
+        "severity": {"type": "string", "enum": Severity.values()},
+        "category": {"type": "string", "enum": FindingCategory.values()},
+        "found_on": _DATE, "version": {"type": "integer"},
+        "corrective_action": {"$ref": "#/components/schemas/CorrectiveAction"},
+        "drill": {"type": ["object", "null"], "description": "in lists: the drill's id and title",
+                  "properties": {"id": {"type": "integer"}, "title": {"type": "string"}}},
+    },
+})
+register_schema("FindingInput", {
+    "type": "object",
+    "description": "found_on defaults to the day the drill ended; due_on may not be before it.",
+    "properties": {
+        "summary": {"type": "string", "maxLength": 500},
+        "severity": {"type": "string", "enum": Severity.values()},
+        "category": {"type": "string", "enum": FindingCategory.values()},
+        "found_on": _DATE,
+        "corrective_action": {"type": "object", "properties": {
+            "description": _TEXT, "owner": {"type": "integer", "description": "user id"}, "due_on": _DATE,
+        }, "required": ["description", "owner", "due_on"]},
+    },
+    "required": ["summary", "severity", "category", "corrective_action"],
+})
+register_schema("FindingPatch", {
+    "type": "object",
+    "description": "Any subset. Status steps: the owner moves open → in_progress → done; someone else who "
+                   "manages the drill or coordinates its region verifies (done → verified) or sends it back "
+                   "(done → in_progress, with a reason). Send `version` to be told of a concurrent change (409).",
+    "properties": {
+        "summary": {"type": "string", "maxLength": 500},
+        "severity": {"type": "string", "enum": Severity.values()},
+        "category": {"type": "string", "enum": FindingCategory.values()},
+        "found_on": _DATE, "version": {"type": "integer"},
+        "corrective_action": {"type": "object", "properties": {
+            "description": _TEXT, "owner": {"type": "integer"}, "due_on": _DATE,
+            "status": {"type": "string", "enum": ActionStatus.values()},
+            "reason": {"type": "string", "maxLength": 2000},
+        }},
+    },
+})
+register_schema("Review", {
+    "type": "object",
+    "description": "A drill without a review shows an empty draft at version 0.",
+    "properties": {
+        "drill_id": {"type": "integer"}, **_REVIEW_TEXT, "plan_revision_needed": {"type": "boolean"},
+        "filing_status": {"type": "string", "enum": FilingStatus.values()},
+        "submitted_at": _TIME, "decided_at": _TIME, "decided_by": {"type": ["integer", "null"]},
+        "return_reason": {"type": "string"}, "version": {"type": "integer"},
+        "findings": {"type": "array", "items": {"$ref": "#/components/schemas/Finding"}},
+    },
+})
+register_schema("ReviewInput", {
+    "type": "object",
+    "description": "Fields left out keep their value. `version` is the one last read (0 for a new review).",
+    "properties": {**_REVIEW_TEXT, "plan_revision_needed": {"type": "boolean"}, "version": {"type": "integer"}},
+})
+register_schema("FilingStep", {
+    "type": "object", "description": "Optional body: the review's version.",
+    "properties": {"version": {"type": "integer"}},
+})
+register_schema("FilingReturn", {
+    "type": "object",
+    "properties": {"reason": {"type": "string", "maxLength": 2000}, "version": {"type": "integer"}},
+    "required": ["reason"],
+})
+
+_FILTERS = [
+    {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "region code (with its subtree)"},
+    {"name": "org", "in": "query", "schema": {"type": "integer"}},
+    {"name": "severity", "in": "query", "schema": {"type": "string", "enum": Severity.values()}},
+    {"name": "category", "in": "query", "schema": {"type": "string", "enum": FindingCategory.values()}},
+    {"name": "status", "in": "query", "schema": {"type": "string", "enum": [s.value for s in services.OPEN_STATUSES]}},
+    {"name": "mine", "in": "query", "schema": {"type": "boolean"}, "description": "only the caller's own"},
+    {"name": "overdue", "in": "query", "schema": {"type": "boolean"}},
+]
+
+
+def _review_answer(drill):
+    today = services.local_today()
+    return jsonify(services.review_to_dict(drill, services.review_of(drill), services.drill_findings(drill), today))
+
+
+def _optional_body() -> dict:
+    return json_body() if request.get_data() else {}
+
+
+@bp.get("/drills/<int:drill_id>/review")
+@describe("The drill's after-action review, its filing status and findings", response="Review")
+@token_required
+def get_review(drill_id: int):
+    return _review_answer(access.get_visible_drill(current_api_user(), drill_id))
+
+
+@bp.put("/drills/<int:drill_id>/review")
+@describe("Write or revise the after-action review (completed drills; draft or returned)",
+          request="ReviewInput", response="Review")
+@token_required
+def put_review(drill_id: int):
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    services.save_review(actor, drill, json_body())
+    return _review_answer(drill)
+
+
+@bp.post("/drills/<int:drill_id>/review/submit")
+@describe("The organiser submits the review for filing (备案)", request="FilingStep", response="Review")
+@token_required
+def submit_review(drill_id: int):
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    services.submit_review(actor, drill, _optional_body())
+    return _review_answer(drill)
+
+
+@bp.post("/drills/<int:drill_id>/review/accept")
+@describe("A coordinator of the drill's region accepts the submitted review", request="FilingStep",
+          response="Review")
+@token_required
+def accept_review(drill_id: int):
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    services.accept_review(actor, drill, _optional_body())
+    return _review_answer(drill)
+
+
+@bp.post("/drills/<int:drill_id>/review/return")
+@describe("A coordinator of the drill's region returns the submitted review, with a reason",
+          request="FilingReturn", response="Review")
+@token_required
+def return_review(drill_id: int):
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    services.return_review(actor, drill, json_body())
+    return _review_answer(drill)
+
+
+@bp.post("/drills/<int:drill_id>/findings")
+@describe("Record a finding of a completed drill, with its corrective action", request="FindingInput",
+          response="Finding", created=True)
+@token_required
+def create_finding(drill_id: int):
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    finding = services.add_drill_finding(actor, drill, json_body())
+    return (jsonify(services.finding_to_dict(finding, services.local_today())), 201,
+            {"Location": url_for("api.get_finding", finding_id=finding.id)})
+
+
+@bp.get("/findings")
+@describe("Open (not yet verified) corrective actions in the caller's scope, overdue first, then by due date",
+          response="Finding", paginated=True, params=_FILTERS)
+@token_required
+def list_findings():
+    page, per_page = page_args()
+    filters = services.read_action_filters(request.args.to_dict())
+    today = services.local_today()
+    query = services.open_actions_query(current_api_user(), today, filters)
+    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
+                             lambda action: services.action_list_item(action, today)))
+
+
+@bp.get("/findings/<int:finding_id>")
+@describe("One finding with its corrective action", response="Finding")
+@token_required
+def get_finding(finding_id: int):
+    finding = access.get_visible_finding(current_api_user(), finding_id)
+    return jsonify(services.finding_to_dict(finding, services.local_today()))
+
+
+@bp.patch("/findings/<int:finding_id>")
+@describe("Change a finding or move its corrective action one step", request="FindingPatch", response="Finding")
+@token_required
+def update_finding(finding_id: int):
+    actor = current_api_user()
+    finding = access.get_visible_finding(actor, finding_id)
+    finding = services.update_finding(actor, finding, json_body())
+    return jsonify(services.finding_to_dict(finding, services.local_today()))

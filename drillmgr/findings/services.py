@@ -1,0 +1,566 @@
+"""After-action reviews (总结评估) and their filing (备案); findings and their corrective actions
+(整改措施), followed until someone other than the owner verifies them (动态销号)."""
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import contains_eager, joinedload, lazyload
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.audit import services as audit
+from drillmgr.audit.models import AuditEntry
+from drillmgr.db import utcnow
+from drillmgr.drills.models import Drill
+from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, FindingCategory, Severity
+from drillmgr.errors import Conflict, ValidationError
+from drillmgr.extensions import db
+from drillmgr.findings.models import CorrectiveAction, Finding, Review
+from drillmgr.formatting import to_local
+from drillmgr.validation import MISSING, Payload
+
+MAX_TEXT = 10_000
+REVIEW_TEXT_FIELDS = ("execution", "plan_soundness", "command_coordination", "staff_handling",
+                      "equipment_fitness", "recommendations", "went_well")
+REVIEW_FIELDS = REVIEW_TEXT_FIELDS + ("plan_revision_needed",)
+FILING_FIELDS = ("filing_status", "return_reason")
+REVISABLE = (FilingStatus.DRAFT, FilingStatus.RETURNED)
+FINDING_FIELDS = ("summary", "severity", "category", "found_on")
+ACTION_FIELDS = ("description", "owner_id", "due_on", "status")
+ACTION_PREFIX = "corrective_action."
+
+
+# --- after-action review ---------------------------------------------------------------------
+
+def review_of(drill: Drill) -> Review | None:
+    return db.session.get(Review, drill.id)
+
+
+def _require_completed(drill: Drill) -> None:
+    if drill.status != DrillStatus.COMPLETED:
+        raise Conflict(_("The drill is %(status)s: reviews and findings are recorded once it is completed.",
+                         status=drill.status.label))
+
+
+def _read_version(p: Payload):
+    return p.integer("version", minimum=0)
+
+
+def _check_review_version(review: Review | None, version) -> None:
+    current = review.version if review is not None else 0
+    if version is not MISSING and version != current:
+        raise Conflict(_("Someone else changed this review meanwhile. Reload the page and apply your change again."))
+
+
+def save_review(actor: User, drill: Drill, data: dict) -> Review:
+    """Creates or revises the review; fields left out keep their value. `version` 0 means "new"."""
+    access.require(access.can_edit_drill(actor, drill),
+                   _("Only the drill's organiser can write its after-action review."))
+    _require_completed(drill)
+    p = Payload(data, partial=True)
+    values = {name: p.string(name, max_length=MAX_TEXT) for name in REVIEW_TEXT_FIELDS}
+    values["plan_revision_needed"] = p.boolean("plan_revision_needed")
+    version = _read_version(p)
+    p.check()
+    review = review_of(drill)
+    _check_review_version(review, version)
+    if review is not None and review.filing_status not in REVISABLE:
+        raise Conflict(_("The review is “%(status)s” and cannot be changed now; it can be revised once it is "
+                         "returned.", status=review.filing_status.label))
+    before = audit.snapshot(review, REVIEW_FIELDS) if review is not None else None
+    if review is None:
+        review = Review(drill_id=drill.id, filing_status=FilingStatus.DRAFT, version=1, return_reason="",
+                        plan_revision_needed=False, **{name: "" for name in REVIEW_TEXT_FIELDS})
+        db.session.add(review)
+    else:
+        review.version += 1
+    for name, value in values.items():
+        if value is not MISSING:
+            setattr(review, name, value)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()  # two first saves at once: the primary key let one through
+        raise Conflict(_("Someone else changed this review meanwhile. Reload the page and apply your change again."))
+    audit.record(actor, "review.save", "review", drill.id, before, audit.snapshot(review, REVIEW_FIELDS))
+    db.session.commit()
+    return review
+
+
+def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, reason: str = "") -> Review:
+    before = audit.snapshot(review, FILING_FIELDS)
+    review.filing_status = to
+    review.version += 1
+    now = utcnow()
+    if to == FilingStatus.SUBMITTED:
+        review.submitted_at, review.decided_at, review.decided_by_id = now, None, None
+        review.return_reason = ""
+    else:
+        review.decided_at, review.decided_by_id = now, actor.id
+        review.return_reason = reason
+    audit.record(actor, action, "review", review.drill_id, before, audit.snapshot(review, FILING_FIELDS))
+    db.session.commit()
+    return review
+
+
+def _existing_review(drill: Drill, p: Payload) -> Review:
+    version = _read_version(p)
+    p.check()
+    review = review_of(drill)
+    if review is None:
+        raise Conflict(_("This drill has no after-action review yet."))
+    _check_review_version(review, version)
+    return review
+
+
+def submit_review(actor: User, drill: Drill, data: dict | None = None) -> Review:
+    access.require(access.can_edit_drill(actor, drill),
+                   _("Only the drill's organiser can submit its review for filing."))
+    _require_completed(drill)
+    review = _existing_review(drill, Payload(data or {}))
+    if review.filing_status not in REVISABLE:
+        raise Conflict(_("The review is “%(status)s”: only a draft or a returned review can be submitted.",
+                         status=review.filing_status.label))
+    if not review.execution.strip():
+        raise ValidationError(_("The review is not complete."),
+                              {"execution": [_("Describe how the drill was carried out before submitting.")]})
+    return _filing_step(actor, review, "review.submit", FilingStatus.SUBMITTED)
+
+
+def _require_decider(actor: User, drill: Drill) -> None:
+    access.require(access.can_decide_filing(actor, drill),
+                   _("Only a coordinator of the drill's region can decide on filing its review."))
+
+
+def accept_review(actor: User, drill: Drill, data: dict | None = None) -> Review:
+    _require_decider(actor, drill)
+    review = _existing_review(drill, Payload(data or {}))
+    if review.filing_status != FilingStatus.SUBMITTED:
+        raise Conflict(_("The review is “%(status)s”: only a submitted review can be accepted.",
+                         status=review.filing_status.label))
+    return _filing_step(actor, review, "review.accept", FilingStatus.ACCEPTED)
+
+
+def return_review(actor: User, drill: Drill, data: dict) -> Review:
+    _require_decider(actor, drill)
+    p = Payload(data)
+    reason = p.string("reason", required=True, max_length=2000)
+    review = _existing_review(drill, p)
+    if review.filing_status != FilingStatus.SUBMITTED:
+        raise Conflict(_("The review is “%(status)s”: only a submitted review can be returned.",
+                         status=review.filing_status.label))
+    return _filing_step(actor, review, "review.return", FilingStatus.RETURNED, reason)
+
+
+def review_to_dict(drill: Drill, review: Review | None, findings: list[Finding], today: date) -> dict:
+    """The review as the API shows it; a drill without one shows an empty draft at version 0."""
+    data = {"drill_id": drill.id}
+    if review is None:
+        data.update({name: "" for name in REVIEW_TEXT_FIELDS})
+        data.update(plan_revision_needed=False, filing_status=FilingStatus.DRAFT.value, submitted_at=None,
+                    decided_at=None, decided_by=None, return_reason="", version=0)
+    else:
+        data.update(audit.snapshot(review, REVIEW_FIELDS))
+        data.update(filing_status=review.filing_status.value, return_reason=review.return_reason,
+                    submitted_at=_iso(review.submitted_at), decided_at=_iso(review.decided_at),
+                    decided_by=review.decided_by_id, version=review.version)
+    data["findings"] = [finding_to_dict(f, today) for f in findings]
+    return data
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+# --- findings --------------------------------------------------------------------------------
+
+def local_today() -> date:
+    return to_local(utcnow()).date()
+
+
+def _read_finding(data: dict, partial: bool) -> tuple[Payload, dict, dict]:
+    p = Payload(data, partial=partial)
+    values = {
+        "summary": p.string("summary", required=True, max_length=500),
+        "severity": p.choice("severity", Severity, required=True),
+        "category": p.choice("category", FindingCategory, required=True),
+        "found_on": p.date("found_on"),
+        "version": _read_version(p),
+    }
+    action_values: dict = {}
+    raw_action = data.get("corrective_action")
+    if raw_action is None:
+        if not partial:
+            p.error("corrective_action", _("This field is required."))
+    elif not isinstance(raw_action, dict):
+        p.error("corrective_action", _("Must be an object with description, owner and due_on."))
+    else:
+        a = Payload(raw_action, partial=partial)
+        action_values = {
+            "description": a.string("description", required=True, max_length=MAX_TEXT),
+            "owner_id": a.integer("owner", required=True, minimum=1),
+            "due_on": a.date("due_on", required=True),
+            "status": a.choice("status", ActionStatus),
+            "reason": a.string("reason", max_length=2000),
+        }
+        for name, messages in a.errors.items():
+            p.errors.setdefault(ACTION_PREFIX + name, []).extend(messages)
+    return (p, {k: v for k, v in values.items() if v is not MISSING},
+            {k: v for k, v in action_values.items() if v is not MISSING})
+
+
+def _owner_scope(finding: Finding) -> sa.ColumnElement[bool]:
+    if finding.drill_id is not None:
+        drill = finding.drill or db.session.get(Drill, finding.drill_id)
+        org_ids = [o.id for o in drill.participants] + (
+            [drill.organizer_org_id] if drill.organizer_org_id else [])
+        return access.action_owner_clause(finding.region_code, org_ids, [u.id for u in drill.evaluators])
+    return access.action_owner_clause(finding.region_code, [finding.org_id] if finding.org_id else [])
+
+
+def owner_choices(finding: Finding) -> list[User]:
+    """The users who may own this finding's corrective action (for the owner pick list)."""
+    return list(db.session.scalars(
+        sa.select(User).where(_owner_scope(finding)).order_by(User.role, User.display_name, User.username)))
+
+
+def _check_owner(p: Payload, finding: Finding, owner_id: int) -> None:
+    allowed = db.session.scalar(sa.select(User.id).where(User.id == owner_id, _owner_scope(finding)))
+    if allowed is None:
+        p.error(ACTION_PREFIX + "owner", _("This user cannot own the corrective action: choose staff of the "
+                                           "units concerned, an evaluator, or a coordinator of the region."))
+
+
+def _check_due(p: Payload, found_on: date | None, due_on: date | None) -> None:
+    if found_on is not None and due_on is not None and due_on < found_on:
+        p.error(ACTION_PREFIX + "due_on", _("The due date cannot be before the finding's date (%(date)s).",
+                                            date=found_on.isoformat()))
+
+
+def _finding_snapshot(finding: Finding) -> dict:
+    return audit.snapshot(finding, FINDING_FIELDS) | audit.snapshot(finding.corrective_action, ACTION_FIELDS)
+
+
+def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | None = None,
+                   drill_id: int | None = None, checklist_run_id: int | None = None,
+                   found_on: date | None = None) -> Finding:
+    """Records a finding from a drill or a checklist run, with its corrective action (status open).
+
+    The caller has already checked that `actor` may record findings for this source; the scope
+    values (region, organisation) come from the source, never from the input."""
+    p, values, action_values = _read_finding(data, partial=False)
+    values.pop("version", None)
+    finding = Finding(drill_id=drill_id, checklist_run_id=checklist_run_id, region_code=region_code,
+                      org_id=org_id, created_by_id=actor.id, version=1)
+    finding.found_on = values.pop("found_on", None) or found_on or local_today()
+    if action_values.get("status", ActionStatus.OPEN) != ActionStatus.OPEN:
+        p.error(ACTION_PREFIX + "status", _("A new corrective action starts as “%(status)s”.",
+                                            status=ActionStatus.OPEN.label))
+    if "owner_id" in action_values:
+        _check_owner(p, finding, action_values["owner_id"])
+    _check_due(p, finding.found_on, action_values.get("due_on"))
+    p.check()
+    for name, value in values.items():
+        setattr(finding, name, value)
+    finding.corrective_action = CorrectiveAction(
+        description=action_values["description"], owner_id=action_values["owner_id"],
+        due_on=action_values["due_on"], status=ActionStatus.OPEN)
+    db.session.add(finding)
+    db.session.flush()
+    audit.record(actor, "finding.create", "finding", finding.id, None, _finding_snapshot(finding))
+    db.session.commit()
+    return finding
+
+
+def add_drill_finding(actor: User, drill: Drill, data: dict) -> Finding:
+    access.require(access.can_edit_drill(actor, drill), _("Only the drill's organiser can record its findings."))
+    _require_completed(drill)
+    return create_finding(actor, data, region_code=drill.region_code, org_id=drill.organizer_org_id,
+                          drill_id=drill.id, found_on=to_local(drill.ends_at).date())
+
+
+# Allowed status changes: who may make them, and what the audit log calls them.
+OWNER, VERIFIER = "owner", "verifier"
+TRANSITIONS = {
+    (ActionStatus.OPEN, ActionStatus.IN_PROGRESS): (OWNER, "action.start"),
+    (ActionStatus.IN_PROGRESS, ActionStatus.DONE): (OWNER, "action.done"),
+    (ActionStatus.DONE, ActionStatus.VERIFIED): (VERIFIER, "action.verify"),
+    (ActionStatus.DONE, ActionStatus.IN_PROGRESS): (VERIFIER, "action.send_back"),
+}
+
+
+def next_statuses(status: ActionStatus) -> list[ActionStatus]:
+    return [to for (frm, to) in TRANSITIONS if frm == status]
+
+
+def _transition(actor: User, finding: Finding, to: ActionStatus, reason: str) -> tuple[str, dict, dict]:
+    action = finding.corrective_action
+    step = TRANSITIONS.get((action.status, to))
+    if step is None:
+        allowed = "、".join(f"“{s.label}”" for s in next_statuses(action.status)) or _("none")
+        raise Conflict(_("A corrective action cannot go from “%(frm)s” to “%(to)s”. Possible next steps: %(next)s.",
+                         frm=action.status.label, to=to.label, next=allowed))
+    who, name = step
+    if who == OWNER:
+        access.require(access.can_work_on_action(actor, action),
+                       _("Only the owner of this corrective action can move it to “%(to)s”.", to=to.label))
+    else:
+        if actor.id == action.owner_id:
+            access.deny(_("The owner cannot check their own corrective action; someone else must (dynamic close-out)."))
+        access.require(access.can_verify_action(actor, action),
+                       _("Only the drill's organiser or a coordinator of its region can check corrective actions."))
+    if name == "action.send_back" and not reason:
+        raise ValidationError(_("The input is not valid."), {
+            ACTION_PREFIX + "reason": [_("Say what is still missing when sending an action back.")]})
+    before = {"status": action.status}
+    action.status = to
+    now = utcnow()
+    if to == ActionStatus.DONE:
+        action.done_at = now
+    elif to == ActionStatus.VERIFIED:
+        action.verified_at, action.verified_by_id = now, actor.id
+    elif name == "action.send_back":
+        action.done_at = None
+    return name, before, {"status": to, "reason": reason} if reason else {"status": to}
+
+
+def update_finding(actor: User, finding: Finding, data: dict) -> Finding:
+    """Changes a finding and its action (managers) and/or moves the action's status (owner/verifier)."""
+    p, values, action_values = _read_finding(data, partial=True)
+    version = values.pop("version", MISSING)
+    target = action_values.pop("status", MISSING)
+    reason = action_values.pop("reason", "")
+    action = finding.corrective_action
+    if version is not MISSING and version != finding.version:
+        raise Conflict(_("Someone else changed this finding meanwhile. Reload the page and apply your change again."))
+    edits = {k: v for k, v in values.items() if getattr(finding, k) != v}
+    action_edits = {k: v for k, v in action_values.items() if getattr(action, k) != v}
+    moves = target is not MISSING and target != action.status
+    if action.status == ActionStatus.VERIFIED and (edits or action_edits or moves):
+        raise Conflict(_("This corrective action is verified and closed; it cannot be changed."))
+    if edits or action_edits:
+        access.require(access.can_manage_finding(actor, finding),
+                       _("Only the drill's organiser or a coordinator of its region can change this finding."))
+    if "owner_id" in action_edits:
+        _check_owner(p, finding, action_edits["owner_id"])
+    _check_due(p, edits.get("found_on", finding.found_on), action_edits.get("due_on", action.due_on))
+    p.check()
+    before = _finding_snapshot(finding)
+    step = _transition(actor, finding, target, reason) if moves else None
+    if edits or action_edits:
+        for name, value in edits.items():
+            setattr(finding, name, value)
+        for name, value in action_edits.items():
+            setattr(action, name, value)
+        audit.record(actor, "finding.update", "finding", finding.id, before, _finding_snapshot(finding))
+    if step is not None:
+        audit.record(actor, step[0], "corrective_action", action.id, step[1], step[2])
+    if edits or action_edits or step is not None:
+        finding.version += 1
+        db.session.commit()
+    return finding
+
+
+def finding_to_dict(finding: Finding, today: date) -> dict:
+    action = finding.corrective_action
+    return {
+        "id": finding.id,
+        "drill_id": finding.drill_id,
+        "checklist_run_id": finding.checklist_run_id,
+        "org_id": finding.org_id,
+        "region_code": finding.region_code,
+        "summary": finding.summary,
+        "severity": finding.severity.value,
+        "category": finding.category.value,
+        "found_on": finding.found_on.isoformat(),
+        "version": finding.version,
+        "corrective_action": {
+            "description": action.description,
+            "owner": action.owner_id,
+            "due_on": action.due_on.isoformat(),
+            "status": action.status.value,
+            "overdue": is_overdue(action, today),
+            "done_at": _iso(action.done_at),
+            "verified_at": _iso(action.verified_at),
+            "verified_by": action.verified_by_id,
+        },
+    }
+
+
+def is_overdue(action: CorrectiveAction, today: date) -> bool:
+    return action.status in (ActionStatus.OPEN, ActionStatus.IN_PROGRESS) and action.due_on < today
+
+
+def drill_findings(drill: Drill) -> list[Finding]:
+    return list(db.session.scalars(
+        sa.select(Finding).where(Finding.drill_id == drill.id)
+        .options(joinedload(Finding.corrective_action).joinedload(CorrectiveAction.owner),
+                 joinedload(Finding.corrective_action).joinedload(CorrectiveAction.verified_by))
+        .order_by(Finding.found_on, Finding.id)).unique())
+
+
+# --- the open corrective actions -------------------------------------------------------------
+
+OPEN_STATUSES = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS, ActionStatus.DONE)
+
+
+def read_action_filters(args: dict) -> dict:
+    """Validates the list's filters: region, org, severity, category, status, mine, overdue."""
+    p = Payload({k: v for k, v in args.items() if v not in ("", None)}, partial=True)
+    filters = {
+        "region": p.string("region", max_length=12),
+        "org": p.integer("org", minimum=1),
+        "severity": p.choice("severity", Severity),
+        "category": p.choice("category", FindingCategory),
+        "status": p.choice("status", ActionStatus),
+        "mine": p.string("mine", max_length=5),
+        "overdue": p.string("overdue", max_length=5),
+    }
+    if filters["status"] == ActionStatus.VERIFIED:
+        p.error("status", _("Verified actions are closed; this list shows the open ones."))
+    for flag in ("mine", "overdue"):
+        if filters[flag] is not MISSING and filters[flag] not in ("0", "1", "true", "false"):
+            p.error(flag, _("Must be true or false."))
+    p.check()
+    result = {k: v for k, v in filters.items() if v is not MISSING}
+    for flag in ("mine", "overdue"):
+        result[flag] = result.get(flag) in ("1", "true")
+    return result
+
+
+def open_actions_query(user: User, today: date, filters: dict | None = None) -> sa.Select:
+    """Open (not yet verified) corrective actions in the user's scope, overdue first, then by due date."""
+    filters = filters or {}
+    overdue = sa.and_(CorrectiveAction.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)),
+                      CorrectiveAction.due_on < today)
+    query = (
+        sa.select(CorrectiveAction).join(CorrectiveAction.finding)
+        .where(access.finding_clause(user), CorrectiveAction.status.in_(OPEN_STATUSES))
+        .options(contains_eager(CorrectiveAction.finding).options(
+                     lazyload(Finding.corrective_action),
+                     joinedload(Finding.drill).options(lazyload("*")),
+                     joinedload(Finding.org), joinedload(Finding.region)),
+                 joinedload(CorrectiveAction.owner))
+    )
+    if filters.get("region"):
+        query = query.where(Finding.region_code.in_(access.subtree_codes(filters["region"])))
+    if filters.get("org"):
+        query = query.where(Finding.org_id == filters["org"])
+    for name, column in (("severity", Finding.severity), ("category", Finding.category),
+                         ("status", CorrectiveAction.status)):
+        if filters.get(name):
+            query = query.where(column == filters[name])
+    if filters.get("mine"):
+        query = query.where(CorrectiveAction.owner_id == user.id)
+    if filters.get("overdue"):
+        query = query.where(overdue)
+    return query.order_by(sa.case((overdue, 0), else_=1), CorrectiveAction.due_on, CorrectiveAction.id)
+
+
+def action_list_item(action: CorrectiveAction, today: date) -> dict:
+    data = finding_to_dict(action.finding, today)
+    drill = action.finding.drill
+    data["drill"] = {"id": drill.id, "title": drill.title} if drill is not None else None
+    return data
+
+
+# --- what the drill page shows ---------------------------------------------------------------
+
+@dataclass
+class DrillPanel:
+    """Everything the review/findings panel of one drill needs, loaded in a fixed number of queries."""
+
+    drill: Drill
+    review: Review | None
+    findings: list[Finding]
+    review_history: list[AuditEntry]
+    action_history: dict[int, list[AuditEntry]]
+    users: dict[int, User]
+    can_edit: bool
+    can_decide: bool
+    today: date
+    owners: list[User] = field(default_factory=list)
+
+    @property
+    def completed(self) -> bool:
+        return self.drill.status == DrillStatus.COMPLETED
+
+    @property
+    def filing_status(self) -> FilingStatus:
+        return self.review.filing_status if self.review is not None else FilingStatus.DRAFT
+
+    @property
+    def review_editable(self) -> bool:
+        return self.can_edit and self.completed and self.filing_status in REVISABLE
+
+    @property
+    def can_submit(self) -> bool:
+        return self.review_editable and self.review is not None
+
+    @property
+    def can_decide_now(self) -> bool:
+        return self.can_decide and self.filing_status == FilingStatus.SUBMITTED
+
+    def steps_for(self, user: User, action: CorrectiveAction) -> list[ActionStatus]:
+        """The status changes `user` may make on `action` (for its buttons)."""
+        steps = []
+        for to in next_statuses(action.status):
+            who, _name = TRANSITIONS[(action.status, to)]
+            if who == OWNER and access.can_work_on_action(user, action) or who == VERIFIER and \
+                    access.can_verify_action(user, action, self.can_edit, self.can_decide):
+                steps.append(to)
+        return steps
+
+    def overdue(self, action: CorrectiveAction) -> bool:
+        return is_overdue(action, self.today)
+
+
+def drill_panel(user: User, drill: Drill) -> DrillPanel:
+    review = review_of(drill)
+    findings = drill_findings(drill)
+    actions = [f.corrective_action for f in findings]
+    entries = list(db.session.scalars(
+        sa.select(AuditEntry).where(sa.or_(
+            sa.and_(AuditEntry.entity_type == "review", AuditEntry.entity_id == str(drill.id),
+                    AuditEntry.action != "review.save"),
+            sa.and_(AuditEntry.entity_type == "corrective_action",
+                    AuditEntry.entity_id.in_([str(a.id) for a in actions])),
+        )).order_by(AuditEntry.at, AuditEntry.id)))
+    user_ids = {e.user_id for e in entries if e.user_id}
+    users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(user_ids)))} if user_ids else {}
+    action_history: dict[int, list[AuditEntry]] = defaultdict(list)
+    for entry in entries:
+        if entry.entity_type == "corrective_action":
+            action_history[int(entry.entity_id)].append(entry)
+    can_edit = access.can_edit_drill(user, drill)
+    panel = DrillPanel(
+        drill=drill, review=review, findings=findings,
+        review_history=[e for e in entries if e.entity_type == "review"],
+        action_history=dict(action_history), users=users, can_edit=can_edit,
+        can_decide=access.can_decide_filing(user, drill), today=local_today())
+    if can_edit and panel.completed:
+        panel.owners = owner_choices(Finding(drill_id=drill.id, region_code=drill.region_code,
+                                             org_id=drill.organizer_org_id))
+    return panel
+
+
+def audit_reason(entry: AuditEntry) -> str:
+    after = entry.after or {}
+    return after.get("reason") or after.get("return_reason") or ""
+
+
+def filing_step_label(entry: AuditEntry) -> str:
+    return {
+        "review.submit": _("Submitted for filing"),
+        "review.accept": _("Accepted and filed"),
+        "review.return": _("Returned for revision"),
+        "action.start": _("Correction started"),
+        "action.done": _("Marked as corrected"),
+        "action.verify": _("Verified and closed"),
+        "action.send_back": _("Sent back for more work"),
+    }.get(entry.action, entry.action)
+

@@ -1,0 +1,261 @@
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from drillmgr.access import services as access
+from drillmgr.enums import ActionStatus, FindingCategory, Role, Severity
+from drillmgr.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationError
+from drillmgr.extensions import db
+from drillmgr.findings import services
+from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, ReviewForm, apply_errors
+from drillmgr.regions.services import all_regions
+
+bp = Blueprint("findings", __name__, url_prefix="/findings")
+
+
+# --- the panel on the drill page -------------------------------------------------------------
+
+def _review_form(review) -> ReviewForm:
+    form = ReviewForm(formdata=None, obj=review, prefix="review-")
+    form.version.data = str(review.version if review is not None else 0)
+    return form
+
+
+def _finding_form(finding, owners) -> FindingForm:
+    if finding is None:
+        form = FindingForm(formdata=None, prefix="new-")
+    else:
+        action = finding.corrective_action
+        form = FindingForm(formdata=None, prefix=f"f{finding.id}-", obj=finding,
+                           description=action.description, owner_id=action.owner_id, due_on=action.due_on)
+        form.version.data = str(finding.version)
+    form.owner_id.choices = _owner_labels(owners)
+    return form
+
+
+def _owner_labels(owners) -> list[tuple[int, str]]:
+    return [(u.id, f"{u.display_name or u.username} · {u.role.label}") for u in owners]
+
+
+class PanelForms:
+    """The panel's forms: fresh ones, except the one just posted with errors."""
+
+    def __init__(self, panel, posted: dict | None):
+        self.panel = panel
+        self.posted = posted or {}
+
+    @property
+    def review(self):
+        return self.posted.get("review") or _review_form(self.panel.review)
+
+    @property
+    def filing(self):
+        form = self.posted.get("filing") or FilingForm(formdata=None, prefix="filing-")
+        if not form.version.data:
+            form.version.data = str(self.panel.review.version if self.panel.review is not None else 0)
+        return form
+
+    @property
+    def new_finding(self):
+        form = self.posted.get("new_finding")
+        if form is None:
+            return _finding_form(None, self.panel.owners)
+        form.owner_id.choices = _owner_labels(self.panel.owners)
+        return form
+
+    def edit_finding(self, finding):
+        form = self.posted.get(f"finding{finding.id}")
+        if form is None:
+            return _finding_form(finding, self.panel.owners)
+        form.owner_id.choices = _owner_labels(self.panel.owners)
+        return form
+
+
+def findings_panel(drill, posted: dict | None = None):
+    """The review/findings panel data for `drill`, or None when the user may not see it."""
+    if not current_user.is_authenticated or not access.can_view_drill(current_user, drill):
+        return None
+    panel = services.drill_panel(current_user, drill)
+    panel.forms = PanelForms(panel, posted)
+    return panel
+
+
+@bp.app_context_processor
+def panel_helpers():
+    return {"findings_panel": findings_panel, "findings_step_label": services.filing_step_label,
+            "findings_audit_reason": services.audit_reason}
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+def _visible_drill(drill_id: int):
+    try:
+        return access.get_visible_drill(current_user, drill_id)
+    except ServiceError:
+        abort(404)
+
+
+def _drill_page_url(drill) -> str:
+    if "drills.detail" in current_app.view_functions:
+        return url_for("drills.detail", drill_id=drill.id)
+    return url_for("findings.drill", drill_id=drill.id)
+
+
+@bp.get("/drills/<int:drill_id>")
+@login_required
+def drill(drill_id: int):
+    drill = _visible_drill(drill_id)
+    return render_template("findings/drill.html", drill=drill, drill_url=_drill_page_url(drill))
+
+
+@bp.get("/actions")
+@login_required
+def actions():
+    try:
+        filters = services.read_action_filters(request.args.to_dict())
+    except ValidationError as error:
+        for messages in error.errors.values():
+            for message in messages:
+                flash(message, "danger")
+        filters = {}
+    today = services.local_today()
+    query = services.open_actions_query(current_user, today, filters)
+    pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
+    regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
+        if current_user.role != Role.ORG_STAFF else []
+    return render_template("findings/actions.html", pagination=pagination, today=today, regions=regions,
+                           severities=Severity, categories=FindingCategory,
+                           statuses=services.OPEN_STATUSES, filters=filters)
+
+
+# --- changes from the panel's forms ----------------------------------------------------------
+
+def _back(drill):
+    target = request.form.get("next", "")
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return redirect(target)
+    return redirect(url_for("findings.drill", drill_id=drill.id))
+
+
+def _failed(drill, error: ServiceError, key: str | None = None, form=None):
+    """Re-renders the drill's review page with the posted form and its errors; nothing was changed.
+    Without a form to carry them, every message is flashed."""
+    db.session.rollback()
+    if isinstance(error, Forbidden):
+        abort(403)
+    if isinstance(error, NotFound):
+        abort(404)
+    if form is None:
+        messages = [m for field_messages in error.errors.values() for m in field_messages] or [error.detail]
+    else:
+        messages = apply_errors(form, error)
+    for message in messages:
+        flash(message, "danger")
+    if isinstance(error, Conflict):
+        flash(_("Nothing was saved. Reload the page to see the current state, then try again."), "warning")
+    return render_template("findings/drill.html", drill=drill, drill_url=_drill_page_url(drill),
+                           panel_forms={key: form} if form is not None else None,
+                           conflict=isinstance(error, Conflict)), error.status
+
+
+def _form_invalid(drill, key: str, form):
+    for message in (m for messages in form.errors.values() for m in messages):
+        flash(message, "danger")
+    return render_template("findings/drill.html", drill=drill, drill_url=_drill_page_url(drill),
+                           panel_forms={key: form}), 422
+
+
+@bp.post("/drills/<int:drill_id>/review")
+@login_required
+def save_review(drill_id: int):
+    drill = _visible_drill(drill_id)
+    form = ReviewForm(prefix="review-")
+    if not form.validate():
+        return _form_invalid(drill, "review", form)
+    try:
+        services.save_review(current_user, drill, form.to_payload())
+    except ServiceError as error:
+        return _failed(drill, error, "review", form)
+    flash(_("After-action review saved."), "success")
+    return _back(drill)
+
+
+FILING_STEPS = {
+    "submit": (services.submit_review, _l("Review submitted for filing.")),
+    "accept": (services.accept_review, _l("Review accepted and filed.")),
+    "return": (services.return_review, _l("Review returned to the organiser.")),
+}
+
+
+@bp.post("/drills/<int:drill_id>/review/<any(submit, accept, return):step>")
+@login_required
+def filing(drill_id: int, step: str):
+    drill = _visible_drill(drill_id)
+    form = FilingForm(prefix="filing-")
+    if not form.validate():
+        return _form_invalid(drill, "filing", form)
+    change, done = FILING_STEPS[step]
+    try:
+        change(current_user, drill, form.to_payload())
+    except ServiceError as error:
+        return _failed(drill, error, "filing", form)
+    flash(str(done), "success")
+    return _back(drill)
+
+
+@bp.post("/drills/<int:drill_id>/findings")
+@login_required
+def add_finding(drill_id: int):
+    drill = _visible_drill(drill_id)
+    form = FindingForm(prefix="new-")
+    form.owner_id.choices = []
+    if not form.validate():
+        return _form_invalid(drill, "new_finding", form)
+    try:
+        services.add_drill_finding(current_user, drill, form.to_payload())
+    except ServiceError as error:
+        return _failed(drill, error, "new_finding", form)
+    flash(_("Finding recorded."), "success")
+    return _back(drill)
+
+
+def _finding_and_drill(finding_id: int):
+    try:
+        finding = access.get_visible_finding(current_user, finding_id)
+    except ServiceError:
+        abort(404)
+    if finding.drill_id is None:
+        abort(404)
+    return finding, finding.drill
+
+
+@bp.post("/<int:finding_id>/edit")
+@login_required
+def edit_finding(finding_id: int):
+    finding, drill = _finding_and_drill(finding_id)
+    key = f"finding{finding.id}"
+    form = FindingForm(prefix=f"f{finding.id}-")
+    if not form.validate():
+        return _form_invalid(drill, key, form)
+    try:
+        services.update_finding(current_user, finding, form.to_payload())
+    except ServiceError as error:
+        return _failed(drill, error, key, form)
+    flash(_("Finding saved."), "success")
+    return _back(drill)
+
+
+@bp.post("/<int:finding_id>/step")
+@login_required
+def action_step(finding_id: int):
+    finding, drill = _finding_and_drill(finding_id)
+    form = ActionStepForm()
+    if not form.validate() or form.status.data not in ActionStatus.values():
+        abort(400)
+    try:
+        services.update_finding(current_user, finding, form.to_payload())
+    except ServiceError as error:
+        return _failed(drill, error)
+    flash(_("Corrective action is now “%(status)s”.", status=ActionStatus(form.status.data).label), "success")
+    return _back(drill)
