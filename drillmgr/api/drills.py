@@ -1,0 +1,252 @@
+"""Drills over the JSON API: list, plan, change, complete, cancel, recurring series, attachments."""
+from flask import jsonify, request, send_file, url_for
+from flask_babel import gettext as _
+
+from drillmgr.access import services as access
+from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
+from drillmgr.api.openapi import describe, register_schema
+from drillmgr.attachments import services as attachments
+from drillmgr.drills import services
+from drillmgr.enums import AttachmentKind, Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith
+from drillmgr.errors import ValidationError
+from drillmgr.extensions import db
+
+_DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00"}
+_COUNTS = {"type": "object", "description": "at least one group above zero; none negative",
+           "properties": {name: {"type": "integer", "minimum": 0} for name in services.COUNT_FIELDS}}
+_PARTICIPATION_INPUT = {
+    "type": "object", "required": ["counts"],
+    "properties": {"counts": _COUNTS,
+                   "evacuation_seconds": {"type": "integer", "minimum": 1,
+                                          "description": "time to evacuate, for evacuation drills"}},
+}
+_DRILL_FIELDS = {
+    "title": {"type": "string", "maxLength": 200},
+    "description": {"type": "string"},
+    "form": {"enum": DrillForm.values()},
+    "scope": {"enum": DrillScope.values()},
+    "double_blind": {"type": "boolean"},
+    "joint_with": {"enum": JointWith.values()},
+    "focus": {"type": "array", "items": {"enum": Focus.values()},
+              "description": "defaults to the three key links for a comprehensive live drill of a key county"},
+    "scenario": {"type": "object", "properties": {
+        "magnitude": {"type": ["number", "null"], "minimum": 0, "maximum": 9.9},
+        "conditions": {"type": "array", "items": {"enum": Condition.values()}}}},
+    "organizer_org_id": {"type": ["integer", "null"], "description": "exactly one of organizer_org_id, "
+                                                                     "organizer_region_code"},
+    "organizer_region_code": {"type": ["string", "null"]},
+    "region_code": {"type": "string", "description": "defaults to the organiser's region"},
+    "participant_org_ids": {"type": "array", "items": {"type": "integer"}},
+    "evaluator_ids": {"type": "array", "items": {"type": "integer"},
+                      "description": "users, possibly of other units; they see the drill even when double-blind"},
+    "starts_at": _DATETIME,
+    "ends_at": _DATETIME,
+    "location": {"type": "string", "maxLength": 300},
+    "public": {"type": "boolean"},
+}
+register_schema("Drill", {"type": "object", "properties": _DRILL_FIELDS | {
+    "id": {"type": "integer"},
+    "status": {"enum": DrillStatus.values()},
+    "version": {"type": "integer", "description": "send it back with every change; a stale one answers 409"},
+    "sequence": {"type": "integer", "description": "the calendar SEQUENCE; rises when the drill is moved"},
+    "cancel_reason": {"type": ["string", "null"]}, "cancelled_at": {"type": ["string", "null"]},
+    "completed_at": {"type": ["string", "null"]},
+    "participation": {"type": ["object", "null"], "properties": {
+        "counts": _COUNTS, "total": {"type": "integer"}, "evacuation_seconds": {"type": ["integer", "null"]},
+        "evacuation_target_seconds": {"type": ["integer", "null"]}, "recorded_at": _DATETIME}},
+    "series_id": {"type": ["integer", "null"]}, "occurrence_start": {"type": ["string", "null"]},
+    "is_demo": {"type": "boolean"}, "created_at": _DATETIME, "updated_at": _DATETIME,
+}})
+register_schema("DrillInput", {
+    "type": "object", "required": ["title", "form", "starts_at", "ends_at"],
+    "description": "With `participation`, a drill held earlier is entered and completed at once. "
+                   "PATCH takes any subset plus the required `version`.",
+    "properties": _DRILL_FIELDS | {"participation": _PARTICIPATION_INPUT, "version": {"type": "integer"}},
+})
+register_schema("DrillCompletion", {
+    "type": "object", "required": ["participation"],
+    "properties": {"participation": _PARTICIPATION_INPUT,
+                   "participant_org_ids": {"type": "array", "items": {"type": "integer"}},
+                   "version": {"type": "integer", "description": "checked when given"}},
+})
+register_schema("DrillCancellation", {
+    "type": "object", "required": ["reason"],
+    "properties": {"reason": {"type": "string", "maxLength": 1000},
+                   "version": {"type": "integer", "description": "checked when given"}},
+})
+register_schema("DrillSeriesInput", {
+    "type": "object", "required": ["title", "form", "starts_at", "ends_at", "rrule"],
+    "description": "The first occurrence's fields and an RFC 5545 RRULE (daily to yearly), expanded in "
+                   "Beijing time; occurrences become drills up to a year ahead.",
+    "properties": _DRILL_FIELDS | {"rrule": {"type": "string", "examples": ["FREQ=MONTHLY;BYMONTHDAY=15"]}},
+})
+register_schema("DrillFollowingInput", {
+    "type": "object", "required": ["version"],
+    "description": "Changes this occurrence and all later ones of its series (the series is split).",
+    "properties": _DRILL_FIELDS | {"rrule": {"type": "string"}, "version": {"type": "integer"}},
+})
+register_schema("DrillSeries", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "rrule": {"type": "string"}, "dtstart": _DATETIME,
+    "duration_minutes": {"type": "integer"}, "materialized_until": {"type": ["string", "null"]},
+    "occurrences": {"type": "array", "items": {"$ref": "#/components/schemas/Drill"}}}})
+register_schema("Attachment", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "drill_id": {"type": "integer"}, "kind": {"enum": AttachmentKind.values()},
+    "filename": {"type": "string"}, "content_type": {"type": "string"}, "size": {"type": "integer"},
+    "sha256": {"type": "string"}, "uploaded_at": _DATETIME}})
+register_schema("AttachmentList", {"type": "object", "properties": {
+    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}}})
+register_schema("AttachmentUpload", {
+    "type": "object", "required": ["file"],
+    "description": "multipart/form-data; pdf, doc, docx, xls, xlsx, jpg, png, checked by extension and content",
+    "properties": {"file": {"type": "string", "format": "binary"}, "kind": {"enum": AttachmentKind.values()}}})
+
+DRILL_FILTERS = [
+    {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "region code (its subtree)"},
+    {"name": "org", "in": "query", "schema": {"type": "integer"}, "description": "organiser or participant"},
+    {"name": "form", "in": "query", "schema": {"enum": DrillForm.values()}},
+    {"name": "status", "in": "query", "schema": {"enum": DrillStatus.values()}},
+    {"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}},
+    {"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}},
+]
+
+
+def _drill(drill_id: int):
+    return access.get_visible_drill(current_api_user(), drill_id)
+
+
+def _drill_response(drill, status=200):
+    headers = {"Location": url_for("api.get_drill", drill_id=drill.id)} if status == 201 else {}
+    return jsonify(services.drill_to_dict(drill)), status, headers
+
+
+@bp.get("/drills")
+@describe("Drills the caller may see (double-blind ones only for insiders before they start)",
+          response="Drill", paginated=True, params=DRILL_FILTERS)
+@token_required
+def list_drills():
+    page, per_page = page_args()
+    query = services.drill_query(current_api_user(), services.read_filters(request.args))
+    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
+                             services.drill_to_dict))
+
+
+@bp.post("/drills")
+@describe("Plan a drill, or enter one held earlier and complete it at once (with `participation`)",
+          request="DrillInput", response="Drill", created=True)
+@token_required
+def create_drill():
+    return _drill_response(services.create_drill(current_api_user(), json_body()), 201)
+
+
+@bp.get("/drills/<int:drill_id>")
+@describe("One drill", response="Drill")
+@token_required
+def get_drill(drill_id: int):
+    return _drill_response(_drill(drill_id))
+
+
+@bp.patch("/drills/<int:drill_id>")
+@describe("Change or reschedule a drill (send its version; new times raise the sequence)",
+          request="DrillInput", response="Drill")
+@token_required
+def update_drill(drill_id: int):
+    return _drill_response(services.update_drill(current_api_user(), _drill(drill_id), json_body()))
+
+
+@bp.patch("/drills/<int:drill_id>/following")
+@describe("Change this occurrence and every later one of its recurring series", request="DrillFollowingInput",
+          response="DrillSeries")
+@token_required
+def update_following(drill_id: int):
+    actor = current_api_user()
+    series = services.update_following(actor, _drill(drill_id), json_body())
+    return jsonify(_series_dict(actor, series))
+
+
+@bp.post("/drills/<int:drill_id>/complete")
+@describe("Complete a drill with its participation (again: correct the participation)",
+          request="DrillCompletion", response="Drill")
+@token_required
+def complete_drill(drill_id: int):
+    return _drill_response(services.complete_drill(current_api_user(), _drill(drill_id), json_body()))
+
+
+@bp.post("/drills/<int:drill_id>/cancel")
+@describe("Cancel a drill with a reason", request="DrillCancellation", response="Drill")
+@token_required
+def cancel_drill(drill_id: int):
+    return _drill_response(services.cancel_drill(current_api_user(), _drill(drill_id), json_body()))
+
+
+def _series_dict(actor, series) -> dict:
+    return {"id": series.id, "rrule": series.rrule, "dtstart": services.iso(series.dtstart),
+            "duration_minutes": series.duration_minutes,
+            "materialized_until": services.iso(series.materialized_until),
+            "occurrences": [services.drill_to_dict(d) for d in services.series_occurrences(actor, series.id)]}
+
+
+@bp.post("/drill-series")
+@describe("Create a recurring drill (RFC 5545 RRULE); its occurrences are real drills",
+          request="DrillSeriesInput", response="DrillSeries", created=True)
+@token_required
+def create_series():
+    actor = current_api_user()
+    series = services.create_series(actor, json_body())
+    return jsonify(_series_dict(actor, series)), 201, {"Location": url_for("api.get_series", series_id=series.id)}
+
+
+@bp.get("/drill-series/<int:series_id>")
+@describe("A recurring drill and the occurrences the caller may see", response="DrillSeries")
+@token_required
+def get_series(series_id: int):
+    from drillmgr.drills.models import DrillSeries
+
+    actor = current_api_user()
+    series = db.session.get(DrillSeries, series_id)
+    if series is None or not services.series_occurrences(actor, series_id):
+        access.not_found(_("No such series."))
+    return jsonify(_series_dict(actor, series))
+
+
+@bp.get("/drills/<int:drill_id>/attachments")
+@describe("The drill's files", response="AttachmentList")
+@token_required
+def list_attachments(drill_id: int):
+    drill = _drill(drill_id)
+    return jsonify({"items": [attachments.attachment_to_dict(a) for a in attachments.drill_attachments(drill)]})
+
+
+@bp.post("/drills/<int:drill_id>/attachments")
+@describe("Attach a file (plan, script, sign-in sheet, photo); size- and type-checked",
+          request="AttachmentUpload", response="Attachment", created=True,
+          request_content_type="multipart/form-data")
+@token_required
+def add_attachment(drill_id: int):
+    drill = _drill(drill_id)
+    upload = request.files.get("file")
+    if upload is None:
+        message = _("Send the file as multipart/form-data in the field `file`.")
+        raise ValidationError(message, {"file": [message]})
+    attachment = attachments.add_attachment(current_api_user(), drill, request.form.get("kind"), upload.stream,
+                                            upload.filename or "")
+    return jsonify(attachments.attachment_to_dict(attachment)), 201, {
+        "Location": url_for("api.get_attachment", attachment_id=attachment.id)}
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@describe("Download a file (only for those who may see its drill)",
+          content_types=sorted({t.content_type for t in attachments.FILE_TYPES.values()}))
+@token_required
+def get_attachment(attachment_id: int):
+    attachment = attachments.get_visible_attachment(current_api_user(), attachment_id)
+    return send_file(attachments.attachment_path(attachment), mimetype=attachment.content_type,
+                     as_attachment=True, download_name=attachment.filename, max_age=0)
+
+
+@bp.delete("/attachments/<int:attachment_id>")
+@describe("Remove a file")
+@token_required
+def delete_attachment(attachment_id: int):
+    actor = current_api_user()
+    attachments.delete_attachment(actor, attachments.get_visible_attachment(actor, attachment_id))
+    return "", 204

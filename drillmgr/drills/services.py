@@ -1,0 +1,867 @@
+"""Drills (演练): planning, rescheduling, cancelling, completing with participation, recurring series.
+
+Every change claims the drill's `version` with a compare-and-set UPDATE (a stale version is a
+Conflict), sets `updated_at` (calendar feeds use it as LAST-MODIFIED and cache by id+version)
+and is written to the audit log in the same transaction.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import sqlalchemy as sa
+from dateutil.rrule import DAILY, rrule, rrulestr
+from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.audit import services as audit
+from drillmgr.db import utcnow
+from drillmgr.drills.models import Drill, DrillSeries, Participation, drill_participants
+from drillmgr.enums import (KEY_LINKS, Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith,
+                            RegionLevel, Role)
+from drillmgr.errors import Conflict, ValidationError
+from drillmgr.extensions import db
+from drillmgr.formatting import local_zone
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
+from drillmgr.validation import MISSING, Payload
+
+AUDITED_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "focus", "magnitude",
+                  "conditions", "organizer_org_id", "organizer_region_code", "region_code", "starts_at",
+                  "ends_at", "location", "public", "status", "cancel_reason", "sequence", "version")
+# Plain columns a payload may set directly; focus, participants and evaluators are handled apart.
+COLUMN_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "magnitude", "conditions",
+                 "organizer_org_id", "organizer_region_code", "region_code", "starts_at", "ends_at", "location",
+                 "public")
+COUNT_FIELDS = Participation.COUNT_FIELDS
+MAX_COUNT = 1_000_000
+MAX_EVACUATION_SECONDS = 24 * 3600
+EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
+SERIES_HORIZON_DAYS = 366
+MAX_OCCURRENCES_PER_RUN = 1000
+
+
+# --- reading input ------------------------------------------------------------------------------
+
+def _sub_payload(p: Payload, field: str, partial: bool) -> Payload | None:
+    """A nested object (`scenario`, `participation`) read with its own Payload; errors go to `field.name`."""
+    if not p.has(field) or p.data[field] is None:
+        return None
+    raw = p.data[field]
+    if not isinstance(raw, dict):
+        p.error(field, _("Must be an object."))
+        return None
+    return Payload(raw, partial=partial)
+
+
+def _merge_errors(p: Payload, sub: Payload | None, prefix: str) -> None:
+    if sub is not None:
+        for name, messages in sub.errors.items():
+            for message in messages:
+                p.error(f"{prefix}.{name}", message)
+
+
+def _read_drill(data: dict, partial: bool) -> tuple[Payload, dict]:
+    p = Payload(data, partial=partial)
+    values = {
+        "title": p.string("title", required=True, max_length=200),
+        "description": p.string("description", max_length=5000),
+        "form": p.choice("form", DrillForm, required=True),
+        "scope": p.choice("scope", DrillScope),
+        "double_blind": p.boolean("double_blind"),
+        "joint_with": p.choice("joint_with", JointWith),
+        "focus": p.choices("focus", Focus),
+        "organizer_org_id": p.integer("organizer_org_id", minimum=1),
+        "organizer_region_code": p.string("organizer_region_code", max_length=12),
+        "region_code": p.string("region_code", max_length=12),
+        "participant_org_ids": p.id_list("participant_org_ids"),
+        "evaluator_ids": p.id_list("evaluator_ids"),
+        "starts_at": p.datetime("starts_at", required=True),
+        "ends_at": p.datetime("ends_at", required=True),
+        "location": p.string("location", max_length=300),
+        "public": p.boolean("public"),
+        "version": p.integer("version", minimum=1),
+    }
+    scenario = _sub_payload(p, "scenario", partial=True)
+    if scenario is not None:
+        values["magnitude"] = scenario.decimal("magnitude", minimum=Decimal("0.0"), maximum=Decimal("9.9"))
+        values["conditions"] = scenario.choices("conditions", Condition)
+        if values["magnitude"] is not MISSING:
+            values["magnitude"] = values["magnitude"].quantize(Decimal("0.1"))
+        if values["conditions"] is not MISSING:
+            values["conditions"] = [c.value for c in values["conditions"]]
+    _merge_errors(p, scenario, "scenario")
+    for field in ("starts_at", "ends_at"):
+        moment = values[field]
+        if moment is not MISSING and not EARLIEST <= moment < LATEST:
+            p.error(field, _("Must be between 1990 and 2100."))
+    return p, {k: v for k, v in values.items() if v is not MISSING}
+
+
+def _read_participation(data, p: Payload) -> dict:
+    """`participation: {counts: {...}, evacuation_seconds}` from a completion payload."""
+    part = _sub_payload(p, "participation", partial=False)
+    if part is None:
+        if not p.has("participation") or p.data.get("participation") is None:
+            p.error("participation", _("A completion needs the participation: who took part, by group."))
+        return {}
+    values = {}
+    counts = _sub_payload(part, "counts", partial=True)
+    if counts is None:
+        if not part.errors:
+            part.error("counts", _("A completion needs the participation: who took part, by group."))
+    else:
+        for name in COUNT_FIELDS:
+            number = counts.integer(name, minimum=0, maximum=MAX_COUNT, default=0)
+            values[name] = number if isinstance(number, int) and number >= 0 else 0
+        unknown = sorted(set(counts.data) - set(COUNT_FIELDS))
+        for name in unknown:
+            counts.error(name, _("Unknown group; allowed: %(allowed)s.", allowed=", ".join(COUNT_FIELDS)))
+        if not counts.errors and sum(values.values()) == 0:
+            part.error("counts", _("A completion without participation is not possible: "
+                                    "enter how many people took part in at least one group."))
+    _merge_errors(part, counts, "counts")
+    seconds = part.integer("evacuation_seconds", minimum=1, maximum=MAX_EVACUATION_SECONDS)
+    if seconds is not MISSING:
+        values["evacuation_seconds"] = seconds
+    _merge_errors(p, part, "participation")
+    return values
+
+
+def _existing_ids(model, ids: list[int], clause) -> set[int]:
+    if not ids:
+        return set()
+    return set(db.session.scalars(sa.select(model.id).where(model.id.in_(ids), clause)))
+
+
+def _check_references(actor, p: Payload, values: dict) -> None:
+    """Regions, organisations and users named in the payload exist and are the actor's to name."""
+    for field in ("region_code", "organizer_region_code"):
+        code = values.get(field)
+        if code and db.session.get(Region, code) is None:
+            p.error(field, _("No such region: %(code)s.", code=code))
+    org_id = values.get("organizer_org_id")
+    if org_id is not None and db.session.get(Organisation, org_id) is None:
+        p.error("organizer_org_id", _("No such organisation: %(id)s.", id=org_id))
+    if "participant_org_ids" in values:
+        clause = access.participant_candidate_clause(actor) if actor is not None else sa.true()
+        found = _existing_ids(Organisation, values["participant_org_ids"], clause)
+        for missing in [i for i in values["participant_org_ids"] if i not in found]:
+            p.error("participant_org_ids", _("No such organisation in your scope: %(id)s.", id=missing))
+    if "evaluator_ids" in values:
+        clause = access.evaluator_candidate_clause(actor) if actor is not None else User.active.is_(True)
+        found = _existing_ids(User, values["evaluator_ids"], clause)
+        for missing in [i for i in values["evaluator_ids"] if i not in found]:
+            p.error("evaluator_ids", _("No such user in your scope: %(id)s.", id=missing))
+
+
+def _check_times(p: Payload, starts_at, ends_at, field="ends_at") -> None:
+    if starts_at is not MISSING and ends_at is not MISSING and starts_at and ends_at and ends_at <= starts_at:
+        p.error(field, _("The end must be after the start."))
+
+
+def is_key_county_region(region_code: str | None) -> bool:
+    """Whether the region is a key county (乌苏市, 沙湾市) or lies inside one."""
+    if not region_code:
+        return False
+    region = db.session.get(Region, region_code)
+    if region is None:
+        return False
+    codes = [c for c in region.path.strip("/").split("/") if c]
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Region).where(Region.code.in_(codes), Region.key_county.is_(True))
+    ) > 0
+
+
+def default_focus(form, scope, region_code) -> list[Focus]:
+    """Item 13: a comprehensive live drill of a key county exercises the three key links."""
+    if form == DrillForm.LIVE and scope == DrillScope.COMPREHENSIVE and is_key_county_region(region_code):
+        return list(KEY_LINKS)
+    return []
+
+
+# --- output -------------------------------------------------------------------------------------
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 with the offset of the configured zone (Beijing time: +08:00)."""
+    return moment.astimezone(local_zone()).isoformat() if moment else None
+
+
+def participation_to_dict(participation: Participation | None, target: int | None = None) -> dict | None:
+    if participation is None:
+        return None
+    return {
+        "counts": {name: getattr(participation, name) for name in COUNT_FIELDS},
+        "total": participation.total,
+        "evacuation_seconds": participation.evacuation_seconds,
+        "evacuation_target_seconds": target,
+        "recorded_at": iso(participation.recorded_at),
+    }
+
+
+def evacuation_target(drill: Drill) -> int | None:
+    """The organising unit's evacuation target (default 120 s for schools), for evacuation drills."""
+    if drill.form != DrillForm.EVACUATION or drill.organizer_org is None:
+        return None
+    return drill.organizer_org.evacuation_target
+
+
+def drill_to_dict(drill: Drill) -> dict:
+    return {
+        "id": drill.id,
+        "title": drill.title,
+        "description": drill.description,
+        "form": drill.form.value,
+        "scope": drill.scope.value,
+        "double_blind": drill.double_blind,
+        "joint_with": drill.joint_with.value,
+        "focus": [f.value for f in drill.focus],
+        "scenario": {"magnitude": float(drill.magnitude) if drill.magnitude is not None else None,
+                     "conditions": list(drill.conditions or [])},
+        "organizer_org_id": drill.organizer_org_id,
+        "organizer_region_code": drill.organizer_region_code,
+        "region_code": drill.region_code,
+        "participant_org_ids": sorted(o.id for o in drill.participants),
+        "evaluator_ids": sorted(u.id for u in drill.evaluators),
+        "starts_at": iso(drill.starts_at),
+        "ends_at": iso(drill.ends_at),
+        "location": drill.location,
+        "public": drill.public,
+        "status": drill.status.value,
+        "cancel_reason": drill.cancel_reason or None,
+        "cancelled_at": iso(drill.cancelled_at),
+        "completed_at": iso(drill.completed_at),
+        "participation": participation_to_dict(drill.participation, evacuation_target(drill)),
+        "series_id": drill.series_id,
+        "occurrence_start": iso(drill.occurrence_start),
+        "sequence": drill.sequence,
+        "version": drill.version,
+        "is_demo": drill.is_demo,
+        "created_at": iso(drill.created_at),
+        "updated_at": iso(drill.updated_at),
+    }
+
+
+def drill_snapshot(drill: Drill) -> dict:
+    data = audit.snapshot(drill, AUDITED_FIELDS)
+    data["participant_org_ids"] = sorted(o.id for o in drill.participants)
+    data["evaluator_ids"] = sorted(u.id for u in drill.evaluators)
+    return data
+
+
+# --- versions -----------------------------------------------------------------------------------
+
+def _claim_version(drill: Drill, expected: int | None, now: datetime) -> None:
+    """Raises the version by one if it still is `expected` (compare-and-set, so two saves cannot both win)."""
+    expected = drill.version if expected is None else expected
+    result = db.session.execute(
+        sa.update(Drill).where(Drill.id == drill.id, Drill.version == expected)
+        .values(version=expected + 1, updated_at=now).execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise Conflict(_("Someone else changed this drill meanwhile. Reload it and apply your change again."),
+                       {"version": [_("This drill has changed since you loaded it (your version is %(v)s).",
+                                      v=expected)]})
+    drill.version = expected + 1
+    drill.updated_at = now
+
+
+def _require_editable(actor, drill: Drill) -> None:
+    if actor is not None:
+        access.require(access.can_edit_drill(actor, drill), _("You cannot change this drill."))
+
+
+def _set_people(drill: Drill, values: dict) -> None:
+    if "participant_org_ids" in values:
+        ids = values["participant_org_ids"]
+        drill.participants = list(db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(ids)))) \
+            if ids else []
+    if "evaluator_ids" in values:
+        ids = values["evaluator_ids"]
+        drill.evaluators = list(db.session.scalars(sa.select(User).where(User.id.in_(ids)))) if ids else []
+
+
+# --- planning -----------------------------------------------------------------------------------
+
+def _organizer_of(values: dict, drill: Drill | None = None) -> tuple[Organisation | None, str | None]:
+    if "organizer_org_id" in values:
+        return db.session.get(Organisation, values["organizer_org_id"]), None
+    if values.get("organizer_region_code"):
+        return None, values["organizer_region_code"]
+    if drill is not None:
+        return drill.organizer_org, drill.organizer_region_code
+    return None, None
+
+
+def _validate_new(actor, data: dict) -> tuple[Payload, dict]:
+    p, values = _read_drill(data, partial=False)
+    values.pop("version", None)
+    values.setdefault("scope", DrillScope.SINGLE)
+    has_org, has_region = "organizer_org_id" in values, bool(values.get("organizer_region_code"))
+    if has_org == has_region:
+        p.error("organizer_org_id", _("Choose exactly one organiser: an organisation or a region."))
+    _check_references(actor, p, values)
+    _check_times(p, values.get("starts_at", MISSING), values.get("ends_at", MISSING))
+    if not p.errors and not values.get("region_code"):
+        org, region = _organizer_of(values)
+        values["region_code"] = org.region_code if org is not None else region
+    if not p.errors and "focus" not in values:
+        values["focus"] = default_focus(values["form"], values["scope"], values["region_code"])
+    return p, values
+
+
+def _check_may_organise(actor, values: dict, drill: Drill | None = None) -> None:
+    if actor is None:
+        return
+    org, region = _organizer_of(values, drill)
+    access.require(access.can_organise_for(actor, org, region), _("You cannot plan drills for this organiser."))
+    region_code = values.get("region_code") or (drill.region_code if drill else None)
+    if region_code and not access.can_view_region(actor, region_code) and not (
+            org is not None and org.region_code == region_code):
+        access.deny(_("You cannot plan drills in this region."))
+
+
+def _new_drill(values: dict, actor, now: datetime) -> Drill:
+    drill = Drill(**{k: values[k] for k in COLUMN_FIELDS if k in values},
+                  status=DrillStatus.PLANNED, created_by_id=getattr(actor, "id", None), created_at=now,
+                  updated_at=now, version=1, sequence=0)
+    drill.focus = values.get("focus", [])
+    _set_people(drill, values)
+    return drill
+
+
+def create_drill(actor, data: dict, now: datetime | None = None) -> Drill:
+    """Plans a drill; with `participation` in `data` it is entered after the fact and completed at once."""
+    now = now or utcnow()
+    p, values = _validate_new(actor, data)
+    completion = None
+    if p.has("participation"):
+        completion = _read_participation(data, p)
+        start = values.get("starts_at")
+        if isinstance(start, datetime) and start > now:
+            p.error("starts_at", _("Only a drill that has already started can be completed."))
+    p.check()
+    _check_may_organise(actor, values)
+    drill = _new_drill(values, actor, now)
+    db.session.add(drill)
+    db.session.flush()
+    audit.record(actor, "drill.create", "drill", drill.id, None, drill_snapshot(drill))
+    if completion is not None:
+        _apply_completion(actor, drill, completion, now)
+    db.session.commit()
+    return drill
+
+
+def update_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -> Drill:
+    """Changes a drill; `version` is required. New times raise the calendar SEQUENCE."""
+    now = now or utcnow()
+    _require_editable(actor, drill)
+    p, values = _read_drill(data, partial=True)
+    if "version" not in values and "version" not in p.errors:
+        p.error("version", _("Send the version of the drill your change is based on."))
+    if drill.status == DrillStatus.CANCELLED:
+        raise Conflict(_("This drill is cancelled and can no longer be changed."))
+    if "organizer_org_id" in values and values.get("organizer_region_code"):
+        p.error("organizer_org_id", _("Choose exactly one organiser: an organisation or a region."))
+    _check_references(actor, p, values)
+    _check_times(p, values.get("starts_at", drill.starts_at), values.get("ends_at", drill.ends_at),
+                 "ends_at" if "ends_at" in values else "starts_at")
+    p.check()
+    if "organizer_org_id" in values or values.get("organizer_region_code") or "region_code" in values:
+        _check_may_organise(actor, values, drill)
+    _claim_version(drill, values["version"], now)
+    before = drill_snapshot(drill)
+    before["version"] = values["version"]
+    _apply_values(drill, values)
+    audit.record(actor, "drill.update", "drill", drill.id, before, drill_snapshot(drill))
+    db.session.commit()
+    return drill
+
+
+def _apply_values(drill: Drill, values: dict) -> None:
+    moved = any(k in values and values[k] != getattr(drill, k) for k in ("starts_at", "ends_at"))
+    if "organizer_org_id" in values:
+        drill.organizer_region_code = None
+    if values.get("organizer_region_code"):
+        drill.organizer_org_id = None
+    for field in COLUMN_FIELDS:
+        if field in values and not (field == "organizer_region_code" and not values[field]):
+            setattr(drill, field, values[field])
+    if "focus" in values:
+        drill.focus = values["focus"]
+    _set_people(drill, values)
+    if moved:
+        drill.sequence += 1
+
+
+def reschedule_drill(actor, drill: Drill, starts_at: datetime, ends_at: datetime, version: int,
+                     now: datetime | None = None) -> Drill:
+    """Moves a drill: same id and calendar UID, a higher SEQUENCE."""
+    return update_drill(actor, drill, {"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
+                                       "version": version}, now)
+
+
+def cancel_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -> Drill:
+    """`data`: `{reason, version?}`. A cancelled drill stays (feeds show it as CANCELLED)."""
+    now = now or utcnow()
+    _require_editable(actor, drill)
+    p = Payload(data)
+    reason = p.string("reason", required=True, max_length=1000)
+    version = p.integer("version", minimum=1, default=None)
+    p.check()
+    if drill.status == DrillStatus.CANCELLED:
+        raise Conflict(_("This drill is already cancelled."))
+    if drill.status == DrillStatus.COMPLETED:
+        raise Conflict(_("A completed drill cannot be cancelled."))
+    _claim_version(drill, version, now)
+    before = drill_snapshot(drill)
+    drill.status = DrillStatus.CANCELLED
+    drill.cancel_reason = reason
+    drill.cancelled_at = now
+    drill.sequence += 1
+    audit.record(actor, "drill.cancel", "drill", drill.id, before, drill_snapshot(drill))
+    db.session.commit()
+    return drill
+
+
+def complete_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -> Drill:
+    """`data`: `{participation: {counts: {...}, evacuation_seconds?}, participant_org_ids?, version?}`.
+
+    Completing again corrects the participation of a completed drill.
+    """
+    now = now or utcnow()
+    _require_editable(actor, drill)
+    if drill.status == DrillStatus.CANCELLED:
+        raise Conflict(_("A cancelled drill cannot be completed."))
+    p = Payload(data)
+    values = _read_participation(data, p)
+    version = p.integer("version", minimum=1, default=None)
+    participants = p.id_list("participant_org_ids")
+    if participants is not MISSING:
+        _check_references(actor, p, {"participant_org_ids": participants})
+    if drill.starts_at > now:
+        p.error("participation", _("Only a drill that has already started can be completed."))
+    p.check()
+    _claim_version(drill, version, now)
+    if participants is not MISSING:
+        values["participant_org_ids"] = participants
+    _apply_completion(actor, drill, values, now)
+    db.session.commit()
+    return drill
+
+
+def _apply_completion(actor, drill: Drill, values: dict, now: datetime) -> None:
+    before = drill_snapshot(drill)
+    before["participation"] = participation_to_dict(drill.participation)
+    participation = drill.participation
+    if participation is None:
+        participation = Participation()
+        drill.participation = participation
+    for name in COUNT_FIELDS:
+        setattr(participation, name, values.get(name, 0))
+    participation.evacuation_seconds = values.get("evacuation_seconds")
+    participation.recorded_by_id = getattr(actor, "id", None)
+    participation.recorded_at = now
+    if "participant_org_ids" in values:
+        _set_people(drill, values)
+    action = "drill.participation" if drill.status == DrillStatus.COMPLETED else "drill.complete"
+    drill.status = DrillStatus.COMPLETED
+    drill.completed_at = drill.completed_at or now
+    drill.updated_at = now
+    after = drill_snapshot(drill)
+    after["participation"] = participation_to_dict(participation)
+    audit.record(actor, action, "drill", drill.id, before, after)
+
+
+# --- listing ------------------------------------------------------------------------------------
+
+@dataclass
+class DrillFilters:
+    region: str | None = None
+    org: int | None = None
+    form: DrillForm | None = None
+    status: DrillStatus | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def read_filters(args) -> DrillFilters:
+    """Filters from query arguments (`region, org, form, status, from, to`); bad ones are a ValidationError."""
+    p = Payload({k: v for k, v in args.items() if v not in ("", None)}, partial=True)
+    filters = DrillFilters(
+        region=p.string("region", max_length=12, default=None),
+        form=p.choice("form", DrillForm, default=None),
+        status=p.choice("status", DrillStatus, default=None),
+        date_from=p.date("from", default=None),
+        date_to=p.date("to", default=None),
+    )
+    org = p.integer("org", minimum=1, default=None)
+    filters.org = org if isinstance(org, int) else None
+    if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
+        p.error("to", _("The end of the date range must not be before its start."))
+    p.check()
+    return filters
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=local_zone()).astimezone(timezone.utc)
+
+
+def drill_query(actor, filters: DrillFilters | None = None, now: datetime | None = None) -> sa.Select:
+    """The drills `actor` may see (double-blind rule included), filtered, soonest first."""
+    f = filters or DrillFilters()
+    query = sa.select(Drill).where(access.drill_clause(actor, now or utcnow()))
+    if f.region:
+        subtree = access.subtree_codes(f.region)
+        query = query.where(sa.or_(Drill.region_code.in_(subtree), Drill.organizer_region_code.in_(subtree)))
+    if f.org:
+        query = query.where(sa.or_(
+            Drill.organizer_org_id == f.org,
+            Drill.id.in_(sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == f.org))))
+    if f.form:
+        query = query.where(Drill.form == f.form)
+    if f.status:
+        query = query.where(Drill.status == f.status)
+    if f.date_from:
+        query = query.where(Drill.ends_at >= _local_midnight(f.date_from))
+    if f.date_to:
+        query = query.where(Drill.starts_at < _local_midnight(f.date_to + timedelta(days=1)))
+    return query.options(selectinload(Drill.participation), selectinload(Drill.organizer_org),
+                         selectinload(Drill.organizer_region), selectinload(Drill.region)) \
+        .order_by(Drill.starts_at.desc(), Drill.id.desc())
+
+
+def month_grid(actor, year: int, month: int, filters: DrillFilters | None = None,
+               now: datetime | None = None) -> list[list[tuple[date, list[Drill]]]]:
+    """Weeks (Monday first) of the month, each day with the visible drills starting on it (local time)."""
+    first = date(year, month, 1)
+    grid_start = first - timedelta(days=first.weekday())
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    grid_end = following + timedelta(days=(7 - following.weekday()) % 7)
+    f = filters or DrillFilters()
+    f.date_from, f.date_to = None, None
+    query = drill_query(actor, f, now).where(
+        Drill.starts_at >= _local_midnight(grid_start), Drill.starts_at < _local_midnight(grid_end)
+    ).order_by(None).order_by(Drill.starts_at, Drill.id)
+    by_day: dict[date, list[Drill]] = {}
+    for drill in db.session.scalars(query):
+        by_day.setdefault(drill.starts_at.astimezone(local_zone()).date(), []).append(drill)
+    days = [grid_start + timedelta(days=n) for n in range((grid_end - grid_start).days)]
+    return [[(d, by_day.get(d, [])) for d in days[i:i + 7]] for i in range(0, len(days), 7)]
+
+
+def evacuation_trend(actor, org_id: int, limit: int = 12, now: datetime | None = None) -> list[Drill]:
+    """The unit's latest completed evacuation drills with a measured time, oldest first."""
+    query = (sa.select(Drill).join(Participation).where(
+        access.drill_clause(actor, now or utcnow()),
+        Drill.form == DrillForm.EVACUATION, Drill.status == DrillStatus.COMPLETED,
+        Participation.evacuation_seconds.is_not(None),
+        sa.or_(Drill.organizer_org_id == org_id, Drill.id.in_(
+            sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == org_id))))
+        .options(selectinload(Drill.participation)).order_by(Drill.starts_at.desc()).limit(limit))
+    return list(reversed(db.session.scalars(query).all()))
+
+
+def trend_for(actor, drill: Drill, now: datetime | None = None) -> list[Drill]:
+    if drill.form != DrillForm.EVACUATION or drill.organizer_org_id is None:
+        return []
+    return evacuation_trend(actor, drill.organizer_org_id, now=now)
+
+
+def organiser_choices(actor) -> list[tuple[str, str]]:
+    """`org:<id>` / `region:<code>` values for the organiser field, within what `actor` may organise for."""
+    choices = []
+    if actor.role in (Role.ADMIN, Role.COORDINATOR):
+        regions = db.session.scalars(sa.select(Region).where(
+            access.region_clause(actor, Region.code), Region.level != RegionLevel.VILLAGE).order_by(Region.path))
+        choices += [(f"region:{r.code}", f"{'　' * (r.path.count('/') - 2)}{r.name}") for r in regions]
+        orgs = db.session.scalars(sa.select(Organisation).where(access.org_clause(actor))
+                                  .order_by(Organisation.region_code, Organisation.name))
+        choices += [(f"org:{o.id}", o.name) for o in orgs]
+    elif actor.role == Role.ORG_STAFF and actor.org is not None:
+        choices.append((f"org:{actor.org.id}", actor.org.name))
+    return choices
+
+
+def participant_choices(actor) -> list[tuple[int, str]]:
+    return [(o.id, o.name) for o in db.session.scalars(
+        sa.select(Organisation).where(access.participant_candidate_clause(actor))
+        .order_by(Organisation.region_code, Organisation.name))]
+
+
+def evaluator_choices(actor) -> list[tuple[int, str]]:
+    return [(u.id, u.display_name or u.username) for u in db.session.scalars(
+        sa.select(User).where(access.evaluator_candidate_clause(actor)).order_by(User.username))]
+
+
+# --- recurring series ---------------------------------------------------------------------------
+
+TEMPLATE_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "focus", "magnitude",
+                   "conditions", "organizer_org_id", "organizer_region_code", "region_code", "location", "public",
+                   "participant_org_ids", "evaluator_ids")
+
+
+def _normalise_rule_text(text: str) -> str:
+    text = (text or "").strip()
+    return text[len("RRULE:"):] if text.upper().startswith("RRULE:") else text
+
+
+def parse_rule(text: str, dtstart: datetime) -> rrule:
+    """The RRULE expanded in the configured zone, so a 10:00 drill stays at 10:00 Beijing time."""
+    text = _normalise_rule_text(text)
+    if not text or "\n" in text or ":" in text:
+        raise ValueError("not a single RRULE")
+    rule = rrulestr(text, dtstart=dtstart.astimezone(local_zone()))
+    if not isinstance(rule, rrule) or rule._freq > DAILY:
+        raise ValueError("frequency below daily")
+    return rule
+
+
+def _read_rule(p: Payload, field: str, dtstart) -> str | None:
+    text = p.string(field, required=True, max_length=500)
+    if text is MISSING or not text or not isinstance(dtstart, datetime):
+        return None
+    try:
+        rule = parse_rule(text, dtstart)
+        if rule.after(dtstart.astimezone(local_zone()), inc=True) is None:
+            p.error(field, _("This rule has no occurrence."))
+            return None
+    except (ValueError, TypeError):
+        p.error(field, _("Not a valid RFC 5545 recurrence rule with a daily, weekly, monthly or yearly "
+                         "frequency, e.g. FREQ=MONTHLY;BYMONTHDAY=15."))
+        return None
+    return _normalise_rule_text(text)
+
+
+def _template_from(values: dict) -> dict:
+    template = {}
+    for field in TEMPLATE_FIELDS:
+        if field in values:
+            value = values[field]
+            if isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, list):
+                value = [getattr(v, "value", v) for v in value]
+            else:
+                value = getattr(value, "value", value)
+            template[field] = value
+    return template
+
+
+def _values_from_template(template: dict) -> dict:
+    values = dict(template)
+    for field, enum_class in (("form", DrillForm), ("scope", DrillScope), ("joint_with", JointWith)):
+        if field in values:
+            values[field] = enum_class(values[field])
+    if values.get("magnitude") is not None:
+        values["magnitude"] = Decimal(values["magnitude"])
+    values["focus"] = [Focus(f) for f in values.get("focus", [])]
+    return values
+
+
+def create_series(actor, data: dict, now: datetime | None = None, horizon: datetime | None = None) -> DrillSeries:
+    """`data`: a drill's fields (the first occurrence's start and end) plus `rrule`. Occurrences are
+    materialised as real drills up to the horizon (a year ahead by default)."""
+    now = now or utcnow()
+    p, values = _validate_new(actor, data)
+    rule_text = _read_rule(p, "rrule", values.get("starts_at", MISSING))
+    p.check()
+    _check_may_organise(actor, values)
+    series = DrillSeries(rrule=rule_text, dtstart=values["starts_at"],
+                         duration_minutes=max(1, int((values["ends_at"] - values["starts_at"]).total_seconds()
+                                                     // 60)),
+                         template=_template_from(values), created_by_id=getattr(actor, "id", None),
+                         created_at=now, updated_at=now)
+    db.session.add(series)
+    db.session.flush()
+    audit.record(actor, "series.create", "drill_series", series.id, None,
+                 {"rrule": series.rrule, "dtstart": series.dtstart, "template": series.template})
+    _materialize(series, horizon or now + timedelta(days=SERIES_HORIZON_DAYS), now)
+    db.session.commit()
+    return series
+
+
+def _slots(series: DrillSeries, until: datetime, after: datetime | None = None) -> list[datetime]:
+    """Occurrence starts in [after or DTSTART, until], at most MAX_OCCURRENCES_PER_RUN of them.
+    DTSTART itself is always the first occurrence (RFC 5545), even where the rule would skip it."""
+    zone = local_zone()
+    rule = parse_rule(series.rrule, series.dtstart)
+    start = (after or series.dtstart).astimezone(zone)
+    slots = {s.astimezone(timezone.utc) for s in rule.between(start - timedelta(seconds=1), until.astimezone(zone),
+                                                              inc=True)}
+    if start <= series.dtstart <= until:
+        slots.add(series.dtstart.astimezone(timezone.utc))
+    return sorted(slots)[:MAX_OCCURRENCES_PER_RUN]
+
+
+def _materialize(series: DrillSeries, until: datetime, now: datetime) -> list[Drill]:
+    existing = set(db.session.scalars(sa.select(Drill.occurrence_start).where(Drill.series_id == series.id)))
+    slots = _slots(series, until, after=series.materialized_until)
+    reached = slots[-1] if len(slots) == MAX_OCCURRENCES_PER_RUN else until
+    wanted = [s for s in slots if s not in existing]
+    created = []
+    if wanted:
+        values = _values_from_template(series.template)
+        orgs = list(db.session.scalars(sa.select(Organisation).where(
+            Organisation.id.in_(values.get("participant_org_ids") or []))))
+        users = list(db.session.scalars(sa.select(User).where(User.id.in_(values.get("evaluator_ids") or []))))
+        duration = timedelta(minutes=series.duration_minutes)
+        for slot in wanted:
+            drill = Drill(**{k: values[k] for k in COLUMN_FIELDS if k in values and k not in ("starts_at", "ends_at")},
+                          starts_at=slot, ends_at=slot + duration, occurrence_start=slot, series_id=series.id,
+                          status=DrillStatus.PLANNED, created_by_id=series.created_by_id, created_at=now,
+                          updated_at=now, version=1, sequence=0)
+            drill.focus = values["focus"]
+            drill.participants = list(orgs)
+            drill.evaluators = list(users)
+            db.session.add(drill)
+            created.append(drill)
+        db.session.flush()
+        audit.record(None, "series.materialize", "drill_series", series.id, None,
+                     {"created": [d.id for d in created], "until": until})
+    if series.materialized_until is None or reached > series.materialized_until:
+        series.materialized_until = reached
+    return created
+
+
+def materialize_series(series_id: int, until: datetime, now: datetime | None = None) -> list[Drill]:
+    """Creates the series' missing occurrences up to `until`. Idempotent: an occurrence that exists —
+    changed, moved or cancelled — is never made again."""
+    series = db.session.get(DrillSeries, series_id)
+    if series is None:
+        return []
+    created = _materialize(series, until, now or utcnow())
+    db.session.commit()
+    return created
+
+
+def materialize_all(until: datetime, now: datetime | None = None) -> int:
+    """Every series, up to `until` (the scheduler's nightly job); returns how many drills were created."""
+    ids = db.session.scalars(sa.select(DrillSeries.id).where(
+        sa.or_(DrillSeries.materialized_until.is_(None), DrillSeries.materialized_until < until))).all()
+    return sum(len(materialize_series(series_id, until, now)) for series_id in ids)
+
+
+def _rule_parts(text: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in _normalise_rule_text(text).split(";") if "=" in part)
+
+
+def _rule_text(parts: dict[str, str]) -> str:
+    return ";".join(f"{k}={v}" for k, v in parts.items())
+
+
+def update_following(actor, drill: Drill, data: dict, now: datetime | None = None) -> DrillSeries:
+    """Changes this occurrence and every later one ("this and following"): the old series ends just
+    before it (UNTIL), a new series carries the change. Later occurrences keep their identity where
+    the new rule still has their slot; the others are cancelled, and missing slots are created."""
+    now = now or utcnow()
+    _require_editable(actor, drill)
+    if drill.series_id is None:
+        raise ValidationError(_("This drill is not part of a recurring series."))
+    old = drill.series
+    p, values = _read_drill(data, partial=True)
+    if "version" not in values and "version" not in p.errors:
+        p.error("version", _("Send the version of the drill your change is based on."))
+    split_at = drill.occurrence_start or drill.starts_at
+    if "starts_at" in values or "ends_at" in values:
+        new_start = values.get("starts_at", drill.starts_at)
+        new_end = values.get("ends_at", drill.ends_at + (new_start - drill.starts_at))
+    else:
+        new_start, new_end = split_at, split_at + timedelta(minutes=old.duration_minutes)
+    _check_times(p, new_start, new_end, "ends_at" if "ends_at" in values else "starts_at")
+    rule_text = _read_rule(p, "rrule", new_start) if p.has("rrule") else old.rrule
+    _check_references(actor, p, values)
+    p.check()
+    if drill.status == DrillStatus.CANCELLED:
+        raise Conflict(_("This drill is cancelled and can no longer be changed."))
+    if "organizer_org_id" in values or values.get("organizer_region_code") or "region_code" in values:
+        _check_may_organise(actor, values, drill)
+    _claim_version(drill, values["version"], now)
+
+    old_parts = _rule_parts(old.rrule)
+    new_parts = _rule_parts(rule_text)
+    if not p.has("rrule") and "COUNT" in old_parts:
+        done = len(_slots(old, split_at - timedelta(seconds=1)))
+        new_parts["COUNT"] = str(max(int(old_parts["COUNT"]) - done, 1))
+    old_parts.pop("COUNT", None)
+    old_parts["UNTIL"] = (split_at - timedelta(seconds=1)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    before = {"rrule": old.rrule, "template": old.template}
+    old.rrule = _rule_text(old_parts)
+    old.updated_at = now
+
+    template = dict(old.template) | _template_from(values)
+    if "organizer_org_id" in values:
+        template["organizer_region_code"] = None
+    if values.get("organizer_region_code"):
+        template["organizer_org_id"] = None
+    new = DrillSeries(rrule=_rule_text(new_parts), dtstart=new_start,
+                      duration_minutes=max(1, int((new_end - new_start).total_seconds() // 60)),
+                      template=template, created_by_id=getattr(actor, "id", None), created_at=now,
+                      updated_at=now)
+    db.session.add(new)
+    db.session.flush()
+    audit.record(actor, "series.split", "drill_series", old.id, before,
+                 {"rrule": old.rrule, "new_series_id": new.id})
+    audit.record(actor, "series.create", "drill_series", new.id, None,
+                 {"rrule": new.rrule, "dtstart": new.dtstart, "template": new.template})
+
+    horizon = max(old.materialized_until or now, new_start)
+    new_slots = set(_slots(new, horizon))
+    shift = new_start - split_at
+    timing_changed = "starts_at" in values or "ends_at" in values or p.has("rrule")
+    duration = new_end - new_start
+    later = db.session.scalars(sa.select(Drill).where(
+        Drill.series_id == old.id, Drill.occurrence_start >= split_at).order_by(Drill.occurrence_start)).all()
+    field_values = {k: v for k, v in values.items() if k not in ("starts_at", "ends_at", "version")}
+    for occurrence in later:
+        slot = occurrence.occurrence_start + shift
+        if slot not in new_slots:
+            if occurrence.status == DrillStatus.PLANNED:
+                if occurrence.id != drill.id:
+                    _claim_version(occurrence, None, now)
+                _cancel_silently(actor, occurrence, _("No longer part of the recurring series."), now)
+            continue
+        new_slots.discard(slot)
+        if occurrence.id != drill.id:
+            _claim_version(occurrence, None, now)
+        occurrence_before = drill_snapshot(occurrence)
+        occurrence.series_id = new.id
+        occurrence.occurrence_start = slot
+        if occurrence.status == DrillStatus.PLANNED:
+            change = dict(field_values)
+            if timing_changed:
+                change |= {"starts_at": slot, "ends_at": slot + duration}
+            _apply_values(occurrence, change)
+        audit.record(actor, "drill.update", "drill", occurrence.id, occurrence_before, drill_snapshot(occurrence))
+    _materialize(new, horizon, now)
+    db.session.commit()
+    return new
+
+
+def _cancel_silently(actor, drill: Drill, reason: str, now: datetime) -> None:
+    before = drill_snapshot(drill)
+    drill.status = DrillStatus.CANCELLED
+    drill.cancel_reason = reason
+    drill.cancelled_at = now
+    drill.sequence += 1
+    audit.record(actor, "drill.cancel", "drill", drill.id, before, drill_snapshot(drill))
+
+
+def series_occurrences(actor, series_id: int, now: datetime | None = None) -> list[Drill]:
+    return list(db.session.scalars(sa.select(Drill).where(
+        Drill.series_id == series_id, access.drill_clause(actor, now or utcnow())).order_by(Drill.starts_at)))
+
+
+def describe_rule(text: str) -> str:
+    """A short human reading of the common rules; the raw RRULE otherwise."""
+    parts = _rule_parts(text)
+    interval = int(parts.get("INTERVAL", "1") or 1)
+    names = {"DAILY": _("Every day"), "WEEKLY": _("Every week"), "MONTHLY": _("Every month"),
+             "YEARLY": _("Every year")}
+    base = names.get(parts.get("FREQ", ""), text)
+    if interval > 1:
+        base = {"DAILY": _("Every %(n)d days", n=interval), "WEEKLY": _("Every %(n)d weeks", n=interval),
+                "MONTHLY": _("Every %(n)d months", n=interval),
+                "YEARLY": _("Every %(n)d years", n=interval)}.get(parts.get("FREQ", ""), base)
+    return f"{base} ({_normalise_rule_text(text)})"
