@@ -454,3 +454,37 @@ def action_owner_clause(region_code: str, org_ids, user_ids=()) -> sa.ColumnElem
         sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(list(org_ids))),
         User.id.in_(list(user_ids)),
     ))
+
+
+# --- compliance ------------------------------------------------------------------------------
+
+COMPLIANCE_ROLES = (Role.ADMIN, Role.COORDINATOR, Role.VIEWER)
+
+
+def can_view_compliance(user: User, region_code: str | None = None) -> bool:
+    """Compliance dashboards, reports and answers are for admins, coordinators and viewers of the region.
+
+    Unit staff get none of it: the dashboard compares units, which they must not see.
+    """
+    if user.role not in COMPLIANCE_ROLES:
+        return False
+    return region_code is None or user.role == Role.ADMIN or can_view_region(user, region_code)
+
+
+def compliance_home_region(user: User) -> str | None:
+    """The region a user's compliance views start from (None: the whole prefecture, for admins)."""
+    return None if user.role == Role.ADMIN else user.region_code
+
+
+def compliance_drill_clause(user: User | None, now: datetime | None = None) -> sa.ColumnElement[bool]:
+    """The drills compliance may count for `user`. Subjects are already limited to the user's
+    region, and a unit is credited with drills held elsewhere that it took part in; what must never
+    show (in a status or its evidence) is a double-blind drill before it starts to someone who is not
+    an insider of it. System jobs (None) and admins count everything."""
+    if user is None or user.role == Role.ADMIN:
+        return sa.true()
+    return sa.or_(not_secret_clause(now), _drill_insider_clause(user))
+
+
+def can_edit_compliance_rules(user: User) -> bool:
+    return user.role == Role.ADMIN

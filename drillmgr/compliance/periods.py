@@ -1,0 +1,88 @@
+"""The periods compliance rules count in, as half-open intervals of local (Beijing) time.
+
+Every boundary is local midnight in the configured time zone (Asia/Shanghai by default), turned
+into UTC for the queries, so a drill at 31 December 23:59 +08:00 falls in that year and one at
+1 January 00:00 +08:00 in the next.
+
+Kinds of period for a year Y:
+- ``year``: 1 January Y .. 31 December Y.
+- ``reporting_half``: the two reporting periods that end at the report deadlines of the notice,
+  7 June and 8 November. H1 = 9 November Y-1 .. 7 June Y, H2 = 8 June Y .. 8 November Y (both
+  ends inclusive, as whole days). 9 November .. 31 December Y belongs to H1 of Y+1.
+- ``half``: calendar half-years, January–June and July–December.
+- ``quarter``: calendar quarters.
+- ``month``: the calendar months listed in the rule (a school year's months: March–June and
+  September–December by default).
+"""
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
+
+PERIOD_KINDS = ("year", "reporting_half", "half", "quarter", "month")
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+def local_zone() -> ZoneInfo:
+    name = current_app.config.get("DRILLMGR_TIMEZONE", DEFAULT_ZONE) if has_app_context() else DEFAULT_ZONE
+    return ZoneInfo(name)
+
+
+def local_midnight(day: date) -> datetime:
+    """The UTC instant at which `day` begins in local time."""
+    return datetime(day.year, day.month, day.day, tzinfo=local_zone()).astimezone(timezone.utc)
+
+
+def local_today(now: datetime) -> date:
+    return now.astimezone(local_zone()).date()
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    first_day: date
+    last_day: date
+
+    @property
+    def start(self) -> datetime:
+        return local_midnight(self.first_day)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive: local midnight after the last day."""
+        return local_midnight(self.last_day + timedelta(days=1))
+
+
+def _month_end(year: int, month: int) -> date:
+    return (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
+
+
+def reporting_half(year: int, half: int) -> Period:
+    if half == 1:
+        return Period(f"{year}-H1", date(year - 1, 11, 9), date(year, 6, 7))
+    if half == 2:
+        return Period(f"{year}-H2", date(year, 6, 8), date(year, 11, 8))
+    raise ValueError("half must be 1 or 2")
+
+
+def reporting_half_of(day: date) -> tuple[int, int]:
+    """The (year, half) of the reporting period that `day` falls in."""
+    if day >= date(day.year, 11, 9):
+        return day.year + 1, 1
+    return (day.year, 1) if day <= date(day.year, 6, 7) else (day.year, 2)
+
+
+def periods(kind: str, year: int, months=None) -> list[Period]:
+    if kind == "year":
+        return [Period(str(year), date(year, 1, 1), date(year, 12, 31))]
+    if kind == "reporting_half":
+        return [reporting_half(year, 1), reporting_half(year, 2)]
+    if kind == "half":
+        return [Period(f"{year}-H1", date(year, 1, 1), date(year, 6, 30)),
+                Period(f"{year}-H2", date(year, 7, 1), date(year, 12, 31))]
+    if kind == "quarter":
+        return [Period(f"{year}-Q{q}", date(year, 3 * q - 2, 1), _month_end(year, 3 * q)) for q in range(1, 5)]
+    if kind == "month":
+        return [Period(f"{year}-{m:02d}", date(year, m, 1), _month_end(year, m)) for m in sorted(months or ())]
+    raise ValueError(f"unknown period kind {kind!r}")

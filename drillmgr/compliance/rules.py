@@ -1,0 +1,180 @@
+"""The rule set as data: the default rules of DESIGN §3, materialised per year and edited by admins.
+
+A rule's key names how it is evaluated (its evaluator); its `params` say with what counts,
+periods and filters. The first use of a year copies the latest earlier year's rules (so an
+admin's edits carry over) or, failing that, the defaults below.
+"""
+import copy
+
+import sqlalchemy as sa
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from drillmgr.access import services as access
+from drillmgr.audit.services import record, snapshot
+from drillmgr.compliance.models import ComplianceRule
+from drillmgr.compliance.periods import PERIOD_KINDS
+from drillmgr.enums import DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
+from drillmgr.errors import Conflict, ValidationError
+from drillmgr.extensions import db
+
+SCHOOL_YEAR_MONTHS = [3, 4, 5, 6, 9, 10, 11, 12]
+DEFAULT_WARNING_DAYS = 60
+
+# key -> (evaluator, title, params). Order is the display order.
+DEFAULT_RULES = {
+    "key-county-comprehensive-live": ("drills", _l("Key county: comprehensive live drill every year"), {
+        "subject": "county", "key_counties_only": True, "forms": [DrillForm.LIVE.value],
+        "scopes": [DrillScope.COMPREHENSIVE.value], "double_blind_only": False,
+        "required_focus": [Focus.COMMAND_POST.value, Focus.COMMAND_COMMS.value, Focus.FORCE_ORGANIZATION.value],
+        "count": 1, "period": "year", "warning_days": DEFAULT_WARNING_DAYS}),
+    "key-county-double-blind-tabletop": ("drills", _l("Key county: double-blind tabletop every reporting period"), {
+        "subject": "county", "key_counties_only": True, "forms": [DrillForm.TABLETOP.value], "scopes": [],
+        "double_blind_only": True, "required_focus": [], "count": 1, "period": "reporting_half",
+        "warning_days": DEFAULT_WARNING_DAYS}),
+    "school-evacuation": ("drills", _l("Schools: evacuation drill every month of the school year"), {
+        "subject": "org", "org_kinds": [OrgKind.SCHOOL.value], "forms": [DrillForm.EVACUATION.value],
+        "scopes": [], "double_blind_only": False, "required_focus": [], "count": 1, "period": "month",
+        "months": SCHOOL_YEAR_MONTHS, "credit_real_response": True, "warning_days": DEFAULT_WARNING_DAYS}),
+    "kindergarten-evacuation": ("drills", _l("Kindergartens: evacuation drill every quarter"), {
+        "subject": "org", "org_kinds": [OrgKind.KINDERGARTEN.value], "forms": [DrillForm.EVACUATION.value],
+        "scopes": [], "double_blind_only": False, "required_focus": [], "count": 1, "period": "quarter",
+        "credit_real_response": True, "warning_days": DEFAULT_WARNING_DAYS}),
+    "hospital-evacuation": ("drills", _l("Hospitals: evacuation drill every half-year"), {
+        "subject": "org", "org_kinds": [OrgKind.HOSPITAL.value], "forms": [DrillForm.EVACUATION.value],
+        "scopes": [], "double_blind_only": False, "required_focus": [], "count": 1, "period": "half",
+        "credit_real_response": True, "warning_days": DEFAULT_WARNING_DAYS}),
+    "after-action-filed": ("reviews", _l("After-action review submitted within 14 days of every drill"), {
+        "subject": "county", "days": 14, "warning_days": DEFAULT_WARNING_DAYS}),
+    "corrective-actions": ("actions", _l("No corrective action past due and not verified"), {
+        "subject": "county", "warning_days": DEFAULT_WARNING_DAYS}),
+    "observance-campaigns": ("observance", _l("Campaign for each of the three observance days"), {
+        "subject": "county", "days": [d.value for d in ObservanceDay], "window_days": 3,
+        "warning_days": DEFAULT_WARNING_DAYS}),
+    "six-into": ("six_into", _l("Six-into outreach in all six settings every year"), {
+        "subject": "county", "settings": [s.value for s in SixIntoSetting], "warning_days": DEFAULT_WARNING_DAYS}),
+}
+RULE_KEYS = tuple(DEFAULT_RULES)
+
+
+def evaluator_of(rule: ComplianceRule) -> str:
+    return DEFAULT_RULES[rule.key][0]
+
+
+def rule_title(rule: ComplianceRule) -> str:
+    return str(DEFAULT_RULES[rule.key][1]) if rule.key in DEFAULT_RULES else rule.title
+
+
+def _default_rows(year: int) -> list[dict]:
+    with force_locale("en"):
+        return [{"key": key, "year": year, "title": str(title), "description": "",
+                 "params": copy.deepcopy(params), "enabled": True, "position": position}
+                for position, (key, (_evaluator, title, params)) in enumerate(DEFAULT_RULES.items())]
+
+
+def ensure_rules(year: int) -> list[ComplianceRule]:
+    """The year's rules, creating the missing ones from the latest earlier year or the defaults."""
+    existing = {r.key: r for r in db.session.scalars(sa.select(ComplianceRule).where(ComplianceRule.year == year))}
+    missing = [key for key in RULE_KEYS if key not in existing]
+    if missing:
+        previous_year = db.session.scalar(sa.select(sa.func.max(ComplianceRule.year)).where(ComplianceRule.year < year))
+        previous = {r.key: r for r in db.session.scalars(
+            sa.select(ComplianceRule).where(ComplianceRule.year == previous_year))} if previous_year else {}
+        defaults = {row["key"]: row for row in _default_rows(year)}
+        for key in missing:
+            row = defaults[key]
+            if key in previous:
+                row.update(params=copy.deepcopy(previous[key].params), enabled=previous[key].enabled)
+            row["params"] = {**DEFAULT_RULES[key][2], **row["params"]}
+            try:
+                with db.session.begin_nested():
+                    db.session.add(ComplianceRule(**row))
+            except IntegrityError:
+                pass  # another process materialised it meanwhile
+        db.session.commit()
+    return list(db.session.scalars(
+        sa.select(ComplianceRule).where(ComplianceRule.year == year, ComplianceRule.key.in_(RULE_KEYS))
+        .order_by(ComplianceRule.position)))
+
+
+def get_rule(year: int, key: str) -> ComplianceRule | None:
+    ensure_rules(year)
+    return db.session.scalar(sa.select(ComplianceRule).where(ComplianceRule.year == year, ComplianceRule.key == key))
+
+
+# --- editing -----------------------------------------------------------------------------------
+
+def _int(data, name, errors, minimum, maximum):
+    raw = data.get(name)
+    try:
+        value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        errors.setdefault(name, []).append(_("Must be a whole number."))
+        return None
+    if not minimum <= value <= maximum:
+        errors.setdefault(name, []).append(_("Must be between %(a)d and %(b)d.", a=minimum, b=maximum))
+        return None
+    return value
+
+
+def _choices(data, name, allowed, errors, required=False):
+    raw = data.get(name) or []
+    if isinstance(raw, str):
+        raw = [part.strip() for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list) or any(str(v) not in allowed for v in raw):
+        errors.setdefault(name, []).append(_("Choose from the listed values."))
+        return None
+    if required and not raw:
+        errors.setdefault(name, []).append(_("Choose at least one."))
+        return None
+    return [v for v in allowed if v in {str(r) for r in raw}]
+
+
+def parse_params(rule: ComplianceRule, data: dict) -> tuple[dict, bool]:
+    """The new params and enabled flag from submitted `data`; raises ValidationError naming each field."""
+    errors: dict[str, list[str]] = {}
+    params = copy.deepcopy(rule.params)
+    params["warning_days"] = _int(data, "warning_days", errors, 0, 366)
+    evaluator = evaluator_of(rule)
+    if evaluator == "drills":
+        params["count"] = _int(data, "count", errors, 1, 100)
+        period = data.get("period")
+        if period not in PERIOD_KINDS:
+            errors.setdefault("period", []).append(_("Choose from the listed values."))
+        params["period"] = period
+        if period == "month":
+            months = _choices(data, "months", [str(m) for m in range(1, 13)], errors, required=True)
+            params["months"] = [int(m) for m in months] if months is not None else None
+        params["required_focus"] = _choices(data, "required_focus", Focus.values(), errors)
+        if params.get("subject") == "org":
+            params["org_kinds"] = _choices(data, "org_kinds", OrgKind.values(), errors, required=True)
+            params["credit_real_response"] = str(data.get("credit_real_response", "")).lower() in ("1", "true", "on", "y")
+    elif evaluator == "reviews":
+        params["days"] = _int(data, "days", errors, 1, 366)
+    elif evaluator == "observance":
+        params["window_days"] = _int(data, "window_days", errors, 0, 30)
+        params["days"] = _choices(data, "days", [d.value for d in ObservanceDay], errors, required=True)
+    elif evaluator == "six_into":
+        params["settings"] = _choices(data, "settings", SixIntoSetting.values(), errors, required=True)
+    if errors:
+        raise ValidationError(_("The rule was not changed: please correct the marked fields."), errors)
+    enabled = str(data.get("enabled", "")).lower() in ("1", "true", "on", "y")
+    return params, enabled
+
+
+def update_rule(user, rule: ComplianceRule, data: dict, version: int | None = None) -> ComplianceRule:
+    """Admins change a rule's params for its year; the change is audited in the same transaction."""
+    access.require(access.can_edit_compliance_rules(user))
+    if version is not None and version != rule.version:
+        raise Conflict(_("Someone else changed this rule meanwhile; reload and try again."))
+    params, enabled = parse_params(rule, data)
+    before = snapshot(rule, ("params", "enabled", "version"))
+    rule.params = params
+    rule.enabled = enabled
+    rule.version += 1
+    record(user, "compliance_rule.update", "compliance_rule", rule.id, before,
+           snapshot(rule, ("params", "enabled", "version")))
+    db.session.commit()
+    return rule

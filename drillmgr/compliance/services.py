@@ -1,0 +1,552 @@
+"""The compliance engine: every rule of a year, for every subject, with one status and its evidence.
+
+Each rule is evaluated by a few set-based queries: drills (or activities, reviews, actions) are
+aggregated in SQL, grouped by subject (a county, or a unit) and period; Python only turns the
+aggregated rows into statuses. Nothing here issues a query per unit or per drill.
+
+A subject's rule splits into slots (a period, an observance day, a six-into setting), each needing
+`count` qualifying events. A slot is
+- ``met`` when enough qualifying events are completed (held);
+- ``missed`` when its period is over and it is not met;
+- ``on_track`` when completed plus planned events in the period would meet it;
+- ``not_due`` when its period has not begun, or its deadline is further away than the warning window;
+- ``at_risk`` otherwise (nothing planned, deadline within the warning window).
+The subject's status is the worst of its slots, in the order missed, at_risk, on_track, not_due,
+met: so a school that met every month so far, with months still to come, is ``not_due``.
+
+Only completed drills are evidence and only planned ones make a slot on track; cancelled drills
+never count. Double-blind drills count, but for users who may not see a double-blind drill before it
+starts (access.compliance_drill_clause), such a drill is left out of their statuses and evidence.
+"""
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from drillmgr.access import services as access
+from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot
+from drillmgr.compliance.periods import Period, local_today, periods
+from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_title
+from drillmgr.compliance.sqlfuncs import add_days, later_of
+from drillmgr.db import utcnow
+from drillmgr.drills.models import Drill, DrillFocus, drill_participants
+from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillStatus, ObservanceDay, OrgKind, OutreachKind,
+                            RegionLevel)
+from drillmgr.extensions import db
+from drillmgr.findings.models import CorrectiveAction, Finding, Review
+from drillmgr.orgs.models import Organisation
+from drillmgr.outreach.models import OutreachActivity
+from drillmgr.regions.models import Region
+
+# Worst first: a subject's status is the first of these that any of its slots has.
+SEVERITY = (ComplianceStatus.MISSED, ComplianceStatus.AT_RISK, ComplianceStatus.ON_TRACK,
+            ComplianceStatus.NOT_DUE, ComplianceStatus.MET)
+RANK = {status: index for index, status in enumerate(SEVERITY)}
+LIST_LIMIT = 20  # evidence and missing items listed per subject for rules over many drills or actions
+
+
+@dataclass
+class Slot:
+    label: str
+    start: datetime
+    end: datetime
+    required: int = 1
+    achieved: int = 0
+    planned: int = 0
+    evidence: list = field(default_factory=list)
+    planned_evidence: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+    status: ComplianceStatus | None = None
+
+
+@dataclass
+class SubjectResult:
+    subject_type: str  # "region" or "org"
+    subject_id: str  # the region code, or the organisation id as text
+    name: str
+    county_code: str
+    status: ComplianceStatus
+    required: int
+    achieved: int
+    evidence: list
+    missing: list
+    slots: list
+
+    def subject_dict(self) -> dict:
+        if self.subject_type == "region":
+            return {"type": "region", "code": self.subject_id, "name": self.name}
+        return {"type": "org", "id": int(self.subject_id), "name": self.name}
+
+    def to_dict(self) -> dict:
+        return {"subject": self.subject_dict(), "status": self.status.value, "required": self.required,
+                "achieved": self.achieved, "evidence": self.evidence, "missing": self.missing}
+
+
+@dataclass
+class RuleResult:
+    rule: ComplianceRule
+    results: list[SubjectResult]
+
+    @property
+    def key(self) -> str:
+        return self.rule.key
+
+    @property
+    def title(self) -> str:
+        return rule_title(self.rule)
+
+    @property
+    def subject(self) -> str:
+        return self.rule.params.get("subject", "county")
+
+    def to_dict(self) -> dict:
+        return {"id": self.rule.key, "title": self.title, "results": [r.to_dict() for r in self.results]}
+
+
+def slot_status(slot: Slot, now: datetime, warning_days: int) -> ComplianceStatus:
+    if slot.achieved >= slot.required:
+        return ComplianceStatus.MET
+    if now >= slot.end:
+        return ComplianceStatus.MISSED
+    if slot.achieved + slot.planned >= slot.required:
+        return ComplianceStatus.ON_TRACK
+    if now < slot.start or slot.end - now > timedelta(days=warning_days):
+        return ComplianceStatus.NOT_DUE
+    return ComplianceStatus.AT_RISK
+
+
+def combine(statuses) -> ComplianceStatus:
+    return min(statuses, key=RANK.__getitem__, default=ComplianceStatus.MET)
+
+
+def _finish(subject_type, subject_id, name, county_code, slots: list[Slot], now, warning_days,
+            missing_override=None) -> SubjectResult:
+    for slot in slots:
+        slot.status = slot_status(slot, now, warning_days)
+    status = combine(s.status for s in slots)
+    evidence = [e for s in slots for e in s.evidence]
+    if status == ComplianceStatus.ON_TRACK:
+        evidence += [e for s in slots if s.status == ComplianceStatus.ON_TRACK for e in s.planned_evidence]
+    missing = missing_override if missing_override is not None else [
+        m for s in slots if s.status != ComplianceStatus.MET for m in (s.missing or [s.label])]
+    return SubjectResult(subject_type, str(subject_id), name, county_code, status,
+                         sum(s.required for s in slots), sum(min(s.achieved, s.required) for s in slots),
+                         evidence, missing, slots)
+
+
+# --- subjects ------------------------------------------------------------------------------------
+
+def _region_path(region_code: str | None) -> str | None:
+    if region_code is None:
+        return None
+    return db.session.scalar(sa.select(Region.path).where(Region.code == region_code))
+
+
+def subject_counties(region_code: str | None, key_only: bool = False) -> list[Region]:
+    """The counties a region's compliance covers: those inside it, or the one containing it."""
+    query = sa.select(Region).where(Region.level == RegionLevel.COUNTY).order_by(Region.code)
+    path = _region_path(region_code)
+    if region_code is not None:
+        query = query.where(sa.or_(Region.path.startswith(path, autoescape=True),
+                                   sa.literal(path).startswith(Region.path)))
+    if key_only:
+        query = query.where(Region.key_county.is_(True))
+    return list(db.session.scalars(query))
+
+
+def county_map(county_codes: list[str]):
+    """A subquery mapping every region code to the county (of `county_codes`) above or at it."""
+    county = aliased(Region)
+    return (sa.select(Region.code.label("region_code"), county.code.label("county_code"))
+            .join(county, Region.path.startswith(county.path))
+            .where(county.code.in_(county_codes))).subquery()
+
+
+def _org_scope(region_code: str | None):
+    if region_code is None:
+        return sa.true()
+    return Organisation.region_code.in_(access.subtree_codes(region_code))
+
+
+def subject_orgs(region_code: str | None, kinds: list[str], county_codes: list[str]) -> list[tuple]:
+    """(id, name, county_code) of the units of `kinds` in scope, in one query."""
+    cmap = county_map(county_codes)
+    return list(db.session.execute(
+        sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
+        .join(cmap, cmap.c.region_code == Organisation.region_code)
+        .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), _org_scope(region_code))
+        .order_by(cmap.c.county_code, Organisation.name, Organisation.id)))
+
+
+def _period_index(column, spans: list[Period]):
+    """The index of the period a timestamp falls in, as a CASE over the periods' UTC bounds."""
+    whens = [(sa.and_(column >= p.start, column < p.end), index) for index, p in enumerate(spans)]
+    return sa.case(*whens, else_=sa.null())
+
+
+# --- drill rules (key-county live and double-blind, evacuation of schools, kindergartens, hospitals) ---
+
+def _drill_evidence(row_id, title, starts_at, real_response, note, status) -> dict:
+    item = {"type": "drill", "id": row_id, "title": title, "starts_at": starts_at.isoformat(), "status": status}
+    if real_response:
+        item["credited_as"] = "real_response"
+        item["reason"] = note
+    return item
+
+
+def _drill_filters(params: dict, lo: datetime, hi: datetime, user, now) -> list:
+    forms = params.get("forms") or []
+    form_clause = Drill.form.in_(forms) if forms else sa.true()
+    if params.get("credit_real_response"):
+        form_clause = sa.or_(form_clause, Drill.real_response.is_(True))
+    filters = [Drill.status != DrillStatus.CANCELLED, Drill.starts_at >= lo, Drill.starts_at < hi, form_clause,
+               access.compliance_drill_clause(user, now)]
+    if params.get("scopes"):
+        filters.append(Drill.scope.in_(params["scopes"]))
+    if params.get("double_blind_only"):
+        filters.append(Drill.double_blind.is_(True))
+    return filters
+
+
+def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user) -> list[SubjectResult]:
+    params = rule.params
+    spans = periods(params["period"], year, params.get("months"))
+    if not spans:
+        return []
+    lo, hi = min(p.start for p in spans), max(p.end for p in spans)
+    required_focus = list(params.get("required_focus") or [])
+    by_org = params.get("subject") == "org"
+    counties = subject_counties(region_code, key_only=bool(params.get("key_counties_only")) and not by_org)
+    county_codes = [c.code for c in counties]
+    if by_org:
+        subjects = [(str(i), name, county) for i, name, county in
+                    subject_orgs(region_code, params.get("org_kinds") or [], county_codes)]
+    else:
+        subjects = [(c.code, c.name, c.code) for c in counties]
+    if not subjects:
+        return []
+
+    filters = _drill_filters(params, lo, hi, user, now)
+    links = (sa.select(sa.func.count()).where(DrillFocus.drill_id == Drill.id, DrillFocus.focus.in_(required_focus))
+             .correlate(Drill).scalar_subquery() if required_focus else sa.literal(0))
+    columns = [Drill.id.label("drill_id"), Drill.status.label("status"), links.label("links"),
+               _period_index(Drill.starts_at, spans).label("p")]
+    if by_org:
+        time_window = (Drill.starts_at >= lo, Drill.starts_at < hi)
+        pairs = sa.union(
+            sa.select(Drill.id.label("drill_id"), Drill.organizer_org_id.label("org_id"))
+            .where(Drill.organizer_org_id.isnot(None), *time_window),
+            sa.select(drill_participants.c.drill_id, drill_participants.c.org_id)
+            .join(Drill, Drill.id == drill_participants.c.drill_id).where(*time_window),
+        ).subquery()
+        inner = (sa.select(pairs.c.org_id.label("subject"), *columns)
+                 .join(Drill, Drill.id == pairs.c.drill_id)
+                 .join(Organisation, Organisation.id == pairs.c.org_id)
+                 .where(Organisation.kind.in_(params.get("org_kinds") or []), _org_scope(region_code), *filters))
+    else:
+        cmap = county_map(county_codes)
+        inner = (sa.select(cmap.c.county_code.label("subject"), *columns)
+                 .join(cmap, cmap.c.region_code == Drill.region_code).where(*filters))
+    inner = inner.subquery()
+
+    full = inner.c.links >= len(required_focus)
+    done = sa.and_(inner.c.status == DrillStatus.COMPLETED, full)
+    planned = sa.and_(inner.c.status == DrillStatus.PLANNED, full)
+    short = sa.and_(inner.c.status == DrillStatus.COMPLETED, sa.not_(full))
+    agg = (sa.select(inner.c.subject, inner.c.p,
+                     sa.func.count(sa.case((done, inner.c.drill_id))).label("done"),
+                     sa.func.count(sa.case((planned, inner.c.drill_id))).label("planned"),
+                     sa.func.count(sa.case((short, inner.c.drill_id))).label("short"),
+                     sa.func.min(sa.case((done, inner.c.drill_id))).label("done_id"),
+                     sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"))
+           .where(inner.c.p.isnot(None)).group_by(inner.c.subject, inner.c.p)).subquery()
+    d1, d2 = aliased(Drill), aliased(Drill)
+    rows = db.session.execute(
+        sa.select(agg, d1.title, d1.starts_at, d1.real_response, d1.real_response_note,
+                  d2.title.label("p_title"), d2.starts_at.label("p_starts_at"))
+        .outerjoin(d1, d1.id == agg.c.done_id).outerjoin(d2, d2.id == agg.c.planned_id))
+
+    cells: dict[tuple[str, int], object] = {(str(r.subject), r.p): r for r in rows}
+    short_links = _missing_links(inner, required_focus) if required_focus and any(
+        r.short for r in cells.values()) else {}
+    count = int(params.get("count", 1))
+    results = []
+    for subject_id, name, county_code in subjects:
+        slots = []
+        for index, period in enumerate(spans):
+            slot = Slot(period.label, period.start, period.end, required=count)
+            row = cells.get((subject_id, index))
+            if row is not None:
+                slot.achieved, slot.planned = row.done, row.planned
+                if row.done_id is not None:
+                    slot.evidence.append(_drill_evidence(row.done_id, row.title, row.starts_at, row.real_response,
+                                                         row.real_response_note, DrillStatus.COMPLETED.value))
+                if row.planned_id is not None:
+                    slot.planned_evidence.append(_drill_evidence(row.planned_id, row.p_title, row.p_starts_at,
+                                                                 False, "", DrillStatus.PLANNED.value))
+                if row.short and (subject_id, index) in short_links:
+                    slot.missing = short_links[(subject_id, index)]
+            slots.append(slot)
+        results.append(_finish("org" if by_org else "region", subject_id, name, county_code, slots, now,
+                               params.get("warning_days", 60)))
+    return results
+
+
+def _missing_links(inner, required_focus: list[str]) -> dict[tuple[str, int], list[str]]:
+    """For completed drills that lack a required link: the links the most complete of them lacks."""
+    rows = db.session.execute(
+        sa.select(inner.c.subject, inner.c.p, inner.c.drill_id, DrillFocus.focus)
+        .outerjoin(DrillFocus, sa.and_(DrillFocus.drill_id == inner.c.drill_id, DrillFocus.focus.in_(required_focus)))
+        .where(inner.c.status == DrillStatus.COMPLETED, inner.c.links < len(required_focus), inner.c.p.isnot(None)))
+    present: dict[tuple[str, int], dict[int, set]] = {}
+    for subject, p, drill_id, focus in rows:
+        drills = present.setdefault((str(subject), p), {})
+        drills.setdefault(drill_id, set())
+        if focus is not None:
+            drills[drill_id].add(focus.value if hasattr(focus, "value") else focus)
+    best = {}
+    for cell, drills in present.items():
+        fullest = max(drills.values(), key=len)
+        best[cell] = [f for f in required_focus if f not in fullest]
+    return best
+
+
+# --- after-action reviews filed within N days ------------------------------------------------------
+
+def _evaluate_reviews(rule, year, region_code, now, user) -> list[SubjectResult]:
+    params = rule.params
+    counties = subject_counties(region_code)
+    if not counties:
+        return []
+    cmap = county_map([c.code for c in counties])
+    span = periods("year", year)[0]
+    deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), sa.literal_column(str(int(params.get("days", 14)))))
+    inner = (sa.select(cmap.c.county_code.label("subject"), Drill.id.label("drill_id"), Drill.title,
+                       deadline.label("deadline"), Review.submitted_at)
+             .join(cmap, cmap.c.region_code == Drill.region_code)
+             .outerjoin(Review, Review.drill_id == Drill.id)
+             .where(Drill.status == DrillStatus.COMPLETED, Drill.starts_at >= span.start, Drill.starts_at < span.end,
+                    access.compliance_drill_clause(user, now))).subquery()
+    filed = sa.and_(inner.c.submitted_at.isnot(None), inner.c.submitted_at <= inner.c.deadline)
+    overdue = sa.and_(sa.not_(filed), inner.c.deadline < now)
+    pending = sa.and_(inner.c.submitted_at.is_(None), inner.c.deadline >= now)
+    totals = {r.subject: r for r in db.session.execute(
+        sa.select(inner.c.subject, sa.func.count().label("total"),
+                  sa.func.count(sa.case((filed, inner.c.drill_id))).label("filed"),
+                  sa.func.count(sa.case((overdue, inner.c.drill_id))).label("overdue"),
+                  sa.func.min(sa.case((pending, inner.c.deadline))).label("next_deadline"))
+        .group_by(inner.c.subject))}
+    listed = _ranked(inner, [inner.c.subject, sa.case((filed, 1), else_=0)], inner.c.deadline,
+                     [inner.c.drill_id, inner.c.title, inner.c.deadline, filed.label("filed")])
+    results = []
+    for county in counties:
+        row = totals.get(county.code)
+        evidence, missing = [], []
+        for item in listed.get(county.code, []):
+            if item.filed:
+                evidence.append({"type": "drill", "id": item.drill_id, "title": item.title,
+                                 "review_due": item.deadline.isoformat()})
+            else:
+                missing.append(f"review:drill-{item.drill_id}")
+        slot = Slot(span.label, span.start, span.end, required=row.total if row else 0,
+                    achieved=row.filed if row else 0, evidence=evidence)
+        if row and row.overdue:
+            slot.end = now  # a review past its deadline is missed for good
+        elif row and row.next_deadline is not None:
+            slot.end = row.next_deadline
+        result = _finish("region", county.code, county.name, county.code, [slot], now,
+                         params.get("warning_days", 60), missing_override=missing)
+        results.append(result)
+    return results
+
+
+def _ranked(inner, partition, order, columns) -> dict[str, list]:
+    """Up to LIST_LIMIT rows per partition, by one windowed query."""
+    ranked = sa.select(*columns, inner.c.subject,
+                       sa.func.row_number().over(partition_by=partition, order_by=order).label("rank")).subquery()
+    listed: dict[str, list] = {}
+    for row in db.session.execute(sa.select(ranked).where(ranked.c.rank <= LIST_LIMIT).order_by(ranked.c.rank)):
+        listed.setdefault(row.subject, []).append(row)
+    return listed
+
+
+# --- corrective actions: none past due and not verified -------------------------------------------
+
+def _evaluate_actions(rule, year, region_code, now, user) -> list[SubjectResult]:
+    params = rule.params
+    counties = subject_counties(region_code)
+    if not counties:
+        return []
+    cmap = county_map([c.code for c in counties])
+    today = local_today(now)
+    soon = today + timedelta(days=int(params.get("warning_days", 60)))
+    inner = (sa.select(cmap.c.county_code.label("subject"), CorrectiveAction.id.label("action_id"),
+                       CorrectiveAction.description, CorrectiveAction.due_on, CorrectiveAction.status,
+                       Finding.summary)
+             .join(Finding, Finding.id == CorrectiveAction.finding_id)
+             .join(cmap, cmap.c.region_code == Finding.region_code)
+             .where(CorrectiveAction.due_on <= date(year, 12, 31))).subquery()
+    verified = inner.c.status == ActionStatus.VERIFIED
+    overdue = sa.and_(sa.not_(verified), inner.c.due_on < today)
+    due_soon = sa.and_(sa.not_(verified), inner.c.due_on >= today, inner.c.due_on <= soon)
+    totals = {r.subject: r for r in db.session.execute(
+        sa.select(inner.c.subject,
+                  sa.func.count(sa.case((inner.c.due_on < today, inner.c.action_id))).label("due"),
+                  sa.func.count(sa.case((sa.and_(verified, inner.c.due_on < today), inner.c.action_id))).label("closed"),
+                  sa.func.count(sa.case((overdue, inner.c.action_id))).label("overdue"),
+                  sa.func.count(sa.case((due_soon, inner.c.action_id))).label("due_soon"))
+        .group_by(inner.c.subject))}
+    listed = _ranked(inner, [inner.c.subject, sa.case((verified, 1), else_=0)], inner.c.due_on,
+                     [inner.c.action_id, inner.c.summary, inner.c.due_on, verified.label("verified"),
+                      overdue.label("overdue")])
+    results = []
+    for county in counties:
+        row = totals.get(county.code)
+        evidence = [{"type": "corrective_action", "id": i.action_id, "summary": i.summary,
+                     "due_on": i.due_on.isoformat()} for i in listed.get(county.code, []) if i.verified]
+        missing = [f"corrective_action:{i.action_id}" for i in listed.get(county.code, [])
+                   if not i.verified and i.overdue]
+        if row and row.overdue:
+            status = ComplianceStatus.MISSED
+        elif row and row.due_soon:
+            status = ComplianceStatus.AT_RISK
+        else:
+            status = ComplianceStatus.MET
+        results.append(SubjectResult("region", county.code, county.name, county.code, status,
+                                     row.due if row else 0, row.closed if row else 0, evidence, missing, []))
+    return results
+
+
+# --- outreach: observance-day campaigns and six-into coverage -------------------------------------
+
+def _outreach_slots(region_code, now, kind, slot_column):
+    """Activities of `kind` per county and slot (`slot_column`), counted as held (up to today) or planned."""
+    counties = subject_counties(region_code)
+    if not counties:
+        return counties, {}
+    cmap = county_map([c.code for c in counties])
+    inner = (sa.select(cmap.c.county_code.label("subject"), OutreachActivity.id, OutreachActivity.held_on,
+                       slot_column.label("slot"))
+             .join(cmap, cmap.c.region_code == OutreachActivity.region_code)
+             .where(OutreachActivity.kind == kind)).subquery()
+    held = inner.c.held_on <= local_today(now)
+    rows = db.session.execute(
+        sa.select(inner.c.subject, inner.c.slot,
+                  sa.func.count(sa.case((held, inner.c.id))).label("done"),
+                  sa.func.count(sa.case((sa.not_(held), inner.c.id))).label("planned"),
+                  sa.func.min(sa.case((held, inner.c.id))).label("done_id"),
+                  sa.func.min(sa.case((sa.not_(held), inner.c.id))).label("planned_id"))
+        .where(inner.c.slot.isnot(None)).group_by(inner.c.subject, inner.c.slot))
+    return counties, {(r.subject, r.slot): r for r in rows}
+
+
+def _outreach_results(rule, counties, cells, slot_defs, now, titles) -> list[SubjectResult]:
+    results = []
+    for county in counties:
+        slots = []
+        for slot_key, label, start, end in slot_defs:
+            slot = Slot(label, start, end)
+            row = cells.get((county.code, slot_key))
+            if row is not None:
+                slot.achieved, slot.planned = row.done, row.planned
+                if row.done_id is not None:
+                    slot.evidence.append({"type": "outreach", "id": row.done_id, "slot": label,
+                                          "title": titles.get(row.done_id, "")})
+                if row.planned_id is not None:
+                    slot.planned_evidence.append({"type": "outreach", "id": row.planned_id, "slot": label,
+                                                  "title": titles.get(row.planned_id, "")})
+            slots.append(slot)
+        results.append(_finish("region", county.code, county.name, county.code, slots, now,
+                               rule.params.get("warning_days", 60)))
+    return results
+
+
+def _activity_titles(cells) -> dict[int, str]:
+    ids = {i for r in cells.values() for i in (r.done_id, r.planned_id) if i is not None}
+    if not ids:
+        return {}
+    return dict(db.session.execute(sa.select(OutreachActivity.id, OutreachActivity.title)
+                                   .where(OutreachActivity.id.in_(ids))).all())
+
+
+def _evaluate_observance(rule, year, region_code, now, user) -> list[SubjectResult]:
+    window = int(rule.params.get("window_days", 3))
+    days = [ObservanceDay(d) for d in rule.params.get("days") or []]
+    spans = []
+    for day in days:
+        month, dom = day.month_day
+        centre = date(year, month, dom)
+        spans.append(Period(day.value, centre - timedelta(days=window), centre + timedelta(days=window)))
+    if not spans:
+        return []
+    matches_day = [sa.and_(OutreachActivity.held_on >= p.first_day, OutreachActivity.held_on <= p.last_day,
+                           OutreachActivity.observance_day == d)
+                   for d, p in zip(days, spans)]
+    slot_column = sa.case(*[(clause, index) for index, clause in enumerate(matches_day)], else_=sa.null())
+    counties, cells = _outreach_slots(region_code, now, OutreachKind.OBSERVANCE_CAMPAIGN, slot_column)
+    slot_defs = [(index, p.label, p.start, p.end) for index, p in enumerate(spans)]
+    return _outreach_results(rule, counties, cells, slot_defs, now, _activity_titles(cells))
+
+
+def _evaluate_six_into(rule, year, region_code, now, user) -> list[SubjectResult]:
+    settings = list(rule.params.get("settings") or [])
+    span = periods("year", year)[0]
+    in_year = sa.and_(OutreachActivity.held_on >= span.first_day, OutreachActivity.held_on <= span.last_day,
+                      OutreachActivity.setting.in_(settings))
+    slot_column = sa.case((in_year, OutreachActivity.setting), else_=sa.null())
+    counties, cells = _outreach_slots(region_code, now, OutreachKind.SIX_INTO, slot_column)
+    cells = {(subject, getattr(slot, "value", slot)): row for (subject, slot), row in cells.items()}
+    slot_defs = [(s, s, span.start, span.end) for s in settings]
+    return _outreach_results(rule, counties, cells, slot_defs, now, _activity_titles(cells))
+
+
+EVALUATORS = {"drills": _evaluate_drills, "reviews": _evaluate_reviews, "actions": _evaluate_actions,
+              "observance": _evaluate_observance, "six_into": _evaluate_six_into}
+
+
+def evaluate(year: int, region_code: str | None = None, now: datetime | None = None, user=None,
+             rule_keys=None) -> list[RuleResult]:
+    """Every enabled rule of `year` for every subject in `region_code` (None: all), as seen at `now`.
+
+    `user` limits which drills count to what that user may know of (see compliance_drill_clause);
+    the nightly job passes None and sees everything.
+    """
+    now = now or utcnow()
+    results = []
+    for rule in ensure_rules(year):
+        if not rule.enabled or (rule_keys is not None and rule.key not in rule_keys):
+            continue
+        results.append(RuleResult(rule, EVALUATORS[evaluator_of(rule)](rule, year, region_code, now, user)))
+    return results
+
+
+def results_to_dict(year: int, results: list[RuleResult]) -> dict:
+    return {"year": year, "rules": [r.to_dict() for r in results]}
+
+
+def snapshot_changes(results: list[RuleResult], now: datetime | None = None) -> list[tuple]:
+    """Stores each subject's status and returns the worsenings since the last run, as
+    (subject, rule_key, old, new); running it again with the same results returns nothing."""
+    now = now or utcnow()
+    if not results:
+        return []
+    year = results[0].rule.year
+    keys = [r.key for r in results]
+    stored = {(s.rule_key, s.subject_type, s.subject_id): s for s in db.session.scalars(
+        sa.select(ComplianceSnapshot).where(ComplianceSnapshot.year == year, ComplianceSnapshot.rule_key.in_(keys)))}
+    worsened = []
+    for rule_result in results:
+        for result in rule_result.results:
+            snap = stored.get((rule_result.key, result.subject_type, result.subject_id))
+            if snap is None:
+                db.session.add(ComplianceSnapshot(rule_key=rule_result.key, year=year, subject_type=result.subject_type,
+                                                  subject_id=result.subject_id, status=result.status, evaluated_at=now))
+                continue
+            if RANK[result.status] < RANK[snap.status]:
+                worsened.append((result.subject_dict(), rule_result.key, snap.status, result.status))
+            if snap.status != result.status:
+                snap.status = result.status
+            snap.evaluated_at = now
+    db.session.commit()
+    return worsened

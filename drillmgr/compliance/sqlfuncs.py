@@ -1,0 +1,33 @@
+"""Small SQL helpers that differ between SQLite and PostgreSQL."""
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from drillmgr.db import UTCDateTime
+
+
+class add_days(FunctionElement):
+    """`timestamp + n days`, for deadlines computed in the database."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "add_days"
+
+
+@compiles(add_days, "sqlite")
+def _add_days_sqlite(element, compiler, **kw):
+    moment, days = list(element.clauses)
+    # Same text layout as SQLAlchemy's stored SQLite datetimes, so comparisons stay textual and exact.
+    return (f"strftime('%Y-%m-%d %H:%M:%f000', {compiler.process(moment, **kw)}, "
+            f"'+' || {compiler.process(days, **kw)} || ' days')")
+
+
+@compiles(add_days, "postgresql")
+def _add_days_postgresql(element, compiler, **kw):
+    moment, days = list(element.clauses)
+    return f"({compiler.process(moment, **kw)} + make_interval(days => {compiler.process(days, **kw)}))"
+
+
+def later_of(a, b):
+    """The later of two timestamps (NULL-safe on `b`)."""
+    return sa.case((sa.and_(b.isnot(None), b > a), b), else_=a)
