@@ -23,8 +23,13 @@ run: translations
 	$(BIN)/drillmgr demo-accounts
 	$(BIN)/drillmgr run --host 127.0.0.1 --port $(PORT)
 
-test: translations
+test: translations tests/js/node_modules/.installed
 	$(BIN)/pytest
+
+# ical.js (the parser behind Thunderbird) for the calendar feed tests, from tests/js/package-lock.json
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --silent
+	touch $@
 
 # Extract the messages of one feature into its catalogue: make messages FEATURE=drills
 messages: install

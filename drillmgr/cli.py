@@ -69,6 +69,16 @@ def register_commands(app: Flask) -> None:
 
         click.echo(demo_accounts_text())
 
+    @app.cli.command("publish-calendars")
+    @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
+                  help="Where to write (default: DRILLMGR_CALENDAR_DIR).")
+    def publish_calendars_command(directory):
+        """Write public.ics and one public-<county>.ics per county, atomically, where they changed."""
+        from drillmgr.calendars.services import publish_static
+
+        changed = publish_static(directory)
+        click.echo(f"updated: {', '.join(changed)}" if changed else "calendars unchanged")
+
 
 def main() -> None:
     from drillmgr import create_app

@@ -1,0 +1,454 @@
+"""Calendar feeds: which feeds a user may have, their signed links, and serving them cheaply.
+
+A calendar program polls its feeds again and again and most polls change nothing. So a poll first
+asks the database one aggregate question about the drills the feed would show (count, sums and
+maxima of ids, versions and change times); that answer plus the feed's settings is the key of the
+rendered feed. An unchanged key is answered from memory or with 304, and when one drill changes
+only its VEVENT is rendered again: every drill's event is cached by its version.
+"""
+import hashlib
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlencode, urljoin
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from itsdangerous import Signer
+from sqlalchemy.orm import joinedload, lazyload
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.accounts.services import rotate_feed_secret
+from drillmgr.audit import services as audit
+from drillmgr.calendars import ical
+from drillmgr.db import utcnow
+from drillmgr.drills.models import Drill
+from drillmgr.enums import DrillStatus, ObservanceDay
+from drillmgr.errors import Forbidden, NotFound
+from drillmgr.extensions import db
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
+from drillmgr.regions.services import counties
+
+PUBLIC, ME, ORG, REGION = "public", "me", "org", "region"
+CANCELLED_KEPT = timedelta(days=90)
+YEARS_BEFORE, YEARS_AFTER = 1, 2
+LOAD_CHUNK = 500
+SIGNATURE_SALT = "drillmgr.calendar-feed"
+
+
+class ByteLRU:
+    """A thread-safe least-recently-used map whose size is bounded by the bytes it holds."""
+
+    def __init__(self, max_bytes: int, weigh: Callable[[object], int]):
+        self.max_bytes = max_bytes
+        self._weigh = weigh
+        self._items: OrderedDict = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        size = self._weigh(value)
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= self._weigh(old)
+            self._items[key] = value
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _key, evicted = self._items.popitem(last=False)
+                self._bytes -= self._weigh(evicted)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    body: bytes
+    etag: str
+    last_modified: datetime
+
+
+EVENT_CACHE = ByteLRU(48 * 1024 * 1024, len)
+FEED_CACHE = ByteLRU(96 * 1024 * 1024, lambda rendered: len(rendered.body))
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One feed as its owner may see it; `identity` is everything but the drills that shapes its bytes."""
+
+    kind: str
+    target: str
+    owner: User | None = field(compare=False)
+    name: str
+    description: str
+    drills: sa.ColumnElement = field(compare=False)
+    observances: bool
+    deadline_region: tuple[str, str] | None
+    style: ical.EventStyle
+
+    @property
+    def identity(self) -> tuple:
+        owner = self.owner
+        scope = (owner.id, owner.role.value, owner.region_code, owner.org_id) if owner else None
+        return (self.kind, self.target, scope, self.name, self.description, self.observances,
+                self.deadline_region, self.style)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """The cheap validator of a feed at a moment: computed with one aggregate query, no rendering."""
+
+    key: tuple
+    last_modified: datetime
+    years: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class FeedAnswer:
+    status: int
+    etag: str | None
+    last_modified: datetime
+    body: bytes = b""
+
+
+# --- which feed --------------------------------------------------------------------------------
+
+def _config(name: str):
+    return current_app.config[name]
+
+
+def _style(alarms: bool, locale: str) -> ical.EventStyle:
+    return ical.EventStyle(tzid=_config("DRILLMGR_TIMEZONE"), host=_config("DRILLMGR_HOST"), alarms=alarms,
+                           locale=locale)
+
+
+def _locale_of(user: User | None) -> str:
+    if user is not None and user.locale in _config("LANGUAGES"):
+        return user.locale
+    return _config("BABEL_DEFAULT_LOCALE")
+
+
+def public_feed(region_code: str | None = None) -> Feed:
+    """Observance days and the public drills, of the whole prefecture or of one county."""
+    locale = _locale_of(None)
+    drills = access.feed_region_drills(region_code) if region_code else sa.true()
+    with force_locale(locale):
+        if region_code:
+            region = db.session.get(Region, region_code)
+            if region is None:
+                raise NotFound(_("No such region."))
+            name = _("%(region)s earthquake drills (public)", region=region.name)
+        else:
+            name = _("Tacheng earthquake drills and observance days (public)")
+        description = _("Public earthquake drills and the earthquake-safety observance days.")
+    return Feed(PUBLIC, region_code or "", None, name, description, drills, True, None, _style(False, locale))
+
+
+def _owner_feed(owner: User, kind: str, target: str) -> Feed:
+    locale = _locale_of(owner)
+    deadline_region = None
+    with force_locale(locale):
+        if kind == ME:
+            name = _("My drills (%(user)s)", user=owner.display_name or owner.username)
+            drills = access.feed_own_drills(owner)
+        elif kind == ORG:
+            org = db.session.get(Organisation, int(target)) if target.isdigit() else None
+            if org is None:
+                raise NotFound(_("No such organisation."))
+            if not access.can_subscribe_org(owner, org):
+                raise Forbidden(_("This link's owner may no longer see this organisation."))
+            name = _("Drills of %(org)s", org=org.name)
+            drills = access.feed_org_drills(org.id)
+        else:
+            region = db.session.get(Region, target)
+            if region is None:
+                raise NotFound(_("No such region."))
+            if not access.can_subscribe_region(owner, region.code):
+                raise Forbidden(_("This link's owner may no longer see this region."))
+            name = _("Drills in %(region)s", region=region.name)
+            drills = access.feed_region_drills(region.code)
+            if access.feed_shows_report_deadlines(owner, region.code):
+                deadline_region = (region.code, region.name)
+        description = _("Earthquake drills from the Tacheng drill manager, as %(user)s may see them.",
+                        user=owner.display_name or owner.username)
+    return Feed(kind, target, owner, name, description, drills, False, deadline_region,
+                _style(owner.feed_alarms, locale))
+
+
+# --- signed links (Indico's pattern: a per-user secret signs what the link is for) ---------------
+
+def _signer(user: User) -> Signer:
+    key = f"{_config('SECRET_KEY')}\x00{user.feed_secret}"
+    return Signer(key, salt=SIGNATURE_SALT, digest_method=hashlib.sha256)
+
+
+def _signed_message(user_id: int, kind: str, target: str) -> bytes:
+    return f"{user_id}:{kind}:{target}".encode()
+
+
+def feed_token(user: User, kind: str, target: str = "") -> str:
+    signature = _signer(user).get_signature(_signed_message(user.id, kind, target)).decode()
+    return f"{user.id}.{signature}"
+
+
+def feed_for_token(kind: str, target: str, token: str | None) -> Feed:
+    """The feed a signed link stands for; refused when the link was altered, rotated or its owner left."""
+    user_id, _dot, signature = (token or "").partition(".")
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() and signature else None
+    if user is None or not user.active or not _signer(user).verify_signature(
+            _signed_message(user.id, kind, target), signature.encode()):
+        raise Forbidden(_("This calendar link is not valid (it may have been replaced by a new one)."))
+    return _owner_feed(user, kind, target)
+
+
+def _feed_path(kind: str, target: str) -> str:
+    adapter = current_app.url_map.bind("localhost")
+    endpoint, values = {PUBLIC: ("calendars.public_feed", {}), ME: ("calendars.me_feed", {}),
+                        ORG: ("calendars.org_feed", {"org_id": target}),
+                        REGION: ("calendars.region_feed", {"code": target})}[kind]
+    return adapter.build(endpoint, values)
+
+
+def _link(user: User | None, kind: str, target: str = "") -> dict:
+    url = urljoin(_config("DRILLMGR_BASE_URL").rstrip("/") + "/", _feed_path(kind, target).lstrip("/"))
+    if user is not None:
+        url += "?" + urlencode({"token": feed_token(user, kind, target)})
+    scheme, _sep, rest = url.partition("://")
+    return {"url": url, "webcal": f"webcal://{rest}"}
+
+
+def feed_links(user: User) -> dict:
+    """The user's feed links, each as its https (or http) URL and its one-click webcal:// form."""
+    links = {"public": _link(None, PUBLIC), "me": _link(user, ME)}
+    if user.org_id:
+        links["org"] = _link(user, ORG, str(user.org_id))
+    region_code = access.feed_home_region(user)
+    if region_code:
+        links["region"] = _link(user, REGION, region_code)
+    return links
+
+
+def rotate_links(user: User) -> dict:
+    """A new feed secret: every old link of the user stops working at once."""
+    rotate_feed_secret(user)
+    return feed_links(user)
+
+
+def set_feed_alarms(user: User, enabled: bool) -> None:
+    if user.feed_alarms == enabled:
+        return
+    before = {"feed_alarms": user.feed_alarms}
+    user.feed_alarms = enabled
+    audit.record(user, "user.feed_alarms", "user", user.id, before, {"feed_alarms": enabled})
+    db.session.commit()
+
+
+# --- what a feed holds, and its cheap validator ---------------------------------------------------
+
+def _years(now: datetime, tzid: str) -> tuple[int, int]:
+    year = now.astimezone(ZoneInfo(tzid)).year
+    return year - YEARS_BEFORE, year + YEARS_AFTER
+
+
+def _filters(feed: Feed, now: datetime, years: tuple[int, int]) -> list:
+    tzid = feed.style.tzid
+    return [
+        access.drill_clause(feed.owner, now),
+        feed.drills,
+        Drill.starts_at >= ical.local_midnight(date(years[0], 1, 1), tzid),
+        Drill.starts_at < ical.local_midnight(date(years[1] + 1, 1, 1), tzid),
+    ]
+
+
+def _shown(now: datetime) -> sa.ColumnElement[bool]:
+    """A cancelled drill stays in feeds, marked cancelled, for 90 days after its cancellation."""
+    return sa.or_(Drill.status != DrillStatus.CANCELLED,
+                  sa.func.coalesce(Drill.cancelled_at, Drill.updated_at) >= now - CANCELLED_KEPT)
+
+
+def feed_state(feed: Feed, now: datetime | None = None) -> FeedState:
+    now = now or utcnow()
+    years = _years(now, feed.style.tzid)
+    shown = _shown(now)
+    cancelled_moment = sa.func.coalesce(Drill.cancelled_at, Drill.updated_at)
+    row = db.session.execute(
+        sa.select(
+            sa.func.count(sa.case((shown, Drill.id))),
+            sa.func.max(sa.case((shown, Drill.id))),
+            sa.func.sum(sa.case((shown, Drill.id), else_=0)),
+            sa.func.sum(sa.case((shown, Drill.version), else_=0)),
+            sa.func.max(sa.case((shown, Drill.updated_at))),
+            sa.func.max(sa.case((shown, Organisation.updated_at))),
+            # Moments the feed changed without any row changing: a double-blind drill starting,
+            # a cancelled drill leaving after 90 days.
+            sa.func.max(sa.case((sa.and_(shown, Drill.double_blind.is_(True)), Drill.starts_at))),
+            sa.func.max(sa.case((sa.not_(shown), cancelled_moment))),
+        ).select_from(Drill).outerjoin(Organisation, Organisation.id == Drill.organizer_org_id)
+        .where(*_filters(feed, now, years))
+    ).one()
+    count, max_id, id_sum, version_sum, drill_changed, org_changed, blind_start, left_at = row
+    moments = [datetime(years[0] + YEARS_BEFORE, 1, 1, tzinfo=timezone.utc), drill_changed, org_changed, blind_start,
+               left_at + CANCELLED_KEPT if left_at else None, feed.owner.updated_at if feed.owner else None]
+    last_modified = max(m for m in moments if m is not None).replace(microsecond=0)
+    validator = (count, max_id, int(id_sum or 0), int(version_sum or 0), drill_changed, org_changed)
+    return FeedState(key=(feed.identity, years, validator), last_modified=last_modified, years=years)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+def _event_key(drill_id: int, version: int, updated_at, org_updated_at, style: ical.EventStyle) -> tuple:
+    return (drill_id, version, updated_at, org_updated_at, style)
+
+
+def _load_drills(ids: list[int]) -> list[Drill]:
+    """Full drills with what their events need, in one query per chunk of ids, never one per drill."""
+    drills = []
+    for start in range(0, len(ids), LOAD_CHUNK):
+        chunk = ids[start:start + LOAD_CHUNK]
+        drills += db.session.scalars(
+            sa.select(Drill).where(Drill.id.in_(chunk)).options(
+                joinedload(Drill.organizer_org), joinedload(Drill.organizer_region), joinedload(Drill.region),
+                lazyload(Drill.focus_rows), lazyload(Drill.participants), lazyload(Drill.evaluators))
+        ).unique().all()
+    return drills
+
+
+def _drill_events(feed: Feed, now: datetime, years: tuple[int, int]) -> list[bytes]:
+    style = feed.style
+    rows = db.session.execute(
+        sa.select(Drill.id, Drill.version, Drill.updated_at, Organisation.updated_at)
+        .outerjoin(Organisation, Organisation.id == Drill.organizer_org_id)
+        .where(*_filters(feed, now, years), _shown(now))
+        .order_by(Drill.starts_at, Drill.id)
+    ).all()
+    keys = [_event_key(*row, style) for row in rows]
+    found = {key: EVENT_CACHE.get(key) for key in keys}
+    fresh = {}
+    missing = [key[0] for key, data in found.items() if data is None]
+    if missing:
+        with force_locale(style.locale):
+            for drill in _load_drills(missing):
+                data = ical.drill_event(drill, style).to_ical()
+                fresh[drill.id] = data
+                org_updated = drill.organizer_org.updated_at if drill.organizer_org else None
+                EVENT_CACHE.put(_event_key(drill.id, drill.version, drill.updated_at, org_updated, style), data)
+    return [found[key] or fresh[key[0]] for key in keys if found[key] or key[0] in fresh]
+
+
+def _calendar_events(feed: Feed, years: tuple[int, int]) -> list[bytes]:
+    host = feed.style.host
+    events = []
+    for year in range(years[0], years[1] + 1):
+        if feed.observances:
+            events += [ical.observance_event(day, year, host) for day in ObservanceDay]
+        if feed.deadline_region:
+            code, name = feed.deadline_region
+            events += [ical.report_deadline_event(year, month, dom, code, name, host)
+                       for month, dom in ical.REPORT_DEADLINES]
+    return [event.to_ical() for event in events]
+
+
+def render_feed(feed: Feed, state: FeedState, now: datetime | None = None) -> RenderedFeed:
+    """The feed's bytes, from memory when its validator is unchanged."""
+    cached = FEED_CACHE.get(state.key)
+    if cached is not None:
+        return cached
+    now = now or utcnow()
+    with force_locale(feed.style.locale):
+        head = ical.head_bytes(ical.calendar_head(feed.name, feed.description, feed.style.tzid))
+        parts = [head, ical.short_timezone(feed.style.tzid, *state.years).to_ical(),
+                 *_calendar_events(feed, state.years)]
+    parts += _drill_events(feed, now, state.years)
+    parts.append(ical.CALENDAR_END)
+    body = b"".join(parts)
+    rendered = RenderedFeed(body=body, etag=hashlib.sha256(body).hexdigest(),
+                            last_modified=state.last_modified)
+    FEED_CACHE.put(state.key, rendered)
+    return rendered
+
+
+def answer(feed: Feed, etag_matches: Callable[[str], bool] | None = None,
+           modified_since: datetime | None = None, now: datetime | None = None) -> FeedAnswer:
+    """A poll: 304 when the client's copy is current, decided before rendering whenever possible.
+
+    `etag_matches` tests the client's If-None-Match (None when it sent none); `modified_since` is
+    its If-Modified-Since, used only without If-None-Match, as RFC 9110 says.
+    """
+    now = now or utcnow()
+    state = feed_state(feed, now)
+    cached = FEED_CACHE.get(state.key)
+    if etag_matches is not None:
+        if cached is not None and etag_matches(cached.etag):
+            return FeedAnswer(304, cached.etag, state.last_modified)
+    elif modified_since is not None and state.last_modified <= modified_since:
+        return FeedAnswer(304, cached.etag if cached else None, state.last_modified)
+    rendered = cached or render_feed(feed, state, now)
+    if etag_matches is not None and etag_matches(rendered.etag):
+        return FeedAnswer(304, rendered.etag, state.last_modified)
+    return FeedAnswer(200, rendered.etag, state.last_modified, rendered.body)
+
+
+# --- static files --------------------------------------------------------------------------------
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    """Writes atomically (a temporary file in the same folder, then a rename), only when the bytes differ."""
+    if path.exists() and path.read_bytes() == data:
+        return False
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def static_file_name(region_code: str | None) -> str:
+    return f"public-{region_code}.ics" if region_code else "public.ics"
+
+
+def publish_static(directory: str | os.PathLike | None = None, now: datetime | None = None) -> list[str]:
+    """Writes public.ics and one public-<county code>.ics per county; returns the names of the files
+    that changed. Safe to run again and again (the scheduler does)."""
+    folder = Path(directory or _config("DRILLMGR_CALENDAR_DIR"))
+    folder.mkdir(parents=True, exist_ok=True)
+    now = now or utcnow()
+    changed = []
+    for region_code in [None, *(county.code for county in counties())]:
+        feed = public_feed(region_code)
+        rendered = render_feed(feed, feed_state(feed, now), now)
+        name = static_file_name(region_code)
+        if _write_if_changed(folder / name, rendered.body):
+            changed.append(name)
+    return changed
+

@@ -1,0 +1,179 @@
+"""What a feed says: identity, times, all-day dates, sequence, cancellations, text and caching."""
+from datetime import date, datetime, timedelta, timezone
+
+from drillmgr.calendars import ical, services
+from drillmgr.enums import DrillForm, ObservanceDay, Role
+from drillmgr.extensions import db
+from tests.calendars_support import (_empty_feed_caches, body_of, cancel, drill_uid, events, parse,  # noqa: F401
+                                     reschedule, touch, unfolded, zh)
+from tests.conftest import SHAWAN, WUSU, at
+
+
+def region_feed(user, code=WUSU):
+    return services.feed_for_token(services.REGION, code, services.feed_token(user, services.REGION, code))
+
+
+def me_feed(user):
+    return services.feed_for_token(services.ME, "", services.feed_token(user, services.ME))
+
+
+def test_drill_event_carries_stable_uid_drill_times_and_no_clock(make_org, make_drill):
+    org = make_org(name="乌苏市第一中学")
+    drill = make_drill(organizer=org, public=True, location="教学楼及操场",
+                       starts_at=datetime(2026, 12, 3, 2, 30, tzinfo=timezone.utc), minutes=45)
+    event = events(body_of(services.public_feed()))[drill_uid(drill)]
+    assert event.decoded("DTSTART") == datetime(2026, 12, 3, 10, 30, tzinfo=event.decoded("DTSTART").tzinfo)
+    assert event["DTSTART"].params["TZID"] == "Asia/Shanghai"
+    assert event.decoded("DTEND").astimezone(timezone.utc) == datetime(2026, 12, 3, 3, 15, tzinfo=timezone.utc)
+    assert event.decoded("DTSTAMP") == drill.updated_at.replace(microsecond=0)
+    assert event.decoded("LAST-MODIFIED") == drill.updated_at.replace(microsecond=0)
+    assert event.decoded("SEQUENCE") == 0
+    assert str(event["STATUS"]) == "CONFIRMED"
+    description = str(event["DESCRIPTION"])
+    assert "2026-12-03 10:30–11:15" in description  # Beijing time
+    assert "2026-12-03 08:30–09:15" in description  # Xinjiang time, UTC+6
+    for text in (DrillForm.EVACUATION.label, "教学楼及操场", "乌苏市第一中学", "乌苏市"):
+        assert zh(text) in description
+
+
+def test_one_short_timezone_and_typed_refresh_properties(make_drill):
+    make_drill(public=True)
+    body = body_of(services.public_feed())
+    cal = parse(body)
+    timezones = cal.walk("VTIMEZONE")
+    assert len(timezones) == 1 and str(timezones[0]["TZID"]) == "Asia/Shanghai"
+    assert [c.name for c in timezones[0].subcomponents] == ["STANDARD"]
+    assert b"\r\nREFRESH-INTERVAL;VALUE=DURATION:PT1H\r\n" in body
+    assert b"\r\nX-PUBLISHED-TTL:PT1H\r\n" in body
+    assert str(cal["X-WR-CALNAME"]) == str(cal["NAME"])
+    assert body.count(b"BEGIN:VTIMEZONE") == 1
+
+
+def test_public_feed_has_observance_days_as_all_day_events_each_year(app):
+    cal = parse(body_of(services.public_feed()))
+    year = datetime.now(timezone.utc).year
+    by_uid = {str(e["UID"]): e for e in cal.walk("VEVENT")}
+    for y in (year - 1, year, year + 1):
+        for day, (month, dom) in ((d, d.month_day) for d in ObservanceDay):
+            event = by_uid[f"observance-{y}-{month:02d}{dom:02d}@drillmgr.test"]
+            assert event["DTSTART"].params["VALUE"] == "DATE"
+            assert event.decoded("DTSTART") == date(y, month, dom)
+            assert event.decoded("DTEND") == date(y, month, dom) + timedelta(days=1)  # exclusive
+            assert str(event["SUMMARY"]) == zh(day.label)
+
+
+def test_unchanged_feed_is_byte_for_byte_identical(make_drill):
+    make_drill(public=True)
+    first = body_of(services.public_feed())
+    services.FEED_CACHE.clear()
+    services.EVENT_CACHE.clear()
+    assert body_of(services.public_feed(), now=at(hours=2)) == first
+
+
+def test_reschedule_raises_sequence_and_moves_the_event(make_drill):
+    drill = make_drill(public=True)
+    before = events(body_of(services.public_feed()))[drill_uid(drill)]
+    reschedule(drill, days=2)
+    after = events(body_of(services.public_feed()))[drill_uid(drill)]
+    assert after.decoded("SEQUENCE") == before.decoded("SEQUENCE") + 1
+    assert after.decoded("DTSTART") - before.decoded("DTSTART") == timedelta(days=2)
+    assert after.decoded("DTSTAMP") >= before.decoded("DTSTAMP")
+    assert str(after["UID"]) == str(before["UID"])
+
+
+def test_cancelled_drill_stays_cancelled_for_90_days_then_leaves(make_drill):
+    drill = make_drill(public=True, starts_at=at(days=-10))
+    cancel(drill, when=at(days=-89))
+    event = events(body_of(services.public_feed()))[drill_uid(drill)]
+    assert str(event["STATUS"]) == "CANCELLED"
+    assert "天气原因，改期" in str(event["DESCRIPTION"])
+    assert drill_uid(drill) not in events(body_of(services.public_feed(), now=at(days=2)))
+
+
+def test_chinese_text_folds_at_75_octets_without_splitting_characters(make_drill):
+    title = "塔城地区乌苏市综合实战演练暨双盲桌面推演" * 6
+    drill = make_drill(public=True, title=title, location="乌苏市应急指挥中心" * 5)
+    body = body_of(services.public_feed())
+    for line in body.split(b"\r\n"):
+        assert len(line) <= 75
+        line.decode("utf-8")  # a split character would not decode
+    assert str(events(body)[drill_uid(drill)]["SUMMARY"]) == title
+
+
+def test_commas_semicolons_and_backslashes_are_escaped(make_drill):
+    drill = make_drill(public=True, title="疏散, 集合; 清点\\报告", location="操场,东门;北侧")
+    body = body_of(services.public_feed())
+    assert "SUMMARY:疏散\\, 集合\\; 清点\\\\报告" in unfolded(body)
+    assert "LOCATION:操场\\,东门\\;北侧" in unfolded(body)
+    event = events(body)[drill_uid(drill)]
+    assert str(event["SUMMARY"]) == "疏散, 集合; 清点\\报告"
+
+
+def test_region_feed_of_coordinator_has_report_deadlines_viewer_not(make_user, make_drill):
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    viewer = make_user(role=Role.VIEWER, region_code=WUSU)
+    year = datetime.now(timezone.utc).year
+    deadlines = {f"report-deadline-{year}-0607-{WUSU}@drillmgr.test", f"report-deadline-{year}-1108-{WUSU}@drillmgr.test"}
+    coordinator_events = events(body_of(region_feed(coordinator)))
+    assert deadlines <= set(coordinator_events)
+    deadline = coordinator_events[f"report-deadline-{year}-1108-{WUSU}@drillmgr.test"]
+    assert deadline.decoded("DTSTART") == date(year, 11, 8)
+    assert deadline.decoded("DTEND") == date(year, 11, 9)
+    assert not deadlines & set(events(body_of(region_feed(viewer))))
+
+
+def test_alarms_only_when_the_user_asked(make_user, make_org, make_drill):
+    org = make_org()
+    user = make_user(org=org)
+    drill = make_drill(organizer=org)
+    assert not events(body_of(me_feed(user)))[drill_uid(drill)].subcomponents
+    services.set_feed_alarms(user, True)
+    alarm, = events(body_of(me_feed(user)))[drill_uid(drill)].subcomponents
+    assert alarm.name == "VALARM" and alarm.decoded("TRIGGER") == timedelta(days=-1)
+    assert not events(body_of(services.public_feed())).get(drill_uid(drill))
+
+
+def test_change_of_one_drill_renders_only_that_event(make_drill, monkeypatch):
+    drills = [make_drill(public=True) for _ in range(4)]
+    body_of(services.public_feed())
+    rendered = []
+    original = ical.drill_event
+    monkeypatch.setattr(ical, "drill_event", lambda drill, style: rendered.append(drill.id) or original(drill, style))
+    touch(drills[2], title="改名后的演练")
+    body = body_of(services.public_feed())
+    assert rendered == [drills[2].id]
+    assert str(events(body)[drill_uid(drills[2])]["SUMMARY"]) == "改名后的演练"
+
+
+def test_feed_loads_drills_without_a_query_per_drill(make_drill, make_org):
+    for _ in range(12):
+        make_drill(organizer=make_org(), public=True)
+    statements = []
+    engine = db.session.get_bind()
+    from sqlalchemy import event
+
+    def count(*args):
+        statements.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        body_of(services.public_feed())
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) <= 4, statements
+
+
+def test_organiser_rename_changes_the_feed(make_org, make_drill):
+    org = make_org(name="旧名称学校")
+    make_drill(organizer=org, public=True)
+    assert "旧名称学校" in unfolded(body_of(services.public_feed()))
+    org.name = "新名称学校"
+    db.session.commit()
+    assert "新名称学校" in unfolded(body_of(services.public_feed()))
+
+
+def test_county_feed_holds_only_that_county(make_drill):
+    wusu = make_drill(public=True, region_code=WUSU)
+    shawan = make_drill(public=True, region_code=SHAWAN)
+    uids = set(events(body_of(services.public_feed(WUSU))))
+    assert drill_uid(wusu) in uids and drill_uid(shawan) not in uids
