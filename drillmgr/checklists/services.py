@@ -438,6 +438,16 @@ def run_query(user, org_id: int | None = None, drill_id: int | None = None, stan
     return query.order_by(ChecklistRun.started_at.desc(), ChecklistRun.id.desc())
 
 
+def run_subjects(runs: list[ChecklistRun]) -> dict[int, str]:
+    """What each run is about — its drill's title or its unit's name — in two queries for a whole page."""
+    drill_ids = {r.drill_id for r in runs if r.drill_id}
+    org_ids = {r.org_id for r in runs if r.org_id and not r.drill_id}
+    titles = dict(db.session.execute(sa.select(Drill.id, Drill.title).where(Drill.id.in_(drill_ids))).all())
+    names = dict(db.session.execute(sa.select(Organisation.id, Organisation.name)
+                                    .where(Organisation.id.in_(org_ids))).all())
+    return {r.id: titles.get(r.drill_id, "") if r.drill_id else names.get(r.org_id, "") for r in runs}
+
+
 def run_to_dict(run: ChecklistRun) -> dict:
     done = progress(run)
     return {

@@ -222,6 +222,19 @@ def delete_activity(actor, activity: OutreachActivity) -> None:
     db.session.commit()
 
 
+def attach_file(actor, activity: OutreachActivity, stream, filename: str):
+    """A photo or document about the activity (same checks as drill files)."""
+    from drillmgr.checklists import uploads
+
+    access.require(access.can_edit_outreach(actor, activity), _("You cannot change this activity."))
+    attachment = uploads.store(stream, filename, actor, outreach_id=activity.id)
+    db.session.flush()
+    audit.record(actor, "attachment.add", "outreach_activity", activity.id, None,
+                 {"attachment_id": attachment.id, "filename": attachment.filename, "size": attachment.size})
+    db.session.commit()
+    return attachment
+
+
 def get_visible_activity(user, activity_id: int) -> OutreachActivity:
     activity = db.session.get(OutreachActivity, activity_id)
     if activity is None or not access.can_view_outreach(user, activity):

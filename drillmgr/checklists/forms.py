@@ -1,0 +1,32 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from drillmgr.enums import DrillForm, DrillScope, OrgKind
+
+
+def _blank_first(choices, blank):
+    return lambda: [("", blank), *choices()]
+
+
+class TemplateForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    drill_form = SelectField(_l("For drills of the form"), choices=_blank_first(DrillForm.choices, "—"))
+    drill_scope = SelectField(_l("and of the scope"), choices=_blank_first(DrillScope.choices, _l("any scope")))
+    org_kind = SelectField(_l("Or: standing checklist for units of the kind"),
+                           choices=_blank_first(OrgKind.choices, "—"))
+    active = BooleanField(_l("In use"), default=True)
+
+    def to_payload(self) -> dict:
+        return {"name": self.name.data, "drill_form": self.drill_form.data or None,
+                "drill_scope": self.drill_scope.data or None, "org_kind": self.org_kind.data or None,
+                "active": bool(self.active.data)}
+
+
+class ItemForm(FlaskForm):
+    text = StringField(_l("Item"), validators=[DataRequired(), Length(max=500)])
+
+
+class ActionForm(FlaskForm):
+    """A bare form: buttons that post (start a run, move an item, one-click corrective action) carry CSRF."""

@@ -1,0 +1,61 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import DateField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField, widgets
+from wtforms.validators import DataRequired, Length, Optional
+
+from drillmgr.enums import Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+def _blank_first(choices):
+    return lambda: [("", "—"), *choices()]
+
+
+class ActivityForm(FlaskForm):
+    kind = SelectField(_l("Kind of activity"), choices=OutreachKind.choices)
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    observance_day = SelectField(_l("Observance day (campaigns)"), choices=_blank_first(ObservanceDay.choices))
+    setting = SelectField(_l("Setting (six-into activities)"), choices=_blank_first(SixIntoSetting.choices))
+    held_on = DateField(_l("Date"), validators=[DataRequired()])
+    region_code = SelectField(_l("Region"), choices=[], validate_choice=False)
+    organizer_org_id = SelectField(_l("Organised by (unit)"), choices=[], validate_choice=False)
+    channels = CheckboxesField(_l("Channels"), choices=Channel.choices)
+    # Bounds are the service's: it gives the specific reason for an implausible audience.
+    audience = IntegerField(_l("Audience reached (people)"), default=0, validators=[Optional()])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)],
+                                render_kw={"rows": 4})
+
+    def to_payload(self) -> dict:
+        return {
+            "kind": self.kind.data, "title": self.title.data,
+            "observance_day": self.observance_day.data or None, "setting": self.setting.data or None,
+            "held_on": self.held_on.data.isoformat() if self.held_on.data else None,
+            "region_code": self.region_code.data,
+            "organizer_org_id": int(self.organizer_org_id.data) if (self.organizer_org_id.data or "").isdigit()
+            else None,
+            "channels": list(self.channels.data or []), "audience": self.audience.data or 0,
+            "description": self.description.data or "",
+        }
+
+
+class AttachmentForm(FlaskForm):
+    file = FileField(_l("File (photo, PDF, Word or Excel)"), validators=[FileRequired()])
+
+
+class SiteForm(FlaskForm):
+    kind = SelectField(_l("Kind of site"), choices=SiteKind.choices)
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    region_code = SelectField(_l("Region"), choices=[], validate_choice=False)
+    org_id = SelectField(_l("Unit (optional)"), choices=[], validate_choice=False)
+    status = SelectField(_l("Status"), choices=SiteStatus.choices)
+    year = IntegerField(_l("Year"), validators=[DataRequired()])
+
+    def to_payload(self) -> dict:
+        return {"kind": self.kind.data, "name": self.name.data, "region_code": self.region_code.data,
+                "org_id": int(self.org_id.data) if (self.org_id.data or "").isdigit() else None,
+                "status": self.status.data, "year": self.year.data}
