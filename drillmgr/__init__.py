@@ -17,8 +17,8 @@ BLUEPRINT_MODULES = (
     "drillmgr.api.views",
     "drillmgr.calendars.views",
     "drillmgr.findings.views",
-    "drillmgr.checklists.views",
-    "drillmgr.outreach.views",
+    "drillmgr.drills.views",
+    "drillmgr.attachments.views",
 )
 
 

@@ -174,6 +174,21 @@ def is_key_county_region(region_code: str | None) -> bool:
     ) > 0
 
 
+def key_county_region_codes() -> set[str]:
+    """Every region code inside a key county (the counties themselves included)."""
+    paths = db.session.scalars(sa.select(Region.path).where(Region.key_county.is_(True))).all()
+    if not paths:
+        return set()
+    return set(db.session.scalars(sa.select(Region.code).where(sa.or_(*(Region.path.startswith(p) for p in paths)))))
+
+
+def org_ids_in_regions(org_ids: list[int], region_codes: set[str]) -> list[int]:
+    if not org_ids or not region_codes:
+        return []
+    return list(db.session.scalars(sa.select(Organisation.id).where(
+        Organisation.id.in_(org_ids), Organisation.region_code.in_(region_codes))))
+
+
 def default_focus(form, scope, region_code) -> list[Focus]:
     """Item 13: a comprehensive live drill of a key county exercises the three key links."""
     if form == DrillForm.LIVE and scope == DrillScope.COMPREHENSIVE and is_key_county_region(region_code):
@@ -241,6 +256,14 @@ def drill_to_dict(drill: Drill) -> dict:
         "created_at": iso(drill.created_at),
         "updated_at": iso(drill.updated_at),
     }
+
+
+def drill_history(drill: Drill) -> list[tuple]:
+    """The drill's audit entries, newest first, each with the user who made it."""
+    entries = audit.entries_for("drill", drill.id)
+    ids = {e.user_id for e in entries if e.user_id}
+    users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {}
+    return [(entry, users.get(entry.user_id)) for entry in reversed(entries)]
 
 
 def drill_snapshot(drill: Drill) -> dict:

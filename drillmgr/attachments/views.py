@@ -1,0 +1,70 @@
+"""Uploading drill files from the drill page, downloading and removing them."""
+from flask import Blueprint, abort, flash, redirect, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from drillmgr.access import services as access
+from drillmgr.attachments import services
+from drillmgr.attachments.forms import AttachmentForm
+from drillmgr.errors import Forbidden, ServiceError
+from drillmgr.extensions import db
+
+bp = Blueprint("attachments", __name__)
+
+
+@bp.post("/drills/<int:drill_id>/attachments")
+@login_required
+def upload(drill_id: int):
+    try:
+        drill = access.get_visible_drill(current_user, drill_id)
+    except ServiceError:
+        abort(404)
+    form = AttachmentForm()
+    if not form.validate_on_submit():
+        for messages in form.errors.values():
+            for message in messages:
+                flash(message, "danger")
+        return redirect(url_for("drills.detail", drill_id=drill.id, _anchor="files"))
+    upload_file = form.file.data
+    try:
+        attachment = services.add_attachment(current_user, drill, form.kind.data, upload_file.stream,
+                                             upload_file.filename or "")
+    except Forbidden:
+        abort(403)
+    except ServiceError as error:
+        db.session.rollback()
+        flash(_("The file was not added: %(reason)s", reason=error.detail), "danger")
+    else:
+        flash(_("File “%(name)s” added.", name=attachment.filename), "success")
+    return redirect(url_for("drills.detail", drill_id=drill.id, _anchor="files"))
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@login_required
+def download(attachment_id: int):
+    try:
+        attachment = services.get_visible_attachment(current_user, attachment_id)
+    except ServiceError:
+        abort(404)
+    inline = attachment.content_type in ("image/jpeg", "image/png")
+    response = send_file(services.attachment_path(attachment), mimetype=attachment.content_type,
+                         as_attachment=not inline, download_name=attachment.filename, max_age=0)
+    response.headers["Content-Security-Policy"] = "sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.post("/attachments/<int:attachment_id>/delete")
+@login_required
+def delete(attachment_id: int):
+    try:
+        attachment = services.get_visible_attachment(current_user, attachment_id)
+    except ServiceError:
+        abort(404)
+    drill_id = attachment.drill_id
+    try:
+        services.delete_attachment(current_user, attachment)
+    except Forbidden:
+        abort(403)
+    flash(_("File removed."), "success")
+    return redirect(url_for("drills.detail", drill_id=drill_id, _anchor="files"))

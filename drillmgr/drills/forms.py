@@ -1,0 +1,170 @@
+"""Web forms for drills. They turn their data into the same payloads the API takes, so the
+services validate both alike; times are entered in the configured zone (Beijing time)."""
+from datetime import datetime
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DateTimeLocalField, DecimalField, HiddenField, IntegerField, RadioField,
+                     SelectField, SelectMultipleField, StringField, TextAreaField)
+from wtforms.validators import DataRequired, Length, Optional
+
+from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, JointWith
+from drillmgr.formatting import local_zone, to_local
+
+COUNT_LABELS = {
+    "students": _l("Students"), "staff": _l("Staff"), "patients": _l("Patients"), "residents": _l("Residents"),
+    "rescuers": _l("Rescuers"), "others": _l("Others"),
+}
+REPEAT_CHOICES = [
+    ("", _l("Does not repeat")),
+    ("FREQ=WEEKLY", _l("Every week")),
+    ("FREQ=MONTHLY", _l("Every month, on the same day")),
+    ("FREQ=MONTHLY;BYMONTH=3,4,5,6,9,10,11,12", _l("Every month of the school year (March–June, September–December)")),
+    ("FREQ=MONTHLY;INTERVAL=3", _l("Every quarter")),
+    ("FREQ=MONTHLY;INTERVAL=6", _l("Every half-year")),
+    ("FREQ=YEARLY", _l("Every year")),
+    ("custom", _l("Custom rule (RRULE)")),
+]
+
+
+def _aware(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=local_zone()).isoformat() if value else None
+
+
+def _local_naive(value: datetime | None) -> datetime | None:
+    return to_local(value).replace(tzinfo=None) if value else None
+
+
+class _VersionMixin:
+    def version_payload(self) -> dict:
+        return {"version": int(self.version.data)} if (self.version.data or "").isdigit() else {}
+
+
+class _ParticipationMixin:
+    def participation_payload(self) -> dict:
+        counts = {name: getattr(self, name).data for name in COUNT_LABELS if getattr(self, name).data is not None}
+        participation = {"counts": counts}
+        if self.evacuation_seconds.data is not None:
+            participation["evacuation_seconds"] = self.evacuation_seconds.data
+        return participation
+
+
+def _count_field(name):
+    return IntegerField(COUNT_LABELS[name], validators=[Optional()], render_kw={"inputmode": "numeric"})
+
+
+class DrillPlanForm(_VersionMixin, _ParticipationMixin, FlaskForm):
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)])
+    form = SelectField(_l("Form of drill"), choices=DrillForm.choices)
+    scope = SelectField(_l("Scope"), choices=DrillScope.choices)
+    double_blind = BooleanField(_l("Double-blind (participants are told neither time nor scenario)"))
+    joint_with = SelectField(_l("Joint drill"), choices=JointWith.choices)
+    focus = SelectMultipleField(_l("Links exercised"), choices=Focus.choices, validate_choice=False)
+    magnitude = DecimalField(_l("Scenario magnitude"), places=1, validators=[Optional()])
+    conditions = SelectMultipleField(_l("Scenario conditions"), choices=Condition.choices, validate_choice=False)
+    organizer = SelectField(_l("Organiser"), choices=[], validate_choice=False, validators=[DataRequired()])
+    region_code = SelectField(_l("Held in region"), choices=[], validate_choice=False)
+    participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[],
+                                              validate_choice=False)
+    evaluator_ids = SelectMultipleField(_l("Evaluators"), coerce=int, choices=[], validate_choice=False)
+    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
+                                   validators=[DataRequired()])
+    ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
+    public = BooleanField(_l("Public (shown in the public calendar)"))
+    version = HiddenField()
+    # Only when planning: repetition, or entering a drill held earlier.
+    repeat = SelectField(_l("Repeat"), choices=REPEAT_CHOICES, validate_choice=False)
+    rrule = StringField(_l("Recurrence rule (RFC 5545)"), validators=[Optional(), Length(max=500)],
+                        render_kw={"placeholder": "FREQ=MONTHLY;BYMONTHDAY=15"})
+    already_held = BooleanField(_l("This drill has already been held: complete it now"))
+    students, staff, patients, residents, rescuers, others = (_count_field(n) for n in COUNT_LABELS)
+    evacuation_seconds = IntegerField(_l("Evacuation time (seconds)"), validators=[Optional()])
+    # Only when editing an occurrence of a series.
+    apply_to = RadioField(_l("Apply the change to"), default="this", choices=[
+        ("this", _l("This drill only")), ("following", _l("This and all following drills of the series"))])
+
+    def fill_from(self, drill) -> None:
+        self.title.data, self.description.data = drill.title, drill.description
+        self.form.data, self.scope.data = drill.form.value, drill.scope.value
+        self.double_blind.data, self.joint_with.data = drill.double_blind, drill.joint_with.value
+        self.focus.data = [f.value for f in drill.focus]
+        self.magnitude.data = drill.magnitude
+        self.conditions.data = list(drill.conditions or [])
+        self.organizer.data = (f"org:{drill.organizer_org_id}" if drill.organizer_org_id
+                               else f"region:{drill.organizer_region_code}")
+        self.region_code.data = drill.region_code
+        self.participant_org_ids.data = [o.id for o in drill.participants]
+        self.evaluator_ids.data = [u.id for u in drill.evaluators]
+        self.starts_at.data, self.ends_at.data = _local_naive(drill.starts_at), _local_naive(drill.ends_at)
+        self.location.data, self.public.data = drill.location, drill.public
+        self.version.data = str(drill.version)
+
+    def to_payload(self) -> dict:
+        kind, _sep, value = (self.organizer.data or "").partition(":")
+        data = {
+            "title": self.title.data, "description": self.description.data or "", "form": self.form.data,
+            "scope": self.scope.data, "double_blind": bool(self.double_blind.data), "joint_with": self.joint_with.data,
+            "focus": list(self.focus.data or []),
+            "scenario": {"magnitude": str(self.magnitude.data) if self.magnitude.data is not None else None,
+                         "conditions": list(self.conditions.data or [])},
+            "participant_org_ids": list(self.participant_org_ids.data or []),
+            "evaluator_ids": list(self.evaluator_ids.data or []),
+            "starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data),
+            "location": self.location.data or "", "public": bool(self.public.data),
+        }
+        if kind == "org" and value.isdigit():
+            data["organizer_org_id"] = int(value)
+        elif kind == "region":
+            data["organizer_region_code"] = value
+        if self.region_code.data:
+            data["region_code"] = self.region_code.data
+        return data | self.version_payload()
+
+    def rule(self) -> str:
+        return (self.rrule.data or "").strip() if self.repeat.data == "custom" else (self.repeat.data or "")
+
+
+class RescheduleForm(_VersionMixin, FlaskForm):
+    starts_at = DateTimeLocalField(_l("New start (Beijing time)"), format="%Y-%m-%dT%H:%M",
+                                   validators=[DataRequired()])
+    ends_at = DateTimeLocalField(_l("New end (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    version = HiddenField()
+
+    def fill_from(self, drill) -> None:
+        self.starts_at.data, self.ends_at.data = _local_naive(drill.starts_at), _local_naive(drill.ends_at)
+        self.version.data = str(drill.version)
+
+    def to_payload(self) -> dict:
+        return {"starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data)} \
+            | self.version_payload()
+
+
+class CancelForm(_VersionMixin, FlaskForm):
+    reason = TextAreaField(_l("Reason for cancelling"), validators=[DataRequired(), Length(max=1000)])
+    version = HiddenField()
+
+    def to_payload(self) -> dict:
+        return {"reason": self.reason.data} | self.version_payload()
+
+
+class CompleteForm(_VersionMixin, _ParticipationMixin, FlaskForm):
+    students, staff, patients, residents, rescuers, others = (_count_field(n) for n in COUNT_LABELS)
+    evacuation_seconds = IntegerField(_l("Evacuation time (seconds)"), validators=[Optional()])
+    participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[],
+                                              validate_choice=False)
+    version = HiddenField()
+
+    def fill_from(self, drill) -> None:
+        if drill.participation is not None:
+            for name in COUNT_LABELS:
+                getattr(self, name).data = getattr(drill.participation, name)
+            self.evacuation_seconds.data = drill.participation.evacuation_seconds
+        self.participant_org_ids.data = [o.id for o in drill.participants]
+        self.version.data = str(drill.version)
+
+    def to_payload(self) -> dict:
+        return {"participation": self.participation_payload(),
+                "participant_org_ids": list(self.participant_org_ids.data or [])} | self.version_payload()
+

@@ -1,0 +1,276 @@
+"""Drill pages: list, month calendar, detail, and the forms to plan, change, reschedule, cancel and complete."""
+import json
+from datetime import date
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+
+from drillmgr.access import services as access
+from drillmgr.attachments import services as attachments
+from drillmgr.attachments.forms import AttachmentForm
+from drillmgr.db import utcnow
+from drillmgr.drills import services
+from drillmgr.drills.forms import COUNT_LABELS, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm
+from drillmgr.enums import Condition, DrillForm, DrillStatus, Role
+from drillmgr.errors import Conflict, ServiceError
+from drillmgr.extensions import db
+from drillmgr.forms import apply_service_errors
+from drillmgr.formatting import to_local
+from drillmgr.regions.services import all_regions
+
+bp = Blueprint("drills", __name__, url_prefix="/drills")
+
+ACTION_LABELS = {
+    "drill.create": _l("Planned"), "drill.update": _l("Changed"), "drill.cancel": _l("Cancelled"),
+    "drill.complete": _l("Completed with participation"), "drill.participation": _l("Participation corrected"),
+    "attachment.add": _l("File added"), "attachment.delete": _l("File removed"),
+}
+# Service error keys that a form shows under a differently named field.
+FIELD_ALIASES = {"organizer_org_id": "organizer", "organizer_region_code": "organizer"}
+
+
+def _visible_drill(drill_id: int):
+    try:
+        return access.get_visible_drill(current_user, drill_id)
+    except ServiceError:
+        abort(404)
+
+
+def _editable_drill(drill_id: int):
+    drill = _visible_drill(drill_id)
+    if not access.can_edit_drill(current_user, drill):
+        abort(403)
+    return drill
+
+
+def _show_errors(form, error: ServiceError) -> bool:
+    """Puts the errors on the form; returns True for a conflict (the template offers to reload)."""
+    db.session.rollback()
+    if isinstance(error, Conflict) and "version" in error.errors:
+        return True
+    renamed = type(error)(error.detail, {FIELD_ALIASES.get(k, k.rsplit(".", 1)[-1]): v
+                                         for k, v in error.errors.items()})
+    for message in apply_service_errors(form, renamed):
+        flash(message, "danger")
+    return False
+
+
+def _can_plan() -> bool:
+    return current_user.role in (Role.ADMIN, Role.COORDINATOR) or (
+        current_user.role == Role.ORG_STAFF and current_user.org_id is not None)
+
+
+def _filters():
+    try:
+        return services.read_filters(request.args)
+    except ServiceError as error:
+        for messages in error.errors.values():
+            for message in messages:
+                flash(message, "warning")
+        return services.DrillFilters()
+
+
+def _filter_context() -> dict:
+    regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
+        if current_user.role != Role.ORG_STAFF else []
+    return {"regions": regions, "forms": DrillForm, "statuses": DrillStatus}
+
+
+@bp.get("/")
+@login_required
+def index():
+    query = services.drill_query(current_user, _filters())
+    pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=25, error_out=False)
+    return render_template("drills/index.html", pagination=pagination, can_plan=_can_plan(), **_filter_context())
+
+
+@bp.get("/calendar")
+@login_required
+def calendar():
+    today = to_local(utcnow()).date()
+    year = request.args.get("year", today.year, type=int)
+    month = request.args.get("month", today.month, type=int)
+    if not (1990 <= year <= 2100 and 1 <= month <= 12):
+        year, month = today.year, today.month
+    weeks = services.month_grid(current_user, year, month, _filters())
+    previous = (year - (month == 1), (month - 2) % 12 + 1)
+    following = (year + (month == 12), month % 12 + 1)
+    args = {k: v for k, v in request.args.items() if k not in ("year", "month", "page")}
+    return render_template("drills/calendar.html", weeks=weeks, year=year, month=month, today=today,
+                           first=date(year, month, 1), previous=previous, following=following, args=args,
+                           can_plan=_can_plan(), **_filter_context())
+
+
+@bp.get("/<int:drill_id>")
+@login_required
+def detail(drill_id: int):
+    drill = _visible_drill(drill_id)
+    can_edit = access.can_edit_drill(current_user, drill)
+    upload_form = AttachmentForm() if can_edit and drill.status != DrillStatus.CANCELLED else None
+    siblings = services.series_occurrences(current_user, drill.series_id) if drill.series_id else []
+    return render_template(
+        "drills/detail.html", drill=drill, can_edit=can_edit, target=services.evacuation_target(drill),
+        trend=services.trend_for(current_user, drill), files=attachments.drill_attachments(drill),
+        upload_form=upload_form, siblings=siblings, history=services.drill_history(drill),
+        action_labels=ACTION_LABELS, condition_labels={c.value: c.label for c in Condition},
+        rule_text=services.describe_rule(drill.series.rrule) if drill.series else None,
+        count_labels=COUNT_LABELS, now=utcnow())
+
+
+def _plan_form(form: DrillPlanForm, drill=None) -> DrillPlanForm:
+    form.organizer.choices = services.organiser_choices(current_user)
+    form.region_code.choices = [("", _("Same as the organiser"))] + [
+        (r.code, f"{'　' * (r.path.count('/') - 2)}{r.name}") for r in all_regions()
+        if access.can_view_region(current_user, r.code)]
+    form.participant_org_ids.choices = services.participant_choices(current_user)
+    form.evaluator_ids.choices = services.evaluator_choices(current_user)
+    if drill is not None:
+        _keep_current(form.participant_org_ids, [(o.id, o.name) for o in drill.participants])
+        _keep_current(form.evaluator_ids, [(u.id, u.display_name or u.username) for u in drill.evaluators])
+        if drill.region_code not in {c for c, _label in form.region_code.choices}:
+            form.region_code.choices.append((drill.region_code, drill.region.name))
+        organizer = (f"org:{drill.organizer_org_id}" if drill.organizer_org_id
+                     else f"region:{drill.organizer_region_code}")
+        if organizer not in {c for c, _label in form.organizer.choices}:
+            form.organizer.choices.append((organizer, drill.organizer_name))
+    return form
+
+
+def _keep_current(field, current: list[tuple[int, str]]) -> None:
+    """A drill's existing participants stay choosable even if outside the editor's own scope."""
+    known = {value for value, _label in field.choices}
+    field.choices = list(field.choices) + [c for c in current if c[0] not in known]
+
+
+def _key_values(form: DrillPlanForm) -> str:
+    """Organiser and region values inside a key county, for the form's key-link preselection."""
+    key_regions = services.key_county_region_codes()
+    values = [code for code, _label in form.region_code.choices if code in key_regions]
+    values += [value for value, _label in form.organizer.choices
+               if value.startswith("region:") and value[7:] in key_regions]
+    values += [f"org:{org_id}" for org_id in services.org_ids_in_regions(
+        [int(v[4:]) for v, _l in form.organizer.choices if v.startswith("org:")], key_regions)]
+    return json.dumps(values)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    if not _can_plan():
+        abort(403)
+    form = _plan_form(DrillPlanForm())
+    if request.method == "GET" and current_user.role == Role.ORG_STAFF and current_user.org_id:
+        form.organizer.data = f"org:{current_user.org_id}"
+    if form.validate_on_submit():
+        payload = form.to_payload()
+        try:
+            if form.rule():
+                series = services.create_series(current_user, payload | {"rrule": form.rule()})
+                first = services.series_occurrences(current_user, series.id)[0]
+                flash(_("Recurring drill created with %(n)d occurrences.",
+                        n=len(services.series_occurrences(current_user, series.id))), "success")
+                return redirect(url_for("drills.detail", drill_id=first.id))
+            if form.already_held.data:
+                payload["participation"] = form.participation_payload()
+            drill = services.create_drill(current_user, payload)
+        except ServiceError as error:
+            _show_errors(form, error)
+        else:
+            flash(_("Drill “%(title)s” saved.", title=drill.title), "success")
+            return redirect(url_for("drills.detail", drill_id=drill.id))
+    return render_template("drills/form.html", form=form, drill=None, key_values=_key_values(form),
+                           count_labels=COUNT_LABELS, conflict=False)
+
+
+@bp.route("/<int:drill_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(drill_id: int):
+    drill = _editable_drill(drill_id)
+    form = _plan_form(DrillPlanForm(), drill)
+    if request.method == "GET":
+        form.fill_from(drill)
+    conflict = False
+    if form.validate_on_submit():
+        try:
+            if drill.series_id and form.apply_to.data == "following":
+                services.update_following(current_user, drill, form.to_payload())
+                flash(_("This drill and the following ones of the series were changed."), "success")
+            else:
+                services.update_drill(current_user, drill, form.to_payload())
+                flash(_("Drill “%(title)s” saved.", title=drill.title), "success")
+        except ServiceError as error:
+            conflict = _show_errors(form, error)
+        else:
+            return redirect(url_for("drills.detail", drill_id=drill.id))
+    return render_template("drills/form.html", form=form, drill=drill, key_values=_key_values(form),
+                           count_labels=COUNT_LABELS, conflict=conflict)
+
+
+@bp.route("/<int:drill_id>/reschedule", methods=["GET", "POST"])
+@login_required
+def reschedule(drill_id: int):
+    drill = _editable_drill(drill_id)
+    form = RescheduleForm()
+    if request.method == "GET":
+        form.fill_from(drill)
+    conflict = False
+    if form.validate_on_submit():
+        try:
+            services.update_drill(current_user, drill, form.to_payload())
+        except ServiceError as error:
+            conflict = _show_errors(form, error)
+        else:
+            flash(_("Drill rescheduled; calendar subscribers will see the new time."), "success")
+            return redirect(url_for("drills.detail", drill_id=drill.id))
+    return render_template("drills/reschedule.html", form=form, drill=drill, conflict=conflict)
+
+
+@bp.route("/<int:drill_id>/cancel", methods=["GET", "POST"])
+@login_required
+def cancel(drill_id: int):
+    drill = _editable_drill(drill_id)
+    form = CancelForm()
+    if request.method == "GET":
+        form.version.data = str(drill.version)
+    conflict = False
+    if form.validate_on_submit():
+        try:
+            services.cancel_drill(current_user, drill, form.to_payload())
+        except ServiceError as error:
+            conflict = _show_errors(form, error)
+        else:
+            flash(_("Drill cancelled."), "success")
+            return redirect(url_for("drills.detail", drill_id=drill.id))
+    return render_template("drills/cancel.html", form=form, drill=drill, conflict=conflict)
+
+
+@bp.route("/<int:drill_id>/complete", methods=["GET", "POST"])
+@login_required
+def complete(drill_id: int):
+    drill = _editable_drill(drill_id)
+    form = CompleteForm()
+    form.participant_org_ids.choices = services.participant_choices(current_user)
+    _keep_current(form.participant_org_ids, [(o.id, o.name) for o in drill.participants])
+    if request.method == "GET":
+        form.fill_from(drill)
+    conflict = False
+    if form.validate_on_submit():
+        try:
+            services.complete_drill(current_user, drill, form.to_payload())
+        except ServiceError as error:
+            conflict = _show_errors(form, error)
+        else:
+            flash(_("Participation recorded; the drill is completed."), "success")
+            return redirect(url_for("drills.detail", drill_id=drill.id))
+    return render_template("drills/complete.html", form=form, drill=drill, conflict=conflict,
+                           count_labels=COUNT_LABELS, target=services.evacuation_target(drill))
+
+
+@bp.app_template_global()
+def drill_org_panel(org) -> dict:
+    """The evacuation trend and recent drills of a unit, for its organisation page."""
+    recent = db.session.scalars(services.drill_query(current_user, services.DrillFilters(org=org.id)).limit(10))
+    return {"trend": services.evacuation_trend(current_user, org.id), "recent": list(recent),
+            "target": org.evacuation_target}
