@@ -19,6 +19,8 @@ BLUEPRINT_MODULES = (
     "drillmgr.findings.views",
     "drillmgr.drills.views",
     "drillmgr.attachments.views",
+    "drillmgr.checklists.views",
+    "drillmgr.outreach.views",
 )
 
 
