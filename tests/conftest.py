@@ -5,6 +5,7 @@ from itertools import count
 
 import pytest
 import sqlalchemy as sa
+from flask import g, request_started
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as FlaskSession
 from werkzeug.security import generate_password_hash
@@ -49,12 +50,20 @@ def app(tmp_path_factory):
 
     os.environ["DRILLMGR_INSTANCE"] = str(folder)
     application = create_app(Config)
+    # Each test keeps an app context pushed, and Flask reuses it (and its `g`) for every client request;
+    # give each request a fresh `g` as a server does, or one request's locale or user leaks into the next.
+    request_started.connect(_fresh_g, application)
     with application.app_context():
         drop_everything(db.engine)
         upgrade()
         if db.engine.dialect.name == "sqlite":
             _sqlite_savepoints(db.engine)
     return application
+
+
+def _fresh_g(sender, **extra) -> None:
+    for key in list(g):
+        g.pop(key)
 
 
 def _sqlite_savepoints(engine) -> None:
