@@ -24,7 +24,7 @@ class World:
     drill: object
 
     def headers(self, user) -> dict:
-        return {"Authorization": f"Bearer {issue_token(user)}"}
+        return {"Authorization": f"Bearer {issue_token(user)}", "Accept-Language": "en"}
 
 
 @pytest.fixture

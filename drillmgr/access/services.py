@@ -407,7 +407,7 @@ def get_visible_finding(user: User, finding_id: int):
     Finding, _action = _findings_models()
     finding = db.session.get(Finding, finding_id)
     if finding is None or not can_view_finding(user, finding):
-        not_found(_("No such finding."))
+        not_found()
     return finding
 
 

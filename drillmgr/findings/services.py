@@ -440,8 +440,8 @@ def open_actions_query(user: User, today: date, filters: dict | None = None) -> 
     query = (
         sa.select(CorrectiveAction).join(CorrectiveAction.finding)
         .where(access.finding_clause(user), CorrectiveAction.status.in_(OPEN_STATUSES))
-        .options(contains_eager(CorrectiveAction.finding).options(
-                     lazyload(Finding.corrective_action),
+        .options(contains_eager(CorrectiveAction.finding).contains_eager(Finding.corrective_action),
+                 contains_eager(CorrectiveAction.finding).options(
                      joinedload(Finding.drill).options(lazyload("*")),
                      joinedload(Finding.org), joinedload(Finding.region)),
                  joinedload(CorrectiveAction.owner))
@@ -555,12 +555,12 @@ def audit_reason(entry: AuditEntry) -> str:
 
 def filing_step_label(entry: AuditEntry) -> str:
     return {
-        "review.submit": _("Submitted for filing"),
+        "review.submit": _("Submitted the review for filing"),
         "review.accept": _("Accepted and filed"),
         "review.return": _("Returned for revision"),
         "action.start": _("Correction started"),
         "action.done": _("Marked as corrected"),
-        "action.verify": _("Verified and closed"),
+        "action.verify": _("Verified the correction and closed it out"),
         "action.send_back": _("Sent back for more work"),
     }.get(entry.action, entry.action)
 

@@ -1,0 +1,229 @@
+"""Web pages: the review/findings panel, its forms and the corrective actions list."""
+import re
+
+import pytest
+import sqlalchemy as sa
+from flask import render_template_string
+
+from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus
+from drillmgr.extensions import db
+from drillmgr.findings import services
+from drillmgr.findings.models import Finding
+from tests.conftest import at, login
+from tests.findings_world import english, finding_data, world  # noqa: F401 — fixtures
+
+pytestmark = pytest.mark.usefixtures("english")
+
+
+def english_session(client, user):
+    client.post("/logout")
+    login(client, user)
+    with client.session_transaction() as session:
+        session["lang"] = "en"
+
+
+def page(client, drill):
+    return client.get(f"/findings/drills/{drill.id}")
+
+
+def test_page_in_chinese_by_default(client, world):
+    services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    login(client, world.staff)
+    html = page(client, world.drill).get_data(as_text=True)
+    assert "总结评估" in html and "整改措施" in html and "待整改" in html
+
+
+def test_organiser_writes_and_submits_the_review(client, world):
+    english_session(client, world.staff)
+    html = page(client, world.drill).get_data(as_text=True)
+    assert 'id="review-form"' in html and 'id="new-finding-form"' in html
+    response = client.post(f"/findings/drills/{world.drill.id}/review", data={
+        "review-execution": "按预案疏散", "review-went_well": "有序", "review-plan_revision_needed": "y",
+        "review-version": "0", "next": "/somewhere/else"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/somewhere/else")
+    review = services.review_of(world.drill)
+    assert review.execution == "按预案疏散" and review.plan_revision_needed is True
+    response = client.post(f"/findings/drills/{world.drill.id}/review/submit", data={"filing-version": "1"})
+    assert response.status_code == 302
+    assert services.review_of(world.drill).filing_status == FilingStatus.SUBMITTED
+    html = page(client, world.drill).get_data(as_text=True)
+    assert 'id="review-form"' not in html and "按预案疏散" in html
+    assert 'id="filing-history"' in html and "Submitted the review for filing" in html
+
+
+def test_unsafe_next_is_ignored(client, world):
+    english_session(client, world.staff)
+    response = client.post(f"/findings/drills/{world.drill.id}/review",
+                           data={"review-execution": "x", "review-version": "0", "next": "//evil.example/"})
+    assert response.headers["Location"].endswith(f"/findings/drills/{world.drill.id}")
+
+
+def test_stale_review_form_offers_a_reload_and_keeps_the_input(client, world):
+    services.save_review(world.colleague, world.drill, {"execution": "同事的版本"})
+    english_session(client, world.staff)
+    response = client.post(f"/findings/drills/{world.drill.id}/review",
+                           data={"review-execution": "我的旧版本", "review-version": "0"})
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert "Reload the current state" in html and "我的旧版本" in html
+    assert services.review_of(world.drill).execution == "同事的版本"
+
+
+def test_coordinator_returns_with_a_reason_or_is_told_to_give_one(client, world):
+    services.save_review(world.staff, world.drill, {"execution": "按预案疏散"})
+    services.submit_review(world.staff, world.drill)
+    english_session(client, world.coordinator)
+    html = page(client, world.drill).get_data(as_text=True)
+    assert 'id="accept-review"' in html and 'id="return-review"' in html
+    response = client.post(f"/findings/drills/{world.drill.id}/review/return", data={"filing-reason": ""})
+    assert response.status_code == 422
+    assert "This field is required." in response.get_data(as_text=True)
+    assert services.review_of(world.drill).filing_status == FilingStatus.SUBMITTED
+    client.post(f"/findings/drills/{world.drill.id}/review/return", data={"filing-reason": "请补充照片"})
+    assert services.review_of(world.drill).filing_status == FilingStatus.RETURNED
+    english_session(client, world.staff)
+    html = page(client, world.drill).get_data(as_text=True)
+    assert "请补充照片" in html and 'id="review-form"' in html
+
+
+def test_viewer_sees_but_cannot_change(client, world):
+    services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    english_session(client, world.viewer)
+    html = page(client, world.drill).get_data(as_text=True)
+    assert "疏散通道堵塞" in html and 'id="review-form"' not in html and 'id="new-finding-form"' not in html
+    response = client.post(f"/findings/drills/{world.drill.id}/review", data={"review-execution": "x"})
+    assert response.status_code == 403
+
+
+def test_outsiders_get_404(client, world, make_drill):
+    english_session(client, world.other_staff)
+    assert page(client, world.drill).status_code == 404
+    assert client.post(f"/findings/drills/{world.drill.id}/review",
+                       data={"review-execution": "x"}).status_code == 404
+
+
+def test_double_blind_page_hidden_before_start(client, world, make_drill):
+    secret = make_drill(organizer=world.org_a, starts_at=at(days=3), double_blind=True, participants=[world.org_b])
+    english_session(client, world.other_staff)
+    assert page(client, secret).status_code == 404
+
+
+def test_finding_form_refuses_due_date_before_the_finding(client, world):
+    english_session(client, world.staff)
+    response = client.post(f"/findings/drills/{world.drill.id}/findings", data={
+        "new-summary": "广播不响", "new-severity": "major", "new-category": "equipment",
+        "new-found_on": at(days=-1).date().isoformat(), "new-description": "更换广播",
+        "new-owner_id": str(world.colleague.id), "new-due_on": at(days=-4).date().isoformat()})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "The due date cannot be before the finding" in html and "广播不响" in html
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
+    response = client.post(f"/findings/drills/{world.drill.id}/findings", data={
+        "new-summary": "广播不响", "new-severity": "major", "new-category": "equipment",
+        "new-description": "更换广播", "new-owner_id": str(world.colleague.id),
+        "new-due_on": at(days=4).date().isoformat()})
+    assert response.status_code == 302
+    assert db.session.scalar(sa.select(Finding.summary)) == "广播不响"
+
+
+def test_owner_and_verifier_buttons(client, world):
+    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    english_session(client, world.staff)
+    assert "Start correcting" not in page(client, world.drill).get_data(as_text=True)
+    english_session(client, world.colleague)
+    assert "Start correcting" in page(client, world.drill).get_data(as_text=True)
+    for status in ("in_progress", "done"):
+        response = client.post(f"/findings/{finding.id}/step", data={"status": status})
+        assert response.status_code == 302
+    html = page(client, world.drill).get_data(as_text=True)
+    assert "Verify and close" not in html and "Marked as corrected" in html
+    english_session(client, world.staff)
+    html = page(client, world.drill).get_data(as_text=True)
+    assert "Verify and close" in html and "Send back" in html
+    response = client.post(f"/findings/{finding.id}/step", data={"status": "in_progress"})
+    assert response.status_code == 422 and "Say what is still missing" in response.get_data(as_text=True)
+    client.post(f"/findings/{finding.id}/step", data={"status": "in_progress", "reason": "照片模糊"})
+    assert finding.corrective_action.status == ActionStatus.IN_PROGRESS
+    assert "照片模糊" in page(client, world.drill).get_data(as_text=True)
+
+
+def test_owner_cannot_verify_through_the_form(client, world):
+    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.staff))
+    services.update_finding(world.staff, finding, {"corrective_action": {"status": "in_progress"}})
+    services.update_finding(world.staff, finding, {"corrective_action": {"status": "done"}})
+    english_session(client, world.staff)
+    assert client.post(f"/findings/{finding.id}/step", data={"status": "verified"}).status_code == 403
+
+
+def test_edit_finding_form(client, world):
+    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    english_session(client, world.staff)
+    prefix = f"f{finding.id}-"
+    response = client.post(f"/findings/{finding.id}/edit", data={
+        prefix + "summary": "通道堵塞（已复核）", prefix + "severity": "critical", prefix + "category": "facility",
+        prefix + "found_on": finding.found_on.isoformat(), prefix + "description": "清理并加装标识",
+        prefix + "owner_id": str(world.staff.id), prefix + "due_on": "2099-01-31", prefix + "version": "1"})
+    assert response.status_code == 302
+    db.session.refresh(finding)
+    assert finding.summary == "通道堵塞（已复核）" and finding.corrective_action.owner_id == world.staff.id
+
+
+def test_panel_partial_loads_in_a_fixed_number_of_queries(app, world, make_user):
+    """The drill page includes the partial; its queries must not grow with the number of findings."""
+    from flask_login import login_user
+
+    def render_count(n_findings):
+        for _ in range(n_findings):
+            finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+            services.update_finding(world.colleague, finding, {"corrective_action": {"status": "in_progress"}})
+        statements = []
+        connection = db.session.get_bind()
+
+        def count(conn, cursor, statement, *args):
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append(statement)
+
+        with app.test_request_context(f"/drills/{world.drill.id}"):
+            login_user(world.staff)
+            sa.event.listen(connection, "before_cursor_execute", count)
+            try:
+                html = render_template_string('{% include "findings/_drill_panel.html" ignore missing %}',
+                                              drill=world.drill, can_edit=True)
+            finally:
+                sa.event.remove(connection, "before_cursor_execute", count)
+        return html, len(statements)
+
+    html_few, few = render_count(1)
+    html_many, many = render_count(6)
+    assert html_many.count('id="finding-') == 7 and html_few.count('id="finding-') == 1
+    assert many == few, (few, many)
+
+
+def test_actions_page_lists_scope_overdue_first(client, world):
+    late = services.add_drill_finding(world.staff, world.drill, finding_data(
+        world.colleague, -1, summary="逾期的问题", found_on=at(days=-10).date().isoformat()))
+    services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague, 9, summary="未到期的问题"))
+    english_session(client, world.coordinator)
+    html = client.get("/findings/actions").get_data(as_text=True)
+    assert html.index("逾期的问题") < html.index("未到期的问题")
+    assert "Overdue" in html and f"#finding-{late.id}" in html
+    html = client.get("/findings/actions?overdue=1").get_data(as_text=True)
+    assert "逾期的问题" in html and "未到期的问题" not in html
+    html = client.get("/findings/actions?severity=huge").get_data(as_text=True)
+    assert "Unknown value" in html
+    english_session(client, world.other_coordinator)
+    html = client.get("/findings/actions").get_data(as_text=True)
+    assert "逾期的问题" not in html and "No open corrective actions." in html
+
+
+def test_menu_shows_corrective_actions(client, world):
+    english_session(client, world.viewer)
+    html = client.get("/findings/actions").get_data(as_text=True)
+    assert re.search(r'href="/findings/actions"', html)
+
+
+def test_planned_drill_panel_explains_why_empty(client, world, make_drill):
+    planned = make_drill(organizer=world.org_a, starts_at=at(days=5), status=DrillStatus.PLANNED)
+    english_session(client, world.staff)
+    html = page(client, planned).get_data(as_text=True)
+    assert "recorded once the drill is completed" in html and 'id="review-form"' not in html
