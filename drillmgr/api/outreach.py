@@ -1,0 +1,269 @@
+"""Public education (item 19) and readiness checklists over the JSON API."""
+from datetime import date
+
+from flask import jsonify, request, url_for
+from flask_babel import gettext as _
+
+from drillmgr.access import services as access
+from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
+from drillmgr.api.openapi import describe, register_schema
+from drillmgr.checklists import services as checklists
+from drillmgr.enums import Answer, Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
+from drillmgr.extensions import db
+from drillmgr.outreach import services
+from drillmgr.regions.services import PREFECTURE
+from drillmgr.validation import MISSING, Payload
+
+_ACTIVITY_FIELDS = {
+    "kind": {"enum": OutreachKind.values()},
+    "title": {"type": "string", "maxLength": 200},
+    "observance_day": {"enum": [*ObservanceDay.values(), None],
+                       "description": "required for observance_campaign, refused for other kinds"},
+    "setting": {"enum": [*SixIntoSetting.values(), None], "description": "required for six_into, refused otherwise"},
+    "held_on": {"type": "string", "format": "date"},
+    "region_code": {"type": "string"},
+    "organizer_org_id": {"type": ["integer", "null"], "description": "unit staff: defaults to their unit"},
+    "channels": {"type": "array", "items": {"enum": Channel.values()}},
+    "audience": {"type": "integer", "minimum": 0, "maximum": services.MAX_AUDIENCE,
+                 "description": f"refused above {services.AUDIENCE_POPULATION_FACTOR}x a plausible population "
+                                "of the region's level (village 5 000, township 60 000, county 500 000)"},
+    "description": {"type": "string", "maxLength": 5000},
+}
+register_schema("OutreachActivity", {"type": "object", "properties": _ACTIVITY_FIELDS | {
+    "id": {"type": "integer"},
+    "counts_toward_observance": {"type": ["boolean", "null"], "description": (
+        "campaigns only: held within the window around its day (±OUTREACH_OBSERVANCE_WINDOW_DAYS, default 3); "
+        "a campaign outside it is kept but not counted")},
+    "observance_note": {"type": ["string", "null"], "description": "why it counts or not"},
+    "is_demo": {"type": "boolean"},
+}})
+register_schema("OutreachActivityInput", {"type": "object", "required": ["kind", "title", "held_on", "region_code"],
+                                          "description": "PATCH takes any subset.", "properties": _ACTIVITY_FIELDS})
+_SITE_FIELDS = {"kind": {"enum": SiteKind.values()}, "name": {"type": "string", "maxLength": 200},
+                "region_code": {"type": "string"}, "org_id": {"type": ["integer", "null"]},
+                "status": {"enum": SiteStatus.values()}, "year": {"type": "integer"}}
+register_schema("DemonstrationSite", {"type": "object", "properties": _SITE_FIELDS | {
+    "id": {"type": "integer"}, "is_demo": {"type": "boolean"}}})
+register_schema("DemonstrationSiteInput", {"type": "object", "required": ["kind", "name", "region_code", "year"],
+                                           "properties": _SITE_FIELDS})
+register_schema("SixIntoCoverage", {"type": "object", "properties": {
+    "year": {"type": "integer"}, "region_code": {"type": "string"},
+    "rows": {"type": "array", "items": {"type": "object", "properties": {
+        "region_code": {"type": "string"}, "name": {"type": "string"},
+        "direct": {"type": "boolean", "description": "activities recorded at the region itself"},
+        "counts": {"type": "object", "properties": {s: {"type": "integer"} for s in SixIntoSetting.values()}},
+        "gaps": {"type": "array", "items": {"enum": SixIntoSetting.values()}}}}}}})
+register_schema("ChecklistRun", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "template_id": {"type": "integer"}, "template": {"type": "string"},
+    "drill_id": {"type": ["integer", "null"]}, "org_id": {"type": ["integer", "null"]},
+    "region_code": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"},
+    "completed_at": {"type": ["string", "null"], "format": "date-time"},
+    "answered": {"type": "integer"}, "total": {"type": "integer"}, "no": {"type": "integer"},
+    "answers": {"type": "array", "items": {"type": "object", "properties": {
+        "item_id": {"type": "integer"}, "text": {"type": "string"}, "answer": {"enum": [*Answer.values(), None]},
+        "note": {"type": "string"}, "photo_id": {"type": ["integer", "null"]},
+        "finding_id": {"type": ["integer", "null"]}}}}}})
+register_schema("ChecklistRunStart", {"type": "object", "description": "exactly one of drill_id (pre-drill) and "
+                                      "org_id (standing readiness); an unfinished run is returned as it is",
+                                      "properties": {"drill_id": {"type": "integer"}, "org_id": {"type": "integer"}}})
+register_schema("ChecklistAnswers", {"type": "object", "description": "keyed by item id",
+                                     "additionalProperties": {"type": "object", "properties": {
+                                         "answer": {"enum": [*Answer.values(), None]},
+                                         "note": {"type": "string", "maxLength": 2000}}}})
+register_schema("ReadinessSummary", {"type": "object", "properties": {"items": {"type": "array", "items": {
+    "type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"},
+                                     "units": {"type": "integer"}, "ready": {"type": "integer"},
+                                     "share": {"type": ["number", "null"]},
+                                     "term": {"type": "array", "items": {"type": "string", "format": "date"}}}}}}})
+
+OUTREACH_FILTERS = [
+    {"name": "year", "in": "query", "schema": {"type": "integer"}},
+    {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "a region and everything below"},
+    {"name": "kind", "in": "query", "schema": {"enum": OutreachKind.values()}},
+]
+
+
+@bp.get("/outreach")
+@describe("Public education activities (item 19) the caller may see, newest first", response="OutreachActivity",
+          paginated=True, params=OUTREACH_FILTERS)
+@token_required
+def list_outreach():
+    page, per_page = page_args()
+    filters = services.read_filters({k: v for k, v in request.args.items() if k in ("year", "region", "kind")})
+    query = services.activity_query(current_api_user(), **filters)
+    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
+                             services.activity_to_dict))
+
+
+@bp.post("/outreach")
+@describe("Record an activity; a campaign outside its observance window is kept but not counted",
+          request="OutreachActivityInput", response="OutreachActivity", created=True)
+@token_required
+def create_outreach():
+    activity = services.create_activity(current_api_user(), json_body())
+    return (jsonify(services.activity_to_dict(activity)), 201,
+            {"Location": url_for("api.get_outreach", activity_id=activity.id)})
+
+
+@bp.get("/outreach/<int:activity_id>")
+@describe("One activity", response="OutreachActivity")
+@token_required
+def get_outreach(activity_id: int):
+    return jsonify(services.activity_to_dict(services.get_visible_activity(current_api_user(), activity_id)))
+
+
+@bp.patch("/outreach/<int:activity_id>")
+@describe("Change an activity", request="OutreachActivityInput", response="OutreachActivity")
+@token_required
+def update_outreach(activity_id: int):
+    actor = current_api_user()
+    activity = services.get_visible_activity(actor, activity_id)
+    return jsonify(services.activity_to_dict(services.update_activity(actor, activity, json_body())))
+
+
+def _region_and_year() -> tuple[str, int]:
+    """`region` (default: the caller's region, else the prefecture) and `year` (default: this year)."""
+    actor = current_api_user()
+    p = Payload(dict(request.args))
+    default = actor.region_code if actor.role in access.REGIONAL_ROLES else PREFECTURE[0]
+    region = p.string("region", max_length=12, default=default) or default
+    year = p.integer("year", minimum=services.EARLIEST_YEAR, maximum=2100, default=date.today().year)
+    p.check()
+    services.ensure_valid_region(region)
+    return region, year
+
+
+@bp.get("/outreach/coverage")
+@describe("Six-into coverage: activities per setting for each county of the prefecture, or each township of "
+          "a county", response="SixIntoCoverage",
+          params=[{"name": "region", "in": "query", "schema": {"type": "string"}},
+                  {"name": "year", "in": "query", "schema": {"type": "integer"}}])
+@token_required
+def outreach_coverage():
+    region, year = _region_and_year()
+    rows = services.coverage_matrix(current_api_user(), region, year)
+    return jsonify({"year": year, "region_code": region, "rows": [
+        {"region_code": row.region.code, "name": row.region.name, "direct": row.direct,
+         "counts": {s.value: row.counts.get(s, 0) for s in SixIntoSetting}, "gaps": [s.value for s in row.gaps]}
+        for row in rows]})
+
+
+@bp.get("/demonstration-sites")
+@describe("Demonstration communities, science education bases and schools", response="DemonstrationSite",
+          paginated=True, params=[{"name": "kind", "in": "query", "schema": {"enum": SiteKind.values()}},
+                                  {"name": "status", "in": "query", "schema": {"enum": SiteStatus.values()}},
+                                  {"name": "region", "in": "query", "schema": {"type": "string"}}])
+@token_required
+def list_sites():
+    page, per_page = page_args()
+    p = Payload(dict(request.args))
+    kind, status = p.choice("kind", SiteKind, default=None), p.choice("status", SiteStatus, default=None)
+    region = p.string("region", max_length=12, default=None)
+    p.check()
+    query = services.site_query(current_api_user(), kind=kind, status=status, region=region or None)
+    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
+                             services.site_to_dict))
+
+
+@bp.post("/demonstration-sites")
+@describe("Add a demonstration site (coordinators and admins)", request="DemonstrationSiteInput",
+          response="DemonstrationSite", created=True)
+@token_required
+def create_site():
+    site = services.create_site(current_api_user(), json_body())
+    return jsonify(services.site_to_dict(site)), 201
+
+
+@bp.patch("/demonstration-sites/<int:site_id>")
+@describe("Change a demonstration site, e.g. its status", request="DemonstrationSiteInput",
+          response="DemonstrationSite")
+@token_required
+def update_site(site_id: int):
+    actor = current_api_user()
+    site = services.get_visible_site(actor, site_id)
+    return jsonify(services.site_to_dict(services.update_site(actor, site, json_body())))
+
+
+# --- readiness checklists ------------------------------------------------------------------------
+
+@bp.get("/checklist-runs")
+@describe("Checklist runs the caller may see", response="ChecklistRun", paginated=True,
+          params=[{"name": "org", "in": "query", "schema": {"type": "integer"}},
+                  {"name": "drill", "in": "query", "schema": {"type": "integer"}}])
+@token_required
+def list_checklist_runs():
+    page, per_page = page_args()
+    p = Payload(dict(request.args))
+    org_id, drill_id = p.integer("org", minimum=1, default=None), p.integer("drill", minimum=1, default=None)
+    p.check()
+    query = checklists.run_query(current_api_user(), org_id=org_id, drill_id=drill_id)
+    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
+                             checklists.run_to_dict))
+
+
+@bp.post("/checklist-runs")
+@describe("Start a drill's pre-drill checklist or a unit's readiness checklist", request="ChecklistRunStart",
+          response="ChecklistRun", created=True)
+@token_required
+def start_checklist_run():
+    actor = current_api_user()
+    p = Payload(json_body())
+    drill_id, org_id = p.integer("drill_id", minimum=1), p.integer("org_id", minimum=1)
+    if (drill_id is MISSING) == (org_id is MISSING) and not p.errors:
+        p.error("drill_id", _("Give either drill_id or org_id."))
+    p.check()
+    if drill_id is not MISSING:
+        run = checklists.start_drill_run(actor, access.get_visible_drill(actor, drill_id))
+    else:
+        run = checklists.start_readiness_run(actor, access.get_visible_org(actor, org_id))
+    return jsonify(checklists.run_to_dict(run)), 201
+
+
+@bp.get("/checklist-runs/<int:run_id>")
+@describe("One checklist run with its answers", response="ChecklistRun")
+@token_required
+def get_checklist_run(run_id: int):
+    return jsonify(checklists.run_to_dict(checklists.get_visible_run(current_api_user(), run_id)))
+
+
+@bp.post("/checklist-runs/<int:run_id>/answers")
+@describe("Answer items (yes / no / na, with a note); all or nothing", request="ChecklistAnswers",
+          response="ChecklistRun")
+@token_required
+def answer_checklist_run(run_id: int):
+    actor = current_api_user()
+    run = checklists.get_visible_run(actor, run_id)
+    return jsonify(checklists.run_to_dict(checklists.save_answers(actor, run, json_body())))
+
+
+@bp.post("/checklist-runs/<int:run_id>/complete")
+@describe("Complete a run once every item is answered", response="ChecklistRun")
+@token_required
+def complete_checklist_run(run_id: int):
+    actor = current_api_user()
+    run = checklists.get_visible_run(actor, run_id)
+    return jsonify(checklists.run_to_dict(checklists.complete_run(actor, run)))
+
+
+@bp.post("/checklist-runs/<int:run_id>/items/<int:item_id>/corrective-action")
+@describe("Turn an item answered “no” into a finding with its corrective action (owner: the caller)")
+@token_required
+def checklist_corrective_action(run_id: int, item_id: int):
+    from drillmgr.findings.services import finding_to_dict, local_today
+
+    actor = current_api_user()
+    run = checklists.get_visible_run(actor, run_id)
+    finding = checklists.make_corrective_action(actor, run, item_id)
+    return jsonify(finding_to_dict(finding, local_today())), 201
+
+
+@bp.get("/readiness")
+@describe("Share of units with a standing readiness checklist completed this term, by county",
+          response="ReadinessSummary", params=[{"name": "region", "in": "query", "schema": {"type": "string"}}])
+@token_required
+def readiness():
+    region, _year = _region_and_year()
+    access.require(access.can_view_region(current_api_user(), region), _("This region is outside your scope."))
+    rows = checklists.readiness_summary(region)
+    return jsonify({"items": [row | {"term": [d.isoformat() for d in row["term"]]} for row in rows]})
+
