@@ -21,6 +21,7 @@ BLUEPRINT_MODULES = (
     "drillmgr.attachments.views",
     "drillmgr.checklists.views",
     "drillmgr.outreach.views",
+    "drillmgr.compliance.views",
 )
 
 

@@ -79,6 +79,28 @@ def register_commands(app: Flask) -> None:
         changed = publish_static(directory)
         click.echo(f"updated: {', '.join(changed)}" if changed else "calendars unchanged")
 
+    @app.cli.command("compliance")
+    @click.option("--year", type=click.IntRange(2000, 2100), required=True, help="Calendar year to evaluate.")
+    @click.option("--region", "region_code", help="Region code (default: all counties).")
+    @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+    def compliance_command(year, region_code, fmt):
+        """Evaluate the compliance rules of a year and print every status."""
+        import json
+
+        from flask_babel import force_locale
+
+        from drillmgr.compliance.services import evaluate, format_table, results_to_dict
+
+        with force_locale(next(iter(app.config["LANGUAGES"]))):
+            try:
+                results = evaluate(year, region_code)
+            except ServiceError as error:
+                _fail(error)
+            if fmt == "json":
+                click.echo(json.dumps(results_to_dict(year, results), ensure_ascii=False, indent=2))
+            else:
+                click.echo(format_table(results))
+
 
 def main() -> None:
     from drillmgr import create_app

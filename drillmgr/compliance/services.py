@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
@@ -513,6 +514,8 @@ def evaluate(year: int, region_code: str | None = None, now: datetime | None = N
     the nightly job passes None and sees everything.
     """
     now = now or utcnow()
+    if region_code is not None and db.session.get(Region, region_code) is None:
+        access.not_found(_("No such region."))
     results = []
     for rule in ensure_rules(year):
         if not rule.enabled or (rule_keys is not None and rule.key not in rule_keys):
@@ -523,6 +526,23 @@ def evaluate(year: int, region_code: str | None = None, now: datetime | None = N
 
 def results_to_dict(year: int, results: list[RuleResult]) -> dict:
     return {"year": year, "rules": [r.to_dict() for r in results]}
+
+
+def format_table(results: list[RuleResult]) -> str:
+    """Plain text for the command line: one block per rule, one line per subject."""
+    from drillmgr.compliance.labels import missing_label
+
+    lines = []
+    for rule_result in results:
+        lines.append(f"{rule_result.key} — {rule_result.title}")
+        width = max((len(r.name) for r in rule_result.results), default=0)
+        for r in rule_result.results:
+            missing = "; ".join(missing_label(m) for m in r.missing[:5]) if r.status != ComplianceStatus.MET else ""
+            lines.append(f"  {r.status.value:<9} {r.achieved:>4}/{r.required:<4} {r.name:<{width}}  {missing}".rstrip())
+        if not rule_result.results:
+            lines.append("  " + _("no subject"))
+        lines.append("")
+    return "\n".join(lines)
 
 
 def snapshot_changes(results: list[RuleResult], now: datetime | None = None) -> list[tuple]:

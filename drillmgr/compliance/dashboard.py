@@ -1,0 +1,165 @@
+"""What the coordinators' dashboard shows: the county × rule matrix, a county's units, the key-county
+panel, overdue corrective actions and completion over the months. Built from evaluate() plus a few
+aggregate queries."""
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from drillmgr.access import services as access
+from drillmgr.compliance.periods import local_today, periods
+from drillmgr.compliance.services import RANK, RuleResult, combine, evaluate, subject_counties
+from drillmgr.db import utcnow
+from drillmgr.drills.models import Drill
+from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus
+from drillmgr.extensions import db
+from drillmgr.findings.models import CorrectiveAction, Finding
+from drillmgr.regions.models import Region
+
+OVERDUE_LIMIT = 50
+
+
+@dataclass
+class Cell:
+    status: ComplianceStatus | None  # None: the rule has no subject in this county
+    counts: Counter = field(default_factory=Counter)  # statuses of the county's units, for unit rules
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class Dashboard:
+    year: int
+    region: Region | None
+    rules: list[RuleResult]
+    counties: list[Region]
+    cells: dict  # (county code, rule key) -> Cell
+    key_panel: list[dict]
+    overdue_count: int
+    overdue: list
+    months: list[dict]
+    totals: Counter
+
+
+def default_region(user) -> str:
+    """The region a user's dashboard opens on: their own, or the top of the tree for admins."""
+    home = access.compliance_home_region(user)
+    if home:
+        return home
+    return db.session.scalar(sa.select(Region.code).where(Region.parent_code.is_(None)).order_by(Region.code))
+
+
+def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[dict, Counter]:
+    cells, totals = {}, Counter()
+    for rule_result in results:
+        per_county: dict[str, Counter] = {}
+        for r in rule_result.results:
+            per_county.setdefault(r.county_code, Counter())[r.status] += 1
+            totals[r.status] += 1
+        for county in counties:
+            counts = per_county.get(county.code)
+            cells[(county.code, rule_result.key)] = Cell(combine(counts) if counts else None, counts or Counter())
+    return cells, totals
+
+
+def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult], now) -> list[dict]:
+    keys = [c for c in counties if c.key_county]
+    if not keys:
+        return []
+    (span,) = periods("year", year)
+    status = {(r.subject_id, rr.key): r for rr in results for r in rr.results
+              if rr.key in ("key-county-comprehensive-live", "key-county-double-blind-tabletop")}
+    panel = []
+    for county in keys:
+        subtree = access.subtree_codes(county.code)
+        drills = list(db.session.scalars(
+            sa.select(Drill).where(
+                Drill.region_code.in_(subtree), Drill.starts_at >= span.start, Drill.starts_at < span.end,
+                Drill.status != DrillStatus.CANCELLED, access.drill_clause(user, now),
+                sa.or_(sa.and_(Drill.form == DrillForm.LIVE, Drill.scope == DrillScope.COMPREHENSIVE),
+                       sa.and_(Drill.form == DrillForm.TABLETOP, Drill.double_blind.is_(True))))
+            .order_by(Drill.starts_at)))
+        panel.append({
+            "county": county,
+            "live": [d for d in drills if d.form == DrillForm.LIVE],
+            "tabletops": [d for d in drills if d.form == DrillForm.TABLETOP],
+            "live_result": status.get((county.code, "key-county-comprehensive-live")),
+            "tabletop_result": status.get((county.code, "key-county-double-blind-tabletop")),
+        })
+    return panel
+
+
+def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -> tuple[int, list]:
+    """Corrective actions due before today and not verified, in the region: how many, and the first few."""
+    where = sa.and_(Finding.region_code.in_(access.subtree_codes(region_code)), CorrectiveAction.due_on < today,
+                    CorrectiveAction.status != ActionStatus.VERIFIED)
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(CorrectiveAction)
+                              .join(Finding, Finding.id == CorrectiveAction.finding_id).where(where))
+    rows = list(db.session.execute(
+        sa.select(CorrectiveAction.id, CorrectiveAction.due_on, CorrectiveAction.status, Finding.summary,
+                  Finding.drill_id, Region.name.label("region_name"))
+        .join(Finding, Finding.id == CorrectiveAction.finding_id).join(Region, Region.code == Finding.region_code)
+        .where(where).order_by(CorrectiveAction.due_on, CorrectiveAction.id).limit(limit)))
+    return count, rows
+
+
+def monthly_completion(user, region_code: str, year: int, now: datetime) -> list[dict]:
+    """Completed and still-planned drills per month of `year` (Beijing months), by one grouped query."""
+    months = periods("month", year, range(1, 13))
+    index = sa.case(*[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
+                    else_=sa.null())
+    inner = (sa.select(index.label("m"), Drill.status)
+             .where(Drill.region_code.in_(access.subtree_codes(region_code)), Drill.starts_at >= months[0].start,
+                    Drill.starts_at < months[-1].end, Drill.status != DrillStatus.CANCELLED,
+                    access.compliance_drill_clause(user, now))).subquery()
+    counts = {(m, status): n for m, status, n in db.session.execute(
+        sa.select(inner.c.m, inner.c.status, sa.func.count()).group_by(inner.c.m, inner.c.status))}
+    return [{"month": i + 1, "completed": counts.get((i, DrillStatus.COMPLETED), 0),
+             "planned": counts.get((i, DrillStatus.PLANNED), 0)} for i in range(12)]
+
+
+def build_dashboard(user, year: int, region_code: str, now: datetime | None = None) -> Dashboard:
+    now = now or utcnow()
+    access.require(access.can_view_compliance(user, region_code))
+    region = db.session.get(Region, region_code)
+    if region is None:
+        access.not_found()
+    results = evaluate(year, region_code, now=now, user=user)
+    counties = subject_counties(region_code)
+    cells, totals = _matrix(results, counties)
+    count, overdue = overdue_actions(region_code, local_today(now))
+    return Dashboard(year=year, region=region, rules=results, counties=counties, cells=cells,
+                     key_panel=_key_panel(user, year, counties, results, now), overdue_count=count, overdue=overdue,
+                     months=monthly_completion(user, region_code, year, now), totals=totals)
+
+
+@dataclass
+class CountyDetail:
+    year: int
+    county: Region
+    county_rules: list[tuple[RuleResult, object]]  # rule, the county's result
+    unit_rules: list[RuleResult]
+    units: list[dict]  # {id, name, results: {rule key: SubjectResult}}
+
+
+def county_detail(user, year: int, county_code: str, now: datetime | None = None) -> CountyDetail:
+    """Each unit of a county under each unit rule, with its slots, beside the county's own rules."""
+    now = now or utcnow()
+    county = db.session.get(Region, county_code)
+    if county is None:
+        access.not_found()
+    access.require(access.can_view_compliance(user, county_code))
+    results = evaluate(year, county_code, now=now, user=user)
+    county_rules = [(rr, next((r for r in rr.results if r.subject_id == county_code), None))
+                    for rr in results if rr.subject == "county"]
+    unit_rules = [rr for rr in results if rr.subject == "org"]
+    units: dict[str, dict] = {}
+    for rr in unit_rules:
+        for r in rr.results:
+            units.setdefault(r.subject_id, {"id": int(r.subject_id), "name": r.name, "results": {}})["results"][rr.key] = r
+    ordered = sorted(units.values(), key=lambda u: (min(RANK[r.status] for r in u["results"].values()), u["name"]))
+    return CountyDetail(year, county, county_rules, unit_rules, ordered)
+

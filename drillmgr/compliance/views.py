@@ -1,0 +1,162 @@
+"""Compliance pages: the dashboard, a county's units, the rules, and the half-year report."""
+from io import BytesIO
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from werkzeug.routing import BuildError
+
+from drillmgr.access import services as access
+from drillmgr.compliance import dashboard as dash
+from drillmgr.compliance import reports
+from drillmgr.compliance.labels import missing_label, period_label, status_label
+from drillmgr.compliance.periods import PERIOD_KINDS, local_today, reporting_half_of
+from drillmgr.compliance.models import ComplianceRule
+from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_title, update_rule
+from drillmgr.db import utcnow
+from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, OrgKind, SixIntoSetting
+from drillmgr.errors import ServiceError
+from drillmgr.extensions import db
+from drillmgr.regions.services import all_regions
+
+bp = Blueprint("compliance", __name__, url_prefix="/compliance")
+MIN_YEAR, MAX_YEAR = 2000, 2100
+
+
+bp.add_app_template_filter(missing_label, "missing_label")
+
+
+@bp.app_context_processor
+def compliance_helpers():
+    return {"status_label": status_label, "missing_label": missing_label, "period_label": period_label,
+            "drill_link": drill_link}
+
+
+def drill_link(drill_id: int) -> str | None:
+    """The drill's page, from whichever feature provides one."""
+    for endpoint in ("drills.detail", "findings.drill"):
+        if endpoint in current_app.view_functions:
+            try:
+                return url_for(endpoint, drill_id=drill_id)
+            except BuildError:
+                continue
+    return None
+
+
+def _year() -> int:
+    year = request.args.get("year", type=int) or local_today(utcnow()).year
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        abort(404)
+    return year
+
+
+def _region() -> str:
+    code = request.args.get("region") or dash.default_region(current_user)
+    if not access.can_view_compliance(current_user, code):
+        abort(403)
+    return code
+
+
+def _regions():
+    return [r for r in all_regions() if r.level.value in ("prefecture", "county")
+            and access.can_view_compliance(current_user, r.code)]
+
+
+def _guard():
+    if not access.can_view_compliance(current_user):
+        abort(403)
+
+
+@bp.get("/")
+@login_required
+def dashboard():
+    _guard()
+    year, region = _year(), _region()
+    try:
+        data = dash.build_dashboard(current_user, year, region)
+    except ServiceError as error:
+        abort(error.status)
+    return render_template("compliance/dashboard.html", d=data, regions=_regions(), statuses=list(ComplianceStatus),
+                           today=local_today(utcnow()))
+
+
+@bp.get("/county/<code>")
+@login_required
+def county(code: str):
+    _guard()
+    try:
+        detail = dash.county_detail(current_user, _year(), code)
+    except ServiceError as error:
+        abort(error.status)
+    return render_template("compliance/county.html", c=detail)
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+@bp.get("/rules")
+@login_required
+def rules():
+    _guard()
+    year = _year()
+    return render_template("compliance/rules.html", year=year, rules=ensure_rules(year), title_of=rule_title,
+                           can_edit=access.can_edit_compliance_rules(current_user))
+
+
+@bp.route("/rules/<int:rule_id>", methods=["GET", "POST"])
+@login_required
+def edit_rule(rule_id: int):
+    if not access.can_edit_compliance_rules(current_user):
+        abort(403)
+    rule = db.get_or_404(ComplianceRule, rule_id)
+    errors = {}
+    if request.method == "POST":
+        data = {key: (request.form.getlist(key) if key in _LIST_FIELDS else request.form.get(key))
+                for key in request.form}
+        try:
+            update_rule(current_user, rule, data, version=request.form.get("version", type=int))
+        except ServiceError as error:
+            db.session.rollback()
+            flash(error.detail, "danger")
+            errors = error.errors
+        else:
+            flash(_("Rule saved."), "success")
+            return redirect(url_for("compliance.rules", year=rule.year))
+    return render_template("compliance/rule_form.html", rule=rule, title=rule_title(rule), errors=errors,
+                           evaluator=evaluator_of(rule), period_kinds=PERIOD_KINDS, focus=Focus,
+                           org_kinds=OrgKind, days=ObservanceDay, settings=SixIntoSetting,
+                           form=request.form if request.method == "POST" else None)
+
+
+_LIST_FIELDS = {"months", "org_kinds", "required_focus", "days", "settings"}
+
+
+# --- half-year report ----------------------------------------------------------------------------
+
+def _report():
+    _guard()
+    if "year" in request.args:
+        year, half = _year(), request.args.get("half", 1, type=int)
+    else:
+        year, half = reporting_half_of(local_today(utcnow()))
+    if half not in (1, 2):
+        abort(404)
+    try:
+        return reports.half_year_report(current_user, _region(), year, half)
+    except ServiceError as error:
+        abort(error.status)
+
+
+@bp.get("/report")
+@login_required
+def report():
+    data = _report()
+    template = "compliance/report_print.html" if request.args.get("print") else "compliance/report.html"
+    return render_template(template, r=data, regions=_regions(), statuses=ComplianceStatus)
+
+
+@bp.get("/report.xlsx")
+@login_required
+def report_xlsx():
+    data = _report()
+    return send_file(BytesIO(reports.report_xlsx(data)), mimetype=reports.XLSX_TYPE, as_attachment=True,
+                     download_name=reports.report_filename(data))
