@@ -2,7 +2,7 @@
 import os
 from pathlib import Path
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_login import current_user
 
 from drillmgr.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -21,7 +21,6 @@ BLUEPRINT_MODULES = (
     "drillmgr.attachments.views",
     "drillmgr.checklists.views",
     "drillmgr.outreach.views",
-    "drillmgr.compliance.views",
 )
 
 
@@ -66,6 +65,8 @@ def _translation_directories() -> str:
 
 def select_locale() -> str:
     languages = list(current_app.config["LANGUAGES"])
+    if not has_request_context():
+        return _environment_locale(languages)
     if request.path.startswith("/api/"):
         return request.accept_languages.best_match(languages, default=languages[0])
     chosen = session.get("lang")
@@ -73,6 +74,19 @@ def select_locale() -> str:
         return chosen
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
+    return languages[0]
+
+
+def _environment_locale(languages: list[str]) -> str:
+    """Outside a request (command line, jobs): the language of LC_ALL/LC_MESSAGES/LANG if offered, else the default."""
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            wanted = value.split(".")[0].replace("-", "_")
+            for code in languages:
+                if code == wanted or code.split("_")[0] == wanted.split("_")[0]:
+                    return code
+            break
     return languages[0]
 
 

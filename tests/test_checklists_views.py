@@ -154,3 +154,12 @@ def test_overview_pages(client, make_user, make_org):
     login(client, make_user(org=school))
     page = client.get("/checklists/").get_data(as_text=True)
     assert "readiness-panel" in page and "readiness-summary" not in page
+
+
+def test_drill_page_includes_the_panel(client, make_user, make_drill):
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    live = make_drill(organizer=WUSU, form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE, starts_at=at(days=9))
+    evacuation = make_drill(organizer=WUSU, form=DrillForm.EVACUATION, starts_at=at(days=9))
+    login(client, coordinator)
+    assert "pre-drill-checklist" in client.get(f"/drills/{live.id}").get_data(as_text=True)
+    assert "pre-drill-checklist" not in client.get(f"/drills/{evacuation.id}").get_data(as_text=True)
