@@ -14,7 +14,7 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def auth(user) -> dict:
-    return {"Authorization": f"Bearer {issue_token(user)}"}
+    return {"Authorization": f"Bearer {issue_token(user)}", "Accept-Language": "en"}
 
 
 @pytest.fixture
