@@ -98,6 +98,9 @@ def test_review_round_trip_and_filing_through_the_api(client, world):
     client.post(_drill_url(world, "/submit"), headers=staff, json={"version": 4})
     accepted = client.post(_drill_url(world, "/accept"), headers=coordinator).get_json()
     assert accepted["filing_status"] == "accepted" and accepted["version"] == 6
+    assert [(h["step"], h["by"], h["reason"]) for h in accepted["history"]] == [
+        ("submit", world.staff.id, ""), ("return", world.coordinator.id, "补充照片"),
+        ("submit", world.staff.id, ""), ("accept", world.coordinator.id, "")]
 
 
 def test_review_of_a_planned_drill_is_a_conflict(client, world, make_drill):

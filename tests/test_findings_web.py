@@ -3,7 +3,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from flask import render_template_string
+from flask import render_template_string, url_for
 
 from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus
 from drillmgr.extensions import db
@@ -227,3 +227,16 @@ def test_planned_drill_panel_explains_why_empty(client, world, make_drill):
     english_session(client, world.staff)
     html = page(client, planned).get_data(as_text=True)
     assert "recorded once the drill is completed" in html and 'id="review-form"' not in html
+
+
+def test_drill_detail_page_includes_the_panel(client, world, app):
+    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    english_session(client, world.staff)
+    with app.test_request_context():
+        url = url_for("drills.detail", drill_id=world.drill.id)
+    html = client.get(url).get_data(as_text=True)
+    assert 'id="review-form"' in html and f'id="finding-{finding.id}"' in html
+    assert f'name="next" value="{url}"' in html
+    response = client.post(f"/findings/drills/{world.drill.id}/review",
+                           data={"review-execution": "按预案疏散", "review-version": "0", "next": url})
+    assert response.headers["Location"].endswith(url)

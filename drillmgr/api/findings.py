@@ -76,6 +76,11 @@ register_schema("Review", {
         "submitted_at": _TIME, "decided_at": _TIME, "decided_by": {"type": ["integer", "null"]},
         "return_reason": {"type": "string"}, "version": {"type": "integer"},
         "findings": {"type": "array", "items": {"$ref": "#/components/schemas/Finding"}},
+        "history": {"type": "array", "description": "filing steps, oldest first", "items": {
+            "type": "object", "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "step": {"type": "string", "enum": ["submit", "accept", "return"]},
+                "by": {"type": ["integer", "null"]}, "reason": {"type": "string"}}}},
     },
 })
 register_schema("ReviewInput", {
@@ -106,7 +111,8 @@ _FILTERS = [
 
 def _review_answer(drill):
     today = services.local_today()
-    return jsonify(services.review_to_dict(drill, services.review_of(drill), services.drill_findings(drill), today))
+    return jsonify(services.review_to_dict(drill, services.review_of(drill), services.drill_findings(drill), today,
+                                           services.filing_history(drill)))
 
 
 def _optional_body() -> dict:

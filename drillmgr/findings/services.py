@@ -156,7 +156,16 @@ def return_review(actor: User, drill: Drill, data: dict) -> Review:
     return _filing_step(actor, review, "review.return", FilingStatus.RETURNED, reason)
 
 
-def review_to_dict(drill: Drill, review: Review | None, findings: list[Finding], today: date) -> dict:
+def filing_history(drill: Drill) -> list[AuditEntry]:
+    """The filing steps (submitted, accepted, returned) of the drill's review, oldest first."""
+    return list(db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.entity_type == "review", AuditEntry.entity_id == str(drill.id),
+                                    AuditEntry.action != "review.save")
+        .order_by(AuditEntry.at, AuditEntry.id)))
+
+
+def review_to_dict(drill: Drill, review: Review | None, findings: list[Finding], today: date,
+                   history: list[AuditEntry] = ()) -> dict:
     """The review as the API shows it; a drill without one shows an empty draft at version 0."""
     data = {"drill_id": drill.id}
     if review is None:
@@ -169,6 +178,8 @@ def review_to_dict(drill: Drill, review: Review | None, findings: list[Finding],
                     submitted_at=_iso(review.submitted_at), decided_at=_iso(review.decided_at),
                     decided_by=review.decided_by_id, version=review.version)
     data["findings"] = [finding_to_dict(f, today) for f in findings]
+    data["history"] = [{"at": e.at.isoformat(), "step": e.action.removeprefix("review."), "by": e.user_id,
+                        "reason": audit_reason(e)} for e in history]
     return data
 
 

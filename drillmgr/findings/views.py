@@ -124,7 +124,9 @@ def actions():
     pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
     regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
         if current_user.role != Role.ORG_STAFF else []
+    drill_endpoint = "drills.detail" if "drills.detail" in current_app.view_functions else "findings.drill"
     return render_template("findings/actions.html", pagination=pagination, today=today, regions=regions,
+                           drill_endpoint=drill_endpoint,
                            severities=Severity, categories=FindingCategory,
                            statuses=services.OPEN_STATUSES, filters=filters)
 
