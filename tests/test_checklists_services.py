@@ -8,7 +8,7 @@ from tests.conftest import PREFECTURE, SHAWAN, WUSU, at
 from drillmgr.checklists import services
 from drillmgr.checklists.defaults import DEFAULT_TEMPLATES, PRE_DRILL_COMPREHENSIVE_LIVE
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
-from drillmgr.enums import ActionStatus, Answer, DrillForm, DrillScope, OrgKind, Role
+from drillmgr.enums import ActionStatus, DrillForm, DrillScope, OrgKind, Role
 from drillmgr.errors import Conflict, Forbidden, NotFound, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings.models import Finding

@@ -2,7 +2,6 @@
 from datetime import date
 
 from flask import jsonify, request, url_for
-from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
@@ -12,7 +11,7 @@ from drillmgr.enums import Answer, Channel, ObservanceDay, OutreachKind, SiteKin
 from drillmgr.extensions import db
 from drillmgr.outreach import services
 from drillmgr.regions.services import PREFECTURE
-from drillmgr.validation import MISSING, Payload
+from drillmgr.validation import Payload
 
 _ACTIVITY_FIELDS = {
     "kind": {"enum": OutreachKind.values()},
@@ -206,16 +205,7 @@ def list_checklist_runs():
           response="ChecklistRun", created=True)
 @token_required
 def start_checklist_run():
-    actor = current_api_user()
-    p = Payload(json_body())
-    drill_id, org_id = p.integer("drill_id", minimum=1), p.integer("org_id", minimum=1)
-    if (drill_id is MISSING) == (org_id is MISSING) and not p.errors:
-        p.error("drill_id", _("Give either drill_id or org_id."))
-    p.check()
-    if drill_id is not MISSING:
-        run = checklists.start_drill_run(actor, access.get_visible_drill(actor, drill_id))
-    else:
-        run = checklists.start_readiness_run(actor, access.get_visible_org(actor, org_id))
+    run = checklists.start_run(current_api_user(), json_body())
     return jsonify(checklists.run_to_dict(run)), 201
 
 
@@ -263,7 +253,6 @@ def checklist_corrective_action(run_id: int, item_id: int):
 @token_required
 def readiness():
     region, _year = _region_and_year()
-    access.require(access.can_view_region(current_api_user(), region), _("This region is outside your scope."))
-    rows = checklists.readiness_summary(region)
+    rows = checklists.readiness_for(current_api_user(), region)
     return jsonify({"items": [row | {"term": [d.isoformat() for d in row["term"]]} for row in rows]})
 

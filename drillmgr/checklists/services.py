@@ -289,6 +289,18 @@ def start_readiness_run(actor, org: Organisation) -> ChecklistRun:
     return _add_run(actor, run)
 
 
+def start_run(actor, data: dict) -> ChecklistRun:
+    """From an API body naming exactly one of `drill_id` (pre-drill) and `org_id` (standing readiness)."""
+    p = Payload(data)
+    drill_id, org_id = p.integer("drill_id", minimum=1), p.integer("org_id", minimum=1)
+    if (drill_id is MISSING) == (org_id is MISSING) and not p.errors:
+        p.error("drill_id", _("Give either drill_id or org_id."))
+    p.check()
+    if drill_id is not MISSING:
+        return start_drill_run(actor, access.get_visible_drill(actor, drill_id))
+    return start_readiness_run(actor, access.get_visible_org(actor, org_id))
+
+
 def _add_run(actor, run: ChecklistRun) -> ChecklistRun:
     db.session.add(run)
     db.session.flush()
@@ -520,6 +532,12 @@ def term_bounds(day: date) -> tuple[date, date]:
 
 def _local_midnight_utc(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=_tz()).astimezone(timezone.utc)
+
+
+def readiness_for(user, region_code: str, today: date | None = None) -> list[dict]:
+    """readiness_summary for a region the user may see."""
+    access.require(access.can_view_region(user, region_code), _("This region is outside your scope."))
+    return readiness_summary(region_code, today)
 
 
 def readiness_summary(region_code: str, today: date | None = None) -> list[dict]:
