@@ -58,9 +58,12 @@ class Config:
     SMTP_USERNAME = os.environ.get("SMTP_USERNAME", "")
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
     SMTP_FROM = os.environ.get("SMTP_FROM", "drillmgr@localhost")
+    SMTP_RETRY_SECONDS = os.environ.get("SMTP_RETRY_SECONDS", "60")
 
     COMPLIANCE_WARNING_DAYS = 60
     SCHEDULER_LEASE_SECONDS = int(os.environ.get("SCHEDULER_LEASE_SECONDS", 30))
+    # Overrides of the job schedules, e.g. "send_mail=every 10s;compliance=daily 03:00;publish_calendars=off"
+    SCHEDULER_SCHEDULE = os.environ.get("SCHEDULER_SCHEDULE", "")
 
 
 class DevelopmentConfig(Config):

@@ -17,6 +17,8 @@ BLUEPRINT_MODULES = (
     "drillmgr.api.views",
     "drillmgr.calendars.views",
     "drillmgr.findings.views",
+    "drillmgr.notifications.views",
+    "drillmgr.scheduler.views",
     "drillmgr.drills.views",
     "drillmgr.attachments.views",
     "drillmgr.checklists.views",

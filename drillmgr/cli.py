@@ -79,6 +79,22 @@ def register_commands(app: Flask) -> None:
         changed = publish_static(directory)
         click.echo(f"updated: {', '.join(changed)}" if changed else "calendars unchanged")
 
+    @app.cli.command("scheduler")
+    def scheduler_command():
+        """Run the scheduler process; however many run, only the lease holder runs jobs."""
+        import logging
+
+        from drillmgr.notifications.sender import SmtpSettingsError
+        from drillmgr.scheduler.process import SchedulerProcess
+        from drillmgr.scheduler.services import ScheduleError
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        try:
+            process = SchedulerProcess(app)
+        except (SmtpSettingsError, ScheduleError) as error:
+            raise click.ClickException(str(error)) from error
+        process.run()
+
     @app.cli.command("compliance")
     @click.option("--year", type=click.IntRange(2000, 2100), required=True, help="Calendar year to evaluate.")
     @click.option("--region", "region_code", help="Region code (default: all counties).")

@@ -542,3 +542,17 @@ def feed_home_region(user: User) -> str | None:
 def feed_shows_report_deadlines(user: User, region_code: str) -> bool:
     """The half-year report deadlines concern those who file the region's report."""
     return can_manage_region(user, region_code)
+
+
+# --- notifications and the scheduler's record ------------------------------------------------
+
+def notification_clause(user: User) -> sa.ColumnElement[bool]:
+    """Everyone sees their own notifications, and nobody else's."""
+    from drillmgr.notifications.models import Notification
+
+    return Notification.user_id == user.id
+
+
+def can_view_job_runs(user: User) -> bool:
+    """The scheduler's runs and the mail outbox are for the prefecture's administrators."""
+    return user.role == Role.ADMIN

@@ -44,3 +44,5 @@ class OutboxMail(db.Model):
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    notification: Mapped[Notification] = relationship()

@@ -1,0 +1,182 @@
+"""Delivering the outbox by SMTP.
+
+Each mail is claimed with a conditional UPDATE before it is sent, so two senders never send the
+same mail; it is marked sent only after the server accepted it. A failure pushes the next attempt
+back exponentially. A sender that dies between the claim and the answer leaves the mail to be
+retried once the claim lapses; the stable Message-ID lets receivers drop that rare duplicate.
+"""
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+
+import sqlalchemy as sa
+
+from drillmgr.db import utcnow
+from drillmgr.enums import MailStatus
+from drillmgr.extensions import db
+from drillmgr.notifications.models import OutboxMail
+from drillmgr.notifications.services import withdraw_stale_drill_reminders
+
+TLS_MODES = ("none", "starttls", "ssl")
+MAX_RETRY_DELAY = timedelta(hours=1)
+# How long a claimed mail stays out of other senders' reach: well above one SMTP conversation.
+CLAIM_HOLD = timedelta(minutes=10)
+# Refusals that concern one message; any other error (SMTPException is an OSError) ends the connection.
+MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
+class SmtpSettingsError(ValueError):
+    """The SMTP_* settings cannot work; raised at start rather than dropping mail silently."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    tls: str
+    username: str
+    password: str
+    sender: str
+    retry_seconds: int
+    timeout: float
+    message_id_domain: str
+
+    @classmethod
+    def from_config(cls, config) -> "SmtpSettings | None":
+        """The settings, None when SMTP_HOST is empty (mail off), or SmtpSettingsError listing every problem."""
+        host = str(config.get("SMTP_HOST") or "").strip()
+        if not host:
+            return None
+        problems = []
+        raw_port = str(config.get("SMTP_PORT", "")).strip()
+        port = int(raw_port) if raw_port.isdigit() else 0
+        if not 1 <= port <= 65535:
+            problems.append(f"SMTP_PORT must be a whole number from 1 to 65535, not {raw_port!r}")
+        tls = str(config.get("SMTP_TLS", "none")).strip().lower()
+        if tls not in TLS_MODES:
+            problems.append(f"SMTP_TLS must be one of {', '.join(TLS_MODES)}, not {tls!r}")
+        username = str(config.get("SMTP_USERNAME") or "")
+        password = str(config.get("SMTP_PASSWORD") or "")
+        if bool(username) != bool(password):
+            problems.append("SMTP_USERNAME and SMTP_PASSWORD must be given together")
+        sender = str(config.get("SMTP_FROM") or "").strip()
+        if "@" not in parseaddr(sender)[1]:
+            problems.append(f"SMTP_FROM must be an e-mail address, not {sender!r}")
+        raw_retry = str(config.get("SMTP_RETRY_SECONDS", "60")).strip()
+        if not raw_retry.isdigit() or int(raw_retry) < 1:
+            problems.append(f"SMTP_RETRY_SECONDS must be a positive whole number, not {raw_retry!r}")
+        if problems:
+            raise SmtpSettingsError("invalid SMTP settings: " + "; ".join(problems))
+        return cls(host=host, port=port, tls=tls, username=username, password=password, sender=sender,
+                   retry_seconds=int(raw_retry), timeout=float(config.get("SMTP_TIMEOUT", 20)),
+                   message_id_domain=config.get("DRILLMGR_HOST", "localhost"))
+
+    def connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        if self.tls == "ssl":
+            connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+        else:
+            connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.tls == "starttls":
+                connection.starttls(context=context)
+        if self.username:
+            connection.login(self.username, self.password)
+        return connection
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    withdrawn: int = 0
+
+    def __str__(self) -> str:
+        return f"sent {self.sent}, failed {self.failed}, withdrawn {self.withdrawn}"
+
+
+def retry_delay(attempts: int, retry_seconds: int) -> timedelta:
+    """60 s, 2 min, 4 min … capped at an hour (for the default base of 60 s)."""
+    return min(timedelta(seconds=retry_seconds * 2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+
+
+def claim(mail_id: int, now: datetime) -> bool:
+    """Takes a due mail for this sender; False when another sender has it or it is not due."""
+    result = db.session.execute(
+        sa.update(OutboxMail)
+        .where(OutboxMail.id == mail_id, OutboxMail.status == MailStatus.PENDING, OutboxMail.next_attempt_at <= now)
+        .values(next_attempt_at=now + CLAIM_HOLD, attempts=OutboxMail.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def build_message(mail: OutboxMail, settings: SmtpSettings) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.sender
+    message["To"] = mail.to_address
+    message["Subject"] = mail.subject
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = f"<outbox-{mail.id}@{settings.message_id_domain}>"
+    message.set_content(mail.body)
+    return message
+
+
+def _failed(mail: OutboxMail, now: datetime, settings: SmtpSettings, error: Exception) -> None:
+    mail.next_attempt_at = now + retry_delay(mail.attempts, settings.retry_seconds)
+    mail.last_error = f"{type(error).__name__}: {error}"[:2000]
+    db.session.commit()
+
+
+def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int = 200) -> SendReport:
+    """Sends the due mails over one connection; a connection failure defers every one of them."""
+    now = now or utcnow()
+    report = SendReport(withdrawn=withdraw_stale_drill_reminders())
+    db.session.commit()
+    due = list(db.session.scalars(
+        sa.select(OutboxMail.id)
+        .where(OutboxMail.status == MailStatus.PENDING, OutboxMail.next_attempt_at <= now)
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id).limit(limit)
+    ))
+    connection = None
+    connection_error = None
+    try:
+        for mail_id in due:
+            if not claim(mail_id, now):
+                continue
+            mail = db.session.get(OutboxMail, mail_id, populate_existing=True)
+            if connection_error is None and connection is None:
+                try:
+                    connection = settings.connect()
+                except OSError as error:
+                    connection_error = error
+            if connection_error is not None:
+                _failed(mail, now, settings, connection_error)
+                report.failed += 1
+                continue
+            try:
+                connection.send_message(build_message(mail, settings))
+            except MESSAGE_ERRORS as error:
+                _failed(mail, now, settings, error)
+                report.failed += 1
+                continue
+            except OSError as error:
+                connection_error = error
+                _failed(mail, now, settings, error)
+                report.failed += 1
+                continue
+            mail.status = MailStatus.SENT
+            mail.sent_at = utcnow()
+            mail.last_error = ""
+            db.session.commit()
+            report.sent += 1
+    finally:
+        if connection is not None and connection_error is None:
+            try:
+                connection.quit()
+            except OSError:
+                connection.close()
+    return report

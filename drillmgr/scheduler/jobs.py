@@ -1,0 +1,321 @@
+"""The scheduler's jobs: module functions of the moment they run for, returning a line for the record.
+
+Every job is idempotent: what it sends carries a dedupe key, what it writes is written once, so
+running it again for the same moment (or a later one) changes nothing that was done already. The
+reminder jobs look at windows ("starts within 7 days") rather than exact days, so a run missed
+while no scheduler was up is made good by the next one.
+"""
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import selectinload
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.calendars.services import publish_static
+from drillmgr.compliance.rules import rule_title
+from drillmgr.compliance.services import evaluate, snapshot_changes
+from drillmgr.db import utcnow
+from drillmgr.drills.models import Drill, drill_participants
+from drillmgr.drills.services import SERIES_HORIZON_DAYS, materialize_all
+from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, Role
+from drillmgr.extensions import db
+from drillmgr.findings.models import CorrectiveAction, Finding
+from drillmgr.formatting import local_date, local_datetime, local_zone
+from drillmgr.notifications.sender import SmtpSettings, send_pending
+from drillmgr.notifications.services import Kind, Message, drill_reminder_key, link_to, notify_many
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
+from drillmgr.scheduler import services
+
+DRILL_REMINDER_DAYS = (7, 1)
+ACTION_DUE_SOON_DAYS = 3
+REPORT_DEADLINES = ((6, 7), (11, 8))  # 7 June and 8 November: the half-year reports
+REPORT_REMINDER_DAYS = (14, 3)
+# Recipients whose visibility is checked in one statement; keeps the UNION below SQLite's limit of 500.
+RECIPIENTS_PER_QUERY = 100
+JOB_RUNS_KEPT_DAYS = 30
+
+
+def _locale(user: User) -> str:
+    return user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _local_today(moment: datetime) -> date:
+    return moment.astimezone(local_zone()).date()
+
+
+# --- drill reminders -------------------------------------------------------------------------
+
+def _reminded_of(user: User):
+    """The drills `user` is reminded of: their unit's (organised or joined), their region's own drills."""
+    if user.role == Role.ORG_STAFF:
+        return sa.or_(Drill.organizer_org_id == user.org_id, Drill.id.in_(
+            sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == user.org_id)))
+    return Drill.organizer_region_code == user.region_code
+
+
+def _reminder_pairs(recipients: list[User], upcoming, moment: datetime) -> list[tuple[int, int]]:
+    """(user id, drill id) for the upcoming drills each recipient takes part in and may see now.
+
+    Visibility is access.drill_clause for each recipient — so a double-blind drill never reaches its
+    participants — in one UNION per slice of recipients, however many drills there are.
+    """
+    pairs = []
+    for start in range(0, len(recipients), RECIPIENTS_PER_QUERY):
+        selects = [
+            sa.select(sa.literal(user.id).label("user_id"), Drill.id.label("drill_id"))
+            .where(upcoming, _reminded_of(user), access.drill_clause(user, moment))
+            for user in recipients[start:start + RECIPIENTS_PER_QUERY]
+        ]
+        pairs += [tuple(row) for row in db.session.execute(sa.union_all(*selects))]
+    return pairs
+
+
+def _drill_reminder(user: User, drill: Drill, days_before: int, moment: datetime) -> Message:
+    days_left = (_local_today(drill.starts_at) - _local_today(moment)).days
+    with force_locale(_locale(user)):
+        subject = _("Drill reminder: %(title)s on %(start)s", title=drill.title,
+                    start=local_datetime(drill.starts_at))
+        if days_left == 0:
+            when = _("%(title)s (%(form)s) takes place today.", title=drill.title, form=drill.form.label)
+        elif days_left == 1:
+            when = _("%(title)s (%(form)s) takes place tomorrow.", title=drill.title, form=drill.form.label)
+        else:
+            when = _("%(title)s (%(form)s) takes place in %(days)d days.", title=drill.title,
+                     form=drill.form.label, days=days_left)
+        lines = [
+            when,
+            _("Start: %(start)s (Beijing time)", start=local_datetime(drill.starts_at)),
+            _("Organiser: %(name)s", name=drill.organizer_name),
+        ]
+        if drill.location:
+            lines.append(_("Location: %(place)s", place=drill.location))
+        return Message(user, Kind.DRILL_REMINDER, subject, "\n".join(lines),
+                       link_to("drills.detail", drill_id=drill.id), drill_reminder_key(drill, days_before, user))
+
+
+def drill_reminders(moment: datetime) -> str:
+    """Reminds units 7 days and 1 day before their drills (within those windows, once each)."""
+    horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
+    upcoming = sa.and_(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
+    drills = {d.id: d for d in db.session.scalars(
+        sa.select(Drill).where(upcoming).options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region))
+    )}
+    if not drills:
+        return "no drills within the reminder windows"
+    involved_orgs = sa.union(
+        sa.select(Drill.organizer_org_id).where(upcoming, Drill.organizer_org_id.is_not(None)),
+        sa.select(drill_participants.c.org_id).join(Drill, Drill.id == drill_participants.c.drill_id).where(upcoming),
+    )
+    recipients = list(db.session.scalars(
+        sa.select(User).where(User.active.is_(True), sa.or_(
+            sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(involved_orgs)),
+            sa.and_(User.role == Role.COORDINATOR,
+                    User.region_code.in_(sa.select(Drill.organizer_region_code).where(upcoming))),
+        )).order_by(User.id)
+    ))
+    users = {u.id: u for u in recipients}
+    messages = []
+    for user_id, drill_id in _reminder_pairs(recipients, upcoming, moment):
+        drill = drills[drill_id]
+        days_before = min(d for d in DRILL_REMINDER_DAYS if drill.starts_at <= moment + timedelta(days=d))
+        messages.append(_drill_reminder(users[user_id], drill, days_before, moment))
+    added = notify_many(messages)
+    return f"{len(drills)} upcoming drills, {len(added)} reminders sent"
+
+
+# --- corrective actions ----------------------------------------------------------------------
+
+def action_reminders(moment: datetime) -> str:
+    """Owners of open corrective actions: once when due within 3 days, then weekly while overdue."""
+    today = _local_today(moment)
+    actions = db.session.scalars(
+        sa.select(CorrectiveAction)
+        .where(CorrectiveAction.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)),
+               CorrectiveAction.due_on <= today + timedelta(days=ACTION_DUE_SOON_DAYS))
+        .options(selectinload(CorrectiveAction.owner), selectinload(CorrectiveAction.finding))
+        .order_by(CorrectiveAction.due_on, CorrectiveAction.id)
+    ).all()
+    link = link_to("findings.actions")
+    messages = []
+    for action in actions:
+        owner = action.owner
+        with force_locale(_locale(owner)):
+            details = "\n".join([
+                _("Finding: %(summary)s", summary=action.finding.summary),
+                _("Corrective action: %(text)s", text=action.description),
+                _("Due on %(date)s", date=local_date(action.due_on)),
+            ])
+            if action.due_on >= today:
+                subject = _("Corrective action due on %(date)s", date=local_date(action.due_on))
+                key = f"{Kind.ACTION_DUE}:{action.id}:{action.due_on}:{owner.id}"
+                messages.append(Message(owner, Kind.ACTION_DUE, subject, details, link, key))
+            else:
+                overdue = (today - action.due_on).days
+                subject = _("Corrective action overdue by %(days)d days", days=overdue)
+                key = f"{Kind.ACTION_OVERDUE}:{action.id}:{action.due_on}:week{overdue // 7}:{owner.id}"
+                messages.append(Message(owner, Kind.ACTION_OVERDUE, subject, details, link, key))
+    added = notify_many(messages)
+    return f"{len(actions)} actions due or overdue, {len(added)} reminders sent"
+
+
+# --- compliance ------------------------------------------------------------------------------
+
+def _coordinators_by_region() -> list[tuple[User, str]]:
+    """Active coordinators with the path of their region, to match subjects below it."""
+    return [(user, path) for user, path in db.session.execute(
+        sa.select(User, Region.path).join(Region, Region.code == User.region_code)
+        .where(User.active.is_(True), User.role == Role.COORDINATOR).order_by(User.id))]
+
+
+def compliance(moment: datetime) -> str:
+    """Evaluates the year's rules and alerts a region's coordinators once per worsened status."""
+    year = _local_today(moment).year
+    results = evaluate(year, now=moment)
+    rules = {r.key: r.rule for r in results}
+    # snapshot_changes commits the new snapshots; the alerts below are then committed by run_job.
+    # If the process died in between, that worsening would go unannounced (see the report).
+    worsened = snapshot_changes(results, now=moment)
+    if not worsened:
+        return f"{sum(len(r.results) for r in results)} statuses evaluated, none worse"
+    org_ids = [int(s["id"]) for s, *_ in worsened if s["type"] == "org"]
+    org_regions = {org_id: code for org_id, code in db.session.execute(
+        sa.select(Organisation.id, Organisation.region_code).where(Organisation.id.in_(org_ids)))}
+    region_codes = {s["code"] for s, *_ in worsened if s["type"] == "region"} | set(org_regions.values())
+    paths = {code: path for code, path in db.session.execute(
+        sa.select(Region.code, Region.path).where(Region.code.in_(region_codes)))}
+    coordinators = _coordinators_by_region()
+    link = link_to("compliance.dashboard", year=year)
+    messages = []
+    for subject, rule_key, old, new in worsened:
+        region_code = subject["code"] if subject["type"] == "region" else org_regions.get(int(subject["id"]))
+        path = paths.get(region_code)
+        if path is None:
+            continue
+        for user, coordinator_path in coordinators:
+            if not path.startswith(coordinator_path):
+                continue
+            with force_locale(_locale(user)):
+                title = rule_title(rules[rule_key])
+                subject_line = _("Compliance worse: %(name)s — %(rule)s", name=subject["name"], rule=title)
+                body = _("%(name)s, rule “%(rule)s”: %(old)s → %(new)s (evaluated %(date)s).",
+                         name=subject["name"], rule=title, old=ComplianceStatus(old).label,
+                         new=ComplianceStatus(new).label, date=local_date(moment))
+            subject_id = subject.get("code") or subject.get("id")
+            key = (f"{Kind.COMPLIANCE_WORSENED}:{year}:{rule_key}:{subject['type']}:{subject_id}:"
+                   f"{ComplianceStatus(new).value}:{moment:%Y%m%dT%H%M}:{user.id}")
+            messages.append(Message(user, Kind.COMPLIANCE_WORSENED, subject_line, body, link, key))
+    added = notify_many(messages)
+    return f"{len(worsened)} statuses worse, {len(added)} alerts sent"
+
+
+# --- report deadlines ------------------------------------------------------------------------
+
+def next_report_deadline(today: date) -> date:
+    candidates = [date(year, month, day) for year in (today.year, today.year + 1) for month, day in REPORT_DEADLINES]
+    return min(d for d in candidates if d >= today)
+
+
+def report_deadline_reminders(moment: datetime) -> str:
+    """Coordinators, 14 and 3 days before the 7 June and 8 November reports (within those windows)."""
+    today = _local_today(moment)
+    deadline = next_report_deadline(today)
+    days_left = (deadline - today).days
+    if days_left > max(REPORT_REMINDER_DAYS):
+        return f"next report deadline {deadline}, {days_left} days away"
+    days_before = min(d for d in REPORT_REMINDER_DAYS if days_left <= d)
+    coordinators = db.session.scalars(
+        sa.select(User).where(User.active.is_(True), User.role == Role.COORDINATOR).order_by(User.id)).all()
+    link = link_to("compliance.report")
+    messages = []
+    for user in coordinators:
+        with force_locale(_locale(user)):
+            subject = _("Half-year report due on %(date)s", date=local_date(deadline))
+            body = _("The half-year drill report is due on %(date)s, in %(days)d days. "
+                     "Check the compliance of your units and download the report.",
+                     date=local_date(deadline), days=days_left)
+        key = f"{Kind.REPORT_DEADLINE}:{deadline}:{days_before}d:{user.id}"
+        messages.append(Message(user, Kind.REPORT_DEADLINE, subject, body, link, key))
+    added = notify_many(messages)
+    return f"report deadline {deadline} in {days_left} days, {len(added)} reminders sent"
+
+
+# --- recurring drills, calendars, mail, housekeeping ----------------------------------------
+
+def materialize_series(moment: datetime) -> str:
+    """Creates the next occurrences of every recurring drill series, a year ahead."""
+    created = materialize_all(moment + timedelta(days=SERIES_HORIZON_DAYS), now=moment)
+    return f"{created} drills created"
+
+
+def _public_fingerprint(moment: datetime) -> str:
+    """Changes whenever the public calendars may have: a public drill added, changed, removed or
+    revealed (a double-blind drill starting), and once a day for the date-driven parts."""
+    count, last_change = db.session.execute(
+        sa.select(sa.func.count(), sa.func.max(Drill.updated_at)).where(access.drill_clause(None, moment))
+    ).one()
+    stamp = last_change.isoformat() if last_change else "-"
+    return f"{count}/{stamp}/{_local_today(moment)}"
+
+
+def publish_calendars(moment: datetime) -> str:
+    """Rewrites the static public calendars under calendars/ when something public changed."""
+    fingerprint = _public_fingerprint(moment)
+    previous = services.last_detail("publish_calendars")
+    if previous is not None and previous.split()[-1] == fingerprint:
+        return f"unchanged {fingerprint}"
+    changed = publish_static(now=moment)
+    return f"published {len(changed)} files {fingerprint}"
+
+
+def send_mail(moment: datetime) -> str:
+    """Delivers the outbox (the scheduler only runs this when SMTP_HOST is set)."""
+    settings = SmtpSettings.from_config(current_app.config)
+    if settings is None:
+        return "SMTP_HOST is not set; mail stays in the outbox"
+    return str(send_pending(settings, now=utcnow()))
+
+
+def prune_job_runs(moment: datetime) -> str:
+    removed = services.prune_runs(moment - timedelta(days=JOB_RUNS_KEPT_DAYS))
+    return f"{removed} old runs removed"
+
+
+JOBS = {
+    "send_mail": send_mail,
+    "drill_reminders": drill_reminders,
+    "action_reminders": action_reminders,
+    "report_deadlines": report_deadline_reminders,
+    "compliance": compliance,
+    "materialize_series": materialize_series,
+    "publish_calendars": publish_calendars,
+    "prune_job_runs": prune_job_runs,
+}
+
+JOB_TITLES = {
+    "send_mail": _l("Send mail from the outbox"),
+    "drill_reminders": _l("Drill reminders (7 days and 1 day before)"),
+    "action_reminders": _l("Corrective actions due and overdue"),
+    "report_deadlines": _l("Half-year report deadline reminders"),
+    "compliance": _l("Nightly compliance evaluation and alerts"),
+    "materialize_series": _l("Create the next drills of recurring series"),
+    "publish_calendars": _l("Publish the static public calendars"),
+    "prune_job_runs": _l("Forget old successful runs"),
+}
+
+# Times of day are Beijing time. SCHEDULER_SCHEDULE overrides any of them ("job=every 5s;job=off").
+DEFAULT_SCHEDULE = {
+    "send_mail": "every 60s",
+    "drill_reminders": "every 3600s",
+    "action_reminders": "daily 08:00",
+    "report_deadlines": "daily 08:00",
+    "compliance": "daily 02:00",
+    "materialize_series": "daily 01:00",
+    "publish_calendars": "every 300s",
+    "prune_job_runs": "daily 03:30",
+}

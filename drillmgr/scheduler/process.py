@@ -1,0 +1,145 @@
+"""The `drillmgr scheduler` process: APScheduler 3 (BlockingScheduler, Beijing time) plus the lease.
+
+Any number of these may run, on one machine or several; a renewal thread keeps trying to take or
+renew the lease, and only while it holds the lease does a fired job do anything. A job's moment is
+computed from its schedule (the latest moment not after now), so every process agrees on it, a
+late or coalesced firing works for the latest missed moment only, and the JobRun claim stops a
+moment from running twice. Web workers never build one of these.
+"""
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from flask import Flask
+from flask_babel import force_locale
+
+from drillmgr.db import utcnow
+from drillmgr.extensions import db
+from drillmgr.formatting import local_zone
+from drillmgr.notifications.sender import SmtpSettings
+from drillmgr.scheduler import services
+from drillmgr.scheduler.jobs import DEFAULT_SCHEDULE, JOBS
+from drillmgr.scheduler.services import EPOCH, Daily, Every
+
+log = logging.getLogger("drillmgr.scheduler")
+
+
+class SchedulerProcess:
+    def __init__(self, app: Flask):
+        self.app = app
+        with app.app_context():
+            self.zone = local_zone()
+            smtp = SmtpSettings.from_config(app.config)  # raises SmtpSettingsError on a bad setting
+        self.lease_seconds = float(app.config["SCHEDULER_LEASE_SECONDS"])
+        if self.lease_seconds <= 0:
+            raise services.ScheduleError("SCHEDULER_LEASE_SECONDS must be positive")
+        self.schedules = services.resolve_schedules(DEFAULT_SCHEDULE, app.config.get("SCHEDULER_SCHEDULE", ""))
+        if smtp is None:
+            self.schedules.pop("send_mail", None)
+            log.warning("SMTP_HOST is not set: notifications are in-app only; mail waits in the outbox")
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._held_until = 0.0  # time.monotonic() until which this process may run jobs
+        self._stopping = threading.Event()
+        self.scheduler = BlockingScheduler(
+            timezone=self.zone,
+            executors={"default": ThreadPoolExecutor(4)},
+            # Missed moments run once (coalesced), however late; one instance of a job at a time.
+            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
+        )
+        for name, schedule in self.schedules.items():
+            self.scheduler.add_job(self.fire, self._trigger(schedule), args=[name], id=name, name=name)
+
+    def _trigger(self, schedule):
+        if isinstance(schedule, Every):
+            return IntervalTrigger(seconds=schedule.seconds, start_date=EPOCH, timezone=self.zone)
+        if isinstance(schedule, Daily):
+            return CronTrigger(hour=schedule.at.hour, minute=schedule.at.minute, timezone=self.zone)
+        raise TypeError(schedule)
+
+    def holds_lease(self) -> bool:
+        return time.monotonic() < self._held_until
+
+    def fire(self, name: str) -> None:
+        """What APScheduler calls: runs job `name` for its latest moment, if this process holds the lease."""
+        if not self.holds_lease():
+            return
+        moment = self.schedules[name].latest_moment(utcnow(), self.zone)
+        # No request here to choose a language: services' messages are in the default one.
+        with self.app.app_context(), force_locale(self.app.config["BABEL_DEFAULT_LOCALE"]):
+            try:
+                run_id = services.run_job(name, JOBS[name], moment, self.holder)
+            finally:
+                db.session.remove()
+        if run_id is not None:
+            log.info("ran %s for %s (run %s)", name, moment.isoformat(), run_id)
+
+    def renew_lease(self) -> None:
+        started = time.monotonic()
+        with self.app.app_context():
+            try:
+                held = services.acquire_lease(self.holder, self.lease_seconds)
+                if held and not self.holds_lease():
+                    abandoned = services.abandon_runs_of_others(self.holder)
+                    log.info("holding the lease as %s (%d abandoned runs closed)", self.holder, abandoned)
+            except Exception:  # noqa: BLE001 — a database hiccup: keep the lease until it runs out, try again
+                log.exception("could not renew the lease")
+                db.session.rollback()
+                return
+            finally:
+                db.session.remove()
+        was_holding = self.holds_lease()
+        # Counted from before the renewal was sent, so this process stops before the lease expires.
+        self._held_until = started + self.lease_seconds * 0.9 if held else 0.0
+        if held and not was_holding:
+            self._run_missed_now()
+        elif was_holding and not held:
+            log.warning("lost the lease; not running jobs")
+
+    def _run_missed_now(self) -> None:
+        """A new holder runs every job once at once, for its latest moment: a moment missed while no
+        process held the lease is made good, one already run is skipped by its JobRun claim."""
+        now = datetime.now(self.zone)
+        for name in self.schedules:
+            self.scheduler.add_job(self.fire, "date", run_date=now, args=[name], id=f"{name}:catch-up",
+                                   name=f"{name} (catch-up)", replace_existing=True)
+
+    def _lease_loop(self) -> None:
+        while not self._stopping.wait(self.lease_seconds / 3):
+            self.renew_lease()
+            # Waking the scheduler as well makes it notice a jump of the wall clock.
+            if self.scheduler.running:
+                self.scheduler.wakeup()
+
+    def stop(self, *_args) -> None:
+        """SIGTERM or SIGINT: let running jobs finish, then release the lease (see run)."""
+        self._stopping.set()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+
+    def run(self) -> None:
+        log.info("scheduler %s: lease %ss, jobs %s", self.holder, self.lease_seconds,
+                 ", ".join(f"{name} ({schedule})" for name, schedule in self.schedules.items()))
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        self.renew_lease()
+        renewer = threading.Thread(target=self._lease_loop, name="scheduler-lease", daemon=True)
+        renewer.start()
+        try:
+            if not self._stopping.is_set():
+                self.scheduler.start()
+        finally:
+            self._stopping.set()
+            renewer.join(timeout=self.lease_seconds)
+            with self.app.app_context():
+                services.release_lease(self.holder)
+                db.session.remove()
+            log.info("scheduler %s stopped at %s", self.holder, datetime.now(timezone.utc).isoformat())

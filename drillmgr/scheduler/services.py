@@ -1,0 +1,240 @@
+"""The scheduler's bookkeeping: the lease, schedules and their moments, and the record of each run.
+
+Exactly one scheduler process runs jobs: the one holding the lease row. It is taken and renewed
+with one conditional UPDATE (`holder = me OR expires_at < now`), or an INSERT the first time; the
+database serialises competing writers on SQLite and PostgreSQL alike. A job moment is claimed by
+inserting its JobRun row, unique per (job, moment), before any work: a moment never runs twice.
+"""
+import re
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from drillmgr.db import utcnow
+from drillmgr.extensions import db
+from drillmgr.scheduler.models import JobRun, SchedulerLease
+
+LEASE_NAME = "scheduler"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class Outcome:
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+
+class ScheduleError(ValueError):
+    """A schedule setting that cannot be understood; raised when the scheduler starts."""
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Every:
+    """Every `seconds`, on a grid counted from the Unix epoch, so all processes agree on moments."""
+
+    seconds: int
+
+    def latest_moment(self, now: datetime, zone: ZoneInfo) -> datetime:
+        elapsed = int((now - EPOCH).total_seconds())
+        return EPOCH + timedelta(seconds=elapsed - elapsed % self.seconds)
+
+    def __str__(self) -> str:
+        return f"every {self.seconds}s"
+
+    @property
+    def label(self) -> str:
+        return _("every %(n)d s", n=self.seconds)
+
+
+@dataclass(frozen=True)
+class Daily:
+    """Once a day at a local (Beijing) time."""
+
+    at: time
+
+    def latest_moment(self, now: datetime, zone: ZoneInfo) -> datetime:
+        local = now.astimezone(zone)
+        moment = datetime.combine(local.date(), self.at, tzinfo=zone)
+        if moment > local:
+            moment = datetime.combine(local.date() - timedelta(days=1), self.at, tzinfo=zone)
+        return moment.astimezone(timezone.utc)
+
+    def __str__(self) -> str:
+        return f"daily {self.at:%H:%M}"
+
+    @property
+    def label(self) -> str:
+        return _("daily at %(time)s", time=f"{self.at:%H:%M}")
+
+
+_EVERY = re.compile(r"every\s+(\d+)\s*s")
+_DAILY = re.compile(r"daily\s+(\d{1,2}):(\d{2})")
+
+
+def parse_schedule(text: str) -> Every | Daily | None:
+    """`every 60s`, `daily 02:00` (local time) or `off` (None)."""
+    text = text.strip().lower()
+    if text == "off":
+        return None
+    if match := _EVERY.fullmatch(text):
+        seconds = int(match.group(1))
+        if seconds < 1:
+            raise ScheduleError(f"an interval must be at least 1 second, not {text!r}")
+        return Every(seconds)
+    if match := _DAILY.fullmatch(text):
+        hour, minute = int(match.group(1)), int(match.group(2))
+        if hour > 23 or minute > 59:
+            raise ScheduleError(f"no such time of day: {text!r}")
+        return Daily(time(hour, minute))
+    raise ScheduleError(f"cannot read schedule {text!r}: use 'every <N>s', 'daily HH:MM' or 'off'")
+
+
+def resolve_schedules(defaults: dict[str, str], overrides: str) -> dict[str, Every | Daily]:
+    """The defaults with the overrides applied (`job=spec;job=spec`), without the jobs turned off."""
+    specs = dict(defaults)
+    for item in filter(None, (part.strip() for part in overrides.split(";"))):
+        name, sep, spec = item.partition("=")
+        name = name.strip()
+        if not sep or name not in defaults:
+            raise ScheduleError(f"cannot read {item!r} in SCHEDULER_SCHEDULE: expected <job>=<schedule> with a job "
+                                f"among {', '.join(sorted(defaults))}")
+        specs[name] = spec
+    schedules = {name: parse_schedule(spec) for name, spec in specs.items()}
+    return {name: schedule for name, schedule in schedules.items() if schedule is not None}
+
+
+# --- the lease -------------------------------------------------------------------------------
+
+def acquire_lease(holder: str, seconds: float, now: datetime | None = None, name: str = LEASE_NAME) -> bool:
+    """Takes or renews the lease for `seconds`; False while someone else holds it."""
+    now = now or utcnow()
+    expires_at = now + timedelta(seconds=seconds)
+    result = db.session.execute(
+        sa.update(SchedulerLease)
+        .where(SchedulerLease.name == name, sa.or_(SchedulerLease.holder == holder, SchedulerLease.expires_at < now))
+        .values(holder=holder, expires_at=expires_at, renewed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        db.session.commit()
+        return True
+    try:
+        with db.session.begin_nested():
+            db.session.execute(sa.insert(SchedulerLease).values(
+                name=name, holder=holder, expires_at=expires_at, renewed_at=now))
+    except IntegrityError:
+        db.session.commit()
+        return False
+    db.session.commit()
+    return True
+
+
+def release_lease(holder: str, name: str = LEASE_NAME) -> None:
+    """Lets another process take over at once instead of waiting for the lease to expire."""
+    db.session.execute(sa.delete(SchedulerLease).where(SchedulerLease.name == name, SchedulerLease.holder == holder))
+    db.session.commit()
+
+
+def current_lease(name: str = LEASE_NAME) -> SchedulerLease | None:
+    return db.session.get(SchedulerLease, name, populate_existing=True)
+
+
+def abandon_runs_of_others(holder: str, now: datetime | None = None) -> int:
+    """Closes the runs a dead holder left `running`; called by a process that has just taken over."""
+    result = db.session.execute(
+        sa.update(JobRun)
+        .where(JobRun.outcome == Outcome.RUNNING, JobRun.holder != holder)
+        .values(outcome=Outcome.ABANDONED, finished_at=now or utcnow(),
+                detail="the scheduler running this job stopped before it finished")
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+def claim_run(job: str, moment: datetime, holder: str, now: datetime | None = None) -> int | None:
+    """Records the start of `job` for `moment`; None when that moment was already claimed."""
+    run = JobRun(job=job, scheduled_for=moment, holder=holder, started_at=now or utcnow(),
+                 outcome=Outcome.RUNNING, detail="")
+    try:
+        with db.session.begin_nested():
+            db.session.add(run)
+    except IntegrityError:
+        db.session.commit()
+        return None
+    run_id = run.id
+    db.session.commit()
+    return run_id
+
+
+def finish_run(run_id: int, outcome: str, detail: str) -> None:
+    db.session.execute(
+        sa.update(JobRun).where(JobRun.id == run_id)
+        .values(outcome=outcome, detail=detail[-8000:], finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def run_job(job: str, func: Callable[[datetime], str], moment: datetime, holder: str) -> int | None:
+    """Claims the moment, runs the job and records how it went; None when the moment was taken."""
+    run_id = claim_run(job, moment, holder)
+    if run_id is None:
+        return None
+    try:
+        detail = func(moment)
+        db.session.commit()
+    except Exception:  # noqa: BLE001 — any failure is recorded on the run, then the scheduler goes on
+        db.session.rollback()
+        finish_run(run_id, Outcome.FAILED, traceback.format_exc())
+    else:
+        finish_run(run_id, Outcome.OK, detail or "")
+    return run_id
+
+
+def last_detail(job: str, outcome: str = Outcome.OK) -> str | None:
+    """The detail of the job's latest run with this outcome, for jobs that compare with last time."""
+    return db.session.scalar(
+        sa.select(JobRun.detail).where(JobRun.job == job, JobRun.outcome == outcome)
+        .order_by(JobRun.scheduled_for.desc()).limit(1)
+    )
+
+
+def prune_runs(before: datetime) -> int:
+    """Forgets successful runs older than `before`; failures stay for the admins to read."""
+    result = db.session.execute(
+        sa.delete(JobRun).where(JobRun.scheduled_for < before, JobRun.outcome == Outcome.OK)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+def recent_runs_query(job: str | None = None, failures_only: bool = False) -> sa.Select:
+    query = sa.select(JobRun)
+    if job:
+        query = query.where(JobRun.job == job)
+    if failures_only:
+        query = query.where(JobRun.outcome.in_((Outcome.FAILED, Outcome.ABANDONED)))
+    return query.order_by(JobRun.started_at.desc(), JobRun.id.desc())
+
+
+def job_summaries() -> list[sa.Row]:
+    """Per job: the latest start, the number of failures in the last week, the runs recorded."""
+    week_ago = utcnow() - timedelta(days=7)
+    failed = sa.case((sa.and_(JobRun.outcome == Outcome.FAILED, JobRun.started_at >= week_ago), 1), else_=0)
+    return list(db.session.execute(
+        sa.select(JobRun.job, sa.func.max(JobRun.started_at).label("last_started"),
+                  sa.func.sum(failed).label("failures"), sa.func.count().label("runs"))
+        .group_by(JobRun.job).order_by(JobRun.job)
+    ))

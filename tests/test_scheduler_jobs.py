@@ -1,0 +1,305 @@
+"""The scheduler's jobs, run in-process for chosen moments: who is told what, once."""
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from drillmgr.compliance.models import ComplianceSnapshot
+from drillmgr.drills.models import Drill, DrillSeries
+from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus, FindingCategory,
+                            Role, Severity)
+from drillmgr.extensions import db
+from drillmgr.findings.models import CorrectiveAction, Finding
+from drillmgr.notifications.models import Notification, OutboxMail
+from drillmgr.notifications.services import Kind
+from drillmgr.scheduler import jobs
+from tests.conftest import SHAWAN, WUSU, at
+
+UTC = timezone.utc
+
+
+def notes(kind=None, user=None):
+    query = sa.select(Notification).order_by(Notification.id)
+    if kind:
+        query = query.where(Notification.kind == kind)
+    if user:
+        query = query.where(Notification.user_id == user.id)
+    return list(db.session.scalars(query))
+
+
+def recipients(kind=None):
+    return sorted(n.user_id for n in notes(kind))
+
+
+def count(model):
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+@pytest.fixture
+def units(make_org, make_user):
+    class Units:
+        school = make_org(name="乌苏市第一中学")
+        clinic = make_org(name="乌苏市人民医院")
+        outsider = make_org(name="沙湾市第二小学", region_code=SHAWAN)
+        school_staff = make_user(org=school, email="school@example.cn", locale="en")
+        school_staff_no_mail = make_user(org=school)
+        clinic_staff = make_user(org=clinic, email="clinic@example.cn")
+        outsider_staff = make_user(org=outsider, email="outsider@example.cn")
+        coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU, email="wusu@example.cn")
+        shawan_coordinator = make_user(role=Role.COORDINATOR, region_code=SHAWAN, email="shawan@example.cn")
+        retired = make_user(org=school, email="retired@example.cn", active=False)
+    return Units
+
+
+# --- drill reminders -------------------------------------------------------------------------
+
+def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units, make_drill):
+    now = at(0)
+    drill = make_drill(organizer=units.school, participants=[units.clinic], starts_at=now + timedelta(days=6, hours=2),
+                       title="秋季疏散演练", location="操场")
+    make_drill(organizer=units.outsider, starts_at=now + timedelta(days=3))
+    make_drill(organizer=units.school, starts_at=now + timedelta(days=9))  # not yet within 7 days
+
+    jobs.drill_reminders(now)
+    expected = sorted([units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id,
+                       units.outsider_staff.id])
+    assert recipients(Kind.DRILL_REMINDER) == expected
+    english = notes(user=units.school_staff)[0]
+    assert english.subject.startswith("Drill reminder: 秋季疏散演练")
+    assert "takes place in 6 days" in english.body and "Location: 操场" in english.body
+    chinese = notes(user=units.clinic_staff)[0]
+    assert "演练提醒" in chinese.subject or "秋季疏散演练" in chinese.subject
+    assert ":7d:" in english.dedupe_key and f":{drill.id}:" in english.dedupe_key
+
+    # Within a day of the start: the 1-day reminder, once.
+    jobs.drill_reminders(now + timedelta(days=5, hours=12))
+    one_day = [n for n in notes(Kind.DRILL_REMINDER) if ":1d:" in n.dedupe_key and f":{drill.id}:" in n.dedupe_key]
+    assert sorted(n.user_id for n in one_day) == sorted(
+        [units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id])
+
+
+def test_running_twice_for_the_same_moment_changes_nothing(units, make_drill):
+    now = at(0)
+    make_drill(organizer=units.school, participants=[units.clinic], starts_at=now + timedelta(days=2))
+    jobs.drill_reminders(now)
+    before = (count(Notification), count(OutboxMail))
+    assert before[0] == 3 and before[1] == 2
+    assert jobs.drill_reminders(now).endswith("0 reminders sent")
+    jobs.drill_reminders(now + timedelta(hours=1))
+    assert (count(Notification), count(OutboxMail)) == before
+
+
+def test_user_without_email_is_told_in_app_only_and_inactive_users_not_at_all(units, make_drill):
+    now = at(0)
+    make_drill(organizer=units.school, starts_at=now + timedelta(days=2))
+    jobs.drill_reminders(now)
+    mails = {m.to_address for m in db.session.scalars(sa.select(OutboxMail))}
+    assert mails == {"school@example.cn"}
+    assert notes(user=units.school_staff_no_mail)
+    assert not notes(user=units.retired)
+
+
+def test_double_blind_drill_is_never_announced_to_participants(units, make_drill, make_user):
+    now = at(0)
+    evaluator = make_user(org=units.outsider)
+    make_drill(organizer=units.school, participants=[units.clinic], evaluators=[evaluator], double_blind=True,
+               form=DrillForm.TABLETOP, starts_at=now + timedelta(days=3))
+    county_drill = make_drill(organizer=WUSU, participants=[units.school], double_blind=True,
+                              form=DrillForm.TABLETOP, starts_at=now + timedelta(days=4))
+    jobs.drill_reminders(now)
+    told = set(recipients(Kind.DRILL_REMINDER))
+    # The organising school hears of its own drill; the participating clinic does not.
+    assert units.school_staff.id in told and units.clinic_staff.id not in told
+    # The county's double-blind drill: its coordinator (organiser) is reminded, the school is not.
+    county_notes = [n for n in notes(Kind.DRILL_REMINDER) if f":{county_drill.id}:" in n.dedupe_key]
+    assert [n.user_id for n in county_notes] == [units.coordinator.id]
+    assert units.shawan_coordinator.id not in told
+
+
+def test_cancelled_or_deleted_drill_gets_no_reminder(units, make_drill):
+    now = at(0)
+    cancelled = make_drill(organizer=units.school, starts_at=now + timedelta(days=2))
+    deleted = make_drill(organizer=units.clinic, starts_at=now + timedelta(days=2))
+    cancelled.status = DrillStatus.CANCELLED
+    db.session.delete(deleted)
+    db.session.commit()
+    jobs.drill_reminders(now)
+    assert notes(Kind.DRILL_REMINDER) == []
+
+
+def test_reminder_queued_then_drill_cancelled_is_withdrawn_before_sending(units, make_drill):
+    from drillmgr.notifications.services import withdraw_stale_drill_reminders
+
+    now = at(0)
+    drill = make_drill(organizer=units.school, participants=[units.clinic], starts_at=now + timedelta(days=2))
+    kept = make_drill(organizer=units.clinic, starts_at=now + timedelta(days=2))
+    jobs.drill_reminders(now)
+    assert count(OutboxMail) == 3
+    drill.status = DrillStatus.CANCELLED
+    db.session.commit()
+    assert withdraw_stale_drill_reminders() == 2
+    left = [n.dedupe_key for n in notes(Kind.DRILL_REMINDER)]
+    assert all(f":{kept.id}:" in key for key in left if units.clinic_staff.id == int(key.rsplit(":", 1)[1]))
+    assert count(OutboxMail) == 1
+
+
+def test_rescheduled_drill_is_announced_again_for_its_new_time(units, make_drill):
+    now = at(0)
+    drill = make_drill(organizer=units.school, starts_at=now + timedelta(days=3))
+    jobs.drill_reminders(now)
+    first = len(notes(Kind.DRILL_REMINDER, units.school_staff))
+    drill.starts_at, drill.ends_at = drill.starts_at + timedelta(days=1), drill.ends_at + timedelta(days=1)
+    db.session.commit()
+    jobs.drill_reminders(now)
+    assert len(notes(Kind.DRILL_REMINDER, units.school_staff)) == first + 1
+
+
+def test_reminder_job_does_not_query_per_drill(app, units, make_drill):
+    def statements(drill_count, now):
+        for n in range(drill_count):
+            make_drill(organizer=units.school, participants=[units.clinic], starts_at=now + timedelta(days=2, hours=n))
+        seen = []
+
+        def count_statement(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().upper().startswith("SELECT"):
+                seen.append(statement)
+
+        connection = db.session.connection()
+        sa.event.listen(connection, "before_cursor_execute", count_statement)
+        try:
+            summary = jobs.drill_reminders(now)
+        finally:
+            sa.event.remove(connection, "before_cursor_execute", count_statement)
+        assert summary == f"{drill_count} upcoming drills, {drill_count * 3} reminders sent"
+        return len(seen)
+
+    assert statements(2, at(0)) == statements(12, at(days=30))
+
+
+# --- corrective actions ----------------------------------------------------------------------
+
+def add_action(drill, owner, due_on, status=ActionStatus.OPEN):
+    finding = Finding(drill_id=drill.id, region_code=drill.region_code, org_id=drill.organizer_org_id,
+                      summary="应急广播不清晰", severity=Severity.MAJOR, category=FindingCategory.EQUIPMENT,
+                      found_on=due_on - timedelta(days=30))
+    finding.corrective_action = CorrectiveAction(description="更换广播设备", owner_id=owner.id, due_on=due_on,
+                                                 status=status)
+    db.session.add(finding)
+    db.session.commit()
+    return finding.corrective_action
+
+
+def test_corrective_actions_due_soon_and_overdue_remind_their_owner(units, make_drill):
+    moment = datetime(2026, 9, 1, 0, 0, tzinfo=UTC)  # 08:00 Beijing, 1 September
+    drill = make_drill(organizer=units.school, starts_at=moment - timedelta(days=40), status=DrillStatus.COMPLETED)
+    due_soon = add_action(drill, units.school_staff, date(2026, 9, 3))
+    later = add_action(drill, units.clinic_staff, date(2026, 9, 20))
+    overdue = add_action(drill, units.clinic_staff, date(2026, 8, 25), ActionStatus.IN_PROGRESS)
+    add_action(drill, units.school_staff, date(2026, 8, 1), ActionStatus.VERIFIED)
+    add_action(drill, units.school_staff, date(2026, 8, 1), ActionStatus.DONE)
+
+    jobs.action_reminders(moment)
+    due = notes(Kind.ACTION_DUE)
+    assert [(n.user_id, n.subject) for n in due] == [(units.school_staff.id, "Corrective action due on 2026-09-03")]
+    late = notes(Kind.ACTION_OVERDUE)
+    assert [n.user_id for n in late] == [units.clinic_staff.id] and str(overdue.id) in late[0].dedupe_key
+    assert later.id not in [int(n.dedupe_key.split(":")[1]) for n in due + late]
+
+    jobs.action_reminders(moment + timedelta(days=1))  # a day later: nothing new
+    assert len(notes(Kind.ACTION_DUE)) == 1 and len(notes(Kind.ACTION_OVERDUE)) == 1
+    jobs.action_reminders(moment + timedelta(days=7))  # a week on: chased again while still overdue
+    assert len(notes(Kind.ACTION_OVERDUE, units.clinic_staff)) == 2
+    assert due_soon.id in [int(n.dedupe_key.split(":")[1]) for n in notes(Kind.ACTION_OVERDUE, units.school_staff)]
+
+
+# --- report deadlines ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("today, expected", [
+    (date(2026, 1, 5), date(2026, 6, 7)), (date(2026, 6, 7), date(2026, 6, 7)),
+    (date(2026, 6, 8), date(2026, 11, 8)), (date(2026, 11, 9), date(2027, 6, 7)),
+])
+def test_next_report_deadline(today, expected):
+    assert jobs.next_report_deadline(today) == expected
+
+
+def beijing_morning(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, 0, 0, tzinfo=UTC)  # 08:00 Beijing
+
+
+def test_report_deadline_reminders_14_and_3_days_before_to_coordinators(units):
+    jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 20)))  # 18 days before 7 June
+    assert notes(Kind.REPORT_DEADLINE) == []
+    jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 24)))  # 14 days
+    assert recipients(Kind.REPORT_DEADLINE) == sorted([units.coordinator.id, units.shawan_coordinator.id])
+    jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 26)))  # same window: nothing new
+    assert len(notes(Kind.REPORT_DEADLINE)) == 2
+    # The run on the 3-days-before day was missed; the next day's run makes it good.
+    jobs.report_deadline_reminders(beijing_morning(date(2026, 6, 5)))
+    keys = [n.dedupe_key for n in notes(Kind.REPORT_DEADLINE)]
+    assert sum(":3d:" in k for k in keys) == 2 and all("2026-06-07" in k for k in keys)
+    jobs.report_deadline_reminders(beijing_morning(date(2026, 10, 25)))  # 14 days before 8 November
+    assert sum("2026-11-08" in n.dedupe_key for n in notes(Kind.REPORT_DEADLINE)) == 2
+
+
+# --- compliance ------------------------------------------------------------------------------
+
+def test_compliance_alerts_the_regions_coordinators_once_per_worsening(units, make_drill):
+    moment = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)  # 02:00 Beijing, 2 September
+    assert jobs.compliance(moment).endswith("none worse")  # first run: snapshots only
+    drill = make_drill(organizer=units.school, starts_at=moment - timedelta(days=40), status=DrillStatus.COMPLETED)
+    add_action(drill, units.school_staff, date(2026, 9, 20))  # due within the warning window: at risk
+
+    jobs.compliance(moment + timedelta(days=1))
+    alerts = notes(Kind.COMPLIANCE_WORSENED)
+    corrective = [n for n in alerts if ":corrective-actions:" in n.dedupe_key]
+    assert [n.user_id for n in corrective] == [units.coordinator.id]
+    assert all(n.user_id != units.shawan_coordinator.id for n in alerts if ":region:654202:" in n.dedupe_key)
+    snapshot = db.session.scalar(sa.select(ComplianceSnapshot).where(
+        ComplianceSnapshot.rule_key == "corrective-actions", ComplianceSnapshot.subject_id == WUSU))
+    assert snapshot.status == ComplianceStatus.AT_RISK
+
+    total = len(notes(Kind.COMPLIANCE_WORSENED))
+    jobs.compliance(moment + timedelta(days=1))  # again for the same moment: nothing new
+    jobs.compliance(moment + timedelta(days=2))  # no change since: nothing new
+    assert len(notes(Kind.COMPLIANCE_WORSENED)) == total
+
+    jobs.compliance(moment + timedelta(days=30))  # now overdue: at risk → missed, a new worsening
+    corrective = [n for n in notes(Kind.COMPLIANCE_WORSENED) if ":corrective-actions:" in n.dedupe_key]
+    assert [n.user_id for n in corrective] == [units.coordinator.id] * 2
+
+
+# --- series, calendars, housekeeping ---------------------------------------------------------
+
+def test_materialize_series_creates_the_next_occurrences_once(app, units):
+    from drillmgr.drills.services import create_series
+
+    start = at(days=1).replace(hour=2, minute=0)
+    with app.test_request_context():
+        series = create_series(units.school_staff, {
+            "title": "每月疏散演练", "form": "evacuation", "scope": "single", "organizer_org_id": units.school.id,
+            "region_code": WUSU, "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(),
+            "rrule": "FREQ=MONTHLY;COUNT=24"}, horizon=start + timedelta(days=40))
+    existing = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id))
+    assert jobs.materialize_series(start) != "0 drills created"
+    made = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id))
+    assert made > existing
+    assert jobs.materialize_series(start) == "0 drills created"
+    assert db.session.get(DrillSeries, series.id).materialized_until is not None
+
+
+def test_publish_calendars_only_when_something_public_changed(app, units, make_drill, tmp_path):
+    from drillmgr.scheduler import services
+
+    moment = at(0)
+
+    def run(when):
+        services.run_job("publish_calendars", jobs.publish_calendars, when, "test")
+        return services.last_detail("publish_calendars")
+
+    assert run(moment).startswith("published")
+    assert run(moment + timedelta(minutes=5)).startswith("unchanged")
+    make_drill(organizer=units.school, public=True, starts_at=moment + timedelta(days=3))
+    assert run(moment + timedelta(minutes=10)).startswith("published")
+    assert run(moment + timedelta(minutes=15)).startswith("unchanged")
+    make_drill(organizer=units.school, public=False, starts_at=moment + timedelta(days=3))
+    assert run(moment + timedelta(minutes=20)).startswith("unchanged")

@@ -1,0 +1,140 @@
+"""The scheduler's bookkeeping: schedules and their moments, the lease, claiming and recording runs."""
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from drillmgr.extensions import db
+from drillmgr.scheduler import services
+from drillmgr.scheduler.models import JobRun, SchedulerLease
+from drillmgr.scheduler.services import Daily, Every, Outcome, ScheduleError
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+UTC = timezone.utc
+T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+
+def test_every_moments_lie_on_a_grid_shared_by_all_processes():
+    every = Every(60)
+    assert every.latest_moment(datetime(2026, 5, 1, 10, 0, 59, 999, tzinfo=UTC), BEIJING) == \
+        datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
+    assert every.latest_moment(datetime(2026, 5, 1, 10, 1, tzinfo=UTC), BEIJING) == datetime(2026, 5, 1, 10, 1, tzinfo=UTC)
+
+
+def test_daily_moment_is_the_latest_local_time_not_after_now():
+    nightly = Daily(time(2, 0))
+    # 01:00 Beijing on 2 May is 17:00 UTC on 1 May: the latest 02:00 Beijing is that of 1 May.
+    assert nightly.latest_moment(datetime(2026, 5, 1, 17, 0, tzinfo=UTC), BEIJING) == \
+        datetime(2026, 4, 30, 18, 0, tzinfo=UTC)
+    assert nightly.latest_moment(datetime(2026, 5, 1, 18, 0, tzinfo=UTC), BEIJING) == \
+        datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
+    # Down for three days: one moment, the latest (coalesced), not three.
+    assert nightly.latest_moment(datetime(2026, 5, 4, 20, 0, tzinfo=UTC), BEIJING) == \
+        datetime(2026, 5, 4, 18, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("every 60s", Every(60)), ("every 2 s", Every(2)), ("daily 02:00", Daily(time(2, 0))),
+    ("Daily 8:30", Daily(time(8, 30))), ("off", None),
+])
+def test_parse_schedule(text, expected):
+    assert services.parse_schedule(text) == expected
+
+
+@pytest.mark.parametrize("text", ["every 0s", "daily 25:00", "hourly", "every minute", ""])
+def test_parse_schedule_refuses_what_it_cannot_read(text):
+    with pytest.raises(ScheduleError):
+        services.parse_schedule(text)
+
+
+def test_resolve_schedules_applies_overrides_and_drops_jobs_turned_off():
+    defaults = {"a": "every 60s", "b": "daily 02:00", "c": "every 5s"}
+    resolved = services.resolve_schedules(defaults, " a=every 2s ; c=off ")
+    assert resolved == {"a": Every(2), "b": Daily(time(2, 0))}
+    with pytest.raises(ScheduleError, match="nosuchjob"):
+        services.resolve_schedules(defaults, "nosuchjob=every 1s")
+    with pytest.raises(ScheduleError):
+        services.resolve_schedules(defaults, "a")
+
+
+def lease():
+    return db.session.get(SchedulerLease, services.LEASE_NAME, populate_existing=True)
+
+
+def test_lease_first_taken_then_renewed_and_refused_to_others_until_it_expires():
+    assert services.acquire_lease("A", 30, now=T0)
+    assert lease().holder == "A" and lease().expires_at == T0 + timedelta(seconds=30)
+    assert not services.acquire_lease("B", 30, now=T0 + timedelta(seconds=10))
+    assert services.acquire_lease("A", 30, now=T0 + timedelta(seconds=20))
+    assert lease().expires_at == T0 + timedelta(seconds=50)
+    assert not services.acquire_lease("B", 30, now=T0 + timedelta(seconds=49))
+    # A stopped renewing: B takes over once the lease ran out, and A cannot renew any more.
+    assert services.acquire_lease("B", 30, now=T0 + timedelta(seconds=51))
+    assert lease().holder == "B"
+    assert not services.acquire_lease("A", 30, now=T0 + timedelta(seconds=52))
+
+
+def test_release_lets_another_take_over_at_once():
+    assert services.acquire_lease("A", 30, now=T0)
+    services.release_lease("B")  # not the holder: nothing happens
+    assert lease().holder == "A"
+    services.release_lease("A")
+    assert lease() is None
+    assert services.acquire_lease("B", 30, now=T0 + timedelta(seconds=1))
+
+
+def test_a_moment_is_claimed_once():
+    first = services.claim_run("job", T0, "A")
+    assert first is not None
+    assert services.claim_run("job", T0, "B") is None
+    assert services.claim_run("job", T0 + timedelta(minutes=1), "B") is not None
+    assert services.claim_run("other", T0, "B") is not None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRun).where(JobRun.job == "job")) == 2
+
+
+def test_run_job_records_success_and_skips_a_moment_already_run():
+    calls = []
+
+    def job(moment):
+        calls.append(moment)
+        return "did it"
+
+    run_id = services.run_job("job", job, T0, "A")
+    assert services.run_job("job", job, T0, "B") is None
+    assert calls == [T0]
+    run = db.session.get(JobRun, run_id, populate_existing=True)
+    assert (run.outcome, run.detail, run.holder) == (Outcome.OK, "did it", "A")
+    assert run.finished_at is not None and run.scheduled_for == T0
+
+
+def test_run_job_records_a_failure_and_rolls_back_its_work(make_org):
+    from drillmgr.orgs.models import Organisation
+
+    def job(moment):
+        db.session.add(Organisation(name="失败的任务写入的单位", kind="school", region_code="654202", headcount=1))
+        db.session.flush()
+        raise RuntimeError("SMTP exploded")
+
+    run_id = services.run_job("job", job, T0, "A")
+    run = db.session.get(JobRun, run_id, populate_existing=True)
+    assert run.outcome == Outcome.FAILED and "RuntimeError: SMTP exploded" in run.detail
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)
+                             .where(Organisation.name == "失败的任务写入的单位")) == 0
+
+
+def test_a_new_holder_closes_the_runs_a_dead_holder_left_running():
+    dead = services.claim_run("job", T0, "A")
+    mine = services.claim_run("job", T0 + timedelta(minutes=1), "B")
+    assert services.abandon_runs_of_others("B") == 1
+    assert db.session.get(JobRun, dead, populate_existing=True).outcome == Outcome.ABANDONED
+    assert db.session.get(JobRun, mine, populate_existing=True).outcome == Outcome.RUNNING
+
+
+def test_prune_forgets_old_successes_but_keeps_failures():
+    services.run_job("job", lambda m: "", T0 - timedelta(days=40), "A")
+    services.run_job("job", lambda m: 1 / 0, T0 - timedelta(days=41), "A")
+    services.run_job("job", lambda m: "", T0, "A")
+    assert services.prune_runs(T0 - timedelta(days=30)) == 1
+    outcomes = sorted(db.session.scalars(sa.select(JobRun.outcome).where(JobRun.job == "job")))
+    assert outcomes == [Outcome.FAILED, Outcome.OK]
