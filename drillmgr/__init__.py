@@ -61,8 +61,9 @@ def create_app(config_class=None) -> Flask:
 
 
 def _translation_directories() -> str:
+    """Every feature's catalogue; the core one last, so its wording of a shared message wins the merge."""
     dirs = sorted(str(p) for p in PACKAGE_DIR.glob("*/translations") if p.is_dir())
-    return ";".join([str(PACKAGE_DIR / "translations"), *dirs])
+    return ";".join([*dirs, str(PACKAGE_DIR / "translations")])
 
 
 def select_locale() -> str:

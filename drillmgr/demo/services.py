@@ -11,19 +11,18 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from drillmgr.accounts.models import User, new_feed_secret
-from drillmgr.checklists.demo import seed_readiness_demo
 from drillmgr.drills.models import Drill, DrillFocus, Participation
 from drillmgr.enums import (KEY_LINKS, DrillForm, DrillScope, DrillStatus, Focus, JointWith, OrgKind,
                             RegionLevel, Role)
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
-from drillmgr.outreach.demo import seed_outreach_demo
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import child_path, ensure_tacheng
 
 DEMO_PASSWORD = "drillmgr-demo"
 BEIJING = ZoneInfo("Asia/Shanghai")
 BATCH = 5000
+PROGRESS_FROM = 2000
 
 TOWNSHIPS = {
     "654201": ["和平街道", "杜别克街道", "新华街道", "喀图拜街道", "二工镇", "恰夏镇", "也门勒乡", "阿西尔达斡尔民族乡"],
@@ -95,7 +94,10 @@ def _seed_regions() -> list[Region]:
 
 
 def _insert_batches(table, rows, progress, label):
-    with progress(length=len(rows), label=label) as bar:
+    """Inserts in batches; a progress bar only when there are enough rows to wait for."""
+    if len(rows) < PROGRESS_FROM:
+        progress = _silent_progress
+    with progress(length=len(rows), label=f"inserting {label}") as bar:
         for start in range(0, len(rows), BATCH):
             chunk = rows[start:start + BATCH]
             db.session.execute(sa.insert(table), chunk)
@@ -191,8 +193,6 @@ def seed_demo(org_count: int | None = None, drill_count: int | None = None, prog
     _insert_batches(Drill.__table__, drill_rows, progress, "drills")
     _insert_batches(DrillFocus.__table__, _focus_rows(drill_rows), progress, "drill links")
     _insert_batches(Participation.__table__, _participation_rows(drill_rows, rng, now), progress, "participation")
-    seed_outreach_demo(today, rng)
-    seed_readiness_demo(today, rng)
     _fix_sequences()
     db.session.commit()
     summary.drills = len(drill_rows)
