@@ -21,6 +21,9 @@ run: translations
 	$(BIN)/drillmgr db upgrade
 	$(BIN)/drillmgr seed-demo --if-empty
 	$(BIN)/drillmgr demo-accounts
+	@# The scheduler (reminders, alerts, mail) runs beside the web server and stops with it.
+	$(BIN)/drillmgr scheduler & scheduler=$$!; \
+	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler' EXIT INT TERM; \
 	$(BIN)/drillmgr run --host 127.0.0.1 --port $(PORT)
 
 test: translations tests/js/node_modules/.installed
