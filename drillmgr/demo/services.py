@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from drillmgr.accounts.models import User, new_feed_secret
+from drillmgr.checklists.demo import seed_readiness_demo
 from drillmgr.drills.models import Drill, DrillFocus, Participation
 from drillmgr.enums import (KEY_LINKS, DrillForm, DrillScope, DrillStatus, Focus, JointWith, OrgKind,
                             RegionLevel, Role)
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
+from drillmgr.outreach.demo import seed_outreach_demo
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import child_path, ensure_tacheng
 
@@ -193,6 +195,8 @@ def seed_demo(org_count: int | None = None, drill_count: int | None = None, prog
     _insert_batches(Drill.__table__, drill_rows, progress, "drills")
     _insert_batches(DrillFocus.__table__, _focus_rows(drill_rows), progress, "drill links")
     _insert_batches(Participation.__table__, _participation_rows(drill_rows, rng, now), progress, "participation")
+    seed_outreach_demo(today, rng)
+    seed_readiness_demo(today, rng)
     _fix_sequences()
     db.session.commit()
     summary.drills = len(drill_rows)
