@@ -61,6 +61,9 @@ class Config:
     SMTP_RETRY_SECONDS = os.environ.get("SMTP_RETRY_SECONDS", "60")
 
     COMPLIANCE_WARNING_DAYS = 60
+    # Days either side of 12 May, 28 July and 13 October within which a campaign counts, unless that
+    # year's observance-campaigns compliance rule sets its own window_days.
+    OUTREACH_OBSERVANCE_WINDOW_DAYS = int(os.environ.get("DRILLMGR_OBSERVANCE_WINDOW_DAYS", 3))
     SCHEDULER_LEASE_SECONDS = int(os.environ.get("SCHEDULER_LEASE_SECONDS", 30))
     # Overrides of the job schedules, e.g. "send_mail=every 10s;compliance=daily 03:00;publish_calendars=off"
     SCHEDULER_SCHEDULE = os.environ.get("SCHEDULER_SCHEDULE", "")

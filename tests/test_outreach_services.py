@@ -67,6 +67,20 @@ def test_window_is_configurable(admin, app):
         del app.config["OUTREACH_OBSERVANCE_WINDOW_DAYS"]
 
 
+def test_the_compliance_rule_window_wins(admin):
+    from drillmgr.compliance.models import ComplianceRule
+
+    activity = services.create_activity(admin, campaign(held_on=f"{YEAR}-05-17"))
+    assert not services.counts_toward_observance(activity)
+    db.session.add(ComplianceRule(key="observance-campaigns", year=YEAR, title="x", params={"window_days": 5}))
+    db.session.flush()
+    assert services.window_days(YEAR) == 5 and services.window_days(YEAR - 1) == 3
+    assert services.counts_toward_observance(activity)
+    assert services.verdicts([activity])[activity.id].counts
+    assert activity.id in db.session.scalars(sa.select(OutreachActivity.id).where(
+        services.counted_campaign_clause(YEAR)))
+
+
 def test_sql_clause_agrees_with_python(admin):
     held = ["05-08", "05-09", "05-15", "05-16", "07-25", "07-31", "10-10", "10-17"]
     made = [services.create_activity(admin, campaign(day=day, held_on=f"{YEAR}-{md}"))

@@ -90,8 +90,9 @@ def list_outreach():
     page, per_page = page_args()
     filters = services.read_filters({k: v for k, v in request.args.items() if k in ("year", "region", "kind")})
     query = services.activity_query(current_api_user(), **filters)
-    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
-                             services.activity_to_dict))
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False)
+    verdicts = services.verdicts(pagination.items)
+    return jsonify(paginated(pagination, lambda a: services.activity_to_dict(a, verdicts[a.id])))
 
 
 @bp.post("/outreach")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
 from drillmgr.audit import services as audit
+from drillmgr.compliance.models import ComplianceRule
 from drillmgr.enums import (Channel, ObservanceDay, OutreachKind, RegionLevel, Role, SiteKind, SiteStatus,
                             SixIntoSetting)
 from drillmgr.errors import ValidationError
@@ -25,6 +26,7 @@ from drillmgr.regions.models import Region
 from drillmgr.validation import MISSING, Payload
 
 DEFAULT_WINDOW_DAYS = 3
+OBSERVANCE_RULE_KEY = "observance-campaigns"
 # An audience above this is refused whatever the region: the whole of Xinjiang has about 26 million people.
 MAX_AUDIENCE = 10_000_000
 # Audience reached may exceed the population (radio, TV and internet reach beyond the region, and people
@@ -44,7 +46,14 @@ SITE_FIELDS = ("kind", "name", "region_code", "org_id", "status", "year")
 
 # --- observance windows (shared with compliance rule 6) ---------------------------------------------
 
-def window_days() -> int:
+def window_days(year: int | None = None) -> int:
+    """Days either side of an observance day: the year's `observance-campaigns` compliance rule decides
+    (admins edit it), else OUTREACH_OBSERVANCE_WINDOW_DAYS, else 3."""
+    if year is not None:
+        params = db.session.scalar(sa.select(ComplianceRule.params).where(
+            ComplianceRule.key == OBSERVANCE_RULE_KEY, ComplianceRule.year == year))
+        if params and isinstance(params.get("window_days"), int):
+            return params["window_days"]
     if has_app_context():
         return int(current_app.config.get("OUTREACH_OBSERVANCE_WINDOW_DAYS", DEFAULT_WINDOW_DAYS))
     return DEFAULT_WINDOW_DAYS
@@ -58,7 +67,7 @@ def observance_date(day: ObservanceDay, year: int) -> date:
 def observance_window(day: ObservanceDay, year: int, days: int | None = None) -> tuple[date, date]:
     """First and last date (inclusive) on which a campaign for `day` in `year` counts."""
     centre = observance_date(day, year)
-    spread = timedelta(days=window_days() if days is None else days)
+    spread = timedelta(days=window_days(year) if days is None else days)
     return centre - spread, centre + spread
 
 
@@ -89,6 +98,7 @@ def counts_toward_observance(activity: OutreachActivity, days: int | None = None
 
 def counted_campaign_clause(year: int, days: int | None = None) -> sa.ColumnElement[bool]:
     """SQL form of counts_toward_observance for one calendar year: campaigns held inside their window."""
+    days = window_days(year) if days is None else days
     windows = []
     for day in ObservanceDay:
         first, last = observance_window(day, year, days)
@@ -98,8 +108,16 @@ def counted_campaign_clause(year: int, days: int | None = None) -> sa.ColumnElem
 
 # --- activities -----------------------------------------------------------------------------------
 
-def activity_to_dict(activity: OutreachActivity) -> dict:
-    verdict = observance_verdict(activity)
+def verdicts(activities) -> dict[int, ObservanceVerdict | None]:
+    """observance_verdict for a page of activities, reading each year's window once."""
+    windows = {year: window_days(year) for year in {a.held_on.year for a in activities}}
+    return {a.id: observance_verdict(a, windows[a.held_on.year]) for a in activities}
+
+
+def activity_to_dict(activity: OutreachActivity, verdict=MISSING) -> dict:
+    """`verdict` saves a query when the caller already has it (see verdicts())."""
+    if verdict is MISSING:
+        verdict = observance_verdict(activity)
     return {
         "id": activity.id,
         "kind": activity.kind.value,

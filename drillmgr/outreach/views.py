@@ -80,7 +80,7 @@ def index():
     filters = _filters()
     query = services.activity_query(current_user, **filters)
     pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
-    verdicts = {a.id: services.observance_verdict(a) for a in pagination.items}
+    verdicts = services.verdicts(pagination.items)
     regions = _visible_regions() if current_user.role != Role.ORG_STAFF else []
     return render_template("outreach/index.html", pagination=pagination, verdicts=verdicts, regions=regions,
                            region_names=_region_names({a.region_code for a in pagination.items}),
