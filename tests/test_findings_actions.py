@@ -126,6 +126,13 @@ def test_due_date_before_finding_is_refused(world):
             "found_on": (finding.corrective_action.due_on + timedelta(days=1)).isoformat()})
 
 
+def test_finding_dated_in_the_future_is_refused(world):
+    data = finding_data(world.colleague, 30, found_on=at(days=2).date().isoformat())
+    with pytest.raises(ValidationError) as caught:
+        services.add_drill_finding(world.staff, world.drill, data)
+    assert list(caught.value.errors) == ["found_on"]
+
+
 def test_unknown_enums_and_missing_fields_name_the_field(world):
     with pytest.raises(ValidationError) as caught:
         services.add_drill_finding(world.staff, world.drill, {"summary": "", "severity": "huge", "category": "x",

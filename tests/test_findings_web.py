@@ -77,7 +77,10 @@ def test_coordinator_returns_with_a_reason_or_is_told_to_give_one(client, world)
     assert 'id="accept-review"' in html and 'id="return-review"' in html
     response = client.post(f"/findings/drills/{world.drill.id}/review/return", data={"filing-reason": ""})
     assert response.status_code == 422
-    assert "This field is required." in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert "This field is required." in html
+    # the re-rendered forms still lead back to the drill's page, not to the URL just posted to
+    assert f'name="next" value="/findings/drills/{world.drill.id}"' in html
     assert services.review_of(world.drill).filing_status == FilingStatus.SUBMITTED
     client.post(f"/findings/drills/{world.drill.id}/review/return", data={"filing-reason": "请补充照片"})
     assert services.review_of(world.drill).filing_status == FilingStatus.RETURNED

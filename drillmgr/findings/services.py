@@ -246,7 +246,9 @@ def _check_owner(p: Payload, finding: Finding, owner_id: int) -> None:
                                            "units concerned, an evaluator, or a coordinator of the region."))
 
 
-def _check_due(p: Payload, found_on: date | None, due_on: date | None) -> None:
+def _check_dates(p: Payload, found_on: date | None, due_on: date | None) -> None:
+    if found_on is not None and found_on > local_today():
+        p.error("found_on", _("A finding cannot be dated in the future."))
     if found_on is not None and due_on is not None and due_on < found_on:
         p.error(ACTION_PREFIX + "due_on", _("The due date cannot be before the finding's date (%(date)s).",
                                             date=found_on.isoformat()))
@@ -273,7 +275,7 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
                                             status=ActionStatus.OPEN.label))
     if "owner_id" in action_values:
         _check_owner(p, finding, action_values["owner_id"])
-    _check_due(p, finding.found_on, action_values.get("due_on"))
+    _check_dates(p, finding.found_on, action_values.get("due_on"))
     p.check()
     for name, value in values.items():
         setattr(finding, name, value)
@@ -291,7 +293,7 @@ def add_drill_finding(actor: User, drill: Drill, data: dict) -> Finding:
     access.require(access.can_edit_drill(actor, drill), _("Only the drill's organiser can record its findings."))
     _require_completed(drill)
     return create_finding(actor, data, region_code=drill.region_code, org_id=drill.organizer_org_id,
-                          drill_id=drill.id, found_on=to_local(drill.ends_at).date())
+                          drill_id=drill.id, found_on=min(to_local(drill.ends_at).date(), local_today()))
 
 
 # Allowed status changes: who may make them, and what the audit log calls them.
@@ -358,7 +360,7 @@ def update_finding(actor: User, finding: Finding, data: dict) -> Finding:
                        _("Only the drill's organiser or a coordinator of its region can change this finding."))
     if "owner_id" in action_edits:
         _check_owner(p, finding, action_edits["owner_id"])
-    _check_due(p, edits.get("found_on", finding.found_on), action_edits.get("due_on", action.due_on))
+    _check_dates(p, edits.get("found_on", finding.found_on), action_edits.get("due_on", action.due_on))
     p.check()
     before = _finding_snapshot(finding)
     step = _transition(actor, finding, target, reason) if moves else None

@@ -133,11 +133,16 @@ def actions():
 
 # --- changes from the panel's forms ----------------------------------------------------------
 
-def _back(drill):
+def _next_url(drill) -> str:
+    """Where the panel's forms return to: the page that showed them (a local path), else our own page."""
     target = request.form.get("next", "")
     if target.startswith("/") and not target.startswith(("//", "/\\")):
-        return redirect(target)
-    return redirect(url_for("findings.drill", drill_id=drill.id))
+        return target
+    return url_for("findings.drill", drill_id=drill.id)
+
+
+def _back(drill):
+    return redirect(_next_url(drill))
 
 
 def _failed(drill, error: ServiceError, key: str | None = None, form=None):
@@ -157,7 +162,7 @@ def _failed(drill, error: ServiceError, key: str | None = None, form=None):
     if isinstance(error, Conflict):
         flash(_("Nothing was saved. Reload the page to see the current state, then try again."), "warning")
     return render_template("findings/drill.html", drill=drill, drill_url=_drill_page_url(drill),
-                           panel_forms={key: form} if form is not None else None,
+                           panel_forms={key: form} if form is not None else None, panel_next=_next_url(drill),
                            conflict=isinstance(error, Conflict)), error.status
 
 
@@ -165,7 +170,7 @@ def _form_invalid(drill, key: str, form):
     for message in (m for messages in form.errors.values() for m in messages):
         flash(message, "danger")
     return render_template("findings/drill.html", drill=drill, drill_url=_drill_page_url(drill),
-                           panel_forms={key: form}), 422
+                           panel_forms={key: form}, panel_next=_next_url(drill)), 422
 
 
 @bp.post("/drills/<int:drill_id>/review")
