@@ -163,3 +163,14 @@ def test_drill_page_includes_the_panel(client, make_user, make_drill):
     login(client, coordinator)
     assert "pre-drill-checklist" in client.get(f"/drills/{live.id}").get_data(as_text=True)
     assert "pre-drill-checklist" not in client.get(f"/drills/{evacuation.id}").get_data(as_text=True)
+
+
+def test_readiness_partial_for_the_compliance_dashboard(app, make_user):
+    from flask_login import login_user
+
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    with app.test_request_context():
+        login_user(coordinator)
+        partial = '{% include "checklists/_readiness_summary.html" %}'
+        assert "readiness-summary" in render_template_string(partial, region_code=WUSU)
+        assert "readiness-summary" not in render_template_string(partial, region_code=SHAWAN)

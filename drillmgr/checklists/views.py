@@ -27,6 +27,17 @@ def pre_drill_checklist(drill):
 
 
 @bp.app_template_global()
+def readiness_summary_for(region_code):
+    """For templates/checklists/_readiness_summary.html (the compliance dashboard may include it)."""
+    if not current_user.is_authenticated or not region_code:
+        return []
+    try:
+        return services.readiness_for(current_user, region_code)
+    except ServiceError:
+        return []
+
+
+@bp.app_template_global()
 def unit_readiness(org):
     """For templates/checklists/_org_panel.html, included by the unit page."""
     return services.unit_readiness(current_user, org) if current_user.is_authenticated else None
@@ -55,14 +66,13 @@ def drill_url(drill_id: int | None) -> str | None:
 def index():
     org = db.session.get(Organisation, current_user.org_id) if current_user.role == Role.ORG_STAFF \
         and current_user.org_id else None
-    summary = []
+    region_code = None
     if current_user.role != Role.ORG_STAFF:
         region_code = current_user.region_code if current_user.role in access.REGIONAL_ROLES else PREFECTURE[0]
-        summary = services.readiness_summary(region_code)
     pagination = db.paginate(services.run_query(current_user), page=request.args.get("page", 1, type=int),
                              per_page=30, error_out=False)
     names = services.run_subjects(pagination.items)
-    return render_template("checklists/index.html", org=org, summary=summary, pagination=pagination,
+    return render_template("checklists/index.html", org=org, region_code=region_code, pagination=pagination,
                            subjects=names, action_form=ActionForm(), progress=services.progress)
 
 
