@@ -607,6 +607,18 @@ def organiser_choices(actor) -> list[tuple[str, str]]:
     return choices
 
 
+UNIT_FILTER_LIMIT = 1000
+
+
+def unit_filter_choices(actor, region: str | None = None) -> list[tuple[int, str]]:
+    """Units in the actor's scope (within `region` when given) to filter drills by."""
+    query = sa.select(Organisation.id, Organisation.name).where(access.org_clause(actor))
+    if region:
+        query = query.where(Organisation.region_code.in_(access.subtree_codes(region)))
+    return [tuple(row) for row in db.session.execute(
+        query.order_by(Organisation.region_code, Organisation.name).limit(UNIT_FILTER_LIMIT))]
+
+
 def participant_choices(actor) -> list[tuple[int, str]]:
     return [(o.id, o.name) for o in db.session.scalars(
         sa.select(Organisation).where(access.participant_candidate_clause(actor))

@@ -75,7 +75,8 @@ def _filters():
 def _filter_context() -> dict:
     regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
         if current_user.role != Role.ORG_STAFF else []
-    return {"regions": regions, "forms": DrillForm, "statuses": DrillStatus}
+    units = services.unit_filter_choices(current_user, request.args.get("region") or None)
+    return {"regions": regions, "units": units, "forms": DrillForm, "statuses": DrillStatus}
 
 
 @bp.get("/")
