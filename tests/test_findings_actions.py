@@ -287,7 +287,7 @@ def test_open_actions_overdue_first_then_by_due_date(world):
     step(world.staff, verified, "verified")
     done_late = _make(world, world.colleague, -3, ("in_progress", "done"), found_on=at(days=-10).date().isoformat())
     today = services.local_today()
-    items = list(db.session.scalars(services.open_actions_query(world.coordinator, today)).unique())
+    items = services.open_actions_page(world.coordinator, today).items
     order = [a.finding_id for a in items]
     assert order == [overdue_old.id, overdue_recent.id, done_late.id, soon.id, later.id]
     assert services.action_list_item(items[0], today)["corrective_action"]["overdue"] is True
@@ -301,7 +301,7 @@ def test_open_actions_filters_and_scope(world):
 
     def ids(user, **args):
         filters = services.read_action_filters(args)
-        return [a.finding_id for a in db.session.scalars(services.open_actions_query(user, today, filters))]
+        return [a.finding_id for a in services.open_actions_page(user, today, filters).items]
 
     assert ids(world.staff, mine="1") == [mine.id]
     assert ids(world.coordinator, severity="critical") == [mine.id]
@@ -323,12 +323,12 @@ def test_open_actions_list_needs_a_fixed_number_of_queries(world, make_user, app
     def count(conn, cursor, statement, *args):
         statements.append(statement)
 
+    db.session.refresh(world.coordinator)
     engine = db.session.get_bind()
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         today = services.local_today()
-        page = db.paginate(services.open_actions_query(world.coordinator, today), page=1, per_page=50,
-                           error_out=False)
+        page = services.open_actions_page(world.coordinator, today)
         rendered = [services.action_list_item(a, today) | {"owner": a.owner.username,
                                                           "org": a.finding.org.name,
                                                           "region": a.finding.region.name} for a in page.items]

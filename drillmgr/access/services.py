@@ -382,11 +382,11 @@ def _findings_models():
 
 
 def finding_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[bool]:
+    if user.role == Role.ADMIN:
+        return sa.true()
     Finding, CorrectiveAction = _findings_models()
     of_visible_drill = Finding.drill_id.in_(sa.select(Drill.id).where(drill_clause(user, now)))
-    if user.role == Role.ADMIN:
-        without_drill = sa.true()
-    elif user.role in REGIONAL_ROLES and user.region_code:
+    if user.role in REGIONAL_ROLES and user.region_code:
         without_drill = Finding.region_code.in_(subtree_codes(user.region_code))
     elif user.role == Role.ORG_STAFF and user.org_id:
         without_drill = Finding.org_id == user.org_id

@@ -5,7 +5,6 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.enums import ActionStatus, FilingStatus, FindingCategory, Severity
-from drillmgr.extensions import db
 from drillmgr.findings import services
 
 _TEXT = {"type": "string", "maxLength": services.MAX_TEXT}
@@ -189,8 +188,7 @@ def list_findings():
     page, per_page = page_args()
     filters = services.read_action_filters(request.args.to_dict())
     today = services.local_today()
-    query = services.open_actions_query(current_api_user(), today, filters)
-    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
+    return jsonify(paginated(services.open_actions_page(current_api_user(), today, filters, page, per_page),
                              lambda action: services.action_list_item(action, today)))
 
 

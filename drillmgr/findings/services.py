@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
+from flask_sqlalchemy.pagination import SelectPagination
 from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from drillmgr.access import services as access
@@ -446,19 +447,13 @@ def read_action_filters(args: dict) -> dict:
 
 
 def open_actions_query(user: User, today: date, filters: dict | None = None) -> sa.Select:
-    """Open (not yet verified) corrective actions in the user's scope, overdue first, then by due date."""
+    """The ids of the open (not yet verified) corrective actions in the user's scope, overdue first,
+    then by due date. Narrow on purpose: only the page's rows are then loaded in full."""
     filters = filters or {}
     overdue = sa.and_(CorrectiveAction.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)),
                       CorrectiveAction.due_on < today)
-    query = (
-        sa.select(CorrectiveAction).join(CorrectiveAction.finding)
-        .where(access.finding_clause(user), CorrectiveAction.status.in_(OPEN_STATUSES))
-        .options(contains_eager(CorrectiveAction.finding).contains_eager(Finding.corrective_action),
-                 contains_eager(CorrectiveAction.finding).options(
-                     joinedload(Finding.drill).options(lazyload("*")),
-                     joinedload(Finding.org), joinedload(Finding.region)),
-                 joinedload(CorrectiveAction.owner))
-    )
+    query = (sa.select(CorrectiveAction.id).join(CorrectiveAction.finding)
+             .where(access.finding_clause(user), CorrectiveAction.status.in_(OPEN_STATUSES)))
     if filters.get("region"):
         query = query.where(Finding.region_code.in_(access.subtree_codes(filters["region"])))
     if filters.get("org"):
@@ -472,6 +467,35 @@ def open_actions_query(user: User, today: date, filters: dict | None = None) -> 
     if filters.get("overdue"):
         query = query.where(overdue)
     return query.order_by(sa.case((overdue, 0), else_=1), CorrectiveAction.due_on, CorrectiveAction.id)
+
+
+def load_actions(ids: list[int]) -> list[CorrectiveAction]:
+    """The actions with these ids, in this order, with everything a list row shows (one query)."""
+    if not ids:
+        return []
+    rows = db.session.scalars(
+        sa.select(CorrectiveAction).join(CorrectiveAction.finding).where(CorrectiveAction.id.in_(ids))
+        .options(contains_eager(CorrectiveAction.finding).contains_eager(Finding.corrective_action),
+                 contains_eager(CorrectiveAction.finding).options(
+                     joinedload(Finding.drill).options(lazyload("*")),
+                     joinedload(Finding.org), joinedload(Finding.region)),
+                 joinedload(CorrectiveAction.owner))).unique()
+    by_id = {action.id: action for action in rows}
+    return [by_id[i] for i in ids]
+
+
+class ActionPagination(SelectPagination):
+    """A page of open_actions_query(): the ids page by page, then the page's actions in full."""
+
+    def _query_items(self) -> list[CorrectiveAction]:
+        ids = super()._query_items()
+        return load_actions(ids)
+
+
+def open_actions_page(user: User, today: date, filters: dict | None = None, page: int = 1,
+                      per_page: int = 50) -> ActionPagination:
+    return ActionPagination(select=open_actions_query(user, today, filters), session=db.session(),
+                            page=page, per_page=per_page, max_per_page=per_page, error_out=False)
 
 
 def action_list_item(action: CorrectiveAction, today: date) -> dict:

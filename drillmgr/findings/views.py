@@ -120,8 +120,7 @@ def actions():
                 flash(message, "danger")
         filters = {}
     today = services.local_today()
-    query = services.open_actions_query(current_user, today, filters)
-    pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
+    pagination = services.open_actions_page(current_user, today, filters, page=request.args.get("page", 1, type=int))
     regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
         if current_user.role != Role.ORG_STAFF else []
     drill_endpoint = "drills.detail" if "drills.detail" in current_app.view_functions else "findings.drill"
