@@ -7,6 +7,7 @@ from drillmgr.api.core import bp, current_api_user, json_body, page_args, pagina
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.attachments import services as attachments
 from drillmgr.drills import services
+from drillmgr.drills.models import DrillSeries
 from drillmgr.enums import AttachmentKind, Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
@@ -199,8 +200,6 @@ def create_series():
 @describe("A recurring drill and the occurrences the caller may see", response="DrillSeries")
 @token_required
 def get_series(series_id: int):
-    from drillmgr.drills.models import DrillSeries
-
     actor = current_api_user()
     series = db.session.get(DrillSeries, series_id)
     if series is None or not services.series_occurrences(actor, series_id):

@@ -20,6 +20,7 @@ from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
+from drillmgr.drills.services import iso
 from drillmgr.enums import AttachmentKind, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
@@ -49,8 +50,6 @@ ALLOWED_EXTENSIONS = ", ".join(sorted(FILE_TYPES))
 
 
 def attachment_to_dict(attachment: Attachment) -> dict:
-    from drillmgr.drills.services import iso
-
     return {"id": attachment.id, "drill_id": attachment.drill_id, "kind": attachment.kind.value,
             "filename": attachment.filename, "content_type": attachment.content_type, "size": attachment.size,
             "sha256": attachment.sha256, "uploaded_at": iso(attachment.uploaded_at)}

@@ -99,7 +99,7 @@ def _read_drill(data: dict, partial: bool) -> tuple[Payload, dict]:
     return p, {k: v for k, v in values.items() if v is not MISSING}
 
 
-def _read_participation(data, p: Payload) -> dict:
+def _read_participation(p: Payload) -> dict:
     """`participation: {counts: {...}, evacuation_seconds}` from a completion payload."""
     part = _sub_payload(p, "participation", partial=False)
     if part is None:
@@ -360,7 +360,7 @@ def create_drill(actor, data: dict, now: datetime | None = None) -> Drill:
     p, values = _validate_new(actor, data)
     completion = None
     if p.has("participation"):
-        completion = _read_participation(data, p)
+        completion = _read_participation(p)
         start = values.get("starts_at")
         if isinstance(start, datetime) and start > now:
             p.error("starts_at", _("Only a drill that has already started can be completed."))
@@ -458,7 +458,7 @@ def complete_drill(actor, drill: Drill, data: dict, now: datetime | None = None)
     if drill.status == DrillStatus.CANCELLED:
         raise Conflict(_("A cancelled drill cannot be completed."))
     p = Payload(data)
-    values = _read_participation(data, p)
+    values = _read_participation(p)
     version = p.integer("version", minimum=1, default=None)
     participants = p.id_list("participant_org_ids")
     if participants is not MISSING:
