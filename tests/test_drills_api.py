@@ -254,3 +254,32 @@ def test_openapi_documents_every_drill_endpoint(client):
         "region", "org", "form", "status", "from", "to", "page", "per_page"}
     for name in ("Drill", "DrillInput", "DrillCompletion", "DrillCancellation", "Attachment", "DrillSeriesInput"):
         assert name in doc["components"]["schemas"]
+
+
+@pytest.mark.parametrize("role", ["admin", "coordinator", "other_coordinator", "organiser", "participant",
+                                  "evaluator", "stranger", "viewer"])
+def test_role_matrix_files_and_series(client, cast, drill, role):
+    organiser = auth(cast["users"]["organiser"])
+    file_id = client.post(f"/api/v1/drills/{drill.id}/attachments", headers=organiser,
+                          data={"kind": "script", "file": (io.BytesIO(PDF), "脚本.pdf")},
+                          content_type="multipart/form-data").get_json()["id"]
+    series = client.post("/api/v1/drill-series", headers=organiser, json=body(
+        cast["school"], rrule="FREQ=WEEKLY;COUNT=2", participant_org_ids=[cast["partner"].id],
+        evaluator_ids=[cast["users"]["evaluator"].id])).get_json()
+    occurrence = series["occurrences"][0]
+    headers = auth(cast["users"][role])
+    sees, edits = role in SEES, role in EDITS
+    refused = 403 if sees else 404
+
+    assert client.get(f"/api/v1/drills/{drill.id}/attachments", headers=headers).status_code == \
+        (200 if sees else 404)
+    assert client.get(f"/api/v1/attachments/{file_id}", headers=headers).status_code == (200 if sees else 404)
+    assert client.get(f"/api/v1/drill-series/{series['id']}", headers=headers).status_code == \
+        (200 if sees else 404)
+    following = client.patch(f"/api/v1/drills/{occurrence['id']}/following", headers=headers,
+                             json={"location": role, "version": occurrence["version"]})
+    assert following.status_code == (200 if edits else refused)
+    assert client.delete(f"/api/v1/attachments/{file_id}", headers=headers).status_code == \
+        (204 if edits else refused)
+    created = client.post("/api/v1/drill-series", headers=headers, json=body(cast["school"], rrule="FREQ=YEARLY"))
+    assert created.status_code == (201 if edits else 403)
