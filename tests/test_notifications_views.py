@@ -84,6 +84,6 @@ def test_admin_sees_recent_runs_failures_and_the_outbox(client, make_user):
     assert "ZeroDivisionError" in failures and "5 reminders sent" not in failures
     only = text(client.get("/admin/jobs/?job=drill_reminders"))
     assert "5 reminders sent" in only and "ZeroDivisionError" not in only
-    assert "作业运行" in page and "每 3600 秒" in page and "每天 02:00" in page
+    assert "任务运行记录" in page and "每 3600 秒" in page and "每天 02:00" in page
     menu = text(client.get("/"))
     assert 'href="/admin/jobs/"' in menu

@@ -186,3 +186,43 @@ def test_restart_runs_a_missed_moment_once_not_once_per_missed_run(engine, sched
         assert process.wait(timeout=20) == 0, schedulers.log(process)
     nightly = [r for r in runs(engine) if r.job == "compliance"]
     assert len(nightly) == 1 and nightly[0].outcome == "ok", nightly
+
+
+def test_two_schedulers_deliver_every_queued_mail_exactly_once_after_the_smtp_server_comes_back(engine, schedulers):
+    from sqlalchemy.orm import Session
+
+    from drillmgr.accounts.models import User
+    from drillmgr.enums import MailStatus, Role
+    from drillmgr.notifications.models import Notification, OutboxMail
+    from tests.test_notifications_smtp import Inbox, free_port, start_server
+
+    count = 12
+    with Session(engine) as session:
+        for i in range(count):
+            user = User(username=f"mail{i}", role=Role.VIEWER, email=f"mail{i}@example.cn", password_hash="x")
+            note = Notification(user=user, kind="test", subject=f"通知 {i}", body="正文", link="", dedupe_key=f"mail-{i}")
+            session.add(OutboxMail(notification=note, to_address=user.email, subject=note.subject, body="正文"))
+        session.commit()
+
+    def outbox():
+        with engine.connect() as connection:
+            return connection.execute(sa.select(OutboxMail.status, OutboxMail.attempts, OutboxMail.last_error)).all()
+
+    port = free_port()
+    schedulers.env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_TLS="none", SMTP_FROM="drillmgr@example.cn",
+                          SMTP_RETRY_SECONDS="1",
+                          SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB.replace("send_mail=off", "send_mail=every 1s"))
+    schedulers.start(), schedulers.start()
+    wait_for(lambda: all(attempts >= 1 and error for _, attempts, error in outbox()), 40,
+             "the sender to find the SMTP server down")
+    assert all(status == MailStatus.PENDING for status, *_ in outbox())
+
+    inbox = Inbox()
+    server = start_server(port, inbox)
+    try:
+        wait_for(lambda: all(status == MailStatus.SENT for status, *_ in outbox()), 60, "every mail to be sent")
+        time.sleep(2)  # a few more sender runs: nothing goes out twice
+    finally:
+        server.stop()
+    received = sorted(m["To"] for m in inbox.messages)
+    assert received == sorted(f"mail{i}@example.cn" for i in range(count))
