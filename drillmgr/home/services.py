@@ -26,4 +26,4 @@ def scope_summary(user, now: datetime | None = None) -> dict:
         sa.select(Drill).where(visible, Drill.status == DrillStatus.PLANNED, Drill.starts_at >= now)
         .order_by(Drill.starts_at).limit(8)
     ).all()
-    return {"orgs": org_count, "completed_this_year": counts[0], "planned": counts[1], "upcoming": upcoming}
+    return {"today": now, "orgs": org_count, "completed_this_year": counts[0], "planned": counts[1], "upcoming": upcoming}

@@ -1,4 +1,4 @@
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_login import current_user, login_required
 
 from drillmgr.home.services import scope_summary
@@ -9,4 +9,5 @@ bp = Blueprint("home", __name__)
 @bp.get("/")
 @login_required
 def index():
-    return render_template("home/index.html", summary=scope_summary(current_user))
+    return render_template("home/index.html", summary=scope_summary(current_user),
+                           drill_pages="drills.detail" in current_app.view_functions)

@@ -1,0 +1,118 @@
+"""A real browser (Debian's chromium through Playwright) against a real server process."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+BIN = Path(sys.executable).parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`drillmgr db upgrade`, a small demo, then `drillmgr run` on a free loopback port, all on a file database."""
+    env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'browser.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+               SECRET_KEY="browser-test-secret", DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
+               LANG="C.UTF-8", FLASK_DEBUG="0")
+    for args in (["db", "upgrade"], ["seed-demo", "--orgs", "60", "--drills", "80"]):
+        done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+    port = free_port()
+    process = subprocess.Popen([str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port),
+                                "--no-reload"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/login", process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (.ci/run installs it with apt)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_login_switch_language_and_screenshot(server, page, tmp_path):
+    page.goto(f"{server}/login")
+    assert page.title().startswith("登录")
+    assert "塔城地区地震应急演练管理系统" in page.inner_text("header")
+    page.screenshot(path=str(tmp_path / "login-zh.png"), full_page=True)
+
+    page.fill("#username", "wusu")
+    page.fill("#password", "not-the-password")
+    page.click("#login-submit")
+    assert "用户名或密码错误。" in page.inner_text("main")
+
+    page.fill("#username", "wusu")
+    page.fill("#password", "drillmgr-demo")
+    page.click("#login-submit")
+    page.wait_for_url(f"{server}/")
+    body = page.inner_text("body")
+    assert "首页" in body and "乌苏市" in body and "县（市）协调员" in body and "退出登录" in body
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    page.screenshot(path=str(tmp_path / "home-zh.png"), full_page=True)
+
+    page.click("button[data-lang=en]")
+    page.wait_for_load_state()
+    body = page.inner_text("body")
+    assert "Home" in body and "Log out" in body and "County coordinator" in body and "首页" not in body
+    assert page.locator("html").get_attribute("lang") == "en"
+    shot = tmp_path / "home-en.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    page.click("#logout")
+    page.wait_for_url(f"{server}/login")
+    assert "You have logged out." in page.inner_text("body")
+
+    keep = os.environ.get("DRILLMGR_SCREENSHOT_DIR")
+    if keep:
+        for name in ("login-zh.png", "home-zh.png", "home-en.png"):
+            shutil.copy(tmp_path / name, Path(keep) / name)
