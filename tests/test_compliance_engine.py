@@ -233,6 +233,28 @@ def test_school_is_credited_for_drills_it_took_part_in(make_org, make_drill):
     assert r.slots[0].status == S.MET and r.evidence[0]["id"] == county_drill.id
 
 
+def test_drill_a_school_organised_and_took_part_in_counts_once(make_org, evac):
+    school = make_org(kind=OrgKind.SCHOOL)
+    evac(school, bj(3, 10), participants=[school])
+    r = result("school-evacuation", school.id, bj(3, 20))
+    assert r.slots[0].achieved == 1
+
+
+def test_dashboard_evaluation_without_evidence_details_agrees(make_org, evac, live):
+    school = make_org(kind=OrgKind.SCHOOL)
+    drill = evac(school, bj(3, 10))
+    live(bj(5, 12), focus=("command_post", "force_organization"))
+    full = services.evaluate(YEAR, WUSU, now=bj(3, 20))
+    bare = services.evaluate(YEAR, WUSU, now=bj(3, 20), evidence=False)
+    assert [[(r.subject_id, r.status, r.achieved) for r in rr.results] for rr in full] == \
+        [[(r.subject_id, r.status, r.achieved) for r in rr.results] for rr in bare]
+    school_result = next(r for rr in bare if rr.key == "school-evacuation" for r in rr.results
+                         if r.subject_id == str(school.id))
+    assert school_result.evidence == [{"type": "drill", "id": drill.id, "status": "completed"}]
+    live_result = next(r for rr in bare if rr.key == "key-county-comprehensive-live" for r in rr.results)
+    assert live_result.missing == ["command_comms"]
+
+
 def test_planned_back_entered_and_cancelled_evacuation_drills(make_org, evac):
     school = make_org(kind=OrgKind.SCHOOL)
     evac(school, bj(3, 25), status=DrillStatus.PLANNED)

@@ -127,7 +127,7 @@ def build_dashboard(user, year: int, region_code: str, now: datetime | None = No
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    results = evaluate(year, region_code, now=now, user=user)
+    results = evaluate(year, region_code, now=now, user=user, evidence=False)
     counties = subject_counties(region_code)
     cells, totals = _matrix(results, counties)
     count, overdue = overdue_actions(region_code, local_today(now))

@@ -15,6 +15,7 @@ Kinds of period for a year Y:
   September–December by default).
 """
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -44,11 +45,11 @@ class Period:
     first_day: date
     last_day: date
 
-    @property
+    @cached_property
     def start(self) -> datetime:
         return local_midnight(self.first_day)
 
-    @property
+    @cached_property
     def end(self) -> datetime:
         """Exclusive: local midnight after the last day."""
         return local_midnight(self.last_day + timedelta(days=1))

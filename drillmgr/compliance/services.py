@@ -157,11 +157,15 @@ def subject_counties(region_code: str | None, key_only: bool = False) -> list[Re
 
 
 def county_map(county_codes: list[str]):
-    """A subquery mapping every region code to the county (of `county_codes`) above or at it."""
+    """A table of every region code and the county (of `county_codes`) above or at it.
+
+    Materialised (a CTE computed once), so that drills join it on an equality: left to itself, the
+    planner may inline the prefix match and repeat it for every drill.
+    """
     county = aliased(Region)
     return (sa.select(Region.code.label("region_code"), county.code.label("county_code"))
             .join(county, Region.path.startswith(county.path))
-            .where(county.code.in_(county_codes))).subquery()
+            .where(county.code.in_(county_codes))).cte("county_map").prefix_with("MATERIALIZED")
 
 
 def _org_scope(region_code: str | None):
@@ -189,6 +193,8 @@ def _period_index(column, spans: list[Period]):
 # --- drill rules (key-county live and double-blind, evacuation of schools, kindergartens, hospitals) ---
 
 def _drill_evidence(row_id, title, starts_at, real_response, note, status) -> dict:
+    if starts_at is None:  # evaluated without details
+        return {"type": "drill", "id": row_id, "status": status}
     item = {"type": "drill", "id": row_id, "title": title, "starts_at": starts_at.isoformat(), "status": status}
     if real_response:
         item["credited_as"] = "real_response"
@@ -210,12 +216,133 @@ def _drill_filters(params: dict, lo: datetime, hi: datetime, user, now) -> list:
     return filters
 
 
-def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user) -> list[SubjectResult]:
+@dataclass(slots=True)
+class DrillCell:
+    """The aggregate of one subject and period, with the earliest completed and planned drill."""
+    done: int
+    planned: int
+    short: int
+    done_id: int | None
+    planned_id: int | None
+    title: str | None
+    starts_at: datetime | None
+    real_response: bool | None
+    note: str | None
+    p_title: str | None
+    p_starts_at: datetime | None
+
+
+MONTH_ALIGNED = ("month", "quarter", "half", "year")
+
+
+def _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds):
+    """One row per (subject, drill) that a drill rule may count, with its period index and key links."""
+    lo, hi = spans[0].start, spans[-1].end
+    required_focus = list(params.get("required_focus") or [])
+    filters = _drill_filters(params, lo, hi, user, now)
+    links = (sa.select(sa.func.count()).where(DrillFocus.drill_id == Drill.id, DrillFocus.focus.in_(required_focus))
+             .correlate(Drill).scalar_subquery() if required_focus else sa.literal(0))
+    columns = [Drill.id.label("drill_id"), Drill.status.label("status"), links.label("links"),
+               _period_index(Drill.starts_at, spans).label("p")]
+    if not by_org:
+        cmap = county_map(county_codes)
+        return (sa.select(cmap.c.county_code.label("subject"), *columns)
+                .join(cmap, cmap.c.region_code == Drill.region_code).where(*filters)).subquery()
+    # A unit is credited with the drills it organised and those it took part in (once, if both).
+    own = sa.select(Drill.organizer_org_id.label("subject"), *columns).where(Drill.organizer_org_id.isnot(None),
+                                                                            *filters)
+    joined = (sa.select(drill_participants.c.org_id.label("subject"), *columns)
+              .join(Drill, Drill.id == drill_participants.c.drill_id)
+              .where(*filters, sa.or_(Drill.organizer_org_id.is_(None),
+                                      Drill.organizer_org_id != drill_participants.c.org_id)))
+    if kinds is not None or region_code is not None:
+        orgs = sa.select(Organisation.id).where(_org_scope(region_code))
+        if kinds is not None:
+            orgs = orgs.where(Organisation.kind.in_(kinds))
+        own = own.where(Drill.organizer_org_id.in_(orgs))
+        joined = joined.where(drill_participants.c.org_id.in_(orgs))
+    return sa.union_all(own, joined).subquery()
+
+
+def _aggregate(inner, required_count: int, with_details: bool = True) -> dict[tuple[str, int], DrillCell]:
+    """Counts per (subject, period) and the earliest completed and planned drill; `with_details` adds
+    their titles and dates (the evidence) by joining them back."""
+    full = inner.c.links >= required_count
+    done = sa.and_(inner.c.status == DrillStatus.COMPLETED, full)
+    planned = sa.and_(inner.c.status == DrillStatus.PLANNED, full)
+    short = sa.and_(inner.c.status == DrillStatus.COMPLETED, sa.not_(full))
+    agg = (sa.select(inner.c.subject, inner.c.p,
+                     sa.func.count(sa.case((done, inner.c.drill_id))).label("done"),
+                     sa.func.count(sa.case((planned, inner.c.drill_id))).label("planned"),
+                     sa.func.count(sa.case((short, inner.c.drill_id))).label("short"),
+                     sa.func.min(sa.case((done, inner.c.drill_id))).label("done_id"),
+                     sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"))
+           .where(inner.c.p.isnot(None)).group_by(inner.c.subject, inner.c.p)).subquery()
+    if not with_details:
+        return {(str(r.subject), r.p): DrillCell(r.done, r.planned, r.short, r.done_id, r.planned_id, None, None,
+                                                 None, None, None, None)
+                for r in db.session.connection().execute(sa.select(agg))}
+    d1, d2 = aliased(Drill), aliased(Drill)
+    rows = db.session.connection().execute(
+        sa.select(agg, d1.title, d1.starts_at, d1.real_response, d1.real_response_note,
+                  d2.title.label("p_title"), d2.starts_at.label("p_starts_at"))
+        .outerjoin(d1, d1.id == agg.c.done_id).outerjoin(d2, d2.id == agg.c.planned_id))
+    return {(str(r.subject), r.p): DrillCell(r.done, r.planned, r.short, r.done_id, r.planned_id, r.title,
+                                             r.starts_at, r.real_response, r.real_response_note, r.p_title,
+                                             r.p_starts_at) for r in rows}
+
+
+def _combine(cells: list[DrillCell]) -> DrillCell:
+    if len(cells) == 1:
+        return cells[0]
+    done = [c for c in cells if c.done_id is not None]
+    planned = [c for c in cells if c.planned_id is not None]
+    first = min(done, key=lambda c: c.done_id) if done else None
+    first_planned = min(planned, key=lambda c: c.planned_id) if planned else None
+    return DrillCell(sum(c.done for c in cells), sum(c.planned for c in cells), sum(c.short for c in cells),
+                     first.done_id if first else None, first_planned.planned_id if first_planned else None,
+                     first.title if first else None, first.starts_at if first else None,
+                     first.real_response if first else None, first.note if first else None,
+                     first_planned.p_title if first_planned else None,
+                     first_planned.p_starts_at if first_planned else None)
+
+
+def _fold(month_cells: dict, months: list[Period], spans: list[Period], subjects) -> dict[tuple[str, int], DrillCell]:
+    """Adds calendar-month cells up into the rule's periods (months, quarters, half-years, the year),
+    for the rule's subjects only."""
+    months_of = [[j for j, m in enumerate(months) if span.first_day <= m.first_day and m.last_day <= span.last_day]
+                 for span in spans]
+    cells: dict[tuple[str, int], DrillCell] = {}
+    for subject in subjects:
+        for i, month_indexes in enumerate(months_of):
+            found = [month_cells[(subject, j)] for j in month_indexes if (subject, j) in month_cells]
+            if found:
+                cells[(subject, i)] = _combine(found)
+    return cells
+
+
+def _drill_cells(params, year, spans, by_org, region_code, county_codes, user, now, run, subject_ids):
+    """The rule's aggregated cells. Unit rules over whole months share one GROUP BY (unit, month) per
+    kind of drill counted, so the school, kindergarten and hospital rules cost one query together."""
+    required_focus = list(params.get("required_focus") or [])
+    if by_org and params["period"] in MONTH_ALIGNED:
+        signature = ("org-months", tuple(params.get("forms") or ()), bool(params.get("credit_real_response")),
+                     tuple(params.get("scopes") or ()), bool(params.get("double_blind_only")), tuple(required_focus))
+        months = periods("month", year, range(1, 13))
+        if signature not in run.aggregates:
+            inner = _drill_inner(params, months, True, region_code, county_codes, user, now, kinds=None)
+            run.aggregates[signature] = _aggregate(inner, len(required_focus), run.evidence)
+        return _fold(run.aggregates[signature], months, spans, subject_ids), None
+    kinds = (params.get("org_kinds") or []) if by_org else None
+    inner = _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds)
+    return _aggregate(inner, len(required_focus), run.evidence), inner
+
+
+def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, run) -> list[SubjectResult]:
     params = rule.params
     spans = periods(params["period"], year, params.get("months"))
     if not spans:
         return []
-    lo, hi = min(p.start for p in spans), max(p.end for p in spans)
     required_focus = list(params.get("required_focus") or [])
     by_org = params.get("subject") == "org"
     counties = subject_counties(region_code, key_only=bool(params.get("key_counties_only")) and not by_org)
@@ -228,69 +355,36 @@ def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user) ->
     if not subjects:
         return []
 
-    filters = _drill_filters(params, lo, hi, user, now)
-    links = (sa.select(sa.func.count()).where(DrillFocus.drill_id == Drill.id, DrillFocus.focus.in_(required_focus))
-             .correlate(Drill).scalar_subquery() if required_focus else sa.literal(0))
-    columns = [Drill.id.label("drill_id"), Drill.status.label("status"), links.label("links"),
-               _period_index(Drill.starts_at, spans).label("p")]
-    if by_org:
-        time_window = (Drill.starts_at >= lo, Drill.starts_at < hi)
-        pairs = sa.union(
-            sa.select(Drill.id.label("drill_id"), Drill.organizer_org_id.label("org_id"))
-            .where(Drill.organizer_org_id.isnot(None), *time_window),
-            sa.select(drill_participants.c.drill_id, drill_participants.c.org_id)
-            .join(Drill, Drill.id == drill_participants.c.drill_id).where(*time_window),
-        ).subquery()
-        inner = (sa.select(pairs.c.org_id.label("subject"), *columns)
-                 .join(Drill, Drill.id == pairs.c.drill_id)
-                 .join(Organisation, Organisation.id == pairs.c.org_id)
-                 .where(Organisation.kind.in_(params.get("org_kinds") or []), _org_scope(region_code), *filters))
+    cells, inner = _drill_cells(params, year, spans, by_org, region_code, county_codes, user, now, run,
+                                [subject_id for subject_id, _name, _county in subjects])
+    if required_focus and any(c.short for c in cells.values()):
+        if inner is None:
+            inner = _drill_inner(params, spans, by_org, region_code, county_codes, user, now,
+                                 params.get("org_kinds") if by_org else None)
+        short_links = _missing_links(inner, required_focus)
     else:
-        cmap = county_map(county_codes)
-        inner = (sa.select(cmap.c.county_code.label("subject"), *columns)
-                 .join(cmap, cmap.c.region_code == Drill.region_code).where(*filters))
-    inner = inner.subquery()
-
-    full = inner.c.links >= len(required_focus)
-    done = sa.and_(inner.c.status == DrillStatus.COMPLETED, full)
-    planned = sa.and_(inner.c.status == DrillStatus.PLANNED, full)
-    short = sa.and_(inner.c.status == DrillStatus.COMPLETED, sa.not_(full))
-    agg = (sa.select(inner.c.subject, inner.c.p,
-                     sa.func.count(sa.case((done, inner.c.drill_id))).label("done"),
-                     sa.func.count(sa.case((planned, inner.c.drill_id))).label("planned"),
-                     sa.func.count(sa.case((short, inner.c.drill_id))).label("short"),
-                     sa.func.min(sa.case((done, inner.c.drill_id))).label("done_id"),
-                     sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"))
-           .where(inner.c.p.isnot(None)).group_by(inner.c.subject, inner.c.p)).subquery()
-    d1, d2 = aliased(Drill), aliased(Drill)
-    rows = db.session.execute(
-        sa.select(agg, d1.title, d1.starts_at, d1.real_response, d1.real_response_note,
-                  d2.title.label("p_title"), d2.starts_at.label("p_starts_at"))
-        .outerjoin(d1, d1.id == agg.c.done_id).outerjoin(d2, d2.id == agg.c.planned_id))
-
-    cells: dict[tuple[str, int], object] = {(str(r.subject), r.p): r for r in rows}
-    short_links = _missing_links(inner, required_focus) if required_focus and any(
-        r.short for r in cells.values()) else {}
+        short_links = {}
     count = int(params.get("count", 1))
+    warning_days = params.get("warning_days", 60)
     results = []
     for subject_id, name, county_code in subjects:
         slots = []
         for index, period in enumerate(spans):
             slot = Slot(period.label, period.start, period.end, required=count)
-            row = cells.get((subject_id, index))
-            if row is not None:
-                slot.achieved, slot.planned = row.done, row.planned
-                if row.done_id is not None:
-                    slot.evidence.append(_drill_evidence(row.done_id, row.title, row.starts_at, row.real_response,
-                                                         row.real_response_note, DrillStatus.COMPLETED.value))
-                if row.planned_id is not None:
-                    slot.planned_evidence.append(_drill_evidence(row.planned_id, row.p_title, row.p_starts_at,
+            cell = cells.get((subject_id, index))
+            if cell is not None:
+                slot.achieved, slot.planned = cell.done, cell.planned
+                if cell.done_id is not None:
+                    slot.evidence.append(_drill_evidence(cell.done_id, cell.title, cell.starts_at, cell.real_response,
+                                                         cell.note, DrillStatus.COMPLETED.value))
+                if cell.planned_id is not None:
+                    slot.planned_evidence.append(_drill_evidence(cell.planned_id, cell.p_title, cell.p_starts_at,
                                                                  False, "", DrillStatus.PLANNED.value))
-                if row.short and (subject_id, index) in short_links:
+                if cell.short and (subject_id, index) in short_links:
                     slot.missing = short_links[(subject_id, index)]
             slots.append(slot)
         results.append(_finish("org" if by_org else "region", subject_id, name, county_code, slots, now,
-                               params.get("warning_days", 60)))
+                               warning_days))
     return results
 
 
@@ -315,7 +409,7 @@ def _missing_links(inner, required_focus: list[str]) -> dict[tuple[str, int], li
 
 # --- after-action reviews filed within N days ------------------------------------------------------
 
-def _evaluate_reviews(rule, year, region_code, now, user) -> list[SubjectResult]:
+def _evaluate_reviews(rule, year, region_code, now, user, run) -> list[SubjectResult]:
     params = rule.params
     counties = subject_counties(region_code)
     if not counties:
@@ -339,7 +433,7 @@ def _evaluate_reviews(rule, year, region_code, now, user) -> list[SubjectResult]
                   sa.func.min(sa.case((pending, inner.c.deadline))).label("next_deadline"))
         .group_by(inner.c.subject))}
     listed = _ranked(inner, [inner.c.subject, sa.case((filed, 1), else_=0)], inner.c.deadline,
-                     [inner.c.drill_id, inner.c.title, inner.c.deadline, filed.label("filed")])
+                     [inner.c.drill_id, inner.c.title, inner.c.deadline, filed.label("filed")]) if run.evidence else {}
     results = []
     for county in counties:
         row = totals.get(county.code)
@@ -367,14 +461,15 @@ def _ranked(inner, partition, order, columns) -> dict[str, list]:
     ranked = sa.select(*columns, inner.c.subject,
                        sa.func.row_number().over(partition_by=partition, order_by=order).label("rank")).subquery()
     listed: dict[str, list] = {}
-    for row in db.session.execute(sa.select(ranked).where(ranked.c.rank <= LIST_LIMIT).order_by(ranked.c.rank)):
+    for row in db.session.connection().execute(
+            sa.select(ranked).where(ranked.c.rank <= LIST_LIMIT).order_by(ranked.c.rank)):
         listed.setdefault(row.subject, []).append(row)
     return listed
 
 
 # --- corrective actions: none past due and not verified -------------------------------------------
 
-def _evaluate_actions(rule, year, region_code, now, user) -> list[SubjectResult]:
+def _evaluate_actions(rule, year, region_code, now, user, run) -> list[SubjectResult]:
     params = rule.params
     counties = subject_counties(region_code)
     if not counties:
@@ -400,7 +495,7 @@ def _evaluate_actions(rule, year, region_code, now, user) -> list[SubjectResult]
         .group_by(inner.c.subject))}
     listed = _ranked(inner, [inner.c.subject, sa.case((verified, 1), else_=0)], inner.c.due_on,
                      [inner.c.action_id, inner.c.summary, inner.c.due_on, verified.label("verified"),
-                      overdue.label("overdue")])
+                      overdue.label("overdue")]) if run.evidence else {}
     results = []
     for county in counties:
         row = totals.get(county.code)
@@ -471,7 +566,7 @@ def _activity_titles(cells) -> dict[int, str]:
                                    .where(OutreachActivity.id.in_(ids))).all())
 
 
-def _evaluate_observance(rule, year, region_code, now, user) -> list[SubjectResult]:
+def _evaluate_observance(rule, year, region_code, now, user, run) -> list[SubjectResult]:
     window = int(rule.params.get("window_days", 3))
     days = [ObservanceDay(d) for d in rule.params.get("days") or []]
     spans = []
@@ -490,7 +585,7 @@ def _evaluate_observance(rule, year, region_code, now, user) -> list[SubjectResu
     return _outreach_results(rule, counties, cells, slot_defs, now, _activity_titles(cells))
 
 
-def _evaluate_six_into(rule, year, region_code, now, user) -> list[SubjectResult]:
+def _evaluate_six_into(rule, year, region_code, now, user, run) -> list[SubjectResult]:
     settings = list(rule.params.get("settings") or [])
     span = periods("year", year)[0]
     in_year = sa.and_(OutreachActivity.held_on >= span.first_day, OutreachActivity.held_on <= span.last_day,
@@ -506,21 +601,29 @@ EVALUATORS = {"drills": _evaluate_drills, "reviews": _evaluate_reviews, "actions
               "observance": _evaluate_observance, "six_into": _evaluate_six_into}
 
 
+@dataclass
+class Run:
+    """What the rules of one evaluate() call share."""
+    evidence: bool = True
+    aggregates: dict = field(default_factory=dict)
+
+
 def evaluate(year: int, region_code: str | None = None, now: datetime | None = None, user=None,
-             rule_keys=None) -> list[RuleResult]:
+             rule_keys=None, evidence: bool = True) -> list[RuleResult]:
     """Every enabled rule of `year` for every subject in `region_code` (None: all), as seen at `now`.
 
     `user` limits which drills count to what that user may know of (see compliance_drill_clause);
-    the nightly job passes None and sees everything.
+    the nightly job passes None and sees everything. Without `evidence`, results carry statuses,
+    counts and missing items but evidence only as ids (what the dashboard matrix needs).
     """
     now = now or utcnow()
     if region_code is not None and db.session.get(Region, region_code) is None:
         access.not_found(_("No such region."))
-    results = []
+    results, run = [], Run(evidence=evidence)
     for rule in ensure_rules(year):
         if not rule.enabled or (rule_keys is not None and rule.key not in rule_keys):
             continue
-        results.append(RuleResult(rule, EVALUATORS[evaluator_of(rule)](rule, year, region_code, now, user)))
+        results.append(RuleResult(rule, EVALUATORS[evaluator_of(rule)](rule, year, region_code, now, user, run)))
     return results
 
 

@@ -1,0 +1,147 @@
+"""Compliance benchmark: a full evaluation beside one hand-written aggregate query (the floor).
+
+Builds data with the demo seeder (`seed-demo --orgs N --drills M`, bulk inserts) into a fresh
+database — a temporary SQLite file and/or a PostgreSQL database — then times, median of --repeat runs:
+  1. floor: one aggregate over the same drills — completed and planned drills per organiser and
+     Beijing month of the year (GROUP BY org, month), the shape of the largest rule's work;
+  2. evaluate(): every rule of the year for every subject of the prefecture (as the nightly job);
+  3. the dashboard an admin opens for the prefecture (evaluate + key-county panel, overdue actions,
+     monthly chart);
+  4. the dashboard of the Wusu coordinator (one county, double-blind visibility applied).
+
+    .venv/bin/python benchmarks/compliance.py --orgs 2000 --drills 50000 [--engine sqlite|postgresql|both]
+        [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_compliance] [--repeat 5]
+
+The PostgreSQL database must exist (createdb bench_compliance) and is emptied first.
+"""
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa  # noqa: E402
+from flask_babel import force_locale  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+
+from config import Config  # noqa: E402
+from drillmgr import create_app  # noqa: E402
+from drillmgr.accounts.models import User  # noqa: E402
+from drillmgr.compliance.dashboard import build_dashboard  # noqa: E402
+from drillmgr.compliance.periods import local_today, periods  # noqa: E402
+from drillmgr.compliance.services import evaluate  # noqa: E402
+from drillmgr.demo.services import seed_demo  # noqa: E402
+from drillmgr.extensions import db  # noqa: E402
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_compliance"
+
+
+def timed(action, repeat: int) -> tuple[float, object]:
+    """Median wall time in milliseconds of `repeat` runs, and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = action()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), result
+
+
+def make_app(url: str):
+    class BenchConfig(Config):
+        SECRET_KEY = "benchmark"
+        SQLALCHEMY_DATABASE_URI = url
+        TESTING = True
+
+    return create_app(BenchConfig)
+
+
+def empty_database() -> None:
+    metadata = sa.MetaData()
+    metadata.reflect(db.engine)
+    with db.engine.begin() as connection:
+        if db.engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        metadata.drop_all(connection)
+
+
+def floor_query(year: int):
+    """The hand-written floor: drills per organiser and Beijing month, completed and planned, in one GROUP BY."""
+    months = periods("month", year, range(1, 13))
+    bounds = {f"s{i}": p.start for i, p in enumerate(months)} | {f"e{i}": p.end for i, p in enumerate(months)}
+    if db.engine.dialect.name == "sqlite":
+        bounds = {k: v.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") for k, v in bounds.items()}
+    case = " ".join(f"WHEN starts_at >= :s{i} AND starts_at < :e{i} THEN {i}" for i in range(12))
+    sql = sa.text(f"""
+        SELECT organizer_org_id, m,
+               count(CASE WHEN status = 'completed' THEN 1 END) AS done,
+               count(CASE WHEN status = 'planned' THEN 1 END) AS planned
+        FROM (SELECT organizer_org_id, status, CASE {case} END AS m FROM drills
+              WHERE status <> 'cancelled' AND starts_at >= :s0 AND starts_at < :e11) AS d
+        GROUP BY organizer_org_id, m""")
+    return lambda: db.session.execute(sql, bounds).all()
+
+
+def run(engine_name: str, url: str, orgs: int, drills: int, repeat: int, reuse: bool = False) -> dict:
+    app = make_app(url)
+    figures = {"engine": engine_name, "seed_s": 0.0}
+    with app.app_context(), app.test_request_context("/", headers={"Accept-Language": "en"}), force_locale("en"):
+        if not reuse:
+            empty_database()
+            upgrade()
+            start = time.perf_counter()
+            seed_demo(org_count=orgs, drill_count=drills)
+            figures["seed_s"] = time.perf_counter() - start
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(sa.text("ANALYZE"))
+            db.session.commit()
+        year = local_today(datetime.now(timezone.utc)).year
+        evaluate(year)  # materialise the year's rules outside the timings
+        admin = db.session.scalar(sa.select(User).where(User.username == "admin"))
+        wusu = db.session.scalar(sa.select(User).where(User.username == "wusu"))
+        figures["floor_ms"], rows = timed(floor_query(year), repeat)
+        figures["floor_rows"] = len(rows)
+        figures["evaluate_ms"], results = timed(lambda: evaluate(year), repeat)
+        figures["subjects"] = sum(len(r.results) for r in results)
+        figures["dashboard_ms"], _ = timed(lambda: build_dashboard(admin, year, "654200"), repeat)
+        figures["county_ms"], _ = timed(lambda: build_dashboard(wusu, year, "654202"), repeat)
+        db.session.remove()
+    return figures
+
+
+def report(figures: dict, orgs: int, drills: int) -> None:
+    floor = figures["floor_ms"]
+    print(f"\n{figures['engine']}: {orgs:,} units, {drills:,} drills (seeded in {figures['seed_s']:.1f} s); "
+          f"{figures['subjects']:,} rule results")
+    print(f"  {'floor: one GROUP BY org, month':<46} {floor:9.1f} ms   1.0×   ({figures['floor_rows']:,} rows)")
+    for key, label in (("evaluate_ms", "evaluate(): all rules, all subjects"),
+                       ("dashboard_ms", "prefecture dashboard (admin)"),
+                       ("county_ms", "county dashboard (Wusu coordinator)")):
+        print(f"  {label:<46} {figures[key]:9.1f} ms {figures[key] / floor:6.1f}×")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=2000)
+    parser.add_argument("--drills", type=int, default=50000)
+    parser.add_argument("--engine", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL", PG_URL))
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--reuse", action="store_true",
+                        help="Time the data already in the PostgreSQL database instead of seeding afresh.")
+    args = parser.parse_args()
+    engines = ("sqlite", "postgresql") if args.engine == "both" else (args.engine,)
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ.setdefault("DRILLMGR_INSTANCE", folder)
+        for name in engines:
+            url = f"sqlite:///{Path(folder) / 'bench.sqlite3'}" if name == "sqlite" else args.pg_url
+            reuse = args.reuse and name == "postgresql"
+            report(run(name, url, args.orgs, args.drills, args.repeat, reuse), args.orgs, args.drills)
+
+
+if __name__ == "__main__":
+    main()
