@@ -1,14 +1,10 @@
-"""The bell, the notifications page and the admins' job-run page."""
-from datetime import timedelta
-
+"""The bell and the notifications page."""
 import pytest
 
-from drillmgr.enums import Role
 from drillmgr.extensions import db
 from drillmgr.notifications.models import Notification
 from drillmgr.notifications.services import notify
-from drillmgr.scheduler import services as scheduler
-from tests.conftest import at, login
+from tests.conftest import login
 
 
 def text(response) -> str:
@@ -61,29 +57,3 @@ def test_someone_elses_notification_cannot_be_marked(client, staff, make_user):
 
 def test_notifications_need_login(client):
     assert client.get("/notifications/").status_code == 302
-
-
-@pytest.mark.parametrize("role", [Role.COORDINATOR, Role.VIEWER, Role.ORG_STAFF])
-def test_job_runs_are_for_admins_only(client, make_user, role):
-    login(client, make_user(role))
-    assert client.get("/admin/jobs/").status_code == 403
-
-
-def test_admin_sees_recent_runs_failures_and_the_outbox(client, make_user):
-    admin = make_user(Role.ADMIN)
-    scheduler.acquire_lease("host:123:abc", 30)
-    scheduler.run_job("drill_reminders", lambda moment: "3 upcoming drills, 5 reminders sent", at(hours=-1), "host:123:abc")
-    scheduler.run_job("compliance", lambda moment: 1 / 0, at(hours=-2), "host:123:abc")
-    notify(make_user(email="x@example.cn"), "test", "s", "b", "", "outbox-1")
-    db.session.commit()
-    login(client, admin)
-    page = text(client.get("/admin/jobs/"))
-    assert "host:123:abc" in page and "3 upcoming drills, 5 reminders sent" in page
-    assert "ZeroDivisionError" in page and "待发送 1 封（其中重试中 0 封），已发送 0 封" in page
-    failures = text(client.get("/admin/jobs/?failures=1"))
-    assert "ZeroDivisionError" in failures and "5 reminders sent" not in failures
-    only = text(client.get("/admin/jobs/?job=drill_reminders"))
-    assert "5 reminders sent" in only and "ZeroDivisionError" not in only
-    assert "任务运行记录" in page and "每 3600 秒" in page and "每天 02:00" in page
-    menu = text(client.get("/"))
-    assert 'href="/admin/jobs/"' in menu

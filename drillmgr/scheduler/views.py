@@ -21,7 +21,14 @@ def runs():
     failures_only = request.args.get("failures") == "1"
     pagination = db.paginate(services.recent_runs_query(job, failures_only),
                              page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
-    schedules = services.resolve_schedules(DEFAULT_SCHEDULE, current_app.config.get("SCHEDULER_SCHEDULE", ""))
+    try:
+        schedules = services.resolve_schedules(DEFAULT_SCHEDULE, current_app.config.get("SCHEDULER_SCHEDULE", ""))
+        schedule_error = None
+    except services.ScheduleError as error:
+        schedules, schedule_error = {}, str(error)
+    if not current_app.config.get("SMTP_HOST"):
+        schedules.pop("send_mail", None)  # the scheduler does not run it either
     return render_template("scheduler/runs.html", pagination=pagination, job=job, failures_only=failures_only,
-                           titles=JOB_TITLES, schedules=schedules, summaries=services.job_summaries(),
+                           titles=JOB_TITLES, schedules=schedules, schedule_error=schedule_error,
+                           summaries=services.job_summaries(),
                            lease=services.current_lease(), outbox=outbox_summary(), Outcome=services.Outcome)
