@@ -243,3 +243,51 @@ def test_drill_detail_page_includes_the_panel(client, world, app):
     response = client.post(f"/findings/drills/{world.drill.id}/review",
                            data={"review-execution": "按预案疏散", "review-version": "0", "next": url})
     assert response.headers["Location"].endswith(url)
+
+
+def _checklist_finding(world, owner):
+    from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
+
+    template = ChecklistTemplate(name="学校常态准备清单")
+    db.session.add(template)
+    db.session.flush()
+    run = ChecklistRun(template_id=template.id, org_id=world.org_a.id, region_code=world.org_a.region_code)
+    db.session.add(run)
+    db.session.commit()
+    return services.create_finding(world.staff, finding_data(owner, summary="应急照明损坏"),
+                                   region_code=run.region_code, org_id=run.org_id, checklist_run_id=run.id)
+
+
+def test_checklist_finding_has_its_own_page_and_is_closed_out_there(client, world):
+    finding = _checklist_finding(world, world.colleague)
+    english_session(client, world.coordinator)
+    html = client.get("/findings/actions").get_data(as_text=True)
+    assert f'href="/findings/{finding.id}"' in html
+    english_session(client, world.colleague)
+    html = client.get(f"/findings/{finding.id}").get_data(as_text=True)
+    assert "应急照明损坏" in html and "Start correcting" in html
+    for status in ("in_progress", "done"):
+        response = client.post(f"/findings/{finding.id}/step", data={"status": status})
+        assert response.headers["Location"].endswith(f"/findings/{finding.id}")
+    english_session(client, world.staff)
+    html = client.get(f"/findings/{finding.id}").get_data(as_text=True)
+    assert "Verify and close" in html and "Change this finding" in html and "Marked as corrected" in html
+    client.post(f"/findings/{finding.id}/step", data={"status": "verified"})
+    assert finding.corrective_action.status == ActionStatus.VERIFIED
+
+
+def test_checklist_finding_page_scope_and_form_errors(client, world):
+    finding = _checklist_finding(world, world.colleague)
+    for outsider in (world.other_staff, world.other_coordinator):
+        english_session(client, outsider)
+        assert client.get(f"/findings/{finding.id}").status_code == 404
+    english_session(client, world.staff)
+    prefix = f"f{finding.id}-"
+    response = client.post(f"/findings/{finding.id}/edit", data={
+        prefix + "summary": "应急照明损坏", prefix + "severity": "major", prefix + "category": "facility",
+        prefix + "found_on": finding.found_on.isoformat(), prefix + "description": "更换",
+        prefix + "owner_id": str(world.colleague.id), prefix + "due_on": "2001-01-01", prefix + "version": "1"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "The due date cannot be before the finding" in html and "2001-01-01" in html
+    assert f'name="next" value="/findings/{finding.id}"' in html

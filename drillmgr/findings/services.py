@@ -508,19 +508,38 @@ def action_list_item(action: CorrectiveAction, today: date) -> dict:
 # --- what the drill page shows ---------------------------------------------------------------
 
 @dataclass
-class DrillPanel:
-    """Everything the review/findings panel of one drill needs, loaded in a fixed number of queries."""
+class FindingsView:
+    """Findings with their actions' histories and what the viewing user may do with them."""
 
-    drill: Drill
-    review: Review | None
     findings: list[Finding]
-    review_history: list[AuditEntry]
     action_history: dict[int, list[AuditEntry]]
     users: dict[int, User]
     can_edit: bool
     can_decide: bool
     today: date
     owners: list[User] = field(default_factory=list)
+
+    def steps_for(self, user: User, action: CorrectiveAction) -> list[ActionStatus]:
+        """The status changes `user` may make on `action` (for its buttons)."""
+        steps = []
+        for to in next_statuses(action.status):
+            who, _name = TRANSITIONS[(action.status, to)]
+            if who == OWNER and access.can_work_on_action(user, action) or who == VERIFIER and \
+                    access.can_verify_action(user, action, self.can_edit, self.can_decide):
+                steps.append(to)
+        return steps
+
+    def overdue(self, action: CorrectiveAction) -> bool:
+        return is_overdue(action, self.today)
+
+
+@dataclass
+class DrillPanel(FindingsView):
+    """Everything the review/findings panel of one drill needs, loaded in a fixed number of queries."""
+
+    drill: Drill | None = None
+    review: Review | None = None
+    review_history: list[AuditEntry] = field(default_factory=list)
 
     @property
     def completed(self) -> bool:
@@ -542,47 +561,48 @@ class DrillPanel:
     def can_decide_now(self) -> bool:
         return self.can_decide and self.filing_status == FilingStatus.SUBMITTED
 
-    def steps_for(self, user: User, action: CorrectiveAction) -> list[ActionStatus]:
-        """The status changes `user` may make on `action` (for its buttons)."""
-        steps = []
-        for to in next_statuses(action.status):
-            who, _name = TRANSITIONS[(action.status, to)]
-            if who == OWNER and access.can_work_on_action(user, action) or who == VERIFIER and \
-                    access.can_verify_action(user, action, self.can_edit, self.can_decide):
-                steps.append(to)
-        return steps
 
-    def overdue(self, action: CorrectiveAction) -> bool:
-        return is_overdue(action, self.today)
-
-
-def drill_panel(user: User, drill: Drill) -> DrillPanel:
-    review = review_of(drill)
-    findings = drill_findings(drill)
-    actions = [f.corrective_action for f in findings]
-    entries = list(db.session.scalars(
-        sa.select(AuditEntry).where(sa.or_(
-            sa.and_(AuditEntry.entity_type == "review", AuditEntry.entity_id == str(drill.id),
-                    AuditEntry.action != "review.save"),
-            sa.and_(AuditEntry.entity_type == "corrective_action",
-                    AuditEntry.entity_id.in_([str(a.id) for a in actions])),
-        )).order_by(AuditEntry.at, AuditEntry.id)))
+def _history(actions: list[CorrectiveAction], review_of_drill: Drill | None = None):
+    """Audit entries of the actions (and of the drill's filing), with their users, in two queries."""
+    wanted = sa.and_(AuditEntry.entity_type == "corrective_action",
+                     AuditEntry.entity_id.in_([str(a.id) for a in actions]))
+    if review_of_drill is not None:
+        wanted = sa.or_(wanted, sa.and_(AuditEntry.entity_type == "review",
+                                        AuditEntry.entity_id == str(review_of_drill.id),
+                                        AuditEntry.action != "review.save"))
+    entries = list(db.session.scalars(sa.select(AuditEntry).where(wanted).order_by(AuditEntry.at, AuditEntry.id)))
     user_ids = {e.user_id for e in entries if e.user_id}
     users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(user_ids)))} if user_ids else {}
     action_history: dict[int, list[AuditEntry]] = defaultdict(list)
     for entry in entries:
         if entry.entity_type == "corrective_action":
             action_history[int(entry.entity_id)].append(entry)
+    return [e for e in entries if e.entity_type == "review"], dict(action_history), users
+
+
+def drill_panel(user: User, drill: Drill) -> DrillPanel:
+    findings = drill_findings(drill)
+    review_history, action_history, users = _history([f.corrective_action for f in findings], drill)
     can_edit = access.can_edit_drill(user, drill)
     panel = DrillPanel(
-        drill=drill, review=review, findings=findings,
-        review_history=[e for e in entries if e.entity_type == "review"],
-        action_history=dict(action_history), users=users, can_edit=can_edit,
+        drill=drill, review=review_of(drill), findings=findings, review_history=review_history,
+        action_history=action_history, users=users, can_edit=can_edit,
         can_decide=access.can_decide_filing(user, drill), today=local_today())
-    if can_edit and panel.completed:
+    if can_edit:
         panel.owners = owner_choices(Finding(drill_id=drill.id, region_code=drill.region_code,
                                              org_id=drill.organizer_org_id))
     return panel
+
+
+def finding_view(user: User, finding: Finding) -> FindingsView:
+    """One finding on its own page (a readiness checklist's finding has no drill page)."""
+    _review_history, action_history, users = _history([finding.corrective_action])
+    can_edit = access.can_manage_finding(user, finding)
+    view = FindingsView(findings=[finding], action_history=action_history, users=users, can_edit=can_edit,
+                        can_decide=access.can_manage_region(user, finding.region_code), today=local_today())
+    if can_edit:
+        view.owners = owner_choices(finding)
+    return view
 
 
 def audit_reason(entry: AuditEntry) -> str:

@@ -9,6 +9,7 @@ from drillmgr.errors import Conflict, Forbidden, NotFound, ServiceError, Validat
 from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, ReviewForm, apply_errors
+from drillmgr.findings.models import Finding
 from drillmgr.regions.services import all_regions
 
 bp = Blueprint("findings", __name__, url_prefix="/findings")
@@ -131,22 +132,38 @@ def actions():
 
 
 # --- changes from the panel's forms ----------------------------------------------------------
+# A form is posted from the drill's page, or from a finding's own page (checklist findings); `source`
+# is the drill, or the finding when it has no drill.
 
-def _next_url(drill) -> str:
-    """Where the panel's forms return to: the page that showed them (a local path), else our own page."""
+def _own_page(source) -> str:
+    if isinstance(source, Finding):
+        return url_for("findings.finding", finding_id=source.id)
+    return url_for("findings.drill", drill_id=source.id)
+
+
+def _next_url(source) -> str:
+    """Where the forms return to: the page that showed them (a local path), else our own page."""
     target = request.form.get("next", "")
     if target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
-    return url_for("findings.drill", drill_id=drill.id)
+    return _own_page(source)
 
 
-def _back(drill):
-    return redirect(_next_url(drill))
+def _back(source):
+    return redirect(_next_url(source))
 
 
-def _failed(drill, error: ServiceError, key: str | None = None, form=None):
-    """Re-renders the drill's review page with the posted form and its errors; nothing was changed.
-    Without a form to carry them, every message is flashed."""
+def _show_again(source, status: int, key: str | None, form, conflict: bool = False):
+    """The page again, with the posted form and its errors; nothing was changed."""
+    posted = {key: form} if form is not None else None
+    if isinstance(source, Finding):
+        return _finding_page(source, posted, panel_next=_next_url(source), conflict=conflict), status
+    return render_template("findings/drill.html", drill=source, drill_url=_drill_page_url(source),
+                           panel_forms=posted, panel_next=_next_url(source), conflict=conflict), status
+
+
+def _failed(source, error: ServiceError, key: str | None = None, form=None):
+    """Without a form to carry them, every message is flashed."""
     db.session.rollback()
     if isinstance(error, Forbidden):
         abort(403)
@@ -160,16 +177,13 @@ def _failed(drill, error: ServiceError, key: str | None = None, form=None):
         flash(message, "danger")
     if isinstance(error, Conflict):
         flash(_("Nothing was saved. Reload the page to see the current state, then try again."), "warning")
-    return render_template("findings/drill.html", drill=drill, drill_url=_drill_page_url(drill),
-                           panel_forms={key: form} if form is not None else None, panel_next=_next_url(drill),
-                           conflict=isinstance(error, Conflict)), error.status
+    return _show_again(source, error.status, key, form, conflict=isinstance(error, Conflict))
 
 
-def _form_invalid(drill, key: str, form):
+def _form_invalid(source, key: str, form):
     for message in (m for messages in form.errors.values() for m in messages):
         flash(message, "danger")
-    return render_template("findings/drill.html", drill=drill, drill_url=_drill_page_url(drill),
-                           panel_forms={key: form}, panel_next=_next_url(drill)), 422
+    return _show_again(source, 422, key, form)
 
 
 @bp.post("/drills/<int:drill_id>/review")
@@ -226,42 +240,61 @@ def add_finding(drill_id: int):
     return _back(drill)
 
 
-def _finding_and_drill(finding_id: int):
+def _visible_finding(finding_id: int) -> Finding:
     try:
-        finding = access.get_visible_finding(current_user, finding_id)
+        return access.get_visible_finding(current_user, finding_id)
     except ServiceError:
         abort(404)
-    if finding.drill_id is None:
-        abort(404)
-    return finding, finding.drill
+
+
+def _finding_page(finding: Finding, posted: dict | None = None, **extra):
+    view = services.finding_view(current_user, finding)
+    view.forms = PanelForms(view, posted)
+    drill_url = _drill_page_url(finding.drill) if finding.drill is not None else None
+    return render_template("findings/finding.html", finding=finding, view=view, drill_url=drill_url,
+                           checklist_run_url=_checklist_run_url(finding), **extra)
+
+
+def _checklist_run_url(finding: Finding) -> str | None:
+    if finding.checklist_run_id is None or "checklists.run" not in current_app.view_functions:
+        return None
+    return url_for("checklists.run", run_id=finding.checklist_run_id)
+
+
+@bp.get("/<int:finding_id>")
+@login_required
+def finding(finding_id: int):
+    return _finding_page(_visible_finding(finding_id))
 
 
 @bp.post("/<int:finding_id>/edit")
 @login_required
 def edit_finding(finding_id: int):
-    finding, drill = _finding_and_drill(finding_id)
+    finding = _visible_finding(finding_id)
+    source = finding.drill or finding
     key = f"finding{finding.id}"
     form = FindingForm(prefix=f"f{finding.id}-")
     if not form.validate():
-        return _form_invalid(drill, key, form)
+        return _form_invalid(source, key, form)
     try:
         services.update_finding(current_user, finding, form.to_payload())
     except ServiceError as error:
-        return _failed(drill, error, key, form)
+        return _failed(source, error, key, form)
     flash(_("Finding saved."), "success")
-    return _back(drill)
+    return _back(source)
 
 
 @bp.post("/<int:finding_id>/step")
 @login_required
 def action_step(finding_id: int):
-    finding, drill = _finding_and_drill(finding_id)
+    finding = _visible_finding(finding_id)
+    source = finding.drill or finding
     form = ActionStepForm()
     if not form.validate() or form.status.data not in ActionStatus.values():
         abort(400)
     try:
         services.update_finding(current_user, finding, form.to_payload())
     except ServiceError as error:
-        return _failed(drill, error)
+        return _failed(source, error)
     flash(_("Corrective action is now “%(status)s”.", status=ActionStatus(form.status.data).label), "success")
-    return _back(drill)
+    return _back(source)
