@@ -51,6 +51,8 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    # How many reverse proxies (nginx…) stand in front and set X-Forwarded-For/-Proto/-Host; 0 for none.
+    PROXY_COUNT = int(os.environ.get("DRILLMGR_PROXY_COUNT", "0"))
 
     SMTP_HOST = os.environ.get("SMTP_HOST", "")
     SMTP_PORT = os.environ.get("SMTP_PORT", "25")

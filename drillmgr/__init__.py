@@ -23,6 +23,7 @@ BLUEPRINT_MODULES = (
     "drillmgr.attachments.views",
     "drillmgr.checklists.views",
     "drillmgr.outreach.views",
+    "drillmgr.compliance.views",
 )
 
 
@@ -46,6 +47,13 @@ def create_app(config_class=None) -> Flask:
 
         app.config["SECRET_KEY"] = development_secret_key()
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config.get("PROXY_COUNT"):
+        # Behind nginx or similar: client address and scheme from X-Forwarded-*, so that the login
+        # rate limit counts per client rather than per proxy.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", _translation_directories())
 
     _init_extensions(app)

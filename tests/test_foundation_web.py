@@ -355,3 +355,15 @@ def test_error_pages_are_translated(client, make_user):
     login(client, make_user(Role.ADMIN))
     response = client.get("/no-such-page")
     assert response.status_code == 404 and "页面不存在" in text(response)
+
+
+def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for():
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from config import TestConfig
+
+    class BehindNginx(TestConfig):
+        PROXY_COUNT = 1
+
+    assert isinstance(create_app(BehindNginx).wsgi_app, ProxyFix)
+    assert not isinstance(create_app(TestConfig).wsgi_app, ProxyFix)
