@@ -2,17 +2,14 @@
 from io import BytesIO
 
 from flask import jsonify, request, send_file
-from flask_babel import gettext as _
-
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, token_required
 from drillmgr.api.openapi import describe, register_schema
-from drillmgr.compliance import reports
+from drillmgr.compliance import params, reports
 from drillmgr.compliance.dashboard import default_region
 from drillmgr.compliance.periods import local_today, reporting_half_of
 from drillmgr.compliance.services import evaluate, results_to_dict
 from drillmgr.db import utcnow
-from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from drillmgr.regions.models import Region
 
@@ -49,20 +46,10 @@ REGION_PARAM = {"name": "region", "in": "query", "schema": {"type": "string"},
                 "description": "Region code; default: the caller's region"}
 
 
-def _int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.strip().isdigit() or not minimum <= int(raw) <= maximum:
-        message = _("Must be a whole number from %(a)d to %(b)d.", a=minimum, b=maximum)
-        raise ValidationError(message, {name: [message]})
-    return int(raw)
-
-
 def _region_arg(user) -> str:
     code = request.args.get("region") or default_region(user)
     if db.session.get(Region, code) is None:
-        raise ValidationError(_("No such region."), {"region": [_("No such region.")]})
+        raise params.unknown_region()
     access.require(access.can_view_compliance(user, code))
     return code
 
@@ -75,7 +62,7 @@ def compliance():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
     now = utcnow()
-    year = _int_arg("year", local_today(now).year, 2000, 2100)
+    year = params.year_arg(request.args.get("year"), local_today(now).year)
     region = _region_arg(user)
     return jsonify(results_to_dict(year, evaluate(year, region, now=now, user=user)))
 
@@ -99,11 +86,9 @@ def half_year_report():
     access.require(access.can_view_compliance(user))
     now = utcnow()
     default_year, default_half = reporting_half_of(local_today(now))
-    year = _int_arg("year", default_year, 2000, 2100)
-    half = _int_arg("half", default_half if "year" not in request.args else 1, 1, 2)
-    fmt = request.args.get("format", "json")
-    if fmt not in ("json", "xlsx"):
-        raise ValidationError(_("format must be json or xlsx."), {"format": [_("Choose json or xlsx.")]})
+    year = params.year_arg(request.args.get("year"), default_year)
+    half = params.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
+    params.format_arg(request.args.get("format"))
     report = reports.half_year_report(user, _region_arg(user), year, half, now=now)
     if _wants_xlsx():
         return send_file(BytesIO(reports.report_xlsx(report)), mimetype=reports.XLSX_TYPE, as_attachment=True,

@@ -12,6 +12,7 @@ from drillmgr.compliance import reports
 from drillmgr.compliance.labels import missing_label, period_label, status_label
 from drillmgr.compliance.periods import PERIOD_KINDS, local_today, reporting_half_of
 from drillmgr.compliance.models import ComplianceRule
+from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_title, update_rule
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, OrgKind, SixIntoSetting
@@ -20,7 +21,6 @@ from drillmgr.extensions import db
 from drillmgr.regions.services import all_regions
 
 bp = Blueprint("compliance", __name__, url_prefix="/compliance")
-MIN_YEAR, MAX_YEAR = 2000, 2100
 
 
 bp.add_app_template_filter(missing_label, "missing_label")
