@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 translations: install
-	@for dir in $(CATALOGS); do $(BIN)/pybabel compile --use-fuzzy -d $$dir -f >/dev/null || exit 1; done
+	@for dir in $(CATALOGS); do $(BIN)/pybabel -q compile --use-fuzzy -d $$dir -f || exit 1; done
 
 run: translations
 	$(BIN)/drillmgr db upgrade

@@ -258,3 +258,11 @@ def test_demo_accounts_command(runner):
     result = runner.invoke(args=["demo-accounts"])
     assert result.exit_code == 0
     assert "admin" in result.output and "乌苏市" in result.output
+
+
+def test_seed_demo_if_empty_loads_into_a_freshly_upgraded_database(runner):
+    """An upgraded database holds only the prefecture and its counties: that counts as empty."""
+    assert count(Organisation) == 0 and count(User) == 0 and count(Region) >= 8
+    result = runner.invoke(args=["seed-demo", "--if-empty", "--orgs", "20", "--drills", "5"])
+    assert result.exit_code == 0, result.output
+    assert count(Organisation) == 20

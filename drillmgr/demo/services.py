@@ -62,7 +62,9 @@ class SeedSummary:
 
 
 def database_is_empty() -> bool:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(Region)) == 0
+    """No organisations and no users yet (the prefecture and its counties come with the migrations)."""
+    return not db.session.scalar(sa.select(sa.select(Organisation.id).exists())) and \
+        not db.session.scalar(sa.select(sa.select(User.id).exists()))
 
 
 def demo_accounts_text() -> str:
