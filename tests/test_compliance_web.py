@@ -242,5 +242,5 @@ def test_cli_compliance_table_and_json(runner, world):
 def test_pages_are_in_chinese_by_default(client, world):
     login(client, world["admin"])
     html = client.get(f"/compliance/county/{WUSU}").get_data(as_text=True)
-    assert "任务完成情况" in html and "中小学：学期内每月开展避险疏散演练" in html
+    assert "达标情况" in html and "中小学：学期内每月开展避险疏散演练" in html
     assert "未演练环节" in html  # the live drill did not exercise command communications

@@ -57,10 +57,25 @@ DEFAULT_RULES = {
         "subject": "county", "settings": [s.value for s in SixIntoSetting], "warning_days": DEFAULT_WARNING_DAYS}),
 }
 RULE_KEYS = tuple(DEFAULT_RULES)
+SHORT_TITLES = {
+    "key-county-comprehensive-live": _l("Comprehensive live drill"),
+    "key-county-double-blind-tabletop": _l("Double-blind tabletop"),
+    "school-evacuation": _l("School evacuation"),
+    "kindergarten-evacuation": _l("Kindergarten evacuation"),
+    "hospital-evacuation": _l("Hospital evacuation"),
+    "after-action-filed": _l("Reviews filed"),
+    "corrective-actions": _l("Corrective actions"),
+    "observance-campaigns": _l("Observance-day campaigns"),
+    "six-into": _l("Six-into"),
+}
 
 
 def evaluator_of(rule: ComplianceRule) -> str:
     return DEFAULT_RULES[rule.key][0]
+
+
+def rule_short_title(rule: ComplianceRule) -> str:
+    return str(SHORT_TITLES.get(rule.key, rule.title))
 
 
 def rule_title(rule: ComplianceRule) -> str:

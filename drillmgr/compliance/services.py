@@ -28,7 +28,7 @@ from sqlalchemy.orm import aliased
 from drillmgr.access import services as access
 from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot
 from drillmgr.compliance.periods import Period, local_today, periods
-from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_title
+from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_short_title, rule_title
 from drillmgr.compliance.sqlfuncs import add_days, later_of
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, DrillFocus, drill_participants
@@ -96,6 +96,10 @@ class RuleResult:
     @property
     def title(self) -> str:
         return rule_title(self.rule)
+
+    @property
+    def short_title(self) -> str:
+        return rule_short_title(self.rule)
 
     @property
     def subject(self) -> str:
