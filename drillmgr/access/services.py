@@ -539,9 +539,11 @@ def feed_home_region(user: User) -> str | None:
     return user.region_code
 
 
-def feed_shows_report_deadlines(user: User, region_code: str) -> bool:
-    """The half-year report deadlines concern those who file the region's report."""
-    return can_manage_region(user, region_code)
+def feed_shows_report_deadlines(user: User) -> bool:
+    """The half-year report deadlines concern those who file a region's report: its coordinators and
+    admins. Asked only about a region feed the user may have (can_subscribe_region), so for a
+    coordinator the region lies in their subtree."""
+    return user.role in (Role.ADMIN, Role.COORDINATOR)
 
 
 # --- notifications and the scheduler's record ------------------------------------------------

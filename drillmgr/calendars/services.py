@@ -1,10 +1,10 @@
 """Calendar feeds: which feeds a user may have, their signed links, and serving them cheaply.
 
 A calendar program polls its feeds again and again and most polls change nothing. So a poll first
-asks the database one aggregate question about the drills the feed would show (count, sums and
-maxima of ids, versions and change times); that answer plus the feed's settings is the key of the
-rendered feed. An unchanged key is answered from memory or with 304, and when one drill changes
-only its VEVENT is rendered again: every drill's event is cached by its version.
+asks one index-only question about the whole drills table (count, highest id, latest change); when that and the clock show nothing new, the feed kept in memory is current. Otherwise one
+aggregate question about the drills this feed would show (the same figures, over its own drills)
+decides whether the kept feed still holds. Only then is anything rendered, and then only the events
+of drills changed since: every drill's VEVENT is cached by its version.
 """
 import hashlib
 import os
@@ -12,7 +12,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
@@ -44,6 +44,7 @@ CANCELLED_KEPT = timedelta(days=90)
 YEARS_BEFORE, YEARS_AFTER = 1, 2
 LOAD_CHUNK = 500
 SIGNATURE_SALT = "drillmgr.calendar-feed"
+STAMP_TRUSTED_FOR = timedelta(minutes=5)
 
 
 class ByteLRU:
@@ -94,7 +95,7 @@ class RenderedFeed:
 
 
 EVENT_CACHE = ByteLRU(48 * 1024 * 1024, len)
-FEED_CACHE = ByteLRU(96 * 1024 * 1024, lambda rendered: len(rendered.body))
+FEED_CACHE = ByteLRU(96 * 1024 * 1024, lambda cached: len(cached.rendered.body))
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,7 @@ def _owner_feed(owner: User, kind: str, target: str) -> Feed:
                 raise Forbidden(_("This link's owner may no longer see this region."))
             name = _("Drills in %(region)s", region=region.name)
             drills = access.feed_region_drills(region.code)
-            if access.feed_shows_report_deadlines(owner, region.code):
+            if access.feed_shows_report_deadlines(owner):
                 deadline_region = (region.code, region.name)
         description = _("Earthquake drills from the Tacheng drill manager, as %(user)s may see them.",
                         user=owner.display_name or owner.username)
@@ -374,10 +375,7 @@ def _calendar_events(feed: Feed, years: tuple[int, int]) -> list[bytes]:
 
 
 def render_feed(feed: Feed, state: FeedState, now: datetime | None = None) -> RenderedFeed:
-    """The feed's bytes, from memory when its validator is unchanged."""
-    cached = FEED_CACHE.get(state.key)
-    if cached is not None:
-        return cached
+    """The feed's bytes; only the events of drills changed since they were last rendered are built."""
     now = now or utcnow()
     with force_locale(feed.style.locale):
         head = ical.head_bytes(ical.calendar_head(feed.name, feed.description, feed.style.tzid))
@@ -386,10 +384,78 @@ def render_feed(feed: Feed, state: FeedState, now: datetime | None = None) -> Re
     parts += _drill_events(feed, now, state.years)
     parts.append(ical.CALENDAR_END)
     body = b"".join(parts)
-    rendered = RenderedFeed(body=body, etag=hashlib.sha256(body).hexdigest(),
-                            last_modified=state.last_modified)
-    FEED_CACHE.put(state.key, rendered)
+    return RenderedFeed(body=body, etag=hashlib.sha256(body).hexdigest(), last_modified=state.last_modified)
+
+
+# --- serving: the cheap checks before any rendering ------------------------------------------------
+
+def data_stamp(owner: User | None) -> tuple:
+    """Changes whenever a drill or an organisation changes: every change of a drill sets its
+    updated_at, a new drill raises the highest id, a deleted one lowers the count. Index-only, so it
+    costs the same for any number of drills."""
+    row = db.session.execute(sa.select(
+        sa.select(sa.func.count()).select_from(Drill).scalar_subquery(),
+        sa.select(sa.func.max(Drill.id)).scalar_subquery(),
+        sa.select(sa.func.max(Drill.updated_at)).scalar_subquery(),
+        sa.select(sa.func.max(Organisation.updated_at)).scalar_subquery(),
+    )).one()
+    return (*row, owner.updated_at if owner else None)
+
+
+def next_time_change(now: datetime, tzid: str) -> datetime:
+    """The next moment at which the clock alone may change some feed: a double-blind drill starts,
+    a cancelled drill's 90 days end, or a new year moves the feed's window. Capped, so that a change
+    committed late with an earlier updated_at than the stamp's is caught by the feed's own validator
+    (which sums versions) within minutes."""
+    cancelled_moment = sa.func.coalesce(Drill.cancelled_at, Drill.updated_at)
+    blind_start, cancelled = db.session.execute(sa.select(
+        sa.select(sa.func.min(Drill.starts_at)).where(Drill.double_blind.is_(True), Drill.starts_at > now)
+        .scalar_subquery(),
+        sa.select(sa.func.min(cancelled_moment)).where(
+            Drill.status == DrillStatus.CANCELLED, cancelled_moment >= now - CANCELLED_KEPT).scalar_subquery(),
+    )).one()
+    new_year = ical.local_midnight(date(now.astimezone(ZoneInfo(tzid)).year + 1, 1, 1), tzid)
+    moments = (blind_start, cancelled + CANCELLED_KEPT if cancelled else None, new_year, now + STAMP_TRUSTED_FOR)
+    return min(m for m in moments if m)
+
+
+@dataclass(frozen=True)
+class CachedFeed:
+    rendered: RenderedFeed
+    state_key: tuple
+    stamp: tuple
+    valid_until: datetime
+
+
+def _revalidate(feed: Feed, now: datetime, stamp: tuple) -> tuple[CachedFeed | None, FeedState | None]:
+    """The cached feed if it is still current, else None and the feed's state to render from.
+
+    Nothing changed anywhere and no clock-driven change due: current, after one small query.
+    Otherwise the feed's own validator decides (one aggregate query over its drills).
+    """
+    cached = FEED_CACHE.get(feed.identity)
+    if cached is not None and cached.stamp == stamp and now < cached.valid_until:
+        return cached, None
+    state = feed_state(feed, now)
+    if cached is not None and cached.state_key == state.key:
+        cached = replace(cached, stamp=stamp, valid_until=next_time_change(now, feed.style.tzid))
+        FEED_CACHE.put(feed.identity, cached)
+        return cached, None
+    return None, state
+
+
+def _render_and_keep(feed: Feed, state: FeedState, stamp: tuple, now: datetime) -> RenderedFeed:
+    rendered = render_feed(feed, state, now)
+    FEED_CACHE.put(feed.identity, CachedFeed(rendered, state.key, stamp, next_time_change(now, feed.style.tzid)))
     return rendered
+
+
+def current_feed(feed: Feed, now: datetime | None = None) -> RenderedFeed:
+    """The feed as of now, from memory when nothing it shows has changed."""
+    now = now or utcnow()
+    stamp = data_stamp(feed.owner)  # before reading the drills, so a change made meanwhile is seen next time
+    cached, state = _revalidate(feed, now, stamp)
+    return cached.rendered if cached else _render_and_keep(feed, state, stamp, now)
 
 
 def answer(feed: Feed, etag_matches: Callable[[str], bool] | None = None,
@@ -400,17 +466,18 @@ def answer(feed: Feed, etag_matches: Callable[[str], bool] | None = None,
     its If-Modified-Since, used only without If-None-Match, as RFC 9110 says.
     """
     now = now or utcnow()
-    state = feed_state(feed, now)
-    cached = FEED_CACHE.get(state.key)
+    stamp = data_stamp(feed.owner)
+    cached, state = _revalidate(feed, now, stamp)
+    last_modified = cached.rendered.last_modified if cached else state.last_modified
     if etag_matches is not None:
-        if cached is not None and etag_matches(cached.etag):
-            return FeedAnswer(304, cached.etag, state.last_modified)
-    elif modified_since is not None and state.last_modified <= modified_since:
-        return FeedAnswer(304, cached.etag if cached else None, state.last_modified)
-    rendered = cached or render_feed(feed, state, now)
+        if cached is not None and etag_matches(cached.rendered.etag):
+            return FeedAnswer(304, cached.rendered.etag, last_modified)
+    elif modified_since is not None and last_modified <= modified_since:
+        return FeedAnswer(304, cached.rendered.etag if cached else None, last_modified)
+    rendered = cached.rendered if cached else _render_and_keep(feed, state, stamp, now)
     if etag_matches is not None and etag_matches(rendered.etag):
-        return FeedAnswer(304, rendered.etag, state.last_modified)
-    return FeedAnswer(200, rendered.etag, state.last_modified, rendered.body)
+        return FeedAnswer(304, rendered.etag, last_modified)
+    return FeedAnswer(200, rendered.etag, last_modified, rendered.body)
 
 
 # --- static files --------------------------------------------------------------------------------
@@ -445,8 +512,7 @@ def publish_static(directory: str | os.PathLike | None = None, now: datetime | N
     now = now or utcnow()
     changed = []
     for region_code in [None, *(county.code for county in counties())]:
-        feed = public_feed(region_code)
-        rendered = render_feed(feed, feed_state(feed, now), now)
+        rendered = current_feed(public_feed(region_code), now)
         name = static_file_name(region_code)
         if _write_if_changed(folder / name, rendered.body):
             changed.append(name)
