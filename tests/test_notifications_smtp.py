@@ -14,8 +14,6 @@ from drillmgr.notifications.models import OutboxMail
 from drillmgr.notifications.sender import SmtpSettings, SmtpSettingsError, claim, retry_delay, send_pending
 from drillmgr.notifications.services import notify
 
-# After the mails were queued (they are due at once), whatever the clock says.
-T0 = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=1)
 pytestmark = pytest.mark.slow
 
 
@@ -69,6 +67,11 @@ def queue(make_user, n):
     return users
 
 
+def soon() -> datetime:
+    """A moment just after mails queued now (they are due at once), for the sender's `now`."""
+    return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(minutes=1)
+
+
 def mails():
     return db.session.scalars(sa.select(OutboxMail).order_by(OutboxMail.id).execution_options(
         populate_existing=True)).all()
@@ -77,24 +80,25 @@ def mails():
 def test_server_down_then_up_every_mail_delivered_exactly_once(make_user, port):
     queue(make_user, 5)
     settings = settings_for(port)
+    t0 = soon()
 
-    report = send_pending(settings, now=T0)  # nothing listens on the port
+    report = send_pending(settings, now=t0)  # nothing listens on the port
     assert (report.sent, report.failed) == (0, 5)
     for mail in mails():
         assert mail.status == MailStatus.PENDING and mail.attempts == 1
-        assert mail.next_attempt_at == T0 + timedelta(seconds=60) and "Connection" in mail.last_error
+        assert mail.next_attempt_at == t0 + timedelta(seconds=60) and "Connection" in mail.last_error
 
-    assert (send_pending(settings, now=T0 + timedelta(seconds=30)).failed) == 0  # backing off: not tried
-    report = send_pending(settings, now=T0 + timedelta(seconds=61))  # still down: the delay doubles
+    assert (send_pending(settings, now=t0 + timedelta(seconds=30)).failed) == 0  # backing off: not tried
+    report = send_pending(settings, now=t0 + timedelta(seconds=61))  # still down: the delay doubles
     assert report.failed == 5
-    assert {m.next_attempt_at for m in mails()} == {T0 + timedelta(seconds=61 + 120)}
+    assert {m.next_attempt_at for m in mails()} == {t0 + timedelta(seconds=61 + 120)}
 
     inbox = Inbox()
     server = start_server(port, inbox)
     try:
-        report = send_pending(settings, now=T0 + timedelta(seconds=200))
+        report = send_pending(settings, now=t0 + timedelta(seconds=200))
         assert (report.sent, report.failed) == (5, 0)
-        assert send_pending(settings, now=T0 + timedelta(hours=5)).sent == 0
+        assert send_pending(settings, now=t0 + timedelta(hours=5)).sent == 0
     finally:
         server.stop()
     assert sorted(m["To"] for m in inbox.messages) == sorted(f"user{i}@example.cn" for i in range(5))
@@ -112,7 +116,7 @@ def test_a_refused_recipient_is_retried_alone_while_the_rest_go_out(make_user, p
     inbox = Inbox(refuse={"user1@example.cn"})
     server = start_server(port, inbox)
     try:
-        report = send_pending(settings_for(port), now=T0)
+        report = send_pending(settings_for(port), now=soon())
     finally:
         server.stop()
     assert (report.sent, report.failed) == (2, 1)
@@ -123,9 +127,9 @@ def test_a_refused_recipient_is_retried_alone_while_the_rest_go_out(make_user, p
 
 def test_a_mail_is_claimed_by_one_sender_only(make_user):
     queue(make_user, 1)
-    mail_id = mails()[0].id
-    assert claim(mail_id, T0)
-    assert not claim(mail_id, T0)  # a second sender finds it taken
+    mail_id, now = mails()[0].id, soon()
+    assert claim(mail_id, now)
+    assert not claim(mail_id, now)  # a second sender finds it taken
     assert mails()[0].attempts == 1
 
 
