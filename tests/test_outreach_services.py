@@ -102,7 +102,8 @@ def test_absurd_audience_refused(admin, audience, message):
 
 
 def test_audience_limit_depends_on_region_level(admin, make_region):
-    village = make_region(level=RegionLevel.VILLAGE, parent_code=make_region().code)
+    township = make_region(code="654202901")
+    village = make_region(code="654202901001", level=RegionLevel.VILLAGE, parent_code=township.code)
     assert services.audience_limit(village) == 500_000
     with pytest.raises(ValidationError) as error:
         services.create_activity(admin, six_into(region_code=village.code, audience=500_001))
