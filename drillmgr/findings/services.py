@@ -6,6 +6,7 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from flask_sqlalchemy.pagination import SelectPagination
@@ -17,11 +18,12 @@ from drillmgr.audit import services as audit
 from drillmgr.audit.models import AuditEntry
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, FindingCategory, Severity
+from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, FindingCategory, Role, Severity
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
-from drillmgr.formatting import to_local
+from drillmgr.formatting import local_date, to_local
+from drillmgr.notifications import services as notifications
 from drillmgr.validation import MISSING, Payload
 
 MAX_TEXT = 10_000
@@ -104,6 +106,7 @@ def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, rea
         review.decided_at, review.decided_by_id = now, actor.id
         review.return_reason = reason
     audit.record(actor, action, "review", review.drill_id, before, audit.snapshot(review, FILING_FIELDS))
+    _tell_filing(actor, review, action)
     db.session.commit()
     return review
 
@@ -186,6 +189,107 @@ def review_to_dict(drill: Drill, review: Review | None, findings: list[Finding],
 
 def _iso(value):
     return value.isoformat() if value is not None else None
+
+
+# --- telling people -------------------------------------------------------------------------
+# Each step that hands work to someone else notifies them (in-app, and by mail when they have an
+# address), in the same transaction as the step, in the recipient's language.
+
+class Kind:
+    REVIEW_SUBMITTED = "review_submitted"
+    REVIEW_DECIDED = "review_decided"
+    ACTION_ASSIGNED = "action_assigned"
+    ACTION_DONE = "action_done"
+    ACTION_SENT_BACK = "action_sent_back"
+
+
+def _tell(users, kind: str, key: str, link: str, subject, body) -> None:
+    """`subject` and `body` are callables, so that they are translated for each recipient."""
+    messages = []
+    for user in {u.id: u for u in users if u is not None}.values():
+        with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            messages.append(notifications.Message(user, kind, subject(), body(), link, f"{key}:{user.id}"))
+    notifications.notify_many(messages)
+
+
+def drill_link(drill: Drill) -> str:
+    return notifications.link_to("drills.detail", drill_id=drill.id) or \
+        notifications.link_to("findings.drill", drill_id=drill.id)
+
+
+def _finding_link(finding: Finding) -> str:
+    if finding.drill_id is not None:
+        return drill_link(finding.drill or db.session.get(Drill, finding.drill_id))
+    return notifications.link_to("findings.finding", finding_id=finding.id)
+
+
+def _submitter(review: Review) -> User | None:
+    user_id = db.session.scalar(
+        sa.select(AuditEntry.user_id).where(AuditEntry.entity_type == "review",
+                                            AuditEntry.entity_id == str(review.drill_id),
+                                            AuditEntry.action == "review.submit")
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(1))
+    return db.session.get(User, user_id) if user_id else None
+
+
+def _region_coordinators(region_code: str) -> list[User]:
+    """Active coordinators whose region contains this one: those who decide on filing."""
+    return list(db.session.scalars(sa.select(User).where(
+        User.role == Role.COORDINATOR, access.action_owner_clause(region_code, ()))))
+
+
+def _tell_filing(actor: User, review: Review, action: str) -> None:
+    drill = review.drill or db.session.get(Drill, review.drill_id)
+    key = f"{action}:{drill.id}:{review.version}"
+    if action == "review.submit":
+        recipients = [u for u in _region_coordinators(drill.region_code) if u.id != actor.id]
+        _tell(recipients, Kind.REVIEW_SUBMITTED, key, drill_link(drill),
+              lambda: _("After-action review submitted for filing: %(title)s", title=drill.title),
+              lambda: _("%(who)s submitted the after-action review of %(title)s. Accept it or return it with "
+                        "a reason.", who=actor.display_name or actor.username, title=drill.title))
+        return
+    submitter = _submitter(review)
+    if submitter is None or submitter.id == actor.id:
+        return
+    if action == "review.accept":
+        _tell([submitter], Kind.REVIEW_DECIDED, key, drill_link(drill),
+              lambda: _("After-action review filed: %(title)s", title=drill.title),
+              lambda: _("The after-action review of %(title)s was accepted and filed.", title=drill.title))
+    else:
+        _tell([submitter], Kind.REVIEW_DECIDED, key, drill_link(drill),
+              lambda: _("After-action review returned: %(title)s", title=drill.title),
+              lambda: _("The after-action review of %(title)s was returned for revision. Reason: %(reason)s",
+                        title=drill.title, reason=review.return_reason))
+
+
+def _action_details(finding: Finding) -> str:
+    action = finding.corrective_action
+    return "\n".join([_("Finding: %(summary)s", summary=finding.summary),
+                      _("Corrective action: %(text)s", text=action.description),
+                      _("Due on %(date)s", date=local_date(action.due_on))])
+
+
+def _tell_assigned(actor: User, finding: Finding) -> None:
+    owner = db.session.get(User, finding.corrective_action.owner_id)
+    if owner.id == actor.id:
+        return
+    _tell([owner], Kind.ACTION_ASSIGNED, f"action.assign:{finding.id}:{finding.version}", _finding_link(finding),
+          lambda: _("A corrective action is yours: %(summary)s", summary=finding.summary),
+          lambda: _action_details(finding))
+
+
+def _tell_step(actor: User, finding: Finding, step: str, reason: str) -> None:
+    key = f"{step}:{finding.id}:{finding.version}"
+    if step == "action.done":
+        checker = db.session.get(User, finding.created_by_id) if finding.created_by_id else None
+        if checker is not None and checker.id != actor.id:
+            _tell([checker], Kind.ACTION_DONE, key, _finding_link(finding),
+                  lambda: _("Corrective action awaiting verification: %(summary)s", summary=finding.summary),
+                  lambda: _action_details(finding))
+    elif step == "action.send_back":
+        _tell([finding.corrective_action.owner], Kind.ACTION_SENT_BACK, key, _finding_link(finding),
+              lambda: _("Corrective action sent back: %(summary)s", summary=finding.summary),
+              lambda: _("What is still missing: %(reason)s", reason=reason) + "\n" + _action_details(finding))
 
 
 # --- findings --------------------------------------------------------------------------------
@@ -286,6 +390,7 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
     db.session.add(finding)
     db.session.flush()
     audit.record(actor, "finding.create", "finding", finding.id, None, _finding_snapshot(finding))
+    _tell_assigned(actor, finding)
     db.session.commit()
     return finding
 
@@ -375,6 +480,10 @@ def update_finding(actor: User, finding: Finding, data: dict) -> Finding:
         audit.record(actor, step[0], "corrective_action", action.id, step[1], step[2])
     if edits or action_edits or step is not None:
         finding.version += 1
+        if "owner_id" in action_edits:
+            _tell_assigned(actor, finding)
+        if step is not None:
+            _tell_step(actor, finding, step[0], reason)
         db.session.commit()
     return finding
 
