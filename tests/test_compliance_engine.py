@@ -419,3 +419,11 @@ def test_snapshot_changes_reports_each_worsening_once(live):
                                                        rule_keys=["key-county-comprehensive-live"])) == []
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ComplianceRule)
                              .where(ComplianceRule.year == YEAR)) == len(RULE_KEYS)
+
+
+def test_snapshot_changes_can_leave_the_commit_to_the_caller(live):
+    services.snapshot_changes(services.evaluate(YEAR, WUSU, now=bj(3, 1), rule_keys=["key-county-comprehensive-live"]))
+    worse = services.evaluate(YEAR, WUSU, now=bj(11, 15), rule_keys=["key-county-comprehensive-live"])
+    assert len(services.snapshot_changes(worse, commit=False)) == 1
+    db.session.rollback()  # the alerts failed: the worsening must be reported again next time
+    assert len(services.snapshot_changes(worse)) == 1

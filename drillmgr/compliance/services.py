@@ -44,6 +44,7 @@ from drillmgr.regions.models import Region
 SEVERITY = (ComplianceStatus.MISSED, ComplianceStatus.AT_RISK, ComplianceStatus.ON_TRACK,
             ComplianceStatus.NOT_DUE, ComplianceStatus.MET)
 RANK = {status: index for index, status in enumerate(SEVERITY)}
+COMPLETED, PLANNED = DrillStatus.COMPLETED.value, DrillStatus.PLANNED.value
 LIST_LIMIT = 20  # evidence and missing items listed per subject for rules over many drills or actions
 
 
@@ -283,9 +284,10 @@ def _aggregate(inner, required_count: int, with_details: bool = True) -> dict[tu
                      sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"))
            .where(inner.c.p.isnot(None)).group_by(inner.c.subject, inner.c.p)).subquery()
     if not with_details:
-        return {(str(r.subject), r.p): DrillCell(r.done, r.planned, r.short, r.done_id, r.planned_id, None, None,
-                                                 None, None, None, None)
-                for r in db.session.connection().execute(sa.select(agg))}
+        return {(str(subject), p): DrillCell(done, planned, short, done_id, planned_id, None, None, None, None, None,
+                                             None)
+                for subject, p, done, planned, short, done_id, planned_id
+                in db.session.connection().execute(sa.select(agg)).tuples()}
     d1, d2 = aliased(Drill), aliased(Drill)
     rows = db.session.connection().execute(
         sa.select(agg, d1.title, d1.starts_at, d1.real_response, d1.real_response_note,
@@ -380,10 +382,10 @@ def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, ru
                 slot.achieved, slot.planned = cell.done, cell.planned
                 if cell.done_id is not None:
                     slot.evidence.append(_drill_evidence(cell.done_id, cell.title, cell.starts_at, cell.real_response,
-                                                         cell.note, DrillStatus.COMPLETED.value))
+                                                         cell.note, COMPLETED))
                 if cell.planned_id is not None:
                     slot.planned_evidence.append(_drill_evidence(cell.planned_id, cell.p_title, cell.p_starts_at,
-                                                                 False, "", DrillStatus.PLANNED.value))
+                                                                 False, "", PLANNED))
                 if cell.short and (subject_id, index) in short_links:
                     slot.missing = short_links[(subject_id, index)]
             slots.append(slot)
@@ -652,9 +654,12 @@ def format_table(results: list[RuleResult]) -> str:
     return "\n".join(lines)
 
 
-def snapshot_changes(results: list[RuleResult], now: datetime | None = None) -> list[tuple]:
+def snapshot_changes(results: list[RuleResult], now: datetime | None = None, commit: bool = True) -> list[tuple]:
     """Stores each subject's status and returns the worsenings since the last run, as
-    (subject, rule_key, old, new); running it again with the same results returns nothing."""
+    (subject, rule_key, old, new); running it again with the same results returns nothing.
+
+    With `commit=False` the caller commits, so that the new snapshots land in the same transaction
+    as the alerts it sends about them."""
     now = now or utcnow()
     if not results:
         return []
@@ -675,5 +680,8 @@ def snapshot_changes(results: list[RuleResult], now: datetime | None = None) -> 
             if snap.status != result.status:
                 snap.status = result.status
             snap.evaluated_at = now
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
     return worsened
