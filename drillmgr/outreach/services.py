@@ -302,25 +302,29 @@ class CoverageRow:
 
 def coverage_matrix(user, region_code: str, year: int) -> list[CoverageRow]:
     """Six-into activities per setting for each child of `region_code` (counties of the prefecture,
-    townships of a county), plus a row for activities recorded at `region_code` itself. One query."""
+    townships of a county), plus a row for activities recorded at `region_code` itself.
+
+    Set-based: one GROUP BY region and setting over the subtree's activities, and one query mapping
+    each region of the subtree to the child it lies under; both are folded together here."""
     child = aliased(Region)
-    held_in = aliased(Region)
+    below = aliased(Region)
     target = db.session.get(Region, region_code)
     children = list(db.session.scalars(sa.select(Region).where(Region.parent_code == region_code)
                                        .order_by(Region.code)))
-    base = (sa.select(OutreachActivity.setting, sa.func.count())
-            .join(held_in, held_in.code == OutreachActivity.region_code)
-            .where(OutreachActivity.kind == OutreachKind.SIX_INTO, access.outreach_clause(user),
-                   OutreachActivity.held_on.between(date(year, 1, 1), date(year, 12, 31))))
-    below = (base.add_columns(child.code)
-             .join(child, held_in.path.startswith(child.path, autoescape=False))
-             .where(child.parent_code == region_code)
-             .group_by(child.code, OutreachActivity.setting))
-    at_target = base.where(OutreachActivity.region_code == region_code).group_by(OutreachActivity.setting)
+    child_of = dict(db.session.execute(
+        sa.select(below.code, child.code).join(child, below.path.startswith(child.path, autoescape=False))
+        .where(child.parent_code == region_code)).all())
+    grouped = db.session.execute(
+        sa.select(OutreachActivity.region_code, OutreachActivity.setting, sa.func.count())
+        .where(OutreachActivity.kind == OutreachKind.SIX_INTO, access.outreach_clause(user),
+               OutreachActivity.held_on.between(date(year, 1, 1), date(year, 12, 31)),
+               OutreachActivity.region_code.in_(access.subtree_codes(region_code)))
+        .group_by(OutreachActivity.region_code, OutreachActivity.setting))
     counts: dict[str, dict] = {c.code: {} for c in children}
-    for setting, n, code in db.session.execute(below):
-        counts[code][SixIntoSetting(setting)] = n
-    direct = {SixIntoSetting(setting): n for setting, n in db.session.execute(at_target)}
+    direct: dict = {}
+    for code, setting, n in grouped:
+        cell = direct if code == region_code else counts[child_of[code]]
+        cell[SixIntoSetting(setting)] = cell.get(SixIntoSetting(setting), 0) + n
     rows = [CoverageRow(c, counts[c.code]) for c in children]
     if direct or not children:
         rows.insert(0, CoverageRow(target, direct, direct=True))
