@@ -70,6 +70,7 @@ def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units,
     chinese = notes(user=units.clinic_staff)[0]
     assert "演练提醒" in chinese.subject or "秋季疏散演练" in chinese.subject
     assert ":7d:" in english.dedupe_key and f":{drill.id}:" in english.dedupe_key
+    assert english.link == f"/drills/{drill.id}"
 
     # Within a day of the start: the 1-day reminder, once.
     jobs.drill_reminders(now + timedelta(days=5, hours=12))
@@ -201,6 +202,7 @@ def test_corrective_actions_due_soon_and_overdue_remind_their_owner(units, make_
     jobs.action_reminders(moment)
     due = notes(Kind.ACTION_DUE)
     assert [(n.user_id, n.subject) for n in due] == [(units.school_staff.id, "Corrective action due on 2026-09-03")]
+    assert due[0].link == "/findings/actions" and "Corrective action: 更换广播设备" in due[0].body
     late = notes(Kind.ACTION_OVERDUE)
     assert [n.user_id for n in late] == [units.clinic_staff.id] and str(overdue.id) in late[0].dedupe_key
     assert later.id not in [int(n.dedupe_key.split(":")[1]) for n in due + late]
@@ -231,6 +233,9 @@ def test_report_deadline_reminders_14_and_3_days_before_to_coordinators(units):
     assert notes(Kind.REPORT_DEADLINE) == []
     jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 24)))  # 14 days
     assert recipients(Kind.REPORT_DEADLINE) == sorted([units.coordinator.id, units.shawan_coordinator.id])
+    first = notes(Kind.REPORT_DEADLINE)[0]
+    assert first.subject == "半年报告将于 2026-06-07 截止" and "还有 14 天" in first.body
+    assert first.link == "/compliance/report"
     jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 26)))  # same window: nothing new
     assert len(notes(Kind.REPORT_DEADLINE)) == 2
     # The run on the 3-days-before day was missed; the next day's run makes it good.
