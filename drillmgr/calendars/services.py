@@ -12,6 +12,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -322,10 +323,6 @@ def feed_state(feed: Feed, now: datetime | None = None) -> FeedState:
 
 # --- rendering ----------------------------------------------------------------------------------
 
-def _event_key(drill_id: int, version: int, updated_at, org_updated_at, style: ical.EventStyle) -> tuple:
-    return (drill_id, version, updated_at, org_updated_at, style)
-
-
 def _load_drills(ids: list[int]) -> list[Drill]:
     """Full drills with what their events need, in one query per chunk of ids, never one per drill."""
     drills = []
@@ -340,25 +337,30 @@ def _load_drills(ids: list[int]) -> list[Drill]:
 
 
 def _drill_events(feed: Feed, now: datetime, years: tuple[int, int]) -> list[bytes]:
+    """The feed's VEVENTs in order; each is taken from the cache when its drill (and organiser) is
+    unchanged. Change times are compared as the database's text, which is all a key needs."""
     style = feed.style
     rows = db.session.execute(
-        sa.select(Drill.id, Drill.version, Drill.updated_at, Organisation.updated_at)
+        sa.select(Drill.id, Drill.version, sa.cast(Drill.updated_at, sa.String).label("drill_changed"),
+                  sa.cast(Organisation.updated_at, sa.String).label("organiser_changed"))
         .outerjoin(Organisation, Organisation.id == Drill.organizer_org_id)
         .where(*_filters(feed, now, years), _shown(now))
         .order_by(Drill.starts_at, Drill.id)
     ).all()
-    keys = [_event_key(*row, style) for row in rows]
-    found = {key: EVENT_CACHE.get(key) for key in keys}
-    fresh = {}
-    missing = [key[0] for key, data in found.items() if data is None]
+    keys = {row[0]: (*row, style) for row in rows}
+    events = {drill_id: EVENT_CACHE.get(key) for drill_id, key in keys.items()}
+    missing = [drill_id for drill_id, data in events.items() if data is None]
     if missing:
         with force_locale(style.locale):
             for drill in _load_drills(missing):
-                data = ical.drill_event(drill, style).to_ical()
-                fresh[drill.id] = data
-                org_updated = drill.organizer_org.updated_at if drill.organizer_org else None
-                EVENT_CACHE.put(_event_key(drill.id, drill.version, drill.updated_at, org_updated, style), data)
-    return [found[key] or fresh[key[0]] for key in keys if found[key] or key[0] in fresh]
+                events[drill.id] = ical.drill_event(drill, style).to_ical()
+                EVENT_CACHE.put(keys[drill.id], events[drill.id])
+    return [events[drill_id] for drill_id in keys if events[drill_id] is not None]
+
+
+@lru_cache(maxsize=16)
+def _timezone_bytes(tzid: str, first_year: int, last_year: int) -> bytes:
+    return ical.short_timezone(tzid, first_year, last_year).to_ical()
 
 
 def _calendar_events(feed: Feed, years: tuple[int, int]) -> list[bytes]:
@@ -379,7 +381,7 @@ def render_feed(feed: Feed, state: FeedState, now: datetime | None = None) -> Re
     now = now or utcnow()
     with force_locale(feed.style.locale):
         head = ical.head_bytes(ical.calendar_head(feed.name, feed.description, feed.style.tzid))
-        parts = [head, ical.short_timezone(feed.style.tzid, *state.years).to_ical(),
+        parts = [head, _timezone_bytes(feed.style.tzid, *state.years),
                  *_calendar_events(feed, state.years)]
     parts += _drill_events(feed, now, state.years)
     parts.append(ical.CALENDAR_END)
