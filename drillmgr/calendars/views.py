@@ -20,7 +20,7 @@ def _serve(feed_for, filename: str, private: bool) -> Response:
     if_none_match = request.if_none_match
     result = services.answer(
         feed,
-        etag_matches=if_none_match.contains if if_none_match else None,
+        etag_matches=if_none_match.contains_weak if if_none_match else None,  # RFC 9110: weak comparison
         modified_since=request.if_modified_since,
     )
     response = Response(result.body if result.status == 200 else b"", status=result.status)
