@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from drillmgr.access import services as access
 from drillmgr.compliance.periods import local_today, periods
 from drillmgr.compliance.services import RANK, RuleResult, combine, evaluate, subject_counties
+from drillmgr.compliance.sqlfuncs import scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus
@@ -112,8 +113,9 @@ def monthly_completion(user, region_code: str, year: int, now: datetime) -> list
     index = sa.case(*[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
                     else_=sa.null())
     inner = (sa.select(index.label("m"), Drill.status)
-             .where(Drill.region_code.in_(access.subtree_codes(region_code)), Drill.starts_at >= months[0].start,
-                    Drill.starts_at < months[-1].end, Drill.status != DrillStatus.CANCELLED,
+             .where(Drill.region_code.in_(access.subtree_codes(region_code)),
+                    scanned(Drill.starts_at) >= months[0].start, scanned(Drill.starts_at) < months[-1].end,
+                    Drill.status != DrillStatus.CANCELLED,
                     access.compliance_drill_clause(user, now))).subquery()
     counts = {(m, status): n for m, status, n in db.session.execute(
         sa.select(inner.c.m, inner.c.status, sa.func.count()).group_by(inner.c.m, inner.c.status))}

@@ -29,7 +29,7 @@ from drillmgr.access import services as access
 from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot
 from drillmgr.compliance.periods import Period, local_today, periods
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_short_title, rule_title
-from drillmgr.compliance.sqlfuncs import add_days, later_of
+from drillmgr.compliance.sqlfuncs import add_days, later_of, scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, DrillFocus, drill_participants
 from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillStatus, ObservanceDay, OrgKind, OutreachKind,
@@ -212,7 +212,8 @@ def _drill_filters(params: dict, lo: datetime, hi: datetime, user, now) -> list:
     form_clause = Drill.form.in_(forms) if forms else sa.true()
     if params.get("credit_real_response"):
         form_clause = sa.or_(form_clause, Drill.real_response.is_(True))
-    filters = [Drill.status != DrillStatus.CANCELLED, Drill.starts_at >= lo, Drill.starts_at < hi, form_clause,
+    starts_at = scanned(Drill.starts_at)
+    filters = [Drill.status != DrillStatus.CANCELLED, starts_at >= lo, starts_at < hi, form_clause,
                access.compliance_drill_clause(user, now)]
     if params.get("scopes"):
         filters.append(Drill.scope.in_(params["scopes"]))
@@ -427,8 +428,8 @@ def _evaluate_reviews(rule, year, region_code, now, user, run) -> list[SubjectRe
                        deadline.label("deadline"), Review.submitted_at)
              .join(cmap, cmap.c.region_code == Drill.region_code)
              .outerjoin(Review, Review.drill_id == Drill.id)
-             .where(Drill.status == DrillStatus.COMPLETED, Drill.starts_at >= span.start, Drill.starts_at < span.end,
-                    access.compliance_drill_clause(user, now))).subquery()
+             .where(scanned(Drill.status) == DrillStatus.COMPLETED, scanned(Drill.starts_at) >= span.start,
+                    scanned(Drill.starts_at) < span.end, access.compliance_drill_clause(user, now))).subquery()
     filed = sa.and_(inner.c.submitted_at.isnot(None), inner.c.submitted_at <= inner.c.deadline)
     overdue = sa.and_(sa.not_(filed), inner.c.deadline < now)
     pending = sa.and_(inner.c.submitted_at.is_(None), inner.c.deadline >= now)
