@@ -39,8 +39,10 @@ ACTION_PREFIX = "corrective_action."
 
 # --- after-action review ---------------------------------------------------------------------
 
-def review_of(drill: Drill) -> Review | None:
-    return db.session.get(Review, drill.id)
+def review_of(drill: Drill, for_update: bool = False) -> Review | None:
+    """`for_update` locks the row (PostgreSQL), so that two concurrent steps are checked one after
+    the other against the same state."""
+    return db.session.get(Review, drill.id, with_for_update=for_update, populate_existing=for_update)
 
 
 def _require_completed(drill: Drill) -> None:
@@ -69,7 +71,7 @@ def save_review(actor: User, drill: Drill, data: dict) -> Review:
     values["plan_revision_needed"] = p.boolean("plan_revision_needed")
     version = _read_version(p)
     p.check()
-    review = review_of(drill)
+    review = review_of(drill, for_update=True)
     _check_review_version(review, version)
     if review is not None and review.filing_status not in REVISABLE:
         raise Conflict(_("The review is “%(status)s” and cannot be changed now; it can be revised once it is "
@@ -114,7 +116,7 @@ def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, rea
 def _existing_review(drill: Drill, p: Payload) -> Review:
     version = _read_version(p)
     p.check()
-    review = review_of(drill)
+    review = review_of(drill, for_update=True)
     if review is None:
         raise Conflict(_("This drill has no after-action review yet."))
     _check_review_version(review, version)
@@ -453,6 +455,10 @@ def update_finding(actor: User, finding: Finding, data: dict) -> Finding:
     version = values.pop("version", MISSING)
     target = action_values.pop("status", MISSING)
     reason = action_values.pop("reason", "")
+    # Lock the row, then read it afresh: concurrent steps are checked one after the other (PostgreSQL).
+    db.session.execute(sa.select(Finding.id).where(Finding.id == finding.id).with_for_update())
+    db.session.refresh(finding)
+    db.session.refresh(finding.corrective_action)
     action = finding.corrective_action
     if version is not MISSING and version != finding.version:
         raise Conflict(_("Someone else changed this finding meanwhile. Reload the page and apply your change again."))
