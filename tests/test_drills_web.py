@@ -228,3 +228,29 @@ def test_attachments_through_the_page(client, staff, school, make_drill, make_us
     assert "is not a .pdf file" in fake.get_data(as_text=True)
     sign_in(client, make_user(role=Role.ORG_STAFF, org=make_org(region_code=TACHENG_CITY)))
     assert client.get(link).status_code == 404
+
+
+def test_calendar_day_with_many_drills_links_to_the_list(client, staff, school, make_drill):
+    start = at(days=2)
+    for n in range(7):
+        make_drill(organizer=school, starts_at=start + timedelta(minutes=n), title=f"同日演练{n}")
+    sign_in(client, staff)
+    local = to_local(start)
+    html = client.get(f"/drills/calendar?year={local.year}&month={local.month}").get_data(as_text=True)
+    cell = html.split(f'data-date="{local.date().isoformat()}"', 1)[1].split("</td>", 1)[0]
+    assert cell.count("cal-drill ") == 5 and "2 more…" in cell
+    assert f"from={local.date().isoformat()}" in cell
+
+
+def test_calendar_scope_for_a_coordinator(client, make_org, make_user, make_drill):
+    wusu_school, city_school = make_org(region_code=WUSU), make_org(region_code=TACHENG_CITY)
+    start = at(days=3)
+    make_drill(organizer=wusu_school, starts_at=start, title="乌苏学校演练")
+    make_drill(organizer=city_school, starts_at=start, title="塔城市学校演练")
+    make_drill(organizer=WUSU, starts_at=start, title="乌苏市本级演练")
+    sign_in(client, make_user(role=Role.COORDINATOR, region_code=WUSU))
+    local = to_local(start)
+    html = client.get(f"/drills/calendar?year={local.year}&month={local.month}").get_data(as_text=True)
+    assert "乌苏学校演练" in html and "乌苏市本级演练" in html and "塔城市学校演练" not in html
+    filtered = client.get(f"/drills/calendar?year={local.year}&month={local.month}&org={wusu_school.id}")
+    assert "乌苏市本级演练" not in filtered.get_data(as_text=True)

@@ -11,7 +11,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from dateutil.rrule import DAILY, rrule, rrulestr
 from flask_babel import gettext as _
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
@@ -531,10 +531,8 @@ def _local_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=local_zone()).astimezone(timezone.utc)
 
 
-def drill_query(actor, filters: DrillFilters | None = None, now: datetime | None = None) -> sa.Select:
-    """The drills `actor` may see (double-blind rule included), filtered, soonest first."""
-    f = filters or DrillFilters()
-    query = sa.select(Drill).where(access.drill_clause(actor, now or utcnow()))
+def _filtered(query: sa.Select, actor, f: DrillFilters, now: datetime | None) -> sa.Select:
+    query = query.where(access.drill_clause(actor, now or utcnow()))
     if f.region:
         subtree = access.subtree_codes(f.region)
         query = query.where(sa.or_(Drill.region_code.in_(subtree), Drill.organizer_region_code.in_(subtree)))
@@ -550,26 +548,41 @@ def drill_query(actor, filters: DrillFilters | None = None, now: datetime | None
         query = query.where(Drill.ends_at >= _local_midnight(f.date_from))
     if f.date_to:
         query = query.where(Drill.starts_at < _local_midnight(f.date_to + timedelta(days=1)))
-    return query.options(selectinload(Drill.participation), selectinload(Drill.organizer_org),
-                         selectinload(Drill.organizer_region), selectinload(Drill.region)) \
+    return query
+
+
+def drill_query(actor, filters: DrillFilters | None = None, now: datetime | None = None) -> sa.Select:
+    """The drills `actor` may see (double-blind rule included), filtered, latest first."""
+    return _filtered(sa.select(Drill), actor, filters or DrillFilters(), now) \
+        .options(selectinload(Drill.participation), selectinload(Drill.organizer_org),
+                 selectinload(Drill.organizer_region), selectinload(Drill.region)) \
         .order_by(Drill.starts_at.desc(), Drill.id.desc())
 
 
 def month_grid(actor, year: int, month: int, filters: DrillFilters | None = None,
-               now: datetime | None = None) -> list[list[tuple[date, list[Drill]]]]:
-    """Weeks (Monday first) of the month, each day with the visible drills starting on it (local time)."""
+               now: datetime | None = None) -> list[list[tuple[date, list]]]:
+    """Weeks (Monday first) of the month, each day with the visible drills starting on it (local time).
+
+    Rows carry only what a calendar cell shows, so a prefecture-wide month of thousands stays light."""
     first = date(year, month, 1)
     grid_start = first - timedelta(days=first.weekday())
     following = date(year + (month == 12), month % 12 + 1, 1)
     grid_end = following + timedelta(days=(7 - following.weekday()) % 7)
     f = filters or DrillFilters()
     f.date_from, f.date_to = None, None
-    query = drill_query(actor, f, now).where(
+    # Aliased, so that the scope's region and organisation subqueries are never correlated with these joins.
+    organizer_org, organizer_region = aliased(Organisation), aliased(Region)
+    columns = sa.select(Drill.id, Drill.title, Drill.starts_at, Drill.status, Drill.form, Drill.double_blind,
+                        sa.func.coalesce(organizer_org.name, organizer_region.name).label("organizer_name")) \
+        .outerjoin(organizer_org, organizer_org.id == Drill.organizer_org_id) \
+        .outerjoin(organizer_region, organizer_region.code == Drill.organizer_region_code)
+    query = _filtered(columns, actor, f, now).where(
         Drill.starts_at >= _local_midnight(grid_start), Drill.starts_at < _local_midnight(grid_end)
-    ).order_by(None).order_by(Drill.starts_at, Drill.id)
-    by_day: dict[date, list[Drill]] = {}
-    for drill in db.session.scalars(query):
-        by_day.setdefault(drill.starts_at.astimezone(local_zone()).date(), []).append(drill)
+    ).order_by(Drill.starts_at, Drill.id)
+    by_day: dict[date, list] = {}
+    zone = local_zone()
+    for row in db.session.execute(query):
+        by_day.setdefault(row.starts_at.astimezone(zone).date(), []).append(row)
     days = [grid_start + timedelta(days=n) for n in range((grid_end - grid_start).days)]
     return [[(d, by_day.get(d, [])) for d in days[i:i + 7]] for i in range(0, len(days), 7)]
 
@@ -608,6 +621,12 @@ def organiser_choices(actor) -> list[tuple[str, str]]:
 
 
 UNIT_FILTER_LIMIT = 1000
+
+
+def visible_regions(actor) -> list[Region]:
+    """The regions in the actor's scope, in tree order."""
+    return list(db.session.scalars(sa.select(Region).where(access.region_clause(actor, Region.code))
+                                   .order_by(Region.path)))
 
 
 def unit_filter_choices(actor, region: str | None = None) -> list[tuple[int, str]]:

@@ -18,7 +18,6 @@ from drillmgr.errors import Conflict, ServiceError
 from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
 from drillmgr.formatting import to_local
-from drillmgr.regions.services import all_regions
 
 bp = Blueprint("drills", __name__, url_prefix="/drills")
 
@@ -27,6 +26,7 @@ ACTION_LABELS = {
     "drill.complete": _l("Completed with participation"), "drill.participation": _l("Participation corrected"),
     "attachment.add": _l("File added"), "attachment.delete": _l("File removed"),
 }
+CALENDAR_PER_DAY = 5
 # Service error keys that a form shows under a differently named field.
 FIELD_ALIASES = {"organizer_org_id": "organizer", "organizer_region_code": "organizer"}
 
@@ -73,9 +73,11 @@ def _filters():
 
 
 def _filter_context() -> dict:
-    regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
-        if current_user.role != Role.ORG_STAFF else []
-    units = services.unit_filter_choices(current_user, request.args.get("region") or None)
+    regions = services.visible_regions(current_user) if current_user.role != Role.ORG_STAFF else []
+    region = request.args.get("region") or None
+    # Prefecture-wide, the unit list would be thousands long: admins choose a region first.
+    units = services.unit_filter_choices(current_user, region) \
+        if region or current_user.role != Role.ADMIN else []
     return {"regions": regions, "units": units, "forms": DrillForm, "statuses": DrillStatus}
 
 
@@ -101,6 +103,7 @@ def calendar():
     args = {k: v for k, v in request.args.items() if k not in ("year", "month", "page")}
     return render_template("drills/calendar.html", weeks=weeks, year=year, month=month, today=today,
                            first=date(year, month, 1), previous=previous, following=following, args=args,
+                           per_day=CALENDAR_PER_DAY,
                            can_plan=_can_plan(), **_filter_context())
 
 
@@ -123,8 +126,7 @@ def detail(drill_id: int):
 def _plan_form(form: DrillPlanForm, drill=None) -> DrillPlanForm:
     form.organizer.choices = services.organiser_choices(current_user)
     form.region_code.choices = [("", _("Same as the organiser"))] + [
-        (r.code, f"{'　' * (r.path.count('/') - 2)}{r.name}") for r in all_regions()
-        if access.can_view_region(current_user, r.code)]
+        (r.code, f"{'　' * (r.path.count('/') - 2)}{r.name}") for r in services.visible_regions(current_user)]
     form.participant_org_ids.choices = services.participant_choices(current_user)
     form.evaluator_ids.choices = services.evaluator_choices(current_user)
     if drill is not None:
