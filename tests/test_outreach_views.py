@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from tests.conftest import SHAWAN, WUSU, login
 
 from drillmgr.attachments.models import Attachment
+from drillmgr.attachments.services import attachment_path
 from drillmgr.enums import Role, SiteStatus
 from drillmgr.extensions import db
 from drillmgr.outreach import services
@@ -113,9 +114,13 @@ def test_attachments_checked_and_served_in_scope(client, make_user):
     attachment = db.session.scalar(sa.select(Attachment))
     assert attachment.outreach_id == activity.id
     assert client.get(f"/outreach/attachments/{attachment.id}").data == PNG
+    stored = attachment_path(attachment)
+    assert stored.exists()
     client.post("/logout")
     login(client, make_user(role=Role.COORDINATOR, region_code=SHAWAN))
     assert client.get(f"/outreach/attachments/{attachment.id}").status_code == 404
+    services.delete_activity(coordinator, activity)
+    assert count(Attachment) == 0 and not stored.exists()
 
 
 def test_edit_and_delete(client, make_user):

@@ -233,11 +233,21 @@ def update_activity(actor, activity: OutreachActivity, data: dict) -> OutreachAc
 
 
 def delete_activity(actor, activity: OutreachActivity) -> None:
+    """Deletes the activity, its attachments and their files."""
+    from drillmgr.attachments.models import Attachment
+    from drillmgr.attachments.services import attachment_path
+
     access.require(access.can_edit_outreach(actor, activity), _("You cannot change this activity."))
+    attachments = db.session.scalars(sa.select(Attachment).where(Attachment.outreach_id == activity.id)).all()
+    files = [attachment_path(a) for a in attachments]
     audit.record(actor, "outreach.delete", "outreach_activity", activity.id,
-                 audit.snapshot(activity, ACTIVITY_FIELDS), None)
+                 audit.snapshot(activity, ACTIVITY_FIELDS) | {"attachments": [a.filename for a in attachments]}, None)
+    for attachment in attachments:
+        db.session.delete(attachment)
     db.session.delete(activity)
     db.session.commit()
+    for path in files:
+        path.unlink(missing_ok=True)
 
 
 def attach_file(actor, activity: OutreachActivity, stream, filename: str):
