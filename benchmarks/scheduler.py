@@ -5,7 +5,7 @@ Builds data with the demo seeder (`--orgs N --drills M`) and one staff account p
 temporary SQLite file (or an existing, emptied PostgreSQL database), then times, median of --repeat:
   1. naive: for every drill starting within 7 days, for every staff member of its organiser and
      participants, one can_view_drill query (what a per-drill job does);
-  2. ours: jobs._reminder_pairs — the same pairs, with the same double-blind rule;
+  2. ours: jobs.reminder_targets — the same pairs, with the same double-blind rule;
   3. the whole drill_reminders job: first run (writes the notifications and mails), then a rerun for
      the same moment (idempotent: finds every dedupe key and writes nothing).
 
@@ -32,7 +32,7 @@ from drillmgr.access import services as access  # noqa: E402
 from drillmgr.accounts.models import User, new_feed_secret  # noqa: E402
 from drillmgr.db import utcnow  # noqa: E402
 from drillmgr.demo.services import seed_demo  # noqa: E402
-from drillmgr.drills.models import Drill, drill_participants  # noqa: E402
+from drillmgr.drills.models import Drill  # noqa: E402
 from drillmgr.enums import DrillStatus, Role  # noqa: E402
 from drillmgr.extensions import db  # noqa: E402
 from drillmgr.notifications.models import Notification  # noqa: E402
@@ -96,13 +96,7 @@ def naive_pairs(moment) -> set[tuple[int, int]]:
 
 
 def our_pairs(moment) -> set[tuple[int, int]]:
-    upcoming = upcoming_clause(moment)
-    involved = sa.union(
-        sa.select(Drill.organizer_org_id).where(upcoming, Drill.organizer_org_id.is_not(None)),
-        sa.select(drill_participants.c.org_id).join(Drill, Drill.id == drill_participants.c.drill_id).where(upcoming))
-    staff = db.session.scalars(sa.select(User).where(User.active.is_(True), User.role == Role.ORG_STAFF,
-                                                     User.org_id.in_(involved)).order_by(User.id)).all()
-    return set(jobs._reminder_pairs(list(staff), upcoming, moment))
+    return set(jobs.reminder_targets(moment)[2])
 
 
 def run(url: str, orgs: int, drills: int, repeat: int) -> None:

@@ -5,6 +5,7 @@ running it again for the same moment (or a later one) changes nothing that was d
 reminder jobs look at windows ("starts within 7 days") rather than exact days, so a run missed
 while no scheduler was up is made good by the next one.
 """
+from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from drillmgr.calendars.services import publish_static
 from drillmgr.compliance.rules import rule_title
 from drillmgr.compliance.services import evaluate, snapshot_changes
 from drillmgr.db import utcnow
-from drillmgr.drills.models import Drill, drill_participants
+from drillmgr.drills.models import Drill
 from drillmgr.drills.services import SERIES_HORIZON_DAYS, materialize_all
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, Role
 from drillmgr.extensions import db
@@ -51,16 +52,8 @@ def _local_today(moment: datetime) -> date:
 
 # --- drill reminders -------------------------------------------------------------------------
 
-def _reminded_of(user: User):
-    """The drills `user` is reminded of: their unit's (organised or joined), their region's own drills."""
-    if user.role == Role.ORG_STAFF:
-        return sa.or_(Drill.organizer_org_id == user.org_id, Drill.id.in_(
-            sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == user.org_id)))
-    return Drill.organizer_region_code == user.region_code
-
-
-def _reminder_pairs(recipients: list[User], upcoming, moment: datetime) -> list[tuple[int, int]]:
-    """(user id, drill id) for the upcoming drills each recipient takes part in and may see now.
+def _reminder_pairs(recipients: list[User], candidates: dict[int, set[int]], moment: datetime) -> list[tuple[int, int]]:
+    """(user id, drill id) for the drills among each recipient's candidates that they may see now.
 
     Visibility is access.drill_clause for each recipient — so a double-blind drill never reaches its
     participants — in one UNION per slice of recipients, however many drills there are.
@@ -69,11 +62,43 @@ def _reminder_pairs(recipients: list[User], upcoming, moment: datetime) -> list[
     for start in range(0, len(recipients), RECIPIENTS_PER_QUERY):
         selects = [
             sa.select(sa.literal(user.id).label("user_id"), Drill.id.label("drill_id"))
-            .where(upcoming, _reminded_of(user), access.drill_clause(user, moment))
+            .where(Drill.id.in_(sorted(candidates[user.id])), access.drill_clause(user, moment))
             for user in recipients[start:start + RECIPIENTS_PER_QUERY]
         ]
         pairs += [tuple(row) for row in db.session.execute(sa.union_all(*selects))]
     return pairs
+
+
+def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User], list[tuple[int, int]]]:
+    """The drills within the reminder windows, who is reminded of them and the (user, drill) pairs.
+
+    Reminded are the staff of a drill's organising and participating units, and the coordinators of
+    the region that organises it — among them, those who may see the drill now.
+    """
+    horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
+    drills = {d.id: d for d in db.session.scalars(
+        sa.select(Drill).where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
+        .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region), selectinload(Drill.participants))
+    )}
+    if not drills:
+        return {}, {}, []
+    by_org, by_region = defaultdict(set), defaultdict(set)
+    for drill in drills.values():
+        if drill.organizer_org_id is not None:
+            by_org[drill.organizer_org_id].add(drill.id)
+        else:
+            by_region[drill.organizer_region_code].add(drill.id)
+        for org in drill.participants:
+            by_org[org.id].add(drill.id)
+    recipients = list(db.session.scalars(
+        sa.select(User).where(User.active.is_(True), sa.or_(
+            sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(list(by_org))),
+            sa.and_(User.role == Role.COORDINATOR, User.region_code.in_(list(by_region))),
+        )).order_by(User.id)
+    ))
+    candidates = {user.id: by_org[user.org_id] if user.role == Role.ORG_STAFF else by_region[user.region_code]
+                  for user in recipients}
+    return drills, {u.id: u for u in recipients}, _reminder_pairs(recipients, candidates, moment)
 
 
 def _drill_reminder(user: User, drill: Drill, days_before: int, moment: datetime) -> Message:
@@ -101,27 +126,11 @@ def _drill_reminder(user: User, drill: Drill, days_before: int, moment: datetime
 
 def drill_reminders(moment: datetime) -> str:
     """Reminds units 7 days and 1 day before their drills (within those windows, once each)."""
-    horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
-    upcoming = sa.and_(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
-    drills = {d.id: d for d in db.session.scalars(
-        sa.select(Drill).where(upcoming).options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region))
-    )}
+    drills, users, pairs = reminder_targets(moment)
     if not drills:
         return "no drills within the reminder windows"
-    involved_orgs = sa.union(
-        sa.select(Drill.organizer_org_id).where(upcoming, Drill.organizer_org_id.is_not(None)),
-        sa.select(drill_participants.c.org_id).join(Drill, Drill.id == drill_participants.c.drill_id).where(upcoming),
-    )
-    recipients = list(db.session.scalars(
-        sa.select(User).where(User.active.is_(True), sa.or_(
-            sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(involved_orgs)),
-            sa.and_(User.role == Role.COORDINATOR,
-                    User.region_code.in_(sa.select(Drill.organizer_region_code).where(upcoming))),
-        )).order_by(User.id)
-    ))
-    users = {u.id: u for u in recipients}
     messages = []
-    for user_id, drill_id in _reminder_pairs(recipients, upcoming, moment):
+    for user_id, drill_id in pairs:
         drill = drills[drill_id]
         days_before = min(d for d in DRILL_REMINDER_DAYS if drill.starts_at <= moment + timedelta(days=d))
         messages.append(_drill_reminder(users[user_id], drill, days_before, moment))
