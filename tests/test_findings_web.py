@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 from flask import render_template_string, url_for
 
-from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus
+from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, Role
 from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.findings.models import Finding
@@ -291,3 +291,15 @@ def test_checklist_finding_page_scope_and_form_errors(client, world):
     html = response.get_data(as_text=True)
     assert "The due date cannot be before the finding" in html and "2001-01-01" in html
     assert f'name="next" value="/findings/{finding.id}"' in html
+
+
+def test_edit_form_keeps_an_owner_who_is_no_longer_eligible(client, world, make_user):
+    evaluator = make_user(role=Role.ORG_STAFF, org=world.org_c, display_name="外单位评估员")
+    world.drill.evaluators = [evaluator]
+    db.session.commit()
+    finding = services.add_drill_finding(world.staff, world.drill, finding_data(evaluator))
+    world.drill.evaluators = []
+    db.session.commit()
+    english_session(client, world.staff)
+    html = page(client, world.drill).get_data(as_text=True)
+    assert re.search(rf'<option selected value="{evaluator.id}">外单位评估员', html)

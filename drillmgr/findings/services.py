@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy.exc import IntegrityError
 from flask_sqlalchemy.pagination import SelectPagination
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from drillmgr.access import services as access

@@ -31,12 +31,17 @@ def _finding_form(finding, owners) -> FindingForm:
         form = FindingForm(formdata=None, prefix=f"f{finding.id}-", obj=finding,
                            description=action.description, owner_id=action.owner_id, due_on=action.due_on)
         form.version.data = str(finding.version)
-    form.owner_id.choices = _owner_labels(owners)
+    form.owner_id.choices = _owner_labels(owners, finding)
     return form
 
 
-def _owner_labels(owners) -> list[tuple[int, str]]:
-    return [(u.id, f"{u.display_name or u.username} · {u.role.label}") for u in owners]
+def _owner_labels(owners, finding=None) -> list[tuple[int, str]]:
+    """The pick list; a finding's current owner stays on it even if no longer eligible, so that
+    saving other changes never silently hands the action to someone else."""
+    people = list(owners)
+    if finding is not None and all(u.id != finding.corrective_action.owner_id for u in people):
+        people.insert(0, finding.corrective_action.owner)
+    return [(u.id, f"{u.display_name or u.username} · {u.role.label}") for u in people]
 
 
 class PanelForms:
@@ -69,7 +74,7 @@ class PanelForms:
         form = self.posted.get(f"finding{finding.id}")
         if form is None:
             return _finding_form(finding, self.panel.owners)
-        form.owner_id.choices = _owner_labels(self.panel.owners)
+        form.owner_id.choices = _owner_labels(self.panel.owners, finding)
         return form
 
 
