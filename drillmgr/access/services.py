@@ -73,6 +73,15 @@ def can_manage_region(user: User, region_code: str) -> bool:
     return user.role == Role.COORDINATOR and region_in_subtree(region_code, user.region_code)
 
 
+def manage_region_clause(user: User, column) -> sa.ColumnElement[bool]:
+    """The regions `user` acts for (can_manage_region as a clause, for listing them in one query)."""
+    if user.role == Role.ADMIN:
+        return sa.true()
+    if user.role == Role.COORDINATOR and user.region_code:
+        return column.in_(subtree_codes(user.region_code))
+    return sa.false()
+
+
 # --- organisations ---------------------------------------------------------------------------
 
 def org_clause(user: User) -> sa.ColumnElement[bool]:

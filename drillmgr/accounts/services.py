@@ -5,6 +5,7 @@ import secrets
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import ApiToken, User, new_feed_secret
@@ -159,7 +160,8 @@ def update_user(actor: User, target: User, data: dict) -> User:
 
 
 def list_users(actor: User, page: int = 1, per_page: int = 50):
-    query = sa.select(User).where(access.user_clause(actor)).order_by(User.username)
+    query = (sa.select(User).where(access.user_clause(actor)).order_by(User.username)
+             .options(selectinload(User.region), selectinload(User.org)))
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 

@@ -12,6 +12,7 @@ from drillmgr.errors import ServiceError
 from drillmgr.extensions import db, limiter
 from drillmgr.forms import apply_service_errors
 from drillmgr.orgs.services import org_query
+from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
 
 bp = Blueprint("accounts", __name__)
@@ -67,7 +68,7 @@ def _require_manager():
 
 
 def _fill_scope_choices(form: UserForm) -> None:
-    regions = [r for r in all_regions() if access.can_manage_region(current_user, r.code)]
+    regions = all_regions(access.manage_region_clause(current_user, Region.code))
     form.region_code.choices = [("", "—")] + [(r.code, f"{r.name} ({r.code})") for r in regions]
     orgs = db.session.scalars(org_query(current_user).limit(5000))
     form.org_id.choices = [("", "—")] + [(str(o.id), o.name) for o in orgs]

@@ -4,6 +4,7 @@ from pathlib import Path
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
 from drillmgr.enums import OrgKind, Role
@@ -12,14 +13,16 @@ from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
 from drillmgr.orgs import services
 from drillmgr.orgs.forms import ImportForm, OrgForm
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
 
 bp = Blueprint("orgs", __name__, url_prefix="/orgs")
 
 
 def _region_choices() -> list[tuple[str, str]]:
-    return [(r.code, f"{'　' * (r.path.count('/') - 2)}{r.name}") for r in all_regions()
-            if access.can_manage_region(current_user, r.code)]
+    return [(r.code, f"{'　' * (r.path.count('/') - 2)}{r.name}")
+            for r in all_regions(access.manage_region_clause(current_user, Region.code))]
 
 
 @bp.get("/")
@@ -28,9 +31,9 @@ def index():
     args = request.args
     kind = args.get("kind") if args.get("kind") in OrgKind.values() else None
     query = services.org_query(current_user, region=args.get("region") or None, kind=kind, q=args.get("q") or None)
-    pagination = db.paginate(query, page=args.get("page", 1, type=int), per_page=50, error_out=False)
-    regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
-        if current_user.role != Role.ORG_STAFF else []
+    pagination = db.paginate(query.options(selectinload(Organisation.region)), page=args.get("page", 1, type=int),
+                             per_page=50, error_out=False)
+    regions = all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
     return render_template("orgs/index.html", pagination=pagination, regions=regions, kinds=OrgKind,
                            can_add=current_user.role in (Role.ADMIN, Role.COORDINATOR))
 

@@ -41,8 +41,12 @@ def ensure_tacheng() -> Region:
     return prefecture
 
 
-def all_regions() -> list[Region]:
-    return list(db.session.scalars(sa.select(Region).order_by(Region.path)))
+def all_regions(where=None) -> list[Region]:
+    """The region tree in path order, optionally only the regions matching `where` (a scope clause)."""
+    query = sa.select(Region).order_by(Region.path)
+    if where is not None:
+        query = query.where(where)
+    return list(db.session.scalars(query))
 
 
 def counties(within: str | None = None) -> list[Region]:
