@@ -317,3 +317,16 @@ def test_evacuation_trend(staff, school):
     trend = services.evacuation_trend(staff, school.id)
     assert [d.participation.evacuation_seconds for d in trend] == [150, 130, 110]
     assert all(d.form == DrillForm.EVACUATION for d in trend)
+
+
+def test_editor_keeps_participants_outside_own_choice(staff, school, make_org, make_user):
+    admin = make_user(role=Role.ADMIN)
+    far = make_org(region_code=TACHENG_CITY)
+    drill = services.create_drill(admin, plan(organizer_org_id=school.id, participant_org_ids=[far.id]))
+    services.update_drill(staff, drill, {"location": "礼堂", "participant_org_ids": [far.id, school.id],
+                                         "version": 1})
+    assert {o.id for o in drill.participants} == {far.id, school.id}
+    other_far = make_org(region_code=TACHENG_CITY)
+    with pytest.raises(ValidationError) as error:
+        services.update_drill(staff, drill, {"participant_org_ids": [other_far.id], "version": 2})
+    assert "participant_org_ids" in error.value.errors

@@ -135,8 +135,9 @@ def _existing_ids(model, ids: list[int], clause) -> set[int]:
     return set(db.session.scalars(sa.select(model.id).where(model.id.in_(ids), clause)))
 
 
-def _check_references(actor, p: Payload, values: dict) -> None:
-    """Regions, organisations and users named in the payload exist and are the actor's to name."""
+def _check_references(actor, p: Payload, values: dict, drill: Drill | None = None) -> None:
+    """Regions, organisations and users named in the payload exist and are the actor's to name.
+    Those already on `drill` may stay, even if someone with a wider scope put them there."""
     for field in ("region_code", "organizer_region_code"):
         code = values.get(field)
         if code and db.session.get(Region, code) is None:
@@ -147,11 +148,13 @@ def _check_references(actor, p: Payload, values: dict) -> None:
     if "participant_org_ids" in values:
         clause = access.participant_candidate_clause(actor) if actor is not None else sa.true()
         found = _existing_ids(Organisation, values["participant_org_ids"], clause)
+        found |= {o.id for o in drill.participants} if drill is not None else set()
         for missing in [i for i in values["participant_org_ids"] if i not in found]:
             p.error("participant_org_ids", _("No such organisation in your scope: %(id)s.", id=missing))
     if "evaluator_ids" in values:
         clause = access.evaluator_candidate_clause(actor) if actor is not None else User.active.is_(True)
         found = _existing_ids(User, values["evaluator_ids"], clause)
+        found |= {u.id for u in drill.evaluators} if drill is not None else set()
         for missing in [i for i in values["evaluator_ids"] if i not in found]:
             p.error("evaluator_ids", _("No such user in your scope: %(id)s.", id=missing))
 
@@ -387,7 +390,7 @@ def update_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -
         raise Conflict(_("This drill is cancelled and can no longer be changed."))
     if "organizer_org_id" in values and values.get("organizer_region_code"):
         p.error("organizer_org_id", _("Choose exactly one organiser: an organisation or a region."))
-    _check_references(actor, p, values)
+    _check_references(actor, p, values, drill)
     _check_times(p, values.get("starts_at", drill.starts_at), values.get("ends_at", drill.ends_at),
                  "ends_at" if "ends_at" in values else "starts_at")
     p.check()
@@ -462,7 +465,7 @@ def complete_drill(actor, drill: Drill, data: dict, now: datetime | None = None)
     version = p.integer("version", minimum=1, default=None)
     participants = p.id_list("participant_org_ids")
     if participants is not MISSING:
-        _check_references(actor, p, {"participant_org_ids": participants})
+        _check_references(actor, p, {"participant_org_ids": participants}, drill)
     if drill.starts_at > now:
         p.error("participation", _("Only a drill that has already started can be completed."))
     p.check()
@@ -825,7 +828,7 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
         new_start, new_end = split_at, split_at + timedelta(minutes=old.duration_minutes)
     _check_times(p, new_start, new_end, "ends_at" if "ends_at" in values else "starts_at")
     rule_text = _read_rule(p, "rrule", new_start) if p.has("rrule") else old.rrule
-    _check_references(actor, p, values)
+    _check_references(actor, p, values, drill)
     p.check()
     if drill.status == DrillStatus.CANCELLED:
         raise Conflict(_("This drill is cancelled and can no longer be changed."))
