@@ -1,12 +1,13 @@
 """The scheduler's jobs, run in-process for chosen moments: who is told what, once."""
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
 
 from drillmgr.compliance.models import ComplianceSnapshot
 from drillmgr.drills.models import Drill, DrillSeries
-from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus, FindingCategory,
+from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillForm, DrillStatus, FindingCategory,
                             Role, Severity)
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
@@ -16,6 +17,7 @@ from drillmgr.scheduler import jobs
 from tests.conftest import SHAWAN, WUSU, at
 
 UTC = timezone.utc
+BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def notes(kind=None, user=None):
@@ -55,7 +57,10 @@ def units(make_org, make_user):
 
 def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units, make_drill):
     now = at(0)
-    drill = make_drill(organizer=units.school, participants=[units.clinic], starts_at=now + timedelta(days=6, hours=2),
+    # 10:00 Beijing time six days from today: "in 6 days" whatever the time of day now.
+    start_day = now.astimezone(BEIJING).date() + timedelta(days=6)
+    starts_at = datetime(start_day.year, start_day.month, start_day.day, 10, tzinfo=BEIJING).astimezone(UTC)
+    drill = make_drill(organizer=units.school, participants=[units.clinic], starts_at=starts_at,
                        title="秋季疏散演练", location="操场")
     make_drill(organizer=units.outsider, starts_at=now + timedelta(days=3))
     make_drill(organizer=units.school, starts_at=now + timedelta(days=9))  # not yet within 7 days
@@ -68,12 +73,13 @@ def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units,
     assert english.subject.startswith("Drill reminder: 秋季疏散演练")
     assert "takes place in 6 days" in english.body and "Location: 操场" in english.body
     chinese = notes(user=units.clinic_staff)[0]
-    assert "演练提醒" in chinese.subject or "秋季疏散演练" in chinese.subject
+    assert chinese.subject.startswith("演练提醒：秋季疏散演练（") and "将于 6 天后举行" in chinese.body
+    assert "开始时间：" in chinese.body and "（北京时间）" in chinese.body
     assert ":7d:" in english.dedupe_key and f":{drill.id}:" in english.dedupe_key
     assert english.link == f"/drills/{drill.id}"
 
     # Within a day of the start: the 1-day reminder, once.
-    jobs.drill_reminders(now + timedelta(days=5, hours=12))
+    jobs.drill_reminders(starts_at - timedelta(hours=12))
     one_day = [n for n in notes(Kind.DRILL_REMINDER) if ":1d:" in n.dedupe_key and f":{drill.id}:" in n.dedupe_key]
     assert sorted(n.user_id for n in one_day) == sorted(
         [units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id])
