@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from drillmgr.access import services as access
 from drillmgr.compliance.periods import local_today, periods
-from drillmgr.compliance.services import RANK, RuleResult, combine, evaluate, subject_counties
+from drillmgr.compliance.services import RANK, RuleResult, combine, evaluate, subject_counties, subtree_list
 from drillmgr.compliance.sqlfuncs import scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
@@ -75,7 +75,7 @@ def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult
               if rr.key in ("key-county-comprehensive-live", "key-county-double-blind-tabletop")}
     panel = []
     for county in keys:
-        subtree = access.subtree_codes(county.code)
+        subtree = subtree_list(county.code)
         drills = list(db.session.scalars(
             sa.select(Drill).where(
                 Drill.region_code.in_(subtree), Drill.starts_at >= span.start, Drill.starts_at < span.end,
@@ -95,7 +95,7 @@ def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult
 
 def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -> tuple[int, list]:
     """Corrective actions due before today and not verified, in the region: how many, and the first few."""
-    where = sa.and_(Finding.region_code.in_(access.subtree_codes(region_code)), CorrectiveAction.due_on < today,
+    where = sa.and_(Finding.region_code.in_(subtree_list(region_code)), CorrectiveAction.due_on < today,
                     CorrectiveAction.status != ActionStatus.VERIFIED)
     count = db.session.scalar(sa.select(sa.func.count()).select_from(CorrectiveAction)
                               .join(Finding, Finding.id == CorrectiveAction.finding_id).where(where))
@@ -113,7 +113,7 @@ def monthly_completion(user, region_code: str, year: int, now: datetime) -> list
     index = sa.case(*[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
                     else_=sa.null())
     inner = (sa.select(index.label("m"), Drill.status)
-             .where(Drill.region_code.in_(access.subtree_codes(region_code)),
+             .where(Drill.region_code.in_(subtree_list(region_code)),
                     scanned(Drill.starts_at) >= months[0].start, scanned(Drill.starts_at) < months[-1].end,
                     Drill.status != DrillStatus.CANCELLED,
                     access.compliance_drill_clause(user, now))).subquery()

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.compliance.periods import Period, local_today, reporting_half
-from drillmgr.compliance.services import evaluate
+from drillmgr.compliance.services import evaluate, subtree_list
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, Participation
 from drillmgr.enums import ActionStatus, DrillForm, DrillStatus, JointWith, OutreachKind, Severity
@@ -53,7 +53,7 @@ class HalfYearReport:
 
 
 def _drills_in(region_code: str, period: Period, user, now):
-    return sa.and_(Drill.region_code.in_(access.subtree_codes(region_code)), Drill.starts_at >= period.start,
+    return sa.and_(Drill.region_code.in_(subtree_list(region_code)), Drill.starts_at >= period.start,
                    Drill.starts_at < period.end, access.compliance_drill_clause(user, now))
 
 
@@ -116,7 +116,7 @@ def _key_counties(region_code, year, half, user, now) -> list[dict]:
 
 
 def _findings(region_code, period: Period, today) -> dict:
-    where = sa.and_(Finding.region_code.in_(access.subtree_codes(region_code)),
+    where = sa.and_(Finding.region_code.in_(subtree_list(region_code)),
                     Finding.found_on >= period.first_day, Finding.found_on <= period.last_day)
     grid = {(sev, status): n for sev, status, n in db.session.execute(
         sa.select(Finding.severity, CorrectiveAction.status, sa.func.count())
@@ -140,7 +140,7 @@ def _findings(region_code, period: Period, today) -> dict:
 
 
 def _outreach(region_code, period: Period) -> dict:
-    where = sa.and_(OutreachActivity.region_code.in_(access.subtree_codes(region_code)),
+    where = sa.and_(OutreachActivity.region_code.in_(subtree_list(region_code)),
                     OutreachActivity.held_on >= period.first_day, OutreachActivity.held_on <= period.last_day)
     counts = {kind: (n, audience) for kind, n, audience in db.session.execute(
         sa.select(OutreachActivity.kind, sa.func.count(), sa.func.coalesce(sa.func.sum(OutreachActivity.audience), 0))
