@@ -244,3 +244,14 @@ def test_pages_are_in_chinese_by_default(client, world):
     html = client.get(f"/compliance/county/{WUSU}").get_data(as_text=True)
     assert "达标情况" in html and "中小学：学期内每月开展避险疏散演练" in html
     assert "未演练环节" in html  # the live drill did not exercise command communications
+
+
+def test_rules_page_is_read_only_for_viewers(client, world):
+    login(client, world["viewer"])
+    html = client.get(f"/compliance/rules?year={this_year()}").get_data(as_text=True)
+    assert "school-evacuation" in html and "/compliance/rules/" not in html
+    rule = get_rule(this_year(), "six-into")
+    assert client.post(f"/compliance/rules/{rule.id}", data={"warning_days": "1"}).status_code == 403
+    client.post("/logout")
+    login(client, world["admin"])
+    assert f"/compliance/rules/{rule.id}" in client.get(f"/compliance/rules?year={this_year()}").get_data(as_text=True)
