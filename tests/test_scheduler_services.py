@@ -138,3 +138,16 @@ def test_prune_forgets_old_successes_but_keeps_failures():
     assert services.prune_runs(T0 - timedelta(days=30)) == 1
     outcomes = sorted(db.session.scalars(sa.select(JobRun.outcome).where(JobRun.job == "job")))
     assert outcomes == [Outcome.FAILED, Outcome.OK]
+
+
+def test_the_web_application_never_starts_a_scheduler(app, client):
+    import threading
+
+    from config import TestConfig
+    from drillmgr import create_app
+
+    create_app(TestConfig)
+    client.get("/login")
+    names = {thread.name for thread in threading.enumerate()}
+    assert "scheduler-lease" not in names and not any("APScheduler" in name for name in names)
+    assert services.current_lease() is None
