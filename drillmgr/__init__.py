@@ -171,4 +171,9 @@ def _register_error_pages(app: Flask) -> None:
             return problem(error.code or 500, TITLES.get(error.code, error.name), error.description or "")
         if error.code in (403, 404):
             return render_template(f"errors/{error.code}.html"), error.code
+        if error.code in (400, 405, 413, 429, 500):
+            from flask_wtf.csrf import CSRFError
+
+            return render_template("errors/error.html", error=error,
+                                   csrf=isinstance(error, CSRFError)), error.code
         return error
