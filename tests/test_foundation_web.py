@@ -100,8 +100,22 @@ def test_production_requires_a_secret_key(monkeypatch):
 
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app(NoKey)
-    assert ProductionConfig.SESSION_COOKIE_SECURE is True or ProductionConfig.SESSION_COOKIE_SECURE is False
     assert not getattr(ProductionConfig, "GENERATE_SECRET_KEY", False)
+
+
+def test_production_cookies_are_secure_unless_switched_off(monkeypatch):
+    import importlib
+
+    import config
+
+    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
+    fresh = importlib.reload(config)
+    assert fresh.ProductionConfig.SESSION_COOKIE_SECURE and fresh.ProductionConfig.REMEMBER_COOKIE_SECURE
+    assert not fresh.DevelopmentConfig.SESSION_COOKIE_SECURE
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
+    assert not importlib.reload(config).ProductionConfig.SESSION_COOKIE_SECURE
+    monkeypatch.delenv("SESSION_COOKIE_SECURE")
+    importlib.reload(config)
 
 
 # --- language --------------------------------------------------------------------------------
