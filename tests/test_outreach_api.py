@@ -139,3 +139,27 @@ def test_openapi_describes_outreach(client):
         "OutreachActivityInput")
     assert "201" in operations["post"]["responses"]
     assert "OutreachActivity" in document["components"]["schemas"]
+
+
+def test_attachments_over_the_api(client, coordinator, make_user):
+    import io
+
+    headers = token_for(client, coordinator)
+    activity = client.post("/api/v1/outreach", json=campaign(), headers=headers).get_json()
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    missing = client.post(f"/api/v1/outreach/{activity['id']}/attachments", data={}, headers=headers,
+                          content_type="multipart/form-data")
+    assert missing.status_code == 422 and "file" in missing.get_json()["errors"]
+    fake = client.post(f"/api/v1/outreach/{activity['id']}/attachments", headers=headers,
+                       data={"file": (io.BytesIO(b"not a png"), "photo.png")}, content_type="multipart/form-data")
+    assert fake.status_code == 422
+    added = client.post(f"/api/v1/outreach/{activity['id']}/attachments", headers=headers,
+                        data={"file": (io.BytesIO(png), "宣传现场.png")}, content_type="multipart/form-data")
+    assert added.status_code == 201
+    listed = client.get(f"/api/v1/outreach/{activity['id']}/attachments", headers=headers).get_json()["items"]
+    assert [a["filename"] for a in listed] == ["宣传现场.png"]
+    assert client.get(listed[0]["url"], headers=headers).data == png
+    outsider = token_for(client, make_user(role=Role.COORDINATOR, region_code=SHAWAN))
+    assert client.get(listed[0]["url"], headers=outsider).status_code == 404
+    assert client.post(f"/api/v1/outreach/{activity['id']}/attachments", headers=outsider,
+                       data={"file": (io.BytesIO(png), "x.png")}, content_type="multipart/form-data").status_code == 404

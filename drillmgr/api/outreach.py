@@ -1,11 +1,14 @@
 """Public education (item 19) and readiness checklists over the JSON API."""
 from datetime import date
 
-from flask import jsonify, request, url_for
+import io
+
+from flask import jsonify, request, send_file, url_for
 
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
 from drillmgr.api.openapi import describe, register_schema
+from drillmgr.attachments.services import attachment_path
 from drillmgr.checklists import services as checklists
 from drillmgr.enums import Answer, Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
 from drillmgr.extensions import db
@@ -119,6 +122,42 @@ def update_outreach(activity_id: int):
     actor = current_api_user()
     activity = services.get_visible_activity(actor, activity_id)
     return jsonify(services.activity_to_dict(services.update_activity(actor, activity, json_body())))
+
+
+def _attachment_dict(attachment) -> dict:
+    return {"id": attachment.id, "outreach_id": attachment.outreach_id, "filename": attachment.filename,
+            "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
+            "url": url_for("api.get_outreach_attachment", attachment_id=attachment.id)}
+
+
+@bp.get("/outreach/<int:activity_id>/attachments")
+@describe("The activity's files")
+@token_required
+def list_outreach_attachments(activity_id: int):
+    activity = services.get_visible_activity(current_api_user(), activity_id)
+    return jsonify({"items": [_attachment_dict(a) for a in services.activity_attachments(activity)]})
+
+
+@bp.post("/outreach/<int:activity_id>/attachments")
+@describe("Attach a photo or document (multipart field `file`); size- and type-checked like drill files",
+          request="AttachmentUpload", created=True, request_content_type="multipart/form-data")
+@token_required
+def add_outreach_attachment(activity_id: int):
+    actor = current_api_user()
+    activity = services.get_visible_activity(actor, activity_id)
+    upload = request.files.get("file")
+    attachment = services.attach_file(actor, activity, upload.stream if upload else io.BytesIO(),
+                                      (upload.filename or "") if upload else "")
+    return jsonify(_attachment_dict(attachment)), 201
+
+
+@bp.get("/outreach/attachments/<int:attachment_id>")
+@describe("Download an activity's file (only for those who may see the activity)")
+@token_required
+def get_outreach_attachment(attachment_id: int):
+    attachment = services.get_visible_attachment(current_api_user(), attachment_id)
+    return send_file(attachment_path(attachment), mimetype=attachment.content_type, as_attachment=True,
+                     download_name=attachment.filename, max_age=0)
 
 
 def _region_and_year() -> tuple[str, int]:

@@ -263,6 +263,24 @@ def attach_file(actor, activity: OutreachActivity, stream, filename: str):
     return attachment
 
 
+def activity_attachments(activity: OutreachActivity) -> list:
+    from drillmgr.attachments.models import Attachment
+
+    return list(db.session.scalars(sa.select(Attachment).where(Attachment.outreach_id == activity.id)
+                                   .order_by(Attachment.uploaded_at, Attachment.id)))
+
+
+def get_visible_attachment(user, attachment_id: int):
+    """An activity's file, if the activity is visible to `user`; else NotFound."""
+    from drillmgr.attachments.models import Attachment
+
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.outreach_id is None:
+        access.not_found(_("No such file."))
+    get_visible_activity(user, attachment.outreach_id)
+    return attachment
+
+
 def get_visible_activity(user, activity_id: int) -> OutreachActivity:
     activity = db.session.get(OutreachActivity, activity_id)
     if activity is None or not access.can_view_outreach(user, activity):

@@ -7,7 +7,6 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from drillmgr.access import services as access
-from drillmgr.attachments.models import Attachment
 from drillmgr.attachments.services import attachment_path
 from drillmgr.enums import Channel, OutreachKind, Role, SiteKind, SiteStatus, SixIntoSetting
 from drillmgr.errors import ServiceError
@@ -124,8 +123,7 @@ def new():
 @login_required
 def detail(activity_id: int):
     activity = _or_404(services.get_visible_activity, activity_id)
-    attachments = db.session.scalars(sa.select(Attachment).where(Attachment.outreach_id == activity.id)
-                                     .order_by(Attachment.uploaded_at)).all()
+    attachments = services.activity_attachments(activity)
     return render_template("outreach/detail.html", activity=activity, verdict=services.observance_verdict(activity),
                            region=db.session.get(Region, activity.region_code),
                            organizer=db.session.get(Organisation, activity.organizer_org_id)
@@ -191,10 +189,7 @@ def upload(activity_id: int):
 @bp.get("/attachments/<int:attachment_id>")
 @login_required
 def attachment(attachment_id: int):
-    file = db.session.get(Attachment, attachment_id)
-    if file is None or file.outreach_id is None:
-        abort(404)
-    _or_404(services.get_visible_activity, file.outreach_id)
+    file = _or_404(services.get_visible_attachment, attachment_id)
     return send_file(attachment_path(file), mimetype=file.content_type, download_name=file.filename,
                      as_attachment=not file.content_type.startswith("image/"))
 
