@@ -314,3 +314,28 @@ def test_publish_calendars_only_when_something_public_changed(app, units, make_d
     assert run(moment + timedelta(minutes=15)).startswith("unchanged")
     make_drill(organizer=units.school, public=False, starts_at=moment + timedelta(days=3))
     assert run(moment + timedelta(minutes=20)).startswith("unchanged")
+
+
+def test_a_failed_compliance_run_leaves_no_snapshot_behind_so_the_alert_comes_next_time(units, make_drill, monkeypatch):
+    from drillmgr.scheduler import services
+
+    moment = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)
+    jobs.compliance(moment)
+    db.session.commit()
+    drill = make_drill(organizer=units.school, starts_at=moment - timedelta(days=40), status=DrillStatus.COMPLETED)
+    add_action(drill, units.school_staff, date(2026, 9, 20))
+
+    def broken(messages):
+        raise RuntimeError("mail system down")
+
+    monkeypatch.setattr(jobs, "notify_many", broken)
+    services.run_job("compliance", jobs.compliance, moment + timedelta(days=1), "test")
+    assert services.last_detail("compliance", services.Outcome.FAILED).strip().endswith("mail system down")
+    snapshot = db.session.scalar(sa.select(ComplianceSnapshot).where(
+        ComplianceSnapshot.rule_key == "corrective-actions", ComplianceSnapshot.subject_id == WUSU))
+    assert snapshot.status == ComplianceStatus.MET  # the worsening was not recorded without its alert
+
+    monkeypatch.undo()
+    services.run_job("compliance", jobs.compliance, moment + timedelta(days=2), "test")
+    assert [n.user_id for n in notes(Kind.COMPLIANCE_WORSENED) if ":corrective-actions:" in n.dedupe_key] == [
+        units.coordinator.id]

@@ -187,9 +187,8 @@ def compliance(moment: datetime) -> str:
     year = _local_today(moment).year
     results = evaluate(year, now=moment)
     rules = {r.key: r.rule for r in results}
-    # snapshot_changes commits the new snapshots; the alerts below are then committed by run_job.
-    # If the process died in between, that worsening would go unannounced (see the report).
-    worsened = snapshot_changes(results, now=moment)
+    # The new snapshots and the alerts below are committed together (by run_job), or neither is.
+    worsened = snapshot_changes(results, now=moment, commit=False)
     if not worsened:
         return f"{sum(len(r.results) for r in results)} statuses evaluated, none worse"
     org_ids = [int(s["id"]) for s, *_ in worsened if s["type"] == "org"]
