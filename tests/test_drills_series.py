@@ -149,3 +149,12 @@ def test_dtstart_is_the_first_occurrence(staff, school):
                                                    ends_at=(start + timedelta(hours=1)).isoformat()),
                                     now=NOW, horizon=datetime(2026, 4, 30, tzinfo=BEIJING))
     assert [d.starts_at.astimezone(BEIJING).day for d in occurrences(series.id)] == [10, 15, 15]
+
+
+def test_changing_the_whole_series_from_its_first_drill(staff, school):
+    series = services.create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
+    first = occurrences(series.id)[0]
+    new = services.update_following(staff, first, {"location": "体育馆", "version": 1}, now=NOW)
+    assert occurrences(series.id) == []
+    assert services.materialize_series(series.id, datetime(2026, 12, 31, tzinfo=BEIJING)) == []
+    assert [d.location for d in occurrences(new.id)] == ["体育馆"] * 3

@@ -747,7 +747,8 @@ def _slots(series: DrillSeries, until: datetime, after: datetime | None = None) 
     start = (after or series.dtstart).astimezone(zone)
     slots = {s.astimezone(timezone.utc) for s in rule.between(start - timedelta(seconds=1), until.astimezone(zone),
                                                               inc=True)}
-    if start <= series.dtstart <= until:
+    ended = rule._until is not None and rule._until < series.dtstart.astimezone(zone)
+    if start <= series.dtstart <= until and not ended:
         slots.add(series.dtstart.astimezone(timezone.utc))
     return sorted(slots)[:MAX_OCCURRENCES_PER_RUN]
 
@@ -877,7 +878,7 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
             if occurrence.status == DrillStatus.PLANNED:
                 if occurrence.id != drill.id:
                     _claim_version(occurrence, None, now)
-                _cancel_silently(actor, occurrence, _("No longer part of the recurring series."), now)
+                _cancel_occurrence(actor, occurrence, _("No longer part of the recurring series."), now)
             continue
         new_slots.discard(slot)
         if occurrence.id != drill.id:
@@ -896,7 +897,7 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
     return new
 
 
-def _cancel_silently(actor, drill: Drill, reason: str, now: datetime) -> None:
+def _cancel_occurrence(actor, drill: Drill, reason: str, now: datetime) -> None:
     before = drill_snapshot(drill)
     drill.status = DrillStatus.CANCELLED
     drill.cancel_reason = reason
