@@ -163,6 +163,8 @@ def test_drill_page_includes_the_panel(client, make_user, make_drill):
     login(client, coordinator)
     assert "pre-drill-checklist" in client.get(f"/drills/{live.id}").get_data(as_text=True)
     assert "pre-drill-checklist" not in client.get(f"/drills/{evacuation.id}").get_data(as_text=True)
+    run_page = client.get(client.post(f"/checklists/drills/{live.id}/start").headers["Location"])
+    assert run_page.status_code == 200 and f'href="/drills/{live.id}"' in run_page.get_data(as_text=True)
 
 
 def test_readiness_partial_for_the_compliance_dashboard(app, make_user):

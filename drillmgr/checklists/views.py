@@ -1,6 +1,6 @@
 """Readiness checklist pages: overview, template editing, filling in a run, and the panels that
 the drill page and the unit page include."""
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -53,12 +53,6 @@ def _fail(error: ServiceError) -> None:
     if error.status in (403, 404):
         abort(error.status)
     _flash_errors(error)
-
-
-def drill_url(drill_id: int | None) -> str | None:
-    if drill_id is None or "drills.detail" not in current_app.view_functions:
-        return None
-    return url_for("drills.detail", drill_id=drill_id)
 
 
 @bp.get("/")
@@ -191,7 +185,7 @@ def start_for_drill(drill_id: int):
         run = services.start_drill_run(current_user, drill)
     except ServiceError as error:
         _fail(error)
-        return redirect(drill_url(drill.id) or url_for("checklists.index"))
+        return redirect(url_for("drills.detail", drill_id=drill.id))
     return redirect(url_for("checklists.run", run_id=run.id))
 
 
@@ -263,7 +257,7 @@ def run(run_id: int):
     drill = db.session.get(Drill, checklist_run.drill_id) if checklist_run.drill_id else None
     return render_template("checklists/run.html", run=checklist_run, lines=services.run_lines(checklist_run),
                            progress=services.progress(checklist_run), errors=errors, org=org, drill=drill,
-                           drill_link=drill_url(checklist_run.drill_id), can_fill=can_fill,
+                           can_fill=can_fill,
                            action_form=ActionForm(), answers=Answer, submitted=request.form)
 
 
