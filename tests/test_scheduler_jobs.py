@@ -115,8 +115,8 @@ def test_double_blind_drill_is_never_announced_to_participants(units, make_drill
                               form=DrillForm.TABLETOP, starts_at=now + timedelta(days=4))
     jobs.drill_reminders(now)
     told = set(recipients(Kind.DRILL_REMINDER))
-    # The organising school hears of its own drill; the participating clinic does not.
-    assert units.school_staff.id in told and units.clinic_staff.id not in told
+    # The organising school and the evaluator hear of the drill; the participating clinic does not.
+    assert units.school_staff.id in told and evaluator.id in told and units.clinic_staff.id not in told
     # The county's double-blind drill: its coordinator (organiser) is reminded, the school is not.
     county_notes = [n for n in notes(Kind.DRILL_REMINDER) if f":{county_drill.id}:" in n.dedupe_key]
     assert [n.user_id for n in county_notes] == [units.coordinator.id]

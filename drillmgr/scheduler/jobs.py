@@ -72,17 +72,18 @@ def _reminder_pairs(recipients: list[User], candidates: dict[int, set[int]], mom
 def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User], list[tuple[int, int]]]:
     """The drills within the reminder windows, who is reminded of them and the (user, drill) pairs.
 
-    Reminded are the staff of a drill's organising and participating units, and the coordinators of
-    the region that organises it — among them, those who may see the drill now.
+    Reminded are the staff of a drill's organising and participating units, the coordinators of the
+    region that organises it and its evaluators — among them, those who may see the drill now.
     """
     horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
     drills = {d.id: d for d in db.session.scalars(
         sa.select(Drill).where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
-        .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region), selectinload(Drill.participants))
+        .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region),
+                 selectinload(Drill.participants), selectinload(Drill.evaluators))
     )}
     if not drills:
         return {}, {}, []
-    by_org, by_region = defaultdict(set), defaultdict(set)
+    by_org, by_region, by_evaluator = defaultdict(set), defaultdict(set), defaultdict(set)
     for drill in drills.values():
         if drill.organizer_org_id is not None:
             by_org[drill.organizer_org_id].add(drill.id)
@@ -90,14 +91,19 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
             by_region[drill.organizer_region_code].add(drill.id)
         for org in drill.participants:
             by_org[org.id].add(drill.id)
+        for evaluator in drill.evaluators:
+            by_evaluator[evaluator.id].add(drill.id)
     recipients = list(db.session.scalars(
         sa.select(User).where(User.active.is_(True), sa.or_(
             sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(list(by_org))),
             sa.and_(User.role == Role.COORDINATOR, User.region_code.in_(list(by_region))),
+            User.id.in_(list(by_evaluator)),
         )).order_by(User.id)
     ))
-    candidates = {user.id: by_org[user.org_id] if user.role == Role.ORG_STAFF else by_region[user.region_code]
-                  for user in recipients}
+    candidates = {
+        user.id: by_evaluator[user.id] | (by_org[user.org_id] if user.role == Role.ORG_STAFF
+                                          else by_region[user.region_code] if user.role == Role.COORDINATOR else set())
+        for user in recipients}
     return drills, {u.id: u for u in recipients}, _reminder_pairs(recipients, candidates, moment)
 
 
