@@ -229,6 +229,7 @@ def test_user_form_errors_are_shown_and_nothing_is_lost(client, make_user, make_
     page = text(response)
     assert "该用户名已被使用。" in page and "协调员和只读用户必须指定所辖区域。" in page
     assert "密码至少需要 8 个字符。" in page
+    assert page.count("此项为必填项。") == 0
     assert 'value="保留的名字"' in page and 'value="keep@example.cn"' in page
     assert '<option selected value="viewer">' in page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1

@@ -14,7 +14,7 @@ class LoginForm(FlaskForm):
 
 class UserForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
-    display_name = StringField(_l("Name"), validators=[Optional(), Length(max=100)])
+    display_name = StringField(_l("Full name"), validators=[Optional(), Length(max=100)])
     email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=200)])
     role = SelectField(_l("Role"), choices=Role.choices)
     region_code = SelectField(_l("Region (coordinators and viewers)"), choices=[], validate_choice=False)

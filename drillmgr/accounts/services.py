@@ -85,7 +85,7 @@ def _check_scope(p: Payload, role: Role, region_code, org_id):
 
 
 def _check_password(p: Payload, password):
-    if password not in (None, MISSING) and len(password) < MIN_PASSWORD_LENGTH:
+    if password not in (None, MISSING, "") and len(password) < MIN_PASSWORD_LENGTH:
         p.error("password", _("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
 
 
