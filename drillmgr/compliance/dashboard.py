@@ -113,7 +113,7 @@ def monthly_completion(user, region_code: str, year: int, now: datetime) -> list
     index = sa.case(*[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
                     else_=sa.null())
     inner = (sa.select(index.label("m"), Drill.status)
-             .where(Drill.region_code.in_(subtree_list(region_code)),
+             .where(scanned(Drill.region_code).in_(subtree_list(region_code)),
                     scanned(Drill.starts_at) >= months[0].start, scanned(Drill.starts_at) < months[-1].end,
                     Drill.status != DrillStatus.CANCELLED,
                     access.compliance_drill_clause(user, now))).subquery()
