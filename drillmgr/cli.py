@@ -103,19 +103,16 @@ def register_commands(app: Flask) -> None:
         """Evaluate the compliance rules of a year and print every status."""
         import json
 
-        from flask_babel import force_locale
-
         from drillmgr.compliance.services import evaluate, format_table, results_to_dict
 
-        with force_locale(next(iter(app.config["LANGUAGES"]))):
-            try:
-                results = evaluate(year, region_code)
-            except ServiceError as error:
-                _fail(error)
-            if fmt == "json":
-                click.echo(json.dumps(results_to_dict(year, results), ensure_ascii=False, indent=2))
-            else:
-                click.echo(format_table(results))
+        try:
+            results = evaluate(year, region_code)
+        except ServiceError as error:
+            _fail(error)
+        if fmt == "json":
+            click.echo(json.dumps(results_to_dict(year, results), ensure_ascii=False, indent=2))
+        else:
+            click.echo(format_table(results))
 
 
 def main() -> None:
