@@ -15,7 +15,7 @@ from drillmgr.orgs import services
 from drillmgr.orgs.forms import ImportForm, OrgForm
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
-from drillmgr.regions.services import all_regions
+from drillmgr.regions.services import all_regions, counties
 
 bp = Blueprint("orgs", __name__, url_prefix="/orgs")
 
@@ -113,4 +113,5 @@ def import_file():
             else:
                 flash(_("%(n)d organisations imported.", n=len(created)), "success")
                 return redirect(url_for("orgs.index"))
-    return render_template("orgs/import.html", form=form, errors=errors)
+    return render_template("orgs/import.html", form=form, errors=errors, kinds=OrgKind,
+                           counties=counties(within=None if current_user.role == Role.ADMIN else current_user.region_code))
