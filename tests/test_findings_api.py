@@ -226,3 +226,18 @@ def test_api_messages_are_chinese_by_default(client, world):
                             json={"corrective_action": {"status": "verified"}})
     assert response.status_code == 409
     assert "整改措施不能从“待整改”变为" in response.get_json()["detail"]
+
+
+def test_double_blind_findings_stay_out_of_lists_counts_and_answers_before_the_start(client, world, make_drill):
+    secret = make_drill(organizer=world.org_a, starts_at=at(days=3), double_blind=True, participants=[world.org_b])
+    # a pre-drill checklist finding of the secret drill, owned by the organiser's staff
+    finding = services.create_finding(world.staff, finding_data(world.colleague), region_code=secret.region_code,
+                                      org_id=world.org_a.id, drill_id=secret.id)
+    outsider = world.headers(world.other_staff)  # staff of a participating unit: not an insider
+    assert client.get("/api/v1/findings", headers=outsider).get_json()["total"] == 0
+    assert client.get(f"/api/v1/findings/{finding.id}", headers=outsider).status_code == 404
+    assert client.patch(f"/api/v1/findings/{finding.id}", headers=outsider, json={"summary": "x"}).status_code == 404
+    assert client.get(f"/api/v1/drills/{secret.id}/review", headers=outsider).status_code == 404
+    assert client.get("/api/v1/findings", headers=world.headers(world.viewer)).get_json()["total"] == 0
+    for insider in (world.staff, world.colleague, world.coordinator, world.admin):
+        assert client.get("/api/v1/findings", headers=world.headers(insider)).get_json()["total"] == 1
