@@ -54,11 +54,13 @@ def register_commands(app: Flask) -> None:
     @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has data.")
     def seed_demo_command(org_count, drill_count, if_empty):
         """Load Tacheng's regions and clearly marked demo organisations, users and drills."""
-        from drillmgr.demo.services import database_is_empty, seed_demo
+        from drillmgr.demo.services import database_is_empty, demo_loaded, seed_demo
 
         if if_empty and not database_is_empty():
             click.echo("database already has data; demo not loaded")
             return
+        if demo_loaded():
+            raise click.ClickException("the demo data is already loaded; seed a fresh database for another size")
         summary = seed_demo(org_count=org_count, drill_count=drill_count, progress=click.progressbar)
         click.echo(summary.describe())
 

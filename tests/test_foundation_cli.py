@@ -266,3 +266,10 @@ def test_seed_demo_if_empty_loads_into_a_freshly_upgraded_database(runner):
     result = runner.invoke(args=["seed-demo", "--if-empty", "--orgs", "20", "--drills", "5"])
     assert result.exit_code == 0, result.output
     assert count(Organisation) == 20
+
+
+def test_seed_demo_twice_is_refused_cleanly(runner):
+    assert runner.invoke(args=["seed-demo", "--orgs", "10", "--drills", "3"]).exit_code == 0
+    again = runner.invoke(args=["seed-demo", "--orgs", "10", "--drills", "3"])
+    assert again.exit_code == 1 and "already loaded" in again.output and "Traceback" not in again.output
+    assert count(Organisation) == 10

@@ -67,6 +67,10 @@ def database_is_empty() -> bool:
         not db.session.scalar(sa.select(sa.select(User.id).exists()))
 
 
+def demo_loaded() -> bool:
+    return bool(db.session.scalar(sa.select(sa.select(Organisation.id).where(Organisation.is_demo.is_(True)).exists())))
+
+
 def demo_accounts_text() -> str:
     lines = [f"demo accounts (password: {DEMO_PASSWORD}):"]
     for user in db.session.scalars(sa.select(User).where(User.is_demo.is_(True)).order_by(User.id)):
