@@ -46,8 +46,13 @@ def test_login_follows_only_local_next(client, make_user):
     response = client.post("/login?next=/orgs/", data={"username": user.username, "password": PASSWORD})
     assert response.headers["Location"] == "/orgs/"
     client.post("/logout")
-    response = client.post("/login?next=https://evil.example/", data={"username": user.username,
-                                                                      "password": PASSWORD})
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example/", "/%5Cevil.example",
+                   "javascript:alert(1)"):
+        client.post("/logout")
+        response = client.post("/login", query_string={"next": target},
+                               data={"username": user.username, "password": PASSWORD})
+        assert response.headers["Location"] == "/", target
+    response = client.post("/language", data={"lang": "en", "next": "//evil.example/"})
     assert response.headers["Location"] == "/"
 
 

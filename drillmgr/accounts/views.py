@@ -19,7 +19,9 @@ bp = Blueprint("accounts", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+    """A local path to go on to; anything that a browser could read as another site goes home."""
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
+            and not urlsplit(target).netloc and not any(ord(c) < 32 for c in target)):
         return target
     return url_for("home.index")
 
