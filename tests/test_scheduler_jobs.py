@@ -5,6 +5,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from flask_babel import force_locale
+
 from drillmgr.compliance.models import ComplianceSnapshot
 from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillForm, DrillStatus, FindingCategory,
@@ -18,6 +20,13 @@ from tests.conftest import SHAWAN, WUSU, at
 
 UTC = timezone.utc
 BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture(autouse=True)
+def english_records(_transaction):
+    """The jobs' records are in the process's language (Chinese by default); these tests read English."""
+    with force_locale("en"):
+        yield
 
 
 def notes(kind=None, user=None):
@@ -91,7 +100,7 @@ def test_running_twice_for_the_same_moment_changes_nothing(units, make_drill):
     jobs.drill_reminders(now)
     before = (count(Notification), count(OutboxMail))
     assert before[0] == 3 and before[1] == 2
-    assert jobs.drill_reminders(now).endswith("0 reminders sent")
+    assert jobs.drill_reminders(now).endswith("0 reminders sent.")
     jobs.drill_reminders(now + timedelta(hours=1))
     assert (count(Notification), count(OutboxMail)) == before
 
@@ -177,7 +186,7 @@ def test_reminder_job_does_not_query_per_drill(app, units, make_drill):
             summary = jobs.drill_reminders(now)
         finally:
             sa.event.remove(connection, "before_cursor_execute", count_statement)
-        assert summary == f"{drill_count} upcoming drills, {drill_count * 3} reminders sent"
+        assert summary == f"{drill_count} upcoming drills, {drill_count * 3} reminders sent."
         return len(seen)
 
     assert statements(2, at(0)) == statements(12, at(days=30))
@@ -256,7 +265,7 @@ def test_report_deadline_reminders_14_and_3_days_before_to_coordinators(units):
 
 def test_compliance_alerts_the_regions_coordinators_once_per_worsening(units, make_drill):
     moment = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)  # 02:00 Beijing, 2 September
-    assert jobs.compliance(moment).endswith("none worse")  # first run: snapshots only
+    assert jobs.compliance(moment).endswith("none worse.")  # first run: snapshots only
     drill = make_drill(organizer=units.school, starts_at=moment - timedelta(days=40), status=DrillStatus.COMPLETED)
     add_action(drill, units.school_staff, date(2026, 9, 20))  # due within the warning window: at risk
 
@@ -291,10 +300,10 @@ def test_materialize_series_creates_the_next_occurrences_once(app, units):
             "region_code": WUSU, "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(),
             "rrule": "FREQ=MONTHLY;COUNT=24"}, horizon=start + timedelta(days=40))
     existing = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id))
-    assert jobs.materialize_series(start) != "0 drills created"
+    assert jobs.materialize_series(start) != "0 drills created."
     made = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id))
     assert made > existing
-    assert jobs.materialize_series(start) == "0 drills created"
+    assert jobs.materialize_series(start) == "0 drills created."
     assert db.session.get(DrillSeries, series.id).materialized_until is not None
 
 
@@ -304,16 +313,17 @@ def test_publish_calendars_only_when_something_public_changed(app, units, make_d
     moment = at(0)
 
     def run(when):
+        """What the run did: "<n> files published." or "Unchanged." (the fingerprint that follows left out)."""
         services.run_job("publish_calendars", jobs.publish_calendars, when, "test")
-        return services.last_detail("publish_calendars")
+        return services.last_detail("publish_calendars").rsplit(" ", 1)[0]
 
-    assert run(moment).startswith("published")
-    assert run(moment + timedelta(minutes=5)).startswith("unchanged")
+    assert run(moment).endswith(" files published.")
+    assert run(moment + timedelta(minutes=5)) == "Unchanged."
     make_drill(organizer=units.school, public=True, starts_at=moment + timedelta(days=3))
-    assert run(moment + timedelta(minutes=10)).startswith("published")
-    assert run(moment + timedelta(minutes=15)).startswith("unchanged")
+    assert run(moment + timedelta(minutes=10)).endswith(" files published.")
+    assert run(moment + timedelta(minutes=15)) == "Unchanged."
     make_drill(organizer=units.school, public=False, starts_at=moment + timedelta(days=3))
-    assert run(moment + timedelta(minutes=20)).startswith("unchanged")
+    assert run(moment + timedelta(minutes=20)) == "Unchanged."
 
 
 def test_a_failed_compliance_run_leaves_no_snapshot_behind_so_the_alert_comes_next_time(units, make_drill, monkeypatch):

@@ -13,6 +13,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from drillmgr.db import utcnow
 from drillmgr.enums import MailStatus
@@ -94,7 +95,8 @@ class SendReport:
     withdrawn: int = 0
 
     def __str__(self) -> str:
-        return f"sent {self.sent}, failed {self.failed}, withdrawn {self.withdrawn}"
+        return _("%(sent)d sent, %(failed)d failed (to be retried), %(withdrawn)d withdrawn.",
+                 sent=self.sent, failed=self.failed, withdrawn=self.withdrawn)
 
 
 def retry_delay(attempts: int, retry_seconds: int) -> timedelta:

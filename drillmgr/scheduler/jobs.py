@@ -134,14 +134,14 @@ def drill_reminders(moment: datetime) -> str:
     """Reminds units 7 days and 1 day before their drills (within those windows, once each)."""
     drills, users, pairs = reminder_targets(moment)
     if not drills:
-        return "no drills within the reminder windows"
+        return _("No drills within the reminder windows.")
     messages = []
     for user_id, drill_id in pairs:
         drill = drills[drill_id]
         days_before = min(d for d in DRILL_REMINDER_DAYS if drill.starts_at <= moment + timedelta(days=d))
         messages.append(_drill_reminder(users[user_id], drill, days_before, moment))
     added = notify_many(messages)
-    return f"{len(drills)} upcoming drills, {len(added)} reminders sent"
+    return _("%(drills)d upcoming drills, %(sent)d reminders sent.", drills=len(drills), sent=len(added))
 
 
 # --- corrective actions ----------------------------------------------------------------------
@@ -176,7 +176,8 @@ def action_reminders(moment: datetime) -> str:
                 key = f"{Kind.ACTION_OVERDUE}:{action.id}:{action.due_on}:week{overdue // 7}:{owner.id}"
                 messages.append(Message(owner, Kind.ACTION_OVERDUE, subject, details, link, key))
     added = notify_many(messages)
-    return f"{len(actions)} actions due or overdue, {len(added)} reminders sent"
+    return _("%(actions)d corrective actions due or overdue, %(sent)d reminders sent.", actions=len(actions),
+             sent=len(added))
 
 
 # --- compliance ------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ def compliance(moment: datetime) -> str:
     # The new snapshots and the alerts below are committed together (by run_job), or neither is.
     worsened = snapshot_changes(results, now=moment, commit=False)
     if not worsened:
-        return f"{sum(len(r.results) for r in results)} statuses evaluated, none worse"
+        return _("%(n)d statuses evaluated, none worse.", n=sum(len(r.results) for r in results))
     org_ids = [int(s["id"]) for s, *_ in worsened if s["type"] == "org"]
     org_regions = {org_id: code for org_id, code in db.session.execute(
         sa.select(Organisation.id, Organisation.region_code).where(Organisation.id.in_(org_ids)))}
@@ -225,7 +226,7 @@ def compliance(moment: datetime) -> str:
                    f"{ComplianceStatus(new).value}:{moment:%Y%m%dT%H%M}:{user.id}")
             messages.append(Message(user, Kind.COMPLIANCE_WORSENED, subject_line, body, link, key))
     added = notify_many(messages)
-    return f"{len(worsened)} statuses worse, {len(added)} alerts sent"
+    return _("%(worse)d statuses worse, %(sent)d alerts sent.", worse=len(worsened), sent=len(added))
 
 
 # --- report deadlines ------------------------------------------------------------------------
@@ -241,7 +242,7 @@ def report_deadline_reminders(moment: datetime) -> str:
     deadline = next_report_deadline(today)
     days_left = (deadline - today).days
     if days_left > max(REPORT_REMINDER_DAYS):
-        return f"next report deadline {deadline}, {days_left} days away"
+        return _("Next report deadline %(date)s, %(days)d days away.", date=local_date(deadline), days=days_left)
     days_before = min(d for d in REPORT_REMINDER_DAYS if days_left <= d)
     coordinators = db.session.scalars(
         sa.select(User).where(User.active.is_(True), User.role == Role.COORDINATOR).order_by(User.id)).all()
@@ -256,7 +257,8 @@ def report_deadline_reminders(moment: datetime) -> str:
         key = f"{Kind.REPORT_DEADLINE}:{deadline}:{days_before}d:{user.id}"
         messages.append(Message(user, Kind.REPORT_DEADLINE, subject, body, link, key))
     added = notify_many(messages)
-    return f"report deadline {deadline} in {days_left} days, {len(added)} reminders sent"
+    return _("Report deadline %(date)s in %(days)d days, %(sent)d reminders sent.", date=local_date(deadline),
+             days=days_left, sent=len(added))
 
 
 # --- recurring drills, calendars, mail, housekeeping ----------------------------------------
@@ -264,7 +266,7 @@ def report_deadline_reminders(moment: datetime) -> str:
 def materialize_series(moment: datetime) -> str:
     """Creates the next occurrences of every recurring drill series, a year ahead."""
     created = materialize_all(moment + timedelta(days=SERIES_HORIZON_DAYS), now=moment)
-    return f"{created} drills created"
+    return _("%(n)d drills created.", n=created)
 
 
 def _public_fingerprint(moment: datetime) -> str:
@@ -281,23 +283,25 @@ def publish_calendars(moment: datetime) -> str:
     """Rewrites the static public calendars under calendars/ when something public changed."""
     fingerprint = _public_fingerprint(moment)
     previous = services.last_detail("publish_calendars")
+    # The fingerprint ends the record, for the next run to compare with.
     if previous is not None and previous.split()[-1] == fingerprint:
-        return f"unchanged {fingerprint}"
-    changed = publish_static(now=moment)
-    return f"published {len(changed)} files {fingerprint}"
+        outcome = _("Unchanged.")
+    else:
+        outcome = _("%(n)d files published.", n=len(publish_static(now=moment)))
+    return f"{outcome} {fingerprint}"
 
 
 def send_mail(moment: datetime) -> str:
     """Delivers the outbox (the scheduler only runs this when SMTP_HOST is set)."""
     settings = SmtpSettings.from_config(current_app.config)
     if settings is None:
-        return "SMTP_HOST is not set; mail stays in the outbox"
+        return _("SMTP_HOST is not set; mail stays in the outbox.")
     return str(send_pending(settings, now=utcnow()))
 
 
 def prune_job_runs(moment: datetime) -> str:
     removed = services.prune_runs(moment - timedelta(days=JOB_RUNS_KEPT_DAYS))
-    return f"{removed} old runs removed"
+    return _("%(n)d old runs removed.", n=removed)
 
 
 JOBS = {
