@@ -96,7 +96,8 @@ def test_feed_links_offered_per_role(county):
     assert set(services.feed_links(users["organiser"])) == {"public", "me", "org"}
     assert set(services.feed_links(users["coordinator"])) == {"public", "me", "region"}
     assert set(services.feed_links(users["viewer"])) == {"public", "me", "region"}
-    assert services.feed_links(users["admin"])["region"]["url"].startswith("http://localhost/calendars/region/654200.ics?token=")
+    admin_region = services.feed_links(users["admin"])["region"]["url"]
+    assert admin_region.startswith("http://localhost/calendars/region/654200.ics?token=")
     link = services.feed_links(users["organiser"])["me"]
     assert link["webcal"] == "webcal://" + link["url"].split("://", 1)[1]
 
@@ -301,3 +302,23 @@ def test_api_feeds_and_rotation(client, make_user, make_org):
     spec = client.get("/api/v1/openapi.json").get_json()
     assert "/me/feeds" in spec["paths"] and "/me/feeds/rotate" in spec["paths"]
     assert "FeedLinks" in spec["components"]["schemas"]
+
+
+def test_org_feed_for_coordinators_only_inside_their_county(client, county, make_org):
+    coordinator = county["users"]["coordinator"]
+    wusu_org = str(county["school_a"].id)
+    token = services.feed_token(coordinator, services.ORG, wusu_org)
+    assert drill_uid(county["blind"]) in feed_uids(client, f"/calendars/org/{wusu_org}.ics?token={token}")
+    shawan_org = str(county["shawan"].organizer_org_id)
+    token = services.feed_token(coordinator, services.ORG, shawan_org)
+    response = client.get(f"/calendars/org/{shawan_org}.ics?token={token}")
+    assert response.status_code == 403 and b"VCALENDAR" not in response.data
+    token = services.feed_token(coordinator, services.ORG, "999999")
+    assert client.get(f"/calendars/org/999999.ics?token={token}").status_code == 404
+
+
+def test_head_answers_headers_only(client, make_drill):
+    make_drill(public=True)
+    response = client.head("/calendars/public.ics")
+    assert response.status_code == 200 and response.data == b""
+    assert response.headers["ETag"] and response.headers["Content-Type"] == "text/calendar; charset=utf-8"

@@ -113,7 +113,7 @@ def test_region_feed_of_coordinator_has_report_deadlines_viewer_not(make_user, m
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
     year = datetime.now(timezone.utc).year
-    deadlines = {f"report-deadline-{year}-0607-{WUSU}@drillmgr.test", f"report-deadline-{year}-1108-{WUSU}@drillmgr.test"}
+    deadlines = {f"report-deadline-{year}-{day}-{WUSU}@drillmgr.test" for day in ("0607", "1108")}
     coordinator_events = events(body_of(region_feed(coordinator)))
     assert deadlines <= set(coordinator_events)
     deadline = coordinator_events[f"report-deadline-{year}-1108-{WUSU}@drillmgr.test"]
@@ -203,3 +203,16 @@ def test_drills_services_reschedule_and_cancel_show_in_the_feed(app, make_user, 
     cancelled = events(body_of(services.public_feed()))[drill_uid(drill)]
     assert str(cancelled["STATUS"]) == "CANCELLED"
     assert cancelled.decoded("SEQUENCE") > moved.decoded("SEQUENCE")
+
+
+def test_feed_follows_its_owner_language(make_user, make_org, make_drill):
+    org = make_org()
+    user = make_user(org=org, locale="en")
+    drill = make_drill(organizer=org, form=DrillForm.TABLETOP,
+                       starts_at=datetime(2026, 12, 3, 2, 30, tzinfo=timezone.utc))
+    description = str(events(body_of(me_feed(user)))[drill_uid(drill)]["DESCRIPTION"])
+    assert "Beijing time" in description and "Xinjiang time" in description and "Tabletop exercise" in description
+    user.locale = None
+    db.session.commit()
+    description = str(events(body_of(me_feed(user)))[drill_uid(drill)]["DESCRIPTION"])
+    assert "北京时间" in description and "新疆时间" in description

@@ -61,7 +61,8 @@ def world(make_org, make_user, make_drill):
     make_drill(organizer=school, public=True, title=long_title, location="乌苏市应急指挥中心, 二楼; 会议室",
                form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE, description="第一行\n第二行, 含逗号; 分号")
     make_drill(organizer=school, double_blind=True, starts_at=at(days=2))
-    moved = make_drill(organizer=school, participants=[other], starts_at=datetime(2026, 12, 31, 17, 30, tzinfo=timezone.utc))
+    moved = make_drill(organizer=school, participants=[other],
+                       starts_at=datetime(2026, 12, 31, 17, 30, tzinfo=timezone.utc))
     reschedule(moved, days=1)
     cancel(make_drill(organizer=school, public=True, starts_at=at(days=20)))
     make_drill(organizer=other, public=True, region_code=SHAWAN, starts_at=at(days=-30), minutes=24 * 60 + 30)

@@ -1,8 +1,9 @@
 """Calendar feeds: which feeds a user may have, their signed links, and serving them cheaply.
 
 A calendar program polls its feeds again and again and most polls change nothing. So a poll first
-asks one index-only question about the whole drills table (count, highest id, latest change); when that and the clock show nothing new, the feed kept in memory is current. Otherwise one
-aggregate question about the drills this feed would show (the same figures, over its own drills)
+asks one index-only question about the whole drills table (count, highest id, latest change); when
+that and the clock show nothing new, the feed kept in memory is current. Otherwise one aggregate
+question about the drills this feed would show (count, sums and maxima of ids, versions and times)
 decides whether the kept feed still holds. Only then is anything rendered, and then only the events
 of drills changed since: every drill's VEVENT is cached by its version.
 """
