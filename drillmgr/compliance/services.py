@@ -48,7 +48,7 @@ COMPLETED, PLANNED = DrillStatus.COMPLETED.value, DrillStatus.PLANNED.value
 LIST_LIMIT = 20  # evidence and missing items listed per subject for rules over many drills or actions
 
 
-@dataclass
+@dataclass(slots=True)
 class Slot:
     label: str
     start: datetime
@@ -62,7 +62,7 @@ class Slot:
     status: ComplianceStatus | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class SubjectResult:
     subject_type: str  # "region" or "org"
     subject_id: str  # the region code, or the organisation id as text
