@@ -64,6 +64,23 @@ def register_commands(app: Flask) -> None:
         summary = seed_demo(org_count=org_count, drill_count=drill_count, progress=click.progressbar)
         click.echo(summary.describe())
 
+    @app.cli.command("backup")
+    @click.option("--to", "target_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="Folder for the archive (default: instance/backups).")
+    def backup_command(target_dir):
+        """Back up the database and the uploaded attachments into one .tar.gz archive."""
+        from flask import current_app
+
+        from drillmgr.backup.services import BackupError, backup
+
+        config = current_app.config
+        try:
+            archive = backup(config["SQLALCHEMY_DATABASE_URI"], config["UPLOAD_DIR"],
+                             target_dir or Path(current_app.instance_path) / "backups")
+        except BackupError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"backup written to {archive} ({archive.stat().st_size} bytes)")
+
     @app.cli.command("demo-accounts")
     def demo_accounts_command():
         """Print the demo accounts and their passwords."""
