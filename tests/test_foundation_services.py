@@ -37,8 +37,8 @@ def test_tacheng_is_there_once():
 
 
 def test_subtree_and_county_of(make_region):
-    township = make_region(parent_code=WUSU)
-    village = make_region(parent_code=township.code, level=RegionLevel.VILLAGE)
+    township = make_region(code="654202901", parent_code=WUSU)
+    village = make_region(code="654202901001", parent_code=township.code, level=RegionLevel.VILLAGE)
     subtree = set(db.session.scalars(access.subtree_codes(WUSU)))
     assert subtree == {WUSU, township.code, village.code}
     assert regions.county_of(village).code == WUSU
