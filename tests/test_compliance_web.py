@@ -38,7 +38,8 @@ def world(make_user, make_org, make_drill, make_region):
     db.session.add(Participation(drill_id=live.id, rescuers=120, staff=30))
     secret = make_drill(organizer=WUSU, starts_at=at(days=7), form=DrillForm.TABLETOP, double_blind=True,
                         title="绝密双盲桌面推演")
-    evacuation = make_drill(organizer=school, starts_at=at(days=-2, hours=1), status=DrillStatus.COMPLETED, title="学校疏散演练")
+    evacuation = make_drill(organizer=school, starts_at=at(days=-2, hours=1), status=DrillStatus.COMPLETED,
+                            title="学校疏散演练")
     db.session.add(Participation(drill_id=evacuation.id, students=800, staff=60, evacuation_seconds=110))
     make_drill(organizer=SHAWAN, starts_at=at(days=-30), form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
                focus=KEY_LINKS, status=DrillStatus.COMPLETED, title="沙湾综合实战演练")
@@ -146,6 +147,9 @@ def test_report_page_print_and_xlsx(client, world):
     assert len(book.sheetnames) == 6
     by_unit = book.worksheets[1]
     assert any(row[0] == "乌苏测试中学" for row in by_unit.iter_rows(values_only=True))
+    findings = [row for row in book.worksheets[4].iter_rows(values_only=True) if row[0] == "通信中断无备份"]
+    assert findings and findings[0][1] == "较大"  # the label, not the code
+    assert "通信中断无备份" in html
 
 
 def test_report_bad_half_is_404(client, world):

@@ -161,7 +161,8 @@ def county_detail(user, year: int, county_code: str, now: datetime | None = None
     units: dict[str, dict] = {}
     for rr in unit_rules:
         for r in rr.results:
-            units.setdefault(r.subject_id, {"id": int(r.subject_id), "name": r.name, "results": {}})["results"][rr.key] = r
+            unit = units.setdefault(r.subject_id, {"id": int(r.subject_id), "name": r.name, "results": {}})
+            unit["results"][rr.key] = r
     ordered = sorted(units.values(), key=lambda u: (min(RANK[r.status] for r in u["results"].values()), u["name"]))
     return CountyDetail(year, county, county_rules, unit_rules, ordered)
 

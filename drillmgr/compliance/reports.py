@@ -130,9 +130,10 @@ def _findings(region_code, period: Period, today) -> dict:
                   CorrectiveAction.due_on, overdue.label("overdue"))
         .join(CorrectiveAction, CorrectiveAction.finding_id == Finding.id).where(where)
         .order_by(Finding.found_on, Finding.id).limit(LIST_LIMIT))
-    listed = [{"id": i.id, "summary": i.summary, "severity": i.severity.value, "found_on": i.found_on.isoformat(),
-               "action_status": i.status.value, "due_on": i.due_on.isoformat(), "overdue": bool(i.overdue)}
-              for i in items]
+    listed = [{"id": i.id, "summary": i.summary, "severity": i.severity.value, "severity_label": str(i.severity.label),
+               "found_on": i.found_on.isoformat(), "action_status": i.status.value,
+               "action_status_label": str(i.status.label), "due_on": i.due_on.isoformat(),
+               "overdue": bool(i.overdue)} for i in items]
     total = sum(sum(row[st.value] for st in ActionStatus) for row in by_severity)
     verified = sum(row[ActionStatus.VERIFIED.value] for row in by_severity)
     return {"total": total, "verified": verified, "overdue": sum(1 for i in listed if i["overdue"]),
@@ -208,8 +209,10 @@ def report_xlsx(report: HalfYearReport) -> bytes:
     statuses = [s.value for s in DrillStatus]
     sheet(_("Drills by form"), [_("Form"), _("Completed"), _("Planned"), _("Cancelled")],
           [[r["label"], *[r[s] for s in statuses]] for r in report.by_form]
-          + [[_("Joint with the Corps"), report.joint["corps"]], [_("Joint with the military"), report.joint["military"]],
-             [_("Double-blind"), report.joint["double_blind"]], [_("Real earthquake responses"), report.joint["real_response"]]],
+          + [[_("Joint with the Corps"), report.joint["corps"]],
+             [_("Joint with the military"), report.joint["military"]],
+             [_("Double-blind"), report.joint["double_blind"]],
+             [_("Real earthquake responses"), report.joint["real_response"]]],
           first=True)
     sheet(_("Drills by unit"), [_("Organiser"), _("Kind"), *[str(f.label) for f in DrillForm], _("Participants"),
                                 _("Fastest evacuation (s)")],
@@ -230,11 +233,12 @@ def report_xlsx(report: HalfYearReport) -> bytes:
     f = report.findings
     sheet(_("Findings and close-out"), [_("Finding"), _("Severity"), _("Found on"), _("Corrective action"), _("Due on"),
                                         _("Overdue")],
-          [[i["summary"], str(Severity(i["severity"]).label), i["found_on"], str(ActionStatus(i["action_status"]).label),
-            i["due_on"], _("yes") if i["overdue"] else ""] for i in f["items"]]
+          [[i["summary"], i["severity_label"], i["found_on"], i["action_status_label"], i["due_on"],
+            _("yes") if i["overdue"] else ""] for i in f["items"]]
           + [[], [_("Total"), f["total"]], [_("Verified and closed"), f["verified"]], [_("Overdue"), f["overdue"]]])
     sheet(_("Outreach activities"), [_("Activity"), _("Kind"), _("Held on"), _("Audience")],
-          [[i["title"], str(OutreachKind(i["kind"]).label), i["held_on"], i["audience"]] for i in report.outreach["items"]]
+          [[i["title"], str(OutreachKind(i["kind"]).label), i["held_on"], i["audience"]]
+           for i in report.outreach["items"]]
           + [[]] + [[r["label"], r["activities"], "", r["audience"]] for r in report.outreach["by_kind"]])
     out = BytesIO()
     book.save(out)

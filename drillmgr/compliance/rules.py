@@ -147,6 +147,11 @@ def _choices(data, name, allowed, errors, required=False):
     return [v for v in allowed if v in {str(r) for r in raw}]
 
 
+def _checked(data, name) -> bool:
+    """A checkbox or JSON boolean."""
+    return str(data.get(name, "")).lower() in ("1", "true", "on", "y")
+
+
 def parse_params(rule: ComplianceRule, data: dict) -> tuple[dict, bool]:
     """The new params and enabled flag from submitted `data`; raises ValidationError naming each field."""
     errors: dict[str, list[str]] = {}
@@ -165,7 +170,7 @@ def parse_params(rule: ComplianceRule, data: dict) -> tuple[dict, bool]:
         params["required_focus"] = _choices(data, "required_focus", Focus.values(), errors)
         if params.get("subject") == "org":
             params["org_kinds"] = _choices(data, "org_kinds", OrgKind.values(), errors, required=True)
-            params["credit_real_response"] = str(data.get("credit_real_response", "")).lower() in ("1", "true", "on", "y")
+            params["credit_real_response"] = _checked(data, "credit_real_response")
     elif evaluator == "reviews":
         params["days"] = _int(data, "days", errors, 1, 366)
     elif evaluator == "observance":
@@ -175,7 +180,7 @@ def parse_params(rule: ComplianceRule, data: dict) -> tuple[dict, bool]:
         params["settings"] = _choices(data, "settings", SixIntoSetting.values(), errors, required=True)
     if errors:
         raise ValidationError(_("The rule was not changed: please correct the marked fields."), errors)
-    enabled = str(data.get("enabled", "")).lower() in ("1", "true", "on", "y")
+    enabled = _checked(data, "enabled")
     return params, enabled
 
 

@@ -444,7 +444,8 @@ def _evaluate_reviews(rule, year, region_code, now, user, run) -> list[SubjectRe
         return []
     cmap = county_map([c.code for c in counties])
     span = periods("year", year)[0]
-    deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), sa.literal_column(str(int(params.get("days", 14)))))
+    days = sa.literal_column(str(int(params.get("days", 14))))
+    deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), days)
     inner = (sa.select(cmap.c.county_code.label("subject"), Drill.id.label("drill_id"), Drill.title,
                        deadline.label("deadline"), Review.submitted_at)
              .join(cmap, cmap.c.region_code == Drill.region_code)
@@ -517,7 +518,8 @@ def _evaluate_actions(rule, year, region_code, now, user, run) -> list[SubjectRe
     totals = {r.subject: r for r in db.session.execute(
         sa.select(inner.c.subject,
                   sa.func.count(sa.case((inner.c.due_on < today, inner.c.action_id))).label("due"),
-                  sa.func.count(sa.case((sa.and_(verified, inner.c.due_on < today), inner.c.action_id))).label("closed"),
+                  sa.func.count(sa.case((sa.and_(verified, inner.c.due_on < today), inner.c.action_id)))
+                  .label("closed"),
                   sa.func.count(sa.case((overdue, inner.c.action_id))).label("overdue"),
                   sa.func.count(sa.case((due_soon, inner.c.action_id))).label("due_soon"))
         .group_by(inner.c.subject))}
