@@ -245,3 +245,40 @@ def test_can_grant_rules():
     assert access.can_grant(admin, Role.ADMIN, None, None)
     assert not access.can_grant(viewer, Role.VIEWER, WUSU, None)
     assert not access.can_grant(staff, Role.ORG_STAFF, None, None)
+
+
+# --- the same rules on the web pages -----------------------------------------------------------
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_web_org_and_user_pages_follow_the_scope(client, cast, actor):
+    from tests.conftest import login
+
+    user = getattr(cast, actor)
+    assert login(client, user).status_code == 302
+    for target in sorted(ORG_VIEW):
+        org = getattr(cast, target)
+        before = (org.name, org.headcount, org.version)
+        assert client.get(f"/orgs/{org.id}").status_code == (200 if ORG_VIEW[target][actor] else 404)
+        edit = client.post(f"/orgs/{org.id}/edit", data={"name": "改名", "kind": "school",
+                                                         "region_code": org.region_code, "headcount": "1"})
+        expected = 302 if ORG_MANAGE[target][actor] else (403 if ORG_VIEW[target][actor] else 404)
+        assert edit.status_code == expected, (actor, target, edit.status_code)
+        if expected != 302:
+            db.session.expire_all()
+            assert (org.name, org.headcount, org.version) == before
+    may_manage_users = actor in ("admin", "coord_wusu", "coord_shawan")
+    assert client.get("/users").status_code == (200 if may_manage_users else 403)
+    for target in sorted(USER_VIEW):
+        other = getattr(cast, target)
+        page = client.get(f"/users/{other.id}")
+        if USER_MANAGE[target][actor]:
+            assert page.status_code == 200
+        else:
+            assert page.status_code in (403, 404), (actor, target, page.status_code)
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(Organisation))
+    created = client.post("/orgs/new", data={"name": f"网页新建{actor}", "kind": "school",
+                                             "region_code": cast.township.code, "headcount": "10"})
+    may_create = actor in ("admin", "coord_wusu")
+    assert created.status_code == (302 if may_create else (200 if actor == "coord_shawan" else 403)), (
+        actor, created.status_code)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == count + may_create

@@ -23,7 +23,7 @@ class OrgForm(FlaskForm):
                 "headcount": self.headcount.data or 0, "address": self.address.data or "",
                 "contact": self.contact.data or "",
                 "evacuation_target_seconds": self.evacuation_target_seconds.data}
-        if (self.version.data or "").isdigit():
+        if str(self.version.data or "").isdigit():
             data["version"] = int(self.version.data)
         return data
 
