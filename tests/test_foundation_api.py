@@ -321,3 +321,17 @@ def _refs(node):
     elif isinstance(node, list):
         for item in node:
             yield from _refs(item)
+
+
+def test_unexpected_error_is_a_500_problem(app, client, auth, monkeypatch):
+    from drillmgr.regions import services as regions
+
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("drillmgr.api.views.all_regions", broken)
+    body = assert_problem(client.get("/api/v1/regions", headers=auth), 500)
+    assert "boom" not in body["detail"], "internals stay in the log"
+    assert regions.all_regions  # the real function is untouched

@@ -417,3 +417,16 @@ def test_list_pages_do_not_query_per_row(client, make_user, make_org, make_regio
         make_user(Role.VIEWER, region_code=make_region(parent_code=SHAWAN).code)
         make_org(region_code=make_region(parent_code=WUSU).code)
     assert (count_queries(client, "/users"), count_queries(client, "/orgs/")) == few
+
+
+def test_unexpected_error_page_is_translated(app, client, make_user, monkeypatch):
+    monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("drillmgr.home.views.scope_summary", broken)
+    login(client, make_user(Role.ADMIN))
+    response = client.get("/")
+    assert response.status_code == 500 and "系统出现错误，请稍后再试。" in text(response)
+    assert "boom" not in text(response)
