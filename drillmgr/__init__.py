@@ -40,6 +40,7 @@ def create_app(config_class=None) -> Flask:
         instance_path=os.environ.get("DRILLMGR_INSTANCE", str(PROJECT_DIR / "instance")),
     )
     app.config.from_object(config_class or _default_config())
+    app.json.ensure_ascii = False  # Chinese stays readable in API answers (UTF-8, as JSON requires)
     if not app.config.get("SECRET_KEY"):
         if not app.config.get("GENERATE_SECRET_KEY"):
             raise RuntimeError("SECRET_KEY must be set in the environment")

@@ -335,3 +335,8 @@ def test_unexpected_error_is_a_500_problem(app, client, auth, monkeypatch):
     body = assert_problem(client.get("/api/v1/regions", headers=auth), 500)
     assert "boom" not in body["detail"], "internals stay in the log"
     assert regions.all_regions  # the real function is untouched
+
+
+def test_chinese_is_sent_as_utf8_not_escaped(client, auth):
+    raw = client.get("/api/v1/regions", headers=auth).get_data()
+    assert "塔城地区".encode() in raw and b"\\u" not in raw
