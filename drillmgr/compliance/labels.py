@@ -3,7 +3,7 @@ import re
 
 from flask_babel import gettext as _
 
-from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, SixIntoSetting
+from drillmgr.enums import ComplianceStatus, DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
 
 
 def status_label(value) -> str:
@@ -35,3 +35,45 @@ def missing_label(code: str) -> str:
     if m := re.fullmatch(r"corrective_action:(\d+)", code):
         return _("corrective action %(id)s past due", id=m[1])
     return _("nothing counted in %(period)s", period=period_label(code))
+
+
+def _period_kind_label(kind: str) -> str:
+    return {"year": _("calendar year"), "reporting_half": _("reporting period (ends 7 June / 8 November)"),
+            "half": _("calendar half-year"), "quarter": _("quarter"), "month": _("month")}.get(kind, kind)
+
+
+def describe_params(params: dict) -> list[tuple[str, str]]:
+    """A rule's parameters as (name, value) lines for people."""
+    def labels(enum_class, values):
+        return "、".join(str(enum_class(v).label) for v in values or []) or "—"
+
+    lines = []
+    if "count" in params:
+        lines.append((_("Required per period"), str(params["count"])))
+    if "period" in params:
+        lines.append((_("Period"), _period_kind_label(params["period"])))
+    if params.get("period") == "month":
+        lines.append((_("Months"), ", ".join(str(m) for m in params.get("months") or [])))
+    if params.get("forms"):
+        lines.append((_("Drill forms"), labels(DrillForm, params["forms"])))
+    if params.get("scopes"):
+        lines.append((_("Drill scope"), labels(DrillScope, params["scopes"])))
+    if params.get("double_blind_only"):
+        lines.append((_("Double-blind only"), _("yes")))
+    if params.get("key_counties_only"):
+        lines.append((_("Subjects"), _("key counties")))
+    if params.get("org_kinds"):
+        lines.append((_("Kinds of organisation"), labels(OrgKind, params["org_kinds"])))
+    if params.get("required_focus"):
+        lines.append((_("Required links"), labels(Focus, params["required_focus"])))
+    if params.get("credit_real_response"):
+        lines.append((_("Real earthquake response"), _("credited in place of a drill")))
+    if "window_days" in params:
+        lines.append((_("Observance days"), labels(ObservanceDay, params.get("days"))))
+        lines.append((_("Window"), _("%(n)d days either side", n=params["window_days"])))
+    elif "days" in params:
+        lines.append((_("Review due within"), _("%(n)d days", n=params["days"])))
+    if params.get("settings"):
+        lines.append((_("Settings"), labels(SixIntoSetting, params["settings"])))
+    lines.append((_("Warning window"), _("%(n)d days", n=params.get("warning_days", 60))))
+    return lines

@@ -9,7 +9,7 @@ from werkzeug.routing import BuildError
 from drillmgr.access import services as access
 from drillmgr.compliance import dashboard as dash
 from drillmgr.compliance import reports
-from drillmgr.compliance.labels import missing_label, period_label, status_label
+from drillmgr.compliance.labels import describe_params, missing_label, period_label, status_label
 from drillmgr.compliance.periods import PERIOD_KINDS, local_today, reporting_half_of
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
@@ -99,6 +99,7 @@ def rules():
     _guard()
     year = _year()
     return render_template("compliance/rules.html", year=year, rules=ensure_rules(year), title_of=rule_title,
+                           describe=describe_params,
                            can_edit=access.can_edit_compliance_rules(current_user))
 
 
