@@ -34,10 +34,11 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 	npm ci --prefix tests/js --no-audit --no-fund --silent
 	touch $@
 
-# Extract the messages of one feature into its catalogue: make messages FEATURE=drills
+# Extract the messages of one feature (its package, templates and drillmgr/api/<feature>.py) into its
+# catalogue: make messages FEATURE=drills. FEATURE=core: the shared code and templates.
 messages: install
 	$(BIN)/pybabel -q extract -F drillmgr/babel.cfg -k _l -o /tmp/drillmgr-$(FEATURE).pot \
-		$(if $(filter core,$(FEATURE)),drillmgr/*.py drillmgr/access drillmgr/accounts drillmgr/audit drillmgr/demo drillmgr/orgs drillmgr/home drillmgr/api drillmgr/regions templates/*.html templates/accounts templates/orgs templates/home templates/errors,drillmgr/$(FEATURE) templates/$(FEATURE))
+		$(if $(filter core,$(FEATURE)),drillmgr/*.py drillmgr/access drillmgr/accounts drillmgr/audit drillmgr/demo drillmgr/orgs drillmgr/home drillmgr/api drillmgr/regions templates/*.html templates/accounts templates/orgs templates/home templates/errors,drillmgr/$(FEATURE) templates/$(FEATURE) $(wildcard drillmgr/api/$(FEATURE).py))
 	test -f $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations/zh_CN/LC_MESSAGES/messages.po \
 		&& $(BIN)/pybabel -q update --no-fuzzy-matching -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN \
 		|| $(BIN)/pybabel -q init -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN
