@@ -430,3 +430,16 @@ def test_unexpected_error_page_is_translated(app, client, make_user, monkeypatch
     response = client.get("/")
     assert response.status_code == 500 and "系统出现错误，请稍后再试。" in text(response)
     assert "boom" not in text(response)
+
+
+def test_users_page_filters(client, make_user):
+    admin = make_user(Role.ADMIN, username="boss")
+    make_user(Role.VIEWER, region_code=WUSU, username="reader-one", display_name="张三")
+    make_user(Role.COORDINATOR, region_code=SHAWAN, username="coord-two", display_name="李四")
+    login(client, admin)
+    assert "reader-one" in text(client.get("/users?role=viewer")) and "coord-two" not in text(
+        client.get("/users?role=viewer"))
+    by_name = text(client.get("/users?q=李"))
+    assert "coord-two" in by_name and "reader-one" not in by_name
+    assert "暂无用户。" in text(client.get("/users?q=nobody"))
+    assert client.get("/users?role=emperor").status_code == 200

@@ -159,9 +159,15 @@ def update_user(actor: User, target: User, data: dict) -> User:
     return target
 
 
-def list_users(actor: User, page: int = 1, per_page: int = 50):
+def list_users(actor: User, page: int = 1, per_page: int = 50, q: str | None = None, role: Role | None = None):
+    """Users in the actor's scope; `q` matches username or name, `role` keeps one role."""
     query = (sa.select(User).where(access.user_clause(actor)).order_by(User.username)
              .options(selectinload(User.region), selectinload(User.org)))
+    if q:
+        query = query.where(sa.or_(User.username.contains(q, autoescape=True),
+                                   User.display_name.contains(q, autoescape=True)))
+    if role is not None:
+        query = query.where(User.role == role)
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
 
 

@@ -82,8 +82,11 @@ def _fill_scope_choices(form: UserForm) -> None:
 @login_required
 def users():
     _require_manager()
-    page = request.args.get("page", 1, type=int)
-    return render_template("accounts/users.html", pagination=services.list_users(current_user, page, 50))
+    args = request.args
+    role = Role(args["role"]) if args.get("role") in Role.values() else None
+    pagination = services.list_users(current_user, args.get("page", 1, type=int), 50, q=args.get("q") or None,
+                                     role=role)
+    return render_template("accounts/users.html", pagination=pagination, roles=Role)
 
 
 @bp.route("/users/new", methods=["GET", "POST"])
