@@ -340,3 +340,8 @@ def test_unexpected_error_is_a_500_problem(app, client, auth, monkeypatch):
 def test_chinese_is_sent_as_utf8_not_escaped(client, auth):
     raw = client.get("/api/v1/regions", headers=auth).get_data()
     assert "塔城地区".encode() in raw and b"\\u" not in raw
+
+
+def test_answers_vary_on_accept_language(client, auth):
+    assert "Accept-Language" in client.get("/api/v1/me", headers=auth).headers["Vary"]
+    assert "Accept-Language" in client.get("/api/v1/orgs?page=0", headers=auth).headers["Vary"]

@@ -34,6 +34,13 @@ TITLES = {
 }
 
 
+@bp.after_request
+def vary_on_language(response):
+    """Messages depend on Accept-Language, so caches must keep one copy per language."""
+    response.vary.add("Accept-Language")
+    return response
+
+
 @bp.errorhandler(ServiceError)
 def service_error(error: ServiceError):
     return problem(error.status, TITLES.get(error.status, "Error"), error.detail, error.errors or None)
