@@ -253,3 +253,14 @@ def test_times_are_shown_in_beijing_time():
     assert local_datetime(moment) == "2026-05-13 00:30"
     assert local_date(moment) == "2026-05-13"
     assert duration(125) == "2 min 5 s" and duration(59) == "59 s" and duration(None) == ""
+
+
+def test_password_change_is_audited_without_the_password(make_user):
+    from drillmgr.audit.services import entries_for
+
+    admin = make_user(Role.ADMIN)
+    target = make_user(Role.VIEWER, region_code=WUSU)
+    accounts.update_user(admin, target, {"password": "another-secret-1"})
+    (entry,) = entries_for("user", target.id)
+    assert entry.after["password_changed"] is True
+    assert "another-secret-1" not in str(entry.after) and target.password_hash not in str(entry.after)

@@ -151,10 +151,12 @@ def update_user(actor: User, target: User, data: dict) -> User:
     target.role = role
     target.region_code = region_code if role in access.REGIONAL_ROLES else None
     target.org_id = org.id if role == Role.ORG_STAFF and org is not None else None
+    after = audit.snapshot(target, AUDITED_FIELDS)
     if values.get("password"):
         target.set_password(values["password"])
         revoke_tokens(target)
-    audit.record(actor, "user.update", "user", target.id, before, audit.snapshot(target, AUDITED_FIELDS))
+        after["password_changed"] = True  # never the password or its hash
+    audit.record(actor, "user.update", "user", target.id, before, after)
     db.session.commit()
     return target
 
