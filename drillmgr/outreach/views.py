@@ -9,9 +9,11 @@ from flask_login import current_user, login_required
 from drillmgr.access import services as access
 from drillmgr.attachments.services import attachment_path
 from drillmgr.enums import Channel, OutreachKind, Role, SiteKind, SiteStatus, SixIntoSetting
+from drillmgr.db import utcnow
 from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
+from drillmgr.formatting import to_local
 from drillmgr.orgs.models import Organisation
 from drillmgr.outreach import services
 from drillmgr.outreach.forms import ActivityForm, AttachmentForm, SiteForm
@@ -19,6 +21,11 @@ from drillmgr.regions.models import Region
 from drillmgr.regions.services import PREFECTURE, all_regions
 
 bp = Blueprint("outreach", __name__, url_prefix="/outreach")
+
+
+def _local_today() -> date:
+    """Today in Beijing time: at 07:00 in Tacheng the server's UTC date is still yesterday."""
+    return to_local(utcnow()).date()
 
 
 def _or_404(fetch, *args):
@@ -83,7 +90,7 @@ def index():
     regions = _visible_regions() if current_user.role != Role.ORG_STAFF else []
     return render_template("outreach/index.html", pagination=pagination, verdicts=verdicts, regions=regions,
                            region_names=_region_names({a.region_code for a in pagination.items}),
-                           kinds=OutreachKind, can_add=_can_record(), this_year=date.today().year)
+                           kinds=OutreachKind, can_add=_can_record(), this_year=_local_today().year)
 
 
 def _save_activity(form: ActivityForm, activity=None):
@@ -112,7 +119,7 @@ def new():
     _prepare(form)
     if request.method == "GET":
         form.kind.data = request.args.get("kind") or OutreachKind.OBSERVANCE_CAMPAIGN.value
-        form.held_on.data = date.today()
+        form.held_on.data = _local_today()
     if form.validate_on_submit() and (activity := _save_activity(form)) is not None:
         flash(_("Activity “%(title)s” recorded.", title=activity.title), "success")
         return redirect(url_for("outreach.detail", activity_id=activity.id))
@@ -204,7 +211,7 @@ def coverage():
         org = db.session.get(Organisation, current_user.org_id) if current_user.org_id else None
         default_region = org.region_code if org else PREFECTURE[0]
     region_code = request.args.get("region") or default_region
-    year = request.args.get("year", date.today().year, type=int)
+    year = request.args.get("year", _local_today().year, type=int)
     region = db.session.get(Region, region_code)
     if region is None or not 2000 <= year <= 2100:
         abort(404)
@@ -243,7 +250,7 @@ def _site_form(site=None) -> SiteForm:
         form.org_id.data = str(site.org_id or "")
         form.kind.data, form.status.data = site.kind.value, site.status.value
     elif request.method == "GET":
-        form.year.data = date.today().year
+        form.year.data = _local_today().year
     return form
 
 
