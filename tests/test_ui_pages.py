@@ -116,17 +116,18 @@ def demo(make_drill):
     org_path = db.session.get(Region, db.session.get(Organisation, school.org_id).region_code).path
     # The school's county coordinator sees its records; the other county's gets a 404, as if they did not exist.
     county = {"admin", "viewer", "school"} | {name for name in ("wusu", "shawan")
-                                              if org_path.startswith(f"/{users[name].region_code}/")
-                                              or f"/{users[name].region_code}/" in org_path}
-    ids = {"county": county,
-        "completed": completed.id, "planned": planned.id, "finding": finding.id, "org": school.org_id,
-        "run": run.id if run else None, "user": school.id,
+                                              if f"/{users[name].region_code}/" in org_path}
+
+    def first_in_county(model, newest=False):
+        order = model.id.desc() if newest else model.id
+        return db.session.scalar(sa.select(model.id).join(Region, Region.code == model.region_code)
+                                 .where(sa.literal(org_path).startswith(Region.path)).order_by(order))
+
+    ids = {
+        "county": county, "completed": completed.id, "planned": planned.id, "finding": finding.id,
+        "org": school.org_id, "run": run.id if run else None, "user": school.id,
         "template": db.session.scalar(sa.select(ChecklistTemplate.id).order_by(ChecklistTemplate.id)),
-        "activity": db.session.scalar(sa.select(OutreachActivity.id).join(Region, Region.code == OutreachActivity.region_code)
-                                      .where(sa.literal(org_path).startswith(Region.path))
-                                      .order_by(OutreachActivity.id.desc())),
-        "site": db.session.scalar(sa.select(DemonstrationSite.id).join(Region, Region.code == DemonstrationSite.region_code)
-                                  .where(sa.literal(org_path).startswith(Region.path)).order_by(DemonstrationSite.id)),
+        "activity": first_in_county(OutreachActivity, newest=True), "site": first_in_county(DemonstrationSite),
     }
     return users, ids
 
