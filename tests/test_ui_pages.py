@@ -19,6 +19,7 @@ from drillmgr.orgs.models import Organisation
 from drillmgr.findings import services as findings
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 from drillmgr.regions.models import Region
+from tests.conftest import at, login
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("admin", "wusu", "shawan", "viewer", "school")
@@ -200,3 +201,15 @@ def test_the_leftover_check_catches_a_translated_msgid():
     assert untranslated("<h1>Corrective actions</h1><code>Corrective actions</code>") == ["Corrective actions"]
     assert untranslated('<input placeholder="Corrective actions">') == ["Corrective actions"]
     assert untranslated("<h1>整改措施</h1>") == []
+
+
+def test_a_flashed_form_error_names_its_field(client, make_org, make_user, make_drill):
+    org = make_org()
+    staff = make_user(org=org)
+    drill = make_drill(organizer=org, starts_at=at(days=-3), status=DrillStatus.COMPLETED)
+    assert login(client, staff).status_code == 302
+    client.post("/language", data={"lang": "zh_CN"})
+    response = client.post(f"/findings/drills/{drill.id}/findings", data={"new-summary": "楼梯口拥堵"})
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "整改措施：该字段是必填字段。" in html and "整改期限：该字段是必填字段。" in html

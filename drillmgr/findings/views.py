@@ -186,8 +186,12 @@ def _failed(source, error: ServiceError, key: str | None = None, form=None):
 
 
 def _form_invalid(source, key: str, form):
-    for message in (m for messages in form.errors.values() for m in messages):
-        flash(message, "danger")
+    # The form may sit far down a long page: the flash at the top names the field each message is about.
+    for name, messages in form.errors.items():
+        field = form._fields.get(name)
+        label = field.label.text if field is not None and field.type not in ("HiddenField", "CSRFTokenField") else ""
+        for message in messages:
+            flash(_("%(field)s: %(message)s", field=label, message=message) if label else message, "danger")
     return _show_again(source, 422, key, form)
 
 
