@@ -120,11 +120,19 @@ def runner(app):
 _serial = count(1)
 
 
+def _free_child_code(parent_code: str) -> str:
+    """The next unused three-digit child code, so codes stay within the national 12 digits."""
+    number = 1 + db.session.scalar(sa.select(sa.func.count()).select_from(Region).where(Region.parent_code == parent_code))
+    while db.session.get(Region, f"{parent_code}{number:03d}") is not None:
+        number += 1
+    return f"{parent_code}{number:03d}"
+
+
 @pytest.fixture
 def make_region():
     def make(code=None, name=None, parent_code=WUSU, level=RegionLevel.TOWNSHIP):
         parent = db.session.get(Region, parent_code)
-        code = code or f"{parent_code}{next(_serial):03d}"
+        code = code or _free_child_code(parent_code)
         region = add_region(code, name or f"测试乡镇{code}", level, parent)
         db.session.flush()
         return region
