@@ -60,6 +60,8 @@ def test_public_feed_has_observance_days_as_all_day_events_each_year(app):
             assert event.decoded("DTSTART") == date(y, month, dom)
             assert event.decoded("DTEND") == date(y, month, dom) + timedelta(days=1)  # exclusive
             assert str(event["SUMMARY"]) == zh(day.label)
+    summaries = {str(e["SUMMARY"]) for e in by_uid.values()}
+    assert {"全国防灾减灾日", "唐山大地震纪念日", "国际减灾日"} <= summaries
 
 
 def test_unchanged_feed_is_byte_for_byte_identical(make_drill):
