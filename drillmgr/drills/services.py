@@ -25,6 +25,7 @@ from drillmgr.extensions import db
 from drillmgr.formatting import local_zone
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
+from drillmgr.regions.services import all_regions
 from drillmgr.validation import MISSING, Payload
 
 AUDITED_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "focus", "magnitude",
@@ -628,8 +629,7 @@ UNIT_FILTER_LIMIT = 1000
 
 def visible_regions(actor) -> list[Region]:
     """The regions in the actor's scope, in tree order."""
-    return list(db.session.scalars(sa.select(Region).where(access.region_clause(actor, Region.code))
-                                   .order_by(Region.path)))
+    return all_regions(access.region_clause(actor, Region.code))
 
 
 def unit_filter_choices(actor, region: str | None = None) -> list[tuple[int, str]]:

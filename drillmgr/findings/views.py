@@ -10,6 +10,7 @@ from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, ReviewForm, apply_errors
 from drillmgr.findings.models import Finding
+from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
 
 bp = Blueprint("findings", __name__, url_prefix="/findings")
@@ -127,8 +128,7 @@ def actions():
         filters = {}
     today = services.local_today()
     pagination = services.open_actions_page(current_user, today, filters, page=request.args.get("page", 1, type=int))
-    regions = [r for r in all_regions() if access.can_view_region(current_user, r.code)] \
-        if current_user.role != Role.ORG_STAFF else []
+    regions = all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
     drill_endpoint = "drills.detail" if "drills.detail" in current_app.view_functions else "findings.drill"
     return render_template("findings/actions.html", pagination=pagination, today=today, regions=regions,
                            drill_endpoint=drill_endpoint,

@@ -40,7 +40,7 @@ def _indent(region: Region) -> str:
 
 
 def _visible_regions() -> list[Region]:
-    return [r for r in all_regions() if access.can_view_region(current_user, r.code)]
+    return all_regions(access.region_clause(current_user, Region.code))
 
 
 def _org_choices(blank: bool = True) -> list[tuple[str, str]]:
@@ -55,9 +55,9 @@ def _org_choices(blank: bool = True) -> list[tuple[str, str]]:
 def _activity_region_choices() -> list[tuple[str, str]]:
     if current_user.role == Role.ORG_STAFF:
         org = db.session.get(Organisation, current_user.org_id)
-        regions = [r for r in all_regions() if org and access.region_in_subtree(r.code, org.region_code)]
+        regions = all_regions(Region.code.in_(access.subtree_codes(org.region_code))) if org else []
     else:
-        regions = [r for r in all_regions() if access.can_manage_region(current_user, r.code)]
+        regions = all_regions(access.manage_region_clause(current_user, Region.code))
     return [(r.code, _indent(r)) for r in regions]
 
 
@@ -237,14 +237,14 @@ def sites():
     return render_template("outreach/sites.html", pagination=pagination,
                            region_names=_region_names({s.region_code for s in pagination.items}), kinds=SiteKind,
                            statuses=SiteStatus, can_add=_can_add_sites(),
-                           can_manage={s.id: access.can_manage_sites(current_user, s.region_code)
-                                       for s in pagination.items})
+                           can_manage=services.manageable_sites(current_user, pagination.items))
 
 
 def _site_form(site=None) -> SiteForm:
     form = SiteForm(obj=site)
-    form.region_code.choices = [(r.code, _indent(r)) for r in all_regions()
-                                if access.can_manage_sites(current_user, r.code)]
+    # can_manage_sites is can_manage_region: the same scope, listed in one query
+    form.region_code.choices = [(r.code, _indent(r))
+                                for r in all_regions(access.manage_region_clause(current_user, Region.code))]
     form.org_id.choices = _org_choices()
     if request.method == "GET" and site is not None:
         form.org_id.data = str(site.org_id or "")
