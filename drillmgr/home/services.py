@@ -2,18 +2,20 @@
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus
 from drillmgr.extensions import db
+from drillmgr.formatting import to_local
 from drillmgr.orgs.models import Organisation
 
 
 def scope_summary(user, now: datetime | None = None) -> dict:
     now = now or utcnow()
-    year_start = now.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    year_start = to_local(now).replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     visible = access.drill_clause(user, now)
     counts = db.session.execute(
         sa.select(
@@ -24,6 +26,7 @@ def scope_summary(user, now: datetime | None = None) -> dict:
     org_count = db.session.scalar(sa.select(sa.func.count()).select_from(Organisation).where(access.org_clause(user)))
     upcoming = db.session.scalars(
         sa.select(Drill).where(visible, Drill.status == DrillStatus.PLANNED, Drill.starts_at >= now)
+        .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region))
         .order_by(Drill.starts_at).limit(8)
     ).all()
     return {"today": now, "orgs": org_count, "completed_this_year": counts[0], "planned": counts[1], "upcoming": upcoming}
