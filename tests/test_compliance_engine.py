@@ -427,3 +427,31 @@ def test_snapshot_changes_can_leave_the_commit_to_the_caller(live):
     assert len(services.snapshot_changes(worse, commit=False)) == 1
     db.session.rollback()  # the alerts failed: the worsening must be reported again next time
     assert len(services.snapshot_changes(worse)) == 1
+
+
+def test_evaluation_issues_the_same_queries_for_one_unit_or_many(make_org, evac, make_region):
+    """Set-based: the number of statements does not grow with units or drills."""
+    def statements_for_evaluation():
+        seen = []
+
+        def count(conn, cursor, statement, parameters, context, executemany):
+            seen.append(statement)
+        engine = db.session.get_bind()
+        sa.event.listen(engine, "before_cursor_execute", count)
+        try:
+            services.evaluate(YEAR, WUSU, now=bj(6, 1))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", count)
+        return len(seen)
+
+    ensure_rules(YEAR)
+    evac(make_org(kind=OrgKind.SCHOOL), bj(3, 3))
+    few = statements_for_evaluation()
+    assert few > 5
+    township = make_region(parent_code=WUSU).code
+    for _ in range(6):
+        school = make_org(kind=OrgKind.SCHOOL, region_code=township)
+        for month in (3, 4, 5):
+            evac(school, bj(month, 10))
+        evac(make_org(kind=OrgKind.HOSPITAL, region_code=township), bj(2, 2))
+    assert statements_for_evaluation() == few
