@@ -10,7 +10,7 @@ from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.findings.models import Finding
 from tests.conftest import at, login
-from tests.findings_world import english, finding_data, world  # noqa: F401 — fixtures
+from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -127,6 +127,18 @@ def test_finding_form_refuses_due_date_before_the_finding(client, world):
         "new-due_on": at(days=4).date().isoformat()})
     assert response.status_code == 302
     assert db.session.scalar(sa.select(Finding.summary)) == "广播不响"
+
+
+def test_new_finding_asks_who_corrects_it_instead_of_picking_someone(client, world):
+    english_session(client, world.staff)
+    html = page(client, world.drill).get_data(as_text=True)
+    assert '<option selected value="">— choose who corrects it —</option>' in html
+    response = client.post(f"/findings/drills/{world.drill.id}/findings", data={
+        "new-summary": "广播不响", "new-severity": "major", "new-category": "equipment",
+        "new-description": "更换广播", "new-owner_id": "", "new-due_on": at(days=4).date().isoformat()})
+    assert response.status_code == 422
+    assert "广播不响" in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
 
 
 def test_owner_and_verifier_buttons(client, world):

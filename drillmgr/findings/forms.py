@@ -8,6 +8,10 @@ from drillmgr.errors import ServiceError
 from drillmgr.findings.services import ACTION_PREFIX, MAX_TEXT
 
 
+def _optional_id(value) -> int | None:
+    return int(value) if str(value).isdigit() else None
+
+
 def _version(form) -> dict:
     return {"version": int(form.version.data)} if (form.version.data or "").isdigit() else {}
 
@@ -61,7 +65,7 @@ class FindingForm(FlaskForm):
     category = SelectField(_l("Category"), choices=FindingCategory.choices)
     found_on = DateField(_l("Found on"), validators=[Optional()])
     description = TextAreaField(_l("Corrective action"), validators=[DataRequired(), Length(max=MAX_TEXT)])
-    owner_id = SelectField(_l("Owner"), coerce=int, choices=[], validate_choice=False)
+    owner_id = SelectField(_l("Owner"), coerce=_optional_id, choices=[], validate_choice=False)
     due_on = DateField(_l("Due on"), validators=[DataRequired()])
     version = HiddenField()
 

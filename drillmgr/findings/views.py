@@ -12,6 +12,7 @@ from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, Rev
 from drillmgr.findings.models import Finding
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
+from drillmgr.web import or_404
 
 bp = Blueprint("findings", __name__, url_prefix="/findings")
 
@@ -42,7 +43,8 @@ def _owner_labels(owners, finding=None) -> list[tuple[int, str]]:
     people = list(owners)
     if finding is not None and all(u.id != finding.corrective_action.owner_id for u in people):
         people.insert(0, finding.corrective_action.owner)
-    return [(u.id, f"{u.display_name or u.username} · {u.role.label}") for u in people]
+    choose = [] if finding is not None else [("", _("— choose who corrects it —"))]
+    return choose + [(u.id, f"{u.display_name or u.username} · {u.role.label}") for u in people]
 
 
 class PanelForms:
@@ -97,10 +99,7 @@ def panel_helpers():
 # --- pages -----------------------------------------------------------------------------------
 
 def _visible_drill(drill_id: int):
-    try:
-        return access.get_visible_drill(current_user, drill_id)
-    except ServiceError:
-        abort(404)
+    return or_404(access.get_visible_drill, current_user, drill_id)
 
 
 def _drill_page_url(drill) -> str:
@@ -250,10 +249,7 @@ def add_finding(drill_id: int):
 
 
 def _visible_finding(finding_id: int) -> Finding:
-    try:
-        return access.get_visible_finding(current_user, finding_id)
-    except ServiceError:
-        abort(404)
+    return or_404(access.get_visible_finding, current_user, finding_id)
 
 
 def _finding_page(finding: Finding, posted: dict | None = None, **extra):
