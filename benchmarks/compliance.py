@@ -16,7 +16,6 @@ The PostgreSQL database must exist (createdb bench_compliance) and is emptied fi
 """
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -27,10 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 from flask_babel import force_locale  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from config import Config  # noqa: E402
-from drillmgr import create_app  # noqa: E402
+from benchmarks._common import analyze, fresh_database, make_app, timed_with_cpu  # noqa: E402
 from drillmgr.accounts.models import User  # noqa: E402
 from drillmgr.compliance.dashboard import build_dashboard  # noqa: E402
 from drillmgr.compliance.periods import local_today, periods  # noqa: E402
@@ -39,39 +36,6 @@ from drillmgr.demo.services import seed_demo  # noqa: E402
 from drillmgr.extensions import db  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_compliance"
-
-
-def timed(action, repeat: int) -> tuple[tuple[float, float], object]:
-    """Median wall time and median CPU time of this process (ms) over `repeat` runs, and the last result.
-
-    The CPU time leaves out waiting for other processes on a busy machine; on SQLite it includes the
-    database's own work, on PostgreSQL only ours (the server's is in the wall time).
-    """
-    walls, cpus, result = [], [], None
-    for _ in range(repeat):
-        wall, cpu = time.perf_counter(), time.process_time()
-        result = action()
-        walls.append((time.perf_counter() - wall) * 1000)
-        cpus.append((time.process_time() - cpu) * 1000)
-    return (statistics.median(walls), statistics.median(cpus)), result
-
-
-def make_app(url: str):
-    class BenchConfig(Config):
-        SECRET_KEY = "benchmark"
-        SQLALCHEMY_DATABASE_URI = url
-        TESTING = True
-
-    return create_app(BenchConfig)
-
-
-def empty_database() -> None:
-    metadata = sa.MetaData()
-    metadata.reflect(db.engine)
-    with db.engine.begin() as connection:
-        if db.engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        metadata.drop_all(connection)
 
 
 def floor_query(year: int):
@@ -94,28 +58,25 @@ def floor_query(year: int):
 
 
 def run(engine_name: str, url: str, orgs: int, drills: int, repeat: int, reuse: bool = False) -> dict:
-    app = make_app(url)
+    app = make_app(url, TESTING=True)
     figures = {"engine": engine_name, "seed_s": 0.0}
     with app.app_context(), app.test_request_context("/", headers={"Accept-Language": "en"}), force_locale("en"):
         if not reuse:
-            empty_database()
-            upgrade()
+            fresh_database()
             start = time.perf_counter()
             seed_demo(org_count=orgs, drill_count=drills)
             figures["seed_s"] = time.perf_counter() - start
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(sa.text("ANALYZE"))
-            db.session.commit()
+        analyze()
         year = local_today(datetime.now(timezone.utc)).year
         evaluate(year)  # materialise the year's rules outside the timings
         admin = db.session.scalar(sa.select(User).where(User.username == "admin"))
         wusu = db.session.scalar(sa.select(User).where(User.username == "wusu"))
-        figures["floor_ms"], rows = timed(floor_query(year), repeat)
+        figures["floor_ms"], rows = timed_with_cpu(floor_query(year), repeat)
         figures["floor_rows"] = len(rows)
-        figures["evaluate_ms"], results = timed(lambda: evaluate(year), repeat)
+        figures["evaluate_ms"], results = timed_with_cpu(lambda: evaluate(year), repeat)
         figures["subjects"] = sum(len(r.results) for r in results)
-        figures["dashboard_ms"], _ = timed(lambda: build_dashboard(admin, year, "654200"), repeat)
-        figures["county_ms"], _ = timed(lambda: build_dashboard(wusu, year, "654202"), repeat)
+        figures["dashboard_ms"], _ = timed_with_cpu(lambda: build_dashboard(admin, year, "654200"), repeat)
+        figures["county_ms"], _ = timed_with_cpu(lambda: build_dashboard(wusu, year, "654202"), repeat)
         db.session.remove()
     return figures
 

@@ -13,7 +13,6 @@ median of --repeat runs:
 """
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -23,25 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from config import Config  # noqa: E402
-from drillmgr import create_app  # noqa: E402
+from benchmarks._common import fresh_database, make_app, timed  # noqa: E402
 from drillmgr.accounts.models import User  # noqa: E402
 from drillmgr.accounts.services import issue_token  # noqa: E402
 from drillmgr.demo.services import seed_demo  # noqa: E402
 from drillmgr.drills.models import Drill  # noqa: E402
 from drillmgr.extensions import db  # noqa: E402
-
-
-def timed(action, repeat: int) -> float:
-    action()  # warm-up
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def main() -> None:
@@ -55,18 +42,9 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="bench-drills-")
     os.environ["DRILLMGR_INSTANCE"] = folder
 
-    class BenchConfig(Config):
-        SECRET_KEY = "bench"
-        SQLALCHEMY_DATABASE_URI = args.database_url or f"sqlite:///{folder}/bench.sqlite3"
-        RATELIMIT_ENABLED = False
-
-    app = create_app(BenchConfig)
+    app = make_app(args.database_url or f"sqlite:///{folder}/bench.sqlite3", RATELIMIT_ENABLED=False)
     with app.app_context():
-        if args.database_url:
-            db.drop_all()
-            with db.engine.begin() as connection:
-                connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        upgrade()
+        fresh_database()
         started = time.perf_counter()
         summary = seed_demo(org_count=args.orgs, drill_count=args.drills)
         print(f"{db.engine.dialect.name}: seeded {summary.orgs} organisations and {summary.drills} drills "
@@ -110,7 +88,7 @@ def main() -> None:
         rows.append((f"month calendar {year}-{month_number:02d} ({_count} drills), as admin",
                      page("admin", f"/drills/calendar?year={year}&month={month_number}")))
         for label, action in rows:
-            print(f"  {label:<52} {timed(action, args.repeat):8.1f} ms")
+            print(f"  {label:<52} {timed(action, args.repeat, warm_up=True)[0]:8.1f} ms")
 
 
 if __name__ == "__main__":

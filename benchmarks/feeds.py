@@ -33,8 +33,7 @@ import sqlalchemy as sa  # noqa: E402
 from flask_babel import force_locale  # noqa: E402
 from werkzeug.serving import make_server  # noqa: E402
 
-from config import Config  # noqa: E402
-from drillmgr import create_app  # noqa: E402
+from benchmarks._common import make_app, timed  # noqa: E402
 from drillmgr.accounts.models import User, new_feed_secret  # noqa: E402
 from drillmgr.calendars import ical, services  # noqa: E402
 from drillmgr.drills.models import Drill  # noqa: E402
@@ -50,17 +49,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def timed(action, repeat: int = 1, clock=time.perf_counter) -> tuple[float, object]:
-    """The median time of `repeat` runs in milliseconds (wall time unless another clock is given),
-    and the last result."""
-    times, result = [], None
-    for _ in range(repeat):
-        start = clock()
-        result = action()
-        times.append((clock() - start) * 1000)
-    return statistics.median(times), result
 
 
 def cpu_ms(action, repeat: int) -> float:
@@ -199,13 +187,8 @@ def main() -> None:
         folder = Path(tmp)
         os.environ["DRILLMGR_INSTANCE"] = str(folder)
 
-        class BenchConfig(Config):
-            SECRET_KEY = "benchmark-secret"
-            SQLALCHEMY_DATABASE_URI = f"sqlite:///{folder / 'bench.sqlite3'}"
-            DRILLMGR_CALENDAR_DIR = str(folder / "calendars")
-            RATELIMIT_ENABLED = False
-
-        app = create_app(BenchConfig)
+        app = make_app(f"sqlite:///{folder / 'bench.sqlite3'}", DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
+                       RATELIMIT_ENABLED=False)
         with app.app_context():
             db.create_all()
             coordinator = build(args.drills)
@@ -223,7 +206,7 @@ def main() -> None:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         path = f"/calendars/region/{WUSU}.ics?token={token}"
 
-        first_ms, (status, body, headers) = timed(lambda: http_get(port, path))
+        first_ms, (status, body, headers) = timed(lambda: http_get(port, path), 1)
         assert status == 200, body[:300]
         etag = headers["ETag"]
 
@@ -241,7 +224,7 @@ def main() -> None:
         changed_times = []
         for _ in range(5):
             change_one_drill()
-            ms, (status, body, headers) = timed(lambda: http_get(port, path))
+            ms, (status, body, headers) = timed(lambda: http_get(port, path), 1)
             assert status == 200
             changed_times.append(ms)
         changed_ms = statistics.median(changed_times)

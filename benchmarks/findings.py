@@ -19,7 +19,6 @@ The PostgreSQL database must exist (createdb bench_findings) and is emptied firs
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -30,10 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 from flask_babel import force_locale  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from config import Config  # noqa: E402
-from drillmgr import create_app  # noqa: E402
+from benchmarks._common import analyze, fresh_database, make_app, timed  # noqa: E402
 from drillmgr.accounts.models import User  # noqa: E402
 from drillmgr.demo.services import seed_demo  # noqa: E402
 from drillmgr.drills.models import Drill  # noqa: E402
@@ -44,35 +41,6 @@ from drillmgr.findings.models import CorrectiveAction, Finding  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_findings"
 PAGE = 50
-
-
-def timed(action, repeat: int) -> tuple[float, object]:
-    """Median wall time in milliseconds of `repeat` runs, and the last result."""
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = action()
-        times.append((time.perf_counter() - start) * 1000)
-        db.session.expire_all()
-    return statistics.median(times), result
-
-
-def make_app(url: str):
-    class BenchConfig(Config):
-        SECRET_KEY = "benchmark"
-        SQLALCHEMY_DATABASE_URI = url
-        TESTING = True
-
-    return create_app(BenchConfig)
-
-
-def empty_database() -> None:
-    metadata = sa.MetaData()
-    metadata.reflect(db.engine)
-    with db.engine.begin() as connection:
-        if db.engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        metadata.drop_all(connection)
 
 
 def seed_findings(per_drill: int, rng: random.Random) -> int:
@@ -151,29 +119,30 @@ def busy_drill(rng: random.Random) -> Drill:
 
 
 def run(engine_name: str, url: str, orgs: int, drills: int, per_drill: int, repeat: int) -> dict:
-    app = make_app(url)
+    app = make_app(url, TESTING=True)
     figures = {"engine": engine_name}
     rng = random.Random(2024)
     with app.app_context(), app.test_request_context("/", headers={"Accept-Language": "en"}), force_locale("en"):
-        empty_database()
-        upgrade()
+        fresh_database()
         start = time.perf_counter()
         seed_demo(org_count=orgs, drill_count=drills)
         figures["findings"] = seed_findings(per_drill, rng)
         figures["seed_s"] = time.perf_counter() - start
         drill = busy_drill(rng)
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(sa.text("ANALYZE"))
-            db.session.commit()
+        analyze()
         today = services.local_today()
+
+        def measure(action):
+            return timed(action, repeat, between=db.session.expire_all)
+
         users = {name: db.session.scalar(sa.select(User).where(User.username == name))
                  for name in ("admin", "wusu", "school")}
-        figures["floor_ms"], (total, _rows) = timed(floor_query(today), repeat)
+        figures["floor_ms"], (total, _rows) = measure(floor_query(today))
         figures["open"] = total
         for name, user in users.items():
-            figures[f"{name}_ms"], (figures[f"{name}_total"], _items) = timed(open_actions_page(user, today), repeat)
+            figures[f"{name}_ms"], (figures[f"{name}_total"], _items) = measure(open_actions_page(user, today))
         organiser = db.session.scalar(sa.select(User).where(User.org_id == drill.organizer_org_id))
-        figures["panel_ms"], _ = timed(lambda: services.drill_panel(organiser, drill), repeat)
+        figures["panel_ms"], _ = measure(lambda: services.drill_panel(organiser, drill))
         db.session.remove()
     return figures
 

@@ -15,7 +15,6 @@ times, median of --repeat runs:
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -25,10 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from config import Config  # noqa: E402
-from drillmgr import create_app  # noqa: E402
+from benchmarks._common import analyze, fresh_database, make_app, timed  # noqa: E402
 from drillmgr.accounts.models import User  # noqa: E402
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate  # noqa: E402
 from drillmgr.checklists.services import readiness_summary, term_bounds  # noqa: E402
@@ -41,15 +38,6 @@ from drillmgr.outreach.services import coverage_matrix  # noqa: E402
 from drillmgr.regions.models import Region  # noqa: E402
 
 PREFECTURE, WUSU = "654200", "654202"
-
-
-def timed(function, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def naive_readiness(today: date) -> list[dict]:
@@ -93,23 +81,13 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="bench-readiness-")
     os.environ["DRILLMGR_INSTANCE"] = folder
 
-    class BenchConfig(Config):
-        SECRET_KEY = "bench"
-        SQLALCHEMY_DATABASE_URI = args.pg_url or f"sqlite:///{folder}/bench.sqlite3"
-
-    app = create_app(BenchConfig)
+    app = make_app(args.pg_url or f"sqlite:///{folder}/bench.sqlite3")
     with app.app_context(), app.test_request_context():
-        if args.pg_url:
-            db.drop_all()
-            with db.engine.begin() as connection:
-                connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-        upgrade()
+        fresh_database()
         start = time.perf_counter()
         seed_demo(org_count=args.orgs, drill_count=100)
         add_activities(args.activities, date.today())
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                connection.exec_driver_sql("ANALYZE")  # as autovacuum would after a bulk load
+        analyze()
         units = db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistRun))
         print(f"{db.engine.dialect.name}: {args.orgs} organisations, {units} readiness runs, "
               f"{args.activities} extra six-into activities, built in {time.perf_counter() - start:.1f} s")
@@ -119,11 +97,11 @@ def main() -> None:
         slow, naive = timed(lambda: naive_readiness(today), max(1, args.repeat // 2))
         assert {r["code"]: (r["units"], r["ready"]) for r in summary} == \
             {r["code"]: (r["units"], r["ready"]) for r in naive}, "the two readiness counts disagree"
-        print(f"  readiness_summary(prefecture), one query    {fast * 1000:9.1f} ms")
-        print(f"  naive readiness, a query per unit           {slow * 1000:9.1f} ms  ({slow / fast:.0f}x)")
+        print(f"  readiness_summary(prefecture), one query    {fast:9.1f} ms")
+        print(f"  naive readiness, a query per unit           {slow:9.1f} ms  ({slow / fast:.0f}x)")
         for label, code in (("coverage_matrix(prefecture)", PREFECTURE), ("coverage_matrix(乌苏市)", WUSU)):
             elapsed, _rows = timed(lambda: coverage_matrix(admin, code, today.year), args.repeat)
-            print(f"  {label:<42}  {elapsed * 1000:9.1f} ms")
+            print(f"  {label:<42}  {elapsed:9.1f} ms")
 
 
 if __name__ == "__main__":

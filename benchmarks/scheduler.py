@@ -13,7 +13,6 @@ temporary SQLite file (or an existing, emptied PostgreSQL database), then times,
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_scheduler]
 """
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -24,10 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 from flask_babel import force_locale  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
 
-from config import Config  # noqa: E402
-from drillmgr import create_app  # noqa: E402
+from benchmarks._common import analyze, fresh_database, make_app, timed  # noqa: E402
 from drillmgr.access import services as access  # noqa: E402
 from drillmgr.accounts.models import User, new_feed_secret  # noqa: E402
 from drillmgr.db import utcnow  # noqa: E402
@@ -38,33 +35,6 @@ from drillmgr.extensions import db  # noqa: E402
 from drillmgr.notifications.models import Notification  # noqa: E402
 from drillmgr.orgs.models import Organisation  # noqa: E402
 from drillmgr.scheduler import jobs  # noqa: E402
-
-
-def timed(action, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = action()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times), result
-
-
-def make_app(url: str):
-    class BenchConfig(Config):
-        SECRET_KEY = "benchmark"
-        SQLALCHEMY_DATABASE_URI = url
-        TESTING = True
-
-    return create_app(BenchConfig)
-
-
-def empty_database() -> None:
-    metadata = sa.MetaData()
-    metadata.reflect(db.engine)
-    with db.engine.begin() as connection:
-        if db.engine.dialect.name == "sqlite":
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        metadata.drop_all(connection)
 
 
 def add_staff() -> int:
@@ -100,18 +70,15 @@ def our_pairs(moment) -> set[tuple[int, int]]:
 
 
 def run(url: str, orgs: int, drills: int, repeat: int) -> None:
-    app = make_app(url)
+    app = make_app(url, TESTING=True)
     with app.app_context(), force_locale("en"):
-        empty_database()
-        upgrade()
+        fresh_database()
         start = time.perf_counter()
         seed_demo(org_count=orgs, drill_count=drills)
         staff = add_staff()
         print(f"{db.engine.dialect.name}: {orgs:,} units, {drills:,} drills, {staff:,} staff "
               f"(seeded in {time.perf_counter() - start:.1f} s)")
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(sa.text("ANALYZE"))
-            db.session.commit()
+        analyze()
         moment = utcnow()
         window = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(upcoming_clause(moment)))
         naive_ms, naive = timed(lambda: naive_pairs(moment), repeat)

@@ -1,0 +1,69 @@
+"""What the benchmarks share: an app on a benchmark database, a fresh schema, statistics after a bulk load, timing.
+
+Each benchmark puts the repository root on sys.path before importing this module.
+"""
+import statistics
+import time
+
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from config import Config
+from drillmgr import create_app
+from drillmgr.extensions import db
+
+
+def make_app(url: str, **settings):
+    """The app on the database at `url`; `settings` override configuration values (TESTING=True, …)."""
+    config = type("BenchConfig", (Config,), {"SECRET_KEY": "benchmark", "SQLALCHEMY_DATABASE_URI": url, **settings})
+    return create_app(config)
+
+
+def fresh_database() -> None:
+    """Drops every table of the app's database (a benchmark database: never point it at real data), then migrates."""
+    metadata = sa.MetaData()
+    metadata.reflect(db.engine)
+    with db.engine.begin() as connection:
+        if db.engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        metadata.drop_all(connection)
+    upgrade()
+
+
+def analyze() -> None:
+    """On PostgreSQL, fresh planner statistics after a bulk load, as autovacuum would gather soon after."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+
+
+def timed(action, repeat: int, between=None, warm_up: bool = False) -> tuple[float, object]:
+    """Median wall time in milliseconds of `repeat` runs of `action`, and its last result.
+
+    `between` runs after each run, untimed (e.g. db.session.expire_all); `warm_up` runs it once first, untimed.
+    """
+    if warm_up:
+        action()
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = action()
+        times.append((time.perf_counter() - start) * 1000)
+        if between is not None:
+            between()
+    return statistics.median(times), result
+
+
+def timed_with_cpu(action, repeat: int) -> tuple[tuple[float, float], object]:
+    """Median wall time and median CPU time of this process (ms) over `repeat` runs, and the last result.
+
+    The CPU time leaves out waiting for other processes on a busy machine; on SQLite it includes the
+    database's own work, on PostgreSQL only ours (the server's is in the wall time).
+    """
+    walls, cpus, result = [], [], None
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = action()
+        walls.append((time.perf_counter() - wall) * 1000)
+        cpus.append((time.process_time() - cpu) * 1000)
+    return (statistics.median(walls), statistics.median(cpus)), result
