@@ -14,6 +14,7 @@ from drillmgr.forms import apply_service_errors
 from drillmgr.orgs.services import org_query
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
+from drillmgr.web import or_404
 
 bp = Blueprint("accounts", __name__)
 
@@ -111,10 +112,7 @@ def new_user():
 @login_required
 def edit_user(user_id: int):
     _require_manager()
-    try:
-        user = services.get_visible_user(current_user, user_id)
-    except ServiceError:
-        abort(404)
+    user = or_404(services.get_visible_user, current_user, user_id)
     if not access.can_manage_user(current_user, user):
         abort(403)
     form = UserForm(obj=user)

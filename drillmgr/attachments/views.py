@@ -8,6 +8,7 @@ from drillmgr.attachments import services
 from drillmgr.attachments.forms import AttachmentForm
 from drillmgr.errors import Forbidden, ServiceError
 from drillmgr.extensions import db
+from drillmgr.web import or_404
 
 bp = Blueprint("attachments", __name__)
 
@@ -15,10 +16,7 @@ bp = Blueprint("attachments", __name__)
 @bp.post("/drills/<int:drill_id>/attachments")
 @login_required
 def upload(drill_id: int):
-    try:
-        drill = access.get_visible_drill(current_user, drill_id)
-    except ServiceError:
-        abort(404)
+    drill = or_404(access.get_visible_drill, current_user, drill_id)
     form = AttachmentForm()
     if not form.validate_on_submit():
         for messages in form.errors.values():
@@ -42,10 +40,7 @@ def upload(drill_id: int):
 @bp.get("/attachments/<int:attachment_id>")
 @login_required
 def download(attachment_id: int):
-    try:
-        attachment = services.get_visible_attachment(current_user, attachment_id)
-    except ServiceError:
-        abort(404)
+    attachment = or_404(services.get_visible_attachment, current_user, attachment_id)
     inline = attachment.content_type in ("image/jpeg", "image/png")
     response = send_file(services.attachment_path(attachment), mimetype=attachment.content_type,
                          as_attachment=not inline, download_name=attachment.filename, max_age=0)
@@ -57,10 +52,7 @@ def download(attachment_id: int):
 @bp.post("/attachments/<int:attachment_id>/delete")
 @login_required
 def delete(attachment_id: int):
-    try:
-        attachment = services.get_visible_attachment(current_user, attachment_id)
-    except ServiceError:
-        abort(404)
+    attachment = or_404(services.get_visible_attachment, current_user, attachment_id)
     drill_id = attachment.drill_id
     try:
         services.delete_attachment(current_user, attachment)

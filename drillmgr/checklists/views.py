@@ -16,6 +16,7 @@ from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.services import PREFECTURE
+from drillmgr.web import or_404
 
 bp = Blueprint("checklists", __name__, url_prefix="/checklists")
 
@@ -101,7 +102,7 @@ def new_template():
 @bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
 @login_required
 def template(template_id: int):
-    checklist = _or_404(services.get_template, template_id)
+    checklist = or_404(services.get_template, template_id)
     can_edit = access.can_edit_checklist_templates(current_user)
     form = TemplateForm(obj=checklist)
     if request.method == "GET":
@@ -125,17 +126,10 @@ def template(template_id: int):
                            action_form=ActionForm(), can_edit=can_edit)
 
 
-def _or_404(fetch, *args):
-    try:
-        return fetch(*args)
-    except ServiceError:
-        abort(404)
-
-
 def _template_action(template_id: int, change) -> object:
     if not access.can_edit_checklist_templates(current_user):
         abort(403)
-    checklist = _or_404(services.get_template, template_id)
+    checklist = or_404(services.get_template, template_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
@@ -175,10 +169,7 @@ def move_item(template_id: int, item_id: int):
 @bp.post("/drills/<int:drill_id>/start")
 @login_required
 def start_for_drill(drill_id: int):
-    try:
-        drill = access.get_visible_drill(current_user, drill_id)
-    except ServiceError:
-        abort(404)
+    drill = or_404(access.get_visible_drill, current_user, drill_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
@@ -192,10 +183,7 @@ def start_for_drill(drill_id: int):
 @bp.post("/orgs/<int:org_id>/start")
 @login_required
 def start_for_org(org_id: int):
-    try:
-        org = access.get_visible_org(current_user, org_id)
-    except ServiceError:
-        abort(404)
+    org = or_404(access.get_visible_org, current_user, org_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
@@ -207,10 +195,7 @@ def start_for_org(org_id: int):
 
 
 def _visible_run(run_id: int):
-    try:
-        return services.get_visible_run(current_user, run_id)
-    except ServiceError:
-        abort(404)
+    return or_404(services.get_visible_run, current_user, run_id)
 
 
 def _answers_from_form(run) -> tuple[dict, dict]:

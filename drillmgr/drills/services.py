@@ -442,12 +442,7 @@ def cancel_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -
     if drill.status == DrillStatus.COMPLETED:
         raise Conflict(_("A completed drill cannot be cancelled."))
     _claim_version(drill, version, now)
-    before = drill_snapshot(drill)
-    drill.status = DrillStatus.CANCELLED
-    drill.cancel_reason = reason
-    drill.cancelled_at = now
-    drill.sequence += 1
-    audit.record(actor, "drill.cancel", "drill", drill.id, before, drill_snapshot(drill))
+    _cancel_occurrence(actor, drill, reason, now)
     db.session.commit()
     return drill
 

@@ -18,6 +18,7 @@ from drillmgr.errors import Conflict, ServiceError
 from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
 from drillmgr.formatting import to_local
+from drillmgr.web import or_404
 
 bp = Blueprint("drills", __name__, url_prefix="/drills")
 
@@ -32,10 +33,7 @@ FIELD_ALIASES = {"organizer_org_id": "organizer", "organizer_region_code": "orga
 
 
 def _visible_drill(drill_id: int):
-    try:
-        return access.get_visible_drill(current_user, drill_id)
-    except ServiceError:
-        abort(404)
+    return or_404(access.get_visible_drill, current_user, drill_id)
 
 
 def _editable_drill(drill_id: int):

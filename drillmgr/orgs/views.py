@@ -16,6 +16,7 @@ from drillmgr.orgs.forms import ImportForm, OrgForm
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions, counties
+from drillmgr.web import or_404
 
 bp = Blueprint("orgs", __name__, url_prefix="/orgs")
 
@@ -41,10 +42,7 @@ def index():
 @bp.get("/<int:org_id>")
 @login_required
 def detail(org_id: int):
-    try:
-        org = access.get_visible_org(current_user, org_id)
-    except ServiceError:
-        abort(404)
+    org = or_404(access.get_visible_org, current_user, org_id)
     return render_template("orgs/detail.html", org=org, can_edit=access.can_manage_org(current_user, org))
 
 
@@ -76,10 +74,7 @@ def new():
 @bp.route("/<int:org_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(org_id: int):
-    try:
-        org = access.get_visible_org(current_user, org_id)
-    except ServiceError:
-        abort(404)
+    org = or_404(access.get_visible_org, current_user, org_id)
     if not access.can_manage_org(current_user, org):
         abort(403)
     form = OrgForm(obj=org)

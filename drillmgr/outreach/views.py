@@ -19,6 +19,7 @@ from drillmgr.outreach import services
 from drillmgr.outreach.forms import ActivityForm, AttachmentForm, SiteForm
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import PREFECTURE, all_regions
+from drillmgr.web import or_404
 
 bp = Blueprint("outreach", __name__, url_prefix="/outreach")
 
@@ -26,13 +27,6 @@ bp = Blueprint("outreach", __name__, url_prefix="/outreach")
 def _local_today() -> date:
     """Today in Beijing time: at 07:00 in Tacheng the server's UTC date is still yesterday."""
     return to_local(utcnow()).date()
-
-
-def _or_404(fetch, *args):
-    try:
-        return fetch(current_user, *args)
-    except ServiceError:
-        abort(404)
 
 
 def _indent(region: Region) -> str:
@@ -129,7 +123,7 @@ def new():
 @bp.get("/<int:activity_id>")
 @login_required
 def detail(activity_id: int):
-    activity = _or_404(services.get_visible_activity, activity_id)
+    activity = or_404(services.get_visible_activity, current_user, activity_id)
     attachments = services.activity_attachments(activity)
     return render_template("outreach/detail.html", activity=activity, verdict=services.observance_verdict(activity),
                            region=db.session.get(Region, activity.region_code),
@@ -143,7 +137,7 @@ def detail(activity_id: int):
 @bp.route("/<int:activity_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(activity_id: int):
-    activity = _or_404(services.get_visible_activity, activity_id)
+    activity = or_404(services.get_visible_activity, current_user, activity_id)
     if not access.can_edit_outreach(current_user, activity):
         abort(403)
     form = ActivityForm(obj=activity)
@@ -163,7 +157,7 @@ def edit(activity_id: int):
 @bp.post("/<int:activity_id>/delete")
 @login_required
 def delete(activity_id: int):
-    activity = _or_404(services.get_visible_activity, activity_id)
+    activity = or_404(services.get_visible_activity, current_user, activity_id)
     try:
         services.delete_activity(current_user, activity)
     except ServiceError as error:
@@ -175,7 +169,7 @@ def delete(activity_id: int):
 @bp.post("/<int:activity_id>/attachments")
 @login_required
 def upload(activity_id: int):
-    activity = _or_404(services.get_visible_activity, activity_id)
+    activity = or_404(services.get_visible_activity, current_user, activity_id)
     form = AttachmentForm()
     if not form.validate_on_submit():
         flash(_("Choose a file."), "danger")
@@ -196,7 +190,7 @@ def upload(activity_id: int):
 @bp.get("/attachments/<int:attachment_id>")
 @login_required
 def attachment(attachment_id: int):
-    file = _or_404(services.get_visible_attachment, attachment_id)
+    file = or_404(services.get_visible_attachment, current_user, attachment_id)
     return send_file(attachment_path(file), mimetype=file.content_type, download_name=file.filename,
                      as_attachment=not file.content_type.startswith("image/"))
 
@@ -283,7 +277,7 @@ def new_site():
 @bp.route("/sites/<int:site_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_site(site_id: int):
-    site = _or_404(services.get_visible_site, site_id)
+    site = or_404(services.get_visible_site, current_user, site_id)
     if not access.can_manage_sites(current_user, site.region_code):
         abort(403)
     form = _site_form(site)
