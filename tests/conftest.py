@@ -108,6 +108,14 @@ def _transaction(app):
 
 
 @pytest.fixture
+def english(app, _transaction):
+    """Messages are translated for a request's locale; tests that read them in English use this
+    (`pytestmark = pytest.mark.usefixtures("english")`)."""
+    with app.test_request_context("/api/v1/", headers={"Accept-Language": "en"}):
+        yield
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -51,10 +51,3 @@ def finding_data(owner, due_days=14, **overrides) -> dict:
                                   "due_on": at(days=due_days).date().isoformat()}}
     data.update(overrides)
     return data
-
-
-@pytest.fixture
-def english(app, _transaction):
-    """Messages are translated for a request's locale; service tests read them in English."""
-    with app.test_request_context("/api/v1/", headers={"Accept-Language": "en"}):
-        yield

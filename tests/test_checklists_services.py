@@ -16,11 +16,7 @@ from drillmgr.findings.models import Finding
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
-@pytest.fixture(autouse=True)
-def _request(app, _transaction):
-    """Messages are translated for a request's locale; these tests read them in English."""
-    with app.test_request_context("/api/v1/", headers={"Accept-Language": "en"}):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

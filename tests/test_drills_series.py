@@ -16,10 +16,7 @@ BEIJING = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 2, 1, 0, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(autouse=True)
-def _request(app, _transaction):
-    with app.test_request_context("/api/v1/", headers={"Accept-Language": "en"}):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

@@ -24,11 +24,7 @@ def count_drills() -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(Drill))
 
 
-@pytest.fixture(autouse=True)
-def _request(app, _transaction):
-    """Messages are translated for a request's locale; these tests read them in English."""
-    with app.test_request_context("/api/v1/", headers={"Accept-Language": "en"}):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture

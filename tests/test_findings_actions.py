@@ -14,7 +14,7 @@ from drillmgr.findings import services
 from drillmgr.findings.models import Finding
 from drillmgr.formatting import to_local
 from tests.conftest import SHAWAN, WUSU, at
-from tests.findings_world import english, finding_data, world  # noqa: F401 — fixtures
+from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 

@@ -4,7 +4,7 @@ import pytest
 from drillmgr.enums import DrillStatus
 from drillmgr.findings import services
 from tests.conftest import at
-from tests.findings_world import english, finding_data, world  # noqa: F401 — fixtures
+from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 

@@ -7,7 +7,7 @@ from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.notifications.models import Notification, OutboxMail
 from tests.conftest import SHAWAN
-from tests.findings_world import english, finding_data, world  # noqa: F401 — fixtures
+from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 

@@ -8,7 +8,7 @@ from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.findings.models import Review
 from tests.conftest import at
-from tests.findings_world import english, world  # noqa: F401 — fixtures
+from tests.findings_world import world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 

@@ -18,11 +18,7 @@ from drillmgr.validation import MISSING, Payload
 from tests.conftest import PASSWORD, PREFECTURE, SHAWAN, WUSU
 
 
-@pytest.fixture(autouse=True)
-def english(app):
-    """Messages in English so that the assertions read plainly (translations are tested elsewhere)."""
-    with app.test_request_context("/api/v1/", headers={"Accept-Language": "en"}):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 # --- regions ---------------------------------------------------------------------------------

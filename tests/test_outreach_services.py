@@ -25,11 +25,7 @@ def six_into(setting="school", region_code=WUSU, held_on=None, **extra):
             "region_code": region_code, "channels": ["on_site"], "audience": 300, **extra}
 
 
-@pytest.fixture(autouse=True)
-def _request(app, _transaction):
-    """Messages are translated for a request's locale; these tests read them in English."""
-    with app.test_request_context("/api/v1/", headers={"Accept-Language": "en"}):
-        yield
+pytestmark = pytest.mark.usefixtures("english")
 
 
 @pytest.fixture
