@@ -7,7 +7,7 @@ from drillmgr.api.core import bp, current_api_user, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.compliance import params, reports
 from drillmgr.compliance.dashboard import default_region
-from drillmgr.compliance.periods import local_today, reporting_half_of
+from drillmgr.compliance.periods import local_today, report_due_half
 from drillmgr.compliance.services import evaluate, results_to_dict
 from drillmgr.db import utcnow
 from drillmgr.extensions import db
@@ -85,7 +85,7 @@ def half_year_report():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
     now = utcnow()
-    default_year, default_half = reporting_half_of(local_today(now))
+    default_year, default_half = report_due_half(local_today(now))
     year = params.year_arg(request.args.get("year"), default_year)
     half = params.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
     params.format_arg(request.args.get("format"))

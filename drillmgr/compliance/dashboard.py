@@ -3,12 +3,14 @@ panel, overdue corrective actions and completion over the months. Built from eva
 aggregate queries."""
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 
 from drillmgr.access import services as access
-from drillmgr.compliance.periods import local_today, periods
+from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
+from drillmgr.checklists.services import readiness_summary, term_bounds
+from drillmgr.compliance.periods import local_midnight, local_today, periods
 from drillmgr.compliance.services import RANK, RuleResult, combine, evaluate, subject_counties, subtree_list
 from drillmgr.compliance.sqlfuncs import scanned
 from drillmgr.db import utcnow
@@ -16,6 +18,7 @@ from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
+from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 
 OVERDUE_LIMIT = 50
@@ -43,6 +46,8 @@ class Dashboard:
     overdue: list
     months: list[dict]
     totals: Counter
+    readiness: dict  # county code -> readiness_summary row (units with a standing checklist, ready this term)
+    term: tuple[date, date]
 
 
 def default_region(user) -> str:
@@ -119,7 +124,7 @@ def monthly_completion(user, region_code: str, year: int, now: datetime) -> list
                     access.compliance_drill_clause(user, now))).subquery()
     counts = {(m, status): n for m, status, n in db.session.execute(
         sa.select(inner.c.m, inner.c.status, sa.func.count()).group_by(inner.c.m, inner.c.status))}
-    return [{"month": i + 1, "completed": counts.get((i, DrillStatus.COMPLETED), 0),
+    return [{"month": i + 1, "first_day": months[i].first_day, "completed": counts.get((i, DrillStatus.COMPLETED), 0),
              "planned": counts.get((i, DrillStatus.PLANNED), 0)} for i in range(12)]
 
 
@@ -132,10 +137,48 @@ def build_dashboard(user, year: int, region_code: str, now: datetime | None = No
     results = evaluate(year, region_code, now=now, user=user, evidence=False)
     counties = subject_counties(region_code)
     cells, totals = _matrix(results, counties)
-    count, overdue = overdue_actions(region_code, local_today(now))
+    today = local_today(now)
+    count, overdue = overdue_actions(region_code, today)
     return Dashboard(year=year, region=region, rules=results, counties=counties, cells=cells,
                      key_panel=_key_panel(user, year, counties, results, now), overdue_count=count, overdue=overdue,
-                     months=monthly_completion(user, region_code, year, now), totals=totals)
+                     months=monthly_completion(user, region_code, year, now), totals=totals,
+                     readiness={row["code"]: row for row in readiness_summary(region_code, today)},
+                     term=term_bounds(today))
+
+
+def chart_ticks(top: int, steps: int = 4) -> list[int]:
+    """Axis ticks from 0 in round steps (1, 2, 5 × 10ⁿ) reaching at least `top`, about `steps` of them."""
+    rough = max(top, 1) / steps
+    magnitude = 10 ** (len(str(int(rough))) - 1) if rough >= 1 else 1
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= rough)
+    last = -(-max(top, 1) // step) * step
+    return list(range(0, last + 1, step))
+
+
+def unit_readiness(county_code: str, today: date) -> list[dict]:
+    """Each unit of the county whose kind has a standing readiness checklist (schools, kindergartens,
+    hospitals by default), with its last completed readiness run and whether that falls in this
+    term; units not ready first. One grouped query."""
+    first, _last = term_bounds(today)
+    term_start = local_midnight(first)
+    kinds = sa.select(ChecklistTemplate.org_kind).where(ChecklistTemplate.active.is_(True),
+                                                        ChecklistTemplate.org_kind.is_not(None))
+    last_run = sa.func.max(ChecklistRun.completed_at)
+    rows = db.session.execute(
+        sa.select(Organisation.id, Organisation.name, Organisation.kind, last_run)
+        .outerjoin(ChecklistRun, sa.and_(ChecklistRun.org_id == Organisation.id, ChecklistRun.drill_id.is_(None),
+                                         ChecklistRun.completed_at.is_not(None)))
+        .where(Organisation.region_code.in_(subtree_list(county_code)), Organisation.kind.in_(kinds))
+        .group_by(Organisation.id, Organisation.name, Organisation.kind))
+    units = [{"id": org_id, "name": name, "kind": kind, "last_run": last,
+              "ready": last is not None and _aware(last) >= term_start}
+             for org_id, name, kind, last in rows]
+    return sorted(units, key=lambda u: (u["ready"], u["name"]))
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands an aggregate of a UTC column back without its zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass
@@ -145,6 +188,8 @@ class CountyDetail:
     county_rules: list[tuple[RuleResult, object]]  # rule, the county's result
     unit_rules: list[RuleResult]
     units: list[dict]  # {id, name, results: {rule key: SubjectResult}}
+    readiness: list[dict]  # unit_readiness
+    term: tuple[date, date]
 
 
 def county_detail(user, year: int, county_code: str, now: datetime | None = None) -> CountyDetail:
@@ -164,5 +209,7 @@ def county_detail(user, year: int, county_code: str, now: datetime | None = None
             unit = units.setdefault(r.subject_id, {"id": int(r.subject_id), "name": r.name, "results": {}})
             unit["results"][rr.key] = r
     ordered = sorted(units.values(), key=lambda u: (min(RANK[r.status] for r in u["results"].values()), u["name"]))
-    return CountyDetail(year, county, county_rules, unit_rules, ordered)
+    today = local_today(now)
+    return CountyDetail(year, county, county_rules, unit_rules, ordered, unit_readiness(county_code, today),
+                        term_bounds(today))
 

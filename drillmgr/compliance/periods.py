@@ -74,6 +74,25 @@ def reporting_half_of(day: date) -> tuple[int, int]:
     return (day.year, 1) if day <= date(day.year, 6, 7) else (day.year, 2)
 
 
+REPORT_LEAD_DAYS = 30
+
+
+def report_due_half(today: date, lead_days: int = REPORT_LEAD_DAYS) -> tuple[int, int]:
+    """The (year, half) a half-year report opens on: the latest reporting period whose deadline
+    (7 June or 8 November) has passed or falls within the next `lead_days` days.
+
+    Right after a deadline the period that just ended is the one being filed, not the new one that
+    has barely begun; from `lead_days` before the next deadline, the period about to be due is the
+    one to prepare. On 28 November 2026 that is 2026 H2 (due 8 November 2026); from 8 May 2027 it
+    is 2027 H1 (due 7 June 2027).
+    """
+    horizon = today + timedelta(days=lead_days)
+    year, half = reporting_half_of(horizon)
+    if reporting_half(year, half).last_day > horizon:
+        year, half = (year, 1) if half == 2 else (year - 1, 2)
+    return year, half
+
+
 def periods(kind: str, year: int, months=None) -> list[Period]:
     if kind == "year":
         return [Period(str(year), date(year, 1, 1), date(year, 12, 31))]

@@ -10,7 +10,7 @@ from drillmgr.access import services as access
 from drillmgr.compliance import dashboard as dash
 from drillmgr.compliance import reports
 from drillmgr.compliance.labels import describe_params, missing_label, period_label, status_label
-from drillmgr.compliance.periods import PERIOD_KINDS, local_today, reporting_half_of
+from drillmgr.compliance.periods import PERIOD_KINDS, local_today, report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_title, update_rule
@@ -29,7 +29,7 @@ bp.add_app_template_filter(missing_label, "missing_label")
 @bp.app_context_processor
 def compliance_helpers():
     return {"status_label": status_label, "missing_label": missing_label, "period_label": period_label,
-            "drill_link": drill_link}
+            "drill_link": drill_link, "chart_ticks": dash.chart_ticks}
 
 
 def drill_link(drill_id: int) -> str | None:
@@ -138,7 +138,7 @@ def _report():
     if "year" in request.args:
         year, half = _year(), request.args.get("half", 1, type=int)
     else:
-        year, half = reporting_half_of(local_today(utcnow()))
+        year, half = report_due_half(local_today(utcnow()))
     if half not in (1, 2):
         abort(404)
     try:
