@@ -10,7 +10,7 @@ from drillmgr.compliance import dashboard as dash
 from drillmgr.compliance.periods import local_midnight, local_today, report_due_half, reporting_half
 from drillmgr.enums import OrgKind, Role
 from drillmgr.extensions import db
-from tests.conftest import SHAWAN, WUSU, login
+from tests.conftest import SHAWAN, WUSU, login, token_for
 
 NOW = datetime.now(timezone.utc)
 
@@ -127,6 +127,8 @@ def test_report_page_opens_on_the_period_due(client, units):
     assert f'value="{year}"' in html and period.last_day.isoformat() in html
     assert f'<option value="{half}" selected>' in html
     assert html.count('class="table-responsive"') >= 5
+    body = client.get("/api/v1/reports/half-year", headers=token_for(client, units["coordinator"])).get_json()
+    assert (body["year"], body["half"]) == (year, half)
 
 
 @pytest.mark.parametrize("top, ticks", [(0, [0, 1]), (3, [0, 1, 2, 3]), (7, [0, 2, 4, 6, 8]),

@@ -78,7 +78,7 @@ def _wants_xlsx() -> bool:
 @bp.get("/reports/half-year")
 @token_required
 @describe("The half-year report behind the 7 June / 8 November deadlines (JSON, or XLSX with ?format=xlsx "
-          "or Accept)", response="HalfYearReport", content_types=[reports.XLSX_TYPE],
+          "or Accept); without year, the period last due or due within 30 days", response="HalfYearReport", content_types=[reports.XLSX_TYPE],
           params=[YEAR_PARAM, {"name": "half", "in": "query", "schema": {"enum": [1, 2]}}, REGION_PARAM,
                   {"name": "format", "in": "query", "schema": {"enum": ["json", "xlsx"]}}])
 def half_year_report():
