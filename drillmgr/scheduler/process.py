@@ -49,6 +49,7 @@ class SchedulerProcess:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._held_until = 0.0  # time.monotonic() until which this process may run jobs
         self._stopping = threading.Event()
+        self._stopper: threading.Thread | None = None
         self.scheduler = BlockingScheduler(
             timezone=self.zone,
             executors={"default": ThreadPoolExecutor(4)},
@@ -120,10 +121,15 @@ class SchedulerProcess:
                 self.scheduler.wakeup()
 
     def stop(self, *_args) -> None:
-        """SIGTERM or SIGINT: let running jobs finish, then release the lease (see run)."""
+        """SIGTERM or SIGINT: let running jobs finish, then release the lease (see run).
+
+        The waiting happens in a thread of its own: a signal handler interrupts the main thread
+        wherever it is, and blocking there on the job threads can hang the process."""
         self._stopping.set()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=True)
+        if self.scheduler.running and self._stopper is None:
+            self._stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True},
+                                             name="scheduler-stop")
+            self._stopper.start()
 
     def run(self) -> None:
         log.info("scheduler %s: lease %ss, jobs %s", self.holder, self.lease_seconds,
@@ -138,6 +144,8 @@ class SchedulerProcess:
                 self.scheduler.start()
         finally:
             self._stopping.set()
+            if self._stopper is not None:
+                self._stopper.join()
             renewer.join(timeout=self.lease_seconds)
             with self.app.app_context():
                 services.release_lease(self.holder)
