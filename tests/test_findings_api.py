@@ -199,10 +199,11 @@ def test_openapi_describes_every_findings_endpoint(client):
     paths = document["paths"]
     assert set(paths["/drills/{drill_id}/review"]) == {"get", "put"}
     for step in ("submit", "accept", "return"):
-        assert "post" in paths[f"/drills/{{drill_id}}/review/{step}"]
+        assert "409" in paths[f"/drills/{{drill_id}}/review/{step}"]["post"]["responses"]
     assert paths["/drills/{drill_id}/findings"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/FindingInput"}
     assert "201" in paths["/drills/{drill_id}/findings"]["post"]["responses"]
+    assert "409" in paths["/drills/{drill_id}/findings"]["post"]["responses"]  # the drill is not completed yet
     assert set(paths["/findings/{finding_id}"]) == {"get", "patch"}
     assert "409" in paths["/findings/{finding_id}"]["patch"]["responses"]
     listing = paths["/findings"]["get"]

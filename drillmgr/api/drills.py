@@ -156,7 +156,7 @@ def update_drill(drill_id: int):
 
 @bp.patch("/drills/<int:drill_id>/following")
 @describe("Change this occurrence and every later one of its recurring series", request="DrillFollowingInput",
-          response="DrillSeries")
+          response="DrillSeries", conflicts=True)
 @token_required
 def update_following(drill_id: int):
     actor = current_api_user()
@@ -166,14 +166,14 @@ def update_following(drill_id: int):
 
 @bp.post("/drills/<int:drill_id>/complete")
 @describe("Complete a drill with its participation (again: correct the participation)",
-          request="DrillCompletion", response="Drill")
+          request="DrillCompletion", response="Drill", conflicts=True)
 @token_required
 def complete_drill(drill_id: int):
     return _drill_response(services.complete_drill(current_api_user(), _drill(drill_id), json_body()))
 
 
 @bp.post("/drills/<int:drill_id>/cancel")
-@describe("Cancel a drill with a reason", request="DrillCancellation", response="Drill")
+@describe("Cancel a drill with a reason", request="DrillCancellation", response="Drill", conflicts=True)
 @token_required
 def cancel_drill(drill_id: int):
     return _drill_response(services.cancel_drill(current_api_user(), _drill(drill_id), json_body()))

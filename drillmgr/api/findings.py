@@ -137,7 +137,8 @@ def put_review(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/review/submit")
-@describe("The organiser submits the review for filing (备案)", request="FilingStep", response="Review")
+@describe("The organiser submits the review for filing (备案)", request="FilingStep", response="Review",
+          conflicts=True)
 @token_required
 def submit_review(drill_id: int):
     actor = current_api_user()
@@ -148,7 +149,7 @@ def submit_review(drill_id: int):
 
 @bp.post("/drills/<int:drill_id>/review/accept")
 @describe("A coordinator of the drill's region accepts the submitted review", request="FilingStep",
-          response="Review")
+          response="Review", conflicts=True)
 @token_required
 def accept_review(drill_id: int):
     actor = current_api_user()
@@ -159,7 +160,7 @@ def accept_review(drill_id: int):
 
 @bp.post("/drills/<int:drill_id>/review/return")
 @describe("A coordinator of the drill's region returns the submitted review, with a reason",
-          request="FilingReturn", response="Review")
+          request="FilingReturn", response="Review", conflicts=True)
 @token_required
 def return_review(drill_id: int):
     actor = current_api_user()
@@ -170,7 +171,7 @@ def return_review(drill_id: int):
 
 @bp.post("/drills/<int:drill_id>/findings")
 @describe("Record a finding of a completed drill, with its corrective action", request="FindingInput",
-          response="Finding", created=True)
+          response="Finding", created=True, conflicts=True)
 @token_required
 def create_finding(drill_id: int):
     actor = current_api_user()

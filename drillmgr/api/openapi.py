@@ -31,11 +31,14 @@ def register_schema(name: str, schema: dict) -> None:
 
 def describe(summary: str, request: str | None = None, response: str | None = None, paginated: bool = False,
              params: list[dict] | None = None, public: bool = False, content_types: list[str] | None = None,
-             created: bool = False, request_content_type: str = "application/json"):
+             created: bool = False, request_content_type: str = "application/json", conflicts: bool = False):
+    """`conflicts`: the operation can answer 409 besides PATCH and PUT's stale version, e.g. a filing step
+    that the current state does not allow."""
     def decorator(view):
         view.openapi = {"summary": summary, "request": request, "response": response, "paginated": paginated,
                         "params": params or [], "public": public, "content_types": content_types,
-                        "created": created, "request_content_type": request_content_type}
+                        "created": created, "request_content_type": request_content_type,
+                        "conflicts": conflicts}
         return view
 
     return decorator
@@ -79,8 +82,8 @@ def _operation(rule, method: str, view) -> dict:
         operation["security"] = [{"bearer": []}]
         operation["responses"].update({"401": _problem("No valid token"), "403": _problem("Not allowed"),
                                        "404": _problem("Not found or not visible")})
-    if method in ("patch", "put"):
-        operation["responses"]["409"] = _problem("Stale version")
+    if method in ("patch", "put") or info.get("conflicts"):
+        operation["responses"]["409"] = _problem("Stale version, or a step the current state does not allow")
     return operation
 
 

@@ -258,7 +258,7 @@ def get_checklist_run(run_id: int):
 
 @bp.post("/checklist-runs/<int:run_id>/answers")
 @describe("Answer items (yes / no / na, with a note); all or nothing", request="ChecklistAnswers",
-          response="ChecklistRun")
+          response="ChecklistRun", conflicts=True)
 @token_required
 def answer_checklist_run(run_id: int):
     actor = current_api_user()
@@ -267,7 +267,7 @@ def answer_checklist_run(run_id: int):
 
 
 @bp.post("/checklist-runs/<int:run_id>/complete")
-@describe("Complete a run once every item is answered", response="ChecklistRun")
+@describe("Complete a run once every item is answered", response="ChecklistRun", conflicts=True)
 @token_required
 def complete_checklist_run(run_id: int):
     actor = current_api_user()
@@ -276,7 +276,8 @@ def complete_checklist_run(run_id: int):
 
 
 @bp.post("/checklist-runs/<int:run_id>/items/<int:item_id>/corrective-action")
-@describe("Turn an item answered “no” into a finding with its corrective action (owner: the caller)")
+@describe("Turn an item answered “no” into a finding with its corrective action (owner: the caller)",
+          conflicts=True)
 @token_required
 def checklist_corrective_action(run_id: int, item_id: int):
     from drillmgr.findings.services import finding_to_dict, local_today
