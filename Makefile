@@ -20,7 +20,6 @@ translations: install
 run: translations
 	$(BIN)/drillmgr db upgrade
 	$(BIN)/drillmgr seed-demo --if-empty
-	$(BIN)/drillmgr demo-accounts
 	@# The scheduler (reminders, alerts, mail) runs beside the web server and stops with it.
 	$(BIN)/drillmgr scheduler & scheduler=$$!; \
 	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler' EXIT INT TERM; \

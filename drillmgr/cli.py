@@ -51,13 +51,15 @@ def register_commands(app: Flask) -> None:
                   help="Number of sample organisations (default: a few hundred).")
     @click.option("--drills", "drill_count", type=click.IntRange(min=0), default=None,
                   help="Number of sample drills (default: a year of drills).")
-    @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has data.")
+    @click.option("--if-empty", is_flag=True,
+                  help="When the database already has data, load nothing and just print the demo accounts.")
     def seed_demo_command(org_count, drill_count, if_empty):
         """Load Tacheng's regions and clearly marked demo organisations, users and drills."""
-        from drillmgr.demo.services import database_is_empty, demo_loaded, seed_demo
+        from drillmgr.demo.services import database_is_empty, demo_accounts_text, demo_loaded, seed_demo
 
         if if_empty and not database_is_empty():
             click.echo("database already has data; demo not loaded")
+            click.echo(demo_accounts_text())
             return
         if demo_loaded():
             raise click.ClickException("the demo data is already loaded; seed a fresh database for another size")

@@ -243,6 +243,7 @@ def test_seed_demo_if_empty_leaves_data_alone(runner, make_org):
     make_org(name="真实单位")
     result = runner.invoke(args=["seed-demo", "--if-empty", "--orgs", "5", "--drills", "0"])
     assert result.exit_code == 0 and "already has data" in result.output
+    assert "demo accounts (password: drillmgr-demo)" in result.output
     assert count(Organisation) == 1
 
 
