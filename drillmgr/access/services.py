@@ -137,6 +137,11 @@ def can_grant(actor: User, role: Role, region_code: str | None, org: Organisatio
     return region_in_subtree(scope_region, actor.region_code)
 
 
+def can_manage_people_and_units(user: User) -> bool:
+    """Managing users and organisations is for admins, and for coordinators inside their region."""
+    return user.role in (Role.ADMIN, Role.COORDINATOR)
+
+
 def can_manage_user(actor: User, target: User) -> bool:
     if actor.role == Role.ADMIN:
         return True
@@ -220,6 +225,11 @@ def can_organise_for(user: User, organizer_org: Organisation | None, organizer_r
     if user.role == Role.ORG_STAFF:
         return organizer_org is not None and organizer_org.id == user.org_id
     return False
+
+
+def can_plan_drills(user: User) -> bool:
+    """Whether `user` may plan any drill at all (whose, can_organise_for decides)."""
+    return user.role in (Role.ADMIN, Role.COORDINATOR) or (user.role == Role.ORG_STAFF and user.org_id is not None)
 
 
 def can_edit_drill(user: User, drill: Drill) -> bool:

@@ -66,7 +66,7 @@ def set_language():
 
 
 def _require_manager():
-    if current_user.role not in (Role.ADMIN, Role.COORDINATOR):
+    if not access.can_manage_people_and_units(current_user):
         abort(403)
 
 

@@ -55,11 +55,6 @@ def _show_errors(form, error: ServiceError) -> bool:
     return False
 
 
-def _can_plan() -> bool:
-    return current_user.role in (Role.ADMIN, Role.COORDINATOR) or (
-        current_user.role == Role.ORG_STAFF and current_user.org_id is not None)
-
-
 def _filters():
     try:
         return services.read_filters(request.args)
@@ -84,7 +79,7 @@ def _filter_context() -> dict:
 def index():
     query = services.drill_query(current_user, _filters())
     pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=25, error_out=False)
-    return render_template("drills/index.html", pagination=pagination, can_plan=_can_plan(), **_filter_context())
+    return render_template("drills/index.html", pagination=pagination, can_plan=access.can_plan_drills(current_user), **_filter_context())
 
 
 @bp.get("/calendar")
@@ -102,7 +97,7 @@ def calendar():
     return render_template("drills/calendar.html", weeks=weeks, year=year, month=month, today=today,
                            first=date(year, month, 1), previous=previous, following=following, args=args,
                            per_day=CALENDAR_PER_DAY,
-                           can_plan=_can_plan(), **_filter_context())
+                           can_plan=access.can_plan_drills(current_user), **_filter_context())
 
 
 @bp.get("/<int:drill_id>")
@@ -159,7 +154,7 @@ def _key_values(form: DrillPlanForm) -> str:
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new():
-    if not _can_plan():
+    if not access.can_plan_drills(current_user):
         abort(403)
     form = _plan_form(DrillPlanForm())
     if request.method == "GET" and current_user.role == Role.ORG_STAFF and current_user.org_id:

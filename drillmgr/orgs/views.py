@@ -36,7 +36,7 @@ def index():
                              per_page=50, error_out=False)
     regions = all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
     return render_template("orgs/index.html", pagination=pagination, regions=regions, kinds=OrgKind,
-                           can_add=current_user.role in (Role.ADMIN, Role.COORDINATOR))
+                           can_add=access.can_manage_people_and_units(current_user))
 
 
 @bp.get("/<int:org_id>")
@@ -61,7 +61,7 @@ def _save(form: OrgForm, org=None):
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def new():
-    if current_user.role not in (Role.ADMIN, Role.COORDINATOR):
+    if not access.can_manage_people_and_units(current_user):
         abort(403)
     form = OrgForm()
     form.region_code.choices = _region_choices()
@@ -90,7 +90,7 @@ def edit(org_id: int):
 @bp.route("/import", methods=["GET", "POST"])
 @login_required
 def import_file():
-    if current_user.role not in (Role.ADMIN, Role.COORDINATOR):
+    if not access.can_manage_people_and_units(current_user):
         abort(403)
     form = ImportForm()
     errors: list[str] = []
