@@ -6,6 +6,7 @@ from flask import Flask, current_app, has_request_context, request, session
 from flask_login import current_user
 
 from drillmgr.extensions import babel, csrf, db, limiter, login_manager, migrate
+from drillmgr.web import register_form_recovery
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -113,6 +114,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "accounts.login"
     login_manager.login_message_category = "warning"
     csrf.init_app(app)
+    register_form_recovery(app)
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
 
@@ -149,6 +151,7 @@ def _register_template_helpers(app: Flask) -> None:
         get_locale=get_locale,
     )
     app.jinja_env.filters["duration"] = formatting.duration
+    app.jinja_env.filters["number"] = formatting.number
 
 
 def _register_security_headers(app: Flask) -> None:

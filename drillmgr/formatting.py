@@ -3,7 +3,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_babel import format_date, format_datetime
+from flask_babel import format_date, format_datetime, format_decimal
 from flask_babel import gettext as _
 
 
@@ -34,3 +34,8 @@ def duration(seconds: int | None) -> str:
     if minutes:
         return _("%(m)d min %(s)d s", m=minutes, s=rest)
     return _("%(s)d s", s=rest)
+
+
+def number(value: int | float | None) -> str:
+    """A count with the locale's digit grouping (10,000,000), so large figures read at a glance."""
+    return "" if value is None else format_decimal(value)

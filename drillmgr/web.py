@@ -1,5 +1,6 @@
 """Helpers shared by every feature's web views."""
-from flask import abort
+from flask import abort, render_template, request
+from flask_wtf.csrf import CSRFError
 
 from drillmgr.errors import ServiceError
 
@@ -12,3 +13,28 @@ def or_404(fetch, *args):
         return fetch(*args)
     except ServiceError:
         abort(404)
+
+
+def same_origin_post() -> bool:
+    """The browser says the request was sent from one of our own pages (Origin, else Referer)."""
+    own = request.host_url.rstrip("/")
+    origin = request.headers.get("Origin")
+    if origin:
+        return origin == own
+    return (request.referrer or "").startswith(own + "/")
+
+
+def register_form_recovery(app) -> None:
+    """A form whose CSRF token no longer holds is shown again with what was typed, under a fresh token.
+
+    Only for a post from our own pages: a forged cross-site post still ends on the plain error page."""
+
+    @app.errorhandler(CSRFError)
+    def expired_form(error: CSRFError):
+        if request.path.startswith("/api/") or request.method != "POST" or not same_origin_post():
+            return render_template("errors/error.html", error=error, csrf=True), 400
+        fields = [(name, value) for name, value in request.form.items(multi=True)
+                  if name != "csrf_token" and not name.endswith("-csrf_token")]
+        return render_template("errors/form_expired.html", fields=fields, action=request.path,
+                               lost_files=[f.filename for f in request.files.values() if f.filename],
+                               back=request.referrer), 400

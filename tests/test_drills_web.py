@@ -254,3 +254,41 @@ def test_calendar_scope_for_a_coordinator(client, make_org, make_user, make_dril
     assert "乌苏学校演练" in html and "乌苏市本级演练" in html and "塔城市学校演练" not in html
     filtered = client.get(f"/drills/calendar?year={local.year}&month={local.month}&org={wusu_school.id}")
     assert "乌苏市本级演练" not in filtered.get_data(as_text=True)
+
+
+def test_the_list_opens_on_the_weeks_around_today_earliest_first(client, staff, school, make_drill):
+    for days, title in ((-40, "上月之前"), (-3, "刚结束"), (10, "下周之后"), (200, "明年")):
+        make_drill(organizer=school, starts_at=at(days=days), title=title)
+    sign_in(client, staff)
+    html = client.get("/drills/").get_data(as_text=True)
+    listed = re.findall(r'data-drill-id="\d+">\s*<td[^>]*>[^<]*</td>\s*<td><a [^>]*>([^<]+)</a>', html)
+    assert listed == ["刚结束", "下周之后"] and 'id="agenda-note"' in html
+    everything = client.get("/drills/?from=&to=").get_data(as_text=True)
+    assert re.findall(r'data-drill-id="\d+">\s*<td[^>]*>[^<]*</td>\s*<td><a [^>]*>([^<]+)</a>', everything) == [
+        "明年", "下周之后", "刚结束", "上月之前"]
+
+
+def test_calendar_entries_name_the_unit(client, staff, school, make_drill):
+    drill = make_drill(organizer=school, starts_at=at(days=1), title="（演示）避险疏散演练")
+    sign_in(client, staff)
+    local = to_local(drill.starts_at)
+    html = client.get(f"/drills/calendar?year={local.year}&month={local.month}").get_data(as_text=True)
+    entry = html.split(f'data-drill-id="{drill.id}"', 1)[1].split("</a>", 1)[0]
+    assert re.search(r'<span class="cal-unit">.*乌苏市第一中学</span>', entry.split(">", 1)[1], re.S)
+
+
+def test_a_cancelled_drill_is_not_called_rescheduled(client, staff, school, make_drill):
+    from drillmgr.drills import services
+    drill = make_drill(organizer=school, starts_at=at(days=3))
+    services.cancel_drill(staff, drill, {"reason": "天气", "version": drill.version})
+    assert drill.sequence > 0
+    sign_in(client, staff)
+    html = client.get(f"/drills/{drill.id}").get_data(as_text=True)
+    assert 'title="Rescheduled"' not in html and 'id="cancel-reason"' in html
+
+
+def test_a_new_drill_defaults_to_evacuation_and_states_its_limits(client, staff):
+    sign_in(client, staff)
+    html = client.get("/drills/new").get_data(as_text=True)
+    assert re.search(r'<option selected value="evacuation">', html)
+    assert "At most 200 characters" in html and "At most 300 characters" in html

@@ -315,3 +315,33 @@ def test_edit_form_keeps_an_owner_who_is_no_longer_eligible(client, world, make_
     english_session(client, world.staff)
     html = page(client, world.drill).get_data(as_text=True)
     assert re.search(rf'<option selected value="{evaluator.id}">外单位评估员', html)
+
+
+def test_filing_files_the_text_on_the_screen(client, world):
+    """Typing into the review and pressing 'submit for filing' files what was typed, not the saved draft."""
+    english_session(client, world.staff)
+    services.save_review(world.staff, world.drill, {"execution": "旧的草稿", "version": 0})
+    html = page(client, world.drill).get_data(as_text=True)
+    form = html[html.index('id="review-form"'):html.index("</form>", html.index('id="review-form"'))]
+    assert 'name="then" value="submit"' in form, "the filing button belongs to the review form"
+    response = client.post(f"/findings/drills/{world.drill.id}/review", data={
+        "review-execution": "屏幕上新写的内容", "review-version": "1", "then": "submit"})
+    assert response.status_code == 302
+    review = services.review_of(world.drill)
+    assert (review.execution, review.filing_status) == ("屏幕上新写的内容", FilingStatus.SUBMITTED)
+
+
+def test_filing_refused_still_keeps_the_saved_text(client, world):
+    english_session(client, world.staff)
+    response = client.post(f"/findings/drills/{world.drill.id}/review", data={
+        "review-execution": "", "review-went_well": "保留这一段", "review-version": "0", "then": "submit"})
+    assert response.status_code == 422 and "Describe how the drill was carried out" in response.get_data(as_text=True)
+    review = services.review_of(world.drill)
+    assert (review.went_well, review.filing_status) == ("保留这一段", FilingStatus.DRAFT)
+
+
+def test_a_planned_drill_shows_no_filing_badge(client, world, make_drill):
+    planned = make_drill(organizer=world.org_a, starts_at=at(days=5))
+    english_session(client, world.staff)
+    assert 'id="filing-status"' not in page(client, planned).get_data(as_text=True)
+    assert 'id="filing-status"' in page(client, world.drill).get_data(as_text=True)

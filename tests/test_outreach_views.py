@@ -172,3 +172,16 @@ def test_sites_list_create_edit(client, make_user, make_org):
 def test_menu_entry(client, make_user):
     login(client, make_user(role=Role.VIEWER))
     assert 'href="/outreach/"' in client.get("/").get_data(as_text=True)
+
+
+def test_audience_is_grouped_and_kind_specific_fields_are_marked(client, make_user):
+    login(client, make_user(role=Role.COORDINATOR, region_code=WUSU))
+    new = client.get("/outreach/new").get_data(as_text=True)
+    campaign_only = new.split('<div data-show-when="kind=observance_campaign">', 1)[1].split("data-show-when", 1)[0]
+    six_into_only = new.split('<div data-show-when="kind=six_into">', 1)[1].split('name="held_on"', 1)[0]
+    assert 'name="observance_day"' in campaign_only and 'name="setting"' not in campaign_only
+    assert 'name="setting"' in six_into_only and "data-warn-unsaved" in new
+    response = client.post("/outreach/new", data=form(audience="12345"))
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "12,345" in page
+    assert "12,345" in client.get("/outreach/").get_data(as_text=True)

@@ -56,7 +56,7 @@ def _count_field(name):
 class DrillPlanForm(_VersionMixin, _ParticipationMixin, FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     description = TextAreaField(_l("Details of the drill"), validators=[Optional(), Length(max=5000)])
-    form = SelectField(_l("Form of drill"), choices=DrillForm.choices)
+    form = SelectField(_l("Form of drill"), choices=DrillForm.choices, default=DrillForm.EVACUATION.value)
     scope = SelectField(_l("Scope of drill"), choices=DrillScope.choices)
     double_blind = BooleanField(_l("Double-blind (participants are told neither time nor scenario)"))
     joint_with = SelectField(_l("Joint drill"), choices=JointWith.choices)

@@ -550,12 +550,14 @@ def _filtered(query: sa.Select, actor, f: DrillFilters, now: datetime | None) ->
     return query
 
 
-def drill_query(actor, filters: DrillFilters | None = None, now: datetime | None = None) -> sa.Select:
-    """The drills `actor` may see (double-blind rule included), filtered, latest first."""
+def drill_query(actor, filters: DrillFilters | None = None, now: datetime | None = None,
+                chronological: bool = False) -> sa.Select:
+    """The drills `actor` may see (double-blind rule included), filtered, latest first (or earliest first)."""
+    order = (Drill.starts_at, Drill.id) if chronological else (Drill.starts_at.desc(), Drill.id.desc())
     return _filtered(sa.select(Drill), actor, filters or DrillFilters(), now) \
         .options(selectinload(Drill.participation), selectinload(Drill.organizer_org),
                  selectinload(Drill.organizer_region), selectinload(Drill.region)) \
-        .order_by(Drill.starts_at.desc(), Drill.id.desc())
+        .order_by(*order)
 
 
 def month_grid(actor, year: int, month: int, filters: DrillFilters | None = None,

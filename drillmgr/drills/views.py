@@ -1,6 +1,6 @@
 """Drill pages: list, month calendar, detail, and the forms to plan, change, reschedule, cancel and complete."""
 import json
-from datetime import date
+from datetime import date, timedelta
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -28,6 +28,7 @@ ACTION_LABELS = {
     "attachment.add": _l("File added"), "attachment.delete": _l("File removed"),
 }
 CALENDAR_PER_DAY = 5
+AGENDA_PAST, AGENDA_AHEAD = timedelta(days=14), timedelta(days=60)
 # Service error keys that a form shows under a differently named field.
 FIELD_ALIASES = {"organizer_org_id": "organizer", "organizer_region_code": "organizer"}
 
@@ -77,9 +78,16 @@ def _filter_context() -> dict:
 @bp.get("/")
 @login_required
 def index():
-    query = services.drill_query(current_user, _filters())
+    filters = _filters()
+    # Opened without dates, the list is an agenda: the drills that just passed (to record) and the coming weeks.
+    agenda = "from" not in request.args and "to" not in request.args
+    if agenda:
+        today = to_local(utcnow()).date()
+        filters.date_from, filters.date_to = today - AGENDA_PAST, today + AGENDA_AHEAD
+    query = services.drill_query(current_user, filters, chronological=agenda)
     pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=25, error_out=False)
-    return render_template("drills/index.html", pagination=pagination, can_plan=access.can_plan_drills(current_user), **_filter_context())
+    return render_template("drills/index.html", pagination=pagination, can_plan=access.can_plan_drills(current_user),
+                           agenda=agenda, shown_from=filters.date_from, shown_to=filters.date_to, **_filter_context())
 
 
 @bp.get("/calendar")

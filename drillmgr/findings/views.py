@@ -202,10 +202,19 @@ def save_review(drill_id: int):
     if not form.validate():
         return _form_invalid(drill, "review", form)
     try:
-        services.save_review(current_user, drill, form.to_payload())
+        review = services.save_review(current_user, drill, form.to_payload())
     except ServiceError as error:
         return _failed(drill, error, "review", form)
-    flash(_("After-action review saved."), "success")
+    if request.form.get("then") != "submit":
+        flash(_("After-action review saved."), "success")
+        return _back(drill)
+    # Filing files what is on the screen: the text was saved above, then submitted as one click.
+    try:
+        services.submit_review(current_user, drill, {"version": review.version})
+    except ServiceError as error:
+        flash(_("After-action review saved."), "success")
+        return _failed(drill, error, "filing", FilingForm(prefix="filing-"))
+    flash(_("After-action review saved and submitted for filing."), "success")
     return _back(drill)
 
 
