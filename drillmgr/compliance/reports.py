@@ -1,4 +1,5 @@
-"""The half-year completion report behind the 7 June and 8 November deadlines, as data and as XLSX.
+"""The half-year completion report behind the 7 June and 8 November deadlines: its figures, and the
+tables (`HalfYearReport.document`) that its page, print view, XLSX and JSON all show.
 
 The period is a reporting half (see periods.reporting_half): H1 = 9 November of the year before ..
 7 June, H2 = 8 June .. 8 November. Every section is one aggregate query over the region's subtree.
