@@ -272,11 +272,15 @@ def test_hostile_names_are_text_cells_in_every_export(client, county):
         assert matrix.sheetnames
 
 
-def test_control_characters_do_not_break_the_workbook(client, county, make_org, make_drill):
+def test_control_characters_and_huge_text_do_not_break_the_workbook(client, county, make_org, make_drill):
     bell = make_org(kind=OrgKind.SCHOOL, region_code=WUSU, name="响\x07铃\x0b学校\x00")
     make_drill(organizer=bell, starts_at=bj(8, 1), status=DrillStatus.COMPLETED)
+    action = db.session.scalar(db.select(CorrectiveAction).where(CorrectiveAction.description == "更换广播"))
+    action.description = "整改" * 40000
+    db.session.commit()
     document = api_report(client, county["coordinator"], "zh_CN").get_json()
     assert "响铃学校" in [row[0] for row in section(document, "by-unit")["rows"]]
+    assert len(next(r for r in section(document, "findings")["rows"] if r[0] == "广播听不清")[3]) == 32767
     assert_book_equals(read_book(api_report(client, county["coordinator"], "zh_CN", xlsx=True).data), document)
 
 

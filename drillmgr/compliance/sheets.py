@@ -1,14 +1,15 @@
 """Tables that a page shows and a workbook and JSON export carry, cell for cell, from one object.
 
 Labels are resolved (in the request's language) when the tables are built, so every rendering shows
-the same words. Text is cleaned once here: characters a workbook cannot hold are dropped and line
-breaks made `\\n`, so the JSON and the spreadsheet read back equal.
+the same words. Text is cleaned once here: characters a workbook cannot hold are dropped, line
+breaks made `\\n` and overlong text cut to what a cell holds, so the JSON and the spreadsheet read back equal.
 """
 import re
 from dataclasses import dataclass, field
 from io import BytesIO
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CELL_LIMIT = 32767  # characters a spreadsheet cell holds; Excel refuses a file with more
 Value = str | int | float | None
 
 _UNWRITABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -21,7 +22,7 @@ _LIGHT_TEXT = {"met", "on_track", "missed"}
 
 
 def clean_text(value: str) -> str:
-    return _UNWRITABLE.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    return _UNWRITABLE.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))[:CELL_LIMIT]
 
 
 @dataclass(frozen=True)
