@@ -225,6 +225,9 @@ def test_half_year_labels_in_english(client, county):
     assert section(document, "by-form")["rows"][0] == ["Tabletop exercise", 18, 1, 1]
     kinds = {row[0]: row[1] for row in section(document, "by-unit")["rows"]}
     assert kinds["乌苏市第一中学"] == "Primary or secondary school" and kinds["乌苏市"] == "Region"
+    units = {u["organiser"]: u for u in document["drills_by_unit"]}
+    assert (units["乌苏市"]["kind"], units["乌苏市"]["kind_label"]) == ("region", "Region")
+    assert {i["kind_label"] for i in document["outreach"]["items"]} == {"Observance-day campaign", "Six-into activity"}
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -273,7 +276,7 @@ def test_hostile_names_are_text_cells_in_every_export(client, county):
 
 
 def test_control_characters_and_huge_text_do_not_break_the_workbook(client, county, make_org, make_drill):
-    bell = make_org(kind=OrgKind.SCHOOL, region_code=WUSU, name="响\x07铃\x0b学校\x00")
+    bell = make_org(kind=OrgKind.SCHOOL, region_code=WUSU, name="响\x07铃\x0b学校\x1f")
     make_drill(organizer=bell, starts_at=bj(8, 1), status=DrillStatus.COMPLETED)
     action = db.session.scalar(db.select(CorrectiveAction).where(CorrectiveAction.description == "更换广播"))
     action.description = "整改" * 40000

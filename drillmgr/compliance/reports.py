@@ -12,13 +12,13 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
-from drillmgr.compliance.labels import missing_label, status_label
+from drillmgr.compliance.labels import missing_label
 from drillmgr.compliance.periods import Period, local_today, reporting_half
 from drillmgr.compliance.services import evaluate, subtree_list
 from drillmgr.compliance.sheets import Cell, Column, Document, Table, cell, linked
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, Participation
-from drillmgr.enums import ActionStatus, DrillForm, DrillStatus, JointWith, OrgKind, OutreachKind, Severity
+from drillmgr.enums import ActionStatus, DrillForm, DrillStatus, JointWith, OutreachKind, Severity
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.formatting import local_date
@@ -95,6 +95,7 @@ def _by_unit(where) -> list[dict]:
         .where(where, Drill.status == DrillStatus.COMPLETED)
         .group_by(organiser, Organisation.kind).order_by(organiser).limit(LIST_LIMIT))
     return [{"organiser": r.organiser, "kind": r.kind.value if r.kind else "region",
+             "kind_label": str(r.kind.label) if r.kind else _("Region"),
              **{form.value: getattr(r, form.value) for form in DrillForm},
              "participants": int(r.participants), "fastest_evacuation_seconds": r.fastest} for r in rows]
 
@@ -117,10 +118,12 @@ def _key_counties(region_code, year, half, user, now) -> list[dict]:
     for rule_result in evaluate(year, region_code, now=now, user=user, rule_keys=KEY_COUNTY_RULES):
         for r in rule_result.results:
             slots = [s for s in r.slots if s.label == period_label] or r.slots
+            period_status = slots[0].status if slots else r.status
             rows.append({"rule": rule_result.key, "title": rule_result.title, "county": r.name,
-                         "county_code": r.subject_id, "status": r.status.value,
-                         "period_status": slots[0].status.value if slots else r.status.value,
-                         "evidence": [e for s in slots for e in s.evidence], "missing": r.missing})
+                         "county_code": r.subject_id, "status": r.status.value, "status_label": str(r.status.label),
+                         "period_status": period_status.value, "period_status_label": str(period_status.label),
+                         "evidence": [e for s in slots for e in s.evidence], "missing": r.missing,
+                         "missing_labels": [missing_label(m) for m in r.missing]})
     return rows
 
 
@@ -162,7 +165,7 @@ def _outreach(region_code, period: Period) -> dict:
         .where(where).group_by(OutreachActivity.kind))}
     by_kind = [{"kind": k.value, "label": str(k.label), "activities": counts.get(k, (0, 0))[0],
                 "audience": int(counts.get(k, (0, 0))[1])} for k in OutreachKind]
-    items = [{"id": a.id, "kind": a.kind.value, "title": a.title, "held_on": a.held_on.isoformat(),
+    items = [{"id": a.id, "kind": a.kind.value, "kind_label": str(a.kind.label), "title": a.title, "held_on": a.held_on.isoformat(),
               "setting": a.setting.value if a.setting else None,
               "observance_day": a.observance_day.value if a.observance_day else None, "audience": a.audience}
              for a in db.session.scalars(sa.select(OutreachActivity).where(where)
@@ -221,15 +224,11 @@ def _joint_table(joint: dict) -> Table:
                  [_counts(label, [joint[key]]) for key, label in labels.items()])
 
 
-def _unit_kind_label(kind: str) -> str:
-    return _("Region") if kind == "region" else str(OrgKind(kind).label)
-
-
 def _by_unit_table(rows: list[dict]) -> Table:
     return Table("by-unit", _("Drills by unit"),
                  [Column(_("Organiser")), Column(_("Kind")), *(Column(str(f.label), True) for f in DrillForm),
                   Column(_("Participants"), True), Column(_("Fastest evacuation (s)"), True)],
-                 [[cell(r["organiser"]), cell(_unit_kind_label(r["kind"])), *(cell(r[f.value]) for f in DrillForm),
+                 [[cell(r["organiser"]), cell(r["kind_label"]), *(cell(r[f.value]) for f in DrillForm),
                    cell(r["participants"]), cell(r["fastest_evacuation_seconds"])] for r in rows],
                  empty=_("No drill completed in this period."))
 
@@ -259,11 +258,11 @@ def _key_county_table(rows: list[dict]) -> Table:
                  [Column(_("County")), Column(_("Obligation")), Column(_("Status this period")),
                   Column(_("Status this year")), Column(_("Evidence")), Column(_("Missing"))],
                  [[cell(r["county"]), cell(r["title"]),
-                   cell(status_label(r["period_status"]), tone=r["period_status"]),
-                   cell(status_label(r["status"]), tone=r["status"]),
+                   cell(r["period_status_label"], tone=r["period_status"]),
+                   cell(r["status_label"], tone=r["status"]),
                    linked([(_evidence_text(e), e.get("id") if e.get("type") == "drill" else None)
                            for e in r["evidence"]]),
-                   cell("; ".join(missing_label(m) for m in r["missing"]) if r["status"] != "met" else None)]
+                   cell("; ".join(r["missing_labels"]) if r["status"] != "met" else None)]
                   for r in rows],
                  empty=_("No key county in this region."))
 
@@ -298,7 +297,7 @@ def _outreach_tables(outreach: dict) -> list[Table]:
               + [_counts(_("Total"), [sum(r["activities"] for r in by_kind), sum(r["audience"] for r in by_kind)])]),
         Table("outreach-items", _("Outreach activities"),
               [Column(_("Activity")), Column(_("Kind")), Column(_("Held on")), Column(_("Audience"), True)],
-              [[cell(i["title"]), cell(str(OutreachKind(i["kind"]).label)), cell(i["held_on"]), cell(i["audience"])]
+              [[cell(i["title"]), cell(i["kind_label"]), cell(i["held_on"]), cell(i["audience"])]
                for i in outreach["items"]],
               empty=_("No outreach activity in this period.")),
     ]
