@@ -144,11 +144,12 @@ def test_report_page_print_and_xlsx(client, world):
     download = client.get(f"/compliance/report.xlsx?region={WUSU}&year={ry}&half={half}")
     assert download.status_code == 200 and download.mimetype == XLSX
     book = load_workbook(BytesIO(download.data))
-    assert len(book.sheetnames) == 6
-    by_unit = book.worksheets[1]
-    assert any(row[0] == "乌苏测试中学" for row in by_unit.iter_rows(values_only=True))
-    findings = [row for row in book.worksheets[4].iter_rows(values_only=True) if row[0] == "通信中断无备份"]
-    assert findings and findings[0][1] == "较重"  # the label, not the code
+    assert book.sheetnames[:3] == ["按演练形式统计", "联合及特殊演练", "按单位统计"]
+    assert ("乌苏测试中学", "中小学") == next(row[:2] for row in book["按单位统计"].iter_rows(values_only=True)
+                                         if row[0] == "乌苏测试中学")
+    assert book["发现问题及整改销号"]["A2":"G2"][0][3].value == "整改措施"
+    findings = [row for row in book["发现问题及整改销号"].iter_rows(values_only=True) if row[0] == "通信中断无备份"]
+    assert findings[0][1:5] == ("较重", findings[0][2], "配卫星电话", "整改中")  # labels and the action, not codes
     assert "通信中断无备份" in html
 
 

@@ -6,17 +6,29 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.compliance import params, reports
-from drillmgr.compliance.dashboard import default_region
+from drillmgr.compliance.dashboard import compliance_matrix, default_region, matrix_filename
 from drillmgr.compliance.periods import local_today, report_due_half
 from drillmgr.compliance.services import evaluate, results_to_dict
+from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
 from drillmgr.extensions import db
 from drillmgr.regions.models import Region
 
+SHEETS = {"type": "object", "description": "Tables as the page and the XLSX show them, labels in the caller's "
+          "language (Accept-Language): a heading and, per table, its sheet name, column labels and rows of values",
+          "properties": {
+              "title": {"type": "string"},
+              "sections": {"type": "array", "items": {"type": "object", "properties": {
+                  "key": {"type": "string"}, "title": {"type": "string"}, "sheet": {"type": "string"},
+                  "columns": {"type": "array", "items": {"type": "string"}},
+                  "rows": {"type": "array", "items": {"type": "array", "items": {
+                      "type": ["string", "number", "null"]}}}}}}},
+          "required": ["title", "sections"]}
 register_schema("Compliance", {
     "type": "object",
     "properties": {
         "year": {"type": "integer"},
+        "matrix": {**SHEETS, "description": "The dashboard's county × rule matrix; " + SHEETS["description"]},
         "rules": {"type": "array", "items": {"type": "object", "properties": {
             "id": {"type": "string", "description": "The rule's key, e.g. key-county-comprehensive-live"},
             "title": {"type": "string"},
@@ -31,15 +43,15 @@ register_schema("Compliance", {
             }}},
         }}},
     },
-    "required": ["year", "rules"],
+    "required": ["year", "rules", "matrix"],
 })
 register_schema("HalfYearReport", {"type": "object", "properties": {
-    "region": {"type": "object"}, "year": {"type": "integer"}, "half": {"type": "integer"},
+    **SHEETS["properties"], "region": {"type": "object"}, "year": {"type": "integer"}, "half": {"type": "integer"},
     "period": {"type": "object", "properties": {"from": {"type": "string", "format": "date"},
                                                 "to": {"type": "string", "format": "date"}}},
     "drills_by_form": {"type": "array"}, "joint_drills": {"type": "object"}, "drills_by_unit": {"type": "array"},
     "participation": {"type": "object"}, "key_county_obligations": {"type": "array"}, "findings": {"type": "object"},
-    "outreach": {"type": "object"}}})
+    "outreach": {"type": "object"}}, "required": SHEETS["required"]})
 
 YEAR_PARAM = {"name": "year", "in": "query", "schema": {"type": "integer", "minimum": 2000, "maximum": 2100}}
 REGION_PARAM = {"name": "region", "in": "query", "schema": {"type": "string"},
@@ -54,33 +66,46 @@ def _region_arg(user) -> str:
     return code
 
 
+FORMAT_PARAM = {"name": "format", "in": "query", "schema": {"enum": ["json", "xlsx"]}}
+
+
+def _wants_xlsx() -> bool:
+    if params.format_arg(request.args.get("format")) == "xlsx":
+        return True
+    best = request.accept_mimetypes.best_match([XLSX_TYPE, "application/json"])
+    return best == XLSX_TYPE and request.accept_mimetypes[XLSX_TYPE] > request.accept_mimetypes[
+        "application/json"]
+
+
+def _xlsx(content: bytes, filename: str):
+    return send_file(BytesIO(content), mimetype=XLSX_TYPE, as_attachment=True, download_name=filename)
+
+
 @bp.get("/compliance")
 @token_required
-@describe("Compliance of every rule and subject in a region for a year", response="Compliance",
-          params=[YEAR_PARAM, REGION_PARAM])
+@describe("Compliance of every rule and subject in a region for a year, with the dashboard's matrix (JSON, or the "
+          "matrix as XLSX with ?format=xlsx or Accept)", response="Compliance", content_types=[XLSX_TYPE],
+          params=[YEAR_PARAM, REGION_PARAM, FORMAT_PARAM])
 def compliance():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
     now = utcnow()
     year = params.year_arg(request.args.get("year"), local_today(now).year)
     region = _region_arg(user)
-    return jsonify(results_to_dict(year, evaluate(year, region, now=now, user=user)))
-
-
-def _wants_xlsx() -> bool:
-    if request.args.get("format") == "xlsx":
-        return True
-    best = request.accept_mimetypes.best_match([reports.XLSX_TYPE, "application/json"])
-    return best == reports.XLSX_TYPE and request.accept_mimetypes[reports.XLSX_TYPE] > request.accept_mimetypes[
-        "application/json"]
+    wants_xlsx = _wants_xlsx()
+    results = evaluate(year, region, now=now, user=user, evidence=not wants_xlsx)
+    matrix = compliance_matrix(year, db.session.get(Region, region), results)
+    if wants_xlsx:
+        return _xlsx(matrix.xlsx(), matrix_filename(region, year))
+    return jsonify({**results_to_dict(year, results), "matrix": matrix.to_dict()})
 
 
 @bp.get("/reports/half-year")
 @token_required
 @describe("The half-year report behind the 7 June / 8 November deadlines (JSON, or XLSX with ?format=xlsx "
-          "or Accept); without year, the period last due or due within 30 days", response="HalfYearReport", content_types=[reports.XLSX_TYPE],
+          "or Accept); without year, the period last due or due within 30 days", response="HalfYearReport", content_types=[XLSX_TYPE],
           params=[YEAR_PARAM, {"name": "half", "in": "query", "schema": {"enum": [1, 2]}}, REGION_PARAM,
-                  {"name": "format", "in": "query", "schema": {"enum": ["json", "xlsx"]}}])
+                  FORMAT_PARAM])
 def half_year_report():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
@@ -88,9 +113,8 @@ def half_year_report():
     default_year, default_half = report_due_half(local_today(now))
     year = params.year_arg(request.args.get("year"), default_year)
     half = params.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
-    params.format_arg(request.args.get("format"))
+    wants_xlsx = _wants_xlsx()
     report = reports.half_year_report(user, _region_arg(user), year, half, now=now)
-    if _wants_xlsx():
-        return send_file(BytesIO(reports.report_xlsx(report)), mimetype=reports.XLSX_TYPE, as_attachment=True,
-                         download_name=reports.report_filename(report))
+    if wants_xlsx:
+        return _xlsx(reports.report_xlsx(report), reports.report_filename(report))
     return jsonify(report.to_dict())

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.services import readiness_summary, term_bounds
 from drillmgr.compliance.periods import local_midnight, local_today, periods
 from drillmgr.compliance.services import RANK, RuleResult, combine, evaluate, subject_counties, subtree_list
+from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.compliance.sqlfuncs import scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
@@ -41,6 +43,7 @@ class Dashboard:
     rules: list[RuleResult]
     counties: list[Region]
     cells: dict  # (county code, rule key) -> Cell
+    matrix: Document  # the matrix as the page, the workbook and the JSON show it: a row per county
     key_panel: list[dict]
     overdue_count: int
     overdue: list
@@ -69,6 +72,44 @@ def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[dict, Co
             counts = per_county.get(county.code)
             cells[(county.code, rule_result.key)] = Cell(combine(counts) if counts else None, counts or Counter())
     return cells, totals
+
+
+def matrix_document(year: int, region: Region, results: list[RuleResult], counties: list[Region],
+                    cells: dict) -> Document:
+    """The county × rule matrix; a unit rule's cell counts the county's units that met it so far."""
+    def status_cell(rule_result: RuleResult, county: Region):
+        found = cells[(county.code, rule_result.key)]
+        if found.status is None:
+            return cell(None)
+        if rule_result.subject == "org":
+            return cell(_("%(status)s %(met)d/%(total)d", status=found.status.label,
+                          met=found.counts[ComplianceStatus.MET], total=found.total), tone=found.status.value)
+        return cell(str(found.status.label), tone=found.status.value)
+
+    table = Table("matrix", _("Compliance matrix"),
+                  [Column(_("County / city")), Column(_("Key county")), *(Column(rr.short_title) for rr in results)],
+                  [[cell(county.name), cell(_("yes") if county.key_county else None),
+                    *(status_cell(rr, county) for rr in results)] for county in counties],
+                  empty=_("No county in this region."))
+    return Document(_("Compliance %(year)d — %(region)s", year=year, region=region.name), [table])
+
+
+def compliance_matrix(year: int, region: Region, results: list[RuleResult]) -> Document:
+    counties = subject_counties(region.code)
+    return matrix_document(year, region, results, counties, _matrix(results, counties)[0])
+
+
+def matrix_for(user, year: int, region_code: str, now: datetime | None = None) -> Document:
+    """The dashboard's matrix alone, for its workbook."""
+    access.require(access.can_view_compliance(user, region_code))
+    region = db.session.get(Region, region_code)
+    if region is None:
+        access.not_found()
+    return compliance_matrix(year, region, evaluate(year, region_code, now=now or utcnow(), user=user, evidence=False))
+
+
+def matrix_filename(region_code: str, year: int) -> str:
+    return f"drillmgr-compliance-{region_code}-{year}.xlsx"
 
 
 def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult], now) -> list[dict]:
@@ -140,6 +181,7 @@ def build_dashboard(user, year: int, region_code: str, now: datetime | None = No
     today = local_today(now)
     count, overdue = overdue_actions(region_code, today)
     return Dashboard(year=year, region=region, rules=results, counties=counties, cells=cells,
+                     matrix=matrix_document(year, region, results, counties, cells),
                      key_panel=_key_panel(user, year, counties, results, now), overdue_count=count, overdue=overdue,
                      months=monthly_completion(user, region_code, year, now), totals=totals,
                      readiness={row["code"]: row for row in readiness_summary(region_code, today)},

@@ -1,30 +1,33 @@
-"""The half-year completion report behind the 7 June and 8 November deadlines, as data and as XLSX.
+"""The half-year completion report behind the 7 June and 8 November deadlines: its figures, and the
+tables (`HalfYearReport.document`) that its page, print view, XLSX and JSON all show.
 
 The period is a reporting half (see periods.reporting_half): H1 = 9 November of the year before ..
 7 June, H2 = 8 June .. 8 November. Every section is one aggregate query over the region's subtree.
 """
 from dataclasses import dataclass
 from datetime import datetime
-from io import BytesIO
+from functools import cached_property
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
+from drillmgr.compliance.labels import missing_label
 from drillmgr.compliance.periods import Period, local_today, reporting_half
 from drillmgr.compliance.services import evaluate, subtree_list
+from drillmgr.compliance.sheets import Cell, Column, Document, Table, cell, linked
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, Participation
 from drillmgr.enums import ActionStatus, DrillForm, DrillStatus, JointWith, OutreachKind, Severity
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
+from drillmgr.formatting import local_date
 from drillmgr.orgs.models import Organisation
 from drillmgr.outreach.models import OutreachActivity
 from drillmgr.regions.models import Region
 
 KEY_COUNTY_RULES = ("key-county-comprehensive-live", "key-county-double-blind-tabletop")
 LIST_LIMIT = 500
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @dataclass
@@ -42,8 +45,14 @@ class HalfYearReport:
     findings: dict
     outreach: dict
 
+    @cached_property
+    def document(self) -> Document:
+        """The tables of the page, the print view, the workbook and the JSON's `sections`."""
+        return report_document(self)
+
     def to_dict(self) -> dict:
         return {
+            **self.document.to_dict(),
             "region": {"code": self.region.code, "name": self.region.name}, "year": self.year, "half": self.half,
             "period": {"from": self.period.first_day.isoformat(), "to": self.period.last_day.isoformat()},
             "generated_at": self.generated_at.isoformat(), "drills_by_form": self.by_form, "joint_drills": self.joint,
@@ -86,6 +95,7 @@ def _by_unit(where) -> list[dict]:
         .where(where, Drill.status == DrillStatus.COMPLETED)
         .group_by(organiser, Organisation.kind).order_by(organiser).limit(LIST_LIMIT))
     return [{"organiser": r.organiser, "kind": r.kind.value if r.kind else "region",
+             "kind_label": str(r.kind.label) if r.kind else _("Region"),
              **{form.value: getattr(r, form.value) for form in DrillForm},
              "participants": int(r.participants), "fastest_evacuation_seconds": r.fastest} for r in rows]
 
@@ -108,36 +118,43 @@ def _key_counties(region_code, year, half, user, now) -> list[dict]:
     for rule_result in evaluate(year, region_code, now=now, user=user, rule_keys=KEY_COUNTY_RULES):
         for r in rule_result.results:
             slots = [s for s in r.slots if s.label == period_label] or r.slots
+            period_status = slots[0].status if slots else r.status
             rows.append({"rule": rule_result.key, "title": rule_result.title, "county": r.name,
-                         "county_code": r.subject_id, "status": r.status.value,
-                         "period_status": slots[0].status.value if slots else r.status.value,
-                         "evidence": [e for s in slots for e in s.evidence], "missing": r.missing})
+                         "county_code": r.subject_id, "status": r.status.value, "status_label": str(r.status.label),
+                         "period_status": period_status.value, "period_status_label": str(period_status.label),
+                         "evidence": [e for s in slots for e in s.evidence], "missing": r.missing,
+                         "missing_labels": [missing_label(m) for m in r.missing]})
     return rows
 
 
 def _findings(region_code, period: Period, today) -> dict:
     where = sa.and_(Finding.region_code.in_(subtree_list(region_code)),
                     Finding.found_on >= period.first_day, Finding.found_on <= period.last_day)
-    grid = {(sev, status): n for sev, status, n in db.session.execute(
-        sa.select(Finding.severity, CorrectiveAction.status, sa.func.count())
-        .join(CorrectiveAction, CorrectiveAction.finding_id == Finding.id).where(where)
-        .group_by(Finding.severity, CorrectiveAction.status))}
-    by_severity = [{"severity": sev.value, "label": str(sev.label),
-                    **{st.value: grid.get((sev, st), 0) for st in ActionStatus}} for sev in Severity]
     overdue = sa.and_(CorrectiveAction.status != ActionStatus.VERIFIED, CorrectiveAction.due_on < today)
+    grid, late = {}, {}
+    for sev, status, n, n_overdue in db.session.execute(
+            sa.select(Finding.severity, CorrectiveAction.status, sa.func.count(),
+                      sa.func.count(sa.case((overdue, CorrectiveAction.id))))
+            .join(CorrectiveAction, CorrectiveAction.finding_id == Finding.id).where(where)
+            .group_by(Finding.severity, CorrectiveAction.status)):
+        grid[(sev, status)] = n
+        late[sev] = late.get(sev, 0) + n_overdue
+    by_severity = [{"severity": sev.value, "label": str(sev.label),
+                    **{st.value: grid.get((sev, st), 0) for st in ActionStatus},
+                    "total": sum(grid.get((sev, st), 0) for st in ActionStatus), "overdue": late.get(sev, 0)}
+                   for sev in Severity]
     items = db.session.execute(
-        sa.select(Finding.id, Finding.summary, Finding.severity, Finding.found_on, CorrectiveAction.status,
-                  CorrectiveAction.due_on, overdue.label("overdue"))
+        sa.select(Finding.id, Finding.summary, Finding.severity, Finding.found_on, CorrectiveAction.description,
+                  CorrectiveAction.status, CorrectiveAction.due_on, overdue.label("overdue"))
         .join(CorrectiveAction, CorrectiveAction.finding_id == Finding.id).where(where)
         .order_by(Finding.found_on, Finding.id).limit(LIST_LIMIT))
     listed = [{"id": i.id, "summary": i.summary, "severity": i.severity.value, "severity_label": str(i.severity.label),
-               "found_on": i.found_on.isoformat(), "action_status": i.status.value,
+               "found_on": i.found_on.isoformat(), "action": i.description, "action_status": i.status.value,
                "action_status_label": str(i.status.label), "due_on": i.due_on.isoformat(),
                "overdue": bool(i.overdue)} for i in items]
-    total = sum(sum(row[st.value] for st in ActionStatus) for row in by_severity)
-    verified = sum(row[ActionStatus.VERIFIED.value] for row in by_severity)
-    return {"total": total, "verified": verified, "overdue": sum(1 for i in listed if i["overdue"]),
-            "by_severity": by_severity, "items": listed}
+    return {"total": sum(row["total"] for row in by_severity),
+            "verified": sum(row[ActionStatus.VERIFIED.value] for row in by_severity),
+            "overdue": sum(row["overdue"] for row in by_severity), "by_severity": by_severity, "items": listed}
 
 
 def _outreach(region_code, period: Period) -> dict:
@@ -148,7 +165,7 @@ def _outreach(region_code, period: Period) -> dict:
         .where(where).group_by(OutreachActivity.kind))}
     by_kind = [{"kind": k.value, "label": str(k.label), "activities": counts.get(k, (0, 0))[0],
                 "audience": int(counts.get(k, (0, 0))[1])} for k in OutreachKind]
-    items = [{"id": a.id, "kind": a.kind.value, "title": a.title, "held_on": a.held_on.isoformat(),
+    items = [{"id": a.id, "kind": a.kind.value, "kind_label": str(a.kind.label), "title": a.title, "held_on": a.held_on.isoformat(),
               "setting": a.setting.value if a.setting else None,
               "observance_day": a.observance_day.value if a.observance_day else None, "audience": a.audience}
              for a in db.session.scalars(sa.select(OutreachActivity).where(where)
@@ -179,67 +196,116 @@ def report_filename(report: HalfYearReport) -> str:
 
 
 def report_xlsx(report: HalfYearReport) -> bytes:
-    """The report as a workbook a coordinator can send as is: one sheet per section."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    """The report as a workbook a coordinator can send as is: one sheet per table of the page."""
+    return report.document.xlsx()
 
-    from drillmgr.compliance.labels import missing_label, status_label
 
-    book = Workbook()
-    bold = Font(bold=True)
+# --- the tables of the page, print view, workbook and JSON -----------------------------------------
 
-    def sheet(title, header, rows, first=False):
-        ws = book.active if first else book.create_sheet()
-        ws.title = title[:31]
-        ws.append([_("%(region)s, %(year)d, reporting period %(half)d (%(first)s – %(last)s)",
-                     region=report.region.name, year=report.year, half=report.half,
-                     first=report.period.first_day.isoformat(), last=report.period.last_day.isoformat())])
-        ws["A1"].font = bold
-        ws.append(header)
-        for cell in ws[2]:
-            cell.font = bold
-        for row in rows:
-            ws.append(row)
-        for index, column in enumerate(ws.iter_cols(min_row=2), start=1):
-            width = max((len(str(c.value)) for c in column if c.value is not None), default=8)
-            ws.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 8), 60)
-        ws.freeze_panes = "A3"
+def _heading(region: Region, year: int, half: int, period: Period) -> str:
+    return _("%(region)s, %(year)d, reporting period %(half)d (%(first)s – %(last)s)", region=region.name, year=year,
+             half=half, first=period.first_day.isoformat(), last=period.last_day.isoformat())
 
-    statuses = [s.value for s in DrillStatus]
-    sheet(_("Drills by form"), [_("Form"), _("Completed"), _("Planned"), _("Cancelled")],
-          [[r["label"], *[r[s] for s in statuses]] for r in report.by_form]
-          + [[_("Joint with the Corps"), report.joint["corps"]],
-             [_("Joint with the military"), report.joint["military"]],
-             [_("Double-blind"), report.joint["double_blind"]],
-             [_("Real earthquake responses"), report.joint["real_response"]]],
-          first=True)
-    sheet(_("Drills by unit"), [_("Organiser"), _("Kind"), *[str(f.label) for f in DrillForm], _("Participants"),
-                                _("Fastest evacuation (s)")],
-          [[r["organiser"], r["kind"], *[r[f.value] for f in DrillForm], r["participants"],
-            r["fastest_evacuation_seconds"]] for r in report.by_unit])
-    p = report.participation
-    sheet(_("Participation"), [_("Group"), _("People")],
-          [[_("Students"), p["students"]], [_("Staff"), p["staff"]], [_("Patients"), p["patients"]],
-           [_("Residents"), p["residents"]], [_("Rescuers"), p["rescuers"]], [_("Others"), p["others"]],
-           [_("Total"), p["total"]], [_("Completed drills"), p["drills"]],
-           [_("Timed evacuations"), p["timed_evacuations"]],
-           [_("Average evacuation time (s)"), p["average_evacuation_seconds"]]])
-    sheet(_("Key-county obligations"), [_("County"), _("Obligation"), _("Status this period"), _("Status this year"),
-                                        _("Evidence"), _("Missing")],
-          [[r["county"], r["title"], status_label(r["period_status"]), status_label(r["status"]),
-            "; ".join(f"{e.get('title', '')} ({e.get('starts_at', '')[:10]})" for e in r["evidence"]),
-            "; ".join(missing_label(m) for m in r["missing"])] for r in report.key_counties])
-    f = report.findings
-    sheet(_("Findings and close-out"), [_("Finding"), _("Severity"), _("Found on"), _("Corrective action"), _("Due on"),
-                                        _("Overdue")],
-          [[i["summary"], i["severity_label"], i["found_on"], i["action_status_label"], i["due_on"],
-            _("yes") if i["overdue"] else ""] for i in f["items"]]
-          + [[], [_("Total"), f["total"]], [_("Verified and closed"), f["verified"]], [_("Overdue"), f["overdue"]]])
-    sheet(_("Outreach activities"), [_("Activity"), _("Kind"), _("Held on"), _("Audience")],
-          [[i["title"], str(OutreachKind(i["kind"]).label), i["held_on"], i["audience"]]
-           for i in report.outreach["items"]]
-          + [[]] + [[r["label"], r["activities"], "", r["audience"]] for r in report.outreach["by_kind"]])
-    out = BytesIO()
-    book.save(out)
-    return out.getvalue()
+
+def _counts(label: str, values: list) -> list[Cell]:
+    return [cell(label), *(cell(v) for v in values)]
+
+
+def _by_form_table(rows: list[dict]) -> Table:
+    statuses = (DrillStatus.COMPLETED, DrillStatus.PLANNED, DrillStatus.CANCELLED)
+    return Table("by-form", _("Drills by form"), [Column(_("Form")), *(Column(str(s.label), True) for s in statuses)],
+                 [_counts(r["label"], [r[s.value] for s in statuses]) for r in rows])
+
+
+def _joint_table(joint: dict) -> Table:
+    labels = {"corps": _("Joint with the Corps"), "military": _("Joint with the military"),
+              "double_blind": _("Double-blind"), "real_response": _("Real earthquake responses")}
+    return Table("joint", _("Joint and special drills"), [Column(_("Kind")), Column(_("Completed drills"), True)],
+                 [_counts(label, [joint[key]]) for key, label in labels.items()])
+
+
+def _by_unit_table(rows: list[dict]) -> Table:
+    return Table("by-unit", _("Drills by unit"),
+                 [Column(_("Organiser")), Column(_("Kind")), *(Column(str(f.label), True) for f in DrillForm),
+                  Column(_("Participants"), True), Column(_("Fastest evacuation (s)"), True)],
+                 [[cell(r["organiser"]), cell(r["kind_label"]), *(cell(r[f.value]) for f in DrillForm),
+                   cell(r["participants"]), cell(r["fastest_evacuation_seconds"])] for r in rows],
+                 empty=_("No drill completed in this period."))
+
+
+def _participation_table(p: dict) -> Table:
+    lines = [(_("Students"), "students"), (_("Staff"), "staff"), (_("Patients"), "patients"),
+             (_("Residents"), "residents"), (_("Rescuers"), "rescuers"), (_("Others"), "others"), (_("Total"), "total"),
+             (_("Completed drills"), "drills"), (_("Timed evacuations"), "timed_evacuations"),
+             (_("Average evacuation time (s)"), "average_evacuation_seconds")]
+    return Table("participation", _("Participation"), [Column(_("Group")), Column(_("People"), True)],
+                 [_counts(label, [p[key]]) for label, key in lines])
+
+
+def _evidence_text(item: dict) -> str:
+    text = item.get("title") or item.get("summary") or ""
+    if item.get("starts_at"):
+        text += f" ({local_date(datetime.fromisoformat(item['starts_at']))})"
+    if item.get("status") == DrillStatus.PLANNED.value:
+        text += " " + _("planned")
+    if item.get("credited_as") == "real_response":
+        text += " — " + _("Real earthquake response credited in place of a drill: %(reason)s", reason=item["reason"])
+    return text
+
+
+def _key_county_table(rows: list[dict]) -> Table:
+    return Table("key-counties", _("Key-county obligations"),
+                 [Column(_("County")), Column(_("Obligation")), Column(_("Status this period")),
+                  Column(_("Status this year")), Column(_("Evidence")), Column(_("Missing"))],
+                 [[cell(r["county"]), cell(r["title"]),
+                   cell(r["period_status_label"], tone=r["period_status"]),
+                   cell(r["status_label"], tone=r["status"]),
+                   linked([(_evidence_text(e), e.get("id") if e.get("type") == "drill" else None)
+                           for e in r["evidence"]]),
+                   cell("; ".join(r["missing_labels"]) if r["status"] != "met" else None)]
+                  for r in rows],
+                 empty=_("No key county in this region."))
+
+
+def _findings_table(items: list[dict]) -> Table:
+    return Table("findings", _("Findings and close-out"),
+                 [Column(_("Finding")), Column(_("Severity")), Column(_("Found on")), Column(_("Corrective action")),
+                  Column(_("Action status")), Column(_("Due on")), Column(_("Overdue"))],
+                 [[cell(i["summary"]), cell(i["severity_label"]), cell(i["found_on"]), cell(i["action"]),
+                   cell(i["action_status_label"]), cell(i["due_on"]),
+                   cell(_("yes"), tone="missed") if i["overdue"] else cell(None)] for i in items],
+                 empty=_("No finding in this period."))
+
+
+def _close_out_table(findings: dict) -> Table:
+    statuses = list(ActionStatus)
+    rows = [_counts(r["label"], [*(r[s.value] for s in statuses), r["total"], r["overdue"]])
+            for r in findings["by_severity"]]
+    totals = [sum(r[s.value] for r in findings["by_severity"]) for s in statuses]
+    return Table("close-out", _("Close-out by severity"),
+                 [Column(_("Severity")), *(Column(str(s.label), True) for s in statuses), Column(_("Total"), True),
+                  Column(_("Overdue"), True)],
+                 rows + [_counts(_("Total"), [*totals, findings["total"], findings["overdue"]])])
+
+
+def _outreach_tables(outreach: dict) -> list[Table]:
+    by_kind = outreach["by_kind"]
+    return [
+        Table("outreach", _("Public education"),
+              [Column(_("Kind")), Column(_("Activities"), True), Column(_("Audience reached"), True)],
+              [_counts(r["label"], [r["activities"], r["audience"]]) for r in by_kind]
+              + [_counts(_("Total"), [sum(r["activities"] for r in by_kind), sum(r["audience"] for r in by_kind)])]),
+        Table("outreach-items", _("Outreach activities"),
+              [Column(_("Activity")), Column(_("Kind")), Column(_("Held on")), Column(_("Audience"), True)],
+              [[cell(i["title"]), cell(i["kind_label"]), cell(i["held_on"]), cell(i["audience"])]
+               for i in outreach["items"]],
+              empty=_("No outreach activity in this period.")),
+    ]
+
+
+def report_document(report: HalfYearReport) -> Document:
+    return Document(_heading(report.region, report.year, report.half, report.period), [
+        _by_form_table(report.by_form), _joint_table(report.joint), _by_unit_table(report.by_unit),
+        _participation_table(report.participation), _key_county_table(report.key_counties),
+        _findings_table(report.findings["items"]), _close_out_table(report.findings),
+        *_outreach_tables(report.outreach)])

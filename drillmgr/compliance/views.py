@@ -14,6 +14,7 @@ from drillmgr.compliance.periods import PERIOD_KINDS, local_today, report_due_ha
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_title, update_rule
+from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, OrgKind, SixIntoSetting
 from drillmgr.errors import ServiceError
@@ -78,6 +79,19 @@ def dashboard():
         abort(error.status)
     return render_template("compliance/dashboard.html", d=data, regions=_regions(), statuses=list(ComplianceStatus),
                            today=local_today(utcnow()))
+
+
+@bp.get("/matrix.xlsx")
+@login_required
+def matrix_xlsx():
+    _guard()
+    year, region = _year(), _region()
+    try:
+        document = dash.matrix_for(current_user, year, region)
+    except ServiceError as error:
+        abort(error.status)
+    return send_file(BytesIO(document.xlsx()), mimetype=XLSX_TYPE, as_attachment=True,
+                     download_name=dash.matrix_filename(region, year))
 
 
 @bp.get("/county/<code>")
@@ -159,5 +173,5 @@ def report():
 @login_required
 def report_xlsx():
     data = _report()
-    return send_file(BytesIO(reports.report_xlsx(data)), mimetype=reports.XLSX_TYPE, as_attachment=True,
+    return send_file(BytesIO(reports.report_xlsx(data)), mimetype=XLSX_TYPE, as_attachment=True,
                      download_name=reports.report_filename(data))
