@@ -168,7 +168,9 @@ def test_feed_loads_drills_without_a_query_per_drill(make_drill, make_org):
             event.remove(engine, "before_cursor_execute", count)
         return len(statements)
 
-    assert statements_for_a_feed(2) == statements_for_a_feed(20) <= 6
+    # The same few for any number of drills; recording the feed's new version takes three of them
+    # (read it, write it, commit).
+    assert statements_for_a_feed(2) == statements_for_a_feed(20) <= 10
 
 
 def test_organiser_rename_changes_the_feed(make_org, make_drill):
