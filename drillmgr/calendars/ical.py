@@ -3,7 +3,6 @@
 Nothing here reads the clock: every timestamp in the output comes from the data, so the same data
 always gives the same bytes. Text is translated in whatever locale the caller has set.
 """
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -13,6 +12,7 @@ from icalendar import Alarm, Calendar, Event, Timezone, vDuration, vText
 
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus, ObservanceDay
+from drillmgr.validation import plain_text
 
 PRODID = "-//Tacheng Earthquake Relief HQ Office//drillmgr//ZH"
 REFRESH = timedelta(hours=1)
@@ -20,13 +20,6 @@ XINJIANG_TIME = timezone(timedelta(hours=6))
 # The two report deadlines that close the half-years (DESIGN §2, reporting period).
 REPORT_DEADLINES = ((6, 7), (11, 8))
 CALENDAR_END = b"END:VCALENDAR\r\n"
-# RFC 5545 TEXT admits no control characters but TAB and the line feed (written escaped, as \n).
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def text(value: str) -> str:
-    """Text as RFC 5545 allows it: line breaks as line feeds, other control characters dropped."""
-    return CONTROL_CHARACTERS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 @dataclass(frozen=True)
@@ -46,7 +39,7 @@ def calendar_head(name: str, description: str, tzid: str) -> Calendar:
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     # No METHOD: a subscribed feed is not an iTIP message (RFC 5546 would want an ORGANIZER per event).
-    name, description = text(name), text(description)
+    name, description = plain_text(name), plain_text(description)
     cal.add("name", vText(name))
     cal.add("x-wr-calname", vText(name))
     cal.add("description", description)
@@ -81,8 +74,8 @@ def _all_day(uid: str, day: date, summary: str, description: str, stamp: datetim
     event.add("dtstamp", stamp)
     event.add("dtstart", day)
     event.add("dtend", day + timedelta(days=1))
-    event.add("summary", text(summary))
-    event.add("description", text(description))
+    event.add("summary", plain_text(summary))
+    event.add("description", plain_text(description))
     event.add("categories", [category])
     event.add("transp", "TRANSPARENT")
     return event
@@ -144,17 +137,17 @@ def drill_event(drill: Drill, style: EventStyle) -> Event:
     cancelled = drill.status == DrillStatus.CANCELLED
     # Said in the summary too, for calendar programs that show a cancelled event as any other.
     summary = _("[Cancelled] %(title)s", title=drill.title) if cancelled else drill.title
-    event.add("summary", text(summary))
-    event.add("description", text(drill_description(drill, style.tzid)))
+    event.add("summary", plain_text(summary))
+    event.add("description", plain_text(drill_description(drill, style.tzid)))
     if drill.location:
-        event.add("location", text(drill.location))
+        event.add("location", plain_text(drill.location))
     event.add("categories", [str(drill.form.label)])
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     if style.alarms and not cancelled:
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("trigger", timedelta(days=-1))
-        alarm.add("description", text(_("Drill tomorrow: %(title)s", title=drill.title)))
+        alarm.add("description", plain_text(_("Drill tomorrow: %(title)s", title=drill.title)))
         event.add_component(alarm)
     return event
 

@@ -241,29 +241,40 @@ def _feed_path(kind: str, target: str) -> str:
     return adapter.build(endpoint, values)
 
 
-def _link(user: User | None, kind: str, target: str = "") -> dict:
-    url = urljoin(_config("DRILLMGR_BASE_URL").rstrip("/") + "/", _feed_path(kind, target).lstrip("/"))
+def _base_url(request_root: str | None) -> str:
+    """The configured address, else the one the request came to (`request_root`: the port `make run`
+    was given, the host and scheme a trusted proxy forwarded)."""
+    if request_root and _config("DRILLMGR_LINKS_FROM_REQUEST"):
+        return request_root.rstrip("/") + "/"
+    return _config("DRILLMGR_BASE_URL").rstrip("/") + "/"
+
+
+def _link(base_url: str, user: User | None, kind: str, target: str = "") -> dict:
+    url = urljoin(base_url, _feed_path(kind, target).lstrip("/"))
     if user is not None:
         url += "?" + urlencode({"token": feed_token(user, kind, target)})
     scheme, _sep, rest = url.partition("://")
     return {"url": url, "webcal": f"webcal://{rest}"}
 
 
-def feed_links(user: User) -> dict:
-    """The user's feed links, each as its https (or http) URL and its one-click webcal:// form."""
-    links = {"public": _link(None, PUBLIC), "me": _link(user, ME)}
+def feed_links(user: User, request_root: str | None = None) -> dict:
+    """The user's feed links, each as its https (or http) URL and its one-click webcal:// form.
+
+    `request_root`: the address the asking request came to, used unless DRILLMGR_BASE_URL is set."""
+    base_url = _base_url(request_root)
+    links = {"public": _link(base_url, None, PUBLIC), "me": _link(base_url, user, ME)}
     if user.org_id:
-        links["org"] = _link(user, ORG, str(user.org_id))
+        links["org"] = _link(base_url, user, ORG, str(user.org_id))
     region_code = access.feed_home_region(user)
     if region_code:
-        links["region"] = _link(user, REGION, region_code)
+        links["region"] = _link(base_url, user, REGION, region_code)
     return links
 
 
-def rotate_links(user: User) -> dict:
+def rotate_links(user: User, request_root: str | None = None) -> dict:
     """A new feed secret: every old link of the user stops working at once."""
     rotate_feed_secret(user)
-    return feed_links(user)
+    return feed_links(user, request_root)
 
 
 def set_feed_alarms(user: User, enabled: bool) -> None:
