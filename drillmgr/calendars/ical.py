@@ -1,7 +1,8 @@
 """Pure functions from drills and fixed dates to icalendar components (after Indico's modules/events/ical.py).
 
 Nothing here reads the clock: every timestamp in the output comes from the data, so the same data
-always gives the same bytes. Text is translated in whatever locale the caller has set.
+always gives the same bytes. Text is translated in whatever locale the caller has set, and leaves
+without control characters (RFC 5545 TEXT has none; records from before input dropped them may).
 """
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone

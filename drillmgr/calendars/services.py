@@ -367,7 +367,6 @@ def _recorded_version(feed: Feed, key: tuple, shown_since: datetime, now: dateti
             insert(FeedVersion).values(feed=name, validator=validator, last_modified=last_modified,
                                        current_since=current_since).on_conflict_do_nothing())
         if not inserted.rowcount:  # another worker recorded it first
-            db.session.rollback()
             return _recorded_version(feed, key, shown_since, now)
     else:
         last_modified = max(now.replace(microsecond=0), recorded.last_modified)
