@@ -10,7 +10,8 @@ _LINK = {"type": "object", "properties": {"url": {"type": "string", "format": "u
 register_schema("FeedLinks", {
     "type": "object",
     "description": "Calendar feed links (RFC 5545). `url` is the http(s) link to copy, `webcal` the one-click form. "
-                   "`org` is there for users of an organisation, `region` for coordinators, viewers and admins.",
+                   "`org` is there for users of an organisation, `region` for coordinators, viewers and admins. "
+                   "Links start with the server's configured address, else with the address this request came to.",
     "properties": {"public": _LINK, "me": _LINK, "org": _LINK, "region": _LINK},
     "required": ["public", "me"],
 })
