@@ -31,7 +31,11 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     DRILLMGR_TIMEZONE = os.environ.get("DRILLMGR_TIMEZONE", "Asia/Shanghai")
     DRILLMGR_HOST = os.environ.get("DRILLMGR_HOST", "drillmgr.local")
-    DRILLMGR_BASE_URL = os.environ.get("DRILLMGR_BASE_URL", "http://127.0.0.1:5000")
+    # The address users reach the site at (e.g. https://drills.example.cn). Unset, pages and API answers
+    # link to the address each request came to (through DRILLMGR_PROXY_COUNT proxies); mails, written
+    # with no request of the reader's at hand, link to this machine at PORT, as `make run` serves it.
+    DRILLMGR_BASE_URL = os.environ.get("DRILLMGR_BASE_URL") or f"http://127.0.0.1:{os.environ.get('PORT') or 5000}"
+    DRILLMGR_LINKS_FROM_REQUEST = not os.environ.get("DRILLMGR_BASE_URL")
     DRILLMGR_CALENDAR_DIR = os.environ.get("DRILLMGR_CALENDAR_DIR", str(BASE_DIR / "calendars"))
     UPLOAD_DIR = os.environ.get("DRILLMGR_UPLOAD_DIR", str(INSTANCE_DIR / "uploads"))
     MAX_ATTACHMENT_BYTES = int(os.environ.get("DRILLMGR_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024))
@@ -89,3 +93,4 @@ class TestConfig(Config):
     LOGIN_RATE_LIMIT = "5 per minute"
     DRILLMGR_HOST = "drillmgr.test"
     DRILLMGR_BASE_URL = "http://localhost"
+    DRILLMGR_LINKS_FROM_REQUEST = True

@@ -1,4 +1,5 @@
 """Reading untrusted input (JSON bodies, CSV rows) field by field, collecting every error."""
+import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -7,6 +8,14 @@ from flask_babel import gettext as _
 from drillmgr.errors import ValidationError
 
 MISSING = object()
+# Control characters but TAB and line feed: no text format the records go to (RFC 5545 feeds, XML
+# spreadsheets) admits them, and nobody means to type them.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain_text(value: str) -> str:
+    """`value` with line breaks as line feeds and without other control characters."""
+    return CONTROL_CHARACTERS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 class Payload:
@@ -32,14 +41,15 @@ class Payload:
             return MISSING
         return self.data[field]
 
-    def string(self, field, required=False, max_length=200, default=MISSING):
+    def string(self, field, required=False, max_length=200, default=MISSING, plain=False):
+        """`plain`: text people type, kept as plain_text."""
         raw = self._raw(field, required)
         if raw is MISSING:
             return default
         if not isinstance(raw, str):
             self.error(field, _("Must be text."))
             return default
-        value = raw.strip()
+        value = (plain_text(raw) if plain else raw).strip()
         if required and not value:
             self.error(field, _("This field is required."))
         elif len(value) > max_length:

@@ -1,4 +1,5 @@
 """Feeds never show more than their owner may see; links are signed, revocable and checked again."""
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
 import pytest
@@ -229,6 +230,78 @@ def test_double_blind_start_changes_last_modified(client, make_drill, make_org):
     assert later.last_modified > before.last_modified
 
 
+def test_last_modified_is_never_later_than_now_nor_a_secret_drills_start(client, make_user, make_org, make_drill):
+    """On 30 November the organiser's feed said 22 December, the start of its coming double-blind drill."""
+    org = make_org()
+    organiser = make_user(org=org)
+    seen = make_drill(organizer=org, public=True)
+    make_drill(organizer=org, public=True, double_blind=True, starts_at=at(days=22))
+    before = datetime.now(timezone.utc)
+    for url in (path_of(services.feed_links(organiser)["me"]["url"]), "/calendars/public.ics"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.last_modified <= before.replace(microsecond=0) + timedelta(seconds=1)
+    # The public does not see the double-blind drill: only the drill it sees dates its feed.
+    assert response.last_modified == seen.updated_at.replace(microsecond=0)
+
+
+def test_a_drill_leaving_the_feed_is_a_change_to_if_modified_since(client, make_drill):
+    kept, leaving = make_drill(public=True), make_drill(public=True)
+    first = client.get("/calendars/public.ics")
+    unchanged = client.get("/calendars/public.ics", headers={"If-Modified-Since": first.headers["Last-Modified"]})
+    assert unchanged.status_code == 304
+    from tests.calendars_support import touch
+
+    touch(leaving, public=False)  # no drill the feed shows changed; one left it
+    changed = client.get("/calendars/public.ics", headers={"If-Modified-Since": first.headers["Last-Modified"]})
+    assert changed.status_code == 200 and drill_uid(leaving) not in events(changed.data)
+    assert changed.last_modified >= first.last_modified
+    again = client.get("/calendars/public.ics", headers={"If-Modified-Since": changed.headers["Last-Modified"]})
+    assert again.status_code in (200, 304)  # 200 only within the second of the change (HTTP dates have seconds)
+    assert drill_uid(kept) in events(changed.data)
+
+
+def test_a_change_within_the_same_second_still_answers_200(make_drill):
+    from tests.calendars_support import touch
+
+    drill = make_drill(public=True)
+    feed = services.public_feed()
+    first = services.answer(feed)
+    moment = first.last_modified + timedelta(milliseconds=500)
+    touch(drill, title="同一秒内改过")
+    services.FEED_CACHE.clear()
+    changed = services.answer(feed, modified_since=first.last_modified, now=moment)
+    assert changed.status == 200 and changed.last_modified == first.last_modified
+    later = first.last_modified + timedelta(seconds=5)
+    assert services.answer(feed, modified_since=first.last_modified, now=later).status == 200
+    assert services.answer(feed, modified_since=first.last_modified + timedelta(seconds=1), now=later).status == 304
+
+
+def test_every_worker_gives_the_same_last_modified_and_a_change_back_is_a_change(make_drill):
+    """Another worker is a process with empty memory caches; the feed's dates are kept in the database."""
+    from tests.calendars_support import touch
+
+    drill = make_drill(public=True, title="原标题")
+    feed = services.public_feed()
+    first = services.answer(feed, now=at(hours=1 / 60))
+    services.FEED_CACHE.clear()
+    services.EVENT_CACHE.clear()
+    assert services.answer(feed, now=at(hours=2 / 60)).last_modified == first.last_modified
+    touch(drill, public=False)
+    hidden = services.answer(feed, now=at(hours=3 / 60))  # one worker serves the feed without the drill
+    assert hidden.last_modified > first.last_modified
+    touch(drill, public=True)
+    back = services.answer(feed, modified_since=hidden.last_modified, now=at(hours=4 / 60))
+    assert back.status == 200 and back.last_modified > hidden.last_modified
+
+
+def test_if_modified_since_later_than_now_is_ignored(client, make_drill):
+    """No answer ever gave such a date (older versions did: a secret drill's start); RFC 2616 calls it invalid."""
+    make_drill(public=True)
+    response = client.get("/calendars/public.ics", headers={"If-Modified-Since": http_date(at(days=22))})
+    assert response.status_code == 200 and response.data.startswith(b"BEGIN:VCALENDAR")
+
+
 def test_private_feed_304_and_cache_headers(client, make_user, make_org, make_drill):
     org = make_org()
     user = make_user(org=org)
@@ -237,7 +310,7 @@ def test_private_feed_304_and_cache_headers(client, make_user, make_org, make_dr
     first = client.get(url)
     assert first.headers["Cache-Control"] == "private, no-cache"
     assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
-    assert client.get(url, headers={"If-Modified-Since": http_date(at(days=1))}).status_code == 304
+    assert client.get(url, headers={"If-Modified-Since": first.headers["Last-Modified"]}).status_code == 304
 
 
 # --- the subscribe page and the API ---------------------------------------------------------------

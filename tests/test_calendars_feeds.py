@@ -1,8 +1,10 @@
 """What a feed says: identity, times, all-day dates, sequence, cancellations, text and caching."""
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from drillmgr.calendars import ical, services
 from drillmgr.enums import DrillForm, ObservanceDay, Role
+from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from tests.calendars_support import (_empty_feed_caches, body_of, cancel, drill_uid, events, parse,  # noqa: F401
                                      reschedule, touch, unfolded, zh)
@@ -168,7 +170,9 @@ def test_feed_loads_drills_without_a_query_per_drill(make_drill, make_org):
             event.remove(engine, "before_cursor_execute", count)
         return len(statements)
 
-    assert statements_for_a_feed(2) == statements_for_a_feed(20) <= 6
+    # The same few for any number of drills; recording the feed's new version takes three of them
+    # (read it, write it, commit).
+    assert statements_for_a_feed(2) == statements_for_a_feed(20) <= 10
 
 
 def test_organiser_rename_changes_the_feed(make_org, make_drill):
@@ -218,3 +222,99 @@ def test_feed_follows_its_owner_language(make_user, make_org, make_drill):
     db.session.commit()
     description = str(events(body_of(me_feed(user)))[drill_uid(drill)]["DESCRIPTION"])
     assert "北京时间" in description and "新疆时间" in description
+
+
+def test_no_method_and_no_comment_in_the_timezone(make_drill):
+    """A subscribed feed is no iTIP message (RFC 5546 would want an ORGANIZER per event); RFC 5545 has no
+    COMMENT directly in a VTIMEZONE (icalendar's Timezone.from_tzid writes one)."""
+    make_drill(public=True)
+    body = body_of(services.public_feed())
+    assert b"\r\nMETHOD:" not in body
+    zone, = parse(body).walk("VTIMEZONE")
+    assert "COMMENT" not in zone
+    assert b"COMMENT" not in body
+
+
+def every_stamp(body: bytes) -> list[datetime]:
+    return [event.decoded(name) for event in parse(body).walk("VEVENT")
+            for name in ("DTSTAMP", "LAST-MODIFIED", "CREATED") if name in event]
+
+
+def test_no_dtstamp_in_the_future(make_user, make_drill):
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    make_drill(public=True, starts_at=at(days=400))
+    now = datetime.now(timezone.utc)
+    for feed in (services.public_feed(), region_feed(coordinator)):
+        body = body_of(feed)
+        stamps = every_stamp(body)
+        assert len(stamps) > 10 and max(stamps) <= now
+        year = now.astimezone(ZoneInfo("Asia/Shanghai")).year
+        observance_or_deadline = [e for e in parse(body).walk("VEVENT") if not str(e["UID"]).startswith("drill-")]
+        assert {e.decoded("DTSTAMP") for e in observance_or_deadline} == {
+            datetime(year, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc)}
+
+
+def test_no_dtstamp_in_the_future_just_after_new_year_in_beijing(make_drill):
+    # 1 January 2027, 00:30 in Beijing is still 31 December in UTC.
+    now = datetime(2026, 12, 31, 16, 30, tzinfo=timezone.utc)
+    make_drill(public=True, starts_at=datetime(2027, 1, 5, 2, tzinfo=timezone.utc))
+    body = body_of(services.public_feed(), now=now)
+    stamps = [e.decoded("DTSTAMP") for e in parse(body).walk("VEVENT") if str(e["UID"]).startswith("observance-")]
+    assert set(stamps) == {datetime(2026, 12, 31, 16, tzinfo=timezone.utc)}
+    assert b"observance-2029-0512@" in body  # the window moved with the new year
+
+
+def test_control_characters_never_leave_in_a_feed(make_org, make_drill):
+    """Records from before input was cleaned may hold them; RFC 5545 TEXT admits no control characters."""
+    drill = make_drill(organizer=make_org(), public=True, title="疏散\x07演练\x08", location="操场\x0b东门\x7f",
+                       description="第一行\x07\r\n第二行\x0b\x1b")
+    drill.organizer_org.name = "乌苏市\x08第一中学"
+    db.session.commit()
+    body = body_of(services.public_feed())
+    text = body.replace(b"\r\n", b"").decode()
+    assert not [char for char in text if ord(char) < 0x20 or ord(char) == 0x7f]
+    event = events(body)[drill_uid(drill)]
+    assert str(event["SUMMARY"]) == "疏散演练"
+    assert str(event["LOCATION"]) == "操场东门"
+    description = str(event["DESCRIPTION"])
+    assert description.endswith("\n\n第一行\n第二行") and "乌苏市第一中学" in description
+
+
+def test_control_characters_typed_into_a_drill_are_dropped_on_input(app, make_user, make_org):
+    from drillmgr.drills import services as drills
+
+    org = make_org()
+    staff = make_user(org=org)
+    start = at(days=10)
+    with app.test_request_context():
+        drill = drills.create_drill(staff, {
+            "title": "\x07疏散演练\x08", "form": "evacuation", "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(hours=1)).isoformat(), "organizer_org_id": org.id, "public": True,
+            "location": "操场\x0b东门", "description": "第一行\r\n第二行\x0b\t含制表符"})
+    assert (drill.title, drill.location, drill.description) == ("疏散演练", "操场东门", "第一行\n第二行\t含制表符")
+    with app.test_request_context():
+        drills.cancel_drill(staff, drill, {"reason": "大风\x07天气"})
+    assert drill.cancel_reason == "大风天气"
+    with app.test_request_context():
+        refused = None
+        try:
+            drills.create_drill(staff, {"title": "\x07\x08", "form": "evacuation", "starts_at": start.isoformat(),
+                                        "ends_at": (start + timedelta(hours=1)).isoformat(),
+                                        "organizer_org_id": org.id})
+        except ValidationError as error:
+            refused = error
+    assert refused is not None and "title" in refused.errors
+
+
+def test_cancelled_drill_says_so_in_its_summary_in_the_feed_language(make_user, make_org, make_drill):
+    org = make_org()
+    chinese, english = make_user(org=org), make_user(org=org, locale="en")
+    drill = make_drill(organizer=org, title="全校疏散演练")
+    kept = make_drill(organizer=org, title="桌面推演")
+    cancel(drill)
+    zh_events = events(body_of(me_feed(chinese)))
+    assert str(zh_events[drill_uid(drill)]["SUMMARY"]) == "【已取消】全校疏散演练"
+    assert str(zh_events[drill_uid(kept)]["SUMMARY"]) == "桌面推演"
+    en_events = events(body_of(me_feed(english)))
+    assert str(en_events[drill_uid(drill)]["SUMMARY"]) == "[Cancelled] 全校疏散演练"
+    assert str(en_events[drill_uid(drill)]["STATUS"]) == "CANCELLED"

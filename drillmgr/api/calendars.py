@@ -1,5 +1,5 @@
 """API: the caller's signed calendar feed links, and replacing them."""
-from flask import jsonify
+from flask import jsonify, request
 
 from drillmgr.api.core import bp, current_api_user, token_required
 from drillmgr.api.openapi import describe, register_schema
@@ -10,7 +10,8 @@ _LINK = {"type": "object", "properties": {"url": {"type": "string", "format": "u
 register_schema("FeedLinks", {
     "type": "object",
     "description": "Calendar feed links (RFC 5545). `url` is the http(s) link to copy, `webcal` the one-click form. "
-                   "`org` is there for users of an organisation, `region` for coordinators, viewers and admins.",
+                   "`org` is there for users of an organisation, `region` for coordinators, viewers and admins. "
+                   "Links start with the server's configured address, else with the address this request came to.",
     "properties": {"public": _LINK, "me": _LINK, "org": _LINK, "region": _LINK},
     "required": ["public", "me"],
 })
@@ -20,11 +21,11 @@ register_schema("FeedLinks", {
 @token_required
 @describe("The caller's signed calendar feed links", response="FeedLinks")
 def my_feeds():
-    return jsonify(services.feed_links(current_api_user()))
+    return jsonify(services.feed_links(current_api_user(), request.url_root))
 
 
 @bp.post("/me/feeds/rotate")
 @token_required
 @describe("Replace the caller's feed links; every old link stops working", response="FeedLinks")
 def rotate_my_feeds():
-    return jsonify(services.rotate_links(current_api_user()))
+    return jsonify(services.rotate_links(current_api_user(), request.url_root))

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from itsdangerous import Signer
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload, lazyload
 
 from drillmgr.access import services as access
@@ -32,6 +33,7 @@ from drillmgr.accounts.models import User
 from drillmgr.accounts.services import rotate_feed_secret
 from drillmgr.audit import services as audit
 from drillmgr.calendars import ical
+from drillmgr.calendars.models import FeedVersion
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus, ObservanceDay
@@ -94,6 +96,7 @@ class RenderedFeed:
     body: bytes
     etag: str
     last_modified: datetime
+    current_since: datetime  # the earliest If-Modified-Since that proves a copy current
 
 
 EVENT_CACHE = ByteLRU(48 * 1024 * 1024, len)
@@ -128,6 +131,7 @@ class FeedState:
 
     key: tuple
     last_modified: datetime
+    current_since: datetime
     years: tuple[int, int]
 
 
@@ -237,29 +241,40 @@ def _feed_path(kind: str, target: str) -> str:
     return adapter.build(endpoint, values)
 
 
-def _link(user: User | None, kind: str, target: str = "") -> dict:
-    url = urljoin(_config("DRILLMGR_BASE_URL").rstrip("/") + "/", _feed_path(kind, target).lstrip("/"))
+def _base_url(request_root: str | None) -> str:
+    """The configured address, else the one the request came to (`request_root`: the port `make run`
+    was given, the host and scheme a trusted proxy forwarded)."""
+    if request_root and _config("DRILLMGR_LINKS_FROM_REQUEST"):
+        return request_root.rstrip("/") + "/"
+    return _config("DRILLMGR_BASE_URL").rstrip("/") + "/"
+
+
+def _link(base_url: str, user: User | None, kind: str, target: str = "") -> dict:
+    url = urljoin(base_url, _feed_path(kind, target).lstrip("/"))
     if user is not None:
         url += "?" + urlencode({"token": feed_token(user, kind, target)})
     scheme, _sep, rest = url.partition("://")
     return {"url": url, "webcal": f"webcal://{rest}"}
 
 
-def feed_links(user: User) -> dict:
-    """The user's feed links, each as its https (or http) URL and its one-click webcal:// form."""
-    links = {"public": _link(None, PUBLIC), "me": _link(user, ME)}
+def feed_links(user: User, request_root: str | None = None) -> dict:
+    """The user's feed links, each as its https (or http) URL and its one-click webcal:// form.
+
+    `request_root`: the address the asking request came to, used unless DRILLMGR_BASE_URL is set."""
+    base_url = _base_url(request_root)
+    links = {"public": _link(base_url, None, PUBLIC), "me": _link(base_url, user, ME)}
     if user.org_id:
-        links["org"] = _link(user, ORG, str(user.org_id))
+        links["org"] = _link(base_url, user, ORG, str(user.org_id))
     region_code = access.feed_home_region(user)
     if region_code:
-        links["region"] = _link(user, REGION, region_code)
+        links["region"] = _link(base_url, user, REGION, region_code)
     return links
 
 
-def rotate_links(user: User) -> dict:
+def rotate_links(user: User, request_root: str | None = None) -> dict:
     """A new feed secret: every old link of the user stops working at once."""
     rotate_feed_secret(user)
-    return feed_links(user)
+    return feed_links(user, request_root)
 
 
 def set_feed_alarms(user: User, enabled: bool) -> None:
@@ -307,19 +322,64 @@ def feed_state(feed: Feed, now: datetime | None = None) -> FeedState:
             sa.func.sum(sa.case((shown, Drill.version), else_=0)),
             sa.func.max(sa.case((shown, Drill.updated_at))),
             sa.func.max(sa.case((shown, Organisation.updated_at))),
-            # Moments the feed changed without any row changing: a double-blind drill starting,
-            # a cancelled drill leaving after 90 days.
-            sa.func.max(sa.case((sa.and_(shown, Drill.double_blind.is_(True)), Drill.starts_at))),
+            # Moments the feed changed without any row changing: a double-blind drill starting (only
+            # a start already past: an insider sees the drill before), a cancelled drill leaving.
+            sa.func.max(sa.case((sa.and_(shown, Drill.double_blind.is_(True), Drill.starts_at <= now),
+                                 Drill.starts_at))),
             sa.func.max(sa.case((sa.not_(shown), cancelled_moment))),
         ).select_from(Drill).outerjoin(Organisation, Organisation.id == Drill.organizer_org_id)
         .where(*_filters(feed, now, years))
     ).one()
     count, max_id, id_sum, version_sum, drill_changed, org_changed, blind_start, left_at = row
-    moments = [datetime(years[0] + YEARS_BEFORE, 1, 1, tzinfo=timezone.utc), drill_changed, org_changed, blind_start,
+    moments = [ical.year_start(years[0] + YEARS_BEFORE, feed.style.tzid), drill_changed, org_changed, blind_start,
                left_at + CANCELLED_KEPT if left_at else None, feed.owner.updated_at if feed.owner else None]
-    last_modified = max(m for m in moments if m is not None).replace(microsecond=0)
+    shown_since = min(max(m for m in moments if m is not None), now)
     validator = (count, max_id, int(id_sum or 0), int(version_sum or 0), drill_changed, org_changed)
-    return FeedState(key=(feed.identity, years, validator), last_modified=last_modified, years=years)
+    key = (feed.identity, years, validator)
+    last_modified, current_since = _recorded_version(feed, key, shown_since, now)
+    return FeedState(key=key, last_modified=last_modified, current_since=current_since, years=years)
+
+
+def _feed_name(feed: Feed) -> str:
+    return f"{feed.kind}:{feed.target}:{feed.owner.id if feed.owner else ''}"
+
+
+def _recorded_version(feed: Feed, key: tuple, shown_since: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """Last-Modified of the feed and the earliest If-Modified-Since that proves a copy current.
+
+    A feed seen for the first time was last modified by the latest change its reader may see. Any
+    later change, even one no visible row shows (a drill leaving the feed), makes it modified at the
+    moment it is first served: never later than now, and later than any date a client holds, so that
+    If-Modified-Since answers 200 after every change. Recorded in the database, for every worker.
+    """
+    name = _feed_name(feed)
+    validator = hashlib.sha256(repr(key).encode()).hexdigest()
+    recorded = db.session.execute(
+        sa.select(FeedVersion.validator, FeedVersion.last_modified, FeedVersion.current_since)
+        .where(FeedVersion.feed == name)
+    ).one_or_none()
+    if recorded is not None and recorded.validator == validator:
+        return recorded.last_modified, recorded.current_since
+    if recorded is None:
+        last_modified = current_since = shown_since.replace(microsecond=0)
+        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[db.session.get_bind().dialect.name]
+        inserted = db.session.execute(
+            insert(FeedVersion).values(feed=name, validator=validator, last_modified=last_modified,
+                                       current_since=current_since).on_conflict_do_nothing())
+        if not inserted.rowcount:  # another worker recorded it first
+            return _recorded_version(feed, key, shown_since, now)
+    else:
+        last_modified = max(now.replace(microsecond=0), recorded.last_modified)
+        # The copy served before may carry the same date, and HTTP dates have whole seconds.
+        current_since = last_modified + timedelta(seconds=1) if last_modified == recorded.last_modified \
+            else last_modified
+        db.session.execute(
+            sa.update(FeedVersion)
+            .where(FeedVersion.feed == name, FeedVersion.validator == recorded.validator)
+            .values(validator=validator, last_modified=last_modified, current_since=current_since)
+        )
+    db.session.commit()
+    return last_modified, current_since
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -366,13 +426,14 @@ def _timezone_bytes(tzid: str, first_year: int, last_year: int) -> bytes:
 
 def _calendar_events(feed: Feed, years: tuple[int, int]) -> list[bytes]:
     host = feed.style.host
+    stamp = ical.year_start(years[0] + YEARS_BEFORE, feed.style.tzid)
     events = []
     for year in range(years[0], years[1] + 1):
         if feed.observances:
-            events += [ical.observance_event(day, year, host) for day in ObservanceDay]
+            events += [ical.observance_event(day, year, host, stamp) for day in ObservanceDay]
         if feed.deadline_region:
             code, name = feed.deadline_region
-            events += [ical.report_deadline_event(year, month, dom, code, name, host)
+            events += [ical.report_deadline_event(year, month, dom, code, name, host, stamp)
                        for month, dom in ical.REPORT_DEADLINES]
     return [event.to_ical() for event in events]
 
@@ -387,7 +448,8 @@ def render_feed(feed: Feed, state: FeedState, now: datetime | None = None) -> Re
     parts += _drill_events(feed, now, state.years)
     parts.append(ical.CALENDAR_END)
     body = b"".join(parts)
-    return RenderedFeed(body=body, etag=hashlib.sha256(body).hexdigest(), last_modified=state.last_modified)
+    return RenderedFeed(body=body, etag=hashlib.sha256(body).hexdigest(), last_modified=state.last_modified,
+                        current_since=state.current_since)
 
 
 # --- serving: the cheap checks before any rendering ------------------------------------------------
@@ -441,7 +503,9 @@ def _revalidate(feed: Feed, now: datetime, stamp: tuple) -> tuple[CachedFeed | N
         return cached, None
     state = feed_state(feed, now)
     if cached is not None and cached.state_key == state.key:
-        cached = replace(cached, stamp=stamp, valid_until=next_time_change(now, feed.style.tzid))
+        # The recorded dates, not the kept ones: the feed may have changed and changed back meanwhile.
+        rendered = replace(cached.rendered, last_modified=state.last_modified, current_since=state.current_since)
+        cached = replace(cached, rendered=rendered, stamp=stamp, valid_until=next_time_change(now, feed.style.tzid))
         FEED_CACHE.put(feed.identity, cached)
         return cached, None
     return None, state
@@ -466,16 +530,18 @@ def answer(feed: Feed, etag_matches: Callable[[str], bool] | None = None,
     """A poll: 304 when the client's copy is current, decided before rendering whenever possible.
 
     `etag_matches` tests the client's If-None-Match (None when it sent none); `modified_since` is
-    its If-Modified-Since, used only without If-None-Match, as RFC 9110 says.
+    its If-Modified-Since, used only without If-None-Match, as RFC 9110 says, and ignored when it is
+    later than now: no answer gave that date (RFC 2616 §14.25 calls it invalid).
     """
     now = now or utcnow()
     stamp = data_stamp(feed.owner)
     cached, state = _revalidate(feed, now, stamp)
     last_modified = cached.rendered.last_modified if cached else state.last_modified
+    current_since = cached.rendered.current_since if cached else state.current_since
     if etag_matches is not None:
         if cached is not None and etag_matches(cached.rendered.etag):
             return FeedAnswer(304, cached.rendered.etag, last_modified)
-    elif modified_since is not None and last_modified <= modified_since:
+    elif modified_since is not None and current_since <= modified_since <= now:
         return FeedAnswer(304, cached.rendered.etag if cached else None, last_modified)
     rendered = cached.rendered if cached else _render_and_keep(feed, state, stamp, now)
     if etag_matches is not None and etag_matches(rendered.etag):

@@ -66,7 +66,7 @@ def region_feed(code: str):
 def subscribe():
     return render_template(
         "calendars/subscribe.html",
-        links=services.feed_links(current_user),
+        links=services.feed_links(current_user, request.url_root),
         alarms_form=FeedAlarmsForm(alarms=current_user.feed_alarms),
         rotate_form=RotateLinksForm(),
         timezone=current_app.config["DRILLMGR_TIMEZONE"],

@@ -66,8 +66,8 @@ def _merge_errors(p: Payload, sub: Payload | None, prefix: str) -> None:
 def _read_drill(data: dict, partial: bool) -> tuple[Payload, dict]:
     p = Payload(data, partial=partial)
     values = {
-        "title": p.string("title", required=True, max_length=200),
-        "description": p.string("description", max_length=5000),
+        "title": p.string("title", required=True, max_length=200, plain=True),
+        "description": p.string("description", max_length=5000, plain=True),
         "form": p.choice("form", DrillForm, required=True),
         "scope": p.choice("scope", DrillScope),
         "double_blind": p.boolean("double_blind"),
@@ -80,7 +80,7 @@ def _read_drill(data: dict, partial: bool) -> tuple[Payload, dict]:
         "evaluator_ids": p.id_list("evaluator_ids"),
         "starts_at": p.datetime("starts_at", required=True),
         "ends_at": p.datetime("ends_at", required=True),
-        "location": p.string("location", max_length=300),
+        "location": p.string("location", max_length=300, plain=True),
         "public": p.boolean("public"),
         "version": p.integer("version", minimum=1),
     }
@@ -434,7 +434,7 @@ def cancel_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -
     now = now or utcnow()
     _require_editable(actor, drill)
     p = Payload(data)
-    reason = p.string("reason", required=True, max_length=1000)
+    reason = p.string("reason", required=True, max_length=1000, plain=True)
     version = p.integer("version", minimum=1, default=None)
     p.check()
     if drill.status == DrillStatus.CANCELLED:
