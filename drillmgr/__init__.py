@@ -120,12 +120,9 @@ def _init_extensions(app: Flask) -> None:
 
     login_manager.login_message = _l("Please log in to see this page.")
 
-    from drillmgr.accounts.models import User
+    from drillmgr.accounts.services import user_for_session
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.active else None
+    login_manager.user_loader(user_for_session)
 
 
 def _register_blueprints(app: Flask) -> None:
