@@ -1,7 +1,7 @@
 from functools import cached_property
 
 from babel import support
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_babel import Babel as _FlaskBabel
 from flask_babel import Domain, _get_current_context, get_locale
 from flask_limiter import Limiter
@@ -66,8 +66,15 @@ def _login_username() -> str:
     return name.strip().lower()[:64] if isinstance(name, str) else ""
 
 
-# One budget of guesses per client address and one per username, shared by the web login and
-# /api/v1/auth/token; with RATELIMIT_STORAGE_URI=redis://… all workers and servers share it too.
-login_limit_by_address = limiter.shared_limit(_login_rate_limit, scope="login-address", methods=["POST"])
+def _failed_login(response) -> bool:
+    return g.get("failed_login", False)
+
+
+# One budget of wrong guesses per client address and one per username, shared by the web login and
+# /api/v1/auth/token; with RATELIMIT_STORAGE_URI=redis://… all workers and servers share it too. Only
+# failed logins use it up (a school's staff behind one address can all log in), but once it is spent
+# every attempt is refused, the right password too.
+login_limit_by_address = limiter.shared_limit(_login_rate_limit, scope="login-address", methods=["POST"],
+                                              deduct_when=_failed_login)
 login_limit_by_username = limiter.shared_limit(_login_rate_limit, scope="login-username", methods=["POST"],
-                                               key_func=_login_username)
+                                               key_func=_login_username, deduct_when=_failed_login)

@@ -6,6 +6,7 @@ from functools import cache
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
+from flask import g
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -263,6 +264,7 @@ def authenticate(username: str, password: str) -> User | None:
     user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == (username or "").lower()))
     matches = check_password_hash(user.password_hash if user is not None else _dummy_hash(), password or "")
     if user is None or not user.active or not matches:
+        g.failed_login = True  # spends the login rate limit's budget (drillmgr.extensions)
         return None
     return user
 

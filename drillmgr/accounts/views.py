@@ -65,7 +65,7 @@ def account():
             for message in apply_service_errors(form, error):
                 flash(message, "danger")
         else:
-            login_user(current_user, remember=False)  # this session goes on; every other one has ended
+            login_user(current_user._get_current_object(), remember=False)  # this session goes on, no other
             flash(_("Your password has been changed. Your other sessions and API tokens have ended."), "success")
             return redirect(url_for("accounts.account"))
     return render_template("accounts/account.html", form=form)
