@@ -112,9 +112,10 @@ def read_password(p: Payload, field: str, required: bool):
 def password_context(username, display_name="", email=None, org: Organisation | None = None,
                      region_code=None) -> list[str]:
     """What an attacker who knows the account would try first: its names, its unit and region, this system."""
-    username = username if isinstance(username, str) else ""
-    words = [username, display_name, email.partition("@")[0] if isinstance(email, str) else ""]
-    words += re.split(r"[._-]", username)
+    names = [n for n in (username, display_name, email.partition("@")[0] if isinstance(email, str) else "")
+             if isinstance(n, str)]
+    words = names + [re.sub(r"[\s._-]+", "", n) for n in names]
+    words += [part for n in names for part in re.split(r"[\s._-]+", n)]
     if org is not None:
         words.append(org.name)
         region_code = region_code or org.region_code
