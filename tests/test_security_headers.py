@@ -72,14 +72,16 @@ def demo_server(tmp_path_factory):
         assert done.returncode == 0, done.stderr
     assert "school " in done.stdout
     port = free_port()
-    process = subprocess.Popen([str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port),
-                                "--no-reload"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/login", process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    # The request log goes to a file: a pipe nobody reads fills up and stalls the server.
+    with open(folder / "server.log", "w") as log:
+        process = subprocess.Popen([str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port),
+                                    "--no-reload"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/login", process)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def crawl(page, server: str) -> tuple[list[str], list[str]]:  # noqa: F811
