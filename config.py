@@ -53,6 +53,8 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Keeps the counts of several installations (or test runs) apart in one Redis.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "drillmgr")
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     # How many reverse proxies (nginx…) stand in front and set X-Forwarded-For/-Proto/-Host; 0 for none.

@@ -83,6 +83,31 @@ def register_commands(app: Flask) -> None:
             raise click.ClickException(str(error)) from None
         click.echo(f"backup written to {archive} ({archive.stat().st_size} bytes)")
 
+    @app.cli.command("restore")
+    @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--yes", is_flag=True, help="Do not ask before replacing the database and the attachments.")
+    def restore_command(archive, yes):
+        """Replace the database and the attachments with those of a `drillmgr backup` archive."""
+        from flask import current_app
+
+        from drillmgr.backup.services import BackupError, restore
+
+        config = current_app.config
+        url = config["SQLALCHEMY_DATABASE_URI"]
+        if not yes:
+            from sqlalchemy.engine import make_url
+
+            click.confirm(f"Replace the database {make_url(url).render_as_string()} and {config['UPLOAD_DIR']} "
+                          f"with {archive.name}? Stop the web server and the scheduler first.", abort=True)
+        from drillmgr.extensions import db
+
+        db.engine.dispose()  # no pooled connection of ours holds the tables that are replaced
+        try:
+            restore(archive, url, config["UPLOAD_DIR"])
+        except BackupError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"restored {archive}")
+
     @app.cli.command("demo-accounts")
     def demo_accounts_command():
         """Print the demo accounts and their passwords."""

@@ -1,6 +1,7 @@
 from functools import cached_property
 
 from babel import support
+from flask import current_app, g, request
 from flask_babel import Babel as _FlaskBabel
 from flask_babel import Domain, _get_current_context, get_locale
 from flask_limiter import Limiter
@@ -50,3 +51,30 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def _login_rate_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _login_username() -> str:
+    """The username a login attempt names, however it is sent (form or JSON) and spelled."""
+    name = request.form.get("username")
+    if name is None and request.is_json:
+        body = request.get_json(silent=True)
+        name = body.get("username") if isinstance(body, dict) else None
+    return name.strip().lower()[:64] if isinstance(name, str) else ""
+
+
+def _failed_login(response) -> bool:
+    return g.get("failed_login", False)
+
+
+# One budget of wrong guesses per client address and one per username, shared by the web login and
+# /api/v1/auth/token; with RATELIMIT_STORAGE_URI=redis://… all workers and servers share it too. Only
+# failed logins use it up (a school's staff behind one address can all log in), but once it is spent
+# every attempt is refused, the right password too.
+login_limit_by_address = limiter.shared_limit(_login_rate_limit, scope="login-address", methods=["POST"],
+                                              deduct_when=_failed_login)
+login_limit_by_username = limiter.shared_limit(_login_rate_limit, scope="login-username", methods=["POST"],
+                                               key_func=_login_username, deduct_when=_failed_login)

@@ -87,7 +87,9 @@ def test_session_cookie_is_httponly_and_samesite(client, make_user):
 
 def test_security_headers(client):
     headers = client.get("/login").headers
-    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert "script-src 'self';" in headers["Content-Security-Policy"]
 
 
 def test_passwords_are_hashed(make_user):

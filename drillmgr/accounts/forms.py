@@ -1,13 +1,18 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from drillmgr.enums import Role
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class LoginForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
+    # The username is trimmed and the password taken as typed, as /api/v1/auth/token does.
+    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)], filters=[_strip])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
     remember = BooleanField(_l("Keep me logged in"))
 
@@ -35,3 +40,10 @@ class UserForm(FlaskForm):
         if creating or self.password.data:
             data["password"] = self.password.data or ""
         return data
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
+    confirm = PasswordField(_l("New password again"),
+                            validators=[DataRequired(), EqualTo("password", _l("The two new passwords differ."))])

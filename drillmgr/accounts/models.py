@@ -34,6 +34,8 @@ class User(UserMixin, db.Model):
     # Signs this user's calendar feed links; rotating it kills every old link.
     feed_secret: Mapped[str] = mapped_column(sa.String(64), default=new_feed_secret)
     feed_alarms: Mapped[bool] = mapped_column(default=False)
+    # Part of every login session's id: raising it ends all of this user's sessions and remember cookies.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -43,6 +45,9 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:
         return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_generation}"
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

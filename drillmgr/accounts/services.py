@@ -1,11 +1,16 @@
 """Accounts: creating and changing users within one's power, logging in, API tokens."""
 import hashlib
+import re
 import secrets
+from functools import cache
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
+from flask import g
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
+from werkzeug.security import check_password_hash, generate_password_hash
+from zxcvbn import zxcvbn
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import ApiToken, User, new_feed_secret
@@ -17,6 +22,15 @@ from drillmgr.regions.models import Region
 from drillmgr.validation import MISSING, Payload
 
 MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 200
+# zxcvbn's scale: 3 is "safely unguessable" by an online attacker and hard offline against a slow hash.
+MIN_PASSWORD_SCORE = 3
+# zxcvbn's time grows quickly with length; past this a password's tail adds no guessability worth measuring.
+PASSWORD_ESTIMATE_CHARS = 64
+# Words anyone would try against this system, beside the user's own names.
+SYSTEM_WORDS = ("drillmgr", "tacheng", "塔城", "earthquake", "地震", "drill", "演练", "anzhen", "抗震")
+USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}")
+SESSION_ID_RE = re.compile(r"([0-9]{1,10})(?::([0-9]{1,10}))?")
 LOCALES = ("zh_CN", "en")
 AUDITED_FIELDS = ("username", "display_name", "email", "role", "region_code", "org_id", "active", "locale")
 
@@ -38,7 +52,7 @@ def _read_user_payload(data: dict, partial: bool) -> tuple[Payload, dict]:
     p = Payload(data, partial=partial)
     values = {
         "username": p.string("username", required=True, max_length=64),
-        "password": p.string("password", required=not partial, max_length=200),
+        "password": read_password(p, "password", required=not partial),
         "role": p.choice("role", Role, required=True),
         "region_code": p.string("region_code", max_length=12),
         "org_id": p.integer("org_id", minimum=1),
@@ -84,9 +98,61 @@ def _check_scope(p: Payload, role: Role, region_code, org_id):
     return org
 
 
-def _check_password(p: Payload, password):
-    if password not in (None, MISSING, "") and len(password) < MIN_PASSWORD_LENGTH:
-        p.error("password", _("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
+def read_password(p: Payload, field: str, required: bool):
+    """A password exactly as typed: unlike other text, spaces around it are part of it (web and API alike)."""
+    value = p.string(field, required=required, max_length=MAX_PASSWORD_LENGTH)
+    raw = p.data.get(field)
+    if value is MISSING or not isinstance(raw, str):
+        return value
+    if len(raw) > MAX_PASSWORD_LENGTH and len(value) <= MAX_PASSWORD_LENGTH:
+        p.error(field, _("Must be at most %(n)d characters.", n=MAX_PASSWORD_LENGTH))
+    return raw
+
+
+def password_context(username, display_name="", email=None, org: Organisation | None = None,
+                     region_code=None) -> list[str]:
+    """What an attacker who knows the account would try first: its names, its unit and region, this system."""
+    names = [n for n in (username, display_name, email.partition("@")[0] if isinstance(email, str) else "")
+             if isinstance(n, str)]
+    words = names + [re.sub(r"[\s._-]+", "", n) for n in names]
+    words += [part for n in names for part in re.split(r"[\s._-]+", n)]
+    if org is not None:
+        words.append(org.name)
+        region_code = region_code or org.region_code
+    region = db.session.get(Region, region_code) if region_code else None
+    if region is not None:
+        words.append(region.name)
+    return [w for w in (*words, *SYSTEM_WORDS) if isinstance(w, str) and len(w) >= 2]
+
+
+def password_weakness(password: str, context: list[str]) -> str | None:
+    """Why `password` is too easy to guess, in the user's language; None when it is strong enough."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return _("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH)
+    result = zxcvbn(password[:PASSWORD_ESTIMATE_CHARS], user_inputs=context)
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    sources = {match.get("dictionary_name") for match in result["sequence"]}
+    if "user_inputs" in sources:
+        return _("The password is built from the username, the person's or unit's name, the region or this "
+                 "system's name, which anyone would try first. Choose something unrelated to the account.")
+    if "passwords" in sources:
+        return _("The password is one of the most common passwords. Choose one nobody else would use.")
+    return _("The password is too easy to guess (a common word, name, date, keyboard row or sequence). "
+             "Several unrelated words together are strong and easy to remember.")
+
+
+def _check_password(p: Payload, password, context: list[str]):
+    if password not in (None, MISSING, ""):
+        problem = password_weakness(password, context)
+        if problem:
+            p.error("password", problem)
+
+
+def _check_username_characters(p: Payload, username):
+    if username not in (None, MISSING, "") and not USERNAME_RE.fullmatch(username):
+        p.error("username", _("Use 2 to 64 characters: letters a–z, digits and . _ - (starting with a letter or "
+                              "digit)."))
 
 
 def _check_username(p: Payload, username, exclude_id=None):
@@ -103,9 +169,12 @@ def create_user(actor: User | None, data: dict) -> User:
     """Creates a user. `actor` None is the command line, acting as the system."""
     p, values = _read_user_payload(data, partial=False)
     role = values["role"]
+    _check_username_characters(p, values["username"])
     _check_username(p, values["username"])
-    _check_password(p, values["password"])
     org = _check_scope(p, role, values["region_code"], values["org_id"]) if role is not MISSING else None
+    _check_password(p, values["password"], password_context(
+        values["username"], values["display_name"], values["email"], org,
+        values["region_code"] if values["region_code"] is not MISSING else None))
     p.check()
     if actor is not None:
         access.require(access.can_grant(actor, role, values["region_code"], org),
@@ -136,9 +205,13 @@ def update_user(actor: User, target: User, data: dict) -> User:
     region_code = values.get("region_code", target.region_code)
     org_id = values.get("org_id", target.org_id)
     if "username" in values:
+        if values["username"] != target.username:
+            _check_username_characters(p, values["username"])
         _check_username(p, values["username"], exclude_id=target.id)
-    _check_password(p, values.get("password"))
     org = _check_scope(p, role, region_code, org_id)
+    _check_password(p, values.get("password"), password_context(
+        values.get("username", target.username), values.get("display_name", target.display_name),
+        values.get("email", target.email), org, region_code))
     p.check()
     access.require(access.can_grant(actor, role, region_code, org),
                    _("You cannot give this role or scope."))
@@ -154,8 +227,9 @@ def update_user(actor: User, target: User, data: dict) -> User:
     after = audit.snapshot(target, AUDITED_FIELDS)
     if values.get("password"):
         target.set_password(values["password"])
-        revoke_tokens(target)
         after["password_changed"] = True  # never the password or its hash
+    if values.get("password") or (before["active"] and not target.active):
+        end_sessions(target)
     audit.record(actor, "user.update", "user", target.id, before, after)
     db.session.commit()
     return target
@@ -180,11 +254,72 @@ def get_visible_user(actor: User, user_id: int) -> User:
     return user
 
 
+@cache
+def _dummy_hash() -> str:
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def authenticate(username: str, password: str) -> User | None:
+    """The active user with this username and password. One password hash is checked whether or not the
+    user exists or is active, so the answer's time does not tell which usernames exist."""
     user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == (username or "").lower()))
-    if user is None or not user.active or not user.check_password(password or ""):
+    matches = check_password_hash(user.password_hash if user is not None else _dummy_hash(), password or "")
+    if user is None or not user.active or not matches:
+        g.failed_login = True  # spends the login rate limit's budget (drillmgr.extensions)
         return None
     return user
+
+
+def user_for_session(session_id: str) -> User | None:
+    """The user of a login session (or remember cookie) whose id User.get_id gave: "<user id>:<generation>".
+
+    A session stops working once the user's generation moves on. A bare id (a session from before
+    generations existed) counts as generation 0, so it ends with the user's first logout or new password.
+    """
+    match = SESSION_ID_RE.fullmatch(session_id or "")
+    if match is None or int(match[1]) > 2**31 - 1:
+        return None
+    user = db.session.get(User, int(match[1]))
+    if user is None or not user.active or user.session_generation != int(match[2] or 0):
+        return None
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """Ends every login session and remember cookie of the user, and revokes their API tokens."""
+    user.session_generation = (user.session_generation or 0) + 1
+    revoke_tokens(user)
+
+
+def logout(user: User) -> None:
+    """Logging out ends the session for good: the cookie, replayed, no longer works. Cookies carry no
+    server-side session id, so the user's other sessions end with it; API tokens stay."""
+    user.session_generation = (user.session_generation or 0) + 1
+    db.session.commit()
+
+
+def logout_everywhere(actor: User, target: User) -> None:
+    """Ends all of the target's sessions and API tokens: the user themself, or whoever manages them."""
+    if actor.id != target.id:
+        access.require(access.can_manage_user(actor, target))
+    end_sessions(target)
+    audit.record(actor, "user.logout_everywhere", "user", target.id)
+    db.session.commit()
+
+
+def change_own_password(user: User, current: str, new: str) -> None:
+    p = Payload({"current_password": current, "password": new})
+    current = read_password(p, "current_password", required=True)
+    new = read_password(p, "password", required=True)
+    if current is not MISSING and not check_password_hash(user.password_hash, current):
+        p.error("current_password", _("This is not your current password."))
+    _check_password(p, new, password_context(user.username, user.display_name, user.email, user.org,
+                                             user.region_code))
+    p.check()
+    user.set_password(new)
+    end_sessions(user)
+    audit.record(user, "user.update", "user", user.id, None, {"password_changed": True})
+    db.session.commit()
 
 
 def _hash_token(token: str) -> str:

@@ -6,10 +6,10 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from drillmgr.access import services as access
 from drillmgr.accounts import services
-from drillmgr.accounts.forms import LoginForm, UserForm
+from drillmgr.accounts.forms import LoginForm, PasswordChangeForm, UserForm
 from drillmgr.enums import Role
 from drillmgr.errors import ServiceError
-from drillmgr.extensions import db, limiter
+from drillmgr.extensions import db, login_limit_by_address, login_limit_by_username
 from drillmgr.forms import apply_service_errors
 from drillmgr.orgs.services import org_query
 from drillmgr.regions.models import Region
@@ -27,12 +27,9 @@ def _safe_next(target: str | None) -> str:
     return url_for("home.index")
 
 
-def _login_limit():
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@login_limit_by_address
+@login_limit_by_username
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
@@ -49,9 +46,51 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    services.logout(current_user)
     logout_user()
     flash(_("You have logged out."), "info")
     return redirect(url_for("accounts.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """The user's own account: a new password, and logging out on every device."""
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        try:
+            services.change_own_password(current_user, form.current_password.data, form.password.data)
+        except ServiceError as error:
+            db.session.rollback()
+            for message in apply_service_errors(form, error):
+                flash(message, "danger")
+        else:
+            login_user(current_user._get_current_object(), remember=False)  # this session goes on, no other
+            flash(_("Your password has been changed. Your other sessions and API tokens have ended."), "success")
+            return redirect(url_for("accounts.account"))
+    return render_template("accounts/account.html", form=form)
+
+
+@bp.post("/account/logout-everywhere")
+@login_required
+def logout_everywhere():
+    services.logout_everywhere(current_user, current_user)
+    logout_user()
+    flash(_("You have been logged out on every device, and your API tokens no longer work."), "info")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.post("/users/<int:user_id>/logout-everywhere")
+@login_required
+def logout_user_everywhere(user_id: int):
+    _require_manager()
+    user = or_404(services.get_visible_user, current_user, user_id)
+    if not access.can_manage_user(current_user, user):
+        abort(403)
+    services.logout_everywhere(current_user, user)
+    flash(_("%(name)s has been logged out on every device; their API tokens no longer work.",
+            name=user.username), "success")
+    return redirect(url_for("accounts.edit_user", user_id=user.id))
 
 
 @bp.post("/language")
@@ -129,6 +168,8 @@ def edit_user(user_id: int):
             for message in apply_service_errors(form, error):
                 flash(message, "danger")
         else:
+            if user.id == current_user.id:
+                login_user(user, remember=False)  # an admin's own new password ends their other sessions only
             flash(_("User %(name)s saved.", name=user.username), "success")
             return redirect(url_for("accounts.users"))
     return render_template("accounts/user_form.html", form=form, user=user)

@@ -5,7 +5,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts import services as accounts
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, problem, token_required
 from drillmgr.api.openapi import describe, openapi_document, register_schema
-from drillmgr.extensions import db, limiter
+from drillmgr.extensions import db, login_limit_by_address, login_limit_by_username
 from drillmgr.orgs import services as orgs
 from drillmgr.regions.services import all_regions, region_to_dict
 from drillmgr.validation import Payload
@@ -36,8 +36,11 @@ register_schema("User", {
 register_schema("UserInput", {
     "type": "object", "required": ["username", "password", "role"],
     "description": "Never more power than the caller's own; coordinators act inside their region. "
-                   "PATCH takes any subset; a new password revokes the user's API tokens.",
-    "properties": {"username": {"type": "string", "maxLength": 64},
+                   "PATCH takes any subset; a new password or deactivation ends the user's sessions and revokes "
+                   "their API tokens. Passwords are taken as typed (spaces included) and must not be easy to "
+                   "guess; usernames are 2-64 letters a-z, digits and . _ -.",
+    "properties": {"username": {"type": "string", "minLength": 2, "maxLength": 64,
+                                "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$"},
                    "password": {"type": "string", "minLength": 8, "maxLength": 200},
                    "role": {"enum": ROLE_VALUES}, "region_code": {"type": "string"},
                    "org_id": {"type": "integer"}, "display_name": {"type": "string", "maxLength": 100},
@@ -75,22 +78,17 @@ ORG_FILTERS = [
 ]
 
 
-def _login_limit():
-    from flask import current_app
-
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @bp.post("/auth/token")
 @describe("Exchange username and password for a bearer token", request="TokenRequest", response="Token",
           public=True)
-@limiter.limit(_login_limit)
+@login_limit_by_address
+@login_limit_by_username
 def issue_token():
     from flask_babel import gettext as _
 
     p = Payload(json_body())
     username = p.string("username", required=True, max_length=64)
-    password = p.string("password", required=True, max_length=200)
+    password = accounts.read_password(p, "password", required=True)
     p.check()
     user = accounts.authenticate(username, password)
     if user is None:
@@ -137,6 +135,24 @@ def update_user(user_id: int):
     actor = current_api_user()
     target = accounts.get_visible_user(actor, user_id)
     return jsonify(accounts.user_to_dict(accounts.update_user(actor, target, json_body())))
+
+
+@bp.post("/me/logout-everywhere")
+@describe("End every web session and API token of the caller, this token included")
+@token_required
+def logout_everywhere_me():
+    user = current_api_user()
+    accounts.logout_everywhere(user, user)
+    return "", 204
+
+
+@bp.post("/users/<int:user_id>/logout-everywhere")
+@describe("End every web session and API token of a user the caller manages")
+@token_required
+def logout_everywhere(user_id: int):
+    actor = current_api_user()
+    accounts.logout_everywhere(actor, accounts.get_visible_user(actor, user_id))
+    return "", 204
 
 
 @bp.get("/regions")
