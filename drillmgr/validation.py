@@ -1,12 +1,68 @@
-"""Reading untrusted input (JSON bodies, CSV rows) field by field, collecting every error."""
-from datetime import date, datetime
+"""Reading untrusted input (JSON bodies, query arguments, form fields, CSV rows), collecting every error.
+
+Besides the per-field readers of `Payload`, the limits every request meets wherever it goes: ids within the
+database column's range (the `int` URL converter), no NUL bytes, lone surrogates or deep nesting in text and
+JSON, and dates and numbers that the database and the date arithmetic can hold.
+"""
+import re
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
+from werkzeug.routing import IntegerConverter
+from werkzeug.routing import ValidationError as NoMatch
 
 from drillmgr.errors import ValidationError
 
 MISSING = object()
+# Ids and counts are 32-bit INTEGER columns on PostgreSQL; a larger number can name no row.
+MAX_ID = 2**31 - 1
+MIN_INT, MAX_INT = -(2**31), 2**31 - 1
+# Dates far enough apart for any drill programme, and far from the ends of Python's date range (a day is
+# added to an end date, a duration to a start).
+MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2999, 12, 31)
+MAX_JSON_DEPTH = 32
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route: a number beyond the id column's range matches no route, so it is a 404
+    and never reaches the database (where PostgreSQL would refuse it with an error)."""
+
+    def __init__(self, map, fixed_digits=0, min=1, max=MAX_ID, signed=False):  # noqa: A002 — werkzeug's names
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+    def to_python(self, value: str) -> int:
+        if len(value) > 12:
+            raise NoMatch()
+        return super().to_python(value)
+
+
+def bad_text(value: str) -> bool:
+    """Text no database column may hold: a NUL byte (PostgreSQL refuses it) or a lone surrogate (not UTF-8)."""
+    return _BAD_TEXT.search(value) is not None
+
+
+def check_json(data, field: str = "") -> None:
+    """Refuses JSON nested deeper than MAX_JSON_DEPTH, or with NUL bytes or lone surrogates in any string
+    (keys too), naming the top-level field where the bad value is. Iterative, so depth cannot hurt it."""
+    stack = [(data, field, 0)]
+    while stack:
+        value, name, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            message = _("Nested too deeply (at most %(n)d levels).", n=MAX_JSON_DEPTH)
+            raise ValidationError(message, {name or "body": [message]})
+        if isinstance(value, str):
+            if bad_text(value):
+                message = _("Must not contain NUL bytes or unpaired surrogates.")
+                raise ValidationError(message, {name or "body": [message]})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((key, name or key, depth + 1))
+                stack.append((item, name or key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, name, depth + 1) for item in value)
 
 
 class Payload:
@@ -51,14 +107,17 @@ class Payload:
         if raw is MISSING:
             return default
         if isinstance(raw, bool) or not isinstance(raw, int):
-            if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+            if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
                 raw = int(raw.strip())
             else:
                 self.error(field, _("Must be a whole number."))
                 return default
-        if minimum is not None and raw < minimum:
+        # Beyond the column's range, whatever the caller's bounds: the database could not compare or keep it.
+        minimum = MIN_INT if minimum is None else max(minimum, MIN_INT)
+        maximum = MAX_INT if maximum is None else min(maximum, MAX_INT)
+        if raw < minimum:
             self.error(field, _("Must be at least %(n)d.", n=minimum))
-        elif maximum is not None and raw > maximum:
+        elif raw > maximum:
             self.error(field, _("Must be at most %(n)d.", n=maximum))
         return raw
 
@@ -121,6 +180,9 @@ class Payload:
         if not isinstance(raw, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
             self.error(field, _("Must be a list of numeric ids."))
             return default
+        if not all(1 <= i <= MAX_ID for i in raw):
+            self.error(field, _("Ids are whole numbers from 1 to %(n)d.", n=MAX_ID))
+            return default
         return list(dict.fromkeys(raw))
 
     def datetime(self, field, required=False, default=MISSING):
@@ -134,6 +196,8 @@ class Payload:
         if value is None or value.tzinfo is None:
             self.error(field, _("Must be an ISO 8601 date and time with an offset, e.g. 2026-05-12T10:00:00+08:00."))
             return default
+        if not _in_date_range(value.date()) or abs(value.utcoffset()) > timedelta(hours=14):
+            return self._out_of_range(field, default)
         return value
 
     def date(self, field, required=False, default=MISSING):
@@ -141,14 +205,27 @@ class Payload:
         if raw is MISSING:
             return default
         try:
-            return date.fromisoformat(raw) if isinstance(raw, str) else self._bad_date(field, default)
+            value = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
         except ValueError:
+            value = None
+        if value is None:
             return self._bad_date(field, default)
+        if not _in_date_range(value):
+            return self._out_of_range(field, default)
+        return value
 
     def _bad_date(self, field, default):
         self.error(field, _("Must be a date such as 2026-06-07."))
         return default
 
+    def _out_of_range(self, field, default):
+        self.error(field, _("Must be between %(a)s and %(b)s.", a=MIN_DATE.isoformat(), b=MAX_DATE.isoformat()))
+        return default
+
     def check(self) -> None:
         if self.errors:
             raise ValidationError(_("The input is not valid."), self.errors)
+
+
+def _in_date_range(value: date) -> bool:
+    return MIN_DATE <= value <= MAX_DATE
