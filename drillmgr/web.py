@@ -12,3 +12,15 @@ def or_404(fetch, *args):
         return fetch(*args)
     except ServiceError:
         abort(404)
+
+
+def page_arg() -> int:
+    """The `page` query argument of a list page; one beyond any page (its offset would overflow) is a 404."""
+    from flask import request
+
+    from drillmgr.extensions import MAX_PAGE
+
+    page = request.args.get("page", 1, type=int)
+    if page > MAX_PAGE:
+        abort(404)
+    return max(page, 1)
