@@ -5,6 +5,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts import services as accounts
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, problem, token_required
 from drillmgr.api.openapi import describe, openapi_document, register_schema
+from drillmgr.errors import status_title
 from drillmgr.extensions import db, limiter
 from drillmgr.orgs import services as orgs
 from drillmgr.regions.services import all_regions, region_to_dict
@@ -94,7 +95,7 @@ def issue_token():
     p.check()
     user = accounts.authenticate(username, password)
     if user is None:
-        return problem(401, "Unauthorized", _("Wrong username or password."))
+        return problem(401, status_title(401), _("Wrong username or password."))
     return jsonify({"token": accounts.issue_token(user)})
 
 
