@@ -10,7 +10,6 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
 from werkzeug.routing import IntegerConverter
-from werkzeug.routing import ValidationError as NoMatch
 
 from drillmgr.errors import ValidationError
 
@@ -26,22 +25,31 @@ _INTEGER = re.compile(r"-?[0-9]{1,20}")
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
+def _up_to(n: int) -> str:
+    """A regular expression for the whole numbers 1…n (leading zeros allowed, as int() reads them)."""
+    digits = str(n)
+    options = [rf"[1-9]\d{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            options.append(rf"{digits[:i]}[{low}-{int(digit) - 1}]\d{{{len(digits) - i - 1}}}")
+    options.append(digits)
+    return rf"0*(?:{'|'.join(options)})"
+
+
 class IdConverter(IntegerConverter):
-    """`<int:…>` in every route: a number beyond the id column's range matches no route, so it is a 404
-    and never reaches the database (where PostgreSQL would refuse it with an error)."""
+    """`<int:…>` in every route: only 1…MAX_ID (the id column's range) match, so a larger number is a 404 for
+    every method and never reaches the database (where PostgreSQL would refuse it with an error)."""
+
+    regex = _up_to(MAX_ID)
 
     def __init__(self, map, fixed_digits=0, min=1, max=MAX_ID, signed=False):  # noqa: A002 — werkzeug's names
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
-    def to_python(self, value: str) -> int:
-        if len(value) > 12:
-            raise NoMatch()
-        return super().to_python(value)
 
-
-def bad_text(value: str) -> bool:
+def bad_text(value) -> bool:
     """Text no database column may hold: a NUL byte (PostgreSQL refuses it) or a lone surrogate (not UTF-8)."""
-    return _BAD_TEXT.search(value) is not None
+    return isinstance(value, str) and _BAD_TEXT.search(value) is not None
 
 
 def check_json(data, field: str = "") -> None:

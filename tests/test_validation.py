@@ -3,7 +3,7 @@ deep JSON, dates at the end of the calendar, huge page numbers — on the API an
 import pytest
 
 from drillmgr.enums import Role
-from drillmgr.validation import MAX_ID
+from drillmgr.validation import MAX_ID, IdConverter, _up_to
 from tests.conftest import WUSU, login, token_for
 from tests.test_foundation_api import assert_problem
 
@@ -146,3 +146,20 @@ def test_nul_in_a_web_form_is_refused_in_the_users_language(client, admin):
     response = client.post("/orgs/new", data={"name": "学校\u0000", "kind": "school", "region_code": WUSU})
     assert response.status_code == 422
     assert "不能包含 NUL 字符" in response.get_data(as_text=True)
+
+
+def test_the_id_pattern_matches_exactly_the_column_range():
+    import re
+
+    small = re.compile(_up_to(1234))
+    assert [n for n in range(20_000) if small.fullmatch(str(n))] == list(range(1, 1235))
+    ids = re.compile(IdConverter.regex)
+    assert ids.fullmatch(str(MAX_ID)) and ids.fullmatch("0042") and ids.fullmatch("2147483639")
+    assert not any(ids.fullmatch(n) for n in ("0", "000", str(MAX_ID + 1), "2147483650", "3000000000", HUGE))
+
+
+@pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
+def test_an_id_beyond_the_column_is_404_for_every_method(client, auth, method):
+    """Not 405: the path names nothing, whatever the method (werkzeug checks the method before converting)."""
+    for path in (f"/api/v1/drills/{MAX_ID + 1}/attachments", f"/api/v1/drills/{MAX_ID + 1}", "/api/v1/attachments/0"):
+        assert_problem(getattr(client, method)(path, headers=auth), 404)

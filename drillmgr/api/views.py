@@ -67,7 +67,7 @@ register_schema("OrganisationInput", {
                    "region_code": {"type": "string"}, "headcount": {"type": "integer", "minimum": 0},
                    "evacuation_target_seconds": {"type": "integer", "minimum": 10, "maximum": 3600},
                    "address": {"type": "string", "maxLength": 300}, "contact": {"type": "string", "maxLength": 100},
-                   "version": {"type": "integer"}},
+                   "version": {"type": "integer", "minimum": 1}},
 })
 ORG_FILTERS = [
     {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "region code (its subtree)"},
@@ -84,7 +84,8 @@ def _login_limit():
 
 @bp.post("/auth/token")
 @describe("Exchange username and password for a bearer token", request="TokenRequest", response="Token",
-          public=True)
+          public=True, errors={401: "Wrong username or password, or the account is inactive",
+                               429: "Too many attempts from this address (LOGIN_RATE_LIMIT); see Retry-After"})
 @limiter.limit(_login_limit)
 def issue_token():
     from flask_babel import gettext as _
