@@ -47,6 +47,13 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
+def parse_id(text: str | None) -> int | None:
+    """An id written in text (a token, a form field), or None when it is not one: ASCII digits, 1…MAX_ID."""
+    if text is None or not re.fullmatch(IdConverter.regex, text):
+        return None
+    return int(text)
+
+
 def bad_text(value) -> bool:
     """Text no database column may hold: a NUL byte (PostgreSQL refuses it) or a lone surrogate (not UTF-8)."""
     return isinstance(value, str) and _BAD_TEXT.search(value) is not None

@@ -163,3 +163,10 @@ def test_an_id_beyond_the_column_is_404_for_every_method(client, auth, method):
     """Not 405: the path names nothing, whatever the method (werkzeug checks the method before converting)."""
     for path in (f"/api/v1/drills/{MAX_ID + 1}/attachments", f"/api/v1/drills/{MAX_ID + 1}", "/api/v1/attachments/0"):
         assert_problem(getattr(client, method)(path, headers=auth), 404)
+
+
+@pytest.mark.parametrize("user_id", [HUGE, str(MAX_ID + 1), "\u00b2", "0", "-1", "1e5"])
+def test_feed_tokens_with_bad_ids_are_refused_not_500(client, user_id):
+    for path in ("/calendars/me.ics", "/calendars/org/1.ics", f"/calendars/region/{WUSU}.ics"):
+        response = client.get(path, query_string={"token": f"{user_id}.c2lnbmF0dXJl"})
+        assert response.status_code in (403, 404), (path, response.status_code)
