@@ -222,7 +222,7 @@ def list_attachments(drill_id: int):
 @bp.post("/drills/<int:drill_id>/attachments")
 @describe("Attach a file (plan, script, sign-in sheet, photo); size- and type-checked",
           request="AttachmentUpload", response="Attachment", created=True,
-          request_content_type="multipart/form-data")
+          request_content_type="multipart/form-data", conflicts=True)
 @token_required
 def add_attachment(drill_id: int):
     drill = _drill(drill_id)

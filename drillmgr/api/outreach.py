@@ -246,7 +246,7 @@ def list_checklist_runs():
 
 @bp.post("/checklist-runs")
 @describe("Start a drill's pre-drill checklist or a unit's readiness checklist", request="ChecklistRunStart",
-          response="ChecklistRun", created=True)
+          response="ChecklistRun", created=True, conflicts=True)
 @token_required
 def start_checklist_run():
     run = checklists.start_run(current_api_user(), json_body())
