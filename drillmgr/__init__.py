@@ -174,7 +174,7 @@ def _register_input_guard(app: Flask) -> None:
     from flask_babel import gettext as _
 
     from drillmgr.errors import ValidationError
-    from drillmgr.validation import bad_text
+    from drillmgr.validation import bad_text, printable
 
     @app.before_request
     def refuse_bad_text():
@@ -183,7 +183,7 @@ def _register_input_guard(app: Flask) -> None:
         sources = [request.args]
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             sources.append(request.form)
-        fields = sorted({key.replace("\x00", "\\0") for source in sources
+        fields = sorted({printable(key) for source in sources
                          for key, value in source.items(multi=True) if bad_text(key) or bad_text(value)})
         if fields:
             message = _("Must not contain NUL bytes or unpaired surrogates.")

@@ -59,6 +59,11 @@ def bad_text(value) -> bool:
     return isinstance(value, str) and _BAD_TEXT.search(value) is not None
 
 
+def printable(name: str) -> str:
+    """A field name that can be sent back in an answer: NUL and lone surrogates written as \\uXXXX escapes."""
+    return _BAD_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", name)
+
+
 def check_json(data, field: str = "") -> None:
     """Refuses JSON nested deeper than MAX_JSON_DEPTH, or with NUL bytes or lone surrogates in any string
     (keys too), naming the top-level field where the bad value is. Iterative, so depth cannot hurt it."""
@@ -67,11 +72,11 @@ def check_json(data, field: str = "") -> None:
         value, name, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:
             message = _("Nested too deeply (at most %(n)d levels).", n=MAX_JSON_DEPTH)
-            raise ValidationError(message, {name or "body": [message]})
+            raise ValidationError(message, {printable(name) or "body": [message]})
         if isinstance(value, str):
             if bad_text(value):
                 message = _("Must not contain NUL bytes or unpaired surrogates.")
-                raise ValidationError(message, {name or "body": [message]})
+                raise ValidationError(message, {printable(name) or "body": [message]})
         elif isinstance(value, dict):
             for key, item in value.items():
                 stack.append((key, name or key, depth + 1))

@@ -170,3 +170,10 @@ def test_feed_tokens_with_bad_ids_are_refused_not_500(client, user_id):
     for path in ("/calendars/me.ics", "/calendars/org/1.ics", f"/calendars/region/{WUSU}.ics"):
         response = client.get(path, query_string={"token": f"{user_id}.c2lnbmF0dXJl"})
         assert response.status_code in (403, 404), (path, response.status_code)
+
+
+def test_a_bad_field_name_is_named_back_escaped(client):
+    raw = b'{"\\ud800": 1, "a\\u0000": 2, "username": "a", "password": "b"}'
+    response = client.post("/api/v1/auth/token", data=raw, headers={"Content-Type": "application/json"})
+    errors = assert_problem(response, 422)["errors"]
+    assert set(errors) <= {"\\ud800", "a\\u0000"} and errors
