@@ -29,6 +29,11 @@ class Config:
         "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'drillmgr.sqlite3'}"
     )
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Longest wait for a row or table lock (PostgreSQL; SQLite: for the locked database file) and longest
+    # statement (PostgreSQL), in milliseconds; then the request answers 503 with Retry-After. Keep the
+    # statement limit below gunicorn's --timeout (30 s by default). 0: no limit.
+    DB_LOCK_TIMEOUT_MS = int(os.environ.get("DRILLMGR_DB_LOCK_TIMEOUT_MS", 5000))
+    DB_STATEMENT_TIMEOUT_MS = int(os.environ.get("DRILLMGR_DB_STATEMENT_TIMEOUT_MS", 20000))
     DRILLMGR_TIMEZONE = os.environ.get("DRILLMGR_TIMEZONE", "Asia/Shanghai")
     DRILLMGR_HOST = os.environ.get("DRILLMGR_HOST", "drillmgr.local")
     # The address users reach the site at (e.g. https://drills.example.cn). Unset, pages and API answers

@@ -6,7 +6,6 @@ from flask import Flask, current_app, has_request_context, request, session
 from flask_login import current_user
 
 from drillmgr.extensions import babel, csrf, db, limiter, login_manager, migrate
-from drillmgr.web import register_form_recovery
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
@@ -58,7 +57,11 @@ def create_app(config_class=None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", _translation_directories())
 
+    from drillmgr.validation import IdConverter
+
+    app.url_map.converters["int"] = IdConverter  # before any route is added: every <int:…> is bounded
     _init_extensions(app)
+    _register_input_guard(app)
     _register_blueprints(app)
     _register_template_helpers(app)
     _register_security_headers(app)
@@ -114,9 +117,12 @@ def _init_extensions(app: Flask) -> None:
     login_manager.login_view = "accounts.login"
     login_manager.login_message_category = "warning"
     csrf.init_app(app)
-    register_form_recovery(app)
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
+    with app.app_context():
+        from drillmgr.db import set_timeouts
+
+        set_timeouts(db.engine, app.config)
 
     from flask_babel import lazy_gettext as _l
 
@@ -171,21 +177,108 @@ def _register_security_headers(app: Flask) -> None:
         return response
 
 
-def _register_error_pages(app: Flask) -> None:
-    from flask import render_template
-    from werkzeug.exceptions import HTTPException
+def _register_input_guard(app: Flask) -> None:
+    """Text no column can hold (NUL bytes) in the path, the query or a form is refused before any view sees it."""
+    from flask import abort
+    from flask_babel import gettext as _
 
-    from drillmgr.api.core import TITLES, problem
+    from drillmgr.errors import ValidationError
+    from drillmgr.validation import bad_text, printable
+
+    @app.before_request
+    def refuse_bad_text():
+        if bad_text(request.path):
+            abort(404)
+        sources = [request.args]
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            sources.append(request.form)
+        fields = sorted({printable(key) for source in sources
+                         for key, value in source.items(multi=True) if bad_text(key) or bad_text(value)})
+        if fields:
+            message = _("Must not contain NUL bytes or unpaired surrogates.")
+            raise ValidationError(message, {field: [message] for field in fields})
+
+
+def _back_url() -> str | None:
+    """The page the user came from, when it is one of ours and not the failing request itself."""
+    from urllib.parse import urlsplit
+
+    referrer = request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.netloc != request.host or parts.scheme not in ("http", "https"):
+        return None
+    if parts.path == request.path and request.method == "GET":
+        return None
+    return referrer
+
+
+def _rollback() -> None:
+    """After a database error the transaction is aborted (PostgreSQL): end it, or rendering the error page
+    (the bell's count, the menu) fails in turn."""
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 — a dead connection: the pool replaces it on the next checkout
+        current_app.logger.warning("rollback after an error failed", exc_info=True)
+
+
+def _register_error_pages(app: Flask) -> None:
+    import sqlalchemy as sa
+    from flask import flash, redirect, render_template
+    from flask_babel import gettext as _
+    from flask_wtf.csrf import CSRFError
+    from werkzeug.exceptions import HTTPException, ServiceUnavailable
+
+    from drillmgr.api.core import http_problem, problem
+    from drillmgr.db import database_busy
+    from drillmgr.errors import RETRY_AFTER_SECONDS, ServiceError, status_detail, status_title
+    from drillmgr.web import expired_form_again
+
+    def error_page(status: int, message: str, headers=None):
+        context = {"status": status, "title": status_title(status), "message": message, "back_url": _back_url()}
+        try:
+            return render_template("errors/error.html", **context), status, headers or {}
+        except Exception:  # noqa: BLE001 — the page's frame needs the database that just failed
+            current_app.logger.warning("error page without its frame", exc_info=True)
+            _rollback()
+            return render_template("errors/bare.html", **context), status, headers or {}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if (error.code or 500) >= 500:
+            _rollback()
         if request.path.startswith("/api/"):
-            return problem(error.code or 500, TITLES.get(error.code, error.name), error.description or "")
-        if error.code in (403, 404):
-            return render_template(f"errors/{error.code}.html"), error.code
-        if error.code in (400, 405, 413, 429, 500):
-            from flask_wtf.csrf import CSRFError
+            return http_problem(error)
+        headers = {name: value for name, value in error.get_headers() if name in ("Allow", "Retry-After")}
+        if isinstance(error, CSRFError):
+            again = expired_form_again()
+            if again is not None:
+                return again
+            message = _("The form has expired or was not sent from this site. Go back, reload the page and try again.")
+            return error_page(400, message, headers)
+        back = _back_url()
+        if error.code == 413 and back:
+            # An over-size upload: back to the page it came from, which says why.
+            flash(_("The file is too large (at most %(mb)d MB).",
+                    mb=current_app.config["MAX_ATTACHMENT_BYTES"] // (1024 * 1024)), "danger")
+            return redirect(back, 303)
+        return error_page(error.code or 500, status_detail(error), headers)
 
-            return render_template("errors/error.html", error=error,
-                                   csrf=isinstance(error, CSRFError)), error.code
-        return error
+    @app.errorhandler(ServiceError)
+    def service_error(error: ServiceError):
+        """Views catch their services' errors; this answers those raised before a view (input checks)."""
+        if request.path.startswith("/api/"):
+            return problem(error.status, status_title(error.status), error.detail, error.errors or None)
+        fields = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.errors.items())
+        return error_page(error.status if error.status < 500 else 400, fields or error.detail)
+
+    @app.errorhandler(sa.exc.OperationalError)
+    def database_error(error: sa.exc.OperationalError):
+        """A lock or statement timeout (or SQLite's "database is locked") is a 503 to retry, never a killed
+        worker; any other database failure stays a 500."""
+        _rollback()
+        if not database_busy(error):
+            raise error
+        current_app.logger.warning("database busy: %s", error.orig)
+        return http_error(ServiceUnavailable(retry_after=RETRY_AFTER_SECONDS))

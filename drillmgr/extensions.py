@@ -3,6 +3,7 @@ from functools import cached_property
 from babel import support
 from flask import current_app, g, request
 from flask_babel import Babel as _FlaskBabel
+from flask import abort, has_request_context, request
 from flask_babel import Domain, _get_current_context, get_locale
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -45,7 +46,22 @@ class Babel(_FlaskBabel):
         return CatalogueDomain(domain=self.domain)
 
 
-db = SQLAlchemy(model_class=Base)
+MAX_PAGE = 1_000_000
+MAX_PER_PAGE = 500
+
+
+class Database(SQLAlchemy):
+    def paginate(self, select, *, page=None, per_page=None, max_per_page=MAX_PER_PAGE, **kwargs):
+        """A page number beyond MAX_PAGE names no page (404), before its offset overflows the database's
+        integers; per_page is never more than MAX_PER_PAGE."""
+        if page is None and has_request_context():
+            page = request.args.get("page", type=int)
+        if page is not None and page > MAX_PAGE:
+            abort(404)
+        return super().paginate(select, page=page, per_page=per_page, max_per_page=max_per_page, **kwargs)
+
+
+db = Database(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -1,9 +1,15 @@
-"""Reading untrusted input (JSON bodies, CSV rows) field by field, collecting every error."""
+"""Reading untrusted input (JSON bodies, query arguments, form fields, CSV rows), collecting every error.
+
+Besides the per-field readers of `Payload`, the limits every request meets wherever it goes: ids within the
+database column's range (the `int` URL converter), no NUL bytes, lone surrogates or deep nesting in text and
+JSON, and dates and numbers that the database and the date arithmetic can hold.
+"""
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext as _
+from werkzeug.routing import IntegerConverter
 
 from drillmgr.errors import ValidationError
 
@@ -16,6 +22,77 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 def plain_text(value: str) -> str:
     """`value` with line breaks as line feeds and without other control characters."""
     return CONTROL_CHARACTERS.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+# Ids and counts are 32-bit INTEGER columns on PostgreSQL; a larger number can name no row.
+MAX_ID = 2**31 - 1
+MIN_INT, MAX_INT = -(2**31), 2**31 - 1
+# Dates far enough apart for any drill programme, and far from the ends of Python's date range (a day is
+# added to an end date, a duration to a start).
+MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2999, 12, 31)
+MAX_JSON_DEPTH = 32
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _up_to(n: int) -> str:
+    """A regular expression for the whole numbers 1…n (leading zeros allowed, as int() reads them)."""
+    digits = str(n)
+    options = [rf"[1-9]\d{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    for i, digit in enumerate(digits):
+        low = 1 if i == 0 else 0
+        if int(digit) > low:
+            options.append(rf"{digits[:i]}[{low}-{int(digit) - 1}]\d{{{len(digits) - i - 1}}}")
+    options.append(digits)
+    return rf"0*(?:{'|'.join(options)})"
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route: only 1…MAX_ID (the id column's range) match, so a larger number is a 404 for
+    every method and never reaches the database (where PostgreSQL would refuse it with an error)."""
+
+    regex = _up_to(MAX_ID)
+
+    def __init__(self, map, fixed_digits=0, min=1, max=MAX_ID, signed=False):  # noqa: A002 — werkzeug's names
+        super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def parse_id(text: str | None) -> int | None:
+    """An id written in text (a token, a form field), or None when it is not one: ASCII digits, 1…MAX_ID."""
+    if text is None or not re.fullmatch(IdConverter.regex, text):
+        return None
+    return int(text)
+
+
+def bad_text(value) -> bool:
+    """Text no database column may hold: a NUL byte (PostgreSQL refuses it) or a lone surrogate (not UTF-8)."""
+    return isinstance(value, str) and _BAD_TEXT.search(value) is not None
+
+
+def printable(name: str) -> str:
+    """A field name that can be sent back in an answer: NUL and lone surrogates written as \\uXXXX escapes."""
+    return _BAD_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", name)
+
+
+def check_json(data, field: str = "") -> None:
+    """Refuses JSON nested deeper than MAX_JSON_DEPTH, or with NUL bytes or lone surrogates in any string
+    (keys too), naming the top-level field where the bad value is. Iterative, so depth cannot hurt it."""
+    stack = [(data, field, 0)]
+    while stack:
+        value, name, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            message = _("Nested too deeply (at most %(n)d levels).", n=MAX_JSON_DEPTH)
+            raise ValidationError(message, {printable(name) or "body": [message]})
+        if isinstance(value, str):
+            if bad_text(value):
+                message = _("Must not contain NUL bytes or unpaired surrogates.")
+                raise ValidationError(message, {printable(name) or "body": [message]})
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                stack.append((key, name or key, depth + 1))
+                stack.append((item, name or key, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, name, depth + 1) for item in value)
 
 
 class Payload:
@@ -61,14 +138,17 @@ class Payload:
         if raw is MISSING:
             return default
         if isinstance(raw, bool) or not isinstance(raw, int):
-            if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+            if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
                 raw = int(raw.strip())
             else:
                 self.error(field, _("Must be a whole number."))
                 return default
-        if minimum is not None and raw < minimum:
+        # Beyond the column's range, whatever the caller's bounds: the database could not compare or keep it.
+        minimum = MIN_INT if minimum is None else max(minimum, MIN_INT)
+        maximum = MAX_INT if maximum is None else min(maximum, MAX_INT)
+        if raw < minimum:
             self.error(field, _("Must be at least %(n)d.", n=minimum))
-        elif maximum is not None and raw > maximum:
+        elif raw > maximum:
             self.error(field, _("Must be at most %(n)d.", n=maximum))
         return raw
 
@@ -131,6 +211,9 @@ class Payload:
         if not isinstance(raw, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
             self.error(field, _("Must be a list of numeric ids."))
             return default
+        if not all(1 <= i <= MAX_ID for i in raw):
+            self.error(field, _("Ids are whole numbers from 1 to %(n)d.", n=MAX_ID))
+            return default
         return list(dict.fromkeys(raw))
 
     def datetime(self, field, required=False, default=MISSING):
@@ -144,6 +227,8 @@ class Payload:
         if value is None or value.tzinfo is None:
             self.error(field, _("Must be an ISO 8601 date and time with an offset, e.g. 2026-05-12T10:00:00+08:00."))
             return default
+        if not _in_date_range(value.date()) or abs(value.utcoffset()) > timedelta(hours=14):
+            return self._out_of_range(field, default)
         return value
 
     def date(self, field, required=False, default=MISSING):
@@ -151,14 +236,27 @@ class Payload:
         if raw is MISSING:
             return default
         try:
-            return date.fromisoformat(raw) if isinstance(raw, str) else self._bad_date(field, default)
+            value = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
         except ValueError:
+            value = None
+        if value is None:
             return self._bad_date(field, default)
+        if not _in_date_range(value):
+            return self._out_of_range(field, default)
+        return value
 
     def _bad_date(self, field, default):
         self.error(field, _("Must be a date such as 2026-06-07."))
         return default
 
+    def _out_of_range(self, field, default):
+        self.error(field, _("Must be between %(a)s and %(b)s.", a=MIN_DATE.isoformat(), b=MAX_DATE.isoformat()))
+        return default
+
     def check(self) -> None:
         if self.errors:
             raise ValidationError(_("The input is not valid."), self.errors)
+
+
+def _in_date_range(value: date) -> bool:
+    return MIN_DATE <= value <= MAX_DATE

@@ -1,6 +1,5 @@
 """Helpers shared by every feature's web views."""
 from flask import abort, render_template, request
-from flask_wtf.csrf import CSRFError
 
 from drillmgr.errors import ServiceError
 
@@ -24,17 +23,23 @@ def same_origin_post() -> bool:
     return (request.referrer or "").startswith(own + "/")
 
 
-def register_form_recovery(app) -> None:
-    """A form whose CSRF token no longer holds is shown again with what was typed, under a fresh token.
+def expired_form_again():
+    """A web form whose CSRF token no longer holds, shown again with what was typed under a fresh token; None
+    for anything but a post from our own pages (a forged cross-site post gets the plain error page)."""
+    if request.method != "POST" or not same_origin_post():
+        return None
+    fields = [(name, value) for name, value in request.form.items(multi=True)
+              if name != "csrf_token" and not name.endswith("-csrf_token")]
+    return render_template("errors/form_expired.html", fields=fields, action=request.path,
+                           lost_files=[f.filename for f in request.files.values() if f.filename],
+                           back=request.referrer), 400
 
-    Only for a post from our own pages: a forged cross-site post still ends on the plain error page."""
 
-    @app.errorhandler(CSRFError)
-    def expired_form(error: CSRFError):
-        if request.path.startswith("/api/") or request.method != "POST" or not same_origin_post():
-            return render_template("errors/error.html", error=error, csrf=True), 400
-        fields = [(name, value) for name, value in request.form.items(multi=True)
-                  if name != "csrf_token" and not name.endswith("-csrf_token")]
-        return render_template("errors/form_expired.html", fields=fields, action=request.path,
-                               lost_files=[f.filename for f in request.files.values() if f.filename],
-                               back=request.referrer), 400
+def page_arg() -> int:
+    """The `page` query argument of a list page; one beyond any page (its offset would overflow) is a 404."""
+    from drillmgr.extensions import MAX_PAGE
+
+    page = request.args.get("page", 1, type=int)
+    if page > MAX_PAGE:
+        abort(404)
+    return max(page, 1)

@@ -64,16 +64,20 @@ register_schema("DrillInput", {
                    "PATCH takes any subset plus the required `version`.",
     "properties": _DRILL_FIELDS | {"participation": _PARTICIPATION_INPUT, "version": {"type": "integer"}},
 })
+register_schema("DrillInputPatch", {
+    "type": "object", "required": ["version"], "description": "Any subset of the fields, and the drill's version.",
+    "properties": _DRILL_FIELDS | {"participation": _PARTICIPATION_INPUT, "version": {"type": "integer", "minimum": 1}},
+})
 register_schema("DrillCompletion", {
     "type": "object", "required": ["participation"],
     "properties": {"participation": _PARTICIPATION_INPUT,
                    "participant_org_ids": {"type": "array", "items": {"type": "integer"}},
-                   "version": {"type": "integer", "description": "checked when given"}},
+                   "version": {"type": "integer", "minimum": 1, "description": "checked when given"}},
 })
 register_schema("DrillCancellation", {
     "type": "object", "required": ["reason"],
     "properties": {"reason": {"type": "string", "maxLength": 1000},
-                   "version": {"type": "integer", "description": "checked when given"}},
+                   "version": {"type": "integer", "minimum": 1, "description": "checked when given"}},
 })
 register_schema("DrillSeriesInput", {
     "type": "object", "required": ["title", "form", "starts_at", "ends_at", "rrule"],
@@ -84,7 +88,7 @@ register_schema("DrillSeriesInput", {
 register_schema("DrillFollowingInput", {
     "type": "object", "required": ["version"],
     "description": "Changes this occurrence and all later ones of its series (the series is split).",
-    "properties": _DRILL_FIELDS | {"rrule": {"type": "string"}, "version": {"type": "integer"}},
+    "properties": _DRILL_FIELDS | {"rrule": {"type": "string"}, "version": {"type": "integer", "minimum": 1}},
 })
 register_schema("DrillSeries", {"type": "object", "properties": {
     "id": {"type": "integer"}, "rrule": {"type": "string"}, "dtstart": _DATETIME,
@@ -218,7 +222,7 @@ def list_attachments(drill_id: int):
 @bp.post("/drills/<int:drill_id>/attachments")
 @describe("Attach a file (plan, script, sign-in sheet, photo); size- and type-checked",
           request="AttachmentUpload", response="Attachment", created=True,
-          request_content_type="multipart/form-data")
+          request_content_type="multipart/form-data", conflicts=True)
 @token_required
 def add_attachment(drill_id: int):
     drill = _drill(drill_id)

@@ -2,10 +2,21 @@
 
 Handlers add detail with @describe(...): a summary, request and response schemas, query
 parameters. Schemas live in SCHEMAS, which feature modules extend with register_schema().
+
+What every endpoint shares is added here, from the same constants the server checks with, so that the
+document states what the server does (schemathesis holds it to that in .ci/fuzz-api): ids within the id
+column's range, whole numbers within 32 bits, dates within validation's range, required text not blank,
+absent and null alike for optional fields, PATCH taking any subset, and the errors any request can meet
+(400, 413 for bodies, 422, 503 on a busy database, 401/403/404 behind a token).
 """
+import copy
 import re
 
 from flask import current_app
+from werkzeug.routing import IntegerConverter
+
+from drillmgr.extensions import MAX_PAGE, MAX_PER_PAGE
+from drillmgr.validation import MAX_DATE, MAX_ID, MAX_INT, MIN_DATE, MIN_INT
 
 SCHEMAS: dict[str, dict] = {
     "Problem": {
@@ -20,9 +31,15 @@ SCHEMAS: dict[str, dict] = {
     },
 }
 PAGE_PARAMS = [
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
+    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+     "description": f"default 50; more than {MAX_PER_PAGE} is refused (400)"},
 ]
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+REGION_CODE_LENGTH = 12  # national division codes: 6, 9 or 12 digits
+# Years of MIN_DATE…MAX_DATE: the server refuses other dates with a 422 naming the field.
+_YEARS = f"^(?:{MIN_DATE.year // 100}|{'|'.join(str(c) for c in range(MIN_DATE.year // 100 + 1, MAX_DATE.year // 100 + 1))})[0-9]{{2}}-"
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
 
 
 def register_schema(name: str, schema: dict) -> None:
@@ -31,14 +48,16 @@ def register_schema(name: str, schema: dict) -> None:
 
 def describe(summary: str, request: str | None = None, response: str | None = None, paginated: bool = False,
              params: list[dict] | None = None, public: bool = False, content_types: list[str] | None = None,
-             created: bool = False, request_content_type: str = "application/json", conflicts: bool = False):
+             created: bool = False, request_content_type: str = "application/json", conflicts: bool = False,
+             errors: dict[int, str] | None = None):
     """`conflicts`: the operation can answer 409 besides PATCH and PUT's stale version, e.g. a filing step
-    that the current state does not allow."""
+    that the current state does not allow. `content_types`: other types of the 200 answer (a file download
+    without `response` has only those). `errors`: further problem statuses and what they mean."""
     def decorator(view):
         view.openapi = {"summary": summary, "request": request, "response": response, "paginated": paginated,
                         "params": params or [], "public": public, "content_types": content_types,
                         "created": created, "request_content_type": request_content_type,
-                        "conflicts": conflicts}
+                        "conflicts": conflicts, "errors": errors or {}}
         return view
 
     return decorator
@@ -48,60 +67,161 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _problem(description: str) -> dict:
-    return {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+def _problem(description: str, headers: dict | None = None) -> dict:
+    answer = {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
+    if headers:
+        answer["headers"] = headers
+    return answer
 
 
-def _operation(rule, method: str, view) -> dict:
+def _is_id(name: str) -> bool:
+    return name in ("id", "owner", "org", "drill") or name.endswith(("_id", "_ids"))
+
+
+def _is_region_code(name: str) -> bool:
+    return name in ("region", "region_code", "organizer_region_code")
+
+
+def _as_input(schema: dict, name: str = "", patch: bool = False) -> dict:
+    """A request schema as the server reads it (drillmgr.validation.Payload): bounded integers and ids,
+    dates in range, required text not blank, null taken as absent; a PATCH takes any subset but `version`."""
+    schema = copy.deepcopy(schema)
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "integer" in kinds:
+        low, high = (1, MAX_ID) if _is_id(name) else (0, MAX_INT) if name == "version" else (MIN_INT, MAX_INT)
+        schema["minimum"] = max(schema.get("minimum", low), low)
+        schema["maximum"] = min(schema.get("maximum", high), high)
+    if "string" in kinds and schema.get("format") in ("date", "date-time"):
+        schema.setdefault("pattern", _YEARS)
+    if "string" in kinds and _is_region_code(name):
+        schema.setdefault("maxLength", REGION_CODE_LENGTH)
+    if "array" in kinds and isinstance(schema.get("items"), dict):
+        schema["items"] = _as_input(schema["items"], name)
+    if isinstance(schema.get("additionalProperties"), dict):
+        schema["additionalProperties"] = _as_input(schema["additionalProperties"], name)
+    properties = schema.get("properties")
+    if properties:
+        required = set(schema.get("required", []))
+        for field, sub in list(properties.items()):
+            sub = _as_input(sub, field)
+            if field in required:
+                if sub.get("type") == "string" and "enum" not in sub and "format" not in sub:
+                    sub.setdefault("pattern", r"\S")  # stripped, then refused when empty
+            else:
+                sub = _nullable(sub)
+            properties[field] = sub
+        if patch:
+            schema["required"] = [field for field in schema.get("required", []) if field == "version"]
+            for field in required - set(schema["required"]):
+                properties[field] = _nullable(properties[field])
+            if not schema["required"]:
+                del schema["required"]
+    return schema
+
+
+def _nullable(schema: dict) -> dict:
+    """Payload reads a null as an absent field."""
+    if "enum" in schema:
+        return schema | {"enum": list(dict.fromkeys([*schema["enum"], None]))}
+    if "type" in schema:
+        kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        return schema | {"type": list(dict.fromkeys([*kinds, "null"]))}
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    return schema
+
+
+def _parameter(param: dict) -> dict:
+    """A query parameter as the API reads it: never empty (an empty value is a 422), ids within range."""
+    param = copy.deepcopy(param)
+    schema = param.setdefault("schema", {})
+    if schema.get("type") == "string" and "enum" not in schema:
+        schema.setdefault("minLength", 1)
+        if _is_region_code(param["name"]):
+            schema.setdefault("maxLength", REGION_CODE_LENGTH)
+        if schema.get("format") == "date":
+            schema.setdefault("pattern", _YEARS)
+    if schema.get("type") == "integer":
+        param["schema"] = _as_input(schema, param["name"])
+    return param
+
+
+def _path_parameter(rule, arg: str) -> dict:
+    if isinstance(rule._converters[arg], IntegerConverter):
+        schema = dict(_ID)
+    else:
+        schema = {"type": "string", "minLength": 1}
+    return {"name": arg, "in": "path", "required": True, "schema": schema}
+
+
+def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
     info = getattr(view, "openapi", None) or {"summary": (view.__doc__ or view.__name__).strip().splitlines()[0],
                                               "params": [], "public": False}
     operation = {"summary": info["summary"], "operationId": f"{rule.endpoint}_{method}".replace(".", "_"),
-                 "parameters": [{"name": arg, "in": "path", "required": True,
-                                 "schema": {"type": "integer" if rule._converters[arg].__class__.__name__
-                                            == "IntegerConverter" else "string"}}
-                                for arg in sorted(rule.arguments)] + list(info.get("params") or [])}
+                 "parameters": [_path_parameter(rule, arg) for arg in sorted(rule.arguments)]
+                 + [_parameter(param) for param in info.get("params") or []]}
     if info.get("paginated"):
         operation["parameters"] += PAGE_PARAMS
+    responses = {}
     if info.get("request"):
+        name = info["request"]
+        if name in SCHEMAS:
+            if method == "patch" and not name.endswith("Patch"):
+                name = f"{name}Patch"  # the module's own, when it registered one (e.g. requiring `version`)
+            inputs[name] = name if name in SCHEMAS else info["request"]
         operation["requestBody"] = {"required": True,
                                     "content": {info.get("request_content_type") or "application/json":
-                                                {"schema": _ref(info["request"])}}}
+                                                {"schema": _ref(name)}}}
+        responses["413"] = _problem("The body is larger than the server takes (DRILLMGR_MAX_ATTACHMENT_BYTES + 1 MiB)")
     response_schema = _ref(info["response"]) if info.get("response") else {"type": "object"}
     if info.get("paginated"):
         response_schema = {"type": "object", "properties": {
             "items": {"type": "array", "items": response_schema}, "page": {"type": "integer"},
             "per_page": {"type": "integer"}, "total": {"type": "integer"}}}
-    content = {ct: {} for ct in info.get("content_types") or []}
-    content["application/json"] = {"schema": response_schema}
-    operation["responses"] = {
-        "201" if method == "post" and info.get("created") else "200": {"description": "OK", "content": content},
+    content = {ct: {"schema": {"type": "string", "format": "binary"}} for ct in info.get("content_types") or []}
+    if info.get("response") or not content:
+        content["application/json"] = {"schema": response_schema}
+    if method == "delete":
+        success = {"204": {"description": "Done; no content"}}
+    else:
+        success = {"201" if method == "post" and info.get("created") else "200": {"description": "OK", "content": content}}
+    operation["responses"] = success | responses | {
         "400": _problem("Malformed request"),
         "422": _problem("Invalid input; `errors` names each field"),
+        "503": _problem("The database is busy (a lock or statement timeout); try again", _RETRY_AFTER),
     }
     if not info.get("public"):
         operation["security"] = [{"bearer": []}]
-        operation["responses"].update({"401": _problem("No valid token"), "403": _problem("Not allowed"),
-                                       "404": _problem("Not found or not visible")})
+        operation["responses"].update({
+            "401": _problem("No valid token", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+            "403": _problem("Not allowed"), "404": _problem("Not found or not visible")})
     if method in ("patch", "put") or info.get("conflicts"):
         operation["responses"]["409"] = _problem("Stale version, or a step the current state does not allow")
+    for status, description in (info.get("errors") or {}).items():
+        operation["responses"][str(status)] = _problem(description, _RETRY_AFTER if status == 429 else None)
     return operation
 
 
 def openapi_document() -> dict:
     paths: dict[str, dict] = {}
+    inputs: dict[str, str] = {}
     for rule in current_app.url_map.iter_rules():
         if not rule.endpoint.startswith("api.") or rule.endpoint == "api.static":
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
         view = current_app.view_functions[rule.endpoint]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(rule, method.lower(), view)
+            paths.setdefault(path, {})[method.lower()] = _operation(rule, method.lower(), view, inputs)
+    schemas = dict(SCHEMAS)
+    for name, source in inputs.items():
+        schemas[name] = _as_input(SCHEMAS[source], patch=name.endswith("Patch"))
     return {
         "openapi": "3.1.0",
         "info": {"title": "drillmgr API", "version": "1.0.0",
                  "description": "Earthquake drill and readiness manager. Errors are application/problem+json."},
         "servers": [{"url": "/api/v1"}],
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": SCHEMAS,
+        "components": {"schemas": dict(sorted(schemas.items())),
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     }

@@ -8,7 +8,7 @@ from flask import jsonify, request, send_file, url_for
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
 from drillmgr.api.openapi import describe, register_schema
-from drillmgr.attachments.services import attachment_path
+from drillmgr.attachments.services import FILE_TYPES, attachment_path
 from drillmgr.checklists import services as checklists
 from drillmgr.enums import Answer, Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
 from drillmgr.extensions import db
@@ -43,7 +43,9 @@ register_schema("OutreachActivityInput", {"type": "object", "required": ["kind",
                                           "description": "PATCH takes any subset.", "properties": _ACTIVITY_FIELDS})
 _SITE_FIELDS = {"kind": {"enum": SiteKind.values()}, "name": {"type": "string", "maxLength": 200},
                 "region_code": {"type": "string"}, "org_id": {"type": ["integer", "null"]},
-                "status": {"enum": SiteStatus.values()}, "year": {"type": "integer"}}
+                "status": {"enum": SiteStatus.values()},
+                "year": {"type": "integer", "minimum": services.EARLIEST_YEAR, "maximum": date.today().year + 5,
+                         "description": "at most five years ahead"}}
 register_schema("DemonstrationSite", {"type": "object", "properties": _SITE_FIELDS | {
     "id": {"type": "integer"}, "is_demo": {"type": "boolean"}}})
 register_schema("DemonstrationSiteInput", {"type": "object", "required": ["kind", "name", "region_code", "year"],
@@ -78,8 +80,9 @@ register_schema("ReadinessSummary", {"type": "object", "properties": {"items": {
                                      "share": {"type": ["number", "null"]},
                                      "term": {"type": "array", "items": {"type": "string", "format": "date"}}}}}}})
 
+_YEAR = {"type": "integer", "minimum": services.EARLIEST_YEAR, "maximum": 2100}
 OUTREACH_FILTERS = [
-    {"name": "year", "in": "query", "schema": {"type": "integer"}},
+    {"name": "year", "in": "query", "schema": _YEAR},
     {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "a region and everything below"},
     {"name": "kind", "in": "query", "schema": {"enum": OutreachKind.values()}},
 ]
@@ -152,7 +155,8 @@ def add_outreach_attachment(activity_id: int):
 
 
 @bp.get("/outreach/attachments/<int:attachment_id>")
-@describe("Download an activity's file (only for those who may see the activity)")
+@describe("Download an activity's file (only for those who may see the activity)",
+          content_types=sorted({t.content_type for t in FILE_TYPES.values()}))
 @token_required
 def get_outreach_attachment(attachment_id: int):
     attachment = services.get_visible_attachment(current_api_user(), attachment_id)
@@ -176,7 +180,7 @@ def _region_and_year() -> tuple[str, int]:
 @describe("Six-into coverage: activities per setting for each county of the prefecture, or each township of "
           "a county", response="SixIntoCoverage",
           params=[{"name": "region", "in": "query", "schema": {"type": "string"}},
-                  {"name": "year", "in": "query", "schema": {"type": "integer"}}])
+                  {"name": "year", "in": "query", "schema": _YEAR}])
 @token_required
 def outreach_coverage():
     region, year = _region_and_year()
@@ -242,7 +246,7 @@ def list_checklist_runs():
 
 @bp.post("/checklist-runs")
 @describe("Start a drill's pre-drill checklist or a unit's readiness checklist", request="ChecklistRunStart",
-          response="ChecklistRun", created=True)
+          response="ChecklistRun", created=True, conflicts=True)
 @token_required
 def start_checklist_run():
     run = checklists.start_run(current_api_user(), json_body())

@@ -5,6 +5,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts import services as accounts
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, problem, token_required
 from drillmgr.api.openapi import describe, openapi_document, register_schema
+from drillmgr.errors import status_title
 from drillmgr.extensions import db, login_limit_by_address, login_limit_by_username
 from drillmgr.orgs import services as orgs
 from drillmgr.regions.services import all_regions, region_to_dict
@@ -69,7 +70,7 @@ register_schema("OrganisationInput", {
                    "region_code": {"type": "string"}, "headcount": {"type": "integer", "minimum": 0},
                    "evacuation_target_seconds": {"type": "integer", "minimum": 10, "maximum": 3600},
                    "address": {"type": "string", "maxLength": 300}, "contact": {"type": "string", "maxLength": 100},
-                   "version": {"type": "integer"}},
+                   "version": {"type": "integer", "minimum": 1}},
 })
 ORG_FILTERS = [
     {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "region code (its subtree)"},
@@ -80,7 +81,8 @@ ORG_FILTERS = [
 
 @bp.post("/auth/token")
 @describe("Exchange username and password for a bearer token", request="TokenRequest", response="Token",
-          public=True)
+          public=True, errors={401: "Wrong username or password, or the account is inactive",
+                               429: "Too many attempts from this address (LOGIN_RATE_LIMIT); see Retry-After"})
 @login_limit_by_address
 @login_limit_by_username
 def issue_token():
@@ -92,7 +94,7 @@ def issue_token():
     p.check()
     user = accounts.authenticate(username, password)
     if user is None:
-        return problem(401, "Unauthorized", _("Wrong username or password."))
+        return problem(401, status_title(401), _("Wrong username or password."))
     return jsonify({"token": accounts.issue_token(user)})
 
 

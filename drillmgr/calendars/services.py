@@ -42,6 +42,7 @@ from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import counties
+from drillmgr.validation import parse_id
 
 PUBLIC, ME, ORG, REGION = "public", "me", "org", "region"
 CANCELLED_KEPT = timedelta(days=90)
@@ -226,7 +227,7 @@ def feed_token(user: User, kind: str, target: str = "") -> str:
 def feed_for_token(kind: str, target: str, token: str | None) -> Feed:
     """The feed a signed link stands for; refused when the link was altered, rotated or its owner left."""
     user_id, _dot, signature = (token or "").partition(".")
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() and signature else None
+    user = db.session.get(User, parse_id(user_id)) if parse_id(user_id) and signature else None
     if user is None or not user.active or not _signer(user).verify_signature(
             _signed_message(user.id, kind, target), signature.encode()):
         raise Forbidden(_("This calendar link is not valid (it may have been replaced by a new one)."))

@@ -12,7 +12,7 @@ from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, Rev
 from drillmgr.findings.models import Finding
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
-from drillmgr.web import or_404
+from drillmgr.web import or_404, page_arg
 
 bp = Blueprint("findings", __name__, url_prefix="/findings")
 
@@ -126,7 +126,7 @@ def actions():
                 flash(message, "danger")
         filters = {}
     today = services.local_today()
-    pagination = services.open_actions_page(current_user, today, filters, page=request.args.get("page", 1, type=int))
+    pagination = services.open_actions_page(current_user, today, filters, page=page_arg())
     regions = all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
     drill_endpoint = "drills.detail" if "drills.detail" in current_app.view_functions else "findings.drill"
     return render_template("findings/actions.html", pagination=pagination, today=today, regions=regions,

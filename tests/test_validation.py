@@ -1,0 +1,179 @@
+"""Hostile input never makes a 500 (issue 10 item 4): ids beyond the column's range, NUL bytes, lone surrogates,
+deep JSON, dates at the end of the calendar, huge page numbers — on the API and on the web pages."""
+import pytest
+
+from drillmgr.enums import Role
+from drillmgr.validation import MAX_ID, IdConverter, _up_to
+from tests.conftest import WUSU, login, token_for
+from tests.test_foundation_api import assert_problem
+
+HUGE = "99999999999999999999"
+
+
+@pytest.fixture
+def admin(make_user):
+    return make_user(Role.ADMIN, username="hostile-admin")
+
+
+@pytest.fixture
+def auth(client, admin):
+    return token_for(client, admin)
+
+
+def _api_rules(app, with_arguments: bool):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("api.") and "GET" in rule.methods and bool(rule.arguments) == with_arguments:
+            yield rule
+
+
+@pytest.mark.parametrize("number", [str(MAX_ID + 1), "1099511627776", HUGE, "0"])
+def test_ids_beyond_the_column_are_404_on_every_api_path(app, client, auth, number):
+    for rule in _api_rules(app, with_arguments=True):
+        path = rule.rule
+        for name in rule.arguments:
+            path = path.replace(f"<int:{name}>", number).replace(f"<{name}>", number)
+        assert_problem(client.get(path, headers=auth), 404)
+
+
+def test_ids_beyond_the_column_are_404_on_web_pages(client, admin, make_drill):
+    login(client, admin)
+    for path in (f"/drills/{MAX_ID + 1}", f"/drills/{HUGE}", f"/orgs/{MAX_ID + 1}", f"/users/{HUGE}",
+                 f"/findings/{MAX_ID + 1}"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "页面不存在，或您无权查看" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query, field", [
+    ("/drills?org=2147483648", "org"), (f"/drills?org={HUGE}", "org"), ("/findings?org=2147483648", "org"),
+    ("/checklist-runs?org=2147483648", "org"), ("/checklist-runs?drill=2147483648", "drill"),
+    ("/drills?to=9999-12-31", "to"), ("/drills?from=0001-01-01", "from"), ("/drills?to=", "to"),
+    ("/reports/half-year?half=", "half"), ("/outreach?year=2026%00", "year"), ("/orgs?q=a%00b", "q"),
+    ("/drills?region=%00", "region"), ("/users?per_page=501", "per_page"), (f"/users?page={HUGE}", "page"),
+])
+def test_out_of_range_filters_are_a_problem_naming_the_field(client, auth, query, field):
+    response = client.get(f"/api/v1{query}", headers=auth)
+    assert response.status_code in (400, 422), response.get_data(as_text=True)
+    assert field in assert_problem(response, response.status_code)["errors"]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"name": "a\u0000b", "kind": "school", "region_code": WUSU}, "name"),
+    ({"name": "ok", "kind": "school", "region_code": WUSU, "headcount": 1099511627776}, "headcount"),
+    ({"name": "ok", "kind": "school", "region_code": WUSU, "headcount": int(HUGE)}, "headcount"),
+])
+def test_hostile_json_fields_are_422_naming_the_field(client, auth, body, field):
+    response = client.post("/api/v1/orgs", json=body, headers=auth)
+    assert field in assert_problem(response, 422)["errors"]
+
+
+def test_a_huge_version_is_422_not_500(client, auth, make_org):
+    org = make_org(region_code=WUSU)
+    response = client.patch(f"/api/v1/orgs/{org.id}", json={"name": "新名称", "version": 1099511627776}, headers=auth)
+    assert response.status_code in (409, 422), response.get_data(as_text=True)
+    response = client.patch(f"/api/v1/orgs/{org.id}", json={"name": "新名称", "version": int(HUGE)}, headers=auth)
+    assert response.status_code in (409, 422), response.get_data(as_text=True)
+
+
+def test_ids_in_bodies_beyond_the_column_are_422(client, auth):
+    response = client.post("/api/v1/checklist-runs", json={"org_id": 2**40}, headers=auth)
+    assert "org_id" in assert_problem(response, 422)["errors"]
+    response = client.post("/api/v1/drills", headers=auth, json={
+        "title": "演练", "form": "evacuation", "starts_at": "2030-01-01T10:00:00+08:00",
+        "ends_at": "2030-01-01T11:00:00+08:00", "organizer_region_code": WUSU, "participant_org_ids": [2**31]})
+    assert "participant_org_ids" in assert_problem(response, 422)["errors"]
+
+
+@pytest.mark.parametrize("raw", [b"[" * 1000 + b"]" * 1000, b'{"a":' * 1000 + b"1" + b"}" * 1000,
+                                 b"[" * 100_000 + b"]" * 100_000])
+def test_deeply_nested_json_is_422(client, auth, raw):
+    response = client.post("/api/v1/orgs", data=raw, headers=auth | {"Content-Type": "application/json"})
+    assert_problem(response, 422)
+
+
+def test_lone_surrogate_escape_and_nan_in_raw_json(client, auth):
+    raw = b'{"name": "\\ud800", "kind": "school", "region_code": "654202"}'
+    response = client.post("/api/v1/orgs", data=raw, headers=auth | {"Content-Type": "application/json"})
+    assert "name" in assert_problem(response, 422)["errors"]
+    raw = b'{"name": "x", "kind": "school", "region_code": "654202", "headcount": NaN}'
+    assert_problem(client.post("/api/v1/orgs", data=raw, headers=auth | {"Content-Type": "application/json"}), 400)
+
+
+def test_dates_at_the_end_of_the_calendar_are_422(client, auth):
+    response = client.post("/api/v1/drills", headers=auth, json={
+        "title": "演练", "form": "evacuation", "starts_at": "9999-12-31T23:00:00+00:00",
+        "ends_at": "9999-12-31T23:30:00-08:00", "organizer_region_code": WUSU})
+    errors = assert_problem(response, 422)["errors"]
+    assert "starts_at" in errors and "ends_at" in errors
+
+
+def test_nul_in_a_path_is_404(client, auth):
+    assert client.get("/api/v1/drills%00", headers=auth).status_code == 404
+
+
+HOSTILE_ARGS = {"page": HUGE, "year": HUGE, "month": "13", "org": str(MAX_ID + 1), "drill": HUGE,
+                "to": "9999-12-31", "from": "0001-01-01", "half": "3", "region": "6542\u0000", "q": "a\u0000b",
+                "kind": "\u0000", "status": "x", "unread": "1", "job": "x", "format": "xlsx", "mine": HUGE}
+
+
+@pytest.mark.parametrize("args", [HOSTILE_ARGS, {"page": HUGE}, {"year": HUGE, "month": HUGE},
+                                  {"year": "0", "month": "0"}, {"to": "9999-12-31"}, {"org": HUGE},
+                                  {"year": "9999", "month": "12"}, {"year": "1", "month": "1"}])
+def test_no_web_page_answers_500_to_hostile_query_arguments(app, client, admin, args):
+    login(client, admin)
+    failures = []
+    for rule in app.url_map.iter_rules():
+        if ("GET" not in rule.methods or rule.arguments or rule.endpoint.startswith("api.")
+                or rule.endpoint in ("static", "accounts.logout")):
+            continue
+        try:
+            status = client.get(rule.rule, query_string=args).status_code
+        except Exception as error:  # noqa: BLE001 — the test client re-raises what would be a 500
+            status = repr(error)
+        if not isinstance(status, int) or status >= 500:
+            failures.append((rule.rule, status))
+    assert not failures
+
+
+def test_a_web_page_number_beyond_any_page_is_404(client, admin):
+    login(client, admin)
+    assert client.get(f"/users?page={HUGE}").status_code == 404
+    assert client.get("/users?page=2").status_code == 200
+
+
+def test_nul_in_a_web_form_is_refused_in_the_users_language(client, admin):
+    login(client, admin)
+    response = client.post("/orgs/new", data={"name": "学校\u0000", "kind": "school", "region_code": WUSU})
+    assert response.status_code == 422
+    assert "不能包含 NUL 字符" in response.get_data(as_text=True)
+
+
+def test_the_id_pattern_matches_exactly_the_column_range():
+    import re
+
+    small = re.compile(_up_to(1234))
+    assert [n for n in range(20_000) if small.fullmatch(str(n))] == list(range(1, 1235))
+    ids = re.compile(IdConverter.regex)
+    assert ids.fullmatch(str(MAX_ID)) and ids.fullmatch("0042") and ids.fullmatch("2147483639")
+    assert not any(ids.fullmatch(n) for n in ("0", "000", str(MAX_ID + 1), "2147483650", "3000000000", HUGE))
+
+
+@pytest.mark.parametrize("method", ["get", "post", "patch", "delete"])
+def test_an_id_beyond_the_column_is_404_for_every_method(client, auth, method):
+    """Not 405: the path names nothing, whatever the method (werkzeug checks the method before converting)."""
+    for path in (f"/api/v1/drills/{MAX_ID + 1}/attachments", f"/api/v1/drills/{MAX_ID + 1}", "/api/v1/attachments/0"):
+        assert_problem(getattr(client, method)(path, headers=auth), 404)
+
+
+@pytest.mark.parametrize("user_id", [HUGE, str(MAX_ID + 1), "\u00b2", "0", "-1", "1e5"])
+def test_feed_tokens_with_bad_ids_are_refused_not_500(client, user_id):
+    for path in ("/calendars/me.ics", "/calendars/org/1.ics", f"/calendars/region/{WUSU}.ics"):
+        response = client.get(path, query_string={"token": f"{user_id}.c2lnbmF0dXJl"})
+        assert response.status_code in (403, 404), (path, response.status_code)
+
+
+def test_a_bad_field_name_is_named_back_escaped(client):
+    raw = b'{"\\ud800": 1, "a\\u0000": 2, "username": "a", "password": "b"}'
+    response = client.post("/api/v1/auth/token", data=raw, headers={"Content-Type": "application/json"})
+    errors = assert_problem(response, 422)["errors"]
+    assert set(errors) <= {"\\ud800", "a\\u0000"} and errors
