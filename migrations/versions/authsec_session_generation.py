@@ -1,7 +1,7 @@
 """users.session_generation: logging out, a new password or deactivation ends every session of the user
 
 Revision ID: e4a1c9b2f7d3
-Revises: b7c1e5a2d9f0
+Revises: feeds_calendar_feed_versions
 Create Date: 2026-11-30 06:30:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'e4a1c9b2f7d3'
-down_revision = 'b7c1e5a2d9f0'
+down_revision = 'feeds_calendar_feed_versions'
 branch_labels = None
 depends_on = None
 
