@@ -152,3 +152,22 @@ class Payload:
     def check(self) -> None:
         if self.errors:
             raise ValidationError(_("The input is not valid."), self.errors)
+
+
+def confirm_exceptional(p: Payload, exceptional: dict[str, str]) -> str:
+    """Numbers beyond the plausible (`exceptional`: field → why) are kept only when the user confirms them
+    (`confirm_exceptional: true`) with a reason (`exceptional_reason`); returns the reason to keep, "" when
+    nothing is exceptional. Otherwise each field gets its message, and the payload fails."""
+    confirmed = p.boolean("confirm_exceptional", default=False)
+    reason = p.string("exceptional_reason", max_length=2000, default="")
+    if not exceptional:
+        return ""
+    if confirmed is True and reason:
+        return reason
+    for field, message in exceptional.items():
+        p.error(field, message)
+    if confirmed is not True:
+        p.error("confirm_exceptional", _("If these numbers are right, confirm them and give the reason."))
+    else:
+        p.error("exceptional_reason", _("Give the reason why these numbers are right."))
+    return ""

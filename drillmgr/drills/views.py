@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from drillmgr.access import services as access
 from drillmgr.attachments import services as attachments
 from drillmgr.attachments.forms import AttachmentForm
+from drillmgr.audit.changes import changes
 from drillmgr.db import utcnow
 from drillmgr.drills import services
 from drillmgr.drills.forms import COUNT_LABELS, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm
@@ -26,6 +27,10 @@ ACTION_LABELS = {
     "drill.create": _l("Planned"), "drill.update": _l("Changed"), "drill.cancel": _l("Cancelled"),
     "drill.complete": _l("Completed with participation"), "drill.participation": _l("Participation corrected"),
     "attachment.add": _l("File added"), "attachment.delete": _l("File removed"),
+    "review.save": _l("After-action review saved"), "review.submit": _l("Submitted the review for filing"),
+    "review.accept": _l("Accepted and filed"), "review.return": _l("Returned for revision"),
+    "review.reopen": _l("Reopened the filing"),
+    "finding.create": _l("Finding recorded"), "finding.update": _l("Finding changed"),
 }
 CALENDAR_PER_DAY = 5
 # Service error keys that a form shows under a differently named field.
@@ -105,7 +110,8 @@ def calendar():
 def detail(drill_id: int):
     drill = _visible_drill(drill_id)
     can_edit = access.can_edit_drill(current_user, drill)
-    upload_form = AttachmentForm() if can_edit and drill.status != DrillStatus.CANCELLED else None
+    filed = services.is_filed(drill)
+    upload_form = AttachmentForm() if can_edit and not filed and drill.status != DrillStatus.CANCELLED else None
     siblings = services.series_occurrences(current_user, drill.series_id) if drill.series_id else []
     return render_template(
         "drills/detail.html", drill=drill, can_edit=can_edit, target=services.evacuation_target(drill),
@@ -113,7 +119,13 @@ def detail(drill_id: int):
         upload_form=upload_form, siblings=siblings, history=services.drill_history(drill),
         action_labels=ACTION_LABELS, condition_labels={c.value: c.label for c in Condition},
         rule_text=services.describe_rule(drill.series.rrule) if drill.series else None,
-        count_labels=COUNT_LABELS, now=utcnow())
+        count_labels=COUNT_LABELS, now=utcnow(), filed=filed)
+
+
+@bp.app_template_global()
+def changes_of(entry) -> list:
+    """What an audit entry changed, field by field, for the history lists."""
+    return changes(entry)
 
 
 def _plan_form(form: DrillPlanForm, drill=None) -> DrillPlanForm:
