@@ -27,7 +27,7 @@ def local_input(moment) -> str:
 
 @pytest.fixture
 def school(make_org):
-    return make_org(kind=OrgKind.SCHOOL, region_code=WUSU, name="乌苏市第一中学")
+    return make_org(kind=OrgKind.SCHOOL, region_code=WUSU, name="乌苏市第一中学", headcount=2371)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from drillmgr.findings import services
 from drillmgr.findings.models import Finding
 from drillmgr.formatting import to_local
 from tests.conftest import SHAWAN, WUSU, at
-from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
+from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -272,7 +272,9 @@ def test_checklist_findings_follow_unit_and_region(world, make_user):
 # --- the list of open actions ----------------------------------------------------------------
 
 def _make(world, owner, due_days, status_steps=(), **data):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(owner, due_days, **data))
+    finding = services.add_drill_finding(world.staff, world.drill, finding_data(owner, max(due_days, 0), **data))
+    if due_days < 0:
+        let_time_pass(finding, due_days)
     for status in status_steps:
         step(owner, finding, status)
     return finding

@@ -687,6 +687,20 @@ def evacuation_trend(actor, org_id: int, limit: int = 12, now: datetime | None =
     return list(reversed(db.session.scalars(query).all()))
 
 
+OUTLIER_FACTOR = 3
+
+
+def chart_top(values: list[int], target: int | None) -> float:
+    """The top of the evacuation chart's axis: room for the target and the usual values. A value more than
+    OUTLIER_FACTOR times the median (and above the target) is an outlier: drawn cut off at the top and
+    marked, so that it does not flatten the others."""
+    if not values:
+        return float(target or 1) * 1.15
+    ordered = sorted(values)
+    cap = max(target or 0, OUTLIER_FACTOR * ordered[(len(ordered) - 1) // 2])
+    return max([target or 0] + [v for v in values if v <= cap]) * 1.15
+
+
 def trend_for(actor, drill: Drill, now: datetime | None = None) -> list[Drill]:
     if drill.form != DrillForm.EVACUATION or drill.organizer_org_id is None:
         return []

@@ -55,6 +55,8 @@ def _show_errors(form, error: ServiceError) -> bool:
         return True
     renamed = type(error)(error.detail, {FIELD_ALIASES.get(k, k.rsplit(".", 1)[-1]): v
                                          for k, v in error.errors.items()})
+    if "counts" in renamed.errors and hasattr(form, "counts_errors"):
+        form.counts_errors = renamed.errors.pop("counts")
     for message in apply_service_errors(form, renamed):
         flash(message, "danger")
     return False
@@ -120,6 +122,11 @@ def detail(drill_id: int):
         action_labels=ACTION_LABELS, condition_labels={c.value: c.label for c in Condition},
         rule_text=services.describe_rule(drill.series.rrule) if drill.series else None,
         count_labels=COUNT_LABELS, now=utcnow(), filed=filed)
+
+
+@bp.app_template_global()
+def evacuation_chart_top(values, target) -> float:
+    return services.chart_top(list(values), target)
 
 
 @bp.app_template_global()
