@@ -211,7 +211,7 @@ def _read_activity(data: dict, current: OutreachActivity | None) -> tuple[Payloa
             and not p.errors.get("organizer_org_id"):
         bound = venue_bound(merged)
         if bound is not None and audience > bound[0]:
-            exceptional["audience"] = _("An audience of %(n)s is more than %(bound)s can hold (%(limit)s).",
+            exceptional["audience"] = _("An audience of %(n)s is more than %(bound)s (%(limit)s).",
                                         n=format_decimal(audience), bound=bound[1], limit=format_decimal(bound[0]))
     reason = confirm_exceptional(p, exceptional)
     if relevant:
@@ -231,7 +231,7 @@ def venue_bound(values: dict) -> tuple[int, str] | None:
         return org.headcount, _("the headcount of %(unit)s", unit=org.name)
     setting = values.get("setting")
     if values.get("kind") == OutreachKind.SIX_INTO and setting is not None:
-        return SETTING_AUDIENCE[SixIntoSetting(setting)], _("a venue of this setting (%(setting)s)",
+        return SETTING_AUDIENCE[SixIntoSetting(setting)], _("what a venue of this setting (%(setting)s) holds",
                                                             setting=SixIntoSetting(setting).label)
     return None
 
