@@ -126,6 +126,27 @@ def test_due_date_before_finding_is_refused(world):
             "found_on": (finding.corrective_action.due_on + timedelta(days=1)).isoformat()})
 
 
+def test_a_new_action_is_never_due_before_it_exists(world):
+    yesterday = services.local_today() - timedelta(days=1)
+    data = finding_data(world.colleague, found_on=(yesterday - timedelta(days=2)).isoformat())
+    data["corrective_action"]["due_on"] = yesterday.isoformat()
+    with pytest.raises(ValidationError) as caught:
+        services.add_drill_finding(world.staff, world.drill, data)
+    assert caught.value.errors == {"corrective_action.due_on": [
+        f"A corrective action cannot be due before it was created ({services.local_today().isoformat()})."]}
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
+    data["corrective_action"]["due_on"] = services.local_today().isoformat()
+    finding = services.add_drill_finding(world.staff, world.drill, data)
+    with pytest.raises(ValidationError) as caught:
+        services.update_finding(world.staff, finding, {"corrective_action": {"due_on": yesterday.isoformat()}})
+    assert list(caught.value.errors) == ["corrective_action.due_on"]
+    db.session.rollback()
+    let_time_pass(finding, -3)  # overdue by the passing of time: other changes still save
+    services.update_finding(world.staff, finding, {"summary": "疏散通道堵塞（二楼东侧）"})
+    assert finding.summary == "疏散通道堵塞（二楼东侧）"
+
+
 def test_finding_dated_in_the_future_is_refused(world):
     data = finding_data(world.colleague, 30, found_on=at(days=2).date().isoformat())
     with pytest.raises(ValidationError) as caught:
