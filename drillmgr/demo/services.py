@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from drillmgr.accounts.models import User, new_feed_secret
 from drillmgr.checklists.demo import seed_readiness_demo
+from drillmgr.demo.filing import seed_filing_demo
 from drillmgr.drills.models import Drill, DrillFocus, Participation
 from drillmgr.enums import (KEY_LINKS, DrillForm, DrillScope, DrillStatus, Focus, JointWith, OrgKind,
                             RegionLevel, Role)
@@ -205,7 +206,7 @@ def seed_demo(org_count: int | None = None, drill_count: int | None = None, prog
     seed_readiness_demo(today, rng)
     _fix_sequences()
     db.session.commit()
-    summary.drills = len(drill_rows)
+    summary.drills = len(drill_rows) + seed_filing_demo(now)
     return summary
 
 
