@@ -302,3 +302,17 @@ def test_removing_a_file_of_a_filed_drill_is_refused_on_the_page(client, world):
     assert db.session.get(Attachment, attachment.id) is not None
     english_session(client, world.other_staff)
     assert client.get(f"/attachments/{attachment.id}/delete").status_code in (403, 404)
+
+
+@pytest.mark.parametrize("page", ["edit", "reschedule", "complete"])
+def test_change_pages_of_a_filed_drill_lead_back_to_it(client, world, page):
+    file_it(world)
+    english_session(client, world.coordinator)
+    answer = client.get(f"/drills/{world.drill.id}/{page}")
+    assert answer.status_code == 302 and answer.headers["Location"] == f"/drills/{world.drill.id}"
+    answer = client.post(f"/drills/{world.drill.id}/{page}", data={"students": "1", "title": "改"})
+    assert answer.status_code == 302
+    html = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
+    assert "its record is read-only" in html
+    db.session.expire_all()
+    assert world.drill.participation.students == 300

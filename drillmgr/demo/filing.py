@@ -71,12 +71,22 @@ def _findings(staff: User, coordinator: User, drill: Drill, today) -> None:
     db.session.commit()
 
 
+def _actors() -> tuple[User | None, User | None]:
+    staff = db.session.scalar(sa.select(User).where(User.username == "school", User.is_demo.is_(True)))
+    coordinator = db.session.scalar(sa.select(User).where(User.username == "wusu", User.is_demo.is_(True)))
+    return (staff, coordinator) if staff is not None and staff.org is not None else (None, None)
+
+
+def filing_demo_possible() -> bool:
+    """The demo school's staff and Wusu's coordinator exist (a demo of very few units may have no school)."""
+    return None not in _actors()
+
+
 def seed_filing_demo(now: datetime | None = None) -> int:
     """Adds the demo school's reviewed drills; returns how many. Nothing without the demo school and coordinator."""
     now = now or datetime.now(timezone.utc)
-    staff = db.session.scalar(sa.select(User).where(User.username == "school", User.is_demo.is_(True)))
-    coordinator = db.session.scalar(sa.select(User).where(User.username == "wusu", User.is_demo.is_(True)))
-    if staff is None or coordinator is None or staff.org is None:
+    staff, coordinator = _actors()
+    if staff is None or coordinator is None:
         return 0
     today = findings.local_today()
     for title, days_ago, state in PATH:

@@ -48,6 +48,16 @@ def _editable_drill(drill_id: int):
     return drill
 
 
+def _changeable_drill(drill_id: int):
+    """The drill for a page that changes it, or None when it is filed (the caller goes back to the drill)."""
+    drill = _editable_drill(drill_id)
+    if services.is_filed(drill):
+        flash(_("The after-action review of this drill is filed (accepted), so its record is read-only. "
+                "To change it, a coordinator of the region must first reopen the filing, with a reason."), "warning")
+        return None
+    return drill
+
+
 def _show_errors(form, error: ServiceError) -> bool:
     """Puts the errors on the form; returns True for a conflict (the template offers to reload)."""
     db.session.rollback()
@@ -202,7 +212,9 @@ def new():
 @bp.route("/<int:drill_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(drill_id: int):
-    drill = _editable_drill(drill_id)
+    drill = _changeable_drill(drill_id)
+    if drill is None:
+        return redirect(url_for("drills.detail", drill_id=drill_id))
     form = _plan_form(DrillPlanForm(), drill)
     if request.method == "GET":
         form.fill_from(drill)
@@ -226,7 +238,9 @@ def edit(drill_id: int):
 @bp.route("/<int:drill_id>/reschedule", methods=["GET", "POST"])
 @login_required
 def reschedule(drill_id: int):
-    drill = _editable_drill(drill_id)
+    drill = _changeable_drill(drill_id)
+    if drill is None:
+        return redirect(url_for("drills.detail", drill_id=drill_id))
     form = RescheduleForm()
     if request.method == "GET":
         form.fill_from(drill)
@@ -264,7 +278,9 @@ def cancel(drill_id: int):
 @bp.route("/<int:drill_id>/complete", methods=["GET", "POST"])
 @login_required
 def complete(drill_id: int):
-    drill = _editable_drill(drill_id)
+    drill = _changeable_drill(drill_id)
+    if drill is None:
+        return redirect(url_for("drills.detail", drill_id=drill_id))
     form = CompleteForm()
     form.participant_org_ids.choices = services.participant_choices(current_user)
     _keep_current(form.participant_org_ids, [(o.id, o.name) for o in drill.participants])

@@ -417,7 +417,7 @@ def _finding_snapshot(finding: Finding) -> dict:
 
 def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | None = None,
                    drill_id: int | None = None, checklist_run_id: int | None = None,
-                   found_on: date | None = None) -> Finding:
+                   found_on: date | None = None, today: date | None = None) -> Finding:
     """Records a finding from a drill or a checklist run, with its corrective action (status open).
 
     The caller has already checked that `actor` may record findings for this source; the scope
@@ -432,7 +432,7 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
                                             status=ActionStatus.OPEN.label))
     if "owner_id" in action_values:
         _check_owner(p, finding, action_values["owner_id"])
-    _check_dates(p, finding.found_on, action_values.get("due_on"), local_today())
+    _check_dates(p, finding.found_on, action_values.get("due_on"), today or local_today())
     p.check()
     for name, value in values.items():
         setattr(finding, name, value)
