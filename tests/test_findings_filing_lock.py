@@ -316,3 +316,13 @@ def test_change_pages_of_a_filed_drill_lead_back_to_it(client, world, page):
     assert "its record is read-only" in html
     db.session.expire_all()
     assert world.drill.participation.students == 300
+
+
+def test_first_participation_lists_only_what_was_recorded(world, make_drill):
+    drill = make_drill(organizer=world.org_a, starts_at=at(days=-2))
+    drills.complete_drill(world.staff, drill, {"participation": {"counts": {"students": 300, "staff": 40},
+                                                                 "evacuation_seconds": 95}})
+    entry = entries_for("drill", drill.id)[-1]
+    assert [(c.label, c.before, c.after) for c in changes(entry)] == [
+        ("Status", "Planned", "Completed"), ("Students", "—", "300"), ("Staff", "—", "40"),
+        ("Evacuation time", "—", "1 min 35 s")]

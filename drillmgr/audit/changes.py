@@ -57,6 +57,11 @@ ENUMS = {"form": DrillForm, "scope": DrillScope, "joint_with": JointWith, "focus
 STATUS_ENUMS = {"drill": DrillStatus, "corrective_action": ActionStatus, "finding": ActionStatus}
 
 
+def _blank(value) -> bool:
+    """Nothing to tell: no value, or none of a group of people (a first record of participation)."""
+    return value in (None, "", [], 0) and value is not False
+
+
 def _flatten(data: dict | None, prefix: str = "") -> dict:
     flat = {}
     for key, value in (data or {}).items():
@@ -142,7 +147,8 @@ def changes(entry) -> list[Change]:
         fields = [f for f in ("filename", "summary", "title") if f in (before or after)][:1]
     else:
         fields = [f for f in dict.fromkeys([*before, *after])
-                  if f.rsplit(".", 1)[-1] not in SKIPPED and before.get(f) != after.get(f)]
+                  if f.rsplit(".", 1)[-1] not in SKIPPED and before.get(f) != after.get(f)
+                  and not (_blank(before.get(f)) and _blank(after.get(f)))]
     if not fields:
         return []
     labels = _labels(entry.entity_type)
