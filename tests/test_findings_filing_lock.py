@@ -326,3 +326,21 @@ def test_first_participation_lists_only_what_was_recorded(world, make_drill):
     assert [(c.label, c.before, c.after) for c in changes(entry)] == [
         ("Status", "Planned", "Completed"), ("Students", "—", "300"), ("Staff", "—", "40"),
         ("Evacuation time", "—", "1 min 35 s")]
+
+
+def test_a_checklist_cannot_add_findings_to_a_filed_drill(world, make_drill):
+    from drillmgr.checklists import services as checklists
+    from drillmgr.enums import DrillForm, DrillScope, DrillStatus
+
+    drill = make_drill(organizer="654202", form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
+                       starts_at=at(days=-5), status=DrillStatus.COMPLETED)
+    run = checklists.start_drill_run(world.coordinator, drill)
+    item = checklists.run_lines(run)[0].item
+    checklists.save_answers(world.coordinator, run, {str(item.id): {"answer": "no", "note": "指挥部通信未测试"}})
+    services.save_review(world.coordinator, drill, REVIEW)
+    services.submit_review(world.coordinator, drill)
+    services.accept_review(world.admin, drill)
+    with pytest.raises(Conflict):
+        checklists.make_corrective_action(world.coordinator, run, item.id)
+    db.session.rollback()
+    assert services.drill_findings(drill) == []

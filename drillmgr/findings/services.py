@@ -422,6 +422,8 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
 
     The caller has already checked that `actor` may record findings for this source; the scope
     values (region, organisation) come from the source, never from the input."""
+    if drill_id is not None:
+        require_not_filed(db.session.get(Drill, drill_id))
     p, values, action_values = _read_finding(data, partial=False)
     values.pop("version", None)
     finding = Finding(drill_id=drill_id, checklist_run_id=checklist_run_id, region_code=region_code,
@@ -450,7 +452,6 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
 def add_drill_finding(actor: User, drill: Drill, data: dict) -> Finding:
     access.require(access.can_edit_drill(actor, drill), _("Only the drill's organiser can record its findings."))
     _require_completed(drill)
-    require_not_filed(drill)
     return create_finding(actor, data, region_code=drill.region_code, org_id=drill.organizer_org_id,
                           drill_id=drill.id, found_on=min(to_local(drill.ends_at).date(), local_today()))
 
