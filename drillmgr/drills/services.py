@@ -319,10 +319,9 @@ def drill_to_dict(drill: Drill) -> dict:
 
 def drill_history(drill: Drill) -> list[tuple]:
     """The audit entries of the drill, its review and its findings, newest first, each with its user."""
-    finding_ids = [str(i) for i in db.session.scalars(sa.select(Finding.id).where(Finding.drill_id == drill.id))]
-    key = str(drill.id)
+    finding_ids = sa.select(sa.cast(Finding.id, sa.String)).where(Finding.drill_id == drill.id)
     entries = list(db.session.scalars(sa.select(AuditEntry).where(sa.or_(
-        sa.and_(AuditEntry.entity_type.in_(("drill", "review")), AuditEntry.entity_id == key),
+        sa.and_(AuditEntry.entity_type.in_(("drill", "review")), AuditEntry.entity_id == str(drill.id)),
         sa.and_(AuditEntry.entity_type == "finding", AuditEntry.entity_id.in_(finding_ids))))
         .order_by(AuditEntry.at, AuditEntry.id)))
     ids = {e.user_id for e in entries if e.user_id}

@@ -769,9 +769,9 @@ def drill_panel(user: User, drill: Drill) -> DrillPanel:
     panel = DrillPanel(
         drill=drill, review=review_of(drill), findings=findings, review_history=review_history,
         action_history=action_history, users=users, can_edit=can_edit,
-        can_decide=access.can_decide_filing(user, drill), today=local_today(),
-        can_reopen=access.can_reopen_filing(user, drill))
+        can_decide=access.can_decide_filing(user, drill), today=local_today())
     panel.filed = panel.filing_status == FilingStatus.ACCEPTED
+    panel.can_reopen = panel.filed and access.can_reopen_filing(user, drill)
     if can_edit:
         panel.owners = owner_choices(Finding(drill_id=drill.id, region_code=drill.region_code,
                                              org_id=drill.organizer_org_id))
