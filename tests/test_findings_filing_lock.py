@@ -344,3 +344,17 @@ def test_a_checklist_cannot_add_findings_to_a_filed_drill(world, make_drill):
         checklists.make_corrective_action(world.coordinator, run, item.id)
     db.session.rollback()
     assert services.drill_findings(drill) == []
+
+
+def test_reasons_with_control_characters_are_refused_not_a_server_error(client, world):
+    file_it(world)
+    answer = client.post(f"/api/v1/drills/{world.drill.id}/review/reopen", headers=world.headers(world.coordinator),
+                         json={"reason": "疏散\x00用时"})
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"] == {"reason": ["Must not contain control characters."]}
+    assert services.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
+    services.reopen_review(world.coordinator, world.drill, {"reason": "第一行\n第二行\t缩进"})
+    with pytest.raises(ValidationError) as caught:
+        drills.complete_drill(world.staff, world.drill, {"participation": {
+            "counts": {"students": 9000}, "confirm_exceptional": True, "exceptional_reason": "家长\x07参演"}})
+    assert caught.value.errors["participation.exceptional_reason"] == ["Must not contain control characters."]

@@ -25,7 +25,7 @@ from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
 from drillmgr.formatting import local_date, to_local
 from drillmgr.notifications import services as notifications
-from drillmgr.validation import MISSING, Payload
+from drillmgr.validation import MISSING, Payload, reason_text
 
 MAX_TEXT = 10_000
 REVIEW_TEXT_FIELDS = ("execution", "plan_soundness", "command_coordination", "staff_handling",
@@ -174,7 +174,7 @@ def reopen_review(actor: User, drill: Drill, data: dict) -> Review:
     access.require(access.can_reopen_filing(actor, drill),
                    _("Only a coordinator of the drill's region can reopen a filed review."))
     p = Payload(data)
-    reason = p.string("reason", required=True, max_length=2000)
+    reason = reason_text(p, "reason", required=True)
     review = _existing_review(drill, p)
     if review.filing_status != FilingStatus.ACCEPTED:
         raise Conflict(_("The review is “%(status)s”: only a filed review can be reopened.",
