@@ -183,7 +183,7 @@ def reopen_review(actor: User, drill: Drill, data: dict) -> Review:
 
 
 def filing_history(drill: Drill) -> list[AuditEntry]:
-    """The filing steps (submitted, accepted, returned) of the drill's review, oldest first."""
+    """The filing steps (submitted, accepted, returned, reopened) of the drill's review, oldest first."""
     return list(db.session.scalars(
         sa.select(AuditEntry).where(AuditEntry.entity_type == "review", AuditEntry.entity_id == str(drill.id),
                                     AuditEntry.action != "review.save")
