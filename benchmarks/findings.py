@@ -56,7 +56,10 @@ def seed_findings(per_drill: int, rng: random.Random) -> int:
         .where(Drill.status == DrillStatus.COMPLETED, Drill.organizer_org_id.is_not(None))).all()
     today = services.local_today()
     statuses = [ActionStatus.OPEN, ActionStatus.IN_PROGRESS, ActionStatus.DONE, ActionStatus.VERIFIED]
-    findings, actions, next_id = [], [], 1
+    # After the findings the demo seeder itself made (its reviewed drills).
+    next_id = 1 + max(db.session.scalar(sa.select(sa.func.max(Finding.id))) or 0,
+                      db.session.scalar(sa.select(sa.func.max(CorrectiveAction.id))) or 0)
+    findings, actions = [], []
     for drill_id, org_id, region_code, ends_at in drills:
         found_on = min(ends_at.date(), today)
         for _ in range(per_drill):

@@ -187,6 +187,7 @@ class FilingStatus(LabelledEnum):
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"
     RETURNED = "returned"
+    REOPENED = "reopened"
 
     @classmethod
     def labels(cls):
@@ -195,6 +196,7 @@ class FilingStatus(LabelledEnum):
             cls.SUBMITTED: _l("Submitted for filing"),
             cls.ACCEPTED: _l("Filed"),
             cls.RETURNED: _l("Returned"),
+            cls.REOPENED: _l("Filing reopened"),
         }
 
 

@@ -260,3 +260,32 @@ class Payload:
 
 def _in_date_range(value: date) -> bool:
     return MIN_DATE <= value <= MAX_DATE
+
+
+def reason_text(p: Payload, field: str, required: bool = False) -> str:
+    """A reason kept on record (and sent in mails): text without NUL or other control characters but
+    line breaks and tabs, which PostgreSQL or a mail would not take as they are."""
+    text = p.string(field, required=required, max_length=2000, default="")
+    if isinstance(text, str) and CONTROL_CHARACTERS.search(text.replace("\r", "")):
+        p.error(field, _("Must not contain control characters."))
+        return ""
+    return text
+
+
+def confirm_exceptional(p: Payload, exceptional: dict[str, str]) -> str:
+    """Numbers beyond the plausible (`exceptional`: field → why) are kept only when the user confirms them
+    (`confirm_exceptional: true`) with a reason (`exceptional_reason`); returns the reason to keep, "" when
+    nothing is exceptional. Otherwise each field gets its message, and the payload fails."""
+    confirmed = p.boolean("confirm_exceptional", default=False)
+    reason = reason_text(p, "exceptional_reason")
+    if not exceptional:
+        return ""
+    if confirmed is True and reason:
+        return reason
+    for field, message in exceptional.items():
+        p.error(field, message)
+    if confirmed is not True:
+        p.error("confirm_exceptional", _("If these numbers are right, confirm them and give the reason."))
+    elif "exceptional_reason" not in p.errors:
+        p.error("exceptional_reason", _("Give the reason why these numbers are right."))
+    return ""

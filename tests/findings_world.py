@@ -51,3 +51,14 @@ def finding_data(owner, due_days=14, **overrides) -> dict:
                                   "due_on": at(days=due_days).date().isoformat()}}
     data.update(overrides)
     return data
+
+
+def let_time_pass(finding, due_days: int):
+    """The finding was recorded a month ago, its action due `due_days` from today (negative: overdue):
+    a new action can no longer be given a past due date, so overdue ones come from the passing of time."""
+    from drillmgr.extensions import db
+
+    finding.created_at = at(days=-30)
+    finding.corrective_action.due_on = at(days=due_days).date()
+    db.session.commit()
+    return finding

@@ -20,7 +20,7 @@ def auth(user) -> dict:
 @pytest.fixture
 def cast(make_org, make_user):
     """A school in Wusu organising drills, a participating unit, an evaluator from a third unit, and outsiders."""
-    school = make_org(kind=OrgKind.SCHOOL, region_code=WUSU)
+    school = make_org(kind=OrgKind.SCHOOL, region_code=WUSU, headcount=2371)
     partner = make_org(kind=OrgKind.HOSPITAL, region_code=WUSU)
     third = make_org(kind=OrgKind.RESCUE_TEAM, region_code=WUSU)
     stranger_org = make_org(region_code=TACHENG_CITY)

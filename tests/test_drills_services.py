@@ -29,7 +29,7 @@ pytestmark = pytest.mark.usefixtures("english")
 
 @pytest.fixture
 def school(make_org):
-    return make_org(kind=OrgKind.SCHOOL, region_code=WUSU)
+    return make_org(kind=OrgKind.SCHOOL, region_code=WUSU, headcount=2371)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def local_input(moment) -> str:
 
 @pytest.fixture
 def school(make_org):
-    return make_org(kind=OrgKind.SCHOOL, region_code=WUSU, name="乌苏市第一中学")
+    return make_org(kind=OrgKind.SCHOOL, region_code=WUSU, name="乌苏市第一中学", headcount=2371)
 
 
 @pytest.fixture
@@ -80,6 +80,19 @@ def test_enter_after_the_fact(client, staff, school):
     assert drill.status == DrillStatus.COMPLETED and drill.participation.students == 640
     html = client.get(f"/drills/{drill.id}").get_data(as_text=True)
     assert "over the target of 2 min 0 s by 11 s" in html
+
+
+def test_enter_after_the_fact_with_minutes_and_seconds_and_a_confirmed_crowd(client, staff, school):
+    sign_in(client, staff)
+    data = form_data(school, start=at(days=-30), already_held="y", students="3000", staff="48",
+                     evacuation_seconds="2:11")
+    refused = client.post("/drills/new", data=data)
+    assert refused.status_code == 200 and "more than the 2,371 recorded" in refused.get_data(as_text=True)
+    response = client.post("/drills/new", data=data | {"confirm_exceptional": "y",
+                                                       "exceptional_reason": "开放日家长一同参演"})
+    assert response.status_code == 302
+    drill = db.session.scalar(sa.select(Drill).order_by(Drill.id.desc()))
+    assert (drill.participation.evacuation_seconds, drill.participation.exceptional_reason) == (131, "开放日家长一同参演")
 
 
 def test_after_the_fact_without_participation_refused(client, staff, school):

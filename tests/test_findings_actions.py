@@ -14,7 +14,7 @@ from drillmgr.findings import services
 from drillmgr.findings.models import Finding
 from drillmgr.formatting import to_local
 from tests.conftest import SHAWAN, WUSU, at
-from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
+from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -124,6 +124,27 @@ def test_due_date_before_finding_is_refused(world):
     with pytest.raises(ValidationError):
         services.update_finding(world.staff, finding, {
             "found_on": (finding.corrective_action.due_on + timedelta(days=1)).isoformat()})
+
+
+def test_a_new_action_is_never_due_before_it_exists(world):
+    yesterday = services.local_today() - timedelta(days=1)
+    data = finding_data(world.colleague, found_on=(yesterday - timedelta(days=2)).isoformat())
+    data["corrective_action"]["due_on"] = yesterday.isoformat()
+    with pytest.raises(ValidationError) as caught:
+        services.add_drill_finding(world.staff, world.drill, data)
+    assert caught.value.errors == {"corrective_action.due_on": [
+        f"A corrective action cannot be due before it was created ({services.local_today().isoformat()})."]}
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
+    data["corrective_action"]["due_on"] = services.local_today().isoformat()
+    finding = services.add_drill_finding(world.staff, world.drill, data)
+    with pytest.raises(ValidationError) as caught:
+        services.update_finding(world.staff, finding, {"corrective_action": {"due_on": yesterday.isoformat()}})
+    assert list(caught.value.errors) == ["corrective_action.due_on"]
+    db.session.rollback()
+    let_time_pass(finding, -3)  # overdue by the passing of time: other changes still save
+    services.update_finding(world.staff, finding, {"summary": "疏散通道堵塞（二楼东侧）"})
+    assert finding.summary == "疏散通道堵塞（二楼东侧）"
 
 
 def test_finding_dated_in_the_future_is_refused(world):
@@ -272,7 +293,9 @@ def test_checklist_findings_follow_unit_and_region(world, make_user):
 # --- the list of open actions ----------------------------------------------------------------
 
 def _make(world, owner, due_days, status_steps=(), **data):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(owner, due_days, **data))
+    finding = services.add_drill_finding(world.staff, world.drill, finding_data(owner, max(due_days, 0), **data))
+    if due_days < 0:
+        let_time_pass(finding, due_days)
     for status in status_steps:
         step(owner, finding, status)
     return finding

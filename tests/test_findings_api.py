@@ -4,7 +4,7 @@ import pytest
 from drillmgr.enums import DrillStatus
 from drillmgr.findings import services
 from tests.conftest import at
-from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
+from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -171,8 +171,8 @@ def test_close_out_through_the_api(client, world):
 
 def test_open_actions_list_is_paginated_ordered_and_filtered(client, world):
     for days in (20, -1, 5):
-        services.add_drill_finding(world.staff, world.drill, finding_data(
-            world.colleague, days, found_on=at(days=-10).date().isoformat()))
+        let_time_pass(services.add_drill_finding(world.staff, world.drill, finding_data(
+            world.colleague, 1, found_on=at(days=-10).date().isoformat())), days)
     headers = world.headers(world.coordinator)
     first = client.get("/api/v1/findings?per_page=2", headers=headers).get_json()
     assert first["total"] == 3 and first["page"] == 1 and len(first["items"]) == 2

@@ -10,7 +10,7 @@ from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.findings.models import Finding
 from tests.conftest import at, login
-from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
+from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -215,8 +215,8 @@ def test_panel_partial_loads_in_a_fixed_number_of_queries(app, world, make_user)
 
 
 def test_actions_page_lists_scope_overdue_first(client, world):
-    late = services.add_drill_finding(world.staff, world.drill, finding_data(
-        world.colleague, -1, summary="逾期的问题", found_on=at(days=-10).date().isoformat()))
+    late = let_time_pass(services.add_drill_finding(world.staff, world.drill, finding_data(
+        world.colleague, 1, summary="逾期的问题", found_on=at(days=-10).date().isoformat())), -1)
     services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague, 9, summary="未到期的问题"))
     english_session(client, world.coordinator)
     html = client.get("/findings/actions").get_data(as_text=True)

@@ -12,7 +12,7 @@ from drillmgr.extensions import db
 from drillmgr.outreach import services
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 
-YEAR = date.today().year
+YEAR = date.today().year - 1  # a year wholly past: activities are recorded once held
 ROLES = ("admin", "wusu_coordinator", "shawan_coordinator", "wusu_viewer", "school_staff", "other_staff")
 RESOURCES = ("school_activity", "wusu_activity", "shawan_activity", "wusu_site", "school_run")
 # (role, resource): (sees, changes)

@@ -12,7 +12,7 @@ from drillmgr.extensions import db
 from drillmgr.outreach import services
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 
-YEAR = date.today().year
+YEAR = date.today().year - 1  # a year wholly past: activities are recorded once held
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 

@@ -252,6 +252,12 @@ def can_decide_filing(user: User, drill: Drill) -> bool:
     return user.role == Role.COORDINATOR and region_in_subtree(drill.region_code, user.region_code)
 
 
+def can_reopen_filing(user: User, drill: Drill) -> bool:
+    """Reopening a filed review (so that the drill's record can change again) is for the coordinators of
+    the drill's region, and admins: the same people who accept a filing."""
+    return can_decide_filing(user, drill)
+
+
 def require(allowed: bool, message: str | None = None) -> None:
     if not allowed:
         deny(message)

@@ -17,9 +17,18 @@ _COUNTS = {"type": "object", "description": "at least one group above zero; none
            "properties": {name: {"type": "integer", "minimum": 0} for name in services.COUNT_FIELDS}}
 _PARTICIPATION_INPUT = {
     "type": "object", "required": ["counts"],
+    "description": "Checked against the drill: the total against the headcounts recorded for the organiser and "
+                   "the participating units, the evacuation time against the drill's own length (never longer) and "
+                   "the unit's target (more than five times it is exceptional). Exceptional numbers answer 422 "
+                   "naming the field and `participation.confirm_exceptional`; send them again with "
+                   "`confirm_exceptional: true` and an `exceptional_reason`, which is kept and shown.",
     "properties": {"counts": _COUNTS,
                    "evacuation_seconds": {"type": "integer", "minimum": 1,
-                                          "description": "time to evacuate, for evacuation drills"}},
+                                          "description": "time to evacuate in seconds, for evacuation drills"},
+                   "confirm_exceptional": {"type": "boolean",
+                                           "description": "the numbers beyond the plausible are right"},
+                   "exceptional_reason": {"type": "string", "maxLength": 2000,
+                                          "description": "why they are right; required with confirm_exceptional"}},
 }
 _DRILL_FIELDS = {
     "title": {"type": "string", "maxLength": 200},
@@ -54,7 +63,10 @@ register_schema("Drill", {"type": "object", "properties": _DRILL_FIELDS | {
     "completed_at": {"type": ["string", "null"]},
     "participation": {"type": ["object", "null"], "properties": {
         "counts": _COUNTS, "total": {"type": "integer"}, "evacuation_seconds": {"type": ["integer", "null"]},
-        "evacuation_target_seconds": {"type": ["integer", "null"]}, "recorded_at": _DATETIME}},
+        "evacuation_target_seconds": {"type": ["integer", "null"]},
+        "exceptional_reason": {"type": ["string", "null"],
+                               "description": "the reason given when exceptional numbers were confirmed"},
+        "recorded_at": _DATETIME}},
     "series_id": {"type": ["integer", "null"]}, "occurrence_start": {"type": ["string", "null"]},
     "is_demo": {"type": "boolean"}, "created_at": _DATETIME, "updated_at": _DATETIME,
 }})
@@ -247,7 +259,7 @@ def get_attachment(attachment_id: int):
 
 
 @bp.delete("/attachments/<int:attachment_id>")
-@describe("Remove a file")
+@describe("Remove a file (409 once the drill's review is filed)", conflicts=True)
 @token_required
 def delete_attachment(attachment_id: int):
     actor = current_api_user()

@@ -78,7 +78,7 @@ register_schema("Review", {
         "history": {"type": "array", "description": "filing steps, oldest first", "items": {
             "type": "object", "properties": {
                 "at": {"type": "string", "format": "date-time"},
-                "step": {"type": "string", "enum": ["submit", "accept", "return"]},
+                "step": {"type": "string", "enum": ["submit", "accept", "return", "reopen"]},
                 "by": {"type": ["integer", "null"]}, "reason": {"type": "string"}}}},
     },
 })
@@ -90,6 +90,14 @@ register_schema("ReviewInput", {
 register_schema("FilingStep", {
     "type": "object", "description": "Optional body: the review's version.",
     "properties": {"version": {"type": "integer"}},
+})
+register_schema("FilingReopen", {
+    "type": "object",
+    "description": "Reopens a filed (accepted) review so that the drill's record can change again; the review "
+                   "goes back to the organiser as `reopened` and must be submitted and accepted anew. Everyone "
+                   "involved is notified with the reason.",
+    "properties": {"reason": {"type": "string", "maxLength": 2000}, "version": {"type": "integer"}},
+    "required": ["reason"],
 })
 register_schema("FilingReturn", {
     "type": "object",
@@ -166,6 +174,17 @@ def return_review(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
     services.return_review(actor, drill, json_body())
+    return _review_answer(drill)
+
+
+@bp.post("/drills/<int:drill_id>/review/reopen")
+@describe("A coordinator of the drill's region reopens its filed review, with a reason (409 unless it is filed)",
+          request="FilingReopen", response="Review", conflicts=True)
+@token_required
+def reopen_review(drill_id: int):
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    services.reopen_review(actor, drill, json_body())
     return _review_answer(drill)
 
 

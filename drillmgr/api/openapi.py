@@ -21,7 +21,12 @@ from drillmgr.validation import MAX_DATE, MAX_ID, MAX_INT, MIN_DATE, MIN_INT
 SCHEMAS: dict[str, dict] = {
     "Problem": {
         "type": "object",
-        "description": "RFC 9457 problem details (application/problem+json).",
+        "description": "RFC 9457 problem details (application/problem+json). A number beyond the plausible "
+                       "(participation above the units' headcounts, an evacuation far above the target, an "
+                       "audience above the venue or the unit) answers 422 naming its field and "
+                       "`confirm_exceptional`: send it again with `confirm_exceptional: true` and an "
+                       "`exceptional_reason`, which is kept and shown. A drill whose review is filed answers "
+                       "409 to every change until a coordinator reopens the filing.",
         "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
             "detail": {"type": "string"},

@@ -22,14 +22,22 @@ _ACTIVITY_FIELDS = {
     "observance_day": {"enum": [*ObservanceDay.values(), None],
                        "description": "required for observance_campaign, refused for other kinds"},
     "setting": {"enum": [*SixIntoSetting.values(), None], "description": "required for six_into, refused otherwise"},
-    "held_on": {"type": "string", "format": "date"},
+    "held_on": {"type": "string", "format": "date", "description": "the day it was held: never in the future"},
     "region_code": {"type": "string"},
     "organizer_org_id": {"type": ["integer", "null"], "description": "unit staff: defaults to their unit"},
     "channels": {"type": "array", "items": {"enum": Channel.values()}},
     "audience": {"type": "integer", "minimum": 0, "maximum": services.MAX_AUDIENCE,
                  "description": f"refused above {services.AUDIENCE_POPULATION_FACTOR}x a plausible population "
-                                "of the region's level (village 5 000, township 60 000, county 500 000)"},
+                                "of the region's level (village 5 000, township 60 000, county 500 000). "
+                                "On site only (no radio, TV or internet), more than the organising unit's "
+                                "headcount (schools, hospitals, agencies, enterprises, venues) or, without one, "
+                                "than a six-into setting's venue holds (agency 2 000, school 5 000, enterprise "
+                                "5 000, community 10 000, village 5 000, family 2 000) is exceptional: 422 naming "
+                                "`audience` and `confirm_exceptional` until confirmed with a reason"},
     "description": {"type": "string", "maxLength": 5000},
+    "confirm_exceptional": {"type": "boolean", "description": "the exceptional audience is right"},
+    "exceptional_reason": {"type": ["string", "null"], "maxLength": 2000,
+                           "description": "why it is right: required with confirm_exceptional; kept and shown"},
 }
 register_schema("OutreachActivity", {"type": "object", "properties": _ACTIVITY_FIELDS | {
     "id": {"type": "integer"},

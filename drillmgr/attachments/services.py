@@ -20,7 +20,7 @@ from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import iso
+from drillmgr.drills.services import iso, require_not_filed
 from drillmgr.enums import AttachmentKind, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
@@ -107,6 +107,7 @@ def add_attachment(actor, drill: Drill, kind: str | None, stream, filename: str)
     access.require(access.can_edit_drill(actor, drill), _("You cannot add files to this drill."))
     if drill.status == DrillStatus.CANCELLED:
         raise Conflict(_("This drill is cancelled and can no longer be changed."))
+    require_not_filed(drill)
     try:
         kind_value = AttachmentKind(kind or AttachmentKind.OTHER.value)
     except ValueError:
@@ -153,6 +154,7 @@ def attachment_path(attachment: Attachment) -> Path:
 def delete_attachment(actor, attachment: Attachment) -> None:
     drill = db.session.get(Drill, attachment.drill_id)
     access.require(access.can_edit_drill(actor, drill), _("You cannot remove files from this drill."))
+    require_not_filed(drill)
     path = attachment_path(attachment)
     audit.record(actor, "attachment.delete", "drill", drill.id, attachment_to_dict(attachment), None)
     db.session.delete(attachment)

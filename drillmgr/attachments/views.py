@@ -1,11 +1,12 @@
 """Uploading drill files from the drill page, downloading and removing them."""
-from flask import Blueprint, abort, flash, redirect, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from drillmgr.access import services as access
 from drillmgr.attachments import services
-from drillmgr.attachments.forms import AttachmentForm
+from drillmgr.attachments.forms import AttachmentForm, DeleteAttachmentForm
+from drillmgr.drills import services as drill_services
 from drillmgr.errors import Forbidden, ServiceError
 from drillmgr.extensions import db
 from drillmgr.web import or_404
@@ -49,14 +50,25 @@ def download(attachment_id: int):
     return response
 
 
-@bp.post("/attachments/<int:attachment_id>/delete")
+@bp.route("/attachments/<int:attachment_id>/delete", methods=["GET", "POST"])
 @login_required
 def delete(attachment_id: int):
+    """GET asks first (a page of its own, so it works without JavaScript); POST removes the file."""
     attachment = or_404(services.get_visible_attachment, current_user, attachment_id)
-    drill_id = attachment.drill_id
+    drill = or_404(access.get_visible_drill, current_user, attachment.drill_id)
+    if not access.can_edit_drill(current_user, drill):
+        abort(403)
+    form = DeleteAttachmentForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return render_template("drills/delete_attachment.html", attachment=attachment, drill=drill, form=form,
+                               filed=drill_services.is_filed(drill))
     try:
         services.delete_attachment(current_user, attachment)
     except Forbidden:
         abort(403)
-    flash(_("File removed."), "success")
-    return redirect(url_for("drills.detail", drill_id=drill_id, _anchor="files"))
+    except ServiceError as error:
+        db.session.rollback()
+        flash(_("The file was not removed: %(reason)s", reason=error.detail), "danger")
+    else:
+        flash(_("File “%(name)s” removed.", name=attachment.filename), "success")
+    return redirect(url_for("drills.detail", drill_id=drill.id, _anchor="files"))

@@ -431,7 +431,8 @@ def make_corrective_action(actor, run: ChecklistRun, item_id: int, today: date |
         "summary": line.item.text[:500], "severity": Severity.MAJOR.value, "category": category.value,
         "corrective_action": {"description": note or _("Correct: %(item)s", item=line.item.text),
                               "owner": actor.id, "due_on": action_due_on(run, today).isoformat()},
-    }, region_code=run.region_code, org_id=run.org_id, drill_id=run.drill_id, checklist_run_id=run.id, found_on=today)
+    }, region_code=run.region_code, org_id=run.org_id, drill_id=run.drill_id, checklist_run_id=run.id, found_on=today,
+       today=today)
     line.answer.finding_id = finding.id
     audit.record(actor, "checklist.run.action", "checklist_run", run.id, None,
                  {"item_id": item_id, "finding_id": finding.id})

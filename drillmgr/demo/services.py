@@ -12,6 +12,8 @@ import sqlalchemy as sa
 
 from drillmgr.accounts.models import User, new_feed_secret
 from drillmgr.checklists.demo import seed_readiness_demo
+from drillmgr.demo.filing import PATH as FILING_PATH
+from drillmgr.demo.filing import filing_demo_possible, seed_filing_demo
 from drillmgr.drills.models import Drill, DrillFocus, Participation
 from drillmgr.enums import (KEY_LINKS, DrillForm, DrillScope, DrillStatus, Focus, JointWith, OrgKind,
                             RegionLevel, Role)
@@ -196,6 +198,9 @@ def seed_demo(org_count: int | None = None, drill_count: int | None = None, prog
     next_id = counter.__next__
     drill_rows = _county_drills(next_id, today, now)
     wanted = 1500 if drill_count is None else drill_count
+    # The reviewed drills of the filing demo are part of the count asked for.
+    reviewed = len(FILING_PATH) if filing_demo_possible() and wanted >= 2 * len(FILING_PATH) else 0
+    wanted -= reviewed
     drill_rows += _org_drills(orgs, max(wanted - len(drill_rows), 0), today, now, rng, next_id)
     drill_rows = drill_rows[:wanted] if drill_count is not None else drill_rows
     _insert_batches(Drill.__table__, drill_rows, progress, "drills")
@@ -205,7 +210,7 @@ def seed_demo(org_count: int | None = None, drill_count: int | None = None, prog
     seed_readiness_demo(today, rng)
     _fix_sequences()
     db.session.commit()
-    summary.drills = len(drill_rows)
+    summary.drills = len(drill_rows) + (seed_filing_demo(now) if reviewed else 0)
     return summary
 
 

@@ -27,6 +27,42 @@ REPEAT_CHOICES = [
 ]
 
 
+def parse_duration(text: str) -> int | None:
+    """Seconds from "95", "1:35" or "1：35" (minutes:seconds); None for an empty input. ValueError otherwise."""
+    text = (text or "").strip().replace("：", ":")
+    if not text:
+        return None
+    minutes, colon, seconds = text.rpartition(":")
+    if not seconds.isascii() or not seconds.isdigit() or (colon and not (minutes.isascii() and minutes.isdigit())):
+        raise ValueError(text)
+    if colon and int(seconds) >= 60:
+        raise ValueError(text)
+    return int(minutes or 0) * 60 + int(seconds)
+
+
+class EvacuationField(StringField):
+    """An evacuation time typed as seconds (95) or minutes:seconds (1:35); its data is seconds."""
+
+    def process_formdata(self, valuelist):
+        try:
+            self.data = parse_duration(valuelist[0] if valuelist else "")
+        except ValueError:
+            self.data = None
+            raise ValueError(_l("Enter the time in seconds (95) or as minutes:seconds (1:35).")) from None
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        return f"{self.data // 60}:{self.data % 60:02d}" if self.data >= 60 else str(self.data)
+
+
+def _evacuation_field():
+    return EvacuationField(_l("Evacuation time (seconds, or minutes:seconds)"),
+                           render_kw={"placeholder": "1:35", "inputmode": "numeric", "autocomplete": "off"})
+
+
 def _aware(value: datetime | None) -> str | None:
     return value.replace(tzinfo=local_zone()).isoformat() if value else None
 
@@ -41,12 +77,23 @@ class _VersionMixin:
 
 
 class _ParticipationMixin:
+    counts_errors: list = []  # the service's messages about the counts as a whole (e.g. above the headcount)
+
     def participation_payload(self) -> dict:
         counts = {name: getattr(self, name).data for name in COUNT_LABELS if getattr(self, name).data is not None}
         participation = {"counts": counts}
         if self.evacuation_seconds.data is not None:
             participation["evacuation_seconds"] = self.evacuation_seconds.data
+        if self.confirm_exceptional.data:
+            participation["confirm_exceptional"] = True
+        if self.exceptional_reason.data:
+            participation["exceptional_reason"] = self.exceptional_reason.data
         return participation
+
+
+def _confirmation_fields():
+    return (BooleanField(_l("These numbers are right, although they are exceptional")),
+            TextAreaField(_l("Why they are right"), validators=[Optional(), Length(max=2000)], render_kw={"rows": 2}))
 
 
 def _count_field(name):
@@ -80,7 +127,8 @@ class DrillPlanForm(_VersionMixin, _ParticipationMixin, FlaskForm):
                         render_kw={"placeholder": "FREQ=MONTHLY;BYMONTHDAY=15"})
     already_held = BooleanField(_l("This drill has already been held: complete it now"))
     students, staff, patients, residents, rescuers, others = (_count_field(n) for n in COUNT_LABELS)
-    evacuation_seconds = IntegerField(_l("Evacuation time (seconds)"), validators=[Optional()])
+    evacuation_seconds = _evacuation_field()
+    confirm_exceptional, exceptional_reason = _confirmation_fields()
     # Only when editing an occurrence of a series.
     apply_to = RadioField(_l("Apply the change to"), default="this", choices=[
         ("this", _l("This drill only")), ("following", _l("This and all following drills of the series"))])
@@ -151,7 +199,8 @@ class CancelForm(_VersionMixin, FlaskForm):
 
 class CompleteForm(_VersionMixin, _ParticipationMixin, FlaskForm):
     students, staff, patients, residents, rescuers, others = (_count_field(n) for n in COUNT_LABELS)
-    evacuation_seconds = IntegerField(_l("Evacuation time (seconds)"), validators=[Optional()])
+    evacuation_seconds = _evacuation_field()
+    confirm_exceptional, exceptional_reason = _confirmation_fields()
     participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[],
                                               validate_choice=False)
     version = HiddenField()
@@ -161,6 +210,8 @@ class CompleteForm(_VersionMixin, _ParticipationMixin, FlaskForm):
             for name in COUNT_LABELS:
                 getattr(self, name).data = getattr(drill.participation, name)
             self.evacuation_seconds.data = drill.participation.evacuation_seconds
+            self.exceptional_reason.data = drill.participation.exceptional_reason
+            self.confirm_exceptional.data = bool(drill.participation.exceptional_reason)
         self.participant_org_ids.data = [o.id for o in drill.participants]
         self.version.data = str(drill.version)
 

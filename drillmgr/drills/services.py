@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from dateutil.rrule import DAILY, rrule, rrulestr
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from sqlalchemy.orm import aliased, selectinload
 
@@ -18,15 +19,17 @@ from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, DrillSeries, Participation, drill_participants
-from drillmgr.enums import (KEY_LINKS, Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith,
-                            RegionLevel, Role)
+from drillmgr.enums import (KEY_LINKS, Condition, DrillForm, DrillScope, DrillStatus, FilingStatus, Focus,
+                            JointWith, RegionLevel, Role)
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
-from drillmgr.formatting import local_zone
+from drillmgr.audit.models import AuditEntry
+from drillmgr.findings.models import Finding, Review
+from drillmgr.formatting import duration, local_zone
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
-from drillmgr.validation import MISSING, Payload
+from drillmgr.validation import MISSING, Payload, confirm_exceptional
 
 AUDITED_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "focus", "magnitude",
                   "conditions", "organizer_org_id", "organizer_region_code", "region_code", "starts_at",
@@ -38,6 +41,8 @@ COLUMN_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint
 COUNT_FIELDS = Participation.COUNT_FIELDS
 MAX_COUNT = 1_000_000
 MAX_EVACUATION_SECONDS = 24 * 3600
+# An evacuation time above this multiple of the unit's target is exceptional: kept only when confirmed.
+EXCEPTIONAL_TARGET_FACTOR = 5
 EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
 SERIES_HORIZON_DAYS = 366
 MAX_OCCURRENCES_PER_RUN = 1000
@@ -100,8 +105,51 @@ def _read_drill(data: dict, partial: bool) -> tuple[Payload, dict]:
     return p, {k: v for k, v in values.items() if v is not MISSING}
 
 
-def _read_participation(p: Payload) -> dict:
-    """`participation: {counts: {...}, evacuation_seconds}` from a completion payload."""
+@dataclass
+class Bounds:
+    """What a drill's participation is checked against: the headcounts recorded for the units involved
+    (None when some unit has none recorded), the drill's own length and the organiser's evacuation target."""
+
+    headcount: int | None
+    duration_seconds: int | None
+    target: int | None
+
+
+def bounds_for(form, organizer: Organisation | None, participants, starts_at, ends_at) -> Bounds:
+    units = {o.id: o for o in [organizer, *participants] if o is not None}
+    headcount = sum(o.headcount for o in units.values()) \
+        if units and all(o.headcount for o in units.values()) else None
+    length = int((ends_at - starts_at).total_seconds()) \
+        if isinstance(starts_at, datetime) and isinstance(ends_at, datetime) else None
+    target = organizer.evacuation_target if form == DrillForm.EVACUATION and organizer is not None else None
+    return Bounds(headcount, length, target)
+
+
+def _plausibility(part: Payload, values: dict, bounds: Bounds, counts_valid: bool) -> None:
+    """Impossible numbers are refused; exceptional ones need the user's confirmation with a reason,
+    which is kept in `values["exceptional_reason"]`."""
+    exceptional = {}
+    total = sum(values.get(name, 0) for name in COUNT_FIELDS)
+    if counts_valid and bounds.headcount is not None and total > bounds.headcount:
+        exceptional["counts"] = _(
+            "%(n)s people took part, more than the %(h)s recorded as the headcount of the units involved "
+            "(the organiser and the participating units).",
+            n=format_decimal(total), h=format_decimal(bounds.headcount))
+    seconds = values.get("evacuation_seconds")
+    if seconds is not None and bounds.duration_seconds is not None and seconds > bounds.duration_seconds:
+        part.error("evacuation_seconds", _(
+            "The evacuation cannot have taken longer than the drill itself (%(d)s from its start to its end). "
+            "Correct the time, or first the drill's end.", d=duration(bounds.duration_seconds)))
+    elif seconds is not None and bounds.target and seconds > EXCEPTIONAL_TARGET_FACTOR * bounds.target:
+        exceptional["evacuation_seconds"] = _(
+            "An evacuation time of %(t)s is more than %(k)d times the unit's target of %(target)s.",
+            t=duration(seconds), k=EXCEPTIONAL_TARGET_FACTOR, target=duration(bounds.target))
+    values["exceptional_reason"] = confirm_exceptional(part, exceptional)
+
+
+def _read_participation(p: Payload, bounds: Bounds) -> dict:
+    """`participation: {counts: {...}, evacuation_seconds, confirm_exceptional, exceptional_reason}`
+    from a completion payload, checked against the drill's `bounds`."""
     part = _sub_payload(p, "participation", partial=False)
     if part is None:
         if not p.has("participation") or p.data.get("participation") is None:
@@ -122,12 +170,18 @@ def _read_participation(p: Payload) -> dict:
         if not counts.errors and sum(values.values()) == 0:
             part.error("counts", _("A completion without participation is not possible: "
                                     "enter how many people took part in at least one group."))
-    _merge_errors(part, counts, "counts")
     seconds = part.integer("evacuation_seconds", minimum=1, maximum=MAX_EVACUATION_SECONDS)
-    if seconds is not MISSING:
+    if seconds is not MISSING and "evacuation_seconds" not in part.errors:
         values["evacuation_seconds"] = seconds
+    _plausibility(part, values, bounds, counts_valid=counts is not None and not counts.errors
+                  and "counts" not in part.errors)
+    _merge_errors(part, counts, "counts")
     _merge_errors(p, part, "participation")
     return values
+
+
+def _orgs(ids: list[int]) -> list[Organisation]:
+    return list(db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(ids)))) if ids else []
 
 
 def _existing_ids(model, ids: list[int], clause) -> set[int]:
@@ -215,6 +269,7 @@ def participation_to_dict(participation: Participation | None, target: int | Non
         "total": participation.total,
         "evacuation_seconds": participation.evacuation_seconds,
         "evacuation_target_seconds": target,
+        "exceptional_reason": participation.exceptional_reason or None,
         "recorded_at": iso(participation.recorded_at),
     }
 
@@ -263,8 +318,12 @@ def drill_to_dict(drill: Drill) -> dict:
 
 
 def drill_history(drill: Drill) -> list[tuple]:
-    """The drill's audit entries, newest first, each with the user who made it."""
-    entries = audit.entries_for("drill", drill.id)
+    """The audit entries of the drill, its review and its findings, newest first, each with its user."""
+    finding_ids = sa.select(sa.cast(Finding.id, sa.String)).where(Finding.drill_id == drill.id)
+    entries = list(db.session.scalars(sa.select(AuditEntry).where(sa.or_(
+        sa.and_(AuditEntry.entity_type.in_(("drill", "review")), AuditEntry.entity_id == str(drill.id)),
+        sa.and_(AuditEntry.entity_type == "finding", AuditEntry.entity_id.in_(finding_ids))))
+        .order_by(AuditEntry.at, AuditEntry.id)))
     ids = {e.user_id for e in entries if e.user_id}
     users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {}
     return [(entry, users.get(entry.user_id)) for entry in reversed(entries)]
@@ -297,6 +356,22 @@ def _claim_version(drill: Drill, expected: int | None, now: datetime) -> None:
 def _require_editable(actor, drill: Drill) -> None:
     if actor is not None:
         access.require(access.can_edit_drill(actor, drill), _("You cannot change this drill."))
+
+
+def is_filed(drill: Drill, lock: bool = False) -> bool:
+    """Whether the drill's review is accepted (已备案). `lock` holds the review row (PostgreSQL) until the
+    transaction ends, so that a change and an acceptance cannot pass each other."""
+    query = sa.select(Review.filing_status).where(Review.drill_id == drill.id)
+    status = db.session.scalar(query.with_for_update() if lock else query)
+    return status == FilingStatus.ACCEPTED
+
+
+def require_not_filed(drill: Drill) -> None:
+    """Filed means fixed: the record of a drill whose review is accepted is read-only for everyone until a
+    coordinator of its region reopens the filing."""
+    if is_filed(drill, lock=True):
+        raise Conflict(_("The after-action review of this drill is filed (accepted), so its record is read-only. "
+                         "To change it, a coordinator of the region must first reopen the filing, with a reason."))
 
 
 def _set_people(drill: Drill, values: dict) -> None:
@@ -364,7 +439,11 @@ def create_drill(actor, data: dict, now: datetime | None = None) -> Drill:
     p, values = _validate_new(actor, data)
     completion = None
     if p.has("participation"):
-        completion = _read_participation(p)
+        organizer = db.session.get(Organisation, values["organizer_org_id"]) \
+            if isinstance(values.get("organizer_org_id"), int) else None
+        participants = _orgs(values.get("participant_org_ids") or [])
+        completion = _read_participation(p, bounds_for(values.get("form"), organizer, participants,
+                                                       values.get("starts_at"), values.get("ends_at")))
         start = values.get("starts_at")
         if isinstance(start, datetime) and start > now:
             p.error("starts_at", _("Only a drill that has already started can be completed."))
@@ -384,6 +463,7 @@ def update_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -
     """Changes a drill; `version` is required. New times raise the calendar SEQUENCE."""
     now = now or utcnow()
     _require_editable(actor, drill)
+    require_not_filed(drill)
     p, values = _read_drill(data, partial=True)
     if "version" not in values and "version" not in p.errors:
         p.error("version", _("Send the version of the drill your change is based on."))
@@ -392,8 +472,12 @@ def update_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -
     if "organizer_org_id" in values and values.get("organizer_region_code"):
         p.error("organizer_org_id", _("Choose exactly one organiser: an organisation or a region."))
     _check_references(actor, p, values, drill)
-    _check_times(p, values.get("starts_at", drill.starts_at), values.get("ends_at", drill.ends_at),
-                 "ends_at" if "ends_at" in values else "starts_at")
+    starts_at, ends_at = values.get("starts_at", drill.starts_at), values.get("ends_at", drill.ends_at)
+    _check_times(p, starts_at, ends_at, "ends_at" if "ends_at" in values else "starts_at")
+    seconds = drill.participation.evacuation_seconds if drill.participation is not None else None
+    if seconds and not p.errors and (ends_at - starts_at).total_seconds() < seconds:
+        p.error("ends_at", _("The drill cannot end before its recorded evacuation (%(t)s) was over.",
+                             t=duration(seconds)))
     p.check()
     if "organizer_org_id" in values or values.get("organizer_region_code") or "region_code" in values:
         _check_may_organise(actor, values, drill)
@@ -456,12 +540,15 @@ def complete_drill(actor, drill: Drill, data: dict, now: datetime | None = None)
     _require_editable(actor, drill)
     if drill.status == DrillStatus.CANCELLED:
         raise Conflict(_("A cancelled drill cannot be completed."))
+    require_not_filed(drill)
     p = Payload(data)
-    values = _read_participation(p)
     version = p.integer("version", minimum=1, default=None)
     participants = p.id_list("participant_org_ids")
     if participants is not MISSING:
         _check_references(actor, p, {"participant_org_ids": participants}, drill)
+    involved = _orgs(participants) if participants is not MISSING else drill.participants
+    values = _read_participation(p, bounds_for(drill.form, drill.organizer_org, involved, drill.starts_at,
+                                               drill.ends_at))
     if drill.starts_at > now:
         p.error("participation", _("Only a drill that has already started can be completed."))
     p.check()
@@ -483,6 +570,7 @@ def _apply_completion(actor, drill: Drill, values: dict, now: datetime) -> None:
     for name in COUNT_FIELDS:
         setattr(participation, name, values.get(name, 0))
     participation.evacuation_seconds = values.get("evacuation_seconds")
+    participation.exceptional_reason = values.get("exceptional_reason", "")
     participation.recorded_by_id = getattr(actor, "id", None)
     participation.recorded_at = now
     if "participant_org_ids" in values:
@@ -598,6 +686,20 @@ def evacuation_trend(actor, org_id: int, limit: int = 12, now: datetime | None =
             sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == org_id))))
         .options(selectinload(Drill.participation)).order_by(Drill.starts_at.desc()).limit(limit))
     return list(reversed(db.session.scalars(query).all()))
+
+
+OUTLIER_FACTOR = 3
+
+
+def chart_top(values: list[int], target: int | None) -> float:
+    """The top of the evacuation chart's axis: room for the target and the usual values. A value more than
+    OUTLIER_FACTOR times the median (and above the target) is an outlier: drawn cut off at the top and
+    marked, so that it does not flatten the others."""
+    if not values:
+        return float(target or 1) * 1.15
+    ordered = sorted(values)
+    cap = max(target or 0, OUTLIER_FACTOR * ordered[(len(ordered) - 1) // 2])
+    return max([target or 0] + [v for v in values if v <= cap]) * 1.15
 
 
 def trend_for(actor, drill: Drill, now: datetime | None = None) -> list[Drill]:
@@ -814,6 +916,7 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
     _require_editable(actor, drill)
     if drill.series_id is None:
         raise ValidationError(_("This drill is not part of a recurring series."))
+    require_not_filed(drill)
     old = drill.series
     p, values = _read_drill(data, partial=True)
     if "version" not in values and "version" not in p.errors:

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from drillmgr.access import services as access
 from drillmgr.attachments import services as attachments
 from drillmgr.attachments.forms import AttachmentForm
+from drillmgr.audit.changes import changes
 from drillmgr.db import utcnow
 from drillmgr.drills import services
 from drillmgr.drills.forms import COUNT_LABELS, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm
@@ -26,6 +27,10 @@ ACTION_LABELS = {
     "drill.create": _l("Planned"), "drill.update": _l("Changed"), "drill.cancel": _l("Cancelled"),
     "drill.complete": _l("Completed with participation"), "drill.participation": _l("Participation corrected"),
     "attachment.add": _l("File added"), "attachment.delete": _l("File removed"),
+    "review.save": _l("After-action review saved"), "review.submit": _l("Submitted the review for filing"),
+    "review.accept": _l("Accepted and filed"), "review.return": _l("Returned for revision"),
+    "review.reopen": _l("Reopened the filing"),
+    "finding.create": _l("Finding recorded"), "finding.update": _l("Finding changed"),
 }
 CALENDAR_PER_DAY = 5
 AGENDA_PAST, AGENDA_AHEAD = timedelta(days=14), timedelta(days=60)
@@ -44,6 +49,16 @@ def _editable_drill(drill_id: int):
     return drill
 
 
+def _changeable_drill(drill_id: int):
+    """The drill for a page that changes it, or None when it is filed (the caller goes back to the drill)."""
+    drill = _editable_drill(drill_id)
+    if services.is_filed(drill):
+        flash(_("The after-action review of this drill is filed (accepted), so its record is read-only. "
+                "To change it, a coordinator of the region must first reopen the filing, with a reason."), "warning")
+        return None
+    return drill
+
+
 def _show_errors(form, error: ServiceError) -> bool:
     """Puts the errors on the form; returns True for a conflict (the template offers to reload)."""
     db.session.rollback()
@@ -51,6 +66,8 @@ def _show_errors(form, error: ServiceError) -> bool:
         return True
     renamed = type(error)(error.detail, {FIELD_ALIASES.get(k, k.rsplit(".", 1)[-1]): v
                                          for k, v in error.errors.items()})
+    if "counts" in renamed.errors and hasattr(form, "counts_errors"):
+        form.counts_errors = renamed.errors.pop("counts")
     for message in apply_service_errors(form, renamed):
         flash(message, "danger")
     return False
@@ -113,7 +130,8 @@ def calendar():
 def detail(drill_id: int):
     drill = _visible_drill(drill_id)
     can_edit = access.can_edit_drill(current_user, drill)
-    upload_form = AttachmentForm() if can_edit and drill.status != DrillStatus.CANCELLED else None
+    filed = services.is_filed(drill)
+    upload_form = AttachmentForm() if can_edit and not filed and drill.status != DrillStatus.CANCELLED else None
     siblings = services.series_occurrences(current_user, drill.series_id) if drill.series_id else []
     return render_template(
         "drills/detail.html", drill=drill, can_edit=can_edit, target=services.evacuation_target(drill),
@@ -121,7 +139,18 @@ def detail(drill_id: int):
         upload_form=upload_form, siblings=siblings, history=services.drill_history(drill),
         action_labels=ACTION_LABELS, condition_labels={c.value: c.label for c in Condition},
         rule_text=services.describe_rule(drill.series.rrule) if drill.series else None,
-        count_labels=COUNT_LABELS, now=utcnow())
+        count_labels=COUNT_LABELS, now=utcnow(), filed=filed)
+
+
+@bp.app_template_global()
+def evacuation_chart_top(values, target) -> float:
+    return services.chart_top(list(values), target)
+
+
+@bp.app_template_global()
+def changes_of(entry) -> list:
+    """What an audit entry changed, field by field, for the history lists."""
+    return changes(entry)
 
 
 def _plan_form(form: DrillPlanForm, drill=None) -> DrillPlanForm:
@@ -191,7 +220,9 @@ def new():
 @bp.route("/<int:drill_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(drill_id: int):
-    drill = _editable_drill(drill_id)
+    drill = _changeable_drill(drill_id)
+    if drill is None:
+        return redirect(url_for("drills.detail", drill_id=drill_id))
     form = _plan_form(DrillPlanForm(), drill)
     if request.method == "GET":
         form.fill_from(drill)
@@ -215,7 +246,9 @@ def edit(drill_id: int):
 @bp.route("/<int:drill_id>/reschedule", methods=["GET", "POST"])
 @login_required
 def reschedule(drill_id: int):
-    drill = _editable_drill(drill_id)
+    drill = _changeable_drill(drill_id)
+    if drill is None:
+        return redirect(url_for("drills.detail", drill_id=drill_id))
     form = RescheduleForm()
     if request.method == "GET":
         form.fill_from(drill)
@@ -253,7 +286,9 @@ def cancel(drill_id: int):
 @bp.route("/<int:drill_id>/complete", methods=["GET", "POST"])
 @login_required
 def complete(drill_id: int):
-    drill = _editable_drill(drill_id)
+    drill = _changeable_drill(drill_id)
+    if drill is None:
+        return redirect(url_for("drills.detail", drill_id=drill_id))
     form = CompleteForm()
     form.participant_org_ids.choices = services.participant_choices(current_user)
     _keep_current(form.participant_org_ids, [(o.id, o.name) for o in drill.participants])

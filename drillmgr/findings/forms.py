@@ -90,3 +90,13 @@ class ActionStepForm(FlaskForm):
         if self.reason.data:
             action["reason"] = self.reason.data
         return {"corrective_action": action} | _version(self)
+
+
+class ReopenForm(FlaskForm):
+    """A coordinator reopens a filed review; the reason is kept and sent to everyone involved."""
+
+    reason = TextAreaField(_l("Why the filing is reopened"), validators=[DataRequired(), Length(max=2000)])
+    version = HiddenField()
+
+    def to_payload(self) -> dict:
+        return {"reason": self.reason.data or ""} | _version(self)

@@ -18,20 +18,21 @@ from drillmgr.audit import services as audit
 from drillmgr.audit.models import AuditEntry
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
+from drillmgr.drills.services import is_filed, require_not_filed
 from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, FindingCategory, Role, Severity
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
 from drillmgr.formatting import local_date, to_local
 from drillmgr.notifications import services as notifications
-from drillmgr.validation import MISSING, Payload
+from drillmgr.validation import MISSING, Payload, reason_text
 
 MAX_TEXT = 10_000
 REVIEW_TEXT_FIELDS = ("execution", "plan_soundness", "command_coordination", "staff_handling",
                       "equipment_fitness", "recommendations", "went_well")
 REVIEW_FIELDS = REVIEW_TEXT_FIELDS + ("plan_revision_needed",)
 FILING_FIELDS = ("filing_status", "return_reason")
-REVISABLE = (FilingStatus.DRAFT, FilingStatus.RETURNED)
+REVISABLE = (FilingStatus.DRAFT, FilingStatus.RETURNED, FilingStatus.REOPENED)
 FINDING_FIELDS = ("summary", "severity", "category", "found_on")
 ACTION_FIELDS = ("description", "owner_id", "due_on", "status")
 ACTION_PREFIX = "corrective_action."
@@ -73,6 +74,8 @@ def save_review(actor: User, drill: Drill, data: dict) -> Review:
     p.check()
     review = review_of(drill, for_update=True)
     _check_review_version(review, version)
+    if review is not None and review.filing_status == FilingStatus.ACCEPTED:
+        require_not_filed(drill)
     if review is not None and review.filing_status not in REVISABLE:
         raise Conflict(_("The review is “%(status)s” and cannot be changed now; it can be revised once it is "
                          "returned.", status=review.filing_status.label))
@@ -104,6 +107,9 @@ def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, rea
     if to == FilingStatus.SUBMITTED:
         review.submitted_at, review.decided_at, review.decided_by_id = now, None, None
         review.return_reason = ""
+    elif to == FilingStatus.REOPENED:
+        review.decided_at, review.decided_by_id = None, None
+        review.return_reason = reason
     else:
         review.decided_at, review.decided_by_id = now, actor.id
         review.return_reason = reason
@@ -162,8 +168,22 @@ def return_review(actor: User, drill: Drill, data: dict) -> Review:
     return _filing_step(actor, review, "review.return", FilingStatus.RETURNED, reason)
 
 
+def reopen_review(actor: User, drill: Drill, data: dict) -> Review:
+    """A coordinator of the region reopens a filed review, with a reason: the drill's record can change again,
+    the review goes back to the organiser, and it must be submitted and accepted anew."""
+    access.require(access.can_reopen_filing(actor, drill),
+                   _("Only a coordinator of the drill's region can reopen a filed review."))
+    p = Payload(data)
+    reason = reason_text(p, "reason", required=True)
+    review = _existing_review(drill, p)
+    if review.filing_status != FilingStatus.ACCEPTED:
+        raise Conflict(_("The review is “%(status)s”: only a filed review can be reopened.",
+                         status=review.filing_status.label))
+    return _filing_step(actor, review, "review.reopen", FilingStatus.REOPENED, reason)
+
+
 def filing_history(drill: Drill) -> list[AuditEntry]:
-    """The filing steps (submitted, accepted, returned) of the drill's review, oldest first."""
+    """The filing steps (submitted, accepted, returned, reopened) of the drill's review, oldest first."""
     return list(db.session.scalars(
         sa.select(AuditEntry).where(AuditEntry.entity_type == "review", AuditEntry.entity_id == str(drill.id),
                                     AuditEntry.action != "review.save")
@@ -200,6 +220,7 @@ def _iso(value):
 class Kind:
     REVIEW_SUBMITTED = "review_submitted"
     REVIEW_DECIDED = "review_decided"
+    REVIEW_REOPENED = "review_reopened"
     ACTION_ASSIGNED = "action_assigned"
     ACTION_DONE = "action_done"
     ACTION_SENT_BACK = "action_sent_back"
@@ -240,6 +261,22 @@ def _region_coordinators(region_code: str) -> list[User]:
         User.role == Role.COORDINATOR, access.action_owner_clause(region_code, ()))))
 
 
+def _involved(drill: Drill, review: Review) -> list[User]:
+    """Everyone a reopened filing concerns: the organising unit's staff (or the organising region's
+    coordinators), whoever submitted and accepted it, the evaluators, and the region's coordinators."""
+    users = list(_region_coordinators(drill.region_code)) + list(drill.evaluators)
+    if drill.organizer_org_id is not None:
+        users += db.session.scalars(sa.select(User).where(User.org_id == drill.organizer_org_id,
+                                                          User.role == Role.ORG_STAFF, User.active.is_(True)))
+    elif drill.organizer_region_code:
+        users += _region_coordinators(drill.organizer_region_code)
+    step_users = db.session.scalars(sa.select(AuditEntry.user_id).where(
+        AuditEntry.entity_type == "review", AuditEntry.entity_id == str(review.drill_id),
+        AuditEntry.action.in_(("review.submit", "review.accept")), AuditEntry.user_id.is_not(None)))
+    users += [db.session.get(User, user_id) for user_id in set(step_users)]
+    return [u for u in users if u is not None and u.active]
+
+
 def _tell_filing(actor: User, review: Review, action: str) -> None:
     drill = review.drill or db.session.get(Drill, review.drill_id)
     key = f"{action}:{drill.id}:{review.version}"
@@ -249,6 +286,14 @@ def _tell_filing(actor: User, review: Review, action: str) -> None:
               lambda: _("After-action review submitted for filing: %(title)s", title=drill.title),
               lambda: _("%(who)s submitted the after-action review of %(title)s. Accept it or return it with "
                         "a reason.", who=actor.display_name or actor.username, title=drill.title))
+        return
+    if action == "review.reopen":
+        _tell([u for u in _involved(drill, review) if u.id != actor.id], Kind.REVIEW_REOPENED, key,
+              drill_link(drill),
+              lambda: _("Filing reopened: %(title)s", title=drill.title),
+              lambda: _("%(who)s reopened the filed after-action review of %(title)s, so that its record can be "
+                        "corrected; it must be submitted and accepted again. Reason: %(reason)s",
+                        who=actor.display_name or actor.username, title=drill.title, reason=review.return_reason))
         return
     submitter = _submitter(review)
     if submitter is None or submitter.id == actor.id:
@@ -353,12 +398,17 @@ def _check_owner(p: Payload, finding: Finding, owner_id: int) -> None:
                                            "units concerned, an evaluator, or a coordinator of the region."))
 
 
-def _check_dates(p: Payload, found_on: date | None, due_on: date | None) -> None:
+def _check_dates(p: Payload, found_on: date | None, due_on: date | None, created_on: date | None = None) -> None:
+    """`created_on`: when the action was (or is being) created, if its due date is being set: an action is
+    never due before it existed."""
     if found_on is not None and found_on > local_today():
         p.error("found_on", _("A finding cannot be dated in the future."))
     if found_on is not None and due_on is not None and due_on < found_on:
         p.error(ACTION_PREFIX + "due_on", _("The due date cannot be before the finding's date (%(date)s).",
                                             date=found_on.isoformat()))
+    elif created_on is not None and due_on is not None and due_on < created_on:
+        p.error(ACTION_PREFIX + "due_on", _("A corrective action cannot be due before it was created (%(date)s).",
+                                            date=created_on.isoformat()))
 
 
 def _finding_snapshot(finding: Finding) -> dict:
@@ -367,11 +417,13 @@ def _finding_snapshot(finding: Finding) -> dict:
 
 def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | None = None,
                    drill_id: int | None = None, checklist_run_id: int | None = None,
-                   found_on: date | None = None) -> Finding:
+                   found_on: date | None = None, today: date | None = None) -> Finding:
     """Records a finding from a drill or a checklist run, with its corrective action (status open).
 
     The caller has already checked that `actor` may record findings for this source; the scope
     values (region, organisation) come from the source, never from the input."""
+    if drill_id is not None:
+        require_not_filed(db.session.get(Drill, drill_id))
     p, values, action_values = _read_finding(data, partial=False)
     values.pop("version", None)
     finding = Finding(drill_id=drill_id, checklist_run_id=checklist_run_id, region_code=region_code,
@@ -382,7 +434,7 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
                                             status=ActionStatus.OPEN.label))
     if "owner_id" in action_values:
         _check_owner(p, finding, action_values["owner_id"])
-    _check_dates(p, finding.found_on, action_values.get("due_on"))
+    _check_dates(p, finding.found_on, action_values.get("due_on"), today or local_today())
     p.check()
     for name, value in values.items():
         setattr(finding, name, value)
@@ -472,8 +524,11 @@ def update_finding(actor: User, finding: Finding, data: dict) -> Finding:
                        _("Only the drill's organiser or a coordinator of its region can change this finding."))
     if "owner_id" in action_edits:
         _check_owner(p, finding, action_edits["owner_id"])
-    _check_dates(p, edits.get("found_on", finding.found_on), action_edits.get("due_on", action.due_on))
+    _check_dates(p, edits.get("found_on", finding.found_on), action_edits.get("due_on", action.due_on),
+                 to_local(finding.created_at).date() if "due_on" in action_edits else None)
     p.check()
+    if finding.drill_id is not None and (edits or "description" in action_edits):
+        require_not_filed(finding.drill or db.session.get(Drill, finding.drill_id))
     before = _finding_snapshot(finding)
     step = _transition(actor, finding, target, reason) if moves else None
     if edits or action_edits:
@@ -633,6 +688,7 @@ class FindingsView:
     can_decide: bool
     today: date
     owners: list[User] = field(default_factory=list)
+    filed: bool = False  # the drill's review is accepted: findings' texts are read-only
 
     def steps_for(self, user: User, action: CorrectiveAction) -> list[ActionStatus]:
         """The status changes `user` may make on `action` (for its buttons)."""
@@ -655,6 +711,7 @@ class DrillPanel(FindingsView):
     drill: Drill | None = None
     review: Review | None = None
     review_history: list[AuditEntry] = field(default_factory=list)
+    can_reopen: bool = False
 
     @property
     def completed(self) -> bool:
@@ -676,11 +733,19 @@ class DrillPanel(FindingsView):
     def can_decide_now(self) -> bool:
         return self.can_decide and self.filing_status == FilingStatus.SUBMITTED
 
+    @property
+    def can_reopen_now(self) -> bool:
+        return self.can_reopen and self.filing_status == FilingStatus.ACCEPTED
+
 
 def _history(actions: list[CorrectiveAction], review_of_drill: Drill | None = None):
-    """Audit entries of the actions (and of the drill's filing), with their users, in two queries."""
-    wanted = sa.and_(AuditEntry.entity_type == "corrective_action",
-                     AuditEntry.entity_id.in_([str(a.id) for a in actions]))
+    """Audit entries of the actions and their findings' changes (and of the drill's filing), with their
+    users, in two queries."""
+    action_of_finding = {str(a.finding_id): a.id for a in actions}
+    wanted = sa.or_(sa.and_(AuditEntry.entity_type == "corrective_action",
+                            AuditEntry.entity_id.in_([str(a.id) for a in actions])),
+                    sa.and_(AuditEntry.entity_type == "finding", AuditEntry.action == "finding.update",
+                            AuditEntry.entity_id.in_(list(action_of_finding))))
     if review_of_drill is not None:
         wanted = sa.or_(wanted, sa.and_(AuditEntry.entity_type == "review",
                                         AuditEntry.entity_id == str(review_of_drill.id),
@@ -692,6 +757,8 @@ def _history(actions: list[CorrectiveAction], review_of_drill: Drill | None = No
     for entry in entries:
         if entry.entity_type == "corrective_action":
             action_history[int(entry.entity_id)].append(entry)
+        elif entry.entity_type == "finding":
+            action_history[action_of_finding[entry.entity_id]].append(entry)
     return [e for e in entries if e.entity_type == "review"], dict(action_history), users
 
 
@@ -703,6 +770,8 @@ def drill_panel(user: User, drill: Drill) -> DrillPanel:
         drill=drill, review=review_of(drill), findings=findings, review_history=review_history,
         action_history=action_history, users=users, can_edit=can_edit,
         can_decide=access.can_decide_filing(user, drill), today=local_today())
+    panel.filed = panel.filing_status == FilingStatus.ACCEPTED
+    panel.can_reopen = panel.filed and access.can_reopen_filing(user, drill)
     if can_edit:
         panel.owners = owner_choices(Finding(drill_id=drill.id, region_code=drill.region_code,
                                              org_id=drill.organizer_org_id))
@@ -714,7 +783,8 @@ def finding_view(user: User, finding: Finding) -> FindingsView:
     _review_history, action_history, users = _history([finding.corrective_action])
     can_edit = access.can_manage_finding(user, finding)
     view = FindingsView(findings=[finding], action_history=action_history, users=users, can_edit=can_edit,
-                        can_decide=access.can_manage_region(user, finding.region_code), today=local_today())
+                        can_decide=access.can_manage_region(user, finding.region_code), today=local_today(),
+                        filed=finding.drill is not None and is_filed(finding.drill))
     if can_edit:
         view.owners = owner_choices(finding)
     return view
@@ -730,9 +800,11 @@ def filing_step_label(entry: AuditEntry) -> str:
         "review.submit": _("Submitted the review for filing"),
         "review.accept": _("Accepted and filed"),
         "review.return": _("Returned for revision"),
+        "review.reopen": _("Reopened the filing"),
         "action.start": _("Correction started"),
         "action.done": _("Marked as corrected"),
         "action.verify": _("Verified the correction and closed it out"),
         "action.send_back": _("Sent back for more work"),
+        "finding.update": _("Finding changed"),
     }.get(entry.action, entry.action)
 

@@ -8,7 +8,7 @@ from drillmgr.enums import ActionStatus, FindingCategory, Role, Severity
 from drillmgr.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings import services
-from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, ReviewForm, apply_errors
+from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, ReopenForm, ReviewForm, apply_errors
 from drillmgr.findings.models import Finding
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
@@ -239,6 +239,36 @@ def filing(drill_id: int, step: str):
         return _failed(drill, error, "filing", form)
     flash(str(done), "success")
     return _back(drill)
+
+
+@bp.route("/drills/<int:drill_id>/review/reopen", methods=["GET", "POST"])
+@login_required
+def reopen(drill_id: int):
+    """A page of its own: reopening unlocks a filed record, so it asks for the reason before anything."""
+    drill = _visible_drill(drill_id)
+    if not access.can_reopen_filing(current_user, drill):
+        abort(403)
+    review = services.review_of(drill)
+    form = ReopenForm()
+    if request.method == "GET":
+        form.version.data = str(review.version if review is not None else 0)
+    elif form.validate_on_submit():
+        try:
+            services.reopen_review(current_user, drill, form.to_payload())
+        except ServiceError as error:
+            db.session.rollback()
+            if isinstance(error, Forbidden):
+                abort(403)
+            for message in apply_errors(form, error):
+                flash(message, "danger")
+            return render_template("findings/reopen.html", drill=drill, review=review, form=form,
+                                   drill_url=_drill_page_url(drill)), error.status
+        flash(_("The filing is reopened; the organiser has been told to correct the record and submit it again."),
+              "success")
+        return redirect(_drill_page_url(drill))
+    status = 422 if request.method == "POST" else 200
+    return render_template("findings/reopen.html", drill=drill, review=review, form=form,
+                           drill_url=_drill_page_url(drill)), status
 
 
 @bp.post("/drills/<int:drill_id>/findings")

@@ -1,7 +1,8 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField, widgets
+from wtforms import (BooleanField, DateField, IntegerField, SelectField, SelectMultipleField, StringField,
+                     TextAreaField, widgets)
 from wtforms.validators import DataRequired, Length, Optional
 
 from drillmgr.enums import Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
@@ -29,6 +30,9 @@ class ActivityForm(FlaskForm):
     audience = IntegerField(_l("Audience reached (people)"), default=0, validators=[Optional()])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)],
                                 render_kw={"rows": 4})
+    confirm_exceptional = BooleanField(_l("This audience is right, although it is exceptional"))
+    exceptional_reason = TextAreaField(_l("Why it is right"), validators=[Optional(), Length(max=2000)],
+                                       render_kw={"rows": 2})
 
     def to_payload(self) -> dict:
         return {
@@ -40,6 +44,8 @@ class ActivityForm(FlaskForm):
             else None,
             "channels": list(self.channels.data or []), "audience": self.audience.data or 0,
             "description": self.description.data or "",
+            "confirm_exceptional": bool(self.confirm_exceptional.data),
+            "exceptional_reason": self.exceptional_reason.data or "",
         }
 
 

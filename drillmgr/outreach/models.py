@@ -23,6 +23,8 @@ class OutreachActivity(db.Model):
     organizer_org_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
     channels: Mapped[list] = mapped_column(sa.JSON, default=list)
     audience: Mapped[int] = mapped_column(default=0)
+    # Why an audience beyond the venue's or the unit's size is nevertheless right.
+    exceptional_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     description: Mapped[str] = mapped_column(sa.Text, default="")
     is_demo: Mapped[bool] = mapped_column(default=False)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

@@ -9,21 +9,23 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
-from flask_babel import format_date
+from flask_babel import format_date, format_decimal
 from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
 from drillmgr.audit import services as audit
 from drillmgr.compliance.models import ComplianceRule
-from drillmgr.enums import (Channel, ObservanceDay, OutreachKind, RegionLevel, Role, SiteKind, SiteStatus,
-                            SixIntoSetting)
+from drillmgr.enums import (Channel, ObservanceDay, OrgKind, OutreachKind, RegionLevel, Role, SiteKind,
+                            SiteStatus, SixIntoSetting)
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 from drillmgr.regions.models import Region
-from drillmgr.validation import MISSING, Payload
+from drillmgr.db import utcnow
+from drillmgr.formatting import to_local
+from drillmgr.validation import MISSING, Payload, confirm_exceptional
 
 DEFAULT_WINDOW_DAYS = 3
 OBSERVANCE_RULE_KEY = "observance-campaigns"
@@ -38,9 +40,18 @@ PLAUSIBLE_POPULATION = {
     RegionLevel.TOWNSHIP: 60_000,
     RegionLevel.VILLAGE: 5_000,
 }
+# The audience one on-site activity plausibly reaches, per six-into setting (a venue's size): beyond it,
+# or beyond the organising unit's own headcount, the user confirms the number with a reason.
+SETTING_AUDIENCE = {
+    SixIntoSetting.AGENCY: 2_000, SixIntoSetting.SCHOOL: 5_000, SixIntoSetting.ENTERPRISE: 5_000,
+    SixIntoSetting.COMMUNITY: 10_000, SixIntoSetting.VILLAGE: 5_000, SixIntoSetting.FAMILY: 2_000,
+}
+# Units whose headcount is the people an activity they hold on site can reach.
+HEADCOUNT_BOUND_KINDS = (OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL, OrgKind.AGENCY, OrgKind.ENTERPRISE,
+                         OrgKind.VENUE, OrgKind.RESCUE_TEAM)
 EARLIEST_YEAR = 2000
 ACTIVITY_FIELDS = ("kind", "title", "observance_day", "setting", "held_on", "region_code", "organizer_org_id",
-                   "channels", "audience", "description")
+                   "channels", "audience", "description", "exceptional_reason")
 SITE_FIELDS = ("kind", "name", "region_code", "org_id", "status", "year")
 
 
@@ -129,6 +140,7 @@ def activity_to_dict(activity: OutreachActivity, verdict=MISSING) -> dict:
         "organizer_org_id": activity.organizer_org_id,
         "channels": list(activity.channels or []),
         "audience": activity.audience,
+        "exceptional_reason": activity.exceptional_reason or None,
         "description": activity.description,
         "counts_toward_observance": verdict.counts if verdict else None,
         "observance_note": verdict.reason if verdict else None,
@@ -172,8 +184,12 @@ def _read_activity(data: dict, current: OutreachActivity | None) -> tuple[Payloa
     if kind is not None and kind != OutreachKind.SIX_INTO and merged.get("setting") is not None:
         p.error("setting", _("Only six-into activities have a setting."))
     held_on = values.get("held_on")
-    if held_on is not None and not (EARLIEST_YEAR <= held_on.year <= date.today().year + 1):
-        p.error("held_on", _("Must be between %(a)d and %(b)d.", a=EARLIEST_YEAR, b=date.today().year + 1))
+    today = to_local(utcnow()).date()
+    if held_on is not None and held_on > today:
+        p.error("held_on", _("An activity is recorded once it has been held: %(day)s is still to come.",
+                             day=format_date(held_on)))
+    elif held_on is not None and held_on.year < EARLIEST_YEAR:
+        p.error("held_on", _("Must be between %(a)d and %(b)d.", a=EARLIEST_YEAR, b=today.year))
 
     region = None
     if merged.get("region_code"):
@@ -183,11 +199,41 @@ def _read_activity(data: dict, current: OutreachActivity | None) -> tuple[Payloa
     if values.get("organizer_org_id") is not None and db.session.get(Organisation, values["organizer_org_id"]) is None:
         p.error("organizer_org_id", _("No such organisation."))
     audience = merged.get("audience")
+    exceptional = {}
+    relevant = current is None or any(f in values for f in ("audience", "organizer_org_id", "setting", "channels",
+                                                            "kind"))
     if region is not None and isinstance(audience, int) and "audience" not in p.errors \
             and audience > audience_limit(region):
-        p.error("audience", _("An audience of %(n)d is not plausible for %(region)s (at most %(limit)d).",
-                              n=audience, region=region.name, limit=audience_limit(region)))
+        p.error("audience", _("An audience of %(n)s is not plausible for %(region)s (at most %(limit)s).",
+                              n=format_decimal(audience), region=region.name,
+                              limit=format_decimal(audience_limit(region))))
+    elif relevant and isinstance(audience, int) and "audience" not in p.errors \
+            and not p.errors.get("organizer_org_id"):
+        bound = venue_bound(merged)
+        if bound is not None and audience > bound[0]:
+            exceptional["audience"] = _("An audience of %(n)s is more than %(bound)s (%(limit)s).",
+                                        n=format_decimal(audience), bound=bound[1], limit=format_decimal(bound[0]))
+    reason = confirm_exceptional(p, exceptional)
+    if relevant:
+        values["exceptional_reason"] = reason
     return p, values
+
+
+def venue_bound(values: dict) -> tuple[int, str] | None:
+    """The most people an activity held on site (no radio, TV or internet) plausibly reaches, and what sets
+    it: the organising unit's headcount (schools, hospitals, agencies, enterprises, venues), else the
+    six-into setting's venue. None when nothing bounds it (broadcasts, or no unit and no setting)."""
+    channels = {Channel(c) for c in values.get("channels") or []}
+    if channels - {Channel.ON_SITE}:
+        return None
+    org = _organizer(values.get("organizer_org_id"))
+    if org is not None and org.kind in HEADCOUNT_BOUND_KINDS and org.headcount:
+        return org.headcount, _("the headcount of %(unit)s", unit=org.name)
+    setting = values.get("setting")
+    if values.get("kind") == OutreachKind.SIX_INTO and setting is not None:
+        return SETTING_AUDIENCE[SixIntoSetting(setting)], _("what a venue of this setting (%(setting)s) holds",
+                                                            setting=SixIntoSetting(setting).label)
+    return None
 
 
 def _organizer(org_id: int | None) -> Organisation | None:

@@ -148,6 +148,7 @@ def edit(activity_id: int):
         form.setting.data = activity.setting.value if activity.setting else ""
         form.organizer_org_id.data = str(activity.organizer_org_id or "")
         form.channels.data = list(activity.channels or [])
+        form.confirm_exceptional.data = bool(activity.exceptional_reason)
     if form.validate_on_submit() and _save_activity(form, activity) is not None:
         flash(_("Activity “%(title)s” saved.", title=activity.title), "success")
         return redirect(url_for("outreach.detail", activity_id=activity.id))
