@@ -349,7 +349,7 @@ def test_a_checklist_cannot_add_findings_to_a_filed_drill(world, make_drill):
 def test_reasons_with_control_characters_are_refused_not_a_server_error(client, world):
     file_it(world)
     answer = client.post(f"/api/v1/drills/{world.drill.id}/review/reopen", headers=world.headers(world.coordinator),
-                         json={"reason": "疏散\x00用时"})
+                         json={"reason": "疏散\x07用时"})
     assert answer.status_code == 422
     assert answer.get_json()["errors"] == {"reason": ["Must not contain control characters."]}
     assert services.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
