@@ -784,11 +784,12 @@ def materialize_series(series_id: int, until: datetime, now: datetime | None = N
     return created
 
 
-def materialize_all(until: datetime, now: datetime | None = None) -> int:
-    """Every series, up to `until` (the scheduler's nightly job); returns how many drills were created."""
+def materialize_all(until: datetime, now: datetime | None = None, keep_going=lambda: True) -> int:
+    """Every series, up to `until` (the scheduler's nightly job), while `keep_going()`; returns how many
+    drills were created."""
     ids = db.session.scalars(sa.select(DrillSeries.id).where(
         sa.or_(DrillSeries.materialized_until.is_(None), DrillSeries.materialized_until < until))).all()
-    return sum(len(materialize_series(series_id, until, now)) for series_id in ids)
+    return sum(len(materialize_series(series_id, until, now)) for series_id in ids if keep_going())
 
 
 def _rule_parts(text: str) -> dict[str, str]:
