@@ -181,3 +181,13 @@ def test_the_web_application_never_starts_a_scheduler(app, client):
     names = {thread.name for thread in threading.enumerate()}
     assert "scheduler-lease" not in names and not any("APScheduler" in name for name in names)
     assert services.current_lease() is None
+
+
+def test_a_run_left_running_by_a_failed_record_does_not_block_the_job_for_ever():
+    assert services.acquire_lease("A", 30)
+    stuck = services.claim_run("job", T0, "A", lease=services.LEASE_NAME)  # its end was never recorded
+    assert services.claim_run("job", T0 + timedelta(minutes=1), "A") is None  # without the lease: refused
+    later = services.claim_run("job", T0 + timedelta(minutes=1), "A", lease=services.LEASE_NAME)
+    assert later is not None and later != stuck
+    assert db.session.get(JobRun, stuck, populate_existing=True).outcome == Outcome.ABANDONED
+

@@ -203,9 +203,11 @@ def claim_run(job: str, moment: datetime, holder: str, now: datetime | None = No
     another run of the job is still going, or (given `lease`) `holder` no longer holds that lease.
     A moment whose run was abandoned is claimed again, on the same record."""
     now = now or database_now()
-    if lease is not None and not holds_lease(holder, now, lease):
-        db.session.commit()
-        return None
+    if lease is not None:
+        if not holds_lease(holder, now, lease):
+            db.session.commit()
+            return None
+        _abandon_stale_runs(job, now)
     run = JobRun(job=job, scheduled_for=moment, holder=holder, started_at=now, outcome=Outcome.RUNNING, detail="")
     try:
         with db.session.begin_nested():
@@ -217,6 +219,16 @@ def claim_run(job: str, moment: datetime, holder: str, now: datetime | None = No
     run_id = run.id
     db.session.commit()
     return run_id
+
+
+def _abandon_stale_runs(job: str, now: datetime) -> None:
+    """Closes what is still `running` of `job` when the lease holder, which runs a job once at a time,
+    is about to run it: left by a holder that lost the lease, or by this one when recording its end failed."""
+    db.session.execute(
+        sa.update(JobRun).where(JobRun.job == job, JobRun.outcome == Outcome.RUNNING)
+        .values(outcome=Outcome.ABANDONED, finished_at=now,
+                detail="the scheduler running this job stopped or lost the lease before it finished")
+        .execution_options(synchronize_session=False))
 
 
 def _claim_abandoned(job: str, moment: datetime, holder: str, now: datetime) -> int | None:
