@@ -12,6 +12,7 @@ from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from tests.conftest import WUSU
+from tests.test_foundation_migrations import fresh_database_url  # noqa: F401 — a fixture
 from tests.test_scheduler_processes import PROJECT_DIR, database_url  # noqa: F401 — a fixture
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -221,3 +222,39 @@ def test_two_materialising_runs_at_once_make_every_occurrence_once(database_url,
     # 12 series, Mondays from 2 March 2026 to 1 February 2027: 49 each, the first made at setup.
     assert total == distinct == 12 * 49
     assert sum(created) == 12 * 48
+
+
+def test_the_migration_keeps_duplicate_occurrences_as_drills_of_their_own(fresh_database_url):
+    from flask_migrate import upgrade
+
+    from config import TestConfig
+    from drillmgr import create_app
+
+    class Config(TestConfig):
+        SQLALCHEMY_DATABASE_URI = fresh_database_url
+
+    migrated = create_app(Config)
+    with migrated.app_context():
+        engine = db.engine
+        upgrade(revision="b7c1e5a2d9f0")
+        moment = datetime(2026, 3, 2, 2, 0)
+        with engine.begin() as connection:
+            metadata = sa.MetaData()
+            series = sa.Table("drill_series", metadata, autoload_with=connection)
+            drills = sa.Table("drills", metadata, autoload_with=connection)
+            connection.execute(series.insert().values(id=1, rrule="FREQ=WEEKLY", dtstart=moment, duration_minutes=30,
+                                                      template={}, created_at=moment, updated_at=moment))
+            row = dict(title="重复", description="", form="evacuation", scope="single", double_blind=False,
+                       joint_with="none", conditions=[], organizer_region_code=WUSU, region_code=WUSU,
+                       location="", public=False, status="planned",
+                       cancel_reason="", real_response=False, real_response_note="", series_id=1, sequence=0,
+                       version=1, is_demo=False, created_at=moment, updated_at=moment)
+            for drill_id, start in ((1, moment), (2, moment), (3, moment + timedelta(days=7)), (4, moment)):
+                connection.execute(drills.insert().values(id=drill_id, starts_at=start, occurrence_start=start,
+                                                          ends_at=start + timedelta(minutes=30), **row))
+        upgrade()
+        with engine.connect() as connection:
+            kept = connection.execute(sa.text(
+                "SELECT id, series_id FROM drills ORDER BY id")).all()
+        assert [tuple(r) for r in kept] == [(1, 1), (2, None), (3, 1), (4, None)]
+        engine.dispose()
