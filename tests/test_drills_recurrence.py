@@ -137,3 +137,12 @@ def test_web_form_shows_the_rule_error_on_the_field(client, staff, school):
     assert "is-invalid" in "".join(group[:2]) and "INTERVAL must be a whole number from 1 to 1000." in "".join(group[:2])
     assert drill_count() == 0
 
+
+
+def test_a_rule_stored_before_rules_were_checked_makes_no_more_drills(staff, school):
+    series = services.create_series(staff, payload(school, "FREQ=WEEKLY"), now=NOW, horizon=START)
+    series.rrule = "FREQ=DAILY;BYHOUR=" + ",".join(map(str, range(24))) + ";BYMINUTE=" + ",".join(map(str, range(60)))
+    db.session.commit()
+    started = time.perf_counter()
+    assert services.materialize_all(NOW + timedelta(days=366), now=NOW) == 0
+    assert time.perf_counter() - started < 1

@@ -17,8 +17,8 @@ from sqlalchemy.orm import aliased, selectinload
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
-from drillmgr.drills import recurrence
 from drillmgr.db import utcnow
+from drillmgr.drills import recurrence
 from drillmgr.drills.models import Drill, DrillSeries, Participation, drill_participants
 from drillmgr.enums import (KEY_LINKS, Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith,
                             RegionLevel, Role)
@@ -723,8 +723,12 @@ def create_series(actor, data: dict, now: datetime | None = None, horizon: datet
 
 def _slots(series: DrillSeries, until: datetime, after: datetime | None = None,
            limit: int = MAX_OCCURRENCES_PER_RUN) -> list[datetime]:
-    """Occurrence starts in [after or DTSTART, until], the first `limit` of them."""
-    return list(islice(recurrence.iterate(series.rrule, series.dtstart, until, start=after), limit))
+    """Occurrence starts in [after or DTSTART, until], the first `limit` of them. A rule stored before
+    rules were checked, that would be refused now, makes no more drills."""
+    try:
+        return list(islice(recurrence.iterate(series.rrule, series.dtstart, until, start=after), limit))
+    except recurrence.RuleError:
+        return []
 
 
 def _lock_series(series_id: int) -> None:
