@@ -118,8 +118,8 @@ def test_api_refuses_a_stalling_rule_with_a_422_problem_naming_rrule(client, sta
     response = client.post("/api/v1/drill-series", headers=headers, json=payload(school, "FREQ=DAILY;INTERVAL=0"))
     assert time.perf_counter() - started < 2
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
-    assert response.get_json()["errors"]["rrule"] == ["INTERVAL must be a whole number from 1 to 1000."]
-    bad = client.post("/api/v1/drill-series", headers=headers,
+    assert response.get_json()["errors"]["rrule"] == ["INTERVAL 须为 1 至 1000 之间的整数。"]
+    bad = client.post("/api/v1/drill-series", headers=headers | {"Accept-Language": "en"},
                       json=payload(school, "FREQ=DAILY;BYHOUR=0,1,2,3;BYMINUTE=0,15,30,45"))
     assert bad.status_code == 422 and "more than 60 drills a year" in bad.get_json()["errors"]["rrule"][0]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(DrillSeries)) == 0
@@ -134,7 +134,7 @@ def test_web_form_shows_the_rule_error_on_the_field(client, staff, school):
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     group = html.split('id="rrule-group"', 1)[1].split("</div>", 2)
-    assert "is-invalid" in "".join(group[:2]) and "INTERVAL must be a whole number from 1 to 1000." in "".join(group[:2])
+    assert "is-invalid" in "".join(group[:2]) and "INTERVAL 须为 1 至 1000 之间的整数。" in "".join(group[:2])
     assert drill_count() == 0
 
 
