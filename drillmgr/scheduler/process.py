@@ -49,6 +49,7 @@ class SchedulerProcess:
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._held_until = 0.0  # time.monotonic() until which this process may run jobs
         self._holding = False  # whether it held the lease when last looked at, to say when that ends
+        self._state_lock = threading.Lock()
         self._job_locks = {name: threading.Lock() for name in self.schedules}
         self._stopping = threading.Event()
         self._stopper: threading.Thread | None = None
@@ -69,10 +70,11 @@ class SchedulerProcess:
         raise TypeError(schedule)
 
     def holds_lease(self) -> bool:
-        if time.monotonic() < self._held_until:
-            return True
-        if self._holding:
-            self._holding = False
+        with self._state_lock:
+            if time.monotonic() < self._held_until:
+                return True
+            lost, self._holding = self._holding, False
+        if lost:
             log.warning("lost the lease: not renewed within %ss; claiming no more work", self.lease_seconds)
         return False
 
@@ -96,10 +98,11 @@ class SchedulerProcess:
 
     def renew_lease(self) -> None:
         started = time.monotonic()
+        was_holding = self.holds_lease()
         with self.app.app_context():
             try:
                 held = services.acquire_lease(self.holder, self.lease_seconds)
-                if held and not self._holding:
+                if held and not was_holding:
                     abandoned = services.abandon_runs_of_others(self.holder)
                     log.info("holding the lease as %s (%d abandoned runs closed)", self.holder, abandoned)
             except Exception:  # noqa: BLE001 — a database hiccup: keep the lease until it runs out, try again
@@ -108,11 +111,11 @@ class SchedulerProcess:
                 return
             finally:
                 db.session.remove()
-        was_holding = self._holding
-        # Counted from before the renewal was sent, so this process stops before the lease expires.
-        self._held_until = started + self.lease_seconds * 0.9 if held else 0.0
-        self._holding = held
-        if held and not was_holding:
+        with self._state_lock:
+            # Counted from before the renewal was sent, so this process stops before the lease expires.
+            self._held_until = started + self.lease_seconds * 0.9 if held else 0.0
+            self._holding = held
+        if held and not was_holding and not self._stopping.is_set():
             self._run_missed_now()
         elif was_holding and not held:
             log.warning("lost the lease to another scheduler; claiming no more work")
