@@ -229,6 +229,8 @@ def test_two_schedulers_deliver_every_queued_mail_exactly_once_after_the_smtp_se
 
 
 def test_a_paused_holder_that_resumes_says_it_lost_the_lease_and_claims_nothing(engine, schedulers):
+    if engine.dialect.name == "sqlite":
+        pytest.skip("a process paused inside a write keeps SQLite's one write lock: nobody can take over then")
     first, second = schedulers.start(), schedulers.start()
     by_pid = {first.pid: first, second.pid: second}
     holder = wait_for(lambda: lease_holder(engine), 30, "a scheduler to take the lease")
