@@ -6,7 +6,8 @@ median of --repeat runs:
   1. floor: one page of 100 drills and the total, straight SQL without any scope or double-blind rule;
   2. GET /api/v1/drills?per_page=100 as the admin, the Wusu coordinator and a school's staff;
   3. the same with filters (region, form, date range);
-  4. the web list page (25 a page) and the month calendar of a busy month, as the admin.
+  4. the web list page (25 a page) and the month calendar of a busy month, as the admin;
+  5. creating a recurring series through the API (its drills for a year ahead), as a school's staff.
 
     .venv/bin/python benchmarks/drills.py --orgs 2000 --drills 50000 [--repeat 7]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_drills]
@@ -17,7 +18,9 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -78,6 +81,17 @@ def main() -> None:
                 assert response.status_code == 200
             return call
 
+        def series(user, rule):
+            start = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=10, minute=0, second=0, microsecond=0) \
+                + timedelta(days=7)
+            body = {"title": "系列演练", "form": "evacuation", "organizer_org_id": user.org_id, "rrule": rule,
+                    "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=45)).isoformat()}
+
+            def call():
+                response = client.post("/api/v1/drill-series", json=body, headers=tokens[user.username])
+                assert response.status_code == 201, response.get_data(as_text=True)
+            return call
+
         filters = f"&region=654202&form=evacuation&from={year}-01-01&to={year}-12-31"
         rows = [("floor: 100 drills + total, plain SQL", floor)]
         for user in ("admin", "wusu", "school"):
@@ -87,6 +101,11 @@ def main() -> None:
         rows.append(("web list page, as admin", page("admin", "/drills/")))
         rows.append((f"month calendar {year}-{month_number:02d} ({_count} drills), as admin",
                      page("admin", f"/drills/calendar?year={year}&month={month_number}")))
+        if "school" in users:
+            for rule, label in (("FREQ=MONTHLY;BYMONTHDAY=15", "monthly, 12 drills"),
+                                ("FREQ=WEEKLY", "weekly, 53 drills"),
+                                ("FREQ=MONTHLY;BYMONTH=3,4,5,6,9,10,11,12;BYDAY=1MO", "school months, 8 drills")):
+                rows.append((f"API create a series ({label}), as school", series(users["school"], rule)))
         for label, action in rows:
             print(f"  {label:<52} {timed(action, args.repeat, warm_up=True)[0]:8.1f} ms")
 

@@ -387,7 +387,8 @@ class ComplianceStatus(LabelledEnum):
 class MailStatus(LabelledEnum):
     PENDING = "pending"
     SENT = "sent"
+    FAILED = "failed"  # refused for good by the server (5xx); the in-app notification stays
 
     @classmethod
     def labels(cls):
-        return {cls.PENDING: _l("Pending"), cls.SENT: _l("Sent")}
+        return {cls.PENDING: _l("Pending"), cls.SENT: _l("Sent"), cls.FAILED: _l("Failed")}

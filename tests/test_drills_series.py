@@ -1,4 +1,5 @@
 """Recurring drills: RRULE series, idempotent materialisation, one occurrence, "this and following"."""
+import os
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -11,6 +12,8 @@ from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from tests.conftest import WUSU
+from tests.test_foundation_migrations import fresh_database_url  # noqa: F401 — a fixture
+from tests.test_scheduler_processes import PROJECT_DIR, database_url  # noqa: F401 — a fixture
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 2, 1, 0, 0, tzinfo=timezone.utc)
@@ -155,3 +158,103 @@ def test_changing_the_whole_series_from_its_first_drill(staff, school):
     assert occurrences(series.id) == []
     assert services.materialize_series(series.id, datetime(2026, 12, 31, tzinfo=BEIJING)) == []
     assert [d.location for d in occurrences(new.id)] == ["体育馆"] * 3
+
+
+MATERIALISER = """
+import sys
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+from flask_migrate import upgrade
+from drillmgr import create_app
+from drillmgr.drills import services
+from drillmgr.enums import OrgKind, Role
+from drillmgr.extensions import db
+from drillmgr.regions.services import ensure_tacheng
+
+app = create_app()
+now = datetime(2026, 2, 1, tzinfo=timezone.utc)
+with app.app_context():
+    if sys.argv[1] == "setup":
+        upgrade()
+        ensure_tacheng()
+        from drillmgr.accounts.models import User
+        from drillmgr.orgs.models import Organisation
+        school = Organisation(name="并发学校", kind=OrgKind.SCHOOL, region_code="654202", headcount=500)
+        user = User(username="planner", role=Role.ORG_STAFF, org=school, password_hash="x")
+        db.session.add_all([school, user])
+        db.session.commit()
+        start = datetime(2026, 3, 2, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+        for i in range(12):
+            services.create_series(user, {"title": f"系列{i}", "form": "evacuation", "organizer_org_id": school.id,
+                                          "starts_at": (start + timedelta(hours=i)).isoformat(),
+                                          "ends_at": (start + timedelta(hours=i, minutes=30)).isoformat(),
+                                          "rrule": "FREQ=WEEKLY"}, now=now, horizon=start + timedelta(days=1))
+    else:
+        print(services.materialize_all(now + timedelta(days=366), now=now))
+"""
+
+
+@pytest.mark.slow
+def test_two_materialising_runs_at_once_make_every_occurrence_once(database_url, tmp_path):
+    """Real concurrent runs in two processes, as a scheduler's catch-up and its regular firing."""
+    import subprocess
+    import sys
+
+    from sqlalchemy.pool import NullPool
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SCHEDULER_SCHEDULE",)} | {
+        "DATABASE_URL": database_url, "SECRET_KEY": "concurrency-test", "DRILLMGR_ENV": "development",
+        "DRILLMGR_INSTANCE": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", MATERIALISER, "setup"], env=env, check=True, cwd=PROJECT_DIR)
+    runs = [subprocess.Popen([sys.executable, "-c", MATERIALISER, "run"], env=env, cwd=PROJECT_DIR,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=240) for run in runs]
+    assert all(run.returncode == 0 for run in runs), outputs
+    engine = sa.create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            total = connection.scalar(sa.select(sa.func.count()).select_from(Drill))
+            pairs = sa.select(Drill.series_id, Drill.occurrence_start).distinct().subquery()
+            distinct = connection.scalar(sa.select(sa.func.count()).select_from(pairs))
+    finally:
+        engine.dispose()
+    created = sorted(int(out.strip().splitlines()[-1]) for out, _err in outputs)
+    # 12 series, Mondays from 2 March 2026 to 1 February 2027: 49 each, the first made at setup.
+    assert total == distinct == 12 * 49
+    assert sum(created) == 12 * 48
+
+
+def test_the_migration_keeps_duplicate_occurrences_as_drills_of_their_own(fresh_database_url):
+    from flask_migrate import upgrade
+
+    from config import TestConfig
+    from drillmgr import create_app
+
+    class Config(TestConfig):
+        SQLALCHEMY_DATABASE_URI = fresh_database_url
+
+    migrated = create_app(Config)
+    with migrated.app_context():
+        engine = db.engine
+        upgrade(revision="b7c1e5a2d9f0")
+        moment = datetime(2026, 3, 2, 2, 0)
+        with engine.begin() as connection:
+            metadata = sa.MetaData()
+            series = sa.Table("drill_series", metadata, autoload_with=connection)
+            drills = sa.Table("drills", metadata, autoload_with=connection)
+            connection.execute(series.insert().values(id=1, rrule="FREQ=WEEKLY", dtstart=moment, duration_minutes=30,
+                                                      template={}, created_at=moment, updated_at=moment))
+            row = dict(title="重复", description="", form="evacuation", scope="single", double_blind=False,
+                       joint_with="none", conditions=[], organizer_region_code=WUSU, region_code=WUSU,
+                       location="", public=False, status="planned",
+                       cancel_reason="", real_response=False, real_response_note="", series_id=1, sequence=0,
+                       version=1, is_demo=False, created_at=moment, updated_at=moment)
+            for drill_id, start in ((1, moment), (2, moment), (3, moment + timedelta(days=7)), (4, moment)):
+                connection.execute(drills.insert().values(id=drill_id, starts_at=start, occurrence_start=start,
+                                                          ends_at=start + timedelta(minutes=30), **row))
+        upgrade()
+        with engine.connect() as connection:
+            kept = connection.execute(sa.text(
+                "SELECT id, series_id FROM drills ORDER BY id")).all()
+        assert [tuple(r) for r in kept] == [(1, 1), (2, None), (3, 1), (4, None)]
+        engine.dispose()

@@ -111,18 +111,112 @@ def test_server_down_then_up_every_mail_delivered_exactly_once(make_user, port):
     assert all(m.status == MailStatus.SENT and m.sent_at is not None and m.last_error == "" for m in mails())
 
 
-def test_a_refused_recipient_is_retried_alone_while_the_rest_go_out(make_user, port):
-    queue(make_user, 3)
-    inbox = Inbox(refuse={"user1@example.cn"})
+class Refusing(Inbox):
+    """Answers RCPT for `address` with `reply` (a 550 is permanent, a 450 or 421 temporary; smtplib
+    closes its connection on a 421), or drops the connection at DATA for `drop`, without an answer."""
+
+    def __init__(self, reply_to=None, reply="", drop=None):
+        super().__init__()
+        self.reply_to, self.reply, self.drop = reply_to, reply, drop
+        self.connections = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == self.reply_to:
+            return self.reply
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.drop in envelope.rcpt_tos:
+            server.transport.close()
+            return "250 OK"  # never reaches the client
+        return await super().handle_DATA(server, session, envelope)
+
+
+def by_address(address):
+    return next(m for m in mails() if m.to_address == address)
+
+
+def send_with(port, inbox, now, **settings):
     server = start_server(port, inbox)
     try:
-        report = send_pending(settings_for(port), now=soon())
+        return send_pending(settings_for(port, **settings), now=now)
     finally:
         server.stop()
-    assert (report.sent, report.failed) == (2, 1)
-    refused = next(m for m in mails() if m.to_address == "user1@example.cn")
-    assert refused.status == MailStatus.PENDING and "550" in refused.last_error
-    assert sorted(m["To"] for m in inbox.messages) == ["user0@example.cn", "user2@example.cn"]
+
+
+def test_a_permanent_refusal_fails_the_mail_for_good_and_the_rest_go_out(make_user, port):
+    from drillmgr.notifications.models import Notification
+    from drillmgr.notifications.services import outbox_summary
+
+    queue(make_user, 3)
+    t0 = soon()
+    report = send_with(port, Refusing("user1@example.cn", "550 5.1.1 no such mailbox"), t0)
+    assert (report.sent, report.failed, report.refused) == (2, 0, 1)
+    refused = by_address("user1@example.cn")
+    assert refused.status == MailStatus.FAILED and refused.attempts == 1 and "550" in refused.last_error
+    later = Inbox()
+    assert send_with(port, later, t0 + timedelta(days=2)).sent == 0 and later.messages == []
+    assert by_address("user1@example.cn").attempts == 1  # never tried again
+    assert db.session.get(Notification, refused.notification_id) is not None  # the in-app notice stands
+    summary = outbox_summary()
+    assert summary["failed"] == 1 and [m.to_address for m in summary["refused"]] == ["user1@example.cn"]
+
+
+@pytest.mark.parametrize("reply", ["450 4.2.1 mailbox busy", "421 4.7.0 too many connections, closing"])
+def test_a_temporary_refusal_backs_off_that_mail_alone_on_a_fresh_connection(make_user, port, reply):
+    queue(make_user, 4)
+    t0 = soon()
+    inbox = Refusing("user1@example.cn", reply)
+    report = send_with(port, inbox, t0)
+    assert (report.sent, report.failed, report.refused) == (3, 1, 0)
+    assert sorted(m["To"] for m in inbox.messages) == ["user0@example.cn", "user2@example.cn", "user3@example.cn"]
+    refused = by_address("user1@example.cn")
+    assert refused.status == MailStatus.PENDING and reply[:3] in refused.last_error
+    assert refused.next_attempt_at == t0 + timedelta(seconds=60)
+    assert {m.next_attempt_at for m in mails() if m.status == MailStatus.SENT} <= {t0 + timedelta(minutes=10)}
+    if reply.startswith("421"):  # the closed connection was not used again: a new one carried the rest
+        assert inbox.connections == 2
+    # Its own backoff, not the others': retried (and delivered) once it is due.
+    retry = Inbox()
+    assert send_with(port, retry, t0 + timedelta(seconds=61)).sent == 1
+    assert [m["To"] for m in retry.messages] == ["user1@example.cn"]
+
+
+def test_a_dropped_connection_holds_back_only_the_mail_it_was_carrying(make_user, port):
+    queue(make_user, 4)
+    t0 = soon()
+    inbox = Refusing(drop="user1@example.cn")
+    report = send_with(port, inbox, t0)
+    assert (report.sent, report.failed) == (3, 1)
+    assert sorted(m["To"] for m in inbox.messages) == ["user0@example.cn", "user2@example.cn", "user3@example.cn"]
+    dropped = by_address("user1@example.cn")
+    assert dropped.status == MailStatus.PENDING and dropped.attempts == 1
+    assert dropped.next_attempt_at == t0 + timedelta(seconds=60)
+    assert inbox.connections == 2
+
+
+def test_a_mail_keeps_its_message_id_and_a_claim_left_by_a_killed_sender_is_sent_once(make_user, port):
+    queue(make_user, 2)
+    t0 = soon()
+    first, second = mails()[:2]
+    assert claim(first.id, t0)  # a sender that was killed before the server answered
+    send_with(port, Refusing("user1@example.cn", "451 try later"), t0)
+    message_id = by_address("user1@example.cn").message_id
+    assert message_id == f"<outbox-{second.id}@drillmgr.test>"
+    inbox = Inbox()
+    # Before the claim lapses nobody sends the killed sender's mail; after, it goes once, with its own id.
+    assert send_with(port, inbox, t0 + timedelta(minutes=5), DRILLMGR_HOST="renamed.test").sent == 1
+    assert send_with(port, inbox, t0 + timedelta(minutes=11), DRILLMGR_HOST="renamed.test").sent == 1
+    assert send_with(port, inbox, t0 + timedelta(hours=2), DRILLMGR_HOST="renamed.test").sent == 0
+    ids = {m["To"]: m["Message-ID"] for m in inbox.messages}
+    assert sorted(m["To"] for m in inbox.messages) == ["user0@example.cn", "user1@example.cn"]
+    assert ids["user1@example.cn"] == message_id  # kept from its first attempt
+    assert ids["user0@example.cn"] == f"<outbox-{first.id}@renamed.test>"
 
 
 def test_a_mail_is_claimed_by_one_sender_only(make_user):

@@ -79,10 +79,10 @@ def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units,
                        units.outsider_staff.id])
     assert recipients(Kind.DRILL_REMINDER) == expected
     english = notes(user=units.school_staff)[0]
-    assert english.subject.startswith("Drill reminder: 秋季疏散演练")
+    assert english.subject.startswith("Drill in 6 days: 秋季疏散演练 on ")
     assert "takes place in 6 days" in english.body and "Location: 操场" in english.body
     chinese = notes(user=units.clinic_staff)[0]
-    assert chinese.subject.startswith("演练提醒：秋季疏散演练（") and "将于 6 天后举行" in chinese.body
+    assert chinese.subject.startswith("6 天后演练：秋季疏散演练（") and "将于 6 天后举行" in chinese.body
     assert "开始时间：" in chinese.body and "（北京时间）" in chinese.body
     assert ":7d:" in english.dedupe_key and f":{drill.id}:" in english.dedupe_key
     assert english.link == f"/drills/{drill.id}"
@@ -92,6 +92,11 @@ def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units,
     one_day = [n for n in notes(Kind.DRILL_REMINDER) if ":1d:" in n.dedupe_key and f":{drill.id}:" in n.dedupe_key]
     assert sorted(n.user_id for n in one_day) == sorted(
         [units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id])
+    subjects = {n.user_id: n.subject for n in one_day}
+    assert subjects[units.school_staff.id].startswith("Drill tomorrow: 秋季疏散演练 on ")
+    assert subjects[units.clinic_staff.id].startswith("明日演练：秋季疏散演练（")
+    jobs.drill_reminders(starts_at - timedelta(hours=1))  # a drill planned on its own day is announced as today's
+    assert all("新" not in n.subject for n in notes(Kind.DRILL_REMINDER))
 
 
 def test_running_twice_for_the_same_moment_changes_nothing(units, make_drill):
@@ -313,9 +318,11 @@ def test_publish_calendars_only_when_something_public_changed(app, units, make_d
     moment = at(0)
 
     def run(when):
-        """What the run did: "<n> files published." or "Unchanged." (the fingerprint that follows left out)."""
+        """What the run did: "<n> files published." or "Unchanged." (what follows left out)."""
         services.run_job("publish_calendars", jobs.publish_calendars, when, "test")
-        return services.last_detail("publish_calendars").rsplit(" ", 1)[0]
+        detail = services.last_detail("publish_calendars")
+        assert "+00:00" not in detail and " public drills, last changed " in detail
+        return detail.split(". ", 1)[0] + "."
 
     assert run(moment).endswith(" files published.")
     assert run(moment + timedelta(minutes=5)) == "Unchanged."

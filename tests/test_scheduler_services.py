@@ -84,13 +84,35 @@ def test_release_lets_another_take_over_at_once():
     assert services.acquire_lease("B", 30, now=T0 + timedelta(seconds=1))
 
 
-def test_a_moment_is_claimed_once():
+def test_a_moment_is_claimed_once_and_a_job_runs_once_at_a_time():
     first = services.claim_run("job", T0, "A")
     assert first is not None
     assert services.claim_run("job", T0, "B") is None
-    assert services.claim_run("job", T0 + timedelta(minutes=1), "B") is not None
+    assert services.claim_run("job", T0 + timedelta(minutes=1), "B") is None  # "job" is still running
     assert services.claim_run("other", T0, "B") is not None
+    services.finish_run(first, Outcome.OK, "")
+    assert services.claim_run("job", T0 + timedelta(minutes=1), "B") is not None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRun).where(JobRun.job == "job")) == 2
+
+
+def test_lease_times_are_the_databases_not_this_machines(monkeypatch):
+    real_now = services.database_now()
+    # This machine's clock a minute fast, as a scheduler's was: the lease still runs by the database's.
+    monkeypatch.setattr(services, "utcnow", lambda: datetime.now(UTC) + timedelta(seconds=60))
+    assert services.acquire_lease("A", 30)
+    assert abs(lease().expires_at - (real_now + timedelta(seconds=30))) < timedelta(seconds=5)
+    assert not services.acquire_lease("B", 30)
+    assert services.holds_lease("A") and not services.holds_lease("B")
+
+
+def test_a_holder_that_lost_the_lease_claims_no_more_runs():
+    now = services.database_now()
+    assert services.acquire_lease("A", 30, now=now - timedelta(seconds=40))  # ran out 10 s ago
+    assert services.claim_run("job", T0, "A", lease=services.LEASE_NAME) is None
+    assert services.acquire_lease("B", 30)
+    assert services.claim_run("job", T0, "A", lease=services.LEASE_NAME) is None
+    assert services.claim_run("job", T0, "B", lease=services.LEASE_NAME) is not None
+    assert db.session.scalar(sa.select(JobRun.holder).where(JobRun.job == "job")) == "B"
 
 
 def test_run_job_records_success_and_skips_a_moment_already_run():
@@ -123,12 +145,20 @@ def test_run_job_records_a_failure_and_rolls_back_its_work(make_org):
                              .where(Organisation.name == "失败的任务写入的单位")) == 0
 
 
-def test_a_new_holder_closes_the_runs_a_dead_holder_left_running():
+def test_a_run_abandoned_by_a_dead_holder_is_run_again_by_the_next():
     dead = services.claim_run("job", T0, "A")
-    mine = services.claim_run("job", T0 + timedelta(minutes=1), "B")
+    assert services.run_job("job", lambda moment: "did it", T0, "B") is None  # claimed, and A's run is "running"
     assert services.abandon_runs_of_others("B") == 1
     assert db.session.get(JobRun, dead, populate_existing=True).outcome == Outcome.ABANDONED
-    assert db.session.get(JobRun, mine, populate_existing=True).outcome == Outcome.RUNNING
+    calls = []
+    assert services.run_job("job", lambda moment: calls.append(moment) or "did it", T0, "B") == dead
+    assert calls == [T0]
+    run = db.session.get(JobRun, dead, populate_existing=True)
+    assert (run.holder, run.outcome, run.detail) == ("B", Outcome.OK, "did it")
+    # A was only paused: when it comes back it cannot overwrite the record of B's run.
+    services.finish_run(dead, Outcome.FAILED, "late", holder="A")
+    assert db.session.get(JobRun, dead, populate_existing=True).outcome == Outcome.OK
+    assert services.run_job("job", lambda moment: "again", T0, "C") is None  # done once: never again
 
 
 def test_prune_forgets_old_successes_but_keeps_failures():
@@ -151,3 +181,13 @@ def test_the_web_application_never_starts_a_scheduler(app, client):
     names = {thread.name for thread in threading.enumerate()}
     assert "scheduler-lease" not in names and not any("APScheduler" in name for name in names)
     assert services.current_lease() is None
+
+
+def test_a_run_left_running_by_a_failed_record_does_not_block_the_job_for_ever():
+    assert services.acquire_lease("A", 30)
+    stuck = services.claim_run("job", T0, "A", lease=services.LEASE_NAME)  # its end was never recorded
+    assert services.claim_run("job", T0 + timedelta(minutes=1), "A") is None  # without the lease: refused
+    later = services.claim_run("job", T0 + timedelta(minutes=1), "A", lease=services.LEASE_NAME)
+    assert later is not None and later != stuck
+    assert db.session.get(JobRun, stuck, populate_existing=True).outcome == Outcome.ABANDONED
+

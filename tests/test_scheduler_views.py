@@ -43,3 +43,25 @@ def test_an_unreadable_schedule_setting_is_shown_to_the_admin(app, client, make_
     login(client, make_user(Role.ADMIN))
     page = text(client.get("/admin/jobs/"))
     assert "无法读取 SCHEDULER_SCHEDULE 设置" in page and "cannot read schedule &#39;hourly&#39;" in page
+
+
+def test_refused_mail_and_the_calendar_record_are_shown_in_beijing_time(client, make_user, make_drill, make_org):
+    import sqlalchemy as sa
+
+    from drillmgr.enums import MailStatus
+    from drillmgr.notifications.models import OutboxMail
+    from drillmgr.scheduler import jobs
+
+    notify(make_user(email="gone@example.cn"), "test", "演练提醒", "b", "", "outbox-refused")
+    db.session.flush()
+    mail = db.session.scalar(sa.select(OutboxMail).where(OutboxMail.to_address == "gone@example.cn"))
+    mail.status, mail.last_error = MailStatus.FAILED, "SMTPRecipientsRefused: 550 no such mailbox"
+    drill = make_drill(organizer=make_org(), public=True, starts_at=at(days=3))
+    scheduler.run_job("publish_calendars", jobs.publish_calendars, at(hours=-1), "host:1:a")
+    db.session.commit()
+    login(client, make_user(Role.ADMIN))
+    page = text(client.get("/admin/jobs/"))
+    assert "1 封被拒收（不再重试；站内通知仍保留）" in page and "gone@example.cn" in page and "550 no such mailbox" in page
+    from drillmgr.formatting import local_datetime
+    assert "+00:00" not in page
+    assert f"公开演练 1 次，最近变更于 {local_datetime(drill.updated_at)}。" in page

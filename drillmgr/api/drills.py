@@ -91,16 +91,22 @@ register_schema("DrillCancellation", {
     "properties": {"reason": {"type": "string", "maxLength": 1000},
                    "version": {"type": "integer", "minimum": 1, "description": "checked when given"}},
 })
+_RRULE = {"type": "string", "minLength": 1, "maxLength": 500,
+          "description": "FREQ=DAILY|WEEKLY|MONTHLY|YEARLY; INTERVAL 1-1000; COUNT 1-1000 or UNTIL (a date such as "
+                         "20270630 means to the end of that day, Beijing time); at most 366 combinations of BY-part "
+                         "values and 60 drills a year. Refused otherwise with 422 naming `rrule`."}
 register_schema("DrillSeriesInput", {
     "type": "object", "required": ["title", "form", "starts_at", "ends_at", "rrule"],
     "description": "The first occurrence's fields and an RFC 5545 RRULE (daily to yearly), expanded in "
-                   "Beijing time; occurrences become drills up to a year ahead.",
-    "properties": _DRILL_FIELDS | {"rrule": {"type": "string", "examples": ["FREQ=MONTHLY;BYMONTHDAY=15"]}},
+                   "Beijing time; occurrences become drills up to a year ahead, at most 100 in one request (the "
+                   "nightly job makes the rest).",
+    "properties": _DRILL_FIELDS | {"rrule": _RRULE | {"examples": ["FREQ=MONTHLY;BYMONTHDAY=15",
+                                                                   "FREQ=WEEKLY;BYDAY=MO;UNTIL=20270630"]}},
 })
 register_schema("DrillFollowingInput", {
     "type": "object", "required": ["version"],
     "description": "Changes this occurrence and all later ones of its series (the series is split).",
-    "properties": _DRILL_FIELDS | {"rrule": {"type": "string"}, "version": {"type": "integer", "minimum": 1}},
+    "properties": _DRILL_FIELDS | {"rrule": _RRULE, "version": {"type": "integer", "minimum": 1}},
 })
 register_schema("DrillSeries", {"type": "object", "properties": {
     "id": {"type": "integer"}, "rrule": {"type": "string"}, "dtstart": _DATETIME,

@@ -101,6 +101,8 @@ class Drill(db.Model):
             "(organizer_org_id IS NULL) <> (organizer_region_code IS NULL)", name="one_organizer"
         ),
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        # One drill per moment of a series, however many runs materialise it at once.
+        sa.UniqueConstraint("series_id", "occurrence_start", name="series_occurrence"),
     )
 
     @property

@@ -7,17 +7,19 @@ and is written to the audit log in the same transaction.
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from itertools import islice
 
 import sqlalchemy as sa
-from dateutil.rrule import DAILY, rrule, rrulestr
 from flask_babel import format_decimal
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, selectinload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
+from drillmgr.drills import recurrence
 from drillmgr.drills.models import Drill, DrillSeries, Participation, drill_participants
 from drillmgr.enums import (KEY_LINKS, Condition, DrillForm, DrillScope, DrillStatus, FilingStatus, Focus,
                             JointWith, RegionLevel, Role)
@@ -45,7 +47,8 @@ MAX_EVACUATION_SECONDS = 24 * 3600
 EXCEPTIONAL_TARGET_FACTOR = 5
 EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
 SERIES_HORIZON_DAYS = 366
-MAX_OCCURRENCES_PER_RUN = 1000
+# Drills one request (or one series in one nightly run) creates at most; the nightly job makes the rest.
+MAX_OCCURRENCES_PER_RUN = 100
 
 
 # --- reading input ------------------------------------------------------------------------------
@@ -763,31 +766,15 @@ def _normalise_rule_text(text: str) -> str:
     return text[len("RRULE:"):] if text.upper().startswith("RRULE:") else text
 
 
-def parse_rule(text: str, dtstart: datetime) -> rrule:
-    """The RRULE expanded in the configured zone, so a 10:00 drill stays at 10:00 Beijing time."""
-    text = _normalise_rule_text(text)
-    if not text or "\n" in text or ":" in text:
-        raise ValueError("not a single RRULE")
-    rule = rrulestr(text, dtstart=dtstart.astimezone(local_zone()))
-    if not isinstance(rule, rrule) or rule._freq > DAILY:
-        raise ValueError("frequency below daily")
-    return rule
-
-
 def _read_rule(p: Payload, field: str, dtstart) -> str | None:
     text = p.string(field, required=True, max_length=500)
     if text is MISSING or not text or not isinstance(dtstart, datetime):
         return None
     try:
-        rule = parse_rule(text, dtstart)
-        if rule.after(dtstart.astimezone(local_zone()), inc=True) is None:
-            p.error(field, _("This rule has no occurrence."))
-            return None
-    except (ValueError, TypeError):
-        p.error(field, _("Not a valid RFC 5545 recurrence rule with a daily, weekly, monthly or yearly "
-                         "frequency, e.g. FREQ=MONTHLY;BYMONTHDAY=15."))
+        return recurrence.check(text, dtstart)
+    except recurrence.RuleError as error:
+        p.error(field, str(error))
         return None
-    return _normalise_rule_text(text)
 
 
 def _template_from(values: dict) -> dict:
@@ -838,18 +825,23 @@ def create_series(actor, data: dict, now: datetime | None = None, horizon: datet
     return series
 
 
-def _slots(series: DrillSeries, until: datetime, after: datetime | None = None) -> list[datetime]:
-    """Occurrence starts in [after or DTSTART, until], at most MAX_OCCURRENCES_PER_RUN of them.
-    DTSTART itself is always the first occurrence (RFC 5545), even where the rule would skip it."""
-    zone = local_zone()
-    rule = parse_rule(series.rrule, series.dtstart)
-    start = (after or series.dtstart).astimezone(zone)
-    slots = {s.astimezone(timezone.utc) for s in rule.between(start - timedelta(seconds=1), until.astimezone(zone),
-                                                              inc=True)}
-    ended = rule._until is not None and rule._until < series.dtstart.astimezone(zone)
-    if start <= series.dtstart <= until and not ended:
-        slots.add(series.dtstart.astimezone(timezone.utc))
-    return sorted(slots)[:MAX_OCCURRENCES_PER_RUN]
+def _slots(series: DrillSeries, until: datetime, after: datetime | None = None,
+           limit: int = MAX_OCCURRENCES_PER_RUN) -> list[datetime]:
+    """Occurrence starts in [after or DTSTART, until], the first `limit` of them. A rule stored before
+    rules were checked, that would be refused now, makes no more drills."""
+    try:
+        return list(islice(recurrence.iterate(series.rrule, series.dtstart, until, start=after), limit))
+    except recurrence.RuleError:
+        return []
+
+
+def _lock_series(series_id: int) -> None:
+    """Serialises materialising one series: a row lock on PostgreSQL, the write lock on SQLite. The
+    unique (series, occurrence start) would refuse a duplicate anyway; this makes the second run wait
+    and then find the drills made, instead of failing."""
+    db.session.execute(sa.update(DrillSeries).where(DrillSeries.id == series_id)
+                       .values(materialized_until=DrillSeries.materialized_until, updated_at=DrillSeries.updated_at)
+                       .execution_options(synchronize_session=False))
 
 
 def _materialize(series: DrillSeries, until: datetime, now: datetime) -> list[Drill]:
@@ -883,21 +875,29 @@ def _materialize(series: DrillSeries, until: datetime, now: datetime) -> list[Dr
 
 
 def materialize_series(series_id: int, until: datetime, now: datetime | None = None) -> list[Drill]:
-    """Creates the series' missing occurrences up to `until`. Idempotent: an occurrence that exists —
-    changed, moved or cancelled — is never made again."""
-    series = db.session.get(DrillSeries, series_id)
+    """Creates the series' missing occurrences up to `until`. Idempotent, also when two runs meet: an
+    occurrence that exists — changed, moved or cancelled — is never made again."""
+    db.session.commit()  # the lock below is taken first in a transaction of its own
+    _lock_series(series_id)
+    series = db.session.get(DrillSeries, series_id, populate_existing=True)
     if series is None:
+        db.session.rollback()
         return []
-    created = _materialize(series, until, now or utcnow())
-    db.session.commit()
+    try:
+        created = _materialize(series, until, now or utcnow())
+        db.session.commit()
+    except IntegrityError:  # another run made them meanwhile (a database that did not wait on the lock)
+        db.session.rollback()
+        return []
     return created
 
 
-def materialize_all(until: datetime, now: datetime | None = None) -> int:
-    """Every series, up to `until` (the scheduler's nightly job); returns how many drills were created."""
+def materialize_all(until: datetime, now: datetime | None = None, keep_going=lambda: True) -> int:
+    """Every series, up to `until` (the scheduler's nightly job), while `keep_going()`; returns how many
+    drills were created."""
     ids = db.session.scalars(sa.select(DrillSeries.id).where(
         sa.or_(DrillSeries.materialized_until.is_(None), DrillSeries.materialized_until < until))).all()
-    return sum(len(materialize_series(series_id, until, now)) for series_id in ids)
+    return sum(len(materialize_series(series_id, until, now)) for series_id in ids if keep_going())
 
 
 def _rule_parts(text: str) -> dict[str, str]:
@@ -940,7 +940,7 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
     old_parts = _rule_parts(old.rrule)
     new_parts = _rule_parts(rule_text)
     if not p.has("rrule") and "COUNT" in old_parts:
-        done = len(_slots(old, split_at - timedelta(seconds=1)))
+        done = len(_slots(old, split_at - timedelta(seconds=1), limit=recurrence.MAX_COUNT + 1))
         new_parts["COUNT"] = str(max(int(old_parts["COUNT"]) - done, 1))
     old_parts.pop("COUNT", None)
     old_parts["UNTIL"] = (split_at - timedelta(seconds=1)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -965,12 +965,12 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
                  {"rrule": new.rrule, "dtstart": new.dtstart, "template": new.template})
 
     horizon = max(old.materialized_until or now, new_start)
-    new_slots = set(_slots(new, horizon))
+    later = db.session.scalars(sa.select(Drill).where(
+        Drill.series_id == old.id, Drill.occurrence_start >= split_at).order_by(Drill.occurrence_start)).all()
+    new_slots = set(_slots(new, horizon, limit=len(later) + MAX_OCCURRENCES_PER_RUN))
     shift = new_start - split_at
     timing_changed = "starts_at" in values or "ends_at" in values or p.has("rrule")
     duration = new_end - new_start
-    later = db.session.scalars(sa.select(Drill).where(
-        Drill.series_id == old.id, Drill.occurrence_start >= split_at).order_by(Drill.occurrence_start)).all()
     field_values = {k: v for k, v in values.items() if k not in ("starts_at", "ends_at", "version")}
     for occurrence in later:
         slot = occurrence.occurrence_start + shift

@@ -42,6 +42,8 @@ class OutboxMail(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    # Set when first sent and kept for every retry, so a receiving server can drop a duplicate.
+    message_id: Mapped[str] = mapped_column(sa.String(255), default="", server_default="")
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

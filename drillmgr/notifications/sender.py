@@ -1,9 +1,11 @@
 """Delivering the outbox by SMTP.
 
 Each mail is claimed with a conditional UPDATE before it is sent, so two senders never send the
-same mail; it is marked sent only after the server accepted it. A failure pushes the next attempt
-back exponentially. A sender that dies between the claim and the answer leaves the mail to be
-retried once the claim lapses; the stable Message-ID lets receivers drop that rare duplicate.
+same mail; it is marked sent only after the server accepted it. A permanent refusal (5xx) marks it
+failed for good; a temporary one pushes that mail's next attempt back exponentially. One mail's
+trouble never holds back the others: a connection the server dropped or closed (421) is replaced
+for the next mail. A sender killed before the server accepted the mail leaves it to be sent once the
+claim lapses; killed after, the mail goes again with the Message-ID it kept, for receivers to drop.
 """
 import smtplib
 import ssl
@@ -25,8 +27,7 @@ TLS_MODES = ("none", "starttls", "ssl")
 MAX_RETRY_DELAY = timedelta(hours=1)
 # How long a claimed mail stays out of other senders' reach: well above one SMTP conversation.
 CLAIM_HOLD = timedelta(minutes=10)
-# Refusals that concern one message; any other error (SMTPException is an OSError) ends the connection.
-MESSAGE_ERRORS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+SERVICE_CLOSING = 421
 
 
 class SmtpSettingsError(ValueError):
@@ -92,11 +93,13 @@ class SmtpSettings:
 class SendReport:
     sent: int = 0
     failed: int = 0
+    refused: int = 0
     withdrawn: int = 0
 
     def __str__(self) -> str:
-        return _("%(sent)d sent, %(failed)d failed (to be retried), %(withdrawn)d withdrawn.",
-                 sent=self.sent, failed=self.failed, withdrawn=self.withdrawn)
+        return _("%(sent)d sent, %(failed)d failed (to be retried), %(refused)d refused for good, "
+                 "%(withdrawn)d withdrawn.", sent=self.sent, failed=self.failed, refused=self.refused,
+                 withdrawn=self.withdrawn)
 
 
 def retry_delay(attempts: int, retry_seconds: int) -> timedelta:
@@ -122,19 +125,51 @@ def build_message(mail: OutboxMail, settings: SmtpSettings) -> EmailMessage:
     message["To"] = mail.to_address
     message["Subject"] = mail.subject
     message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = f"<outbox-{mail.id}@{settings.message_id_domain}>"
+    message["Message-ID"] = mail.message_id or f"<outbox-{mail.id}@{settings.message_id_domain}>"
     message.set_content(mail.body)
     return message
 
 
-def _failed(mail: OutboxMail, now: datetime, settings: SmtpSettings, error: Exception) -> None:
+def smtp_code(error: Exception) -> int | None:
+    """The server's reply code in an SMTP error, if it gave one."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return next((code for code, _reply in error.recipients.values()), None)
+    return getattr(error, "smtp_code", None)
+
+
+def _connection_lost(connection: smtplib.SMTP, error: Exception) -> bool:
+    """Whether the connection cannot carry the next mail: dropped, closed by the server (421, which
+    smtplib answers by closing), or any error that is not the server's answer about this one mail."""
+    if getattr(connection, "sock", None) is None or smtp_code(error) == SERVICE_CLOSING:
+        return True
+    return not isinstance(error, (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused))
+
+
+def _retry_later(mail: OutboxMail, now: datetime, settings: SmtpSettings, error: Exception) -> None:
     mail.next_attempt_at = now + retry_delay(mail.attempts, settings.retry_seconds)
     mail.last_error = f"{type(error).__name__}: {error}"[:2000]
     db.session.commit()
 
 
-def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int = 200) -> SendReport:
-    """Sends the due mails over one connection; a connection failure defers every one of them."""
+def _refused(mail: OutboxMail, error: Exception) -> None:
+    mail.status = MailStatus.FAILED
+    mail.last_error = f"{type(error).__name__}: {error}"[:2000]
+    db.session.commit()
+
+
+def _close(connection: smtplib.SMTP | None) -> None:
+    if connection is None:
+        return
+    try:
+        connection.quit()
+    except (OSError, smtplib.SMTPException):
+        connection.close()
+
+
+def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int = 200,
+                 keep_going=lambda: True) -> SendReport:
+    """Sends the due mails, one at a time, while `keep_going()`. A server that cannot be reached
+    defers every mail of this run; anything else concerns the one mail it happened to."""
     now = now or utcnow()
     report = SendReport(withdrawn=withdraw_stale_drill_reminders())
     db.session.commit()
@@ -144,31 +179,37 @@ def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int
         .order_by(OutboxMail.next_attempt_at, OutboxMail.id).limit(limit)
     ))
     connection = None
-    connection_error = None
+    unreachable = None
     try:
         for mail_id in due:
-            if not claim(mail_id, now):
+            if not keep_going() or not claim(mail_id, now):
                 continue
             mail = db.session.get(OutboxMail, mail_id, populate_existing=True)
-            if connection_error is None and connection is None:
+            if not mail.message_id:
+                mail.message_id = f"<outbox-{mail.id}@{settings.message_id_domain}>"
+                db.session.commit()
+            if unreachable is None and connection is None:
                 try:
                     connection = settings.connect()
                 except OSError as error:
-                    connection_error = error
-            if connection_error is not None:
-                _failed(mail, now, settings, connection_error)
+                    unreachable = error
+            if unreachable is not None:
+                _retry_later(mail, now, settings, unreachable)
                 report.failed += 1
                 continue
             try:
                 connection.send_message(build_message(mail, settings))
-            except MESSAGE_ERRORS as error:
-                _failed(mail, now, settings, error)
-                report.failed += 1
-                continue
-            except OSError as error:
-                connection_error = error
-                _failed(mail, now, settings, error)
-                report.failed += 1
+            except OSError as error:  # smtplib's errors are OSErrors too
+                code = smtp_code(error)
+                if code is not None and 500 <= code < 600:
+                    _refused(mail, error)
+                    report.refused += 1
+                else:
+                    _retry_later(mail, now, settings, error)
+                    report.failed += 1
+                if _connection_lost(connection, error):
+                    connection.close()
+                    connection = None
                 continue
             mail.status = MailStatus.SENT
             mail.sent_at = utcnow()
@@ -176,9 +217,5 @@ def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int
             db.session.commit()
             report.sent += 1
     finally:
-        if connection is not None and connection_error is None:
-            try:
-                connection.quit()
-            except OSError:
-                connection.close()
+        _close(connection)
     return report

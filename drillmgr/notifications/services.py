@@ -169,13 +169,19 @@ def mark_all_read(user: User, now: datetime | None = None) -> int:
 
 
 def outbox_summary() -> dict:
-    """Pending and sent mail, and the pending mails that failed at least once, for the admins."""
+    """Pending, sent and refused mail, the pending mails that failed at least once and the latest
+    refused ones, for the admins."""
     pending_failed = sa.and_(OutboxMail.status == MailStatus.PENDING, OutboxMail.last_error != "")
     counts = db.session.execute(sa.select(
         sa.func.count(sa.case((OutboxMail.status == MailStatus.PENDING, OutboxMail.id))),
         sa.func.count(sa.case((OutboxMail.status == MailStatus.SENT, OutboxMail.id))),
         sa.func.count(sa.case((pending_failed, OutboxMail.id))),
+        sa.func.count(sa.case((OutboxMail.status == MailStatus.FAILED, OutboxMail.id))),
     )).one()
     failing = db.session.scalars(
         sa.select(OutboxMail).where(pending_failed).order_by(OutboxMail.next_attempt_at).limit(10)).all()
-    return {"pending": counts[0], "sent": counts[1], "retrying": counts[2], "failing": failing}
+    refused = db.session.scalars(
+        sa.select(OutboxMail).where(OutboxMail.status == MailStatus.FAILED)
+        .order_by(OutboxMail.id.desc()).limit(10)).all()
+    return {"pending": counts[0], "sent": counts[1], "retrying": counts[2], "failed": counts[3],
+            "failing": failing, "refused": refused}

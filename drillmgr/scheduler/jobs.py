@@ -5,6 +5,7 @@ running it again for the same moment (or a later one) changes nothing that was d
 reminder jobs look at windows ("starts within 7 days") rather than exact days, so a run missed
 while no scheduler was up is made good by the next one.
 """
+import hashlib
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
@@ -109,9 +110,15 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
 
 def _drill_reminder(user: User, drill: Drill, days_before: int, moment: datetime) -> Message:
     days_left = (_local_today(drill.starts_at) - _local_today(moment)).days
+    start = local_datetime(drill.starts_at)
     with force_locale(_locale(user)):
-        subject = _("Drill reminder: %(title)s on %(start)s", title=drill.title,
-                    start=local_datetime(drill.starts_at))
+        if days_left == 0:
+            subject = _("Drill today: %(title)s at %(start)s", title=drill.title, start=start)
+        elif days_left == 1:
+            subject = _("Drill tomorrow: %(title)s on %(start)s", title=drill.title, start=start)
+        else:
+            subject = _("Drill in %(days)d days: %(title)s on %(start)s", days=days_left, title=drill.title,
+                        start=start)
         if days_left == 0:
             when = _("%(title)s (%(form)s) takes place today.", title=drill.title, form=drill.form.label)
         elif days_left == 1:
@@ -265,30 +272,35 @@ def report_deadline_reminders(moment: datetime) -> str:
 
 def materialize_series(moment: datetime) -> str:
     """Creates the next occurrences of every recurring drill series, a year ahead."""
-    created = materialize_all(moment + timedelta(days=SERIES_HORIZON_DAYS), now=moment)
+    created = materialize_all(moment + timedelta(days=SERIES_HORIZON_DAYS), now=moment,
+                              keep_going=services.still_holding)
     return _("%(n)d drills created.", n=created)
 
 
-def _public_fingerprint(moment: datetime) -> str:
-    """Changes whenever the public calendars may have: a public drill added, changed, removed or
-    revealed (a double-blind drill starting), and once a day for the date-driven parts."""
+def _public_state(moment: datetime) -> tuple[str, str]:
+    """What the public calendars show, read for the record in Beijing time, and a fingerprint of it
+    that changes whenever they may have: a public drill added, changed, removed or revealed (a
+    double-blind drill starting), and once a day for the date-driven parts."""
     count, last_change = db.session.execute(
         sa.select(sa.func.count(), sa.func.max(Drill.updated_at)).where(access.drill_clause(None, moment))
     ).one()
     stamp = last_change.isoformat() if last_change else "-"
-    return f"{count}/{stamp}/{_local_today(moment)}"
+    digest = hashlib.sha256(f"{count}/{stamp}/{_local_today(moment)}".encode()).hexdigest()[:12]
+    reading = _("%(n)d public drills, last changed %(at)s.", n=count,
+                at=local_datetime(last_change) if last_change else "-")
+    return reading, f"#{digest}"
 
 
 def publish_calendars(moment: datetime) -> str:
     """Rewrites the static public calendars under calendars/ when something public changed."""
-    fingerprint = _public_fingerprint(moment)
+    reading, fingerprint = _public_state(moment)
     previous = services.last_detail("publish_calendars")
     # The fingerprint ends the record, for the next run to compare with.
     if previous is not None and previous.split()[-1] == fingerprint:
         outcome = _("Unchanged.")
     else:
         outcome = _("%(n)d files published.", n=len(publish_static(now=moment)))
-    return f"{outcome} {fingerprint}"
+    return f"{outcome} {reading} {fingerprint}"
 
 
 def send_mail(moment: datetime) -> str:
@@ -296,7 +308,7 @@ def send_mail(moment: datetime) -> str:
     settings = SmtpSettings.from_config(current_app.config)
     if settings is None:
         return _("SMTP_HOST is not set; mail stays in the outbox.")
-    return str(send_pending(settings, now=utcnow()))
+    return str(send_pending(settings, now=utcnow(), keep_going=services.still_holding))
 
 
 def prune_job_runs(moment: datetime) -> str:

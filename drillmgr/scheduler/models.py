@@ -32,4 +32,9 @@ class JobRun(db.Model):
     outcome: Mapped[str] = mapped_column(sa.String(16), default="running")
     detail: Mapped[str] = mapped_column(sa.Text, default="")
 
-    __table_args__ = (sa.UniqueConstraint("job", "scheduled_for", name="job_moment"),)
+    __table_args__ = (
+        sa.UniqueConstraint("job", "scheduled_for", name="job_moment"),
+        # One run of a job at a time, whichever firing or process started it.
+        sa.Index("one_running_run_per_job", "job", unique=True, sqlite_where=sa.text("outcome = 'running'"),
+                 postgresql_where=sa.text("outcome = 'running'")),
+    )

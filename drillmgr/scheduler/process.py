@@ -4,7 +4,8 @@ Any number of these may run, on one machine or several; a renewal thread keeps t
 renew the lease, and only while it holds the lease does a fired job do anything. A job's moment is
 computed from its schedule (the latest moment not after now), so every process agrees on it, a
 late or coalesced firing works for the latest missed moment only, and the JobRun claim stops a
-moment from running twice. Web workers never build one of these.
+moment from running twice. A job runs once at a time in a process, whether its schedule or the
+catch-up after taking the lease fired it. Web workers never build one of these.
 """
 import logging
 import os
@@ -22,7 +23,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask
 from flask_babel import force_locale
 
-from drillmgr.db import utcnow
 from drillmgr.extensions import db
 from drillmgr.formatting import local_zone
 from drillmgr.notifications.sender import SmtpSettings
@@ -48,6 +48,9 @@ class SchedulerProcess:
             log.warning("SMTP_HOST is not set: notifications are in-app only; mail waits in the outbox")
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._held_until = 0.0  # time.monotonic() until which this process may run jobs
+        self._holding = False  # whether it held the lease when last looked at, to say when that ends
+        self._state_lock = threading.Lock()
+        self._job_locks = {name: threading.Lock() for name in self.schedules}
         self._stopping = threading.Event()
         self._stopper: threading.Thread | None = None
         self.scheduler = BlockingScheduler(
@@ -67,28 +70,39 @@ class SchedulerProcess:
         raise TypeError(schedule)
 
     def holds_lease(self) -> bool:
-        return time.monotonic() < self._held_until
+        with self._state_lock:
+            if time.monotonic() < self._held_until:
+                return True
+            lost, self._holding = self._holding, False
+        if lost:
+            log.warning("lost the lease: not renewed within %ss; claiming no more work", self.lease_seconds)
+        return False
 
     def fire(self, name: str) -> None:
-        """What APScheduler calls: runs job `name` for its latest moment, if this process holds the lease."""
-        if not self.holds_lease():
-            return
-        moment = self.schedules[name].latest_moment(utcnow(), self.zone)
-        # No request here to choose a language: services' messages are in the default one.
-        with self.app.app_context(), force_locale(self.app.config["BABEL_DEFAULT_LOCALE"]):
-            try:
-                run_id = services.run_job(name, JOBS[name], moment, self.holder)
-            finally:
-                db.session.remove()
+        """What APScheduler calls: runs job `name` for its latest moment, if this process holds the lease.
+        A firing that finds the same job running (its catch-up, say) waits for it, then finds its moment done."""
+        with self._job_locks[name]:
+            if not self.holds_lease():
+                return
+            # No request here to choose a language: services' messages are in the default one.
+            with self.app.app_context(), force_locale(self.app.config["BABEL_DEFAULT_LOCALE"]):
+                try:
+                    # By the database's clock, as the lease: a machine whose clock is off claims the same moments.
+                    moment = self.schedules[name].latest_moment(services.database_now(), self.zone)
+                    run_id = services.run_job(name, JOBS[name], moment, self.holder, lease=services.LEASE_NAME,
+                                              still_holding=self.holds_lease)
+                finally:
+                    db.session.remove()
         if run_id is not None:
             log.info("ran %s for %s (run %s)", name, moment.isoformat(), run_id)
 
     def renew_lease(self) -> None:
         started = time.monotonic()
+        was_holding = self.holds_lease()
         with self.app.app_context():
             try:
                 held = services.acquire_lease(self.holder, self.lease_seconds)
-                if held and not self.holds_lease():
+                if held and not was_holding:
                     abandoned = services.abandon_runs_of_others(self.holder)
                     log.info("holding the lease as %s (%d abandoned runs closed)", self.holder, abandoned)
             except Exception:  # noqa: BLE001 — a database hiccup: keep the lease until it runs out, try again
@@ -97,13 +111,14 @@ class SchedulerProcess:
                 return
             finally:
                 db.session.remove()
-        was_holding = self.holds_lease()
-        # Counted from before the renewal was sent, so this process stops before the lease expires.
-        self._held_until = started + self.lease_seconds * 0.9 if held else 0.0
-        if held and not was_holding:
+        with self._state_lock:
+            # Counted from before the renewal was sent, so this process stops before the lease expires.
+            self._held_until = started + self.lease_seconds * 0.9 if held else 0.0
+            self._holding = held
+        if held and not was_holding and not self._stopping.is_set():
             self._run_missed_now()
         elif was_holding and not held:
-            log.warning("lost the lease; not running jobs")
+            log.warning("lost the lease to another scheduler; claiming no more work")
 
     def _run_missed_now(self) -> None:
         """A new holder runs every job once at once, for its latest moment: a moment missed while no

@@ -2,12 +2,16 @@
 
 Exactly one scheduler process runs jobs: the one holding the lease row. It is taken and renewed
 with one conditional UPDATE (`holder = me OR expires_at < now`), or an INSERT the first time; the
-database serialises competing writers on SQLite and PostgreSQL alike. A job moment is claimed by
-inserting its JobRun row, unique per (job, moment), before any work: a moment never runs twice.
+database serialises competing writers on SQLite and PostgreSQL alike, and "now" is the database's
+clock, never a machine's own. A job moment is claimed by inserting its JobRun row, unique per (job,
+moment), before any work, and only while the claimer still holds the lease: a moment never runs twice,
+and at most one run of a job is `running` at a time. A run abandoned by a holder that died is
+claimed again by the next one.
 """
 import re
 import traceback
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -114,9 +118,19 @@ def resolve_schedules(defaults: dict[str, str], overrides: str) -> dict[str, Eve
 
 # --- the lease -------------------------------------------------------------------------------
 
+def database_now() -> datetime:
+    """The database's clock: every scheduler compares lease times with the same one."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        text = db.session.scalar(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
+        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return db.session.scalar(sa.select(sa.func.clock_timestamp())).astimezone(timezone.utc)
+    return utcnow()
+
+
 def acquire_lease(holder: str, seconds: float, now: datetime | None = None, name: str = LEASE_NAME) -> bool:
     """Takes or renews the lease for `seconds`; False while someone else holds it."""
-    now = now or utcnow()
+    now = now or database_now()
     expires_at = now + timedelta(seconds=seconds)
     result = db.session.execute(
         sa.update(SchedulerLease)
@@ -138,6 +152,17 @@ def acquire_lease(holder: str, seconds: float, now: datetime | None = None, name
     return True
 
 
+def holds_lease(holder: str, now: datetime | None = None, name: str = LEASE_NAME) -> bool:
+    """Whether `holder` holds the lease now by the database's clock. On PostgreSQL the lease row is
+    share-locked until the transaction ends, so it cannot change hands before a claim is committed."""
+    now = now or database_now()
+    return db.session.scalar(
+        sa.select(SchedulerLease.name).where(SchedulerLease.name == name, SchedulerLease.holder == holder,
+                                             SchedulerLease.expires_at > now)
+        .with_for_update(read=True)
+    ) is not None
+
+
 def release_lease(holder: str, name: str = LEASE_NAME) -> None:
     """Lets another process take over at once instead of waiting for the lease to expire."""
     db.session.execute(sa.delete(SchedulerLease).where(SchedulerLease.name == name, SchedulerLease.holder == holder))
@@ -149,7 +174,8 @@ def current_lease(name: str = LEASE_NAME) -> SchedulerLease | None:
 
 
 def abandon_runs_of_others(holder: str, now: datetime | None = None) -> int:
-    """Closes the runs a dead holder left `running`; called by a process that has just taken over."""
+    """Closes the runs a dead holder left `running`; called by a process that has just taken over,
+    whose catch-up then claims them again."""
     result = db.session.execute(
         sa.update(JobRun)
         .where(JobRun.outcome == Outcome.RUNNING, JobRun.holder != holder)
@@ -163,43 +189,92 @@ def abandon_runs_of_others(holder: str, now: datetime | None = None) -> int:
 
 # --- runs ------------------------------------------------------------------------------------
 
-def claim_run(job: str, moment: datetime, holder: str, now: datetime | None = None) -> int | None:
-    """Records the start of `job` for `moment`; None when that moment was already claimed."""
-    run = JobRun(job=job, scheduled_for=moment, holder=holder, started_at=now or utcnow(),
-                 outcome=Outcome.RUNNING, detail="")
+_lease_check: ContextVar[Callable[[], bool]] = ContextVar("lease_check", default=lambda: True)
+
+
+def still_holding() -> bool:
+    """For a job's loop: False once the scheduler running it has lost the lease, so it claims no more work."""
+    return _lease_check.get()()
+
+
+def claim_run(job: str, moment: datetime, holder: str, now: datetime | None = None,
+              lease: str | None = None) -> int | None:
+    """Records the start of `job` for `moment`; None when that moment was already run or is running,
+    another run of the job is still going, or (given `lease`) `holder` no longer holds that lease.
+    A moment whose run was abandoned is claimed again, on the same record."""
+    now = now or database_now()
+    if lease is not None:
+        if not holds_lease(holder, now, lease):
+            db.session.commit()
+            return None
+        _abandon_stale_runs(job, now)
+    run = JobRun(job=job, scheduled_for=moment, holder=holder, started_at=now, outcome=Outcome.RUNNING, detail="")
     try:
         with db.session.begin_nested():
             db.session.add(run)
     except IntegrityError:
+        run_id = _claim_abandoned(job, moment, holder, now)
         db.session.commit()
-        return None
+        return run_id
     run_id = run.id
     db.session.commit()
     return run_id
 
 
-def finish_run(run_id: int, outcome: str, detail: str) -> None:
+def _abandon_stale_runs(job: str, now: datetime) -> None:
+    """Closes what is still `running` of `job` when the lease holder, which runs a job once at a time,
+    is about to run it: left by a holder that lost the lease, or by this one when recording its end failed."""
     db.session.execute(
-        sa.update(JobRun).where(JobRun.id == run_id)
-        .values(outcome=outcome, detail=detail[-8000:], finished_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+        sa.update(JobRun).where(JobRun.job == job, JobRun.outcome == Outcome.RUNNING)
+        .values(outcome=Outcome.ABANDONED, finished_at=now,
+                detail="the scheduler running this job stopped or lost the lease before it finished")
+        .execution_options(synchronize_session=False))
+
+
+def _claim_abandoned(job: str, moment: datetime, holder: str, now: datetime) -> int | None:
+    run_id = db.session.scalar(sa.select(JobRun.id).where(
+        JobRun.job == job, JobRun.scheduled_for == moment, JobRun.outcome == Outcome.ABANDONED))
+    if run_id is None:
+        return None
+    try:
+        with db.session.begin_nested():
+            result = db.session.execute(
+                sa.update(JobRun).where(JobRun.id == run_id, JobRun.outcome == Outcome.ABANDONED)
+                .values(holder=holder, started_at=now, finished_at=None, outcome=Outcome.RUNNING, detail="")
+                .execution_options(synchronize_session=False))
+    except IntegrityError:  # another run of the job is going
+        return None
+    return run_id if result.rowcount == 1 else None
+
+
+def finish_run(run_id: int, outcome: str, detail: str, holder: str | None = None) -> None:
+    """Records how the run went, unless (given `holder`) the run was meanwhile abandoned or taken over."""
+    query = sa.update(JobRun).where(JobRun.id == run_id)
+    if holder is not None:
+        query = query.where(JobRun.holder == holder, JobRun.outcome == Outcome.RUNNING)
+    db.session.execute(query.values(outcome=outcome, detail=detail[-8000:], finished_at=utcnow())
+                       .execution_options(synchronize_session=False))
     db.session.commit()
 
 
-def run_job(job: str, func: Callable[[datetime], str], moment: datetime, holder: str) -> int | None:
-    """Claims the moment, runs the job and records how it went; None when the moment was taken."""
-    run_id = claim_run(job, moment, holder)
+def run_job(job: str, func: Callable[[datetime], str], moment: datetime, holder: str,
+            lease: str | None = None, still_holding: Callable[[], bool] | None = None) -> int | None:
+    """Claims the moment, runs the job and records how it went; None when the moment could not be
+    claimed (see claim_run). `still_holding` is what the job's loops ask before claiming more work."""
+    run_id = claim_run(job, moment, holder, lease=lease)
     if run_id is None:
         return None
+    token = _lease_check.set(still_holding or (lambda: True))
     try:
         detail = func(moment)
         db.session.commit()
     except Exception:  # noqa: BLE001 — any failure is recorded on the run, then the scheduler goes on
         db.session.rollback()
-        finish_run(run_id, Outcome.FAILED, traceback.format_exc())
+        finish_run(run_id, Outcome.FAILED, traceback.format_exc(), holder)
     else:
-        finish_run(run_id, Outcome.OK, detail or "")
+        finish_run(run_id, Outcome.OK, detail or "", holder)
+    finally:
+        _lease_check.reset(token)
     return run_id
 
 
