@@ -158,21 +158,23 @@ def test_no_becomes_a_corrective_action(admin, make_org, make_user):
     run = services.start_readiness_run(staff, school)
     item = services.run_lines(run)[2].item
     services.save_answers(staff, run, {str(item.id): {"answer": "no", "note": "东侧出口上锁"}})
-    finding = services.make_corrective_action(staff, run, item.id, today=date(2026, 3, 2))
+    chosen = {"category": "facility", "corrective_action": {"owner": staff.id}}
+    finding = services.make_corrective_action(staff, run, item.id, chosen, today=date(2026, 3, 2))
     assert finding.checklist_run_id == run.id and finding.org_id == school.id and finding.drill_id is None
-    assert finding.summary == item.text
+    assert item.text == "安全出口未上锁，应急照明和疏散指示标志完好"
+    assert finding.summary == "安全出口上锁，或应急照明和疏散指示标志不完好"
     action = finding.corrective_action
     assert (action.owner_id, action.due_on, action.status, action.description) == (
         staff.id, date(2026, 4, 1), ActionStatus.OPEN, "东侧出口上锁")
     with pytest.raises(Conflict):
-        services.make_corrective_action(staff, run, item.id)
+        services.make_corrective_action(staff, run, item.id, chosen)
     yes_item = services.run_lines(run)[0].item
     services.save_answers(staff, run, {str(yes_item.id): {"answer": "yes"}})
     with pytest.raises(Conflict):
-        services.make_corrective_action(staff, run, yes_item.id)
+        services.make_corrective_action(staff, run, yes_item.id, chosen)
     viewer = make_user(role=Role.VIEWER)
     with pytest.raises(Forbidden):
-        services.make_corrective_action(viewer, run, item.id)
+        services.make_corrective_action(viewer, run, item.id, chosen)
 
 
 def test_pre_drill_action_is_due_before_the_drill(admin, make_drill):
@@ -181,7 +183,8 @@ def test_pre_drill_action_is_due_before_the_drill(admin, make_drill):
     run = services.start_drill_run(admin, drill)
     item = services.run_lines(run)[0].item
     services.save_answers(admin, run, {str(item.id): {"answer": "no"}})
-    finding = services.make_corrective_action(admin, run, item.id, today=date(2026, 3, 1))
+    finding = services.make_corrective_action(admin, run, item.id, {
+        "category": "plan", "corrective_action": {"owner": admin.id}}, today=date(2026, 3, 1))
     assert finding.drill_id == drill.id and finding.corrective_action.due_on == date(2026, 3, 11)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 1
 

@@ -205,10 +205,13 @@ class Kind:
     ACTION_SENT_BACK = "action_sent_back"
 
 
-def _tell(users, kind: str, key: str, link: str, subject, body) -> None:
-    """`subject` and `body` are callables, so that they are translated for each recipient."""
+def _tell(users, kind: str, key: str, link: str, subject, body, finding: Finding | None = None) -> None:
+    """`subject` and `body` are callables, so that they are translated for each recipient. About a
+    finding, only those who may see it are told (never an outsider of a secret drill)."""
     messages = []
     for user in {u.id: u for u in users if u is not None}.values():
+        if finding is not None and not access.can_view_finding(user, finding):
+            continue
         with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
             messages.append(notifications.Message(user, kind, subject(), body(), link, f"{key}:{user.id}"))
     notifications.notify_many(messages)
@@ -277,7 +280,7 @@ def _tell_assigned(actor: User, finding: Finding) -> None:
         return
     _tell([owner], Kind.ACTION_ASSIGNED, f"action.assign:{finding.id}:{finding.version}", _finding_link(finding),
           lambda: _("A corrective action is yours: %(summary)s", summary=finding.summary),
-          lambda: _action_details(finding))
+          lambda: _action_details(finding), finding)
 
 
 def _tell_step(actor: User, finding: Finding, step: str, reason: str) -> None:
@@ -287,11 +290,12 @@ def _tell_step(actor: User, finding: Finding, step: str, reason: str) -> None:
         if checker is not None and checker.id != actor.id:
             _tell([checker], Kind.ACTION_DONE, key, _finding_link(finding),
                   lambda: _("Corrective action awaiting verification: %(summary)s", summary=finding.summary),
-                  lambda: _action_details(finding))
+                  lambda: _action_details(finding), finding)
     elif step == "action.send_back":
         _tell([finding.corrective_action.owner], Kind.ACTION_SENT_BACK, key, _finding_link(finding),
               lambda: _("Corrective action sent back: %(summary)s", summary=finding.summary),
-              lambda: _("What is still missing: %(reason)s", reason=reason) + "\n" + _action_details(finding))
+              lambda: _("What is still missing: %(reason)s", reason=reason) + "\n" + _action_details(finding),
+              finding)
 
 
 # --- findings --------------------------------------------------------------------------------
@@ -331,23 +335,15 @@ def _read_finding(data: dict, partial: bool) -> tuple[Payload, dict, dict]:
             {k: v for k, v in action_values.items() if v is not MISSING})
 
 
-def _owner_scope(finding: Finding) -> sa.ColumnElement[bool]:
-    if finding.drill_id is not None:
-        drill = finding.drill or db.session.get(Drill, finding.drill_id)
-        org_ids = [o.id for o in drill.participants] + (
-            [drill.organizer_org_id] if drill.organizer_org_id else [])
-        return access.action_owner_clause(finding.region_code, org_ids, [u.id for u in drill.evaluators])
-    return access.action_owner_clause(finding.region_code, [finding.org_id] if finding.org_id else [])
-
-
 def owner_choices(finding: Finding) -> list[User]:
     """The users who may own this finding's corrective action (for the owner pick list)."""
     return list(db.session.scalars(
-        sa.select(User).where(_owner_scope(finding)).order_by(User.role, User.display_name, User.username)))
+        sa.select(User).where(access.finding_owner_clause(finding))
+        .order_by(User.role, User.display_name, User.username)))
 
 
 def _check_owner(p: Payload, finding: Finding, owner_id: int) -> None:
-    allowed = db.session.scalar(sa.select(User.id).where(User.id == owner_id, _owner_scope(finding)))
+    allowed = db.session.scalar(sa.select(User.id).where(User.id == owner_id, access.finding_owner_clause(finding)))
     if allowed is None:
         p.error(ACTION_PREFIX + "owner", _("This user cannot own the corrective action: choose staff of the "
                                            "units concerned, an evaluator, or a coordinator of the region."))
@@ -367,7 +363,7 @@ def _finding_snapshot(finding: Finding) -> dict:
 
 def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | None = None,
                    drill_id: int | None = None, checklist_run_id: int | None = None,
-                   found_on: date | None = None) -> Finding:
+                   found_on: date | None = None, commit: bool = True) -> Finding:
     """Records a finding from a drill or a checklist run, with its corrective action (status open).
 
     The caller has already checked that `actor` may record findings for this source; the scope
@@ -393,7 +389,8 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
     db.session.flush()
     audit.record(actor, "finding.create", "finding", finding.id, None, _finding_snapshot(finding))
     _tell_assigned(actor, finding)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return finding
 
 

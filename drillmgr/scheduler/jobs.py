@@ -25,7 +25,7 @@ from drillmgr.drills.models import Drill
 from drillmgr.drills.services import SERIES_HORIZON_DAYS, materialize_all
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, Role
 from drillmgr.extensions import db
-from drillmgr.findings.models import CorrectiveAction
+from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.formatting import local_date, local_datetime, local_zone
 from drillmgr.notifications.sender import SmtpSettings, send_pending
 from drillmgr.notifications.services import Kind, Message, drill_reminder_key, link_to, notify_many
@@ -153,9 +153,13 @@ def action_reminders(moment: datetime) -> str:
         sa.select(CorrectiveAction)
         .where(CorrectiveAction.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)),
                CorrectiveAction.due_on <= today + timedelta(days=ACTION_DUE_SOON_DAYS))
-        .options(selectinload(CorrectiveAction.owner), selectinload(CorrectiveAction.finding))
+        .options(selectinload(CorrectiveAction.owner),
+                 selectinload(CorrectiveAction.finding).selectinload(Finding.drill))
         .order_by(CorrectiveAction.due_on, CorrectiveAction.id)
     ).all()
+    # An owner is never reminded of a double-blind drill that is still secret from them.
+    actions = [a for a in actions if a.finding.drill is None or not access.is_secret(a.finding.drill, moment)
+               or access.can_view_finding(a.owner, a.finding, moment)]
     link = link_to("findings.actions")
     messages = []
     for action in actions:
