@@ -111,9 +111,17 @@ def test_checklist_runs_over_the_api(client, make_user, make_org, make_drill):
     bad = client.post(f"/api/v1/checklist-runs/{run['id']}/answers", json={str(items[0]): {"answer": "maybe"}},
                       headers=headers)
     assert bad.status_code == 422 and f"item-{items[0]}" in bad.get_json()["errors"]
-    action = client.post(f"/api/v1/checklist-runs/{run['id']}/items/{items[0]}/corrective-action", headers=headers)
+    url = f"/api/v1/checklist-runs/{run['id']}/items/{items[0]}/corrective-action"
+    unchosen = client.post(url, json={}, headers=headers)
+    assert unchosen.status_code == 422
+    assert set(unchosen.get_json()["errors"]) == {"category", "corrective_action.owner"}
+    action = client.post(url, json={"category": "facility", "corrective_action": {"owner": staff.id}}, headers=headers)
     assert action.status_code == 201
-    again = client.post(f"/api/v1/checklist-runs/{run['id']}/items/{items[0]}/corrective-action", headers=headers)
+    made = action.get_json()
+    assert made["summary"] == "疏散路线图未在各楼层、教室张贴，或与实际路线不一致"
+    assert (made["category"], made["corrective_action"]["owner"]) == ("facility", staff.id)
+    assert made["corrective_action"]["description"] == "集合点标识缺失"
+    again = client.post(url, json={"category": "facility", "corrective_action": {"owner": staff.id}}, headers=headers)
     assert again.status_code == 409
     done = client.post(f"/api/v1/checklist-runs/{run['id']}/complete", headers=headers).get_json()
     assert done["completed_at"] is not None

@@ -203,7 +203,12 @@ def is_secret(drill: Drill, now: datetime | None = None) -> bool:
 
 def secret_from_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[bool]:
     """Drills kept secret from `user` now, whatever else (scope, ownership) would let them see it."""
-    return sa.and_(sa.not_(not_secret_clause(now)), sa.not_(_drill_insider_clause(user)))
+    return sa.and_(sa.not_(not_secret_clause(now)), _outsider_clause(user))
+
+
+def _outsider_clause(user: User) -> sa.ColumnElement[bool]:
+    # The insider clause is NULL where a drill has no organising unit: NOT NULL would not be true.
+    return sa.not_(sa.func.coalesce(_drill_insider_clause(user), sa.false()))
 
 
 def drill_clause(user: User | None, now: datetime | None = None) -> sa.ColumnElement[bool]:
@@ -229,7 +234,7 @@ def can_see_series_plan(user: User, series, now: datetime | None = None) -> bool
         return True
     # Occurrences beyond the horizon are not made yet: an outsider of the made ones is an outsider of those.
     outsider = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(
-        of_series, Drill.double_blind.is_(True), sa.not_(_drill_insider_clause(user)))) > 0
+        of_series, Drill.double_blind.is_(True), _outsider_clause(user))) > 0
     return not (outsider and _series_continues(series, now))
 
 
@@ -499,9 +504,12 @@ def can_verify_action(user: User, action, may_manage: bool | None = None,
     return may_manage or may_decide
 
 
-def can_add_evidence(user: User, finding) -> bool:
-    """Evidence of the correction comes from its owner, or from whoever manages the finding."""
-    return user.id == finding.corrective_action.owner_id or can_manage_finding(user, finding)
+def can_add_evidence(user: User, finding, may_manage: bool | None = None) -> bool:
+    """Evidence of the correction comes from its owner, or from whoever manages the finding
+    (`may_manage`: can_manage_finding, when the page asked already)."""
+    if user.id == finding.corrective_action.owner_id:
+        return True
+    return can_manage_finding(user, finding) if may_manage is None else may_manage
 
 
 def can_work_on_action(user: User, action) -> bool:
@@ -548,6 +556,12 @@ def can_view_compliance(user: User, region_code: str | None = None) -> bool:
     if user.role not in COMPLIANCE_ROLES:
         return False
     return region_code is None or user.role == Role.ADMIN or can_view_region(user, region_code)
+
+
+def can_view_readiness_figures(user: User, region_code: str) -> bool:
+    """The readiness shares compare a county's units, as the compliance dashboard does: the same
+    people may read them, and unit staff may not."""
+    return can_view_compliance(user, region_code)
 
 
 def compliance_home_region(user: User) -> str | None:

@@ -226,6 +226,8 @@ def attachment_path(attachment: Attachment) -> Path:
 
 
 def delete_attachment(actor, attachment: Attachment) -> None:
+    if attachment.drill_id is None:
+        access.deny()  # evidence stays with its corrective action
     drill = db.session.get(Drill, attachment.drill_id)
     access.require(access.can_edit_drill(actor, drill), _("You cannot remove files from this drill."))
     path = attachment_path(attachment)

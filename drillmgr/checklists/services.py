@@ -603,7 +603,7 @@ def _local_midnight_utc(day: date) -> datetime:
 
 def readiness_for(user, region_code: str, today: date | None = None) -> list[dict]:
     """readiness_summary for a region the user may see."""
-    access.require(access.can_view_region(user, region_code), _("This region is outside your scope."))
+    access.require(access.can_view_readiness_figures(user, region_code), _("This region is outside your scope."))
     return readiness_summary(region_code, today)
 
 

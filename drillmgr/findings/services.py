@@ -14,6 +14,8 @@ from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.attachments import services as attachments
+from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.audit.models import AuditEntry
 from drillmgr.db import utcnow
@@ -288,9 +290,10 @@ def _tell_step(actor: User, finding: Finding, step: str, reason: str) -> None:
     if step == "action.done":
         checker = db.session.get(User, finding.created_by_id) if finding.created_by_id else None
         if checker is not None and checker.id != actor.id:
+            files = len(attachments.evidence_of([finding.corrective_action.id]).get(finding.corrective_action.id, []))
             _tell([checker], Kind.ACTION_DONE, key, _finding_link(finding),
                   lambda: _("Corrective action awaiting verification: %(summary)s", summary=finding.summary),
-                  lambda: _action_details(finding), finding)
+                  lambda: _action_details(finding) + "\n" + _("Evidence: %(n)d files", n=files), finding)
     elif step == "action.send_back":
         _tell([finding.corrective_action.owner], Kind.ACTION_SENT_BACK, key, _finding_link(finding),
               lambda: _("Corrective action sent back: %(summary)s", summary=finding.summary),
@@ -630,6 +633,22 @@ class FindingsView:
     can_decide: bool
     today: date
     owners: list[User] = field(default_factory=list)
+    evidence: dict[int, list[Attachment]] = field(default_factory=dict)
+
+    def may_add_evidence(self, user: User, finding: Finding) -> bool:
+        return finding.corrective_action.status != ActionStatus.VERIFIED and \
+            access.can_add_evidence(user, finding, self.can_edit)
+
+    max_evidence_files = attachments.MAX_EVIDENCE_FILES
+
+    def last_send_back_at(self, action: CorrectiveAction):
+        times = [e.at for e in self.action_history.get(action.id, []) if e.action == "action.send_back"]
+        return times[-1] if times else None
+
+    def sent_back(self, action: CorrectiveAction) -> AuditEntry | None:
+        """The send-back the owner still has to answer, if the action's last hand-over was one."""
+        steps = [e for e in self.action_history.get(action.id, []) if e.action in ("action.done", "action.send_back")]
+        return steps[-1] if steps and steps[-1].action == "action.send_back" else None
 
     def steps_for(self, user: User, action: CorrectiveAction) -> list[ActionStatus]:
         """The status changes `user` may make on `action` (for its buttons)."""
@@ -699,7 +718,8 @@ def drill_panel(user: User, drill: Drill) -> DrillPanel:
     panel = DrillPanel(
         drill=drill, review=review_of(drill), findings=findings, review_history=review_history,
         action_history=action_history, users=users, can_edit=can_edit,
-        can_decide=access.can_decide_filing(user, drill), today=local_today())
+        can_decide=access.can_decide_filing(user, drill), today=local_today(),
+        evidence=attachments.evidence_of(f.corrective_action.id for f in findings))
     if can_edit:
         panel.owners = owner_choices(Finding(drill_id=drill.id, region_code=drill.region_code,
                                              org_id=drill.organizer_org_id))
@@ -711,7 +731,8 @@ def finding_view(user: User, finding: Finding) -> FindingsView:
     _review_history, action_history, users = _history([finding.corrective_action])
     can_edit = access.can_manage_finding(user, finding)
     view = FindingsView(findings=[finding], action_history=action_history, users=users, can_edit=can_edit,
-                        can_decide=access.can_manage_region(user, finding.region_code), today=local_today())
+                        can_decide=access.can_manage_region(user, finding.region_code), today=local_today(),
+                        evidence=attachments.evidence_of([finding.corrective_action.id]))
     if can_edit:
         view.owners = owner_choices(finding)
     return view
@@ -719,7 +740,7 @@ def finding_view(user: User, finding: Finding) -> FindingsView:
 
 def audit_reason(entry: AuditEntry) -> str:
     after = entry.after or {}
-    return after.get("reason") or after.get("return_reason") or ""
+    return after.get("reason") or after.get("return_reason") or "、".join(after.get("files") or [])
 
 
 def filing_step_label(entry: AuditEntry) -> str:
@@ -731,5 +752,6 @@ def filing_step_label(entry: AuditEntry) -> str:
         "action.done": _("Marked as corrected"),
         "action.verify": _("Verified the correction and closed it out"),
         "action.send_back": _("Sent back for more work"),
+        "action.evidence": _("Added evidence"),
     }.get(entry.action, entry.action)
 
