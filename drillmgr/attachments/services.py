@@ -152,7 +152,9 @@ def stage(content: bytes) -> str:
         file.write(content)
         file.flush()
         os.fsync(file.fileno())
-    db.session().info.setdefault("staged_uploads", []).append(path)
+    session = db.session()
+    session.connection()  # a transaction is open, so that its commit or rollback settles the file
+    session.info.setdefault("staged_uploads", []).append(path)
     return stored_name
 
 
@@ -162,8 +164,10 @@ def _keep_staged(session) -> None:
         path.rename(path.with_suffix(""))
 
 
-@sa.event.listens_for(Session, "after_rollback")
-def _drop_staged(session) -> None:
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _drop_staged(session, previous_transaction) -> None:
+    if previous_transaction.nested:
+        return
     for path in session.info.pop("staged_uploads", []):
         path.unlink(missing_ok=True)
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.attachments.services import sweep_orphans
 from drillmgr.calendars.services import publish_static
 from drillmgr.compliance.rules import rule_title
 from drillmgr.compliance.services import evaluate, snapshot_changes
@@ -308,6 +309,12 @@ def prune_job_runs(moment: datetime) -> str:
     return _("%(n)d old runs removed.", n=removed)
 
 
+def sweep_uploads(moment: datetime) -> str:
+    """Removes uploaded files that no attachment names (an upload cut short) and completes interrupted ones."""
+    removed, completed = sweep_orphans(moment)
+    return _("%(removed)d orphaned files removed, %(completed)d completed.", removed=removed, completed=completed)
+
+
 JOBS = {
     "send_mail": send_mail,
     "drill_reminders": drill_reminders,
@@ -317,6 +324,7 @@ JOBS = {
     "materialize_series": materialize_series,
     "publish_calendars": publish_calendars,
     "prune_job_runs": prune_job_runs,
+    "sweep_uploads": sweep_uploads,
 }
 
 JOB_TITLES = {
@@ -328,6 +336,7 @@ JOB_TITLES = {
     "materialize_series": _l("Create the next drills of recurring series"),
     "publish_calendars": _l("Publish the static public calendars"),
     "prune_job_runs": _l("Forget old successful runs"),
+    "sweep_uploads": _l("Remove uploaded files left without a record"),
 }
 
 # Times of day are Beijing time. SCHEDULER_SCHEDULE overrides any of them ("job=every 5s;job=off").
@@ -340,4 +349,5 @@ DEFAULT_SCHEDULE = {
     "materialize_series": "daily 01:00",
     "publish_calendars": "every 300s",
     "prune_job_runs": "daily 03:30",
+    "sweep_uploads": "daily 03:45",
 }
