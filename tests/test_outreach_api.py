@@ -171,3 +171,18 @@ def test_attachments_over_the_api(client, coordinator, make_user):
     assert client.get(listed[0]["url"], headers=outsider).status_code == 404
     assert client.post(f"/api/v1/outreach/{activity['id']}/attachments", headers=outsider,
                        data={"file": (io.BytesIO(png), "x.png")}, content_type="multipart/form-data").status_code == 404
+
+
+def test_readiness_figures_are_refused_to_unit_staff_as_compliance_is(client, make_user, make_org):
+    from drillmgr.checklists.services import ensure_default_templates
+
+    ensure_default_templates()
+    school = make_org(kind=OrgKind.SCHOOL, region_code=WUSU)
+    staff = make_user(org=school)
+    headers = token_for(client, staff)
+    assert client.get(f"/api/v1/compliance?region={WUSU}", headers=headers).status_code == 403
+    for query in (f"?region={WUSU}", f"?region={school.region_code}", f"?region={PREFECTURE}", ""):
+        assert client.get(f"/api/v1/readiness{query}", headers=headers).status_code == 403, query
+    viewer = token_for(client, make_user(role=Role.VIEWER, region_code=WUSU))
+    items = client.get(f"/api/v1/readiness?region={WUSU}", headers=viewer).get_json()["items"]
+    assert [(i["code"], i["units"]) for i in items] == [(WUSU, 1)]
