@@ -275,3 +275,25 @@ def test_double_blind_pre_drill_run_stays_hidden(make_user, make_drill, make_org
         services.get_visible_run(viewer, run.id)
     assert services.get_visible_run(coordinator, run.id) == run
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistRun)) == 1
+
+
+@pytest.mark.parametrize("requirement, shortcoming", [
+    ("清点人数方法已明确（班主任点名、逐级报告）", "清点人数方法未明确"),
+    ("疏散通道、楼梯畅通，无杂物堆放", "疏散通道、楼梯不畅通，或有杂物堆放"),
+    ("应急广播和警报装置可用", "应急广播和警报装置不可用"),
+    ("急救箱和应急物资配备齐全且在有效期内", "急救箱和应急物资配备不齐全，或已过有效期"),
+    ("地震应急预案为现行有效版本，演练方案、脚本已审定印发", "地震应急预案不是现行有效版本，或演练方案、脚本未审定印发"),
+    ("残疾或行动不便学生的疏散帮扶人员已落实", "残疾或行动不便学生的疏散帮扶人员未落实"),
+    ("室外集合点已标识，远离建筑物和围墙", "室外集合点未标识，或未远离建筑物和围墙"),
+])
+def test_a_no_answer_is_drafted_as_the_shortcoming_not_the_requirement(requirement, shortcoming):
+    assert services.shortcoming(requirement) == shortcoming
+
+
+def test_every_shipped_item_drafts_a_shortcoming_different_from_itself():
+    from drillmgr.checklists.defaults import DEFAULT_TEMPLATES
+
+    for *_rest, items in DEFAULT_TEMPLATES:
+        for text in items:
+            draft = services.shortcoming(text)
+            assert draft and draft != text and len(draft) <= 500, text
