@@ -237,3 +237,10 @@ def test_a_worker_killed_mid_upload_leaves_only_a_temporary_file_which_the_sweep
     assert len(left) == 1 and not left[0].endswith(services.PART)
     status, body = call(base, "GET", f"/api/v1/attachments/{kept['id']}", headers=auth)
     assert (status, body) == (200, PDF)
+
+
+def test_a_session_closed_without_commit_keeps_no_file(app, uploads):
+    with app.test_request_context():
+        name = services.stage(PDF)
+        db.session.remove()  # what a request's teardown does after an unhandled error
+    assert not (uploads / (name + services.PART)).exists() and not (uploads / name).exists()

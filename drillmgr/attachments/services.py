@@ -160,13 +160,16 @@ def stage(content: bytes) -> str:
 
 @sa.event.listens_for(Session, "after_commit")
 def _keep_staged(session) -> None:
+    if session.in_nested_transaction():  # a savepoint: the rows are not committed yet
+        return
     for path in session.info.pop("staged_uploads", []):
         path.rename(path.with_suffix(""))
 
 
-@sa.event.listens_for(Session, "after_soft_rollback")
-def _drop_staged(session, previous_transaction) -> None:
-    if previous_transaction.nested:
+@sa.event.listens_for(Session, "after_transaction_end")
+def _drop_staged(session, transaction) -> None:
+    """A transaction that ends without its commit (rolled back, or its session closed) keeps no file."""
+    if transaction.parent is not None:  # a savepoint, or a flush's inner transaction
         return
     for path in session.info.pop("staged_uploads", []):
         path.unlink(missing_ok=True)
