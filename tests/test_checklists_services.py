@@ -158,21 +158,23 @@ def test_no_becomes_a_corrective_action(admin, make_org, make_user):
     run = services.start_readiness_run(staff, school)
     item = services.run_lines(run)[2].item
     services.save_answers(staff, run, {str(item.id): {"answer": "no", "note": "东侧出口上锁"}})
-    finding = services.make_corrective_action(staff, run, item.id, today=date(2026, 3, 2))
+    chosen = {"category": "facility", "corrective_action": {"owner": staff.id}}
+    finding = services.make_corrective_action(staff, run, item.id, chosen, today=date(2026, 3, 2))
     assert finding.checklist_run_id == run.id and finding.org_id == school.id and finding.drill_id is None
-    assert finding.summary == item.text
+    assert item.text == "安全出口未上锁，应急照明和疏散指示标志完好"
+    assert finding.summary == "安全出口上锁，或应急照明和疏散指示标志不完好"
     action = finding.corrective_action
     assert (action.owner_id, action.due_on, action.status, action.description) == (
         staff.id, date(2026, 4, 1), ActionStatus.OPEN, "东侧出口上锁")
     with pytest.raises(Conflict):
-        services.make_corrective_action(staff, run, item.id)
+        services.make_corrective_action(staff, run, item.id, chosen)
     yes_item = services.run_lines(run)[0].item
     services.save_answers(staff, run, {str(yes_item.id): {"answer": "yes"}})
     with pytest.raises(Conflict):
-        services.make_corrective_action(staff, run, yes_item.id)
+        services.make_corrective_action(staff, run, yes_item.id, chosen)
     viewer = make_user(role=Role.VIEWER)
     with pytest.raises(Forbidden):
-        services.make_corrective_action(viewer, run, item.id)
+        services.make_corrective_action(viewer, run, item.id, chosen)
 
 
 def test_pre_drill_action_is_due_before_the_drill(admin, make_drill):
@@ -181,7 +183,8 @@ def test_pre_drill_action_is_due_before_the_drill(admin, make_drill):
     run = services.start_drill_run(admin, drill)
     item = services.run_lines(run)[0].item
     services.save_answers(admin, run, {str(item.id): {"answer": "no"}})
-    finding = services.make_corrective_action(admin, run, item.id, today=date(2026, 3, 1))
+    finding = services.make_corrective_action(admin, run, item.id, {
+        "category": "plan", "corrective_action": {"owner": admin.id}}, today=date(2026, 3, 1))
     assert finding.drill_id == drill.id and finding.corrective_action.due_on == date(2026, 3, 11)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 1
 
@@ -272,3 +275,25 @@ def test_double_blind_pre_drill_run_stays_hidden(make_user, make_drill, make_org
         services.get_visible_run(viewer, run.id)
     assert services.get_visible_run(coordinator, run.id) == run
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistRun)) == 1
+
+
+@pytest.mark.parametrize("requirement, shortcoming", [
+    ("清点人数方法已明确（班主任点名、逐级报告）", "清点人数方法未明确"),
+    ("疏散通道、楼梯畅通，无杂物堆放", "疏散通道、楼梯不畅通，或有杂物堆放"),
+    ("应急广播和警报装置可用", "应急广播和警报装置不可用"),
+    ("急救箱和应急物资配备齐全且在有效期内", "急救箱和应急物资配备不齐全，或已过有效期"),
+    ("地震应急预案为现行有效版本，演练方案、脚本已审定印发", "地震应急预案不是现行有效版本，或演练方案、脚本未审定印发"),
+    ("残疾或行动不便学生的疏散帮扶人员已落实", "残疾或行动不便学生的疏散帮扶人员未落实"),
+    ("室外集合点已标识，远离建筑物和围墙", "室外集合点未标识，或未远离建筑物和围墙"),
+])
+def test_a_no_answer_is_drafted_as_the_shortcoming_not_the_requirement(requirement, shortcoming):
+    assert services.shortcoming(requirement) == shortcoming
+
+
+def test_every_shipped_item_drafts_a_shortcoming_different_from_itself():
+    from drillmgr.checklists.defaults import DEFAULT_TEMPLATES
+
+    for *_rest, items in DEFAULT_TEMPLATES:
+        for text in items:
+            draft = services.shortcoming(text)
+            assert draft and draft != text and len(draft) <= 500, text

@@ -47,8 +47,16 @@ def test_staff_run_their_readiness_checklist_from_the_unit_page(client, make_org
     assert client.get(f"/checklists/photos/{photo_id}").data == PNG
     page = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
     assert "路线图未更新" in page and f"/checklists/runs/{run.id}/items/{lines[0].item.id}/action" in page
-    response = client.post(f"/checklists/runs/{run.id}/items/{lines[0].item.id}/action")
+    form_url = f"/checklists/runs/{run.id}/items/{lines[0].item.id}/action"
+    form_page = client.get(form_url).get_data(as_text=True)
+    assert "疏散路线图未在各楼层、教室张贴，或与实际路线不一致" in form_page and "路线图未更新" in form_page
+    response = client.post(form_url, data={"summary": "二楼路线图未更新", "severity": "minor", "category": "facility",
+                                           "description": "更新二楼路线图", "owner_id": str(staff.id),
+                                           "due_on": at(days=10).date().isoformat()})
     assert response.status_code == 302 and count(Finding) == 1
+    finding = db.session.scalar(sa.select(Finding))
+    assert (finding.summary, finding.category.value, finding.corrective_action.owner_id) == (
+        "二楼路线图未更新", "facility", staff.id)
     page = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
     assert "text-bg-info" in page and f"/items/{lines[0].item.id}/action" not in page
     unit_page = client.get(f"/orgs/{school.id}").get_data(as_text=True)
@@ -176,3 +184,38 @@ def test_readiness_partial_for_the_compliance_dashboard(app, make_user):
         partial = '{% include "checklists/_readiness_summary.html" %}'
         assert "readiness-summary" in render_template_string(partial, region_code=WUSU)
         assert "readiness-summary" not in render_template_string(partial, region_code=SHAWAN)
+
+
+def test_make_action_form_asks_for_category_and_owner_and_keeps_other_answers(client, make_org, make_user):
+    school = make_org(kind=OrgKind.SCHOOL)
+    staff = make_user(org=school)
+    run = services.start_readiness_run(staff, school)
+    lines = services.run_lines(run)
+    services.save_answers(staff, run, {str(lines[4].item.id): {"answer": "no", "note": "班主任不清楚"}},
+                          photos={lines[4].item.id: (io.BytesIO(PNG), "点名.png")})
+    photo_id = services.run_lines(run)[4].answer.photo_id
+    login(client, staff)
+    # Clicking the button on an open run saves what was typed on the other items first.
+    response = client.post(f"/checklists/runs/{run.id}", data={
+        f"answer-{lines[0].item.id}": "yes", f"note-{lines[0].item.id}": "已张贴", "action_item": str(lines[4].item.id)})
+    form_url = f"/checklists/runs/{run.id}/items/{lines[4].item.id}/action"
+    assert response.status_code == 302 and response.headers["Location"].endswith(form_url)
+    assert services.run_lines(run)[0].answer.note == "已张贴"
+    page = client.get(form_url).get_data(as_text=True)
+    assert "清点人数方法未明确" in page and "清点人数方法已明确" in page  # the draft, beside the item itself
+    assert f"/checklists/photos/{photo_id}" in page
+    assert '<option selected value="">' in page.replace('<option value="" selected>', '<option selected value="">')
+    refused = client.post(form_url, data={"summary": "清点人数方法未明确", "severity": "major", "category": "",
+                                          "description": "明确点名方法", "owner_id": "",
+                                          "due_on": at(days=10).date().isoformat()})
+    assert refused.status_code == 422 and count(Finding) == 0
+    response = client.post(form_url, data={"summary": "清点人数方法未明确", "severity": "major", "category": "training",
+                                           "description": "明确点名方法", "owner_id": str(staff.id),
+                                           "due_on": at(days=10).date().isoformat()})
+    assert response.status_code == 302
+    finding = db.session.scalar(sa.select(Finding))
+    assert finding.category.value == "training" and finding.summary == "清点人数方法未明确"
+    # The checklist's photo is the action's first evidence, on its page.
+    page = client.get(f"/findings/{finding.id}").get_data(as_text=True)
+    assert f"/attachments/{photo_id}" in page
+    assert client.get(f"/attachments/{photo_id}").data == PNG

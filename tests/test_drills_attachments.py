@@ -120,3 +120,23 @@ def test_delete(client, app, setup, make_user, make_org):
     assert client.delete(f"/api/v1/attachments/{data['id']}", headers=setup["headers"]).status_code == 204
     assert not (Path(app.config["UPLOAD_DIR"]) / stored).exists()
     assert client.get(f"/api/v1/attachments/{data['id']}", headers=setup["headers"]).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["方" * 252 + ".pdf", "a" * 300 + ".pdf"])
+def test_a_name_over_255_characters_is_refused_as_too_long(client, app, setup, name):
+    before = stored_files(app)
+    response = upload(client, setup, PDF, name)
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["file"] == [
+        "The file name is too long: at most 255 characters. Rename the file and try again."]
+    assert stored_files(app) == before
+    zh = client.post(f"/api/v1/drills/{setup['drill'].id}/attachments",
+                     headers=setup["headers"] | {"Accept-Language": "zh-CN"},
+                     data={"kind": "plan", "file": (io.BytesIO(PDF), name)}, content_type="multipart/form-data")
+    assert zh.get_json()["errors"]["file"] == ["文件名过长：最多 255 个字符。请重命名文件后再试。"]
+
+
+def test_a_name_of_exactly_255_characters_is_kept_whole(client, setup):
+    name = "方" * 251 + ".pdf"
+    response = upload(client, setup, PDF, name)
+    assert response.status_code == 201 and response.get_json()["filename"] == name

@@ -111,9 +111,17 @@ def test_checklist_runs_over_the_api(client, make_user, make_org, make_drill):
     bad = client.post(f"/api/v1/checklist-runs/{run['id']}/answers", json={str(items[0]): {"answer": "maybe"}},
                       headers=headers)
     assert bad.status_code == 422 and f"item-{items[0]}" in bad.get_json()["errors"]
-    action = client.post(f"/api/v1/checklist-runs/{run['id']}/items/{items[0]}/corrective-action", headers=headers)
+    url = f"/api/v1/checklist-runs/{run['id']}/items/{items[0]}/corrective-action"
+    unchosen = client.post(url, json={}, headers=headers)
+    assert unchosen.status_code == 422
+    assert set(unchosen.get_json()["errors"]) == {"category", "corrective_action.owner"}
+    action = client.post(url, json={"category": "facility", "corrective_action": {"owner": staff.id}}, headers=headers)
     assert action.status_code == 201
-    again = client.post(f"/api/v1/checklist-runs/{run['id']}/items/{items[0]}/corrective-action", headers=headers)
+    made = action.get_json()
+    assert made["summary"] == "疏散路线图未在各楼层、教室张贴，或与实际路线不一致"
+    assert (made["category"], made["corrective_action"]["owner"]) == ("facility", staff.id)
+    assert made["corrective_action"]["description"] == "集合点标识缺失"
+    again = client.post(url, json={"category": "facility", "corrective_action": {"owner": staff.id}}, headers=headers)
     assert again.status_code == 409
     done = client.post(f"/api/v1/checklist-runs/{run['id']}/complete", headers=headers).get_json()
     assert done["completed_at"] is not None
@@ -163,3 +171,18 @@ def test_attachments_over_the_api(client, coordinator, make_user):
     assert client.get(listed[0]["url"], headers=outsider).status_code == 404
     assert client.post(f"/api/v1/outreach/{activity['id']}/attachments", headers=outsider,
                        data={"file": (io.BytesIO(png), "x.png")}, content_type="multipart/form-data").status_code == 404
+
+
+def test_readiness_figures_are_refused_to_unit_staff_as_compliance_is(client, make_user, make_org):
+    from drillmgr.checklists.services import ensure_default_templates
+
+    ensure_default_templates()
+    school = make_org(kind=OrgKind.SCHOOL, region_code=WUSU)
+    staff = make_user(org=school)
+    headers = token_for(client, staff)
+    assert client.get(f"/api/v1/compliance?region={WUSU}", headers=headers).status_code == 403
+    for query in (f"?region={WUSU}", f"?region={school.region_code}", f"?region={PREFECTURE}", ""):
+        assert client.get(f"/api/v1/readiness{query}", headers=headers).status_code == 403, query
+    viewer = token_for(client, make_user(role=Role.VIEWER, region_code=WUSU))
+    items = client.get(f"/api/v1/readiness?region={WUSU}", headers=viewer).get_json()["items"]
+    assert [(i["code"], i["units"]) for i in items] == [(WUSU, 1)]

@@ -15,6 +15,7 @@ from drillmgr.drills.models import Drill, drill_evaluators, drill_participants
 from drillmgr.enums import Role
 from drillmgr.errors import Forbidden, NotFound
 from drillmgr.extensions import db
+from drillmgr.formatting import local_zone
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 
@@ -195,11 +196,53 @@ def not_secret_clause(now: datetime | None = None) -> sa.ColumnElement[bool]:
     return sa.or_(Drill.double_blind.is_(False), Drill.starts_at <= (now or utcnow()))
 
 
+def is_secret(drill: Drill, now: datetime | None = None) -> bool:
+    """A double-blind drill that has not started yet: only its insiders may know of it."""
+    return drill.double_blind and drill.starts_at > (now or utcnow())
+
+
+def secret_from_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[bool]:
+    """Drills kept secret from `user` now, whatever else (scope, ownership) would let them see it."""
+    return sa.and_(sa.not_(not_secret_clause(now)), _outsider_clause(user))
+
+
+def _outsider_clause(user: User) -> sa.ColumnElement[bool]:
+    # The insider clause is NULL where a drill has no organising unit: NOT NULL would not be true.
+    return sa.not_(sa.func.coalesce(_drill_insider_clause(user), sa.false()))
+
+
 def drill_clause(user: User | None, now: datetime | None = None) -> sa.ColumnElement[bool]:
     """The drills `user` may see at `now`; None is the anonymous public."""
     if user is None:
         return sa.and_(Drill.public.is_(True), not_secret_clause(now))
     return sa.and_(_drill_scope_clause(user), sa.or_(not_secret_clause(now), _drill_insider_clause(user)))
+
+
+def can_see_series_plan(user: User, series, now: datetime | None = None) -> bool:
+    """The rule and horizon of a recurring drill tell when its next occurrences are. While a
+    double-blind occurrence is still ahead — made already, or still to be made from a double-blind
+    series — only that drill's insiders may read them."""
+    if user.role == Role.ADMIN:
+        return True
+    now = now or utcnow()
+    of_series = Drill.series_id == series.id
+    hidden_ahead = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(
+        of_series, secret_from_clause(user, now))) > 0
+    if hidden_ahead:
+        return False
+    if not (series.template or {}).get("double_blind"):
+        return True
+    # Occurrences beyond the horizon are not made yet: an outsider of the made ones is an outsider of those.
+    outsider = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(
+        of_series, Drill.double_blind.is_(True), _outsider_clause(user))) > 0
+    return not (outsider and _series_continues(series, now))
+
+
+def _series_continues(series, now: datetime) -> bool:
+    from drillmgr.drills.services import parse_rule
+
+    after = max(now, series.materialized_until or now)
+    return parse_rule(series.rrule, series.dtstart).after(after.astimezone(local_zone())) is not None
 
 
 def can_view_drill(user: User | None, drill: Drill, now: datetime | None = None) -> bool:
@@ -398,7 +441,8 @@ def can_edit_checklist_templates(user: User) -> bool:
 
 # --- findings and corrective actions ---------------------------------------------------------
 # A drill's findings follow the drill (double-blind included); a checklist run's findings
-# without a drill follow its organisation or region. Owners always see their own actions.
+# without a drill follow its organisation or region. Owners see their own actions too, except
+# those of a double-blind drill that is still secret from them: ownership never beats secrecy.
 
 def _findings_models():
     from drillmgr.findings.models import CorrectiveAction, Finding
@@ -417,14 +461,17 @@ def finding_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[
         without_drill = Finding.org_id == user.org_id
     else:
         without_drill = sa.false()
-    owned = Finding.id.in_(sa.select(CorrectiveAction.finding_id).where(CorrectiveAction.owner_id == user.id))
+    owned = sa.and_(
+        Finding.id.in_(sa.select(CorrectiveAction.finding_id).where(CorrectiveAction.owner_id == user.id)),
+        sa.or_(Finding.drill_id.is_(None),
+               Finding.drill_id.not_in(sa.select(Drill.id).where(secret_from_clause(user, now)))))
     return sa.or_(of_visible_drill, sa.and_(Finding.drill_id.is_(None), without_drill), owned)
 
 
-def can_view_finding(user: User, finding) -> bool:
+def can_view_finding(user: User, finding, now: datetime | None = None) -> bool:
     Finding, _action = _findings_models()
     return db.session.scalar(
-        sa.select(sa.func.count()).select_from(Finding).where(Finding.id == finding.id, finding_clause(user))
+        sa.select(sa.func.count()).select_from(Finding).where(Finding.id == finding.id, finding_clause(user, now))
     ) > 0
 
 
@@ -463,9 +510,30 @@ def can_verify_action(user: User, action, may_manage: bool | None = None,
     return may_manage or may_decide
 
 
+def can_add_evidence(user: User, finding, may_manage: bool | None = None) -> bool:
+    """Evidence of the correction comes from its owner, or from whoever manages the finding
+    (`may_manage`: can_manage_finding, when the page asked already)."""
+    if user.id == finding.corrective_action.owner_id:
+        return True
+    return can_manage_finding(user, finding) if may_manage is None else may_manage
+
+
 def can_work_on_action(user: User, action) -> bool:
     """Only the owner moves an action along open → in progress → done."""
     return user.id == action.owner_id
+
+
+def finding_owner_clause(finding, now: datetime | None = None) -> sa.ColumnElement[bool]:
+    """Users who may own the corrective action of `finding`. A drill's: staff of its organiser and
+    participants, its evaluators, coordinators above it and admins — but before a double-blind drill
+    starts only its insiders, since owning an action tells of its drill."""
+    if finding.drill_id is None:
+        return action_owner_clause(finding.region_code, [finding.org_id] if finding.org_id else [])
+    drill = finding.drill or db.session.get(Drill, finding.drill_id)
+    org_ids = [drill.organizer_org_id] if drill.organizer_org_id else []
+    if not is_secret(drill, now):
+        org_ids += [o.id for o in drill.participants]
+    return action_owner_clause(finding.region_code, org_ids, [u.id for u in drill.evaluators])
 
 
 def action_owner_clause(region_code: str, org_ids, user_ids=()) -> sa.ColumnElement[bool]:
@@ -494,6 +562,12 @@ def can_view_compliance(user: User, region_code: str | None = None) -> bool:
     if user.role not in COMPLIANCE_ROLES:
         return False
     return region_code is None or user.role == Role.ADMIN or can_view_region(user, region_code)
+
+
+def can_view_readiness_figures(user: User, region_code: str) -> bool:
+    """The readiness shares compare a county's units, as the compliance dashboard does: the same
+    people may read them, and unit staff may not."""
+    return can_view_compliance(user, region_code)
 
 
 def compliance_home_region(user: User) -> str | None:

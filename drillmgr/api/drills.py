@@ -109,7 +109,9 @@ register_schema("DrillFollowingInput", {
     "properties": _DRILL_FIELDS | {"rrule": _RRULE, "version": {"type": "integer", "minimum": 1}},
 })
 register_schema("DrillSeries", {"type": "object", "properties": {
-    "id": {"type": "integer"}, "rrule": {"type": "string"}, "dtstart": _DATETIME,
+    "id": {"type": "integer"}, "dtstart": _DATETIME,
+    "rrule": {"type": ["string", "null"], "description": "null while double-blind occurrences the caller may "
+                                                         "not see are still ahead (so is materialized_until)"},
     "duration_minutes": {"type": "integer"}, "materialized_until": {"type": ["string", "null"]},
     "occurrences": {"type": "array", "items": {"$ref": "#/components/schemas/Drill"}}}})
 register_schema("Attachment", {"type": "object", "properties": {
@@ -202,9 +204,10 @@ def cancel_drill(drill_id: int):
 
 
 def _series_dict(actor, series) -> dict:
-    return {"id": series.id, "rrule": series.rrule, "dtstart": services.iso(series.dtstart),
+    plan = access.can_see_series_plan(actor, series)
+    return {"id": series.id, "rrule": series.rrule if plan else None, "dtstart": services.iso(series.dtstart),
             "duration_minutes": series.duration_minutes,
-            "materialized_until": services.iso(series.materialized_until),
+            "materialized_until": services.iso(series.materialized_until) if plan else None,
             "occurrences": [services.drill_to_dict(d) for d in services.series_occurrences(actor, series.id)]}
 
 

@@ -1,9 +1,12 @@
 """API: after-action reviews and their filing (备案), findings and corrective actions."""
 from flask import jsonify, request, url_for
+from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
 from drillmgr.api.openapi import describe, register_schema
+from drillmgr.attachments import services as attachments
+from drillmgr.errors import ValidationError
 from drillmgr.enums import ActionStatus, FilingStatus, FindingCategory, Severity
 from drillmgr.findings import services
 
@@ -65,6 +68,23 @@ register_schema("FindingPatch", {
             "reason": {"type": "string", "maxLength": 2000},
         }},
     },
+})
+register_schema("Evidence", {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"}, "kind": {"type": "string", "enum": ["photo", "other"]},
+        "filename": {"type": "string"}, "content_type": {"type": "string"}, "size": {"type": "integer"},
+        "sha256": {"type": "string"}, "uploaded_at": _TIME, "uploaded_by": {"type": ["integer", "null"]},
+        "from_checklist": {"type": "boolean", "description": "the photo of the checklist answer it came from"},
+        "url": {"type": "string", "description": "download (GET /attachments/<id>)"},
+    },
+})
+register_schema("EvidenceList", {"type": "object", "properties": {
+    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}}}})
+register_schema("EvidenceUpload", {
+    "type": "object", "required": ["files"],
+    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
+                             "description": "one or more JPEG, PNG, PDF, Word or Excel files (repeat the field)"}},
 })
 register_schema("Review", {
     "type": "object",
@@ -228,3 +248,33 @@ def update_finding(finding_id: int):
     finding = access.get_visible_finding(actor, finding_id)
     finding = services.update_finding(actor, finding, json_body())
     return jsonify(services.finding_to_dict(finding, services.local_today()))
+
+
+def _evidence_answer(finding):
+    action_id = finding.corrective_action.id
+    return {"items": [attachments.evidence_to_dict(a) | {"url": url_for("api.get_attachment", attachment_id=a.id)}
+                      for a in attachments.evidence_of([action_id]).get(action_id, [])]}
+
+
+@bp.get("/findings/<int:finding_id>/evidence")
+@describe("The evidence of the finding's corrective action (photos and files), oldest first",
+          response="EvidenceList")
+@token_required
+def list_evidence(finding_id: int):
+    return jsonify(_evidence_answer(access.get_visible_finding(current_api_user(), finding_id)))
+
+
+@bp.post("/findings/<int:finding_id>/evidence")
+@describe("Add evidence to the corrective action: its owner, or whoever manages the finding; all files or none",
+          request="EvidenceUpload", response="EvidenceList", created=True, conflicts=True,
+          request_content_type="multipart/form-data")
+@token_required
+def add_evidence(finding_id: int):
+    actor = current_api_user()
+    finding = access.get_visible_finding(actor, finding_id)
+    files = [(f.stream, f.filename or "") for name in ("files", "file") for f in request.files.getlist(name)]
+    if not files:
+        message = _("Send the files as multipart/form-data in the field `files`.")
+        raise ValidationError(message, {"files": [message]})
+    attachments.add_evidence(actor, finding, files)
+    return jsonify(_evidence_answer(finding)), 201

@@ -10,7 +10,8 @@ from drillmgr.api.core import bp, current_api_user, json_body, page_args, pagina
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.attachments.services import FILE_TYPES, attachment_path
 from drillmgr.checklists import services as checklists
-from drillmgr.enums import Answer, Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
+from drillmgr.enums import (Answer, Channel, FindingCategory, ObservanceDay, OutreachKind, Severity, SiteKind,
+                            SiteStatus, SixIntoSetting)
 from drillmgr.extensions import db
 from drillmgr.outreach import services
 from drillmgr.regions.services import PREFECTURE
@@ -82,6 +83,16 @@ register_schema("ChecklistAnswers", {"type": "object", "description": "keyed by 
                                      "additionalProperties": {"type": "object", "properties": {
                                          "answer": {"enum": [*Answer.values(), None]},
                                          "note": {"type": "string", "maxLength": 2000}}}})
+register_schema("ChecklistCorrectiveAction", {
+    "type": "object", "required": ["category", "corrective_action"],
+    "properties": {
+        "summary": {"type": "string", "maxLength": 500, "description": "default: the shortcoming drafted from the item"},
+        "severity": {"enum": Severity.values(), "description": "default: major"},
+        "category": {"enum": FindingCategory.values()},
+        "corrective_action": {"type": "object", "required": ["owner"], "properties": {
+            "owner": {"type": "integer", "description": "user id"},
+            "description": {"type": "string", "description": "default: the answer's note"},
+            "due_on": {"type": "string", "format": "date"}}}}})
 register_schema("ReadinessSummary", {"type": "object", "properties": {"items": {"type": "array", "items": {
     "type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"},
                                      "units": {"type": "integer"}, "ready": {"type": "integer"},
@@ -288,16 +299,19 @@ def complete_checklist_run(run_id: int):
 
 
 @bp.post("/checklist-runs/<int:run_id>/items/<int:item_id>/corrective-action")
-@describe("Turn an item answered “no” into a finding with its corrective action (owner: the caller)",
-          conflicts=True)
+@describe("Turn an item answered “no” into a finding with its corrective action. `category` and "
+          "`corrective_action.owner` are required; summary (default: the item's shortcoming), severity, "
+          "description and due date default to the draft. The answer's photo becomes the action's evidence.",
+          request="ChecklistCorrectiveAction", response="Finding", created=True, conflicts=True)
 @token_required
 def checklist_corrective_action(run_id: int, item_id: int):
     from drillmgr.findings.services import finding_to_dict, local_today
 
     actor = current_api_user()
     run = checklists.get_visible_run(actor, run_id)
-    finding = checklists.make_corrective_action(actor, run, item_id)
-    return jsonify(finding_to_dict(finding, local_today())), 201
+    finding = checklists.make_corrective_action(actor, run, item_id, json_body())
+    return jsonify(finding_to_dict(finding, local_today())), 201, {
+        "Location": url_for("api.get_finding", finding_id=finding.id)}
 
 
 @bp.get("/readiness")

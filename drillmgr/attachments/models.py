@@ -21,6 +21,9 @@ class Attachment(db.Model):
     checklist_run_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("checklist_runs.id", ondelete="CASCADE"), index=True
     )
+    corrective_action_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("corrective_actions.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[AttachmentKind] = mapped_column(str_enum(AttachmentKind))
     filename: Mapped[str] = mapped_column(sa.String(255))
     stored_name: Mapped[str] = mapped_column(sa.String(100), unique=True)

@@ -1,19 +1,25 @@
-"""Files attached to drills: plan (方案), script (脚本), sign-in sheet, photos.
+"""Files attached to drills: plan (方案), script (脚本), sign-in sheet, photos; and the evidence
+that a corrective action was carried out.
 
 A file is accepted only when its extension is on the allow-list AND its first bytes say it is
 that kind of file; it is stored under UPLOAD_DIR with a random name and served only to users
-who may see its drill.
+who may see its drill (evidence: its finding). A file is written under a temporary name and
+takes its real one only once its row is committed; what a crash leaves behind is swept.
 """
 import hashlib
 import io
+import os
+import re
 import secrets
 import zipfile
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePath
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy.orm import Session
 
 from drillmgr.access import services as access
 from drillmgr.attachments.models import Attachment
@@ -21,7 +27,7 @@ from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.drills.services import iso, require_not_filed
-from drillmgr.enums import AttachmentKind, DrillStatus
+from drillmgr.enums import ActionStatus, AttachmentKind, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 
@@ -47,6 +53,11 @@ FILE_TYPES = {
     ".png": FileType("image/png", b"\x89PNG\r\n\x1a\n"),
 }
 ALLOWED_EXTENSIONS = ", ".join(sorted(FILE_TYPES))
+MAX_FILENAME = 255
+PART = ".part"
+STORED_NAME = re.compile(r"[0-9a-f]{32}(\.part)?")
+# A file younger than this may belong to an upload still in flight: the sweep leaves it alone.
+ORPHAN_GRACE = timedelta(hours=1)
 
 
 def attachment_to_dict(attachment: Attachment) -> dict:
@@ -63,7 +74,7 @@ def upload_dir() -> Path:
 
 def _clean_filename(filename: str) -> str:
     name = PurePath((filename or "").replace("\\", "/")).name.strip()
-    return "".join(ch for ch in name if ch.isprintable())[:255]
+    return "".join(ch for ch in name if ch.isprintable())
 
 
 def _sniff(file_type: FileType, content: bytes) -> bool:
@@ -84,6 +95,10 @@ def read_upload(stream, filename: str, limit: int | None = None) -> tuple[str, F
     name = _clean_filename(filename)
     if not name:
         raise ValidationError(_("Choose a file."), {"file": [_("Choose a file.")]})
+    if len(name) > MAX_FILENAME:
+        message = _("The file name is too long: at most %(n)d characters. Rename the file and try again.",
+                    n=MAX_FILENAME)
+        raise ValidationError(message, {"file": [message]})
     suffix = PurePath(name).suffix.lower()
     file_type = FILE_TYPES.get(suffix)
     if file_type is None:
@@ -115,22 +130,79 @@ def add_attachment(actor, drill: Drill, kind: str | None, stream, filename: str)
                     allowed=", ".join(AttachmentKind.values()))
         raise ValidationError(message, {"kind": [message]}) from None
     name, file_type, content = read_upload(stream, filename)
-    stored_name = secrets.token_hex(16)
-    path = upload_dir() / stored_name
-    path.write_bytes(content)
-    attachment = Attachment(drill_id=drill.id, kind=kind_value, filename=name, stored_name=stored_name,
+    attachment = Attachment(drill_id=drill.id, kind=kind_value, filename=name, stored_name=stage(content),
                             content_type=file_type.content_type, size=len(content),
                             sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=getattr(actor, "id", None),
                             uploaded_at=utcnow())
     db.session.add(attachment)
-    try:
-        db.session.flush()
-        audit.record(actor, "attachment.add", "drill", drill.id, None, attachment_to_dict(attachment))
-        db.session.commit()
-    except Exception:
-        path.unlink(missing_ok=True)
-        raise
+    db.session.flush()
+    audit.record(actor, "attachment.add", "drill", drill.id, None, attachment_to_dict(attachment))
+    db.session.commit()
     return attachment
+
+
+# --- storing: a temporary name until the row is committed ------------------------------------
+
+def stage(content: bytes) -> str:
+    """Writes `content` as <name>.part and returns <name>, the attachment's stored_name. The file is
+    renamed to <name> when the session commits and removed when it rolls back; if the process dies
+    in between, sweep_orphans finishes the job."""
+    stored_name = secrets.token_hex(16)
+    path = upload_dir() / (stored_name + PART)
+    with open(path, "wb") as file:
+        file.write(content)
+        file.flush()
+        os.fsync(file.fileno())
+    session = db.session()
+    session.connection()  # a transaction is open, so that its commit or rollback settles the file
+    session.info.setdefault("staged_uploads", []).append(path)
+    return stored_name
+
+
+@sa.event.listens_for(Session, "after_commit")
+def _keep_staged(session) -> None:
+    if session.in_nested_transaction():  # a savepoint: the rows are not committed yet
+        return
+    for path in session.info.pop("staged_uploads", []):
+        path.rename(path.with_suffix(""))
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _drop_staged(session, transaction) -> None:
+    """A transaction that ends without its commit (rolled back, or its session closed) keeps no file."""
+    if transaction.parent is not None:  # a savepoint, or a flush's inner transaction
+        return
+    for path in session.info.pop("staged_uploads", []):
+        path.unlink(missing_ok=True)
+
+
+def sweep_orphans(now: datetime | None = None) -> tuple[int, int]:
+    """Removes stored files that no attachment names (an upload cut short, a row deleted before its
+    file), and gives a committed row's file left under its temporary name its real one. Files younger
+    than ORPHAN_GRACE are left alone. Idempotent; returns (removed, completed)."""
+    folder = upload_dir()
+    cutoff = (now or utcnow()) - ORPHAN_GRACE
+    old = [path for path in folder.iterdir() if STORED_NAME.fullmatch(path.name) and path.is_file()
+           and datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) < cutoff]
+    names = sorted({path.name.removesuffix(PART) for path in old})
+    known = set()
+    for start in range(0, len(names), 500):
+        known.update(db.session.scalars(sa.select(Attachment.stored_name).where(
+            Attachment.stored_name.in_(names[start:start + 500]))))
+    removed = completed = 0
+    for path in old:
+        name = path.name.removesuffix(PART)
+        if name not in known:
+            path.unlink(missing_ok=True)
+            removed += 1
+        elif path.name.endswith(PART):
+            final = folder / name
+            if final.exists():
+                path.unlink(missing_ok=True)
+            else:
+                path.rename(final)
+            completed += 1
+    return removed, completed
 
 
 def drill_attachments(drill: Drill) -> list[Attachment]:
@@ -139,12 +211,22 @@ def drill_attachments(drill: Drill) -> list[Attachment]:
 
 
 def get_visible_attachment(user, attachment_id: int) -> Attachment:
-    """The attachment, if its drill is visible to `user` (double-blind rule included); else NotFound."""
+    """The attachment, if its drill (evidence: its finding) is visible to `user`, double-blind rule
+    included; else NotFound."""
     attachment = db.session.get(Attachment, attachment_id)
-    if attachment is None or attachment.drill_id is None:
+    if attachment is not None and attachment.drill_id is not None:
+        access.get_visible_drill(user, attachment.drill_id)
+    elif attachment is not None and attachment.corrective_action_id is not None:
+        access.get_visible_finding(user, _action(attachment.corrective_action_id).finding_id)
+    else:
         access.not_found(_("No such file."))
-    access.get_visible_drill(user, attachment.drill_id)
     return attachment
+
+
+def _action(action_id: int):
+    from drillmgr.findings.models import CorrectiveAction
+
+    return db.session.get(CorrectiveAction, action_id)
 
 
 def attachment_path(attachment: Attachment) -> Path:
@@ -152,6 +234,8 @@ def attachment_path(attachment: Attachment) -> Path:
 
 
 def delete_attachment(actor, attachment: Attachment) -> None:
+    if attachment.drill_id is None:
+        access.deny()  # evidence stays with its corrective action
     drill = db.session.get(Drill, attachment.drill_id)
     access.require(access.can_edit_drill(actor, drill), _("You cannot remove files from this drill."))
     require_not_filed(drill)
@@ -160,3 +244,63 @@ def delete_attachment(actor, attachment: Attachment) -> None:
     db.session.delete(attachment)
     db.session.commit()
     path.unlink(missing_ok=True)
+
+
+# --- evidence on corrective actions ----------------------------------------------------------
+
+MAX_EVIDENCE_FILES = 10
+
+
+def evidence_to_dict(attachment: Attachment) -> dict:
+    return {"id": attachment.id, "kind": attachment.kind.value, "filename": attachment.filename,
+            "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
+            "uploaded_at": iso(attachment.uploaded_at), "uploaded_by": attachment.uploaded_by_id,
+            "from_checklist": attachment.checklist_run_id is not None}
+
+
+def evidence_of(action_ids) -> dict[int, list[Attachment]]:
+    """The evidence of each action, oldest first, in one query."""
+    found: dict[int, list[Attachment]] = {}
+    ids = list(action_ids)
+    if ids:
+        for attachment in db.session.scalars(sa.select(Attachment).where(Attachment.corrective_action_id.in_(ids))
+                                             .order_by(Attachment.uploaded_at, Attachment.id)):
+            found.setdefault(attachment.corrective_action_id, []).append(attachment)
+    return found
+
+
+def add_evidence(actor, finding, files) -> list[Attachment]:
+    """Stores photos and files (a list of (stream, filename)) showing that the finding's corrective
+    action was carried out. All or nothing: one refused file refuses the upload, naming it."""
+    action = finding.corrective_action
+    access.require(access.can_add_evidence(actor, finding),
+                   _("Only the owner of the corrective action, or whoever manages its finding, can add evidence."))
+    if action.status == ActionStatus.VERIFIED:
+        raise Conflict(_("This corrective action is verified and closed; it cannot be changed."))
+    files = [(stream, filename) for stream, filename in files if filename]
+    if not files:
+        raise ValidationError(_("Choose a file."), {"files": [_("Choose a file.")]})
+    if len(files) > MAX_EVIDENCE_FILES:
+        message = _("At most %(n)d files at once.", n=MAX_EVIDENCE_FILES)
+        raise ValidationError(message, {"files": [message]})
+    accepted, errors = [], []
+    for stream, filename in files:
+        try:
+            accepted.append(read_upload(stream, filename))
+        except ValidationError as error:
+            errors.append(_("%(name)s: %(reason)s", name=_clean_filename(filename)[:80], reason=error.detail))
+    if errors:
+        raise ValidationError(_("No file was added: %(reasons)s", reasons=" ".join(errors)), {"files": errors})
+    added = []
+    for name, file_type, content in accepted:
+        is_image = file_type.content_type.startswith("image/")
+        added.append(Attachment(
+            corrective_action_id=action.id, kind=AttachmentKind.PHOTO if is_image else AttachmentKind.OTHER,
+            filename=name, stored_name=stage(content), content_type=file_type.content_type, size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=actor.id, uploaded_at=utcnow()))
+    db.session.add_all(added)
+    db.session.flush()
+    audit.record(actor, "action.evidence", "corrective_action", action.id, None,
+                 {"files": [a.filename for a in added], "ids": [a.id for a in added]})
+    db.session.commit()
+    return added

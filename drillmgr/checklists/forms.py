@@ -3,7 +3,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from drillmgr.enums import DrillForm, DrillScope, OrgKind
+from drillmgr.enums import DrillForm, DrillScope, FindingCategory, OrgKind
+from drillmgr.findings.forms import FindingForm
 
 
 def _blank_first(choices, blank):
@@ -30,3 +31,10 @@ class ItemForm(FlaskForm):
 
 class ActionForm(FlaskForm):
     """A bare form: buttons that post (start a run, move an item, one-click corrective action) carry CSRF."""
+
+
+class MakeActionForm(FindingForm):
+    """A "no" answer made a finding: its category and its owner are chosen, never assumed."""
+
+    category = SelectField(_l("Category"), choices=_blank_first(FindingCategory.choices, _l("— choose —")),
+                           validators=[DataRequired()])

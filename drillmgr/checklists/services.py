@@ -4,6 +4,7 @@ and the readiness figures the unit page, the drill page and the compliance dashb
 A template applies either to drills of a form (and optionally a scope) — the pre-drill checklist —
 or to units of a kind — the standing readiness checklist, run again each school term.
 """
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -14,13 +15,14 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
+from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.checklists import uploads
 from drillmgr.checklists.defaults import DEFAULT_TEMPLATES
 from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, ChecklistRun, ChecklistTemplate
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.enums import Answer, DrillForm, DrillScope, DrillStatus, FindingCategory, OrgKind, RegionLevel, Severity
+from drillmgr.enums import Answer, DrillForm, DrillScope, DrillStatus, OrgKind, RegionLevel, Severity
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
@@ -411,12 +413,40 @@ def action_due_on(run: ChecklistRun, today: date | None = None) -> date:
     return due
 
 
-def make_corrective_action(actor, run: ChecklistRun, item_id: int, today: date | None = None):
-    """One click: a "no" answer becomes a finding with its corrective action, owned by whoever clicked,
-    followed and closed out like a drill's findings."""
-    from drillmgr.findings.services import create_finding
+# Markers of a met requirement and how each reads when it is not met, first match in a clause wins.
+_NEGATIONS = (("在有效期内", "已过有效期"), ("已", "未"), ("未", ""), ("无", "有"), ("为", "不是"),
+              ("可", "不可"), ("畅通", "不畅通"), ("一致", "不一致"), ("齐全", "不齐全"), ("完好", "不完好"),
+              ("满足", "不满足"), ("充足", "不足"), ("有效", "无效"), ("到位", "不到位"))
 
-    _require_fill(actor, run)
+
+def _negate_clause(clause: str) -> str:
+    found = [(clause.find(marker), marker, negation) for marker, negation in _NEGATIONS if marker in clause]
+    if not found:
+        return "未" + clause
+    position, marker, negation = min(found, key=lambda f: f[0])
+    return clause[:position] + negation + clause[position + len(marker):]
+
+
+def shortcoming(requirement: str) -> str:
+    """What an item answered "no" says is wrong: "清点人数方法已明确（班主任点名…）" becomes
+    "清点人数方法未明确". A first draft, which the user corrects before saving."""
+    text = re.sub(r"（[^）]*）|\([^)]*\)", "", requirement).strip().rstrip("。；;")
+    clauses = [c.strip() for c in re.split(r"[，,；;]|且", text) if c.strip()]
+    return "，或".join(_negate_clause(c) for c in clauses)[:500] or requirement[:500]
+
+
+@dataclass
+class ActionDraft:
+    """What the "make it a corrective action" form starts from; category and owner are left to the user."""
+
+    line: RunLine
+    summary: str
+    description: str
+    due_on: date
+    owners: list
+
+
+def _no_line(run: ChecklistRun, item_id: int) -> RunLine:
     line = next((line for line in run_lines(run) if line.item.id == item_id), None)
     if line is None:
         access.not_found(_("No such checklist item."))
@@ -424,16 +454,52 @@ def make_corrective_action(actor, run: ChecklistRun, item_id: int, today: date |
         raise Conflict(_("Only items answered “no” become corrective actions."))
     if line.answer.finding_id is not None:
         raise Conflict(_("This item already has a corrective action."))
+    return line
+
+
+def _source_finding(run: ChecklistRun):
+    from drillmgr.findings.models import Finding
+
+    return Finding(drill_id=run.drill_id, checklist_run_id=run.id, region_code=run.region_code, org_id=run.org_id)
+
+
+def action_draft(actor, run: ChecklistRun, item_id: int, today: date | None = None) -> ActionDraft:
+    from drillmgr.findings.services import owner_choices
+
+    _require_fill(actor, run)
+    line = _no_line(run, item_id)
+    return ActionDraft(line=line, summary=shortcoming(line.item.text), description=(line.answer.note or "").strip(),
+                       due_on=action_due_on(run, today), owners=owner_choices(_source_finding(run)))
+
+
+def make_corrective_action(actor, run: ChecklistRun, item_id: int, data: dict | None = None,
+                           today: date | None = None):
+    """A "no" answer becomes a finding with its corrective action, followed and closed out like a
+    drill's findings. `data` is a finding's input (summary, severity, category, corrective_action
+    {description, owner, due_on}); category and owner must be given, the rest defaults to the
+    draft. The answer's photo becomes the action's first evidence."""
+    from drillmgr.findings.services import create_finding
+
+    _require_fill(actor, run)
+    line = _no_line(run, item_id)
+    if data is not None and not isinstance(data, dict):
+        raise ValidationError(_("The request body must be a JSON object."))
+    data = dict(data or {})
     today = today or local_today()
     note = (line.answer.note or "").strip()
-    category = FindingCategory.PLAN if run.drill_id else FindingCategory.FACILITY
-    finding = create_finding(actor, {
-        "summary": line.item.text[:500], "severity": Severity.MAJOR.value, "category": category.value,
-        "corrective_action": {"description": note or _("Correct: %(item)s", item=line.item.text),
-                              "owner": actor.id, "due_on": action_due_on(run, today).isoformat()},
-    }, region_code=run.region_code, org_id=run.org_id, drill_id=run.drill_id, checklist_run_id=run.id, found_on=today,
-       today=today)
+    raw_action = data.get("corrective_action")
+    action = {} if raw_action is None else dict(raw_action) if isinstance(raw_action, dict) else raw_action
+    if isinstance(action, dict):
+        action.setdefault("description", note or _("Correct: %(item)s", item=line.item.text))
+        action.setdefault("due_on", action_due_on(run, today).isoformat())
+    data.setdefault("summary", shortcoming(line.item.text))
+    data.setdefault("severity", Severity.MAJOR.value)
+    data["corrective_action"] = action
+    finding = create_finding(actor, data, region_code=run.region_code, org_id=run.org_id, drill_id=run.drill_id,
+                             checklist_run_id=run.id, found_on=today, today=today, commit=False)
     line.answer.finding_id = finding.id
+    if line.answer.photo_id is not None:
+        db.session.get(Attachment, line.answer.photo_id).corrective_action_id = finding.corrective_action.id
     audit.record(actor, "checklist.run.action", "checklist_run", run.id, None,
                  {"item_id": item_id, "finding_id": finding.id})
     db.session.commit()
@@ -537,7 +603,7 @@ def _local_midnight_utc(day: date) -> datetime:
 
 def readiness_for(user, region_code: str, today: date | None = None) -> list[dict]:
     """readiness_summary for a region the user may see."""
-    access.require(access.can_view_region(user, region_code), _("This region is outside your scope."))
+    access.require(access.can_view_readiness_figures(user, region_code), _("This region is outside your scope."))
     return readiness_summary(region_code, today)
 
 

@@ -1,12 +1,11 @@
 """Photos on checklist answers and files on outreach activities, checked exactly as drill files are
 (extension allow-list, size limit, first bytes) by drillmgr.attachments.services.read_upload."""
 import hashlib
-import secrets
 
 from flask_babel import gettext as _
 
 from drillmgr.attachments.models import Attachment
-from drillmgr.attachments.services import read_upload, upload_dir
+from drillmgr.attachments.services import read_upload, stage
 from drillmgr.enums import AttachmentKind
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
@@ -14,8 +13,8 @@ from drillmgr.extensions import db
 
 def store(stream, filename: str, actor=None, images_only: bool = False, field: str = "file",
           **owner) -> Attachment:
-    """Writes an accepted upload under UPLOAD_DIR and adds (does not commit) its Attachment row;
-    errors are reported under `field`."""
+    """Stages an accepted upload under UPLOAD_DIR (it takes its name when the row is committed) and
+    adds (does not commit) its Attachment row; errors are reported under `field`."""
     try:
         name, file_type, content = read_upload(stream, filename)
     except ValidationError as error:
@@ -24,10 +23,8 @@ def store(stream, filename: str, actor=None, images_only: bool = False, field: s
     if images_only and not is_image:
         message = _("Only photos (JPEG or PNG) can be attached here.")
         raise ValidationError(message, {field: [message]})
-    stored_name = secrets.token_hex(16)
-    (upload_dir() / stored_name).write_bytes(content)
     attachment = Attachment(kind=AttachmentKind.PHOTO if is_image else AttachmentKind.OTHER, filename=name,
-                            stored_name=stored_name, content_type=file_type.content_type, size=len(content),
+                            stored_name=stage(content), content_type=file_type.content_type, size=len(content),
                             sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=getattr(actor, "id", None),
                             **owner)
     db.session.add(attachment)

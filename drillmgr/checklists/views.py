@@ -8,11 +8,12 @@ from drillmgr.access import services as access
 from drillmgr.attachments.models import Attachment
 from drillmgr.attachments.services import attachment_path
 from drillmgr.checklists import services
-from drillmgr.checklists.forms import ActionForm, ItemForm, TemplateForm
+from drillmgr.checklists.forms import ActionForm, ItemForm, MakeActionForm, TemplateForm
 from drillmgr.drills.models import Drill
-from drillmgr.enums import Answer, Role
+from drillmgr.enums import Answer, Role, Severity
 from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
+from drillmgr.findings.forms import apply_errors
 from drillmgr.forms import apply_service_errors
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.services import PREFECTURE
@@ -223,8 +224,12 @@ def run(run_id: int):
         if not ActionForm().validate_on_submit():
             abort(400)
         answers, photos = _answers_from_form(checklist_run)
+        action_item = request.form.get("action_item", "")
         try:
             services.save_answers(current_user, checklist_run, answers, photos)
+            if action_item.isdigit():
+                # "Make it a corrective action" first saves what was typed on the other items.
+                return redirect(url_for("checklists.make_action", run_id=checklist_run.id, item_id=int(action_item)))
             if request.form.get("complete"):
                 services.complete_run(current_user, checklist_run)
         except ServiceError as error:
@@ -246,20 +251,43 @@ def run(run_id: int):
                            action_form=ActionForm(), answers=Answer, submitted=request.form)
 
 
-@bp.post("/runs/<int:run_id>/items/<int:item_id>/action")
+def _owner_label(user) -> str:
+    return f"{user.display_name or user.username} · {user.role.label}"
+
+
+@bp.route("/runs/<int:run_id>/items/<int:item_id>/action", methods=["GET", "POST"])
 @login_required
 def make_action(run_id: int, item_id: int):
+    """An item answered "no" becomes a finding: the shortcoming drafted from the item, category and
+    owner chosen by the user, the answer's photo carried over as the action's evidence."""
     checklist_run = _visible_run(run_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
+    back = url_for("checklists.run", run_id=checklist_run.id) + f"#item-{item_id}"
     try:
-        finding = services.make_corrective_action(current_user, checklist_run, item_id)
+        draft = services.action_draft(current_user, checklist_run, item_id)
     except ServiceError as error:
         _fail(error)
-    else:
-        flash(_("Corrective action created, due %(date)s; follow it under Corrective actions.",
-                date=finding.corrective_action.due_on.isoformat()), "success")
-    return redirect(url_for("checklists.run", run_id=checklist_run.id) + f"#item-{item_id}")
+        return redirect(back)
+    form = MakeActionForm()
+    form.owner_id.choices = [("", _("— choose who corrects it —"))] + [(u.id, _owner_label(u)) for u in draft.owners]
+    if request.method == "GET":
+        form.summary.data, form.description.data, form.due_on.data = draft.summary, draft.description, draft.due_on
+        form.severity.data = Severity.MAJOR.value
+    elif form.validate_on_submit():
+        try:
+            finding = services.make_corrective_action(current_user, checklist_run, item_id, form.to_payload())
+        except ServiceError as error:
+            db.session.rollback()
+            if error.status in (403, 404):
+                abort(error.status)
+            for message in apply_errors(form, error):
+                flash(message, "danger")
+        else:
+            flash(_("Corrective action created, due %(date)s; follow it under Corrective actions.",
+                    date=finding.corrective_action.due_on.isoformat()), "success")
+            return redirect(back)
+    drill = db.session.get(Drill, checklist_run.drill_id) if checklist_run.drill_id else None
+    return render_template("checklists/make_action.html", run=checklist_run, line=draft.line, form=form,
+                           drill=drill), 422 if form.errors else 200
 
 
 @bp.get("/photos/<int:attachment_id>")

@@ -138,7 +138,8 @@ def detail(drill_id: int):
         trend=services.trend_for(current_user, drill), files=attachments.drill_attachments(drill),
         upload_form=upload_form, siblings=siblings, history=services.drill_history(drill),
         action_labels=ACTION_LABELS, condition_labels={c.value: c.label for c in Condition},
-        rule_text=services.describe_rule(drill.series.rrule) if drill.series else None,
+        rule_text=services.describe_rule(drill.series.rrule)
+        if drill.series and access.can_see_series_plan(current_user, drill.series) else None,
         count_labels=COUNT_LABELS, now=utcnow(), filed=filed)
 
 

@@ -14,6 +14,8 @@ from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.attachments import services as attachments
+from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.audit.models import AuditEntry
 from drillmgr.db import utcnow
@@ -226,10 +228,13 @@ class Kind:
     ACTION_SENT_BACK = "action_sent_back"
 
 
-def _tell(users, kind: str, key: str, link: str, subject, body) -> None:
-    """`subject` and `body` are callables, so that they are translated for each recipient."""
+def _tell(users, kind: str, key: str, link: str, subject, body, finding: Finding | None = None) -> None:
+    """`subject` and `body` are callables, so that they are translated for each recipient. About a
+    finding, only those who may see it are told (never an outsider of a secret drill)."""
     messages = []
     for user in {u.id: u for u in users if u is not None}.values():
+        if finding is not None and not access.can_view_finding(user, finding):
+            continue
         with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
             messages.append(notifications.Message(user, kind, subject(), body(), link, f"{key}:{user.id}"))
     notifications.notify_many(messages)
@@ -322,7 +327,7 @@ def _tell_assigned(actor: User, finding: Finding) -> None:
         return
     _tell([owner], Kind.ACTION_ASSIGNED, f"action.assign:{finding.id}:{finding.version}", _finding_link(finding),
           lambda: _("A corrective action is yours: %(summary)s", summary=finding.summary),
-          lambda: _action_details(finding))
+          lambda: _action_details(finding), finding)
 
 
 def _tell_step(actor: User, finding: Finding, step: str, reason: str) -> None:
@@ -330,13 +335,15 @@ def _tell_step(actor: User, finding: Finding, step: str, reason: str) -> None:
     if step == "action.done":
         checker = db.session.get(User, finding.created_by_id) if finding.created_by_id else None
         if checker is not None and checker.id != actor.id:
+            files = len(attachments.evidence_of([finding.corrective_action.id]).get(finding.corrective_action.id, []))
             _tell([checker], Kind.ACTION_DONE, key, _finding_link(finding),
                   lambda: _("Corrective action awaiting verification: %(summary)s", summary=finding.summary),
-                  lambda: _action_details(finding))
+                  lambda: _action_details(finding) + "\n" + _("Evidence: %(n)d files", n=files), finding)
     elif step == "action.send_back":
         _tell([finding.corrective_action.owner], Kind.ACTION_SENT_BACK, key, _finding_link(finding),
               lambda: _("Corrective action sent back: %(summary)s", summary=finding.summary),
-              lambda: _("What is still missing: %(reason)s", reason=reason) + "\n" + _action_details(finding))
+              lambda: _("What is still missing: %(reason)s", reason=reason) + "\n" + _action_details(finding),
+              finding)
 
 
 # --- findings --------------------------------------------------------------------------------
@@ -376,23 +383,15 @@ def _read_finding(data: dict, partial: bool) -> tuple[Payload, dict, dict]:
             {k: v for k, v in action_values.items() if v is not MISSING})
 
 
-def _owner_scope(finding: Finding) -> sa.ColumnElement[bool]:
-    if finding.drill_id is not None:
-        drill = finding.drill or db.session.get(Drill, finding.drill_id)
-        org_ids = [o.id for o in drill.participants] + (
-            [drill.organizer_org_id] if drill.organizer_org_id else [])
-        return access.action_owner_clause(finding.region_code, org_ids, [u.id for u in drill.evaluators])
-    return access.action_owner_clause(finding.region_code, [finding.org_id] if finding.org_id else [])
-
-
 def owner_choices(finding: Finding) -> list[User]:
     """The users who may own this finding's corrective action (for the owner pick list)."""
     return list(db.session.scalars(
-        sa.select(User).where(_owner_scope(finding)).order_by(User.role, User.display_name, User.username)))
+        sa.select(User).where(access.finding_owner_clause(finding))
+        .order_by(User.role, User.display_name, User.username)))
 
 
 def _check_owner(p: Payload, finding: Finding, owner_id: int) -> None:
-    allowed = db.session.scalar(sa.select(User.id).where(User.id == owner_id, _owner_scope(finding)))
+    allowed = db.session.scalar(sa.select(User.id).where(User.id == owner_id, access.finding_owner_clause(finding)))
     if allowed is None:
         p.error(ACTION_PREFIX + "owner", _("This user cannot own the corrective action: choose staff of the "
                                            "units concerned, an evaluator, or a coordinator of the region."))
@@ -417,7 +416,7 @@ def _finding_snapshot(finding: Finding) -> dict:
 
 def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | None = None,
                    drill_id: int | None = None, checklist_run_id: int | None = None,
-                   found_on: date | None = None, today: date | None = None) -> Finding:
+                   found_on: date | None = None, today: date | None = None, commit: bool = True) -> Finding:
     """Records a finding from a drill or a checklist run, with its corrective action (status open).
 
     The caller has already checked that `actor` may record findings for this source; the scope
@@ -445,7 +444,8 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
     db.session.flush()
     audit.record(actor, "finding.create", "finding", finding.id, None, _finding_snapshot(finding))
     _tell_assigned(actor, finding)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return finding
 
 
@@ -689,6 +689,22 @@ class FindingsView:
     today: date
     owners: list[User] = field(default_factory=list)
     filed: bool = False  # the drill's review is accepted: findings' texts are read-only
+    evidence: dict[int, list[Attachment]] = field(default_factory=dict)
+
+    def may_add_evidence(self, user: User, finding: Finding) -> bool:
+        return finding.corrective_action.status != ActionStatus.VERIFIED and \
+            access.can_add_evidence(user, finding, self.can_edit)
+
+    max_evidence_files = attachments.MAX_EVIDENCE_FILES
+
+    def last_send_back_at(self, action: CorrectiveAction):
+        times = [e.at for e in self.action_history.get(action.id, []) if e.action == "action.send_back"]
+        return times[-1] if times else None
+
+    def sent_back(self, action: CorrectiveAction) -> AuditEntry | None:
+        """The send-back the owner still has to answer, if the action's last hand-over was one."""
+        steps = [e for e in self.action_history.get(action.id, []) if e.action in ("action.done", "action.send_back")]
+        return steps[-1] if steps and steps[-1].action == "action.send_back" else None
 
     def steps_for(self, user: User, action: CorrectiveAction) -> list[ActionStatus]:
         """The status changes `user` may make on `action` (for its buttons)."""
@@ -769,7 +785,8 @@ def drill_panel(user: User, drill: Drill) -> DrillPanel:
     panel = DrillPanel(
         drill=drill, review=review_of(drill), findings=findings, review_history=review_history,
         action_history=action_history, users=users, can_edit=can_edit,
-        can_decide=access.can_decide_filing(user, drill), today=local_today())
+        can_decide=access.can_decide_filing(user, drill), today=local_today(),
+        evidence=attachments.evidence_of(f.corrective_action.id for f in findings))
     panel.filed = panel.filing_status == FilingStatus.ACCEPTED
     panel.can_reopen = panel.filed and access.can_reopen_filing(user, drill)
     if can_edit:
@@ -784,7 +801,8 @@ def finding_view(user: User, finding: Finding) -> FindingsView:
     can_edit = access.can_manage_finding(user, finding)
     view = FindingsView(findings=[finding], action_history=action_history, users=users, can_edit=can_edit,
                         can_decide=access.can_manage_region(user, finding.region_code), today=local_today(),
-                        filed=finding.drill is not None and is_filed(finding.drill))
+                        filed=finding.drill is not None and is_filed(finding.drill),
+                        evidence=attachments.evidence_of([finding.corrective_action.id]))
     if can_edit:
         view.owners = owner_choices(finding)
     return view
@@ -792,7 +810,7 @@ def finding_view(user: User, finding: Finding) -> FindingsView:
 
 def audit_reason(entry: AuditEntry) -> str:
     after = entry.after or {}
-    return after.get("reason") or after.get("return_reason") or ""
+    return after.get("reason") or after.get("return_reason") or "、".join(after.get("files") or [])
 
 
 def filing_step_label(entry: AuditEntry) -> str:
@@ -806,5 +824,6 @@ def filing_step_label(entry: AuditEntry) -> str:
         "action.verify": _("Verified the correction and closed it out"),
         "action.send_back": _("Sent back for more work"),
         "finding.update": _("Finding changed"),
+        "action.evidence": _("Added evidence"),
     }.get(entry.action, entry.action)
 

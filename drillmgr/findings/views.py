@@ -4,6 +4,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from drillmgr.access import services as access
+from drillmgr.attachments import services as attachments
 from drillmgr.enums import ActionStatus, FindingCategory, Role, Severity
 from drillmgr.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationError
 from drillmgr.extensions import db
@@ -341,4 +342,19 @@ def action_step(finding_id: int):
     except ServiceError as error:
         return _failed(source, error)
     flash(_("Corrective action is now “%(status)s”.", status=ActionStatus(form.status.data).label), "success")
+    return _back(source)
+
+
+@bp.post("/<int:finding_id>/evidence")
+@login_required
+def add_evidence(finding_id: int):
+    """Photos and files showing the correction: several at once, and a photo from the phone's camera."""
+    finding = _visible_finding(finding_id)
+    source = finding.drill or finding
+    files = [(f.stream, f.filename or "") for name in ("files", "camera") for f in request.files.getlist(name)]
+    try:
+        added = attachments.add_evidence(current_user, finding, files)
+    except ServiceError as error:
+        return _failed(source, error)
+    flash(_("Evidence added: %(names)s", names="、".join(a.filename for a in added)), "success")
     return _back(source)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.attachments.services import sweep_orphans
 from drillmgr.calendars.services import publish_static
 from drillmgr.compliance.rules import rule_title
 from drillmgr.compliance.services import evaluate, snapshot_changes
@@ -26,7 +27,7 @@ from drillmgr.drills.models import Drill
 from drillmgr.drills.services import SERIES_HORIZON_DAYS, materialize_all
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, Role
 from drillmgr.extensions import db
-from drillmgr.findings.models import CorrectiveAction
+from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.formatting import local_date, local_datetime, local_zone
 from drillmgr.notifications.sender import SmtpSettings, send_pending
 from drillmgr.notifications.services import Kind, Message, drill_reminder_key, link_to, notify_many
@@ -160,9 +161,13 @@ def action_reminders(moment: datetime) -> str:
         sa.select(CorrectiveAction)
         .where(CorrectiveAction.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)),
                CorrectiveAction.due_on <= today + timedelta(days=ACTION_DUE_SOON_DAYS))
-        .options(selectinload(CorrectiveAction.owner), selectinload(CorrectiveAction.finding))
+        .options(selectinload(CorrectiveAction.owner),
+                 selectinload(CorrectiveAction.finding).selectinload(Finding.drill))
         .order_by(CorrectiveAction.due_on, CorrectiveAction.id)
     ).all()
+    # An owner is never reminded of a double-blind drill that is still secret from them.
+    actions = [a for a in actions if a.finding.drill is None or not access.is_secret(a.finding.drill, moment)
+               or access.can_view_finding(a.owner, a.finding, moment)]
     link = link_to("findings.actions")
     messages = []
     for action in actions:
@@ -316,6 +321,12 @@ def prune_job_runs(moment: datetime) -> str:
     return _("%(n)d old runs removed.", n=removed)
 
 
+def sweep_uploads(moment: datetime) -> str:
+    """Removes uploaded files that no attachment names (an upload cut short) and completes interrupted ones."""
+    removed, completed = sweep_orphans(moment)
+    return _("%(removed)d orphaned files removed, %(completed)d completed.", removed=removed, completed=completed)
+
+
 JOBS = {
     "send_mail": send_mail,
     "drill_reminders": drill_reminders,
@@ -325,6 +336,7 @@ JOBS = {
     "materialize_series": materialize_series,
     "publish_calendars": publish_calendars,
     "prune_job_runs": prune_job_runs,
+    "sweep_uploads": sweep_uploads,
 }
 
 JOB_TITLES = {
@@ -336,6 +348,7 @@ JOB_TITLES = {
     "materialize_series": _l("Create the next drills of recurring series"),
     "publish_calendars": _l("Publish the static public calendars"),
     "prune_job_runs": _l("Forget old successful runs"),
+    "sweep_uploads": _l("Remove uploaded files left without a record"),
 }
 
 # Times of day are Beijing time. SCHEDULER_SCHEDULE overrides any of them ("job=every 5s;job=off").
@@ -348,4 +361,5 @@ DEFAULT_SCHEDULE = {
     "materialize_series": "daily 01:00",
     "publish_calendars": "every 300s",
     "prune_job_runs": "daily 03:30",
+    "sweep_uploads": "daily 03:45",
 }
