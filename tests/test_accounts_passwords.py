@@ -33,7 +33,7 @@ def hash_checks(monkeypatch):
 
 # --- one hash verification, whoever asks ----------------------------------------------------------------
 
-@pytest.mark.parametrize("who", ["existing", "unknown", "inactive"])
+@pytest.mark.parametrize("who", ["existing", "unknown", "inactive", "exist\x00ing"])
 def test_every_failed_login_verifies_one_hash(client, make_user, hash_checks, who):
     make_user(Role.ADMIN, username="existing")
     make_user(Role.ADMIN, username="inactive", active=False)

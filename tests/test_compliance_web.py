@@ -140,7 +140,8 @@ def test_report_page_print_and_xlsx(client, world):
     html = page.get_data(as_text=True)
     assert "乌苏测试中学" in html and 'id="key-counties"' in html
     printable = client.get(f"/compliance/report?region={WUSU}&year={ry}&half={half}&print=1").get_data(as_text=True)
-    assert "report-print.css" in printable and 'class="gov-nav' not in printable
+    assert "/static/css/report-print.css" in printable and 'class="gov-nav' not in printable
+    assert "@media print" in client.get("/static/css/report-print.css").get_data(as_text=True)
     download = client.get(f"/compliance/report.xlsx?region={WUSU}&year={ry}&half={half}")
     assert download.status_code == 200 and download.mimetype == XLSX
     book = load_workbook(BytesIO(download.data))

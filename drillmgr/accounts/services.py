@@ -149,10 +149,12 @@ def _check_password(p: Payload, password, context: list[str]):
             p.error("password", problem)
 
 
-def _check_username_characters(p: Payload, username):
+def _check_username_characters(p: Payload, username) -> bool:
     if username not in (None, MISSING, "") and not USERNAME_RE.fullmatch(username):
         p.error("username", _("Use 2 to 64 characters: letters a–z, digits and . _ - (starting with a letter or "
                               "digit)."))
+        return False
+    return True
 
 
 def _check_username(p: Payload, username, exclude_id=None):
@@ -169,8 +171,8 @@ def create_user(actor: User | None, data: dict) -> User:
     """Creates a user. `actor` None is the command line, acting as the system."""
     p, values = _read_user_payload(data, partial=False)
     role = values["role"]
-    _check_username_characters(p, values["username"])
-    _check_username(p, values["username"])
+    if _check_username_characters(p, values["username"]):
+        _check_username(p, values["username"])
     org = _check_scope(p, role, values["region_code"], values["org_id"]) if role is not MISSING else None
     _check_password(p, values["password"], password_context(
         values["username"], values["display_name"], values["email"], org,
@@ -205,9 +207,8 @@ def update_user(actor: User, target: User, data: dict) -> User:
     region_code = values.get("region_code", target.region_code)
     org_id = values.get("org_id", target.org_id)
     if "username" in values:
-        if values["username"] != target.username:
-            _check_username_characters(p, values["username"])
-        _check_username(p, values["username"], exclude_id=target.id)
+        if values["username"] == target.username or _check_username_characters(p, values["username"]):
+            _check_username(p, values["username"], exclude_id=target.id)
     org = _check_scope(p, role, region_code, org_id)
     _check_password(p, values.get("password"), password_context(
         values.get("username", target.username), values.get("display_name", target.display_name),
@@ -248,7 +249,7 @@ def list_users(actor: User, page: int = 1, per_page: int = 50, q: str | None = N
 
 
 def get_visible_user(actor: User, user_id: int) -> User:
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id) if 0 < user_id <= 2**31 - 1 else None
     if user is None or not access.can_view_user(actor, user):
         access.not_found(_("No such user."))
     return user
@@ -262,7 +263,9 @@ def _dummy_hash() -> str:
 def authenticate(username: str, password: str) -> User | None:
     """The active user with this username and password. One password hash is checked whether or not the
     user exists or is active, so the answer's time does not tell which usernames exist."""
-    user = db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == (username or "").lower()))
+    username = username or ""
+    user = (db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
+            if "\x00" not in username else None)  # no username holds NUL, and PostgreSQL refuses it in queries
     matches = check_password_hash(user.password_hash if user is not None else _dummy_hash(), password or "")
     if user is None or not user.active or not matches:
         g.failed_login = True  # spends the login rate limit's budget (drillmgr.extensions)
