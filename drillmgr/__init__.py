@@ -59,6 +59,9 @@ def create_app(config_class=None) -> Flask:
 
     _init_extensions(app)
     _register_blueprints(app)
+    from drillmgr.idempotency.views import init_app as init_submission_keys
+
+    init_submission_keys(app)
     _register_template_helpers(app)
     _register_security_headers(app)
     _register_error_pages(app)

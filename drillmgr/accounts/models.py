@@ -34,11 +34,15 @@ class User(UserMixin, db.Model):
     # Signs this user's calendar feed links; rotating it kills every old link.
     feed_secret: Mapped[str] = mapped_column(sa.String(64), default=new_feed_secret)
     feed_alarms: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     region: Mapped[Region | None] = relationship()
     org: Mapped[Organisation | None] = relationship()
+
+    # Usernames are unique whatever their case, as login matches them (Case0x and case0x are one account).
+    __table_args__ = (sa.Index("uq_users_username_lower", sa.func.lower(username), unique=True),)
 
     @property
     def is_active(self) -> bool:

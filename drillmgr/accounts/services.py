@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 from drillmgr.access import services as access
 from drillmgr.accounts.models import ApiToken, User, new_feed_secret
 from drillmgr.audit import services as audit
+from drillmgr.db import claim_version
 from drillmgr.enums import Role
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
@@ -31,6 +32,7 @@ def user_to_dict(user: User) -> dict:
         "region_code": user.region_code,
         "org_id": user.org_id,
         "active": user.active,
+        "version": user.version,
     }
 
 
@@ -139,9 +141,11 @@ def update_user(actor: User, target: User, data: dict) -> User:
         _check_username(p, values["username"], exclude_id=target.id)
     _check_password(p, values.get("password"))
     org = _check_scope(p, role, region_code, org_id)
+    version = p.version()
     p.check()
     access.require(access.can_grant(actor, role, region_code, org),
                    _("You cannot give this role or scope."))
+    claim_version(target, version, _("Someone else changed this user meanwhile. Reload it and apply your change again."))
     before = audit.snapshot(target, AUDITED_FIELDS)
     for field in ("username", "email", "active", "locale"):
         if field in values:

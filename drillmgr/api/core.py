@@ -1,13 +1,14 @@
 """The API's shared machinery: problem+json errors, bearer authentication, JSON bodies, pages."""
 from functools import wraps
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify, make_response, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from drillmgr.accounts.services import user_for_token
-from drillmgr.errors import ServiceError
+from drillmgr.errors import ServiceError, ValidationError
 from drillmgr.extensions import csrf
+from drillmgr.idempotency import services as idempotency
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -65,9 +66,60 @@ def token_required(view):
             return problem(401, TITLES[401], _("A valid bearer token is required."),
                            headers={"WWW-Authenticate": 'Bearer realm="drillmgr"'})
         g.api_user = user
+        if request.method == "POST" and "Idempotency-Key" in request.headers:
+            return _once(user, view, args, kwargs)
         return view(*args, **kwargs)
 
     return wrapper
+
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+
+
+def _request_fingerprint() -> str:
+    if request.files or request.form:
+        parts = [f"{name}={value}" for name, value in sorted(request.form.items(multi=True))]
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            parts += [name, upload.filename or "", upload.stream.read()]
+            upload.stream.seek(0)
+        return idempotency.fingerprint(request.method, request.full_path, *parts)
+    return idempotency.fingerprint(request.method, request.full_path, request.get_data())
+
+
+def _once(user, view, args, kwargs):
+    """A POST with an Idempotency-Key: the first answer (2xx/3xx) is kept with the key and given to every
+    repeat of the same request by the same user; a failed request changes nothing and frees the key."""
+    key = request.headers["Idempotency-Key"].strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not key.isascii() or not key.isprintable():
+        raise ValidationError(_("The Idempotency-Key header is not valid."), {"Idempotency-Key": [_(
+            "Use 1 to %(n)d printable ASCII characters, new for each request.", n=IDEMPOTENCY_KEY_MAX_LENGTH)]})
+    print_ = _request_fingerprint()
+    claim = idempotency.take(user.id, f"api:{key}", print_)
+    if claim.id is None:
+        first = claim.first
+        if first.fingerprint != print_:
+            raise ValidationError(_("This Idempotency-Key was used for a different request."), {"Idempotency-Key": [
+                _("Use a new key for a new request.")]})
+        if first.status is None:
+            return problem(409, TITLES[409], _("The first request with this Idempotency-Key is still being "
+                                               "processed."), headers={"Retry-After": "1"})
+        replay = make_response(first.body or b"", first.status)
+        replay.content_type = first.content_type
+        if first.location:
+            replay.headers["Location"] = first.location
+        replay.headers["Idempotent-Replayed"] = "true"
+        return replay
+    try:
+        response = make_response(view(*args, **kwargs))
+    except BaseException:
+        idempotency.release(claim.id)
+        raise
+    if response.status_code < 400:
+        idempotency.keep(claim.id, response.status_code, response.get_data(), response.content_type,
+                         response.headers.get("Location", ""))
+    else:
+        idempotency.release(claim.id)
+    return response
 
 
 def json_body() -> dict:

@@ -16,7 +16,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
 from drillmgr.audit.models import AuditEntry
-from drillmgr.db import utcnow
+from drillmgr.db import lock, utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, FindingCategory, Role, Severity
 from drillmgr.errors import Conflict, ValidationError
@@ -42,7 +42,10 @@ ACTION_PREFIX = "corrective_action."
 def review_of(drill: Drill, for_update: bool = False) -> Review | None:
     """`for_update` locks the row (PostgreSQL), so that two concurrent steps are checked one after
     the other against the same state."""
-    return db.session.get(Review, drill.id, with_for_update=for_update, populate_existing=for_update)
+    review = db.session.get(Review, drill.id)
+    if review is not None and for_update:
+        lock(review)
+    return review
 
 
 def _require_completed(drill: Drill) -> None:
@@ -69,7 +72,7 @@ def save_review(actor: User, drill: Drill, data: dict) -> Review:
     p = Payload(data, partial=True)
     values = {name: p.string(name, max_length=MAX_TEXT) for name in REVIEW_TEXT_FIELDS}
     values["plan_revision_needed"] = p.boolean("plan_revision_needed")
-    version = _read_version(p)
+    version = p.version(minimum=0)
     p.check()
     review = review_of(drill, for_update=True)
     _check_review_version(review, version)
@@ -307,7 +310,7 @@ def _read_finding(data: dict, partial: bool) -> tuple[Payload, dict, dict]:
         "severity": p.choice("severity", Severity, required=True),
         "category": p.choice("category", FindingCategory, required=True),
         "found_on": p.date("found_on"),
-        "version": _read_version(p),
+        "version": p.version() if partial else MISSING,
     }
     action_values: dict = {}
     raw_action = data.get("corrective_action")
@@ -456,8 +459,7 @@ def update_finding(actor: User, finding: Finding, data: dict) -> Finding:
     target = action_values.pop("status", MISSING)
     reason = action_values.pop("reason", "")
     # Lock the row, then read it afresh: concurrent steps are checked one after the other (PostgreSQL).
-    db.session.execute(sa.select(Finding.id).where(Finding.id == finding.id).with_for_update())
-    db.session.refresh(finding)
+    lock(finding)
     db.session.refresh(finding.corrective_action)
     action = finding.corrective_action
     if version is not MISSING and version != finding.version:

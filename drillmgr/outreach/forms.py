@@ -1,10 +1,12 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField, widgets
+from wtforms import (DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField,
+                     TextAreaField, widgets)
 from wtforms.validators import DataRequired, Length, Optional
 
 from drillmgr.enums import Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
+from drillmgr.forms import form_version
 
 
 class CheckboxesField(SelectMultipleField):
@@ -29,6 +31,7 @@ class ActivityForm(FlaskForm):
     audience = IntegerField(_l("Audience reached (people)"), default=0, validators=[Optional()])
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=5000)],
                                 render_kw={"rows": 4})
+    version = HiddenField()
 
     def to_payload(self) -> dict:
         return {
@@ -40,7 +43,7 @@ class ActivityForm(FlaskForm):
             else None,
             "channels": list(self.channels.data or []), "audience": self.audience.data or 0,
             "description": self.description.data or "",
-        }
+        } | form_version(self)
 
 
 class AttachmentForm(FlaskForm):
@@ -54,8 +57,9 @@ class SiteForm(FlaskForm):
     org_id = SelectField(_l("Unit (optional)"), choices=[], validate_choice=False)
     status = SelectField(_l("Status"), choices=SiteStatus.choices)
     year = IntegerField(_l("Year"), validators=[DataRequired()])
+    version = HiddenField()
 
     def to_payload(self) -> dict:
         return {"kind": self.kind.data, "name": self.name.data, "region_code": self.region_code.data,
                 "org_id": int(self.org_id.data) if (self.org_id.data or "").isdigit() else None,
-                "status": self.status.data, "year": self.year.data}
+                "status": self.status.data, "year": self.year.data} | form_version(self)

@@ -27,6 +27,7 @@ from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, Role
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction
 from drillmgr.formatting import local_date, local_datetime, local_zone
+from drillmgr.idempotency import services as idempotency
 from drillmgr.notifications.sender import SmtpSettings, send_pending
 from drillmgr.notifications.services import Kind, Message, drill_reminder_key, link_to, notify_many
 from drillmgr.orgs.models import Organisation
@@ -304,6 +305,10 @@ def prune_job_runs(moment: datetime) -> str:
     return _("%(n)d old runs removed.", n=removed)
 
 
+def prune_idempotency_keys(moment: datetime) -> str:
+    return _("%(n)d expired submission keys removed.", n=idempotency.prune(moment))
+
+
 JOBS = {
     "send_mail": send_mail,
     "drill_reminders": drill_reminders,
@@ -313,6 +318,7 @@ JOBS = {
     "materialize_series": materialize_series,
     "publish_calendars": publish_calendars,
     "prune_job_runs": prune_job_runs,
+    "prune_idempotency_keys": prune_idempotency_keys,
 }
 
 JOB_TITLES = {
@@ -324,6 +330,7 @@ JOB_TITLES = {
     "materialize_series": _l("Create the next drills of recurring series"),
     "publish_calendars": _l("Publish the static public calendars"),
     "prune_job_runs": _l("Forget old successful runs"),
+    "prune_idempotency_keys": _l("Forget expired submission keys"),
 }
 
 # Times of day are Beijing time. SCHEDULER_SCHEDULE overrides any of them ("job=every 5s;job=off").
@@ -336,4 +343,5 @@ DEFAULT_SCHEDULE = {
     "materialize_series": "daily 01:00",
     "publish_calendars": "every 300s",
     "prune_job_runs": "daily 03:30",
+    "prune_idempotency_keys": "daily 03:40",
 }
