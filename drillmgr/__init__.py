@@ -165,9 +165,20 @@ def _register_security_headers(app: Flask) -> None:
 
 def _register_error_pages(app: Flask) -> None:
     from flask import render_template
+    from sqlalchemy.exc import IntegrityError
     from werkzeug.exceptions import HTTPException
 
     from drillmgr.api.core import TITLES, problem
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(error: IntegrityError):
+        from flask import flash, redirect, url_for
+
+        from drillmgr.errors import concurrent_save_message
+
+        db.session.rollback()
+        flash(concurrent_save_message(), "warning")
+        return redirect(request.referrer or url_for("home.index"))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -154,8 +154,6 @@ class Payload:
             raise ValidationError(_("The input is not valid."), self.errors)
 
     def version(self, minimum=1):
-        """The `version` a change is based on: required on every change, even a partial one (compare-and-set)."""
-        if self.data.get("version") is None:
-            self.error("version", _("Send the version you read, so that nobody's change is overwritten."))
-            return MISSING
-        return self.integer("version", minimum=minimum, maximum=2**31 - 1)
+        """The `version` a change is based on, or None for the one the request read (the API requires it on
+        every PATCH and PUT)."""
+        return self.integer("version", minimum=minimum, maximum=2**31 - 1, default=None)

@@ -3,11 +3,12 @@ from functools import wraps
 
 from flask import Blueprint, g, jsonify, make_response, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from drillmgr.accounts.services import user_for_token
-from drillmgr.errors import ServiceError, ValidationError
-from drillmgr.extensions import csrf
+from drillmgr.errors import ServiceError, ValidationError, concurrent_save_message
+from drillmgr.extensions import csrf, db
 from drillmgr.idempotency import services as idempotency
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -45,6 +46,13 @@ def vary_on_language(response):
 @bp.errorhandler(ServiceError)
 def service_error(error: ServiceError):
     return problem(error.status, TITLES.get(error.status, "Error"), error.detail, error.errors or None)
+
+
+@bp.errorhandler(IntegrityError)
+def integrity_error(error: IntegrityError):
+    """Two requests saved the same unique thing at once: both passed the checks, the database let one through."""
+    db.session.rollback()
+    return problem(409, TITLES[409], concurrent_save_message())
 
 
 @bp.errorhandler(HTTPException)
@@ -123,12 +131,16 @@ def _once(user, view, args, kwargs):
 
 
 def json_body() -> dict:
-    """The request's JSON object; malformed JSON is a 400 problem, a non-object a 422."""
+    """The request's JSON object; malformed JSON is a 400 problem, a non-object a 422. Every PATCH and PUT
+    carries the `version` it read (compare-and-set)."""
     if not request.is_json:
         raise ServiceError(_("Send a JSON body with Content-Type: application/json."))
     data = request.get_json(silent=True)
     if data is None:
         raise ServiceError(_("The request body is not valid JSON."))
+    if request.method in ("PATCH", "PUT") and isinstance(data, dict) and data.get("version") is None:
+        message = _("Send the version you read, so that nobody's change is overwritten.")
+        raise ValidationError(message, {"version": [message]})
     return data
 
 

@@ -24,6 +24,16 @@ PAGE_PARAMS = [
     {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
 ]
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "A new unique value (1 to 200 printable ASCII characters) for each operation. A repeat with the "
+                   "same key by the same user changes nothing and gets the first answer again (status and body, "
+                   "with `Idempotent-Replayed: true`); the same key with a different request is 422; while the "
+                   "first is still being answered, 409 with Retry-After. Failed requests free their key. Keys are "
+                   "kept for 24 hours.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
 
 def register_schema(name: str, schema: dict) -> None:
     SCHEMAS[name] = schema
@@ -62,10 +72,16 @@ def _operation(rule, method: str, view) -> dict:
                                 for arg in sorted(rule.arguments)] + list(info.get("params") or [])}
     if info.get("paginated"):
         operation["parameters"] += PAGE_PARAMS
+    if method == "post":
+        operation["parameters"].append(IDEMPOTENCY_KEY)
     if info.get("request"):
+        schema = _ref(info["request"])
+        if method in ("patch", "put"):
+            schema = {"allOf": [schema, {"type": "object", "required": ["version"], "properties": {"version": {
+                "type": "integer", "description": "the version read; a stale one answers 409"}}}]}
         operation["requestBody"] = {"required": True,
                                     "content": {info.get("request_content_type") or "application/json":
-                                                {"schema": _ref(info["request"])}}}
+                                                {"schema": schema}}}
     response_schema = _ref(info["response"]) if info.get("response") else {"type": "object"}
     if info.get("paginated"):
         response_schema = {"type": "object", "properties": {

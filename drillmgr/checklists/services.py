@@ -18,7 +18,7 @@ from drillmgr.audit import services as audit
 from drillmgr.checklists import uploads
 from drillmgr.checklists.defaults import DEFAULT_TEMPLATES
 from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, ChecklistRun, ChecklistTemplate
-from drillmgr.db import utcnow
+from drillmgr.db import lock, utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Answer, DrillForm, DrillScope, DrillStatus, FindingCategory, OrgKind, RegionLevel, Severity
 from drillmgr.errors import Conflict, ValidationError
@@ -260,6 +260,7 @@ def progress(run: ChecklistRun) -> Progress:
 def start_drill_run(actor, drill: Drill) -> ChecklistRun:
     """The drill's pre-drill checklist run: the existing one, or a new one."""
     access.require(access.can_edit_drill(actor, drill), _("You cannot prepare this drill."))
+    lock(drill)  # two starts at once: the second waits and finds the first one's run
     existing = db.session.scalars(sa.select(ChecklistRun).where(ChecklistRun.drill_id == drill.id)
                                   .order_by(ChecklistRun.id.desc())).first()
     if existing is not None:
@@ -277,6 +278,7 @@ def start_drill_run(actor, drill: Drill) -> ChecklistRun:
 def start_readiness_run(actor, org: Organisation) -> ChecklistRun:
     """The unit's unfinished readiness run, or a new one (a unit runs its checklist again each term)."""
     access.require(access.can_start_readiness_run(actor, org), _("You cannot run this unit's checklist."))
+    lock(org)  # two starts at once: the second waits and finds the first one's run
     existing = db.session.scalars(sa.select(ChecklistRun).where(
         ChecklistRun.org_id == org.id, ChecklistRun.drill_id.is_(None), ChecklistRun.completed_at.is_(None))
         .order_by(ChecklistRun.id.desc())).first()
@@ -330,6 +332,7 @@ def save_answers(actor, run: ChecklistRun, answers: dict, photos: dict | None = 
     """`answers` maps item ids to {"answer": "yes"|"no"|"na"|None, "note": str}; `photos` maps item ids
     to (stream, filename). Every error is collected under "item-<id>"; nothing changes if any."""
     _require_fill(actor, run)
+    lock(run)  # answers saved at the same moment are applied one after the other
     _require_open(run)
     if not isinstance(answers, dict):
         raise ValidationError(_("The answers must be an object keyed by item id."))
@@ -387,6 +390,7 @@ def _answer_row(run: ChecklistRun, line: RunLine) -> ChecklistAnswer:
 
 def complete_run(actor, run: ChecklistRun, now: datetime | None = None) -> ChecklistRun:
     _require_fill(actor, run)
+    lock(run)
     _require_open(run)
     missing = [line.item.text for line in run_lines(run) if line.value is None]
     if missing:
@@ -417,6 +421,7 @@ def make_corrective_action(actor, run: ChecklistRun, item_id: int, today: date |
     from drillmgr.findings.services import create_finding
 
     _require_fill(actor, run)
+    lock(run)  # a second click waits, then finds the first click's action
     line = next((line for line in run_lines(run) if line.item.id == item_id), None)
     if line is None:
         access.not_found(_("No such checklist item."))
@@ -427,16 +432,18 @@ def make_corrective_action(actor, run: ChecklistRun, item_id: int, today: date |
     today = today or local_today()
     note = (line.answer.note or "").strip()
     category = FindingCategory.PLAN if run.drill_id else FindingCategory.FACILITY
-    finding = create_finding(actor, {
+
+    def link(finding):
+        line.answer.finding_id = finding.id
+        audit.record(actor, "checklist.run.action", "checklist_run", run.id, None,
+                     {"item_id": item_id, "finding_id": finding.id})
+
+    return create_finding(actor, {
         "summary": line.item.text[:500], "severity": Severity.MAJOR.value, "category": category.value,
         "corrective_action": {"description": note or _("Correct: %(item)s", item=line.item.text),
                               "owner": actor.id, "due_on": action_due_on(run, today).isoformat()},
-    }, region_code=run.region_code, org_id=run.org_id, drill_id=run.drill_id, checklist_run_id=run.id, found_on=today)
-    line.answer.finding_id = finding.id
-    audit.record(actor, "checklist.run.action", "checklist_run", run.id, None,
-                 {"item_id": item_id, "finding_id": finding.id})
-    db.session.commit()
-    return finding
+    }, region_code=run.region_code, org_id=run.org_id, drill_id=run.drill_id, checklist_run_id=run.id, found_on=today,
+        link=link)
 
 
 def run_query(user, org_id: int | None = None, drill_id: int | None = None, standing: bool | None = None):

@@ -72,7 +72,7 @@ def save_review(actor: User, drill: Drill, data: dict) -> Review:
     p = Payload(data, partial=True)
     values = {name: p.string(name, max_length=MAX_TEXT) for name in REVIEW_TEXT_FIELDS}
     values["plan_revision_needed"] = p.boolean("plan_revision_needed")
-    version = p.version(minimum=0)
+    version = _read_version(p)
     p.check()
     review = review_of(drill, for_update=True)
     _check_review_version(review, version)
@@ -310,7 +310,7 @@ def _read_finding(data: dict, partial: bool) -> tuple[Payload, dict, dict]:
         "severity": p.choice("severity", Severity, required=True),
         "category": p.choice("category", FindingCategory, required=True),
         "found_on": p.date("found_on"),
-        "version": p.version() if partial else MISSING,
+        "version": _read_version(p),
     }
     action_values: dict = {}
     raw_action = data.get("corrective_action")
@@ -370,8 +370,9 @@ def _finding_snapshot(finding: Finding) -> dict:
 
 def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | None = None,
                    drill_id: int | None = None, checklist_run_id: int | None = None,
-                   found_on: date | None = None) -> Finding:
+                   found_on: date | None = None, link=None) -> Finding:
     """Records a finding from a drill or a checklist run, with its corrective action (status open).
+    `link(finding)` records what the finding came from in the same transaction (a checklist answer).
 
     The caller has already checked that `actor` may record findings for this source; the scope
     values (region, organisation) come from the source, never from the input."""
@@ -396,6 +397,8 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
     db.session.flush()
     audit.record(actor, "finding.create", "finding", finding.id, None, _finding_snapshot(finding))
     _tell_assigned(actor, finding)
+    if link is not None:
+        link(finding)
     db.session.commit()
     return finding
 
