@@ -11,6 +11,7 @@ from drillmgr.idempotency import services as idempotency
 from drillmgr.idempotency.models import IdempotencyKey
 from tests.conftest import WUSU, login, token_for
 from tests.live_support import Client, hidden_fields, live, together  # noqa: F401 — fixture
+from tests.test_browser import page, server  # noqa: F401 — fixtures
 
 N = 8
 _serial = count(1)
@@ -424,3 +425,53 @@ def test_a_stale_org_form_keeps_the_input_and_offers_to_reload(client, make_user
     assert f'href="http://localhost/orgs/{org.id}/edit"' in page and "重新载入" in page
     db.session.expire_all()
     assert (org.name, org.headcount, org.version) == ("第一中学", 200, 2)
+
+
+# --- in Chromium: a double tap on a slow link, and Back then send again -------------------------------
+
+@pytest.mark.browser
+def test_double_tap_on_a_slow_link_and_back_then_send_again_make_one_record(server, page):
+    import json
+    import re
+    import time
+    import urllib.request
+
+    page.goto(f"{server}/login")
+    page.fill("#username", "wusu")
+    page.fill("#password", "drillmgr-demo")
+    page.click("#login-submit")
+    page.wait_for_url(f"{server}/")
+    posts = []
+
+    def slow(route):
+        if route.request.method == "POST":
+            posts.append(route.request.post_data)
+            time.sleep(1.5)
+        route.continue_()
+
+    page.route("**/outreach/new*", slow)
+    title = unique("双击宣传")
+    page.goto(f"{server}/outreach/new?kind=six_into")
+    page.select_option("#kind", "six_into")
+    page.select_option("#setting", "school")
+    page.fill("#title", title)
+    page.fill("#audience", "120")
+    button = page.locator("form.row button[type=submit]")
+    button.dblclick()
+    page.wait_for_url(re.compile(r".*/outreach/\d+$"))
+    first = page.url
+    assert first.rstrip("/").split("/")[-1].isdigit(), page.content()[:2000]
+    assert len(posts) == 1  # the form kept itself from sending a second time
+    page.go_back()
+    page.wait_for_url(f"{server}/outreach/new?kind=six_into")
+    assert page.input_value("#title") == title
+    page.locator("form.row button[type=submit]").click()
+    page.wait_for_url(first)
+    assert "已经提交过" in page.content() and len(posts) == 2
+    token = urllib.request.urlopen(urllib.request.Request(
+        f"{server}/api/v1/auth/token", data=json.dumps({"username": "wusu", "password": "drillmgr-demo"}).encode(),
+        headers={"Content-Type": "application/json"})).read()
+    request = urllib.request.Request(f"{server}/api/v1/outreach?kind=six_into&per_page=500", headers={
+        "Authorization": f"Bearer {json.loads(token)['token']}"})
+    items = json.loads(urllib.request.urlopen(request).read())["items"]
+    assert [a["id"] for a in items if a["title"] == title] == [int(first.rstrip("/").split("/")[-1])]
