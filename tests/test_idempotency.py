@@ -336,6 +336,45 @@ def test_a_form_sent_several_times_at_once_and_again_later_makes_one_record(live
     assert drill_count(live, org["id"]) == 1
 
 
+def _form_at_once(web, page_path: str, action: str, fields: dict):
+    """Sends the form found on the page N times at the same moment with its one submission key."""
+    form = {**hidden_fields(web.call("GET", page_path).text, action=action if action != page_path else None),
+            **fields}
+    assert len(form["submission_key"]) == 32
+    answers = together(N, lambda i: web.call("POST", action, form=form))
+    no_server_error(answers)
+    assert {a.status for a in answers} == {302} and len({a.location for a in answers}) == 1, \
+        [(a.status, a.location, a.text[:300]) for a in answers]
+    return answers[0].location
+
+
+def test_forms_sent_at_once_create_and_step_once(live):
+    web = live.login("live-admin", live.password)
+    name = unique("表单单位")
+    _form_at_once(web, "/orgs/new", "/orgs/new", {"name": name, "kind": "school", "region_code": WUSU,
+                                                  "headcount": "300"})
+    (org,) = live.admin.call("GET", f"/api/v1/orgs?q={name}").json["items"]
+    title = unique("表单宣传")
+    _form_at_once(web, "/outreach/new", "/outreach/new", {
+        "kind": "six_into", "setting": "school", "observance_day": "", "title": title,
+        "held_on": f"{datetime.now().year - 1}-04-01",
+        "region_code": WUSU, "audience": "50"})
+    listed = live.admin.call("GET", f"/api/v1/outreach?year={datetime.now().year - 1}&per_page=500").json["items"]
+    assert len([a for a in listed if a["title"] == title]) == 1
+    _form_at_once(web, f"/orgs/{org['id']}", f"/checklists/orgs/{org['id']}/start", {})
+    assert live.admin.call("GET", f"/api/v1/checklist-runs?org={org['id']}").json["total"] == 1
+    drill = new_drill(live, org["id"])
+    _form_at_once(web, f"/drills/{drill['id']}/cancel", f"/drills/{drill['id']}/cancel", {"reason": "暴雪停课"})
+    now = live.admin.call("GET", f"/api/v1/drills/{drill['id']}").json
+    assert (now["status"], now["version"]) == ("cancelled", drill["version"] + 1)
+    held = held_drill(live, org["id"])
+    assert live.admin.call("PUT", f"/api/v1/drills/{held['id']}/review",
+                           {"execution": "按预案疏散", "version": 0}).status == 200
+    _form_at_once(web, f"/drills/{held['id']}", f"/findings/drills/{held['id']}/review/submit", {})
+    review = live.admin.call("GET", f"/api/v1/drills/{held['id']}/review").json
+    assert (review["filing_status"], [h["step"] for h in review["history"]]) == ("submitted", ["submit"])
+
+
 def test_each_form_gets_its_own_key_and_a_refused_form_keeps_none(live):
     web = live.login("live-admin", live.password)
     page = web.call("GET", "/orgs/new").text

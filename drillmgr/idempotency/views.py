@@ -10,7 +10,7 @@ from flask_login import current_user
 from drillmgr.idempotency import services
 
 FIELD = "submission_key"
-_CSRF_INPUT = re.compile(rb'<input\b[^>]*\bname="csrf_token"[^>]*>')
+_CSRF_INPUT = re.compile(rb'<input\b[^>]*\bname="(?:[\w-]+-)?csrf_token"[^>]*>')  # forms may have a prefix
 _KEY = re.compile(r"[0-9a-f]{32}")
 
 
@@ -42,11 +42,12 @@ def _answer_form(response):
 
 
 def _issue_form_keys(response):
-    """Every POST form holds a CSRF token; a fresh submission key goes beside each."""
+    """Every POST form holds a CSRF token (WTForms' field, or the template's own input); a fresh submission key
+    goes beside each."""
     if response.mimetype != "text/html" or response.direct_passthrough or response.is_streamed:
         return response
     body = response.get_data()
-    if b'name="csrf_token"' in body:
+    if b'csrf_token"' in body:
         response.set_data(_CSRF_INPUT.sub(
             lambda m: m.group(0) + b'<input type="hidden" name="' + FIELD.encode() + b'" value="'
             + secrets.token_hex(16).encode() + b'">', body))
