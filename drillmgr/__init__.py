@@ -164,18 +164,16 @@ def _register_security_headers(app: Flask) -> None:
 
 
 def _register_error_pages(app: Flask) -> None:
-    from flask import render_template
+    from flask import flash, redirect, render_template, url_for
     from sqlalchemy.exc import IntegrityError
     from werkzeug.exceptions import HTTPException
 
     from drillmgr.api.core import TITLES, problem
+    from drillmgr.errors import concurrent_save_message
 
     @app.errorhandler(IntegrityError)
     def integrity_error(error: IntegrityError):
-        from flask import flash, redirect, url_for
-
-        from drillmgr.errors import concurrent_save_message
-
+        """Two saves of the same unique thing at once (the API answers 409 instead)."""
         db.session.rollback()
         flash(concurrent_save_message(), "warning")
         return redirect(request.referrer or url_for("home.index"))

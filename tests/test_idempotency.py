@@ -153,8 +153,10 @@ def test_checklist_answers_at_once_are_all_kept(live):
     org = new_org(live)
     run = live.admin.call("POST", "/api/v1/checklist-runs", {"org_id": org["id"]}).json
     items = [line["item_id"] for line in run["answers"]][:N]
+    # each thread answers its own item and the first one, which no thread had answered before
     answers = together(len(items), lambda i: live.admin.call(
-        "POST", f"/api/v1/checklist-runs/{run['id']}/answers", {str(items[i]): {"answer": "yes"}}))
+        "POST", f"/api/v1/checklist-runs/{run['id']}/answers", {str(items[i]): {"answer": "yes"},
+                                                                 str(items[0]): {"answer": "yes"}}))
     no_server_error(answers)
     assert {a.status for a in answers} == {200}
     again = live.admin.call("GET", f"/api/v1/checklist-runs/{run['id']}").json
@@ -373,6 +375,20 @@ def test_forms_sent_at_once_create_and_step_once(live):
     _form_at_once(web, f"/drills/{held['id']}", f"/findings/drills/{held['id']}/review/submit", {})
     review = live.admin.call("GET", f"/api/v1/drills/{held['id']}/review").json
     assert (review["filing_status"], [h["step"] for h in review["history"]]) == ("submitted", ["submit"])
+
+
+def test_one_name_sent_from_several_forms_at_once_is_one_unit_and_no_error_page(live):
+    web = live.login("live-admin", live.password)
+    name = unique("同名表单单位")
+    forms = [{**hidden_fields(web.call("GET", "/orgs/new").text), "name": name, "kind": "school",
+              "region_code": WUSU, "headcount": "10"} for _ in range(N)]
+    answers = together(N, lambda i: web.call("POST", "/orgs/new", form=forms[i],
+                                             headers={"Referer": f"{live.base}/orgs/new"}))
+    no_server_error(answers)
+    created = [a for a in answers if a.status == 302 and "/orgs/new" not in a.location]
+    assert len(created) == 1 and live.admin.call("GET", f"/api/v1/orgs?q={name}").json["total"] == 1
+    # the others: the form again with "already exists", or (lost at the database) back to the form with a notice
+    assert all(a.status == 200 or a.location.endswith("/orgs/new") for a in answers if a not in created)
 
 
 def test_each_form_gets_its_own_key_and_a_refused_form_keeps_none(live):

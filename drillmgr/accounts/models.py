@@ -3,7 +3,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from drillmgr.db import str_enum, utcnow
@@ -22,6 +22,8 @@ class User(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The username in lower case: usernames are unique whatever their case, as login matches them.
+    username_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(100), default="")
     email: Mapped[str | None] = mapped_column(sa.String(200))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
@@ -41,8 +43,10 @@ class User(UserMixin, db.Model):
     region: Mapped[Region | None] = relationship()
     org: Mapped[Organisation | None] = relationship()
 
-    # Usernames are unique whatever their case, as login matches them (Case0x and case0x are one account).
-    __table_args__ = (sa.Index("uq_users_username_lower", sa.func.lower(username), unique=True),)
+    @validates("username")
+    def _set_username_key(self, _name, value):
+        self.username_key = value.lower() if value is not None else None
+        return value
 
     @property
     def is_active(self) -> bool:

@@ -1,5 +1,5 @@
 """Exactly once: submission keys, a version on users, outreach activities and demonstration sites, and
-usernames unique whatever their case
+usernames unique whatever their case (users.username_key)
 
 Revision ID: once_exactly_once
 Revises: b7c1e5a2d9f0
@@ -39,12 +39,17 @@ def upgrade():
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('version', sa.Integer(), server_default='1', nullable=False))
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.create_index('uq_users_username_lower', [sa.text('lower(username)')], unique=True)
+        batch_op.add_column(sa.Column('username_key', sa.String(length=64), nullable=True))
+    op.execute("UPDATE users SET username_key = lower(username)")
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.alter_column('username_key', existing_type=sa.String(length=64), nullable=False)
+        batch_op.create_unique_constraint(batch_op.f('uq_users_username_key'), ['username_key'])
 
 
 def downgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_index('uq_users_username_lower')
+        batch_op.drop_constraint(batch_op.f('uq_users_username_key'), type_='unique')
+        batch_op.drop_column('username_key')
     for table in ('demonstration_sites', 'outreach_activities', 'users'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column('version')
