@@ -72,7 +72,7 @@ def _operation(rule, method: str, view) -> dict:
                                 for arg in sorted(rule.arguments)] + list(info.get("params") or [])}
     if info.get("paginated"):
         operation["parameters"] += PAGE_PARAMS
-    if method == "post":
+    if method == "post" and not info.get("public"):  # a key belongs to a user: the token request has none
         operation["parameters"].append(IDEMPOTENCY_KEY)
     if info.get("request"):
         schema = _ref(info["request"])
