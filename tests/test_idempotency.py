@@ -531,3 +531,32 @@ def test_double_tap_on_a_slow_link_and_back_then_send_again_make_one_record(serv
         "Authorization": f"Bearer {json.loads(token)['token']}"})
     items = json.loads(urllib.request.urlopen(request).read())["items"]
     assert [a["id"] for a in items if a["title"] == title] == [int(first.rstrip("/").split("/")[-1])]
+
+
+def test_every_form_backed_change_is_compare_and_set(app, make_user, make_org):
+    """Two saves based on one version: the second is a Conflict naming `version` and changes nothing."""
+    from drillmgr.accounts.services import update_user
+    from drillmgr.checklists.services import create_template, update_template
+    from drillmgr.enums import Role
+    from drillmgr.errors import Conflict
+    from drillmgr.orgs.services import update_org
+    from drillmgr.outreach.services import create_activity, create_site, update_activity, update_site
+
+    admin = make_user(Role.ADMIN)
+    org = make_org()
+    user = make_user(Role.VIEWER, region_code=WUSU)
+    activity = create_activity(admin, {"kind": "six_into", "setting": "school", "title": "进校园",
+                                       "held_on": "2025-03-01", "region_code": WUSU})
+    site = create_site(admin, {"kind": "school", "name": "示范校", "region_code": WUSU, "year": 2025})
+    template = create_template(admin, {"name": "医院清单", "org_kind": "hospital"})
+    cases = [(update_org, org, {"headcount": 7}, "headcount"), (update_user, user, {"display_name": "新"}, "display_name"),
+             (update_activity, activity, {"audience": 7}, "audience"), (update_site, site, {"name": "新"}, "name"),
+             (update_template, template, {"name": "新"}, "name")]
+    for change, record, data, field in cases:
+        change(admin, record, {**data, "version": 1})
+        with pytest.raises(Conflict) as stale:
+            change(admin, record, {field: "旧" if isinstance(data[field], str) else 9, "version": 1})
+        db.session.rollback()
+        db.session.refresh(record)
+        assert list(stale.value.errors) == ["version"]
+        assert (getattr(record, field), record.version) == (data[field], 2), change.__name__

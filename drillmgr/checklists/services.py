@@ -18,7 +18,7 @@ from drillmgr.audit import services as audit
 from drillmgr.checklists import uploads
 from drillmgr.checklists.defaults import DEFAULT_TEMPLATES
 from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, ChecklistRun, ChecklistTemplate
-from drillmgr.db import lock, utcnow
+from drillmgr.db import claim_version, lock, utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Answer, DrillForm, DrillScope, DrillStatus, FindingCategory, OrgKind, RegionLevel, Severity
 from drillmgr.errors import Conflict, ValidationError
@@ -150,7 +150,10 @@ def create_template(actor, data: dict) -> ChecklistTemplate:
 def update_template(actor, template: ChecklistTemplate, data: dict) -> ChecklistTemplate:
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
     p, values = _read_template(data, template)
+    version = p.version()
     p.check()
+    claim_version(template, version, _("Someone else changed this checklist meanwhile. Reload it and apply your "
+                                       "change again."))
     before = audit.snapshot(template, TEMPLATE_FIELDS)
     for field, value in values.items():
         setattr(template, field, value)
@@ -170,6 +173,7 @@ def _read_item_text(data: dict) -> str:
 def add_item(actor, template: ChecklistTemplate, data: dict) -> ChecklistItem:
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
     text = _read_item_text(data)
+    lock(template)  # items added or moved at the same moment are numbered one after the other
     item = ChecklistItem(text=text, position=max((i.position for i in template.items), default=0) + 1)
     template.items.append(item)
     db.session.flush()
@@ -189,6 +193,7 @@ def _template_item(template: ChecklistTemplate, item_id: int) -> ChecklistItem:
 def update_item(actor, template: ChecklistTemplate, item_id: int, data: dict) -> ChecklistItem:
     """Changes an item's text or (de)activates it. Items are never deleted: old runs answered them."""
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
+    lock(template)
     item = _template_item(template, item_id)
     p = Payload(data, partial=True)
     text = p.string("text", required=True, max_length=500)
@@ -208,6 +213,7 @@ def update_item(actor, template: ChecklistTemplate, item_id: int, data: dict) ->
 def move_item(actor, template: ChecklistTemplate, item_id: int, offset: int) -> None:
     """Moves an item up (offset -1) or down (+1) and renumbers the template's items 1…n."""
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
+    lock(template)
     items = sorted(template.items, key=lambda i: (i.position, i.id))
     item = _template_item(template, item_id)
     index = items.index(item)

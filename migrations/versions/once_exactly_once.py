@@ -35,7 +35,7 @@ def upgrade():
     )
     with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_idempotency_keys_created_at'), ['created_at'], unique=False)
-    for table in ('users', 'outreach_activities', 'demonstration_sites'):
+    for table in ('users', 'outreach_activities', 'demonstration_sites', 'checklist_templates'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column('version', sa.Integer(), server_default='1', nullable=False))
     with op.batch_alter_table('users', schema=None) as batch_op:
@@ -50,7 +50,7 @@ def downgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_users_username_key'), type_='unique')
         batch_op.drop_column('username_key')
-    for table in ('demonstration_sites', 'outreach_activities', 'users'):
+    for table in ('checklist_templates', 'demonstration_sites', 'outreach_activities', 'users'):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_column('version')
     with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
