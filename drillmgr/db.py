@@ -65,18 +65,22 @@ class Base(DeclarativeBase):
 
 def lock(obj) -> None:
     """Makes a step that must happen once per row wait for any other transaction taking the same lock, then
-    reloads the row. PostgreSQL locks the row (SELECT … FOR UPDATE); SQLite ignores FOR UPDATE and its reads
-    take no lock, so a no-op UPDATE takes the database's write lock, which serialises the writers as well."""
+    reloads the row. PostgreSQL locks the row (SELECT … FOR UPDATE, of the row alone: not of the outer joins
+    its eager relationships would add); SQLite ignores FOR UPDATE and its reads take no lock, so a no-op
+    UPDATE takes the database's write lock, which serialises the writers as well."""
     from drillmgr.extensions import db
 
     session = db.session
+    table = type(obj).__table__
+    columns = list(table.primary_key.columns)
+    identity = sa.inspect(obj).identity
     if session.get_bind().dialect.name == "sqlite":
-        table = type(obj).__table__
-        columns = list(table.primary_key.columns)
         where = " AND ".join(f"{c.name} = :pk{i}" for i, c in enumerate(columns))
         session.execute(sa.text(f"UPDATE {table.name} SET {columns[0].name} = {columns[0].name} WHERE {where}"),
-                        {f"pk{i}": value for i, value in enumerate(sa.inspect(obj).identity)})
-    session.refresh(obj, with_for_update=True)
+                        {f"pk{i}": value for i, value in enumerate(identity)})
+    else:
+        session.execute(sa.select(*columns).where(*[c == v for c, v in zip(columns, identity)]).with_for_update())
+    session.refresh(obj)
 
 
 def claim_version(obj, expected: int | None, message: str, field_message: str | None = None, **values) -> None:
