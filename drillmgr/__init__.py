@@ -63,6 +63,9 @@ def create_app(config_class=None) -> Flask:
     _init_extensions(app)
     _register_input_guard(app)
     _register_blueprints(app)
+    from drillmgr.idempotency.views import init_app as init_submission_keys
+
+    init_submission_keys(app)
     _register_template_helpers(app)
     _register_security_headers(app)
     _register_error_pages(app)
@@ -225,14 +228,15 @@ def _rollback() -> None:
 
 def _register_error_pages(app: Flask) -> None:
     import sqlalchemy as sa
-    from flask import flash, redirect, render_template
+    from flask import flash, redirect, render_template, url_for
+    from sqlalchemy.exc import IntegrityError
     from flask_babel import gettext as _
     from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
     from drillmgr.api.core import http_problem, problem
     from drillmgr.db import database_busy
-    from drillmgr.errors import RETRY_AFTER_SECONDS, ServiceError, status_detail, status_title
+    from drillmgr.errors import RETRY_AFTER_SECONDS, ServiceError, concurrent_save_message, status_detail, status_title
     from drillmgr.web import expired_form_again
 
     def error_page(status: int, message: str, headers=None):
@@ -243,6 +247,13 @@ def _register_error_pages(app: Flask) -> None:
             current_app.logger.warning("error page without its frame", exc_info=True)
             _rollback()
             return render_template("errors/bare.html", **context), status, headers or {}
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(error: IntegrityError):
+        """Two saves of the same unique thing at once (the API answers 409 instead)."""
+        _rollback()
+        flash(concurrent_save_message(), "warning")
+        return redirect(_back_url() or url_for("home.index"))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

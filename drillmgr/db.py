@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -91,3 +92,44 @@ def database_busy(error: sa.exc.DBAPIError) -> bool:
     if getattr(orig, "sqlstate", None) in _BUSY_SQLSTATES:
         return True
     return "database is locked" in str(orig) or "database table is locked" in str(orig)
+
+
+def lock(obj) -> None:
+    """Makes a step that must happen once per row wait for any other transaction taking the same lock, then
+    reloads the row. PostgreSQL locks the row (SELECT … FOR UPDATE, of the row alone: not of the outer joins
+    its eager relationships would add); SQLite ignores FOR UPDATE and its reads take no lock, so a no-op
+    UPDATE takes the database's write lock, which serialises the writers as well."""
+    from drillmgr.extensions import db
+
+    session = db.session
+    table = type(obj).__table__
+    columns = list(table.primary_key.columns)
+    identity = sa.inspect(obj).identity
+    if session.get_bind().dialect.name == "sqlite":
+        where = " AND ".join(f"{c.name} = :pk{i}" for i, c in enumerate(columns))
+        session.execute(sa.text(f"UPDATE {table.name} SET {columns[0].name} = {columns[0].name} WHERE {where}"),
+                        {f"pk{i}": value for i, value in enumerate(identity)})
+    else:
+        session.execute(sa.select(*columns).where(*[c == v for c, v in zip(columns, identity)]).with_for_update())
+    session.refresh(obj)
+
+
+def claim_version(obj, expected: int | None, message: str, field_message: str | None = None, **values) -> None:
+    """Compare-and-set: `UPDATE … SET version = expected + 1 WHERE <id> AND version = :expected`, before the
+    change is applied, so that of two saves based on the same version exactly one wins and the other is a
+    Conflict (409). `expected` None: the version this request read (a state step taken twice runs once)."""
+    from drillmgr.errors import Conflict
+    from drillmgr.extensions import db
+
+    model = type(obj)
+    expected = obj.version if expected is None else expected
+    columns = list(model.__table__.primary_key.columns)
+    result = db.session.execute(
+        sa.update(model).where(*[c == v for c, v in zip(columns, sa.inspect(obj).identity)],
+                               model.version == expected)
+        .values(version=expected + 1, **values).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise Conflict(message, {"version": [field_message or message]})
+    if obj.version != expected:
+        db.session.refresh(obj)
+    set_committed_value(obj, "version", expected + 1)

@@ -1,16 +1,35 @@
 """Helpers shared by every feature's web forms."""
-from drillmgr.errors import ServiceError
+from flask import request
+from flask_babel import gettext as _
+from markupsafe import Markup
+
+from drillmgr.errors import Conflict, ServiceError
 
 
 def apply_service_errors(form, error: ServiceError) -> list[str]:
-    """Puts a service's field errors on the form's fields; returns the messages no field took."""
+    """Puts a service's field errors on the form's fields; returns the messages no field took (a hidden
+    field, such as a stale `version`, shows none: its message is returned, with a link to reload)."""
     leftover = []
     for field_name, messages in error.errors.items():
         field = getattr(form, field_name, None)
-        if field is not None and hasattr(field, "errors"):
+        if field is not None and hasattr(field, "errors") and getattr(field, "type", "") != "HiddenField":
             field.errors = list(field.errors) + list(messages)
+        elif isinstance(error, Conflict) and field_name == "version":
+            leftover.extend(stale_message(message) for message in messages)
         else:
             leftover.extend(messages)
     if not error.errors:
         leftover.append(error.detail)
     return leftover
+
+
+def form_version(form) -> dict:
+    """The hidden `version` a form was issued with, for the service's compare-and-set."""
+    raw = str(form.version.data or "")
+    return {"version": int(raw)} if raw.isdigit() else {}
+
+
+def stale_message(message: str) -> Markup:
+    """A stale form keeps the user's input on screen; the message offers the current record."""
+    return Markup('{} <a href="{}" class="alert-link">{}</a>').format(
+        message, request.referrer or request.url, _("Reload the current version (your input here is not kept)"))

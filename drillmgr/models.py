@@ -7,6 +7,7 @@ from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, Checklist
 from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot  # noqa: F401
 from drillmgr.drills.models import Drill, DrillFocus, DrillSeries, Participation  # noqa: F401
 from drillmgr.findings.models import CorrectiveAction, Finding, Review  # noqa: F401
+from drillmgr.idempotency.models import IdempotencyKey  # noqa: F401
 from drillmgr.notifications.models import Notification, OutboxMail  # noqa: F401
 from drillmgr.orgs.models import Organisation  # noqa: F401
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity  # noqa: F401

@@ -257,6 +257,11 @@ class Payload:
         if self.errors:
             raise ValidationError(_("The input is not valid."), self.errors)
 
+    def version(self, minimum=1):
+        """The `version` a change is based on, or None for the one the request read (the API requires it on
+        every PATCH and PUT)."""
+        return self.integer("version", minimum=minimum, maximum=MAX_INT, default=None)
+
 
 def _in_date_range(value: date) -> bool:
     return MIN_DATE <= value <= MAX_DATE

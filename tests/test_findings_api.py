@@ -31,7 +31,7 @@ def _drill_url(world, tail=""):
 MATRIX = {
     "get review": (lambda w: None, "get", lambda w, _s: _drill_url(w), None,
                    (200, 200, 404, 200, 404, 200)),
-    "put review": (lambda w: None, "put", lambda w, _s: _drill_url(w), REVIEW,
+    "put review": (lambda w: None, "put", lambda w, _s: _drill_url(w), {**REVIEW, "version": 0},
                    (200, 200, 404, 200, 404, 403)),
     "submit": (_review, "post", lambda w, _s: _drill_url(w, "/submit"), None,
                (200, 200, 404, 200, 404, 403)),
@@ -41,7 +41,7 @@ MATRIX = {
                {"reason": "请补充通信保障评估"}, (200, 200, 404, 403, 404, 403)),
     "create finding": (lambda w: None, "post", lambda w, _s: f"/api/v1/drills/{w.drill.id}/findings", None,
                        (201, 201, 404, 201, 404, 403)),
-    "patch finding": (_finding, "patch", lambda w, f: f"/api/v1/findings/{f.id}", {"severity": "critical"},
+    "patch finding": (_finding, "patch", lambda w, f: f"/api/v1/findings/{f.id}", {"severity": "critical", "version": 1},
                       (200, 200, 404, 200, 404, 403)),
     "get finding": (_finding, "get", lambda w, f: f"/api/v1/findings/{f.id}", None,
                     (200, 200, 404, 200, 404, 200)),
@@ -94,7 +94,7 @@ def test_review_round_trip_and_filing_through_the_api(client, world):
     assert returned["decided_by"] == world.coordinator.id
     again = client.post(_drill_url(world, "/accept"), headers=coordinator)
     assert again.status_code == 409 and "submitted" in again.get_json()["detail"]
-    client.put(_drill_url(world), headers=staff, json={"recommendations": "补充照片已上传"})
+    client.put(_drill_url(world), headers=staff, json={"recommendations": "补充照片已上传", "version": 3})
     client.post(_drill_url(world, "/submit"), headers=staff, json={"version": 4})
     accepted = client.post(_drill_url(world, "/accept"), headers=coordinator).get_json()
     assert accepted["filing_status"] == "accepted" and accepted["version"] == 6
@@ -105,7 +105,8 @@ def test_review_round_trip_and_filing_through_the_api(client, world):
 
 def test_review_of_a_planned_drill_is_a_conflict(client, world, make_drill):
     planned = make_drill(organizer=world.org_a, starts_at=at(days=4))
-    response = client.put(f"/api/v1/drills/{planned.id}/review", headers=world.headers(world.staff), json=REVIEW)
+    response = client.put(f"/api/v1/drills/{planned.id}/review", headers=world.headers(world.staff),
+                          json={**REVIEW, "version": 0})
     assert response.status_code == 409
 
 
@@ -142,7 +143,7 @@ def test_finding_input_errors_name_the_field(client, world):
     assert created.status_code == 201
     assert created.headers["Location"].endswith(f"/api/v1/findings/{created.get_json()['id']}")
     patch = client.patch(f"/api/v1/findings/{created.get_json()['id']}", headers=headers,
-                         json={"corrective_action": {"status": "closed"}})
+                         json={"corrective_action": {"status": "closed"}, "version": 1})
     assert patch.status_code == 422 and "corrective_action.status" in patch.get_json()["errors"]
 
 
@@ -150,20 +151,22 @@ def test_close_out_through_the_api(client, world):
     finding = _finding(world)
     url = f"/api/v1/findings/{finding.id}"
     owner, organiser = world.headers(world.colleague), world.headers(world.staff)
-    assert client.patch(url, headers=organiser, json={"corrective_action": {"status": "in_progress"}}).status_code == 403
-    skipped = client.patch(url, headers=owner, json={"corrective_action": {"status": "verified"}})
+    assert client.patch(url, headers=organiser, json={"version": 1, "corrective_action": {"status": "in_progress"}}
+                        ).status_code == 403
+    skipped = client.patch(url, headers=owner, json={"version": 1, "corrective_action": {"status": "verified"}})
     assert skipped.status_code == 409 and "cannot go from" in skipped.get_json()["detail"]
-    assert client.patch(url, headers=owner, json={"corrective_action": {"status": "in_progress"}}).status_code == 200
+    assert client.patch(url, headers=owner, json={"version": 1, "corrective_action": {"status": "in_progress"}}
+                        ).status_code == 200
     body = client.patch(url, headers=owner, json={"version": 2, "corrective_action": {"status": "done"}}).get_json()
     assert body["corrective_action"]["status"] == "done" and body["version"] == 3
-    self_check = client.patch(url, headers=owner, json={"corrective_action": {"status": "verified"}})
+    self_check = client.patch(url, headers=owner, json={"version": 3, "corrective_action": {"status": "verified"}})
     assert self_check.status_code == 403
     stale = client.patch(url, headers=organiser, json={"version": 2, "corrective_action": {"status": "verified"}})
     assert stale.status_code == 409
-    no_reason = client.patch(url, headers=organiser, json={"corrective_action": {"status": "in_progress"}})
+    no_reason = client.patch(url, headers=organiser, json={"version": 3, "corrective_action": {"status": "in_progress"}})
     assert no_reason.status_code == 422 and "corrective_action.reason" in no_reason.get_json()["errors"]
     verified = client.patch(url, headers=world.headers(world.coordinator),
-                            json={"corrective_action": {"status": "verified"}}).get_json()
+                            json={"version": 3, "corrective_action": {"status": "verified"}}).get_json()
     assert verified["corrective_action"]["status"] == "verified"
     assert verified["corrective_action"]["verified_by"] == world.coordinator.id
     assert client.get("/api/v1/findings", headers=organiser).get_json()["total"] == 0
@@ -224,7 +227,7 @@ def test_api_messages_are_chinese_by_default(client, world):
     finding = _finding(world)
     headers = {"Authorization": world.headers(world.colleague)["Authorization"]}
     response = client.patch(f"/api/v1/findings/{finding.id}", headers=headers,
-                            json={"corrective_action": {"status": "verified"}})
+                            json={"version": 1, "corrective_action": {"status": "verified"}})
     assert response.status_code == 409
     assert "整改措施不能从“待整改”变为" in response.get_json()["detail"]
 
@@ -237,7 +240,7 @@ def test_double_blind_findings_stay_out_of_lists_counts_and_answers_before_the_s
     outsider = world.headers(world.other_staff)  # staff of a participating unit: not an insider
     assert client.get("/api/v1/findings", headers=outsider).get_json()["total"] == 0
     assert client.get(f"/api/v1/findings/{finding.id}", headers=outsider).status_code == 404
-    assert client.patch(f"/api/v1/findings/{finding.id}", headers=outsider, json={"summary": "x"}).status_code == 404
+    assert client.patch(f"/api/v1/findings/{finding.id}", headers=outsider, json={"summary": "x", "version": 1}).status_code == 404
     assert client.get(f"/api/v1/drills/{secret.id}/review", headers=outsider).status_code == 404
     assert client.get("/api/v1/findings", headers=world.headers(world.viewer)).get_json()["total"] == 0
     for insider in (world.staff, world.colleague, world.coordinator, world.admin):

@@ -71,7 +71,7 @@ def test_missing_or_bad_token_is_401(client, header):
 def test_changing_the_password_revokes_tokens(client, admin, make_user):
     target = make_user(Role.VIEWER, region_code=WUSU)
     old = token_for(client, target)
-    response = client.patch(f"/api/v1/users/{target.id}", json={"password": "a-brand-new-one"},
+    response = client.patch(f"/api/v1/users/{target.id}", json={"password": "a-brand-new-one", "version": 1},
                             headers=token_for(client, admin))
     assert response.status_code == 200
     assert_problem(client.get("/api/v1/me", headers=old), 401)
@@ -167,7 +167,7 @@ def test_create_user_returns_201_with_location(client, auth, make_org):
     assert response.headers["Location"].endswith(f"/api/v1/users/{body['id']}")
     assert body == {"id": body["id"], "username": "shawan-staff", "display_name": "张老师",
                     "email": "staff@example.cn", "role": "org_staff", "region_code": None, "org_id": org.id,
-                    "active": True}
+                    "active": True, "version": 1}
     user = db.session.get(User, body["id"])
     assert user.password_hash.startswith(("scrypt:", "pbkdf2:")) and "long-enough-1" not in user.password_hash
 
@@ -211,7 +211,7 @@ def test_patch_user_changes_only_what_is_sent(client, auth, make_user, make_org)
     org = make_org(region_code=WUSU)
     target = make_user(Role.VIEWER, region_code=WUSU, display_name="旧名", email="old@example.cn")
     response = client.patch(f"/api/v1/users/{target.id}", headers=auth,
-                            json={"role": "org_staff", "org_id": org.id})
+                            json={"role": "org_staff", "org_id": org.id, "version": 1})
     body = response.get_json()
     assert response.status_code == 200
     assert (body["role"], body["org_id"], body["region_code"], body["display_name"], body["email"]) == (
@@ -268,7 +268,7 @@ def test_org_changes_are_audited(client, auth, admin, make_org):
     from drillmgr.audit.services import entries_for
 
     org = make_org(region_code=WUSU, headcount=100)
-    client.patch(f"/api/v1/orgs/{org.id}", headers=auth, json={"headcount": 150})
+    client.patch(f"/api/v1/orgs/{org.id}", headers=auth, json={"headcount": 150, "version": 1})
     (entry,) = entries_for("organisation", org.id)
     assert (entry.user_id, entry.action, entry.before["headcount"], entry.after["headcount"]) == (
         admin.id, "org.update", 100, 150)

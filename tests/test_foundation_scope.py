@@ -78,7 +78,7 @@ def test_org_api_view_update_and_create(client, cast, actor):
         before = (org.name, org.headcount, org.version)
         get = client.get(f"/api/v1/orgs/{org.id}", headers=headers)
         assert get.status_code == (200 if ORG_VIEW[target][actor] else 404), (actor, target)
-        patch = client.patch(f"/api/v1/orgs/{org.id}", json={"headcount": 999}, headers=headers)
+        patch = client.patch(f"/api/v1/orgs/{org.id}", json={"headcount": 999, "version": 1}, headers=headers)
         if ORG_MANAGE[target][actor]:
             assert patch.status_code == 200, (actor, target, patch.get_json())
             continue
@@ -102,7 +102,7 @@ def test_org_api_view_update_and_create(client, cast, actor):
 
 def test_coordinator_cannot_move_an_org_into_another_county(client, cast):
     org = cast.wusu_org
-    response = client.patch(f"/api/v1/orgs/{org.id}", json={"region_code": SHAWAN}, headers=bearer(cast.coord_wusu))
+    response = client.patch(f"/api/v1/orgs/{org.id}", json={"region_code": SHAWAN, "version": 1}, headers=bearer(cast.coord_wusu))
     assert response.status_code == 403
     db.session.expire_all()
     assert org.region_code == cast.township.code and org.version == 1
@@ -139,7 +139,7 @@ def test_user_api_view_update_and_create(client, cast, actor):
         before = (other.display_name, other.role, other.region_code, other.org_id)
         get = client.get(f"/api/v1/users/{other.id}", headers=headers)
         assert get.status_code == (200 if USER_VIEW[target][actor] else 404), (actor, target)
-        patch = client.patch(f"/api/v1/users/{other.id}", json={"display_name": "改名"}, headers=headers)
+        patch = client.patch(f"/api/v1/users/{other.id}", json={"display_name": "改名", "version": 1}, headers=headers)
         if USER_MANAGE[target][actor]:
             assert patch.status_code == 200, (actor, target, patch.get_json())
             continue
@@ -210,7 +210,8 @@ def test_coordinator_cannot_create_a_user_with_more_power(client, cast, payload)
 ])
 def test_coordinator_cannot_raise_a_users_power(client, cast, payload):
     target = cast.staff_wusu
-    response = client.patch(f"/api/v1/users/{target.id}", headers=bearer(cast.coord_wusu), json=payload)
+    response = client.patch(f"/api/v1/users/{target.id}", headers=bearer(cast.coord_wusu),
+                            json={**payload, "version": 1})
     assert response.status_code == 403
     db.session.expire_all()
     assert (target.role, target.org_id, target.region_code) == (Role.ORG_STAFF, cast.wusu_org.id, None)
@@ -218,7 +219,7 @@ def test_coordinator_cannot_raise_a_users_power(client, cast, payload):
 
 def test_coordinator_cannot_change_their_own_role(client, cast):
     response = client.patch(f"/api/v1/users/{cast.coord_wusu.id}", headers=bearer(cast.coord_wusu),
-                            json={"role": "admin"})
+                            json={"role": "admin", "version": 1})
     assert response.status_code == 403
     db.session.expire_all()
     assert cast.coord_wusu.role == Role.COORDINATOR

@@ -32,7 +32,8 @@ def test_create_list_get_patch(client, coordinator):
     assert listing.get_json()["total"] == 2 and len(listing.get_json()["items"]) == 1
     assert client.get(f"/api/v1/outreach?region={SHAWAN}", headers=headers).get_json()["total"] == 0
     assert client.get(f"/api/v1/outreach/{body['id']}", headers=headers).get_json()["title"] == "国际减灾日宣传"
-    patched = client.patch(f"/api/v1/outreach/{late['id']}", json={"held_on": f"{YEAR}-10-14"}, headers=headers)
+    patched = client.patch(f"/api/v1/outreach/{late['id']}", json={"held_on": f"{YEAR}-10-14", "version": 1},
+                           headers=headers)
     assert patched.get_json()["counts_toward_observance"] is True
 
 
@@ -86,7 +87,7 @@ def test_coverage_and_sites(client, coordinator):
     site = client.post("/api/v1/demonstration-sites", json={"kind": "school", "name": "乌苏市第一中学",
                                                             "region_code": WUSU, "year": YEAR}, headers=headers)
     assert site.status_code == 201 and site.get_json()["status"] == "planned"
-    changed = client.patch(f"/api/v1/demonstration-sites/{site.get_json()['id']}", json={"status": "created"},
+    changed = client.patch(f"/api/v1/demonstration-sites/{site.get_json()['id']}", json={"status": "created", "version": 1},
                            headers=headers)
     assert changed.get_json()["status"] == "created"
     assert client.get("/api/v1/demonstration-sites?status=created", headers=headers).get_json()["total"] == 1

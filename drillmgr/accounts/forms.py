@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from drillmgr.enums import Role
@@ -26,6 +26,7 @@ class UserForm(FlaskForm):
     org_id = SelectField(_l("Organisation (unit staff)"), choices=[], validate_choice=False)
     password = PasswordField(_l("Password"), validators=[Optional(), Length(max=200)])
     active = BooleanField(_l("Active"), default=True)
+    version = HiddenField()
 
     def to_payload(self, creating: bool) -> dict:
         data = {
@@ -37,6 +38,8 @@ class UserForm(FlaskForm):
             "org_id": int(self.org_id.data) if (self.org_id.data or "").isdigit() else None,
             "active": bool(self.active.data),
         }
+        if not creating and str(self.version.data or "").isdigit():
+            data["version"] = int(self.version.data)
         if creating or self.password.data:
             data["password"] = self.password.data or ""
         return data

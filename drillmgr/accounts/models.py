@@ -3,7 +3,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_login import UserMixin
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from drillmgr.db import str_enum, utcnow
@@ -22,6 +22,8 @@ class User(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The username in lower case: usernames are unique whatever their case, as login matches them.
+    username_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
     display_name: Mapped[str] = mapped_column(sa.String(100), default="")
     email: Mapped[str | None] = mapped_column(sa.String(200))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
@@ -36,11 +38,17 @@ class User(UserMixin, db.Model):
     feed_alarms: Mapped[bool] = mapped_column(default=False)
     # Part of every login session's id: raising it ends all of this user's sessions and remember cookies.
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     region: Mapped[Region | None] = relationship()
     org: Mapped[Organisation | None] = relationship()
+
+    @validates("username")
+    def _set_username_key(self, _name, value):
+        self.username_key = value.lower() if value is not None else None
+        return value
 
     @property
     def is_active(self) -> bool:

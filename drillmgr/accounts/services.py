@@ -15,6 +15,7 @@ from zxcvbn import zxcvbn
 from drillmgr.access import services as access
 from drillmgr.accounts.models import ApiToken, User, new_feed_secret
 from drillmgr.audit import services as audit
+from drillmgr.db import claim_version
 from drillmgr.enums import Role
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
@@ -45,6 +46,7 @@ def user_to_dict(user: User) -> dict:
         "region_code": user.region_code,
         "org_id": user.org_id,
         "active": user.active,
+        "version": user.version,
     }
 
 
@@ -213,9 +215,11 @@ def update_user(actor: User, target: User, data: dict) -> User:
     _check_password(p, values.get("password"), password_context(
         values.get("username", target.username), values.get("display_name", target.display_name),
         values.get("email", target.email), org, region_code))
+    version = p.version()
     p.check()
     access.require(access.can_grant(actor, role, region_code, org),
                    _("You cannot give this role or scope."))
+    claim_version(target, version, _("Someone else changed this user meanwhile. Reload it and apply your change again."))
     before = audit.snapshot(target, AUDITED_FIELDS)
     for field in ("username", "email", "active", "locale"):
         if field in values:

@@ -2,13 +2,15 @@
 import json
 from functools import wraps
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify, make_response, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from drillmgr.accounts.services import user_for_token
-from drillmgr.errors import ServiceError, ValidationError, status_detail, status_title
-from drillmgr.extensions import MAX_PAGE, MAX_PER_PAGE, csrf
+from drillmgr.errors import ServiceError, ValidationError, concurrent_save_message, status_detail, status_title
+from drillmgr.extensions import MAX_PAGE, MAX_PER_PAGE, csrf, db
+from drillmgr.idempotency import services as idempotency
 from drillmgr.validation import MAX_JSON_DEPTH, check_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -58,6 +60,13 @@ def service_error(error: ServiceError):
 bp.register_error_handler(HTTPException, http_problem)
 
 
+@bp.errorhandler(IntegrityError)
+def integrity_error(error: IntegrityError):
+    """Two requests saved the same unique thing at once: both passed the checks, the database let one through."""
+    db.session.rollback()
+    return problem(409, status_title(409), concurrent_save_message())
+
+
 def current_api_user():
     return g.api_user
 
@@ -72,9 +81,60 @@ def token_required(view):
             return problem(401, status_title(401), _("A valid bearer token is required."),
                            headers={"WWW-Authenticate": 'Bearer realm="drillmgr"'})
         g.api_user = user
+        if request.method == "POST" and "Idempotency-Key" in request.headers:
+            return _once(user, view, args, kwargs)
         return view(*args, **kwargs)
 
     return wrapper
+
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+
+
+def _request_fingerprint() -> str:
+    if request.files or request.form:
+        parts = [f"{name}={value}" for name, value in sorted(request.form.items(multi=True))]
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+            parts += [name, upload.filename or "", upload.stream.read()]
+            upload.stream.seek(0)
+        return idempotency.fingerprint(request.method, request.full_path, *parts)
+    return idempotency.fingerprint(request.method, request.full_path, request.get_data())
+
+
+def _once(user, view, args, kwargs):
+    """A POST with an Idempotency-Key: the first answer (2xx/3xx) is kept with the key and given to every
+    repeat of the same request by the same user; a failed request changes nothing and frees the key."""
+    key = request.headers["Idempotency-Key"].strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not key.isascii() or not key.isprintable():
+        raise ValidationError(_("The Idempotency-Key header is not valid."), {"Idempotency-Key": [_(
+            "Use 1 to %(n)d printable ASCII characters, new for each request.", n=IDEMPOTENCY_KEY_MAX_LENGTH)]})
+    print_ = _request_fingerprint()
+    claim = idempotency.take(user.id, f"api:{key}", print_)
+    if claim.id is None:
+        first = claim.first
+        if first.fingerprint != print_:
+            raise ValidationError(_("This Idempotency-Key was used for a different request."), {"Idempotency-Key": [
+                _("Use a new key for a new request.")]})
+        if first.status is None:
+            return problem(409, status_title(409), _("The first request with this Idempotency-Key is still being "
+                                               "processed."), headers={"Retry-After": "1"})
+        replay = make_response(first.body or b"", first.status)
+        replay.content_type = first.content_type
+        if first.location:
+            replay.headers["Location"] = first.location
+        replay.headers["Idempotent-Replayed"] = "true"
+        return replay
+    try:
+        response = make_response(view(*args, **kwargs))
+    except BaseException:
+        idempotency.release(claim.id)
+        raise
+    if response.status_code < 400:
+        idempotency.keep(claim.id, response.status_code, response.get_data(), response.content_type,
+                         response.headers.get("Location", ""))
+    else:
+        idempotency.release(claim.id)
+    return response
 
 
 def _refuse_constant(name: str):
@@ -94,6 +154,9 @@ def json_body() -> dict:
     except ValueError:
         raise ServiceError(_("The request body is not valid JSON.")) from None
     check_json(data)
+    if request.method in ("PATCH", "PUT") and isinstance(data, dict) and data.get("version") is None:
+        message = _("Send the version you read, so that nobody's change is overwritten.")
+        raise ValidationError(message, {"version": [message]})
     return data
 
 

@@ -46,6 +46,16 @@ REGION_CODE_LENGTH = 12  # national division codes: 6, 9 or 12 digits
 _YEARS = f"^(?:{MIN_DATE.year // 100}|{'|'.join(str(c) for c in range(MIN_DATE.year // 100 + 1, MAX_DATE.year // 100 + 1))})[0-9]{{2}}-"
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
 
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "A new unique value (1 to 200 printable ASCII characters) for each operation. A repeat with the "
+                   "same key by the same user changes nothing and gets the first answer again (status and body, "
+                   "with `Idempotent-Replayed: true`); the same key with a different request is 422; while the "
+                   "first is still being answered, 409 with Retry-After. Failed requests free their key. Keys are "
+                   "kept for 24 hours.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+}
+
 
 def register_schema(name: str, schema: dict) -> None:
     SCHEMAS[name] = schema
@@ -168,6 +178,8 @@ def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
                  + [_parameter(param) for param in info.get("params") or []]}
     if info.get("paginated"):
         operation["parameters"] += PAGE_PARAMS
+    if method == "post" and not info.get("public"):  # a key belongs to a user: the token request has none
+        operation["parameters"].append(IDEMPOTENCY_KEY)
     responses = {}
     if info.get("request"):
         name = info["request"]
@@ -175,9 +187,13 @@ def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
             if method == "patch" and not name.endswith("Patch"):
                 name = f"{name}Patch"  # the module's own, when it registered one (e.g. requiring `version`)
             inputs[name] = name if name in SCHEMAS else info["request"]
+        schema = _ref(name)
+        if method in ("patch", "put"):
+            schema = {"allOf": [schema, {"type": "object", "required": ["version"], "properties": {"version": {
+                "type": "integer", "minimum": 1, "description": "the version read; a stale one answers 409"}}}]}
         operation["requestBody"] = {"required": True,
                                     "content": {info.get("request_content_type") or "application/json":
-                                                {"schema": _ref(name)}}}
+                                                {"schema": schema}}}
         responses["413"] = _problem("The body is larger than the server takes (DRILLMGR_MAX_ATTACHMENT_BYTES + 1 MiB)")
     response_schema = _ref(info["response"]) if info.get("response") else {"type": "object"}
     if info.get("paginated"):

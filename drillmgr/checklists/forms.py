@@ -1,10 +1,11 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from drillmgr.enums import DrillForm, DrillScope, FindingCategory, OrgKind
 from drillmgr.findings.forms import FindingForm
+from drillmgr.forms import form_version
 
 
 def _blank_first(choices, blank):
@@ -18,11 +19,12 @@ class TemplateForm(FlaskForm):
     org_kind = SelectField(_l("Or: standing checklist for units of the kind"),
                            choices=_blank_first(OrgKind.choices, "—"))
     active = BooleanField(_l("In use"), default=True)
+    version = HiddenField()
 
     def to_payload(self) -> dict:
         return {"name": self.name.data, "drill_form": self.drill_form.data or None,
                 "drill_scope": self.drill_scope.data or None, "org_kind": self.org_kind.data or None,
-                "active": bool(self.active.data)}
+                "active": bool(self.active.data)} | form_version(self)
 
 
 class ItemForm(FlaskForm):

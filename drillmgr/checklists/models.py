@@ -19,6 +19,7 @@ class ChecklistTemplate(db.Model):
     drill_scope: Mapped[DrillScope | None] = mapped_column(str_enum(DrillScope))
     org_kind: Mapped[OrgKind | None] = mapped_column(str_enum(OrgKind))
     active: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -20,7 +20,7 @@ from drillmgr.audit import services as audit
 from drillmgr.checklists import uploads
 from drillmgr.checklists.defaults import DEFAULT_TEMPLATES
 from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, ChecklistRun, ChecklistTemplate
-from drillmgr.db import utcnow
+from drillmgr.db import claim_version, lock, utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Answer, DrillForm, DrillScope, DrillStatus, OrgKind, RegionLevel, Severity
 from drillmgr.errors import Conflict, ValidationError
@@ -152,7 +152,10 @@ def create_template(actor, data: dict) -> ChecklistTemplate:
 def update_template(actor, template: ChecklistTemplate, data: dict) -> ChecklistTemplate:
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
     p, values = _read_template(data, template)
+    version = p.version()
     p.check()
+    claim_version(template, version, _("Someone else changed this checklist meanwhile. Reload it and apply your "
+                                       "change again."))
     before = audit.snapshot(template, TEMPLATE_FIELDS)
     for field, value in values.items():
         setattr(template, field, value)
@@ -172,6 +175,7 @@ def _read_item_text(data: dict) -> str:
 def add_item(actor, template: ChecklistTemplate, data: dict) -> ChecklistItem:
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
     text = _read_item_text(data)
+    lock(template)  # items added or moved at the same moment are numbered one after the other
     item = ChecklistItem(text=text, position=max((i.position for i in template.items), default=0) + 1)
     template.items.append(item)
     db.session.flush()
@@ -191,6 +195,7 @@ def _template_item(template: ChecklistTemplate, item_id: int) -> ChecklistItem:
 def update_item(actor, template: ChecklistTemplate, item_id: int, data: dict) -> ChecklistItem:
     """Changes an item's text or (de)activates it. Items are never deleted: old runs answered them."""
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
+    lock(template)
     item = _template_item(template, item_id)
     p = Payload(data, partial=True)
     text = p.string("text", required=True, max_length=500)
@@ -210,6 +215,7 @@ def update_item(actor, template: ChecklistTemplate, item_id: int, data: dict) ->
 def move_item(actor, template: ChecklistTemplate, item_id: int, offset: int) -> None:
     """Moves an item up (offset -1) or down (+1) and renumbers the template's items 1…n."""
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
+    lock(template)
     items = sorted(template.items, key=lambda i: (i.position, i.id))
     item = _template_item(template, item_id)
     index = items.index(item)
@@ -262,6 +268,7 @@ def progress(run: ChecklistRun) -> Progress:
 def start_drill_run(actor, drill: Drill) -> ChecklistRun:
     """The drill's pre-drill checklist run: the existing one, or a new one."""
     access.require(access.can_edit_drill(actor, drill), _("You cannot prepare this drill."))
+    lock(drill)  # two starts at once: the second waits and finds the first one's run
     existing = db.session.scalars(sa.select(ChecklistRun).where(ChecklistRun.drill_id == drill.id)
                                   .order_by(ChecklistRun.id.desc())).first()
     if existing is not None:
@@ -279,6 +286,7 @@ def start_drill_run(actor, drill: Drill) -> ChecklistRun:
 def start_readiness_run(actor, org: Organisation) -> ChecklistRun:
     """The unit's unfinished readiness run, or a new one (a unit runs its checklist again each term)."""
     access.require(access.can_start_readiness_run(actor, org), _("You cannot run this unit's checklist."))
+    lock(org)  # two starts at once: the second waits and finds the first one's run
     existing = db.session.scalars(sa.select(ChecklistRun).where(
         ChecklistRun.org_id == org.id, ChecklistRun.drill_id.is_(None), ChecklistRun.completed_at.is_(None))
         .order_by(ChecklistRun.id.desc())).first()
@@ -332,6 +340,7 @@ def save_answers(actor, run: ChecklistRun, answers: dict, photos: dict | None = 
     """`answers` maps item ids to {"answer": "yes"|"no"|"na"|None, "note": str}; `photos` maps item ids
     to (stream, filename). Every error is collected under "item-<id>"; nothing changes if any."""
     _require_fill(actor, run)
+    lock(run)  # answers saved at the same moment are applied one after the other
     _require_open(run)
     if not isinstance(answers, dict):
         raise ValidationError(_("The answers must be an object keyed by item id."))
@@ -389,6 +398,7 @@ def _answer_row(run: ChecklistRun, line: RunLine) -> ChecklistAnswer:
 
 def complete_run(actor, run: ChecklistRun, now: datetime | None = None) -> ChecklistRun:
     _require_fill(actor, run)
+    lock(run)
     _require_open(run)
     missing = [line.item.text for line in run_lines(run) if line.value is None]
     if missing:
@@ -481,6 +491,7 @@ def make_corrective_action(actor, run: ChecklistRun, item_id: int, data: dict | 
     from drillmgr.findings.services import create_finding
 
     _require_fill(actor, run)
+    lock(run)  # a second click waits, then finds the first click's action
     line = _no_line(run, item_id)
     if data is not None and not isinstance(data, dict):
         raise ValidationError(_("The request body must be a JSON object."))

@@ -16,8 +16,9 @@ from drillmgr.access import services as access
 from drillmgr.audit.services import record, snapshot
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.periods import PERIOD_KINDS
+from drillmgr.db import claim_version
 from drillmgr.enums import DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
-from drillmgr.errors import Conflict, ValidationError
+from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 
 SCHOOL_YEAR_MONTHS = [3, 4, 5, 6, 9, 10, 11, 12]
@@ -187,13 +188,11 @@ def parse_params(rule: ComplianceRule, data: dict) -> tuple[dict, bool]:
 def update_rule(user, rule: ComplianceRule, data: dict, version: int | None = None) -> ComplianceRule:
     """Admins change a rule's params for its year; the change is audited in the same transaction."""
     access.require(access.can_edit_compliance_rules(user))
-    if version is not None and version != rule.version:
-        raise Conflict(_("Someone else changed this rule meanwhile; reload and try again."))
     params, enabled = parse_params(rule, data)
     before = snapshot(rule, ("params", "enabled", "version"))
+    claim_version(rule, version, _("Someone else changed this rule meanwhile; reload and try again."))
     rule.params = params
     rule.enabled = enabled
-    rule.version += 1
     record(user, "compliance_rule.update", "compliance_rule", rule.id, before,
            snapshot(rule, ("params", "enabled", "version")))
     db.session.commit()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased, selectinload
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
-from drillmgr.db import utcnow
+from drillmgr.db import claim_version, utcnow
 from drillmgr.drills import recurrence
 from drillmgr.drills.models import Drill, DrillSeries, Participation, drill_participants
 from drillmgr.enums import (KEY_LINKS, Condition, DrillForm, DrillScope, DrillStatus, FilingStatus, Focus,
@@ -344,15 +344,8 @@ def drill_snapshot(drill: Drill) -> dict:
 def _claim_version(drill: Drill, expected: int | None, now: datetime) -> None:
     """Raises the version by one if it still is `expected` (compare-and-set, so two saves cannot both win)."""
     expected = drill.version if expected is None else expected
-    result = db.session.execute(
-        sa.update(Drill).where(Drill.id == drill.id, Drill.version == expected)
-        .values(version=expected + 1, updated_at=now).execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        raise Conflict(_("Someone else changed this drill meanwhile. Reload it and apply your change again."),
-                       {"version": [_("This drill has changed since you loaded it (your version is %(v)s).",
-                                      v=expected)]})
-    drill.version = expected + 1
+    claim_version(drill, expected, _("Someone else changed this drill meanwhile. Reload it and apply your change again."),
+                  _("This drill has changed since you loaded it (your version is %(v)s).", v=expected), updated_at=now)
     drill.updated_at = now
 
 

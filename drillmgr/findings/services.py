@@ -18,7 +18,7 @@ from drillmgr.attachments import services as attachments
 from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.audit.models import AuditEntry
-from drillmgr.db import utcnow
+from drillmgr.db import lock, utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.drills.services import is_filed, require_not_filed
 from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, FindingCategory, Role, Severity
@@ -45,7 +45,10 @@ ACTION_PREFIX = "corrective_action."
 def review_of(drill: Drill, for_update: bool = False) -> Review | None:
     """`for_update` locks the row (PostgreSQL), so that two concurrent steps are checked one after
     the other against the same state."""
-    return db.session.get(Review, drill.id, with_for_update=for_update, populate_existing=for_update)
+    review = db.session.get(Review, drill.id)
+    if review is not None and for_update:
+        lock(review)
+    return review
 
 
 def _require_completed(drill: Drill) -> None:
@@ -418,6 +421,7 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
                    drill_id: int | None = None, checklist_run_id: int | None = None,
                    found_on: date | None = None, today: date | None = None, commit: bool = True) -> Finding:
     """Records a finding from a drill or a checklist run, with its corrective action (status open).
+    `link(finding)` records what the finding came from in the same transaction (a checklist answer).
 
     The caller has already checked that `actor` may record findings for this source; the scope
     values (region, organisation) come from the source, never from the input."""
@@ -508,8 +512,7 @@ def update_finding(actor: User, finding: Finding, data: dict) -> Finding:
     target = action_values.pop("status", MISSING)
     reason = action_values.pop("reason", "")
     # Lock the row, then read it afresh: concurrent steps are checked one after the other (PostgreSQL).
-    db.session.execute(sa.select(Finding.id).where(Finding.id == finding.id).with_for_update())
-    db.session.refresh(finding)
+    lock(finding)
     db.session.refresh(finding.corrective_action)
     action = finding.corrective_action
     if version is not MISSING and version != finding.version:

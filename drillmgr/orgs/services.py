@@ -10,7 +10,8 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.audit import services as audit
 from drillmgr.enums import OrgKind
-from drillmgr.errors import Conflict, ValidationError
+from drillmgr.db import claim_version
+from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
@@ -46,7 +47,7 @@ def _read(data: dict, partial: bool) -> tuple[Payload, dict]:
         "evacuation_target_seconds": p.integer("evacuation_target_seconds", minimum=10, maximum=3600),
         "address": p.string("address", max_length=300),
         "contact": p.string("contact", max_length=100),
-        "version": p.integer("version", minimum=1),
+        "version": p.version() if partial else MISSING,
     }
     region_code = values["region_code"]
     if region_code not in (MISSING, "") and db.session.get(Region, region_code) is None:
@@ -82,19 +83,18 @@ def create_org(actor, data: dict) -> Organisation:
 def update_org(actor, org: Organisation, data: dict) -> Organisation:
     access.require(access.can_manage_org(actor, org), _("You cannot change this organisation."))
     p, values = _read(data, partial=True)
-    if "version" in values and values["version"] != org.version:
-        raise Conflict(_("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
     if not p.errors and ("name" in values or "region_code" in values):
         _check_unique_name(p, values.get("name", org.name), values.get("region_code", org.region_code), org.id)
     p.check()
     if "region_code" in values:
         access.require(access.can_manage_region(actor, values["region_code"]),
                        _("You cannot move an organisation into this region."))
+    claim_version(org, values["version"],
+                  _("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
     before = audit.snapshot(org, FIELDS)
     for field in FIELDS:
         if field in values:
             setattr(org, field, values[field])
-    org.version += 1
     audit.record(actor, "org.update", "organisation", org.id, before, audit.snapshot(org, FIELDS))
     db.session.commit()
     return org

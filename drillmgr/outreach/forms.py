@@ -1,11 +1,12 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import (BooleanField, DateField, IntegerField, SelectField, SelectMultipleField, StringField,
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectField, SelectMultipleField, StringField,
                      TextAreaField, widgets)
 from wtforms.validators import DataRequired, Length, Optional
 
 from drillmgr.enums import Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
+from drillmgr.forms import form_version
 
 
 class CheckboxesField(SelectMultipleField):
@@ -33,6 +34,7 @@ class ActivityForm(FlaskForm):
     confirm_exceptional = BooleanField(_l("This audience is right, although it is exceptional"))
     exceptional_reason = TextAreaField(_l("Why it is right"), validators=[Optional(), Length(max=2000)],
                                        render_kw={"rows": 2})
+    version = HiddenField()
 
     def to_payload(self) -> dict:
         return {
@@ -46,7 +48,7 @@ class ActivityForm(FlaskForm):
             "description": self.description.data or "",
             "confirm_exceptional": bool(self.confirm_exceptional.data),
             "exceptional_reason": self.exceptional_reason.data or "",
-        }
+        } | form_version(self)
 
 
 class AttachmentForm(FlaskForm):
@@ -60,8 +62,9 @@ class SiteForm(FlaskForm):
     org_id = SelectField(_l("Unit (optional)"), choices=[], validate_choice=False)
     status = SelectField(_l("Status"), choices=SiteStatus.choices)
     year = IntegerField(_l("Year"), validators=[DataRequired()])
+    version = HiddenField()
 
     def to_payload(self) -> dict:
         return {"kind": self.kind.data, "name": self.name.data, "region_code": self.region_code.data,
                 "org_id": int(self.org_id.data) if (self.org_id.data or "").isdigit() else None,
-                "status": self.status.data, "year": self.year.data}
+                "status": self.status.data, "year": self.year.data} | form_version(self)

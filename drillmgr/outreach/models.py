@@ -27,6 +27,7 @@ class OutreachActivity(db.Model):
     exceptional_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     description: Mapped[str] = mapped_column(sa.Text, default="")
     is_demo: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -44,6 +45,7 @@ class DemonstrationSite(db.Model):
     org_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organisations.id"))
     status: Mapped[SiteStatus] = mapped_column(str_enum(SiteStatus), default=SiteStatus.PLANNED)
     year: Mapped[int]
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
     is_demo: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

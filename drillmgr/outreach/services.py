@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 from drillmgr.access import services as access
 from drillmgr.audit import services as audit
 from drillmgr.compliance.models import ComplianceRule
+from drillmgr.db import claim_version
 from drillmgr.enums import (Channel, ObservanceDay, OrgKind, OutreachKind, RegionLevel, Role, SiteKind,
                             SiteStatus, SixIntoSetting)
 from drillmgr.errors import ValidationError
@@ -145,6 +146,7 @@ def activity_to_dict(activity: OutreachActivity, verdict=MISSING) -> dict:
         "counts_toward_observance": verdict.counts if verdict else None,
         "observance_note": verdict.reason if verdict else None,
         "is_demo": activity.is_demo,
+        "version": activity.version,
     }
 
 
@@ -264,11 +266,14 @@ def create_activity(actor, data: dict, is_demo: bool = False) -> OutreachActivit
 def update_activity(actor, activity: OutreachActivity, data: dict) -> OutreachActivity:
     access.require(access.can_edit_outreach(actor, activity), _("You cannot change this activity."))
     p, values = _read_activity(data, activity)
+    version = p.version()
     p.check()
     merged_region = values.get("region_code", activity.region_code)
     merged_org = values.get("organizer_org_id", activity.organizer_org_id)
     access.require(access.can_record_outreach(actor, merged_region, _organizer(merged_org)),
                    _("You cannot record activities for this region or organisation."))
+    claim_version(activity, version,
+                  _("Someone else changed this activity meanwhile. Reload it and apply your change again."))
     before = audit.snapshot(activity, ACTIVITY_FIELDS)
     for field, value in values.items():
         setattr(activity, field, [c.value for c in value] if field == "channels" else value)
@@ -409,7 +414,8 @@ def coverage_matrix(user, region_code: str, year: int) -> list[CoverageRow]:
 
 def site_to_dict(site: DemonstrationSite) -> dict:
     return {"id": site.id, "kind": site.kind.value, "name": site.name, "region_code": site.region_code,
-            "org_id": site.org_id, "status": site.status.value, "year": site.year, "is_demo": site.is_demo}
+            "org_id": site.org_id, "status": site.status.value, "year": site.year, "is_demo": site.is_demo,
+            "version": site.version}
 
 
 def _read_site(data: dict, partial: bool) -> tuple[Payload, dict]:
@@ -449,8 +455,10 @@ def create_site(actor, data: dict, is_demo: bool = False) -> DemonstrationSite:
 def update_site(actor, site: DemonstrationSite, data: dict) -> DemonstrationSite:
     _require_site_scope(actor, site.region_code, site.org_id)
     p, values = _read_site(data, partial=True)
+    version = p.version()
     p.check()
     _require_site_scope(actor, values.get("region_code", site.region_code), values.get("org_id", site.org_id))
+    claim_version(site, version, _("Someone else changed this site meanwhile. Reload it and apply your change again."))
     before = audit.snapshot(site, SITE_FIELDS)
     for field, value in values.items():
         setattr(site, field, value)

@@ -29,6 +29,7 @@ from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, Role
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.formatting import local_date, local_datetime, local_zone
+from drillmgr.idempotency import services as idempotency
 from drillmgr.notifications.sender import SmtpSettings, send_pending
 from drillmgr.notifications.services import Kind, Message, drill_reminder_key, link_to, notify_many
 from drillmgr.orgs.models import Organisation
@@ -327,6 +328,10 @@ def sweep_uploads(moment: datetime) -> str:
     return _("%(removed)d orphaned files removed, %(completed)d completed.", removed=removed, completed=completed)
 
 
+def prune_idempotency_keys(moment: datetime) -> str:
+    return _("%(n)d expired submission keys removed.", n=idempotency.prune(moment))
+
+
 JOBS = {
     "send_mail": send_mail,
     "drill_reminders": drill_reminders,
@@ -337,6 +342,7 @@ JOBS = {
     "publish_calendars": publish_calendars,
     "prune_job_runs": prune_job_runs,
     "sweep_uploads": sweep_uploads,
+    "prune_idempotency_keys": prune_idempotency_keys,
 }
 
 JOB_TITLES = {
@@ -349,6 +355,7 @@ JOB_TITLES = {
     "publish_calendars": _l("Publish the static public calendars"),
     "prune_job_runs": _l("Forget old successful runs"),
     "sweep_uploads": _l("Remove uploaded files left without a record"),
+    "prune_idempotency_keys": _l("Forget expired submission keys"),
 }
 
 # Times of day are Beijing time. SCHEDULER_SCHEDULE overrides any of them ("job=every 5s;job=off").
@@ -362,4 +369,5 @@ DEFAULT_SCHEDULE = {
     "publish_calendars": "every 300s",
     "prune_job_runs": "daily 03:30",
     "sweep_uploads": "daily 03:45",
+    "prune_idempotency_keys": "daily 03:40",
 }
