@@ -98,11 +98,11 @@ def test_an_easy_password_is_explained_in_english_through_the_api(client, admin_
 
 def test_a_new_password_for_an_existing_user_is_checked_against_their_names(client, admin_auth, make_user):
     target = make_user(Role.COORDINATOR, region_code=WUSU, username="wang.fang", display_name="Wang Fang")
-    response = client.patch(f"/api/v1/users/{target.id}", headers=admin_auth, json={"password": "WangFang2024"})
+    response = client.patch(f"/api/v1/users/{target.id}", headers=admin_auth, json={"password": "WangFang2024", "version": 1})
     assert response.status_code == 422 and "password" in response.get_json()["errors"]
-    response = client.patch(f"/api/v1/users/{target.id}", headers=admin_auth, json={"password": "乌苏市乌苏市乌苏市"})
+    response = client.patch(f"/api/v1/users/{target.id}", headers=admin_auth, json={"password": "乌苏市乌苏市乌苏市", "version": 1})
     assert response.status_code == 422
-    assert client.patch(f"/api/v1/users/{target.id}", headers=admin_auth, json={"password": STRONG}).status_code == 200
+    assert client.patch(f"/api/v1/users/{target.id}", headers=admin_auth, json={"password": STRONG, "version": 1}).status_code == 200
 
 
 def test_a_long_password_is_judged_quickly(client, admin_auth):
@@ -182,7 +182,7 @@ def test_the_web_form_explains_the_username_rule(client, make_user):
 def test_an_old_username_outside_the_rule_can_still_be_edited(client, admin_auth, make_user):
     legacy = make_user(Role.VIEWER, region_code=WUSU, username="老用户")
     response = client.patch(f"/api/v1/users/{legacy.id}", headers=admin_auth,
-                            json={"username": "老用户", "display_name": "老用户 (乌苏)"})
+                            json={"username": "老用户", "display_name": "老用户 (乌苏)", "version": 1})
     assert response.status_code == 200
-    response = client.patch(f"/api/v1/users/{legacy.id}", headers=admin_auth, json={"username": "新 用户"})
+    response = client.patch(f"/api/v1/users/{legacy.id}", headers=admin_auth, json={"username": "新 用户", "version": 2})
     assert response.status_code == 422

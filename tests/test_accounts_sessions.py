@@ -58,7 +58,7 @@ def test_an_admins_password_reset_ends_the_users_sessions_and_tokens(app, client
     headers = token_for(app.test_client(), staff)
     admin_auth = token_for(app.test_client(), admin)
     response = app.test_client().patch(f"/api/v1/users/{staff.id}", headers=admin_auth,
-                                       json={"password": NEW_PASSWORD})
+                                       json={"password": NEW_PASSWORD, "version": staff.version})
     assert response.status_code == 200
     assert not replay(app, cookie)
     assert app.test_client().get("/api/v1/me", headers=headers).status_code == 401

@@ -84,8 +84,9 @@ def test_patch_takes_a_subset(doc):
     schemas = doc["components"]["schemas"]
     assert "required" not in schemas["OrganisationInputPatch"]
     assert schemas["DrillInputPatch"]["required"] == ["version"]
-    assert doc["paths"]["/orgs/{org_id}"]["patch"]["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/OrganisationInputPatch"}
+    body = doc["paths"]["/orgs/{org_id}"]["patch"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["allOf"][0] == {"$ref": "#/components/schemas/OrganisationInputPatch"}
+    assert body["allOf"][1]["required"] == ["version"], "every PATCH carries the version it read"
 
 
 def test_dates_in_bodies_are_within_the_servers_range(doc):

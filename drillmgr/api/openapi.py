@@ -64,15 +64,16 @@ def register_schema(name: str, schema: dict) -> None:
 def describe(summary: str, request: str | None = None, response: str | None = None, paginated: bool = False,
              params: list[dict] | None = None, public: bool = False, content_types: list[str] | None = None,
              created: bool = False, request_content_type: str = "application/json", conflicts: bool = False,
-             errors: dict[int, str] | None = None):
-    """`conflicts`: the operation can answer 409 besides PATCH and PUT's stale version, e.g. a filing step
+             errors: dict[int, str] | None = None, no_content: bool = False):
+    """`no_content`: the operation answers 204 with no body, as DELETE does. `conflicts`: the operation can
+    answer 409 besides PATCH and PUT's stale version, e.g. a filing step
     that the current state does not allow. `content_types`: other types of the 200 answer (a file download
     without `response` has only those). `errors`: further problem statuses and what they mean."""
     def decorator(view):
         view.openapi = {"summary": summary, "request": request, "response": response, "paginated": paginated,
                         "params": params or [], "public": public, "content_types": content_types,
                         "created": created, "request_content_type": request_content_type,
-                        "conflicts": conflicts, "errors": errors or {}}
+                        "conflicts": conflicts, "errors": errors or {}, "no_content": no_content}
         return view
 
     return decorator
@@ -203,7 +204,7 @@ def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
     content = {ct: {"schema": {"type": "string", "format": "binary"}} for ct in info.get("content_types") or []}
     if info.get("response") or not content:
         content["application/json"] = {"schema": response_schema}
-    if method == "delete":
+    if method == "delete" or info.get("no_content"):
         success = {"204": {"description": "Done; no content"}}
     else:
         success = {"201" if method == "post" and info.get("created") else "200": {"description": "OK", "content": content}}

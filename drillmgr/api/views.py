@@ -140,7 +140,7 @@ def update_user(user_id: int):
 
 
 @bp.post("/me/logout-everywhere")
-@describe("End every web session and API token of the caller, this token included")
+@describe("End every web session and API token of the caller, this token included", no_content=True)
 @token_required
 def logout_everywhere_me():
     user = current_api_user()
@@ -149,7 +149,7 @@ def logout_everywhere_me():
 
 
 @bp.post("/users/<int:user_id>/logout-everywhere")
-@describe("End every web session and API token of a user the caller manages")
+@describe("End every web session and API token of a user the caller manages", no_content=True)
 @token_required
 def logout_everywhere(user_id: int):
     actor = current_api_user()
