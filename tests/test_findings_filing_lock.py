@@ -213,8 +213,9 @@ def test_api_refuses_changes_to_a_filed_drill_with_409(client, world):
         "participation": {"counts": {"students": 300}, "evacuation_seconds": 60}})
     assert answer.status_code == 409
     assert client.delete(f"/api/v1/attachments/{attachment.id}", headers=headers).status_code == 409
+    review = client.get(f"/api/v1/drills/{world.drill.id}/review", headers=headers).get_json()
     assert client.put(f"/api/v1/drills/{world.drill.id}/review", headers=headers,
-                      json={"went_well": "改"}).status_code == 409
+                      json={"went_well": "改", "version": review["version"]}).status_code == 409
 
 
 def test_api_reopen(client, world):

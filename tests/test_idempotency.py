@@ -163,11 +163,17 @@ def test_checklist_answers_at_once_are_all_kept(live):
     assert [line["answer"] for line in again["answers"] if line["item_id"] in items] == ["yes"] * len(items)
 
 
+def chosen_category_and_owner(client) -> dict:
+    """A checklist item becomes an action with the category and owner the user chose (here: the caller)."""
+    return {"category": "facility", "corrective_action": {"owner": client.call("GET", "/api/v1/me").json["id"]}}
+
+
 def test_corrective_action_from_one_item_clicked_at_once_is_one_finding(live):
     org = new_org(live)
     run, item_id = run_with_a_no(live, org)
     url = f"/api/v1/checklist-runs/{run['id']}/items/{item_id}/corrective-action"
-    answers = together(N, lambda i: live.admin.call("POST", url))
+    choice = chosen_category_and_owner(live.admin)
+    answers = together(N, lambda i: live.admin.call("POST", url, choice))
     one_created(answers)
     assert {a.status for a in answers} == {201, 409}
     findings = live.admin.call("GET", f"/api/v1/findings?org={org['id']}&per_page=500").json
@@ -256,7 +262,8 @@ def test_keyed_checklist_steps_happen_once(live):
     item_id = run["answers"][0]["item_id"]
     _keyed(live, admin, "POST", f"/api/v1/checklist-runs/{run['id']}/answers",
            {str(item_id): {"answer": "no", "note": "缺少应急照明"}}, created=200)
-    _keyed(live, admin, "POST", f"/api/v1/checklist-runs/{run['id']}/items/{item_id}/corrective-action", None)
+    _keyed(live, admin, "POST", f"/api/v1/checklist-runs/{run['id']}/items/{item_id}/corrective-action",
+           chosen_category_and_owner(admin))
     assert admin.call("GET", f"/api/v1/findings?org={org['id']}").json["total"] == 1
 
 
