@@ -176,11 +176,12 @@ def test_nobody_outside_a_secret_drill_is_offered_or_accepted_as_owner(client, w
     _run, _items, made = checklist_action(client, users["coordinator"], drill, users["coordinator"])
     assert made.status_code == 201
     finding_id = made.get_json()["id"]
+    version = made.get_json()["version"]
     patch = client.patch(f"/api/v1/findings/{finding_id}", headers=api(users["coordinator"]),
-                         json={"corrective_action": {"owner": users["participant"].id}})
+                         json={"corrective_action": {"owner": users["participant"].id}, "version": version})
     assert patch.status_code == 422 and list(patch.get_json()["errors"]) == ["corrective_action.owner"]
     evaluator = client.patch(f"/api/v1/findings/{finding_id}", headers=api(users["coordinator"]),
-                             json={"corrective_action": {"owner": users["evaluator"].id}})
+                             json={"corrective_action": {"owner": users["evaluator"].id}, "version": version})
     assert evaluator.status_code == 200 and evaluator.get_json()["corrective_action"]["owner"] == users["evaluator"].id
 
     # The pick lists: the make-action form and the finding's own edit form.
@@ -194,8 +195,10 @@ def test_nobody_outside_a_secret_drill_is_offered_or_accepted_as_owner(client, w
     # Once the drill has started, the school's staff may own its actions like any other drill's.
     drill.starts_at = at(hours=-1)
     db.session.commit()
+    version = evaluator.get_json()["version"]
     assert client.patch(f"/api/v1/findings/{finding_id}", headers=api(users["coordinator"]),
-                        json={"corrective_action": {"owner": users["participant"].id}}).status_code == 200
+                        json={"corrective_action": {"owner": users["participant"].id},
+                              "version": version}).status_code == 200
 
 
 @pytest.fixture

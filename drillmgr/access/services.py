@@ -4,7 +4,8 @@ Scopes: an admin sees everything; a coordinator or viewer sees their region's su
 staff see their own organisation. A double-blind drill before its start is hidden from everyone
 but its organiser, its evaluators, coordinators of its region and admins.
 """
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import islice
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -239,10 +240,14 @@ def can_see_series_plan(user: User, series, now: datetime | None = None) -> bool
 
 
 def _series_continues(series, now: datetime) -> bool:
-    from drillmgr.drills.services import parse_rule
+    from drillmgr.drills import recurrence
 
     after = max(now, series.materialized_until or now)
-    return parse_rule(series.rrule, series.dtstart).after(after.astimezone(local_zone())) is not None
+    try:
+        ahead = recurrence.iterate(series.rrule, series.dtstart, end=after + timedelta(days=3660), start=after)
+        return any(moment > after for moment in islice(ahead, 2))
+    except recurrence.RuleError:
+        return False
 
 
 def can_view_drill(user: User | None, drill: Drill, now: datetime | None = None) -> bool:
