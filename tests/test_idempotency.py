@@ -78,7 +78,7 @@ def new_drill(live, org_id: int, days: float = 7, **fields) -> dict:
 
 
 def held_drill(live, org_id: int) -> dict:
-    return new_drill(live, org_id, days=-2, participation={"counts": {"students": 500, "staff": 40},
+    return new_drill(live, org_id, days=-2, participation={"counts": {"students": 250, "staff": 20},
                                                            "evacuation_seconds": 95})
 
 
@@ -379,7 +379,8 @@ def test_forms_sent_at_once_create_and_step_once(live):
     held = held_drill(live, org["id"])
     assert live.admin.call("PUT", f"/api/v1/drills/{held['id']}/review",
                            {"execution": "按预案疏散", "version": 0}).status == 200
-    _form_at_once(web, f"/drills/{held['id']}", f"/findings/drills/{held['id']}/review/submit", {})
+    _form_at_once(web, f"/drills/{held['id']}", f"/findings/drills/{held['id']}/review",  # 保存并报送备案
+                  {"review-execution": "按预案疏散", "then": "submit"})
     review = live.admin.call("GET", f"/api/v1/drills/{held['id']}/review").json
     assert (review["filing_status"], [h["step"] for h in review["history"]]) == ("submitted", ["submit"])
 
