@@ -55,8 +55,9 @@ def uploads(app):
 def test_file_takes_its_name_only_when_its_row_is_committed(app, uploads, make_user, make_drill):
     admin = make_user(role=Role.ADMIN)
     drill = make_drill(organizer=WUSU)
+    before = set(stored_files(uploads))  # other tests' files share the folder
     attachment = services.add_attachment(admin, drill, "plan", io.BytesIO(PDF), "方案.pdf")
-    assert stored_files(uploads) == [attachment.stored_name]
+    assert sorted(set(stored_files(uploads)) - before) == [attachment.stored_name]
     assert services.attachment_path(attachment).read_bytes() == PDF
 
 

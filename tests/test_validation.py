@@ -49,7 +49,8 @@ def test_ids_beyond_the_column_are_404_on_web_pages(client, admin, make_drill):
     ("/checklist-runs?org=2147483648", "org"), ("/checklist-runs?drill=2147483648", "drill"),
     ("/drills?to=9999-12-31", "to"), ("/drills?from=0001-01-01", "from"), ("/drills?to=", "to"),
     ("/reports/half-year?half=", "half"), ("/outreach?year=2026%00", "year"), ("/orgs?q=a%00b", "q"),
-    ("/drills?region=%00", "region"), ("/users?per_page=501", "per_page"), (f"/users?page={HUGE}", "page"),
+    ("/drills?region=%00", "region"), ("/orgs?region=0000000000000", "region"),
+    ("/users?per_page=501", "per_page"), (f"/users?page={HUGE}", "page"),
 ])
 def test_out_of_range_filters_are_a_problem_naming_the_field(client, auth, query, field):
     response = client.get(f"/api/v1{query}", headers=auth)

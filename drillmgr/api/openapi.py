@@ -191,7 +191,7 @@ def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
         schema = _ref(name)
         if method in ("patch", "put"):
             schema = {"allOf": [schema, {"type": "object", "required": ["version"], "properties": {"version": {
-                "type": "integer", "minimum": 1, "description": "the version read; a stale one answers 409"}}}]}
+                "type": "integer", "description": "the version read; a stale one answers 409"}}}]}
         operation["requestBody"] = {"required": True,
                                     "content": {info.get("request_content_type") or "application/json":
                                                 {"schema": schema}}}

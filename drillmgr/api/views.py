@@ -4,7 +4,7 @@ from flask import jsonify, url_for
 from drillmgr.access import services as access
 from drillmgr.accounts import services as accounts
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, problem, token_required
-from drillmgr.api.openapi import describe, openapi_document, register_schema
+from drillmgr.api.openapi import REGION_CODE_LENGTH, describe, openapi_document, register_schema
 from drillmgr.errors import status_title
 from drillmgr.extensions import db, login_limit_by_address, login_limit_by_username
 from drillmgr.orgs import services as orgs
@@ -171,8 +171,10 @@ def list_orgs():
     from flask import request
 
     page, per_page = page_args()
-    query = orgs.org_query(current_api_user(), region=request.args.get("region"), kind=request.args.get("kind"),
-                           q=request.args.get("q"))
+    filters = Payload(request.args.to_dict(), partial=True)
+    region = filters.string("region", max_length=REGION_CODE_LENGTH, default=None)
+    filters.check()
+    query = orgs.org_query(current_api_user(), region=region, kind=request.args.get("kind"), q=request.args.get("q"))
     return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False), orgs.org_to_dict))
 
 
