@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.live_support import stop
+
 pytestmark = pytest.mark.browser
 
 BIN = Path(sys.executable).parent
@@ -55,12 +57,7 @@ def server(tmp_path):
         wait_until_up(f"http://127.0.0.1:{port}/login", process)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from drillmgr.enums import Role
 from tests.calendars_support import _empty_feed_caches  # noqa: F401
 from tests.conftest import PASSWORD, WUSU, token_for
 from tests.test_browser import free_port, wait_until_up
+from tests.live_support import stop
 
 PROJECT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -132,12 +133,7 @@ def test_a_server_on_another_port_gives_links_that_work(tmp_path):
             with urllib.request.urlopen(link["url"], timeout=60) as feed:
                 assert feed.status == 200 and feed.read().startswith(b"BEGIN:VCALENDAR")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def test_mails_never_take_the_address_a_request_came_to(app):
