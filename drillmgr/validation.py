@@ -150,6 +150,8 @@ class Payload:
             self.error(field, _("Must be at least %(n)d.", n=minimum))
         elif raw > maximum:
             self.error(field, _("Must be at most %(n)d.", n=maximum))
+        if not MIN_INT <= raw <= MAX_INT:
+            return default  # later checks (an organisation lookup, say) must never hand it to the database
         return raw
 
     def decimal(self, field, required=False, minimum=None, maximum=None, default=MISSING):

@@ -85,6 +85,23 @@ def test_ids_in_bodies_beyond_the_column_are_422(client, auth):
     assert "participant_org_ids" in assert_problem(response, 422)["errors"]
 
 
+def test_ids_in_patches_beyond_the_column_are_422_before_any_lookup(client, auth):
+    """Found by the fuzzer: a PATCH with an organisation id of 2**80 reached the organisation lookup (500)."""
+    activity = client.post("/api/v1/outreach", headers=auth, json={
+        "kind": "observance_campaign", "title": "宣传", "observance_day": "10-13", "held_on": "2025-10-13",
+        "region_code": WUSU, "channels": ["internet"], "audience": 100}).get_json()
+    response = client.patch(f"/api/v1/outreach/{activity['id']}", headers=auth,
+                            json={"organizer_org_id": 2**80, "version": activity["version"]})
+    assert "organizer_org_id" in assert_problem(response, 422)["errors"]
+    site = client.post("/api/v1/demonstration-sites", headers=auth, json={
+        "kind": "school", "name": "示范校", "region_code": WUSU, "year": 2025}).get_json()
+    response = client.patch(f"/api/v1/demonstration-sites/{site['id']}", headers=auth,
+                            json={"org_id": 2**80, "kind": "community", "version": site["version"]})
+    assert "org_id" in assert_problem(response, 422)["errors"]
+    kept = client.get("/api/v1/demonstration-sites", headers=auth).get_json()["items"]
+    assert [(s["id"], s["kind"]) for s in kept] == [(site["id"], "school")]
+
+
 @pytest.mark.parametrize("raw", [b"[" * 1000 + b"]" * 1000, b'{"a":' * 1000 + b"1" + b"}" * 1000,
                                  b"[" * 100_000 + b"]" * 100_000])
 def test_deeply_nested_json_is_422(client, auth, raw):
