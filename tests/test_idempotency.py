@@ -568,3 +568,30 @@ def test_every_form_backed_change_is_compare_and_set(app, make_user, make_org):
         db.session.refresh(record)
         assert list(stale.value.errors) == ["version"]
         assert (getattr(record, field), record.version) == (data[field], 2), change.__name__
+
+
+def test_a_keyed_upload_with_a_malformed_part_name_is_kept_once_not_500(client, admin_headers):
+    """Found by the fuzzer: a part header werkzeug reads as a field named None broke the key's fingerprint."""
+    activity = client.post("/api/v1/outreach", headers=admin_headers, json={
+        "kind": "six_into", "setting": "school", "title": "进校园", "held_on": "2025-03-01",
+        "region_code": WUSU}).get_json()
+    boundary = "b0undary"
+    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00:~\x9bU\x00"
+           b"\x00\x00\nIDATx\x9cc`\x00\x00\x00\x02\x00\x01H\xaf\xa4q\x00\x00\x00\x00IEND\xaeB`\x82")
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="f;\\"\r\n\r\n1\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\n2\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()
+    headers = admin_headers | {"Idempotency-Key": unique("odd"), "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    answers = [client.post(f"/api/v1/outreach/{activity['id']}/attachments", data=body, headers=headers)
+               for _ in range(2)]
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].get_json() == answers[1].get_json()
+    listed = client.get(f"/api/v1/outreach/{activity['id']}/attachments", headers=admin_headers).get_json()["items"]
+    assert [a["filename"] for a in listed] == ["p.png"]
+
+
+def test_outreach_uploads_document_only_the_fields_they_read(client):
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert set(schemas["OutreachAttachmentUpload"]["properties"]) == {"file"}
+    assert set(schemas["AttachmentUpload"]["properties"]) == {"file", "kind"}

@@ -93,8 +93,9 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 200
 
 def _request_fingerprint() -> str:
     if request.files or request.form:
-        parts = [f"{name}={value}" for name, value in sorted(request.form.items(multi=True))]
-        for name, upload in sorted(request.files.items(multi=True), key=lambda item: item[0]):
+        # A malformed part header gives a field named None: compared as text, never as None.
+        parts = sorted(f"{name}={value}" for name, value in request.form.items(multi=True))
+        for name, upload in sorted(request.files.items(multi=True), key=lambda item: str(item[0])):
             parts += [name, upload.filename or "", upload.stream.read()]
             upload.stream.seek(0)
         return idempotency.fingerprint(request.method, request.full_path, *parts)

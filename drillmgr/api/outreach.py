@@ -48,6 +48,10 @@ register_schema("OutreachActivity", {"type": "object", "properties": _ACTIVITY_F
     "observance_note": {"type": ["string", "null"], "description": "why it counts or not"},
     "is_demo": {"type": "boolean"},
 }})
+register_schema("OutreachAttachmentUpload", {
+    "type": "object", "required": ["file"],
+    "description": "multipart/form-data; pdf, doc, docx, xls, xlsx, jpg, png, checked by extension and content",
+    "properties": {"file": {"type": "string", "format": "binary"}}})
 register_schema("OutreachActivityInput", {"type": "object", "required": ["kind", "title", "held_on", "region_code"],
                                           "description": "PATCH takes any subset.", "properties": _ACTIVITY_FIELDS})
 _SITE_FIELDS = {"kind": {"enum": SiteKind.values()}, "name": {"type": "string", "maxLength": 200},
@@ -162,7 +166,7 @@ def list_outreach_attachments(activity_id: int):
 
 @bp.post("/outreach/<int:activity_id>/attachments")
 @describe("Attach a photo or document (multipart field `file`); size- and type-checked like drill files",
-          request="AttachmentUpload", created=True, request_content_type="multipart/form-data")
+          request="OutreachAttachmentUpload", created=True, request_content_type="multipart/form-data")
 @token_required
 def add_outreach_attachment(activity_id: int):
     actor = current_api_user()
