@@ -1,18 +1,10 @@
 """Showing times in the configured time zone (Beijing time by default)."""
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import format_date, format_datetime, format_decimal
 from flask_babel import gettext as _
 
-
-def local_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config["DRILLMGR_TIMEZONE"])
-
-
-def to_local(value: datetime) -> datetime:
-    return value.astimezone(local_zone())
+from drillmgr.localtime import to_local
 
 
 def local_datetime(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:

@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from drillmgr.checklists.models import ChecklistRun
 from drillmgr.checklists.services import template_for_org, term_bounds
 from drillmgr.compliance import dashboard as dash
-from drillmgr.compliance.periods import local_midnight, local_today, report_due_half, reporting_half
+from drillmgr.compliance.periods import report_due_half, reporting_half
+from drillmgr.localtime import local_midnight, local_today
 from drillmgr.enums import OrgKind, Role
 from drillmgr.extensions import db
 from tests.conftest import SHAWAN, WUSU, login, token_for

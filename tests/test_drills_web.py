@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.extensions import db
-from drillmgr.formatting import to_local
+from drillmgr.localtime import to_local
 from tests.conftest import TACHENG_CITY, WUSU, at
 
 

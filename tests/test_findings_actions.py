@@ -12,7 +12,7 @@ from drillmgr.errors import Conflict, Forbidden, NotFound, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.findings.models import Finding
-from drillmgr.formatting import to_local
+from drillmgr.localtime import to_local
 from tests.conftest import SHAWAN, WUSU, at
 from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from drillmgr.enums import OrgKind, Role
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
-from drillmgr.findings.services import local_today
+from drillmgr.localtime import local_today
 from drillmgr.outreach import services
 from drillmgr.outreach.models import OutreachActivity
 from tests.conftest import WUSU, login, token_for

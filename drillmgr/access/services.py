@@ -16,7 +16,6 @@ from drillmgr.drills.models import Drill, drill_evaluators, drill_participants
 from drillmgr.enums import Role
 from drillmgr.errors import Forbidden, NotFound
 from drillmgr.extensions import db
-from drillmgr.formatting import local_zone
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 

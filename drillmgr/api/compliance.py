@@ -7,11 +7,12 @@ from drillmgr.api.core import bp, current_api_user, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.compliance import params, reports
 from drillmgr.compliance.dashboard import compliance_matrix, default_region, matrix_filename
-from drillmgr.compliance.periods import local_today, report_due_half
+from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.services import evaluate, results_to_dict
 from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
 from drillmgr.extensions import db
+from drillmgr.localtime import local_today
 from drillmgr.regions.models import Region
 
 SHEETS = {"type": "object", "description": "Tables as the page and the XLSX show them, labels in the caller's "

@@ -11,6 +11,7 @@ from drillmgr.drills.models import DrillSeries
 from drillmgr.enums import AttachmentKind, Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
+from drillmgr.localtime import api_datetime
 
 _DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00"}
 _COUNTS = {"type": "object", "description": "at least one group above zero; none negative",
@@ -205,9 +206,9 @@ def cancel_drill(drill_id: int):
 
 def _series_dict(actor, series) -> dict:
     plan = access.can_see_series_plan(actor, series)
-    return {"id": series.id, "rrule": series.rrule if plan else None, "dtstart": services.iso(series.dtstart),
+    return {"id": series.id, "rrule": series.rrule if plan else None, "dtstart": api_datetime(series.dtstart),
             "duration_minutes": series.duration_minutes,
-            "materialized_until": services.iso(series.materialized_until) if plan else None,
+            "materialized_until": api_datetime(series.materialized_until) if plan else None,
             "occurrences": [services.drill_to_dict(d) for d in services.series_occurrences(actor, series.id)]}
 
 

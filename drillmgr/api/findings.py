@@ -9,6 +9,7 @@ from drillmgr.attachments import services as attachments
 from drillmgr.errors import ValidationError
 from drillmgr.enums import ActionStatus, FilingStatus, FindingCategory, Severity
 from drillmgr.findings import services
+from drillmgr.localtime import local_today
 
 _TEXT = {"type": "string", "maxLength": services.MAX_TEXT}
 _REVIEW_TEXT = {name: _TEXT for name in services.REVIEW_TEXT_FIELDS}
@@ -137,7 +138,7 @@ _FILTERS = [
 
 
 def _review_answer(drill):
-    today = services.local_today()
+    today = local_today()
     return jsonify(services.review_to_dict(drill, services.review_of(drill), services.drill_findings(drill), today,
                                            services.filing_history(drill)))
 
@@ -216,7 +217,7 @@ def create_finding(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
     finding = services.add_drill_finding(actor, drill, json_body())
-    return (jsonify(services.finding_to_dict(finding, services.local_today())), 201,
+    return (jsonify(services.finding_to_dict(finding, local_today())), 201,
             {"Location": url_for("api.get_finding", finding_id=finding.id)})
 
 
@@ -227,7 +228,7 @@ def create_finding(drill_id: int):
 def list_findings():
     page, per_page = page_args()
     filters = services.read_action_filters(request.args.to_dict())
-    today = services.local_today()
+    today = local_today()
     return jsonify(paginated(services.open_actions_page(current_api_user(), today, filters, page, per_page),
                              lambda action: services.action_list_item(action, today)))
 
@@ -237,7 +238,7 @@ def list_findings():
 @token_required
 def get_finding(finding_id: int):
     finding = access.get_visible_finding(current_api_user(), finding_id)
-    return jsonify(services.finding_to_dict(finding, services.local_today()))
+    return jsonify(services.finding_to_dict(finding, local_today()))
 
 
 @bp.patch("/findings/<int:finding_id>")
@@ -247,7 +248,7 @@ def update_finding(finding_id: int):
     actor = current_api_user()
     finding = access.get_visible_finding(actor, finding_id)
     finding = services.update_finding(actor, finding, json_body())
-    return jsonify(services.finding_to_dict(finding, services.local_today()))
+    return jsonify(services.finding_to_dict(finding, local_today()))
 
 
 def _evidence_answer(finding):

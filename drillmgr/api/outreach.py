@@ -309,7 +309,8 @@ def complete_checklist_run(run_id: int):
           request="ChecklistCorrectiveAction", response="Finding", created=True, conflicts=True)
 @token_required
 def checklist_corrective_action(run_id: int, item_id: int):
-    from drillmgr.findings.services import finding_to_dict, local_today
+    from drillmgr.findings.services import finding_to_dict
+    from drillmgr.localtime import local_today
 
     actor = current_api_user()
     run = checklists.get_visible_run(actor, run_id)

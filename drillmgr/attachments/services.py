@@ -26,10 +26,11 @@ from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import iso, require_not_filed
+from drillmgr.drills.services import require_not_filed
 from drillmgr.enums import ActionStatus, AttachmentKind, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
+from drillmgr.localtime import api_datetime
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP = b"PK\x03\x04"
@@ -63,7 +64,7 @@ ORPHAN_GRACE = timedelta(hours=1)
 def attachment_to_dict(attachment: Attachment) -> dict:
     return {"id": attachment.id, "drill_id": attachment.drill_id, "kind": attachment.kind.value,
             "filename": attachment.filename, "content_type": attachment.content_type, "size": attachment.size,
-            "sha256": attachment.sha256, "uploaded_at": iso(attachment.uploaded_at)}
+            "sha256": attachment.sha256, "uploaded_at": api_datetime(attachment.uploaded_at)}
 
 
 def upload_dir() -> Path:
@@ -254,7 +255,7 @@ MAX_EVIDENCE_FILES = 10
 def evidence_to_dict(attachment: Attachment) -> dict:
     return {"id": attachment.id, "kind": attachment.kind.value, "filename": attachment.filename,
             "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
-            "uploaded_at": iso(attachment.uploaded_at), "uploaded_by": attachment.uploaded_by_id,
+            "uploaded_at": api_datetime(attachment.uploaded_at), "uploaded_by": attachment.uploaded_by_id,
             "from_checklist": attachment.checklist_run_id is not None}
 
 

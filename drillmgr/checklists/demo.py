@@ -10,7 +10,7 @@ from drillmgr.checklists.models import ChecklistAnswer, ChecklistRun, ChecklistT
 from drillmgr.checklists.services import ensure_default_templates, term_bounds
 from drillmgr.enums import Answer
 from drillmgr.extensions import db
-from drillmgr.formatting import local_zone
+from drillmgr.localtime import local_zone
 from drillmgr.orgs.models import Organisation
 
 SHARE_READY = 0.7

@@ -7,10 +7,8 @@ or to units of a kind — the standing readiness checklist, run again each schoo
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context
 from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
@@ -25,6 +23,7 @@ from drillmgr.drills.models import Drill
 from drillmgr.enums import Answer, DrillForm, DrillScope, DrillStatus, OrgKind, RegionLevel, Severity
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
+from drillmgr.localtime import api_datetime, local_today, local_zone
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.validation import MISSING, Payload
@@ -32,14 +31,6 @@ from drillmgr.validation import MISSING, Payload
 MAX_NOTE = 2000
 ACTION_DAYS = 30
 TEMPLATE_FIELDS = ("name", "drill_form", "drill_scope", "org_kind", "active")
-
-
-def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["DRILLMGR_TIMEZONE"] if has_app_context() else "Asia/Shanghai")
-
-
-def local_today() -> date:
-    return datetime.now(_tz()).date()
 
 
 # --- templates ----------------------------------------------------------------------------------
@@ -417,7 +408,7 @@ def action_due_on(run: ChecklistRun, today: date | None = None) -> date:
     due = today + timedelta(days=ACTION_DAYS)
     if run.drill_id is not None:
         drill = db.session.get(Drill, run.drill_id)
-        eve = drill.starts_at.astimezone(_tz()).date() - timedelta(days=1)
+        eve = drill.starts_at.astimezone(local_zone()).date() - timedelta(days=1)
         if today <= eve < due:
             due = eve
     return due
@@ -542,8 +533,8 @@ def run_to_dict(run: ChecklistRun) -> dict:
     done = progress(run)
     return {
         "id": run.id, "template_id": run.template_id, "template": run.template.name, "drill_id": run.drill_id,
-        "org_id": run.org_id, "region_code": run.region_code, "started_at": run.started_at.isoformat(),
-        "completed_at": run.completed_at.isoformat() if run.completed_at else None,
+        "org_id": run.org_id, "region_code": run.region_code, "started_at": api_datetime(run.started_at),
+        "completed_at": api_datetime(run.completed_at),
         "answered": done.answered, "total": done.total, "no": done.no,
         "answers": [{"item_id": line.item.id, "text": line.item.text,
                      "answer": line.value.value if line.value else None,
@@ -592,11 +583,11 @@ def unit_readiness(user, org: Organisation, today: date | None = None) -> UnitRe
         .order_by(ChecklistRun.completed_at.desc(), ChecklistRun.id.desc())).all()
     open_run = next((r for r in runs if r.completed_at is None), None)
     last_run = next((r for r in runs if r.completed_at is not None), None)
-    age = (today - last_run.completed_at.astimezone(_tz()).date()).days if last_run else None
+    age = (today - last_run.completed_at.astimezone(local_zone()).date()).days if last_run else None
     first, _last = term_bounds(today)
     return UnitReadiness(
         template=template_for_org(org), last_run=last_run, open_run=open_run, age_days=age,
-        this_term=last_run is not None and last_run.completed_at.astimezone(_tz()).date() >= first,
+        this_term=last_run is not None and last_run.completed_at.astimezone(local_zone()).date() >= first,
         can_start=access.can_start_readiness_run(user, org))
 
 
@@ -609,7 +600,7 @@ def term_bounds(day: date) -> tuple[date, date]:
 
 
 def _local_midnight_utc(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=_tz()).astimezone(timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=local_zone()).astimezone(timezone.utc)
 
 
 def readiness_for(user, region_code: str, today: date | None = None) -> list[dict]:

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.services import readiness_summary, term_bounds
-from drillmgr.compliance.periods import local_midnight, local_today, periods
+from drillmgr.compliance.periods import periods
 from drillmgr.compliance.services import RANK, RuleResult, combine, evaluate, subject_counties, subtree_list
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.compliance.sqlfuncs import scanned
@@ -20,6 +20,7 @@ from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
+from drillmgr.localtime import local_midnight, local_today
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 

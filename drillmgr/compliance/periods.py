@@ -16,27 +16,11 @@ Kinds of period for a year Y:
 """
 from dataclasses import dataclass
 from functools import cached_property
-from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
-from flask import current_app, has_app_context
+from drillmgr.localtime import local_midnight
 
 PERIOD_KINDS = ("year", "reporting_half", "half", "quarter", "month")
-DEFAULT_ZONE = "Asia/Shanghai"
-
-
-def local_zone() -> ZoneInfo:
-    name = current_app.config.get("DRILLMGR_TIMEZONE", DEFAULT_ZONE) if has_app_context() else DEFAULT_ZONE
-    return ZoneInfo(name)
-
-
-def local_midnight(day: date) -> datetime:
-    """The UTC instant at which `day` begins in local time."""
-    return datetime(day.year, day.month, day.day, tzinfo=local_zone()).astimezone(timezone.utc)
-
-
-def local_today(now: datetime) -> date:
-    return now.astimezone(local_zone()).date()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.compliance.labels import missing_label
-from drillmgr.compliance.periods import Period, local_today, reporting_half
+from drillmgr.compliance.periods import Period, reporting_half
 from drillmgr.compliance.services import evaluate, subtree_list
 from drillmgr.compliance.sheets import Cell, Column, Document, Table, cell, linked
 from drillmgr.db import utcnow
@@ -22,6 +22,7 @@ from drillmgr.enums import ActionStatus, DrillForm, DrillStatus, JointWith, Outr
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.formatting import local_date
+from drillmgr.localtime import api_datetime, local_today
 from drillmgr.orgs.models import Organisation
 from drillmgr.outreach.models import OutreachActivity
 from drillmgr.regions.models import Region
@@ -55,7 +56,7 @@ class HalfYearReport:
             **self.document.to_dict(),
             "region": {"code": self.region.code, "name": self.region.name}, "year": self.year, "half": self.half,
             "period": {"from": self.period.first_day.isoformat(), "to": self.period.last_day.isoformat()},
-            "generated_at": self.generated_at.isoformat(), "drills_by_form": self.by_form, "joint_drills": self.joint,
+            "generated_at": api_datetime(self.generated_at), "drills_by_form": self.by_form, "joint_drills": self.joint,
             "drills_by_unit": self.by_unit, "participation": self.participation,
             "key_county_obligations": self.key_counties, "findings": self.findings, "outreach": self.outreach,
         }

@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
 from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot
-from drillmgr.compliance.periods import Period, local_today, periods
+from drillmgr.compliance.periods import Period, periods
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_short_title, rule_title
 from drillmgr.compliance.sqlfuncs import add_days, later_of, scanned
 from drillmgr.db import utcnow
@@ -38,6 +38,7 @@ from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillStatus, Observa
                             RegionLevel)
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
+from drillmgr.localtime import api_datetime, local_today
 from drillmgr.orgs.models import Organisation
 from drillmgr.outreach.models import OutreachActivity
 from drillmgr.regions.models import Region
@@ -221,7 +222,7 @@ def _period_index(column, spans: list[Period]):
 def _drill_evidence(row_id, title, starts_at, real_response, note, status) -> dict:
     if starts_at is None:  # evaluated without details
         return {"type": "drill", "id": row_id, "status": status}
-    item = {"type": "drill", "id": row_id, "title": title, "starts_at": starts_at.isoformat(), "status": status}
+    item = {"type": "drill", "id": row_id, "title": title, "starts_at": api_datetime(starts_at), "status": status}
     if real_response:
         item["credited_as"] = "real_response"
         item["reason"] = note

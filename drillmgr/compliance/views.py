@@ -10,7 +10,7 @@ from drillmgr.access import services as access
 from drillmgr.compliance import dashboard as dash
 from drillmgr.compliance import reports
 from drillmgr.compliance.labels import describe_params, missing_label, period_label, status_label
-from drillmgr.compliance.periods import PERIOD_KINDS, local_today, report_due_half
+from drillmgr.compliance.periods import PERIOD_KINDS, report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_title, update_rule
@@ -19,6 +19,7 @@ from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, OrgKind, SixIntoSetting
 from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
+from drillmgr.localtime import local_today
 from drillmgr.regions.services import all_regions
 
 bp = Blueprint("compliance", __name__, url_prefix="/compliance")

@@ -10,6 +10,7 @@ from drillmgr.drills import services as drills
 from drillmgr.drills.models import Drill
 from drillmgr.extensions import db
 from drillmgr.findings import services as findings
+from drillmgr.localtime import local_today
 
 REVIEW = {
     "execution": "（演示）警报响起后各班按预定路线疏散至操场，班主任清点人数后逐级上报。",
@@ -88,7 +89,7 @@ def seed_filing_demo(now: datetime | None = None) -> int:
     staff, coordinator = _actors()
     if staff is None or coordinator is None:
         return 0
-    today = findings.local_today()
+    today = local_today()
     for title, days_ago, state in PATH:
         drill = _completed(staff, title, days_ago, now)
         findings.save_review(staff, drill, REVIEW)

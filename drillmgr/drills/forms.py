@@ -9,7 +9,7 @@ from wtforms import (BooleanField, DateTimeLocalField, DecimalField, HiddenField
 from wtforms.validators import DataRequired, Length, Optional
 
 from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, JointWith
-from drillmgr.formatting import local_zone, to_local
+from drillmgr.localtime import local_zone, to_local
 
 COUNT_LABELS = {
     "students": _l("Students"), "staff": _l("Staff"), "patients": _l("Patients"), "residents": _l("Residents"),

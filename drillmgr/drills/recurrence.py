@@ -14,7 +14,7 @@ from math import prod
 from dateutil.rrule import rrule, rrulestr
 from flask_babel import gettext as _
 
-from drillmgr.formatting import local_zone
+from drillmgr.localtime import local_zone
 
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 LIST_PARTS = ("BYDAY", "BYMONTHDAY", "BYMONTH", "BYYEARDAY", "BYWEEKNO", "BYSETPOS", "BYHOUR", "BYMINUTE",

@@ -27,7 +27,8 @@ from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.audit.models import AuditEntry
 from drillmgr.findings.models import Finding, Review
-from drillmgr.formatting import duration, local_zone
+from drillmgr.formatting import duration
+from drillmgr.localtime import api_datetime, local_zone
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
@@ -259,11 +260,6 @@ def default_focus(form, scope, region_code) -> list[Focus]:
 
 # --- output -------------------------------------------------------------------------------------
 
-def iso(moment: datetime | None) -> str | None:
-    """ISO 8601 with the offset of the configured zone (Beijing time: +08:00)."""
-    return moment.astimezone(local_zone()).isoformat() if moment else None
-
-
 def participation_to_dict(participation: Participation | None, target: int | None = None) -> dict | None:
     if participation is None:
         return None
@@ -273,7 +269,7 @@ def participation_to_dict(participation: Participation | None, target: int | Non
         "evacuation_seconds": participation.evacuation_seconds,
         "evacuation_target_seconds": target,
         "exceptional_reason": participation.exceptional_reason or None,
-        "recorded_at": iso(participation.recorded_at),
+        "recorded_at": api_datetime(participation.recorded_at),
     }
 
 
@@ -301,22 +297,22 @@ def drill_to_dict(drill: Drill) -> dict:
         "region_code": drill.region_code,
         "participant_org_ids": sorted(o.id for o in drill.participants),
         "evaluator_ids": sorted(u.id for u in drill.evaluators),
-        "starts_at": iso(drill.starts_at),
-        "ends_at": iso(drill.ends_at),
+        "starts_at": api_datetime(drill.starts_at),
+        "ends_at": api_datetime(drill.ends_at),
         "location": drill.location,
         "public": drill.public,
         "status": drill.status.value,
         "cancel_reason": drill.cancel_reason or None,
-        "cancelled_at": iso(drill.cancelled_at),
-        "completed_at": iso(drill.completed_at),
+        "cancelled_at": api_datetime(drill.cancelled_at),
+        "completed_at": api_datetime(drill.completed_at),
         "participation": participation_to_dict(drill.participation, evacuation_target(drill)),
         "series_id": drill.series_id,
-        "occurrence_start": iso(drill.occurrence_start),
+        "occurrence_start": api_datetime(drill.occurrence_start),
         "sequence": drill.sequence,
         "version": drill.version,
         "is_demo": drill.is_demo,
-        "created_at": iso(drill.created_at),
-        "updated_at": iso(drill.updated_at),
+        "created_at": api_datetime(drill.created_at),
+        "updated_at": api_datetime(drill.updated_at),
     }
 
 

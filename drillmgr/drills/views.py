@@ -18,7 +18,7 @@ from drillmgr.enums import Condition, DrillForm, DrillStatus, Role
 from drillmgr.errors import Conflict, ServiceError
 from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
-from drillmgr.formatting import to_local
+from drillmgr.localtime import to_local
 from drillmgr.web import or_404
 
 bp = Blueprint("drills", __name__, url_prefix="/drills")

@@ -25,7 +25,8 @@ from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, FindingCateg
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
-from drillmgr.formatting import local_date, to_local
+from drillmgr.formatting import local_date
+from drillmgr.localtime import api_datetime, local_today, to_local
 from drillmgr.notifications import services as notifications
 from drillmgr.validation import MISSING, Payload, reason_text
 
@@ -206,16 +207,12 @@ def review_to_dict(drill: Drill, review: Review | None, findings: list[Finding],
     else:
         data.update(audit.snapshot(review, REVIEW_FIELDS))
         data.update(filing_status=review.filing_status.value, return_reason=review.return_reason,
-                    submitted_at=_iso(review.submitted_at), decided_at=_iso(review.decided_at),
+                    submitted_at=api_datetime(review.submitted_at), decided_at=api_datetime(review.decided_at),
                     decided_by=review.decided_by_id, version=review.version)
     data["findings"] = [finding_to_dict(f, today) for f in findings]
-    data["history"] = [{"at": e.at.isoformat(), "step": e.action.removeprefix("review."), "by": e.user_id,
+    data["history"] = [{"at": api_datetime(e.at), "step": e.action.removeprefix("review."), "by": e.user_id,
                         "reason": audit_reason(e)} for e in history]
     return data
-
-
-def _iso(value):
-    return value.isoformat() if value is not None else None
 
 
 # --- telling people -------------------------------------------------------------------------
@@ -350,10 +347,6 @@ def _tell_step(actor: User, finding: Finding, step: str, reason: str) -> None:
 
 
 # --- findings --------------------------------------------------------------------------------
-
-def local_today() -> date:
-    return to_local(utcnow()).date()
-
 
 def _read_finding(data: dict, partial: bool) -> tuple[Payload, dict, dict]:
     p = Payload(data, partial=partial)
@@ -571,8 +564,8 @@ def finding_to_dict(finding: Finding, today: date) -> dict:
             "due_on": action.due_on.isoformat(),
             "status": action.status.value,
             "overdue": is_overdue(action, today),
-            "done_at": _iso(action.done_at),
-            "verified_at": _iso(action.verified_at),
+            "done_at": api_datetime(action.done_at),
+            "verified_at": api_datetime(action.verified_at),
             "verified_by": action.verified_by_id,
         },
     }

@@ -11,6 +11,7 @@ from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, ReopenForm, ReviewForm, apply_errors
 from drillmgr.findings.models import Finding
+from drillmgr.localtime import local_today
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
 from drillmgr.web import or_404, page_arg
@@ -126,7 +127,7 @@ def actions():
             for message in messages:
                 flash(message, "danger")
         filters = {}
-    today = services.local_today()
+    today = local_today()
     pagination = services.open_actions_page(current_user, today, filters, page=page_arg())
     regions = all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
     drill_endpoint = "drills.detail" if "drills.detail" in current_app.view_functions else "findings.drill"

@@ -9,7 +9,7 @@ from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus
 from drillmgr.extensions import db
-from drillmgr.formatting import to_local
+from drillmgr.localtime import to_local
 from drillmgr.orgs.models import Organisation
 
 

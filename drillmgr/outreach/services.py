@@ -25,7 +25,7 @@ from drillmgr.orgs.models import Organisation
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 from drillmgr.regions.models import Region
 from drillmgr.db import utcnow
-from drillmgr.formatting import to_local
+from drillmgr.localtime import to_local
 from drillmgr.validation import MISSING, Payload, confirm_exceptional
 
 DEFAULT_WINDOW_DAYS = 3

@@ -13,7 +13,7 @@ from drillmgr.db import utcnow
 from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
-from drillmgr.formatting import to_local
+from drillmgr.localtime import to_local
 from drillmgr.orgs.models import Organisation
 from drillmgr.outreach import services
 from drillmgr.outreach.forms import ActivityForm, AttachmentForm, SiteForm

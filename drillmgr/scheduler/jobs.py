@@ -28,7 +28,8 @@ from drillmgr.drills.services import SERIES_HORIZON_DAYS, materialize_all
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, Role
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
-from drillmgr.formatting import local_date, local_datetime, local_zone
+from drillmgr.formatting import local_date, local_datetime
+from drillmgr.localtime import local_zone
 from drillmgr.idempotency import services as idempotency
 from drillmgr.notifications.sender import SmtpSettings, send_pending
 from drillmgr.notifications.services import Kind, Message, drill_reminder_key, link_to, notify_many

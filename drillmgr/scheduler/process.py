@@ -24,7 +24,7 @@ from flask import Flask
 from flask_babel import force_locale
 
 from drillmgr.extensions import db
-from drillmgr.formatting import local_zone
+from drillmgr.localtime import local_zone
 from drillmgr.notifications.sender import SmtpSettings
 from drillmgr.scheduler import services
 from drillmgr.scheduler.jobs import DEFAULT_SCHEDULE, JOBS
