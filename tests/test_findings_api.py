@@ -91,7 +91,7 @@ def test_review_round_trip_and_filing_through_the_api(client, world):
     assert no_reason.status_code == 422 and "reason" in no_reason.get_json()["errors"]
     returned = client.post(_drill_url(world, "/return"), headers=coordinator, json={"reason": "补充照片"}).get_json()
     assert returned["filing_status"] == "returned" and returned["return_reason"] == "补充照片"
-    assert returned["decided_by"] == world.coordinator.id
+    assert (returned["submitted_by"], returned["decided_by"]) == (world.staff.id, world.coordinator.id)
     again = client.post(_drill_url(world, "/accept"), headers=coordinator)
     assert again.status_code == 409 and "submitted" in again.get_json()["detail"]
     client.put(_drill_url(world), headers=staff, json={"recommendations": "补充照片已上传", "version": 3})

@@ -87,6 +87,7 @@ def test_full_filing_cycle_with_return_and_resubmission(world):
     review = services.save_review(world.staff, world.drill, {"equipment_fitness": "应急广播在断电时失效，已补充"})
     review = services.submit_review(world.staff, world.drill)
     assert review.filing_status == FilingStatus.SUBMITTED and review.return_reason == ""
+    assert review.submitted_by_id == world.staff.id
     review = services.accept_review(world.coordinator, world.drill)
     assert review.filing_status == FilingStatus.ACCEPTED and review.decided_at is not None
 

@@ -133,3 +133,25 @@ def test_audit_records_who_what_when_before_after(client, make_user):
     assert entry.user_id == admin.id and entry.action == "user.update" and entry.at.tzinfo is not None
     assert entry.before["display_name"] == "甲" and entry.after["display_name"] == "乙"
     assert "password_hash" not in entry.after
+
+
+def test_who_submitted_each_review_is_taken_from_the_audit_log(fresh_database_url):
+    """review_submitted_by: the column is filled, for reviews already submitted, from their last submission."""
+    from drillmgr.demo.services import seed_demo
+
+    class Config(TestConfig):
+        SQLALCHEMY_DATABASE_URI = fresh_database_url
+
+    app = create_app(Config)
+    with app.app_context():
+        upgrade()
+        seed_demo(drill_count=100)
+        query = sa.text("SELECT drill_id, submitted_by_id FROM reviews WHERE submitted_at IS NOT NULL ORDER BY 1")
+        kept = db.session.execute(query).all()
+        assert kept and all(user_id is not None for _, user_id in kept)
+        db.session.remove()
+        downgrade(revision="once_exactly_once")
+        upgrade()
+        assert db.session.execute(query).all() == kept
+        db.session.remove()
+        db.engine.dispose()

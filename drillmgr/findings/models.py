@@ -24,6 +24,7 @@ class Review(db.Model):
     plan_revision_needed: Mapped[bool] = mapped_column(default=False)
     filing_status: Mapped[FilingStatus] = mapped_column(str_enum(FilingStatus), default=FilingStatus.DRAFT)
     submitted_at: Mapped[datetime | None]
+    submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     return_reason: Mapped[str] = mapped_column(sa.Text, default="")
@@ -32,6 +33,7 @@ class Review(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     drill: Mapped["Drill"] = relationship()  # noqa: F821
+    submitted_by: Mapped["User | None"] = relationship(foreign_keys=[submitted_by_id])  # noqa: F821
 
 
 class Finding(db.Model):

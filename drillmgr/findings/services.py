@@ -111,7 +111,8 @@ def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, rea
     review.version += 1
     now = utcnow()
     if to == FilingStatus.SUBMITTED:
-        review.submitted_at, review.decided_at, review.decided_by_id = now, None, None
+        review.submitted_at, review.submitted_by_id = now, actor.id
+        review.decided_at, review.decided_by_id = None, None
         review.return_reason = ""
     elif to == FilingStatus.REOPENED:
         review.decided_at, review.decided_by_id = None, None
@@ -203,12 +204,13 @@ def review_to_dict(drill: Drill, review: Review | None, findings: list[Finding],
     if review is None:
         data.update({name: "" for name in REVIEW_TEXT_FIELDS})
         data.update(plan_revision_needed=False, filing_status=FilingStatus.DRAFT.value, submitted_at=None,
-                    decided_at=None, decided_by=None, return_reason="", version=0)
+                    submitted_by=None, decided_at=None, decided_by=None, return_reason="",
+                    version=0)
     else:
         data.update(audit.snapshot(review, REVIEW_FIELDS))
         data.update(filing_status=review.filing_status.value, return_reason=review.return_reason,
                     submitted_at=api_datetime(review.submitted_at), decided_at=api_datetime(review.decided_at),
-                    decided_by=review.decided_by_id, version=review.version)
+                    submitted_by=review.submitted_by_id, decided_by=review.decided_by_id, version=review.version)
     data["findings"] = [finding_to_dict(f, today) for f in findings]
     data["history"] = [{"at": api_datetime(e.at), "step": e.action.removeprefix("review."), "by": e.user_id,
                         "reason": audit_reason(e)} for e in history]
@@ -251,15 +253,6 @@ def _finding_link(finding: Finding) -> str:
     return notifications.link_to("findings.finding", finding_id=finding.id)
 
 
-def _submitter(review: Review) -> User | None:
-    user_id = db.session.scalar(
-        sa.select(AuditEntry.user_id).where(AuditEntry.entity_type == "review",
-                                            AuditEntry.entity_id == str(review.drill_id),
-                                            AuditEntry.action == "review.submit")
-        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(1))
-    return db.session.get(User, user_id) if user_id else None
-
-
 def _region_coordinators(region_code: str) -> list[User]:
     """Active coordinators whose region contains this one: those who decide on filing."""
     return list(db.session.scalars(sa.select(User).where(
@@ -300,7 +293,7 @@ def _tell_filing(actor: User, review: Review, action: str) -> None:
                         "corrected; it must be submitted and accepted again. Reason: %(reason)s",
                         who=actor.display_name or actor.username, title=drill.title, reason=review.return_reason))
         return
-    submitter = _submitter(review)
+    submitter = review.submitted_by
     if submitter is None or submitter.id == actor.id:
         return
     if action == "review.accept":
