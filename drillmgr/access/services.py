@@ -336,7 +336,7 @@ def evaluator_candidate_clause(user: User) -> sa.ColumnElement[bool]:
         return sa.and_(User.active.is_(True), user_clause(user))
     if user.role == Role.ORG_STAFF and user.org_id:
         org = db.session.get(Organisation, user.org_id)
-        county = org.region.path.strip("/").split("/")[:2][-1] if org is not None else None
+        county = org.region.ancestor_codes[:2][-1] if org is not None else None
         if county is None:
             return User.id == user.id
         subtree = subtree_codes(county)

@@ -230,7 +230,7 @@ def is_key_county_region(region_code: str | None) -> bool:
     region = db.session.get(Region, region_code)
     if region is None:
         return False
-    codes = [c for c in region.path.strip("/").split("/") if c]
+    codes = region.ancestor_codes
     return db.session.scalar(
         sa.select(sa.func.count()).select_from(Region).where(Region.code.in_(codes), Region.key_county.is_(True))
     ) > 0
@@ -706,7 +706,7 @@ def organiser_choices(actor) -> list[tuple[str, str]]:
     if actor.role in (Role.ADMIN, Role.COORDINATOR):
         regions = db.session.scalars(sa.select(Region).where(
             access.region_clause(actor, Region.code), Region.level != RegionLevel.VILLAGE).order_by(Region.path))
-        choices += [(f"region:{r.code}", f"{'　' * (r.path.count('/') - 2)}{r.name}") for r in regions]
+        choices += [(f"region:{r.code}", r.indented_name) for r in regions]
         orgs = db.session.scalars(sa.select(Organisation).where(access.org_clause(actor))
                                   .order_by(Organisation.region_code, Organisation.name))
         choices += [(f"org:{o.id}", o.name) for o in orgs]

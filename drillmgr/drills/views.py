@@ -157,7 +157,7 @@ def changes_of(entry) -> list:
 def _plan_form(form: DrillPlanForm, drill=None) -> DrillPlanForm:
     form.organizer.choices = services.organiser_choices(current_user)
     form.region_code.choices = [("", _("Same as the organiser"))] + [
-        (r.code, f"{'　' * (r.path.count('/') - 2)}{r.name}") for r in services.visible_regions(current_user)]
+        (r.code, r.indented_name) for r in services.visible_regions(current_user)]
     form.participant_org_ids.choices = services.participant_choices(current_user)
     form.evaluator_ids.choices = services.evaluator_choices(current_user)
     if drill is not None:

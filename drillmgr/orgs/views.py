@@ -22,8 +22,7 @@ bp = Blueprint("orgs", __name__, url_prefix="/orgs")
 
 
 def _region_choices() -> list[tuple[str, str]]:
-    return [(r.code, f"{'　' * (r.path.count('/') - 2)}{r.name}")
-            for r in all_regions(access.manage_region_clause(current_user, Region.code))]
+    return [(r.code, r.indented_name) for r in all_regions(access.manage_region_clause(current_user, Region.code))]
 
 
 @bp.get("/")

@@ -1,6 +1,4 @@
 """Public education pages (item 19): activities, six-into coverage, demonstration sites."""
-from datetime import date
-
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -9,11 +7,10 @@ from flask_login import current_user, login_required
 from drillmgr.access import services as access
 from drillmgr.attachments.services import attachment_path
 from drillmgr.enums import Channel, OutreachKind, Role, SiteKind, SiteStatus, SixIntoSetting
-from drillmgr.db import utcnow
 from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
-from drillmgr.localtime import to_local
+from drillmgr.localtime import local_today
 from drillmgr.orgs.models import Organisation
 from drillmgr.outreach import services
 from drillmgr.outreach.forms import ActivityForm, AttachmentForm, SiteForm
@@ -22,15 +19,6 @@ from drillmgr.regions.services import PREFECTURE, all_regions
 from drillmgr.web import or_404
 
 bp = Blueprint("outreach", __name__, url_prefix="/outreach")
-
-
-def _local_today() -> date:
-    """Today in Beijing time: at 07:00 in Tacheng the server's UTC date is still yesterday."""
-    return to_local(utcnow()).date()
-
-
-def _indent(region: Region) -> str:
-    return f"{'　' * (region.path.count('/') - 2)}{region.name}"
 
 
 def _visible_regions() -> list[Region]:
@@ -52,7 +40,7 @@ def _activity_region_choices() -> list[tuple[str, str]]:
         regions = all_regions(Region.code.in_(access.subtree_codes(org.region_code))) if org else []
     else:
         regions = all_regions(access.manage_region_clause(current_user, Region.code))
-    return [(r.code, _indent(r)) for r in regions]
+    return [(r.code, r.indented_name) for r in regions]
 
 
 def _can_record() -> bool:
@@ -84,7 +72,7 @@ def index():
     regions = _visible_regions() if current_user.role != Role.ORG_STAFF else []
     return render_template("outreach/index.html", pagination=pagination, verdicts=verdicts, regions=regions,
                            region_names=_region_names({a.region_code for a in pagination.items}),
-                           kinds=OutreachKind, can_add=_can_record(), this_year=_local_today().year)
+                           kinds=OutreachKind, can_add=_can_record(), this_year=local_today().year)
 
 
 def _save_activity(form: ActivityForm, activity=None):
@@ -113,7 +101,7 @@ def new():
     _prepare(form)
     if request.method == "GET":
         form.kind.data = request.args.get("kind") or OutreachKind.OBSERVANCE_CAMPAIGN.value
-        form.held_on.data = _local_today()
+        form.held_on.data = local_today()
     if form.validate_on_submit() and (activity := _save_activity(form)) is not None:
         flash(_("Activity “%(title)s” recorded.", title=activity.title), "success")
         return redirect(url_for("outreach.detail", activity_id=activity.id))
@@ -206,7 +194,7 @@ def coverage():
         org = db.session.get(Organisation, current_user.org_id) if current_user.org_id else None
         default_region = org.region_code if org else PREFECTURE[0]
     region_code = request.args.get("region") or default_region
-    year = request.args.get("year", _local_today().year, type=int)
+    year = request.args.get("year", local_today().year, type=int)
     region = db.session.get(Region, region_code)
     if region is None or not 2000 <= year <= 2100:
         abort(404)
@@ -238,14 +226,14 @@ def sites():
 def _site_form(site=None) -> SiteForm:
     form = SiteForm(obj=site)
     # can_manage_sites is can_manage_region: the same scope, listed in one query
-    form.region_code.choices = [(r.code, _indent(r))
+    form.region_code.choices = [(r.code, r.indented_name)
                                 for r in all_regions(access.manage_region_clause(current_user, Region.code))]
     form.org_id.choices = _org_choices()
     if request.method == "GET" and site is not None:
         form.org_id.data = str(site.org_id or "")
         form.kind.data, form.status.data = site.kind.value, site.status.value
     elif request.method == "GET":
-        form.year.data = _local_today().year
+        form.year.data = local_today().year
     return form
 
 

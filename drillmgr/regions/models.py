@@ -21,5 +21,20 @@ class Region(db.Model):
 
     parent: Mapped["Region | None"] = relationship(remote_side=[code])
 
+    @property
+    def ancestor_codes(self) -> list[str]:
+        """This region's code and those above it, the prefecture first."""
+        return [code for code in self.path.strip("/").split("/") if code]
+
+    @property
+    def depth(self) -> int:
+        """0 for the prefecture, 1 for a county, 2 for a township."""
+        return len(self.ancestor_codes) - 1
+
+    @property
+    def indented_name(self) -> str:
+        """The name indented by depth (full-width spaces), as lists of regions show it."""
+        return "\u3000" * self.depth + self.name
+
     def __repr__(self) -> str:
         return f"<Region {self.code} {self.name}>"

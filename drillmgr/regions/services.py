@@ -64,7 +64,7 @@ def key_counties() -> list[Region]:
 
 def county_of(region: Region) -> Region | None:
     """The county-level region at or above `region`."""
-    codes = [c for c in region.path.strip("/").split("/") if c]
+    codes = region.ancestor_codes
     if len(codes) < 2:
         return None
     return db.session.get(Region, codes[1])
