@@ -18,8 +18,6 @@ from drillmgr.validation import plain_text
 PRODID = "-//Tacheng Earthquake Relief HQ Office//drillmgr//ZH"
 REFRESH = timedelta(hours=1)
 XINJIANG_TIME = timezone(timedelta(hours=6))
-# The two report deadlines that close the half-years (DESIGN §2, reporting period).
-REPORT_DEADLINES = ((6, 7), (11, 8))
 CALENDAR_END = b"END:VCALENDAR\r\n"
 
 

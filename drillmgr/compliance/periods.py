@@ -43,19 +43,27 @@ def _month_end(year: int, month: int) -> date:
     return (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
 
 
+# (month, day) of the two half-year report deadlines, 7 June and 8 November: each closes its reporting half.
+REPORT_DEADLINES = ((6, 7), (11, 8))
+
+
+def report_deadline(year: int, half: int) -> date:
+    if half not in (1, 2):
+        raise ValueError("half must be 1 or 2")
+    return date(year, *REPORT_DEADLINES[half - 1])
+
+
 def reporting_half(year: int, half: int) -> Period:
-    if half == 1:
-        return Period(f"{year}-H1", date(year - 1, 11, 9), date(year, 6, 7))
-    if half == 2:
-        return Period(f"{year}-H2", date(year, 6, 8), date(year, 11, 8))
-    raise ValueError("half must be 1 or 2")
+    """H1 runs from the day after the previous year's H2 deadline to the H1 deadline; H2 from the day after that."""
+    first = report_deadline(year - 1, 2) if half == 1 else report_deadline(year, 1)
+    return Period(f"{year}-H{half}", first + timedelta(days=1), report_deadline(year, half))
 
 
 def reporting_half_of(day: date) -> tuple[int, int]:
     """The (year, half) of the reporting period that `day` falls in."""
-    if day >= date(day.year, 11, 9):
+    if day > report_deadline(day.year, 2):
         return day.year + 1, 1
-    return (day.year, 1) if day <= date(day.year, 6, 7) else (day.year, 2)
+    return (day.year, 1) if day <= report_deadline(day.year, 1) else (day.year, 2)
 
 
 REPORT_LEAD_DAYS = 30

@@ -20,6 +20,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.attachments.services import sweep_orphans
 from drillmgr.calendars.services import publish_static
+from drillmgr.compliance.periods import REPORT_DEADLINES
 from drillmgr.compliance.rules import rule_title
 from drillmgr.compliance.services import evaluate, snapshot_changes
 from drillmgr.db import utcnow
@@ -39,7 +40,6 @@ from drillmgr.scheduler import services
 
 DRILL_REMINDER_DAYS = (7, 1)
 ACTION_DUE_SOON_DAYS = 3
-REPORT_DEADLINES = ((6, 7), (11, 8))  # 7 June and 8 November: the half-year reports
 REPORT_REMINDER_DAYS = (14, 3)
 # Recipients whose visibility is checked in one statement; keeps the UNION below SQLite's limit of 500.
 RECIPIENTS_PER_QUERY = 100
