@@ -1,5 +1,6 @@
 """Fixtures: one app per test run, a clean transaction per test, and factories for the domain."""
 import os
+import uuid
 from datetime import datetime, timedelta, timezone
 from itertools import count
 
@@ -8,6 +9,7 @@ import sqlalchemy as sa
 from flask import g, request_started
 from flask_migrate import upgrade
 from flask_sqlalchemy.session import Session as FlaskSession
+from sqlalchemy.engine import make_url
 from werkzeug.security import generate_password_hash
 
 from config import TestConfig
@@ -212,3 +214,32 @@ def token_for(client, user, password=PASSWORD) -> dict:
     response = client.post("/api/v1/auth/token", json={"username": user.username, "password": password})
     assert response.status_code == 200, response.get_json()
     return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def assert_problem(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.headers["Content-Type"] == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str)
+    return body
+
+
+@pytest.fixture
+def fresh_database_url(tmp_path):
+    """A brand-new empty database: a SQLite file, or a temporary database on TEST_DATABASE_URL's server."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
+        return
+    name = f"drillmgr_migrations_{uuid.uuid4().hex[:12]}"
+    server = sa.create_engine(make_url(base).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.dispose()

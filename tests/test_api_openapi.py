@@ -5,7 +5,7 @@ import pytest
 from drillmgr.enums import Role
 from drillmgr.validation import MAX_ID
 from tests.conftest import WUSU, token_for
-from tests.test_foundation_api import assert_problem
+from tests.conftest import assert_problem
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from tests.conftest import WUSU
-from tests.test_foundation_migrations import fresh_database_url  # noqa: F401 — a fixture
 from tests.test_scheduler_processes import PROJECT_DIR, database_url  # noqa: F401 — a fixture
 
 BEIJING = ZoneInfo("Asia/Shanghai")

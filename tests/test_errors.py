@@ -12,7 +12,7 @@ from drillmgr.db import set_timeouts
 from drillmgr.enums import Role
 from drillmgr.extensions import db
 from tests.conftest import SHAWAN, WUSU, login, token_for
-from tests.test_foundation_api import assert_problem
+from tests.conftest import assert_problem
 
 REFERER = {"Referer": "http://localhost/drills/"}
 

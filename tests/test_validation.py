@@ -5,7 +5,7 @@ import pytest
 from drillmgr.enums import Role
 from drillmgr.validation import MAX_ID, IdConverter, _up_to
 from tests.conftest import WUSU, login, token_for
-from tests.test_foundation_api import assert_problem
+from tests.conftest import assert_problem
 
 HUGE = "99999999999999999999"
 

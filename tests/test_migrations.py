@@ -1,38 +1,15 @@
 """The migration history on a fresh database: upgrade, downgrade to base, upgrade again; no drift."""
-import os
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
-from sqlalchemy.engine import make_url
 
 from config import TestConfig
 from drillmgr import create_app
 from drillmgr.audit.models import AuditEntry
 from drillmgr.audit.services import AuditLogIsAppendOnly, record
 from drillmgr.extensions import db
-
-
-@pytest.fixture
-def fresh_database_url(tmp_path):
-    """A brand-new empty database: a SQLite file, or a temporary database on TEST_DATABASE_URL's server."""
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite:///{tmp_path / 'migrations.sqlite3'}"
-        return
-    name = f"drillmgr_migrations_{uuid.uuid4().hex[:12]}"
-    server = sa.create_engine(make_url(base).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        server.dispose()
 
 
 def schema_differences(engine) -> list:

@@ -6,17 +6,7 @@ from drillmgr.accounts.models import ApiToken, User
 from drillmgr.enums import Role
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
-from tests.conftest import PASSWORD, SHAWAN, WUSU, token_for
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.headers["Content-Type"] == "application/problem+json"
-    body = response.get_json()
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str)
-    return body
+from tests.conftest import PASSWORD, SHAWAN, WUSU, assert_problem, token_for
 
 
 @pytest.fixture
