@@ -10,6 +10,12 @@ from drillmgr.extensions import babel, csrf, db, limiter, login_manager, migrate
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parent
 
+
+def shipped_dir(name: str) -> Path:
+    """`templates` or `migrations`: inside the package when installed from a wheel (see setup.py), else beside it."""
+    packaged = PACKAGE_DIR / f"_{name}"
+    return packaged if packaged.is_dir() else PROJECT_DIR / name
+
 BLUEPRINT_MODULES = (
     "drillmgr.accounts.views",
     "drillmgr.home.views",
@@ -36,7 +42,7 @@ def _default_config():
 def create_app(config_class=None) -> Flask:
     app = Flask(
         __name__,
-        template_folder=str(PROJECT_DIR / "templates"),
+        template_folder=str(shipped_dir("templates")),
         instance_path=os.environ.get("DRILLMGR_INSTANCE", str(PROJECT_DIR / "instance")),
     )
     app.config.from_object(config_class or _default_config())
@@ -114,7 +120,7 @@ def _init_extensions(app: Flask) -> None:
     import drillmgr.models  # noqa: F401 — every table on the metadata
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_DIR / "migrations"), render_as_batch=True,
+    migrate.init_app(app, db, directory=str(shipped_dir("migrations")), render_as_batch=True,
                      compare_type=True)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
