@@ -3,7 +3,7 @@ from functools import cached_property
 from babel import support
 from flask import current_app, g, request
 from flask_babel import Babel as _FlaskBabel
-from flask import abort, has_request_context, request
+from flask import abort, has_request_context
 from flask_babel import Domain, _get_current_context, get_locale
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address

@@ -63,7 +63,8 @@ def region_clause(user: User, column) -> sa.ColumnElement[bool]:
 
 def can_view_region(user: User, region_code: str) -> bool:
     return db.session.scalar(
-        sa.select(sa.func.count()).select_from(Region).where(Region.code == region_code, region_clause(user, Region.code))
+        sa.select(sa.func.count()).select_from(Region)
+        .where(Region.code == region_code, region_clause(user, Region.code))
     ) > 0
 
 

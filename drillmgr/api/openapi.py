@@ -43,7 +43,8 @@ PAGE_PARAMS = [
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 REGION_CODE_LENGTH = 12  # national division codes: 6, 9 or 12 digits
 # Years of MIN_DATE…MAX_DATE: the server refuses other dates with a 422 naming the field.
-_YEARS = f"^(?:{MIN_DATE.year // 100}|{'|'.join(str(c) for c in range(MIN_DATE.year // 100 + 1, MAX_DATE.year // 100 + 1))})[0-9]{{2}}-"
+_YEARS = (f"^(?:{MIN_DATE.year // 100}|"
+          f"{'|'.join(str(c) for c in range(MIN_DATE.year // 100 + 1, MAX_DATE.year // 100 + 1))})[0-9]{{2}}-")
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
 
 IDEMPOTENCY_KEY = {
@@ -207,7 +208,8 @@ def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
     if method == "delete" or info.get("no_content"):
         success = {"204": {"description": "Done; no content"}}
     else:
-        success = {"201" if method == "post" and info.get("created") else "200": {"description": "OK", "content": content}}
+        success = {"201" if method == "post" and info.get("created") else "200":
+                   {"description": "OK", "content": content}}
     operation["responses"] = success | responses | {
         "400": _problem("Malformed request"),
         "422": _problem("Invalid input; `errors` names each field"),

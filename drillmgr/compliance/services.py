@@ -609,7 +609,7 @@ def _evaluate_observance(rule, year, region_code, now, user, run) -> list[Subjec
         return []
     matches_day = [sa.and_(OutreachActivity.held_on >= p.first_day, OutreachActivity.held_on <= p.last_day,
                            OutreachActivity.observance_day == d)
-                   for d, p in zip(days, spans)]
+                   for d, p in zip(days, spans, strict=True)]
     slot_column = sa.case(*[(clause, index) for index, clause in enumerate(matches_day)], else_=sa.null())
     counties, cells = _outreach_slots(region_code, now, OutreachKind.OBSERVANCE_CAMPAIGN, slot_column)
     slot_defs = [(index, p.label, p.start, p.end) for index, p in enumerate(spans)]

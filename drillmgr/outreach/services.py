@@ -251,7 +251,8 @@ def create_activity(actor, data: dict, is_demo: bool = False) -> OutreachActivit
     values.setdefault("channels", [])
     values.setdefault("audience", 0)
     if actor is not None:
-        access.require(access.can_record_outreach(actor, values["region_code"], _organizer(values.get("organizer_org_id"))),
+        access.require(access.can_record_outreach(actor, values["region_code"],
+                                                  _organizer(values.get("organizer_org_id"))),
                        _("You cannot record activities for this region or organisation."))
     activity = OutreachActivity(**values, created_by_id=getattr(actor, "id", None), is_demo=is_demo)
     activity.channels = [c.value for c in values["channels"]]

@@ -81,7 +81,8 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
     """
     horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
     drills = {d.id: d for d in db.session.scalars(
-        sa.select(Drill).where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
+        sa.select(Drill)
+        .where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
         .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region),
                  selectinload(Drill.participants), selectinload(Drill.evaluators))
     )}
