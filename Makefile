@@ -27,6 +27,7 @@ run: translations
 
 test: translations tests/js/node_modules/.installed
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 # ical.js (the parser behind Thunderbird) for the calendar feed tests, from tests/js/package-lock.json

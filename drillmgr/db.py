@@ -129,7 +129,8 @@ def claim_version(obj, expected: int | None, message: str, field_message: str | 
         sa.update(model).where(*[c == v for c, v in zip(columns, sa.inspect(obj).identity, strict=True)],
                                model.version == expected)
         .values(version=expected + 1, **values).execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    # SQLAlchemy 2.0 types Session.execute() as Result; an UPDATE's is a CursorResult, which has rowcount.
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(message, {"version": [field_message or message]})
     if obj.version != expected:
         db.session.refresh(obj)

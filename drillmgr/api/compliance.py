@@ -15,7 +15,7 @@ from drillmgr.extensions import db
 from drillmgr.localtime import local_today
 from drillmgr.regions.models import Region
 
-SHEETS = {"type": "object", "description": "Tables as the page and the XLSX show them, labels in the caller's "
+SHEETS: dict = {"type": "object", "description": "Tables as the page and the XLSX show them, labels in the caller's "
           "language (Accept-Language): a heading and, per table, its sheet name, column labels and rows of values",
           "properties": {
               "title": {"type": "string"},

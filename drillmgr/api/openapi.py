@@ -206,7 +206,7 @@ def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
     if info.get("response") or not content:
         content["application/json"] = {"schema": response_schema}
     if method == "delete" or info.get("no_content"):
-        success = {"204": {"description": "Done; no content"}}
+        success: dict[str, dict] = {"204": {"description": "Done; no content"}}
     else:
         success = {"201" if method == "post" and info.get("created") else "200":
                    {"description": "OK", "content": content}}
@@ -235,7 +235,7 @@ def openapi_document() -> dict:
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
         view = current_app.view_functions[rule.endpoint]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(rule, method.lower(), view, inputs)
     schemas = dict(SCHEMAS)
     for name, source in inputs.items():

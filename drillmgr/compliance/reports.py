@@ -132,7 +132,8 @@ def _findings(region_code, period: Period, today) -> dict:
     where = sa.and_(Finding.region_code.in_(subtree_list(region_code)),
                     Finding.found_on >= period.first_day, Finding.found_on <= period.last_day)
     overdue = sa.and_(CorrectiveAction.status != ActionStatus.VERIFIED, CorrectiveAction.due_on < today)
-    grid, late = {}, {}
+    grid: dict[tuple, int] = {}
+    late: dict = {}
     for sev, status, n, n_overdue in db.session.execute(
             sa.select(Finding.severity, CorrectiveAction.status, sa.func.count(),
                       sa.func.count(sa.case((overdue, CorrectiveAction.id))))

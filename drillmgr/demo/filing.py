@@ -44,6 +44,7 @@ FINDINGS = [
 
 def _completed(staff: User, title: str, days_ago: int, now: datetime) -> Drill:
     org = staff.org
+    assert org is not None  # the demo's unit staff
     start = (now - timedelta(days=days_ago)).replace(hour=2, minute=0, second=0, microsecond=0)
     headcount = org.headcount or 500
     drill = drills.create_drill(staff, {
@@ -106,6 +107,7 @@ def seed_filing_demo(now: datetime | None = None) -> int:
         if state in ("reopened", "refiled"):
             findings.reopen_review(coordinator, drill, {"reason": "（演示）疏散用时录入有误，需更正"})
         if state == "refiled":
+            assert drill.participation is not None  # the drill was completed with its participation
             drills.complete_drill(staff, drill, {"participation": {
                 "counts": {"students": drill.participation.students, "staff": drill.participation.staff},
                 "evacuation_seconds": 88}})

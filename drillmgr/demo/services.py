@@ -87,6 +87,7 @@ def _seed_regions() -> list[Region]:
     townships = []
     for county_code, names in TOWNSHIPS.items():
         county = db.session.get(Region, county_code)
+        assert county is not None  # ensure_tacheng() made every county
         for index, name in enumerate(names, start=1):
             code = f"{county_code}{index:03d}"
             township = db.session.get(Region, code) or Region(
@@ -184,7 +185,7 @@ def seed_demo(org_count: int | None = None, drill_count: int | None = None, prog
     rng = random.Random(seed)
     summary = SeedSummary()
     townships = _seed_regions()
-    summary.regions = db.session.scalar(sa.select(sa.func.count()).select_from(Region))
+    summary.regions = db.session.execute(sa.select(sa.func.count()).select_from(Region)).scalar_one()
     org_rows = _org_rows(townships, 360 if org_count is None else org_count, rng)
     _insert_batches(Organisation.__table__, org_rows, progress, "organisations")
     summary.orgs = len(org_rows)

@@ -21,7 +21,7 @@ def apply_errors(form, error: ServiceError) -> list[str]:
     `corrective_action.<field>` (the API's nesting) while the form's fields are flat."""
     from drillmgr.forms import apply_service_errors
 
-    renamed = {}
+    renamed: dict = {}
     for name, messages in error.errors.items():
         name = name.removeprefix(ACTION_PREFIX)
         renamed.setdefault("owner_id" if name == "owner" else name, []).extend(messages)

@@ -393,7 +393,7 @@ def coverage_matrix(user, region_code: str, year: int) -> list[CoverageRow]:
                                        .order_by(Region.code)))
     child_of = dict(db.session.execute(
         sa.select(below.code, child.code).join(child, below.path.startswith(child.path, autoescape=False))
-        .where(child.parent_code == region_code)).all())
+        .where(child.parent_code == region_code)).tuples().all())
     grouped = db.session.execute(
         sa.select(OutreachActivity.region_code, OutreachActivity.setting, sa.func.count())
         .where(OutreachActivity.kind == OutreachKind.SIX_INTO, access.outreach_clause(user),

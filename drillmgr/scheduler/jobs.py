@@ -88,7 +88,8 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
     )}
     if not drills:
         return {}, {}, []
-    by_org, by_region, by_evaluator = defaultdict(set), defaultdict(set), defaultdict(set)
+    by_org: defaultdict[int | None, set[int]] = defaultdict(set)
+    by_region, by_evaluator = defaultdict(set), defaultdict(set)
     for drill in drills.values():
         if drill.organizer_org_id is not None:
             by_org[drill.organizer_org_id].add(drill.id)
