@@ -389,6 +389,7 @@ def coverage_matrix(user, region_code: str, year: int) -> list[CoverageRow]:
     child = aliased(Region)
     below = aliased(Region)
     target = db.session.get(Region, region_code)
+    assert target is not None  # both callers refuse an unknown region first
     children = list(db.session.scalars(sa.select(Region).where(Region.parent_code == region_code)
                                        .order_by(Region.code)))
     child_of = dict(db.session.execute(
@@ -473,7 +474,9 @@ def _require_site_scope(actor, region_code: str, org_id: int | None) -> None:
         return
     allowed = access.can_manage_sites(actor, region_code)
     if allowed and org_id is not None:
-        allowed = access.can_manage_sites(actor, db.session.get(Organisation, org_id).region_code)
+        org = db.session.get(Organisation, org_id)
+        assert org is not None  # checked by _read_site, or a foreign key
+        allowed = access.can_manage_sites(actor, org.region_code)
     access.require(allowed, _("You cannot manage demonstration sites in this region."))
 
 
