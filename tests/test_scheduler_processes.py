@@ -178,8 +178,9 @@ def test_restart_runs_a_missed_moment_once_not_once_per_missed_run(engine, sched
     schedulers.env["SCHEDULER_SCHEDULE"] = daily_only + ";compliance=daily 02:00"
     for _ in range(2):  # started twice, as after two outages: the nightly job runs once for its latest moment
         process = schedulers.start()
-        wait_for(lambda: (h := lease_holder(engine)) and pid_of(h) == process.pid, 30, "the lease")
-        wait_for(lambda: "compliance (catch-up)" in schedulers.log(process), 30, "the catch-up firing")
+        wait_for(lambda process=process: (h := lease_holder(engine)) and pid_of(h) == process.pid, 30, "the lease")
+        wait_for(lambda process=process: "compliance (catch-up)" in schedulers.log(process), 30,
+                 "the catch-up firing")
         wait_for(lambda: any(r.job == "compliance" and r.outcome != "running" for r in runs(engine)), 60,
                  "the missed nightly run")
         process.send_signal(signal.SIGTERM)

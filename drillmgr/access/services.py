@@ -6,6 +6,7 @@ but its organiser, its evaluators, coordinators of its region and admins.
 """
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import NoReturn
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -23,30 +24,30 @@ ROLE_POWER = {Role.ADMIN: 3, Role.COORDINATOR: 2, Role.ORG_STAFF: 1, Role.VIEWER
 REGIONAL_ROLES = (Role.COORDINATOR, Role.VIEWER)
 
 
-def deny(message: str | None = None):
+def deny(message: str | None = None) -> NoReturn:
     raise Forbidden(message or _("You are not allowed to do this."))
 
 
-def not_found(message: str | None = None):
+def not_found(message: str | None = None) -> NoReturn:
     raise NotFound(message or _("Not found."))
 
 
 # --- regions ---------------------------------------------------------------------------------
 
-def subtree_codes(region_code: str) -> sa.Select:
+def subtree_codes(region_code: str | None) -> sa.Select:
     """A SELECT of the codes of `region_code` and every region below it."""
     path = sa.select(Region.path).where(Region.code == region_code).scalar_subquery()
     return sa.select(Region.code).where(Region.path.startswith(path, autoescape=False))
 
 
-def region_in_subtree(region_code: str | None, ancestor_code: str) -> bool:
+def region_in_subtree(region_code: str | None, ancestor_code: str | None) -> bool:
     if region_code is None:
         return False
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(Region).where(
             Region.code == region_code, Region.code.in_(subtree_codes(ancestor_code))
         )
-    ) > 0
+    ).scalar_one() > 0
 
 
 def region_clause(user: User, column) -> sa.ColumnElement[bool]:
@@ -62,9 +63,10 @@ def region_clause(user: User, column) -> sa.ColumnElement[bool]:
 
 
 def can_view_region(user: User, region_code: str) -> bool:
-    return db.session.scalar(
-        sa.select(sa.func.count()).select_from(Region).where(Region.code == region_code, region_clause(user, Region.code))
-    ) > 0
+    return db.session.execute(
+        sa.select(sa.func.count()).select_from(Region)
+        .where(Region.code == region_code, region_clause(user, Region.code))
+    ).scalar_one() > 0
 
 
 def can_manage_region(user: User, region_code: str) -> bool:
@@ -123,9 +125,9 @@ def user_clause(actor: User) -> sa.ColumnElement[bool]:
 
 
 def can_view_user(actor: User, target: User) -> bool:
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(User).where(User.id == target.id, user_clause(actor))
-    ) > 0
+    ).scalar_one() > 0
 
 
 def can_grant(actor: User, role: Role, region_code: str | None, org: Organisation | None) -> bool:
@@ -226,15 +228,15 @@ def can_see_series_plan(user: User, series, now: datetime | None = None) -> bool
         return True
     now = now or utcnow()
     of_series = Drill.series_id == series.id
-    hidden_ahead = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(
-        of_series, secret_from_clause(user, now))) > 0
+    hidden_ahead = db.session.execute(sa.select(sa.func.count()).select_from(Drill).where(
+        of_series, secret_from_clause(user, now))).scalar_one() > 0
     if hidden_ahead:
         return False
     if not (series.template or {}).get("double_blind"):
         return True
     # Occurrences beyond the horizon are not made yet: an outsider of the made ones is an outsider of those.
-    outsider = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(
-        of_series, Drill.double_blind.is_(True), _outsider_clause(user))) > 0
+    outsider = db.session.execute(sa.select(sa.func.count()).select_from(Drill).where(
+        of_series, Drill.double_blind.is_(True), _outsider_clause(user))).scalar_one() > 0
     return not (outsider and _series_continues(series, now))
 
 
@@ -250,9 +252,9 @@ def _series_continues(series, now: datetime) -> bool:
 
 
 def can_view_drill(user: User | None, drill: Drill, now: datetime | None = None) -> bool:
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(Drill).where(Drill.id == drill.id, drill_clause(user, now))
-    ) > 0
+    ).scalar_one() > 0
 
 
 def get_visible_drill(user: User | None, drill_id: int, now: datetime | None = None) -> Drill:
@@ -418,8 +420,8 @@ def checklist_run_clause(user: User, now: datetime | None = None):
 def can_view_checklist_run(user: User, run, now: datetime | None = None) -> bool:
     from drillmgr.checklists.models import ChecklistRun
 
-    return db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistRun).where(
-        ChecklistRun.id == run.id, checklist_run_clause(user, now))) > 0
+    return db.session.execute(sa.select(sa.func.count()).select_from(ChecklistRun).where(
+        ChecklistRun.id == run.id, checklist_run_clause(user, now))).scalar_one() > 0
 
 
 def can_fill_checklist_run(user: User, run) -> bool:
@@ -474,9 +476,9 @@ def finding_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[
 
 def can_view_finding(user: User, finding, now: datetime | None = None) -> bool:
     Finding, _action = _findings_models()
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(Finding).where(Finding.id == finding.id, finding_clause(user, now))
-    ) > 0
+    ).scalar_one() > 0
 
 
 def get_visible_finding(user: User, finding_id: int):
@@ -534,6 +536,7 @@ def finding_owner_clause(finding, now: datetime | None = None) -> sa.ColumnEleme
     if finding.drill_id is None:
         return action_owner_clause(finding.region_code, [finding.org_id] if finding.org_id else [])
     drill = finding.drill or db.session.get(Drill, finding.drill_id)
+    assert drill is not None  # finding.drill_id is a foreign key
     org_ids = [drill.organizer_org_id] if drill.organizer_org_id else []
     if not is_secret(drill, now):
         org_ids += [o.id for o in drill.participants]

@@ -15,7 +15,7 @@ from drillmgr.extensions import db
 from drillmgr.localtime import local_today
 from drillmgr.regions.models import Region
 
-SHEETS = {"type": "object", "description": "Tables as the page and the XLSX show them, labels in the caller's "
+SHEETS: dict = {"type": "object", "description": "Tables as the page and the XLSX show them, labels in the caller's "
           "language (Accept-Language): a heading and, per table, its sheet name, column labels and rows of values",
           "properties": {
               "title": {"type": "string"},
@@ -104,7 +104,8 @@ def compliance():
 @bp.get("/reports/half-year")
 @token_required
 @describe("The half-year report behind the 7 June / 8 November deadlines (JSON, or XLSX with ?format=xlsx "
-          "or Accept); without year, the period last due or due within 30 days", response="HalfYearReport", content_types=[XLSX_TYPE],
+          "or Accept); without year, the period last due or due within 30 days", response="HalfYearReport",
+          content_types=[XLSX_TYPE],
           params=[YEAR_PARAM, {"name": "half", "in": "query", "schema": {"enum": [1, 2]}}, REGION_PARAM,
                   FORMAT_PARAM])
 def half_year_report():

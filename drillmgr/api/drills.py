@@ -13,7 +13,8 @@ from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from drillmgr.localtime import api_datetime
 
-_DATETIME = {"type": "string", "format": "date-time", "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00"}
+_DATETIME = {"type": "string", "format": "date-time",
+             "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00"}
 _COUNTS = {"type": "object", "description": "at least one group above zero; none negative",
            "properties": {name: {"type": "integer", "minimum": 0} for name in services.COUNT_FIELDS}}
 _PARTICIPATION_INPUT = {

@@ -55,7 +55,8 @@ register_schema("Region", {
                    "parent_code": {"type": ["string", "null"]}, "key_county": {"type": "boolean"}},
 })
 register_schema("RegionList", {"type": "object",
-                               "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Region"}}}})
+                               "properties": {"items": {"type": "array",
+                                                        "items": {"$ref": "#/components/schemas/Region"}}}})
 register_schema("Organisation", {
     "type": "object",
     "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "kind": {"enum": ORG_KIND_VALUES},

@@ -12,7 +12,8 @@ from drillmgr.access import services as access
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.services import readiness_summary, term_bounds
 from drillmgr.compliance.periods import periods
-from drillmgr.compliance.services import RANK, RuleResult, combine, evaluate, subject_counties, subtree_list
+from drillmgr.compliance.services import (RANK, RuleResult, SubjectResult, combine, evaluate, subject_counties,
+                                         subtree_list)
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.compliance.sqlfuncs import scanned
 from drillmgr.db import utcnow
@@ -63,7 +64,8 @@ def default_region(user) -> str:
 
 
 def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[dict, Counter]:
-    cells, totals = {}, Counter()
+    cells: dict = {}
+    totals: Counter[ComplianceStatus] = Counter()
     for rule_result in results:
         per_county: dict[str, Counter] = {}
         for r in rule_result.results:
@@ -144,8 +146,8 @@ def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -
     """Corrective actions due before today and not verified, in the region: how many, and the first few."""
     where = sa.and_(Finding.region_code.in_(subtree_list(region_code)), CorrectiveAction.due_on < today,
                     CorrectiveAction.status != ActionStatus.VERIFIED)
-    count = db.session.scalar(sa.select(sa.func.count()).select_from(CorrectiveAction)
-                              .join(Finding, Finding.id == CorrectiveAction.finding_id).where(where))
+    count = db.session.execute(sa.select(sa.func.count()).select_from(CorrectiveAction)
+                               .join(Finding, Finding.id == CorrectiveAction.finding_id).where(where)).scalar_one()
     rows = list(db.session.execute(
         sa.select(CorrectiveAction.id, CorrectiveAction.due_on, CorrectiveAction.status, Finding.summary,
                   Finding.drill_id, Region.name.label("region_name"))
@@ -228,7 +230,7 @@ def _aware(moment: datetime) -> datetime:
 class CountyDetail:
     year: int
     county: Region
-    county_rules: list[tuple[RuleResult, object]]  # rule, the county's result
+    county_rules: list[tuple[RuleResult, SubjectResult | None]]  # rule, the county's result
     unit_rules: list[RuleResult]
     units: list[dict]  # {id, name, results: {rule key: SubjectResult}}
     readiness: list[dict]  # unit_readiness

@@ -5,10 +5,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import ComplianceStatus
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 
 
-class ComplianceRule(db.Model):
+class ComplianceRule(Model):
     """One rule of one year's rule set; `params` holds its counts, periods and filters."""
 
     __tablename__ = "compliance_rules"
@@ -27,7 +27,7 @@ class ComplianceRule(db.Model):
     __table_args__ = (sa.UniqueConstraint("key", "year", name="key_year"),)
 
 
-class ComplianceSnapshot(db.Model):
+class ComplianceSnapshot(Model):
     """The last status seen for a rule and subject, so a worsening alerts exactly once."""
 
     __tablename__ = "compliance_snapshots"

@@ -108,7 +108,7 @@ def _participation(where) -> dict:
                   sa.func.count(Participation.evacuation_seconds), sa.func.avg(Participation.evacuation_seconds),
                   sa.func.count(Drill.id))
         .join(Drill, Drill.id == Participation.drill_id).where(where, Drill.status == DrillStatus.COMPLETED)).one()
-    counts = {f: int(v) for f, v in zip(fields, row[:len(fields)])}
+    counts = {f: int(v) for f, v in zip(fields, row[:len(fields)], strict=True)}
     return {**counts, "total": sum(counts.values()), "drills": row[-1], "timed_evacuations": row[len(fields)],
             "average_evacuation_seconds": round(float(row[len(fields) + 1]), 1) if row[len(fields) + 1] else None}
 
@@ -132,7 +132,8 @@ def _findings(region_code, period: Period, today) -> dict:
     where = sa.and_(Finding.region_code.in_(subtree_list(region_code)),
                     Finding.found_on >= period.first_day, Finding.found_on <= period.last_day)
     overdue = sa.and_(CorrectiveAction.status != ActionStatus.VERIFIED, CorrectiveAction.due_on < today)
-    grid, late = {}, {}
+    grid: dict[tuple, int] = {}
+    late: dict = {}
     for sev, status, n, n_overdue in db.session.execute(
             sa.select(Finding.severity, CorrectiveAction.status, sa.func.count(),
                       sa.func.count(sa.case((overdue, CorrectiveAction.id))))
@@ -166,7 +167,8 @@ def _outreach(region_code, period: Period) -> dict:
         .where(where).group_by(OutreachActivity.kind))}
     by_kind = [{"kind": k.value, "label": str(k.label), "activities": counts.get(k, (0, 0))[0],
                 "audience": int(counts.get(k, (0, 0))[1])} for k in OutreachKind]
-    items = [{"id": a.id, "kind": a.kind.value, "kind_label": str(a.kind.label), "title": a.title, "held_on": a.held_on.isoformat(),
+    items = [{"id": a.id, "kind": a.kind.value, "kind_label": str(a.kind.label), "title": a.title,
+              "held_on": a.held_on.isoformat(),
               "setting": a.setting.value if a.setting else None,
               "observance_day": a.observance_day.value if a.observance_day else None, "audience": a.audience}
              for a in db.session.scalars(sa.select(OutreachActivity).where(where)

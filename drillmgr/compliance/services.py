@@ -22,6 +22,7 @@ import gc
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -208,7 +209,7 @@ def subject_orgs(region_code: str | None, kinds: list[str], county_codes: list[s
         sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
         .join(cmap, cmap.c.region_code == Organisation.region_code)
         .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), _org_scope(region_code))
-        .order_by(cmap.c.county_code, Organisation.name, Organisation.id)))
+        .order_by(cmap.c.county_code, Organisation.name, Organisation.id)).tuples())
 
 
 def _period_index(column, spans: list[Period]):
@@ -231,7 +232,7 @@ def _drill_evidence(row_id, title, starts_at, real_response, note, status) -> di
 
 def _drill_filters(params: dict, lo: datetime, hi: datetime, user, now) -> list:
     forms = params.get("forms") or []
-    form_clause = Drill.form.in_(forms) if forms else sa.true()
+    form_clause: sa.ColumnElement[bool] = Drill.form.in_(forms) if forms else sa.true()
     if params.get("credit_real_response"):
         form_clause = sa.or_(form_clause, Drill.real_response.is_(True))
     starts_at = scanned(Drill.starts_at)
@@ -326,8 +327,8 @@ def _combine(cells: list[DrillCell]) -> DrillCell:
         return cells[0]
     done = [c for c in cells if c.done_id is not None]
     planned = [c for c in cells if c.planned_id is not None]
-    first = min(done, key=lambda c: c.done_id) if done else None
-    first_planned = min(planned, key=lambda c: c.planned_id) if planned else None
+    first = min(done, key=attrgetter("done_id")) if done else None
+    first_planned = min(planned, key=attrgetter("planned_id")) if planned else None
     return DrillCell(sum(c.done for c in cells), sum(c.planned for c in cells), sum(c.short for c in cells),
                      first.done_id if first else None, first_planned.planned_id if first_planned else None,
                      first.title if first else None, first.starts_at if first else None,
@@ -445,7 +446,7 @@ def _evaluate_reviews(rule, year, region_code, now, user, run) -> list[SubjectRe
         return []
     cmap = county_map([c.code for c in counties])
     span = periods("year", year)[0]
-    days = sa.literal_column(str(int(params.get("days", 14))))
+    days: sa.ColumnClause[int] = sa.literal_column(str(int(params.get("days", 14))))
     deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), days)
     inner = (sa.select(cmap.c.county_code.label("subject"), Drill.id.label("drill_id"), Drill.title,
                        deadline.label("deadline"), Review.submitted_at)
@@ -594,7 +595,7 @@ def _activity_titles(cells) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(sa.select(OutreachActivity.id, OutreachActivity.title)
-                                   .where(OutreachActivity.id.in_(ids))).all())
+                                   .where(OutreachActivity.id.in_(ids))).tuples().all())
 
 
 def _evaluate_observance(rule, year, region_code, now, user, run) -> list[SubjectResult]:
@@ -609,7 +610,7 @@ def _evaluate_observance(rule, year, region_code, now, user, run) -> list[Subjec
         return []
     matches_day = [sa.and_(OutreachActivity.held_on >= p.first_day, OutreachActivity.held_on <= p.last_day,
                            OutreachActivity.observance_day == d)
-                   for d, p in zip(days, spans)]
+                   for d, p in zip(days, spans, strict=True)]
     slot_column = sa.case(*[(clause, index) for index, clause in enumerate(matches_day)], else_=sa.null())
     counties, cells = _outreach_slots(region_code, now, OutreachKind.OBSERVANCE_CAMPAIGN, slot_column)
     slot_defs = [(index, p.label, p.start, p.end) for index, p in enumerate(spans)]

@@ -72,16 +72,21 @@ def _local_naive(value: datetime | None) -> datetime | None:
 
 
 class _VersionMixin:
+    version: HiddenField  # declared by the forms that mix this in
+
     def version_payload(self) -> dict:
         return {"version": int(self.version.data)} if (self.version.data or "").isdigit() else {}
 
 
 class _ParticipationMixin:
     counts_errors: list = []  # the service's messages about the counts as a whole (e.g. above the headcount)
+    evacuation_seconds: EvacuationField  # these three: declared by the forms that mix this in
+    confirm_exceptional: BooleanField
+    exceptional_reason: TextAreaField
 
     def participation_payload(self) -> dict:
         counts = {name: getattr(self, name).data for name in COUNT_LABELS if getattr(self, name).data is not None}
-        participation = {"counts": counts}
+        participation: dict[str, object] = {"counts": counts}
         if self.evacuation_seconds.data is not None:
             participation["evacuation_seconds"] = self.evacuation_seconds.data
         if self.confirm_exceptional.data:

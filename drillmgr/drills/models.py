@@ -1,14 +1,18 @@
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, Focus, JointWith
-from drillmgr.extensions import db
+from drillmgr.extensions import Model, db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
+
+if TYPE_CHECKING:  # for the annotations; SQLAlchemy resolves the names through its registry
+    from drillmgr.accounts.models import User
 
 drill_participants = sa.Table(
     "drill_participants",
@@ -25,7 +29,7 @@ drill_evaluators = sa.Table(
 )
 
 
-class DrillFocus(db.Model):
+class DrillFocus(Model):
     """One link a drill exercises; a table of its own so compliance can aggregate over it."""
 
     __tablename__ = "drill_focus"
@@ -34,7 +38,7 @@ class DrillFocus(db.Model):
     focus: Mapped[Focus] = mapped_column(str_enum(Focus), primary_key=True)
 
 
-class DrillSeries(db.Model):
+class DrillSeries(Model):
     """A recurring drill (RFC 5545 RRULE); its occurrences are real Drill rows."""
 
     __tablename__ = "drill_series"
@@ -50,7 +54,7 @@ class DrillSeries(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Drill(db.Model):
+class Drill(Model):
     __tablename__ = "drills"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -126,7 +130,7 @@ class Drill(db.Model):
         return f"<Drill {self.id} {self.title}>"
 
 
-class Participation(db.Model):
+class Participation(Model):
     __tablename__ = "participations"
 
     drill_id: Mapped[int] = mapped_column(sa.ForeignKey("drills.id", ondelete="CASCADE"), primary_key=True)

@@ -340,7 +340,8 @@ def drill_snapshot(drill: Drill) -> dict:
 def _claim_version(drill: Drill, expected: int | None, now: datetime) -> None:
     """Raises the version by one if it still is `expected` (compare-and-set, so two saves cannot both win)."""
     expected = drill.version if expected is None else expected
-    claim_version(drill, expected, _("Someone else changed this drill meanwhile. Reload it and apply your change again."),
+    claim_version(drill, expected,
+                  _("Someone else changed this drill meanwhile. Reload it and apply your change again."),
                   _("This drill has changed since you loaded it (your version is %(v)s).", v=expected), updated_at=now)
     drill.updated_at = now
 

@@ -99,7 +99,8 @@ def save_review(actor: User, drill: Drill, data: dict) -> Review:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()  # two first saves at once: the primary key let one through
-        raise Conflict(_("Someone else changed this review meanwhile. Reload the page and apply your change again."))
+        raise Conflict(
+            _("Someone else changed this review meanwhile. Reload the page and apply your change again.")) from None
     audit.record(actor, "review.save", "review", drill.id, before, audit.snapshot(review, REVIEW_FIELDS))
     db.session.commit()
     return review

@@ -29,4 +29,5 @@ def scope_summary(user, now: datetime | None = None) -> dict:
         .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region))
         .order_by(Drill.starts_at).limit(8)
     ).all()
-    return {"today": now, "orgs": org_count, "completed_this_year": counts[0], "planned": counts[1], "upcoming": upcoming}
+    return {"today": now, "orgs": org_count, "completed_this_year": counts[0], "planned": counts[1],
+            "upcoming": upcoming}

@@ -5,14 +5,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import OrgKind
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 from drillmgr.regions.models import Region
 
 # 教基一厅〔2014〕2号: two minutes for school buildings under four floors with sound exits.
 DEFAULT_EVACUATION_TARGET_SECONDS = {OrgKind.SCHOOL: 120, OrgKind.KINDERGARTEN: 120}
 
 
-class Organisation(db.Model):
+class Organisation(Model):
     __tablename__ = "organisations"
 
     id: Mapped[int] = mapped_column(primary_key=True)

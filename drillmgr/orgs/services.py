@@ -171,7 +171,7 @@ def read_rows(path: Path) -> list[dict]:
     missing = [c for c in IMPORT_COLUMNS if c not in header]
     if missing:
         raise ValidationError(_("Line 1: missing columns: %(cols)s.", cols=", ".join(missing)))
-    return [dict(zip(header, row)) | {"_line": number}
+    return [dict(zip(header, row, strict=False)) | {"_line": number}
             for number, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
 
 

@@ -33,7 +33,8 @@ def index():
     query = services.org_query(current_user, region=args.get("region") or None, kind=kind, q=args.get("q") or None)
     pagination = db.paginate(query.options(selectinload(Organisation.region)), page=args.get("page", 1, type=int),
                              per_page=50, error_out=False)
-    regions = all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
+    regions = (all_regions(access.region_clause(current_user, Region.code))
+               if current_user.role != Role.ORG_STAFF else [])
     return render_template("orgs/index.html", pagination=pagination, regions=regions, kinds=OrgKind,
                            can_add=access.can_manage_people_and_units(current_user))
 
@@ -108,4 +109,5 @@ def import_file():
                 flash(_("%(n)d organisations imported.", n=len(created)), "success")
                 return redirect(url_for("orgs.index"))
     return render_template("orgs/import.html", form=form, errors=errors, kinds=OrgKind,
-                           counties=counties(within=None if current_user.role == Role.ADMIN else current_user.region_code))
+                           counties=counties(
+                               within=None if current_user.role == Role.ADMIN else current_user.region_code))

@@ -81,13 +81,15 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
     """
     horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
     drills = {d.id: d for d in db.session.scalars(
-        sa.select(Drill).where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
+        sa.select(Drill)
+        .where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
         .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region),
                  selectinload(Drill.participants), selectinload(Drill.evaluators))
     )}
     if not drills:
         return {}, {}, []
-    by_org, by_region, by_evaluator = defaultdict(set), defaultdict(set), defaultdict(set)
+    by_org: defaultdict[int | None, set[int]] = defaultdict(set)
+    by_region, by_evaluator = defaultdict(set), defaultdict(set)
     for drill in drills.values():
         if drill.organizer_org_id is not None:
             by_org[drill.organizer_org_id].add(drill.id)
