@@ -575,6 +575,14 @@ def can_view_readiness_figures(user: User, region_code: str) -> bool:
     return can_view_compliance(user, region_code)
 
 
+def can_view_unit_obligations(user: User, org: Organisation) -> bool:
+    """A unit's own obligations: its staff see their unit's alone (nothing that compares units);
+    admins, and coordinators and viewers whose region holds the unit, see any unit's."""
+    if user.role == Role.ORG_STAFF:
+        return user.org_id is not None and user.org_id == org.id
+    return can_view_compliance(user, org.region_code)
+
+
 def compliance_home_region(user: User) -> str | None:
     """The region a user's compliance views start from (None: the whole prefecture, for admins)."""
     return None if user.role == Role.ADMIN else user.region_code

@@ -1,7 +1,7 @@
 from flask import Blueprint, current_app, render_template
 from flask_login import current_user, login_required
 
-from drillmgr.home.services import scope_summary
+from drillmgr.home.services import scope_summary, unit_obligations
 
 bp = Blueprint("home", __name__)
 
@@ -10,4 +10,5 @@ bp = Blueprint("home", __name__)
 @login_required
 def index():
     return render_template("home/index.html", summary=scope_summary(current_user),
+                           obligations=unit_obligations(current_user),
                            drill_pages="drills.detail" in current_app.view_functions)
