@@ -257,7 +257,7 @@ def test_late_reviews_are_listed_by_unit_and_title_paginated(client, schools, ma
     assert "迟交评估演练" in html and "演练412" not in html
     assert client.get(f"/compliance/reviews?region={SHAWAN}&year={year}").status_code == 403
     listing = client.get(f"/compliance/list?rule=after-action-filed&region={WUSU}&year={year}").get_data(as_text=True)
-    assert "份未按时提交" in listing and "/compliance/reviews?" in listing
+    assert "份未提交或逾期" in listing and "/compliance/reviews?" in listing
 
 
 # --- key links while planning -------------------------------------------------------------------------
@@ -309,3 +309,18 @@ def test_periods_and_lists_are_named_in_the_pages_language(app):
     with app.test_request_context(), force_locale("en"):
         assert reporting_period_name(2026, 1) == "2026 first reporting period (2025-11-09 to 2026-06-07)"
         assert join_list(["a", "b"]) == "a, b"
+
+
+def test_the_plan_form_warns_of_the_missing_key_link(client, schools):
+    from tests.test_drills_web import form_data, sign_in
+    sign_in(client, schools["coordinator"])  # English session
+    data = form_data(schools["a"], title="乌苏年度综合演练", form="live", scope="comprehensive",
+                     organizer=f"region:{WUSU}", region_code=WUSU, focus=["command_post", "force_organization"])
+    response = client.post("/drills/new", data=data, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "乌苏年度综合演练" in html
+    assert ("This drill will not count as the key county&#39;s comprehensive live drill: it does not exercise "
+            "Emergency command communications.") in html
+    complete = client.post("/drills/new", data=data | {"focus": ["command_post", "command_comms",
+                                                                  "force_organization"]}, follow_redirects=True)
+    assert "will not count" not in complete.get_data(as_text=True)

@@ -47,8 +47,9 @@ def breakdown(counts) -> dict[ComplianceStatus, int]:
 
 def reasons_text(rule_result: RuleResult, result: SubjectResult) -> str:
     if evaluator_of(rule_result.rule) == "reviews":
-        late = result.required - result.achieved
-        return _("%(n)d of %(total)d reviews not submitted in time", n=late, total=result.required) if late else ""
+        outstanding = result.required - result.achieved
+        return (_("%(n)d of %(total)d reviews outstanding or late", n=outstanding, total=result.required)
+                if outstanding else "")
     return join_list(dict.fromkeys(missing_label(code) for code in result.reasons))
 
 
