@@ -254,14 +254,13 @@ def review_gaps(user, year: int, region_code: str, page: int = 1, per_page: int 
                     access.compliance_drill_clause(user, now), late, deadline < now))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     page = max(1, min(page, max(1, -(-total // per_page))))
-    rows = db.session.execute(query.order_by(sa.text("deadline"), Drill.id)
+    rows = db.session.execute(query.order_by(deadline, Drill.id)
                               .limit(per_page).offset((page - 1) * per_page))
     items = [ReviewGap(r.id, r.title, r.unit or "", r.organizer_org_id, local_today(_aware(r.deadline)),
                        local_today(_aware(r.submitted_at)) if r.submitted_at else None) for r in rows]
     return ReviewGaps(year, region, total, page, per_page, items)
 
 
-def _aware(moment):
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands a computed UTC timestamp back without its zone."""
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
