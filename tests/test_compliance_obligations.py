@@ -52,8 +52,8 @@ def test_a_unit_sees_each_rule_status_evidence_next_due_and_missing(app, schools
     assert o.result.status is ComplianceStatus.MISSED
     assert o.missing == ["nothing counted in 2026, month 9"]
     assert o.next_due.isoformat() == "2026-12-31" and o.next_period == "2026, month 12"
-    assert o.evidence_rule == ("A completed drill: Take-cover and evacuation drill, organised by the unit or with the unit taking "
-                               "part, a real earthquake response counts in its place")
+    assert o.evidence_rule == ("A completed drill: Take-cover and evacuation drill; organised by the unit or with the unit "
+                               "taking part; a real earthquake response counts in its place")
     assert o.result.achieved == 6 and o.result.required == 8
     as_dict = o.to_dict()
     assert [p["status"] for p in as_dict["periods"]] == ["met"] * 4 + ["missed", "met", "met", "on_track"]
@@ -114,6 +114,8 @@ def test_unit_staff_see_their_obligations_on_their_page_and_home(client, schools
     home = client.get("/").get_data(as_text=True)
     assert 'id="home-obligations"' in home and 'data-rule="school-evacuation"' in home
     assert ("认定依据" if lang == "zh_CN" else "Counts as evidence") in home
+    assert ("已完成的演练：避险疏散演练；由本单位组织或本单位参演" if lang == "zh_CN"
+            else "A completed drill: Take-cover and evacuation drill; organised by the unit") in home
     client.post("/logout")
     login(client, schools["coordinator"])
     assert 'id="home-obligations"' not in client.get("/").get_data(as_text=True)
@@ -324,3 +326,17 @@ def test_the_plan_form_warns_of_the_missing_key_link(client, schools):
     complete = client.post("/drills/new", data=data | {"focus": ["command_post", "command_comms",
                                                                   "force_organization"]}, follow_redirects=True)
     assert "will not count" not in complete.get_data(as_text=True)
+
+
+def test_hostile_arguments_are_refused_not_crashed_on(client, schools):
+    headers = token_for(client, schools["admin"])
+    for url, status in (("/api/v1/compliance/rules/a%00b/subjects", 404),
+                        ("/api/v1/compliance/rules/" + "x" * 5000 + "/subjects", 404),
+                        ("/api/v1/compliance/reviews/late?page=99999999", 400),
+                        (f"/api/v1/compliance/units/{schools['a'].id}?year=%00", 422),
+                        (f"/api/v1/compliance/units/{schools['a'].id}?year=99999", 422)):
+        assert client.get(url, headers=headers).status_code == status, url
+    login(client, schools["admin"])
+    assert client.get("/compliance/list?rule=a%00b").status_code == 422
+    huge = client.get(f"/compliance/reviews?region={WUSU}&page=999999999999999999999")
+    assert huge.status_code == 200 and 'id="late-reviews"' in huge.get_data(as_text=True)

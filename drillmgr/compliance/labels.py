@@ -25,9 +25,11 @@ def period_label(label: str) -> str:
     return label
 
 
-def join_list(items) -> str:
-    """Items joined as the page's language joins a list: 、 in Chinese, a comma in English."""
-    separator = "、" if str(get_locale() or "zh_CN").startswith("zh") else ", "
+def join_list(items, clauses: bool = False) -> str:
+    """Items joined as the page's language joins a list: 、 in Chinese, a comma in English; `clauses`
+    (parts of a sentence that hold lists themselves) with a semicolon."""
+    chinese = str(get_locale() or "zh_CN").startswith("zh")
+    separator = ("；" if chinese else "; ") if clauses else ("、" if chinese else ", ")
     return separator.join(str(item) for item in items)
 
 
@@ -124,4 +126,4 @@ def evidence_description(params: dict) -> str:
         parts.append(_("organised by the unit or with the unit taking part"))
     if params.get("credit_real_response"):
         parts.append(_("a real earthquake response counts in its place"))
-    return join_list(parts)
+    return join_list(parts, clauses=True)

@@ -50,7 +50,7 @@ def reasons_text(rule_result: RuleResult, result: SubjectResult) -> str:
         outstanding = result.required - result.achieved
         return (_("%(n)d of %(total)d reviews outstanding or late", n=outstanding, total=result.required)
                 if outstanding else "")
-    return join_list(dict.fromkeys(missing_label(code) for code in result.reasons))
+    return join_list(dict.fromkeys(missing_label(code) for code in result.reasons), clauses=True)
 
 
 # --- a unit's obligations -------------------------------------------------------------------------
