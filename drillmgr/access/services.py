@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from drillmgr.accounts.models import User
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, drill_evaluators, drill_participants
-from drillmgr.enums import Role
+from drillmgr.enums import RegionLevel, Role
 from drillmgr.errors import Forbidden, NotFound
 from drillmgr.extensions import db
 from drillmgr.formatting import local_zone
@@ -600,6 +600,21 @@ def compliance_drill_clause(user: User | None, now: datetime | None = None) -> s
 
 def can_edit_compliance_rules(user: User) -> bool:
     return user.role == Role.ADMIN
+
+
+def can_submit_half_year_report(user: User, region: Region) -> bool:
+    """A county's report is submitted by a coordinator acting for that county; the prefecture decides."""
+    return (user.role == Role.COORDINATOR and region.level == RegionLevel.COUNTY
+            and can_manage_region(user, region.code))
+
+
+def can_decide_half_year_report(user: User) -> bool:
+    return user.role == Role.ADMIN
+
+
+def can_remind_org(user: User, org: Organisation) -> bool:
+    """Coordinators remind the units of their region; admins any unit."""
+    return user.role in (Role.ADMIN, Role.COORDINATOR) and can_manage_region(user, org.region_code)
 
 
 # --- calendar feeds --------------------------------------------------------------------------

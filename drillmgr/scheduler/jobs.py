@@ -20,6 +20,8 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.attachments.services import sweep_orphans
 from drillmgr.calendars.services import publish_static
+from drillmgr.compliance import submissions
+from drillmgr.compliance.periods import reporting_half_of
 from drillmgr.compliance.rules import rule_title
 from drillmgr.compliance.services import evaluate, snapshot_changes
 from drillmgr.db import utcnow
@@ -257,8 +259,13 @@ def report_deadline_reminders(moment: datetime) -> str:
     if days_left > max(REPORT_REMINDER_DAYS):
         return _("Next report deadline %(date)s, %(days)d days away.", date=local_date(deadline), days=days_left)
     days_before = min(d for d in REPORT_REMINDER_DAYS if days_left <= d)
-    coordinators = db.session.scalars(
-        sa.select(User).where(User.active.is_(True), User.role == Role.COORDINATOR).order_by(User.id)).all()
+    # A county that has submitted for the period (and was not returned) is not reminded any more.
+    submitted = submissions.standing_counties(*reporting_half_of(deadline))
+    counties = submissions.county_paths()
+    coordinators = [user for user, path in db.session.execute(
+        sa.select(User, Region.path).outerjoin(Region, Region.code == User.region_code)
+        .where(User.active.is_(True), User.role == Role.COORDINATOR).order_by(User.id))
+        if submissions.county_of(path, counties) not in submitted]
     link = link_to("compliance.report")
     messages = []
     for user in coordinators:
