@@ -25,6 +25,7 @@ BLUEPRINT_MODULES = (
     "drillmgr.outreach.views",
     "drillmgr.compliance.views",
     "drillmgr.compliance.submission_views",
+    "drillmgr.compliance.nudge_views",
 )
 
 

@@ -612,9 +612,13 @@ def can_decide_half_year_report(user: User) -> bool:
     return user.role == Role.ADMIN
 
 
+def can_send_reminders(user: User) -> bool:
+    return user.role in (Role.ADMIN, Role.COORDINATOR)
+
+
 def can_remind_org(user: User, org: Organisation) -> bool:
     """Coordinators remind the units of their region; admins any unit."""
-    return user.role in (Role.ADMIN, Role.COORDINATOR) and can_manage_region(user, org.region_code)
+    return can_send_reminders(user) and can_manage_region(user, org.region_code)
 
 
 # --- calendar feeds --------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.attachments.services import sweep_orphans
 from drillmgr.calendars.services import publish_static
-from drillmgr.compliance import submissions
+from drillmgr.compliance import nudges, submissions
 from drillmgr.compliance.periods import reporting_half_of
 from drillmgr.compliance.rules import rule_title
 from drillmgr.compliance.services import evaluate, snapshot_changes
@@ -281,6 +281,20 @@ def report_deadline_reminders(moment: datetime) -> str:
              days=days_left, sent=len(added))
 
 
+# --- units: nothing planned, a drill to record ----------------------------------------------
+
+def nothing_planned_reminders(moment: datetime) -> str:
+    """Unit staff, once per rule and period, when it ends soon with nothing planned that would meet it."""
+    slots, sent = nudges.nothing_planned(moment)
+    return _("%(slots)d periods ending with nothing planned, %(sent)d reminders sent.", slots=slots, sent=sent)
+
+
+def record_reminders(moment: datetime) -> str:
+    """The day after a planned drill passed unrecorded, its organisers are asked to record it (once)."""
+    drills, sent = nudges.record_reminders(moment)
+    return _("%(drills)d past drills not recorded, %(sent)d reminders sent.", drills=drills, sent=sent)
+
+
 # --- recurring drills, calendars, mail, housekeeping ----------------------------------------
 
 def materialize_series(moment: datetime) -> str:
@@ -344,6 +358,8 @@ JOBS = {
     "drill_reminders": drill_reminders,
     "action_reminders": action_reminders,
     "report_deadlines": report_deadline_reminders,
+    "nothing_planned": nothing_planned_reminders,
+    "record_reminders": record_reminders,
     "compliance": compliance,
     "materialize_series": materialize_series,
     "publish_calendars": publish_calendars,
@@ -357,6 +373,8 @@ JOB_TITLES = {
     "drill_reminders": _l("Drill reminders (7 days and 1 day before)"),
     "action_reminders": _l("Corrective actions due and overdue"),
     "report_deadlines": _l("Half-year report deadline reminders"),
+    "nothing_planned": _l("Units: periods ending with nothing planned"),
+    "record_reminders": _l("Units: record the drills that passed"),
     "compliance": _l("Nightly compliance evaluation and alerts"),
     "materialize_series": _l("Create the next drills of recurring series"),
     "publish_calendars": _l("Publish the static public calendars"),
@@ -371,6 +389,8 @@ DEFAULT_SCHEDULE = {
     "drill_reminders": "every 3600s",
     "action_reminders": "daily 08:00",
     "report_deadlines": "daily 08:00",
+    "nothing_planned": "daily 08:10",
+    "record_reminders": "daily 08:20",
     "compliance": "daily 02:00",
     "materialize_series": "daily 01:00",
     "publish_calendars": "every 300s",
