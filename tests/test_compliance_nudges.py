@@ -92,7 +92,7 @@ def test_admin_reminds_any_unit_and_bad_input_is_refused(units):
         with pytest.raises(ValidationError):
             nudges.remind_units(units["coordinator"], *args, now=DECEMBER_10)
     with pytest.raises(NotFound):
-        nudges.remind_units(units["coordinator"], [2**31], RULE, now=DECEMBER_10)
+        nudges.remind_units(units["coordinator"], [2**31 - 1], RULE, now=DECEMBER_10)
 
 
 def test_web_reminds_at_risk_units_from_the_county_page(client, units):

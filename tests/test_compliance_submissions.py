@@ -144,7 +144,7 @@ def test_only_counties_submit_and_only_admins_decide(world):
         with pytest.raises(Forbidden):
             submissions.decide(world[who], submission.id, accept=True)
     with pytest.raises(NotFound):
-        submissions.decide(world["admin"], 2**31, accept=True)
+        submissions.decide(world["admin"], 2**31 - 1, accept=True)
 
 
 def test_board_states(world):
