@@ -43,11 +43,21 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> N
 @pytest.fixture
 def server(tmp_path):
     """`drillmgr db upgrade`, a small demo, then `drillmgr run` on a free loopback port, all on a file database."""
+    yield from serve(tmp_path, orgs=60, drills=80)
+
+
+@pytest.fixture
+def county_server(tmp_path):
+    """A demo large enough for Wusu to have schools and the demo school's staff account."""
+    yield from serve(tmp_path, orgs=200, drills=300)
+
+
+def serve(tmp_path, orgs: int, drills: int):
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'browser.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
                SECRET_KEY="browser-test-secret", DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
                LANG="C.UTF-8", FLASK_DEBUG="0")
-    for args in (["db", "upgrade"], ["seed-demo", "--orgs", "60", "--drills", "80"]):
+    for args in (["db", "upgrade"], ["seed-demo", "--orgs", str(orgs), "--drills", str(drills)]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
     port = free_port()
@@ -113,3 +123,35 @@ def test_login_switch_language_and_screenshot(server, page, tmp_path):
     if keep:
         for name in ("login-zh.png", "home-zh.png", "home-en.png"):
             shutil.copy(tmp_path / name, Path(keep) / name)
+
+
+def test_coordinator_reminds_at_risk_schools_and_the_school_sees_it(county_server, page):
+    """From the dashboard to a county's at-risk schools, remind them, and read it as the school's staff."""
+    server = county_server
+
+    def log_in(username):
+        page.goto(f"{server}/login")
+        page.fill("#username", username)
+        page.fill("#password", "drillmgr-demo")
+        page.click("#login-submit")
+        page.wait_for_url(f"{server}/")
+
+    log_in("wusu")
+    page.goto(f"{server}/compliance/")
+    page.click("#matrix th a[href*='/compliance/county/654202']")
+    page.wait_for_url(f"{server}/compliance/county/654202*")
+    form = page.locator("form.remind-form").first
+    reminded = form.locator("input[name=org_id]").evaluate_all("els => els.map(e => e.value)")
+    assert reminded
+    form.locator("input[name=message]").fill("请尽快安排并记录本月疏散演练")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    flashed = page.inner_text("main")
+    # Only the demo school has a staff account; the other units are named as without one.
+    assert "已提醒 1 个单位。" in flashed and f"{len(reminded) - 1} 个单位没有可提醒的工作人员账号。" in flashed
+    page.click("#logout")
+
+    log_in("school")
+    page.goto(f"{server}/notifications/")
+    text = page.inner_text("main")
+    assert "请尽快安排并记录本月疏散演练" in text, reminded

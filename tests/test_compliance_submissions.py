@@ -265,3 +265,14 @@ def test_api_submit_board_detail_decide(client, world, due):
     assert accepted.status_code == 200 and accepted.get_json()["status"] == "accepted"
     assert client.post(decision, json={"decision": "accept"}, headers=admin).status_code == 409
     assert [n.user_id for n in notes(Kind.REPORT_ACCEPTED)] == [world["coordinator"].id]
+
+
+def test_two_submissions_at_once_store_one(world, monkeypatch):
+    """The second request read "nothing submitted" before the first landed: the version's uniqueness refuses it."""
+    submissions.submit(world["coordinator"], WUSU, 2026, 1, now=ON_TIME)
+    monkeypatch.setattr(submissions, "latest", lambda *args: None)
+    with pytest.raises(Conflict):
+        submissions.submit(world["coordinator"], WUSU, 2026, 1, now=ON_TIME)
+    monkeypatch.undo()
+    assert [s.version for s in db.session.scalars(sa.select(ReportSubmission))] == [1]
+    assert len(notes(Kind.REPORT_SUBMITTED)) == 1
