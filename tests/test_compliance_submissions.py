@@ -1,6 +1,6 @@
 """Half-year report submissions: frozen snapshots, the prefecture's decision, history, access, the
 dashboard's county panel, the API and the deadline reminders that stop once a county submitted."""
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from io import BytesIO
 
 import pytest
@@ -276,3 +276,12 @@ def test_two_submissions_at_once_store_one(world, monkeypatch):
     monkeypatch.undo()
     assert [s.version for s in db.session.scalars(sa.select(ReportSubmission))] == [1]
     assert len(notes(Kind.REPORT_SUBMITTED)) == 1
+
+
+def test_snapshot_page_survives_the_submitter_leaving(client, world):
+    submission = submissions.submit(world["coordinator"], WUSU, 2026, 1, now=ON_TIME)
+    world["coordinator"].role, world["coordinator"].region_code = Role.ORG_STAFF, None
+    db.session.commit()
+    assert submissions.figures_changed(submission) is False
+    login(client, world["admin"])
+    assert client.get(f"/compliance/submissions/{submission.id}").status_code == 200

@@ -199,8 +199,11 @@ def decide(user: User, submission_id: int, accept: bool, reason: str = "",
 def figures_changed(submission: ReportSubmission) -> bool:
     """Whether the report, built again from today's records as the submitter saw it when submitting,
     now shows other figures than the frozen one."""
+    submitter = submission.submitted_by
+    if submitter is not None and not access.can_view_compliance(submitter, submission.region_code):
+        submitter = None  # moved on since: the report as the system sees it
     with force_locale(submission.locale):
-        live = half_year_report(submission.submitted_by, submission.region_code, submission.year, submission.half,
+        live = half_year_report(submitter, submission.region_code, submission.year, submission.half,
                                 now=submission.submitted_at)
         sections = json.loads(json.dumps(live.document.to_dict()["sections"]))
     return sections != submission.document.get("sections")
