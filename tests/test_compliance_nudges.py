@@ -112,6 +112,46 @@ def test_web_reminds_at_risk_units_from_the_county_page(client, units):
     assert client.post("/compliance/reminders/", data={"org_id": str(units["school"].id)}).status_code == 403
 
 
+def test_web_reminds_the_missed_units_of_a_rule_list_once_and_one_unit_alone(client, units):
+    """Last year's school months are all past: every Wusu school without a drill missed them. The list of
+    missed schools offers one reminder for all of them and one per school; its one-time key makes a double
+    submission remind once."""
+    import html
+    import re
+    year = datetime.now(UTC).year - 1
+    url = f"/compliance/list?rule={RULE}&region={WUSU}&year={year}&status=missed"
+    login(client, units["coordinator"])
+    page = client.get(url).get_data(as_text=True)
+    form = re.search(r'<form method="post" action="/compliance/reminders/"[^>]*remind-form">(.*?)</form>', page, re.S)
+    assert form, page
+    ids = set(re.findall(r'name="org_id" value="(\d+)"', form.group(1)))
+    mine = {str(units[k].id) for k in ("school", "planned_school", "empty_school")}
+    assert mine <= ids and str(units["shawan_school"].id) not in ids
+    assert f"提醒 {len(ids)} 个有风险或未完成的单位" in page or f"Remind the {len(ids)} units" in page
+    assert len(re.findall(r'class="d-inline no-print remind-one"', page)) == len(ids)
+    fields = {k: html.unescape(v) for k, v in
+              re.findall(r'name="(csrf_token|submission_key|next|rule)" value="([^"]*)"', form.group(1))}
+    assert len(fields["submission_key"]) == 32 and fields["rule"] == RULE
+    data = {**fields, "org_id": sorted(ids), "message": "去年的疏散演练全部缺失"}
+    first = client.post("/compliance/reminders/", data=data)
+    again = client.post("/compliance/reminders/", data=data)  # the same form sent twice
+    assert first.status_code == again.status_code == 302
+    assert first.headers["Location"] == again.headers["Location"] == url
+    assert [n.body.splitlines()[-1] for n in notes(Kind.UNIT_REMINDER, units["staff2"])] == ["去年的疏散演练全部缺失"]
+    assert len(notes(Kind.UNIT_REMINDER, units["planned_staff"])) == 1
+    # One school alone, the next form: already reminded today, nothing sent.
+    one = re.search(r'<form[^>]*remind-one">(.*?)</form>', client.get(url).get_data(as_text=True), re.S).group(1)
+    single = {k: html.unescape(v) for k, v in
+              re.findall(r'name="(csrf_token|submission_key|next|rule|org_id)" value="([^"]*)"', one)}
+    assert client.post("/compliance/reminders/", data=single).status_code == 302
+    assert len(notes(Kind.UNIT_REMINDER)) == 3  # staff, staff2, planned_staff: once each
+    # Viewers read the list without any reminder form.
+    client.post("/logout")
+    login(client, units["viewer"])
+    viewed = client.get(url).get_data(as_text=True)
+    assert "remind-form" not in viewed and "remind-one" not in viewed and units["school"].name in viewed
+
+
 def test_api_reminds_every_unit_with_a_status(client, units, make_drill):
     today = datetime.now(UTC)
     # One school plans its drill for the current month: it is on track, not reminded.

@@ -267,6 +267,20 @@ def test_api_submit_board_detail_decide(client, world, due):
     assert [n.user_id for n in notes(Kind.REPORT_ACCEPTED)] == [world["coordinator"].id]
 
 
+def test_api_board_region_filter_is_checked(client, world, due):
+    """The board's region must exist, be within 12 characters and within the caller's reach (fuzzer)."""
+    board = f"/api/v1/reports/half-year/submissions?year={due['year']}&half={due['half']}"
+    coordinator, admin = token_for(client, world["coordinator"]), token_for(client, world["admin"])
+    only_wusu = client.get(f"{board}&region={WUSU}", headers=admin).get_json()
+    assert [c["code"] for c in only_wusu["counties"]] == [WUSU]
+    assert client.get(f"{board}&region={SHAWAN}", headers=coordinator).status_code == 403
+    for hostile in ("0", "0" * 13, "6542\x0002", "9" * 400):
+        answer = client.get("/api/v1/reports/half-year/submissions", headers=admin,
+                            query_string={"year": due["year"], "half": due["half"], "region": hostile})
+        assert answer.status_code == 422 and "region" in answer.get_json()["errors"], hostile
+    assert [c["code"] for c in client.get(board, headers=coordinator).get_json()["counties"]] == [WUSU]
+
+
 def test_two_submissions_at_once_store_one(world, monkeypatch):
     """The second request read "nothing submitted" before the first landed: the version's uniqueness refuses it."""
     submissions.submit(world["coordinator"], WUSU, 2026, 1, now=ON_TIME)

@@ -5,7 +5,7 @@ from flask import jsonify, request, send_file
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
-from drillmgr.api.compliance import FORMAT_PARAM, REGION_PARAM, YEAR_PARAM, _wants_xlsx
+from drillmgr.api.compliance import FORMAT_PARAM, REGION_PARAM, YEAR_PARAM, _region_arg, _wants_xlsx
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.compliance import params, submissions
@@ -74,7 +74,7 @@ def half_year_submissions():
     default_year, default_half = report_due_half(local_today(utcnow()))
     year = params.year_arg(request.args.get("year"), default_year)
     half = params.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
-    region = request.args.get("region")
+    region = _region_arg(user) if "region" in request.args else None
     rows = [row for row in submissions.board(user, year, half)
             if not region or access.region_in_subtree(row.region.code, region)]
     return jsonify({"year": year, "half": half, "counties": [

@@ -1,13 +1,13 @@
 """Half-year report submissions: a county's frozen report, its workbook, and the prefecture's decision.
 
 Revision ID: submission_report_submissions
-Revises: records_exceptional
+Revises: once_exactly_once
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "submission_report_submissions"
-down_revision = "records_exceptional"
+down_revision = "once_exactly_once"
 branch_labels = None
 depends_on = None
 
