@@ -178,3 +178,21 @@ def test_coordinator_reminds_at_risk_schools_and_the_school_sees_it(county_serve
     page.goto(f"{server}/notifications/")
     text = page.inner_text("main")
     assert text.count("请尽快安排并记录本月疏散演练") == 1, text
+
+
+def test_english_matrix_fits_1366_pixels(server, page):
+    """The compliance matrix's last columns are not hidden behind a scrollbar in English on a 1366 px screen."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{server}/login")
+    page.click("button[data-lang=en]")
+    page.wait_for_load_state()
+    page.fill("#username", "admin")
+    page.fill("#password", "drillmgr-demo")
+    page.click("#login-submit")
+    page.wait_for_url(f"{server}/")
+    page.goto(f"{server}/compliance/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    widths = page.eval_on_selector("#matrix", "t => [t.scrollWidth, t.parentElement.clientWidth, "
+                                   "t.querySelectorAll('thead th').length]")
+    table, box, columns = widths
+    assert columns >= 10 and table <= box, widths

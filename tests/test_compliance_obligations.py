@@ -299,6 +299,22 @@ def test_the_key_county_panel_says_a_planned_drill_will_not_count(client, school
     assert "、" not in html.split('id="key-')[1].split("</ul>")[0]
 
 
+def test_a_december_tabletop_says_it_counts_towards_next_years_first_period(client, schools, make_drill, make_user):
+    make_drill(organizer=WUSU, starts_at=bj(12, 22), form=DrillForm.TABLETOP, double_blind=True, title="十二月双盲桌面推演")
+    make_drill(organizer=WUSU, starts_at=bj(11, 5), form=DrillForm.TABLETOP, double_blind=True, title="十一月双盲桌面推演")
+    login(client, schools["admin"])
+    html = client.get(f"/compliance/?region={WUSU}&year=2026").get_data(as_text=True)
+    items = html.split('class="key-tabletop"')[1:]
+    december = next(i for i in items if "十二月双盲桌面推演" in i)
+    november = next(i for i in items if "十一月双盲桌面推演" in i)
+    assert "计入2027年上半年报告期（2026-11-09至2027-06-07）" in december
+    assert "计入2026年下半年报告期（2026-06-08至2026-11-08）" in november
+    client.post("/logout")
+    login(client, make_user(role=Role.ADMIN, locale="en"))
+    html = client.get(f"/compliance/?region={WUSU}&year=2026").get_data(as_text=True)
+    assert "Counts towards 2027 first reporting period (2026-11-09 to 2027-06-07)" in html
+
+
 # --- wording ------------------------------------------------------------------------------------------
 
 def test_periods_and_lists_are_named_in_the_pages_language(app):

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from drillmgr.compliance.periods import local_today, reporting_half
+from drillmgr.compliance.periods import local_today, reporting_half, reporting_half_of
 from drillmgr.enums import ComplianceStatus, DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
 
 
@@ -40,6 +40,12 @@ def reporting_period_name(year: int, half: int) -> str:
     if half == 1:
         return _("%(year)s first reporting period (%(first)s to %(last)s)", year=year, first=first, last=last)
     return _("%(year)s second reporting period (%(first)s to %(last)s)", year=year, first=first, last=last)
+
+
+def counts_towards(moment) -> str:
+    """The reporting period a drill held at `moment` counts towards: a drill on 22 December counts towards
+    the next year's first period."""
+    return reporting_period_name(*reporting_half_of(local_today(moment)))
 
 
 def slot_period_name(slot) -> str:
