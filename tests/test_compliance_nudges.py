@@ -1,6 +1,8 @@
 """Reminders to units: a coordinator's nudge (access, rate limit, audit, mail through the real outbox),
 the automatic "nothing planned" and "record what happened" jobs (exactly once), and the home page's
 "a drill just ended — record it"."""
+import html
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -116,8 +118,6 @@ def test_web_reminds_the_missed_units_of_a_rule_list_once_and_one_unit_alone(cli
     """Last year's school months are all past: every Wusu school without a drill missed them. The list of
     missed schools offers one reminder for all of them and one per school; its one-time key makes a double
     submission remind once."""
-    import html
-    import re
     year = datetime.now(UTC).year - 1
     url = f"/compliance/list?rule={RULE}&region={WUSU}&year={year}&status=missed"
     login(client, units["coordinator"])
@@ -150,6 +150,25 @@ def test_web_reminds_the_missed_units_of_a_rule_list_once_and_one_unit_alone(cli
     login(client, units["viewer"])
     viewed = client.get(url).get_data(as_text=True)
     assert "remind-form" not in viewed and "remind-one" not in viewed and units["school"].name in viewed
+
+
+def test_a_units_obligations_page_reminds_that_unit_of_a_rule_not_met(client, units):
+    year = datetime.now(UTC).year - 1  # every school month of last year is past: missed
+    url = f"/compliance/unit/{units['school'].id}?year={year}"
+    login(client, units["coordinator"])
+    page = client.get(url).get_data(as_text=True)
+    forms = re.findall(r'<form[^>]*remind-one">(.*?)</form>', page, re.S)
+    assert len(forms) == 1 and f'name="rule" value="{RULE}"' in forms[0]
+    assert f'name="org_id" value="{units["school"].id}"' in forms[0]
+    fields = {k: html.unescape(v) for k, v in
+              re.findall(r'name="(csrf_token|submission_key|next|rule|org_id)" value="([^"]*)"', forms[0])}
+    answer = client.post("/compliance/reminders/", data=fields)
+    assert answer.status_code == 302 and answer.headers["Location"] == url
+    assert len(notes(Kind.UNIT_REMINDER, units["staff"])) == 1
+    client.post("/logout")
+    login(client, units["staff"])  # the unit's own staff read the page without a reminder button
+    own = client.get(url)
+    assert own.status_code == 200 and "remind-one" not in own.get_data(as_text=True)
 
 
 def test_api_reminds_every_unit_with_a_status(client, units, make_drill):
