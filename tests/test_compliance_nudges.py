@@ -191,6 +191,17 @@ def test_api_reminds_every_unit_with_a_status(client, units, make_drill):
                        headers=headers).status_code == 404
 
 
+@pytest.mark.parametrize("body, field", [
+    ({"org_ids": [2**80]}, "org_ids"), ({"org_ids": [0]}, "org_ids"), ({"org_ids": list(range(1, 600))}, "org_ids"),
+    ({"rule": RULE, "statuses": ["late"]}, "statuses"), ({"rule": "a\x00b"}, "rule"), ({"rule": "x" * 65}, "rule"),
+    ({"rule": RULE, "region": "6" * 13}, "region"), ({"org_ids": [1], "message": "坏\x00"}, "message"),
+    ({"org_ids": [1], "message": "长" * 1001}, "message")])
+def test_api_reminders_refuse_hostile_input(client, units, body, field):
+    answer = client.post("/api/v1/reminders", json=body, headers=token_for(client, units["coordinator"]))
+    assert answer.status_code == 422 and field in answer.get_json()["errors"], answer.get_json()
+    assert notes(Kind.UNIT_REMINDER) == []
+
+
 @pytest.mark.slow
 def test_reminder_mail_reaches_the_school_over_smtp(units):
     nudges.remind_units(units["coordinator"], [units["school"].id], RULE, "请记录演练", now=DECEMBER_10)
