@@ -329,6 +329,23 @@ def test_periods_and_lists_are_named_in_the_pages_language(app):
         assert join_list(["a", "b"]) == "a, b"
 
 
+def test_report_submission_and_board_name_the_period_the_same_way(client, schools):
+    from drillmgr.compliance.periods import local_today, report_due_half, reporting_half
+    from drillmgr.compliance.reports import _heading
+    from drillmgr.extensions import db
+    from drillmgr.regions.models import Region
+    wusu = db.session.get(Region, WUSU)
+    with force_locale("zh_CN"):
+        assert _heading(wusu, 2026, 1, reporting_half(2026, 1)) == "乌苏市 2026年上半年报告期（2025-11-09至2026-06-07）"
+    year, half = report_due_half(local_today(datetime.now(BJ)))
+    period = reporting_half(year, half)
+    login(client, schools["admin"])
+    html = client.get("/compliance/").get_data(as_text=True)
+    name = f"{year}年{'上' if half == 1 else '下'}半年报告期（{period.first_day}至{period.last_day}）"
+    assert f"{name}半年报告（{period.last_day}截止）" in html
+    assert "第1报告期" not in html and "第2报告期" not in html and "第1半年" not in html
+
+
 def test_the_plan_form_warns_of_the_missing_key_link(client, schools):
     from tests.test_drills_web import form_data, sign_in
     sign_in(client, schools["coordinator"])  # English session

@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit.services import record
+from drillmgr.compliance.labels import reporting_period_name
 from drillmgr.compliance.models import ReportSubmission, SubmissionStatus
 from drillmgr.compliance.periods import REPORT_LEAD_DAYS, local_today, reporting_half
 from drillmgr.compliance.reports import half_year_report, report_xlsx
@@ -106,8 +107,8 @@ def _locale(user: User) -> str:
 
 
 def _heading(submission: ReportSubmission) -> str:
-    return _("%(region)s, half-year report %(year)d, period %(half)d", region=submission.region.name,
-             year=submission.year, half=submission.half)
+    return _("%(region)s, half-year report of %(period)s", region=submission.region.name,
+             period=reporting_period_name(submission.year, submission.half))
 
 
 def _tell(users, kind: str, submission: ReportSubmission, subject, body) -> None:

@@ -10,7 +10,7 @@ from drillmgr.access import services as access
 from drillmgr.compliance import dashboard as dash
 from drillmgr.compliance import obligations, reports
 from drillmgr.compliance.labels import (counts_towards, describe_params, join_list, missing_label, period_label,
-                                        slot_last_day, slot_period_name, status_label)
+                                        reporting_period_name, slot_last_day, slot_period_name, status_label)
 from drillmgr.compliance.periods import PERIOD_KINDS, local_today, report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
@@ -33,6 +33,7 @@ bp.add_app_template_filter(join_list, "join_list")
 def compliance_helpers():
     return {"status_label": status_label, "missing_label": missing_label, "period_label": period_label,
             "slot_period_name": slot_period_name, "slot_last_day": slot_last_day, "counts_towards": counts_towards,
+            "reporting_period_name": reporting_period_name,
             "drill_link": drill_link, "chart_ticks": dash.chart_ticks}
 
 
