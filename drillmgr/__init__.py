@@ -30,6 +30,8 @@ BLUEPRINT_MODULES = (
     "drillmgr.checklists.views",
     "drillmgr.outreach.views",
     "drillmgr.compliance.views",
+    "drillmgr.compliance.submission_views",
+    "drillmgr.compliance.nudge_views",
 )
 
 

@@ -313,7 +313,7 @@ def test_matrix_xlsx_equals_its_json_and_the_dashboard(app, client, make_user, c
     with app.test_request_context(), force_locale(lang):
         statuses = "|".join(re.escape(str(s.label)) for s in ComplianceStatus)
     cells = [value for row in table["rows"] for value in row[2:] if value is not None]
-    assert cells and all(re.fullmatch(rf"({statuses})( \d+/\d+)?", value) for value in cells), cells
+    assert cells and all(re.fullmatch(rf"({statuses})( \d+ · \d+ · \d+ · \d+)?", value) for value in cells), cells
 
     login(client, make_user(role=Role.ADMIN, locale=lang))
     page = client.get(f"/compliance/?region={PREFECTURE}&year={YEAR}").get_data(as_text=True)

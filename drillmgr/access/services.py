@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from drillmgr.accounts.models import User
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, drill_evaluators, drill_participants
-from drillmgr.enums import Role
+from drillmgr.enums import RegionLevel, Role
 from drillmgr.errors import Forbidden, NotFound
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
@@ -577,6 +577,14 @@ def can_view_readiness_figures(user: User, region_code: str) -> bool:
     return can_view_compliance(user, region_code)
 
 
+def can_view_unit_obligations(user: User, org: Organisation) -> bool:
+    """A unit's own obligations: its staff see their unit's alone (nothing that compares units);
+    admins, and coordinators and viewers whose region holds the unit, see any unit's."""
+    if user.role == Role.ORG_STAFF:
+        return user.org_id is not None and user.org_id == org.id
+    return can_view_compliance(user, org.region_code)
+
+
 def compliance_home_region(user: User) -> str | None:
     """The region a user's compliance views start from (None: the whole prefecture, for admins)."""
     return None if user.role == Role.ADMIN else user.region_code
@@ -594,6 +602,25 @@ def compliance_drill_clause(user: User | None, now: datetime | None = None) -> s
 
 def can_edit_compliance_rules(user: User) -> bool:
     return user.role == Role.ADMIN
+
+
+def can_submit_half_year_report(user: User, region: Region) -> bool:
+    """A county's report is submitted by a coordinator acting for that county; the prefecture decides."""
+    return (user.role == Role.COORDINATOR and region.level == RegionLevel.COUNTY
+            and can_manage_region(user, region.code))
+
+
+def can_decide_half_year_report(user: User) -> bool:
+    return user.role == Role.ADMIN
+
+
+def can_send_reminders(user: User) -> bool:
+    return user.role in (Role.ADMIN, Role.COORDINATOR)
+
+
+def can_remind_org(user: User, org: Organisation) -> bool:
+    """Coordinators remind the units of their region; admins any unit."""
+    return can_send_reminders(user) and can_manage_region(user, org.region_code)
 
 
 # --- calendar feeds --------------------------------------------------------------------------

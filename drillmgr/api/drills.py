@@ -59,6 +59,10 @@ _DRILL_FIELDS = {
 register_schema("Drill", {"type": "object", "properties": _DRILL_FIELDS | {
     "id": {"type": "integer"},
     "status": {"enum": DrillStatus.values()},
+    "warnings": {"type": "array", "items": {"type": "string"},
+                 "description": "On one drill's answer (get, create, change): what will keep it from counting, e.g. a "
+                                "planned comprehensive live drill of a key county without all three key links, "
+                                "naming the missing link, in the caller's language"},
     "version": {"type": "integer", "description": "send it back with every change; a stale one answers 409"},
     "sequence": {"type": "integer", "description": "the calendar SEQUENCE; rises when the drill is moved"},
     "cancel_reason": {"type": ["string", "null"]}, "cancelled_at": {"type": ["string", "null"]},
@@ -143,7 +147,7 @@ def _drill(drill_id: int):
 
 def _drill_response(drill, status=200):
     headers = {"Location": url_for("api.get_drill", drill_id=drill.id)} if status == 201 else {}
-    return jsonify(services.drill_to_dict(drill)), status, headers
+    return jsonify(services.drill_to_dict(drill) | {"warnings": services.planning_warnings(drill)}), status, headers
 
 
 @bp.get("/drills")

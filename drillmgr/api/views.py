@@ -213,3 +213,5 @@ from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attach
 from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.api import outreach  # noqa: E402,F401 — public education, demonstration sites, checklist runs
 from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report
+from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions
+from drillmgr.api import reminders  # noqa: E402,F401 — coordinators' reminders to units

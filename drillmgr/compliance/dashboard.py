@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.services import readiness_summary, term_bounds
+from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
 from drillmgr.compliance.services import (RANK, RuleResult, SubjectResult, combine, evaluate, subject_counties,
                                          subtree_list)
@@ -18,7 +19,7 @@ from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.compliance.sqlfuncs import scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus
+from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus, Focus
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.localtime import local_midnight, local_today
@@ -79,14 +80,18 @@ def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[dict, Co
 
 def matrix_document(year: int, region: Region, results: list[RuleResult], counties: list[Region],
                     cells: dict) -> Document:
-    """The county × rule matrix; a unit rule's cell counts the county's units that met it so far."""
+    """The county × rule matrix; a unit rule's cell counts the county's units met · on track · at risk ·
+    missed (units whose remaining periods are not due yet count as on track)."""
     def status_cell(rule_result: RuleResult, county: Region):
         found = cells[(county.code, rule_result.key)]
         if found.status is None:
             return cell(None)
         if rule_result.subject == "org":
-            return cell(_("%(status)s %(met)d/%(total)d", status=found.status.label,
-                          met=found.counts[ComplianceStatus.MET], total=found.total), tone=found.status.value)
+            counts = breakdown(found.counts)
+            return cell(_("%(status)s %(met)d · %(on_track)d · %(at_risk)d · %(missed)d", status=found.status.label,
+                          met=counts[ComplianceStatus.MET], on_track=counts[ComplianceStatus.ON_TRACK],
+                          at_risk=counts[ComplianceStatus.AT_RISK], missed=counts[ComplianceStatus.MISSED]),
+                        tone=found.status.value)
         return cell(str(found.status.label), tone=found.status.value)
 
     table = Table("matrix", _("Compliance matrix"),
@@ -122,6 +127,8 @@ def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult
     (span,) = periods("year", year)
     status = {(r.subject_id, rr.key): r for rr in results for r in rr.results
               if rr.key in ("key-county-comprehensive-live", "key-county-double-blind-tabletop")}
+    rule = next((rr.rule for rr in results if rr.key == "key-county-comprehensive-live"), None)
+    required = list(rule.params.get("required_focus") or []) if rule else []
     panel = []
     for county in keys:
         subtree = subtree_list(county.code)
@@ -135,6 +142,9 @@ def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult
         panel.append({
             "county": county,
             "live": [d for d in drills if d.form == DrillForm.LIVE],
+            "lacking": {d.id: [Focus(f).label for f in required if f not in {x.value for x in d.focus}]
+                        for d in drills
+                        if d.form == DrillForm.LIVE and not set(required) <= {x.value for x in d.focus}},
             "tabletops": [d for d in drills if d.form == DrillForm.TABLETOP],
             "live_result": status.get((county.code, "key-county-comprehensive-live")),
             "tabletop_result": status.get((county.code, "key-county-double-blind-tabletop")),

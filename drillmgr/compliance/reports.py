@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
-from drillmgr.compliance.labels import missing_label
+from drillmgr.compliance.labels import missing_label, reporting_period_name
 from drillmgr.compliance.periods import Period, reporting_half
 from drillmgr.compliance.services import evaluate, subtree_list
 from drillmgr.compliance.sheets import Cell, Column, Document, Table, cell, linked
@@ -206,8 +206,7 @@ def report_xlsx(report: HalfYearReport) -> bytes:
 # --- the tables of the page, print view, workbook and JSON -----------------------------------------
 
 def _heading(region: Region, year: int, half: int, period: Period) -> str:
-    return _("%(region)s, %(year)d, reporting period %(half)d (%(first)s – %(last)s)", region=region.name, year=year,
-             half=half, first=period.first_day.isoformat(), last=period.last_day.isoformat())
+    return _("%(region)s, %(period)s", region=region.name, period=reporting_period_name(year, half))
 
 
 def _counts(label: str, values: list) -> list[Cell]:

@@ -88,6 +88,27 @@ class SubjectResult:
         return {"subject": self.subject_dict(), "status": self.status.value, "required": self.required,
                 "achieved": self.achieved, "evidence": self.evidence, "missing": self.missing}
 
+    @property
+    def open_slots(self) -> list[Slot]:
+        """The slots that give the subject its status (the worst), earliest first; none once met."""
+        if self.status is ComplianceStatus.MET:
+            return []
+        return sorted((s for s in self.slots if s.status is self.status), key=lambda s: s.end)
+
+    @property
+    def fix_by(self) -> date | None:
+        """The last day of the earliest slot that gives the subject its status: the date by which it had
+        to be, or must be, put right."""
+        slots = self.open_slots
+        return local_today(slots[0].end - timedelta(seconds=1)) if slots else None
+
+    @property
+    def reasons(self) -> list[str]:
+        """The missing items (codes, see labels.missing_label) behind the subject's status."""
+        if not self.slots:
+            return list(self.missing) if self.status is not ComplianceStatus.MET else []
+        return [m for s in self.open_slots for m in (s.missing or [s.label])]
+
 
 @dataclass
 class RuleResult:
@@ -202,14 +223,17 @@ def _org_scope(region_code: str | None):
     return Organisation.region_code.in_(subtree_list(region_code))
 
 
-def subject_orgs(region_code: str | None, kinds: list[str], county_codes: list[str]) -> list[tuple]:
-    """(id, name, county_code) of the units of `kinds` in scope, in one query."""
+def subject_orgs(region_code: str | None, kinds: list[str], county_codes: list[str],
+                 org_id: int | None = None) -> list[tuple]:
+    """(id, name, county_code) of the units of `kinds` in scope (only `org_id`, if given), in one query."""
     cmap = county_map(county_codes)
-    return list(db.session.execute(
-        sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
-        .join(cmap, cmap.c.region_code == Organisation.region_code)
-        .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), _org_scope(region_code))
-        .order_by(cmap.c.county_code, Organisation.name, Organisation.id)).tuples())
+    query = (sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
+             .join(cmap, cmap.c.region_code == Organisation.region_code)
+             .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), _org_scope(region_code))
+             .order_by(cmap.c.county_code, Organisation.name, Organisation.id))
+    if org_id is not None:
+        query = query.where(Organisation.id == org_id)
+    return list(db.session.execute(query).tuples())
 
 
 def _period_index(column, spans: list[Period]):
@@ -264,7 +288,7 @@ class DrillCell:
 MONTH_ALIGNED = ("month", "quarter", "half", "year")
 
 
-def _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds):
+def _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds, org_id=None):
     """One row per (subject, drill) that a drill rule may count, with its period index and key links."""
     lo, hi = spans[0].start, spans[-1].end
     required_focus = list(params.get("required_focus") or [])
@@ -290,6 +314,9 @@ def _drill_inner(params, spans, by_org, region_code, county_codes, user, now, ki
             orgs = orgs.where(Organisation.kind.in_(kinds))
         own = own.where(Drill.organizer_org_id.in_(orgs))
         joined = joined.where(drill_participants.c.org_id.in_(orgs))
+    if org_id is not None:
+        own = own.where(Drill.organizer_org_id == org_id)
+        joined = joined.where(drill_participants.c.org_id == org_id)
     return sa.union_all(own, joined).subquery()
 
 
@@ -360,11 +387,13 @@ def _drill_cells(params, year, spans, by_org, region_code, county_codes, user, n
                      tuple(params.get("scopes") or ()), bool(params.get("double_blind_only")), tuple(required_focus))
         months = periods("month", year, range(1, 13))
         if signature not in run.aggregates:
-            inner = _drill_inner(params, months, True, region_code, county_codes, user, now, kinds=None)
+            inner = _drill_inner(params, months, True, region_code, county_codes, user, now, kinds=None,
+                                 org_id=run.org_id)
             run.aggregates[signature] = _aggregate(inner, len(required_focus), run.evidence)
         return _fold(run.aggregates[signature], months, spans, subject_ids), None
     kinds = (params.get("org_kinds") or []) if by_org else None
-    inner = _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds)
+    inner = _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds,
+                         org_id=run.org_id if by_org else None)
     return _aggregate(inner, len(required_focus), run.evidence), inner
 
 
@@ -379,7 +408,7 @@ def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, ru
     county_codes = [c.code for c in counties]
     if by_org:
         subjects = [(str(i), name, county) for i, name, county in
-                    subject_orgs(region_code, params.get("org_kinds") or [], county_codes)]
+                    subject_orgs(region_code, params.get("org_kinds") or [], county_codes, run.org_id)]
     else:
         subjects = [(c.code, c.name, c.code) for c in counties]
     if not subjects:
@@ -390,7 +419,7 @@ def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, ru
     if required_focus and any(c.short for c in cells.values()):
         if inner is None:
             inner = _drill_inner(params, spans, by_org, region_code, county_codes, user, now,
-                                 params.get("org_kinds") if by_org else None)
+                                 params.get("org_kinds") if by_org else None, org_id=run.org_id if by_org else None)
         short_links = _missing_links(inner, required_focus)
     else:
         short_links = {}
@@ -638,23 +667,27 @@ class Run:
     """What the rules of one evaluate() call share."""
     evidence: bool = True
     aggregates: dict = field(default_factory=dict)
+    org_id: int | None = None  # evaluate the unit rules of this unit alone
 
 
 def evaluate(year: int, region_code: str | None = None, now: datetime | None = None, user=None,
-             rule_keys=None, evidence: bool = True) -> list[RuleResult]:
+             rule_keys=None, evidence: bool = True, org_id: int | None = None) -> list[RuleResult]:
     """Every enabled rule of `year` for every subject in `region_code` (None: all), as seen at `now`.
 
     `user` limits which drills count to what that user may know of (see compliance_drill_clause);
     the nightly job passes None and sees everything. Without `evidence`, results carry statuses,
-    counts and missing items but evidence only as ids (what the dashboard matrix needs).
+    counts and missing items but evidence only as ids (what the dashboard matrix needs). With
+    `org_id`, only the unit rules are evaluated, for that one unit.
     """
     now = now or utcnow()
     if region_code is not None and db.session.get(Region, region_code) is None:
         access.not_found(_("No such region."))
-    results, run = [], Run(evidence=evidence)
+    results, run = [], Run(evidence=evidence, org_id=org_id)
     with _no_garbage_collection():
         for rule in ensure_rules(year):
             if not rule.enabled or (rule_keys is not None and rule.key not in rule_keys):
+                continue
+            if org_id is not None and rule.params.get("subject") != "org":
                 continue
             results.append(RuleResult(rule, EVALUATORS[evaluator_of(rule)](rule, year, region_code, now, user, run)))
     return results

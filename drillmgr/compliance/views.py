@@ -8,8 +8,9 @@ from werkzeug.routing import BuildError
 
 from drillmgr.access import services as access
 from drillmgr.compliance import dashboard as dash
-from drillmgr.compliance import reports
-from drillmgr.compliance.labels import describe_params, missing_label, period_label, status_label
+from drillmgr.compliance import obligations, reports
+from drillmgr.compliance.labels import (counts_towards, describe_params, join_list, missing_label, period_label,
+                                        reporting_period_name, slot_last_day, slot_period_name, status_label)
 from drillmgr.compliance.periods import PERIOD_KINDS, report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
@@ -26,11 +27,14 @@ bp = Blueprint("compliance", __name__, url_prefix="/compliance")
 
 
 bp.add_app_template_filter(missing_label, "missing_label")
+bp.add_app_template_filter(join_list, "join_list")
 
 
 @bp.app_context_processor
 def compliance_helpers():
     return {"status_label": status_label, "missing_label": missing_label, "period_label": period_label,
+            "slot_period_name": slot_period_name, "slot_last_day": slot_last_day, "counts_towards": counts_towards,
+            "reporting_period_name": reporting_period_name,
             "drill_link": drill_link, "chart_ticks": dash.chart_ticks}
 
 
@@ -104,6 +108,63 @@ def county(code: str):
     except ServiceError as error:
         abort(error.status)
     return render_template("compliance/county.html", c=detail)
+
+
+# --- a unit's obligations, a rule's list, late reviews --------------------------------------------
+
+@bp.get("/unit")
+@login_required
+def own_unit():
+    if current_user.org_id is None:
+        abort(404)
+    return unit(current_user.org_id)
+
+
+@bp.get("/unit/<int:org_id>")
+@login_required
+def unit(org_id: int):
+    try:
+        data = obligations.unit_obligations(current_user, _year(), org_id)
+    except ServiceError as error:
+        abort(error.status)
+    return render_template("compliance/unit.html", u=data)
+
+
+def _rule_list():
+    _guard()
+    status = request.args.get("status")
+    if status and status not in [s.value for s in obligations.BREAKDOWN]:
+        abort(404)
+    try:
+        return obligations.rule_list(current_user, _year(), _region(), request.args.get("rule", ""),
+                                     ComplianceStatus(status) if status else None, request.args.get("sort", "status"))
+    except ServiceError as error:
+        abort(error.status)
+
+
+@bp.get("/list")
+@login_required
+def rule_list():
+    return render_template("compliance/list.html", l=_rule_list(), breakdown=obligations.BREAKDOWN)
+
+
+@bp.get("/list.xlsx")
+@login_required
+def rule_list_xlsx():
+    data = _rule_list()
+    return send_file(BytesIO(data.document().xlsx()), mimetype=XLSX_TYPE, as_attachment=True,
+                     download_name=data.filename())
+
+
+@bp.get("/reviews")
+@login_required
+def review_gaps():
+    _guard()
+    try:
+        data = obligations.review_gaps(current_user, _year(), _region(), request.args.get("page", 1, type=int) or 1)
+    except ServiceError as error:
+        abort(error.status)
+    return render_template("compliance/reviews.html", g=data)
 
 
 # --- rules ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased, selectinload
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
+from drillmgr.compliance.labels import join_list
 from drillmgr.db import claim_version, utcnow
 from drillmgr.drills import recurrence
 from drillmgr.drills.models import Drill, DrillSeries, Participation, drill_participants
@@ -256,6 +257,19 @@ def default_focus(form, scope, region_code) -> list[Focus]:
     if form == DrillForm.LIVE and scope == DrillScope.COMPREHENSIVE and is_key_county_region(region_code):
         return list(KEY_LINKS)
     return []
+
+
+def planning_warnings(drill: Drill) -> list[str]:
+    """What the planner should hear before the day: a planned comprehensive live drill of a key county
+    that leaves out one of the three key links will not count towards the county's yearly obligation."""
+    if (drill.status != DrillStatus.PLANNED or drill.form != DrillForm.LIVE or drill.scope != DrillScope.COMPREHENSIVE
+            or not is_key_county_region(drill.region_code)):
+        return []
+    lacking = [link for link in KEY_LINKS if link not in drill.focus]
+    if not lacking:
+        return []
+    return [_("This drill will not count as the key county's comprehensive live drill: it does not exercise "
+              "%(links)s.", links=join_list(link.label for link in lacking))]
 
 
 # --- output -------------------------------------------------------------------------------------

@@ -213,6 +213,8 @@ def new():
             _show_errors(form, error)
         else:
             flash(_("Drill “%(title)s” saved.", title=drill.title), "success")
+            for warning in services.planning_warnings(drill):
+                flash(warning, "warning")
             return redirect(url_for("drills.detail", drill_id=drill.id))
     return render_template("drills/form.html", form=form, drill=None, key_values=_key_values(form),
                            count_labels=COUNT_LABELS, conflict=False)
@@ -236,6 +238,8 @@ def edit(drill_id: int):
             else:
                 services.update_drill(current_user, drill, form.to_payload())
                 flash(_("Drill “%(title)s” saved.", title=drill.title), "success")
+                for warning in services.planning_warnings(drill):
+                    flash(warning, "warning")
         except ServiceError as error:
             conflict = _show_errors(form, error)
         else:

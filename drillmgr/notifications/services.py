@@ -30,6 +30,12 @@ class Kind:
     ACTION_OVERDUE = "action_overdue"
     COMPLIANCE_WORSENED = "compliance_worsened"
     REPORT_DEADLINE = "report_deadline"
+    REPORT_SUBMITTED = "report_submitted"
+    REPORT_ACCEPTED = "report_accepted"
+    REPORT_RETURNED = "report_returned"
+    UNIT_REMINDER = "unit_reminder"
+    NOTHING_PLANNED = "nothing_planned"
+    RECORD_DRILL = "record_drill"
 
 
 @dataclass(frozen=True)
