@@ -143,6 +143,8 @@ class Participation(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     drill: Mapped[Drill] = relationship(back_populates="participation")
+    groups: Mapped[list["ParticipationGroup"]] = relationship(
+        cascade="all, delete-orphan", order_by="ParticipationGroup.position", lazy="selectin")
 
     COUNT_FIELDS = ("students", "staff", "patients", "residents", "rescuers", "others")
 
@@ -155,3 +157,23 @@ class Participation(db.Model):
         return sum(getattr(self, name) for name in self.COUNT_FIELDS)
 
 
+
+
+class ParticipationGroup(db.Model):
+    """The roll call of one group at a drill; the name is kept so the record outlives a renamed group."""
+
+    __tablename__ = "participation_groups"
+
+    drill_id: Mapped[int] = mapped_column(sa.ForeignKey("participations.drill_id", ondelete="CASCADE"),
+                                          primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_groups.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    expected: Mapped[int] = mapped_column(default=0)
+    present: Mapped[int] = mapped_column(default=0)
+    missing: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        sa.CheckConstraint("present >= 0", name="group_present_not_negative"),
+        sa.CheckConstraint("missing >= 0", name="group_missing_not_negative"),
+    )
