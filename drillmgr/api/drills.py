@@ -30,6 +30,7 @@ _PARTICIPATION_INPUT = {
                               "description": "the roll call by the units' groups; the present of each unit's "
                                              "groups add up to its count (students for a school, patients for "
                                              "a hospital), which a count sent besides must equal"},
+                   "notes": {"type": "string", "maxLength": 5000, "description": "what was noted during the drill"},
                    "evacuation_seconds": {"type": "integer", "minimum": 1,
                                           "description": "time to evacuate in seconds, for evacuation drills"},
                    "confirm_exceptional": {"type": "boolean",
@@ -74,7 +75,7 @@ register_schema("Drill", {"type": "object", "properties": _DRILL_FIELDS | {
             "group_id": {"type": ["integer", "null"]}, "name": {"type": "string"}, "expected": {"type": "integer"},
             "present": {"type": "integer"}, "missing": {"type": "integer"}}}},
         "evacuation_seconds": {"type": ["integer", "null"]},
-        "evacuation_target_seconds": {"type": ["integer", "null"]},
+        "evacuation_target_seconds": {"type": ["integer", "null"]}, "notes": {"type": ["string", "null"]},
         "exceptional_reason": {"type": ["string", "null"],
                                "description": "the reason given when exceptional numbers were confirmed"},
         "recorded_at": _DATETIME}},

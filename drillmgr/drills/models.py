@@ -139,6 +139,7 @@ class Participation(db.Model):
     evacuation_seconds: Mapped[int | None]
     # Why numbers beyond the plausible (the units' headcounts, the evacuation target) are nevertheless right.
     exceptional_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    notes: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -180,6 +180,9 @@ def _read_participation(p: Payload, bounds: Bounds) -> dict:
         if not counts.errors and sum(values.values()) == 0:
             part.error("counts", _("A completion without participation is not possible: "
                                     "enter how many people took part in at least one group."))
+    notes = part.string("notes", max_length=5000, plain=True)
+    if notes is not MISSING:
+        values["notes"] = notes
     seconds = part.integer("evacuation_seconds", minimum=1, maximum=MAX_EVACUATION_SECONDS)
     if seconds is not MISSING and "evacuation_seconds" not in part.errors:
         values["evacuation_seconds"] = seconds
@@ -330,6 +333,7 @@ def participation_to_dict(participation: Participation | None, target: int | Non
         "groups": [{"group_id": g.group_id, "name": g.name, "expected": g.expected, "present": g.present,
                     "missing": g.missing} for g in participation.groups],
         "exceptional_reason": participation.exceptional_reason or None,
+        "notes": participation.notes or None,
         "recorded_at": iso(participation.recorded_at),
     }
 
@@ -628,6 +632,7 @@ def _apply_completion(actor, drill: Drill, values: dict, now: datetime) -> None:
         for position, item in enumerate(values.get("groups", []))]
     participation.evacuation_seconds = values.get("evacuation_seconds")
     participation.exceptional_reason = values.get("exceptional_reason", "")
+    participation.notes = values.get("notes", "")
     participation.recorded_by_id = getattr(actor, "id", None)
     participation.recorded_at = now
     if "participant_org_ids" in values:

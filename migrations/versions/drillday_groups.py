@@ -1,5 +1,5 @@
 """Units' groups (班级/年级/病区/楼层) with expected headcounts, the roll call per group at a drill, and the
-one-time keys of drill-day records sent from phones.
+one-time keys of drill-day records sent from phones, and the notes taken during a drill.
 
 Revision ID: drillday_groups
 Revises: records_exceptional
@@ -14,6 +14,8 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table("participations") as batch:
+        batch.add_column(sa.Column("notes", sa.Text(), nullable=False, server_default=""))
     op.create_table(
         "org_groups",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -68,3 +70,5 @@ def downgrade():
     op.drop_table("drillday_submissions")
     op.drop_table("participation_groups")
     op.drop_table("org_groups")
+    with op.batch_alter_table("participations") as batch:
+        batch.drop_column("notes")
