@@ -75,6 +75,8 @@ async function begin(drill) {
   renderRun();
 }
 
+$("dd-new").addEventListener("click", () => begin(null));
+
 // --- running ----------------------------------------------------------------------------------------
 
 function seconds() {
