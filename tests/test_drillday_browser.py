@@ -166,6 +166,7 @@ def test_after_logout_the_phone_holds_nothing_of_the_user(server, phone):  # noq
     page.wait_for_selector("body[data-ready='1']")
     assert org_name in page.inner_text("#dd-org")
 
+    page.goto(f"{server}/")
     page.click("#logout")
     page.wait_for_url(f"{server}/login")
     page.wait_for_selector("body[data-drillday-ready='1']")
