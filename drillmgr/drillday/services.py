@@ -108,6 +108,14 @@ def _completion(values: dict) -> dict:
     return participation
 
 
+def repeated(user, key: str) -> Drill:
+    """The drill a key already sent has recorded (the key is the user's own)."""
+    seen = db.session.get(DrilldaySubmission, key)
+    if seen is None or seen.user_id != user.id or seen.drill_id is None:
+        raise Conflict(_("This submission key was used by someone else."))
+    return db.session.get(Drill, seen.drill_id)
+
+
 def submit(user, key: str, raw_record: str, files) -> tuple[Drill, bool]:
     """Applies a drill-day record once; returns the drill and whether it was applied now (False: a repeat).
 
@@ -116,11 +124,8 @@ def submit(user, key: str, raw_record: str, files) -> tuple[Drill, bool]:
     """
     if not KEY.fullmatch(key or ""):
         raise ValidationError(_("A one-time submission key is required."), {"key": [_("Invalid key.")]})
-    seen = db.session.get(DrilldaySubmission, key)
-    if seen is not None:
-        if seen.user_id != user.id:
-            raise Conflict(_("This submission key was used by someone else."))
-        return db.session.get(Drill, seen.drill_id), False
+    if db.session.get(DrilldaySubmission, key) is not None:
+        return repeated(user, key), False
     _p, values = _read_record(raw_record)
     photos = _photos(files)
     participation = _completion(values)

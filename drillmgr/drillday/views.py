@@ -1,5 +1,6 @@
 """Drill day on a phone: the offline app shell, its service worker and manifest, the context the phone keeps,
 and the one-time submission of the record."""
+import sqlalchemy as sa
 from flask import Blueprint, abort, jsonify, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -43,9 +44,15 @@ def context():
 @bp.post("/day/submit")
 @login_required
 def submit():
+    key = request.headers.get("Idempotency-Key", "")
     try:
-        drill, applied = services.submit(current_user, request.headers.get("Idempotency-Key", ""),
-                                         request.form.get("record", ""), request.files.getlist("photos"))
+        try:
+            drill, applied = services.submit(current_user, key, request.form.get("record", ""),
+                                             request.files.getlist("photos"))
+        except sa.exc.IntegrityError:
+            # The same key sent twice at once: the other request won, and its answer stands.
+            db.session.rollback()
+            drill, applied = services.repeated(current_user, key), False
     except services.StaleDrill as stale:
         db.session.rollback()
         return _problem(stale, current=drill_to_dict(stale.drill))
