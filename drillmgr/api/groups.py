@@ -20,7 +20,8 @@ register_schema("OrgGroupsInput", {
     "description": "Replaces all the unit's groups, or none when any is invalid (errors name the group from 1). "
                    "A group keeps its id while its name stays.",
     "properties": {"groups": {"type": "array", "maxItems": orgs.MAX_GROUPS, "items": _GROUP},
-                   "version": {"type": "integer", "minimum": 1, "description": "checked when given"}}})
+                   "version": {"type": "integer", "minimum": 1,
+                               "description": "the unit's version read; a stale one answers 409"}}})
 
 
 def _answer(org):
@@ -41,7 +42,7 @@ def put_org_groups(org_id: int):
     actor = current_api_user()
     org = access.get_visible_org(actor, org_id)
     p = Payload(json_body())
-    version = p.integer("version", minimum=1)
+    version = p.version()
     p.check()
     orgs.set_groups(actor, org, p.data.get("groups"), version)
     return _answer(org)

@@ -252,13 +252,14 @@ def _read_groups(items, line_of=None) -> tuple[list[dict], list[str]]:
 
 def set_groups(actor, org: Organisation, items, version=MISSING, line_of=None) -> list[OrgGroup]:
     """Replaces the unit's groups, all or none. A group keeps its id while its name stays, so past roll calls
-    keep pointing at it. `version`, when given, is the unit's (a stale one is a Conflict)."""
+    keep pointing at it. `version` is the unit's, claimed compare-and-set (a stale one is a Conflict); MISSING:
+    the version this request read."""
     access.require(access.can_edit_org_groups(actor, org), _("You cannot change the groups of this unit."))
     groups, errors = _read_groups(items, line_of)
     if errors:
         raise ValidationError(_("Nothing was saved."), {"groups": errors})
-    if version is not MISSING and version != org.version:
-        raise Conflict(_("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
+    claim_version(org, None if version is MISSING else version,
+                  _("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
     before = [group_to_dict(g) for g in org.groups]
     existing = {g.name: g for g in org.groups}
     kept = []
@@ -267,7 +268,6 @@ def set_groups(actor, org: Organisation, items, version=MISSING, line_of=None) -
         group.expected, group.position = values["expected"], position
         kept.append(group)
     org.groups = kept
-    org.version += 1
     db.session.flush()
     audit.record(actor, "org.groups", "organisation", org.id, {"groups": before},
                  {"groups": [group_to_dict(g) for g in org.groups]})

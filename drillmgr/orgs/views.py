@@ -63,9 +63,11 @@ def groups(org_id: int):
         form.lines.data = "\n".join(f"{g.name}, {g.expected}" for g in org.groups)
         form.version.data = str(org.version)
     if form.validate_on_submit():
-        version = int(form.version.data) if str(form.version.data or "").isdigit() else None
+        version = str(form.version.data or "")
+        # A version the form could not have carried (missing, huge) never matches: a Conflict, nothing saved.
+        version = int(version) if version.isdigit() and len(version) <= 9 else 0
         try:
-            services.set_groups(current_user, org, form.to_items(), version if version is not None else org.version)
+            services.set_groups(current_user, org, form.to_items(), version)
         except ServiceError as error:
             db.session.rollback()
             errors = _errors_of(error)

@@ -2,13 +2,13 @@
 one-time keys of drill-day records sent from phones, and the notes taken during a drill.
 
 Revision ID: drillday_groups
-Revises: records_exceptional
+Revises: once_exactly_once
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "drillday_groups"
-down_revision = "records_exceptional"
+down_revision = "once_exactly_once"
 branch_labels = None
 depends_on = None
 
