@@ -52,7 +52,7 @@ def send(client, world, key=None, photos=(), **fields):
 def test_context_holds_the_units_groups_and_todays_drills(client, world):
     login(client, world["staff"])
     context = client.get("/day/context").get_json()
-    assert context["user"] == {"id": world["staff"].id, "name": "王老师"}
+    assert context["user"] == {"id": world["staff"].id, "name": "王老师", "role": "单位工作人员"}
     assert [(g["name"], g["expected"]) for g in context["groups"]] == [("一班", 30), ("二班", 28)]
     assert [d["title"] for d in context["drills"]] == ["今天的疏散演练"]
     assert context["csrf_token"]
@@ -130,3 +130,17 @@ def test_the_shell_and_worker_hold_nothing_of_the_user(client, world):
     assert client.get(f"/drills/{world['drill'].id}/day").status_code == 200
     home = client.get("/").get_data(as_text=True)
     assert 'id="drill-now"' in home
+
+
+def test_drill_page_opens_drill_day_for_the_units_staff_on_the_day(client, app, world, make_user):
+    later = db.session.query(Drill).filter_by(title="下周的演练").one()
+    login(client, world["staff"])
+    today = client.get(f"/drills/{world['drill'].id}").get_data(as_text=True)
+    assert f'href="/drills/{world["drill"].id}/day" id="drill-day"' in today
+    assert 'id="drill-day"' not in client.get(f"/drills/{later.id}").get_data(as_text=True)
+    assert client.get(f"/drills/{world['drill'].id}/day").status_code == 200
+    coordinator, other = make_user(role=Role.COORDINATOR, region_code=WUSU), app.test_client()
+    login(other, coordinator)
+    # A coordinator may edit the drill but keeps no unit's groups on a phone: no drill-day button.
+    page = other.get(f"/drills/{world['drill'].id}").get_data(as_text=True)
+    assert 'id="edit-drill"' in page and 'id="drill-day"' not in page

@@ -197,3 +197,30 @@ def test_api_completion_with_groups_and_the_drill_answer(client, drill_with_grou
     part = answer.get_json()["participation"]
     assert part["counts"]["students"] == 77 and part["total"] == 77 and part["evacuation_seconds"] == 88
     assert [(g["name"], g["present"], g["missing"]) for g in part["groups"]] == [("一班", 40, 0), ("二班", 37, 1)]
+
+
+def test_half_year_report_counts_the_roll_calls_by_group(client, drill_with_groups, staff, make_user):
+    from drillmgr.compliance.periods import local_today, reporting_half_of
+    from drillmgr.compliance.reports import half_year_report
+    from drillmgr.db import utcnow
+
+    drill, (one, two) = drill_with_groups
+    drills.complete_drill(staff, drill, {"participation": {
+        "groups": [{"group_id": one.id, "present": 39, "missing": 1}, {"group_id": two.id, "present": 38}],
+        "evacuation_seconds": 90}})
+    services.set_groups(staff, drill.organizer_org, [{"name": "一班", "expected": 40}])  # 二班 gone: its roll call stays
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    year, half = reporting_half_of(local_today(utcnow()))
+    report = half_year_report(coordinator, WUSU, year, half)
+    unit = drill.organizer_org.name
+    assert report.by_group == [
+        {"unit": unit, "group": "一班", "drills": 1, "expected": 40, "present": 39, "absent": 1},
+        {"unit": unit, "group": "二班", "drills": 1, "expected": 38, "present": 38, "absent": 0}]
+    table = next(t for t in report.document.tables if t.key == "by-group")
+    assert [[c.value for c in row] for row in table.rows] == [[unit, "一班", 1, 40, 39, 1], [unit, "二班", 1, 38, 38, 0]]
+    answer = client.get(f"/api/v1/reports/half-year?region={WUSU}&year={year}&half={half}", headers=auth(coordinator))
+    assert answer.status_code == 200
+    assert answer.get_json()["participation_by_group"] == report.by_group
+    # Another county's coordinator sees none of it.
+    other = make_user(role=Role.COORDINATOR, region_code=TACHENG_CITY)
+    assert half_year_report(other, TACHENG_CITY, year, half).by_group == []

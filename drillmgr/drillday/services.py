@@ -53,7 +53,7 @@ def context_for(user, now: datetime | None = None) -> dict:
     """What the phone keeps to run a drill day offline: the unit, its groups and today's drills."""
     org = user.org
     return {
-        "user": {"id": user.id, "name": user.display_name or user.username},
+        "user": {"id": user.id, "name": user.display_name or user.username, "role": str(user.role.label)},
         "org": {"id": org.id, "name": org.name} if org is not None else None,
         "groups": [group_to_dict(g) for g in org.groups] if org is not None else [],
         "drills": [drill_choice(d) for d in todays_drills(user, now)],

@@ -61,7 +61,7 @@ function renderChoice() {
   for (const drill of context?.drills || []) {
     const button = document.createElement("button");
     button.type = "button";
-    button.className = "btn btn-danger btn-lg dd-drill";
+    button.className = "btn btn-danger btn-lg dd-drill btn-wrap";
     button.dataset.drillId = drill.id;
     button.textContent = `${drill.title} · ${drill.starts_at.slice(11, 16)}`;
     button.addEventListener("click", () => begin(drill));
@@ -293,6 +293,8 @@ async function start() {
   if (navigator.onLine) {
     context = (await prepare("/day/context").catch(() => null)) || context;
   }
+  // Who is recording, with their role, as the phone last saw them (the shell itself holds no user data).
+  $("dd-user").textContent = context?.user ? [context.user.name, context.user.role].filter(Boolean).join(" · ") : "";
   await updateBadge();
   const drillId = routeDrillId() || Number(body.dataset.drillId) || null;
   const records = context ? await mine() : [];
