@@ -19,8 +19,9 @@ _GROUP_COUNT = {"type": "object", "required": ["group_id", "present"], "properti
     "group_id": {"type": "integer", "description": "a group of the organiser or a participating unit"},
     "present": {"type": "integer", "minimum": 0}, "missing": {"type": "integer", "minimum": 0}}}
 _PARTICIPATION_INPUT = {
-    "type": "object", "anyOf": [{"required": ["counts"]}, {"required": ["groups"]}],
-    "description": "Checked against the drill: the total against the headcounts recorded for the organiser and "
+    "type": "object",
+    "description": "`counts` or `groups` (or both) is required (422 naming `participation.counts` otherwise). "
+                   "Checked against the drill: the total against the headcounts recorded for the organiser and "
                    "the participating units, the evacuation time against the drill's own length (never longer) and "
                    "the unit's target (more than five times it is exceptional). Exceptional numbers answer 422 "
                    "naming the field and `participation.confirm_exceptional`; send them again with "
