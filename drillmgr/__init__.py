@@ -32,6 +32,7 @@ BLUEPRINT_MODULES = (
     "drillmgr.compliance.views",
     "drillmgr.compliance.submission_views",
     "drillmgr.compliance.nudge_views",
+    "drillmgr.drillday.views",
 )
 
 

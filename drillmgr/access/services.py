@@ -103,6 +103,11 @@ def can_manage_org(user: User, org: Organisation) -> bool:
     return can_manage_region(user, org.region_code)
 
 
+def can_edit_org_groups(user: User, org: Organisation) -> bool:
+    """A unit's own staff know its classes and wards; whoever manages the unit may change them too."""
+    return user.org_id == org.id or can_manage_org(user, org)
+
+
 def get_visible_org(user: User, org_id: int) -> Organisation:
     org = db.session.get(Organisation, org_id)
     if org is None or not can_view_org(user, org):

@@ -54,7 +54,13 @@ register_schema("HalfYearReport", {"type": "object", "properties": {
     "period": {"type": "object", "properties": {"from": {"type": "string", "format": "date"},
                                                 "to": {"type": "string", "format": "date"}}},
     "drills_by_form": {"type": "array"}, "joint_drills": {"type": "object"}, "drills_by_unit": {"type": "array"},
-    "participation": {"type": "object"}, "key_county_obligations": {"type": "array"}, "findings": {"type": "object"},
+    "participation": {"type": "object"},
+    "participation_by_group": {"type": "array", "description": "the roll calls by group of the period's completed "
+                               "drills, per unit and group", "items": {"type": "object", "properties": {
+                                   "unit": {"type": ["string", "null"]}, "group": {"type": "string"},
+                                   "drills": {"type": "integer"}, "expected": {"type": "integer"},
+                                   "present": {"type": "integer"}, "absent": {"type": "integer"}}}},
+    "key_county_obligations": {"type": "array"}, "findings": {"type": "object"},
     "outreach": {"type": "object"}}, "required": SHEETS["required"]})
 
 STATUS_VALUES = [s.value for s in ComplianceStatus]

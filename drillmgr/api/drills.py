@@ -17,14 +17,23 @@ _DATETIME = {"type": "string", "format": "date-time",
              "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00"}
 _COUNTS = {"type": "object", "description": "at least one group above zero; none negative",
            "properties": {name: {"type": "integer", "minimum": 0} for name in services.COUNT_FIELDS}}
+_GROUP_COUNT = {"type": "object", "required": ["group_id", "present"], "properties": {
+    "group_id": {"type": "integer", "description": "a group of the organiser or a participating unit"},
+    "present": {"type": "integer", "minimum": 0}, "missing": {"type": "integer", "minimum": 0}}}
 _PARTICIPATION_INPUT = {
-    "type": "object", "required": ["counts"],
-    "description": "Checked against the drill: the total against the headcounts recorded for the organiser and "
+    "type": "object",
+    "description": "`counts` or `groups` (or both) is required (422 naming `participation.counts` otherwise). "
+                   "Checked against the drill: the total against the headcounts recorded for the organiser and "
                    "the participating units, the evacuation time against the drill's own length (never longer) and "
                    "the unit's target (more than five times it is exceptional). Exceptional numbers answer 422 "
                    "naming the field and `participation.confirm_exceptional`; send them again with "
                    "`confirm_exceptional: true` and an `exceptional_reason`, which is kept and shown.",
     "properties": {"counts": _COUNTS,
+                   "groups": {"type": "array", "maxItems": 500, "items": _GROUP_COUNT,
+                              "description": "the roll call by the units' groups; the present of each unit's "
+                                             "groups add up to its count (students for a school, patients for "
+                                             "a hospital), which a count sent besides must equal"},
+                   "notes": {"type": "string", "maxLength": 5000, "description": "what was noted during the drill"},
                    "evacuation_seconds": {"type": "integer", "minimum": 1,
                                           "description": "time to evacuate in seconds, for evacuation drills"},
                    "confirm_exceptional": {"type": "boolean",
@@ -68,8 +77,12 @@ register_schema("Drill", {"type": "object", "properties": _DRILL_FIELDS | {
     "cancel_reason": {"type": ["string", "null"]}, "cancelled_at": {"type": ["string", "null"]},
     "completed_at": {"type": ["string", "null"]},
     "participation": {"type": ["object", "null"], "properties": {
-        "counts": _COUNTS, "total": {"type": "integer"}, "evacuation_seconds": {"type": ["integer", "null"]},
-        "evacuation_target_seconds": {"type": ["integer", "null"]},
+        "counts": _COUNTS, "total": {"type": "integer"},
+        "groups": {"type": "array", "items": {"type": "object", "properties": {
+            "group_id": {"type": ["integer", "null"]}, "name": {"type": "string"}, "expected": {"type": "integer"},
+            "present": {"type": "integer"}, "missing": {"type": "integer"}}}},
+        "evacuation_seconds": {"type": ["integer", "null"]},
+        "evacuation_target_seconds": {"type": ["integer", "null"]}, "notes": {"type": ["string", "null"]},
         "exceptional_reason": {"type": ["string", "null"],
                                "description": "the reason given when exceptional numbers were confirmed"},
         "recorded_at": _DATETIME}},

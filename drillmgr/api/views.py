@@ -215,3 +215,4 @@ from drillmgr.api import outreach  # noqa: E402,F401 — public education, demon
 from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report
 from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions
 from drillmgr.api import reminders  # noqa: E402,F401 — coordinators' reminders to units
+from drillmgr.api import groups  # noqa: E402,F401 — units' groups

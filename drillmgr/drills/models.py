@@ -143,10 +143,13 @@ class Participation(Model):
     evacuation_seconds: Mapped[int | None]
     # Why numbers beyond the plausible (the units' headcounts, the evacuation target) are nevertheless right.
     exceptional_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    notes: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     drill: Mapped[Drill] = relationship(back_populates="participation")
+    groups: Mapped[list["ParticipationGroup"]] = relationship(
+        cascade="all, delete-orphan", order_by="ParticipationGroup.position", lazy="selectin")
 
     COUNT_FIELDS = ("students", "staff", "patients", "residents", "rescuers", "others")
 
@@ -159,3 +162,23 @@ class Participation(Model):
         return sum(getattr(self, name) for name in self.COUNT_FIELDS)
 
 
+
+
+class ParticipationGroup(Model):
+    """The roll call of one group at a drill; the name is kept so the record outlives a renamed group."""
+
+    __tablename__ = "participation_groups"
+
+    drill_id: Mapped[int] = mapped_column(sa.ForeignKey("participations.drill_id", ondelete="CASCADE"),
+                                          primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_groups.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    expected: Mapped[int] = mapped_column(default=0)
+    present: Mapped[int] = mapped_column(default=0)
+    missing: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        sa.CheckConstraint("present >= 0", name="group_present_not_negative"),
+        sa.CheckConstraint("missing >= 0", name="group_missing_not_negative"),
+    )

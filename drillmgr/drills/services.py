@@ -4,7 +4,7 @@ Every change claims the drill's `version` with a compare-and-set UPDATE (a stale
 Conflict), sets `updated_at` (calendar feeds use it as LAST-MODIFIED and cache by id+version)
 and is written to the audit log in the same transaction.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import islice
@@ -21,7 +21,7 @@ from drillmgr.audit import services as audit
 from drillmgr.compliance.labels import join_list
 from drillmgr.db import claim_version, utcnow
 from drillmgr.drills import recurrence
-from drillmgr.drills.models import Drill, DrillSeries, Participation, drill_participants
+from drillmgr.drills.models import Drill, DrillSeries, Participation, ParticipationGroup, drill_participants
 from drillmgr.enums import (KEY_LINKS, Condition, DrillForm, DrillScope, DrillStatus, FilingStatus, Focus,
                             JointWith, RegionLevel, Role)
 from drillmgr.errors import Conflict, ValidationError
@@ -118,6 +118,8 @@ class Bounds:
     headcount: int | None
     duration_seconds: int | None
     target: int | None
+    organizer: Organisation | None = None
+    units: list = dataclass_field(default_factory=list)
 
 
 def bounds_for(form, organizer: Organisation | None, participants, starts_at, ends_at) -> Bounds:
@@ -127,7 +129,7 @@ def bounds_for(form, organizer: Organisation | None, participants, starts_at, en
     length = int((ends_at - starts_at).total_seconds()) \
         if isinstance(starts_at, datetime) and isinstance(ends_at, datetime) else None
     target = organizer.evacuation_target if form == DrillForm.EVACUATION and organizer is not None else None
-    return Bounds(headcount, length, target)
+    return Bounds(headcount, length, target, organizer, list(units.values()))
 
 
 def _plausibility(part: Payload, values: dict, bounds: Bounds, counts_valid: bool) -> None:
@@ -161,7 +163,10 @@ def _read_participation(p: Payload, bounds: Bounds) -> dict:
             p.error("participation", _("A completion needs the participation: who took part, by group."))
         return {}
     values = {}
+    groups = _read_groups(part, bounds)
     counts = _sub_payload(part, "counts", partial=True)
+    if counts is None and groups:
+        counts = Payload({})
     if counts is None:
         if not part.errors:
             part.error("counts", _("A completion needs the participation: who took part, by group."))
@@ -169,20 +174,73 @@ def _read_participation(p: Payload, bounds: Bounds) -> dict:
         for name in COUNT_FIELDS:
             number = counts.integer(name, minimum=0, maximum=MAX_COUNT, default=0)
             values[name] = number if isinstance(number, int) and number >= 0 else 0
+        if groups:
+            _add_group_counts(counts, values, groups, bounds)
         unknown = sorted(set(counts.data) - set(COUNT_FIELDS))
         for name in unknown:
             counts.error(name, _("Unknown group; allowed: %(allowed)s.", allowed=", ".join(COUNT_FIELDS)))
         if not counts.errors and sum(values.values()) == 0:
             part.error("counts", _("A completion without participation is not possible: "
                                     "enter how many people took part in at least one group."))
+    notes = part.string("notes", max_length=5000, plain=True)
+    if notes is not MISSING:
+        values["notes"] = notes
     seconds = part.integer("evacuation_seconds", minimum=1, maximum=MAX_EVACUATION_SECONDS)
     if seconds is not MISSING and "evacuation_seconds" not in part.errors:
         values["evacuation_seconds"] = seconds
     _plausibility(part, values, bounds, counts_valid=counts is not None and not counts.errors
                   and "counts" not in part.errors)
+    if groups:
+        values["groups"] = groups
     _merge_errors(part, counts, "counts")
     _merge_errors(p, part, "participation")
     return values
+
+
+def _read_groups(part: Payload, bounds: Bounds) -> list[dict]:
+    """`groups: [{group_id, present, missing}]`, the roll call by the units' groups (班级, 病区, ...)."""
+    raw = part.data.get("groups")
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > 500:
+        part.error("groups", _("Must be a list of at most 500 groups."))
+        return []
+    known = {g.id: g for unit in bounds.units for g in unit.groups}
+    groups, seen = [], set()
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            part.error(f"groups.{index}", _("Must be an object."))
+            continue
+        g = Payload(item)
+        group_id = g.integer("group_id", required=True, minimum=1)
+        present = g.integer("present", required=True, minimum=0, maximum=MAX_COUNT)
+        missing = g.integer("missing", minimum=0, maximum=MAX_COUNT, default=0)
+        if "group_id" not in g.errors and group_id is not MISSING:
+            if group_id not in known:
+                g.error("group_id", _("Not a group of the units taking part in this drill."))
+            elif group_id in seen:
+                g.error("group_id", _("This group is counted twice."))
+            seen.add(group_id)
+        for name, messages in g.errors.items():
+            for message in messages:
+                part.error(f"groups.{index}.{name}", message)
+        if not g.errors:
+            group = known[group_id]
+            groups.append({"group": group, "present": present, "missing": missing})
+    return groups
+
+
+def _add_group_counts(counts: Payload, values: dict, groups: list[dict], bounds: Bounds) -> None:
+    """The groups' present add up to their units' count (students for a school, patients for a hospital);
+    a count sent besides must agree with them."""
+    sums: dict[str, int] = {}
+    for item in groups:
+        name = item["group"].org.group_count_field
+        sums[name] = sums.get(name, 0) + item["present"]
+    for name, total in sums.items():
+        if counts.has(name) and values.get(name) != total:
+            counts.error(name, _("Must equal the sum of the groups' present, %(n)s.", n=format_decimal(total)))
+        values[name] = total
 
 
 def _orgs(ids: list[int]) -> list[Organisation]:
@@ -282,7 +340,10 @@ def participation_to_dict(participation: Participation | None, target: int | Non
         "total": participation.total,
         "evacuation_seconds": participation.evacuation_seconds,
         "evacuation_target_seconds": target,
+        "groups": [{"group_id": g.group_id, "name": g.name, "expected": g.expected, "present": g.present,
+                    "missing": g.missing} for g in participation.groups],
         "exceptional_reason": participation.exceptional_reason or None,
+        "notes": participation.notes or None,
         "recorded_at": api_datetime(participation.recorded_at),
     }
 
@@ -576,8 +637,13 @@ def _apply_completion(actor, drill: Drill, values: dict, now: datetime) -> None:
         drill.participation = participation
     for name in COUNT_FIELDS:
         setattr(participation, name, values.get(name, 0))
+    participation.groups = [
+        ParticipationGroup(position=position, group_id=item["group"].id, name=item["group"].name,
+                           expected=item["group"].expected, present=item["present"], missing=item["missing"])
+        for position, item in enumerate(values.get("groups", []))]
     participation.evacuation_seconds = values.get("evacuation_seconds")
     participation.exceptional_reason = values.get("exceptional_reason", "")
+    participation.notes = values.get("notes", "")
     participation.recorded_by_id = getattr(actor, "id", None)
     participation.recorded_at = now
     if "participant_org_ids" in values:

@@ -12,6 +12,7 @@ from drillmgr.attachments import services as attachments
 from drillmgr.attachments.forms import AttachmentForm
 from drillmgr.audit.changes import changes
 from drillmgr.db import utcnow
+from drillmgr.drillday.services import JUST_ENDED
 from drillmgr.drills import services
 from drillmgr.drills.forms import COUNT_LABELS, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm
 from drillmgr.enums import Condition, DrillForm, DrillStatus, Role
@@ -21,6 +22,7 @@ from drillmgr.forms import apply_service_errors
 from drillmgr.localtime import to_local
 from drillmgr.web import or_404
 
+DRILL_DAY_AHEAD = timedelta(hours=12)
 bp = Blueprint("drills", __name__, url_prefix="/drills")
 
 ACTION_LABELS = {
@@ -133,6 +135,12 @@ def detail(drill_id: int):
     filed = services.is_filed(drill)
     upload_form = AttachmentForm() if can_edit and not filed and drill.status != DrillStatus.CANCELLED else None
     siblings = services.series_occurrences(current_user, drill.series_id) if drill.series_id else []
+    now = utcnow()
+    # The drill-day screen (stopwatch, roll call by group, photos; works offline) from today's drill's page, for
+    # the organising unit's own staff (the phone keeps their unit's groups and drills).
+    drill_day = (can_edit and not filed and drill.status == DrillStatus.PLANNED
+                 and drill.organizer_org_id is not None and drill.organizer_org_id == current_user.org_id
+                 and drill.starts_at < now + DRILL_DAY_AHEAD and drill.ends_at > now - JUST_ENDED)
     return render_template(
         "drills/detail.html", drill=drill, can_edit=can_edit, target=services.evacuation_target(drill),
         trend=services.trend_for(current_user, drill), files=attachments.drill_attachments(drill),
@@ -140,7 +148,7 @@ def detail(drill_id: int):
         action_labels=ACTION_LABELS, condition_labels={c.value: c.label for c in Condition},
         rule_text=services.describe_rule(drill.series.rrule)
         if drill.series and access.can_see_series_plan(current_user, drill.series) else None,
-        count_labels=COUNT_LABELS, now=utcnow(), filed=filed)
+        count_labels=COUNT_LABELS, now=now, filed=filed, drill_day=drill_day)
 
 
 @bp.app_template_global()
