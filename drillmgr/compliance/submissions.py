@@ -29,7 +29,7 @@ from drillmgr.db import utcnow
 from drillmgr.enums import RegionLevel, Role
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
-from drillmgr.formatting import local_datetime
+from drillmgr.formatting import local_datetime, to_local
 from drillmgr.notifications.services import Kind, Message, link_to, notify_many
 from drillmgr.regions.models import Region
 from drillmgr.validation import Payload, reason_text
@@ -233,9 +233,9 @@ def to_dict(submission: ReportSubmission, with_document: bool = False) -> dict:
         "id": submission.id, "region": {"code": submission.region_code, "name": submission.region.name},
         "year": submission.year, "half": submission.half, "version": submission.version,
         "status": submission.status.value, "late": submission.late,
-        "submitted_at": submission.submitted_at.isoformat(),
+        "submitted_at": to_local(submission.submitted_at).isoformat(),
         "submitted_by": submission.submitted_by.username if submission.submitted_by else None,
-        "decided_at": submission.decided_at.isoformat() if submission.decided_at else None,
+        "decided_at": to_local(submission.decided_at).isoformat() if submission.decided_at else None,
         "decided_by": submission.decided_by.username if submission.decided_by else None,
         "reason": submission.reason,
     }
