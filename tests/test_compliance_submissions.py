@@ -245,6 +245,7 @@ def test_api_submit_board_detail_decide(client, world, due):
     assert created.status_code == 201, created.get_json()
     data = created.get_json()
     assert (data["version"], data["status"], data["region"]["code"]) == (1, "submitted", WUSU)
+    assert data["submitted_at"].endswith("+08:00") and data["decided_at"] is None  # instants in Beijing time
     assert client.post("/api/v1/reports/half-year/submissions", json=body, headers=coordinator).status_code == 409
     assert client.post("/api/v1/reports/half-year/submissions", json={**body, "half": 3},
                        headers=coordinator).status_code == 422
@@ -264,6 +265,7 @@ def test_api_submit_board_detail_decide(client, world, due):
     assert client.post(decision, json={"decision": "return"}, headers=admin).status_code == 422
     accepted = client.post(decision, json={"decision": "accept"}, headers=admin)
     assert accepted.status_code == 200 and accepted.get_json()["status"] == "accepted"
+    assert accepted.get_json()["decided_at"].endswith("+08:00")
     assert client.post(decision, json={"decision": "accept"}, headers=admin).status_code == 409
     assert [n.user_id for n in notes(Kind.REPORT_ACCEPTED)] == [world["coordinator"].id]
 

@@ -30,7 +30,7 @@ from drillmgr.enums import RegionLevel, Role
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.formatting import local_datetime
-from drillmgr.localtime import local_today
+from drillmgr.localtime import api_datetime, local_today
 from drillmgr.notifications.services import Kind, Message, link_to, notify_many
 from drillmgr.regions.models import Region
 from drillmgr.validation import Payload, reason_text
@@ -234,9 +234,9 @@ def to_dict(submission: ReportSubmission, with_document: bool = False) -> dict:
         "id": submission.id, "region": {"code": submission.region_code, "name": submission.region.name},
         "year": submission.year, "half": submission.half, "version": submission.version,
         "status": submission.status.value, "late": submission.late,
-        "submitted_at": submission.submitted_at.isoformat(),
+        "submitted_at": api_datetime(submission.submitted_at),
         "submitted_by": submission.submitted_by.username if submission.submitted_by else None,
-        "decided_at": submission.decided_at.isoformat() if submission.decided_at else None,
+        "decided_at": api_datetime(submission.decided_at),
         "decided_by": submission.decided_by.username if submission.decided_by else None,
         "reason": submission.reason,
     }
