@@ -1,4 +1,5 @@
-"""cache_entries and cache_generations: rendered feeds and kept compliance results shared by every worker
+"""cache_entries and cache_generations: rendered feeds and kept compliance results shared by every worker;
+drills indexed by (ends_at, starts_at) for the lists of drills running from a date
 
 Revision ID: speed_shared_cache
 Revises: once_exactly_once
@@ -34,9 +35,13 @@ def upgrade():
         sa.PrimaryKeyConstraint('name', name=op.f('pk_cache_generations')),
     )
     op.bulk_insert(generations, [{'name': 'compliance', 'value': 0}])
+    with op.batch_alter_table('drills', schema=None) as batch_op:
+        batch_op.create_index('ix_drills_ends_at', ['ends_at', 'starts_at'], unique=False)
 
 
 def downgrade():
+    with op.batch_alter_table('drills', schema=None) as batch_op:
+        batch_op.drop_index('ix_drills_ends_at')
     with op.batch_alter_table('cache_entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cache_entries_stored_at'))
     op.drop_table('cache_entries')
