@@ -192,7 +192,8 @@ def profile(database: str, out: Path, repeat: int) -> None:
     api = {"Authorization": f"Bearer {token}"}
     feed_url = client.get("/api/v1/me/feeds", headers=api).get_json()["region"]["url"]
     parts = urllib.parse.urlsplit(feed_url)
-    print("| request | statements | their SQL ms | median ms |\n|---|---:|---:|---:|")
+    print("| request | statements | their SQL ms | median ms | median CPU ms (this process) |\n"
+          "|---|---:|---:|---:|---:|")
     for label, path in PAGES:
         path = path or f"{parts.path}?{parts.query}"
         headers = api if path.startswith("/api/") else {}
@@ -201,11 +202,12 @@ def profile(database: str, out: Path, repeat: int) -> None:
         assert client.get(path, headers=headers).status_code == 200, path
         count, slowest = len(statements), sorted(statements, key=lambda item: -item[0])[:3]
         sql_ms = sum(ms for ms, _sql in statements)
-        times = []
+        times, cpu = [], []
         for _ in range(repeat):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             client.get(path, headers=headers)
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append((time.process_time() - start_cpu) * 1000)
         profiler = Profiler(interval=0.0005)
         with profiler:
             for _ in range(3):
@@ -213,7 +215,7 @@ def profile(database: str, out: Path, repeat: int) -> None:
         name = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "home"
         (out / f"{name}.html").write_text(profiler.output_html())
         (out / f"{name}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
-        print(f"| {label} | {count} | {sql_ms:.1f} | {statistics.median(times):.1f} |")
+        print(f"| {label} | {count} | {sql_ms:.1f} | {statistics.median(times):.1f} | {statistics.median(cpu):.1f} |")
         (out / f"{name}.sql").write_text("\n\n".join(f"-- {ms:.1f} ms\n{sql}" for ms, sql in slowest))
     print(f"\nprofiles in {out}")
 
