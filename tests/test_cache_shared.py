@@ -315,3 +315,22 @@ def test_dashboard_and_api_show_when_the_statuses_were_evaluated(client, make_us
     assert shown is not None, page
     moment = datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BJ)
     assert abs((moment - datetime.now(timezone.utc)).total_seconds()) < 60
+
+
+def test_a_region_renamed_is_renamed_in_every_worker_s_feed(app, second_app, make_user, make_drill):
+    from drillmgr.regions.models import Region
+
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    make_drill(title="更名前的演练")
+    before = services.answer(region_feed(coordinator))
+    with second_app.app_context():
+        services.answer(region_feed(coordinator))
+    start = generations.current(generations.REGIONS)
+    db.session.get(Region, WUSU).name = "乌苏市（新名）"
+    db.session.commit()
+    assert generations.current(generations.REGIONS) > start
+    for application in (second_app, app):
+        with application.app_context():
+            after = services.answer(region_feed(coordinator))
+            assert "乌苏市（新名）" in after.body.replace(b"\r\n ", b"").decode()
+            assert after.etag != before.etag and after.last_modified >= before.last_modified

@@ -35,6 +35,7 @@ from drillmgr.accounts.models import User
 from drillmgr.accounts.services import rotate_feed_secret
 from drillmgr.audit import services as audit
 from drillmgr.calendars import ical
+from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.calendars.models import FeedVersion
 from drillmgr.db import utcnow
@@ -152,6 +153,7 @@ class FeedState:
     current_since: datetime
     years: tuple[int, int]
     validator: str = ""  # the digest of `key`, as recorded in calendar_feed_versions
+    regions: int | None = None  # the regions' generation read with it (region names are in the events)
 
 
 @dataclass(frozen=True)
@@ -346,18 +348,19 @@ def feed_state(feed: Feed, now: datetime | None = None) -> FeedState:
             sa.func.max(sa.case((sa.and_(shown, Drill.double_blind.is_(True), Drill.starts_at <= now),
                                  Drill.starts_at))),
             sa.func.max(sa.case((sa.not_(shown), cancelled_moment))),
+            generations.value_of(generations.REGIONS),  # a region renamed: its name is in the events
         ).select_from(Drill).outerjoin(Organisation, Organisation.id == Drill.organizer_org_id)
         .where(*_filters(feed, now, years))
     ).one()
-    count, max_id, id_sum, version_sum, drill_changed, org_changed, blind_start, left_at = row
+    count, max_id, id_sum, version_sum, drill_changed, org_changed, blind_start, left_at, regions = row
     moments = [ical.year_start(years[0] + YEARS_BEFORE, feed.style.tzid), drill_changed, org_changed, blind_start,
                left_at + CANCELLED_KEPT if left_at else None, feed.owner.updated_at if feed.owner else None]
     shown_since = min(max(m for m in moments if m is not None), now)
-    validator = (count, max_id, int(id_sum or 0), int(version_sum or 0), drill_changed, org_changed)
+    validator = (count, max_id, int(id_sum or 0), int(version_sum or 0), drill_changed, org_changed, regions or 0)
     key = (feed.identity, years, validator)
     last_modified, current_since = _recorded_version(feed, key, shown_since, now)
     return FeedState(key=key, last_modified=last_modified, current_since=current_since, years=years,
-                     validator=_validator(key))
+                     validator=_validator(key), regions=regions or 0)
 
 
 def _validator(key: tuple) -> str:
@@ -429,7 +432,8 @@ def _event_slot(drill_id: int, style_digest: str) -> str:
     return f"event:{drill_id}:{style_digest}"
 
 
-def _drill_events(feed: Feed, now: datetime, years: tuple[int, int], to_store: dict | None = None) -> list[bytes]:
+def _drill_events(feed: Feed, now: datetime, years: tuple[int, int], to_store: dict | None = None,
+                  regions: int | None = None) -> list[bytes]:
     """The feed's VEVENTs in order; each is taken from the shared store when its drill (and
     organiser) is unchanged since any worker rendered it. Change times are compared as the database's
     text, which is all a tag needs. The events rendered here are stored for every other worker (into
@@ -443,7 +447,10 @@ def _drill_events(feed: Feed, now: datetime, years: tuple[int, int], to_store: d
         .order_by(Drill.starts_at, Drill.id)
     ).all()
     digest = _style_digest(style)
-    tags = {row[0]: hashlib.sha256(f"{row[1]}|{row[2]}|{row[3]}".encode()).hexdigest()[:32] for row in rows}
+    if regions is None:  # region names are in the events too
+        regions = generations.current(generations.REGIONS)
+    tags = {row[0]: hashlib.sha256(f"{row[1]}|{row[2]}|{row[3]}|{regions}".encode()).hexdigest()[:32]
+            for row in rows}
     kept = shared.store().get_many([_event_slot(drill_id, digest) for drill_id in tags])
     events = {}
     for drill_id, tag in tags.items():
@@ -489,7 +496,7 @@ def render_feed(feed: Feed, state: FeedState, now: datetime | None = None, to_st
         head = ical.head_bytes(ical.calendar_head(feed.name, feed.description, feed.style.tzid))
         parts = [head, _timezone_bytes(feed.style.tzid, *state.years),
                  *_calendar_events(feed, state.years)]
-    parts += _drill_events(feed, now, state.years, to_store)
+    parts += _drill_events(feed, now, state.years, to_store, state.regions)
     parts.append(ical.CALENDAR_END)
     body = b"".join(parts)
     return RenderedFeed(body=body, etag=hashlib.sha256(body).hexdigest(), last_modified=state.last_modified,
@@ -499,7 +506,7 @@ def render_feed(feed: Feed, state: FeedState, now: datetime | None = None, to_st
 # --- serving: the cheap checks before any rendering ------------------------------------------------
 
 def data_stamp(owner: User | None) -> tuple:
-    """Changes whenever a drill or an organisation changes: every change of a drill sets its
+    """Changes whenever a drill, an organisation or a region changes: every change of a drill sets its
     updated_at, a new drill raises the highest id, a deleted one lowers the count. Index-only, so it
     costs the same for any number of drills."""
     row = db.session.execute(sa.select(
@@ -507,6 +514,7 @@ def data_stamp(owner: User | None) -> tuple:
         sa.select(sa.func.max(Drill.id)).scalar_subquery(),
         sa.select(sa.func.max(Drill.updated_at)).scalar_subquery(),
         sa.select(sa.func.max(Organisation.updated_at)).scalar_subquery(),
+        generations.value_of(generations.REGIONS),
     )).one()
     return (*row, owner.updated_at if owner else None)
 

@@ -34,7 +34,7 @@ def upgrade():
         sa.Column('value', sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint('name', name=op.f('pk_cache_generations')),
     )
-    op.bulk_insert(generations, [{'name': 'compliance', 'value': 0}])
+    op.bulk_insert(generations, [{'name': 'compliance', 'value': 0}, {'name': 'regions', 'value': 0}])
     with op.batch_alter_table('drills', schema=None) as batch_op:
         batch_op.create_index('ix_drills_ends_at', ['ends_at', 'starts_at'], unique=False)
 
