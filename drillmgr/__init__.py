@@ -124,6 +124,7 @@ def _environment_locale(languages: list[str]) -> str:
 def _init_extensions(app: Flask) -> None:
     import drillmgr.audit.services  # noqa: F401 — registers the append-only guard
     import drillmgr.models  # noqa: F401 — every table on the metadata
+    import drillmgr.cache.generations  # noqa: F401 — raises the generations on every change
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(shipped_dir("migrations")), render_as_batch=True,

@@ -3,6 +3,7 @@ from drillmgr.accounts.models import ApiToken, User  # noqa: F401
 from drillmgr.attachments.models import Attachment  # noqa: F401
 from drillmgr.audit.models import AuditEntry  # noqa: F401
 from drillmgr.calendars.models import FeedVersion  # noqa: F401
+from drillmgr.cache.models import CacheEntry, CacheGeneration  # noqa: F401
 from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, ChecklistRun, ChecklistTemplate  # noqa: F401
 from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot, ReportSubmission  # noqa: F401
 from drillmgr.drillday.models import DrilldaySubmission  # noqa: F401

@@ -41,13 +41,13 @@ def subtree_codes(region_code: str | None) -> sa.Select:
 
 
 def region_in_subtree(region_code: str | None, ancestor_code: str | None) -> bool:
-    if region_code is None:
+    """Whether `region_code` is `ancestor_code` or below it: the subtree_codes rule (a path prefix) on the
+    two regions, read through the session's identity map, so that asking for every region of a list
+    already loaded (a page's region choices) costs no query per region."""
+    if region_code is None or ancestor_code is None:
         return False
-    return db.session.execute(
-        sa.select(sa.func.count()).select_from(Region).where(
-            Region.code == region_code, Region.code.in_(subtree_codes(ancestor_code))
-        )
-    ).scalar_one() > 0
+    region, ancestor = db.session.get(Region, region_code), db.session.get(Region, ancestor_code)
+    return region is not None and ancestor is not None and region.path.startswith(ancestor.path)
 
 
 def region_clause(user: User, column) -> sa.ColumnElement[bool]:
@@ -63,6 +63,12 @@ def region_clause(user: User, column) -> sa.ColumnElement[bool]:
 
 
 def can_view_region(user: User, region_code: str) -> bool:
+    """region_clause for one region; for admins and regional roles decided on the loaded regions (no
+    query per region of a list)."""
+    if user.role == Role.ADMIN:
+        return db.session.get(Region, region_code) is not None
+    if user.role in REGIONAL_ROLES and user.region_code:
+        return region_in_subtree(region_code, user.region_code)
     return db.session.execute(
         sa.select(sa.func.count()).select_from(Region)
         .where(Region.code == region_code, region_clause(user, Region.code))

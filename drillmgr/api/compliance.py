@@ -9,7 +9,8 @@ from drillmgr.api.openapi import describe, register_schema
 from drillmgr.compliance import obligations, params, reports
 from drillmgr.compliance.dashboard import compliance_matrix, default_region, matrix_filename
 from drillmgr.compliance.periods import report_due_half
-from drillmgr.compliance.services import evaluate, results_to_dict
+from drillmgr.compliance.kept import kept_evaluate
+from drillmgr.compliance.services import results_to_dict
 from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus
@@ -32,6 +33,9 @@ register_schema("Compliance", {
     "type": "object",
     "properties": {
         "year": {"type": "integer"},
+        "as_of": {"type": "string", "format": "date-time",
+                  "description": "When these statuses were evaluated (kept for every reader until a change, "
+                                 "at most a minute)"},
         "matrix": {**SHEETS, "description": "The dashboard's county × rule matrix; " + SHEETS["description"]},
         "rules": {"type": "array", "items": {"type": "object", "properties": {
             "id": {"type": "string", "description": "The rule's key, e.g. key-county-comprehensive-live"},
@@ -140,11 +144,11 @@ def compliance():
     year = params.year_arg(request.args.get("year"), local_today(now).year)
     region = _region_arg(user)
     wants_xlsx = _wants_xlsx()
-    results = evaluate(year, region, now=now, user=user, evidence=not wants_xlsx)
+    results, as_of = kept_evaluate(year, region, now=now, user=user, evidence=not wants_xlsx)
     matrix = compliance_matrix(year, db.session.get(Region, region), results)
     if wants_xlsx:
         return _xlsx(matrix.xlsx(), matrix_filename(region, year))
-    return jsonify({**results_to_dict(year, results), "matrix": matrix.to_dict()})
+    return jsonify({**results_to_dict(year, results), "matrix": matrix.to_dict(), "as_of": as_of.isoformat()})
 
 
 @bp.get("/reports/half-year")

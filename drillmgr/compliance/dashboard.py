@@ -1,5 +1,6 @@
 """What the coordinators' dashboard shows: the county × rule matrix, a county's units, the key-county
-panel, overdue corrective actions and completion over the months. Built from evaluate() plus a few
+panel, overdue corrective actions and completion over the months. Built from the kept results of
+evaluate() (drillmgr.compliance.kept: evaluated once after a change, for every worker) plus a few
 aggregate queries."""
 from collections import Counter
 from dataclasses import dataclass, field
@@ -11,9 +12,10 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.services import readiness_summary, term_bounds
+from drillmgr.compliance.kept import kept_evaluate
 from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
-from drillmgr.compliance.services import (RANK, RuleResult, SubjectResult, combine, evaluate, subject_counties,
+from drillmgr.compliance.services import (RANK, RuleResult, SubjectResult, combine, subject_counties,
                                          subtree_list)
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.compliance.sqlfuncs import scanned
@@ -54,6 +56,7 @@ class Dashboard:
     totals: Counter
     readiness: dict  # county code -> readiness_summary row (units with a standing checklist, ready this term)
     term: tuple[date, date]
+    as_of: datetime | None = None  # when the statuses shown were evaluated
 
 
 def default_region(user) -> str:
@@ -113,7 +116,8 @@ def matrix_for(user, year: int, region_code: str, now: datetime | None = None) -
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    return compliance_matrix(year, region, evaluate(year, region_code, now=now or utcnow(), user=user, evidence=False))
+    results, _as_of = kept_evaluate(year, region_code, now=now or utcnow(), user=user, evidence=False)
+    return compliance_matrix(year, region, results)
 
 
 def matrix_filename(region_code: str, year: int) -> str:
@@ -188,7 +192,7 @@ def build_dashboard(user, year: int, region_code: str, now: datetime | None = No
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    results = evaluate(year, region_code, now=now, user=user, evidence=False)
+    results, as_of = kept_evaluate(year, region_code, now=now, user=user, evidence=False)
     counties = subject_counties(region_code)
     cells, totals = _matrix(results, counties)
     today = local_today(now)
@@ -198,7 +202,7 @@ def build_dashboard(user, year: int, region_code: str, now: datetime | None = No
                      key_panel=_key_panel(user, year, counties, results, now), overdue_count=count, overdue=overdue,
                      months=monthly_completion(user, region_code, year, now), totals=totals,
                      readiness={row["code"]: row for row in readiness_summary(region_code, today)},
-                     term=term_bounds(today))
+                     term=term_bounds(today), as_of=as_of)
 
 
 def chart_ticks(top: int, steps: int = 4) -> list[int]:
@@ -245,6 +249,7 @@ class CountyDetail:
     units: list[dict]  # {id, name, results: {rule key: SubjectResult}}
     readiness: list[dict]  # unit_readiness
     term: tuple[date, date]
+    as_of: datetime | None = None
 
 
 def county_detail(user, year: int, county_code: str, now: datetime | None = None) -> CountyDetail:
@@ -254,7 +259,7 @@ def county_detail(user, year: int, county_code: str, now: datetime | None = None
     if county is None:
         access.not_found()
     access.require(access.can_view_compliance(user, county_code))
-    results = evaluate(year, county_code, now=now, user=user)
+    results, as_of = kept_evaluate(year, county_code, now=now, user=user)
     county_rules = [(rr, next((r for r in rr.results if r.subject_id == county_code), None))
                     for rr in results if rr.subject == "county"]
     unit_rules = [rr for rr in results if rr.subject == "org"]
@@ -266,5 +271,5 @@ def county_detail(user, year: int, county_code: str, now: datetime | None = None
     ordered = sorted(units.values(), key=lambda u: (min(RANK[r.status] for r in u["results"].values()), u["name"]))
     today = local_today(now)
     return CountyDetail(year, county, county_rules, unit_rules, ordered, unit_readiness(county_code, today),
-                        term_bounds(today))
+                        term_bounds(today), as_of)
 

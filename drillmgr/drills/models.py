@@ -107,6 +107,8 @@ class Drill(Model):
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         # One drill per moment of a series, however many runs materialise it at once.
         sa.UniqueConstraint("series_id", "occurrence_start", name="series_occurrence"),
+        # Drills still running at a moment (agenda lists, date filters): their earliest start, from the index.
+        sa.Index("ix_drills_ends_at", "ends_at", "starts_at"),
     )
 
     @property

@@ -705,7 +705,13 @@ def _filtered(query: sa.Select, actor, f: DrillFilters, now: datetime | None) ->
     if f.status:
         query = query.where(Drill.status == f.status)
     if f.date_from:
-        query = query.where(Drill.ends_at >= _local_midnight(f.date_from))
+        since = _local_midnight(f.date_from)
+        # The same drills, said so that the index on starts_at is entered at the first drill that can
+        # still be running then, not at the first drill ever. The min comes from ix_drills_ends_at
+        # (ends_at, starts_at) alone; coalesce keeps the planner from walking starts_at's index for it.
+        first_start = sa.select(sa.func.min(sa.func.coalesce(Drill.starts_at, Drill.starts_at))) \
+            .where(Drill.ends_at >= since).scalar_subquery()
+        query = query.where(Drill.ends_at >= since, Drill.starts_at >= first_start)
     if f.date_to:
         query = query.where(Drill.starts_at < _local_midnight(f.date_to + timedelta(days=1)))
     return query

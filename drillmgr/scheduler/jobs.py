@@ -19,6 +19,7 @@ from sqlalchemy.orm import selectinload
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.attachments.services import sweep_orphans
+from drillmgr.cache import store as shared_cache
 from drillmgr.calendars.services import publish_static
 from drillmgr.compliance import nudges, submissions
 from drillmgr.compliance.periods import REPORT_DEADLINES, reporting_half_of
@@ -329,6 +330,7 @@ def publish_calendars(moment: datetime) -> str:
         outcome = _("Unchanged.")
     else:
         outcome = _("%(n)d files published.", n=len(publish_static(now=moment)))
+    shared_cache.prune()  # the shared store of rendered feeds and kept results stays within its bound
     return f"{outcome} {reading} {fingerprint}"
 
 
