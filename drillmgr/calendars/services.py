@@ -38,6 +38,7 @@ from drillmgr.calendars import ical
 from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.calendars.models import FeedVersion
+from drillmgr.compliance.periods import REPORT_DEADLINES
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus, ObservanceDay
@@ -485,7 +486,7 @@ def _calendar_events(feed: Feed, years: tuple[int, int]) -> list[bytes]:
         if feed.deadline_region:
             code, name = feed.deadline_region
             events += [ical.report_deadline_event(year, month, dom, code, name, host, stamp)
-                       for month, dom in ical.REPORT_DEADLINES]
+                       for month, dom in REPORT_DEADLINES]
     return [event.to_ical() for event in events]
 
 
