@@ -69,7 +69,6 @@ class BulkPlan:
             "units": [{"id": o.id, "name": o.name, "kind": o.kind.value, "region_code": o.region_code}
                       for o in self.units],
             "rrule": self.rrule, "drills": self.drill_count, "series": self.series_count,
-            "occurrences_per_unit" if self.mode == PER_UNIT else "occurrences_of_joint_drill": len(self.occurrences),
             "total_per_series": self.total_per_series,
             "occurrences": [o.to_dict() for o in self.occurrences],
         }
