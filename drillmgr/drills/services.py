@@ -742,6 +742,23 @@ def participant_choices(actor) -> list[tuple[int, str]]:
         .order_by(Organisation.region_code, Organisation.name))]
 
 
+def participant_picker(actor) -> list[dict]:
+    """Participant candidates with their kind and township (the township / street they lie in, if any), for
+    the picker's search and "select all schools in this township"."""
+    orgs = db.session.scalars(sa.select(Organisation).where(access.participant_candidate_clause(actor))
+                              .options(selectinload(Organisation.region))
+                              .order_by(Organisation.region_code, Organisation.name)).all()
+    codes = {c for o in orgs for c in o.region.path.strip("/").split("/")} if orgs else set()
+    townships = {r.code: r.name for r in db.session.scalars(sa.select(Region).where(
+        Region.code.in_(codes), Region.level == RegionLevel.TOWNSHIP))} if codes else {}
+    result = []
+    for org in orgs:
+        township = next((c for c in org.region.path.strip("/").split("/") if c in townships), "")
+        result.append({"id": org.id, "name": org.name, "kind": org.kind.value, "kind_label": org.kind.label,
+                       "township": township, "township_name": townships.get(township, "")})
+    return result
+
+
 def evaluator_choices(actor) -> list[tuple[int, str]]:
     return [(u.id, u.display_name or u.username) for u in db.session.scalars(
         sa.select(User).where(access.evaluator_candidate_clause(actor)).order_by(User.username))]
@@ -820,8 +837,13 @@ def _add_series(actor, values: dict, rule_text: str, now: datetime, horizon: dat
     db.session.flush()
     audit.record(actor, "series.create", "drill_series", series.id, None,
                  {"rrule": series.rrule, "dtstart": series.dtstart, "template": series.template})
-    _materialize(series, horizon or now + timedelta(days=SERIES_HORIZON_DAYS), now)
+    _materialize(series, horizon or default_horizon(values["starts_at"], now), now)
     return series
+
+
+def default_horizon(starts_at: datetime, now: datetime) -> datetime:
+    """Occurrences are made a year ahead: of today, or of the first drill when the series starts later."""
+    return max(now, starts_at) + timedelta(days=SERIES_HORIZON_DAYS)
 
 
 @dataclass
@@ -868,7 +890,7 @@ def rule_total(rule_text: str, dtstart: datetime) -> int | None:
 def occurrences_for(rule_text: str, starts_at: datetime, ends_at: datetime, now: datetime,
                     horizon: datetime | None = None) -> list[Occurrence]:
     length = ends_at - starts_at
-    until = horizon or now + timedelta(days=SERIES_HORIZON_DAYS)
+    until = horizon or default_horizon(starts_at, now)
     slots = islice(recurrence.iterate(rule_text, starts_at, until), MAX_OCCURRENCES_PER_RUN)
     return [Occurrence(slot, slot + length) for slot in slots]
 
