@@ -255,9 +255,10 @@ def _picker(form, drill=None) -> dict:
 @bp.get("/day-flags")
 @login_required
 def day_flags():
-    """Weekend / holiday / adjusted working day of a date, for the plan form's hint before saving."""
+    """Weekend / holiday / adjusted working day of a date (today without one), for the plan form's hint."""
     try:
-        day = date.fromisoformat(request.args.get("day", "")[:10])
+        day = date.fromisoformat(request.args.get("day", "")[:10]) if request.args.get("day") \
+            else to_local(utcnow()).date()
     except ValueError:
         return jsonify({"flags": []}), 422
     if not 1990 <= day.year <= 2100:
