@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from drillmgr.accounts.services import issue_token
 from drillmgr.drills import services
 from drillmgr.drills.models import Drill, DrillSeries
-from drillmgr.enums import DrillStatus, OrgKind, Role
+from drillmgr.enums import DrillStatus, Role
 from drillmgr.extensions import db
 from tests.conftest import SHAWAN, WUSU
 
@@ -44,7 +44,7 @@ def drill_count() -> int:
 
 def test_preview_then_create_with_an_idempotency_key(client, world):
     headers = auth(world["coordinator"])
-    preview = client.post("/api/v1/drill-batches/preview", json=plan(rrule="FREQ=MONTHLY;COUNT=3"), headers=headers)
+    preview = client.post("/api/v1/drill-batch-preview", json=plan(rrule="FREQ=MONTHLY;COUNT=3"), headers=headers)
     assert preview.status_code == 200
     assert preview.json["drills"] == 9 and preview.json["series"] == 3 and preview.json["total_per_series"] == 3
     assert [u["name"] for u in preview.json["units"]] == ["甲镇第1小学", "甲镇第2小学", "甲镇第3小学"]
@@ -174,7 +174,7 @@ def test_series_end_scope(client, world, series, make_user):
 
 def test_new_endpoints_are_documented(client, world):
     doc = client.get("/api/v1/openapi.json").json
-    for path, method in (("/drill-batches", "post"), ("/drill-batches/preview", "post"),
+    for path, method in (("/drill-batches", "post"), ("/drill-batch-preview", "post"),
                          ("/drill-batches/{key}", "get"), ("/drill-series/preview", "post"),
                          ("/drills/{drill_id}/cancel-following", "post"), ("/drills/{drill_id}/end-series", "post"),
                          ("/calendar-days", "get")):

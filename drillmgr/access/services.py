@@ -16,7 +16,6 @@ from drillmgr.drills.models import Drill, drill_evaluators, drill_participants
 from drillmgr.enums import Role
 from drillmgr.errors import Forbidden, NotFound
 from drillmgr.extensions import db
-from drillmgr.formatting import local_zone
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 
@@ -278,6 +277,12 @@ def can_organise_for(user: User, organizer_org: Organisation | None, organizer_r
 def can_plan_drills(user: User) -> bool:
     """Whether `user` may plan any drill at all (whose, can_organise_for decides)."""
     return user.role in (Role.ADMIN, Role.COORDINATOR) or (user.role == Role.ORG_STAFF and user.org_id is not None)
+
+
+def can_plan_for_many(user: User | None) -> bool:
+    """Planning for many units at once (every school of a county): coordinators, inside their region
+    (can_manage_region decides which), and admins; never unit staff or viewers."""
+    return user is not None and user.role in (Role.ADMIN, Role.COORDINATOR)
 
 
 def can_edit_drill(user: User, drill: Drill) -> bool:

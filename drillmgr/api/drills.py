@@ -313,7 +313,7 @@ def end_series_here(drill_id: int):
     return _series_end(drill_id, include_this=False)
 
 
-@bp.post("/drill-batches/preview")
+@bp.post("/drill-batch-preview")
 @describe("Preview a plan for many units: the units, the dates with their flags, how many drills; makes nothing",
           request="DrillBatchInput", response="DrillBatchPreview")
 @token_required

@@ -19,7 +19,7 @@ from drillmgr.audit.models import AuditEntry
 from drillmgr.db import utcnow
 from drillmgr.drills import services
 from drillmgr.drills.models import Drill
-from drillmgr.enums import OrgKind, RegionLevel, Role
+from drillmgr.enums import OrgKind, RegionLevel
 from drillmgr.errors import NotFound
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
@@ -75,8 +75,7 @@ class BulkPlan:
 
 
 def may_plan_for_many(actor) -> bool:
-    """Coordinators (inside their region) and admins; unit staff and viewers never."""
-    return actor is not None and actor.role in (Role.ADMIN, Role.COORDINATOR)
+    return access.can_plan_for_many(actor)
 
 
 def region_choices(actor) -> list[Region]:
