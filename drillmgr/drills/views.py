@@ -422,7 +422,7 @@ def complete(drill_id: int):
         else:
             flash(_("Participation recorded; the drill is completed."), "success")
             return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/complete.html", form=form, drill=drill, conflict=conflict,
+    return render_template("drills/complete.html", form=form, drill=drill, conflict=conflict, picker=_picker(form, drill),
                            count_labels=COUNT_LABELS, target=services.evacuation_target(drill))
 
 
