@@ -224,11 +224,11 @@ class BatchSummary:
         return [d for d in self.drills if d.organizer_org_id == unit.id]
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "created_at": services.iso(self.at), "mode": self.mode,
+        return {"key": self.key, "created_at": services._moment(self.at), "mode": self.mode,
                 "region_code": self.region.code if self.region else None, "title": self.title,
                 "rrule": self.rrule, "unit_ids": [o.id for o in self.units], "drills": len(self.drills),
                 "series_ids": self.series_ids, "drill_ids": [d.id for d in self.drills],
-                "first_starts_at": services.iso(min((d.starts_at for d in self.drills), default=None))}
+                "first_starts_at": services._moment(min((d.starts_at for d in self.drills), default=None))}
 
 
 def batch_summary(actor, key: str, now: datetime | None = None) -> BatchSummary:

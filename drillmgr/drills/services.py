@@ -846,6 +846,11 @@ def default_horizon(starts_at: datetime, now: datetime) -> datetime:
     return max(now, starts_at) + timedelta(days=SERIES_HORIZON_DAYS)
 
 
+def _moment(moment: datetime | None) -> str | None:
+    """A time as the API writes it: ISO 8601 with the configured zone's offset (+08:00)."""
+    return moment.astimezone(local_zone()).isoformat() if moment else None
+
+
 @dataclass
 class Occurrence:
     starts_at: datetime
@@ -856,7 +861,7 @@ class Occurrence:
         return workdays.flags(self.starts_at)
 
     def to_dict(self) -> dict:
-        return {"starts_at": iso(self.starts_at), "ends_at": iso(self.ends_at),
+        return {"starts_at": _moment(self.starts_at), "ends_at": _moment(self.ends_at),
                 "flags": [flag.to_dict() for flag in self.flags]}
 
 
