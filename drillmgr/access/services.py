@@ -292,6 +292,12 @@ def can_plan_drills(user: User) -> bool:
     return user.role in (Role.ADMIN, Role.COORDINATOR) or (user.role == Role.ORG_STAFF and user.org_id is not None)
 
 
+def can_plan_for_many(user: User | None) -> bool:
+    """Planning for many units at once (every school of a county): coordinators, inside their region
+    (can_manage_region decides which), and admins; never unit staff or viewers."""
+    return user is not None and user.role in (Role.ADMIN, Role.COORDINATOR)
+
+
 def can_edit_drill(user: User, drill: Drill) -> bool:
     """Organisers and the coordinators of the drill's region (and admins) change a drill."""
     if user.role == Role.ADMIN:

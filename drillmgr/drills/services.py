@@ -20,7 +20,7 @@ from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
 from drillmgr.compliance.labels import join_list
 from drillmgr.db import claim_version, utcnow
-from drillmgr.drills import recurrence
+from drillmgr.drills import recurrence, workdays
 from drillmgr.drills.models import Drill, DrillSeries, Participation, ParticipationGroup, drill_participants
 from drillmgr.enums import (KEY_LINKS, Condition, DrillForm, DrillScope, DrillStatus, FilingStatus, Focus,
                             JointWith, RegionLevel, Role)
@@ -825,6 +825,23 @@ def participant_choices(actor) -> list[tuple[int, str]]:
         .order_by(Organisation.region_code, Organisation.name))]
 
 
+def participant_picker(actor) -> list[dict]:
+    """Participant candidates with their kind and township (the township / street they lie in, if any), for
+    the picker's search and "select all schools in this township"."""
+    orgs = db.session.scalars(sa.select(Organisation).where(access.participant_candidate_clause(actor))
+                              .options(selectinload(Organisation.region))
+                              .order_by(Organisation.region_code, Organisation.name)).all()
+    codes = {c for o in orgs for c in o.region.ancestor_codes} if orgs else set()
+    townships = {r.code: r.name for r in db.session.scalars(sa.select(Region).where(
+        Region.code.in_(codes), Region.level == RegionLevel.TOWNSHIP))} if codes else {}
+    result = []
+    for org in orgs:
+        township = next((c for c in org.region.ancestor_codes if c in townships), "")
+        result.append({"id": org.id, "name": org.name, "kind": org.kind.value, "kind_label": org.kind.label,
+                       "township": township, "township_name": townships.get(township, "")})
+    return result
+
+
 def evaluator_choices(actor) -> list[tuple[int, str]]:
     return [(u.id, u.display_name or u.username) for u in db.session.scalars(
         sa.select(User).where(access.evaluator_candidate_clause(actor)).order_by(User.username))]
@@ -887,6 +904,13 @@ def create_series(actor, data: dict, now: datetime | None = None, horizon: datet
     rule_text = _read_rule(p, "rrule", values.get("starts_at", MISSING))
     p.check()
     _check_may_organise(actor, values)
+    series = _add_series(actor, values, rule_text, now, horizon)
+    db.session.commit()
+    return series
+
+
+def _add_series(actor, values: dict, rule_text: str, now: datetime, horizon: datetime | None = None) -> DrillSeries:
+    """A checked series and its first occurrences, in the current transaction."""
     series = DrillSeries(rrule=rule_text, dtstart=values["starts_at"],
                          duration_minutes=max(1, int((values["ends_at"] - values["starts_at"]).total_seconds()
                                                      // 60)),
@@ -896,9 +920,79 @@ def create_series(actor, data: dict, now: datetime | None = None, horizon: datet
     db.session.flush()
     audit.record(actor, "series.create", "drill_series", series.id, None,
                  {"rrule": series.rrule, "dtstart": series.dtstart, "template": series.template})
-    _materialize(series, horizon or now + timedelta(days=SERIES_HORIZON_DAYS), now)
-    db.session.commit()
+    _materialize(series, horizon or default_horizon(values["starts_at"], now), now)
     return series
+
+
+def default_horizon(starts_at: datetime, now: datetime) -> datetime:
+    """Occurrences are made a year ahead: of today, or of the first drill when the series starts later."""
+    return max(now, starts_at) + timedelta(days=SERIES_HORIZON_DAYS)
+
+
+def _moment(moment: datetime | None) -> str | None:
+    """A time as the API writes it: ISO 8601 with the configured zone's offset (+08:00)."""
+    return moment.astimezone(local_zone()).isoformat() if moment else None
+
+
+@dataclass
+class Occurrence:
+    starts_at: datetime
+    ends_at: datetime
+
+    @property
+    def flags(self) -> list:
+        return workdays.flags(self.starts_at)
+
+    def to_dict(self) -> dict:
+        return {"starts_at": _moment(self.starts_at), "ends_at": _moment(self.ends_at),
+                "flags": [flag.to_dict() for flag in self.flags]}
+
+
+@dataclass
+class SeriesPreview:
+    """What a series would make: `occurrences` are those created at once (up to the horizon, at most
+    MAX_OCCURRENCES_PER_RUN); `total` is the rule's whole number when it ends (None: it never ends)."""
+
+    rrule: str
+    occurrences: list[Occurrence]
+    total: int | None
+
+    @property
+    def flagged(self) -> int:
+        return sum(1 for o in self.occurrences if o.flags)
+
+    def to_dict(self) -> dict:
+        return {"rrule": self.rrule, "created_now": len(self.occurrences), "total": self.total,
+                "ends": self.total is not None, "flagged": self.flagged,
+                "occurrences": [o.to_dict() for o in self.occurrences]}
+
+
+def rule_total(rule_text: str, dtstart: datetime) -> int | None:
+    """How many occurrences an ending rule has (COUNT, or up to UNTIL); None for a rule without end."""
+    parts = _rule_parts(rule_text)
+    if "COUNT" not in parts and "UNTIL" not in parts:
+        return None
+    return sum(1 for _moment in islice(recurrence.iterate(rule_text, dtstart, LATEST), recurrence.MAX_COUNT * 100))
+
+
+def occurrences_for(rule_text: str, starts_at: datetime, ends_at: datetime, now: datetime,
+                    horizon: datetime | None = None) -> list[Occurrence]:
+    length = ends_at - starts_at
+    until = horizon or default_horizon(starts_at, now)
+    slots = islice(recurrence.iterate(rule_text, starts_at, until), MAX_OCCURRENCES_PER_RUN)
+    return [Occurrence(slot, slot + length) for slot in slots]
+
+
+def preview_series(actor, data: dict, now: datetime | None = None,
+                   horizon: datetime | None = None) -> SeriesPreview:
+    """What create_series(actor, data) would make, checked alike (access included), without making it."""
+    now = now or utcnow()
+    p, values = _validate_new(actor, data)
+    rule_text = _read_rule(p, "rrule", values.get("starts_at", MISSING))
+    p.check()
+    _check_may_organise(actor, values)
+    return SeriesPreview(rule_text, occurrences_for(rule_text, values["starts_at"], values["ends_at"], now, horizon),
+                         rule_total(rule_text, values["starts_at"]))
 
 
 def _slots(series: DrillSeries, until: datetime, after: datetime | None = None,
@@ -1071,6 +1165,61 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
     _materialize(new, horizon, now)
     db.session.commit()
     return new
+
+
+def _end_series_at(actor, series: DrillSeries, last: datetime, now: datetime) -> None:
+    """The series makes nothing after `last` (its UNTIL, COUNT dropped); the nightly job stops there."""
+    parts = _rule_parts(series.rrule)
+    before = {"rrule": series.rrule}
+    parts.pop("COUNT", None)
+    parts["UNTIL"] = last.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    series.rrule = _rule_text(parts)
+    series.updated_at = now
+    audit.record(actor, "series.end", "drill_series", series.id, before, {"rrule": series.rrule})
+
+
+def following_occurrences(drill: Drill, include_this: bool) -> list[Drill]:
+    """The planned occurrences of the drill's series from this one on (or after it)."""
+    if drill.series_id is None:
+        return []
+    start = drill.occurrence_start or drill.starts_at
+    later = Drill.occurrence_start >= start if include_this else Drill.occurrence_start > start
+    return list(db.session.scalars(sa.select(Drill).where(
+        Drill.series_id == drill.series_id, later, Drill.status == DrillStatus.PLANNED)
+        .order_by(Drill.occurrence_start, Drill.id)))
+
+
+def end_series(actor, drill: Drill, data: dict, include_this: bool, now: datetime | None = None) -> list[Drill]:
+    """One step for a series: "cancel this and all following" (`include_this`) or "end the series here"
+    (this occurrence is the last one; the later ones are cancelled). `data`: `{version, reason}`; the
+    version is this drill's, required, and every cancelled occurrence is claimed too, so the step happens
+    whole or not at all. Returns the cancelled drills."""
+    now = now or utcnow()
+    _require_editable(actor, drill)
+    if drill.series_id is None:
+        raise ValidationError(_("This drill is not part of a recurring series."))
+    p = Payload(data)
+    version = p.integer("version", required=True, minimum=1)
+    reason = p.string("reason", required=include_this, max_length=1000, plain=True)
+    p.check()
+    if include_this and drill.status != DrillStatus.PLANNED:
+        raise Conflict(_("Only a planned drill can be cancelled; end the series here instead."))
+    if not include_this and drill.status == DrillStatus.CANCELLED:
+        raise Conflict(_("This drill is cancelled; end the series at a drill that takes place."))
+    _claim_version(drill, version, now)
+    reason = reason if reason and reason is not MISSING else _("The recurring series was ended.")
+    cancelled = []
+    for occurrence in following_occurrences(drill, include_this):
+        if occurrence.id != drill.id:
+            if actor is not None and not access.can_edit_drill(actor, occurrence):
+                continue
+            _claim_version(occurrence, None, now)
+        _cancel_occurrence(actor, occurrence, reason, now)
+        cancelled.append(occurrence)
+    start = drill.occurrence_start or drill.starts_at
+    _end_series_at(actor, drill.series, start - timedelta(seconds=1) if include_this else start, now)
+    db.session.commit()
+    return cancelled
 
 
 def _cancel_occurrence(actor, drill: Drill, reason: str, now: datetime) -> None:
