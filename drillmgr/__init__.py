@@ -24,6 +24,7 @@ BLUEPRINT_MODULES = (
     "drillmgr.checklists.views",
     "drillmgr.outreach.views",
     "drillmgr.compliance.views",
+    "drillmgr.exercises.views",
 )
 
 

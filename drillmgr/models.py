@@ -6,6 +6,8 @@ from drillmgr.calendars.models import FeedVersion  # noqa: F401
 from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, ChecklistRun, ChecklistTemplate  # noqa: F401
 from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot  # noqa: F401
 from drillmgr.drills.models import Drill, DrillFocus, DrillSeries, Participation  # noqa: F401
+from drillmgr.exercises.models import (  # noqa: F401
+    Evaluation, ExerciseSession, Feedback, Inject, InjectResponse, Objective, ObjectiveTemplate)
 from drillmgr.findings.models import CorrectiveAction, Finding, Review  # noqa: F401
 from drillmgr.idempotency.models import IdempotencyKey  # noqa: F401
 from drillmgr.notifications.models import Notification, OutboxMail  # noqa: F401

@@ -212,3 +212,4 @@ from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attach
 from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.api import outreach  # noqa: E402,F401 — public education, demonstration sites, checklist runs
 from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report
+from drillmgr.api import exercises  # noqa: E402,F401 — objectives, MSEL, live session, evaluation, feedback
