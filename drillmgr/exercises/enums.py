@@ -31,4 +31,4 @@ class SessionStatus(LabelledEnum):
 
     @classmethod
     def labels(cls):
-        return {cls.RUNNING: _l("Running"), cls.PAUSED: _l("Paused"), cls.ENDED: _l("Ended")}
+        return {cls.RUNNING: _l("Under way"), cls.PAUSED: _l("Paused"), cls.ENDED: _l("Ended")}

@@ -363,15 +363,15 @@ def inject_to_dict(inject: Inject, design: bool = True, responses: list[InjectRe
 # --- MSEL as XLSX ----------------------------------------------------------------------------------
 
 def _msel_headers() -> list[tuple[str, str]]:
-    return [("number", _("No.")), ("offset_minutes", _("Minutes after start")), ("sender", _("From")),
-            ("recipient", _("To")), ("message", _("Message")), ("expected_action", _("Expected action")),
+    return [("number", _("No.")), ("offset_minutes", _("Minutes after start")), ("sender", _("Sent by")),
+            ("recipient", _("Sent to")), ("message", _("Message")), ("expected_action", _("Expected action")),
             ("objective", _("Objective no."))]
 
 
 # Header cells read in either language, so that a sheet exported in one language imports in the other.
 _HEADER_ALIASES = {
     "number": {"no.", "number", "序号"}, "offset_minutes": {"minutes after start", "offset", "时间（分钟）", "开始后分钟"},
-    "sender": {"from", "发出方"}, "recipient": {"to", "接收方"}, "message": {"message", "信息", "情景信息"},
+    "sender": {"from", "sent by", "发出方"}, "recipient": {"to", "sent to", "接收方"}, "message": {"message", "信息", "情景信息"},
     "expected_action": {"expected action", "预期行动"}, "objective": {"objective no.", "objective", "检验目标"},
 }
 
@@ -1020,7 +1020,7 @@ def report_docx(report: AfterAction) -> bytes:
                 cell.text = "" if text is None else str(text)
 
     document.add_heading(_("Inject timeline"), level=2)
-    table([_("No."), _("Released"), _("From"), _("To"), _("Message"), _("Answers"), _("First answer"),
+    table([_("No."), _("Released"), _("Sent by"), _("Sent to"), _("Message"), _("Answers"), _("First answer"),
            _("Median")],
           [(r.inject.number, local_datetime(r.inject.released_at, "HH:mm:ss"), r.inject.sender, r.inject.recipient,
             r.inject.message, r.responses, _minutes(r.first_seconds), _minutes(r.median_seconds))
