@@ -13,7 +13,7 @@
   var pending = false;
   var state = null;
   var shownAt = Date.now();
-  var POLL_MS = 700;
+  var POLL_MS = 500;
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -121,7 +121,11 @@
     drawClock();
   }
 
+  var inFlight = false;
+
   function poll() {
+    if (inFlight) { return Promise.resolve(); }
+    inFlight = true;
     var url = root.dataset.url + (tick !== null ? "?tick=" + tick : "");
     return fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}}).then(function (response) {
       if (response.status !== 200) {
@@ -134,7 +138,7 @@
         shownAt = Date.now();
         draw();
       });
-    }).catch(function () {});
+    }).catch(function () {}).then(function () { inFlight = false; });
   }
 
   var auto = document.getElementById("auto-release");
