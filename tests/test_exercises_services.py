@@ -327,3 +327,16 @@ def test_fill_review_and_observation_to_finding(world):
     assert review.recommendations == "卫星电话无人会用"
     plan = services.after_action(world.organiser, world.drill).improvement_plan[0]
     assert plan["corrective_action"] == "开展卫星电话培训" and plan["rating"] == "U"
+
+
+def test_focus_links_planned_and_exercised(world):
+    assert [(c["focus"], c["planned"], c["exercised"]) for c in services.focus_coverage(world.drill)] == [
+        ("command_post", False, False), ("command_comms", False, False)]
+    objective = _design(world)  # command_post
+    services.start_session(world.organiser, world.drill)
+    inject = services.injects(world.drill)[0]
+    services.release_inject(world.organiser, inject)
+    assert [(c["planned"], c["exercised"]) for c in services.focus_coverage(world.drill)] == [(True, False), (False, False)]
+    services.respond(world.player, inject, {"decision": "开设指挥部"})
+    assert [(c["planned"], c["exercised"]) for c in services.focus_coverage(world.drill)] == [(True, True), (False, False)]
+    assert objective.focus == ["command_post"]

@@ -127,3 +127,15 @@ def test_english_pages(client, world):
     client.post("/language", data={"lang": "en", "next": "/"})
     html = client.get(f"/exercises/drills/{world.drill.id}").get_data(as_text=True)
     assert "Scenario injects (MSEL)" in html
+
+
+def test_drill_page_panel_shows_links_planned_and_the_console_only_to_insiders(client, world):
+    _designed(world)
+    login(client, world.organiser)
+    html = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
+    assert "导调台" in html and "exercise-coverage" in html and "已列入目标" in html and "无目标" in html
+    services.start_session(world.organiser, world.drill)
+    client.post("/logout")
+    login(client, world.player)
+    html = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
+    assert "参演人员界面" in html and "导调台" not in html and "exercise-coverage" not in html

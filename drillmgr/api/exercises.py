@@ -124,6 +124,10 @@ register_schema("AfterActionReport", {"type": "object", "properties": {
         "responses": {"type": "integer"}, "first_seconds": {"type": ["integer", "null"]},
         "median_seconds": {"type": ["integer", "null"]}}}},
     "feedback": {"$ref": "#/components/schemas/FeedbackSummary"},
+    "focus_coverage": {"type": "array", "description": "each focus link of the drill: planned (an objective names "
+                       "it) and exercised (such an objective was answered or rated)", "items": {
+        "type": "object", "properties": {"focus": _FOCUS, "planned": {"type": "boolean"},
+                                         "exercised": {"type": "boolean"}}}},
     "improvement_plan": {"type": "array", "items": {"type": "object", "properties": {
         name: {"type": "string"} for name in ("objective", "capability", "rating", "strengths", "improvements",
                                               "corrective_action", "owner", "due_on")}}},
@@ -430,6 +434,8 @@ def report_to_dict(report) -> dict:
                           "released_at": services.iso(r.inject.released_at), "responses": r.responses,
                           "first_seconds": r.first_seconds, "median_seconds": r.median_seconds} for r in report.timeline],
             "feedback": report.feedback, "improvement_plan": report.improvement_plan,
+            "focus_coverage": [{k: c[k] for k in ("focus", "planned", "exercised")}
+                               for c in services.focus_coverage(report.drill)],
             "draft": services.review_draft(report)}
 
 

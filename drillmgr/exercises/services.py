@@ -703,6 +703,26 @@ def response_to_dict(response: InjectResponse) -> dict:
             "seconds_taken": response.seconds_taken}
 
 
+def focus_coverage(drill: Drill) -> list[dict]:
+    """For each focus link of the drill (a comprehensive live drill's key links above all): `planned` when an
+    objective names it, `exercised` when such an objective was tested — an inject of it released and answered,
+    or an evaluator rated it."""
+    rows = objectives(drill)
+    rated = {e.objective_id for e in evaluations(drill)}
+    answered = set()
+    tested = [i for i in injects(drill) if i.objective_id is not None and i.released_at is not None]
+    if tested:
+        answered_injects = set(db.session.scalars(sa.select(InjectResponse.inject_id).where(
+            InjectResponse.inject_id.in_([i.id for i in tested]))))
+        answered = {i.objective_id for i in tested if i.id in answered_injects}
+    coverage = []
+    for focus in drill.focus:
+        of_link = [o for o in rows if focus.value in (o.focus or [])]
+        coverage.append({"focus": focus.value, "label": focus.label, "planned": bool(of_link),
+                         "exercised": any(o.id in rated or o.id in answered for o in of_link)})
+    return coverage
+
+
 # --- evaluation ----------------------------------------------------------------------------------
 
 EVALUATION_FIELDS = ("rating", "observations", "strengths", "improvements")

@@ -59,7 +59,8 @@ def exercise_helpers():
         return {"design": design, "controller": access.can_design_exercise(current_user, drill),
                 "session": session, "objectives": len(services.objectives(drill)) if design else 0,
                 "injects": len(services.injects(drill)) if design else 0,
-                "evaluator": access.can_evaluate_exercise(current_user, drill)}
+                "evaluator": access.can_evaluate_exercise(current_user, drill),
+                "coverage": services.focus_coverage(drill) if design else []}
 
     return {"exercise_panel": exercise_panel}
 
