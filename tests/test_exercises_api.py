@@ -149,7 +149,10 @@ def test_report_json_and_docx(client, world):
     assert docx.status_code == 200 and docx.data[:2] == b"PK"
     links = client.post(D(world) + "/feedback-links", json={"count": 2}, headers=world.headers(world.organiser))
     assert links.status_code == 409  # not ended yet
-    client.post(D(world) + "/session/end", headers=world.headers(world.organiser))
+    assert client.get(D(world) + "/after-action?format=pdf", headers=evaluator).status_code == 422
+    assert client.post(D(world) + "/session/end", headers=world.headers(world.organiser)).status_code == 400  # no body
+    assert client.post(D(world) + "/session/end", json={"version": 99}, headers=world.headers(world.organiser)).status_code == 409
+    assert client.post(D(world) + "/session/end", json={}, headers=world.headers(world.organiser)).status_code == 200
     links = client.post(D(world) + "/feedback-links", json={"count": 2}, headers=world.headers(world.organiser))
     assert links.status_code == 201 and len(links.get_json()["links"]) == 2
 
@@ -162,3 +165,18 @@ def test_every_endpoint_in_openapi(client, world):
                  "/drills/{drill_id}/feedback-links", "/objective-templates/{template_id}"):
         assert path in document["paths"], path
     assert "409" in document["paths"]["/objectives/{objective_id}"]["patch"]["responses"]
+
+
+def test_inject_attachment_over_the_api(client, world):
+    _designed(world)
+    inject = services.injects(world.drill)[1]
+    url = f"/api/v1/injects/{inject.id}/attachment"
+    organiser = world.headers(world.organiser)
+    assert client.get(url, headers=organiser).status_code == 404
+    made = client.post(url, data={"file": (io.BytesIO(b"%PDF-1.4 map"), "map.pdf")}, headers=organiser,
+                       content_type="multipart/form-data")
+    assert made.status_code == 200 and made.get_json()["attachment"]["content_type"] == "application/pdf"
+    assert client.get(url, headers=organiser).data == b"%PDF-1.4 map"
+    assert client.post(url, data={"file": (io.BytesIO(b"%PDF-1.4"), "map.pdf")}, headers=world.headers(world.player),
+                       content_type="multipart/form-data").status_code == 404
+    assert client.get(url, headers=world.headers(world.player)).status_code == 404

@@ -139,3 +139,30 @@ def test_drill_page_panel_shows_links_planned_and_the_console_only_to_insiders(c
     login(client, world.player)
     html = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
     assert "参演人员界面" in html and "导调台" not in html and "exercise-coverage" not in html
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def test_inject_map_reaches_players_only_with_its_release(client, world, app, tmp_path):
+    _designed(world)
+    first = services.injects(world.drill)[0]
+    login(client, world.organiser)
+    refused = client.post(f"/exercises/injects/{first.id}/attachment", content_type="multipart/form-data",
+                          data={"file": (io.BytesIO(services.msel_xlsx(world.drill)), "plan.xlsx")}, follow_redirects=True)
+    assert first.attachment_id is None and "JPEG" in refused.get_data(as_text=True)
+    client.post(f"/exercises/injects/{first.id}/attachment", content_type="multipart/form-data",
+                data={"file": (io.BytesIO(PNG), "震中地图.png")})
+    db.session.refresh(first)
+    assert first.attachment.filename == "震中地图.png" and first.attachment.drill_id is None
+    assert client.get(f"/exercises/injects/{first.id}/attachment").data == PNG
+    assert client.get(f"/attachments/{first.attachment_id}").status_code == 404  # never a drill file
+    services.start_session(world.organiser, world.drill)
+    client.post("/logout")
+    login(client, world.player)
+    assert client.get(f"/exercises/injects/{first.id}/attachment").status_code == 404  # not released yet
+    services.release_inject(world.organiser, first)
+    shown = client.get(f"/exercises/injects/{first.id}/attachment")
+    assert shown.status_code == 200 and shown.data == PNG and shown.headers["Content-Security-Policy"] == "sandbox"
+    state = client.get(f"/exercises/drills/{world.drill.id}/live.json").get_json()
+    assert state["injects"][0]["attachment"]["filename"] == "震中地图.png"

@@ -60,7 +60,10 @@ register_schema("Inject", {
                    "recipient": {"type": "string"}, "message": {"type": "string"}, "unplanned": {"type": "boolean"},
                    "released_at": _TIME, "expected_action": {"type": "string"},
                    "objective_id": {"type": ["integer", "null"]}, "version": {"type": "integer"},
-                   "responses": {"type": "array", "items": {"$ref": "#/components/schemas/InjectResponse"}}}})
+                   "responses": {"type": "array", "items": {"$ref": "#/components/schemas/InjectResponse"}},
+                   "attachment": {"type": ["object", "null"], "description": "a map or photo: GET …/attachment",
+                                  "properties": {"filename": {"type": "string"}, "content_type": {"type": "string"},
+                                                 "size": {"type": "integer"}}}}})
 register_schema("InjectList", {"type": "object", "properties": {
     "items": {"type": "array", "items": {"$ref": "#/components/schemas/Inject"}}}})
 _INJECT_PROPS = {"number": {"type": "integer", "minimum": 0, "maximum": 10000},
@@ -74,6 +77,8 @@ register_schema("InjectPatch", {"type": "object", "required": ["version"],
 register_schema("UnplannedInject", {
     "type": "object", "description": "Made up by the controller while the exercise runs, released at once.",
     "properties": {k: v for k, v in _INJECT_PROPS.items() if k != "offset_minutes"}, "required": ["message"]})
+register_schema("InjectFile", {"type": "object", "required": ["file"], "properties": {
+    "file": {"type": "string", "format": "binary", "description": "a JPEG, PNG or PDF map or photo"}}})
 register_schema("MselUpload", {"type": "object", "required": ["file"], "properties": {
     "file": {"type": "string", "format": "binary",
              "description": "an .xlsx workbook whose first row names the columns (as the export writes them)"}}})
@@ -88,7 +93,8 @@ register_schema("LiveExercise", {"type": "object", "properties": {
     "session": {"$ref": "#/components/schemas/Session"}, "controller": {"type": "boolean"},
     "may_respond": {"type": "boolean"},
     "injects": {"type": "array", "items": {"$ref": "#/components/schemas/Inject"}}}})
-register_schema("SessionStep", {"type": "object", "description": "Optional body: the session's version.",
+register_schema("SessionStep", {"type": "object", "description": "The session's version, to be told of a concurrent "
+                                "step (409); {} takes the current one.",
                                 "properties": {"version": {"type": "integer"}}})
 register_schema("ResponseInput", {"type": "object", "required": ["decision"],
                                   "properties": {"decision": _TEXT}})
@@ -133,10 +139,6 @@ register_schema("AfterActionReport", {"type": "object", "properties": {
                                               "corrective_action", "owner", "due_on")}}},
     "draft": {"type": "object", "description": "review texts drafted from the above",
               "additionalProperties": {"type": "string"}}}})
-
-
-def _optional_body() -> dict:
-    return json_body() if request.get_data() else {}
 
 
 def _design_drill(drill_id: int):
@@ -266,6 +268,33 @@ def import_msel(drill_id: int):
     return jsonify({"items": [services.inject_to_dict(i) for i in made]})
 
 
+@bp.post("/injects/<int:inject_id>/attachment")
+@describe("Attach a map or photo (JPEG, PNG or PDF) to an inject not yet released, replacing any before",
+          request="InjectFile", response="Inject", conflicts=True, request_content_type="multipart/form-data")
+@token_required
+def attach_inject_file(inject_id: int):
+    actor = current_api_user()
+    inject = services.get_inject(actor, inject_id)
+    upload = request.files.get("file")
+    if upload is None:
+        message = _("Send the file as multipart/form-data in the field `file`.")
+        raise ValidationError(message, {"file": [message]})
+    return jsonify(services.inject_to_dict(services.attach_file(actor, inject, upload.stream, upload.filename or "")))
+
+
+@bp.get("/injects/<int:inject_id>/attachment")
+@describe("The inject's map or photo (players: once the inject is released)",
+          content_types=["image/jpeg", "image/png", "application/pdf"])
+@token_required
+def get_inject_file(inject_id: int):
+    from drillmgr.exercises.views import inject_file_response
+
+    inject = services.get_inject(current_api_user(), inject_id)
+    if inject.attachment is None:
+        raise NotFound(_("This inject has no map or photo."))
+    return inject_file_response(inject)
+
+
 @bp.patch("/injects/<int:inject_id>")
 @describe("Change an inject not yet released", request="InjectPatch", response="Inject")
 @token_required
@@ -302,7 +331,7 @@ def _session_step(drill_id: int, step):
     if step is services.start_session:
         step(actor, drill)
     else:
-        step(actor, drill, _optional_body())
+        step(actor, drill, json_body())
     return jsonify(services.live_state(actor, drill))
 
 
@@ -412,7 +441,7 @@ def evaluation_finding(evaluation_id: int):
 @token_required
 def feedback_links(drill_id: int):
     actor, drill = _design_drill(drill_id)
-    tokens = services.feedback_tokens(actor, drill, _optional_body())
+    tokens = services.feedback_tokens(actor, drill, json_body())
     return jsonify({"links": [url_for("exercises.feedback", token=t, _external=True) for t in tokens]}), 201
 
 
@@ -447,8 +476,14 @@ def report_to_dict(report) -> dict:
 @token_required
 def after_action(drill_id: int):
     actor, drill = _design_drill(drill_id)
+    formats = request.args.getlist("format")
+    if any(value not in ("json", "docx") for value in formats) or len(set(formats)) > 1:
+        message = _("Unknown value %(value)s; allowed: %(allowed)s.", value=repr(",".join(formats))[:80],
+                    allowed="json, docx")
+        raise ValidationError(message, {"format": [message]})
     report = services.after_action(actor, drill)
-    if request.accept_mimetypes.best_match(["application/json", DOCX]) == DOCX or request.args.get("format") == "docx":
+    wants_docx = formats == [] and request.accept_mimetypes.best_match(["application/json", DOCX]) == DOCX
+    if wants_docx or "docx" in formats:
         return Response(services.report_docx(report), mimetype=DOCX,
                         headers={"Content-Disposition": f'attachment; filename="aar-{drill.id}.docx"'})
     return jsonify(report_to_dict(report))

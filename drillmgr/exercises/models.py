@@ -62,6 +62,8 @@ class Inject(db.Model):
     expected_action: Mapped[str] = mapped_column(sa.Text, default="")
     objective_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("exercise_objectives.id", ondelete="SET NULL"), index=True)
+    # A map or photo sent with the message: served only as the inject is (get_inject), never as a drill file.
+    attachment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attachments.id", ondelete="SET NULL"))
     unplanned: Mapped[bool] = mapped_column(default=False)
     released_at: Mapped[datetime | None]
     released_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
@@ -70,6 +72,7 @@ class Inject(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     objective: Mapped[Objective | None] = relationship()
+    attachment: Mapped["Attachment | None"] = relationship()  # noqa: F821
 
     __table_args__ = (sa.CheckConstraint("offset_minutes >= 0", name="offset_not_negative"),)
 

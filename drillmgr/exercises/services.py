@@ -313,8 +313,53 @@ def delete_inject(actor, inject: Inject) -> None:
     _require_design(actor, drill)
     _require_unreleased(inject)
     audit.record(actor, "inject.delete", "inject", inject.id, audit.snapshot(inject, INJECT_FIELDS))
+    old = _detach(inject)
     db.session.delete(inject)
     db.session.commit()
+    _remove_file(old)
+
+
+MAP_OR_PHOTO = ("image/jpeg", "image/png", "application/pdf")
+
+
+def _detach(inject: Inject):
+    """Drops the inject's file row (the stored file goes once the change is committed: _remove_file)."""
+    attachment = inject.attachment
+    if attachment is None:
+        return None
+    inject.attachment_id = None
+    db.session.delete(attachment)
+    return attachment.stored_name
+
+
+def _remove_file(stored_name: str | None) -> None:
+    if stored_name:
+        from drillmgr.attachments.services import upload_dir
+
+        (upload_dir() / stored_name).unlink(missing_ok=True)
+
+
+def attach_file(actor, inject: Inject, stream, filename: str) -> Inject:
+    """A map or photo (JPEG, PNG or PDF) sent with the inject's message, replacing any before; until the release
+    only the design's insiders may fetch it (it is no drill file, so the drill's file list never shows it)."""
+    from drillmgr.checklists.uploads import store
+
+    drill = db.session.get(Drill, inject.drill_id)
+    _require_design(actor, drill)
+    _require_unreleased(inject)
+    attachment = store(stream, filename, actor)
+    if attachment.content_type not in MAP_OR_PHOTO:
+        db.session.rollback()
+        message = _("Only a map or photo (JPEG, PNG or PDF) can go with an inject.")
+        raise ValidationError(message, {"file": [message]})
+    old = _detach(inject)
+    db.session.flush()
+    inject.attachment_id = attachment.id
+    inject.version += 1
+    audit.record(actor, "inject.attach", "inject", inject.id, None, {"filename": attachment.filename})
+    db.session.commit()
+    _remove_file(old)
+    return inject
 
 
 def seed_from_scenario(actor, drill: Drill) -> list[Inject]:
@@ -351,7 +396,9 @@ def inject_to_dict(inject: Inject, design: bool = True, responses: list[InjectRe
     sent to them."""
     answer = {"id": inject.id, "drill_id": inject.drill_id, "number": inject.number,
               "offset_minutes": inject.offset_minutes, "sender": inject.sender, "recipient": inject.recipient,
-              "message": inject.message, "unplanned": inject.unplanned, "released_at": iso(inject.released_at)}
+              "message": inject.message, "unplanned": inject.unplanned, "released_at": iso(inject.released_at),
+              "attachment": ({"filename": inject.attachment.filename, "content_type": inject.attachment.content_type,
+                              "size": inject.attachment.size} if inject.attachment is not None else None)}
     if design:
         answer |= {"expected_action": inject.expected_action, "objective_id": inject.objective_id,
                    "version": inject.version}

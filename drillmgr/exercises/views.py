@@ -1,6 +1,7 @@
 """Exercise pages: design (objectives, MSEL), the controller's console, the players' screen, evaluation, the
 after-action report, the public feedback form and the admins' objective templates."""
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, send_file,
+                   url_for)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -119,6 +120,40 @@ def delete_inject(inject_id: int):
     drill_id = inject.drill_id
     _attempt(services.delete_inject, current_user, inject, success=_("Inject deleted."))
     return redirect(url_for("exercises.design", drill_id=drill_id) + "#msel", 303)
+
+
+@bp.post("/injects/<int:inject_id>/attachment")
+@login_required
+def attach(inject_id: int):
+    inject = or_404(services.get_inject, current_user, inject_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("Choose a map or photo."), "danger")
+    else:
+        _attempt(services.attach_file, current_user, inject, upload.stream, upload.filename,
+                 success=_("Map or photo attached."))
+    return redirect(url_for("exercises.design", drill_id=inject.drill_id) + "#msel", 303)
+
+
+def inject_file_response(inject):
+    """The inject's map or photo, to whoever may see the inject (players: once released); never cached."""
+    from drillmgr.attachments.services import attachment_path
+
+    attachment = inject.attachment
+    if attachment is None:
+        abort(404)
+    response = send_file(attachment_path(attachment), mimetype=attachment.content_type,
+                         as_attachment=attachment.content_type == "application/pdf",
+                         download_name=attachment.filename, max_age=0)
+    response.headers["Content-Security-Policy"] = "sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/injects/<int:inject_id>/attachment")
+@login_required
+def inject_file(inject_id: int):
+    return inject_file_response(or_404(services.get_inject, current_user, inject_id))
 
 
 @bp.post("/drills/<int:drill_id>/seed")

@@ -41,6 +41,23 @@
     clock.textContent = m + ":" + (s < 10 ? "0" : "") + s;
   }
 
+  function attachment(inject) {
+    if (!inject.attachment) { return null; }
+    var url = root.dataset.fileUrl.replace("/0/", "/" + inject.id + "/");
+    var wrap = el("div", "mt-1 inject-file");
+    if (inject.attachment.content_type.indexOf("image/") === 0) {
+      var img = el("img", "img-fluid rounded border");
+      img.src = url;
+      img.alt = root.dataset.msgFile;
+      wrap.appendChild(img);
+    } else {
+      var link = el("a", "small", root.dataset.msgFile + ": " + inject.attachment.filename);
+      link.href = url;
+      wrap.appendChild(link);
+    }
+    return wrap;
+  }
+
   function drawConsole() {
     list.replaceChildren();
     if (!state.injects.length) { list.appendChild(el("li", "list-group-item text-secondary", root.dataset.msgNone)); }
@@ -64,6 +81,8 @@
       }
       item.appendChild(head);
       item.appendChild(el("div", "text-pre-line message", inject.message));
+      var file = attachment(inject);
+      if (file) { item.appendChild(file); }
       if (inject.expected_action) {
         item.appendChild(el("div", "small text-secondary text-pre-line", root.dataset.msgExpected + ": " + inject.expected_action));
       }
@@ -88,6 +107,8 @@
       var body = el("div", "card-body p-2");
       body.appendChild(el("div", "small text-secondary", timeOf(inject.released_at) + " · " + inject.sender + " → " + inject.recipient));
       body.appendChild(el("div", "fs-6 text-pre-line message", inject.message));
+      var picture = attachment(inject);
+      if (picture) { body.appendChild(picture); }
       var mine = (inject.responses || [])[0];
       if (mine) {
         body.appendChild(el("div", "small border-start ps-2 mt-1 text-pre-line my-answer", root.dataset.msgAnswered + " (" + mine.seconds_taken + root.dataset.msgSeconds + "): " + mine.decision));
