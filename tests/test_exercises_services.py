@@ -162,6 +162,10 @@ def test_double_blind_exercise_hidden_from_players_until_the_console_starts_it(w
     assert world.drill.starts_at <= utcnow() < planned
     state = services.live_state(world.player, world.drill)
     assert state["session"]["status"] == "running" and state["session"]["run_blind"] is True
+    from drillmgr.notifications.models import Notification
+
+    told = db.session.scalars(db.select(Notification).where(Notification.kind == "exercise_started")).all()
+    assert [(n.user_id, n.link) for n in told] == [(world.player.id, f"/exercises/drills/{world.drill.id}/play")]
     assert state["injects"] == []  # nothing released yet
     assert state["may_respond"] is True
     with pytest.raises(Conflict):

@@ -570,8 +570,34 @@ def start_session(actor, drill: Drill, now: datetime | None = None) -> ExerciseS
         db.session.rollback()
         raise Conflict(_("The exercise has already been started.")) from None
     audit.record(actor, "exercise.start", "drill", drill.id, None, {"started_at": now, "revealed_by_console": revealed})
+    _tell_players(drill)
     db.session.commit()
     return session
+
+
+def _tell_players(drill: Drill) -> None:
+    """The players learn that the exercise has begun (in-app, and by mail when they have an address): only now,
+    as the exercise is revealed to them, and in each one's language."""
+    from flask_babel import force_locale
+
+    from drillmgr.accounts.models import User
+    from drillmgr.enums import Role
+    from drillmgr.notifications import services as notifications
+
+    org_ids = [org.id for org in drill.participants]
+    if not org_ids:
+        return
+    players = db.session.scalars(sa.select(User).where(User.active.is_(True), User.role == Role.ORG_STAFF,
+                                                      User.org_id.in_(org_ids)))
+    link = notifications.link_to("exercises.play", drill_id=drill.id)
+    messages = []
+    for user in players:
+        with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+            messages.append(notifications.Message(
+                user, "exercise_started", _("The exercise “%(title)s” has begun", title=drill.title),
+                _("Open the players' screen to receive the exercise's messages and answer them."), link,
+                f"exercise_started:{drill.id}:{user.id}"))
+    notifications.notify_many(messages)
 
 
 def _step(actor, drill: Drill, data: dict | None, allowed: tuple, to: SessionStatus, action: str,
