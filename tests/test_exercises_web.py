@@ -86,9 +86,14 @@ def test_player_screen_after_the_start_polls_released_injects(client, world):
 def test_evaluation_report_and_public_feedback(client, world):
     objective = _designed(world)
     services.start_session(world.organiser, world.drill)
+    first = services.injects(world.drill)[0]
+    services.release_inject(world.organiser, first)
+    services.respond(world.player, first, {"decision": "收到"})
     login(client, world.evaluator)
     page = client.get(f"/exercises/drills/{world.drill.id}/evaluate")
-    assert page.status_code == 200 and "P：顺利完成" in page.get_data(as_text=True)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "P：顺利完成" in html
+    assert "inject-times" in html and "1条回应" in html and "首次回应" in html
     client.post(f"/exercises/drills/{world.drill.id}/evaluate",
                 data={"objective_id": str(objective.id), "rating": "S", "observations": "通信慢", "version": "0"})
     assert services.evaluations(world.drill)[0].rating.value == "S"

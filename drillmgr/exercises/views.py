@@ -302,8 +302,11 @@ def evaluate(drill_id: int):
                  success=_("Evaluation saved."))
         return redirect(url_for("exercises.evaluate", drill_id=drill.id) + f"#objective-{objective.id}", 303)
     mine = {e.objective_id: e for e in services.evaluations(drill) if e.evaluator_id == current_user.id}
+    timeline: dict[int, list] = {}
+    for row in services.after_action(current_user, drill).timeline:
+        timeline.setdefault(row.inject.objective_id, []).append(row)
     return render_template("exercises/evaluate.html", drill=drill, objectives=services.objectives(drill), mine=mine,
-                           ratings=Rating, session=services.session_of(drill))
+                           ratings=Rating, session=services.session_of(drill), timeline=timeline)
 
 
 # --- report and feedback ----------------------------------------------------------------------------------
