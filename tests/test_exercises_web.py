@@ -31,7 +31,7 @@ def test_design_page_in_chinese_adds_objective_from_template(client, world):
     assert (objective.text, objective.focus, objective.plan) == (template.text, ["medical"], "医疗救护预案")
     bad = client.post(f"/exercises/drills/{world.drill.id}/injects", data={"offset_minutes": "-3", "message": "x"},
                       follow_redirects=True)
-    assert "不能小于" in bad.get_data(as_text=True) and services.injects(world.drill) == []
+    assert "开始后分钟: 不能小于 0" in bad.get_data(as_text=True) and services.injects(world.drill) == []
 
 
 def test_msel_upload_and_download_on_the_page(client, world):

@@ -1,6 +1,7 @@
 """The exercise pages' forms, read into the services' payloads (the services validate; CSRF and one-time
 submission keys come with every form the pages render)."""
 from flask import flash
+from flask_babel import lazy_gettext as _l
 
 from drillmgr.errors import ServiceError
 from drillmgr.forms import stale_message
@@ -51,6 +52,17 @@ def template_payload(form) -> dict:
     return data
 
 
+# What each service field is called on the pages, so that a flashed message says which input it is about.
+FIELD_LABELS = {
+    "text": _l("Objective"), "measure": _l("How it is measured"), "plan": _l("Plan tested"),
+    "focus": _l("Focus link"), "template_id": _l("From a template (optional)"),
+    "offset_minutes": _l("Minutes after start"), "sender": _l("Sent by"), "recipient": _l("Sent to"),
+    "message": _l("Message"), "expected_action": _l("Expected action"), "objective_id": _l("Objective"),
+    "rating": _l("Rating"), "observations": _l("Observations"), "strengths": _l("Strengths"),
+    "improvements": _l("Areas for improvement"), "count": _l("How many links"), "decision": _l("Your decision"),
+}
+
+
 def flash_errors(error: ServiceError) -> None:
     """A service's refusal as messages on the next page; a stale version offers the current record."""
     if not error.errors:
@@ -58,4 +70,9 @@ def flash_errors(error: ServiceError) -> None:
         return
     for name, messages in error.errors.items():
         for message in messages:
-            flash(stale_message(message) if name == "version" else f"{message}", "danger")
+            if name == "version":
+                flash(stale_message(message), "danger")
+            elif name in FIELD_LABELS:
+                flash(f"{FIELD_LABELS[name]}: {message}", "danger")
+            else:
+                flash(message, "danger")
