@@ -99,7 +99,10 @@ def test_objective_crud_versions_and_hostile_input(client, world):
                  [1, 2], {"text": "x", "focus": [None]}):
         response = client.post(D(world) + "/objectives", json=body, headers=organiser)
         assert response.status_code == 422, body
-    assert client.get("/api/v1/objectives/99999999999/evaluation", headers=organiser).status_code in (404, 405)
+    for huge in (2**31, 2**80):
+        assert client.put(f"/api/v1/objectives/{huge}/evaluation", json={"rating": "P", "version": 0},
+                          headers=organiser).status_code == 404
+        assert client.post(f"/api/v1/injects/{huge}/release", headers=organiser).status_code == 404
     assert client.delete(url, headers=organiser).status_code == 204
     assert client.delete(url, headers=organiser).status_code == 404
 

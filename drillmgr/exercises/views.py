@@ -317,8 +317,7 @@ def report(drill_id: int):
     drill = _design_drill(drill_id)
     result = services.after_action(current_user, drill)
     return render_template("exercises/report.html", drill=drill, report=result, draft=services.review_draft(result),
-                           may_design=access.can_design_exercise(current_user, drill),
-                           links=request.args.getlist("link"))
+                           may_design=access.can_design_exercise(current_user, drill))
 
 
 @bp.get("/drills/<int:drill_id>/report.docx")
