@@ -33,6 +33,7 @@ BLUEPRINT_MODULES = (
     "drillmgr.compliance.submission_views",
     "drillmgr.compliance.nudge_views",
     "drillmgr.drillday.views",
+    "drillmgr.exercises.views",
 )
 
 

@@ -8,6 +8,8 @@ from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, Checklist
 from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot, ReportSubmission  # noqa: F401
 from drillmgr.drillday.models import DrilldaySubmission  # noqa: F401
 from drillmgr.drills.models import Drill, DrillFocus, DrillSeries, Participation, ParticipationGroup  # noqa: F401
+from drillmgr.exercises.models import (  # noqa: F401
+    Evaluation, ExerciseSession, Feedback, Inject, InjectResponse, Objective, ObjectiveTemplate)
 from drillmgr.findings.models import CorrectiveAction, Finding, Review  # noqa: F401
 from drillmgr.idempotency.models import IdempotencyKey  # noqa: F401
 from drillmgr.notifications.models import Notification, OutboxMail  # noqa: F401

@@ -216,3 +216,4 @@ from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the ha
 from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions
 from drillmgr.api import reminders  # noqa: E402,F401 — coordinators' reminders to units
 from drillmgr.api import groups  # noqa: E402,F401 — units' groups
+from drillmgr.api import exercises  # noqa: E402,F401 — objectives, MSEL, live session, evaluation, feedback
