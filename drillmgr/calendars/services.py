@@ -19,6 +19,7 @@ from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urljoin
 from zoneinfo import ZoneInfo
 
@@ -60,7 +61,7 @@ STAMP_TRUSTED_FOR = timedelta(minutes=5)
 class ByteLRU:
     """A thread-safe least-recently-used map whose size is bounded by the bytes it holds."""
 
-    def __init__(self, max_bytes: int, weigh: Callable[[object], int]):
+    def __init__(self, max_bytes: int, weigh: Callable[[Any], int]):
         self.max_bytes = max_bytes
         self._weigh = weigh
         self._items: OrderedDict = OrderedDict()
@@ -177,7 +178,7 @@ def _style(alarms: bool, locale: str) -> ical.EventStyle:
 
 
 def _locale_of(user: User | None) -> str:
-    if user is not None and user.locale in _config("LANGUAGES"):
+    if user is not None and user.locale is not None and user.locale in _config("LANGUAGES"):
         return user.locale
     return _config("BABEL_DEFAULT_LOCALE")
 
@@ -390,11 +391,14 @@ def _recorded_version(feed: Feed, key: tuple, shown_since: datetime, now: dateti
         return recorded.last_modified, recorded.current_since
     if recorded is None:
         last_modified = current_since = shown_since.replace(microsecond=0)
-        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[db.session.get_bind().dialect.name]
+        inserts: dict[str, Callable[..., postgresql.Insert | sqlite.Insert]] = {
+            "postgresql": postgresql.insert, "sqlite": sqlite.insert}
+        insert = inserts[db.session.get_bind().dialect.name]
         inserted = db.session.execute(
             insert(FeedVersion).values(feed=name, validator=validator, last_modified=last_modified,
                                        current_since=current_since).on_conflict_do_nothing())
-        if not inserted.rowcount:  # another worker recorded it first
+        # SQLAlchemy 2.0 types Session.execute() as Result; an INSERT's is a CursorResult, which has rowcount.
+        if not inserted.rowcount:  # type: ignore[attr-defined]  # another worker recorded it first
             return _recorded_version(feed, key, shown_since, now)
     else:
         last_modified = max(now.replace(microsecond=0), recorded.last_modified)
@@ -414,7 +418,7 @@ def _recorded_version(feed: Feed, key: tuple, shown_since: datetime, now: dateti
 
 def _load_drills(ids: list[int]) -> list[Drill]:
     """Full drills with what their events need, in one query per chunk of ids, never one per drill."""
-    drills = []
+    drills: list[Drill] = []
     for start in range(0, len(ids), LOAD_CHUNK):
         chunk = ids[start:start + LOAD_CHUNK]
         drills += db.session.scalars(
@@ -593,7 +597,10 @@ def current_feed(feed: Feed, now: datetime | None = None) -> RenderedFeed:
     now = now or utcnow()
     stamp = data_stamp(feed.owner)  # before reading the drills, so a change made meanwhile is seen next time
     cached, state = _revalidate(feed, now, stamp)
-    return cached.rendered if cached else _render_and_keep(feed, state, stamp, now)
+    if cached:
+        return cached.rendered
+    assert state is not None  # _revalidate gives the cached feed or the state to render from
+    return _render_and_keep(feed, state, stamp, now)
 
 
 def answer(feed: Feed, etag_matches: Callable[[str], bool] | None = None,
@@ -607,14 +614,19 @@ def answer(feed: Feed, etag_matches: Callable[[str], bool] | None = None,
     now = now or utcnow()
     stamp = data_stamp(feed.owner)
     cached, state = _revalidate(feed, now, stamp)
-    last_modified = cached.rendered.last_modified if cached else state.last_modified
-    current_since = cached.rendered.current_since if cached else state.current_since
+    known = cached.rendered if cached else state
+    assert known is not None  # _revalidate gives the cached feed or the state to render from
+    last_modified, current_since = known.last_modified, known.current_since
     if etag_matches is not None:
         if cached is not None and etag_matches(cached.rendered.etag):
             return FeedAnswer(304, cached.rendered.etag, last_modified)
     elif modified_since is not None and current_since <= modified_since <= now:
         return FeedAnswer(304, cached.rendered.etag if cached else None, last_modified)
-    rendered = cached.rendered if cached else _render_and_keep(feed, state, stamp, now)
+    if cached:
+        rendered = cached.rendered
+    else:
+        assert state is not None  # as above
+        rendered = _render_and_keep(feed, state, stamp, now)
     if etag_matches is not None and etag_matches(rendered.etag):
         return FeedAnswer(304, rendered.etag, last_modified)
     return FeedAnswer(200, rendered.etag, last_modified, rendered.body)

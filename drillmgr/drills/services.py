@@ -290,9 +290,9 @@ def is_key_county_region(region_code: str | None) -> bool:
     if region is None:
         return False
     codes = region.ancestor_codes
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(Region).where(Region.code.in_(codes), Region.key_county.is_(True))
-    ) > 0
+    ).scalar_one() > 0
 
 
 def key_county_region_codes() -> set[str]:
@@ -399,7 +399,8 @@ def drill_history(drill: Drill) -> list[tuple]:
         sa.and_(AuditEntry.entity_type == "finding", AuditEntry.entity_id.in_(finding_ids))))
         .order_by(AuditEntry.at, AuditEntry.id)))
     ids = {e.user_id for e in entries if e.user_id}
-    users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {}
+    users: dict[int | None, User] = (
+        {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {})
     return [(entry, users.get(entry.user_id)) for entry in reversed(entries)]
 
 
@@ -1088,6 +1089,7 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
         raise ValidationError(_("This drill is not part of a recurring series."))
     require_not_filed(drill)
     old = drill.series
+    assert old is not None  # series_id is set
     p, values = _read_drill(data, partial=True)
     if "version" not in values and "version" not in p.errors:
         p.error("version", _("Send the version of the drill your change is based on."))
@@ -1108,6 +1110,7 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
     _claim_version(drill, values["version"], now)
 
     old_parts = _rule_parts(old.rrule)
+    assert rule_text is not None  # _read_rule gives None only with an error, and p.check() raised it
     new_parts = _rule_parts(rule_text)
     if not p.has("rrule") and "COUNT" in old_parts:
         done = len(_slots(old, split_at - timedelta(seconds=1), limit=recurrence.MAX_COUNT + 1))
