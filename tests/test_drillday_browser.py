@@ -121,6 +121,8 @@ def test_offline_drill_day_is_sent_once_with_time_groups_and_photos(server, phon
     page.screenshot(path=str(tmp_path / "drill-day-roll-call.png"), full_page=True)
     page.click("#dd-finish")
     page.wait_for_selector("#dd-badge:not(.d-none)")
+    page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")  # the badge, the time and the notice
+    page.wait_for_timeout(300)
     page.screenshot(path=str(tmp_path / "drill-day-saved-offline.png"))
     page.close()
 
