@@ -141,6 +141,7 @@ def test_coordinator_reminds_at_risk_schools_and_the_school_sees_it(county_serve
     log_in("school")
     school_name = page.locator("h1").evaluate("h => h.firstChild.textContent.trim()")
     page.click("#logout")
+    page.wait_for_url(f"{server}/login")  # logging out first empties the phone's store, then leaves
 
     log_in("wusu")
     page.goto(f"{server}/compliance/")
@@ -173,6 +174,7 @@ def test_coordinator_reminds_at_risk_schools_and_the_school_sees_it(county_serve
     page.wait_for_url(f"{server}/compliance/list?rule=school-evacuation*")
     assert "1 个单位今天已就此提醒过。" in page.inner_text("main")
     page.click("#logout")
+    page.wait_for_url(f"{server}/login")
 
     log_in("school")
     page.goto(f"{server}/notifications/")
