@@ -157,8 +157,10 @@ def _read_xlsx(path: Path) -> list[list[str]]:
         raise ValidationError(_("The file is not a readable XLSX workbook.")) from None
 
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a CSV (UTF-8, with or without BOM) or XLSX file, keyed by the header row."""
+def read_rows(path: Path, headers: dict[str, str] = CHINESE_HEADERS,
+              required: tuple[str, ...] = IMPORT_COLUMNS) -> list[dict]:
+    """Rows of a CSV (UTF-8, with or without BOM) or XLSX file, keyed by the header row (Chinese headers
+    mapped through `headers`), each with its line number as `_line`; every `required` column must be there."""
     if path.suffix.lower() == ".xlsx":
         rows = _read_xlsx(path)
     elif path.suffix.lower() == ".csv":
@@ -167,8 +169,8 @@ def read_rows(path: Path) -> list[dict]:
         raise ValidationError(_("Unsupported file type %(ext)s: use .csv or .xlsx.", ext=path.suffix))
     if not rows:
         raise ValidationError(_("The file is empty."))
-    header = [CHINESE_HEADERS.get(h.strip(), h.strip().lower()) for h in rows[0]]
-    missing = [c for c in IMPORT_COLUMNS if c not in header]
+    header = [headers.get(h.strip(), h.strip().lower()) for h in rows[0]]
+    missing = [c for c in required if c not in header]
     if missing:
         raise ValidationError(_("Line 1: missing columns: %(cols)s.", cols=", ".join(missing)))
     return [dict(zip(header, row, strict=False)) | {"_line": number}
@@ -277,20 +279,7 @@ def set_groups(actor, org: Organisation, items, version=MISSING, line_of=None) -
 
 def read_group_rows(path: Path) -> list[dict]:
     """Rows `name, expected` of a CSV or XLSX file (Chinese headers such as 班级, 应到人数 accepted)."""
-    if path.suffix.lower() == ".xlsx":
-        rows = _read_xlsx(path)
-    elif path.suffix.lower() == ".csv":
-        rows = _read_csv(path)
-    else:
-        raise ValidationError(_("Unsupported file type %(ext)s: use .csv or .xlsx.", ext=path.suffix))
-    if not rows:
-        raise ValidationError(_("The file is empty."))
-    header = [GROUP_HEADERS.get(h.strip(), h.strip().lower()) for h in rows[0]]
-    missing = [c for c in ("name", "expected") if c not in header]
-    if missing:
-        raise ValidationError(_("Line 1: missing columns: %(cols)s.", cols=", ".join(missing)))
-    return [dict(zip(header, row, strict=False)) | {"_line": number}
-            for number, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
+    return read_rows(path, GROUP_HEADERS, ("name", "expected"))
 
 
 def import_groups(actor, org: Organisation, rows: list[dict]) -> list[OrgGroup]:
