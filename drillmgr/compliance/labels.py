@@ -70,6 +70,9 @@ def missing_label(code: str) -> str:
         return _("no campaign for %(day)s", day=ObservanceDay(code).label)
     if code in SixIntoSetting.values():
         return _("no activity: %(setting)s", setting=SixIntoSetting(code).label)
+    if m := re.fullmatch(r"not_run_blind:drill-(\d+)", code):
+        return _("double-blind drill %(id)s was not run blind: the exercise console did not reveal it at its start",
+                 id=m[1])
     if m := re.fullmatch(r"review:drill-(\d+)", code):
         return _("review of drill %(id)s not submitted in time", id=m[1])
     if m := re.fullmatch(r"corrective_action:(\d+)", code):
@@ -100,6 +103,8 @@ def describe_params(params: dict) -> list[tuple[str, str]]:
         lines.append((_("Drill scope"), labels(DrillScope, params["scopes"])))
     if params.get("double_blind_only"):
         lines.append((_("Double-blind only"), _("yes")))
+    if params.get("run_blind_required"):
+        lines.append((_("Run blind"), _("revealed at its start by the exercise console")))
     if params.get("key_counties_only"):
         lines.append((_("Subjects"), _("key counties")))
     if params.get("org_kinds"):
@@ -127,6 +132,8 @@ def evidence_description(params: dict) -> str:
         parts.append(_("scope %(scopes)s", scopes=join_list(DrillScope(v).label for v in params["scopes"])))
     if params.get("double_blind_only"):
         parts.append(_("double-blind"))
+    if params.get("run_blind_required"):
+        parts.append(_("run blind: revealed at its start by the exercise console"))
     if params.get("required_focus"):
         parts.append(_("exercising %(links)s", links=join_list(Focus(v).label for v in params["required_focus"])))
     if params.get("subject") == "org":

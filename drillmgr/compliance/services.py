@@ -16,7 +16,10 @@ met: so a school that met every month so far, with months still to come, is ``no
 
 Only completed drills are evidence and only planned ones make a slot on track; cancelled drills
 never count. Double-blind drills count, but for users who may not see a double-blind drill before it
-starts (access.compliance_drill_clause), such a drill is left out of their statuses and evidence.
+starts (access.compliance_drill_clause), such a drill is left out of their statuses and evidence. Where
+a rule has `run_blind_required`, a completed double-blind drill counts only if the exercise console
+revealed it at its start (its session's `revealed_by_console`); otherwise it is listed as missing
+``not_run_blind:drill-<id>``.
 """
 import gc
 from contextlib import contextmanager
@@ -31,10 +34,11 @@ from sqlalchemy.orm import aliased
 from drillmgr.access import services as access
 from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot
 from drillmgr.compliance.periods import Period, periods
-from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_short_title, rule_title
+from drillmgr.compliance.rules import effective_params, ensure_rules, evaluator_of, rule_short_title, rule_title
 from drillmgr.compliance.sqlfuncs import add_days, later_of, scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, DrillFocus, drill_participants
+from drillmgr.exercises.models import ExerciseSession
 from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillStatus, ObservanceDay, OrgKind, OutreachKind,
                             RegionLevel)
 from drillmgr.extensions import db
@@ -283,6 +287,8 @@ class DrillCell:
     note: str | None
     p_title: str | None
     p_starts_at: datetime | None
+    unblind: int = 0  # completed double-blind drills not run blind through the console, where that is required
+    unblind_id: int | None = None
 
 
 MONTH_ALIGNED = ("month", "quarter", "half", "year")
@@ -295,8 +301,15 @@ def _drill_inner(params, spans, by_org, region_code, county_codes, user, now, ki
     filters = _drill_filters(params, lo, hi, user, now)
     links = (sa.select(sa.func.count()).where(DrillFocus.drill_id == Drill.id, DrillFocus.focus.in_(required_focus))
              .correlate(Drill).scalar_subquery() if required_focus else sa.literal(0))
+    if params.get("run_blind_required"):
+        # Run blind: the exercise console revealed the double-blind drill at its start (not before).
+        console = (sa.exists().where(ExerciseSession.drill_id == Drill.id,
+                                     ExerciseSession.revealed_by_console.is_(True)).correlate(Drill))
+        run_blind: sa.ColumnElement = sa.case((sa.and_(Drill.double_blind.is_(True), console), 1), else_=0)
+    else:
+        run_blind = sa.literal(1)
     columns = [Drill.id.label("drill_id"), Drill.status.label("status"), links.label("links"),
-               _period_index(Drill.starts_at, spans).label("p")]
+               run_blind.label("run_blind"), _period_index(Drill.starts_at, spans).label("p")]
     if not by_org:
         cmap = county_map(county_codes)
         return (sa.select(cmap.c.county_code.label("subject"), *columns)
@@ -324,20 +337,24 @@ def _aggregate(inner, required_count: int, with_details: bool = True) -> dict[tu
     """Counts per (subject, period) and the earliest completed and planned drill; `with_details` adds
     their titles and dates (the evidence) by joining them back."""
     full = inner.c.links >= required_count
-    done = sa.and_(inner.c.status == DrillStatus.COMPLETED, full)
+    blind = inner.c.run_blind == 1
+    done = sa.and_(inner.c.status == DrillStatus.COMPLETED, full, blind)
     planned = sa.and_(inner.c.status == DrillStatus.PLANNED, full)
     short = sa.and_(inner.c.status == DrillStatus.COMPLETED, sa.not_(full))
+    unblind = sa.and_(inner.c.status == DrillStatus.COMPLETED, sa.not_(blind))
     agg = (sa.select(inner.c.subject, inner.c.p,
                      sa.func.count(sa.case((done, inner.c.drill_id))).label("done"),
                      sa.func.count(sa.case((planned, inner.c.drill_id))).label("planned"),
                      sa.func.count(sa.case((short, inner.c.drill_id))).label("short"),
                      sa.func.min(sa.case((done, inner.c.drill_id))).label("done_id"),
-                     sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"))
+                     sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"),
+                     sa.func.count(sa.case((unblind, inner.c.drill_id))).label("unblind"),
+                     sa.func.min(sa.case((unblind, inner.c.drill_id))).label("unblind_id"))
            .where(inner.c.p.isnot(None)).group_by(inner.c.subject, inner.c.p)).subquery()
     if not with_details:
         return {(str(subject), p): DrillCell(done, planned, short, done_id, planned_id, None, None, None, None, None,
-                                             None)
-                for subject, p, done, planned, short, done_id, planned_id
+                                             None, unblind, unblind_id)
+                for subject, p, done, planned, short, done_id, planned_id, unblind, unblind_id
                 in db.session.connection().execute(sa.select(agg)).tuples()}
     d1, d2 = aliased(Drill), aliased(Drill)
     rows = db.session.connection().execute(
@@ -346,7 +363,7 @@ def _aggregate(inner, required_count: int, with_details: bool = True) -> dict[tu
         .outerjoin(d1, d1.id == agg.c.done_id).outerjoin(d2, d2.id == agg.c.planned_id))
     return {(str(r.subject), r.p): DrillCell(r.done, r.planned, r.short, r.done_id, r.planned_id, r.title,
                                              r.starts_at, r.real_response, r.real_response_note, r.p_title,
-                                             r.p_starts_at) for r in rows}
+                                             r.p_starts_at, r.unblind, r.unblind_id) for r in rows}
 
 
 def _combine(cells: list[DrillCell]) -> DrillCell:
@@ -356,12 +373,14 @@ def _combine(cells: list[DrillCell]) -> DrillCell:
     planned = [c for c in cells if c.planned_id is not None]
     first = min(done, key=attrgetter("done_id")) if done else None
     first_planned = min(planned, key=attrgetter("planned_id")) if planned else None
+    unblind = [c.unblind_id for c in cells if c.unblind_id is not None]
     return DrillCell(sum(c.done for c in cells), sum(c.planned for c in cells), sum(c.short for c in cells),
                      first.done_id if first else None, first_planned.planned_id if first_planned else None,
                      first.title if first else None, first.starts_at if first else None,
                      first.real_response if first else None, first.note if first else None,
                      first_planned.p_title if first_planned else None,
-                     first_planned.p_starts_at if first_planned else None)
+                     first_planned.p_starts_at if first_planned else None,
+                     sum(c.unblind for c in cells), min(unblind) if unblind else None)
 
 
 def _fold(month_cells: dict, months: list[Period], spans: list[Period], subjects) -> dict[tuple[str, int], DrillCell]:
@@ -384,7 +403,8 @@ def _drill_cells(params, year, spans, by_org, region_code, county_codes, user, n
     required_focus = list(params.get("required_focus") or [])
     if by_org and params["period"] in MONTH_ALIGNED:
         signature = ("org-months", tuple(params.get("forms") or ()), bool(params.get("credit_real_response")),
-                     tuple(params.get("scopes") or ()), bool(params.get("double_blind_only")), tuple(required_focus))
+                     tuple(params.get("scopes") or ()), bool(params.get("double_blind_only")), tuple(required_focus),
+                     bool(params.get("run_blind_required")))
         months = periods("month", year, range(1, 13))
         if signature not in run.aggregates:
             inner = _drill_inner(params, months, True, region_code, county_codes, user, now, kinds=None,
@@ -398,7 +418,7 @@ def _drill_cells(params, year, spans, by_org, region_code, county_codes, user, n
 
 
 def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, run) -> list[SubjectResult]:
-    params = rule.params
+    params = effective_params(rule)
     spans = periods(params["period"], year, params.get("months"))
     if not spans:
         return []
@@ -441,6 +461,8 @@ def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, ru
                                                                  False, "", PLANNED))
                 if cell.short and (subject_id, index) in short_links:
                     slot.missing = short_links[(subject_id, index)]
+                if cell.unblind_id is not None:
+                    slot.missing = [f"not_run_blind:drill-{cell.unblind_id}", *slot.missing]
             slots.append(slot)
         results.append(_finish("org" if by_org else "region", subject_id, name, county_code, slots, now,
                                warning_days))

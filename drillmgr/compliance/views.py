@@ -14,7 +14,7 @@ from drillmgr.compliance.labels import (counts_towards, describe_params, join_li
 from drillmgr.compliance.periods import PERIOD_KINDS, report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
-from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_title, update_rule
+from drillmgr.compliance.rules import effective_params, ensure_rules, evaluator_of, rule_title, update_rule
 from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, OrgKind, SixIntoSetting
@@ -175,7 +175,7 @@ def rules():
     _guard()
     year = _year()
     return render_template("compliance/rules.html", year=year, rules=ensure_rules(year), title_of=rule_title,
-                           describe=describe_params,
+                           describe=describe_params, params_of=effective_params,
                            can_edit=access.can_edit_compliance_rules(current_user))
 
 
@@ -201,6 +201,7 @@ def edit_rule(rule_id: int):
     return render_template("compliance/rule_form.html", rule=rule, title=rule_title(rule), errors=errors,
                            evaluator=evaluator_of(rule), period_kinds=PERIOD_KINDS, focus=Focus,
                            org_kinds=OrgKind, days=ObservanceDay, settings=SixIntoSetting,
+                           run_blind_required=bool(effective_params(rule).get("run_blind_required")),
                            form=request.form if request.method == "POST" else None)
 
 
