@@ -95,13 +95,14 @@ register_schema("Drill", {"type": "object", "properties": _DRILL_FIELDS | {
 }})
 register_schema("DrillInput", {
     "type": "object", "required": ["title", "form", "starts_at", "ends_at"],
-    "description": "With `participation`, a drill held earlier is entered and completed at once. "
-                   "PATCH takes any subset plus the required `version`.",
+    "description": "With `participation`, a drill held earlier is entered and completed at once.",
     "properties": _DRILL_FIELDS | {"participation": _PARTICIPATION_INPUT, "version": {"type": "integer"}},
 })
 register_schema("DrillInputPatch", {
-    "type": "object", "required": ["version"], "description": "Any subset of the fields, and the drill's version.",
-    "properties": _DRILL_FIELDS | {"participation": _PARTICIPATION_INPUT, "version": {"type": "integer", "minimum": 1}},
+    "type": "object", "required": ["version"],
+    "description": "Any subset of the fields, and the drill's version. Participation is recorded by completing the "
+                   "drill (POST /drills/{drill_id}/complete); sent here it is refused (422).",
+    "properties": _DRILL_FIELDS | {"version": {"type": "integer", "minimum": 1}},
 })
 register_schema("DrillCompletion", {
     "type": "object", "required": ["participation"],
@@ -252,7 +253,7 @@ def get_drill(drill_id: int):
 
 @bp.patch("/drills/<int:drill_id>")
 @describe("Change or reschedule a drill (send its version; new times raise the sequence)",
-          request="DrillInput", response="Drill")
+          request="DrillInputPatch", response="Drill")
 @token_required
 def update_drill(drill_id: int):
     return _drill_response(services.update_drill(current_api_user(), _drill(drill_id), json_body()))

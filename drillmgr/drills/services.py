@@ -536,6 +536,8 @@ def update_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -
     p, values = _read_drill(data, partial=True)
     if "version" not in values and "version" not in p.errors:
         p.error("version", _("Send the version of the drill your change is based on."))
+    if p.has("participation"):  # never silently dropped
+        p.error("participation", _("Participation is recorded by completing the drill, not by changing it."))
     if drill.status == DrillStatus.CANCELLED:
         raise Conflict(_("This drill is cancelled and can no longer be changed."))
     if "organizer_org_id" in values and values.get("organizer_region_code"):
