@@ -26,6 +26,8 @@ run: translations
 	$(BIN)/drillmgr run --host 127.0.0.1 --port $(PORT)
 
 test: translations tests/js/node_modules/.installed
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 # ical.js (the parser behind Thunderbird) for the calendar feed tests, from tests/js/package-lock.json

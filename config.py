@@ -77,6 +77,15 @@ class Config:
     # Days either side of 12 May, 28 July and 13 October within which a campaign counts, unless that
     # year's observance-campaigns compliance rule sets its own window_days.
     OUTREACH_OBSERVANCE_WINDOW_DAYS = int(os.environ.get("DRILLMGR_OBSERVANCE_WINDOW_DAYS", 3))
+    # Rendered feeds and events, kept compliance results: shared by every worker and machine, in Redis when
+    # this is set (e.g. redis://127.0.0.1:6379/0), else in the database (table cache_entries).
+    DRILLMGR_CACHE_REDIS_URL = os.environ.get("DRILLMGR_CACHE_REDIS_URL") or os.environ.get("REDIS_URL", "")
+    DRILLMGR_CACHE_PREFIX = os.environ.get("DRILLMGR_CACHE_PREFIX", "drillmgr")
+    DRILLMGR_CACHE_TTL_SECONDS = int(os.environ.get("DRILLMGR_CACHE_TTL_SECONDS", 30 * 24 * 3600))
+    DRILLMGR_CACHE_MAX_BYTES = int(os.environ.get("DRILLMGR_CACHE_MAX_BYTES", 512 * 1024 * 1024))
+    # Longest time a kept compliance result is served when nothing changed (changes are seen at once):
+    # what the clock alone changes (a period ending, a warning window opening) shows within this.
+    COMPLIANCE_KEPT_SECONDS = int(os.environ.get("DRILLMGR_COMPLIANCE_KEPT_SECONDS", 60))
     SCHEDULER_LEASE_SECONDS = int(os.environ.get("SCHEDULER_LEASE_SECONDS", 30))
     # Overrides of the job schedules, e.g. "send_mail=every 10s;compliance=daily 03:00;publish_calendars=off"
     SCHEDULER_SCHEDULE = os.environ.get("SCHEDULER_SCHEDULE", "")
@@ -101,3 +110,4 @@ class TestConfig(Config):
     DRILLMGR_HOST = "drillmgr.test"
     DRILLMGR_BASE_URL = "http://localhost"
     DRILLMGR_LINKS_FROM_REQUEST = True
+    DRILLMGR_CACHE_REDIS_URL = ""  # the database store; tests of the Redis store set it themselves

@@ -50,7 +50,8 @@ def seed_findings(per_drill: int, rng: random.Random) -> int:
         {"username": f"bench-staff-{org_id}", "role": Role.ORG_STAFF.value, "org_id": org_id,
          "password_hash": "!", "feed_secret": f"bench-{org_id}", "display_name": "", "active": True,
          "is_demo": True, "feed_alarms": False} for org_id in orgs])
-    owner_of = dict(db.session.execute(sa.select(User.org_id, User.id).where(User.username.like("bench-staff-%"))).all())
+    owner_of = dict(db.session.execute(
+        sa.select(User.org_id, User.id).where(User.username.like("bench-staff-%"))).all())
     drills = db.session.execute(
         sa.select(Drill.id, Drill.organizer_org_id, Drill.region_code, Drill.ends_at)
         .where(Drill.status == DrillStatus.COMPLETED, Drill.organizer_org_id.is_not(None))).all()
@@ -68,7 +69,8 @@ def seed_findings(per_drill: int, rng: random.Random) -> int:
                              "summary": "演练发现的问题", "severity": rng.choice(list(Severity)).value,
                              "category": rng.choice(list(FindingCategory)).value, "found_on": found_on,
                              "version": 1, "created_at": datetime.now(timezone.utc)})
-            actions.append({"id": next_id, "finding_id": next_id, "description": "整改措施", "owner_id": owner_of[org_id],
+            actions.append({"id": next_id, "finding_id": next_id, "description": "整改措施",
+                            "owner_id": owner_of[org_id],
                             "due_on": due, "status": rng.choice(statuses).value,
                             "updated_at": datetime.now(timezone.utc)})
             next_id += 1

@@ -100,7 +100,7 @@ def main() -> None:
         print(f"  readiness_summary(prefecture), one query    {fast:9.1f} ms")
         print(f"  naive readiness, a query per unit           {slow:9.1f} ms  ({slow / fast:.0f}x)")
         for label, code in (("coverage_matrix(prefecture)", PREFECTURE), ("coverage_matrix(乌苏市)", WUSU)):
-            elapsed, _rows = timed(lambda: coverage_matrix(admin, code, today.year), args.repeat)
+            elapsed, _rows = timed(lambda code=code: coverage_matrix(admin, code, today.year), args.repeat)
             print(f"  {label:<42}  {elapsed:9.1f} ms")
 
 

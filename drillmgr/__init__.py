@@ -30,6 +30,10 @@ BLUEPRINT_MODULES = (
     "drillmgr.checklists.views",
     "drillmgr.outreach.views",
     "drillmgr.compliance.views",
+    "drillmgr.compliance.submission_views",
+    "drillmgr.compliance.nudge_views",
+    "drillmgr.drillday.views",
+    "drillmgr.exercises.views",
 )
 
 
@@ -46,7 +50,9 @@ def create_app(config_class=None) -> Flask:
         instance_path=os.environ.get("DRILLMGR_INSTANCE", str(PROJECT_DIR / "instance")),
     )
     app.config.from_object(config_class or _default_config())
-    app.json.ensure_ascii = False  # Chinese stays readable in API answers (UTF-8, as JSON requires)
+    # Chinese stays readable in API answers (UTF-8, as JSON requires). app.json is Flask's DefaultJSONProvider,
+    # typed as its base JSONProvider, which has no ensure_ascii.
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     if not app.config.get("SECRET_KEY"):
         if not app.config.get("GENERATE_SECRET_KEY"):
             raise RuntimeError("SECRET_KEY must be set in the environment")
@@ -60,7 +66,8 @@ def create_app(config_class=None) -> Flask:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         hops = app.config["PROXY_COUNT"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # Flask's documented way to add WSGI middleware; its typing declares wsgi_app a method.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", _translation_directories())
 
     from drillmgr.validation import IdConverter
@@ -95,7 +102,7 @@ def select_locale() -> str:
     if request.path.startswith("/api/"):
         return request.accept_languages.best_match(languages, default=languages[0])
     chosen = session.get("lang")
-    if chosen in languages:
+    if isinstance(chosen, str) and chosen in languages:
         return chosen
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
@@ -118,6 +125,7 @@ def _environment_locale(languages: list[str]) -> str:
 def _init_extensions(app: Flask) -> None:
     import drillmgr.audit.services  # noqa: F401 — registers the append-only guard
     import drillmgr.models  # noqa: F401 — every table on the metadata
+    import drillmgr.cache.generations  # noqa: F401 — raises the generations on every change
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(shipped_dir("migrations")), render_as_batch=True,

@@ -110,7 +110,8 @@ def lock(obj) -> None:
         session.execute(sa.text(f"UPDATE {table.name} SET {columns[0].name} = {columns[0].name} WHERE {where}"),
                         {f"pk{i}": value for i, value in enumerate(identity)})
     else:
-        session.execute(sa.select(*columns).where(*[c == v for c, v in zip(columns, identity)]).with_for_update())
+        session.execute(sa.select(*columns).where(*[c == v for c, v in zip(columns, identity, strict=True)])
+                        .with_for_update())
     session.refresh(obj)
 
 
@@ -125,10 +126,11 @@ def claim_version(obj, expected: int | None, message: str, field_message: str | 
     expected = obj.version if expected is None else expected
     columns = list(model.__table__.primary_key.columns)
     result = db.session.execute(
-        sa.update(model).where(*[c == v for c, v in zip(columns, sa.inspect(obj).identity)],
+        sa.update(model).where(*[c == v for c, v in zip(columns, sa.inspect(obj).identity, strict=True)],
                                model.version == expected)
         .values(version=expected + 1, **values).execution_options(synchronize_session=False))
-    if result.rowcount != 1:
+    # SQLAlchemy 2.0 types Session.execute() as Result; an UPDATE's is a CursorResult, which has rowcount.
+    if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(message, {"version": [field_message or message]})
     if obj.version != expected:
         db.session.refresh(obj)

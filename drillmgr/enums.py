@@ -339,7 +339,8 @@ class Channel(LabelledEnum):
 
     @classmethod
     def labels(cls):
-        return {cls.RADIO: _l("Radio"), cls.TV: _l("Television"), cls.INTERNET: _l("Internet"), cls.ON_SITE: _l("On site")}
+        return {cls.RADIO: _l("Radio"), cls.TV: _l("Television"), cls.INTERNET: _l("Internet"),
+                cls.ON_SITE: _l("On site")}
 
 
 class SiteKind(LabelledEnum):

@@ -1,9 +1,10 @@
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from babel import support
 from flask import current_app, g, request
 from flask_babel import Babel as _FlaskBabel
-from flask import abort, has_request_context, request
+from flask import abort, has_request_context
 from flask_babel import Domain, _get_current_context, get_locale
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -62,6 +63,12 @@ class Database(SQLAlchemy):
 
 
 db = Database(model_class=Base)
+# The models' base class. db.Model is made at run time from Base, and mypy cannot take an attribute of an
+# object as a base class (python/mypy#8603): to it, the models derive from Base.
+if TYPE_CHECKING:
+    Model = Base
+else:
+    Model = db.Model
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

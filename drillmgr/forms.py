@@ -9,7 +9,7 @@ from drillmgr.errors import Conflict, ServiceError
 def apply_service_errors(form, error: ServiceError) -> list[str]:
     """Puts a service's field errors on the form's fields; returns the messages no field took (a hidden
     field, such as a stale `version`, shows none: its message is returned, with a link to reload)."""
-    leftover = []
+    leftover: list = []
     for field_name, messages in error.errors.items():
         field = getattr(form, field_name, None)
         if field is not None and hasattr(field, "errors") and getattr(field, "type", "") != "HiddenField":

@@ -13,8 +13,7 @@ from drillmgr.extensions import db
 
 @pytest.fixture(autouse=True)
 def _empty_feed_caches():
-    services.EVENT_CACHE.clear()
-    services.FEED_CACHE.clear()
+    services.clear_local_caches()
     yield
 
 

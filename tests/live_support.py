@@ -153,7 +153,7 @@ def live(tmp_path_factory):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"the live server did not start: {process.stdout.read()}")
+                raise RuntimeError(f"the live server did not start: {process.stdout.read()}") from None
             time.sleep(0.3)
     try:
         server = Client(base)

@@ -41,7 +41,7 @@ def test_one_budget_per_address_across_both_endpoints(app, make_user):
 
 
 def test_one_budget_per_username_across_addresses_and_spellings(app, make_user):
-    user = make_user(Role.ADMIN, username="target")
+    make_user(Role.ADMIN, username="target")
     spellings = ["target", "TARGET", " Target ", "target", "tArget"]
     for n, name in enumerate(spellings):
         guess = web_guess if n % 2 else api_guess

@@ -57,7 +57,7 @@ def test_login_follows_only_local_next(client, make_user):
 
 
 def test_wrong_password_message_keeps_the_username(client, make_user):
-    user = make_user(Role.ADMIN, username="liu")
+    make_user(Role.ADMIN, username="liu")
     response = client.post("/login", data={"username": "liu", "password": "wrong"})
     assert response.status_code == 200
     page = text(response)
@@ -415,7 +415,7 @@ def test_list_pages_do_not_query_per_row(client, make_user, make_org, make_regio
     make_user(Role.ORG_STAFF, org=make_org(region_code=township.code))
     make_user(Role.VIEWER, region_code=township.code)
     few = (count_queries(client, "/users"), count_queries(client, "/orgs/"))
-    for n in range(20):
+    for _n in range(20):
         make_user(Role.VIEWER, region_code=make_region(parent_code=SHAWAN).code)
         make_org(region_code=make_region(parent_code=WUSU).code)
     assert (count_queries(client, "/users"), count_queries(client, "/orgs/")) == few

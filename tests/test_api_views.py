@@ -283,7 +283,7 @@ def test_openapi_describes_every_api_rule(app, client):
                 missing.append(f"{method} {path}")
     assert not missing, missing
     for path, operations in document["paths"].items():
-        for method, operation in operations.items():
+        for _method, operation in operations.items():
             for ref in _refs(operation):
                 assert ref.removeprefix("#/components/schemas/") in document["components"]["schemas"], (path, ref)
 

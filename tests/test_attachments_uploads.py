@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from drillmgr.attachments import services
 from drillmgr.attachments.models import Attachment
@@ -62,7 +61,7 @@ def test_file_takes_its_name_only_when_its_row_is_committed(app, uploads, make_u
 
 
 def test_a_rolled_back_upload_leaves_no_file(app, uploads, make_user, make_drill):
-    admin = make_user(role=Role.ADMIN)
+    make_user(role=Role.ADMIN)
     drill = make_drill(organizer=WUSU)
     before = stored_files(uploads)
     with app.test_request_context():

@@ -1,5 +1,6 @@
 """A real browser (Debian's chromium through Playwright) against a real server process."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -43,11 +44,21 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> N
 @pytest.fixture
 def server(tmp_path):
     """`drillmgr db upgrade`, a small demo, then `drillmgr run` on a free loopback port, all on a file database."""
+    yield from serve(tmp_path, orgs=60, drills=80)
+
+
+@pytest.fixture
+def county_server(tmp_path):
+    """A demo large enough for Wusu to have schools and the demo school's staff account."""
+    yield from serve(tmp_path, orgs=200, drills=300)
+
+
+def serve(tmp_path, orgs: int, drills: int):
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'browser.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
                SECRET_KEY="browser-test-secret", DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
                LANG="C.UTF-8", FLASK_DEBUG="0")
-    for args in (["db", "upgrade"], ["seed-demo", "--orgs", "60", "--drills", "80"]):
+    for args in (["db", "upgrade"], ["seed-demo", "--orgs", str(orgs), "--drills", str(drills)]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
     port = free_port()
@@ -113,3 +124,77 @@ def test_login_switch_language_and_screenshot(server, page, tmp_path):
     if keep:
         for name in ("login-zh.png", "home-zh.png", "home-en.png"):
             shutil.copy(tmp_path / name, Path(keep) / name)
+
+
+def test_coordinator_reminds_at_risk_schools_and_the_school_sees_it(county_server, page):
+    """From the dashboard's matrix to Wusu's schools at risk or missed for the evacuation rule, remind them
+    with a message, and read it as the school's staff (notifications and the mail in the outbox)."""
+    server = county_server
+
+    def log_in(username):
+        page.goto(f"{server}/login")
+        page.fill("#username", username)
+        page.fill("#password", "drillmgr-demo")
+        page.click("#login-submit")
+        page.wait_for_url(f"{server}/")
+
+    log_in("school")
+    school_name = page.locator("h1").evaluate("h => h.firstChild.textContent.trim()")
+    page.click("#logout")
+    page.wait_for_url(f"{server}/login")  # logging out first empties the phone's store, then leaves
+
+    log_in("wusu")
+    page.goto(f"{server}/compliance/")
+    cell = page.locator("#matrix a[href*='rule=school-evacuation'][href*='region=654202']")
+    figures = cell.inner_text()  # the worst status, then units met · on track · at risk · missed
+    met, on_track, at_risk, missed = (int(n) for n in re.findall(r"\d+", figures))
+    cell.click()
+    page.wait_for_url(f"{server}/compliance/list?rule=school-evacuation*")
+    rows = page.locator("#subjects tr.subject-row")
+    assert rows.count() == met + on_track + at_risk + missed
+    # The schools to act on: at risk or missed, each with its reason and the date to put it right by.
+    lagging = page.locator("#subjects tr.subject-row[data-status=at_risk], #subjects tr.subject-row[data-status=missed]")
+    assert lagging.count() == at_risk + missed > 0
+    school_row = page.locator("#subjects tr.subject-row", has_text=school_name)
+    assert school_row.get_attribute("data-status") in ("at_risk", "missed"), "the demo school lags"
+    assert school_row.locator("td.reason").inner_text().strip()
+    form = page.locator("form.remind-form")
+    reminded = form.locator("input[name=org_id]").evaluate_all("els => els.map(e => e.value)")
+    assert sorted(reminded) == sorted(lagging.evaluate_all("rows => rows.map(r => r.dataset.subject)"))
+    form.locator("input[name=message]").fill("请尽快安排并记录本月疏散演练")
+    form.locator("button").click()
+    page.wait_for_url(f"{server}/compliance/list?rule=school-evacuation*")
+    flashed = page.inner_text("main")
+    # Only the demo school has a staff account; the other units are named as without one.
+    assert "已提醒 1 个单位。" in flashed
+    if len(reminded) > 1:
+        assert f"{len(reminded) - 1} 个单位没有可提醒的工作人员账号。" in flashed
+    # Reminding the school again the same day sends nothing more.
+    page.locator("#subjects tr.subject-row", has_text=school_name).locator("form.remind-one button").click()
+    page.wait_for_url(f"{server}/compliance/list?rule=school-evacuation*")
+    assert "1 个单位今天已就此提醒过。" in page.inner_text("main")
+    page.click("#logout")
+    page.wait_for_url(f"{server}/login")
+
+    log_in("school")
+    page.goto(f"{server}/notifications/")
+    text = page.inner_text("main")
+    assert text.count("请尽快安排并记录本月疏散演练") == 1, text
+
+
+def test_english_matrix_fits_1366_pixels(server, page):
+    """The compliance matrix's last columns are not hidden behind a scrollbar in English on a 1366 px screen."""
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{server}/login")
+    page.click("button[data-lang=en]")
+    page.wait_for_load_state()
+    page.fill("#username", "admin")
+    page.fill("#password", "drillmgr-demo")
+    page.click("#login-submit")
+    page.wait_for_url(f"{server}/")
+    page.goto(f"{server}/compliance/")
+    assert page.locator("html").get_attribute("lang") == "en"
+    widths = page.eval_on_selector("#matrix", "t => [t.scrollWidth, t.parentElement.clientWidth, "
+                                   "t.querySelectorAll('thead th').length]")
+    table, box, columns = widths
+    assert columns >= 10 and table <= box, widths

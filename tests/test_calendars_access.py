@@ -206,7 +206,7 @@ def test_304_on_if_modified_since_without_rendering(client, make_drill, monkeypa
     def no_rendering(*args, **kwargs):
         raise AssertionError("rendered although nothing changed")
 
-    services.FEED_CACHE.clear()  # even a cold cache answers from the validator alone
+    services.clear_local_caches()  # even a cold cache answers from the validator alone
     monkeypatch.setattr(ical, "calendar_head", no_rendering)
     response = client.get("/calendars/public.ics", headers={"If-Modified-Since": first.headers["Last-Modified"]})
     assert response.status_code == 304
@@ -269,7 +269,7 @@ def test_a_change_within_the_same_second_still_answers_200(make_drill):
     first = services.answer(feed)
     moment = first.last_modified + timedelta(milliseconds=500)
     touch(drill, title="同一秒内改过")
-    services.FEED_CACHE.clear()
+    services.clear_local_caches()
     changed = services.answer(feed, modified_since=first.last_modified, now=moment)
     assert changed.status == 200 and changed.last_modified == first.last_modified
     later = first.last_modified + timedelta(seconds=5)
@@ -284,8 +284,7 @@ def test_every_worker_gives_the_same_last_modified_and_a_change_back_is_a_change
     drill = make_drill(public=True, title="原标题")
     feed = services.public_feed()
     first = services.answer(feed, now=at(hours=1 / 60))
-    services.FEED_CACHE.clear()
-    services.EVENT_CACHE.clear()
+    services.clear_local_caches()
     assert services.answer(feed, now=at(hours=2 / 60)).last_modified == first.last_modified
     touch(drill, public=False)
     hidden = services.answer(feed, now=at(hours=3 / 60))  # one worker serves the feed without the drill

@@ -24,8 +24,7 @@ def test_publish_rewrites_only_changed_files(tmp_path, make_drill):
     drill = make_drill(public=True, region_code=WUSU)
     services.publish_static(tmp_path)
     stamps = {p.name: p.stat().st_ino for p in tmp_path.iterdir()}
-    services.EVENT_CACHE.clear()
-    services.FEED_CACHE.clear()
+    services.clear_local_caches()
     assert services.publish_static(tmp_path) == []
     touch(drill, title="改名")
     assert sorted(services.publish_static(tmp_path)) == ["public-654202.ics", "public.ics"]
@@ -39,7 +38,7 @@ def test_publish_leaves_the_old_file_when_writing_fails(tmp_path, make_drill, mo
     services.publish_static(tmp_path)
     before = (tmp_path / "public.ics").read_bytes()
     make_drill(public=True)
-    services.FEED_CACHE.clear()
+    services.clear_local_caches()
 
     def broken_replace(src, dst):
         raise OSError("disk full")

@@ -12,6 +12,8 @@ from drillmgr.compliance.rules import RULE_KEYS, ensure_rules, get_rule, update_
 from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus, FilingStatus,
                             FindingCategory, ObservanceDay, OrgKind, OutreachKind, Role, Severity, SixIntoSetting)
 from drillmgr.errors import Forbidden, ValidationError
+from drillmgr.exercises.enums import SessionStatus
+from drillmgr.exercises.models import ExerciseSession
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
 from drillmgr.outreach.models import OutreachActivity
@@ -159,11 +161,21 @@ def test_cancelled_and_other_county_drills_never_count(live):
 
 # --- 2. key-county double-blind tabletop per reporting period -------------------------------------
 
+def run_through_console(drill):
+    """From 2027 a double-blind tabletop counts only if the exercise console revealed it at its start."""
+    db.session.add(ExerciseSession(drill_id=drill.id, status=SessionStatus.ENDED, started_at=drill.starts_at,
+                                   revealed_by_console=True))
+    db.session.commit()
+
+
 @pytest.fixture
 def blind(make_drill):
     def make(starts_at, region=WUSU, status=DrillStatus.COMPLETED, double_blind=True):
-        return make_drill(organizer=region, starts_at=starts_at, form=DrillForm.TABLETOP, double_blind=double_blind,
-                          status=status)
+        drill = make_drill(organizer=region, starts_at=starts_at, form=DrillForm.TABLETOP, double_blind=double_blind,
+                           status=status)
+        if status == DrillStatus.COMPLETED:
+            run_through_console(drill)
+        return drill
     return make
 
 
@@ -195,7 +207,7 @@ def test_future_double_blind_drill_is_hidden_from_viewers_not_coordinators(blind
     assert hidden.status == S.AT_RISK and hidden.evidence == []
     # Once it has started, everybody may know of it.
     secret.status = DrillStatus.COMPLETED
-    db.session.commit()
+    run_through_console(secret)
     assert result("key-county-double-blind-tabletop", WUSU, bj(5, 21), region=WUSU, user=viewer).status != S.AT_RISK
 
 

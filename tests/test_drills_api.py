@@ -136,6 +136,18 @@ def test_stale_version_is_409_problem(client, cast, drill):
     assert db.session.get(Drill, drill.id).location == "A"
 
 
+@pytest.mark.parametrize("participation", [False, {"counts": {"students": 1}}, "all"])
+def test_participation_sent_with_a_change_is_refused_not_dropped(client, cast, drill, participation):
+    """Found by the fuzzer: PATCH took `participation: false` and answered 200, having changed nothing of it."""
+    headers = auth(cast["users"]["organiser"])
+    response = client.patch(f"/api/v1/drills/{drill.id}", headers=headers,
+                            json={"location": "礼堂", "participation": participation, "version": 1})
+    assert response.status_code == 422 and list(response.get_json()["errors"]) == ["participation"]
+    assert db.session.get(Drill, drill.id).location != "礼堂"
+    schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    assert "participation" not in schemas["DrillInputPatch"]["properties"]
+
+
 def test_reschedule_raises_sequence(client, cast, drill):
     headers = auth(cast["users"]["organiser"])
     start = at(days=9)

@@ -104,7 +104,11 @@ def test_after_the_fact_without_participation_refused(client, staff, school):
 
 def test_plan_recurring(client, staff, school):
     sign_in(client, staff)
-    response = client.post("/drills/new", data=form_data(school, repeat="custom", rrule="FREQ=WEEKLY;COUNT=4"))
+    data = form_data(school, repeat="custom", rrule="FREQ=WEEKLY;COUNT=4")
+    preview = client.post("/drills/new", data=data)
+    assert preview.status_code == 200 and db.session.scalar(sa.select(sa.func.count()).select_from(DrillSeries)) == 0
+    token = re.search(r'name="preview_token" value="([0-9a-f]{64})"', preview.get_data(as_text=True)).group(1)
+    response = client.post("/drills/new", data=data | {"preview_token": token})
     assert response.status_code == 302
     series = db.session.scalar(sa.select(DrillSeries).order_by(DrillSeries.id.desc()))
     drills = db.session.scalars(sa.select(Drill).where(Drill.series_id == series.id)).all()

@@ -12,7 +12,7 @@ from drillmgr.errors import Conflict, Forbidden, NotFound, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings import services
 from drillmgr.findings.models import Finding
-from drillmgr.localtime import to_local
+from drillmgr.localtime import local_today, to_local
 from tests.conftest import SHAWAN, WUSU, at
 from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 
@@ -127,16 +127,16 @@ def test_due_date_before_finding_is_refused(world):
 
 
 def test_a_new_action_is_never_due_before_it_exists(world):
-    yesterday = services.local_today() - timedelta(days=1)
+    yesterday = local_today() - timedelta(days=1)
     data = finding_data(world.colleague, found_on=(yesterday - timedelta(days=2)).isoformat())
     data["corrective_action"]["due_on"] = yesterday.isoformat()
     with pytest.raises(ValidationError) as caught:
         services.add_drill_finding(world.staff, world.drill, data)
     assert caught.value.errors == {"corrective_action.due_on": [
-        f"A corrective action cannot be due before it was created ({services.local_today().isoformat()})."]}
+        f"A corrective action cannot be due before it was created ({local_today().isoformat()})."]}
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
-    data["corrective_action"]["due_on"] = services.local_today().isoformat()
+    data["corrective_action"]["due_on"] = local_today().isoformat()
     finding = services.add_drill_finding(world.staff, world.drill, data)
     with pytest.raises(ValidationError) as caught:
         services.update_finding(world.staff, finding, {"corrective_action": {"due_on": yesterday.isoformat()}})
@@ -279,7 +279,7 @@ def test_checklist_findings_follow_unit_and_region(world, make_user):
     owner = make_user(role=Role.ORG_STAFF, org=world.org_b)
     finding = services.create_finding(world.other_staff, finding_data(owner), region_code=WUSU,
                                       org_id=world.org_b.id, checklist_run_id=run.id)
-    assert finding.drill_id is None and finding.found_on == services.local_today()
+    assert finding.drill_id is None and finding.found_on == local_today()
     for user in (world.admin, world.coordinator, world.viewer, world.other_staff, owner):
         assert finding.id in visible_ids(user), user
     for user in (world.staff, world.other_coordinator):
@@ -309,7 +309,7 @@ def test_open_actions_overdue_first_then_by_due_date(world):
     verified = _make(world, world.colleague, 3, ("in_progress", "done"))
     step(world.staff, verified, "verified")
     done_late = _make(world, world.colleague, -3, ("in_progress", "done"), found_on=at(days=-10).date().isoformat())
-    today = services.local_today()
+    today = local_today()
     items = services.open_actions_page(world.coordinator, today).items
     order = [a.finding_id for a in items]
     assert order == [overdue_old.id, overdue_recent.id, done_late.id, soon.id, later.id]
@@ -320,7 +320,7 @@ def test_open_actions_overdue_first_then_by_due_date(world):
 def test_open_actions_filters_and_scope(world):
     mine = _make(world, world.staff, 10, severity="critical")
     theirs = _make(world, world.colleague, 10, category="training")
-    today = services.local_today()
+    today = local_today()
 
     def ids(user, **args):
         filters = services.read_action_filters(args)
@@ -350,7 +350,7 @@ def test_open_actions_list_needs_a_fixed_number_of_queries(world, make_user, app
     engine = db.session.get_bind()
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
-        today = services.local_today()
+        today = local_today()
         page = services.open_actions_page(world.coordinator, today)
         rendered = [services.action_list_item(a, today) | {"owner": a.owner.username,
                                                           "org": a.finding.org.name,

@@ -43,7 +43,7 @@ def evidence(finding) -> list[Attachment]:
 def test_owner_sends_several_files_and_a_camera_photo_the_verifier_sees_them_first(client, world, finding):  # noqa: F811
     sign_in(client, world.colleague)
     page = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
-    form = re.search(r'<form[^>]*action="/findings/%d/evidence".*?</form>' % finding.id, page, re.S).group(0)
+    form = re.search(rf'<form[^>]*action="/findings/{finding.id}/evidence".*?</form>', page, re.S).group(0)
     assert 'enctype="multipart/form-data"' in form
     assert re.search(r'<input[^>]*name="files"[^>]*multiple[^>]*accept="image/jpeg,image/png,[^"]*\.pdf', form)
     assert re.search(r'<input[^>]*name="camera"[^>]*accept="image/\*"[^>]*capture="environment"', form)

@@ -309,7 +309,7 @@ def test_edit_form_keeps_an_owner_who_is_no_longer_eligible(client, world, make_
     evaluator = make_user(role=Role.ORG_STAFF, org=world.org_c, display_name="外单位评估员")
     world.drill.evaluators = [evaluator]
     db.session.commit()
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(evaluator))
+    services.add_drill_finding(world.staff, world.drill, finding_data(evaluator))
     world.drill.evaluators = []
     db.session.commit()
     english_session(client, world.staff)

@@ -80,3 +80,31 @@ def test_a_holder_whose_lease_was_taken_before_it_noticed_claims_nothing(schedul
     assert scheduler.holds_lease()  # its own reckoning has not run out yet
     scheduler.fire("drill_reminders")
     assert runs() == []  # but the database refused the claim
+
+
+def test_a_stop_while_the_loop_removes_a_finished_catch_up_ends_cleanly(scheduler, monkeypatch):
+    """Seen in CI: SIGTERM right after a catch-up ran; shutdown, from the stop thread, marked APScheduler
+    stopped while its loop was removing that one-off job, and the loop's JobLookupError made the process exit 1."""
+    from apscheduler.jobstores.base import JobLookupError
+
+    def stopped_mid_loop():
+        scheduler.stop()
+        raise JobLookupError("compliance:catch-up")
+
+    monkeypatch.setattr(scheduler.scheduler, "start", stopped_mid_loop)
+    monkeypatch.setattr(process_module.signal, "signal", lambda *args: None)  # pytest keeps its own handlers
+    scheduler.run()  # returns, having released the lease
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SchedulerLease)
+                             .where(SchedulerLease.holder == scheduler.holder)) == 0
+
+
+def test_a_job_lookup_error_while_running_is_not_hidden(scheduler, monkeypatch):
+    from apscheduler.jobstores.base import JobLookupError
+
+    def lost_a_job():
+        raise JobLookupError("drill_reminders")
+
+    monkeypatch.setattr(scheduler.scheduler, "start", lost_a_job)
+    monkeypatch.setattr(process_module.signal, "signal", lambda *args: None)
+    with pytest.raises(JobLookupError):
+        scheduler.run()

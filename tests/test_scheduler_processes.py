@@ -30,7 +30,8 @@ RENEW_EVERY = LEASE_SECONDS / 3
 ONLY_A_FAST_JOB = ";".join(
     ["drill_reminders=every 1s"] + [f"{job}=off" for job in (
         "send_mail", "action_reminders", "report_deadlines", "compliance", "materialize_series",
-        "publish_calendars", "prune_job_runs", "sweep_uploads", "prune_idempotency_keys")])
+        "publish_calendars", "prune_job_runs", "sweep_uploads", "prune_idempotency_keys", "nothing_planned",
+        "record_reminders")])
 
 
 def _postgres_admin_url() -> str:
@@ -174,12 +175,14 @@ def test_one_of_two_schedulers_runs_jobs_and_the_other_takes_over_after_sigkill(
 def test_restart_runs_a_missed_moment_once_not_once_per_missed_run(engine, schedulers):
     daily_only = ";".join(f"{job}=off" for job in (
         "send_mail", "drill_reminders", "action_reminders", "report_deadlines", "materialize_series",
-        "publish_calendars", "prune_job_runs", "sweep_uploads", "prune_idempotency_keys"))
+        "publish_calendars", "prune_job_runs", "sweep_uploads", "prune_idempotency_keys", "nothing_planned",
+        "record_reminders"))
     schedulers.env["SCHEDULER_SCHEDULE"] = daily_only + ";compliance=daily 02:00"
     for _ in range(2):  # started twice, as after two outages: the nightly job runs once for its latest moment
         process = schedulers.start()
-        wait_for(lambda: (h := lease_holder(engine)) and pid_of(h) == process.pid, 30, "the lease")
-        wait_for(lambda: "compliance (catch-up)" in schedulers.log(process), 30, "the catch-up firing")
+        wait_for(lambda process=process: (h := lease_holder(engine)) and pid_of(h) == process.pid, 30, "the lease")
+        wait_for(lambda process=process: "compliance (catch-up)" in schedulers.log(process), 30,
+                 "the catch-up firing")
         wait_for(lambda: any(r.job == "compliance" and r.outcome != "running" for r in runs(engine)), 60,
                  "the missed nightly run")
         process.send_signal(signal.SIGTERM)

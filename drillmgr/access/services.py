@@ -6,6 +6,7 @@ but its organiser, its evaluators, coordinators of its region and admins.
 """
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import NoReturn
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -13,7 +14,7 @@ from flask_babel import gettext as _
 from drillmgr.accounts.models import User
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, drill_evaluators, drill_participants
-from drillmgr.enums import Role
+from drillmgr.enums import RegionLevel, Role
 from drillmgr.errors import Forbidden, NotFound
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
@@ -23,30 +24,30 @@ ROLE_POWER = {Role.ADMIN: 3, Role.COORDINATOR: 2, Role.ORG_STAFF: 1, Role.VIEWER
 REGIONAL_ROLES = (Role.COORDINATOR, Role.VIEWER)
 
 
-def deny(message: str | None = None):
+def deny(message: str | None = None) -> NoReturn:
     raise Forbidden(message or _("You are not allowed to do this."))
 
 
-def not_found(message: str | None = None):
+def not_found(message: str | None = None) -> NoReturn:
     raise NotFound(message or _("Not found."))
 
 
 # --- regions ---------------------------------------------------------------------------------
 
-def subtree_codes(region_code: str) -> sa.Select:
+def subtree_codes(region_code: str | None) -> sa.Select:
     """A SELECT of the codes of `region_code` and every region below it."""
     path = sa.select(Region.path).where(Region.code == region_code).scalar_subquery()
     return sa.select(Region.code).where(Region.path.startswith(path, autoescape=False))
 
 
-def region_in_subtree(region_code: str | None, ancestor_code: str) -> bool:
-    if region_code is None:
+def region_in_subtree(region_code: str | None, ancestor_code: str | None) -> bool:
+    """Whether `region_code` is `ancestor_code` or below it: the subtree_codes rule (a path prefix) on the
+    two regions, read through the session's identity map, so that asking for every region of a list
+    already loaded (a page's region choices) costs no query per region."""
+    if region_code is None or ancestor_code is None:
         return False
-    return db.session.scalar(
-        sa.select(sa.func.count()).select_from(Region).where(
-            Region.code == region_code, Region.code.in_(subtree_codes(ancestor_code))
-        )
-    ) > 0
+    region, ancestor = db.session.get(Region, region_code), db.session.get(Region, ancestor_code)
+    return region is not None and ancestor is not None and region.path.startswith(ancestor.path)
 
 
 def region_clause(user: User, column) -> sa.ColumnElement[bool]:
@@ -62,9 +63,16 @@ def region_clause(user: User, column) -> sa.ColumnElement[bool]:
 
 
 def can_view_region(user: User, region_code: str) -> bool:
-    return db.session.scalar(
-        sa.select(sa.func.count()).select_from(Region).where(Region.code == region_code, region_clause(user, Region.code))
-    ) > 0
+    """region_clause for one region; for admins and regional roles decided on the loaded regions (no
+    query per region of a list)."""
+    if user.role == Role.ADMIN:
+        return db.session.get(Region, region_code) is not None
+    if user.role in REGIONAL_ROLES and user.region_code:
+        return region_in_subtree(region_code, user.region_code)
+    return db.session.execute(
+        sa.select(sa.func.count()).select_from(Region)
+        .where(Region.code == region_code, region_clause(user, Region.code))
+    ).scalar_one() > 0
 
 
 def can_manage_region(user: User, region_code: str) -> bool:
@@ -101,6 +109,11 @@ def can_manage_org(user: User, org: Organisation) -> bool:
     return can_manage_region(user, org.region_code)
 
 
+def can_edit_org_groups(user: User, org: Organisation) -> bool:
+    """A unit's own staff know its classes and wards; whoever manages the unit may change them too."""
+    return user.org_id == org.id or can_manage_org(user, org)
+
+
 def get_visible_org(user: User, org_id: int) -> Organisation:
     org = db.session.get(Organisation, org_id)
     if org is None or not can_view_org(user, org):
@@ -123,9 +136,9 @@ def user_clause(actor: User) -> sa.ColumnElement[bool]:
 
 
 def can_view_user(actor: User, target: User) -> bool:
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(User).where(User.id == target.id, user_clause(actor))
-    ) > 0
+    ).scalar_one() > 0
 
 
 def can_grant(actor: User, role: Role, region_code: str | None, org: Organisation | None) -> bool:
@@ -226,15 +239,15 @@ def can_see_series_plan(user: User, series, now: datetime | None = None) -> bool
         return True
     now = now or utcnow()
     of_series = Drill.series_id == series.id
-    hidden_ahead = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(
-        of_series, secret_from_clause(user, now))) > 0
+    hidden_ahead = db.session.execute(sa.select(sa.func.count()).select_from(Drill).where(
+        of_series, secret_from_clause(user, now))).scalar_one() > 0
     if hidden_ahead:
         return False
     if not (series.template or {}).get("double_blind"):
         return True
     # Occurrences beyond the horizon are not made yet: an outsider of the made ones is an outsider of those.
-    outsider = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(
-        of_series, Drill.double_blind.is_(True), _outsider_clause(user))) > 0
+    outsider = db.session.execute(sa.select(sa.func.count()).select_from(Drill).where(
+        of_series, Drill.double_blind.is_(True), _outsider_clause(user))).scalar_one() > 0
     return not (outsider and _series_continues(series, now))
 
 
@@ -250,9 +263,9 @@ def _series_continues(series, now: datetime) -> bool:
 
 
 def can_view_drill(user: User | None, drill: Drill, now: datetime | None = None) -> bool:
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(Drill).where(Drill.id == drill.id, drill_clause(user, now))
-    ) > 0
+    ).scalar_one() > 0
 
 
 def get_visible_drill(user: User | None, drill_id: int, now: datetime | None = None) -> Drill:
@@ -277,6 +290,12 @@ def can_organise_for(user: User, organizer_org: Organisation | None, organizer_r
 def can_plan_drills(user: User) -> bool:
     """Whether `user` may plan any drill at all (whose, can_organise_for decides)."""
     return user.role in (Role.ADMIN, Role.COORDINATOR) or (user.role == Role.ORG_STAFF and user.org_id is not None)
+
+
+def can_plan_for_many(user: User | None) -> bool:
+    """Planning for many units at once (every school of a county): coordinators, inside their region
+    (can_manage_region decides which), and admins; never unit staff or viewers."""
+    return user is not None and user.role in (Role.ADMIN, Role.COORDINATOR)
 
 
 def can_edit_drill(user: User, drill: Drill) -> bool:
@@ -418,8 +437,8 @@ def checklist_run_clause(user: User, now: datetime | None = None):
 def can_view_checklist_run(user: User, run, now: datetime | None = None) -> bool:
     from drillmgr.checklists.models import ChecklistRun
 
-    return db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistRun).where(
-        ChecklistRun.id == run.id, checklist_run_clause(user, now))) > 0
+    return db.session.execute(sa.select(sa.func.count()).select_from(ChecklistRun).where(
+        ChecklistRun.id == run.id, checklist_run_clause(user, now))).scalar_one() > 0
 
 
 def can_fill_checklist_run(user: User, run) -> bool:
@@ -474,9 +493,9 @@ def finding_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[
 
 def can_view_finding(user: User, finding, now: datetime | None = None) -> bool:
     Finding, _action = _findings_models()
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(Finding).where(Finding.id == finding.id, finding_clause(user, now))
-    ) > 0
+    ).scalar_one() > 0
 
 
 def get_visible_finding(user: User, finding_id: int):
@@ -534,6 +553,7 @@ def finding_owner_clause(finding, now: datetime | None = None) -> sa.ColumnEleme
     if finding.drill_id is None:
         return action_owner_clause(finding.region_code, [finding.org_id] if finding.org_id else [])
     drill = finding.drill or db.session.get(Drill, finding.drill_id)
+    assert drill is not None  # finding.drill_id is a foreign key
     org_ids = [drill.organizer_org_id] if drill.organizer_org_id else []
     if not is_secret(drill, now):
         org_ids += [o.id for o in drill.participants]
@@ -574,6 +594,14 @@ def can_view_readiness_figures(user: User, region_code: str) -> bool:
     return can_view_compliance(user, region_code)
 
 
+def can_view_unit_obligations(user: User, org: Organisation) -> bool:
+    """A unit's own obligations: its staff see their unit's alone (nothing that compares units);
+    admins, and coordinators and viewers whose region holds the unit, see any unit's."""
+    if user.role == Role.ORG_STAFF:
+        return user.org_id is not None and user.org_id == org.id
+    return can_view_compliance(user, org.region_code)
+
+
 def compliance_home_region(user: User) -> str | None:
     """The region a user's compliance views start from (None: the whole prefecture, for admins)."""
     return None if user.role == Role.ADMIN else user.region_code
@@ -591,6 +619,25 @@ def compliance_drill_clause(user: User | None, now: datetime | None = None) -> s
 
 def can_edit_compliance_rules(user: User) -> bool:
     return user.role == Role.ADMIN
+
+
+def can_submit_half_year_report(user: User, region: Region) -> bool:
+    """A county's report is submitted by a coordinator acting for that county; the prefecture decides."""
+    return (user.role == Role.COORDINATOR and region.level == RegionLevel.COUNTY
+            and can_manage_region(user, region.code))
+
+
+def can_decide_half_year_report(user: User) -> bool:
+    return user.role == Role.ADMIN
+
+
+def can_send_reminders(user: User) -> bool:
+    return user.role in (Role.ADMIN, Role.COORDINATOR)
+
+
+def can_remind_org(user: User, org: Organisation) -> bool:
+    """Coordinators remind the units of their region; admins any unit."""
+    return can_send_reminders(user) and can_manage_region(user, org.region_code)
 
 
 # --- calendar feeds --------------------------------------------------------------------------
@@ -660,4 +707,49 @@ def notification_clause(user: User) -> sa.ColumnElement[bool]:
 
 def can_view_job_runs(user: User) -> bool:
     """The scheduler's runs and the mail outbox are for the prefecture's administrators."""
+    return user.role == Role.ADMIN
+
+
+# --- exercises (objectives, MSEL, live session, evaluation, feedback) ---------------------------
+# The design of an exercise (objectives, the MSEL of injects, expected actions) is for whoever may edit
+# the drill — they control it live — and for its evaluators; nobody else ever reads an inject before the
+# controller releases it. Before the live session starts its players see nothing of the exercise at all
+# (and of a double-blind drill, nothing of the drill: drill_clause); once it runs, whoever may see the drill
+# sees the released injects, and staff of the participating units answer them.
+
+def can_design_exercise(user: User, drill: Drill) -> bool:
+    """Objectives, injects, the MSEL, the console and the report: the drill's organisers (can_edit_drill)."""
+    return can_edit_drill(user, drill)
+
+
+def is_drill_evaluator(user: User, drill: Drill) -> bool:
+    return any(evaluator.id == user.id for evaluator in drill.evaluators)
+
+
+def can_see_exercise_design(user: User, drill: Drill) -> bool:
+    """The whole design, unreleased injects and expected actions included: organisers and evaluators."""
+    return can_design_exercise(user, drill) or is_drill_evaluator(user, drill)
+
+
+def can_view_live_exercise(user: User, drill: Drill, session, now: datetime | None = None) -> bool:
+    """The released injects: once the live session has started, for whoever may see the drill (which a
+    double-blind drill's players may only from its start); the design's insiders always."""
+    if not can_view_drill(user, drill, now):
+        return False
+    return can_see_exercise_design(user, drill) or session is not None
+
+
+def can_respond_to_injects(user: User, drill: Drill) -> bool:
+    """Players: staff of a unit taking part in the drill."""
+    return (user.role == Role.ORG_STAFF and user.org_id is not None
+            and any(org.id == user.org_id for org in drill.participants))
+
+
+def can_evaluate_exercise(user: User, drill: Drill) -> bool:
+    """Exercise evaluation guides are filled by the drill's assigned evaluators."""
+    return is_drill_evaluator(user, drill)
+
+
+def can_edit_objective_templates(user: User) -> bool:
+    """The typical objectives per focus link are the prefecture's: admins edit them."""
     return user.role == Role.ADMIN

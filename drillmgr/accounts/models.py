@@ -8,7 +8,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import Role
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 
@@ -17,7 +17,7 @@ def new_feed_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -67,7 +67,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.username} {self.role}>"
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token for the API; only its SHA-256 is stored."""
 
     __tablename__ = "api_tokens"

@@ -219,7 +219,8 @@ def update_user(actor: User, target: User, data: dict) -> User:
     p.check()
     access.require(access.can_grant(actor, role, region_code, org),
                    _("You cannot give this role or scope."))
-    claim_version(target, version, _("Someone else changed this user meanwhile. Reload it and apply your change again."))
+    claim_version(target, version,
+                  _("Someone else changed this user meanwhile. Reload it and apply your change again."))
     before = audit.snapshot(target, AUDITED_FIELDS)
     for field in ("username", "email", "active", "locale"):
         if field in values:

@@ -2,20 +2,24 @@
 from io import BytesIO
 
 from flask import jsonify, request, send_file
+from flask_babel import gettext as _
 from drillmgr.access import services as access
-from drillmgr.api.core import bp, current_api_user, token_required
+from drillmgr.api.core import bp, current_api_user, page_args, token_required
 from drillmgr.api.openapi import describe, register_schema
-from drillmgr.compliance import params, reports
+from drillmgr.compliance import obligations, params, reports
 from drillmgr.compliance.dashboard import compliance_matrix, default_region, matrix_filename
 from drillmgr.compliance.periods import report_due_half
-from drillmgr.compliance.services import evaluate, results_to_dict
+from drillmgr.compliance.kept import kept_evaluate
+from drillmgr.compliance.services import results_to_dict
 from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
+from drillmgr.enums import ComplianceStatus
+from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from drillmgr.localtime import local_today
 from drillmgr.regions.models import Region
 
-SHEETS = {"type": "object", "description": "Tables as the page and the XLSX show them, labels in the caller's "
+SHEETS: dict = {"type": "object", "description": "Tables as the page and the XLSX show them, labels in the caller's "
           "language (Accept-Language): a heading and, per table, its sheet name, column labels and rows of values",
           "properties": {
               "title": {"type": "string"},
@@ -29,6 +33,9 @@ register_schema("Compliance", {
     "type": "object",
     "properties": {
         "year": {"type": "integer"},
+        "as_of": {"type": "string", "format": "date-time",
+                  "description": "When these statuses were evaluated (kept for every reader until a change, "
+                                 "at most a minute)"},
         "matrix": {**SHEETS, "description": "The dashboard's county × rule matrix; " + SHEETS["description"]},
         "rules": {"type": "array", "items": {"type": "object", "properties": {
             "id": {"type": "string", "description": "The rule's key, e.g. key-county-comprehensive-live"},
@@ -51,8 +58,51 @@ register_schema("HalfYearReport", {"type": "object", "properties": {
     "period": {"type": "object", "properties": {"from": {"type": "string", "format": "date"},
                                                 "to": {"type": "string", "format": "date"}}},
     "drills_by_form": {"type": "array"}, "joint_drills": {"type": "object"}, "drills_by_unit": {"type": "array"},
-    "participation": {"type": "object"}, "key_county_obligations": {"type": "array"}, "findings": {"type": "object"},
+    "participation": {"type": "object"},
+    "participation_by_group": {"type": "array", "description": "the roll calls by group of the period's completed "
+                               "drills, per unit and group", "items": {"type": "object", "properties": {
+                                   "unit": {"type": ["string", "null"]}, "group": {"type": "string"},
+                                   "drills": {"type": "integer"}, "expected": {"type": "integer"},
+                                   "present": {"type": "integer"}, "absent": {"type": "integer"}}}},
+    "key_county_obligations": {"type": "array"}, "findings": {"type": "object"},
     "outreach": {"type": "object"}}, "required": SHEETS["required"]})
+
+STATUS_VALUES = [s.value for s in ComplianceStatus]
+register_schema("UnitObligations", {"type": "object", "properties": {
+    "year": {"type": "integer"},
+    "org": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
+                                            "kind": {"type": "string"}, "region": {"type": "string"}}},
+    "obligations": {"type": "array", "items": {"type": "object", "properties": {
+        "rule": {"type": "string", "description": "The rule's key"}, "title": {"type": "string"},
+        "status": {"enum": STATUS_VALUES},
+        "counts_as_evidence": {"type": "string", "description": "What the rule counts, in the caller's language"},
+        "required": {"type": "integer"}, "achieved": {"type": "integer"},
+        "evidence": {"type": "array", "items": {"type": "object"}},
+        "next_due": {"type": ["string", "null"], "format": "date",
+                     "description": "Last day of the next period still to be met"},
+        "next_period": {"type": ["string", "null"]},
+        "missing": {"type": "array", "items": {"type": "string"},
+                    "description": "Periods (or links) due or overdue and not met, in the caller's language"},
+        "periods": {"type": "array", "items": {"type": "object", "properties": {
+            "period": {"type": "string"}, "last_day": {"type": "string", "format": "date"},
+            "status": {"enum": STATUS_VALUES}, "required": {"type": "integer"}, "achieved": {"type": "integer"},
+            "planned": {"type": "integer"}}}}}}}},
+    "required": ["year", "org", "obligations"]})
+register_schema("RuleSubjects", {"type": "object", "properties": {
+    "year": {"type": "integer"}, "region": {"type": "string"}, "rule": {"type": "string"}, "title": {"type": "string"},
+    "counts": {"type": "object", "description": "Subjects met, on track (not due included), at risk, missed",
+               "additionalProperties": {"type": "integer"}},
+    "sort": {"enum": list(obligations.SORTS)}, "status": {"enum": [*STATUS_VALUES, None]},
+    "subjects": {"type": "array", "items": {"type": "object", "properties": {
+        "subject": {"type": "object"}, "county": {"type": "string"}, "status": {"enum": STATUS_VALUES},
+        "group": {"enum": [s.value for s in obligations.BREAKDOWN]}, "reason": {"type": "string"},
+        "fix_by": {"type": ["string", "null"], "format": "date",
+                   "description": "The date by which the status had to be, or must be, put right"}}}}},
+    "required": ["year", "region", "rule", "counts", "subjects"]})
+register_schema("LateReview", {"type": "object", "properties": {
+    "drill": {"type": "object", "properties": {"id": {"type": "integer"}, "title": {"type": "string"}}},
+    "unit": {"type": "string"}, "org_id": {"type": ["integer", "null"]},
+    "deadline": {"type": "string", "format": "date"}, "submitted_on": {"type": ["string", "null"], "format": "date"}}})
 
 YEAR_PARAM = {"name": "year", "in": "query", "schema": {"type": "integer", "minimum": 2000, "maximum": 2100}}
 REGION_PARAM = {"name": "region", "in": "query", "schema": {"type": "string"},
@@ -94,17 +144,18 @@ def compliance():
     year = params.year_arg(request.args.get("year"), local_today(now).year)
     region = _region_arg(user)
     wants_xlsx = _wants_xlsx()
-    results = evaluate(year, region, now=now, user=user, evidence=not wants_xlsx)
+    results, as_of = kept_evaluate(year, region, now=now, user=user, evidence=not wants_xlsx)
     matrix = compliance_matrix(year, db.session.get(Region, region), results)
     if wants_xlsx:
         return _xlsx(matrix.xlsx(), matrix_filename(region, year))
-    return jsonify({**results_to_dict(year, results), "matrix": matrix.to_dict()})
+    return jsonify({**results_to_dict(year, results), "matrix": matrix.to_dict(), "as_of": as_of.isoformat()})
 
 
 @bp.get("/reports/half-year")
 @token_required
 @describe("The half-year report behind the 7 June / 8 November deadlines (JSON, or XLSX with ?format=xlsx "
-          "or Accept); without year, the period last due or due within 30 days", response="HalfYearReport", content_types=[XLSX_TYPE],
+          "or Accept); without year, the period last due or due within 30 days", response="HalfYearReport",
+          content_types=[XLSX_TYPE],
           params=[YEAR_PARAM, {"name": "half", "in": "query", "schema": {"enum": [1, 2]}}, REGION_PARAM,
                   FORMAT_PARAM])
 def half_year_report():
@@ -119,3 +170,70 @@ def half_year_report():
     if wants_xlsx:
         return _xlsx(reports.report_xlsx(report), reports.report_filename(report))
     return jsonify(report.to_dict())
+
+
+@bp.get("/compliance/units/<int:org_id>")
+@token_required
+@describe("A unit's own obligations: each unit rule that applies to it, its status, what counts as evidence, "
+          "the next due date and what is missing (unit staff: their own unit only)", response="UnitObligations",
+          params=[YEAR_PARAM], errors={403: "Not the caller's unit, nor in the caller's region",
+                                       404: "No such unit"})
+def unit_obligations(org_id: int):
+    user = current_api_user()
+    now = utcnow()
+    year = params.year_arg(request.args.get("year"), local_today(now).year)
+    return jsonify(obligations.unit_obligations(user, year, org_id, now=now).to_dict())
+
+
+def _status_arg() -> ComplianceStatus | None:
+    raw = request.args.get("status")
+    if not raw:
+        return None
+    if raw not in [s.value for s in obligations.BREAKDOWN]:
+        message = _("Choose one of %(values)s.", values=", ".join(s.value for s in obligations.BREAKDOWN))
+        raise ValidationError(message, {"status": [message]})
+    return ComplianceStatus(raw)
+
+
+def _sort_arg() -> str:
+    raw = request.args.get("sort") or "status"
+    if raw not in obligations.SORTS:
+        message = _("Choose one of %(values)s.", values=", ".join(obligations.SORTS))
+        raise ValidationError(message, {"sort": [message]})
+    return raw
+
+
+@bp.get("/compliance/rules/<key>/subjects")
+@token_required
+@describe("One rule's units (or counties) in a region: met, on track, at risk or missed, with the reason and the "
+          "date by which it must be put right (JSON, or XLSX with ?format=xlsx or Accept)", response="RuleSubjects",
+          content_types=[XLSX_TYPE],
+          params=[YEAR_PARAM, REGION_PARAM, FORMAT_PARAM,
+                  {"name": "status", "in": "query", "schema": {"enum": [s.value for s in obligations.BREAKDOWN]},
+                   "description": "Only this group (on_track includes not_due)"},
+                  {"name": "sort", "in": "query", "schema": {"enum": list(obligations.SORTS)}}],
+          errors={404: "No such rule"})
+def rule_subjects(key: str):
+    user = current_api_user()
+    access.require(access.can_view_compliance(user))
+    now = utcnow()
+    year = params.year_arg(request.args.get("year"), local_today(now).year)
+    region = _region_arg(user)
+    status, sort, wants_xlsx = _status_arg(), _sort_arg(), _wants_xlsx()
+    result = obligations.rule_list(user, year, region, key, status, sort, now=now)
+    if wants_xlsx:
+        return _xlsx(result.document().xlsx(), result.filename())
+    return jsonify(result.to_dict())
+
+
+@bp.get("/compliance/reviews/late")
+@token_required
+@describe("Completed drills of the year in a region whose after-action review was not submitted by its deadline, "
+          "deadline first", response="LateReview", paginated=True, params=[YEAR_PARAM, REGION_PARAM])
+def late_reviews():
+    user = current_api_user()
+    access.require(access.can_view_compliance(user))
+    now = utcnow()
+    year = params.year_arg(request.args.get("year"), local_today(now).year)
+    page, per_page = page_args()
+    return jsonify(obligations.review_gaps(user, year, _region_arg(user), page, per_page, now=now).to_dict())

@@ -94,7 +94,7 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 200
 def _request_fingerprint() -> str:
     if request.files or request.form:
         # A malformed part header gives a field named None: compared as text, never as None.
-        parts = sorted(f"{name}={value}" for name, value in request.form.items(multi=True))
+        parts: list[str | bytes] = sorted(f"{name}={value}" for name, value in request.form.items(multi=True))
         for name, upload in sorted(request.files.items(multi=True), key=lambda item: str(item[0])):
             parts += [name, upload.filename or "", upload.stream.read()]
             upload.stream.seek(0)

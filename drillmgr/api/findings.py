@@ -93,7 +93,8 @@ register_schema("Review", {
     "properties": {
         "drill_id": {"type": "integer"}, **_REVIEW_TEXT, "plan_revision_needed": {"type": "boolean"},
         "filing_status": {"type": "string", "enum": FilingStatus.values()},
-        "submitted_at": _TIME, "submitted_by": {"type": ["integer", "null"]}, "decided_at": _TIME, "decided_by": {"type": ["integer", "null"]},
+        "submitted_at": _TIME, "submitted_by": {"type": ["integer", "null"]},
+        "decided_at": _TIME, "decided_by": {"type": ["integer", "null"]},
         "return_reason": {"type": "string"}, "version": {"type": "integer"},
         "findings": {"type": "array", "items": {"$ref": "#/components/schemas/Finding"}},
         "history": {"type": "array", "description": "filing steps, oldest first", "items": {

@@ -43,7 +43,8 @@ PAGE_PARAMS = [
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 REGION_CODE_LENGTH = 12  # national division codes: 6, 9 or 12 digits
 # Years of MIN_DATE…MAX_DATE: the server refuses other dates with a 422 naming the field.
-_YEARS = f"^(?:{MIN_DATE.year // 100}|{'|'.join(str(c) for c in range(MIN_DATE.year // 100 + 1, MAX_DATE.year // 100 + 1))})[0-9]{{2}}-"
+_YEARS = (f"^(?:{MIN_DATE.year // 100}|"
+          f"{'|'.join(str(c) for c in range(MIN_DATE.year // 100 + 1, MAX_DATE.year // 100 + 1))})[0-9]{{2}}-")
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
 
 IDEMPOTENCY_KEY = {
@@ -205,9 +206,10 @@ def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
     if info.get("response") or not content:
         content["application/json"] = {"schema": response_schema}
     if method == "delete" or info.get("no_content"):
-        success = {"204": {"description": "Done; no content"}}
+        success: dict[str, dict] = {"204": {"description": "Done; no content"}}
     else:
-        success = {"201" if method == "post" and info.get("created") else "200": {"description": "OK", "content": content}}
+        success = {"201" if method == "post" and info.get("created") else "200":
+                   {"description": "OK", "content": content}}
     operation["responses"] = success | responses | {
         "400": _problem("Malformed request"),
         "422": _problem("Invalid input; `errors` names each field"),
@@ -233,7 +235,7 @@ def openapi_document() -> dict:
             continue
         path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule.removeprefix("/api/v1"))
         view = current_app.view_functions[rule.endpoint]
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(rule, method.lower(), view, inputs)
     schemas = dict(SCHEMAS)
     for name, source in inputs.items():

@@ -90,7 +90,8 @@ register_schema("ChecklistAnswers", {"type": "object", "description": "keyed by 
 register_schema("ChecklistCorrectiveAction", {
     "type": "object", "required": ["category", "corrective_action"],
     "properties": {
-        "summary": {"type": "string", "maxLength": 500, "description": "default: the shortcoming drafted from the item"},
+        "summary": {"type": "string", "maxLength": 500,
+                    "description": "default: the shortcoming drafted from the item"},
         "severity": {"enum": Severity.values(), "description": "default: major"},
         "category": {"enum": FindingCategory.values()},
         "corrective_action": {"type": "object", "required": ["owner"], "properties": {

@@ -55,7 +55,8 @@ register_schema("Region", {
                    "parent_code": {"type": ["string", "null"]}, "key_county": {"type": "boolean"}},
 })
 register_schema("RegionList", {"type": "object",
-                               "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Region"}}}})
+                               "properties": {"items": {"type": "array",
+                                                        "items": {"$ref": "#/components/schemas/Region"}}}})
 register_schema("Organisation", {
     "type": "object",
     "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "kind": {"enum": ORG_KIND_VALUES},
@@ -212,3 +213,7 @@ from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attach
 from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.api import outreach  # noqa: E402,F401 — public education, demonstration sites, checklist runs
 from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report
+from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions
+from drillmgr.api import reminders  # noqa: E402,F401 — coordinators' reminders to units
+from drillmgr.api import groups  # noqa: E402,F401 — units' groups
+from drillmgr.api import exercises  # noqa: E402,F401 — objectives, MSEL, live session, evaluation, feedback

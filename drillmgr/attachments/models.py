@@ -5,10 +5,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import AttachmentKind
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 
 
-class Attachment(db.Model):
+class Attachment(Model):
     """A file kept under the instance folder; who may read it follows what it is attached to."""
 
     __tablename__ = "attachments"

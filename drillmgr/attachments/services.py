@@ -186,7 +186,7 @@ def sweep_orphans(now: datetime | None = None) -> tuple[int, int]:
     old = [path for path in folder.iterdir() if STORED_NAME.fullmatch(path.name) and path.is_file()
            and datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) < cutoff]
     names = sorted({path.name.removesuffix(PART) for path in old})
-    known = set()
+    known: set[str] = set()
     for start in range(0, len(names), 500):
         known.update(db.session.scalars(sa.select(Attachment.stored_name).where(
             Attachment.stored_name.in_(names[start:start + 500]))))
@@ -238,6 +238,7 @@ def delete_attachment(actor, attachment: Attachment) -> None:
     if attachment.drill_id is None:
         access.deny()  # evidence stays with its corrective action
     drill = db.session.get(Drill, attachment.drill_id)
+    assert drill is not None  # drill_id is a foreign key
     access.require(access.can_edit_drill(actor, drill), _("You cannot remove files from this drill."))
     require_not_filed(drill)
     path = attachment_path(attachment)
@@ -266,6 +267,7 @@ def evidence_of(action_ids) -> dict[int, list[Attachment]]:
     if ids:
         for attachment in db.session.scalars(sa.select(Attachment).where(Attachment.corrective_action_id.in_(ids))
                                              .order_by(Attachment.uploaded_at, Attachment.id)):
+            assert attachment.corrective_action_id is not None  # chosen by it above
             found.setdefault(attachment.corrective_action_id, []).append(attachment)
     return found
 

@@ -63,7 +63,7 @@ def _blank(value) -> bool:
 
 
 def _flatten(data: dict | None, prefix: str = "") -> dict:
-    flat = {}
+    flat: dict = {}
     for key, value in (data or {}).items():
         if isinstance(value, dict):
             flat |= _flatten(value, f"{prefix}{key}.")
@@ -75,7 +75,7 @@ def _flatten(data: dict | None, prefix: str = "") -> dict:
 def _names(model, column, ids) -> dict:
     if not ids:
         return {}
-    return dict(db.session.execute(sa.select(model.id, column).where(model.id.in_(list(ids)))).all())
+    return dict(db.session.execute(sa.select(model.id, column).where(model.id.in_(list(ids)))).tuples().all())
 
 
 def _enum_label(enum_class, value) -> str:
@@ -108,7 +108,7 @@ class _Formatter:
                                    .where(User.id.in_(user_ids))).all() if user_ids else []
         self.users = {row.id: row.display_name or row.username for row in users}
         self.regions = dict(db.session.execute(sa.select(Region.code, Region.name)
-                                               .where(Region.code.in_(codes))).all()) if codes else {}
+                                               .where(Region.code.in_(codes))).tuples().all()) if codes else {}
 
     def __call__(self, field: str, value) -> str:
         if value is None or value == "" or value == []:

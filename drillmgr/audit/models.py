@@ -4,10 +4,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from drillmgr.db import utcnow
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """Who changed what, when, before and after. Rows are never updated or deleted."""
 
     __tablename__ = "audit_log"

@@ -3,10 +3,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 
 
-class FeedVersion(db.Model):
+class FeedVersion(Model):
     """The version of one feed link that was last served, and since when it has been current.
 
     Kept in the database so that every worker gives the same Last-Modified, and so that a change no

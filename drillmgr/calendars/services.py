@@ -2,10 +2,12 @@
 
 A calendar program polls its feeds again and again and most polls change nothing. So a poll first
 asks one index-only question about the whole drills table (count, highest id, latest change); when
-that and the clock show nothing new, the feed kept in memory is current. Otherwise one aggregate
-question about the drills this feed would show (count, sums and maxima of ids, versions and times)
-decides whether the kept feed still holds. Only then is anything rendered, and then only the events
-of drills changed since: every drill's VEVENT is cached by its version.
+that and the clock show nothing new, the feed kept in this worker's memory is current. Otherwise one
+aggregate question about the drills this feed would show (count, sums and maxima of ids, versions and
+times) gives the feed's version (recorded in calendar_feed_versions), and the feed's bytes of that
+version are taken from the shared store (drillmgr.cache.store: Redis or the database), where any
+worker on any machine may have put them. Only then is anything rendered, and then only the events of
+drills changed since: every drill's VEVENT is kept in the shared store too, tagged with its version.
 """
 import hashlib
 import os
@@ -17,6 +19,7 @@ from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urljoin
 from zoneinfo import ZoneInfo
 
@@ -33,6 +36,8 @@ from drillmgr.accounts.models import User
 from drillmgr.accounts.services import rotate_feed_secret
 from drillmgr.audit import services as audit
 from drillmgr.calendars import ical
+from drillmgr.cache import generations
+from drillmgr.cache import store as shared
 from drillmgr.calendars.models import FeedVersion
 from drillmgr.compliance.periods import REPORT_DEADLINES
 from drillmgr.db import utcnow
@@ -56,7 +61,7 @@ STAMP_TRUSTED_FOR = timedelta(minutes=5)
 class ByteLRU:
     """A thread-safe least-recently-used map whose size is bounded by the bytes it holds."""
 
-    def __init__(self, max_bytes: int, weigh: Callable[[object], int]):
+    def __init__(self, max_bytes: int, weigh: Callable[[Any], int]):
         self.max_bytes = max_bytes
         self._weigh = weigh
         self._items: OrderedDict = OrderedDict()
@@ -101,8 +106,22 @@ class RenderedFeed:
     current_since: datetime  # the earliest If-Modified-Since that proves a copy current
 
 
-EVENT_CACHE = ByteLRU(48 * 1024 * 1024, len)
-FEED_CACHE = ByteLRU(96 * 1024 * 1024, lambda cached: len(cached.rendered.body))
+LOCAL_FEED_BYTES = 32 * 1024 * 1024  # per worker; the shared store holds every feed for every worker
+SHARED_FEED_MAX_BYTES = 64 * 1024 * 1024  # a bigger feed is rendered from its shared events each time
+
+
+def _local_feeds() -> ByteLRU:
+    """This app's (this worker's) feeds kept in memory, bounded by their bytes."""
+    app = current_app._get_current_object()
+    kept = app.extensions.get("drillmgr_feeds")
+    if kept is None:
+        kept = app.extensions["drillmgr_feeds"] = ByteLRU(LOCAL_FEED_BYTES, lambda cached: len(cached.rendered.body))
+    return kept
+
+
+def clear_local_caches() -> None:
+    """Forgets what this worker keeps in memory, as a freshly started worker has nothing."""
+    _local_feeds().clear()
 
 
 @dataclass(frozen=True)
@@ -135,6 +154,8 @@ class FeedState:
     last_modified: datetime
     current_since: datetime
     years: tuple[int, int]
+    validator: str = ""  # the digest of `key`, as recorded in calendar_feed_versions
+    regions: int | None = None  # the regions' generation read with it (region names are in the events)
 
 
 @dataclass(frozen=True)
@@ -157,7 +178,7 @@ def _style(alarms: bool, locale: str) -> ical.EventStyle:
 
 
 def _locale_of(user: User | None) -> str:
-    if user is not None and user.locale in _config("LANGUAGES"):
+    if user is not None and user.locale is not None and user.locale in _config("LANGUAGES"):
         return user.locale
     return _config("BABEL_DEFAULT_LOCALE")
 
@@ -329,17 +350,23 @@ def feed_state(feed: Feed, now: datetime | None = None) -> FeedState:
             sa.func.max(sa.case((sa.and_(shown, Drill.double_blind.is_(True), Drill.starts_at <= now),
                                  Drill.starts_at))),
             sa.func.max(sa.case((sa.not_(shown), cancelled_moment))),
+            generations.value_of(generations.REGIONS),  # a region renamed: its name is in the events
         ).select_from(Drill).outerjoin(Organisation, Organisation.id == Drill.organizer_org_id)
         .where(*_filters(feed, now, years))
     ).one()
-    count, max_id, id_sum, version_sum, drill_changed, org_changed, blind_start, left_at = row
+    count, max_id, id_sum, version_sum, drill_changed, org_changed, blind_start, left_at, regions = row
     moments = [ical.year_start(years[0] + YEARS_BEFORE, feed.style.tzid), drill_changed, org_changed, blind_start,
                left_at + CANCELLED_KEPT if left_at else None, feed.owner.updated_at if feed.owner else None]
     shown_since = min(max(m for m in moments if m is not None), now)
-    validator = (count, max_id, int(id_sum or 0), int(version_sum or 0), drill_changed, org_changed)
+    validator = (count, max_id, int(id_sum or 0), int(version_sum or 0), drill_changed, org_changed, regions or 0)
     key = (feed.identity, years, validator)
     last_modified, current_since = _recorded_version(feed, key, shown_since, now)
-    return FeedState(key=key, last_modified=last_modified, current_since=current_since, years=years)
+    return FeedState(key=key, last_modified=last_modified, current_since=current_since, years=years,
+                     validator=_validator(key), regions=regions or 0)
+
+
+def _validator(key: tuple) -> str:
+    return hashlib.sha256(repr(key).encode()).hexdigest()
 
 
 def _feed_name(feed: Feed) -> str:
@@ -355,7 +382,7 @@ def _recorded_version(feed: Feed, key: tuple, shown_since: datetime, now: dateti
     If-Modified-Since answers 200 after every change. Recorded in the database, for every worker.
     """
     name = _feed_name(feed)
-    validator = hashlib.sha256(repr(key).encode()).hexdigest()
+    validator = _validator(key)
     recorded = db.session.execute(
         sa.select(FeedVersion.validator, FeedVersion.last_modified, FeedVersion.current_since)
         .where(FeedVersion.feed == name)
@@ -364,11 +391,14 @@ def _recorded_version(feed: Feed, key: tuple, shown_since: datetime, now: dateti
         return recorded.last_modified, recorded.current_since
     if recorded is None:
         last_modified = current_since = shown_since.replace(microsecond=0)
-        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[db.session.get_bind().dialect.name]
+        inserts: dict[str, Callable[..., postgresql.Insert | sqlite.Insert]] = {
+            "postgresql": postgresql.insert, "sqlite": sqlite.insert}
+        insert = inserts[db.session.get_bind().dialect.name]
         inserted = db.session.execute(
             insert(FeedVersion).values(feed=name, validator=validator, last_modified=last_modified,
                                        current_since=current_since).on_conflict_do_nothing())
-        if not inserted.rowcount:  # another worker recorded it first
+        # SQLAlchemy 2.0 types Session.execute() as Result; an INSERT's is a CursorResult, which has rowcount.
+        if not inserted.rowcount:  # type: ignore[attr-defined]  # another worker recorded it first
             return _recorded_version(feed, key, shown_since, now)
     else:
         last_modified = max(now.replace(microsecond=0), recorded.last_modified)
@@ -388,7 +418,7 @@ def _recorded_version(feed: Feed, key: tuple, shown_since: datetime, now: dateti
 
 def _load_drills(ids: list[int]) -> list[Drill]:
     """Full drills with what their events need, in one query per chunk of ids, never one per drill."""
-    drills = []
+    drills: list[Drill] = []
     for start in range(0, len(ids), LOAD_CHUNK):
         chunk = ids[start:start + LOAD_CHUNK]
         drills += db.session.scalars(
@@ -399,9 +429,20 @@ def _load_drills(ids: list[int]) -> list[Drill]:
     return drills
 
 
-def _drill_events(feed: Feed, now: datetime, years: tuple[int, int]) -> list[bytes]:
-    """The feed's VEVENTs in order; each is taken from the cache when its drill (and organiser) is
-    unchanged. Change times are compared as the database's text, which is all a key needs."""
+def _style_digest(style: ical.EventStyle) -> str:
+    return hashlib.sha256(repr(style).encode()).hexdigest()[:16]
+
+
+def _event_slot(drill_id: int, style_digest: str) -> str:
+    return f"event:{drill_id}:{style_digest}"
+
+
+def _drill_events(feed: Feed, now: datetime, years: tuple[int, int], to_store: dict | None = None,
+                  regions: int | None = None) -> list[bytes]:
+    """The feed's VEVENTs in order; each is taken from the shared store when its drill (and
+    organiser) is unchanged since any worker rendered it. Change times are compared as the database's
+    text, which is all a tag needs. The events rendered here are stored for every other worker (into
+    `to_store`, for the caller to store with the feed in one write, when given)."""
     style = feed.style
     rows = db.session.execute(
         sa.select(Drill.id, Drill.version, sa.cast(Drill.updated_at, sa.String).label("drill_changed"),
@@ -410,15 +451,28 @@ def _drill_events(feed: Feed, now: datetime, years: tuple[int, int]) -> list[byt
         .where(*_filters(feed, now, years), _shown(now))
         .order_by(Drill.starts_at, Drill.id)
     ).all()
-    keys = {row[0]: (*row, style) for row in rows}
-    events = {drill_id: EVENT_CACHE.get(key) for drill_id, key in keys.items()}
+    digest = _style_digest(style)
+    if regions is None:  # region names are in the events too
+        regions = generations.current(generations.REGIONS)
+    tags = {row[0]: hashlib.sha256(f"{row[1]}|{row[2]}|{row[3]}|{regions}".encode()).hexdigest()[:32]
+            for row in rows}
+    kept = shared.store().get_many([_event_slot(drill_id, digest) for drill_id in tags])
+    events = {}
+    for drill_id, tag in tags.items():
+        found = kept.get(_event_slot(drill_id, digest))
+        events[drill_id] = found[1] if found is not None and found[0] == tag else None
     missing = [drill_id for drill_id, data in events.items() if data is None]
     if missing:
+        rendered = {}
         with force_locale(style.locale):
             for drill in _load_drills(missing):
                 events[drill.id] = ical.drill_event(drill, style).to_ical()
-                EVENT_CACHE.put(keys[drill.id], events[drill.id])
-    return [events[drill_id] for drill_id in keys if events[drill_id] is not None]
+                rendered[_event_slot(drill.id, digest)] = (tags[drill.id], events[drill.id])
+        if to_store is None:
+            shared.store().put_many(rendered, now)
+        else:
+            to_store.update(rendered)
+    return [events[drill_id] for drill_id in tags if events[drill_id] is not None]
 
 
 @lru_cache(maxsize=16)
@@ -440,14 +494,15 @@ def _calendar_events(feed: Feed, years: tuple[int, int]) -> list[bytes]:
     return [event.to_ical() for event in events]
 
 
-def render_feed(feed: Feed, state: FeedState, now: datetime | None = None) -> RenderedFeed:
+def render_feed(feed: Feed, state: FeedState, now: datetime | None = None,
+                to_store: dict | None = None) -> RenderedFeed:
     """The feed's bytes; only the events of drills changed since they were last rendered are built."""
     now = now or utcnow()
     with force_locale(feed.style.locale):
         head = ical.head_bytes(ical.calendar_head(feed.name, feed.description, feed.style.tzid))
         parts = [head, _timezone_bytes(feed.style.tzid, *state.years),
                  *_calendar_events(feed, state.years)]
-    parts += _drill_events(feed, now, state.years)
+    parts += _drill_events(feed, now, state.years, to_store, state.regions)
     parts.append(ical.CALENDAR_END)
     body = b"".join(parts)
     return RenderedFeed(body=body, etag=hashlib.sha256(body).hexdigest(), last_modified=state.last_modified,
@@ -457,7 +512,7 @@ def render_feed(feed: Feed, state: FeedState, now: datetime | None = None) -> Re
 # --- serving: the cheap checks before any rendering ------------------------------------------------
 
 def data_stamp(owner: User | None) -> tuple:
-    """Changes whenever a drill or an organisation changes: every change of a drill sets its
+    """Changes whenever a drill, an organisation or a region changes: every change of a drill sets its
     updated_at, a new drill raises the highest id, a deleted one lowers the count. Index-only, so it
     costs the same for any number of drills."""
     row = db.session.execute(sa.select(
@@ -465,6 +520,7 @@ def data_stamp(owner: User | None) -> tuple:
         sa.select(sa.func.max(Drill.id)).scalar_subquery(),
         sa.select(sa.func.max(Drill.updated_at)).scalar_subquery(),
         sa.select(sa.func.max(Organisation.updated_at)).scalar_subquery(),
+        generations.value_of(generations.REGIONS),
     )).one()
     return (*row, owner.updated_at if owner else None)
 
@@ -500,7 +556,8 @@ def _revalidate(feed: Feed, now: datetime, stamp: tuple) -> tuple[CachedFeed | N
     Nothing changed anywhere and no clock-driven change due: current, after one small query.
     Otherwise the feed's own validator decides (one aggregate query over its drills).
     """
-    cached = FEED_CACHE.get(feed.identity)
+    local = _local_feeds()
+    cached = local.get(feed.identity)
     if cached is not None and cached.stamp == stamp and now < cached.valid_until:
         return cached, None
     state = feed_state(feed, now)
@@ -508,14 +565,30 @@ def _revalidate(feed: Feed, now: datetime, stamp: tuple) -> tuple[CachedFeed | N
         # The recorded dates, not the kept ones: the feed may have changed and changed back meanwhile.
         rendered = replace(cached.rendered, last_modified=state.last_modified, current_since=state.current_since)
         cached = replace(cached, rendered=rendered, stamp=stamp, valid_until=next_time_change(now, feed.style.tzid))
-        FEED_CACHE.put(feed.identity, cached)
+        local.put(feed.identity, cached)
+        return cached, None
+    kept = shared.get(_shared_feed_slot(feed), state.validator)
+    if kept is not None:  # rendered by another worker (or this one before it restarted)
+        etag, body = kept[:64].decode(), kept[64:]
+        rendered = RenderedFeed(body=body, etag=etag, last_modified=state.last_modified,
+                                current_since=state.current_since)
+        cached = CachedFeed(rendered, state.key, stamp, next_time_change(now, feed.style.tzid))
+        local.put(feed.identity, cached)
         return cached, None
     return None, state
 
 
+def _shared_feed_slot(feed: Feed) -> str:
+    return f"feed:{_feed_name(feed)}"
+
+
 def _render_and_keep(feed: Feed, state: FeedState, stamp: tuple, now: datetime) -> RenderedFeed:
-    rendered = render_feed(feed, state, now)
-    FEED_CACHE.put(feed.identity, CachedFeed(rendered, state.key, stamp, next_time_change(now, feed.style.tzid)))
+    to_store: dict = {}
+    rendered = render_feed(feed, state, now, to_store)
+    _local_feeds().put(feed.identity, CachedFeed(rendered, state.key, stamp, next_time_change(now, feed.style.tzid)))
+    if state.validator and len(rendered.body) <= SHARED_FEED_MAX_BYTES:
+        to_store[_shared_feed_slot(feed)] = (state.validator, rendered.etag.encode() + rendered.body)
+    shared.store().put_many(to_store, now)  # the new events and the feed, for every worker, in one write
     return rendered
 
 
@@ -524,7 +597,10 @@ def current_feed(feed: Feed, now: datetime | None = None) -> RenderedFeed:
     now = now or utcnow()
     stamp = data_stamp(feed.owner)  # before reading the drills, so a change made meanwhile is seen next time
     cached, state = _revalidate(feed, now, stamp)
-    return cached.rendered if cached else _render_and_keep(feed, state, stamp, now)
+    if cached:
+        return cached.rendered
+    assert state is not None  # _revalidate gives the cached feed or the state to render from
+    return _render_and_keep(feed, state, stamp, now)
 
 
 def answer(feed: Feed, etag_matches: Callable[[str], bool] | None = None,
@@ -538,14 +614,19 @@ def answer(feed: Feed, etag_matches: Callable[[str], bool] | None = None,
     now = now or utcnow()
     stamp = data_stamp(feed.owner)
     cached, state = _revalidate(feed, now, stamp)
-    last_modified = cached.rendered.last_modified if cached else state.last_modified
-    current_since = cached.rendered.current_since if cached else state.current_since
+    known = cached.rendered if cached else state
+    assert known is not None  # _revalidate gives the cached feed or the state to render from
+    last_modified, current_since = known.last_modified, known.current_since
     if etag_matches is not None:
         if cached is not None and etag_matches(cached.rendered.etag):
             return FeedAnswer(304, cached.rendered.etag, last_modified)
     elif modified_since is not None and current_since <= modified_since <= now:
         return FeedAnswer(304, cached.rendered.etag if cached else None, last_modified)
-    rendered = cached.rendered if cached else _render_and_keep(feed, state, stamp, now)
+    if cached:
+        rendered = cached.rendered
+    else:
+        assert state is not None  # as above
+        rendered = _render_and_keep(feed, state, stamp, now)
     if etag_matches is not None and etag_matches(rendered.etag):
         return FeedAnswer(304, rendered.etag, last_modified)
     return FeedAnswer(200, rendered.etag, last_modified, rendered.body)

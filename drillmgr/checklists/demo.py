@@ -21,7 +21,8 @@ def seed_readiness_demo(today: date, rng: random.Random) -> int:
     """Completed standing readiness runs for demo units that have none yet; returns how many."""
     ensure_default_templates()
     templates = {t.org_kind: t for t in db.session.scalars(
-        sa.select(ChecklistTemplate).where(ChecklistTemplate.active.is_(True), ChecklistTemplate.org_kind.is_not(None)))}
+        sa.select(ChecklistTemplate)
+        .where(ChecklistTemplate.active.is_(True), ChecklistTemplate.org_kind.is_not(None)))}
     items = {t.id: [i.id for i in t.items if i.active] for t in templates.values()}
     done = sa.select(ChecklistRun.org_id).where(ChecklistRun.org_id.is_not(None))
     units = db.session.execute(sa.select(Organisation.id, Organisation.kind, Organisation.region_code).where(
@@ -48,7 +49,7 @@ def seed_readiness_demo(today: date, rng: random.Random) -> int:
     run_ids = db.session.scalars(sa.insert(ChecklistRun).returning(ChecklistRun.id, sort_by_parameter_order=True),
                                  run_rows).all()
     answers = []
-    for run_id, template_id in zip(run_ids, plans):
+    for run_id, template_id in zip(run_ids, plans, strict=True):
         failing = rng.choice(items[template_id]) if rng.random() < SHARE_WITH_NO else None
         answers += [{"run_id": run_id, "item_id": item_id, "note": "",
                      "answer": (Answer.NO if item_id == failing else Answer.YES).value}

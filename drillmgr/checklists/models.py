@@ -5,10 +5,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import Answer, DrillForm, DrillScope, OrgKind
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 
 
-class ChecklistTemplate(db.Model):
+class ChecklistTemplate(Model):
     """Applies to drills of a form and scope (pre-drill) or to units of a kind (standing readiness)."""
 
     __tablename__ = "checklist_templates"
@@ -28,7 +28,7 @@ class ChecklistTemplate(db.Model):
     )
 
 
-class ChecklistItem(db.Model):
+class ChecklistItem(Model):
     __tablename__ = "checklist_items"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,7 +38,7 @@ class ChecklistItem(db.Model):
     active: Mapped[bool] = mapped_column(default=True)
 
 
-class ChecklistRun(db.Model):
+class ChecklistRun(Model):
     __tablename__ = "checklist_runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,7 +54,7 @@ class ChecklistRun(db.Model):
     answers: Mapped[list["ChecklistAnswer"]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
 
-class ChecklistAnswer(db.Model):
+class ChecklistAnswer(Model):
     __tablename__ = "checklist_answers"
 
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("checklist_runs.id", ondelete="CASCADE"), primary_key=True)

@@ -360,7 +360,7 @@ def save_answers(actor, run: ChecklistRun, answers: dict, photos: dict | None = 
             errors[f"item-{key}"] = [_("No such item in this checklist.")]
     if errors:
         raise ValidationError(_("The input is not valid."), errors)
-    changed = {}
+    changed: dict[int, dict] = {}
     for item_id, reading in readings.items():
         answer = _answer_row(run, lines[item_id])
         if reading["answer"] is not MISSING:
@@ -408,6 +408,7 @@ def action_due_on(run: ChecklistRun, today: date | None = None) -> date:
     due = today + timedelta(days=ACTION_DAYS)
     if run.drill_id is not None:
         drill = db.session.get(Drill, run.drill_id)
+        assert drill is not None  # drill_id is a foreign key
         eve = drill.starts_at.astimezone(local_zone()).date() - timedelta(days=1)
         if today <= eve < due:
             due = eve
@@ -453,6 +454,7 @@ def _no_line(run: ChecklistRun, item_id: int) -> RunLine:
         access.not_found(_("No such checklist item."))
     if line.value != Answer.NO:
         raise Conflict(_("Only items answered “no” become corrective actions."))
+    assert line.answer is not None  # answered “no”
     if line.answer.finding_id is not None:
         raise Conflict(_("This item already has a corrective action."))
     return line
@@ -469,6 +471,7 @@ def action_draft(actor, run: ChecklistRun, item_id: int, today: date | None = No
 
     _require_fill(actor, run)
     line = _no_line(run, item_id)
+    assert line.answer is not None  # answered “no”
     return ActionDraft(line=line, summary=shortcoming(line.item.text), description=(line.answer.note or "").strip(),
                        due_on=action_due_on(run, today), owners=owner_choices(_source_finding(run)))
 
@@ -484,6 +487,7 @@ def make_corrective_action(actor, run: ChecklistRun, item_id: int, data: dict | 
     _require_fill(actor, run)
     lock(run)  # a second click waits, then finds the first click's action
     line = _no_line(run, item_id)
+    assert line.answer is not None  # answered “no”
     if data is not None and not isinstance(data, dict):
         raise ValidationError(_("The request body must be a JSON object."))
     data = dict(data or {})
@@ -501,7 +505,9 @@ def make_corrective_action(actor, run: ChecklistRun, item_id: int, data: dict | 
                              checklist_run_id=run.id, found_on=today, today=today, commit=False)
     line.answer.finding_id = finding.id
     if line.answer.photo_id is not None:
-        db.session.get(Attachment, line.answer.photo_id).corrective_action_id = finding.corrective_action.id
+        photo = db.session.get(Attachment, line.answer.photo_id)
+        assert photo is not None  # photo_id is a foreign key
+        photo.corrective_action_id = finding.corrective_action.id
     audit.record(actor, "checklist.run.action", "checklist_run", run.id, None,
                  {"item_id": item_id, "finding_id": finding.id})
     db.session.commit()
@@ -523,9 +529,9 @@ def run_subjects(runs: list[ChecklistRun]) -> dict[int, str]:
     """What each run is about — its drill's title or its unit's name — in two queries for a whole page."""
     drill_ids = {r.drill_id for r in runs if r.drill_id}
     org_ids = {r.org_id for r in runs if r.org_id and not r.drill_id}
-    titles = dict(db.session.execute(sa.select(Drill.id, Drill.title).where(Drill.id.in_(drill_ids))).all())
-    names = dict(db.session.execute(sa.select(Organisation.id, Organisation.name)
-                                    .where(Organisation.id.in_(org_ids))).all())
+    titles = dict(db.session.execute(sa.select(Drill.id, Drill.title).where(Drill.id.in_(drill_ids))).tuples().all())
+    names: dict[int | None, str] = dict(db.session.execute(sa.select(Organisation.id, Organisation.name)
+                                                           .where(Organisation.id.in_(org_ids))).tuples().all())
     return {r.id: titles.get(r.drill_id, "") if r.drill_id else names.get(r.org_id, "") for r in runs}
 
 
@@ -583,11 +589,12 @@ def unit_readiness(user, org: Organisation, today: date | None = None) -> UnitRe
         .order_by(ChecklistRun.completed_at.desc(), ChecklistRun.id.desc())).all()
     open_run = next((r for r in runs if r.completed_at is None), None)
     last_run = next((r for r in runs if r.completed_at is not None), None)
-    age = (today - last_run.completed_at.astimezone(local_zone()).date()).days if last_run else None
+    last_day = last_run.completed_at.astimezone(local_zone()).date() if last_run and last_run.completed_at else None
+    age = (today - last_day).days if last_day else None
     first, _last = term_bounds(today)
     return UnitReadiness(
         template=template_for_org(org), last_run=last_run, open_run=open_run, age_days=age,
-        this_term=last_run is not None and last_run.completed_at.astimezone(local_zone()).date() >= first,
+        this_term=last_day is not None and last_day >= first,
         can_start=access.can_start_readiness_run(user, org))
 
 

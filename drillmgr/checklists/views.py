@@ -150,7 +150,7 @@ def add_item(template_id: int):
 @bp.post("/templates/<int:template_id>/items/<int:item_id>")
 @login_required
 def update_item(template_id: int, item_id: int):
-    data = {}
+    data: dict[str, str | bool] = {}
     if "text" in request.form:
         data["text"] = request.form["text"]
     if "active" in request.form:

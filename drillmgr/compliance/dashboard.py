@@ -1,5 +1,6 @@
 """What the coordinators' dashboard shows: the county × rule matrix, a county's units, the key-county
-panel, overdue corrective actions and completion over the months. Built from evaluate() plus a few
+panel, overdue corrective actions and completion over the months. Built from the kept results of
+evaluate() (drillmgr.compliance.kept: evaluated once after a change, for every worker) plus a few
 aggregate queries."""
 from collections import Counter
 from dataclasses import dataclass, field
@@ -11,13 +12,16 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.services import readiness_summary, term_bounds
+from drillmgr.compliance.kept import kept_evaluate
+from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
-from drillmgr.compliance.services import RANK, RuleResult, combine, evaluate, subject_counties, subtree_list
+from drillmgr.compliance.services import (RANK, RuleResult, SubjectResult, combine, subject_counties,
+                                         subtree_list)
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.compliance.sqlfuncs import scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus
+from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus, Focus
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.localtime import local_midnight, local_today
@@ -52,6 +56,7 @@ class Dashboard:
     totals: Counter
     readiness: dict  # county code -> readiness_summary row (units with a standing checklist, ready this term)
     term: tuple[date, date]
+    as_of: datetime | None = None  # when the statuses shown were evaluated
 
 
 def default_region(user) -> str:
@@ -59,11 +64,14 @@ def default_region(user) -> str:
     home = access.compliance_home_region(user)
     if home:
         return home
-    return db.session.scalar(sa.select(Region.code).where(Region.parent_code.is_(None)).order_by(Region.code))
+    top = db.session.scalar(sa.select(Region.code).where(Region.parent_code.is_(None)).order_by(Region.code))
+    assert top is not None  # the migrations add the prefecture (b7c1e5a2d9f0)
+    return top
 
 
 def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[dict, Counter]:
-    cells, totals = {}, Counter()
+    cells: dict = {}
+    totals: Counter[ComplianceStatus] = Counter()
     for rule_result in results:
         per_county: dict[str, Counter] = {}
         for r in rule_result.results:
@@ -77,14 +85,18 @@ def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[dict, Co
 
 def matrix_document(year: int, region: Region, results: list[RuleResult], counties: list[Region],
                     cells: dict) -> Document:
-    """The county × rule matrix; a unit rule's cell counts the county's units that met it so far."""
+    """The county × rule matrix; a unit rule's cell counts the county's units met · on track · at risk ·
+    missed (units whose remaining periods are not due yet count as on track)."""
     def status_cell(rule_result: RuleResult, county: Region):
         found = cells[(county.code, rule_result.key)]
         if found.status is None:
             return cell(None)
         if rule_result.subject == "org":
-            return cell(_("%(status)s %(met)d/%(total)d", status=found.status.label,
-                          met=found.counts[ComplianceStatus.MET], total=found.total), tone=found.status.value)
+            counts = breakdown(found.counts)
+            return cell(_("%(status)s %(met)d · %(on_track)d · %(at_risk)d · %(missed)d", status=found.status.label,
+                          met=counts[ComplianceStatus.MET], on_track=counts[ComplianceStatus.ON_TRACK],
+                          at_risk=counts[ComplianceStatus.AT_RISK], missed=counts[ComplianceStatus.MISSED]),
+                        tone=found.status.value)
         return cell(str(found.status.label), tone=found.status.value)
 
     table = Table("matrix", _("Compliance matrix"),
@@ -106,7 +118,8 @@ def matrix_for(user, year: int, region_code: str, now: datetime | None = None) -
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    return compliance_matrix(year, region, evaluate(year, region_code, now=now or utcnow(), user=user, evidence=False))
+    results, _as_of = kept_evaluate(year, region_code, now=now or utcnow(), user=user, evidence=False)
+    return compliance_matrix(year, region, results)
 
 
 def matrix_filename(region_code: str, year: int) -> str:
@@ -120,6 +133,8 @@ def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult
     (span,) = periods("year", year)
     status = {(r.subject_id, rr.key): r for rr in results for r in rr.results
               if rr.key in ("key-county-comprehensive-live", "key-county-double-blind-tabletop")}
+    rule = next((rr.rule for rr in results if rr.key == "key-county-comprehensive-live"), None)
+    required = list(rule.params.get("required_focus") or []) if rule else []
     panel = []
     for county in keys:
         subtree = subtree_list(county.code)
@@ -133,6 +148,9 @@ def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult
         panel.append({
             "county": county,
             "live": [d for d in drills if d.form == DrillForm.LIVE],
+            "lacking": {d.id: [Focus(f).label for f in required if f not in {x.value for x in d.focus}]
+                        for d in drills
+                        if d.form == DrillForm.LIVE and not set(required) <= {x.value for x in d.focus}},
             "tabletops": [d for d in drills if d.form == DrillForm.TABLETOP],
             "live_result": status.get((county.code, "key-county-comprehensive-live")),
             "tabletop_result": status.get((county.code, "key-county-double-blind-tabletop")),
@@ -144,8 +162,8 @@ def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -
     """Corrective actions due before today and not verified, in the region: how many, and the first few."""
     where = sa.and_(Finding.region_code.in_(subtree_list(region_code)), CorrectiveAction.due_on < today,
                     CorrectiveAction.status != ActionStatus.VERIFIED)
-    count = db.session.scalar(sa.select(sa.func.count()).select_from(CorrectiveAction)
-                              .join(Finding, Finding.id == CorrectiveAction.finding_id).where(where))
+    count = db.session.execute(sa.select(sa.func.count()).select_from(CorrectiveAction)
+                               .join(Finding, Finding.id == CorrectiveAction.finding_id).where(where)).scalar_one()
     rows = list(db.session.execute(
         sa.select(CorrectiveAction.id, CorrectiveAction.due_on, CorrectiveAction.status, Finding.summary,
                   Finding.drill_id, Region.name.label("region_name"))
@@ -176,7 +194,7 @@ def build_dashboard(user, year: int, region_code: str, now: datetime | None = No
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    results = evaluate(year, region_code, now=now, user=user, evidence=False)
+    results, as_of = kept_evaluate(year, region_code, now=now, user=user, evidence=False)
     counties = subject_counties(region_code)
     cells, totals = _matrix(results, counties)
     today = local_today(now)
@@ -186,7 +204,7 @@ def build_dashboard(user, year: int, region_code: str, now: datetime | None = No
                      key_panel=_key_panel(user, year, counties, results, now), overdue_count=count, overdue=overdue,
                      months=monthly_completion(user, region_code, year, now), totals=totals,
                      readiness={row["code"]: row for row in readiness_summary(region_code, today)},
-                     term=term_bounds(today))
+                     term=term_bounds(today), as_of=as_of)
 
 
 def chart_ticks(top: int, steps: int = 4) -> list[int]:
@@ -228,11 +246,12 @@ def _aware(moment: datetime) -> datetime:
 class CountyDetail:
     year: int
     county: Region
-    county_rules: list[tuple[RuleResult, object]]  # rule, the county's result
+    county_rules: list[tuple[RuleResult, SubjectResult | None]]  # rule, the county's result
     unit_rules: list[RuleResult]
     units: list[dict]  # {id, name, results: {rule key: SubjectResult}}
     readiness: list[dict]  # unit_readiness
     term: tuple[date, date]
+    as_of: datetime | None = None
 
 
 def county_detail(user, year: int, county_code: str, now: datetime | None = None) -> CountyDetail:
@@ -242,7 +261,7 @@ def county_detail(user, year: int, county_code: str, now: datetime | None = None
     if county is None:
         access.not_found()
     access.require(access.can_view_compliance(user, county_code))
-    results = evaluate(year, county_code, now=now, user=user)
+    results, as_of = kept_evaluate(year, county_code, now=now, user=user)
     county_rules = [(rr, next((r for r in rr.results if r.subject_id == county_code), None))
                     for rr in results if rr.subject == "county"]
     unit_rules = [rr for rr in results if rr.subject == "org"]
@@ -254,5 +273,5 @@ def county_detail(user, year: int, county_code: str, now: datetime | None = None
     ordered = sorted(units.values(), key=lambda u: (min(RANK[r.status] for r in u["results"].values()), u["name"]))
     today = local_today(now)
     return CountyDetail(year, county, county_rules, unit_rules, ordered, unit_readiness(county_code, today),
-                        term_bounds(today))
+                        term_bounds(today), as_of)
 

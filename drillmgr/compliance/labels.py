@@ -1,9 +1,13 @@
 """Readable labels for the engine's codes: statuses and the items listed as `missing`."""
 import re
+from datetime import date, timedelta
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from drillmgr.compliance.periods import reporting_half, reporting_half_of
 from drillmgr.enums import ComplianceStatus, DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
+from drillmgr.localtime import local_today
 
 
 def status_label(value) -> str:
@@ -16,10 +20,46 @@ def period_label(label: str) -> str:
     if m := re.fullmatch(r"(\d{4})-Q(\d)", label):
         return _("%(year)s, quarter %(q)s", year=m[1], q=m[2])
     if m := re.fullmatch(r"(\d{4})-H(\d)", label):
-        return _("%(year)s, half %(h)s", year=m[1], h=m[2])
+        return _("%(year)s, first half", year=m[1]) if m[2] == "1" else _("%(year)s, second half", year=m[1])
     if re.fullmatch(r"\d{4}", label):
         return _("year %(year)s", year=label)
     return label
+
+
+def join_list(items, clauses: bool = False) -> str:
+    """Items joined as the page's language joins a list: 、 in Chinese, a comma in English; `clauses`
+    (parts of a sentence that hold lists themselves) with a semicolon."""
+    chinese = str(get_locale() or "zh_CN").startswith("zh")
+    separator = ("；" if chinese else "; ") if clauses else ("、" if chinese else ", ")
+    return separator.join(str(item) for item in items)
+
+
+def reporting_period_name(year: int, half: int) -> str:
+    """A reporting period named with its dates, e.g. 2026年上半年报告期（2025-11-09至2026-06-07）."""
+    period = reporting_half(year, half)
+    first, last = period.first_day.isoformat(), period.last_day.isoformat()
+    if half == 1:
+        return _("%(year)s first reporting period (%(first)s to %(last)s)", year=year, first=first, last=last)
+    return _("%(year)s second reporting period (%(first)s to %(last)s)", year=year, first=first, last=last)
+
+
+def counts_towards(moment) -> str:
+    """The reporting period a drill held at `moment` counts towards: a drill on 22 December counts towards
+    the next year's first period."""
+    return reporting_period_name(*reporting_half_of(local_today(moment)))
+
+
+def slot_period_name(slot) -> str:
+    """A compliance slot's period: a reporting period with its dates, any other by period_label."""
+    if m := re.fullmatch(r"(\d{4})-H(\d)", slot.label):
+        year, half = int(m[1]), int(m[2])
+        if local_today(slot.start) == reporting_half(year, half).first_day:
+            return reporting_period_name(year, half)
+    return period_label(slot.label)
+
+
+def slot_last_day(slot) -> date:
+    return local_today(slot.end - timedelta(seconds=1))
 
 
 def missing_label(code: str) -> str:
@@ -30,6 +70,9 @@ def missing_label(code: str) -> str:
         return _("no campaign for %(day)s", day=ObservanceDay(code).label)
     if code in SixIntoSetting.values():
         return _("no activity: %(setting)s", setting=SixIntoSetting(code).label)
+    if m := re.fullmatch(r"not_run_blind:drill-(\d+)", code):
+        return _("double-blind drill %(id)s was not run blind: the exercise console did not reveal it at its start",
+                 id=m[1])
     if m := re.fullmatch(r"review:drill-(\d+)", code):
         return _("review of drill %(id)s not submitted in time", id=m[1])
     if m := re.fullmatch(r"corrective_action:(\d+)", code):
@@ -45,7 +88,7 @@ def _period_kind_label(kind: str) -> str:
 def describe_params(params: dict) -> list[tuple[str, str]]:
     """A rule's parameters as (name, value) lines for people."""
     def labels(enum_class, values):
-        return "、".join(str(enum_class(v).label) for v in values or []) or "—"
+        return join_list(enum_class(v).label for v in values or []) or "—"
 
     lines = []
     if "count" in params:
@@ -60,6 +103,8 @@ def describe_params(params: dict) -> list[tuple[str, str]]:
         lines.append((_("Drill scope"), labels(DrillScope, params["scopes"])))
     if params.get("double_blind_only"):
         lines.append((_("Double-blind only"), _("yes")))
+    if params.get("run_blind_required"):
+        lines.append((_("Run blind"), _("revealed at its start by the exercise console")))
     if params.get("key_counties_only"):
         lines.append((_("Subjects"), _("key counties")))
     if params.get("org_kinds"):
@@ -77,3 +122,22 @@ def describe_params(params: dict) -> list[tuple[str, str]]:
         lines.append((_("Settings"), labels(SixIntoSetting, params["settings"])))
     lines.append((_("Warning window"), _("%(n)d days", n=params.get("warning_days", 60))))
     return lines
+
+
+def evidence_description(params: dict) -> str:
+    """What a rule counts as evidence, in one sentence for the unit that has to produce it."""
+    forms = join_list(DrillForm(v).label for v in params.get("forms") or []) or _("any drill")
+    parts = [_("A completed drill: %(forms)s", forms=forms)]
+    if params.get("scopes"):
+        parts.append(_("scope %(scopes)s", scopes=join_list(DrillScope(v).label for v in params["scopes"])))
+    if params.get("double_blind_only"):
+        parts.append(_("double-blind"))
+    if params.get("run_blind_required"):
+        parts.append(_("run blind: revealed at its start by the exercise console"))
+    if params.get("required_focus"):
+        parts.append(_("exercising %(links)s", links=join_list(Focus(v).label for v in params["required_focus"])))
+    if params.get("subject") == "org":
+        parts.append(_("organised by the unit or with the unit taking part"))
+    if params.get("credit_real_response"):
+        parts.append(_("a real earthquake response counts in its place"))
+    return join_list(parts, clauses=True)

@@ -10,20 +10,21 @@ from functools import cached_property
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
-from drillmgr.compliance.labels import missing_label
+from drillmgr.compliance.labels import missing_label, reporting_period_name
 from drillmgr.compliance.periods import Period, reporting_half
 from drillmgr.compliance.services import evaluate, subtree_list
 from drillmgr.compliance.sheets import Cell, Column, Document, Table, cell, linked
 from drillmgr.db import utcnow
-from drillmgr.drills.models import Drill, Participation
+from drillmgr.drills.models import Drill, Participation, ParticipationGroup
 from drillmgr.enums import ActionStatus, DrillForm, DrillStatus, JointWith, OutreachKind, Severity
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.formatting import local_date
 from drillmgr.localtime import api_datetime, local_today
-from drillmgr.orgs.models import Organisation
+from drillmgr.orgs.models import Organisation, OrgGroup
 from drillmgr.outreach.models import OutreachActivity
 from drillmgr.regions.models import Region
 
@@ -45,6 +46,7 @@ class HalfYearReport:
     key_counties: list[dict]
     findings: dict
     outreach: dict
+    by_group: list[dict]
 
     @cached_property
     def document(self) -> Document:
@@ -58,6 +60,7 @@ class HalfYearReport:
             "period": {"from": self.period.first_day.isoformat(), "to": self.period.last_day.isoformat()},
             "generated_at": api_datetime(self.generated_at), "drills_by_form": self.by_form, "joint_drills": self.joint,
             "drills_by_unit": self.by_unit, "participation": self.participation,
+            "participation_by_group": self.by_group,
             "key_county_obligations": self.key_counties, "findings": self.findings, "outreach": self.outreach,
         }
 
@@ -108,9 +111,32 @@ def _participation(where) -> dict:
                   sa.func.count(Participation.evacuation_seconds), sa.func.avg(Participation.evacuation_seconds),
                   sa.func.count(Drill.id))
         .join(Drill, Drill.id == Participation.drill_id).where(where, Drill.status == DrillStatus.COMPLETED)).one()
-    counts = {f: int(v) for f, v in zip(fields, row[:len(fields)])}
+    counts = {f: int(v) for f, v in zip(fields, row[:len(fields)], strict=True)}
     return {**counts, "total": sum(counts.values()), "drills": row[-1], "timed_evacuations": row[len(fields)],
             "average_evacuation_seconds": round(float(row[len(fields) + 1]), 1) if row[len(fields) + 1] else None}
+
+
+def _by_group(where) -> list[dict]:
+    """The roll calls by group (班级, 病区, ...) of the period's completed drills, per unit and group: how many
+    drills counted the group, and the expected, present and absent added up over them."""
+    group_org, organiser_org = aliased(Organisation), aliased(Organisation)
+    unit = sa.func.coalesce(group_org.name, organiser_org.name, Region.name)
+    rows = db.session.execute(
+        sa.select(unit.label("unit"), ParticipationGroup.name.label("group"),
+                  sa.func.count(sa.distinct(ParticipationGroup.drill_id)).label("drills"),
+                  sa.func.sum(ParticipationGroup.expected).label("expected"),
+                  sa.func.sum(ParticipationGroup.present).label("present"),
+                  sa.func.sum(ParticipationGroup.missing).label("missing"))
+        .select_from(ParticipationGroup)
+        .join(Drill, Drill.id == ParticipationGroup.drill_id)
+        .outerjoin(OrgGroup, OrgGroup.id == ParticipationGroup.group_id)
+        .outerjoin(group_org, group_org.id == OrgGroup.org_id)
+        .outerjoin(organiser_org, organiser_org.id == Drill.organizer_org_id)
+        .outerjoin(Region, Region.code == Drill.organizer_region_code)
+        .where(where, Drill.status == DrillStatus.COMPLETED)
+        .group_by(unit, ParticipationGroup.name).order_by(unit, ParticipationGroup.name).limit(LIST_LIMIT))
+    return [{"unit": r.unit, "group": r.group, "drills": r.drills, "expected": int(r.expected or 0),
+             "present": int(r.present or 0), "absent": int(r.missing or 0)} for r in rows]
 
 
 def _key_counties(region_code, year, half, user, now) -> list[dict]:
@@ -132,7 +158,8 @@ def _findings(region_code, period: Period, today) -> dict:
     where = sa.and_(Finding.region_code.in_(subtree_list(region_code)),
                     Finding.found_on >= period.first_day, Finding.found_on <= period.last_day)
     overdue = sa.and_(CorrectiveAction.status != ActionStatus.VERIFIED, CorrectiveAction.due_on < today)
-    grid, late = {}, {}
+    grid: dict[tuple, int] = {}
+    late: dict = {}
     for sev, status, n, n_overdue in db.session.execute(
             sa.select(Finding.severity, CorrectiveAction.status, sa.func.count(),
                       sa.func.count(sa.case((overdue, CorrectiveAction.id))))
@@ -166,7 +193,8 @@ def _outreach(region_code, period: Period) -> dict:
         .where(where).group_by(OutreachActivity.kind))}
     by_kind = [{"kind": k.value, "label": str(k.label), "activities": counts.get(k, (0, 0))[0],
                 "audience": int(counts.get(k, (0, 0))[1])} for k in OutreachKind]
-    items = [{"id": a.id, "kind": a.kind.value, "kind_label": str(a.kind.label), "title": a.title, "held_on": a.held_on.isoformat(),
+    items = [{"id": a.id, "kind": a.kind.value, "kind_label": str(a.kind.label), "title": a.title,
+              "held_on": a.held_on.isoformat(),
               "setting": a.setting.value if a.setting else None,
               "observance_day": a.observance_day.value if a.observance_day else None, "audience": a.audience}
              for a in db.session.scalars(sa.select(OutreachActivity).where(where)
@@ -189,7 +217,7 @@ def half_year_report(user, region_code: str, year: int, half: int, now: datetime
                           by_form=by_form, joint=joint, by_unit=_by_unit(where), participation=_participation(where),
                           key_counties=_key_counties(region_code, year, half, user, now),
                           findings=_findings(region_code, period, local_today(now)),
-                          outreach=_outreach(region_code, period))
+                          outreach=_outreach(region_code, period), by_group=_by_group(where))
 
 
 def report_filename(report: HalfYearReport) -> str:
@@ -204,8 +232,7 @@ def report_xlsx(report: HalfYearReport) -> bytes:
 # --- the tables of the page, print view, workbook and JSON -----------------------------------------
 
 def _heading(region: Region, year: int, half: int, period: Period) -> str:
-    return _("%(region)s, %(year)d, reporting period %(half)d (%(first)s – %(last)s)", region=region.name, year=year,
-             half=half, first=period.first_day.isoformat(), last=period.last_day.isoformat())
+    return _("%(region)s, %(period)s", region=region.name, period=reporting_period_name(year, half))
 
 
 def _counts(label: str, values: list) -> list[Cell]:
@@ -241,6 +268,15 @@ def _participation_table(p: dict) -> Table:
              (_("Average evacuation time (s)"), "average_evacuation_seconds")]
     return Table("participation", _("Participation"), [Column(_("Group")), Column(_("People"), True)],
                  [_counts(label, [p[key]]) for label, key in lines])
+
+
+def _by_group_table(rows: list[dict]) -> Table:
+    return Table("by-group", _("Roll call by group"),
+                 [Column(_("Unit")), Column(_("Group")), Column(_("Drills"), True), Column(_("Expected"), True),
+                  Column(_("Present"), True), Column(_("Absent"), True)],
+                 [[cell(r["unit"]), cell(r["group"]), cell(r["drills"]), cell(r["expected"]), cell(r["present"]),
+                   cell(r["absent"])] for r in rows],
+                 empty=_("No roll call by group in this period."))
 
 
 def _evidence_text(item: dict) -> str:
@@ -307,6 +343,7 @@ def _outreach_tables(outreach: dict) -> list[Table]:
 def report_document(report: HalfYearReport) -> Document:
     return Document(_heading(report.region, report.year, report.half, report.period), [
         _by_form_table(report.by_form), _joint_table(report.joint), _by_unit_table(report.by_unit),
-        _participation_table(report.participation), _key_county_table(report.key_counties),
+        _participation_table(report.participation), _by_group_table(report.by_group),
+        _key_county_table(report.key_counties),
         _findings_table(report.findings["items"]), _close_out_table(report.findings),
         *_outreach_tables(report.outreach)])

@@ -23,6 +23,10 @@ from drillmgr.extensions import db
 
 SCHOOL_YEAR_MONTHS = [3, 4, 5, 6, 9, 10, 11, 12]
 DEFAULT_WARNING_DAYS = 60
+BLIND_RULE = "key-county-double-blind-tabletop"
+# From this year on a double-blind tabletop counts only if the exercise console revealed it at its start
+# (`run_blind_required`); earlier years default to not requiring it, as their drills were held before the console.
+RUN_BLIND_FROM = 2027
 
 # key -> (evaluator, title, params). Order is the display order.
 DEFAULT_RULES = {
@@ -33,8 +37,8 @@ DEFAULT_RULES = {
         "count": 1, "period": "year", "warning_days": DEFAULT_WARNING_DAYS}),
     "key-county-double-blind-tabletop": ("drills", _l("Key county: double-blind tabletop every reporting period"), {
         "subject": "county", "key_counties_only": True, "forms": [DrillForm.TABLETOP.value], "scopes": [],
-        "double_blind_only": True, "required_focus": [], "count": 1, "period": "reporting_half",
-        "warning_days": DEFAULT_WARNING_DAYS}),
+        "double_blind_only": True, "run_blind_required": True, "required_focus": [], "count": 1,
+        "period": "reporting_half", "warning_days": DEFAULT_WARNING_DAYS}),
     "school-evacuation": ("drills", _l("Schools: evacuation drill every month of the school year"), {
         "subject": "org", "org_kinds": [OrgKind.SCHOOL.value], "forms": [DrillForm.EVACUATION.value],
         "scopes": [], "double_blind_only": False, "required_focus": [], "count": 1, "period": "month",
@@ -83,11 +87,26 @@ def rule_title(rule: ComplianceRule) -> str:
     return str(DEFAULT_RULES[rule.key][1]) if rule.key in DEFAULT_RULES else rule.title
 
 
+def default_params(key: str, year: int) -> dict:
+    """The default params of rule `key` for `year` (run_blind_required only from RUN_BLIND_FROM)."""
+    params = copy.deepcopy(DEFAULT_RULES[key][2])
+    if "run_blind_required" in params:
+        params["run_blind_required"] = year >= RUN_BLIND_FROM
+    return params
+
+
+def effective_params(rule: ComplianceRule) -> dict:
+    """The rule's params, with a param added since the rule was materialised read as its year's default."""
+    if rule.key != BLIND_RULE or "run_blind_required" in rule.params:
+        return rule.params
+    return {**rule.params, "run_blind_required": rule.year >= RUN_BLIND_FROM}
+
+
 def _default_rows(year: int) -> list[dict]:
     with force_locale("en"):
         return [{"key": key, "year": year, "title": str(title), "description": "",
-                 "params": copy.deepcopy(params), "enabled": True, "position": position}
-                for position, (key, (_evaluator, title, params)) in enumerate(DEFAULT_RULES.items())]
+                 "params": default_params(key, year), "enabled": True, "position": position}
+                for position, (key, (_evaluator, title, _params)) in enumerate(DEFAULT_RULES.items())]
 
 
 def ensure_rules(year: int) -> list[ComplianceRule]:
@@ -102,8 +121,11 @@ def ensure_rules(year: int) -> list[ComplianceRule]:
         for key in missing:
             row = defaults[key]
             if key in previous:
-                row.update(params=copy.deepcopy(previous[key].params), enabled=previous[key].enabled)
-            row["params"] = {**DEFAULT_RULES[key][2], **row["params"]}
+                carried = copy.deepcopy(previous[key].params)
+                if previous_year is not None and previous_year < RUN_BLIND_FROM <= year:
+                    carried.pop("run_blind_required", None)  # the console's rule starts then, whatever before
+                row.update(params=carried, enabled=previous[key].enabled)
+            row["params"] = {**default_params(key, year), **row["params"]}
             try:
                 with db.session.begin_nested():
                     db.session.add(ComplianceRule(**row))
@@ -169,6 +191,8 @@ def parse_params(rule: ComplianceRule, data: dict) -> tuple[dict, bool]:
             months = _choices(data, "months", [str(m) for m in range(1, 13)], errors, required=True)
             params["months"] = [int(m) for m in months] if months is not None else None
         params["required_focus"] = _choices(data, "required_focus", Focus.values(), errors)
+        if rule.key == BLIND_RULE:
+            params["run_blind_required"] = _checked(data, "run_blind_required")
         if params.get("subject") == "org":
             params["org_kinds"] = _choices(data, "org_kinds", OrgKind.values(), errors, required=True)
             params["credit_real_response"] = _checked(data, "credit_real_response")

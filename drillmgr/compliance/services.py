@@ -16,12 +16,16 @@ met: so a school that met every month so far, with months still to come, is ``no
 
 Only completed drills are evidence and only planned ones make a slot on track; cancelled drills
 never count. Double-blind drills count, but for users who may not see a double-blind drill before it
-starts (access.compliance_drill_clause), such a drill is left out of their statuses and evidence.
+starts (access.compliance_drill_clause), such a drill is left out of their statuses and evidence. Where
+a rule has `run_blind_required`, a completed double-blind drill counts only if the exercise console
+revealed it at its start (its session's `revealed_by_console`); otherwise it is listed as missing
+``not_run_blind:drill-<id>``.
 """
 import gc
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -30,10 +34,11 @@ from sqlalchemy.orm import aliased
 from drillmgr.access import services as access
 from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot
 from drillmgr.compliance.periods import Period, periods
-from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_short_title, rule_title
+from drillmgr.compliance.rules import effective_params, ensure_rules, evaluator_of, rule_short_title, rule_title
 from drillmgr.compliance.sqlfuncs import add_days, later_of, scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, DrillFocus, drill_participants
+from drillmgr.exercises.models import ExerciseSession
 from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillStatus, ObservanceDay, OrgKind, OutreachKind,
                             RegionLevel)
 from drillmgr.extensions import db
@@ -86,6 +91,27 @@ class SubjectResult:
     def to_dict(self) -> dict:
         return {"subject": self.subject_dict(), "status": self.status.value, "required": self.required,
                 "achieved": self.achieved, "evidence": self.evidence, "missing": self.missing}
+
+    @property
+    def open_slots(self) -> list[Slot]:
+        """The slots that give the subject its status (the worst), earliest first; none once met."""
+        if self.status is ComplianceStatus.MET:
+            return []
+        return sorted((s for s in self.slots if s.status is self.status), key=lambda s: s.end)
+
+    @property
+    def fix_by(self) -> date | None:
+        """The last day of the earliest slot that gives the subject its status: the date by which it had
+        to be, or must be, put right."""
+        slots = self.open_slots
+        return local_today(slots[0].end - timedelta(seconds=1)) if slots else None
+
+    @property
+    def reasons(self) -> list[str]:
+        """The missing items (codes, see labels.missing_label) behind the subject's status."""
+        if not self.slots:
+            return list(self.missing) if self.status is not ComplianceStatus.MET else []
+        return [m for s in self.open_slots for m in (s.missing or [s.label])]
 
 
 @dataclass
@@ -201,14 +227,17 @@ def _org_scope(region_code: str | None):
     return Organisation.region_code.in_(subtree_list(region_code))
 
 
-def subject_orgs(region_code: str | None, kinds: list[str], county_codes: list[str]) -> list[tuple]:
-    """(id, name, county_code) of the units of `kinds` in scope, in one query."""
+def subject_orgs(region_code: str | None, kinds: list[str], county_codes: list[str],
+                 org_id: int | None = None) -> list[tuple]:
+    """(id, name, county_code) of the units of `kinds` in scope (only `org_id`, if given), in one query."""
     cmap = county_map(county_codes)
-    return list(db.session.execute(
-        sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
-        .join(cmap, cmap.c.region_code == Organisation.region_code)
-        .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), _org_scope(region_code))
-        .order_by(cmap.c.county_code, Organisation.name, Organisation.id)))
+    query = (sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
+             .join(cmap, cmap.c.region_code == Organisation.region_code)
+             .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), _org_scope(region_code))
+             .order_by(cmap.c.county_code, Organisation.name, Organisation.id))
+    if org_id is not None:
+        query = query.where(Organisation.id == org_id)
+    return list(db.session.execute(query).tuples())
 
 
 def _period_index(column, spans: list[Period]):
@@ -231,7 +260,7 @@ def _drill_evidence(row_id, title, starts_at, real_response, note, status) -> di
 
 def _drill_filters(params: dict, lo: datetime, hi: datetime, user, now) -> list:
     forms = params.get("forms") or []
-    form_clause = Drill.form.in_(forms) if forms else sa.true()
+    form_clause: sa.ColumnElement[bool] = Drill.form.in_(forms) if forms else sa.true()
     if params.get("credit_real_response"):
         form_clause = sa.or_(form_clause, Drill.real_response.is_(True))
     starts_at = scanned(Drill.starts_at)
@@ -258,20 +287,29 @@ class DrillCell:
     note: str | None
     p_title: str | None
     p_starts_at: datetime | None
+    unblind: int = 0  # completed double-blind drills not run blind through the console, where that is required
+    unblind_id: int | None = None
 
 
 MONTH_ALIGNED = ("month", "quarter", "half", "year")
 
 
-def _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds):
+def _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds, org_id=None):
     """One row per (subject, drill) that a drill rule may count, with its period index and key links."""
     lo, hi = spans[0].start, spans[-1].end
     required_focus = list(params.get("required_focus") or [])
     filters = _drill_filters(params, lo, hi, user, now)
     links = (sa.select(sa.func.count()).where(DrillFocus.drill_id == Drill.id, DrillFocus.focus.in_(required_focus))
              .correlate(Drill).scalar_subquery() if required_focus else sa.literal(0))
+    if params.get("run_blind_required"):
+        # Run blind: the exercise console revealed the double-blind drill at its start (not before).
+        console = (sa.exists().where(ExerciseSession.drill_id == Drill.id,
+                                     ExerciseSession.revealed_by_console.is_(True)).correlate(Drill))
+        run_blind: sa.ColumnElement = sa.case((sa.and_(Drill.double_blind.is_(True), console), 1), else_=0)
+    else:
+        run_blind = sa.literal(1)
     columns = [Drill.id.label("drill_id"), Drill.status.label("status"), links.label("links"),
-               _period_index(Drill.starts_at, spans).label("p")]
+               run_blind.label("run_blind"), _period_index(Drill.starts_at, spans).label("p")]
     if not by_org:
         cmap = county_map(county_codes)
         return (sa.select(cmap.c.county_code.label("subject"), *columns)
@@ -289,6 +327,9 @@ def _drill_inner(params, spans, by_org, region_code, county_codes, user, now, ki
             orgs = orgs.where(Organisation.kind.in_(kinds))
         own = own.where(Drill.organizer_org_id.in_(orgs))
         joined = joined.where(drill_participants.c.org_id.in_(orgs))
+    if org_id is not None:
+        own = own.where(Drill.organizer_org_id == org_id)
+        joined = joined.where(drill_participants.c.org_id == org_id)
     return sa.union_all(own, joined).subquery()
 
 
@@ -296,20 +337,24 @@ def _aggregate(inner, required_count: int, with_details: bool = True) -> dict[tu
     """Counts per (subject, period) and the earliest completed and planned drill; `with_details` adds
     their titles and dates (the evidence) by joining them back."""
     full = inner.c.links >= required_count
-    done = sa.and_(inner.c.status == DrillStatus.COMPLETED, full)
+    blind = inner.c.run_blind == 1
+    done = sa.and_(inner.c.status == DrillStatus.COMPLETED, full, blind)
     planned = sa.and_(inner.c.status == DrillStatus.PLANNED, full)
     short = sa.and_(inner.c.status == DrillStatus.COMPLETED, sa.not_(full))
+    unblind = sa.and_(inner.c.status == DrillStatus.COMPLETED, sa.not_(blind))
     agg = (sa.select(inner.c.subject, inner.c.p,
                      sa.func.count(sa.case((done, inner.c.drill_id))).label("done"),
                      sa.func.count(sa.case((planned, inner.c.drill_id))).label("planned"),
                      sa.func.count(sa.case((short, inner.c.drill_id))).label("short"),
                      sa.func.min(sa.case((done, inner.c.drill_id))).label("done_id"),
-                     sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"))
+                     sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"),
+                     sa.func.count(sa.case((unblind, inner.c.drill_id))).label("unblind"),
+                     sa.func.min(sa.case((unblind, inner.c.drill_id))).label("unblind_id"))
            .where(inner.c.p.isnot(None)).group_by(inner.c.subject, inner.c.p)).subquery()
     if not with_details:
         return {(str(subject), p): DrillCell(done, planned, short, done_id, planned_id, None, None, None, None, None,
-                                             None)
-                for subject, p, done, planned, short, done_id, planned_id
+                                             None, unblind, unblind_id)
+                for subject, p, done, planned, short, done_id, planned_id, unblind, unblind_id
                 in db.session.connection().execute(sa.select(agg)).tuples()}
     d1, d2 = aliased(Drill), aliased(Drill)
     rows = db.session.connection().execute(
@@ -318,7 +363,7 @@ def _aggregate(inner, required_count: int, with_details: bool = True) -> dict[tu
         .outerjoin(d1, d1.id == agg.c.done_id).outerjoin(d2, d2.id == agg.c.planned_id))
     return {(str(r.subject), r.p): DrillCell(r.done, r.planned, r.short, r.done_id, r.planned_id, r.title,
                                              r.starts_at, r.real_response, r.real_response_note, r.p_title,
-                                             r.p_starts_at) for r in rows}
+                                             r.p_starts_at, r.unblind, r.unblind_id) for r in rows}
 
 
 def _combine(cells: list[DrillCell]) -> DrillCell:
@@ -326,14 +371,16 @@ def _combine(cells: list[DrillCell]) -> DrillCell:
         return cells[0]
     done = [c for c in cells if c.done_id is not None]
     planned = [c for c in cells if c.planned_id is not None]
-    first = min(done, key=lambda c: c.done_id) if done else None
-    first_planned = min(planned, key=lambda c: c.planned_id) if planned else None
+    first = min(done, key=attrgetter("done_id")) if done else None
+    first_planned = min(planned, key=attrgetter("planned_id")) if planned else None
+    unblind = [c.unblind_id for c in cells if c.unblind_id is not None]
     return DrillCell(sum(c.done for c in cells), sum(c.planned for c in cells), sum(c.short for c in cells),
                      first.done_id if first else None, first_planned.planned_id if first_planned else None,
                      first.title if first else None, first.starts_at if first else None,
                      first.real_response if first else None, first.note if first else None,
                      first_planned.p_title if first_planned else None,
-                     first_planned.p_starts_at if first_planned else None)
+                     first_planned.p_starts_at if first_planned else None,
+                     sum(c.unblind for c in cells), min(unblind) if unblind else None)
 
 
 def _fold(month_cells: dict, months: list[Period], spans: list[Period], subjects) -> dict[tuple[str, int], DrillCell]:
@@ -356,19 +403,22 @@ def _drill_cells(params, year, spans, by_org, region_code, county_codes, user, n
     required_focus = list(params.get("required_focus") or [])
     if by_org and params["period"] in MONTH_ALIGNED:
         signature = ("org-months", tuple(params.get("forms") or ()), bool(params.get("credit_real_response")),
-                     tuple(params.get("scopes") or ()), bool(params.get("double_blind_only")), tuple(required_focus))
+                     tuple(params.get("scopes") or ()), bool(params.get("double_blind_only")), tuple(required_focus),
+                     bool(params.get("run_blind_required")))
         months = periods("month", year, range(1, 13))
         if signature not in run.aggregates:
-            inner = _drill_inner(params, months, True, region_code, county_codes, user, now, kinds=None)
+            inner = _drill_inner(params, months, True, region_code, county_codes, user, now, kinds=None,
+                                 org_id=run.org_id)
             run.aggregates[signature] = _aggregate(inner, len(required_focus), run.evidence)
         return _fold(run.aggregates[signature], months, spans, subject_ids), None
     kinds = (params.get("org_kinds") or []) if by_org else None
-    inner = _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds)
+    inner = _drill_inner(params, spans, by_org, region_code, county_codes, user, now, kinds,
+                         org_id=run.org_id if by_org else None)
     return _aggregate(inner, len(required_focus), run.evidence), inner
 
 
 def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, run) -> list[SubjectResult]:
-    params = rule.params
+    params = effective_params(rule)
     spans = periods(params["period"], year, params.get("months"))
     if not spans:
         return []
@@ -378,7 +428,7 @@ def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, ru
     county_codes = [c.code for c in counties]
     if by_org:
         subjects = [(str(i), name, county) for i, name, county in
-                    subject_orgs(region_code, params.get("org_kinds") or [], county_codes)]
+                    subject_orgs(region_code, params.get("org_kinds") or [], county_codes, run.org_id)]
     else:
         subjects = [(c.code, c.name, c.code) for c in counties]
     if not subjects:
@@ -389,7 +439,7 @@ def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, ru
     if required_focus and any(c.short for c in cells.values()):
         if inner is None:
             inner = _drill_inner(params, spans, by_org, region_code, county_codes, user, now,
-                                 params.get("org_kinds") if by_org else None)
+                                 params.get("org_kinds") if by_org else None, org_id=run.org_id if by_org else None)
         short_links = _missing_links(inner, required_focus)
     else:
         short_links = {}
@@ -411,6 +461,8 @@ def _evaluate_drills(rule: ComplianceRule, year: int, region_code, now, user, ru
                                                                  False, "", PLANNED))
                 if cell.short and (subject_id, index) in short_links:
                     slot.missing = short_links[(subject_id, index)]
+                if cell.unblind_id is not None:
+                    slot.missing = [f"not_run_blind:drill-{cell.unblind_id}", *slot.missing]
             slots.append(slot)
         results.append(_finish("org" if by_org else "region", subject_id, name, county_code, slots, now,
                                warning_days))
@@ -445,7 +497,7 @@ def _evaluate_reviews(rule, year, region_code, now, user, run) -> list[SubjectRe
         return []
     cmap = county_map([c.code for c in counties])
     span = periods("year", year)[0]
-    days = sa.literal_column(str(int(params.get("days", 14))))
+    days: sa.ColumnClause[int] = sa.literal_column(str(int(params.get("days", 14))))
     deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), days)
     inner = (sa.select(cmap.c.county_code.label("subject"), Drill.id.label("drill_id"), Drill.title,
                        deadline.label("deadline"), Review.submitted_at)
@@ -594,7 +646,7 @@ def _activity_titles(cells) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(sa.select(OutreachActivity.id, OutreachActivity.title)
-                                   .where(OutreachActivity.id.in_(ids))).all())
+                                   .where(OutreachActivity.id.in_(ids))).tuples().all())
 
 
 def _evaluate_observance(rule, year, region_code, now, user, run) -> list[SubjectResult]:
@@ -609,7 +661,7 @@ def _evaluate_observance(rule, year, region_code, now, user, run) -> list[Subjec
         return []
     matches_day = [sa.and_(OutreachActivity.held_on >= p.first_day, OutreachActivity.held_on <= p.last_day,
                            OutreachActivity.observance_day == d)
-                   for d, p in zip(days, spans)]
+                   for d, p in zip(days, spans, strict=True)]
     slot_column = sa.case(*[(clause, index) for index, clause in enumerate(matches_day)], else_=sa.null())
     counties, cells = _outreach_slots(region_code, now, OutreachKind.OBSERVANCE_CAMPAIGN, slot_column)
     slot_defs = [(index, p.label, p.start, p.end) for index, p in enumerate(spans)]
@@ -637,23 +689,27 @@ class Run:
     """What the rules of one evaluate() call share."""
     evidence: bool = True
     aggregates: dict = field(default_factory=dict)
+    org_id: int | None = None  # evaluate the unit rules of this unit alone
 
 
 def evaluate(year: int, region_code: str | None = None, now: datetime | None = None, user=None,
-             rule_keys=None, evidence: bool = True) -> list[RuleResult]:
+             rule_keys=None, evidence: bool = True, org_id: int | None = None) -> list[RuleResult]:
     """Every enabled rule of `year` for every subject in `region_code` (None: all), as seen at `now`.
 
     `user` limits which drills count to what that user may know of (see compliance_drill_clause);
     the nightly job passes None and sees everything. Without `evidence`, results carry statuses,
-    counts and missing items but evidence only as ids (what the dashboard matrix needs).
+    counts and missing items but evidence only as ids (what the dashboard matrix needs). With
+    `org_id`, only the unit rules are evaluated, for that one unit.
     """
     now = now or utcnow()
     if region_code is not None and db.session.get(Region, region_code) is None:
         access.not_found(_("No such region."))
-    results, run = [], Run(evidence=evidence)
+    results, run = [], Run(evidence=evidence, org_id=org_id)
     with _no_garbage_collection():
         for rule in ensure_rules(year):
             if not rule.enabled or (rule_keys is not None and rule.key not in rule_keys):
+                continue
+            if org_id is not None and rule.params.get("subject") != "org":
                 continue
             results.append(RuleResult(rule, EVALUATORS[evaluator_of(rule)](rule, year, region_code, now, user, run)))
     return results

@@ -8,12 +8,13 @@ from werkzeug.routing import BuildError
 
 from drillmgr.access import services as access
 from drillmgr.compliance import dashboard as dash
-from drillmgr.compliance import reports
-from drillmgr.compliance.labels import describe_params, missing_label, period_label, status_label
+from drillmgr.compliance import obligations, reports
+from drillmgr.compliance.labels import (counts_towards, describe_params, join_list, missing_label, period_label,
+                                        reporting_period_name, slot_last_day, slot_period_name, status_label)
 from drillmgr.compliance.periods import PERIOD_KINDS, report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
-from drillmgr.compliance.rules import ensure_rules, evaluator_of, rule_title, update_rule
+from drillmgr.compliance.rules import effective_params, ensure_rules, evaluator_of, rule_title, update_rule
 from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, OrgKind, SixIntoSetting
@@ -26,11 +27,14 @@ bp = Blueprint("compliance", __name__, url_prefix="/compliance")
 
 
 bp.add_app_template_filter(missing_label, "missing_label")
+bp.add_app_template_filter(join_list, "join_list")
 
 
 @bp.app_context_processor
 def compliance_helpers():
     return {"status_label": status_label, "missing_label": missing_label, "period_label": period_label,
+            "slot_period_name": slot_period_name, "slot_last_day": slot_last_day, "counts_towards": counts_towards,
+            "reporting_period_name": reporting_period_name,
             "drill_link": drill_link, "chart_ticks": dash.chart_ticks}
 
 
@@ -106,6 +110,63 @@ def county(code: str):
     return render_template("compliance/county.html", c=detail)
 
 
+# --- a unit's obligations, a rule's list, late reviews --------------------------------------------
+
+@bp.get("/unit")
+@login_required
+def own_unit():
+    if current_user.org_id is None:
+        abort(404)
+    return unit(current_user.org_id)
+
+
+@bp.get("/unit/<int:org_id>")
+@login_required
+def unit(org_id: int):
+    try:
+        data = obligations.unit_obligations(current_user, _year(), org_id)
+    except ServiceError as error:
+        abort(error.status)
+    return render_template("compliance/unit.html", u=data)
+
+
+def _rule_list():
+    _guard()
+    status = request.args.get("status")
+    if status and status not in [s.value for s in obligations.BREAKDOWN]:
+        abort(404)
+    try:
+        return obligations.rule_list(current_user, _year(), _region(), request.args.get("rule", ""),
+                                     ComplianceStatus(status) if status else None, request.args.get("sort", "status"))
+    except ServiceError as error:
+        abort(error.status)
+
+
+@bp.get("/list")
+@login_required
+def rule_list():
+    return render_template("compliance/list.html", l=_rule_list(), breakdown=obligations.BREAKDOWN)
+
+
+@bp.get("/list.xlsx")
+@login_required
+def rule_list_xlsx():
+    data = _rule_list()
+    return send_file(BytesIO(data.document().xlsx()), mimetype=XLSX_TYPE, as_attachment=True,
+                     download_name=data.filename())
+
+
+@bp.get("/reviews")
+@login_required
+def review_gaps():
+    _guard()
+    try:
+        data = obligations.review_gaps(current_user, _year(), _region(), request.args.get("page", 1, type=int) or 1)
+    except ServiceError as error:
+        abort(error.status)
+    return render_template("compliance/reviews.html", g=data)
+
+
 # --- rules ---------------------------------------------------------------------------------------
 
 @bp.get("/rules")
@@ -114,7 +175,7 @@ def rules():
     _guard()
     year = _year()
     return render_template("compliance/rules.html", year=year, rules=ensure_rules(year), title_of=rule_title,
-                           describe=describe_params,
+                           describe=describe_params, params_of=effective_params,
                            can_edit=access.can_edit_compliance_rules(current_user))
 
 
@@ -140,6 +201,7 @@ def edit_rule(rule_id: int):
     return render_template("compliance/rule_form.html", rule=rule, title=rule_title(rule), errors=errors,
                            evaluator=evaluator_of(rule), period_kinds=PERIOD_KINDS, focus=Focus,
                            org_kinds=OrgKind, days=ObservanceDay, settings=SixIntoSetting,
+                           run_blind_required=bool(effective_params(rule).get("run_blind_required")),
                            form=request.form if request.method == "POST" else None)
 
 

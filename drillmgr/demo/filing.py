@@ -35,7 +35,8 @@ FINDINGS = [
     ("（演示）二楼广播音量不足", "major", "equipment", "更换二楼应急广播扬声器", ()),
     ("（演示）清点人数方法未明确", "minor", "plan", "修订方案，明确班主任清点并逐级上报", ("in_progress",)),
     ("（演示）东侧楼梯疏散拥堵", "major", "facility", "东侧楼梯增设分流引导员", ("in_progress", "done")),
-    ("（演示）应急照明部分失效", "critical", "equipment", "更换失效的应急照明灯具", ("in_progress", "done", "verified")),
+    ("（演示）应急照明部分失效", "critical", "equipment", "更换失效的应急照明灯具",
+     ("in_progress", "done", "verified")),
     ("（演示）新教师不熟悉疏散路线", "minor", "training", "组织新教师疏散路线培训",
      ("in_progress", "done", "send_back")),
 ]
@@ -43,6 +44,7 @@ FINDINGS = [
 
 def _completed(staff: User, title: str, days_ago: int, now: datetime) -> Drill:
     org = staff.org
+    assert org is not None  # the demo's unit staff
     start = (now - timedelta(days=days_ago)).replace(hour=2, minute=0, second=0, microsecond=0)
     headcount = org.headcount or 500
     drill = drills.create_drill(staff, {
@@ -105,6 +107,7 @@ def seed_filing_demo(now: datetime | None = None) -> int:
         if state in ("reopened", "refiled"):
             findings.reopen_review(coordinator, drill, {"reason": "（演示）疏散用时录入有误，需更正"})
         if state == "refiled":
+            assert drill.participation is not None  # the drill was completed with its participation
             drills.complete_drill(staff, drill, {"participation": {
                 "counts": {"students": drill.participation.students, "staff": drill.participation.staff},
                 "evacuation_seconds": 88}})

@@ -29,7 +29,8 @@ BATCH = 5000
 PROGRESS_FROM = 2000
 
 TOWNSHIPS = {
-    "654201": ["和平街道", "杜别克街道", "新华街道", "喀图拜街道", "二工镇", "恰夏镇", "也门勒乡", "阿西尔达斡尔民族乡"],
+    "654201": ["和平街道", "杜别克街道", "新华街道", "喀图拜街道", "二工镇", "恰夏镇", "也门勒乡",
+               "阿西尔达斡尔民族乡"],
     "654202": ["虹桥街道", "新市区街道", "南苑街道", "西大桥街道", "古尔图镇", "车排子镇", "西湖镇", "百泉镇",
                "四棵树镇", "哈图布呼镇", "皇宫镇", "夹河子乡", "九间楼乡", "石桥乡"],
     "654203": ["三道河子镇", "四道河子镇", "老沙湾镇", "乌兰乌苏镇", "安集海镇", "东湾镇", "西戈壁镇",
@@ -86,6 +87,7 @@ def _seed_regions() -> list[Region]:
     townships = []
     for county_code, names in TOWNSHIPS.items():
         county = db.session.get(Region, county_code)
+        assert county is not None  # ensure_tacheng() made every county
         for index, name in enumerate(names, start=1):
             code = f"{county_code}{index:03d}"
             township = db.session.get(Region, code) or Region(
@@ -183,7 +185,7 @@ def seed_demo(org_count: int | None = None, drill_count: int | None = None, prog
     rng = random.Random(seed)
     summary = SeedSummary()
     townships = _seed_regions()
-    summary.regions = db.session.scalar(sa.select(sa.func.count()).select_from(Region))
+    summary.regions = db.session.execute(sa.select(sa.func.count()).select_from(Region)).scalar_one()
     org_rows = _org_rows(townships, 360 if org_count is None else org_count, rng)
     _insert_batches(Organisation.__table__, org_rows, progress, "organisations")
     summary.orgs = len(org_rows)

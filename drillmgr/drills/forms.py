@@ -1,14 +1,14 @@
 """Web forms for drills. They turn their data into the same payloads the API takes, so the
 services validate both alike; times are entered in the configured zone (Beijing time)."""
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateTimeLocalField, DecimalField, HiddenField, IntegerField, RadioField,
-                     SelectField, SelectMultipleField, StringField, TextAreaField)
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, HiddenField, IntegerField,
+                     RadioField, SelectField, SelectMultipleField, StringField, TextAreaField)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, JointWith
+from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, JointWith, OrgKind
 from drillmgr.localtime import local_zone, to_local
 
 COUNT_LABELS = {
@@ -19,12 +19,49 @@ REPEAT_CHOICES = [
     ("", _l("Does not repeat")),
     ("FREQ=WEEKLY", _l("Every week")),
     ("FREQ=MONTHLY", _l("Every month, on the same day")),
+    ("TERM:SPRING", _l("Every month of the spring term (March–June), until the term ends")),
+    ("TERM:AUTUMN", _l("Every month of the autumn term (September–December), until the term ends")),
     ("FREQ=MONTHLY;BYMONTH=3,4,5,6,9,10,11,12", _l("Every month of the school year (March–June, September–December)")),
     ("FREQ=MONTHLY;INTERVAL=3", _l("Every quarter")),
     ("FREQ=MONTHLY;INTERVAL=6", _l("Every half-year")),
     ("FREQ=YEARLY", _l("Every year")),
     ("custom", _l("Custom rule (RRULE)")),
 ]
+
+
+# School terms: the months of the rule and the term's last day (month, day), used as UNTIL when no end is given.
+TERMS = {"TERM:SPRING": ("FREQ=MONTHLY;BYMONTH=3,4,5,6", (6, 30)),
+         "TERM:AUTUMN": ("FREQ=MONTHLY;BYMONTH=9,10,11,12", (12, 31))}
+MODE_CHOICES = [("per_unit", _l("One drill for each unit, organised by the unit")),
+                ("joint", _l("One joint drill organised by the region, the units taking part"))]
+
+
+class _RepeatMixin:
+    """A preset or a custom rule, with an end date or a number of drills for any of them."""
+
+    def rule(self) -> str:
+        base = (self.rrule.data or "").strip() if self.repeat.data == "custom" else (self.repeat.data or "")
+        if not base:
+            return ""
+        until = self.repeat_until.data
+        if base in TERMS:
+            base, (month, day) = TERMS[base]
+            if until is None and self.repeat_count.data is None and self.starts_at.data is not None:
+                until = date(self.starts_at.data.year, month, day)
+        if until is not None:
+            base += f";UNTIL={until:%Y%m%d}"
+        if self.repeat_count.data is not None:
+            base += f";COUNT={self.repeat_count.data}"
+        return base
+
+
+def _repeat_fields():
+    return (SelectField(_l("Repeat"), choices=REPEAT_CHOICES, validate_choice=False),
+            StringField(_l("Recurrence rule (RFC 5545)"), validators=[Optional(), Length(max=500)],
+                        render_kw={"placeholder": "FREQ=MONTHLY;BYMONTHDAY=15"}),
+            DateField(_l("Last day (optional)"), validators=[Optional()]),
+            IntegerField(_l("Or number of drills (optional)"), validators=[Optional(), NumberRange(1, 1000)],
+                         render_kw={"inputmode": "numeric", "min": "1", "max": "1000"}))
 
 
 def parse_duration(text: str) -> int | None:
@@ -72,16 +109,21 @@ def _local_naive(value: datetime | None) -> datetime | None:
 
 
 class _VersionMixin:
+    version: HiddenField  # declared by the forms that mix this in
+
     def version_payload(self) -> dict:
         return {"version": int(self.version.data)} if (self.version.data or "").isdigit() else {}
 
 
 class _ParticipationMixin:
     counts_errors: list = []  # the service's messages about the counts as a whole (e.g. above the headcount)
+    evacuation_seconds: EvacuationField  # these three: declared by the forms that mix this in
+    confirm_exceptional: BooleanField
+    exceptional_reason: TextAreaField
 
     def participation_payload(self) -> dict:
         counts = {name: getattr(self, name).data for name in COUNT_LABELS if getattr(self, name).data is not None}
-        participation = {"counts": counts}
+        participation: dict[str, object] = {"counts": counts}
         if self.evacuation_seconds.data is not None:
             participation["evacuation_seconds"] = self.evacuation_seconds.data
         if self.confirm_exceptional.data:
@@ -100,7 +142,7 @@ def _count_field(name):
     return IntegerField(COUNT_LABELS[name], validators=[Optional()], render_kw={"inputmode": "numeric"})
 
 
-class DrillPlanForm(_VersionMixin, _ParticipationMixin, FlaskForm):
+class DrillPlanForm(_RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     description = TextAreaField(_l("Details of the drill"), validators=[Optional(), Length(max=5000)])
     form = SelectField(_l("Form of drill"), choices=DrillForm.choices, default=DrillForm.EVACUATION.value)
@@ -122,9 +164,7 @@ class DrillPlanForm(_VersionMixin, _ParticipationMixin, FlaskForm):
     public = BooleanField(_l("Public (shown in the public calendar)"))
     version = HiddenField()
     # Only when planning: repetition, or entering a drill held earlier.
-    repeat = SelectField(_l("Repeat"), choices=REPEAT_CHOICES, validate_choice=False)
-    rrule = StringField(_l("Recurrence rule (RFC 5545)"), validators=[Optional(), Length(max=500)],
-                        render_kw={"placeholder": "FREQ=MONTHLY;BYMONTHDAY=15"})
+    repeat, rrule, repeat_until, repeat_count = _repeat_fields()
     already_held = BooleanField(_l("This drill has already been held: complete it now"))
     students, staff, patients, residents, rescuers, others = (_count_field(n) for n in COUNT_LABELS)
     evacuation_seconds = _evacuation_field()
@@ -170,8 +210,6 @@ class DrillPlanForm(_VersionMixin, _ParticipationMixin, FlaskForm):
             data["region_code"] = self.region_code.data
         return data | self.version_payload()
 
-    def rule(self) -> str:
-        return (self.rrule.data or "").strip() if self.repeat.data == "custom" else (self.repeat.data or "")
 
 
 class RescheduleForm(_VersionMixin, FlaskForm):
@@ -219,3 +257,41 @@ class CompleteForm(_VersionMixin, _ParticipationMixin, FlaskForm):
         return {"participation": self.participation_payload(),
                 "participant_org_ids": list(self.participant_org_ids.data or [])} | self.version_payload()
 
+
+
+class BulkPlanForm(_RepeatMixin, FlaskForm):
+    """One plan for every unit of the chosen kinds in a region (drills.bulk)."""
+
+    mode = RadioField(_l("Plan as"), choices=MODE_CHOICES, default="per_unit")
+    region_code = SelectField(_l("Region"), choices=[], validate_choice=False, validators=[DataRequired()])
+    kinds = SelectMultipleField(_l("Kinds of unit"), choices=OrgKind.choices, validate_choice=False,
+                                default=[OrgKind.SCHOOL.value])
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
+    description = TextAreaField(_l("Details of the drill"), validators=[Optional(), Length(max=5000)])
+    form = SelectField(_l("Form of drill"), choices=DrillForm.choices, default=DrillForm.EVACUATION.value)
+    scope = SelectField(_l("Scope of drill"), choices=DrillScope.choices)
+    joint_with = SelectField(_l("Joint drill"), choices=JointWith.choices)
+    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
+                                   validators=[DataRequired()])
+    ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
+    public = BooleanField(_l("Public (shown in the public calendar)"))
+    repeat, rrule, repeat_until, repeat_count = _repeat_fields()
+
+    def to_payload(self) -> dict:
+        data = {"mode": self.mode.data, "region_code": self.region_code.data, "kinds": list(self.kinds.data or []),
+                "title": self.title.data, "description": self.description.data or "", "form": self.form.data,
+                "scope": self.scope.data, "joint_with": self.joint_with.data,
+                "starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data),
+                "location": self.location.data or "", "public": bool(self.public.data)}
+        if self.rule():
+            data["rrule"] = self.rule()
+        return data
+
+
+class SeriesEndForm(_VersionMixin, FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
+    version = HiddenField()
+
+    def to_payload(self) -> dict:
+        return ({"reason": self.reason.data} if self.reason.data else {}) | self.version_payload()

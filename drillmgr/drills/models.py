@@ -1,14 +1,18 @@
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, Focus, JointWith
-from drillmgr.extensions import db
+from drillmgr.extensions import Model, db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
+
+if TYPE_CHECKING:  # for the annotations; SQLAlchemy resolves the names through its registry
+    from drillmgr.accounts.models import User
 
 drill_participants = sa.Table(
     "drill_participants",
@@ -25,7 +29,7 @@ drill_evaluators = sa.Table(
 )
 
 
-class DrillFocus(db.Model):
+class DrillFocus(Model):
     """One link a drill exercises; a table of its own so compliance can aggregate over it."""
 
     __tablename__ = "drill_focus"
@@ -34,7 +38,7 @@ class DrillFocus(db.Model):
     focus: Mapped[Focus] = mapped_column(str_enum(Focus), primary_key=True)
 
 
-class DrillSeries(db.Model):
+class DrillSeries(Model):
     """A recurring drill (RFC 5545 RRULE); its occurrences are real Drill rows."""
 
     __tablename__ = "drill_series"
@@ -50,7 +54,7 @@ class DrillSeries(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class Drill(db.Model):
+class Drill(Model):
     __tablename__ = "drills"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -103,6 +107,8 @@ class Drill(db.Model):
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         # One drill per moment of a series, however many runs materialise it at once.
         sa.UniqueConstraint("series_id", "occurrence_start", name="series_occurrence"),
+        # Drills still running at a moment (agenda lists, date filters): their earliest start, from the index.
+        sa.Index("ix_drills_ends_at", "ends_at", "starts_at"),
     )
 
     @property
@@ -126,7 +132,7 @@ class Drill(db.Model):
         return f"<Drill {self.id} {self.title}>"
 
 
-class Participation(db.Model):
+class Participation(Model):
     __tablename__ = "participations"
 
     drill_id: Mapped[int] = mapped_column(sa.ForeignKey("drills.id", ondelete="CASCADE"), primary_key=True)
@@ -139,10 +145,13 @@ class Participation(db.Model):
     evacuation_seconds: Mapped[int | None]
     # Why numbers beyond the plausible (the units' headcounts, the evacuation target) are nevertheless right.
     exceptional_reason: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    notes: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     recorded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     drill: Mapped[Drill] = relationship(back_populates="participation")
+    groups: Mapped[list["ParticipationGroup"]] = relationship(
+        cascade="all, delete-orphan", order_by="ParticipationGroup.position", lazy="selectin")
 
     COUNT_FIELDS = ("students", "staff", "patients", "residents", "rescuers", "others")
 
@@ -155,3 +164,23 @@ class Participation(db.Model):
         return sum(getattr(self, name) for name in self.COUNT_FIELDS)
 
 
+
+
+class ParticipationGroup(Model):
+    """The roll call of one group at a drill; the name is kept so the record outlives a renamed group."""
+
+    __tablename__ = "participation_groups"
+
+    drill_id: Mapped[int] = mapped_column(sa.ForeignKey("participations.drill_id", ondelete="CASCADE"),
+                                          primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_groups.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    expected: Mapped[int] = mapped_column(default=0)
+    present: Mapped[int] = mapped_column(default=0)
+    missing: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (
+        sa.CheckConstraint("present >= 0", name="group_present_not_negative"),
+        sa.CheckConstraint("missing >= 0", name="group_missing_not_negative"),
+    )

@@ -161,7 +161,7 @@ def check(text: str, dtstart: datetime) -> str:
     if rule._until is not None and rule._until < dtstart:
         raise RuleError(_("UNTIL is before the first drill."))
     within_year = iterate(rule_text, dtstart, dtstart + timedelta(days=366) - timedelta(seconds=1))
-    if sum(1 for _moment in zip(range(MAX_PER_YEAR + 1), within_year)) > MAX_PER_YEAR:
+    if sum(1 for _moment in zip(range(MAX_PER_YEAR + 1), within_year, strict=False)) > MAX_PER_YEAR:
         raise RuleError(_("This rule makes more than %(max)d drills a year; a drill programme needs far fewer.",
                           max=MAX_PER_YEAR))
     rule.budget = _months(dtstart, dtstart + timedelta(days=366 * 5)) + SCAN_SLACK_MONTHS

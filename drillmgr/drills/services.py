@@ -4,7 +4,7 @@ Every change claims the drill's `version` with a compare-and-set UPDATE (a stale
 Conflict), sets `updated_at` (calendar feeds use it as LAST-MODIFIED and cache by id+version)
 and is written to the audit log in the same transaction.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from itertools import islice
@@ -18,9 +18,10 @@ from sqlalchemy.orm import aliased, selectinload
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
+from drillmgr.compliance.labels import join_list
 from drillmgr.db import claim_version, utcnow
-from drillmgr.drills import recurrence
-from drillmgr.drills.models import Drill, DrillSeries, Participation, drill_participants
+from drillmgr.drills import recurrence, workdays
+from drillmgr.drills.models import Drill, DrillSeries, Participation, ParticipationGroup, drill_participants
 from drillmgr.enums import (KEY_LINKS, Condition, DrillForm, DrillScope, DrillStatus, FilingStatus, Focus,
                             JointWith, RegionLevel, Role)
 from drillmgr.errors import Conflict, ValidationError
@@ -117,6 +118,8 @@ class Bounds:
     headcount: int | None
     duration_seconds: int | None
     target: int | None
+    organizer: Organisation | None = None
+    units: list = dataclass_field(default_factory=list)
 
 
 def bounds_for(form, organizer: Organisation | None, participants, starts_at, ends_at) -> Bounds:
@@ -126,7 +129,7 @@ def bounds_for(form, organizer: Organisation | None, participants, starts_at, en
     length = int((ends_at - starts_at).total_seconds()) \
         if isinstance(starts_at, datetime) and isinstance(ends_at, datetime) else None
     target = organizer.evacuation_target if form == DrillForm.EVACUATION and organizer is not None else None
-    return Bounds(headcount, length, target)
+    return Bounds(headcount, length, target, organizer, list(units.values()))
 
 
 def _plausibility(part: Payload, values: dict, bounds: Bounds, counts_valid: bool) -> None:
@@ -160,7 +163,10 @@ def _read_participation(p: Payload, bounds: Bounds) -> dict:
             p.error("participation", _("A completion needs the participation: who took part, by group."))
         return {}
     values = {}
+    groups = _read_groups(part, bounds)
     counts = _sub_payload(part, "counts", partial=True)
+    if counts is None and groups:
+        counts = Payload({})
     if counts is None:
         if not part.errors:
             part.error("counts", _("A completion needs the participation: who took part, by group."))
@@ -168,20 +174,73 @@ def _read_participation(p: Payload, bounds: Bounds) -> dict:
         for name in COUNT_FIELDS:
             number = counts.integer(name, minimum=0, maximum=MAX_COUNT, default=0)
             values[name] = number if isinstance(number, int) and number >= 0 else 0
+        if groups:
+            _add_group_counts(counts, values, groups, bounds)
         unknown = sorted(set(counts.data) - set(COUNT_FIELDS))
         for name in unknown:
             counts.error(name, _("Unknown group; allowed: %(allowed)s.", allowed=", ".join(COUNT_FIELDS)))
         if not counts.errors and sum(values.values()) == 0:
             part.error("counts", _("A completion without participation is not possible: "
                                     "enter how many people took part in at least one group."))
+    notes = part.string("notes", max_length=5000, plain=True)
+    if notes is not MISSING:
+        values["notes"] = notes
     seconds = part.integer("evacuation_seconds", minimum=1, maximum=MAX_EVACUATION_SECONDS)
     if seconds is not MISSING and "evacuation_seconds" not in part.errors:
         values["evacuation_seconds"] = seconds
     _plausibility(part, values, bounds, counts_valid=counts is not None and not counts.errors
                   and "counts" not in part.errors)
+    if groups:
+        values["groups"] = groups
     _merge_errors(part, counts, "counts")
     _merge_errors(p, part, "participation")
     return values
+
+
+def _read_groups(part: Payload, bounds: Bounds) -> list[dict]:
+    """`groups: [{group_id, present, missing}]`, the roll call by the units' groups (班级, 病区, ...)."""
+    raw = part.data.get("groups")
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or len(raw) > 500:
+        part.error("groups", _("Must be a list of at most 500 groups."))
+        return []
+    known = {g.id: g for unit in bounds.units for g in unit.groups}
+    groups, seen = [], set()
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            part.error(f"groups.{index}", _("Must be an object."))
+            continue
+        g = Payload(item)
+        group_id = g.integer("group_id", required=True, minimum=1)
+        present = g.integer("present", required=True, minimum=0, maximum=MAX_COUNT)
+        missing = g.integer("missing", minimum=0, maximum=MAX_COUNT, default=0)
+        if "group_id" not in g.errors and group_id is not MISSING:
+            if group_id not in known:
+                g.error("group_id", _("Not a group of the units taking part in this drill."))
+            elif group_id in seen:
+                g.error("group_id", _("This group is counted twice."))
+            seen.add(group_id)
+        for name, messages in g.errors.items():
+            for message in messages:
+                part.error(f"groups.{index}.{name}", message)
+        if not g.errors:
+            group = known[group_id]
+            groups.append({"group": group, "present": present, "missing": missing})
+    return groups
+
+
+def _add_group_counts(counts: Payload, values: dict, groups: list[dict], bounds: Bounds) -> None:
+    """The groups' present add up to their units' count (students for a school, patients for a hospital);
+    a count sent besides must agree with them."""
+    sums: dict[str, int] = {}
+    for item in groups:
+        name = item["group"].org.group_count_field
+        sums[name] = sums.get(name, 0) + item["present"]
+    for name, total in sums.items():
+        if counts.has(name) and values.get(name) != total:
+            counts.error(name, _("Must equal the sum of the groups' present, %(n)s.", n=format_decimal(total)))
+        values[name] = total
 
 
 def _orgs(ids: list[int]) -> list[Organisation]:
@@ -231,9 +290,9 @@ def is_key_county_region(region_code: str | None) -> bool:
     if region is None:
         return False
     codes = region.ancestor_codes
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(Region).where(Region.code.in_(codes), Region.key_county.is_(True))
-    ) > 0
+    ).scalar_one() > 0
 
 
 def key_county_region_codes() -> set[str]:
@@ -258,6 +317,19 @@ def default_focus(form, scope, region_code) -> list[Focus]:
     return []
 
 
+def planning_warnings(drill: Drill) -> list[str]:
+    """What the planner should hear before the day: a planned comprehensive live drill of a key county
+    that leaves out one of the three key links will not count towards the county's yearly obligation."""
+    if (drill.status != DrillStatus.PLANNED or drill.form != DrillForm.LIVE or drill.scope != DrillScope.COMPREHENSIVE
+            or not is_key_county_region(drill.region_code)):
+        return []
+    lacking = [link for link in KEY_LINKS if link not in drill.focus]
+    if not lacking:
+        return []
+    return [_("This drill will not count as the key county's comprehensive live drill: it does not exercise "
+              "%(links)s.", links=join_list(link.label for link in lacking))]
+
+
 # --- output -------------------------------------------------------------------------------------
 
 def participation_to_dict(participation: Participation | None, target: int | None = None) -> dict | None:
@@ -268,7 +340,10 @@ def participation_to_dict(participation: Participation | None, target: int | Non
         "total": participation.total,
         "evacuation_seconds": participation.evacuation_seconds,
         "evacuation_target_seconds": target,
+        "groups": [{"group_id": g.group_id, "name": g.name, "expected": g.expected, "present": g.present,
+                    "missing": g.missing} for g in participation.groups],
         "exceptional_reason": participation.exceptional_reason or None,
+        "notes": participation.notes or None,
         "recorded_at": api_datetime(participation.recorded_at),
     }
 
@@ -324,7 +399,8 @@ def drill_history(drill: Drill) -> list[tuple]:
         sa.and_(AuditEntry.entity_type == "finding", AuditEntry.entity_id.in_(finding_ids))))
         .order_by(AuditEntry.at, AuditEntry.id)))
     ids = {e.user_id for e in entries if e.user_id}
-    users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {}
+    users: dict[int | None, User] = (
+        {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {})
     return [(entry, users.get(entry.user_id)) for entry in reversed(entries)]
 
 
@@ -340,7 +416,8 @@ def drill_snapshot(drill: Drill) -> dict:
 def _claim_version(drill: Drill, expected: int | None, now: datetime) -> None:
     """Raises the version by one if it still is `expected` (compare-and-set, so two saves cannot both win)."""
     expected = drill.version if expected is None else expected
-    claim_version(drill, expected, _("Someone else changed this drill meanwhile. Reload it and apply your change again."),
+    claim_version(drill, expected,
+                  _("Someone else changed this drill meanwhile. Reload it and apply your change again."),
                   _("This drill has changed since you loaded it (your version is %(v)s).", v=expected), updated_at=now)
     drill.updated_at = now
 
@@ -459,6 +536,8 @@ def update_drill(actor, drill: Drill, data: dict, now: datetime | None = None) -
     p, values = _read_drill(data, partial=True)
     if "version" not in values and "version" not in p.errors:
         p.error("version", _("Send the version of the drill your change is based on."))
+    if p.has("participation"):  # never silently dropped
+        p.error("participation", _("Participation is recorded by completing the drill, not by changing it."))
     if drill.status == DrillStatus.CANCELLED:
         raise Conflict(_("This drill is cancelled and can no longer be changed."))
     if "organizer_org_id" in values and values.get("organizer_region_code"):
@@ -561,8 +640,13 @@ def _apply_completion(actor, drill: Drill, values: dict, now: datetime) -> None:
         drill.participation = participation
     for name in COUNT_FIELDS:
         setattr(participation, name, values.get(name, 0))
+    participation.groups = [
+        ParticipationGroup(position=position, group_id=item["group"].id, name=item["group"].name,
+                           expected=item["group"].expected, present=item["present"], missing=item["missing"])
+        for position, item in enumerate(values.get("groups", []))]
     participation.evacuation_seconds = values.get("evacuation_seconds")
     participation.exceptional_reason = values.get("exceptional_reason", "")
+    participation.notes = values.get("notes", "")
     participation.recorded_by_id = getattr(actor, "id", None)
     participation.recorded_at = now
     if "participant_org_ids" in values:
@@ -624,7 +708,13 @@ def _filtered(query: sa.Select, actor, f: DrillFilters, now: datetime | None) ->
     if f.status:
         query = query.where(Drill.status == f.status)
     if f.date_from:
-        query = query.where(Drill.ends_at >= _local_midnight(f.date_from))
+        since = _local_midnight(f.date_from)
+        # The same drills, said so that the index on starts_at is entered at the first drill that can
+        # still be running then, not at the first drill ever. The min comes from ix_drills_ends_at
+        # (ends_at, starts_at) alone; coalesce keeps the planner from walking starts_at's index for it.
+        first_start = sa.select(sa.func.min(sa.func.coalesce(Drill.starts_at, Drill.starts_at))) \
+            .where(Drill.ends_at >= since).scalar_subquery()
+        query = query.where(Drill.ends_at >= since, Drill.starts_at >= first_start)
     if f.date_to:
         query = query.where(Drill.starts_at < _local_midnight(f.date_to + timedelta(days=1)))
     return query
@@ -738,6 +828,23 @@ def participant_choices(actor) -> list[tuple[int, str]]:
         .order_by(Organisation.region_code, Organisation.name))]
 
 
+def participant_picker(actor) -> list[dict]:
+    """Participant candidates with their kind and township (the township / street they lie in, if any), for
+    the picker's search and "select all schools in this township"."""
+    orgs = db.session.scalars(sa.select(Organisation).where(access.participant_candidate_clause(actor))
+                              .options(selectinload(Organisation.region))
+                              .order_by(Organisation.region_code, Organisation.name)).all()
+    codes = {c for o in orgs for c in o.region.ancestor_codes} if orgs else set()
+    townships = {r.code: r.name for r in db.session.scalars(sa.select(Region).where(
+        Region.code.in_(codes), Region.level == RegionLevel.TOWNSHIP))} if codes else {}
+    result = []
+    for org in orgs:
+        township = next((c for c in org.region.ancestor_codes if c in townships), "")
+        result.append({"id": org.id, "name": org.name, "kind": org.kind.value, "kind_label": org.kind.label,
+                       "township": township, "township_name": townships.get(township, "")})
+    return result
+
+
 def evaluator_choices(actor) -> list[tuple[int, str]]:
     return [(u.id, u.display_name or u.username) for u in db.session.scalars(
         sa.select(User).where(access.evaluator_candidate_clause(actor)).order_by(User.username))]
@@ -800,6 +907,13 @@ def create_series(actor, data: dict, now: datetime | None = None, horizon: datet
     rule_text = _read_rule(p, "rrule", values.get("starts_at", MISSING))
     p.check()
     _check_may_organise(actor, values)
+    series = _add_series(actor, values, rule_text, now, horizon)
+    db.session.commit()
+    return series
+
+
+def _add_series(actor, values: dict, rule_text: str, now: datetime, horizon: datetime | None = None) -> DrillSeries:
+    """A checked series and its first occurrences, in the current transaction."""
     series = DrillSeries(rrule=rule_text, dtstart=values["starts_at"],
                          duration_minutes=max(1, int((values["ends_at"] - values["starts_at"]).total_seconds()
                                                      // 60)),
@@ -809,9 +923,79 @@ def create_series(actor, data: dict, now: datetime | None = None, horizon: datet
     db.session.flush()
     audit.record(actor, "series.create", "drill_series", series.id, None,
                  {"rrule": series.rrule, "dtstart": series.dtstart, "template": series.template})
-    _materialize(series, horizon or now + timedelta(days=SERIES_HORIZON_DAYS), now)
-    db.session.commit()
+    _materialize(series, horizon or default_horizon(values["starts_at"], now), now)
     return series
+
+
+def default_horizon(starts_at: datetime, now: datetime) -> datetime:
+    """Occurrences are made a year ahead: of today, or of the first drill when the series starts later."""
+    return max(now, starts_at) + timedelta(days=SERIES_HORIZON_DAYS)
+
+
+def _moment(moment: datetime | None) -> str | None:
+    """A time as the API writes it: ISO 8601 with the configured zone's offset (+08:00)."""
+    return moment.astimezone(local_zone()).isoformat() if moment else None
+
+
+@dataclass
+class Occurrence:
+    starts_at: datetime
+    ends_at: datetime
+
+    @property
+    def flags(self) -> list:
+        return workdays.flags(self.starts_at)
+
+    def to_dict(self) -> dict:
+        return {"starts_at": _moment(self.starts_at), "ends_at": _moment(self.ends_at),
+                "flags": [flag.to_dict() for flag in self.flags]}
+
+
+@dataclass
+class SeriesPreview:
+    """What a series would make: `occurrences` are those created at once (up to the horizon, at most
+    MAX_OCCURRENCES_PER_RUN); `total` is the rule's whole number when it ends (None: it never ends)."""
+
+    rrule: str
+    occurrences: list[Occurrence]
+    total: int | None
+
+    @property
+    def flagged(self) -> int:
+        return sum(1 for o in self.occurrences if o.flags)
+
+    def to_dict(self) -> dict:
+        return {"rrule": self.rrule, "created_now": len(self.occurrences), "total": self.total,
+                "ends": self.total is not None, "flagged": self.flagged,
+                "occurrences": [o.to_dict() for o in self.occurrences]}
+
+
+def rule_total(rule_text: str, dtstart: datetime) -> int | None:
+    """How many occurrences an ending rule has (COUNT, or up to UNTIL); None for a rule without end."""
+    parts = _rule_parts(rule_text)
+    if "COUNT" not in parts and "UNTIL" not in parts:
+        return None
+    return sum(1 for _moment in islice(recurrence.iterate(rule_text, dtstart, LATEST), recurrence.MAX_COUNT * 100))
+
+
+def occurrences_for(rule_text: str, starts_at: datetime, ends_at: datetime, now: datetime,
+                    horizon: datetime | None = None) -> list[Occurrence]:
+    length = ends_at - starts_at
+    until = horizon or default_horizon(starts_at, now)
+    slots = islice(recurrence.iterate(rule_text, starts_at, until), MAX_OCCURRENCES_PER_RUN)
+    return [Occurrence(slot, slot + length) for slot in slots]
+
+
+def preview_series(actor, data: dict, now: datetime | None = None,
+                   horizon: datetime | None = None) -> SeriesPreview:
+    """What create_series(actor, data) would make, checked alike (access included), without making it."""
+    now = now or utcnow()
+    p, values = _validate_new(actor, data)
+    rule_text = _read_rule(p, "rrule", values.get("starts_at", MISSING))
+    p.check()
+    _check_may_organise(actor, values)
+    return SeriesPreview(rule_text, occurrences_for(rule_text, values["starts_at"], values["ends_at"], now, horizon),
+                         rule_total(rule_text, values["starts_at"]))
 
 
 def _slots(series: DrillSeries, until: datetime, after: datetime | None = None,
@@ -907,6 +1091,7 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
         raise ValidationError(_("This drill is not part of a recurring series."))
     require_not_filed(drill)
     old = drill.series
+    assert old is not None  # series_id is set
     p, values = _read_drill(data, partial=True)
     if "version" not in values and "version" not in p.errors:
         p.error("version", _("Send the version of the drill your change is based on."))
@@ -927,6 +1112,7 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
     _claim_version(drill, values["version"], now)
 
     old_parts = _rule_parts(old.rrule)
+    assert rule_text is not None  # _read_rule gives None only with an error, and p.check() raised it
     new_parts = _rule_parts(rule_text)
     if not p.has("rrule") and "COUNT" in old_parts:
         done = len(_slots(old, split_at - timedelta(seconds=1), limit=recurrence.MAX_COUNT + 1))
@@ -984,6 +1170,61 @@ def update_following(actor, drill: Drill, data: dict, now: datetime | None = Non
     _materialize(new, horizon, now)
     db.session.commit()
     return new
+
+
+def _end_series_at(actor, series: DrillSeries, last: datetime, now: datetime) -> None:
+    """The series makes nothing after `last` (its UNTIL, COUNT dropped); the nightly job stops there."""
+    parts = _rule_parts(series.rrule)
+    before = {"rrule": series.rrule}
+    parts.pop("COUNT", None)
+    parts["UNTIL"] = last.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    series.rrule = _rule_text(parts)
+    series.updated_at = now
+    audit.record(actor, "series.end", "drill_series", series.id, before, {"rrule": series.rrule})
+
+
+def following_occurrences(drill: Drill, include_this: bool) -> list[Drill]:
+    """The planned occurrences of the drill's series from this one on (or after it)."""
+    if drill.series_id is None:
+        return []
+    start = drill.occurrence_start or drill.starts_at
+    later = Drill.occurrence_start >= start if include_this else Drill.occurrence_start > start
+    return list(db.session.scalars(sa.select(Drill).where(
+        Drill.series_id == drill.series_id, later, Drill.status == DrillStatus.PLANNED)
+        .order_by(Drill.occurrence_start, Drill.id)))
+
+
+def end_series(actor, drill: Drill, data: dict, include_this: bool, now: datetime | None = None) -> list[Drill]:
+    """One step for a series: "cancel this and all following" (`include_this`) or "end the series here"
+    (this occurrence is the last one; the later ones are cancelled). `data`: `{version, reason}`; the
+    version is this drill's, required, and every cancelled occurrence is claimed too, so the step happens
+    whole or not at all. Returns the cancelled drills."""
+    now = now or utcnow()
+    _require_editable(actor, drill)
+    if drill.series_id is None:
+        raise ValidationError(_("This drill is not part of a recurring series."))
+    p = Payload(data)
+    version = p.integer("version", required=True, minimum=1)
+    reason = p.string("reason", required=include_this, max_length=1000, plain=True)
+    p.check()
+    if include_this and drill.status != DrillStatus.PLANNED:
+        raise Conflict(_("Only a planned drill can be cancelled; end the series here instead."))
+    if not include_this and drill.status == DrillStatus.CANCELLED:
+        raise Conflict(_("This drill is cancelled; end the series at a drill that takes place."))
+    _claim_version(drill, version, now)
+    reason = reason if reason and reason is not MISSING else _("The recurring series was ended.")
+    cancelled = []
+    for occurrence in following_occurrences(drill, include_this):
+        if occurrence.id != drill.id:
+            if actor is not None and not access.can_edit_drill(actor, occurrence):
+                continue
+            _claim_version(occurrence, None, now)
+        _cancel_occurrence(actor, occurrence, reason, now)
+        cancelled.append(occurrence)
+    start = drill.occurrence_start or drill.starts_at
+    _end_series_at(actor, drill.series, start - timedelta(seconds=1) if include_this else start, now)
+    db.session.commit()
+    return cancelled
 
 
 def _cancel_occurrence(actor, drill: Drill, reason: str, now: datetime) -> None:

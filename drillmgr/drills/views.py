@@ -1,8 +1,9 @@
 """Drill pages: list, month calendar, detail, and the forms to plan, change, reschedule, cancel and complete."""
+import hashlib
 import json
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -12,8 +13,10 @@ from drillmgr.attachments import services as attachments
 from drillmgr.attachments.forms import AttachmentForm
 from drillmgr.audit.changes import changes
 from drillmgr.db import utcnow
-from drillmgr.drills import services
-from drillmgr.drills.forms import COUNT_LABELS, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm
+from drillmgr.drillday.services import JUST_ENDED
+from drillmgr.drills import bulk, services, workdays
+from drillmgr.drills.forms import (COUNT_LABELS, BulkPlanForm, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm,
+                                   SeriesEndForm)
 from drillmgr.enums import Condition, DrillForm, DrillStatus, Role
 from drillmgr.errors import Conflict, ServiceError
 from drillmgr.extensions import db
@@ -21,6 +24,7 @@ from drillmgr.forms import apply_service_errors
 from drillmgr.localtime import to_local
 from drillmgr.web import or_404
 
+DRILL_DAY_AHEAD = timedelta(hours=12)
 bp = Blueprint("drills", __name__, url_prefix="/drills")
 
 ACTION_LABELS = {
@@ -104,6 +108,7 @@ def index():
     query = services.drill_query(current_user, filters, chronological=agenda)
     pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=25, error_out=False)
     return render_template("drills/index.html", pagination=pagination, can_plan=access.can_plan_drills(current_user),
+                           can_plan_many=bulk.may_plan_for_many(current_user),
                            agenda=agenda, shown_from=filters.date_from, shown_to=filters.date_to, **_filter_context())
 
 
@@ -133,6 +138,12 @@ def detail(drill_id: int):
     filed = services.is_filed(drill)
     upload_form = AttachmentForm() if can_edit and not filed and drill.status != DrillStatus.CANCELLED else None
     siblings = services.series_occurrences(current_user, drill.series_id) if drill.series_id else []
+    now = utcnow()
+    # The drill-day screen (stopwatch, roll call by group, photos; works offline) from today's drill's page, for
+    # the organising unit's own staff (the phone keeps their unit's groups and drills).
+    drill_day = (can_edit and not filed and drill.status == DrillStatus.PLANNED
+                 and drill.organizer_org_id is not None and drill.organizer_org_id == current_user.org_id
+                 and drill.starts_at < now + DRILL_DAY_AHEAD and drill.ends_at > now - JUST_ENDED)
     return render_template(
         "drills/detail.html", drill=drill, can_edit=can_edit, target=services.evacuation_target(drill),
         trend=services.trend_for(current_user, drill), files=attachments.drill_attachments(drill),
@@ -140,7 +151,7 @@ def detail(drill_id: int):
         action_labels=ACTION_LABELS, condition_labels={c.value: c.label for c in Condition},
         rule_text=services.describe_rule(drill.series.rrule)
         if drill.series and access.can_see_series_plan(current_user, drill.series) else None,
-        count_labels=COUNT_LABELS, now=utcnow(), filed=filed)
+        count_labels=COUNT_LABELS, now=now, filed=filed, drill_day=drill_day)
 
 
 @bp.app_template_global()
@@ -197,25 +208,142 @@ def new():
     form = _plan_form(DrillPlanForm())
     if request.method == "GET" and current_user.role == Role.ORG_STAFF and current_user.org_id:
         form.organizer.data = f"org:{current_user.org_id}"
+    preview = None
     if form.validate_on_submit():
         payload = form.to_payload()
         try:
             if form.rule():
-                series = services.create_series(current_user, payload | {"rrule": form.rule()})
-                first = services.series_occurrences(current_user, series.id)[0]
-                flash(_("Recurring drill created with %(n)d occurrences.",
-                        n=len(services.series_occurrences(current_user, series.id))), "success")
-                return redirect(url_for("drills.detail", drill_id=first.id))
+                data = payload | {"rrule": form.rule()}
+                if request.form.get("preview_token") != _preview_token(data):
+                    # A series is shown before it is made: its dates, each flagged if a weekend or holiday.
+                    preview = services.preview_series(current_user, data)
+                    return render_template("drills/form.html", form=form, drill=None, key_values=_key_values(form),
+                                           count_labels=COUNT_LABELS, conflict=False, preview=preview,
+                                           preview_token=_preview_token(data), picker=_picker(form))
+                series = services.create_series(current_user, data)
+                made = services.series_occurrences(current_user, series.id)
+                flash(_("Recurring drill created with %(n)d occurrences.", n=len(made)), "success")
+                return redirect(url_for("drills.detail", drill_id=made[0].id) if made else url_for("drills.index"))
             if form.already_held.data:
                 payload["participation"] = form.participation_payload()
             drill = services.create_drill(current_user, payload)
         except ServiceError as error:
-            _show_errors(form, error)
+            _show_errors(form, _rule_errors_on_repeat(form, error))
         else:
             flash(_("Drill “%(title)s” saved.", title=drill.title), "success")
+            for warning in services.planning_warnings(drill):
+                flash(warning, "warning")
             return redirect(url_for("drills.detail", drill_id=drill.id))
     return render_template("drills/form.html", form=form, drill=None, key_values=_key_values(form),
-                           count_labels=COUNT_LABELS, conflict=False)
+                           count_labels=COUNT_LABELS, conflict=False, preview=preview, picker=_picker(form))
+
+
+def _rule_errors_on_repeat(form, error: ServiceError) -> ServiceError:
+    """A preset's rule (with its end) is not typed: its errors show under the repeat choice."""
+    if "rrule" not in error.errors or form.repeat.data == "custom":
+        return error
+    return type(error)(error.detail, {("repeat" if k == "rrule" else k): v for k, v in error.errors.items()})
+
+
+def _preview_token(data: dict) -> str:
+    """Ties "create" to the very input that was previewed: changed input is previewed again."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{current_user.id}:{text}".encode()).hexdigest()
+
+
+def _picker(form, drill=None) -> dict:
+    """The participant picker: units with kind and township, for searching and choosing by township."""
+    units = services.participant_picker(current_user)
+    if drill is not None:
+        known = {u["id"] for u in units}
+        units += [{"id": o.id, "name": o.name, "kind": o.kind.value, "kind_label": o.kind.label,
+                   "township": "", "township_name": ""} for o in drill.participants if o.id not in known]
+    townships = sorted({(u["township"], u["township_name"]) for u in units if u["township"]})
+    return {"units": units, "townships": townships, "chosen": set(form.participant_org_ids.data or [])}
+
+
+@bp.get("/day-flags")
+@login_required
+def day_flags():
+    """Weekend / holiday / adjusted working day of a date (today without one), for the plan form's hint."""
+    try:
+        day = date.fromisoformat(request.args.get("day", "")[:10]) if request.args.get("day") \
+            else to_local(utcnow()).date()
+    except ValueError:
+        return jsonify({"flags": []}), 422
+    if not 1990 <= day.year <= 2100:
+        return jsonify({"flags": []}), 422
+    return jsonify({"flags": workdays.flags_to_dicts(day)})
+
+
+@bp.route("/bulk", methods=["GET", "POST"])
+@login_required
+def bulk_plan():
+    """One plan for every unit of chosen kinds in a region: fill in, preview, create, see the summary."""
+    if not bulk.may_plan_for_many(current_user):
+        abort(403)
+    form = BulkPlanForm()
+    regions = bulk.region_choices(current_user)
+    form.region_code.choices = [(r.code, r.indented_name) for r in regions]
+    if request.method == "GET" and current_user.region_code:
+        form.region_code.data = current_user.region_code
+    preview = token = None
+    if form.validate_on_submit():
+        data = form.to_payload()
+        try:
+            token = _preview_token(data)
+            if request.form.get("preview_token") != token:
+                preview = bulk.read_plan(current_user, data)
+            else:
+                key, plan = bulk.make_plan(current_user, data)
+                flash(_("Planned: %(n)d drills for %(units)d units.", n=plan.drill_count, units=len(plan.units)),
+                      "success")
+                return redirect(url_for("drills.batch", key=key))
+        except ServiceError as error:
+            token = None
+            error = _rule_errors_on_repeat(form, error)
+            _show_errors(form, type(error)(error.detail, {("kinds" if k == "org_ids" else k): v
+                                                          for k, v in error.errors.items()}))
+    return render_template("drills/bulk.html", form=form, preview=preview, preview_token=token,
+                           max_units=bulk.MAX_UNITS, max_drills=bulk.MAX_DRILLS)
+
+
+@bp.get("/batches/<key>")
+@login_required
+def batch(key: str):
+    summary = or_404(bulk.batch_summary, current_user, key)
+    return render_template("drills/batch.html", summary=summary)
+
+
+def _series_drill(drill_id: int):
+    drill = _editable_drill(drill_id)
+    if drill.series_id is None:
+        abort(404)
+    return drill
+
+
+@bp.route("/<int:drill_id>/cancel-following", methods=["GET", "POST"], endpoint="cancel_following")
+@bp.route("/<int:drill_id>/end-series", methods=["GET", "POST"], endpoint="end_series")
+@login_required
+def series_end(drill_id: int):
+    """"Cancel this and all following" and "end the series here", one step each."""
+    include_this = request.endpoint == "drills.cancel_following"
+    drill = _series_drill(drill_id)
+    form = SeriesEndForm()
+    if request.method == "GET":
+        form.version.data = str(drill.version)
+    conflict = False
+    if form.validate_on_submit():
+        try:
+            cancelled = services.end_series(current_user, drill, form.to_payload(), include_this=include_this)
+        except ServiceError as error:
+            conflict = _show_errors(form, error)
+        else:
+            flash(_("%(n)d drills of the series cancelled; the series makes no more.", n=len(cancelled)),
+                  "success")
+            return redirect(url_for("drills.detail", drill_id=drill.id))
+    return render_template("drills/series_end.html", form=form, drill=drill, include_this=include_this,
+                           affected=services.following_occurrences(drill, include_this), conflict=conflict)
 
 
 @bp.route("/<int:drill_id>/edit", methods=["GET", "POST"])
@@ -236,12 +364,14 @@ def edit(drill_id: int):
             else:
                 services.update_drill(current_user, drill, form.to_payload())
                 flash(_("Drill “%(title)s” saved.", title=drill.title), "success")
+                for warning in services.planning_warnings(drill):
+                    flash(warning, "warning")
         except ServiceError as error:
             conflict = _show_errors(form, error)
         else:
             return redirect(url_for("drills.detail", drill_id=drill.id))
     return render_template("drills/form.html", form=form, drill=drill, key_values=_key_values(form),
-                           count_labels=COUNT_LABELS, conflict=conflict)
+                           count_labels=COUNT_LABELS, conflict=conflict, preview=None, picker=_picker(form, drill))
 
 
 @bp.route("/<int:drill_id>/reschedule", methods=["GET", "POST"])
@@ -305,7 +435,8 @@ def complete(drill_id: int):
             flash(_("Participation recorded; the drill is completed."), "success")
             return redirect(url_for("drills.detail", drill_id=drill.id))
     return render_template("drills/complete.html", form=form, drill=drill, conflict=conflict,
-                           count_labels=COUNT_LABELS, target=services.evacuation_target(drill))
+                           picker=_picker(form, drill), count_labels=COUNT_LABELS,
+                           target=services.evacuation_target(drill))
 
 
 @bp.app_template_global()

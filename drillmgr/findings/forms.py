@@ -21,7 +21,7 @@ def apply_errors(form, error: ServiceError) -> list[str]:
     `corrective_action.<field>` (the API's nesting) while the form's fields are flat."""
     from drillmgr.forms import apply_service_errors
 
-    renamed = {}
+    renamed: dict = {}
     for name, messages in error.errors.items():
         name = name.removeprefix(ACTION_PREFIX)
         renamed.setdefault("owner_id" if name == "owner" else name, []).extend(messages)
@@ -32,7 +32,8 @@ def apply_errors(form, error: ServiceError) -> list[str]:
 class ReviewForm(FlaskForm):
     execution = TextAreaField(_l("How the drill was carried out"), validators=[Length(max=MAX_TEXT)])
     plan_soundness = TextAreaField(_l("Soundness of the plan"), validators=[Length(max=MAX_TEXT)])
-    command_coordination = TextAreaField(_l("Command and coordination during the drill"), validators=[Length(max=MAX_TEXT)])
+    command_coordination = TextAreaField(_l("Command and coordination during the drill"),
+                                         validators=[Length(max=MAX_TEXT)])
     staff_handling = TextAreaField(_l("Handling by the staff involved"), validators=[Length(max=MAX_TEXT)])
     equipment_fitness = TextAreaField(_l("Fitness of equipment and supplies"), validators=[Length(max=MAX_TEXT)])
     recommendations = TextAreaField(_l("Recommendations"), validators=[Length(max=MAX_TEXT)])

@@ -1,14 +1,21 @@
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import ActionStatus, FilingStatus, FindingCategory, Severity
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
+
+if TYPE_CHECKING:  # for the annotations; SQLAlchemy resolves the names through its registry
+    from drillmgr.accounts.models import User
+    from drillmgr.drills.models import Drill
+    from drillmgr.orgs.models import Organisation
+    from drillmgr.regions.models import Region
 
 
-class Review(db.Model):
+class Review(Model):
     """The after-action review (总结评估) of one drill, and its filing (备案)."""
 
     __tablename__ = "reviews"
@@ -36,7 +43,7 @@ class Review(db.Model):
     submitted_by: Mapped["User | None"] = relationship(foreign_keys=[submitted_by_id])  # noqa: F821
 
 
-class Finding(db.Model):
+class Finding(Model):
     """A problem found by a drill or a readiness checklist run, with its corrective action."""
 
     __tablename__ = "findings"
@@ -68,7 +75,7 @@ class Finding(db.Model):
     )
 
 
-class CorrectiveAction(db.Model):
+class CorrectiveAction(Model):
     """整改措施: followed until someone other than its owner verifies it (动态销号)."""
 
     __tablename__ = "corrective_actions"

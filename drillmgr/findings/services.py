@@ -1,6 +1,7 @@
 """After-action reviews (总结评估) and their filing (备案); findings and their corrective actions
 (整改措施), followed until someone other than the owner verifies them (动态销号)."""
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -99,7 +100,8 @@ def save_review(actor: User, drill: Drill, data: dict) -> Review:
         db.session.flush()
     except IntegrityError:
         db.session.rollback()  # two first saves at once: the primary key let one through
-        raise Conflict(_("Someone else changed this review meanwhile. Reload the page and apply your change again."))
+        raise Conflict(
+            _("Someone else changed this review meanwhile. Reload the page and apply your change again.")) from None
     audit.record(actor, "review.save", "review", drill.id, before, audit.snapshot(review, REVIEW_FIELDS))
     db.session.commit()
     return review
@@ -198,9 +200,9 @@ def filing_history(drill: Drill) -> list[AuditEntry]:
 
 
 def review_to_dict(drill: Drill, review: Review | None, findings: list[Finding], today: date,
-                   history: list[AuditEntry] = ()) -> dict:
+                   history: Sequence[AuditEntry] = ()) -> dict:
     """The review as the API shows it; a drill without one shows an empty draft at version 0."""
-    data = {"drill_id": drill.id}
+    data: dict = {"drill_id": drill.id}
     if review is None:
         data.update({name: "" for name in REVIEW_TEXT_FIELDS})
         data.update(plan_revision_needed=False, filing_status=FilingStatus.DRAFT.value, submitted_at=None,
@@ -249,7 +251,9 @@ def drill_link(drill: Drill) -> str:
 
 def _finding_link(finding: Finding) -> str:
     if finding.drill_id is not None:
-        return drill_link(finding.drill or db.session.get(Drill, finding.drill_id))
+        drill = finding.drill or db.session.get(Drill, finding.drill_id)
+        assert drill is not None  # drill_id is a foreign key
+        return drill_link(drill)
     return notifications.link_to("findings.finding", finding_id=finding.id)
 
 
@@ -262,7 +266,7 @@ def _region_coordinators(region_code: str) -> list[User]:
 def _involved(drill: Drill, review: Review) -> list[User]:
     """Everyone a reopened filing concerns: the organising unit's staff (or the organising region's
     coordinators), whoever submitted and accepted it, the evaluators, and the region's coordinators."""
-    users = list(_region_coordinators(drill.region_code)) + list(drill.evaluators)
+    users: list[User | None] = [*_region_coordinators(drill.region_code), *drill.evaluators]
     if drill.organizer_org_id is not None:
         users += db.session.scalars(sa.select(User).where(User.org_id == drill.organizer_org_id,
                                                           User.role == Role.ORG_STAFF, User.active.is_(True)))
@@ -277,6 +281,7 @@ def _involved(drill: Drill, review: Review) -> list[User]:
 
 def _tell_filing(actor: User, review: Review, action: str) -> None:
     drill = review.drill or db.session.get(Drill, review.drill_id)
+    assert drill is not None  # drill_id is a foreign key
     key = f"{action}:{drill.id}:{review.version}"
     if action == "review.submit":
         recipients = [u for u in _region_coordinators(drill.region_code) if u.id != actor.id]
@@ -316,6 +321,7 @@ def _action_details(finding: Finding) -> str:
 
 def _tell_assigned(actor: User, finding: Finding) -> None:
     owner = db.session.get(User, finding.corrective_action.owner_id)
+    assert owner is not None  # owner_id is a foreign key
     if owner.id == actor.id:
         return
     _tell([owner], Kind.ACTION_ASSIGNED, f"action.assign:{finding.id}:{finding.version}", _finding_link(finding),
@@ -412,7 +418,9 @@ def create_finding(actor: User, data: dict, *, region_code: str, org_id: int | N
     The caller has already checked that `actor` may record findings for this source; the scope
     values (region, organisation) come from the source, never from the input."""
     if drill_id is not None:
-        require_not_filed(db.session.get(Drill, drill_id))
+        source_drill = db.session.get(Drill, drill_id)
+        assert source_drill is not None  # the callers pass a drill's id, or a foreign key to one
+        require_not_filed(source_drill)
     p, values, action_values = _read_finding(data, partial=False)
     values.pop("version", None)
     finding = Finding(drill_id=drill_id, checklist_run_id=checklist_run_id, region_code=region_code,
@@ -517,7 +525,9 @@ def update_finding(actor: User, finding: Finding, data: dict) -> Finding:
                  to_local(finding.created_at).date() if "due_on" in action_edits else None)
     p.check()
     if finding.drill_id is not None and (edits or "description" in action_edits):
-        require_not_filed(finding.drill or db.session.get(Drill, finding.drill_id))
+        source_drill = finding.drill or db.session.get(Drill, finding.drill_id)
+        assert source_drill is not None  # drill_id is a foreign key
+        require_not_filed(source_drill)
     before = _finding_snapshot(finding)
     step = _transition(actor, finding, target, reason) if moves else None
     if edits or action_edits:
@@ -679,6 +689,7 @@ class FindingsView:
     owners: list[User] = field(default_factory=list)
     filed: bool = False  # the drill's review is accepted: findings' texts are read-only
     evidence: dict[int, list[Attachment]] = field(default_factory=dict)
+    forms: object = field(default=None, compare=False, repr=False)  # set by the views (their PanelForms)
 
     def may_add_evidence(self, user: User, finding: Finding) -> bool:
         return finding.corrective_action.status != ActionStatus.VERIFIED and \
@@ -720,6 +731,7 @@ class DrillPanel(FindingsView):
 
     @property
     def completed(self) -> bool:
+        assert self.drill is not None  # a drill's panel
         return self.drill.status == DrillStatus.COMPLETED
 
     @property

@@ -129,7 +129,8 @@ def actions():
         filters = {}
     today = local_today()
     pagination = services.open_actions_page(current_user, today, filters, page=page_arg())
-    regions = all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
+    regions = (all_regions(access.region_clause(current_user, Region.code))
+               if current_user.role != Role.ORG_STAFF else [])
     drill_endpoint = "drills.detail" if "drills.detail" in current_app.view_functions else "findings.drill"
     return render_template("findings/actions.html", pagination=pagination, today=today, regions=regions,
                            drill_endpoint=drill_endpoint,

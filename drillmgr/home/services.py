@@ -5,11 +5,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
+from drillmgr.compliance import obligations
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.enums import DrillStatus
+from drillmgr.enums import DrillStatus, Role
 from drillmgr.extensions import db
-from drillmgr.localtime import to_local
+from drillmgr.localtime import local_today, to_local
 from drillmgr.orgs.models import Organisation
 
 
@@ -29,4 +30,13 @@ def scope_summary(user, now: datetime | None = None) -> dict:
         .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region))
         .order_by(Drill.starts_at).limit(8)
     ).all()
-    return {"today": now, "orgs": org_count, "completed_this_year": counts[0], "planned": counts[1], "upcoming": upcoming}
+    return {"today": now, "orgs": org_count, "completed_this_year": counts[0], "planned": counts[1],
+            "upcoming": upcoming}
+
+
+def unit_obligations(user, now: datetime | None = None):
+    """The unit's own obligations this year, for its staff's home page (None for everyone else)."""
+    if user.org_id is None or user.role != Role.ORG_STAFF:
+        return None
+    now = now or utcnow()
+    return obligations.unit_obligations(user, local_today(now).year, user.org_id, now)

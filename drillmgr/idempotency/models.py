@@ -4,10 +4,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from drillmgr.db import utcnow
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 
 
-class IdempotencyKey(db.Model):
+class IdempotencyKey(Model):
     """A submission key taken by one request: an API `Idempotency-Key` ("api:…") or a form's one-time key
     ("form:…"). The row is inserted in the same transaction as the change, so the change happens once;
     the first answer is stored with it for the repeats."""

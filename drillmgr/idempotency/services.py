@@ -90,4 +90,5 @@ def prune(now: datetime | None = None) -> int:
     result = db.session.execute(sa.delete(IdempotencyKey).where(
         IdempotencyKey.created_at < (now or utcnow()) - KEY_LIFETIME))
     db.session.commit()
-    return result.rowcount
+    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
+    return result.rowcount  # type: ignore[attr-defined]

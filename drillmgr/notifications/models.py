@@ -1,14 +1,18 @@
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import MailStatus
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
+
+if TYPE_CHECKING:  # for the annotations; SQLAlchemy resolves the names through its registry
+    from drillmgr.accounts.models import User
 
 
-class Notification(db.Model):
+class Notification(Model):
     """An in-app notification; `dedupe_key` makes every job that creates one idempotent."""
 
     __tablename__ = "notifications"
@@ -26,7 +30,7 @@ class Notification(db.Model):
     user: Mapped["User"] = relationship()  # noqa: F821
 
 
-class OutboxMail(db.Model):
+class OutboxMail(Model):
     """A mail waiting for SMTP; marked sent only once the server accepted it."""
 
     __tablename__ = "outbox_mail"

@@ -79,7 +79,7 @@ class SmtpSettings:
     def connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
         if self.tls == "ssl":
-            connection = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
             connection = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             if self.tls == "starttls":
@@ -116,7 +116,8 @@ def claim(mail_id: int, now: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return result.rowcount == 1
+    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
+    return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def build_message(mail: OutboxMail, settings: SmtpSettings) -> EmailMessage:
@@ -185,6 +186,7 @@ def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int
             if not keep_going() or not claim(mail_id, now):
                 continue
             mail = db.session.get(OutboxMail, mail_id, populate_existing=True)
+            assert mail is not None  # claim() has just taken it
             if not mail.message_id:
                 mail.message_id = f"<outbox-{mail.id}@{settings.message_id_domain}>"
                 db.session.commit()
@@ -197,6 +199,7 @@ def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int
                 _retry_later(mail, now, settings, unreachable)
                 report.failed += 1
                 continue
+            assert connection is not None  # reachable: connected above
             try:
                 connection.send_message(build_message(mail, settings))
             except OSError as error:  # smtplib's errors are OSErrors too

@@ -30,6 +30,12 @@ class Kind:
     ACTION_OVERDUE = "action_overdue"
     COMPLIANCE_WORSENED = "compliance_worsened"
     REPORT_DEADLINE = "report_deadline"
+    REPORT_SUBMITTED = "report_submitted"
+    REPORT_ACCEPTED = "report_accepted"
+    REPORT_RETURNED = "report_returned"
+    UNIT_REMINDER = "unit_reminder"
+    NOTHING_PLANNED = "nothing_planned"
+    RECORD_DRILL = "record_drill"
 
 
 @dataclass(frozen=True)
@@ -132,10 +138,10 @@ def withdraw_stale_drill_reminders() -> int:
 # --- reading ---------------------------------------------------------------------------------
 
 def unread_count(user: User) -> int:
-    return db.session.scalar(
+    return db.session.execute(
         sa.select(sa.func.count()).select_from(Notification)
         .where(access.notification_clause(user), Notification.read_at.is_(None))
-    )
+    ).scalar_one()
 
 
 def notifications_query(user: User, unread_only: bool = False) -> sa.Select:
@@ -165,7 +171,8 @@ def mark_all_read(user: User, now: datetime | None = None) -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return result.rowcount
+    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
+    return result.rowcount  # type: ignore[attr-defined]
 
 
 def outbox_summary() -> dict:

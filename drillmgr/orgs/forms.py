@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import HiddenField, IntegerField, SelectField, StringField
+from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from drillmgr.enums import OrgKind
@@ -29,4 +29,23 @@ class OrgForm(FlaskForm):
 
 
 class ImportForm(FlaskForm):
+    file = FileField(_l("CSV or XLSX file"), validators=[FileRequired(), FileAllowed(["csv", "xlsx"])])
+
+
+class GroupsForm(FlaskForm):
+    """One group a line: its name and expected headcount, e.g. `一年级一班, 40`."""
+
+    lines = TextAreaField(_l("Groups"), validators=[Length(max=50_000)], render_kw={"rows": 12})
+    version = HiddenField()
+
+    def to_items(self) -> list[dict]:
+        items = []
+        for line in (self.lines.data or "").splitlines():
+            if line.strip():
+                name, _sep, expected = line.replace("，", ",").rpartition(",")
+                items.append({"name": name if _sep else line, "expected": expected.strip() if _sep else None})
+        return items
+
+
+class GroupImportForm(FlaskForm):
     file = FileField(_l("CSV or XLSX file"), validators=[FileRequired(), FileAllowed(["csv", "xlsx"])])

@@ -13,7 +13,7 @@ from drillmgr.enums import OrgKind
 from drillmgr.db import claim_version
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
-from drillmgr.orgs.models import Organisation
+from drillmgr.orgs.models import Organisation, OrgGroup
 from drillmgr.regions.models import Region
 from drillmgr.validation import MISSING, Payload
 
@@ -157,8 +157,10 @@ def _read_xlsx(path: Path) -> list[list[str]]:
         raise ValidationError(_("The file is not a readable XLSX workbook.")) from None
 
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a CSV (UTF-8, with or without BOM) or XLSX file, keyed by the header row."""
+def read_rows(path: Path, headers: dict[str, str] = CHINESE_HEADERS,
+              required: tuple[str, ...] = IMPORT_COLUMNS) -> list[dict]:
+    """Rows of a CSV (UTF-8, with or without BOM) or XLSX file, keyed by the header row (Chinese headers
+    mapped through `headers`), each with its line number as `_line`; every `required` column must be there."""
     if path.suffix.lower() == ".xlsx":
         rows = _read_xlsx(path)
     elif path.suffix.lower() == ".csv":
@@ -167,11 +169,11 @@ def read_rows(path: Path) -> list[dict]:
         raise ValidationError(_("Unsupported file type %(ext)s: use .csv or .xlsx.", ext=path.suffix))
     if not rows:
         raise ValidationError(_("The file is empty."))
-    header = [CHINESE_HEADERS.get(h.strip(), h.strip().lower()) for h in rows[0]]
-    missing = [c for c in IMPORT_COLUMNS if c not in header]
+    header = [headers.get(h.strip(), h.strip().lower()) for h in rows[0]]
+    missing = [c for c in required if c not in header]
     if missing:
         raise ValidationError(_("Line 1: missing columns: %(cols)s.", cols=", ".join(missing)))
-    return [dict(zip(header, row)) | {"_line": number}
+    return [dict(zip(header, row, strict=False)) | {"_line": number}
             for number, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
 
 
@@ -211,3 +213,83 @@ def import_orgs(actor, rows: list[dict]) -> list[Organisation]:
     audit.record(actor, "org.import", "organisation", "bulk", None, {"created": [o.id for o in orgs]})
     db.session.commit()
     return orgs
+
+
+# --- groups (班级/年级/病区/楼层) ---------------------------------------------------------------
+
+MAX_GROUPS = 500
+GROUP_HEADERS = {"名称": "name", "班级": "name", "年级": "name", "病区": "name", "楼层": "name", "分组": "name",
+                 "应到人数": "expected", "应到": "expected", "人数": "expected"}
+
+
+def group_to_dict(group: OrgGroup) -> dict:
+    return {"id": group.id, "name": group.name, "expected": group.expected}
+
+
+def _read_groups(items, line_of=None) -> tuple[list[dict], list[str]]:
+    """Each item `{name, expected}`; errors name the line (an import) or the position (the API, from 1)."""
+    if not isinstance(items, list):
+        return [], [_("Must be a list of groups.")]
+    if len(items) > MAX_GROUPS:
+        return [], [_("At most %(n)d groups.", n=MAX_GROUPS)]
+    groups, errors, seen = [], [], set()
+    for index, item in enumerate(items):
+        line = line_of(item) if line_of else index + 1
+        if not isinstance(item, dict):
+            errors.append(_("Group %(n)d: must be an object.", n=line))
+            continue
+        p = Payload(item)
+        name = p.string("name", required=True, max_length=100, plain=True)
+        expected = p.integer("expected", required=True, minimum=0, maximum=MAX_HEADCOUNT)
+        if not p.errors and name in seen:
+            p.error("name", _("Duplicate of an earlier group."))
+        seen.add(name)
+        for field, messages in p.errors.items():
+            errors.extend((_("Line %(line)d, %(field)s: %(msg)s", line=line, field=field, msg=m) if line_of
+                           else _("Group %(n)d, %(field)s: %(msg)s", n=line, field=field, msg=m)) for m in messages)
+        if not p.errors:
+            groups.append({"name": name, "expected": expected})
+    return groups, errors
+
+
+def set_groups(actor, org: Organisation, items, version=MISSING, line_of=None) -> list[OrgGroup]:
+    """Replaces the unit's groups, all or none. A group keeps its id while its name stays, so past roll calls
+    keep pointing at it. `version` is the unit's, claimed compare-and-set (a stale one is a Conflict); MISSING:
+    the version this request read."""
+    access.require(access.can_edit_org_groups(actor, org), _("You cannot change the groups of this unit."))
+    groups, errors = _read_groups(items, line_of)
+    if errors:
+        raise ValidationError(_("Nothing was saved."), {"groups": errors})
+    claim_version(org, None if version is MISSING else version,
+                  _("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
+    before = [group_to_dict(g) for g in org.groups]
+    existing = {g.name: g for g in org.groups}
+    kept = []
+    for position, values in enumerate(groups):
+        group = existing.pop(values["name"], None) or OrgGroup(name=values["name"])
+        group.expected, group.position = values["expected"], position
+        kept.append(group)
+    org.groups = kept
+    db.session.flush()
+    audit.record(actor, "org.groups", "organisation", org.id, {"groups": before},
+                 {"groups": [group_to_dict(g) for g in org.groups]})
+    db.session.commit()
+    return org.groups
+
+
+def read_group_rows(path: Path) -> list[dict]:
+    """Rows `name, expected` of a CSV or XLSX file (Chinese headers such as 班级, 应到人数 accepted)."""
+    return read_rows(path, GROUP_HEADERS, ("name", "expected"))
+
+
+def import_groups(actor, org: Organisation, rows: list[dict]) -> list[OrgGroup]:
+    """Replaces the unit's groups with the file's rows: every row or none; errors name the line."""
+    items = [{"name": row.get("name", ""), "expected": _whole_number(row.get("expected", "")),
+              "_line": row["_line"]} for row in rows]
+    return set_groups(actor, org, items, line_of=lambda item: item["_line"])
+
+
+def _whole_number(cell: str) -> str:
+    """Spreadsheets give 40 as "40" or "40.0"."""
+    cell = (cell or "").strip()
+    return cell[:-2] if cell.endswith(".0") and cell[:-2].isdigit() else cell

@@ -12,7 +12,7 @@ from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
 from drillmgr.orgs import services
-from drillmgr.orgs.forms import ImportForm, OrgForm
+from drillmgr.orgs.forms import GroupImportForm, GroupsForm, ImportForm, OrgForm
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions, counties
@@ -33,7 +33,8 @@ def index():
     query = services.org_query(current_user, region=args.get("region") or None, kind=kind, q=args.get("q") or None)
     pagination = db.paginate(query.options(selectinload(Organisation.region)), page=args.get("page", 1, type=int),
                              per_page=50, error_out=False)
-    regions = all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
+    regions = (all_regions(access.region_clause(current_user, Region.code))
+               if current_user.role != Role.ORG_STAFF else [])
     return render_template("orgs/index.html", pagination=pagination, regions=regions, kinds=OrgKind,
                            can_add=access.can_manage_people_and_units(current_user))
 
@@ -42,7 +43,67 @@ def index():
 @login_required
 def detail(org_id: int):
     org = or_404(access.get_visible_org, current_user, org_id)
-    return render_template("orgs/detail.html", org=org, can_edit=access.can_manage_org(current_user, org))
+    return render_template("orgs/detail.html", org=org, can_edit=access.can_manage_org(current_user, org),
+                           can_edit_groups=access.can_edit_org_groups(current_user, org))
+
+
+def _errors_of(error: ServiceError) -> list[str]:
+    return [error.detail] + [m for messages in error.errors.values() for m in messages]
+
+
+@bp.route("/<int:org_id>/groups", methods=["GET", "POST"])
+@login_required
+def groups(org_id: int):
+    org = or_404(access.get_visible_org, current_user, org_id)
+    if not access.can_edit_org_groups(current_user, org):
+        abort(403)
+    form, import_form = GroupsForm(), GroupImportForm()
+    errors: list[str] = []
+    if request.method == "GET":
+        form.lines.data = "\n".join(f"{g.name}, {g.expected}" for g in org.groups)
+        form.version.data = str(org.version)
+    if form.validate_on_submit():
+        sent = str(form.version.data or "")
+        # A version the form could not have carried (missing, huge) never matches: a Conflict, nothing saved.
+        version = int(sent) if sent.isdigit() and len(sent) <= 9 else 0
+        try:
+            services.set_groups(current_user, org, form.to_items(), version)
+        except ServiceError as error:
+            db.session.rollback()
+            errors = _errors_of(error)
+        else:
+            flash(_("The groups of %(name)s are saved.", name=org.name), "success")
+            return redirect(url_for("orgs.detail", org_id=org.id))
+    return render_template("orgs/groups.html", org=org, form=form, import_form=import_form, errors=errors)
+
+
+@bp.post("/<int:org_id>/groups/import")
+@login_required
+def import_groups(org_id: int):
+    org = or_404(access.get_visible_org, current_user, org_id)
+    if not access.can_edit_org_groups(current_user, org):
+        abort(403)
+    form, import_form = GroupsForm(formdata=None), GroupImportForm()
+    form.lines.data = "\n".join(f"{g.name}, {g.expected}" for g in org.groups)
+    form.version.data = str(org.version)
+    errors: list[str] = []
+    if import_form.validate_on_submit():
+        upload = import_form.file.data
+        suffix = Path(upload.filename or "").suffix.lower()
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"upload{suffix}"
+            upload.save(path)
+            try:
+                created = services.import_groups(current_user, org, services.read_group_rows(path))
+            except ServiceError as error:
+                db.session.rollback()
+                errors = _errors_of(error)
+            else:
+                flash(_("%(n)d groups imported.", n=len(created)), "success")
+                return redirect(url_for("orgs.detail", org_id=org.id))
+    else:
+        errors = [m for messages in import_form.errors.values() for m in messages]
+    return render_template("orgs/groups.html", org=org, form=form, import_form=import_form, errors=errors), 422
 
 
 def _save(form: OrgForm, org=None):
@@ -108,4 +169,5 @@ def import_file():
                 flash(_("%(n)d organisations imported.", n=len(created)), "success")
                 return redirect(url_for("orgs.index"))
     return render_template("orgs/import.html", form=form, errors=errors, kinds=OrgKind,
-                           counties=counties(within=None if current_user.role == Role.ADMIN else current_user.region_code))
+                           counties=counties(
+                               within=None if current_user.role == Role.ADMIN else current_user.region_code))

@@ -5,10 +5,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 
 
-class OutreachActivity(db.Model):
+class OutreachActivity(Model):
     """A public earthquake-safety education activity (item 19)."""
 
     __tablename__ = "outreach_activities"
@@ -35,7 +35,7 @@ class OutreachActivity(db.Model):
     __table_args__ = (sa.CheckConstraint("audience >= 0", name="audience_not_negative"),)
 
 
-class DemonstrationSite(db.Model):
+class DemonstrationSite(Model):
     __tablename__ = "demonstration_sites"
 
     id: Mapped[int] = mapped_column(primary_key=True)

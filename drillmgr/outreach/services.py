@@ -251,7 +251,8 @@ def create_activity(actor, data: dict, is_demo: bool = False) -> OutreachActivit
     values.setdefault("channels", [])
     values.setdefault("audience", 0)
     if actor is not None:
-        access.require(access.can_record_outreach(actor, values["region_code"], _organizer(values.get("organizer_org_id"))),
+        access.require(access.can_record_outreach(actor, values["region_code"],
+                                                  _organizer(values.get("organizer_org_id"))),
                        _("You cannot record activities for this region or organisation."))
     activity = OutreachActivity(**values, created_by_id=getattr(actor, "id", None), is_demo=is_demo)
     activity.channels = [c.value for c in values["channels"]]
@@ -388,11 +389,12 @@ def coverage_matrix(user, region_code: str, year: int) -> list[CoverageRow]:
     child = aliased(Region)
     below = aliased(Region)
     target = db.session.get(Region, region_code)
+    assert target is not None  # both callers refuse an unknown region first
     children = list(db.session.scalars(sa.select(Region).where(Region.parent_code == region_code)
                                        .order_by(Region.code)))
     child_of = dict(db.session.execute(
         sa.select(below.code, child.code).join(child, below.path.startswith(child.path, autoescape=False))
-        .where(child.parent_code == region_code)).all())
+        .where(child.parent_code == region_code)).tuples().all())
     grouped = db.session.execute(
         sa.select(OutreachActivity.region_code, OutreachActivity.setting, sa.func.count())
         .where(OutreachActivity.kind == OutreachKind.SIX_INTO, access.outreach_clause(user),
@@ -472,7 +474,9 @@ def _require_site_scope(actor, region_code: str, org_id: int | None) -> None:
         return
     allowed = access.can_manage_sites(actor, region_code)
     if allowed and org_id is not None:
-        allowed = access.can_manage_sites(actor, db.session.get(Organisation, org_id).region_code)
+        org = db.session.get(Organisation, org_id)
+        assert org is not None  # checked by _read_site, or a foreign key
+        allowed = access.can_manage_sites(actor, org.region_code)
     access.require(allowed, _("You cannot manage demonstration sites in this region."))
 
 

@@ -49,7 +49,7 @@ def _can_record() -> bool:
 
 
 def _region_names(codes: set[str]) -> dict[str, str]:
-    return dict(db.session.execute(sa.select(Region.code, Region.name).where(Region.code.in_(codes))).all())
+    return dict(db.session.execute(sa.select(Region.code, Region.name).where(Region.code.in_(codes))).tuples().all())
 
 
 def _filters() -> dict:

@@ -3,10 +3,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from drillmgr.db import str_enum
 from drillmgr.enums import RegionLevel
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 
 
-class Region(db.Model):
+class Region(Model):
     """An administrative division, keyed by its national division code."""
 
     __tablename__ = "regions"

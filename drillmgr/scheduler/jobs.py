@@ -19,8 +19,10 @@ from sqlalchemy.orm import selectinload
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.attachments.services import sweep_orphans
+from drillmgr.cache import store as shared_cache
 from drillmgr.calendars.services import publish_static
-from drillmgr.compliance.periods import REPORT_DEADLINES
+from drillmgr.compliance import nudges, submissions
+from drillmgr.compliance.periods import REPORT_DEADLINES, reporting_half_of
 from drillmgr.compliance.rules import rule_title
 from drillmgr.compliance.services import evaluate, snapshot_changes
 from drillmgr.db import utcnow
@@ -81,13 +83,15 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
     """
     horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
     drills = {d.id: d for d in db.session.scalars(
-        sa.select(Drill).where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
+        sa.select(Drill)
+        .where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
         .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region),
                  selectinload(Drill.participants), selectinload(Drill.evaluators))
     )}
     if not drills:
         return {}, {}, []
-    by_org, by_region, by_evaluator = defaultdict(set), defaultdict(set), defaultdict(set)
+    by_org: defaultdict[int | None, set[int]] = defaultdict(set)
+    by_region, by_evaluator = defaultdict(set), defaultdict(set)
     for drill in drills.values():
         if drill.organizer_org_id is not None:
             by_org[drill.organizer_org_id].add(drill.id)
@@ -258,8 +262,13 @@ def report_deadline_reminders(moment: datetime) -> str:
     if days_left > max(REPORT_REMINDER_DAYS):
         return _("Next report deadline %(date)s, %(days)d days away.", date=local_date(deadline), days=days_left)
     days_before = min(d for d in REPORT_REMINDER_DAYS if days_left <= d)
-    coordinators = db.session.scalars(
-        sa.select(User).where(User.active.is_(True), User.role == Role.COORDINATOR).order_by(User.id)).all()
+    # A county that has submitted for the period (and was not returned) is not reminded any more.
+    submitted = submissions.standing_counties(*reporting_half_of(deadline))
+    counties = submissions.county_paths()
+    coordinators = [user for user, path in db.session.execute(
+        sa.select(User, Region.path).outerjoin(Region, Region.code == User.region_code)
+        .where(User.active.is_(True), User.role == Role.COORDINATOR).order_by(User.id))
+        if submissions.county_of(path, counties) not in submitted]
     link = link_to("compliance.report")
     messages = []
     for user in coordinators:
@@ -273,6 +282,20 @@ def report_deadline_reminders(moment: datetime) -> str:
     added = notify_many(messages)
     return _("Report deadline %(date)s in %(days)d days, %(sent)d reminders sent.", date=local_date(deadline),
              days=days_left, sent=len(added))
+
+
+# --- units: nothing planned, a drill to record ----------------------------------------------
+
+def nothing_planned_reminders(moment: datetime) -> str:
+    """Unit staff, once per rule and period, when it ends soon with nothing planned that would meet it."""
+    slots, sent = nudges.nothing_planned(moment)
+    return _("%(slots)d periods ending with nothing planned, %(sent)d reminders sent.", slots=slots, sent=sent)
+
+
+def record_reminders(moment: datetime) -> str:
+    """The day after a planned drill passed unrecorded, its organisers are asked to record it (once)."""
+    drills, sent = nudges.record_reminders(moment)
+    return _("%(drills)d past drills not recorded, %(sent)d reminders sent.", drills=drills, sent=sent)
 
 
 # --- recurring drills, calendars, mail, housekeeping ----------------------------------------
@@ -307,6 +330,7 @@ def publish_calendars(moment: datetime) -> str:
         outcome = _("Unchanged.")
     else:
         outcome = _("%(n)d files published.", n=len(publish_static(now=moment)))
+    shared_cache.prune()  # the shared store of rendered feeds and kept results stays within its bound
     return f"{outcome} {reading} {fingerprint}"
 
 
@@ -338,6 +362,8 @@ JOBS = {
     "drill_reminders": drill_reminders,
     "action_reminders": action_reminders,
     "report_deadlines": report_deadline_reminders,
+    "nothing_planned": nothing_planned_reminders,
+    "record_reminders": record_reminders,
     "compliance": compliance,
     "materialize_series": materialize_series,
     "publish_calendars": publish_calendars,
@@ -351,6 +377,8 @@ JOB_TITLES = {
     "drill_reminders": _l("Drill reminders (7 days and 1 day before)"),
     "action_reminders": _l("Corrective actions due and overdue"),
     "report_deadlines": _l("Half-year report deadline reminders"),
+    "nothing_planned": _l("Units: periods ending with nothing planned"),
+    "record_reminders": _l("Units: record the drills that passed"),
     "compliance": _l("Nightly compliance evaluation and alerts"),
     "materialize_series": _l("Create the next drills of recurring series"),
     "publish_calendars": _l("Publish the static public calendars"),
@@ -365,6 +393,8 @@ DEFAULT_SCHEDULE = {
     "drill_reminders": "every 3600s",
     "action_reminders": "daily 08:00",
     "report_deadlines": "daily 08:00",
+    "nothing_planned": "daily 08:10",
+    "record_reminders": "daily 08:20",
     "compliance": "daily 02:00",
     "materialize_series": "daily 01:00",
     "publish_calendars": "every 300s",

@@ -4,10 +4,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from drillmgr.db import utcnow
-from drillmgr.extensions import db
+from drillmgr.extensions import Model
 
 
-class SchedulerLease(db.Model):
+class SchedulerLease(Model):
     """Held by the one scheduler process allowed to run jobs; taken over once it expires."""
 
     __tablename__ = "scheduler_leases"
@@ -18,7 +18,7 @@ class SchedulerLease(db.Model):
     renewed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class JobRun(db.Model):
+class JobRun(Model):
     """One run of a job for one scheduled moment; unique so a moment never runs twice."""
 
     __tablename__ = "job_runs"

@@ -124,7 +124,7 @@ def database_now() -> datetime:
         text = db.session.scalar(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
         return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
     if db.session.get_bind().dialect.name == "postgresql":
-        return db.session.scalar(sa.select(sa.func.clock_timestamp())).astimezone(timezone.utc)
+        return db.session.execute(sa.select(sa.func.clock_timestamp())).scalar_one().astimezone(timezone.utc)
     return utcnow()
 
 
@@ -138,7 +138,8 @@ def acquire_lease(holder: str, seconds: float, now: datetime | None = None, name
         .values(holder=holder, expires_at=expires_at, renewed_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 1:
+    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
+    if result.rowcount == 1:  # type: ignore[attr-defined]
         db.session.commit()
         return True
     try:
@@ -184,7 +185,8 @@ def abandon_runs_of_others(holder: str, now: datetime | None = None) -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return result.rowcount
+    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
+    return result.rowcount  # type: ignore[attr-defined]
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -244,7 +246,8 @@ def _claim_abandoned(job: str, moment: datetime, holder: str, now: datetime) -> 
                 .execution_options(synchronize_session=False))
     except IntegrityError:  # another run of the job is going
         return None
-    return run_id if result.rowcount == 1 else None
+    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
+    return run_id if result.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 def finish_run(run_id: int, outcome: str, detail: str, holder: str | None = None) -> None:
@@ -292,7 +295,8 @@ def prune_runs(before: datetime) -> int:
         sa.delete(JobRun).where(JobRun.scheduled_for < before, JobRun.outcome == Outcome.OK)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount
+    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
+    return result.rowcount  # type: ignore[attr-defined]
 
 
 def recent_runs_query(job: str | None = None, failures_only: bool = False) -> sa.Select:

@@ -1,0 +1,34 @@
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from drillmgr.db import utcnow
+from drillmgr.extensions import Model
+
+
+class CacheEntry(Model):
+    """One rendered or computed value shared by every worker and machine (when no Redis is configured).
+
+    `key` names the slot (a drill's event in one style, a feed link's body, a kept compliance result),
+    `tag` the version of the data it was made from: a reader takes the value only when the tag it
+    expects is the one stored. A slot is overwritten, never added beside, so the table holds at most
+    one value per slot; `prune` keeps its total size under DRILLMGR_CACHE_MAX_BYTES."""
+
+    __tablename__ = "cache_entries"
+
+    key: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    tag: Mapped[str] = mapped_column(sa.String(64))
+    value: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    size: Mapped[int]
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CacheGeneration(Model):
+    """A counter raised in the same transaction as every change of the data it stands for, so that
+    a value kept under an older generation is never served (see drillmgr.cache.generations)."""
+
+    __tablename__ = "cache_generations"
+
+    name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -1,0 +1,336 @@
+"""The shared store: a feed rendered by one worker is served by every other one without rendering, a change
+is seen by all of them at once; compliance results are kept for every worker and equal a fresh evaluation
+after any sequence of changes."""
+import random
+import re
+from contextlib import contextmanager
+import uuid
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from config import TestConfig
+from drillmgr import create_app
+from drillmgr.cache import generations
+from drillmgr.cache import store as shared
+from drillmgr.cache.models import CacheEntry
+from drillmgr.calendars import ical, services
+from drillmgr.compliance import kept
+from drillmgr.compliance import services as compliance
+from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, OrgKind, Role
+from drillmgr.extensions import db
+from drillmgr.findings.models import Review
+from tests.calendars_support import _empty_feed_caches, events, touch  # noqa: F401
+from tests.conftest import SHAWAN, WUSU
+
+BJ = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def second_app(app):
+    """Another worker: the same configuration and database, nothing in its memory."""
+    class Second(TestConfig):
+        SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
+        DRILLMGR_CALENDAR_DIR = app.config["DRILLMGR_CALENDAR_DIR"]
+        UPLOAD_DIR = app.config["UPLOAD_DIR"]
+        DRILLMGR_CACHE_REDIS_URL = app.config["DRILLMGR_CACHE_REDIS_URL"]
+        DRILLMGR_CACHE_PREFIX = app.config["DRILLMGR_CACHE_PREFIX"]
+
+    return create_app(Second)
+
+
+@pytest.fixture
+def no_rendering(monkeypatch):
+    """A context in which rendering any event or feed fails the test."""
+    @contextmanager
+    def forbid():
+        def refuse(*args, **kwargs):
+            raise AssertionError("rendered although another worker had rendered this version")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(ical, "drill_event", refuse)
+            patched.setattr(ical, "calendar_head", refuse)
+            yield
+    return forbid
+
+
+@pytest.fixture(params=["database", "redis"])
+def store_kind(request, app):
+    """Both stores; Redis (the real one at 127.0.0.1:6379) under a prefix of this test's own."""
+    if request.param == "database":
+        yield "database"
+        return
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis at 127.0.0.1:6379")
+    before = (app.config["DRILLMGR_CACHE_REDIS_URL"], app.config["DRILLMGR_CACHE_PREFIX"])
+    app.config["DRILLMGR_CACHE_REDIS_URL"] = url
+    app.config["DRILLMGR_CACHE_PREFIX"] = f"drillmgr-test-{uuid.uuid4().hex}"
+    app.extensions.pop("drillmgr_cache", None)
+    try:
+        yield "redis"
+    finally:
+        shared.store().clear()
+        app.config["DRILLMGR_CACHE_REDIS_URL"], app.config["DRILLMGR_CACHE_PREFIX"] = before
+        app.extensions.pop("drillmgr_cache", None)
+
+
+def region_feed(owner):
+    return services.feed_for_token(services.REGION, WUSU, services.feed_token(owner, services.REGION, WUSU))
+
+
+def test_second_worker_serves_the_feed_without_rendering_and_a_change_reaches_both(
+        app, store_kind, second_app, make_user, make_org, make_drill, no_rendering):
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    school = make_org(name="乌苏市共享学校")
+    drills = [make_drill(organizer=school, title=f"共享演练{i}") for i in range(5)]
+    first = services.answer(region_feed(coordinator))
+    assert first.status == 200 and len([u for u in events(first.body) if u.startswith("drill-")]) == 5
+    assert shared.store().name == store_kind
+
+    with second_app.app_context(), no_rendering():
+        again = services.answer(region_feed(coordinator))
+        assert shared.store().name == store_kind
+    assert (again.status, again.body, again.etag, again.last_modified) == (200, first.body, first.etag,
+                                                                             first.last_modified)
+
+    touch(drills[2], title="改过的标题")
+    with second_app.app_context():
+        changed = services.answer(region_feed(coordinator))  # renders one event, takes four from the store
+    assert changed.status == 200 and changed.etag != first.etag
+    assert str(events(changed.body)[f"drill-{drills[2].id}@drillmgr.test"]["SUMMARY"]) == "改过的标题"
+    with no_rendering():
+        mine = services.answer(region_feed(coordinator))  # the first worker had the old body in its memory
+    assert (mine.body, mine.etag) == (changed.body, changed.etag)
+    assert mine.last_modified == changed.last_modified >= first.last_modified
+
+
+def test_a_drill_leaving_the_feed_leaves_it_for_every_worker(app, second_app, make_user, make_drill):
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    drill = make_drill(title="将移出的演练")
+    assert f"drill-{drill.id}@drillmgr.test" in events(services.answer(region_feed(coordinator)).body)
+    with second_app.app_context():
+        services.answer(region_feed(coordinator))
+    touch(drill, region_code=SHAWAN, organizer_region_code=SHAWAN)
+    for application in (second_app, app):
+        with application.app_context():
+            assert f"drill-{drill.id}@drillmgr.test" not in events(services.answer(region_feed(coordinator)).body)
+
+
+def test_events_are_shared_between_feeds_and_never_served_after_a_change(make_user, make_drill):
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    drill = make_drill(public=True, title="公开演练")
+    services.answer(services.public_feed())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheEntry)
+                             .where(CacheEntry.key.like(f"event:{drill.id}:%"))) == 1
+    touch(drill, title="公开演练（改）")
+    body = services.answer(region_feed(coordinator)).body
+    assert "公开演练（改）" in str(events(body)[f"drill-{drill.id}@drillmgr.test"]["SUMMARY"])
+    # One slot per drill and style, overwritten: the change did not add a second.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheEntry)
+                             .where(CacheEntry.key.like(f"event:{drill.id}:%"))) == 1
+
+
+def test_a_stored_value_of_another_version_is_never_taken(app):
+    shared.put("probe", "v1", b"old")
+    assert shared.get("probe", "v1") == b"old"
+    assert shared.get("probe", "v2") is None
+    shared.put("probe", "v2", b"new")
+    assert shared.get("probe", "v1") is None and shared.get("probe", "v2") == b"new"
+    shared.put("feed:region:654202:1", "v", b"\x00\n" * 10)  # any bytes as a value, newlines and NUL too
+    assert shared.get("feed:region:654202:1", "v") == b"\x00\n" * 10
+
+
+def test_prune_keeps_the_store_within_its_bytes(app):
+    moment = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    for i in range(10):
+        shared.store().put_many({f"slot-{i}": ("t", b"x" * 1000)}, moment + timedelta(seconds=i))
+    app.config["DRILLMGR_CACHE_MAX_BYTES"], before = 3500, app.config["DRILLMGR_CACHE_MAX_BYTES"]
+    try:
+        assert shared.prune() == 7
+    finally:
+        app.config["DRILLMGR_CACHE_MAX_BYTES"] = before
+    assert set(db.session.scalars(sa.select(CacheEntry.key).where(CacheEntry.key.like("slot-%")))) == \
+        {"slot-7", "slot-8", "slot-9"}  # the latest stored stay
+
+
+# --- compliance ---------------------------------------------------------------------------------
+
+YEAR = 2034
+
+
+def bj(month, day, hour=10) -> datetime:
+    return datetime(YEAR, month, day, hour, tzinfo=BJ).astimezone(timezone.utc)
+
+
+def statuses(results) -> list[tuple]:
+    return sorted((rr.key, r.subject_type, r.subject_id, r.status.value, r.required, r.achieved, tuple(r.missing))
+                  for rr in results for r in rr.results)
+
+
+def test_generation_rises_with_compliance_data_and_not_with_feeds_or_logins(make_drill, make_org, make_user):
+    start = generations.current()
+    drill = make_drill()
+    assert generations.current() > start
+    after_drill = generations.current()
+    user = make_user(role=Role.COORDINATOR)
+    services.answer(region_feed(user))  # feed versions and stored events: not compliance data
+    assert generations.current() == after_drill
+    drill.status = DrillStatus.COMPLETED
+    db.session.commit()
+    assert generations.current() > after_drill
+    bulk = generations.current()
+    db.session.execute(sa.update(type(drill)).where(type(drill).id == drill.id).values(title="批量改"))
+    db.session.commit()
+    assert generations.current() > bulk
+    org = make_org()
+    before_org = generations.current()
+    org.name = "改名单位"
+    db.session.commit()
+    assert generations.current() > before_org
+
+
+def test_kept_results_are_read_not_recomputed_until_something_changes(make_user, make_org, make_drill, monkeypatch):
+    admin = make_user(role=Role.ADMIN)
+    school = make_org(name="乌苏市保留学校")
+    make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
+    now = bj(4, 1)
+    results, as_of = kept.kept_evaluate(YEAR, WUSU, now=now, user=admin, evidence=False)
+    assert as_of == now
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("evaluated although nothing changed")
+
+    monkeypatch.setattr(kept, "evaluate", refuse)
+    again, again_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=30), user=admin, evidence=False)
+    assert again_as_of == now and statuses(again) == statuses(results)
+    monkeypatch.undo()
+    # A minute later, what the clock alone changes is evaluated again.
+    later, later_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=61), user=admin, evidence=False)
+    assert later_as_of == now + timedelta(seconds=61)
+    # A new drill is seen at once.
+    make_drill(organizer=school, starts_at=bj(5, 10), status=DrillStatus.COMPLETED)
+    fresh, fresh_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), user=admin, evidence=False)
+    assert fresh_as_of == now + timedelta(seconds=62)
+    assert statuses(fresh) == statuses(compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), user=admin,
+                                                           evidence=False))
+
+
+def test_a_secret_drill_is_kept_apart_from_those_who_may_not_know_it(make_user, make_org, make_drill):
+    school = make_org(name="乌苏市保密学校")
+    viewer = make_user(role=Role.VIEWER, region_code=WUSU)
+    admin = make_user(role=Role.ADMIN)
+    now = bj(4, 1)
+    make_drill(organizer=school, starts_at=bj(4, 20), form=DrillForm.TABLETOP, double_blind=True)
+    for user in (admin, viewer, admin, viewer):  # each reads its own kept result
+        mine, _as_of = kept.kept_evaluate(YEAR, WUSU, now=now, user=user)
+        assert statuses(mine) == statuses(compliance.evaluate(YEAR, WUSU, now=now, user=user))
+    assert kept._reader(viewer, now) != kept._reader(admin, now)
+
+
+def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, make_org, make_drill):
+    """Creates, reschedules, completions, cancellations, deletions, reviews and renames in a random order;
+    after each, what the dashboards read equals a fresh evaluation on the same data."""
+    rng = random.Random(13)
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    viewer = make_user(role=Role.VIEWER, region_code=WUSU)
+    admin = make_user(role=Role.ADMIN)
+    units = [make_org(name=f"乌苏市随机单位{i}", kind=kind)
+             for i, kind in enumerate([OrgKind.SCHOOL, OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL])]
+    drills = []
+    now = bj(6, 1)
+
+    def new_drill():
+        form = rng.choice(list(DrillForm))
+        drills.append(make_drill(
+            organizer=rng.choice(units + [None]), starts_at=bj(rng.randint(1, 11), rng.randint(1, 28)), form=form,
+            scope=rng.choice(list(DrillScope)), double_blind=form == DrillForm.TABLETOP and rng.random() < 0.5,
+            status=rng.choice([DrillStatus.PLANNED, DrillStatus.COMPLETED])))
+
+    def reschedule():
+        drill = rng.choice(drills)
+        shift = timedelta(days=rng.randint(-60, 60))
+        touch(drill, starts_at=drill.starts_at + shift, ends_at=drill.ends_at + shift)
+
+    def complete():
+        touch(rng.choice(drills), status=DrillStatus.COMPLETED)
+
+    def cancel():
+        touch(rng.choice(drills), status=DrillStatus.CANCELLED, cancelled_at=now)
+
+    def delete():
+        drill = drills.pop(rng.randrange(len(drills)))
+        db.session.delete(drill)
+        db.session.commit()
+
+    def review():
+        drill = rng.choice(drills)
+        found = db.session.get(Review, drill.id)
+        if found is None:
+            db.session.add(Review(drill_id=drill.id, filing_status=FilingStatus.SUBMITTED, submitted_at=now))
+        else:
+            found.filing_status, found.decided_at = FilingStatus.ACCEPTED, now
+        db.session.commit()
+
+    def rename_unit():
+        unit = rng.choice(units)
+        unit.name = f"{unit.name}·"
+        db.session.commit()
+
+    for _ in range(6):
+        new_drill()
+    actions = [new_drill, reschedule, complete, cancel, delete, review, rename_unit]
+    checked = 0
+    for step in range(16):
+        rng.choice(actions)() if drills else new_drill()
+        moment = now + timedelta(seconds=step)
+        for user in (admin, coordinator, viewer):
+            for region in (WUSU, None):
+                for evidence in (False, True):
+                    read, _as_of = kept.kept_evaluate(YEAR, region, now=moment, user=user, evidence=evidence)
+                    fresh = compliance.evaluate(YEAR, region, now=moment, user=user, evidence=evidence)
+                    assert statuses(read) == statuses(fresh), (step, user.role, region, evidence)
+                    checked += 1
+    assert checked == 16 * 12
+
+
+def test_dashboard_and_api_show_when_the_statuses_were_evaluated(client, make_user):
+    from tests.conftest import login, token_for
+
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    headers = token_for(client, coordinator)
+    body = client.get("/api/v1/compliance", headers=headers).get_json()
+    as_of = datetime.fromisoformat(body["as_of"])
+    assert abs((as_of - datetime.now(timezone.utc)).total_seconds()) < 60
+    # A second read within the minute is the kept one.
+    assert client.get("/api/v1/compliance", headers=headers).get_json()["as_of"] == body["as_of"]
+    login(client, coordinator)
+    page = client.get("/compliance/").get_data(as_text=True)
+    shown = re.search(r'id="as-of">统计时间：(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)<', page)
+    assert shown is not None, page
+    moment = datetime.strptime(shown.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=BJ)
+    assert abs((moment - datetime.now(timezone.utc)).total_seconds()) < 60
+
+
+def test_a_region_renamed_is_renamed_in_every_worker_s_feed(app, second_app, make_user, make_drill):
+    from drillmgr.regions.models import Region
+
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    make_drill(title="更名前的演练")
+    before = services.answer(region_feed(coordinator))
+    with second_app.app_context():
+        services.answer(region_feed(coordinator))
+    start = generations.current(generations.REGIONS)
+    db.session.get(Region, WUSU).name = "乌苏市（新名）"
+    db.session.commit()
+    assert generations.current(generations.REGIONS) > start
+    for application in (second_app, app):
+        with application.app_context():
+            after = services.answer(region_feed(coordinator))
+            assert "乌苏市（新名）" in after.body.replace(b"\r\n ", b"").decode()
+            assert after.etag != before.etag and after.last_modified >= before.last_modified
