@@ -74,6 +74,9 @@ def create_app(config_class=None) -> Flask:
 
     app.url_map.converters["int"] = IdConverter  # before any route is added: every <int:…> is bounded
     _init_extensions(app)
+    from drillmgr import unit_of_work
+
+    unit_of_work.init_app(app)  # first: its after_request runs last
     _register_input_guard(app)
     _register_blueprints(app)
     from drillmgr.idempotency.views import init_app as init_submission_keys

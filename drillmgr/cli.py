@@ -7,6 +7,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from drillmgr.enums import Role
 from drillmgr.errors import ServiceError
+from drillmgr.unit_of_work import one_unit
 
 
 def _fail(error: ServiceError):
@@ -23,6 +24,7 @@ def _fail(error: ServiceError):
 @click.option("--org", "org_id", type=int, help="Organisation id, for unit staff.")
 @click.option("--email")
 @click.password_option("--password", prompt="Password", confirmation_prompt=True)
+@one_unit
 def create_user_command(username, role, region_code, org_id, email, password):
     """Create a user (prompts for the password when --password is not given)."""
     from drillmgr.accounts.services import create_user
@@ -38,6 +40,7 @@ def create_user_command(username, role, region_code, org_id, email, password):
 @click.command("import-orgs")
 @with_appcontext
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@one_unit
 def import_orgs_command(file):
     """Import organisations from CSV or XLSX (name, kind, region_code, headcount): all rows or none."""
     from drillmgr.orgs.services import import_orgs, read_rows
@@ -57,6 +60,7 @@ def import_orgs_command(file):
               help="Number of sample drills (default: a year of drills).")
 @click.option("--if-empty", is_flag=True,
               help="When the database already has data, load nothing and just print the demo accounts.")
+@one_unit
 def seed_demo_command(org_count, drill_count, if_empty):
     """Load Tacheng's regions and clearly marked demo organisations, users and drills."""
     from drillmgr.demo.services import database_is_empty, demo_accounts_text, demo_loaded, seed_demo
@@ -126,6 +130,7 @@ def demo_accounts_command():
 @with_appcontext
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
               help="Where to write (default: DRILLMGR_CALENDAR_DIR).")
+@one_unit
 def publish_calendars_command(directory):
     """Write public.ics and one public-<county>.ics per county, atomically, where they changed."""
     from drillmgr.calendars.services import publish_static
@@ -142,7 +147,7 @@ def scheduler_command():
 
     from drillmgr.notifications.sender import SmtpSettingsError
     from drillmgr.scheduler.process import SchedulerProcess
-    from drillmgr.scheduler.services import ScheduleError
+    from drillmgr.scheduler.runner import ScheduleError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
@@ -157,6 +162,7 @@ def scheduler_command():
 @click.option("--year", type=click.IntRange(2000, 2100), required=True, help="Calendar year to evaluate.")
 @click.option("--region", "region_code", help="Region code (default: all counties).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@one_unit
 def compliance_command(year, region_code, fmt):
     """Evaluate the compliance rules of a year and print every status."""
     import json

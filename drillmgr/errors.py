@@ -39,12 +39,17 @@ def status_detail(error) -> str:
 
 
 class ServiceError(Exception):
+    """A service refused: the request it happens in keeps none of its changes (drillmgr.unit_of_work)."""
+
     status = 400
 
     def __init__(self, detail: str = "", errors: dict | None = None):
+        from drillmgr import unit_of_work
+
         super().__init__(detail)
         self.detail = str(detail)
         self.errors = errors or {}
+        unit_of_work.refuse()
 
 
 class ValidationError(ServiceError):

@@ -313,14 +313,14 @@ def test_materialize_series_creates_the_next_occurrences_once(app, units):
 
 
 def test_publish_calendars_only_when_something_public_changed(app, units, make_drill, tmp_path):
-    from drillmgr.scheduler import services
+    from drillmgr.scheduler import runner
 
     moment = at(0)
 
     def run(when):
         """What the run did: "<n> files published." or "Unchanged." (what follows left out)."""
-        services.run_job("publish_calendars", jobs.publish_calendars, when, "test")
-        detail = services.last_detail("publish_calendars")
+        runner.run_job("publish_calendars", jobs.publish_calendars, when, "test")
+        detail = runner.last_detail("publish_calendars")
         assert "+00:00" not in detail and " public drills, last changed " in detail
         return detail.split(". ", 1)[0] + "."
 
@@ -334,7 +334,7 @@ def test_publish_calendars_only_when_something_public_changed(app, units, make_d
 
 
 def test_a_failed_compliance_run_leaves_no_snapshot_behind_so_the_alert_comes_next_time(units, make_drill, monkeypatch):
-    from drillmgr.scheduler import services
+    from drillmgr.scheduler import runner
 
     moment = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)
     jobs.compliance(moment)
@@ -346,13 +346,13 @@ def test_a_failed_compliance_run_leaves_no_snapshot_behind_so_the_alert_comes_ne
         raise RuntimeError("mail system down")
 
     monkeypatch.setattr(jobs, "notify_many", broken)
-    services.run_job("compliance", jobs.compliance, moment + timedelta(days=1), "test")
-    assert services.last_detail("compliance", services.Outcome.FAILED).strip().endswith("mail system down")
+    runner.run_job("compliance", jobs.compliance, moment + timedelta(days=1), "test")
+    assert runner.last_detail("compliance", runner.Outcome.FAILED).strip().endswith("mail system down")
     snapshot = db.session.scalar(sa.select(ComplianceSnapshot).where(
         ComplianceSnapshot.rule_key == "corrective-actions", ComplianceSnapshot.subject_id == WUSU))
     assert snapshot.status == ComplianceStatus.MET  # the worsening was not recorded without its alert
 
     monkeypatch.undo()
-    services.run_job("compliance", jobs.compliance, moment + timedelta(days=2), "test")
+    runner.run_job("compliance", jobs.compliance, moment + timedelta(days=2), "test")
     assert [n.user_id for n in notes(Kind.COMPLIANCE_WORSENED) if ":corrective-actions:" in n.dedupe_key] == [
         units.coordinator.id]

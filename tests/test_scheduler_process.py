@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from drillmgr.extensions import db
 from drillmgr.scheduler import process as process_module
-from drillmgr.scheduler import services
+from drillmgr.scheduler import runner
 from drillmgr.scheduler.models import JobRun, SchedulerLease
 from drillmgr.scheduler.process import SchedulerProcess
-from drillmgr.scheduler.services import Every
+from drillmgr.scheduler.runner import Every
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_a_resumed_holder_that_lost_the_lease_says_so_and_claims_nothing(schedul
     assert scheduler.holds_lease()
     # Paused past its lease, the lease was taken over meanwhile:
     db.session.execute(sa.update(SchedulerLease).values(
-        holder="other:1:x", expires_at=services.database_now() + timedelta(seconds=60)))
+        holder="other:1:x", expires_at=runner.database_now() + timedelta(seconds=60)))
     db.session.commit()
     scheduler._held_until = time.monotonic() - 1
     with caplog.at_level(logging.WARNING, logger="drillmgr.scheduler"):
@@ -75,7 +75,7 @@ def test_a_resumed_holder_that_lost_the_lease_says_so_and_claims_nothing(schedul
 def test_a_holder_whose_lease_was_taken_before_it_noticed_claims_nothing(scheduler):
     scheduler.renew_lease()
     db.session.execute(sa.update(SchedulerLease).values(
-        holder="other:1:x", expires_at=services.database_now() + timedelta(seconds=60)))
+        holder="other:1:x", expires_at=runner.database_now() + timedelta(seconds=60)))
     db.session.commit()
     assert scheduler.holds_lease()  # its own reckoning has not run out yet
     scheduler.fire("drill_reminders")

@@ -4,7 +4,7 @@ import pytest
 from drillmgr.enums import Role
 from drillmgr.extensions import db
 from drillmgr.notifications.services import notify
-from drillmgr.scheduler import services as scheduler
+from drillmgr.scheduler import runner as scheduler
 from tests.conftest import at, login
 
 

@@ -20,6 +20,17 @@ from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 
+class SystemActor:
+    """The scheduler's jobs and the command line: they act for the whole prefecture, with no user behind them.
+    Features pass it on as the actor; only this module decides what it may do."""
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+SYSTEM = SystemActor()
+Actor = User | SystemActor
+
 ROLE_POWER = {Role.ADMIN: 3, Role.COORDINATOR: 2, Role.ORG_STAFF: 1, Role.VIEWER: 1}
 REGIONAL_ROLES = (Role.COORDINATOR, Role.VIEWER)
 

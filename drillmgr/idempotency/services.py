@@ -72,23 +72,19 @@ def take(user_id: int, key: str, print_: str) -> Claim:
 
 
 def keep(claim_id: int, status: int, body: bytes = b"", content_type: str = "", location: str = "") -> None:
-    """Stores the first answer with the key; a key that the request's own rollback gave back stays free."""
-    db.session.commit()
+    """Stores the first answer with the key, in the request's unit of work; a key whose unit is rolled back is
+    given back with it."""
     db.session.execute(sa.update(IdempotencyKey).where(IdempotencyKey.id == claim_id).values(
         status=status, body=body, content_type=content_type, location=location))
-    db.session.commit()
 
 
 def release(claim_id: int) -> None:
-    """The request failed: nothing it did stays, and its key may be used again."""
+    """The request failed: nothing it did stays, its key (taken in the same unit of work) included."""
     db.session.rollback()
-    db.session.execute(sa.delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
-    db.session.commit()
 
 
 def prune(now: datetime | None = None) -> int:
     result = db.session.execute(sa.delete(IdempotencyKey).where(
         IdempotencyKey.created_at < (now or utcnow()) - KEY_LIFETIME))
-    db.session.commit()
     # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
     return result.rowcount  # type: ignore[attr-defined]

@@ -38,7 +38,7 @@ from drillmgr.notifications.sender import SmtpSettings, send_pending
 from drillmgr.notifications.services import Kind, Message, drill_reminder_key, link_to, notify_many
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
-from drillmgr.scheduler import services
+from drillmgr.scheduler import runner
 
 DRILL_REMINDER_DAYS = (7, 1)
 ACTION_DUE_SOON_DAYS = 3
@@ -303,7 +303,7 @@ def record_reminders(moment: datetime) -> str:
 def materialize_series(moment: datetime) -> str:
     """Creates the next occurrences of every recurring drill series, a year ahead."""
     created = materialize_all(moment + timedelta(days=SERIES_HORIZON_DAYS), now=moment,
-                              keep_going=services.still_holding)
+                              keep_going=runner.still_holding)
     return _("%(n)d drills created.", n=created)
 
 
@@ -324,7 +324,7 @@ def _public_state(moment: datetime) -> tuple[str, str]:
 def publish_calendars(moment: datetime) -> str:
     """Rewrites the static public calendars under calendars/ when something public changed."""
     reading, fingerprint = _public_state(moment)
-    previous = services.last_detail("publish_calendars")
+    previous = runner.last_detail("publish_calendars")
     # The fingerprint ends the record, for the next run to compare with.
     if previous is not None and previous.split()[-1] == fingerprint:
         outcome = _("Unchanged.")
@@ -339,11 +339,11 @@ def send_mail(moment: datetime) -> str:
     settings = SmtpSettings.from_config(current_app.config)
     if settings is None:
         return _("SMTP_HOST is not set; mail stays in the outbox.")
-    return str(send_pending(settings, now=utcnow(), keep_going=services.still_holding))
+    return str(send_pending(settings, now=utcnow(), keep_going=runner.still_holding))
 
 
 def prune_job_runs(moment: datetime) -> str:
-    removed = services.prune_runs(moment - timedelta(days=JOB_RUNS_KEPT_DAYS))
+    removed = runner.prune_runs(moment - timedelta(days=JOB_RUNS_KEPT_DAYS))
     return _("%(n)d old runs removed.", n=removed)
 
 

@@ -27,9 +27,9 @@ from flask_babel import force_locale
 from drillmgr.extensions import db
 from drillmgr.localtime import local_zone
 from drillmgr.notifications.sender import SmtpSettings
-from drillmgr.scheduler import services
+from drillmgr.scheduler import runner
 from drillmgr.scheduler.jobs import DEFAULT_SCHEDULE, JOBS
-from drillmgr.scheduler.services import EPOCH, Daily, Every
+from drillmgr.scheduler.runner import EPOCH, Daily, Every
 
 log = logging.getLogger("drillmgr.scheduler")
 
@@ -42,8 +42,8 @@ class SchedulerProcess:
             smtp = SmtpSettings.from_config(app.config)  # raises SmtpSettingsError on a bad setting
         self.lease_seconds = float(app.config["SCHEDULER_LEASE_SECONDS"])
         if self.lease_seconds <= 0:
-            raise services.ScheduleError("SCHEDULER_LEASE_SECONDS must be positive")
-        self.schedules = services.resolve_schedules(DEFAULT_SCHEDULE, app.config.get("SCHEDULER_SCHEDULE", ""))
+            raise runner.ScheduleError("SCHEDULER_LEASE_SECONDS must be positive")
+        self.schedules = runner.resolve_schedules(DEFAULT_SCHEDULE, app.config.get("SCHEDULER_SCHEDULE", ""))
         if smtp is None:
             self.schedules.pop("send_mail", None)
             log.warning("SMTP_HOST is not set: notifications are in-app only; mail waits in the outbox")
@@ -89,8 +89,8 @@ class SchedulerProcess:
             with self.app.app_context(), force_locale(self.app.config["BABEL_DEFAULT_LOCALE"]):
                 try:
                     # By the database's clock, as the lease: a machine whose clock is off claims the same moments.
-                    moment = self.schedules[name].latest_moment(services.database_now(), self.zone)
-                    run_id = services.run_job(name, JOBS[name], moment, self.holder, lease=services.LEASE_NAME,
+                    moment = self.schedules[name].latest_moment(runner.database_now(), self.zone)
+                    run_id = runner.run_job(name, JOBS[name], moment, self.holder, lease=runner.LEASE_NAME,
                                               still_holding=self.holds_lease)
                 finally:
                     db.session.remove()
@@ -102,9 +102,9 @@ class SchedulerProcess:
         was_holding = self.holds_lease()
         with self.app.app_context():
             try:
-                held = services.acquire_lease(self.holder, self.lease_seconds)
+                held = runner.acquire_lease(self.holder, self.lease_seconds)
                 if held and not was_holding:
-                    abandoned = services.abandon_runs_of_others(self.holder)
+                    abandoned = runner.abandon_runs_of_others(self.holder)
                     log.info("holding the lease as %s (%d abandoned runs closed)", self.holder, abandoned)
             except Exception:  # noqa: BLE001 — a database hiccup: keep the lease until it runs out, try again
                 log.exception("could not renew the lease")
@@ -170,6 +170,6 @@ class SchedulerProcess:
                 self._stopper.join()
             renewer.join(timeout=self.lease_seconds)
             with self.app.app_context():
-                services.release_lease(self.holder)
+                runner.release_lease(self.holder)
                 db.session.remove()
             log.info("scheduler %s stopped at %s", self.holder, datetime.now(timezone.utc).isoformat())

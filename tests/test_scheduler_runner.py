@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from drillmgr.extensions import db
-from drillmgr.scheduler import services
+from drillmgr.scheduler import runner
 from drillmgr.scheduler.models import JobRun, SchedulerLease
-from drillmgr.scheduler.services import Daily, Every, Outcome, ScheduleError
+from drillmgr.scheduler.runner import Daily, Every, Outcome, ScheduleError
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc
@@ -39,79 +39,79 @@ def test_daily_moment_is_the_latest_local_time_not_after_now():
     ("Daily 8:30", Daily(time(8, 30))), ("off", None),
 ])
 def test_parse_schedule(text, expected):
-    assert services.parse_schedule(text) == expected
+    assert runner.parse_schedule(text) == expected
 
 
 @pytest.mark.parametrize("text", ["every 0s", "daily 25:00", "hourly", "every minute", ""])
 def test_parse_schedule_refuses_what_it_cannot_read(text):
     with pytest.raises(ScheduleError):
-        services.parse_schedule(text)
+        runner.parse_schedule(text)
 
 
 def test_resolve_schedules_applies_overrides_and_drops_jobs_turned_off():
     defaults = {"a": "every 60s", "b": "daily 02:00", "c": "every 5s"}
-    resolved = services.resolve_schedules(defaults, " a=every 2s ; c=off ")
+    resolved = runner.resolve_schedules(defaults, " a=every 2s ; c=off ")
     assert resolved == {"a": Every(2), "b": Daily(time(2, 0))}
     with pytest.raises(ScheduleError, match="nosuchjob"):
-        services.resolve_schedules(defaults, "nosuchjob=every 1s")
+        runner.resolve_schedules(defaults, "nosuchjob=every 1s")
     with pytest.raises(ScheduleError):
-        services.resolve_schedules(defaults, "a")
+        runner.resolve_schedules(defaults, "a")
 
 
 def lease():
-    return db.session.get(SchedulerLease, services.LEASE_NAME, populate_existing=True)
+    return db.session.get(SchedulerLease, runner.LEASE_NAME, populate_existing=True)
 
 
 def test_lease_first_taken_then_renewed_and_refused_to_others_until_it_expires():
-    assert services.acquire_lease("A", 30, now=T0)
+    assert runner.acquire_lease("A", 30, now=T0)
     assert lease().holder == "A" and lease().expires_at == T0 + timedelta(seconds=30)
-    assert not services.acquire_lease("B", 30, now=T0 + timedelta(seconds=10))
-    assert services.acquire_lease("A", 30, now=T0 + timedelta(seconds=20))
+    assert not runner.acquire_lease("B", 30, now=T0 + timedelta(seconds=10))
+    assert runner.acquire_lease("A", 30, now=T0 + timedelta(seconds=20))
     assert lease().expires_at == T0 + timedelta(seconds=50)
-    assert not services.acquire_lease("B", 30, now=T0 + timedelta(seconds=49))
+    assert not runner.acquire_lease("B", 30, now=T0 + timedelta(seconds=49))
     # A stopped renewing: B takes over once the lease ran out, and A cannot renew any more.
-    assert services.acquire_lease("B", 30, now=T0 + timedelta(seconds=51))
+    assert runner.acquire_lease("B", 30, now=T0 + timedelta(seconds=51))
     assert lease().holder == "B"
-    assert not services.acquire_lease("A", 30, now=T0 + timedelta(seconds=52))
+    assert not runner.acquire_lease("A", 30, now=T0 + timedelta(seconds=52))
 
 
 def test_release_lets_another_take_over_at_once():
-    assert services.acquire_lease("A", 30, now=T0)
-    services.release_lease("B")  # not the holder: nothing happens
+    assert runner.acquire_lease("A", 30, now=T0)
+    runner.release_lease("B")  # not the holder: nothing happens
     assert lease().holder == "A"
-    services.release_lease("A")
+    runner.release_lease("A")
     assert lease() is None
-    assert services.acquire_lease("B", 30, now=T0 + timedelta(seconds=1))
+    assert runner.acquire_lease("B", 30, now=T0 + timedelta(seconds=1))
 
 
 def test_a_moment_is_claimed_once_and_a_job_runs_once_at_a_time():
-    first = services.claim_run("job", T0, "A")
+    first = runner.claim_run("job", T0, "A")
     assert first is not None
-    assert services.claim_run("job", T0, "B") is None
-    assert services.claim_run("job", T0 + timedelta(minutes=1), "B") is None  # "job" is still running
-    assert services.claim_run("other", T0, "B") is not None
-    services.finish_run(first, Outcome.OK, "")
-    assert services.claim_run("job", T0 + timedelta(minutes=1), "B") is not None
+    assert runner.claim_run("job", T0, "B") is None
+    assert runner.claim_run("job", T0 + timedelta(minutes=1), "B") is None  # "job" is still running
+    assert runner.claim_run("other", T0, "B") is not None
+    runner.finish_run(first, Outcome.OK, "")
+    assert runner.claim_run("job", T0 + timedelta(minutes=1), "B") is not None
     assert db.session.scalar(sa.select(sa.func.count()).select_from(JobRun).where(JobRun.job == "job")) == 2
 
 
 def test_lease_times_are_the_databases_not_this_machines(monkeypatch):
-    real_now = services.database_now()
+    real_now = runner.database_now()
     # This machine's clock a minute fast, as a scheduler's was: the lease still runs by the database's.
-    monkeypatch.setattr(services, "utcnow", lambda: datetime.now(UTC) + timedelta(seconds=60))
-    assert services.acquire_lease("A", 30)
+    monkeypatch.setattr(runner, "utcnow", lambda: datetime.now(UTC) + timedelta(seconds=60))
+    assert runner.acquire_lease("A", 30)
     assert abs(lease().expires_at - (real_now + timedelta(seconds=30))) < timedelta(seconds=5)
-    assert not services.acquire_lease("B", 30)
-    assert services.holds_lease("A") and not services.holds_lease("B")
+    assert not runner.acquire_lease("B", 30)
+    assert runner.holds_lease("A") and not runner.holds_lease("B")
 
 
 def test_a_holder_that_lost_the_lease_claims_no_more_runs():
-    now = services.database_now()
-    assert services.acquire_lease("A", 30, now=now - timedelta(seconds=40))  # ran out 10 s ago
-    assert services.claim_run("job", T0, "A", lease=services.LEASE_NAME) is None
-    assert services.acquire_lease("B", 30)
-    assert services.claim_run("job", T0, "A", lease=services.LEASE_NAME) is None
-    assert services.claim_run("job", T0, "B", lease=services.LEASE_NAME) is not None
+    now = runner.database_now()
+    assert runner.acquire_lease("A", 30, now=now - timedelta(seconds=40))  # ran out 10 s ago
+    assert runner.claim_run("job", T0, "A", lease=runner.LEASE_NAME) is None
+    assert runner.acquire_lease("B", 30)
+    assert runner.claim_run("job", T0, "A", lease=runner.LEASE_NAME) is None
+    assert runner.claim_run("job", T0, "B", lease=runner.LEASE_NAME) is not None
     assert db.session.scalar(sa.select(JobRun.holder).where(JobRun.job == "job")) == "B"
 
 
@@ -122,8 +122,8 @@ def test_run_job_records_success_and_skips_a_moment_already_run():
         calls.append(moment)
         return "did it"
 
-    run_id = services.run_job("job", job, T0, "A")
-    assert services.run_job("job", job, T0, "B") is None
+    run_id = runner.run_job("job", job, T0, "A")
+    assert runner.run_job("job", job, T0, "B") is None
     assert calls == [T0]
     run = db.session.get(JobRun, run_id, populate_existing=True)
     assert (run.outcome, run.detail, run.holder) == (Outcome.OK, "did it", "A")
@@ -138,7 +138,7 @@ def test_run_job_records_a_failure_and_rolls_back_its_work(make_org):
         db.session.flush()
         raise RuntimeError("SMTP exploded")
 
-    run_id = services.run_job("job", job, T0, "A")
+    run_id = runner.run_job("job", job, T0, "A")
     run = db.session.get(JobRun, run_id, populate_existing=True)
     assert run.outcome == Outcome.FAILED and "RuntimeError: SMTP exploded" in run.detail
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)
@@ -146,26 +146,26 @@ def test_run_job_records_a_failure_and_rolls_back_its_work(make_org):
 
 
 def test_a_run_abandoned_by_a_dead_holder_is_run_again_by_the_next():
-    dead = services.claim_run("job", T0, "A")
-    assert services.run_job("job", lambda moment: "did it", T0, "B") is None  # claimed, and A's run is "running"
-    assert services.abandon_runs_of_others("B") == 1
+    dead = runner.claim_run("job", T0, "A")
+    assert runner.run_job("job", lambda moment: "did it", T0, "B") is None  # claimed, and A's run is "running"
+    assert runner.abandon_runs_of_others("B") == 1
     assert db.session.get(JobRun, dead, populate_existing=True).outcome == Outcome.ABANDONED
     calls = []
-    assert services.run_job("job", lambda moment: calls.append(moment) or "did it", T0, "B") == dead
+    assert runner.run_job("job", lambda moment: calls.append(moment) or "did it", T0, "B") == dead
     assert calls == [T0]
     run = db.session.get(JobRun, dead, populate_existing=True)
     assert (run.holder, run.outcome, run.detail) == ("B", Outcome.OK, "did it")
     # A was only paused: when it comes back it cannot overwrite the record of B's run.
-    services.finish_run(dead, Outcome.FAILED, "late", holder="A")
+    runner.finish_run(dead, Outcome.FAILED, "late", holder="A")
     assert db.session.get(JobRun, dead, populate_existing=True).outcome == Outcome.OK
-    assert services.run_job("job", lambda moment: "again", T0, "C") is None  # done once: never again
+    assert runner.run_job("job", lambda moment: "again", T0, "C") is None  # done once: never again
 
 
 def test_prune_forgets_old_successes_but_keeps_failures():
-    services.run_job("job", lambda m: "", T0 - timedelta(days=40), "A")
-    services.run_job("job", lambda m: 1 / 0, T0 - timedelta(days=41), "A")
-    services.run_job("job", lambda m: "", T0, "A")
-    assert services.prune_runs(T0 - timedelta(days=30)) == 1
+    runner.run_job("job", lambda m: "", T0 - timedelta(days=40), "A")
+    runner.run_job("job", lambda m: 1 / 0, T0 - timedelta(days=41), "A")
+    runner.run_job("job", lambda m: "", T0, "A")
+    assert runner.prune_runs(T0 - timedelta(days=30)) == 1
     outcomes = sorted(db.session.scalars(sa.select(JobRun.outcome).where(JobRun.job == "job")))
     assert outcomes == [Outcome.FAILED, Outcome.OK]
 
@@ -180,14 +180,14 @@ def test_the_web_application_never_starts_a_scheduler(app, client):
     client.get("/login")
     names = {thread.name for thread in threading.enumerate()}
     assert "scheduler-lease" not in names and not any("APScheduler" in name for name in names)
-    assert services.current_lease() is None
+    assert runner.current_lease() is None
 
 
 def test_a_run_left_running_by_a_failed_record_does_not_block_the_job_for_ever():
-    assert services.acquire_lease("A", 30)
-    stuck = services.claim_run("job", T0, "A", lease=services.LEASE_NAME)  # its end was never recorded
-    assert services.claim_run("job", T0 + timedelta(minutes=1), "A") is None  # without the lease: refused
-    later = services.claim_run("job", T0 + timedelta(minutes=1), "A", lease=services.LEASE_NAME)
+    assert runner.acquire_lease("A", 30)
+    stuck = runner.claim_run("job", T0, "A", lease=runner.LEASE_NAME)  # its end was never recorded
+    assert runner.claim_run("job", T0 + timedelta(minutes=1), "A") is None  # without the lease: refused
+    later = runner.claim_run("job", T0 + timedelta(minutes=1), "A", lease=runner.LEASE_NAME)
     assert later is not None and later != stuck
     assert db.session.get(JobRun, stuck, populate_existing=True).outcome == Outcome.ABANDONED
 
