@@ -235,10 +235,15 @@ def _outsider_clause(user: User) -> sa.ColumnElement[bool]:
     return sa.not_(sa.func.coalesce(_drill_insider_clause(user), sa.false()))
 
 
+def public_drill_clause(now: datetime | None = None) -> sa.ColumnElement[bool]:
+    """The drills anyone may see at `now`, logged in or not (the public calendars)."""
+    return sa.and_(Drill.public.is_(True), not_secret_clause(now))
+
+
 def drill_clause(user: User | None, now: datetime | None = None) -> sa.ColumnElement[bool]:
-    """The drills `user` may see at `now`; None is the anonymous public."""
+    """The drills `user` may see at `now`; None is the anonymous public (public_drill_clause)."""
     if user is None:
-        return sa.and_(Drill.public.is_(True), not_secret_clause(now))
+        return public_drill_clause(now)
     return sa.and_(_drill_scope_clause(user), sa.or_(not_secret_clause(now), _drill_insider_clause(user)))
 
 
@@ -303,10 +308,10 @@ def can_plan_drills(user: User) -> bool:
     return user.role in (Role.ADMIN, Role.COORDINATOR) or (user.role == Role.ORG_STAFF and user.org_id is not None)
 
 
-def can_plan_for_many(user: User | None) -> bool:
+def can_plan_for_many(user: Actor | None) -> bool:
     """Planning for many units at once (every school of a county): coordinators, inside their region
     (can_manage_region decides which), and admins; never unit staff or viewers."""
-    return user is not None and user.role in (Role.ADMIN, Role.COORDINATOR)
+    return isinstance(user, User) and user.role in (Role.ADMIN, Role.COORDINATOR)
 
 
 def can_edit_drill(user: User, drill: Drill) -> bool:
@@ -618,12 +623,12 @@ def compliance_home_region(user: User) -> str | None:
     return None if user.role == Role.ADMIN else user.region_code
 
 
-def compliance_drill_clause(user: User | None, now: datetime | None = None) -> sa.ColumnElement[bool]:
+def compliance_drill_clause(user: Actor | None, now: datetime | None = None) -> sa.ColumnElement[bool]:
     """The drills compliance may count for `user`. Subjects are already limited to the user's
     region, and a unit is credited with drills held elsewhere that it took part in; what must never
     show (in a status or its evidence) is a double-blind drill before it starts to someone who is not
-    an insider of it. System jobs (None) and admins count everything."""
-    if user is None or user.role == Role.ADMIN:
+    an insider of it. System jobs (SYSTEM) and admins count everything."""
+    if user is None or isinstance(user, SystemActor) or user.role == Role.ADMIN:
         return sa.true()
     return sa.or_(not_secret_clause(now), _drill_insider_clause(user))
 
