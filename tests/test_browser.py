@@ -114,7 +114,12 @@ def test_login_switch_language_and_screenshot(server, page, tmp_path):
     assert page.locator("html").get_attribute("lang") == "en"
     shot = tmp_path / "home-en.png"
     page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 20_000 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The page is styled (our stylesheets loaded and applied) and nothing runs off its right edge.
+    look = page.evaluate("""() => ({
+        banner: getComputedStyle(document.querySelector('header.gov-banner')).backgroundImage,
+        navbar: getComputedStyle(document.querySelector('nav.navbar')).display,
+        fits: document.documentElement.scrollWidth <= window.innerWidth})""")
+    assert look["banner"].startswith("linear-gradient") and look["navbar"] == "flex" and look["fits"]
 
     page.click("#logout")
     page.wait_for_url(f"{server}/login")
