@@ -129,10 +129,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """The live server's base URL, with an admin's API client as `live.admin`."""
-    folder = tmp_path_factory.mktemp("live")
+def live_environment(folder: Path) -> dict:
+    """The environment of a server and its commands on a fresh database (migrated, with the live admin)."""
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
     env.update(DATABASE_URL=_database(folder), DRILLMGR_INSTANCE=str(folder / "instance"),
                SECRET_KEY="live-test-secret", DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
@@ -140,8 +138,13 @@ def live(tmp_path_factory):
     for args in (["db", "upgrade"], ["create-user", ADMIN, "--role", "admin", "--password", PASSWORD]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
+    return env
+
+
+def start_server(env: dict, workers: int = 2) -> tuple[subprocess.Popen, str]:
+    """gunicorn on a free port; its process and base URL once it answers."""
     port = _free_port()
-    process = subprocess.Popen([str(BIN / "gunicorn"), "-w", "2", "-k", "gthread", "--threads", "8",
+    process = subprocess.Popen([str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", "8",
                                 "-b", f"127.0.0.1:{port}", "drillmgr:create_app()"],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -149,12 +152,18 @@ def live(tmp_path_factory):
     while True:
         try:
             with urllib.request.urlopen(f"{base}/login", timeout=2):
-                break
+                return process, base
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
                 raise RuntimeError(f"the live server did not start: {process.stdout.read()}") from None
             time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """The live server's base URL, with an admin's API client as `live.admin`."""
+    process, base = start_server(live_environment(tmp_path_factory.mktemp("live")))
     try:
         server = Client(base)
         server.admin = server.api_token(ADMIN, PASSWORD)
