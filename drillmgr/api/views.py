@@ -208,7 +208,7 @@ def update_org(org_id: int):
 def openapi():
     return jsonify(openapi_document())
 
-from drillmgr.api import calendars  # noqa: E402,F401 — registers the feed-link routes
+from drillmgr.calendars import api as calendars_api  # noqa: E402,F401 — registers the feed-link routes
 from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attachments
 from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.api import outreach  # noqa: E402,F401 — public education, demonstration sites, checklist runs

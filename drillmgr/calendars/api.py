@@ -3,7 +3,7 @@ from flask import jsonify, request
 
 from drillmgr.api.core import bp, current_api_user, token_required
 from drillmgr.api.openapi import describe, register_schema
-from drillmgr.calendars import services
+from drillmgr.calendars.links import feed_links, rotate_links
 
 _LINK = {"type": "object", "properties": {"url": {"type": "string", "format": "uri"},
                                           "webcal": {"type": "string"}}, "required": ["url", "webcal"]}
@@ -21,11 +21,11 @@ register_schema("FeedLinks", {
 @token_required
 @describe("The caller's signed calendar feed links", response="FeedLinks")
 def my_feeds():
-    return jsonify(services.feed_links(current_api_user(), request.url_root))
+    return jsonify(feed_links(current_api_user(), request.url_root))
 
 
 @bp.post("/me/feeds/rotate")
 @token_required
 @describe("Replace the caller's feed links; every old link stops working", response="FeedLinks")
 def rotate_my_feeds():
-    return jsonify(services.rotate_links(current_api_user(), request.url_root))
+    return jsonify(rotate_links(current_api_user(), request.url_root))
