@@ -1,5 +1,5 @@
 """API: the caller's signed calendar feed links, and replacing them."""
-from flask import jsonify, request
+from flask import Response, jsonify, request
 
 from drillmgr.api.core import bp, current_api_user, token_required
 from drillmgr.api.openapi import describe, register_schema
@@ -20,12 +20,12 @@ register_schema("FeedLinks", {
 @bp.get("/me/feeds")
 @token_required
 @describe("The caller's signed calendar feed links", response="FeedLinks")
-def my_feeds():
+def my_feeds() -> Response:
     return jsonify(feed_links(current_api_user(), request.url_root))
 
 
 @bp.post("/me/feeds/rotate")
 @token_required
 @describe("Replace the caller's feed links; every old link stops working", response="FeedLinks")
-def rotate_my_feeds():
+def rotate_my_feeds() -> Response:
     return jsonify(rotate_links(current_api_user(), request.url_root))

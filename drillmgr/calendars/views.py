@@ -4,6 +4,7 @@ from collections.abc import Callable
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask.typing import ResponseReturnValue
 from werkzeug.http import http_date
 
 from drillmgr.calendars.feeds import ME, ORG, REGION, Feed, public_feed as public_feed_of
@@ -41,25 +42,25 @@ def _serve(feed_for: Callable[[], Feed], filename: str, private: bool) -> Respon
 
 
 @bp.get("/public.ics")
-def public_feed():
+def public_feed() -> Response:
     return _serve(public_feed_of, "public.ics", private=False)
 
 
 @bp.get("/me.ics")
-def me_feed():
+def me_feed() -> Response:
     token = request.args.get("token")
     return _serve(lambda: feed_for_token(ME, "", token), "me.ics", private=True)
 
 
 @bp.get("/org/<int:org_id>.ics")
-def org_feed(org_id: int):
+def org_feed(org_id: int) -> Response:
     token = request.args.get("token")
     return _serve(lambda: feed_for_token(ORG, str(org_id), token), f"org-{org_id}.ics",
                   private=True)
 
 
 @bp.get("/region/<code>.ics")
-def region_feed(code: str):
+def region_feed(code: str) -> Response:
     token = request.args.get("token")
     return _serve(lambda: feed_for_token(REGION, code, token), f"region-{code}.ics",
                   private=True)
@@ -67,7 +68,7 @@ def region_feed(code: str):
 
 @bp.get("/subscribe")
 @login_required
-def subscribe():
+def subscribe() -> ResponseReturnValue:
     return render_template(
         "calendars/subscribe.html",
         links=feed_links(current_user, request.url_root),
@@ -79,7 +80,7 @@ def subscribe():
 
 @bp.post("/subscribe/alarms")
 @login_required
-def set_alarms():
+def set_alarms() -> ResponseReturnValue:
     form = FeedAlarmsForm()
     if form.validate_on_submit():
         set_feed_alarms(current_user, form.alarms.data)
@@ -92,7 +93,7 @@ def set_alarms():
 
 @bp.post("/subscribe/rotate")
 @login_required
-def rotate():
+def rotate() -> ResponseReturnValue:
     form = RotateLinksForm()
     if form.validate_on_submit():
         rotate_links(current_user)
