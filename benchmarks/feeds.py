@@ -35,7 +35,7 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from benchmarks._common import make_app, timed  # noqa: E402
 from drillmgr.accounts.models import User, new_feed_secret  # noqa: E402
-from drillmgr.calendars import ical, services  # noqa: E402
+from drillmgr.calendars import feeds, ical, links  # noqa: E402
 from drillmgr.drills.models import Drill  # noqa: E402
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, OrgKind, Role  # noqa: E402
 from drillmgr.extensions import db  # noqa: E402
@@ -110,9 +110,9 @@ def build(drill_count: int) -> User:
 def naive_render(feed) -> bytes:
     """What a straightforward implementation does per poll: load everything, build icalendar objects."""
     now = datetime.now(timezone.utc)
-    years = services._years(now, feed.style.tzid)
+    years = feeds.feed_years(now, feed.style.tzid)
     drills = db.session.scalars(
-        sa.select(Drill).where(*services._filters(feed, now, years), services._shown(now))
+        sa.select(Drill).where(*feeds.feed_filters(feed, now, years), feeds.shown_clause(now))
         .order_by(Drill.starts_at, Drill.id)
         .options(sa.orm.joinedload(Drill.organizer_org), sa.orm.joinedload(Drill.organizer_region),
                  sa.orm.joinedload(Drill.region), sa.orm.lazyload(Drill.focus_rows),
@@ -193,12 +193,12 @@ def main() -> None:
         with app.app_context():
             db.create_all()
             coordinator = build(args.drills)
-            token = services.feed_token(coordinator, services.REGION, WUSU)
-            feed = services.feed_for_token(services.REGION, WUSU, token)
+            token = links.feed_token(coordinator, feeds.REGION, WUSU)
+            feed = links.feed_for_token(feeds.REGION, WUSU, token)
             shown = len(db.session.execute(sa.select(Drill.id).where(
-                *services._filters(feed, datetime.now(timezone.utc),
-                                   services._years(datetime.now(timezone.utc), feed.style.tzid)),
-                services._shown(datetime.now(timezone.utc)))).all())
+                *feeds.feed_filters(feed, datetime.now(timezone.utc),
+                                   feeds.feed_years(datetime.now(timezone.utc), feed.style.tzid)),
+                feeds.shown_clause(datetime.now(timezone.utc)))).all())
             db.session.remove()
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -246,7 +246,7 @@ def main() -> None:
         not_modified_cpu_ms = cpu_ms(lambda: client.get(path, headers={"If-None-Match": etag}), args.repeat * 4)
 
         with app.app_context():
-            feed = services.feed_for_token(services.REGION, WUSU, token)
+            feed = links.feed_for_token(feeds.REGION, WUSU, token)
             naive_ms, naive_body = timed(lambda: naive_render(feed), 3)
             db.session.remove()
         server.shutdown()

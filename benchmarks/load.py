@@ -81,9 +81,10 @@ def run_wrk(wrk: str, url: str, script: str | None, connections: int, duration: 
 def empty_shared_store(database: str) -> None:
     from benchmarks._common import make_app
     from drillmgr.cache import store
+    from drillmgr.unit_of_work import unit
 
     app = make_app(database)
-    with app.app_context():
+    with app.app_context(), unit():
         store.store().clear()
 
 

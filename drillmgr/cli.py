@@ -133,7 +133,7 @@ def demo_accounts_command():
 @one_unit
 def publish_calendars_command(directory):
     """Write public.ics and one public-<county>.ics per county, atomically, where they changed."""
-    from drillmgr.calendars.services import publish_static
+    from drillmgr.calendars.publish import publish_static
 
     changed = publish_static(directory)
     click.echo(f"updated: {', '.join(changed)}" if changed else "calendars unchanged")

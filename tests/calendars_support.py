@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 import icalendar
 import pytest
 
-from drillmgr.calendars import services
+from drillmgr.calendars import serving
 from drillmgr.db import utcnow
 from drillmgr.enums import DrillStatus
 from drillmgr.extensions import db
@@ -13,12 +13,12 @@ from drillmgr.extensions import db
 
 @pytest.fixture(autouse=True)
 def _empty_feed_caches():
-    services.clear_local_caches()
+    serving.clear_local_caches()
     yield
 
 
 def body_of(feed, now: datetime | None = None) -> bytes:
-    answer = services.answer(feed, now=now)
+    answer = serving.answer(feed, now=now)
     assert answer.status == 200
     return answer.body
 

@@ -16,12 +16,13 @@ from drillmgr import create_app
 from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.cache.models import CacheEntry
-from drillmgr.calendars import ical, services
+from drillmgr.calendars import feeds, ical, links, serving
 from drillmgr.compliance import kept
 from drillmgr.compliance import services as compliance
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, OrgKind, Role
 from drillmgr.extensions import db
 from drillmgr.findings.models import Review
+from drillmgr.unit_of_work import unit
 from tests.calendars_support import _empty_feed_caches, events, touch  # noqa: F401
 from tests.conftest import SHAWAN, WUSU
 
@@ -39,6 +40,13 @@ def second_app(app):
         DRILLMGR_CACHE_PREFIX = app.config["DRILLMGR_CACHE_PREFIX"]
 
     return create_app(Second)
+
+
+@contextmanager
+def request_of(application):
+    """A request served by that worker: a session of its own, committed at its end (its unit of work)."""
+    with application.app_context(), unit():
+        yield
 
 
 @pytest.fixture
@@ -81,7 +89,7 @@ def store_kind(request, app):
 
 
 def region_feed(owner):
-    return services.feed_for_token(services.REGION, WUSU, services.feed_token(owner, services.REGION, WUSU))
+    return links.feed_for_token(feeds.REGION, WUSU, links.feed_token(owner, feeds.REGION, WUSU))
 
 
 def test_second_worker_serves_the_feed_without_rendering_and_a_change_reaches_both(
@@ -89,23 +97,24 @@ def test_second_worker_serves_the_feed_without_rendering_and_a_change_reaches_bo
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     school = make_org(name="乌苏市共享学校")
     drills = [make_drill(organizer=school, title=f"共享演练{i}") for i in range(5)]
-    first = services.answer(region_feed(coordinator))
+    first = serving.answer(region_feed(coordinator))
+    db.session.commit()  # the end of the first worker's request: what it stored is there for every worker
     assert first.status == 200 and len([u for u in events(first.body) if u.startswith("drill-")]) == 5
     assert shared.store().name == store_kind
 
-    with second_app.app_context(), no_rendering():
-        again = services.answer(region_feed(coordinator))
+    with request_of(second_app), no_rendering():
+        again = serving.answer(region_feed(coordinator))
         assert shared.store().name == store_kind
     assert (again.status, again.body, again.etag, again.last_modified) == (200, first.body, first.etag,
                                                                              first.last_modified)
 
     touch(drills[2], title="改过的标题")
-    with second_app.app_context():
-        changed = services.answer(region_feed(coordinator))  # renders one event, takes four from the store
+    with request_of(second_app):
+        changed = serving.answer(region_feed(coordinator))  # renders one event, takes four from the store
     assert changed.status == 200 and changed.etag != first.etag
     assert str(events(changed.body)[f"drill-{drills[2].id}@drillmgr.test"]["SUMMARY"]) == "改过的标题"
     with no_rendering():
-        mine = services.answer(region_feed(coordinator))  # the first worker had the old body in its memory
+        mine = serving.answer(region_feed(coordinator))  # the first worker had the old body in its memory
     assert (mine.body, mine.etag) == (changed.body, changed.etag)
     assert mine.last_modified == changed.last_modified >= first.last_modified
 
@@ -113,27 +122,53 @@ def test_second_worker_serves_the_feed_without_rendering_and_a_change_reaches_bo
 def test_a_drill_leaving_the_feed_leaves_it_for_every_worker(app, second_app, make_user, make_drill):
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     drill = make_drill(title="将移出的演练")
-    assert f"drill-{drill.id}@drillmgr.test" in events(services.answer(region_feed(coordinator)).body)
-    with second_app.app_context():
-        services.answer(region_feed(coordinator))
+    assert f"drill-{drill.id}@drillmgr.test" in events(serving.answer(region_feed(coordinator)).body)
+    with request_of(second_app):
+        serving.answer(region_feed(coordinator))
     touch(drill, region_code=SHAWAN, organizer_region_code=SHAWAN)
     for application in (second_app, app):
-        with application.app_context():
-            assert f"drill-{drill.id}@drillmgr.test" not in events(services.answer(region_feed(coordinator)).body)
+        with request_of(application):
+            assert f"drill-{drill.id}@drillmgr.test" not in events(serving.answer(region_feed(coordinator)).body)
 
 
 def test_events_are_shared_between_feeds_and_never_served_after_a_change(make_user, make_drill):
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     drill = make_drill(public=True, title="公开演练")
-    services.answer(services.public_feed())
+    serving.answer(feeds.public_feed())
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheEntry)
                              .where(CacheEntry.key.like(f"event:{drill.id}:%"))) == 1
     touch(drill, title="公开演练（改）")
-    body = services.answer(region_feed(coordinator)).body
+    body = serving.answer(region_feed(coordinator)).body
     assert "公开演练（改）" in str(events(body)[f"drill-{drill.id}@drillmgr.test"]["SUMMARY"])
     # One slot per drill and style, overwritten: the change did not add a second.
     assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheEntry)
                              .where(CacheEntry.key.like(f"event:{drill.id}:%"))) == 1
+
+
+def test_a_feed_request_stores_its_feed_and_events_with_its_unit_of_work(client, store_kind, make_drill):
+    drill = make_drill(public=True, title="公开演练")
+    assert client.get("/calendars/public.ics").status_code == 200
+    stored = shared.store().get_many(["feed:public::"])
+    assert list(stored) == ["feed:public::"]
+    assert f"drill-{drill.id}@drillmgr.test" in events(stored["feed:public::"][1][64:])
+    assert shared.store().get_many([f"event:{drill.id}:x"]) == {}  # (a slot of another style: none)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheEntry)
+                             .where(CacheEntry.key.like(f"event:{drill.id}:%"))) == (1 if store_kind == "database" else 0)
+
+
+def test_a_unit_rolled_back_stores_nothing(app, store_kind, make_drill):
+    """A value made from data that is never committed is never stored, in either store."""
+    drill = make_drill(public=True, title="公开演练")
+    with pytest.raises(RuntimeError), unit():
+        drill.title = "从未保存的标题"
+        drill.version += 1
+        db.session.flush()
+        assert "从未保存的标题" in serving.answer(feeds.public_feed()).body.decode()
+        shared.put("probe", "v1", b"never")
+        raise RuntimeError("the unit fails")
+    serving.clear_local_caches()
+    assert shared.store().get_many(["feed:public::", "probe"]) == {}
+    assert "从未保存的标题" not in serving.answer(feeds.public_feed()).body.decode()
 
 
 def test_a_stored_value_of_another_version_is_never_taken(app):
@@ -179,7 +214,7 @@ def test_generation_rises_with_compliance_data_and_not_with_feeds_or_logins(make
     assert generations.current() > start
     after_drill = generations.current()
     user = make_user(role=Role.COORDINATOR)
-    services.answer(region_feed(user))  # feed versions and stored events: not compliance data
+    serving.answer(region_feed(user))  # feed versions and stored events: not compliance data
     assert generations.current() == after_drill
     drill.status = DrillStatus.COMPLETED
     db.session.commit()
@@ -322,15 +357,15 @@ def test_a_region_renamed_is_renamed_in_every_worker_s_feed(app, second_app, mak
 
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     make_drill(title="更名前的演练")
-    before = services.answer(region_feed(coordinator))
-    with second_app.app_context():
-        services.answer(region_feed(coordinator))
+    before = serving.answer(region_feed(coordinator))
+    with request_of(second_app):
+        serving.answer(region_feed(coordinator))
     start = generations.current(generations.REGIONS)
     db.session.get(Region, WUSU).name = "乌苏市（新名）"
     db.session.commit()
     assert generations.current(generations.REGIONS) > start
     for application in (second_app, app):
-        with application.app_context():
-            after = services.answer(region_feed(coordinator))
+        with request_of(application):
+            after = serving.answer(region_feed(coordinator))
             assert "乌苏市（新名）" in after.body.replace(b"\r\n ", b"").decode()
             assert after.etag != before.etag and after.last_modified >= before.last_modified

@@ -6,7 +6,8 @@ import pytest
 from werkzeug.http import http_date
 
 from drillmgr.accounts.services import rotate_feed_secret
-from drillmgr.calendars import ical, services
+from drillmgr.calendars import feeds, ical, links, serving
+from drillmgr.calendars.links import feed_links
 from drillmgr.enums import Role
 from tests.calendars_support import _empty_feed_caches, drill_uid, events  # noqa: F401
 from tests.conftest import SHAWAN, WUSU, at, login, token_for
@@ -54,7 +55,7 @@ INSIDERS = {"admin", "coordinator", "organiser", "evaluator"}
                                   "shawan_coordinator", "shawan_staff"])
 def test_double_blind_drill_hidden_before_start_except_for_insiders(client, county, role):
     user = county["users"][role]
-    links = services.feed_links(user)
+    links = feed_links(user)
     blind = drill_uid(county["blind"])
     seen = set().union(*(feed_uids(client, link["url"]) for link in links.values()))
     assert (blind in seen) == (role in INSIDERS)
@@ -68,7 +69,7 @@ def test_double_blind_drill_shown_once_started(client, county, role):
     from drillmgr.extensions import db
 
     db.session.commit()
-    links = services.feed_links(county["users"][role])
+    links = feed_links(county["users"][role])
     seen = set().union(*(feed_uids(client, link["url"]) for link in links.values()))
     assert drill_uid(county["blind"]) in seen
     assert drill_uid(county["blind"]) in feed_uids(client, links["public"]["url"])
@@ -77,34 +78,34 @@ def test_double_blind_drill_shown_once_started(client, county, role):
 def test_other_county_drills_never_in_a_county_feed(client, county):
     shawan = drill_uid(county["shawan"])
     for role in ("coordinator", "viewer", "organiser", "participant"):
-        links = services.feed_links(county["users"][role])
+        links = feed_links(county["users"][role])
         for kind in set(links) - {"public"}:
             assert shawan not in feed_uids(client, links[kind]["url"])
-    assert shawan in feed_uids(client, services.feed_links(county["users"]["shawan_staff"])["me"]["url"])
+    assert shawan in feed_uids(client, feed_links(county["users"]["shawan_staff"])["me"]["url"])
 
 
 def test_me_feed_is_what_the_user_takes_part_in(client, county):
-    participant = feed_uids(client, services.feed_links(county["users"]["participant"])["me"]["url"])
+    participant = feed_uids(client, feed_links(county["users"]["participant"])["me"]["url"])
     assert drill_uid(county["open"]) in participant and drill_uid(county["shawan"]) not in participant
-    evaluator = feed_uids(client, services.feed_links(county["users"]["evaluator"])["me"]["url"])
+    evaluator = feed_uids(client, feed_links(county["users"]["evaluator"])["me"]["url"])
     assert drill_uid(county["blind"]) in evaluator and drill_uid(county["open"]) not in evaluator
-    coordinator = feed_uids(client, services.feed_links(county["users"]["coordinator"])["me"]["url"])
+    coordinator = feed_uids(client, feed_links(county["users"]["coordinator"])["me"]["url"])
     assert {drill_uid(county["open"]), drill_uid(county["blind"])} <= coordinator
 
 
 def test_feed_links_offered_per_role(county):
     users = county["users"]
-    assert set(services.feed_links(users["organiser"])) == {"public", "me", "org"}
-    assert set(services.feed_links(users["coordinator"])) == {"public", "me", "region"}
-    assert set(services.feed_links(users["viewer"])) == {"public", "me", "region"}
-    admin_region = services.feed_links(users["admin"])["region"]["url"]
+    assert set(feed_links(users["organiser"])) == {"public", "me", "org"}
+    assert set(feed_links(users["coordinator"])) == {"public", "me", "region"}
+    assert set(feed_links(users["viewer"])) == {"public", "me", "region"}
+    admin_region = feed_links(users["admin"])["region"]["url"]
     assert admin_region.startswith("http://localhost/calendars/region/654200.ics?token=")
-    link = services.feed_links(users["organiser"])["me"]
+    link = feed_links(users["organiser"])["me"]
     assert link["webcal"] == "webcal://" + link["url"].split("://", 1)[1]
 
 
 def test_tampered_links_are_refused_in_plain_text(client, county):
-    url = path_of(services.feed_links(county["users"]["organiser"])["org"]["url"])
+    url = path_of(feed_links(county["users"]["organiser"])["org"]["url"])
     token = url.split("token=")[1]
     user_id, signature = token.split(".")
     other = county["users"]["participant"]
@@ -125,17 +126,17 @@ def test_tampered_links_are_refused_in_plain_text(client, county):
 
 def test_rotated_secret_kills_every_old_link(client, county):
     user = county["users"]["coordinator"]
-    old = services.feed_links(user)
+    old = feed_links(user)
     rotate_feed_secret(user)
     for kind in ("me", "region"):
         assert client.get(path_of(old[kind]["url"])).status_code == 403
-    new = services.feed_links(user)
+    new = feed_links(user)
     assert client.get(path_of(new["region"]["url"])).status_code == 200
 
 
 def test_owner_who_lost_access_gets_nothing(client, county):
     user = county["users"]["organiser"]
-    url = path_of(services.feed_links(user)["org"]["url"])
+    url = path_of(feed_links(user)["org"]["url"])
     user.org_id = county["users"]["participant"].org_id
     from drillmgr.extensions import db
 
@@ -144,16 +145,16 @@ def test_owner_who_lost_access_gets_nothing(client, county):
     assert response.status_code == 403 and b"VCALENDAR" not in response.data
     user.active = False
     db.session.commit()
-    assert client.get(path_of(services.feed_links(user)["me"]["url"])).status_code == 403
+    assert client.get(path_of(feed_links(user)["me"]["url"])).status_code == 403
 
 
 def test_region_feed_of_a_region_outside_scope_is_refused(client, county):
     user = county["users"]["coordinator"]
-    token = services.feed_token(user, services.REGION, SHAWAN)
+    token = links.feed_token(user, feeds.REGION, SHAWAN)
     response = client.get(f"/calendars/region/{SHAWAN}.ics?token={token}")
     assert response.status_code == 403 and b"VCALENDAR" not in response.data
     staff = county["users"]["organiser"]
-    token = services.feed_token(staff, services.REGION, WUSU)
+    token = links.feed_token(staff, feeds.REGION, WUSU)
     assert client.get(f"/calendars/region/{WUSU}.ics?token={token}").status_code == 403
 
 
@@ -206,7 +207,7 @@ def test_304_on_if_modified_since_without_rendering(client, make_drill, monkeypa
     def no_rendering(*args, **kwargs):
         raise AssertionError("rendered although nothing changed")
 
-    services.clear_local_caches()  # even a cold cache answers from the validator alone
+    serving.clear_local_caches()  # even a cold cache answers from the validator alone
     monkeypatch.setattr(ical, "calendar_head", no_rendering)
     response = client.get("/calendars/public.ics", headers={"If-Modified-Since": first.headers["Last-Modified"]})
     assert response.status_code == 304
@@ -223,9 +224,9 @@ def test_304_on_if_modified_since_without_rendering(client, make_drill, monkeypa
 def test_double_blind_start_changes_last_modified(client, make_drill, make_org):
     """A drill that appears because it started changes the validators although no row changed."""
     make_drill(organizer=make_org(), double_blind=True, public=True, starts_at=at(hours=2))
-    feed = services.public_feed()
-    before = services.answer(feed)
-    later = services.answer(feed, now=at(hours=3), modified_since=before.last_modified)
+    feed = feeds.public_feed()
+    before = serving.answer(feed)
+    later = serving.answer(feed, now=at(hours=3), modified_since=before.last_modified)
     assert later.status == 200 and later.etag != before.etag
     assert later.last_modified > before.last_modified
 
@@ -237,7 +238,7 @@ def test_last_modified_is_never_later_than_now_nor_a_secret_drills_start(client,
     seen = make_drill(organizer=org, public=True)
     make_drill(organizer=org, public=True, double_blind=True, starts_at=at(days=22))
     before = datetime.now(timezone.utc)
-    for url in (path_of(services.feed_links(organiser)["me"]["url"]), "/calendars/public.ics"):
+    for url in (path_of(feed_links(organiser)["me"]["url"]), "/calendars/public.ics"):
         response = client.get(url)
         assert response.status_code == 200
         assert response.last_modified <= before.replace(microsecond=0) + timedelta(seconds=1)
@@ -265,16 +266,16 @@ def test_a_change_within_the_same_second_still_answers_200(make_drill):
     from tests.calendars_support import touch
 
     drill = make_drill(public=True)
-    feed = services.public_feed()
-    first = services.answer(feed)
+    feed = feeds.public_feed()
+    first = serving.answer(feed)
     moment = first.last_modified + timedelta(milliseconds=500)
     touch(drill, title="同一秒内改过")
-    services.clear_local_caches()
-    changed = services.answer(feed, modified_since=first.last_modified, now=moment)
+    serving.clear_local_caches()
+    changed = serving.answer(feed, modified_since=first.last_modified, now=moment)
     assert changed.status == 200 and changed.last_modified == first.last_modified
     later = first.last_modified + timedelta(seconds=5)
-    assert services.answer(feed, modified_since=first.last_modified, now=later).status == 200
-    assert services.answer(feed, modified_since=first.last_modified + timedelta(seconds=1), now=later).status == 304
+    assert serving.answer(feed, modified_since=first.last_modified, now=later).status == 200
+    assert serving.answer(feed, modified_since=first.last_modified + timedelta(seconds=1), now=later).status == 304
 
 
 def test_every_worker_gives_the_same_last_modified_and_a_change_back_is_a_change(make_drill):
@@ -282,15 +283,15 @@ def test_every_worker_gives_the_same_last_modified_and_a_change_back_is_a_change
     from tests.calendars_support import touch
 
     drill = make_drill(public=True, title="原标题")
-    feed = services.public_feed()
-    first = services.answer(feed, now=at(hours=1 / 60))
-    services.clear_local_caches()
-    assert services.answer(feed, now=at(hours=2 / 60)).last_modified == first.last_modified
+    feed = feeds.public_feed()
+    first = serving.answer(feed, now=at(hours=1 / 60))
+    serving.clear_local_caches()
+    assert serving.answer(feed, now=at(hours=2 / 60)).last_modified == first.last_modified
     touch(drill, public=False)
-    hidden = services.answer(feed, now=at(hours=3 / 60))  # one worker serves the feed without the drill
+    hidden = serving.answer(feed, now=at(hours=3 / 60))  # one worker serves the feed without the drill
     assert hidden.last_modified > first.last_modified
     touch(drill, public=True)
-    back = services.answer(feed, modified_since=hidden.last_modified, now=at(hours=4 / 60))
+    back = serving.answer(feed, modified_since=hidden.last_modified, now=at(hours=4 / 60))
     assert back.status == 200 and back.last_modified > hidden.last_modified
 
 
@@ -305,7 +306,7 @@ def test_private_feed_304_and_cache_headers(client, make_user, make_org, make_dr
     org = make_org()
     user = make_user(org=org)
     make_drill(organizer=org)
-    url = path_of(services.feed_links(user)["me"]["url"])
+    url = path_of(feed_links(user)["me"]["url"])
     first = client.get(url)
     assert first.headers["Cache-Control"] == "private, no-cache"
     assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
@@ -318,7 +319,7 @@ def test_subscribe_page_shows_links_and_rotates_with_post(client, make_user, mak
     user = make_user(role=Role.COORDINATOR, region_code=WUSU)
     login(client, user)
     page = client.get("/calendars/subscribe").get_data(as_text=True)
-    links = services.feed_links(user)
+    links = feed_links(user)
     for kind in ("me", "region", "public"):
         assert links[kind]["webcal"].replace("&", "&amp;") in page or links[kind]["webcal"] in page
         assert links[kind]["url"] in page
@@ -326,7 +327,7 @@ def test_subscribe_page_shows_links_and_rotates_with_post(client, make_user, mak
     response = client.post("/calendars/subscribe/rotate")
     assert response.status_code == 302
     assert client.get(path_of(links["me"]["url"])).status_code == 403
-    assert services.feed_links(user)["me"]["url"] in client.get("/calendars/subscribe").get_data(as_text=True)
+    assert feed_links(user)["me"]["url"] in client.get("/calendars/subscribe").get_data(as_text=True)
 
 
 def test_subscribe_page_sets_alarms(client, make_user, make_org):
@@ -364,7 +365,7 @@ def test_api_feeds_and_rotation(client, make_user, make_org):
     assert answer.status_code == 200
     body = answer.get_json()
     assert set(body) == {"public", "me", "org"}
-    assert body["org"]["url"].endswith(services.feed_links(user)["org"]["url"].split("/calendars/")[1])
+    assert body["org"]["url"].endswith(feed_links(user)["org"]["url"].split("/calendars/")[1])
     assert client.get(path_of(body["me"]["url"])).status_code == 200
     rotated = client.post("/api/v1/me/feeds/rotate", headers=headers)
     assert rotated.status_code == 200 and rotated.get_json()["me"] != body["me"]
@@ -379,13 +380,13 @@ def test_api_feeds_and_rotation(client, make_user, make_org):
 def test_org_feed_for_coordinators_only_inside_their_county(client, county, make_org):
     coordinator = county["users"]["coordinator"]
     wusu_org = str(county["school_a"].id)
-    token = services.feed_token(coordinator, services.ORG, wusu_org)
+    token = links.feed_token(coordinator, feeds.ORG, wusu_org)
     assert drill_uid(county["blind"]) in feed_uids(client, f"/calendars/org/{wusu_org}.ics?token={token}")
     shawan_org = str(county["shawan"].organizer_org_id)
-    token = services.feed_token(coordinator, services.ORG, shawan_org)
+    token = links.feed_token(coordinator, feeds.ORG, shawan_org)
     response = client.get(f"/calendars/org/{shawan_org}.ics?token={token}")
     assert response.status_code == 403 and b"VCALENDAR" not in response.data
-    token = services.feed_token(coordinator, services.ORG, "999999")
+    token = links.feed_token(coordinator, feeds.ORG, "999999")
     assert client.get(f"/calendars/org/999999.ics?token={token}").status_code == 404
 
 

@@ -2,7 +2,7 @@
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from drillmgr.calendars import ical, services
+from drillmgr.calendars import feeds, ical, links, serving
 from drillmgr.enums import DrillForm, ObservanceDay, Role
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
@@ -12,18 +12,18 @@ from tests.conftest import SHAWAN, WUSU, at
 
 
 def region_feed(user, code=WUSU):
-    return services.feed_for_token(services.REGION, code, services.feed_token(user, services.REGION, code))
+    return links.feed_for_token(feeds.REGION, code, links.feed_token(user, feeds.REGION, code))
 
 
 def me_feed(user):
-    return services.feed_for_token(services.ME, "", services.feed_token(user, services.ME))
+    return links.feed_for_token(feeds.ME, "", links.feed_token(user, feeds.ME))
 
 
 def test_drill_event_carries_stable_uid_drill_times_and_no_clock(make_org, make_drill):
     org = make_org(name="乌苏市第一中学")
     drill = make_drill(organizer=org, public=True, location="教学楼及操场",
                        starts_at=datetime(2026, 12, 3, 2, 30, tzinfo=timezone.utc), minutes=45)
-    event = events(body_of(services.public_feed()))[drill_uid(drill)]
+    event = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     assert event.decoded("DTSTART") == datetime(2026, 12, 3, 10, 30, tzinfo=event.decoded("DTSTART").tzinfo)
     assert event["DTSTART"].params["TZID"] == "Asia/Shanghai"
     assert event.decoded("DTEND").astimezone(timezone.utc) == datetime(2026, 12, 3, 3, 15, tzinfo=timezone.utc)
@@ -40,7 +40,7 @@ def test_drill_event_carries_stable_uid_drill_times_and_no_clock(make_org, make_
 
 def test_one_short_timezone_and_typed_refresh_properties(make_drill):
     make_drill(public=True)
-    body = body_of(services.public_feed())
+    body = body_of(feeds.public_feed())
     cal = parse(body)
     timezones = cal.walk("VTIMEZONE")
     assert len(timezones) == 1 and str(timezones[0]["TZID"]) == "Asia/Shanghai"
@@ -52,7 +52,7 @@ def test_one_short_timezone_and_typed_refresh_properties(make_drill):
 
 
 def test_public_feed_has_observance_days_as_all_day_events_each_year(app):
-    cal = parse(body_of(services.public_feed()))
+    cal = parse(body_of(feeds.public_feed()))
     year = datetime.now(timezone.utc).year
     by_uid = {str(e["UID"]): e for e in cal.walk("VEVENT")}
     for y in (year - 1, year, year + 1):
@@ -68,16 +68,16 @@ def test_public_feed_has_observance_days_as_all_day_events_each_year(app):
 
 def test_unchanged_feed_is_byte_for_byte_identical(make_drill):
     make_drill(public=True)
-    first = body_of(services.public_feed())
-    services.clear_local_caches()
-    assert body_of(services.public_feed(), now=at(hours=2)) == first
+    first = body_of(feeds.public_feed())
+    serving.clear_local_caches()
+    assert body_of(feeds.public_feed(), now=at(hours=2)) == first
 
 
 def test_reschedule_raises_sequence_and_moves_the_event(make_drill):
     drill = make_drill(public=True)
-    before = events(body_of(services.public_feed()))[drill_uid(drill)]
+    before = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     reschedule(drill, days=2)
-    after = events(body_of(services.public_feed()))[drill_uid(drill)]
+    after = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     assert after.decoded("SEQUENCE") == before.decoded("SEQUENCE") + 1
     assert after.decoded("DTSTART") - before.decoded("DTSTART") == timedelta(days=2)
     assert after.decoded("DTSTAMP") >= before.decoded("DTSTAMP")
@@ -87,16 +87,16 @@ def test_reschedule_raises_sequence_and_moves_the_event(make_drill):
 def test_cancelled_drill_stays_cancelled_for_90_days_then_leaves(make_drill):
     drill = make_drill(public=True, starts_at=at(days=-10))
     cancel(drill, when=at(days=-89))
-    event = events(body_of(services.public_feed()))[drill_uid(drill)]
+    event = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     assert str(event["STATUS"]) == "CANCELLED"
     assert "天气原因，改期" in str(event["DESCRIPTION"])
-    assert drill_uid(drill) not in events(body_of(services.public_feed(), now=at(days=2)))
+    assert drill_uid(drill) not in events(body_of(feeds.public_feed(), now=at(days=2)))
 
 
 def test_chinese_text_folds_at_75_octets_without_splitting_characters(make_drill):
     title = "塔城地区乌苏市综合实战演练暨双盲桌面推演" * 6
     drill = make_drill(public=True, title=title, location="乌苏市应急指挥中心" * 5)
-    body = body_of(services.public_feed())
+    body = body_of(feeds.public_feed())
     for line in body.split(b"\r\n"):
         assert len(line) <= 75
         line.decode("utf-8")  # a split character would not decode
@@ -105,7 +105,7 @@ def test_chinese_text_folds_at_75_octets_without_splitting_characters(make_drill
 
 def test_commas_semicolons_and_backslashes_are_escaped(make_drill):
     drill = make_drill(public=True, title="疏散, 集合; 清点\\报告", location="操场,东门;北侧")
-    body = body_of(services.public_feed())
+    body = body_of(feeds.public_feed())
     assert "SUMMARY:疏散\\, 集合\\; 清点\\\\报告" in unfolded(body)
     assert "LOCATION:操场\\,东门\\;北侧" in unfolded(body)
     event = events(body)[drill_uid(drill)]
@@ -130,20 +130,20 @@ def test_alarms_only_when_the_user_asked(make_user, make_org, make_drill):
     user = make_user(org=org)
     drill = make_drill(organizer=org)
     assert not events(body_of(me_feed(user)))[drill_uid(drill)].subcomponents
-    services.set_feed_alarms(user, True)
+    links.set_feed_alarms(user, True)
     alarm, = events(body_of(me_feed(user)))[drill_uid(drill)].subcomponents
     assert alarm.name == "VALARM" and alarm.decoded("TRIGGER") == timedelta(days=-1)
-    assert not events(body_of(services.public_feed())).get(drill_uid(drill))
+    assert not events(body_of(feeds.public_feed())).get(drill_uid(drill))
 
 
 def test_change_of_one_drill_renders_only_that_event(make_drill, monkeypatch):
     drills = [make_drill(public=True) for _ in range(4)]
-    body_of(services.public_feed())
+    body_of(feeds.public_feed())
     rendered = []
     original = ical.drill_event
     monkeypatch.setattr(ical, "drill_event", lambda drill, style: rendered.append(drill.id) or original(drill, style))
     touch(drills[2], title="改名后的演练")
-    body = body_of(services.public_feed())
+    body = body_of(feeds.public_feed())
     assert rendered == [drills[2].id]
     assert str(events(body)[drill_uid(drills[2])]["SUMMARY"]) == "改名后的演练"
 
@@ -154,7 +154,7 @@ def test_feed_loads_drills_without_a_query_per_drill(make_drill, make_org):
     def statements_for_a_feed(drill_count: int) -> int:
         for _ in range(drill_count):
             make_drill(organizer=make_org(), public=True)
-        services.clear_local_caches()
+        serving.clear_local_caches()
         statements = []
         engine = db.session.get_bind()
 
@@ -163,7 +163,7 @@ def test_feed_loads_drills_without_a_query_per_drill(make_drill, make_org):
 
         event.listen(engine, "before_cursor_execute", count)
         try:
-            body_of(services.public_feed())
+            body_of(feeds.public_feed())
         finally:
             event.remove(engine, "before_cursor_execute", count)
         return len(statements)
@@ -177,16 +177,16 @@ def test_feed_loads_drills_without_a_query_per_drill(make_drill, make_org):
 def test_organiser_rename_changes_the_feed(make_org, make_drill):
     org = make_org(name="旧名称学校")
     make_drill(organizer=org, public=True)
-    assert "旧名称学校" in unfolded(body_of(services.public_feed()))
+    assert "旧名称学校" in unfolded(body_of(feeds.public_feed()))
     org.name = "新名称学校"
     db.session.commit()
-    assert "新名称学校" in unfolded(body_of(services.public_feed()))
+    assert "新名称学校" in unfolded(body_of(feeds.public_feed()))
 
 
 def test_county_feed_holds_only_that_county(make_drill):
     wusu = make_drill(public=True, region_code=WUSU)
     shawan = make_drill(public=True, region_code=SHAWAN)
-    uids = set(events(body_of(services.public_feed(WUSU))))
+    uids = set(events(body_of(feeds.public_feed(WUSU))))
     assert drill_uid(wusu) in uids and drill_uid(shawan) not in uids
 
 
@@ -196,16 +196,16 @@ def test_drills_services_reschedule_and_cancel_show_in_the_feed(app, make_user, 
 
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     drill = make_drill(public=True)
-    before = events(body_of(services.public_feed()))[drill_uid(drill)]
+    before = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     with app.test_request_context():
         drills.reschedule_drill(coordinator, drill, drill.starts_at + timedelta(hours=3),
                                 drill.ends_at + timedelta(hours=3), drill.version)
-    moved = events(body_of(services.public_feed()))[drill_uid(drill)]
+    moved = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     assert moved.decoded("SEQUENCE") == before.decoded("SEQUENCE") + 1
     assert moved.decoded("DTSTART") - before.decoded("DTSTART") == timedelta(hours=3)
     with app.test_request_context():
         drills.cancel_drill(coordinator, drill, {"reason": "大风天气"})
-    cancelled = events(body_of(services.public_feed()))[drill_uid(drill)]
+    cancelled = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     assert str(cancelled["STATUS"]) == "CANCELLED"
     assert cancelled.decoded("SEQUENCE") > moved.decoded("SEQUENCE")
 
@@ -227,7 +227,7 @@ def test_no_method_and_no_comment_in_the_timezone(make_drill):
     """A subscribed feed is no iTIP message (RFC 5546 would want an ORGANIZER per event); RFC 5545 has no
     COMMENT directly in a VTIMEZONE (icalendar's Timezone.from_tzid writes one)."""
     make_drill(public=True)
-    body = body_of(services.public_feed())
+    body = body_of(feeds.public_feed())
     assert b"\r\nMETHOD:" not in body
     zone, = parse(body).walk("VTIMEZONE")
     assert "COMMENT" not in zone
@@ -243,7 +243,7 @@ def test_no_dtstamp_in_the_future(make_user, make_drill):
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     make_drill(public=True, starts_at=at(days=400))
     now = datetime.now(timezone.utc)
-    for feed in (services.public_feed(), region_feed(coordinator)):
+    for feed in (feeds.public_feed(), region_feed(coordinator)):
         body = body_of(feed)
         stamps = every_stamp(body)
         assert len(stamps) > 10 and max(stamps) <= now
@@ -257,7 +257,7 @@ def test_no_dtstamp_in_the_future_just_after_new_year_in_beijing(make_drill):
     # 1 January 2027, 00:30 in Beijing is still 31 December in UTC.
     now = datetime(2026, 12, 31, 16, 30, tzinfo=timezone.utc)
     make_drill(public=True, starts_at=datetime(2027, 1, 5, 2, tzinfo=timezone.utc))
-    body = body_of(services.public_feed(), now=now)
+    body = body_of(feeds.public_feed(), now=now)
     stamps = [e.decoded("DTSTAMP") for e in parse(body).walk("VEVENT") if str(e["UID"]).startswith("observance-")]
     assert set(stamps) == {datetime(2026, 12, 31, 16, tzinfo=timezone.utc)}
     assert b"observance-2029-0512@" in body  # the window moved with the new year
@@ -269,7 +269,7 @@ def test_control_characters_never_leave_in_a_feed(make_org, make_drill):
                        description="第一行\x07\r\n第二行\x0b\x1b")
     drill.organizer_org.name = "乌苏市\x08第一中学"
     db.session.commit()
-    body = body_of(services.public_feed())
+    body = body_of(feeds.public_feed())
     text = body.replace(b"\r\n", b"").decode()
     assert not [char for char in text if ord(char) < 0x20 or ord(char) == 0x7f]
     event = events(body)[drill_uid(drill)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from config import TestConfig
 from drillmgr import create_app
-from drillmgr.calendars import services
+from drillmgr.calendars.links import feed_links
 from drillmgr.enums import Role
 from tests.calendars_support import _empty_feed_caches  # noqa: F401
 from tests.conftest import PASSWORD, WUSU, token_for
@@ -85,7 +85,7 @@ def test_links_behind_a_trusted_proxy_use_its_forwarded_host_and_scheme(app, mak
 
 def test_links_made_without_a_request_use_the_configured_base_url(make_user):
     """The scheduler's mails and the static feeds have no request to take an address from."""
-    links = services.feed_links(make_user(role=Role.VIEWER, region_code=WUSU))
+    links = feed_links(make_user(role=Role.VIEWER, region_code=WUSU))
     assert links["me"]["url"].startswith("http://localhost/calendars/me.ics?token=")
 
 

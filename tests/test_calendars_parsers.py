@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ical.calendar_stream import IcsCalendarStream
 
-from drillmgr.calendars import services
+from drillmgr.calendars import feeds, links
 from drillmgr.enums import DrillForm, DrillScope, Role
 from tests.calendars_support import _empty_feed_caches, body_of, cancel, parse, reschedule  # noqa: F401
 from tests.conftest import SHAWAN, WUSU, at
@@ -96,14 +96,14 @@ def world(make_org, make_user, make_drill):
 
 def every_feed(world):
     coordinator, staff = world["coordinator"], world["staff"]
-    yield "public", services.public_feed()
-    yield "public county", services.public_feed(WUSU)
-    yield "me (alarms)", services.feed_for_token(services.ME, "", services.feed_token(staff, services.ME))
+    yield "public", feeds.public_feed()
+    yield "public county", feeds.public_feed(WUSU)
+    yield "me (alarms)", links.feed_for_token(feeds.ME, "", links.feed_token(staff, feeds.ME))
     org = str(world["school"].id)
-    yield "org", services.feed_for_token(services.ORG, org, services.feed_token(staff, services.ORG, org))
-    yield "region (deadlines)", services.feed_for_token(
-        services.REGION, WUSU, services.feed_token(coordinator, services.REGION, WUSU))
-    yield "me (coordinator)", services.feed_for_token(services.ME, "", services.feed_token(coordinator, services.ME))
+    yield "org", links.feed_for_token(feeds.ORG, org, links.feed_token(staff, feeds.ORG, org))
+    yield "region (deadlines)", links.feed_for_token(
+        feeds.REGION, WUSU, links.feed_token(coordinator, feeds.REGION, WUSU))
+    yield "me (coordinator)", links.feed_for_token(feeds.ME, "", links.feed_token(coordinator, feeds.ME))
 
 
 def test_four_parsers_accept_every_feed_and_agree_on_times(world, tmp_path):
@@ -117,8 +117,8 @@ def test_four_parsers_accept_every_feed_and_agree_on_times(world, tmp_path):
 
 
 def test_parsers_see_the_new_year_crossing_in_beijing_time(world):
-    body = body_of(services.feed_for_token(services.REGION, WUSU,
-                                           services.feed_token(world["coordinator"], services.REGION, WUSU)))
+    body = body_of(links.feed_for_token(feeds.REGION, WUSU,
+                                           links.feed_token(world["coordinator"], feeds.REGION, WUSU)))
     starts = {start for start, _end, _summary in read_ical(body).values()}
     # 2026-12-31 17:30 UTC moved one day on is 2027-01-02 01:30 Beijing time.
     assert "2027-01-01T17:30:00" in starts

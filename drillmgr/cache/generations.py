@@ -6,8 +6,10 @@ in UNRELATED), and every bulk INSERT/UPDATE/DELETE through the session on such a
 `compliance` generation; every change of a region (a name shown in feeds) raises the `regions` one.
 Writes that go around the session (raw SQL on a bare connection) are not seen: the app makes none.
 """
+from collections.abc import Iterable
+
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from drillmgr.cache.models import CacheGeneration
 from drillmgr.extensions import db
@@ -22,7 +24,7 @@ UNRELATED = frozenset({
 })
 
 
-def _raise(connection, name: str) -> None:
+def _raise(connection: sa.Connection, name: str) -> None:
     updated = connection.execute(sa.update(CacheGeneration).where(CacheGeneration.name == name)
                                  .values(value=CacheGeneration.value + 1))
     if not updated.rowcount:
@@ -33,14 +35,14 @@ def _relevant(table_name: str | None) -> bool:
     return table_name is not None and table_name not in UNRELATED
 
 
-def _raised_by(table_names) -> list[str]:
+def _raised_by(table_names: Iterable[str | None]) -> list[str]:
     names = set(table_names)
     return ([COMPLIANCE] if any(_relevant(name) for name in names) else []) + \
         ([REGIONS] if "regions" in names else [])
 
 
 @sa.event.listens_for(Session, "after_flush")
-def _after_flush(session, flush_context) -> None:
+def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     tables = {getattr(getattr(obj, "__table__", None), "name", None)
               for obj in (*session.new, *session.dirty, *session.deleted)}
     for name in _raised_by(tables):
@@ -48,7 +50,7 @@ def _after_flush(session, flush_context) -> None:
 
 
 @sa.event.listens_for(Session, "do_orm_execute")
-def _bulk(state) -> None:
+def _bulk(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return
     table = getattr(state.statement, "table", None)
@@ -60,6 +62,6 @@ def current(name: str = COMPLIANCE) -> int:
     return db.session.scalar(sa.select(CacheGeneration.value).where(CacheGeneration.name == name)) or 0
 
 
-def value_of(name: str) -> sa.ScalarSelect:
+def value_of(name: str) -> sa.ScalarSelect[int]:
     """The generation as a scalar subquery, to read it within another question."""
     return sa.select(CacheGeneration.value).where(CacheGeneration.name == name).scalar_subquery()

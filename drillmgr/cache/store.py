@@ -8,13 +8,19 @@ they expect and take nothing else, so a value made from older data is never serv
 stored it. Slots are overwritten, so their number is bounded by what is cached (drills × event styles,
 feed links, compliance views); the table is also pruned to DRILLMGR_CACHE_MAX_BYTES, and Redis values
 expire after DRILLMGR_CACHE_TTL_SECONDS (and obey the server's maxmemory policy).
+
+Writes belong to the unit of work (drillmgr.unit_of_work) that makes them: the request, job or command commits
+them with everything else, or they are never seen.
 """
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, SessionTransaction
 
 from drillmgr.cache.models import CacheEntry
 from drillmgr.db import utcnow
@@ -22,43 +28,67 @@ from drillmgr.extensions import db
 
 log = logging.getLogger(__name__)
 CHUNK = 500
+PENDING = "drillmgr_cache_pending"  # in Session.info: the Redis writes waiting for the unit's commit
+
+Items = dict[str, tuple[str, bytes]]  # slot: (tag, value)
+
+
+class Store(Protocol):
+    name: str
+
+    def get_many(self, keys: list[str]) -> Items: ...
+
+    def put_many(self, items: Items, now: datetime | None = None) -> None: ...
+
+    def delete(self, keys: list[str]) -> None: ...
+
+    def prune(self, max_bytes: int) -> int: ...
+
+    def clear(self) -> None: ...
+
+
+def _chunks(keys: list[str]) -> list[list[str]]:
+    return [keys[start:start + CHUNK] for start in range(0, len(keys), CHUNK)]
 
 
 class DatabaseStore:
+    """Values in the `cache_entries` table, written in the current unit of work: kept if it commits, gone if
+    it rolls back (so a value made from data that was never committed is never served)."""
+
     name = "database"
 
-    def get_many(self, keys: list[str]) -> dict[str, tuple[str, bytes]]:
-        found = {}
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start:start + CHUNK]
+    def get_many(self, keys: list[str]) -> Items:
+        found: Items = {}
+        for chunk in _chunks(keys):
             found.update((key, (tag, bytes(value))) for key, tag, value in db.session.execute(
                 sa.select(CacheEntry.key, CacheEntry.tag, CacheEntry.value).where(CacheEntry.key.in_(chunk))))
         return found
 
-    def put_many(self, items: dict[str, tuple[str, bytes]], now: datetime | None = None) -> None:
-        """Stores and commits (the caller's session must hold nothing it would not commit)."""
+    def put_many(self, items: Items, now: datetime | None = None) -> None:
+        """Stores within a savepoint of the unit of work: a write that fails (a lock wait too long, a busy
+        SQLite file) is given up without harming the rest of the unit."""
         if not items:
             return
         now = now or utcnow()
-        insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[db.session.get_bind().dialect.name]
+        inserts: dict[str, Callable[..., postgresql.Insert | sqlite.Insert]] = {
+            "postgresql": postgresql.insert, "sqlite": sqlite.insert}
+        insert = inserts[db.session.get_bind().dialect.name]
         ordered = sorted(items)  # the same lock order in every worker: no deadlock between two writers
         try:
-            for start in range(0, len(ordered), CHUNK):
-                rows = [{"key": key, "tag": items[key][0], "value": items[key][1], "size": len(items[key][1]),
-                         "stored_at": now} for key in ordered[start:start + CHUNK]]
-                statement = insert(CacheEntry).values(rows)
-                db.session.execute(statement.on_conflict_do_update(
-                    index_elements=[CacheEntry.key],
-                    set_={"tag": statement.excluded.tag, "value": statement.excluded.value,
-                          "size": statement.excluded.size, "stored_at": statement.excluded.stored_at}))
-            db.session.commit()
-        except sa.exc.OperationalError:  # a lock wait too long, a busy SQLite file: the cache can wait
-            db.session.rollback()
+            with db.session.begin_nested():
+                for chunk in _chunks(ordered):
+                    rows = [{"key": key, "tag": items[key][0], "value": items[key][1], "size": len(items[key][1]),
+                             "stored_at": now} for key in chunk]
+                    statement = insert(CacheEntry).values(rows)
+                    db.session.execute(statement.on_conflict_do_update(
+                        index_elements=[CacheEntry.key],
+                        set_={"tag": statement.excluded.tag, "value": statement.excluded.value,
+                              "size": statement.excluded.size, "stored_at": statement.excluded.stored_at}))
+        except sa.exc.OperationalError:  # the cache can wait
             log.warning("cache: could not store %d values", len(items), exc_info=True)
 
     def delete(self, keys: list[str]) -> None:
         db.session.execute(sa.delete(CacheEntry).where(CacheEntry.key.in_(keys)))
-        db.session.commit()
 
     def prune(self, max_bytes: int) -> int:
         """Drops the least recently stored values beyond `max_bytes` in all; returns how many."""
@@ -66,15 +96,18 @@ class DatabaseStore:
         ranked = sa.select(CacheEntry.key, running.label("running")).subquery()
         result = db.session.execute(sa.delete(CacheEntry).where(
             CacheEntry.key.in_(sa.select(ranked.c.key).where(ranked.c.running > max_bytes))))
-        db.session.commit()
-        return result.rowcount or 0
+        # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def clear(self) -> None:
         db.session.execute(sa.delete(CacheEntry))
-        db.session.commit()
 
 
 class RedisStore:
+    """Values in Redis. Redis has no part in the database's transaction, so a write waits for the unit of work
+    to commit (and is dropped if it rolls back): a value made from data that was never committed, tagged with
+    a generation the next committed change will raise to again, is never served."""
+
     name = "redis"
 
     def __init__(self, url: str, prefix: str, ttl_seconds: int):
@@ -87,17 +120,21 @@ class RedisStore:
     def _key(self, key: str) -> str:
         return f"{self.prefix}:cache:{key}"
 
-    def get_many(self, keys: list[str]) -> dict[str, tuple[str, bytes]]:
-        found = {}
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start:start + CHUNK]
+    def get_many(self, keys: list[str]) -> Items:
+        found: Items = {}
+        for chunk in _chunks(keys):
             for key, raw in zip(chunk, self.client.mget([self._key(k) for k in chunk]), strict=True):
-                if raw is not None:
+                if isinstance(raw, bytes):
                     tag, _sep, value = raw.partition(b"\n")
                     found[key] = (tag.decode(), value)
         return found
 
-    def put_many(self, items: dict[str, tuple[str, bytes]], now: datetime | None = None) -> None:
+    def put_many(self, items: Items, now: datetime | None = None) -> None:
+        """Writes when the current unit of work commits."""
+        if items:
+            db.session.info.setdefault(PENDING, []).append((self, dict(items)))
+
+    def write(self, items: Items) -> None:
         pipe = self.client.pipeline(transaction=False)
         for count, (key, (tag, value)) in enumerate(items.items(), 1):
             pipe.set(self._key(key), tag.encode() + b"\n" + value, ex=self.ttl)
@@ -117,15 +154,39 @@ class RedisStore:
             self.client.delete(found)
 
 
-def store():
+@sa.event.listens_for(Session, "after_commit")
+def _write_pending(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the unit goes on
+        return
+    pending = session.info.pop(PENDING, None)
+    if not pending:
+        return
+    import redis
+
+    for redis_store, items in pending:
+        try:
+            redis_store.write(items)
+        except redis.RedisError:  # the data is committed; the cache can wait
+            log.warning("cache: could not store %d values", len(items), exc_info=True)
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    """A unit that ended without committing (rolled back, closed) writes nothing."""
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
+
+
+def store() -> Store:
     """The app's shared store (one Redis client per process and URL)."""
-    app = current_app._get_current_object()
-    kept = app.extensions.get("drillmgr_cache")
+    extensions: dict[str, Any] = current_app.extensions
+    kept: Store | None = extensions.get("drillmgr_cache")
     if kept is None:
-        url = app.config.get("DRILLMGR_CACHE_REDIS_URL")
-        kept = (RedisStore(url, app.config["DRILLMGR_CACHE_PREFIX"], app.config["DRILLMGR_CACHE_TTL_SECONDS"])
+        config = current_app.config
+        url = config.get("DRILLMGR_CACHE_REDIS_URL")
+        kept = (RedisStore(url, config["DRILLMGR_CACHE_PREFIX"], config["DRILLMGR_CACHE_TTL_SECONDS"])
                 if url else DatabaseStore())
-        app.extensions["drillmgr_cache"] = kept
+        extensions["drillmgr_cache"] = kept
     return kept
 
 
@@ -136,6 +197,7 @@ def get(key: str, tag: str) -> bytes | None:
 
 
 def put(key: str, tag: str, value: bytes) -> None:
+    """Stores with the current unit of work."""
     store().put_many({key: (tag, value)})
 
 

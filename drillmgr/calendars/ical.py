@@ -5,7 +5,7 @@ always gives the same bytes. Text is translated in whatever locale the caller ha
 without control characters (RFC 5545 TEXT has none; records from before input dropped them may).
 """
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -51,7 +51,7 @@ def calendar_head(name: str, description: str, tzid: str) -> Calendar:
 
 def head_bytes(cal: Calendar) -> bytes:
     """The serialised calendar without its closing line, so components can be appended as bytes."""
-    data = cal.to_ical()
+    data: bytes = cal.to_ical()
     assert data.endswith(CALENDAR_END)
     return data[: -len(CALENDAR_END)]
 
@@ -97,7 +97,7 @@ def report_deadline_event(year: int, month: int, dom: int, region_code: str, reg
                     summary, description, stamp, _("Report deadline"))
 
 
-def _span(start: datetime, end: datetime, zone) -> str:
+def _span(start: datetime, end: datetime, zone: tzinfo) -> str:
     start, end = start.astimezone(zone), end.astimezone(zone)
     end_format = "%H:%M" if start.date() == end.date() else "%Y-%m-%d %H:%M"
     return f"{start:%Y-%m-%d %H:%M}–{end.strftime(end_format)}"

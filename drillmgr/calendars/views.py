@@ -1,24 +1,29 @@
 """Calendar feeds (/calendars/*.ics) and the page to subscribe to them."""
+from collections.abc import Callable
+
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask.typing import ResponseReturnValue
 from werkzeug.http import http_date
 
-from drillmgr.calendars import services
+from drillmgr.calendars.feeds import ME, ORG, REGION, Feed, public_feed as public_feed_of
+from drillmgr.calendars.links import feed_for_token, feed_links, rotate_links, set_feed_alarms
+from drillmgr.calendars.serving import answer
 from drillmgr.calendars.forms import FeedAlarmsForm, RotateLinksForm
 from drillmgr.errors import ServiceError
 
 bp = Blueprint("calendars", __name__, url_prefix="/calendars")
 
 
-def _serve(feed_for, filename: str, private: bool) -> Response:
+def _serve(feed_for: Callable[[], Feed], filename: str, private: bool) -> Response:
     """Answers a feed request; a refused link gets a short plain-text answer, never a page or a feed."""
     try:
         feed = feed_for()
     except ServiceError as error:
         return Response(error.detail + "\n", status=error.status, mimetype="text/plain")
     if_none_match = request.if_none_match
-    result = services.answer(
+    result = answer(
         feed,
         etag_matches=if_none_match.contains_weak if if_none_match else None,  # RFC 9110: weak comparison
         modified_since=request.if_modified_since,
@@ -37,36 +42,36 @@ def _serve(feed_for, filename: str, private: bool) -> Response:
 
 
 @bp.get("/public.ics")
-def public_feed():
-    return _serve(services.public_feed, "public.ics", private=False)
+def public_feed() -> Response:
+    return _serve(public_feed_of, "public.ics", private=False)
 
 
 @bp.get("/me.ics")
-def me_feed():
+def me_feed() -> Response:
     token = request.args.get("token")
-    return _serve(lambda: services.feed_for_token(services.ME, "", token), "me.ics", private=True)
+    return _serve(lambda: feed_for_token(ME, "", token), "me.ics", private=True)
 
 
 @bp.get("/org/<int:org_id>.ics")
-def org_feed(org_id: int):
+def org_feed(org_id: int) -> Response:
     token = request.args.get("token")
-    return _serve(lambda: services.feed_for_token(services.ORG, str(org_id), token), f"org-{org_id}.ics",
+    return _serve(lambda: feed_for_token(ORG, str(org_id), token), f"org-{org_id}.ics",
                   private=True)
 
 
 @bp.get("/region/<code>.ics")
-def region_feed(code: str):
+def region_feed(code: str) -> Response:
     token = request.args.get("token")
-    return _serve(lambda: services.feed_for_token(services.REGION, code, token), f"region-{code}.ics",
+    return _serve(lambda: feed_for_token(REGION, code, token), f"region-{code}.ics",
                   private=True)
 
 
 @bp.get("/subscribe")
 @login_required
-def subscribe():
+def subscribe() -> ResponseReturnValue:
     return render_template(
         "calendars/subscribe.html",
-        links=services.feed_links(current_user, request.url_root),
+        links=feed_links(current_user, request.url_root),
         alarms_form=FeedAlarmsForm(alarms=current_user.feed_alarms),
         rotate_form=RotateLinksForm(),
         timezone=current_app.config["DRILLMGR_TIMEZONE"],
@@ -75,10 +80,10 @@ def subscribe():
 
 @bp.post("/subscribe/alarms")
 @login_required
-def set_alarms():
+def set_alarms() -> ResponseReturnValue:
     form = FeedAlarmsForm()
     if form.validate_on_submit():
-        services.set_feed_alarms(current_user, form.alarms.data)
+        set_feed_alarms(current_user, form.alarms.data)
         flash(_("Reminders are now in your feeds.") if form.alarms.data
               else _("Your feeds no longer carry reminders."), "success")
     else:
@@ -88,10 +93,10 @@ def set_alarms():
 
 @bp.post("/subscribe/rotate")
 @login_required
-def rotate():
+def rotate() -> ResponseReturnValue:
     form = RotateLinksForm()
     if form.validate_on_submit():
-        services.rotate_links(current_user)
+        rotate_links(current_user)
         flash(_("New links made. The old links no longer work: subscribe again with the new ones."), "success")
     else:
         flash(_("The form has expired; please try again."), "danger")

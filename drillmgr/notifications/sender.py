@@ -6,13 +6,20 @@ failed for good; a temporary one pushes that mail's next attempt back exponentia
 trouble never holds back the others: a connection the server dropped or closed (421) is replaced
 for the next mail. A sender killed before the server accepted the mail leaves it to be sent once the
 claim lapses; killed after, the mail goes again with the Message-ID it kept, for receivers to drop.
+
+So the sender is not a service: it is the runner of its own small units of work (drillmgr.unit_of_work.unit),
+one for withdrawing stale reminders, one per claim, one per mail's outcome, each committed before the next
+step, so that a crash never loses a claim or sends a mail already marked sent. The scheduler's send_mail job
+calls it; what a job commits at its end is then nothing more.
 """
 import smtplib
 import ssl
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -20,6 +27,7 @@ from flask_babel import gettext as _
 from drillmgr.db import utcnow
 from drillmgr.enums import MailStatus
 from drillmgr.extensions import db
+from drillmgr.unit_of_work import unit
 from drillmgr.notifications.models import OutboxMail
 from drillmgr.notifications.services import withdraw_stale_drill_reminders
 
@@ -47,7 +55,7 @@ class SmtpSettings:
     message_id_domain: str
 
     @classmethod
-    def from_config(cls, config) -> "SmtpSettings | None":
+    def from_config(cls, config: Mapping[str, Any]) -> "SmtpSettings | None":
         """The settings, None when SMTP_HOST is empty (mail off), or SmtpSettingsError listing every problem."""
         host = str(config.get("SMTP_HOST") or "").strip()
         if not host:
@@ -97,9 +105,9 @@ class SendReport:
     withdrawn: int = 0
 
     def __str__(self) -> str:
-        return _("%(sent)d sent, %(failed)d failed (to be retried), %(refused)d refused for good, "
-                 "%(withdrawn)d withdrawn.", sent=self.sent, failed=self.failed, refused=self.refused,
-                 withdrawn=self.withdrawn)
+        return str(_("%(sent)d sent, %(failed)d failed (to be retried), %(refused)d refused for good, "
+                     "%(withdrawn)d withdrawn.", sent=self.sent, failed=self.failed, refused=self.refused,
+                     withdrawn=self.withdrawn))
 
 
 def retry_delay(attempts: int, retry_seconds: int) -> timedelta:
@@ -108,16 +116,17 @@ def retry_delay(attempts: int, retry_seconds: int) -> timedelta:
 
 
 def claim(mail_id: int, now: datetime) -> bool:
-    """Takes a due mail for this sender; False when another sender has it or it is not due."""
-    result = db.session.execute(
-        sa.update(OutboxMail)
-        .where(OutboxMail.id == mail_id, OutboxMail.status == MailStatus.PENDING, OutboxMail.next_attempt_at <= now)
-        .values(next_attempt_at=now + CLAIM_HOLD, attempts=OutboxMail.attempts + 1)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
+    """Takes a due mail for this sender (a unit of its own); False when another sender has it or it is not due."""
+    with unit():
+        result = db.session.execute(
+            sa.update(OutboxMail)
+            .where(OutboxMail.id == mail_id, OutboxMail.status == MailStatus.PENDING,
+                   OutboxMail.next_attempt_at <= now)
+            .values(next_attempt_at=now + CLAIM_HOLD, attempts=OutboxMail.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
     # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def build_message(mail: OutboxMail, settings: SmtpSettings) -> EmailMessage:
@@ -135,7 +144,8 @@ def smtp_code(error: Exception) -> int | None:
     """The server's reply code in an SMTP error, if it gave one."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return next((code for code, _reply in error.recipients.values()), None)
-    return getattr(error, "smtp_code", None)
+    code = getattr(error, "smtp_code", None)
+    return code if isinstance(code, int) else None
 
 
 def _connection_lost(connection: smtplib.SMTP, error: Exception) -> bool:
@@ -147,15 +157,22 @@ def _connection_lost(connection: smtplib.SMTP, error: Exception) -> bool:
 
 
 def _retry_later(mail: OutboxMail, now: datetime, settings: SmtpSettings, error: Exception) -> None:
-    mail.next_attempt_at = now + retry_delay(mail.attempts, settings.retry_seconds)
-    mail.last_error = f"{type(error).__name__}: {error}"[:2000]
-    db.session.commit()
+    with unit():
+        mail.next_attempt_at = now + retry_delay(mail.attempts, settings.retry_seconds)
+        mail.last_error = f"{type(error).__name__}: {error}"[:2000]
 
 
 def _refused(mail: OutboxMail, error: Exception) -> None:
-    mail.status = MailStatus.FAILED
-    mail.last_error = f"{type(error).__name__}: {error}"[:2000]
-    db.session.commit()
+    with unit():
+        mail.status = MailStatus.FAILED
+        mail.last_error = f"{type(error).__name__}: {error}"[:2000]
+
+
+def _sent(mail: OutboxMail) -> None:
+    with unit():
+        mail.status = MailStatus.SENT
+        mail.sent_at = utcnow()
+        mail.last_error = ""
 
 
 def _close(connection: smtplib.SMTP | None) -> None:
@@ -168,12 +185,12 @@ def _close(connection: smtplib.SMTP | None) -> None:
 
 
 def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int = 200,
-                 keep_going=lambda: True) -> SendReport:
+                 keep_going: Callable[[], bool] = lambda: True) -> SendReport:
     """Sends the due mails, one at a time, while `keep_going()`. A server that cannot be reached
     defers every mail of this run; anything else concerns the one mail it happened to."""
     now = now or utcnow()
-    report = SendReport(withdrawn=withdraw_stale_drill_reminders())
-    db.session.commit()
+    with unit():
+        report = SendReport(withdrawn=withdraw_stale_drill_reminders())
     due = list(db.session.scalars(
         sa.select(OutboxMail.id)
         .where(OutboxMail.status == MailStatus.PENDING, OutboxMail.next_attempt_at <= now)
@@ -188,8 +205,8 @@ def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int
             mail = db.session.get(OutboxMail, mail_id, populate_existing=True)
             assert mail is not None  # claim() has just taken it
             if not mail.message_id:
-                mail.message_id = f"<outbox-{mail.id}@{settings.message_id_domain}>"
-                db.session.commit()
+                with unit():
+                    mail.message_id = f"<outbox-{mail.id}@{settings.message_id_domain}>"
             if unreachable is None and connection is None:
                 try:
                     connection = settings.connect()
@@ -214,10 +231,7 @@ def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int
                     connection.close()
                     connection = None
                 continue
-            mail.status = MailStatus.SENT
-            mail.sent_at = utcnow()
-            mail.last_error = ""
-            db.session.commit()
+            _sent(mail)
             report.sent += 1
     finally:
         _close(connection)

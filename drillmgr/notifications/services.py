@@ -4,8 +4,10 @@
 change that caused them. The dedupe key makes every producer idempotent: a key seen before is
 skipped, so a job run twice for the same moment notifies nobody twice.
 """
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 from flask import current_app
@@ -48,7 +50,7 @@ class Message:
     dedupe_key: str
 
 
-def link_to(endpoint: str, **values) -> str:
+def link_to(endpoint: str, **values: Any) -> str:
     """The site-relative path of a page, or "" when that page is not part of this installation."""
     try:
         return current_app.url_map.bind("").build(endpoint, values)
@@ -60,8 +62,8 @@ def absolute_url(link: str) -> str:
     return current_app.config["DRILLMGR_BASE_URL"].rstrip("/") + link if link else ""
 
 
-def existing_keys(keys) -> set[str]:
-    keys = list(dict.fromkeys(keys))
+def existing_keys(wanted: Iterable[str]) -> set[str]:
+    keys = list(dict.fromkeys(wanted))
     found: set[str] = set()
     for start in range(0, len(keys), KEY_LOOKUP_SLICE):
         found.update(db.session.scalars(
@@ -86,9 +88,9 @@ def _mail_body(message: Message) -> str:
     return f"{message.body}\n\n{url}\n" if url else f"{message.body}\n"
 
 
-def notify_many(messages) -> list[Notification]:
+def notify_many(wanted: Iterable[Message]) -> list[Notification]:
     """Adds the messages whose dedupe keys are new (one lookup for all); returns what was added."""
-    messages = [m for m in messages if m.user.active]
+    messages = [m for m in wanted if m.user.active]
     seen = existing_keys(m.dedupe_key for m in messages)
     added = []
     for message in messages:
@@ -144,7 +146,7 @@ def unread_count(user: User) -> int:
     ).scalar_one()
 
 
-def notifications_query(user: User, unread_only: bool = False) -> sa.Select:
+def notifications_query(user: User, unread_only: bool = False) -> sa.Select[tuple[Notification]]:
     query = sa.select(Notification).where(access.notification_clause(user))
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
@@ -159,7 +161,6 @@ def mark_read(user: User, notification_id: int, now: datetime | None = None) -> 
         access.not_found(_("No such notification."))
     if notification.read_at is None:
         notification.read_at = now or utcnow()
-        db.session.commit()
     return notification
 
 
@@ -170,12 +171,20 @@ def mark_all_read(user: User, now: datetime | None = None) -> int:
         .values(read_at=now or utcnow())
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
-    return result.rowcount  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def outbox_summary() -> dict:
+class OutboxSummary(TypedDict):
+    pending: int
+    sent: int
+    retrying: int
+    failed: int
+    failing: Sequence[OutboxMail]
+    refused: Sequence[OutboxMail]
+
+
+def outbox_summary() -> OutboxSummary:
     """Pending, sent and refused mail, the pending mails that failed at least once and the latest
     refused ones, for the admins."""
     pending_failed = sa.and_(OutboxMail.status == MailStatus.PENDING, OutboxMail.last_error != "")

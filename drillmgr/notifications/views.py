@@ -1,4 +1,5 @@
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -12,7 +13,7 @@ PER_PAGE = 30
 
 
 @bp.app_context_processor
-def unread_notifications():
+def unread_notifications() -> dict[str, int]:
     """The bell's count, on every page of a logged-in user (one COUNT query)."""
     if not current_user.is_authenticated:
         return {}
@@ -21,7 +22,7 @@ def unread_notifications():
 
 @bp.get("/")
 @login_required
-def index():
+def index() -> ResponseReturnValue:
     unread_only = request.args.get("unread") == "1"
     pagination = db.paginate(services.notifications_query(current_user, unread_only),
                              page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
@@ -30,7 +31,7 @@ def index():
 
 @bp.post("/<int:notification_id>/read")
 @login_required
-def read(notification_id: int):
+def read(notification_id: int) -> ResponseReturnValue:
     """Marks one read and opens what it is about (or goes back to the list)."""
     try:
         notification = services.mark_read(current_user, notification_id)
@@ -43,7 +44,7 @@ def read(notification_id: int):
 
 @bp.post("/read-all")
 @login_required
-def read_all():
+def read_all() -> ResponseReturnValue:
     count = services.mark_all_read(current_user)
     flash(_("%(n)d notifications marked as read.", n=count), "success")
     return redirect(url_for("notifications.index"))

@@ -20,7 +20,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.attachments.services import sweep_orphans
 from drillmgr.cache import store as shared_cache
-from drillmgr.calendars.services import publish_static
+from drillmgr.calendars.publish import publish_static
 from drillmgr.compliance import nudges, submissions
 from drillmgr.compliance.periods import REPORT_DEADLINES, reporting_half_of
 from drillmgr.compliance.rules import rule_title

@@ -1,0 +1,110 @@
+"""Signed subscription links (Indico's pattern: a per-user secret signs what the link is for), and the
+user's choices about their feeds.
+
+A link carries its owner's id and a signature of (owner, kind, target) with SECRET_KEY and the owner's feed
+secret: replacing the secret invalidates every old link at once.
+"""
+import hashlib
+from typing import TypedDict
+from urllib.parse import urlencode, urljoin
+
+from flask import current_app
+from flask_babel import gettext as _
+from itsdangerous import Signer
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.accounts.services import rotate_feed_secret
+from drillmgr.audit import services as audit
+from drillmgr.calendars.feeds import ME, ORG, PUBLIC, REGION, Feed, config, owner_feed
+from drillmgr.errors import Forbidden
+from drillmgr.extensions import db
+from drillmgr.validation import parse_id
+
+SIGNATURE_SALT = "drillmgr.calendar-feed"
+
+
+class FeedLink(TypedDict):
+    url: str
+    webcal: str
+
+
+def _signer(user: User) -> Signer:
+    key = f"{config('SECRET_KEY')}\x00{user.feed_secret}"
+    return Signer(key, salt=SIGNATURE_SALT, digest_method=hashlib.sha256)
+
+
+def _signed_message(user_id: int, kind: str, target: str) -> bytes:
+    return f"{user_id}:{kind}:{target}".encode()
+
+
+def feed_token(user: User, kind: str, target: str = "") -> str:
+    signature = _signer(user).get_signature(_signed_message(user.id, kind, target)).decode()
+    return f"{user.id}.{signature}"
+
+
+def feed_for_token(kind: str, target: str, token: str | None) -> Feed:
+    """The feed a signed link stands for; refused when the link was altered, rotated or its owner left."""
+    user_id, _dot, signature = (token or "").partition(".")
+    owner_id = parse_id(user_id)
+    user = db.session.get(User, owner_id) if owner_id and signature else None
+    if user is None or not user.active or not _signer(user).verify_signature(
+            _signed_message(user.id, kind, target), signature.encode()):
+        raise Forbidden(_("This calendar link is not valid (it may have been replaced by a new one)."))
+    return owner_feed(user, kind, target)
+
+
+def _feed_path(kind: str, target: str) -> str:
+    adapter = current_app.url_map.bind("localhost")
+    endpoint, values = {PUBLIC: ("calendars.public_feed", {}), ME: ("calendars.me_feed", {}),
+                        ORG: ("calendars.org_feed", {"org_id": target}),
+                        REGION: ("calendars.region_feed", {"code": target})}[kind]
+    return adapter.build(endpoint, values)
+
+
+def _base_url(request_root: str | None) -> str:
+    """The configured address, else the one the request came to (`request_root`: the port `make run`
+    was given, the host and scheme a trusted proxy forwarded)."""
+    if request_root and config("DRILLMGR_LINKS_FROM_REQUEST"):
+        return request_root.rstrip("/") + "/"
+    return str(config("DRILLMGR_BASE_URL")).rstrip("/") + "/"
+
+
+def _link(base_url: str, kind: str, target: str = "", token: str | None = None) -> FeedLink:
+    url = urljoin(base_url, _feed_path(kind, target).lstrip("/"))
+    if token is not None:
+        url += "?" + urlencode({"token": token})
+    _scheme, _sep, rest = url.partition("://")
+    return {"url": url, "webcal": f"webcal://{rest}"}
+
+
+def _signed_link(base_url: str, user: User, kind: str, target: str = "") -> FeedLink:
+    return _link(base_url, kind, target, feed_token(user, kind, target))
+
+
+def feed_links(user: User, request_root: str | None = None) -> dict[str, FeedLink]:
+    """The user's feed links, each as its https (or http) URL and its one-click webcal:// form.
+
+    `request_root`: the address the asking request came to, used unless DRILLMGR_BASE_URL is set."""
+    base_url = _base_url(request_root)
+    links = {"public": _link(base_url, PUBLIC), "me": _signed_link(base_url, user, ME)}
+    if user.org_id:
+        links["org"] = _signed_link(base_url, user, ORG, str(user.org_id))
+    region_code = access.feed_home_region(user)
+    if region_code:
+        links["region"] = _signed_link(base_url, user, REGION, region_code)
+    return links
+
+
+def rotate_links(user: User, request_root: str | None = None) -> dict[str, FeedLink]:
+    """A new feed secret: every old link of the user stops working at once."""
+    rotate_feed_secret(user)
+    return feed_links(user, request_root)
+
+
+def set_feed_alarms(user: User, enabled: bool) -> None:
+    if user.feed_alarms == enabled:
+        return
+    before = {"feed_alarms": user.feed_alarms}
+    user.feed_alarms = enabled
+    audit.record(user, "user.feed_alarms", "user", user.id, before, {"feed_alarms": enabled})

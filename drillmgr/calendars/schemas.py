@@ -1,0 +1,17 @@
+"""The feed links resource as the API answers it (calendar feeds, RFC 5545; nothing is read: a rotation takes
+no body)."""
+from drillmgr.api.schema import Nested, Schema, Text
+
+
+class FeedLinkSchema(Schema):
+    url = Text(required=True, metadata={
+        "format": "uri", "description": "the http(s) link to copy; it starts with the server's configured address, "
+                                        "else with the address this request came to"})
+    webcal = Text(required=True, metadata={"description": "the one-click form"})
+
+
+class FeedLinksSchema(Schema):
+    public = Nested(FeedLinkSchema, required=True)
+    me = Nested(FeedLinkSchema, required=True)
+    org = Nested(FeedLinkSchema, metadata={"description": "for users of an organisation"})
+    region = Nested(FeedLinkSchema, metadata={"description": "for coordinators, viewers and admins"})
