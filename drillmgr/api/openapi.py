@@ -185,7 +185,7 @@ def _is_region_code(name: str) -> bool:
 
 
 def _as_input(schema: dict, name: str = "", patch: bool = False) -> dict:
-    """A request schema as the server reads it (drillmgr.validation.Payload): bounded integers and ids,
+    """A request schema as the server reads it (drillmgr.api.schema, as validation.Payload): bounded integers and ids,
     dates in range, required text not blank, null taken as absent; a PATCH takes any subset but `version`."""
     schema = copy.deepcopy(schema)
     kind = schema.get("type")
@@ -223,7 +223,7 @@ def _as_input(schema: dict, name: str = "", patch: bool = False) -> dict:
 
 
 def _nullable(schema: dict) -> dict:
-    """Payload reads a null as an absent field."""
+    """A null is read as an absent field."""
     if "enum" in schema:
         schema = schema | {"enum": list(dict.fromkeys([*schema["enum"], None]))}
     if "type" in schema:
