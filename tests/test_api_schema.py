@@ -118,3 +118,13 @@ def test_forms_take_their_limits_and_choices_from_the_schema():
     assert (schema_range(OrganisationSchema, "headcount").min, schema_range(OrganisationSchema, "headcount").max) == (
         0, 1_000_000)
     assert ("school", str(OrgKind.SCHOOL.label)) in schema_choices(OrganisationSchema, "kind")()
+
+
+def test_query_arguments_are_documented_from_their_schema():
+    from drillmgr.api.openapi import query_params
+    from drillmgr.orgs.schemas import OrgFiltersSchema
+
+    region, kind = query_params(OrgFiltersSchema)
+    assert region == {"name": "region", "in": "query", "schema": {"type": "string", "maxLength": 12},
+                      "description": "region code (its subtree)"}
+    assert kind["name"] == "kind" and "school" in kind["schema"]["enum"]

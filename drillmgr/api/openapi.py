@@ -91,6 +91,21 @@ def register_schema(name: str, schema: dict | type[Schema] | Schema, *, output: 
     SCHEMAS[name] = component
 
 
+def query_params(schema: type[Schema] | Schema) -> list[dict]:
+    """`describe(params=…)` for the query arguments a Schema reads (`Schema().load(request.args.to_dict(),
+    partial=True)`): each field a parameter, with its limits and description."""
+    component = _component(_CONVERTERS[False].schema2jsonschema(schema), False)
+    params = []
+    for name, prop in component["properties"].items():
+        param = {"name": name, "in": "query", "schema": prop}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        if name in component.get("required", []):
+            param["required"] = True
+        params.append(param)
+    return params
+
+
 class _Converter(OpenAPIConverter):
     """apispec's converter, to which each of drillmgr.api.schema's fields states itself."""
 
