@@ -8,7 +8,7 @@ import pytest
 from drillmgr.api import schema as s
 from drillmgr.enums import ComplianceStatus, OrgKind
 from drillmgr.errors import ValidationError
-from drillmgr.validation import MAX_ID, MISSING, Payload
+from drillmgr.validation import MAX_ID, MISSING, Payload, reason_text
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -17,6 +17,8 @@ CASES = [
     (("string", {"max_length": 5}), s.Text(max_length=5)),
     (("string", {"required": True, "max_length": 5}), s.Text(required=True, max_length=5)),
     (("string", {"max_length": 50, "plain": True}), s.Text(max_length=50, plain=True)),
+    (("reason_text", {"required": True}), s.Text(required=True, max_length=2000, reason=True)),
+    (("reason_text", {}), s.Text(max_length=2000, reason=True)),
     (("integer", {}), s.Integer()),
     (("integer", {"required": True, "minimum": 0, "maximum": 10}), s.Integer(required=True, minimum=0, maximum=10)),
     (("integer", {"minimum": 1}), s.Id()),
@@ -28,7 +30,7 @@ CASES = [
     (("datetime", {}), s.DateTime()),
     (("date", {}), s.Date()),
 ]
-VALUES = [MISSING, None, "", "  ", "abc", " 12 ", "abcdefg", "a\x01b\r\nc", 0, 7, -3, 11, 2**31, -(2**31) - 1, 1.5,
+VALUES = [MISSING, None, "", "  ", "abc", "a\tb\x07", "x" * 2001, " 12 ", "abcdefg", "a\x01b\r\nc", 0, 7, -3, 11, 2**31, -(2**31) - 1, 1.5,
           "1.5", "9.95", "nan", True, False, [], [1, 2, 2], [0], [MAX_ID + 1], ["x"], ["missed", "missed", "bogus"],
           "school", "bogus", "2026-05-12T10:00:00+08:00", "2026-05-12T10:00:00", "0001-01-01T00:00:00+00:00",
           "2026-06-07", "20260607", "3000-01-01", {"a": 1}]
@@ -36,8 +38,8 @@ VALUES = [MISSING, None, "", "  ", "abc", " 12 ", "abcdefg", "a\x01b\r\nc", 0, 7
 
 def payload_reading(reader, kwargs, data, partial):
     p = Payload(data, partial=partial)
-    value = getattr(p, reader)("f", **kwargs)
-    return ({} if value is MISSING else {"f": value}), p.errors
+    value = reason_text(p, "f", **kwargs) if reader == "reason_text" else getattr(p, reader)("f", **kwargs)
+    return ({} if value is MISSING or reader == "reason_text" and data.get("f") is None else {"f": value}), p.errors
 
 
 @pytest.mark.parametrize("partial", [False, True])
@@ -116,3 +118,13 @@ def test_forms_take_their_limits_and_choices_from_the_schema():
     assert (schema_range(OrganisationSchema, "headcount").min, schema_range(OrganisationSchema, "headcount").max) == (
         0, 1_000_000)
     assert ("school", str(OrgKind.SCHOOL.label)) in schema_choices(OrganisationSchema, "kind")()
+
+
+def test_query_arguments_are_documented_from_their_schema():
+    from drillmgr.api.openapi import query_params
+    from drillmgr.orgs.schemas import OrgFiltersSchema
+
+    region, kind = query_params(OrgFiltersSchema)
+    assert region == {"name": "region", "in": "query", "schema": {"type": "string", "maxLength": 12},
+                      "description": "region code (its subtree)"}
+    assert kind["name"] == "kind" and "school" in kind["schema"]["enum"]

@@ -91,6 +91,21 @@ def register_schema(name: str, schema: dict | type[Schema] | Schema, *, output: 
     SCHEMAS[name] = component
 
 
+def query_params(schema: type[Schema] | Schema) -> list[dict]:
+    """`describe(params=…)` for the query arguments a Schema reads (`Schema().load(request.args.to_dict(),
+    partial=True)`): each field a parameter, with its limits and description."""
+    component = _component(_CONVERTERS[False].schema2jsonschema(schema), False)
+    params = []
+    for name, prop in component["properties"].items():
+        param = {"name": name, "in": "query", "schema": prop}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        if name in component.get("required", []):
+            param["required"] = True
+        params.append(param)
+    return params
+
+
 class _Converter(OpenAPIConverter):
     """apispec's converter, to which each of drillmgr.api.schema's fields states itself."""
 
@@ -185,7 +200,7 @@ def _is_region_code(name: str) -> bool:
 
 
 def _as_input(schema: dict, name: str = "", patch: bool = False) -> dict:
-    """A request schema as the server reads it (drillmgr.validation.Payload): bounded integers and ids,
+    """A request schema as the server reads it (drillmgr.api.schema, as validation.Payload): bounded integers and ids,
     dates in range, required text not blank, null taken as absent; a PATCH takes any subset but `version`."""
     schema = copy.deepcopy(schema)
     kind = schema.get("type")
@@ -223,7 +238,7 @@ def _as_input(schema: dict, name: str = "", patch: bool = False) -> dict:
 
 
 def _nullable(schema: dict) -> dict:
-    """Payload reads a null as an absent field."""
+    """A null is read as an absent field."""
     if "enum" in schema:
         schema = schema | {"enum": list(dict.fromkeys([*schema["enum"], None]))}
     if "type" in schema:

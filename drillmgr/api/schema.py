@@ -5,9 +5,6 @@ Reading behaves as drillmgr.validation.Payload always has, so that no answer cha
 a null is an absent field, a body that is not an object is refused, a partial load (PATCH) takes any subset,
 and every error is a drillmgr.errors.ValidationError naming its field (nested fields as `outer.inner`) with
 the very messages Payload gives (the same msgids, so their translations hold).
-
-Each field below says what it reads and writes and how OpenAPI states it (`json_schema`); `metadata`
-(`description`, or any other JSON-schema keyword such as `pattern`) is added to the component as it is.
 """
 import enum
 from collections.abc import Mapping
@@ -18,17 +15,18 @@ from decimal import InvalidOperation
 from typing import Any
 
 import marshmallow as ma
-from marshmallow.types import StrSequenceOrSet, UnknownOption
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from marshmallow.types import StrSequenceOrSet, UnknownOption
 
 from drillmgr.errors import ValidationError
 from drillmgr.localtime import api_datetime
-from drillmgr.validation import _INTEGER, MAX_DATE, MAX_ID, MAX_INT, MIN_DATE, MIN_INT, plain_text
+from drillmgr.validation import _INTEGER, CONTROL_CHARACTERS, MAX_DATE, MAX_ID, MAX_INT, MIN_DATE, MIN_INT, plain_text
 
 __all__ = ["MAX_ID", "ApiField", "Boolean", "Date", "DateTime", "Decimal", "EnumField", "EnumList", "EnumValue",
            "Id", "IdList", "Integer", "List", "Nested", "Password", "Reading", "Schema", "SchemaLike", "Text",
            "Version", "field_of", "invalid"]
+
 
 def invalid(errors: Mapping[str, Any]) -> ValidationError:
     """The error every invalid input raises: "The input is not valid.", each field (`a.b` when nested) with
@@ -148,31 +146,46 @@ class ApiField(_Messages, ma.fields.Field):
     def json_schema(self, output: bool) -> dict[str, Any]:
         raise NotImplementedError
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+    def read(self, value: Any) -> Any:
+        """The value read from a request's (not null) value, or raises ma.ValidationError."""
+        raise NotImplementedError
+
+    def write(self, value: Any) -> Any:
+        """The answer's JSON value of an attribute (None included)."""
         return value
 
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
+        return self.read(value)
 
-def _fail(message: str, kept: Any = None) -> ma.ValidationError:
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return self.write(value)
+
+
+def _fail(message: str | list[str], kept: Any = None) -> ma.ValidationError:
     """`kept`: the value a Reading still holds though it is refused (as Payload returned it), for later checks."""
     return ma.ValidationError(message, valid_data=kept)
 
 
 class Text(ApiField):
-    """Text, stripped; `plain`: text people type, kept as plain_text (no control characters but line breaks).
-    A required one must not be blank."""
+    """Text, stripped; a required one must not be blank. `plain`: text people type, kept as plain_text (no
+    control characters but line breaks); `reason`: a reason kept on record and mailed (validation.reason_text),
+    refused with control characters but line breaks and tabs."""
 
-    def __init__(self, *, max_length: int = 200, plain: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *, max_length: int = 200, plain: bool = False, reason: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.max_length, self.plain = max_length, plain
+        self.max_length, self.plain, self.reason = max_length, plain, reason
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+    def read(self, value: Any) -> str:
         if not isinstance(value, str):
             raise _fail(_("Must be text."))
         text = (plain_text(value) if self.plain else value).strip()
-        if self.required and not text:
-            raise _fail(_("This field is required."), text)
+        messages = [_("This field is required.")] if self.required and not text else []
         if len(text) > self.max_length:
-            raise _fail(_("Must be at most %(n)d characters.", n=self.max_length), text)
+            messages.append(_("Must be at most %(n)d characters.", n=self.max_length))
+        if self.reason and CONTROL_CHARACTERS.search(text.replace("\r", "")):
+            messages, text = [*messages, _("Must not contain control characters.")], ""
+        if messages:
+            raise _fail(messages, text)
         return text
 
     def json_schema(self, output: bool) -> dict[str, Any]:
@@ -186,7 +199,7 @@ class Password(Text):
     def __init__(self, *, max_length: int = 200, **kwargs: Any) -> None:
         super().__init__(max_length=max_length, load_only=True, **kwargs)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> str:
+    def read(self, value: Any) -> str:
         if not isinstance(value, str):
             raise _fail(_("Must be text."))
         partial = getattr(self.root, "loading_partial", False)
@@ -194,8 +207,7 @@ class Password(Text):
         if len(value) > self.max_length:
             messages.append(_("Must be at most %(n)d characters.", n=self.max_length))
         if messages:
-            kept: Any = value  # still weighed by the service (a blank password is also a weak one)
-            raise ma.ValidationError(messages, valid_data=kept)
+            raise _fail(messages, value)  # still weighed by the service (a blank password is also a weak one)
         return value
 
 
@@ -207,7 +219,7 @@ class Integer(ApiField):
         self.minimum = MIN_INT if minimum is None else max(minimum, MIN_INT)
         self.maximum = MAX_INT if maximum is None else min(maximum, MAX_INT)
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> int:
+    def read(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             if not (isinstance(value, str) and _INTEGER.fullmatch(value.strip())):
                 raise _fail(_("Must be a whole number."))
@@ -248,8 +260,7 @@ class IdList(ApiField):
         super().__init__(**kwargs)
         self.max_items = max_items
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
-                     **kwargs: Any) -> list[int]:
+    def read(self, value: Any) -> list[int]:
         if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
             raise _fail(_("Must be a list of numeric ids."))
         if not all(1 <= i <= MAX_ID for i in value):
@@ -271,8 +282,7 @@ class Decimal(ApiField):
         super().__init__(**kwargs)
         self.minimum, self.maximum, self.places = minimum, maximum, places
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
-                     **kwargs: Any) -> DecimalValue:
+    def read(self, value: Any) -> DecimalValue:
         try:
             number = DecimalValue(str(value))
         except (InvalidOperation, ValueError):
@@ -284,7 +294,7 @@ class Decimal(ApiField):
             raise _fail(_("Must be between %(a)s and %(b)s.", a=self.minimum, b=self.maximum), number)
         return number if self.places is None else number.quantize(DecimalValue(1).scaleb(-self.places))
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> float | None:
+    def write(self, value: Any) -> float | None:
         return None if value is None else float(value)
 
     def json_schema(self, output: bool) -> dict[str, Any]:
@@ -297,7 +307,7 @@ class Decimal(ApiField):
 class Boolean(ApiField):
     """true or false (nothing else: not 0/1, not "true")."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> bool:
+    def read(self, value: Any) -> bool:
         if not isinstance(value, bool):
             raise _fail(_("Must be true or false."))
         return value
@@ -326,14 +336,13 @@ class EnumField(ApiField):
 class EnumValue(EnumField):
     """A member of `enum_class`, read and written as its value."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
-                     **kwargs: Any) -> enum.Enum:
+    def read(self, value: Any) -> enum.Enum:
         try:
             return self.enum_class(value)
         except ValueError:
             raise _fail(_unknown_value(self.enum_class, value)) from None
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+    def write(self, value: Any) -> Any:
         return None if value is None else self.enum_class(value).value
 
     def json_schema(self, output: bool) -> dict[str, Any]:
@@ -344,8 +353,7 @@ class EnumValue(EnumField):
 class EnumList(EnumField):
     """A list of members of `enum_class` (their values), repeats dropped; each unknown value is named."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
-                     **kwargs: Any) -> list[enum.Enum]:
+    def read(self, value: Any) -> list[enum.Enum]:
         if not isinstance(value, list):
             raise _fail(_("Must be a list."))
         members, messages = [], []
@@ -358,7 +366,7 @@ class EnumList(EnumField):
             raise ma.ValidationError(messages)
         return list(dict.fromkeys(members))
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> list[Any] | None:
+    def write(self, value: Any) -> list[Any] | None:
         return None if value is None else [self.enum_class(v).value for v in value]
 
     def json_schema(self, output: bool) -> dict[str, Any]:
@@ -372,8 +380,7 @@ def _out_of_range() -> ma.ValidationError:
 class DateTime(ApiField):
     """An ISO 8601 instant with its offset (within validation's date range); written in Beijing time (+08:00)."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
-                     **kwargs: Any) -> datetime:
+    def read(self, value: Any) -> datetime:
         try:
             moment = datetime.fromisoformat(value) if isinstance(value, str) else None
         except ValueError:
@@ -385,7 +392,7 @@ class DateTime(ApiField):
             raise _out_of_range()
         return moment
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+    def write(self, value: Any) -> str | None:
         return api_datetime(value)
 
     def json_schema(self, output: bool) -> dict[str, Any]:
@@ -395,7 +402,7 @@ class DateTime(ApiField):
 class Date(ApiField):
     """A date such as 2026-06-07, within validation's MIN_DATE…MAX_DATE."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> date:
+    def read(self, value: Any) -> date:
         try:
             day = date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
         except ValueError:
@@ -406,7 +413,7 @@ class Date(ApiField):
             raise _out_of_range()
         return day
 
-    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+    def write(self, value: Any) -> str | None:
         return None if value is None else value.isoformat()
 
     def json_schema(self, output: bool) -> dict[str, Any]:

@@ -3,24 +3,18 @@ from flask import jsonify, request, url_for
 
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
-from drillmgr.api.openapi import describe, register_schema
-from drillmgr.api.schema import Schema, Text
-from drillmgr.enums import OrgKind
+from drillmgr.api.openapi import describe, query_params, register_schema
 from drillmgr.extensions import db
 from drillmgr.orgs import services as orgs
-from drillmgr.orgs.schemas import OrganisationSchema
+from drillmgr.orgs.schemas import OrganisationSchema, OrgFiltersSchema
 
 register_schema("Organisation", OrganisationSchema, output=True)
 register_schema("OrganisationInput", OrganisationSchema, output=False)
-ORG_FILTERS = [
-    {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "region code (its subtree)"},
-    {"name": "kind", "in": "query", "schema": {"enum": OrgKind.values()}},
-    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "name contains"},
-]
 
 
-class _RegionFilter(Schema):
-    region = Text(max_length=12)
+# `q` is taken as sent (not stripped), as the web list does.
+ORG_FILTERS = [*query_params(OrgFiltersSchema),
+               {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "name contains"}]
 
 
 @bp.get("/orgs")
@@ -28,8 +22,9 @@ class _RegionFilter(Schema):
 @token_required
 def list_orgs():
     page, per_page = page_args()
-    region = _RegionFilter().load(request.args.to_dict(), partial=True).get("region")
-    query = orgs.org_query(current_api_user(), region=region, kind=request.args.get("kind"), q=request.args.get("q"))
+    filters = OrgFiltersSchema().load(request.args.to_dict(), partial=True)
+    query = orgs.org_query(current_api_user(), region=filters.get("region"), kind=filters.get("kind"),
+                           q=request.args.get("q"))
     return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
                              OrganisationSchema().dump))
 

@@ -26,6 +26,13 @@ class OrganisationSchema(Schema):
         return super().get_attribute(obj, attr, default)
 
 
+class OrgFiltersSchema(Schema):
+    """GET /orgs's query arguments."""
+
+    region = Text(max_length=12, metadata={"description": "region code (its subtree)"})
+    kind = EnumValue(OrgKind)
+
+
 class GroupSchema(Schema):
     id = Integer(dump_only=True)
     name = Text(required=True, max_length=100, plain=True, metadata={"description": "unique within the unit"})

@@ -17,7 +17,6 @@ from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation, OrgGroup
 from drillmgr.regions.models import Region
 from drillmgr.orgs.schemas import MAX_GROUPS, GroupSchema, OrganisationSchema
-from drillmgr.validation import MISSING
 
 FIELDS = ("name", "kind", "region_code", "headcount", "evacuation_target_seconds", "address", "contact")
 IMPORT_COLUMNS = ("name", "kind", "region_code", "headcount")
@@ -225,15 +224,15 @@ def _read_groups(items, line_of=None) -> tuple[list[dict], list[str]]:
     return groups, errors
 
 
-def set_groups(actor, org: Organisation, items, version=MISSING, line_of=None) -> list[OrgGroup]:
+def set_groups(actor, org: Organisation, items, version: int | None = None, line_of=None) -> list[OrgGroup]:
     """Replaces the unit's groups, all or none. A group keeps its id while its name stays, so past roll calls
-    keep pointing at it. `version` is the unit's, claimed compare-and-set (a stale one is a Conflict); MISSING:
+    keep pointing at it. `version` is the unit's, claimed compare-and-set (a stale one is a Conflict); None:
     the version this request read."""
     access.require(access.can_edit_org_groups(actor, org), _("You cannot change the groups of this unit."))
     groups, errors = _read_groups(items, line_of)
     if errors:
         raise ValidationError(_("Nothing was saved."), {"groups": errors})
-    claim_version(org, None if version is MISSING else version,
+    claim_version(org, version,
                   _("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
     before = GroupSchema(many=True).dump(org.groups)
     existing = {g.name: g for g in org.groups}
