@@ -1,5 +1,6 @@
 """The API's shared machinery: problem+json errors, bearer authentication, JSON bodies, pages."""
 import json
+from datetime import date
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, make_response, request
@@ -7,11 +8,14 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from drillmgr.access import services as access
 from drillmgr.accounts.services import user_for_token
 from drillmgr.errors import ServiceError, ValidationError, concurrent_save_message, status_detail, status_title
 from drillmgr.extensions import MAX_PAGE, MAX_PER_PAGE, csrf, db
 from drillmgr.idempotency import services as idempotency
-from drillmgr.validation import MAX_JSON_DEPTH, check_json
+from drillmgr.regions.models import Region
+from drillmgr.regions.services import PREFECTURE
+from drillmgr.validation import MAX_JSON_DEPTH, Payload, check_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -179,3 +183,17 @@ def paginated(pagination, to_dict) -> dict:
         "per_page": pagination.per_page,
         "total": pagination.total,
     }
+
+
+def region_and_year(earliest_year: int) -> tuple[str, int]:
+    """The `region` (default: the caller's region, else the prefecture) and `year` (default: this year) of a
+    summary by region; an unknown region is a 422."""
+    actor = current_api_user()
+    p = Payload(dict(request.args))
+    default = actor.region_code if actor.role in access.REGIONAL_ROLES else PREFECTURE[0]
+    region = p.string("region", max_length=12, default=default) or default
+    year = p.integer("year", minimum=earliest_year, maximum=2100, default=date.today().year)
+    p.check()
+    if db.session.get(Region, region) is None:
+        raise ValidationError(_("No such region: %(code)s.", code=region), {"region": [_("Unknown region.")]})
+    return region, year
