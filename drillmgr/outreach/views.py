@@ -16,11 +16,10 @@ from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
 from drillmgr.localtime import local_today
 from drillmgr.orgs.models import Organisation
-from drillmgr.outreach import activities
+from drillmgr.outreach import activities, observance
 from drillmgr.outreach.coverage import coverage_matrix
 from drillmgr.outreach.forms import ActivityForm, AttachmentForm, SiteForm
 from drillmgr.outreach.models import EARLIEST_YEAR, DemonstrationSite, OutreachActivity
-from drillmgr.outreach import observance
 from drillmgr.outreach.sites import create_site, get_visible_site, manageable_sites, site_query, update_site
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import PREFECTURE, all_regions
