@@ -11,6 +11,7 @@ from drillmgr.extensions import db
 from drillmgr.localtime import local_today
 from drillmgr.outreach import activities
 from drillmgr.outreach.models import OutreachActivity
+from drillmgr.outreach.schemas import OutreachActivitySchema
 from tests.conftest import WUSU, login, token_for
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -64,7 +65,7 @@ def test_school_activity_above_the_school_headcount_needs_a_reason(coordinator, 
                                                           confirm_exceptional=True,
                                                           exceptional_reason="家长开放日，家长一同参加"))
     assert (kept.audience, kept.exceptional_reason) == (2600, "家长开放日，家长一同参加")
-    assert activities.activity_to_dict(kept)["exceptional_reason"] == "家长开放日，家长一同参加"
+    assert OutreachActivitySchema().dump(kept)["exceptional_reason"] == "家长开放日，家长一同参加"
     assert activities.create_activity(coordinator, activity(organizer_org_id=school.id, audience=2371)) \
         .exceptional_reason == ""
 

@@ -10,6 +10,7 @@ from drillmgr.errors import Forbidden, ValidationError
 from drillmgr.extensions import db
 from drillmgr.outreach import activities, audience, coverage, observance, sites
 from drillmgr.outreach.models import OutreachActivity
+from drillmgr.outreach.schemas import OutreachActivitySchema
 
 YEAR = date.today().year - 1  # a year wholly past: activities are recorded once held
 
@@ -46,7 +47,7 @@ def test_campaign_outside_window_is_kept_but_not_counted_with_reason(admin):
     verdict = observance.observance_verdict(activity)
     assert verdict.counts is False
     assert "not counted" in verdict.reason and f"{YEAR}" in verdict.reason
-    as_dict = activities.activity_to_dict(activity)
+    as_dict = OutreachActivitySchema().dump(activity)
     assert as_dict["counts_toward_observance"] is False and as_dict["observance_note"] == verdict.reason
 
 

@@ -10,12 +10,13 @@ from werkzeug.exceptions import HTTPException
 
 from drillmgr.access import services as access
 from drillmgr.accounts.services import user_for_token
+from drillmgr.api.schema import Schema
 from drillmgr.errors import ServiceError, ValidationError, concurrent_save_message, status_detail, status_title
 from drillmgr.extensions import MAX_PAGE, MAX_PER_PAGE, csrf, db
 from drillmgr.idempotency import services as idempotency
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import PREFECTURE
-from drillmgr.validation import MAX_JSON_DEPTH, Payload, check_json
+from drillmgr.validation import MAX_JSON_DEPTH, check_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -185,15 +186,13 @@ def paginated(pagination, to_dict) -> dict:
     }
 
 
-def region_and_year(earliest_year: int) -> tuple[str, int]:
-    """The `region` (default: the caller's region, else the prefecture) and `year` (default: this year) of a
-    summary by region; an unknown region is a 422."""
+def region_and_year(args: type[Schema]) -> tuple[str, int]:
+    """A summary's `region` (default: the caller's region, else the prefecture) and `year` (default: this year),
+    read by `args` (a schema of both) from the query; an unknown region is a 422."""
     actor = current_api_user()
-    p = Payload(dict(request.args))
+    values = args().load(request.args.to_dict(), partial=True)
     default = actor.region_code if actor.role in access.REGIONAL_ROLES else PREFECTURE[0]
-    region = p.string("region", max_length=12, default=default) or default
-    year = p.integer("year", minimum=earliest_year, maximum=2100, default=date.today().year)
-    p.check()
+    region = values.get("region") or default
     if db.session.get(Region, region) is None:
         raise ValidationError(_("No such region: %(code)s.", code=region), {"region": [_("Unknown region.")]})
-    return region, year
+    return region, values.get("year", date.today().year)

@@ -147,6 +147,19 @@ def _component(schema: dict, output: bool) -> dict:
     return schema
 
 
+def query_params(schema: type[Schema]) -> list[dict[str, Any]]:
+    """The query parameters a filter schema reads, for describe(params=…)."""
+    params = []
+    for name, field in schema().load_fields.items():
+        param: dict[str, Any] = {"name": field.data_key or name, "in": "query"}
+        if isinstance(field, ApiField):
+            param["schema"] = field.json_schema(output=False)
+        if "description" in field.metadata:
+            param["description"] = field.metadata["description"]
+        params.append(param)
+    return params
+
+
 def describe(summary: str, request: str | None = None, response: str | None = None, paginated: bool = False,
              params: list[dict] | None = None, public: bool = False, content_types: list[str] | None = None,
              created: bool = False, request_content_type: str = "application/json", conflicts: bool = False,

@@ -9,7 +9,7 @@ from drillmgr.enums import Answer, FindingCategory, Severity
 from drillmgr.extensions import db
 from drillmgr.findings.services import finding_to_dict
 from drillmgr.localtime import local_today
-from drillmgr.outreach.models import EARLIEST_YEAR
+from drillmgr.outreach.schemas import SummaryArgsSchema
 from drillmgr.validation import Payload
 
 register_schema("ChecklistRun", {"type": "object", "properties": {
@@ -116,7 +116,7 @@ def checklist_corrective_action(run_id: int, item_id: int):
           response="ReadinessSummary", params=[{"name": "region", "in": "query", "schema": {"type": "string"}}])
 @token_required
 def readiness():
-    region, _year = region_and_year(EARLIEST_YEAR)
+    region, _year = region_and_year(SummaryArgsSchema)
     rows = checklists.readiness_for(current_api_user(), region)
     return jsonify({"items": [row | {"term": [d.isoformat() for d in row["term"]]} for row in rows]})
 

@@ -11,70 +11,38 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.attachments.models import Attachment
 from drillmgr.attachments.services import attachment_path, remove_when_kept
+from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.checklists import uploads
 from drillmgr.db import claim_version, utcnow
-from drillmgr.enums import Channel, ObservanceDay, OutreachKind, Role, SixIntoSetting
+from drillmgr.enums import OutreachKind, Role
 from drillmgr.extensions import db
 from drillmgr.localtime import to_local
 from drillmgr.outreach.audience import check_audience, organizer
 from drillmgr.outreach.models import EARLIEST_YEAR, OutreachActivity
-from drillmgr.outreach.observance import ObservanceVerdict, observance_verdict
+from drillmgr.outreach.schemas import ActivityFilterSchema, OutreachActivitySchema
 from drillmgr.regions.models import Region
-from drillmgr.validation import MISSING, Payload, confirm_exceptional
+from drillmgr.validation import confirmed_reason
 
 ACTIVITY_FIELDS = ("kind", "title", "observance_day", "setting", "held_on", "region_code", "organizer_org_id",
                    "channels", "audience", "description", "exceptional_reason")
+# What a request sets directly (the exceptional reason is kept only with a confirmed exceptional audience).
+INPUT_FIELDS = tuple(f for f in ACTIVITY_FIELDS if f != "exceptional_reason")
 NULLABLE_FIELDS = ("observance_day", "setting", "organizer_org_id")
 # A change to any of these may make the audience exceptional (or no longer so).
 AUDIENCE_BOUNDS = ("audience", "organizer_org_id", "setting", "channels", "kind")
 
 
-def activity_to_dict(activity: OutreachActivity, verdict: ObservanceVerdict | None | object = MISSING
-                     ) -> dict[str, Any]:
-    """`verdict` saves a query when the caller already has it (see observance.verdicts())."""
-    if not isinstance(verdict, ObservanceVerdict | None):
-        verdict = observance_verdict(activity)
-    return {
-        "id": activity.id,
-        "kind": activity.kind.value,
-        "title": activity.title,
-        "observance_day": activity.observance_day.value if activity.observance_day else None,
-        "setting": activity.setting.value if activity.setting else None,
-        "held_on": activity.held_on.isoformat(),
-        "region_code": activity.region_code,
-        "organizer_org_id": activity.organizer_org_id,
-        "channels": list(activity.channels or []),
-        "audience": activity.audience,
-        "exceptional_reason": activity.exceptional_reason or None,
-        "description": activity.description,
-        "counts_toward_observance": verdict.counts if verdict else None,
-        "observance_note": verdict.reason if verdict else None,
-        "is_demo": activity.is_demo,
-        "version": activity.version,
-    }
-
-
-def _read_values(p: Payload) -> dict[str, Any]:
-    values = {
-        "kind": p.choice("kind", OutreachKind, required=True),
-        "title": p.string("title", required=True, max_length=200),
-        "observance_day": p.choice("observance_day", ObservanceDay),
-        "setting": p.choice("setting", SixIntoSetting),
-        "held_on": p.date("held_on", required=True),
-        "region_code": p.string("region_code", required=True, max_length=12),
-        "organizer_org_id": p.integer("organizer_org_id", minimum=1),
-        "channels": p.choices("channels", Channel),
-        "audience": p.integer("audience", minimum=0),
-        "description": p.string("description", max_length=5000),
-    }
+def _read_values(p: Reading, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The activity's fields read; a nullable one sent as null is cleared."""
+    values = {f: v for f, v in p.values.items() if f in INPUT_FIELDS}
     for field in NULLABLE_FIELDS:
-        if p.has(field) and p.data[field] is None:
+        if field in data and data[field] is None:
             values[field] = None
-    return {k: v for k, v in values.items() if v is not MISSING}
+    return values
 
 
-def _check_kind(p: Payload, merged: Mapping[str, Any]) -> None:
+def _check_kind(p: Reading, merged: Mapping[str, Any]) -> None:
     """Campaigns have an observance day and six-into activities a setting; no other kind has either."""
     kind = merged.get("kind")
     if kind == OutreachKind.OBSERVANCE_CAMPAIGN and merged.get("observance_day") is None \
@@ -88,7 +56,7 @@ def _check_kind(p: Payload, merged: Mapping[str, Any]) -> None:
         p.error("setting", _("Only six-into activities have a setting."))
 
 
-def _check_held_on(p: Payload, held_on: date | None) -> None:
+def _check_held_on(p: Reading, held_on: date | None) -> None:
     today = to_local(utcnow()).date()
     if held_on is not None and held_on > today:
         p.error("held_on", _("An activity is recorded once it has been held: %(day)s is still to come.",
@@ -97,16 +65,16 @@ def _check_held_on(p: Payload, held_on: date | None) -> None:
         p.error("held_on", _("Must be between %(a)d and %(b)d.", a=EARLIEST_YEAR, b=today.year))
 
 
-def _read_region(p: Payload, code: str | None) -> Region | None:
+def _read_region(p: Reading, code: str | None) -> Region | None:
     region = db.session.get(Region, code) if code else None
     if code and region is None:
         p.error("region_code", _("No such region: %(code)s.", code=code))
     return region
 
 
-def _read_activity(data: dict[str, Any], current: OutreachActivity | None) -> tuple[Payload, dict[str, Any]]:
-    p = Payload(data, partial=current is not None)
-    values = _read_values(p)
+def _read_activity(data: dict[str, Any], current: OutreachActivity | None) -> tuple[Reading, dict[str, Any]]:
+    p = OutreachActivitySchema().read(data, partial=current is not None)
+    values = _read_values(p, data)
     merged = {f: getattr(current, f) for f in ACTIVITY_FIELDS} if current is not None else {}
     merged.update(values)
     _check_kind(p, merged)
@@ -115,7 +83,8 @@ def _read_activity(data: dict[str, Any], current: OutreachActivity | None) -> tu
     if values.get("organizer_org_id") is not None and organizer(values["organizer_org_id"]) is None:
         p.error("organizer_org_id", _("No such organisation."))
     relevant = current is None or any(f in values for f in AUDIENCE_BOUNDS)
-    reason = confirm_exceptional(p, check_audience(p, region, merged, relevant))
+    reason = confirmed_reason(p, check_audience(p, region, merged, relevant),
+                              p.values.get("confirm_exceptional") is True, p.values.get("exceptional_reason", ""))
     if relevant:
         values["exceptional_reason"] = reason
     return p, values
@@ -150,11 +119,10 @@ def create_activity(actor: User, data: dict[str, Any], is_demo: bool = False) ->
 def update_activity(actor: User, activity: OutreachActivity, data: dict[str, Any]) -> OutreachActivity:
     _require_editing(actor, activity)
     p, values = _read_activity(data, activity)
-    version = p.version()
     p.check()
     _require_recording(actor, values.get("region_code", activity.region_code),
                        values.get("organizer_org_id", activity.organizer_org_id))
-    claim_version(activity, version,
+    claim_version(activity, p.values.get("version"),
                   _("Someone else changed this activity meanwhile. Reload it and apply your change again."))
     before = audit.snapshot(activity, ACTIVITY_FIELDS)
     for field, value in values.items():
@@ -209,13 +177,12 @@ def get_visible_activity(user: User, activity_id: int) -> OutreachActivity:
 
 def read_filters(args: Mapping[str, str]) -> dict[str, Any]:
     """Validated list filters from query arguments: year, region, kind (bad values are a 422)."""
-    p = Payload(dict(args))
-    filters = {"year": p.integer("year", minimum=EARLIEST_YEAR, maximum=2100),
-               "region": p.string("region", max_length=12), "kind": p.choice("kind", OutreachKind)}
-    if filters["region"] not in (MISSING, "") and db.session.get(Region, filters["region"]) is None:
-        p.error("region", _("No such region: %(code)s.", code=filters["region"]))
+    p = ActivityFilterSchema().read(dict(args), partial=True)
+    region = p.values.get("region")
+    if region and "region" not in p.errors and db.session.get(Region, region) is None:
+        p.error("region", _("No such region: %(code)s.", code=region))
     p.check()
-    return {k: v for k, v in filters.items() if v not in (MISSING, "")}
+    return {k: v for k, v in p.values.items() if v != ""}
 
 
 def activity_query(user: User, year: int | None = None, region: str | None = None,

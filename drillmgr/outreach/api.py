@@ -1,91 +1,39 @@
 """Public education (item 19) over the JSON API: activities, their files, six-into coverage, demonstration sites."""
 import io
-from datetime import date
 
 from flask import jsonify, request, send_file, url_for
 
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, region_and_year, token_required
-from drillmgr.api.openapi import describe, register_schema
-from drillmgr.attachments.models import Attachment
+from drillmgr.api.openapi import describe, query_params, register_schema
 from drillmgr.attachments.services import FILE_TYPES, attachment_path
-from drillmgr.enums import Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
 from drillmgr.extensions import db
-from drillmgr.outreach import activities, audience, coverage, observance, sites
-from drillmgr.outreach.models import EARLIEST_YEAR
-from drillmgr.validation import Payload
+from drillmgr.outreach import activities, coverage, observance, sites
+from drillmgr.outreach.schemas import (ActivityFilterSchema, DemonstrationSiteSchema, OutreachActivitySchema,
+                                       OutreachAttachmentSchema, SiteFilterSchema, SixIntoCoverageSchema,
+                                       SummaryArgsSchema)
 
-_ACTIVITY_FIELDS = {
-    "kind": {"enum": OutreachKind.values()},
-    "title": {"type": "string", "maxLength": 200},
-    "observance_day": {"enum": [*ObservanceDay.values(), None],
-                       "description": "required for observance_campaign, refused for other kinds"},
-    "setting": {"enum": [*SixIntoSetting.values(), None], "description": "required for six_into, refused otherwise"},
-    "held_on": {"type": "string", "format": "date", "description": "the day it was held: never in the future"},
-    "region_code": {"type": "string"},
-    "organizer_org_id": {"type": ["integer", "null"], "description": "unit staff: defaults to their unit"},
-    "channels": {"type": "array", "items": {"enum": Channel.values()}},
-    "audience": {"type": "integer", "minimum": 0, "maximum": audience.MAX_AUDIENCE,
-                 "description": f"refused above {audience.AUDIENCE_POPULATION_FACTOR}x a plausible population "
-                                "of the region's level (village 5 000, township 60 000, county 500 000). "
-                                "On site only (no radio, TV or internet), more than the organising unit's "
-                                "headcount (schools, hospitals, agencies, enterprises, venues) or, without one, "
-                                "than a six-into setting's venue holds (agency 2 000, school 5 000, enterprise "
-                                "5 000, community 10 000, village 5 000, family 2 000) is exceptional: 422 naming "
-                                "`audience` and `confirm_exceptional` until confirmed with a reason"},
-    "description": {"type": "string", "maxLength": 5000},
-    "confirm_exceptional": {"type": "boolean", "description": "the exceptional audience is right"},
-    "exceptional_reason": {"type": ["string", "null"], "maxLength": 2000,
-                           "description": "why it is right: required with confirm_exceptional; kept and shown"},
-}
-register_schema("OutreachActivity", {"type": "object", "properties": _ACTIVITY_FIELDS | {
-    "id": {"type": "integer"},
-    "counts_toward_observance": {"type": ["boolean", "null"], "description": (
-        "campaigns only: held within the window around its day (±OUTREACH_OBSERVANCE_WINDOW_DAYS, default 3); "
-        "a campaign outside it is kept but not counted")},
-    "observance_note": {"type": ["string", "null"], "description": "why it counts or not"},
-    "is_demo": {"type": "boolean"},
-}})
+register_schema("OutreachActivity", OutreachActivitySchema, output=True)
+register_schema("OutreachActivityInput", OutreachActivitySchema, output=False)
 register_schema("OutreachAttachmentUpload", {
     "type": "object", "required": ["file"],
     "description": "multipart/form-data; pdf, doc, docx, xls, xlsx, jpg, png, checked by extension and content",
     "properties": {"file": {"type": "string", "format": "binary"}}})
-register_schema("OutreachActivityInput", {"type": "object", "required": ["kind", "title", "held_on", "region_code"],
-                                          "description": "PATCH takes any subset.", "properties": _ACTIVITY_FIELDS})
-_SITE_FIELDS = {"kind": {"enum": SiteKind.values()}, "name": {"type": "string", "maxLength": 200},
-                "region_code": {"type": "string"}, "org_id": {"type": ["integer", "null"]},
-                "status": {"enum": SiteStatus.values()},
-                "year": {"type": "integer", "minimum": EARLIEST_YEAR, "maximum": date.today().year + 5,
-                         "description": "at most five years ahead"}}
-register_schema("DemonstrationSite", {"type": "object", "properties": _SITE_FIELDS | {
-    "id": {"type": "integer"}, "is_demo": {"type": "boolean"}}})
-register_schema("DemonstrationSiteInput", {"type": "object", "required": ["kind", "name", "region_code", "year"],
-                                           "properties": _SITE_FIELDS})
-register_schema("SixIntoCoverage", {"type": "object", "properties": {
-    "year": {"type": "integer"}, "region_code": {"type": "string"},
-    "rows": {"type": "array", "items": {"type": "object", "properties": {
-        "region_code": {"type": "string"}, "name": {"type": "string"},
-        "direct": {"type": "boolean", "description": "activities recorded at the region itself"},
-        "counts": {"type": "object", "properties": {s: {"type": "integer"} for s in SixIntoSetting.values()}},
-        "gaps": {"type": "array", "items": {"enum": SixIntoSetting.values()}}}}}}})
-_YEAR = {"type": "integer", "minimum": EARLIEST_YEAR, "maximum": 2100}
-OUTREACH_FILTERS = [
-    {"name": "year", "in": "query", "schema": _YEAR},
-    {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "a region and everything below"},
-    {"name": "kind", "in": "query", "schema": {"enum": OutreachKind.values()}},
-]
+register_schema("DemonstrationSite", DemonstrationSiteSchema, output=True)
+register_schema("DemonstrationSiteInput", DemonstrationSiteSchema, output=False)
+register_schema("SixIntoCoverage", SixIntoCoverageSchema, output=True)
 
 
 @bp.get("/outreach")
 @describe("Public education activities (item 19) the caller may see, newest first", response="OutreachActivity",
-          paginated=True, params=OUTREACH_FILTERS)
+          paginated=True, params=query_params(ActivityFilterSchema))
 @token_required
 def list_outreach():
     page, per_page = page_args()
-    filters = activities.read_filters({k: v for k, v in request.args.items() if k in ("year", "region", "kind")})
+    filters = activities.read_filters(request.args.to_dict())
     query = activities.activity_query(current_api_user(), **filters)
     pagination = db.paginate(query, page=page, per_page=per_page, error_out=False)
     verdicts = observance.verdicts(pagination.items)
-    return jsonify(paginated(pagination, lambda a: activities.activity_to_dict(a, verdicts[a.id])))
+    return jsonify(paginated(pagination, OutreachActivitySchema(verdicts=verdicts).dump))
 
 
 @bp.post("/outreach")
@@ -94,7 +42,7 @@ def list_outreach():
 @token_required
 def create_outreach():
     activity = activities.create_activity(current_api_user(), json_body())
-    return (jsonify(activities.activity_to_dict(activity)), 201,
+    return (jsonify(OutreachActivitySchema().dump(activity)), 201,
             {"Location": url_for("api.get_outreach", activity_id=activity.id)})
 
 
@@ -102,7 +50,7 @@ def create_outreach():
 @describe("One activity", response="OutreachActivity")
 @token_required
 def get_outreach(activity_id: int):
-    return jsonify(activities.activity_to_dict(activities.get_visible_activity(current_api_user(), activity_id)))
+    return jsonify(OutreachActivitySchema().dump(activities.get_visible_activity(current_api_user(), activity_id)))
 
 
 @bp.patch("/outreach/<int:activity_id>")
@@ -111,13 +59,7 @@ def get_outreach(activity_id: int):
 def update_outreach(activity_id: int):
     actor = current_api_user()
     activity = activities.get_visible_activity(actor, activity_id)
-    return jsonify(activities.activity_to_dict(activities.update_activity(actor, activity, json_body())))
-
-
-def _attachment_dict(attachment: Attachment) -> dict:
-    return {"id": attachment.id, "outreach_id": attachment.outreach_id, "filename": attachment.filename,
-            "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
-            "url": url_for("api.get_outreach_attachment", attachment_id=attachment.id)}
+    return jsonify(OutreachActivitySchema().dump(activities.update_activity(actor, activity, json_body())))
 
 
 @bp.get("/outreach/<int:activity_id>/attachments")
@@ -125,7 +67,7 @@ def _attachment_dict(attachment: Attachment) -> dict:
 @token_required
 def list_outreach_attachments(activity_id: int):
     activity = activities.get_visible_activity(current_api_user(), activity_id)
-    return jsonify({"items": [_attachment_dict(a) for a in activities.activity_attachments(activity)]})
+    return jsonify({"items": OutreachAttachmentSchema(many=True).dump(activities.activity_attachments(activity))})
 
 
 @bp.post("/outreach/<int:activity_id>/attachments")
@@ -138,7 +80,7 @@ def add_outreach_attachment(activity_id: int):
     upload = request.files.get("file")
     attachment = activities.attach_file(actor, activity, upload.stream if upload else io.BytesIO(),
                                       (upload.filename or "") if upload else "")
-    return jsonify(_attachment_dict(attachment)), 201
+    return jsonify(OutreachAttachmentSchema().dump(attachment)), 201
 
 
 @bp.get("/outreach/attachments/<int:attachment_id>")
@@ -154,33 +96,24 @@ def get_outreach_attachment(attachment_id: int):
 @bp.get("/outreach/coverage")
 @describe("Six-into coverage: activities per setting for each county of the prefecture, or each township of "
           "a county", response="SixIntoCoverage",
-          params=[{"name": "region", "in": "query", "schema": {"type": "string"}},
-                  {"name": "year", "in": "query", "schema": _YEAR}])
+          params=query_params(SummaryArgsSchema))
 @token_required
 def outreach_coverage():
-    region, year = region_and_year(EARLIEST_YEAR)
+    region, year = region_and_year(SummaryArgsSchema)
     rows = coverage.coverage_matrix(current_api_user(), region, year)
-    return jsonify({"year": year, "region_code": region, "rows": [
-        {"region_code": row.region.code, "name": row.region.name, "direct": row.direct,
-         "counts": {s.value: row.counts.get(s, 0) for s in SixIntoSetting}, "gaps": [s.value for s in row.gaps]}
-        for row in rows]})
+    return jsonify(SixIntoCoverageSchema().dump({"year": year, "region_code": region, "rows": rows}))
 
 
 @bp.get("/demonstration-sites")
 @describe("Demonstration communities, science education bases and schools", response="DemonstrationSite",
-          paginated=True, params=[{"name": "kind", "in": "query", "schema": {"enum": SiteKind.values()}},
-                                  {"name": "status", "in": "query", "schema": {"enum": SiteStatus.values()}},
-                                  {"name": "region", "in": "query", "schema": {"type": "string"}}])
+          paginated=True, params=query_params(SiteFilterSchema))
 @token_required
 def list_sites():
     page, per_page = page_args()
-    p = Payload(dict(request.args))
-    kind, status = p.choice("kind", SiteKind, default=None), p.choice("status", SiteStatus, default=None)
-    region = p.string("region", max_length=12, default=None)
-    p.check()
-    query = sites.site_query(current_api_user(), kind=kind, status=status, region=region or None)
+    filters = SiteFilterSchema().load(request.args.to_dict(), partial=True)
+    query = sites.site_query(current_api_user(), **{k: v for k, v in filters.items() if v})
     return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
-                             sites.site_to_dict))
+                             DemonstrationSiteSchema().dump))
 
 
 @bp.post("/demonstration-sites")
@@ -189,7 +122,7 @@ def list_sites():
 @token_required
 def create_site():
     site = sites.create_site(current_api_user(), json_body())
-    return jsonify(sites.site_to_dict(site)), 201
+    return jsonify(DemonstrationSiteSchema().dump(site)), 201
 
 
 @bp.patch("/demonstration-sites/<int:site_id>")
@@ -199,4 +132,4 @@ def create_site():
 def update_site(site_id: int):
     actor = current_api_user()
     site = sites.get_visible_site(actor, site_id)
-    return jsonify(sites.site_to_dict(sites.update_site(actor, site, json_body())))
+    return jsonify(DemonstrationSiteSchema().dump(sites.update_site(actor, site, json_body())))

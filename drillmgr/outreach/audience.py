@@ -10,7 +10,7 @@ from drillmgr.enums import Channel, OrgKind, OutreachKind, RegionLevel, SixIntoS
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
-from drillmgr.validation import Payload
+from drillmgr.api.schema import Reading
 
 # An audience above this is refused whatever the region: the whole of Xinjiang has about 26 million people.
 MAX_AUDIENCE = 10_000_000
@@ -59,7 +59,7 @@ def venue_bound(values: Mapping[str, Any]) -> tuple[int, str] | None:
     return None
 
 
-def check_audience(p: Payload, region: Region | None, merged: Mapping[str, Any], relevant: bool) -> dict[str, str]:
+def check_audience(p: Reading, region: Region | None, merged: Mapping[str, Any], relevant: bool) -> dict[str, str]:
     """Refuses (on `p`) an audience beyond the region's plausible population; returns the exceptional one
     (field → why) when `relevant`, i.e. when what bounds it was just set."""
     audience = merged.get("audience")

@@ -1,6 +1,5 @@
 """Demonstration sites: demonstration communities, science education bases and schools, and their status."""
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -8,37 +7,24 @@ from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.db import claim_version
 from drillmgr.enums import SiteKind, SiteStatus
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
-from drillmgr.outreach.models import EARLIEST_YEAR, DemonstrationSite
+from drillmgr.outreach.models import DemonstrationSite
+from drillmgr.outreach.schemas import DemonstrationSiteSchema
 from drillmgr.regions.models import Region
-from drillmgr.validation import MISSING, Payload
 
 SITE_FIELDS = ("kind", "name", "region_code", "org_id", "status", "year")
 
 
-def site_to_dict(site: DemonstrationSite) -> dict[str, Any]:
-    return {"id": site.id, "kind": site.kind.value, "name": site.name, "region_code": site.region_code,
-            "org_id": site.org_id, "status": site.status.value, "year": site.year, "is_demo": site.is_demo,
-            "version": site.version}
-
-
-def _read_site(data: dict[str, Any], partial: bool) -> tuple[Payload, dict[str, Any]]:
-    p = Payload(data, partial=partial)
-    values = {
-        "kind": p.choice("kind", SiteKind, required=True),
-        "name": p.string("name", required=True, max_length=200),
-        "region_code": p.string("region_code", required=True, max_length=12),
-        "org_id": p.integer("org_id", minimum=1),
-        "status": p.choice("status", SiteStatus),
-        "year": p.integer("year", required=True, minimum=EARLIEST_YEAR, maximum=date.today().year + 5),
-    }
-    if p.has("org_id") and data["org_id"] is None:
+def _read_site(data: dict[str, Any], partial: bool) -> tuple[Reading, dict[str, Any]]:
+    p = DemonstrationSiteSchema().read(data, partial=partial)
+    values = {f: v for f, v in p.values.items() if f in SITE_FIELDS}
+    if "org_id" in data and data["org_id"] is None:
         values["org_id"] = None
-    values = {k: v for k, v in values.items() if v is not MISSING}
     if values.get("region_code") and db.session.get(Region, values["region_code"]) is None:
         p.error("region_code", _("No such region: %(code)s.", code=values["region_code"]))
     if values.get("org_id") is not None and db.session.get(Organisation, values["org_id"]) is None:
@@ -60,10 +46,10 @@ def create_site(actor: User, data: dict[str, Any], is_demo: bool = False) -> Dem
 def update_site(actor: User, site: DemonstrationSite, data: dict[str, Any]) -> DemonstrationSite:
     _require_site_scope(actor, site.region_code, site.org_id)
     p, values = _read_site(data, partial=True)
-    version = p.version()
     p.check()
     _require_site_scope(actor, values.get("region_code", site.region_code), values.get("org_id", site.org_id))
-    claim_version(site, version, _("Someone else changed this site meanwhile. Reload it and apply your change again."))
+    claim_version(site, p.values.get("version"),
+                  _("Someone else changed this site meanwhile. Reload it and apply your change again."))
     before = audit.snapshot(site, SITE_FIELDS)
     for field, value in values.items():
         setattr(site, field, value)
