@@ -3,32 +3,21 @@ actions they raise, and readiness by county."""
 from flask import jsonify, request, url_for
 
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, region_and_year, token_required
-from drillmgr.api.openapi import describe, register_schema
+from drillmgr.api.openapi import describe, query_params, register_schema
 from drillmgr.checklists import services as checklists
-from drillmgr.enums import Answer, FindingCategory, Severity
+from drillmgr.checklists.schemas import (ChecklistAnswerSchema, ChecklistRunSchema, ChecklistRunStartSchema,
+                                         ReadinessSummarySchema, RunFilterSchema)
+from drillmgr.enums import FindingCategory, Severity
 from drillmgr.extensions import db
 from drillmgr.findings.services import finding_to_dict
 from drillmgr.localtime import local_today
 from drillmgr.outreach.schemas import SummaryArgsSchema
-from drillmgr.validation import Payload
 
-register_schema("ChecklistRun", {"type": "object", "properties": {
-    "id": {"type": "integer"}, "template_id": {"type": "integer"}, "template": {"type": "string"},
-    "drill_id": {"type": ["integer", "null"]}, "org_id": {"type": ["integer", "null"]},
-    "region_code": {"type": "string"}, "started_at": {"type": "string", "format": "date-time"},
-    "completed_at": {"type": ["string", "null"], "format": "date-time"},
-    "answered": {"type": "integer"}, "total": {"type": "integer"}, "no": {"type": "integer"},
-    "answers": {"type": "array", "items": {"type": "object", "properties": {
-        "item_id": {"type": "integer"}, "text": {"type": "string"}, "answer": {"enum": [*Answer.values(), None]},
-        "note": {"type": "string"}, "photo_id": {"type": ["integer", "null"]},
-        "finding_id": {"type": ["integer", "null"]}}}}}})
-register_schema("ChecklistRunStart", {"type": "object", "description": "exactly one of drill_id (pre-drill) and "
-                                      "org_id (standing readiness); an unfinished run is returned as it is",
-                                      "properties": {"drill_id": {"type": "integer"}, "org_id": {"type": "integer"}}})
+register_schema("ChecklistRun", ChecklistRunSchema, output=True)
+register_schema("ChecklistRunStart", ChecklistRunStartSchema, output=False)
+register_schema("ChecklistAnswer", ChecklistAnswerSchema, output=False)
 register_schema("ChecklistAnswers", {"type": "object", "description": "keyed by item id",
-                                     "additionalProperties": {"type": "object", "properties": {
-                                         "answer": {"enum": [*Answer.values(), None]},
-                                         "note": {"type": "string", "maxLength": 2000}}}})
+                                     "additionalProperties": {"$ref": "#/components/schemas/ChecklistAnswer"}})
 register_schema("ChecklistCorrectiveAction", {
     "type": "object", "required": ["category", "corrective_action"],
     "properties": {
@@ -40,26 +29,19 @@ register_schema("ChecklistCorrectiveAction", {
             "owner": {"type": "integer", "description": "user id"},
             "description": {"type": "string", "description": "default: the answer's note"},
             "due_on": {"type": "string", "format": "date"}}}}})
-register_schema("ReadinessSummary", {"type": "object", "properties": {"items": {"type": "array", "items": {
-    "type": "object", "properties": {"code": {"type": "string"}, "name": {"type": "string"},
-                                     "units": {"type": "integer"}, "ready": {"type": "integer"},
-                                     "share": {"type": ["number", "null"]},
-                                     "term": {"type": "array", "items": {"type": "string", "format": "date"}}}}}}})
+register_schema("ReadinessSummary", ReadinessSummarySchema, output=True)
 
 
 @bp.get("/checklist-runs")
 @describe("Checklist runs the caller may see", response="ChecklistRun", paginated=True,
-          params=[{"name": "org", "in": "query", "schema": {"type": "integer"}},
-                  {"name": "drill", "in": "query", "schema": {"type": "integer"}}])
+          params=query_params(RunFilterSchema))
 @token_required
 def list_checklist_runs():
     page, per_page = page_args()
-    p = Payload(dict(request.args))
-    org_id, drill_id = p.integer("org", minimum=1, default=None), p.integer("drill", minimum=1, default=None)
-    p.check()
-    query = checklists.run_query(current_api_user(), org_id=org_id, drill_id=drill_id)
+    filters = RunFilterSchema().load(request.args.to_dict(), partial=True)
+    query = checklists.run_query(current_api_user(), org_id=filters.get("org"), drill_id=filters.get("drill"))
     return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
-                             checklists.run_to_dict))
+                             ChecklistRunSchema().dump))
 
 
 @bp.post("/checklist-runs")
@@ -68,14 +50,14 @@ def list_checklist_runs():
 @token_required
 def start_checklist_run():
     run = checklists.start_run(current_api_user(), json_body())
-    return jsonify(checklists.run_to_dict(run)), 201
+    return jsonify(ChecklistRunSchema().dump(run)), 201
 
 
 @bp.get("/checklist-runs/<int:run_id>")
 @describe("One checklist run with its answers", response="ChecklistRun")
 @token_required
 def get_checklist_run(run_id: int):
-    return jsonify(checklists.run_to_dict(checklists.get_visible_run(current_api_user(), run_id)))
+    return jsonify(ChecklistRunSchema().dump(checklists.get_visible_run(current_api_user(), run_id)))
 
 
 @bp.post("/checklist-runs/<int:run_id>/answers")
@@ -85,7 +67,7 @@ def get_checklist_run(run_id: int):
 def answer_checklist_run(run_id: int):
     actor = current_api_user()
     run = checklists.get_visible_run(actor, run_id)
-    return jsonify(checklists.run_to_dict(checklists.save_answers(actor, run, json_body())))
+    return jsonify(ChecklistRunSchema().dump(checklists.save_answers(actor, run, json_body())))
 
 
 @bp.post("/checklist-runs/<int:run_id>/complete")
@@ -94,7 +76,7 @@ def answer_checklist_run(run_id: int):
 def complete_checklist_run(run_id: int):
     actor = current_api_user()
     run = checklists.get_visible_run(actor, run_id)
-    return jsonify(checklists.run_to_dict(checklists.complete_run(actor, run)))
+    return jsonify(ChecklistRunSchema().dump(checklists.complete_run(actor, run)))
 
 
 @bp.post("/checklist-runs/<int:run_id>/items/<int:item_id>/corrective-action")
@@ -113,10 +95,10 @@ def checklist_corrective_action(run_id: int, item_id: int):
 
 @bp.get("/readiness")
 @describe("Share of units with a standing readiness checklist completed this term, by county",
-          response="ReadinessSummary", params=[{"name": "region", "in": "query", "schema": {"type": "string"}}])
+          response="ReadinessSummary", params=query_params(SummaryArgsSchema))
 @token_required
 def readiness():
     region, _year = region_and_year(SummaryArgsSchema)
     rows = checklists.readiness_for(current_api_user(), region)
-    return jsonify({"items": [row | {"term": [d.isoformat() for d in row["term"]]} for row in rows]})
+    return jsonify(ReadinessSummarySchema().dump({"items": rows}))
 
