@@ -20,6 +20,7 @@ from drillmgr.accounts.models import User
 from drillmgr.attachments import services as attachments
 from drillmgr.db import utcnow
 from drillmgr.drillday.models import DrilldaySubmission
+from drillmgr.drillday.schemas import DrilldayRecordSchema
 from drillmgr.drills import services as drills
 from drillmgr.drills.models import Drill
 from drillmgr.enums import AttachmentKind, DrillForm, DrillStatus
@@ -27,7 +28,7 @@ from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.localtime import api_datetime, local_zone
 from drillmgr.orgs.schemas import GroupSchema
-from drillmgr.validation import MISSING, Payload, check_json
+from drillmgr.validation import check_json
 
 KEY = re.compile(r"[A-Za-z0-9-]{16,64}")
 MAX_PHOTOS = 10
@@ -73,18 +74,12 @@ def _read_record(raw: str) -> dict[str, Any]:
         raise ValidationError(_("The drill-day record is not valid JSON."), {"record": [_("Not valid JSON.")]}) \
             from None
     check_json(data)
-    p = Payload(data)
-    values = {
-        "drill_id": p.integer("drill_id", minimum=1),
-        "version": p.integer("version", minimum=1),
-        "started_at": p.datetime("started_at", required=True),
-        "cleared_at": p.datetime("cleared_at", required=True),
-        "notes": p.string("notes", max_length=5000, plain=True, default=""),
-    }
-    groups = p.data.get("groups")
+    p = DrilldayRecordSchema().read(data)
+    values = {"notes": ""} | p.values
+    groups = data.get("groups")
     if not isinstance(groups, list):
         p.error("groups", _("Must be a list of groups."))
-    started, cleared = values["started_at"], values["cleared_at"]
+    started, cleared = values.get("started_at"), values.get("cleared_at")
     if isinstance(started, datetime) and isinstance(cleared, datetime) and cleared <= started:
         p.error("cleared_at", _("The all clear must come after the start."))
     p.check()
@@ -135,7 +130,7 @@ def submit(user: User, key: str, raw_record: str, files: Sequence[FileStorage]) 
     values = _read_record(raw_record)
     photos = _photos(files)
     participation = _completion(values)
-    if values["drill_id"] is not MISSING:
+    if "drill_id" in values:
         drill = _complete_planned(user, key, values, participation)
     else:
         drill = _record_unplanned(user, key, values["started_at"], participation)
@@ -154,7 +149,7 @@ def _take_key(user: User, key: str, drill_id: int | None = None) -> DrilldaySubm
 
 def _complete_planned(user: User, key: str, values: dict[str, Any], participation: dict[str, Any]) -> Drill:
     drill = access.get_visible_drill(user, values["drill_id"])
-    version = drill.version if values["version"] is MISSING else values["version"]
+    version = values.get("version", drill.version)
     if version != drill.version:
         raise StaleDrill(drill)
     _take_key(user, key, drill.id)
