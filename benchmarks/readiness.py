@@ -34,7 +34,7 @@ from drillmgr.enums import OutreachKind, RegionLevel, SixIntoSetting  # noqa: E4
 from drillmgr.extensions import db  # noqa: E402
 from drillmgr.orgs.models import Organisation  # noqa: E402
 from drillmgr.outreach.models import OutreachActivity  # noqa: E402
-from drillmgr.outreach.services import coverage_matrix  # noqa: E402
+from drillmgr.outreach.coverage import coverage_matrix  # noqa: E402
 from drillmgr.regions.models import Region  # noqa: E402
 
 PREFECTURE, WUSU = "654200", "654202"

@@ -7,6 +7,7 @@ JSON, and dates and numbers that the database and the date arithmetic can hold.
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 from flask_babel import gettext as _
 from werkzeug.routing import IntegerConverter
@@ -285,13 +286,26 @@ def confirm_exceptional(p: Payload, exceptional: dict[str, str]) -> str:
     nothing is exceptional. Otherwise each field gets its message, and the payload fails."""
     confirmed = p.boolean("confirm_exceptional", default=False)
     reason = reason_text(p, "exceptional_reason")
+    return confirmed_reason(p, exceptional, confirmed is True, reason)
+
+
+class Checked(Protocol):
+    """What a service's checks add their errors to: a Payload, or a schema's Reading."""
+
+    errors: dict[str, list[str]]
+
+    def error(self, field: str, message: str) -> None: ...
+
+
+def confirmed_reason(p: Checked, exceptional: dict[str, str], confirmed: bool, reason: str) -> str:
+    """confirm_exceptional's verdict on what was read: the reason to keep, or "" with the errors added to `p`."""
     if not exceptional:
         return ""
-    if confirmed is True and reason:
+    if confirmed and reason:
         return reason
     for field, message in exceptional.items():
         p.error(field, message)
-    if confirmed is not True:
+    if not confirmed:
         p.error("confirm_exceptional", _("If these numbers are right, confirm them and give the reason."))
     elif "exceptional_reason" not in p.errors:
         p.error("exceptional_reason", _("Give the reason why these numbers are right."))

@@ -120,6 +120,22 @@ def test_keys_are_checked_and_not_shared_between_users(client, world, make_user)
     assert send(client, world, key).status_code == 409
 
 
+def test_the_pruning_job_forgets_drill_day_keys_after_their_lifetime(client, world):
+    from drillmgr.drillday.models import DrilldaySubmission
+    from drillmgr.drillday.services import KEY_LIFETIME
+    from drillmgr.scheduler.jobs import JOBS
+
+    login(client, world["staff"])
+    old, new = str(uuid.uuid4()), str(uuid.uuid4())
+    assert send(client, world, old).status_code == 201
+    assert send(client, world, new, drill_id=None).status_code == 201
+    db.session.get(DrilldaySubmission, old).created_at = at(days=-KEY_LIFETIME.days, hours=-1)
+    db.session.commit()
+    assert " 1 " in JOBS["prune_idempotency_keys"](at())
+    db.session.expire_all()
+    assert db.session.get(DrilldaySubmission, old) is None and db.session.get(DrilldaySubmission, new) is not None
+
+
 def test_the_shell_and_worker_hold_nothing_of_the_user(client, world):
     login(client, world["staff"])
     shell = client.get("/day").get_data(as_text=True)

@@ -548,7 +548,8 @@ def test_every_form_backed_change_is_compare_and_set(app, make_user, make_org):
     from drillmgr.enums import Role
     from drillmgr.errors import Conflict
     from drillmgr.orgs.services import update_org
-    from drillmgr.outreach.services import create_activity, create_site, update_activity, update_site
+    from drillmgr.outreach.activities import create_activity, update_activity
+    from drillmgr.outreach.sites import create_site, update_site
 
     admin = make_user(Role.ADMIN)
     org = make_org()
@@ -562,6 +563,7 @@ def test_every_form_backed_change_is_compare_and_set(app, make_user, make_org):
              (update_template, template, {"name": "新"}, "name")]
     for change, record, data, field in cases:
         change(admin, record, {**data, "version": 1})
+        db.session.commit()  # the test is the unit of work: the refusal below takes back only itself
         with pytest.raises(Conflict) as stale:
             change(admin, record, {field: "旧" if isinstance(data[field], str) else 9, "version": 1})
         db.session.rollback()

@@ -123,6 +123,7 @@ def test_who_submitted_each_review_is_taken_from_the_audit_log(fresh_database_ur
     with app.app_context():
         upgrade()
         seed_demo(drill_count=100)
+        db.session.commit()
         query = sa.text("SELECT drill_id, submitted_by_id FROM reviews WHERE submitted_at IS NOT NULL ORDER BY 1")
         kept = db.session.execute(query).all()
         assert kept and all(user_id is not None for _, user_id in kept)

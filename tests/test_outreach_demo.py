@@ -9,7 +9,7 @@ from drillmgr.checklists.models import ChecklistRun
 from drillmgr.demo.services import seed_demo
 from drillmgr.enums import Role
 from drillmgr.extensions import db
-from drillmgr.outreach import services as outreach
+from drillmgr.outreach import coverage
 from drillmgr.outreach.demo import seed_outreach_demo
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 
@@ -21,7 +21,7 @@ def test_seed_demo_adds_outreach_sites_and_readiness(app, make_user):
         assert db.session.scalar(sa.select(sa.func.count()).select_from(DemonstrationSite)) == 4
         activities = db.session.scalars(sa.select(OutreachActivity)).all()
         assert activities and all(a.is_demo and a.title.startswith("（演示）") for a in activities)
-        rows = outreach.coverage_matrix(admin, PREFECTURE, date.today().year)
+        rows = coverage.coverage_matrix(admin, PREFECTURE, date.today().year)
         by_code = {row.region.code: row for row in rows}
         assert by_code["654202"].covered == 6 and by_code["654203"].covered == 6
         assert any(row.gaps for row in rows)

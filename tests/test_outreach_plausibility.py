@@ -9,8 +9,9 @@ from drillmgr.enums import OrgKind, Role
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from drillmgr.localtime import local_today
-from drillmgr.outreach import services
+from drillmgr.outreach import activities
 from drillmgr.outreach.models import OutreachActivity
+from drillmgr.outreach.schemas import OutreachActivitySchema
 from tests.conftest import WUSU, login, token_for
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -34,7 +35,7 @@ def activity(**extra):
 
 def refused(actor, data) -> dict:
     with pytest.raises(ValidationError) as caught:
-        services.create_activity(actor, data)
+        activities.create_activity(actor, data)
     db.session.rollback()
     return caught.value.errors
 
@@ -50,7 +51,7 @@ def test_no_activity_held_in_the_future(coordinator):
     next_march = date(local_today().year + 1, 3, 15)
     assert list(refused(coordinator, activity(held_on=next_march.isoformat()))) == ["held_on"]
     assert count() == 0
-    assert services.create_activity(coordinator, activity(held_on=local_today().isoformat())).held_on == local_today()
+    assert activities.create_activity(coordinator, activity(held_on=local_today().isoformat())).held_on == local_today()
 
 
 def test_school_activity_above_the_school_headcount_needs_a_reason(coordinator, school):
@@ -60,12 +61,12 @@ def test_school_activity_above_the_school_headcount_needs_a_reason(coordinator, 
     assert set(refused(coordinator, activity(organizer_org_id=school.id, audience=2372, confirm_exceptional=True))) \
         == {"audience", "exceptional_reason"}
     assert count() == 0
-    kept = services.create_activity(coordinator, activity(organizer_org_id=school.id, audience=2600,
+    kept = activities.create_activity(coordinator, activity(organizer_org_id=school.id, audience=2600,
                                                           confirm_exceptional=True,
                                                           exceptional_reason="家长开放日，家长一同参加"))
     assert (kept.audience, kept.exceptional_reason) == (2600, "家长开放日，家长一同参加")
-    assert services.activity_to_dict(kept)["exceptional_reason"] == "家长开放日，家长一同参加"
-    assert services.create_activity(coordinator, activity(organizer_org_id=school.id, audience=2371)) \
+    assert OutreachActivitySchema().dump(kept)["exceptional_reason"] == "家长开放日，家长一同参加"
+    assert activities.create_activity(coordinator, activity(organizer_org_id=school.id, audience=2371)) \
         .exceptional_reason == ""
 
 
@@ -73,26 +74,27 @@ def test_without_a_unit_the_setting_bounds_the_audience(coordinator):
     errors = refused(coordinator, activity(audience=900_000))
     assert errors["audience"] == ["An audience of 900,000 is more than what a venue of this setting "
                                   "(Into schools) holds (5,000)."]
-    assert services.create_activity(coordinator, activity(audience=5000)).audience == 5000
-    assert services.create_activity(coordinator, activity(setting="community", audience=10_000)).audience == 10_000
+    assert activities.create_activity(coordinator, activity(audience=5000)).audience == 5000
+    assert activities.create_activity(coordinator, activity(setting="community", audience=10_000)).audience == 10_000
 
 
 def test_broadcasts_are_bounded_by_the_region_only(coordinator, school):
-    made = services.create_activity(coordinator, activity(organizer_org_id=school.id, audience=80_000,
+    made = activities.create_activity(coordinator, activity(organizer_org_id=school.id, audience=80_000,
                                                            channels=["on_site", "tv"]))
     assert made.exceptional_reason == ""
     assert list(refused(coordinator, activity(audience=50_000_001, channels=["tv"]))) == ["audience"]
 
 
 def test_a_change_of_title_does_not_ask_again(coordinator, school):
-    made = services.create_activity(coordinator, activity(organizer_org_id=school.id, audience=2600,
+    made = activities.create_activity(coordinator, activity(organizer_org_id=school.id, audience=2600,
                                                           confirm_exceptional=True, exceptional_reason="家长参加"))
-    services.update_activity(coordinator, made, {"title": "防震减灾进校园（更正）"})
+    activities.update_activity(coordinator, made, {"title": "防震减灾进校园（更正）"})
     assert made.exceptional_reason == "家长参加"
+    db.session.commit()  # the test is the unit of work: the refusal below takes back only itself
     with pytest.raises(ValidationError):
-        services.update_activity(coordinator, made, {"audience": 3000})
+        activities.update_activity(coordinator, made, {"audience": 3000})
     db.session.rollback()
-    services.update_activity(coordinator, made, {"audience": 300})
+    activities.update_activity(coordinator, made, {"audience": 300})
     assert made.exceptional_reason == ""
 
 

@@ -9,7 +9,7 @@ from drillmgr.checklists import services as checklists
 from drillmgr.checklists.models import ChecklistRun
 from drillmgr.enums import Role
 from drillmgr.extensions import db
-from drillmgr.outreach import services
+from drillmgr.outreach import activities, sites
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 
 YEAR = date.today().year - 1  # a year wholly past: activities are recorded once held
@@ -46,7 +46,7 @@ def world(app, _transaction, make_user, make_org):
         }
 
         def activity(region, org=None):
-            return services.create_activity(None, {"kind": "theme_activity", "title": "地震科普 携手同行",
+            return activities.create_activity(users["admin"], {"kind": "theme_activity", "title": "地震科普 携手同行",
                                                    "held_on": f"{YEAR}-06-01", "region_code": region,
                                                    "organizer_org_id": org})
 
@@ -54,7 +54,7 @@ def world(app, _transaction, make_user, make_org):
             "school_activity": activity(WUSU, school.id),
             "wusu_activity": activity(WUSU),
             "shawan_activity": activity(SHAWAN),
-            "wusu_site": services.create_site(None, {"kind": "school", "name": "示范学校", "region_code": WUSU,
+            "wusu_site": sites.create_site(users["admin"], {"kind": "school", "name": "示范学校", "region_code": WUSU,
                                                      "org_id": school.id, "year": YEAR}),
             "school_run": checklists.start_readiness_run(users["school_staff"], school),
         }
@@ -63,11 +63,11 @@ def world(app, _transaction, make_user, make_org):
 
 def sees(user, name, resource) -> bool:
     if isinstance(resource, OutreachActivity):
-        listed = resource in db.session.scalars(services.activity_query(user)).all()
+        listed = resource in db.session.scalars(activities.activity_query(user)).all()
         assert listed == access.can_view_outreach(user, resource), name
         return listed
     if isinstance(resource, DemonstrationSite):
-        listed = resource in db.session.scalars(services.site_query(user)).all()
+        listed = resource in db.session.scalars(sites.site_query(user)).all()
         assert listed == access.can_view_site(user, resource), name
         return listed
     assert isinstance(resource, ChecklistRun)

@@ -9,7 +9,7 @@ from drillmgr.attachments.models import Attachment
 from drillmgr.attachments.services import attachment_path
 from drillmgr.enums import Role, SiteStatus
 from drillmgr.extensions import db
-from drillmgr.outreach import services
+from drillmgr.outreach import activities
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 
 YEAR = date.today().year - 1  # a year wholly past: activities are recorded once held
@@ -82,7 +82,7 @@ def test_org_staff_form_and_scope(client, make_user, make_org):
                                                       organizer_org_id=str(school.id)))
     assert response.status_code == 302
     mine = db.session.scalar(sa.select(OutreachActivity))
-    other = services.create_activity(None, {"kind": "six_into", "setting": "school", "title": "别人的",
+    other = activities.create_activity(make_user(role=Role.ADMIN), {"kind": "six_into", "setting": "school", "title": "别人的",
                                             "held_on": f"{YEAR}-03-01", "region_code": WUSU})
     assert client.get(f"/outreach/{mine.id}").status_code == 200
     assert client.get(f"/outreach/{other.id}").status_code == 404
@@ -95,7 +95,7 @@ def test_viewer_cannot_record(client, make_user):
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
     login(client, viewer)
     assert client.get("/outreach/new").status_code == 403
-    activity = services.create_activity(None, campaign())
+    activity = activities.create_activity(make_user(role=Role.ADMIN), campaign())
     assert client.get(f"/outreach/{activity.id}").status_code == 200
     assert client.get(f"/outreach/{activity.id}/edit").status_code == 403
     assert client.post(f"/outreach/{activity.id}/delete").status_code == 403
@@ -103,7 +103,7 @@ def test_viewer_cannot_record(client, make_user):
 
 def test_attachments_checked_and_served_in_scope(client, make_user):
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
-    activity = services.create_activity(coordinator, campaign())
+    activity = activities.create_activity(coordinator, campaign())
     login(client, coordinator)
     bad = client.post(f"/outreach/{activity.id}/attachments",
                       data={"file": (io.BytesIO(b"MZ\x90\x00"), "virus.exe")}, content_type="multipart/form-data")
@@ -119,13 +119,14 @@ def test_attachments_checked_and_served_in_scope(client, make_user):
     client.post("/logout")
     login(client, make_user(role=Role.COORDINATOR, region_code=SHAWAN))
     assert client.get(f"/outreach/attachments/{attachment.id}").status_code == 404
-    services.delete_activity(coordinator, activity)
+    activities.delete_activity(coordinator, activity)
+    db.session.commit()  # the test is the unit of work: its files go once the deletion is kept
     assert count(Attachment) == 0 and not stored.exists()
 
 
 def test_edit_and_delete(client, make_user):
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
-    activity = services.create_activity(coordinator, campaign())
+    activity = activities.create_activity(coordinator, campaign())
     login(client, coordinator)
     assert "全国防灾减灾日宣传" in client.get(f"/outreach/{activity.id}/edit").get_data(as_text=True)
     response = client.post(f"/outreach/{activity.id}/edit", data=form(title="改过的标题"))
@@ -136,7 +137,7 @@ def test_edit_and_delete(client, make_user):
 
 def test_coverage_page_highlights_gaps(client, make_user):
     admin = make_user(role=Role.ADMIN)
-    services.create_activity(admin, {"kind": "six_into", "setting": "school", "title": "进校园",
+    activities.create_activity(admin, {"kind": "six_into", "setting": "school", "title": "进校园",
                                      "held_on": f"{YEAR}-03-01", "region_code": WUSU})
     login(client, admin)
     page = client.get(f"/outreach/coverage?year={YEAR}").get_data(as_text=True)

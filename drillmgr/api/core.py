@@ -1,5 +1,6 @@
 """The API's shared machinery: problem+json errors, bearer authentication, JSON bodies, pages."""
 import json
+from datetime import date
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, make_response, request
@@ -7,10 +8,14 @@ from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
+from drillmgr.access import services as access
 from drillmgr.accounts.services import user_for_token
+from drillmgr.api.schema import Schema
 from drillmgr.errors import ServiceError, ValidationError, concurrent_save_message, status_detail, status_title
 from drillmgr.extensions import MAX_PAGE, MAX_PER_PAGE, csrf, db
 from drillmgr.idempotency import services as idempotency
+from drillmgr.regions.models import Region
+from drillmgr.regions.services import PREFECTURE
 from drillmgr.validation import MAX_JSON_DEPTH, check_json
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -179,3 +184,15 @@ def paginated(pagination, to_dict) -> dict:
         "per_page": pagination.per_page,
         "total": pagination.total,
     }
+
+
+def region_and_year(args: type[Schema]) -> tuple[str, int]:
+    """A summary's `region` (default: the caller's region, else the prefecture) and `year` (default: this year),
+    read by `args` (a schema of both) from the query; an unknown region is a 422."""
+    actor = current_api_user()
+    values = args().load(request.args.to_dict(), partial=True)
+    default = actor.region_code if actor.role in access.REGIONAL_ROLES else PREFECTURE[0]
+    region = values.get("region") or default
+    if db.session.get(Region, region) is None:
+        raise ValidationError(_("No such region: %(code)s.", code=region), {"region": [_("Unknown region.")]})
+    return region, values.get("year", date.today().year)

@@ -22,7 +22,8 @@ from drillmgr.compliance import reminders_api  # noqa: E402,F401 — coordinator
 from drillmgr.calendars import api as calendars_api  # noqa: E402,F401 — registers the feed-link routes
 from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attachments
 from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
-from drillmgr.api import outreach  # noqa: E402,F401 — public education, demonstration sites, checklist runs
+from drillmgr.outreach import api as outreach_api  # noqa: E402,F401 — public education, demonstration sites
+from drillmgr.checklists import api as checklists_api  # noqa: E402,F401 — checklist runs, readiness
 from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report
 from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions
 from drillmgr.api import exercises  # noqa: E402,F401 — objectives, MSEL, live session, evaluation, feedback

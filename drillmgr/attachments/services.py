@@ -160,12 +160,21 @@ def stage(content: bytes) -> str:
     return stored_name
 
 
+def remove_when_kept(paths: list[Path]) -> None:
+    """Removes these stored files once the current unit of work is committed; a rollback keeps them."""
+    session = db.session()
+    session.connection()  # a transaction is open, so that its commit or rollback settles the files
+    session.info.setdefault("removed_uploads", []).extend(paths)
+
+
 @sa.event.listens_for(Session, "after_commit")
 def _keep_staged(session) -> None:
     if session.in_nested_transaction():  # a savepoint: the rows are not committed yet
         return
     for path in session.info.pop("staged_uploads", []):
         path.rename(path.with_suffix(""))
+    for path in session.info.pop("removed_uploads", []):
+        path.unlink(missing_ok=True)
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
@@ -175,6 +184,7 @@ def _drop_staged(session, transaction) -> None:
         return
     for path in session.info.pop("staged_uploads", []):
         path.unlink(missing_ok=True)
+    session.info.pop("removed_uploads", None)
 
 
 def sweep_orphans(now: datetime | None = None) -> tuple[int, int]:

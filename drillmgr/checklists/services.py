@@ -18,17 +18,17 @@ from drillmgr.audit import services as audit
 from drillmgr.checklists import uploads
 from drillmgr.checklists.defaults import DEFAULT_TEMPLATES
 from drillmgr.checklists.models import ChecklistAnswer, ChecklistItem, ChecklistRun, ChecklistTemplate
+from drillmgr.checklists.schemas import ChecklistAnswerSchema, ChecklistRunStartSchema
 from drillmgr.db import claim_version, lock, utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Answer, DrillForm, DrillScope, DrillStatus, OrgKind, RegionLevel, Severity
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
-from drillmgr.localtime import api_datetime, local_today, local_zone
+from drillmgr.localtime import local_today, local_zone
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.validation import MISSING, Payload
 
-MAX_NOTE = 2000
 ACTION_DAYS = 30
 TEMPLATE_FIELDS = ("name", "drill_form", "drill_scope", "org_kind", "active")
 
@@ -292,13 +292,14 @@ def start_readiness_run(actor, org: Organisation) -> ChecklistRun:
 
 def start_run(actor, data: dict) -> ChecklistRun:
     """From an API body naming exactly one of `drill_id` (pre-drill) and `org_id` (standing readiness)."""
-    p = Payload(data)
-    drill_id, org_id = p.integer("drill_id", minimum=1), p.integer("org_id", minimum=1)
-    if (drill_id is MISSING) == (org_id is MISSING) and not p.errors:
+    p = ChecklistRunStartSchema().read(data)
+    drill_id, org_id = p.values.get("drill_id"), p.values.get("org_id")
+    if (drill_id is None) == (org_id is None) and not p.errors:
         p.error("drill_id", _("Give either drill_id or org_id."))
     p.check()
-    if drill_id is not MISSING:
+    if drill_id is not None:
         return start_drill_run(actor, access.get_visible_drill(actor, drill_id))
+    assert org_id is not None  # exactly one of them was given
     return start_readiness_run(actor, access.get_visible_org(actor, org_id))
 
 
@@ -345,12 +346,12 @@ def save_answers(actor, run: ChecklistRun, answers: dict, photos: dict | None = 
             errors[field] = [_("No such item in this checklist.")]
             continue
         try:
-            p = Payload(entry, partial=True)
+            p = ChecklistAnswerSchema().read(entry, partial=True)
         except ValidationError as error:
             errors[field] = [error.detail]
             continue
-        reading = {"answer": p.choice("answer", Answer), "note": p.string("note", max_length=MAX_NOTE)}
-        if p.has("answer") and entry["answer"] in (None, ""):
+        reading = {"answer": p.values.get("answer", MISSING), "note": p.values.get("note", MISSING)}
+        if entry.get("answer", MISSING) in (None, ""):
             reading["answer"] = None
         if p.errors:
             errors[field] = [message for messages in p.errors.values() for message in messages]
@@ -533,21 +534,6 @@ def run_subjects(runs: list[ChecklistRun]) -> dict[int, str]:
     names: dict[int | None, str] = dict(db.session.execute(sa.select(Organisation.id, Organisation.name)
                                                            .where(Organisation.id.in_(org_ids))).tuples().all())
     return {r.id: titles.get(r.drill_id, "") if r.drill_id else names.get(r.org_id, "") for r in runs}
-
-
-def run_to_dict(run: ChecklistRun) -> dict:
-    done = progress(run)
-    return {
-        "id": run.id, "template_id": run.template_id, "template": run.template.name, "drill_id": run.drill_id,
-        "org_id": run.org_id, "region_code": run.region_code, "started_at": api_datetime(run.started_at),
-        "completed_at": api_datetime(run.completed_at),
-        "answered": done.answered, "total": done.total, "no": done.no,
-        "answers": [{"item_id": line.item.id, "text": line.item.text,
-                     "answer": line.value.value if line.value else None,
-                     "note": line.answer.note if line.answer else "",
-                     "photo_id": line.answer.photo_id if line.answer else None,
-                     "finding_id": line.answer.finding_id if line.answer else None} for line in run_lines(run)],
-    }
 
 
 # --- what the drill page, the unit page and the dashboard show -----------------------------------

@@ -1,7 +1,7 @@
 """Demo of the whole path after a drill: reviews in every filing state (a reopened filing among them),
 findings whose corrective actions are in every state. Made through the services, as the demo school's
 staff and Wusu's coordinator would, so that histories, notifications and audit entries are real."""
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -53,11 +53,10 @@ def _completed(staff: User, title: str, days_ago: int, now: datetime) -> Drill:
         "participation": {"counts": {"students": headcount * 85 // 100, "staff": headcount // 10},
                           "evacuation_seconds": 95 + days_ago % 60}}, now=now)
     drill.is_demo = True
-    db.session.commit()
     return drill
 
 
-def _findings(staff: User, coordinator: User, drill: Drill, today) -> None:
+def _findings(staff: User, coordinator: User, drill: Drill, today: date) -> None:
     for summary, severity, category, description, steps in FINDINGS:
         finding = findings.add_drill_finding(staff, drill, {
             "summary": summary, "severity": severity, "category": category,
@@ -71,7 +70,6 @@ def _findings(staff: User, coordinator: User, drill: Drill, today) -> None:
     # One action overdue, as they are in real life.
     late = findings.drill_findings(drill)[0].corrective_action
     late.due_on = today - timedelta(days=5)
-    db.session.commit()
 
 
 def _actors() -> tuple[User | None, User | None]:

@@ -4,8 +4,11 @@ Every sample organisation is named "（演示）…" and flagged `is_demo`, so n
 a real unit. Large counts are inserted in batches for scale tests.
 """
 import random
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Any, Protocol, Self
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -17,7 +20,7 @@ from drillmgr.demo.filing import filing_demo_possible, seed_filing_demo
 from drillmgr.drills.models import Drill, DrillFocus, Participation
 from drillmgr.enums import (KEY_LINKS, DrillForm, DrillScope, DrillStatus, Focus, JointWith, OrgKind,
                             RegionLevel, Role)
-from drillmgr.extensions import db
+from drillmgr.extensions import Model, db
 from drillmgr.orgs.models import Organisation
 from drillmgr.outreach.demo import seed_outreach_demo
 from drillmgr.regions.models import Region
@@ -27,6 +30,16 @@ DEMO_PASSWORD = "drillmgr-demo"
 BEIJING = ZoneInfo("Asia/Shanghai")
 BATCH = 5000
 PROGRESS_FROM = 2000
+Row = dict[str, Any]
+OrgRef = tuple[int, str, str]  # id, kind, region code
+
+
+class Bar(Protocol):
+    def update(self, n_steps: int) -> None: ...
+
+
+# click.progressbar, or _silent_progress
+Progress = Callable[..., AbstractContextManager[Bar]]
 
 TOWNSHIPS = {
     "654201": ["和平街道", "杜别克街道", "新华街道", "喀图拜街道", "二工镇", "恰夏镇", "也门勒乡",
@@ -105,18 +118,18 @@ def _seed_regions() -> list[Region]:
     return townships
 
 
-def _insert_batches(table, rows, progress, label):
+def _insert_batches(model: type[Model], rows: list[Row], progress: Progress, label: str) -> None:
     """Inserts in batches; a progress bar only when there are enough rows to wait for."""
     if len(rows) < PROGRESS_FROM:
         progress = _silent_progress
     with progress(length=len(rows), label=f"inserting {label}") as bar:
         for start in range(0, len(rows), BATCH):
             chunk = rows[start:start + BATCH]
-            db.session.execute(sa.insert(table), chunk)
+            db.session.execute(sa.insert(model.metadata.tables[model.__tablename__]), chunk)
             bar.update(len(chunk))
 
 
-def _org_rows(townships: list[Region], count: int, rng: random.Random) -> list[dict]:
+def _org_rows(townships: list[Region], count: int, rng: random.Random) -> list[Row]:
     kinds = [k for k, weight in KIND_SHARE for _ in range(weight)]
     now = datetime.now(timezone.utc)
     rows = [{"name": f"（演示）{t.name}人民政府", "kind": OrgKind.TOWNSHIP.value, "region_code": t.code,
@@ -135,8 +148,9 @@ def _beijing(day: date, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=BEIJING).astimezone(timezone.utc)
 
 
-def _drill_row(drill_id, title, form, scope, start, minutes, now, org_id=None, org_region=None,
-               region_code=None, double_blind=False, public=False, joint=JointWith.NONE):
+def _drill_row(drill_id: int, title: str, form: DrillForm, scope: DrillScope, start: datetime, minutes: int,
+               now: datetime, org_id: int | None = None, org_region: str | None = None, region_code: str | None = None,
+               double_blind: bool = False, public: bool = False, joint: JointWith = JointWith.NONE) -> Row:
     status = DrillStatus.COMPLETED if start + timedelta(minutes=minutes) < now else DrillStatus.PLANNED
     return {"id": drill_id, "title": title, "description": "（演示数据）", "form": form.value,
             "scope": scope.value, "double_blind": double_blind, "joint_with": joint.value, "conditions": [],
@@ -148,9 +162,9 @@ def _drill_row(drill_id, title, form, scope, start, minutes, now, org_id=None, o
             "completed_at": start + timedelta(minutes=minutes) if status == DrillStatus.COMPLETED else None}
 
 
-def _county_drills(next_id, today, now):
+def _county_drills(next_id: Callable[[], int], today: date, now: datetime) -> list[Row]:
     """Each key county's comprehensive live drill and double-blind tabletops, so the dashboard has a story."""
-    rows = []
+    rows: list[Row] = []
     for code, live_month in (("654202", 5), ("654203", 11)):
         year = today.year
         rows.append(_drill_row(next_id(), "（演示）M6.5地震综合实战演练", DrillForm.LIVE, DrillScope.COMPREHENSIVE,
@@ -161,10 +175,11 @@ def _county_drills(next_id, today, now):
     return rows
 
 
-def _org_drills(orgs, drill_count, today, now, rng, next_id):
+def _org_drills(orgs: list[OrgRef], drill_count: int, today: date, now: datetime, rng: random.Random,
+                next_id: Callable[[], int]) -> list[Row]:
     evacuating = [o for o in orgs if o[1] in (OrgKind.SCHOOL.value, OrgKind.KINDERGARTEN.value,
                                               OrgKind.HOSPITAL.value)] or orgs
-    rows = []
+    rows: list[Row] = []
     first = today - timedelta(days=365)
     span = 365 + 60
     while len(rows) < drill_count and evacuating:
@@ -179,7 +194,7 @@ def _org_drills(orgs, drill_count, today, now, rng, next_id):
     return rows
 
 
-def seed_demo(org_count: int | None = None, drill_count: int | None = None, progress=None,
+def seed_demo(org_count: int | None = None, drill_count: int | None = None, progress: Progress | None = None,
               seed: int = 2024) -> SeedSummary:
     progress = progress or _silent_progress
     rng = random.Random(seed)
@@ -187,12 +202,11 @@ def seed_demo(org_count: int | None = None, drill_count: int | None = None, prog
     townships = _seed_regions()
     summary.regions = db.session.execute(sa.select(sa.func.count()).select_from(Region)).scalar_one()
     org_rows = _org_rows(townships, 360 if org_count is None else org_count, rng)
-    _insert_batches(Organisation.__table__, org_rows, progress, "organisations")
+    _insert_batches(Organisation, org_rows, progress, "organisations")
     summary.orgs = len(org_rows)
-    orgs = [tuple(r) for r in db.session.execute(
+    orgs: list[OrgRef] = [(i, k.value, r) for i, k, r in db.session.execute(
         sa.select(Organisation.id, Organisation.kind, Organisation.region_code).where(Organisation.is_demo.is_(True))
-    )]
-    orgs = [(i, k.value if hasattr(k, "value") else k, r) for i, k, r in orgs]
+    ).tuples()]
     _seed_users(orgs)
     today = datetime.now(BEIJING).date()
     now = datetime.now(timezone.utc)
@@ -205,19 +219,18 @@ def seed_demo(org_count: int | None = None, drill_count: int | None = None, prog
     wanted -= reviewed
     drill_rows += _org_drills(orgs, max(wanted - len(drill_rows), 0), today, now, rng, next_id)
     drill_rows = drill_rows[:wanted] if drill_count is not None else drill_rows
-    _insert_batches(Drill.__table__, drill_rows, progress, "drills")
-    _insert_batches(DrillFocus.__table__, _focus_rows(drill_rows), progress, "drill links")
-    _insert_batches(Participation.__table__, _participation_rows(drill_rows, rng, now), progress, "participation")
+    _insert_batches(Drill, drill_rows, progress, "drills")
+    _insert_batches(DrillFocus, _focus_rows(drill_rows), progress, "drill links")
+    _insert_batches(Participation, _participation_rows(drill_rows, rng, now), progress, "participation")
     seed_outreach_demo(today, rng)
     seed_readiness_demo(today, rng)
     _fix_sequences()
-    db.session.commit()
     summary.drills = len(drill_rows) + (seed_filing_demo(now) if reviewed else 0)
     return summary
 
 
-def _focus_rows(drill_rows):
-    rows = []
+def _focus_rows(drill_rows: list[Row]) -> list[Row]:
+    rows: list[Row] = []
     for d in drill_rows:
         if d["form"] == DrillForm.LIVE.value:
             rows += [{"drill_id": d["id"], "focus": f.value} for f in (*KEY_LINKS, Focus.MEDICAL, Focus.RELOCATION)]
@@ -228,8 +241,8 @@ def _focus_rows(drill_rows):
     return rows
 
 
-def _participation_rows(drill_rows, rng, now):
-    rows = []
+def _participation_rows(drill_rows: list[Row], rng: random.Random, now: datetime) -> list[Row]:
+    rows: list[Row] = []
     for d in drill_rows:
         if d["status"] != DrillStatus.COMPLETED.value:
             continue
@@ -241,7 +254,7 @@ def _participation_rows(drill_rows, rng, now):
     return rows
 
 
-def _fix_sequences():
+def _fix_sequences() -> None:
     """Explicit ids bypass PostgreSQL's sequence; move it past them."""
     if db.engine.dialect.name == "postgresql":
         for table in ("drills", "organisations"):
@@ -249,12 +262,13 @@ def _fix_sequences():
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 1)) FROM {table}"))
 
 
-def _seed_users(orgs) -> None:
+def _seed_users(orgs: list[OrgRef]) -> None:
     school = next((o for o in orgs if o[1] == OrgKind.SCHOOL.value and o[2].startswith("654202")), None)
-    accounts = [("admin", Role.ADMIN, None, None, "塔城地区应急管理局（演示）"),
-                ("wusu", Role.COORDINATOR, "654202", None, "乌苏市协调员（演示）"),
-                ("shawan", Role.COORDINATOR, "654203", None, "沙湾市协调员（演示）"),
-                ("viewer", Role.VIEWER, "654200", None, "地区只读用户（演示）")]
+    accounts: list[tuple[str, Role, str | None, int | None, str]] = [
+        ("admin", Role.ADMIN, None, None, "塔城地区应急管理局（演示）"),
+        ("wusu", Role.COORDINATOR, "654202", None, "乌苏市协调员（演示）"),
+        ("shawan", Role.COORDINATOR, "654203", None, "沙湾市协调员（演示）"),
+        ("viewer", Role.VIEWER, "654200", None, "地区只读用户（演示）")]
     if school:
         accounts.append(("school", Role.ORG_STAFF, None, school[0], "学校工作人员（演示）"))
     for username, role, region, org_id, name in accounts:
@@ -268,14 +282,14 @@ def _seed_users(orgs) -> None:
 
 
 class _silent_progress:
-    def __init__(self, length=0, label=""):
+    def __init__(self, length: int = 0, label: str = "") -> None:
         pass
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
-        return False
+    def __exit__(self, *exc: object) -> None:
+        pass
 
-    def update(self, n):
+    def update(self, n_steps: int) -> None:
         pass

@@ -50,14 +50,13 @@ def submit():
             drill, applied = services.submit(current_user, key, request.form.get("record", ""),
                                              request.files.getlist("photos"))
         except sa.exc.IntegrityError:
-            # The same key sent twice at once: the other request won, and its answer stands.
+            # The same key sent twice at once: the other request won, and its answer stands. The rollback
+            # ends this request's failed transaction so that the repeat can be read.
             db.session.rollback()
             drill, applied = services.repeated(current_user, key), False
     except services.StaleDrill as stale:
-        db.session.rollback()
         return _problem(stale, current=drill_to_dict(stale.drill))
     except ServiceError as error:
-        db.session.rollback()
         return _problem(error)
     return jsonify({"drill_id": drill.id, "applied": applied,
                     "url": url_for("drills.detail", drill_id=drill.id)}), 201 if applied else 200

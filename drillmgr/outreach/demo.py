@@ -1,13 +1,14 @@
 """Demo public-education data: campaigns, six-into activities (with visible gaps) and demonstration sites."""
 import random
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from drillmgr.enums import Channel, ObservanceDay, OutreachKind, RegionLevel, SiteKind, SiteStatus, SixIntoSetting
 from drillmgr.extensions import db
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
-from drillmgr.outreach.services import observance_date
+from drillmgr.outreach.observance import observance_date
 from drillmgr.regions.models import Region
 
 SETTING_TITLES = {
@@ -67,7 +68,8 @@ def _day_this_year(today: date, rng: random.Random) -> date:
     return first + timedelta(days=rng.randrange(max((today - first).days, 1)))
 
 
-def _row(kind, title, held_on, region_code, channels, audience, observance_day=None, setting=None) -> dict:
+def _row(kind: OutreachKind, title: str, held_on: date, region_code: str, channels: list[Channel], audience: int,
+         observance_day: ObservanceDay | None = None, setting: SixIntoSetting | None = None) -> dict[str, Any]:
     return {"kind": kind, "title": title, "held_on": held_on, "region_code": region_code,
             "channels": [c.value for c in channels], "audience": audience, "observance_day": observance_day,
             "setting": setting, "description": "（演示数据）", "is_demo": True}

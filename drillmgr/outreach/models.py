@@ -7,6 +7,9 @@ from drillmgr.db import str_enum, utcnow
 from drillmgr.enums import ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
 from drillmgr.extensions import Model
 
+# Activities and sites are recorded from this year on.
+EARLIEST_YEAR = 2000
+
 
 class OutreachActivity(Model):
     """A public earthquake-safety education activity (item 19)."""

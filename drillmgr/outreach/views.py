@@ -1,8 +1,12 @@
 """Public education pages (item 19): activities, six-into coverage, demonstration sites."""
+from collections.abc import Callable
+from typing import TypeVar
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
 from drillmgr.access import services as access
 from drillmgr.attachments.services import attachment_path
@@ -12,13 +16,17 @@ from drillmgr.extensions import db
 from drillmgr.forms import apply_service_errors
 from drillmgr.localtime import local_today
 from drillmgr.orgs.models import Organisation
-from drillmgr.outreach import services
+from drillmgr.outreach import activities, observance
+from drillmgr.outreach.coverage import coverage_matrix
 from drillmgr.outreach.forms import ActivityForm, AttachmentForm, SiteForm
+from drillmgr.outreach.models import EARLIEST_YEAR, DemonstrationSite, OutreachActivity
+from drillmgr.outreach.sites import create_site, get_visible_site, manageable_sites, site_query, update_site
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import PREFECTURE, all_regions
 from drillmgr.web import or_404
 
 bp = Blueprint("outreach", __name__, url_prefix="/outreach")
+T = TypeVar("T")
 
 
 def _visible_regions() -> list[Region]:
@@ -54,7 +62,7 @@ def _region_names(codes: set[str]) -> dict[str, str]:
 
 def _filters() -> dict:
     try:
-        return services.read_filters({k: v for k, v in request.args.items() if k in ("year", "region", "kind") and v})
+        return activities.read_filters({k: v for k, v in request.args.items() if k in ("year", "region", "kind") and v})
     except ServiceError as error:
         for messages in error.errors.values():
             for message in messages:
@@ -66,25 +74,31 @@ def _filters() -> dict:
 @login_required
 def index():
     filters = _filters()
-    query = services.activity_query(current_user, **filters)
+    query = activities.activity_query(current_user, **filters)
     pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
-    verdicts = services.verdicts(pagination.items)
-    regions = _visible_regions() if current_user.role != Role.ORG_STAFF else []
+    verdicts = observance.verdicts(pagination.items)
+    regions = [(r.code, r.indented_name) for r in _visible_regions()] if current_user.role != Role.ORG_STAFF else []
     return render_template("outreach/index.html", pagination=pagination, verdicts=verdicts, regions=regions,
                            region_names=_region_names({a.region_code for a in pagination.items}),
                            kinds=OutreachKind, can_add=_can_record(), this_year=local_today().year)
 
 
-def _save_activity(form: ActivityForm, activity=None):
+def _saved(form: FlaskForm, save: Callable[[], T], forbidden_page: bool = False) -> T | None:
+    """What `save` saved, or None with the refusal shown on the form (`forbidden_page`: a 403 is the page's)."""
     try:
-        if activity is None:
-            return services.create_activity(current_user, form.to_payload())
-        return services.update_activity(current_user, activity, form.to_payload())
+        return save()
     except ServiceError as error:
-        db.session.rollback()
+        if forbidden_page and error.status == 403:
+            abort(403)
         for message in apply_service_errors(form, error):
             flash(message, "danger")
         return None
+
+
+def _save_activity(form: ActivityForm, activity: OutreachActivity | None = None) -> OutreachActivity | None:
+    if activity is None:
+        return _saved(form, lambda: activities.create_activity(current_user, form.to_payload()))
+    return _saved(form, lambda: activities.update_activity(current_user, activity, form.to_payload()))
 
 
 def _prepare(form: ActivityForm) -> None:
@@ -111,9 +125,9 @@ def new():
 @bp.get("/<int:activity_id>")
 @login_required
 def detail(activity_id: int):
-    activity = or_404(services.get_visible_activity, current_user, activity_id)
-    attachments = services.activity_attachments(activity)
-    return render_template("outreach/detail.html", activity=activity, verdict=services.observance_verdict(activity),
+    activity = or_404(activities.get_visible_activity, current_user, activity_id)
+    attachments = activities.activity_attachments(activity)
+    return render_template("outreach/detail.html", activity=activity, verdict=observance.observance_verdict(activity),
                            region=db.session.get(Region, activity.region_code),
                            organizer=db.session.get(Organisation, activity.organizer_org_id)
                            if activity.organizer_org_id else None,
@@ -125,7 +139,7 @@ def detail(activity_id: int):
 @bp.route("/<int:activity_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(activity_id: int):
-    activity = or_404(services.get_visible_activity, current_user, activity_id)
+    activity = or_404(activities.get_visible_activity, current_user, activity_id)
     if not access.can_edit_outreach(current_user, activity):
         abort(403)
     form = ActivityForm(obj=activity)
@@ -146,9 +160,9 @@ def edit(activity_id: int):
 @bp.post("/<int:activity_id>/delete")
 @login_required
 def delete(activity_id: int):
-    activity = or_404(services.get_visible_activity, current_user, activity_id)
+    activity = or_404(activities.get_visible_activity, current_user, activity_id)
     try:
-        services.delete_activity(current_user, activity)
+        activities.delete_activity(current_user, activity)
     except ServiceError as error:
         abort(error.status)
     flash(_("Activity deleted."), "success")
@@ -158,15 +172,14 @@ def delete(activity_id: int):
 @bp.post("/<int:activity_id>/attachments")
 @login_required
 def upload(activity_id: int):
-    activity = or_404(services.get_visible_activity, current_user, activity_id)
+    activity = or_404(activities.get_visible_activity, current_user, activity_id)
     form = AttachmentForm()
     if not form.validate_on_submit():
         flash(_("Choose a file."), "danger")
         return redirect(url_for("outreach.detail", activity_id=activity.id))
     try:
-        services.attach_file(current_user, activity, form.file.data.stream, form.file.data.filename)
+        activities.attach_file(current_user, activity, form.file.data.stream, form.file.data.filename)
     except ServiceError as error:
-        db.session.rollback()
         if error.status == 403:
             abort(403)
         for message in [m for ms in error.errors.values() for m in ms] or [error.detail]:
@@ -179,7 +192,7 @@ def upload(activity_id: int):
 @bp.get("/attachments/<int:attachment_id>")
 @login_required
 def attachment(attachment_id: int):
-    file = or_404(services.get_visible_attachment, current_user, attachment_id)
+    file = or_404(activities.get_visible_attachment, current_user, attachment_id)
     return send_file(attachment_path(file), mimetype=file.content_type, download_name=file.filename,
                      as_attachment=not file.content_type.startswith("image/"))
 
@@ -196,9 +209,9 @@ def coverage():
     region_code = request.args.get("region") or default_region
     year = request.args.get("year", local_today().year, type=int)
     region = db.session.get(Region, region_code)
-    if region is None or not 2000 <= year <= 2100:
+    if region is None or not EARLIEST_YEAR <= year <= 2100:
         abort(404)
-    rows = services.coverage_matrix(current_user, region_code, year)
+    rows = coverage_matrix(current_user, region_code, year)
     return render_template("outreach/coverage.html", rows=rows, region=region, year=year, settings=SixIntoSetting,
                            regions=_visible_regions())
 
@@ -215,15 +228,15 @@ def sites():
     args = request.args
     kind = args.get("kind") if args.get("kind") in SiteKind.values() else None
     status = args.get("status") if args.get("status") in SiteStatus.values() else None
-    query = services.site_query(current_user, kind=kind, status=status)
+    query = site_query(current_user, kind=kind, status=status)
     pagination = db.paginate(query, page=args.get("page", 1, type=int), per_page=50, error_out=False)
     return render_template("outreach/sites.html", pagination=pagination,
                            region_names=_region_names({s.region_code for s in pagination.items}), kinds=SiteKind,
                            statuses=SiteStatus, can_add=_can_add_sites(),
-                           can_manage=services.manageable_sites(current_user, pagination.items))
+                           can_manage=manageable_sites(current_user, pagination.items))
 
 
-def _site_form(site=None) -> SiteForm:
+def _site_form(site: DemonstrationSite | None = None) -> SiteForm:
     form = SiteForm(obj=site)
     # can_manage_sites is can_manage_region: the same scope, listed in one query
     form.region_code.choices = [(r.code, r.indented_name)
@@ -237,18 +250,10 @@ def _site_form(site=None) -> SiteForm:
     return form
 
 
-def _save_site(form: SiteForm, site=None):
-    try:
-        if site is None:
-            return services.create_site(current_user, form.to_payload())
-        return services.update_site(current_user, site, form.to_payload())
-    except ServiceError as error:
-        db.session.rollback()
-        if error.status == 403:
-            abort(403)
-        for message in apply_service_errors(form, error):
-            flash(message, "danger")
-        return None
+def _save_site(form: SiteForm, site: DemonstrationSite | None = None) -> DemonstrationSite | None:
+    if site is None:
+        return _saved(form, lambda: create_site(current_user, form.to_payload()), forbidden_page=True)
+    return _saved(form, lambda: update_site(current_user, site, form.to_payload()), forbidden_page=True)
 
 
 @bp.route("/sites/new", methods=["GET", "POST"])
@@ -266,7 +271,7 @@ def new_site():
 @bp.route("/sites/<int:site_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_site(site_id: int):
-    site = or_404(services.get_visible_site, current_user, site_id)
+    site = or_404(get_visible_site, current_user, site_id)
     if not access.can_manage_sites(current_user, site.region_code):
         abort(403)
     form = _site_form(site)

@@ -26,6 +26,7 @@ from drillmgr.compliance.periods import REPORT_DEADLINES, reporting_half_of
 from drillmgr.compliance.rules import rule_title
 from drillmgr.compliance.services import evaluate, snapshot_changes
 from drillmgr.db import utcnow
+from drillmgr.drillday import services as drillday
 from drillmgr.drills.models import Drill
 from drillmgr.drills.services import SERIES_HORIZON_DAYS, materialize_all
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, Role
@@ -354,7 +355,9 @@ def sweep_uploads(moment: datetime) -> str:
 
 
 def prune_idempotency_keys(moment: datetime) -> str:
-    return _("%(n)d expired submission keys removed.", n=idempotency.prune(moment))
+    """The API's submission keys and the drill-day records' keys, each after its own lifetime."""
+    removed = idempotency.prune(moment) + drillday.prune_keys(moment)
+    return _("%(n)d expired submission keys removed.", n=removed)
 
 
 JOBS = {
