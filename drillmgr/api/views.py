@@ -216,4 +216,5 @@ from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the ha
 from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions
 from drillmgr.api import reminders  # noqa: E402,F401 — coordinators' reminders to units
 from drillmgr.api import groups  # noqa: E402,F401 — units' groups
-from drillmgr.api import exercises  # noqa: E402,F401 — objectives, MSEL, live session, evaluation, feedback
+from drillmgr.exercises import api as exercises_api  # noqa: E402,F401 — objectives, MSEL, inject files
+from drillmgr.exercises import api_conduct  # noqa: E402,F401 — live session, evaluation, feedback, report

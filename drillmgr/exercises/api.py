@@ -1,0 +1,254 @@
+"""API: exercise design — objective templates, objectives, the MSEL of injects (XLSX in and out) and the injects'
+maps and photos. The live session, evaluation, feedback and the after-action report: api_conduct."""
+from flask import jsonify, request
+from flask_babel import gettext as _
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.api.core import bp, current_api_user, json_body, token_required
+from drillmgr.api.openapi import describe, register_schema
+from drillmgr.drills.models import Drill
+from drillmgr.enums import Focus
+from drillmgr.errors import NotFound, ValidationError
+from drillmgr.exercises import checks, inject_files, injects, msel, objective_templates, objectives
+from drillmgr.exercises.views import XLSX, inject_file_response, msel_file_response
+
+TEXT = {"type": "string", "maxLength": checks.MAX_TEXT}
+TIME = {"type": ["string", "null"], "format": "date-time"}
+FOCUS = {"type": "string", "enum": Focus.values()}
+
+register_schema("ObjectiveTemplate", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "focus": FOCUS, "text": {"type": "string"}, "position": {"type": "integer"},
+    "active": {"type": "boolean"}, "version": {"type": "integer"}}})
+register_schema("ObjectiveTemplateList", {"type": "object", "properties": {
+    "items": {"type": "array", "items": {"$ref": "#/components/schemas/ObjectiveTemplate"}}}})
+register_schema("ObjectiveTemplateInput", {
+    "type": "object", "description": "Admins only. PATCH takes any subset with the version read.",
+    "properties": {"focus": FOCUS, "text": {"type": "string", "maxLength": 500},
+                   "position": {"type": "integer", "minimum": 0, "maximum": 10000}, "active": {"type": "boolean"}},
+    "required": ["focus", "text"]})
+register_schema("Objective", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "drill_id": {"type": "integer"}, "position": {"type": "integer"},
+    "text": {"type": "string"}, "measure": {"type": "string"}, "focus": {"type": "array", "items": FOCUS},
+    "plan": {"type": "string", "description": "the plan (预案) the objective tests"}, "version": {"type": "integer"}}})
+register_schema("ObjectiveList", {"type": "object", "properties": {
+    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Objective"}}}})
+register_schema("ObjectiveInput", {
+    "type": "object",
+    "description": "`template_id` fills the text and focus link from an objective template when they are left out. "
+                   "Only the drill's organisers; at most 50 objectives.",
+    "properties": {"text": {"type": "string", "maxLength": 500}, "measure": TEXT,
+                   "focus": {"type": "array", "items": FOCUS}, "plan": {"type": "string", "maxLength": 300},
+                   "template_id": {"type": "integer"}}})
+register_schema("ObjectivePatch", {
+    "type": "object", "required": ["version"],
+    "properties": {"text": {"type": "string", "maxLength": 500}, "measure": TEXT,
+                   "focus": {"type": "array", "items": FOCUS, "minItems": 1},
+                   "plan": {"type": "string", "maxLength": 300},
+                   "version": {"type": "integer"}}})
+_RESPONSE = {"type": "object", "properties": {
+    "id": {"type": "integer"}, "inject_id": {"type": "integer"}, "user_id": {"type": "integer"},
+    "player": {"type": "string"}, "decision": {"type": "string"}, "responded_at": TIME,
+    "seconds_taken": {"type": "integer", "description": "seconds from the inject's release to the answer"}}}
+register_schema("InjectResponse", _RESPONSE)
+register_schema("Inject", {
+    "type": "object",
+    "description": "Players see only released injects, without `expected_action`, `objective_id` and `version`, "
+                   "and only their own responses.",
+    "properties": {"id": {"type": "integer"}, "drill_id": {"type": "integer"}, "number": {"type": "integer"},
+                   "offset_minutes": {"type": "integer"}, "sender": {"type": "string"},
+                   "recipient": {"type": "string"}, "message": {"type": "string"}, "unplanned": {"type": "boolean"},
+                   "released_at": TIME, "expected_action": {"type": "string"},
+                   "objective_id": {"type": ["integer", "null"]}, "version": {"type": "integer"},
+                   "responses": {"type": "array", "items": {"$ref": "#/components/schemas/InjectResponse"}},
+                   "attachment": {"type": ["object", "null"], "description": "a map or photo: GET …/attachment",
+                                  "properties": {"filename": {"type": "string"}, "content_type": {"type": "string"},
+                                                 "size": {"type": "integer"}}}}})
+register_schema("InjectList", {"type": "object", "properties": {
+    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Inject"}}}})
+_INJECT_PROPS = {"number": {"type": "integer", "minimum": 0, "maximum": 10000},
+                 "offset_minutes": {"type": "integer", "minimum": 0, "maximum": injects.MAX_OFFSET_MINUTES},
+                 "sender": {"type": "string", "maxLength": 200}, "recipient": {"type": "string", "maxLength": 200},
+                 "message": TEXT, "expected_action": TEXT, "objective_id": {"type": "integer"}}
+register_schema("InjectInput", {"type": "object", "description": "Before release only (409 after).",
+                                "properties": _INJECT_PROPS, "required": ["offset_minutes", "message"]})
+register_schema("InjectPatch", {"type": "object", "required": ["version"],
+                                "properties": _INJECT_PROPS | {"version": {"type": "integer"}}})
+register_schema("UnplannedInject", {
+    "type": "object", "description": "Made up by the controller while the exercise runs, released at once.",
+    "properties": {k: v for k, v in _INJECT_PROPS.items() if k != "offset_minutes"}, "required": ["message"]})
+register_schema("InjectFile", {"type": "object", "required": ["file"], "properties": {
+    "file": {"type": "string", "format": "binary", "description": "a JPEG, PNG or PDF map or photo"}}})
+register_schema("MselUpload", {"type": "object", "required": ["file"], "properties": {
+    "file": {"type": "string", "format": "binary",
+             "description": "an .xlsx workbook whose first row names the columns (as the export writes them)"}}})
+
+def design_drill(drill_id: int) -> tuple[User, Drill]:
+    """A drill whose exercise design the caller may read; else 404 (never confirm what is out of sight)."""
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    if not access.can_see_exercise_design(actor, drill):
+        raise NotFound(_("No such drill."))
+    return actor, drill
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+@bp.get("/objective-templates")
+@describe("Typical objectives per focus link (admins edit them)", response="ObjectiveTemplateList")
+@token_required
+def list_objective_templates():
+    return jsonify({"items": [objective_templates.template_to_dict(t) for t in objective_templates.templates()]})
+
+
+@bp.post("/objective-templates")
+@describe("Add an objective template (admins)", request="ObjectiveTemplateInput", response="ObjectiveTemplate",
+          created=True)
+@token_required
+def create_objective_template():
+    template = objective_templates.create_template(current_api_user(), json_body())
+    return jsonify(objective_templates.template_to_dict(template)), 201
+
+
+@bp.patch("/objective-templates/<int:template_id>")
+@describe("Change an objective template (admins)", request="ObjectiveTemplateInput", response="ObjectiveTemplate")
+@token_required
+def update_objective_template(template_id: int):
+    actor = current_api_user()
+    data = json_body()
+    access.require(access.can_edit_objective_templates(actor), _("Only prefecture officers edit objective templates."))
+    template = objective_templates.update_template(actor, objective_templates.get_template(template_id), data)
+    return jsonify(objective_templates.template_to_dict(template))
+
+
+# --- objectives ------------------------------------------------------------------------------------
+
+@bp.get("/drills/<int:drill_id>/objectives")
+@describe("The exercise's objectives (its organisers and evaluators)", response="ObjectiveList")
+@token_required
+def list_objectives(drill_id: int):
+    _actor, drill = design_drill(drill_id)
+    return jsonify({"items": [objectives.objective_to_dict(o) for o in objectives.objectives(drill)]})
+
+
+@bp.post("/drills/<int:drill_id>/objectives")
+@describe("Add an objective, tied to focus links and to the plan it tests", request="ObjectiveInput",
+          response="Objective", created=True, conflicts=True)
+@token_required
+def create_objective(drill_id: int):
+    actor, drill = design_drill(drill_id)
+    objective = objectives.add_objective(actor, drill, json_body())
+    return jsonify(objectives.objective_to_dict(objective)), 201
+
+
+@bp.patch("/objectives/<int:objective_id>")
+@describe("Change an objective", request="ObjectivePatch", response="Objective")
+@token_required
+def update_objective(objective_id: int):
+    actor = current_api_user()
+    objective = objectives.get_objective(actor, objective_id)
+    return jsonify(objectives.objective_to_dict(objectives.update_objective(actor, objective, json_body())))
+
+
+@bp.delete("/objectives/<int:objective_id>")
+@describe("Delete an objective not yet evaluated", conflicts=True)
+@token_required
+def delete_objective(objective_id: int):
+    actor = current_api_user()
+    objectives.delete_objective(actor, objectives.get_objective(actor, objective_id))
+    return "", 204
+
+
+# --- injects (MSEL) ----------------------------------------------------------------------------------
+
+@bp.get("/drills/<int:drill_id>/injects")
+@describe("The MSEL: every inject with its expected action (organisers and evaluators)", response="InjectList")
+@token_required
+def list_injects(drill_id: int):
+    _actor, drill = design_drill(drill_id)
+    return jsonify({"items": [injects.inject_to_dict(i) for i in injects.injects(drill)]})
+
+
+@bp.post("/drills/<int:drill_id>/injects")
+@describe("Add an inject to the MSEL", request="InjectInput", response="Inject", created=True, conflicts=True)
+@token_required
+def create_inject(drill_id: int):
+    actor, drill = design_drill(drill_id)
+    return jsonify(injects.inject_to_dict(injects.add_inject(actor, drill, json_body()))), 201
+
+
+@bp.post("/drills/<int:drill_id>/injects/seed")
+@describe("Add the first injects from the drill's scenario (magnitude and conditions)", response="InjectList",
+          created=True, conflicts=True)
+@token_required
+def seed_injects(drill_id: int):
+    actor, drill = design_drill(drill_id)
+    made = injects.seed_from_scenario(actor, drill)
+    return jsonify({"items": [injects.inject_to_dict(i) for i in made]}), 201
+
+
+@bp.get("/drills/<int:drill_id>/msel.xlsx")
+@describe("The MSEL as an Excel workbook", content_types=[XLSX])
+@token_required
+def export_msel(drill_id: int):
+    _actor, drill = design_drill(drill_id)
+    return msel_file_response(drill)
+
+
+@bp.post("/drills/<int:drill_id>/msel")
+@describe("Replace the MSEL from an Excel workbook: all rows or none, errors by line (before the start only)",
+          request="MselUpload", response="InjectList", conflicts=True, request_content_type="multipart/form-data")
+@token_required
+def import_msel(drill_id: int):
+    actor, drill = design_drill(drill_id)
+    upload = request.files.get("file")
+    if upload is None:
+        message = _("Send the workbook as multipart/form-data in the field `file`.")
+        raise ValidationError(message, {"file": [message]})
+    made = msel.import_msel(actor, drill, upload.stream.read(msel.MAX_MSEL_BYTES + 1))
+    return jsonify({"items": [injects.inject_to_dict(i) for i in made]})
+
+
+@bp.post("/injects/<int:inject_id>/attachment")
+@describe("Attach a map or photo (JPEG, PNG or PDF) to an inject not yet released, replacing any before",
+          request="InjectFile", response="Inject", conflicts=True, request_content_type="multipart/form-data")
+@token_required
+def attach_inject_file(inject_id: int):
+    actor = current_api_user()
+    inject = injects.get_inject(actor, inject_id)
+    upload = request.files.get("file")
+    if upload is None:
+        message = _("Send the file as multipart/form-data in the field `file`.")
+        raise ValidationError(message, {"file": [message]})
+    inject = inject_files.attach_file(actor, inject, upload.stream, upload.filename or "")
+    return jsonify(injects.inject_to_dict(inject))
+
+
+@bp.get("/injects/<int:inject_id>/attachment")
+@describe("The inject's map or photo (players: once the inject is released)",
+          content_types=["image/jpeg", "image/png", "application/pdf"])
+@token_required
+def get_inject_file(inject_id: int):
+    inject = injects.get_inject(current_api_user(), inject_id)
+    if inject.attachment is None:
+        raise NotFound(_("This inject has no map or photo."))
+    return inject_file_response(inject)
+
+
+@bp.patch("/injects/<int:inject_id>")
+@describe("Change an inject not yet released", request="InjectPatch", response="Inject")
+@token_required
+def update_inject(inject_id: int):
+    actor = current_api_user()
+    inject = injects.get_inject(actor, inject_id)
+    return jsonify(injects.inject_to_dict(injects.update_inject(actor, inject, json_body())))
+
+
+@bp.delete("/injects/<int:inject_id>")
+@describe("Delete an inject not yet released", conflicts=True)
+@token_required
+def delete_inject(inject_id: int):
+    actor = current_api_user()
+    injects.delete_inject(actor, injects.get_inject(actor, inject_id))
+    return "", 204
+

@@ -1,0 +1,261 @@
+"""API: the exercise as it runs and after — the live session (start, pause, resume, end, release), players'
+responses, evaluations, feedback links and the after-action report (JSON and DOCX)."""
+
+from flask import jsonify, request, url_for
+from flask_babel import gettext as _
+
+from drillmgr.access import services as access
+from drillmgr.api.core import bp, current_api_user, json_body, token_required
+from drillmgr.api.openapi import describe, register_schema
+from drillmgr.errors import ValidationError
+from drillmgr.exercises import aar, conduct, evaluations, injects, objectives, sessions
+from drillmgr.exercises import feedback as participant_feedback
+from drillmgr.exercises.api import FOCUS, TEXT, TIME, design_drill
+from drillmgr.exercises.enums import Rating, SessionStatus
+from drillmgr.exercises.views import DOCX, report_file_response
+from drillmgr.localtime import api_datetime
+
+register_schema("Session", {"type": "object", "properties": {
+    "drill_id": {"type": "integer"},
+    "status": {"type": "string", "enum": ["not_started", *SessionStatus.values()]},
+    "started_at": TIME, "ended_at": TIME, "elapsed_seconds": {"type": "integer"},
+    "tick": {"type": "integer", "description": "raised by every change players see; poll it"},
+    "run_blind": {"type": "boolean", "description": "a double-blind drill revealed by the console at its start"},
+    "version": {"type": "integer"}}})
+register_schema("LiveExercise", {"type": "object", "properties": {
+    "session": {"$ref": "#/components/schemas/Session"}, "controller": {"type": "boolean"},
+    "may_respond": {"type": "boolean"},
+    "injects": {"type": "array", "items": {"$ref": "#/components/schemas/Inject"}}}})
+register_schema("SessionStep", {"type": "object", "description": "The session's version, to be told of a concurrent "
+                                "step (409); {} takes the current one.",
+                                "properties": {"version": {"type": "integer"}}})
+register_schema("ResponseInput", {"type": "object", "required": ["decision"],
+                                  "properties": {"decision": TEXT}})
+register_schema("Evaluation", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "objective_id": {"type": "integer"}, "evaluator_id": {"type": "integer"},
+    "evaluator": {"type": "string"}, "rating": {"type": "string", "enum": Rating.values()},
+    "observations": {"type": "string"}, "strengths": {"type": "string"}, "improvements": {"type": "string"},
+    "finding_id": {"type": ["integer", "null"]}, "version": {"type": "integer"}}})
+register_schema("EvaluationList", {"type": "object", "properties": {
+    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Evaluation"}}}})
+register_schema("EvaluationInput", {
+    "type": "object", "required": ["rating"],
+    "description": "The caller's own evaluation of the objective (the drill's evaluators): version 0 creates it.",
+    "properties": {"rating": {"type": "string", "enum": Rating.values()}, "observations": TEXT,
+                   "strengths": TEXT, "improvements": TEXT, "version": {"type": "integer"}}})
+register_schema("FeedbackLinkRequest", {"type": "object", "properties": {
+    "count": {"type": "integer", "minimum": 1, "maximum": 200}}})
+register_schema("FeedbackLinks", {"type": "object", "properties": {
+    "links": {"type": "array", "items": {"type": "string"},
+              "description": f"signed, good for one answer each within {participant_feedback.FEEDBACK_DAYS} days"}}})
+register_schema("FeedbackSummary", {"type": "object", "properties": {
+    "count": {"type": "integer"}, "overall_mean": {"type": ["number", "null"]},
+    "realism_mean": {"type": ["number", "null"]}, "strengths": {"type": "array", "items": {"type": "string"}},
+    "improvements": {"type": "array", "items": {"type": "string"}}}})
+register_schema("AfterActionReport", {"type": "object", "properties": {
+    "drill_id": {"type": "integer"}, "session": {"$ref": "#/components/schemas/Session"},
+    "objectives": {"type": "array", "items": {"type": "object", "properties": {
+        "objective": {"$ref": "#/components/schemas/Objective"},
+        "rating": {"type": ["string", "null"], "enum": [*Rating.values(), None]},
+        "evaluations": {"type": "array", "items": {"$ref": "#/components/schemas/Evaluation"}}}}},
+    "timeline": {"type": "array", "items": {"type": "object", "properties": {
+        "inject_id": {"type": "integer"}, "number": {"type": "integer"}, "released_at": TIME,
+        "responses": {"type": "integer"}, "first_seconds": {"type": ["integer", "null"]},
+        "median_seconds": {"type": ["integer", "null"]}}}},
+    "feedback": {"$ref": "#/components/schemas/FeedbackSummary"},
+    "focus_coverage": {"type": "array", "description": "each focus link of the drill: planned (an objective names "
+                       "it) and exercised (such an objective was answered or rated)", "items": {
+        "type": "object", "properties": {"focus": FOCUS, "planned": {"type": "boolean"},
+                                         "exercised": {"type": "boolean"}}}},
+    "improvement_plan": {"type": "array", "items": {"type": "object", "properties": {
+        name: {"type": "string"} for name in ("objective", "capability", "rating", "strengths", "improvements",
+                                              "corrective_action", "owner", "due_on")}}},
+    "draft": {"type": "object", "description": "review texts drafted from the above",
+              "additionalProperties": {"type": "string"}}}})
+
+
+
+# --- the live session ----------------------------------------------------------------------------------
+
+@bp.get("/drills/<int:drill_id>/session")
+@describe("The live exercise as the caller may see it: players get the released injects (404 before the start)",
+          response="LiveExercise")
+@token_required
+def get_session(drill_id: int):
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    return jsonify(conduct.live_state(actor, drill))
+
+
+def _session_step(drill_id: int, step):
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    if step is sessions.start_session:
+        step(actor, drill)
+    else:
+        step(actor, drill, json_body())
+    return jsonify(conduct.live_state(actor, drill))
+
+
+@bp.post("/drills/<int:drill_id>/session/start")
+@describe("Start the exercise: the drill starts now, and a double-blind one is revealed to its players",
+          response="LiveExercise", conflicts=True)
+@token_required
+def start_session(drill_id: int):
+    return _session_step(drill_id, sessions.start_session)
+
+
+@bp.post("/drills/<int:drill_id>/session/pause")
+@describe("Pause the running exercise", request="SessionStep", response="LiveExercise", conflicts=True)
+@token_required
+def pause_session(drill_id: int):
+    return _session_step(drill_id, sessions.pause_session)
+
+
+@bp.post("/drills/<int:drill_id>/session/resume")
+@describe("Resume the paused exercise", request="SessionStep", response="LiveExercise", conflicts=True)
+@token_required
+def resume_session(drill_id: int):
+    return _session_step(drill_id, sessions.resume_session)
+
+
+@bp.post("/drills/<int:drill_id>/session/end")
+@describe("End the exercise", request="SessionStep", response="LiveExercise", conflicts=True)
+@token_required
+def end_session(drill_id: int):
+    return _session_step(drill_id, sessions.end_session)
+
+
+@bp.post("/drills/<int:drill_id>/session/release-due")
+@describe("Release every planned inject whose time (minutes after the start, pauses not counted) has come",
+          response="InjectList", conflicts=True)
+@token_required
+def release_due(drill_id: int):
+    actor, drill = design_drill(drill_id)
+    return jsonify({"items": [injects.inject_to_dict(i) for i in conduct.release_due(actor, drill)]})
+
+
+@bp.post("/drills/<int:drill_id>/injects/unplanned")
+@describe("Add an unplanned inject while the exercise runs; it is released at once", request="UnplannedInject",
+          response="Inject", created=True, conflicts=True)
+@token_required
+def unplanned_inject(drill_id: int):
+    actor, drill = design_drill(drill_id)
+    return jsonify(injects.inject_to_dict(conduct.add_unplanned(actor, drill, json_body()))), 201
+
+
+@bp.post("/injects/<int:inject_id>/release")
+@describe("Release an inject to the players", response="Inject", conflicts=True)
+@token_required
+def release_inject(inject_id: int):
+    actor = current_api_user()
+    inject = injects.get_inject(actor, inject_id)
+    return jsonify(injects.inject_to_dict(conduct.release_inject(actor, inject)))
+
+
+@bp.post("/injects/<int:inject_id>/responses")
+@describe("A player answers a released inject (once); the time it took is kept", request="ResponseInput",
+          response="InjectResponse", created=True, conflicts=True)
+@token_required
+def respond_to_inject(inject_id: int):
+    actor = current_api_user()
+    inject = injects.get_inject(actor, inject_id)
+    return jsonify(injects.response_to_dict(conduct.respond(actor, inject, json_body()))), 201
+
+
+# --- evaluation, feedback, report ------------------------------------------------------------------------
+
+@bp.get("/drills/<int:drill_id>/evaluations")
+@describe("Every evaluator's rating and observations per objective", response="EvaluationList")
+@token_required
+def list_evaluations(drill_id: int):
+    _actor, drill = design_drill(drill_id)
+    return jsonify({"items": [evaluations.evaluation_to_dict(e) for e in evaluations.evaluations(drill)]})
+
+
+@bp.put("/objectives/<int:objective_id>/evaluation")
+@describe("The caller's evaluation of an objective (P/S/M/U and observations); version 0 creates it",
+          request="EvaluationInput", response="Evaluation")
+@token_required
+def put_evaluation(objective_id: int):
+    actor = current_api_user()
+    objective = objectives.get_objective(actor, objective_id)
+    return jsonify(evaluations.evaluation_to_dict(evaluations.save_evaluation(actor, objective, json_body())))
+
+
+@bp.post("/evaluations/<int:evaluation_id>/finding")
+@describe("Turn an evaluation's observation into a finding of the (completed) drill, with its corrective action",
+          request="FindingInput", response="Finding", created=True, conflicts=True)
+@token_required
+def evaluation_finding(evaluation_id: int):
+    from drillmgr.findings import services as findings
+
+    actor = current_api_user()
+    evaluation = evaluations.get_evaluation(actor, evaluation_id)
+    finding = evaluations.evaluation_to_finding(actor, evaluation, json_body())
+    return (jsonify(findings.finding_to_dict(finding, findings.local_today())), 201,
+            {"Location": url_for("api.get_finding", finding_id=finding.id)})
+
+
+@bp.post("/drills/<int:drill_id>/feedback-links")
+@describe("Signed feedback links, one per participant, once the exercise has ended", request="FeedbackLinkRequest",
+          response="FeedbackLinks", created=True, conflicts=True)
+@token_required
+def feedback_links(drill_id: int):
+    actor, drill = design_drill(drill_id)
+    tokens = participant_feedback.feedback_tokens(actor, drill, json_body())
+    return jsonify({"links": [url_for("exercises.feedback", token=t, _external=True) for t in tokens]}), 201
+
+
+@bp.get("/drills/<int:drill_id>/feedback")
+@describe("The participants' feedback, summed up", response="FeedbackSummary")
+@token_required
+def feedback_summary(drill_id: int):
+    _actor, drill = design_drill(drill_id)
+    return jsonify(participant_feedback.feedback_summary(drill))
+
+
+def report_to_dict(report) -> dict:
+    return {"drill_id": report.drill.id, "session": sessions.session_to_dict(report.drill, report.session),
+            "objectives": [{"objective": objectives.objective_to_dict(r.objective),
+                            "rating": r.rating.value if r.rating else None,
+                            "evaluations": [evaluations.evaluation_to_dict(e) for e in r.evaluations]}
+                           for r in report.objectives],
+            "timeline": [{"inject_id": r.inject.id, "number": r.inject.number,
+                          "released_at": api_datetime(r.inject.released_at), "responses": r.responses,
+                          "first_seconds": r.first_seconds, "median_seconds": r.median_seconds}
+                         for r in report.timeline],
+            "feedback": report.feedback, "improvement_plan": report.improvement_plan,
+            "focus_coverage": [{k: c[k] for k in ("focus", "planned", "exercised")}
+                               for c in aar.focus_coverage(report.drill)],
+            "draft": aar.review_draft(report)}
+
+
+@bp.get("/drills/<int:drill_id>/after-action")
+@describe("The after-action report drafted from objectives, ratings, the inject timeline and feedback",
+          response="AfterActionReport", content_types=[DOCX],
+          params=[{"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "docx"]},
+                   "description": "docx: the report as a Word document (or Accept it)"}])
+@token_required
+def after_action(drill_id: int):
+    actor, drill = design_drill(drill_id)
+    formats = request.args.getlist("format")
+    if any(value not in ("json", "docx") for value in formats) or len(set(formats)) > 1:
+        message = _("Unknown value %(value)s; allowed: %(allowed)s.", value=repr(",".join(formats))[:80],
+                    allowed="json, docx")
+        raise ValidationError(message, {"format": [message]})
+    report = aar.after_action(actor, drill)
+    wants_docx = formats == [] and request.accept_mimetypes.best_match(["application/json", DOCX]) == DOCX
+    if wants_docx or "docx" in formats:
+        return report_file_response(report)
+    return jsonify(report_to_dict(report))
+
+
+@bp.post("/drills/<int:drill_id>/after-action/review")
+@describe("Write the draft into the drill's after-action review, in the fields still empty (completed drills)",
+          response="AfterActionReport", conflicts=True)
+@token_required
+def fill_review(drill_id: int):
+    actor, drill = design_drill(drill_id)
+    aar.fill_review(actor, drill)
+    return jsonify(report_to_dict(aar.after_action(actor, drill)))

@@ -1,0 +1,73 @@
+"""What every part of an exercise asks before it changes anything: who may design or control it, whether the
+drill still takes changes, and the shared readers and messages of the exercise's services.
+
+Services know nothing of the request: they take the acting user and plain data, check access here, and raise
+drillmgr.errors exceptions that the views and the API turn into answers. They flush, never commit: the request
+(drillmgr.unit_of_work) keeps or discards the whole of what they did."""
+from typing import Any
+
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.drills.models import Drill
+from drillmgr.drills.services import require_not_filed
+from drillmgr.enums import DrillStatus
+from drillmgr.errors import Conflict
+from drillmgr.extensions import Model, db
+from drillmgr.validation import MISSING, Payload
+
+MAX_TEXT = 5000
+
+
+def stale(what: str) -> str:
+    return _("Someone else changed this %(what)s meanwhile. Reload it and apply your change again.", what=what)
+
+
+def text(p: Payload, name: str, required: bool = False, max_length: int = MAX_TEXT) -> Any:
+    """A plain-text field of a payload (MISSING when left out)."""
+    return p.string(name, required=required, max_length=max_length, plain=True)
+
+
+def given(values: dict[str, Any]) -> dict[str, Any]:
+    """The values a payload named (those not MISSING)."""
+    return {k: v for k, v in values.items() if v is not MISSING}
+
+
+def or_empty(values: dict[str, Any]) -> dict[str, Any]:
+    """The values, with "" for those left out."""
+    return {k: ("" if v is MISSING else v) for k, v in values.items()}
+
+
+def require_design(actor: User, drill: Drill) -> None:
+    access.require(access.can_design_exercise(actor, drill), _("Only the drill's organisers design its exercise."))
+    if drill.status == DrillStatus.CANCELLED:
+        raise Conflict(_("The drill is cancelled."))
+    require_not_filed(drill)
+
+
+def require_controller(actor: User, drill: Drill) -> None:
+    access.require(access.can_design_exercise(actor, drill), _("Only the drill's organisers control its exercise."))
+
+
+def drill_of(row: Any) -> Drill:
+    """The drill an exercise row (objective, inject) belongs to."""
+    drill = db.session.get(Drill, row.drill_id)
+    assert drill is not None  # drill_id is a foreign key
+    return drill
+
+
+def add_once(row: Model, conflict: str) -> None:
+    """Adds a row a unique key allows once (a session, an answer, an evaluation): when another request added it
+    meanwhile, a Conflict, and the rest of the unit of work is left as it was (a savepoint)."""
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        raise Conflict(conflict) from None
+
+
+def require_unreleased(inject: Any) -> None:
+    if inject.released_at is not None:
+        raise Conflict(_("This inject has been released to the players; it stays as it was."))

@@ -1,0 +1,109 @@
+"""The exercise's objectives: what it tests, tied to focus links and to the plan (预案) it tests."""
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.audit import services as audit
+from drillmgr.db import claim_version, utcnow
+from drillmgr.drills.models import Drill
+from drillmgr.enums import Focus
+from drillmgr.errors import Conflict, NotFound, ValidationError
+from drillmgr.exercises.checks import drill_of, given, require_design, stale, text
+from drillmgr.exercises.models import Evaluation, Objective, ObjectiveTemplate
+from drillmgr.extensions import db
+from drillmgr.validation import MISSING, Payload
+
+MAX_OBJECTIVES = 50
+OBJECTIVE_FIELDS = ("text", "measure", "focus", "plan")
+
+
+def objectives(drill: Drill) -> list[Objective]:
+    return list(db.session.scalars(sa.select(Objective).where(Objective.drill_id == drill.id)
+                                   .order_by(Objective.position, Objective.id)))
+
+
+def get_objective(actor: User, objective_id: int) -> Objective:
+    """An objective whose design `actor` may see; anything else is a 404."""
+    objective = db.session.get(Objective, objective_id)
+    if objective is None:
+        raise NotFound(_("No such objective."))
+    drill = access.get_visible_drill(actor, objective.drill_id)
+    if not access.can_see_exercise_design(actor, drill):
+        raise NotFound(_("No such objective."))
+    return objective
+
+
+def _template(p: Payload) -> ObjectiveTemplate | None:
+    template_id = p.integer("template_id", minimum=1, default=None)
+    template = db.session.get(ObjectiveTemplate, template_id) if template_id else None
+    if template_id and template is None:
+        p.error("template_id", _("No such objective template."))
+    return template
+
+
+def _read_objective(data: dict[str, Any], partial: bool) -> tuple[Payload, dict[str, Any]]:
+    p = Payload(data, partial=partial)
+    template = _template(p)
+    values = {
+        "text": text(p, "text", required=template is None, max_length=500),
+        "measure": text(p, "measure"),
+        "focus": p.choices("focus", Focus, required=template is None),
+        "plan": text(p, "plan", max_length=300),
+    }
+    if template is not None:
+        if values["text"] in (MISSING, ""):
+            values["text"] = template.text
+        if values["focus"] in (MISSING, []):
+            values["focus"] = [template.focus]
+    if values["focus"] is not MISSING:
+        if not values["focus"]:
+            p.error("focus", _("Name at least one focus link."))
+        values["focus"] = [f.value for f in values["focus"]]
+    return p, given(values)
+
+
+def add_objective(actor: User, drill: Drill, data: dict[str, Any]) -> Objective:
+    require_design(actor, drill)
+    p, values = _read_objective(data, partial=False)
+    p.check()
+    existing = objectives(drill)
+    if len(existing) >= MAX_OBJECTIVES:
+        raise ValidationError(_("An exercise has at most %(n)d objectives.", n=MAX_OBJECTIVES))
+    objective = Objective(drill_id=drill.id, position=len(existing) + 1, created_by_id=actor.id, **values)
+    db.session.add(objective)
+    db.session.flush()
+    audit.record(actor, "objective.create", "objective", objective.id, None,
+                 audit.snapshot(objective, OBJECTIVE_FIELDS))
+    return objective
+
+
+def update_objective(actor: User, objective: Objective, data: dict[str, Any]) -> Objective:
+    require_design(actor, drill_of(objective))
+    p, values = _read_objective(data, partial=True)
+    version = p.version()
+    p.check()
+    before = audit.snapshot(objective, OBJECTIVE_FIELDS)
+    claim_version(objective, version, stale(_("objective")), updated_at=utcnow())
+    for name, value in values.items():
+        setattr(objective, name, value)
+    audit.record(actor, "objective.update", "objective", objective.id, before,
+                 audit.snapshot(objective, OBJECTIVE_FIELDS))
+    return objective
+
+
+def delete_objective(actor: User, objective: Objective) -> None:
+    require_design(actor, drill_of(objective))
+    if db.session.scalar(sa.select(Evaluation.id).where(Evaluation.objective_id == objective.id).limit(1)):
+        raise Conflict(_("This objective has been evaluated; it cannot be deleted."))
+    audit.record(actor, "objective.delete", "objective", objective.id, audit.snapshot(objective, OBJECTIVE_FIELDS))
+    db.session.delete(objective)
+    db.session.flush()
+
+
+def objective_to_dict(objective: Objective) -> dict[str, Any]:
+    return {"id": objective.id, "drill_id": objective.drill_id, "position": objective.position,
+            "text": objective.text, "measure": objective.measure, "focus": list(objective.focus or []),
+            "plan": objective.plan, "version": objective.version}
