@@ -129,7 +129,7 @@ def focus_coverage(drill: Drill) -> list[dict[str, Any]]:
 def minutes(seconds: int | None) -> str:
     if seconds is None:
         return "—"
-    return _("%(m)d min %(s)d s", m=seconds // 60, s=seconds % 60)
+    return str(_("%(m)d min %(s)d s", m=seconds // 60, s=seconds % 60))
 
 
 def _execution_lines(report: AfterAction) -> list[str]:

@@ -22,7 +22,7 @@ MAX_TEXT = 5000
 
 
 def stale(what: str) -> str:
-    return _("Someone else changed this %(what)s meanwhile. Reload it and apply your change again.", what=what)
+    return str(_("Someone else changed this %(what)s meanwhile. Reload it and apply your change again.", what=what))
 
 
 def text(p: Payload, name: str, required: bool = False, max_length: int = MAX_TEXT) -> Any:

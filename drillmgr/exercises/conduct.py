@@ -22,7 +22,7 @@ from drillmgr.validation import Payload
 
 
 def _released_while_running() -> str:
-    return _("Injects are released while the exercise runs.")
+    return str(_("Injects are released while the exercise runs."))
 
 
 def _release(actor: User, session: ExerciseSession, inject: Inject, now: datetime) -> None:

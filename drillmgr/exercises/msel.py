@@ -80,7 +80,7 @@ def _file_error(message: str) -> ValidationError:
 
 
 def _line_error(line: int, field: str, message: str) -> str:
-    return _("Line %(line)d, %(field)s: %(msg)s", line=line, field=field, msg=message)
+    return str(_("Line %(line)d, %(field)s: %(msg)s", line=line, field=field, msg=message))
 
 
 def _sheet_rows(content: bytes) -> list[tuple[Any, ...]]:
