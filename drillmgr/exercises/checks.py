@@ -11,6 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.audit import services as audit
+from drillmgr.db import claim_version
 from drillmgr.drills.models import Drill
 from drillmgr.drills.services import require_not_filed
 from drillmgr.enums import DrillStatus
@@ -71,3 +73,25 @@ def add_once(row: Model, conflict: str) -> None:
 def require_unreleased(inject: Any) -> None:
     if inject.released_at is not None:
         raise Conflict(_("This inject has been released to the players; it stays as it was."))
+
+
+def record_added(actor: User, row: Any, action: str, fields: tuple[str, ...], conflict: str | None = None) -> None:
+    """Adds `row` (once, when a unique key allows it once: `conflict`), flushed for its id, and audits it as
+    `action`, whose first word names the row's kind."""
+    if conflict is None:
+        db.session.add(row)
+        db.session.flush()
+    else:
+        add_once(row, conflict)
+    audit.record(actor, action, action.partition(".")[0], row.id, None, audit.snapshot(row, fields))
+
+
+def revise(actor: User, row: Any, values: dict[str, Any], version: int | None, stale_message: str, action: str,
+           fields: tuple[str, ...], **claimed: Any) -> None:
+    """Applies `values` to `row` if it is still at `version` (else a Conflict saying `stale_message`) and
+    audits the change as `action`, whose first word names the row's kind."""
+    before = audit.snapshot(row, fields)
+    claim_version(row, version, stale_message, **claimed)
+    for name, value in values.items():
+        setattr(row, name, value)
+    audit.record(actor, action, action.partition(".")[0], row.id, before, audit.snapshot(row, fields))

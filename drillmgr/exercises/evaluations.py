@@ -8,13 +8,12 @@ from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
-from drillmgr.audit import services as audit
-from drillmgr.db import claim_version, utcnow
+from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.drills.services import require_not_filed
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict, NotFound
-from drillmgr.exercises.checks import add_once, drill_of, or_empty, stale, text
+from drillmgr.exercises.checks import drill_of, or_empty, record_added, revise, stale, text
 from drillmgr.exercises.enums import Rating
 from drillmgr.exercises.models import Evaluation, Objective
 from drillmgr.exercises.objectives import get_objective
@@ -48,19 +47,13 @@ def _create(actor: User, objective: Objective, values: dict[str, Any], version: 
     if version not in (0, None):
         raise Conflict(stale(_("evaluation")))
     evaluation = Evaluation(objective_id=objective.id, evaluator_id=actor.id, version=1, **values)
-    add_once(evaluation, stale(_("evaluation")))
-    audit.record(actor, "evaluation.create", "evaluation", evaluation.id, None,
-                 audit.snapshot(evaluation, EVALUATION_FIELDS))
+    record_added(actor, evaluation, "evaluation.create", EVALUATION_FIELDS, conflict=stale(_("evaluation")))
     return evaluation
 
 
 def _revise(actor: User, evaluation: Evaluation, values: dict[str, Any], version: int | None) -> Evaluation:
-    before = audit.snapshot(evaluation, EVALUATION_FIELDS)
-    claim_version(evaluation, version or -1, stale(_("evaluation")), updated_at=utcnow())
-    for name, value in values.items():
-        setattr(evaluation, name, value)
-    audit.record(actor, "evaluation.update", "evaluation", evaluation.id, before,
-                 audit.snapshot(evaluation, EVALUATION_FIELDS))
+    revise(actor, evaluation, values, version or -1, stale(_("evaluation")), "evaluation.update", EVALUATION_FIELDS,
+           updated_at=utcnow())
     return evaluation
 
 

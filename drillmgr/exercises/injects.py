@@ -8,11 +8,12 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
-from drillmgr.db import claim_version, utcnow
+from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Condition
 from drillmgr.errors import Conflict, NotFound, ValidationError
-from drillmgr.exercises.checks import drill_of, given, require_design, require_unreleased, stale, text
+from drillmgr.exercises.checks import (drill_of, given, record_added, require_design, require_unreleased, revise, stale,
+                                       text)
 from drillmgr.exercises.defaults import CONDITION_INJECTS
 from drillmgr.exercises.inject_files import detach
 from drillmgr.exercises.models import Inject, InjectResponse, Objective
@@ -89,9 +90,7 @@ def new_inject(actor: User, drill: Drill, data: dict[str, Any], action: str, **f
     require_room(drill)
     values.setdefault("number", next_number(drill))
     inject = Inject(drill_id=drill.id, **values, **fixed)
-    db.session.add(inject)
-    db.session.flush()
-    audit.record(actor, action, "inject", inject.id, None, audit.snapshot(inject, INJECT_FIELDS))
+    record_added(actor, inject, action, INJECT_FIELDS)
     return inject
 
 
@@ -107,11 +106,7 @@ def update_inject(actor: User, inject: Inject, data: dict[str, Any]) -> Inject:
     version = p.version()
     p.check()
     require_unreleased(inject)
-    before = audit.snapshot(inject, INJECT_FIELDS)
-    claim_version(inject, version, stale(_("inject")), updated_at=utcnow())
-    for name, value in values.items():
-        setattr(inject, name, value)
-    audit.record(actor, "inject.update", "inject", inject.id, before, audit.snapshot(inject, INJECT_FIELDS))
+    revise(actor, inject, values, version, stale(_("inject")), "inject.update", INJECT_FIELDS, updated_at=utcnow())
     return inject
 
 

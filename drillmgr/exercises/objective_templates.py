@@ -8,10 +8,9 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
-from drillmgr.db import claim_version
 from drillmgr.enums import Focus
 from drillmgr.errors import NotFound
-from drillmgr.exercises.checks import given, stale, text
+from drillmgr.exercises.checks import given, record_added, revise, stale, text
 from drillmgr.exercises.defaults import DEFAULT_OBJECTIVES
 from drillmgr.exercises.models import ObjectiveTemplate
 from drillmgr.extensions import db
@@ -67,10 +66,7 @@ def create_template(actor: User, data: dict[str, Any]) -> ObjectiveTemplate:
     p, values = _read_template(data, partial=False)
     p.check()
     template = ObjectiveTemplate(**values)
-    db.session.add(template)
-    db.session.flush()
-    audit.record(actor, "objective_template.create", "objective_template", template.id, None,
-                 audit.snapshot(template, TEMPLATE_FIELDS))
+    record_added(actor, template, "objective_template.create", TEMPLATE_FIELDS)
     return template
 
 
@@ -79,12 +75,7 @@ def update_template(actor: User, template: ObjectiveTemplate, data: dict[str, An
     p, values = _read_template(data, partial=True)
     version = p.version()
     p.check()
-    before = audit.snapshot(template, TEMPLATE_FIELDS)
-    claim_version(template, version, stale(_("template")))
-    for name, value in values.items():
-        setattr(template, name, value)
-    audit.record(actor, "objective_template.update", "objective_template", template.id, before,
-                 audit.snapshot(template, TEMPLATE_FIELDS))
+    revise(actor, template, values, version, stale(_("template")), "objective_template.update", TEMPLATE_FIELDS)
     return template
 
 

@@ -7,11 +7,11 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
-from drillmgr.db import claim_version, utcnow
+from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Focus
 from drillmgr.errors import Conflict, NotFound, ValidationError
-from drillmgr.exercises.checks import drill_of, given, require_design, stale, text
+from drillmgr.exercises.checks import drill_of, given, record_added, require_design, revise, stale, text
 from drillmgr.exercises.models import Evaluation, Objective, ObjectiveTemplate
 from drillmgr.extensions import db
 from drillmgr.validation import MISSING, Payload
@@ -73,10 +73,7 @@ def add_objective(actor: User, drill: Drill, data: dict[str, Any]) -> Objective:
     if len(existing) >= MAX_OBJECTIVES:
         raise ValidationError(_("An exercise has at most %(n)d objectives.", n=MAX_OBJECTIVES))
     objective = Objective(drill_id=drill.id, position=len(existing) + 1, created_by_id=actor.id, **values)
-    db.session.add(objective)
-    db.session.flush()
-    audit.record(actor, "objective.create", "objective", objective.id, None,
-                 audit.snapshot(objective, OBJECTIVE_FIELDS))
+    record_added(actor, objective, "objective.create", OBJECTIVE_FIELDS)
     return objective
 
 
@@ -85,12 +82,8 @@ def update_objective(actor: User, objective: Objective, data: dict[str, Any]) ->
     p, values = _read_objective(data, partial=True)
     version = p.version()
     p.check()
-    before = audit.snapshot(objective, OBJECTIVE_FIELDS)
-    claim_version(objective, version, stale(_("objective")), updated_at=utcnow())
-    for name, value in values.items():
-        setattr(objective, name, value)
-    audit.record(actor, "objective.update", "objective", objective.id, before,
-                 audit.snapshot(objective, OBJECTIVE_FIELDS))
+    revise(actor, objective, values, version, stale(_("objective")), "objective.update", OBJECTIVE_FIELDS,
+           updated_at=utcnow())
     return objective
 
 
