@@ -28,6 +28,7 @@ FEEDBACK_SALT = "exercise-feedback"
 MAX_LINKS = 200
 MAX_TOKEN = 500
 MAX_RESPONDENT = 64
+MAX_FEEDBACK_TEXT = 2000
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -76,8 +77,8 @@ def submit_feedback(token: str, data: dict[str, Any], now: datetime | None = Non
     p = Payload(data)
     values = {"overall": p.integer("overall", required=True, minimum=1, maximum=5),
               "realism": p.integer("realism", required=True, minimum=1, maximum=5),
-              "strengths": text(p, "strengths", max_length=2000),
-              "improvements": text(p, "improvements", max_length=2000)}
+              "strengths": text(p, "strengths", max_length=MAX_FEEDBACK_TEXT),
+              "improvements": text(p, "improvements", max_length=MAX_FEEDBACK_TEXT)}
     p.check()
     used = _("This link has already been used to answer.")
     if feedback_given(drill, respondent):

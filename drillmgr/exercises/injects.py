@@ -24,6 +24,7 @@ from drillmgr.validation import MISSING, Payload
 
 MAX_OFFSET_MINUTES = 7 * 24 * 60  # a week: no tabletop or live drill runs longer
 MAX_INJECTS = 300
+MAX_PARTY = 200  # sender, recipient
 SEED_SPACING_MINUTES = 5
 INJECT_FIELDS = ("number", "offset_minutes", "sender", "recipient", "message", "expected_action", "objective_id")
 
@@ -62,8 +63,8 @@ def read_inject(drill: Drill, data: dict[str, Any], partial: bool) -> tuple[Payl
     values = {
         "number": p.integer("number", minimum=0, maximum=10_000),
         "offset_minutes": p.integer("offset_minutes", required=True, minimum=0, maximum=MAX_OFFSET_MINUTES),
-        "sender": text(p, "sender", max_length=200),
-        "recipient": text(p, "recipient", max_length=200),
+        "sender": text(p, "sender", max_length=MAX_PARTY),
+        "recipient": text(p, "recipient", max_length=MAX_PARTY),
         "message": text(p, "message", required=True),
         "expected_action": text(p, "expected_action"),
         "objective_id": _read_objective_id(p, drill),

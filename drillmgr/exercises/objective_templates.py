@@ -13,6 +13,7 @@ from drillmgr.errors import NotFound
 from drillmgr.exercises.checks import given, record_added, revise, stale, text
 from drillmgr.exercises.defaults import DEFAULT_OBJECTIVES
 from drillmgr.exercises.models import ObjectiveTemplate
+from drillmgr.exercises.objectives import MAX_OBJECTIVE_TEXT
 from drillmgr.extensions import db
 from drillmgr.validation import Payload
 
@@ -52,7 +53,8 @@ def get_template(template_id: int) -> ObjectiveTemplate:
 
 def _read_template(data: dict[str, Any], partial: bool) -> tuple[Payload, dict[str, Any]]:
     p = Payload(data, partial=partial)
-    values = {"focus": p.choice("focus", Focus, required=True), "text": text(p, "text", required=True, max_length=500),
+    values = {"focus": p.choice("focus", Focus, required=True),
+              "text": text(p, "text", required=True, max_length=MAX_OBJECTIVE_TEXT),
               "position": p.integer("position", minimum=0, maximum=10_000), "active": p.boolean("active")}
     return p, given(values)
 

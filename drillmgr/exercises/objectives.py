@@ -17,6 +17,8 @@ from drillmgr.extensions import db
 from drillmgr.validation import MISSING, Payload
 
 MAX_OBJECTIVES = 50
+MAX_OBJECTIVE_TEXT = 500
+MAX_PLAN = 300
 OBJECTIVE_FIELDS = ("text", "measure", "focus", "plan")
 
 
@@ -48,10 +50,10 @@ def _read_objective(data: dict[str, Any], partial: bool) -> tuple[Payload, dict[
     p = Payload(data, partial=partial)
     template = _template(p)
     values = {
-        "text": text(p, "text", required=template is None, max_length=500),
+        "text": text(p, "text", required=template is None, max_length=MAX_OBJECTIVE_TEXT),
         "measure": text(p, "measure"),
         "focus": p.choices("focus", Focus, required=template is None),
-        "plan": text(p, "plan", max_length=300),
+        "plan": text(p, "plan", max_length=MAX_PLAN),
     }
     if template is not None:
         if values["text"] in (MISSING, ""):

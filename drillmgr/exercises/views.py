@@ -13,8 +13,8 @@ from drillmgr.exercises import (aar, aar_docx, conduct, evaluations, inject_file
                                 objectives, sessions)
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.enums import Rating
-from drillmgr.exercises.forms import (evaluation_payload, feedback_payload, flash_errors, inject_payload,
-                                      objective_payload, template_payload)
+from drillmgr.exercises.forms import (EvaluationForm, FeedbackForm, FeedbackLinksForm, InjectForm, ObjectiveForm,
+                                      ResponseForm, SessionStepForm, TemplateForm, flash_errors, validated)
 from drillmgr.web import or_404
 
 bp = Blueprint("exercises", __name__, url_prefix="/exercises")
@@ -95,8 +95,9 @@ def design(drill_id: int):
 @login_required
 def add_objective(drill_id: int):
     drill = _design_drill(drill_id)
-    _attempt(objectives.add_objective, current_user, drill, objective_payload(request.form),
-             success=_("Objective added."))
+    form = ObjectiveForm()
+    if validated(form):
+        _attempt(objectives.add_objective, current_user, drill, form.to_payload(), success=_("Objective added."))
     return redirect(_design_url(drill) + "#objectives", 303)
 
 
@@ -104,8 +105,10 @@ def add_objective(drill_id: int):
 @login_required
 def update_objective(objective_id: int):
     objective = or_404(objectives.get_objective, current_user, objective_id)
-    data = objective_payload(request.form) | {"version": request.form.get("version", "")}
-    _attempt(objectives.update_objective, current_user, objective, data, success=_("Objective saved."))
+    form = ObjectiveForm()
+    if validated(form):
+        _attempt(objectives.update_objective, current_user, objective, form.versioned_payload(),
+                 success=_("Objective saved."))
     return redirect(url_for("exercises.design", drill_id=objective.drill_id) + "#objectives", 303)
 
 
@@ -122,7 +125,9 @@ def delete_objective(objective_id: int):
 @login_required
 def add_inject(drill_id: int):
     drill = _design_drill(drill_id)
-    _attempt(injects.add_inject, current_user, drill, inject_payload(request.form), success=_("Inject added."))
+    form = InjectForm()
+    if validated(form):
+        _attempt(injects.add_inject, current_user, drill, form.to_payload(), success=_("Inject added."))
     return redirect(_design_url(drill) + "#msel", 303)
 
 
@@ -247,8 +252,7 @@ STEPS = {"pause": sessions.pause_session, "resume": sessions.resume_session, "en
 @login_required
 def session_step(drill_id: int, step: str):
     drill = _design_drill(drill_id)
-    version = request.form.get("version", "")
-    data = {"version": int(version)} if version.isdigit() else {}
+    data = SessionStepForm().to_payload()
     try:
         if step == "start":
             sessions.start_session(current_user, drill)
@@ -285,8 +289,10 @@ def release_due(drill_id: int):
 @login_required
 def unplanned(drill_id: int):
     drill = _design_drill(drill_id)
-    data = {k: v for k, v in inject_payload(request.form).items() if k != "offset_minutes"}
-    _attempt(conduct.add_unplanned, current_user, drill, data, success=_("Unplanned inject released."))
+    form = InjectForm()
+    if validated(form):
+        _attempt(conduct.add_unplanned, current_user, drill, form.unplanned_payload(),
+                 success=_("Unplanned inject released."))
     return redirect(url_for("exercises.console", drill_id=drill.id), 303)
 
 
@@ -295,7 +301,7 @@ def unplanned(drill_id: int):
 def respond(inject_id: int):
     inject = or_404(injects.get_inject, current_user, inject_id)
     try:
-        response = conduct.respond(current_user, inject, {"decision": request.form.get("decision", "")})
+        response = conduct.respond(current_user, inject, ResponseForm().to_payload())
     except ServiceError as error:
         return _json_error(error)
     return jsonify(injects.response_to_dict(response)), 201
@@ -310,11 +316,14 @@ def evaluate(drill_id: int):
     if not access.can_evaluate_exercise(current_user, drill):
         abort(404)
     if request.method == "POST":
-        objective = or_404(objectives.get_objective, current_user, request.form.get("objective_id", type=int) or 0)
+        form = EvaluationForm()
+        objective_id = form.objective_id.data or ""
+        objective = or_404(objectives.get_objective, current_user, int(objective_id) if objective_id.isdigit() else 0)
         if objective.drill_id != drill.id:
             abort(404)
-        _attempt(evaluations.save_evaluation, current_user, objective, evaluation_payload(request.form),
-                 success=_("Evaluation saved."))
+        if validated(form):
+            _attempt(evaluations.save_evaluation, current_user, objective, form.to_payload(),
+                     success=_("Evaluation saved."))
         return redirect(url_for("exercises.evaluate", drill_id=drill.id) + f"#objective-{objective.id}", 303)
     mine = {e.objective_id: e for e in evaluations.evaluations(drill) if e.evaluator_id == current_user.id}
     timeline: dict[int | None, list] = {}
@@ -357,7 +366,7 @@ def fill_review(drill_id: int):
 def feedback_links(drill_id: int):
     drill = _design_drill(drill_id)
     try:
-        tokens = participant_feedback.feedback_tokens(current_user, drill, {"count": request.form.get("count", "1")})
+        tokens = participant_feedback.feedback_tokens(current_user, drill, FeedbackLinksForm().to_payload())
     except ServiceError as error:
         flash_errors(error)
         return redirect(url_for("exercises.report", drill_id=drill.id), 303)
@@ -372,19 +381,34 @@ def feedback(token: str):
         drill, respondent = participant_feedback.read_feedback_token(token)
     except ServiceError:
         abort(404)
-    errors = {}
+    form = FeedbackForm()
+    errors: dict[str, list[str]] = {}
     done = participant_feedback.feedback_given(drill, respondent)
-    if request.method == "POST" and not done:
+    if request.method == "POST" and not done and not form.validate():
+        errors = form.errors
+    elif request.method == "POST" and not done:
         try:
-            participant_feedback.submit_feedback(token, feedback_payload(request.form))
+            participant_feedback.submit_feedback(token, form.to_payload())
             done = True
         except ServiceError as error:
             errors = error.errors or {"": [error.detail]}
             done = participant_feedback.feedback_given(drill, respondent)
-    return render_template("exercises/feedback.html", drill=drill, done=done, errors=errors, form=request.form)
+    return render_template("exercises/feedback.html", drill=drill, done=done, errors=errors, form=form)
 
 
 # --- objective templates (admins) -------------------------------------------------------------------------
+
+def _save_template(form: TemplateForm) -> None:
+    if not validated(form):
+        return
+    template_id = form.template_id.data or ""
+    if template_id.isdigit() and int(template_id):
+        template = or_404(objective_templates.get_template, int(template_id))
+        _attempt(objective_templates.update_template, current_user, template,
+                 form.to_payload() | {"version": form.version.data or ""}, success=_("Template saved."))
+    else:
+        _attempt(objective_templates.create_template, current_user, form.to_payload(), success=_("Template added."))
+
 
 @bp.route("/templates", methods=["GET", "POST"])
 @login_required
@@ -392,15 +416,7 @@ def templates():
     if request.method == "POST":
         if not access.can_edit_objective_templates(current_user):
             abort(403)
-        template_id = request.form.get("template_id", type=int)
-        data = template_payload(request.form)
-        if template_id:
-            template = or_404(objective_templates.get_template, template_id)
-            _attempt(objective_templates.update_template, current_user, template,
-                     data | {"version": request.form.get("version", "")},
-                     success=_("Template saved."))
-        else:
-            _attempt(objective_templates.create_template, current_user, data, success=_("Template added."))
+        _save_template(TemplateForm())
         return redirect(url_for("exercises.templates"), 303)
     return render_template("exercises/templates.html", templates=objective_templates.templates(active_only=False),
                            focus_choices=Focus, may_edit=access.can_edit_objective_templates(current_user))
