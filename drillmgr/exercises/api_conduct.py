@@ -1,7 +1,9 @@
 """API: the exercise as it runs and after — the live session (start, pause, resume, end, release), players'
 responses, evaluations, feedback links and the after-action report (JSON and DOCX)."""
+from collections.abc import Callable
+from typing import Any
 
-from flask import jsonify, request, url_for
+from flask import Response, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
@@ -87,43 +89,40 @@ def get_session(drill_id: int):
     return jsonify(conduct.live_state(actor, drill))
 
 
-def _session_step(drill_id: int, step):
-    actor = current_api_user()
-    drill = access.get_visible_drill(actor, drill_id)
-    if step is sessions.start_session:
-        step(actor, drill)
-    else:
-        step(actor, drill, json_body())
-    return jsonify(conduct.live_state(actor, drill))
-
-
 @bp.post("/drills/<int:drill_id>/session/start")
 @describe("Start the exercise: the drill starts now, and a double-blind one is revealed to its players",
           response="LiveExercise", conflicts=True)
 @token_required
-def start_session(drill_id: int):
-    return _session_step(drill_id, sessions.start_session)
+def start_session(drill_id: int) -> Response:
+    actor = current_api_user()
+    drill = access.get_visible_drill(actor, drill_id)
+    sessions.start_session(actor, drill)
+    return jsonify(conduct.live_state(actor, drill))
 
 
-@bp.post("/drills/<int:drill_id>/session/pause")
-@describe("Pause the running exercise", request="SessionStep", response="LiveExercise", conflicts=True)
-@token_required
-def pause_session(drill_id: int):
-    return _session_step(drill_id, sessions.pause_session)
+# The steps after the start, each a POST of the session's version (endpoints pause_session, resume_session and
+# end_session).
+SESSION_STEPS: dict[str, tuple[Callable[..., Any], str]] = {
+    "pause": (sessions.pause_session, "Pause the running exercise"),
+    "resume": (sessions.resume_session, "Resume the paused exercise"),
+    "end": (sessions.end_session, "End the exercise"),
+}
 
 
-@bp.post("/drills/<int:drill_id>/session/resume")
-@describe("Resume the paused exercise", request="SessionStep", response="LiveExercise", conflicts=True)
-@token_required
-def resume_session(drill_id: int):
-    return _session_step(drill_id, sessions.resume_session)
+def _session_step_handler(step: Callable[..., Any]) -> Callable[[int], Response]:
+    def session_step(drill_id: int) -> Response:
+        actor = current_api_user()
+        drill = access.get_visible_drill(actor, drill_id)
+        step(actor, drill, json_body())
+        return jsonify(conduct.live_state(actor, drill))
+
+    return session_step
 
 
-@bp.post("/drills/<int:drill_id>/session/end")
-@describe("End the exercise", request="SessionStep", response="LiveExercise", conflicts=True)
-@token_required
-def end_session(drill_id: int):
-    return _session_step(drill_id, sessions.end_session)
+for _name, (_step, _summary) in SESSION_STEPS.items():
+    bp.add_url_rule(f"/drills/<int:drill_id>/session/{_name}", f"{_name}_session",
+                    describe(_summary, request="SessionStep", response="LiveExercise", conflicts=True)(
+                        token_required(_session_step_handler(_step))), methods=["POST"])
 
 
 @bp.post("/drills/<int:drill_id>/session/release-due")

@@ -3,6 +3,7 @@ after-action report, the public feedback form and the admins' objective template
 from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, send_file,
                    url_for)
 from flask_babel import gettext as _
+from werkzeug.wrappers import Response as WerkzeugResponse
 from flask_login import current_user, login_required
 
 from drillmgr.access import services as access
@@ -43,8 +44,9 @@ def _design_drill(drill_id: int):
     return drill
 
 
-def _design_url(drill) -> str:
-    return url_for("exercises.design", drill_id=drill.id)
+def _back_to_design(drill_id: int, part: str) -> WerkzeugResponse:
+    """The design page again, at its `part` (objectives, msel)."""
+    return redirect(url_for("exercises.design", drill_id=drill_id) + f"#{part}", 303)
 
 
 def _attempt(step, *args, success: str | None = None):
@@ -98,7 +100,7 @@ def add_objective(drill_id: int):
     form = ObjectiveForm()
     if validated(form):
         _attempt(objectives.add_objective, current_user, drill, form.to_payload(), success=_("Objective added."))
-    return redirect(_design_url(drill) + "#objectives", 303)
+    return _back_to_design(drill.id, "objectives")
 
 
 @bp.post("/objectives/<int:objective_id>")
@@ -109,7 +111,7 @@ def update_objective(objective_id: int):
     if validated(form):
         _attempt(objectives.update_objective, current_user, objective, form.versioned_payload(),
                  success=_("Objective saved."))
-    return redirect(url_for("exercises.design", drill_id=objective.drill_id) + "#objectives", 303)
+    return _back_to_design(objective.drill_id, "objectives")
 
 
 @bp.post("/objectives/<int:objective_id>/delete")
@@ -118,7 +120,7 @@ def delete_objective(objective_id: int):
     objective = or_404(objectives.get_objective, current_user, objective_id)
     drill_id = objective.drill_id
     _attempt(objectives.delete_objective, current_user, objective, success=_("Objective deleted."))
-    return redirect(url_for("exercises.design", drill_id=drill_id) + "#objectives", 303)
+    return _back_to_design(drill_id, "objectives")
 
 
 @bp.post("/drills/<int:drill_id>/injects")
@@ -128,7 +130,7 @@ def add_inject(drill_id: int):
     form = InjectForm()
     if validated(form):
         _attempt(injects.add_inject, current_user, drill, form.to_payload(), success=_("Inject added."))
-    return redirect(_design_url(drill) + "#msel", 303)
+    return _back_to_design(drill.id, "msel")
 
 
 @bp.post("/injects/<int:inject_id>/delete")
@@ -137,7 +139,7 @@ def delete_inject(inject_id: int):
     inject = or_404(injects.get_inject, current_user, inject_id)
     drill_id = inject.drill_id
     _attempt(injects.delete_inject, current_user, inject, success=_("Inject deleted."))
-    return redirect(url_for("exercises.design", drill_id=drill_id) + "#msel", 303)
+    return _back_to_design(drill_id, "msel")
 
 
 @bp.post("/injects/<int:inject_id>/attachment")
@@ -150,7 +152,7 @@ def attach(inject_id: int):
     else:
         _attempt(inject_files.attach_file, current_user, inject, upload.stream, upload.filename,
                  success=_("Map or photo attached."))
-    return redirect(url_for("exercises.design", drill_id=inject.drill_id) + "#msel", 303)
+    return _back_to_design(inject.drill_id, "msel")
 
 
 def inject_file_response(inject):
@@ -179,7 +181,7 @@ def inject_file(inject_id: int):
 def seed(drill_id: int):
     drill = _design_drill(drill_id)
     _attempt(injects.seed_from_scenario, current_user, drill, success=_("Injects added from the scenario."))
-    return redirect(_design_url(drill) + "#msel", 303)
+    return _back_to_design(drill.id, "msel")
 
 
 @bp.get("/drills/<int:drill_id>/msel.xlsx")
@@ -199,7 +201,7 @@ def import_msel(drill_id: int):
     else:
         content = upload.stream.read(msel.MAX_MSEL_BYTES + 1)
         _attempt(msel.import_msel, current_user, drill, content, success=_("The MSEL was imported."))
-    return redirect(_design_url(drill) + "#msel", 303)
+    return _back_to_design(drill.id, "msel")
 
 
 # --- the live console and the players' screen ---------------------------------------------------------
