@@ -1,5 +1,5 @@
 """API: exercise design — objective templates, objectives, the MSEL of injects (XLSX in and out) and the injects'
-maps and photos. The live session, evaluation, feedback and the after-action report: api_conduct."""
+maps and photos. The live session, evaluation, feedback and the after-action report: conduct_api."""
 from flask import jsonify, request
 from flask_babel import gettext as _
 
