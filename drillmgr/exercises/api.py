@@ -11,22 +11,16 @@ from drillmgr.drills.models import Drill
 from drillmgr.enums import Focus
 from drillmgr.errors import NotFound, ValidationError
 from drillmgr.exercises import checks, inject_files, injects, msel, objective_templates, objectives
+from drillmgr.exercises.schemas import ObjectiveTemplateListSchema, ObjectiveTemplateSchema
 from drillmgr.exercises.views import XLSX, inject_file_response, msel_file_response
 
 TEXT = {"type": "string", "maxLength": checks.MAX_TEXT}
 TIME = {"type": ["string", "null"], "format": "date-time"}
 FOCUS = {"type": "string", "enum": Focus.values()}
 
-register_schema("ObjectiveTemplate", {"type": "object", "properties": {
-    "id": {"type": "integer"}, "focus": FOCUS, "text": {"type": "string"}, "position": {"type": "integer"},
-    "active": {"type": "boolean"}, "version": {"type": "integer"}}})
-register_schema("ObjectiveTemplateList", {"type": "object", "properties": {
-    "items": {"type": "array", "items": {"$ref": "#/components/schemas/ObjectiveTemplate"}}}})
-register_schema("ObjectiveTemplateInput", {
-    "type": "object", "description": "Admins only. PATCH takes any subset with the version read.",
-    "properties": {"focus": FOCUS, "text": {"type": "string", "maxLength": 500},
-                   "position": {"type": "integer", "minimum": 0, "maximum": 10000}, "active": {"type": "boolean"}},
-    "required": ["focus", "text"]})
+register_schema("ObjectiveTemplate", ObjectiveTemplateSchema, output=True)
+register_schema("ObjectiveTemplateList", ObjectiveTemplateListSchema, output=True)
+register_schema("ObjectiveTemplateInput", ObjectiveTemplateSchema, output=False)
 register_schema("Objective", {"type": "object", "properties": {
     "id": {"type": "integer"}, "drill_id": {"type": "integer"}, "position": {"type": "integer"},
     "text": {"type": "string"}, "measure": {"type": "string"}, "focus": {"type": "array", "items": FOCUS},
@@ -98,7 +92,7 @@ def design_drill(drill_id: int) -> tuple[User, Drill]:
 @describe("Typical objectives per focus link (admins edit them)", response="ObjectiveTemplateList")
 @token_required
 def list_objective_templates():
-    return jsonify({"items": [objective_templates.template_to_dict(t) for t in objective_templates.templates()]})
+    return jsonify(ObjectiveTemplateListSchema().dump({"items": objective_templates.templates()}))
 
 
 @bp.post("/objective-templates")
@@ -107,7 +101,7 @@ def list_objective_templates():
 @token_required
 def create_objective_template():
     template = objective_templates.create_template(current_api_user(), json_body())
-    return jsonify(objective_templates.template_to_dict(template)), 201
+    return jsonify(ObjectiveTemplateSchema().dump(template)), 201
 
 
 @bp.patch("/objective-templates/<int:template_id>")
@@ -116,9 +110,9 @@ def create_objective_template():
 def update_objective_template(template_id: int):
     actor = current_api_user()
     data = json_body()
-    access.require(access.can_edit_objective_templates(actor), _("Only prefecture officers edit objective templates."))
+    objective_templates.require_template_editor(actor)
     template = objective_templates.update_template(actor, objective_templates.get_template(template_id), data)
-    return jsonify(objective_templates.template_to_dict(template))
+    return jsonify(ObjectiveTemplateSchema().dump(template))
 
 
 # --- objectives ------------------------------------------------------------------------------------

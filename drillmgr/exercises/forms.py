@@ -17,7 +17,8 @@ from drillmgr.exercises.enums import Rating
 from drillmgr.exercises.feedback import MAX_FEEDBACK_TEXT
 from drillmgr.exercises.injects import MAX_PARTY
 from drillmgr.exercises.objectives import MAX_OBJECTIVE_TEXT, MAX_PLAN
-from drillmgr.forms import stale_message
+from drillmgr.exercises.schemas import ObjectiveTemplateSchema
+from drillmgr.forms import schema_choices, schema_length, stale_message
 
 SCORES = [(str(n), str(n)) for n in range(1, 6)]
 
@@ -133,8 +134,8 @@ class SessionStepForm(FlaskForm):
 
 class TemplateForm(FlaskForm):
     template_id = HiddenField()
-    focus = SelectField(choices=Focus.choices, validate_choice=False)
-    text = _line(MAX_OBJECTIVE_TEXT)
+    focus = SelectField(choices=schema_choices(ObjectiveTemplateSchema, "focus"), validate_choice=False)
+    text = StringField(validators=[schema_length(ObjectiveTemplateSchema, "text")])
     active = BooleanField()
     version = HiddenField()
 

@@ -10,12 +10,11 @@ from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
 from drillmgr.enums import Focus
 from drillmgr.errors import NotFound
-from drillmgr.exercises.checks import given, record_added, revise, stale, text
+from drillmgr.exercises.checks import record_added, revise, stale
 from drillmgr.exercises.defaults import DEFAULT_OBJECTIVES
 from drillmgr.exercises.models import ObjectiveTemplate
-from drillmgr.exercises.objectives import MAX_OBJECTIVE_TEXT
+from drillmgr.exercises.schemas import ObjectiveTemplateSchema
 from drillmgr.extensions import db
-from drillmgr.validation import Payload
 
 TEMPLATE_FIELDS = ("focus", "text", "active")
 
@@ -51,36 +50,20 @@ def get_template(template_id: int) -> ObjectiveTemplate:
     return template
 
 
-def _read_template(data: dict[str, Any], partial: bool) -> tuple[Payload, dict[str, Any]]:
-    p = Payload(data, partial=partial)
-    values = {"focus": p.choice("focus", Focus, required=True),
-              "text": text(p, "text", required=True, max_length=MAX_OBJECTIVE_TEXT),
-              "position": p.integer("position", minimum=0, maximum=10_000), "active": p.boolean("active")}
-    return p, given(values)
-
-
 def require_template_editor(actor: User) -> None:
     access.require(access.can_edit_objective_templates(actor), _("Only prefecture officers edit objective templates."))
 
 
 def create_template(actor: User, data: dict[str, Any]) -> ObjectiveTemplate:
     require_template_editor(actor)
-    p, values = _read_template(data, partial=False)
-    p.check()
-    template = ObjectiveTemplate(**values)
+    template = ObjectiveTemplate(**ObjectiveTemplateSchema().load(data))
     record_added(actor, template, "objective_template.create", TEMPLATE_FIELDS)
     return template
 
 
 def update_template(actor: User, template: ObjectiveTemplate, data: dict[str, Any]) -> ObjectiveTemplate:
     require_template_editor(actor)
-    p, values = _read_template(data, partial=True)
-    version = p.version()
-    p.check()
-    revise(actor, template, values, version, stale(_("template")), "objective_template.update", TEMPLATE_FIELDS)
+    values = ObjectiveTemplateSchema().load(data, partial=True)
+    revise(actor, template, values, values.pop("version", None), stale(_("template")), "objective_template.update",
+           TEMPLATE_FIELDS)
     return template
-
-
-def template_to_dict(template: ObjectiveTemplate) -> dict[str, Any]:
-    return {"id": template.id, "focus": template.focus.value, "text": template.text, "position": template.position,
-            "active": template.active, "version": template.version}
