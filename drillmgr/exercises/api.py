@@ -11,7 +11,8 @@ from drillmgr.drills.models import Drill
 from drillmgr.enums import Focus
 from drillmgr.errors import NotFound, ValidationError
 from drillmgr.exercises import checks, inject_files, injects, msel, objective_templates, objectives
-from drillmgr.exercises.schemas import ObjectiveTemplateListSchema, ObjectiveTemplateSchema
+from drillmgr.exercises.schemas import (ObjectiveListSchema, ObjectiveSchema, ObjectiveTemplateListSchema,
+                                         ObjectiveTemplateSchema)
 from drillmgr.exercises.views import XLSX, inject_file_response, msel_file_response
 
 TEXT = {"type": "string", "maxLength": checks.MAX_TEXT}
@@ -21,25 +22,9 @@ FOCUS = {"type": "string", "enum": Focus.values()}
 register_schema("ObjectiveTemplate", ObjectiveTemplateSchema, output=True)
 register_schema("ObjectiveTemplateList", ObjectiveTemplateListSchema, output=True)
 register_schema("ObjectiveTemplateInput", ObjectiveTemplateSchema, output=False)
-register_schema("Objective", {"type": "object", "properties": {
-    "id": {"type": "integer"}, "drill_id": {"type": "integer"}, "position": {"type": "integer"},
-    "text": {"type": "string"}, "measure": {"type": "string"}, "focus": {"type": "array", "items": FOCUS},
-    "plan": {"type": "string", "description": "the plan (预案) the objective tests"}, "version": {"type": "integer"}}})
-register_schema("ObjectiveList", {"type": "object", "properties": {
-    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Objective"}}}})
-register_schema("ObjectiveInput", {
-    "type": "object",
-    "description": "`template_id` fills the text and focus link from an objective template when they are left out. "
-                   "Only the drill's organisers; at most 50 objectives.",
-    "properties": {"text": {"type": "string", "maxLength": 500}, "measure": TEXT,
-                   "focus": {"type": "array", "items": FOCUS}, "plan": {"type": "string", "maxLength": 300},
-                   "template_id": {"type": "integer"}}})
-register_schema("ObjectivePatch", {
-    "type": "object", "required": ["version"],
-    "properties": {"text": {"type": "string", "maxLength": 500}, "measure": TEXT,
-                   "focus": {"type": "array", "items": FOCUS, "minItems": 1},
-                   "plan": {"type": "string", "maxLength": 300},
-                   "version": {"type": "integer"}}})
+register_schema("Objective", ObjectiveSchema, output=True)
+register_schema("ObjectiveList", ObjectiveListSchema, output=True)
+register_schema("ObjectiveInput", ObjectiveSchema, output=False)
 _RESPONSE = {"type": "object", "properties": {
     "id": {"type": "integer"}, "inject_id": {"type": "integer"}, "user_id": {"type": "integer"},
     "player": {"type": "string"}, "decision": {"type": "string"}, "responded_at": TIME,
@@ -122,7 +107,7 @@ def update_objective_template(template_id: int):
 @token_required
 def list_objectives(drill_id: int):
     _actor, drill = design_drill(drill_id)
-    return jsonify({"items": [objectives.objective_to_dict(o) for o in objectives.objectives(drill)]})
+    return jsonify(ObjectiveListSchema().dump({"items": objectives.objectives(drill)}))
 
 
 @bp.post("/drills/<int:drill_id>/objectives")
@@ -132,16 +117,16 @@ def list_objectives(drill_id: int):
 def create_objective(drill_id: int):
     actor, drill = design_drill(drill_id)
     objective = objectives.add_objective(actor, drill, json_body())
-    return jsonify(objectives.objective_to_dict(objective)), 201
+    return jsonify(ObjectiveSchema().dump(objective)), 201
 
 
 @bp.patch("/objectives/<int:objective_id>")
-@describe("Change an objective", request="ObjectivePatch", response="Objective")
+@describe("Change an objective", request="ObjectiveInput", response="Objective")
 @token_required
 def update_objective(objective_id: int):
     actor = current_api_user()
     objective = objectives.get_objective(actor, objective_id)
-    return jsonify(objectives.objective_to_dict(objectives.update_objective(actor, objective, json_body())))
+    return jsonify(ObjectiveSchema().dump(objectives.update_objective(actor, objective, json_body())))
 
 
 @bp.delete("/objectives/<int:objective_id>")

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.db import claim_version
 from drillmgr.drills.models import Drill
@@ -95,3 +96,13 @@ def revise(actor: User, row: Any, values: dict[str, Any], version: int | None, s
     for name, value in values.items():
         setattr(row, name, value)
     audit.record(actor, action, action.partition(".")[0], row.id, before, audit.snapshot(row, fields))
+
+
+def require_given(p: Reading, data: dict[str, Any], name: str, partial: bool, blank: bool = False) -> None:
+    """A field a schema reads as optional, required here: it must be given (unless the change is `partial`), and
+    not `blank` when it is; a field already refused for another reason is left at that."""
+    if name in p.errors:
+        return
+    absent = data.get(name) is None
+    if (absent and not partial) or (not absent and blank):
+        p.error(name, _("This field is required."))

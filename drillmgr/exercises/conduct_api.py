@@ -14,6 +14,7 @@ from drillmgr.exercises import aar, conduct, evaluations, injects, objectives, s
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.api import FOCUS, TEXT, TIME, design_drill
 from drillmgr.exercises.enums import Rating, SessionStatus
+from drillmgr.exercises.schemas import ObjectiveSchema
 from drillmgr.exercises.views import DOCX, report_file_response
 from drillmgr.localtime import api_datetime
 
@@ -216,7 +217,7 @@ def feedback_summary(drill_id: int):
 
 def report_to_dict(report) -> dict:
     return {"drill_id": report.drill.id, "session": sessions.session_to_dict(report.drill, report.session),
-            "objectives": [{"objective": objectives.objective_to_dict(r.objective),
+            "objectives": [{"objective": ObjectiveSchema().dump(r.objective),
                             "rating": r.rating.value if r.rating else None,
                             "evaluations": [evaluations.evaluation_to_dict(e) for e in r.evaluations]}
                            for r in report.objectives],

@@ -16,8 +16,7 @@ from drillmgr.exercises.checks import MAX_TEXT
 from drillmgr.exercises.enums import Rating
 from drillmgr.exercises.feedback import MAX_FEEDBACK_TEXT
 from drillmgr.exercises.injects import MAX_PARTY
-from drillmgr.exercises.objectives import MAX_OBJECTIVE_TEXT, MAX_PLAN
-from drillmgr.exercises.schemas import ObjectiveTemplateSchema
+from drillmgr.exercises.schemas import ObjectiveSchema, ObjectiveTemplateSchema
 from drillmgr.forms import schema_choices, schema_length, stale_message
 
 SCORES = [(str(n), str(n)) for n in range(1, 6)]
@@ -46,10 +45,10 @@ def _optional_id(field: Field) -> str | None:
 
 
 class ObjectiveForm(FlaskForm):
-    text = _line(MAX_OBJECTIVE_TEXT)
-    measure = _text()
-    focus = SelectMultipleField(choices=Focus.choices, validate_choice=False)
-    plan = _line(MAX_PLAN)
+    text = StringField(validators=[schema_length(ObjectiveSchema, "text")])
+    measure = TextAreaField(validators=[schema_length(ObjectiveSchema, "measure")])
+    focus = SelectMultipleField(choices=schema_choices(ObjectiveSchema, "focus"), validate_choice=False)
+    plan = StringField(validators=[schema_length(ObjectiveSchema, "plan")])
     template_id = StringField(filters=[_stripped])
     version = HiddenField()
 

@@ -11,14 +11,14 @@ from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Focus
 from drillmgr.errors import Conflict, NotFound, ValidationError
-from drillmgr.exercises.checks import drill_of, given, record_added, require_design, revise, stale, text
+from drillmgr.api.schema import Reading
+from drillmgr.exercises.checks import drill_of, given, record_added, require_design, require_given, revise, stale
 from drillmgr.exercises.models import Evaluation, Objective, ObjectiveTemplate
+from drillmgr.exercises.schemas import ObjectiveSchema
 from drillmgr.extensions import db
-from drillmgr.validation import MISSING, Payload
+from drillmgr.validation import MISSING
 
 MAX_OBJECTIVES = 50
-MAX_OBJECTIVE_TEXT = 500
-MAX_PLAN = 300
 OBJECTIVE_FIELDS = ("text", "measure", "focus", "plan")
 
 
@@ -38,33 +38,38 @@ def get_objective(actor: User, objective_id: int) -> Objective:
     return objective
 
 
-def _template(p: Payload) -> ObjectiveTemplate | None:
-    template_id = p.integer("template_id", minimum=1, default=None)
+def _template(p: Reading) -> ObjectiveTemplate | None:
+    template_id = p.values.pop("template_id", None)
     template = db.session.get(ObjectiveTemplate, template_id) if template_id else None
     if template_id and template is None:
         p.error("template_id", _("No such objective template."))
     return template
 
 
-def _read_objective(data: dict[str, Any], partial: bool) -> tuple[Payload, dict[str, Any]]:
-    p = Payload(data, partial=partial)
+def _focus_read(p: Reading, data: dict[str, Any]) -> Any:
+    """The focus links read (MISSING when left out); of a list naming unknown ones, those known."""
+    raw = data.get("focus")
+    if "focus" in p.errors and isinstance(raw, list):
+        return list(dict.fromkeys(Focus(v) for v in raw if v in Focus.values()))
+    return p.values.get("focus", MISSING)
+
+
+def _read_objective(data: dict[str, Any], partial: bool) -> tuple[Reading, dict[str, Any]]:
+    """The objective's values; without a template, its text and focus links are required."""
+    p = ObjectiveSchema().read(data, partial=partial)
     template = _template(p)
-    values = {
-        "text": text(p, "text", required=template is None, max_length=MAX_OBJECTIVE_TEXT),
-        "measure": text(p, "measure"),
-        "focus": p.choices("focus", Focus, required=template is None),
-        "plan": text(p, "plan", max_length=MAX_PLAN),
-    }
-    if template is not None:
-        if values["text"] in (MISSING, ""):
-            values["text"] = template.text
-        if values["focus"] in (MISSING, []):
-            values["focus"] = [template.focus]
-    if values["focus"] is not MISSING:
-        if not values["focus"]:
+    text, focus = p.values.get("text", MISSING), _focus_read(p, data)
+    if template is None:
+        require_given(p, data, "text", partial, blank=text == "")
+        require_given(p, data, "focus", partial)
+    else:
+        text = template.text if text in (MISSING, "") else text
+        focus = [template.focus] if focus in (MISSING, []) else focus
+    if focus is not MISSING:
+        if not focus:
             p.error("focus", _("Name at least one focus link."))
-        values["focus"] = [f.value for f in values["focus"]]
-    return p, given(values)
+        focus = [f.value for f in focus]
+    return p, p.values | given({"text": text, "focus": focus})
 
 
 def add_objective(actor: User, drill: Drill, data: dict[str, Any]) -> Objective:
@@ -82,10 +87,9 @@ def add_objective(actor: User, drill: Drill, data: dict[str, Any]) -> Objective:
 def update_objective(actor: User, objective: Objective, data: dict[str, Any]) -> Objective:
     require_design(actor, drill_of(objective))
     p, values = _read_objective(data, partial=True)
-    version = p.version()
     p.check()
-    revise(actor, objective, values, version, stale(_("objective")), "objective.update", OBJECTIVE_FIELDS,
-           updated_at=utcnow())
+    revise(actor, objective, values, values.pop("version", None), stale(_("objective")), "objective.update",
+           OBJECTIVE_FIELDS, updated_at=utcnow())
     return objective
 
 
@@ -96,9 +100,3 @@ def delete_objective(actor: User, objective: Objective) -> None:
     audit.record(actor, "objective.delete", "objective", objective.id, audit.snapshot(objective, OBJECTIVE_FIELDS))
     db.session.delete(objective)
     db.session.flush()
-
-
-def objective_to_dict(objective: Objective) -> dict[str, Any]:
-    return {"id": objective.id, "drill_id": objective.drill_id, "position": objective.position,
-            "text": objective.text, "measure": objective.measure, "focus": list(objective.focus or []),
-            "plan": objective.plan, "version": objective.version}

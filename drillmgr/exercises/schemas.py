@@ -36,3 +36,23 @@ class ObjectiveTemplateSchema(Schema):
 
 class ObjectiveTemplateListSchema(Schema):
     items = List(Nested(ObjectiveTemplateSchema))
+
+
+class ObjectiveSchema(Schema):
+    class Meta:
+        description = ("`template_id` fills the text and focus link from an objective template when they are left "
+                       "out. Only the drill's organisers; at most 50 objectives.")
+
+    id = Integer(dump_only=True)
+    drill_id = Integer(dump_only=True)
+    position = Integer(dump_only=True)
+    text = Text(max_length=MAX_OBJECTIVE_TEXT, plain=True)
+    measure = Text(max_length=MAX_TEXT, plain=True)
+    focus = EnumList(Focus)
+    plan = Text(max_length=MAX_PLAN, plain=True, metadata={"description": "the plan (预案) the objective tests"})
+    template_id = Integer(minimum=1, load_only=True)
+    version = Version()
+
+
+class ObjectiveListSchema(Schema):
+    items = List(Nested(ObjectiveSchema))
