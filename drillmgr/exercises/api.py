@@ -11,8 +11,9 @@ from drillmgr.drills.models import Drill
 from drillmgr.enums import Focus
 from drillmgr.errors import NotFound, ValidationError
 from drillmgr.exercises import checks, inject_files, injects, msel, objective_templates, objectives
-from drillmgr.exercises.schemas import (ObjectiveListSchema, ObjectiveSchema, ObjectiveTemplateListSchema,
-                                         ObjectiveTemplateSchema)
+from drillmgr.exercises.schemas import (InjectListSchema, InjectResponseSchema, InjectSchema, ObjectiveListSchema,
+                                         ObjectiveSchema, ObjectiveTemplateListSchema, ObjectiveTemplateSchema,
+                                         UnplannedInjectSchema)
 from drillmgr.exercises.views import XLSX, inject_file_response, msel_file_response
 
 TEXT = {"type": "string", "maxLength": checks.MAX_TEXT}
@@ -25,37 +26,11 @@ register_schema("ObjectiveTemplateInput", ObjectiveTemplateSchema, output=False)
 register_schema("Objective", ObjectiveSchema, output=True)
 register_schema("ObjectiveList", ObjectiveListSchema, output=True)
 register_schema("ObjectiveInput", ObjectiveSchema, output=False)
-_RESPONSE = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "inject_id": {"type": "integer"}, "user_id": {"type": "integer"},
-    "player": {"type": "string"}, "decision": {"type": "string"}, "responded_at": TIME,
-    "seconds_taken": {"type": "integer", "description": "seconds from the inject's release to the answer"}}}
-register_schema("InjectResponse", _RESPONSE)
-register_schema("Inject", {
-    "type": "object",
-    "description": "Players see only released injects, without `expected_action`, `objective_id` and `version`, "
-                   "and only their own responses.",
-    "properties": {"id": {"type": "integer"}, "drill_id": {"type": "integer"}, "number": {"type": "integer"},
-                   "offset_minutes": {"type": "integer"}, "sender": {"type": "string"},
-                   "recipient": {"type": "string"}, "message": {"type": "string"}, "unplanned": {"type": "boolean"},
-                   "released_at": TIME, "expected_action": {"type": "string"},
-                   "objective_id": {"type": ["integer", "null"]}, "version": {"type": "integer"},
-                   "responses": {"type": "array", "items": {"$ref": "#/components/schemas/InjectResponse"}},
-                   "attachment": {"type": ["object", "null"], "description": "a map or photo: GET …/attachment",
-                                  "properties": {"filename": {"type": "string"}, "content_type": {"type": "string"},
-                                                 "size": {"type": "integer"}}}}})
-register_schema("InjectList", {"type": "object", "properties": {
-    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Inject"}}}})
-_INJECT_PROPS = {"number": {"type": "integer", "minimum": 0, "maximum": 10000},
-                 "offset_minutes": {"type": "integer", "minimum": 0, "maximum": injects.MAX_OFFSET_MINUTES},
-                 "sender": {"type": "string", "maxLength": 200}, "recipient": {"type": "string", "maxLength": 200},
-                 "message": TEXT, "expected_action": TEXT, "objective_id": {"type": "integer"}}
-register_schema("InjectInput", {"type": "object", "description": "Before release only (409 after).",
-                                "properties": _INJECT_PROPS, "required": ["offset_minutes", "message"]})
-register_schema("InjectPatch", {"type": "object", "required": ["version"],
-                                "properties": _INJECT_PROPS | {"version": {"type": "integer"}}})
-register_schema("UnplannedInject", {
-    "type": "object", "description": "Made up by the controller while the exercise runs, released at once.",
-    "properties": {k: v for k, v in _INJECT_PROPS.items() if k != "offset_minutes"}, "required": ["message"]})
+register_schema("InjectResponse", InjectResponseSchema, output=True)
+register_schema("Inject", InjectSchema(answers={}), output=True)
+register_schema("InjectList", InjectListSchema, output=True)
+register_schema("InjectInput", InjectSchema, output=False)
+register_schema("UnplannedInject", UnplannedInjectSchema(), output=False)
 register_schema("InjectFile", {"type": "object", "required": ["file"], "properties": {
     "file": {"type": "string", "format": "binary", "description": "a JPEG, PNG or PDF map or photo"}}})
 register_schema("MselUpload", {"type": "object", "required": ["file"], "properties": {
@@ -145,7 +120,7 @@ def delete_objective(objective_id: int):
 @token_required
 def list_injects(drill_id: int):
     _actor, drill = design_drill(drill_id)
-    return jsonify({"items": [injects.inject_to_dict(i) for i in injects.injects(drill)]})
+    return jsonify(InjectListSchema().dump({"items": injects.injects(drill)}))
 
 
 @bp.post("/drills/<int:drill_id>/injects")
@@ -153,7 +128,7 @@ def list_injects(drill_id: int):
 @token_required
 def create_inject(drill_id: int):
     actor, drill = design_drill(drill_id)
-    return jsonify(injects.inject_to_dict(injects.add_inject(actor, drill, json_body()))), 201
+    return jsonify(InjectSchema().dump(injects.add_inject(actor, drill, json_body()))), 201
 
 
 @bp.post("/drills/<int:drill_id>/injects/seed")
@@ -163,7 +138,7 @@ def create_inject(drill_id: int):
 def seed_injects(drill_id: int):
     actor, drill = design_drill(drill_id)
     made = injects.seed_from_scenario(actor, drill)
-    return jsonify({"items": [injects.inject_to_dict(i) for i in made]}), 201
+    return jsonify(InjectListSchema().dump({"items": made})), 201
 
 
 @bp.get("/drills/<int:drill_id>/msel.xlsx")
@@ -185,7 +160,7 @@ def import_msel(drill_id: int):
         message = _("Send the workbook as multipart/form-data in the field `file`.")
         raise ValidationError(message, {"file": [message]})
     made = msel.import_msel(actor, drill, upload.stream.read(msel.MAX_MSEL_BYTES + 1))
-    return jsonify({"items": [injects.inject_to_dict(i) for i in made]})
+    return jsonify(InjectListSchema().dump({"items": made}))
 
 
 @bp.post("/injects/<int:inject_id>/attachment")
@@ -200,7 +175,7 @@ def attach_inject_file(inject_id: int):
         message = _("Send the file as multipart/form-data in the field `file`.")
         raise ValidationError(message, {"file": [message]})
     inject = inject_files.attach_file(actor, inject, upload.stream, upload.filename or "")
-    return jsonify(injects.inject_to_dict(inject))
+    return jsonify(InjectSchema().dump(inject))
 
 
 @bp.get("/injects/<int:inject_id>/attachment")
@@ -215,12 +190,12 @@ def get_inject_file(inject_id: int):
 
 
 @bp.patch("/injects/<int:inject_id>")
-@describe("Change an inject not yet released", request="InjectPatch", response="Inject")
+@describe("Change an inject not yet released", request="InjectInput", response="Inject")
 @token_required
 def update_inject(inject_id: int):
     actor = current_api_user()
     inject = injects.get_inject(actor, inject_id)
-    return jsonify(injects.inject_to_dict(injects.update_inject(actor, inject, json_body())))
+    return jsonify(InjectSchema().dump(injects.update_inject(actor, inject, json_body())))
 
 
 @bp.delete("/injects/<int:inject_id>")

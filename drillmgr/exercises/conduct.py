@@ -14,8 +14,9 @@ from drillmgr.drills.models import Drill
 from drillmgr.errors import Conflict, NotFound
 from drillmgr.exercises.checks import add_once, drill_of, require_controller, require_unreleased, text
 from drillmgr.exercises.enums import SessionStatus
-from drillmgr.exercises.injects import inject_to_dict, injects, new_inject
+from drillmgr.exercises.injects import injects, new_inject
 from drillmgr.exercises.models import ExerciseSession, Inject, InjectResponse
+from drillmgr.exercises.schemas import PLAYER_HIDDEN, InjectSchema
 from drillmgr.exercises.sessions import elapsed_seconds, running_session, session_of, session_to_dict
 from drillmgr.extensions import db
 from drillmgr.validation import Payload
@@ -107,7 +108,7 @@ def live_state(actor: User, drill: Drill, now: datetime | None = None) -> dict[s
             "controller": design and access.can_design_exercise(actor, drill),
             "may_respond": session is not None and session.status == SessionStatus.RUNNING
             and access.can_respond_to_injects(actor, drill),
-            "injects": [inject_to_dict(i, design, answers.get(i.id, [])) for i in rows]}
+            "injects": InjectSchema(many=True, answers=answers, exclude=() if design else PLAYER_HIDDEN).dump(rows)}
 
 
 def respond(actor: User, inject: Inject, data: dict[str, Any], now: datetime | None = None) -> InjectResponse:

@@ -14,7 +14,7 @@ from drillmgr.exercises import aar, conduct, evaluations, injects, objectives, s
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.api import FOCUS, TEXT, TIME, design_drill
 from drillmgr.exercises.enums import Rating, SessionStatus
-from drillmgr.exercises.schemas import ObjectiveSchema
+from drillmgr.exercises.schemas import InjectListSchema, InjectResponseSchema, InjectSchema, ObjectiveSchema
 from drillmgr.exercises.views import DOCX, report_file_response
 from drillmgr.localtime import api_datetime
 
@@ -32,8 +32,7 @@ register_schema("LiveExercise", {"type": "object", "properties": {
 register_schema("SessionStep", {"type": "object", "description": "The session's version, to be told of a concurrent "
                                 "step (409); {} takes the current one.",
                                 "properties": {"version": {"type": "integer"}}})
-register_schema("ResponseInput", {"type": "object", "required": ["decision"],
-                                  "properties": {"decision": TEXT}})
+register_schema("ResponseInput", InjectResponseSchema, output=False)
 register_schema("Evaluation", {"type": "object", "properties": {
     "id": {"type": "integer"}, "objective_id": {"type": "integer"}, "evaluator_id": {"type": "integer"},
     "evaluator": {"type": "string"}, "rating": {"type": "string", "enum": Rating.values()},
@@ -132,7 +131,7 @@ for _name, (_step, _summary) in SESSION_STEPS.items():
 @token_required
 def release_due(drill_id: int):
     actor, drill = design_drill(drill_id)
-    return jsonify({"items": [injects.inject_to_dict(i) for i in conduct.release_due(actor, drill)]})
+    return jsonify(InjectListSchema().dump({"items": conduct.release_due(actor, drill)}))
 
 
 @bp.post("/drills/<int:drill_id>/injects/unplanned")
@@ -141,7 +140,7 @@ def release_due(drill_id: int):
 @token_required
 def unplanned_inject(drill_id: int):
     actor, drill = design_drill(drill_id)
-    return jsonify(injects.inject_to_dict(conduct.add_unplanned(actor, drill, json_body()))), 201
+    return jsonify(InjectSchema().dump(conduct.add_unplanned(actor, drill, json_body()))), 201
 
 
 @bp.post("/injects/<int:inject_id>/release")
@@ -150,7 +149,7 @@ def unplanned_inject(drill_id: int):
 def release_inject(inject_id: int):
     actor = current_api_user()
     inject = injects.get_inject(actor, inject_id)
-    return jsonify(injects.inject_to_dict(conduct.release_inject(actor, inject)))
+    return jsonify(InjectSchema().dump(conduct.release_inject(actor, inject)))
 
 
 @bp.post("/injects/<int:inject_id>/responses")
@@ -160,7 +159,7 @@ def release_inject(inject_id: int):
 def respond_to_inject(inject_id: int):
     actor = current_api_user()
     inject = injects.get_inject(actor, inject_id)
-    return jsonify(injects.response_to_dict(conduct.respond(actor, inject, json_body()))), 201
+    return jsonify(InjectResponseSchema().dump(conduct.respond(actor, inject, json_body()))), 201
 
 
 # --- evaluation, feedback, report ------------------------------------------------------------------------

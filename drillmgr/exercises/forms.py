@@ -15,8 +15,7 @@ from drillmgr.errors import ServiceError
 from drillmgr.exercises.checks import MAX_TEXT
 from drillmgr.exercises.enums import Rating
 from drillmgr.exercises.feedback import MAX_FEEDBACK_TEXT
-from drillmgr.exercises.injects import MAX_PARTY
-from drillmgr.exercises.schemas import ObjectiveSchema, ObjectiveTemplateSchema
+from drillmgr.exercises.schemas import InjectResponseSchema, InjectSchema, ObjectiveSchema, ObjectiveTemplateSchema
 from drillmgr.forms import schema_choices, schema_length, stale_message
 
 SCORES = [(str(n), str(n)) for n in range(1, 6)]
@@ -68,10 +67,10 @@ class ObjectiveForm(FlaskForm):
 
 class InjectForm(FlaskForm):
     offset_minutes = StringField(filters=[_stripped])
-    sender = _line(MAX_PARTY)
-    recipient = _line(MAX_PARTY)
-    message = _text()
-    expected_action = _text()
+    sender = StringField(validators=[schema_length(InjectSchema, "sender")])
+    recipient = StringField(validators=[schema_length(InjectSchema, "recipient")])
+    message = TextAreaField(validators=[schema_length(InjectSchema, "message")])
+    expected_action = TextAreaField(validators=[schema_length(InjectSchema, "expected_action")])
     objective_id = StringField()
 
     def to_payload(self) -> dict[str, Any]:
@@ -117,7 +116,7 @@ class FeedbackLinksForm(FlaskForm):
 
 
 class ResponseForm(FlaskForm):
-    decision = _text()
+    decision = TextAreaField(validators=[schema_length(InjectResponseSchema, "decision")])
 
     def to_payload(self) -> dict[str, Any]:
         return {"decision": self.decision.data or ""}

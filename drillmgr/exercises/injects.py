@@ -12,19 +12,17 @@ from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Condition
 from drillmgr.errors import Conflict, NotFound, ValidationError
-from drillmgr.exercises.checks import (drill_of, given, record_added, require_design, require_unreleased, revise, stale,
-                                       text)
+from drillmgr.api.schema import Reading
+from drillmgr.exercises.checks import drill_of, record_added, require_design, require_unreleased, revise, stale
 from drillmgr.exercises.defaults import CONDITION_INJECTS
 from drillmgr.exercises.inject_files import detach
-from drillmgr.exercises.models import Inject, InjectResponse, Objective
+from drillmgr.exercises.models import Inject, Objective
+from drillmgr.exercises.schemas import InjectSchema
 from drillmgr.exercises.sessions import session_of
 from drillmgr.extensions import db
-from drillmgr.localtime import api_datetime
-from drillmgr.validation import MISSING, Payload
+from drillmgr.validation import _INTEGER, MISSING
 
-MAX_OFFSET_MINUTES = 7 * 24 * 60  # a week: no tabletop or live drill runs longer
 MAX_INJECTS = 300
-MAX_PARTY = 200  # sender, recipient
 SEED_SPACING_MINUTES = 5
 INJECT_FIELDS = ("number", "offset_minutes", "sender", "recipient", "message", "expected_action", "objective_id")
 
@@ -47,29 +45,26 @@ def get_inject(actor: User, inject_id: int) -> Inject:
     return inject
 
 
-def _read_objective_id(p: Payload, drill: Drill) -> Any:
-    objective_id = p.integer("objective_id", minimum=1, default=MISSING)
-    if p.has("objective_id") and p.data["objective_id"] is None:
-        return None
-    if objective_id not in (MISSING, None):
+def _is_zero(raw: Any) -> bool:
+    """Whether `raw` is a zero as a number field reads it (a Reading keeps no refused 0)."""
+    if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
+        return int(raw.strip()) == 0
+    return isinstance(raw, int) and not isinstance(raw, bool) and raw == 0
+
+
+def read_inject(drill: Drill, data: dict[str, Any], partial: bool) -> tuple[Reading, dict[str, Any]]:
+    """The inject's values; an explicit null objective unlinks it (elsewhere a null is no value)."""
+    p = InjectSchema().read(data, partial=partial)
+    if data.get("objective_id", MISSING) is None:
+        p.values["objective_id"] = None
+    objective_id = p.values.get("objective_id")
+    if objective_id is None and "objective_id" in p.errors and _is_zero(data.get("objective_id")):
+        objective_id = 0  # refused (ids start at 1), and no objective either: both are said, as always
+    if objective_id is not None:
         objective = db.session.get(Objective, objective_id)
         if objective is None or objective.drill_id != drill.id:
             p.error("objective_id", _("No such objective in this exercise."))
-    return objective_id
-
-
-def read_inject(drill: Drill, data: dict[str, Any], partial: bool) -> tuple[Payload, dict[str, Any]]:
-    p = Payload(data, partial=partial)
-    values = {
-        "number": p.integer("number", minimum=0, maximum=10_000),
-        "offset_minutes": p.integer("offset_minutes", required=True, minimum=0, maximum=MAX_OFFSET_MINUTES),
-        "sender": text(p, "sender", max_length=MAX_PARTY),
-        "recipient": text(p, "recipient", max_length=MAX_PARTY),
-        "message": text(p, "message", required=True),
-        "expected_action": text(p, "expected_action"),
-        "objective_id": _read_objective_id(p, drill),
-    }
-    return p, given(values)
+    return p, p.values
 
 
 def next_number(drill: Drill) -> int:
@@ -104,10 +99,10 @@ def update_inject(actor: User, inject: Inject, data: dict[str, Any]) -> Inject:
     drill = drill_of(inject)
     require_design(actor, drill)
     p, values = read_inject(drill, data, partial=True)
-    version = p.version()
     p.check()
     require_unreleased(inject)
-    revise(actor, inject, values, version, stale(_("inject")), "inject.update", INJECT_FIELDS, updated_at=utcnow())
+    revise(actor, inject, values, values.pop("version", None), stale(_("inject")), "inject.update", INJECT_FIELDS,
+           updated_at=utcnow())
     return inject
 
 
@@ -146,29 +141,3 @@ def seed_from_scenario(actor: User, drill: Drill) -> list[Inject]:
     db.session.flush()
     audit.record(actor, "inject.seed", "drill", drill.id, None, {"injects": [i.id for i in made]})
     return made
-
-
-def inject_to_dict(inject: Inject, design: bool = True,
-                   responses: list[InjectResponse] | None = None) -> dict[str, Any]:
-    """`design`: for the design's insiders, with the expected action and the objective; players get what was
-    sent to them."""
-    attachment = inject.attachment
-    answer: dict[str, Any] = {
-        "id": inject.id, "drill_id": inject.drill_id, "number": inject.number,
-        "offset_minutes": inject.offset_minutes, "sender": inject.sender, "recipient": inject.recipient,
-        "message": inject.message, "unplanned": inject.unplanned, "released_at": api_datetime(inject.released_at),
-        "attachment": ({"filename": attachment.filename, "content_type": attachment.content_type,
-                        "size": attachment.size} if attachment is not None else None)}
-    if design:
-        answer |= {"expected_action": inject.expected_action, "objective_id": inject.objective_id,
-                   "version": inject.version}
-    if responses is not None:
-        answer["responses"] = [response_to_dict(r) for r in responses]
-    return answer
-
-
-def response_to_dict(response: InjectResponse) -> dict[str, Any]:
-    player = response.user.display_name or response.user.username if response.user else ""
-    return {"id": response.id, "inject_id": response.inject_id, "user_id": response.user_id, "player": player,
-            "decision": response.decision, "responded_at": api_datetime(response.responded_at),
-            "seconds_taken": response.seconds_taken}

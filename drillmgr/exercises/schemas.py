@@ -2,6 +2,8 @@
 what the OpenAPI document says of them; the pages' forms take their limits and choices from here."""
 from typing import Any
 
+import marshmallow as ma
+
 from drillmgr.api.schema import (Boolean, Decimal, DateTime, EnumList, EnumValue, Integer, List, Nested, Schema,
                                  Text, Version)
 from drillmgr.enums import Focus
@@ -56,3 +58,70 @@ class ObjectiveSchema(Schema):
 
 class ObjectiveListSchema(Schema):
     items = List(Nested(ObjectiveSchema))
+
+
+class InjectResponseSchema(Schema):
+    id = Integer(dump_only=True)
+    inject_id = Integer(dump_only=True)
+    user_id = Integer(dump_only=True)
+    player = Text(dump_only=True)
+    decision = Text(required=True, max_length=MAX_TEXT, plain=True)
+    responded_at = DateTime(dump_only=True, allow_none=True)
+    seconds_taken = Integer(dump_only=True, metadata={"description": "seconds from the inject's release to the answer"})
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        if attr == "player":
+            return _display_name(obj.user)
+        return super().get_attribute(obj, attr, default)
+
+
+class InjectFileSchema(Schema):
+    filename = Text(dump_only=True)
+    content_type = Text(dump_only=True)
+    size = Integer(dump_only=True)
+
+
+PLAYER_HIDDEN = ("expected_action", "objective_id", "version")
+
+
+class InjectSchema(Schema):
+    """Players see only released injects, without PLAYER_HIDDEN, and only their own responses."""
+
+    class Meta:
+        description = "Before release only (409 after)."
+
+    id = Integer(dump_only=True)
+    drill_id = Integer(dump_only=True)
+    number = Integer(minimum=0, maximum=MAX_POSITION)
+    offset_minutes = Integer(required=True, minimum=0, maximum=MAX_OFFSET_MINUTES)
+    sender = Text(max_length=MAX_PARTY, plain=True)
+    recipient = Text(max_length=MAX_PARTY, plain=True)
+    message = Text(required=True, max_length=MAX_TEXT, plain=True)
+    expected_action = Text(max_length=MAX_TEXT, plain=True)
+    objective_id = Integer(minimum=1, allow_none=True)
+    unplanned = Boolean(dump_only=True)
+    released_at = DateTime(dump_only=True, allow_none=True)
+    attachment = Nested(InjectFileSchema, dump_only=True, allow_none=True,
+                        metadata={"description": "a map or photo: GET …/attachment"})
+    responses = List(Nested(InjectResponseSchema), dump_only=True)
+    version = Version()
+
+    def __init__(self, *, answers: dict[int, list[Any]] | None = None, **kwargs: Any) -> None:
+        """`answers`: the responses to each inject to include (by its id); without, no `responses`."""
+        super().__init__(**kwargs)
+        self.answers = answers
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        if attr == "responses":
+            return ma.missing if self.answers is None else self.answers.get(obj.id, [])
+        return super().get_attribute(obj, attr, default)
+
+
+class InjectListSchema(Schema):
+    items = List(Nested(InjectSchema))
+
+
+class UnplannedInjectSchema(InjectSchema):
+    class Meta:
+        description = "Made up by the controller while the exercise runs, released at once."
+        exclude = ("offset_minutes", "version")

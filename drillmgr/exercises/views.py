@@ -14,6 +14,7 @@ from drillmgr.exercises import (aar, aar_docx, conduct, evaluations, inject_file
                                 objectives, sessions)
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.enums import Rating
+from drillmgr.exercises.schemas import InjectResponseSchema, InjectSchema
 from drillmgr.exercises.forms import (EvaluationForm, FeedbackForm, FeedbackLinksForm, InjectForm, ObjectiveForm,
                                       ResponseForm, SessionStepForm, TemplateForm, flash_errors, validated)
 from drillmgr.web import or_404
@@ -273,7 +274,7 @@ def release(inject_id: int):
         conduct.release_inject(current_user, inject)
     except ServiceError as error:
         return _json_error(error)
-    return jsonify(injects.inject_to_dict(inject))
+    return jsonify(InjectSchema().dump(inject))
 
 
 @bp.post("/drills/<int:drill_id>/release-due")
@@ -306,7 +307,7 @@ def respond(inject_id: int):
         response = conduct.respond(current_user, inject, ResponseForm().to_payload())
     except ServiceError as error:
         return _json_error(error)
-    return jsonify(injects.response_to_dict(response)), 201
+    return jsonify(InjectResponseSchema().dump(response)), 201
 
 
 # --- evaluation ------------------------------------------------------------------------------------------
