@@ -16,8 +16,8 @@ from drillmgr.exercises.checks import add_once, drill_of, require_controller, re
 from drillmgr.exercises.enums import SessionStatus
 from drillmgr.exercises.injects import injects, new_inject
 from drillmgr.exercises.models import ExerciseSession, Inject, InjectResponse
-from drillmgr.exercises.schemas import PLAYER_HIDDEN, InjectSchema
-from drillmgr.exercises.sessions import elapsed_seconds, running_session, session_of, session_to_dict
+from drillmgr.exercises.schemas import PLAYER_HIDDEN, InjectSchema, SessionSchema
+from drillmgr.exercises.sessions import SessionState, elapsed_seconds, running_session, session_of
 from drillmgr.extensions import db
 from drillmgr.validation import Payload
 
@@ -104,7 +104,7 @@ def live_state(actor: User, drill: Drill, now: datetime | None = None) -> dict[s
     answers = _answers(actor, rows, design)
     latest = now or utcnow()
     rows.sort(key=lambda i: (i.released_at is None, i.released_at or latest, i.offset_minutes, i.number))
-    return {"session": session_to_dict(drill, session, now),
+    return {"session": SessionSchema().dump(SessionState(drill, session, now)),
             "controller": design and access.can_design_exercise(actor, drill),
             "may_respond": session is not None and session.status == SessionStatus.RUNNING
             and access.can_respond_to_injects(actor, drill),

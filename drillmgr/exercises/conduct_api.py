@@ -14,24 +14,14 @@ from drillmgr.exercises import aar, conduct, evaluations, injects, objectives, s
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.api import FOCUS, TEXT, TIME, design_drill
 from drillmgr.exercises.enums import Rating, SessionStatus
-from drillmgr.exercises.schemas import InjectListSchema, InjectResponseSchema, InjectSchema, ObjectiveSchema
+from drillmgr.exercises.schemas import (InjectListSchema, InjectResponseSchema, InjectSchema, LiveExerciseSchema,
+                                         ObjectiveSchema, SessionSchema, SessionStepSchema)
 from drillmgr.exercises.views import DOCX, report_file_response
 from drillmgr.localtime import api_datetime
 
-register_schema("Session", {"type": "object", "properties": {
-    "drill_id": {"type": "integer"},
-    "status": {"type": "string", "enum": ["not_started", *SessionStatus.values()]},
-    "started_at": TIME, "ended_at": TIME, "elapsed_seconds": {"type": "integer"},
-    "tick": {"type": "integer", "description": "raised by every change players see; poll it"},
-    "run_blind": {"type": "boolean", "description": "a double-blind drill revealed by the console at its start"},
-    "version": {"type": "integer"}}})
-register_schema("LiveExercise", {"type": "object", "properties": {
-    "session": {"$ref": "#/components/schemas/Session"}, "controller": {"type": "boolean"},
-    "may_respond": {"type": "boolean"},
-    "injects": {"type": "array", "items": {"$ref": "#/components/schemas/Inject"}}}})
-register_schema("SessionStep", {"type": "object", "description": "The session's version, to be told of a concurrent "
-                                "step (409); {} takes the current one.",
-                                "properties": {"version": {"type": "integer"}}})
+register_schema("Session", SessionSchema, output=True)
+register_schema("LiveExercise", LiveExerciseSchema, output=True)
+register_schema("SessionStep", SessionStepSchema, output=False)
 register_schema("ResponseInput", InjectResponseSchema, output=False)
 register_schema("Evaluation", {"type": "object", "properties": {
     "id": {"type": "integer"}, "objective_id": {"type": "integer"}, "evaluator_id": {"type": "integer"},
@@ -215,7 +205,8 @@ def feedback_summary(drill_id: int):
 
 
 def report_to_dict(report) -> dict:
-    return {"drill_id": report.drill.id, "session": sessions.session_to_dict(report.drill, report.session),
+    return {"drill_id": report.drill.id,
+            "session": SessionSchema().dump(sessions.SessionState(report.drill, report.session)),
             "objectives": [{"objective": ObjectiveSchema().dump(r.objective),
                             "rating": r.rating.value if r.rating else None,
                             "evaluations": [evaluations.evaluation_to_dict(e) for e in r.evaluations]}

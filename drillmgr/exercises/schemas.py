@@ -7,7 +7,7 @@ import marshmallow as ma
 from drillmgr.api.schema import (Boolean, Decimal, DateTime, EnumList, EnumValue, Integer, List, Nested, Schema,
                                  Text, Version)
 from drillmgr.enums import Focus
-from drillmgr.exercises.enums import Rating
+from drillmgr.exercises.enums import Rating, SessionStatus
 
 MAX_TEXT = 5000
 MAX_OBJECTIVE_TEXT = 500
@@ -125,3 +125,33 @@ class UnplannedInjectSchema(InjectSchema):
     class Meta:
         description = "Made up by the controller while the exercise runs, released at once."
         exclude = ("offset_minutes", "version")
+
+
+class SessionSchema(Schema):
+    """The live session as the console and the players' screens show it (drillmgr.exercises.sessions.SessionState)."""
+
+    drill_id = Integer(dump_only=True)
+    status = Text(dump_only=True, metadata={"enum": ["not_started", *SessionStatus.values()]})
+    started_at = DateTime(dump_only=True, allow_none=True)
+    ended_at = DateTime(dump_only=True, allow_none=True)
+    elapsed_seconds = Integer(dump_only=True)
+    tick = Integer(dump_only=True, metadata={"description": "raised by every change players see; poll it"})
+    run_blind = Boolean(dump_only=True,
+                        metadata={"description": "a double-blind drill revealed by the console at its start"})
+    version = Integer(dump_only=True)
+
+
+class SessionStepSchema(Schema):
+    class Meta:
+        description = "The session's version, to be told of a concurrent step (409); {} takes the current one."
+
+    version = Integer(minimum=1)
+
+
+class LiveExerciseSchema(Schema):
+    """The live exercise as its caller may see it (drillmgr.exercises.conduct.live_state composes it)."""
+
+    session = Nested(SessionSchema)
+    controller = Boolean()
+    may_respond = Boolean()
+    injects = List(Nested(InjectSchema))

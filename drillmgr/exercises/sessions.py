@@ -1,5 +1,6 @@
 """The live session of an exercise: started by the console (which reveals a double-blind drill to its players
 at that moment, never before), paused, resumed and ended, and the clock its injects run by."""
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,10 +20,9 @@ from drillmgr.errors import Conflict
 from drillmgr.exercises.checks import add_once, require_controller, stale
 from drillmgr.exercises.enums import SessionStatus
 from drillmgr.exercises.models import ExerciseSession
+from drillmgr.exercises.schemas import SessionStepSchema
 from drillmgr.extensions import db
-from drillmgr.localtime import api_datetime
 from drillmgr.notifications import services as notifications
-from drillmgr.validation import Payload
 
 MAX_REVEALED_LENGTH = timedelta(hours=4)
 
@@ -116,9 +116,7 @@ def _step_values(session: ExerciseSession, to: SessionStatus, now: datetime) -> 
 def _step(actor: User, drill: Drill, data: dict[str, Any] | None, allowed: tuple[SessionStatus, ...],
           to: SessionStatus, action: str, now: datetime | None = None) -> ExerciseSession:
     require_controller(actor, drill)
-    p = Payload(data or {})
-    version = p.version()
-    p.check()
+    version = SessionStepSchema().load(data or {}).get("version")
     now = now or utcnow()
     session = session_of(drill, for_update=True)
     if session is None:
@@ -147,11 +145,43 @@ def end_session(actor: User, drill: Drill, data: dict[str, Any] | None = None,
                  "exercise.end", now)
 
 
-def session_to_dict(drill: Drill, session: ExerciseSession | None, now: datetime | None = None) -> dict[str, Any]:
-    if session is None:
-        return {"drill_id": drill.id, "status": "not_started", "started_at": None, "ended_at": None,
-                "elapsed_seconds": 0, "tick": 0, "run_blind": False, "version": 0}
-    return {"drill_id": drill.id, "status": session.status.value, "started_at": api_datetime(session.started_at),
-            "ended_at": api_datetime(session.ended_at), "elapsed_seconds": elapsed_seconds(session, now),
-            "tick": session.tick,
-            "run_blind": bool(drill.double_blind and session.revealed_by_console), "version": session.version}
+@dataclass
+class SessionState:
+    """The drill's session as the console and the players' screens show it (SessionSchema): before the start,
+    `not_started` with zeros."""
+
+    drill: Drill
+    session: ExerciseSession | None
+    now: datetime | None = None
+
+    @property
+    def drill_id(self) -> int:
+        return self.drill.id
+
+    @property
+    def status(self) -> str:
+        return self.session.status.value if self.session is not None else "not_started"
+
+    @property
+    def started_at(self) -> datetime | None:
+        return self.session.started_at if self.session is not None else None
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return self.session.ended_at if self.session is not None else None
+
+    @property
+    def elapsed_seconds(self) -> int:
+        return elapsed_seconds(self.session, self.now) if self.session is not None else 0
+
+    @property
+    def tick(self) -> int:
+        return self.session.tick if self.session is not None else 0
+
+    @property
+    def run_blind(self) -> bool:
+        return self.session is not None and bool(self.drill.double_blind and self.session.revealed_by_console)
+
+    @property
+    def version(self) -> int:
+        return self.session.version if self.session is not None else 0
