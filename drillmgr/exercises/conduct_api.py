@@ -14,8 +14,9 @@ from drillmgr.exercises import aar, conduct, evaluations, injects, objectives, s
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.api import FOCUS, TEXT, TIME, design_drill
 from drillmgr.exercises.enums import Rating, SessionStatus
-from drillmgr.exercises.schemas import (InjectListSchema, InjectResponseSchema, InjectSchema, LiveExerciseSchema,
-                                         ObjectiveSchema, SessionSchema, SessionStepSchema)
+from drillmgr.exercises.schemas import (EvaluationListSchema, EvaluationSchema, InjectListSchema, InjectResponseSchema,
+                                        InjectSchema, LiveExerciseSchema, ObjectiveSchema, SessionSchema,
+                                        SessionStepSchema)
 from drillmgr.exercises.views import DOCX, report_file_response
 from drillmgr.localtime import api_datetime
 
@@ -23,18 +24,9 @@ register_schema("Session", SessionSchema, output=True)
 register_schema("LiveExercise", LiveExerciseSchema, output=True)
 register_schema("SessionStep", SessionStepSchema, output=False)
 register_schema("ResponseInput", InjectResponseSchema, output=False)
-register_schema("Evaluation", {"type": "object", "properties": {
-    "id": {"type": "integer"}, "objective_id": {"type": "integer"}, "evaluator_id": {"type": "integer"},
-    "evaluator": {"type": "string"}, "rating": {"type": "string", "enum": Rating.values()},
-    "observations": {"type": "string"}, "strengths": {"type": "string"}, "improvements": {"type": "string"},
-    "finding_id": {"type": ["integer", "null"]}, "version": {"type": "integer"}}})
-register_schema("EvaluationList", {"type": "object", "properties": {
-    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Evaluation"}}}})
-register_schema("EvaluationInput", {
-    "type": "object", "required": ["rating"],
-    "description": "The caller's own evaluation of the objective (the drill's evaluators): version 0 creates it.",
-    "properties": {"rating": {"type": "string", "enum": Rating.values()}, "observations": TEXT,
-                   "strengths": TEXT, "improvements": TEXT, "version": {"type": "integer"}}})
+register_schema("Evaluation", EvaluationSchema, output=True)
+register_schema("EvaluationList", EvaluationListSchema, output=True)
+register_schema("EvaluationInput", EvaluationSchema, output=False)
 register_schema("FeedbackLinkRequest", {"type": "object", "properties": {
     "count": {"type": "integer", "minimum": 1, "maximum": 200}}})
 register_schema("FeedbackLinks", {"type": "object", "properties": {
@@ -159,7 +151,7 @@ def respond_to_inject(inject_id: int):
 @token_required
 def list_evaluations(drill_id: int):
     _actor, drill = design_drill(drill_id)
-    return jsonify({"items": [evaluations.evaluation_to_dict(e) for e in evaluations.evaluations(drill)]})
+    return jsonify(EvaluationListSchema().dump({"items": evaluations.evaluations(drill)}))
 
 
 @bp.put("/objectives/<int:objective_id>/evaluation")
@@ -169,7 +161,7 @@ def list_evaluations(drill_id: int):
 def put_evaluation(objective_id: int):
     actor = current_api_user()
     objective = objectives.get_objective(actor, objective_id)
-    return jsonify(evaluations.evaluation_to_dict(evaluations.save_evaluation(actor, objective, json_body())))
+    return jsonify(EvaluationSchema().dump(evaluations.save_evaluation(actor, objective, json_body())))
 
 
 @bp.post("/evaluations/<int:evaluation_id>/finding")
@@ -209,7 +201,7 @@ def report_to_dict(report) -> dict:
             "session": SessionSchema().dump(sessions.SessionState(report.drill, report.session)),
             "objectives": [{"objective": ObjectiveSchema().dump(r.objective),
                             "rating": r.rating.value if r.rating else None,
-                            "evaluations": [evaluations.evaluation_to_dict(e) for e in r.evaluations]}
+                            "evaluations": EvaluationSchema(many=True).dump(r.evaluations)}
                            for r in report.objectives],
             "timeline": [{"inject_id": r.inject.id, "number": r.inject.number,
                           "released_at": api_datetime(r.inject.released_at), "responses": r.responses,

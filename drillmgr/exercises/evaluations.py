@@ -13,15 +13,15 @@ from drillmgr.drills.models import Drill
 from drillmgr.drills.services import require_not_filed
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict, NotFound
-from drillmgr.exercises.checks import drill_of, or_empty, record_added, revise, stale, text
+from drillmgr.exercises.checks import drill_of, record_added, revise, stale
 from drillmgr.exercises.enums import Rating
 from drillmgr.exercises.models import Evaluation, Objective
 from drillmgr.exercises.objectives import get_objective
+from drillmgr.exercises.schemas import EvaluationSchema
 from drillmgr.exercises.sessions import session_of
 from drillmgr.extensions import db
 from drillmgr.findings import services as findings
 from drillmgr.findings.models import Finding
-from drillmgr.validation import Payload
 
 EVALUATION_FIELDS = ("rating", "observations", "strengths", "improvements")
 RATING_ORDER = [Rating.P, Rating.S, Rating.M, Rating.U]
@@ -34,13 +34,10 @@ def evaluations(drill: Drill) -> list[Evaluation]:
         .where(Objective.drill_id == drill.id).order_by(Objective.position, Evaluation.id)))
 
 
-def _read_evaluation(data: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
-    p = Payload(data)
-    values = {"rating": p.choice("rating", Rating, required=True), "observations": text(p, "observations"),
-              "strengths": text(p, "strengths"), "improvements": text(p, "improvements")}
-    version = p.integer("version", minimum=0, default=0)
-    p.check()
-    return or_empty(values), version
+def _read_evaluation(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The evaluation's values (texts left out are empty) and the version it is based on (0: none yet)."""
+    values = EvaluationSchema().load(data)
+    return {name: values.get(name, "") for name in EVALUATION_FIELDS}, values.get("version", 0)
 
 
 def _create(actor: User, objective: Objective, values: dict[str, Any], version: int | None) -> Evaluation:
@@ -91,14 +88,6 @@ def evaluation_to_finding(actor: User, evaluation: Evaluation, data: dict[str, A
                                          {"summary": summary[:MAX_FINDING_SUMMARY]} | dict(data))
     evaluation.finding_id = finding.id
     return finding
-
-
-def evaluation_to_dict(evaluation: Evaluation) -> dict[str, Any]:
-    return {"id": evaluation.id, "objective_id": evaluation.objective_id, "evaluator_id": evaluation.evaluator_id,
-            "evaluator": evaluation.evaluator.display_name or evaluation.evaluator.username,
-            "rating": evaluation.rating.value, "observations": evaluation.observations,
-            "strengths": evaluation.strengths, "improvements": evaluation.improvements,
-            "finding_id": evaluation.finding_id, "version": evaluation.version}
 
 
 def overall_rating(ratings: list[Rating]) -> Rating | None:

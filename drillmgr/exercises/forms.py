@@ -15,7 +15,8 @@ from drillmgr.errors import ServiceError
 from drillmgr.exercises.checks import MAX_TEXT
 from drillmgr.exercises.enums import Rating
 from drillmgr.exercises.feedback import MAX_FEEDBACK_TEXT
-from drillmgr.exercises.schemas import InjectResponseSchema, InjectSchema, ObjectiveSchema, ObjectiveTemplateSchema
+from drillmgr.exercises.schemas import (EvaluationSchema, InjectResponseSchema, InjectSchema, ObjectiveSchema,
+                                        ObjectiveTemplateSchema)
 from drillmgr.forms import schema_choices, schema_length, stale_message
 
 SCORES = [(str(n), str(n)) for n in range(1, 6)]
@@ -85,10 +86,10 @@ class InjectForm(FlaskForm):
 
 class EvaluationForm(FlaskForm):
     objective_id = HiddenField()
-    rating = RadioField(choices=Rating.choices, validate_choice=False)
-    observations = _text()
-    strengths = _text()
-    improvements = _text()
+    rating = RadioField(choices=schema_choices(EvaluationSchema, "rating"), validate_choice=False)
+    observations = TextAreaField(validators=[schema_length(EvaluationSchema, "observations")])
+    strengths = TextAreaField(validators=[schema_length(EvaluationSchema, "strengths")])
+    improvements = TextAreaField(validators=[schema_length(EvaluationSchema, "improvements")])
     version = HiddenField()
 
     def to_payload(self) -> dict[str, Any]:

@@ -155,3 +155,28 @@ class LiveExerciseSchema(Schema):
     controller = Boolean()
     may_respond = Boolean()
     injects = List(Nested(InjectSchema))
+
+
+class EvaluationSchema(Schema):
+    class Meta:
+        description = "The caller's own evaluation of the objective (the drill's evaluators): version 0 creates it."
+
+    id = Integer(dump_only=True)
+    objective_id = Integer(dump_only=True)
+    evaluator_id = Integer(dump_only=True)
+    evaluator = Text(dump_only=True)
+    rating = EnumValue(Rating, required=True)
+    observations = Text(max_length=MAX_TEXT, plain=True)
+    strengths = Text(max_length=MAX_TEXT, plain=True)
+    improvements = Text(max_length=MAX_TEXT, plain=True)
+    finding_id = Integer(dump_only=True, allow_none=True)
+    version = Integer(minimum=0, metadata={"description": "the version read; 0 creates the evaluation"})
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        if attr == "evaluator":
+            return _display_name(obj.evaluator)
+        return super().get_attribute(obj, attr, default)
+
+
+class EvaluationListSchema(Schema):
+    items = List(Nested(EvaluationSchema))
