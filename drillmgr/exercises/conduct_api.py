@@ -14,9 +14,10 @@ from drillmgr.exercises import aar, conduct, evaluations, injects, objectives, s
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.api import FOCUS, TEXT, TIME, design_drill
 from drillmgr.exercises.enums import Rating, SessionStatus
-from drillmgr.exercises.schemas import (EvaluationListSchema, EvaluationSchema, InjectListSchema, InjectResponseSchema,
-                                        InjectSchema, LiveExerciseSchema, ObjectiveSchema, SessionSchema,
-                                        SessionStepSchema)
+from drillmgr.exercises.schemas import (EvaluationListSchema, EvaluationSchema, FeedbackLinkRequestSchema,
+                                        FeedbackLinksSchema, FeedbackSummarySchema, InjectListSchema,
+                                        InjectResponseSchema, InjectSchema, LiveExerciseSchema, ObjectiveSchema,
+                                        SessionSchema, SessionStepSchema)
 from drillmgr.exercises.views import DOCX, report_file_response
 from drillmgr.localtime import api_datetime
 
@@ -27,15 +28,9 @@ register_schema("ResponseInput", InjectResponseSchema, output=False)
 register_schema("Evaluation", EvaluationSchema, output=True)
 register_schema("EvaluationList", EvaluationListSchema, output=True)
 register_schema("EvaluationInput", EvaluationSchema, output=False)
-register_schema("FeedbackLinkRequest", {"type": "object", "properties": {
-    "count": {"type": "integer", "minimum": 1, "maximum": 200}}})
-register_schema("FeedbackLinks", {"type": "object", "properties": {
-    "links": {"type": "array", "items": {"type": "string"},
-              "description": f"signed, good for one answer each within {participant_feedback.FEEDBACK_DAYS} days"}}})
-register_schema("FeedbackSummary", {"type": "object", "properties": {
-    "count": {"type": "integer"}, "overall_mean": {"type": ["number", "null"]},
-    "realism_mean": {"type": ["number", "null"]}, "strengths": {"type": "array", "items": {"type": "string"}},
-    "improvements": {"type": "array", "items": {"type": "string"}}}})
+register_schema("FeedbackLinkRequest", FeedbackLinkRequestSchema, output=False)
+register_schema("FeedbackLinks", FeedbackLinksSchema, output=True)
+register_schema("FeedbackSummary", FeedbackSummarySchema, output=True)
 register_schema("AfterActionReport", {"type": "object", "properties": {
     "drill_id": {"type": "integer"}, "session": {"$ref": "#/components/schemas/Session"},
     "objectives": {"type": "array", "items": {"type": "object", "properties": {
@@ -185,7 +180,8 @@ def evaluation_finding(evaluation_id: int):
 def feedback_links(drill_id: int):
     actor, drill = design_drill(drill_id)
     tokens = participant_feedback.feedback_tokens(actor, drill, json_body())
-    return jsonify({"links": [url_for("exercises.feedback", token=t, _external=True) for t in tokens]}), 201
+    links = [url_for("exercises.feedback", token=t, _external=True) for t in tokens]
+    return jsonify(FeedbackLinksSchema().dump({"links": links})), 201
 
 
 @bp.get("/drills/<int:drill_id>/feedback")
@@ -193,7 +189,7 @@ def feedback_links(drill_id: int):
 @token_required
 def feedback_summary(drill_id: int):
     _actor, drill = design_drill(drill_id)
-    return jsonify(participant_feedback.feedback_summary(drill))
+    return jsonify(FeedbackSummarySchema().dump(participant_feedback.feedback_summary(drill)))
 
 
 def report_to_dict(report) -> dict:

@@ -16,19 +16,16 @@ from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict, NotFound
-from drillmgr.exercises.checks import add_once, or_empty, require_controller, text
+from drillmgr.exercises.checks import add_once, require_controller
 from drillmgr.exercises.enums import SessionStatus
 from drillmgr.exercises.models import Feedback
+from drillmgr.exercises.schemas import FEEDBACK_DAYS, FeedbackLinkRequestSchema, FeedbackSchema
 from drillmgr.exercises.sessions import session_of
 from drillmgr.extensions import db
-from drillmgr.validation import Payload
 
-FEEDBACK_DAYS = 14
 FEEDBACK_SALT = "exercise-feedback"
-MAX_LINKS = 200
 MAX_TOKEN = 500
 MAX_RESPONDENT = 64
-MAX_FEEDBACK_TEXT = 2000
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -44,9 +41,7 @@ def feedback_tokens(actor: User, drill: Drill, data: dict[str, Any]) -> list[str
     """`count` signed links, one per participant, each good for one answer within FEEDBACK_DAYS. Only after the
     exercise: a link must never tell of a double-blind exercise before it runs."""
     require_controller(actor, drill)
-    p = Payload(data)
-    count = p.integer("count", minimum=1, maximum=MAX_LINKS, default=1)
-    p.check()
+    count = FeedbackLinkRequestSchema().load(data).get("count", 1)
     if not _feedback_open(drill):
         raise Conflict(_("Feedback links are issued once the exercise has ended."))
     serializer = _serializer()
@@ -74,16 +69,11 @@ def feedback_given(drill: Drill, respondent: str) -> bool:
 
 def submit_feedback(token: str, data: dict[str, Any], now: datetime | None = None) -> Feedback:
     drill, respondent = read_feedback_token(token)
-    p = Payload(data)
-    values = {"overall": p.integer("overall", required=True, minimum=1, maximum=5),
-              "realism": p.integer("realism", required=True, minimum=1, maximum=5),
-              "strengths": text(p, "strengths", max_length=MAX_FEEDBACK_TEXT),
-              "improvements": text(p, "improvements", max_length=MAX_FEEDBACK_TEXT)}
-    p.check()
+    values = {"strengths": "", "improvements": ""} | FeedbackSchema().load(data)
     used = _("This link has already been used to answer.")
     if feedback_given(drill, respondent):
         raise Conflict(used)
-    feedback = Feedback(drill_id=drill.id, respondent=respondent, submitted_at=now or utcnow(), **or_empty(values))
+    feedback = Feedback(drill_id=drill.id, respondent=respondent, submitted_at=now or utcnow(), **values)
     add_once(feedback, used)
     return feedback
 

@@ -14,9 +14,8 @@ from drillmgr.enums import Focus
 from drillmgr.errors import ServiceError
 from drillmgr.exercises.checks import MAX_TEXT
 from drillmgr.exercises.enums import Rating
-from drillmgr.exercises.feedback import MAX_FEEDBACK_TEXT
-from drillmgr.exercises.schemas import (EvaluationSchema, InjectResponseSchema, InjectSchema, ObjectiveSchema,
-                                        ObjectiveTemplateSchema)
+from drillmgr.exercises.schemas import (EvaluationSchema, FeedbackSchema, InjectResponseSchema, InjectSchema,
+                                        ObjectiveSchema, ObjectiveTemplateSchema)
 from drillmgr.forms import schema_choices, schema_length, stale_message
 
 SCORES = [(str(n), str(n)) for n in range(1, 6)]
@@ -101,8 +100,8 @@ class EvaluationForm(FlaskForm):
 class FeedbackForm(FlaskForm):
     overall = RadioField(choices=SCORES, validate_choice=False)
     realism = RadioField(choices=SCORES, validate_choice=False)
-    strengths = _text(MAX_FEEDBACK_TEXT)
-    improvements = _text(MAX_FEEDBACK_TEXT)
+    strengths = TextAreaField(validators=[schema_length(FeedbackSchema, "strengths")])
+    improvements = TextAreaField(validators=[schema_length(FeedbackSchema, "improvements")])
 
     def to_payload(self) -> dict[str, Any]:
         return {"overall": self.overall.data or None, "realism": self.realism.data or None,

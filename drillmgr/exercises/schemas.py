@@ -17,6 +17,7 @@ MAX_OFFSET_MINUTES = 7 * 24 * 60  # a week: no tabletop or live drill runs longe
 MAX_PARTY = 200  # an inject's sender, recipient
 MAX_LINKS = 200
 MAX_FEEDBACK_TEXT = 2000
+FEEDBACK_DAYS = 14  # how long a feedback link is good for
 SCORE = {"minimum": 1, "maximum": 5}
 
 
@@ -180,3 +181,28 @@ class EvaluationSchema(Schema):
 
 class EvaluationListSchema(Schema):
     items = List(Nested(EvaluationSchema))
+
+
+class FeedbackLinkRequestSchema(Schema):
+    count = Integer(minimum=1, maximum=MAX_LINKS)
+
+
+class FeedbackLinksSchema(Schema):
+    links = List(Text(), metadata={"description": f"signed, good for one answer each within {FEEDBACK_DAYS} days"})
+
+
+class FeedbackSchema(Schema):
+    """A participant's answer through a feedback link (the public form; no API)."""
+
+    overall = Integer(required=True, **SCORE)
+    realism = Integer(required=True, **SCORE)
+    strengths = Text(max_length=MAX_FEEDBACK_TEXT, plain=True)
+    improvements = Text(max_length=MAX_FEEDBACK_TEXT, plain=True)
+
+
+class FeedbackSummarySchema(Schema):
+    count = Integer()
+    overall_mean = Decimal(allow_none=True)
+    realism_mean = Decimal(allow_none=True)
+    strengths = List(Text())
+    improvements = List(Text())
