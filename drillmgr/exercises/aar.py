@@ -18,7 +18,7 @@ from drillmgr.exercises.feedback import feedback_summary
 from drillmgr.exercises.injects import injects
 from drillmgr.exercises.models import Evaluation, ExerciseSession, Inject, InjectResponse, Objective
 from drillmgr.exercises.objectives import objectives
-from drillmgr.exercises.sessions import elapsed_seconds, session_of
+from drillmgr.exercises.sessions import SessionState, elapsed_seconds, session_of
 from drillmgr.extensions import db
 from drillmgr.findings import services as findings
 from drillmgr.findings.models import Finding
@@ -53,6 +53,22 @@ class AfterAction:
     feedback: dict[str, Any]
     findings: list[Finding]
     improvement_plan: list[dict[str, str]]
+
+    @property
+    def drill_id(self) -> int:
+        return self.drill.id
+
+    @property
+    def session_state(self) -> SessionState:
+        return SessionState(self.drill, self.session)
+
+    @property
+    def focus_coverage(self) -> list[dict[str, Any]]:
+        return focus_coverage(self.drill)
+
+    @property
+    def draft(self) -> dict[str, str]:
+        return review_draft(self)
 
 
 def _objective_results(drill: Drill, all_injects: list[Inject]) -> list[ObjectiveResult]:

@@ -8,17 +8,13 @@ from drillmgr.accounts.models import User
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.drills.models import Drill
-from drillmgr.enums import Focus
 from drillmgr.errors import NotFound, ValidationError
-from drillmgr.exercises import checks, inject_files, injects, msel, objective_templates, objectives
+from drillmgr.exercises import inject_files, injects, msel, objective_templates, objectives
 from drillmgr.exercises.schemas import (InjectListSchema, InjectResponseSchema, InjectSchema, ObjectiveListSchema,
                                          ObjectiveSchema, ObjectiveTemplateListSchema, ObjectiveTemplateSchema,
                                          UnplannedInjectSchema)
 from drillmgr.exercises.views import XLSX, inject_file_response, msel_file_response
 
-TEXT = {"type": "string", "maxLength": checks.MAX_TEXT}
-TIME = {"type": ["string", "null"], "format": "date-time"}
-FOCUS = {"type": "string", "enum": Focus.values()}
 
 register_schema("ObjectiveTemplate", ObjectiveTemplateSchema, output=True)
 register_schema("ObjectiveTemplateList", ObjectiveTemplateListSchema, output=True)

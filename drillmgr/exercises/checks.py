@@ -19,28 +19,9 @@ from drillmgr.drills.services import require_not_filed
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict
 from drillmgr.extensions import Model, db
-from drillmgr.validation import MISSING, Payload
-
-MAX_TEXT = 5000
-
 
 def stale(what: str) -> str:
     return str(_("Someone else changed this %(what)s meanwhile. Reload it and apply your change again.", what=what))
-
-
-def text(p: Payload, name: str, required: bool = False, max_length: int = MAX_TEXT) -> Any:
-    """A plain-text field of a payload (MISSING when left out)."""
-    return p.string(name, required=required, max_length=max_length, plain=True)
-
-
-def given(values: dict[str, Any]) -> dict[str, Any]:
-    """The values a payload named (those not MISSING)."""
-    return {k: v for k, v in values.items() if v is not MISSING}
-
-
-def or_empty(values: dict[str, Any]) -> dict[str, Any]:
-    """The values, with "" for those left out."""
-    return {k: ("" if v is MISSING else v) for k, v in values.items()}
 
 
 def require_design(actor: User, drill: Drill) -> None:

@@ -12,14 +12,13 @@ from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.errors import Conflict, NotFound
-from drillmgr.exercises.checks import add_once, drill_of, require_controller, require_unreleased, text
+from drillmgr.exercises.checks import add_once, drill_of, require_controller, require_unreleased
 from drillmgr.exercises.enums import SessionStatus
 from drillmgr.exercises.injects import injects, new_inject
 from drillmgr.exercises.models import ExerciseSession, Inject, InjectResponse
-from drillmgr.exercises.schemas import PLAYER_HIDDEN, InjectSchema, SessionSchema
+from drillmgr.exercises.schemas import PLAYER_HIDDEN, InjectResponseSchema, InjectSchema, SessionSchema
 from drillmgr.exercises.sessions import SessionState, elapsed_seconds, running_session, session_of
 from drillmgr.extensions import db
-from drillmgr.validation import Payload
 
 
 def _released_while_running() -> str:
@@ -116,9 +115,7 @@ def respond(actor: User, inject: Inject, data: dict[str, Any], now: datetime | N
     drill = drill_of(inject)
     access.require(access.can_respond_to_injects(actor, drill),
                    _("Only the participating units' staff answer injects."))
-    p = Payload(data)
-    decision = text(p, "decision", required=True)
-    p.check()
+    decision = InjectResponseSchema().load(data)["decision"]
     now = now or utcnow()
     session = session_of(drill)
     if session is None or session.status != SessionStatus.RUNNING or inject.released_at is None:

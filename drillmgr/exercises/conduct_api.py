@@ -12,14 +12,12 @@ from drillmgr.api.openapi import describe, register_schema
 from drillmgr.errors import ValidationError
 from drillmgr.exercises import aar, conduct, evaluations, injects, objectives, sessions
 from drillmgr.exercises import feedback as participant_feedback
-from drillmgr.exercises.api import FOCUS, TEXT, TIME, design_drill
-from drillmgr.exercises.enums import Rating, SessionStatus
-from drillmgr.exercises.schemas import (EvaluationListSchema, EvaluationSchema, FeedbackLinkRequestSchema,
-                                        FeedbackLinksSchema, FeedbackSummarySchema, InjectListSchema,
-                                        InjectResponseSchema, InjectSchema, LiveExerciseSchema, ObjectiveSchema,
+from drillmgr.exercises.api import design_drill
+from drillmgr.exercises.schemas import (AfterActionSchema, EvaluationListSchema, EvaluationSchema,
+                                        FeedbackLinkRequestSchema, FeedbackLinksSchema, FeedbackSummarySchema,
+                                        InjectListSchema, InjectResponseSchema, InjectSchema, LiveExerciseSchema,
                                         SessionSchema, SessionStepSchema)
 from drillmgr.exercises.views import DOCX, report_file_response
-from drillmgr.localtime import api_datetime
 
 register_schema("Session", SessionSchema, output=True)
 register_schema("LiveExercise", LiveExerciseSchema, output=True)
@@ -31,27 +29,7 @@ register_schema("EvaluationInput", EvaluationSchema, output=False)
 register_schema("FeedbackLinkRequest", FeedbackLinkRequestSchema, output=False)
 register_schema("FeedbackLinks", FeedbackLinksSchema, output=True)
 register_schema("FeedbackSummary", FeedbackSummarySchema, output=True)
-register_schema("AfterActionReport", {"type": "object", "properties": {
-    "drill_id": {"type": "integer"}, "session": {"$ref": "#/components/schemas/Session"},
-    "objectives": {"type": "array", "items": {"type": "object", "properties": {
-        "objective": {"$ref": "#/components/schemas/Objective"},
-        "rating": {"type": ["string", "null"], "enum": [*Rating.values(), None]},
-        "evaluations": {"type": "array", "items": {"$ref": "#/components/schemas/Evaluation"}}}}},
-    "timeline": {"type": "array", "items": {"type": "object", "properties": {
-        "inject_id": {"type": "integer"}, "number": {"type": "integer"}, "released_at": TIME,
-        "responses": {"type": "integer"}, "first_seconds": {"type": ["integer", "null"]},
-        "median_seconds": {"type": ["integer", "null"]}}}},
-    "feedback": {"$ref": "#/components/schemas/FeedbackSummary"},
-    "focus_coverage": {"type": "array", "description": "each focus link of the drill: planned (an objective names "
-                       "it) and exercised (such an objective was answered or rated)", "items": {
-        "type": "object", "properties": {"focus": FOCUS, "planned": {"type": "boolean"},
-                                         "exercised": {"type": "boolean"}}}},
-    "improvement_plan": {"type": "array", "items": {"type": "object", "properties": {
-        name: {"type": "string"} for name in ("objective", "capability", "rating", "strengths", "improvements",
-                                              "corrective_action", "owner", "due_on")}}},
-    "draft": {"type": "object", "description": "review texts drafted from the above",
-              "additionalProperties": {"type": "string"}}}})
-
+register_schema("AfterActionReport", AfterActionSchema, output=True)
 
 
 # --- the live session ----------------------------------------------------------------------------------
@@ -192,23 +170,6 @@ def feedback_summary(drill_id: int):
     return jsonify(FeedbackSummarySchema().dump(participant_feedback.feedback_summary(drill)))
 
 
-def report_to_dict(report) -> dict:
-    return {"drill_id": report.drill.id,
-            "session": SessionSchema().dump(sessions.SessionState(report.drill, report.session)),
-            "objectives": [{"objective": ObjectiveSchema().dump(r.objective),
-                            "rating": r.rating.value if r.rating else None,
-                            "evaluations": EvaluationSchema(many=True).dump(r.evaluations)}
-                           for r in report.objectives],
-            "timeline": [{"inject_id": r.inject.id, "number": r.inject.number,
-                          "released_at": api_datetime(r.inject.released_at), "responses": r.responses,
-                          "first_seconds": r.first_seconds, "median_seconds": r.median_seconds}
-                         for r in report.timeline],
-            "feedback": report.feedback, "improvement_plan": report.improvement_plan,
-            "focus_coverage": [{k: c[k] for k in ("focus", "planned", "exercised")}
-                               for c in aar.focus_coverage(report.drill)],
-            "draft": aar.review_draft(report)}
-
-
 @bp.get("/drills/<int:drill_id>/after-action")
 @describe("The after-action report drafted from objectives, ratings, the inject timeline and feedback",
           response="AfterActionReport", content_types=[DOCX],
@@ -226,7 +187,7 @@ def after_action(drill_id: int):
     wants_docx = formats == [] and request.accept_mimetypes.best_match(["application/json", DOCX]) == DOCX
     if wants_docx or "docx" in formats:
         return report_file_response(report)
-    return jsonify(report_to_dict(report))
+    return jsonify(AfterActionSchema().dump(report))
 
 
 @bp.post("/drills/<int:drill_id>/after-action/review")
@@ -236,4 +197,4 @@ def after_action(drill_id: int):
 def fill_review(drill_id: int):
     actor, drill = design_drill(drill_id)
     aar.fill_review(actor, drill)
-    return jsonify(report_to_dict(aar.after_action(actor, drill)))
+    return jsonify(AfterActionSchema().dump(aar.after_action(actor, drill)))

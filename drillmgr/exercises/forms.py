@@ -8,29 +8,20 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, Field, HiddenField, RadioField, SelectField, SelectMultipleField, StringField,
                      TextAreaField)
-from wtforms.validators import Length
 
-from drillmgr.enums import Focus
+from drillmgr.api.schema import Integer, field_of
 from drillmgr.errors import ServiceError
-from drillmgr.exercises.checks import MAX_TEXT
-from drillmgr.exercises.enums import Rating
 from drillmgr.exercises.schemas import (EvaluationSchema, FeedbackSchema, InjectResponseSchema, InjectSchema,
                                         ObjectiveSchema, ObjectiveTemplateSchema)
 from drillmgr.forms import schema_choices, schema_length, stale_message
 
-SCORES = [(str(n), str(n)) for n in range(1, 6)]
 
 
-def _at_most(n: int) -> Length:
-    return Length(max=n, message=_l("Must be at most %(n)d characters.", n=n))
-
-
-def _text(n: int = MAX_TEXT) -> TextAreaField:
-    return TextAreaField(validators=[_at_most(n)])
-
-
-def _line(n: int) -> StringField:
-    return StringField(validators=[_at_most(n)])
+def _scores(name: str) -> list[tuple[str, str]]:
+    """The marks a feedback question takes (FeedbackSchema's range), for radio buttons."""
+    score = field_of(FeedbackSchema, name)
+    assert isinstance(score, Integer), name
+    return [(str(n), str(n)) for n in range(score.minimum, score.maximum + 1)]
 
 
 def _stripped(value: Any) -> Any:
@@ -98,8 +89,8 @@ class EvaluationForm(FlaskForm):
 
 
 class FeedbackForm(FlaskForm):
-    overall = RadioField(choices=SCORES, validate_choice=False)
-    realism = RadioField(choices=SCORES, validate_choice=False)
+    overall = RadioField(choices=_scores("overall"), validate_choice=False)
+    realism = RadioField(choices=_scores("realism"), validate_choice=False)
     strengths = TextAreaField(validators=[schema_length(FeedbackSchema, "strengths")])
     improvements = TextAreaField(validators=[schema_length(FeedbackSchema, "improvements")])
 

@@ -12,7 +12,7 @@ from drillmgr.drills.models import Drill
 from drillmgr.enums import Focus
 from drillmgr.errors import Conflict, NotFound, ValidationError
 from drillmgr.api.schema import Reading
-from drillmgr.exercises.checks import drill_of, given, record_added, require_design, require_given, revise, stale
+from drillmgr.exercises.checks import drill_of, record_added, require_design, require_given, revise, stale
 from drillmgr.exercises.models import Evaluation, Objective, ObjectiveTemplate
 from drillmgr.exercises.schemas import ObjectiveSchema
 from drillmgr.extensions import db
@@ -69,7 +69,7 @@ def _read_objective(data: dict[str, Any], partial: bool) -> tuple[Reading, dict[
         if not focus:
             p.error("focus", _("Name at least one focus link."))
         focus = [f.value for f in focus]
-    return p, p.values | given({"text": text, "focus": focus})
+    return p, p.values | {name: value for name, value in (("text", text), ("focus", focus)) if value is not MISSING}
 
 
 def add_objective(actor: User, drill: Drill, data: dict[str, Any]) -> Objective:

@@ -206,3 +206,59 @@ class FeedbackSummarySchema(Schema):
     realism_mean = Decimal(allow_none=True)
     strengths = List(Text())
     improvements = List(Text())
+
+
+class ObjectiveResultSchema(Schema):
+    objective = Nested(ObjectiveSchema)
+    rating = EnumValue(Rating, allow_none=True)
+    evaluations = List(Nested(EvaluationSchema))
+
+
+class TimelineRowSchema(Schema):
+    inject_id = Integer(attribute="inject.id")
+    number = Integer(attribute="inject.number")
+    released_at = DateTime(attribute="inject.released_at", allow_none=True)
+    responses = Integer()
+    first_seconds = Integer(allow_none=True)
+    median_seconds = Integer(allow_none=True)
+
+
+class CoverageSchema(Schema):
+    focus = EnumValue(Focus)
+    planned = Boolean()
+    exercised = Boolean()
+
+
+class PlanRowSchema(Schema):
+    """A line of the improvement plan (AAR/IP)."""
+
+    objective = Text()
+    capability = Text()
+    rating = Text()
+    strengths = Text()
+    improvements = Text()
+    corrective_action = Text()
+    owner = Text()
+    due_on = Text()
+
+
+class DraftSchema(Schema):
+    execution = Text()
+    command_coordination = Text()
+    went_well = Text()
+    recommendations = Text()
+
+
+class AfterActionSchema(Schema):
+    """The after-action report (drillmgr.exercises.aar.AfterAction)."""
+
+    drill_id = Integer()
+    session = Nested(SessionSchema, attribute="session_state")
+    objectives = List(Nested(ObjectiveResultSchema))
+    timeline = List(Nested(TimelineRowSchema))
+    feedback = Nested(FeedbackSummarySchema)
+    focus_coverage = List(Nested(CoverageSchema), metadata={
+        "description": "each focus link of the drill: planned (an objective names it) and exercised (such an "
+                       "objective was answered or rated)"})
+    improvement_plan = List(Nested(PlanRowSchema))
+    draft = Nested(DraftSchema, metadata={"description": "review texts drafted from the above"})
