@@ -20,6 +20,7 @@ from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict
 from drillmgr.extensions import Model, db
 
+
 def stale(what: str) -> str:
     return str(_("Someone else changed this %(what)s meanwhile. Reload it and apply your change again.", what=what))
 

@@ -6,15 +6,28 @@ from typing import Any
 from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, Field, HiddenField, RadioField, SelectField, SelectMultipleField, StringField,
-                     TextAreaField)
+from wtforms import (
+    BooleanField,
+    Field,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 
 from drillmgr.api.schema import Integer, field_of
 from drillmgr.errors import ServiceError
-from drillmgr.exercises.schemas import (EvaluationSchema, FeedbackSchema, InjectResponseSchema, InjectSchema,
-                                        ObjectiveSchema, ObjectiveTemplateSchema)
+from drillmgr.exercises.schemas import (
+    EvaluationSchema,
+    FeedbackSchema,
+    InjectResponseSchema,
+    InjectSchema,
+    ObjectiveSchema,
+    ObjectiveTemplateSchema,
+)
 from drillmgr.forms import schema_choices, schema_length, stale_message
-
 
 
 def _scores(name: str) -> list[tuple[str, str]]:

@@ -7,12 +7,12 @@ from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Condition
 from drillmgr.errors import Conflict, NotFound, ValidationError
-from drillmgr.api.schema import Reading
 from drillmgr.exercises.checks import drill_of, record_added, require_design, require_unreleased, revise, stale
 from drillmgr.exercises.defaults import CONDITION_INJECTS
 from drillmgr.exercises.inject_files import detach

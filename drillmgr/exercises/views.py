@@ -1,22 +1,49 @@
 """Exercise pages: design (objectives, MSEL), the controller's console, the players' screen, evaluation, the
 after-action report, the public feedback form and the admins' objective templates."""
-from flask import (Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, send_file,
-                   url_for)
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response as WerkzeugResponse
 from flask_login import current_user, login_required
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from drillmgr.access import services as access
+from drillmgr.api.schema import field_of
+from drillmgr.drills.models import Drill
 from drillmgr.enums import Focus
 from drillmgr.errors import ServiceError
-from drillmgr.drills.models import Drill
-from drillmgr.exercises import (aar, aar_docx, conduct, evaluations, inject_files, injects, msel, objective_templates,
-                                objectives, sessions)
+from drillmgr.exercises import (
+    aar,
+    aar_docx,
+    conduct,
+    evaluations,
+    inject_files,
+    injects,
+    msel,
+    objective_templates,
+    objectives,
+    sessions,
+)
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.enums import Rating
-from drillmgr.exercises.schemas import InjectResponseSchema, InjectSchema
-from drillmgr.exercises.forms import (EvaluationForm, FeedbackForm, FeedbackLinksForm, InjectForm, ObjectiveForm,
-                                      ResponseForm, SessionStepForm, TemplateForm, flash_errors, validated)
+from drillmgr.exercises.forms import (
+    EvaluationForm,
+    FeedbackForm,
+    FeedbackLinksForm,
+    InjectForm,
+    ObjectiveForm,
+    ResponseForm,
+    SessionStepForm,
+    TemplateForm,
+    flash_errors,
+    validated,
+)
+from drillmgr.exercises.schemas import (
+    FeedbackLinkRequestSchema,
+    FeedbackSchema,
+    InjectResponseSchema,
+    InjectSchema,
+    ObjectiveSchema,
+    ObjectiveTemplateSchema,
+)
 from drillmgr.web import or_404
 
 bp = Blueprint("exercises", __name__, url_prefix="/exercises")
@@ -62,6 +89,16 @@ def _attempt(step, *args, success: str | None = None):
     return True
 
 
+# The resources whose limits the pages' inputs state (maxlength, min, max), each as its schema declares it.
+LIMITED = {"objective": ObjectiveSchema, "template": ObjectiveTemplateSchema, "inject": InjectSchema,
+           "feedback": FeedbackSchema, "links": FeedbackLinkRequestSchema}
+
+
+def exercise_limit(resource: str, name: str, bound: str = "max_length") -> int:
+    """A field's limit as its schema declares it: `max_length` of a text, `minimum` or `maximum` of a number."""
+    return int(getattr(field_of(LIMITED[resource], name), bound))
+
+
 @bp.app_context_processor
 def exercise_helpers():
     def exercise_panel(drill):
@@ -79,7 +116,7 @@ def exercise_helpers():
                 "evaluator": access.can_evaluate_exercise(current_user, drill),
                 "coverage": aar.focus_coverage(drill) if design else []}
 
-    return {"exercise_panel": exercise_panel}
+    return {"exercise_panel": exercise_panel, "exercise_limit": exercise_limit}
 
 
 # --- design ------------------------------------------------------------------------------------------
