@@ -10,17 +10,10 @@ from drillmgr.api.openapi import describe, register_schema
 from drillmgr.drills.models import Drill
 from drillmgr.errors import NotFound, ValidationError
 from drillmgr.exercises import inject_files, injects, msel, objective_templates, objectives
-from drillmgr.exercises.schemas import (
-    InjectListSchema,
-    InjectResponseSchema,
-    InjectSchema,
-    ObjectiveListSchema,
-    ObjectiveSchema,
-    ObjectiveTemplateListSchema,
-    ObjectiveTemplateSchema,
-    UnplannedInjectSchema,
-)
-from drillmgr.exercises.views import XLSX, inject_file_response, msel_file_response
+from drillmgr.exercises.downloads import XLSX, inject_file_response, msel_file_response
+from drillmgr.exercises.schemas import (InjectListSchema, InjectResponseSchema, InjectSchema, ObjectiveListSchema,
+                                        ObjectiveSchema, ObjectiveTemplateListSchema, ObjectiveTemplateSchema,
+                                        UnplannedInjectSchema)
 
 register_schema("ObjectiveTemplate", ObjectiveTemplateSchema, output=True)
 register_schema("ObjectiveTemplateList", ObjectiveTemplateListSchema, output=True)

@@ -13,21 +13,11 @@ from drillmgr.errors import ValidationError
 from drillmgr.exercises import aar, conduct, evaluations, injects, objectives, sessions
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.api import design_drill
-from drillmgr.exercises.schemas import (
-    AfterActionSchema,
-    EvaluationListSchema,
-    EvaluationSchema,
-    FeedbackLinkRequestSchema,
-    FeedbackLinksSchema,
-    FeedbackSummarySchema,
-    InjectListSchema,
-    InjectResponseSchema,
-    InjectSchema,
-    LiveExerciseSchema,
-    SessionSchema,
-    SessionStepSchema,
-)
-from drillmgr.exercises.views import DOCX, report_file_response
+from drillmgr.exercises.downloads import DOCX, report_file_response
+from drillmgr.exercises.schemas import (AfterActionSchema, EvaluationListSchema, EvaluationSchema,
+                                        FeedbackLinkRequestSchema, FeedbackLinksSchema, FeedbackSummarySchema,
+                                        InjectListSchema, InjectResponseSchema, InjectSchema, LiveExerciseSchema,
+                                        SessionSchema, SessionStepSchema)
 
 register_schema("Session", SessionSchema, output=True)
 register_schema("LiveExercise", LiveExerciseSchema, output=True)

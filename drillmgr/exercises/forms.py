@@ -6,27 +6,13 @@ from typing import Any
 from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (
-    BooleanField,
-    Field,
-    HiddenField,
-    RadioField,
-    SelectField,
-    SelectMultipleField,
-    StringField,
-    TextAreaField,
-)
+from wtforms import (BooleanField, Field, HiddenField, RadioField, SelectField, SelectMultipleField, StringField,
+                     TextAreaField)
 
 from drillmgr.api.schema import Integer, field_of
 from drillmgr.errors import ServiceError
-from drillmgr.exercises.schemas import (
-    EvaluationSchema,
-    FeedbackSchema,
-    InjectResponseSchema,
-    InjectSchema,
-    ObjectiveSchema,
-    ObjectiveTemplateSchema,
-)
+from drillmgr.exercises.schemas import (EvaluationSchema, FeedbackLinkRequestSchema, FeedbackSchema,
+                                        InjectResponseSchema, InjectSchema, ObjectiveSchema, ObjectiveTemplateSchema)
 from drillmgr.forms import schema_choices, schema_length, stale_message
 
 
@@ -182,3 +168,13 @@ def validated(form: FlaskForm) -> bool:
         return True
     flash_field_errors({name: [str(m) for m in messages] for name, messages in form.errors.items()})
     return False
+
+
+# The resources whose limits the pages' inputs state (maxlength, min, max), each as its schema declares it.
+LIMITED = {"objective": ObjectiveSchema, "template": ObjectiveTemplateSchema, "inject": InjectSchema,
+           "feedback": FeedbackSchema, "links": FeedbackLinkRequestSchema}
+
+
+def exercise_limit(resource: str, name: str, bound: str = "max_length") -> int:
+    """A field's limit as its schema declares it: `max_length` of a text, `minimum` or `maximum` of a number."""
+    return int(getattr(field_of(LIMITED[resource], name), bound))

@@ -4,19 +4,8 @@ from typing import Any
 
 import marshmallow as ma
 
-from drillmgr.api.schema import (
-    Boolean,
-    DateTime,
-    Decimal,
-    EnumList,
-    EnumValue,
-    Integer,
-    List,
-    Nested,
-    Schema,
-    Text,
-    Version,
-)
+from drillmgr.api.schema import (Boolean, DateTime, Decimal, EnumList, EnumValue, Integer, List, Nested, Schema, Text,
+                                 Version)
 from drillmgr.enums import Focus
 from drillmgr.exercises.enums import Rating, SessionStatus
 

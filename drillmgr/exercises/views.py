@@ -1,64 +1,25 @@
 """Exercise pages: design (objectives, MSEL), the controller's console, the players' screen, evaluation, the
 after-action report, the public feedback form and the admins' objective templates."""
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from drillmgr.access import services as access
-from drillmgr.api.schema import field_of
-from drillmgr.drills.models import Drill
 from drillmgr.enums import Focus
 from drillmgr.errors import ServiceError
-from drillmgr.exercises import (
-    aar,
-    aar_docx,
-    conduct,
-    evaluations,
-    inject_files,
-    injects,
-    msel,
-    objective_templates,
-    objectives,
-    sessions,
-)
+from drillmgr.exercises import (aar, conduct, evaluations, inject_files, injects, msel, objective_templates, objectives,
+                                sessions)
 from drillmgr.exercises import feedback as participant_feedback
+from drillmgr.exercises.downloads import inject_file_response, msel_file_response, report_file_response
 from drillmgr.exercises.enums import Rating
-from drillmgr.exercises.forms import (
-    EvaluationForm,
-    FeedbackForm,
-    FeedbackLinksForm,
-    InjectForm,
-    ObjectiveForm,
-    ResponseForm,
-    SessionStepForm,
-    TemplateForm,
-    flash_errors,
-    validated,
-)
-from drillmgr.exercises.schemas import (
-    FeedbackLinkRequestSchema,
-    FeedbackSchema,
-    InjectResponseSchema,
-    InjectSchema,
-    ObjectiveSchema,
-    ObjectiveTemplateSchema,
-)
+from drillmgr.exercises.forms import (EvaluationForm, FeedbackForm, FeedbackLinksForm, InjectForm, ObjectiveForm,
+                                      ResponseForm, SessionStepForm, TemplateForm, exercise_limit, flash_errors,
+                                      validated)
+from drillmgr.exercises.schemas import InjectResponseSchema, InjectSchema
 from drillmgr.web import or_404
 
 bp = Blueprint("exercises", __name__, url_prefix="/exercises")
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-
-
-def msel_file_response(drill: Drill) -> Response:
-    return Response(msel.msel_xlsx(drill), mimetype=XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="msel-{drill.id}.xlsx"'})
-
-
-def report_file_response(report: aar.AfterAction) -> Response:
-    return Response(aar_docx.report_docx(report), mimetype=DOCX,
-                    headers={"Content-Disposition": f'attachment; filename="aar-{report.drill.id}.docx"'})
 
 
 def _drill(drill_id: int):
@@ -87,16 +48,6 @@ def _attempt(step, *args, success: str | None = None):
     if success:
         flash(success, "success")
     return True
-
-
-# The resources whose limits the pages' inputs state (maxlength, min, max), each as its schema declares it.
-LIMITED = {"objective": ObjectiveSchema, "template": ObjectiveTemplateSchema, "inject": InjectSchema,
-           "feedback": FeedbackSchema, "links": FeedbackLinkRequestSchema}
-
-
-def exercise_limit(resource: str, name: str, bound: str = "max_length") -> int:
-    """A field's limit as its schema declares it: `max_length` of a text, `minimum` or `maximum` of a number."""
-    return int(getattr(field_of(LIMITED[resource], name), bound))
 
 
 @bp.app_context_processor
@@ -191,21 +142,6 @@ def attach(inject_id: int):
         _attempt(inject_files.attach_file, current_user, inject, upload.stream, upload.filename,
                  success=_("Map or photo attached."))
     return _back_to_design(inject.drill_id, "msel")
-
-
-def inject_file_response(inject):
-    """The inject's map or photo, to whoever may see the inject (players: once released); never cached."""
-    from drillmgr.attachments.services import attachment_path
-
-    attachment = inject.attachment
-    if attachment is None:
-        abort(404)
-    response = send_file(attachment_path(attachment), mimetype=attachment.content_type,
-                         as_attachment=attachment.content_type == "application/pdf",
-                         download_name=attachment.filename, max_age=0)
-    response.headers["Content-Security-Policy"] = "sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
 
 
 @bp.get("/injects/<int:inject_id>/attachment")
