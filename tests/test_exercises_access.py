@@ -3,7 +3,7 @@ double-blind tabletop (the drill starts then)."""
 import pytest
 
 from drillmgr.access import services as access
-from drillmgr.exercises import services
+from drillmgr.exercises.sessions import start_session
 from tests.exercises_world import world  # noqa: F401 — fixture
 
 ROLES = ("admin", "coordinator", "other_coordinator", "organiser", "evaluator", "player", "outsider", "viewer")
@@ -30,5 +30,5 @@ def test_rule_matrix(world, rule, role):
 def test_live_exercise_hidden_until_the_console_starts_it(world, role):
     user = getattr(world, role)
     assert access.can_view_live_exercise(user, world.drill, None) is LIVE_BEFORE[ROLES.index(role)]
-    session = services.start_session(world.organiser, world.drill)
+    session = start_session(world.organiser, world.drill)
     assert access.can_view_live_exercise(user, world.drill, session) is LIVE_AFTER[ROLES.index(role)]

@@ -5,7 +5,11 @@ import io
 import pytest
 from openpyxl import Workbook
 
-from drillmgr.exercises import services
+from drillmgr.exercises.conduct import release_inject
+from drillmgr.exercises.evaluations import save_evaluation
+from drillmgr.exercises.injects import add_inject, injects
+from drillmgr.exercises.objectives import add_objective
+from drillmgr.exercises.sessions import start_session
 from tests.exercises_world import inject_data, objective_data, world  # noqa: F401 — fixture
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -14,16 +18,16 @@ ROLES = ("admin", "coordinator", "other_coordinator", "organiser", "evaluator", 
 
 
 def _designed(world):
-    objective = services.add_objective(world.organiser, world.drill, objective_data())
+    objective = add_objective(world.organiser, world.drill, objective_data())
     for k in range(3):
-        services.add_inject(world.organiser, world.drill, inject_data(5 * k, objective_id=objective.id))
+        add_inject(world.organiser, world.drill, inject_data(5 * k, objective_id=objective.id))
     return objective
 
 
 def _started(world):
     objective = _designed(world)
-    services.start_session(world.organiser, world.drill)
-    services.release_inject(world.organiser, services.injects(world.drill)[0])
+    start_session(world.organiser, world.drill)
+    release_inject(world.organiser, injects(world.drill)[0])
     return objective
 
 
@@ -38,7 +42,7 @@ READS = {
     "evaluations": ("get", lambda w: D(w) + "/evaluations", None),
     "after-action": ("get", lambda w: D(w) + "/after-action", None),
     "feedback": ("get", lambda w: D(w) + "/feedback", None),
-    "unreleased inject": ("patch", lambda w: f"/api/v1/injects/{services.injects(w.drill)[2].id}",
+    "unreleased inject": ("patch", lambda w: f"/api/v1/injects/{injects(w.drill)[2].id}",
                           {"message": "x", "version": 1}),
 }
 INSIDERS_ONLY = (200, 200, 404, 200, 200, 404, 404, 404)
@@ -71,7 +75,7 @@ def test_player_sees_nothing_before_and_answers_after(client, world):
     start = client.post(D(world) + "/session/start", headers=world.headers(world.organiser))
     assert start.status_code == 200 and start.get_json()["session"]["run_blind"] is True
     assert client.post(D(world) + "/session/start", headers=world.headers(world.organiser)).status_code == 409
-    first = services.injects(world.drill)[0]
+    first = injects(world.drill)[0]
     assert client.post(f"/api/v1/injects/{first.id}/responses", json={"decision": "x"}, headers=player).status_code == 404
     released = client.post(f"/api/v1/injects/{first.id}/release", headers=world.headers(world.organiser))
     assert released.status_code == 200 and released.get_json()["released_at"]
@@ -141,7 +145,7 @@ def test_msel_xlsx_export_and_import(client, world):
 
 def test_report_json_and_docx(client, world):
     objective = _started(world)
-    services.save_evaluation(world.evaluator, objective, {"rating": "P", "strengths": "响应迅速"})
+    save_evaluation(world.evaluator, objective, {"rating": "P", "strengths": "响应迅速"})
     evaluator = world.headers(world.evaluator)
     report = client.get(D(world) + "/after-action", headers=evaluator)
     assert report.status_code == 200
@@ -172,7 +176,7 @@ def test_every_endpoint_in_openapi(client, world):
 
 def test_inject_attachment_over_the_api(client, world):
     _designed(world)
-    inject = services.injects(world.drill)[1]
+    inject = injects(world.drill)[1]
     url = f"/api/v1/injects/{inject.id}/attachment"
     organiser = world.headers(world.organiser)
     assert client.get(url, headers=organiser).status_code == 404

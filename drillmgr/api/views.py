@@ -26,4 +26,5 @@ from drillmgr.outreach import api as outreach_api  # noqa: E402,F401 — public 
 from drillmgr.checklists import api as checklists_api  # noqa: E402,F401 — checklist runs, readiness
 from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report
 from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions
-from drillmgr.api import exercises  # noqa: E402,F401 — objectives, MSEL, live session, evaluation, feedback
+from drillmgr.exercises import api as exercises_api  # noqa: E402,F401 — objectives, MSEL, inject files
+from drillmgr.exercises import conduct_api  # noqa: E402,F401 — live session, evaluation, feedback, report

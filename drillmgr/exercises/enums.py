@@ -1,5 +1,6 @@
 """The exercise feature's own enums (HSEEP's shape), with translatable labels."""
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
 from drillmgr.enums import LabelledEnum
 
@@ -13,7 +14,7 @@ class Rating(LabelledEnum):
     U = "U"
 
     @classmethod
-    def labels(cls):
+    def labels(cls) -> dict[LabelledEnum, LazyString]:
         return {
             cls.P: _l("P: performed without challenges"),
             cls.S: _l("S: performed with some challenges"),
@@ -30,5 +31,5 @@ class SessionStatus(LabelledEnum):
     ENDED = "ended"
 
     @classmethod
-    def labels(cls):
+    def labels(cls) -> dict[LabelledEnum, LazyString]:
         return {cls.RUNNING: _l("Under way"), cls.PAUSED: _l("Paused"), cls.ENDED: _l("Ended")}

@@ -43,7 +43,7 @@ class Objective(Model):
     text: Mapped[str] = mapped_column(sa.String(500))
     measure: Mapped[str] = mapped_column(sa.Text, default="")
     # Focus link values (drillmgr.enums.Focus), as strings.
-    focus: Mapped[list] = mapped_column(sa.JSON, default=list)
+    focus: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     plan: Mapped[str] = mapped_column(sa.String(300), default="")
     version: Mapped[int] = mapped_column(default=1)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
