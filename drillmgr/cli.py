@@ -167,10 +167,12 @@ def compliance_command(year, region_code, fmt):
     """Evaluate the compliance rules of a year and print every status."""
     import json
 
-    from drillmgr.compliance.services import evaluate, format_table, results_to_dict
+    from drillmgr.access.services import SYSTEM
+    from drillmgr.compliance.evaluation import evaluate
+    from drillmgr.compliance.results import format_table, results_to_dict
 
     try:
-        results = evaluate(year, region_code)
+        results = evaluate(year, region_code, actor=SYSTEM)
     except ServiceError as error:
         _fail(error)
     if fmt == "json":

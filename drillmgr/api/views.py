@@ -212,8 +212,8 @@ from drillmgr.api import calendars  # noqa: E402,F401 — registers the feed-lin
 from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attachments
 from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.api import outreach  # noqa: E402,F401 — public education, demonstration sites, checklist runs
-from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report
-from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions
-from drillmgr.api import reminders  # noqa: E402,F401 — coordinators' reminders to units
+from drillmgr.compliance import api as compliance_api  # noqa: E402,F401 — compliance and the half-year report
+from drillmgr.compliance import submission_api  # noqa: E402,F401 — half-year report submissions
+from drillmgr.compliance import nudge_api  # noqa: E402,F401 — coordinators' reminders to units
 from drillmgr.api import groups  # noqa: E402,F401 — units' groups
 from drillmgr.api import exercises  # noqa: E402,F401 — objectives, MSEL, live session, evaluation, feedback

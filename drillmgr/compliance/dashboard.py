@@ -15,8 +15,9 @@ from drillmgr.checklists.services import readiness_summary, term_bounds
 from drillmgr.compliance.kept import kept_evaluate
 from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
-from drillmgr.compliance.services import (RANK, RuleResult, SubjectResult, combine, subject_counties,
-                                         subtree_list)
+from drillmgr.compliance.results import RANK, RuleResult, SubjectResult, combine
+from drillmgr.compliance.rule_params import DrillParams
+from drillmgr.compliance.subjects import subject_counties, subtree_list
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.compliance.sqlfuncs import scanned
 from drillmgr.db import utcnow
@@ -118,7 +119,7 @@ def matrix_for(user, year: int, region_code: str, now: datetime | None = None) -
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    results, _as_of = kept_evaluate(year, region_code, now=now or utcnow(), user=user, evidence=False)
+    results, _as_of = kept_evaluate(year, region_code, actor=user, now=now or utcnow(), evidence=False)
     return compliance_matrix(year, region, results)
 
 
@@ -133,8 +134,8 @@ def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult
     (span,) = periods("year", year)
     status = {(r.subject_id, rr.key): r for rr in results for r in rr.results
               if rr.key in ("key-county-comprehensive-live", "key-county-double-blind-tabletop")}
-    rule = next((rr.rule for rr in results if rr.key == "key-county-comprehensive-live"), None)
-    required = list(rule.params.get("required_focus") or []) if rule else []
+    params = next((rr.params for rr in results if rr.key == "key-county-comprehensive-live"), None)
+    required = list(params.required_focus) if isinstance(params, DrillParams) else []
     panel = []
     for county in keys:
         subtree = subtree_list(county.code)
@@ -194,7 +195,7 @@ def build_dashboard(user, year: int, region_code: str, now: datetime | None = No
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    results, as_of = kept_evaluate(year, region_code, now=now, user=user, evidence=False)
+    results, as_of = kept_evaluate(year, region_code, actor=user, now=now, evidence=False)
     counties = subject_counties(region_code)
     cells, totals = _matrix(results, counties)
     today = local_today(now)
@@ -261,7 +262,7 @@ def county_detail(user, year: int, county_code: str, now: datetime | None = None
     if county is None:
         access.not_found()
     access.require(access.can_view_compliance(user, county_code))
-    results, as_of = kept_evaluate(year, county_code, now=now, user=user)
+    results, as_of = kept_evaluate(year, county_code, actor=user, now=now)
     county_rules = [(rr, next((r for r in rr.results if r.subject_id == county_code), None))
                     for rr in results if rr.subject == "county"]
     unit_rules = [rr for rr in results if rr.subject == "org"]

@@ -19,7 +19,9 @@ from drillmgr.accounts.models import User
 from drillmgr.audit.services import record
 from drillmgr.compliance.labels import missing_label, period_label
 from drillmgr.compliance.rules import ensure_rules, rule_title
-from drillmgr.compliance.services import evaluate
+from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.models import ComplianceRule
+from drillmgr.compliance.results import SubjectResult
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ComplianceStatus, DrillStatus, Role
@@ -123,18 +125,18 @@ def remind_units(user: User, org_ids: list[int], rule_key: str | None = None, me
         for member in staff[org_id]:
             messages.append(_nudge(member, user, orgs[org_id], rule, results.get(str(org_id)), message,
                                    prefixes[org_id] + str(member.id)))
-        record(user, "remind", "organisation", org_id, after={"rule": rule_key or None, "message": message})
     try:
-        outcome.notifications = len(notify_many(messages))
-        db.session.commit()
+        with db.session.begin_nested():
+            for org_id in outcome.reminded:
+                record(user, "remind", "organisation", org_id, after={"rule": rule_key or None, "message": message})
+            outcome.notifications = len(notify_many(messages))
     except IntegrityError:  # the same reminder, sent at the same moment by another request
-        db.session.rollback()
         return Outcome(already_reminded=org_ids)
     return outcome
 
 
-def _statuses(user: User, rule, org_ids, now) -> dict:
-    return {r.subject_id: r for rule_result in evaluate(rule.year, now=now, user=user, rule_keys=[rule.key])
+def _statuses(user: User, rule: ComplianceRule, org_ids: list[int], now: datetime) -> dict[str, SubjectResult]:
+    return {r.subject_id: r for rule_result in evaluate(rule.year, actor=user, now=now, rule_keys=[rule.key])
             for r in rule_result.results if r.subject_type == "org" and int(r.subject_id) in org_ids}
 
 
@@ -166,18 +168,18 @@ def matching_units(user: User, rule_key: str, region_code: str | None, statuses,
     region_code = region_code or access.compliance_home_region(user)
     access.require(access.can_view_compliance(user, region_code))
     wanted = {ComplianceStatus(s) for s in statuses}
-    return [int(r.subject_id) for rule_result in evaluate(year, region_code, now=now, user=user, rule_keys=[rule_key])
+    return [int(r.subject_id) for rule_result in evaluate(year, region_code, actor=user, now=now, rule_keys=[rule_key])
             for r in rule_result.results if r.subject_type == "org" and r.status in wanted]
 
 
 # --- automatic reminders (scheduler jobs) ----------------------------------------------------------
 
-def nothing_planned(moment: datetime) -> tuple[int, int]:
+def nothing_planned(actor: access.Actor, moment: datetime) -> tuple[int, int]:
     """Unit staff, once per rule and period, when the period ends within the rule's warning window and
-    nothing that would meet it is planned (the engine's at-risk slot). Returns (slots, sent)."""
+    nothing that would meet it (as `actor` counts) is planned: the engine's at-risk slot. Returns (slots, sent)."""
     year = local_today(moment).year
     at_risk = []
-    for rule_result in evaluate(year, now=moment, evidence=False):
+    for rule_result in evaluate(year, actor=actor, now=moment, evidence=False):
         if rule_result.subject != "org":
             continue
         for result in rule_result.results:

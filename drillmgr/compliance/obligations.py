@@ -14,8 +14,11 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.compliance.labels import evidence_description, join_list, missing_label, slot_last_day, slot_period_name
 from drillmgr.compliance.periods import periods
-from drillmgr.compliance.rules import evaluator_of, get_rule
-from drillmgr.compliance.services import RANK, RuleResult, SubjectResult, evaluate, subtree_list
+from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.results import RANK, RuleResult, SubjectResult
+from drillmgr.compliance.rule_params import DrillParams, ReviewParams
+from drillmgr.compliance.rules import get_rule, params_of
+from drillmgr.compliance.subjects import subtree_list
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.compliance.sqlfuncs import add_days, later_of, scanned
 from drillmgr.db import utcnow
@@ -47,7 +50,7 @@ def breakdown(counts) -> dict[ComplianceStatus, int]:
 
 
 def reasons_text(rule_result: RuleResult, result: SubjectResult) -> str:
-    if evaluator_of(rule_result.rule) == "reviews":
+    if isinstance(rule_result.params, ReviewParams):
         outstanding = result.required - result.achieved
         return (_("%(n)d of %(total)d reviews outstanding or late", n=outstanding, total=result.required)
                 if outstanding else "")
@@ -93,7 +96,8 @@ def _obligation(rule_result: RuleResult, result: SubjectResult, now: datetime) -
                       key=lambda s: s.end)
     due = [s for s in result.slots if s.status in (ComplianceStatus.MISSED, ComplianceStatus.AT_RISK)]
     missing = [missing_label(m) for s in due for m in (s.missing or [s.label])]
-    return Obligation(rule_result, result, evidence_description(rule_result.rule.params),
+    assert isinstance(rule_result.params, DrillParams)  # the unit rules are drill rules
+    return Obligation(rule_result, result, evidence_description(rule_result.params),
                       slot_last_day(upcoming[0]) if upcoming else None,
                       slot_period_name(upcoming[0]) if upcoming else None, missing)
 
@@ -106,7 +110,7 @@ def unit_obligations(user, year: int, org_id: int, now: datetime | None = None) 
     if org is None:
         access.not_found(_("No such organisation."))
     access.require(access.can_view_unit_obligations(user, org))
-    results = evaluate(year, now=now, user=user, org_id=org.id)
+    results = evaluate(year, actor=user, now=now, org_id=org.id)
     obligations = [_obligation(rr, r, now) for rr in results for r in rr.results if r.subject_id == str(org.id)]
     return UnitObligations(year, org, obligations)
 
@@ -184,7 +188,7 @@ def rule_list(user, year: int, region_code: str, rule_key: str, status: Complian
     rule = get_rule(year, rule_key)
     if rule is None or not rule.enabled:
         access.not_found(_("No such rule."))
-    (rule_result,) = evaluate(year, region_code, now=now, user=user, rule_keys=[rule_key], evidence=False)
+    (rule_result,) = evaluate(year, region_code, actor=user, now=now, rule_keys=[rule_key], evidence=False)
     names = dict(db.session.execute(sa.select(Region.code, Region.name)
                                     .where(Region.code.in_({r.county_code for r in rule_result.results}))).all())
     rows = [ListRow(r, names.get(r.county_code, r.county_code), reasons_text(rule_result, r), r.fix_by)
@@ -240,7 +244,9 @@ def review_gaps(user, year: int, region_code: str, page: int = 1, per_page: int 
         access.not_found(_("No such region."))
     access.require(access.can_view_compliance(user, region_code))
     rule = get_rule(year, "after-action-filed")
-    days = sa.literal_column(str(int(rule.params.get("days", 14)) if rule else 14))
+    params = params_of(rule) if rule else ReviewParams()
+    assert isinstance(params, ReviewParams)
+    days = sa.literal_column(str(params.days))
     span = periods("year", year)[0]
     deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), days)
     unit = sa.func.coalesce(Organisation.name, Region.name)

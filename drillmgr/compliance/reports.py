@@ -7,15 +7,18 @@ The period is a reporting half (see periods.reporting_half): H1 = 9 November of 
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
+from drillmgr.accounts.models import User
 from drillmgr.compliance.labels import missing_label, reporting_period_name
 from drillmgr.compliance.periods import Period, reporting_half
-from drillmgr.compliance.services import evaluate, subtree_list
+from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.subjects import subtree_list
 from drillmgr.compliance.sheets import Cell, Column, Document, Table, cell, linked
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, Participation, ParticipationGroup
@@ -65,9 +68,9 @@ class HalfYearReport:
         }
 
 
-def _drills_in(region_code: str, period: Period, user, now):
+def _drills_in(region_code: str, period: Period, actor: access.Actor, now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(Drill.region_code.in_(subtree_list(region_code)), Drill.starts_at >= period.start,
-                   Drill.starts_at < period.end, access.compliance_drill_clause(user, now))
+                   Drill.starts_at < period.end, access.compliance_drill_clause(actor, now))
 
 
 def _by_form(where) -> tuple[list[dict], dict]:
@@ -139,10 +142,11 @@ def _by_group(where) -> list[dict]:
              "present": int(r.present or 0), "absent": int(r.missing or 0)} for r in rows]
 
 
-def _key_counties(region_code, year, half, user, now) -> list[dict]:
+def _key_counties(region_code: str, year: int, half: int, actor: access.Actor,
+                  now: datetime) -> list[dict[str, Any]]:
     rows = []
     period_label = reporting_half(year, half).label
-    for rule_result in evaluate(year, region_code, now=now, user=user, rule_keys=KEY_COUNTY_RULES):
+    for rule_result in evaluate(year, region_code, actor=actor, now=now, rule_keys=KEY_COUNTY_RULES):
         for r in rule_result.results:
             slots = [s for s in r.slots if s.label == period_label] or r.slots
             period_status = slots[0].status if slots else r.status
@@ -202,22 +206,26 @@ def _outreach(region_code, period: Period) -> dict:
     return {"by_kind": by_kind, "items": items}
 
 
-def half_year_report(user, region_code: str, year: int, half: int, now: datetime | None = None) -> HalfYearReport:
+def half_year_report(user: User, region_code: str, year: int, half: int,
+                     now: datetime | None = None) -> HalfYearReport:
     """The report for `region_code` (its whole subtree), `year` and `half` (1 or 2), as `user` may see it."""
-    now = now or utcnow()
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found(_("No such region."))
-    if user is not None:
-        access.require(access.can_view_compliance(user, region_code))
+    access.require(access.can_view_compliance(user, region_code))
+    return report_as_seen_by(user, region, year, half, now or utcnow())
+
+
+def report_as_seen_by(actor: access.Actor, region: Region, year: int, half: int, now: datetime) -> HalfYearReport:
+    """The report with what `actor` may count, for a caller that checked they may see it."""
     period = reporting_half(year, half)
-    where = _drills_in(region_code, period, user, now)
+    where = _drills_in(region.code, period, actor, now)
     by_form, joint = _by_form(where)
     return HalfYearReport(region=region, year=year, half=half, period=period, generated_at=now,
                           by_form=by_form, joint=joint, by_unit=_by_unit(where), participation=_participation(where),
-                          key_counties=_key_counties(region_code, year, half, user, now),
-                          findings=_findings(region_code, period, local_today(now)),
-                          outreach=_outreach(region_code, period), by_group=_by_group(where))
+                          key_counties=_key_counties(region.code, year, half, actor, now),
+                          findings=_findings(region.code, period, local_today(now)),
+                          outreach=_outreach(region.code, period), by_group=_by_group(where))
 
 
 def report_filename(report: HalfYearReport) -> str:

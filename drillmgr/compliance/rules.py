@@ -5,6 +5,7 @@ periods and filters. The first use of a year copies the latest earlier year's ru
 admin's edits carry over) or, failing that, the defaults below.
 """
 import copy
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import force_locale
@@ -16,13 +17,13 @@ from drillmgr.access import services as access
 from drillmgr.audit.services import record, snapshot
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.periods import PERIOD_KINDS
+from drillmgr.compliance.rule_params import DEFAULT_WARNING_DAYS, RuleParams, read_params
 from drillmgr.db import claim_version
 from drillmgr.enums import DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 
 SCHOOL_YEAR_MONTHS = [3, 4, 5, 6, 9, 10, 11, 12]
-DEFAULT_WARNING_DAYS = 60
 BLIND_RULE = "key-county-double-blind-tabletop"
 # From this year on a double-blind tabletop counts only if the exercise console revealed it at its start
 # (`run_blind_required`); earlier years default to not requiring it, as their drills were held before the console.
@@ -95,11 +96,16 @@ def default_params(key: str, year: int) -> dict:
     return params
 
 
-def effective_params(rule: ComplianceRule) -> dict:
-    """The rule's params, with a param added since the rule was materialised read as its year's default."""
+def effective_params(rule: ComplianceRule) -> dict[str, Any]:
+    """The rule's stored params, with a param added since the rule was materialised read as its year's default."""
     if rule.key != BLIND_RULE or "run_blind_required" in rule.params:
         return rule.params
     return {**rule.params, "run_blind_required": rule.year >= RUN_BLIND_FROM}
+
+
+def params_of(rule: ComplianceRule) -> RuleParams:
+    """The rule's typed params (rule_params), read from what it stores."""
+    return read_params(evaluator_of(rule), effective_params(rule))
 
 
 def _default_rows(year: int) -> list[dict]:
@@ -131,7 +137,6 @@ def ensure_rules(year: int) -> list[ComplianceRule]:
                     db.session.add(ComplianceRule(**row))
             except IntegrityError:
                 pass  # another process materialised it meanwhile
-        db.session.commit()
     return list(db.session.scalars(
         sa.select(ComplianceRule).where(ComplianceRule.year == year, ComplianceRule.key.in_(RULE_KEYS))
         .order_by(ComplianceRule.position)))
@@ -219,5 +224,5 @@ def update_rule(user, rule: ComplianceRule, data: dict, version: int | None = No
     rule.enabled = enabled
     record(user, "compliance_rule.update", "compliance_rule", rule.id, before,
            snapshot(rule, ("params", "enabled", "version")))
-    db.session.commit()
+    db.session.flush()
     return rule

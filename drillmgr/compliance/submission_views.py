@@ -43,8 +43,7 @@ def _board(region_code: str | None = None) -> dict:
     return {"year": year, "half": half, "period": reporting_half(year, half), "rows": rows}
 
 
-def _fail(error: ServiceError):
-    db.session.rollback()
+def _fail(error: ServiceError) -> None:
     if error.status in (403, 404):
         abort(error.status)
     flash(error.detail, "danger")

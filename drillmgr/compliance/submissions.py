@@ -23,7 +23,7 @@ from drillmgr.audit.services import record
 from drillmgr.compliance.labels import reporting_period_name
 from drillmgr.compliance.models import ReportSubmission, SubmissionStatus
 from drillmgr.compliance.periods import REPORT_LEAD_DAYS, reporting_half
-from drillmgr.compliance.reports import half_year_report, report_xlsx
+from drillmgr.compliance.reports import half_year_report, report_as_seen_by, report_xlsx
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.db import utcnow
 from drillmgr.enums import RegionLevel, Role
@@ -143,11 +143,10 @@ def submit(user: User, region_code: str, year: int, half: int, now: datetime | N
         status=SubmissionStatus.SUBMITTED, document=json.loads(json.dumps(report.to_dict())),
         xlsx=report_xlsx(report), locale=str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]),
         late=local_today(now) > period.last_day, submitted_by_id=user.id, submitted_at=now, reason="")
-    db.session.add(submission)
     try:
-        db.session.flush()
+        with db.session.begin_nested():
+            db.session.add(submission)
     except IntegrityError:
-        db.session.rollback()
         raise Conflict(_("This report has just been submitted by someone else.")) from None
     record(user, "submit", AUDIT_ENTITY, submission.id,
            after={"region": region.code, "year": year, "half": half, "version": submission.version,
@@ -156,7 +155,6 @@ def submit(user: User, region_code: str, year: int, half: int, now: datetime | N
           lambda: _("Half-year report submitted: %(name)s", name=_heading(submission)),
           lambda: _("%(who)s submitted %(name)s on %(when)s (Beijing time). Accept it or return it with a reason.",
                     who=user.username, name=_heading(submission), when=local_datetime(now)))
-    db.session.commit()
     return submission
 
 
@@ -177,7 +175,6 @@ def decide(user: User, submission_id: int, accept: bool, reason: str = "",
         .values(status=status, decided_by_id=user.id, decided_at=now, reason=reason)
         .execution_options(synchronize_session=False)).rowcount
     if not changed:
-        db.session.rollback()
         raise Conflict(_("This report has already been decided."))
     db.session.refresh(submission)
     record(user, "accept" if accept else "return", AUDIT_ENTITY, submission.id,
@@ -194,7 +191,6 @@ def decide(user: User, submission_id: int, accept: bool, reason: str = "",
               lambda: _("Half-year report returned: %(name)s", name=_heading(submission)),
               lambda: _("The prefecture returned %(name)s: %(reason)s\nCorrect the records and submit it again.",
                         name=_heading(submission), reason=reason))
-    db.session.commit()
     return submission
 
 
@@ -202,11 +198,11 @@ def figures_changed(submission: ReportSubmission) -> bool:
     """Whether the report, built again from today's records as the submitter saw it when submitting,
     now shows other figures than the frozen one."""
     submitter = submission.submitted_by
-    if submitter is not None and not access.can_view_compliance(submitter, submission.region_code):
-        submitter = None  # moved on since: the report as the system sees it
+    reader: access.Actor = access.SYSTEM  # the submitter is gone, or moved on since: the report as the system sees it
+    if submitter is not None and access.can_view_compliance(submitter, submission.region_code):
+        reader = submitter
     with force_locale(submission.locale):
-        live = half_year_report(submitter, submission.region_code, submission.year, submission.half,
-                                now=submission.submitted_at)
+        live = report_as_seen_by(reader, submission.region, submission.year, submission.half, submission.submitted_at)
         sections = json.loads(json.dumps(live.document.to_dict()["sections"]))
     return sections != submission.document.get("sections")
 

@@ -13,8 +13,9 @@ from drillmgr.compliance.labels import (counts_towards, describe_params, join_li
                                         reporting_period_name, slot_last_day, slot_period_name, status_label)
 from drillmgr.compliance.periods import PERIOD_KINDS, report_due_half
 from drillmgr.compliance.models import ComplianceRule
-from drillmgr.compliance.params import MAX_YEAR, MIN_YEAR
-from drillmgr.compliance.rules import effective_params, ensure_rules, evaluator_of, rule_title, update_rule
+from drillmgr.compliance.query_args import MAX_YEAR, MIN_YEAR
+from drillmgr.compliance.rule_params import DrillParams
+from drillmgr.compliance.rules import ensure_rules, evaluator_of, params_of, rule_title, update_rule
 from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, OrgKind, SixIntoSetting
@@ -175,7 +176,7 @@ def rules():
     _guard()
     year = _year()
     return render_template("compliance/rules.html", year=year, rules=ensure_rules(year), title_of=rule_title,
-                           describe=describe_params, params_of=effective_params,
+                           describe=describe_params, params_of=params_of,
                            can_edit=access.can_edit_compliance_rules(current_user))
 
 
@@ -185,23 +186,23 @@ def edit_rule(rule_id: int):
     if not access.can_edit_compliance_rules(current_user):
         abort(403)
     rule = db.get_or_404(ComplianceRule, rule_id)
-    errors = {}
+    errors: dict[str, list[str]] = {}
     if request.method == "POST":
         data = {key: (request.form.getlist(key) if key in _LIST_FIELDS else request.form.get(key))
                 for key in request.form}
         try:
             update_rule(current_user, rule, data, version=request.form.get("version", type=int))
         except ServiceError as error:
-            db.session.rollback()
             flash(error.detail, "danger")
             errors = error.errors
         else:
             flash(_("Rule saved."), "success")
             return redirect(url_for("compliance.rules", year=rule.year))
+    params = params_of(rule)
     return render_template("compliance/rule_form.html", rule=rule, title=rule_title(rule), errors=errors,
                            evaluator=evaluator_of(rule), period_kinds=PERIOD_KINDS, focus=Focus,
                            org_kinds=OrgKind, days=ObservanceDay, settings=SixIntoSetting,
-                           run_blind_required=bool(effective_params(rule).get("run_blind_required")),
+                           run_blind_required=isinstance(params, DrillParams) and params.run_blind_required,
                            form=request.form if request.method == "POST" else None)
 
 

@@ -1,14 +1,13 @@
 """Half-year report submissions: /reports/half-year/submissions (a county submits, the prefecture decides)."""
-from io import BytesIO
 
-from flask import jsonify, request, send_file
+from flask import jsonify, request
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
-from drillmgr.api.compliance import FORMAT_PARAM, REGION_PARAM, YEAR_PARAM, _region_arg, _wants_xlsx
+from drillmgr.compliance.api import FORMAT_PARAM, REGION_PARAM, YEAR_PARAM, region_arg, xlsx_response, xlsx_wanted
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import describe, register_schema
-from drillmgr.compliance import params, submissions
+from drillmgr.compliance import query_args, submissions
 from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
@@ -57,7 +56,7 @@ register_schema("ReportSubmissionBoard", {
 def submit_half_year_report():
     p = Payload(json_body())
     region = p.string("region", required=True, max_length=12)
-    year = p.integer("year", required=True, minimum=params.MIN_YEAR, maximum=params.MAX_YEAR)
+    year = p.integer("year", required=True, minimum=query_args.MIN_YEAR, maximum=query_args.MAX_YEAR)
     half = p.integer("half", required=True, minimum=1, maximum=2)
     p.check()
     submission = submissions.submit(current_api_user(), region, year, half)
@@ -73,9 +72,9 @@ def half_year_submissions():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
     default_year, default_half = report_due_half(local_today(utcnow()))
-    year = params.year_arg(request.args.get("year"), default_year)
-    half = params.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
-    region = _region_arg(user) if "region" in request.args else None
+    year = query_args.year_arg(request.args.get("year"), default_year)
+    half = query_args.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
+    region = region_arg(user) if "region" in request.args else None
     rows = [row for row in submissions.board(user, year, half)
             if not region or access.region_in_subtree(row.region.code, region)]
     return jsonify({"year": year, "half": half, "counties": [
@@ -90,9 +89,8 @@ def half_year_submissions():
           params=[FORMAT_PARAM])
 def half_year_submission(submission_id: int):
     submission = submissions.get_visible(current_api_user(), submission_id)
-    if _wants_xlsx():
-        return send_file(BytesIO(submission.xlsx), mimetype=XLSX_TYPE, as_attachment=True,
-                         download_name=submissions.filename(submission))
+    if xlsx_wanted():
+        return xlsx_response(submission.xlsx, submissions.filename(submission))
     return jsonify({**submissions.to_dict(submission, with_document=True),
                     "figures_changed": submissions.figures_changed(submission)})
 

@@ -6,11 +6,11 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, page_args, token_required
 from drillmgr.api.openapi import describe, register_schema
-from drillmgr.compliance import obligations, params, reports
+from drillmgr.compliance import obligations, query_args, reports
 from drillmgr.compliance.dashboard import compliance_matrix, default_region, matrix_filename
 from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.kept import kept_evaluate
-from drillmgr.compliance.services import results_to_dict
+from drillmgr.compliance.results import results_to_dict
 from drillmgr.compliance.sheets import XLSX_TYPE
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus
@@ -109,10 +109,10 @@ REGION_PARAM = {"name": "region", "in": "query", "schema": {"type": "string"},
                 "description": "Region code; default: the caller's region"}
 
 
-def _region_arg(user) -> str:
+def region_arg(user) -> str:
     code = request.args.get("region") or default_region(user)
     if db.session.get(Region, code) is None:
-        raise params.unknown_region()
+        raise query_args.unknown_region()
     access.require(access.can_view_compliance(user, code))
     return code
 
@@ -120,15 +120,15 @@ def _region_arg(user) -> str:
 FORMAT_PARAM = {"name": "format", "in": "query", "schema": {"enum": ["json", "xlsx"]}}
 
 
-def _wants_xlsx() -> bool:
-    if params.format_arg(request.args.get("format")) == "xlsx":
+def xlsx_wanted() -> bool:
+    if query_args.format_arg(request.args.get("format")) == "xlsx":
         return True
     best = request.accept_mimetypes.best_match([XLSX_TYPE, "application/json"])
     return best == XLSX_TYPE and request.accept_mimetypes[XLSX_TYPE] > request.accept_mimetypes[
         "application/json"]
 
 
-def _xlsx(content: bytes, filename: str):
+def xlsx_response(content: bytes, filename: str):
     return send_file(BytesIO(content), mimetype=XLSX_TYPE, as_attachment=True, download_name=filename)
 
 
@@ -141,13 +141,13 @@ def compliance():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
     now = utcnow()
-    year = params.year_arg(request.args.get("year"), local_today(now).year)
-    region = _region_arg(user)
-    wants_xlsx = _wants_xlsx()
-    results, as_of = kept_evaluate(year, region, now=now, user=user, evidence=not wants_xlsx)
+    year = query_args.year_arg(request.args.get("year"), local_today(now).year)
+    region = region_arg(user)
+    wants_xlsx = xlsx_wanted()
+    results, as_of = kept_evaluate(year, region, actor=user, now=now, evidence=not wants_xlsx)
     matrix = compliance_matrix(year, db.session.get(Region, region), results)
     if wants_xlsx:
-        return _xlsx(matrix.xlsx(), matrix_filename(region, year))
+        return xlsx_response(matrix.xlsx(), matrix_filename(region, year))
     return jsonify({**results_to_dict(year, results), "matrix": matrix.to_dict(), "as_of": as_of.isoformat()})
 
 
@@ -163,12 +163,12 @@ def half_year_report():
     access.require(access.can_view_compliance(user))
     now = utcnow()
     default_year, default_half = report_due_half(local_today(now))
-    year = params.year_arg(request.args.get("year"), default_year)
-    half = params.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
-    wants_xlsx = _wants_xlsx()
-    report = reports.half_year_report(user, _region_arg(user), year, half, now=now)
+    year = query_args.year_arg(request.args.get("year"), default_year)
+    half = query_args.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
+    wants_xlsx = xlsx_wanted()
+    report = reports.half_year_report(user, region_arg(user), year, half, now=now)
     if wants_xlsx:
-        return _xlsx(reports.report_xlsx(report), reports.report_filename(report))
+        return xlsx_response(reports.report_xlsx(report), reports.report_filename(report))
     return jsonify(report.to_dict())
 
 
@@ -181,7 +181,7 @@ def half_year_report():
 def unit_obligations(org_id: int):
     user = current_api_user()
     now = utcnow()
-    year = params.year_arg(request.args.get("year"), local_today(now).year)
+    year = query_args.year_arg(request.args.get("year"), local_today(now).year)
     return jsonify(obligations.unit_obligations(user, year, org_id, now=now).to_dict())
 
 
@@ -217,12 +217,12 @@ def rule_subjects(key: str):
     user = current_api_user()
     access.require(access.can_view_compliance(user))
     now = utcnow()
-    year = params.year_arg(request.args.get("year"), local_today(now).year)
-    region = _region_arg(user)
-    status, sort, wants_xlsx = _status_arg(), _sort_arg(), _wants_xlsx()
+    year = query_args.year_arg(request.args.get("year"), local_today(now).year)
+    region = region_arg(user)
+    status, sort, wants_xlsx = _status_arg(), _sort_arg(), xlsx_wanted()
     result = obligations.rule_list(user, year, region, key, status, sort, now=now)
     if wants_xlsx:
-        return _xlsx(result.document().xlsx(), result.filename())
+        return xlsx_response(result.document().xlsx(), result.filename())
     return jsonify(result.to_dict())
 
 
@@ -234,6 +234,6 @@ def late_reviews():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
     now = utcnow()
-    year = params.year_arg(request.args.get("year"), local_today(now).year)
+    year = query_args.year_arg(request.args.get("year"), local_today(now).year)
     page, per_page = page_args()
-    return jsonify(obligations.review_gaps(user, year, _region_arg(user), page, per_page, now=now).to_dict())
+    return jsonify(obligations.review_gaps(user, year, region_arg(user), page, per_page, now=now).to_dict())
