@@ -1,10 +1,11 @@
 """Readable labels for the engine's codes: statuses and the items listed as `missing`."""
 import re
-from collections.abc import Iterable
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
+import flask_babel
 from flask_babel import get_locale
-from flask_babel import gettext as _
 
 from drillmgr.compliance.periods import reporting_half, reporting_half_of
 from drillmgr.compliance.rule_params import DrillParams, ObservanceParams, ReviewParams, RuleParams, SixIntoParams
@@ -12,8 +13,15 @@ from drillmgr.enums import (ComplianceStatus, DrillForm, DrillScope, Focus, Labe
                             SixIntoSetting)
 from drillmgr.localtime import local_today
 
+if TYPE_CHECKING:
+    from drillmgr.compliance.results import Slot
 
-def status_label(value) -> str:
+# flask_babel ships no types: its gettext, typed once for the feature (`from ...labels import gettext as _`).
+gettext: Callable[..., str] = flask_babel.gettext
+_ = gettext
+
+
+def status_label(value: str) -> str:
     return str(ComplianceStatus(value).label)
 
 
@@ -29,7 +37,7 @@ def period_label(label: str) -> str:
     return label
 
 
-def join_list(items, clauses: bool = False) -> str:
+def join_list(items: Iterable[object], clauses: bool = False) -> str:
     """Items joined as the page's language joins a list: 、 in Chinese, a comma in English; `clauses`
     (parts of a sentence that hold lists themselves) with a semicolon."""
     chinese = str(get_locale() or "zh_CN").startswith("zh")
@@ -46,13 +54,13 @@ def reporting_period_name(year: int, half: int) -> str:
     return _("%(year)s second reporting period (%(first)s to %(last)s)", year=year, first=first, last=last)
 
 
-def counts_towards(moment) -> str:
+def counts_towards(moment: datetime) -> str:
     """The reporting period a drill held at `moment` counts towards: a drill on 22 December counts towards
     the next year's first period."""
     return reporting_period_name(*reporting_half_of(local_today(moment)))
 
 
-def slot_period_name(slot) -> str:
+def slot_period_name(slot: "Slot") -> str:
     """A compliance slot's period: a reporting period with its dates, any other by period_label."""
     if m := re.fullmatch(r"(\d{4})-H(\d)", slot.label):
         year, half = int(m[1]), int(m[2])
@@ -61,7 +69,7 @@ def slot_period_name(slot) -> str:
     return period_label(slot.label)
 
 
-def slot_last_day(slot) -> date:
+def slot_last_day(slot: "Slot") -> date:
     return local_today(slot.end - timedelta(seconds=1))
 
 

@@ -5,8 +5,10 @@ Everything goes through the notifications outbox (in-app and mail). A coordinato
 most once per rule per day (Beijing time): the dedupe keys carry the unit, the rule and the day, so a
 second reminder that day — from anyone, or a double click — finds the keys taken and sends nothing.
 """
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -48,7 +50,7 @@ class Outcome:
     without_staff: list[int] = field(default_factory=list)
     notifications: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"reminded": self.reminded, "already_reminded": self.already_reminded,
                 "without_staff": self.without_staff, "notifications": self.notifications}
 
@@ -57,15 +59,29 @@ def _locale(user: User) -> str:
     return user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
-def _staff(org_ids) -> dict[int, list[User]]:
+def _staff(org_ids: Collection[int]) -> dict[int, list[User]]:
+    """The active staff of each unit."""
     staff: dict[int, list[User]] = {org_id: [] for org_id in org_ids}
-    for user in db.session.scalars(sa.select(User).where(User.active.is_(True), User.role == Role.ORG_STAFF,
-                                                         User.org_id.in_(list(org_ids))).order_by(User.id)):
-        staff[user.org_id].append(user)
+    for org_id, user in db.session.execute(
+            sa.select(User.org_id, User).where(User.active.is_(True), User.role == Role.ORG_STAFF,
+                                               User.org_id.in_(list(org_ids))).order_by(User.id)).tuples():
+        if org_id is not None:
+            staff[org_id].append(user)
     return staff
 
 
-def _reminded_today(rule_part: str, org_ids, today) -> set[int]:
+def _coordinators(region_codes: Collection[str]) -> dict[str, list[User]]:
+    """The active coordinators of each region."""
+    coordinators: dict[str, list[User]] = {code: [] for code in region_codes}
+    for code, user in db.session.execute(
+            sa.select(User.region_code, User).where(User.active.is_(True), User.role == Role.COORDINATOR,
+                                                    User.region_code.in_(list(region_codes)))).tuples():
+        if code is not None:
+            coordinators[code].append(user)
+    return coordinators
+
+
+def _reminded_today(rule_part: str, org_ids: Collection[int], today: date) -> set[int]:
     """The units already reminded of the rule today (their keys: kind:rule:org:day:user)."""
     # "_" matches any one character: a superset, narrowed by the exact comparison below.
     keys = db.session.scalars(sa.select(Notification.dedupe_key).where(
@@ -140,7 +156,8 @@ def _statuses(user: User, rule: ComplianceRule, org_ids: list[int], now: datetim
             for r in rule_result.results if r.subject_type == "org" and int(r.subject_id) in org_ids}
 
 
-def _nudge(member: User, sender: User, org: Organisation, rule, result, message: str, key: str) -> Message:
+def _nudge(member: User, sender: User, org: Organisation, rule: ComplianceRule | None, result: SubjectResult | None,
+           message: str, key: str) -> Message:
     with force_locale(_locale(member)):
         if rule is not None:
             title = rule_title(rule)
@@ -158,7 +175,7 @@ def _nudge(member: User, sender: User, org: Organisation, rule, result, message:
         return Message(member, Kind.UNIT_REMINDER, subject, "\n".join(lines), link_to("home.index"), key)
 
 
-def matching_units(user: User, rule_key: str, region_code: str | None, statuses,
+def matching_units(user: User, rule_key: str, region_code: str | None, statuses: Iterable[str],
                    now: datetime | None = None) -> list[int]:
     """The units of the region (default: the user's) whose status for the rule is one of `statuses`."""
     now = now or utcnow()
@@ -216,16 +233,13 @@ def record_reminders(moment: datetime) -> tuple[int, int]:
     drills = list(db.session.scalars(sa.select(Drill).where(_passed_unrecorded(moment, since)).order_by(Drill.id)))
     if not drills:
         return 0, 0
-    org_ids = {d.organizer_org_id for d in drills if d.organizer_org_id is not None}
-    region_codes = {d.organizer_region_code for d in drills if d.organizer_org_id is None}
-    staff = _staff(org_ids)
-    coordinators: dict[str, list[User]] = {code: [] for code in region_codes}
-    for user in db.session.scalars(sa.select(User).where(User.active.is_(True), User.role == Role.COORDINATOR,
-                                                         User.region_code.in_(list(region_codes)))):
-        coordinators[user.region_code].append(user)
+    staff = _staff({d.organizer_org_id for d in drills if d.organizer_org_id is not None})
+    coordinators = _coordinators({d.organizer_region_code for d in drills
+                                  if d.organizer_org_id is None and d.organizer_region_code is not None})
     messages = []
     for drill in drills:
-        people = staff[drill.organizer_org_id] if drill.organizer_org_id else coordinators[drill.organizer_region_code]
+        people = (staff[drill.organizer_org_id] if drill.organizer_org_id is not None
+                  else coordinators.get(drill.organizer_region_code or "", []))
         for member in people:
             with force_locale(_locale(member)):
                 subject = _("Record what happened: %(title)s", title=drill.title)

@@ -5,21 +5,21 @@ The period is a reporting half (see periods.reporting_half): H1 = 9 November of 
 7 June, H2 = 8 June .. 8 November. Every section is one aggregate query over the region's subtree.
 """
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.compliance.labels import gettext as _
 from drillmgr.compliance.labels import missing_label, reporting_period_name
 from drillmgr.compliance.periods import Period, reporting_half
 from drillmgr.compliance.evaluation import evaluate
 from drillmgr.compliance.subjects import subtree_list
-from drillmgr.compliance.sheets import Cell, Column, Document, Table, cell, linked
+from drillmgr.compliance.sheets import Cell, Column, Document, Table, Value, cell, linked
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, Participation, ParticipationGroup
 from drillmgr.enums import ActionStatus, DrillForm, DrillStatus, JointWith, OutreachKind, Severity
@@ -33,6 +33,8 @@ from drillmgr.regions.models import Region
 
 KEY_COUNTY_RULES = ("key-county-comprehensive-live", "key-county-double-blind-tabletop")
 LIST_LIMIT = 500
+Row = dict[str, Any]  # a line of a section, as the JSON carries it
+Where = sa.ColumnElement[bool]
 
 
 @dataclass
@@ -42,21 +44,21 @@ class HalfYearReport:
     half: int
     period: Period
     generated_at: datetime
-    by_form: list[dict]
-    joint: dict
-    by_unit: list[dict]
-    participation: dict
-    key_counties: list[dict]
-    findings: dict
-    outreach: dict
-    by_group: list[dict]
+    by_form: list[Row]
+    joint: Row
+    by_unit: list[Row]
+    participation: Row
+    key_counties: list[Row]
+    findings: Row
+    outreach: Row
+    by_group: list[Row]
 
     @cached_property
     def document(self) -> Document:
         """The tables of the page, the print view, the workbook and the JSON's `sections`."""
         return report_document(self)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             **self.document.to_dict(),
             "region": {"code": self.region.code, "name": self.region.name}, "year": self.year, "half": self.half,
@@ -73,7 +75,7 @@ def _drills_in(region_code: str, period: Period, actor: access.Actor, now: datet
                    Drill.starts_at < period.end, access.compliance_drill_clause(actor, now))
 
 
-def _by_form(where) -> tuple[list[dict], dict]:
+def _by_form(where: Where) -> tuple[list[Row], Row]:
     counts = {(form, status): n for form, status, n in db.session.execute(
         sa.select(Drill.form, Drill.status, sa.func.count()).where(where).group_by(Drill.form, Drill.status))}
     rows = [{"form": form.value, "label": str(form.label),
@@ -87,7 +89,7 @@ def _by_form(where) -> tuple[list[dict], dict]:
     return rows, {"corps": special[0], "military": special[1], "double_blind": special[2], "real_response": special[3]}
 
 
-def _by_unit(where) -> list[dict]:
+def _by_unit(where: Where) -> list[Row]:
     total = sum(getattr(Participation, name) for name in Participation.COUNT_FIELDS)
     organiser = sa.func.coalesce(Organisation.name, Region.name)
     rows = db.session.execute(
@@ -107,7 +109,7 @@ def _by_unit(where) -> list[dict]:
              "participants": int(r.participants), "fastest_evacuation_seconds": r.fastest} for r in rows]
 
 
-def _participation(where) -> dict:
+def _participation(where: Where) -> Row:
     fields = Participation.COUNT_FIELDS
     row = db.session.execute(
         sa.select(*[sa.func.coalesce(sa.func.sum(getattr(Participation, f)), 0) for f in fields],
@@ -119,7 +121,7 @@ def _participation(where) -> dict:
             "average_evacuation_seconds": round(float(row[len(fields) + 1]), 1) if row[len(fields) + 1] else None}
 
 
-def _by_group(where) -> list[dict]:
+def _by_group(where: Where) -> list[Row]:
     """The roll calls by group (班级, 病区, ...) of the period's completed drills, per unit and group: how many
     drills counted the group, and the expected, present and absent added up over them."""
     group_org, organiser_org = aliased(Organisation), aliased(Organisation)
@@ -158,12 +160,12 @@ def _key_counties(region_code: str, year: int, half: int, actor: access.Actor,
     return rows
 
 
-def _findings(region_code, period: Period, today) -> dict:
+def _findings(region_code: str, period: Period, today: date) -> Row:
     where = sa.and_(Finding.region_code.in_(subtree_list(region_code)),
                     Finding.found_on >= period.first_day, Finding.found_on <= period.last_day)
     overdue = sa.and_(CorrectiveAction.status != ActionStatus.VERIFIED, CorrectiveAction.due_on < today)
-    grid: dict[tuple, int] = {}
-    late: dict = {}
+    grid: dict[tuple[Severity, ActionStatus], int] = {}
+    late: dict[Severity, int] = {}
     for sev, status, n, n_overdue in db.session.execute(
             sa.select(Finding.severity, CorrectiveAction.status, sa.func.count(),
                       sa.func.count(sa.case((overdue, CorrectiveAction.id))))
@@ -189,7 +191,7 @@ def _findings(region_code, period: Period, today) -> dict:
             "overdue": sum(row["overdue"] for row in by_severity), "by_severity": by_severity, "items": listed}
 
 
-def _outreach(region_code, period: Period) -> dict:
+def _outreach(region_code: str, period: Period) -> Row:
     where = sa.and_(OutreachActivity.region_code.in_(subtree_list(region_code)),
                     OutreachActivity.held_on >= period.first_day, OutreachActivity.held_on <= period.last_day)
     counts = {kind: (n, audience) for kind, n, audience in db.session.execute(
@@ -243,24 +245,24 @@ def _heading(region: Region, year: int, half: int, period: Period) -> str:
     return _("%(region)s, %(period)s", region=region.name, period=reporting_period_name(year, half))
 
 
-def _counts(label: str, values: list) -> list[Cell]:
+def _counts(label: str, values: list[Value]) -> list[Cell]:
     return [cell(label), *(cell(v) for v in values)]
 
 
-def _by_form_table(rows: list[dict]) -> Table:
+def _by_form_table(rows: list[Row]) -> Table:
     statuses = (DrillStatus.COMPLETED, DrillStatus.PLANNED, DrillStatus.CANCELLED)
     return Table("by-form", _("Drills by form"), [Column(_("Form")), *(Column(str(s.label), True) for s in statuses)],
                  [_counts(r["label"], [r[s.value] for s in statuses]) for r in rows])
 
 
-def _joint_table(joint: dict) -> Table:
+def _joint_table(joint: Row) -> Table:
     labels = {"corps": _("Joint with the Corps"), "military": _("Joint with the military"),
               "double_blind": _("Double-blind"), "real_response": _("Real earthquake responses")}
     return Table("joint", _("Joint and special drills"), [Column(_("Kind")), Column(_("Completed drills"), True)],
                  [_counts(label, [joint[key]]) for key, label in labels.items()])
 
 
-def _by_unit_table(rows: list[dict]) -> Table:
+def _by_unit_table(rows: list[Row]) -> Table:
     return Table("by-unit", _("Drills by unit"),
                  [Column(_("Organiser")), Column(_("Kind")), *(Column(str(f.label), True) for f in DrillForm),
                   Column(_("Participants"), True), Column(_("Fastest evacuation (s)"), True)],
@@ -269,7 +271,7 @@ def _by_unit_table(rows: list[dict]) -> Table:
                  empty=_("No drill completed in this period."))
 
 
-def _participation_table(p: dict) -> Table:
+def _participation_table(p: Row) -> Table:
     lines = [(_("Students"), "students"), (_("Staff"), "staff"), (_("Patients"), "patients"),
              (_("Residents"), "residents"), (_("Rescuers"), "rescuers"), (_("Others"), "others"), (_("Total"), "total"),
              (_("Completed drills"), "drills"), (_("Timed evacuations"), "timed_evacuations"),
@@ -278,7 +280,7 @@ def _participation_table(p: dict) -> Table:
                  [_counts(label, [p[key]]) for label, key in lines])
 
 
-def _by_group_table(rows: list[dict]) -> Table:
+def _by_group_table(rows: list[Row]) -> Table:
     return Table("by-group", _("Roll call by group"),
                  [Column(_("Unit")), Column(_("Group")), Column(_("Drills"), True), Column(_("Expected"), True),
                   Column(_("Present"), True), Column(_("Absent"), True)],
@@ -287,7 +289,7 @@ def _by_group_table(rows: list[dict]) -> Table:
                  empty=_("No roll call by group in this period."))
 
 
-def _evidence_text(item: dict) -> str:
+def _evidence_text(item: Row) -> str:
     text = item.get("title") or item.get("summary") or ""
     if item.get("starts_at"):
         text += f" ({local_date(datetime.fromisoformat(item['starts_at']))})"
@@ -298,7 +300,7 @@ def _evidence_text(item: dict) -> str:
     return text
 
 
-def _key_county_table(rows: list[dict]) -> Table:
+def _key_county_table(rows: list[Row]) -> Table:
     return Table("key-counties", _("Key-county obligations"),
                  [Column(_("County")), Column(_("Obligation")), Column(_("Status this period")),
                   Column(_("Status this year")), Column(_("Evidence")), Column(_("Missing"))],
@@ -312,7 +314,7 @@ def _key_county_table(rows: list[dict]) -> Table:
                  empty=_("No key county in this region."))
 
 
-def _findings_table(items: list[dict]) -> Table:
+def _findings_table(items: list[Row]) -> Table:
     return Table("findings", _("Findings and close-out"),
                  [Column(_("Finding")), Column(_("Severity")), Column(_("Found on")), Column(_("Corrective action")),
                   Column(_("Action status")), Column(_("Due on")), Column(_("Overdue"))],
@@ -322,7 +324,7 @@ def _findings_table(items: list[dict]) -> Table:
                  empty=_("No finding in this period."))
 
 
-def _close_out_table(findings: dict) -> Table:
+def _close_out_table(findings: Row) -> Table:
     statuses = list(ActionStatus)
     rows = [_counts(r["label"], [*(r[s.value] for s in statuses), r["total"], r["overdue"]])
             for r in findings["by_severity"]]
@@ -333,7 +335,7 @@ def _close_out_table(findings: dict) -> Table:
                  rows + [_counts(_("Total"), [*totals, findings["total"], findings["overdue"]])])
 
 
-def _outreach_tables(outreach: dict) -> list[Table]:
+def _outreach_tables(outreach: Row) -> list[Table]:
     by_kind = outreach["by_kind"]
     return [
         Table("outreach", _("Public education"),

@@ -44,7 +44,7 @@ class Slot:
     evidence: list[Evidence] = field(default_factory=list)
     planned_evidence: list[Evidence] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
-    status: ComplianceStatus | None = None
+    status: ComplianceStatus = NOT_DUE  # set by finish()
 
 
 @dataclass(frozen=True, slots=True)

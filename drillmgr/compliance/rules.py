@@ -5,6 +5,7 @@ periods and filters. The first use of a year copies the latest earlier year's ru
 admin's edits carry over) or, failing that, the defaults below.
 """
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from drillmgr.access import services as access
+from drillmgr.accounts.models import User
 from drillmgr.audit.services import record, snapshot
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.periods import PERIOD_KINDS
@@ -63,6 +65,7 @@ DEFAULT_RULES = {
         "subject": "county", "settings": [s.value for s in SixIntoSetting], "warning_days": DEFAULT_WARNING_DAYS}),
 }
 RULE_KEYS = tuple(DEFAULT_RULES)
+Errors = dict[str, list[str]]
 SHORT_TITLES = {
     "key-county-comprehensive-live": _l("Comprehensive live drill"),
     "key-county-double-blind-tabletop": _l("Double-blind tabletop"),
@@ -88,7 +91,7 @@ def rule_title(rule: ComplianceRule) -> str:
     return str(DEFAULT_RULES[rule.key][1]) if rule.key in DEFAULT_RULES else rule.title
 
 
-def default_params(key: str, year: int) -> dict:
+def default_params(key: str, year: int) -> dict[str, Any]:
     """The default params of rule `key` for `year` (run_blind_required only from RUN_BLIND_FROM)."""
     params = copy.deepcopy(DEFAULT_RULES[key][2])
     if "run_blind_required" in params:
@@ -108,7 +111,7 @@ def params_of(rule: ComplianceRule) -> RuleParams:
     return read_params(evaluator_of(rule), effective_params(rule))
 
 
-def _default_rows(year: int) -> list[dict]:
+def _default_rows(year: int) -> list[dict[str, Any]]:
     with force_locale("en"):
         return [{"key": key, "year": year, "title": str(title), "description": "",
                  "params": default_params(key, year), "enabled": True, "position": position}
@@ -149,7 +152,7 @@ def get_rule(year: int, key: str) -> ComplianceRule | None:
 
 # --- editing -----------------------------------------------------------------------------------
 
-def _int(data, name, errors, minimum, maximum):
+def _int(data: Mapping[str, Any], name: str, errors: Errors, minimum: int, maximum: int) -> int | None:
     raw = data.get(name)
     try:
         value = int(str(raw).strip())
@@ -162,7 +165,8 @@ def _int(data, name, errors, minimum, maximum):
     return value
 
 
-def _choices(data, name, allowed, errors, required=False):
+def _choices(data: Mapping[str, Any], name: str, allowed: list[str], errors: Errors,
+             required: bool = False) -> list[str] | None:
     raw = data.get(name) or []
     if isinstance(raw, str):
         raw = [part.strip() for part in raw.split(",") if part.strip()]
@@ -175,12 +179,12 @@ def _choices(data, name, allowed, errors, required=False):
     return [v for v in allowed if v in {str(r) for r in raw}]
 
 
-def _checked(data, name) -> bool:
+def _checked(data: Mapping[str, Any], name: str) -> bool:
     """A checkbox or JSON boolean."""
     return str(data.get(name, "")).lower() in ("1", "true", "on", "y")
 
 
-def parse_params(rule: ComplianceRule, data: dict) -> tuple[dict, bool]:
+def parse_params(rule: ComplianceRule, data: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """The new params and enabled flag from submitted `data`; raises ValidationError naming each field."""
     errors: dict[str, list[str]] = {}
     params = copy.deepcopy(rule.params)
@@ -214,7 +218,8 @@ def parse_params(rule: ComplianceRule, data: dict) -> tuple[dict, bool]:
     return params, enabled
 
 
-def update_rule(user, rule: ComplianceRule, data: dict, version: int | None = None) -> ComplianceRule:
+def update_rule(user: User, rule: ComplianceRule, data: Mapping[str, Any],
+                version: int | None = None) -> ComplianceRule:
     """Admins change a rule's params for its year; the change is audited in the same transaction."""
     access.require(access.can_edit_compliance_rules(user))
     params, enabled = parse_params(rule, data)

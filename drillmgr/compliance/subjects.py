@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from drillmgr.access import services as access
 from drillmgr.compliance.periods import Period
@@ -87,7 +87,7 @@ def subject_orgs(region_code: str | None, kinds: Sequence[str], county_codes: Se
     return [SubjectOf("org", str(i), name, county) for i, name, county in db.session.execute(query).tuples()]
 
 
-def period_index(column: sa.ColumnElement[object], spans: Sequence[Period]) -> sa.Case[int]:
+def period_index(column: QueryableAttribute[datetime], spans: Sequence[Period]) -> sa.Case[int]:
     """The index of the period a timestamp falls in, as a CASE over the periods' UTC bounds."""
     whens = [(sa.and_(column >= p.start, column < p.end), index) for index, p in enumerate(spans)]
     return sa.case(*whens, else_=sa.null())

@@ -7,19 +7,21 @@ today's records, and comparing the tables. A returned report is submitted again 
 version; only the latest version of a county and period counts.
 """
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, get_locale
-from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit.services import record
+from drillmgr.compliance.labels import gettext as _
 from drillmgr.compliance.labels import reporting_period_name
 from drillmgr.compliance.models import ReportSubmission, SubmissionStatus
 from drillmgr.compliance.periods import REPORT_LEAD_DAYS, reporting_half
@@ -112,7 +114,8 @@ def _heading(submission: ReportSubmission) -> str:
              period=reporting_period_name(submission.year, submission.half))
 
 
-def _tell(users, kind: str, submission: ReportSubmission, subject, body) -> None:
+def _tell(users: Iterable[User], kind: str, submission: ReportSubmission, subject: Callable[[], str],
+          body: Callable[[], str]) -> None:
     """`subject` and `body` are called in each recipient's language."""
     link = link_to("submissions.detail", submission_id=submission.id)
     messages = []
@@ -173,8 +176,8 @@ def decide(user: User, submission_id: int, accept: bool, reason: str = "",
         sa.update(ReportSubmission)
         .where(ReportSubmission.id == submission.id, ReportSubmission.status == SubmissionStatus.SUBMITTED)
         .values(status=status, decided_by_id=user.id, decided_at=now, reason=reason)
-        .execution_options(synchronize_session=False)).rowcount
-    if not changed:
+        .returning(ReportSubmission.id).execution_options(synchronize_session=False)).first()
+    if changed is None:
         raise Conflict(_("This report has already been decided."))
     db.session.refresh(submission)
     record(user, "accept" if accept else "return", AUDIT_ENTITY, submission.id,
@@ -204,7 +207,7 @@ def figures_changed(submission: ReportSubmission) -> bool:
     with force_locale(submission.locale):
         live = report_as_seen_by(reader, submission.region, submission.year, submission.half, submission.submitted_at)
         sections = json.loads(json.dumps(live.document.to_dict()["sections"]))
-    return sections != submission.document.get("sections")
+    return bool(sections != submission.document.get("sections"))
 
 
 def frozen_document(submission: ReportSubmission) -> Document:
@@ -225,8 +228,8 @@ def filename(submission: ReportSubmission) -> str:
     return f"drillmgr-{submission.region_code}-{submission.year}-H{submission.half}-v{submission.version}.xlsx"
 
 
-def to_dict(submission: ReportSubmission, with_document: bool = False) -> dict:
-    data = {
+def to_dict(submission: ReportSubmission, with_document: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "id": submission.id, "region": {"code": submission.region_code, "name": submission.region.name},
         "year": submission.year, "half": submission.half, "version": submission.version,
         "status": submission.status.value, "late": submission.late,
@@ -253,7 +256,7 @@ class CountyState:
         return self.submission.status.value if self.submission else NOT_SUBMITTED
 
 
-def _latest_of_period(year: int, half: int) -> sa.Select:
+def _latest_of_period(year: int, half: int) -> sa.Select[tuple[ReportSubmission]]:
     newest = (sa.select(ReportSubmission.region_code, sa.func.max(ReportSubmission.version).label("version"))
               .where(ReportSubmission.year == year, ReportSubmission.half == half)
               .group_by(ReportSubmission.region_code).subquery())
