@@ -1,7 +1,6 @@
 """GET /compliance and GET /reports/half-year (DESIGN §5)."""
-from io import BytesIO
 
-from flask import jsonify, request, send_file
+from flask import jsonify, request
 from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, page_args, token_required
@@ -11,7 +10,7 @@ from drillmgr.compliance.dashboard import compliance_matrix, default_region, mat
 from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.kept import kept_evaluate
 from drillmgr.compliance.results import results_to_dict
-from drillmgr.compliance.sheets import XLSX_TYPE
+from drillmgr.compliance.sheets import XLSX_TYPE, xlsx_download
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus
 from drillmgr.errors import ValidationError
@@ -128,10 +127,6 @@ def xlsx_wanted() -> bool:
         "application/json"]
 
 
-def xlsx_response(content: bytes, filename: str):
-    return send_file(BytesIO(content), mimetype=XLSX_TYPE, as_attachment=True, download_name=filename)
-
-
 @bp.get("/compliance")
 @token_required
 @describe("Compliance of every rule and subject in a region for a year, with the dashboard's matrix (JSON, or the "
@@ -147,7 +142,7 @@ def compliance():
     results, as_of = kept_evaluate(year, region, actor=user, now=now, evidence=not wants_xlsx)
     matrix = compliance_matrix(year, db.session.get(Region, region), results)
     if wants_xlsx:
-        return xlsx_response(matrix.xlsx(), matrix_filename(region, year))
+        return xlsx_download(matrix.xlsx(), matrix_filename(region, year))
     return jsonify({**results_to_dict(year, results), "matrix": matrix.to_dict(), "as_of": as_of.isoformat()})
 
 
@@ -168,7 +163,7 @@ def half_year_report():
     wants_xlsx = xlsx_wanted()
     report = reports.half_year_report(user, region_arg(user), year, half, now=now)
     if wants_xlsx:
-        return xlsx_response(reports.report_xlsx(report), reports.report_filename(report))
+        return xlsx_download(reports.report_xlsx(report), reports.report_filename(report))
     return jsonify(report.to_dict())
 
 
@@ -222,7 +217,7 @@ def rule_subjects(key: str):
     status, sort, wants_xlsx = _status_arg(), _sort_arg(), xlsx_wanted()
     result = obligations.rule_list(user, year, region, key, status, sort, now=now)
     if wants_xlsx:
-        return xlsx_response(result.document().xlsx(), result.filename())
+        return xlsx_download(result.document().xlsx(), result.filename())
     return jsonify(result.to_dict())
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
 
+from flask import Response, send_file
+
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CELL_LIMIT = 32767  # characters a spreadsheet cell holds; Excel refuses a file with more
 Value = str | int | float | None
@@ -78,6 +80,10 @@ class Document:
 
     def xlsx(self) -> bytes:
         return workbook(self)
+
+
+def xlsx_download(content: bytes, filename: str) -> Response:
+    return send_file(BytesIO(content), mimetype=XLSX_TYPE, as_attachment=True, download_name=filename)
 
 
 def _put(ws: Any, row: int, column: int, value: Value) -> Any:

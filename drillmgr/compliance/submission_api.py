@@ -4,12 +4,12 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
-from drillmgr.compliance.api import FORMAT_PARAM, REGION_PARAM, YEAR_PARAM, region_arg, xlsx_response, xlsx_wanted
+from drillmgr.compliance.api import FORMAT_PARAM, REGION_PARAM, YEAR_PARAM, region_arg, xlsx_wanted
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.compliance import query_args, submissions
 from drillmgr.compliance.periods import report_due_half
-from drillmgr.compliance.sheets import XLSX_TYPE
+from drillmgr.compliance.sheets import XLSX_TYPE, xlsx_download
 from drillmgr.db import utcnow
 from drillmgr.localtime import local_today
 from drillmgr.validation import Payload
@@ -90,7 +90,7 @@ def half_year_submissions():
 def half_year_submission(submission_id: int):
     submission = submissions.get_visible(current_api_user(), submission_id)
     if xlsx_wanted():
-        return xlsx_response(submission.xlsx, submissions.filename(submission))
+        return xlsx_download(submission.xlsx, submissions.filename(submission))
     return jsonify({**submissions.to_dict(submission, with_document=True),
                     "figures_changed": submissions.figures_changed(submission)})
 

@@ -1,7 +1,8 @@
 """Compliance pages: the dashboard, a county's units, the rules, and the half-year report."""
-from io import BytesIO
+from collections.abc import Callable
+from typing import TypeVar
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
@@ -16,7 +17,7 @@ from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.query_args import MAX_YEAR, MIN_YEAR
 from drillmgr.compliance.rule_params import DrillParams
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, params_of, rule_title, update_rule
-from drillmgr.compliance.sheets import XLSX_TYPE
+from drillmgr.compliance.sheets import xlsx_download
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, OrgKind, SixIntoSetting
 from drillmgr.errors import ServiceError
@@ -25,6 +26,7 @@ from drillmgr.localtime import local_today
 from drillmgr.regions.services import all_regions
 
 bp = Blueprint("compliance", __name__, url_prefix="/compliance")
+T = TypeVar("T")
 
 
 bp.add_app_template_filter(missing_label, "missing_label")
@@ -69,6 +71,14 @@ def _regions():
             and access.can_view_compliance(current_user, r.code)]
 
 
+def or_abort(call: Callable[[], T]) -> T:
+    """What the service answers, or the error page of the status it refused with."""
+    try:
+        return call()
+    except ServiceError as error:
+        abort(error.status)
+
+
 def _guard():
     if not access.can_view_compliance(current_user):
         abort(403)
@@ -79,10 +89,7 @@ def _guard():
 def dashboard():
     _guard()
     year, region = _year(), _region()
-    try:
-        data = dash.build_dashboard(current_user, year, region)
-    except ServiceError as error:
-        abort(error.status)
+    data = or_abort(lambda: dash.build_dashboard(current_user, year, region))
     return render_template("compliance/dashboard.html", d=data, regions=_regions(), statuses=list(ComplianceStatus),
                            today=local_today(utcnow()))
 
@@ -92,22 +99,15 @@ def dashboard():
 def matrix_xlsx():
     _guard()
     year, region = _year(), _region()
-    try:
-        document = dash.matrix_for(current_user, year, region)
-    except ServiceError as error:
-        abort(error.status)
-    return send_file(BytesIO(document.xlsx()), mimetype=XLSX_TYPE, as_attachment=True,
-                     download_name=dash.matrix_filename(region, year))
+    document = or_abort(lambda: dash.matrix_for(current_user, year, region))
+    return xlsx_download(document.xlsx(), dash.matrix_filename(region, year))
 
 
 @bp.get("/county/<code>")
 @login_required
 def county(code: str):
     _guard()
-    try:
-        detail = dash.county_detail(current_user, _year(), code)
-    except ServiceError as error:
-        abort(error.status)
+    detail = or_abort(lambda: dash.county_detail(current_user, _year(), code))
     return render_template("compliance/county.html", c=detail)
 
 
@@ -124,10 +124,7 @@ def own_unit():
 @bp.get("/unit/<int:org_id>")
 @login_required
 def unit(org_id: int):
-    try:
-        data = obligations.unit_obligations(current_user, _year(), org_id)
-    except ServiceError as error:
-        abort(error.status)
+    data = or_abort(lambda: obligations.unit_obligations(current_user, _year(), org_id))
     return render_template("compliance/unit.html", u=data)
 
 
@@ -136,11 +133,9 @@ def _rule_list():
     status = request.args.get("status")
     if status and status not in [s.value for s in obligations.BREAKDOWN]:
         abort(404)
-    try:
-        return obligations.rule_list(current_user, _year(), _region(), request.args.get("rule", ""),
-                                     ComplianceStatus(status) if status else None, request.args.get("sort", "status"))
-    except ServiceError as error:
-        abort(error.status)
+    chosen = ComplianceStatus(status) if status else None
+    return or_abort(lambda: obligations.rule_list(current_user, _year(), _region(), request.args.get("rule", ""),
+                                                  chosen, request.args.get("sort", "status")))
 
 
 @bp.get("/list")
@@ -153,18 +148,15 @@ def rule_list():
 @login_required
 def rule_list_xlsx():
     data = _rule_list()
-    return send_file(BytesIO(data.document().xlsx()), mimetype=XLSX_TYPE, as_attachment=True,
-                     download_name=data.filename())
+    return xlsx_download(data.document().xlsx(), data.filename())
 
 
 @bp.get("/reviews")
 @login_required
 def review_gaps():
     _guard()
-    try:
-        data = obligations.review_gaps(current_user, _year(), _region(), request.args.get("page", 1, type=int) or 1)
-    except ServiceError as error:
-        abort(error.status)
+    page = request.args.get("page", 1, type=int) or 1
+    data = or_abort(lambda: obligations.review_gaps(current_user, _year(), _region(), page))
     return render_template("compliance/reviews.html", g=data)
 
 
@@ -219,10 +211,7 @@ def _report():
         year, half = report_due_half(local_today(utcnow()))
     if half not in (1, 2):
         abort(404)
-    try:
-        return reports.half_year_report(current_user, _region(), year, half)
-    except ServiceError as error:
-        abort(error.status)
+    return or_abort(lambda: reports.half_year_report(current_user, _region(), year, half))
 
 
 @bp.get("/report")
@@ -237,5 +226,4 @@ def report():
 @login_required
 def report_xlsx():
     data = _report()
-    return send_file(BytesIO(reports.report_xlsx(data)), mimetype=XLSX_TYPE, as_attachment=True,
-                     download_name=reports.report_filename(data))
+    return xlsx_download(reports.report_xlsx(data), reports.report_filename(data))
