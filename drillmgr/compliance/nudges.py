@@ -8,7 +8,6 @@ second reminder that day — from anyone, or a double click — finds the keys t
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -49,10 +48,6 @@ class Outcome:
     already_reminded: list[int] = field(default_factory=list)
     without_staff: list[int] = field(default_factory=list)
     notifications: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"reminded": self.reminded, "already_reminded": self.already_reminded,
-                "without_staff": self.without_staff, "notifications": self.notifications}
 
 
 def _locale(user: User) -> str:
