@@ -7,46 +7,28 @@ from drillmgr.access import services as access
 from drillmgr.compliance.api import FORMAT_PARAM, REGION_PARAM, YEAR_PARAM, region_arg, xlsx_wanted
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import describe, register_schema
+from drillmgr.api.schema import Boolean
 from drillmgr.compliance import query_args, submissions
 from drillmgr.compliance.periods import report_due_half
+from drillmgr.compliance.schemas import (DecisionSchema, Raw, ReportSubmissionSchema, SubmissionBoardSchema,
+                                       SubmitSchema)
 from drillmgr.compliance.sheets import XLSX_TYPE, xlsx_download
 from drillmgr.db import utcnow
 from drillmgr.localtime import local_today
-from drillmgr.validation import Payload
 
-STATES = ["not_submitted", "submitted", "accepted", "returned"]
-SUBMISSION_PROPERTIES = {
-    "id": {"type": "integer"}, "region": {"type": "object", "properties": {
-        "code": {"type": "string"}, "name": {"type": "string"}}},
-    "year": {"type": "integer"}, "half": {"enum": [1, 2]}, "version": {"type": "integer"},
-    "status": {"enum": STATES[1:]}, "late": {"type": "boolean", "description": "Submitted after the deadline"},
-    "submitted_at": {"type": "string", "format": "date-time"}, "submitted_by": {"type": ["string", "null"]},
-    "decided_at": {"type": ["string", "null"], "format": "date-time"}, "decided_by": {"type": ["string", "null"]},
-    "reason": {"type": "string", "description": "Why the prefecture returned it"},
-}
-register_schema("ReportSubmission", {
-    "type": "object", "required": ["id", "region", "year", "half", "version", "status", "late"],
-    "properties": {**SUBMISSION_PROPERTIES, "figures_changed": {"type": "boolean"},
-                   "document": {"type": "object", "description": "The frozen half-year report (as HalfYearReport)"}},
-})
-register_schema("ReportSubmissionInput", {
-    "type": "object", "required": ["region", "year", "half"],
-    "properties": {"region": {"type": "string", "maxLength": 12}, "year": {"type": "integer", "minimum": 2000,
-                                                                           "maximum": 2100},
-                   "half": {"enum": [1, 2]}},
-})
-register_schema("ReportDecision", {
-    "type": "object", "required": ["decision"],
-    "properties": {"decision": {"enum": ["accept", "return"]},
-                   "reason": {"type": "string", "maxLength": 2000, "description": "Required to return"}},
-})
-register_schema("ReportSubmissionBoard", {
-    "type": "object", "properties": {
-        "year": {"type": "integer"}, "half": {"enum": [1, 2]},
-        "counties": {"type": "array", "items": {"type": "object", "properties": {
-            "code": {"type": "string"}, "name": {"type": "string"}, "state": {"enum": STATES},
-            "submission": {"oneOf": [{"type": "null"}, {"type": "object", "properties": SUBMISSION_PROPERTIES}]}}}},
-    }, "required": ["year", "half", "counties"]})
+
+
+class SubmissionDetailSchema(ReportSubmissionSchema):
+    """A submission with its frozen report and whether today's figures differ."""
+    derived = {**ReportSubmissionSchema.derived, "figures_changed": submissions.figures_changed}
+    document = Raw(metadata={"description": "The frozen half-year report (as HalfYearReport)"})
+    figures_changed = Boolean(dump_only=True)
+
+
+register_schema("ReportSubmission", SubmissionDetailSchema, output=True)
+register_schema("ReportSubmissionInput", SubmitSchema, output=False)
+register_schema("ReportDecision", DecisionSchema, output=False)
+register_schema("ReportSubmissionBoard", SubmissionBoardSchema, output=True)
 
 
 @bp.post("/reports/half-year/submissions")
@@ -54,13 +36,9 @@ register_schema("ReportSubmissionBoard", {
 @describe("A county coordinator submits the county's half-year report: its figures are frozen as they are now",
           request="ReportSubmissionInput", response="ReportSubmission", created=True, conflicts=True)
 def submit_half_year_report():
-    p = Payload(json_body())
-    region = p.string("region", required=True, max_length=12)
-    year = p.integer("year", required=True, minimum=query_args.MIN_YEAR, maximum=query_args.MAX_YEAR)
-    half = p.integer("half", required=True, minimum=1, maximum=2)
-    p.check()
-    submission = submissions.submit(current_api_user(), region, year, half)
-    return jsonify(submissions.to_dict(submission)), 201
+    values = SubmitSchema().load(json_body())
+    submission = submissions.submit(current_api_user(), values["region"], values["year"], values["half"])
+    return jsonify(ReportSubmissionSchema().dump(submission)), 201
 
 
 @bp.get("/reports/half-year/submissions")
@@ -77,9 +55,7 @@ def half_year_submissions():
     region = region_arg(user) if "region" in request.args else None
     rows = [row for row in submissions.board(user, year, half)
             if not region or access.region_in_subtree(row.region.code, region)]
-    return jsonify({"year": year, "half": half, "counties": [
-        {"code": row.region.code, "name": row.region.name, "state": row.status,
-         "submission": submissions.to_dict(row.submission) if row.submission else None} for row in rows]})
+    return jsonify(SubmissionBoardSchema().dump({"year": year, "half": half, "counties": rows}))
 
 
 @bp.get("/reports/half-year/submissions/<int:submission_id>")
@@ -91,8 +67,7 @@ def half_year_submission(submission_id: int):
     submission = submissions.get_visible(current_api_user(), submission_id)
     if xlsx_wanted():
         return xlsx_download(submission.xlsx, submissions.filename(submission))
-    return jsonify({**submissions.to_dict(submission, with_document=True),
-                    "figures_changed": submissions.figures_changed(submission)})
+    return jsonify(SubmissionDetailSchema().dump(submission))
 
 
 @bp.post("/reports/half-year/submissions/<int:submission_id>/decision")
@@ -100,11 +75,11 @@ def half_year_submission(submission_id: int):
 @describe("The prefecture accepts a submitted report, or returns it with a reason", request="ReportDecision",
           response="ReportSubmission", conflicts=True)
 def decide_half_year_submission(submission_id: int):
-    p = Payload(json_body())
-    decision = p.string("decision", required=True, max_length=10)
+    p = DecisionSchema().read(json_body())
+    decision = p.values.get("decision", "")
     if decision not in ("accept", "return", ""):
         p.error("decision", _("Choose accept or return."))
-    reason = p.string("reason", max_length=2000, default="")
     p.check()
-    submission = submissions.decide(current_api_user(), submission_id, decision == "accept", reason)
-    return jsonify(submissions.to_dict(submission))
+    submission = submissions.decide(current_api_user(), submission_id, decision == "accept",
+                                    p.values.get("reason", ""))
+    return jsonify(ReportSubmissionSchema().dump(submission))

@@ -10,7 +10,6 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -26,21 +25,20 @@ from drillmgr.compliance.labels import reporting_period_name
 from drillmgr.compliance.models import ReportSubmission, SubmissionStatus
 from drillmgr.compliance.periods import REPORT_LEAD_DAYS, reporting_half
 from drillmgr.compliance.reports import half_year_report, report_as_seen_by, report_xlsx
+from drillmgr.compliance.schemas import NOT_SUBMITTED, DecisionSchema
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.db import utcnow
 from drillmgr.enums import RegionLevel, Role
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.formatting import local_datetime
-from drillmgr.localtime import api_datetime, local_today
+from drillmgr.localtime import local_today
 from drillmgr.notifications.services import Kind, Message, link_to, notify_many
 from drillmgr.regions.models import Region
-from drillmgr.validation import Payload, reason_text
 
 AUDIT_ENTITY = "report_submission"
 # A submission stands (and stops the deadline reminders) unless the prefecture returned it.
 STANDING = (SubmissionStatus.SUBMITTED, SubmissionStatus.ACCEPTED)
-NOT_SUBMITTED = "not_submitted"
 
 
 def _county(region_code: str) -> Region:
@@ -167,9 +165,11 @@ def decide(user: User, submission_id: int, accept: bool, reason: str = "",
     now = now or utcnow()
     access.require(access.can_decide_half_year_report(user))
     submission = get_visible(user, submission_id)
-    payload = Payload({"reason": reason or ""})
-    reason = reason_text(payload, "reason", required=not accept)
-    payload.check()
+    reading = DecisionSchema(only=("reason",)).read({"reason": reason} if reason else {})
+    reason = reading.values.get("reason", "")
+    if not accept and not reason and "reason" not in reading.errors:
+        reading.error("reason", _("This field is required."))
+    reading.check()
     status = SubmissionStatus.ACCEPTED if accept else SubmissionStatus.RETURNED
     # Conditional on the state, so two decisions at once cannot both land.
     changed = db.session.execute(
@@ -226,22 +226,6 @@ def frozen_document(submission: ReportSubmission) -> Document:
 
 def filename(submission: ReportSubmission) -> str:
     return f"drillmgr-{submission.region_code}-{submission.year}-H{submission.half}-v{submission.version}.xlsx"
-
-
-def to_dict(submission: ReportSubmission, with_document: bool = False) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": submission.id, "region": {"code": submission.region_code, "name": submission.region.name},
-        "year": submission.year, "half": submission.half, "version": submission.version,
-        "status": submission.status.value, "late": submission.late,
-        "submitted_at": api_datetime(submission.submitted_at),
-        "submitted_by": submission.submitted_by.username if submission.submitted_by else None,
-        "decided_at": api_datetime(submission.decided_at),
-        "decided_by": submission.decided_by.username if submission.decided_by else None,
-        "reason": submission.reason,
-    }
-    if with_document:
-        data["document"] = submission.document
-    return data
 
 
 # --- the prefecture's overview and the reminders -------------------------------------------------
