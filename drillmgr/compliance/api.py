@@ -9,7 +9,8 @@ from drillmgr.compliance import obligations, query_args, reports
 from drillmgr.compliance.dashboard import compliance_matrix, default_region, matrix_filename
 from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.kept import kept_evaluate
-from drillmgr.compliance.results import results_to_dict
+from drillmgr.compliance.schemas import (ComplianceSchema, HalfYearReportSchema, LateReviewSchema, LateReviewsSchema,
+                                       RuleSubjectsSchema, UnitObligationsSchema)
 from drillmgr.compliance.sheets import XLSX_TYPE, xlsx_download
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus
@@ -18,90 +19,11 @@ from drillmgr.extensions import db
 from drillmgr.localtime import local_today
 from drillmgr.regions.models import Region
 
-SHEETS: dict = {"type": "object", "description": "Tables as the page and the XLSX show them, labels in the caller's "
-          "language (Accept-Language): a heading and, per table, its sheet name, column labels and rows of values",
-          "properties": {
-              "title": {"type": "string"},
-              "sections": {"type": "array", "items": {"type": "object", "properties": {
-                  "key": {"type": "string"}, "title": {"type": "string"}, "sheet": {"type": "string"},
-                  "columns": {"type": "array", "items": {"type": "string"}},
-                  "rows": {"type": "array", "items": {"type": "array", "items": {
-                      "type": ["string", "number", "null"]}}}}}}},
-          "required": ["title", "sections"]}
-register_schema("Compliance", {
-    "type": "object",
-    "properties": {
-        "year": {"type": "integer"},
-        "as_of": {"type": "string", "format": "date-time",
-                  "description": "When these statuses were evaluated (kept for every reader until a change, "
-                                 "at most a minute)"},
-        "matrix": {**SHEETS, "description": "The dashboard's county × rule matrix; " + SHEETS["description"]},
-        "rules": {"type": "array", "items": {"type": "object", "properties": {
-            "id": {"type": "string", "description": "The rule's key, e.g. key-county-comprehensive-live"},
-            "title": {"type": "string"},
-            "results": {"type": "array", "items": {"type": "object", "properties": {
-                "subject": {"type": "object", "properties": {
-                    "type": {"enum": ["region", "org"]}, "id": {"type": "integer"}, "code": {"type": "string"},
-                    "name": {"type": "string"}}},
-                "status": {"enum": ["met", "on_track", "at_risk", "missed", "not_due"]},
-                "required": {"type": "integer"}, "achieved": {"type": "integer"},
-                "evidence": {"type": "array", "items": {"type": "object"}},
-                "missing": {"type": "array", "items": {"type": "string"}},
-            }}},
-        }}},
-    },
-    "required": ["year", "rules", "matrix"],
-})
-register_schema("HalfYearReport", {"type": "object", "properties": {
-    **SHEETS["properties"], "region": {"type": "object"}, "year": {"type": "integer"}, "half": {"type": "integer"},
-    "period": {"type": "object", "properties": {"from": {"type": "string", "format": "date"},
-                                                "to": {"type": "string", "format": "date"}}},
-    "drills_by_form": {"type": "array"}, "joint_drills": {"type": "object"}, "drills_by_unit": {"type": "array"},
-    "participation": {"type": "object"},
-    "participation_by_group": {"type": "array", "description": "the roll calls by group of the period's completed "
-                               "drills, per unit and group", "items": {"type": "object", "properties": {
-                                   "unit": {"type": ["string", "null"]}, "group": {"type": "string"},
-                                   "drills": {"type": "integer"}, "expected": {"type": "integer"},
-                                   "present": {"type": "integer"}, "absent": {"type": "integer"}}}},
-    "key_county_obligations": {"type": "array"}, "findings": {"type": "object"},
-    "outreach": {"type": "object"}}, "required": SHEETS["required"]})
-
-STATUS_VALUES = [s.value for s in ComplianceStatus]
-register_schema("UnitObligations", {"type": "object", "properties": {
-    "year": {"type": "integer"},
-    "org": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"},
-                                            "kind": {"type": "string"}, "region": {"type": "string"}}},
-    "obligations": {"type": "array", "items": {"type": "object", "properties": {
-        "rule": {"type": "string", "description": "The rule's key"}, "title": {"type": "string"},
-        "status": {"enum": STATUS_VALUES},
-        "counts_as_evidence": {"type": "string", "description": "What the rule counts, in the caller's language"},
-        "required": {"type": "integer"}, "achieved": {"type": "integer"},
-        "evidence": {"type": "array", "items": {"type": "object"}},
-        "next_due": {"type": ["string", "null"], "format": "date",
-                     "description": "Last day of the next period still to be met"},
-        "next_period": {"type": ["string", "null"]},
-        "missing": {"type": "array", "items": {"type": "string"},
-                    "description": "Periods (or links) due or overdue and not met, in the caller's language"},
-        "periods": {"type": "array", "items": {"type": "object", "properties": {
-            "period": {"type": "string"}, "last_day": {"type": "string", "format": "date"},
-            "status": {"enum": STATUS_VALUES}, "required": {"type": "integer"}, "achieved": {"type": "integer"},
-            "planned": {"type": "integer"}}}}}}}},
-    "required": ["year", "org", "obligations"]})
-register_schema("RuleSubjects", {"type": "object", "properties": {
-    "year": {"type": "integer"}, "region": {"type": "string"}, "rule": {"type": "string"}, "title": {"type": "string"},
-    "counts": {"type": "object", "description": "Subjects met, on track (not due included), at risk, missed",
-               "additionalProperties": {"type": "integer"}},
-    "sort": {"enum": list(obligations.SORTS)}, "status": {"enum": [*STATUS_VALUES, None]},
-    "subjects": {"type": "array", "items": {"type": "object", "properties": {
-        "subject": {"type": "object"}, "county": {"type": "string"}, "status": {"enum": STATUS_VALUES},
-        "group": {"enum": [s.value for s in obligations.BREAKDOWN]}, "reason": {"type": "string"},
-        "fix_by": {"type": ["string", "null"], "format": "date",
-                   "description": "The date by which the status had to be, or must be, put right"}}}}},
-    "required": ["year", "region", "rule", "counts", "subjects"]})
-register_schema("LateReview", {"type": "object", "properties": {
-    "drill": {"type": "object", "properties": {"id": {"type": "integer"}, "title": {"type": "string"}}},
-    "unit": {"type": "string"}, "org_id": {"type": ["integer", "null"]},
-    "deadline": {"type": "string", "format": "date"}, "submitted_on": {"type": ["string", "null"], "format": "date"}}})
+register_schema("Compliance", ComplianceSchema, output=True)
+register_schema("HalfYearReport", HalfYearReportSchema, output=True)
+register_schema("UnitObligations", UnitObligationsSchema, output=True)
+register_schema("RuleSubjects", RuleSubjectsSchema, output=True)
+register_schema("LateReview", LateReviewSchema, output=True)
 
 YEAR_PARAM = {"name": "year", "in": "query", "schema": {"type": "integer", "minimum": 2000, "maximum": 2100}}
 REGION_PARAM = {"name": "region", "in": "query", "schema": {"type": "string"},
@@ -143,7 +65,7 @@ def compliance():
     matrix = compliance_matrix(year, db.session.get(Region, region), results)
     if wants_xlsx:
         return xlsx_download(matrix.xlsx(), matrix_filename(region, year))
-    return jsonify({**results_to_dict(year, results), "matrix": matrix.to_dict(), "as_of": as_of.isoformat()})
+    return jsonify(ComplianceSchema().dump({"year": year, "rules": results, "matrix": matrix, "as_of": as_of}))
 
 
 @bp.get("/reports/half-year")
@@ -164,7 +86,7 @@ def half_year_report():
     report = reports.half_year_report(user, region_arg(user), year, half, now=now)
     if wants_xlsx:
         return xlsx_download(reports.report_xlsx(report), reports.report_filename(report))
-    return jsonify(report.to_dict())
+    return jsonify(HalfYearReportSchema().dump(report))
 
 
 @bp.get("/compliance/units/<int:org_id>")
@@ -177,7 +99,7 @@ def unit_obligations(org_id: int):
     user = current_api_user()
     now = utcnow()
     year = query_args.year_arg(request.args.get("year"), local_today(now).year)
-    return jsonify(obligations.unit_obligations(user, year, org_id, now=now).to_dict())
+    return jsonify(UnitObligationsSchema().dump(obligations.unit_obligations(user, year, org_id, now=now)))
 
 
 def _status_arg() -> ComplianceStatus | None:
@@ -218,7 +140,7 @@ def rule_subjects(key: str):
     result = obligations.rule_list(user, year, region, key, status, sort, now=now)
     if wants_xlsx:
         return xlsx_download(result.document().xlsx(), result.filename())
-    return jsonify(result.to_dict())
+    return jsonify(RuleSubjectsSchema().dump(result))
 
 
 @bp.get("/compliance/reviews/late")
@@ -231,4 +153,5 @@ def late_reviews():
     now = utcnow()
     year = query_args.year_arg(request.args.get("year"), local_today(now).year)
     page, per_page = page_args()
-    return jsonify(obligations.review_gaps(user, year, region_arg(user), page, per_page, now=now).to_dict())
+    return jsonify(LateReviewsSchema().dump(obligations.review_gaps(user, year, region_arg(user), page, per_page,
+                                                                    now=now)))

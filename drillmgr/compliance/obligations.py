@@ -72,27 +72,12 @@ class Obligation:
     next_period: str | None
     missing: list[str]  # periods (or links) still lacking, that are due or overdue
 
-    def to_dict(self) -> Row:
-        return {"rule": self.rule.key, "title": self.rule.title, "status": self.result.status.value,
-                "counts_as_evidence": self.evidence_rule, "required": self.result.required,
-                "achieved": self.result.achieved, "evidence": self.result.evidence,
-                "next_due": self.next_due.isoformat() if self.next_due else None, "next_period": self.next_period,
-                "missing": self.missing,
-                "periods": [{"period": slot_period_name(s), "last_day": slot_last_day(s).isoformat(),
-                             "status": s.status.value, "required": s.required, "achieved": s.achieved,
-                             "planned": s.planned} for s in self.result.slots]}
-
 
 @dataclass
 class UnitObligations:
     year: int
     org: Organisation
     obligations: list[Obligation]
-
-    def to_dict(self) -> Row:
-        return {"year": self.year, "org": {"id": self.org.id, "name": self.org.name, "kind": self.org.kind.value,
-                                           "region": self.org.region_code},
-                "obligations": [o.to_dict() for o in self.obligations]}
 
 
 def _obligation(rule_result: RuleResult, result: SubjectResult, now: datetime) -> Obligation:
@@ -132,11 +117,6 @@ class ListRow:
     def status(self) -> ComplianceStatus:
         return breakdown_status(self.result.status)
 
-    def to_dict(self) -> Row:
-        return {"subject": self.result.subject_dict(), "county": self.county, "status": self.result.status.value,
-                "group": self.status.value, "reason": self.reason,
-                "fix_by": self.fix_by.isoformat() if self.fix_by else None}
-
 
 @dataclass
 class RuleList:
@@ -162,11 +142,6 @@ class RuleList:
                       empty=_("No unit in this list."))
         return Document(_("%(rule)s — %(region)s, %(year)d", rule=self.rule.title, region=self.region.name,
                           year=self.year), [table])
-
-    def to_dict(self) -> Row:
-        return {"year": self.year, "region": self.region.code, "rule": self.rule.key, "title": self.rule.title,
-                "counts": {s.value: n for s, n in self.counts.items()}, "sort": self.sort,
-                "status": self.status.value if self.status else None, "subjects": [r.to_dict() for r in self.rows]}
 
     def filename(self) -> str:
         return f"drillmgr-{self.rule.key}-{self.region.code}-{self.year}.xlsx"
@@ -228,14 +203,6 @@ class ReviewGaps:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
-
-    def to_dict(self) -> Row:
-        return {"year": self.year, "region": self.region.code, "total": self.total, "page": self.page,
-                "per_page": self.per_page,
-                "items": [{"drill": {"id": g.drill_id, "title": g.title}, "unit": g.unit, "org_id": g.org_id,
-                           "deadline": g.deadline.isoformat(),
-                           "submitted_on": g.submitted_on.isoformat() if g.submitted_on else None}
-                          for g in self.items]}
 
 
 def review_gaps(user: User, year: int, region_code: str, page: int = 1, per_page: int = REVIEW_PAGE_SIZE,

@@ -26,7 +26,7 @@ from drillmgr.enums import ActionStatus, DrillForm, DrillStatus, JointWith, Outr
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.formatting import local_date
-from drillmgr.localtime import api_datetime, local_today
+from drillmgr.localtime import local_today
 from drillmgr.orgs.models import Organisation, OrgGroup
 from drillmgr.outreach.models import OutreachActivity
 from drillmgr.regions.models import Region
@@ -57,17 +57,6 @@ class HalfYearReport:
     def document(self) -> Document:
         """The tables of the page, the print view, the workbook and the JSON's `sections`."""
         return report_document(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.document.to_dict(),
-            "region": {"code": self.region.code, "name": self.region.name}, "year": self.year, "half": self.half,
-            "period": {"from": self.period.first_day.isoformat(), "to": self.period.last_day.isoformat()},
-            "generated_at": api_datetime(self.generated_at), "drills_by_form": self.by_form, "joint_drills": self.joint,
-            "drills_by_unit": self.by_unit, "participation": self.participation,
-            "participation_by_group": self.by_group,
-            "key_county_obligations": self.key_counties, "findings": self.findings, "outreach": self.outreach,
-        }
 
 
 def _drills_in(region_code: str, period: Period, actor: access.Actor, now: datetime) -> sa.ColumnElement[bool]:

@@ -74,10 +74,6 @@ class SubjectResult:
             return {"type": "region", "code": self.subject_id, "name": self.name}
         return {"type": "org", "id": int(self.subject_id), "name": self.name}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"subject": self.subject_dict(), "status": self.status.value, "required": self.required,
-                "achieved": self.achieved, "evidence": self.evidence, "missing": self.missing}
-
     @property
     def open_slots(self) -> list[Slot]:
         """The slots that give the subject its status (the worst), earliest first; none once met."""
@@ -122,9 +118,6 @@ class RuleResult:
     def subject(self) -> Subject:
         return self.params.subject
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.rule.key, "title": self.title, "results": [r.to_dict() for r in self.results]}
-
 
 def slot_rank(slot: Slot, now: datetime, warning: timedelta) -> int:
     """The slot's status, as its index in SEVERITY (thousands of slots per evaluation)."""
@@ -161,10 +154,6 @@ def finish(subject: SubjectOf, slots: list[Slot], now: datetime, warning: timede
     return SubjectResult(subject.type, subject.id, subject.name, subject.county_code, status,
                          sum(s.required for s in slots), sum(min(s.achieved, s.required) for s in slots),
                          evidence, missing, slots)
-
-
-def results_to_dict(year: int, results: list[RuleResult]) -> dict[str, Any]:
-    return {"year": year, "rules": [r.to_dict() for r in results]}
 
 
 def format_table(results: list[RuleResult]) -> str:

@@ -64,19 +64,12 @@ class Table:
     def sheet_name(self) -> str:
         return _SHEET_NAME_FORBIDDEN.sub(" ", self.title)[:31]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "title": self.title, "sheet": self.sheet_name,
-                "columns": [c.label for c in self.columns], "rows": [[c.value for c in row] for row in self.rows]}
-
 
 @dataclass
 class Document:
     """A heading and its tables: a page's content, a workbook (one sheet per table) and a JSON object."""
     heading: str
     tables: list[Table] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"title": self.heading, "sections": [t.to_dict() for t in self.tables]}
 
     def xlsx(self) -> bytes:
         return workbook(self)

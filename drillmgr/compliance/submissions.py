@@ -25,7 +25,7 @@ from drillmgr.compliance.labels import reporting_period_name
 from drillmgr.compliance.models import ReportSubmission, SubmissionStatus
 from drillmgr.compliance.periods import REPORT_LEAD_DAYS, reporting_half
 from drillmgr.compliance.reports import half_year_report, report_as_seen_by, report_xlsx
-from drillmgr.compliance.schemas import NOT_SUBMITTED, DecisionSchema
+from drillmgr.compliance.schemas import NOT_SUBMITTED, DecisionSchema, DocumentSchema, HalfYearReportSchema
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.db import utcnow
 from drillmgr.enums import RegionLevel, Role
@@ -141,7 +141,7 @@ def submit(user: User, region_code: str, year: int, half: int, now: datetime | N
     period = reporting_half(year, half)
     submission = ReportSubmission(
         region_code=region.code, year=year, half=half, version=(current.version + 1) if current else 1,
-        status=SubmissionStatus.SUBMITTED, document=json.loads(json.dumps(report.to_dict())),
+        status=SubmissionStatus.SUBMITTED, document=json.loads(json.dumps(HalfYearReportSchema().dump(report))),
         xlsx=report_xlsx(report), locale=str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]),
         late=local_today(now) > period.last_day, submitted_by_id=user.id, submitted_at=now, reason="")
     try:
@@ -206,7 +206,7 @@ def figures_changed(submission: ReportSubmission) -> bool:
         reader = submitter
     with force_locale(submission.locale):
         live = report_as_seen_by(reader, submission.region, submission.year, submission.half, submission.submitted_at)
-        sections = json.loads(json.dumps(live.document.to_dict()["sections"]))
+        sections = json.loads(json.dumps(DocumentSchema().dump(live.document)["sections"]))
     return bool(sections != submission.document.get("sections"))
 
 
