@@ -23,6 +23,7 @@ from drillmgr.compliance.rules import ensure_rules, rule_title
 from drillmgr.compliance.evaluation import evaluate
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.results import SubjectResult
+from drillmgr.compliance.schemas import MAX_UNITS, ReminderSchema
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ComplianceStatus, DrillStatus, Role
@@ -33,10 +34,7 @@ from drillmgr.localtime import local_midnight, local_today
 from drillmgr.notifications.models import Notification
 from drillmgr.notifications.services import Kind, Message, link_to, notify_many
 from drillmgr.orgs.models import Organisation
-from drillmgr.validation import Payload, reason_text
 
-MAX_UNITS = 500  # units reminded in one go: a county's schools fit
-MESSAGE_LIMIT = 1000
 GENERAL = "general"  # the rule part of a reminder's key when no rule is named
 RECORD_WINDOW_DAYS = 7  # a drill still "just ended" this long after its day
 TO_RECORD_LISTED = 10
@@ -89,11 +87,7 @@ def _reminded_today(rule_part: str, org_ids: Collection[int], today: date) -> se
 
 
 def clean_message(message: str | None) -> str:
-    payload = Payload({"message": message or ""})
-    text = reason_text(payload, "message")
-    if len(text) > MESSAGE_LIMIT:
-        payload.error("message", _("Must be at most %(n)d characters.", n=MESSAGE_LIMIT))
-    payload.check()
+    text: str = ReminderSchema(only=("message",)).load({"message": message} if message else {}).get("message", "")
     return text
 
 

@@ -2,12 +2,15 @@
 late reviews, the half-year report and its submissions (drillmgr.api.schema)."""
 from typing import Any
 
-from drillmgr.api.schema import ApiField, Boolean, Date, DateTime, EnumValue, Integer, List, Nested, Schema, Text
+from drillmgr.api.schema import (ApiField, Boolean, Date, DateTime, EnumList, EnumValue, IdList, Integer, List, Nested,
+                                 Schema, Text, field_of)
 from drillmgr.compliance.labels import slot_last_day, slot_period_name
 from drillmgr.compliance.models import SubmissionStatus
 from drillmgr.compliance.query_args import MAX_YEAR, MIN_YEAR
 from drillmgr.enums import ComplianceStatus, OrgKind
 
+MAX_UNITS = 500  # units reminded in one go: a county's schools fit
+MESSAGE_LIMIT = 1000
 NOT_SUBMITTED = "not_submitted"
 SUBMISSION_STATES = [NOT_SUBMITTED, *SubmissionStatus.values()]
 
@@ -21,6 +24,13 @@ class Raw(ApiField):
 
     def json_schema(self, output: bool) -> dict[str, Any]:
         return dict(self.json)
+
+
+def text_limit(schema: type[Schema], name: str) -> int:
+    """The most characters a Text field of `schema` reads (a page's input says it too)."""
+    text = field_of(schema, name)
+    assert isinstance(text, Text), name
+    return text.max_length
 
 
 class _Derived(Schema):
@@ -260,3 +270,23 @@ class SubmissionBoardSchema(Schema):
     half = Integer(required=True)
     counties = List(Nested(CountyStateSchema), required=True)
 
+
+# --- reminders -------------------------------------------------------------------------------------------
+
+class ReminderSchema(Schema):
+    class Meta:
+        description = ("Either org_ids, or rule with statuses (and region): every unit whose status for the rule "
+                       "is one of them. A unit is reminded at most once per rule per day (Beijing time).")
+
+    org_ids = IdList(max_items=MAX_UNITS)
+    rule = Text(max_length=64, metadata={"description": "A rule key, e.g. school-evacuation"})
+    region = Text(max_length=12)
+    statuses = EnumList(ComplianceStatus, metadata={"description": "Default: at_risk and missed"})
+    message = Text(max_length=MESSAGE_LIMIT, reason=True)
+
+
+class ReminderOutcomeSchema(Schema):
+    reminded = IdList(required=True)
+    already_reminded = IdList(required=True)
+    without_staff = IdList(required=True)
+    notifications = Integer(required=True)

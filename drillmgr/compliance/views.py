@@ -16,6 +16,7 @@ from drillmgr.compliance.periods import PERIOD_KINDS, report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.query_args import MAX_YEAR, MIN_YEAR
 from drillmgr.compliance.rule_params import DrillParams
+from drillmgr.compliance.schemas import DecisionSchema, ReminderSchema, text_limit
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, params_of, rule_title, update_rule
 from drillmgr.compliance.sheets import xlsx_download
 from drillmgr.db import utcnow
@@ -29,6 +30,9 @@ bp = Blueprint("compliance", __name__, url_prefix="/compliance")
 T = TypeVar("T")
 
 
+# What the pages' inputs may hold, as the schemas read it.
+LIMITS = {"min_year": MIN_YEAR, "max_year": MAX_YEAR, "message": text_limit(ReminderSchema, "message"),
+          "reason": text_limit(DecisionSchema, "reason")}
 bp.add_app_template_filter(missing_label, "missing_label")
 bp.add_app_template_filter(join_list, "join_list")
 
@@ -38,7 +42,7 @@ def compliance_helpers():
     return {"status_label": status_label, "missing_label": missing_label, "period_label": period_label,
             "slot_period_name": slot_period_name, "slot_last_day": slot_last_day, "counts_towards": counts_towards,
             "reporting_period_name": reporting_period_name,
-            "drill_link": drill_link, "chart_ticks": dash.chart_ticks}
+            "drill_link": drill_link, "chart_ticks": dash.chart_ticks, "limits": LIMITS}
 
 
 def drill_link(drill_id: int) -> str | None:
