@@ -18,8 +18,8 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit.services import record, snapshot
 from drillmgr.compliance.models import ComplianceRule
-from drillmgr.compliance.periods import PERIOD_KINDS
 from drillmgr.compliance.rule_params import DEFAULT_WARNING_DAYS, RuleParams, read_params
+from drillmgr.compliance.schemas import RULE_EDIT_SCHEMAS
 from drillmgr.db import claim_version
 from drillmgr.enums import DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
 from drillmgr.errors import ValidationError
@@ -65,7 +65,6 @@ DEFAULT_RULES = {
         "subject": "county", "settings": [s.value for s in SixIntoSetting], "warning_days": DEFAULT_WARNING_DAYS}),
 }
 RULE_KEYS = tuple(DEFAULT_RULES)
-Errors = dict[str, list[str]]
 SHORT_TITLES = {
     "key-county-comprehensive-live": _l("Comprehensive live drill"),
     "key-county-double-blind-tabletop": _l("Double-blind tabletop"),
@@ -152,70 +151,29 @@ def get_rule(year: int, key: str) -> ComplianceRule | None:
 
 # --- editing -----------------------------------------------------------------------------------
 
-def _int(data: Mapping[str, Any], name: str, errors: Errors, minimum: int, maximum: int) -> int | None:
-    raw = data.get(name)
-    try:
-        value = int(str(raw).strip())
-    except (TypeError, ValueError):
-        errors.setdefault(name, []).append(_("Must be a whole number."))
-        return None
-    if not minimum <= value <= maximum:
-        errors.setdefault(name, []).append(_("Must be between %(a)d and %(b)d.", a=minimum, b=maximum))
-        return None
-    return value
-
-
-def _choices(data: Mapping[str, Any], name: str, allowed: list[str], errors: Errors,
-             required: bool = False) -> list[str] | None:
-    raw = data.get(name) or []
-    if isinstance(raw, str):
-        raw = [part.strip() for part in raw.split(",") if part.strip()]
-    if not isinstance(raw, list) or any(str(v) not in allowed for v in raw):
-        errors.setdefault(name, []).append(_("Choose from the listed values."))
-        return None
-    if required and not raw:
-        errors.setdefault(name, []).append(_("Choose at least one."))
-        return None
-    return [v for v in allowed if v in {str(r) for r in raw}]
-
-
-def _checked(data: Mapping[str, Any], name: str) -> bool:
-    """A checkbox or JSON boolean."""
-    return str(data.get(name, "")).lower() in ("1", "true", "on", "y")
+def _editable(rule: ComplianceRule, data: Mapping[str, Any]) -> list[str]:
+    """The fields of the rule form that apply to `rule` (months to a monthly period only)."""
+    fields = list(RULE_EDIT_SCHEMAS[evaluator_of(rule)]._declared_fields)
+    not_applying = set()
+    if data.get("period") != "month":
+        not_applying.add("months")
+    if rule.key != BLIND_RULE:
+        not_applying.add("run_blind_required")
+    if rule.params.get("subject") != "org":
+        not_applying |= {"org_kinds", "credit_real_response"}
+    return [name for name in fields if name not in not_applying]
 
 
 def parse_params(rule: ComplianceRule, data: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """The new params and enabled flag from submitted `data`; raises ValidationError naming each field."""
-    errors: dict[str, list[str]] = {}
-    params = copy.deepcopy(rule.params)
-    params["warning_days"] = _int(data, "warning_days", errors, 0, 366)
-    evaluator = evaluator_of(rule)
-    if evaluator == "drills":
-        params["count"] = _int(data, "count", errors, 1, 100)
-        period = data.get("period")
-        if period not in PERIOD_KINDS:
-            errors.setdefault("period", []).append(_("Choose from the listed values."))
-        params["period"] = period
-        if period == "month":
-            months = _choices(data, "months", [str(m) for m in range(1, 13)], errors, required=True)
-            params["months"] = [int(m) for m in months] if months is not None else None
-        params["required_focus"] = _choices(data, "required_focus", Focus.values(), errors)
-        if rule.key == BLIND_RULE:
-            params["run_blind_required"] = _checked(data, "run_blind_required")
-        if params.get("subject") == "org":
-            params["org_kinds"] = _choices(data, "org_kinds", OrgKind.values(), errors, required=True)
-            params["credit_real_response"] = _checked(data, "credit_real_response")
-    elif evaluator == "reviews":
-        params["days"] = _int(data, "days", errors, 1, 366)
-    elif evaluator == "observance":
-        params["window_days"] = _int(data, "window_days", errors, 0, 30)
-        params["days"] = _choices(data, "days", [d.value for d in ObservanceDay], errors, required=True)
-    elif evaluator == "six_into":
-        params["settings"] = _choices(data, "settings", SixIntoSetting.values(), errors, required=True)
-    if errors:
-        raise ValidationError(_("The rule was not changed: please correct the marked fields."), errors)
-    enabled = _checked(data, "enabled")
-    return params, enabled
+    reading = RULE_EDIT_SCHEMAS[evaluator_of(rule)](only=_editable(rule, data)).read(data)
+    if reading.errors:
+        raise ValidationError(_("The rule was not changed: please correct the marked fields."), reading.errors)
+    changes = dict(reading.values)
+    enabled = changes.pop("enabled")
+    if "months" in changes:
+        changes["months"] = [int(m) for m in changes["months"]]
+    return {**copy.deepcopy(rule.params), **changes}, enabled
 
 
 def update_rule(user: User, rule: ComplianceRule, data: Mapping[str, Any],

@@ -1,5 +1,6 @@
 """Compliance pages: the dashboard, a county's units, the rules, and the half-year report."""
 from collections.abc import Callable
+from functools import partial
 from typing import TypeVar
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -12,15 +13,16 @@ from drillmgr.compliance import dashboard as dash
 from drillmgr.compliance import obligations, reports
 from drillmgr.compliance.labels import (counts_towards, describe_params, join_list, missing_label, period_label,
                                         reporting_period_name, slot_last_day, slot_period_name, status_label)
-from drillmgr.compliance.periods import PERIOD_KINDS, report_due_half
+from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.query_args import MAX_YEAR, MIN_YEAR
 from drillmgr.compliance.rule_params import DrillParams
-from drillmgr.compliance.schemas import DecisionSchema, ReminderSchema, text_limit
+from drillmgr.compliance.schemas import (RULE_EDIT_SCHEMAS, Choices, DecisionSchema, ReminderSchema, choices_of,
+                                       text_limit)
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, params_of, rule_title, update_rule
 from drillmgr.compliance.sheets import xlsx_download
 from drillmgr.db import utcnow
-from drillmgr.enums import ComplianceStatus, Focus, ObservanceDay, OrgKind, SixIntoSetting
+from drillmgr.enums import ComplianceStatus
 from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
 from drillmgr.localtime import local_today
@@ -194,15 +196,15 @@ def edit_rule(rule_id: int):
         else:
             flash(_("Rule saved."), "success")
             return redirect(url_for("compliance.rules", year=rule.year))
-    params = params_of(rule)
+    params, schema = params_of(rule), RULE_EDIT_SCHEMAS[evaluator_of(rule)]
     return render_template("compliance/rule_form.html", rule=rule, title=rule_title(rule), errors=errors,
-                           evaluator=evaluator_of(rule), period_kinds=PERIOD_KINDS, focus=Focus,
-                           org_kinds=OrgKind, days=ObservanceDay, settings=SixIntoSetting,
+                           evaluator=evaluator_of(rule), choices_of=partial(choices_of, schema),
                            run_blind_required=isinstance(params, DrillParams) and params.run_blind_required,
                            form=request.form if request.method == "POST" else None)
 
 
-_LIST_FIELDS = {"months", "org_kinds", "required_focus", "days", "settings"}
+_LIST_FIELDS = {name for schema in RULE_EDIT_SCHEMAS.values() for name, field in schema._declared_fields.items()
+                if isinstance(field, Choices) and not field.single}
 
 
 # --- half-year report ----------------------------------------------------------------------------
