@@ -19,7 +19,7 @@ from drillmgr.accounts.models import User
 from drillmgr.audit.services import record, snapshot
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.rule_params import DEFAULT_WARNING_DAYS, RuleParams, read_params
-from drillmgr.compliance.schemas import RULE_EDIT_SCHEMAS
+from drillmgr.compliance.rule_schemas import RULE_EDIT_SCHEMAS
 from drillmgr.db import claim_version
 from drillmgr.enums import DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
 from drillmgr.errors import ValidationError

@@ -17,8 +17,8 @@ from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.query_args import MAX_YEAR, MIN_YEAR
 from drillmgr.compliance.rule_params import DrillParams
-from drillmgr.compliance.schemas import (RULE_EDIT_SCHEMAS, Choices, DecisionSchema, ReminderSchema, choices_of,
-                                       text_limit)
+from drillmgr.compliance.rule_schemas import RULE_EDIT_SCHEMAS, Choices, choices_of
+from drillmgr.compliance.schemas import DecisionSchema, ReminderSchema, text_limit
 from drillmgr.compliance.rules import ensure_rules, evaluator_of, params_of, rule_title, update_rule
 from drillmgr.compliance.sheets import xlsx_download
 from drillmgr.db import utcnow
