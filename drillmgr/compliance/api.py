@@ -1,7 +1,9 @@
 """GET /compliance and GET /reports/half-year (DESIGN §5)."""
+from datetime import datetime
 
 from flask import jsonify, request
 from flask_babel import gettext as _
+
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, page_args, token_required
 from drillmgr.api.openapi import describe, register_schema
@@ -25,7 +27,8 @@ register_schema("UnitObligations", UnitObligationsSchema, output=True)
 register_schema("RuleSubjects", RuleSubjectsSchema, output=True)
 register_schema("LateReview", LateReviewSchema, output=True)
 
-YEAR_PARAM = {"name": "year", "in": "query", "schema": {"type": "integer", "minimum": 2000, "maximum": 2100}}
+YEAR_PARAM = {"name": "year", "in": "query",
+              "schema": {"type": "integer", "minimum": query_args.MIN_YEAR, "maximum": query_args.MAX_YEAR}}
 REGION_PARAM = {"name": "region", "in": "query", "schema": {"type": "string"},
                 "description": "Region code; default: the caller's region"}
 
@@ -39,6 +42,14 @@ def region_arg(user) -> str:
 
 
 FORMAT_PARAM = {"name": "format", "in": "query", "schema": {"enum": ["json", "xlsx"]}}
+HALF_PARAM = {"name": "half", "in": "query", "schema": {"enum": [1, 2]}}
+
+
+def report_period_arg(now: datetime) -> tuple[int, int]:
+    """The (year, half) asked for; without a year, the period last due or due within 30 days."""
+    default_year, default_half = report_due_half(local_today(now))
+    year = query_args.year_arg(request.args.get("year"), default_year)
+    return year, query_args.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
 
 
 def xlsx_wanted() -> bool:
@@ -73,15 +84,13 @@ def compliance():
 @describe("The half-year report behind the 7 June / 8 November deadlines (JSON, or XLSX with ?format=xlsx "
           "or Accept); without year, the period last due or due within 30 days", response="HalfYearReport",
           content_types=[XLSX_TYPE],
-          params=[YEAR_PARAM, {"name": "half", "in": "query", "schema": {"enum": [1, 2]}}, REGION_PARAM,
+          params=[YEAR_PARAM, HALF_PARAM, REGION_PARAM,
                   FORMAT_PARAM])
 def half_year_report():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
     now = utcnow()
-    default_year, default_half = report_due_half(local_today(now))
-    year = query_args.year_arg(request.args.get("year"), default_year)
-    half = query_args.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
+    year, half = report_period_arg(now)
     wants_xlsx = xlsx_wanted()
     report = reports.half_year_report(user, region_arg(user), year, half, now=now)
     if wants_xlsx:

@@ -1,20 +1,18 @@
 """Half-year report submissions: /reports/half-year/submissions (a county submits, the prefecture decides)."""
-
 from flask import jsonify, request
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
-from drillmgr.compliance.api import FORMAT_PARAM, REGION_PARAM, YEAR_PARAM, region_arg, xlsx_wanted
+from drillmgr.compliance.api import (FORMAT_PARAM, HALF_PARAM, REGION_PARAM, YEAR_PARAM, region_arg, report_period_arg,
+                                     xlsx_wanted)
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.api.schema import Boolean
-from drillmgr.compliance import query_args, submissions
-from drillmgr.compliance.periods import report_due_half
+from drillmgr.compliance import submissions
 from drillmgr.compliance.schemas import (DecisionSchema, Raw, ReportSubmissionSchema, SubmissionBoardSchema,
                                        SubmitSchema)
 from drillmgr.compliance.sheets import XLSX_TYPE, xlsx_download
 from drillmgr.db import utcnow
-from drillmgr.localtime import local_today
 
 
 
@@ -45,13 +43,11 @@ def submit_half_year_report():
 @token_required
 @describe("Each county's submission of a period's half-year report: not submitted, submitted (late?), accepted "
           "or returned; without year, the period last due or due within 30 days", response="ReportSubmissionBoard",
-          params=[YEAR_PARAM, {"name": "half", "in": "query", "schema": {"enum": [1, 2]}}, REGION_PARAM])
+          params=[YEAR_PARAM, HALF_PARAM, REGION_PARAM])
 def half_year_submissions():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
-    default_year, default_half = report_due_half(local_today(utcnow()))
-    year = query_args.year_arg(request.args.get("year"), default_year)
-    half = query_args.half_arg(request.args.get("half"), default_half if "year" not in request.args else 1)
+    year, half = report_period_arg(utcnow())
     region = region_arg(user) if "region" in request.args else None
     rows = [row for row in submissions.board(user, year, half)
             if not region or access.region_in_subtree(row.region.code, region)]
