@@ -73,7 +73,6 @@ class Config:
     SMTP_FROM = os.environ.get("SMTP_FROM", "drillmgr@localhost")
     SMTP_RETRY_SECONDS = os.environ.get("SMTP_RETRY_SECONDS", "60")
 
-    COMPLIANCE_WARNING_DAYS = 60
     # Days either side of 12 May, 28 July and 13 October within which a campaign counts, unless that
     # year's observance-campaigns compliance rule sets its own window_days.
     OUTREACH_OBSERVANCE_WINDOW_DAYS = int(os.environ.get("DRILLMGR_OBSERVANCE_WINDOW_DAYS", 3))

@@ -167,14 +167,18 @@ def compliance_command(year, region_code, fmt):
     """Evaluate the compliance rules of a year and print every status."""
     import json
 
-    from drillmgr.compliance.services import evaluate, format_table, results_to_dict
+    from drillmgr.access.services import SYSTEM
+    from drillmgr.compliance.evaluation import evaluate
+    from drillmgr.compliance.results import format_table
+    from drillmgr.compliance.schemas import ComplianceSchema
 
     try:
-        results = evaluate(year, region_code)
+        results = evaluate(year, region_code, actor=SYSTEM)
     except ServiceError as error:
         _fail(error)
     if fmt == "json":
-        click.echo(json.dumps(results_to_dict(year, results), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(ComplianceSchema(only=("year", "rules")).dump({"year": year, "rules": results}),
+                              ensure_ascii=False, indent=2))
     else:
         click.echo(format_table(results))
 

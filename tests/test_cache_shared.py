@@ -18,7 +18,7 @@ from drillmgr.cache import store as shared
 from drillmgr.cache.models import CacheEntry
 from drillmgr.calendars import feeds, ical, links, serving
 from drillmgr.compliance import kept
-from drillmgr.compliance import services as compliance
+from drillmgr.compliance import evaluation as compliance
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, OrgKind, Role
 from drillmgr.extensions import db
 from drillmgr.findings.models import Review
@@ -235,24 +235,24 @@ def test_kept_results_are_read_not_recomputed_until_something_changes(make_user,
     school = make_org(name="乌苏市保留学校")
     make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
     now = bj(4, 1)
-    results, as_of = kept.kept_evaluate(YEAR, WUSU, now=now, user=admin, evidence=False)
+    results, as_of = kept.kept_evaluate(YEAR, WUSU, now=now, actor=admin, evidence=False)
     assert as_of == now
 
     def refuse(*args, **kwargs):
         raise AssertionError("evaluated although nothing changed")
 
     monkeypatch.setattr(kept, "evaluate", refuse)
-    again, again_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=30), user=admin, evidence=False)
+    again, again_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=30), actor=admin, evidence=False)
     assert again_as_of == now and statuses(again) == statuses(results)
     monkeypatch.undo()
     # A minute later, what the clock alone changes is evaluated again.
-    later, later_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=61), user=admin, evidence=False)
+    later, later_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=61), actor=admin, evidence=False)
     assert later_as_of == now + timedelta(seconds=61)
     # A new drill is seen at once.
     make_drill(organizer=school, starts_at=bj(5, 10), status=DrillStatus.COMPLETED)
-    fresh, fresh_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), user=admin, evidence=False)
+    fresh, fresh_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin, evidence=False)
     assert fresh_as_of == now + timedelta(seconds=62)
-    assert statuses(fresh) == statuses(compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), user=admin,
+    assert statuses(fresh) == statuses(compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin,
                                                            evidence=False))
 
 
@@ -263,8 +263,8 @@ def test_a_secret_drill_is_kept_apart_from_those_who_may_not_know_it(make_user, 
     now = bj(4, 1)
     make_drill(organizer=school, starts_at=bj(4, 20), form=DrillForm.TABLETOP, double_blind=True)
     for user in (admin, viewer, admin, viewer):  # each reads its own kept result
-        mine, _as_of = kept.kept_evaluate(YEAR, WUSU, now=now, user=user)
-        assert statuses(mine) == statuses(compliance.evaluate(YEAR, WUSU, now=now, user=user))
+        mine, _as_of = kept.kept_evaluate(YEAR, WUSU, now=now, actor=user)
+        assert statuses(mine) == statuses(compliance.evaluate(YEAR, WUSU, now=now, actor=user))
     assert kept._reader(viewer, now) != kept._reader(admin, now)
 
 
@@ -327,8 +327,8 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
         for user in (admin, coordinator, viewer):
             for region in (WUSU, None):
                 for evidence in (False, True):
-                    read, _as_of = kept.kept_evaluate(YEAR, region, now=moment, user=user, evidence=evidence)
-                    fresh = compliance.evaluate(YEAR, region, now=moment, user=user, evidence=evidence)
+                    read, _as_of = kept.kept_evaluate(YEAR, region, now=moment, actor=user, evidence=evidence)
+                    fresh = compliance.evaluate(YEAR, region, now=moment, actor=user, evidence=evidence)
                     assert statuses(read) == statuses(fresh), (step, user.role, region, evidence)
                     checked += 1
     assert checked == 16 * 12

@@ -5,7 +5,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from drillmgr.compliance import services
+from drillmgr.access.services import SYSTEM
+from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.snapshots import snapshot_changes
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.periods import periods, reporting_half, reporting_half_of
 from drillmgr.compliance.rules import RULE_KEYS, ensure_rules, get_rule, update_rule
@@ -36,8 +38,8 @@ def bj(month, day, hour=10, minute=0, year=YEAR) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=BJ).astimezone(timezone.utc)
 
 
-def result(rule_key, subject, now, region=None, user=None, year=YEAR):
-    for rule_result in services.evaluate(year, region, now=now, user=user, rule_keys=[rule_key]):
+def result(rule_key, subject, now, region=None, user=SYSTEM, year=YEAR):
+    for rule_result in evaluate(year, region, actor=user, now=now, rule_keys=[rule_key]):
         for r in rule_result.results:
             if r.subject_id == str(subject):
                 return r
@@ -105,13 +107,13 @@ def test_disabled_rule_is_not_evaluated(make_user):
     rule = get_rule(YEAR, "six-into")
     rule.enabled = False
     db.session.commit()
-    assert "six-into" not in [r.key for r in services.evaluate(YEAR, now=bj(3, 1))]
+    assert "six-into" not in [r.key for r in evaluate(YEAR, actor=SYSTEM, now=bj(3, 1))]
 
 
 # --- 1. key-county comprehensive live drill ------------------------------------------------------
 
 def test_only_key_counties_are_subjects_of_the_key_county_rules():
-    (rule,) = services.evaluate(YEAR, now=bj(3, 1), rule_keys=["key-county-comprehensive-live"])
+    (rule,) = evaluate(YEAR, actor=SYSTEM, now=bj(3, 1), rule_keys=["key-county-comprehensive-live"])
     assert {r.subject_id for r in rule.results} == {WUSU, SHAWAN}
 
 
@@ -256,8 +258,8 @@ def test_dashboard_evaluation_without_evidence_details_agrees(make_org, evac, li
     school = make_org(kind=OrgKind.SCHOOL)
     drill = evac(school, bj(3, 10))
     live(bj(5, 12), focus=("command_post", "force_organization"))
-    full = services.evaluate(YEAR, WUSU, now=bj(3, 20))
-    bare = services.evaluate(YEAR, WUSU, now=bj(3, 20), evidence=False)
+    full = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(3, 20))
+    bare = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(3, 20), evidence=False)
     assert [[(r.subject_id, r.status, r.achieved) for r in rr.results] for rr in full] == \
         [[(r.subject_id, r.status, r.achieved) for r in rr.results] for rr in bare]
     school_result = next(r for rr in bare if rr.key == "school-evacuation" for r in rr.results
@@ -304,7 +306,7 @@ def test_kindergarten_quarters_and_hospital_half_years(make_org, evac):
 def test_org_subjects_are_limited_to_the_region(make_org, make_region):
     inside = make_org(kind=OrgKind.SCHOOL, region_code=make_region(parent_code=WUSU).code)
     outside = make_org(kind=OrgKind.SCHOOL, region_code=make_region(parent_code=SHAWAN).code)
-    (rule,) = services.evaluate(YEAR, WUSU, now=bj(3, 1), rule_keys=["school-evacuation"])
+    (rule,) = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(3, 1), rule_keys=["school-evacuation"])
     ids = {r.subject_id for r in rule.results}
     assert str(inside.id) in ids and str(outside.id) not in ids
     assert all(r.county_code == WUSU for r in rule.results)
@@ -419,26 +421,27 @@ def test_six_into_covers_all_settings(activity):
 # --- snapshots -----------------------------------------------------------------------------------
 
 def test_snapshot_changes_reports_each_worsening_once(live):
-    first = services.evaluate(YEAR, WUSU, now=bj(3, 1), rule_keys=["key-county-comprehensive-live"])
-    assert services.snapshot_changes(first) == []
-    worse = services.evaluate(YEAR, WUSU, now=bj(11, 15), rule_keys=["key-county-comprehensive-live"])
-    (change,) = services.snapshot_changes(worse)
+    first = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(3, 1), rule_keys=["key-county-comprehensive-live"])
+    assert snapshot_changes(first) == []
+    worse = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(11, 15), rule_keys=["key-county-comprehensive-live"])
+    (change,) = snapshot_changes(worse)
     assert change == ({"type": "region", "code": WUSU, "name": "乌苏市"}, "key-county-comprehensive-live",
                       S.NOT_DUE, S.AT_RISK)
-    assert services.snapshot_changes(worse) == []
+    assert snapshot_changes(worse) == []
     live(bj(11, 20))
-    assert services.snapshot_changes(services.evaluate(YEAR, WUSU, now=bj(11, 21),
+    assert snapshot_changes(evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(11, 21),
                                                        rule_keys=["key-county-comprehensive-live"])) == []
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ComplianceRule)
                              .where(ComplianceRule.year == YEAR)) == len(RULE_KEYS)
 
 
 def test_snapshot_changes_can_leave_the_commit_to_the_caller(live):
-    services.snapshot_changes(services.evaluate(YEAR, WUSU, now=bj(3, 1), rule_keys=["key-county-comprehensive-live"]))
-    worse = services.evaluate(YEAR, WUSU, now=bj(11, 15), rule_keys=["key-county-comprehensive-live"])
-    assert len(services.snapshot_changes(worse, commit=False)) == 1
+    snapshot_changes(evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(3, 1), rule_keys=["key-county-comprehensive-live"]))
+    db.session.commit()  # the first night's unit of work
+    worse = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(11, 15), rule_keys=["key-county-comprehensive-live"])
+    assert len(snapshot_changes(worse)) == 1
     db.session.rollback()  # the alerts failed: the worsening must be reported again next time
-    assert len(services.snapshot_changes(worse)) == 1
+    assert len(snapshot_changes(worse)) == 1
 
 
 def test_evaluation_issues_the_same_queries_for_one_unit_or_many(make_org, evac, make_region):
@@ -451,7 +454,7 @@ def test_evaluation_issues_the_same_queries_for_one_unit_or_many(make_org, evac,
         engine = db.session.get_bind()
         sa.event.listen(engine, "before_cursor_execute", count)
         try:
-            services.evaluate(YEAR, WUSU, now=bj(6, 1))
+            evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(6, 1))
         finally:
             sa.event.remove(engine, "before_cursor_execute", count)
         return len(seen)

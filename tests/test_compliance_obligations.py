@@ -9,6 +9,7 @@ from flask_babel import force_locale
 from openpyxl import load_workbook
 
 from drillmgr.compliance import obligations
+from drillmgr.compliance.schemas import ObligationSchema
 from drillmgr.enums import ComplianceStatus, DrillForm, DrillScope, DrillStatus, OrgKind, Role
 from tests.conftest import SHAWAN, WUSU, at, login, token_for
 from drillmgr.localtime import local_today
@@ -56,7 +57,7 @@ def test_a_unit_sees_each_rule_status_evidence_next_due_and_missing(app, schools
     assert o.evidence_rule == ("A completed drill: Take-cover and evacuation drill; organised by the unit or with the unit "
                                "taking part; a real earthquake response counts in its place")
     assert o.result.achieved == 6 and o.result.required == 8
-    as_dict = o.to_dict()
+    as_dict = ObligationSchema().dump(o)
     assert [p["status"] for p in as_dict["periods"]] == ["met"] * 4 + ["missed", "met", "met", "on_track"]
     assert as_dict["periods"][7] == {"period": "2026, month 12", "last_day": "2026-12-31", "status": "on_track",
                                      "required": 1, "achieved": 0, "planned": 1}
@@ -79,7 +80,7 @@ def test_a_secret_double_blind_drill_is_no_evidence_for_its_participants_before_
     assert any(e.get("title") == "绝密双盲疏散" for e in seen_by_coordinator.result.evidence)
     status, seen_by_staff = december(b_staff, NOW)
     assert status is ComplianceStatus.AT_RISK  # 26 days left, nothing the staff may know of planned
-    assert "绝密双盲疏散" not in str(seen_by_staff.to_dict())
+    assert "绝密双盲疏散" not in str(ObligationSchema().dump(seen_by_staff))
     # Once it has started it counts for everybody.
     status, _o = december(b_staff, secret.starts_at + timedelta(minutes=5))
     assert status is ComplianceStatus.ON_TRACK

@@ -5,9 +5,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from drillmgr.compliance import services
+from drillmgr.access.services import SYSTEM
+from drillmgr.compliance.evaluation import evaluate
 from drillmgr.compliance.labels import describe_params, evidence_description, missing_label
-from drillmgr.compliance.rules import effective_params, ensure_rules, get_rule, update_rule
+from drillmgr.compliance.rules import effective_params, ensure_rules, get_rule, params_of, update_rule
 from drillmgr.enums import ComplianceStatus, DrillForm, DrillStatus, Role
 from drillmgr.exercises.enums import SessionStatus
 from drillmgr.exercises.models import ExerciseSession
@@ -30,7 +31,7 @@ def bj(year, month, day, hour=10) -> datetime:
 
 
 def result(year, subject, now):
-    (rule_result,) = services.evaluate(year, now=now, rule_keys=[RULE])
+    (rule_result,) = evaluate(year, actor=SYSTEM, now=now, rule_keys=[RULE])
     return next(r for r in rule_result.results if r.subject_id == subject)
 
 
@@ -74,7 +75,7 @@ def test_2027_double_blind_tabletop_counts_only_if_the_console_revealed_it(table
     r = result(2027, WUSU, bj(2027, 6, 10))
     assert r.slots[0].status == S.MET and r.slots[0].achieved == 1 and r.slots[0].evidence[0]["id"] == run.id
     # The evaluation without evidence (the dashboard's matrix) agrees.
-    (bare,) = services.evaluate(2027, now=bj(2027, 6, 10), rule_keys=[RULE], evidence=False)
+    (bare,) = evaluate(2027, actor=SYSTEM, now=bj(2027, 6, 10), rule_keys=[RULE], evidence=False)
     assert {x.subject_id: x.slots[0].achieved for x in bare.results}[WUSU] == 1
 
 
@@ -111,8 +112,8 @@ def test_a_rule_materialised_before_the_param_reads_its_years_default(tabletop):
     db.session.commit()
     tabletop(bj(2027, 3, 1))
     assert result(2027, WUSU, bj(2027, 6, 10)).slots[0].status == S.MISSED
-    assert ("Run blind", "revealed at its start by the exercise console") in describe_params(effective_params(rule))
-    assert "run blind: revealed at its start by the exercise console" in evidence_description(effective_params(rule))
+    assert ("Run blind", "revealed at its start by the exercise console") in describe_params(params_of(rule))
+    assert "run blind: revealed at its start by the exercise console" in evidence_description(params_of(rule))
 
 
 def test_rule_form_shows_and_saves_the_switch(client, make_user):

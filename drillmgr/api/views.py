@@ -24,7 +24,7 @@ from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attach
 from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.outreach import api as outreach_api  # noqa: E402,F401 — public education, demonstration sites
 from drillmgr.checklists import api as checklists_api  # noqa: E402,F401 — checklist runs, readiness
-from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report
-from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions
+from drillmgr.compliance import api as compliance_api  # noqa: E402,F401 — compliance and the half-year report
+from drillmgr.compliance import submission_api  # noqa: E402,F401 — half-year report submissions
 from drillmgr.exercises import api as exercises_api  # noqa: E402,F401 — objectives, MSEL, inject files
 from drillmgr.exercises import conduct_api  # noqa: E402,F401 — live session, evaluation, feedback, report

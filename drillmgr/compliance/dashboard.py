@@ -4,21 +4,25 @@ evaluate() (drillmgr.compliance.kept: evaluated once after a change, for every w
 aggregate queries."""
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
+from drillmgr.accounts.models import User
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.services import readiness_summary, term_bounds
 from drillmgr.compliance.kept import kept_evaluate
 from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
-from drillmgr.compliance.services import (RANK, RuleResult, SubjectResult, combine, subject_counties,
-                                         subtree_list)
+from drillmgr.compliance.results import RANK, RuleResult, SubjectResult, combine
+from drillmgr.compliance.rule_params import DrillParams
+from drillmgr.compliance.subjects import subject_counties, subtree_list
+from drillmgr.compliance.sheets import Cell as SheetCell
 from drillmgr.compliance.sheets import Column, Document, Table, cell
-from drillmgr.compliance.sqlfuncs import scanned
+from drillmgr.compliance.sqlfuncs import aware, scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus, Focus
@@ -29,16 +33,20 @@ from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 
 OVERDUE_LIMIT = 50
+Row = dict[str, Any]
 
 
 @dataclass
 class Cell:
     status: ComplianceStatus | None  # None: the rule has no subject in this county
-    counts: Counter = field(default_factory=Counter)  # statuses of the county's units, for unit rules
+    counts: Counter[ComplianceStatus] = field(default_factory=Counter)  # statuses of the county's units, for unit rules
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+Cells = dict[tuple[str, str], Cell]  # (county code, rule key) -> Cell
 
 
 @dataclass
@@ -47,19 +55,19 @@ class Dashboard:
     region: Region | None
     rules: list[RuleResult]
     counties: list[Region]
-    cells: dict  # (county code, rule key) -> Cell
+    cells: Cells
     matrix: Document  # the matrix as the page, the workbook and the JSON show it: a row per county
-    key_panel: list[dict]
+    key_panel: list[Row]
     overdue_count: int
-    overdue: list
-    months: list[dict]
-    totals: Counter
-    readiness: dict  # county code -> readiness_summary row (units with a standing checklist, ready this term)
+    overdue: list[Any]
+    months: list[Row]
+    totals: Counter[ComplianceStatus]
+    readiness: Row  # county code -> readiness_summary row (units with a standing checklist, ready this term)
     term: tuple[date, date]
     as_of: datetime | None = None  # when the statuses shown were evaluated
 
 
-def default_region(user) -> str:
+def default_region(user: User) -> str:
     """The region a user's dashboard opens on: their own, or the top of the tree for admins."""
     home = access.compliance_home_region(user)
     if home:
@@ -69,11 +77,11 @@ def default_region(user) -> str:
     return top
 
 
-def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[dict, Counter]:
-    cells: dict = {}
+def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[Cells, Counter[ComplianceStatus]]:
+    cells: Cells = {}
     totals: Counter[ComplianceStatus] = Counter()
     for rule_result in results:
-        per_county: dict[str, Counter] = {}
+        per_county: dict[str, Counter[ComplianceStatus]] = {}
         for r in rule_result.results:
             per_county.setdefault(r.county_code, Counter())[r.status] += 1
             totals[r.status] += 1
@@ -84,10 +92,10 @@ def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[dict, Co
 
 
 def matrix_document(year: int, region: Region, results: list[RuleResult], counties: list[Region],
-                    cells: dict) -> Document:
+                    cells: Cells) -> Document:
     """The county × rule matrix; a unit rule's cell counts the county's units met · on track · at risk ·
     missed (units whose remaining periods are not due yet count as on track)."""
-    def status_cell(rule_result: RuleResult, county: Region):
+    def status_cell(rule_result: RuleResult, county: Region) -> SheetCell:
         found = cells[(county.code, rule_result.key)]
         if found.status is None:
             return cell(None)
@@ -112,13 +120,13 @@ def compliance_matrix(year: int, region: Region, results: list[RuleResult]) -> D
     return matrix_document(year, region, results, counties, _matrix(results, counties)[0])
 
 
-def matrix_for(user, year: int, region_code: str, now: datetime | None = None) -> Document:
+def matrix_for(user: User, year: int, region_code: str, now: datetime | None = None) -> Document:
     """The dashboard's matrix alone, for its workbook."""
     access.require(access.can_view_compliance(user, region_code))
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    results, _as_of = kept_evaluate(year, region_code, now=now or utcnow(), user=user, evidence=False)
+    results, _as_of = kept_evaluate(year, region_code, actor=user, now=now or utcnow(), evidence=False)
     return compliance_matrix(year, region, results)
 
 
@@ -126,15 +134,15 @@ def matrix_filename(region_code: str, year: int) -> str:
     return f"drillmgr-compliance-{region_code}-{year}.xlsx"
 
 
-def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult], now) -> list[dict]:
+def _key_panel(user: User, year: int, counties: list[Region], results: list[RuleResult], now: datetime) -> list[Row]:
     keys = [c for c in counties if c.key_county]
     if not keys:
         return []
     (span,) = periods("year", year)
     status = {(r.subject_id, rr.key): r for rr in results for r in rr.results
               if rr.key in ("key-county-comprehensive-live", "key-county-double-blind-tabletop")}
-    rule = next((rr.rule for rr in results if rr.key == "key-county-comprehensive-live"), None)
-    required = list(rule.params.get("required_focus") or []) if rule else []
+    params = next((rr.params for rr in results if rr.key == "key-county-comprehensive-live"), None)
+    required = list(params.required_focus) if isinstance(params, DrillParams) else []
     panel = []
     for county in keys:
         subtree = subtree_list(county.code)
@@ -158,7 +166,7 @@ def _key_panel(user, year: int, counties: list[Region], results: list[RuleResult
     return panel
 
 
-def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -> tuple[int, list]:
+def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -> tuple[int, list[Any]]:
     """Corrective actions due before today and not verified, in the region: how many, and the first few."""
     where = sa.and_(Finding.region_code.in_(subtree_list(region_code)), CorrectiveAction.due_on < today,
                     CorrectiveAction.status != ActionStatus.VERIFIED)
@@ -172,7 +180,7 @@ def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -
     return count, rows
 
 
-def monthly_completion(user, region_code: str, year: int, now: datetime) -> list[dict]:
+def monthly_completion(user: User, region_code: str, year: int, now: datetime) -> list[Row]:
     """Completed and still-planned drills per month of `year` (Beijing months), by one grouped query."""
     months = periods("month", year, range(1, 13))
     index = sa.case(*[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
@@ -188,13 +196,13 @@ def monthly_completion(user, region_code: str, year: int, now: datetime) -> list
              "planned": counts.get((i, DrillStatus.PLANNED), 0)} for i in range(12)]
 
 
-def build_dashboard(user, year: int, region_code: str, now: datetime | None = None) -> Dashboard:
+def build_dashboard(user: User, year: int, region_code: str, now: datetime | None = None) -> Dashboard:
     now = now or utcnow()
     access.require(access.can_view_compliance(user, region_code))
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    results, as_of = kept_evaluate(year, region_code, now=now, user=user, evidence=False)
+    results, as_of = kept_evaluate(year, region_code, actor=user, now=now, evidence=False)
     counties = subject_counties(region_code)
     cells, totals = _matrix(results, counties)
     today = local_today(now)
@@ -216,7 +224,7 @@ def chart_ticks(top: int, steps: int = 4) -> list[int]:
     return list(range(0, last + 1, step))
 
 
-def unit_readiness(county_code: str, today: date) -> list[dict]:
+def unit_readiness(county_code: str, today: date) -> list[Row]:
     """Each unit of the county whose kind has a standing readiness checklist (schools, kindergartens,
     hospitals by default), with its last completed readiness run and whether that falls in this
     term; units not ready first. One grouped query."""
@@ -232,14 +240,10 @@ def unit_readiness(county_code: str, today: date) -> list[dict]:
         .where(Organisation.region_code.in_(subtree_list(county_code)), Organisation.kind.in_(kinds))
         .group_by(Organisation.id, Organisation.name, Organisation.kind))
     units = [{"id": org_id, "name": name, "kind": kind, "last_run": last,
-              "ready": last is not None and _aware(last) >= term_start}
+              "ready": last is not None and aware(last) >= term_start}
              for org_id, name, kind, last in rows]
     return sorted(units, key=lambda u: (u["ready"], u["name"]))
 
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands an aggregate of a UTC column back without its zone."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass
@@ -248,24 +252,24 @@ class CountyDetail:
     county: Region
     county_rules: list[tuple[RuleResult, SubjectResult | None]]  # rule, the county's result
     unit_rules: list[RuleResult]
-    units: list[dict]  # {id, name, results: {rule key: SubjectResult}}
-    readiness: list[dict]  # unit_readiness
+    units: list[Row]  # {id, name, results: {rule key: SubjectResult}}
+    readiness: list[Row]  # unit_readiness
     term: tuple[date, date]
     as_of: datetime | None = None
 
 
-def county_detail(user, year: int, county_code: str, now: datetime | None = None) -> CountyDetail:
+def county_detail(user: User, year: int, county_code: str, now: datetime | None = None) -> CountyDetail:
     """Each unit of a county under each unit rule, with its slots, beside the county's own rules."""
     now = now or utcnow()
     county = db.session.get(Region, county_code)
     if county is None:
         access.not_found()
     access.require(access.can_view_compliance(user, county_code))
-    results, as_of = kept_evaluate(year, county_code, now=now, user=user)
+    results, as_of = kept_evaluate(year, county_code, actor=user, now=now)
     county_rules = [(rr, next((r for r in rr.results if r.subject_id == county_code), None))
                     for rr in results if rr.subject == "county"]
     unit_rules = [rr for rr in results if rr.subject == "org"]
-    units: dict[str, dict] = {}
+    units: dict[str, Row] = {}
     for rr in unit_rules:
         for r in rr.results:
             unit = units.setdefault(r.subject_id, {"id": int(r.subject_id), "name": r.name, "results": {}})

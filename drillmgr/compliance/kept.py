@@ -20,28 +20,34 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from sqlalchemy.sql.elements import True_
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
 from drillmgr.cache import generations
 from drillmgr.cache import store as shared
-from drillmgr.compliance.rules import ensure_rules
-from drillmgr.compliance.services import RuleResult, evaluate
+from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.models import ComplianceRule
+from drillmgr.compliance.results import RuleResult, SubjectResult
+from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.enums import Role
 from drillmgr.extensions import db
 
 log = logging.getLogger(__name__)
 FORMAT = "1"  # raised whenever what is pickled changes shape
 
 
-def _reader(user, now: datetime) -> str:
-    """Which drills `user` may count: all of them, unless a double-blind drill has not started yet and
-    `user` is not an admin; then what they may count is theirs alone."""
-    if user is None or user.role == Role.ADMIN:
+def _reader(actor: access.Actor, now: datetime) -> str:
+    """Which drills `actor` may count: all of them where access lets them count every drill or no
+    double-blind drill has started yet; otherwise what they may count is theirs alone."""
+    if isinstance(access.compliance_drill_clause(actor, now), True_):
         return "all"
     secret = db.session.scalar(sa.select(sa.exists().where(Drill.double_blind.is_(True), Drill.starts_at > now)))
     if not secret:
         return "all"
-    return f"user-{user.id}-{user.role.value}-{user.region_code or ''}-{user.org_id or ''}"
+    assert isinstance(actor, User)  # access limits users alone
+    return f"user-{actor.id}-{actor.role.value}-{actor.region_code or ''}-{actor.org_id or ''}"
 
 
 def _signature(payload: bytes) -> bytes:
@@ -53,29 +59,31 @@ def _pack(now: datetime, results: list[RuleResult]) -> bytes:
     return _signature(payload) + payload
 
 
-def _unpack(value: bytes, rules: list) -> tuple[datetime, list[RuleResult]] | None:
+def _unpack(value: bytes, rules: list[ComplianceRule]) -> tuple[datetime, list[RuleResult]] | None:
     signature, payload = value[:32], value[32:]
     if not hmac.compare_digest(signature, _signature(payload)):
         return None
+    computed_at: datetime
+    kept: list[tuple[int, list[SubjectResult]]]
     computed_at, kept = pickle.loads(payload)  # noqa: S301 — signed by this installation's key
     by_id = {rule.id: rule for rule in rules}
     if any(rule_id not in by_id for rule_id, _results in kept):
         return None
-    return computed_at, [RuleResult(by_id[rule_id], results) for rule_id, results in kept]
+    return computed_at, [RuleResult(by_id[rule_id], params_of(by_id[rule_id]), results) for rule_id, results in kept]
 
 
 def slot_of(year: int, region_code: str | None, reader: str, evidence: bool) -> str:
     return f"compliance:{year}:{region_code or '*'}:{reader}:{'evidence' if evidence else 'ids'}"
 
 
-def kept_evaluate(year: int, region_code: str | None = None, now: datetime | None = None, user=None,
+def kept_evaluate(year: int, region_code: str | None = None, *, actor: access.Actor, now: datetime | None = None,
                   evidence: bool = True) -> tuple[list[RuleResult], datetime]:
     """evaluate()'s results as kept for every worker, and the moment they were evaluated ("as of");
     evaluated now (and kept) when nothing current is kept."""
     now = now or utcnow()
     rules = ensure_rules(year)  # a year's first use writes its rules (a change): before the generation is read
     generation = generations.current()  # read before the data: a change committed meanwhile raises it again
-    reader = _reader(user, now)
+    reader = _reader(actor, now)
     slot, tag = slot_of(year, region_code, reader, evidence), f"{FORMAT}-{generation}"
     fresh_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
     value = shared.get(slot, tag)
@@ -87,7 +95,7 @@ def kept_evaluate(year: int, region_code: str | None = None, now: datetime | Non
             unpacked = None
         if unpacked is not None and unpacked[0] <= now < unpacked[0] + fresh_for:
             return unpacked[1], unpacked[0]
-    results = evaluate(year, region_code, now=now, user=user, evidence=evidence)
+    results = evaluate(year, region_code, actor=actor, now=now, evidence=evidence)
     _keep(slot, tag, now, results)
     return results, now
 

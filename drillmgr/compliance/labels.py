@@ -1,16 +1,27 @@
 """Readable labels for the engine's codes: statuses and the items listed as `missing`."""
 import re
-from datetime import date, timedelta
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
+import flask_babel
 from flask_babel import get_locale
-from flask_babel import gettext as _
 
 from drillmgr.compliance.periods import reporting_half, reporting_half_of
-from drillmgr.enums import ComplianceStatus, DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
+from drillmgr.compliance.rule_params import DrillParams, ObservanceParams, ReviewParams, RuleParams, SixIntoParams
+from drillmgr.enums import (ComplianceStatus, DrillForm, DrillScope, Focus, LabelledEnum, ObservanceDay, OrgKind,
+                            SixIntoSetting)
 from drillmgr.localtime import local_today
 
+if TYPE_CHECKING:
+    from drillmgr.compliance.results import Slot
 
-def status_label(value) -> str:
+# flask_babel ships no types: its gettext, typed once for the feature (`from ...labels import gettext as _`).
+gettext: Callable[..., str] = flask_babel.gettext
+_ = gettext
+
+
+def status_label(value: str) -> str:
     return str(ComplianceStatus(value).label)
 
 
@@ -26,7 +37,7 @@ def period_label(label: str) -> str:
     return label
 
 
-def join_list(items, clauses: bool = False) -> str:
+def join_list(items: Iterable[object], clauses: bool = False) -> str:
     """Items joined as the page's language joins a list: 、 in Chinese, a comma in English; `clauses`
     (parts of a sentence that hold lists themselves) with a semicolon."""
     chinese = str(get_locale() or "zh_CN").startswith("zh")
@@ -43,13 +54,13 @@ def reporting_period_name(year: int, half: int) -> str:
     return _("%(year)s second reporting period (%(first)s to %(last)s)", year=year, first=first, last=last)
 
 
-def counts_towards(moment) -> str:
+def counts_towards(moment: datetime) -> str:
     """The reporting period a drill held at `moment` counts towards: a drill on 22 December counts towards
     the next year's first period."""
     return reporting_period_name(*reporting_half_of(local_today(moment)))
 
 
-def slot_period_name(slot) -> str:
+def slot_period_name(slot: "Slot") -> str:
     """A compliance slot's period: a reporting period with its dates, any other by period_label."""
     if m := re.fullmatch(r"(\d{4})-H(\d)", slot.label):
         year, half = int(m[1]), int(m[2])
@@ -58,7 +69,7 @@ def slot_period_name(slot) -> str:
     return period_label(slot.label)
 
 
-def slot_last_day(slot) -> date:
+def slot_last_day(slot: "Slot") -> date:
     return local_today(slot.end - timedelta(seconds=1))
 
 
@@ -85,59 +96,62 @@ def _period_kind_label(kind: str) -> str:
             "half": _("calendar half-year"), "quarter": _("quarter"), "month": _("month")}.get(kind, kind)
 
 
-def describe_params(params: dict) -> list[tuple[str, str]]:
-    """A rule's parameters as (name, value) lines for people."""
-    def labels(enum_class, values):
-        return join_list(enum_class(v).label for v in values or []) or "—"
+def _enum_labels(enum_class: type[LabelledEnum], values: Iterable[str]) -> str:
+    return join_list(enum_class(v).label for v in values) or "—"
 
-    lines = []
-    if "count" in params:
-        lines.append((_("Required per period"), str(params["count"])))
-    if "period" in params:
-        lines.append((_("Period"), _period_kind_label(params["period"])))
-    if params.get("period") == "month":
-        lines.append((_("Months"), ", ".join(str(m) for m in params.get("months") or [])))
-    if params.get("forms"):
-        lines.append((_("Drill forms"), labels(DrillForm, params["forms"])))
-    if params.get("scopes"):
-        lines.append((_("Drill scope"), labels(DrillScope, params["scopes"])))
-    if params.get("double_blind_only"):
+
+def _drill_lines(params: DrillParams) -> list[tuple[str, str]]:
+    lines = [(_("Required per period"), str(params.count)), (_("Period"), _period_kind_label(params.period))]
+    if params.period == "month":
+        lines.append((_("Months"), ", ".join(str(m) for m in params.months)))
+    if params.forms:
+        lines.append((_("Drill forms"), _enum_labels(DrillForm, params.forms)))
+    if params.scopes:
+        lines.append((_("Drill scope"), _enum_labels(DrillScope, params.scopes)))
+    if params.double_blind_only:
         lines.append((_("Double-blind only"), _("yes")))
-    if params.get("run_blind_required"):
+    if params.run_blind_required:
         lines.append((_("Run blind"), _("revealed at its start by the exercise console")))
-    if params.get("key_counties_only"):
+    if params.key_counties_only:
         lines.append((_("Subjects"), _("key counties")))
-    if params.get("org_kinds"):
-        lines.append((_("Kinds of organisation"), labels(OrgKind, params["org_kinds"])))
-    if params.get("required_focus"):
-        lines.append((_("Required links"), labels(Focus, params["required_focus"])))
-    if params.get("credit_real_response"):
+    if params.org_kinds:
+        lines.append((_("Kinds of organisation"), _enum_labels(OrgKind, params.org_kinds)))
+    if params.required_focus:
+        lines.append((_("Required links"), _enum_labels(Focus, params.required_focus)))
+    if params.credit_real_response:
         lines.append((_("Real earthquake response"), _("credited in place of a drill")))
-    if "window_days" in params:
-        lines.append((_("Observance days"), labels(ObservanceDay, params.get("days"))))
-        lines.append((_("Window"), _("%(n)d days either side", n=params["window_days"])))
-    elif "days" in params:
-        lines.append((_("Review due within"), _("%(n)d days", n=params["days"])))
-    if params.get("settings"):
-        lines.append((_("Settings"), labels(SixIntoSetting, params["settings"])))
-    lines.append((_("Warning window"), _("%(n)d days", n=params.get("warning_days", 60))))
     return lines
 
 
-def evidence_description(params: dict) -> str:
+def describe_params(params: RuleParams) -> list[tuple[str, str]]:
+    """A rule's parameters as (name, value) lines for people."""
+    lines = []
+    if isinstance(params, DrillParams):
+        lines = _drill_lines(params)
+    elif isinstance(params, ObservanceParams):
+        lines = [(_("Observance days"), _enum_labels(ObservanceDay, params.days)),
+                 (_("Window"), _("%(n)d days either side", n=params.window_days))]
+    elif isinstance(params, ReviewParams):
+        lines = [(_("Review due within"), _("%(n)d days", n=params.days))]
+    elif isinstance(params, SixIntoParams) and params.settings:
+        lines = [(_("Settings"), _enum_labels(SixIntoSetting, params.settings))]
+    return [*lines, (_("Warning window"), _("%(n)d days", n=params.warning_days))]
+
+
+def evidence_description(params: DrillParams) -> str:
     """What a rule counts as evidence, in one sentence for the unit that has to produce it."""
-    forms = join_list(DrillForm(v).label for v in params.get("forms") or []) or _("any drill")
+    forms = join_list(DrillForm(v).label for v in params.forms) or _("any drill")
     parts = [_("A completed drill: %(forms)s", forms=forms)]
-    if params.get("scopes"):
-        parts.append(_("scope %(scopes)s", scopes=join_list(DrillScope(v).label for v in params["scopes"])))
-    if params.get("double_blind_only"):
+    if params.scopes:
+        parts.append(_("scope %(scopes)s", scopes=join_list(DrillScope(v).label for v in params.scopes)))
+    if params.double_blind_only:
         parts.append(_("double-blind"))
-    if params.get("run_blind_required"):
+    if params.run_blind_required:
         parts.append(_("run blind: revealed at its start by the exercise console"))
-    if params.get("required_focus"):
-        parts.append(_("exercising %(links)s", links=join_list(Focus(v).label for v in params["required_focus"])))
-    if params.get("subject") == "org":
+    if params.required_focus:
+        parts.append(_("exercising %(links)s", links=join_list(Focus(v).label for v in params.required_focus)))
+    if params.by_org:
         parts.append(_("organised by the unit or with the unit taking part"))
-    if params.get("credit_real_response"):
+    if params.credit_real_response:
         parts.append(_("a real earthquake response counts in its place"))
     return join_list(parts, clauses=True)

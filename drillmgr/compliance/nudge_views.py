@@ -6,7 +6,6 @@ from flask_login import current_user, login_required
 from drillmgr.access import services as access
 from drillmgr.compliance import nudges
 from drillmgr.errors import ServiceError
-from drillmgr.extensions import db
 from drillmgr.validation import parse_id
 
 bp = Blueprint("nudges", __name__, url_prefix="/compliance/reminders")
@@ -36,7 +35,6 @@ def remind():
         outcome = nudges.remind_units(current_user, org_ids, request.form.get("rule") or None,
                                       request.form.get("message", ""))
     except ServiceError as error:
-        db.session.rollback()
         if error.status in (403, 404):
             abort(error.status)
         flash(error.detail, "danger")

@@ -5,8 +5,9 @@ Everything goes through the notifications outbox (in-app and mail). A coordinato
 most once per rule per day (Beijing time): the dedupe keys carry the unit, the rule and the day, so a
 second reminder that day — from anyone, or a double click — finds the keys taken and sends nothing.
 """
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -19,7 +20,10 @@ from drillmgr.accounts.models import User
 from drillmgr.audit.services import record
 from drillmgr.compliance.labels import missing_label, period_label
 from drillmgr.compliance.rules import ensure_rules, rule_title
-from drillmgr.compliance.services import evaluate
+from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.models import ComplianceRule
+from drillmgr.compliance.results import SubjectResult
+from drillmgr.compliance.schemas import MAX_UNITS, ReminderSchema
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ComplianceStatus, DrillStatus, Role
@@ -30,10 +34,7 @@ from drillmgr.localtime import local_midnight, local_today
 from drillmgr.notifications.models import Notification
 from drillmgr.notifications.services import Kind, Message, link_to, notify_many
 from drillmgr.orgs.models import Organisation
-from drillmgr.validation import Payload, reason_text
 
-MAX_UNITS = 500  # units reminded in one go: a county's schools fit
-MESSAGE_LIMIT = 1000
 GENERAL = "general"  # the rule part of a reminder's key when no rule is named
 RECORD_WINDOW_DAYS = 7  # a drill still "just ended" this long after its day
 TO_RECORD_LISTED = 10
@@ -51,15 +52,29 @@ def _locale(user: User) -> str:
     return user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
-def _staff(org_ids) -> dict[int, list[User]]:
+def _staff(org_ids: Collection[int]) -> dict[int, list[User]]:
+    """The active staff of each unit."""
     staff: dict[int, list[User]] = {org_id: [] for org_id in org_ids}
-    for user in db.session.scalars(sa.select(User).where(User.active.is_(True), User.role == Role.ORG_STAFF,
-                                                         User.org_id.in_(list(org_ids))).order_by(User.id)):
-        staff[user.org_id].append(user)
+    for org_id, user in db.session.execute(
+            sa.select(User.org_id, User).where(User.active.is_(True), User.role == Role.ORG_STAFF,
+                                               User.org_id.in_(list(org_ids))).order_by(User.id)).tuples():
+        if org_id is not None:
+            staff[org_id].append(user)
     return staff
 
 
-def _reminded_today(rule_part: str, org_ids, today) -> set[int]:
+def _coordinators(region_codes: Collection[str]) -> dict[str, list[User]]:
+    """The active coordinators of each region."""
+    coordinators: dict[str, list[User]] = {code: [] for code in region_codes}
+    for code, user in db.session.execute(
+            sa.select(User.region_code, User).where(User.active.is_(True), User.role == Role.COORDINATOR,
+                                                    User.region_code.in_(list(region_codes)))).tuples():
+        if code is not None:
+            coordinators[code].append(user)
+    return coordinators
+
+
+def _reminded_today(rule_part: str, org_ids: Collection[int], today: date) -> set[int]:
     """The units already reminded of the rule today (their keys: kind:rule:org:day:user)."""
     # "_" matches any one character: a superset, narrowed by the exact comparison below.
     keys = db.session.scalars(sa.select(Notification.dedupe_key).where(
@@ -72,11 +87,7 @@ def _reminded_today(rule_part: str, org_ids, today) -> set[int]:
 
 
 def clean_message(message: str | None) -> str:
-    payload = Payload({"message": message or ""})
-    text = reason_text(payload, "message")
-    if len(text) > MESSAGE_LIMIT:
-        payload.error("message", _("Must be at most %(n)d characters.", n=MESSAGE_LIMIT))
-    payload.check()
+    text: str = ReminderSchema(only=("message",)).load({"message": message} if message else {}).get("message", "")
     return text
 
 
@@ -119,22 +130,23 @@ def remind_units(user: User, org_ids: list[int], rule_key: str | None = None, me
         for member in staff[org_id]:
             messages.append(_nudge(member, user, orgs[org_id], rule, results.get(str(org_id)), message,
                                    prefixes[org_id] + str(member.id)))
-        record(user, "remind", "organisation", org_id, after={"rule": rule_key or None, "message": message})
     try:
-        outcome.notifications = len(notify_many(messages))
-        db.session.commit()
+        with db.session.begin_nested():
+            for org_id in outcome.reminded:
+                record(user, "remind", "organisation", org_id, after={"rule": rule_key or None, "message": message})
+            outcome.notifications = len(notify_many(messages))
     except IntegrityError:  # the same reminder, sent at the same moment by another request
-        db.session.rollback()
         return Outcome(already_reminded=org_ids)
     return outcome
 
 
-def _statuses(user: User, rule, org_ids, now) -> dict:
-    return {r.subject_id: r for rule_result in evaluate(rule.year, now=now, user=user, rule_keys=[rule.key])
+def _statuses(user: User, rule: ComplianceRule, org_ids: list[int], now: datetime) -> dict[str, SubjectResult]:
+    return {r.subject_id: r for rule_result in evaluate(rule.year, actor=user, now=now, rule_keys=[rule.key])
             for r in rule_result.results if r.subject_type == "org" and int(r.subject_id) in org_ids}
 
 
-def _nudge(member: User, sender: User, org: Organisation, rule, result, message: str, key: str) -> Message:
+def _nudge(member: User, sender: User, org: Organisation, rule: ComplianceRule | None, result: SubjectResult | None,
+           message: str, key: str) -> Message:
     with force_locale(_locale(member)):
         if rule is not None:
             title = rule_title(rule)
@@ -152,7 +164,7 @@ def _nudge(member: User, sender: User, org: Organisation, rule, result, message:
         return Message(member, Kind.UNIT_REMINDER, subject, "\n".join(lines), link_to("home.index"), key)
 
 
-def matching_units(user: User, rule_key: str, region_code: str | None, statuses,
+def matching_units(user: User, rule_key: str, region_code: str | None, statuses: Iterable[str],
                    now: datetime | None = None) -> list[int]:
     """The units of the region (default: the user's) whose status for the rule is one of `statuses`."""
     now = now or utcnow()
@@ -162,18 +174,18 @@ def matching_units(user: User, rule_key: str, region_code: str | None, statuses,
     region_code = region_code or access.compliance_home_region(user)
     access.require(access.can_view_compliance(user, region_code))
     wanted = {ComplianceStatus(s) for s in statuses}
-    return [int(r.subject_id) for rule_result in evaluate(year, region_code, now=now, user=user, rule_keys=[rule_key])
+    return [int(r.subject_id) for rule_result in evaluate(year, region_code, actor=user, now=now, rule_keys=[rule_key])
             for r in rule_result.results if r.subject_type == "org" and r.status in wanted]
 
 
 # --- automatic reminders (scheduler jobs) ----------------------------------------------------------
 
-def nothing_planned(moment: datetime) -> tuple[int, int]:
+def nothing_planned(actor: access.Actor, moment: datetime) -> tuple[int, int]:
     """Unit staff, once per rule and period, when the period ends within the rule's warning window and
-    nothing that would meet it is planned (the engine's at-risk slot). Returns (slots, sent)."""
+    nothing that would meet it (as `actor` counts) is planned: the engine's at-risk slot. Returns (slots, sent)."""
     year = local_today(moment).year
     at_risk = []
-    for rule_result in evaluate(year, now=moment, evidence=False):
+    for rule_result in evaluate(year, actor=actor, now=moment, evidence=False):
         if rule_result.subject != "org":
             continue
         for result in rule_result.results:
@@ -210,16 +222,13 @@ def record_reminders(moment: datetime) -> tuple[int, int]:
     drills = list(db.session.scalars(sa.select(Drill).where(_passed_unrecorded(moment, since)).order_by(Drill.id)))
     if not drills:
         return 0, 0
-    org_ids = {d.organizer_org_id for d in drills if d.organizer_org_id is not None}
-    region_codes = {d.organizer_region_code for d in drills if d.organizer_org_id is None}
-    staff = _staff(org_ids)
-    coordinators: dict[str, list[User]] = {code: [] for code in region_codes}
-    for user in db.session.scalars(sa.select(User).where(User.active.is_(True), User.role == Role.COORDINATOR,
-                                                         User.region_code.in_(list(region_codes)))):
-        coordinators[user.region_code].append(user)
+    staff = _staff({d.organizer_org_id for d in drills if d.organizer_org_id is not None})
+    coordinators = _coordinators({d.organizer_region_code for d in drills
+                                  if d.organizer_org_id is None and d.organizer_region_code is not None})
     messages = []
     for drill in drills:
-        people = staff[drill.organizer_org_id] if drill.organizer_org_id else coordinators[drill.organizer_region_code]
+        people = (staff[drill.organizer_org_id] if drill.organizer_org_id is not None
+                  else coordinators.get(drill.organizer_region_code or "", []))
         for member in people:
             with force_locale(_locale(member)):
                 subject = _("Record what happened: %(title)s", title=drill.title)

@@ -5,19 +5,25 @@ list evaluates that one rule for the whole region, by the engine's set-based que
 unit). The review-timeliness gaps are listed drill by drill, one page at a time.
 """
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
+from drillmgr.accounts.models import User
 from drillmgr.compliance.labels import evidence_description, join_list, missing_label, slot_last_day, slot_period_name
 from drillmgr.compliance.periods import periods
-from drillmgr.compliance.rules import evaluator_of, get_rule
-from drillmgr.compliance.services import RANK, RuleResult, SubjectResult, evaluate, subtree_list
+from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.results import RANK, RuleResult, SubjectResult
+from drillmgr.compliance.rule_params import DrillParams, ReviewParams
+from drillmgr.compliance.rules import get_rule, params_of
+from drillmgr.compliance.subjects import subtree_list
 from drillmgr.compliance.sheets import Column, Document, Table, cell
-from drillmgr.compliance.sqlfuncs import add_days, later_of, scanned
+from drillmgr.compliance.sqlfuncs import add_days, aware, later_of, scanned
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ComplianceStatus, DrillStatus
@@ -32,13 +38,14 @@ from drillmgr.regions.models import Region
 BREAKDOWN = (ComplianceStatus.MET, ComplianceStatus.ON_TRACK, ComplianceStatus.AT_RISK, ComplianceStatus.MISSED)
 SORTS = ("status", "name", "due")
 REVIEW_PAGE_SIZE = 50
+Row = dict[str, Any]
 
 
 def breakdown_status(status: ComplianceStatus) -> ComplianceStatus:
     return ComplianceStatus.ON_TRACK if status is ComplianceStatus.NOT_DUE else status
 
 
-def breakdown(counts) -> dict[ComplianceStatus, int]:
+def breakdown(counts: Mapping[ComplianceStatus, int]) -> dict[ComplianceStatus, int]:
     """Counts per status (a Counter of ComplianceStatus), folded into BREAKDOWN."""
     folded = {status: 0 for status in BREAKDOWN}
     for status, n in counts.items():
@@ -47,7 +54,7 @@ def breakdown(counts) -> dict[ComplianceStatus, int]:
 
 
 def reasons_text(rule_result: RuleResult, result: SubjectResult) -> str:
-    if evaluator_of(rule_result.rule) == "reviews":
+    if isinstance(rule_result.params, ReviewParams):
         outstanding = result.required - result.achieved
         return (_("%(n)d of %(total)d reviews outstanding or late", n=outstanding, total=result.required)
                 if outstanding else "")
@@ -65,16 +72,6 @@ class Obligation:
     next_period: str | None
     missing: list[str]  # periods (or links) still lacking, that are due or overdue
 
-    def to_dict(self) -> dict:
-        return {"rule": self.rule.key, "title": self.rule.title, "status": self.result.status.value,
-                "counts_as_evidence": self.evidence_rule, "required": self.result.required,
-                "achieved": self.result.achieved, "evidence": self.result.evidence,
-                "next_due": self.next_due.isoformat() if self.next_due else None, "next_period": self.next_period,
-                "missing": self.missing,
-                "periods": [{"period": slot_period_name(s), "last_day": slot_last_day(s).isoformat(),
-                             "status": s.status.value, "required": s.required, "achieved": s.achieved,
-                             "planned": s.planned} for s in self.result.slots]}
-
 
 @dataclass
 class UnitObligations:
@@ -82,23 +79,19 @@ class UnitObligations:
     org: Organisation
     obligations: list[Obligation]
 
-    def to_dict(self) -> dict:
-        return {"year": self.year, "org": {"id": self.org.id, "name": self.org.name, "kind": self.org.kind.value,
-                                           "region": self.org.region_code},
-                "obligations": [o.to_dict() for o in self.obligations]}
-
 
 def _obligation(rule_result: RuleResult, result: SubjectResult, now: datetime) -> Obligation:
     upcoming = sorted((s for s in result.slots if s.status is not ComplianceStatus.MET and s.end > now),
                       key=lambda s: s.end)
     due = [s for s in result.slots if s.status in (ComplianceStatus.MISSED, ComplianceStatus.AT_RISK)]
     missing = [missing_label(m) for s in due for m in (s.missing or [s.label])]
-    return Obligation(rule_result, result, evidence_description(rule_result.rule.params),
+    assert isinstance(rule_result.params, DrillParams)  # the unit rules are drill rules
+    return Obligation(rule_result, result, evidence_description(rule_result.params),
                       slot_last_day(upcoming[0]) if upcoming else None,
                       slot_period_name(upcoming[0]) if upcoming else None, missing)
 
 
-def unit_obligations(user, year: int, org_id: int, now: datetime | None = None) -> UnitObligations:
+def unit_obligations(user: User, year: int, org_id: int, now: datetime | None = None) -> UnitObligations:
     """Every unit rule that applies to the unit, as `user` may know of it (a secret double-blind drill
     the user is no insider of neither counts nor shows)."""
     now = now or utcnow()
@@ -106,7 +99,7 @@ def unit_obligations(user, year: int, org_id: int, now: datetime | None = None) 
     if org is None:
         access.not_found(_("No such organisation."))
     access.require(access.can_view_unit_obligations(user, org))
-    results = evaluate(year, now=now, user=user, org_id=org.id)
+    results = evaluate(year, actor=user, now=now, org_id=org.id)
     obligations = [_obligation(rr, r, now) for rr in results for r in rr.results if r.subject_id == str(org.id)]
     return UnitObligations(year, org, obligations)
 
@@ -123,11 +116,6 @@ class ListRow:
     @property
     def status(self) -> ComplianceStatus:
         return breakdown_status(self.result.status)
-
-    def to_dict(self) -> dict:
-        return {"subject": self.result.subject_dict(), "county": self.county, "status": self.result.status.value,
-                "group": self.status.value, "reason": self.reason,
-                "fix_by": self.fix_by.isoformat() if self.fix_by else None}
 
 
 @dataclass
@@ -155,16 +143,11 @@ class RuleList:
         return Document(_("%(rule)s — %(region)s, %(year)d", rule=self.rule.title, region=self.region.name,
                           year=self.year), [table])
 
-    def to_dict(self) -> dict:
-        return {"year": self.year, "region": self.region.code, "rule": self.rule.key, "title": self.rule.title,
-                "counts": {s.value: n for s, n in self.counts.items()}, "sort": self.sort,
-                "status": self.status.value if self.status else None, "subjects": [r.to_dict() for r in self.rows]}
-
     def filename(self) -> str:
         return f"drillmgr-{self.rule.key}-{self.region.code}-{self.year}.xlsx"
 
 
-def _sort_key(sort: str):
+def _sort_key(sort: str) -> Callable[[ListRow], tuple[Any, ...]]:
     if sort == "name":
         return lambda row: (row.result.name, row.result.subject_id)
     if sort == "due":
@@ -172,7 +155,7 @@ def _sort_key(sort: str):
     return lambda row: (RANK[row.result.status], row.fix_by or date.max, row.result.name)
 
 
-def rule_list(user, year: int, region_code: str, rule_key: str, status: ComplianceStatus | None = None,
+def rule_list(user: User, year: int, region_code: str, rule_key: str, status: ComplianceStatus | None = None,
               sort: str = "status", now: datetime | None = None) -> RuleList:
     """The subjects of one rule in a region, with the reason for their status and the date by which it
     must be put right; `status` keeps one group of BREAKDOWN."""
@@ -184,9 +167,9 @@ def rule_list(user, year: int, region_code: str, rule_key: str, status: Complian
     rule = get_rule(year, rule_key)
     if rule is None or not rule.enabled:
         access.not_found(_("No such rule."))
-    (rule_result,) = evaluate(year, region_code, now=now, user=user, rule_keys=[rule_key], evidence=False)
-    names = dict(db.session.execute(sa.select(Region.code, Region.name)
-                                    .where(Region.code.in_({r.county_code for r in rule_result.results}))).all())
+    (rule_result,) = evaluate(year, region_code, actor=user, now=now, rule_keys=[rule_key], evidence=False)
+    names = {code: name for code, name in db.session.execute(
+        sa.select(Region.code, Region.name).where(Region.code.in_({r.county_code for r in rule_result.results})))}
     rows = [ListRow(r, names.get(r.county_code, r.county_code), reasons_text(rule_result, r), r.fix_by)
             for r in rule_result.results]
     counts = breakdown(Counter(row.result.status for row in rows))
@@ -221,16 +204,8 @@ class ReviewGaps:
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
 
-    def to_dict(self) -> dict:
-        return {"year": self.year, "region": self.region.code, "total": self.total, "page": self.page,
-                "per_page": self.per_page,
-                "items": [{"drill": {"id": g.drill_id, "title": g.title}, "unit": g.unit, "org_id": g.org_id,
-                           "deadline": g.deadline.isoformat(),
-                           "submitted_on": g.submitted_on.isoformat() if g.submitted_on else None}
-                          for g in self.items]}
 
-
-def review_gaps(user, year: int, region_code: str, page: int = 1, per_page: int = REVIEW_PAGE_SIZE,
+def review_gaps(user: User, year: int, region_code: str, page: int = 1, per_page: int = REVIEW_PAGE_SIZE,
                 now: datetime | None = None) -> ReviewGaps:
     """Completed drills of the year in the region whose after-action review was not submitted by its
     deadline (the after-action-filed rule's days after the drill ended), deadline past, oldest first."""
@@ -240,7 +215,9 @@ def review_gaps(user, year: int, region_code: str, page: int = 1, per_page: int 
         access.not_found(_("No such region."))
     access.require(access.can_view_compliance(user, region_code))
     rule = get_rule(year, "after-action-filed")
-    days = sa.literal_column(str(int(rule.params.get("days", 14)) if rule else 14))
+    params = params_of(rule) if rule else ReviewParams()
+    assert isinstance(params, ReviewParams)
+    days: sa.ColumnClause[int] = sa.literal_column(str(params.days))
     span = periods("year", year)[0]
     deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), days)
     unit = sa.func.coalesce(Organisation.name, Region.name)
@@ -253,15 +230,11 @@ def review_gaps(user, year: int, region_code: str, page: int = 1, per_page: int 
              .where(scanned(Drill.status) == DrillStatus.COMPLETED, scanned(Drill.starts_at) >= span.start,
                     scanned(Drill.starts_at) < span.end, Drill.region_code.in_(subtree_list(region_code)),
                     access.compliance_drill_clause(user, now), late, deadline < now))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     page = max(1, min(page, max(1, -(-total // per_page))))
     rows = db.session.execute(query.order_by(deadline, Drill.id)
                               .limit(per_page).offset((page - 1) * per_page))
-    items = [ReviewGap(r.id, r.title, r.unit or "", r.organizer_org_id, local_today(_aware(r.deadline)),
-                       local_today(_aware(r.submitted_at)) if r.submitted_at else None) for r in rows]
+    items = [ReviewGap(r.id, r.title, r.unit or "", r.organizer_org_id, local_today(aware(r.deadline)),
+                       local_today(aware(r.submitted_at)) if r.submitted_at else None) for r in rows]
     return ReviewGaps(year, region, total, page, per_page, items)
 
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands a computed UTC timestamp back without its zone."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

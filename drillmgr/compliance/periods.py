@@ -14,6 +14,7 @@ Kinds of period for a year Y:
 - ``month``: the calendar months listed in the rule (a school year's months: March–June and
   September–December by default).
 """
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from datetime import date, datetime, timedelta
@@ -85,7 +86,7 @@ def report_due_half(today: date, lead_days: int = REPORT_LEAD_DAYS) -> tuple[int
     return year, half
 
 
-def periods(kind: str, year: int, months=None) -> list[Period]:
+def periods(kind: str, year: int, months: Iterable[int] | None = None) -> list[Period]:
     if kind == "year":
         return [Period(str(year), date(year, 1, 1), date(year, 12, 31))]
     if kind == "reporting_half":

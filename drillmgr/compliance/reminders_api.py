@@ -5,28 +5,9 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import describe, register_schema
-from drillmgr.api.schema import EnumList, IdList, Integer, Schema, Text
 from drillmgr.compliance import nudges
+from drillmgr.compliance.schemas import ReminderOutcomeSchema, ReminderSchema
 from drillmgr.enums import ComplianceStatus
-
-
-class ReminderSchema(Schema):
-    class Meta:
-        description = ("Either org_ids, or rule with statuses (and region): every unit whose status for the rule "
-                       "is one of them. A unit is reminded at most once per rule per day (Beijing time).")
-
-    org_ids = IdList(max_items=nudges.MAX_UNITS)
-    rule = Text(max_length=64, metadata={"description": "A rule key, e.g. school-evacuation"})
-    region = Text(max_length=12)
-    statuses = EnumList(ComplianceStatus, metadata={"description": "Default: at_risk and missed"})
-    message = Text(max_length=nudges.MESSAGE_LIMIT)
-
-
-class ReminderOutcomeSchema(Schema):
-    reminded = IdList(required=True)
-    already_reminded = IdList(required=True)
-    without_staff = IdList(required=True)
-    notifications = Integer(required=True)
 
 
 register_schema("ReminderInput", ReminderSchema, output=False)

@@ -5,31 +5,36 @@ The period is a reporting half (see periods.reporting_half): H1 = 9 November of 
 7 June, H2 = 8 June .. 8 November. Every section is one aggregate query over the region's subtree.
 """
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import cached_property
+from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.compliance.labels import gettext as _
 from drillmgr.compliance.labels import missing_label, reporting_period_name
 from drillmgr.compliance.periods import Period, reporting_half
-from drillmgr.compliance.services import evaluate, subtree_list
-from drillmgr.compliance.sheets import Cell, Column, Document, Table, cell, linked
+from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.subjects import subtree_list
+from drillmgr.compliance.sheets import Cell, Column, Document, Table, Value, cell, linked
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, Participation, ParticipationGroup
 from drillmgr.enums import ActionStatus, DrillForm, DrillStatus, JointWith, OutreachKind, Severity
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.formatting import local_date
-from drillmgr.localtime import api_datetime, local_today
+from drillmgr.localtime import local_today
 from drillmgr.orgs.models import Organisation, OrgGroup
 from drillmgr.outreach.models import OutreachActivity
 from drillmgr.regions.models import Region
 
 KEY_COUNTY_RULES = ("key-county-comprehensive-live", "key-county-double-blind-tabletop")
 LIST_LIMIT = 500
+Row = dict[str, Any]  # a line of a section, as the JSON carries it
+Where = sa.ColumnElement[bool]
 
 
 @dataclass
@@ -39,38 +44,27 @@ class HalfYearReport:
     half: int
     period: Period
     generated_at: datetime
-    by_form: list[dict]
-    joint: dict
-    by_unit: list[dict]
-    participation: dict
-    key_counties: list[dict]
-    findings: dict
-    outreach: dict
-    by_group: list[dict]
+    by_form: list[Row]
+    joint: Row
+    by_unit: list[Row]
+    participation: Row
+    key_counties: list[Row]
+    findings: Row
+    outreach: Row
+    by_group: list[Row]
 
     @cached_property
     def document(self) -> Document:
         """The tables of the page, the print view, the workbook and the JSON's `sections`."""
         return report_document(self)
 
-    def to_dict(self) -> dict:
-        return {
-            **self.document.to_dict(),
-            "region": {"code": self.region.code, "name": self.region.name}, "year": self.year, "half": self.half,
-            "period": {"from": self.period.first_day.isoformat(), "to": self.period.last_day.isoformat()},
-            "generated_at": api_datetime(self.generated_at), "drills_by_form": self.by_form, "joint_drills": self.joint,
-            "drills_by_unit": self.by_unit, "participation": self.participation,
-            "participation_by_group": self.by_group,
-            "key_county_obligations": self.key_counties, "findings": self.findings, "outreach": self.outreach,
-        }
 
-
-def _drills_in(region_code: str, period: Period, user, now):
+def _drills_in(region_code: str, period: Period, actor: access.Actor, now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(Drill.region_code.in_(subtree_list(region_code)), Drill.starts_at >= period.start,
-                   Drill.starts_at < period.end, access.compliance_drill_clause(user, now))
+                   Drill.starts_at < period.end, access.compliance_drill_clause(actor, now))
 
 
-def _by_form(where) -> tuple[list[dict], dict]:
+def _by_form(where: Where) -> tuple[list[Row], Row]:
     counts = {(form, status): n for form, status, n in db.session.execute(
         sa.select(Drill.form, Drill.status, sa.func.count()).where(where).group_by(Drill.form, Drill.status))}
     rows = [{"form": form.value, "label": str(form.label),
@@ -84,7 +78,7 @@ def _by_form(where) -> tuple[list[dict], dict]:
     return rows, {"corps": special[0], "military": special[1], "double_blind": special[2], "real_response": special[3]}
 
 
-def _by_unit(where) -> list[dict]:
+def _by_unit(where: Where) -> list[Row]:
     total = sum(getattr(Participation, name) for name in Participation.COUNT_FIELDS)
     organiser = sa.func.coalesce(Organisation.name, Region.name)
     rows = db.session.execute(
@@ -104,7 +98,7 @@ def _by_unit(where) -> list[dict]:
              "participants": int(r.participants), "fastest_evacuation_seconds": r.fastest} for r in rows]
 
 
-def _participation(where) -> dict:
+def _participation(where: Where) -> Row:
     fields = Participation.COUNT_FIELDS
     row = db.session.execute(
         sa.select(*[sa.func.coalesce(sa.func.sum(getattr(Participation, f)), 0) for f in fields],
@@ -116,7 +110,7 @@ def _participation(where) -> dict:
             "average_evacuation_seconds": round(float(row[len(fields) + 1]), 1) if row[len(fields) + 1] else None}
 
 
-def _by_group(where) -> list[dict]:
+def _by_group(where: Where) -> list[Row]:
     """The roll calls by group (班级, 病区, ...) of the period's completed drills, per unit and group: how many
     drills counted the group, and the expected, present and absent added up over them."""
     group_org, organiser_org = aliased(Organisation), aliased(Organisation)
@@ -139,10 +133,11 @@ def _by_group(where) -> list[dict]:
              "present": int(r.present or 0), "absent": int(r.missing or 0)} for r in rows]
 
 
-def _key_counties(region_code, year, half, user, now) -> list[dict]:
+def _key_counties(region_code: str, year: int, half: int, actor: access.Actor,
+                  now: datetime) -> list[dict[str, Any]]:
     rows = []
     period_label = reporting_half(year, half).label
-    for rule_result in evaluate(year, region_code, now=now, user=user, rule_keys=KEY_COUNTY_RULES):
+    for rule_result in evaluate(year, region_code, actor=actor, now=now, rule_keys=KEY_COUNTY_RULES):
         for r in rule_result.results:
             slots = [s for s in r.slots if s.label == period_label] or r.slots
             period_status = slots[0].status if slots else r.status
@@ -154,12 +149,12 @@ def _key_counties(region_code, year, half, user, now) -> list[dict]:
     return rows
 
 
-def _findings(region_code, period: Period, today) -> dict:
+def _findings(region_code: str, period: Period, today: date) -> Row:
     where = sa.and_(Finding.region_code.in_(subtree_list(region_code)),
                     Finding.found_on >= period.first_day, Finding.found_on <= period.last_day)
     overdue = sa.and_(CorrectiveAction.status != ActionStatus.VERIFIED, CorrectiveAction.due_on < today)
-    grid: dict[tuple, int] = {}
-    late: dict = {}
+    grid: dict[tuple[Severity, ActionStatus], int] = {}
+    late: dict[Severity, int] = {}
     for sev, status, n, n_overdue in db.session.execute(
             sa.select(Finding.severity, CorrectiveAction.status, sa.func.count(),
                       sa.func.count(sa.case((overdue, CorrectiveAction.id))))
@@ -185,7 +180,7 @@ def _findings(region_code, period: Period, today) -> dict:
             "overdue": sum(row["overdue"] for row in by_severity), "by_severity": by_severity, "items": listed}
 
 
-def _outreach(region_code, period: Period) -> dict:
+def _outreach(region_code: str, period: Period) -> Row:
     where = sa.and_(OutreachActivity.region_code.in_(subtree_list(region_code)),
                     OutreachActivity.held_on >= period.first_day, OutreachActivity.held_on <= period.last_day)
     counts = {kind: (n, audience) for kind, n, audience in db.session.execute(
@@ -202,22 +197,26 @@ def _outreach(region_code, period: Period) -> dict:
     return {"by_kind": by_kind, "items": items}
 
 
-def half_year_report(user, region_code: str, year: int, half: int, now: datetime | None = None) -> HalfYearReport:
+def half_year_report(user: User, region_code: str, year: int, half: int,
+                     now: datetime | None = None) -> HalfYearReport:
     """The report for `region_code` (its whole subtree), `year` and `half` (1 or 2), as `user` may see it."""
-    now = now or utcnow()
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found(_("No such region."))
-    if user is not None:
-        access.require(access.can_view_compliance(user, region_code))
+    access.require(access.can_view_compliance(user, region_code))
+    return report_as_seen_by(user, region, year, half, now or utcnow())
+
+
+def report_as_seen_by(actor: access.Actor, region: Region, year: int, half: int, now: datetime) -> HalfYearReport:
+    """The report with what `actor` may count, for a caller that checked they may see it."""
     period = reporting_half(year, half)
-    where = _drills_in(region_code, period, user, now)
+    where = _drills_in(region.code, period, actor, now)
     by_form, joint = _by_form(where)
     return HalfYearReport(region=region, year=year, half=half, period=period, generated_at=now,
                           by_form=by_form, joint=joint, by_unit=_by_unit(where), participation=_participation(where),
-                          key_counties=_key_counties(region_code, year, half, user, now),
-                          findings=_findings(region_code, period, local_today(now)),
-                          outreach=_outreach(region_code, period), by_group=_by_group(where))
+                          key_counties=_key_counties(region.code, year, half, actor, now),
+                          findings=_findings(region.code, period, local_today(now)),
+                          outreach=_outreach(region.code, period), by_group=_by_group(where))
 
 
 def report_filename(report: HalfYearReport) -> str:
@@ -235,24 +234,24 @@ def _heading(region: Region, year: int, half: int, period: Period) -> str:
     return _("%(region)s, %(period)s", region=region.name, period=reporting_period_name(year, half))
 
 
-def _counts(label: str, values: list) -> list[Cell]:
+def _counts(label: str, values: list[Value]) -> list[Cell]:
     return [cell(label), *(cell(v) for v in values)]
 
 
-def _by_form_table(rows: list[dict]) -> Table:
+def _by_form_table(rows: list[Row]) -> Table:
     statuses = (DrillStatus.COMPLETED, DrillStatus.PLANNED, DrillStatus.CANCELLED)
     return Table("by-form", _("Drills by form"), [Column(_("Form")), *(Column(str(s.label), True) for s in statuses)],
                  [_counts(r["label"], [r[s.value] for s in statuses]) for r in rows])
 
 
-def _joint_table(joint: dict) -> Table:
+def _joint_table(joint: Row) -> Table:
     labels = {"corps": _("Joint with the Corps"), "military": _("Joint with the military"),
               "double_blind": _("Double-blind"), "real_response": _("Real earthquake responses")}
     return Table("joint", _("Joint and special drills"), [Column(_("Kind")), Column(_("Completed drills"), True)],
                  [_counts(label, [joint[key]]) for key, label in labels.items()])
 
 
-def _by_unit_table(rows: list[dict]) -> Table:
+def _by_unit_table(rows: list[Row]) -> Table:
     return Table("by-unit", _("Drills by unit"),
                  [Column(_("Organiser")), Column(_("Kind")), *(Column(str(f.label), True) for f in DrillForm),
                   Column(_("Participants"), True), Column(_("Fastest evacuation (s)"), True)],
@@ -261,7 +260,7 @@ def _by_unit_table(rows: list[dict]) -> Table:
                  empty=_("No drill completed in this period."))
 
 
-def _participation_table(p: dict) -> Table:
+def _participation_table(p: Row) -> Table:
     lines = [(_("Students"), "students"), (_("Staff"), "staff"), (_("Patients"), "patients"),
              (_("Residents"), "residents"), (_("Rescuers"), "rescuers"), (_("Others"), "others"), (_("Total"), "total"),
              (_("Completed drills"), "drills"), (_("Timed evacuations"), "timed_evacuations"),
@@ -270,7 +269,7 @@ def _participation_table(p: dict) -> Table:
                  [_counts(label, [p[key]]) for label, key in lines])
 
 
-def _by_group_table(rows: list[dict]) -> Table:
+def _by_group_table(rows: list[Row]) -> Table:
     return Table("by-group", _("Roll call by group"),
                  [Column(_("Unit")), Column(_("Group")), Column(_("Drills"), True), Column(_("Expected"), True),
                   Column(_("Present"), True), Column(_("Absent"), True)],
@@ -279,7 +278,7 @@ def _by_group_table(rows: list[dict]) -> Table:
                  empty=_("No roll call by group in this period."))
 
 
-def _evidence_text(item: dict) -> str:
+def _evidence_text(item: Row) -> str:
     text = item.get("title") or item.get("summary") or ""
     if item.get("starts_at"):
         text += f" ({local_date(datetime.fromisoformat(item['starts_at']))})"
@@ -290,7 +289,7 @@ def _evidence_text(item: dict) -> str:
     return text
 
 
-def _key_county_table(rows: list[dict]) -> Table:
+def _key_county_table(rows: list[Row]) -> Table:
     return Table("key-counties", _("Key-county obligations"),
                  [Column(_("County")), Column(_("Obligation")), Column(_("Status this period")),
                   Column(_("Status this year")), Column(_("Evidence")), Column(_("Missing"))],
@@ -304,7 +303,7 @@ def _key_county_table(rows: list[dict]) -> Table:
                  empty=_("No key county in this region."))
 
 
-def _findings_table(items: list[dict]) -> Table:
+def _findings_table(items: list[Row]) -> Table:
     return Table("findings", _("Findings and close-out"),
                  [Column(_("Finding")), Column(_("Severity")), Column(_("Found on")), Column(_("Corrective action")),
                   Column(_("Action status")), Column(_("Due on")), Column(_("Overdue"))],
@@ -314,7 +313,7 @@ def _findings_table(items: list[dict]) -> Table:
                  empty=_("No finding in this period."))
 
 
-def _close_out_table(findings: dict) -> Table:
+def _close_out_table(findings: Row) -> Table:
     statuses = list(ActionStatus)
     rows = [_counts(r["label"], [*(r[s.value] for s in statuses), r["total"], r["overdue"]])
             for r in findings["by_severity"]]
@@ -325,7 +324,7 @@ def _close_out_table(findings: dict) -> Table:
                  rows + [_counts(_("Total"), [*totals, findings["total"], findings["overdue"]])])
 
 
-def _outreach_tables(outreach: dict) -> list[Table]:
+def _outreach_tables(outreach: Row) -> list[Table]:
     by_kind = outreach["by_kind"]
     return [
         Table("outreach", _("Public education"),

@@ -5,6 +5,8 @@ periods and filters. The first use of a year copies the latest earlier year's ru
 admin's edits carry over) or, failing that, the defaults below.
 """
 import copy
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import force_locale
@@ -13,16 +15,17 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from drillmgr.access import services as access
+from drillmgr.accounts.models import User
 from drillmgr.audit.services import record, snapshot
 from drillmgr.compliance.models import ComplianceRule
-from drillmgr.compliance.periods import PERIOD_KINDS
+from drillmgr.compliance.rule_params import DEFAULT_WARNING_DAYS, RuleParams, read_params
+from drillmgr.compliance.rule_schemas import RULE_EDIT_SCHEMAS
 from drillmgr.db import claim_version
 from drillmgr.enums import DrillForm, DrillScope, Focus, ObservanceDay, OrgKind, SixIntoSetting
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 
 SCHOOL_YEAR_MONTHS = [3, 4, 5, 6, 9, 10, 11, 12]
-DEFAULT_WARNING_DAYS = 60
 BLIND_RULE = "key-county-double-blind-tabletop"
 # From this year on a double-blind tabletop counts only if the exercise console revealed it at its start
 # (`run_blind_required`); earlier years default to not requiring it, as their drills were held before the console.
@@ -87,7 +90,7 @@ def rule_title(rule: ComplianceRule) -> str:
     return str(DEFAULT_RULES[rule.key][1]) if rule.key in DEFAULT_RULES else rule.title
 
 
-def default_params(key: str, year: int) -> dict:
+def default_params(key: str, year: int) -> dict[str, Any]:
     """The default params of rule `key` for `year` (run_blind_required only from RUN_BLIND_FROM)."""
     params = copy.deepcopy(DEFAULT_RULES[key][2])
     if "run_blind_required" in params:
@@ -95,14 +98,19 @@ def default_params(key: str, year: int) -> dict:
     return params
 
 
-def effective_params(rule: ComplianceRule) -> dict:
-    """The rule's params, with a param added since the rule was materialised read as its year's default."""
+def effective_params(rule: ComplianceRule) -> dict[str, Any]:
+    """The rule's stored params, with a param added since the rule was materialised read as its year's default."""
     if rule.key != BLIND_RULE or "run_blind_required" in rule.params:
         return rule.params
     return {**rule.params, "run_blind_required": rule.year >= RUN_BLIND_FROM}
 
 
-def _default_rows(year: int) -> list[dict]:
+def params_of(rule: ComplianceRule) -> RuleParams:
+    """The rule's typed params (rule_params), read from what it stores."""
+    return read_params(evaluator_of(rule), effective_params(rule))
+
+
+def _default_rows(year: int) -> list[dict[str, Any]]:
     with force_locale("en"):
         return [{"key": key, "year": year, "title": str(title), "description": "",
                  "params": default_params(key, year), "enabled": True, "position": position}
@@ -131,7 +139,6 @@ def ensure_rules(year: int) -> list[ComplianceRule]:
                     db.session.add(ComplianceRule(**row))
             except IntegrityError:
                 pass  # another process materialised it meanwhile
-        db.session.commit()
     return list(db.session.scalars(
         sa.select(ComplianceRule).where(ComplianceRule.year == year, ComplianceRule.key.in_(RULE_KEYS))
         .order_by(ComplianceRule.position)))
@@ -144,72 +151,33 @@ def get_rule(year: int, key: str) -> ComplianceRule | None:
 
 # --- editing -----------------------------------------------------------------------------------
 
-def _int(data, name, errors, minimum, maximum):
-    raw = data.get(name)
-    try:
-        value = int(str(raw).strip())
-    except (TypeError, ValueError):
-        errors.setdefault(name, []).append(_("Must be a whole number."))
-        return None
-    if not minimum <= value <= maximum:
-        errors.setdefault(name, []).append(_("Must be between %(a)d and %(b)d.", a=minimum, b=maximum))
-        return None
-    return value
+def _editable(rule: ComplianceRule, data: Mapping[str, Any]) -> list[str]:
+    """The fields of the rule form that apply to `rule` (months to a monthly period only)."""
+    fields = list(RULE_EDIT_SCHEMAS[evaluator_of(rule)]._declared_fields)
+    not_applying = set()
+    if data.get("period") != "month":
+        not_applying.add("months")
+    if rule.key != BLIND_RULE:
+        not_applying.add("run_blind_required")
+    if rule.params.get("subject") != "org":
+        not_applying |= {"org_kinds", "credit_real_response"}
+    return [name for name in fields if name not in not_applying]
 
 
-def _choices(data, name, allowed, errors, required=False):
-    raw = data.get(name) or []
-    if isinstance(raw, str):
-        raw = [part.strip() for part in raw.split(",") if part.strip()]
-    if not isinstance(raw, list) or any(str(v) not in allowed for v in raw):
-        errors.setdefault(name, []).append(_("Choose from the listed values."))
-        return None
-    if required and not raw:
-        errors.setdefault(name, []).append(_("Choose at least one."))
-        return None
-    return [v for v in allowed if v in {str(r) for r in raw}]
-
-
-def _checked(data, name) -> bool:
-    """A checkbox or JSON boolean."""
-    return str(data.get(name, "")).lower() in ("1", "true", "on", "y")
-
-
-def parse_params(rule: ComplianceRule, data: dict) -> tuple[dict, bool]:
+def parse_params(rule: ComplianceRule, data: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """The new params and enabled flag from submitted `data`; raises ValidationError naming each field."""
-    errors: dict[str, list[str]] = {}
-    params = copy.deepcopy(rule.params)
-    params["warning_days"] = _int(data, "warning_days", errors, 0, 366)
-    evaluator = evaluator_of(rule)
-    if evaluator == "drills":
-        params["count"] = _int(data, "count", errors, 1, 100)
-        period = data.get("period")
-        if period not in PERIOD_KINDS:
-            errors.setdefault("period", []).append(_("Choose from the listed values."))
-        params["period"] = period
-        if period == "month":
-            months = _choices(data, "months", [str(m) for m in range(1, 13)], errors, required=True)
-            params["months"] = [int(m) for m in months] if months is not None else None
-        params["required_focus"] = _choices(data, "required_focus", Focus.values(), errors)
-        if rule.key == BLIND_RULE:
-            params["run_blind_required"] = _checked(data, "run_blind_required")
-        if params.get("subject") == "org":
-            params["org_kinds"] = _choices(data, "org_kinds", OrgKind.values(), errors, required=True)
-            params["credit_real_response"] = _checked(data, "credit_real_response")
-    elif evaluator == "reviews":
-        params["days"] = _int(data, "days", errors, 1, 366)
-    elif evaluator == "observance":
-        params["window_days"] = _int(data, "window_days", errors, 0, 30)
-        params["days"] = _choices(data, "days", [d.value for d in ObservanceDay], errors, required=True)
-    elif evaluator == "six_into":
-        params["settings"] = _choices(data, "settings", SixIntoSetting.values(), errors, required=True)
-    if errors:
-        raise ValidationError(_("The rule was not changed: please correct the marked fields."), errors)
-    enabled = _checked(data, "enabled")
-    return params, enabled
+    reading = RULE_EDIT_SCHEMAS[evaluator_of(rule)](only=_editable(rule, data)).read(data)
+    if reading.errors:
+        raise ValidationError(_("The rule was not changed: please correct the marked fields."), reading.errors)
+    changes = dict(reading.values)
+    enabled = changes.pop("enabled")
+    if "months" in changes:
+        changes["months"] = [int(m) for m in changes["months"]]
+    return {**copy.deepcopy(rule.params), **changes}, enabled
 
 
-def update_rule(user, rule: ComplianceRule, data: dict, version: int | None = None) -> ComplianceRule:
+def update_rule(user: User, rule: ComplianceRule, data: Mapping[str, Any],
+                version: int | None = None) -> ComplianceRule:
     """Admins change a rule's params for its year; the change is audited in the same transaction."""
     access.require(access.can_edit_compliance_rules(user))
     params, enabled = parse_params(rule, data)
@@ -219,5 +187,5 @@ def update_rule(user, rule: ComplianceRule, data: dict, version: int | None = No
     rule.enabled = enabled
     record(user, "compliance_rule.update", "compliance_rule", rule.id, before,
            snapshot(rule, ("params", "enabled", "version")))
-    db.session.commit()
+    db.session.flush()
     return rule

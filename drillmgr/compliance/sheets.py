@@ -7,6 +7,9 @@ breaks made `\\n` and overlong text cut to what a cell holds, so the JSON and th
 import re
 from dataclasses import dataclass, field
 from io import BytesIO
+from typing import Any
+
+from flask import Response, send_file
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CELL_LIMIT = 32767  # characters a spreadsheet cell holds; Excel refuses a file with more
@@ -61,10 +64,6 @@ class Table:
     def sheet_name(self) -> str:
         return _SHEET_NAME_FORBIDDEN.sub(" ", self.title)[:31]
 
-    def to_dict(self) -> dict:
-        return {"key": self.key, "title": self.title, "sheet": self.sheet_name,
-                "columns": [c.label for c in self.columns], "rows": [[c.value for c in row] for row in self.rows]}
-
 
 @dataclass
 class Document:
@@ -72,14 +71,15 @@ class Document:
     heading: str
     tables: list[Table] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
-        return {"title": self.heading, "sections": [t.to_dict() for t in self.tables]}
-
     def xlsx(self) -> bytes:
         return workbook(self)
 
 
-def _put(ws, row: int, column: int, value: Value):
+def xlsx_download(content: bytes, filename: str) -> Response:
+    return send_file(BytesIO(content), mimetype=XLSX_TYPE, as_attachment=True, download_name=filename)
+
+
+def _put(ws: Any, row: int, column: int, value: Value) -> Any:
     """Every text is a string cell, never a formula, and stays text when someone edits the cell."""
     target = ws.cell(row=row, column=column)
     if isinstance(value, str):

@@ -1,16 +1,15 @@
 """Pages of the half-year report submissions: submit, the frozen snapshot with its workbook and
 printable view, the prefecture's decision, and the panels on the report page and the dashboard."""
-from io import BytesIO
-
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from drillmgr.access import services as access
 from drillmgr.compliance import submissions
-from drillmgr.compliance.models import SubmissionStatus
+from drillmgr.compliance.models import ReportSubmission, SubmissionStatus
 from drillmgr.compliance.periods import report_due_half, reporting_half
-from drillmgr.compliance.sheets import XLSX_TYPE
+from drillmgr.compliance.sheets import xlsx_download
+from drillmgr.compliance.views import or_abort
 from drillmgr.db import utcnow
 from drillmgr.enums import RegionLevel
 from drillmgr.errors import ServiceError
@@ -43,8 +42,7 @@ def _board(region_code: str | None = None) -> dict:
     return {"year": year, "half": half, "period": reporting_half(year, half), "rows": rows}
 
 
-def _fail(error: ServiceError):
-    db.session.rollback()
+def _fail(error: ServiceError) -> None:
     if error.status in (403, 404):
         abort(error.status)
     flash(error.detail, "danger")
@@ -66,11 +64,8 @@ def submit():
     return redirect(url_for("submissions.detail", submission_id=submission.id))
 
 
-def _visible(submission_id: int):
-    try:
-        return submissions.get_visible(current_user, submission_id)
-    except ServiceError as error:
-        abort(error.status)
+def _visible(submission_id: int) -> ReportSubmission:
+    return or_abort(lambda: submissions.get_visible(current_user, submission_id))
 
 
 @bp.get("/<int:submission_id>")
@@ -89,8 +84,7 @@ def detail(submission_id: int):
 @login_required
 def xlsx(submission_id: int):
     submission = _visible(submission_id)
-    return send_file(BytesIO(submission.xlsx), mimetype=XLSX_TYPE, as_attachment=True,
-                     download_name=submissions.filename(submission))
+    return xlsx_download(submission.xlsx, submissions.filename(submission))
 
 
 @bp.post("/<int:submission_id>/decision")

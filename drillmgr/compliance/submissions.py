@@ -7,38 +7,38 @@ today's records, and comparing the tables. A returned report is submitted again 
 version; only the latest version of a county and period counts.
 """
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, get_locale
-from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit.services import record
+from drillmgr.compliance.labels import gettext as _
 from drillmgr.compliance.labels import reporting_period_name
 from drillmgr.compliance.models import ReportSubmission, SubmissionStatus
 from drillmgr.compliance.periods import REPORT_LEAD_DAYS, reporting_half
-from drillmgr.compliance.reports import half_year_report, report_xlsx
+from drillmgr.compliance.reports import half_year_report, report_as_seen_by, report_xlsx
+from drillmgr.compliance.schemas import NOT_SUBMITTED, DecisionSchema, DocumentSchema, HalfYearReportSchema
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.db import utcnow
 from drillmgr.enums import RegionLevel, Role
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.formatting import local_datetime
-from drillmgr.localtime import api_datetime, local_today
+from drillmgr.localtime import local_today
 from drillmgr.notifications.services import Kind, Message, link_to, notify_many
 from drillmgr.regions.models import Region
-from drillmgr.validation import Payload, reason_text
 
 AUDIT_ENTITY = "report_submission"
 # A submission stands (and stops the deadline reminders) unless the prefecture returned it.
 STANDING = (SubmissionStatus.SUBMITTED, SubmissionStatus.ACCEPTED)
-NOT_SUBMITTED = "not_submitted"
 
 
 def _county(region_code: str) -> Region:
@@ -112,7 +112,8 @@ def _heading(submission: ReportSubmission) -> str:
              period=reporting_period_name(submission.year, submission.half))
 
 
-def _tell(users, kind: str, submission: ReportSubmission, subject, body) -> None:
+def _tell(users: Iterable[User], kind: str, submission: ReportSubmission, subject: Callable[[], str],
+          body: Callable[[], str]) -> None:
     """`subject` and `body` are called in each recipient's language."""
     link = link_to("submissions.detail", submission_id=submission.id)
     messages = []
@@ -140,14 +141,13 @@ def submit(user: User, region_code: str, year: int, half: int, now: datetime | N
     period = reporting_half(year, half)
     submission = ReportSubmission(
         region_code=region.code, year=year, half=half, version=(current.version + 1) if current else 1,
-        status=SubmissionStatus.SUBMITTED, document=json.loads(json.dumps(report.to_dict())),
+        status=SubmissionStatus.SUBMITTED, document=json.loads(json.dumps(HalfYearReportSchema().dump(report))),
         xlsx=report_xlsx(report), locale=str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]),
         late=local_today(now) > period.last_day, submitted_by_id=user.id, submitted_at=now, reason="")
-    db.session.add(submission)
     try:
-        db.session.flush()
+        with db.session.begin_nested():
+            db.session.add(submission)
     except IntegrityError:
-        db.session.rollback()
         raise Conflict(_("This report has just been submitted by someone else.")) from None
     record(user, "submit", AUDIT_ENTITY, submission.id,
            after={"region": region.code, "year": year, "half": half, "version": submission.version,
@@ -156,7 +156,6 @@ def submit(user: User, region_code: str, year: int, half: int, now: datetime | N
           lambda: _("Half-year report submitted: %(name)s", name=_heading(submission)),
           lambda: _("%(who)s submitted %(name)s on %(when)s (Beijing time). Accept it or return it with a reason.",
                     who=user.username, name=_heading(submission), when=local_datetime(now)))
-    db.session.commit()
     return submission
 
 
@@ -166,18 +165,19 @@ def decide(user: User, submission_id: int, accept: bool, reason: str = "",
     now = now or utcnow()
     access.require(access.can_decide_half_year_report(user))
     submission = get_visible(user, submission_id)
-    payload = Payload({"reason": reason or ""})
-    reason = reason_text(payload, "reason", required=not accept)
-    payload.check()
+    reading = DecisionSchema(only=("reason",)).read({"reason": reason} if reason else {})
+    reason = reading.values.get("reason", "")
+    if not accept and not reason and "reason" not in reading.errors:
+        reading.error("reason", _("This field is required."))
+    reading.check()
     status = SubmissionStatus.ACCEPTED if accept else SubmissionStatus.RETURNED
     # Conditional on the state, so two decisions at once cannot both land.
     changed = db.session.execute(
         sa.update(ReportSubmission)
         .where(ReportSubmission.id == submission.id, ReportSubmission.status == SubmissionStatus.SUBMITTED)
         .values(status=status, decided_by_id=user.id, decided_at=now, reason=reason)
-        .execution_options(synchronize_session=False)).rowcount
-    if not changed:
-        db.session.rollback()
+        .returning(ReportSubmission.id).execution_options(synchronize_session=False)).first()
+    if changed is None:
         raise Conflict(_("This report has already been decided."))
     db.session.refresh(submission)
     record(user, "accept" if accept else "return", AUDIT_ENTITY, submission.id,
@@ -194,7 +194,6 @@ def decide(user: User, submission_id: int, accept: bool, reason: str = "",
               lambda: _("Half-year report returned: %(name)s", name=_heading(submission)),
               lambda: _("The prefecture returned %(name)s: %(reason)s\nCorrect the records and submit it again.",
                         name=_heading(submission), reason=reason))
-    db.session.commit()
     return submission
 
 
@@ -202,13 +201,13 @@ def figures_changed(submission: ReportSubmission) -> bool:
     """Whether the report, built again from today's records as the submitter saw it when submitting,
     now shows other figures than the frozen one."""
     submitter = submission.submitted_by
-    if submitter is not None and not access.can_view_compliance(submitter, submission.region_code):
-        submitter = None  # moved on since: the report as the system sees it
+    reader: access.Actor = access.SYSTEM  # the submitter is gone, or moved on since: the report as the system sees it
+    if submitter is not None and access.can_view_compliance(submitter, submission.region_code):
+        reader = submitter
     with force_locale(submission.locale):
-        live = half_year_report(submitter, submission.region_code, submission.year, submission.half,
-                                now=submission.submitted_at)
-        sections = json.loads(json.dumps(live.document.to_dict()["sections"]))
-    return sections != submission.document.get("sections")
+        live = report_as_seen_by(reader, submission.region, submission.year, submission.half, submission.submitted_at)
+        sections = json.loads(json.dumps(DocumentSchema().dump(live.document)["sections"]))
+    return bool(sections != submission.document.get("sections"))
 
 
 def frozen_document(submission: ReportSubmission) -> Document:
@@ -229,22 +228,6 @@ def filename(submission: ReportSubmission) -> str:
     return f"drillmgr-{submission.region_code}-{submission.year}-H{submission.half}-v{submission.version}.xlsx"
 
 
-def to_dict(submission: ReportSubmission, with_document: bool = False) -> dict:
-    data = {
-        "id": submission.id, "region": {"code": submission.region_code, "name": submission.region.name},
-        "year": submission.year, "half": submission.half, "version": submission.version,
-        "status": submission.status.value, "late": submission.late,
-        "submitted_at": api_datetime(submission.submitted_at),
-        "submitted_by": submission.submitted_by.username if submission.submitted_by else None,
-        "decided_at": api_datetime(submission.decided_at),
-        "decided_by": submission.decided_by.username if submission.decided_by else None,
-        "reason": submission.reason,
-    }
-    if with_document:
-        data["document"] = submission.document
-    return data
-
-
 # --- the prefecture's overview and the reminders -------------------------------------------------
 
 @dataclass(frozen=True)
@@ -257,7 +240,7 @@ class CountyState:
         return self.submission.status.value if self.submission else NOT_SUBMITTED
 
 
-def _latest_of_period(year: int, half: int) -> sa.Select:
+def _latest_of_period(year: int, half: int) -> sa.Select[tuple[ReportSubmission]]:
     newest = (sa.select(ReportSubmission.region_code, sa.func.max(ReportSubmission.version).label("version"))
               .where(ReportSubmission.year == year, ReportSubmission.half == half)
               .group_by(ReportSubmission.region_code).subquery())

@@ -23,8 +23,9 @@ from drillmgr.cache import store as shared_cache
 from drillmgr.calendars.publish import publish_static
 from drillmgr.compliance import nudges, submissions
 from drillmgr.compliance.periods import REPORT_DEADLINES, reporting_half_of
+from drillmgr.compliance.evaluation import evaluate
 from drillmgr.compliance.rules import rule_title
-from drillmgr.compliance.services import evaluate, snapshot_changes
+from drillmgr.compliance.snapshots import snapshot_changes
 from drillmgr.db import utcnow
 from drillmgr.drillday import services as drillday
 from drillmgr.drills.models import Drill
@@ -211,10 +212,10 @@ def _coordinators_by_region() -> list[tuple[User, str]]:
 def compliance(moment: datetime) -> str:
     """Evaluates the year's rules and alerts a region's coordinators once per worsened status."""
     year = _local_today(moment).year
-    results = evaluate(year, now=moment)
+    results = evaluate(year, actor=access.SYSTEM, now=moment)
     rules = {r.key: r.rule for r in results}
     # The new snapshots and the alerts below are committed together (by run_job), or neither is.
-    worsened = snapshot_changes(results, now=moment, commit=False)
+    worsened = snapshot_changes(results, now=moment)
     if not worsened:
         return _("%(n)d statuses evaluated, none worse.", n=sum(len(r.results) for r in results))
     org_ids = [int(s["id"]) for s, *_ in worsened if s["type"] == "org"]
@@ -289,7 +290,7 @@ def report_deadline_reminders(moment: datetime) -> str:
 
 def nothing_planned_reminders(moment: datetime) -> str:
     """Unit staff, once per rule and period, when it ends soon with nothing planned that would meet it."""
-    slots, sent = nudges.nothing_planned(moment)
+    slots, sent = nudges.nothing_planned(access.SYSTEM, moment)
     return _("%(slots)d periods ending with nothing planned, %(sent)d reminders sent.", slots=slots, sent=sent)
 
 

@@ -1,0 +1,78 @@
+"""The compliance engine: every rule of a year, for every subject, with one status and its evidence.
+
+Each rule is evaluated by a few set-based queries: drills (or activities, reviews, actions) are
+aggregated in SQL, grouped by subject (a county, or a unit) and period; Python only turns the
+aggregated rows into statuses (results.py). Nothing here issues a query per unit or per drill.
+Drill rules are in drill_rules.py, the others in county_rules.py; a rule's typed parameters in
+rule_params.py.
+"""
+import gc
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from flask_babel import gettext as _
+
+from drillmgr.access import services as access
+from drillmgr.compliance.county_rules import evaluate_actions, evaluate_observance, evaluate_reviews, evaluate_six_into
+from drillmgr.compliance.drill_rules import evaluate_drills
+from drillmgr.compliance.results import RuleResult, SubjectResult
+from drillmgr.compliance.rule_params import (ActionParams, DrillParams, ObservanceParams, ReviewParams, RuleParams,
+                                             SixIntoParams)
+from drillmgr.compliance.rules import ensure_rules, params_of
+from drillmgr.compliance.subjects import Run
+from drillmgr.db import utcnow
+from drillmgr.extensions import db
+from drillmgr.regions.models import Region
+
+
+def _evaluate_rule(params: RuleParams, run: Run) -> list[SubjectResult]:
+    if isinstance(params, DrillParams):
+        return evaluate_drills(params, run)
+    if isinstance(params, ReviewParams):
+        return evaluate_reviews(params, run)
+    if isinstance(params, ActionParams):
+        return evaluate_actions(params, run)
+    if isinstance(params, ObservanceParams):
+        return evaluate_observance(params, run)
+    assert isinstance(params, SixIntoParams)
+    return evaluate_six_into(params, run)
+
+
+def evaluate(year: int, region_code: str | None = None, *, actor: access.Actor, now: datetime | None = None,
+             rule_keys: Collection[str] | None = None, evidence: bool = True,
+             org_id: int | None = None) -> list[RuleResult]:
+    """Every enabled rule of `year` for every subject in `region_code` (None: all), as seen at `now`.
+
+    `actor` limits which drills count to what they may know of (see access.compliance_drill_clause;
+    jobs and commands pass access.SYSTEM). Without `evidence`, results carry statuses, counts and
+    missing items but evidence only as ids (what the dashboard matrix needs). With `org_id`, only the
+    unit rules are evaluated, for that one unit.
+    """
+    now = now or utcnow()
+    if region_code is not None and db.session.get(Region, region_code) is None:
+        access.not_found(_("No such region."))
+    run = Run(year, region_code, now, actor, evidence=evidence, org_id=org_id)
+    results = []
+    with _no_garbage_collection():
+        for rule in ensure_rules(year):
+            if not rule.enabled or (rule_keys is not None and rule.key not in rule_keys):
+                continue
+            params = params_of(rule)
+            if org_id is not None and not params.by_org:
+                continue
+            results.append(RuleResult(rule, params, _evaluate_rule(params, run)))
+    return results
+
+
+@contextmanager
+def _no_garbage_collection() -> Iterator[None]:
+    """An evaluation allocates tens of thousands of small acyclic objects; the cyclic collector, run
+    over the whole application's objects each time, would take longer than the evaluation itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

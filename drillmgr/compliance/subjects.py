@@ -1,0 +1,93 @@
+"""Who compliance is evaluated for (the counties of a region, the units of some kinds in it) and the
+set-based pieces every evaluator joins on: county of a region code, period of a timestamp."""
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import QueryableAttribute, aliased
+
+from drillmgr.access import services as access
+from drillmgr.compliance.periods import Period
+from drillmgr.compliance.results import SubjectOf
+from drillmgr.enums import OrgKind, RegionLevel
+from drillmgr.extensions import db
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
+
+
+@dataclass
+class Run:
+    """What the rules of one evaluate() call share: the year, the region (None: all), the moment, the actor
+    whose view of the drills counts (access.compliance_drill_clause), and aggregates rules may reuse."""
+    year: int
+    region_code: str | None
+    now: datetime
+    actor: access.Actor
+    evidence: bool = True
+    org_id: int | None = None  # evaluate the unit rules of this unit alone
+    aggregates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+
+def _region_path(region_code: str) -> str | None:
+    return db.session.scalar(sa.select(Region.path).where(Region.code == region_code))
+
+
+def subject_counties(region_code: str | None, key_only: bool = False) -> list[Region]:
+    """The counties a region's compliance covers: those inside it, or the one containing it."""
+    query = sa.select(Region).where(Region.level == RegionLevel.COUNTY).order_by(Region.code)
+    if region_code is not None:
+        path = _region_path(region_code)
+        query = query.where(sa.or_(Region.path.startswith(path, autoescape=True),
+                                   sa.literal(path).startswith(Region.path)))
+    if key_only:
+        query = query.where(Region.key_county.is_(True))
+    return list(db.session.scalars(query))
+
+
+def county_subjects(counties: list[Region]) -> list[SubjectOf]:
+    return [SubjectOf("region", c.code, c.name, c.code) for c in counties]
+
+
+def county_map(county_codes: Sequence[str]) -> sa.CTE:
+    """A table of every region code and the county (of `county_codes`) above or at it.
+
+    Materialised (a CTE computed once), so that drills join it on an equality: left to itself, the
+    planner may inline the prefix match and repeat it for every drill.
+    """
+    county = aliased(Region)
+    return (sa.select(Region.code.label("region_code"), county.code.label("county_code"))
+            .join(county, Region.path.startswith(county.path))
+            .where(county.code.in_(county_codes))).cte("county_map").prefix_with("MATERIALIZED")
+
+
+def subtree_list(region_code: str) -> list[str]:
+    """The codes of a region's subtree, as a list: PostgreSQL estimates an IN list well, whereas a
+    prefix match on a path it takes for one row, and then walks the drills region by region."""
+    return list(db.session.scalars(access.subtree_codes(region_code)))
+
+
+def org_scope(region_code: str | None) -> sa.ColumnElement[bool]:
+    if region_code is None:
+        return sa.true()
+    return Organisation.region_code.in_(subtree_list(region_code))
+
+
+def subject_orgs(region_code: str | None, kinds: Sequence[str], county_codes: Sequence[str],
+                 org_id: int | None = None) -> list[SubjectOf]:
+    """The units of `kinds` in scope (only `org_id`, if given), in one query."""
+    cmap = county_map(county_codes)
+    query = (sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
+             .join(cmap, cmap.c.region_code == Organisation.region_code)
+             .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), org_scope(region_code))
+             .order_by(cmap.c.county_code, Organisation.name, Organisation.id))
+    if org_id is not None:
+        query = query.where(Organisation.id == org_id)
+    return [SubjectOf("org", str(i), name, county) for i, name, county in db.session.execute(query).tuples()]
+
+
+def period_index(column: QueryableAttribute[datetime], spans: Sequence[Period]) -> sa.Case[int]:
+    """The index of the period a timestamp falls in, as a CASE over the periods' UTC bounds."""
+    whens = [(sa.and_(column >= p.start, column < p.end), index) for index, p in enumerate(spans)]
+    return sa.case(*whens, else_=sa.null())
