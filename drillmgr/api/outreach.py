@@ -9,7 +9,8 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.attachments.services import FILE_TYPES, attachment_path
-from drillmgr.checklists import services as checklists
+from drillmgr.checklists import readiness as checklist_readiness
+from drillmgr.checklists import runs, shortcomings
 from drillmgr.enums import (Answer, Channel, FindingCategory, ObservanceDay, OutreachKind, Severity, SiteKind,
                             SiteStatus, SixIntoSetting)
 from drillmgr.extensions import db
@@ -263,9 +264,9 @@ def list_checklist_runs():
     p = Payload(dict(request.args))
     org_id, drill_id = p.integer("org", minimum=1, default=None), p.integer("drill", minimum=1, default=None)
     p.check()
-    query = checklists.run_query(current_api_user(), org_id=org_id, drill_id=drill_id)
+    query = runs.run_query(current_api_user(), org_id=org_id, drill_id=drill_id)
     return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
-                             checklists.run_to_dict))
+                             runs.run_to_dict))
 
 
 @bp.post("/checklist-runs")
@@ -273,15 +274,15 @@ def list_checklist_runs():
           response="ChecklistRun", created=True, conflicts=True)
 @token_required
 def start_checklist_run():
-    run = checklists.start_run(current_api_user(), json_body())
-    return jsonify(checklists.run_to_dict(run)), 201
+    run = runs.start_run(current_api_user(), json_body())
+    return jsonify(runs.run_to_dict(run)), 201
 
 
 @bp.get("/checklist-runs/<int:run_id>")
 @describe("One checklist run with its answers", response="ChecklistRun")
 @token_required
 def get_checklist_run(run_id: int):
-    return jsonify(checklists.run_to_dict(checklists.get_visible_run(current_api_user(), run_id)))
+    return jsonify(runs.run_to_dict(runs.get_visible_run(current_api_user(), run_id)))
 
 
 @bp.post("/checklist-runs/<int:run_id>/answers")
@@ -290,8 +291,8 @@ def get_checklist_run(run_id: int):
 @token_required
 def answer_checklist_run(run_id: int):
     actor = current_api_user()
-    run = checklists.get_visible_run(actor, run_id)
-    return jsonify(checklists.run_to_dict(checklists.save_answers(actor, run, json_body())))
+    run = runs.get_visible_run(actor, run_id)
+    return jsonify(runs.run_to_dict(runs.save_answers(actor, run, json_body())))
 
 
 @bp.post("/checklist-runs/<int:run_id>/complete")
@@ -299,8 +300,8 @@ def answer_checklist_run(run_id: int):
 @token_required
 def complete_checklist_run(run_id: int):
     actor = current_api_user()
-    run = checklists.get_visible_run(actor, run_id)
-    return jsonify(checklists.run_to_dict(checklists.complete_run(actor, run)))
+    run = runs.get_visible_run(actor, run_id)
+    return jsonify(runs.run_to_dict(runs.complete_run(actor, run)))
 
 
 @bp.post("/checklist-runs/<int:run_id>/items/<int:item_id>/corrective-action")
@@ -310,12 +311,12 @@ def complete_checklist_run(run_id: int):
           request="ChecklistCorrectiveAction", response="Finding", created=True, conflicts=True)
 @token_required
 def checklist_corrective_action(run_id: int, item_id: int):
-    from drillmgr.findings.services import finding_to_dict
+    from drillmgr.findings.serialise import finding_to_dict
     from drillmgr.localtime import local_today
 
     actor = current_api_user()
-    run = checklists.get_visible_run(actor, run_id)
-    finding = checklists.make_corrective_action(actor, run, item_id, json_body())
+    run = runs.get_visible_run(actor, run_id)
+    finding = shortcomings.make_corrective_action(actor, run, item_id, json_body())
     return jsonify(finding_to_dict(finding, local_today())), 201, {
         "Location": url_for("api.get_finding", finding_id=finding.id)}
 
@@ -326,6 +327,6 @@ def checklist_corrective_action(run_id: int, item_id: int):
 @token_required
 def readiness():
     region, _year = _region_and_year()
-    rows = checklists.readiness_for(current_api_user(), region)
+    rows = checklist_readiness.readiness_for(current_api_user(), region)
     return jsonify({"items": [row | {"term": [d.isoformat() for d in row["term"]]} for row in rows]})
 

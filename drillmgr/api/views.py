@@ -210,7 +210,7 @@ def openapi():
 
 from drillmgr.api import calendars  # noqa: E402,F401 — registers the feed-link routes
 from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attachments
-from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
+from drillmgr.findings import api as findings_api  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.api import outreach  # noqa: E402,F401 — public education, demonstration sites, checklist runs
 from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report
 from drillmgr.api import submissions  # noqa: E402,F401 — half-year report submissions

@@ -8,7 +8,6 @@ from drillmgr.attachments import services
 from drillmgr.attachments.forms import AttachmentForm, DeleteAttachmentForm
 from drillmgr.drills import services as drill_services
 from drillmgr.errors import Forbidden, ServiceError
-from drillmgr.extensions import db
 from drillmgr.web import or_404
 
 bp = Blueprint("attachments", __name__)
@@ -31,7 +30,6 @@ def upload(drill_id: int):
     except Forbidden:
         abort(403)
     except ServiceError as error:
-        db.session.rollback()
         flash(_("The file was not added: %(reason)s", reason=error.detail), "danger")
     else:
         flash(_("File “%(name)s” added.", name=attachment.filename), "success")
@@ -67,7 +65,6 @@ def delete(attachment_id: int):
     except Forbidden:
         abort(403)
     except ServiceError as error:
-        db.session.rollback()
         flash(_("The file was not removed: %(reason)s", reason=error.detail), "danger")
     else:
         flash(_("File “%(name)s” removed.", name=attachment.filename), "success")

@@ -864,7 +864,7 @@ def get_evaluation(actor, evaluation_id: int) -> Evaluation:
 def evaluation_to_finding(actor, evaluation: Evaluation, data: dict):
     """An evaluator's observation becomes a finding of the drill, with its corrective action, in one step
     (the drill must be completed, as for any finding)."""
-    from drillmgr.findings import services as findings
+    from drillmgr.findings import actions as findings
 
     objective = db.session.get(Objective, evaluation.objective_id)
     drill = db.session.get(Drill, objective.drill_id)
@@ -1006,7 +1006,7 @@ class AfterAction:
 
 
 def after_action(actor, drill: Drill) -> AfterAction:
-    from drillmgr.findings import services as findings
+    from drillmgr.findings import actions as findings
 
     access.require(access.can_see_exercise_design(actor, drill), _("Only the drill's organisers and evaluators "
                                                                       "read its exercise report."))
@@ -1083,7 +1083,7 @@ def review_draft(report: AfterAction) -> dict:
 def fill_review(actor, drill: Drill) -> dict:
     """Writes the draft into the drill's after-action review, only into fields still empty (what the organiser
     wrote stays), through the findings feature's own rules (completed drill, revisable review)."""
-    from drillmgr.findings import services as findings
+    from drillmgr.findings import reviews as findings
 
     draft = review_draft(after_action(actor, drill))
     review = findings.review_of(drill)

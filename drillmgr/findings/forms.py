@@ -5,7 +5,8 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from drillmgr.enums import FindingCategory, Severity
 from drillmgr.errors import ServiceError
-from drillmgr.findings.services import ACTION_PREFIX, MAX_TEXT
+from drillmgr.findings.actions import ACTION_PREFIX
+from drillmgr.findings.reviews import MAX_TEXT, REVIEW_TEXT_FIELDS
 
 
 def _optional_id(value) -> int | None:
@@ -41,8 +42,7 @@ class ReviewForm(FlaskForm):
     plan_revision_needed = BooleanField(_l("The emergency plan must be revised (item 12)"))
     version = HiddenField()
 
-    TEXT_FIELDS = ("execution", "plan_soundness", "command_coordination", "staff_handling",
-                   "equipment_fitness", "recommendations", "went_well")
+    TEXT_FIELDS = REVIEW_TEXT_FIELDS
 
     def to_payload(self) -> dict:
         data = {name: getattr(self, name).data or "" for name in self.TEXT_FIELDS}

@@ -6,13 +6,14 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.attachments import services as attachments
-from drillmgr.errors import ValidationError
 from drillmgr.enums import ActionStatus, FilingStatus, FindingCategory, Severity
-from drillmgr.findings import services
+from drillmgr.errors import ValidationError
+from drillmgr.findings import actions, queries, reviews
+from drillmgr.findings.serialise import action_list_item, finding_to_dict, review_to_dict
 from drillmgr.localtime import local_today
 
-_TEXT = {"type": "string", "maxLength": services.MAX_TEXT}
-_REVIEW_TEXT = {name: _TEXT for name in services.REVIEW_TEXT_FIELDS}
+_TEXT = {"type": "string", "maxLength": reviews.MAX_TEXT}
+_REVIEW_TEXT = {name: _TEXT for name in reviews.REVIEW_TEXT_FIELDS}
 _DATE = {"type": "string", "format": "date"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -132,7 +133,7 @@ _FILTERS = [
     {"name": "org", "in": "query", "schema": {"type": "integer"}},
     {"name": "severity", "in": "query", "schema": {"type": "string", "enum": Severity.values()}},
     {"name": "category", "in": "query", "schema": {"type": "string", "enum": FindingCategory.values()}},
-    {"name": "status", "in": "query", "schema": {"type": "string", "enum": [s.value for s in services.OPEN_STATUSES]}},
+    {"name": "status", "in": "query", "schema": {"type": "string", "enum": [s.value for s in queries.OPEN_STATUSES]}},
     {"name": "mine", "in": "query", "schema": {"type": "boolean"}, "description": "only the caller's own"},
     {"name": "overdue", "in": "query", "schema": {"type": "boolean"}},
 ]
@@ -140,8 +141,8 @@ _FILTERS = [
 
 def _review_answer(drill):
     today = local_today()
-    return jsonify(services.review_to_dict(drill, services.review_of(drill), services.drill_findings(drill), today,
-                                           services.filing_history(drill)))
+    return jsonify(review_to_dict(drill, reviews.review_of(drill), actions.drill_findings(drill), today,
+                                  reviews.filing_history(drill)))
 
 
 def _optional_body() -> dict:
@@ -162,7 +163,7 @@ def get_review(drill_id: int):
 def put_review(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
-    services.save_review(actor, drill, json_body())
+    reviews.save_review(actor, drill, json_body())
     return _review_answer(drill)
 
 
@@ -173,7 +174,7 @@ def put_review(drill_id: int):
 def submit_review(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
-    services.submit_review(actor, drill, _optional_body())
+    reviews.submit_review(actor, drill, _optional_body())
     return _review_answer(drill)
 
 
@@ -184,7 +185,7 @@ def submit_review(drill_id: int):
 def accept_review(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
-    services.accept_review(actor, drill, _optional_body())
+    reviews.accept_review(actor, drill, _optional_body())
     return _review_answer(drill)
 
 
@@ -195,7 +196,7 @@ def accept_review(drill_id: int):
 def return_review(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
-    services.return_review(actor, drill, json_body())
+    reviews.return_review(actor, drill, json_body())
     return _review_answer(drill)
 
 
@@ -206,7 +207,7 @@ def return_review(drill_id: int):
 def reopen_review(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
-    services.reopen_review(actor, drill, json_body())
+    reviews.reopen_review(actor, drill, json_body())
     return _review_answer(drill)
 
 
@@ -217,8 +218,8 @@ def reopen_review(drill_id: int):
 def create_finding(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
-    finding = services.add_drill_finding(actor, drill, json_body())
-    return (jsonify(services.finding_to_dict(finding, local_today())), 201,
+    finding = actions.add_drill_finding(actor, drill, json_body())
+    return (jsonify(finding_to_dict(finding, local_today())), 201,
             {"Location": url_for("api.get_finding", finding_id=finding.id)})
 
 
@@ -228,10 +229,10 @@ def create_finding(drill_id: int):
 @token_required
 def list_findings():
     page, per_page = page_args()
-    filters = services.read_action_filters(request.args.to_dict())
+    filters = queries.read_action_filters(request.args.to_dict())
     today = local_today()
-    return jsonify(paginated(services.open_actions_page(current_api_user(), today, filters, page, per_page),
-                             lambda action: services.action_list_item(action, today)))
+    return jsonify(paginated(queries.open_actions_page(current_api_user(), today, filters, page, per_page),
+                             lambda action: action_list_item(action, today)))
 
 
 @bp.get("/findings/<int:finding_id>")
@@ -239,7 +240,7 @@ def list_findings():
 @token_required
 def get_finding(finding_id: int):
     finding = access.get_visible_finding(current_api_user(), finding_id)
-    return jsonify(services.finding_to_dict(finding, local_today()))
+    return jsonify(finding_to_dict(finding, local_today()))
 
 
 @bp.patch("/findings/<int:finding_id>")
@@ -248,8 +249,8 @@ def get_finding(finding_id: int):
 def update_finding(finding_id: int):
     actor = current_api_user()
     finding = access.get_visible_finding(actor, finding_id)
-    finding = services.update_finding(actor, finding, json_body())
-    return jsonify(services.finding_to_dict(finding, local_today()))
+    finding = actions.update_finding(actor, finding, json_body())
+    return jsonify(finding_to_dict(finding, local_today()))
 
 
 def _evidence_answer(finding):
