@@ -562,6 +562,7 @@ def test_every_form_backed_change_is_compare_and_set(app, make_user, make_org):
              (update_template, template, {"name": "新"}, "name")]
     for change, record, data, field in cases:
         change(admin, record, {**data, "version": 1})
+        db.session.commit()  # services never commit: the first save is a request of its own
         with pytest.raises(Conflict) as stale:
             change(admin, record, {field: "旧" if isinstance(data[field], str) else 9, "version": 1})
         db.session.rollback()
