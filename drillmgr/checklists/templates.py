@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from sqlalchemy.orm import QueryableAttribute
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
@@ -49,7 +50,7 @@ def _ensure_some_templates() -> None:
         ensure_default_templates()
 
 
-def _is_or_null(column: Any, value: object) -> sa.ColumnElement[bool]:
+def _is_or_null(column: QueryableAttribute[Any], value: object) -> sa.ColumnElement[bool]:
     return column.is_(None) if value is None else column == value
 
 
@@ -146,7 +147,7 @@ def _read_item_text(data: dict[str, Any]) -> str:
     p = Payload(data)
     text = p.string("text", required=True, max_length=500)
     p.check()
-    return text
+    return str(text)
 
 
 def add_item(actor: User, template: ChecklistTemplate, data: dict[str, Any]) -> ChecklistItem:
