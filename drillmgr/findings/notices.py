@@ -10,7 +10,6 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.attachments import services as attachments
-from drillmgr.audit.models import AuditEntry
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Role
 from drillmgr.extensions import db
@@ -54,7 +53,7 @@ def _region_coordinators(region_code: str) -> list[User]:
         User.role == Role.COORDINATOR, access.action_owner_clause(region_code, ()))))
 
 
-def _involved(drill: Drill, review: Review) -> list[User]:
+def _involved(drill: Drill, review: Review, accepted_by_id: int | None) -> list[User]:
     """Everyone a reopened filing concerns: the organising unit's staff (or the organising region's
     coordinators), whoever submitted and accepted it, the evaluators, and the region's coordinators."""
     users: list[User | None] = [*_region_coordinators(drill.region_code), *drill.evaluators]
@@ -63,10 +62,7 @@ def _involved(drill: Drill, review: Review) -> list[User]:
                                                           User.role == Role.ORG_STAFF, User.active.is_(True)))
     elif drill.organizer_region_code:
         users += _region_coordinators(drill.organizer_region_code)
-    step_users = db.session.scalars(sa.select(AuditEntry.user_id).where(
-        AuditEntry.entity_type == "review", AuditEntry.entity_id == str(review.drill_id),
-        AuditEntry.action.in_(("review.submit", "review.accept")), AuditEntry.user_id.is_not(None)))
-    users += [db.session.get(User, user_id) for user_id in set(step_users)]
+    users += [db.session.get(User, user_id) for user_id in {review.submitted_by_id, accepted_by_id} if user_id]
     return [u for u in users if u is not None and u.active]
 
 
@@ -74,9 +70,9 @@ def _name(user: User) -> str:
     return user.display_name or user.username
 
 
-def tell_filing(actor: User, review: Review, action: str) -> None:
+def tell_filing(actor: User, review: Review, action: str, accepted_by_id: int | None = None) -> None:
     """Who a filing step hands the review to: the region's coordinators (submitted), everyone involved
-    (reopened), the submitter (accepted or returned)."""
+    (reopened; `accepted_by_id` accepted the filing it reopens), the submitter (accepted or returned)."""
     drill = review.drill or db.session.get(Drill, review.drill_id)
     assert drill is not None  # drill_id is a foreign key
     key, link = f"{action}:{drill.id}:{review.version}", drill_link(drill)
@@ -88,7 +84,8 @@ def tell_filing(actor: User, review: Review, action: str) -> None:
                         "a reason.", who=_name(actor), title=drill.title))
         return
     if action == "review.reopen":
-        _tell([u for u in _involved(drill, review) if u.id != actor.id], Kind.REVIEW_REOPENED, key, link,
+        _tell([u for u in _involved(drill, review, accepted_by_id) if u.id != actor.id], Kind.REVIEW_REOPENED, key,
+              link,
               lambda: _("Filing reopened: %(title)s", title=drill.title),
               lambda: _("%(who)s reopened the filed after-action review of %(title)s, so that its record can be "
                         "corrected; it must be submitted and accepted again. Reason: %(reason)s",

@@ -102,6 +102,7 @@ def _first_save(drill: Drill) -> Review:
 
 def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, reason: str = "") -> Review:
     before = audit.snapshot(review, FILING_FIELDS)
+    decided_by_id = review.decided_by_id  # who accepted the filing a reopening clears
     review.filing_status = to
     review.version += 1
     now = utcnow()
@@ -116,7 +117,7 @@ def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, rea
         review.decided_at, review.decided_by_id = now, actor.id
         review.return_reason = reason
     audit.record(actor, action, "review", review.drill_id, before, audit.snapshot(review, FILING_FIELDS))
-    tell_filing(actor, review, action)
+    tell_filing(actor, review, action, decided_by_id)
     return review
 
 
