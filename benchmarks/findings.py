@@ -36,7 +36,8 @@ from drillmgr.demo.services import seed_demo  # noqa: E402
 from drillmgr.drills.models import Drill  # noqa: E402
 from drillmgr.enums import ActionStatus, DrillStatus, FindingCategory, Role, Severity  # noqa: E402
 from drillmgr.extensions import db  # noqa: E402
-from drillmgr.findings import pages, queries, serialise  # noqa: E402
+from drillmgr.findings import pages, queries  # noqa: E402
+from drillmgr.findings.schemas import FindingSchema  # noqa: E402
 from drillmgr.localtime import local_today  # noqa: E402
 from drillmgr.findings.models import CorrectiveAction, Finding  # noqa: E402
 
@@ -102,7 +103,7 @@ def floor_query(today):
 def open_actions_page(user, today):
     def load():
         page = queries.open_actions_page(user, today, per_page=PAGE)
-        return page.total, [serialise.action_list_item(a, today) | {"owner": a.owner.username} for a in page.items]
+        return page.total, [FindingSchema().dump(a.finding) | {"owner": a.owner.username} for a in page.items]
 
     return load
 

@@ -9,7 +9,7 @@ from drillmgr.demo.services import seed_demo
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, FilingStatus
 from drillmgr.extensions import db
-from drillmgr.findings import actions, reviews
+from drillmgr.findings import history, reviews
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
 from drillmgr.localtime import local_today
 from drillmgr.notifications.models import Notification
@@ -30,7 +30,7 @@ def test_demo_has_reviews_in_every_filing_state(demo):
                .filing_status == FilingStatus.ACCEPTED]
     assert len(refiled) == 1
     drill = db.session.get(Drill, int(refiled[0]))
-    assert [e.action for e in reviews.filing_history(drill)] == [
+    assert [e.action for e in history.filing_history(drill)] == [
         "review.submit", "review.accept", "review.reopen", "review.submit", "review.accept"]
     assert drill.participation.evacuation_seconds == 88 and drill.is_demo
 
@@ -41,7 +41,7 @@ def test_demo_has_actions_in_every_state_and_an_overdue_one(demo):
     sent_back = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "action.send_back")).all()
     assert sent_back and all(e.after["reason"] for e in sent_back)
     today = local_today()
-    assert any(actions.is_overdue(a, today) for a in db.session.scalars(sa.select(CorrectiveAction)))
+    assert any(a.is_overdue(today) for a in db.session.scalars(sa.select(CorrectiveAction)))
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding).join(Drill)
                              .where(Drill.is_demo.is_(True))) >= 15
 

@@ -10,7 +10,8 @@ from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.enums import ActionStatus, DrillStatus, Role
 from drillmgr.errors import Conflict, Forbidden, NotFound, ValidationError
 from drillmgr.extensions import db
-from drillmgr.findings import actions, queries, serialise
+from drillmgr.findings import actions, queries
+from drillmgr.findings.schemas import FindingSchema
 from drillmgr.findings.models import Finding
 from drillmgr.localtime import local_today, to_local
 from tests.conftest import SHAWAN, WUSU, at
@@ -315,8 +316,8 @@ def test_open_actions_overdue_first_then_by_due_date(world):
     items = queries.open_actions_page(world.coordinator, today).items
     order = [a.finding_id for a in items]
     assert order == [overdue_old.id, overdue_recent.id, done_late.id, soon.id, later.id]
-    assert serialise.action_list_item(items[0], today)["corrective_action"]["overdue"] is True
-    assert serialise.action_list_item(items[2], today)["corrective_action"]["overdue"] is False  # done, awaiting check
+    assert FindingSchema().dump(items[0].finding)["corrective_action"]["overdue"] is True
+    assert FindingSchema().dump(items[2].finding)["corrective_action"]["overdue"] is False  # done, awaiting check
 
 
 def test_open_actions_filters_and_scope(world):
@@ -354,7 +355,7 @@ def test_open_actions_list_needs_a_fixed_number_of_queries(world, make_user, app
     try:
         today = local_today()
         page = queries.open_actions_page(world.coordinator, today)
-        rendered = [serialise.action_list_item(a, today) | {"owner": a.owner.username,
+        rendered = [FindingSchema().dump(a.finding) | {"owner": a.owner.username,
                                                           "org": a.finding.org.name,
                                                           "region": a.finding.region.name} for a in page.items]
     finally:

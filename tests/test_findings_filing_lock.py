@@ -14,7 +14,7 @@ from drillmgr.drills import services as drills
 from drillmgr.enums import FilingStatus, Role
 from drillmgr.errors import Conflict, Forbidden, ValidationError
 from drillmgr.extensions import db
-from drillmgr.findings import actions, reviews
+from drillmgr.findings import actions, history, reviews
 from drillmgr.notifications.models import Notification
 from drillmgr.notifications.services import Kind
 from tests.conftest import at, login
@@ -131,7 +131,7 @@ def test_reopen_unlocks_tells_everyone_and_needs_filing_again(world, make_user):
     reviews.submit_review(world.staff, world.drill)
     accepted = reviews.accept_review(world.coordinator, world.drill)
     assert accepted.filing_status == FilingStatus.ACCEPTED
-    steps = [e.action for e in reviews.filing_history(world.drill)]
+    steps = [e.action for e in history.filing_history(world.drill)]
     assert steps == ["review.submit", "review.accept", "review.reopen", "review.submit", "review.accept"]
     with pytest.raises(Conflict):  # filed again: fixed again
         drills.complete_drill(world.staff, world.drill, {"participation": {"counts": {"students": 1}}})

@@ -428,13 +428,12 @@ def put_evaluation(objective_id: int):
           request="FindingInput", response="Finding", created=True, conflicts=True)
 @token_required
 def evaluation_finding(evaluation_id: int):
-    from drillmgr.findings.serialise import finding_to_dict
-    from drillmgr.localtime import local_today
+    from drillmgr.findings.schemas import FINDING
 
     actor = current_api_user()
     evaluation = services.get_evaluation(actor, evaluation_id)
     finding = services.evaluation_to_finding(actor, evaluation, json_body())
-    return (jsonify(finding_to_dict(finding, local_today())), 201,
+    return (jsonify(FINDING.dump(finding)), 201,
             {"Location": url_for("api.get_finding", finding_id=finding.id)})
 
 

@@ -311,13 +311,12 @@ def complete_checklist_run(run_id: int):
           request="ChecklistCorrectiveAction", response="Finding", created=True, conflicts=True)
 @token_required
 def checklist_corrective_action(run_id: int, item_id: int):
-    from drillmgr.findings.serialise import finding_to_dict
-    from drillmgr.localtime import local_today
+    from drillmgr.findings.schemas import FINDING
 
     actor = current_api_user()
     run = runs.get_visible_run(actor, run_id)
     finding = shortcomings.make_corrective_action(actor, run, item_id, json_body())
-    return jsonify(finding_to_dict(finding, local_today())), 201, {
+    return jsonify(FINDING.dump(finding)), 201, {
         "Location": url_for("api.get_finding", finding_id=finding.id)}
 
 

@@ -9,18 +9,19 @@ from sqlalchemy.orm import joinedload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.db import lock, utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.drills.services import require_not_filed
-from drillmgr.enums import ActionStatus, FindingCategory, Severity
+from drillmgr.enums import ActionStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.findings.notices import tell_assigned, tell_step
-from drillmgr.findings.reviews import MAX_TEXT, read_version, require_completed
+from drillmgr.findings.reviews import require_completed
+from drillmgr.findings.schemas import FindingSchema
 from drillmgr.localtime import local_today, to_local
-from drillmgr.validation import MISSING, Payload
 
 FINDING_FIELDS = ("summary", "severity", "category", "found_on")
 ACTION_FIELDS = ("description", "owner_id", "due_on", "status")
@@ -36,38 +37,11 @@ TRANSITIONS = {
 }
 
 
-def _present(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not MISSING}
-
-
-def _read_finding(data: dict[str, Any], partial: bool) -> tuple[Payload, dict[str, Any], dict[str, Any]]:
-    p = Payload(data, partial=partial)
-    values = {
-        "summary": p.string("summary", required=True, max_length=500),
-        "severity": p.choice("severity", Severity, required=True),
-        "category": p.choice("category", FindingCategory, required=True),
-        "found_on": p.date("found_on"),
-        "version": read_version(p),
-    }
-    action_values: dict[str, Any] = {}
-    raw_action = data.get("corrective_action")
-    if raw_action is None:
-        if not partial:
-            p.error("corrective_action", _("This field is required."))
-    elif not isinstance(raw_action, dict):
-        p.error("corrective_action", _("Must be an object with description, owner and due_on."))
-    else:
-        a = Payload(raw_action, partial=partial)
-        action_values = {
-            "description": a.string("description", required=True, max_length=MAX_TEXT),
-            "owner_id": a.integer("owner", required=True, minimum=1),
-            "due_on": a.date("due_on", required=True),
-            "status": a.choice("status", ActionStatus),
-            "reason": a.string("reason", max_length=2000),
-        }
-        for name, messages in a.errors.items():
-            p.errors.setdefault(ACTION_PREFIX + name, []).extend(messages)
-    return p, _present(values), _present(action_values)
+def _read_finding(data: object, partial: bool) -> tuple[Reading, dict[str, Any], dict[str, Any]]:
+    """The finding's values and its corrective action's (without the key `corrective_action`)."""
+    reading = FindingSchema().read(data, partial=partial)
+    values = dict(reading.values)
+    return reading, values, dict(values.pop("corrective_action", None) or {})
 
 
 def owner_choices(finding: Finding) -> list[User]:
@@ -77,14 +51,14 @@ def owner_choices(finding: Finding) -> list[User]:
         .order_by(User.role, User.display_name, User.username)))
 
 
-def _check_owner(p: Payload, finding: Finding, owner_id: int) -> None:
+def _check_owner(p: Reading, finding: Finding, owner_id: int) -> None:
     allowed = db.session.scalar(sa.select(User.id).where(User.id == owner_id, access.finding_owner_clause(finding)))
     if allowed is None:
         p.error(ACTION_PREFIX + "owner", _("This user cannot own the corrective action: choose staff of the "
                                            "units concerned, an evaluator, or a coordinator of the region."))
 
 
-def _check_dates(p: Payload, found_on: date | None, due_on: date | None, created_on: date | None = None) -> None:
+def _check_dates(p: Reading, found_on: date | None, due_on: date | None, created_on: date | None = None) -> None:
     """`created_on`: when the action was (or is being) created, if its due date is being set: an action is
     never due before it existed."""
     if found_on is not None and found_on > local_today():
@@ -186,18 +160,18 @@ def _transition(actor: User, finding: Finding, to: ActionStatus, reason: str) ->
 def update_finding(actor: User, finding: Finding, data: dict[str, Any]) -> Finding:
     """Changes a finding and its action (managers) and/or moves the action's status (owner/verifier)."""
     p, values, action_values = _read_finding(data, partial=True)
-    version = values.pop("version", MISSING)
-    target = action_values.pop("status", MISSING)
+    version = values.pop("version", None)
+    target = action_values.pop("status", None)
     reason = action_values.pop("reason", "")
     # Lock the row, then read it afresh: concurrent steps are checked one after the other (PostgreSQL).
     lock(finding)
     db.session.refresh(finding.corrective_action)
     action = finding.corrective_action
-    if version is not MISSING and version != finding.version:
+    if version is not None and version != finding.version:
         raise Conflict(_("Someone else changed this finding meanwhile. Reload the page and apply your change again."))
     edits = {k: v for k, v in values.items() if getattr(finding, k) != v}
     action_edits = {k: v for k, v in action_values.items() if getattr(action, k) != v}
-    moves = target is not MISSING and target != action.status
+    moves = target is not None and target != action.status
     if action.status == ActionStatus.VERIFIED and (edits or action_edits or moves):
         raise Conflict(_("This corrective action is verified and closed; it cannot be changed."))
     if edits or action_edits:
@@ -227,10 +201,6 @@ def update_finding(actor: User, finding: Finding, data: dict[str, Any]) -> Findi
         if step is not None:
             tell_step(actor, finding, step[0], reason)
     return finding
-
-
-def is_overdue(action: CorrectiveAction, today: date) -> bool:
-    return action.status in (ActionStatus.OPEN, ActionStatus.IN_PROGRESS) and action.due_on < today
 
 
 def drill_findings(drill: Drill) -> list[Finding]:

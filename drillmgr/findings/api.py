@@ -1,76 +1,25 @@
 """API: after-action reviews and their filing (备案), findings and corrective actions."""
-from flask import jsonify, request, url_for
+from flask import Response, jsonify, request, url_for
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.attachments import services as attachments
-from drillmgr.enums import ActionStatus, FilingStatus, FindingCategory, Severity
+from drillmgr.drills.models import Drill
+from drillmgr.enums import FindingCategory, Severity
 from drillmgr.errors import ValidationError
-from drillmgr.findings import actions, queries, reviews
-from drillmgr.findings.serialise import action_list_item, finding_to_dict, review_to_dict
+from drillmgr.findings import actions, history, queries, reviews
+from drillmgr.findings.schemas import (FINDING, CorrectiveActionSchema, FilingReopenSchema, FilingReturnSchema,
+                                       FilingVersionSchema, FindingSchema, ReviewRecord, ReviewSchema)
 from drillmgr.localtime import local_today
 
-_TEXT = {"type": "string", "maxLength": reviews.MAX_TEXT}
-_REVIEW_TEXT = {name: _TEXT for name in reviews.REVIEW_TEXT_FIELDS}
-_DATE = {"type": "string", "format": "date"}
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 
-register_schema("CorrectiveAction", {
-    "type": "object",
-    "properties": {
-        "description": {"type": "string"}, "owner": {"type": "integer", "description": "user id"},
-        "due_on": _DATE, "status": {"type": "string", "enum": ActionStatus.values()},
-        "overdue": {"type": "boolean"}, "done_at": _TIME, "verified_at": _TIME,
-        "verified_by": {"type": ["integer", "null"]},
-    },
-})
-register_schema("Finding", {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"}, "drill_id": {"type": ["integer", "null"]},
-        "checklist_run_id": {"type": ["integer", "null"]}, "org_id": {"type": ["integer", "null"]},
-        "region_code": {"type": "string"}, "summary": {"type": "string"},
-        "severity": {"type": "string", "enum": Severity.values()},
-        "category": {"type": "string", "enum": FindingCategory.values()},
-        "found_on": _DATE, "version": {"type": "integer"},
-        "corrective_action": {"$ref": "#/components/schemas/CorrectiveAction"},
-        "drill": {"type": ["object", "null"], "description": "in lists: the drill's id and title",
-                  "properties": {"id": {"type": "integer"}, "title": {"type": "string"}}},
-    },
-})
-register_schema("FindingInput", {
-    "type": "object",
-    "description": "found_on defaults to the day the drill ended; due_on may not be before it.",
-    "properties": {
-        "summary": {"type": "string", "maxLength": 500},
-        "severity": {"type": "string", "enum": Severity.values()},
-        "category": {"type": "string", "enum": FindingCategory.values()},
-        "found_on": _DATE,
-        "corrective_action": {"type": "object", "properties": {
-            "description": _TEXT, "owner": {"type": "integer", "description": "user id"}, "due_on": _DATE,
-        }, "required": ["description", "owner", "due_on"]},
-    },
-    "required": ["summary", "severity", "category", "corrective_action"],
-})
-register_schema("FindingPatch", {
-    "type": "object",
-    "description": "Any subset. Status steps: the owner moves open → in_progress → done; someone else who "
-                   "manages the drill or coordinates its region verifies (done → verified) or sends it back "
-                   "(done → in_progress, with a reason). Send `version` to be told of a concurrent change (409).",
-    "properties": {
-        "summary": {"type": "string", "maxLength": 500},
-        "severity": {"type": "string", "enum": Severity.values()},
-        "category": {"type": "string", "enum": FindingCategory.values()},
-        "found_on": _DATE, "version": {"type": "integer"},
-        "corrective_action": {"type": "object", "properties": {
-            "description": _TEXT, "owner": {"type": "integer"}, "due_on": _DATE,
-            "status": {"type": "string", "enum": ActionStatus.values()},
-            "reason": {"type": "string", "maxLength": 2000},
-        }},
-    },
-})
+register_schema("CorrectiveAction", CorrectiveActionSchema, output=True)
+register_schema("Finding", FindingSchema, output=True)
+register_schema("FindingInput", FindingSchema, output=False)
+register_schema("FindingPatch", FindingSchema, output=False)
 register_schema("Evidence", {
     "type": "object",
     "properties": {
@@ -88,45 +37,11 @@ register_schema("EvidenceUpload", {
     "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
                              "description": "one or more JPEG, PNG, PDF, Word or Excel files (repeat the field)"}},
 })
-register_schema("Review", {
-    "type": "object",
-    "description": "A drill without a review shows an empty draft at version 0.",
-    "properties": {
-        "drill_id": {"type": "integer"}, **_REVIEW_TEXT, "plan_revision_needed": {"type": "boolean"},
-        "filing_status": {"type": "string", "enum": FilingStatus.values()},
-        "submitted_at": _TIME, "submitted_by": {"type": ["integer", "null"]},
-        "decided_at": _TIME, "decided_by": {"type": ["integer", "null"]},
-        "return_reason": {"type": "string"}, "version": {"type": "integer"},
-        "findings": {"type": "array", "items": {"$ref": "#/components/schemas/Finding"}},
-        "history": {"type": "array", "description": "filing steps, oldest first", "items": {
-            "type": "object", "properties": {
-                "at": {"type": "string", "format": "date-time"},
-                "step": {"type": "string", "enum": ["submit", "accept", "return", "reopen"]},
-                "by": {"type": ["integer", "null"]}, "reason": {"type": "string"}}}},
-    },
-})
-register_schema("ReviewInput", {
-    "type": "object",
-    "description": "Fields left out keep their value. `version` is the one last read (0 for a new review).",
-    "properties": {**_REVIEW_TEXT, "plan_revision_needed": {"type": "boolean"}, "version": {"type": "integer"}},
-})
-register_schema("FilingStep", {
-    "type": "object", "description": "Optional body: the review's version.",
-    "properties": {"version": {"type": "integer"}},
-})
-register_schema("FilingReopen", {
-    "type": "object",
-    "description": "Reopens a filed (accepted) review so that the drill's record can change again; the review "
-                   "goes back to the organiser as `reopened` and must be submitted and accepted anew. Everyone "
-                   "involved is notified with the reason.",
-    "properties": {"reason": {"type": "string", "maxLength": 2000}, "version": {"type": "integer"}},
-    "required": ["reason"],
-})
-register_schema("FilingReturn", {
-    "type": "object",
-    "properties": {"reason": {"type": "string", "maxLength": 2000}, "version": {"type": "integer"}},
-    "required": ["reason"],
-})
+register_schema("Review", ReviewSchema, output=True)
+register_schema("ReviewInput", ReviewSchema, output=False)
+register_schema("FilingStep", FilingVersionSchema, output=False)
+register_schema("FilingReopen", FilingReopenSchema, output=False)
+register_schema("FilingReturn", FilingReturnSchema, output=False)
 
 _FILTERS = [
     {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "region code (with its subtree)"},
@@ -139,10 +54,10 @@ _FILTERS = [
 ]
 
 
-def _review_answer(drill):
-    today = local_today()
-    return jsonify(review_to_dict(drill, reviews.review_of(drill), actions.drill_findings(drill), today,
-                                  reviews.filing_history(drill)))
+def _review_answer(drill: Drill) -> Response:
+    record = ReviewRecord(reviews.review_of(drill) or reviews.blank_review(drill), actions.drill_findings(drill),
+                          history.filing_history(drill))
+    return jsonify(ReviewSchema().dump(record))
 
 
 def _optional_body() -> dict:
@@ -219,7 +134,7 @@ def create_finding(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
     finding = actions.add_drill_finding(actor, drill, json_body())
-    return (jsonify(finding_to_dict(finding, local_today())), 201,
+    return (jsonify(FINDING.dump(finding)), 201,
             {"Location": url_for("api.get_finding", finding_id=finding.id)})
 
 
@@ -232,7 +147,7 @@ def list_findings():
     filters = queries.read_action_filters(request.args.to_dict())
     today = local_today()
     return jsonify(paginated(queries.open_actions_page(current_api_user(), today, filters, page, per_page),
-                             lambda action: action_list_item(action, today)))
+                             lambda action: FindingSchema().dump(action.finding)))
 
 
 @bp.get("/findings/<int:finding_id>")
@@ -240,7 +155,7 @@ def list_findings():
 @token_required
 def get_finding(finding_id: int):
     finding = access.get_visible_finding(current_api_user(), finding_id)
-    return jsonify(finding_to_dict(finding, local_today()))
+    return jsonify(FINDING.dump(finding))
 
 
 @bp.patch("/findings/<int:finding_id>")
@@ -250,7 +165,7 @@ def update_finding(finding_id: int):
     actor = current_api_user()
     finding = access.get_visible_finding(actor, finding_id)
     finding = actions.update_finding(actor, finding, json_body())
-    return jsonify(finding_to_dict(finding, local_today()))
+    return jsonify(FINDING.dump(finding))
 
 
 def _evidence_answer(finding):

@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
@@ -16,8 +15,7 @@ from drillmgr.drills.models import Drill
 from drillmgr.drills.services import is_filed
 from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus
 from drillmgr.extensions import db
-from drillmgr.findings.actions import (OWNER, TRANSITIONS, VERIFIER, drill_findings, is_overdue, next_statuses,
-                                       owner_choices)
+from drillmgr.findings.actions import OWNER, TRANSITIONS, VERIFIER, drill_findings, next_statuses, owner_choices
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
 from drillmgr.findings.reviews import REVISABLE, review_of
 from drillmgr.localtime import local_today
@@ -64,7 +62,7 @@ class FindingsView:
         return steps
 
     def overdue(self, action: CorrectiveAction) -> bool:
-        return is_overdue(action, self.today)
+        return action.is_overdue(self.today)
 
 
 @dataclass
@@ -157,18 +155,3 @@ def finding_view(user: User, finding: Finding) -> FindingsView:
     if can_edit:
         view.owners = owner_choices(finding)
     return view
-
-
-def filing_step_label(entry: AuditEntry) -> str:
-    return str({
-        "review.submit": _("Submitted the review for filing"),
-        "review.accept": _("Accepted and filed"),
-        "review.return": _("Returned for revision"),
-        "review.reopen": _("Reopened the filing"),
-        "action.start": _("Correction started"),
-        "action.done": _("Marked as corrected"),
-        "action.verify": _("Verified the correction and closed it out"),
-        "action.send_back": _("Sent back for more work"),
-        "finding.update": _("Finding changed"),
-        "action.evidence": _("Added evidence"),
-    }.get(entry.action, entry.action))

@@ -2,14 +2,12 @@
 coordinator of the drill's region accepts or returns it, and may reopen a filed one."""
 from typing import Any
 
-import sqlalchemy as sa
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
-from drillmgr.audit.models import AuditEntry
 from drillmgr.db import lock, utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.drills.services import require_not_filed
@@ -18,9 +16,8 @@ from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings.models import Review
 from drillmgr.findings.notices import tell_filing
-from drillmgr.validation import MISSING, Payload, reason_text
+from drillmgr.findings.schemas import FilingReopenSchema, FilingReturnSchema, FilingVersionSchema, ReviewSchema
 
-MAX_TEXT = 10_000
 REVIEW_TEXT_FIELDS = ("execution", "plan_soundness", "command_coordination", "staff_handling",
                       "equipment_fitness", "recommendations", "went_well")
 REVIEW_FIELDS = REVIEW_TEXT_FIELDS + ("plan_revision_needed",)
@@ -43,18 +40,13 @@ def require_completed(drill: Drill) -> None:
                          status=drill.status.label))
 
 
-def read_version(p: Payload) -> object:
-    """The version the client last read, or MISSING."""
-    return p.integer("version", minimum=0)
-
-
 def _changed_meanwhile() -> Conflict:
     return Conflict(_("Someone else changed this review meanwhile. Reload the page and apply your change again."))
 
 
-def _check_review_version(review: Review | None, version: object) -> None:
+def _check_review_version(review: Review | None, version: int | None) -> None:
     current = review.version if review is not None else 0
-    if version is not MISSING and version != current:
+    if version is not None and version != current:
         raise _changed_meanwhile()
 
 
@@ -63,11 +55,8 @@ def save_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
     access.require(access.can_edit_drill(actor, drill),
                    _("Only the drill's organiser can write its after-action review."))
     require_completed(drill)
-    p = Payload(data, partial=True)
-    values: dict[str, object] = {name: p.string(name, max_length=MAX_TEXT) for name in REVIEW_TEXT_FIELDS}
-    values["plan_revision_needed"] = p.boolean("plan_revision_needed")
-    version = read_version(p)
-    p.check()
+    values = ReviewSchema().load(data, partial=True)
+    version = values.pop("version", None)
     review = review_of(drill, for_update=True)
     _check_review_version(review, version)
     if review is not None and review.filing_status == FilingStatus.ACCEPTED:
@@ -81,8 +70,7 @@ def save_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
     else:
         review.version += 1
     for name, value in values.items():
-        if value is not MISSING:
-            setattr(review, name, value)
+        setattr(review, name, value)
     audit.record(actor, "review.save", "review", drill.id, before, audit.snapshot(review, REVIEW_FIELDS))
     return review
 
@@ -90,14 +78,19 @@ def save_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
 def _first_save(drill: Drill) -> Review:
     """A new draft, inserted at once: of two first saves at the same moment, the primary key lets one
     through and the other is told someone else was quicker (its savepoint alone is rolled back)."""
-    review = Review(drill_id=drill.id, filing_status=FilingStatus.DRAFT, version=1, return_reason="",
-                    plan_revision_needed=False, **{name: "" for name in REVIEW_TEXT_FIELDS})
+    review = blank_review(drill, version=1)
     try:
         with db.session.begin_nested():
             db.session.add(review)
     except IntegrityError:
         raise _changed_meanwhile() from None
     return review
+
+
+def blank_review(drill: Drill, version: int = 0) -> Review:
+    """An empty draft (not added to the session): what a drill without a review shows, at version 0."""
+    return Review(drill_id=drill.id, filing_status=FilingStatus.DRAFT, version=version, return_reason="",
+                  plan_revision_needed=False, **{name: "" for name in REVIEW_TEXT_FIELDS})
 
 
 def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, reason: str = "") -> Review:
@@ -121,13 +114,12 @@ def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, rea
     return review
 
 
-def _existing_review(drill: Drill, p: Payload) -> Review:
-    version = read_version(p)
-    p.check()
+def _existing_review(drill: Drill, values: dict[str, Any]) -> Review:
+    """The review, locked, at the version the client read (`values`, read by a filing step's schema)."""
     review = review_of(drill, for_update=True)
     if review is None:
         raise Conflict(_("This drill has no after-action review yet."))
-    _check_review_version(review, version)
+    _check_review_version(review, values.get("version"))
     return review
 
 
@@ -135,7 +127,7 @@ def submit_review(actor: User, drill: Drill, data: dict[str, Any] | None = None)
     access.require(access.can_edit_drill(actor, drill),
                    _("Only the drill's organiser can submit its review for filing."))
     require_completed(drill)
-    review = _existing_review(drill, Payload(data or {}))
+    review = _existing_review(drill, FilingVersionSchema().load(data or {}))
     if review.filing_status not in REVISABLE:
         raise Conflict(_("The review is “%(status)s”: only a draft or a returned review can be submitted.",
                          status=review.filing_status.label))
@@ -152,7 +144,7 @@ def _require_decider(actor: User, drill: Drill) -> None:
 
 def accept_review(actor: User, drill: Drill, data: dict[str, Any] | None = None) -> Review:
     _require_decider(actor, drill)
-    review = _existing_review(drill, Payload(data or {}))
+    review = _existing_review(drill, FilingVersionSchema().load(data or {}))
     if review.filing_status != FilingStatus.SUBMITTED:
         raise Conflict(_("The review is “%(status)s”: only a submitted review can be accepted.",
                          status=review.filing_status.label))
@@ -161,13 +153,12 @@ def accept_review(actor: User, drill: Drill, data: dict[str, Any] | None = None)
 
 def return_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
     _require_decider(actor, drill)
-    p = Payload(data)
-    reason = p.string("reason", required=True, max_length=2000)
-    review = _existing_review(drill, p)
+    values = FilingReturnSchema().load(data)
+    review = _existing_review(drill, values)
     if review.filing_status != FilingStatus.SUBMITTED:
         raise Conflict(_("The review is “%(status)s”: only a submitted review can be returned.",
                          status=review.filing_status.label))
-    return _filing_step(actor, review, "review.return", FilingStatus.RETURNED, str(reason))
+    return _filing_step(actor, review, "review.return", FilingStatus.RETURNED, values["reason"])
 
 
 def reopen_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
@@ -175,24 +166,9 @@ def reopen_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
     the review goes back to the organiser, and it must be submitted and accepted anew."""
     access.require(access.can_reopen_filing(actor, drill),
                    _("Only a coordinator of the drill's region can reopen a filed review."))
-    p = Payload(data)
-    reason = reason_text(p, "reason", required=True)
-    review = _existing_review(drill, p)
+    values = FilingReopenSchema().load(data)
+    review = _existing_review(drill, values)
     if review.filing_status != FilingStatus.ACCEPTED:
         raise Conflict(_("The review is “%(status)s”: only a filed review can be reopened.",
                          status=review.filing_status.label))
-    return _filing_step(actor, review, "review.reopen", FilingStatus.REOPENED, str(reason))
-
-
-def filing_history(drill: Drill) -> list[AuditEntry]:
-    """The filing steps (submitted, accepted, returned, reopened) of the drill's review, oldest first."""
-    return list(db.session.scalars(
-        sa.select(AuditEntry).where(AuditEntry.entity_type == "review", AuditEntry.entity_id == str(drill.id),
-                                    AuditEntry.action != "review.save")
-        .order_by(AuditEntry.at, AuditEntry.id)))
-
-
-def audit_reason(entry: AuditEntry) -> str:
-    """The reason a step gave (returned, reopened, sent back), or the files it added."""
-    after = entry.after or {}
-    return str(after.get("reason") or after.get("return_reason") or "、".join(after.get("files") or []))
+    return _filing_step(actor, review, "review.reopen", FilingStatus.REOPENED, values["reason"])

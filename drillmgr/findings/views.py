@@ -8,7 +8,7 @@ from drillmgr.access import services as access
 from drillmgr.attachments import services as attachments
 from drillmgr.enums import ActionStatus, FindingCategory, Role, Severity
 from drillmgr.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationError
-from drillmgr.findings import pages, queries, reviews
+from drillmgr.findings import history, pages, queries, reviews
 from drillmgr.findings.actions import add_drill_finding, update_finding
 from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, ReopenForm, ReviewForm, apply_errors
 from drillmgr.findings.models import Finding
@@ -95,8 +95,8 @@ def findings_panel(drill, posted: dict | None = None):
 
 @bp.app_context_processor
 def panel_helpers():
-    return {"findings_panel": findings_panel, "findings_step_label": pages.filing_step_label,
-            "findings_audit_reason": reviews.audit_reason}
+    return {"findings_panel": findings_panel, "findings_step_label": history.filing_step_label,
+            "findings_audit_reason": history.audit_reason}
 
 
 # --- pages -----------------------------------------------------------------------------------
