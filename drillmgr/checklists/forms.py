@@ -3,9 +3,10 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from drillmgr.enums import DrillForm, DrillScope, FindingCategory, OrgKind
+from drillmgr.enums import DrillForm, DrillScope, OrgKind
 from drillmgr.findings.forms import FindingForm
-from drillmgr.forms import form_version
+from drillmgr.findings.schemas import FindingSchema
+from drillmgr.forms import form_version, schema_choices
 
 
 def _blank_first(choices, blank):
@@ -38,5 +39,5 @@ class ActionForm(FlaskForm):
 class MakeActionForm(FindingForm):
     """A "no" answer made a finding: its category and its owner are chosen, never assumed."""
 
-    category = SelectField(_l("Category"), choices=_blank_first(FindingCategory.choices, _l("— choose —")),
-                           validators=[DataRequired()])
+    category = SelectField(_l("Category"), validators=[DataRequired()],
+                           choices=_blank_first(schema_choices(FindingSchema, "category"), _l("— choose —")))

@@ -9,10 +9,10 @@ from sqlalchemy.orm import contains_eager, joinedload, lazyload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
-from drillmgr.enums import ActionStatus, FindingCategory, Severity
+from drillmgr.enums import ActionStatus
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
-from drillmgr.validation import MISSING, Payload
+from drillmgr.findings.schemas import ActionFiltersSchema
 
 OPEN_STATUSES = (ActionStatus.OPEN, ActionStatus.IN_PROGRESS, ActionStatus.DONE)
 FLAGS = ("mine", "overdue")
@@ -20,26 +20,15 @@ FLAGS = ("mine", "overdue")
 
 def read_action_filters(args: dict[str, Any]) -> dict[str, Any]:
     """Validates the list's filters: region, org, severity, category, status, mine, overdue."""
-    p = Payload({k: v for k, v in args.items() if v not in ("", None)}, partial=True)
-    filters = {
-        "region": p.string("region", max_length=12),
-        "org": p.integer("org", minimum=1),
-        "severity": p.choice("severity", Severity),
-        "category": p.choice("category", FindingCategory),
-        "status": p.choice("status", ActionStatus),
-        "mine": p.string("mine", max_length=5),
-        "overdue": p.string("overdue", max_length=5),
-    }
-    if filters["status"] == ActionStatus.VERIFIED:
-        p.error("status", _("Verified actions are closed; this list shows the open ones."))
+    reading = ActionFiltersSchema().read({k: v for k, v in args.items() if v not in ("", None)}, partial=True)
+    filters = reading.values
+    if filters.get("status") == ActionStatus.VERIFIED:
+        reading.error("status", _("Verified actions are closed; this list shows the open ones."))
     for flag in FLAGS:
-        if filters[flag] is not MISSING and filters[flag] not in ("0", "1", "true", "false"):
-            p.error(flag, _("Must be true or false."))
-    p.check()
-    result = {k: v for k, v in filters.items() if v is not MISSING}
-    for flag in FLAGS:
-        result[flag] = result.get(flag) in ("1", "true")
-    return result
+        if flag in filters and filters[flag] not in ("0", "1", "true", "false"):
+            reading.error(flag, _("Must be true or false."))
+    reading.check()
+    return filters | {flag: filters.get(flag) in ("1", "true") for flag in FLAGS}
 
 
 def open_actions_query(user: User, today: date, filters: dict[str, Any] | None = None) -> sa.Select[tuple[int]]:

@@ -142,3 +142,15 @@ class FilingReopenSchema(Schema):
 
     reason = Text(required=True, max_length=MAX_REASON, reason=True)
     version = Integer(minimum=0)
+
+
+class ActionFiltersSchema(Schema):
+    """The filters of the list of open corrective actions (query parameters)."""
+
+    region = Text(max_length=12)
+    org = Integer(minimum=1)
+    severity = EnumValue(Severity)
+    category = EnumValue(FindingCategory)
+    status = EnumValue(ActionStatus)
+    mine = Text(max_length=5)
+    overdue = Text(max_length=5)
