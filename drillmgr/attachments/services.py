@@ -271,13 +271,6 @@ def delete_attachment(actor: User, attachment: Attachment) -> None:
 MAX_EVIDENCE_FILES = 10
 
 
-def evidence_to_dict(attachment: Attachment) -> dict[str, Any]:
-    return {"id": attachment.id, "kind": attachment.kind.value, "filename": attachment.filename,
-            "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
-            "uploaded_at": api_datetime(attachment.uploaded_at), "uploaded_by": attachment.uploaded_by_id,
-            "from_checklist": attachment.checklist_run_id is not None}
-
-
 def evidence_of(action_ids: Iterable[int]) -> dict[int, list[Attachment]]:
     """The evidence of each action, oldest first, in one query."""
     found: dict[int, list[Attachment]] = {}

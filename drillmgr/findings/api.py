@@ -1,4 +1,6 @@
 """API: after-action reviews and their filing (备案), findings and corrective actions."""
+from typing import Any
+
 from flask import Response, jsonify, request, url_for
 from flask_babel import gettext as _
 
@@ -10,28 +12,18 @@ from drillmgr.drills.models import Drill
 from drillmgr.enums import FindingCategory, Severity
 from drillmgr.errors import ValidationError
 from drillmgr.findings import actions, history, queries, reviews
-from drillmgr.findings.schemas import (FINDING, CorrectiveActionSchema, FilingReopenSchema, FilingReturnSchema,
-                                       FilingVersionSchema, FindingSchema, ReviewRecord, ReviewSchema)
+from drillmgr.findings.models import Finding
+from drillmgr.findings.schemas import (FINDING, CorrectiveActionSchema, EvidenceListSchema, EvidenceSchema,
+                                       FilingReopenSchema, FilingReturnSchema, FilingVersionSchema, FindingSchema,
+                                       ReviewRecord, ReviewSchema)
 from drillmgr.localtime import local_today
-
-_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 register_schema("CorrectiveAction", CorrectiveActionSchema, output=True)
 register_schema("Finding", FindingSchema, output=True)
 register_schema("FindingInput", FindingSchema, output=False)
 register_schema("FindingPatch", FindingSchema, output=False)
-register_schema("Evidence", {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"}, "kind": {"type": "string", "enum": ["photo", "other"]},
-        "filename": {"type": "string"}, "content_type": {"type": "string"}, "size": {"type": "integer"},
-        "sha256": {"type": "string"}, "uploaded_at": _TIME, "uploaded_by": {"type": ["integer", "null"]},
-        "from_checklist": {"type": "boolean", "description": "the photo of the checklist answer it came from"},
-        "url": {"type": "string", "description": "download (GET /attachments/<id>)"},
-    },
-})
-register_schema("EvidenceList", {"type": "object", "properties": {
-    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}}}})
+register_schema("Evidence", EvidenceSchema, output=True)
+register_schema("EvidenceList", EvidenceListSchema, output=True)
 register_schema("EvidenceUpload", {
     "type": "object", "required": ["files"],
     "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
@@ -168,10 +160,9 @@ def update_finding(finding_id: int):
     return jsonify(FINDING.dump(finding))
 
 
-def _evidence_answer(finding):
+def _evidence_answer(finding: Finding) -> dict[str, Any]:
     action_id = finding.corrective_action.id
-    return {"items": [attachments.evidence_to_dict(a) | {"url": url_for("api.get_attachment", attachment_id=a.id)}
-                      for a in attachments.evidence_of([action_id]).get(action_id, [])]}
+    return EvidenceListSchema().dump({"items": attachments.evidence_of([action_id]).get(action_id, [])})
 
 
 @bp.get("/findings/<int:finding_id>/evidence")

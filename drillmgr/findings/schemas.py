@@ -3,11 +3,12 @@ answers."""
 from dataclasses import dataclass
 from typing import Any
 
+from flask import url_for
 from flask_babel import lazy_gettext as _l
 
 from drillmgr.api.schema import Boolean, Date, DateTime, EnumValue, Id, Integer, List, Nested, Schema, Text
 from drillmgr.audit.models import AuditEntry
-from drillmgr.enums import ActionStatus, FilingStatus, FindingCategory, Severity
+from drillmgr.enums import ActionStatus, AttachmentKind, FilingStatus, FindingCategory, Severity
 from drillmgr.findings.history import audit_reason
 from drillmgr.findings.models import Finding, Review
 from drillmgr.localtime import local_today
@@ -154,3 +155,32 @@ class ActionFiltersSchema(Schema):
     status = EnumValue(ActionStatus)
     mine = Text(max_length=5)
     overdue = Text(max_length=5)
+
+
+class EvidenceSchema(Schema):
+    """A photo or file showing that a corrective action was carried out (an answer only: it is uploaded as
+    multipart/form-data)."""
+
+    id = Integer(dump_only=True)
+    kind = Text(dump_only=True, metadata={"enum": [AttachmentKind.PHOTO.value, AttachmentKind.OTHER.value]})
+    filename = Text(dump_only=True)
+    content_type = Text(dump_only=True)
+    size = Integer(dump_only=True)
+    sha256 = Text(dump_only=True)
+    uploaded_at = DateTime(dump_only=True, allow_none=True)
+    uploaded_by = Integer(dump_only=True, allow_none=True, attribute="uploaded_by_id")
+    from_checklist = Boolean(dump_only=True, metadata={"description": "the photo of the checklist answer it came from"})
+    url = Text(dump_only=True, metadata={"description": "download (GET /attachments/<id>)"})
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        if attr == "kind":
+            return obj.kind.value
+        if attr == "from_checklist":
+            return obj.checklist_run_id is not None
+        if attr == "url":
+            return url_for("api.get_attachment", attachment_id=obj.id)
+        return super().get_attribute(obj, attr, default)
+
+
+class EvidenceListSchema(Schema):
+    items = List(Nested(EvidenceSchema), dump_only=True)
