@@ -12,15 +12,15 @@ from sqlalchemy.orm import QueryableAttribute
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.checklists.defaults import DEFAULT_TEMPLATES
 from drillmgr.checklists.models import ChecklistItem, ChecklistTemplate
+from drillmgr.checklists.schemas import ChecklistItemSchema, ChecklistTemplateSchema
 from drillmgr.db import claim_version, lock
 from drillmgr.drills.models import Drill
-from drillmgr.enums import DrillForm, DrillScope, OrgKind
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
-from drillmgr.validation import MISSING, Payload
 
 TEMPLATE_FIELDS = ("name", "drill_form", "drill_scope", "org_kind", "active")
 
@@ -88,15 +88,13 @@ def get_template(template_id: int) -> ChecklistTemplate:
     return template
 
 
-def _read_template(data: dict[str, Any], template: ChecklistTemplate | None) -> tuple[Payload, dict[str, Any]]:
-    p = Payload(data, partial=template is not None)
-    values = {"name": p.string("name", required=True, max_length=200),
-              "drill_form": p.choice("drill_form", DrillForm), "drill_scope": p.choice("drill_scope", DrillScope),
-              "org_kind": p.choice("org_kind", OrgKind), "active": p.boolean("active")}
+def _read_template(data: dict[str, Any], template: ChecklistTemplate | None) -> tuple[Reading, dict[str, Any]]:
+    """The values given (`version` apart); a null or empty form, scope or kind clears it."""
+    p = ChecklistTemplateSchema().read(data, partial=template is not None)
+    values = {k: v for k, v in p.values.items() if k != "version"}
     for field in ("drill_form", "drill_scope", "org_kind"):
-        if p.has(field) and data[field] in (None, ""):
+        if field in data and data[field] in (None, ""):
             values[field] = None
-    values = {k: v for k, v in values.items() if v is not MISSING}
     merged = {f: getattr(template, f) for f in TEMPLATE_FIELDS} if template is not None else {"active": True}
     merged.update(values)
     if (merged.get("drill_form") is None) == (merged.get("org_kind") is None):
@@ -131,8 +129,8 @@ def create_template(actor: User, data: dict[str, Any]) -> ChecklistTemplate:
 def update_template(actor: User, template: ChecklistTemplate, data: dict[str, Any]) -> ChecklistTemplate:
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
     p, values = _read_template(data, template)
-    version = p.version()
     p.check()
+    version = p.values.get("version")
     claim_version(template, version, _("Someone else changed this checklist meanwhile. Reload it and apply your "
                                        "change again."))
     before = audit.snapshot(template, TEMPLATE_FIELDS)
@@ -144,10 +142,8 @@ def update_template(actor: User, template: ChecklistTemplate, data: dict[str, An
 
 
 def _read_item_text(data: dict[str, Any]) -> str:
-    p = Payload(data)
-    text = p.string("text", required=True, max_length=500)
-    p.check()
-    return str(text)
+    text: str = ChecklistItemSchema(only=("text",)).load(data)["text"]
+    return text
 
 
 def add_item(actor: User, template: ChecklistTemplate, data: dict[str, Any]) -> ChecklistItem:
@@ -174,15 +170,10 @@ def update_item(actor: User, template: ChecklistTemplate, item_id: int, data: di
     access.require(access.can_edit_checklist_templates(actor), _("Only prefecture officers edit checklists."))
     lock(template)
     item = _template_item(template, item_id)
-    p = Payload(data, partial=True)
-    text = p.string("text", required=True, max_length=500)
-    active = p.boolean("active")
-    p.check()
+    values = ChecklistItemSchema().load(data, partial=True)
     before = {"text": item.text, "active": item.active}
-    if text is not MISSING:
-        item.text = text
-    if active is not MISSING:
-        item.active = active
+    item.text = values.get("text", item.text)
+    item.active = values.get("active", item.active)
     audit.record(actor, "checklist.item.update", "checklist_template", template.id,
                  {"item_id": item.id, **before}, {"item_id": item.id, "text": item.text, "active": item.active})
     return item
