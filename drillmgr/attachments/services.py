@@ -173,12 +173,11 @@ def stage(content: bytes) -> str:
     return stored_name
 
 
-def discard(attachment: Attachment) -> None:
-    """Deletes the attachment's row; its file is removed once the deletion is committed (a rollback keeps both)."""
+def remove_when_kept(paths: list[Path]) -> None:
+    """Removes these stored files once the current unit of work is committed; a rollback keeps them."""
     session = db.session()
-    session.delete(attachment)
-    session.connection()
-    session.info.setdefault("discarded_uploads", []).append(attachment_path(attachment))
+    session.connection()  # a transaction is open, so that its commit or rollback settles the files
+    session.info.setdefault("removed_uploads", []).extend(paths)
 
 
 @sa.event.listens_for(Session, "after_commit")
@@ -187,7 +186,7 @@ def _keep_staged(session: Session) -> None:
         return
     for path in session.info.pop("staged_uploads", []):
         path.rename(path.with_suffix(""))
-    for path in session.info.pop("discarded_uploads", []):
+    for path in session.info.pop("removed_uploads", []):
         path.unlink(missing_ok=True)
 
 
@@ -199,7 +198,7 @@ def _drop_staged(session: Session, transaction: SessionTransaction) -> None:
         return
     for path in session.info.pop("staged_uploads", []):
         path.unlink(missing_ok=True)
-    session.info.pop("discarded_uploads", None)
+    session.info.pop("removed_uploads", None)
 
 
 def sweep_orphans(now: datetime | None = None) -> tuple[int, int]:
@@ -263,7 +262,8 @@ def delete_attachment(actor: User, attachment: Attachment) -> None:
     access.require(access.can_edit_drill(actor, drill), _("You cannot remove files from this drill."))
     require_not_filed(drill)
     audit.record(actor, "attachment.delete", "drill", drill.id, attachment_to_dict(attachment), None)
-    discard(attachment)
+    db.session.delete(attachment)
+    remove_when_kept([attachment_path(attachment)])
 
 
 # --- evidence on corrective actions ----------------------------------------------------------
