@@ -36,7 +36,9 @@ from drillmgr.demo.services import seed_demo  # noqa: E402
 from drillmgr.drills.models import Drill  # noqa: E402
 from drillmgr.enums import ActionStatus, DrillStatus, FindingCategory, Role, Severity  # noqa: E402
 from drillmgr.extensions import db  # noqa: E402
-from drillmgr.findings import services  # noqa: E402
+from drillmgr.findings import pages, queries  # noqa: E402
+from drillmgr.findings.schemas import FindingSchema  # noqa: E402
+from drillmgr.localtime import local_today  # noqa: E402
 from drillmgr.findings.models import CorrectiveAction, Finding  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_findings"
@@ -55,7 +57,7 @@ def seed_findings(per_drill: int, rng: random.Random) -> int:
     drills = db.session.execute(
         sa.select(Drill.id, Drill.organizer_org_id, Drill.region_code, Drill.ends_at)
         .where(Drill.status == DrillStatus.COMPLETED, Drill.organizer_org_id.is_not(None))).all()
-    today = services.local_today()
+    today = local_today()
     statuses = [ActionStatus.OPEN, ActionStatus.IN_PROGRESS, ActionStatus.DONE, ActionStatus.VERIFIED]
     # After the findings the demo seeder itself made (its reviewed drills).
     next_id = 1 + max(db.session.scalar(sa.select(sa.func.max(Finding.id))) or 0,
@@ -100,8 +102,8 @@ def floor_query(today):
 
 def open_actions_page(user, today):
     def load():
-        page = services.open_actions_page(user, today, per_page=PAGE)
-        return page.total, [services.action_list_item(a, today) | {"owner": a.owner.username} for a in page.items]
+        page = queries.open_actions_page(user, today, per_page=PAGE)
+        return page.total, [FindingSchema().dump(a.finding) | {"owner": a.owner.username} for a in page.items]
 
     return load
 
@@ -111,7 +113,7 @@ def busy_drill(rng: random.Random) -> Drill:
     drill = db.session.scalar(sa.select(Drill).where(Drill.status == DrillStatus.COMPLETED,
                                                      Drill.organizer_org_id.is_not(None)).limit(1))
     owner = db.session.scalar(sa.select(User).where(User.org_id == drill.organizer_org_id))
-    found_on = min(drill.ends_at.date(), services.local_today())
+    found_on = min(drill.ends_at.date(), local_today())
     for number in range(20):
         finding = Finding(drill_id=drill.id, org_id=drill.organizer_org_id, region_code=drill.region_code,
                           summary=f"问题{number}", severity=Severity.MAJOR, category=FindingCategory.PLAN,
@@ -135,7 +137,7 @@ def run(engine_name: str, url: str, orgs: int, drills: int, per_drill: int, repe
         figures["seed_s"] = time.perf_counter() - start
         drill = busy_drill(rng)
         analyze()
-        today = services.local_today()
+        today = local_today()
 
         def measure(action):
             return timed(action, repeat, between=db.session.expire_all)
@@ -147,7 +149,7 @@ def run(engine_name: str, url: str, orgs: int, drills: int, per_drill: int, repe
         for name, user in users.items():
             figures[f"{name}_ms"], (figures[f"{name}_total"], _items) = measure(open_actions_page(user, today))
         organiser = db.session.scalar(sa.select(User).where(User.org_id == drill.organizer_org_id))
-        figures["panel_ms"], _ = measure(lambda: services.drill_panel(organiser, drill))
+        figures["panel_ms"], _ = measure(lambda: pages.drill_panel(organiser, drill))
         db.session.remove()
     return figures
 

@@ -28,7 +28,7 @@ import sqlalchemy as sa  # noqa: E402
 from benchmarks._common import analyze, fresh_database, make_app, timed  # noqa: E402
 from drillmgr.accounts.models import User  # noqa: E402
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate  # noqa: E402
-from drillmgr.checklists.services import readiness_summary, term_bounds  # noqa: E402
+from drillmgr.checklists.readiness import readiness_summary, term_bounds  # noqa: E402
 from drillmgr.demo.services import seed_demo  # noqa: E402
 from drillmgr.enums import OutreachKind, RegionLevel, SixIntoSetting  # noqa: E402
 from drillmgr.extensions import db  # noqa: E402

@@ -102,6 +102,7 @@ def lock(obj) -> None:
     from drillmgr.extensions import db
 
     session = db.session
+    session.flush()  # the reload below must not drop what this unit of work changed before
     table = type(obj).__table__
     columns = list(table.primary_key.columns)
     identity = sa.inspect(obj).identity

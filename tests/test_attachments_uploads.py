@@ -56,6 +56,7 @@ def test_file_takes_its_name_only_when_its_row_is_committed(app, uploads, make_u
     drill = make_drill(organizer=WUSU)
     before = set(stored_files(uploads))  # other tests' files share the folder
     attachment = services.add_attachment(admin, drill, "plan", io.BytesIO(PDF), "方案.pdf")
+    db.session.commit()
     assert sorted(set(stored_files(uploads)) - before) == [attachment.stored_name]
     assert services.attachment_path(attachment).read_bytes() == PDF
 
@@ -70,6 +71,21 @@ def test_a_rolled_back_upload_leaves_no_file(app, uploads, make_user, make_drill
         db.session.rollback()
     assert stored_files(uploads) == before
     assert drill.id  # the session is usable after the rollback
+
+
+def test_a_file_is_removed_only_when_its_deletion_is_committed(app, uploads, make_user, make_drill):
+    admin = make_user(role=Role.ADMIN)
+    drill = make_drill(organizer=WUSU)
+    attachment = services.add_attachment(admin, drill, "plan", io.BytesIO(PDF), "方案.pdf")
+    db.session.commit()
+    path = services.attachment_path(attachment)
+    services.delete_attachment(admin, attachment)
+    assert path.exists()
+    db.session.rollback()  # a request that refused something after the deletion
+    assert path.exists() and db.session.get(Attachment, attachment.id) is not None
+    services.delete_attachment(admin, attachment)
+    db.session.commit()
+    assert not path.exists()
 
 
 def test_sweep_removes_orphans_completes_interrupted_renames_and_is_idempotent(app, english, uploads, make_user):

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import render_template_string
 from tests.conftest import SHAWAN, WUSU, at, login
 
-from drillmgr.checklists import services
+from drillmgr.checklists import runs, templates
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.enums import Answer, DrillForm, DrillScope, OrgKind, Role
 from drillmgr.extensions import db
@@ -34,7 +34,7 @@ def test_staff_run_their_readiness_checklist_from_the_unit_page(client, make_org
     response = client.post(f"/checklists/orgs/{school.id}/start")
     assert response.status_code == 302
     run = db.session.scalar(sa.select(ChecklistRun))
-    lines = services.run_lines(run)
+    lines = runs.run_lines(run)
     data = {f"answer-{line.item.id}": "yes" for line in lines}
     data[f"answer-{lines[0].item.id}"] = "no"
     data[f"note-{lines[0].item.id}"] = "路线图未更新"
@@ -43,7 +43,7 @@ def test_staff_run_their_readiness_checklist_from_the_unit_page(client, make_org
     response = client.post(f"/checklists/runs/{run.id}", data=data, content_type="multipart/form-data")
     assert response.status_code == 302
     assert run.completed_at is not None
-    photo_id = services.run_lines(run)[1].answer.photo_id
+    photo_id = runs.run_lines(run)[1].answer.photo_id
     assert client.get(f"/checklists/photos/{photo_id}").data == PNG
     page = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
     assert "路线图未更新" in page and f"/checklists/runs/{run.id}/items/{lines[0].item.id}/action" in page
@@ -69,7 +69,7 @@ def test_incomplete_run_cannot_be_completed_and_keeps_input(client, make_org, ma
     login(client, staff)
     client.post(f"/checklists/orgs/{school.id}/start")
     run = db.session.scalar(sa.select(ChecklistRun))
-    first = services.run_lines(run)[0].item.id
+    first = runs.run_lines(run)[0].item.id
     response = client.post(f"/checklists/runs/{run.id}", data={f"answer-{first}": "yes", "complete": "1",
                                                                f"note-{first}": "已检查"})
     assert response.status_code == 200
@@ -81,7 +81,7 @@ def test_incomplete_run_cannot_be_completed_and_keeps_input(client, make_org, ma
 def test_other_units_and_viewers(client, make_org, make_user):
     school = make_org()
     staff = make_user(org=school)
-    run = services.start_readiness_run(staff, school)
+    run = runs.start_readiness_run(staff, school)
     login(client, make_user(org=make_org()))
     assert client.get(f"/checklists/runs/{run.id}").status_code == 404
     assert client.post(f"/checklists/orgs/{school.id}/start").status_code == 404
@@ -104,9 +104,9 @@ def test_drill_panel_shows_progress(app, client, make_user, make_drill):
         login_user(coordinator)
         html = render_template_string('{% include "checklists/_drill_panel.html" %}', drill=drill)
         assert "pre-drill-checklist" in html and f"/checklists/drills/{drill.id}/start" in html
-        run = services.start_drill_run(coordinator, drill)
-        first = services.run_lines(run)[0].item.id
-        services.save_answers(coordinator, run, {str(first): {"answer": Answer.NO.value}})
+        run = runs.start_drill_run(coordinator, drill)
+        first = runs.run_lines(run)[0].item.id
+        runs.save_answers(coordinator, run, {str(first): {"answer": Answer.NO.value}})
         html = render_template_string('{% include "checklists/_drill_panel.html" %}', drill=drill)
         assert f"/checklists/runs/{run.id}" in html
         assert 'aria-valuenow="7"' in html and "bg-warning" in html  # 1 of 14 answered, and it is a "no"
@@ -146,7 +146,8 @@ def test_admin_edits_template_items(client, make_user):
 
 def test_only_admins_edit_templates(client, make_user):
     login(client, make_user(role=Role.COORDINATOR))
-    template = services.all_templates()[0]
+    template = templates.all_templates()[0]
+    db.session.commit()  # the shipped defaults, created on first need; a refused request rolls back its own unit
     assert client.get("/checklists/templates/new").status_code == 403
     assert client.post(f"/checklists/templates/{template.id}/items", data={"text": "x"}).status_code == 403
     assert client.post(f"/checklists/templates/{template.id}", data={"name": "x"}).status_code == 403
@@ -189,18 +190,18 @@ def test_readiness_partial_for_the_compliance_dashboard(app, make_user):
 def test_make_action_form_asks_for_category_and_owner_and_keeps_other_answers(client, make_org, make_user):
     school = make_org(kind=OrgKind.SCHOOL)
     staff = make_user(org=school)
-    run = services.start_readiness_run(staff, school)
-    lines = services.run_lines(run)
-    services.save_answers(staff, run, {str(lines[4].item.id): {"answer": "no", "note": "班主任不清楚"}},
+    run = runs.start_readiness_run(staff, school)
+    lines = runs.run_lines(run)
+    runs.save_answers(staff, run, {str(lines[4].item.id): {"answer": "no", "note": "班主任不清楚"}},
                           photos={lines[4].item.id: (io.BytesIO(PNG), "点名.png")})
-    photo_id = services.run_lines(run)[4].answer.photo_id
+    photo_id = runs.run_lines(run)[4].answer.photo_id
     login(client, staff)
     # Clicking the button on an open run saves what was typed on the other items first.
     response = client.post(f"/checklists/runs/{run.id}", data={
         f"answer-{lines[0].item.id}": "yes", f"note-{lines[0].item.id}": "已张贴", "action_item": str(lines[4].item.id)})
     form_url = f"/checklists/runs/{run.id}/items/{lines[4].item.id}/action"
     assert response.status_code == 302 and response.headers["Location"].endswith(form_url)
-    assert services.run_lines(run)[0].answer.note == "已张贴"
+    assert runs.run_lines(run)[0].answer.note == "已张贴"
     page = client.get(form_url).get_data(as_text=True)
     assert "清点人数方法未明确" in page and "清点人数方法已明确" in page  # the draft, beside the item itself
     assert f"/checklists/photos/{photo_id}" in page

@@ -5,7 +5,8 @@ import pytest
 import sqlalchemy as sa
 
 from drillmgr.checklists.models import ChecklistRun
-from drillmgr.checklists.services import template_for_org, term_bounds
+from drillmgr.checklists.readiness import term_bounds
+from drillmgr.checklists.templates import template_for_org
 from drillmgr.compliance import dashboard as dash
 from drillmgr.compliance.periods import report_due_half, reporting_half
 from drillmgr.localtime import local_midnight, local_today

@@ -9,8 +9,9 @@ from drillmgr.demo.services import seed_demo
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, FilingStatus
 from drillmgr.extensions import db
-from drillmgr.findings import services as findings
+from drillmgr.findings import history, reviews
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
+from drillmgr.localtime import local_today
 from drillmgr.notifications.models import Notification
 
 
@@ -25,11 +26,11 @@ def test_demo_has_reviews_in_every_filing_state(demo):
     assert statuses == set(FilingStatus)
     reopened = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "review.reopen")).all()
     assert len(reopened) == 2  # one still open for correction, one filed again since
-    refiled = [e.entity_id for e in reopened if findings.review_of(db.session.get(Drill, int(e.entity_id)))
+    refiled = [e.entity_id for e in reopened if reviews.review_of(db.session.get(Drill, int(e.entity_id)))
                .filing_status == FilingStatus.ACCEPTED]
     assert len(refiled) == 1
     drill = db.session.get(Drill, int(refiled[0]))
-    assert [e.action for e in findings.filing_history(drill)] == [
+    assert [e.action for e in history.filing_history(drill)] == [
         "review.submit", "review.accept", "review.reopen", "review.submit", "review.accept"]
     assert drill.participation.evacuation_seconds == 88 and drill.is_demo
 
@@ -39,8 +40,8 @@ def test_demo_has_actions_in_every_state_and_an_overdue_one(demo):
     assert statuses == set(ActionStatus)
     sent_back = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "action.send_back")).all()
     assert sent_back and all(e.after["reason"] for e in sent_back)
-    today = findings.local_today()
-    assert any(findings.is_overdue(a, today) for a in db.session.scalars(sa.select(CorrectiveAction)))
+    today = local_today()
+    assert any(a.is_overdue(today) for a in db.session.scalars(sa.select(CorrectiveAction)))
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding).join(Drill)
                              .where(Drill.is_demo.is_(True))) >= 15
 

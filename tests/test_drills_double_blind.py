@@ -16,7 +16,7 @@ from drillmgr.drills import services
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillForm, DrillScope, OrgKind, Role
 from drillmgr.extensions import db
-from drillmgr.findings import services as findings_services
+from drillmgr.findings import notices
 from drillmgr.findings.models import Finding
 from drillmgr.notifications.models import Notification
 from drillmgr.scheduler import jobs
@@ -238,7 +238,7 @@ def test_owning_an_action_never_reveals_a_secret_drill(app, client, world, leake
 
     # Nothing tells them: neither the assignment nor the scheduler's due-date reminder.
     with app.test_request_context():
-        findings_services._tell_assigned(world["users"]["coordinator"], finding)
+        notices.tell_assigned(world["users"]["coordinator"], finding)
         jobs.action_reminders(at())
         db.session.commit()
     told = db.session.scalars(sa.select(Notification).where(Notification.user_id == participant.id)).all()
@@ -265,7 +265,7 @@ def test_insiders_still_see_and_are_told_of_the_secret_action(app, client, world
     finding.version += 1
     db.session.commit()
     with app.test_request_context():
-        findings_services._tell_assigned(world["users"]["coordinator"], finding)
+        notices.tell_assigned(world["users"]["coordinator"], finding)
         db.session.commit()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
         Notification.user_id == world["users"]["evaluator"].id)) == 1

@@ -23,7 +23,7 @@ from drillmgr.exercises.sessions import elapsed_seconds, end_session, pause_sess
 from drillmgr.exercises.enums import Rating, SessionStatus
 from drillmgr.exercises.models import ObjectiveTemplate
 from drillmgr.extensions import db
-from drillmgr.findings import services as findings
+from drillmgr.findings import reviews as findings
 from tests.exercises_world import inject_data, objective_data, world  # noqa: F401 — fixture
 
 pytestmark = pytest.mark.usefixtures("english")

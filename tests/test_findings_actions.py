@@ -10,7 +10,8 @@ from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.enums import ActionStatus, DrillStatus, Role
 from drillmgr.errors import Conflict, Forbidden, NotFound, ValidationError
 from drillmgr.extensions import db
-from drillmgr.findings import services
+from drillmgr.findings import actions, queries
+from drillmgr.findings.schemas import FindingSchema
 from drillmgr.findings.models import Finding
 from drillmgr.localtime import local_today, to_local
 from tests.conftest import SHAWAN, WUSU, at
@@ -21,11 +22,11 @@ pytestmark = pytest.mark.usefixtures("english")
 
 def step(user, finding, status, reason=None, **extra):
     action = {"status": status} | ({"reason": reason} if reason is not None else {})
-    return services.update_finding(user, finding, {"corrective_action": action, **extra})
+    return actions.update_finding(user, finding, {"corrective_action": action, **extra})
 
 
 def test_finding_takes_scope_from_the_drill_and_starts_open(world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     assert finding.region_code == world.drill.region_code == WUSU
     assert finding.org_id == world.org_a.id
     assert finding.drill_id == world.drill.id and finding.checklist_run_id is None
@@ -37,7 +38,7 @@ def test_finding_takes_scope_from_the_drill_and_starts_open(world):
 
 
 def test_full_close_out_by_someone_other_than_the_owner(world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     assert step(world.colleague, finding, "in_progress").corrective_action.status == ActionStatus.IN_PROGRESS
     done = step(world.colleague, finding, "done").corrective_action
     assert done.status == ActionStatus.DONE and done.done_at is not None
@@ -52,11 +53,11 @@ def test_full_close_out_by_someone_other_than_the_owner(world):
         step(world.staff, finding, "in_progress", reason="再看看")
     assert "verified and closed" in caught.value.detail
     with pytest.raises(Conflict):
-        services.update_finding(world.staff, finding, {"summary": "改"})
+        actions.update_finding(world.staff, finding, {"summary": "改"})
 
 
 def test_coordinator_of_the_region_may_verify(world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.staff))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.staff))
     step(world.staff, finding, "in_progress")
     step(world.staff, finding, "done")
     with pytest.raises(Forbidden):
@@ -68,7 +69,7 @@ def test_coordinator_of_the_region_may_verify(world):
 
 
 def test_only_the_owner_moves_the_action_forward(world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     for other in (world.staff, world.coordinator, world.admin):
         with pytest.raises(Forbidden):
             step(other, finding, "in_progress")
@@ -76,9 +77,10 @@ def test_only_the_owner_moves_the_action_forward(world):
 
 
 def test_send_back_needs_a_reason_and_is_audited(world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     step(world.colleague, finding, "in_progress")
     step(world.colleague, finding, "done")
+    db.session.commit()
     with pytest.raises(ValidationError) as caught:
         step(world.staff, finding, "in_progress")
     assert "corrective_action.reason" in caught.value.errors
@@ -99,7 +101,7 @@ def test_send_back_needs_a_reason_and_is_audited(world):
                                   ("in_progress", "open"), ("done", "open")])
 def test_illegal_steps_are_conflicts_with_the_next_steps_named(world, path):
     start, target = path
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     if start in ("in_progress", "done"):
         step(world.colleague, finding, "in_progress")
     if start == "done":
@@ -114,15 +116,15 @@ def test_due_date_before_finding_is_refused(world):
     data["found_on"] = at(days=-1).date().isoformat()
     data["corrective_action"]["due_on"] = at(days=-2).date().isoformat()
     with pytest.raises(ValidationError) as caught:
-        services.add_drill_finding(world.staff, world.drill, data)
+        actions.add_drill_finding(world.staff, world.drill, data)
     assert list(caught.value.errors) == ["corrective_action.due_on"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     with pytest.raises(ValidationError):
-        services.update_finding(world.staff, finding, {
+        actions.update_finding(world.staff, finding, {
             "corrective_action": {"due_on": (finding.found_on - timedelta(days=1)).isoformat()}})
     with pytest.raises(ValidationError):
-        services.update_finding(world.staff, finding, {
+        actions.update_finding(world.staff, finding, {
             "found_on": (finding.corrective_action.due_on + timedelta(days=1)).isoformat()})
 
 
@@ -131,40 +133,41 @@ def test_a_new_action_is_never_due_before_it_exists(world):
     data = finding_data(world.colleague, found_on=(yesterday - timedelta(days=2)).isoformat())
     data["corrective_action"]["due_on"] = yesterday.isoformat()
     with pytest.raises(ValidationError) as caught:
-        services.add_drill_finding(world.staff, world.drill, data)
+        actions.add_drill_finding(world.staff, world.drill, data)
     assert caught.value.errors == {"corrective_action.due_on": [
         f"A corrective action cannot be due before it was created ({local_today().isoformat()})."]}
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
     data["corrective_action"]["due_on"] = local_today().isoformat()
-    finding = services.add_drill_finding(world.staff, world.drill, data)
+    finding = actions.add_drill_finding(world.staff, world.drill, data)
+    db.session.commit()
     with pytest.raises(ValidationError) as caught:
-        services.update_finding(world.staff, finding, {"corrective_action": {"due_on": yesterday.isoformat()}})
+        actions.update_finding(world.staff, finding, {"corrective_action": {"due_on": yesterday.isoformat()}})
     assert list(caught.value.errors) == ["corrective_action.due_on"]
     db.session.rollback()
     let_time_pass(finding, -3)  # overdue by the passing of time: other changes still save
-    services.update_finding(world.staff, finding, {"summary": "疏散通道堵塞（二楼东侧）"})
+    actions.update_finding(world.staff, finding, {"summary": "疏散通道堵塞（二楼东侧）"})
     assert finding.summary == "疏散通道堵塞（二楼东侧）"
 
 
 def test_finding_dated_in_the_future_is_refused(world):
     data = finding_data(world.colleague, 30, found_on=at(days=2).date().isoformat())
     with pytest.raises(ValidationError) as caught:
-        services.add_drill_finding(world.staff, world.drill, data)
+        actions.add_drill_finding(world.staff, world.drill, data)
     assert list(caught.value.errors) == ["found_on"]
 
 
 def test_unknown_enums_and_missing_fields_name_the_field(world):
     with pytest.raises(ValidationError) as caught:
-        services.add_drill_finding(world.staff, world.drill, {"summary": "", "severity": "huge", "category": "x",
+        actions.add_drill_finding(world.staff, world.drill, {"summary": "", "severity": "huge", "category": "x",
                                                              "corrective_action": {"owner": "me"}})
     assert set(caught.value.errors) >= {"summary", "severity", "category", "corrective_action.description",
                                         "corrective_action.owner", "corrective_action.due_on"}
     assert "minor, major, critical" in caught.value.errors["severity"][0]
     with pytest.raises(ValidationError) as caught:
-        services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague, corrective_action=[]))
+        actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague, corrective_action=[]))
     assert "corrective_action" in caught.value.errors
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     with pytest.raises(ValidationError) as caught:
         step(world.colleague, finding, "finished")
     assert "corrective_action.status" in caught.value.errors
@@ -174,14 +177,14 @@ def test_new_action_must_start_open(world):
     data = finding_data(world.colleague)
     data["corrective_action"]["status"] = "verified"
     with pytest.raises(ValidationError) as caught:
-        services.add_drill_finding(world.staff, world.drill, data)
+        actions.add_drill_finding(world.staff, world.drill, data)
     assert "corrective_action.status" in caught.value.errors
 
 
 @pytest.mark.parametrize("who", ["viewer", "other_coordinator", "other_staff"])
 def test_owner_must_be_able_to_act_in_the_drills_scope(world, who):
     with pytest.raises(ValidationError) as caught:
-        services.add_drill_finding(world.staff, world.drill, finding_data(getattr(world, who)))
+        actions.add_drill_finding(world.staff, world.drill, finding_data(getattr(world, who)))
     assert "corrective_action.owner" in caught.value.errors
 
 
@@ -190,7 +193,7 @@ def test_owner_choices_cover_organiser_participants_evaluators_and_coordinators(
     drill = make_drill(organizer=world.org_a, starts_at=at(days=-2), status=DrillStatus.COMPLETED,
                        participants=[world.org_b], evaluators=[evaluator])
     probe = Finding(drill_id=drill.id, region_code=drill.region_code, org_id=drill.organizer_org_id)
-    ids = {u.id for u in services.owner_choices(probe)}
+    ids = {u.id for u in actions.owner_choices(probe)}
     assert {world.staff.id, world.colleague.id, world.other_staff.id, evaluator.id, world.coordinator.id,
             world.admin.id} <= ids
     assert not {world.viewer.id, world.other_coordinator.id} & ids
@@ -199,21 +202,21 @@ def test_owner_choices_cover_organiser_participants_evaluators_and_coordinators(
 def test_only_drill_editors_record_and_change_findings(world, make_drill):
     for outsider in (world.viewer, world.other_staff, world.other_coordinator):
         with pytest.raises(Forbidden):
-            services.add_drill_finding(outsider, world.drill, finding_data(world.colleague))
+            actions.add_drill_finding(outsider, world.drill, finding_data(world.colleague))
     joint = make_drill(organizer=world.org_a, starts_at=at(days=-2), status=DrillStatus.COMPLETED,
                        participants=[world.org_b])
-    finding = services.add_drill_finding(world.staff, joint, finding_data(world.other_staff))
+    finding = actions.add_drill_finding(world.staff, joint, finding_data(world.other_staff))
     with pytest.raises(Forbidden):  # the owner works on the action but does not rewrite the finding
-        services.update_finding(world.other_staff, finding, {"corrective_action": {"due_on": "2099-01-01"}})
+        actions.update_finding(world.other_staff, finding, {"corrective_action": {"due_on": "2099-01-01"}})
     assert step(world.other_staff, finding, "in_progress").corrective_action.status == ActionStatus.IN_PROGRESS
     planned = make_drill(organizer=world.org_a, starts_at=at(days=3))
     with pytest.raises(Conflict):
-        services.add_drill_finding(world.staff, planned, finding_data(world.colleague))
+        actions.add_drill_finding(world.staff, planned, finding_data(world.colleague))
 
 
 def test_manager_changes_owner_and_due_date_with_version_check(world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
-    changed = services.update_finding(world.staff, finding, {
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    changed = actions.update_finding(world.staff, finding, {
         "version": 1, "severity": "critical", "corrective_action": {"owner": world.staff.id, "due_on": "2099-12-31"}})
     assert changed.version == 2 and changed.severity.value == "critical"
     assert changed.corrective_action.owner_id == world.staff.id
@@ -221,12 +224,12 @@ def test_manager_changes_owner_and_due_date_with_version_check(world):
     assert entry.action == "finding.update"
     assert entry.before["owner_id"] == world.colleague.id and entry.after["owner_id"] == world.staff.id
     with pytest.raises(Conflict):
-        services.update_finding(world.coordinator, finding, {"version": 1, "summary": "旧版本上的修改"})
+        actions.update_finding(world.coordinator, finding, {"version": 1, "summary": "旧版本上的修改"})
 
 
 def test_unchanged_patch_changes_nothing(world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
-    services.update_finding(world.staff, finding, {"summary": finding.summary,
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    actions.update_finding(world.staff, finding, {"summary": finding.summary,
                                                    "corrective_action": {"status": "open"}})
     assert finding.version == 1
     assert len(entries_for("finding", finding.id)) == 1
@@ -239,7 +242,7 @@ def visible_ids(user):
 
 
 def test_findings_follow_the_drill_and_owners_see_their_own(world, make_drill, make_user):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     for user in (world.admin, world.coordinator, world.staff, world.colleague, world.viewer):
         assert finding.id in visible_ids(user), user
     for user in (world.other_coordinator, world.other_staff):
@@ -248,10 +251,10 @@ def test_findings_follow_the_drill_and_owners_see_their_own(world, make_drill, m
             access.get_visible_finding(user, finding.id)
     # an evaluator from another unit owns an action: they see it even without the drill's scope rule
     evaluator = make_user(role=Role.ORG_STAFF, org=world.org_c)
-    services.update_finding(world.staff, finding, {"corrective_action": {"owner": world.staff.id}})
+    actions.update_finding(world.staff, finding, {"corrective_action": {"owner": world.staff.id}})
     world.drill.evaluators = [evaluator]
     db.session.commit()
-    services.update_finding(world.staff, finding, {"corrective_action": {"owner": evaluator.id}})
+    actions.update_finding(world.staff, finding, {"corrective_action": {"owner": evaluator.id}})
     world.drill.evaluators = []
     db.session.commit()
     assert finding.id in visible_ids(evaluator)
@@ -260,7 +263,7 @@ def test_findings_follow_the_drill_and_owners_see_their_own(world, make_drill, m
 def test_double_blind_drill_findings_hidden_until_start(world, make_drill):
     secret = make_drill(organizer=world.org_a, starts_at=at(days=-1), double_blind=True,
                         status=DrillStatus.COMPLETED, participants=[world.org_b])
-    finding = services.add_drill_finding(world.staff, secret, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, secret, finding_data(world.colleague))
     assert finding.id in visible_ids(world.other_staff)  # started: participants see it
     later = at(days=-2)
     assert finding.id not in set(db.session.scalars(
@@ -277,7 +280,7 @@ def test_checklist_findings_follow_unit_and_region(world, make_user):
     db.session.add(run)
     db.session.commit()
     owner = make_user(role=Role.ORG_STAFF, org=world.org_b)
-    finding = services.create_finding(world.other_staff, finding_data(owner), region_code=WUSU,
+    finding = actions.create_finding(world.other_staff, finding_data(owner), region_code=WUSU,
                                       org_id=world.org_b.id, checklist_run_id=run.id)
     assert finding.drill_id is None and finding.found_on == local_today()
     for user in (world.admin, world.coordinator, world.viewer, world.other_staff, owner):
@@ -287,13 +290,13 @@ def test_checklist_findings_follow_unit_and_region(world, make_user):
     assert access.can_manage_finding(world.other_staff, finding)
     assert not access.can_manage_finding(world.staff, finding)
     with pytest.raises(ValidationError):  # staff of another unit cannot own it
-        services.update_finding(world.other_staff, finding, {"corrective_action": {"owner": world.staff.id}})
+        actions.update_finding(world.other_staff, finding, {"corrective_action": {"owner": world.staff.id}})
 
 
 # --- the list of open actions ----------------------------------------------------------------
 
 def _make(world, owner, due_days, status_steps=(), **data):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(owner, max(due_days, 0), **data))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(owner, max(due_days, 0), **data))
     if due_days < 0:
         let_time_pass(finding, due_days)
     for status in status_steps:
@@ -310,11 +313,11 @@ def test_open_actions_overdue_first_then_by_due_date(world):
     step(world.staff, verified, "verified")
     done_late = _make(world, world.colleague, -3, ("in_progress", "done"), found_on=at(days=-10).date().isoformat())
     today = local_today()
-    items = services.open_actions_page(world.coordinator, today).items
+    items = queries.open_actions_page(world.coordinator, today).items
     order = [a.finding_id for a in items]
     assert order == [overdue_old.id, overdue_recent.id, done_late.id, soon.id, later.id]
-    assert services.action_list_item(items[0], today)["corrective_action"]["overdue"] is True
-    assert services.action_list_item(items[2], today)["corrective_action"]["overdue"] is False  # done, awaiting check
+    assert FindingSchema().dump(items[0].finding)["corrective_action"]["overdue"] is True
+    assert FindingSchema().dump(items[2].finding)["corrective_action"]["overdue"] is False  # done, awaiting check
 
 
 def test_open_actions_filters_and_scope(world):
@@ -323,8 +326,8 @@ def test_open_actions_filters_and_scope(world):
     today = local_today()
 
     def ids(user, **args):
-        filters = services.read_action_filters(args)
-        return [a.finding_id for a in services.open_actions_page(user, today, filters).items]
+        filters = queries.read_action_filters(args)
+        return [a.finding_id for a in queries.open_actions_page(user, today, filters).items]
 
     assert ids(world.staff, mine="1") == [mine.id]
     assert ids(world.coordinator, severity="critical") == [mine.id]
@@ -333,7 +336,7 @@ def test_open_actions_filters_and_scope(world):
     assert set(ids(world.admin, region=WUSU)) == {mine.id, theirs.id}
     assert ids(world.other_coordinator) == [] and ids(world.other_staff) == []
     with pytest.raises(ValidationError) as caught:
-        services.read_action_filters({"status": "verified", "severity": "huge", "mine": "maybe"})
+        queries.read_action_filters({"status": "verified", "severity": "huge", "mine": "maybe"})
     assert set(caught.value.errors) == {"status", "severity", "mine"}
 
 
@@ -351,8 +354,8 @@ def test_open_actions_list_needs_a_fixed_number_of_queries(world, make_user, app
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         today = local_today()
-        page = services.open_actions_page(world.coordinator, today)
-        rendered = [services.action_list_item(a, today) | {"owner": a.owner.username,
+        page = queries.open_actions_page(world.coordinator, today)
+        rendered = [FindingSchema().dump(a.finding) | {"owner": a.owner.username,
                                                           "org": a.finding.org.name,
                                                           "region": a.finding.region.name} for a in page.items]
     finally:

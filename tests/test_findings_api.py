@@ -2,7 +2,7 @@
 import pytest
 
 from drillmgr.enums import DrillStatus
-from drillmgr.findings import services
+from drillmgr.findings import actions, reviews
 from tests.conftest import at
 from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 
@@ -13,14 +13,14 @@ REVIEW = {"execution": "全员按预案疏散", "went_well": "指挥有序", "pl
 
 
 def _review(world, status="draft"):
-    services.save_review(world.staff, world.drill, REVIEW)
+    reviews.save_review(world.staff, world.drill, REVIEW)
     if status in ("submitted", "accepted"):
-        services.submit_review(world.staff, world.drill)
+        reviews.submit_review(world.staff, world.drill)
     return world.drill
 
 
 def _finding(world):
-    return services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    return actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
 
 
 def _drill_url(world, tail=""):
@@ -174,7 +174,7 @@ def test_close_out_through_the_api(client, world):
 
 def test_open_actions_list_is_paginated_ordered_and_filtered(client, world):
     for days in (20, -1, 5):
-        let_time_pass(services.add_drill_finding(world.staff, world.drill, finding_data(
+        let_time_pass(actions.add_drill_finding(world.staff, world.drill, finding_data(
             world.colleague, 1, found_on=at(days=-10).date().isoformat())), days)
     headers = world.headers(world.coordinator)
     first = client.get("/api/v1/findings?per_page=2", headers=headers).get_json()
@@ -235,7 +235,7 @@ def test_api_messages_are_chinese_by_default(client, world):
 def test_double_blind_findings_stay_out_of_lists_counts_and_answers_before_the_start(client, world, make_drill):
     secret = make_drill(organizer=world.org_a, starts_at=at(days=3), double_blind=True, participants=[world.org_b])
     # a pre-drill checklist finding of the secret drill, owned by the organiser's staff
-    finding = services.create_finding(world.staff, finding_data(world.colleague), region_code=secret.region_code,
+    finding = actions.create_finding(world.staff, finding_data(world.colleague), region_code=secret.region_code,
                                       org_id=world.org_a.id, drill_id=secret.id)
     outsider = world.headers(world.other_staff)  # staff of a participating unit: not an insider
     assert client.get("/api/v1/findings", headers=outsider).get_json()["total"] == 0

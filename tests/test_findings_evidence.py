@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from drillmgr.attachments.models import Attachment
 from drillmgr.extensions import db
-from drillmgr.findings import services
+from drillmgr.findings import actions
 from drillmgr.notifications.models import Notification
 from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
 
@@ -20,7 +20,9 @@ PDF = b"%PDF-1.7\n%report\n"
 
 @pytest.fixture
 def finding(world):  # noqa: F811
-    return services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    created = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    db.session.commit()  # the requests below are units of their own: one that refuses rolls back
+    return created
 
 
 def sign_in(client, user):
@@ -114,9 +116,10 @@ def test_evidence_is_refused_whole_when_one_file_is_wrong_and_after_verification
     sign_in(client, world.viewer)  # sees the drill, but neither owns nor manages the action
     assert client.post(f"/findings/{finding.id}/evidence", content_type="multipart/form-data",
                        data={"files": [(io.BytesIO(PNG), "x.png")]}).status_code == 403
-    services.update_finding(world.colleague, finding, {"corrective_action": {"status": "in_progress"}})
-    services.update_finding(world.colleague, finding, {"corrective_action": {"status": "done"}})
-    services.update_finding(world.staff, finding, {"corrective_action": {"status": "verified"}})
+    actions.update_finding(world.colleague, finding, {"corrective_action": {"status": "in_progress"}})
+    actions.update_finding(world.colleague, finding, {"corrective_action": {"status": "done"}})
+    actions.update_finding(world.staff, finding, {"corrective_action": {"status": "verified"}})
+    db.session.commit()
     sign_in(client, world.colleague)
     assert client.post(f"/findings/{finding.id}/evidence", content_type="multipart/form-data",
                        data={"files": [(io.BytesIO(PNG), "晚了.png")]}).status_code == 409

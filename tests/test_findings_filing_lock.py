@@ -14,8 +14,9 @@ from drillmgr.drills import services as drills
 from drillmgr.enums import FilingStatus, Role
 from drillmgr.errors import Conflict, Forbidden, ValidationError
 from drillmgr.extensions import db
-from drillmgr.findings import services
+from drillmgr.findings import actions, history, reviews
 from drillmgr.notifications.models import Notification
+from drillmgr.notifications.services import Kind
 from tests.conftest import at, login
 from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
 
@@ -34,10 +35,11 @@ def file_it(world):
     """The whole path to 已备案: participation, a file, a finding, the review written, submitted, accepted."""
     complete(world)
     attachment = attachments.add_attachment(world.staff, world.drill, "plan", io.BytesIO(PDF), "疏散方案.pdf")
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
-    services.save_review(world.staff, world.drill, REVIEW)
-    services.submit_review(world.staff, world.drill)
-    services.accept_review(world.coordinator, world.drill)
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    reviews.save_review(world.staff, world.drill, REVIEW)
+    reviews.submit_review(world.staff, world.drill)
+    reviews.accept_review(world.coordinator, world.drill)
+    db.session.commit()
     return attachment, finding
 
 
@@ -59,9 +61,9 @@ def test_filed_drill_refuses_every_change_for_everyone(world, who):
         lambda: drills.update_drill(actor, world.drill, {"title": "改过的标题", "version": version}),
         lambda: drills.complete_drill(actor, world.drill, {"participation": {
             "counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}}),
-        lambda: services.save_review(actor, world.drill, {"went_well": "事后补写"}),
-        lambda: services.add_drill_finding(actor, world.drill, finding_data(world.colleague)),
-        lambda: services.update_finding(actor, finding, {"summary": "改过的问题"}),
+        lambda: reviews.save_review(actor, world.drill, {"went_well": "事后补写"}),
+        lambda: actions.add_drill_finding(actor, world.drill, finding_data(world.colleague)),
+        lambda: actions.update_finding(actor, finding, {"summary": "改过的问题"}),
         lambda: attachments.add_attachment(actor, world.drill, "photo", io.BytesIO(PDF), "补充.pdf"),
         lambda: attachments.delete_attachment(actor, attachment),
     ]
@@ -73,15 +75,15 @@ def test_filed_drill_refuses_every_change_for_everyone(world, who):
     db.session.expire_all()
     assert world.drill.participation.evacuation_seconds == 95
     assert world.drill.title != "改过的标题" and world.drill.version == version
-    assert services.review_of(world.drill).went_well == "各班组织有序"
+    assert reviews.review_of(world.drill).went_well == "各班组织有序"
     assert db.session.get(Attachment, attachment.id) is not None
-    assert len(services.drill_findings(world.drill)) == 1
-    assert services.drill_findings(world.drill)[0].summary == "疏散通道堵塞"
+    assert len(actions.drill_findings(world.drill)) == 1
+    assert actions.drill_findings(world.drill)[0].summary == "疏散通道堵塞"
 
 
 def test_corrective_actions_still_progress_after_filing(world):
     _attachment, finding = file_it(world)
-    services.update_finding(world.colleague, finding, {"corrective_action": {"status": "in_progress"}})
+    actions.update_finding(world.colleague, finding, {"corrective_action": {"status": "in_progress"}})
     assert finding.corrective_action.status.value == "in_progress"
 
 
@@ -89,21 +91,21 @@ def test_reopen_only_by_a_coordinator_of_the_region_with_a_reason(world):
     file_it(world)
     for who in ("staff", "viewer", "other_coordinator", "other_staff"):
         with pytest.raises(Forbidden):
-            services.reopen_review(getattr(world, who), world.drill, {"reason": "改正疏散时间"})
+            reviews.reopen_review(getattr(world, who), world.drill, {"reason": "改正疏散时间"})
     with pytest.raises(ValidationError) as caught:
-        services.reopen_review(world.coordinator, world.drill, {"reason": "  "})
+        reviews.reopen_review(world.coordinator, world.drill, {"reason": "  "})
     assert list(caught.value.errors) == ["reason"]
-    assert services.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
+    assert reviews.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
 
 
 def test_reopen_only_what_is_filed(world):
     complete(world)
-    services.save_review(world.staff, world.drill, REVIEW)
+    reviews.save_review(world.staff, world.drill, REVIEW)
     with pytest.raises(Conflict):
-        services.reopen_review(world.coordinator, world.drill, {"reason": "改正"})
-    services.submit_review(world.staff, world.drill)
+        reviews.reopen_review(world.coordinator, world.drill, {"reason": "改正"})
+    reviews.submit_review(world.staff, world.drill)
     with pytest.raises(Conflict):
-        services.reopen_review(world.coordinator, world.drill, {"reason": "改正"})
+        reviews.reopen_review(world.coordinator, world.drill, {"reason": "改正"})
 
 
 def test_reopen_unlocks_tells_everyone_and_needs_filing_again(world, make_user):
@@ -111,13 +113,13 @@ def test_reopen_unlocks_tells_everyone_and_needs_filing_again(world, make_user):
     world.drill.evaluators = [evaluator]
     db.session.commit()
     file_it(world)
-    review = services.reopen_review(world.coordinator, world.drill, {"reason": "疏散用时录入有误，应为60秒"})
+    review = reviews.reopen_review(world.coordinator, world.drill, {"reason": "疏散用时录入有误，应为60秒"})
     assert review.filing_status == FilingStatus.REOPENED
     assert review.return_reason == "疏散用时录入有误，应为60秒"
     assert review.decided_by_id is None
 
     told = {n.user_id: n for n in db.session.scalars(sa.select(Notification).where(
-        Notification.kind == services.Kind.REVIEW_REOPENED))}
+        Notification.kind == Kind.REVIEW_REOPENED))}
     assert set(told) == {world.staff.id, world.colleague.id, evaluator.id}  # not the coordinator who reopened
     assert "疏散用时录入有误" in told[world.staff.id].body
     assert told[world.staff.id].link == f"/drills/{world.drill.id}"
@@ -125,11 +127,11 @@ def test_reopen_unlocks_tells_everyone_and_needs_filing_again(world, make_user):
     drill = drills.complete_drill(world.staff, world.drill, {"participation": {
         "counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}})
     assert drill.participation.evacuation_seconds == 60
-    services.save_review(world.staff, world.drill, {"execution": "按方案组织疏散，用时1分钟。"})
-    services.submit_review(world.staff, world.drill)
-    accepted = services.accept_review(world.coordinator, world.drill)
+    reviews.save_review(world.staff, world.drill, {"execution": "按方案组织疏散，用时1分钟。"})
+    reviews.submit_review(world.staff, world.drill)
+    accepted = reviews.accept_review(world.coordinator, world.drill)
     assert accepted.filing_status == FilingStatus.ACCEPTED
-    steps = [e.action for e in services.filing_history(world.drill)]
+    steps = [e.action for e in history.filing_history(world.drill)]
     assert steps == ["review.submit", "review.accept", "review.reopen", "review.submit", "review.accept"]
     with pytest.raises(Conflict):  # filed again: fixed again
         drills.complete_drill(world.staff, world.drill, {"participation": {"counts": {"students": 1}}})
@@ -154,14 +156,14 @@ def test_history_shows_each_changed_field_with_labels_and_values(world):
     rows = [(c.label, c.before, c.after) for c in changes(entry)]
     assert rows == [("Students", "300", "320"), ("Evacuation time", "1 min 35 s", "1 min 0 s")]
 
-    services.save_review(world.staff, world.drill, REVIEW)
-    services.save_review(world.staff, world.drill, {"went_well": "各班组织有序，用时缩短", "version": 1})
+    reviews.save_review(world.staff, world.drill, REVIEW)
+    reviews.save_review(world.staff, world.drill, {"went_well": "各班组织有序，用时缩短", "version": 1})
     review_entry = entries_for("review", world.drill.id)[-1]
     assert [(c.label, c.before, c.after) for c in changes(review_entry)] == [
         ("What went well", "各班组织有序", "各班组织有序，用时缩短")]
 
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
-    services.update_finding(world.staff, finding, {"severity": "critical", "corrective_action": {
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    actions.update_finding(world.staff, finding, {"severity": "critical", "corrective_action": {
         "owner": world.staff.id}})
     finding_entry = entries_for("finding", finding.id)[-1]
     staff_name = world.staff.display_name or world.staff.username
@@ -267,10 +269,10 @@ def test_reopen_page_works_without_script(client, world):
     assert page.status_code == 200 and 'id="reopen-form"' in page.get_data(as_text=True)
     empty = client.post(f"/findings/drills/{world.drill.id}/review/reopen", data={"reason": ""})
     assert empty.status_code == 422 and "This field is required." in empty.get_data(as_text=True)
-    assert services.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
+    assert reviews.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
     done = client.post(f"/findings/drills/{world.drill.id}/review/reopen", data={"reason": "疏散用时有误"})
     assert done.status_code == 302 and done.headers["Location"] == f"/drills/{world.drill.id}"
-    assert services.review_of(world.drill).filing_status == FilingStatus.REOPENED
+    assert reviews.review_of(world.drill).filing_status == FilingStatus.REOPENED
     html = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
     assert 'id="reopen-reason"' in html and "疏散用时有误" in html
     english_session(client, world.staff)
@@ -330,21 +332,21 @@ def test_first_participation_lists_only_what_was_recorded(world, make_drill):
 
 
 def test_a_checklist_cannot_add_findings_to_a_filed_drill(world, make_drill):
-    from drillmgr.checklists import services as checklists
+    from drillmgr.checklists import runs, shortcomings
     from drillmgr.enums import DrillForm, DrillScope, DrillStatus
 
     drill = make_drill(organizer="654202", form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
                        starts_at=at(days=-5), status=DrillStatus.COMPLETED)
-    run = checklists.start_drill_run(world.coordinator, drill)
-    item = checklists.run_lines(run)[0].item
-    checklists.save_answers(world.coordinator, run, {str(item.id): {"answer": "no", "note": "指挥部通信未测试"}})
-    services.save_review(world.coordinator, drill, REVIEW)
-    services.submit_review(world.coordinator, drill)
-    services.accept_review(world.admin, drill)
+    run = runs.start_drill_run(world.coordinator, drill)
+    item = runs.run_lines(run)[0].item
+    runs.save_answers(world.coordinator, run, {str(item.id): {"answer": "no", "note": "指挥部通信未测试"}})
+    reviews.save_review(world.coordinator, drill, REVIEW)
+    reviews.submit_review(world.coordinator, drill)
+    reviews.accept_review(world.admin, drill)
     with pytest.raises(Conflict):
-        checklists.make_corrective_action(world.coordinator, run, item.id)
+        shortcomings.make_corrective_action(world.coordinator, run, item.id)
     db.session.rollback()
-    assert services.drill_findings(drill) == []
+    assert actions.drill_findings(drill) == []
 
 
 def test_reasons_with_control_characters_are_refused_not_a_server_error(client, world):
@@ -353,8 +355,8 @@ def test_reasons_with_control_characters_are_refused_not_a_server_error(client, 
                          json={"reason": "疏散\x07用时"})
     assert answer.status_code == 422
     assert answer.get_json()["errors"] == {"reason": ["Must not contain control characters."]}
-    assert services.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
-    services.reopen_review(world.coordinator, world.drill, {"reason": "第一行\n第二行\t缩进"})
+    assert reviews.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
+    reviews.reopen_review(world.coordinator, world.drill, {"reason": "第一行\n第二行\t缩进"})
     with pytest.raises(ValidationError) as caught:
         drills.complete_drill(world.staff, world.drill, {"participation": {
             "counts": {"students": 9000}, "confirm_exceptional": True, "exceptional_reason": "家长\x07参演"}})

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from drillmgr.enums import Role
 from drillmgr.extensions import db
-from drillmgr.findings import services
+from drillmgr.findings import actions, reviews
 from drillmgr.notifications.models import Notification, OutboxMail
 from tests.conftest import SHAWAN
 from tests.findings_world import finding_data, world  # noqa: F401 — fixtures
@@ -19,40 +19,40 @@ def inbox(user) -> list[Notification]:
 
 def test_filing_steps_tell_the_deciders_and_the_submitter(world, make_user):
     county_viewer_coordinator = make_user(role=Role.COORDINATOR, region_code=SHAWAN)
-    services.save_review(world.staff, world.drill, {"execution": "按预案疏散"})
-    services.submit_review(world.staff, world.drill)
+    reviews.save_review(world.staff, world.drill, {"execution": "按预案疏散"})
+    reviews.submit_review(world.staff, world.drill)
     submitted = inbox(world.coordinator)
     assert [n.kind for n in submitted] == ["review_submitted"]
     assert world.drill.title in submitted[0].subject and submitted[0].link.endswith(str(world.drill.id))
     assert inbox(world.other_coordinator) == inbox(county_viewer_coordinator) == inbox(world.viewer) == []
-    services.return_review(world.coordinator, world.drill, {"reason": "缺少通信保障评估"})
+    reviews.return_review(world.coordinator, world.drill, {"reason": "缺少通信保障评估"})
     returned = inbox(world.staff)
     assert [n.kind for n in returned] == ["review_decided"] and "缺少通信保障评估" in returned[0].body
-    services.submit_review(world.colleague, world.drill)
+    reviews.submit_review(world.colleague, world.drill)
     assert len(inbox(world.coordinator)) == 2  # the resubmission is news too
-    services.accept_review(world.coordinator, world.drill)
+    reviews.accept_review(world.coordinator, world.drill)
     assert [n.kind for n in inbox(world.colleague)] == ["review_decided"]  # who resubmitted
     assert len(inbox(world.staff)) == 1
 
 
 def test_close_out_steps_tell_the_owner_and_the_checker(world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     assigned = inbox(world.colleague)
     assert [n.kind for n in assigned] == ["action_assigned"] and "疏散通道堵塞" in assigned[0].subject
-    services.update_finding(world.colleague, finding, {"corrective_action": {"status": "in_progress"}})
-    services.update_finding(world.colleague, finding, {"corrective_action": {"status": "done"}})
+    actions.update_finding(world.colleague, finding, {"corrective_action": {"status": "in_progress"}})
+    actions.update_finding(world.colleague, finding, {"corrective_action": {"status": "done"}})
     assert [n.kind for n in inbox(world.staff)] == ["action_done"]
-    services.update_finding(world.staff, finding, {"corrective_action": {"status": "in_progress", "reason": "照片模糊"}})
+    actions.update_finding(world.staff, finding, {"corrective_action": {"status": "in_progress", "reason": "照片模糊"}})
     sent_back = inbox(world.colleague)[-1]
     assert sent_back.kind == "action_sent_back" and "照片模糊" in sent_back.body
-    services.update_finding(world.staff, finding, {"corrective_action": {"owner": world.coordinator.id}})
+    actions.update_finding(world.staff, finding, {"corrective_action": {"owner": world.coordinator.id}})
     assert [n.kind for n in inbox(world.coordinator)] == ["action_assigned"]
 
 
 def test_nobody_is_told_about_their_own_step(world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.staff))
-    services.update_finding(world.staff, finding, {"corrective_action": {"status": "in_progress"}})
-    services.update_finding(world.staff, finding, {"corrective_action": {"status": "done"}})
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.staff))
+    actions.update_finding(world.staff, finding, {"corrective_action": {"status": "in_progress"}})
+    actions.update_finding(world.staff, finding, {"corrective_action": {"status": "done"}})
     assert inbox(world.staff) == []
 
 
@@ -60,7 +60,7 @@ def test_messages_are_in_the_recipients_language_and_mailed_when_they_have_an_ad
     world.colleague.locale = "zh_CN"
     world.colleague.email = "li@example.cn"
     db.session.commit()
-    services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     notification = inbox(world.colleague)[0]
     assert notification.subject == "您有新的整改任务：疏散通道堵塞"
     assert "整改期限：" in notification.body

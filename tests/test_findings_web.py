@@ -7,7 +7,7 @@ from flask import render_template_string, url_for
 
 from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, Role
 from drillmgr.extensions import db
-from drillmgr.findings import services
+from drillmgr.findings import actions, reviews
 from drillmgr.findings.models import Finding
 from tests.conftest import at, login
 from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
@@ -27,7 +27,7 @@ def page(client, drill):
 
 
 def test_page_in_chinese_by_default(client, world):
-    services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     login(client, world.staff)
     html = page(client, world.drill).get_data(as_text=True)
     assert "总结评估" in html and "整改措施" in html and "待整改" in html
@@ -41,11 +41,11 @@ def test_organiser_writes_and_submits_the_review(client, world):
         "review-execution": "按预案疏散", "review-went_well": "有序", "review-plan_revision_needed": "y",
         "review-version": "0", "next": "/somewhere/else"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/somewhere/else")
-    review = services.review_of(world.drill)
+    review = reviews.review_of(world.drill)
     assert review.execution == "按预案疏散" and review.plan_revision_needed is True
     response = client.post(f"/findings/drills/{world.drill.id}/review/submit", data={"filing-version": "1"})
     assert response.status_code == 302
-    assert services.review_of(world.drill).filing_status == FilingStatus.SUBMITTED
+    assert reviews.review_of(world.drill).filing_status == FilingStatus.SUBMITTED
     html = page(client, world.drill).get_data(as_text=True)
     assert 'id="review-form"' not in html and "按预案疏散" in html
     assert 'id="filing-history"' in html and "Submitted the review for filing" in html
@@ -59,19 +59,19 @@ def test_unsafe_next_is_ignored(client, world):
 
 
 def test_stale_review_form_offers_a_reload_and_keeps_the_input(client, world):
-    services.save_review(world.colleague, world.drill, {"execution": "同事的版本"})
+    reviews.save_review(world.colleague, world.drill, {"execution": "同事的版本"})
     english_session(client, world.staff)
     response = client.post(f"/findings/drills/{world.drill.id}/review",
                            data={"review-execution": "我的旧版本", "review-version": "0"})
     assert response.status_code == 409
     html = response.get_data(as_text=True)
     assert "Reload the current state" in html and "我的旧版本" in html
-    assert services.review_of(world.drill).execution == "同事的版本"
+    assert reviews.review_of(world.drill).execution == "同事的版本"
 
 
 def test_coordinator_returns_with_a_reason_or_is_told_to_give_one(client, world):
-    services.save_review(world.staff, world.drill, {"execution": "按预案疏散"})
-    services.submit_review(world.staff, world.drill)
+    reviews.save_review(world.staff, world.drill, {"execution": "按预案疏散"})
+    reviews.submit_review(world.staff, world.drill)
     english_session(client, world.coordinator)
     html = page(client, world.drill).get_data(as_text=True)
     assert 'id="accept-review"' in html and 'id="return-review"' in html
@@ -81,16 +81,16 @@ def test_coordinator_returns_with_a_reason_or_is_told_to_give_one(client, world)
     assert "This field is required." in html
     # the re-rendered forms still lead back to the drill's page, not to the URL just posted to
     assert f'name="next" value="/findings/drills/{world.drill.id}"' in html
-    assert services.review_of(world.drill).filing_status == FilingStatus.SUBMITTED
+    assert reviews.review_of(world.drill).filing_status == FilingStatus.SUBMITTED
     client.post(f"/findings/drills/{world.drill.id}/review/return", data={"filing-reason": "请补充照片"})
-    assert services.review_of(world.drill).filing_status == FilingStatus.RETURNED
+    assert reviews.review_of(world.drill).filing_status == FilingStatus.RETURNED
     english_session(client, world.staff)
     html = page(client, world.drill).get_data(as_text=True)
     assert "请补充照片" in html and 'id="review-form"' in html
 
 
 def test_viewer_sees_but_cannot_change(client, world):
-    services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     english_session(client, world.viewer)
     html = page(client, world.drill).get_data(as_text=True)
     assert "疏散通道堵塞" in html and 'id="review-form"' not in html and 'id="new-finding-form"' not in html
@@ -142,7 +142,7 @@ def test_new_finding_asks_who_corrects_it_instead_of_picking_someone(client, wor
 
 
 def test_owner_and_verifier_buttons(client, world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     english_session(client, world.staff)
     assert "Start correcting" not in page(client, world.drill).get_data(as_text=True)
     english_session(client, world.colleague)
@@ -163,15 +163,15 @@ def test_owner_and_verifier_buttons(client, world):
 
 
 def test_owner_cannot_verify_through_the_form(client, world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.staff))
-    services.update_finding(world.staff, finding, {"corrective_action": {"status": "in_progress"}})
-    services.update_finding(world.staff, finding, {"corrective_action": {"status": "done"}})
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.staff))
+    actions.update_finding(world.staff, finding, {"corrective_action": {"status": "in_progress"}})
+    actions.update_finding(world.staff, finding, {"corrective_action": {"status": "done"}})
     english_session(client, world.staff)
     assert client.post(f"/findings/{finding.id}/step", data={"status": "verified"}).status_code == 403
 
 
 def test_edit_finding_form(client, world):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     english_session(client, world.staff)
     prefix = f"f{finding.id}-"
     response = client.post(f"/findings/{finding.id}/edit", data={
@@ -189,8 +189,8 @@ def test_panel_partial_loads_in_a_fixed_number_of_queries(app, world, make_user)
 
     def render_count(n_findings):
         for _ in range(n_findings):
-            finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
-            services.update_finding(world.colleague, finding, {"corrective_action": {"status": "in_progress"}})
+            finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+            actions.update_finding(world.colleague, finding, {"corrective_action": {"status": "in_progress"}})
         statements = []
         connection = db.session.get_bind()
 
@@ -215,9 +215,9 @@ def test_panel_partial_loads_in_a_fixed_number_of_queries(app, world, make_user)
 
 
 def test_actions_page_lists_scope_overdue_first(client, world):
-    late = let_time_pass(services.add_drill_finding(world.staff, world.drill, finding_data(
+    late = let_time_pass(actions.add_drill_finding(world.staff, world.drill, finding_data(
         world.colleague, 1, summary="逾期的问题", found_on=at(days=-10).date().isoformat())), -1)
-    services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague, 9, summary="未到期的问题"))
+    actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague, 9, summary="未到期的问题"))
     english_session(client, world.coordinator)
     html = client.get("/findings/actions").get_data(as_text=True)
     assert html.index("逾期的问题") < html.index("未到期的问题")
@@ -245,7 +245,7 @@ def test_planned_drill_panel_explains_why_empty(client, world, make_drill):
 
 
 def test_drill_detail_page_includes_the_panel(client, world, app):
-    finding = services.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
+    finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     english_session(client, world.staff)
     with app.test_request_context():
         url = url_for("drills.detail", drill_id=world.drill.id)
@@ -266,7 +266,7 @@ def _checklist_finding(world, owner):
     run = ChecklistRun(template_id=template.id, org_id=world.org_a.id, region_code=world.org_a.region_code)
     db.session.add(run)
     db.session.commit()
-    return services.create_finding(world.staff, finding_data(owner, summary="应急照明损坏"),
+    return actions.create_finding(world.staff, finding_data(owner, summary="应急照明损坏"),
                                    region_code=run.region_code, org_id=run.org_id, checklist_run_id=run.id)
 
 
@@ -309,7 +309,7 @@ def test_edit_form_keeps_an_owner_who_is_no_longer_eligible(client, world, make_
     evaluator = make_user(role=Role.ORG_STAFF, org=world.org_c, display_name="外单位评估员")
     world.drill.evaluators = [evaluator]
     db.session.commit()
-    services.add_drill_finding(world.staff, world.drill, finding_data(evaluator))
+    actions.add_drill_finding(world.staff, world.drill, finding_data(evaluator))
     world.drill.evaluators = []
     db.session.commit()
     english_session(client, world.staff)
@@ -320,14 +320,14 @@ def test_edit_form_keeps_an_owner_who_is_no_longer_eligible(client, world, make_
 def test_filing_files_the_text_on_the_screen(client, world):
     """Typing into the review and pressing 'submit for filing' files what was typed, not the saved draft."""
     english_session(client, world.staff)
-    services.save_review(world.staff, world.drill, {"execution": "旧的草稿", "version": 0})
+    reviews.save_review(world.staff, world.drill, {"execution": "旧的草稿", "version": 0})
     html = page(client, world.drill).get_data(as_text=True)
     form = html[html.index('id="review-form"'):html.index("</form>", html.index('id="review-form"'))]
     assert 'name="then" value="submit"' in form, "the filing button belongs to the review form"
     response = client.post(f"/findings/drills/{world.drill.id}/review", data={
         "review-execution": "屏幕上新写的内容", "review-version": "1", "then": "submit"})
     assert response.status_code == 302
-    review = services.review_of(world.drill)
+    review = reviews.review_of(world.drill)
     assert (review.execution, review.filing_status) == ("屏幕上新写的内容", FilingStatus.SUBMITTED)
 
 
@@ -336,7 +336,7 @@ def test_filing_refused_still_keeps_the_saved_text(client, world):
     response = client.post(f"/findings/drills/{world.drill.id}/review", data={
         "review-execution": "", "review-went_well": "保留这一段", "review-version": "0", "then": "submit"})
     assert response.status_code == 422 and "Describe how the drill was carried out" in response.get_data(as_text=True)
-    review = services.review_of(world.drill)
+    review = reviews.review_of(world.drill)
     assert (review.went_well, review.filing_status) == ("保留这一段", FilingStatus.DRAFT)
 
 

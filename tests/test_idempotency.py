@@ -544,7 +544,7 @@ def test_double_tap_on_a_slow_link_and_back_then_send_again_make_one_record(serv
 def test_every_form_backed_change_is_compare_and_set(app, make_user, make_org):
     """Two saves based on one version: the second is a Conflict naming `version` and changes nothing."""
     from drillmgr.accounts.services import update_user
-    from drillmgr.checklists.services import create_template, update_template
+    from drillmgr.checklists.templates import create_template, update_template
     from drillmgr.enums import Role
     from drillmgr.errors import Conflict
     from drillmgr.orgs.services import update_org

@@ -175,7 +175,7 @@ def test_attachments_over_the_api(client, coordinator, make_user):
 
 
 def test_readiness_figures_are_refused_to_unit_staff_as_compliance_is(client, make_user, make_org):
-    from drillmgr.checklists.services import ensure_default_templates
+    from drillmgr.checklists.templates import ensure_default_templates
 
     ensure_default_templates()
     school = make_org(kind=OrgKind.SCHOOL, region_code=WUSU)

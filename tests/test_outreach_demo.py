@@ -4,7 +4,7 @@ from datetime import date
 import sqlalchemy as sa
 from tests.conftest import PREFECTURE
 
-from drillmgr.checklists import services as checklists
+from drillmgr.checklists import readiness
 from drillmgr.checklists.models import ChecklistRun
 from drillmgr.demo.services import seed_demo
 from drillmgr.enums import Role
@@ -26,6 +26,6 @@ def test_seed_demo_adds_outreach_sites_and_readiness(app, make_user):
         assert by_code["654202"].covered == 6 and by_code["654203"].covered == 6
         assert any(row.gaps for row in rows)
         assert db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistRun)) > 0
-        summary = checklists.readiness_summary(PREFECTURE)
+        summary = readiness.readiness_summary(PREFECTURE)
         assert sum(r["units"] for r in summary) > sum(r["ready"] for r in summary) > 0
         assert seed_outreach_demo(date.today(), random.Random(1)) == 0

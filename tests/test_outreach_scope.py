@@ -5,7 +5,7 @@ import pytest
 from tests.conftest import SHAWAN, WUSU
 
 from drillmgr.access import services as access
-from drillmgr.checklists import services as checklists
+from drillmgr.checklists import runs
 from drillmgr.checklists.models import ChecklistRun
 from drillmgr.enums import Role
 from drillmgr.extensions import db
@@ -56,7 +56,7 @@ def world(app, _transaction, make_user, make_org):
             "shawan_activity": activity(SHAWAN),
             "wusu_site": sites.create_site(users["admin"], {"kind": "school", "name": "示范学校", "region_code": WUSU,
                                                      "org_id": school.id, "year": YEAR}),
-            "school_run": checklists.start_readiness_run(users["school_staff"], school),
+            "school_run": runs.start_readiness_run(users["school_staff"], school),
         }
         yield users, resources
 
@@ -71,7 +71,7 @@ def sees(user, name, resource) -> bool:
         assert listed == access.can_view_site(user, resource), name
         return listed
     assert isinstance(resource, ChecklistRun)
-    listed = resource in db.session.scalars(checklists.run_query(user)).all()
+    listed = resource in db.session.scalars(runs.run_query(user)).all()
     assert listed == access.can_view_checklist_run(user, resource), name
     return listed
 

@@ -16,7 +16,8 @@ from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
-from drillmgr.findings import services as findings
+from drillmgr.findings import actions as findings
+from drillmgr.localtime import local_today
 from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 from drillmgr.regions.models import Region
 from tests.conftest import at, login
@@ -110,7 +111,7 @@ def demo(make_drill):
     finding = findings.add_drill_finding(school, completed, {
         "summary": "楼梯口拥堵", "severity": "major", "category": "facility",
         "corrective_action": {"description": "增设引导员", "owner": school.id,
-                              "due_on": (findings.local_today() + timedelta(days=10)).isoformat()}})
+                              "due_on": (local_today() + timedelta(days=10)).isoformat()}})
     db.session.commit()
     run = db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.org_id == school.org_id)
                             .order_by(ChecklistRun.id))

@@ -21,7 +21,7 @@ from drillmgr.orgs import groups_api  # noqa: E402,F401 — units' groups
 from drillmgr.compliance import reminders_api  # noqa: E402,F401 — coordinators' reminders to units
 from drillmgr.calendars import api as calendars_api  # noqa: E402,F401 — registers the feed-link routes
 from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attachments
-from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
+from drillmgr.findings import api as findings_api  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.outreach import api as outreach_api  # noqa: E402,F401 — public education, demonstration sites
 from drillmgr.checklists import api as checklists_api  # noqa: E402,F401 — checklist runs, readiness
 from drillmgr.compliance import api as compliance_api  # noqa: E402,F401 — compliance and the half-year report

@@ -12,16 +12,19 @@ import os
 import re
 import secrets
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePath
+from typing import IO, Any
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from drillmgr.access import services as access
+from drillmgr.accounts.models import User
 from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
@@ -30,6 +33,7 @@ from drillmgr.drills.services import require_not_filed
 from drillmgr.enums import ActionStatus, AttachmentKind, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
+from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.localtime import api_datetime
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -54,6 +58,7 @@ FILE_TYPES = {
     ".png": FileType("image/png", b"\x89PNG\r\n\x1a\n"),
 }
 ALLOWED_EXTENSIONS = ", ".join(sorted(FILE_TYPES))
+Upload = tuple[str, FileType, bytes]  # an accepted file: its cleaned name, its type, its content
 MAX_FILENAME = 255
 PART = ".part"
 STORED_NAME = re.compile(r"[0-9a-f]{32}(\.part)?")
@@ -61,7 +66,7 @@ STORED_NAME = re.compile(r"[0-9a-f]{32}(\.part)?")
 ORPHAN_GRACE = timedelta(hours=1)
 
 
-def attachment_to_dict(attachment: Attachment) -> dict:
+def attachment_to_dict(attachment: Attachment) -> dict[str, Any]:
     return {"id": attachment.id, "drill_id": attachment.drill_id, "kind": attachment.kind.value,
             "filename": attachment.filename, "content_type": attachment.content_type, "size": attachment.size,
             "sha256": attachment.sha256, "uploaded_at": api_datetime(attachment.uploaded_at)}
@@ -90,7 +95,7 @@ def _sniff(file_type: FileType, content: bytes) -> bool:
         return False
 
 
-def read_upload(stream, filename: str, limit: int | None = None) -> tuple[str, FileType, bytes]:
+def read_upload(stream: IO[bytes], filename: str, limit: int | None = None) -> Upload:
     """Reads at most limit+1 bytes and checks size, extension and content; returns (name, type, bytes)."""
     limit = limit or current_app.config["MAX_ATTACHMENT_BYTES"]
     name = _clean_filename(filename)
@@ -118,7 +123,21 @@ def read_upload(stream, filename: str, limit: int | None = None) -> tuple[str, F
     return name, file_type, content
 
 
-def add_attachment(actor, drill: Drill, kind: str | None, stream, filename: str) -> Attachment:
+def new_attachment(actor: User, upload: Upload, owner: dict[str, int],
+                   kind: AttachmentKind | None = None) -> Attachment:
+    """Stages an accepted upload (see stage) and adds its row, on the drill, activity, run or action `owner`
+    names; a photo or another file unless `kind` says."""
+    name, file_type, content = upload
+    if kind is None:
+        kind = AttachmentKind.PHOTO if file_type.content_type.startswith("image/") else AttachmentKind.OTHER
+    attachment = Attachment(kind=kind, filename=name, stored_name=stage(content), content_type=file_type.content_type,
+                            size=len(content), sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=actor.id,
+                            uploaded_at=utcnow(), **owner)
+    db.session.add(attachment)
+    return attachment
+
+
+def add_attachment(actor: User, drill: Drill, kind: str | None, stream: IO[bytes], filename: str) -> Attachment:
     """Stores an upload on `drill`; refuses it whole, with a specific message, when anything is wrong."""
     access.require(access.can_edit_drill(actor, drill), _("You cannot add files to this drill."))
     if drill.status == DrillStatus.CANCELLED:
@@ -130,19 +149,13 @@ def add_attachment(actor, drill: Drill, kind: str | None, stream, filename: str)
         message = _("Unknown value %(value)s; allowed: %(allowed)s.", value=repr(kind),
                     allowed=", ".join(AttachmentKind.values()))
         raise ValidationError(message, {"kind": [message]}) from None
-    name, file_type, content = read_upload(stream, filename)
-    attachment = Attachment(drill_id=drill.id, kind=kind_value, filename=name, stored_name=stage(content),
-                            content_type=file_type.content_type, size=len(content),
-                            sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=getattr(actor, "id", None),
-                            uploaded_at=utcnow())
-    db.session.add(attachment)
+    attachment = new_attachment(actor, read_upload(stream, filename), {"drill_id": drill.id}, kind_value)
     db.session.flush()
     audit.record(actor, "attachment.add", "drill", drill.id, None, attachment_to_dict(attachment))
-    db.session.commit()
     return attachment
 
 
-# --- storing: a temporary name until the row is committed ------------------------------------
+# --- storing: a temporary name until the row is committed, removing once its deletion is -----
 
 def stage(content: bytes) -> str:
     """Writes `content` as <name>.part and returns <name>, the attachment's stored_name. The file is
@@ -168,7 +181,7 @@ def remove_when_kept(paths: list[Path]) -> None:
 
 
 @sa.event.listens_for(Session, "after_commit")
-def _keep_staged(session) -> None:
+def _keep_staged(session: Session) -> None:
     if session.in_nested_transaction():  # a savepoint: the rows are not committed yet
         return
     for path in session.info.pop("staged_uploads", []):
@@ -178,8 +191,9 @@ def _keep_staged(session) -> None:
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
-def _drop_staged(session, transaction) -> None:
-    """A transaction that ends without its commit (rolled back, or its session closed) keeps no file."""
+def _drop_staged(session: Session, transaction: SessionTransaction) -> None:
+    """A transaction that ends without its commit (rolled back, or its session closed) keeps no new file, and
+    every file it meant to remove."""
     if transaction.parent is not None:  # a savepoint, or a flush's inner transaction
         return
     for path in session.info.pop("staged_uploads", []):
@@ -221,41 +235,35 @@ def drill_attachments(drill: Drill) -> list[Attachment]:
                                    .order_by(Attachment.kind, Attachment.uploaded_at)))
 
 
-def get_visible_attachment(user, attachment_id: int) -> Attachment:
+def get_visible_attachment(user: User, attachment_id: int) -> Attachment:
     """The attachment, if its drill (evidence: its finding) is visible to `user`, double-blind rule
     included; else NotFound."""
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is not None and attachment.drill_id is not None:
         access.get_visible_drill(user, attachment.drill_id)
     elif attachment is not None and attachment.corrective_action_id is not None:
-        access.get_visible_finding(user, _action(attachment.corrective_action_id).finding_id)
+        action = db.session.get(CorrectiveAction, attachment.corrective_action_id)
+        assert action is not None  # corrective_action_id is a foreign key
+        access.get_visible_finding(user, action.finding_id)
     else:
         access.not_found(_("No such file."))
     return attachment
-
-
-def _action(action_id: int):
-    from drillmgr.findings.models import CorrectiveAction
-
-    return db.session.get(CorrectiveAction, action_id)
 
 
 def attachment_path(attachment: Attachment) -> Path:
     return upload_dir() / attachment.stored_name
 
 
-def delete_attachment(actor, attachment: Attachment) -> None:
+def delete_attachment(actor: User, attachment: Attachment) -> None:
     if attachment.drill_id is None:
         access.deny()  # evidence stays with its corrective action
     drill = db.session.get(Drill, attachment.drill_id)
     assert drill is not None  # drill_id is a foreign key
     access.require(access.can_edit_drill(actor, drill), _("You cannot remove files from this drill."))
     require_not_filed(drill)
-    path = attachment_path(attachment)
     audit.record(actor, "attachment.delete", "drill", drill.id, attachment_to_dict(attachment), None)
     db.session.delete(attachment)
-    db.session.commit()
-    path.unlink(missing_ok=True)
+    remove_when_kept([attachment_path(attachment)])
 
 
 # --- evidence on corrective actions ----------------------------------------------------------
@@ -263,14 +271,7 @@ def delete_attachment(actor, attachment: Attachment) -> None:
 MAX_EVIDENCE_FILES = 10
 
 
-def evidence_to_dict(attachment: Attachment) -> dict:
-    return {"id": attachment.id, "kind": attachment.kind.value, "filename": attachment.filename,
-            "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
-            "uploaded_at": api_datetime(attachment.uploaded_at), "uploaded_by": attachment.uploaded_by_id,
-            "from_checklist": attachment.checklist_run_id is not None}
-
-
-def evidence_of(action_ids) -> dict[int, list[Attachment]]:
+def evidence_of(action_ids: Iterable[int]) -> dict[int, list[Attachment]]:
     """The evidence of each action, oldest first, in one query."""
     found: dict[int, list[Attachment]] = {}
     ids = list(action_ids)
@@ -282,7 +283,7 @@ def evidence_of(action_ids) -> dict[int, list[Attachment]]:
     return found
 
 
-def add_evidence(actor, finding, files) -> list[Attachment]:
+def add_evidence(actor: User, finding: Finding, files: Iterable[tuple[IO[bytes], str]]) -> list[Attachment]:
     """Stores photos and files (a list of (stream, filename)) showing that the finding's corrective
     action was carried out. All or nothing: one refused file refuses the upload, naming it."""
     action = finding.corrective_action
@@ -296,7 +297,8 @@ def add_evidence(actor, finding, files) -> list[Attachment]:
     if len(files) > MAX_EVIDENCE_FILES:
         message = _("At most %(n)d files at once.", n=MAX_EVIDENCE_FILES)
         raise ValidationError(message, {"files": [message]})
-    accepted, errors = [], []
+    accepted: list[Upload] = []
+    errors: list[str] = []
     for stream, filename in files:
         try:
             accepted.append(read_upload(stream, filename))
@@ -304,16 +306,8 @@ def add_evidence(actor, finding, files) -> list[Attachment]:
             errors.append(_("%(name)s: %(reason)s", name=_clean_filename(filename)[:80], reason=error.detail))
     if errors:
         raise ValidationError(_("No file was added: %(reasons)s", reasons=" ".join(errors)), {"files": errors})
-    added = []
-    for name, file_type, content in accepted:
-        is_image = file_type.content_type.startswith("image/")
-        added.append(Attachment(
-            corrective_action_id=action.id, kind=AttachmentKind.PHOTO if is_image else AttachmentKind.OTHER,
-            filename=name, stored_name=stage(content), content_type=file_type.content_type, size=len(content),
-            sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=actor.id, uploaded_at=utcnow()))
-    db.session.add_all(added)
+    added = [new_attachment(actor, upload, {"corrective_action_id": action.id}) for upload in accepted]
     db.session.flush()
     audit.record(actor, "action.evidence", "corrective_action", action.id, None,
                  {"files": [a.filename for a in added], "ids": [a.id for a in added]})
-    db.session.commit()
     return added

@@ -1,14 +1,18 @@
 """Uploading drill files from the drill page, downloading and removing them."""
+from collections.abc import Callable
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
-from flask_babel import gettext as _
+from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from drillmgr.access import services as access
 from drillmgr.attachments import services
 from drillmgr.attachments.forms import AttachmentForm, DeleteAttachmentForm
+from drillmgr.attachments.models import Attachment
 from drillmgr.drills import services as drill_services
+from drillmgr.drills.models import Drill
 from drillmgr.errors import Forbidden, ServiceError
-from drillmgr.extensions import db
 from drillmgr.web import or_404
 
 bp = Blueprint("attachments", __name__)
@@ -25,17 +29,9 @@ def upload(drill_id: int):
                 flash(message, "danger")
         return redirect(url_for("drills.detail", drill_id=drill.id, _anchor="files"))
     upload_file = form.file.data
-    try:
-        attachment = services.add_attachment(current_user, drill, form.kind.data, upload_file.stream,
-                                             upload_file.filename or "")
-    except Forbidden:
-        abort(403)
-    except ServiceError as error:
-        db.session.rollback()
-        flash(_("The file was not added: %(reason)s", reason=error.detail), "danger")
-    else:
-        flash(_("File “%(name)s” added.", name=attachment.filename), "success")
-    return redirect(url_for("drills.detail", drill_id=drill.id, _anchor="files"))
+    return _files_step(drill, lambda: services.add_attachment(
+        current_user, drill, form.kind.data, upload_file.stream, upload_file.filename or ""),
+        _l("The file was not added: %(reason)s"), _l("File “%(name)s” added."))
 
 
 @bp.get("/attachments/<int:attachment_id>")
@@ -62,13 +58,22 @@ def delete(attachment_id: int):
     if request.method == "GET" or not form.validate_on_submit():
         return render_template("drills/delete_attachment.html", attachment=attachment, drill=drill, form=form,
                                filed=drill_services.is_filed(drill))
-    try:
+    def remove() -> Attachment:
         services.delete_attachment(current_user, attachment)
+        return attachment
+
+    return _files_step(drill, remove, _l("The file was not removed: %(reason)s"), _l("File “%(name)s” removed."))
+
+
+def _files_step(drill: Drill, step: Callable[[], Attachment], refused: str, done: str) -> ResponseReturnValue:
+    """Adds or removes a file, says how it went (`refused` names the %(reason)s, `done` the file's %(name)s),
+    and goes back to the drill's files."""
+    try:
+        attachment = step()
     except Forbidden:
         abort(403)
     except ServiceError as error:
-        db.session.rollback()
-        flash(_("The file was not removed: %(reason)s", reason=error.detail), "danger")
+        flash(str(refused) % {"reason": error.detail}, "danger")
     else:
-        flash(_("File “%(name)s” removed.", name=attachment.filename), "success")
+        flash(str(done) % {"name": attachment.filename}, "success")
     return redirect(url_for("drills.detail", drill_id=drill.id, _anchor="files"))

@@ -4,13 +4,18 @@ from flask import jsonify, request, url_for
 
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, region_and_year, token_required
 from drillmgr.api.openapi import describe, query_params, register_schema
-from drillmgr.checklists import services as checklists
-from drillmgr.checklists.schemas import (ChecklistAnswerSchema, ChecklistRunSchema, ChecklistRunStartSchema,
-                                         ReadinessSummarySchema, RunFilterSchema)
+from drillmgr.checklists import readiness as readiness_of_units
+from drillmgr.checklists import runs, shortcomings
+from drillmgr.checklists.schemas import (
+    ChecklistAnswerSchema,
+    ChecklistRunSchema,
+    ChecklistRunStartSchema,
+    ReadinessSummarySchema,
+    RunFilterSchema,
+)
 from drillmgr.enums import FindingCategory, Severity
 from drillmgr.extensions import db
-from drillmgr.findings.services import finding_to_dict
-from drillmgr.localtime import local_today
+from drillmgr.findings.schemas import FINDING
 from drillmgr.outreach.schemas import SummaryArgsSchema
 
 register_schema("ChecklistRun", ChecklistRunSchema, output=True)
@@ -39,7 +44,7 @@ register_schema("ReadinessSummary", ReadinessSummarySchema, output=True)
 def list_checklist_runs():
     page, per_page = page_args()
     filters = RunFilterSchema().load(request.args.to_dict(), partial=True)
-    query = checklists.run_query(current_api_user(), org_id=filters.get("org"), drill_id=filters.get("drill"))
+    query = runs.run_query(current_api_user(), org_id=filters.get("org"), drill_id=filters.get("drill"))
     return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
                              ChecklistRunSchema().dump))
 
@@ -49,7 +54,7 @@ def list_checklist_runs():
           response="ChecklistRun", created=True, conflicts=True)
 @token_required
 def start_checklist_run():
-    run = checklists.start_run(current_api_user(), json_body())
+    run = runs.start_run(current_api_user(), json_body())
     return jsonify(ChecklistRunSchema().dump(run)), 201
 
 
@@ -57,7 +62,7 @@ def start_checklist_run():
 @describe("One checklist run with its answers", response="ChecklistRun")
 @token_required
 def get_checklist_run(run_id: int):
-    return jsonify(ChecklistRunSchema().dump(checklists.get_visible_run(current_api_user(), run_id)))
+    return jsonify(ChecklistRunSchema().dump(runs.get_visible_run(current_api_user(), run_id)))
 
 
 @bp.post("/checklist-runs/<int:run_id>/answers")
@@ -66,8 +71,8 @@ def get_checklist_run(run_id: int):
 @token_required
 def answer_checklist_run(run_id: int):
     actor = current_api_user()
-    run = checklists.get_visible_run(actor, run_id)
-    return jsonify(ChecklistRunSchema().dump(checklists.save_answers(actor, run, json_body())))
+    run = runs.get_visible_run(actor, run_id)
+    return jsonify(ChecklistRunSchema().dump(runs.save_answers(actor, run, json_body())))
 
 
 @bp.post("/checklist-runs/<int:run_id>/complete")
@@ -75,8 +80,8 @@ def answer_checklist_run(run_id: int):
 @token_required
 def complete_checklist_run(run_id: int):
     actor = current_api_user()
-    run = checklists.get_visible_run(actor, run_id)
-    return jsonify(ChecklistRunSchema().dump(checklists.complete_run(actor, run)))
+    run = runs.get_visible_run(actor, run_id)
+    return jsonify(ChecklistRunSchema().dump(runs.complete_run(actor, run)))
 
 
 @bp.post("/checklist-runs/<int:run_id>/items/<int:item_id>/corrective-action")
@@ -87,9 +92,9 @@ def complete_checklist_run(run_id: int):
 @token_required
 def checklist_corrective_action(run_id: int, item_id: int):
     actor = current_api_user()
-    run = checklists.get_visible_run(actor, run_id)
-    finding = checklists.make_corrective_action(actor, run, item_id, json_body())
-    return jsonify(finding_to_dict(finding, local_today())), 201, {
+    run = runs.get_visible_run(actor, run_id)
+    finding = shortcomings.make_corrective_action(actor, run, item_id, json_body())
+    return jsonify(FINDING.dump(finding)), 201, {
         "Location": url_for("api.get_finding", finding_id=finding.id)}
 
 
@@ -99,6 +104,6 @@ def checklist_corrective_action(run_id: int, item_id: int):
 @token_required
 def readiness():
     region, _year = region_and_year(SummaryArgsSchema)
-    rows = checklists.readiness_for(current_api_user(), region)
+    rows = readiness_of_units.readiness_for(current_api_user(), region)
     return jsonify(ReadinessSummarySchema().dump({"items": rows}))
 

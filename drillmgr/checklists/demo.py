@@ -7,7 +7,8 @@ import sqlalchemy as sa
 
 from drillmgr.accounts.models import User
 from drillmgr.checklists.models import ChecklistAnswer, ChecklistRun, ChecklistTemplate
-from drillmgr.checklists.services import ensure_default_templates, term_bounds
+from drillmgr.checklists.readiness import term_bounds
+from drillmgr.checklists.templates import ensure_default_templates
 from drillmgr.enums import Answer
 from drillmgr.extensions import db
 from drillmgr.localtime import local_zone

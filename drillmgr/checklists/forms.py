@@ -1,23 +1,28 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
-from drillmgr.enums import DrillForm, DrillScope, FindingCategory, OrgKind
+from drillmgr.checklists.schemas import ChecklistItemSchema, ChecklistTemplateSchema
 from drillmgr.findings.forms import FindingForm
-from drillmgr.forms import form_version
+from drillmgr.findings.schemas import FindingSchema
+from drillmgr.forms import form_version, schema_choices, schema_length
 
 
 def _blank_first(choices, blank):
     return lambda: [("", blank), *choices()]
 
 
+def _choices(name: str):
+    return schema_choices(ChecklistTemplateSchema, name)
+
+
 class TemplateForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    drill_form = SelectField(_l("For drills of the form"), choices=_blank_first(DrillForm.choices, "—"))
-    drill_scope = SelectField(_l("and of the scope"), choices=_blank_first(DrillScope.choices, _l("any scope")))
+    name = StringField(_l("Name"), validators=[DataRequired(), schema_length(ChecklistTemplateSchema, "name")])
+    drill_form = SelectField(_l("For drills of the form"), choices=_blank_first(_choices("drill_form"), "—"))
+    drill_scope = SelectField(_l("and of the scope"), choices=_blank_first(_choices("drill_scope"), _l("any scope")))
     org_kind = SelectField(_l("Or: standing checklist for units of the kind"),
-                           choices=_blank_first(OrgKind.choices, "—"))
+                           choices=_blank_first(_choices("org_kind"), "—"))
     active = BooleanField(_l("In use"), default=True)
     version = HiddenField()
 
@@ -28,7 +33,7 @@ class TemplateForm(FlaskForm):
 
 
 class ItemForm(FlaskForm):
-    text = StringField(_l("Item"), validators=[DataRequired(), Length(max=500)])
+    text = StringField(_l("Item"), validators=[DataRequired(), schema_length(ChecklistItemSchema, "text")])
 
 
 class ActionForm(FlaskForm):
@@ -38,5 +43,5 @@ class ActionForm(FlaskForm):
 class MakeActionForm(FindingForm):
     """A "no" answer made a finding: its category and its owner are chosen, never assumed."""
 
-    category = SelectField(_l("Category"), choices=_blank_first(FindingCategory.choices, _l("— choose —")),
-                           validators=[DataRequired()])
+    category = SelectField(_l("Category"), validators=[DataRequired()],
+                           choices=_blank_first(schema_choices(FindingSchema, "category"), _l("— choose —")))

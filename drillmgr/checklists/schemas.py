@@ -1,9 +1,11 @@
-"""The checklist-run resources: what the API and the services read of a run's start, its answers and the list's
-filters, and what the API answers (a run with its answers, readiness by county)."""
+"""The checklist resources: templates and their items (what editing reads, and the forms' limits and choices),
+a run's start, its answers and the list's filters, and what the API answers (a run with its answers, readiness
+by county)."""
 from typing import Any
 
-from drillmgr.api.schema import Date, DateTime, Decimal, EnumValue, Integer, List, Nested, Schema, Text
-from drillmgr.enums import Answer
+from drillmgr.api.schema import (Boolean, Date, DateTime, Decimal, EnumValue, Integer, List, Nested, Schema, Text,
+                                 Version)
+from drillmgr.enums import Answer, DrillForm, DrillScope, OrgKind
 
 LINE_FIELDS = {"item_id": "item.id", "text": "item.text", "answer": "value", "note": "answer.note",
                "photo_id": "answer.photo_id", "finding_id": "answer.finding_id"}
@@ -13,7 +15,7 @@ MAX_NOTE = 2000
 
 
 class ChecklistLineSchema(Schema):
-    """An item of a run and its answer (a checklists.services.RunLine)."""
+    """An item of a run and its answer (a checklists.runs.RunLine)."""
 
     item_id = Integer()
     text = Text()
@@ -44,7 +46,7 @@ class ChecklistRunSchema(Schema):
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
         # Imported here: the services read their input with this module's schemas.
-        from drillmgr.checklists.services import progress, run_lines
+        from drillmgr.checklists.runs import progress, run_lines
 
         if attr in PROGRESS_FIELDS:
             return getattr(progress(obj), attr)
@@ -85,3 +87,17 @@ class ReadinessRowSchema(Schema):
 
 class ReadinessSummarySchema(Schema):
     items = List(Nested(ReadinessRowSchema))
+
+
+class ChecklistTemplateSchema(Schema):
+    name = Text(required=True, max_length=200)
+    drill_form = EnumValue(DrillForm)
+    drill_scope = EnumValue(DrillScope)
+    org_kind = EnumValue(OrgKind)
+    active = Boolean()
+    version = Version()
+
+
+class ChecklistItemSchema(Schema):
+    text = Text(required=True, max_length=500)
+    active = Boolean()

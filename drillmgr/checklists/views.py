@@ -4,10 +4,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from drillmgr import unit_of_work
 from drillmgr.access import services as access
 from drillmgr.attachments.models import Attachment
 from drillmgr.attachments.services import attachment_path
-from drillmgr.checklists import services
+from drillmgr.checklists import readiness, runs, shortcomings
+from drillmgr.checklists import templates as checklist_templates
 from drillmgr.checklists.forms import ActionForm, ItemForm, MakeActionForm, TemplateForm
 from drillmgr.drills.models import Drill
 from drillmgr.enums import Answer, Role, Severity
@@ -25,7 +27,7 @@ bp = Blueprint("checklists", __name__, url_prefix="/checklists")
 @bp.app_template_global()
 def pre_drill_checklist(drill):
     """For templates/checklists/_drill_panel.html, included by the drill page."""
-    return services.drill_checklist(current_user, drill) if current_user.is_authenticated else None
+    return readiness.drill_checklist(current_user, drill) if current_user.is_authenticated else None
 
 
 @bp.app_template_global()
@@ -34,7 +36,7 @@ def readiness_summary_for(region_code):
     if not current_user.is_authenticated or not region_code:
         return []
     try:
-        return services.readiness_for(current_user, region_code)
+        return readiness.readiness_for(current_user, region_code)
     except ServiceError:
         return []
 
@@ -42,7 +44,7 @@ def readiness_summary_for(region_code):
 @bp.app_template_global()
 def unit_readiness(org):
     """For templates/checklists/_org_panel.html, included by the unit page."""
-    return services.unit_readiness(current_user, org) if current_user.is_authenticated else None
+    return readiness.unit_readiness(current_user, org) if current_user.is_authenticated else None
 
 
 def _flash_errors(error: ServiceError) -> None:
@@ -51,7 +53,6 @@ def _flash_errors(error: ServiceError) -> None:
 
 
 def _fail(error: ServiceError) -> None:
-    db.session.rollback()
     if error.status in (403, 404):
         abort(error.status)
     _flash_errors(error)
@@ -65,11 +66,11 @@ def index():
     region_code = None
     if current_user.role != Role.ORG_STAFF:
         region_code = current_user.region_code if current_user.role in access.REGIONAL_ROLES else PREFECTURE[0]
-    pagination = db.paginate(services.run_query(current_user), page=request.args.get("page", 1, type=int),
+    pagination = db.paginate(runs.run_query(current_user), page=request.args.get("page", 1, type=int),
                              per_page=30, error_out=False)
-    names = services.run_subjects(pagination.items)
+    names = runs.run_subjects(pagination.items)
     return render_template("checklists/index.html", org=org, region_code=region_code, pagination=pagination,
-                           subjects=names, action_form=ActionForm(), progress=services.progress)
+                           subjects=names, action_form=ActionForm(), progress=runs.progress)
 
 
 # --- templates -------------------------------------------------------------------------------
@@ -77,7 +78,7 @@ def index():
 @bp.get("/templates")
 @login_required
 def templates():
-    return render_template("checklists/templates.html", templates=services.all_templates(),
+    return render_template("checklists/templates.html", templates=checklist_templates.all_templates(),
                            can_edit=access.can_edit_checklist_templates(current_user))
 
 
@@ -89,9 +90,8 @@ def new_template():
     form = TemplateForm()
     if form.validate_on_submit():
         try:
-            template = services.create_template(current_user, form.to_payload())
+            template = checklist_templates.create_template(current_user, form.to_payload())
         except ServiceError as error:
-            db.session.rollback()
             for message in apply_service_errors(form, error):
                 flash(message, "danger")
         else:
@@ -103,7 +103,7 @@ def new_template():
 @bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
 @login_required
 def template(template_id: int):
-    checklist = or_404(services.get_template, template_id)
+    checklist = or_404(checklist_templates.get_template, template_id)
     can_edit = access.can_edit_checklist_templates(current_user)
     form = TemplateForm(obj=checklist)
     if request.method == "GET":
@@ -115,9 +115,8 @@ def template(template_id: int):
             abort(403)
         if form.validate_on_submit():
             try:
-                services.update_template(current_user, checklist, form.to_payload())
+                checklist_templates.update_template(current_user, checklist, form.to_payload())
             except ServiceError as error:
-                db.session.rollback()
                 for message in apply_service_errors(form, error):
                     flash(message, "danger")
             else:
@@ -130,7 +129,7 @@ def template(template_id: int):
 def _template_action(template_id: int, change) -> object:
     if not access.can_edit_checklist_templates(current_user):
         abort(403)
-    checklist = or_404(services.get_template, template_id)
+    checklist = or_404(checklist_templates.get_template, template_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
@@ -143,7 +142,7 @@ def _template_action(template_id: int, change) -> object:
 @bp.post("/templates/<int:template_id>/items")
 @login_required
 def add_item(template_id: int):
-    return _template_action(template_id, lambda t: services.add_item(
+    return _template_action(template_id, lambda t: checklist_templates.add_item(
         current_user, t, {"text": request.form.get("text", "")}))
 
 
@@ -155,14 +154,14 @@ def update_item(template_id: int, item_id: int):
         data["text"] = request.form["text"]
     if "active" in request.form:
         data["active"] = request.form["active"] == "1"
-    return _template_action(template_id, lambda t: services.update_item(current_user, t, item_id, data))
+    return _template_action(template_id, lambda t: checklist_templates.update_item(current_user, t, item_id, data))
 
 
 @bp.post("/templates/<int:template_id>/items/<int:item_id>/move")
 @login_required
 def move_item(template_id: int, item_id: int):
     offset = -1 if request.form.get("direction") == "up" else 1
-    return _template_action(template_id, lambda t: services.move_item(current_user, t, item_id, offset))
+    return _template_action(template_id, lambda t: checklist_templates.move_item(current_user, t, item_id, offset))
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -174,7 +173,7 @@ def start_for_drill(drill_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        run = services.start_drill_run(current_user, drill)
+        run = runs.start_drill_run(current_user, drill)
     except ServiceError as error:
         _fail(error)
         return redirect(url_for("drills.detail", drill_id=drill.id))
@@ -188,7 +187,7 @@ def start_for_org(org_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        run = services.start_readiness_run(current_user, org)
+        run = runs.start_readiness_run(current_user, org)
     except ServiceError as error:
         _fail(error)
         return redirect(url_for("orgs.detail", org_id=org.id))
@@ -196,12 +195,12 @@ def start_for_org(org_id: int):
 
 
 def _visible_run(run_id: int):
-    return or_404(services.get_visible_run, current_user, run_id)
+    return or_404(runs.get_visible_run, current_user, run_id)
 
 
 def _answers_from_form(run) -> tuple[dict, dict]:
     answers, photos = {}, {}
-    for line in services.run_lines(run):
+    for line in runs.run_lines(run):
         key = str(line.item.id)
         if f"answer-{key}" in request.form or f"note-{key}" in request.form:
             answers[key] = {"answer": request.form.get(f"answer-{key}") or None,
@@ -226,14 +225,14 @@ def run(run_id: int):
         answers, photos = _answers_from_form(checklist_run)
         action_item = request.form.get("action_item", "")
         try:
-            services.save_answers(current_user, checklist_run, answers, photos)
+            runs.save_answers(current_user, checklist_run, answers, photos)
             if action_item.isdigit():
                 # "Make it a corrective action" first saves what was typed on the other items.
                 return redirect(url_for("checklists.make_action", run_id=checklist_run.id, item_id=int(action_item)))
             if request.form.get("complete"):
-                services.complete_run(current_user, checklist_run)
+                unit_of_work.finish(True)  # the answers are kept (a unit of their own) even if completing is refused
+                runs.complete_run(current_user, checklist_run)
         except ServiceError as error:
-            db.session.rollback()
             if error.status in (403, 404):
                 abort(error.status)
             errors = error.errors
@@ -245,8 +244,8 @@ def run(run_id: int):
             return redirect(url_for("checklists.run", run_id=checklist_run.id))
     org = db.session.get(Organisation, checklist_run.org_id) if checklist_run.org_id else None
     drill = db.session.get(Drill, checklist_run.drill_id) if checklist_run.drill_id else None
-    return render_template("checklists/run.html", run=checklist_run, lines=services.run_lines(checklist_run),
-                           progress=services.progress(checklist_run), errors=errors, org=org, drill=drill,
+    return render_template("checklists/run.html", run=checklist_run, lines=runs.run_lines(checklist_run),
+                           progress=runs.progress(checklist_run), errors=errors, org=org, drill=drill,
                            can_fill=can_fill,
                            action_form=ActionForm(), answers=Answer, submitted=request.form)
 
@@ -263,7 +262,7 @@ def make_action(run_id: int, item_id: int):
     checklist_run = _visible_run(run_id)
     back = url_for("checklists.run", run_id=checklist_run.id) + f"#item-{item_id}"
     try:
-        draft = services.action_draft(current_user, checklist_run, item_id)
+        draft = shortcomings.action_draft(current_user, checklist_run, item_id)
     except ServiceError as error:
         _fail(error)
         return redirect(back)
@@ -274,9 +273,8 @@ def make_action(run_id: int, item_id: int):
         form.severity.data = Severity.MAJOR.value
     elif form.validate_on_submit():
         try:
-            finding = services.make_corrective_action(current_user, checklist_run, item_id, form.to_payload())
+            finding = shortcomings.make_corrective_action(current_user, checklist_run, item_id, form.to_payload())
         except ServiceError as error:
-            db.session.rollback()
             if error.status in (403, 404):
                 abort(error.status)
             for message in apply_errors(form, error):

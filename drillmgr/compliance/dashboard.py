@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
-from drillmgr.checklists.services import readiness_summary, term_bounds
+from drillmgr.checklists.readiness import readiness_summary, term_bounds
 from drillmgr.compliance.kept import kept_evaluate
 from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods

@@ -9,7 +9,7 @@ from drillmgr.accounts.models import User
 from drillmgr.drills import services as drills
 from drillmgr.drills.models import Drill
 from drillmgr.extensions import db
-from drillmgr.findings import services as findings
+from drillmgr.findings import actions, reviews
 from drillmgr.localtime import local_today
 
 REVIEW = {
@@ -58,7 +58,7 @@ def _completed(staff: User, title: str, days_ago: int, now: datetime) -> Drill:
 
 def _findings(staff: User, coordinator: User, drill: Drill, today: date) -> None:
     for summary, severity, category, description, steps in FINDINGS:
-        finding = findings.add_drill_finding(staff, drill, {
+        finding = actions.add_drill_finding(staff, drill, {
             "summary": summary, "severity": severity, "category": category,
             "corrective_action": {"description": description, "owner": staff.id,
                                   "due_on": (today + timedelta(days=30)).isoformat()}})
@@ -66,9 +66,9 @@ def _findings(staff: User, coordinator: User, drill: Drill, today: date) -> None
             actor = coordinator if step in ("verified", "send_back") else staff
             status = "in_progress" if step == "send_back" else step
             reason = {"reason": "（演示）请补充培训签到表"} if step == "send_back" else {}
-            findings.update_finding(actor, finding, {"corrective_action": {"status": status, **reason}})
+            actions.update_finding(actor, finding, {"corrective_action": {"status": status, **reason}})
     # One action overdue, as they are in real life.
-    late = findings.drill_findings(drill)[0].corrective_action
+    late = actions.drill_findings(drill)[0].corrective_action
     late.due_on = today - timedelta(days=5)
 
 
@@ -92,24 +92,24 @@ def seed_filing_demo(now: datetime | None = None) -> int:
     today = local_today()
     for title, days_ago, state in PATH:
         drill = _completed(staff, title, days_ago, now)
-        findings.save_review(staff, drill, REVIEW)
+        reviews.save_review(staff, drill, REVIEW)
         if state in ("accepted", "reopened", "refiled"):
             _findings(staff, coordinator, drill, today)
         if state == "draft":
             continue
-        findings.submit_review(staff, drill)
+        reviews.submit_review(staff, drill)
         if state == "returned":
-            findings.return_review(coordinator, drill, {"reason": "（演示）请补充各班疏散用时和清点人数情况"})
+            reviews.return_review(coordinator, drill, {"reason": "（演示）请补充各班疏散用时和清点人数情况"})
         elif state != "submitted":
-            findings.accept_review(coordinator, drill)
+            reviews.accept_review(coordinator, drill)
         if state in ("reopened", "refiled"):
-            findings.reopen_review(coordinator, drill, {"reason": "（演示）疏散用时录入有误，需更正"})
+            reviews.reopen_review(coordinator, drill, {"reason": "（演示）疏散用时录入有误，需更正"})
         if state == "refiled":
             assert drill.participation is not None  # the drill was completed with its participation
             drills.complete_drill(staff, drill, {"participation": {
                 "counts": {"students": drill.participation.students, "staff": drill.participation.staff},
                 "evacuation_seconds": 88}})
-            findings.save_review(staff, drill, {"execution": REVIEW["execution"] + "更正：疏散用时1分28秒。"})
-            findings.submit_review(staff, drill)
-            findings.accept_review(coordinator, drill)
+            reviews.save_review(staff, drill, {"execution": REVIEW["execution"] + "更正：疏散用时1分28秒。"})
+            reviews.submit_review(staff, drill)
+            reviews.accept_review(coordinator, drill)
     return len(PATH)

@@ -20,7 +20,7 @@ from drillmgr.exercises.models import Evaluation, ExerciseSession, Inject, Injec
 from drillmgr.exercises.objectives import objectives
 from drillmgr.exercises.sessions import SessionState, elapsed_seconds, session_of
 from drillmgr.extensions import db
-from drillmgr.findings import services as findings
+from drillmgr.findings import actions, reviews
 from drillmgr.findings.models import Finding
 
 
@@ -115,7 +115,7 @@ def after_action(actor: User, drill: Drill) -> AfterAction:
                                                                       "read its exercise report."))
     all_injects = injects(drill)
     results = _objective_results(drill, all_injects)
-    drill_findings = findings.drill_findings(drill)
+    drill_findings = actions.drill_findings(drill)
     finding_by_id = {f.id: f for f in drill_findings}
     plan = [_plan_row(result, finding_by_id) for result in results]
     return AfterAction(drill, session_of(drill), results, _timeline(all_injects), feedback_summary(drill),
@@ -193,9 +193,9 @@ def fill_review(actor: User, drill: Drill) -> dict[str, str]:
     """Writes the draft into the drill's after-action review, only into fields still empty (what the organiser
     wrote stays), through the findings feature's own rules (completed drill, revisable review)."""
     draft = review_draft(after_action(actor, drill))
-    review = findings.review_of(drill)
+    review = reviews.review_of(drill)
     data: dict[str, Any] = {name: line for name, line in draft.items()
                             if line and not (getattr(review, name, "") or "").strip()}
     data["version"] = review.version if review is not None else 0
-    findings.save_review(actor, drill, data)
+    reviews.save_review(actor, drill, data)
     return draft

@@ -14,10 +14,21 @@ from drillmgr.exercises import aar, conduct, evaluations, injects, objectives, s
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.api import design_drill
 from drillmgr.exercises.downloads import DOCX, report_file_response
-from drillmgr.exercises.schemas import (AfterActionSchema, EvaluationListSchema, EvaluationSchema,
-                                        FeedbackLinkRequestSchema, FeedbackLinksSchema, FeedbackSummarySchema,
-                                        InjectListSchema, InjectResponseSchema, InjectSchema, LiveExerciseSchema,
-                                        SessionSchema, SessionStepSchema)
+from drillmgr.exercises.schemas import (
+    AfterActionSchema,
+    EvaluationListSchema,
+    EvaluationSchema,
+    FeedbackLinkRequestSchema,
+    FeedbackLinksSchema,
+    FeedbackSummarySchema,
+    InjectListSchema,
+    InjectResponseSchema,
+    InjectSchema,
+    LiveExerciseSchema,
+    SessionSchema,
+    SessionStepSchema,
+)
+from drillmgr.findings.schemas import FINDING
 
 register_schema("Session", SessionSchema, output=True)
 register_schema("LiveExercise", LiveExerciseSchema, output=True)
@@ -142,12 +153,10 @@ def put_evaluation(objective_id: int):
           request="FindingInput", response="Finding", created=True, conflicts=True)
 @token_required
 def evaluation_finding(evaluation_id: int):
-    from drillmgr.findings import services as findings
-
     actor = current_api_user()
     evaluation = evaluations.get_evaluation(actor, evaluation_id)
     finding = evaluations.evaluation_to_finding(actor, evaluation, json_body())
-    return (jsonify(findings.finding_to_dict(finding, findings.local_today())), 201,
+    return (jsonify(FINDING.dump(finding)), 201,
             {"Location": url_for("api.get_finding", finding_id=finding.id)})
 
 

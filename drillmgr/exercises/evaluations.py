@@ -20,7 +20,7 @@ from drillmgr.exercises.objectives import get_objective
 from drillmgr.exercises.schemas import EvaluationSchema
 from drillmgr.exercises.sessions import session_of
 from drillmgr.extensions import db
-from drillmgr.findings import services as findings
+from drillmgr.findings import actions
 from drillmgr.findings.models import Finding
 
 EVALUATION_FIELDS = ("rating", "observations", "strengths", "improvements")
@@ -84,7 +84,7 @@ def evaluation_to_finding(actor: User, evaluation: Evaluation, data: dict[str, A
     if evaluation.finding_id is not None:
         raise Conflict(_("This observation is already a finding."))
     summary = evaluation.improvements or evaluation.observations or objective.text
-    finding = findings.add_drill_finding(actor, drill_of(objective),
+    finding = actions.add_drill_finding(actor, drill_of(objective),
                                          {"summary": summary[:MAX_FINDING_SUMMARY]} | dict(data))
     evaluation.finding_id = finding.id
     return finding

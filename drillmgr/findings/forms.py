@@ -3,9 +3,12 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from drillmgr.enums import FindingCategory, Severity
 from drillmgr.errors import ServiceError
-from drillmgr.findings.services import ACTION_PREFIX, MAX_TEXT
+from drillmgr.findings.actions import ACTION_PREFIX
+from drillmgr.findings.reviews import REVIEW_TEXT_FIELDS
+from drillmgr.findings.schemas import (CorrectiveActionSchema, FilingReopenSchema, FilingReturnSchema, FindingSchema,
+                                       ReviewSchema)
+from drillmgr.forms import schema_choices, schema_length
 
 
 def _optional_id(value) -> int | None:
@@ -29,20 +32,24 @@ def apply_errors(form, error: ServiceError) -> list[str]:
     return apply_service_errors(form, flat)
 
 
+def _review_length(name: str) -> Length:
+    return schema_length(ReviewSchema, name)
+
+
 class ReviewForm(FlaskForm):
-    execution = TextAreaField(_l("How the drill was carried out"), validators=[Length(max=MAX_TEXT)])
-    plan_soundness = TextAreaField(_l("Soundness of the plan"), validators=[Length(max=MAX_TEXT)])
+    execution = TextAreaField(_l("How the drill was carried out"), validators=[_review_length("execution")])
+    plan_soundness = TextAreaField(_l("Soundness of the plan"), validators=[_review_length("plan_soundness")])
     command_coordination = TextAreaField(_l("Command and coordination during the drill"),
-                                         validators=[Length(max=MAX_TEXT)])
-    staff_handling = TextAreaField(_l("Handling by the staff involved"), validators=[Length(max=MAX_TEXT)])
-    equipment_fitness = TextAreaField(_l("Fitness of equipment and supplies"), validators=[Length(max=MAX_TEXT)])
-    recommendations = TextAreaField(_l("Recommendations"), validators=[Length(max=MAX_TEXT)])
-    went_well = TextAreaField(_l("What went well"), validators=[Length(max=MAX_TEXT)])
+                                         validators=[_review_length("command_coordination")])
+    staff_handling = TextAreaField(_l("Handling by the staff involved"), validators=[_review_length("staff_handling")])
+    equipment_fitness = TextAreaField(_l("Fitness of equipment and supplies"),
+                                      validators=[_review_length("equipment_fitness")])
+    recommendations = TextAreaField(_l("Recommendations"), validators=[_review_length("recommendations")])
+    went_well = TextAreaField(_l("What went well"), validators=[_review_length("went_well")])
     plan_revision_needed = BooleanField(_l("The emergency plan must be revised (item 12)"))
     version = HiddenField()
 
-    TEXT_FIELDS = ("execution", "plan_soundness", "command_coordination", "staff_handling",
-                   "equipment_fitness", "recommendations", "went_well")
+    TEXT_FIELDS = REVIEW_TEXT_FIELDS
 
     def to_payload(self) -> dict:
         data = {name: getattr(self, name).data or "" for name in self.TEXT_FIELDS}
@@ -53,7 +60,7 @@ class ReviewForm(FlaskForm):
 class FilingForm(FlaskForm):
     """Submit, accept or return; only returning needs the reason (checked by the service)."""
 
-    reason = TextAreaField(_l("Reason for returning"), validators=[Length(max=2000)])
+    reason = TextAreaField(_l("Reason for returning"), validators=[schema_length(FilingReturnSchema, "reason")])
     version = HiddenField()
 
     def to_payload(self) -> dict:
@@ -61,11 +68,12 @@ class FilingForm(FlaskForm):
 
 
 class FindingForm(FlaskForm):
-    summary = StringField(_l("Problem found"), validators=[DataRequired(), Length(max=500)])
-    severity = SelectField(_l("Severity"), choices=Severity.choices)
-    category = SelectField(_l("Category"), choices=FindingCategory.choices)
+    summary = StringField(_l("Problem found"), validators=[DataRequired(), schema_length(FindingSchema, "summary")])
+    severity = SelectField(_l("Severity"), choices=schema_choices(FindingSchema, "severity"))
+    category = SelectField(_l("Category"), choices=schema_choices(FindingSchema, "category"))
     found_on = DateField(_l("Found on"), validators=[Optional()])
-    description = TextAreaField(_l("Corrective action"), validators=[DataRequired(), Length(max=MAX_TEXT)])
+    description = TextAreaField(_l("Corrective action"),
+                                validators=[DataRequired(), schema_length(CorrectiveActionSchema, "description")])
     owner_id = SelectField(_l("Owner"), coerce=_optional_id, choices=[], validate_choice=False)
     due_on = DateField(_l("Due on"), validators=[DataRequired()])
     version = HiddenField()
@@ -83,7 +91,7 @@ class ActionStepForm(FlaskForm):
     """Moves a corrective action one step; sending it back needs a reason."""
 
     status = HiddenField(validators=[DataRequired()])
-    reason = TextAreaField(_l("What is still missing"), validators=[Length(max=2000)])
+    reason = TextAreaField(_l("What is still missing"), validators=[schema_length(CorrectiveActionSchema, "reason")])
     version = HiddenField()
 
     def to_payload(self) -> dict:
@@ -96,7 +104,8 @@ class ActionStepForm(FlaskForm):
 class ReopenForm(FlaskForm):
     """A coordinator reopens a filed review; the reason is kept and sent to everyone involved."""
 
-    reason = TextAreaField(_l("Why the filing is reopened"), validators=[DataRequired(), Length(max=2000)])
+    reason = TextAreaField(_l("Why the filing is reopened"),
+                           validators=[DataRequired(), schema_length(FilingReopenSchema, "reason")])
     version = HiddenField()
 
     def to_payload(self) -> dict:

@@ -94,3 +94,6 @@ class CorrectiveAction(Model):
     finding: Mapped[Finding] = relationship(back_populates="corrective_action")
     owner: Mapped["User"] = relationship(foreign_keys=[owner_id])  # noqa: F821
     verified_by: Mapped["User | None"] = relationship(foreign_keys=[verified_by_id])  # noqa: F821
+
+    def is_overdue(self, today: date) -> bool:
+        return self.status in (ActionStatus.OPEN, ActionStatus.IN_PROGRESS) and self.due_on < today

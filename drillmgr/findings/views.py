@@ -3,12 +3,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
+from drillmgr import unit_of_work
 from drillmgr.access import services as access
 from drillmgr.attachments import services as attachments
 from drillmgr.enums import ActionStatus, FindingCategory, Role, Severity
 from drillmgr.errors import Conflict, Forbidden, NotFound, ServiceError, ValidationError
-from drillmgr.extensions import db
-from drillmgr.findings import services
+from drillmgr.findings import history, pages, queries, reviews
+from drillmgr.findings.actions import add_drill_finding, update_finding
 from drillmgr.findings.forms import ActionStepForm, FilingForm, FindingForm, ReopenForm, ReviewForm, apply_errors
 from drillmgr.findings.models import Finding
 from drillmgr.localtime import local_today
@@ -87,15 +88,15 @@ def findings_panel(drill, posted: dict | None = None):
     """The review/findings panel data for `drill`, or None when the user may not see it."""
     if not current_user.is_authenticated or not access.can_view_drill(current_user, drill):
         return None
-    panel = services.drill_panel(current_user, drill)
+    panel = pages.drill_panel(current_user, drill)
     panel.forms = PanelForms(panel, posted)
     return panel
 
 
 @bp.app_context_processor
 def panel_helpers():
-    return {"findings_panel": findings_panel, "findings_step_label": services.filing_step_label,
-            "findings_audit_reason": services.audit_reason}
+    return {"findings_panel": findings_panel, "findings_step_label": history.filing_step_label,
+            "findings_audit_reason": history.audit_reason}
 
 
 # --- pages -----------------------------------------------------------------------------------
@@ -121,21 +122,21 @@ def drill(drill_id: int):
 @login_required
 def actions():
     try:
-        filters = services.read_action_filters(request.args.to_dict())
+        filters = queries.read_action_filters(request.args.to_dict())
     except ValidationError as error:
         for messages in error.errors.values():
             for message in messages:
                 flash(message, "danger")
         filters = {}
     today = local_today()
-    pagination = services.open_actions_page(current_user, today, filters, page=page_arg())
+    pagination = queries.open_actions_page(current_user, today, filters, page=page_arg())
     regions = (all_regions(access.region_clause(current_user, Region.code))
                if current_user.role != Role.ORG_STAFF else [])
     drill_endpoint = "drills.detail" if "drills.detail" in current_app.view_functions else "findings.drill"
     return render_template("findings/actions.html", pagination=pagination, today=today, regions=regions,
                            drill_endpoint=drill_endpoint,
                            severities=Severity, categories=FindingCategory,
-                           statuses=services.OPEN_STATUSES, filters=filters)
+                           statuses=queries.OPEN_STATUSES, filters=filters)
 
 
 # --- changes from the panel's forms ----------------------------------------------------------
@@ -171,7 +172,6 @@ def _show_again(source, status: int, key: str | None, form, conflict: bool = Fal
 
 def _failed(source, error: ServiceError, key: str | None = None, form=None):
     """Without a form to carry them, every message is flashed."""
-    db.session.rollback()
     if isinstance(error, Forbidden):
         abort(403)
     if isinstance(error, NotFound):
@@ -205,15 +205,17 @@ def save_review(drill_id: int):
     if not form.validate():
         return _form_invalid(drill, "review", form)
     try:
-        review = services.save_review(current_user, drill, form.to_payload())
+        review = reviews.save_review(current_user, drill, form.to_payload())
     except ServiceError as error:
         return _failed(drill, error, "review", form)
     if request.form.get("then") != "submit":
         flash(_("After-action review saved."), "success")
         return _back(drill)
-    # Filing files what is on the screen: the text was saved above, then submitted as one click.
+    # Filing files what is on the screen: the text saved above is kept (a unit of its own), then submitted as
+    # one click; a refused submission keeps the text.
+    unit_of_work.finish(True)
     try:
-        services.submit_review(current_user, drill, {"version": review.version})
+        reviews.submit_review(current_user, drill, {"version": review.version})
     except ServiceError as error:
         flash(_("After-action review saved."), "success")
         return _failed(drill, error, "filing", FilingForm(prefix="filing-"))
@@ -222,9 +224,9 @@ def save_review(drill_id: int):
 
 
 FILING_STEPS = {
-    "submit": (services.submit_review, _l("Review submitted for filing.")),
-    "accept": (services.accept_review, _l("Review accepted and filed.")),
-    "return": (services.return_review, _l("Review returned to the organiser.")),
+    "submit": (reviews.submit_review, _l("Review submitted for filing.")),
+    "accept": (reviews.accept_review, _l("Review accepted and filed.")),
+    "return": (reviews.return_review, _l("Review returned to the organiser.")),
 }
 
 
@@ -251,15 +253,14 @@ def reopen(drill_id: int):
     drill = _visible_drill(drill_id)
     if not access.can_reopen_filing(current_user, drill):
         abort(403)
-    review = services.review_of(drill)
+    review = reviews.review_of(drill)
     form = ReopenForm()
     if request.method == "GET":
         form.version.data = str(review.version if review is not None else 0)
     elif form.validate_on_submit():
         try:
-            services.reopen_review(current_user, drill, form.to_payload())
+            reviews.reopen_review(current_user, drill, form.to_payload())
         except ServiceError as error:
-            db.session.rollback()
             if isinstance(error, Forbidden):
                 abort(403)
             for message in apply_errors(form, error):
@@ -283,7 +284,7 @@ def add_finding(drill_id: int):
     if not form.validate():
         return _form_invalid(drill, "new_finding", form)
     try:
-        services.add_drill_finding(current_user, drill, form.to_payload())
+        add_drill_finding(current_user, drill, form.to_payload())
     except ServiceError as error:
         return _failed(drill, error, "new_finding", form)
     flash(_("Finding recorded."), "success")
@@ -295,7 +296,7 @@ def _visible_finding(finding_id: int) -> Finding:
 
 
 def _finding_page(finding: Finding, posted: dict | None = None, **extra):
-    view = services.finding_view(current_user, finding)
+    view = pages.finding_view(current_user, finding)
     view.forms = PanelForms(view, posted)
     drill_url = _drill_page_url(finding.drill) if finding.drill is not None else None
     return render_template("findings/finding.html", finding=finding, view=view, drill_url=drill_url,
@@ -324,7 +325,7 @@ def edit_finding(finding_id: int):
     if not form.validate():
         return _form_invalid(source, key, form)
     try:
-        services.update_finding(current_user, finding, form.to_payload())
+        update_finding(current_user, finding, form.to_payload())
     except ServiceError as error:
         return _failed(source, error, key, form)
     flash(_("Finding saved."), "success")
@@ -340,7 +341,7 @@ def action_step(finding_id: int):
     if not form.validate() or form.status.data not in ActionStatus.values():
         abort(400)
     try:
-        services.update_finding(current_user, finding, form.to_payload())
+        update_finding(current_user, finding, form.to_payload())
     except ServiceError as error:
         return _failed(source, error)
     flash(_("Corrective action is now “%(status)s”.", status=ActionStatus(form.status.data).label), "success")

@@ -38,6 +38,12 @@ class Kind:
     UNIT_REMINDER = "unit_reminder"
     NOTHING_PLANNED = "nothing_planned"
     RECORD_DRILL = "record_drill"
+    REVIEW_SUBMITTED = "review_submitted"
+    REVIEW_DECIDED = "review_decided"
+    REVIEW_REOPENED = "review_reopened"
+    ACTION_ASSIGNED = "action_assigned"
+    ACTION_DONE = "action_done"
+    ACTION_SENT_BACK = "action_sent_back"
 
 
 @dataclass(frozen=True)
