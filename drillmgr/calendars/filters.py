@@ -11,7 +11,7 @@ organisation's. All the filter's conditions must hold:
 - `form`, `scope`, `kind`: the drill's form, its scope, the kind of the unit that organises it (a drill
   organised by a region has no unit kind: a `kind` condition leaves it out), each one of the values listed.
 """
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TypeVar
@@ -102,8 +102,8 @@ def read_filter(default: FeedFilter, args: Mapping[str, str | list[str]]) -> Fee
 
 
 def filter_arguments(default: FeedFilter, selection: FeedFilter) -> dict[str, str]:
-    """The query arguments that carry `selection` in a link of a feed whose default is `default`, in their one canonical form:
-    none for the feed's default, values sorted, a set of all the values left out."""
+    """The query arguments that carry `selection` in a link of a feed whose default is `default`, in their one
+    canonical form: none for the feed's default, values sorted, a set of all the values left out."""
     selection = selection.normalised()
     arguments: dict[str, str] = {}
     if selection.key_only != default.key_only:
@@ -119,5 +119,5 @@ def canonical(default: FeedFilter, selection: FeedFilter) -> str:
     return query_text(filter_arguments(default, selection))
 
 
-def query_text(arguments: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
+def query_text(arguments: Mapping[str, str]) -> str:
     return urlencode(arguments, safe=",")

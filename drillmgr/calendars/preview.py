@@ -32,8 +32,8 @@ class FeedPreview:
 
     @property
     def summary(self) -> str:
-        return _("%(drills)d drills and %(deadlines)d report deadlines, %(size)s", drills=self.drills,
-                 deadlines=self.deadlines, size=self.size_text)
+        return str(_("%(drills)d drills and %(deadlines)d report deadlines, %(size)s", drills=self.drills,
+                 deadlines=self.deadlines, size=self.size_text))
 
     def as_json(self) -> dict[str, object]:
         return {"feed": self.kind, "url": self.link["url"], "webcal": self.link["webcal"], "drills": self.drills,
