@@ -111,7 +111,7 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             session = Session(base)
             session.login()
-            pages = resolve(session)
+            pages = resolve(session, args.database)
             mix = run_wrk(wrk, base + "/", lua_script(session, pages), args.connections, args.duration)
             floor = run_wrk(wrk, base + "/static/css/layout.css", None, args.connections, min(args.duration, 10))
         finally:

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 USER, PASSWORD = "wusu", "drillmgr-demo"
+SERVER_SECRET_KEY = "benchmark-secret-key"
 PAGES = [
     ("/", "/"),
     ("/drills/", "/drills/"),
@@ -53,7 +54,7 @@ def free_port() -> int:
 
 
 def server_env(database: str) -> dict:
-    env = dict(os.environ, DATABASE_URL=database, SECRET_KEY="benchmark-secret-key", DRILLMGR_ENV="development",
+    env = dict(os.environ, DATABASE_URL=database, SECRET_KEY=SERVER_SECRET_KEY, DRILLMGR_ENV="development",
                DRILLMGR_INSTANCE=str(Path("/tmp") / f"drillmgr-bench-{os.getpid()}"))
     env.pop("DRILLMGR_BASE_URL", None)
     return env
@@ -122,6 +123,26 @@ class Session:
         parts = urllib.parse.urlsplit(url)
         return f"{parts.path}?{parts.query}"
 
+
+def whole_region_feed_path(database: str, secret_key: str = SERVER_SECRET_KEY) -> str:
+    """The signed link of the coordinator's region feed with every drill (`show=all`), made here with the
+    server's key: the links the API gives show only the key drills, and issue 13 measures the whole feed."""
+    import sqlalchemy as sa
+
+    from benchmarks._common import make_app
+    from drillmgr.accounts.models import User
+    from drillmgr.calendars.feeds import REGION
+    from drillmgr.calendars.filters import EVERYTHING
+    from drillmgr.calendars.links import feed_links
+    from drillmgr.extensions import db
+
+    with make_app(database, SECRET_KEY=secret_key).app_context():
+        user = db.session.scalars(sa.select(User).where(User.username == USER)).one()
+        url = feed_links(user, selections={REGION: EVERYTHING})["region"]["url"]
+        db.session.remove()
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
     def get(self, path: str) -> tuple[float, int, int]:
         """Milliseconds to the whole answer, its status and its size."""
         request = urllib.request.Request(self.base + path, headers=self.headers_for(path))
@@ -135,8 +156,9 @@ class Session:
         return (time.perf_counter() - start) * 1000, status, len(body)
 
 
-def resolve(session: Session) -> list[tuple[str, str]]:
-    feed = session.region_feed_path()
+def resolve(session: Session, database: str) -> list[tuple[str, str]]:
+    session.region_feed_path()  # the API's links answer (they are the key drills' links)
+    feed = whole_region_feed_path(database)
     return [(label, path or feed) for label, path in PAGES]
 
 
@@ -146,7 +168,7 @@ def serve_and_time(database: str, workers: int, repeat: int, cold: int) -> dict:
     try:
         session = Session(f"http://127.0.0.1:{port}")
         session.login()
-        pages = resolve(session)
+        pages = resolve(session, database)
         figures = {}
         for label, path in pages:
             firsts = [session.get(path) for _ in range(cold)]  # round-robin over the fresh workers
@@ -190,12 +212,11 @@ def profile(database: str, out: Path, repeat: int) -> None:
     assert client.post("/login", data={"username": USER, "password": PASSWORD}).status_code == 302
     token = client.post("/api/v1/auth/token", json={"username": USER, "password": PASSWORD}).get_json()["token"]
     api = {"Authorization": f"Bearer {token}"}
-    feed_url = client.get("/api/v1/me/feeds", headers=api).get_json()["region"]["url"]
-    parts = urllib.parse.urlsplit(feed_url)
+    feed_path = whole_region_feed_path(database, app.config["SECRET_KEY"])
     print("| request | statements | their SQL ms | median ms | median CPU ms (this process) |\n"
           "|---|---:|---:|---:|---:|")
     for label, path in PAGES:
-        path = path or f"{parts.path}?{parts.query}"
+        path = path or feed_path
         headers = api if path.startswith("/api/") else {}
         client.get(path, headers=headers)  # warm
         statements.clear()

@@ -17,6 +17,15 @@ def _empty_feed_caches():
     yield
 
 
+def signed_feed(user, kind: str, target: str = "", selection=None):
+    """The feed of the user's signed link of `kind`, with the filter `selection` (None: the feed's default), read
+    as a poll of the link reads it (from its token and query arguments)."""
+    from drillmgr.calendars import feeds, filters, links
+
+    arguments = filters.filter_arguments(feeds.default_filter(kind), selection) if selection is not None else {}
+    return links.feed_for_token(kind, target, links.feed_token(user, kind, target, selection), arguments)
+
+
 def body_of(feed, now: datetime | None = None) -> bytes:
     answer = serving.answer(feed, now=now)
     assert answer.status == 200

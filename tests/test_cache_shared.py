@@ -16,14 +16,15 @@ from drillmgr import create_app
 from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.cache.models import CacheEntry
-from drillmgr.calendars import feeds, ical, links, serving
+from drillmgr.calendars import feeds, ical, serving
+from drillmgr.calendars.filters import EVERYTHING
 from drillmgr.compliance import kept
 from drillmgr.compliance import evaluation as compliance
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, OrgKind, Role
 from drillmgr.extensions import db
 from drillmgr.findings.models import Review
 from drillmgr.unit_of_work import unit
-from tests.calendars_support import _empty_feed_caches, events, touch  # noqa: F401
+from tests.calendars_support import _empty_feed_caches, events, signed_feed, touch  # noqa: F401
 from tests.conftest import SHAWAN, WUSU
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -89,7 +90,8 @@ def store_kind(request, app):
 
 
 def region_feed(owner):
-    return links.feed_for_token(feeds.REGION, WUSU, links.feed_token(owner, feeds.REGION, WUSU))
+    """The owner's region feed of every drill in 乌苏市 (not only the key drills)."""
+    return signed_feed(owner, feeds.REGION, WUSU, EVERYTHING)
 
 
 def test_second_worker_serves_the_feed_without_rendering_and_a_change_reaches_both(

@@ -7,6 +7,7 @@ from werkzeug.http import http_date
 
 from drillmgr.accounts.services import rotate_feed_secret
 from drillmgr.calendars import feeds, ical, links, serving
+from drillmgr.calendars.filters import EVERYTHING
 from drillmgr.calendars.links import feed_links
 from drillmgr.enums import Role
 from tests.calendars_support import _empty_feed_caches, drill_uid, events  # noqa: F401
@@ -16,6 +17,11 @@ from tests.conftest import SHAWAN, WUSU, at, login, token_for
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+def every_link(user):
+    """The user's links, the region link showing the whole subtree (not only the key drills)."""
+    return feed_links(user, selections={feeds.REGION: EVERYTHING})
 
 
 def feed_uids(client, url: str) -> set[str]:
@@ -55,7 +61,7 @@ INSIDERS = {"admin", "coordinator", "organiser", "evaluator"}
                                   "shawan_coordinator", "shawan_staff"])
 def test_double_blind_drill_hidden_before_start_except_for_insiders(client, county, role):
     user = county["users"][role]
-    links = feed_links(user)
+    links = every_link(user)
     blind = drill_uid(county["blind"])
     seen = set().union(*(feed_uids(client, link["url"]) for link in links.values()))
     assert (blind in seen) == (role in INSIDERS)
@@ -69,7 +75,7 @@ def test_double_blind_drill_shown_once_started(client, county, role):
     from drillmgr.extensions import db
 
     db.session.commit()
-    links = feed_links(county["users"][role])
+    links = every_link(county["users"][role])
     seen = set().union(*(feed_uids(client, link["url"]) for link in links.values()))
     assert drill_uid(county["blind"]) in seen
     assert drill_uid(county["blind"]) in feed_uids(client, links["public"]["url"])
@@ -78,7 +84,7 @@ def test_double_blind_drill_shown_once_started(client, county, role):
 def test_other_county_drills_never_in_a_county_feed(client, county):
     shawan = drill_uid(county["shawan"])
     for role in ("coordinator", "viewer", "organiser", "participant"):
-        links = feed_links(county["users"][role])
+        links = every_link(county["users"][role])
         for kind in set(links) - {"public"}:
             assert shawan not in feed_uids(client, links[kind]["url"])
     assert shawan in feed_uids(client, feed_links(county["users"]["shawan_staff"])["me"]["url"])

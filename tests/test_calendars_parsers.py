@@ -10,8 +10,10 @@ import pytest
 from ical.calendar_stream import IcsCalendarStream
 
 from drillmgr.calendars import feeds, links
-from drillmgr.enums import DrillForm, DrillScope, Role
-from tests.calendars_support import _empty_feed_caches, body_of, cancel, parse, reschedule  # noqa: F401
+from drillmgr.calendars.filters import EVERYTHING, KEY_DRILLS, FeedFilter
+from drillmgr.enums import DrillForm, DrillScope, OrgKind, Role
+from tests.calendars_support import (_empty_feed_caches, body_of, cancel, parse, reschedule,  # noqa: F401
+                                     signed_feed)
 from tests.conftest import SHAWAN, WUSU, at
 
 JS_DIR = Path(__file__).parent / "js"
@@ -103,6 +105,10 @@ def every_feed(world):
     yield "org", links.feed_for_token(feeds.ORG, org, links.feed_token(staff, feeds.ORG, org))
     yield "region (deadlines)", links.feed_for_token(
         feeds.REGION, WUSU, links.feed_token(coordinator, feeds.REGION, WUSU))
+    yield "region (everything)", signed_feed(coordinator, feeds.REGION, WUSU, EVERYTHING)
+    yield "region (filtered)", signed_feed(coordinator, feeds.REGION, WUSU, FeedFilter(
+        forms=frozenset({DrillForm.EVACUATION}), kinds=frozenset({OrgKind.SCHOOL})))
+    yield "org (key drills)", signed_feed(staff, feeds.ORG, org, KEY_DRILLS)
     yield "me (coordinator)", links.feed_for_token(feeds.ME, "", links.feed_token(coordinator, feeds.ME))
 
 
@@ -117,8 +123,7 @@ def test_four_parsers_accept_every_feed_and_agree_on_times(world, tmp_path):
 
 
 def test_parsers_see_the_new_year_crossing_in_beijing_time(world):
-    body = body_of(links.feed_for_token(feeds.REGION, WUSU,
-                                           links.feed_token(world["coordinator"], feeds.REGION, WUSU)))
+    body = body_of(signed_feed(world["coordinator"], feeds.REGION, WUSU, EVERYTHING))
     starts = {start for start, _end, _summary in read_ical(body).values()}
     # 2026-12-31 17:30 UTC moved one day on is 2027-01-02 01:30 Beijing time.
     assert "2027-01-01T17:30:00" in starts

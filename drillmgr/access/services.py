@@ -677,14 +677,19 @@ def feed_region_drills(region_code: str) -> sa.ColumnElement[bool]:
     return sa.or_(Drill.region_code.in_(subtree), Drill.organizer_region_code.in_(subtree))
 
 
-def feed_own_drills(user: User) -> sa.ColumnElement[bool]:
-    """What a user takes part in: their unit's drills, those they evaluate, and a coordinator's region."""
+def feed_personal_drills(user: User) -> sa.ColumnElement[bool]:
+    """A user's own drills: their unit's, those they evaluate, those they entered (a feed's "key drills")."""
     parts = [_is_evaluator(user), Drill.created_by_id == user.id]
     if user.org_id:
         parts.append(feed_org_drills(user.org_id))
-    if user.role == Role.COORDINATOR and user.region_code:
-        parts.append(feed_region_drills(user.region_code))
     return sa.or_(*parts)
+
+
+def feed_own_drills(user: User) -> sa.ColumnElement[bool]:
+    """What a user takes part in: their own drills, and a coordinator's region."""
+    if user.role == Role.COORDINATOR and user.region_code:
+        return sa.or_(feed_personal_drills(user), feed_region_drills(user.region_code))
+    return feed_personal_drills(user)
 
 
 def can_subscribe_org(user: User, org: Organisation) -> bool:

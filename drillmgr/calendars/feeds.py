@@ -4,6 +4,7 @@ own drills, their organisation's, their region's), each with what it shows and w
 A feed's drills are always the ones its reader may see (`visible`, decided by access) among the ones it is
 about (`drills`), within a window of years around now, cancelled ones kept for 90 days.
 """
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -19,6 +20,7 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.calendars import ical
+from drillmgr.calendars.filters import EVERYTHING, KEY_DRILLS, FeedFilter, canonical
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Forbidden, NotFound
@@ -49,18 +51,28 @@ class Feed:
     observances: bool
     deadline_region: tuple[str, str] | None
     style: ical.EventStyle
+    selection: FeedFilter = EVERYTHING  # the link's filter (region and organisation feeds)
 
     @property
     def identity(self) -> tuple[object, ...]:
         owner = self.owner
         scope = (owner.id, owner.role.value, owner.region_code, owner.org_id) if owner else None
         return (self.kind, self.target, scope, self.name, self.description, self.observances,
-                self.deadline_region, self.style)
+                self.deadline_region, self.style, self.selection)
 
     @property
     def slot_name(self) -> str:
-        """The feed link's name in calendar_feed_versions and the shared store."""
-        return f"{self.kind}:{self.target}:{self.owner.id if self.owner else ''}"
+        """The feed link's name in calendar_feed_versions and the shared store: one per filter."""
+        name = f"{self.kind}:{self.target}:{self.owner.id if self.owner else ''}"
+        selected = canonical(default_filter(self.kind), self.selection)
+        if selected:
+            name += ":" + hashlib.sha256(selected.encode()).hexdigest()[:32]
+        return name
+
+
+def default_filter(kind: str) -> FeedFilter:
+    """A region feed shows its key drills unless its link asks for more; an organisation's, everything."""
+    return KEY_DRILLS if kind == REGION else EVERYTHING
 
 
 def config(name: str) -> Any:
@@ -111,9 +123,11 @@ def public_feed(region_code: str | None = None) -> Feed:
                 _style(False, locale))
 
 
-def owner_feed(owner: User, kind: str, target: str) -> Feed:
-    """The feed of one of `owner`'s signed links, as `owner` may see it now."""
+def owner_feed(owner: User, kind: str, target: str, selection: FeedFilter | None = None) -> Feed:
+    """The feed of one of `owner`'s signed links, as `owner` may see it now; `selection` is the link's filter
+    (region and organisation feeds; None: the feed's default)."""
     locale = _locale_of(owner)
+    selection = EVERYTHING if kind == ME else (selection or default_filter(kind)).normalised()
     deadline_region = None
     with force_locale(locale):
         if kind == ME:
@@ -123,20 +137,24 @@ def owner_feed(owner: User, kind: str, target: str) -> Feed:
             org = _subscribable(db.session.get(Organisation, int(target)) if target.isdigit() else None,
                                 partial(access.can_subscribe_org, owner), _("No such organisation."),
                                 _("This link's owner may no longer see this organisation."))
-            name = _("Drills of %(org)s", org=org.name)
+            name = _("Key drills of %(org)s", org=org.name) if selection.key_only \
+                else _("Drills of %(org)s", org=org.name)
             drills = access.feed_org_drills(org.id)
         else:
             region = _subscribable(db.session.get(Region, target),
                                    lambda region: access.can_subscribe_region(owner, region.code),
                                    _("No such region."), _("This link's owner may no longer see this region."))
-            name = _("Drills in %(region)s", region=region.name)
+            name = _("Key drills in %(region)s", region=region.name) if selection.key_only \
+                else _("Drills in %(region)s", region=region.name)
             drills = access.feed_region_drills(region.code)
             if access.feed_shows_report_deadlines(owner):
                 deadline_region = (region.code, region.name)
         description = _("Earthquake drills from the Tacheng drill manager, as %(user)s may see them.",
                         user=owner.display_name or owner.username)
+    if selection != EVERYTHING:
+        drills = sa.and_(drills, selection.clause(owner))
     return Feed(kind, target, owner, name, description, drills, partial(access.drill_clause, owner), False,
-                deadline_region, _style(owner.feed_alarms, locale))
+                deadline_region, _style(owner.feed_alarms, locale), selection)
 
 
 # --- what a feed holds ---------------------------------------------------------------------------

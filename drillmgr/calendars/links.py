@@ -5,8 +5,9 @@ A link carries its owner's id and a signature of (owner, kind, target) with SECR
 secret: replacing the secret invalidates every old link at once.
 """
 import hashlib
+from collections.abc import Mapping
 from typing import TypedDict
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urljoin
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -16,12 +17,15 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.accounts.services import rotate_feed_secret
 from drillmgr.audit import services as audit
-from drillmgr.calendars.feeds import ME, ORG, PUBLIC, REGION, Feed, config, owner_feed
+from drillmgr.calendars.feeds import ME, ORG, PUBLIC, REGION, Feed, config, default_filter, owner_feed
+from drillmgr.calendars.filters import (EVERYTHING, BadFilter, FeedFilter, canonical, filter_arguments, query_text,
+                                        read_filter)
 from drillmgr.errors import Forbidden
 from drillmgr.extensions import db
 from drillmgr.validation import parse_id
 
 SIGNATURE_SALT = "drillmgr.calendar-feed"
+FILTERED_KINDS = (ORG, REGION)
 
 
 class FeedLink(TypedDict):
@@ -34,24 +38,40 @@ def _signer(user: User) -> Signer:
     return Signer(key, salt=SIGNATURE_SALT, digest_method=hashlib.sha256)
 
 
-def _signed_message(user_id: int, kind: str, target: str) -> bytes:
-    return f"{user_id}:{kind}:{target}".encode()
+def _signed_message(user_id: int, kind: str, target: str, selection: FeedFilter | None) -> bytes:
+    """What a link's signature covers; a link with its feed's default filter is signed as before filters."""
+    message = f"{user_id}:{kind}:{target}"
+    selected = canonical(default_filter(kind), selection) if selection is not None else ""
+    return (f"{message}:{selected}" if selected else message).encode()
 
 
-def feed_token(user: User, kind: str, target: str = "") -> str:
-    signature = _signer(user).get_signature(_signed_message(user.id, kind, target)).decode()
+def feed_token(user: User, kind: str, target: str = "", selection: FeedFilter | None = None) -> str:
+    signature = _signer(user).get_signature(_signed_message(user.id, kind, target, selection)).decode()
     return f"{user.id}.{signature}"
 
 
-def feed_for_token(kind: str, target: str, token: str | None) -> Feed:
-    """The feed a signed link stands for; refused when the link was altered, rotated or its owner left."""
+def link_filter(kind: str, arguments: Mapping[str, str | list[str]] | None) -> FeedFilter | None:
+    """The filter a region or organisation link's query `arguments` carry; None for a value no link carries."""
+    if kind not in FILTERED_KINDS:
+        return EVERYTHING
+    try:
+        return read_filter(default_filter(kind), arguments or {})
+    except BadFilter:
+        return None
+
+
+def feed_for_token(kind: str, target: str, token: str | None,
+                   arguments: Mapping[str, str | list[str]] | None = None) -> Feed:
+    """The feed a signed link stands for, with the filter its query `arguments` carry; refused when the link
+    (its filter included) was altered, rotated or its owner left."""
     user_id, _dot, signature = (token or "").partition(".")
     owner_id = parse_id(user_id)
     user = db.session.get(User, owner_id) if owner_id and signature else None
-    if user is None or not user.active or not _signer(user).verify_signature(
-            _signed_message(user.id, kind, target), signature.encode()):
+    selection = link_filter(kind, arguments)
+    if user is None or not user.active or selection is None or not _signer(user).verify_signature(
+            _signed_message(user.id, kind, target, selection), signature.encode()):
         raise Forbidden(_("This calendar link is not valid (it may have been replaced by a new one)."))
-    return owner_feed(user, kind, target)
+    return owner_feed(user, kind, target, selection)
 
 
 def _feed_path(kind: str, target: str) -> str:
@@ -70,29 +90,42 @@ def _base_url(request_root: str | None) -> str:
     return str(config("DRILLMGR_BASE_URL")).rstrip("/") + "/"
 
 
-def _link(base_url: str, kind: str, target: str = "", token: str | None = None) -> FeedLink:
+def _link(base_url: str, kind: str, target: str = "", token: str | None = None,
+          arguments: dict[str, str] | None = None) -> FeedLink:
     url = urljoin(base_url, _feed_path(kind, target).lstrip("/"))
     if token is not None:
-        url += "?" + urlencode({"token": token})
+        url += "?" + query_text({"token": token, **(arguments or {})})
     _scheme, _sep, rest = url.partition("://")
     return {"url": url, "webcal": f"webcal://{rest}"}
 
 
-def _signed_link(base_url: str, user: User, kind: str, target: str = "") -> FeedLink:
-    return _link(base_url, kind, target, feed_token(user, kind, target))
+def _signed_link(base_url: str, user: User, kind: str, target: str = "",
+                 selection: FeedFilter | None = None) -> FeedLink:
+    arguments = filter_arguments(default_filter(kind), selection) if selection is not None else None
+    return _link(base_url, kind, target, feed_token(user, kind, target, selection), arguments)
 
 
-def feed_links(user: User, request_root: str | None = None) -> dict[str, FeedLink]:
-    """The user's feed links, each as its https (or http) URL and its one-click webcal:// form.
+def feed_targets(user: User) -> dict[str, str]:
+    """The signed feeds a user is offered, each kind to its target."""
+    targets = {ME: ""}
+    if user.org_id:
+        targets[ORG] = str(user.org_id)
+    region_code = access.feed_home_region(user)
+    if region_code:
+        targets[REGION] = region_code
+    return targets
+
+
+def feed_links(user: User, request_root: str | None = None,
+               selections: Mapping[str, FeedFilter] | None = None) -> dict[str, FeedLink]:
+    """The user's feed links, each as its https (or http) URL and its one-click webcal:// form; the region and
+    organisation links carry the filter `selections` gives for their kind, else their feed's default.
 
     `request_root`: the address the asking request came to, used unless DRILLMGR_BASE_URL is set."""
     base_url = _base_url(request_root)
-    links = {"public": _link(base_url, PUBLIC), "me": _signed_link(base_url, user, ME)}
-    if user.org_id:
-        links["org"] = _signed_link(base_url, user, ORG, str(user.org_id))
-    region_code = access.feed_home_region(user)
-    if region_code:
-        links["region"] = _signed_link(base_url, user, REGION, region_code)
+    links = {PUBLIC: _link(base_url, PUBLIC)}
+    for kind, target in feed_targets(user).items():
+        links[kind] = _signed_link(base_url, user, kind, target, (selections or {}).get(kind))
     return links
 
 

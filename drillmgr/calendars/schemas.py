@@ -13,5 +13,7 @@ class FeedLinkSchema(Schema):
 class FeedLinksSchema(Schema):
     public = Nested(FeedLinkSchema, required=True)
     me = Nested(FeedLinkSchema, required=True)
-    org = Nested(FeedLinkSchema, metadata={"description": "for users of an organisation"})
-    region = Nested(FeedLinkSchema, metadata={"description": "for coordinators, viewers and admins"})
+    org = Nested(FeedLinkSchema, metadata={"description": "for users of an organisation: every drill of it"})
+    region = Nested(FeedLinkSchema, metadata={
+        "description": "for coordinators, viewers and admins: the key drills of their region and the report "
+                       "deadlines (a link's filter, chosen on the subscribe page, may ask for more)"})
