@@ -7,11 +7,12 @@ import pytest
 import sqlalchemy as sa
 
 from drillmgr.audit.models import AuditEntry
-from drillmgr.drills import bulk, services, workdays
+from drillmgr.drills import bulk, lifecycle, workdays
 from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.enums import DrillStatus, Focus, OrgKind, Role
 from drillmgr.errors import Forbidden, NotFound, ValidationError
 from drillmgr.extensions import db
+from drillmgr.unit_of_work import unit
 from drillmgr.orgs.models import Organisation
 from tests.conftest import SHAWAN, WUSU
 
@@ -166,7 +167,7 @@ def test_a_never_ending_rule_is_bounded_and_too_many_drills_refused(coordinator,
 
 def test_all_or_nothing_when_one_unit_fails(coordinator, wusu_units, monkeypatch):
     calls = []
-    original = services._new_drill
+    original = lifecycle.new_drill
 
     def failing(values, actor, now):
         calls.append(values["organizer_org_id"])
@@ -174,8 +175,8 @@ def test_all_or_nothing_when_one_unit_fails(coordinator, wusu_units, monkeypatch
             raise RuntimeError("disk full")
         return original(values, actor, now)
 
-    monkeypatch.setattr(services, "_new_drill", failing)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(lifecycle, "new_drill", failing)
+    with pytest.raises(RuntimeError), unit():  # the request's unit of work: it is rolled back whole
         bulk.make_plan(coordinator, plan(), now=NOW)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Drill)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)

@@ -9,7 +9,8 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.attachments import services as attachments
-from drillmgr.drills import bulk, services, workdays
+from drillmgr.drills import (bulk, key_links, lifecycle, participation, queries, serialise, series,
+                             series_changes, workdays)
 from drillmgr.drills.models import DrillSeries
 from drillmgr.enums import AttachmentKind, Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith, OrgKind
 from drillmgr.errors import ValidationError
@@ -20,7 +21,7 @@ from drillmgr.validation import Payload
 _DATETIME = {"type": "string", "format": "date-time",
              "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00"}
 _COUNTS = {"type": "object", "description": "at least one group above zero; none negative",
-           "properties": {name: {"type": "integer", "minimum": 0} for name in services.COUNT_FIELDS}}
+           "properties": {name: {"type": "integer", "minimum": 0} for name in participation.COUNT_FIELDS}}
 _GROUP_COUNT = {"type": "object", "required": ["group_id", "present"], "properties": {
     "group_id": {"type": "integer", "description": "a group of the organiser or a participating unit"},
     "present": {"type": "integer", "minimum": 0}, "missing": {"type": "integer", "minimum": 0}}}
@@ -222,7 +223,7 @@ def _drill(drill_id: int):
 
 def _drill_response(drill, status=200):
     headers = {"Location": url_for("api.get_drill", drill_id=drill.id)} if status == 201 else {}
-    return jsonify(services.drill_to_dict(drill) | {"warnings": services.planning_warnings(drill)}), status, headers
+    return jsonify(serialise.drill_to_dict(drill) | {"warnings": key_links.planning_warnings(drill)}), status, headers
 
 
 @bp.get("/drills")
@@ -231,9 +232,9 @@ def _drill_response(drill, status=200):
 @token_required
 def list_drills():
     page, per_page = page_args()
-    query = services.drill_query(current_api_user(), services.read_filters(request.args))
+    query = queries.drill_query(current_api_user(), queries.read_filters(request.args))
     return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
-                             services.drill_to_dict))
+                             serialise.drill_to_dict))
 
 
 @bp.post("/drills")
@@ -241,7 +242,7 @@ def list_drills():
           request="DrillInput", response="Drill", created=True)
 @token_required
 def create_drill():
-    return _drill_response(services.create_drill(current_api_user(), json_body()), 201)
+    return _drill_response(lifecycle.create_drill(current_api_user(), json_body()), 201)
 
 
 @bp.get("/drills/<int:drill_id>")
@@ -256,7 +257,7 @@ def get_drill(drill_id: int):
           request="DrillInputPatch", response="Drill")
 @token_required
 def update_drill(drill_id: int):
-    return _drill_response(services.update_drill(current_api_user(), _drill(drill_id), json_body()))
+    return _drill_response(lifecycle.update_drill(current_api_user(), _drill(drill_id), json_body()))
 
 
 @bp.patch("/drills/<int:drill_id>/following")
@@ -265,8 +266,8 @@ def update_drill(drill_id: int):
 @token_required
 def update_following(drill_id: int):
     actor = current_api_user()
-    series = services.update_following(actor, _drill(drill_id), json_body())
-    return jsonify(_series_dict(actor, series))
+    changed = series_changes.update_following(actor, _drill(drill_id), json_body())
+    return jsonify(_series_dict(actor, changed))
 
 
 @bp.post("/drills/<int:drill_id>/complete")
@@ -274,22 +275,22 @@ def update_following(drill_id: int):
           request="DrillCompletion", response="Drill", conflicts=True)
 @token_required
 def complete_drill(drill_id: int):
-    return _drill_response(services.complete_drill(current_api_user(), _drill(drill_id), json_body()))
+    return _drill_response(lifecycle.complete_drill(current_api_user(), _drill(drill_id), json_body()))
 
 
 @bp.post("/drills/<int:drill_id>/cancel")
 @describe("Cancel a drill with a reason", request="DrillCancellation", response="Drill", conflicts=True)
 @token_required
 def cancel_drill(drill_id: int):
-    return _drill_response(services.cancel_drill(current_api_user(), _drill(drill_id), json_body()))
+    return _drill_response(lifecycle.cancel_drill(current_api_user(), _drill(drill_id), json_body()))
 
 
-def _series_dict(actor, series) -> dict:
-    plan = access.can_see_series_plan(actor, series)
-    return {"id": series.id, "rrule": series.rrule if plan else None, "dtstart": api_datetime(series.dtstart),
-            "duration_minutes": series.duration_minutes,
-            "materialized_until": api_datetime(series.materialized_until) if plan else None,
-            "occurrences": [services.drill_to_dict(d) for d in services.series_occurrences(actor, series.id)]}
+def _series_dict(actor, drill_series) -> dict:
+    plan = access.can_see_series_plan(actor, drill_series)
+    return {"id": drill_series.id, "rrule": drill_series.rrule if plan else None,
+            "dtstart": api_datetime(drill_series.dtstart), "duration_minutes": drill_series.duration_minutes,
+            "materialized_until": api_datetime(drill_series.materialized_until) if plan else None,
+            "occurrences": [serialise.drill_to_dict(d) for d in queries.series_occurrences(actor, drill_series.id)]}
 
 
 @bp.post("/drill-series")
@@ -298,8 +299,8 @@ def _series_dict(actor, series) -> dict:
 @token_required
 def create_series():
     actor = current_api_user()
-    series = services.create_series(actor, json_body())
-    return jsonify(_series_dict(actor, series)), 201, {"Location": url_for("api.get_series", series_id=series.id)}
+    created = series.create_series(actor, json_body())
+    return jsonify(_series_dict(actor, created)), 201, {"Location": url_for("api.get_series", series_id=created.id)}
 
 
 @bp.post("/drill-series/preview")
@@ -307,13 +308,13 @@ def create_series():
           request="DrillSeriesInput", response="DrillSeriesPreview")
 @token_required
 def preview_series():
-    return jsonify(services.preview_series(current_api_user(), json_body()).to_dict())
+    return jsonify(series.preview_series(current_api_user(), json_body()).to_dict())
 
 
 def _series_end(drill_id: int, include_this: bool):
     actor = current_api_user()
     drill = _drill(drill_id)
-    cancelled = services.end_series(actor, drill, json_body(), include_this=include_this)
+    cancelled = series_changes.end_series(actor, drill, json_body(), include_this=include_this)
     return jsonify({"cancelled": [d.id for d in cancelled], "series": _series_dict(actor, drill.series)})
 
 
@@ -387,10 +388,10 @@ def calendar_days():
 @token_required
 def get_series(series_id: int):
     actor = current_api_user()
-    series = db.session.get(DrillSeries, series_id)
-    if series is None or not services.series_occurrences(actor, series_id):
+    found = db.session.get(DrillSeries, series_id)
+    if found is None or not queries.series_occurrences(actor, series_id):
         access.not_found(_("No such series."))
-    return jsonify(_series_dict(actor, series))
+    return jsonify(_series_dict(actor, found))
 
 
 @bp.get("/drills/<int:drill_id>/attachments")

@@ -16,7 +16,7 @@ from drillmgr.access import services as access
 from drillmgr.attachments import services as attachments
 from drillmgr.db import utcnow
 from drillmgr.drillday.models import DrilldaySubmission
-from drillmgr.drills import services as drills
+from drillmgr.drills import lifecycle
 from drillmgr.drills.models import Drill
 from drillmgr.enums import AttachmentKind, DrillForm, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
@@ -134,7 +134,7 @@ def submit(user, key: str, raw_record: str, files) -> tuple[Drill, bool]:
         if values["version"] is not MISSING and values["version"] != drill.version:
             raise StaleDrill(drill)
         db.session.add(DrilldaySubmission(key=key, user_id=user.id, drill_id=drill.id))
-        drills.complete_drill(user, drill, {"participation": participation, "version": values["version"]
+        lifecycle.complete_drill(user, drill, {"participation": participation, "version": values["version"]
                                             if values["version"] is not MISSING else drill.version})
     else:
         if user.org_id is None:
@@ -143,7 +143,7 @@ def submit(user, key: str, raw_record: str, files) -> tuple[Drill, bool]:
         db.session.add(submission)
         started = values["started_at"]
         local_start = started.astimezone(local_zone())
-        drill = drills.create_drill(user, {
+        drill = lifecycle.create_drill(user, {
             "title": _("Unplanned evacuation drill %(day)s", day=local_start.strftime("%Y-%m-%d %H:%M")),
             "form": DrillForm.EVACUATION.value, "organizer_org_id": user.org_id,
             "starts_at": started.isoformat(),

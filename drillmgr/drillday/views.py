@@ -8,7 +8,7 @@ from flask_wtf.csrf import generate_csrf
 
 from drillmgr.access import services as access
 from drillmgr.drillday import services
-from drillmgr.drills.services import drill_to_dict
+from drillmgr.drills.serialise import drill_to_dict
 from drillmgr.errors import ServiceError, status_title
 from drillmgr.extensions import db
 from drillmgr.web import or_404

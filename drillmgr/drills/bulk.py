@@ -3,7 +3,7 @@ one joint drill organised by the region with those units as participants, or as 
 series — per unit.
 
 A plan is read and checked whole (access, the drill's fields, the rule, the caps) before anything is made, and
-made in one transaction: all of it or nothing. The batch is recorded in the audit log under a key of its own
+made in one unit of work: all of it or nothing. The batch is recorded in the audit log under a key of its own
 (entity `drill_batch`), from which the summary page and the API answer are built.
 """
 import uuid
@@ -17,11 +17,16 @@ from drillmgr.access import services as access
 from drillmgr.audit import services as audit
 from drillmgr.audit.models import AuditEntry
 from drillmgr.db import utcnow
-from drillmgr.drills import services
+from drillmgr.drills.drill_input import check_may_organise, validate_new
+from drillmgr.drills.key_links import default_focus
+from drillmgr.drills.lifecycle import add_drill
 from drillmgr.drills.models import Drill
+from drillmgr.drills.rules import Occurrence, occurrences_for, read_rule, rule_total
+from drillmgr.drills.series import add_series
 from drillmgr.enums import OrgKind, RegionLevel
 from drillmgr.errors import NotFound
 from drillmgr.extensions import db
+from drillmgr.localtime import api_datetime
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.validation import MISSING, Payload
@@ -46,7 +51,7 @@ class BulkPlan:
     kinds: list[OrgKind]
     units: list[Organisation]
     rrule: str | None
-    occurrences: list[services.Occurrence]
+    occurrences: list[Occurrence]
     total_per_series: int | None
     values: dict = field(default_factory=dict, repr=False)
     focus_given: bool = False
@@ -138,14 +143,14 @@ def read_plan(actor, data: dict, now: datetime | None = None) -> BulkPlan:
     rule_given = data.get("rrule") not in (None, "")
     if rule_given:
         drill_data["rrule"] = data["rrule"]
-    dp, values = services._validate_new(actor, drill_data)
-    rule_text = services._read_rule(dp, "rrule", values.get("starts_at", MISSING)) if rule_given else None
+    dp, values = validate_new(actor, drill_data)
+    rule_text = read_rule(dp, "rrule", values.get("starts_at", MISSING)) if rule_given else None
     dp.check()
     if rule_text:
-        occurrences = services.occurrences_for(rule_text, values["starts_at"], values["ends_at"], now)
-        total = services.rule_total(rule_text, values["starts_at"])
+        occurrences = occurrences_for(rule_text, values["starts_at"], values["ends_at"], now)
+        total = rule_total(rule_text, values["starts_at"])
     else:
-        occurrences = [services.Occurrence(values["starts_at"], values["ends_at"])]
+        occurrences = [Occurrence(values["starts_at"], values["ends_at"])]
         total = None
     plan = BulkPlan(mode, region, kinds, units, rule_text, occurrences, total, values,
                     focus_given=data.get("focus") is not None)
@@ -157,7 +162,7 @@ def read_plan(actor, data: dict, now: datetime | None = None) -> BulkPlan:
             "series.", n=plan.drill_count, max=MAX_DRILLS))
     p.check()
     if mode == JOINT:
-        services._check_may_organise(actor, values)
+        check_may_organise(actor, values)
     else:
         for unit in units:
             access.require(access.can_organise_for(actor, unit, None),
@@ -171,7 +176,7 @@ def _unit_values(plan: BulkPlan, unit: Organisation) -> dict:
     values.pop("participant_org_ids", None)
     values |= {"organizer_org_id": unit.id, "region_code": unit.region_code}
     if not plan.focus_given:
-        values["focus"] = services.default_focus(values["form"], values["scope"], unit.region_code)
+        values["focus"] = default_focus(values["form"], values["scope"], unit.region_code)
     return values
 
 
@@ -181,28 +186,19 @@ def make_plan(actor, data: dict, now: datetime | None = None) -> tuple[str, Bulk
     plan = read_plan(actor, data, now)
     key = uuid.uuid4().hex
     drill_ids, series_ids = [], []
-    try:
-        targets = [plan.values] if plan.mode == JOINT else [_unit_values(plan, unit) for unit in plan.units]
-        for values in targets:
-            if plan.rrule:
-                series = services._add_series(actor, values, plan.rrule, now)
-                series_ids.append(series.id)
-                drill_ids += db.session.scalars(sa.select(Drill.id).where(Drill.series_id == series.id)
-                                                .order_by(Drill.starts_at)).all()
-            else:
-                drill = services._new_drill(values, actor, now)
-                db.session.add(drill)
-                db.session.flush()
-                audit.record(actor, "drill.create", "drill", drill.id, None, services.drill_snapshot(drill))
-                drill_ids.append(drill.id)
-        audit.record(actor, "drill.bulk_plan", "drill_batch", key, None, {
-            "mode": plan.mode, "region_code": plan.region.code, "kinds": [k.value for k in plan.kinds],
-            "unit_ids": [o.id for o in plan.units], "rrule": plan.rrule, "title": plan.values.get("title"),
-            "starts_at": plan.values["starts_at"], "drill_ids": drill_ids, "series_ids": series_ids})
-        db.session.commit()
-    except BaseException:
-        db.session.rollback()
-        raise
+    targets = [plan.values] if plan.mode == JOINT else [_unit_values(plan, unit) for unit in plan.units]
+    for values in targets:
+        if plan.rrule:
+            series = add_series(actor, values, plan.rrule, now)
+            series_ids.append(series.id)
+            drill_ids += db.session.scalars(sa.select(Drill.id).where(Drill.series_id == series.id)
+                                            .order_by(Drill.starts_at)).all()
+        else:
+            drill_ids.append(add_drill(actor, values, now).id)
+    audit.record(actor, "drill.bulk_plan", "drill_batch", key, None, {
+        "mode": plan.mode, "region_code": plan.region.code, "kinds": [k.value for k in plan.kinds],
+        "unit_ids": [o.id for o in plan.units], "rrule": plan.rrule, "title": plan.values.get("title"),
+        "starts_at": plan.values["starts_at"], "drill_ids": drill_ids, "series_ids": series_ids})
     return key, plan
 
 
@@ -224,11 +220,11 @@ class BatchSummary:
         return [d for d in self.drills if d.organizer_org_id == unit.id]
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "created_at": services._moment(self.at), "mode": self.mode,
+        return {"key": self.key, "created_at": api_datetime(self.at), "mode": self.mode,
                 "region_code": self.region.code if self.region else None, "title": self.title,
                 "rrule": self.rrule, "unit_ids": [o.id for o in self.units], "drills": len(self.drills),
                 "series_ids": self.series_ids, "drill_ids": [d.id for d in self.drills],
-                "first_starts_at": services._moment(min((d.starts_at for d in self.drills), default=None))}
+                "first_starts_at": api_datetime(min((d.starts_at for d in self.drills), default=None))}
 
 
 def batch_summary(actor, key: str, now: datetime | None = None) -> BatchSummary:

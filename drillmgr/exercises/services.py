@@ -21,7 +21,7 @@ from drillmgr.access import services as access
 from drillmgr.audit import services as audit
 from drillmgr.db import claim_version, lock, utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import require_not_filed
+from drillmgr.drills.guards import require_not_filed
 from drillmgr.enums import Condition, DrillStatus, Focus
 from drillmgr.errors import Conflict, NotFound, ValidationError
 from drillmgr.exercises.defaults import CONDITION_INJECTS, DEFAULT_OBJECTIVES

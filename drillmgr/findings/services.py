@@ -21,7 +21,7 @@ from drillmgr.audit import services as audit
 from drillmgr.audit.models import AuditEntry
 from drillmgr.db import lock, utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import is_filed, require_not_filed
+from drillmgr.drills.guards import is_filed, require_not_filed
 from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, FindingCategory, Role, Severity
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db

@@ -1,0 +1,169 @@
+"""Reading a drill's input: its fields, the people and places it names, and who may organise it."""
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from drillmgr.access import services as access
+from drillmgr.accounts.models import User
+from drillmgr.drills.key_links import default_focus
+from drillmgr.drills.models import Drill
+from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, JointWith
+from drillmgr.extensions import db
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
+from drillmgr.validation import MISSING, Payload
+
+Values = dict[str, Any]
+# Plain columns a payload may set directly; focus, participants and evaluators are handled apart.
+COLUMN_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "magnitude", "conditions",
+                 "organizer_org_id", "organizer_region_code", "region_code", "starts_at", "ends_at", "location",
+                 "public")
+EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+
+def sub_payload(p: Payload, field: str, partial: bool) -> Payload | None:
+    """A nested object (`scenario`, `participation`) read with its own Payload; errors go to `field.name`."""
+    if not p.has(field) or p.data[field] is None:
+        return None
+    raw = p.data[field]
+    if not isinstance(raw, dict):
+        p.error(field, _("Must be an object."))
+        return None
+    return Payload(raw, partial=partial)
+
+
+def merge_errors(p: Payload, sub: Payload | None, prefix: str) -> None:
+    if sub is not None:
+        for name, messages in sub.errors.items():
+            for message in messages:
+                p.error(f"{prefix}.{name}", message)
+
+
+def read_drill(data: dict, partial: bool) -> tuple[Payload, dict]:
+    p = Payload(data, partial=partial)
+    values = {
+        "title": p.string("title", required=True, max_length=200, plain=True),
+        "description": p.string("description", max_length=5000, plain=True),
+        "form": p.choice("form", DrillForm, required=True),
+        "scope": p.choice("scope", DrillScope),
+        "double_blind": p.boolean("double_blind"),
+        "joint_with": p.choice("joint_with", JointWith),
+        "focus": p.choices("focus", Focus),
+        "organizer_org_id": p.integer("organizer_org_id", minimum=1),
+        "organizer_region_code": p.string("organizer_region_code", max_length=12),
+        "region_code": p.string("region_code", max_length=12),
+        "participant_org_ids": p.id_list("participant_org_ids"),
+        "evaluator_ids": p.id_list("evaluator_ids"),
+        "starts_at": p.datetime("starts_at", required=True),
+        "ends_at": p.datetime("ends_at", required=True),
+        "location": p.string("location", max_length=300, plain=True),
+        "public": p.boolean("public"),
+        "version": p.integer("version", minimum=1),
+    }
+    scenario = sub_payload(p, "scenario", partial=True)
+    if scenario is not None:
+        values["magnitude"] = scenario.decimal("magnitude", minimum=Decimal("0.0"), maximum=Decimal("9.9"))
+        values["conditions"] = scenario.choices("conditions", Condition)
+        if values["magnitude"] is not MISSING:
+            values["magnitude"] = values["magnitude"].quantize(Decimal("0.1"))
+        if values["conditions"] is not MISSING:
+            values["conditions"] = [c.value for c in values["conditions"]]
+    merge_errors(p, scenario, "scenario")
+    for field in ("starts_at", "ends_at"):
+        moment = values[field]
+        if moment is not MISSING and not EARLIEST <= moment < LATEST:
+            p.error(field, _("Must be between 1990 and 2100."))
+    return p, {k: v for k, v in values.items() if v is not MISSING}
+
+
+def orgs_by_ids(ids: list[int]) -> list[Organisation]:
+    return list(db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(ids)))) if ids else []
+
+
+def check_references(actor, p: Payload, values: dict, drill: Drill | None = None) -> None:
+    """Regions, organisations and users named in the payload exist and are the actor's to name.
+    Those already on `drill` may stay, even if someone with a wider scope put them there."""
+    for field in ("region_code", "organizer_region_code"):
+        code = values.get(field)
+        if code and db.session.get(Region, code) is None:
+            p.error(field, _("No such region: %(code)s.", code=code))
+    org_id = values.get("organizer_org_id")
+    if org_id is not None and db.session.get(Organisation, org_id) is None:
+        p.error("organizer_org_id", _("No such organisation: %(id)s.", id=org_id))
+    already = (drill.participants, drill.evaluators) if drill is not None else ([], [])
+    _check_in_scope(p, values, "participant_org_ids", access.participant_candidate_clause(actor), already[0],
+                    _("No such organisation in your scope: %(id)s."))
+    _check_in_scope(p, values, "evaluator_ids", access.evaluator_candidate_clause(actor), already[1],
+                    _("No such user in your scope: %(id)s."))
+
+
+def _check_in_scope(p: Payload, values: Values, field: str, clause: sa.ColumnElement[bool],
+                    already: Sequence[Organisation | User], message: str) -> None:
+    """The ids of `field` name rows `clause` admits, or ones the drill has already."""
+    if field not in values:
+        return
+    model = Organisation if field == "participant_org_ids" else User
+    found = set(db.session.scalars(sa.select(model.id).where(model.id.in_(values[field]), clause))) \
+        if values[field] else set()
+    found |= {row.id for row in already}
+    for missing in [i for i in values[field] if i not in found]:
+        p.error(field, message % {"id": missing})
+
+
+def check_times(p: Payload, starts_at, ends_at, field="ends_at") -> None:
+    if starts_at is not MISSING and ends_at is not MISSING and starts_at and ends_at and ends_at <= starts_at:
+        p.error(field, _("The end must be after the start."))
+
+
+def organizer_of(values: dict, drill: Drill | None = None) -> tuple[Organisation | None, str | None]:
+    if "organizer_org_id" in values:
+        return db.session.get(Organisation, values["organizer_org_id"]), None
+    if values.get("organizer_region_code"):
+        return None, values["organizer_region_code"]
+    if drill is not None:
+        return drill.organizer_org, drill.organizer_region_code
+    return None, None
+
+
+def validate_new(actor, data: dict) -> tuple[Payload, dict]:
+    p, values = read_drill(data, partial=False)
+    values.pop("version", None)
+    values.setdefault("scope", DrillScope.SINGLE)
+    has_org, has_region = "organizer_org_id" in values, bool(values.get("organizer_region_code"))
+    if has_org == has_region:
+        p.error("organizer_org_id", _("Choose exactly one organiser: an organisation or a region."))
+    check_references(actor, p, values)
+    check_times(p, values.get("starts_at", MISSING), values.get("ends_at", MISSING))
+    if not p.errors and not values.get("region_code"):
+        org, region = organizer_of(values)
+        values["region_code"] = org.region_code if org is not None else region
+    if not p.errors and "focus" not in values:
+        values["focus"] = default_focus(values["form"], values["scope"], values["region_code"])
+    return p, values
+
+
+def check_may_organise(actor, values: dict, drill: Drill | None = None) -> None:
+    org, region = organizer_of(values, drill)
+    access.require(access.can_organise_for(actor, org, region), _("You cannot plan drills for this organiser."))
+    region_code = values.get("region_code") or (drill.region_code if drill else None)
+    if region_code and not access.can_view_region(actor, region_code) and not (
+            org is not None and org.region_code == region_code):
+        access.deny(_("You cannot plan drills in this region."))
+
+
+def read_change(data: Values) -> tuple[Payload, Values]:
+    """The fields a change sends (any of them); the version of the drill it is based on is required."""
+    p, values = read_drill(data, partial=True)
+    if "version" not in values and "version" not in p.errors:
+        p.error("version", _("Send the version of the drill your change is based on."))
+    return p, values
+
+
+def check_may_reorganise(actor: User, values: Values, drill: Drill) -> None:
+    """A change that names another organiser or region must be one the actor may organise."""
+    if "organizer_org_id" in values or values.get("organizer_region_code") or "region_code" in values:
+        check_may_organise(actor, values, drill)
