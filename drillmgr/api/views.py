@@ -209,7 +209,9 @@ def openapi():
     return jsonify(openapi_document())
 
 from drillmgr.api import calendars  # noqa: E402,F401 — registers the feed-link routes
-from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attachments
+from drillmgr.drills import api as drills_api  # noqa: E402,F401 — drills
+from drillmgr.drills import api_series  # noqa: E402,F401 — recurring drills, plans for many units, calendar days
+from drillmgr.api import attachments  # noqa: E402,F401 — a drill's files
 from drillmgr.api import findings  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.api import outreach  # noqa: E402,F401 — public education, demonstration sites, checklist runs
 from drillmgr.api import compliance  # noqa: E402,F401 — compliance and the half-year report

@@ -1,0 +1,221 @@
+"""Recurring drills, plans for many units and the calendar's weekends and holidays over the JSON API."""
+from datetime import timedelta
+
+from flask import jsonify, request, url_for
+from flask_babel import gettext as _
+
+from drillmgr.access import services as access
+from drillmgr.api.core import bp, current_api_user, json_body, token_required
+from drillmgr.api.openapi import describe, register_schema
+from drillmgr.drills import bulk, queries, serialise, series, series_changes, workdays
+from drillmgr.drills.api import DATETIME, DRILL_FIELDS, visible_drill
+from drillmgr.drills.models import DrillSeries
+from drillmgr.enums import OrgKind
+from drillmgr.errors import ValidationError
+from drillmgr.extensions import db
+from drillmgr.localtime import api_datetime
+from drillmgr.validation import Payload
+
+_RRULE = {"type": "string", "minLength": 1, "maxLength": 500,
+          "description": "FREQ=DAILY|WEEKLY|MONTHLY|YEARLY; INTERVAL 1-1000; COUNT 1-1000 or UNTIL (a date such as "
+                         "20270630 means to the end of that day, Beijing time); at most 366 combinations of BY-part "
+                         "values and 60 drills a year. Refused otherwise with 422 naming `rrule`."}
+register_schema("DrillSeriesInput", {
+    "type": "object", "required": ["title", "form", "starts_at", "ends_at", "rrule"],
+    "description": "The first occurrence's fields and an RFC 5545 RRULE (daily to yearly), expanded in "
+                   "Beijing time; occurrences become drills up to a year ahead, at most 100 in one request (the "
+                   "nightly job makes the rest).",
+    "properties": DRILL_FIELDS | {"rrule": _RRULE | {"examples": ["FREQ=MONTHLY;BYMONTHDAY=15",
+                                                                   "FREQ=WEEKLY;BYDAY=MO;UNTIL=20270630"]}},
+})
+register_schema("DrillFollowingInput", {
+    "type": "object", "required": ["version"],
+    "description": "Changes this occurrence and all later ones of its series (the series is split).",
+    "properties": DRILL_FIELDS | {"rrule": _RRULE, "version": {"type": "integer", "minimum": 1}},
+})
+register_schema("DrillSeries", {"type": "object", "properties": {
+    "id": {"type": "integer"}, "dtstart": DATETIME,
+    "rrule": {"type": ["string", "null"], "description": "null while double-blind occurrences the caller may "
+                                                         "not see are still ahead (so is materialized_until)"},
+    "duration_minutes": {"type": "integer"}, "materialized_until": {"type": ["string", "null"]},
+    "occurrences": {"type": "array", "items": {"$ref": "#/components/schemas/Drill"}}}})
+_FLAGS = {"type": "array", "description": "weekend, public holiday or adjusted working day (调休上班日) of the "
+                                      "day in Beijing time, from the `holidays` package's China calendar",
+          "items": {"type": "object", "properties": {"kind": {"enum": ["weekend", "holiday", "adjusted_workday"]},
+                                                     "text": {"type": "string"}}}}
+_OCCURRENCE = {"type": "object", "properties": {"starts_at": DATETIME, "ends_at": DATETIME, "flags": _FLAGS}}
+register_schema("DrillSeriesPreview", {"type": "object", "description": "What POST /drill-series would make; "
+                                       "nothing is made.", "properties": {
+    "rrule": {"type": "string", "description": "the rule as it would be stored (UNTIL in UTC)"},
+    "created_now": {"type": "integer", "description": "occurrences made at once (up to a year ahead, at most 100)"},
+    "total": {"type": ["integer", "null"], "description": "all occurrences of an ending rule; null: it never ends"},
+    "ends": {"type": "boolean"}, "flagged": {"type": "integer", "description": "occurrences with a flag"},
+    "occurrences": {"type": "array", "items": _OCCURRENCE}}})
+register_schema("SeriesEnd", {
+    "type": "object", "required": ["version"],
+    "properties": {"version": {"type": "integer", "minimum": 1, "description": "this drill's; a stale one is 409"},
+                   "reason": {"type": "string", "maxLength": 1000,
+                              "description": "required to cancel this and all following; optional to end here"}}})
+register_schema("SeriesEndResult", {"type": "object", "properties": {
+    "cancelled": {"type": "array", "items": {"type": "integer"}, "description": "ids of the drills cancelled"},
+    "series": {"$ref": "#/components/schemas/DrillSeries"}}})
+register_schema("DrillBatchInput", {
+    "type": "object", "required": ["mode", "region_code", "kinds", "title", "form", "starts_at", "ends_at"],
+    "description": "A plan for every unit of the chosen kinds in a region (within the caller's; coordinators and "
+                   "admins only): `joint` makes one drill organised by the region with the units as participants, "
+                   "`per_unit` one drill each, organised by the unit. With `rrule`, series instead of drills. At "
+                   "most 300 units and 1,500 drills at once; all of it is made, or nothing (422 naming the field).",
+    "properties": {k: v for k, v in DRILL_FIELDS.items()
+                   if k not in ("organizer_org_id", "organizer_region_code", "participant_org_ids", "region_code")}
+    | {"mode": {"enum": ["joint", "per_unit"]},
+       "region_code": {"type": "string", "description": "the region whose units are planned for (its subtree)"},
+       "kinds": {"type": "array", "minItems": 1, "items": {"enum": OrgKind.values()}},
+       "org_ids": {"type": "array", "items": {"type": "integer"},
+                   "description": "only these of the matching units (each must match)"},
+       "rrule": _RRULE}})
+register_schema("DrillBatchPreview", {"type": "object", "description": "What POST /drill-batches would make.",
+                                      "properties": {
+    "mode": {"enum": ["joint", "per_unit"]}, "region_code": {"type": "string"}, "region_name": {"type": "string"},
+    "kinds": {"type": "array", "items": {"type": "string"}},
+    "units": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "name": {"type": "string"}, "kind": {"type": "string"},
+        "region_code": {"type": "string"}}}},
+    "rrule": {"type": ["string", "null"]}, "drills": {"type": "integer", "description": "drills made at once"},
+    "series": {"type": "integer"}, "total_per_series": {"type": ["integer", "null"]},
+    "occurrences": {"type": "array", "items": _OCCURRENCE,
+                    "description": "the dates of each unit's drills (of the joint drill), with their flags"}}})
+register_schema("DrillBatch", {"type": "object", "description": "What a plan for many units made.", "properties": {
+    "key": {"type": "string"}, "created_at": DATETIME, "mode": {"enum": ["joint", "per_unit"]},
+    "region_code": {"type": ["string", "null"]}, "title": {"type": "string"}, "rrule": {"type": ["string", "null"]},
+    "unit_ids": {"type": "array", "items": {"type": "integer"}}, "drills": {"type": "integer"},
+    "series_ids": {"type": "array", "items": {"type": "integer"}},
+    "drill_ids": {"type": "array", "items": {"type": "integer"}, "description": "those the caller may see"},
+    "first_starts_at": {"type": ["string", "null"]}}})
+register_schema("CalendarDays", {"type": "object", "properties": {"items": {"type": "array", "items": {
+    "type": "object", "properties": {"date": {"type": "string", "format": "date"}, "flags": _FLAGS}}},
+    "arrangement_known": {"type": "object", "additionalProperties": {"type": "boolean"},
+                          "description": "per year: whether the State Council's arrangement (adjusted working "
+                                         "days) is in the data; without it only the statutory holidays show"}}})
+
+
+@bp.patch("/drills/<int:drill_id>/following")
+@describe("Change this occurrence and every later one of its recurring series", request="DrillFollowingInput",
+          response="DrillSeries", conflicts=True)
+@token_required
+def update_following(drill_id: int):
+    actor = current_api_user()
+    changed = series_changes.update_following(actor, visible_drill(drill_id), json_body())
+    return jsonify(_series_dict(actor, changed))
+
+
+
+
+def _series_dict(actor, drill_series) -> dict:
+    plan = access.can_see_series_plan(actor, drill_series)
+    return {"id": drill_series.id, "rrule": drill_series.rrule if plan else None,
+            "dtstart": api_datetime(drill_series.dtstart), "duration_minutes": drill_series.duration_minutes,
+            "materialized_until": api_datetime(drill_series.materialized_until) if plan else None,
+            "occurrences": [serialise.drill_to_dict(d) for d in queries.series_occurrences(actor, drill_series.id)]}
+
+
+@bp.post("/drill-series")
+@describe("Create a recurring drill (RFC 5545 RRULE); its occurrences are real drills",
+          request="DrillSeriesInput", response="DrillSeries", created=True)
+@token_required
+def create_series():
+    actor = current_api_user()
+    created = series.create_series(actor, json_body())
+    return jsonify(_series_dict(actor, created)), 201, {"Location": url_for("api.get_series", series_id=created.id)}
+
+
+@bp.post("/drill-series/preview")
+@describe("Preview a recurring drill: the occurrences it would make, with weekend and holiday flags; makes nothing",
+          request="DrillSeriesInput", response="DrillSeriesPreview")
+@token_required
+def preview_series():
+    return jsonify(series.preview_series(current_api_user(), json_body()).to_dict())
+
+
+def _series_end(drill_id: int, include_this: bool):
+    actor = current_api_user()
+    drill = visible_drill(drill_id)
+    cancelled = series_changes.end_series(actor, drill, json_body(), include_this=include_this)
+    return jsonify({"cancelled": [d.id for d in cancelled], "series": _series_dict(actor, drill.series)})
+
+
+@bp.post("/drills/<int:drill_id>/cancel-following")
+@describe("Cancel this occurrence and all following ones of its series; the series ends before it",
+          request="SeriesEnd", response="SeriesEndResult", conflicts=True)
+@token_required
+def cancel_following(drill_id: int):
+    return _series_end(drill_id, include_this=True)
+
+
+@bp.post("/drills/<int:drill_id>/end-series")
+@describe("End the series with this occurrence: the later ones are cancelled, none is made any more",
+          request="SeriesEnd", response="SeriesEndResult", conflicts=True)
+@token_required
+def end_series_here(drill_id: int):
+    return _series_end(drill_id, include_this=False)
+
+
+@bp.post("/drill-batch-preview")
+@describe("Preview a plan for many units: the units, the dates with their flags, how many drills; makes nothing",
+          request="DrillBatchInput", response="DrillBatchPreview")
+@token_required
+def preview_batch():
+    return jsonify(bulk.read_plan(current_api_user(), json_body()).to_dict())
+
+
+@bp.post("/drill-batches")
+@describe("Plan for many units at once (every school of a county…): one joint drill, or one drill or series per "
+          "unit; all or nothing. Send an Idempotency-Key so that a retry does not plan twice.",
+          request="DrillBatchInput", response="DrillBatch", created=True)
+@token_required
+def create_batch():
+    actor = current_api_user()
+    key, _plan = bulk.make_plan(actor, json_body())
+    return jsonify(bulk.batch_summary(actor, key).to_dict()), 201, {
+        "Location": url_for("api.get_batch", key=key)}
+
+
+@bp.get("/drill-batches/<key>")
+@describe("What a plan for many units made (for its author and the region's coordinators)", response="DrillBatch")
+@token_required
+def get_batch(key: str):
+    return jsonify(bulk.batch_summary(current_api_user(), key).to_dict())
+
+
+CALENDAR_DAYS_MAX = 366
+
+
+@bp.get("/calendar-days")
+@describe("Weekends, China's public holidays and adjusted working days between two dates (at most 366 days)",
+          response="CalendarDays", params=[
+              {"name": "from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+              {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}}])
+@token_required
+def calendar_days():
+    p = Payload(dict(request.args))
+    first, last = p.date("from", required=True), p.date("to", required=True)
+    p.check()
+    if last < first or (last - first).days >= CALENDAR_DAYS_MAX:
+        message = _("Give a range of 1 to %(n)d days, `to` not before `from`.", n=CALENDAR_DAYS_MAX)
+        raise ValidationError(message, {"to": [message]})
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return jsonify({"items": [{"date": d.isoformat(), "flags": workdays.flags_to_dicts(d)} for d in days],
+                    "arrangement_known": {str(y): workdays.arrangement_known(y)
+                                          for y in sorted({d.year for d in days})}})
+
+
+@bp.get("/drill-series/<int:series_id>")
+@describe("A recurring drill and the occurrences the caller may see", response="DrillSeries")
+@token_required
+def get_series(series_id: int):
+    actor = current_api_user()
+    found = db.session.get(DrillSeries, series_id)
+    if found is None or not queries.series_occurrences(actor, series_id):
+        access.not_found(_("No such series."))
+    return jsonify(_series_dict(actor, found))
+
+
