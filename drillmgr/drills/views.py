@@ -216,7 +216,7 @@ def new():
                 if request.form.get("preview_token") != _preview_token(data):
                     # A series is shown before it is made: its dates, each flagged if a weekend or holiday.
                     preview = series.preview_series(current_user, data)
-                    return render_template("drills/form.html", form=form, drill=None, key_values=_key_values(form),
+                    return render_template("drills/form.html", plan=form, drill=None, key_values=_key_values(form),
                                            count_labels=COUNT_LABELS, conflict=False, preview=preview,
                                            preview_token=_preview_token(data), picker=_picker(form))
                 created = series.create_series(current_user, data)
@@ -233,7 +233,7 @@ def new():
             for warning in key_links.planning_warnings(drill):
                 flash(warning, "warning")
             return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/form.html", form=form, drill=None, key_values=_key_values(form),
+    return render_template("drills/form.html", plan=form, drill=None, key_values=_key_values(form),
                            count_labels=COUNT_LABELS, conflict=False, preview=preview, picker=_picker(form))
 
 
@@ -303,7 +303,7 @@ def bulk_plan():
             error = _rule_errors_on_repeat(form, error)
             _show_errors(form, type(error)(error.detail, {("kinds" if k == "org_ids" else k): v
                                                           for k, v in error.errors.items()}))
-    return render_template("drills/bulk.html", form=form, preview=preview, preview_token=token,
+    return render_template("drills/bulk.html", plan=form, preview=preview, preview_token=token,
                            max_units=bulk.MAX_UNITS, max_drills=bulk.MAX_DRILLS)
 
 
@@ -369,7 +369,7 @@ def edit(drill_id: int):
             conflict = _show_errors(form, error)
         else:
             return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/form.html", form=form, drill=drill, key_values=_key_values(form),
+    return render_template("drills/form.html", plan=form, drill=drill, key_values=_key_values(form),
                            count_labels=COUNT_LABELS, conflict=conflict, preview=None, picker=_picker(form, drill))
 
 
