@@ -43,9 +43,10 @@ def merge_errors(p: Payload, sub: Payload | None, prefix: str) -> None:
                 p.error(f"{prefix}.{name}", message)
 
 
-def read_drill(data: dict, partial: bool) -> tuple[Payload, dict]:
+def read_drill(data: Values, partial: bool) -> tuple[Payload, Values]:
+    """The drill fields of `data` that were sent, read; what is wrong is on the Payload."""
     p = Payload(data, partial=partial)
-    values = {
+    values: Values = {
         "title": p.string("title", required=True, max_length=200, plain=True),
         "description": p.string("description", max_length=5000, plain=True),
         "form": p.choice("form", DrillForm, required=True),
@@ -84,7 +85,7 @@ def orgs_by_ids(ids: list[int]) -> list[Organisation]:
     return list(db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(ids)))) if ids else []
 
 
-def check_references(actor, p: Payload, values: dict, drill: Drill | None = None) -> None:
+def check_references(actor: User, p: Payload, values: Values, drill: Drill | None = None) -> None:
     """Regions, organisations and users named in the payload exist and are the actor's to name.
     Those already on `drill` may stay, even if someone with a wider scope put them there."""
     for field in ("region_code", "organizer_region_code"):
@@ -114,12 +115,14 @@ def _check_in_scope(p: Payload, values: Values, field: str, clause: sa.ColumnEle
         p.error(field, message % {"id": missing})
 
 
-def check_times(p: Payload, starts_at, ends_at, field="ends_at") -> None:
-    if starts_at is not MISSING and ends_at is not MISSING and starts_at and ends_at and ends_at <= starts_at:
+def check_times(p: Payload, starts_at: object, ends_at: object, field: str = "ends_at") -> None:
+    """`starts_at` and `ends_at` as read: possibly missing or None."""
+    if starts_at is not MISSING and ends_at is not MISSING and isinstance(starts_at, datetime) \
+            and isinstance(ends_at, datetime) and ends_at <= starts_at:
         p.error(field, _("The end must be after the start."))
 
 
-def organizer_of(values: dict, drill: Drill | None = None) -> tuple[Organisation | None, str | None]:
+def organizer_of(values: Values, drill: Drill | None = None) -> tuple[Organisation | None, str | None]:
     if "organizer_org_id" in values:
         return db.session.get(Organisation, values["organizer_org_id"]), None
     if values.get("organizer_region_code"):
@@ -129,7 +132,8 @@ def organizer_of(values: dict, drill: Drill | None = None) -> tuple[Organisation
     return None, None
 
 
-def validate_new(actor, data: dict) -> tuple[Payload, dict]:
+def validate_new(actor: User, data: Values) -> tuple[Payload, Values]:
+    """A new drill's fields, read and checked (not yet whether the actor may organise it)."""
     p, values = read_drill(data, partial=False)
     values.pop("version", None)
     values.setdefault("scope", DrillScope.SINGLE)
@@ -146,7 +150,7 @@ def validate_new(actor, data: dict) -> tuple[Payload, dict]:
     return p, values
 
 
-def check_may_organise(actor, values: dict, drill: Drill | None = None) -> None:
+def check_may_organise(actor: User, values: Values, drill: Drill | None = None) -> None:
     org, region = organizer_of(values, drill)
     access.require(access.can_organise_for(actor, org, region), _("You cannot plan drills for this organiser."))
     region_code = values.get("region_code") or (drill.region_code if drill else None)

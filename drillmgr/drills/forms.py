@@ -39,6 +39,12 @@ MODE_CHOICES = [("per_unit", _l("One drill for each unit, organised by the unit"
 class _RepeatMixin:
     """A preset or a custom rule, with an end date or a number of drills for any of them."""
 
+    repeat: SelectField  # these: declared by the forms that mix this in (_repeat_fields())
+    rrule: StringField
+    repeat_until: DateField
+    repeat_count: IntegerField
+    starts_at: DateTimeLocalField
+
     def rule(self) -> str:
         base = (self.rrule.data or "").strip() if self.repeat.data == "custom" else (self.repeat.data or "")
         if not base:
@@ -142,13 +148,29 @@ def _count_field(name):
     return IntegerField(COUNT_LABELS[name], validators=[Optional()], render_kw={"inputmode": "numeric"})
 
 
-class DrillPlanForm(_RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm):
+class _DrillFieldsMixin:
+    """The fields of a drill that planning one drill and planning for many units share."""
+
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
     description = TextAreaField(_l("Details of the drill"), validators=[Optional(), Length(max=5000)])
     form = SelectField(_l("Form of drill"), choices=DrillForm.choices, default=DrillForm.EVACUATION.value)
     scope = SelectField(_l("Scope of drill"), choices=DrillScope.choices)
-    double_blind = BooleanField(_l("Double-blind (participants are told neither time nor scenario)"))
     joint_with = SelectField(_l("Joint drill"), choices=JointWith.choices)
+    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
+                                   validators=[DataRequired()])
+    ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
+    public = BooleanField(_l("Public (shown in the public calendar)"))
+
+    def drill_payload(self) -> dict[str, object]:
+        return {"title": self.title.data, "description": self.description.data or "", "form": self.form.data,
+                "scope": self.scope.data, "joint_with": self.joint_with.data,
+                "starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data),
+                "location": self.location.data or "", "public": bool(self.public.data)}
+
+
+class DrillPlanForm(_DrillFieldsMixin, _RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm):
+    double_blind = BooleanField(_l("Double-blind (participants are told neither time nor scenario)"))
     focus = SelectMultipleField(_l("Links exercised"), choices=Focus.choices, validate_choice=False)
     magnitude = DecimalField(_l("Scenario magnitude"), places=1, validators=[Optional()])
     conditions = SelectMultipleField(_l("Scenario conditions"), choices=Condition.choices, validate_choice=False)
@@ -157,11 +179,6 @@ class DrillPlanForm(_RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm)
     participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[],
                                               validate_choice=False)
     evaluator_ids = SelectMultipleField(_l("Evaluators"), coerce=int, choices=[], validate_choice=False)
-    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired()])
-    ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
-    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
-    public = BooleanField(_l("Public (shown in the public calendar)"))
     version = HiddenField()
     # Only when planning: repetition, or entering a drill held earlier.
     repeat, rrule, repeat_until, repeat_count = _repeat_fields()
@@ -191,16 +208,12 @@ class DrillPlanForm(_RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm)
 
     def to_payload(self) -> dict:
         kind, _sep, value = (self.organizer.data or "").partition(":")
-        data = {
-            "title": self.title.data, "description": self.description.data or "", "form": self.form.data,
-            "scope": self.scope.data, "double_blind": bool(self.double_blind.data), "joint_with": self.joint_with.data,
-            "focus": list(self.focus.data or []),
+        data = self.drill_payload() | {
+            "double_blind": bool(self.double_blind.data), "focus": list(self.focus.data or []),
             "scenario": {"magnitude": str(self.magnitude.data) if self.magnitude.data is not None else None,
                          "conditions": list(self.conditions.data or [])},
             "participant_org_ids": list(self.participant_org_ids.data or []),
             "evaluator_ids": list(self.evaluator_ids.data or []),
-            "starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data),
-            "location": self.location.data or "", "public": bool(self.public.data),
         }
         if kind == "org" and value.isdigit():
             data["organizer_org_id"] = int(value)
@@ -209,7 +222,6 @@ class DrillPlanForm(_RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm)
         if self.region_code.data:
             data["region_code"] = self.region_code.data
         return data | self.version_payload()
-
 
 
 class RescheduleForm(_VersionMixin, FlaskForm):
@@ -258,32 +270,18 @@ class CompleteForm(_VersionMixin, _ParticipationMixin, FlaskForm):
                 "participant_org_ids": list(self.participant_org_ids.data or [])} | self.version_payload()
 
 
-
-class BulkPlanForm(_RepeatMixin, FlaskForm):
+class BulkPlanForm(_DrillFieldsMixin, _RepeatMixin, FlaskForm):
     """One plan for every unit of the chosen kinds in a region (drills.bulk)."""
 
     mode = RadioField(_l("Plan as"), choices=MODE_CHOICES, default="per_unit")
     region_code = SelectField(_l("Region"), choices=[], validate_choice=False, validators=[DataRequired()])
     kinds = SelectMultipleField(_l("Kinds of unit"), choices=OrgKind.choices, validate_choice=False,
                                 default=[OrgKind.SCHOOL.value])
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField(_l("Details of the drill"), validators=[Optional(), Length(max=5000)])
-    form = SelectField(_l("Form of drill"), choices=DrillForm.choices, default=DrillForm.EVACUATION.value)
-    scope = SelectField(_l("Scope of drill"), choices=DrillScope.choices)
-    joint_with = SelectField(_l("Joint drill"), choices=JointWith.choices)
-    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired()])
-    ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
-    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
-    public = BooleanField(_l("Public (shown in the public calendar)"))
     repeat, rrule, repeat_until, repeat_count = _repeat_fields()
 
     def to_payload(self) -> dict:
-        data = {"mode": self.mode.data, "region_code": self.region_code.data, "kinds": list(self.kinds.data or []),
-                "title": self.title.data, "description": self.description.data or "", "form": self.form.data,
-                "scope": self.scope.data, "joint_with": self.joint_with.data,
-                "starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data),
-                "location": self.location.data or "", "public": bool(self.public.data)}
+        data = {"mode": self.mode.data, "region_code": self.region_code.data,
+                "kinds": list(self.kinds.data or [])} | self.drill_payload()
         if self.rule():
             data["rrule"] = self.rule()
         return data

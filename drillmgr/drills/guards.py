@@ -44,8 +44,8 @@ def require_not_filed(drill: Drill) -> None:
 
 
 def filed_message() -> str:
-    return _("The after-action review of this drill is filed (accepted), so its record is read-only. "
-             "To change it, a coordinator of the region must first reopen the filing, with a reason.")
+    return str(_("The after-action review of this drill is filed (accepted), so its record is read-only. "
+             "To change it, a coordinator of the region must first reopen the filing, with a reason."))
 
 
 def require_not_cancelled(drill: Drill) -> None:

@@ -76,7 +76,7 @@ def read_participation(p: Payload, bounds: Bounds) -> Values:
         if not p.has("participation") or p.data.get("participation") is None:
             p.error("participation", _("A completion needs the participation: who took part, by group."))
         return {}
-    values = {}
+    values: Values = {}
     groups = _read_groups(part, bounds)
     counts = sub_payload(part, "counts", partial=True)
     if counts is None and groups:
