@@ -8,6 +8,7 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, 
                      RadioField, SelectField, SelectMultipleField, StringField, TextAreaField)
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from drillmgr.drills.models import Drill
 from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, JointWith, OrgKind
 from drillmgr.localtime import local_zone, to_local
 
@@ -116,6 +117,9 @@ def _local_naive(value: datetime | None) -> datetime | None:
 
 class _VersionMixin:
     version: HiddenField  # declared by the forms that mix this in
+
+    def fill_from(self, drill: Drill) -> None:
+        self.version.data = str(drill.version)
 
     def version_payload(self) -> dict:
         return {"version": int(self.version.data)} if (self.version.data or "").isdigit() else {}

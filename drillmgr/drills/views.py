@@ -1,12 +1,15 @@
 """Drill pages: list, month calendar, detail, and the forms to plan, change, reschedule, cancel and complete."""
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
 from drillmgr.access import services as access
 from drillmgr.attachments import services as attachments
@@ -18,6 +21,7 @@ from drillmgr.drills import (bulk, choices, guards, key_links, lifecycle, querie
                              series_changes, workdays)
 from drillmgr.drills.forms import (COUNT_LABELS, BulkPlanForm, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm,
                                    SeriesEndForm)
+from drillmgr.drills.models import Drill
 from drillmgr.enums import Condition, DrillForm, DrillStatus, Role
 from drillmgr.errors import Conflict, ServiceError
 from drillmgr.extensions import db
@@ -328,21 +332,29 @@ def series_end(drill_id: int):
     """"Cancel this and all following" and "end the series here", one step each."""
     include_this = request.endpoint == "drills.cancel_following"
     drill = _series_drill(drill_id)
-    form = SeriesEndForm()
+
+    def change(data: dict) -> str:
+        cancelled = series_changes.end_series(current_user, drill, data, include_this=include_this)
+        return _("%(n)d drills of the series cancelled; the series makes no more.", n=len(cancelled))
+    return _change_page(drill, SeriesEndForm(), change, "drills/series_end.html", include_this=include_this,
+                        affected=queries.following_occurrences(drill, include_this))
+
+
+def _change_page(drill: Drill, form: FlaskForm, change: Callable[[dict], str], template: str, **context) -> Any:
+    """A page that changes the drill with one service call: `change(payload)` returns what to tell the user, who
+    goes back to the drill; the service's errors (or a conflict) show on the form again."""
     if request.method == "GET":
-        form.version.data = str(drill.version)
+        form.fill_from(drill)
     conflict = False
     if form.validate_on_submit():
         try:
-            cancelled = series_changes.end_series(current_user, drill, form.to_payload(), include_this=include_this)
+            done = change(form.to_payload())
         except ServiceError as error:
             conflict = _show_errors(form, error)
         else:
-            flash(_("%(n)d drills of the series cancelled; the series makes no more.", n=len(cancelled)),
-                  "success")
+            flash(done, "success")
             return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/series_end.html", form=form, drill=drill, include_this=include_this,
-                           affected=queries.following_occurrences(drill, include_this), conflict=conflict)
+    return render_template(template, form=form, drill=drill, conflict=conflict, **context)
 
 
 @bp.route("/<int:drill_id>/edit", methods=["GET", "POST"])
@@ -379,38 +391,22 @@ def reschedule(drill_id: int):
     drill = _changeable_drill(drill_id)
     if drill is None:
         return redirect(url_for("drills.detail", drill_id=drill_id))
-    form = RescheduleForm()
-    if request.method == "GET":
-        form.fill_from(drill)
-    conflict = False
-    if form.validate_on_submit():
-        try:
-            lifecycle.update_drill(current_user, drill, form.to_payload())
-        except ServiceError as error:
-            conflict = _show_errors(form, error)
-        else:
-            flash(_("Drill rescheduled; calendar subscribers will see the new time."), "success")
-            return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/reschedule.html", form=form, drill=drill, conflict=conflict)
+
+    def change(data: dict) -> str:
+        lifecycle.update_drill(current_user, drill, data)
+        return _("Drill rescheduled; calendar subscribers will see the new time.")
+    return _change_page(drill, RescheduleForm(), change, "drills/reschedule.html")
 
 
 @bp.route("/<int:drill_id>/cancel", methods=["GET", "POST"])
 @login_required
 def cancel(drill_id: int):
     drill = _editable_drill(drill_id)
-    form = CancelForm()
-    if request.method == "GET":
-        form.version.data = str(drill.version)
-    conflict = False
-    if form.validate_on_submit():
-        try:
-            lifecycle.cancel_drill(current_user, drill, form.to_payload())
-        except ServiceError as error:
-            conflict = _show_errors(form, error)
-        else:
-            flash(_("Drill cancelled."), "success")
-            return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/cancel.html", form=form, drill=drill, conflict=conflict)
+
+    def change(data: dict) -> str:
+        lifecycle.cancel_drill(current_user, drill, data)
+        return _("Drill cancelled.")
+    return _change_page(drill, CancelForm(), change, "drills/cancel.html")
 
 
 @bp.route("/<int:drill_id>/complete", methods=["GET", "POST"])
@@ -422,20 +418,12 @@ def complete(drill_id: int):
     form = CompleteForm()
     form.participant_org_ids.choices = choices.participant_choices(current_user)
     _keep_current(form.participant_org_ids, [(o.id, o.name) for o in drill.participants])
-    if request.method == "GET":
-        form.fill_from(drill)
-    conflict = False
-    if form.validate_on_submit():
-        try:
-            lifecycle.complete_drill(current_user, drill, form.to_payload())
-        except ServiceError as error:
-            conflict = _show_errors(form, error)
-        else:
-            flash(_("Participation recorded; the drill is completed."), "success")
-            return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/complete.html", form=form, drill=drill, conflict=conflict,
-                           picker=_picker(form, drill), count_labels=COUNT_LABELS,
-                           target=serialise.evacuation_target(drill))
+
+    def change(data: dict) -> str:
+        lifecycle.complete_drill(current_user, drill, data)
+        return _("Participation recorded; the drill is completed.")
+    return _change_page(drill, form, change, "drills/complete.html", picker=_picker(form, drill),
+                        count_labels=COUNT_LABELS, target=serialise.evacuation_target(drill))
 
 
 @bp.app_template_global()
