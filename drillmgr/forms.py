@@ -1,9 +1,36 @@
 """Helpers shared by every feature's web forms."""
+from collections.abc import Callable
+
 from flask import request
 from flask_babel import gettext as _
 from markupsafe import Markup
+from wtforms.validators import Length, NumberRange
 
+from drillmgr.api.schema import Integer, SchemaLike, Text, EnumField, field_of
 from drillmgr.errors import Conflict, ServiceError
+
+
+# A form takes its limits and choices from the resource's schema (drillmgr.api.schema), as the API does.
+
+def schema_length(schema: SchemaLike, name: str) -> Length:
+    """Length(max=…) of a Text field."""
+    field = field_of(schema, name)
+    assert isinstance(field, Text), name
+    return Length(max=field.max_length)
+
+
+def schema_range(schema: SchemaLike, name: str) -> NumberRange:
+    """NumberRange(min=…, max=…) of an Integer field."""
+    field = field_of(schema, name)
+    assert isinstance(field, Integer), name
+    return NumberRange(min=field.minimum, max=field.maximum)
+
+
+def schema_choices(schema: SchemaLike, name: str) -> Callable[[], list[tuple[str, str]]]:
+    """The (value, label) choices of an enum field, for a SelectField (read when it renders, in its language)."""
+    field = field_of(schema, name)
+    assert isinstance(field, EnumField), name
+    return field.choices
 
 
 def apply_service_errors(form, error: ServiceError) -> list[str]:

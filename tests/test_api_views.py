@@ -321,7 +321,7 @@ def test_unexpected_error_is_a_500_problem(app, client, auth, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr("drillmgr.api.views.all_regions", broken)
+    monkeypatch.setattr("drillmgr.regions.api.all_regions", broken)
     body = assert_problem(client.get("/api/v1/regions", headers=auth), 500)
     assert "boom" not in body["detail"], "internals stay in the log"
     assert regions.all_regions  # the real function is untouched

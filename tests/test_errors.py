@@ -174,7 +174,7 @@ def test_a_statement_over_the_limit_is_a_503(client, admin, monkeypatch):
     if not is_postgresql():
         pytest.skip("statement_timeout is PostgreSQL's")
     db.session.execute(sa.text("SET statement_timeout = '200ms'"))
-    monkeypatch.setattr("drillmgr.api.views.all_regions",
+    monkeypatch.setattr("drillmgr.regions.api.all_regions",
                         lambda *a, **k: db.session.execute(sa.text("SELECT pg_sleep(2)")) and [])
     response = client.get("/api/v1/regions", headers=token_for(client, admin))
     assert_problem(response, 503)
@@ -194,7 +194,7 @@ def test_sqlite_database_is_locked_is_a_503(client, admin, tmp_path, monkeypatch
         with engine.begin() as connection:
             connection.exec_driver_sql("INSERT INTO t VALUES (1)")
 
-    monkeypatch.setattr("drillmgr.api.views.all_regions", write)
+    monkeypatch.setattr("drillmgr.regions.api.all_regions", write)
     try:
         response = client.get("/api/v1/regions", headers=token_for(client, admin))
     finally:

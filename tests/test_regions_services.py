@@ -6,6 +6,7 @@ from drillmgr.enums import RegionLevel
 from drillmgr.extensions import db
 from drillmgr.regions import services as regions
 from drillmgr.regions.models import Region
+from drillmgr.regions.schemas import RegionSchema
 from tests.conftest import PREFECTURE, SHAWAN, WUSU
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -29,7 +30,7 @@ def test_subtree_and_county_of(make_region):
     assert regions.county_of(db.session.get(Region, PREFECTURE)) is None
     assert [c.code for c in regions.counties(within=WUSU)] == [WUSU]
     assert access.region_in_subtree(village.code, PREFECTURE) and not access.region_in_subtree(village.code, SHAWAN)
-    assert regions.region_to_dict(village) == {"code": village.code, "name": village.name, "level": "village",
+    assert RegionSchema().dump(village) == {"code": village.code, "name": village.name, "level": "village",
                                                "parent_code": township.code, "key_county": False}
 
 

@@ -1,9 +1,10 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, Email, EqualTo, Optional
 
-from drillmgr.enums import Role
+from drillmgr.accounts.schemas import PasswordChangeSchema, TokenRequestSchema, UserSchema
+from drillmgr.forms import schema_choices, schema_length
 
 
 def _strip(value):
@@ -12,19 +13,20 @@ def _strip(value):
 
 class LoginForm(FlaskForm):
     # The username is trimmed and the password taken as typed, as /api/v1/auth/token does.
-    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)], filters=[_strip])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+    username = StringField(_l("Username"), validators=[DataRequired(), schema_length(TokenRequestSchema, "username")],
+                           filters=[_strip])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), schema_length(TokenRequestSchema, "password")])
     remember = BooleanField(_l("Keep me logged in"))
 
 
 class UserForm(FlaskForm):
-    username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64)])
-    display_name = StringField(_l("Full name"), validators=[Optional(), Length(max=100)])
-    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=200)])
-    role = SelectField(_l("Role"), choices=Role.choices)
+    username = StringField(_l("Username"), validators=[DataRequired(), schema_length(UserSchema, "username")])
+    display_name = StringField(_l("Full name"), validators=[Optional(), schema_length(UserSchema, "display_name")])
+    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), schema_length(UserSchema, "email")])
+    role = SelectField(_l("Role"), choices=schema_choices(UserSchema, "role"))
     region_code = SelectField(_l("Region (coordinators and viewers)"), choices=[], validate_choice=False)
     org_id = SelectField(_l("Organisation (unit staff)"), choices=[], validate_choice=False)
-    password = PasswordField(_l("Password"), validators=[Optional(), Length(max=200)])
+    password = PasswordField(_l("Password"), validators=[Optional(), schema_length(UserSchema, "password")])
     active = BooleanField(_l("Active"), default=True)
     version = HiddenField()
 
@@ -46,7 +48,9 @@ class UserForm(FlaskForm):
 
 
 class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[DataRequired(), Length(max=200)])
-    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=200)])
+    current_password = PasswordField(_l("Current password"), validators=[
+        DataRequired(), schema_length(PasswordChangeSchema, "current_password")])
+    password = PasswordField(_l("New password"), validators=[DataRequired(),
+                                                             schema_length(PasswordChangeSchema, "password")])
     confirm = PasswordField(_l("New password again"),
                             validators=[DataRequired(), EqualTo("password", _l("The two new passwords differ."))])

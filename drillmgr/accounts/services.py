@@ -14,16 +14,15 @@ from zxcvbn import zxcvbn
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import ApiToken, User, new_feed_secret
+from drillmgr.accounts.schemas import LOCALES, MIN_PASSWORD_LENGTH, PasswordChangeSchema, UserSchema
 from drillmgr.audit import services as audit
 from drillmgr.db import claim_version
 from drillmgr.enums import Role
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
-from drillmgr.validation import MISSING, Payload
+from drillmgr.api.schema import Reading
 
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 200
 # zxcvbn's scale: 3 is "safely unguessable" by an online attacker and hard offline against a slow hash.
 MIN_PASSWORD_SCORE = 3
 # zxcvbn's time grows quickly with length; past this a password's tail adds no guessability worth measuring.
@@ -32,83 +31,48 @@ PASSWORD_ESTIMATE_CHARS = 64
 SYSTEM_WORDS = ("drillmgr", "tacheng", "塔城", "earthquake", "地震", "drill", "演练", "anzhen", "抗震")
 USERNAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,63}")
 SESSION_ID_RE = re.compile(r"([0-9]{1,10})(?::([0-9]{1,10}))?")
-LOCALES = ("zh_CN", "en")
 AUDITED_FIELDS = ("username", "display_name", "email", "role", "region_code", "org_id", "active", "locale")
 
 
-def user_to_dict(user: User) -> dict:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "display_name": user.display_name,
-        "email": user.email,
-        "role": user.role.value,
-        "region_code": user.region_code,
-        "org_id": user.org_id,
-        "active": user.active,
-        "version": user.version,
-    }
-
-
-def _read_user_payload(data: dict, partial: bool) -> tuple[Payload, dict]:
-    p = Payload(data, partial=partial)
-    values = {
-        "username": p.string("username", required=True, max_length=64),
-        "password": read_password(p, "password", required=not partial),
-        "role": p.choice("role", Role, required=True),
-        "region_code": p.string("region_code", max_length=12),
-        "org_id": p.integer("org_id", minimum=1),
-        "display_name": p.string("display_name", max_length=100),
-        "email": p.string("email", max_length=200),
-        "active": p.boolean("active"),
-        "locale": p.string("locale", max_length=10),
-    }
+def _read_user(data: dict, partial: bool) -> Reading:
+    """The user's fields read through UserSchema; "" is no region, e-mail or locale. Creating, absent optional
+    fields take their defaults."""
+    reading = UserSchema().read(data, partial=partial)
+    values = reading.values
     for field in ("region_code", "email", "locale"):
-        if values[field] == "":
+        if values.get(field) == "":
             values[field] = None
     if not partial:
         for field, absent in (("region_code", None), ("org_id", None), ("display_name", ""), ("email", None),
                               ("locale", None)):
-            if values[field] is MISSING:
-                values[field] = absent
-    if values["email"] not in (None, MISSING):
+            values.setdefault(field, absent)
+    if values.get("email") is not None:
         try:
             validate_email(values["email"], check_deliverability=False)
         except EmailNotValidError:
-            p.error("email", _("Not a valid e-mail address."))
-    if values["locale"] not in (None, MISSING) and values["locale"] not in LOCALES:
-        p.error("locale", _("Unknown value %(value)s; allowed: %(allowed)s.",
-                            value=repr(values["locale"]), allowed=", ".join(LOCALES)))
-    return p, {k: v for k, v in values.items() if v is not MISSING or not partial}
+            reading.error("email", _("Not a valid e-mail address."))
+    if values.get("locale") is not None and values["locale"] not in LOCALES:
+        reading.error("locale", _("Unknown value %(value)s; allowed: %(allowed)s.",
+                                  value=repr(values["locale"]), allowed=", ".join(LOCALES)))
+    return reading
 
 
-def _check_scope(p: Payload, role: Role, region_code, org_id):
+def _check_scope(p: Reading, role: Role, region_code, org_id):
     """Validates the role's scope; returns the organisation for org_staff."""
     org = None
     if role == Role.ORG_STAFF:
-        if org_id in (None, MISSING):
+        if org_id is None:
             p.error("org_id", _("Unit staff must belong to an organisation."))
         else:
             org = db.session.get(Organisation, org_id)
             if org is None:
                 p.error("org_id", _("No such organisation."))
     if role in access.REGIONAL_ROLES:
-        if region_code in (None, MISSING):
+        if region_code is None:
             p.error("region_code", _("Coordinators and viewers need a region."))
         elif db.session.get(Region, region_code) is None:
             p.error("region_code", _("No such region."))
     return org
-
-
-def read_password(p: Payload, field: str, required: bool):
-    """A password exactly as typed: unlike other text, spaces around it are part of it (web and API alike)."""
-    value = p.string(field, required=required, max_length=MAX_PASSWORD_LENGTH)
-    raw = p.data.get(field)
-    if value is MISSING or not isinstance(raw, str):
-        return value
-    if len(raw) > MAX_PASSWORD_LENGTH and len(value) <= MAX_PASSWORD_LENGTH:
-        p.error(field, _("Must be at most %(n)d characters.", n=MAX_PASSWORD_LENGTH))
-    return raw
 
 
 def password_context(username, display_name="", email=None, org: Organisation | None = None,
@@ -144,23 +108,23 @@ def password_weakness(password: str, context: list[str]) -> str | None:
              "Several unrelated words together are strong and easy to remember.")
 
 
-def _check_password(p: Payload, password, context: list[str]):
-    if password not in (None, MISSING, ""):
+def _check_password(p: Reading, password, context: list[str]):
+    if password not in (None, ""):
         problem = password_weakness(password, context)
         if problem:
             p.error("password", problem)
 
 
-def _check_username_characters(p: Payload, username) -> bool:
-    if username not in (None, MISSING, "") and not USERNAME_RE.fullmatch(username):
+def _check_username_characters(p: Reading, username) -> bool:
+    if username not in (None, "") and not USERNAME_RE.fullmatch(username):
         p.error("username", _("Use 2 to 64 characters: letters a–z, digits and . _ - (starting with a letter or "
                               "digit)."))
         return False
     return True
 
 
-def _check_username(p: Payload, username, exclude_id=None):
-    if username in (None, MISSING, ""):
+def _check_username(p: Reading, username, exclude_id=None):
+    if username in (None, ""):
         return
     query = sa.select(User.id).where(sa.func.lower(User.username) == username.lower())
     if exclude_id is not None:
@@ -171,15 +135,16 @@ def _check_username(p: Payload, username, exclude_id=None):
 
 def create_user(actor: User | None, data: dict) -> User:
     """Creates a user. `actor` None is the command line, acting as the system."""
-    p, values = _read_user_payload(data, partial=False)
-    role = values["role"]
-    if _check_username_characters(p, values["username"]):
-        _check_username(p, values["username"])
-    org = _check_scope(p, role, values["region_code"], values["org_id"]) if role is not MISSING else None
-    _check_password(p, values["password"], password_context(
-        values["username"], values["display_name"], values["email"], org,
-        values["region_code"] if values["region_code"] is not MISSING else None))
+    p = _read_user(data, partial=False)
+    values = p.values
+    role = values.get("role")
+    if _check_username_characters(p, values.get("username")):
+        _check_username(p, values.get("username"))
+    org = _check_scope(p, role, values["region_code"], values["org_id"]) if role is not None else None
+    _check_password(p, values.get("password"), password_context(
+        values.get("username"), values["display_name"], values["email"], org, values["region_code"]))
     p.check()
+    role = values["role"]
     if actor is not None:
         access.require(access.can_grant(actor, role, values["region_code"], org),
                        _("You cannot create a user with this role or scope."))
@@ -191,7 +156,7 @@ def create_user(actor: User | None, data: dict) -> User:
         display_name=values["display_name"] or "",
         email=values["email"],
         locale=values["locale"],
-        active=True if values["active"] is MISSING else values["active"],
+        active=values.get("active", True),
         feed_secret=new_feed_secret(),
     )
     user.set_password(values["password"])
@@ -204,7 +169,8 @@ def create_user(actor: User | None, data: dict) -> User:
 
 def update_user(actor: User, target: User, data: dict) -> User:
     access.require(access.can_manage_user(actor, target))
-    p, values = _read_user_payload(data, partial=True)
+    p = _read_user(data, partial=True)
+    values = p.values
     role = values.get("role", target.role)
     region_code = values.get("region_code", target.region_code)
     org_id = values.get("org_id", target.org_id)
@@ -215,7 +181,7 @@ def update_user(actor: User, target: User, data: dict) -> User:
     _check_password(p, values.get("password"), password_context(
         values.get("username", target.username), values.get("display_name", target.display_name),
         values.get("email", target.email), org, region_code))
-    version = p.version()
+    version = values.get("version")
     p.check()
     access.require(access.can_grant(actor, role, region_code, org),
                    _("You cannot give this role or scope."))
@@ -316,15 +282,13 @@ def logout_everywhere(actor: User, target: User) -> None:
 
 
 def change_own_password(user: User, current: str, new: str) -> None:
-    p = Payload({"current_password": current, "password": new})
-    current = read_password(p, "current_password", required=True)
-    new = read_password(p, "password", required=True)
-    if current is not MISSING and not check_password_hash(user.password_hash, current):
+    p = PasswordChangeSchema().read({"current_password": current, "password": new})
+    if "current_password" in p.values and not check_password_hash(user.password_hash, p.values["current_password"]):
         p.error("current_password", _("This is not your current password."))
-    _check_password(p, new, password_context(user.username, user.display_name, user.email, user.org,
-                                             user.region_code))
+    _check_password(p, p.values.get("password"), password_context(user.username, user.display_name, user.email,
+                                                                  user.org, user.region_code))
     p.check()
-    user.set_password(new)
+    user.set_password(p.values["password"])
     end_sessions(user)
     audit.record(user, "user.update", "user", user.id, None, {"password_changed": True})
     db.session.commit()

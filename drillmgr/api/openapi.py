@@ -11,14 +11,21 @@ absent and null alike for optional fields, PATCH taking any subset, and the erro
 """
 import copy
 import re
+from collections.abc import Callable
+from typing import Any, cast
 
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask import current_app
+from marshmallow.fields import Field
 from werkzeug.routing import IntegerConverter
 
+from drillmgr.api.schema import ApiField, Schema, Version
 from drillmgr.extensions import MAX_PAGE, MAX_PER_PAGE
 from drillmgr.validation import MAX_DATE, MAX_ID, MAX_INT, MIN_DATE, MIN_INT
 
-SCHEMAS: dict[str, dict] = {
+SCHEMAS: dict[str, dict[str, Any]] = {
     "Problem": {
         "type": "object",
         "description": "RFC 9457 problem details (application/problem+json). A number beyond the plausible "
@@ -58,8 +65,86 @@ IDEMPOTENCY_KEY = {
 }
 
 
-def register_schema(name: str, schema: dict) -> None:
-    SCHEMAS[name] = schema
+def register_schema(name: str, schema: dict | type[Schema] | Schema, *, output: bool | None = None) -> None:
+    """Adds a component: a JSON-schema dict, or a Schema (class or instance, e.g. with `only=`) converted by
+    apispec, either as an answer (`output=True`: the fields it dumps, without input limits) or as a request
+    (`output=False`: the fields it loads, with their limits and Meta.description; `describe(request=…)` adds
+    what every request shares). A request with a Version field gets `<name>Patch` too, the only one stating
+    it (a creation ignores it). A Schema nested in an answer refers to the answer component of its class."""
+    if isinstance(schema, dict):
+        SCHEMAS[name] = schema
+        return
+    if output is None:
+        raise TypeError("register_schema(…, output=True) for an answer, output=False for a request")
+    component = _component(_CONVERTERS[output].schema2jsonschema(schema), output)
+    if output:
+        if isinstance(schema, type):
+            _ANSWER_NAMES.setdefault(schema, name)
+        component.pop("description", None)  # Meta.description speaks of the request
+    else:
+        fields = schema.fields if isinstance(schema, Schema) else schema._declared_fields
+        versions = {f.data_key or key for key, f in fields.items() if isinstance(f, Version) and not f.dump_only}
+        if versions:  # read only by a change: the PATCH component has it, a creation's does not
+            SCHEMAS[f"{name}Patch"] = copy.deepcopy(component)
+            component["properties"] = {key: prop for key, prop in component["properties"].items()
+                                       if key not in versions}
+    SCHEMAS[name] = component
+
+
+class _Converter(OpenAPIConverter):
+    """apispec's converter, to which each of drillmgr.api.schema's fields states itself."""
+
+    output = False
+
+    def init_attribute_functions(self) -> None:
+        super().init_attribute_functions()
+        # Right after the type, so that apispec's own steps (nullable, metadata such as description) build on it.
+        self.attribute_functions.insert(1, self.api_field2properties)
+
+    def api_field2properties(self, field: Field, **kwargs: Any) -> dict:
+        """A field's metadata `request` holds JSON schema only requests state (e.g. a username's pattern)."""
+        if not isinstance(field, ApiField):
+            return {}
+        return field.json_schema(self.output) | ({} if self.output else field.metadata.get("request", {}))
+
+
+class _AnswerConverter(_Converter):
+    output = True
+
+
+_ANSWER_NAMES: dict[type, str] = {}
+
+
+def _converter(converter_class: type[_Converter]) -> OpenAPIConverter:
+    def name(schema: Any) -> str | None:
+        kind = schema if isinstance(schema, type) else type(schema)
+        return _ANSWER_NAMES.get(kind) if converter_class.output else None
+
+    plugin = MarshmallowPlugin(schema_name_resolver=cast(Callable[[type], str], name))  # None: inline it
+    plugin.Converter = converter_class
+    APISpec("drillmgr", "1", "3.1.0", plugins=[plugin])
+    assert plugin.converter is not None
+    return plugin.converter
+
+
+_CONVERTERS = {False: _converter(_Converter), True: _converter(_AnswerConverter)}
+
+
+def _component(schema: dict, output: bool) -> dict:
+    """An answer keeps the fields dumped (not load_only), a request those loaded (not dump_only)."""
+    left_out = "writeOnly" if output else "readOnly"
+    if "properties" in schema:
+        schema["properties"] = {name: _component(prop, output) for name, prop in schema["properties"].items()
+                                if not prop.get(left_out)}
+        required = [name for name in schema.get("required", []) if name in schema["properties"]]
+        schema.pop("required", None)
+        if required:
+            schema["required"] = required
+    if isinstance(schema.get("items"), dict):
+        schema["items"] = _component(schema["items"], output)
+    schema.pop("readOnly", None)
+    schema.pop("writeOnly", None)
+    return schema
 
 
 def describe(summary: str, request: str | None = None, response: str | None = None, paginated: bool = False,
@@ -140,7 +225,7 @@ def _as_input(schema: dict, name: str = "", patch: bool = False) -> dict:
 def _nullable(schema: dict) -> dict:
     """Payload reads a null as an absent field."""
     if "enum" in schema:
-        return schema | {"enum": list(dict.fromkeys([*schema["enum"], None]))}
+        schema = schema | {"enum": list(dict.fromkeys([*schema["enum"], None]))}
     if "type" in schema:
         kinds = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
         return schema | {"type": list(dict.fromkeys([*kinds, "null"]))}

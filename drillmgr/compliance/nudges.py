@@ -46,10 +46,6 @@ class Outcome:
     without_staff: list[int] = field(default_factory=list)
     notifications: int = 0
 
-    def to_dict(self) -> dict:
-        return {"reminded": self.reminded, "already_reminded": self.already_reminded,
-                "without_staff": self.without_staff, "notifications": self.notifications}
-
 
 def _locale(user: User) -> str:
     return user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]

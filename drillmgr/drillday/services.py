@@ -22,7 +22,7 @@ from drillmgr.enums import AttachmentKind, DrillForm, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.localtime import api_datetime, local_zone
-from drillmgr.orgs.services import group_to_dict
+from drillmgr.orgs.schemas import GroupSchema
 from drillmgr.validation import MISSING, Payload, check_json
 
 KEY = re.compile(r"[A-Za-z0-9-]{16,64}")
@@ -55,7 +55,7 @@ def context_for(user, now: datetime | None = None) -> dict:
     return {
         "user": {"id": user.id, "name": user.display_name or user.username, "role": str(user.role.label)},
         "org": {"id": org.id, "name": org.name} if org is not None else None,
-        "groups": [group_to_dict(g) for g in org.groups] if org is not None else [],
+        "groups": GroupSchema(many=True).dump(org.groups) if org is not None else [],
         "drills": [drill_choice(d) for d in todays_drills(user, now)],
     }
 

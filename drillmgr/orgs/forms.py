@@ -2,20 +2,23 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
-from drillmgr.enums import OrgKind
+from drillmgr.forms import schema_choices, schema_length, schema_range
+from drillmgr.orgs.schemas import OrganisationSchema
 
 
 class OrgForm(FlaskForm):
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=OrgKind.choices)
+    name = StringField(_l("Name"), validators=[DataRequired(), schema_length(OrganisationSchema, "name")])
+    kind = SelectField(_l("Kind"), choices=schema_choices(OrganisationSchema, "kind"))
     region_code = SelectField(_l("Region"), choices=[], validate_choice=False)
-    headcount = IntegerField(_l("Headcount"), default=0, validators=[Optional(), NumberRange(min=0, max=1_000_000)])
+    headcount = IntegerField(_l("Headcount"), default=0,
+                             validators=[Optional(), schema_range(OrganisationSchema, "headcount")])
     evacuation_target_seconds = IntegerField(
-        _l("Evacuation target (seconds)"), validators=[Optional(), NumberRange(min=10, max=3600)])
-    address = StringField(_l("Address"), validators=[Optional(), Length(max=300)])
-    contact = StringField(_l("Contact"), validators=[Optional(), Length(max=100)])
+        _l("Evacuation target (seconds)"),
+        validators=[Optional(), schema_range(OrganisationSchema, "evacuation_target_seconds")])
+    address = StringField(_l("Address"), validators=[Optional(), schema_length(OrganisationSchema, "address")])
+    contact = StringField(_l("Contact"), validators=[Optional(), schema_length(OrganisationSchema, "contact")])
     version = HiddenField()
 
     def to_payload(self) -> dict:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
+from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.enums import OrgKind
 from drillmgr.db import claim_version
@@ -15,47 +16,22 @@ from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation, OrgGroup
 from drillmgr.regions.models import Region
-from drillmgr.validation import MISSING, Payload
+from drillmgr.orgs.schemas import MAX_GROUPS, GroupSchema, OrganisationSchema
+from drillmgr.validation import MISSING
 
-MAX_HEADCOUNT = 1_000_000
 FIELDS = ("name", "kind", "region_code", "headcount", "evacuation_target_seconds", "address", "contact")
 IMPORT_COLUMNS = ("name", "kind", "region_code", "headcount")
 
 
-def org_to_dict(org: Organisation) -> dict:
-    return {
-        "id": org.id,
-        "name": org.name,
-        "kind": org.kind.value,
-        "region_code": org.region_code,
-        "headcount": org.headcount,
-        "evacuation_target_seconds": org.evacuation_target,
-        "address": org.address,
-        "contact": org.contact,
-        "is_demo": org.is_demo,
-        "version": org.version,
-    }
-
-
-def _read(data: dict, partial: bool) -> tuple[Payload, dict]:
-    p = Payload(data, partial=partial)
-    values = {
-        "name": p.string("name", required=True, max_length=200),
-        "kind": p.choice("kind", OrgKind, required=True),
-        "region_code": p.string("region_code", required=True, max_length=12),
-        "headcount": p.integer("headcount", minimum=0, maximum=MAX_HEADCOUNT),
-        "evacuation_target_seconds": p.integer("evacuation_target_seconds", minimum=10, maximum=3600),
-        "address": p.string("address", max_length=300),
-        "contact": p.string("contact", max_length=100),
-        "version": p.version() if partial else MISSING,
-    }
-    region_code = values["region_code"]
-    if region_code not in (MISSING, "") and db.session.get(Region, region_code) is None:
+def _read(data: dict, partial: bool) -> Reading:
+    p = OrganisationSchema().read(data, partial=partial)
+    region_code = p.values.get("region_code")
+    if region_code and db.session.get(Region, region_code) is None:
         p.error("region_code", _("No such region: %(code)s.", code=region_code))
-    return p, {k: v for k, v in values.items() if v is not MISSING}
+    return p
 
 
-def _check_unique_name(p: Payload, name: str, region_code: str, exclude_id: int | None = None) -> None:
+def _check_unique_name(p: Reading, name: str, region_code: str, exclude_id: int | None = None) -> None:
     query = sa.select(Organisation.id).where(Organisation.name == name, Organisation.region_code == region_code)
     if exclude_id is not None:
         query = query.where(Organisation.id != exclude_id)
@@ -64,7 +40,8 @@ def _check_unique_name(p: Payload, name: str, region_code: str, exclude_id: int 
 
 
 def create_org(actor, data: dict) -> Organisation:
-    p, values = _read(data, partial=False)
+    p = _read(data, partial=False)
+    values = p.values
     if not p.errors:
         _check_unique_name(p, values["name"], values["region_code"])
     p.check()
@@ -82,14 +59,15 @@ def create_org(actor, data: dict) -> Organisation:
 
 def update_org(actor, org: Organisation, data: dict) -> Organisation:
     access.require(access.can_manage_org(actor, org), _("You cannot change this organisation."))
-    p, values = _read(data, partial=True)
+    p = _read(data, partial=True)
+    values = p.values
     if not p.errors and ("name" in values or "region_code" in values):
         _check_unique_name(p, values.get("name", org.name), values.get("region_code", org.region_code), org.id)
     p.check()
     if "region_code" in values:
         access.require(access.can_manage_region(actor, values["region_code"]),
                        _("You cannot move an organisation into this region."))
-    claim_version(org, values["version"],
+    claim_version(org, values.get("version"),
                   _("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
     before = audit.snapshot(org, FIELDS)
     for field in FIELDS:
@@ -192,7 +170,8 @@ def import_orgs(actor, rows: list[dict]) -> list[Organisation]:
         for optional in ("address", "contact"):
             if row.get(optional):
                 data[optional] = row[optional]
-        p, values = _read(data, partial=False)
+        p = _read(data, partial=False)
+        values = p.values
         key = (values.get("region_code", ""), values.get("name", ""))
         if not p.errors:
             _check_unique_name(p, values["name"], values["region_code"])
@@ -217,13 +196,8 @@ def import_orgs(actor, rows: list[dict]) -> list[Organisation]:
 
 # --- groups (班级/年级/病区/楼层) ---------------------------------------------------------------
 
-MAX_GROUPS = 500
 GROUP_HEADERS = {"名称": "name", "班级": "name", "年级": "name", "病区": "name", "楼层": "name", "分组": "name",
                  "应到人数": "expected", "应到": "expected", "人数": "expected"}
-
-
-def group_to_dict(group: OrgGroup) -> dict:
-    return {"id": group.id, "name": group.name, "expected": group.expected}
 
 
 def _read_groups(items, line_of=None) -> tuple[list[dict], list[str]]:
@@ -238,9 +212,8 @@ def _read_groups(items, line_of=None) -> tuple[list[dict], list[str]]:
         if not isinstance(item, dict):
             errors.append(_("Group %(n)d: must be an object.", n=line))
             continue
-        p = Payload(item)
-        name = p.string("name", required=True, max_length=100, plain=True)
-        expected = p.integer("expected", required=True, minimum=0, maximum=MAX_HEADCOUNT)
+        p = GroupSchema().read(item)
+        name, expected = p.values.get("name"), p.values.get("expected")
         if not p.errors and name in seen:
             p.error("name", _("Duplicate of an earlier group."))
         seen.add(name)
@@ -262,7 +235,7 @@ def set_groups(actor, org: Organisation, items, version=MISSING, line_of=None) -
         raise ValidationError(_("Nothing was saved."), {"groups": errors})
     claim_version(org, None if version is MISSING else version,
                   _("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
-    before = [group_to_dict(g) for g in org.groups]
+    before = GroupSchema(many=True).dump(org.groups)
     existing = {g.name: g for g in org.groups}
     kept = []
     for position, values in enumerate(groups):
@@ -272,7 +245,7 @@ def set_groups(actor, org: Organisation, items, version=MISSING, line_of=None) -
     org.groups = kept
     db.session.flush()
     audit.record(actor, "org.groups", "organisation", org.id, {"groups": before},
-                 {"groups": [group_to_dict(g) for g in org.groups]})
+                 {"groups": GroupSchema(many=True).dump(org.groups)})
     db.session.commit()
     return org.groups
 

@@ -69,12 +69,3 @@ def county_of(region: Region) -> Region | None:
         return None
     return db.session.get(Region, codes[1])
 
-
-def region_to_dict(region: Region) -> dict:
-    return {
-        "code": region.code,
-        "name": region.name,
-        "level": region.level.value,
-        "parent_code": region.parent_code,
-        "key_county": region.key_county,
-    }
