@@ -8,7 +8,7 @@ import pytest
 
 from drillmgr.drills.lifecycle import complete_drill, create_drill, update_drill
 from drillmgr.drills.queries import chart_top
-from drillmgr.drills.serialise import drill_to_dict
+from drillmgr.drills.schemas import DrillSchema
 from drillmgr.drills.forms import parse_duration
 from drillmgr.drills.models import Participation
 from drillmgr.enums import DrillStatus, OrgKind, Role
@@ -60,7 +60,7 @@ def test_participation_above_the_headcount_needs_a_confirmed_reason(staff, drill
                                                             exceptional_reason="开放日家长一同参演"))
     assert done.participation.students == 2500
     assert done.participation.exceptional_reason == "开放日家长一同参演"
-    assert drill_to_dict(done)["participation"]["exceptional_reason"] == "开放日家长一同参演"
+    assert DrillSchema().dump(done)["participation"]["exceptional_reason"] == "开放日家长一同参演"
 
 
 def test_headcount_is_the_organiser_and_the_participants_summed(staff, drill, make_org):

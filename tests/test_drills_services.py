@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from drillmgr.audit.services import entries_for
 from drillmgr.drills.lifecycle import cancel_drill, complete_drill, create_drill, reschedule_drill, update_drill
 from drillmgr.drills.queries import drill_query, evacuation_trend, read_filters
-from drillmgr.drills.serialise import drill_to_dict
+from drillmgr.drills.schemas import DrillSchema
 from drillmgr.drills.models import Drill
 from drillmgr.enums import KEY_LINKS, DrillForm, DrillStatus, Focus, OrgKind, Role
 from drillmgr.errors import Conflict, Forbidden, ValidationError
@@ -52,7 +52,7 @@ def test_plan_with_every_field(coordinator, school, make_org, make_user):
         focus=["medical", "lifelines"], scenario={"magnitude": 6.5, "conditions": ["severe_cold", "night"]},
         organizer_region_code=WUSU, participant_org_ids=[school.id, other.id], evaluator_ids=[evaluator.id],
         location="乌苏市人民广场", public=False, description="M6.5 夜间严寒"))
-    data = drill_to_dict(drill)
+    data = DrillSchema().dump(drill)
     assert data["form"] == "live" and data["scope"] == "comprehensive" and data["double_blind"] is True
     assert data["joint_with"] == "corps"
     assert data["focus"] == ["medical", "lifelines"]
@@ -154,7 +154,7 @@ def test_enter_after_the_fact_and_complete_at_once(staff, school):
         participation={"counts": {"students": 820, "staff": 64}, "evacuation_seconds": 105}))
     assert drill.status == DrillStatus.COMPLETED
     assert drill.participation.total == 884
-    assert drill_to_dict(drill)["participation"]["evacuation_target_seconds"] == 120
+    assert DrillSchema().dump(drill)["participation"]["evacuation_target_seconds"] == 120
     assert [e.action for e in entries_for("drill", drill.id)] == ["drill.create", "drill.complete"]
 
 

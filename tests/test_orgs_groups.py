@@ -7,7 +7,7 @@ from openpyxl import Workbook
 
 from drillmgr.accounts.services import issue_token
 from drillmgr.drills.lifecycle import complete_drill
-from drillmgr.drills.serialise import drill_to_dict
+from drillmgr.drills.schemas import DrillSchema
 from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.errors import Conflict, Forbidden, ValidationError
 from drillmgr.extensions import db
@@ -157,7 +157,7 @@ def test_completion_by_group_feeds_counts(drill_with_groups, staff):
     db.session.expire_all()
     assert drill.status == DrillStatus.COMPLETED
     assert (drill.participation.students, drill.participation.staff, drill.participation.total) == (77, 5, 82)
-    data = drill_to_dict(drill)["participation"]
+    data = DrillSchema().dump(drill)["participation"]
     assert data["groups"] == [
         {"group_id": one.id, "name": "一班", "expected": 40, "present": 40, "missing": 0},
         {"group_id": two.id, "name": "二班", "expected": 38, "present": 37, "missing": 1}]

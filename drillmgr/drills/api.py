@@ -4,9 +4,10 @@ from flask import jsonify, request, url_for
 
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
-from drillmgr.api.openapi import describe, register_schema
-from drillmgr.drills import key_links, lifecycle, participation, queries, serialise
-from drillmgr.enums import Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith
+from drillmgr.api.openapi import SCHEMAS, describe, register_schema
+from drillmgr.drills import lifecycle, participation, queries
+from drillmgr.drills.schemas import DrillAnswerSchema, DrillSchema
+from drillmgr.enums import DrillForm, DrillStatus
 from drillmgr.extensions import db
 
 DATETIME = {"type": "string", "format": "date-time",
@@ -37,65 +38,16 @@ _PARTICIPATION_INPUT = {
                    "exceptional_reason": {"type": "string", "maxLength": 2000,
                                           "description": "why they are right; required with confirm_exceptional"}},
 }
-DRILL_FIELDS = {
-    "title": {"type": "string", "maxLength": 200},
-    "description": {"type": "string"},
-    "form": {"enum": DrillForm.values()},
-    "scope": {"enum": DrillScope.values()},
-    "double_blind": {"type": "boolean"},
-    "joint_with": {"enum": JointWith.values()},
-    "focus": {"type": "array", "items": {"enum": Focus.values()},
-              "description": "defaults to the three key links for a comprehensive live drill of a key county"},
-    "scenario": {"type": "object", "properties": {
-        "magnitude": {"type": ["number", "null"], "minimum": 0, "maximum": 9.9},
-        "conditions": {"type": "array", "items": {"enum": Condition.values()}}}},
-    "organizer_org_id": {"type": ["integer", "null"], "description": "exactly one of organizer_org_id, "
-                                                                     "organizer_region_code"},
-    "organizer_region_code": {"type": ["string", "null"]},
-    "region_code": {"type": "string", "description": "defaults to the organiser's region"},
-    "participant_org_ids": {"type": "array", "items": {"type": "integer"}},
-    "evaluator_ids": {"type": "array", "items": {"type": "integer"},
-                      "description": "users, possibly of other units; they see the drill even when double-blind"},
-    "starts_at": DATETIME,
-    "ends_at": DATETIME,
-    "location": {"type": "string", "maxLength": 300},
-    "public": {"type": "boolean"},
-}
-register_schema("Drill", {"type": "object", "properties": DRILL_FIELDS | {
-    "id": {"type": "integer"},
-    "status": {"enum": DrillStatus.values()},
-    "warnings": {"type": "array", "items": {"type": "string"},
-                 "description": "On one drill's answer (get, create, change): what will keep it from counting, e.g. a "
-                                "planned comprehensive live drill of a key county without all three key links, "
-                                "naming the missing link, in the caller's language"},
-    "version": {"type": "integer", "description": "send it back with every change; a stale one answers 409"},
-    "sequence": {"type": "integer", "description": "the calendar SEQUENCE; rises when the drill is moved"},
-    "cancel_reason": {"type": ["string", "null"]}, "cancelled_at": {"type": ["string", "null"]},
-    "completed_at": {"type": ["string", "null"]},
-    "participation": {"type": ["object", "null"], "properties": {
-        "counts": _COUNTS, "total": {"type": "integer"},
-        "groups": {"type": "array", "items": {"type": "object", "properties": {
-            "group_id": {"type": ["integer", "null"]}, "name": {"type": "string"}, "expected": {"type": "integer"},
-            "present": {"type": "integer"}, "missing": {"type": "integer"}}}},
-        "evacuation_seconds": {"type": ["integer", "null"]},
-        "evacuation_target_seconds": {"type": ["integer", "null"]}, "notes": {"type": ["string", "null"]},
-        "exceptional_reason": {"type": ["string", "null"],
-                               "description": "the reason given when exceptional numbers were confirmed"},
-        "recorded_at": DATETIME}},
-    "series_id": {"type": ["integer", "null"]}, "occurrence_start": {"type": ["string", "null"]},
-    "is_demo": {"type": "boolean"}, "created_at": DATETIME, "updated_at": DATETIME,
-}})
-register_schema("DrillInput", {
-    "type": "object", "required": ["title", "form", "starts_at", "ends_at"],
-    "description": "With `participation`, a drill held earlier is entered and completed at once.",
-    "properties": DRILL_FIELDS | {"participation": _PARTICIPATION_INPUT, "version": {"type": "integer"}},
-})
-register_schema("DrillInputPatch", {
-    "type": "object", "required": ["version"],
+register_schema("Drill", DrillAnswerSchema, output=True)
+register_schema("DrillInput", DrillSchema, output=False)
+SCHEMAS["DrillInput"]["description"] = "With `participation`, a drill held earlier is entered and completed at once."
+SCHEMAS["DrillInputPatch"] |= {
+    "required": ["version"],
     "description": "Any subset of the fields, and the drill's version. Participation is recorded by completing the "
-                   "drill (POST /drills/{drill_id}/complete); sent here it is refused (422).",
-    "properties": DRILL_FIELDS | {"version": {"type": "integer", "minimum": 1}},
-})
+                   "drill (POST /drills/{drill_id}/complete); sent here it is refused (422)."}
+# The drill's fields as a request states them, for the series and plans for many units.
+DRILL_FIELDS = dict(SCHEMAS["DrillInput"]["properties"])
+SCHEMAS["DrillInput"]["properties"]["participation"] = _PARTICIPATION_INPUT
 register_schema("DrillCompletion", {
     "type": "object", "required": ["participation"],
     "properties": {"participation": _PARTICIPATION_INPUT,
@@ -124,7 +76,7 @@ def visible_drill(drill_id: int):
 
 def _drill_response(drill, status=200):
     headers = {"Location": url_for("api.get_drill", drill_id=drill.id)} if status == 201 else {}
-    return jsonify(serialise.drill_to_dict(drill) | {"warnings": key_links.planning_warnings(drill)}), status, headers
+    return jsonify(DrillAnswerSchema().dump(drill)), status, headers
 
 
 
@@ -136,7 +88,7 @@ def list_drills():
     page, per_page = page_args()
     query = queries.drill_query(current_api_user(), queries.read_filters(request.args))
     return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
-                             serialise.drill_to_dict))
+                             DrillSchema().dump))
 
 
 @bp.post("/drills")

@@ -7,9 +7,10 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import describe, register_schema
-from drillmgr.drills import bulk, queries, serialise, series, series_changes, workdays
+from drillmgr.drills import bulk, queries, series, series_changes, workdays
 from drillmgr.drills.api import DATETIME, DRILL_FIELDS, visible_drill
 from drillmgr.drills.models import DrillSeries
+from drillmgr.drills.schemas import DrillSchema
 from drillmgr.enums import OrgKind
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
@@ -115,7 +116,7 @@ def _series_dict(actor, drill_series) -> dict:
     return {"id": drill_series.id, "rrule": drill_series.rrule if plan else None,
             "dtstart": api_datetime(drill_series.dtstart), "duration_minutes": drill_series.duration_minutes,
             "materialized_until": api_datetime(drill_series.materialized_until) if plan else None,
-            "occurrences": [serialise.drill_to_dict(d) for d in queries.series_occurrences(actor, drill_series.id)]}
+            "occurrences": DrillSchema(many=True).dump(queries.series_occurrences(actor, drill_series.id))}
 
 
 @bp.post("/drill-series")

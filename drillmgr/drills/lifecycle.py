@@ -18,7 +18,7 @@ from drillmgr.drills.guards import (claim_drill_version, require_editable, requi
                                     require_not_filed)
 from drillmgr.drills.models import Drill, Participation
 from drillmgr.drills.participation import bounds_for, read_participation, record_participation
-from drillmgr.drills.serialise import drill_snapshot, participation_to_dict
+from drillmgr.drills.serialise import drill_snapshot, participation_snapshot
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict
 from drillmgr.extensions import db
@@ -181,7 +181,7 @@ def complete_drill(actor: User, drill: Drill, data: Values, now: datetime | None
 
 def apply_completion(actor: User, drill: Drill, values: Values, now: datetime) -> None:
     before = drill_snapshot(drill)
-    before["participation"] = participation_to_dict(drill.participation)
+    before["participation"] = participation_snapshot(drill.participation)
     if drill.participation is None:
         drill.participation = Participation()
     record_participation(drill.participation, values, actor, now)
@@ -192,7 +192,7 @@ def apply_completion(actor: User, drill: Drill, values: Values, now: datetime) -
     drill.completed_at = drill.completed_at or now
     drill.updated_at = now
     after = drill_snapshot(drill)
-    after["participation"] = participation_to_dict(drill.participation)
+    after["participation"] = participation_snapshot(drill.participation)
     audit.record(actor, action, "drill", drill.id, before, after)
 
 

@@ -17,7 +17,7 @@ from drillmgr.attachments.forms import AttachmentForm
 from drillmgr.audit.changes import changes
 from drillmgr.db import utcnow
 from drillmgr.drillday.services import JUST_ENDED
-from drillmgr.drills import (bulk, choices, guards, key_links, lifecycle, queries, rules, serialise, series,
+from drillmgr.drills import (bulk, choices, guards, key_links, lifecycle, queries, rules, schemas, series,
                              series_changes, workdays)
 from drillmgr.drills.forms import (COUNT_LABELS, BulkPlanForm, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm,
                                    SeriesEndForm)
@@ -148,7 +148,7 @@ def detail(drill_id: int):
                  and drill.organizer_org_id is not None and drill.organizer_org_id == current_user.org_id
                  and drill.starts_at < now + DRILL_DAY_AHEAD and drill.ends_at > now - JUST_ENDED)
     return render_template(
-        "drills/detail.html", drill=drill, can_edit=can_edit, target=serialise.evacuation_target(drill),
+        "drills/detail.html", drill=drill, can_edit=can_edit, target=schemas.evacuation_target(drill),
         trend=queries.trend_for(current_user, drill), files=attachments.drill_attachments(drill),
         upload_form=upload_form, siblings=siblings, history=queries.drill_history(drill),
         action_labels=ACTION_LABELS, condition_labels={c.value: c.label for c in Condition},
@@ -423,7 +423,7 @@ def complete(drill_id: int):
         lifecycle.complete_drill(current_user, drill, data)
         return _("Participation recorded; the drill is completed.")
     return _change_page(drill, form, change, "drills/complete.html", picker=_picker(form, drill),
-                        count_labels=COUNT_LABELS, target=serialise.evacuation_target(drill))
+                        count_labels=COUNT_LABELS, target=schemas.evacuation_target(drill))
 
 
 @bp.app_template_global()

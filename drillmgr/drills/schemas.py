@@ -1,0 +1,123 @@
+"""The drill resource: what the API and the services read of a drill, and what the API answers."""
+from decimal import Decimal as DecimalValue
+from typing import Any
+
+from drillmgr.api.schema import (Boolean, DateTime, Decimal, EnumList, EnumValue, IdList, Integer, List, Nested,
+                                 Schema, Text, Version)
+from drillmgr.drills.key_links import planning_warnings
+from drillmgr.drills.models import Drill, Participation
+from drillmgr.enums import Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith
+
+TITLE_LENGTH, DESCRIPTION_LENGTH, LOCATION_LENGTH, REGION_CODE_LENGTH = 200, 5000, 300, 12
+REASON_LENGTH = 1000
+MAGNITUDE_RANGE = (DecimalValue("0.0"), DecimalValue("9.9"))
+
+
+def evacuation_target(drill: Drill) -> int | None:
+    """The organising unit's evacuation target (default 120 s for schools), for evacuation drills."""
+    if drill.form != DrillForm.EVACUATION or drill.organizer_org is None:
+        return None
+    return drill.organizer_org.evacuation_target
+
+
+class CountsSchema(Schema):
+    students, staff, patients, residents, rescuers, others = (Integer(minimum=0) for _ in range(6))
+
+
+class ParticipationGroupSchema(Schema):
+    group_id = Integer(allow_none=True)
+    name = Text()
+    expected = Integer()
+    present = Integer(minimum=0)
+    missing = Integer(minimum=0)
+
+
+class ParticipationSchema(Schema):
+    """Who took part in a completed drill (an answer)."""
+
+    counts = Nested(CountsSchema, metadata={"description": "at least one group above zero; none negative"})
+    total = Integer()
+    evacuation_seconds = Integer(allow_none=True)
+    evacuation_target_seconds = Integer(allow_none=True)
+    groups = List(Nested(ParticipationGroupSchema))
+    exceptional_reason = Text(allow_none=True, metadata={
+        "description": "the reason given when exceptional numbers were confirmed"})
+    notes = Text(allow_none=True)
+    recorded_at = DateTime()
+
+    def get_attribute(self, obj: Participation, attr: str, default: Any) -> Any:
+        if attr == "counts":
+            return {name: getattr(obj, name) for name in Participation.COUNT_FIELDS}
+        if attr == "evacuation_target_seconds":
+            return evacuation_target(obj.drill)
+        if attr in ("exceptional_reason", "notes"):
+            return getattr(obj, attr) or None
+        return super().get_attribute(obj, attr, default)
+
+
+class ScenarioSchema(Schema):
+    magnitude = Decimal(minimum=MAGNITUDE_RANGE[0], maximum=MAGNITUDE_RANGE[1], places=1, allow_none=True)
+    conditions = EnumList(Condition)
+
+
+class DrillSchema(Schema):
+    """A drill: planned, changed (PATCH: any subset and the version) and answered."""
+
+    id = Integer(dump_only=True)
+    title = Text(required=True, max_length=TITLE_LENGTH, plain=True)
+    description = Text(max_length=DESCRIPTION_LENGTH, plain=True)
+    form = EnumValue(DrillForm, required=True)
+    scope = EnumValue(DrillScope)
+    double_blind = Boolean()
+    joint_with = EnumValue(JointWith)
+    focus = EnumList(Focus, metadata={
+        "description": "defaults to the three key links for a comprehensive live drill of a key county"})
+    scenario = Nested(ScenarioSchema)
+    organizer_org_id = Integer(minimum=1, allow_none=True, metadata={
+        "description": "exactly one of organizer_org_id, organizer_region_code"})
+    organizer_region_code = Text(max_length=REGION_CODE_LENGTH, allow_none=True)
+    region_code = Text(max_length=REGION_CODE_LENGTH, metadata={"description": "defaults to the organiser's region"})
+    participant_org_ids = IdList()
+    evaluator_ids = IdList(metadata={
+        "description": "users, possibly of other units; they see the drill even when double-blind"})
+    starts_at = DateTime(required=True)
+    ends_at = DateTime(required=True)
+    location = Text(max_length=LOCATION_LENGTH, plain=True)
+    public = Boolean()
+    status = EnumValue(DrillStatus, dump_only=True)
+    cancel_reason = Text(dump_only=True, allow_none=True)
+    cancelled_at = DateTime(dump_only=True, allow_none=True)
+    completed_at = DateTime(dump_only=True, allow_none=True)
+    participation = Nested(ParticipationSchema, dump_only=True, allow_none=True)
+    series_id = Integer(dump_only=True, allow_none=True)
+    occurrence_start = DateTime(dump_only=True, allow_none=True)
+    sequence = Integer(dump_only=True, metadata={"description": "the calendar SEQUENCE; rises when the drill is "
+                                                                "moved"})
+    version = Version()
+    is_demo = Boolean(dump_only=True)
+    created_at = DateTime(dump_only=True)
+    updated_at = DateTime(dump_only=True)
+
+    def get_attribute(self, obj: Drill, attr: str, default: Any) -> Any:
+        if attr == "scenario":
+            return {"magnitude": obj.magnitude, "conditions": list(obj.conditions or [])}
+        if attr == "participant_org_ids":
+            return sorted(o.id for o in obj.participants)
+        if attr == "evaluator_ids":
+            return sorted(u.id for u in obj.evaluators)
+        if attr == "cancel_reason":
+            return obj.cancel_reason or None
+        return super().get_attribute(obj, attr, default)
+
+
+class DrillAnswerSchema(DrillSchema):
+    """One drill's answer (get, create, change): the drill and what will keep it from counting."""
+
+    warnings = List(Text(), dump_only=True, metadata={
+        "description": "what will keep it from counting, e.g. a planned comprehensive live drill of a key county "
+                       "without all three key links, naming the missing link, in the caller's language"})
+
+    def get_attribute(self, obj: Drill, attr: str, default: Any) -> Any:
+        if attr == "warnings":
+            return planning_warnings(obj)
+        return super().get_attribute(obj, attr, default)
