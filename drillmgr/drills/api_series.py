@@ -6,34 +6,21 @@ from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
-from drillmgr.api.openapi import describe, register_schema
+from drillmgr.api.openapi import SCHEMAS, describe, register_schema
 from drillmgr.drills import bulk, queries, series, series_changes, workdays
 from drillmgr.drills.api import DATETIME, DRILL_FIELDS, visible_drill
 from drillmgr.drills.models import DrillSeries
-from drillmgr.drills.schemas import DrillSchema
+from drillmgr.drills.schemas import DrillFollowingSchema, DrillSchema, DrillSeriesInputSchema
 from drillmgr.enums import OrgKind
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from drillmgr.localtime import api_datetime
 from drillmgr.validation import Payload
 
-_RRULE = {"type": "string", "minLength": 1, "maxLength": 500,
-          "description": "FREQ=DAILY|WEEKLY|MONTHLY|YEARLY; INTERVAL 1-1000; COUNT 1-1000 or UNTIL (a date such as "
-                         "20270630 means to the end of that day, Beijing time); at most 366 combinations of BY-part "
-                         "values and 60 drills a year. Refused otherwise with 422 naming `rrule`."}
-register_schema("DrillSeriesInput", {
-    "type": "object", "required": ["title", "form", "starts_at", "ends_at", "rrule"],
-    "description": "The first occurrence's fields and an RFC 5545 RRULE (daily to yearly), expanded in "
-                   "Beijing time; occurrences become drills up to a year ahead, at most 100 in one request (the "
-                   "nightly job makes the rest).",
-    "properties": DRILL_FIELDS | {"rrule": _RRULE | {"examples": ["FREQ=MONTHLY;BYMONTHDAY=15",
-                                                                   "FREQ=WEEKLY;BYDAY=MO;UNTIL=20270630"]}},
-})
-register_schema("DrillFollowingInput", {
-    "type": "object", "required": ["version"],
-    "description": "Changes this occurrence and all later ones of its series (the series is split).",
-    "properties": DRILL_FIELDS | {"rrule": _RRULE, "version": {"type": "integer", "minimum": 1}},
-})
+register_schema("DrillSeriesInput", DrillSeriesInputSchema, output=False)
+register_schema("DrillFollowingInput", DrillFollowingSchema, output=False)
+SCHEMAS["DrillFollowingInputPatch"]["required"] = ["version"]
+_RRULE = {k: v for k, v in SCHEMAS["DrillSeriesInput"]["properties"]["rrule"].items() if k != "examples"}
 register_schema("DrillSeries", {"type": "object", "properties": {
     "id": {"type": "integer"}, "dtstart": DATETIME,
     "rrule": {"type": ["string", "null"], "description": "null while double-blind occurrences the caller may "

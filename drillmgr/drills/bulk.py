@@ -24,6 +24,7 @@ from drillmgr.drills.lifecycle import add_drill
 from drillmgr.drills.models import Drill
 from drillmgr.drills.rules import Occurrence, occurrences_for, read_rule, rule_total
 from drillmgr.drills.serialise import JSON
+from drillmgr.drills.schemas import DrillSchema, DrillSeriesInputSchema
 from drillmgr.drills.series import add_series
 from drillmgr.enums import OrgKind, RegionLevel
 from drillmgr.errors import NotFound
@@ -174,8 +175,8 @@ def _read_drill_values(actor: User, data: Values, scope: _Scope,
     rule_given = data.get("rrule") not in (None, "")
     if rule_given:
         drill_data["rrule"] = data["rrule"]
-    dp, values = validate_new(actor, drill_data)
-    rule = read_rule(dp, "rrule", values.get("starts_at", MISSING)) if rule_given else None
+    dp, values = validate_new(actor, drill_data, DrillSeriesInputSchema if rule_given else DrillSchema)
+    rule = read_rule(dp, "rrule", values.get("starts_at")) if rule_given else None
     dp.check()
     return values, rule
 

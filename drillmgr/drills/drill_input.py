@@ -1,8 +1,7 @@
 """Reading a drill's input: its fields, the people and places it names, and who may organise it."""
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -10,14 +9,24 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.drills.key_links import default_focus
+from drillmgr.api.schema import Reading
 from drillmgr.drills.models import Drill
-from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, JointWith
+from drillmgr.drills.schemas import DrillSchema
+from drillmgr.enums import DrillScope
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.validation import MISSING, Payload
 
 Values = dict[str, Any]
+
+
+class Errors(Protocol):
+    """Where input errors go: a schema's Reading, or (until participation has its schema) a Payload."""
+
+    def error(self, name: str, message: str, /) -> None: ...
+
+
 # Plain columns a payload may set directly; focus, participants and evaluators are handled apart.
 COLUMN_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "magnitude", "conditions",
                  "organizer_org_id", "organizer_region_code", "region_code", "starts_at", "ends_at", "location",
@@ -43,49 +52,27 @@ def merge_errors(p: Payload, sub: Payload | None, prefix: str) -> None:
                 p.error(f"{prefix}.{name}", message)
 
 
-def read_drill(data: Values, partial: bool) -> tuple[Payload, Values]:
-    """The drill fields of `data` that were sent, read; what is wrong is on the Payload."""
-    p = Payload(data, partial=partial)
-    values: Values = {
-        "title": p.string("title", required=True, max_length=200, plain=True),
-        "description": p.string("description", max_length=5000, plain=True),
-        "form": p.choice("form", DrillForm, required=True),
-        "scope": p.choice("scope", DrillScope),
-        "double_blind": p.boolean("double_blind"),
-        "joint_with": p.choice("joint_with", JointWith),
-        "focus": p.choices("focus", Focus),
-        "organizer_org_id": p.integer("organizer_org_id", minimum=1),
-        "organizer_region_code": p.string("organizer_region_code", max_length=12),
-        "region_code": p.string("region_code", max_length=12),
-        "participant_org_ids": p.id_list("participant_org_ids"),
-        "evaluator_ids": p.id_list("evaluator_ids"),
-        "starts_at": p.datetime("starts_at", required=True),
-        "ends_at": p.datetime("ends_at", required=True),
-        "location": p.string("location", max_length=300, plain=True),
-        "public": p.boolean("public"),
-        "version": p.integer("version", minimum=1),
-    }
-    scenario = sub_payload(p, "scenario", partial=True)
-    if scenario is not None:
-        values["magnitude"] = scenario.decimal("magnitude", minimum=Decimal("0.0"), maximum=Decimal("9.9"))
-        values["conditions"] = scenario.choices("conditions", Condition)
-        if values["magnitude"] is not MISSING:
-            values["magnitude"] = values["magnitude"].quantize(Decimal("0.1"))
-        if values["conditions"] is not MISSING:
-            values["conditions"] = [c.value for c in values["conditions"]]
-    merge_errors(p, scenario, "scenario")
+def read_drill(data: Values, partial: bool, schema: type[DrillSchema] = DrillSchema) -> tuple[Reading, Values]:
+    """The drill fields of `data` that were sent, read (the scenario's among them); what is wrong is on the
+    Reading."""
+    p = schema().read(data, partial=partial)
+    values = dict(p.values)
+    scenario = values.pop("scenario", {})
+    values |= {k: v for k, v in scenario.items() if k in ("magnitude", "conditions")}
+    if "conditions" in values:
+        values["conditions"] = [c.value for c in values["conditions"]]
     for field in ("starts_at", "ends_at"):
-        moment = values[field]
-        if moment is not MISSING and not EARLIEST <= moment < LATEST:
+        moment = values.get(field)
+        if isinstance(moment, datetime) and not EARLIEST <= moment < LATEST:
             p.error(field, _("Must be between 1990 and 2100."))
-    return p, {k: v for k, v in values.items() if v is not MISSING}
+    return p, values
 
 
 def orgs_by_ids(ids: list[int]) -> list[Organisation]:
     return list(db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(ids)))) if ids else []
 
 
-def check_references(actor: User, p: Payload, values: Values, drill: Drill | None = None) -> None:
+def check_references(actor: User, p: Errors, values: Values, drill: Drill | None = None) -> None:
     """Regions, organisations and users named in the payload exist and are the actor's to name.
     Those already on `drill` may stay, even if someone with a wider scope put them there."""
     for field in ("region_code", "organizer_region_code"):
@@ -102,7 +89,7 @@ def check_references(actor: User, p: Payload, values: Values, drill: Drill | Non
                     _("No such user in your scope: %(id)s."))
 
 
-def _check_in_scope(p: Payload, values: Values, field: str, clause: sa.ColumnElement[bool],
+def _check_in_scope(p: Errors, values: Values, field: str, clause: sa.ColumnElement[bool],
                     already: Sequence[Organisation | User], message: str) -> None:
     """The ids of `field` name rows `clause` admits, or ones the drill has already."""
     if field not in values:
@@ -115,7 +102,7 @@ def _check_in_scope(p: Payload, values: Values, field: str, clause: sa.ColumnEle
         p.error(field, message % {"id": missing})
 
 
-def check_times(p: Payload, starts_at: object, ends_at: object, field: str = "ends_at") -> None:
+def check_times(p: Errors, starts_at: object, ends_at: object, field: str = "ends_at") -> None:
     """`starts_at` and `ends_at` as read: possibly missing or None."""
     if starts_at is not MISSING and ends_at is not MISSING and isinstance(starts_at, datetime) \
             and isinstance(ends_at, datetime) and ends_at <= starts_at:
@@ -132,9 +119,10 @@ def organizer_of(values: Values, drill: Drill | None = None) -> tuple[Organisati
     return None, None
 
 
-def validate_new(actor: User, data: Values) -> tuple[Payload, Values]:
+def validate_new(actor: User, data: Values,
+                 schema: type[DrillSchema] = DrillSchema) -> tuple[Reading, Values]:
     """A new drill's fields, read and checked (not yet whether the actor may organise it)."""
-    p, values = read_drill(data, partial=False)
+    p, values = read_drill(data, partial=False, schema=schema)
     values.pop("version", None)
     values.setdefault("scope", DrillScope.SINGLE)
     has_org, has_region = "organizer_org_id" in values, bool(values.get("organizer_region_code"))
@@ -159,9 +147,9 @@ def check_may_organise(actor: User, values: Values, drill: Drill | None = None) 
         access.deny(_("You cannot plan drills in this region."))
 
 
-def read_change(data: Values) -> tuple[Payload, Values]:
+def read_change(data: Values, schema: type[DrillSchema] = DrillSchema) -> tuple[Reading, Values]:
     """The fields a change sends (any of them); the version of the drill it is based on is required."""
-    p, values = read_drill(data, partial=True)
+    p, values = read_drill(data, partial=True, schema=schema)
     if "version" not in values and "version" not in p.errors:
         p.error("version", _("Send the version of the drill your change is based on."))
     return p, values

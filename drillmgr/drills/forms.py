@@ -9,7 +9,9 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, 
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from drillmgr.drills.models import Drill
-from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, JointWith, OrgKind
+from drillmgr.drills.schemas import DrillSchema, DrillSeriesInputSchema, ScenarioSchema
+from drillmgr.enums import DrillForm, OrgKind
+from drillmgr.forms import schema_choices, schema_length
 from drillmgr.localtime import local_zone, to_local
 
 COUNT_LABELS = {
@@ -64,7 +66,8 @@ class _RepeatMixin:
 
 def _repeat_fields():
     return (SelectField(_l("Repeat"), choices=REPEAT_CHOICES, validate_choice=False),
-            StringField(_l("Recurrence rule (RFC 5545)"), validators=[Optional(), Length(max=500)],
+            StringField(_l("Recurrence rule (RFC 5545)"),
+                        validators=[Optional(), schema_length(DrillSeriesInputSchema, "rrule")],
                         render_kw={"placeholder": "FREQ=MONTHLY;BYMONTHDAY=15"}),
             DateField(_l("Last day (optional)"), validators=[Optional()]),
             IntegerField(_l("Or number of drills (optional)"), validators=[Optional(), NumberRange(1, 1000)],
@@ -155,15 +158,17 @@ def _count_field(name):
 class _DrillFieldsMixin:
     """The fields of a drill that planning one drill and planning for many units share."""
 
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField(_l("Details of the drill"), validators=[Optional(), Length(max=5000)])
-    form = SelectField(_l("Form of drill"), choices=DrillForm.choices, default=DrillForm.EVACUATION.value)
-    scope = SelectField(_l("Scope of drill"), choices=DrillScope.choices)
-    joint_with = SelectField(_l("Joint drill"), choices=JointWith.choices)
+    title = StringField(_l("Title"), validators=[DataRequired(), schema_length(DrillSchema, "title")])
+    description = TextAreaField(_l("Details of the drill"),
+                                validators=[Optional(), schema_length(DrillSchema, "description")])
+    form = SelectField(_l("Form of drill"), choices=schema_choices(DrillSchema, "form"),
+                       default=DrillForm.EVACUATION.value)
+    scope = SelectField(_l("Scope of drill"), choices=schema_choices(DrillSchema, "scope"))
+    joint_with = SelectField(_l("Joint drill"), choices=schema_choices(DrillSchema, "joint_with"))
     starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
                                    validators=[DataRequired()])
     ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
-    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
+    location = StringField(_l("Location"), validators=[Optional(), schema_length(DrillSchema, "location")])
     public = BooleanField(_l("Public (shown in the public calendar)"))
 
     def drill_payload(self) -> dict[str, object]:
@@ -175,9 +180,11 @@ class _DrillFieldsMixin:
 
 class DrillPlanForm(_DrillFieldsMixin, _RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm):
     double_blind = BooleanField(_l("Double-blind (participants are told neither time nor scenario)"))
-    focus = SelectMultipleField(_l("Links exercised"), choices=Focus.choices, validate_choice=False)
+    focus = SelectMultipleField(_l("Links exercised"), choices=schema_choices(DrillSchema, "focus"),
+                                validate_choice=False)
     magnitude = DecimalField(_l("Scenario magnitude"), places=1, validators=[Optional()])
-    conditions = SelectMultipleField(_l("Scenario conditions"), choices=Condition.choices, validate_choice=False)
+    conditions = SelectMultipleField(_l("Scenario conditions"), choices=schema_choices(ScenarioSchema, "conditions"),
+                                     validate_choice=False)
     organizer = SelectField(_l("Organiser"), choices=[], validate_choice=False, validators=[DataRequired()])
     region_code = SelectField(_l("Held in region"), choices=[], validate_choice=False)
     participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[],

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from drillmgr.accounts.models import User
+from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.drill_input import (COLUMN_FIELDS, Values, check_may_organise, check_may_reorganise,
@@ -57,7 +58,7 @@ def create_drill(actor: User, data: Values, now: datetime | None = None) -> Dril
     """Plans a drill; with `participation` in `data` it is entered after the fact and completed at once."""
     now = now or utcnow()
     p, values = validate_new(actor, data)
-    completion = _read_completion_of_new(p, values, now) if p.has("participation") else None
+    completion = _read_completion_of_new(p, data, values, now) if "participation" in data else None
     p.check()
     check_may_organise(actor, values)
     drill = add_drill(actor, values, now)
@@ -66,12 +67,17 @@ def create_drill(actor: User, data: Values, now: datetime | None = None) -> Dril
     return drill
 
 
-def _read_completion_of_new(p: Payload, values: Values, now: datetime) -> Values:
+def _read_completion_of_new(p: Reading, data: Values, values: Values, now: datetime) -> Values:
+    """The participation of a drill entered after the fact (its errors join the drill's)."""
     organizer = db.session.get(Organisation, values["organizer_org_id"]) \
         if isinstance(values.get("organizer_org_id"), int) else None
     participants = orgs_by_ids(values.get("participant_org_ids") or [])
-    completion = read_participation(p, bounds_for(values.get("form"), organizer, participants,
-                                                  values.get("starts_at"), values.get("ends_at")))
+    part = Payload(data)
+    completion = read_participation(part, bounds_for(values.get("form"), organizer, participants,
+                                                     values.get("starts_at"), values.get("ends_at")))
+    for name, messages in part.errors.items():
+        for message in messages:
+            p.error(name, message)
     start = values.get("starts_at")
     if isinstance(start, datetime) and start > now:
         p.error("starts_at", _("Only a drill that has already started can be completed."))
@@ -95,7 +101,7 @@ def update_drill(actor: User, drill: Drill, data: Values, now: datetime | None =
 
 def _read_update(actor: User, drill: Drill, data: Values) -> Values:
     p, values = read_change(data)
-    if p.has("participation"):  # never silently dropped
+    if "participation" in data:  # never silently dropped
         p.error("participation", _("Participation is recorded by completing the drill, not by changing it."))
     require_not_cancelled(drill)
     if "organizer_org_id" in values and values.get("organizer_region_code"):

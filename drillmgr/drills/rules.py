@@ -7,11 +7,11 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from drillmgr.api.schema import Reading
 from drillmgr.drills import recurrence, workdays
 from drillmgr.drills.drill_input import LATEST
 from drillmgr.drills.models import DrillSeries
 from drillmgr.localtime import api_datetime
-from drillmgr.validation import MISSING, Payload
 
 SERIES_HORIZON_DAYS = 366
 # Drills one request (or one series in one nightly run) creates at most; the nightly job makes the rest.
@@ -24,10 +24,12 @@ def normalise_rule_text(text: str) -> str:
     return text[len("RRULE:"):] if text.upper().startswith("RRULE:") else text
 
 
-def read_rule(p: Payload, field: str, dtstart: object) -> str | None:
-    """The checked rule of `field`; None (with the error on `p`) when it cannot be checked."""
-    text = p.string(field, required=True, max_length=500)
-    if text is MISSING or not text or not isinstance(dtstart, datetime):
+def read_rule(p: Reading, field: str, dtstart: object) -> str | None:
+    """The checked rule read as `field`; None (with the error on `p`) when it cannot be checked."""
+    text = p.values.get(field)
+    if not text and field not in p.errors:
+        p.error(field, _("This field is required."))
+    if not isinstance(text, str) or not text or not isinstance(dtstart, datetime):
         return None
     try:
         return recurrence.check(text, dtstart)

@@ -121,3 +121,31 @@ class DrillAnswerSchema(DrillSchema):
         if attr == "warnings":
             return planning_warnings(obj)
         return super().get_attribute(obj, attr, default)
+
+
+RULE_LENGTH = 500
+_RULE = {"description": "FREQ=DAILY|WEEKLY|MONTHLY|YEARLY; INTERVAL 1-1000; COUNT 1-1000 or UNTIL (a date such as "
+                        "20270630 means to the end of that day, Beijing time); at most 366 combinations of BY-part "
+                        "values and 60 drills a year. Refused otherwise with 422 naming `rrule`.",
+         "request": {"minLength": 1}}
+
+
+class DrillSeriesInputSchema(DrillSchema):
+    """A recurring drill: the first occurrence's fields and its rule."""
+
+    class Meta:
+        description = ("The first occurrence's fields and an RFC 5545 RRULE (daily to yearly), expanded in "
+                       "Beijing time; occurrences become drills up to a year ahead, at most 100 in one request (the "
+                       "nightly job makes the rest).")
+
+    rrule = Text(required=True, max_length=RULE_LENGTH, load_only=True, metadata=_RULE | {
+        "examples": ["FREQ=MONTHLY;BYMONTHDAY=15", "FREQ=WEEKLY;BYDAY=MO;UNTIL=20270630"]})
+
+
+class DrillFollowingSchema(DrillSchema):
+    """A change of an occurrence and every later one of its series (the series is split)."""
+
+    class Meta:
+        description = "Changes this occurrence and all later ones of its series (the series is split)."
+
+    rrule = Text(max_length=RULE_LENGTH, load_only=True, metadata=_RULE)

@@ -13,11 +13,11 @@ from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.drill_input import COLUMN_FIELDS, Values, check_may_organise, orgs_by_ids, validate_new
 from drillmgr.drills.models import Drill, DrillSeries
+from drillmgr.drills.schemas import DrillSeriesInputSchema
 from drillmgr.drills.rules import (MAX_OCCURRENCES_PER_RUN, SeriesPreview, default_horizon, occurrences_for,
                                    read_rule, rule_total, series_slots)
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, Focus, JointWith
 from drillmgr.extensions import db
-from drillmgr.validation import MISSING
 
 TEMPLATE_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "focus", "magnitude",
                    "conditions", "organizer_org_id", "organizer_region_code", "region_code", "location", "public",
@@ -51,8 +51,8 @@ def values_from_template(template: Values) -> Values:
 
 def _read_series(actor: User, data: Values) -> tuple[Values, str]:
     """A new series' drill fields and its checked rule, access included."""
-    p, values = validate_new(actor, data)
-    rule = read_rule(p, "rrule", values.get("starts_at", MISSING))
+    p, values = validate_new(actor, data, DrillSeriesInputSchema)
+    rule = read_rule(p, "rrule", values.get("starts_at"))
     p.check()
     check_may_organise(actor, values)
     assert rule is not None  # read_rule gives None only with an error, and p.check() raised it

@@ -19,6 +19,7 @@ from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.drills.queries import following_occurrences
 from drillmgr.drills.rules import (MAX_OCCURRENCES_PER_RUN, read_rule, rule_ending_at, rule_parts, rule_text,
                                    series_slots)
+from drillmgr.drills.schemas import DrillFollowingSchema
 from drillmgr.drills.serialise import drill_snapshot
 from drillmgr.drills.series import materialize, new_series, template_from
 from drillmgr.enums import DrillStatus
@@ -72,7 +73,8 @@ def update_following(actor: User, drill: Drill, data: Values, now: datetime | No
 
 
 def _read_split(actor: User, drill: Drill, old: DrillSeries, data: Values) -> Split:
-    p, values = read_change(data)
+    p, values = read_change(data, DrillFollowingSchema)
+    new_rule = data.get("rrule") is not None
     at = drill.occurrence_start or drill.starts_at
     if "starts_at" in values or "ends_at" in values:
         starts_at = values.get("starts_at", drill.starts_at)
@@ -80,13 +82,13 @@ def _read_split(actor: User, drill: Drill, old: DrillSeries, data: Values) -> Sp
     else:
         starts_at, ends_at = at, at + timedelta(minutes=old.duration_minutes)
     check_times(p, starts_at, ends_at, "ends_at" if "ends_at" in values else "starts_at")
-    rule = read_rule(p, "rrule", starts_at) if p.has("rrule") else old.rrule
+    rule = read_rule(p, "rrule", starts_at) if new_rule else old.rrule
     check_references(actor, p, values, drill)
     p.check()
     require_not_cancelled(drill)
     check_may_reorganise(actor, values, drill)
     assert rule is not None  # read_rule gives None only with an error, and p.check() raised it
-    return Split(drill, old, at, starts_at, ends_at, rule, p.has("rrule"), values)
+    return Split(drill, old, at, starts_at, ends_at, rule, new_rule, values)
 
 
 def _split_series(actor: User, split: Split, now: datetime) -> DrillSeries:
