@@ -6,7 +6,7 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, page_args, paginated, token_required
 from drillmgr.api.openapi import SCHEMAS, describe, register_schema
 from drillmgr.drills import lifecycle, participation, queries
-from drillmgr.drills.schemas import DrillAnswerSchema, DrillSchema
+from drillmgr.drills.schemas import DrillAnswerSchema, DrillCancellationSchema, DrillSchema
 from drillmgr.enums import DrillForm, DrillStatus
 from drillmgr.extensions import db
 
@@ -54,11 +54,7 @@ register_schema("DrillCompletion", {
                    "participant_org_ids": {"type": "array", "items": {"type": "integer"}},
                    "version": {"type": "integer", "minimum": 1, "description": "checked when given"}},
 })
-register_schema("DrillCancellation", {
-    "type": "object", "required": ["reason"],
-    "properties": {"reason": {"type": "string", "maxLength": 1000},
-                   "version": {"type": "integer", "minimum": 1, "description": "checked when given"}},
-})
+register_schema("DrillCancellation", DrillCancellationSchema, output=False)
 
 DRILL_FILTERS = [
     {"name": "region", "in": "query", "schema": {"type": "string"}, "description": "region code (its subtree)"},

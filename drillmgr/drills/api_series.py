@@ -10,7 +10,7 @@ from drillmgr.api.openapi import SCHEMAS, describe, register_schema
 from drillmgr.drills import bulk, queries, series, series_changes, workdays
 from drillmgr.drills.api import DATETIME, DRILL_FIELDS, visible_drill
 from drillmgr.drills.models import DrillSeries
-from drillmgr.drills.schemas import DrillFollowingSchema, DrillSchema, DrillSeriesInputSchema
+from drillmgr.drills.schemas import DrillFollowingSchema, DrillSchema, DrillSeriesInputSchema, SeriesEndSchema
 from drillmgr.enums import OrgKind
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
@@ -39,11 +39,7 @@ register_schema("DrillSeriesPreview", {"type": "object", "description": "What PO
     "total": {"type": ["integer", "null"], "description": "all occurrences of an ending rule; null: it never ends"},
     "ends": {"type": "boolean"}, "flagged": {"type": "integer", "description": "occurrences with a flag"},
     "occurrences": {"type": "array", "items": _OCCURRENCE}}})
-register_schema("SeriesEnd", {
-    "type": "object", "required": ["version"],
-    "properties": {"version": {"type": "integer", "minimum": 1, "description": "this drill's; a stale one is 409"},
-                   "reason": {"type": "string", "maxLength": 1000,
-                              "description": "required to cancel this and all following; optional to end here"}}})
+register_schema("SeriesEnd", SeriesEndSchema, output=False)
 register_schema("SeriesEndResult", {"type": "object", "properties": {
     "cancelled": {"type": "array", "items": {"type": "integer"}, "description": "ids of the drills cancelled"},
     "series": {"$ref": "#/components/schemas/DrillSeries"}}})

@@ -9,7 +9,8 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, 
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from drillmgr.drills.models import Drill
-from drillmgr.drills.schemas import DrillSchema, DrillSeriesInputSchema, ScenarioSchema
+from drillmgr.drills.schemas import (DrillCancellationSchema, DrillSchema, DrillSeriesInputSchema, ScenarioSchema,
+                                     SeriesEndSchema)
 from drillmgr.enums import DrillForm, OrgKind
 from drillmgr.forms import schema_choices, schema_length
 from drillmgr.localtime import local_zone, to_local
@@ -251,7 +252,8 @@ class RescheduleForm(_VersionMixin, FlaskForm):
 
 
 class CancelForm(_VersionMixin, FlaskForm):
-    reason = TextAreaField(_l("Reason for cancelling"), validators=[DataRequired(), Length(max=1000)])
+    reason = TextAreaField(_l("Reason for cancelling"),
+                           validators=[DataRequired(), schema_length(DrillCancellationSchema, "reason")])
     version = HiddenField()
 
     def to_payload(self) -> dict:
@@ -299,7 +301,7 @@ class BulkPlanForm(_DrillFieldsMixin, _RepeatMixin, FlaskForm):
 
 
 class SeriesEndForm(_VersionMixin, FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), schema_length(SeriesEndSchema, "reason")])
     version = HiddenField()
 
     def to_payload(self) -> dict:

@@ -19,6 +19,7 @@ from drillmgr.drills.guards import (claim_drill_version, require_editable, requi
                                     require_not_filed)
 from drillmgr.drills.models import Drill, Participation
 from drillmgr.drills.participation import bounds_for, read_participation, record_participation
+from drillmgr.drills.schemas import DrillCancellationSchema
 from drillmgr.drills.serialise import drill_snapshot, participation_snapshot
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict
@@ -144,16 +145,13 @@ def cancel_drill(actor: User, drill: Drill, data: Values, now: datetime | None =
     """`data`: `{reason, version?}`. A cancelled drill stays (feeds show it as CANCELLED)."""
     now = now or utcnow()
     require_editable(actor, drill)
-    p = Payload(data)
-    reason = p.string("reason", required=True, max_length=1000, plain=True)
-    version = p.integer("version", minimum=1, default=None)
-    p.check()
+    cancellation = DrillCancellationSchema().load(data)
     if drill.status == DrillStatus.CANCELLED:
         raise Conflict(_("This drill is already cancelled."))
     if drill.status == DrillStatus.COMPLETED:
         raise Conflict(_("A completed drill cannot be cancelled."))
-    claim_drill_version(drill, version, now)
-    cancel_occurrence(actor, drill, reason, now)
+    claim_drill_version(drill, cancellation.get("version"), now)
+    cancel_occurrence(actor, drill, cancellation["reason"], now)
     return drill
 
 

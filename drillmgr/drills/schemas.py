@@ -149,3 +149,16 @@ class DrillFollowingSchema(DrillSchema):
         description = "Changes this occurrence and all later ones of its series (the series is split)."
 
     rrule = Text(max_length=RULE_LENGTH, load_only=True, metadata=_RULE)
+
+
+class DrillCancellationSchema(Schema):
+    reason = Text(required=True, max_length=REASON_LENGTH, plain=True)
+    version = Integer(minimum=1, metadata={"description": "checked when given"})
+
+
+class SeriesEndSchema(Schema):
+    """"Cancel this and all following" (the reason required) or "end the series here" (optional)."""
+
+    version = Integer(required=True, minimum=1, metadata={"description": "this drill's; a stale one is 409"})
+    reason = Text(max_length=REASON_LENGTH, plain=True, metadata={
+        "description": "required to cancel this and all following; optional to end here"})

@@ -19,13 +19,12 @@ from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.drills.queries import following_occurrences
 from drillmgr.drills.rules import (MAX_OCCURRENCES_PER_RUN, read_rule, rule_ending_at, rule_parts, rule_text,
                                    series_slots)
-from drillmgr.drills.schemas import DrillFollowingSchema
+from drillmgr.drills.schemas import DrillFollowingSchema, SeriesEndSchema
 from drillmgr.drills.serialise import drill_snapshot
 from drillmgr.drills.series import materialize, new_series, template_from
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
-from drillmgr.validation import MISSING, Payload
 
 ONE_SECOND = timedelta(seconds=1)
 
@@ -181,8 +180,9 @@ def end_series(actor: User, drill: Drill, data: Values, include_this: bool,
 
 
 def _read_end(data: Values, include_this: bool) -> tuple[int, str]:
-    p = Payload(data)
-    version = p.integer("version", required=True, minimum=1)
-    reason = p.string("reason", required=include_this, max_length=1000, plain=True)
+    p = SeriesEndSchema().read(data)
+    reason = p.values.get("reason")
+    if include_this and not reason and "reason" not in p.errors:
+        p.error("reason", _("This field is required."))
     p.check()
-    return version, reason if reason and reason is not MISSING else _("The recurring series was ended.")
+    return p.values["version"], reason or _("The recurring series was ended.")
