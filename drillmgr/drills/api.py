@@ -38,6 +38,8 @@ _PARTICIPATION_INPUT = {
                    "exceptional_reason": {"type": "string", "maxLength": 2000,
                                           "description": "why they are right; required with confirm_exceptional"}},
 }
+# Both answer as "Drill" (a series' occurrences, a list's items); one drill's answer also has its warnings.
+register_schema("Drill", DrillSchema, output=True)
 register_schema("Drill", DrillAnswerSchema, output=True)
 register_schema("DrillInput", DrillSchema, output=False)
 SCHEMAS["DrillInput"]["description"] = "With `participation`, a drill held earlier is entered and completed at once."

@@ -8,41 +8,24 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import SCHEMAS, describe, register_schema
 from drillmgr.drills import bulk, queries, series, series_changes, workdays
-from drillmgr.drills.api import DATETIME, DRILL_FIELDS, visible_drill
+from drillmgr.drills.api import DRILL_FIELDS, visible_drill
 from drillmgr.drills.models import DrillSeries
-from drillmgr.drills.schemas import DrillFollowingSchema, DrillSchema, DrillSeriesInputSchema, SeriesEndSchema
+from drillmgr.drills.series_schemas import (BatchSummarySchema, BulkPlanSchema, DayFlagSchema, DrillSeriesSchema,
+                                            SeriesEndResultSchema, SeriesPreviewSchema)
+from drillmgr.drills.schemas import DrillFollowingSchema, DrillSeriesInputSchema, SeriesEndSchema
 from drillmgr.enums import OrgKind
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
-from drillmgr.localtime import api_datetime
 from drillmgr.validation import Payload
 
 register_schema("DrillSeriesInput", DrillSeriesInputSchema, output=False)
 register_schema("DrillFollowingInput", DrillFollowingSchema, output=False)
 SCHEMAS["DrillFollowingInputPatch"]["required"] = ["version"]
 _RRULE = {k: v for k, v in SCHEMAS["DrillSeriesInput"]["properties"]["rrule"].items() if k != "examples"}
-register_schema("DrillSeries", {"type": "object", "properties": {
-    "id": {"type": "integer"}, "dtstart": DATETIME,
-    "rrule": {"type": ["string", "null"], "description": "null while double-blind occurrences the caller may "
-                                                         "not see are still ahead (so is materialized_until)"},
-    "duration_minutes": {"type": "integer"}, "materialized_until": {"type": ["string", "null"]},
-    "occurrences": {"type": "array", "items": {"$ref": "#/components/schemas/Drill"}}}})
-_FLAGS = {"type": "array", "description": "weekend, public holiday or adjusted working day (调休上班日) of the "
-                                      "day in Beijing time, from the `holidays` package's China calendar",
-          "items": {"type": "object", "properties": {"kind": {"enum": ["weekend", "holiday", "adjusted_workday"]},
-                                                     "text": {"type": "string"}}}}
-_OCCURRENCE = {"type": "object", "properties": {"starts_at": DATETIME, "ends_at": DATETIME, "flags": _FLAGS}}
-register_schema("DrillSeriesPreview", {"type": "object", "description": "What POST /drill-series would make; "
-                                       "nothing is made.", "properties": {
-    "rrule": {"type": "string", "description": "the rule as it would be stored (UNTIL in UTC)"},
-    "created_now": {"type": "integer", "description": "occurrences made at once (up to a year ahead, at most 100)"},
-    "total": {"type": ["integer", "null"], "description": "all occurrences of an ending rule; null: it never ends"},
-    "ends": {"type": "boolean"}, "flagged": {"type": "integer", "description": "occurrences with a flag"},
-    "occurrences": {"type": "array", "items": _OCCURRENCE}}})
+register_schema("DrillSeries", DrillSeriesSchema, output=True)
+register_schema("DrillSeriesPreview", SeriesPreviewSchema, output=True)
 register_schema("SeriesEnd", SeriesEndSchema, output=False)
-register_schema("SeriesEndResult", {"type": "object", "properties": {
-    "cancelled": {"type": "array", "items": {"type": "integer"}, "description": "ids of the drills cancelled"},
-    "series": {"$ref": "#/components/schemas/DrillSeries"}}})
+register_schema("SeriesEndResult", SeriesEndResultSchema, output=True)
 register_schema("DrillBatchInput", {
     "type": "object", "required": ["mode", "region_code", "kinds", "title", "form", "starts_at", "ends_at"],
     "description": "A plan for every unit of the chosen kinds in a region (within the caller's; coordinators and "
@@ -57,24 +40,9 @@ register_schema("DrillBatchInput", {
        "org_ids": {"type": "array", "items": {"type": "integer"},
                    "description": "only these of the matching units (each must match)"},
        "rrule": _RRULE}})
-register_schema("DrillBatchPreview", {"type": "object", "description": "What POST /drill-batches would make.",
-                                      "properties": {
-    "mode": {"enum": ["joint", "per_unit"]}, "region_code": {"type": "string"}, "region_name": {"type": "string"},
-    "kinds": {"type": "array", "items": {"type": "string"}},
-    "units": {"type": "array", "items": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "name": {"type": "string"}, "kind": {"type": "string"},
-        "region_code": {"type": "string"}}}},
-    "rrule": {"type": ["string", "null"]}, "drills": {"type": "integer", "description": "drills made at once"},
-    "series": {"type": "integer"}, "total_per_series": {"type": ["integer", "null"]},
-    "occurrences": {"type": "array", "items": _OCCURRENCE,
-                    "description": "the dates of each unit's drills (of the joint drill), with their flags"}}})
-register_schema("DrillBatch", {"type": "object", "description": "What a plan for many units made.", "properties": {
-    "key": {"type": "string"}, "created_at": DATETIME, "mode": {"enum": ["joint", "per_unit"]},
-    "region_code": {"type": ["string", "null"]}, "title": {"type": "string"}, "rrule": {"type": ["string", "null"]},
-    "unit_ids": {"type": "array", "items": {"type": "integer"}}, "drills": {"type": "integer"},
-    "series_ids": {"type": "array", "items": {"type": "integer"}},
-    "drill_ids": {"type": "array", "items": {"type": "integer"}, "description": "those the caller may see"},
-    "first_starts_at": {"type": ["string", "null"]}}})
+register_schema("DrillBatchPreview", BulkPlanSchema, output=True)
+register_schema("DrillBatch", BatchSummarySchema, output=True)
+_FLAGS = SCHEMAS["DrillSeriesPreview"]["properties"]["occurrences"]["items"]["properties"]["flags"]
 register_schema("CalendarDays", {"type": "object", "properties": {"items": {"type": "array", "items": {
     "type": "object", "properties": {"date": {"type": "string", "format": "date"}, "flags": _FLAGS}}},
     "arrangement_known": {"type": "object", "additionalProperties": {"type": "boolean"},
@@ -96,10 +64,11 @@ def update_following(drill_id: int):
 
 def _series_dict(actor, drill_series) -> dict:
     plan = access.can_see_series_plan(actor, drill_series)
-    return {"id": drill_series.id, "rrule": drill_series.rrule if plan else None,
-            "dtstart": api_datetime(drill_series.dtstart), "duration_minutes": drill_series.duration_minutes,
-            "materialized_until": api_datetime(drill_series.materialized_until) if plan else None,
-            "occurrences": DrillSchema(many=True).dump(queries.series_occurrences(actor, drill_series.id))}
+    return DrillSeriesSchema().dump({
+        "id": drill_series.id, "rrule": drill_series.rrule if plan else None, "dtstart": drill_series.dtstart,
+        "duration_minutes": drill_series.duration_minutes,
+        "materialized_until": drill_series.materialized_until if plan else None,
+        "occurrences": queries.series_occurrences(actor, drill_series.id)})
 
 
 @bp.post("/drill-series")
@@ -117,7 +86,7 @@ def create_series():
           request="DrillSeriesInput", response="DrillSeriesPreview")
 @token_required
 def preview_series():
-    return jsonify(series.preview_series(current_api_user(), json_body()).to_dict())
+    return jsonify(SeriesPreviewSchema().dump(series.preview_series(current_api_user(), json_body())))
 
 
 def _series_end(drill_id: int, include_this: bool):
@@ -148,7 +117,7 @@ def end_series_here(drill_id: int):
           request="DrillBatchInput", response="DrillBatchPreview")
 @token_required
 def preview_batch():
-    return jsonify(bulk.read_plan(current_api_user(), json_body()).to_dict())
+    return jsonify(BulkPlanSchema().dump(bulk.read_plan(current_api_user(), json_body())))
 
 
 @bp.post("/drill-batches")
@@ -159,7 +128,7 @@ def preview_batch():
 def create_batch():
     actor = current_api_user()
     key, _plan = bulk.make_plan(actor, json_body())
-    return jsonify(bulk.batch_summary(actor, key).to_dict()), 201, {
+    return jsonify(BatchSummarySchema().dump(bulk.batch_summary(actor, key))), 201, {
         "Location": url_for("api.get_batch", key=key)}
 
 
@@ -167,7 +136,7 @@ def create_batch():
 @describe("What a plan for many units made (for its author and the region's coordinators)", response="DrillBatch")
 @token_required
 def get_batch(key: str):
-    return jsonify(bulk.batch_summary(current_api_user(), key).to_dict())
+    return jsonify(BatchSummarySchema().dump(bulk.batch_summary(current_api_user(), key)))
 
 
 CALENDAR_DAYS_MAX = 366
@@ -187,7 +156,8 @@ def calendar_days():
         message = _("Give a range of 1 to %(n)d days, `to` not before `from`.", n=CALENDAR_DAYS_MAX)
         raise ValidationError(message, {"to": [message]})
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    return jsonify({"items": [{"date": d.isoformat(), "flags": workdays.flags_to_dicts(d)} for d in days],
+    flags = DayFlagSchema(many=True)
+    return jsonify({"items": [{"date": d.isoformat(), "flags": flags.dump(workdays.flags(d))} for d in days],
                     "arrangement_known": {str(y): workdays.arrangement_known(y)
                                           for y in sorted({d.year for d in days})}})
 

@@ -23,13 +23,11 @@ from drillmgr.drills.key_links import default_focus
 from drillmgr.drills.lifecycle import add_drill
 from drillmgr.drills.models import Drill
 from drillmgr.drills.rules import Occurrence, occurrences_for, read_rule, rule_total
-from drillmgr.drills.serialise import JSON
 from drillmgr.drills.schemas import DrillSchema, DrillSeriesInputSchema
 from drillmgr.drills.series import add_series
 from drillmgr.enums import OrgKind, RegionLevel
 from drillmgr.errors import NotFound
 from drillmgr.extensions import db
-from drillmgr.localtime import api_datetime
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.validation import MISSING, Payload
@@ -70,16 +68,6 @@ class BulkPlan:
             return 0
         return len(self.units) if self.mode == PER_UNIT else 1
 
-    def to_dict(self) -> JSON:
-        return {
-            "mode": self.mode, "region_code": self.region.code, "region_name": self.region.name,
-            "kinds": [k.value for k in self.kinds],
-            "units": [{"id": o.id, "name": o.name, "kind": o.kind.value, "region_code": o.region_code}
-                      for o in self.units],
-            "rrule": self.rrule, "drills": self.drill_count, "series": self.series_count,
-            "total_per_series": self.total_per_series,
-            "occurrences": [o.to_dict() for o in self.occurrences],
-        }
 
 
 def may_plan_for_many(actor: User) -> bool:
@@ -250,12 +238,6 @@ class BatchSummary:
             return self.drills
         return [d for d in self.drills if d.organizer_org_id == unit.id]
 
-    def to_dict(self) -> JSON:
-        return {"key": self.key, "created_at": api_datetime(self.at), "mode": self.mode,
-                "region_code": self.region.code if self.region else None, "title": self.title,
-                "rrule": self.rrule, "unit_ids": [o.id for o in self.units], "drills": len(self.drills),
-                "series_ids": self.series_ids, "drill_ids": [d.id for d in self.drills],
-                "first_starts_at": api_datetime(min((d.starts_at for d in self.drills), default=None))}
 
 
 def batch_summary(actor: User, key: str, now: datetime | None = None) -> BatchSummary:

@@ -3,7 +3,6 @@ occurrences they make."""
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import islice
-from typing import Any
 
 from flask_babel import gettext as _
 
@@ -11,7 +10,6 @@ from drillmgr.api.schema import Reading
 from drillmgr.drills import recurrence, workdays
 from drillmgr.drills.drill_input import LATEST
 from drillmgr.drills.models import DrillSeries
-from drillmgr.localtime import api_datetime
 
 SERIES_HORIZON_DAYS = 366
 # Drills one request (or one series in one nightly run) creates at most; the nightly job makes the rest.
@@ -52,9 +50,6 @@ class Occurrence:
     def flags(self) -> list[workdays.DayFlag]:
         return workdays.flags(self.starts_at)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"starts_at": api_datetime(self.starts_at), "ends_at": api_datetime(self.ends_at),
-                "flags": [flag.to_dict() for flag in self.flags]}
 
 
 @dataclass
@@ -70,10 +65,6 @@ class SeriesPreview:
     def flagged(self) -> int:
         return sum(1 for o in self.occurrences if o.flags)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"rrule": self.rrule, "created_now": len(self.occurrences), "total": self.total,
-                "ends": self.total is not None, "flagged": self.flagged,
-                "occurrences": [o.to_dict() for o in self.occurrences]}
 
 
 def rule_total(rule_text: str, dtstart: datetime) -> int | None:

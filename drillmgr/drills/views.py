@@ -22,6 +22,7 @@ from drillmgr.drills import (bulk, choices, guards, key_links, lifecycle, querie
 from drillmgr.drills.forms import (COUNT_LABELS, BulkPlanForm, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm,
                                    SeriesEndForm)
 from drillmgr.drills.models import Drill
+from drillmgr.drills.series_schemas import DayFlagSchema
 from drillmgr.enums import Condition, DrillForm, DrillStatus, Role
 from drillmgr.errors import Conflict, ServiceError
 from drillmgr.extensions import db
@@ -276,7 +277,7 @@ def day_flags():
         return jsonify({"flags": []}), 422
     if not 1990 <= day.year <= 2100:
         return jsonify({"flags": []}), 422
-    return jsonify({"flags": workdays.flags_to_dicts(day)})
+    return jsonify({"flags": DayFlagSchema(many=True).dump(workdays.flags(day))})
 
 
 @bp.route("/bulk", methods=["GET", "POST"])
