@@ -47,8 +47,6 @@ SCHEMAS["DrillInputPatch"] |= {
     "required": ["version"],
     "description": "Any subset of the fields, and the drill's version. Participation is recorded by completing the "
                    "drill (POST /drills/{drill_id}/complete); sent here it is refused (422)."}
-# The drill's fields as a request states them, for the series and plans for many units.
-DRILL_FIELDS = dict(SCHEMAS["DrillInput"]["properties"])
 SCHEMAS["DrillInput"]["properties"]["participation"] = _PARTICIPATION_INPUT
 register_schema("DrillCompletion", {
     "type": "object", "required": ["participation"],

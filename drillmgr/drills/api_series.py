@@ -8,12 +8,11 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, json_body, token_required
 from drillmgr.api.openapi import SCHEMAS, describe, register_schema
 from drillmgr.drills import bulk, queries, series, series_changes, workdays
-from drillmgr.drills.api import DRILL_FIELDS, visible_drill
+from drillmgr.drills.api import visible_drill
 from drillmgr.drills.models import DrillSeries
 from drillmgr.drills.series_schemas import (BatchSummarySchema, BulkPlanSchema, DayFlagSchema, DrillSeriesSchema,
                                             SeriesEndResultSchema, SeriesPreviewSchema)
-from drillmgr.drills.schemas import DrillFollowingSchema, DrillSeriesInputSchema, SeriesEndSchema
-from drillmgr.enums import OrgKind
+from drillmgr.drills.schemas import DrillBatchInputSchema, DrillFollowingSchema, DrillSeriesInputSchema, SeriesEndSchema
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
 from drillmgr.validation import Payload
@@ -21,25 +20,11 @@ from drillmgr.validation import Payload
 register_schema("DrillSeriesInput", DrillSeriesInputSchema, output=False)
 register_schema("DrillFollowingInput", DrillFollowingSchema, output=False)
 SCHEMAS["DrillFollowingInputPatch"]["required"] = ["version"]
-_RRULE = {k: v for k, v in SCHEMAS["DrillSeriesInput"]["properties"]["rrule"].items() if k != "examples"}
 register_schema("DrillSeries", DrillSeriesSchema, output=True)
 register_schema("DrillSeriesPreview", SeriesPreviewSchema, output=True)
 register_schema("SeriesEnd", SeriesEndSchema, output=False)
 register_schema("SeriesEndResult", SeriesEndResultSchema, output=True)
-register_schema("DrillBatchInput", {
-    "type": "object", "required": ["mode", "region_code", "kinds", "title", "form", "starts_at", "ends_at"],
-    "description": "A plan for every unit of the chosen kinds in a region (within the caller's; coordinators and "
-                   "admins only): `joint` makes one drill organised by the region with the units as participants, "
-                   "`per_unit` one drill each, organised by the unit. With `rrule`, series instead of drills. At "
-                   "most 300 units and 1,500 drills at once; all of it is made, or nothing (422 naming the field).",
-    "properties": {k: v for k, v in DRILL_FIELDS.items()
-                   if k not in ("organizer_org_id", "organizer_region_code", "participant_org_ids", "region_code")}
-    | {"mode": {"enum": ["joint", "per_unit"]},
-       "region_code": {"type": "string", "description": "the region whose units are planned for (its subtree)"},
-       "kinds": {"type": "array", "minItems": 1, "items": {"enum": OrgKind.values()}},
-       "org_ids": {"type": "array", "items": {"type": "integer"},
-                   "description": "only these of the matching units (each must match)"},
-       "rrule": _RRULE}})
+register_schema("DrillBatchInput", DrillBatchInputSchema, output=False)
 register_schema("DrillBatchPreview", BulkPlanSchema, output=True)
 register_schema("DrillBatch", BatchSummarySchema, output=True)
 _FLAGS = SCHEMAS["DrillSeriesPreview"]["properties"]["occurrences"]["items"]["properties"]["flags"]

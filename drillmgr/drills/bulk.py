@@ -18,19 +18,19 @@ from drillmgr.audit import services as audit
 from drillmgr.audit.models import AuditEntry
 from drillmgr.db import utcnow
 from drillmgr.accounts.models import User
+from drillmgr.api.schema import Reading
 from drillmgr.drills.drill_input import Values, check_may_organise, validate_new
 from drillmgr.drills.key_links import default_focus
 from drillmgr.drills.lifecycle import add_drill
 from drillmgr.drills.models import Drill
 from drillmgr.drills.rules import Occurrence, occurrences_for, read_rule, rule_total
-from drillmgr.drills.schemas import DrillSchema, DrillSeriesInputSchema
+from drillmgr.drills.schemas import DrillBatchInputSchema, DrillSchema, DrillSeriesInputSchema
 from drillmgr.drills.series import add_series
 from drillmgr.enums import OrgKind, RegionLevel
 from drillmgr.errors import NotFound
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
-from drillmgr.validation import MISSING, Payload
 
 JOINT, PER_UNIT = "joint", "per_unit"
 MODES = (JOINT, PER_UNIT)
@@ -39,7 +39,8 @@ MAX_UNITS = 300
 # Drills one plan makes at once (a series' later occurrences come from the nightly job).
 MAX_DRILLS = 1500
 # Fields of the plan itself; the rest are the drill's.
-PLAN_FIELDS = ("mode", "region_code", "kinds", "org_ids", "rrule")
+SCOPE_FIELDS = ("mode", "region_code", "kinds", "org_ids")
+PLAN_FIELDS = (*SCOPE_FIELDS, "rrule")
 # Set by the plan, never taken from the request.
 IGNORED_FIELDS = ("organizer_org_id", "organizer_region_code", "participant_org_ids", "participation")
 _KEY_LENGTH = 32
@@ -92,16 +93,14 @@ class _Scope:
     org_ids: list[int] | None
 
 
-def _read_scope(actor: User, p: Payload) -> _Scope:
-    mode = p.string("mode", required=True, max_length=20)
+def _read_scope(actor: User, p: Reading) -> _Scope:
+    mode, region_code = p.values.get("mode"), p.values.get("region_code")
     if isinstance(mode, str) and mode and mode not in MODES:
         p.error("mode", _("Unknown value %(value)s; allowed: %(allowed)s.", value=repr(mode),
                           allowed=", ".join(MODES)))
-    region_code = p.string("region_code", required=True, max_length=12)
-    kinds = p.choices("kinds", OrgKind, required=True)
-    if kinds is not MISSING and not kinds and "kinds" not in p.errors:
+    kinds = p.values.get("kinds")
+    if kinds is not None and not kinds and "kinds" not in p.errors:
         p.error("kinds", _("Choose at least one kind of unit."))
-    org_ids = p.id_list("org_ids")
     region = db.session.get(Region, region_code) if isinstance(region_code, str) and region_code else None
     if region_code and isinstance(region_code, str) and "region_code" not in p.errors and region is None:
         p.error("region_code", _("No such region: %(code)s.", code=region_code))
@@ -109,10 +108,10 @@ def _read_scope(actor: User, p: Payload) -> _Scope:
     assert region is not None  # region_code is required, and p.check() raised its error
     if not access.can_manage_region(actor, region.code):
         access.deny(_("You cannot plan drills in this region."))
-    return _Scope(mode, region, kinds, None if org_ids is MISSING else org_ids)
+    return _Scope(p.values["mode"], region, p.values["kinds"], p.values.get("org_ids"))
 
 
-def _read_units(actor: User, p: Payload, scope: _Scope) -> list[Organisation]:
+def _read_units(actor: User, p: Reading, scope: _Scope) -> list[Organisation]:
     query = sa.select(Organisation).where(
         Organisation.region_code.in_(access.subtree_codes(scope.region.code)), Organisation.kind.in_(scope.kinds),
         access.org_clause(actor))
@@ -137,7 +136,7 @@ def read_plan(actor: User, data: Values, now: datetime | None = None) -> BulkPla
     """The plan as it would be made; refuses (403, 422) what could not be made. Changes nothing."""
     now = now or utcnow()
     access.require(may_plan_for_many(actor), _("Only coordinators and administrators plan for many units at once."))
-    p = Payload(data)
+    p = DrillBatchInputSchema(only=SCOPE_FIELDS).read(data)
     scope = _read_scope(actor, p)
     units = _read_units(actor, p, scope)
     values, rule = _read_drill_values(actor, data, scope, units)
@@ -169,7 +168,7 @@ def _read_drill_values(actor: User, data: Values, scope: _Scope,
     return values, rule
 
 
-def _check_caps(p: Payload, plan: BulkPlan) -> None:
+def _check_caps(p: Reading, plan: BulkPlan) -> None:
     if not plan.occurrences:
         p.error("rrule", _("This rule makes no drill within the coming year."))
     elif plan.drill_count > MAX_DRILLS:

@@ -6,7 +6,7 @@ from drillmgr.api.schema import (Boolean, DateTime, Decimal, EnumList, EnumValue
                                  Schema, Text, Version)
 from drillmgr.drills.key_links import planning_warnings
 from drillmgr.drills.models import Drill, Participation
-from drillmgr.enums import Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith
+from drillmgr.enums import Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith, OrgKind
 
 TITLE_LENGTH, DESCRIPTION_LENGTH, LOCATION_LENGTH, REGION_CODE_LENGTH = 200, 5000, 300, 12
 REASON_LENGTH = 1000
@@ -162,3 +162,22 @@ class SeriesEndSchema(Schema):
     version = Integer(required=True, minimum=1, metadata={"description": "this drill's; a stale one is 409"})
     reason = Text(max_length=REASON_LENGTH, plain=True, metadata={
         "description": "required to cancel this and all following; optional to end here"})
+
+
+class DrillBatchInputSchema(DrillSeriesInputSchema):
+    """A plan for many units: whom it is for, and the drill (or series) each of them gets."""
+
+    class Meta:
+        description = ("A plan for every unit of the chosen kinds in a region (within the caller's; coordinators "
+                       "and admins only): `joint` makes one drill organised by the region with the units as "
+                       "participants, `per_unit` one drill each, organised by the unit. With `rrule`, series instead "
+                       "of drills. At most 300 units and 1,500 drills at once; all of it is made, or nothing (422 "
+                       "naming the field).")
+        exclude = ("organizer_org_id", "organizer_region_code", "participant_org_ids")
+
+    mode = Text(required=True, max_length=20, metadata={"request": {"enum": ["joint", "per_unit"]}})
+    region_code = Text(required=True, max_length=REGION_CODE_LENGTH, metadata={
+        "description": "the region whose units are planned for (its subtree)"})
+    kinds = EnumList(OrgKind, required=True, metadata={"request": {"minItems": 1}})
+    org_ids = IdList(metadata={"description": "only these of the matching units (each must match)"})
+    rrule = Text(max_length=RULE_LENGTH, load_only=True, metadata=_RULE)
