@@ -9,8 +9,8 @@ from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, 
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from drillmgr.drills.models import Drill
-from drillmgr.drills.schemas import (DrillBatchInputSchema, DrillCancellationSchema, DrillSchema, DrillSeriesInputSchema, ScenarioSchema,
-                                     SeriesEndSchema)
+from drillmgr.drills.schemas import (DrillBatchInputSchema, DrillCancellationSchema, DrillSchema,
+                                     DrillSeriesInputSchema, ScenarioSchema, SeriesEndSchema)
 from drillmgr.enums import DrillForm, OrgKind
 from drillmgr.forms import schema_choices, schema_length
 from drillmgr.localtime import local_zone, to_local
@@ -289,8 +289,7 @@ class BulkPlanForm(_DrillFieldsMixin, _RepeatMixin, FlaskForm):
     mode = RadioField(_l("Plan as"), choices=MODE_CHOICES, default="per_unit")
     region_code = SelectField(_l("Region"), choices=[], validate_choice=False, validators=[DataRequired()])
     kinds = SelectMultipleField(_l("Kinds of unit"), choices=schema_choices(DrillBatchInputSchema, "kinds"),
-                                validate_choice=False,
-                                default=[OrgKind.SCHOOL.value])
+                                validate_choice=False, default=[OrgKind.SCHOOL.value])
     repeat, rrule, repeat_until, repeat_count = _repeat_fields()
 
     def to_payload(self) -> dict:
