@@ -5,6 +5,7 @@ database column's range (the `int` URL converter), no NUL bytes, lone surrogates
 JSON, and dates and numbers that the database and the date arithmetic can hold.
 """
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -285,14 +286,22 @@ def confirm_exceptional(p: Payload, exceptional: dict[str, str]) -> str:
     nothing is exceptional. Otherwise each field gets its message, and the payload fails."""
     confirmed = p.boolean("confirm_exceptional", default=False)
     reason = reason_text(p, "exceptional_reason")
+    return exceptional_confirmed(p.error, exceptional, confirmed is True, reason,
+                                 reason_refused="exceptional_reason" in p.errors)
+
+
+def exceptional_confirmed(error: Callable[[str, str], None], exceptional: dict[str, str], confirmed: bool,
+                          reason: str, reason_refused: bool) -> str:
+    """confirm_exceptional on what was read already (a schema's values): the reason to keep, or "" with the
+    errors given to `error`."""
     if not exceptional:
         return ""
-    if confirmed is True and reason:
+    if confirmed and reason:
         return reason
     for field, message in exceptional.items():
-        p.error(field, message)
-    if confirmed is not True:
-        p.error("confirm_exceptional", _("If these numbers are right, confirm them and give the reason."))
-    elif "exceptional_reason" not in p.errors:
-        p.error("exceptional_reason", _("Give the reason why these numbers are right."))
+        error(field, message)
+    if not confirmed:
+        error("confirm_exceptional", _("If these numbers are right, confirm them and give the reason."))
+    elif not reason_refused:
+        error("exceptional_reason", _("Give the reason why these numbers are right."))
     return ""

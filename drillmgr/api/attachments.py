@@ -6,10 +6,11 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.attachments import services as attachments
-from drillmgr.drills.api import DATETIME
 from drillmgr.enums import AttachmentKind
 from drillmgr.errors import ValidationError
 
+DATETIME = {"type": "string", "format": "date-time",
+             "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00"}
 register_schema("Attachment", {"type": "object", "properties": {
     "id": {"type": "integer"}, "drill_id": {"type": "integer"}, "kind": {"enum": AttachmentKind.values()},
     "filename": {"type": "string"}, "content_type": {"type": "string"}, "size": {"type": "integer"},

@@ -1,7 +1,7 @@
 """Reading a drill's input: its fields, the people and places it names, and who may organise it."""
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -16,15 +16,8 @@ from drillmgr.enums import DrillScope
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
-from drillmgr.validation import MISSING, Payload
 
 Values = dict[str, Any]
-
-
-class Errors(Protocol):
-    """Where input errors go: a schema's Reading, or (until participation has its schema) a Payload."""
-
-    def error(self, name: str, message: str, /) -> None: ...
 
 
 # Plain columns a payload may set directly; focus, participants and evaluators are handled apart.
@@ -32,24 +25,6 @@ COLUMN_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint
                  "organizer_org_id", "organizer_region_code", "region_code", "starts_at", "ends_at", "location",
                  "public")
 EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
-
-
-def sub_payload(p: Payload, field: str, partial: bool) -> Payload | None:
-    """A nested object (`scenario`, `participation`) read with its own Payload; errors go to `field.name`."""
-    if not p.has(field) or p.data[field] is None:
-        return None
-    raw = p.data[field]
-    if not isinstance(raw, dict):
-        p.error(field, _("Must be an object."))
-        return None
-    return Payload(raw, partial=partial)
-
-
-def merge_errors(p: Payload, sub: Payload | None, prefix: str) -> None:
-    if sub is not None:
-        for name, messages in sub.errors.items():
-            for message in messages:
-                p.error(f"{prefix}.{name}", message)
 
 
 def read_drill(data: Values, partial: bool, schema: type[DrillSchema] = DrillSchema) -> tuple[Reading, Values]:
@@ -72,7 +47,7 @@ def orgs_by_ids(ids: list[int]) -> list[Organisation]:
     return list(db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(ids)))) if ids else []
 
 
-def check_references(actor: User, p: Errors, values: Values, drill: Drill | None = None) -> None:
+def check_references(actor: User, p: Reading, values: Values, drill: Drill | None = None) -> None:
     """Regions, organisations and users named in the payload exist and are the actor's to name.
     Those already on `drill` may stay, even if someone with a wider scope put them there."""
     for field in ("region_code", "organizer_region_code"):
@@ -89,7 +64,7 @@ def check_references(actor: User, p: Errors, values: Values, drill: Drill | None
                     _("No such user in your scope: %(id)s."))
 
 
-def _check_in_scope(p: Errors, values: Values, field: str, clause: sa.ColumnElement[bool],
+def _check_in_scope(p: Reading, values: Values, field: str, clause: sa.ColumnElement[bool],
                     already: Sequence[Organisation | User], message: str) -> None:
     """The ids of `field` name rows `clause` admits, or ones the drill has already."""
     if field not in values:
@@ -102,10 +77,9 @@ def _check_in_scope(p: Errors, values: Values, field: str, clause: sa.ColumnElem
         p.error(field, message % {"id": missing})
 
 
-def check_times(p: Errors, starts_at: object, ends_at: object, field: str = "ends_at") -> None:
+def check_times(p: Reading, starts_at: object, ends_at: object, field: str = "ends_at") -> None:
     """`starts_at` and `ends_at` as read: possibly missing or None."""
-    if starts_at is not MISSING and ends_at is not MISSING and isinstance(starts_at, datetime) \
-            and isinstance(ends_at, datetime) and ends_at <= starts_at:
+    if isinstance(starts_at, datetime) and isinstance(ends_at, datetime) and ends_at <= starts_at:
         p.error(field, _("The end must be after the start."))
 
 
@@ -129,7 +103,7 @@ def validate_new(actor: User, data: Values,
     if has_org == has_region:
         p.error("organizer_org_id", _("Choose exactly one organiser: an organisation or a region."))
     check_references(actor, p, values)
-    check_times(p, values.get("starts_at", MISSING), values.get("ends_at", MISSING))
+    check_times(p, values.get("starts_at"), values.get("ends_at"))
     if not p.errors and not values.get("region_code"):
         org, region = organizer_of(values)
         values["region_code"] = org.region_code if org is not None else region

@@ -6,11 +6,12 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, HiddenField, IntegerField,
                      RadioField, SelectField, SelectMultipleField, StringField, TextAreaField)
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional
 
 from drillmgr.drills.models import Drill
 from drillmgr.drills.schemas import (DrillBatchInputSchema, DrillCancellationSchema, DrillSchema,
-                                     DrillSeriesInputSchema, ScenarioSchema, SeriesEndSchema)
+                                     DrillSeriesInputSchema, ParticipationInputSchema, ScenarioSchema,
+                                     SeriesEndSchema)
 from drillmgr.enums import DrillForm, OrgKind
 from drillmgr.forms import schema_choices, schema_length
 from drillmgr.localtime import local_zone, to_local
@@ -149,7 +150,9 @@ class _ParticipationMixin:
 
 def _confirmation_fields():
     return (BooleanField(_l("These numbers are right, although they are exceptional")),
-            TextAreaField(_l("Why they are right"), validators=[Optional(), Length(max=2000)], render_kw={"rows": 2}))
+            TextAreaField(_l("Why they are right"),
+                          validators=[Optional(), schema_length(ParticipationInputSchema, "exceptional_reason")],
+                          render_kw={"rows": 2}))
 
 
 def _count_field(name):

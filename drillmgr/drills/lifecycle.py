@@ -19,14 +19,13 @@ from drillmgr.drills.guards import (claim_drill_version, require_editable, requi
                                     require_not_filed)
 from drillmgr.drills.models import Drill, Participation
 from drillmgr.drills.participation import bounds_for, read_participation, record_participation
-from drillmgr.drills.schemas import DrillCancellationSchema
+from drillmgr.drills.schemas import DrillCancellationSchema, DrillCompletionSchema
 from drillmgr.drills.serialise import drill_snapshot, participation_snapshot
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict
 from drillmgr.extensions import db
 from drillmgr.formatting import duration
 from drillmgr.orgs.models import Organisation
-from drillmgr.validation import MISSING, Payload
 
 
 def set_people(drill: Drill, values: Values) -> None:
@@ -73,9 +72,9 @@ def _read_completion_of_new(p: Reading, data: Values, values: Values, now: datet
     organizer = db.session.get(Organisation, values["organizer_org_id"]) \
         if isinstance(values.get("organizer_org_id"), int) else None
     participants = orgs_by_ids(values.get("participant_org_ids") or [])
-    part = Payload(data)
-    completion = read_participation(part, bounds_for(values.get("form"), organizer, participants,
-                                                     values.get("starts_at"), values.get("ends_at")))
+    part = DrillCompletionSchema(only=("participation",)).read(data)
+    completion = read_participation(part, data, bounds_for(values.get("form"), organizer, participants,
+                                                           values.get("starts_at"), values.get("ends_at")))
     for name, messages in part.errors.items():
         for message in messages:
             p.error(name, message)
@@ -165,19 +164,18 @@ def complete_drill(actor: User, drill: Drill, data: Values, now: datetime | None
     if drill.status == DrillStatus.CANCELLED:
         raise Conflict(_("A cancelled drill cannot be completed."))
     require_not_filed(drill)
-    p = Payload(data)
-    version = p.integer("version", minimum=1, default=None)
-    participants = p.id_list("participant_org_ids")
-    if participants is not MISSING:
+    p = DrillCompletionSchema().read(data)
+    participants = p.values.get("participant_org_ids")
+    if participants is not None:
         check_references(actor, p, {"participant_org_ids": participants}, drill)
-    involved = orgs_by_ids(participants) if participants is not MISSING else drill.participants
-    values = read_participation(p, bounds_for(drill.form, drill.organizer_org, involved, drill.starts_at,
-                                              drill.ends_at))
+    involved = orgs_by_ids(participants) if participants is not None else drill.participants
+    values = read_participation(p, data, bounds_for(drill.form, drill.organizer_org, involved, drill.starts_at,
+                                                    drill.ends_at))
     if drill.starts_at > now:
         p.error("participation", _("Only a drill that has already started can be completed."))
     p.check()
-    claim_drill_version(drill, version, now)
-    if participants is not MISSING:
+    claim_drill_version(drill, p.values.get("version"), now)
+    if participants is not None:
         values["participant_org_ids"] = participants
     apply_completion(actor, drill, values, now)
     return drill

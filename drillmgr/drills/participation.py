@@ -8,16 +8,16 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 
 from drillmgr.accounts.models import User
-from drillmgr.drills.drill_input import Values, merge_errors, sub_payload
+from drillmgr.api.schema import Reading
+from drillmgr.drills.drill_input import Values
 from drillmgr.drills.models import Participation, ParticipationGroup
+from drillmgr.drills.schemas import GroupCountSchema
 from drillmgr.enums import DrillForm
 from drillmgr.formatting import duration
 from drillmgr.orgs.models import Organisation
-from drillmgr.validation import MISSING, Payload, confirm_exceptional
+from drillmgr.validation import exceptional_confirmed
 
 COUNT_FIELDS = Participation.COUNT_FIELDS
-MAX_COUNT = 1_000_000
-MAX_EVACUATION_SECONDS = 24 * 3600
 # An evacuation time above this multiple of the unit's target is exceptional: kept only when confirmed.
 EXCEPTIONAL_TARGET_FACTOR = 5
 
@@ -46,7 +46,74 @@ def bounds_for(form: object, organizer: Organisation | None, participants: Seque
     return Bounds(headcount, length, target, organizer, list(units.values()))
 
 
-def _plausibility(part: Payload, values: Values, bounds: Bounds, counts_valid: bool) -> None:
+class _Part:
+    """The errors of the participation part of a Reading (`participation.<field>`)."""
+
+    def __init__(self, p: Reading, prefix: str = "participation.") -> None:
+        self.p, self.prefix = p, prefix
+
+    def error(self, name: str, message: str) -> None:
+        self.p.error(self.prefix + name, message)
+
+    def refused(self, name: str) -> bool:
+        """Whether `name` or anything inside it has an error."""
+        return self.refused_itself(name) or self.refused_inside(name)
+
+    def refused_itself(self, name: str) -> bool:
+        return self.prefix + name in self.p.errors
+
+    def refused_inside(self, name: str) -> bool:
+        return any(k.startswith(f"{self.prefix}{name}.") for k in self.p.errors)
+
+
+def _needed() -> str:
+    return str(_("A completion needs the participation: who took part, by group."))
+
+
+def read_participation(p: Reading, data: Values, bounds: Bounds) -> Values:
+    """`participation: {counts: {...}, groups, evacuation_seconds, confirm_exceptional, exceptional_reason}` of
+    a completion, read by DrillCompletionSchema into `p` (from `data`), checked against the drill's `bounds`."""
+    raw = data.get("participation")
+    if raw is None:
+        p.error("participation", _needed())
+        return {}
+    if not isinstance(raw, dict):
+        return {}  # the schema said what it must be
+    part, read = _Part(p), p.values.get("participation") or {}
+    values: Values = {}
+    groups = _read_groups(part, raw, bounds)
+    counts = raw.get("counts")
+    if not isinstance(counts, dict) and not groups:
+        if not part.refused("groups") and not part.refused("counts"):
+            part.error("counts", _needed())
+    else:
+        _read_counts(part, values, counts if isinstance(counts, dict) else {}, read.get("counts") or {}, groups)
+    if "notes" in read:
+        values["notes"] = read["notes"]
+    if "evacuation_seconds" in read and not part.refused("evacuation_seconds"):
+        values["evacuation_seconds"] = read["evacuation_seconds"]
+    counted = (isinstance(counts, dict) or bool(groups)) and not part.refused("counts")
+    _plausibility(part, read, values, bounds, counts_valid=counted)
+    if groups:
+        values["groups"] = groups
+    return values
+
+
+def _read_counts(part: _Part, values: Values, sent: Values, read: Values, groups: list[Values]) -> None:
+    """The counts by kind of person (0 for those not sent), with the groups' sums; `sent` as sent."""
+    for name in COUNT_FIELDS:
+        number = read.get(name, 0)
+        values[name] = number if isinstance(number, int) and number >= 0 else 0
+    if groups:
+        _add_group_counts(part, sent, values, groups)
+    for name in sorted(set(sent) - set(COUNT_FIELDS)):
+        part.error(f"counts.{name}", _("Unknown group; allowed: %(allowed)s.", allowed=", ".join(COUNT_FIELDS)))
+    if not part.refused_inside("counts") and sum(values[name] for name in COUNT_FIELDS) == 0:
+        part.error("counts", _("A completion without participation is not possible: "
+                               "enter how many people took part in at least one group."))
+
+
+def _plausibility(part: _Part, read: Values, values: Values, bounds: Bounds, counts_valid: bool) -> None:
     """Impossible numbers are refused; exceptional ones need the user's confirmation with a reason,
     which is kept in `values["exceptional_reason"]`."""
     exceptional = {}
@@ -65,86 +132,36 @@ def _plausibility(part: Payload, values: Values, bounds: Bounds, counts_valid: b
         exceptional["evacuation_seconds"] = _(
             "An evacuation time of %(t)s is more than %(k)d times the unit's target of %(target)s.",
             t=duration(seconds), k=EXCEPTIONAL_TARGET_FACTOR, target=duration(bounds.target))
-    values["exceptional_reason"] = confirm_exceptional(part, exceptional)
+    values["exceptional_reason"] = exceptional_confirmed(
+        part.error, exceptional, read.get("confirm_exceptional") is True, read.get("exceptional_reason") or "",
+        reason_refused=part.refused("exceptional_reason"))
 
 
-def read_participation(p: Payload, bounds: Bounds) -> Values:
-    """`participation: {counts: {...}, evacuation_seconds, confirm_exceptional, exceptional_reason}`
-    from a completion payload, checked against the drill's `bounds`."""
-    part = sub_payload(p, "participation", partial=False)
-    if part is None:
-        if not p.has("participation") or p.data.get("participation") is None:
-            p.error("participation", _("A completion needs the participation: who took part, by group."))
-        return {}
-    values: Values = {}
-    groups = _read_groups(part, bounds)
-    counts = sub_payload(part, "counts", partial=True)
-    if counts is None and groups:
-        counts = Payload({})
-    if counts is None:
-        if not part.errors:
-            part.error("counts", _("A completion needs the participation: who took part, by group."))
-    else:
-        for name in COUNT_FIELDS:
-            number = counts.integer(name, minimum=0, maximum=MAX_COUNT, default=0)
-            values[name] = number if isinstance(number, int) and number >= 0 else 0
-        if groups:
-            _add_group_counts(counts, values, groups)
-        unknown = sorted(set(counts.data) - set(COUNT_FIELDS))
-        for name in unknown:
-            counts.error(name, _("Unknown group; allowed: %(allowed)s.", allowed=", ".join(COUNT_FIELDS)))
-        if not counts.errors and sum(values.values()) == 0:
-            part.error("counts", _("A completion without participation is not possible: "
-                                    "enter how many people took part in at least one group."))
-    notes = part.string("notes", max_length=5000, plain=True)
-    if notes is not MISSING:
-        values["notes"] = notes
-    seconds = part.integer("evacuation_seconds", minimum=1, maximum=MAX_EVACUATION_SECONDS)
-    if seconds is not MISSING and "evacuation_seconds" not in part.errors:
-        values["evacuation_seconds"] = seconds
-    _plausibility(part, values, bounds, counts_valid=counts is not None and not counts.errors
-                  and "counts" not in part.errors)
-    if groups:
-        values["groups"] = groups
-    merge_errors(part, counts, "counts")
-    merge_errors(p, part, "participation")
-    return values
-
-
-def _read_groups(part: Payload, bounds: Bounds) -> list[Values]:
-    """`groups: [{group_id, present, missing}]`, the roll call by the units' groups (班级, 病区, ...)."""
-    raw = part.data.get("groups")
-    if raw is None:
-        return []
-    if not isinstance(raw, list) or len(raw) > 500:
-        part.error("groups", _("Must be a list of at most 500 groups."))
+def _read_groups(part: _Part, raw: Values, bounds: Bounds) -> list[Values]:
+    """`groups: [{group_id, present, missing}]`, the roll call by the units' groups (班级, 病区, ...): those
+    the schema read without error, each a group of the units involved, none twice."""
+    items = raw.get("groups")
+    if not isinstance(items, list) or part.refused_itself("groups"):
         return []
     known = {g.id: g for unit in bounds.units for g in unit.groups}
     groups, seen = [], set()
-    for index, item in enumerate(raw):
+    for index, item in enumerate(items):
         if not isinstance(item, dict):
-            part.error(f"groups.{index}", _("Must be an object."))
             continue
-        g = Payload(item)
-        group_id = g.integer("group_id", required=True, minimum=1)
-        present = g.integer("present", required=True, minimum=0, maximum=MAX_COUNT)
-        missing = g.integer("missing", minimum=0, maximum=MAX_COUNT, default=0)
-        if "group_id" not in g.errors and group_id is not MISSING:
+        read, at = GroupCountSchema().read(item).values, f"groups.{index}"
+        group_id = read.get("group_id")
+        if group_id is not None and not part.refused(f"{at}.group_id"):
             if group_id not in known:
-                g.error("group_id", _("Not a group of the units taking part in this drill."))
+                part.error(f"{at}.group_id", _("Not a group of the units taking part in this drill."))
             elif group_id in seen:
-                g.error("group_id", _("This group is counted twice."))
+                part.error(f"{at}.group_id", _("This group is counted twice."))
             seen.add(group_id)
-        for name, messages in g.errors.items():
-            for message in messages:
-                part.error(f"groups.{index}.{name}", message)
-        if not g.errors:
-            group = known[group_id]
-            groups.append({"group": group, "present": present, "missing": missing})
+        if group_id is not None and not part.refused(at):
+            groups.append({"group": known[group_id], "present": read["present"], "missing": read.get("missing", 0)})
     return groups
 
 
-def _add_group_counts(counts: Payload, values: Values, groups: list[Values]) -> None:
+def _add_group_counts(part: _Part, sent: Values, values: Values, groups: list[Values]) -> None:
     """The groups' present add up to their units' count (students for a school, patients for a hospital);
     a count sent besides must agree with them."""
     sums: dict[str, int] = {}
@@ -152,8 +169,9 @@ def _add_group_counts(counts: Payload, values: Values, groups: list[Values]) -> 
         name = item["group"].org.group_count_field
         sums[name] = sums.get(name, 0) + item["present"]
     for name, total in sums.items():
-        if counts.has(name) and values.get(name) != total:
-            counts.error(name, _("Must equal the sum of the groups' present, %(n)s.", n=format_decimal(total)))
+        if name in sent and values.get(name) != total:
+            part.error(f"counts.{name}", _("Must equal the sum of the groups' present, %(n)s.",
+                                           n=format_decimal(total)))
         values[name] = total
 
 

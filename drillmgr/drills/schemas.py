@@ -1,6 +1,10 @@
 """The drill resource: what the API and the services read of a drill, and what the API answers."""
+from collections.abc import Mapping
 from decimal import Decimal as DecimalValue
 from typing import Any
+
+import marshmallow as ma
+from flask_babel import gettext as _
 
 from drillmgr.api.schema import (Boolean, DateTime, Decimal, EnumList, EnumValue, IdList, Integer, List, Nested,
                                  Schema, Text, Version)
@@ -9,7 +13,8 @@ from drillmgr.drills.models import Drill, Participation
 from drillmgr.enums import Condition, DrillForm, DrillScope, DrillStatus, Focus, JointWith, OrgKind
 
 TITLE_LENGTH, DESCRIPTION_LENGTH, LOCATION_LENGTH, REGION_CODE_LENGTH = 200, 5000, 300, 12
-REASON_LENGTH = 1000
+REASON_LENGTH, EXCEPTIONAL_REASON_LENGTH = 1000, 2000
+MAX_COUNT, MAX_GROUPS, MAX_EVACUATION_SECONDS = 1_000_000, 500, 24 * 3600
 MAGNITUDE_RANGE = (DecimalValue("0.0"), DecimalValue("9.9"))
 
 
@@ -21,7 +26,10 @@ def evacuation_target(drill: Drill) -> int | None:
 
 
 class CountsSchema(Schema):
-    students, staff, patients, residents, rescuers, others = (Integer(minimum=0) for _ in range(6))
+    """Who took part, by kind of person; a completion's counts are at least one above zero."""
+
+    students, staff, patients, residents, rescuers, others = (Integer(minimum=0, maximum=MAX_COUNT)
+                                                              for _ in range(6))
 
 
 class ParticipationGroupSchema(Schema):
@@ -53,6 +61,56 @@ class ParticipationSchema(Schema):
         if attr in ("exceptional_reason", "notes"):
             return getattr(obj, attr) or None
         return super().get_attribute(obj, attr, default)
+
+
+class GroupCountSchema(Schema):
+    """One group in a completion's roll call."""
+
+    group_id = Integer(required=True, minimum=1, metadata={
+        "description": "a group of the organiser or a participating unit"})
+    present = Integer(required=True, minimum=0, maximum=MAX_COUNT)
+    missing = Integer(minimum=0, maximum=MAX_COUNT)
+
+
+class RollCall(List):
+    """The groups of a roll call: a list of at most MAX_GROUPS."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
+                     **kwargs: Any) -> list[Any]:
+        if not isinstance(value, list) or len(value) > MAX_GROUPS:
+            raise ma.ValidationError(_("Must be a list of at most 500 groups."))
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ParticipationInputSchema(Schema):
+    """The participation a completion records (checked against the drill by drills.participation)."""
+
+    class Meta:
+        description = (
+            "`counts` or `groups` (or both) is required (422 naming `participation.counts` otherwise). Checked "
+            "against the drill: the total against the headcounts recorded for the organiser and the participating "
+            "units, the evacuation time against the drill's own length (never longer) and the unit's target (more "
+            "than five times it is exceptional). Exceptional numbers answer 422 naming the field and "
+            "`participation.confirm_exceptional`; send them again with `confirm_exceptional: true` and an "
+            "`exceptional_reason`, which is kept and shown.")
+
+    counts = Nested(CountsSchema, metadata={"description": "at least one group above zero; none negative"})
+    groups = RollCall(Nested(GroupCountSchema), max_items=MAX_GROUPS, metadata={
+        "description": "the roll call by the units' groups; the present of each unit's groups add up to its count "
+                       "(students for a school, patients for a hospital), which a count sent besides must equal"})
+    notes = Text(max_length=DESCRIPTION_LENGTH, plain=True, metadata={
+        "description": "what was noted during the drill"})
+    evacuation_seconds = Integer(minimum=1, maximum=MAX_EVACUATION_SECONDS, metadata={
+        "description": "time to evacuate in seconds, for evacuation drills"})
+    confirm_exceptional = Boolean(metadata={"description": "the numbers beyond the plausible are right"})
+    exceptional_reason = Text(max_length=EXCEPTIONAL_REASON_LENGTH, reason=True, metadata={
+        "description": "why they are right; required with confirm_exceptional"})
+
+
+class DrillCompletionSchema(Schema):
+    participation = Nested(ParticipationInputSchema)  # required: the service says so in words of its own
+    participant_org_ids = IdList()
+    version = Integer(minimum=1, metadata={"description": "checked when given"})
 
 
 class ScenarioSchema(Schema):
