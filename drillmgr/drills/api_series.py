@@ -12,10 +12,10 @@ from drillmgr.drills.api import visible_drill
 from drillmgr.drills.models import DrillSeries
 from drillmgr.drills.series_schemas import (BatchSummarySchema, BulkPlanSchema, DayFlagSchema, DrillSeriesSchema,
                                             SeriesEndResultSchema, SeriesPreviewSchema)
-from drillmgr.drills.schemas import DrillBatchInputSchema, DrillFollowingSchema, DrillSeriesInputSchema, SeriesEndSchema
+from drillmgr.drills.schemas import (DateRangeSchema, DrillBatchInputSchema, DrillFollowingSchema,
+                                     DrillSeriesInputSchema, SeriesEndSchema)
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
-from drillmgr.validation import Payload
 
 register_schema("DrillSeriesInput", DrillSeriesInputSchema, output=False)
 register_schema("DrillFollowingInput", DrillFollowingSchema, output=False)
@@ -134,9 +134,8 @@ CALENDAR_DAYS_MAX = 366
               {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}}])
 @token_required
 def calendar_days():
-    p = Payload(dict(request.args))
-    first, last = p.date("from", required=True), p.date("to", required=True)
-    p.check()
+    days_asked = DateRangeSchema().load(request.args.to_dict())
+    first, last = days_asked["date_from"], days_asked["date_to"]
     if last < first or (last - first).days >= CALENDAR_DAYS_MAX:
         message = _("Give a range of 1 to %(n)d days, `to` not before `from`.", n=CALENDAR_DAYS_MAX)
         raise ValidationError(message, {"to": [message]})

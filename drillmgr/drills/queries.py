@@ -14,13 +14,13 @@ from drillmgr.accounts.models import User
 from drillmgr.audit.models import AuditEntry
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill, Participation, drill_participants
+from drillmgr.drills.schemas import DrillFiltersSchema
 from drillmgr.enums import DrillForm, DrillStatus
 from drillmgr.extensions import db
 from drillmgr.findings.models import Finding
 from drillmgr.localtime import local_zone
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
-from drillmgr.validation import Payload
 
 # The anonymous public is None here, as in access.drill_clause.
 Viewer = User | None
@@ -40,16 +40,8 @@ class DrillFilters:
 
 def read_filters(args: Mapping[str, str]) -> DrillFilters:
     """Filters from query arguments (`region, org, form, status, from, to`); bad ones are a ValidationError."""
-    p = Payload({k: v for k, v in args.items() if v not in ("", None)}, partial=True)
-    filters = DrillFilters(
-        region=p.string("region", max_length=12, default=None),
-        form=p.choice("form", DrillForm, default=None),
-        status=p.choice("status", DrillStatus, default=None),
-        date_from=p.date("from", default=None),
-        date_to=p.date("to", default=None),
-    )
-    org = p.integer("org", minimum=1, default=None)
-    filters.org = org if isinstance(org, int) else None
+    p = DrillFiltersSchema().read({k: v for k, v in args.items() if v not in ("", None)}, partial=True)
+    filters = DrillFilters(**p.values)
     if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
         p.error("to", _("The end of the date range must not be before its start."))
     p.check()

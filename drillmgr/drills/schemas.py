@@ -6,7 +6,7 @@ from typing import Any
 import marshmallow as ma
 from flask_babel import gettext as _
 
-from drillmgr.api.schema import (Boolean, DateTime, Decimal, EnumList, EnumValue, IdList, Integer, List, Nested,
+from drillmgr.api.schema import (Boolean, Date, DateTime, Decimal, EnumList, EnumValue, IdList, Integer, List, Nested,
                                  Schema, Text, Version)
 from drillmgr.drills.key_links import planning_warnings
 from drillmgr.drills.models import Drill, Participation
@@ -239,3 +239,21 @@ class DrillBatchInputSchema(DrillSeriesInputSchema):
     kinds = EnumList(OrgKind, required=True, metadata={"request": {"minItems": 1}})
     org_ids = IdList(metadata={"description": "only these of the matching units (each must match)"})
     rrule = Text(max_length=RULE_LENGTH, load_only=True, metadata=_RULE)
+
+
+class DrillFiltersSchema(Schema):
+    """The list's filters (query arguments)."""
+
+    region = Text(max_length=REGION_CODE_LENGTH)
+    org = Integer(minimum=1)
+    form = EnumValue(DrillForm)
+    status = EnumValue(DrillStatus)
+    date_from = Date(data_key="from")
+    date_to = Date(data_key="to")
+
+
+class DateRangeSchema(Schema):
+    """The days of the calendar's flags (query arguments)."""
+
+    date_from = Date(required=True, data_key="from")
+    date_to = Date(required=True, data_key="to")
