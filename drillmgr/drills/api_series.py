@@ -10,7 +10,7 @@ from drillmgr.api.openapi import SCHEMAS, describe, register_schema
 from drillmgr.drills import bulk, queries, series, series_changes, workdays
 from drillmgr.drills.api import visible_drill
 from drillmgr.drills.models import DrillSeries
-from drillmgr.drills.series_schemas import (BatchSummarySchema, BulkPlanSchema, DayFlagSchema, DrillSeriesSchema,
+from drillmgr.drills.series_schemas import (BatchSummarySchema, BulkPlanSchema, CalendarDaysSchema, DrillSeriesSchema,
                                             SeriesEndResultSchema, SeriesPreviewSchema)
 from drillmgr.drills.schemas import (DateRangeSchema, DrillBatchInputSchema, DrillFollowingSchema,
                                      DrillSeriesInputSchema, SeriesEndSchema)
@@ -27,12 +27,7 @@ register_schema("SeriesEndResult", SeriesEndResultSchema, output=True)
 register_schema("DrillBatchInput", DrillBatchInputSchema, output=False)
 register_schema("DrillBatchPreview", BulkPlanSchema, output=True)
 register_schema("DrillBatch", BatchSummarySchema, output=True)
-_FLAGS = SCHEMAS["DrillSeriesPreview"]["properties"]["occurrences"]["items"]["properties"]["flags"]
-register_schema("CalendarDays", {"type": "object", "properties": {"items": {"type": "array", "items": {
-    "type": "object", "properties": {"date": {"type": "string", "format": "date"}, "flags": _FLAGS}}},
-    "arrangement_known": {"type": "object", "additionalProperties": {"type": "boolean"},
-                          "description": "per year: whether the State Council's arrangement (adjusted working "
-                                         "days) is in the data; without it only the statutory holidays show"}}})
+register_schema("CalendarDays", CalendarDaysSchema, output=True)
 
 
 @bp.patch("/drills/<int:drill_id>/following")
@@ -140,10 +135,9 @@ def calendar_days():
         message = _("Give a range of 1 to %(n)d days, `to` not before `from`.", n=CALENDAR_DAYS_MAX)
         raise ValidationError(message, {"to": [message]})
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
-    flags = DayFlagSchema(many=True)
-    return jsonify({"items": [{"date": d.isoformat(), "flags": flags.dump(workdays.flags(d))} for d in days],
-                    "arrangement_known": {str(y): workdays.arrangement_known(y)
-                                          for y in sorted({d.year for d in days})}})
+    return jsonify(CalendarDaysSchema().dump({
+        "items": [{"date": d, "flags": workdays.flags(d)} for d in days],
+        "arrangement_known": {str(y): workdays.arrangement_known(y) for y in sorted({d.year for d in days})}}))
 
 
 @bp.get("/drill-series/<int:series_id>")

@@ -3,7 +3,10 @@ for many units before and after it is made, and the calendar's day flags."""
 from collections.abc import Callable
 from typing import Any
 
-from drillmgr.api.schema import Boolean, DateTime, EnumList, EnumValue, IdList, Integer, List, Nested, Schema, Text
+import marshmallow as ma
+
+from drillmgr.api.schema import (Boolean, Date, DateTime, EnumList, EnumValue, IdList, Integer, List, Nested, Schema,
+                                 Text)
 from drillmgr.drills.schemas import DrillSchema
 from drillmgr.enums import OrgKind
 
@@ -112,3 +115,15 @@ class BatchSummarySchema(Schema):
             "drill_ids": lambda: [d.id for d in obj.drills],
             "first_starts_at": lambda: min((d.starts_at for d in obj.drills), default=None)}
         return derived[attr]() if attr in derived else super().get_attribute(obj, attr, default)
+
+
+class CalendarDaySchema(Schema):
+    date = Date()
+    flags = List(Nested(DayFlagSchema), metadata=_FLAGS)
+
+
+class CalendarDaysSchema(Schema):
+    items = List(Nested(CalendarDaySchema))
+    arrangement_known = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Boolean(), metadata={
+        "description": "per year: whether the State Council's arrangement (adjusted working days) is in the data; "
+                       "without it only the statutory holidays show"})
