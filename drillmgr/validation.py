@@ -292,7 +292,8 @@ def confirm_exceptional(p: Payload, exceptional: dict[str, str]) -> str:
 class Checked(Protocol):
     """What a service's checks add their errors to: a Payload, or a schema's Reading."""
 
-    errors: dict[str, list[str]]
+    @property
+    def errors(self) -> dict[str, list[str]]: ...
 
     def error(self, field: str, message: str) -> None: ...
 

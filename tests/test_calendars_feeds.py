@@ -192,19 +192,19 @@ def test_county_feed_holds_only_that_county(make_drill):
 
 def test_drills_services_reschedule_and_cancel_show_in_the_feed(app, make_user, make_drill):
     """End to end with the drills feature's own services, as the web pages and the API use them."""
-    from drillmgr.drills import services as drills
+    from drillmgr.drills.lifecycle import cancel_drill, reschedule_drill
 
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     drill = make_drill(public=True)
     before = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     with app.test_request_context():
-        drills.reschedule_drill(coordinator, drill, drill.starts_at + timedelta(hours=3),
+        reschedule_drill(coordinator, drill, drill.starts_at + timedelta(hours=3),
                                 drill.ends_at + timedelta(hours=3), drill.version)
     moved = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     assert moved.decoded("SEQUENCE") == before.decoded("SEQUENCE") + 1
     assert moved.decoded("DTSTART") - before.decoded("DTSTART") == timedelta(hours=3)
     with app.test_request_context():
-        drills.cancel_drill(coordinator, drill, {"reason": "大风天气"})
+        cancel_drill(coordinator, drill, {"reason": "大风天气"})
     cancelled = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     assert str(cancelled["STATUS"]) == "CANCELLED"
     assert cancelled.decoded("SEQUENCE") > moved.decoded("SEQUENCE")
@@ -280,24 +280,24 @@ def test_control_characters_never_leave_in_a_feed(make_org, make_drill):
 
 
 def test_control_characters_typed_into_a_drill_are_dropped_on_input(app, make_user, make_org):
-    from drillmgr.drills import services as drills
+    from drillmgr.drills.lifecycle import cancel_drill, create_drill
 
     org = make_org()
     staff = make_user(org=org)
     start = at(days=10)
     with app.test_request_context():
-        drill = drills.create_drill(staff, {
+        drill = create_drill(staff, {
             "title": "\x07疏散演练\x08", "form": "evacuation", "starts_at": start.isoformat(),
             "ends_at": (start + timedelta(hours=1)).isoformat(), "organizer_org_id": org.id, "public": True,
             "location": "操场\x0b东门", "description": "第一行\r\n第二行\x0b\t含制表符"})
     assert (drill.title, drill.location, drill.description) == ("疏散演练", "操场东门", "第一行\n第二行\t含制表符")
     with app.test_request_context():
-        drills.cancel_drill(staff, drill, {"reason": "大风\x07天气"})
+        cancel_drill(staff, drill, {"reason": "大风\x07天气"})
     assert drill.cancel_reason == "大风天气"
     with app.test_request_context():
         refused = None
         try:
-            drills.create_drill(staff, {"title": "\x07\x08", "form": "evacuation", "starts_at": start.isoformat(),
+            create_drill(staff, {"title": "\x07\x08", "form": "evacuation", "starts_at": start.isoformat(),
                                         "ends_at": (start + timedelta(hours=1)).isoformat(),
                                         "organizer_org_id": org.id})
         except ValidationError as error:

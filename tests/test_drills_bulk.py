@@ -7,11 +7,13 @@ import pytest
 import sqlalchemy as sa
 
 from drillmgr.audit.models import AuditEntry
-from drillmgr.drills import bulk, services, workdays
+from drillmgr.drills import bulk, lifecycle, workdays
 from drillmgr.drills.models import Drill, DrillSeries
+from drillmgr.drills.series_schemas import BulkPlanSchema, DayFlagSchema
 from drillmgr.enums import DrillStatus, Focus, OrgKind, Role
 from drillmgr.errors import Forbidden, NotFound, ValidationError
 from drillmgr.extensions import db
+from drillmgr.unit_of_work import unit
 from drillmgr.orgs.models import Organisation
 from tests.conftest import SHAWAN, WUSU
 
@@ -104,7 +106,7 @@ def test_preview_makes_nothing_and_shows_flags(coordinator, wusu_units):
                                             ends_at=(start + timedelta(hours=1)).isoformat(),
                                             rrule="FREQ=WEEKLY;COUNT=4"), now=NOW)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Drill)) == 0
-    flags = [[f["kind"] for f in o["flags"]] for o in made.to_dict()["occurrences"]]
+    flags = [[f["kind"] for f in o["flags"]] for o in BulkPlanSchema().dump(made)["occurrences"]]
     assert flags == [["weekend"], ["holiday"], ["adjusted_workday"], ["weekend"]]
     assert made.drill_count == 20 and made.series_count == 5
 
@@ -166,7 +168,7 @@ def test_a_never_ending_rule_is_bounded_and_too_many_drills_refused(coordinator,
 
 def test_all_or_nothing_when_one_unit_fails(coordinator, wusu_units, monkeypatch):
     calls = []
-    original = services._new_drill
+    original = lifecycle.new_drill
 
     def failing(values, actor, now):
         calls.append(values["organizer_org_id"])
@@ -174,8 +176,8 @@ def test_all_or_nothing_when_one_unit_fails(coordinator, wusu_units, monkeypatch
             raise RuntimeError("disk full")
         return original(values, actor, now)
 
-    monkeypatch.setattr(services, "_new_drill", failing)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(lifecycle, "new_drill", failing)
+    with pytest.raises(RuntimeError), unit():  # the request's unit of work: it is rolled back whole
         bulk.make_plan(coordinator, plan(), now=NOW)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Drill)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)
@@ -228,6 +230,6 @@ def test_real_2026_2027_days_are_flagged(day, kinds):
 
 def test_flag_texts_and_a_moment_in_beijing_time():
     # 2026-09-30T17:00Z is 1 October, 01:00 in Beijing: the holiday.
-    assert [f.to_dict() for f in workdays.flags(datetime(2026, 9, 30, 17, 0, tzinfo=timezone.utc))] == [
+    assert DayFlagSchema(many=True).dump(workdays.flags(datetime(2026, 9, 30, 17, 0, tzinfo=timezone.utc))) == [
         {"kind": "holiday", "text": "Public holiday: National Day"}]
     assert workdays.arrangement_known(2026)

@@ -6,8 +6,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from drillmgr.access.services import SYSTEM
 from drillmgr.accounts.services import issue_token
-from drillmgr.drills import services
+from drillmgr.drills.series import create_series, materialize_series
 from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.enums import DrillStatus, Role
 from drillmgr.extensions import db
@@ -111,7 +112,7 @@ def test_calendar_days(client, world):
 @pytest.fixture
 def series(world):
     start = datetime(2030, 3, 15, 10, 0, tzinfo=BEIJING)
-    return services.create_series(world["staff"], {
+    return create_series(world["staff"], {
         "title": "每月演练", "form": "evacuation", "organizer_org_id": world["schools"][0].id,
         "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=30)).isoformat(),
         "rrule": "FREQ=MONTHLY;COUNT=6"}, now=datetime(2030, 1, 1, tzinfo=timezone.utc))
@@ -139,7 +140,7 @@ def test_cancel_this_and_all_following_in_one_step(client, world, series):
     assert all(d.cancel_reason == "学期调整" for d in _occurrences(series.id)[2:])
     assert db.session.get(DrillSeries, series.id).rrule == "FREQ=MONTHLY;UNTIL=20300515T015959Z"
     # Nothing more is made by the nightly job.
-    assert services.materialize_series(series.id, datetime(2031, 12, 31, tzinfo=timezone.utc)) == []
+    assert materialize_series(SYSTEM, series.id, datetime(2031, 12, 31, tzinfo=timezone.utc)) == []
     again = client.post(f"/api/v1/drills/{third.id}/cancel-following",
                         json={"version": response.json["series"]["occurrences"][2]["version"], "reason": "x"},
                         headers=auth(world["staff"]))

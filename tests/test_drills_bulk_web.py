@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from drillmgr.drills import services
+from drillmgr.drills.series import create_series
 from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.extensions import db
@@ -149,10 +149,12 @@ def test_a_mistyped_rule_is_previewed_with_its_weekends_not_made(client, world):
 @pytest.fixture
 def series(world):
     start = datetime(2030, 3, 15, 10, 0, tzinfo=BEIJING)
-    return services.create_series(world["staff"], {
+    made = create_series(world["staff"], {
         "title": "每月演练", "form": "evacuation", "organizer_org_id": world["schools"][0].id,
         "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=30)).isoformat(),
         "rrule": "FREQ=MONTHLY;COUNT=5"}, now=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    db.session.commit()
+    return made
 
 
 def _occurrences(series_id):

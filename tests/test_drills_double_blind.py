@@ -12,7 +12,8 @@ from flask import current_app
 from drillmgr.accounts.services import issue_token
 from drillmgr.attachments import services as attachments
 from drillmgr.attachments.models import Attachment
-from drillmgr.drills import services
+from drillmgr.drills.queries import drill_query
+from drillmgr.drills.series import create_series
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillForm, DrillScope, OrgKind, Role
 from drillmgr.extensions import db
@@ -103,7 +104,7 @@ def check_outputs(client, app, world, drill, attachment, role, visible):
     if org_page.status_code == 200:
         assert (TITLE in org_page.get_data(as_text=True)) == visible
     with app.test_request_context():
-        assert (drill in db.session.scalars(services.drill_query(user)).all()) == visible
+        assert (drill in db.session.scalars(drill_query(user)).all()) == visible
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -132,7 +133,7 @@ def test_anonymous_public_flag_does_not_reveal_it(app, world, make_drill):
     drill.public = True
     db.session.commit()
     with app.test_request_context():
-        assert drill not in db.session.scalars(services.drill_query(None)).all()
+        assert drill not in db.session.scalars(drill_query(None)).all()
 
 
 def test_upload_to_hidden_drill_is_404(client, world, make_drill):
@@ -275,7 +276,7 @@ def test_insiders_still_see_and_are_told_of_the_secret_action(app, client, world
 
 def weekly_series(world, double_blind=True):
     with current_app.test_request_context():
-        return services.create_series(world["users"]["coordinator"], {
+        return create_series(world["users"]["coordinator"], {
             "title": TITLE, "form": "tabletop", "double_blind": double_blind, "organizer_region_code": WUSU,
             "participant_org_ids": [world["school"].id], "starts_at": at(hours=-1).isoformat(),
             "ends_at": at(hours=1).isoformat(), "rrule": "FREQ=WEEKLY;COUNT=4"})

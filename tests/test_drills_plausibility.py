@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from drillmgr.drills import services
+from drillmgr.drills.lifecycle import complete_drill, create_drill, update_drill
+from drillmgr.drills.queries import chart_top
+from drillmgr.drills.schemas import DrillSchema
 from drillmgr.drills.forms import parse_duration
 from drillmgr.drills.models import Participation
 from drillmgr.enums import DrillStatus, OrgKind, Role
@@ -40,7 +42,7 @@ def completion(students=800, staff=60, seconds=95, **extra):
 
 def refused(actor, drill, data) -> dict:
     with pytest.raises(ValidationError) as caught:
-        services.complete_drill(actor, drill, data)
+        complete_drill(actor, drill, data)
     db.session.rollback()
     return caught.value.errors
 
@@ -54,17 +56,17 @@ def test_participation_above_the_headcount_needs_a_confirmed_reason(staff, drill
     assert db.session.get(Participation, drill.id) is None
     errors = refused(staff, drill, completion(students=999_999, confirm_exceptional=True))
     assert errors["participation.exceptional_reason"] == ["Give the reason why these numbers are right."]
-    done = services.complete_drill(staff, drill, completion(students=2500, confirm_exceptional=True,
+    done = complete_drill(staff, drill, completion(students=2500, confirm_exceptional=True,
                                                             exceptional_reason="开放日家长一同参演"))
     assert done.participation.students == 2500
     assert done.participation.exceptional_reason == "开放日家长一同参演"
-    assert services.drill_to_dict(done)["participation"]["exceptional_reason"] == "开放日家长一同参演"
+    assert DrillSchema().dump(done)["participation"]["exceptional_reason"] == "开放日家长一同参演"
 
 
 def test_headcount_is_the_organiser_and_the_participants_summed(staff, drill, make_org):
     hospital = make_org(kind=OrgKind.HOSPITAL, region_code=WUSU, headcount=700)
     data = completion(students=2371, staff=700) | {"participant_org_ids": [hospital.id]}
-    done = services.complete_drill(staff, drill, data)
+    done = complete_drill(staff, drill, data)
     assert done.participation.total == 3071 and done.participation.exceptional_reason == ""
     errors = refused(staff, drill, completion(students=2371, staff=701) | {"participant_org_ids": [hospital.id]})
     assert "3,072 people took part, more than the 3,071" in errors["participation.counts"][0]
@@ -72,13 +74,13 @@ def test_headcount_is_the_organiser_and_the_participants_summed(staff, drill, ma
 
 def test_no_headcount_check_when_a_unit_has_none_recorded(staff, drill, make_org):
     village = make_org(kind=OrgKind.VILLAGE, region_code=WUSU, headcount=0)
-    done = services.complete_drill(staff, drill, completion(students=2000, staff=2000)
+    done = complete_drill(staff, drill, completion(students=2000, staff=2000)
                                    | {"participant_org_ids": [village.id]})
     assert done.participation.total == 4000
 
 
 def test_a_normal_completion_keeps_no_reason(staff, drill):
-    done = services.complete_drill(staff, drill, completion(confirm_exceptional=True, exceptional_reason="多余"))
+    done = complete_drill(staff, drill, completion(confirm_exceptional=True, exceptional_reason="多余"))
     assert done.participation.exceptional_reason == ""
 
 
@@ -87,7 +89,7 @@ def test_evacuation_never_longer_than_the_drill_itself(staff, drill):
     assert errors == {"participation.evacuation_seconds": [
         "The evacuation cannot have taken longer than the drill itself (30 min 0 s from its start to its end). "
         "Correct the time, or first the drill's end."]}
-    assert services.complete_drill(staff, drill, completion(seconds=1800, confirm_exceptional=True,
+    assert complete_drill(staff, drill, completion(seconds=1800, confirm_exceptional=True,
                                                             exceptional_reason="楼梯施工封闭")) \
         .participation.evacuation_seconds == 1800
 
@@ -96,13 +98,13 @@ def test_evacuation_far_above_the_target_needs_a_reason(staff, drill):
     errors = refused(staff, drill, completion(seconds=601))
     assert errors["participation.evacuation_seconds"] == [
         "An evacuation time of 10 min 1 s is more than 5 times the unit's target of 2 min 0 s."]
-    assert services.complete_drill(staff, drill, completion(seconds=600)).participation.evacuation_seconds == 600
+    assert complete_drill(staff, drill, completion(seconds=600)).participation.evacuation_seconds == 600
 
 
 def test_a_drill_cannot_be_shortened_below_its_evacuation(staff, drill):
-    services.complete_drill(staff, drill, completion(seconds=300))
+    complete_drill(staff, drill, completion(seconds=300))
     with pytest.raises(ValidationError) as caught:
-        services.update_drill(staff, drill, {"ends_at": (drill.starts_at + timedelta(minutes=4)).isoformat(),
+        update_drill(staff, drill, {"ends_at": (drill.starts_at + timedelta(minutes=4)).isoformat(),
                                              "version": drill.version})
     assert caught.value.errors == {"ends_at": ["The drill cannot end before its recorded evacuation (5 min 0 s) "
                                                "was over."]}
@@ -113,11 +115,11 @@ def test_entering_a_drill_after_the_fact_is_checked_alike(staff, school):
     data = {"title": "补录的疏散演练", "form": "evacuation", "organizer_org_id": school.id,
             "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=30)).isoformat()}
     with pytest.raises(ValidationError) as caught:
-        services.create_drill(staff, data | completion(seconds=86_400))
+        create_drill(staff, data | completion(seconds=86_400))
     assert list(caught.value.errors) == ["participation.evacuation_seconds"]
     db.session.rollback()
     with pytest.raises(ValidationError) as caught:
-        services.create_drill(staff, data | completion(students=999_999))
+        create_drill(staff, data | completion(students=999_999))
     assert set(caught.value.errors) == {"participation.counts", "participation.confirm_exceptional"}
 
 
@@ -190,7 +192,7 @@ def _bar_heights(html: str) -> dict[int, float]:
 def test_trend_chart_keeps_its_scale_with_an_outlier(client, staff, school, make_drill):
     for days, seconds in ((-40, 100), (-30, 110), (-20, 130), (-10, 3000)):
         past = make_drill(organizer=school, starts_at=at(days=days), minutes=60)
-        services.complete_drill(staff, past, completion(seconds=seconds, confirm_exceptional=True,
+        complete_drill(staff, past, completion(seconds=seconds, confirm_exceptional=True,
                                                         exceptional_reason="楼梯施工封闭"))
     login(client, staff)
     html = client.get(f"/drills/{past.id}").get_data(as_text=True)
@@ -202,7 +204,7 @@ def test_trend_chart_keeps_its_scale_with_an_outlier(client, staff, school, make
 
 
 def test_chart_top():
-    assert services.chart_top([100, 110, 130, 3000], 120) == pytest.approx(130 * 1.15)
-    assert services.chart_top([100, 110, 130], 120) == pytest.approx(130 * 1.15)
-    assert services.chart_top([100, 300], 120) == pytest.approx(300 * 1.15)  # 300 is not three times the median
-    assert services.chart_top([], 120) == pytest.approx(120 * 1.15)
+    assert chart_top([100, 110, 130, 3000], 120) == pytest.approx(130 * 1.15)
+    assert chart_top([100, 110, 130], 120) == pytest.approx(130 * 1.15)
+    assert chart_top([100, 300], 120) == pytest.approx(300 * 1.15)  # 300 is not three times the median
+    assert chart_top([], 120) == pytest.approx(120 * 1.15)

@@ -6,7 +6,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from drillmgr.drills import recurrence, services
+from drillmgr.access.services import SYSTEM
+from drillmgr.drills import recurrence
+from drillmgr.drills.rules import MAX_OCCURRENCES_PER_RUN, SERIES_HORIZON_DAYS
+from drillmgr.drills.series import create_series, materialize_all, materialize_series
 from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.enums import OrgKind, Role
 from drillmgr.errors import ValidationError
@@ -67,7 +70,7 @@ def test_a_hostile_rule_is_refused_at_once_naming_rrule(staff, school, rule):
     before = drill_count()
     started = time.perf_counter()
     with pytest.raises(ValidationError) as error:
-        services.create_series(staff, payload(school, rule), now=NOW)
+        create_series(staff, payload(school, rule), now=NOW)
     elapsed = time.perf_counter() - started
     assert HOSTILE[rule] in " ".join(error.value.errors["rrule"])
     assert elapsed < 1.0, f"{rule} took {elapsed:.1f} s"
@@ -75,25 +78,25 @@ def test_a_hostile_rule_is_refused_at_once_naming_rrule(staff, school, rule):
 
 
 def test_a_plain_date_until_is_the_end_of_that_day_in_beijing(staff, school):
-    series = services.create_series(staff, payload(school, "FREQ=WEEKLY;UNTIL=20260330"), now=NOW)
+    series = create_series(staff, payload(school, "FREQ=WEEKLY;UNTIL=20260330"), now=NOW)
     assert series.rrule == "FREQ=WEEKLY;UNTIL=20260330T155959Z"
     days = [d.starts_at.astimezone(BEIJING).day for d in db.session.scalars(
         sa.select(Drill).where(Drill.series_id == series.id).order_by(Drill.starts_at))]
     assert days == [16, 23, 30]
-    floating = services.create_series(staff, payload(school, "rrule:freq=weekly;until=20260323T100000"), now=NOW)
+    floating = create_series(staff, payload(school, "rrule:freq=weekly;until=20260323T100000"), now=NOW)
     assert floating.rrule == "FREQ=WEEKLY;UNTIL=20260323T020000Z"
 
 
 def test_one_request_creates_at_most_the_cap_and_the_nightly_job_the_rest(staff, school):
     start = datetime(2024, 1, 1, 10, 0, tzinfo=BEIJING)  # weekly from two years before now to a year after: 162
-    series = services.create_series(staff, payload(school, "FREQ=WEEKLY", start=start), now=NOW)
+    series = create_series(staff, payload(school, "FREQ=WEEKLY", start=start), now=NOW)
     made = db.session.scalars(sa.select(Drill.starts_at).where(Drill.series_id == series.id)
                               .order_by(Drill.starts_at)).all()
-    assert len(made) == services.MAX_OCCURRENCES_PER_RUN == 100
+    assert len(made) == MAX_OCCURRENCES_PER_RUN == 100
     assert made[0] == start and made[-1] == start + timedelta(weeks=99)
-    horizon = NOW + timedelta(days=services.SERIES_HORIZON_DAYS)
-    assert len(services.materialize_series(series.id, horizon, NOW)) == 62
-    assert services.materialize_series(series.id, horizon, NOW) == []
+    horizon = NOW + timedelta(days=SERIES_HORIZON_DAYS)
+    assert len(materialize_series(SYSTEM, series.id, horizon, NOW)) == 62
+    assert materialize_series(SYSTEM, series.id, horizon, NOW) == []
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id)) == 162
 
 
@@ -140,9 +143,9 @@ def test_web_form_shows_the_rule_error_on_the_field(client, staff, school):
 
 
 def test_a_rule_stored_before_rules_were_checked_makes_no_more_drills(staff, school):
-    series = services.create_series(staff, payload(school, "FREQ=WEEKLY"), now=NOW, horizon=START)
+    series = create_series(staff, payload(school, "FREQ=WEEKLY"), now=NOW, horizon=START)
     series.rrule = "FREQ=DAILY;BYHOUR=" + ",".join(map(str, range(24))) + ";BYMINUTE=" + ",".join(map(str, range(60)))
     db.session.commit()
     started = time.perf_counter()
-    assert services.materialize_all(NOW + timedelta(days=366), now=NOW) == 0
+    assert materialize_all(SYSTEM, NOW + timedelta(days=366), now=NOW) == 0
     assert time.perf_counter() - started < 1

@@ -6,7 +6,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from drillmgr.drills import services
+from drillmgr.access.services import SYSTEM
+from drillmgr.drills.lifecycle import cancel_drill, complete_drill, reschedule_drill
+from drillmgr.drills.series import create_series, materialize_all, materialize_series
+from drillmgr.drills.series_changes import update_following
 from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.errors import ValidationError
@@ -43,7 +46,7 @@ def occurrences(series_id) -> list[Drill]:
 
 
 def test_create_series_materialises_real_drills_up_to_the_horizon(staff, school):
-    series = services.create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 8, 31, tzinfo=BEIJING))
+    series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 8, 31, tzinfo=BEIJING))
     drills = occurrences(series.id)
     assert [d.starts_at.astimezone(BEIJING).strftime("%m-%d %H:%M") for d in drills] == [
         "03-15 10:00", "04-15 10:00", "05-15 10:00", "06-15 10:00", "07-15 10:00", "08-15 10:00"]
@@ -53,24 +56,24 @@ def test_create_series_materialises_real_drills_up_to_the_horizon(staff, school)
 
 
 def test_materialise_is_idempotent_and_extends(staff, school):
-    series = services.create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
+    series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
     assert len(occurrences(series.id)) == 3
-    assert services.materialize_series(series.id, datetime(2026, 5, 31, tzinfo=BEIJING)) == []
-    created = services.materialize_series(series.id, datetime(2026, 7, 31, tzinfo=BEIJING))
+    assert materialize_series(SYSTEM, series.id, datetime(2026, 5, 31, tzinfo=BEIJING)) == []
+    created = materialize_series(SYSTEM, series.id, datetime(2026, 7, 31, tzinfo=BEIJING))
     assert len(created) == 2
-    assert services.materialize_series(series.id, datetime(2026, 7, 31, tzinfo=BEIJING)) == []
+    assert materialize_series(SYSTEM, series.id, datetime(2026, 7, 31, tzinfo=BEIJING)) == []
     assert len(occurrences(series.id)) == 5
-    assert services.materialize_all(datetime(2026, 7, 31, tzinfo=BEIJING)) == 0
+    assert materialize_all(SYSTEM, datetime(2026, 7, 31, tzinfo=BEIJING)) == 0
 
 
 def test_changed_or_cancelled_occurrence_is_not_made_again(staff, school):
-    series = services.create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
+    series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
     april = occurrences(series.id)[1]
     moved = datetime(2026, 4, 17, 15, 0, tzinfo=BEIJING)
-    services.reschedule_drill(staff, april, moved, moved + timedelta(minutes=45), version=1)
+    reschedule_drill(staff, april, moved, moved + timedelta(minutes=45), version=1)
     may = occurrences(series.id)[2]
-    services.cancel_drill(staff, may, {"reason": "考试周"})
-    services.materialize_series(series.id, datetime(2026, 6, 30, tzinfo=BEIJING))
+    cancel_drill(staff, may, {"reason": "考试周"})
+    materialize_series(SYSTEM, series.id, datetime(2026, 6, 30, tzinfo=BEIJING))
     drills = occurrences(series.id)
     assert len(drills) == 4
     assert db.session.get(Drill, april.id).starts_at == moved and april.sequence == 1
@@ -78,19 +81,19 @@ def test_changed_or_cancelled_occurrence_is_not_made_again(staff, school):
 
 
 def test_occurrences_complete_one_by_one(staff, school):
-    series = services.create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
+    series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
     march = occurrences(series.id)[0]
-    services.complete_drill(staff, march, {"participation": {"counts": {"students": 500}}},
+    complete_drill(staff, march, {"participation": {"counts": {"students": 500}}},
                             now=datetime(2026, 3, 16, tzinfo=timezone.utc))
     statuses = [d.status for d in occurrences(series.id)]
     assert statuses == [DrillStatus.COMPLETED, DrillStatus.PLANNED, DrillStatus.PLANNED]
 
 
 def test_this_and_following_splits_the_series(staff, school):
-    series = services.create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 7, 31, tzinfo=BEIJING))
+    series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 7, 31, tzinfo=BEIJING))
     march, april, may, june, july = occurrences(series.id)
     new_start = datetime(2026, 5, 15, 14, 30, tzinfo=BEIJING)
-    new = services.update_following(staff, may, {
+    new = update_following(staff, may, {
         "title": "每月避险疏散演练（下午）", "starts_at": new_start.isoformat(),
         "ends_at": (new_start + timedelta(minutes=30)).isoformat(), "version": 1}, now=NOW)
     old = db.session.get(DrillSeries, series.id)
@@ -103,14 +106,14 @@ def test_this_and_following_splits_the_series(staff, school):
     assert all(d.title == "每月避险疏散演练（下午）" and d.sequence == 1 for d in later)
     assert all(d.ends_at - d.starts_at == timedelta(minutes=30) for d in later)
     assert march.title == "每月避险疏散演练"
-    assert services.materialize_series(series.id, datetime(2026, 9, 30, tzinfo=BEIJING)) == []
-    assert len(services.materialize_series(new.id, datetime(2026, 9, 30, tzinfo=BEIJING))) == 2
+    assert materialize_series(SYSTEM, series.id, datetime(2026, 9, 30, tzinfo=BEIJING)) == []
+    assert len(materialize_series(SYSTEM, new.id, datetime(2026, 9, 30, tzinfo=BEIJING))) == 2
 
 
 def test_this_and_following_with_a_new_rule_cancels_dropped_slots(staff, school):
-    series = services.create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 7, 31, tzinfo=BEIJING))
+    series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 7, 31, tzinfo=BEIJING))
     march, april, may, june, july = occurrences(series.id)
-    new = services.update_following(staff, april, {"rrule": "FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=15",
+    new = update_following(staff, april, {"rrule": "FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=15",
                                                    "version": 1}, now=NOW)
     assert [d.id for d in occurrences(new.id)] == [april.id, june.id]
     assert db.session.get(Drill, may.id).status == DrillStatus.CANCELLED
@@ -119,10 +122,10 @@ def test_this_and_following_with_a_new_rule_cancels_dropped_slots(staff, school)
 
 
 def test_this_and_following_keeps_remaining_count(staff, school):
-    series = services.create_series(staff, monthly(school, rrule="FREQ=MONTHLY;BYMONTHDAY=15;COUNT=4"), now=NOW)
+    series = create_series(staff, monthly(school, rrule="FREQ=MONTHLY;BYMONTHDAY=15;COUNT=4"), now=NOW)
     assert len(occurrences(series.id)) == 4
     third = occurrences(series.id)[2]
-    new = services.update_following(staff, third, {"location": "新操场", "version": 1}, now=NOW)
+    new = update_following(staff, third, {"location": "新操场", "version": 1}, now=NOW)
     assert "COUNT=2" in new.rrule and "COUNT" not in db.session.get(DrillSeries, series.id).rrule
     assert [d.location for d in occurrences(new.id)] == ["新操场", "新操场"]
 
@@ -132,30 +135,30 @@ def test_this_and_following_keeps_remaining_count(staff, school):
 def test_bad_rules_refused(staff, school, rule):
     before = db.session.scalar(sa.select(sa.func.count()).select_from(Drill))
     with pytest.raises(ValidationError) as error:
-        services.create_series(staff, monthly(school, rrule=rule), now=NOW)
+        create_series(staff, monthly(school, rrule=rule), now=NOW)
     assert "rrule" in error.value.errors
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Drill)) == before
 
 
 def test_rrule_prefix_accepted(staff, school):
-    series = services.create_series(staff, monthly(school, rrule="RRULE:FREQ=WEEKLY;COUNT=3"), now=NOW)
+    series = create_series(staff, monthly(school, rrule="RRULE:FREQ=WEEKLY;COUNT=3"), now=NOW)
     assert series.rrule == "FREQ=WEEKLY;COUNT=3" and len(occurrences(series.id)) == 3
 
 
 def test_dtstart_is_the_first_occurrence(staff, school):
     start = datetime(2026, 3, 10, 10, 0, tzinfo=BEIJING)
-    series = services.create_series(staff, monthly(school, starts_at=start.isoformat(),
+    series = create_series(staff, monthly(school, starts_at=start.isoformat(),
                                                    ends_at=(start + timedelta(hours=1)).isoformat()),
                                     now=NOW, horizon=datetime(2026, 4, 30, tzinfo=BEIJING))
     assert [d.starts_at.astimezone(BEIJING).day for d in occurrences(series.id)] == [10, 15, 15]
 
 
 def test_changing_the_whole_series_from_its_first_drill(staff, school):
-    series = services.create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
+    series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
     first = occurrences(series.id)[0]
-    new = services.update_following(staff, first, {"location": "体育馆", "version": 1}, now=NOW)
+    new = update_following(staff, first, {"location": "体育馆", "version": 1}, now=NOW)
     assert occurrences(series.id) == []
-    assert services.materialize_series(series.id, datetime(2026, 12, 31, tzinfo=BEIJING)) == []
+    assert materialize_series(SYSTEM, series.id, datetime(2026, 12, 31, tzinfo=BEIJING)) == []
     assert [d.location for d in occurrences(new.id)] == ["体育馆"] * 3
 
 
@@ -165,7 +168,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 from flask_migrate import upgrade
 from drillmgr import create_app
-from drillmgr.drills import services
+from drillmgr.access.services import SYSTEM
+from drillmgr.drills.series import create_series, materialize_all
 from drillmgr.enums import OrgKind, Role
 from drillmgr.extensions import db
 from drillmgr.regions.services import ensure_tacheng
@@ -184,12 +188,15 @@ with app.app_context():
         db.session.commit()
         start = datetime(2026, 3, 2, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
         for i in range(12):
-            services.create_series(user, {"title": f"系列{i}", "form": "evacuation", "organizer_org_id": school.id,
+            create_series(user, {"title": f"系列{i}", "form": "evacuation", "organizer_org_id": school.id,
                                           "starts_at": (start + timedelta(hours=i)).isoformat(),
                                           "ends_at": (start + timedelta(hours=i, minutes=30)).isoformat(),
                                           "rrule": "FREQ=WEEKLY"}, now=now, horizon=start + timedelta(days=1))
+        db.session.commit()
     else:
-        print(services.materialize_all(now + timedelta(days=366), now=now))
+        created = materialize_all(SYSTEM, now + timedelta(days=366), now=now)
+        db.session.commit()
+        print(created)
 """
 
 

@@ -295,9 +295,9 @@ def test_calendar_entries_name_the_unit(client, staff, school, make_drill):
 
 
 def test_a_cancelled_drill_is_not_called_rescheduled(client, staff, school, make_drill):
-    from drillmgr.drills import services
+    from drillmgr.drills.lifecycle import cancel_drill
     drill = make_drill(organizer=school, starts_at=at(days=3))
-    services.cancel_drill(staff, drill, {"reason": "天气", "version": drill.version})
+    cancel_drill(staff, drill, {"reason": "天气", "version": drill.version})
     assert drill.sequence > 0
     sign_in(client, staff)
     html = client.get(f"/drills/{drill.id}").get_data(as_text=True)

@@ -10,7 +10,7 @@ from drillmgr.attachments import services as attachments
 from drillmgr.attachments.models import Attachment
 from drillmgr.audit.changes import changes
 from drillmgr.audit.services import entries_for
-from drillmgr.drills import services as drills
+from drillmgr.drills.lifecycle import complete_drill, update_drill
 from drillmgr.enums import FilingStatus, Role
 from drillmgr.errors import Conflict, Forbidden, ValidationError
 from drillmgr.extensions import db
@@ -27,7 +27,7 @@ REVIEW = {"execution": "按方案组织全校师生疏散，用时1分35秒。",
 
 
 def complete(world, seconds=95, **counts):
-    return drills.complete_drill(world.staff, world.drill, {"participation": {
+    return complete_drill(world.staff, world.drill, {"participation": {
         "counts": counts or {"students": 300, "staff": 40}, "evacuation_seconds": seconds}})
 
 
@@ -58,8 +58,8 @@ def test_filed_drill_refuses_every_change_for_everyone(world, who):
     actor = getattr(world, who)
     version = world.drill.version
     attempts = [
-        lambda: drills.update_drill(actor, world.drill, {"title": "改过的标题", "version": version}),
-        lambda: drills.complete_drill(actor, world.drill, {"participation": {
+        lambda: update_drill(actor, world.drill, {"title": "改过的标题", "version": version}),
+        lambda: complete_drill(actor, world.drill, {"participation": {
             "counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}}),
         lambda: reviews.save_review(actor, world.drill, {"went_well": "事后补写"}),
         lambda: actions.add_drill_finding(actor, world.drill, finding_data(world.colleague)),
@@ -124,7 +124,7 @@ def test_reopen_unlocks_tells_everyone_and_needs_filing_again(world, make_user):
     assert "疏散用时录入有误" in told[world.staff.id].body
     assert told[world.staff.id].link == f"/drills/{world.drill.id}"
 
-    drill = drills.complete_drill(world.staff, world.drill, {"participation": {
+    drill = complete_drill(world.staff, world.drill, {"participation": {
         "counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}})
     assert drill.participation.evacuation_seconds == 60
     reviews.save_review(world.staff, world.drill, {"execution": "按方案组织疏散，用时1分钟。"})
@@ -134,7 +134,7 @@ def test_reopen_unlocks_tells_everyone_and_needs_filing_again(world, make_user):
     steps = [e.action for e in history.filing_history(world.drill)]
     assert steps == ["review.submit", "review.accept", "review.reopen", "review.submit", "review.accept"]
     with pytest.raises(Conflict):  # filed again: fixed again
-        drills.complete_drill(world.staff, world.drill, {"participation": {"counts": {"students": 1}}})
+        complete_drill(world.staff, world.drill, {"participation": {"counts": {"students": 1}}})
 
 
 def test_attachment_removal_is_audited(world):
@@ -175,7 +175,7 @@ def test_history_shows_each_changed_field_with_labels_and_values(world):
 def test_history_of_a_move_shows_times_in_beijing_time(world, make_drill):
     drill = make_drill(organizer=world.org_a, starts_at=at(days=10))
     start = "2031-05-12T10:00:00+08:00"
-    drills.update_drill(world.staff, drill, {"starts_at": start, "ends_at": "2031-05-12T11:00:00+08:00",
+    update_drill(world.staff, drill, {"starts_at": start, "ends_at": "2031-05-12T11:00:00+08:00",
                                              "version": drill.version})
     rows = {c.field: (c.before, c.after) for c in changes(entries_for("drill", drill.id)[-1])}
     assert rows["starts_at"][1] == "2031-05-12 10:00" and rows["ends_at"][1] == "2031-05-12 11:00"
@@ -323,7 +323,7 @@ def test_change_pages_of_a_filed_drill_lead_back_to_it(client, world, page):
 
 def test_first_participation_lists_only_what_was_recorded(world, make_drill):
     drill = make_drill(organizer=world.org_a, starts_at=at(days=-2))
-    drills.complete_drill(world.staff, drill, {"participation": {"counts": {"students": 300, "staff": 40},
+    complete_drill(world.staff, drill, {"participation": {"counts": {"students": 300, "staff": 40},
                                                                  "evacuation_seconds": 95}})
     entry = entries_for("drill", drill.id)[-1]
     assert [(c.label, c.before, c.after) for c in changes(entry)] == [
@@ -358,6 +358,6 @@ def test_reasons_with_control_characters_are_refused_not_a_server_error(client, 
     assert reviews.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
     reviews.reopen_review(world.coordinator, world.drill, {"reason": "第一行\n第二行\t缩进"})
     with pytest.raises(ValidationError) as caught:
-        drills.complete_drill(world.staff, world.drill, {"participation": {
+        complete_drill(world.staff, world.drill, {"participation": {
             "counts": {"students": 9000}, "confirm_exceptional": True, "exceptional_reason": "家长\x07参演"}})
     assert caught.value.errors["participation.exceptional_reason"] == ["Must not contain control characters."]

@@ -6,7 +6,8 @@ import pytest
 from openpyxl import Workbook
 
 from drillmgr.accounts.services import issue_token
-from drillmgr.drills import services as drills
+from drillmgr.drills.lifecycle import complete_drill
+from drillmgr.drills.schemas import DrillSchema
 from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.errors import Conflict, Forbidden, ValidationError
 from drillmgr.extensions import db
@@ -149,18 +150,20 @@ def drill_with_groups(school, staff, make_drill):
 
 def test_completion_by_group_feeds_counts(drill_with_groups, staff):
     drill, (one, two) = drill_with_groups
-    drills.complete_drill(staff, drill, {"participation": {
+    complete_drill(staff, drill, {"participation": {
         "groups": [{"group_id": one.id, "present": 40, "missing": 0}, {"group_id": two.id, "present": 37, "missing": 1}],
         "counts": {"staff": 5}, "evacuation_seconds": 95}})
+    db.session.commit()
     db.session.expire_all()
     assert drill.status == DrillStatus.COMPLETED
     assert (drill.participation.students, drill.participation.staff, drill.participation.total) == (77, 5, 82)
-    data = drills.drill_to_dict(drill)["participation"]
+    data = DrillSchema().dump(drill)["participation"]
     assert data["groups"] == [
         {"group_id": one.id, "name": "一班", "expected": 40, "present": 40, "missing": 0},
         {"group_id": two.id, "name": "二班", "expected": 38, "present": 37, "missing": 1}]
-    drills.complete_drill(staff, drill, {"participation": {"groups": [{"group_id": one.id, "present": 39,
+    complete_drill(staff, drill, {"participation": {"groups": [{"group_id": one.id, "present": 39,
                                                                        "missing": 1}]}})
+    db.session.commit()
     db.session.expire_all()
     assert [(g.name, g.present) for g in drill.participation.groups] == [("一班", 39)]
     assert drill.participation.students == 39
@@ -173,7 +176,7 @@ def test_completion_by_group_refuses_bad_groups(drill_with_groups, staff, make_o
     db.session.add(foreign)
     db.session.commit()
     with pytest.raises(ValidationError) as caught:
-        drills.complete_drill(staff, drill, {"participation": {
+        complete_drill(staff, drill, {"participation": {
             "groups": [{"group_id": foreign.id, "present": 1}, {"group_id": one.id, "present": 3},
                        {"group_id": one.id, "present": 3}, {"group_id": two.id, "present": -1}],
             "counts": {"students": 4}}})
@@ -182,7 +185,7 @@ def test_completion_by_group_refuses_bad_groups(drill_with_groups, staff, make_o
     assert "participation.groups.0.group_id" in errors and "participation.groups.2.group_id" in errors
     assert "participation.groups.3.present" in errors
     with pytest.raises(ValidationError) as caught:
-        drills.complete_drill(staff, drill, {"participation": {
+        complete_drill(staff, drill, {"participation": {
             "groups": [{"group_id": one.id, "present": 3}], "counts": {"students": 4}}})
     db.session.rollback()
     assert caught.value.errors == {"participation.counts.students": ["Must equal the sum of the groups' present, 3."]}
@@ -206,7 +209,7 @@ def test_half_year_report_counts_the_roll_calls_by_group(client, drill_with_grou
     from drillmgr.db import utcnow
 
     drill, (one, two) = drill_with_groups
-    drills.complete_drill(staff, drill, {"participation": {
+    complete_drill(staff, drill, {"participation": {
         "groups": [{"group_id": one.id, "present": 39, "missing": 1}, {"group_id": two.id, "present": 38}],
         "evacuation_seconds": 90}})
     services.set_groups(staff, drill.organizer_org, [{"name": "一班", "expected": 40}])  # 二班 gone: its roll call stays

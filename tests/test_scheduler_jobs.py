@@ -296,7 +296,7 @@ def test_compliance_alerts_the_regions_coordinators_once_per_worsening(units, ma
 # --- series, calendars, housekeeping ---------------------------------------------------------
 
 def test_materialize_series_creates_the_next_occurrences_once(app, units):
-    from drillmgr.drills.services import create_series
+    from drillmgr.drills.series import create_series
 
     start = at(days=1).replace(hour=2, minute=0)
     with app.test_request_context():

@@ -20,7 +20,9 @@ from drillmgr.orgs import api as orgs_api  # noqa: E402,F401 — organisations
 from drillmgr.orgs import groups_api  # noqa: E402,F401 — units' groups
 from drillmgr.compliance import reminders_api  # noqa: E402,F401 — coordinators' reminders to units
 from drillmgr.calendars import api as calendars_api  # noqa: E402,F401 — registers the feed-link routes
-from drillmgr.api import drills  # noqa: E402,F401 — drills, series and attachments
+from drillmgr.drills import api as drills_api  # noqa: E402,F401 — drills
+from drillmgr.drills import api_series  # noqa: E402,F401 — recurring drills, plans for many units, calendar days
+from drillmgr.attachments import api as attachments_api  # noqa: E402,F401 — a drill's files
 from drillmgr.findings import api as findings_api  # noqa: E402,F401 — reviews, filing, findings and corrective actions
 from drillmgr.outreach import api as outreach_api  # noqa: E402,F401 — public education, demonstration sites
 from drillmgr.checklists import api as checklists_api  # noqa: E402,F401 — checklist runs, readiness

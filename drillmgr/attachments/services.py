@@ -29,7 +29,7 @@ from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import require_not_filed
+from drillmgr.drills.guards import require_not_filed
 from drillmgr.enums import ActionStatus, AttachmentKind, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db

@@ -10,7 +10,7 @@ from drillmgr.access import services as access
 from drillmgr.attachments import services
 from drillmgr.attachments.forms import AttachmentForm, DeleteAttachmentForm
 from drillmgr.attachments.models import Attachment
-from drillmgr.drills import services as drill_services
+from drillmgr.drills import guards
 from drillmgr.drills.models import Drill
 from drillmgr.errors import Forbidden, ServiceError
 from drillmgr.web import or_404
@@ -57,7 +57,7 @@ def delete(attachment_id: int):
     form = DeleteAttachmentForm()
     if request.method == "GET" or not form.validate_on_submit():
         return render_template("drills/delete_attachment.html", attachment=attachment, drill=drill, form=form,
-                               filed=drill_services.is_filed(drill))
+                               filed=guards.is_filed(drill))
     def remove() -> Attachment:
         services.delete_attachment(current_user, attachment)
         return attachment

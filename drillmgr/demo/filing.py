@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import sqlalchemy as sa
 
 from drillmgr.accounts.models import User
-from drillmgr.drills import services as drills
+from drillmgr.drills import lifecycle
 from drillmgr.drills.models import Drill
 from drillmgr.extensions import db
 from drillmgr.findings import actions, reviews
@@ -47,7 +47,7 @@ def _completed(staff: User, title: str, days_ago: int, now: datetime) -> Drill:
     assert org is not None  # the demo's unit staff
     start = (now - timedelta(days=days_ago)).replace(hour=2, minute=0, second=0, microsecond=0)
     headcount = org.headcount or 500
-    drill = drills.create_drill(staff, {
+    drill = lifecycle.create_drill(staff, {
         "title": title, "form": "evacuation", "organizer_org_id": org.id, "location": "教学楼及操场",
         "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=45)).isoformat(),
         "participation": {"counts": {"students": headcount * 85 // 100, "staff": headcount // 10},
@@ -106,7 +106,7 @@ def seed_filing_demo(now: datetime | None = None) -> int:
             reviews.reopen_review(coordinator, drill, {"reason": "（演示）疏散用时录入有误，需更正"})
         if state == "refiled":
             assert drill.participation is not None  # the drill was completed with its participation
-            drills.complete_drill(staff, drill, {"participation": {
+            lifecycle.complete_drill(staff, drill, {"participation": {
                 "counts": {"students": drill.participation.students, "staff": drill.participation.staff},
                 "evacuation_seconds": 88}})
             reviews.save_review(staff, drill, {"execution": REVIEW["execution"] + "更正：疏散用时1分28秒。"})

@@ -21,7 +21,7 @@ from drillmgr.attachments import services as attachments
 from drillmgr.db import utcnow
 from drillmgr.drillday.models import DrilldaySubmission
 from drillmgr.drillday.schemas import DrilldayRecordSchema
-from drillmgr.drills import services as drills
+from drillmgr.drills import lifecycle
 from drillmgr.drills.models import Drill
 from drillmgr.enums import AttachmentKind, DrillForm, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
@@ -153,7 +153,7 @@ def _complete_planned(user: User, key: str, values: dict[str, Any], participatio
     if version != drill.version:
         raise StaleDrill(drill)
     _take_key(user, key, drill.id)
-    drills.complete_drill(user, drill, {"participation": participation, "version": version})
+    lifecycle.complete_drill(user, drill, {"participation": participation, "version": version})
     return drill
 
 
@@ -162,7 +162,7 @@ def _record_unplanned(user: User, key: str, started: datetime, participation: di
         access.deny(_("Only staff of a unit can record an unplanned drill."))
     submission = _take_key(user, key)
     local_start = started.astimezone(local_zone())
-    drill = drills.create_drill(user, {
+    drill = lifecycle.create_drill(user, {
         "title": _("Unplanned evacuation drill %(day)s", day=local_start.strftime("%Y-%m-%d %H:%M")),
         "form": DrillForm.EVACUATION.value, "organizer_org_id": user.org_id,
         "starts_at": started.isoformat(),

@@ -8,7 +8,7 @@ from flask_wtf.csrf import generate_csrf
 
 from drillmgr.access import services as access
 from drillmgr.drillday import services
-from drillmgr.drills.services import drill_to_dict
+from drillmgr.drills.schemas import DrillSchema
 from drillmgr.errors import ServiceError, status_title
 from drillmgr.extensions import db
 from drillmgr.web import or_404
@@ -55,7 +55,7 @@ def submit():
             db.session.rollback()
             drill, applied = services.repeated(current_user, key), False
     except services.StaleDrill as stale:
-        return _problem(stale, current=drill_to_dict(stale.drill))
+        return _problem(stale, current=DrillSchema().dump(stale.drill))
     except ServiceError as error:
         return _problem(error)
     return jsonify({"drill_id": drill.id, "applied": applied,

@@ -6,9 +6,14 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, HiddenField, IntegerField,
                      RadioField, SelectField, SelectMultipleField, StringField, TextAreaField)
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, NumberRange, Optional
 
-from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, JointWith, OrgKind
+from drillmgr.drills.models import Drill
+from drillmgr.drills.schemas import (DrillBatchInputSchema, DrillCancellationSchema, DrillSchema,
+                                     DrillSeriesInputSchema, ParticipationInputSchema, ScenarioSchema,
+                                     SeriesEndSchema)
+from drillmgr.enums import DrillForm, OrgKind
+from drillmgr.forms import schema_choices, schema_length
 from drillmgr.localtime import local_zone, to_local
 
 COUNT_LABELS = {
@@ -39,6 +44,12 @@ MODE_CHOICES = [("per_unit", _l("One drill for each unit, organised by the unit"
 class _RepeatMixin:
     """A preset or a custom rule, with an end date or a number of drills for any of them."""
 
+    repeat: SelectField  # these: declared by the forms that mix this in (_repeat_fields())
+    rrule: StringField
+    repeat_until: DateField
+    repeat_count: IntegerField
+    starts_at: DateTimeLocalField
+
     def rule(self) -> str:
         base = (self.rrule.data or "").strip() if self.repeat.data == "custom" else (self.repeat.data or "")
         if not base:
@@ -57,7 +68,8 @@ class _RepeatMixin:
 
 def _repeat_fields():
     return (SelectField(_l("Repeat"), choices=REPEAT_CHOICES, validate_choice=False),
-            StringField(_l("Recurrence rule (RFC 5545)"), validators=[Optional(), Length(max=500)],
+            StringField(_l("Recurrence rule (RFC 5545)"),
+                        validators=[Optional(), schema_length(DrillSeriesInputSchema, "rrule")],
                         render_kw={"placeholder": "FREQ=MONTHLY;BYMONTHDAY=15"}),
             DateField(_l("Last day (optional)"), validators=[Optional()]),
             IntegerField(_l("Or number of drills (optional)"), validators=[Optional(), NumberRange(1, 1000)],
@@ -111,6 +123,9 @@ def _local_naive(value: datetime | None) -> datetime | None:
 class _VersionMixin:
     version: HiddenField  # declared by the forms that mix this in
 
+    def fill_from(self, drill: Drill) -> None:
+        self.version.data = str(drill.version)
+
     def version_payload(self) -> dict:
         return {"version": int(self.version.data)} if (self.version.data or "").isdigit() else {}
 
@@ -135,33 +150,50 @@ class _ParticipationMixin:
 
 def _confirmation_fields():
     return (BooleanField(_l("These numbers are right, although they are exceptional")),
-            TextAreaField(_l("Why they are right"), validators=[Optional(), Length(max=2000)], render_kw={"rows": 2}))
+            TextAreaField(_l("Why they are right"),
+                          validators=[Optional(), schema_length(ParticipationInputSchema, "exceptional_reason")],
+                          render_kw={"rows": 2}))
 
 
 def _count_field(name):
     return IntegerField(COUNT_LABELS[name], validators=[Optional()], render_kw={"inputmode": "numeric"})
 
 
-class DrillPlanForm(_RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm):
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField(_l("Details of the drill"), validators=[Optional(), Length(max=5000)])
-    form = SelectField(_l("Form of drill"), choices=DrillForm.choices, default=DrillForm.EVACUATION.value)
-    scope = SelectField(_l("Scope of drill"), choices=DrillScope.choices)
+class _DrillFieldsMixin:
+    """The fields of a drill that planning one drill and planning for many units share."""
+
+    title = StringField(_l("Title"), validators=[DataRequired(), schema_length(DrillSchema, "title")])
+    description = TextAreaField(_l("Details of the drill"),
+                                validators=[Optional(), schema_length(DrillSchema, "description")])
+    form = SelectField(_l("Form of drill"), choices=schema_choices(DrillSchema, "form"),
+                       default=DrillForm.EVACUATION.value)
+    scope = SelectField(_l("Scope of drill"), choices=schema_choices(DrillSchema, "scope"))
+    joint_with = SelectField(_l("Joint drill"), choices=schema_choices(DrillSchema, "joint_with"))
+    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
+                                   validators=[DataRequired()])
+    ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
+    location = StringField(_l("Location"), validators=[Optional(), schema_length(DrillSchema, "location")])
+    public = BooleanField(_l("Public (shown in the public calendar)"))
+
+    def drill_payload(self) -> dict[str, object]:
+        return {"title": self.title.data, "description": self.description.data or "", "form": self.form.data,
+                "scope": self.scope.data, "joint_with": self.joint_with.data,
+                "starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data),
+                "location": self.location.data or "", "public": bool(self.public.data)}
+
+
+class DrillPlanForm(_DrillFieldsMixin, _RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm):
     double_blind = BooleanField(_l("Double-blind (participants are told neither time nor scenario)"))
-    joint_with = SelectField(_l("Joint drill"), choices=JointWith.choices)
-    focus = SelectMultipleField(_l("Links exercised"), choices=Focus.choices, validate_choice=False)
+    focus = SelectMultipleField(_l("Links exercised"), choices=schema_choices(DrillSchema, "focus"),
+                                validate_choice=False)
     magnitude = DecimalField(_l("Scenario magnitude"), places=1, validators=[Optional()])
-    conditions = SelectMultipleField(_l("Scenario conditions"), choices=Condition.choices, validate_choice=False)
+    conditions = SelectMultipleField(_l("Scenario conditions"), choices=schema_choices(ScenarioSchema, "conditions"),
+                                     validate_choice=False)
     organizer = SelectField(_l("Organiser"), choices=[], validate_choice=False, validators=[DataRequired()])
     region_code = SelectField(_l("Held in region"), choices=[], validate_choice=False)
     participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[],
                                               validate_choice=False)
     evaluator_ids = SelectMultipleField(_l("Evaluators"), coerce=int, choices=[], validate_choice=False)
-    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired()])
-    ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
-    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
-    public = BooleanField(_l("Public (shown in the public calendar)"))
     version = HiddenField()
     # Only when planning: repetition, or entering a drill held earlier.
     repeat, rrule, repeat_until, repeat_count = _repeat_fields()
@@ -191,16 +223,12 @@ class DrillPlanForm(_RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm)
 
     def to_payload(self) -> dict:
         kind, _sep, value = (self.organizer.data or "").partition(":")
-        data = {
-            "title": self.title.data, "description": self.description.data or "", "form": self.form.data,
-            "scope": self.scope.data, "double_blind": bool(self.double_blind.data), "joint_with": self.joint_with.data,
-            "focus": list(self.focus.data or []),
+        data = self.drill_payload() | {
+            "double_blind": bool(self.double_blind.data), "focus": list(self.focus.data or []),
             "scenario": {"magnitude": str(self.magnitude.data) if self.magnitude.data is not None else None,
                          "conditions": list(self.conditions.data or [])},
             "participant_org_ids": list(self.participant_org_ids.data or []),
             "evaluator_ids": list(self.evaluator_ids.data or []),
-            "starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data),
-            "location": self.location.data or "", "public": bool(self.public.data),
         }
         if kind == "org" and value.isdigit():
             data["organizer_org_id"] = int(value)
@@ -209,7 +237,6 @@ class DrillPlanForm(_RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm)
         if self.region_code.data:
             data["region_code"] = self.region_code.data
         return data | self.version_payload()
-
 
 
 class RescheduleForm(_VersionMixin, FlaskForm):
@@ -228,7 +255,8 @@ class RescheduleForm(_VersionMixin, FlaskForm):
 
 
 class CancelForm(_VersionMixin, FlaskForm):
-    reason = TextAreaField(_l("Reason for cancelling"), validators=[DataRequired(), Length(max=1000)])
+    reason = TextAreaField(_l("Reason for cancelling"),
+                           validators=[DataRequired(), schema_length(DrillCancellationSchema, "reason")])
     version = HiddenField()
 
     def to_payload(self) -> dict:
@@ -258,39 +286,25 @@ class CompleteForm(_VersionMixin, _ParticipationMixin, FlaskForm):
                 "participant_org_ids": list(self.participant_org_ids.data or [])} | self.version_payload()
 
 
-
-class BulkPlanForm(_RepeatMixin, FlaskForm):
+class BulkPlanForm(_DrillFieldsMixin, _RepeatMixin, FlaskForm):
     """One plan for every unit of the chosen kinds in a region (drills.bulk)."""
 
     mode = RadioField(_l("Plan as"), choices=MODE_CHOICES, default="per_unit")
     region_code = SelectField(_l("Region"), choices=[], validate_choice=False, validators=[DataRequired()])
-    kinds = SelectMultipleField(_l("Kinds of unit"), choices=OrgKind.choices, validate_choice=False,
-                                default=[OrgKind.SCHOOL.value])
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=200)])
-    description = TextAreaField(_l("Details of the drill"), validators=[Optional(), Length(max=5000)])
-    form = SelectField(_l("Form of drill"), choices=DrillForm.choices, default=DrillForm.EVACUATION.value)
-    scope = SelectField(_l("Scope of drill"), choices=DrillScope.choices)
-    joint_with = SelectField(_l("Joint drill"), choices=JointWith.choices)
-    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired()])
-    ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
-    location = StringField(_l("Location"), validators=[Optional(), Length(max=300)])
-    public = BooleanField(_l("Public (shown in the public calendar)"))
+    kinds = SelectMultipleField(_l("Kinds of unit"), choices=schema_choices(DrillBatchInputSchema, "kinds"),
+                                validate_choice=False, default=[OrgKind.SCHOOL.value])
     repeat, rrule, repeat_until, repeat_count = _repeat_fields()
 
     def to_payload(self) -> dict:
-        data = {"mode": self.mode.data, "region_code": self.region_code.data, "kinds": list(self.kinds.data or []),
-                "title": self.title.data, "description": self.description.data or "", "form": self.form.data,
-                "scope": self.scope.data, "joint_with": self.joint_with.data,
-                "starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data),
-                "location": self.location.data or "", "public": bool(self.public.data)}
+        data = {"mode": self.mode.data, "region_code": self.region_code.data,
+                "kinds": list(self.kinds.data or [])} | self.drill_payload()
         if self.rule():
             data["rrule"] = self.rule()
         return data
 
 
 class SeriesEndForm(_VersionMixin, FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=1000)])
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), schema_length(SeriesEndSchema, "reason")])
     version = HiddenField()
 
     def to_payload(self) -> dict:

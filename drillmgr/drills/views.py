@@ -1,12 +1,15 @@
 """Drill pages: list, month calendar, detail, and the forms to plan, change, reschedule, cancel and complete."""
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
 from drillmgr.access import services as access
 from drillmgr.attachments import services as attachments
@@ -14,9 +17,12 @@ from drillmgr.attachments.forms import AttachmentForm
 from drillmgr.audit.changes import changes
 from drillmgr.db import utcnow
 from drillmgr.drillday.services import JUST_ENDED
-from drillmgr.drills import bulk, services, workdays
+from drillmgr.drills import (bulk, choices, guards, key_links, lifecycle, queries, rules, schemas, series,
+                             series_changes, workdays)
 from drillmgr.drills.forms import (COUNT_LABELS, BulkPlanForm, CancelForm, CompleteForm, DrillPlanForm, RescheduleForm,
                                    SeriesEndForm)
+from drillmgr.drills.models import Drill
+from drillmgr.drills.series_schemas import DayFlagSchema
 from drillmgr.enums import Condition, DrillForm, DrillStatus, Role
 from drillmgr.errors import Conflict, ServiceError
 from drillmgr.extensions import db
@@ -56,16 +62,14 @@ def _editable_drill(drill_id: int):
 def _changeable_drill(drill_id: int):
     """The drill for a page that changes it, or None when it is filed (the caller goes back to the drill)."""
     drill = _editable_drill(drill_id)
-    if services.is_filed(drill):
-        flash(_("The after-action review of this drill is filed (accepted), so its record is read-only. "
-                "To change it, a coordinator of the region must first reopen the filing, with a reason."), "warning")
+    if guards.is_filed(drill):
+        flash(guards.filed_message(), "warning")
         return None
     return drill
 
 
 def _show_errors(form, error: ServiceError) -> bool:
     """Puts the errors on the form; returns True for a conflict (the template offers to reload)."""
-    db.session.rollback()
     if isinstance(error, Conflict) and "version" in error.errors:
         return True
     renamed = type(error)(error.detail, {FIELD_ALIASES.get(k, k.rsplit(".", 1)[-1]): v
@@ -79,19 +83,19 @@ def _show_errors(form, error: ServiceError) -> bool:
 
 def _filters():
     try:
-        return services.read_filters(request.args)
+        return queries.read_filters(request.args)
     except ServiceError as error:
         for messages in error.errors.values():
             for message in messages:
                 flash(message, "warning")
-        return services.DrillFilters()
+        return queries.DrillFilters()
 
 
 def _filter_context() -> dict:
-    regions = services.visible_regions(current_user) if current_user.role != Role.ORG_STAFF else []
+    regions = choices.visible_regions(current_user) if current_user.role != Role.ORG_STAFF else []
     region = request.args.get("region") or None
     # Prefecture-wide, the unit list would be thousands long: admins choose a region first.
-    units = services.unit_filter_choices(current_user, region) \
+    units = choices.unit_filter_choices(current_user, region) \
         if region or current_user.role != Role.ADMIN else []
     return {"regions": regions, "units": units, "forms": DrillForm, "statuses": DrillStatus}
 
@@ -105,7 +109,7 @@ def index():
     if agenda:
         today = to_local(utcnow()).date()
         filters.date_from, filters.date_to = today - AGENDA_PAST, today + AGENDA_AHEAD
-    query = services.drill_query(current_user, filters, chronological=agenda)
+    query = queries.drill_query(current_user, filters, chronological=agenda)
     pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=25, error_out=False)
     return render_template("drills/index.html", pagination=pagination, can_plan=access.can_plan_drills(current_user),
                            can_plan_many=bulk.may_plan_for_many(current_user),
@@ -120,7 +124,7 @@ def calendar():
     month = request.args.get("month", today.month, type=int)
     if not (1990 <= year <= 2100 and 1 <= month <= 12):
         year, month = today.year, today.month
-    weeks = services.month_grid(current_user, year, month, _filters())
+    weeks = queries.month_grid(current_user, year, month, _filters())
     previous = (year - (month == 1), (month - 2) % 12 + 1)
     following = (year + (month == 12), month % 12 + 1)
     args = {k: v for k, v in request.args.items() if k not in ("year", "month", "page")}
@@ -135,9 +139,9 @@ def calendar():
 def detail(drill_id: int):
     drill = _visible_drill(drill_id)
     can_edit = access.can_edit_drill(current_user, drill)
-    filed = services.is_filed(drill)
+    filed = guards.is_filed(drill)
     upload_form = AttachmentForm() if can_edit and not filed and drill.status != DrillStatus.CANCELLED else None
-    siblings = services.series_occurrences(current_user, drill.series_id) if drill.series_id else []
+    siblings = queries.series_occurrences(current_user, drill.series_id) if drill.series_id else []
     now = utcnow()
     # The drill-day screen (stopwatch, roll call by group, photos; works offline) from today's drill's page, for
     # the organising unit's own staff (the phone keeps their unit's groups and drills).
@@ -145,18 +149,18 @@ def detail(drill_id: int):
                  and drill.organizer_org_id is not None and drill.organizer_org_id == current_user.org_id
                  and drill.starts_at < now + DRILL_DAY_AHEAD and drill.ends_at > now - JUST_ENDED)
     return render_template(
-        "drills/detail.html", drill=drill, can_edit=can_edit, target=services.evacuation_target(drill),
-        trend=services.trend_for(current_user, drill), files=attachments.drill_attachments(drill),
-        upload_form=upload_form, siblings=siblings, history=services.drill_history(drill),
+        "drills/detail.html", drill=drill, can_edit=can_edit, target=schemas.evacuation_target(drill),
+        trend=queries.trend_for(current_user, drill), files=attachments.drill_attachments(drill),
+        upload_form=upload_form, siblings=siblings, history=queries.drill_history(drill),
         action_labels=ACTION_LABELS, condition_labels={c.value: c.label for c in Condition},
-        rule_text=services.describe_rule(drill.series.rrule)
+        rule_text=rules.describe_rule(drill.series.rrule)
         if drill.series and access.can_see_series_plan(current_user, drill.series) else None,
         count_labels=COUNT_LABELS, now=now, filed=filed, drill_day=drill_day)
 
 
 @bp.app_template_global()
 def evacuation_chart_top(values, target) -> float:
-    return services.chart_top(list(values), target)
+    return queries.chart_top(list(values), target)
 
 
 @bp.app_template_global()
@@ -166,11 +170,11 @@ def changes_of(entry) -> list:
 
 
 def _plan_form(form: DrillPlanForm, drill=None) -> DrillPlanForm:
-    form.organizer.choices = services.organiser_choices(current_user)
+    form.organizer.choices = choices.organiser_choices(current_user)
     form.region_code.choices = [("", _("Same as the organiser"))] + [
-        (r.code, r.indented_name) for r in services.visible_regions(current_user)]
-    form.participant_org_ids.choices = services.participant_choices(current_user)
-    form.evaluator_ids.choices = services.evaluator_choices(current_user)
+        (r.code, r.indented_name) for r in choices.visible_regions(current_user)]
+    form.participant_org_ids.choices = choices.participant_choices(current_user)
+    form.evaluator_ids.choices = choices.evaluator_choices(current_user)
     if drill is not None:
         _keep_current(form.participant_org_ids, [(o.id, o.name) for o in drill.participants])
         _keep_current(form.evaluator_ids, [(u.id, u.display_name or u.username) for u in drill.evaluators])
@@ -191,11 +195,11 @@ def _keep_current(field, current: list[tuple[int, str]]) -> None:
 
 def _key_values(form: DrillPlanForm) -> str:
     """Organiser and region values inside a key county, for the form's key-link preselection."""
-    key_regions = services.key_county_region_codes()
+    key_regions = key_links.key_county_region_codes()
     values = [code for code, _label in form.region_code.choices if code in key_regions]
     values += [value for value, _label in form.organizer.choices
                if value.startswith("region:") and value[7:] in key_regions]
-    values += [f"org:{org_id}" for org_id in services.org_ids_in_regions(
+    values += [f"org:{org_id}" for org_id in key_links.org_ids_in_regions(
         [int(v[4:]) for v, _l in form.organizer.choices if v.startswith("org:")], key_regions)]
     return json.dumps(values)
 
@@ -216,25 +220,25 @@ def new():
                 data = payload | {"rrule": form.rule()}
                 if request.form.get("preview_token") != _preview_token(data):
                     # A series is shown before it is made: its dates, each flagged if a weekend or holiday.
-                    preview = services.preview_series(current_user, data)
-                    return render_template("drills/form.html", form=form, drill=None, key_values=_key_values(form),
+                    preview = series.preview_series(current_user, data)
+                    return render_template("drills/form.html", plan=form, drill=None, key_values=_key_values(form),
                                            count_labels=COUNT_LABELS, conflict=False, preview=preview,
                                            preview_token=_preview_token(data), picker=_picker(form))
-                series = services.create_series(current_user, data)
-                made = services.series_occurrences(current_user, series.id)
+                created = series.create_series(current_user, data)
+                made = queries.series_occurrences(current_user, created.id)
                 flash(_("Recurring drill created with %(n)d occurrences.", n=len(made)), "success")
                 return redirect(url_for("drills.detail", drill_id=made[0].id) if made else url_for("drills.index"))
             if form.already_held.data:
                 payload["participation"] = form.participation_payload()
-            drill = services.create_drill(current_user, payload)
+            drill = lifecycle.create_drill(current_user, payload)
         except ServiceError as error:
             _show_errors(form, _rule_errors_on_repeat(form, error))
         else:
             flash(_("Drill “%(title)s” saved.", title=drill.title), "success")
-            for warning in services.planning_warnings(drill):
+            for warning in key_links.planning_warnings(drill):
                 flash(warning, "warning")
             return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/form.html", form=form, drill=None, key_values=_key_values(form),
+    return render_template("drills/form.html", plan=form, drill=None, key_values=_key_values(form),
                            count_labels=COUNT_LABELS, conflict=False, preview=preview, picker=_picker(form))
 
 
@@ -253,7 +257,7 @@ def _preview_token(data: dict) -> str:
 
 def _picker(form, drill=None) -> dict:
     """The participant picker: units with kind and township, for searching and choosing by township."""
-    units = services.participant_picker(current_user)
+    units = choices.participant_picker(current_user)
     if drill is not None:
         known = {u["id"] for u in units}
         units += [{"id": o.id, "name": o.name, "kind": o.kind.value, "kind_label": o.kind.label,
@@ -273,7 +277,7 @@ def day_flags():
         return jsonify({"flags": []}), 422
     if not 1990 <= day.year <= 2100:
         return jsonify({"flags": []}), 422
-    return jsonify({"flags": workdays.flags_to_dicts(day)})
+    return jsonify({"flags": DayFlagSchema(many=True).dump(workdays.flags(day))})
 
 
 @bp.route("/bulk", methods=["GET", "POST"])
@@ -304,7 +308,7 @@ def bulk_plan():
             error = _rule_errors_on_repeat(form, error)
             _show_errors(form, type(error)(error.detail, {("kinds" if k == "org_ids" else k): v
                                                           for k, v in error.errors.items()}))
-    return render_template("drills/bulk.html", form=form, preview=preview, preview_token=token,
+    return render_template("drills/bulk.html", plan=form, preview=preview, preview_token=token,
                            max_units=bulk.MAX_UNITS, max_drills=bulk.MAX_DRILLS)
 
 
@@ -329,21 +333,29 @@ def series_end(drill_id: int):
     """"Cancel this and all following" and "end the series here", one step each."""
     include_this = request.endpoint == "drills.cancel_following"
     drill = _series_drill(drill_id)
-    form = SeriesEndForm()
+
+    def change(data: dict) -> str:
+        cancelled = series_changes.end_series(current_user, drill, data, include_this=include_this)
+        return _("%(n)d drills of the series cancelled; the series makes no more.", n=len(cancelled))
+    return _change_page(drill, SeriesEndForm(), change, "drills/series_end.html", include_this=include_this,
+                        affected=queries.following_occurrences(drill, include_this))
+
+
+def _change_page(drill: Drill, form: FlaskForm, change: Callable[[dict], str], template: str, **context) -> Any:
+    """A page that changes the drill with one service call: `change(payload)` returns what to tell the user, who
+    goes back to the drill; the service's errors (or a conflict) show on the form again."""
     if request.method == "GET":
-        form.version.data = str(drill.version)
+        form.fill_from(drill)
     conflict = False
     if form.validate_on_submit():
         try:
-            cancelled = services.end_series(current_user, drill, form.to_payload(), include_this=include_this)
+            done = change(form.to_payload())
         except ServiceError as error:
             conflict = _show_errors(form, error)
         else:
-            flash(_("%(n)d drills of the series cancelled; the series makes no more.", n=len(cancelled)),
-                  "success")
+            flash(done, "success")
             return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/series_end.html", form=form, drill=drill, include_this=include_this,
-                           affected=services.following_occurrences(drill, include_this), conflict=conflict)
+    return render_template(template, form=form, drill=drill, conflict=conflict, **context)
 
 
 @bp.route("/<int:drill_id>/edit", methods=["GET", "POST"])
@@ -359,18 +371,18 @@ def edit(drill_id: int):
     if form.validate_on_submit():
         try:
             if drill.series_id and form.apply_to.data == "following":
-                services.update_following(current_user, drill, form.to_payload())
+                series_changes.update_following(current_user, drill, form.to_payload())
                 flash(_("This drill and the following ones of the series were changed."), "success")
             else:
-                services.update_drill(current_user, drill, form.to_payload())
+                lifecycle.update_drill(current_user, drill, form.to_payload())
                 flash(_("Drill “%(title)s” saved.", title=drill.title), "success")
-                for warning in services.planning_warnings(drill):
+                for warning in key_links.planning_warnings(drill):
                     flash(warning, "warning")
         except ServiceError as error:
             conflict = _show_errors(form, error)
         else:
             return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/form.html", form=form, drill=drill, key_values=_key_values(form),
+    return render_template("drills/form.html", plan=form, drill=drill, key_values=_key_values(form),
                            count_labels=COUNT_LABELS, conflict=conflict, preview=None, picker=_picker(form, drill))
 
 
@@ -380,38 +392,22 @@ def reschedule(drill_id: int):
     drill = _changeable_drill(drill_id)
     if drill is None:
         return redirect(url_for("drills.detail", drill_id=drill_id))
-    form = RescheduleForm()
-    if request.method == "GET":
-        form.fill_from(drill)
-    conflict = False
-    if form.validate_on_submit():
-        try:
-            services.update_drill(current_user, drill, form.to_payload())
-        except ServiceError as error:
-            conflict = _show_errors(form, error)
-        else:
-            flash(_("Drill rescheduled; calendar subscribers will see the new time."), "success")
-            return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/reschedule.html", form=form, drill=drill, conflict=conflict)
+
+    def change(data: dict) -> str:
+        lifecycle.update_drill(current_user, drill, data)
+        return _("Drill rescheduled; calendar subscribers will see the new time.")
+    return _change_page(drill, RescheduleForm(), change, "drills/reschedule.html")
 
 
 @bp.route("/<int:drill_id>/cancel", methods=["GET", "POST"])
 @login_required
 def cancel(drill_id: int):
     drill = _editable_drill(drill_id)
-    form = CancelForm()
-    if request.method == "GET":
-        form.version.data = str(drill.version)
-    conflict = False
-    if form.validate_on_submit():
-        try:
-            services.cancel_drill(current_user, drill, form.to_payload())
-        except ServiceError as error:
-            conflict = _show_errors(form, error)
-        else:
-            flash(_("Drill cancelled."), "success")
-            return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/cancel.html", form=form, drill=drill, conflict=conflict)
+
+    def change(data: dict) -> str:
+        lifecycle.cancel_drill(current_user, drill, data)
+        return _("Drill cancelled.")
+    return _change_page(drill, CancelForm(), change, "drills/cancel.html")
 
 
 @bp.route("/<int:drill_id>/complete", methods=["GET", "POST"])
@@ -421,27 +417,19 @@ def complete(drill_id: int):
     if drill is None:
         return redirect(url_for("drills.detail", drill_id=drill_id))
     form = CompleteForm()
-    form.participant_org_ids.choices = services.participant_choices(current_user)
+    form.participant_org_ids.choices = choices.participant_choices(current_user)
     _keep_current(form.participant_org_ids, [(o.id, o.name) for o in drill.participants])
-    if request.method == "GET":
-        form.fill_from(drill)
-    conflict = False
-    if form.validate_on_submit():
-        try:
-            services.complete_drill(current_user, drill, form.to_payload())
-        except ServiceError as error:
-            conflict = _show_errors(form, error)
-        else:
-            flash(_("Participation recorded; the drill is completed."), "success")
-            return redirect(url_for("drills.detail", drill_id=drill.id))
-    return render_template("drills/complete.html", form=form, drill=drill, conflict=conflict,
-                           picker=_picker(form, drill), count_labels=COUNT_LABELS,
-                           target=services.evacuation_target(drill))
+
+    def change(data: dict) -> str:
+        lifecycle.complete_drill(current_user, drill, data)
+        return _("Participation recorded; the drill is completed.")
+    return _change_page(drill, form, change, "drills/complete.html", picker=_picker(form, drill),
+                        count_labels=COUNT_LABELS, target=schemas.evacuation_target(drill))
 
 
 @bp.app_template_global()
 def drill_org_panel(org) -> dict:
     """The evacuation trend and recent drills of a unit, for its organisation page."""
-    recent = db.session.scalars(services.drill_query(current_user, services.DrillFilters(org=org.id)).limit(10))
-    return {"trend": services.evacuation_trend(current_user, org.id), "recent": list(recent),
+    recent = db.session.scalars(queries.drill_query(current_user, queries.DrillFilters(org=org.id)).limit(10))
+    return {"trend": queries.evacuation_trend(current_user, org.id), "recent": list(recent),
             "target": org.evacuation_target}

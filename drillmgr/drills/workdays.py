@@ -26,9 +26,6 @@ class DayFlag:
     kind: str  # WEEKEND, HOLIDAY or WORKDAY
     text: str  # in the user's language
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "text": self.text}
-
 
 @lru_cache(maxsize=64)
 def _calendar(year: int, language: str):
@@ -62,7 +59,3 @@ def flags(day: date | datetime) -> list[DayFlag]:
         else:
             result.append(DayFlag(WEEKEND, _("Weekend")))
     return result
-
-
-def flags_to_dicts(day) -> list[dict]:
-    return [flag.to_dict() for flag in flags(day)]

@@ -15,7 +15,7 @@ from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.db import claim_version
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import require_not_filed
+from drillmgr.drills.guards import require_not_filed
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict
 from drillmgr.extensions import Model, db

@@ -10,7 +10,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import require_not_filed
+from drillmgr.drills.guards import require_not_filed
 from drillmgr.enums import DrillStatus
 from drillmgr.errors import Conflict, NotFound
 from drillmgr.exercises.checks import drill_of, record_added, revise, stale

@@ -14,7 +14,7 @@ from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
 from drillmgr.db import claim_version, lock, utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import require_not_filed
+from drillmgr.drills.guards import require_not_filed
 from drillmgr.enums import DrillStatus, Role
 from drillmgr.errors import Conflict
 from drillmgr.exercises.checks import add_once, require_controller, stale

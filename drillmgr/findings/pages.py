@@ -12,7 +12,7 @@ from drillmgr.attachments import services as attachments
 from drillmgr.attachments.models import Attachment
 from drillmgr.audit.models import AuditEntry
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import is_filed
+from drillmgr.drills.guards import is_filed
 from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus
 from drillmgr.extensions import db
 from drillmgr.findings.actions import OWNER, TRANSITIONS, VERIFIER, drill_findings, next_statuses, owner_choices

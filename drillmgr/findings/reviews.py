@@ -10,7 +10,7 @@ from drillmgr.accounts.models import User
 from drillmgr.audit import services as audit
 from drillmgr.db import lock, utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import require_not_filed
+from drillmgr.drills.guards import require_not_filed
 from drillmgr.enums import DrillStatus, FilingStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db

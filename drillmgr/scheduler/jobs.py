@@ -29,7 +29,8 @@ from drillmgr.compliance.snapshots import snapshot_changes
 from drillmgr.db import utcnow
 from drillmgr.drillday import services as drillday
 from drillmgr.drills.models import Drill
-from drillmgr.drills.services import SERIES_HORIZON_DAYS, materialize_all
+from drillmgr.drills.rules import SERIES_HORIZON_DAYS
+from drillmgr.drills.series import materialize_all
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, Role
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
@@ -304,7 +305,7 @@ def record_reminders(moment: datetime) -> str:
 
 def materialize_series(moment: datetime) -> str:
     """Creates the next occurrences of every recurring drill series, a year ahead."""
-    created = materialize_all(moment + timedelta(days=SERIES_HORIZON_DAYS), now=moment,
+    created = materialize_all(access.SYSTEM, moment + timedelta(days=SERIES_HORIZON_DAYS), now=moment,
                               keep_going=runner.still_holding)
     return _("%(n)d drills created.", n=created)
 
