@@ -9,7 +9,7 @@ from drillmgr.access import services as access
 from drillmgr.enums import Focus
 from drillmgr.errors import ServiceError
 from drillmgr.exercises import services
-from drillmgr.exercises.enums import Rating
+from drillmgr.exercises.enums import Rating, SessionStatus
 from drillmgr.exercises.forms import (evaluation_payload, feedback_payload, flash_errors, inject_payload,
                                       objective_payload, template_payload)
 from drillmgr.web import or_404
@@ -63,7 +63,7 @@ def exercise_helpers():
                 "evaluator": access.can_evaluate_exercise(current_user, drill),
                 "coverage": services.focus_coverage(drill) if design else []}
 
-    return {"exercise_panel": exercise_panel}
+    return {"exercise_panel": exercise_panel, "SessionStatus": SessionStatus}
 
 
 # --- design ------------------------------------------------------------------------------------------
