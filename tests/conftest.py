@@ -47,7 +47,7 @@ def app(tmp_path_factory):
 
     class Config(TestConfig):
         SQLALCHEMY_DATABASE_URI = database_url(tmp_path_factory)
-        DRILLMGR_CALENDAR_DIR = str(folder / "calendars")
+        CALENDAR_DIR = str(folder / "calendars")
         UPLOAD_DIR = str(folder / "uploads")
 
     os.environ["DRILLMGR_INSTANCE"] = str(folder)

@@ -122,8 +122,8 @@ def store():
     app = current_app._get_current_object()
     kept = app.extensions.get("drillmgr_cache")
     if kept is None:
-        url = app.config.get("DRILLMGR_CACHE_REDIS_URL")
-        kept = (RedisStore(url, app.config["DRILLMGR_CACHE_PREFIX"], app.config["DRILLMGR_CACHE_TTL_SECONDS"])
+        url = app.config.get("CACHE_REDIS_URL")
+        kept = (RedisStore(url, app.config["CACHE_PREFIX"], app.config["CACHE_TTL_SECONDS"])
                 if url else DatabaseStore())
         app.extensions["drillmgr_cache"] = kept
     return kept
@@ -140,4 +140,4 @@ def put(key: str, tag: str, value: bytes) -> None:
 
 
 def prune() -> int:
-    return store().prune(current_app.config["DRILLMGR_CACHE_MAX_BYTES"])
+    return store().prune(current_app.config["CACHE_MAX_BYTES"])

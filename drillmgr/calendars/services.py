@@ -173,7 +173,7 @@ def _config(name: str):
 
 
 def _style(alarms: bool, locale: str) -> ical.EventStyle:
-    return ical.EventStyle(tzid=_config("DRILLMGR_TIMEZONE"), host=_config("DRILLMGR_HOST"), alarms=alarms,
+    return ical.EventStyle(tzid=_config("TIMEZONE"), host=_config("HOST"), alarms=alarms,
                            locale=locale)
 
 
@@ -267,9 +267,9 @@ def _feed_path(kind: str, target: str) -> str:
 def _base_url(request_root: str | None) -> str:
     """The configured address, else the one the request came to (`request_root`: the port `make run`
     was given, the host and scheme a trusted proxy forwarded)."""
-    if request_root and _config("DRILLMGR_LINKS_FROM_REQUEST"):
+    if request_root and _config("LINKS_FROM_REQUEST"):
         return request_root.rstrip("/") + "/"
-    return _config("DRILLMGR_BASE_URL").rstrip("/") + "/"
+    return _config("BASE_URL").rstrip("/") + "/"
 
 
 def _link(base_url: str, user: User | None, kind: str, target: str = "") -> dict:
@@ -659,7 +659,7 @@ def static_file_name(region_code: str | None) -> str:
 def publish_static(directory: str | os.PathLike | None = None, now: datetime | None = None) -> list[str]:
     """Writes public.ics and one public-<county code>.ics per county; returns the names of the files
     that changed. Safe to run again and again (the scheduler does)."""
-    folder = Path(directory or _config("DRILLMGR_CALENDAR_DIR"))
+    folder = Path(directory or _config("CALENDAR_DIR"))
     folder.mkdir(parents=True, exist_ok=True)
     now = now or utcnow()
     changed = []

@@ -69,7 +69,7 @@ def subscribe():
         links=services.feed_links(current_user, request.url_root),
         alarms_form=FeedAlarmsForm(alarms=current_user.feed_alarms),
         rotate_form=RotateLinksForm(),
-        timezone=current_app.config["DRILLMGR_TIMEZONE"],
+        timezone=current_app.config["TIMEZONE"],
     )
 
 
