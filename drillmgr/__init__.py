@@ -89,7 +89,9 @@ def create_app(config_class=None) -> Flask:
 
 
 def _translation_directories() -> str:
-    """Every feature's catalogue; the core one last, so its wording of a shared message wins the merge."""
+    """Every feature's catalogue, for Flask-Babel's BABEL_TRANSLATION_DIRECTORIES (one domain, "messages", in
+    each); the core one last, so its wording of a shared message wins the merge. A word that means two things
+    is told apart by its context (pgettext), not by the catalogue it is in."""
     dirs = sorted(str(p) for p in PACKAGE_DIR.glob("*/translations") if p.is_dir())
     return ";".join([*dirs, str(PACKAGE_DIR / "translations")])
 

@@ -10,6 +10,7 @@ from functools import cached_property
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
@@ -284,7 +285,7 @@ def _evidence_text(item: dict) -> str:
     if item.get("starts_at"):
         text += f" ({local_date(datetime.fromisoformat(item['starts_at']))})"
     if item.get("status") == DrillStatus.PLANNED.value:
-        text += " " + _("planned")
+        text += " " + pgettext("drill status", "planned")
     if item.get("credited_as") == "real_response":
         text += " — " + _("Real earthquake response credited in place of a drill: %(reason)s", reason=item["reason"])
     return text
