@@ -86,10 +86,16 @@ def can_view_region(user: User, region_code: str) -> bool:
     ).scalar_one() > 0
 
 
-def can_manage_region(user: User, region_code: str) -> bool:
-    """Coordinators act for their region's subtree; admins for all."""
-    if user.role == Role.ADMIN:
+def acts_for_all(actor: Actor) -> bool:
+    """SYSTEM (jobs, commands) and admins act for the whole prefecture."""
+    return isinstance(actor, SystemActor) or actor.role == Role.ADMIN
+
+
+def can_manage_region(user: Actor, region_code: str) -> bool:
+    """Coordinators act for their region's subtree; admins and SYSTEM for all."""
+    if acts_for_all(user):
         return True
+    assert isinstance(user, User)
     return user.role == Role.COORDINATOR and region_in_subtree(region_code, user.region_code)
 
 
@@ -152,10 +158,11 @@ def can_view_user(actor: User, target: User) -> bool:
     ).scalar_one() > 0
 
 
-def can_grant(actor: User, role: Role, region_code: str | None, org: Organisation | None) -> bool:
-    """Whether `actor` may give someone this role and scope: never more power than their own."""
-    if actor.role == Role.ADMIN:
+def can_grant(actor: Actor, role: Role, region_code: str | None, org: Organisation | None) -> bool:
+    """Whether `actor` may give someone this role and scope: never more power than their own (SYSTEM: any)."""
+    if acts_for_all(actor):
         return True
+    assert isinstance(actor, User)
     if actor.role != Role.COORDINATOR or ROLE_POWER[role] > ROLE_POWER[actor.role]:
         return False
     scope_region = org.region_code if org is not None else region_code

@@ -61,7 +61,6 @@ def account():
         try:
             services.change_own_password(current_user, form.current_password.data, form.password.data)
         except ServiceError as error:
-            db.session.rollback()
             for message in apply_service_errors(form, error):
                 flash(message, "danger")
         else:
@@ -164,7 +163,6 @@ def edit_user(user_id: int):
         try:
             services.update_user(current_user, user, form.to_payload(creating=False))
         except ServiceError as error:
-            db.session.rollback()
             for message in apply_service_errors(form, error):
                 flash(message, "danger")
         else:
