@@ -210,6 +210,16 @@ def login(client, user, password=PASSWORD):
     return client.post("/login", data={"username": user.username, "password": password})
 
 
+def issue_kept_token(user) -> str:
+    """An API token issued as by its own request, which kept it: a later request that is refused rolls back
+    only itself, not the token (the test is the unit of work here)."""
+    from drillmgr.accounts.services import issue_token
+
+    token = issue_token(user)
+    db.session.commit()
+    return token
+
+
 def token_for(client, user, password=PASSWORD) -> dict:
     response = client.post("/api/v1/auth/token", json={"username": user.username, "password": password})
     assert response.status_code == 200, response.get_json()

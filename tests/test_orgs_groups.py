@@ -5,7 +5,6 @@ import io
 import pytest
 from openpyxl import Workbook
 
-from drillmgr.accounts.services import issue_token
 from drillmgr.drills import services as drills
 from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.errors import Conflict, Forbidden, ValidationError
@@ -13,13 +12,13 @@ from drillmgr.extensions import db
 from drillmgr.localtime import local_today
 from drillmgr.orgs import services
 from drillmgr.orgs.models import OrgGroup
-from tests.conftest import TACHENG_CITY, WUSU, at, login
+from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token, login
 
 pytestmark = pytest.mark.usefixtures("english")
 
 
 def auth(user) -> dict:
-    return {"Authorization": f"Bearer {issue_token(user)}", "Accept-Language": "en"}
+    return {"Authorization": f"Bearer {issue_kept_token(user)}", "Accept-Language": "en"}
 
 
 def xlsx(rows) -> bytes:
