@@ -319,7 +319,7 @@ def _years(now: datetime, tzid: str) -> tuple[int, int]:
 def _filters(feed: Feed, now: datetime, years: tuple[int, int]) -> list:
     tzid = feed.style.tzid
     return [
-        access.drill_clause(feed.owner, now),
+        access.drill_clause(feed.owner, now) if feed.owner else access.public_drill_clause(now),
         feed.drills,
         Drill.starts_at >= ical.local_midnight(date(years[0], 1, 1), tzid),
         Drill.starts_at < ical.local_midnight(date(years[1] + 1, 1, 1), tzid),
