@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from drillmgr.access.actors import Actor, acts_for_all
 from drillmgr.access.drills import drill_insider_clause, not_secret_clause
-from drillmgr.access.scopes import can_manage_region, can_view_region
+from drillmgr.access.scopes import can_manage_region, can_view_region, home_region
 from drillmgr.accounts.models import User
 from drillmgr.enums import RegionLevel, Role
 from drillmgr.orgs.models import Organisation
@@ -41,7 +41,7 @@ def can_view_unit_obligations(user: User, org: Organisation) -> bool:
 
 def compliance_home_region(user: User) -> str | None:
     """The region a user's compliance views start from (None: the whole prefecture, for admins)."""
-    return None if user.role == Role.ADMIN else user.region_code
+    return home_region(user)
 
 
 def compliance_drill_clause(user: Actor | None, now: datetime | None = None) -> sa.ColumnElement[bool]:

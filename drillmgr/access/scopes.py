@@ -137,6 +137,20 @@ def can_grant(actor: Actor, role: Role, region_code: str | None, org: Organisati
     return region_in_subtree(scope_region, actor.region_code)
 
 
+def grantable_roles(actor: Actor) -> list[Role]:
+    """The roles `actor` may give at all (can_grant decides the scope): none above their own."""
+    if acts_for_all(actor):
+        return list(Role)
+    if not isinstance(actor, User) or actor.role != Role.COORDINATOR:
+        return []
+    return [role for role in Role if ROLE_POWER[role] <= ROLE_POWER[actor.role]]
+
+
+def home_region(user: User) -> str | None:
+    """The region a user's lists and views start from (None: the whole prefecture, for admins)."""
+    return None if user.role == Role.ADMIN else user.region_code
+
+
 def can_manage_people_and_units(user: User) -> bool:
     """Managing users and organisations is for admins, and for coordinators inside their region."""
     return user.role in (Role.ADMIN, Role.COORDINATOR)

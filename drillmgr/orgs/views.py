@@ -165,5 +165,4 @@ def import_file():
                 flash(_("%(n)d organisations imported.", n=len(created)), "success")
                 return redirect(url_for("orgs.index"))
     return render_template("orgs/import.html", form=form, errors=errors, kinds=OrgKind,
-                           counties=counties(
-                               within=None if current_user.role == Role.ADMIN else current_user.region_code))
+                           counties=counties(within=access.home_region(current_user)))
