@@ -20,7 +20,7 @@ OLD_NAMES = {name: name for name in _UNPREFIXED} | {
 }
 TRUE_WORDS = {"1", "true", "yes", "on"}
 # Settings whose default is None, so their type cannot be read from it.
-TYPES_OF_UNSET = {"LINKS_FROM_REQUEST": bool}
+TYPES_OF_UNSET: dict[str, type] = {"LINKS_FROM_REQUEST": bool}
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()
@@ -55,7 +55,7 @@ def _give_types(config: Config, defaults: dict[str, Any]) -> None:
     for key, value in config.items():
         if not isinstance(value, str):
             continue
-        kind = TYPES_OF_UNSET.get(key) or type(defaults.get(key))
+        kind: type = TYPES_OF_UNSET.get(key) or type(defaults.get(key))
         if kind is bool:
             config[key] = value.strip().lower() in TRUE_WORDS
         elif kind is int:

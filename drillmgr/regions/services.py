@@ -1,6 +1,9 @@
 """The region tree (行政区划) and the prefecture it ships with."""
+from typing import Any
+
 import sqlalchemy as sa
 
+from drillmgr.access.scopes import subtree_codes
 from drillmgr.enums import RegionLevel
 from drillmgr.extensions import db
 from drillmgr.regions.models import Region
@@ -41,7 +44,7 @@ def ensure_tacheng() -> Region:
     return prefecture
 
 
-def all_regions(where=None) -> list[Region]:
+def all_regions(where: sa.ColumnElement[bool] | None = None) -> list[Region]:
     """The region tree in path order, optionally only the regions matching `where` (a scope clause)."""
     query = sa.select(Region).order_by(Region.path)
     if where is not None:
@@ -52,8 +55,6 @@ def all_regions(where=None) -> list[Region]:
 def counties(within: str | None = None) -> list[Region]:
     query = sa.select(Region).where(Region.level == RegionLevel.COUNTY).order_by(Region.code)
     if within:
-        from drillmgr.access.services import subtree_codes
-
         query = query.where(Region.code.in_(subtree_codes(within)))
     return list(db.session.scalars(query))
 
@@ -70,7 +71,7 @@ def county_of(region: Region) -> Region | None:
     return db.session.get(Region, codes[1])
 
 
-def region_to_dict(region: Region) -> dict:
+def region_to_dict(region: Region) -> dict[str, Any]:
     return {
         "code": region.code,
         "name": region.name,
