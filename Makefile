@@ -36,10 +36,11 @@ tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.js
 	touch $@
 
 # Extract the messages of one feature (its package, templates and drillmgr/api/<feature>.py) into its
-# catalogue: make messages FEATURE=drills. FEATURE=core: the shared code and templates.
+# catalogue: make messages FEATURE=drills. FEATURE=core: the shared code and templates. The folder is named
+# zh_Hans_CN, as Babel names the locale zh_CN, so that Flask-Babel finds every catalogue by itself.
 messages: install
-	$(BIN)/pybabel -q extract -F drillmgr/babel.cfg -k _l -o /tmp/drillmgr-$(FEATURE).pot \
+	$(BIN)/pybabel -q extract -F drillmgr/babel.cfg -k _l -k lazy_pgettext:1c,2 -o /tmp/drillmgr-$(FEATURE).pot \
 		$(if $(filter core,$(FEATURE)),drillmgr/*.py drillmgr/access drillmgr/accounts drillmgr/audit drillmgr/demo drillmgr/orgs drillmgr/home drillmgr/api drillmgr/regions templates/*.html templates/accounts templates/orgs templates/home templates/errors,drillmgr/$(FEATURE) templates/$(FEATURE) $(wildcard drillmgr/api/$(FEATURE).py))
-	test -f $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations/zh_CN/LC_MESSAGES/messages.po \
-		&& $(BIN)/pybabel -q update --no-fuzzy-matching -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN \
-		|| $(BIN)/pybabel -q init -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_CN
+	test -f $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations/zh_Hans_CN/LC_MESSAGES/messages.po \
+		&& $(BIN)/pybabel -q update --no-fuzzy-matching -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_Hans_CN \
+		|| $(BIN)/pybabel -q init -i /tmp/drillmgr-$(FEATURE).pot -d $(if $(filter core,$(FEATURE)),drillmgr,drillmgr/$(FEATURE))/translations -l zh_Hans_CN

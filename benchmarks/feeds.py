@@ -190,7 +190,7 @@ def main() -> None:
         folder = Path(tmp)
         os.environ["DRILLMGR_INSTANCE"] = str(folder)
 
-        app = make_app(f"sqlite:///{folder / 'bench.sqlite3'}", DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
+        app = make_app(f"sqlite:///{folder / 'bench.sqlite3'}", CALENDAR_DIR=str(folder / "calendars"),
                        RATELIMIT_ENABLED=False)
         with app.app_context():
             db.create_all()

@@ -3,8 +3,9 @@
 Uses a database already seeded with `drillmgr seed-demo --orgs 2000 --drills 50000` (seeding takes minutes:
 do it once, e.g. into PostgreSQL's `bench_speed`, and reuse it) and the demo coordinator `wusu`:
 
-    DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/bench_speed .venv/bin/drillmgr db upgrade
-    DATABASE_URL=… .venv/bin/drillmgr seed-demo --orgs 2000 --drills 50000
+    export DRILLMGR_SQLALCHEMY_DATABASE_URI=postgresql+psycopg://postgres@127.0.0.1:5432/bench_speed
+    .venv/bin/drillmgr db upgrade
+    .venv/bin/drillmgr seed-demo --orgs 2000 --drills 50000
     .venv/bin/python benchmarks/pages.py --database postgresql+psycopg://postgres@127.0.0.1:5432/bench_speed
 
 Default: serves the app with gunicorn (3 workers, loopback, a free port), logs in and times each request of
@@ -54,7 +55,8 @@ def free_port() -> int:
 
 
 def server_env(database: str) -> dict:
-    env = dict(os.environ, DATABASE_URL=database, SECRET_KEY=SERVER_SECRET_KEY, DRILLMGR_ENV="development",
+    env = dict(os.environ, DRILLMGR_SQLALCHEMY_DATABASE_URI=database,
+               DRILLMGR_SECRET_KEY=SERVER_SECRET_KEY, DRILLMGR_ENV="development",
                DRILLMGR_INSTANCE=str(Path("/tmp") / f"drillmgr-bench-{os.getpid()}"))
     env.pop("DRILLMGR_BASE_URL", None)
     return env

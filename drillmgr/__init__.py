@@ -5,6 +5,7 @@ from pathlib import Path
 from flask import Flask, current_app, has_request_context, request, session
 from flask_login import current_user
 
+from drillmgr import settings
 from drillmgr.extensions import babel, csrf, db, limiter, login_manager, migrate
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,15 +51,10 @@ def create_app(config_class=None) -> Flask:
         instance_path=os.environ.get("DRILLMGR_INSTANCE", str(PROJECT_DIR / "instance")),
     )
     app.config.from_object(config_class or _default_config())
+    settings.configure(app)
     # Chinese stays readable in API answers (UTF-8, as JSON requires). app.json is Flask's DefaultJSONProvider,
     # typed as its base JSONProvider, which has no ensure_ascii.
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    if not app.config.get("SECRET_KEY"):
-        if not app.config.get("GENERATE_SECRET_KEY"):
-            raise RuntimeError("SECRET_KEY must be set in the environment")
-        from config import development_secret_key
-
-        app.config["SECRET_KEY"] = development_secret_key()
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     if app.config.get("PROXY_COUNT"):
         # Behind nginx or similar: client address and scheme from X-Forwarded-*, so that the login
@@ -93,7 +89,9 @@ def create_app(config_class=None) -> Flask:
 
 
 def _translation_directories() -> str:
-    """Every feature's catalogue; the core one last, so its wording of a shared message wins the merge."""
+    """Every feature's catalogue, for Flask-Babel's BABEL_TRANSLATION_DIRECTORIES (one domain, "messages", in
+    each); the core one last, so its wording of a shared message wins the merge. A word that means two things
+    is told apart by its context (pgettext), not by the catalogue it is in."""
     dirs = sorted(str(p) for p in PACKAGE_DIR.glob("*/translations") if p.is_dir())
     return ";".join([*dirs, str(PACKAGE_DIR / "translations")])
 

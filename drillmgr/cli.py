@@ -27,11 +27,12 @@ def _fail(error: ServiceError):
 @one_unit
 def create_user_command(username, role, region_code, org_id, email, password):
     """Create a user (prompts for the password when --password is not given)."""
+    from drillmgr.access.services import SYSTEM
     from drillmgr.accounts.services import create_user
 
     try:
-        user = create_user(None, {"username": username, "password": password, "role": role,
-                                  "region_code": region_code, "org_id": org_id, "email": email})
+        user = create_user(SYSTEM, {"username": username, "password": password, "role": role,
+                                    "region_code": region_code, "org_id": org_id, "email": email})
     except ServiceError as error:
         _fail(error)
     click.echo(f"created user {user.username} (id {user.id}, {user.role.value})")
@@ -43,10 +44,11 @@ def create_user_command(username, role, region_code, org_id, email, password):
 @one_unit
 def import_orgs_command(file):
     """Import organisations from CSV or XLSX (name, kind, region_code, headcount): all rows or none."""
+    from drillmgr.access.services import SYSTEM
     from drillmgr.orgs.services import import_orgs, read_rows
 
     try:
-        orgs = import_orgs(None, read_rows(file))
+        orgs = import_orgs(SYSTEM, read_rows(file))
     except ServiceError as error:
         _fail(error)
     click.echo(f"imported {len(orgs)} organisations")

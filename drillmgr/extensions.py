@@ -1,11 +1,7 @@
-from functools import cached_property
 from typing import TYPE_CHECKING
 
-from babel import support
-from flask import current_app, g, request
-from flask_babel import Babel as _FlaskBabel
-from flask import abort, has_request_context
-from flask_babel import Domain, _get_current_context, get_locale
+from flask import abort, current_app, g, has_request_context, request
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -14,38 +10,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
 from drillmgr.db import Base
-
-
-class CatalogueDomain(Domain):
-    """Finds catalogues in folders named language_TERRITORY, as `pybabel init -l zh_CN` makes them.
-
-    Babel parses "zh_CN" into zh_Hans_CN (adding the likely script), and gettext would then look only
-    in zh_Hans_CN/ and zh/; here the folder without the script is tried first.
-    """
-
-    def get_translations(self):
-        ctx = _get_current_context()
-        if ctx is None:
-            return support.NullTranslations()
-        locale = get_locale()
-        cache = self.get_translations_cache(ctx)
-        key = (str(locale), self.domain[0])
-        if key not in cache:
-            names = [str(locale)]
-            if locale.territory:
-                names.insert(0, f"{locale.language}_{locale.territory}")
-            translations = support.Translations()
-            for dirname in self.translation_directories:
-                translations.merge(support.Translations.load(dirname, names, self.domain[0]))
-            cache[key] = translations
-        return cache[key]
-
-
-class Babel(_FlaskBabel):
-    @cached_property
-    def domain_instance(self):
-        return CatalogueDomain(domain=self.domain)
-
 
 MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 500

@@ -9,7 +9,7 @@ DEFAULT_ZONE = "Asia/Shanghai"
 
 
 def local_zone() -> ZoneInfo:
-    return ZoneInfo(current_app.config.get("DRILLMGR_TIMEZONE", DEFAULT_ZONE) if has_app_context() else DEFAULT_ZONE)
+    return ZoneInfo(current_app.config.get("TIMEZONE", DEFAULT_ZONE) if has_app_context() else DEFAULT_ZONE)
 
 
 def to_local(value: datetime) -> datetime:

@@ -47,7 +47,7 @@ def app(tmp_path_factory):
 
     class Config(TestConfig):
         SQLALCHEMY_DATABASE_URI = database_url(tmp_path_factory)
-        DRILLMGR_CALENDAR_DIR = str(folder / "calendars")
+        CALENDAR_DIR = str(folder / "calendars")
         UPLOAD_DIR = str(folder / "uploads")
 
     os.environ["DRILLMGR_INSTANCE"] = str(folder)
@@ -208,6 +208,16 @@ def make_drill():
 
 def login(client, user, password=PASSWORD):
     return client.post("/login", data={"username": user.username, "password": password})
+
+
+def issue_kept_token(user) -> str:
+    """An API token issued as by its own request, which kept it: a later request that is refused rolls back
+    only itself, not the token (the test is the unit of work here)."""
+    from drillmgr.accounts.services import issue_token
+
+    token = issue_token(user)
+    db.session.commit()
+    return token
 
 
 def token_for(client, user, password=PASSWORD) -> dict:

@@ -4,10 +4,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from drillmgr.accounts.services import issue_token
 from drillmgr.enums import Condition, DrillForm, DrillScope, Focus, Role
 from drillmgr.extensions import db
-from tests.conftest import SHAWAN, WUSU, at
+from tests.conftest import SHAWAN, WUSU, at, issue_kept_token
 
 
 @dataclass
@@ -26,7 +25,7 @@ class World:
     drill: object
 
     def headers(self, user) -> dict:
-        return {"Authorization": f"Bearer {issue_token(user)}", "Accept-Language": "en"}
+        return {"Authorization": f"Bearer {issue_kept_token(user)}", "Accept-Language": "en"}
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from drillmgr.accounts.services import issue_token
 from drillmgr.enums import DrillStatus, Role
-from tests.conftest import SHAWAN, WUSU, at
+from tests.conftest import SHAWAN, WUSU, at, issue_kept_token
 
 
 @dataclass
@@ -24,7 +23,7 @@ class World:
     drill: object
 
     def headers(self, user) -> dict:
-        return {"Authorization": f"Bearer {issue_token(user)}", "Accept-Language": "en"}
+        return {"Authorization": f"Bearer {issue_kept_token(user)}", "Accept-Language": "en"}
 
 
 @pytest.fixture

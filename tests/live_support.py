@@ -132,9 +132,9 @@ def _free_port() -> int:
 def live_environment(folder: Path) -> dict:
     """The environment of a server and its commands on a fresh database (migrated, with the live admin)."""
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DATABASE_URL=_database(folder), DRILLMGR_INSTANCE=str(folder / "instance"),
-               SECRET_KEY="live-test-secret", DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
-               DRILLMGR_UPLOAD_DIR=str(folder / "uploads"), LANG="C.UTF-8", LOGIN_RATE_LIMIT="1000 per minute")
+    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=_database(folder), DRILLMGR_INSTANCE=str(folder / "instance"),
+               DRILLMGR_SECRET_KEY="live-test-secret", DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
+               DRILLMGR_UPLOAD_DIR=str(folder / "uploads"), LANG="C.UTF-8", DRILLMGR_LOGIN_RATE_LIMIT="1000 per minute")
     for args in (["db", "upgrade"], ["create-user", ADMIN, "--role", "admin", "--password", PASSWORD]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr

@@ -10,11 +10,10 @@ import sqlalchemy as sa
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
-from drillmgr.accounts.services import issue_token
 from drillmgr.enums import OrgKind, Role
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
-from tests.conftest import PREFECTURE, SHAWAN, WUSU
+from tests.conftest import PREFECTURE, SHAWAN, WUSU, issue_kept_token
 
 ACTORS = ("admin", "coord_wusu", "coord_shawan", "viewer_wusu", "staff_wusu", "staff_shawan")
 
@@ -38,7 +37,7 @@ def cast(make_org, make_user, make_region):
 
 def bearer(user) -> dict:
     """A token made by the service (the login endpoint is rate-limited, and tested on its own)."""
-    return {"Authorization": f"Bearer {issue_token(user)}"}
+    return {"Authorization": f"Bearer {issue_kept_token(user)}"}
 
 
 def allowed_for(*names):

@@ -105,9 +105,9 @@ def _web_login(base, username, password):
 @pytest.mark.skipif(not _redis_up(), reason="no Redis server at 127.0.0.1:6379")
 def test_with_redis_the_budget_is_shared_by_every_gunicorn_worker(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'limits.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               SECRET_KEY="limits-test-secret", RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
-               RATELIMIT_KEY_PREFIX=f"drillmgr-test-{uuid.uuid4().hex}", LOGIN_RATE_LIMIT="4 per minute")
+    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'limits.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+               DRILLMGR_SECRET_KEY="limits-test-secret", DRILLMGR_RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
+               DRILLMGR_RATELIMIT_KEY_PREFIX=f"drillmgr-test-{uuid.uuid4().hex}", DRILLMGR_LOGIN_RATE_LIMIT="4 per minute")
     for args in (["db", "upgrade"], ["create-user", "guarded", "--role", "admin", "--password", "quiet-lantern-orchard-7"]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr

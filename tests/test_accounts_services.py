@@ -2,6 +2,7 @@
 import pytest
 import sqlalchemy as sa
 
+from drillmgr.access.services import SYSTEM
 from drillmgr.accounts import services as accounts
 from drillmgr.accounts.models import User
 from drillmgr.enums import Role
@@ -35,8 +36,8 @@ def test_create_user_by_the_system_and_audit(make_org):
     from drillmgr.audit.services import entries_for
 
     org = make_org(region_code=SHAWAN)
-    user = accounts.create_user(None, {"username": "lin", "password": "long-enough-1", "role": "org_staff",
-                                       "org_id": org.id, "region_code": WUSU})
+    user = accounts.create_user(SYSTEM, {"username": "lin", "password": "long-enough-1", "role": "org_staff",
+                                         "org_id": org.id, "region_code": WUSU})
     assert (user.role, user.org_id, user.region_code, user.display_name, user.email) == (
         Role.ORG_STAFF, org.id, None, "", None), "unit staff carry no region of their own"
     (entry,) = entries_for("user", user.id)
@@ -45,7 +46,7 @@ def test_create_user_by_the_system_and_audit(make_org):
 
 def test_invalid_user_collects_every_error():
     with pytest.raises(ValidationError) as caught:
-        accounts.create_user(None, {"username": "", "password": "x", "role": "king"})
+        accounts.create_user(SYSTEM, {"username": "", "password": "x", "role": "king"})
     assert set(caught.value.errors) == {"username", "password", "role"}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0
 

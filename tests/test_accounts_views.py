@@ -4,7 +4,7 @@ import io
 import pytest
 import sqlalchemy as sa
 
-from config import ProductionConfig
+from config import DevelopmentConfig, ProductionConfig
 from drillmgr import create_app
 from drillmgr.accounts.models import User
 from drillmgr.enums import Role
@@ -101,6 +101,7 @@ def test_passwords_are_hashed(make_user):
 
 def test_production_requires_a_secret_key(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("DRILLMGR_SECRET_KEY", raising=False)
 
     class NoKey(ProductionConfig):
         SECRET_KEY = None
@@ -110,19 +111,25 @@ def test_production_requires_a_secret_key(monkeypatch):
     assert not getattr(ProductionConfig, "GENERATE_SECRET_KEY", False)
 
 
-def test_production_cookies_are_secure_unless_switched_off(monkeypatch):
-    import importlib
+def test_production_cookies_are_secure_unless_switched_off(monkeypatch, caplog):
+    class Production(ProductionConfig):
+        SECRET_KEY = "production-test-secret"
 
-    import config
-
-    monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
-    fresh = importlib.reload(config)
-    assert fresh.ProductionConfig.SESSION_COOKIE_SECURE and fresh.ProductionConfig.REMEMBER_COOKIE_SECURE
-    assert not fresh.DevelopmentConfig.SESSION_COOKIE_SECURE
-    monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
-    assert not importlib.reload(config).ProductionConfig.SESSION_COOKIE_SECURE
-    monkeypatch.delenv("SESSION_COOKIE_SECURE")
-    importlib.reload(config)
+    for name in ("SESSION_COOKIE_SECURE", "DRILLMGR_SESSION_COOKIE_SECURE"):
+        monkeypatch.delenv(name, raising=False)
+    production = create_app(Production).config
+    assert production["SESSION_COOKIE_SECURE"] and production["REMEMBER_COOKIE_SECURE"]
+    assert not create_app(DevelopmentConfig).config["SESSION_COOKIE_SECURE"]
+    monkeypatch.setenv("DRILLMGR_SESSION_COOKIE_SECURE", "0")
+    assert not create_app(Production).config["SESSION_COOKIE_SECURE"]
+    monkeypatch.delenv("DRILLMGR_SESSION_COOKIE_SECURE")
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "off")  # the name before the DRILLMGR_ prefix, for one release
+    with caplog.at_level("WARNING", logger="drillmgr.settings"):
+        assert not create_app(Production).config["SESSION_COOKIE_SECURE"]
+        create_app(Production)
+    assert [r.getMessage() for r in caplog.records if "SESSION_COOKIE_SECURE" in r.getMessage()] == [
+        "The environment variable SESSION_COOKIE_SECURE is read for this release only: "
+        "set DRILLMGR_SESSION_COOKIE_SECURE instead."]
 
 
 # --- language --------------------------------------------------------------------------------

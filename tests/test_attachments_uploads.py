@@ -152,7 +152,7 @@ def worker_pid(master: int) -> int:
 @pytest.fixture
 def server(tmp_path):
     """gunicorn with one worker, on its own SQLite database and upload folder."""
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "SECRET_KEY": "k" * 32,
+    env = {**os.environ, "DRILLMGR_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}", "DRILLMGR_SECRET_KEY": "k" * 32,
            "DRILLMGR_UPLOAD_DIR": str(tmp_path / "uploads"), "DRILLMGR_INSTANCE": str(tmp_path)}
     env.pop("TEST_DATABASE_URL", None)
     drillmgr = str(BIN / "drillmgr")

@@ -143,8 +143,8 @@ def libpq(url: sa.URL) -> str:
 def test_postgres_backup_restores_with_exit_0_and_equal_data(databases, tmp_path):
     source = databases()
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DATABASE_URL=source.render_as_string(hide_password=False), DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               SECRET_KEY="restore-test", DRILLMGR_UPLOAD_DIR=str(tmp_path / "uploads"), LANG="C.UTF-8")
+    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=source.render_as_string(hide_password=False), DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+               DRILLMGR_SECRET_KEY="restore-test", DRILLMGR_UPLOAD_DIR=str(tmp_path / "uploads"), LANG="C.UTF-8")
     for args in (["db", "upgrade"], ["seed-demo", "--orgs", "12", "--drills", "20"]):
         done = cli(env, *args)
         assert done.returncode == 0, done.stderr
@@ -166,7 +166,7 @@ def test_postgres_backup_restores_with_exit_0_and_equal_data(databases, tmp_path
 
     # `drillmgr restore`, into a fresh database and then again over the restored one.
     target = databases()
-    env.update(DATABASE_URL=target.render_as_string(hide_password=False), DRILLMGR_UPLOAD_DIR=str(tmp_path / "up2"))
+    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=target.render_as_string(hide_password=False), DRILLMGR_UPLOAD_DIR=str(tmp_path / "up2"))
     for _ in range(2):
         done = cli(env, "restore", "--yes", str(archive))
         assert done.returncode == 0, done.stderr

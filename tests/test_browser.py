@@ -55,8 +55,8 @@ def county_server(tmp_path):
 
 def serve(tmp_path, orgs: int, drills: int):
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'browser.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               SECRET_KEY="browser-test-secret", DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
+    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'browser.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+               DRILLMGR_SECRET_KEY="browser-test-secret", DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
                LANG="C.UTF-8", FLASK_DEBUG="0")
     for args in (["db", "upgrade"], ["seed-demo", "--orgs", str(orgs), "--drills", str(drills)]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)

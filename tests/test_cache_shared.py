@@ -35,10 +35,10 @@ def second_app(app):
     """Another worker: the same configuration and database, nothing in its memory."""
     class Second(TestConfig):
         SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
-        DRILLMGR_CALENDAR_DIR = app.config["DRILLMGR_CALENDAR_DIR"]
+        CALENDAR_DIR = app.config["CALENDAR_DIR"]
         UPLOAD_DIR = app.config["UPLOAD_DIR"]
-        DRILLMGR_CACHE_REDIS_URL = app.config["DRILLMGR_CACHE_REDIS_URL"]
-        DRILLMGR_CACHE_PREFIX = app.config["DRILLMGR_CACHE_PREFIX"]
+        CACHE_REDIS_URL = app.config["CACHE_REDIS_URL"]
+        CACHE_PREFIX = app.config["CACHE_PREFIX"]
 
     return create_app(Second)
 
@@ -77,15 +77,15 @@ def store_kind(request, app):
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     except redis.exceptions.ConnectionError:
         pytest.skip("no Redis at 127.0.0.1:6379")
-    before = (app.config["DRILLMGR_CACHE_REDIS_URL"], app.config["DRILLMGR_CACHE_PREFIX"])
-    app.config["DRILLMGR_CACHE_REDIS_URL"] = url
-    app.config["DRILLMGR_CACHE_PREFIX"] = f"drillmgr-test-{uuid.uuid4().hex}"
+    before = (app.config["CACHE_REDIS_URL"], app.config["CACHE_PREFIX"])
+    app.config["CACHE_REDIS_URL"] = url
+    app.config["CACHE_PREFIX"] = f"drillmgr-test-{uuid.uuid4().hex}"
     app.extensions.pop("drillmgr_cache", None)
     try:
         yield "redis"
     finally:
         shared.store().clear()
-        app.config["DRILLMGR_CACHE_REDIS_URL"], app.config["DRILLMGR_CACHE_PREFIX"] = before
+        app.config["CACHE_REDIS_URL"], app.config["CACHE_PREFIX"] = before
         app.extensions.pop("drillmgr_cache", None)
 
 
@@ -187,11 +187,11 @@ def test_prune_keeps_the_store_within_its_bytes(app):
     moment = datetime(2030, 1, 1, tzinfo=timezone.utc)
     for i in range(10):
         shared.store().put_many({f"slot-{i}": ("t", b"x" * 1000)}, moment + timedelta(seconds=i))
-    app.config["DRILLMGR_CACHE_MAX_BYTES"], before = 3500, app.config["DRILLMGR_CACHE_MAX_BYTES"]
+    app.config["CACHE_MAX_BYTES"], before = 3500, app.config["CACHE_MAX_BYTES"]
     try:
         assert shared.prune() == 7
     finally:
-        app.config["DRILLMGR_CACHE_MAX_BYTES"] = before
+        app.config["CACHE_MAX_BYTES"] = before
     assert set(db.session.scalars(sa.select(CacheEntry.key).where(CacheEntry.key.like("slot-%")))) == \
         {"slot-7", "slot-8", "slot-9"}  # the latest stored stay
 

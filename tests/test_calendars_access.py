@@ -10,6 +10,7 @@ from drillmgr.calendars import feeds, ical, links, serving
 from drillmgr.calendars.filters import EVERYTHING
 from drillmgr.calendars.links import feed_links
 from drillmgr.enums import Role
+from drillmgr.extensions import db
 from tests.calendars_support import _empty_feed_caches, drill_uid, events  # noqa: F401
 from tests.conftest import SHAWAN, WUSU, at, login, token_for
 
@@ -134,6 +135,7 @@ def test_rotated_secret_kills_every_old_link(client, county):
     user = county["users"]["coordinator"]
     old = feed_links(user)
     rotate_feed_secret(user)
+    db.session.commit()  # as the request that rotated it would
     for kind in ("me", "region"):
         assert client.get(path_of(old[kind]["url"])).status_code == 403
     new = feed_links(user)

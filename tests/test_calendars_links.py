@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 
-from config import TestConfig
+from config import DevelopmentConfig, TestConfig
 from drillmgr import create_app
 from drillmgr.calendars.links import feed_links
 from drillmgr.enums import Role
@@ -54,8 +54,8 @@ def test_api_feed_links_follow_the_request_and_work(client, make_user, make_org)
 
 
 def test_the_configured_base_url_wins_over_the_request(app, client, make_user, monkeypatch):
-    monkeypatch.setitem(app.config, "DRILLMGR_BASE_URL", "https://drills.example.cn/")
-    monkeypatch.setitem(app.config, "DRILLMGR_LINKS_FROM_REQUEST", False)
+    monkeypatch.setitem(app.config, "BASE_URL", "https://drills.example.cn/")
+    monkeypatch.setitem(app.config, "LINKS_FROM_REQUEST", False)
     user = make_user(role=Role.COORDINATOR, region_code=WUSU)
     links = page_links(client, user, "http://127.0.0.1:8000")
     assert links and all(link.startswith(("https://drills.example.cn/calendars/",
@@ -89,28 +89,27 @@ def test_links_made_without_a_request_use_the_configured_base_url(make_user):
     assert links["me"]["url"].startswith("http://localhost/calendars/me.ics?token=")
 
 
-def configured(**env) -> dict:
-    environment = {key: value for key, value in os.environ.items() if key not in ("DRILLMGR_BASE_URL", "PORT")}
-    code = ("import json, config; print(json.dumps([config.Config.DRILLMGR_BASE_URL, "
-            "config.Config.DRILLMGR_LINKS_FROM_REQUEST]))")
-    done = subprocess.run([sys.executable, "-c", code], env={**environment, **env}, cwd=PROJECT, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+def configured(monkeypatch, **env) -> list:
+    for name in ("DRILLMGR_BASE_URL", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    config = create_app(DevelopmentConfig).config
+    return [config["BASE_URL"], config["LINKS_FROM_REQUEST"]]
 
 
-def test_mail_base_url_follows_port_unless_configured():
-    assert configured() == ["http://127.0.0.1:5000", True]
-    assert configured(PORT="8000") == ["http://127.0.0.1:8000", True]
-    assert configured(PORT="8000", DRILLMGR_BASE_URL="https://drills.example.cn") == ["https://drills.example.cn",
-                                                                                       False]
+def test_mail_base_url_follows_port_unless_configured(monkeypatch):
+    assert configured(monkeypatch) == ["http://127.0.0.1:5000", True]
+    assert configured(monkeypatch, PORT="8000") == ["http://127.0.0.1:8000", True]
+    assert configured(monkeypatch, PORT="8000", DRILLMGR_BASE_URL="https://drills.example.cn") == [
+        "https://drills.example.cn", False]
 
 
 def test_a_server_on_another_port_gives_links_that_work(tmp_path):
     """As `PORT=8000 make run`: `drillmgr run --port` on a free port; the API's links lead back to it."""
     env = {key: value for key, value in os.environ.items() if key not in ("TEST_DATABASE_URL", "DRILLMGR_BASE_URL")}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'links.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               SECRET_KEY="links-test-secret", LANG="C.UTF-8", FLASK_DEBUG="0")
+    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'links.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+               DRILLMGR_SECRET_KEY="links-test-secret", LANG="C.UTF-8", FLASK_DEBUG="0")
     for args in (["db", "upgrade"], ["create-user", "links", "--role", "admin", "--password", PASSWORD]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr

@@ -54,7 +54,7 @@ def test_publish_leaves_the_old_file_when_writing_fails(tmp_path, make_drill, mo
 
 def test_cli_publishes_into_the_configured_folder(app, runner, make_drill):
     make_drill(public=True)
-    folder = Path(app.config["DRILLMGR_CALENDAR_DIR"])
+    folder = Path(app.config["CALENDAR_DIR"])
     result = runner.invoke(args=["publish-calendars"])
     assert result.exit_code == 0, result.output
     assert "public.ics" in result.output and (folder / "public.ics").is_file()

@@ -41,7 +41,7 @@ def test_entry_point_lists_the_commands():
 
 
 def test_db_upgrade_then_create_user_in_a_fresh_database(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+    env = {**os.environ, "DRILLMGR_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
            "DRILLMGR_INSTANCE": str(tmp_path / "instance"), "LANG": "C.UTF-8"}
     env.pop("TEST_DATABASE_URL", None)
     upgrade = subprocess.run([str(BIN / "drillmgr"), "db", "upgrade"], capture_output=True, text=True,
@@ -52,7 +52,7 @@ def test_db_upgrade_then_create_user_in_a_fresh_database(tmp_path):
                              capture_output=True, text=True, env=env, timeout=120)
     assert created.returncode == 0, created.stderr
     assert "created user wusu-lead" in created.stdout
-    engine = sa.create_engine(env["DATABASE_URL"])
+    engine = sa.create_engine(env["DRILLMGR_SQLALCHEMY_DATABASE_URI"])
     with engine.connect() as connection:
         assert connection.scalar(sa.text("SELECT count(*) FROM regions")) == 8, "the counties come with upgrade"
         assert connection.scalar(sa.text("SELECT role FROM users WHERE username = 'wusu-lead'")) == "coordinator"

@@ -4,17 +4,16 @@ from datetime import timedelta
 
 import pytest
 
-from drillmgr.accounts.services import issue_token
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.extensions import db
-from tests.conftest import TACHENG_CITY, WUSU, at
+from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def auth(user) -> dict:
-    return {"Authorization": f"Bearer {issue_token(user)}", "Accept-Language": "en"}
+    return {"Authorization": f"Bearer {issue_kept_token(user)}", "Accept-Language": "en"}
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from drillmgr.accounts.services import issue_token
 from drillmgr.attachments.models import Attachment
 from drillmgr.audit.services import entries_for
 from drillmgr.enums import OrgKind, Role
 from drillmgr.extensions import db
-from tests.conftest import WUSU
+from tests.conftest import WUSU, issue_kept_token
 
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\n%%EOF\n"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 32
@@ -31,7 +30,7 @@ def setup(make_org, make_user, make_drill):
     school = make_org(kind=OrgKind.SCHOOL, region_code=WUSU)
     staff = make_user(role=Role.ORG_STAFF, org=school)
     drill = make_drill(organizer=school)
-    return {"drill": drill, "headers": {"Authorization": f"Bearer {issue_token(staff)}", "Accept-Language": "en"},
+    return {"drill": drill, "headers": {"Authorization": f"Bearer {issue_kept_token(staff)}", "Accept-Language": "en"},
             "staff": staff}
 
 
@@ -116,7 +115,7 @@ def test_delete(client, app, setup, make_user, make_org):
     stored = db.session.get(Attachment, data["id"]).stored_name
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
     assert client.delete(f"/api/v1/attachments/{data['id']}",
-                         headers={"Authorization": f"Bearer {issue_token(viewer)}"}).status_code == 403
+                         headers={"Authorization": f"Bearer {issue_kept_token(viewer)}"}).status_code == 403
     assert client.delete(f"/api/v1/attachments/{data['id']}", headers=setup["headers"]).status_code == 204
     assert not (Path(app.config["UPLOAD_DIR"]) / stored).exists()
     assert client.get(f"/api/v1/attachments/{data['id']}", headers=setup["headers"]).status_code == 404

@@ -7,18 +7,17 @@ import pytest
 import sqlalchemy as sa
 
 from drillmgr.access.services import SYSTEM
-from drillmgr.accounts.services import issue_token
 from drillmgr.drills.series import create_series, materialize_series
 from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.enums import DrillStatus, Role
 from drillmgr.extensions import db
-from tests.conftest import SHAWAN, WUSU
+from tests.conftest import SHAWAN, WUSU, issue_kept_token
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def auth(user, **headers) -> dict:
-    return {"Authorization": f"Bearer {issue_token(user)}", "Accept-Language": "en"} | headers
+    return {"Authorization": f"Bearer {issue_kept_token(user)}", "Accept-Language": "en"} | headers
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from flask import current_app
 
-from drillmgr.accounts.services import issue_token
+from drillmgr.access import services as access
 from drillmgr.attachments import services as attachments
 from drillmgr.attachments.models import Attachment
 from drillmgr.drills.queries import drill_query
@@ -21,7 +21,7 @@ from drillmgr.findings import notices
 from drillmgr.findings.models import Finding
 from drillmgr.notifications.models import Notification
 from drillmgr.scheduler import jobs
-from tests.conftest import TACHENG_CITY, WUSU, at
+from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token
 
 TITLE = "双盲桌面推演X"
 PDF = b"%PDF-1.7\n%test\n"
@@ -70,7 +70,7 @@ def sign_in(client, user):
 
 def check_outputs(client, app, world, drill, attachment, role, visible):
     user = world["users"][role]
-    headers = {"Authorization": f"Bearer {issue_token(user)}"}
+    headers = {"Authorization": f"Bearer {issue_kept_token(user)}"}
     school = world["school"]
     local = drill.starts_at.astimezone(ZoneInfo("Asia/Shanghai"))
 
@@ -133,12 +133,12 @@ def test_anonymous_public_flag_does_not_reveal_it(app, world, make_drill):
     drill.public = True
     db.session.commit()
     with app.test_request_context():
-        assert drill not in db.session.scalars(drill_query(None)).all()
+        assert drill not in db.session.scalars(sa.select(Drill).where(access.public_drill_clause())).all()
 
 
 def test_upload_to_hidden_drill_is_404(client, world, make_drill):
     drill, _attachment = secret_drill(world, make_drill, at(days=2))
-    headers = {"Authorization": f"Bearer {issue_token(world['users']['participant'])}"}
+    headers = {"Authorization": f"Bearer {issue_kept_token(world['users']['participant'])}"}
     response = client.post(f"/api/v1/drills/{drill.id}/attachments", headers=headers,
                            data={"file": (io.BytesIO(PDF), "x.pdf")}, content_type="multipart/form-data")
     assert response.status_code == 404
@@ -155,7 +155,7 @@ def secret_live_drill(world, make_drill, starts_at):
 
 
 def api(user) -> dict:
-    return {"Authorization": f"Bearer {issue_token(user)}", "Accept-Language": "en"}
+    return {"Authorization": f"Bearer {issue_kept_token(user)}", "Accept-Language": "en"}
 
 
 def checklist_action(client, coordinator, drill, owner):

@@ -208,8 +208,8 @@ def test_two_materialising_runs_at_once_make_every_occurrence_once(database_url,
 
     from sqlalchemy.pool import NullPool
 
-    env = {k: v for k, v in os.environ.items() if k not in ("SCHEDULER_SCHEDULE",)} | {
-        "DATABASE_URL": database_url, "SECRET_KEY": "concurrency-test", "DRILLMGR_ENV": "development",
+    env = {k: v for k, v in os.environ.items() if k not in ("SCHEDULER_SCHEDULE", "DRILLMGR_SCHEDULER_SCHEDULE")} | {
+        "DRILLMGR_SQLALCHEMY_DATABASE_URI": database_url, "DRILLMGR_SECRET_KEY": "concurrency-test", "DRILLMGR_ENV": "development",
         "DRILLMGR_INSTANCE": str(tmp_path)}
     subprocess.run([sys.executable, "-c", MATERIALISER, "setup"], env=env, check=True, cwd=PROJECT_DIR)
     runs = [subprocess.Popen([sys.executable, "-c", MATERIALISER, "run"], env=env, cwd=PROJECT_DIR,

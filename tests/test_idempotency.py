@@ -481,6 +481,7 @@ def test_a_stale_org_form_keeps_the_input_and_offers_to_reload(client, make_user
     login(client, admin)
     client.get(f"/orgs/{org.id}/edit")
     update_org(admin, org, {"headcount": 200, "version": 1})  # someone else saves first
+    db.session.commit()  # their request's unit of work
     response = client.post(f"/orgs/{org.id}/edit", data={
         "name": "第一中学（新）", "kind": "school", "region_code": WUSU, "headcount": "300", "version": "1"},
         headers={"Referer": f"http://localhost/orgs/{org.id}/edit"})

@@ -43,7 +43,7 @@ def free_port() -> int:
 
 def settings_for(port: int, **overrides) -> SmtpSettings:
     config = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_TLS": "none", "SMTP_FROM": "drillmgr@example.cn",
-              "SMTP_RETRY_SECONDS": "60", "SMTP_TIMEOUT": 5, "DRILLMGR_HOST": "drillmgr.test"} | overrides
+              "SMTP_RETRY_SECONDS": "60", "SMTP_TIMEOUT": 5, "HOST": "drillmgr.test"} | overrides
     return SmtpSettings.from_config(config)
 
 
@@ -210,9 +210,9 @@ def test_a_mail_keeps_its_message_id_and_a_claim_left_by_a_killed_sender_is_sent
     assert message_id == f"<outbox-{second.id}@drillmgr.test>"
     inbox = Inbox()
     # Before the claim lapses nobody sends the killed sender's mail; after, it goes once, with its own id.
-    assert send_with(port, inbox, t0 + timedelta(minutes=5), DRILLMGR_HOST="renamed.test").sent == 1
-    assert send_with(port, inbox, t0 + timedelta(minutes=11), DRILLMGR_HOST="renamed.test").sent == 1
-    assert send_with(port, inbox, t0 + timedelta(hours=2), DRILLMGR_HOST="renamed.test").sent == 0
+    assert send_with(port, inbox, t0 + timedelta(minutes=5), HOST="renamed.test").sent == 1
+    assert send_with(port, inbox, t0 + timedelta(minutes=11), HOST="renamed.test").sent == 1
+    assert send_with(port, inbox, t0 + timedelta(hours=2), HOST="renamed.test").sent == 0
     ids = {m["To"]: m["Message-ID"] for m in inbox.messages}
     assert sorted(m["To"] for m in inbox.messages) == ["user0@example.cn", "user1@example.cn"]
     assert ids["user1@example.cn"] == message_id  # kept from its first attempt

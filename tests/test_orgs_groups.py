@@ -5,7 +5,6 @@ import io
 import pytest
 from openpyxl import Workbook
 
-from drillmgr.accounts.services import issue_token
 from drillmgr.drills.lifecycle import complete_drill
 from drillmgr.drills.schemas import DrillSchema
 from drillmgr.enums import DrillStatus, OrgKind, Role
@@ -14,13 +13,13 @@ from drillmgr.extensions import db
 from drillmgr.localtime import local_today
 from drillmgr.orgs import services
 from drillmgr.orgs.models import OrgGroup
-from tests.conftest import TACHENG_CITY, WUSU, at, login
+from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token, login
 
 pytestmark = pytest.mark.usefixtures("english")
 
 
 def auth(user) -> dict:
-    return {"Authorization": f"Bearer {issue_token(user)}", "Accept-Language": "en"}
+    return {"Authorization": f"Bearer {issue_kept_token(user)}", "Accept-Language": "en"}
 
 
 def xlsx(rows) -> bytes:
@@ -54,6 +53,7 @@ def test_set_groups_replaces_all_keeping_ids_of_unchanged_names(school, staff):
 
 def test_set_groups_refuses_all_on_one_bad_group(school, staff):
     services.set_groups(staff, school, [{"name": "一班", "expected": 40}])
+    db.session.commit()  # the test is the unit of work: the first request's groups are kept
     with pytest.raises(ValidationError) as caught:
         services.set_groups(staff, school, [{"name": "二班", "expected": 30}, {"name": "二班", "expected": 1},
                                             {"name": "", "expected": 2}, {"name": "四班", "expected": -1},
@@ -103,6 +103,7 @@ def test_import_xlsx_all_rows_or_none(school, staff, tmp_path):
     good = tmp_path / "groups.xlsx"
     good.write_bytes(xlsx([["班级", "应到人数"], ["一年级一班", 40], ["一年级二班", "38"], [None, None]]))
     created = services.import_groups(staff, school, services.read_group_rows(good))
+    db.session.commit()
     assert [(g.name, g.expected) for g in created] == [("一年级一班", 40), ("一年级二班", 38)]
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(xlsx([["name", "expected"], ["三班", 30], ["四班", "many"], ["三班", 2]]))

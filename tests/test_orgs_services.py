@@ -2,6 +2,7 @@
 import pytest
 import sqlalchemy as sa
 
+from drillmgr.access.services import SYSTEM
 from drillmgr.enums import OrgKind, Role
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
@@ -51,7 +52,7 @@ def test_org_query_filters_within_scope(make_user, make_org, make_region):
 def test_import_service_returns_created_orgs_and_audits():
     from drillmgr.audit.services import entries_for
 
-    created = orgs.import_orgs(None, [
+    created = orgs.import_orgs(SYSTEM, [
         {"name": "甲校", "kind": "中小学", "region_code": WUSU, "headcount": "100", "_line": 2},
         {"name": "乙院", "kind": "Hospital", "region_code": SHAWAN, "headcount": "", "_line": 3},
     ])
@@ -63,7 +64,7 @@ def test_import_service_returns_created_orgs_and_audits():
 
 def test_import_service_all_or_nothing():
     with pytest.raises(ValidationError) as caught:
-        orgs.import_orgs(None, [
+        orgs.import_orgs(SYSTEM, [
             {"name": "甲校", "kind": "school", "region_code": WUSU, "headcount": "1", "_line": 2},
             {"name": "乙校", "kind": "school", "region_code": WUSU, "headcount": "-1", "_line": 3},
         ])

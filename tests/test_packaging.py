@@ -38,7 +38,7 @@ def test_the_wheel_runs_from_its_own_files(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {"drillmgr/_templates/base.html", "drillmgr/_migrations/env.py", "drillmgr/_migrations/alembic.ini",
             "drillmgr/static/css/layout.css", "config.py"} <= set(names)
-    assert "drillmgr/translations/zh_CN/LC_MESSAGES/messages.mo" in names  # make test compiles the catalogues
+    assert "drillmgr/translations/zh_Hans_CN/LC_MESSAGES/messages.mo" in names  # make test compiles the catalogues
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     run = subprocess.run([sys.executable, "-c", CHECK, str(site)], cwd=tmp_path, capture_output=True, text=True,

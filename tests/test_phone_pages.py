@@ -101,8 +101,8 @@ def server(tmp_path_factory):
         pytest.skip("the phone pages are checked in the SQLite run of make test")
     tmp_path = tmp_path_factory.mktemp("phone")
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'phone.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               SECRET_KEY="phone-test-secret", DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
+    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'phone.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+               DRILLMGR_SECRET_KEY="phone-test-secret", DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
                LANG="C.UTF-8", FLASK_DEBUG="0", RATELIMIT_ENABLED="false")
     for args in (["db", "upgrade"], ["seed-demo", "--orgs", "60", "--drills", "80"]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=300)

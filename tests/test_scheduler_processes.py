@@ -72,10 +72,10 @@ def engine(database_url):
 class Schedulers:
     def __init__(self, database_url, folder: Path):
         self.folder = folder
-        self.env = {key: value for key, value in os.environ.items() if not key.startswith(("SMTP_", "SCHEDULER_"))}
-        self.env.update(DATABASE_URL=database_url, SECRET_KEY="scheduler-process-test", DRILLMGR_ENV="development",
+        self.env = {key: value for key, value in os.environ.items() if not key.startswith(("SMTP_", "SCHEDULER_", "DRILLMGR_SMTP_", "DRILLMGR_SCHEDULER_"))}
+        self.env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=database_url, DRILLMGR_SECRET_KEY="scheduler-process-test", DRILLMGR_ENV="development",
                         DRILLMGR_INSTANCE=str(folder), DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
-                        SCHEDULER_LEASE_SECONDS=str(LEASE_SECONDS), SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB)
+                        DRILLMGR_SCHEDULER_LEASE_SECONDS=str(LEASE_SECONDS), DRILLMGR_SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB)
         self.processes: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:
@@ -177,7 +177,7 @@ def test_restart_runs_a_missed_moment_once_not_once_per_missed_run(engine, sched
         "send_mail", "drill_reminders", "action_reminders", "report_deadlines", "materialize_series",
         "publish_calendars", "prune_job_runs", "sweep_uploads", "prune_idempotency_keys", "nothing_planned",
         "record_reminders"))
-    schedulers.env["SCHEDULER_SCHEDULE"] = daily_only + ";compliance=daily 02:00"
+    schedulers.env["DRILLMGR_SCHEDULER_SCHEDULE"] = daily_only + ";compliance=daily 02:00"
     for _ in range(2):  # started twice, as after two outages: the nightly job runs once for its latest moment
         process = schedulers.start()
         wait_for(lambda process=process: (h := lease_holder(engine)) and pid_of(h) == process.pid, 30, "the lease")
@@ -212,9 +212,9 @@ def test_two_schedulers_deliver_every_queued_mail_exactly_once_after_the_smtp_se
             return connection.execute(sa.select(OutboxMail.status, OutboxMail.attempts, OutboxMail.last_error)).all()
 
     port = free_port()
-    schedulers.env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_TLS="none", SMTP_FROM="drillmgr@example.cn",
-                          SMTP_RETRY_SECONDS="1",
-                          SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB.replace("send_mail=off", "send_mail=every 1s"))
+    schedulers.env.update(DRILLMGR_SMTP_HOST="127.0.0.1", DRILLMGR_SMTP_PORT=str(port), DRILLMGR_SMTP_TLS="none", DRILLMGR_SMTP_FROM="drillmgr@example.cn",
+                          DRILLMGR_SMTP_RETRY_SECONDS="1",
+                          DRILLMGR_SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB.replace("send_mail=off", "send_mail=every 1s"))
     schedulers.start(), schedulers.start()
     wait_for(lambda: all(attempts >= 1 and error for _, attempts, error in outbox()), 40,
              "the sender to find the SMTP server down")

@@ -64,9 +64,9 @@ def demo_server(tmp_path_factory):
     """Like test_browser's server, with enough units for the demo to have a school and its staff account."""
     folder = tmp_path_factory.mktemp("csp")
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DATABASE_URL=f"sqlite:///{folder / 'csp.sqlite3'}", DRILLMGR_INSTANCE=str(folder / "instance"),
-               SECRET_KEY="csp-test-secret", DRILLMGR_CALENDAR_DIR=str(folder / "calendars"), LANG="C.UTF-8",
-               FLASK_DEBUG="0", LOGIN_RATE_LIMIT="100 per minute")
+    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{folder / 'csp.sqlite3'}", DRILLMGR_INSTANCE=str(folder / "instance"),
+               DRILLMGR_SECRET_KEY="csp-test-secret", DRILLMGR_CALENDAR_DIR=str(folder / "calendars"), LANG="C.UTF-8",
+               FLASK_DEBUG="0", DRILLMGR_LOGIN_RATE_LIMIT="100 per minute")
     for args in (["db", "upgrade"], ["seed-demo", "--orgs", "100", "--drills", "80"]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr

@@ -53,7 +53,7 @@ def _translated_msgids() -> set[str]:
     """English msgids, free of placeholders, that some catalogue translates: such text on a Chinese page is a
     string that escaped gettext (or a catalogue that was not compiled)."""
     found = set()
-    for po in ROOT.glob("drillmgr/**/zh_CN/LC_MESSAGES/messages.po"):
+    for po in ROOT.glob("drillmgr/**/zh_Hans_CN/LC_MESSAGES/messages.po"):
         with po.open("rb") as handle:
             catalog = read_po(handle)
         for message in catalog:

@@ -133,8 +133,8 @@ def _check_username(p: Reading, username, exclude_id=None):
         p.error("username", _("This username is already taken."))
 
 
-def create_user(actor: User | None, data: dict) -> User:
-    """Creates a user. `actor` None is the command line, acting as the system."""
+def create_user(actor: access.Actor, data: dict) -> User:
+    """Creates a user; the command line's actor is access.SYSTEM."""
     p = _read_user(data, partial=False)
     values = p.values
     role = values.get("role")
@@ -145,9 +145,8 @@ def create_user(actor: User | None, data: dict) -> User:
         values.get("username"), values["display_name"], values["email"], org, values["region_code"]))
     p.check()
     role = values["role"]
-    if actor is not None:
-        access.require(access.can_grant(actor, role, values["region_code"], org),
-                       _("You cannot create a user with this role or scope."))
+    access.require(access.can_grant(actor, role, values["region_code"], org),
+                   _("You cannot create a user with this role or scope."))
     user = User(
         username=values["username"],
         role=role,
@@ -163,7 +162,6 @@ def create_user(actor: User | None, data: dict) -> User:
     db.session.add(user)
     db.session.flush()
     audit.record(actor, "user.create", "user", user.id, None, audit.snapshot(user, AUDITED_FIELDS))
-    db.session.commit()
     return user
 
 
@@ -203,7 +201,6 @@ def update_user(actor: User, target: User, data: dict) -> User:
     if values.get("password") or (before["active"] and not target.active):
         end_sessions(target)
     audit.record(actor, "user.update", "user", target.id, before, after)
-    db.session.commit()
     return target
 
 
@@ -269,7 +266,6 @@ def logout(user: User) -> None:
     """Logging out ends the session for good: the cookie, replayed, no longer works. Cookies carry no
     server-side session id, so the user's other sessions end with it; API tokens stay."""
     user.session_generation = (user.session_generation or 0) + 1
-    db.session.commit()
 
 
 def logout_everywhere(actor: User, target: User) -> None:
@@ -278,7 +274,6 @@ def logout_everywhere(actor: User, target: User) -> None:
         access.require(access.can_manage_user(actor, target))
     end_sessions(target)
     audit.record(actor, "user.logout_everywhere", "user", target.id)
-    db.session.commit()
 
 
 def change_own_password(user: User, current: str, new: str) -> None:
@@ -291,7 +286,6 @@ def change_own_password(user: User, current: str, new: str) -> None:
     user.set_password(p.values["password"])
     end_sessions(user)
     audit.record(user, "user.update", "user", user.id, None, {"password_changed": True})
-    db.session.commit()
 
 
 def _hash_token(token: str) -> str:
@@ -301,7 +295,6 @@ def _hash_token(token: str) -> str:
 def issue_token(user: User) -> str:
     token = secrets.token_urlsafe(32)
     db.session.add(ApiToken(user_id=user.id, token_hash=_hash_token(token)))
-    db.session.commit()
     return token
 
 
@@ -321,10 +314,8 @@ def revoke_tokens(user: User) -> None:
 def rotate_feed_secret(user: User) -> None:
     user.feed_secret = new_feed_secret()
     audit.record(user, "user.rotate_feeds", "user", user.id)
-    db.session.commit()
 
 
 def set_locale(user: User, locale: str) -> None:
     user.locale = locale
-    db.session.commit()
 

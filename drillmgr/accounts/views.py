@@ -61,7 +61,6 @@ def account():
         try:
             services.change_own_password(current_user, form.current_password.data, form.password.data)
         except ServiceError as error:
-            db.session.rollback()
             for message in apply_service_errors(form, error):
                 flash(message, "danger")
         else:
@@ -114,8 +113,8 @@ def _fill_scope_choices(form: UserForm) -> None:
     form.region_code.choices = [("", "—")] + [(r.code, f"{r.name} ({r.code})") for r in regions]
     orgs = db.session.scalars(org_query(current_user).limit(5000))
     form.org_id.choices = [("", "—")] + [(str(o.id), o.name) for o in orgs]
-    if current_user.role != Role.ADMIN:
-        form.role.choices = [c for c in Role.choices() if c[0] != Role.ADMIN.value]
+    grantable = access.grantable_roles(current_user)
+    form.role.choices = [(role.value, role.label) for role in grantable]
 
 
 @bp.get("/users")
@@ -164,7 +163,6 @@ def edit_user(user_id: int):
         try:
             services.update_user(current_user, user, form.to_payload(creating=False))
         except ServiceError as error:
-            db.session.rollback()
             for message in apply_service_errors(form, error):
                 flash(message, "danger")
         else:

@@ -1,17 +1,22 @@
 """The append-only audit log: who changed what, when, before and after."""
 import enum
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from drillmgr.audit.models import AuditEntry
 from drillmgr.extensions import db
 
+if TYPE_CHECKING:
+    from drillmgr.access.actors import Actor
 
-def _jsonable(value):
+
+def _jsonable(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, (datetime, date)):
@@ -25,16 +30,17 @@ def _jsonable(value):
     return value
 
 
-def snapshot(obj, fields) -> dict:
+def snapshot(obj: object, fields: Iterable[str]) -> dict[str, Any]:
     """The listed attributes of `obj` as JSON-ready values."""
     return {name: _jsonable(getattr(obj, name)) for name in fields}
 
 
-def record(user, action: str, entity_type: str, entity_id, before: dict | None = None,
-           after: dict | None = None) -> AuditEntry:
-    """Adds an entry to the current transaction; it lands or not with the change it describes."""
+def record(actor: "Actor | None", action: str, entity_type: str, entity_id: object,
+           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEntry:
+    """Adds an entry to the current transaction; it lands or not with the change it describes. An entry of
+    SYSTEM (a job, a command) names no user. (None, which some jobs still pass, is read as SYSTEM.)"""
     entry = AuditEntry(
-        user_id=getattr(user, "id", None),
+        user_id=getattr(actor, "id", None),
         action=action,
         entity_type=entity_type,
         entity_id=str(entity_id),
@@ -45,7 +51,7 @@ def record(user, action: str, entity_type: str, entity_id, before: dict | None =
     return entry
 
 
-def entries_for(entity_type: str, entity_id) -> list[AuditEntry]:
+def entries_for(entity_type: str, entity_id: object) -> list[AuditEntry]:
     return list(db.session.scalars(
         sa.select(AuditEntry)
         .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == str(entity_id))
@@ -58,14 +64,14 @@ class AuditLogIsAppendOnly(Exception):
 
 
 @event.listens_for(Session, "before_flush")
-def _refuse_audit_changes(session, flush_context, instances):
+def _refuse_audit_changes(session: Session, flush_context: object, instances: object) -> None:
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, AuditEntry) and (obj in session.deleted or session.is_modified(obj)):
             raise AuditLogIsAppendOnly("audit log entries cannot be changed or deleted")
 
 
 @event.listens_for(Session, "do_orm_execute")
-def _refuse_audit_bulk_changes(state):
+def _refuse_audit_bulk_changes(state: ORMExecuteState) -> None:
     """The same for bulk UPDATE/DELETE statements run through a session."""
     if (state.is_update or state.is_delete) and any(
             m.class_ is AuditEntry for m in state.all_mappers):

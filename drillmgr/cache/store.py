@@ -183,8 +183,8 @@ def store() -> Store:
     kept: Store | None = extensions.get("drillmgr_cache")
     if kept is None:
         config = current_app.config
-        url = config.get("DRILLMGR_CACHE_REDIS_URL")
-        kept = (RedisStore(url, config["DRILLMGR_CACHE_PREFIX"], config["DRILLMGR_CACHE_TTL_SECONDS"])
+        url = config.get("CACHE_REDIS_URL")
+        kept = (RedisStore(url, config["CACHE_PREFIX"], config["CACHE_TTL_SECONDS"])
                 if url else DatabaseStore())
         extensions["drillmgr_cache"] = kept
     return kept
@@ -202,4 +202,4 @@ def put(key: str, tag: str, value: bytes) -> None:
 
 
 def prune() -> int:
-    return store().prune(current_app.config["DRILLMGR_CACHE_MAX_BYTES"])
+    return store().prune(current_app.config["CACHE_MAX_BYTES"])

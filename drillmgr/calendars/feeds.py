@@ -80,7 +80,7 @@ def config(name: str) -> Any:
 
 
 def _style(alarms: bool, locale: str) -> ical.EventStyle:
-    return ical.EventStyle(tzid=config("DRILLMGR_TIMEZONE"), host=config("DRILLMGR_HOST"), alarms=alarms,
+    return ical.EventStyle(tzid=config("TIMEZONE"), host=config("HOST"), alarms=alarms,
                            locale=locale)
 
 

@@ -85,9 +85,9 @@ def _feed_path(kind: str, target: str) -> str:
 def _base_url(request_root: str | None) -> str:
     """The configured address, else the one the request came to (`request_root`: the port `make run`
     was given, the host and scheme a trusted proxy forwarded)."""
-    if request_root and config("DRILLMGR_LINKS_FROM_REQUEST"):
+    if request_root and config("LINKS_FROM_REQUEST"):
         return request_root.rstrip("/") + "/"
-    return str(config("DRILLMGR_BASE_URL")).rstrip("/") + "/"
+    return str(config("BASE_URL")).rstrip("/") + "/"
 
 
 def _link(base_url: str, kind: str, target: str = "", token: str | None = None,

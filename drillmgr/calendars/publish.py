@@ -36,7 +36,7 @@ def static_file_name(region_code: str | None) -> str:
 def publish_static(directory: str | os.PathLike[str] | None = None, now: datetime | None = None) -> list[str]:
     """Writes the public feeds; returns the names of the files that changed. Safe to run again and again
     (the scheduler does). The public feeds are what anyone may see: no actor is involved."""
-    folder = Path(directory or config("DRILLMGR_CALENDAR_DIR"))
+    folder = Path(directory or config("CALENDAR_DIR"))
     folder.mkdir(parents=True, exist_ok=True)
     now = now or utcnow()
     changed = []

@@ -97,7 +97,7 @@ def subscribe() -> ResponseReturnValue:
         preview=preview,
         alarms_form=FeedAlarmsForm(alarms=current_user.feed_alarms),
         rotate_form=RotateLinksForm(),
-        timezone=current_app.config["DRILLMGR_TIMEZONE"],
+        timezone=current_app.config["TIMEZONE"],
         filter_values={"form": DrillForm, "scope": DrillScope, "kind": OrgKind},
     )
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 # flask_babel ships no types: its gettext, typed once for the feature (`from ...labels import gettext as _`).
 gettext: Callable[..., str] = flask_babel.gettext
+pgettext: Callable[..., str] = flask_babel.pgettext
 _ = gettext
 
 

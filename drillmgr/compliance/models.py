@@ -52,13 +52,9 @@ class ComplianceSnapshot(Model):
 
 
 class SubmissionStatus(LabelledEnum):
-    SUBMITTED = "submitted"
-    ACCEPTED = "accepted"
-    RETURNED = "returned"
-
-    @classmethod
-    def labels(cls):
-        return {cls.SUBMITTED: _l("Submitted"), cls.ACCEPTED: _l("Accepted"), cls.RETURNED: _l("Returned")}
+    SUBMITTED = "submitted", _l("Submitted")
+    ACCEPTED = "accepted", _l("Accepted")
+    RETURNED = "returned", _l("Returned")
 
 
 class ReportSubmission(Model):

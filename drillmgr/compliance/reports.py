@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.compliance.labels import gettext as _
+from drillmgr.compliance.labels import pgettext
 from drillmgr.compliance.labels import missing_label, reporting_period_name
 from drillmgr.compliance.periods import Period, reporting_half
 from drillmgr.compliance.evaluation import evaluate
@@ -283,7 +284,7 @@ def _evidence_text(item: Row) -> str:
     if item.get("starts_at"):
         text += f" ({local_date(datetime.fromisoformat(item['starts_at']))})"
     if item.get("status") == DrillStatus.PLANNED.value:
-        text += " " + _("planned")
+        text += " " + pgettext("drill status", "planned")
     if item.get("credited_as") == "real_response":
         text += " — " + _("Real earthquake response credited in place of a drill: %(reason)s", reason=item["reason"])
     return text

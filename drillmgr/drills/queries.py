@@ -23,7 +23,6 @@ from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 
 # The anonymous public is None here, as in access.drill_clause.
-Viewer = User | None
 Select = TypeVar("Select", bound=sa.Select[Any])
 OUTLIER_FACTOR = 3
 
@@ -52,7 +51,7 @@ def _local_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=local_zone()).astimezone(timezone.utc)
 
 
-def _filtered(query: Select, actor: Viewer, f: DrillFilters, now: datetime | None) -> Select:
+def _filtered(query: Select, actor: User, f: DrillFilters, now: datetime | None) -> Select:
     query = query.where(access.drill_clause(actor, now or utcnow()))
     if f.region:
         subtree = access.subtree_codes(f.region)
@@ -78,7 +77,7 @@ def _filtered(query: Select, actor: Viewer, f: DrillFilters, now: datetime | Non
     return query
 
 
-def drill_query(actor: Viewer, filters: DrillFilters | None = None, now: datetime | None = None,
+def drill_query(actor: User, filters: DrillFilters | None = None, now: datetime | None = None,
                 chronological: bool = False) -> sa.Select[tuple[Drill]]:
     """The drills `actor` may see (double-blind rule included), filtered, latest first (or earliest first)."""
     order = (Drill.starts_at, Drill.id) if chronological else (Drill.starts_at.desc(), Drill.id.desc())

@@ -12,7 +12,7 @@ from drillmgr.exercises import (aar, conduct, evaluations, inject_files, injects
                                 sessions)
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.downloads import inject_file_response, msel_file_response, report_file_response
-from drillmgr.exercises.enums import Rating
+from drillmgr.exercises.enums import Rating, SessionStatus
 from drillmgr.exercises.forms import (EvaluationForm, FeedbackForm, FeedbackLinksForm, InjectForm, ObjectiveForm,
                                       ResponseForm, SessionStepForm, TemplateForm, exercise_limit, flash_errors,
                                       validated)
@@ -67,7 +67,7 @@ def exercise_helpers():
                 "evaluator": access.can_evaluate_exercise(current_user, drill),
                 "coverage": aar.focus_coverage(drill) if design else []}
 
-    return {"exercise_panel": exercise_panel, "exercise_limit": exercise_limit}
+    return {"exercise_panel": exercise_panel, "exercise_limit": exercise_limit, "SessionStatus": SessionStatus}
 
 
 # --- design ------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """What the home page shows for a user's scope."""
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
+from drillmgr.accounts.models import User
 from drillmgr.compliance import obligations
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
@@ -14,7 +16,7 @@ from drillmgr.localtime import local_today, to_local
 from drillmgr.orgs.models import Organisation
 
 
-def scope_summary(user, now: datetime | None = None) -> dict:
+def scope_summary(user: User, now: datetime | None = None) -> dict[str, Any]:
     now = now or utcnow()
     year_start = to_local(now).replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
     visible = access.drill_clause(user, now)
@@ -34,7 +36,7 @@ def scope_summary(user, now: datetime | None = None) -> dict:
             "upcoming": upcoming}
 
 
-def unit_obligations(user, now: datetime | None = None):
+def unit_obligations(user: User, now: datetime | None = None) -> obligations.UnitObligations | None:
     """The unit's own obligations this year, for its staff's home page (None for everyone else)."""
     if user.org_id is None or user.role != Role.ORG_STAFF:
         return None

@@ -82,7 +82,7 @@ class SmtpSettings:
             raise SmtpSettingsError("invalid SMTP settings: " + "; ".join(problems))
         return cls(host=host, port=port, tls=tls, username=username, password=password, sender=sender,
                    retry_seconds=int(raw_retry), timeout=float(config.get("SMTP_TIMEOUT", 20)),
-                   message_id_domain=config.get("DRILLMGR_HOST", "localhost"))
+                   message_id_domain=config.get("HOST", "localhost"))
 
     def connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()

@@ -65,7 +65,7 @@ def link_to(endpoint: str, **values: Any) -> str:
 
 
 def absolute_url(link: str) -> str:
-    return current_app.config["DRILLMGR_BASE_URL"].rstrip("/") + link if link else ""
+    return current_app.config["BASE_URL"].rstrip("/") + link if link else ""
 
 
 def existing_keys(wanted: Iterable[str]) -> set[str]:

@@ -38,21 +38,19 @@ def _check_unique_name(p: Reading, name: str, region_code: str, exclude_id: int 
         p.error("name", _("An organisation with this name already exists in this region."))
 
 
-def create_org(actor, data: dict) -> Organisation:
+def create_org(actor: access.Actor, data: dict) -> Organisation:
     p = _read(data, partial=False)
     values = p.values
     if not p.errors:
         _check_unique_name(p, values["name"], values["region_code"])
     p.check()
-    if actor is not None:
-        access.require(access.can_manage_region(actor, values["region_code"]),
-                       _("You cannot add organisations in this region."))
+    access.require(access.can_manage_region(actor, values["region_code"]),
+                   _("You cannot add organisations in this region."))
     values.pop("version", None)
     org = Organisation(**{k: v for k, v in values.items() if k in FIELDS})
     db.session.add(org)
     db.session.flush()
     audit.record(actor, "org.create", "organisation", org.id, None, audit.snapshot(org, FIELDS))
-    db.session.commit()
     return org
 
 
@@ -73,7 +71,6 @@ def update_org(actor, org: Organisation, data: dict) -> Organisation:
         if field in values:
             setattr(org, field, values[field])
     audit.record(actor, "org.update", "organisation", org.id, before, audit.snapshot(org, FIELDS))
-    db.session.commit()
     return org
 
 
@@ -154,7 +151,7 @@ def read_rows(path: Path, headers: dict[str, str] = CHINESE_HEADERS,
             for number, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
 
 
-def import_orgs(actor, rows: list[dict]) -> list[Organisation]:
+def import_orgs(actor: access.Actor, rows: list[dict]) -> list[Organisation]:
     """Creates every row or none; errors name the line and the reason."""
     line_errors: list[str] = []
     seen: set[tuple[str, str]] = set()
@@ -176,7 +173,7 @@ def import_orgs(actor, rows: list[dict]) -> list[Organisation]:
             _check_unique_name(p, values["name"], values["region_code"])
             if key in seen:
                 p.error("name", _("Duplicate of an earlier line in this file."))
-        if not p.errors and actor is not None and not access.can_manage_region(actor, values["region_code"]):
+        if not p.errors and not access.can_manage_region(actor, values["region_code"]):
             p.error("region_code", _("You cannot add organisations in this region."))
         seen.add(key)
         for field, messages in p.errors.items():
@@ -189,7 +186,6 @@ def import_orgs(actor, rows: list[dict]) -> list[Organisation]:
     db.session.add_all(orgs)
     db.session.flush()
     audit.record(actor, "org.import", "organisation", "bulk", None, {"created": [o.id for o in orgs]})
-    db.session.commit()
     return orgs
 
 
@@ -245,7 +241,6 @@ def set_groups(actor, org: Organisation, items, version: int | None = None, line
     db.session.flush()
     audit.record(actor, "org.groups", "organisation", org.id, {"groups": before},
                  {"groups": GroupSchema(many=True).dump(org.groups)})
-    db.session.commit()
     return org.groups
 
 

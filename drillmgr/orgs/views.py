@@ -69,7 +69,6 @@ def groups(org_id: int):
         try:
             services.set_groups(current_user, org, form.to_items(), version)
         except ServiceError as error:
-            db.session.rollback()
             errors = _errors_of(error)
         else:
             flash(_("The groups of %(name)s are saved.", name=org.name), "success")
@@ -96,7 +95,6 @@ def import_groups(org_id: int):
             try:
                 created = services.import_groups(current_user, org, services.read_group_rows(path))
             except ServiceError as error:
-                db.session.rollback()
                 errors = _errors_of(error)
             else:
                 flash(_("%(n)d groups imported.", n=len(created)), "success")
@@ -112,7 +110,6 @@ def _save(form: OrgForm, org=None):
             return services.create_org(current_user, form.to_payload())
         return services.update_org(current_user, org, form.to_payload())
     except ServiceError as error:
-        db.session.rollback()
         for message in apply_service_errors(form, error):
             flash(message, "danger")
         return None
@@ -163,11 +160,9 @@ def import_file():
             try:
                 created = services.import_orgs(current_user, services.read_rows(path))
             except ServiceError as error:
-                db.session.rollback()
                 errors = [error.detail] + [m for messages in error.errors.values() for m in messages]
             else:
                 flash(_("%(n)d organisations imported.", n=len(created)), "success")
                 return redirect(url_for("orgs.index"))
     return render_template("orgs/import.html", form=form, errors=errors, kinds=OrgKind,
-                           counties=counties(
-                               within=None if current_user.role == Role.ADMIN else current_user.region_code))
+                           counties=counties(within=access.home_region(current_user)))

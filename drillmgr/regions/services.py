@@ -1,6 +1,8 @@
 """The region tree (行政区划) and the prefecture it ships with."""
+
 import sqlalchemy as sa
 
+from drillmgr.access.scopes import subtree_codes
 from drillmgr.enums import RegionLevel
 from drillmgr.extensions import db
 from drillmgr.regions.models import Region
@@ -41,7 +43,7 @@ def ensure_tacheng() -> Region:
     return prefecture
 
 
-def all_regions(where=None) -> list[Region]:
+def all_regions(where: sa.ColumnElement[bool] | None = None) -> list[Region]:
     """The region tree in path order, optionally only the regions matching `where` (a scope clause)."""
     query = sa.select(Region).order_by(Region.path)
     if where is not None:
@@ -52,8 +54,6 @@ def all_regions(where=None) -> list[Region]:
 def counties(within: str | None = None) -> list[Region]:
     query = sa.select(Region).where(Region.level == RegionLevel.COUNTY).order_by(Region.code)
     if within:
-        from drillmgr.access.services import subtree_codes
-
         query = query.where(Region.code.in_(subtree_codes(within)))
     return list(db.session.scalars(query))
 

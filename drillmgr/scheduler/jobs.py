@@ -315,7 +315,7 @@ def _public_state(moment: datetime) -> tuple[str, str]:
     that changes whenever they may have: a public drill added, changed, removed or revealed (a
     double-blind drill starting), and once a day for the date-driven parts."""
     count, last_change = db.session.execute(
-        sa.select(sa.func.count(), sa.func.max(Drill.updated_at)).where(access.drill_clause(None, moment))
+        sa.select(sa.func.count(), sa.func.max(Drill.updated_at)).where(access.public_drill_clause(moment))
     ).one()
     stamp = last_change.isoformat() if last_change else "-"
     digest = hashlib.sha256(f"{count}/{stamp}/{_local_today(moment)}".encode()).hexdigest()[:12]

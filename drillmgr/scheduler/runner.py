@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from drillmgr.db import utcnow
+from drillmgr.enums import LabelledEnum
 from drillmgr.extensions import db
 from drillmgr.scheduler.models import JobRun, SchedulerLease
 
@@ -28,11 +30,11 @@ LEASE_NAME = "scheduler"
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-class Outcome:
-    RUNNING = "running"
-    OK = "ok"
-    FAILED = "failed"
-    ABANDONED = "abandoned"
+class Outcome(LabelledEnum):
+    RUNNING = "running", _l("Running")
+    OK = "ok", _l("OK")
+    FAILED = "failed", _l("Failed")
+    ABANDONED = "abandoned", _l("Abandoned")
 
 
 class ScheduleError(ValueError):

@@ -1,0 +1,77 @@
+"""Compliance dashboards, reports and their submission, and reminders."""
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from drillmgr.access.actors import Actor, acts_for_all
+from drillmgr.access.drills import drill_insider_clause, not_secret_clause
+from drillmgr.access.scopes import can_manage_region, can_view_region, home_region
+from drillmgr.accounts.models import User
+from drillmgr.enums import RegionLevel, Role
+from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
+
+
+COMPLIANCE_ROLES = (Role.ADMIN, Role.COORDINATOR, Role.VIEWER)
+
+
+def can_view_compliance(user: User, region_code: str | None = None) -> bool:
+    """Compliance dashboards, reports and answers are for admins, coordinators and viewers of the region.
+
+    Unit staff get none of it: the dashboard compares units, which they must not see.
+    """
+    if user.role not in COMPLIANCE_ROLES:
+        return False
+    return region_code is None or user.role == Role.ADMIN or can_view_region(user, region_code)
+
+
+def can_view_readiness_figures(user: User, region_code: str) -> bool:
+    """The readiness shares compare a county's units, as the compliance dashboard does: the same
+    people may read them, and unit staff may not."""
+    return can_view_compliance(user, region_code)
+
+
+def can_view_unit_obligations(user: User, org: Organisation) -> bool:
+    """A unit's own obligations: its staff see their unit's alone (nothing that compares units);
+    admins, and coordinators and viewers whose region holds the unit, see any unit's."""
+    if user.role == Role.ORG_STAFF:
+        return user.org_id is not None and user.org_id == org.id
+    return can_view_compliance(user, org.region_code)
+
+
+def compliance_home_region(user: User) -> str | None:
+    """The region a user's compliance views start from (None: the whole prefecture, for admins)."""
+    return home_region(user)
+
+
+def compliance_drill_clause(user: Actor | None, now: datetime | None = None) -> sa.ColumnElement[bool]:
+    """The drills compliance may count for `user`. Subjects are already limited to the user's
+    region, and a unit is credited with drills held elsewhere that it took part in; what must never
+    show (in a status or its evidence) is a double-blind drill before it starts to someone who is not
+    an insider of it. System jobs (SYSTEM) and admins count everything."""
+    if not isinstance(user, User) or acts_for_all(user):  # None: the compliance jobs' name for SYSTEM, for now
+        return sa.true()
+    return sa.or_(not_secret_clause(now), drill_insider_clause(user))
+
+
+def can_edit_compliance_rules(user: User) -> bool:
+    return user.role == Role.ADMIN
+
+
+def can_submit_half_year_report(user: User, region: Region) -> bool:
+    """A county's report is submitted by a coordinator acting for that county; the prefecture decides."""
+    return (user.role == Role.COORDINATOR and region.level == RegionLevel.COUNTY
+            and can_manage_region(user, region.code))
+
+
+def can_decide_half_year_report(user: User) -> bool:
+    return user.role == Role.ADMIN
+
+
+def can_send_reminders(user: User) -> bool:
+    return user.role in (Role.ADMIN, Role.COORDINATOR)
+
+
+def can_remind_org(user: User, org: Organisation) -> bool:
+    """Coordinators remind the units of their region; admins any unit."""
+    return can_send_reminders(user) and can_manage_region(user, org.region_code)
