@@ -27,6 +27,7 @@ run: translations
 
 test: translations tests/js/node_modules/.installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
 

@@ -1,5 +1,6 @@
 """Settings: the defaults. Each one is set in the environment as DRILLMGR_<its name> (e.g. DRILLMGR_SMTP_HOST),
 read by create_app (drillmgr/settings.py) after these classes; None means "worked out when the app starts"."""
+
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent

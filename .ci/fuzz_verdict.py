@@ -1,13 +1,18 @@
 """Reads schemathesis's JUnit report of one run: exit 0 when it holds no failure (a server error or a failed check)
 and its only errors are schemathesis's own trouble drawing cases from the schema, which say nothing about the API;
 these are listed. Anything else (a failure, or any other error) exits 1."""
+
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 # Raised inside schemathesis/Hypothesis (or CPython's ast module under Hypothesis) while generating data.
-GENERATION_TROUBLE = ("Inconsistent results", "FailedHealthCheck", "Failed Health Check",
-                      "AST constructor recursion depth mismatch")
+GENERATION_TROUBLE = (
+    "Inconsistent results",
+    "FailedHealthCheck",
+    "Failed Health Check",
+    "AST constructor recursion depth mismatch",
+)
 
 
 def main(report_dir: str) -> int:

@@ -2,6 +2,7 @@
 
 Each benchmark puts the repository root on sys.path before importing this module.
 """
+
 import statistics
 import time
 

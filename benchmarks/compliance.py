@@ -18,6 +18,7 @@ database — a temporary SQLite file and/or a PostgreSQL database — then times
 
 The PostgreSQL database must exist (createdb bench_compliance) and is emptied first.
 """
+
 import argparse
 import os
 import sys
@@ -89,12 +90,20 @@ def run(engine_name: str, url: str, orgs: int, drills: int, repeat: int, reuse: 
         figures["dashboard_ms"], _ = timed_with_cpu(lambda: build_dashboard(admin, year, "654200"), repeat)
         figures["county_ms"], _ = timed_with_cpu(lambda: build_dashboard(wusu, year, "654202"), repeat)
         figures["list_ms"], listed = timed_with_cpu(
-            lambda: rule_list(admin, year, "654200", "school-evacuation"), repeat)
+            lambda: rule_list(admin, year, "654200", "school-evacuation"), repeat
+        )
         figures["listed"] = len(listed.rows)
-        school = db.session.scalar(sa.select(Organisation).where(Organisation.kind == OrgKind.SCHOOL)
-                                   .order_by(Organisation.id).limit(1))
-        staff = User(username="bench-school-staff", email="bench-school-staff@example.cn", display_name="bench",
-                     password_hash="!", role=Role.ORG_STAFF, org_id=school.id)
+        school = db.session.scalar(
+            sa.select(Organisation).where(Organisation.kind == OrgKind.SCHOOL).order_by(Organisation.id).limit(1)
+        )
+        staff = User(
+            username="bench-school-staff",
+            email="bench-school-staff@example.cn",
+            display_name="bench",
+            password_hash="!",
+            role=Role.ORG_STAFF,
+            org_id=school.id,
+        )
         db.session.add(staff)
         db.session.flush()
         figures["unit_ms"], _ = timed_with_cpu(lambda: unit_obligations(staff, year, school.id), repeat)
@@ -110,18 +119,24 @@ def run(engine_name: str, url: str, orgs: int, drills: int, repeat: int, reuse: 
 
 def report(figures: dict, orgs: int, drills: int) -> None:
     floor_wall, floor_cpu = figures["floor_ms"]
-    print(f"\n{figures['engine']}: {orgs:,} units, {drills:,} drills (seeded in {figures['seed_s']:.1f} s); "
-          f"{figures['subjects']:,} rule results; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"\n{figures['engine']}: {orgs:,} units, {drills:,} drills (seeded in {figures['seed_s']:.1f} s); "
+        f"{figures['subjects']:,} rule results; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     print(f"  {'':<46} {'wall':>9}    {'ratio':>5}  {'cpu here':>9}")
-    print(f"  {'floor: one GROUP BY org, month':<46} {floor_wall:9.1f} ms {1:6.1f}× {floor_cpu:9.1f} ms"
-          f"   ({figures['floor_rows']:,} rows)")
-    for key, label in (("evaluate_ms", "evaluate(): all rules, all subjects"),
-                       ("dashboard_ms", "prefecture dashboard (admin)"),
-                       ("county_ms", "county dashboard (Wusu coordinator)"),
-                       ("list_ms", f"school list, prefecture ({figures['listed']:,} schools)"),
-                       ("unit_ms", "one school's obligations (its staff)"),
-                       ("dashboard_kept_ms", "prefecture dashboard, kept statuses read"),
-                       ("county_kept_ms", "county dashboard, kept statuses read")):
+    print(
+        f"  {'floor: one GROUP BY org, month':<46} {floor_wall:9.1f} ms {1:6.1f}× {floor_cpu:9.1f} ms"
+        f"   ({figures['floor_rows']:,} rows)"
+    )
+    for key, label in (
+        ("evaluate_ms", "evaluate(): all rules, all subjects"),
+        ("dashboard_ms", "prefecture dashboard (admin)"),
+        ("county_ms", "county dashboard (Wusu coordinator)"),
+        ("list_ms", f"school list, prefecture ({figures['listed']:,} schools)"),
+        ("unit_ms", "one school's obligations (its staff)"),
+        ("dashboard_kept_ms", "prefecture dashboard, kept statuses read"),
+        ("county_kept_ms", "county dashboard, kept statuses read"),
+    ):
         wall, cpu = figures[key]
         print(f"  {label:<46} {wall:9.1f} ms {wall / floor_wall:6.1f}× {cpu:9.1f} ms")
 
@@ -134,8 +149,11 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_DATABASE_URL", PG_URL))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sqlite-file", help="SQLite database file (default: a temporary one).")
-    parser.add_argument("--reuse", action="store_true",
-                        help="Time the data already in the databases (PostgreSQL, --sqlite-file) instead of seeding.")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Time the data already in the databases (PostgreSQL, --sqlite-file) instead of seeding.",
+    )
     args = parser.parse_args()
     engines = ("sqlite", "postgresql") if args.engine == "both" else (args.engine,)
     with tempfile.TemporaryDirectory() as folder:

@@ -12,6 +12,7 @@ median of --repeat runs:
     .venv/bin/python benchmarks/drills.py --orgs 2000 --drills 50000 [--repeat 7]
         [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_drills]
 """
+
 import argparse
 import os
 import sys
@@ -50,8 +51,10 @@ def main() -> None:
         fresh_database()
         started = time.perf_counter()
         summary = seed_demo(org_count=args.orgs, drill_count=args.drills)
-        print(f"{db.engine.dialect.name}: seeded {summary.orgs} organisations and {summary.drills} drills "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"{db.engine.dialect.name}: seeded {summary.orgs} organisations and {summary.drills} drills "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         users = {u.username: u for u in db.session.scalars(sa.select(User).where(User.is_demo.is_(True)))}
         tokens = {name: {"Authorization": f"Bearer {issue_token(user)}"} for name, user in users.items()}
         months = Counter((s.year, s.month) for s in db.session.scalars(sa.select(Drill.starts_at)))
@@ -59,8 +62,9 @@ def main() -> None:
         client = app.test_client()
 
         def floor():
-            db.session.execute(sa.select(Drill.id, Drill.title, Drill.starts_at)
-                               .order_by(Drill.starts_at.desc()).limit(100)).all()
+            db.session.execute(
+                sa.select(Drill.id, Drill.title, Drill.starts_at).order_by(Drill.starts_at.desc()).limit(100)
+            ).all()
             db.session.scalar(sa.select(sa.func.count()).select_from(Drill))
             db.session.rollback()
 
@@ -68,6 +72,7 @@ def main() -> None:
             def call():
                 response = client.get(f"/api/v1/drills?per_page=100{query}", headers=tokens[user])
                 assert response.status_code == 200, response.get_data(as_text=True)
+
             return call
 
         def page(user, url):
@@ -79,17 +84,26 @@ def main() -> None:
             def call():
                 response = web.get(url)
                 assert response.status_code == 200
+
             return call
 
         def series(user, rule):
-            start = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=10, minute=0, second=0, microsecond=0) \
-                + timedelta(days=7)
-            body = {"title": "系列演练", "form": "evacuation", "organizer_org_id": user.org_id, "rrule": rule,
-                    "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=45)).isoformat()}
+            start = datetime.now(ZoneInfo("Asia/Shanghai")).replace(
+                hour=10, minute=0, second=0, microsecond=0
+            ) + timedelta(days=7)
+            body = {
+                "title": "系列演练",
+                "form": "evacuation",
+                "organizer_org_id": user.org_id,
+                "rrule": rule,
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(minutes=45)).isoformat(),
+            }
 
             def call():
                 response = client.post("/api/v1/drill-series", json=body, headers=tokens[user.username])
                 assert response.status_code == 201, response.get_data(as_text=True)
+
             return call
 
         filters = f"&region=654202&form=evacuation&from={year}-01-01&to={year}-12-31"
@@ -99,12 +113,18 @@ def main() -> None:
                 rows.append((f"API list, 100 a page, as {user}", api(user)))
         rows.append(("API list with region/form/date filters, as wusu", api("wusu", filters)))
         rows.append(("web list page, as admin", page("admin", "/drills/")))
-        rows.append((f"month calendar {year}-{month_number:02d} ({_count} drills), as admin",
-                     page("admin", f"/drills/calendar?year={year}&month={month_number}")))
+        rows.append(
+            (
+                f"month calendar {year}-{month_number:02d} ({_count} drills), as admin",
+                page("admin", f"/drills/calendar?year={year}&month={month_number}"),
+            )
+        )
         if "school" in users:
-            for rule, label in (("FREQ=MONTHLY;BYMONTHDAY=15", "monthly, 12 drills"),
-                                ("FREQ=WEEKLY", "weekly, 53 drills"),
-                                ("FREQ=MONTHLY;BYMONTH=3,4,5,6,9,10,11,12;BYDAY=1MO", "school months, 8 drills")):
+            for rule, label in (
+                ("FREQ=MONTHLY;BYMONTHDAY=15", "monthly, 12 drills"),
+                ("FREQ=WEEKLY", "weekly, 53 drills"),
+                ("FREQ=MONTHLY;BYMONTH=3,4,5,6,9,10,11,12;BYDAY=1MO", "school months, 8 drills"),
+            ):
                 rows.append((f"API create a series ({label}), as school", series(users["school"], rule)))
         for label, action in rows:
             print(f"  {label:<52} {timed(action, args.repeat, warm_up=True)[0]:8.1f} ms")

@@ -7,6 +7,7 @@ and the time of the first (cold) and a second fetch. Changes nothing but the fee
 
     DATABASE_URL=sqlite:////tmp/feedfilters.sqlite3 .venv/bin/python benchmarks/feed_sizes.py
 """
+
 import argparse
 import os
 import sys
@@ -33,8 +34,9 @@ FILTERS = {
     "everything (show=all)": EVERYTHING,
     "live drills only": FeedFilter(forms=frozenset({DrillForm.LIVE})),
     "comprehensive drills only": FeedFilter(scopes=frozenset({DrillScope.COMPREHENSIVE})),
-    "schools' evacuation drills": FeedFilter(forms=frozenset({DrillForm.EVACUATION}),
-                                              kinds=frozenset({OrgKind.SCHOOL})),
+    "schools' evacuation drills": FeedFilter(
+        forms=frozenset({DrillForm.EVACUATION}), kinds=frozenset({OrgKind.SCHOOL})
+    ),
 }
 
 
@@ -60,8 +62,10 @@ def main() -> None:
                 times.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 200, response.data
                 body = response.data
-            print(f"{name:<38} {len(body):>11,} {body.count(DRILL_EVENT):>7,} {body.count(DEADLINE_EVENT):>9} "
-                  f"{times[0]:>8.0f} {times[1]:>8.0f}")
+            print(
+                f"{name:<38} {len(body):>11,} {body.count(DRILL_EVENT):>7,} {body.count(DEADLINE_EVENT):>9} "
+                f"{times[0]:>8.0f} {times[1]:>8.0f}"
+            )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ on loopback and measures over HTTP, as a calendar program polls:
 
     .venv/bin/python benchmarks/feeds.py [--drills 5000] [--repeat 15]
 """
+
 import argparse
 import base64
 import http.client
@@ -75,11 +76,18 @@ def build(drill_count: int) -> User:
     """A county with 60 units and `drill_count` drills over the feed's years, some double-blind or cancelled."""
     rng = random.Random(5545)
     ensure_tacheng()
-    orgs = [Organisation(name=f"乌苏市第{i + 1}中学", kind=OrgKind.SCHOOL, region_code=WUSU, headcount=800)
-            for i in range(60)]
+    orgs = [
+        Organisation(name=f"乌苏市第{i + 1}中学", kind=OrgKind.SCHOOL, region_code=WUSU, headcount=800)
+        for i in range(60)
+    ]
     db.session.add_all(orgs)
-    coordinator = User(username="bench-coordinator", role=Role.COORDINATOR, region_code=WUSU,
-                       feed_secret=new_feed_secret(), password_hash="!")
+    coordinator = User(
+        username="bench-coordinator",
+        role=Role.COORDINATOR,
+        region_code=WUSU,
+        feed_secret=new_feed_secret(),
+        password_hash="!",
+    )
     db.session.add(coordinator)
     db.session.flush()
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -91,19 +99,29 @@ def build(drill_count: int) -> User:
         starts = start + timedelta(hours=rng.randrange(span_hours))
         org = rng.choice(orgs)
         cancelled = i % 50 == 0
-        rows.append({
-            "title": f"{org.name}"
-                     f"{forms[i % 3].value == 'evacuation' and '地震避险疏散演练' or '地震应急演练'}（第{i + 1}次）",
-            "description": "按照《塔城地区2024年防震减灾工作要点》开展，检验应急预案、指挥协调和自救互救能力。",
-            "form": forms[i % 3], "scope": DrillScope.SINGLE if i % 7 else DrillScope.COMPREHENSIVE,
-            "double_blind": i % 97 == 0, "organizer_org_id": org.id, "region_code": WUSU,
-            "starts_at": starts, "ends_at": starts + timedelta(minutes=45 + 15 * (i % 8)),
-            "location": f"{org.name}教学楼及操场, 东门集合点", "public": i % 3 == 0,
-            "status": DrillStatus.CANCELLED if cancelled else DrillStatus.PLANNED,
-            "cancelled_at": now - timedelta(days=i % 120) if cancelled else None,
-            "cancel_reason": "天气原因" if cancelled else "", "sequence": i % 3, "version": 1 + i % 3,
-            "created_at": now - timedelta(days=200), "updated_at": now - timedelta(days=1 + i % 150),
-        })
+        rows.append(
+            {
+                "title": f"{org.name}"
+                f"{forms[i % 3].value == 'evacuation' and '地震避险疏散演练' or '地震应急演练'}（第{i + 1}次）",
+                "description": "按照《塔城地区2024年防震减灾工作要点》开展，检验应急预案、指挥协调和自救互救能力。",
+                "form": forms[i % 3],
+                "scope": DrillScope.SINGLE if i % 7 else DrillScope.COMPREHENSIVE,
+                "double_blind": i % 97 == 0,
+                "organizer_org_id": org.id,
+                "region_code": WUSU,
+                "starts_at": starts,
+                "ends_at": starts + timedelta(minutes=45 + 15 * (i % 8)),
+                "location": f"{org.name}教学楼及操场, 东门集合点",
+                "public": i % 3 == 0,
+                "status": DrillStatus.CANCELLED if cancelled else DrillStatus.PLANNED,
+                "cancelled_at": now - timedelta(days=i % 120) if cancelled else None,
+                "cancel_reason": "天气原因" if cancelled else "",
+                "sequence": i % 3,
+                "version": 1 + i % 3,
+                "created_at": now - timedelta(days=200),
+                "updated_at": now - timedelta(days=1 + i % 150),
+            }
+        )
     db.session.execute(sa.insert(Drill), rows)
     db.session.commit()
     return coordinator
@@ -113,13 +131,23 @@ def naive_render(feed) -> bytes:
     """What a straightforward implementation does per poll: load everything, build icalendar objects."""
     now = datetime.now(timezone.utc)
     years = feeds.feed_years(now, feed.style.tzid)
-    drills = db.session.scalars(
-        sa.select(Drill).where(*feeds.feed_filters(feed, now, years), feeds.shown_clause(now))
-        .order_by(Drill.starts_at, Drill.id)
-        .options(sa.orm.joinedload(Drill.organizer_org), sa.orm.joinedload(Drill.organizer_region),
-                 sa.orm.joinedload(Drill.region), sa.orm.lazyload(Drill.focus_rows),
-                 sa.orm.lazyload(Drill.participants), sa.orm.lazyload(Drill.evaluators))
-    ).unique().all()
+    drills = (
+        db.session.scalars(
+            sa.select(Drill)
+            .where(*feeds.feed_filters(feed, now, years), feeds.shown_clause(now))
+            .order_by(Drill.starts_at, Drill.id)
+            .options(
+                sa.orm.joinedload(Drill.organizer_org),
+                sa.orm.joinedload(Drill.organizer_region),
+                sa.orm.joinedload(Drill.region),
+                sa.orm.lazyload(Drill.focus_rows),
+                sa.orm.lazyload(Drill.participants),
+                sa.orm.lazyload(Drill.evaluators),
+            )
+        )
+        .unique()
+        .all()
+    )
     with force_locale(feed.style.locale):
         cal = ical.calendar_head(feed.name, feed.description, feed.style.tzid)
         cal.add_component(ical.short_timezone(feed.style.tzid, *years))
@@ -146,8 +174,11 @@ class Radicale:
             "[web]\ntype = none\n"
             "[logging]\nlevel = warning\n"
         )
-        self.process = subprocess.Popen([sys.executable, "-m", "radicale", "--config", str(config)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.auth = {"Authorization": "Basic " + base64.b64encode(b"bench:bench").decode()}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -163,8 +194,9 @@ class Radicale:
     def put_collection(self, path: str, body: bytes) -> int:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
         try:
-            connection.request("PUT", path, body=body,
-                               headers={**self.auth, "Content-Type": "text/calendar; charset=utf-8"})
+            connection.request(
+                "PUT", path, body=body, headers={**self.auth, "Content-Type": "text/calendar; charset=utf-8"}
+            )
             response = connection.getresponse()
             response.read()
             return response.status
@@ -190,18 +222,27 @@ def main() -> None:
         folder = Path(tmp)
         os.environ["DRILLMGR_INSTANCE"] = str(folder)
 
-        app = make_app(f"sqlite:///{folder / 'bench.sqlite3'}", CALENDAR_DIR=str(folder / "calendars"),
-                       RATELIMIT_ENABLED=False)
+        app = make_app(
+            f"sqlite:///{folder / 'bench.sqlite3'}", CALENDAR_DIR=str(folder / "calendars"), RATELIMIT_ENABLED=False
+        )
         with app.app_context():
             db.create_all()
             coordinator = build(args.drills)
             # Every drill of the county (show=all), not only the key drills a region link gives by default.
             token = links.feed_token(coordinator, feeds.REGION, WUSU, EVERYTHING)
             feed = links.feed_for_token(feeds.REGION, WUSU, token, WHOLE)
-            shown = len(db.session.execute(sa.select(Drill.id).where(
-                *feeds.feed_filters(feed, datetime.now(timezone.utc),
-                                   feeds.feed_years(datetime.now(timezone.utc), feed.style.tzid)),
-                feeds.shown_clause(datetime.now(timezone.utc)))).all())
+            shown = len(
+                db.session.execute(
+                    sa.select(Drill.id).where(
+                        *feeds.feed_filters(
+                            feed,
+                            datetime.now(timezone.utc),
+                            feeds.feed_years(datetime.now(timezone.utc), feed.style.tzid),
+                        ),
+                        feeds.shown_clause(datetime.now(timezone.utc)),
+                    )
+                ).all()
+            )
             db.session.remove()
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -216,8 +257,13 @@ def main() -> None:
 
         def change_one_drill(n):
             with app.app_context():
-                drill = db.session.scalars(sa.select(Drill).where(Drill.status == DrillStatus.PLANNED)
-                                           .order_by(Drill.id).offset(n * 37).limit(1)).one()
+                drill = db.session.scalars(
+                    sa.select(Drill)
+                    .where(Drill.status == DrillStatus.PLANNED)
+                    .order_by(Drill.id)
+                    .offset(n * 37)
+                    .limit(1)
+                ).one()
                 drill.title = f"{drill.title}（已调整{n}）"
                 drill.version += 1
                 drill.updated_at = datetime.now(timezone.utc)
@@ -234,8 +280,9 @@ def main() -> None:
         etag = headers["ETag"]
         unchanged_ms, (status, unchanged_body, _h) = timed(lambda: http_get(port, path), args.repeat * 2)
         assert status == 200 and unchanged_body == body
-        not_modified_ms, (status, _b, _h) = timed(lambda: http_get(port, path, {"If-None-Match": etag}),
-                                                  args.repeat * 4)
+        not_modified_ms, (status, _b, _h) = timed(
+            lambda: http_get(port, path, {"If-None-Match": etag}), args.repeat * 4
+        )
         assert status == 304
         floor_ms, (status, _b, _h) = timed(lambda: http_get(port, "/static/drillmgr.css"), args.repeat * 4)
         assert status == 200
@@ -268,8 +315,10 @@ def main() -> None:
             radicale.stop()
 
     events = body.count(b"BEGIN:VEVENT")
-    print(f"drills in the county: {args.drills}; events in the coordinator's region feed: {events} "
-          f"({shown} drills, the rest observance/deadline days); feed size {len(body) / 1024:.0f} KiB")
+    print(
+        f"drills in the county: {args.drills}; events in the coordinator's region feed: {events} "
+        f"({shown} drills, the rest observance/deadline days); feed size {len(body) / 1024:.0f} KiB"
+    )
     print(f"Python {sys.version.split()[0]}, SQLite, one process, HTTP over loopback; medians")
     rows = [
         ("our feed: first render (cold caches)", first_ms),
@@ -287,10 +336,12 @@ def main() -> None:
     for label, ms in rows:
         print(f"  {label:<58} {ms:10.2f} ms")
     print(f"  (Radicale: one PUT of the whole collection took {put_ms:.0f} ms)")
-    print(f"ratios: naive / unchanged = {naive_ms / unchanged_ms:.0f}x (target >= 30x); "
-          f"Radicale / unchanged = {radicale_ms / unchanged_ms:.0f}x (target >= 20x); "
-          f"naive / after one change = {naive_ms / changed_ms:.1f}x; "
-          f"304 = {not_modified_ms:.2f} ms over HTTP, {not_modified_cpu_ms:.2f} ms of CPU")
+    print(
+        f"ratios: naive / unchanged = {naive_ms / unchanged_ms:.0f}x (target >= 30x); "
+        f"Radicale / unchanged = {radicale_ms / unchanged_ms:.0f}x (target >= 20x); "
+        f"naive / after one change = {naive_ms / changed_ms:.1f}x; "
+        f"304 = {not_modified_ms:.2f} ms over HTTP, {not_modified_cpu_ms:.2f} ms of CPU"
+    )
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     assert len(naive_body) > 0
 

@@ -16,6 +16,7 @@ and/or a PostgreSQL database — and times, median of --repeat runs, the first p
 
 The PostgreSQL database must exist (createdb bench_findings) and is emptied first.
 """
+
 import argparse
 import os
 import random
@@ -48,41 +49,77 @@ PAGE = 50
 def seed_findings(per_drill: int, rng: random.Random) -> int:
     """One staff user per unit, and `per_drill` findings with actions for every completed drill."""
     orgs = db.session.execute(sa.text("SELECT id FROM organisations")).scalars().all()
-    db.session.execute(sa.insert(User.__table__), [
-        {"username": f"bench-staff-{org_id}", "role": Role.ORG_STAFF.value, "org_id": org_id,
-         "password_hash": "!", "feed_secret": f"bench-{org_id}", "display_name": "", "active": True,
-         "is_demo": True, "feed_alarms": False} for org_id in orgs])
-    owner_of = dict(db.session.execute(
-        sa.select(User.org_id, User.id).where(User.username.like("bench-staff-%"))).all())
+    db.session.execute(
+        sa.insert(User.__table__),
+        [
+            {
+                "username": f"bench-staff-{org_id}",
+                "role": Role.ORG_STAFF.value,
+                "org_id": org_id,
+                "password_hash": "!",
+                "feed_secret": f"bench-{org_id}",
+                "display_name": "",
+                "active": True,
+                "is_demo": True,
+                "feed_alarms": False,
+            }
+            for org_id in orgs
+        ],
+    )
+    owner_of = dict(
+        db.session.execute(sa.select(User.org_id, User.id).where(User.username.like("bench-staff-%"))).all()
+    )
     drills = db.session.execute(
-        sa.select(Drill.id, Drill.organizer_org_id, Drill.region_code, Drill.ends_at)
-        .where(Drill.status == DrillStatus.COMPLETED, Drill.organizer_org_id.is_not(None))).all()
+        sa.select(Drill.id, Drill.organizer_org_id, Drill.region_code, Drill.ends_at).where(
+            Drill.status == DrillStatus.COMPLETED, Drill.organizer_org_id.is_not(None)
+        )
+    ).all()
     today = local_today()
     statuses = [ActionStatus.OPEN, ActionStatus.IN_PROGRESS, ActionStatus.DONE, ActionStatus.VERIFIED]
     # After the findings the demo seeder itself made (its reviewed drills).
-    next_id = 1 + max(db.session.scalar(sa.select(sa.func.max(Finding.id))) or 0,
-                      db.session.scalar(sa.select(sa.func.max(CorrectiveAction.id))) or 0)
+    next_id = 1 + max(
+        db.session.scalar(sa.select(sa.func.max(Finding.id))) or 0,
+        db.session.scalar(sa.select(sa.func.max(CorrectiveAction.id))) or 0,
+    )
     findings, actions = [], []
     for drill_id, org_id, region_code, ends_at in drills:
         found_on = min(ends_at.date(), today)
         for _ in range(per_drill):
             due = found_on + timedelta(days=rng.randint(7, 120))
-            findings.append({"id": next_id, "drill_id": drill_id, "org_id": org_id, "region_code": region_code,
-                             "summary": "演练发现的问题", "severity": rng.choice(list(Severity)).value,
-                             "category": rng.choice(list(FindingCategory)).value, "found_on": found_on,
-                             "version": 1, "created_at": datetime.now(timezone.utc)})
-            actions.append({"id": next_id, "finding_id": next_id, "description": "整改措施",
-                            "owner_id": owner_of[org_id],
-                            "due_on": due, "status": rng.choice(statuses).value,
-                            "updated_at": datetime.now(timezone.utc)})
+            findings.append(
+                {
+                    "id": next_id,
+                    "drill_id": drill_id,
+                    "org_id": org_id,
+                    "region_code": region_code,
+                    "summary": "演练发现的问题",
+                    "severity": rng.choice(list(Severity)).value,
+                    "category": rng.choice(list(FindingCategory)).value,
+                    "found_on": found_on,
+                    "version": 1,
+                    "created_at": datetime.now(timezone.utc),
+                }
+            )
+            actions.append(
+                {
+                    "id": next_id,
+                    "finding_id": next_id,
+                    "description": "整改措施",
+                    "owner_id": owner_of[org_id],
+                    "due_on": due,
+                    "status": rng.choice(statuses).value,
+                    "updated_at": datetime.now(timezone.utc),
+                }
+            )
             next_id += 1
     for start in range(0, len(findings), 5000):
-        db.session.execute(sa.insert(Finding.__table__), findings[start:start + 5000])
-        db.session.execute(sa.insert(CorrectiveAction.__table__), actions[start:start + 5000])
+        db.session.execute(sa.insert(Finding.__table__), findings[start : start + 5000])
+        db.session.execute(sa.insert(CorrectiveAction.__table__), actions[start : start + 5000])
     if db.engine.dialect.name == "postgresql":
         for table in ("findings", "corrective_actions", "users"):
-            db.session.execute(sa.text(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 1)) FROM {table}"))
+            db.session.execute(
+                sa.text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 1)) FROM {table}")
+            )
     db.session.commit()
     return len(findings)
 
@@ -110,16 +147,25 @@ def open_actions_page(user, today):
 
 def busy_drill(rng: random.Random) -> Drill:
     """A completed drill given 20 findings, for the panel timing."""
-    drill = db.session.scalar(sa.select(Drill).where(Drill.status == DrillStatus.COMPLETED,
-                                                     Drill.organizer_org_id.is_not(None)).limit(1))
+    drill = db.session.scalar(
+        sa.select(Drill).where(Drill.status == DrillStatus.COMPLETED, Drill.organizer_org_id.is_not(None)).limit(1)
+    )
     owner = db.session.scalar(sa.select(User).where(User.org_id == drill.organizer_org_id))
     found_on = min(drill.ends_at.date(), local_today())
     for number in range(20):
-        finding = Finding(drill_id=drill.id, org_id=drill.organizer_org_id, region_code=drill.region_code,
-                          summary=f"问题{number}", severity=Severity.MAJOR, category=FindingCategory.PLAN,
-                          found_on=found_on, version=1)
-        finding.corrective_action = CorrectiveAction(description="整改", owner_id=owner.id,
-                                                     due_on=found_on + timedelta(days=rng.randint(1, 60)))
+        finding = Finding(
+            drill_id=drill.id,
+            org_id=drill.organizer_org_id,
+            region_code=drill.region_code,
+            summary=f"问题{number}",
+            severity=Severity.MAJOR,
+            category=FindingCategory.PLAN,
+            found_on=found_on,
+            version=1,
+        )
+        finding.corrective_action = CorrectiveAction(
+            description="整改", owner_id=owner.id, due_on=found_on + timedelta(days=rng.randint(1, 60))
+        )
         db.session.add(finding)
     db.session.commit()
     return drill
@@ -142,8 +188,10 @@ def run(engine_name: str, url: str, orgs: int, drills: int, per_drill: int, repe
         def measure(action):
             return timed(action, repeat, between=db.session.expire_all)
 
-        users = {name: db.session.scalar(sa.select(User).where(User.username == name))
-                 for name in ("admin", "wusu", "school")}
+        users = {
+            name: db.session.scalar(sa.select(User).where(User.username == name))
+            for name in ("admin", "wusu", "school")
+        }
         figures["floor_ms"], (total, _rows) = measure(floor_query(today))
         figures["open"] = total
         for name, user in users.items():
@@ -156,13 +204,20 @@ def run(engine_name: str, url: str, orgs: int, drills: int, per_drill: int, repe
 
 def report(figures: dict, orgs: int, drills: int) -> None:
     floor = figures["floor_ms"]
-    print(f"\n{figures['engine']}: {orgs:,} units, {drills:,} drills, {figures['findings']:,} findings "
-          f"({figures['open']:,} open; seeded in {figures['seed_s']:.1f} s); first page of {PAGE}")
+    print(
+        f"\n{figures['engine']}: {orgs:,} units, {drills:,} drills, {figures['findings']:,} findings "
+        f"({figures['open']:,} open; seeded in {figures['seed_s']:.1f} s); first page of {PAGE}"
+    )
     print(f"  {'floor: one SELECT … LIMIT 50 + COUNT, no scope':<50} {floor:9.1f} ms   1.0×")
-    for key, label in (("admin", "open actions, prefecture officer"), ("wusu", "open actions, Wusu coordinator"),
-                       ("school", "open actions, one school's staff")):
-        print(f"  {label:<50} {figures[key + '_ms']:9.1f} ms {figures[key + '_ms'] / floor:6.1f}×   "
-              f"({figures[key + '_total']:,} in scope)")
+    for key, label in (
+        ("admin", "open actions, prefecture officer"),
+        ("wusu", "open actions, Wusu coordinator"),
+        ("school", "open actions, one school's staff"),
+    ):
+        print(
+            f"  {label:<50} {figures[key + '_ms']:9.1f} ms {figures[key + '_ms'] / floor:6.1f}×   "
+            f"({figures[key + '_total']:,} in scope)"
+        )
     print(f"  {'drill panel, 20 findings (drill_panel())':<50} {figures['panel_ms']:9.1f} ms")
 
 

@@ -13,6 +13,7 @@ or added server does. Beside it, the floor: a small static file over the same se
 
 Targets (issue 13): p99 ≤ 500 ms, ≥ 50 requests/s, no errors.
 """
+
 import argparse
 import os
 import re
@@ -45,9 +46,10 @@ def lua_string(text: str) -> str:
 
 def lua_script(session: Session, pages: list[tuple[str, str]]) -> str:
     paths = ", ".join(lua_string(path) for _label, path in pages)
-    headers = ", ".join("{" + ", ".join(f"[{lua_string(k)}] = {lua_string(v)}"
-                                        for k, v in session.headers_for(path).items()) + "}"
-                        for _label, path in pages)
+    headers = ", ".join(
+        "{" + ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in session.headers_for(path).items()) + "}"
+        for _label, path in pages
+    )
     return LUA % {"paths": paths, "headers": headers}
 
 
@@ -59,10 +61,14 @@ def parse_wrk(output: str) -> dict:
     figures = {p: ms(v) for p, v in re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", output, re.M)}
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", output))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {"p50": figures.get("50"), "p90": figures.get("90"), "p99": figures.get("99"),
-            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-            "requests": int(re.search(r"(\d+) requests in", output).group(1)),
-            "errors": errors + (int(non_2xx.group(1)) if non_2xx else 0)}
+    return {
+        "p50": figures.get("50"),
+        "p90": figures.get("90"),
+        "p99": figures.get("99"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "errors": errors + (int(non_2xx.group(1)) if non_2xx else 0),
+    }
 
 
 def run_wrk(wrk: str, url: str, script: str | None, connections: int, duration: int) -> dict:
@@ -90,8 +96,10 @@ def empty_shared_store(database: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench_speed"))
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench_speed"),
+    )
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--duration", type=int, default=30)
@@ -118,15 +126,21 @@ def main() -> None:
             stop_server(process)
         rows.append((f"run {number} (fresh gunicorn)", mix, floor))
     load = os.getloadavg()
-    print(f"\n{args.connections} connections, {args.workers} gunicorn workers, {args.duration} s per run, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
-          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(
+        f"\n{args.connections} connections, {args.workers} gunicorn workers, {args.duration} s per run, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
     print("| | p50 ms | p90 ms | p99 ms | requests/s | requests | errors |\n|---|---:|---:|---:|---:|---:|---:|")
     for label, mix, floor in rows:
-        print(f"| {label}: the mix | {mix['p50']:.0f} | {mix['p90']:.0f} | {mix['p99']:.0f} | {mix['rps']:.1f} | "
-              f"{mix['requests']} | {mix['errors']} |")
-        print(f"| {label}: floor, a static file | {floor['p50']:.1f} | {floor['p90']:.1f} | {floor['p99']:.1f} | "
-              f"{floor['rps']:.0f} | {floor['requests']} | {floor['errors']} |")
+        print(
+            f"| {label}: the mix | {mix['p50']:.0f} | {mix['p90']:.0f} | {mix['p99']:.0f} | {mix['rps']:.1f} | "
+            f"{mix['requests']} | {mix['errors']} |"
+        )
+        print(
+            f"| {label}: floor, a static file | {floor['p50']:.1f} | {floor['p90']:.1f} | {floor['p99']:.1f} | "
+            f"{floor['rps']:.0f} | {floor['requests']} | {floor['errors']} |"
+        )
     met = all(mix["p99"] <= 500 and mix["rps"] >= 50 and mix["errors"] == 0 for _l, mix, _f in rows)
     print(f"\ntargets p99 ≤ 500 ms, ≥ 50 requests/s, no errors: {'met' if met else 'NOT met'}")
 

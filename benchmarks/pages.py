@@ -15,6 +15,7 @@ twice with a restart between, to show that the second start finds the feed rende
 `--profile` instead runs each page in this process under pyinstrument and counts its SQL statements
 (writing one HTML profile per page to --out).
 """
+
 import argparse
 import http.cookiejar
 import json
@@ -55,18 +56,35 @@ def free_port() -> int:
 
 
 def server_env(database: str) -> dict:
-    env = dict(os.environ, DRILLMGR_SQLALCHEMY_DATABASE_URI=database,
-               DRILLMGR_SECRET_KEY=SERVER_SECRET_KEY, DRILLMGR_ENV="development",
-               DRILLMGR_INSTANCE=str(Path("/tmp") / f"drillmgr-bench-{os.getpid()}"))
+    env = dict(
+        os.environ,
+        DRILLMGR_SQLALCHEMY_DATABASE_URI=database,
+        DRILLMGR_SECRET_KEY=SERVER_SECRET_KEY,
+        DRILLMGR_ENV="development",
+        DRILLMGR_INSTANCE=str(Path("/tmp") / f"drillmgr-bench-{os.getpid()}"),
+    )
     env.pop("DRILLMGR_BASE_URL", None)
     return env
 
 
 def start_server(database: str, workers: int, port: int) -> subprocess.Popen:
     process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "60",
-         "--log-level", "warning", "drillmgr:create_app()"],
-        cwd=ROOT, env=server_env(database), start_new_session=True)
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "60",
+            "--log-level",
+            "warning",
+            "drillmgr:create_app()",
+        ],
+        cwd=ROOT,
+        env=server_env(database),
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -99,14 +117,19 @@ class Session:
 
     def login(self) -> None:
         form = self.opener.open(self.base + "/login", timeout=30).read().decode()
-        csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form) or \
-            re.search(r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', form)
-        data = urllib.parse.urlencode({"csrf_token": csrf.group(1) if csrf else "", "username": USER,
-                                       "password": PASSWORD}).encode()
+        csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form) or re.search(
+            r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', form
+        )
+        data = urllib.parse.urlencode(
+            {"csrf_token": csrf.group(1) if csrf else "", "username": USER, "password": PASSWORD}
+        ).encode()
         self.opener.open(self.base + "/login", data=data, timeout=30).read()
-        request = urllib.request.Request(self.base + "/api/v1/auth/token", method="POST",
-                                         data=json.dumps({"username": USER, "password": PASSWORD}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.base + "/api/v1/auth/token",
+            method="POST",
+            data=json.dumps({"username": USER, "password": PASSWORD}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         self.token = json.loads(self.opener.open(request, timeout=30).read())["token"]
 
     def cookie_header(self) -> str:
@@ -177,8 +200,13 @@ def serve_and_time(database: str, workers: int, repeat: int, cold: int) -> dict:
             warm = [session.get(path) for _ in range(repeat)]
             bad = [status for _ms, status, _size in firsts + warm if status != 200]
             times = sorted(ms for ms, _status, _size in warm)
-            figures[label] = {"first": [round(ms) for ms, _s, _n in firsts], "median": statistics.median(times),
-                              "p90": times[int(0.9 * (len(times) - 1))], "bytes": warm[-1][2], "errors": bad}
+            figures[label] = {
+                "first": [round(ms) for ms, _s, _n in firsts],
+                "median": statistics.median(times),
+                "p90": times[int(0.9 * (len(times) - 1))],
+                "bytes": warm[-1][2],
+                "errors": bad,
+            }
         return figures
     finally:
         stop_server(process)
@@ -190,8 +218,10 @@ def print_table(runs: list[dict]) -> None:
         print("| request | first answers | median | p90 | bytes |\n|---|---|---:|---:|---:|")
         for label, f in figures.items():
             errors = f" errors {f['errors']}" if f["errors"] else ""
-            print(f"| {label} | {', '.join(map(str, f['first']))} | {f['median']:.1f} | {f['p90']:.1f} | "
-                  f"{f['bytes']:,} |{errors}")
+            print(
+                f"| {label} | {', '.join(map(str, f['first']))} | {f['median']:.1f} | {f['p90']:.1f} | "
+                f"{f['bytes']:,} |{errors}"
+            )
 
 
 def profile(database: str, out: Path, repeat: int) -> None:
@@ -209,14 +239,18 @@ def profile(database: str, out: Path, repeat: int) -> None:
     statements, started = [], []
     with app.app_context():
         sa.event.listen(db.engine, "before_cursor_execute", lambda *args: started.append(time.perf_counter()))
-        sa.event.listen(db.engine, "after_cursor_execute", lambda *args: statements.append(
-            ((time.perf_counter() - started.pop()) * 1000, args[2])))
+        sa.event.listen(
+            db.engine,
+            "after_cursor_execute",
+            lambda *args: statements.append(((time.perf_counter() - started.pop()) * 1000, args[2])),
+        )
     assert client.post("/login", data={"username": USER, "password": PASSWORD}).status_code == 302
     token = client.post("/api/v1/auth/token", json={"username": USER, "password": PASSWORD}).get_json()["token"]
     api = {"Authorization": f"Bearer {token}"}
     feed_path = whole_region_feed_path(database, app.config["SECRET_KEY"])
-    print("| request | statements | their SQL ms | median ms | median CPU ms (this process) |\n"
-          "|---|---:|---:|---:|---:|")
+    print(
+        "| request | statements | their SQL ms | median ms | median CPU ms (this process) |\n|---|---:|---:|---:|---:|"
+    )
     for label, path in PAGES:
         path = path or feed_path
         headers = api if path.startswith("/api/") else {}
@@ -245,8 +279,10 @@ def profile(database: str, out: Path, repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database", default=os.environ.get(
-        "BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench_speed"))
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench_speed"),
+    )
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--restart", action="store_true", help="serve twice, restarting the workers between")
@@ -256,8 +292,9 @@ def main() -> None:
     if args.profile:
         profile(args.database, args.out, args.repeat)
         return
-    runs = [serve_and_time(args.database, args.workers, args.repeat, args.workers)
-            for _ in range(2 if args.restart else 1)]
+    runs = [
+        serve_and_time(args.database, args.workers, args.repeat, args.workers) for _ in range(2 if args.restart else 1)
+    ]
     print_table(runs)
     load = os.getloadavg()
     print(f"\n{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load[0]:.1f} {load[1]:.1f}")

@@ -12,6 +12,7 @@ times, median of --repeat runs:
     .venv/bin/python benchmarks/readiness.py [--orgs 10000] [--activities 20000] [--repeat 5]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_readiness]
 """
+
 import argparse
 import os
 import random
@@ -42,17 +43,27 @@ PREFECTURE, WUSU = "654200", "654202"
 
 def naive_readiness(today: date) -> list[dict]:
     first, _last = term_bounds(today)
-    kinds = list(db.session.scalars(sa.select(ChecklistTemplate.org_kind).where(
-        ChecklistTemplate.active.is_(True), ChecklistTemplate.org_kind.is_not(None))))
+    kinds = list(
+        db.session.scalars(
+            sa.select(ChecklistTemplate.org_kind).where(
+                ChecklistTemplate.active.is_(True), ChecklistTemplate.org_kind.is_not(None)
+            )
+        )
+    )
     rows = []
     for county in db.session.scalars(sa.select(Region).where(Region.level == RegionLevel.COUNTY)):
-        units = db.session.scalars(sa.select(Organisation).join(Region).where(
-            Region.path.startswith(county.path), Organisation.kind.in_(kinds))).all()
+        units = db.session.scalars(
+            sa.select(Organisation)
+            .join(Region)
+            .where(Region.path.startswith(county.path), Organisation.kind.in_(kinds))
+        ).all()
         ready = 0
         for unit in units:
-            last = db.session.scalars(sa.select(ChecklistRun).where(
-                ChecklistRun.org_id == unit.id, ChecklistRun.drill_id.is_(None))
-                .order_by(ChecklistRun.completed_at.desc())).first()
+            last = db.session.scalars(
+                sa.select(ChecklistRun)
+                .where(ChecklistRun.org_id == unit.id, ChecklistRun.drill_id.is_(None))
+                .order_by(ChecklistRun.completed_at.desc())
+            ).first()
             ready += bool(last and last.completed_at and last.completed_at.date() >= first)
         rows.append({"code": county.code, "units": len(units), "ready": ready})
     return rows
@@ -62,12 +73,22 @@ def add_activities(count: int, today: date) -> None:
     townships = list(db.session.scalars(sa.select(Region.code).where(Region.level == RegionLevel.TOWNSHIP)))
     rng = random.Random(7)
     first = date(today.year, 1, 1)
-    rows = [{"kind": OutreachKind.SIX_INTO, "title": "（演示）六进活动", "region_code": rng.choice(townships),
-             "setting": rng.choice(list(SixIntoSetting)), "held_on": first + timedelta(days=rng.randrange(300)),
-             "channels": ["on_site"], "audience": rng.randint(50, 500), "description": "", "is_demo": True}
-            for _ in range(count)]
+    rows = [
+        {
+            "kind": OutreachKind.SIX_INTO,
+            "title": "（演示）六进活动",
+            "region_code": rng.choice(townships),
+            "setting": rng.choice(list(SixIntoSetting)),
+            "held_on": first + timedelta(days=rng.randrange(300)),
+            "channels": ["on_site"],
+            "audience": rng.randint(50, 500),
+            "description": "",
+            "is_demo": True,
+        }
+        for _ in range(count)
+    ]
     for start in range(0, len(rows), 5000):
-        db.session.execute(sa.insert(OutreachActivity), rows[start:start + 5000])
+        db.session.execute(sa.insert(OutreachActivity), rows[start : start + 5000])
     db.session.commit()
 
 
@@ -89,14 +110,17 @@ def main() -> None:
         add_activities(args.activities, date.today())
         analyze()
         units = db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistRun))
-        print(f"{db.engine.dialect.name}: {args.orgs} organisations, {units} readiness runs, "
-              f"{args.activities} extra six-into activities, built in {time.perf_counter() - start:.1f} s")
+        print(
+            f"{db.engine.dialect.name}: {args.orgs} organisations, {units} readiness runs, "
+            f"{args.activities} extra six-into activities, built in {time.perf_counter() - start:.1f} s"
+        )
         admin = db.session.scalar(sa.select(User).where(User.username == "admin"))
         today = date.today()
         fast, summary = timed(lambda: readiness_summary(PREFECTURE, today), args.repeat)
         slow, naive = timed(lambda: naive_readiness(today), max(1, args.repeat // 2))
-        assert {r["code"]: (r["units"], r["ready"]) for r in summary} == \
-            {r["code"]: (r["units"], r["ready"]) for r in naive}, "the two readiness counts disagree"
+        assert {r["code"]: (r["units"], r["ready"]) for r in summary} == {
+            r["code"]: (r["units"], r["ready"]) for r in naive
+        }, "the two readiness counts disagree"
         print(f"  readiness_summary(prefecture), one query    {fast:9.1f} ms")
         print(f"  naive readiness, a query per unit           {slow:9.1f} ms  ({slow / fast:.0f}x)")
         for label, code in (("coverage_matrix(prefecture)", PREFECTURE), ("coverage_matrix(乌苏市)", WUSU)):

@@ -12,6 +12,7 @@ temporary SQLite file (or an existing, emptied PostgreSQL database), then times,
     .venv/bin/python benchmarks/scheduler.py [--orgs 2000] [--drills 50000] [--repeat 5]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_scheduler]
 """
+
 import argparse
 import sys
 import tempfile
@@ -40,18 +41,34 @@ from drillmgr.scheduler import jobs  # noqa: E402
 def add_staff() -> int:
     org_ids = db.session.scalars(sa.select(Organisation.id)).all()
     now = utcnow()
-    db.session.execute(sa.insert(User), [
-        {"username": f"bench-staff-{org_id}", "display_name": "", "email": f"staff{org_id}@example.cn",
-         "password_hash": "-", "role": Role.ORG_STAFF, "org_id": org_id, "active": True, "is_demo": True,
-         "feed_secret": new_feed_secret(), "feed_alarms": False, "created_at": now, "updated_at": now}
-        for org_id in org_ids])
+    db.session.execute(
+        sa.insert(User),
+        [
+            {
+                "username": f"bench-staff-{org_id}",
+                "display_name": "",
+                "email": f"staff{org_id}@example.cn",
+                "password_hash": "-",
+                "role": Role.ORG_STAFF,
+                "org_id": org_id,
+                "active": True,
+                "is_demo": True,
+                "feed_secret": new_feed_secret(),
+                "feed_alarms": False,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for org_id in org_ids
+        ],
+    )
     db.session.commit()
     return len(org_ids)
 
 
 def upcoming_clause(moment):
-    return sa.and_(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment,
-                   Drill.starts_at <= moment + timedelta(days=7))
+    return sa.and_(
+        Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= moment + timedelta(days=7)
+    )
 
 
 def naive_pairs(moment) -> set[tuple[int, int]]:
@@ -59,8 +76,9 @@ def naive_pairs(moment) -> set[tuple[int, int]]:
     pairs = set()
     for drill in db.session.scalars(sa.select(Drill).where(upcoming_clause(moment))):
         org_ids = {drill.organizer_org_id, *(org.id for org in drill.participants)} - {None}
-        staff = db.session.scalars(sa.select(User).where(User.org_id.in_(org_ids), User.active.is_(True),
-                                                         User.role == Role.ORG_STAFF)).all()
+        staff = db.session.scalars(
+            sa.select(User).where(User.org_id.in_(org_ids), User.active.is_(True), User.role == Role.ORG_STAFF)
+        ).all()
         pairs |= {(user.id, drill.id) for user in staff if access.can_view_drill(user, drill, moment)}
     return pairs
 
@@ -76,8 +94,10 @@ def run(url: str, orgs: int, drills: int, repeat: int) -> None:
         start = time.perf_counter()
         seed_demo(org_count=orgs, drill_count=drills)
         staff = add_staff()
-        print(f"{db.engine.dialect.name}: {orgs:,} units, {drills:,} drills, {staff:,} staff "
-              f"(seeded in {time.perf_counter() - start:.1f} s)")
+        print(
+            f"{db.engine.dialect.name}: {orgs:,} units, {drills:,} drills, {staff:,} staff "
+            f"(seeded in {time.perf_counter() - start:.1f} s)"
+        )
         analyze()
         moment = utcnow()
         window = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(upcoming_clause(moment)))

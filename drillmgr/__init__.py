@@ -1,4 +1,5 @@
 """drillmgr — earthquake drill and readiness manager (地震应急演练与准备管理)."""
+
 import os
 from pathlib import Path
 
@@ -16,6 +17,7 @@ def shipped_dir(name: str) -> Path:
     """`templates` or `migrations`: inside the package when installed from a wheel (see setup.py), else beside it."""
     packaged = PACKAGE_DIR / f"_{name}"
     return packaged if packaged.is_dir() else PROJECT_DIR / name
+
 
 BLUEPRINT_MODULES = (
     "drillmgr.accounts.views",
@@ -129,8 +131,7 @@ def _init_extensions(app: Flask) -> None:
     import drillmgr.cache.generations  # noqa: F401 — raises the generations on every change
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(shipped_dir("migrations")), render_as_batch=True,
-                     compare_type=True)
+    migrate.init_app(app, db, directory=str(shipped_dir("migrations")), render_as_batch=True, compare_type=True)
     login_manager.init_app(app)
     login_manager.login_view = "accounts.login"
     login_manager.login_message_category = "warning"
@@ -178,10 +179,20 @@ def _register_template_helpers(app: Flask) -> None:
 # Only drillmgr's own files run or style a page: no inline script, handler or style attribute (they live in
 # drillmgr/static), nothing from elsewhere, no plugins, and no other site may frame a page. Bootstrap's
 # CSS draws a few icons as data: images.
-CONTENT_SECURITY_POLICY = "; ".join((
-    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",
-    "connect-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'", "frame-ancestors 'none'",
-))
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
 
 
 def _register_security_headers(app: Flask) -> None:
@@ -210,8 +221,14 @@ def _register_input_guard(app: Flask) -> None:
         sources = [request.args]
         if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             sources.append(request.form)
-        fields = sorted({printable(key) for source in sources
-                         for key, value in source.items(multi=True) if bad_text(key) or bad_text(value)})
+        fields = sorted(
+            {
+                printable(key)
+                for source in sources
+                for key, value in source.items(multi=True)
+                if bad_text(key) or bad_text(value)
+            }
+        )
         if fields:
             message = _("Must not contain NUL bytes or unpaired surrogates.")
             raise ValidationError(message, {field: [message] for field in fields})
@@ -286,8 +303,13 @@ def _register_error_pages(app: Flask) -> None:
         back = _back_url()
         if error.code == 413 and back:
             # An over-size upload: back to the page it came from, which says why.
-            flash(_("The file is too large (at most %(mb)d MB).",
-                    mb=current_app.config["MAX_ATTACHMENT_BYTES"] // (1024 * 1024)), "danger")
+            flash(
+                _(
+                    "The file is too large (at most %(mb)d MB).",
+                    mb=current_app.config["MAX_ATTACHMENT_BYTES"] // (1024 * 1024),
+                ),
+                "danger",
+            )
             return redirect(back, 303)
         return error_page(error.code or 500, status_detail(error), headers)
 

@@ -1,4 +1,5 @@
 """The `drillmgr` command: a Flask CLI group around create_app (Flask-Migrate adds `db`)."""
+
 from pathlib import Path
 
 import click
@@ -11,8 +12,11 @@ from drillmgr.unit_of_work import one_unit
 
 
 def _fail(error: ServiceError):
-    lines = [error.detail] + [f"  {field}: {m}" if field != "lines" else f"  {m}"
-                              for field, messages in error.errors.items() for m in messages]
+    lines = [error.detail] + [
+        f"  {field}: {m}" if field != "lines" else f"  {m}"
+        for field, messages in error.errors.items()
+        for m in messages
+    ]
     raise click.ClickException("\n".join(lines))
 
 
@@ -31,8 +35,17 @@ def create_user_command(username, role, region_code, org_id, email, password):
     from drillmgr.accounts.services import create_user
 
     try:
-        user = create_user(SYSTEM, {"username": username, "password": password, "role": role,
-                                    "region_code": region_code, "org_id": org_id, "email": email})
+        user = create_user(
+            SYSTEM,
+            {
+                "username": username,
+                "password": password,
+                "role": role,
+                "region_code": region_code,
+                "org_id": org_id,
+                "email": email,
+            },
+        )
     except ServiceError as error:
         _fail(error)
     click.echo(f"created user {user.username} (id {user.id}, {user.role.value})")
@@ -56,12 +69,25 @@ def import_orgs_command(file):
 
 @click.command("seed-demo")
 @with_appcontext
-@click.option("--orgs", "org_count", type=click.IntRange(min=0), default=None,
-              help="Number of sample organisations (default: a few hundred).")
-@click.option("--drills", "drill_count", type=click.IntRange(min=0), default=None,
-              help="Number of sample drills (default: a year of drills).")
-@click.option("--if-empty", is_flag=True,
-              help="When the database already has data, load nothing and just print the demo accounts.")
+@click.option(
+    "--orgs",
+    "org_count",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Number of sample organisations (default: a few hundred).",
+)
+@click.option(
+    "--drills",
+    "drill_count",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Number of sample drills (default: a year of drills).",
+)
+@click.option(
+    "--if-empty",
+    is_flag=True,
+    help="When the database already has data, load nothing and just print the demo accounts.",
+)
 @one_unit
 def seed_demo_command(org_count, drill_count, if_empty):
     """Load Tacheng's regions and clearly marked demo organisations, users and drills."""
@@ -79,16 +105,24 @@ def seed_demo_command(org_count, drill_count, if_empty):
 
 @click.command("backup")
 @with_appcontext
-@click.option("--to", "target_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the archive (default: instance/backups).")
+@click.option(
+    "--to",
+    "target_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for the archive (default: instance/backups).",
+)
 def backup_command(target_dir):
     """Back up the database and the uploaded attachments into one .tar.gz archive."""
     from drillmgr.backup.services import BackupError, backup
 
     config = current_app.config
     try:
-        archive = backup(config["SQLALCHEMY_DATABASE_URI"], config["UPLOAD_DIR"],
-                         target_dir or Path(current_app.instance_path) / "backups")
+        archive = backup(
+            config["SQLALCHEMY_DATABASE_URI"],
+            config["UPLOAD_DIR"],
+            target_dir or Path(current_app.instance_path) / "backups",
+        )
     except BackupError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"backup written to {archive} ({archive.stat().st_size} bytes)")
@@ -107,8 +141,11 @@ def restore_command(archive, yes):
     if not yes:
         from sqlalchemy.engine import make_url
 
-        click.confirm(f"Replace the database {make_url(url).render_as_string()} and {config['UPLOAD_DIR']} "
-                      f"with {archive.name}? Stop the web server and the scheduler first.", abort=True)
+        click.confirm(
+            f"Replace the database {make_url(url).render_as_string()} and {config['UPLOAD_DIR']} "
+            f"with {archive.name}? Stop the web server and the scheduler first.",
+            abort=True,
+        )
     from drillmgr.extensions import db
 
     db.engine.dispose()  # no pooled connection of ours holds the tables that are replaced
@@ -130,8 +167,12 @@ def demo_accounts_command():
 
 @click.command("publish-calendars")
 @with_appcontext
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Where to write (default: DRILLMGR_CALENDAR_DIR).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to write (default: DRILLMGR_CALENDAR_DIR).",
+)
 @one_unit
 def publish_calendars_command(directory):
     """Write public.ics and one public-<county>.ics per county, atomically, where they changed."""
@@ -179,14 +220,28 @@ def compliance_command(year, region_code, fmt):
     except ServiceError as error:
         _fail(error)
     if fmt == "json":
-        click.echo(json.dumps(ComplianceSchema(only=("year", "rules")).dump({"year": year, "rules": results}),
-                              ensure_ascii=False, indent=2))
+        click.echo(
+            json.dumps(
+                ComplianceSchema(only=("year", "rules")).dump({"year": year, "rules": results}),
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         click.echo(format_table(results))
 
 
-COMMANDS = (create_user_command, import_orgs_command, seed_demo_command, backup_command, restore_command,
-            demo_accounts_command, publish_calendars_command, scheduler_command, compliance_command)
+COMMANDS = (
+    create_user_command,
+    import_orgs_command,
+    seed_demo_command,
+    backup_command,
+    restore_command,
+    demo_accounts_command,
+    publish_calendars_command,
+    scheduler_command,
+    compliance_command,
+)
 
 
 def register_commands(app: Flask) -> None:

@@ -1,4 +1,5 @@
 """Declarative base, naming convention and the column types every model shares."""
+
 import enum
 from datetime import datetime, timezone
 
@@ -73,8 +74,10 @@ def set_timeouts(engine: sa.Engine, config) -> None:
     def _connect(dbapi_connection, record):
         cursor = dbapi_connection.cursor()
         if engine.dialect.name == "postgresql":
-            cursor.execute("SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
-                           (f"{lock_ms}ms", f"{statement_ms}ms"))
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+                (f"{lock_ms}ms", f"{statement_ms}ms"),
+            )
         elif engine.dialect.name == "sqlite":
             cursor.execute(f"PRAGMA busy_timeout = {lock_ms:d}")
         cursor.close()
@@ -108,11 +111,14 @@ def lock(obj) -> None:
     identity = sa.inspect(obj).identity
     if session.get_bind().dialect.name == "sqlite":
         where = " AND ".join(f"{c.name} = :pk{i}" for i, c in enumerate(columns))
-        session.execute(sa.text(f"UPDATE {table.name} SET {columns[0].name} = {columns[0].name} WHERE {where}"),
-                        {f"pk{i}": value for i, value in enumerate(identity)})
+        session.execute(
+            sa.text(f"UPDATE {table.name} SET {columns[0].name} = {columns[0].name} WHERE {where}"),
+            {f"pk{i}": value for i, value in enumerate(identity)},
+        )
     else:
-        session.execute(sa.select(*columns).where(*[c == v for c, v in zip(columns, identity, strict=True)])
-                        .with_for_update())
+        session.execute(
+            sa.select(*columns).where(*[c == v for c, v in zip(columns, identity, strict=True)]).with_for_update()
+        )
     session.refresh(obj)
 
 
@@ -127,9 +133,11 @@ def claim_version(obj, expected: int | None, message: str, field_message: str | 
     expected = obj.version if expected is None else expected
     columns = list(model.__table__.primary_key.columns)
     result = db.session.execute(
-        sa.update(model).where(*[c == v for c, v in zip(columns, sa.inspect(obj).identity, strict=True)],
-                               model.version == expected)
-        .values(version=expected + 1, **values).execution_options(synchronize_session=False))
+        sa.update(model)
+        .where(*[c == v for c, v in zip(columns, sa.inspect(obj).identity, strict=True)], model.version == expected)
+        .values(version=expected + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
     # SQLAlchemy 2.0 types Session.execute() as Result; an UPDATE's is a CursorResult, which has rowcount.
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(message, {"version": [field_message or message]})

@@ -1,4 +1,5 @@
 """String enums with translatable labels, shared by models, forms and the API."""
+
 import enum
 from typing import Self
 

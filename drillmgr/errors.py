@@ -1,12 +1,21 @@
 """Exceptions raised by services; the web views and the API turn them into answers."""
+
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 # The short name of each error status, in the user's language: the API problem's `title`, the error page's heading.
 STATUS_TITLES = {
-    400: _l("Bad request"), 401: _l("Not logged in"), 403: _l("Not allowed"), 404: _l("Not found"),
-    405: _l("Method not allowed"), 409: _l("Conflict"), 413: _l("Too large"), 415: _l("Unsupported media type"),
-    422: _l("Invalid input"), 429: _l("Too many requests"), 500: _l("Server error"),
+    400: _l("Bad request"),
+    401: _l("Not logged in"),
+    403: _l("Not allowed"),
+    404: _l("Not found"),
+    405: _l("Method not allowed"),
+    409: _l("Conflict"),
+    413: _l("Too large"),
+    415: _l("Unsupported media type"),
+    422: _l("Invalid input"),
+    429: _l("Too many requests"),
+    500: _l("Server error"),
     503: _l("Temporarily unavailable"),
 }
 
@@ -76,5 +85,7 @@ def concurrent_save_message() -> str:
     """For the loser of two saves of the same unique thing (a username, a unit's name) at the same moment."""
     from flask_babel import gettext as _
 
-    return _("Someone saved the same thing at the same moment (for example the same name); yours was not saved. "
-             "Look at the current state and try again.")
+    return _(
+        "Someone saved the same thing at the same moment (for example the same name); yours was not saved. "
+        "Look at the current state and try again."
+    )

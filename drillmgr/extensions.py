@@ -61,7 +61,9 @@ def _failed_login(response) -> bool:
 # /api/v1/auth/token; with RATELIMIT_STORAGE_URI=redis://… all workers and servers share it too. Only
 # failed logins use it up (a school's staff behind one address can all log in), but once it is spent
 # every attempt is refused, the right password too.
-login_limit_by_address = limiter.shared_limit(_login_rate_limit, scope="login-address", methods=["POST"],
-                                              deduct_when=_failed_login)
-login_limit_by_username = limiter.shared_limit(_login_rate_limit, scope="login-username", methods=["POST"],
-                                               key_func=_login_username, deduct_when=_failed_login)
+login_limit_by_address = limiter.shared_limit(
+    _login_rate_limit, scope="login-address", methods=["POST"], deduct_when=_failed_login
+)
+login_limit_by_username = limiter.shared_limit(
+    _login_rate_limit, scope="login-username", methods=["POST"], key_func=_login_username, deduct_when=_failed_login
+)

@@ -1,4 +1,5 @@
 """Showing times in the configured time zone (Beijing time by default)."""
+
 import re
 from datetime import date, datetime, timezone
 from functools import lru_cache

@@ -1,4 +1,5 @@
 """Helpers shared by every feature's web forms."""
+
 from collections.abc import Callable
 
 from flask import request
@@ -6,11 +7,13 @@ from flask_babel import gettext as _
 from markupsafe import Markup
 from wtforms.validators import Length, NumberRange
 
-from drillmgr.api.schema import Integer, SchemaLike, Text, EnumField, field_of
+from drillmgr.api.fields import Integer, Text, EnumField
+from drillmgr.api.schema import SchemaLike, field_of
 from drillmgr.errors import Conflict, ServiceError
 
 
 # A form takes its limits and choices from the resource's schema (drillmgr.api.schema), as the API does.
+
 
 def schema_length(schema: SchemaLike, name: str) -> Length:
     """Length(max=…) of a Text field."""
@@ -59,4 +62,5 @@ def form_version(form) -> dict:
 def stale_message(message: str) -> Markup:
     """A stale form keeps the user's input on screen; the message offers the current record."""
     return Markup('{} <a href="{}" class="alert-link">{}</a>').format(
-        message, request.referrer or request.url, _("Reload the current version (your input here is not kept)"))
+        message, request.referrer or request.url, _("Reload the current version (your input here is not kept)")
+    )

@@ -1,5 +1,6 @@
 """The configured zone (Beijing time by default) and what depends on it: today's date, local midnights
 and the one ISO 8601 form of an instant in every API answer. Outside an app (a pure unit test), Beijing time."""
+
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 

@@ -1,4 +1,5 @@
 """Imports every feature's models so that metadata (and Alembic) sees all tables."""
+
 from drillmgr.accounts.models import ApiToken, User  # noqa: F401
 from drillmgr.attachments.models import Attachment  # noqa: F401
 from drillmgr.audit.models import AuditEntry  # noqa: F401
@@ -9,7 +10,14 @@ from drillmgr.compliance.models import ComplianceRule, ComplianceSnapshot, Repor
 from drillmgr.drillday.models import DrilldaySubmission  # noqa: F401
 from drillmgr.drills.models import Drill, DrillFocus, DrillSeries, Participation, ParticipationGroup  # noqa: F401
 from drillmgr.exercises.models import (  # noqa: F401
-    Evaluation, ExerciseSession, Feedback, Inject, InjectResponse, Objective, ObjectiveTemplate)
+    Evaluation,
+    ExerciseSession,
+    Feedback,
+    Inject,
+    InjectResponse,
+    Objective,
+    ObjectiveTemplate,
+)
 from drillmgr.findings.models import CorrectiveAction, Finding, Review  # noqa: F401
 from drillmgr.idempotency.models import IdempotencyKey  # noqa: F401
 from drillmgr.notifications.models import Notification, OutboxMail  # noqa: F401

@@ -1,4 +1,5 @@
 """The main menu. An entry shows once its feature's endpoint exists and `access` lets the user use it."""
+
 from collections.abc import Callable
 
 from flask import current_app
@@ -34,5 +35,8 @@ def menu_items() -> list[tuple[str, str, str]]:
     if not current_user.is_authenticated:
         return []
     user = current_user._get_current_object()
-    return [(endpoint, label, icon) for endpoint, label, icon, may_use in MENU
-            if endpoint in current_app.view_functions and may_use(user)]
+    return [
+        (endpoint, label, icon)
+        for endpoint, label, icon, may_use in MENU
+        if endpoint in current_app.view_functions and may_use(user)
+    ]

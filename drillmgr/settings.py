@@ -1,5 +1,6 @@
 """The settings of a starting app: config.py's defaults, then the environment's DRILLMGR_<NAME> variables
 (app.config.from_prefixed_env), then what follows from them (the SQLite file, the upload folder…)."""
+
 import logging
 import os
 import secrets
@@ -10,9 +11,22 @@ from flask import Config, Flask
 
 PREFIX = "DRILLMGR"
 # The names read before one prefix was the rule; each still works for this release, with a warning.
-_UNPREFIXED = ("SECRET_KEY", "SESSION_COOKIE_SECURE", "RATELIMIT_STORAGE_URI", "RATELIMIT_KEY_PREFIX",
-               "LOGIN_RATE_LIMIT", "SMTP_HOST", "SMTP_PORT", "SMTP_TLS", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM",
-               "SMTP_RETRY_SECONDS", "SCHEDULER_LEASE_SECONDS", "SCHEDULER_SCHEDULE")
+_UNPREFIXED = (
+    "SECRET_KEY",
+    "SESSION_COOKIE_SECURE",
+    "RATELIMIT_STORAGE_URI",
+    "RATELIMIT_KEY_PREFIX",
+    "LOGIN_RATE_LIMIT",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "SMTP_TLS",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "SMTP_FROM",
+    "SMTP_RETRY_SECONDS",
+    "SCHEDULER_LEASE_SECONDS",
+    "SCHEDULER_SCHEDULE",
+)
 OLD_NAMES = {name: name for name in _UNPREFIXED} | {
     "DATABASE_URL": "SQLALCHEMY_DATABASE_URI",
     "REDIS_URL": "CACHE_REDIS_URL",
@@ -67,8 +81,9 @@ def _give_types(config: Config, defaults: dict[str, Any]) -> None:
 
 def _derive(app: Flask) -> None:
     config, instance = app.config, Path(app.instance_path)
-    config["SQLALCHEMY_DATABASE_URI"] = (config.get("SQLALCHEMY_DATABASE_URI")
-                                         or f"sqlite:///{instance / 'drillmgr.sqlite3'}")
+    config["SQLALCHEMY_DATABASE_URI"] = (
+        config.get("SQLALCHEMY_DATABASE_URI") or f"sqlite:///{instance / 'drillmgr.sqlite3'}"
+    )
     config["UPLOAD_DIR"] = config.get("UPLOAD_DIR") or str(instance / "uploads")
     config["MAX_CONTENT_LENGTH"] = config["MAX_ATTACHMENT_BYTES"] + 1024 * 1024
     config["BABEL_DEFAULT_TIMEZONE"] = config["TIMEZONE"]

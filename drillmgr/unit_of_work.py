@@ -6,6 +6,7 @@ when it ends in an error; a request also when a service refused anything in it (
 one a view caught to show the form again), so that no view has to remember to roll back. A job may go on past
 one refused item (the others are still kept); a command that fails raises, and keeps nothing.
 """
+
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -67,6 +68,7 @@ def unit() -> Iterator[None]:
 
 def one_unit(func: Callable[P, R]) -> Callable[P, R]:
     """A command (or job) that is one unit of work."""
+
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with unit():

@@ -4,6 +4,7 @@ Besides the per-field readers of `Payload`, the limits every request meets where
 database column's range (the `int` URL converter), no NUL bytes, lone surrogates or deep nesting in text and
 JSON, and dates and numbers that the database and the date arithmetic can hold.
 """
+
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -187,8 +188,14 @@ class Payload:
         try:
             return enum_class(raw)
         except ValueError:
-            self.error(field, _("Unknown value %(value)s; allowed: %(allowed)s.",
-                                value=repr(raw), allowed=", ".join(enum_class.values())))
+            self.error(
+                field,
+                _(
+                    "Unknown value %(value)s; allowed: %(allowed)s.",
+                    value=repr(raw),
+                    allowed=", ".join(enum_class.values()),
+                ),
+            )
             return default
 
     def choices(self, field, enum_class, required=False, default=MISSING):
@@ -203,8 +210,14 @@ class Payload:
             try:
                 values.append(enum_class(item))
             except ValueError:
-                self.error(field, _("Unknown value %(value)s; allowed: %(allowed)s.",
-                                    value=repr(item), allowed=", ".join(enum_class.values())))
+                self.error(
+                    field,
+                    _(
+                        "Unknown value %(value)s; allowed: %(allowed)s.",
+                        value=repr(item),
+                        allowed=", ".join(enum_class.values()),
+                    ),
+                )
         return list(dict.fromkeys(values))
 
     def id_list(self, field, required=False, default=MISSING):

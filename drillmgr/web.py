@@ -1,4 +1,5 @@
 """Helpers shared by every feature's web views."""
+
 from flask import abort, render_template, request
 
 from drillmgr.errors import ServiceError
@@ -28,11 +29,18 @@ def expired_form_again():
     for anything but a post from our own pages (a forged cross-site post gets the plain error page)."""
     if request.method != "POST" or not same_origin_post():
         return None
-    fields = [(name, value) for name, value in request.form.items(multi=True)
-              if name != "csrf_token" and not name.endswith("-csrf_token")]
-    return render_template("errors/form_expired.html", fields=fields, action=request.path,
-                           lost_files=[f.filename for f in request.files.values() if f.filename],
-                           back=request.referrer), 400
+    fields = [
+        (name, value)
+        for name, value in request.form.items(multi=True)
+        if name != "csrf_token" and not name.endswith("-csrf_token")
+    ]
+    return render_template(
+        "errors/form_expired.html",
+        fields=fields,
+        action=request.path,
+        lost_files=[f.filename for f in request.files.values() if f.filename],
+        back=request.referrer,
+    ), 400
 
 
 def page_arg() -> int:

@@ -1,5 +1,6 @@
 """Helpers for the calendar feed tests: reading feeds with icalendar, and changing drills as the drills
 feature does (reschedule: new times, SEQUENCE and version up; cancel: status and cancelled_at)."""
+
 from datetime import datetime, timedelta
 
 import icalendar
@@ -56,8 +57,12 @@ def touch(drill, **changes) -> None:
 
 
 def reschedule(drill, days: float) -> None:
-    touch(drill, starts_at=drill.starts_at + timedelta(days=days), ends_at=drill.ends_at + timedelta(days=days),
-          sequence=drill.sequence + 1)
+    touch(
+        drill,
+        starts_at=drill.starts_at + timedelta(days=days),
+        ends_at=drill.ends_at + timedelta(days=days),
+        sequence=drill.sequence + 1,
+    )
 
 
 def cancel(drill, when: datetime | None = None) -> None:

@@ -1,4 +1,5 @@
 """Fixtures: one app per test run, a clean transaction per test, and factories for the domain."""
+
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -132,7 +133,9 @@ _serial = count(1)
 
 def _free_child_code(parent_code: str) -> str:
     """The next unused three-digit child code, so codes stay within the national 12 digits."""
-    number = 1 + db.session.scalar(sa.select(sa.func.count()).select_from(Region).where(Region.parent_code == parent_code))
+    number = 1 + db.session.scalar(
+        sa.select(sa.func.count()).select_from(Region).where(Region.parent_code == parent_code)
+    )
     while db.session.get(Region, f"{parent_code}{number:03d}") is not None:
         number += 1
     return f"{parent_code}{number:03d}"
@@ -153,8 +156,9 @@ def make_region():
 @pytest.fixture
 def make_org():
     def make(name=None, kind=OrgKind.SCHOOL, region_code=WUSU, headcount=500, **fields):
-        org = Organisation(name=name or f"测试单位{next(_serial)}", kind=kind, region_code=region_code,
-                           headcount=headcount, **fields)
+        org = Organisation(
+            name=name or f"测试单位{next(_serial)}", kind=kind, region_code=region_code, headcount=headcount, **fields
+        )
         db.session.add(org)
         db.session.commit()
         return org
@@ -167,10 +171,15 @@ def make_user():
     def make(role=Role.ORG_STAFF, region_code=None, org=None, username=None, email=None, **fields):
         if role in (Role.COORDINATOR, Role.VIEWER) and region_code is None:
             region_code = WUSU
-        user = User(username=username or f"user{next(_serial)}", role=role,
-                    region_code=region_code if role in (Role.COORDINATOR, Role.VIEWER) else None,
-                    org_id=org.id if org is not None else None, email=email, feed_secret=new_feed_secret(),
-                    **fields)
+        user = User(
+            username=username or f"user{next(_serial)}",
+            role=role,
+            region_code=region_code if role in (Role.COORDINATOR, Role.VIEWER) else None,
+            org_id=org.id if org is not None else None,
+            email=email,
+            feed_secret=new_feed_secret(),
+            **fields,
+        )
         user.password_hash = PASSWORD_HASH
         db.session.add(user)
         db.session.commit()
@@ -186,16 +195,38 @@ def at(days: float = 0, hours: float = 0) -> datetime:
 
 @pytest.fixture
 def make_drill():
-    def make(organizer=None, region_code=None, starts_at=None, minutes=60, form=DrillForm.EVACUATION,
-             scope=DrillScope.SINGLE, title=None, participants=(), evaluators=(), focus=(), **fields):
+    def make(
+        organizer=None,
+        region_code=None,
+        starts_at=None,
+        minutes=60,
+        form=DrillForm.EVACUATION,
+        scope=DrillScope.SINGLE,
+        title=None,
+        participants=(),
+        evaluators=(),
+        focus=(),
+        **fields,
+    ):
         starts_at = starts_at or at(days=7)
-        organizer_fields = ({"organizer_org_id": organizer.id} if isinstance(organizer, Organisation)
-                            else {"organizer_region_code": organizer or region_code or WUSU})
+        organizer_fields = (
+            {"organizer_org_id": organizer.id}
+            if isinstance(organizer, Organisation)
+            else {"organizer_region_code": organizer or region_code or WUSU}
+        )
         if region_code is None:
             region_code = organizer.region_code if isinstance(organizer, Organisation) else (organizer or WUSU)
-        drill = Drill(title=title or f"测试演练{next(_serial)}", form=form, scope=scope, region_code=region_code,
-                      starts_at=starts_at, ends_at=starts_at + timedelta(minutes=minutes),
-                      status=fields.pop("status", DrillStatus.PLANNED), **organizer_fields, **fields)
+        drill = Drill(
+            title=title or f"测试演练{next(_serial)}",
+            form=form,
+            scope=scope,
+            region_code=region_code,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=minutes),
+            status=fields.pop("status", DrillStatus.PLANNED),
+            **organizer_fields,
+            **fields,
+        )
         drill.participants = list(participants)
         drill.evaluators = list(evaluators)
         drill.focus = list(focus)

@@ -1,5 +1,6 @@
 """A small world for the findings tests: two units in 乌苏市, one in 沙湾市, a user of every role,
 and a completed drill organised by the first unit."""
+
 from dataclasses import dataclass
 
 import pytest
@@ -32,7 +33,9 @@ def world(make_org, make_user, make_drill):
     org_c = make_org(region_code=SHAWAN)
     drill = make_drill(organizer=org_a, starts_at=at(days=-3), status=DrillStatus.COMPLETED)
     return World(
-        org_a=org_a, org_b=org_b, org_c=org_c,
+        org_a=org_a,
+        org_b=org_b,
+        org_c=org_c,
         admin=make_user(role=Role.ADMIN),
         coordinator=make_user(role=Role.COORDINATOR, region_code=WUSU),
         other_coordinator=make_user(role=Role.COORDINATOR, region_code=SHAWAN),
@@ -45,9 +48,16 @@ def world(make_org, make_user, make_drill):
 
 
 def finding_data(owner, due_days=14, **overrides) -> dict:
-    data = {"summary": "疏散通道堵塞", "severity": "major", "category": "facility",
-            "corrective_action": {"description": "清理二楼东侧通道", "owner": owner.id,
-                                  "due_on": at(days=due_days).date().isoformat()}}
+    data = {
+        "summary": "疏散通道堵塞",
+        "severity": "major",
+        "category": "facility",
+        "corrective_action": {
+            "description": "清理二楼东侧通道",
+            "owner": owner.id,
+            "due_on": at(days=due_days).date().isoformat(),
+        },
+    }
     data.update(overrides)
     return data
 

@@ -6,6 +6,7 @@ Runs under Debian's system Python (python3-gi + gir1.2-ical-3.0), not the projec
     /usr/bin/python3 tests/libical_check.py FILE
 Exit status 3 when libical is not installed.
 """
+
 import json
 import sys
 
@@ -41,8 +42,10 @@ def utc(value) -> str:
     if value.is_date():
         return f"{value.get_year():04d}-{value.get_month():02d}-{value.get_day():02d}"
     value = value.convert_to_zone(ICal.Timezone.get_utc_timezone())
-    return (f"{value.get_year():04d}-{value.get_month():02d}-{value.get_day():02d}T"
-            f"{value.get_hour():02d}:{value.get_minute():02d}:{value.get_second():02d}")
+    return (
+        f"{value.get_year():04d}-{value.get_month():02d}-{value.get_day():02d}T"
+        f"{value.get_hour():02d}:{value.get_minute():02d}:{value.get_second():02d}"
+    )
 
 
 def main(path: str) -> None:
@@ -52,8 +55,10 @@ def main(path: str) -> None:
         print(json.dumps({"errors": [{"component": "", "error": "no VCALENDAR"}], "events": {}}))
         return
     calendar.check_restrictions()
-    events = {event.get_uid(): [utc(event.get_dtstart()), utc(event.get_dtend()), event.get_summary()]
-              for event in children(calendar, ICal.ComponentKind.VEVENT_COMPONENT)}
+    events = {
+        event.get_uid(): [utc(event.get_dtstart()), utc(event.get_dtend()), event.get_summary()]
+        for event in children(calendar, ICal.ComponentKind.VEVENT_COMPONENT)
+    }
     print(json.dumps({"errors": errors(calendar, "VCALENDAR"), "events": events}, ensure_ascii=False))
 
 

@@ -1,5 +1,6 @@
 """A real server (gunicorn: two worker processes of eight threads) on a database of its own, and a small
 HTTP client, for tests that send requests at the same moment."""
+
 import http.cookiejar
 import json
 import os
@@ -64,7 +65,8 @@ class Client:
     def __init__(self, base: str, token: str | None = None):
         self.base, self.token = base, token
         self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect())
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), NoRedirect()
+        )
 
     def call(self, method: str, path: str, json_body=None, form: dict | None = None, headers=None) -> Answer:
         headers = dict(headers or {})
@@ -76,8 +78,9 @@ class Client:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(self.base + urllib.parse.quote(path, safe="/?=&%:"), data=data,
-                                         method=method, headers=headers)
+        request = urllib.request.Request(
+            self.base + urllib.parse.quote(path, safe="/?=&%:"), data=data, method=method, headers=headers
+        )
         try:
             with self.opener.open(request, timeout=60) as response:
                 return Answer(response.status, response.headers, response.read())
@@ -92,20 +95,20 @@ class Client:
     def login(self, username: str, password: str) -> "Client":
         client = Client(self.base)
         token = hidden_fields(client.call("GET", "/login").text)["csrf_token"]
-        answer = client.call("POST", "/login", form={"csrf_token": token, "username": username,
-                                                      "password": password})
+        answer = client.call("POST", "/login", form={"csrf_token": token, "username": username, "password": password})
         assert answer.status == 302, answer.text
         return client
 
 
 def hidden_fields(html: str, action: str | None = None) -> dict:
     """The hidden inputs of the page's first form (or the first posting to `action`)."""
-    for match in re.finditer(r'<form\b([^>]*)>(.*?)</form>', html, re.S):
+    for match in re.finditer(r"<form\b([^>]*)>(.*?)</form>", html, re.S):
         if action is not None and f'action="{action}"' not in match.group(1):
             continue
-        return dict(re.findall(r'<input\b[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', match.group(2))
-                    + re.findall(r'<input\b[^>]*name="([^"]+)"[^>]*type="hidden"[^>]*value="([^"]*)"',
-                                 match.group(2)))
+        return dict(
+            re.findall(r'<input\b[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', match.group(2))
+            + re.findall(r'<input\b[^>]*name="([^"]+)"[^>]*type="hidden"[^>]*value="([^"]*)"', match.group(2))
+        )
     raise AssertionError(f"no form posting to {action} on the page")
 
 
@@ -132,9 +135,15 @@ def _free_port() -> int:
 def live_environment(folder: Path) -> dict:
     """The environment of a server and its commands on a fresh database (migrated, with the live admin)."""
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=_database(folder), DRILLMGR_INSTANCE=str(folder / "instance"),
-               DRILLMGR_SECRET_KEY="live-test-secret", DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
-               DRILLMGR_UPLOAD_DIR=str(folder / "uploads"), LANG="C.UTF-8", DRILLMGR_LOGIN_RATE_LIMIT="1000 per minute")
+    env.update(
+        DRILLMGR_SQLALCHEMY_DATABASE_URI=_database(folder),
+        DRILLMGR_INSTANCE=str(folder / "instance"),
+        DRILLMGR_SECRET_KEY="live-test-secret",
+        DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
+        DRILLMGR_UPLOAD_DIR=str(folder / "uploads"),
+        LANG="C.UTF-8",
+        DRILLMGR_LOGIN_RATE_LIMIT="1000 per minute",
+    )
     for args in (["db", "upgrade"], ["create-user", ADMIN, "--role", "admin", "--password", PASSWORD]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
@@ -144,9 +153,24 @@ def live_environment(folder: Path) -> dict:
 def start_server(env: dict, workers: int = 2) -> tuple[subprocess.Popen, str]:
     """gunicorn on a free port; its process and base URL once it answers."""
     port = _free_port()
-    process = subprocess.Popen([str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", "8",
-                                "-b", f"127.0.0.1:{port}", "drillmgr:create_app()"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [
+            str(BIN / "gunicorn"),
+            "-w",
+            str(workers),
+            "-k",
+            "gthread",
+            "--threads",
+            "8",
+            "-b",
+            f"127.0.0.1:{port}",
+            "drillmgr:create_app()",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:

@@ -3,6 +3,7 @@
 The cast: the prefecture admin, the coordinators of Wusu and Shawan, a read-only user of Wusu,
 and unit staff of a Wusu unit and of a Shawan unit.
 """
+
 from types import SimpleNamespace
 
 import pytest
@@ -25,7 +26,10 @@ def cast(make_org, make_user, make_region):
     other_wusu_org = make_org(name="乌苏市人民医院", kind=OrgKind.HOSPITAL, region_code=WUSU)
     shawan_org = make_org(name="沙湾市第一中学", region_code=SHAWAN)
     return SimpleNamespace(
-        township=township, wusu_org=wusu_org, other_wusu_org=other_wusu_org, shawan_org=shawan_org,
+        township=township,
+        wusu_org=wusu_org,
+        other_wusu_org=other_wusu_org,
+        shawan_org=shawan_org,
         admin=make_user(Role.ADMIN, username="t_admin"),
         coord_wusu=make_user(Role.COORDINATOR, region_code=WUSU, username="t_coord_wusu"),
         coord_shawan=make_user(Role.COORDINATOR, region_code=SHAWAN, username="t_coord_shawan"),
@@ -91,8 +95,11 @@ def test_org_api_view_update_and_create(client, cast, actor):
     assert not listed & {getattr(cast, t).id for t in ORG_VIEW if not ORG_VIEW[t][actor]}
 
     count_before = db.session.scalar(sa.select(sa.func.count()).select_from(Organisation))
-    create = client.post("/api/v1/orgs", headers=headers,
-                         json={"name": f"新单位{actor}", "kind": "school", "region_code": cast.township.code})
+    create = client.post(
+        "/api/v1/orgs",
+        headers=headers,
+        json={"name": f"新单位{actor}", "kind": "school", "region_code": cast.township.code},
+    )
     may_create = actor in ("admin", "coord_wusu")
     assert create.status_code == (201 if may_create else 403), (actor, create.get_json())
     count_after = db.session.scalar(sa.select(sa.func.count()).select_from(Organisation))
@@ -101,7 +108,9 @@ def test_org_api_view_update_and_create(client, cast, actor):
 
 def test_coordinator_cannot_move_an_org_into_another_county(client, cast):
     org = cast.wusu_org
-    response = client.patch(f"/api/v1/orgs/{org.id}", json={"region_code": SHAWAN, "version": 1}, headers=bearer(cast.coord_wusu))
+    response = client.patch(
+        f"/api/v1/orgs/{org.id}", json={"region_code": SHAWAN, "version": 1}, headers=bearer(cast.coord_wusu)
+    )
     assert response.status_code == 403
     db.session.expire_all()
     assert org.region_code == cast.township.code and org.version == 1
@@ -150,8 +159,11 @@ def test_user_api_view_update_and_create(client, cast, actor):
     assert not {f"t_{t}" for t in USER_VIEW if not USER_VIEW[t][actor] and t != actor} & listed
 
     count_before = db.session.scalar(sa.select(sa.func.count()).select_from(User))
-    create = client.post("/api/v1/users", headers=headers, json={
-        "username": f"new_{actor}", "password": "long-enough-1", "role": "org_staff", "org_id": cast.wusu_org.id})
+    create = client.post(
+        "/api/v1/users",
+        headers=headers,
+        json={"username": f"new_{actor}", "password": "long-enough-1", "role": "org_staff", "org_id": cast.wusu_org.id},
+    )
     may_create = actor in ("admin", "coord_wusu")
     assert create.status_code == (201 if may_create else 403), (actor, create.get_json())
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == count_before + may_create
@@ -159,14 +171,18 @@ def test_user_api_view_update_and_create(client, cast, actor):
 
 # --- regions ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("actor, visible, manageable", [
-    ("admin", {PREFECTURE, WUSU, SHAWAN, "township"}, {PREFECTURE, WUSU, SHAWAN, "township"}),
-    ("coord_wusu", {WUSU, "township"}, {WUSU, "township"}),
-    ("coord_shawan", {SHAWAN}, {SHAWAN}),
-    ("viewer_wusu", {WUSU, "township"}, set()),
-    ("staff_wusu", {"township"}, set()),
-    ("staff_shawan", {SHAWAN}, set()),
-])
+
+@pytest.mark.parametrize(
+    "actor, visible, manageable",
+    [
+        ("admin", {PREFECTURE, WUSU, SHAWAN, "township"}, {PREFECTURE, WUSU, SHAWAN, "township"}),
+        ("coord_wusu", {WUSU, "township"}, {WUSU, "township"}),
+        ("coord_shawan", {SHAWAN}, {SHAWAN}),
+        ("viewer_wusu", {WUSU, "township"}, set()),
+        ("staff_wusu", {"township"}, set()),
+        ("staff_shawan", {SHAWAN}, set()),
+    ],
+)
 def test_region_scope(cast, actor, visible, manageable):
     """Viewing a region, and acting in it (creating and changing its units and users)."""
     user = getattr(cast, actor)
@@ -186,55 +202,73 @@ def test_region_tree_is_reference_data_for_every_role(client, cast):
 
 # --- never more power than one's own -----------------------------------------------------------
 
-@pytest.mark.parametrize("payload", [
-    {"role": "admin"},
-    {"role": "coordinator", "region_code": PREFECTURE},
-    {"role": "coordinator", "region_code": SHAWAN},
-    {"role": "viewer", "region_code": PREFECTURE},
-    {"role": "org_staff", "org_id": "shawan_org"},
-])
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"role": "admin"},
+        {"role": "coordinator", "region_code": PREFECTURE},
+        {"role": "coordinator", "region_code": SHAWAN},
+        {"role": "viewer", "region_code": PREFECTURE},
+        {"role": "org_staff", "org_id": "shawan_org"},
+    ],
+)
 def test_coordinator_cannot_create_a_user_with_more_power(client, cast, payload):
     payload = {k: (cast.shawan_org.id if v == "shawan_org" else v) for k, v in payload.items()}
     count = db.session.scalar(sa.select(sa.func.count()).select_from(User))
-    response = client.post("/api/v1/users", headers=bearer(cast.coord_wusu),
-                           json={"username": "escalated", "password": "long-enough-1", **payload})
+    response = client.post(
+        "/api/v1/users",
+        headers=bearer(cast.coord_wusu),
+        json={"username": "escalated", "password": "long-enough-1", **payload},
+    )
     assert response.status_code == 403, response.get_json()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == count
 
 
-@pytest.mark.parametrize("payload", [
-    {"role": "admin"},
-    {"role": "coordinator", "region_code": SHAWAN},
-    {"role": "viewer", "region_code": PREFECTURE},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"role": "admin"},
+        {"role": "coordinator", "region_code": SHAWAN},
+        {"role": "viewer", "region_code": PREFECTURE},
+    ],
+)
 def test_coordinator_cannot_raise_a_users_power(client, cast, payload):
     target = cast.staff_wusu
-    response = client.patch(f"/api/v1/users/{target.id}", headers=bearer(cast.coord_wusu),
-                            json={**payload, "version": 1})
+    response = client.patch(
+        f"/api/v1/users/{target.id}", headers=bearer(cast.coord_wusu), json={**payload, "version": 1}
+    )
     assert response.status_code == 403
     db.session.expire_all()
     assert (target.role, target.org_id, target.region_code) == (Role.ORG_STAFF, cast.wusu_org.id, None)
 
 
 def test_coordinator_cannot_change_their_own_role(client, cast):
-    response = client.patch(f"/api/v1/users/{cast.coord_wusu.id}", headers=bearer(cast.coord_wusu),
-                            json={"role": "admin", "version": 1})
+    response = client.patch(
+        f"/api/v1/users/{cast.coord_wusu.id}", headers=bearer(cast.coord_wusu), json={"role": "admin", "version": 1}
+    )
     assert response.status_code == 403
     db.session.expire_all()
     assert cast.coord_wusu.role == Role.COORDINATOR
 
 
 def test_coordinator_may_create_an_equal_in_their_own_county(client, cast):
-    response = client.post("/api/v1/users", headers=bearer(cast.coord_wusu), json={
-        "username": "wusu-deputy", "password": "long-enough-1", "role": "coordinator", "region_code": WUSU})
+    response = client.post(
+        "/api/v1/users",
+        headers=bearer(cast.coord_wusu),
+        json={"username": "wusu-deputy", "password": "long-enough-1", "role": "coordinator", "region_code": WUSU},
+    )
     assert response.status_code == 201
     assert response.get_json()["region_code"] == WUSU
 
 
 @pytest.mark.parametrize("actor", ["viewer_wusu", "staff_wusu"])
 def test_viewers_and_staff_create_nobody(client, cast, actor):
-    response = client.post("/api/v1/users", headers=bearer(getattr(cast, actor)), json={
-        "username": "someone", "password": "long-enough-1", "role": "org_staff", "org_id": cast.wusu_org.id})
+    response = client.post(
+        "/api/v1/users",
+        headers=bearer(getattr(cast, actor)),
+        json={"username": "someone", "password": "long-enough-1", "role": "org_staff", "org_id": cast.wusu_org.id},
+    )
     assert response.status_code == 403
 
 
@@ -249,6 +283,7 @@ def test_can_grant_rules():
 
 # --- the same rules on the web pages -----------------------------------------------------------
 
+
 @pytest.mark.parametrize("actor", ACTORS)
 def test_web_org_and_user_pages_follow_the_scope(client, cast, actor):
     from tests.conftest import login
@@ -259,8 +294,10 @@ def test_web_org_and_user_pages_follow_the_scope(client, cast, actor):
         org = getattr(cast, target)
         before = (org.name, org.headcount, org.version)
         assert client.get(f"/orgs/{org.id}").status_code == (200 if ORG_VIEW[target][actor] else 404)
-        edit = client.post(f"/orgs/{org.id}/edit", data={"name": "改名", "kind": "school",
-                                                         "region_code": org.region_code, "headcount": "1"})
+        edit = client.post(
+            f"/orgs/{org.id}/edit",
+            data={"name": "改名", "kind": "school", "region_code": org.region_code, "headcount": "1"},
+        )
         expected = 302 if ORG_MANAGE[target][actor] else (403 if ORG_VIEW[target][actor] else 404)
         assert edit.status_code == expected, (actor, target, edit.status_code)
         if expected != 302:
@@ -276,9 +313,13 @@ def test_web_org_and_user_pages_follow_the_scope(client, cast, actor):
         else:
             assert page.status_code in (403, 404), (actor, target, page.status_code)
     count = db.session.scalar(sa.select(sa.func.count()).select_from(Organisation))
-    created = client.post("/orgs/new", data={"name": f"网页新建{actor}", "kind": "school",
-                                             "region_code": cast.township.code, "headcount": "10"})
+    created = client.post(
+        "/orgs/new",
+        data={"name": f"网页新建{actor}", "kind": "school", "region_code": cast.township.code, "headcount": "10"},
+    )
     may_create = actor in ("admin", "coord_wusu")
     assert created.status_code == (302 if may_create else (200 if actor == "coord_shawan" else 403)), (
-        actor, created.status_code)
+        actor,
+        created.status_code,
+    )
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == count + may_create

@@ -1,5 +1,6 @@
 """One budget of wrong guesses per address and one per username, shared by the web login and
 /api/v1/auth/token (TestConfig: 5 per minute); with Redis, shared by every worker process."""
+
 import os
 import socket
 import subprocess
@@ -21,14 +22,16 @@ BIN = Path(sys.executable).parent
 
 def web_guess(app, username, password="wrong-guess", address="10.0.0.1"):
     client = app.test_client()
-    return client.post("/login", data={"username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": address}).status_code
+    return client.post(
+        "/login", data={"username": username, "password": password}, environ_base={"REMOTE_ADDR": address}
+    ).status_code
 
 
 def api_guess(app, username, password="wrong-guess", address="10.0.0.1"):
     client = app.test_client()
-    return client.post("/api/v1/auth/token", json={"username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": address}).status_code
+    return client.post(
+        "/api/v1/auth/token", json={"username": username, "password": password}, environ_base={"REMOTE_ADDR": address}
+    ).status_code
 
 
 def test_one_budget_per_address_across_both_endpoints(app, make_user):
@@ -76,8 +79,9 @@ def _free_port() -> int:
 def _post(url, json_body):
     import json
 
-    request = urllib.request.Request(url, data=json.dumps(json_body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(json_body).encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
@@ -105,15 +109,28 @@ def _web_login(base, username, password):
 @pytest.mark.skipif(not _redis_up(), reason="no Redis server at 127.0.0.1:6379")
 def test_with_redis_the_budget_is_shared_by_every_gunicorn_worker(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'limits.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               DRILLMGR_SECRET_KEY="limits-test-secret", DRILLMGR_RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
-               DRILLMGR_RATELIMIT_KEY_PREFIX=f"drillmgr-test-{uuid.uuid4().hex}", DRILLMGR_LOGIN_RATE_LIMIT="4 per minute")
-    for args in (["db", "upgrade"], ["create-user", "guarded", "--role", "admin", "--password", "quiet-lantern-orchard-7"]):
+    env.update(
+        DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'limits.sqlite3'}",
+        DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+        DRILLMGR_SECRET_KEY="limits-test-secret",
+        DRILLMGR_RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
+        DRILLMGR_RATELIMIT_KEY_PREFIX=f"drillmgr-test-{uuid.uuid4().hex}",
+        DRILLMGR_LOGIN_RATE_LIMIT="4 per minute",
+    )
+    for args in (
+        ["db", "upgrade"],
+        ["create-user", "guarded", "--role", "admin", "--password", "quiet-lantern-orchard-7"],
+    ):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
     port = _free_port()
-    server = subprocess.Popen([str(BIN / "gunicorn"), "-w", "3", "-b", f"127.0.0.1:{port}", "drillmgr:create_app()"],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-w", "3", "-b", f"127.0.0.1:{port}", "drillmgr:create_app()"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -122,15 +139,20 @@ def test_with_redis_the_budget_is_shared_by_every_gunicorn_worker(tmp_path):
                 urllib.request.urlopen(f"{base}/api/v1/openapi.json", timeout=2).close()
                 break
             except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read() if server.poll() else ""
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    server.stdout.read() if server.poll() else ""
+                )
                 time.sleep(0.3)
         # Each request is a new connection, so the workers take turns; in memory each would count alone.
-        statuses = [_post(f"{base}/api/v1/auth/token", json_body={"username": "guarded", "password": f"guess{n}"})
-                    for n in range(4)]
+        statuses = [
+            _post(f"{base}/api/v1/auth/token", json_body={"username": "guarded", "password": f"guess{n}"})
+            for n in range(4)
+        ]
         assert statuses == [401] * 4
-        assert [_post(f"{base}/api/v1/auth/token", json_body={"username": "guarded",
-                                                              "password": "quiet-lantern-orchard-7"})
-                for _ in range(6)] == [429] * 6
+        assert [
+            _post(f"{base}/api/v1/auth/token", json_body={"username": "guarded", "password": "quiet-lantern-orchard-7"})
+            for _ in range(6)
+        ] == [429] * 6
         assert _web_login(base, "guarded", "quiet-lantern-orchard-7") == 429
     finally:
         server.terminate()

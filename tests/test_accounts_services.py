@@ -1,4 +1,5 @@
 """Accounts: authentication, tokens, creating and changing users within scope, with audit."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -36,10 +37,17 @@ def test_create_user_by_the_system_and_audit(make_org):
     from drillmgr.audit.services import entries_for
 
     org = make_org(region_code=SHAWAN)
-    user = accounts.create_user(SYSTEM, {"username": "lin", "password": "long-enough-1", "role": "org_staff",
-                                         "org_id": org.id, "region_code": WUSU})
+    user = accounts.create_user(
+        SYSTEM,
+        {"username": "lin", "password": "long-enough-1", "role": "org_staff", "org_id": org.id, "region_code": WUSU},
+    )
     assert (user.role, user.org_id, user.region_code, user.display_name, user.email) == (
-        Role.ORG_STAFF, org.id, None, "", None), "unit staff carry no region of their own"
+        Role.ORG_STAFF,
+        org.id,
+        None,
+        "",
+        None,
+    ), "unit staff carry no region of their own"
     (entry,) = entries_for("user", user.id)
     assert entry.user_id is None and entry.action == "user.create" and entry.after["username"] == "lin"
 

@@ -1,5 +1,6 @@
 """A session ends for good: a replayed cookie after logout, a new password, deactivation or "log out
 everywhere" no longer works, nor do the user's API tokens where the user's credentials changed."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -57,8 +58,9 @@ def test_an_admins_password_reset_ends_the_users_sessions_and_tokens(app, client
     cookie = session_cookie(client)
     headers = token_for(app.test_client(), staff)
     admin_auth = token_for(app.test_client(), admin)
-    response = app.test_client().patch(f"/api/v1/users/{staff.id}", headers=admin_auth,
-                                       json={"password": NEW_PASSWORD, "version": staff.version})
+    response = app.test_client().patch(
+        f"/api/v1/users/{staff.id}", headers=admin_auth, json={"password": NEW_PASSWORD, "version": staff.version}
+    )
     assert response.status_code == 200
     assert not replay(app, cookie)
     assert app.test_client().get("/api/v1/me", headers=headers).status_code == 401
@@ -116,13 +118,19 @@ def test_a_coordinator_logs_out_a_user_they_manage(app, client, staff, make_user
 def test_only_managers_of_the_user_may_log_them_out(app, client, staff, make_user):
     victim = app.test_client()
     login(victim, staff)
-    for intruder, status in ((make_user(Role.COORDINATOR, region_code=SHAWAN), 404),
-                             (make_user(Role.ORG_STAFF, org=staff.org), 403)):
+    for intruder, status in (
+        (make_user(Role.COORDINATOR, region_code=SHAWAN), 404),
+        (make_user(Role.ORG_STAFF, org=staff.org), 403),
+    ):
         client.post("/logout")
         login(client, intruder)
         assert client.post(f"/users/{staff.id}/logout-everywhere").status_code == status
-        assert app.test_client().post(f"/api/v1/users/{staff.id}/logout-everywhere",
-                                      headers=token_for(app.test_client(), intruder)).status_code == 404
+        assert (
+            app.test_client()
+            .post(f"/api/v1/users/{staff.id}/logout-everywhere", headers=token_for(app.test_client(), intruder))
+            .status_code
+            == 404
+        )
     assert victim.get("/").status_code == 200
     assert db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "user.logout_everywhere")) is None
 
@@ -138,13 +146,18 @@ def test_logout_everywhere_through_the_api(app, client, staff, admin):
 
     login(client, staff)
     fresh = token_for(app.test_client(), staff)
-    response = app.test_client().post(f"/api/v1/users/{staff.id}/logout-everywhere",
-                                      headers=token_for(app.test_client(), admin))
+    response = app.test_client().post(
+        f"/api/v1/users/{staff.id}/logout-everywhere", headers=token_for(app.test_client(), admin)
+    )
     assert response.status_code == 204
     assert app.test_client().get("/api/v1/me", headers=fresh).status_code == 401
     assert client.get("/").status_code == 302
-    assert app.test_client().post("/api/v1/users/2147483648/logout-everywhere",
-                                  headers=token_for(app.test_client(), admin)).status_code == 404
+    assert (
+        app.test_client()
+        .post("/api/v1/users/2147483648/logout-everywhere", headers=token_for(app.test_client(), admin))
+        .status_code
+        == 404
+    )
 
 
 def test_changing_ones_own_password_keeps_this_session_and_ends_the_others(app, client, staff):
@@ -152,14 +165,19 @@ def test_changing_ones_own_password_keeps_this_session_and_ends_the_others(app, 
     login(phone, staff)
     token = token_for(app.test_client(), staff)
     login(client, staff)
-    wrong = client.post("/account", data={"current_password": "not-it", "password": NEW_PASSWORD,
-                                           "confirm": NEW_PASSWORD})
+    wrong = client.post(
+        "/account", data={"current_password": "not-it", "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
     assert "这不是您当前的密码。" in wrong.get_data(as_text=True)
-    weak = client.post("/account", data={"current_password": PASSWORD, "password": "wusu-staff2024",
-                                          "confirm": "wusu-staff2024"})
+    weak = client.post(
+        "/account", data={"current_password": PASSWORD, "password": "wusu-staff2024", "confirm": "wusu-staff2024"}
+    )
     assert "用户名" in weak.get_data(as_text=True) and phone.get("/").status_code == 200
-    done = client.post("/account", data={"current_password": PASSWORD, "password": NEW_PASSWORD,
-                                          "confirm": NEW_PASSWORD}, follow_redirects=True)
+    done = client.post(
+        "/account",
+        data={"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
+        follow_redirects=True,
+    )
     assert "您的密码已修改" in done.get_data(as_text=True)
     assert client.get("/").status_code == 200
     assert phone.get("/").status_code == 302
@@ -171,8 +189,10 @@ def test_an_admin_changing_their_own_password_stays_logged_in(app, client, admin
     elsewhere = app.test_client()
     login(elsewhere, admin)
     login(client, admin)
-    response = client.post(f"/users/{admin.id}", data={"username": admin.username, "role": "admin",
-                                                       "password": NEW_PASSWORD, "active": "y"})
+    response = client.post(
+        f"/users/{admin.id}",
+        data={"username": admin.username, "role": "admin", "password": NEW_PASSWORD, "active": "y"},
+    )
     assert response.status_code == 302
     assert client.get("/").status_code == 200 and elsewhere.get("/").status_code == 302
 

@@ -1,4 +1,5 @@
 """The web side of the foundation: login, language, CSRF, rate limit, cookies, user and org management."""
+
 import io
 
 import pytest
@@ -18,6 +19,7 @@ def text(response) -> str:
 
 
 # --- logging in and out ----------------------------------------------------------------------
+
 
 def test_login_page_is_chinese_by_default(client):
     page = text(client.get("/login"))
@@ -46,11 +48,11 @@ def test_login_follows_only_local_next(client, make_user):
     response = client.post("/login?next=/orgs/", data={"username": user.username, "password": PASSWORD})
     assert response.headers["Location"] == "/orgs/"
     client.post("/logout")
-    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example/",
-                   "javascript:alert(1)"):
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example/", "javascript:alert(1)"):
         client.post("/logout")
-        response = client.post("/login", query_string={"next": target},
-                               data={"username": user.username, "password": PASSWORD})
+        response = client.post(
+            "/login", query_string={"next": target}, data={"username": user.username, "password": PASSWORD}
+        )
         assert response.headers["Location"] == "/", target
     response = client.post("/language", data={"lang": "en", "next": "//evil.example/"})
     assert response.headers["Location"] == "/"
@@ -129,10 +131,12 @@ def test_production_cookies_are_secure_unless_switched_off(monkeypatch, caplog):
         create_app(Production)
     assert [r.getMessage() for r in caplog.records if "SESSION_COOKIE_SECURE" in r.getMessage()] == [
         "The environment variable SESSION_COOKIE_SECURE is read for this release only: "
-        "set DRILLMGR_SESSION_COOKIE_SECURE instead."]
+        "set DRILLMGR_SESSION_COOKIE_SECURE instead."
+    ]
 
 
 # --- language --------------------------------------------------------------------------------
+
 
 def test_language_switch_is_one_click_and_remembered(client, make_user):
     user = make_user(Role.ADMIN)
@@ -167,6 +171,7 @@ def test_users_saved_locale_is_used_on_login(client, make_user):
 
 # --- CSRF ------------------------------------------------------------------------------------
 
+
 def web_post_rules(app):
     for rule in app.url_map.iter_rules():
         if "POST" in rule.methods and not rule.endpoint.startswith("api."):
@@ -178,15 +183,24 @@ def test_every_web_form_refuses_a_post_without_csrf_token(app, client, make_user
     login_response = client.post("/login", data={"username": "x", "password": "y"})
     assert login_response.status_code == 400, "the login form itself is protected"
     rules = list(web_post_rules(app))
-    assert {r.endpoint for r in rules} >= {"accounts.login", "accounts.logout", "accounts.set_language",
-                                           "accounts.new_user", "accounts.edit_user", "orgs.new", "orgs.edit",
-                                           "orgs.import_file"}
+    assert {r.endpoint for r in rules} >= {
+        "accounts.login",
+        "accounts.logout",
+        "accounts.set_language",
+        "accounts.new_user",
+        "accounts.edit_user",
+        "orgs.new",
+        "orgs.edit",
+        "orgs.import_file",
+    }
     urls = app.url_map.bind("localhost")
     for rule in rules:
         values = {arg: sorted(getattr(rule._converters[arg], "items", None) or ["1"])[0] for arg in rule.arguments}
         response = client.post(urls.build(rule.endpoint, values), data={"anything": "1"})
         assert response.status_code == 400 and "表单已过期或不是从本网站提交的" in text(response), (
-            rule.endpoint, response.status_code)
+            rule.endpoint,
+            response.status_code,
+        )
 
 
 def test_csrf_token_makes_the_form_work(app, client, make_user, monkeypatch):
@@ -199,6 +213,7 @@ def test_csrf_token_makes_the_form_work(app, client, make_user, monkeypatch):
 
 
 # --- user management -------------------------------------------------------------------------
+
 
 def test_users_page_is_for_managers_only(client, make_user, make_org):
     staff = make_user(Role.ORG_STAFF, org=make_org())
@@ -224,9 +239,19 @@ def test_create_user_on_the_web(client, make_user, make_org):
     login(client, admin)
     form = text(client.get("/users/new"))
     assert "乌苏市" in form and org.name in form
-    response = client.post("/users/new", data={
-        "username": "new-teacher", "display_name": "李老师", "email": "", "role": "org_staff",
-        "region_code": "", "org_id": str(org.id), "password": "long-enough-1", "active": "y"})
+    response = client.post(
+        "/users/new",
+        data={
+            "username": "new-teacher",
+            "display_name": "李老师",
+            "email": "",
+            "role": "org_staff",
+            "region_code": "",
+            "org_id": str(org.id),
+            "password": "long-enough-1",
+            "active": "y",
+        },
+    )
     assert response.status_code == 302
     user = db.session.scalar(sa.select(User).where(User.username == "new-teacher"))
     assert (user.role, user.org_id, user.display_name) == (Role.ORG_STAFF, org.id, "李老师")
@@ -236,9 +261,18 @@ def test_create_user_on_the_web(client, make_user, make_org):
 def test_user_form_errors_are_shown_and_nothing_is_lost(client, make_user, make_org):
     admin = make_user(Role.ADMIN, username="taken")
     login(client, admin)
-    response = client.post("/users/new", data={
-        "username": "taken", "display_name": "保留的名字", "email": "keep@example.cn", "role": "viewer",
-        "region_code": "", "org_id": "", "password": "short"})
+    response = client.post(
+        "/users/new",
+        data={
+            "username": "taken",
+            "display_name": "保留的名字",
+            "email": "keep@example.cn",
+            "role": "viewer",
+            "region_code": "",
+            "org_id": "",
+            "password": "short",
+        },
+    )
     assert response.status_code == 200
     page = text(response)
     assert "该用户名已被使用。" in page and "协调员和只读用户必须指定所辖区域。" in page
@@ -253,8 +287,10 @@ def test_coordinator_cannot_create_an_admin_on_the_web(client, make_user):
     coord = make_user(Role.COORDINATOR, region_code=WUSU)
     login(client, coord)
     assert 'value="admin"' not in text(client.get("/users/new"))
-    response = client.post("/users/new", data={"username": "sneaky", "role": "admin", "password": "long-enough-1",
-                                               "region_code": "", "org_id": ""})
+    response = client.post(
+        "/users/new",
+        data={"username": "sneaky", "role": "admin", "password": "long-enough-1", "region_code": "", "org_id": ""},
+    )
     assert response.status_code == 200
     assert db.session.scalar(sa.select(User).where(User.username == "sneaky")) is None
 
@@ -264,8 +300,16 @@ def test_coordinator_cannot_create_staff_of_another_county_on_the_web(client, ma
     shawan_org = make_org(region_code=SHAWAN)
     login(client, coord)
     assert shawan_org.name not in text(client.get("/users/new"))
-    response = client.post("/users/new", data={"username": "sneaky", "role": "org_staff", "org_id": str(shawan_org.id),
-                                               "password": "long-enough-1", "region_code": ""})
+    response = client.post(
+        "/users/new",
+        data={
+            "username": "sneaky",
+            "role": "org_staff",
+            "org_id": str(shawan_org.id),
+            "password": "long-enough-1",
+            "region_code": "",
+        },
+    )
     assert response.status_code == 200 and "您无权创建该角色或范围的用户。" in text(response)
     assert db.session.scalar(sa.select(User).where(User.username == "sneaky")) is None
 
@@ -276,13 +320,27 @@ def test_edit_user_on_the_web(client, make_user):
     login(client, admin)
     form = text(client.get(f"/users/{target.id}"))
     assert 'value="old@example.cn"' in form
-    response = client.post(f"/users/{target.id}", data={
-        "username": target.username, "display_name": "新名字", "email": "", "role": "coordinator",
-        "region_code": SHAWAN, "org_id": "", "password": "", "active": "y"})
+    response = client.post(
+        f"/users/{target.id}",
+        data={
+            "username": target.username,
+            "display_name": "新名字",
+            "email": "",
+            "role": "coordinator",
+            "region_code": SHAWAN,
+            "org_id": "",
+            "password": "",
+            "active": "y",
+        },
+    )
     assert response.status_code == 302
     db.session.expire_all()
     assert (target.role, target.region_code, target.display_name, target.email) == (
-        Role.COORDINATOR, SHAWAN, "新名字", None)
+        Role.COORDINATOR,
+        SHAWAN,
+        "新名字",
+        None,
+    )
     assert target.check_password(PASSWORD), "an empty password field keeps the password"
 
 
@@ -298,6 +356,7 @@ def test_users_list_pages(client, make_user):
 
 
 # --- organisation management -------------------------------------------------------------------
+
 
 def test_org_pages_in_scope(client, make_user, make_org):
     viewer = make_user(Role.VIEWER, region_code=WUSU)
@@ -318,20 +377,33 @@ def test_create_and_edit_org_on_the_web(client, make_user):
     login(client, coord)
     form = text(client.get("/orgs/new"))
     assert "乌苏市" in form and "沙湾市" not in form
-    response = client.post("/orgs/new", data={"name": "乌苏市第九中学", "kind": "school", "region_code": WUSU,
-                                              "headcount": "1200", "address": "", "contact": ""})
+    response = client.post(
+        "/orgs/new",
+        data={
+            "name": "乌苏市第九中学",
+            "kind": "school",
+            "region_code": WUSU,
+            "headcount": "1200",
+            "address": "",
+            "contact": "",
+        },
+    )
     assert response.status_code == 302
     org = db.session.scalar(sa.select(Organisation).where(Organisation.name == "乌苏市第九中学"))
     assert org.headcount == 1200
     edit = text(client.get(f"/orgs/{org.id}/edit"))
     assert 'name="version" type="hidden" value="1"' in edit
-    response = client.post(f"/orgs/{org.id}/edit", data={"name": "乌苏市第九中学", "kind": "school",
-                                                         "region_code": WUSU, "headcount": "1300", "version": "1"})
+    response = client.post(
+        f"/orgs/{org.id}/edit",
+        data={"name": "乌苏市第九中学", "kind": "school", "region_code": WUSU, "headcount": "1300", "version": "1"},
+    )
     assert response.status_code == 302
     db.session.expire_all()
     assert (org.headcount, org.version) == (1300, 2)
-    stale = client.post(f"/orgs/{org.id}/edit", data={"name": "乌苏市第九中学", "kind": "school",
-                                                      "region_code": WUSU, "headcount": "1", "version": "1"})
+    stale = client.post(
+        f"/orgs/{org.id}/edit",
+        data={"name": "乌苏市第九中学", "kind": "school", "region_code": WUSU, "headcount": "1", "version": "1"},
+    )
     assert stale.status_code == 200 and "该单位信息已被他人修改" in text(stale)
     db.session.expire_all()
     assert org.headcount == 1300
@@ -341,15 +413,23 @@ def test_org_form_errors_are_shown_and_nothing_is_lost(client, make_user, make_o
     admin = make_user(Role.ADMIN)
     make_org(name="已存在的单位", region_code=WUSU)
     login(client, admin)
-    response = client.post("/orgs/new", data={"name": "已存在的单位", "kind": "hospital", "region_code": WUSU,
-                                              "headcount": "77", "address": "乌苏市某路1号", "contact": "张三"})
+    response = client.post(
+        "/orgs/new",
+        data={
+            "name": "已存在的单位",
+            "kind": "hospital",
+            "region_code": WUSU,
+            "headcount": "77",
+            "address": "乌苏市某路1号",
+            "contact": "张三",
+        },
+    )
     assert response.status_code == 200
     page = text(response)
     assert "该行政区划内已有同名单位。" in page
     assert 'value="乌苏市某路1号"' in page and 'value="张三"' in page and 'value="77"' in page
     assert '<option selected value="hospital">' in page
-    bad = text(client.post("/orgs/new", data={"name": "", "kind": "school", "region_code": WUSU,
-                                               "headcount": "很多"}))
+    bad = text(client.post("/orgs/new", data={"name": "", "kind": "school", "region_code": WUSU, "headcount": "很多"}))
     assert "is-invalid" in bad
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 1
 
@@ -359,13 +439,15 @@ def test_import_page(client, make_user):
     login(client, admin)
     assert "导入单位" in text(client.get("/orgs/import"))
     good = "name,kind,region_code,headcount\n乌苏市一小,中小学,654202,600\n沙湾市幼儿园,幼儿园,654203,90\n"
-    response = client.post("/orgs/import", data={"file": (io.BytesIO(good.encode()), "units.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/orgs/import", data={"file": (io.BytesIO(good.encode()), "units.csv")}, content_type="multipart/form-data"
+    )
     assert response.status_code == 302
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 2
     bad = "name,kind,region_code,headcount\n好单位,school,654202,10\n坏单位,castle,654202,10\n,school,999,x\n"
-    response = client.post("/orgs/import", data={"file": (io.BytesIO(bad.encode()), "units.csv")},
-                           content_type="multipart/form-data")
+    response = client.post(
+        "/orgs/import", data={"file": (io.BytesIO(bad.encode()), "units.csv")}, content_type="multipart/form-data"
+    )
     page = text(response)
     assert response.status_code == 200 and "未导入任何数据。" in page
     assert "第 3 行" in page and "第 4 行" in page and "第 2 行" not in page
@@ -376,8 +458,11 @@ def test_coordinator_import_outside_the_county_is_refused(client, make_user):
     coord = make_user(Role.COORDINATOR, region_code=WUSU)
     login(client, coord)
     rows = "name,kind,region_code,headcount\n乌苏单位,school,654202,10\n沙湾单位,school,654203,10\n"
-    page = text(client.post("/orgs/import", data={"file": (io.BytesIO(rows.encode()), "u.csv")},
-                            content_type="multipart/form-data"))
+    page = text(
+        client.post(
+            "/orgs/import", data={"file": (io.BytesIO(rows.encode()), "u.csv")}, content_type="multipart/form-data"
+        )
+    )
     assert "第 3 行" in page and "您无权在该行政区划内添加单位。" in page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 0
 
@@ -447,7 +532,8 @@ def test_users_page_filters(client, make_user):
     make_user(Role.COORDINATOR, region_code=SHAWAN, username="coord-two", display_name="李四")
     login(client, admin)
     assert "reader-one" in text(client.get("/users?role=viewer")) and "coord-two" not in text(
-        client.get("/users?role=viewer"))
+        client.get("/users?role=viewer")
+    )
     by_name = text(client.get("/users?q=李"))
     assert "coord-two" in by_name and "reader-one" not in by_name
     assert "暂无用户。" in text(client.get("/users?q=nobody"))

@@ -1,5 +1,6 @@
 """The OpenAPI document states what the server does (issue 10, "OpenAPI as a contract"); .ci/fuzz-api holds the
 server to it with schemathesis, these tests pin the findings that schemathesis reported."""
+
 import pytest
 
 from drillmgr.enums import Role
@@ -75,8 +76,9 @@ def test_required_text_is_not_blank_and_optional_fields_take_null(doc, client, a
     assert "null" in org["properties"]["address"]["type"]
     response = client.post("/api/v1/orgs", json={"name": "   ", "kind": "school", "region_code": WUSU}, headers=auth)
     assert "name" in assert_problem(response, 422)["errors"]
-    response = client.post("/api/v1/orgs", headers=auth,
-                           json={"name": "某学校", "kind": "school", "region_code": WUSU, "address": None})
+    response = client.post(
+        "/api/v1/orgs", headers=auth, json={"name": "某学校", "kind": "school", "region_code": WUSU, "address": None}
+    )
     assert response.status_code == 201
 
 

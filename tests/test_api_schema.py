@@ -1,10 +1,12 @@
 """drillmgr.api.schema reads input exactly as drillmgr.validation.Payload does (the same values, the same
 messages under the same keys), writes answers, and states itself in OpenAPI and to forms."""
+
 from datetime import date, datetime, timezone
 from decimal import Decimal as D
 
 import pytest
 
+from drillmgr.api import fields as f
 from drillmgr.api import schema as s
 from drillmgr.enums import ComplianceStatus, OrgKind
 from drillmgr.errors import ValidationError
@@ -14,26 +16,61 @@ pytestmark = pytest.mark.usefixtures("english")
 
 # (Payload reader and its arguments, the equivalent field)
 CASES = [
-    (("string", {"max_length": 5}), s.Text(max_length=5)),
-    (("string", {"required": True, "max_length": 5}), s.Text(required=True, max_length=5)),
-    (("string", {"max_length": 50, "plain": True}), s.Text(max_length=50, plain=True)),
-    (("reason_text", {"required": True}), s.Text(required=True, max_length=2000, reason=True)),
-    (("reason_text", {}), s.Text(max_length=2000, reason=True)),
-    (("integer", {}), s.Integer()),
-    (("integer", {"required": True, "minimum": 0, "maximum": 10}), s.Integer(required=True, minimum=0, maximum=10)),
-    (("integer", {"minimum": 1}), s.Id()),
-    (("decimal", {"minimum": D("0.0"), "maximum": D("9.9")}), s.Decimal(minimum=D("0.0"), maximum=D("9.9"))),
-    (("boolean", {}), s.Boolean()),
-    (("choice", {"enum_class": OrgKind, "required": True}), s.EnumValue(OrgKind, required=True)),
-    (("choices", {"enum_class": ComplianceStatus}), s.EnumList(ComplianceStatus)),
-    (("id_list", {}), s.IdList()),
-    (("datetime", {}), s.DateTime()),
-    (("date", {}), s.Date()),
+    (("string", {"max_length": 5}), f.Text(max_length=5)),
+    (("string", {"required": True, "max_length": 5}), f.Text(required=True, max_length=5)),
+    (("string", {"max_length": 50, "plain": True}), f.Text(max_length=50, plain=True)),
+    (("reason_text", {"required": True}), f.Text(required=True, max_length=2000, reason=True)),
+    (("reason_text", {}), f.Text(max_length=2000, reason=True)),
+    (("integer", {}), f.Integer()),
+    (("integer", {"required": True, "minimum": 0, "maximum": 10}), f.Integer(required=True, minimum=0, maximum=10)),
+    (("integer", {"minimum": 1}), f.Id()),
+    (("decimal", {"minimum": D("0.0"), "maximum": D("9.9")}), f.Decimal(minimum=D("0.0"), maximum=D("9.9"))),
+    (("boolean", {}), f.Boolean()),
+    (("choice", {"enum_class": OrgKind, "required": True}), f.EnumValue(OrgKind, required=True)),
+    (("choices", {"enum_class": ComplianceStatus}), f.EnumList(ComplianceStatus)),
+    (("id_list", {}), f.IdList()),
+    (("datetime", {}), f.DateTime()),
+    (("date", {}), f.Date()),
 ]
-VALUES = [MISSING, None, "", "  ", "abc", "a\tb\x07", "x" * 2001, " 12 ", "abcdefg", "a\x01b\r\nc", 0, 7, -3, 11, 2**31, -(2**31) - 1, 1.5,
-          "1.5", "9.95", "nan", True, False, [], [1, 2, 2], [0], [MAX_ID + 1], ["x"], ["missed", "missed", "bogus"],
-          "school", "bogus", "2026-05-12T10:00:00+08:00", "2026-05-12T10:00:00", "0001-01-01T00:00:00+00:00",
-          "2026-06-07", "20260607", "3000-01-01", {"a": 1}]
+VALUES = [
+    MISSING,
+    None,
+    "",
+    "  ",
+    "abc",
+    "a\tb\x07",
+    "x" * 2001,
+    " 12 ",
+    "abcdefg",
+    "a\x01b\r\nc",
+    0,
+    7,
+    -3,
+    11,
+    2**31,
+    -(2**31) - 1,
+    1.5,
+    "1.5",
+    "9.95",
+    "nan",
+    True,
+    False,
+    [],
+    [1, 2, 2],
+    [0],
+    [MAX_ID + 1],
+    ["x"],
+    ["missed", "missed", "bogus"],
+    "school",
+    "bogus",
+    "2026-05-12T10:00:00+08:00",
+    "2026-05-12T10:00:00",
+    "0001-01-01T00:00:00+00:00",
+    "2026-06-07",
+    "20260607",
+    "3000-01-01",
+    {"a": 1},
+]
 
 
 def payload_reading(reader, kwargs, data, partial):
@@ -57,8 +94,8 @@ def test_each_field_reads_as_payload_does(reader, field, partial):
 
 def test_load_refuses_what_payload_refuses_with_the_same_error():
     class Thing(s.Schema):
-        name = s.Text(required=True)
-        count = s.Integer(minimum=0)
+        name = f.Text(required=True)
+        count = f.Integer(minimum=0)
 
     with pytest.raises(ValidationError) as error:
         Thing().load([1, 2])
@@ -73,15 +110,18 @@ def test_load_refuses_what_payload_refuses_with_the_same_error():
 
 def test_nested_errors_are_named_outer_dot_inner():
     class Counts(s.Schema):
-        adults = s.Integer(required=True, minimum=0)
+        adults = f.Integer(required=True, minimum=0)
 
     class Report(s.Schema):
-        counts = s.Nested(Counts, required=True)
-        rows = s.List(s.Nested(Counts), max_items=2)
+        counts = f.Nested(Counts, required=True)
+        rows = f.List(f.Nested(Counts), max_items=2)
 
     with pytest.raises(ValidationError) as error:
         Report().load({"counts": {"adults": -1}, "rows": [{"adults": 1}, {}]})
-    assert error.value.errors == {"counts.adults": ["Must be at least 0."], "rows.1.adults": ["This field is required."]}
+    assert error.value.errors == {
+        "counts.adults": ["Must be at least 0."],
+        "rows.1.adults": ["This field is required."],
+    }
     with pytest.raises(ValidationError) as error:
         Report().load({"counts": [], "rows": [{}, {}, {}]})
     assert error.value.errors == {"counts": ["Must be an object."], "rows": ["Must be a list of at most 2 items."]}
@@ -89,7 +129,7 @@ def test_nested_errors_are_named_outer_dot_inner():
 
 def test_a_version_is_read_only_by_a_change():
     class Thing(s.Schema):
-        version = s.Version()
+        version = f.Version()
 
     assert Thing().load({"version": "x"}) == {}
     assert Thing().load({"version": 3}, partial=True) == {"version": 3}
@@ -97,17 +137,28 @@ def test_a_version_is_read_only_by_a_change():
 
 def test_answers_write_enums_dates_and_decimals_as_json():
     class Answer(s.Schema):
-        kind = s.EnumValue(OrgKind)
-        statuses = s.EnumList(ComplianceStatus)
-        at = s.DateTime()
-        day = s.Date()
-        magnitude = s.Decimal()
+        kind = f.EnumValue(OrgKind)
+        statuses = f.EnumList(ComplianceStatus)
+        at = f.DateTime()
+        day = f.Date()
+        magnitude = f.Decimal()
 
     moment = datetime(2026, 5, 12, 2, 0, tzinfo=timezone.utc)
-    assert Answer().dump({"kind": OrgKind.SCHOOL, "statuses": [ComplianceStatus.MISSED], "at": moment,
-                          "day": date(2026, 6, 7), "magnitude": D("5.5")}) == {
-        "kind": "school", "statuses": ["missed"], "at": "2026-05-12T10:00:00+08:00", "day": "2026-06-07",
-        "magnitude": 5.5}
+    assert Answer().dump(
+        {
+            "kind": OrgKind.SCHOOL,
+            "statuses": [ComplianceStatus.MISSED],
+            "at": moment,
+            "day": date(2026, 6, 7),
+            "magnitude": D("5.5"),
+        }
+    ) == {
+        "kind": "school",
+        "statuses": ["missed"],
+        "at": "2026-05-12T10:00:00+08:00",
+        "day": "2026-06-07",
+        "magnitude": 5.5,
+    }
 
 
 def test_forms_take_their_limits_and_choices_from_the_schema():
@@ -116,7 +167,9 @@ def test_forms_take_their_limits_and_choices_from_the_schema():
 
     assert schema_length(OrganisationSchema, "name").max == 200
     assert (schema_range(OrganisationSchema, "headcount").min, schema_range(OrganisationSchema, "headcount").max) == (
-        0, 1_000_000)
+        0,
+        1_000_000,
+    )
     assert ("school", str(OrgKind.SCHOOL.label)) in schema_choices(OrganisationSchema, "kind")()
 
 
@@ -125,6 +178,10 @@ def test_query_arguments_are_documented_from_their_schema():
     from drillmgr.orgs.schemas import OrgFiltersSchema
 
     region, kind = query_params(OrgFiltersSchema)
-    assert region == {"name": "region", "in": "query", "schema": {"type": "string", "maxLength": 12},
-                      "description": "region code (its subtree)"}
+    assert region == {
+        "name": "region",
+        "in": "query",
+        "schema": {"type": "string", "maxLength": 12},
+        "description": "region code (its subtree)",
+    }
     assert kind["name"] == "kind" and "school" in kind["schema"]["enum"]

@@ -1,5 +1,6 @@
 """Uploads never leave a file without its row: a file is written under a temporary name, takes its
 real name once its row is committed, and the sweep job removes what a killed worker left behind."""
+
 import hashlib
 import io
 import json
@@ -51,6 +52,7 @@ def uploads(app):
 
 # --- in one process ---------------------------------------------------------------------------
 
+
 def test_file_takes_its_name_only_when_its_row_is_committed(app, uploads, make_user, make_drill):
     admin = make_user(role=Role.ADMIN)
     drill = make_drill(organizer=WUSU)
@@ -96,9 +98,19 @@ def test_sweep_removes_orphans_completes_interrupted_renames_and_is_idempotent(a
     half_done.with_name(half_done.name + services.PART).write_bytes(PDF)
     foreign = uploads / "README"
     foreign.write_text("not an upload")
-    db.session.add(Attachment(corrective_action_id=None, drill_id=None, kind="other", filename="x.pdf",
-                              stored_name=half_done.name, content_type="application/pdf", size=len(PDF),
-                              sha256=hashlib.sha256(PDF).hexdigest(), uploaded_by_id=admin.id))
+    db.session.add(
+        Attachment(
+            corrective_action_id=None,
+            drill_id=None,
+            kind="other",
+            filename="x.pdf",
+            stored_name=half_done.name,
+            content_type="application/pdf",
+            size=len(PDF),
+            sha256=hashlib.sha256(PDF).hexdigest(),
+            uploaded_by_id=admin.id,
+        )
+    )
     db.session.flush()
     for path in (orphan, half_done.with_name(half_done.name + services.PART), foreign):
         age(path)
@@ -117,6 +129,7 @@ def test_sweep_is_a_scheduled_job():
 
 # --- a real worker killed in the middle of an upload ----------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -134,9 +147,15 @@ def call(base: str, method: str, path: str, body: bytes | None = None, headers: 
 
 def multipart(filename: str, content: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nplan\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-            f"Content-Type: application/pdf\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nplan\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            f"Content-Type: application/pdf\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -152,17 +171,31 @@ def worker_pid(master: int) -> int:
 @pytest.fixture
 def server(tmp_path):
     """gunicorn with one worker, on its own SQLite database and upload folder."""
-    env = {**os.environ, "DRILLMGR_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}", "DRILLMGR_SECRET_KEY": "k" * 32,
-           "DRILLMGR_UPLOAD_DIR": str(tmp_path / "uploads"), "DRILLMGR_INSTANCE": str(tmp_path)}
+    env = {
+        **os.environ,
+        "DRILLMGR_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DRILLMGR_SECRET_KEY": "k" * 32,
+        "DRILLMGR_UPLOAD_DIR": str(tmp_path / "uploads"),
+        "DRILLMGR_INSTANCE": str(tmp_path),
+    }
     env.pop("TEST_DATABASE_URL", None)
     drillmgr = str(BIN / "drillmgr")
     subprocess.run([drillmgr, "db", "upgrade"], env=env, cwd=PROJECT_DIR, check=True, capture_output=True)
-    subprocess.run([drillmgr, "create-user", "boss", "--role", "admin", "--password", PASSWORD], env=env,
-                   cwd=PROJECT_DIR, check=True, capture_output=True)
+    subprocess.run(
+        [drillmgr, "create-user", "boss", "--role", "admin", "--password", PASSWORD],
+        env=env,
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    master = subprocess.Popen([str(BIN / "gunicorn"), "-w", "1", "--timeout", "60", "-b", f"127.0.0.1:{port}",
-                               "drillmgr:create_app()"], env=env, cwd=PROJECT_DIR,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    master = subprocess.Popen(
+        [str(BIN / "gunicorn"), "-w", "1", "--timeout", "60", "-b", f"127.0.0.1:{port}", "drillmgr:create_app()"],
+        env=env,
+        cwd=PROJECT_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(150):
         try:
@@ -171,8 +204,13 @@ def server(tmp_path):
         except OSError:
             time.sleep(0.1)
     try:
-        yield {"base": base, "env": env, "master": master, "db": tmp_path / "db.sqlite3",
-               "uploads": tmp_path / "uploads"}
+        yield {
+            "base": base,
+            "env": env,
+            "master": master,
+            "db": tmp_path / "db.sqlite3",
+            "uploads": tmp_path / "uploads",
+        }
     finally:
         master.terminate()
         master.wait(timeout=20)
@@ -180,28 +218,52 @@ def server(tmp_path):
 
 def run_sweeps(env: dict) -> list[str]:
     """The sweep job in a process of its own: once as things are, then twice once every file is old."""
-    code = ("import os, time\nfrom pathlib import Path\nfrom drillmgr import create_app\n"
-            "from drillmgr.db import utcnow\nfrom drillmgr.scheduler.jobs import sweep_uploads\n"
-            "app = create_app()\nwith app.app_context():\n"
-            "    print(sweep_uploads(utcnow()))\n"
-            "    for path in Path(app.config['UPLOAD_DIR']).iterdir():\n"
-            "        os.utime(path, (time.time() - 7200, time.time() - 7200))\n"
-            "    print(sweep_uploads(utcnow()))\n    print(sweep_uploads(utcnow()))\n")
-    done = subprocess.run([sys.executable, "-c", code], env=env | {"LANG": "en_US.UTF-8", "LC_ALL": ""},
-                          cwd=PROJECT_DIR, check=True, capture_output=True, text=True)
+    code = (
+        "import os, time\nfrom pathlib import Path\nfrom drillmgr import create_app\n"
+        "from drillmgr.db import utcnow\nfrom drillmgr.scheduler.jobs import sweep_uploads\n"
+        "app = create_app()\nwith app.app_context():\n"
+        "    print(sweep_uploads(utcnow()))\n"
+        "    for path in Path(app.config['UPLOAD_DIR']).iterdir():\n"
+        "        os.utime(path, (time.time() - 7200, time.time() - 7200))\n"
+        "    print(sweep_uploads(utcnow()))\n    print(sweep_uploads(utcnow()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env | {"LANG": "en_US.UTF-8", "LC_ALL": ""},
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return done.stdout.strip().splitlines()
 
 
 def test_a_worker_killed_mid_upload_leaves_only_a_temporary_file_which_the_sweep_removes(server):
     base = server["base"]
-    status, body = call(base, "POST", "/api/v1/auth/token", json.dumps({"username": "boss", "password": PASSWORD})
-                        .encode(), {"Content-Type": "application/json"})
+    status, body = call(
+        base,
+        "POST",
+        "/api/v1/auth/token",
+        json.dumps({"username": "boss", "password": PASSWORD}).encode(),
+        {"Content-Type": "application/json"},
+    )
     assert status == 200, body
     auth = {"Authorization": f"Bearer {json.loads(body)['token']}"}
-    status, body = call(base, "POST", "/api/v1/drills", json.dumps({
-        "title": "疏散演练", "form": "evacuation", "organizer_region_code": WUSU,
-        "starts_at": at(days=3).isoformat(), "ends_at": at(days=3, hours=1).isoformat()}).encode(),
-        auth | {"Content-Type": "application/json"})
+    status, body = call(
+        base,
+        "POST",
+        "/api/v1/drills",
+        json.dumps(
+            {
+                "title": "疏散演练",
+                "form": "evacuation",
+                "organizer_region_code": WUSU,
+                "starts_at": at(days=3).isoformat(),
+                "ends_at": at(days=3, hours=1).isoformat(),
+            }
+        ).encode(),
+        auth | {"Content-Type": "application/json"},
+    )
     assert status == 201, body
     drill_id = json.loads(body)["id"]
 
@@ -215,8 +277,15 @@ def test_a_worker_killed_mid_upload_leaves_only_a_temporary_file_which_the_sweep
 
     def send():
         try:
-            answers.append(call(base, "POST", f"/api/v1/drills/{drill_id}/attachments", upload,
-                                auth | {"Content-Type": content_type})[0])
+            answers.append(
+                call(
+                    base,
+                    "POST",
+                    f"/api/v1/drills/{drill_id}/attachments",
+                    upload,
+                    auth | {"Content-Type": content_type},
+                )[0]
+            )
         except OSError:
             answers.append("connection lost")
 
@@ -239,16 +308,19 @@ def test_a_worker_killed_mid_upload_leaves_only_a_temporary_file_which_the_sweep
     # The respawned worker takes uploads as before; then the sweep, once the orphan is old enough.
     for _ in range(100):
         try:
-            status, body = call(base, "POST", f"/api/v1/drills/{drill_id}/attachments", upload,
-                                auth | {"Content-Type": content_type})
+            status, body = call(
+                base, "POST", f"/api/v1/drills/{drill_id}/attachments", upload, auth | {"Content-Type": content_type}
+            )
             break
         except OSError:
             time.sleep(0.1)
     assert status == 201, body
     kept = json.loads(body)
-    assert run_sweeps(server["env"]) == ["0 orphaned files removed, 0 completed.",  # too young to judge
-                                         "1 orphaned files removed, 0 completed.",
-                                         "0 orphaned files removed, 0 completed."]
+    assert run_sweeps(server["env"]) == [
+        "0 orphaned files removed, 0 completed.",  # too young to judge
+        "1 orphaned files removed, 0 completed.",
+        "0 orphaned files removed, 0 completed.",
+    ]
     left = stored_files(server["uploads"])
     assert len(left) == 1 and not left[0].endswith(services.PART)
     status, body = call(base, "GET", f"/api/v1/attachments/{kept['id']}", headers=auth)

@@ -1,5 +1,6 @@
 """Backups only their owner can read, and restores that exit 0 and give back the same data: with
 `drillmgr restore`, and on PostgreSQL with the pg_restore command README gives."""
+
 import os
 import sqlite3
 import stat
@@ -79,6 +80,7 @@ def test_restore_command_asks_first(app, runner, tmp_path):
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------
 
+
 def _server_url() -> sa.URL:
     configured = os.environ.get("TEST_DATABASE_URL", "")
     if configured.startswith("postgresql"):
@@ -121,11 +123,19 @@ def fingerprint(url: sa.URL) -> dict:
     """Every table's rows, as an order-independent digest, and their count."""
     engine = sa.create_engine(url)
     with engine.connect() as connection:
-        tables = connection.scalars(sa.text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")).all()
-        result = {table: connection.execute(sa.text(
-            f'SELECT count(*), md5(coalesce(string_agg(t::text, \'|\' ORDER BY t::text), \'\')) FROM "{table}" t'
-        )).one()._tuple() for table in tables}
+        tables = connection.scalars(
+            sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename")
+        ).all()
+        result = {
+            table: connection.execute(
+                sa.text(
+                    f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM \"{table}\" t"
+                )
+            )
+            .one()
+            ._tuple()
+            for table in tables
+        }
     engine.dispose()
     return result
 
@@ -143,8 +153,13 @@ def libpq(url: sa.URL) -> str:
 def test_postgres_backup_restores_with_exit_0_and_equal_data(databases, tmp_path):
     source = databases()
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=source.render_as_string(hide_password=False), DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               DRILLMGR_SECRET_KEY="restore-test", DRILLMGR_UPLOAD_DIR=str(tmp_path / "uploads"), LANG="C.UTF-8")
+    env.update(
+        DRILLMGR_SQLALCHEMY_DATABASE_URI=source.render_as_string(hide_password=False),
+        DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+        DRILLMGR_SECRET_KEY="restore-test",
+        DRILLMGR_UPLOAD_DIR=str(tmp_path / "uploads"),
+        LANG="C.UTF-8",
+    )
     for args in (["db", "upgrade"], ["seed-demo", "--orgs", "12", "--drills", "20"]):
         done = cli(env, *args)
         assert done.returncode == 0, done.stderr
@@ -159,14 +174,25 @@ def test_postgres_backup_restores_with_exit_0_and_equal_data(databases, tmp_path
     by_hand = databases()
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "unpacked", filter="data")
-    done = subprocess.run(["pg_restore", *PG_RESTORE_OPTIONS, f"--dbname={libpq(by_hand)}",
-                           str(tmp_path / "unpacked" / "database.pgdump")], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            "pg_restore",
+            *PG_RESTORE_OPTIONS,
+            f"--dbname={libpq(by_hand)}",
+            str(tmp_path / "unpacked" / "database.pgdump"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert (done.returncode, done.stderr) == (0, "")
     assert fingerprint(by_hand) == expected
 
     # `drillmgr restore`, into a fresh database and then again over the restored one.
     target = databases()
-    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=target.render_as_string(hide_password=False), DRILLMGR_UPLOAD_DIR=str(tmp_path / "up2"))
+    env.update(
+        DRILLMGR_SQLALCHEMY_DATABASE_URI=target.render_as_string(hide_password=False),
+        DRILLMGR_UPLOAD_DIR=str(tmp_path / "up2"),
+    )
     for _ in range(2):
         done = cli(env, "restore", "--yes", str(archive))
         assert done.returncode == 0, done.stderr

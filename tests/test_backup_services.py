@@ -1,4 +1,5 @@
 """`drillmgr backup`: a consistent copy of the database and the attachments in one archive."""
+
 import sqlite3
 import subprocess
 import tarfile
@@ -30,8 +31,9 @@ def test_backup_command_archives_database_and_uploads(app, runner, tmp_path):
         assert copy.execute("SELECT version_num FROM alembic_version").fetchone()[0]
         copy.close()
     else:
-        listing = subprocess.run(["pg_restore", "--list", str(restored / "database.pgdump")],
-                                 capture_output=True, text=True)
+        listing = subprocess.run(
+            ["pg_restore", "--list", str(restored / "database.pgdump")], capture_output=True, text=True
+        )
         assert listing.returncode == 0 and "TABLE public regions" in listing.stdout
 
 

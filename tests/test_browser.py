@@ -1,4 +1,5 @@
 """A real browser (Debian's chromium through Playwright) against a real server process."""
+
 import os
 import re
 import shutil
@@ -17,8 +18,13 @@ pytestmark = pytest.mark.browser
 
 BIN = Path(sys.executable).parent
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def free_port() -> int:
@@ -55,15 +61,25 @@ def county_server(tmp_path):
 
 def serve(tmp_path, orgs: int, drills: int):
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'browser.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               DRILLMGR_SECRET_KEY="browser-test-secret", DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
-               LANG="C.UTF-8", FLASK_DEBUG="0")
+    env.update(
+        DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'browser.sqlite3'}",
+        DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+        DRILLMGR_SECRET_KEY="browser-test-secret",
+        DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
+        LANG="C.UTF-8",
+        FLASK_DEBUG="0",
+    )
     for args in (["db", "upgrade"], ["seed-demo", "--orgs", str(orgs), "--drills", str(drills)]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
     port = free_port()
-    process = subprocess.Popen([str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port),
-                                "--no-reload"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/login", process)
         yield f"http://127.0.0.1:{port}"
@@ -158,7 +174,9 @@ def test_coordinator_reminds_at_risk_schools_and_the_school_sees_it(county_serve
     rows = page.locator("#subjects tr.subject-row")
     assert rows.count() == met + on_track + at_risk + missed
     # The schools to act on: at risk or missed, each with its reason and the date to put it right by.
-    lagging = page.locator("#subjects tr.subject-row[data-status=at_risk], #subjects tr.subject-row[data-status=missed]")
+    lagging = page.locator(
+        "#subjects tr.subject-row[data-status=at_risk], #subjects tr.subject-row[data-status=missed]"
+    )
     assert lagging.count() == at_risk + missed > 0
     school_row = page.locator("#subjects tr.subject-row", has_text=school_name)
     assert school_row.get_attribute("data-status") in ("at_risk", "missed"), "the demo school lags"
@@ -199,7 +217,8 @@ def test_english_matrix_fits_1366_pixels(server, page):
     page.wait_for_url(f"{server}/")
     page.goto(f"{server}/compliance/")
     assert page.locator("html").get_attribute("lang") == "en"
-    widths = page.eval_on_selector("#matrix", "t => [t.scrollWidth, t.parentElement.clientWidth, "
-                                   "t.querySelectorAll('thead th').length]")
+    widths = page.eval_on_selector(
+        "#matrix", "t => [t.scrollWidth, t.parentElement.clientWidth, t.querySelectorAll('thead th').length]"
+    )
     table, box, columns = widths
     assert columns >= 10 and table <= box, widths

@@ -1,6 +1,7 @@
 """The shared store: a feed rendered by one worker is served by every other one without rendering, a change
 is seen by all of them at once; compliance results are kept for every worker and equal a fresh evaluation
 after any sequence of changes."""
+
 import random
 import re
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ BJ = ZoneInfo("Asia/Shanghai")
 @pytest.fixture
 def second_app(app):
     """Another worker: the same configuration and database, nothing in its memory."""
+
     class Second(TestConfig):
         SQLALCHEMY_DATABASE_URI = app.config["SQLALCHEMY_DATABASE_URI"]
         CALENDAR_DIR = app.config["CALENDAR_DIR"]
@@ -53,6 +55,7 @@ def request_of(application):
 @pytest.fixture
 def no_rendering(monkeypatch):
     """A context in which rendering any event or feed fails the test."""
+
     @contextmanager
     def forbid():
         def refuse(*args, **kwargs):
@@ -62,6 +65,7 @@ def no_rendering(monkeypatch):
             patched.setattr(ical, "drill_event", refuse)
             patched.setattr(ical, "calendar_head", refuse)
             yield
+
     return forbid
 
 
@@ -95,7 +99,8 @@ def region_feed(owner):
 
 
 def test_second_worker_serves_the_feed_without_rendering_and_a_change_reaches_both(
-        app, store_kind, second_app, make_user, make_org, make_drill, no_rendering):
+    app, store_kind, second_app, make_user, make_org, make_drill, no_rendering
+):
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     school = make_org(name="乌苏市共享学校")
     drills = [make_drill(organizer=school, title=f"共享演练{i}") for i in range(5)]
@@ -107,8 +112,12 @@ def test_second_worker_serves_the_feed_without_rendering_and_a_change_reaches_bo
     with request_of(second_app), no_rendering():
         again = serving.answer(region_feed(coordinator))
         assert shared.store().name == store_kind
-    assert (again.status, again.body, again.etag, again.last_modified) == (200, first.body, first.etag,
-                                                                             first.last_modified)
+    assert (again.status, again.body, again.etag, again.last_modified) == (
+        200,
+        first.body,
+        first.etag,
+        first.last_modified,
+    )
 
     touch(drills[2], title="改过的标题")
     with request_of(second_app):
@@ -137,14 +146,22 @@ def test_events_are_shared_between_feeds_and_never_served_after_a_change(make_us
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     drill = make_drill(public=True, title="公开演练")
     serving.answer(feeds.public_feed())
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheEntry)
-                             .where(CacheEntry.key.like(f"event:{drill.id}:%"))) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(CacheEntry).where(CacheEntry.key.like(f"event:{drill.id}:%"))
+        )
+        == 1
+    )
     touch(drill, title="公开演练（改）")
     body = serving.answer(region_feed(coordinator)).body
     assert "公开演练（改）" in str(events(body)[f"drill-{drill.id}@drillmgr.test"]["SUMMARY"])
     # One slot per drill and style, overwritten: the change did not add a second.
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheEntry)
-                             .where(CacheEntry.key.like(f"event:{drill.id}:%"))) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(CacheEntry).where(CacheEntry.key.like(f"event:{drill.id}:%"))
+        )
+        == 1
+    )
 
 
 def test_a_feed_request_stores_its_feed_and_events_with_its_unit_of_work(client, store_kind, make_drill):
@@ -154,8 +171,9 @@ def test_a_feed_request_stores_its_feed_and_events_with_its_unit_of_work(client,
     assert list(stored) == ["feed:public::"]
     assert f"drill-{drill.id}@drillmgr.test" in events(stored["feed:public::"][1][64:])
     assert shared.store().get_many([f"event:{drill.id}:x"]) == {}  # (a slot of another style: none)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(CacheEntry)
-                             .where(CacheEntry.key.like(f"event:{drill.id}:%"))) == (1 if store_kind == "database" else 0)
+    assert db.session.scalar(
+        sa.select(sa.func.count()).select_from(CacheEntry).where(CacheEntry.key.like(f"event:{drill.id}:%"))
+    ) == (1 if store_kind == "database" else 0)
 
 
 def test_a_unit_rolled_back_stores_nothing(app, store_kind, make_drill):
@@ -192,8 +210,11 @@ def test_prune_keeps_the_store_within_its_bytes(app):
         assert shared.prune() == 7
     finally:
         app.config["CACHE_MAX_BYTES"] = before
-    assert set(db.session.scalars(sa.select(CacheEntry.key).where(CacheEntry.key.like("slot-%")))) == \
-        {"slot-7", "slot-8", "slot-9"}  # the latest stored stay
+    assert set(db.session.scalars(sa.select(CacheEntry.key).where(CacheEntry.key.like("slot-%")))) == {
+        "slot-7",
+        "slot-8",
+        "slot-9",
+    }  # the latest stored stay
 
 
 # --- compliance ---------------------------------------------------------------------------------
@@ -206,8 +227,11 @@ def bj(month, day, hour=10) -> datetime:
 
 
 def statuses(results) -> list[tuple]:
-    return sorted((rr.key, r.subject_type, r.subject_id, r.status.value, r.required, r.achieved, tuple(r.missing))
-                  for rr in results for r in rr.results)
+    return sorted(
+        (rr.key, r.subject_type, r.subject_id, r.status.value, r.required, r.achieved, tuple(r.missing))
+        for rr in results
+        for r in rr.results
+    )
 
 
 def test_generation_rises_with_compliance_data_and_not_with_feeds_or_logins(make_drill, make_org, make_user):
@@ -254,8 +278,9 @@ def test_kept_results_are_read_not_recomputed_until_something_changes(make_user,
     make_drill(organizer=school, starts_at=bj(5, 10), status=DrillStatus.COMPLETED)
     fresh, fresh_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin, evidence=False)
     assert fresh_as_of == now + timedelta(seconds=62)
-    assert statuses(fresh) == statuses(compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin,
-                                                           evidence=False))
+    assert statuses(fresh) == statuses(
+        compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin, evidence=False)
+    )
 
 
 def test_a_secret_drill_is_kept_apart_from_those_who_may_not_know_it(make_user, make_org, make_drill):
@@ -277,17 +302,25 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
     admin = make_user(role=Role.ADMIN)
-    units = [make_org(name=f"乌苏市随机单位{i}", kind=kind)
-             for i, kind in enumerate([OrgKind.SCHOOL, OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL])]
+    units = [
+        make_org(name=f"乌苏市随机单位{i}", kind=kind)
+        for i, kind in enumerate([OrgKind.SCHOOL, OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL])
+    ]
     drills = []
     now = bj(6, 1)
 
     def new_drill():
         form = rng.choice(list(DrillForm))
-        drills.append(make_drill(
-            organizer=rng.choice(units + [None]), starts_at=bj(rng.randint(1, 11), rng.randint(1, 28)), form=form,
-            scope=rng.choice(list(DrillScope)), double_blind=form == DrillForm.TABLETOP and rng.random() < 0.5,
-            status=rng.choice([DrillStatus.PLANNED, DrillStatus.COMPLETED])))
+        drills.append(
+            make_drill(
+                organizer=rng.choice(units + [None]),
+                starts_at=bj(rng.randint(1, 11), rng.randint(1, 28)),
+                form=form,
+                scope=rng.choice(list(DrillScope)),
+                double_blind=form == DrillForm.TABLETOP and rng.random() < 0.5,
+                status=rng.choice([DrillStatus.PLANNED, DrillStatus.COMPLETED]),
+            )
+        )
 
     def reschedule():
         drill = rng.choice(drills)

@@ -1,4 +1,5 @@
 """Feeds never show more than their owner may see; links are signed, revocable and checked again."""
+
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
@@ -47,8 +48,14 @@ def county(make_org, make_user, make_drill):
         "shawan_staff": make_user(org=shawan_school),
     }
     users["evaluator"] = make_user(org=shawan_school)
-    blind = make_drill(organizer=school_a, participants=[school_b], evaluators=[users["evaluator"]],
-                       double_blind=True, starts_at=at(days=3), public=True)
+    blind = make_drill(
+        organizer=school_a,
+        participants=[school_b],
+        evaluators=[users["evaluator"]],
+        double_blind=True,
+        starts_at=at(days=3),
+        public=True,
+    )
     open_drill = make_drill(organizer=school_a, participants=[school_b], starts_at=at(days=4))
     shawan_drill = make_drill(organizer=shawan_school, starts_at=at(days=5), public=True)
     return {"users": users, "blind": blind, "open": open_drill, "shawan": shawan_drill, "school_a": school_a}
@@ -58,8 +65,10 @@ def county(make_org, make_user, make_drill):
 INSIDERS = {"admin", "coordinator", "organiser", "evaluator"}
 
 
-@pytest.mark.parametrize("role", ["admin", "coordinator", "viewer", "organiser", "participant", "evaluator",
-                                  "shawan_coordinator", "shawan_staff"])
+@pytest.mark.parametrize(
+    "role",
+    ["admin", "coordinator", "viewer", "organiser", "participant", "evaluator", "shawan_coordinator", "shawan_staff"],
+)
 def test_double_blind_drill_hidden_before_start_except_for_insiders(client, county, role):
     user = county["users"][role]
     links = every_link(user)
@@ -118,7 +127,7 @@ def test_tampered_links_are_refused_in_plain_text(client, county):
     other = county["users"]["participant"]
     tampered = [
         url.replace(token, token[:-2] + ("AA" if token[-2:] != "AA" else "BB")),
-        url.replace(token, f"{other.id}.{signature}"),                  # someone else's id
+        url.replace(token, f"{other.id}.{signature}"),  # someone else's id
         url.replace(f"/org/{county['school_a'].id}.ics", f"/org/{other.org_id}.ics"),  # another target
         url.replace("/calendars/org/", "/calendars/region/").replace(f"{county['school_a'].id}.ics", f"{WUSU}.ics"),
         url.split("?")[0],
@@ -167,6 +176,7 @@ def test_region_feed_of_a_region_outside_scope_is_refused(client, county):
 
 
 # --- HTTP: validators and 304 ---------------------------------------------------------------------
+
 
 def test_feed_headers_etag_and_last_modified(client, make_drill):
     drill = make_drill(public=True)
@@ -322,6 +332,7 @@ def test_private_feed_304_and_cache_headers(client, make_user, make_org, make_dr
 
 
 # --- the subscribe page and the API ---------------------------------------------------------------
+
 
 def test_subscribe_page_shows_links_and_rotates_with_post(client, make_user, make_org):
     user = make_user(role=Role.COORDINATOR, region_code=WUSU)

@@ -1,4 +1,5 @@
 """What a feed says: identity, times, all-day dates, sequence, cancellations, text and caching."""
+
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -6,8 +7,18 @@ from drillmgr.calendars import feeds, ical, links, serving
 from drillmgr.enums import DrillForm, ObservanceDay, Role
 from drillmgr.errors import ValidationError
 from drillmgr.extensions import db
-from tests.calendars_support import (_empty_feed_caches, body_of, cancel, drill_uid, events, parse,  # noqa: F401
-                                     reschedule, touch, unfolded, zh)
+from tests.calendars_support import _empty_feed_caches  # noqa: F401 — a pytest fixture
+from tests.calendars_support import (
+    body_of,
+    cancel,
+    drill_uid,
+    events,
+    parse,
+    reschedule,
+    touch,
+    unfolded,
+    zh,
+)
 from tests.conftest import SHAWAN, WUSU, at
 
 
@@ -21,8 +32,13 @@ def me_feed(user):
 
 def test_drill_event_carries_stable_uid_drill_times_and_no_clock(make_org, make_drill):
     org = make_org(name="乌苏市第一中学")
-    drill = make_drill(organizer=org, public=True, location="教学楼及操场",
-                       starts_at=datetime(2026, 12, 3, 2, 30, tzinfo=timezone.utc), minutes=45)
+    drill = make_drill(
+        organizer=org,
+        public=True,
+        location="教学楼及操场",
+        starts_at=datetime(2026, 12, 3, 2, 30, tzinfo=timezone.utc),
+        minutes=45,
+    )
     event = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     assert event.decoded("DTSTART") == datetime(2026, 12, 3, 10, 30, tzinfo=event.decoded("DTSTART").tzinfo)
     assert event["DTSTART"].params["TZID"] == "Asia/Shanghai"
@@ -131,7 +147,7 @@ def test_alarms_only_when_the_user_asked(make_user, make_org, make_drill):
     drill = make_drill(organizer=org)
     assert not events(body_of(me_feed(user)))[drill_uid(drill)].subcomponents
     links.set_feed_alarms(user, True)
-    alarm, = events(body_of(me_feed(user)))[drill_uid(drill)].subcomponents
+    (alarm,) = events(body_of(me_feed(user)))[drill_uid(drill)].subcomponents
     assert alarm.name == "VALARM" and alarm.decoded("TRIGGER") == timedelta(days=-1)
     assert not events(body_of(feeds.public_feed())).get(drill_uid(drill))
 
@@ -198,8 +214,9 @@ def test_drills_services_reschedule_and_cancel_show_in_the_feed(app, make_user, 
     drill = make_drill(public=True)
     before = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     with app.test_request_context():
-        reschedule_drill(coordinator, drill, drill.starts_at + timedelta(hours=3),
-                                drill.ends_at + timedelta(hours=3), drill.version)
+        reschedule_drill(
+            coordinator, drill, drill.starts_at + timedelta(hours=3), drill.ends_at + timedelta(hours=3), drill.version
+        )
     moved = events(body_of(feeds.public_feed()))[drill_uid(drill)]
     assert moved.decoded("SEQUENCE") == before.decoded("SEQUENCE") + 1
     assert moved.decoded("DTSTART") - before.decoded("DTSTART") == timedelta(hours=3)
@@ -213,8 +230,9 @@ def test_drills_services_reschedule_and_cancel_show_in_the_feed(app, make_user, 
 def test_feed_follows_its_owner_language(make_user, make_org, make_drill):
     org = make_org()
     user = make_user(org=org, locale="en")
-    drill = make_drill(organizer=org, form=DrillForm.TABLETOP,
-                       starts_at=datetime(2026, 12, 3, 2, 30, tzinfo=timezone.utc))
+    drill = make_drill(
+        organizer=org, form=DrillForm.TABLETOP, starts_at=datetime(2026, 12, 3, 2, 30, tzinfo=timezone.utc)
+    )
     description = str(events(body_of(me_feed(user)))[drill_uid(drill)]["DESCRIPTION"])
     assert "Beijing time" in description and "Xinjiang time" in description and "Tabletop exercise" in description
     user.locale = None
@@ -229,14 +247,18 @@ def test_no_method_and_no_comment_in_the_timezone(make_drill):
     make_drill(public=True)
     body = body_of(feeds.public_feed())
     assert b"\r\nMETHOD:" not in body
-    zone, = parse(body).walk("VTIMEZONE")
+    (zone,) = parse(body).walk("VTIMEZONE")
     assert "COMMENT" not in zone
     assert b"COMMENT" not in body
 
 
 def every_stamp(body: bytes) -> list[datetime]:
-    return [event.decoded(name) for event in parse(body).walk("VEVENT")
-            for name in ("DTSTAMP", "LAST-MODIFIED", "CREATED") if name in event]
+    return [
+        event.decoded(name)
+        for event in parse(body).walk("VEVENT")
+        for name in ("DTSTAMP", "LAST-MODIFIED", "CREATED")
+        if name in event
+    ]
 
 
 def test_no_dtstamp_in_the_future(make_user, make_drill):
@@ -250,7 +272,8 @@ def test_no_dtstamp_in_the_future(make_user, make_drill):
         year = now.astimezone(ZoneInfo("Asia/Shanghai")).year
         observance_or_deadline = [e for e in parse(body).walk("VEVENT") if not str(e["UID"]).startswith("drill-")]
         assert {e.decoded("DTSTAMP") for e in observance_or_deadline} == {
-            datetime(year, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc)}
+            datetime(year, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(timezone.utc)
+        }
 
 
 def test_no_dtstamp_in_the_future_just_after_new_year_in_beijing(make_drill):
@@ -265,13 +288,18 @@ def test_no_dtstamp_in_the_future_just_after_new_year_in_beijing(make_drill):
 
 def test_control_characters_never_leave_in_a_feed(make_org, make_drill):
     """Records from before input was cleaned may hold them; RFC 5545 TEXT admits no control characters."""
-    drill = make_drill(organizer=make_org(), public=True, title="疏散\x07演练\x08", location="操场\x0b东门\x7f",
-                       description="第一行\x07\r\n第二行\x0b\x1b")
+    drill = make_drill(
+        organizer=make_org(),
+        public=True,
+        title="疏散\x07演练\x08",
+        location="操场\x0b东门\x7f",
+        description="第一行\x07\r\n第二行\x0b\x1b",
+    )
     drill.organizer_org.name = "乌苏市\x08第一中学"
     db.session.commit()
     body = body_of(feeds.public_feed())
     text = body.replace(b"\r\n", b"").decode()
-    assert not [char for char in text if ord(char) < 0x20 or ord(char) == 0x7f]
+    assert not [char for char in text if ord(char) < 0x20 or ord(char) == 0x7F]
     event = events(body)[drill_uid(drill)]
     assert str(event["SUMMARY"]) == "疏散演练"
     assert str(event["LOCATION"]) == "操场东门"
@@ -286,10 +314,19 @@ def test_control_characters_typed_into_a_drill_are_dropped_on_input(app, make_us
     staff = make_user(org=org)
     start = at(days=10)
     with app.test_request_context():
-        drill = create_drill(staff, {
-            "title": "\x07疏散演练\x08", "form": "evacuation", "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(hours=1)).isoformat(), "organizer_org_id": org.id, "public": True,
-            "location": "操场\x0b东门", "description": "第一行\r\n第二行\x0b\t含制表符"})
+        drill = create_drill(
+            staff,
+            {
+                "title": "\x07疏散演练\x08",
+                "form": "evacuation",
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=1)).isoformat(),
+                "organizer_org_id": org.id,
+                "public": True,
+                "location": "操场\x0b东门",
+                "description": "第一行\r\n第二行\x0b\t含制表符",
+            },
+        )
     assert (drill.title, drill.location, drill.description) == ("疏散演练", "操场东门", "第一行\n第二行\t含制表符")
     with app.test_request_context():
         cancel_drill(staff, drill, {"reason": "大风\x07天气"})
@@ -297,9 +334,16 @@ def test_control_characters_typed_into_a_drill_are_dropped_on_input(app, make_us
     with app.test_request_context():
         refused = None
         try:
-            create_drill(staff, {"title": "\x07\x08", "form": "evacuation", "starts_at": start.isoformat(),
-                                        "ends_at": (start + timedelta(hours=1)).isoformat(),
-                                        "organizer_org_id": org.id})
+            create_drill(
+                staff,
+                {
+                    "title": "\x07\x08",
+                    "form": "evacuation",
+                    "starts_at": start.isoformat(),
+                    "ends_at": (start + timedelta(hours=1)).isoformat(),
+                    "organizer_org_id": org.id,
+                },
+            )
         except ValidationError as error:
             refused = error
     assert refused is not None and "title" in refused.errors

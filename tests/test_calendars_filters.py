@@ -1,6 +1,7 @@
 """Filters in region and organisation links: what a filtered feed holds (the drills the API lists for the same
 criteria), the key drills and deadlines by default, signatures that cover the filter, one version per filter,
 and the subscribe page's count and size of what it links."""
+
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
@@ -12,9 +13,11 @@ from drillmgr.enums import DrillForm, DrillScope, OrgKind, Role
 from tests.calendars_support import _empty_feed_caches, events, parse, reschedule, touch  # noqa: F401
 from tests.conftest import SHAWAN, WUSU, at, login, token_for
 
-LIVE_OR_TABLETOP_SINGLE_BY_SCHOOLS = FeedFilter(forms=frozenset({DrillForm.LIVE, DrillForm.TABLETOP}),
-                                                scopes=frozenset({DrillScope.SINGLE}),
-                                                kinds=frozenset({OrgKind.SCHOOL}))
+LIVE_OR_TABLETOP_SINGLE_BY_SCHOOLS = FeedFilter(
+    forms=frozenset({DrillForm.LIVE, DrillForm.TABLETOP}),
+    scopes=frozenset({DrillScope.SINGLE}),
+    kinds=frozenset({OrgKind.SCHOOL}),
+)
 
 
 def path_of(url: str) -> str:
@@ -63,20 +66,27 @@ def county(make_org, make_user, make_drill):
     for n, (form, scope) in enumerate([(f, s) for f in DrillForm for s in DrillScope]):
         for organiser in (school, hospital, WUSU):
             drills[(form, scope, getattr(organiser, "kind", "region"))] = make_drill(
-                organizer=organiser, form=form, scope=scope, starts_at=at(days=3 + n))
+                organizer=organiser, form=form, scope=scope, starts_at=at(days=3 + n)
+            )
     drills["evaluated"] = make_drill(organizer=hospital, evaluators=[coordinator], starts_at=at(days=20))
     drills["participated"] = make_drill(organizer=school, participants=[other_school], starts_at=at(days=21))
-    drills["shawan"] = make_drill(organizer=SHAWAN, form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
-                                  starts_at=at(days=22))
+    drills["shawan"] = make_drill(
+        organizer=SHAWAN, form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE, starts_at=at(days=22)
+    )
     drills["blind"] = make_drill(organizer=hospital, form=DrillForm.LIVE, double_blind=True, starts_at=at(days=23))
-    return {"coordinator": coordinator, "staff": staff, "school": school, "other_school": other_school,
-            "hospital": hospital, "drills": drills}
+    return {
+        "coordinator": coordinator,
+        "staff": staff,
+        "school": school,
+        "other_school": other_school,
+        "hospital": hospital,
+        "drills": drills,
+    }
 
 
 def listed(client, user, **criteria) -> list[dict]:
     """The drills the API lists for `user` with the drill list's own filters."""
-    response = client.get("/api/v1/drills", query_string={"per_page": 100, **criteria},
-                          headers=token_for(client, user))
+    response = client.get("/api/v1/drills", query_string={"per_page": 100, **criteria}, headers=token_for(client, user))
     assert response.status_code == 200
     answer = response.get_json()
     assert answer["total"] <= 100
@@ -86,8 +96,12 @@ def listed(client, user, **criteria) -> list[dict]:
 def test_filtered_region_feed_holds_exactly_the_drills_the_api_lists_for_its_criteria(client, county):
     coordinator = county["coordinator"]
     schools = {county["school"].id, county["other_school"].id}
-    expected = {d["id"] for form in ("live", "tabletop") for d in listed(client, coordinator, region=WUSU, form=form)
-                if d["scope"] == "single" and d["organizer_org_id"] in schools}
+    expected = {
+        d["id"]
+        for form in ("live", "tabletop")
+        for d in listed(client, coordinator, region=WUSU, form=form)
+        if d["scope"] == "single" and d["organizer_org_id"] in schools
+    }
     body = fetch(client, region_link(coordinator, LIVE_OR_TABLETOP_SINGLE_BY_SCHOOLS)).data
     assert drill_ids(body) == expected and len(expected) == 2
     everything = {d["id"] for d in listed(client, coordinator, region=WUSU)}
@@ -98,8 +112,11 @@ def test_filtered_region_feed_holds_exactly_the_drills_the_api_lists_for_its_cri
 def test_default_region_feed_is_the_key_drills_and_the_deadlines(client, county):
     coordinator = county["coordinator"]
     all_drills = listed(client, coordinator, region=WUSU)
-    key = {d["id"] for d in all_drills
-           if d["scope"] == "comprehensive" or d["form"] == "live" or d["organizer_region_code"]}
+    key = {
+        d["id"]
+        for d in all_drills
+        if d["scope"] == "comprehensive" or d["form"] == "live" or d["organizer_region_code"]
+    }
     key.add(county["drills"]["evaluated"].id)  # the coordinator's own: they evaluate it
     default_link = region_link(coordinator)
     assert "show=" not in default_link and "form=" not in default_link  # the link given before filters existed
@@ -107,8 +124,10 @@ def test_default_region_feed_is_the_key_drills_and_the_deadlines(client, county)
     assert drill_ids(body) == key
     assert county["drills"]["blind"].id in key  # an insider's: the double-blind rule applies as before
     left_out = {d["id"] for d in all_drills} - key
-    assert {county["drills"][(DrillForm.EVACUATION, DrillScope.SINGLE, OrgKind.SCHOOL)].id,
-            county["drills"]["participated"].id} <= left_out
+    assert {
+        county["drills"][(DrillForm.EVACUATION, DrillScope.SINGLE, OrgKind.SCHOOL)].id,
+        county["drills"]["participated"].id,
+    } <= left_out
     assert len(deadline_uids(body)) == 8  # two a year, four years
     assert deadline_uids(fetch(client, region_link(coordinator, EVERYTHING)).data) == deadline_uids(body)
     assert drill_ids(fetch(client, region_link(coordinator, KEY_DRILLS)).data) == key
@@ -133,13 +152,16 @@ def test_org_feed_is_everything_by_default_and_may_ask_for_key_drills(client, co
     assert drill_ids(fetch(client, key_link).data) == everything  # the staff's own unit: all are their own
 
 
-@pytest.mark.parametrize("change", [
-    {"form": "tabletop"},  # another filter, the same signature
-    {"show": "key"},  # the key drills asked of a link of every drill
-    {"form": None, "scope": None, "kind": None},  # the filter taken away: the default's signature differs
-    {"form": "live,carnival"},  # a value no link carries
-    {"kind": "school,hospital"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"form": "tabletop"},  # another filter, the same signature
+        {"show": "key"},  # the key drills asked of a link of every drill
+        {"form": None, "scope": None, "kind": None},  # the filter taken away: the default's signature differs
+        {"form": "live,carnival"},  # a value no link carries
+        {"kind": "school,hospital"},
+    ],
+)
 def test_a_changed_filter_is_refused_like_a_bad_signature(client, county, change):
     link = region_link(county["coordinator"], LIVE_OR_TABLETOP_SINGLE_BY_SCHOOLS)
     assert client.get(link).status_code == 200
@@ -195,12 +217,15 @@ def preview(client, **arguments) -> dict:
     return response.get_json()
 
 
-@pytest.mark.parametrize("arguments", [
-    {"feed": "region"},
-    {"feed": "region", "show": "all"},
-    {"feed": "region", "show": "all", "form": ["live", "tabletop"], "scope": "single", "kind": "school"},
-    {"feed": "region", "show": "key", "form": ["evacuation"]},
-])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"feed": "region"},
+        {"feed": "region", "show": "all"},
+        {"feed": "region", "show": "all", "form": ["live", "tabletop"], "scope": "single", "kind": "school"},
+        {"feed": "region", "show": "key", "form": ["evacuation"]},
+    ],
+)
 def test_subscribe_preview_counts_the_events_and_bytes_of_the_feed_it_links(client, county, arguments):
     login(client, county["coordinator"])
     shown = preview(client, **arguments)
@@ -216,8 +241,16 @@ def test_subscribe_preview_counts_the_events_and_bytes_of_the_feed_it_links(clie
 
 def test_subscribe_page_without_script_shows_the_chosen_link_and_its_count(client, county):
     login(client, county["coordinator"])
-    page = client.get("/calendars/subscribe", query_string={
-        "feed": "region", "show": "all", "form": ["live", "tabletop"], "scope": "single", "kind": "school"})
+    page = client.get(
+        "/calendars/subscribe",
+        query_string={
+            "feed": "region",
+            "show": "all",
+            "form": ["live", "tabletop"],
+            "scope": "single",
+            "kind": "school",
+        },
+    )
     assert page.status_code == 200
     text = page.get_data(as_text=True)
     shown = preview(client, feed="region", show="all", form=["live", "tabletop"], scope="single", kind="school")
@@ -231,6 +264,7 @@ def test_subscribe_preview_refuses_a_feed_the_user_has_not_and_a_bad_value(clien
     login(client, county["staff"])
     assert client.get("/calendars/subscribe/preview", query_string={"feed": "region"}).status_code == 404
     assert client.get("/calendars/subscribe/preview", query_string={"feed": "me"}).status_code == 400
-    assert client.get("/calendars/subscribe/preview",
-                      query_string={"feed": "org", "form": "carnival"}).status_code == 400
+    assert (
+        client.get("/calendars/subscribe/preview", query_string={"feed": "org", "form": "carnival"}).status_code == 400
+    )
     assert preview(client, feed="org")["drills"] == 1

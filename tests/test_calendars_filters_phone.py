@@ -1,5 +1,6 @@
 """The subscribe page's feed filters on a phone (390 px, Debian's chromium): the script counts what each choice
 gives and updates the link, nothing is wider than the screen, and axe finds nothing serious."""
+
 import json
 import os
 import re
@@ -8,8 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_phone_pages import (AXE, AXE_RUN, HEIGHT, MEASURE, WIDTH, browser, log_in,  # noqa: F401
-                                    server)
+from tests.test_phone_pages import browser  # noqa: F401 — a pytest fixture
+from tests.test_phone_pages import server  # noqa: F401 — a pytest fixture
+from tests.test_phone_pages import (
+    AXE,
+    AXE_RUN,
+    HEIGHT,
+    MEASURE,
+    WIDTH,
+    log_in,
+)
 
 pytestmark = pytest.mark.browser
 SUMMARY = "#feed-region [data-feed-summary]"
@@ -27,8 +36,13 @@ def drill_events(url: str) -> int:
 
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
 def test_the_filters_count_what_the_link_gives_on_a_phone(server, browser, lang):
-    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, has_touch=True,
-                                  locale="zh-CN" if lang == "zh_CN" else "en-US", device_scale_factor=1)
+    context = browser.new_context(
+        viewport={"width": WIDTH, "height": HEIGHT},
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN" if lang == "zh_CN" else "en-US",
+        device_scale_factor=1,
+    )
     context.add_init_script(path=str(AXE))
     try:
         page = context.new_page()
@@ -38,15 +52,17 @@ def test_the_filters_count_what_the_link_gives_on_a_phone(server, browser, lang)
         link = page.input_value("#feed-region [data-feed-url]")
         assert "show=" not in link and drill_events(link) == key
         page.click("label[for=region-show-all]")
-        page.wait_for_function("() => document.querySelector('#feed-region [data-feed-url]').value"
-                               ".includes('show=all')")
+        page.wait_for_function(
+            "() => document.querySelector('#feed-region [data-feed-url]').value.includes('show=all')"
+        )
         everything = shown_count(page)
         link = page.input_value("#feed-region [data-feed-url]")
         assert drill_events(link) == everything > key
         assert page.get_attribute("#feed-region [data-feed-webcal]", "href") == "webcal://" + link.split("://")[1]
         page.click("label[for=region-form-evacuation]")  # unticked: tabletop and live drills only
-        page.wait_for_function("() => document.querySelector('#feed-region [data-feed-url]').value"
-                               ".includes('form=live,tabletop')")
+        page.wait_for_function(
+            "() => document.querySelector('#feed-region [data-feed-url]').value.includes('form=live,tabletop')"
+        )
         assert drill_events(page.input_value("#feed-region [data-feed-url]")) == shown_count(page) < everything
         seen = page.evaluate(MEASURE)
         trouble = {key: seen[key] for key in ("wrapped", "squeezed", "offscreen") if seen[key]}

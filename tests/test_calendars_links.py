@@ -1,5 +1,6 @@
 """Feed links point where the site is reached: the configured address, else the request's own (its port,
 and the host and scheme trusted proxies forwarded); mails, with no request, the configured one."""
+
 import html
 import json
 import os
@@ -32,8 +33,9 @@ def page_links(client, user, base_url: str) -> set[str]:
 def test_subscribe_page_links_to_the_port_the_request_came_to(client, make_user):
     user = make_user(role=Role.COORDINATOR, region_code=WUSU)
     links = page_links(client, user, "http://127.0.0.1:8000")
-    assert links and all(link.startswith(("http://127.0.0.1:8000/calendars/", "webcal://127.0.0.1:8000/calendars/"))
-                         for link in links)
+    assert links and all(
+        link.startswith(("http://127.0.0.1:8000/calendars/", "webcal://127.0.0.1:8000/calendars/")) for link in links
+    )
     assert f"http://127.0.0.1:8000/calendars/region/{WUSU}.ics?token=" in "".join(links)
     assert "webcal://127.0.0.1:8000/calendars/public.ics" in links
 
@@ -58,8 +60,10 @@ def test_the_configured_base_url_wins_over_the_request(app, client, make_user, m
     monkeypatch.setitem(app.config, "LINKS_FROM_REQUEST", False)
     user = make_user(role=Role.COORDINATOR, region_code=WUSU)
     links = page_links(client, user, "http://127.0.0.1:8000")
-    assert links and all(link.startswith(("https://drills.example.cn/calendars/",
-                                          "webcal://drills.example.cn/calendars/")) for link in links)
+    assert links and all(
+        link.startswith(("https://drills.example.cn/calendars/", "webcal://drills.example.cn/calendars/"))
+        for link in links
+    )
     api = client.get("/api/v1/me/feeds", headers=token_for(client, user), base_url="http://127.0.0.1:8000")
     assert api.get_json()["me"]["url"].startswith("https://drills.example.cn/calendars/me.ics?token=")
 
@@ -102,26 +106,41 @@ def test_mail_base_url_follows_port_unless_configured(monkeypatch):
     assert configured(monkeypatch) == ["http://127.0.0.1:5000", True]
     assert configured(monkeypatch, PORT="8000") == ["http://127.0.0.1:8000", True]
     assert configured(monkeypatch, PORT="8000", DRILLMGR_BASE_URL="https://drills.example.cn") == [
-        "https://drills.example.cn", False]
+        "https://drills.example.cn",
+        False,
+    ]
 
 
 def test_a_server_on_another_port_gives_links_that_work(tmp_path):
     """As `PORT=8000 make run`: `drillmgr run --port` on a free port; the API's links lead back to it."""
     env = {key: value for key, value in os.environ.items() if key not in ("TEST_DATABASE_URL", "DRILLMGR_BASE_URL")}
-    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'links.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               DRILLMGR_SECRET_KEY="links-test-secret", LANG="C.UTF-8", FLASK_DEBUG="0")
+    env.update(
+        DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'links.sqlite3'}",
+        DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+        DRILLMGR_SECRET_KEY="links-test-secret",
+        LANG="C.UTF-8",
+        FLASK_DEBUG="0",
+    )
     for args in (["db", "upgrade"], ["create-user", "links", "--role", "admin", "--password", PASSWORD]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
     port = free_port()
-    process = subprocess.Popen([str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port),
-                                "--no-reload"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     server = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{server}/login", process)
-        request = urllib.request.Request(f"{server}/api/v1/auth/token", method="POST",
-                                         data=json.dumps({"username": "links", "password": PASSWORD}).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{server}/api/v1/auth/token",
+            method="POST",
+            data=json.dumps({"username": "links", "password": PASSWORD}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             token = json.load(response)["token"]
         request = urllib.request.Request(f"{server}/api/v1/me/feeds", headers={"Authorization": f"Bearer {token}"})

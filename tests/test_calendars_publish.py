@@ -1,4 +1,5 @@
 """`drillmgr publish-calendars`: static public feeds, written atomically and only when they changed."""
+
 import os
 from pathlib import Path
 

@@ -81,14 +81,17 @@ def test_admin_edits_templates(admin, make_user):
         templates.update_item(admin, template, 987654, {"active": True})
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"name": "x"}, "drill_form"),
-    ({"name": "x", "drill_form": "live", "org_kind": "school"}, "drill_form"),
-    ({"name": "x", "org_kind": "school", "drill_scope": "single"}, "drill_scope"),
-    ({"name": "x", "org_kind": "castle"}, "org_kind"),
-    ({"name": "", "org_kind": "school"}, "name"),
-    ({"name": "second school checklist", "org_kind": "school"}, "name"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"name": "x"}, "drill_form"),
+        ({"name": "x", "drill_form": "live", "org_kind": "school"}, "drill_form"),
+        ({"name": "x", "org_kind": "school", "drill_scope": "single"}, "drill_scope"),
+        ({"name": "x", "org_kind": "castle"}, "org_kind"),
+        ({"name": "", "org_kind": "school"}, "name"),
+        ({"name": "second school checklist", "org_kind": "school"}, "name"),
+    ],
+)
 def test_template_bad_input(admin, data, field):
     templates.ensure_default_templates()
     with pytest.raises(ValidationError) as error:
@@ -100,8 +103,7 @@ def test_pre_drill_run_progress_and_completion(admin, live_drill):
     run = runs.start_drill_run(admin, live_drill)
     assert runs.start_drill_run(admin, live_drill).id == run.id
     first, second = [line.item.id for line in runs.run_lines(run)][:2]
-    runs.save_answers(admin, run, {str(first): {"answer": "yes", "note": "已更新"},
-                                       str(second): {"answer": "no"}})
+    runs.save_answers(admin, run, {str(first): {"answer": "yes", "note": "已更新"}, str(second): {"answer": "no"}})
     done = runs.progress(run)
     assert (done.answered, done.total, done.no) == (2, len(PRE_DRILL_COMPREHENSIVE_LIVE), 1)
     with pytest.raises(ValidationError) as error:
@@ -121,8 +123,9 @@ def test_bad_answers_change_nothing(admin, live_drill):
     db.session.commit()
     item = runs.run_lines(run)[0].item.id
     with pytest.raises(ValidationError) as error:
-        runs.save_answers(admin, run, {str(item): {"answer": "yes"}, "999999": {"answer": "yes"},
-                                           "abc": {"answer": "no"}})
+        runs.save_answers(
+            admin, run, {str(item): {"answer": "yes"}, "999999": {"answer": "yes"}, "abc": {"answer": "no"}}
+        )
     assert set(error.value.errors) == {"item-999999", "item-abc"}
     with pytest.raises(ValidationError) as error:
         runs.save_answers(admin, run, {str(item): {"answer": "maybe", "note": "x" * 2001}})
@@ -166,7 +169,11 @@ def test_no_becomes_a_corrective_action(admin, make_org, make_user):
     assert finding.summary == "安全出口上锁，或应急照明和疏散指示标志不完好"
     action = finding.corrective_action
     assert (action.owner_id, action.due_on, action.status, action.description) == (
-        staff.id, date(2026, 4, 1), ActionStatus.OPEN, "东侧出口上锁")
+        staff.id,
+        date(2026, 4, 1),
+        ActionStatus.OPEN,
+        "东侧出口上锁",
+    )
     with pytest.raises(Conflict):
         shortcomings.make_corrective_action(staff, run, item.id, chosen)
     yes_item = runs.run_lines(run)[0].item
@@ -179,13 +186,18 @@ def test_no_becomes_a_corrective_action(admin, make_org, make_user):
 
 
 def test_pre_drill_action_is_due_before_the_drill(admin, make_drill):
-    drill = make_drill(organizer=WUSU, form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
-                       starts_at=datetime(2026, 3, 12, 2, tzinfo=timezone.utc))
+    drill = make_drill(
+        organizer=WUSU,
+        form=DrillForm.LIVE,
+        scope=DrillScope.COMPREHENSIVE,
+        starts_at=datetime(2026, 3, 12, 2, tzinfo=timezone.utc),
+    )
     run = runs.start_drill_run(admin, drill)
     item = runs.run_lines(run)[0].item
     runs.save_answers(admin, run, {str(item.id): {"answer": "no"}})
-    finding = shortcomings.make_corrective_action(admin, run, item.id, {
-        "category": "plan", "corrective_action": {"owner": admin.id}}, today=date(2026, 3, 1))
+    finding = shortcomings.make_corrective_action(
+        admin, run, item.id, {"category": "plan", "corrective_action": {"owner": admin.id}}, today=date(2026, 3, 1)
+    )
     assert finding.drill_id == drill.id and finding.corrective_action.due_on == date(2026, 3, 11)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 1
 
@@ -266,8 +278,9 @@ def test_run_scope(make_org, make_user, make_drill):
 
 def test_double_blind_pre_drill_run_stays_hidden(make_user, make_drill, make_org):
     admin = make_user(role=Role.ADMIN)
-    secret = make_drill(organizer=WUSU, form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE, double_blind=True,
-                        starts_at=at(days=5))
+    secret = make_drill(
+        organizer=WUSU, form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE, double_blind=True, starts_at=at(days=5)
+    )
     run = runs.start_drill_run(admin, secret)
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
@@ -278,15 +291,21 @@ def test_double_blind_pre_drill_run_stays_hidden(make_user, make_drill, make_org
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ChecklistRun)) == 1
 
 
-@pytest.mark.parametrize("requirement, shortcoming", [
-    ("清点人数方法已明确（班主任点名、逐级报告）", "清点人数方法未明确"),
-    ("疏散通道、楼梯畅通，无杂物堆放", "疏散通道、楼梯不畅通，或有杂物堆放"),
-    ("应急广播和警报装置可用", "应急广播和警报装置不可用"),
-    ("急救箱和应急物资配备齐全且在有效期内", "急救箱和应急物资配备不齐全，或已过有效期"),
-    ("地震应急预案为现行有效版本，演练方案、脚本已审定印发", "地震应急预案不是现行有效版本，或演练方案、脚本未审定印发"),
-    ("残疾或行动不便学生的疏散帮扶人员已落实", "残疾或行动不便学生的疏散帮扶人员未落实"),
-    ("室外集合点已标识，远离建筑物和围墙", "室外集合点未标识，或未远离建筑物和围墙"),
-])
+@pytest.mark.parametrize(
+    "requirement, shortcoming",
+    [
+        ("清点人数方法已明确（班主任点名、逐级报告）", "清点人数方法未明确"),
+        ("疏散通道、楼梯畅通，无杂物堆放", "疏散通道、楼梯不畅通，或有杂物堆放"),
+        ("应急广播和警报装置可用", "应急广播和警报装置不可用"),
+        ("急救箱和应急物资配备齐全且在有效期内", "急救箱和应急物资配备不齐全，或已过有效期"),
+        (
+            "地震应急预案为现行有效版本，演练方案、脚本已审定印发",
+            "地震应急预案不是现行有效版本，或演练方案、脚本未审定印发",
+        ),
+        ("残疾或行动不便学生的疏散帮扶人员已落实", "残疾或行动不便学生的疏散帮扶人员未落实"),
+        ("室外集合点已标识，远离建筑物和围墙", "室外集合点未标识，或未远离建筑物和围墙"),
+    ],
+)
 def test_a_no_answer_is_drafted_as_the_shortcoming_not_the_requirement(requirement, shortcoming):
     assert shortcomings.shortcoming(requirement) == shortcoming
 

@@ -50,13 +50,24 @@ def test_staff_run_their_readiness_checklist_from_the_unit_page(client, make_org
     form_url = f"/checklists/runs/{run.id}/items/{lines[0].item.id}/action"
     form_page = client.get(form_url).get_data(as_text=True)
     assert "疏散路线图未在各楼层、教室张贴，或与实际路线不一致" in form_page and "路线图未更新" in form_page
-    response = client.post(form_url, data={"summary": "二楼路线图未更新", "severity": "minor", "category": "facility",
-                                           "description": "更新二楼路线图", "owner_id": str(staff.id),
-                                           "due_on": at(days=10).date().isoformat()})
+    response = client.post(
+        form_url,
+        data={
+            "summary": "二楼路线图未更新",
+            "severity": "minor",
+            "category": "facility",
+            "description": "更新二楼路线图",
+            "owner_id": str(staff.id),
+            "due_on": at(days=10).date().isoformat(),
+        },
+    )
     assert response.status_code == 302 and count(Finding) == 1
     finding = db.session.scalar(sa.select(Finding))
     assert (finding.summary, finding.category.value, finding.corrective_action.owner_id) == (
-        "二楼路线图未更新", "facility", staff.id)
+        "二楼路线图未更新",
+        "facility",
+        staff.id,
+    )
     page = client.get(f"/checklists/runs/{run.id}").get_data(as_text=True)
     assert "text-bg-info" in page and f"/items/{lines[0].item.id}/action" not in page
     unit_page = client.get(f"/orgs/{school.id}").get_data(as_text=True)
@@ -70,8 +81,9 @@ def test_incomplete_run_cannot_be_completed_and_keeps_input(client, make_org, ma
     client.post(f"/checklists/orgs/{school.id}/start")
     run = db.session.scalar(sa.select(ChecklistRun))
     first = runs.run_lines(run)[0].item.id
-    response = client.post(f"/checklists/runs/{run.id}", data={f"answer-{first}": "yes", "complete": "1",
-                                                               f"note-{first}": "已检查"})
+    response = client.post(
+        f"/checklists/runs/{run.id}", data={f"answer-{first}": "yes", "complete": "1", f"note-{first}": "已检查"}
+    )
     assert response.status_code == 200
     assert run.completed_at is None
     bad = client.post(f"/checklists/runs/{run.id}", data={f"answer-{first}": "perhaps"})
@@ -116,7 +128,8 @@ def test_drill_panel_shows_progress(app, client, make_user, make_drill):
 
         login_user(coordinator)
         assert "pre-drill-checklist" not in render_template_string(
-            '{% include "checklists/_drill_panel.html" %}', drill=tabletop)
+            '{% include "checklists/_drill_panel.html" %}', drill=tabletop
+        )
     response = client.post(f"/checklists/drills/{drill.id}/start")
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/checklists/runs/{run.id}")
 
@@ -136,11 +149,21 @@ def test_admin_edits_template_items(client, make_user):
     assert first.active is False
     page = client.get(f"/checklists/templates/{template.id}").get_data(as_text=True)
     assert "应急照明每月测试" in page
-    response = client.post("/checklists/templates/new", data={"name": "重复的学校清单", "org_kind": "school",
-                                                             "drill_form": "", "drill_scope": "", "active": "y"})
+    response = client.post(
+        "/checklists/templates/new",
+        data={"name": "重复的学校清单", "org_kind": "school", "drill_form": "", "drill_scope": "", "active": "y"},
+    )
     assert response.status_code == 200 and "invalid-feedback" in response.get_data(as_text=True)
-    response = client.post("/checklists/templates/new", data={"name": "避险疏散演练前检查", "drill_form": "evacuation",
-                                                             "drill_scope": "", "org_kind": "", "active": "y"})
+    response = client.post(
+        "/checklists/templates/new",
+        data={
+            "name": "避险疏散演练前检查",
+            "drill_form": "evacuation",
+            "drill_scope": "",
+            "org_kind": "",
+            "active": "y",
+        },
+    )
     assert response.status_code == 302
 
 
@@ -192,13 +215,23 @@ def test_make_action_form_asks_for_category_and_owner_and_keeps_other_answers(cl
     staff = make_user(org=school)
     run = runs.start_readiness_run(staff, school)
     lines = runs.run_lines(run)
-    runs.save_answers(staff, run, {str(lines[4].item.id): {"answer": "no", "note": "班主任不清楚"}},
-                          photos={lines[4].item.id: (io.BytesIO(PNG), "点名.png")})
+    runs.save_answers(
+        staff,
+        run,
+        {str(lines[4].item.id): {"answer": "no", "note": "班主任不清楚"}},
+        photos={lines[4].item.id: (io.BytesIO(PNG), "点名.png")},
+    )
     photo_id = runs.run_lines(run)[4].answer.photo_id
     login(client, staff)
     # Clicking the button on an open run saves what was typed on the other items first.
-    response = client.post(f"/checklists/runs/{run.id}", data={
-        f"answer-{lines[0].item.id}": "yes", f"note-{lines[0].item.id}": "已张贴", "action_item": str(lines[4].item.id)})
+    response = client.post(
+        f"/checklists/runs/{run.id}",
+        data={
+            f"answer-{lines[0].item.id}": "yes",
+            f"note-{lines[0].item.id}": "已张贴",
+            "action_item": str(lines[4].item.id),
+        },
+    )
     form_url = f"/checklists/runs/{run.id}/items/{lines[4].item.id}/action"
     assert response.status_code == 302 and response.headers["Location"].endswith(form_url)
     assert runs.run_lines(run)[0].answer.note == "已张贴"
@@ -206,13 +239,29 @@ def test_make_action_form_asks_for_category_and_owner_and_keeps_other_answers(cl
     assert "清点人数方法未明确" in page and "清点人数方法已明确" in page  # the draft, beside the item itself
     assert f"/checklists/photos/{photo_id}" in page
     assert '<option selected value="">' in page.replace('<option value="" selected>', '<option selected value="">')
-    refused = client.post(form_url, data={"summary": "清点人数方法未明确", "severity": "major", "category": "",
-                                          "description": "明确点名方法", "owner_id": "",
-                                          "due_on": at(days=10).date().isoformat()})
+    refused = client.post(
+        form_url,
+        data={
+            "summary": "清点人数方法未明确",
+            "severity": "major",
+            "category": "",
+            "description": "明确点名方法",
+            "owner_id": "",
+            "due_on": at(days=10).date().isoformat(),
+        },
+    )
     assert refused.status_code == 422 and count(Finding) == 0
-    response = client.post(form_url, data={"summary": "清点人数方法未明确", "severity": "major", "category": "training",
-                                           "description": "明确点名方法", "owner_id": str(staff.id),
-                                           "due_on": at(days=10).date().isoformat()})
+    response = client.post(
+        form_url,
+        data={
+            "summary": "清点人数方法未明确",
+            "severity": "major",
+            "category": "training",
+            "description": "明确点名方法",
+            "owner_id": str(staff.id),
+            "due_on": at(days=10).date().isoformat(),
+        },
+    )
     assert response.status_code == 302
     finding = db.session.scalar(sa.select(Finding))
     assert finding.category.value == "training" and finding.summary == "清点人数方法未明确"

@@ -1,4 +1,5 @@
 """The `drillmgr` command: entry point, db upgrade, create-user, import-orgs, seed-demo."""
+
 import os
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def count(model) -> int:
 
 # --- the installed command ---------------------------------------------------------------------
 
+
 def test_entry_point_lists_the_commands():
     result = subprocess.run([str(BIN / "drillmgr"), "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -41,15 +43,34 @@ def test_entry_point_lists_the_commands():
 
 
 def test_db_upgrade_then_create_user_in_a_fresh_database(tmp_path):
-    env = {**os.environ, "DRILLMGR_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
-           "DRILLMGR_INSTANCE": str(tmp_path / "instance"), "LANG": "C.UTF-8"}
+    env = {
+        **os.environ,
+        "DRILLMGR_SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+        "DRILLMGR_INSTANCE": str(tmp_path / "instance"),
+        "LANG": "C.UTF-8",
+    }
     env.pop("TEST_DATABASE_URL", None)
-    upgrade = subprocess.run([str(BIN / "drillmgr"), "db", "upgrade"], capture_output=True, text=True,
-                             env=env, timeout=120)
+    upgrade = subprocess.run(
+        [str(BIN / "drillmgr"), "db", "upgrade"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert upgrade.returncode == 0, upgrade.stderr
-    created = subprocess.run([str(BIN / "drillmgr"), "create-user", "wusu-lead", "--role", "coordinator",
-                              "--region", WUSU, "--password", "long-enough-1"],
-                             capture_output=True, text=True, env=env, timeout=120)
+    created = subprocess.run(
+        [
+            str(BIN / "drillmgr"),
+            "create-user",
+            "wusu-lead",
+            "--role",
+            "coordinator",
+            "--region",
+            WUSU,
+            "--password",
+            "long-enough-1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert created.returncode == 0, created.stderr
     assert "created user wusu-lead" in created.stdout
     engine = sa.create_engine(env["DRILLMGR_SQLALCHEMY_DATABASE_URI"])
@@ -57,16 +78,23 @@ def test_db_upgrade_then_create_user_in_a_fresh_database(tmp_path):
         assert connection.scalar(sa.text("SELECT count(*) FROM regions")) == 8, "the counties come with upgrade"
         assert connection.scalar(sa.text("SELECT role FROM users WHERE username = 'wusu-lead'")) == "coordinator"
     engine.dispose()
-    flask_help = subprocess.run([str(BIN / "flask"), "--app", "drillmgr", "create-user", "--help"],
-                                capture_output=True, text=True, env=env, timeout=60)
+    flask_help = subprocess.run(
+        [str(BIN / "flask"), "--app", "drillmgr", "create-user", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert flask_help.returncode == 0 and "--role" in flask_help.stdout
 
 
 # --- create-user -----------------------------------------------------------------------------
 
+
 def test_create_user_with_password(runner):
-    result = runner.invoke(args=["create-user", "Chief", "--role", "admin", "--password", "long-enough-1",
-                                 "--email", "chief@example.cn"])
+    result = runner.invoke(
+        args=["create-user", "Chief", "--role", "admin", "--password", "long-enough-1", "--email", "chief@example.cn"]
+    )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(sa.select(User).where(User.username == "Chief"))
     assert user.role == Role.ADMIN and user.email == "chief@example.cn" and user.check_password("long-enough-1")
@@ -74,8 +102,10 @@ def test_create_user_with_password(runner):
 
 def test_create_user_prompts_for_the_password(runner, make_org):
     org = make_org(region_code=SHAWAN)
-    result = runner.invoke(args=["create-user", "teacher", "--role", "org_staff", "--org", str(org.id)],
-                           input="typed-secret-1\ntyped-secret-1\n")
+    result = runner.invoke(
+        args=["create-user", "teacher", "--role", "org_staff", "--org", str(org.id)],
+        input="typed-secret-1\ntyped-secret-1\n",
+    )
     assert result.exit_code == 0, result.output
     assert "Password" in result.output and "typed-secret-1" not in result.output
     user = db.session.scalar(sa.select(User).where(User.username == "teacher"))
@@ -83,18 +113,26 @@ def test_create_user_prompts_for_the_password(runner, make_org):
 
 
 def test_create_user_prompt_needs_matching_confirmation(runner):
-    result = runner.invoke(args=["create-user", "typo", "--role", "admin"],
-                           input="first-secret-1\nother-secret-1\nfirst-secret-1\nfirst-secret-1\n")
+    result = runner.invoke(
+        args=["create-user", "typo", "--role", "admin"],
+        input="first-secret-1\nother-secret-1\nfirst-secret-1\nfirst-secret-1\n",
+    )
     assert result.exit_code == 0
     assert db.session.scalar(sa.select(User).where(User.username == "typo")).check_password("first-secret-1")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--role", "viewer", "--password", "long-enough-1"], "region_code: 协调员和只读用户必须指定所辖区域。"),
-    (["--role", "coordinator", "--region", "999999", "--password", "long-enough-1"], "region_code: 行政区划不存在。"),
-    (["--role", "org_staff", "--password", "long-enough-1"], "org_id: 单位工作人员必须指定所属单位。"),
-    (["--role", "admin", "--password", "short"], "password: 密码至少需要 8 个字符。"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--role", "viewer", "--password", "long-enough-1"], "region_code: 协调员和只读用户必须指定所辖区域。"),
+        (
+            ["--role", "coordinator", "--region", "999999", "--password", "long-enough-1"],
+            "region_code: 行政区划不存在。",
+        ),
+        (["--role", "org_staff", "--password", "long-enough-1"], "org_id: 单位工作人员必须指定所属单位。"),
+        (["--role", "admin", "--password", "short"], "password: 密码至少需要 8 个字符。"),
+    ],
+)
 def test_create_user_reports_bad_input(runner, args, message):
     result = runner.invoke(args=["create-user", "someone", *args])
     assert result.exit_code == 1
@@ -115,31 +153,40 @@ def test_create_user_rejects_unknown_role(runner):
 
 # --- import-orgs -----------------------------------------------------------------------------
 
+
 def write_csv(path: Path, text: str, encoding="utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path
 
 
 def test_import_orgs_csv_with_chinese_kind_names(runner, tmp_path):
-    path = write_csv(tmp_path / "units.csv",
-                     "name,kind,region_code,headcount,address\n"
-                     "乌苏市第一小学,中小学,654202,900,乌苏市解放路\n"
-                     "乌苏市第二幼儿园,幼儿园,654202,120,\n"
-                     "沙湾市人民医院,hospital,654203,600,\n"
-                     "塔城市某商场,人员密集场所,654201,80,\n", encoding="utf-8-sig")
+    path = write_csv(
+        tmp_path / "units.csv",
+        "name,kind,region_code,headcount,address\n"
+        "乌苏市第一小学,中小学,654202,900,乌苏市解放路\n"
+        "乌苏市第二幼儿园,幼儿园,654202,120,\n"
+        "沙湾市人民医院,hospital,654203,600,\n"
+        "塔城市某商场,人员密集场所,654201,80,\n",
+        encoding="utf-8-sig",
+    )
     result = runner.invoke(args=["import-orgs", str(path)])
     assert result.exit_code == 0, result.output
     assert "imported 4 organisations" in result.output
     kinds = dict(db.session.execute(sa.select(Organisation.name, Organisation.kind)).all())
-    assert kinds == {"乌苏市第一小学": OrgKind.SCHOOL, "乌苏市第二幼儿园": OrgKind.KINDERGARTEN,
-                     "沙湾市人民医院": OrgKind.HOSPITAL, "塔城市某商场": OrgKind.VENUE}
+    assert kinds == {
+        "乌苏市第一小学": OrgKind.SCHOOL,
+        "乌苏市第二幼儿园": OrgKind.KINDERGARTEN,
+        "沙湾市人民医院": OrgKind.HOSPITAL,
+        "塔城市某商场": OrgKind.VENUE,
+    }
     school = db.session.scalar(sa.select(Organisation).where(Organisation.name == "乌苏市第一小学"))
     assert (school.headcount, school.address, school.region_code) == (900, "乌苏市解放路", WUSU)
 
 
 def test_import_orgs_csv_with_chinese_headers_in_gb18030(runner, tmp_path):
-    path = write_csv(tmp_path / "excel.csv", "名称,类型,行政区划代码,人数\n额敏县第一中学,中小学,654221,1500\n",
-                     encoding="gb18030")
+    path = write_csv(
+        tmp_path / "excel.csv", "名称,类型,行政区划代码,人数\n额敏县第一中学,中小学,654221,1500\n", encoding="gb18030"
+    )
     result = runner.invoke(args=["import-orgs", str(path)])
     assert result.exit_code == 0, result.output
     assert db.session.scalar(sa.select(Organisation.headcount).where(Organisation.name == "额敏县第一中学")) == 1500
@@ -147,15 +194,17 @@ def test_import_orgs_csv_with_chinese_headers_in_gb18030(runner, tmp_path):
 
 def test_import_orgs_is_all_or_nothing_and_reports_every_bad_line(runner, tmp_path, make_org):
     make_org(name="已有单位", region_code=WUSU)
-    path = write_csv(tmp_path / "units.csv",
-                     "name,kind,region_code,headcount\n"
-                     "好单位,school,654202,10\n"
-                     "坏类型,castle,654202,10\n"
-                     "坏区划,school,999999,10\n"
-                     "坏人数,school,654202,很多\n"
-                     "已有单位,school,654202,10\n"
-                     "好单位,hospital,654202,10\n"
-                     ",school,654202,10\n")
+    path = write_csv(
+        tmp_path / "units.csv",
+        "name,kind,region_code,headcount\n"
+        "好单位,school,654202,10\n"
+        "坏类型,castle,654202,10\n"
+        "坏区划,school,999999,10\n"
+        "坏人数,school,654202,很多\n"
+        "已有单位,school,654202,10\n"
+        "好单位,hospital,654202,10\n"
+        ",school,654202,10\n",
+    )
     before = count(Organisation)
     result = runner.invoke(args=["import-orgs", str(path)])
     assert result.exit_code == 1
@@ -184,7 +233,9 @@ def test_import_orgs_xlsx(runner, tmp_path):
     assert result.exit_code == 0, result.output
     hospital = db.session.scalar(sa.select(Organisation).where(Organisation.name == "托里县人民医院"))
     assert (hospital.kind, hospital.headcount, hospital.contact) == (OrgKind.HOSPITAL, 300, "王医生")
-    assert db.session.scalar(sa.select(Organisation.region_code).where(Organisation.name == "裕民县第一中学")) == "654225"
+    assert (
+        db.session.scalar(sa.select(Organisation.region_code).where(Organisation.name == "裕民县第一中学")) == "654225"
+    )
 
 
 def test_import_orgs_xlsx_errors_by_line(runner, tmp_path):
@@ -202,13 +253,16 @@ def test_import_orgs_xlsx_errors_by_line(runner, tmp_path):
     assert count(Organisation) == before
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("units.txt", b"name,kind\n", "不支持的文件类型 .txt"),
-    ("units.csv", b"", "文件为空。"),
-    ("units.csv", b"name,kind\nx,school\n", "第 1 行：缺少列 region_code, headcount。"),
-    ("units.xlsx", b"not a zip file", "不是可读取的 XLSX"),
-    ("units.csv", b"name,kind,region_code,headcount\n\xff\xfe\xfa,school,654202,1\n", "既不是 UTF-8"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("units.txt", b"name,kind\n", "不支持的文件类型 .txt"),
+        ("units.csv", b"", "文件为空。"),
+        ("units.csv", b"name,kind\nx,school\n", "第 1 行：缺少列 region_code, headcount。"),
+        ("units.xlsx", b"not a zip file", "不是可读取的 XLSX"),
+        ("units.csv", b"name,kind,region_code,headcount\n\xff\xfe\xfa,school,654202,1\n", "既不是 UTF-8"),
+    ],
+)
 def test_import_orgs_unreadable_files(runner, tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
@@ -218,6 +272,7 @@ def test_import_orgs_unreadable_files(runner, tmp_path, name, content, message):
 
 
 # --- seed-demo -------------------------------------------------------------------------------
+
 
 def test_seed_demo_small(runner):
     result = runner.invoke(args=["seed-demo", "--orgs", "120", "--drills", "40"])
@@ -230,12 +285,23 @@ def test_seed_demo_small(runner):
     assert count(Drill) == 40
     counties = db.session.scalars(sa.select(Region).where(Region.level == "county")).all()
     assert {c.code: c.key_county for c in counties} == {
-        "654201": False, "654202": True, "654203": True, "654221": False, "654224": False, "654225": False,
-        "654226": False}
+        "654201": False,
+        "654202": True,
+        "654203": True,
+        "654221": False,
+        "654224": False,
+        "654225": False,
+        "654226": False,
+    }
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Region).where(Region.level == "township")) > 50
     roles = dict(db.session.execute(sa.select(User.username, User.role).where(User.is_demo.is_(True))).all())
-    assert roles == {"admin": Role.ADMIN, "wusu": Role.COORDINATOR, "shawan": Role.COORDINATOR,
-                     "viewer": Role.VIEWER, "school": Role.ORG_STAFF}
+    assert roles == {
+        "admin": Role.ADMIN,
+        "wusu": Role.COORDINATOR,
+        "shawan": Role.COORDINATOR,
+        "viewer": Role.VIEWER,
+        "school": Role.ORG_STAFF,
+    }
     assert "drillmgr-demo" in result.output and "wusu" in result.output
 
 

@@ -1,4 +1,5 @@
 """The compliance engine: every rule and status, at the period boundaries, in Beijing time."""
+
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -11,8 +12,21 @@ from drillmgr.compliance.snapshots import snapshot_changes
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.periods import periods, reporting_half, reporting_half_of
 from drillmgr.compliance.rules import RULE_KEYS, ensure_rules, get_rule, update_rule
-from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus, FilingStatus,
-                            FindingCategory, ObservanceDay, OrgKind, OutreachKind, Role, Severity, SixIntoSetting)
+from drillmgr.enums import (
+    ActionStatus,
+    ComplianceStatus,
+    DrillForm,
+    DrillScope,
+    DrillStatus,
+    FilingStatus,
+    FindingCategory,
+    ObservanceDay,
+    OrgKind,
+    OutreachKind,
+    Role,
+    Severity,
+    SixIntoSetting,
+)
 from drillmgr.errors import Forbidden, ValidationError
 from drillmgr.exercises.enums import SessionStatus
 from drillmgr.exercises.models import ExerciseSession
@@ -49,12 +63,21 @@ def result(rule_key, subject, now, region=None, user=SYSTEM, year=YEAR):
 @pytest.fixture
 def live(make_drill):
     def make(starts_at, region=WUSU, status=DrillStatus.COMPLETED, focus=KEY_LINKS, **fields):
-        return make_drill(organizer=region, starts_at=starts_at, form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
-                          focus=focus, status=status, **fields)
+        return make_drill(
+            organizer=region,
+            starts_at=starts_at,
+            form=DrillForm.LIVE,
+            scope=DrillScope.COMPREHENSIVE,
+            focus=focus,
+            status=status,
+            **fields,
+        )
+
     return make
 
 
 # --- periods -------------------------------------------------------------------------------------
+
 
 def test_reporting_halves_end_on_the_deadlines(app):
     h1, h2 = reporting_half(YEAR, 1), reporting_half(YEAR, 2)
@@ -74,14 +97,26 @@ def test_year_ends_at_beijing_midnight(app):
 
 # --- the rule set as data ------------------------------------------------------------------------
 
+
 def test_rules_are_materialised_once_and_edits_carry_over(make_user):
     rules = ensure_rules(YEAR)
     assert [r.key for r in rules] == list(RULE_KEYS)
     assert len(ensure_rules(YEAR)) == len(RULE_KEYS)
     admin = make_user(role=Role.ADMIN)
     school = get_rule(YEAR, "school-evacuation")
-    update_rule(admin, school, {"warning_days": "30", "count": "2", "period": "month", "months": ["3", "4"],
-                                "org_kinds": ["school"], "enabled": "on", "credit_real_response": "on"})
+    update_rule(
+        admin,
+        school,
+        {
+            "warning_days": "30",
+            "count": "2",
+            "period": "month",
+            "months": ["3", "4"],
+            "org_kinds": ["school"],
+            "enabled": "on",
+            "credit_real_response": "on",
+        },
+    )
     assert school.params["months"] == [3, 4] and school.params["count"] == 2 and school.version == 2
     carried = get_rule(YEAR + 1, "school-evacuation")
     assert carried.params["months"] == [3, 4] and carried.params["warning_days"] == 30
@@ -94,8 +129,11 @@ def test_rules_are_materialised_once_and_edits_carry_over(make_user):
 def test_rule_edit_rejects_bad_input_and_non_admins(make_user):
     rule = get_rule(YEAR, "school-evacuation")
     with pytest.raises(ValidationError) as caught:
-        update_rule(make_user(role=Role.ADMIN), rule, {"warning_days": "-1", "count": "x", "period": "week",
-                                                       "org_kinds": ["castle"]})
+        update_rule(
+            make_user(role=Role.ADMIN),
+            rule,
+            {"warning_days": "-1", "count": "x", "period": "week", "org_kinds": ["castle"]},
+        )
     assert set(caught.value.errors) == {"warning_days", "count", "period", "org_kinds"}
     db.session.refresh(rule)
     assert rule.params["count"] == 1 and rule.version == 1
@@ -111,6 +149,7 @@ def test_disabled_rule_is_not_evaluated(make_user):
 
 
 # --- 1. key-county comprehensive live drill ------------------------------------------------------
+
 
 def test_only_key_counties_are_subjects_of_the_key_county_rules():
     (rule,) = evaluate(YEAR, actor=SYSTEM, now=bj(3, 1), rule_keys=["key-county-comprehensive-live"])
@@ -129,8 +168,15 @@ def test_live_drill_statuses_through_the_year(live, make_region):
     db.session.commit()
     met = result("key-county-comprehensive-live", WUSU, bj(1, 2, year=YEAR + 1))
     assert met.status == S.MET and met.achieved == met.required == 1
-    assert met.evidence == [{"type": "drill", "id": planned.id, "title": planned.title,
-                             "starts_at": f"{YEAR}-12-20T10:00:00+08:00", "status": "completed"}]
+    assert met.evidence == [
+        {
+            "type": "drill",
+            "id": planned.id,
+            "title": planned.title,
+            "starts_at": f"{YEAR}-12-20T10:00:00+08:00",
+            "status": "completed",
+        }
+    ]
 
 
 def test_drill_missing_a_key_link_does_not_count_and_says_which(live):
@@ -163,21 +209,27 @@ def test_cancelled_and_other_county_drills_never_count(live):
 
 # --- 2. key-county double-blind tabletop per reporting period -------------------------------------
 
+
 def run_through_console(drill):
     """From 2027 a double-blind tabletop counts only if the exercise console revealed it at its start."""
-    db.session.add(ExerciseSession(drill_id=drill.id, status=SessionStatus.ENDED, started_at=drill.starts_at,
-                                   revealed_by_console=True))
+    db.session.add(
+        ExerciseSession(
+            drill_id=drill.id, status=SessionStatus.ENDED, started_at=drill.starts_at, revealed_by_console=True
+        )
+    )
     db.session.commit()
 
 
 @pytest.fixture
 def blind(make_drill):
     def make(starts_at, region=WUSU, status=DrillStatus.COMPLETED, double_blind=True):
-        drill = make_drill(organizer=region, starts_at=starts_at, form=DrillForm.TABLETOP, double_blind=double_blind,
-                           status=status)
+        drill = make_drill(
+            organizer=region, starts_at=starts_at, form=DrillForm.TABLETOP, double_blind=double_blind, status=status
+        )
         if status == DrillStatus.COMPLETED:
             run_through_console(drill)
         return drill
+
     return make
 
 
@@ -215,10 +267,12 @@ def test_future_double_blind_drill_is_hidden_from_viewers_not_coordinators(blind
 
 # --- 3. evacuation drills of schools, kindergartens, hospitals ------------------------------------
 
+
 @pytest.fixture
 def evac(make_drill):
     def make(org, starts_at, status=DrillStatus.COMPLETED, **fields):
         return make_drill(organizer=org, starts_at=starts_at, form=DrillForm.EVACUATION, status=status, **fields)
+
     return make
 
 
@@ -241,8 +295,13 @@ def test_school_months_and_their_boundaries(make_org, evac):
 
 def test_school_is_credited_for_drills_it_took_part_in(make_org, make_drill):
     school = make_org(kind=OrgKind.SCHOOL)
-    county_drill = make_drill(organizer=WUSU, starts_at=bj(3, 10), form=DrillForm.EVACUATION,
-                              status=DrillStatus.COMPLETED, participants=[school])
+    county_drill = make_drill(
+        organizer=WUSU,
+        starts_at=bj(3, 10),
+        form=DrillForm.EVACUATION,
+        status=DrillStatus.COMPLETED,
+        participants=[school],
+    )
     r = result("school-evacuation", school.id, bj(3, 20))
     assert r.slots[0].status == S.MET and r.evidence[0]["id"] == county_drill.id
 
@@ -260,10 +319,12 @@ def test_dashboard_evaluation_without_evidence_details_agrees(make_org, evac, li
     live(bj(5, 12), focus=("command_post", "force_organization"))
     full = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(3, 20))
     bare = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(3, 20), evidence=False)
-    assert [[(r.subject_id, r.status, r.achieved) for r in rr.results] for rr in full] == \
-        [[(r.subject_id, r.status, r.achieved) for r in rr.results] for rr in bare]
-    school_result = next(r for rr in bare if rr.key == "school-evacuation" for r in rr.results
-                         if r.subject_id == str(school.id))
+    assert [[(r.subject_id, r.status, r.achieved) for r in rr.results] for rr in full] == [
+        [(r.subject_id, r.status, r.achieved) for r in rr.results] for rr in bare
+    ]
+    school_result = next(
+        r for rr in bare if rr.key == "school-evacuation" for r in rr.results if r.subject_id == str(school.id)
+    )
     assert school_result.evidence == [{"type": "drill", "id": drill.id, "status": "completed"}]
     live_result = next(r for rr in bare if rr.key == "key-county-comprehensive-live" for r in rr.results)
     assert live_result.missing == ["command_comms"]
@@ -284,8 +345,14 @@ def test_planned_back_entered_and_cancelled_evacuation_drills(make_org, evac):
 
 def test_real_earthquake_response_is_credited_with_its_reason(make_org, make_drill):
     school = make_org(kind=OrgKind.SCHOOL)
-    make_drill(organizer=school, starts_at=bj(3, 4), form=DrillForm.LIVE, status=DrillStatus.COMPLETED,
-               real_response=True, real_response_note="M5.2 earthquake, whole school evacuated")
+    make_drill(
+        organizer=school,
+        starts_at=bj(3, 4),
+        form=DrillForm.LIVE,
+        status=DrillStatus.COMPLETED,
+        real_response=True,
+        real_response_note="M5.2 earthquake, whole school evacuated",
+    )
     r = result("school-evacuation", school.id, bj(3, 20))
     assert r.slots[0].status == S.MET
     assert r.evidence[0]["credited_as"] == "real_response"
@@ -313,6 +380,7 @@ def test_org_subjects_are_limited_to_the_region(make_org, make_region):
 
 
 # --- 4. after-action reviews filed ---------------------------------------------------------------
+
 
 def test_after_action_reviews_within_14_days(make_drill, make_region):
     region = make_region(parent_code=SHAWAN).code
@@ -345,19 +413,28 @@ def test_planned_and_cancelled_drills_need_no_review(make_drill):
 
 # --- 5. corrective actions -----------------------------------------------------------------------
 
+
 @pytest.fixture
 def action(make_drill, make_user):
     owner = make_user(role=Role.COORDINATOR)
     drill = make_drill(organizer=WUSU, starts_at=bj(2, 1), status=DrillStatus.COMPLETED)
 
     def make(due_on, status=ActionStatus.OPEN, region=WUSU):
-        finding = Finding(drill_id=drill.id, region_code=region, summary="应急广播不响", severity=Severity.MAJOR,
-                          category=FindingCategory.EQUIPMENT, found_on=date(YEAR, 2, 1))
-        finding.corrective_action = CorrectiveAction(description="更换", owner_id=owner.id, due_on=due_on,
-                                                     status=status)
+        finding = Finding(
+            drill_id=drill.id,
+            region_code=region,
+            summary="应急广播不响",
+            severity=Severity.MAJOR,
+            category=FindingCategory.EQUIPMENT,
+            found_on=date(YEAR, 2, 1),
+        )
+        finding.corrective_action = CorrectiveAction(
+            description="更换", owner_id=owner.id, due_on=due_on, status=status
+        )
         db.session.add(finding)
         db.session.commit()
         return finding.corrective_action
+
     return make
 
 
@@ -382,6 +459,7 @@ def test_done_but_unverified_action_past_due_is_missed(action):
 
 # --- 6./7. outreach ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def activity():
     def make(kind, held_on, region=WUSU, **fields):
@@ -389,6 +467,7 @@ def activity():
         db.session.add(row)
         db.session.commit()
         return row
+
     return make
 
 
@@ -420,19 +499,29 @@ def test_six_into_covers_all_settings(activity):
 
 # --- snapshots -----------------------------------------------------------------------------------
 
+
 def test_snapshot_changes_reports_each_worsening_once(live):
     first = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(3, 1), rule_keys=["key-county-comprehensive-live"])
     assert snapshot_changes(first) == []
     worse = evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(11, 15), rule_keys=["key-county-comprehensive-live"])
     (change,) = snapshot_changes(worse)
-    assert change == ({"type": "region", "code": WUSU, "name": "乌苏市"}, "key-county-comprehensive-live",
-                      S.NOT_DUE, S.AT_RISK)
+    assert change == (
+        {"type": "region", "code": WUSU, "name": "乌苏市"},
+        "key-county-comprehensive-live",
+        S.NOT_DUE,
+        S.AT_RISK,
+    )
     assert snapshot_changes(worse) == []
     live(bj(11, 20))
-    assert snapshot_changes(evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(11, 21),
-                                                       rule_keys=["key-county-comprehensive-live"])) == []
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(ComplianceRule)
-                             .where(ComplianceRule.year == YEAR)) == len(RULE_KEYS)
+    assert (
+        snapshot_changes(
+            evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(11, 21), rule_keys=["key-county-comprehensive-live"])
+        )
+        == []
+    )
+    assert db.session.scalar(
+        sa.select(sa.func.count()).select_from(ComplianceRule).where(ComplianceRule.year == YEAR)
+    ) == len(RULE_KEYS)
 
 
 def test_snapshot_changes_can_leave_the_commit_to_the_caller(live):
@@ -446,11 +535,13 @@ def test_snapshot_changes_can_leave_the_commit_to_the_caller(live):
 
 def test_evaluation_issues_the_same_queries_for_one_unit_or_many(make_org, evac, make_region):
     """Set-based: the number of statements does not grow with units or drills."""
+
     def statements_for_evaluation():
         seen = []
 
         def count(conn, cursor, statement, parameters, context, executemany):
             seen.append(statement)
+
         engine = db.session.get_bind()
         sa.event.listen(engine, "before_cursor_execute", count)
         try:

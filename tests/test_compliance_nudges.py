@@ -1,6 +1,7 @@
 """Reminders to units: a coordinator's nudge (access, rate limit, audit, mail through the real outbox),
 the automatic "nothing planned" and "record what happened" jobs (exactly once), and the home page's
 "a drill just ended — record it"."""
+
 import html
 import re
 from datetime import datetime, timedelta, timezone
@@ -40,23 +41,29 @@ def units(make_org, make_user):
     planned_school = make_org(kind=OrgKind.SCHOOL, name="乌苏已计划小学")
     empty_school = make_org(kind=OrgKind.SCHOOL, name="乌苏无账号小学")
     shawan_school = make_org(kind=OrgKind.SCHOOL, name="沙湾提醒测试小学", region_code=SHAWAN)
-    return {"school": school, "planned_school": planned_school, "empty_school": empty_school,
-            "shawan_school": shawan_school,
-            "staff": make_user(org=school, email="teacher@example.cn", locale="en"),
-            "staff2": make_user(org=school),
-            "planned_staff": make_user(org=planned_school),
-            "shawan_staff": make_user(org=shawan_school),
-            "coordinator": make_user(role=Role.COORDINATOR, region_code=WUSU),
-            "shawan": make_user(role=Role.COORDINATOR, region_code=SHAWAN),
-            "viewer": make_user(role=Role.VIEWER, region_code=WUSU),
-            "admin": make_user(role=Role.ADMIN)}
+    return {
+        "school": school,
+        "planned_school": planned_school,
+        "empty_school": empty_school,
+        "shawan_school": shawan_school,
+        "staff": make_user(org=school, email="teacher@example.cn", locale="en"),
+        "staff2": make_user(org=school),
+        "planned_staff": make_user(org=planned_school),
+        "shawan_staff": make_user(org=shawan_school),
+        "coordinator": make_user(role=Role.COORDINATOR, region_code=WUSU),
+        "shawan": make_user(role=Role.COORDINATOR, region_code=SHAWAN),
+        "viewer": make_user(role=Role.VIEWER, region_code=WUSU),
+        "admin": make_user(role=Role.ADMIN),
+    }
 
 
 # --- a coordinator's reminder ------------------------------------------------------------------
 
+
 def test_remind_one_unit_with_rule_and_message_once_a_day(units):
-    outcome = nudges.remind_units(units["coordinator"], [units["school"].id], RULE, "请尽快安排12月疏散演练",
-                                  now=DECEMBER_10)
+    outcome = nudges.remind_units(
+        units["coordinator"], [units["school"].id], RULE, "请尽快安排12月疏散演练", now=DECEMBER_10
+    )
     assert (outcome.reminded, outcome.notifications) == ([units["school"].id], 2)
     sent = notes(Kind.UNIT_REMINDER, units["staff"])
     assert len(sent) == 1 and sent[0].subject.startswith("Reminder: ")
@@ -67,10 +74,13 @@ def test_remind_one_unit_with_rule_and_message_once_a_day(units):
     again = nudges.remind_units(units["admin"], [units["school"].id], RULE, now=DECEMBER_10 + timedelta(hours=8))
     assert (again.reminded, again.already_reminded, again.notifications) == ([], [units["school"].id], 0)
     # Another rule, or the next day (Beijing time), reminds again.
-    assert nudges.remind_units(units["coordinator"], [units["school"].id], None,
-                               now=DECEMBER_10).notifications == 2
-    assert nudges.remind_units(units["coordinator"], [units["school"].id], RULE,
-                               now=DECEMBER_10 + timedelta(hours=16)).notifications == 2
+    assert nudges.remind_units(units["coordinator"], [units["school"].id], None, now=DECEMBER_10).notifications == 2
+    assert (
+        nudges.remind_units(
+            units["coordinator"], [units["school"].id], RULE, now=DECEMBER_10 + timedelta(hours=16)
+        ).notifications
+        == 2
+    )
     assert len(notes(Kind.UNIT_REMINDER, units["staff"])) == 3
 
 
@@ -89,8 +99,12 @@ def test_who_may_remind(units, who, error):
 
 def test_admin_reminds_any_unit_and_bad_input_is_refused(units):
     assert nudges.remind_units(units["admin"], [units["shawan_school"].id], None, now=DECEMBER_10).notifications == 1
-    for args in (([units["school"].id], "no-such-rule", ""), ([units["school"].id], RULE, "坏\x00消息"),
-                 ([units["school"].id], RULE, "长" * 1001), ([], RULE, "")):
+    for args in (
+        ([units["school"].id], "no-such-rule", ""),
+        ([units["school"].id], RULE, "坏\x00消息"),
+        ([units["school"].id], RULE, "长" * 1001),
+        ([], RULE, ""),
+    ):
         with pytest.raises(ValidationError):
             nudges.remind_units(units["coordinator"], *args, now=DECEMBER_10)
     with pytest.raises(NotFound):
@@ -101,8 +115,15 @@ def test_web_reminds_at_risk_units_from_the_county_page(client, units):
     login(client, units["coordinator"])
     page = client.get(f"/compliance/county/{WUSU}").get_data(as_text=True)
     assert 'class="d-flex flex-wrap gap-2 mb-2 no-print remind-form"' in page
-    response = client.post("/compliance/reminders/", data={"org_id": [str(units["school"].id)], "rule": RULE,
-                                                           "message": "请安排", "next": f"/compliance/county/{WUSU}"})
+    response = client.post(
+        "/compliance/reminders/",
+        data={
+            "org_id": [str(units["school"].id)],
+            "rule": RULE,
+            "message": "请安排",
+            "next": f"/compliance/county/{WUSU}",
+        },
+    )
     assert response.status_code == 302 and response.headers["Location"] == f"/compliance/county/{WUSU}"
     assert len(notes(Kind.UNIT_REMINDER, units["staff"])) == 1
     evil = client.post("/compliance/reminders/", data={"org_id": "99999999999", "rule": RULE})
@@ -129,8 +150,10 @@ def test_web_reminds_the_missed_units_of_a_rule_list_once_and_one_unit_alone(cli
     assert mine <= ids and str(units["shawan_school"].id) not in ids
     assert f"提醒 {len(ids)} 个有风险或未完成的单位" in page or f"Remind the {len(ids)} units" in page
     assert len(re.findall(r'class="d-inline no-print remind-one"', page)) == len(ids)
-    fields = {k: html.unescape(v) for k, v in
-              re.findall(r'name="(csrf_token|submission_key|next|rule)" value="([^"]*)"', form.group(1))}
+    fields = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'name="(csrf_token|submission_key|next|rule)" value="([^"]*)"', form.group(1))
+    }
     assert len(fields["submission_key"]) == 32 and fields["rule"] == RULE
     data = {**fields, "org_id": sorted(ids), "message": "去年的疏散演练全部缺失"}
     first = client.post("/compliance/reminders/", data=data)
@@ -141,8 +164,10 @@ def test_web_reminds_the_missed_units_of_a_rule_list_once_and_one_unit_alone(cli
     assert len(notes(Kind.UNIT_REMINDER, units["planned_staff"])) == 1
     # One school alone, the next form: already reminded today, nothing sent.
     one = re.search(r'<form[^>]*remind-one">(.*?)</form>', client.get(url).get_data(as_text=True), re.S).group(1)
-    single = {k: html.unescape(v) for k, v in
-              re.findall(r'name="(csrf_token|submission_key|next|rule|org_id)" value="([^"]*)"', one)}
+    single = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'name="(csrf_token|submission_key|next|rule|org_id)" value="([^"]*)"', one)
+    }
     assert client.post("/compliance/reminders/", data=single).status_code == 302
     assert len(notes(Kind.UNIT_REMINDER)) == 3  # staff, staff2, planned_staff: once each
     # Viewers read the list without any reminder form.
@@ -160,8 +185,10 @@ def test_a_units_obligations_page_reminds_that_unit_of_a_rule_not_met(client, un
     forms = re.findall(r'<form[^>]*remind-one">(.*?)</form>', page, re.S)
     assert len(forms) == 1 and f'name="rule" value="{RULE}"' in forms[0]
     assert f'name="org_id" value="{units["school"].id}"' in forms[0]
-    fields = {k: html.unescape(v) for k, v in
-              re.findall(r'name="(csrf_token|submission_key|next|rule|org_id)" value="([^"]*)"', forms[0])}
+    fields = {
+        k: html.unescape(v)
+        for k, v in re.findall(r'name="(csrf_token|submission_key|next|rule|org_id)" value="([^"]*)"', forms[0])
+    }
     answer = client.post("/compliance/reminders/", data=fields)
     assert answer.status_code == 302 and answer.headers["Location"] == url
     assert len(notes(Kind.UNIT_REMINDER, units["staff"])) == 1
@@ -176,26 +203,44 @@ def test_api_reminds_every_unit_with_a_status(client, units, make_drill):
     # One school plans its drill for the current month: it is on track, not reminded.
     make_drill(organizer=units["planned_school"], starts_at=at(hours=1), title="本月疏散演练")
     headers = token_for(client, units["coordinator"])
-    answer = client.post("/api/v1/reminders", json={"rule": RULE, "statuses": ["at_risk", "missed", "not_due"],
-                                                    "message": "请安排"}, headers=headers)
+    answer = client.post(
+        "/api/v1/reminders",
+        json={"rule": RULE, "statuses": ["at_risk", "missed", "not_due"], "message": "请安排"},
+        headers=headers,
+    )
     assert answer.status_code == 200, answer.get_json()
     data = answer.get_json()
     assert units["shawan_school"].id not in data["reminded"] + data["already_reminded"]
     if today.month in (3, 4, 5, 6, 9, 10, 11, 12):
         assert units["school"].id in data["reminded"]
-    assert client.post("/api/v1/reminders", json={"org_ids": [units["school"].id]},
-                       headers=token_for(client, units["viewer"])).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/reminders", json={"org_ids": [units["school"].id]}, headers=token_for(client, units["viewer"])
+        ).status_code
+        == 403
+    )
     assert client.post("/api/v1/reminders", json={}, headers=headers).status_code == 422
     assert client.post("/api/v1/reminders", json={"org_ids": ["x"]}, headers=headers).status_code == 422
-    assert client.post("/api/v1/reminders", json={"org_ids": [units["shawan_school"].id]},
-                       headers=headers).status_code == 404
+    assert (
+        client.post("/api/v1/reminders", json={"org_ids": [units["shawan_school"].id]}, headers=headers).status_code
+        == 404
+    )
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"org_ids": [2**80]}, "org_ids"), ({"org_ids": [0]}, "org_ids"), ({"org_ids": list(range(1, 600))}, "org_ids"),
-    ({"rule": RULE, "statuses": ["late"]}, "statuses"), ({"rule": "a\x00b"}, "rule"), ({"rule": "x" * 65}, "rule"),
-    ({"rule": RULE, "region": "6" * 13}, "region"), ({"org_ids": [1], "message": "坏\x00"}, "message"),
-    ({"org_ids": [1], "message": "长" * 1001}, "message")])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"org_ids": [2**80]}, "org_ids"),
+        ({"org_ids": [0]}, "org_ids"),
+        ({"org_ids": list(range(1, 600))}, "org_ids"),
+        ({"rule": RULE, "statuses": ["late"]}, "statuses"),
+        ({"rule": "a\x00b"}, "rule"),
+        ({"rule": "x" * 65}, "rule"),
+        ({"rule": RULE, "region": "6" * 13}, "region"),
+        ({"org_ids": [1], "message": "坏\x00"}, "message"),
+        ({"org_ids": [1], "message": "长" * 1001}, "message"),
+    ],
+)
 def test_api_reminders_refuse_hostile_input(client, units, body, field):
     answer = client.post("/api/v1/reminders", json=body, headers=token_for(client, units["coordinator"]))
     assert answer.status_code == 422 and field in answer.get_json()["errors"], answer.get_json()
@@ -223,6 +268,7 @@ def test_reminder_mail_reaches_the_school_over_smtp(units):
 
 # --- automatic reminders -----------------------------------------------------------------------
 
+
 def test_nothing_planned_reminds_once_per_unit_and_period(units, make_drill):
     make_drill(organizer=units["planned_school"], starts_at=DECEMBER_10 + timedelta(days=5), title="12月疏散演练")
     with force_locale("en"):
@@ -237,17 +283,23 @@ def test_nothing_planned_reminds_once_per_unit_and_period(units, make_drill):
 
 def test_record_reminder_the_day_after_once(units, make_drill):
     drill = make_drill(organizer=units["school"], starts_at=DECEMBER_10 - timedelta(days=2), title="未记录的演练")
-    make_drill(organizer=units["school"], starts_at=DECEMBER_10 - timedelta(days=2), title="已完成的演练",
-               status=DrillStatus.COMPLETED)
+    make_drill(
+        organizer=units["school"],
+        starts_at=DECEMBER_10 - timedelta(days=2),
+        title="已完成的演练",
+        status=DrillStatus.COMPLETED,
+    )
     make_drill(organizer=units["school"], starts_at=DECEMBER_10 - timedelta(days=30), title="太久以前")
-    today = make_drill(organizer=units["school"], starts_at=DECEMBER_10 - timedelta(hours=1), minutes=30,
-                       title="今天的演练")
+    today = make_drill(
+        organizer=units["school"], starts_at=DECEMBER_10 - timedelta(hours=1), minutes=30, title="今天的演练"
+    )
     with force_locale("en"):
         jobs.record_reminders(DECEMBER_10)
         jobs.record_reminders(DECEMBER_10 + timedelta(hours=2))
     sent = notes(Kind.RECORD_DRILL)
     assert sorted((n.user_id, n.link) for n in sent) == sorted(
-        [(units["staff"].id, f"/drills/{drill.id}/complete"), (units["staff2"].id, f"/drills/{drill.id}/complete")])
+        [(units["staff"].id, f"/drills/{drill.id}/complete"), (units["staff2"].id, f"/drills/{drill.id}/complete")]
+    )
     with force_locale("en"):
         jobs.record_reminders(DECEMBER_10 + timedelta(days=1))  # the next day: today's drill too, once
     assert {n.dedupe_key.split(":")[1] for n in notes(Kind.RECORD_DRILL)} == {str(drill.id), str(today.id)}

@@ -1,4 +1,5 @@
 """Readiness checklists on the compliance pages, the report's default period and the chart's axis."""
+
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -18,8 +19,15 @@ NOW = datetime.now(timezone.utc)
 
 
 def completed_run(org, completed_at):
-    db.session.add(ChecklistRun(template_id=template_for_org(org).id, org_id=org.id, region_code=org.region_code,
-                                started_at=completed_at - timedelta(hours=1), completed_at=completed_at))
+    db.session.add(
+        ChecklistRun(
+            template_id=template_for_org(org).id,
+            org_id=org.id,
+            region_code=org.region_code,
+            started_at=completed_at - timedelta(hours=1),
+            completed_at=completed_at,
+        )
+    )
     db.session.commit()
 
 
@@ -36,12 +44,19 @@ def units(make_org, make_region, make_user):
     shawan = make_org(kind=OrgKind.SCHOOL, region_code=SHAWAN, name="沙湾准备完成中学")
     completed_run(ready, term_start + timedelta(hours=1))
     completed_run(stale, term_start - timedelta(days=10))
-    db.session.add(ChecklistRun(template_id=template_for_org(started).id, org_id=started.id,
-                                region_code=WUSU, started_at=NOW))
+    db.session.add(
+        ChecklistRun(template_id=template_for_org(started).id, org_id=started.id, region_code=WUSU, started_at=NOW)
+    )
     completed_run(shawan, NOW - timedelta(minutes=5))
-    return {"ready": ready, "stale": stale, "started": started, "venue": venue, "shawan": shawan,
-            "coordinator": make_user(role=Role.COORDINATOR, region_code=WUSU),
-            "admin": make_user(role=Role.ADMIN)}
+    return {
+        "ready": ready,
+        "stale": stale,
+        "started": started,
+        "venue": venue,
+        "shawan": shawan,
+        "coordinator": make_user(role=Role.COORDINATOR, region_code=WUSU),
+        "admin": make_user(role=Role.ADMIN),
+    }
 
 
 def test_unit_readiness_marks_a_run_this_term_as_ready(units):
@@ -59,6 +74,7 @@ def test_unit_readiness_is_one_statement_however_many_units(units, make_org):
 
         def count(conn, cursor, statement, parameters, context, executemany):
             seen.append(statement)
+
         engine = db.session.get_bind()
         sa.event.listen(engine, "before_cursor_execute", count)
         try:
@@ -106,15 +122,18 @@ def test_dashboard_panel_shows_every_county_to_an_admin(client, units):
     assert f'data-county="{SHAWAN}"' in html and f'data-county="{WUSU}"' in html
 
 
-@pytest.mark.parametrize("today, due", [
-    (date(2026, 11, 28), (2026, 2)),  # just after the 8 November deadline: that period is being filed
-    (date(2026, 12, 31), (2026, 2)),
-    (date(2027, 5, 7), (2026, 2)),  # 31 days before 7 June: still the last one
-    (date(2027, 5, 8), (2027, 1)),  # 30 days before: prepare the first half
-    (date(2027, 6, 8), (2027, 1)),
-    (date(2027, 10, 9), (2027, 2)),
-    (date(2027, 10, 8), (2027, 1)),
-])
+@pytest.mark.parametrize(
+    "today, due",
+    [
+        (date(2026, 11, 28), (2026, 2)),  # just after the 8 November deadline: that period is being filed
+        (date(2026, 12, 31), (2026, 2)),
+        (date(2027, 5, 7), (2026, 2)),  # 31 days before 7 June: still the last one
+        (date(2027, 5, 8), (2027, 1)),  # 30 days before: prepare the first half
+        (date(2027, 6, 8), (2027, 1)),
+        (date(2027, 10, 9), (2027, 2)),
+        (date(2027, 10, 8), (2027, 1)),
+    ],
+)
 def test_report_due_half(today, due):
     assert report_due_half(today) == due
     year, half = due
@@ -133,8 +152,10 @@ def test_report_page_opens_on_the_period_due(client, units):
     assert (body["year"], body["half"]) == (year, half)
 
 
-@pytest.mark.parametrize("top, ticks", [(0, [0, 1]), (3, [0, 1, 2, 3]), (7, [0, 2, 4, 6, 8]),
-                                        (170, [0, 50, 100, 150, 200]), (1234, [0, 500, 1000, 1500])])
+@pytest.mark.parametrize(
+    "top, ticks",
+    [(0, [0, 1]), (3, [0, 1, 2, 3]), (7, [0, 2, 4, 6, 8]), (170, [0, 50, 100, 150, 200]), (1234, [0, 500, 1000, 1500])],
+)
 def test_chart_ticks_are_round(top, ticks):
     assert dash.chart_ticks(top) == ticks
 

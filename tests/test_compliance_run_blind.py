@@ -1,5 +1,6 @@
 """Issue 16 item 7: from 2027 a double-blind tabletop counts for the key-county rule only if it was run blind,
 revealed at its start by the exercise console; 2026 drills, held before the console, keep counting."""
+
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -38,13 +39,26 @@ def result(year, subject, now):
 @pytest.fixture
 def tabletop(make_drill):
     def make(starts_at, region=WUSU, console=None, double_blind=True):
-        drill = make_drill(organizer=region, starts_at=starts_at, form=DrillForm.TABLETOP, double_blind=double_blind,
-                           status=DrillStatus.COMPLETED)
+        drill = make_drill(
+            organizer=region,
+            starts_at=starts_at,
+            form=DrillForm.TABLETOP,
+            double_blind=double_blind,
+            status=DrillStatus.COMPLETED,
+        )
         if console is not None:  # run through the exercise console; revealed by it or already known
-            db.session.add(ExerciseSession(drill_id=drill.id, status=SessionStatus.ENDED, started_at=starts_at,
-                                           revealed_by_console=console, ended_at=starts_at))
+            db.session.add(
+                ExerciseSession(
+                    drill_id=drill.id,
+                    status=SessionStatus.ENDED,
+                    started_at=starts_at,
+                    revealed_by_console=console,
+                    ended_at=starts_at,
+                )
+            )
             db.session.commit()
         return drill
+
     return make
 
 
@@ -63,8 +77,9 @@ def test_2027_double_blind_tabletop_counts_only_if_the_console_revealed_it(table
     assert r.slots[0].status == S.MISSED and r.slots[0].achieved == 0
     assert r.missing == [f"not_run_blind:drill-{plain.id}", "2027-H2"]
     assert r.reasons[0] == f"not_run_blind:drill-{plain.id}"
-    assert missing_label(r.missing[0]) == (f"double-blind drill {plain.id} was not run blind: the exercise console "
-                                           "did not reveal it at its start")
+    assert missing_label(r.missing[0]) == (
+        f"double-blind drill {plain.id} was not run blind: the exercise console did not reveal it at its start"
+    )
 
     tabletop(bj(2027, 3, 2), region=SHAWAN, console=False)  # started by the console, but known before
     r = result(2027, SHAWAN, bj(2027, 6, 10))
@@ -95,12 +110,20 @@ def test_admin_switches_the_requirement_off_for_2027(tabletop, make_user):
     tabletop(bj(2027, 3, 1))
     assert result(2027, WUSU, bj(2027, 6, 10)).slots[0].status == S.MISSED
     rule = get_rule(2027, RULE)
-    update_rule(make_user(role=Role.ADMIN), rule, {"warning_days": "60", "count": "1", "period": "reporting_half",
-                                                  "enabled": "on"}, version=rule.version)
+    update_rule(
+        make_user(role=Role.ADMIN),
+        rule,
+        {"warning_days": "60", "count": "1", "period": "reporting_half", "enabled": "on"},
+        version=rule.version,
+    )
     assert rule.params["run_blind_required"] is False and rule.version == 2
     assert result(2027, WUSU, bj(2027, 6, 10)).slots[0].status == S.MET
-    update_rule(make_user(role=Role.ADMIN), rule, {"warning_days": "60", "count": "1", "period": "reporting_half",
-                                                  "enabled": "on", "run_blind_required": "on"}, version=2)
+    update_rule(
+        make_user(role=Role.ADMIN),
+        rule,
+        {"warning_days": "60", "count": "1", "period": "reporting_half", "enabled": "on", "run_blind_required": "on"},
+        version=2,
+    )
     assert rule.params["run_blind_required"] is True
     assert result(2027, WUSU, bj(2027, 6, 10)).slots[0].status == S.MISSED
 
@@ -126,9 +149,10 @@ def test_rule_form_shows_and_saves_the_switch(client, make_user):
     assert 'name="run_blind_required" id="run_blind_required" checked' in page
     listing = client.get("/compliance/rules?year=2027", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert "开始时由导调台揭晓" in listing
-    saved = client.post(f"/compliance/rules/{rule.id}", data={"version": rule.version, "warning_days": "60",
-                                                               "count": "1", "period": "reporting_half",
-                                                               "enabled": "on"})
+    saved = client.post(
+        f"/compliance/rules/{rule.id}",
+        data={"version": rule.version, "warning_days": "60", "count": "1", "period": "reporting_half", "enabled": "on"},
+    )
     assert saved.status_code == 302
     db.session.refresh(rule)
     assert rule.params["run_blind_required"] is False and rule.version == 2

@@ -1,5 +1,6 @@
 """Exports equal the page: the half-year report and the compliance matrix as page, print view, XLSX and
 JSON, cell for cell, in both languages; user text never becomes a spreadsheet formula."""
+
 import re
 import zipfile
 from datetime import date, datetime
@@ -13,8 +14,21 @@ from openpyxl import load_workbook
 
 from drillmgr.compliance.rules import RULE_KEYS, get_rule
 from drillmgr.drills.models import Participation
-from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillForm, DrillScope, DrillStatus, FindingCategory,
-                            JointWith, ObservanceDay, OrgKind, OutreachKind, Role, Severity, SixIntoSetting)
+from drillmgr.enums import (
+    ActionStatus,
+    ComplianceStatus,
+    DrillForm,
+    DrillScope,
+    DrillStatus,
+    FindingCategory,
+    JointWith,
+    ObservanceDay,
+    OrgKind,
+    OutreachKind,
+    Role,
+    Severity,
+    SixIntoSetting,
+)
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.outreach.models import OutreachActivity
@@ -24,10 +38,34 @@ BJ = ZoneInfo("Asia/Shanghai")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 YEAR = datetime.now(BJ).year - 1  # a reporting period wholly past: 8 June – 8 November of last year
 HALF = 2
-HOSTILE = ['=HYPERLINK("http://evil.example/","x")', "+1+1 中学", "-2+3 医院", "@SUM(1) 幼儿园", "\t=1+1 企业",
-           "\r=cmd| 村委会"]
-CODES = {e.value for enum in (DrillForm, DrillStatus, OrgKind, ActionStatus, Severity, OutreachKind, ComplianceStatus,
-                              JointWith, SixIntoSetting, ObservanceDay) for e in enum} | {"region"} | set(RULE_KEYS)
+HOSTILE = [
+    '=HYPERLINK("http://evil.example/","x")',
+    "+1+1 中学",
+    "-2+3 医院",
+    "@SUM(1) 幼儿园",
+    "\t=1+1 企业",
+    "\r=cmd| 村委会",
+]
+CODES = (
+    {
+        e.value
+        for enum in (
+            DrillForm,
+            DrillStatus,
+            OrgKind,
+            ActionStatus,
+            Severity,
+            OutreachKind,
+            ComplianceStatus,
+            JointWith,
+            SixIntoSetting,
+            ObservanceDay,
+        )
+        for e in enum
+    }
+    | {"region"}
+    | set(RULE_KEYS)
+)
 LANGS = {"zh_CN": "zh-CN,zh;q=0.9", "en": "en"}
 
 
@@ -43,52 +81,115 @@ def county(make_user, make_org, make_drill, make_region):
     school = make_org(kind=OrgKind.SCHOOL, region_code=town.code, name="乌苏市第一中学")
     kindergarten = make_org(kind=OrgKind.KINDERGARTEN, region_code=town.code, name="乌苏市实验幼儿园")
     hospital = make_org(kind=OrgKind.HOSPITAL, region_code=WUSU, name="乌苏市人民医院")
-    hostile = [make_org(kind=kind, region_code=WUSU, name=name) for kind, name in zip(
-        (OrgKind.SCHOOL, OrgKind.SCHOOL, OrgKind.HOSPITAL, OrgKind.KINDERGARTEN, OrgKind.ENTERPRISE, OrgKind.VILLAGE),
-        HOSTILE, strict=True)]
+    hostile = [
+        make_org(kind=kind, region_code=WUSU, name=name)
+        for kind, name in zip(
+            (
+                OrgKind.SCHOOL,
+                OrgKind.SCHOOL,
+                OrgKind.HOSPITAL,
+                OrgKind.KINDERGARTEN,
+                OrgKind.ENTERPRISE,
+                OrgKind.VILLAGE,
+            ),
+            HOSTILE,
+            strict=True,
+        )
+    ]
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     done = DrillStatus.COMPLETED
-    tabletops = [make_drill(organizer=WUSU, starts_at=bj(7, d), form=DrillForm.TABLETOP, status=done,
-                            double_blind=(d == 1), title=f"桌面推演{d}") for d in range(1, 19)]
+    tabletops = [
+        make_drill(
+            organizer=WUSU,
+            starts_at=bj(7, d),
+            form=DrillForm.TABLETOP,
+            status=done,
+            double_blind=(d == 1),
+            title=f"桌面推演{d}",
+        )
+        for d in range(1, 19)
+    ]
     make_drill(organizer=WUSU, starts_at=bj(10, 20), form=DrillForm.TABLETOP, title="计划未开展的桌面推演")
-    make_drill(organizer=WUSU, starts_at=bj(10, 21), form=DrillForm.TABLETOP, status=DrillStatus.CANCELLED,
-               title="取消的桌面推演")
-    live = make_drill(organizer=WUSU, starts_at=bj(9, 2, 10), form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
-                      focus=("command_post", "command_comms", "force_organization"), status=done,
-                      joint_with=JointWith.CORPS, title="乌苏市综合实战演练")
+    make_drill(
+        organizer=WUSU,
+        starts_at=bj(10, 21),
+        form=DrillForm.TABLETOP,
+        status=DrillStatus.CANCELLED,
+        title="取消的桌面推演",
+    )
+    live = make_drill(
+        organizer=WUSU,
+        starts_at=bj(9, 2, 10),
+        form=DrillForm.LIVE,
+        scope=DrillScope.COMPREHENSIVE,
+        focus=("command_post", "command_comms", "force_organization"),
+        status=done,
+        joint_with=JointWith.CORPS,
+        title="乌苏市综合实战演练",
+    )
     db.session.add(Participation(drill_id=live.id, rescuers=1200, residents=3400, others=15))
     evacuations = []
-    for index, (org, seconds) in enumerate([(school, 95), (kindergarten, 140), (hospital, None),
-                                            *((org, 60 + i) for i, org in enumerate(hostile))]):
+    for index, (org, seconds) in enumerate(
+        [(school, 95), (kindergarten, 140), (hospital, None), *((org, 60 + i) for i, org in enumerate(hostile))]
+    ):
         drill = make_drill(organizer=org, starts_at=bj(9, 10 + index), status=done, title=f"{org.name}疏散演练")
-        db.session.add(Participation(drill_id=drill.id, students=800 + index, staff=60, patients=7 * index,
-                                     evacuation_seconds=seconds))
+        db.session.add(
+            Participation(
+                drill_id=drill.id, students=800 + index, staff=60, patients=7 * index, evacuation_seconds=seconds
+            )
+        )
         evacuations.append(drill)
     make_drill(organizer=school, starts_at=bj(10, 30), title="计划中的疏散演练")
-    for index, (status, severity) in enumerate([(ActionStatus.OPEN, Severity.MAJOR),
-                                                (ActionStatus.IN_PROGRESS, Severity.MINOR),
-                                                (ActionStatus.DONE, Severity.CRITICAL),
-                                                (ActionStatus.VERIFIED, Severity.MAJOR)]):
-        finding = Finding(drill_id=live.id, region_code=WUSU, summary=["通信中断无备份", "=1+2 疏散路线堵塞",
-                                                                       "清点人数方法未明确", "广播听不清"][index],
-                          severity=severity, category=FindingCategory.COMMUNICATIONS, found_on=date(YEAR, 9, 2))
+    for index, (status, severity) in enumerate(
+        [
+            (ActionStatus.OPEN, Severity.MAJOR),
+            (ActionStatus.IN_PROGRESS, Severity.MINOR),
+            (ActionStatus.DONE, Severity.CRITICAL),
+            (ActionStatus.VERIFIED, Severity.MAJOR),
+        ]
+    ):
+        finding = Finding(
+            drill_id=live.id,
+            region_code=WUSU,
+            summary=["通信中断无备份", "=1+2 疏散路线堵塞", "清点人数方法未明确", "广播听不清"][index],
+            severity=severity,
+            category=FindingCategory.COMMUNICATIONS,
+            found_on=date(YEAR, 9, 2),
+        )
         finding.corrective_action = CorrectiveAction(
-            description=["配卫星电话", "-清理通道", "@制定清点办法", "更换广播"][index], owner_id=coordinator.id,
-            due_on=date(YEAR, 9, 20 + index), status=status)
+            description=["配卫星电话", "-清理通道", "@制定清点办法", "更换广播"][index],
+            owner_id=coordinator.id,
+            due_on=date(YEAR, 9, 20 + index),
+            status=status,
+        )
         db.session.add(finding)
     for kind, title, audience, extra in [
-            (OutreachKind.OBSERVANCE_CAMPAIGN, "唐山地震纪念日宣传", 3000,
-             {"observance_day": ObservanceDay.TANGSHAN_MEMORIAL}),
-            (OutreachKind.SIX_INTO, "+地震知识进校园", 1234567, {"setting": SixIntoSetting.SCHOOL}),
-            (OutreachKind.SIX_INTO, "地震知识进社区", 450, {"setting": SixIntoSetting.COMMUNITY})]:
-        db.session.add(OutreachActivity(kind=kind, title=title, region_code=WUSU, held_on=date(YEAR, 7, 28),
-                                        audience=audience, **extra))
+        (
+            OutreachKind.OBSERVANCE_CAMPAIGN,
+            "唐山地震纪念日宣传",
+            3000,
+            {"observance_day": ObservanceDay.TANGSHAN_MEMORIAL},
+        ),
+        (OutreachKind.SIX_INTO, "+地震知识进校园", 1234567, {"setting": SixIntoSetting.SCHOOL}),
+        (OutreachKind.SIX_INTO, "地震知识进社区", 450, {"setting": SixIntoSetting.COMMUNITY}),
+    ]:
+        db.session.add(
+            OutreachActivity(
+                kind=kind, title=title, region_code=WUSU, held_on=date(YEAR, 7, 28), audience=audience, **extra
+            )
+        )
     db.session.commit()
-    return {"coordinator": coordinator, "admin": make_user(role=Role.ADMIN), "tabletops": tabletops,
-            "evacuations": evacuations, "hostile": hostile}
+    return {
+        "coordinator": coordinator,
+        "admin": make_user(role=Role.ADMIN),
+        "tabletops": tabletops,
+        "evacuations": evacuations,
+        "hostile": hostile,
+    }
 
 
 # --- reading the exports back ------------------------------------------------------------------------------
+
 
 def api_report(client, user, lang: str, xlsx: bool = False):
     headers = {**token_for(client, user), "Accept-Language": LANGS[lang]}
@@ -178,7 +279,8 @@ def assert_page_equals(html: str, document: dict, keys=None):
         table = tables[section["key"]]
         assert [t.strip() for t in table["head"][0]] == section["columns"], section["key"]
         assert [[t.strip() for t in row] for row in table["rows"]] == [
-            [page_text(v) for v in row] for row in section["rows"]], section["key"]
+            [page_text(v) for v in row] for row in section["rows"]
+        ], section["key"]
 
 
 def section(document: dict, key: str) -> dict:
@@ -186,6 +288,7 @@ def section(document: dict, key: str) -> dict:
 
 
 # --- the half-year report ------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_half_year_xlsx_equals_its_json_cell_by_cell(client, county, lang):
@@ -251,9 +354,16 @@ def test_report_page_and_print_view_show_the_json_cells(client, make_user, count
 def test_evidence_dates_are_beijing_dates(client, make_user, make_drill):
     """A drill at 07:00 Beijing time is on the previous day in UTC; the report gives the Beijing day."""
     from drillmgr.compliance.periods import reporting_half
+
     first = reporting_half(YEAR, HALF).first_day
-    early = make_drill(organizer=WUSU, starts_at=datetime(YEAR, 6, 20, 7, tzinfo=BJ), form=DrillForm.TABLETOP,
-                       double_blind=True, status=DrillStatus.COMPLETED, title="清晨双盲推演")
+    early = make_drill(
+        organizer=WUSU,
+        starts_at=datetime(YEAR, 6, 20, 7, tzinfo=BJ),
+        form=DrillForm.TABLETOP,
+        double_blind=True,
+        status=DrillStatus.COMPLETED,
+        title="清晨双盲推演",
+    )
     assert early.starts_at.astimezone(BJ).date() >= first
     document = api_report(client, make_user(role=Role.ADMIN), "zh_CN").get_json()
     evidence = " ".join(str(row[4]) for row in section(document, "key-counties")["rows"])
@@ -262,19 +372,28 @@ def test_evidence_dates_are_beijing_dates(client, make_user, make_drill):
 
 # --- user text is never a formula ----------------------------------------------------------------------------
 
+
 def test_hostile_names_are_text_cells_in_every_export(client, county):
     for lang in LANGS:
         data = api_report(client, county["coordinator"], lang, xlsx=True).data
         book = read_book(data)  # no <f> element anywhere
-        cells = {c.value: c for ws in book.worksheets for row in ws.iter_rows() for c in row
-                 if isinstance(c.value, str)}
-        for name in [n.replace("\r", "\n") for n in HOSTILE] + ["=1+2 疏散路线堵塞", "-清理通道", "@制定清点办法",
-                                                              "+地震知识进校园"]:
+        cells = {
+            c.value: c for ws in book.worksheets for row in ws.iter_rows() for c in row if isinstance(c.value, str)
+        }
+        for name in [n.replace("\r", "\n") for n in HOSTILE] + [
+            "=1+2 疏散路线堵塞",
+            "-清理通道",
+            "@制定清点办法",
+            "+地震知识进校园",
+        ]:
             assert name in cells, name
             assert cells[name].data_type == "s" and cells[name].quotePrefix, name
-        matrix = read_book(client.get(f"/api/v1/compliance?year={YEAR}&region={WUSU}&format=xlsx",
-                                      headers={**token_for(client, county["admin"]),
-                                               "Accept-Language": LANGS[lang]}).data)
+        matrix = read_book(
+            client.get(
+                f"/api/v1/compliance?year={YEAR}&region={WUSU}&format=xlsx",
+                headers={**token_for(client, county["admin"]), "Accept-Language": LANGS[lang]},
+            ).data
+        )
         assert matrix.sheetnames
 
 
@@ -291,6 +410,7 @@ def test_control_characters_and_huge_text_do_not_break_the_workbook(client, coun
 
 
 # --- the compliance matrix -----------------------------------------------------------------------------------
+
 
 def api_compliance(client, user, lang: str, region: str, **extra):
     headers = {**token_for(client, user), "Accept-Language": LANGS[lang], **extra.pop("headers", {})}
@@ -339,7 +459,10 @@ def test_matrix_xlsx_roles_and_bad_format(client, county, make_user):
 
 # --- the rules page ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("lang, title", [("zh_CN", "重点县"), ("en", "Key county: comprehensive live drill every year")])
+
+@pytest.mark.parametrize(
+    "lang, title", [("zh_CN", "重点县"), ("en", "Key county: comprehensive live drill every year")]
+)
 def test_rules_page_shows_titles_not_ids(client, make_user, lang, title):
     get_rule(YEAR, "six-into")
     login(client, make_user(role=Role.VIEWER, region_code=WUSU, locale=lang))

@@ -1,5 +1,6 @@
 """Half-year report submissions: frozen snapshots, the prefecture's decision, history, access, the
 dashboard's county panel, the API and the deadline reminders that stop once a county submitted."""
+
 from datetime import datetime, timedelta, timezone
 from io import BytesIO
 
@@ -40,13 +41,16 @@ def world(make_user, make_org, make_drill):
     drill = make_drill(organizer=school, starts_at=H1_DRILL, status=DrillStatus.COMPLETED, title="春季疏散演练")
     db.session.add(Participation(drill_id=drill.id, students=800, staff=60, evacuation_seconds=110))
     db.session.commit()
-    return {"school": school, "drill": drill,
-            "coordinator": make_user(role=Role.COORDINATOR, region_code=WUSU, email="wusu@example.cn"),
-            "shawan": make_user(role=Role.COORDINATOR, region_code=SHAWAN, email="shawan@example.cn"),
-            "prefecture_coordinator": make_user(role=Role.COORDINATOR, region_code=PREFECTURE),
-            "admin": make_user(role=Role.ADMIN, email="admin@example.cn"),
-            "viewer": make_user(role=Role.VIEWER, region_code=WUSU),
-            "staff": make_user(role=Role.ORG_STAFF, org=school)}
+    return {
+        "school": school,
+        "drill": drill,
+        "coordinator": make_user(role=Role.COORDINATOR, region_code=WUSU, email="wusu@example.cn"),
+        "shawan": make_user(role=Role.COORDINATOR, region_code=SHAWAN, email="shawan@example.cn"),
+        "prefecture_coordinator": make_user(role=Role.COORDINATOR, region_code=PREFECTURE),
+        "admin": make_user(role=Role.ADMIN, email="admin@example.cn"),
+        "viewer": make_user(role=Role.VIEWER, region_code=WUSU),
+        "staff": make_user(role=Role.ORG_STAFF, org=school),
+    }
 
 
 def participants_cell(document: dict) -> int:
@@ -86,8 +90,10 @@ def test_late_is_after_the_deadline_in_beijing_time(world):
 def test_filing_opens_thirty_days_before_the_deadline(world):
     with pytest.raises(Conflict):
         submissions.submit(world["coordinator"], WUSU, 2026, 1, now=datetime(2026, 5, 6, 12, 0, tzinfo=UTC))
-    assert submissions.submit(world["coordinator"], WUSU, 2026, 1,
-                              now=datetime(2026, 5, 8, 12, 0, tzinfo=UTC)).version == 1
+    assert (
+        submissions.submit(world["coordinator"], WUSU, 2026, 1, now=datetime(2026, 5, 8, 12, 0, tzinfo=UTC)).version
+        == 1
+    )
 
 
 def test_double_submit_is_a_conflict(world):
@@ -104,8 +110,11 @@ def test_return_resubmit_accept_keeps_history(world):
     with pytest.raises(ValidationError):
         submissions.decide(world["admin"], first.id, accept=False, reason="bad\x00reason")
     submissions.decide(world["admin"], first.id, accept=False, reason="学生人数有误")
-    assert (first.status, first.reason, first.decided_by_id) == (SubmissionStatus.RETURNED, "学生人数有误",
-                                                                 world["admin"].id)
+    assert (first.status, first.reason, first.decided_by_id) == (
+        SubmissionStatus.RETURNED,
+        "学生人数有误",
+        world["admin"].id,
+    )
     returned = notes(Kind.REPORT_RETURNED)
     assert [n.user_id for n in returned] == [world["coordinator"].id] and "学生人数有误" in returned[0].body
     with pytest.raises(Conflict):  # decided once only
@@ -122,9 +131,17 @@ def test_return_resubmit_accept_keeps_history(world):
         submissions.submit(world["coordinator"], WUSU, 2026, 1, now=LATE)
 
 
-@pytest.mark.parametrize("who, allowed", [
-    ("coordinator", True), ("prefecture_coordinator", True), ("shawan", False), ("admin", False),
-    ("viewer", False), ("staff", False)])
+@pytest.mark.parametrize(
+    "who, allowed",
+    [
+        ("coordinator", True),
+        ("prefecture_coordinator", True),
+        ("shawan", False),
+        ("admin", False),
+        ("viewer", False),
+        ("staff", False),
+    ],
+)
 def test_who_submits(world, who, allowed):
     if allowed:
         assert submissions.submit(world[who], WUSU, 2026, 1, now=ON_TIME).version == 1
@@ -150,8 +167,10 @@ def test_only_counties_submit_and_only_admins_decide(world):
 
 def test_board_states(world):
     submissions.submit(world["coordinator"], WUSU, 2026, 1, now=LATE)
-    states = {row.region.code: (row.status, row.submission.late if row.submission else None)
-              for row in submissions.board(world["admin"], 2026, 1)}
+    states = {
+        row.region.code: (row.status, row.submission.late if row.submission else None)
+        for row in submissions.board(world["admin"], 2026, 1)
+    }
     assert states[WUSU] == ("submitted", True) and states[SHAWAN] == ("not_submitted", None)
     assert [row.region.code for row in submissions.board(world["shawan"], 2026, 1)] == [SHAWAN]
 
@@ -173,13 +192,18 @@ def test_deadline_reminders_stop_once_a_county_submitted(world):
 
 # --- web and API ---------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def due(make_drill, world):
     """The period the report page offers today, with a completed drill of the school in it."""
     year, half = report_due_half(local_today(utcnow()))
     period = reporting_half(year, half)
-    drill = make_drill(organizer=world["school"], starts_at=period.start + timedelta(days=20),
-                       status=DrillStatus.COMPLETED, title="本期疏散演练")
+    drill = make_drill(
+        organizer=world["school"],
+        starts_at=period.start + timedelta(days=20),
+        status=DrillStatus.COMPLETED,
+        title="本期疏散演练",
+    )
     db.session.add(Participation(drill_id=drill.id, students=321))
     db.session.commit()
     return {"year": year, "half": half, "drill": drill}
@@ -189,8 +213,7 @@ def test_web_submit_snapshot_print_xlsx_and_decide(client, world, due):
     login(client, world["coordinator"])
     page = client.get(f"/compliance/report?region={WUSU}&year={due['year']}&half={due['half']}").get_data(as_text=True)
     assert 'id="submit-report"' in page
-    response = client.post("/compliance/submissions/", data={"region": WUSU, "year": due["year"],
-                                                              "half": due["half"]})
+    response = client.post("/compliance/submissions/", data={"region": WUSU, "year": due["year"], "half": due["half"]})
     assert response.status_code == 302
     submission = submissions.latest(WUSU, due["year"], due["half"])
     assert response.headers["Location"].endswith(f"/compliance/submissions/{submission.id}")
@@ -211,16 +234,21 @@ def test_web_submit_snapshot_print_xlsx_and_decide(client, world, due):
     client.post("/logout")
     login(client, world["admin"])
     assert 'id="submission-board"' in client.get("/compliance/").get_data(as_text=True)
-    assert client.post(f"/compliance/submissions/{submission.id}/decision",
-                       data={"decision": "return", "reason": ""}).status_code == 302
+    assert (
+        client.post(
+            f"/compliance/submissions/{submission.id}/decision", data={"decision": "return", "reason": ""}
+        ).status_code
+        == 302
+    )
     assert submission.status == SubmissionStatus.SUBMITTED
     client.post(f"/compliance/submissions/{submission.id}/decision", data={"decision": "return", "reason": "请核对"})
     db.session.refresh(submission)
     assert (submission.status, submission.reason) == (SubmissionStatus.RETURNED, "请核对")
 
 
-@pytest.mark.parametrize("who, status", [("admin", 200), ("coordinator", 200), ("viewer", 200),
-                                         ("shawan", 404), ("staff", 403)])
+@pytest.mark.parametrize(
+    "who, status", [("admin", 200), ("coordinator", 200), ("viewer", 200), ("shawan", 404), ("staff", 403)]
+)
 def test_snapshot_page_access(client, world, due, who, status):
     submission = submissions.submit(world["coordinator"], WUSU, due["year"], due["half"])
     login(client, world[who])
@@ -231,8 +259,9 @@ def test_snapshot_page_access(client, world, due, who, status):
 def test_web_submit_refused_for_others(client, world, due):
     for who in ("shawan", "viewer", "staff", "admin"):
         login(client, world[who])
-        response = client.post("/compliance/submissions/", data={"region": WUSU, "year": due["year"],
-                                                                  "half": due["half"]})
+        response = client.post(
+            "/compliance/submissions/", data={"region": WUSU, "year": due["year"], "half": due["half"]}
+        )
         assert response.status_code == 403, who
         client.post("/logout")
     assert submissions.latest(WUSU, due["year"], due["half"]) is None
@@ -247,11 +276,14 @@ def test_api_submit_board_detail_decide(client, world, due):
     assert (data["version"], data["status"], data["region"]["code"]) == (1, "submitted", WUSU)
     assert data["submitted_at"].endswith("+08:00") and data["decided_at"] is None  # instants in Beijing time
     assert client.post("/api/v1/reports/half-year/submissions", json=body, headers=coordinator).status_code == 409
-    assert client.post("/api/v1/reports/half-year/submissions", json={**body, "half": 3},
-                       headers=coordinator).status_code == 422
+    assert (
+        client.post("/api/v1/reports/half-year/submissions", json={**body, "half": 3}, headers=coordinator).status_code
+        == 422
+    )
     admin = token_for(client, world["admin"])
-    board = client.get(f"/api/v1/reports/half-year/submissions?year={due['year']}&half={due['half']}",
-                       headers=admin).get_json()
+    board = client.get(
+        f"/api/v1/reports/half-year/submissions?year={due['year']}&half={due['half']}", headers=admin
+    ).get_json()
     states = {c["code"]: c["state"] for c in board["counties"]}
     assert states[WUSU] == "submitted" and states[SHAWAN] == "not_submitted"
     detail = client.get(f"/api/v1/reports/half-year/submissions/{data['id']}", headers=admin).get_json()
@@ -278,8 +310,11 @@ def test_api_board_region_filter_is_checked(client, world, due):
     assert [c["code"] for c in only_wusu["counties"]] == [WUSU]
     assert client.get(f"{board}&region={SHAWAN}", headers=coordinator).status_code == 403
     for hostile in ("0", "0" * 13, "6542\x0002", "9" * 400):
-        answer = client.get("/api/v1/reports/half-year/submissions", headers=admin,
-                            query_string={"year": due["year"], "half": due["half"], "region": hostile})
+        answer = client.get(
+            "/api/v1/reports/half-year/submissions",
+            headers=admin,
+            query_string={"year": due["year"], "half": due["half"], "region": hostile},
+        )
         assert answer.status_code == 422 and "region" in answer.get_json()["errors"], hostile
     assert [c["code"] for c in client.get(board, headers=coordinator).get_json()["counties"]] == [WUSU]
 

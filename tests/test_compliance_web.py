@@ -1,4 +1,5 @@
 """Compliance pages, API and command line: roles, shapes, the report and its spreadsheet."""
+
 import json
 from datetime import date, datetime
 from io import BytesIO
@@ -9,8 +10,18 @@ from openpyxl import load_workbook
 
 from drillmgr.audit.services import entries_for
 from drillmgr.compliance.rules import get_rule
-from drillmgr.enums import (ActionStatus, DrillForm, DrillScope, DrillStatus, FindingCategory, ObservanceDay, OrgKind,
-                            OutreachKind, Role, Severity)
+from drillmgr.enums import (
+    ActionStatus,
+    DrillForm,
+    DrillScope,
+    DrillStatus,
+    FindingCategory,
+    ObservanceDay,
+    OrgKind,
+    OutreachKind,
+    Role,
+    Severity,
+)
 from drillmgr.drills.models import Participation
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
@@ -33,33 +44,71 @@ def world(make_user, make_org, make_drill, make_region):
     township = make_region(parent_code=WUSU)
     school = make_org(kind=OrgKind.SCHOOL, region_code=township.code, name="乌苏测试中学")
     other = make_org(kind=OrgKind.SCHOOL, region_code=SHAWAN, name="沙湾测试中学")
-    live = make_drill(organizer=WUSU, starts_at=at(days=-2), form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
-                      focus=("command_post", "force_organization"), status=DrillStatus.COMPLETED, title="乌苏综合实战演练")
+    live = make_drill(
+        organizer=WUSU,
+        starts_at=at(days=-2),
+        form=DrillForm.LIVE,
+        scope=DrillScope.COMPREHENSIVE,
+        focus=("command_post", "force_organization"),
+        status=DrillStatus.COMPLETED,
+        title="乌苏综合实战演练",
+    )
     db.session.add(Participation(drill_id=live.id, rescuers=120, staff=30))
-    secret = make_drill(organizer=WUSU, starts_at=at(days=7), form=DrillForm.TABLETOP, double_blind=True,
-                        title="绝密双盲桌面推演")
-    evacuation = make_drill(organizer=school, starts_at=at(days=-2, hours=1), status=DrillStatus.COMPLETED,
-                            title="学校疏散演练")
+    secret = make_drill(
+        organizer=WUSU, starts_at=at(days=7), form=DrillForm.TABLETOP, double_blind=True, title="绝密双盲桌面推演"
+    )
+    evacuation = make_drill(
+        organizer=school, starts_at=at(days=-2, hours=1), status=DrillStatus.COMPLETED, title="学校疏散演练"
+    )
     db.session.add(Participation(drill_id=evacuation.id, students=800, staff=60, evacuation_seconds=110))
-    make_drill(organizer=SHAWAN, starts_at=at(days=-30), form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
-               focus=KEY_LINKS, status=DrillStatus.COMPLETED, title="沙湾综合实战演练")
+    make_drill(
+        organizer=SHAWAN,
+        starts_at=at(days=-30),
+        form=DrillForm.LIVE,
+        scope=DrillScope.COMPREHENSIVE,
+        focus=KEY_LINKS,
+        status=DrillStatus.COMPLETED,
+        title="沙湾综合实战演练",
+    )
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
-    finding = Finding(drill_id=live.id, region_code=WUSU, summary="通信中断无备份", severity=Severity.MAJOR,
-                      category=FindingCategory.COMMUNICATIONS, found_on=live.starts_at.astimezone(BJ).date())
-    finding.corrective_action = CorrectiveAction(description="配卫星电话", owner_id=coordinator.id,
-                                                 due_on=at(days=-2).date(), status=ActionStatus.IN_PROGRESS)
+    finding = Finding(
+        drill_id=live.id,
+        region_code=WUSU,
+        summary="通信中断无备份",
+        severity=Severity.MAJOR,
+        category=FindingCategory.COMMUNICATIONS,
+        found_on=live.starts_at.astimezone(BJ).date(),
+    )
+    finding.corrective_action = CorrectiveAction(
+        description="配卫星电话", owner_id=coordinator.id, due_on=at(days=-2).date(), status=ActionStatus.IN_PROGRESS
+    )
     db.session.add(finding)
-    db.session.add(OutreachActivity(kind=OutreachKind.OBSERVANCE_CAMPAIGN, title="防灾减灾日宣传",
-                                    observance_day=ObservanceDay.DISASTER_REDUCTION_DAY, region_code=WUSU,
-                                    held_on=date(this_year(), 5, 12), audience=3000))
+    db.session.add(
+        OutreachActivity(
+            kind=OutreachKind.OBSERVANCE_CAMPAIGN,
+            title="防灾减灾日宣传",
+            observance_day=ObservanceDay.DISASTER_REDUCTION_DAY,
+            region_code=WUSU,
+            held_on=date(this_year(), 5, 12),
+            audience=3000,
+        )
+    )
     db.session.commit()
-    return {"school": school, "other": other, "live": live, "secret": secret, "coordinator": coordinator,
-            "admin": make_user(role=Role.ADMIN), "viewer": make_user(role=Role.VIEWER, region_code=WUSU),
-            "staff": make_user(role=Role.ORG_STAFF, org=school),
-            "shawan": make_user(role=Role.COORDINATOR, region_code=SHAWAN)}
+    return {
+        "school": school,
+        "other": other,
+        "live": live,
+        "secret": secret,
+        "coordinator": coordinator,
+        "admin": make_user(role=Role.ADMIN),
+        "viewer": make_user(role=Role.VIEWER, region_code=WUSU),
+        "staff": make_user(role=Role.ORG_STAFF, org=school),
+        "shawan": make_user(role=Role.COORDINATOR, region_code=SHAWAN),
+    }
 
 
 # --- dashboard and roles -------------------------------------------------------------------------
+
 
 def test_dashboard_matrix_and_panels_for_a_coordinator(client, world):
     login(client, world["coordinator"])
@@ -83,8 +132,13 @@ def test_viewer_does_not_learn_of_a_future_double_blind_drill(client, world):
 
 def test_roles_on_the_compliance_pages(client, world):
     login(client, world["staff"])
-    for url in ("/compliance/", f"/compliance/county/{WUSU}", "/compliance/report", "/compliance/report.xlsx",
-                "/compliance/rules"):
+    for url in (
+        "/compliance/",
+        f"/compliance/county/{WUSU}",
+        "/compliance/report",
+        "/compliance/report.xlsx",
+        "/compliance/rules",
+    ):
         assert client.get(url).status_code == 403, url
     client.post("/logout")
     login(client, world["coordinator"])
@@ -110,24 +164,36 @@ def test_rule_edit_is_audited_and_errors_rerender(client, world):
     rule = get_rule(this_year(), "key-county-comprehensive-live")
     form = client.get(f"/compliance/rules/{rule.id}").get_data(as_text=True)
     assert 'name="required_focus"' in form
-    bad = client.post(f"/compliance/rules/{rule.id}", data={"version": rule.version, "warning_days": "abc",
-                                                             "count": "1", "period": "year"})
+    bad = client.post(
+        f"/compliance/rules/{rule.id}",
+        data={"version": rule.version, "warning_days": "abc", "count": "1", "period": "year"},
+    )
     assert bad.status_code == 200 and "invalid-feedback" in bad.get_data(as_text=True)
-    ok = client.post(f"/compliance/rules/{rule.id}", data={
-        "version": rule.version, "warning_days": "30", "count": "1", "period": "year", "enabled": "on",
-        "required_focus": ["command_post", "force_organization"]})
+    ok = client.post(
+        f"/compliance/rules/{rule.id}",
+        data={
+            "version": rule.version,
+            "warning_days": "30",
+            "count": "1",
+            "period": "year",
+            "enabled": "on",
+            "required_focus": ["command_post", "force_organization"],
+        },
+    )
     assert ok.status_code == 302
     db.session.refresh(rule)
     assert rule.params["required_focus"] == ["command_post", "force_organization"] and rule.params["warning_days"] == 30
     assert entries_for("compliance_rule", rule.id)[-1].user_id == world["admin"].id
-    stale = client.post(f"/compliance/rules/{rule.id}", data={"version": 1, "warning_days": "20", "count": "1",
-                                                               "period": "year"})
+    stale = client.post(
+        f"/compliance/rules/{rule.id}", data={"version": 1, "warning_days": "20", "count": "1", "period": "year"}
+    )
     assert stale.status_code == 200
     db.session.refresh(rule)
     assert rule.params["warning_days"] == 30
 
 
 # --- half-year report ----------------------------------------------------------------------------
+
 
 def test_report_page_print_and_xlsx(client, world):
     login(client, world["coordinator"])
@@ -146,8 +212,9 @@ def test_report_page_print_and_xlsx(client, world):
     assert download.status_code == 200 and download.mimetype == XLSX
     book = load_workbook(BytesIO(download.data))
     assert book.sheetnames[:3] == ["按演练形式统计", "联合及特殊演练", "按单位统计"]
-    assert ("乌苏测试中学", "中小学") == next(row[:2] for row in book["按单位统计"].iter_rows(values_only=True)
-                                         if row[0] == "乌苏测试中学")
+    assert ("乌苏测试中学", "中小学") == next(
+        row[:2] for row in book["按单位统计"].iter_rows(values_only=True) if row[0] == "乌苏测试中学"
+    )
     assert book["发现问题及整改销号"]["A2":"G2"][0][3].value == "整改措施"
     findings = [row for row in book["发现问题及整改销号"].iter_rows(values_only=True) if row[0] == "通信中断无备份"]
     assert findings[0][1:5] == ("较重", findings[0][2], "配卫星电话", "整改中")  # labels and the action, not codes
@@ -161,6 +228,7 @@ def test_report_bad_half_is_404(client, world):
 
 # --- API -----------------------------------------------------------------------------------------
 
+
 def test_api_compliance_shape(client, world):
     headers = token_for(client, world["coordinator"])
     body = client.get(f"/api/v1/compliance?year={this_year()}", headers=headers).get_json()
@@ -172,7 +240,9 @@ def test_api_compliance_shape(client, world):
     assert wusu["subject"] == {"type": "region", "code": WUSU, "name": "乌苏市"}
     assert wusu["status"] in ("not_due", "at_risk") and wusu["missing"] == ["command_comms"]
     school = next(r for r in body["rules"] if r["id"] == "school-evacuation")
-    assert [r["subject"] for r in school["results"]] == [{"type": "org", "id": world["school"].id, "name": "乌苏测试中学"}]
+    assert [r["subject"] for r in school["results"]] == [
+        {"type": "org", "id": world["school"].id, "name": "乌苏测试中学"}
+    ]
 
 
 def test_api_hides_the_secret_from_viewers(client, world):
@@ -223,8 +293,12 @@ def test_api_half_year_report_json_and_xlsx(client, world):
     by_accept = client.get(url, headers={**headers, "Accept": XLSX})
     assert by_accept.mimetype == XLSX
     assert client.get(url.replace(f"half={half}", "half=3"), headers=headers).status_code == 422
-    assert client.get(f"/api/v1/reports/half-year?region={SHAWAN}",
-                      headers=token_for(client, world["coordinator"])).status_code == 403
+    assert (
+        client.get(
+            f"/api/v1/reports/half-year?region={SHAWAN}", headers=token_for(client, world["coordinator"])
+        ).status_code
+        == 403
+    )
 
 
 def test_openapi_describes_the_compliance_endpoints(client):
@@ -234,6 +308,7 @@ def test_openapi_describes_the_compliance_endpoints(client):
 
 
 # --- command line --------------------------------------------------------------------------------
+
 
 def test_cli_compliance_table_and_json(runner, world):
     table = runner.invoke(args=["compliance", "--year", str(this_year()), "--region", WUSU])

@@ -1,5 +1,6 @@
 """The demo shows the whole path after a drill: reviews filed, returned, accepted and reopened, and
 corrective actions in every state, so that a newcomer finds every screen with content."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -21,17 +22,28 @@ def demo(app):
 
 
 def test_demo_has_reviews_in_every_filing_state(demo):
-    statuses = set(db.session.scalars(sa.select(Review.filing_status).join(Drill, Drill.id == Review.drill_id)
-                                      .where(Drill.is_demo.is_(True))))
+    statuses = set(
+        db.session.scalars(
+            sa.select(Review.filing_status).join(Drill, Drill.id == Review.drill_id).where(Drill.is_demo.is_(True))
+        )
+    )
     assert statuses == set(FilingStatus)
     reopened = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "review.reopen")).all()
     assert len(reopened) == 2  # one still open for correction, one filed again since
-    refiled = [e.entity_id for e in reopened if reviews.review_of(db.session.get(Drill, int(e.entity_id)))
-               .filing_status == FilingStatus.ACCEPTED]
+    refiled = [
+        e.entity_id
+        for e in reopened
+        if reviews.review_of(db.session.get(Drill, int(e.entity_id))).filing_status == FilingStatus.ACCEPTED
+    ]
     assert len(refiled) == 1
     drill = db.session.get(Drill, int(refiled[0]))
     assert [e.action for e in history.filing_history(drill)] == [
-        "review.submit", "review.accept", "review.reopen", "review.submit", "review.accept"]
+        "review.submit",
+        "review.accept",
+        "review.reopen",
+        "review.submit",
+        "review.accept",
+    ]
     assert drill.participation.evacuation_seconds == 88 and drill.is_demo
 
 
@@ -42,8 +54,10 @@ def test_demo_has_actions_in_every_state_and_an_overdue_one(demo):
     assert sent_back and all(e.after["reason"] for e in sent_back)
     today = local_today()
     assert any(a.is_overdue(today) for a in db.session.scalars(sa.select(CorrectiveAction)))
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding).join(Drill)
-                             .where(Drill.is_demo.is_(True))) >= 15
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).select_from(Finding).join(Drill).where(Drill.is_demo.is_(True)))
+        >= 15
+    )
 
 
 def test_demo_users_are_told_and_see_it_on_their_pages(demo, client):

@@ -1,5 +1,6 @@
 """Drill day: the phone's context, the one-time submission (planned and unplanned drills, photos, repeats,
 conflicts), and a shell and service worker that hold nothing of a user."""
+
 import io
 import json
 import uuid
@@ -15,8 +16,10 @@ from drillmgr.orgs import services as orgs
 from tests.conftest import TACHENG_CITY, WUSU, at, login
 
 pytestmark = pytest.mark.usefixtures("english")
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00\x00"
-       b"\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00\x90wS\xde\x00\x00"
+    b"\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 @pytest.fixture
@@ -34,19 +37,28 @@ def world(make_org, make_user, make_drill, app, tmp_path):
 def record(world, **fields) -> str:
     one, two = world["groups"]
     start = at(hours=-0.25)
-    data = {"drill_id": world["drill"].id, "version": world["drill"].version,
-            "started_at": start.isoformat(), "cleared_at": (start + timedelta(seconds=97.6)).isoformat(),
-            "groups": [{"group_id": one.id, "present": 30, "missing": 0},
-                       {"group_id": two.id, "present": 27, "missing": 1}], "notes": "二班一人未到，后在厕所找到"}
+    data = {
+        "drill_id": world["drill"].id,
+        "version": world["drill"].version,
+        "started_at": start.isoformat(),
+        "cleared_at": (start + timedelta(seconds=97.6)).isoformat(),
+        "groups": [
+            {"group_id": one.id, "present": 30, "missing": 0},
+            {"group_id": two.id, "present": 27, "missing": 1},
+        ],
+        "notes": "二班一人未到，后在厕所找到",
+    }
     return json.dumps(data | fields)
 
 
 def send(client, world, key=None, photos=(), **fields):
     token = client.get("/day/context").get_json()["csrf_token"]
-    return client.post("/day/submit", headers={"Idempotency-Key": key or str(uuid.uuid4()), "X-CSRFToken": token},
-                       data={"record": record(world, **fields),
-                             "photos": [(io.BytesIO(content), name) for name, content in photos]},
-                       content_type="multipart/form-data")
+    return client.post(
+        "/day/submit",
+        headers={"Idempotency-Key": key or str(uuid.uuid4()), "X-CSRFToken": token},
+        data={"record": record(world, **fields), "photos": [(io.BytesIO(content), name) for name, content in photos]},
+        content_type="multipart/form-data",
+    )
 
 
 def test_context_holds_the_units_groups_and_todays_drills(client, world):
@@ -93,13 +105,16 @@ def test_an_unplanned_drill_is_created_completed(client, world):
     assert drill.participation.evacuation_seconds == 97 and drill.participation.students == 57
 
 
-@pytest.mark.parametrize("fields, photos, field", [
-    ({"cleared_at": at(hours=-1).isoformat()}, (), "cleared_at"),
-    ({"groups": [{"group_id": 2**31, "present": 1}]}, (), "participation.groups.0.group_id"),
-    ({"notes": "x\x00"}, (), "notes"),
-    ({}, (("plan.pdf", b"%PDF-1.4\n%%EOF\n"),), "photos"),
-    ({}, (("fake.png", b"not a png"),), "file"),
-])
+@pytest.mark.parametrize(
+    "fields, photos, field",
+    [
+        ({"cleared_at": at(hours=-1).isoformat()}, (), "cleared_at"),
+        ({"groups": [{"group_id": 2**31, "present": 1}]}, (), "participation.groups.0.group_id"),
+        ({"notes": "x\x00"}, (), "notes"),
+        ({}, (("plan.pdf", b"%PDF-1.4\n%%EOF\n"),), "photos"),
+        ({}, (("fake.png", b"not a png"),), "file"),
+    ],
+)
 def test_a_bad_record_changes_nothing_and_leaves_the_key_unused(client, world, fields, photos, field):
     login(client, world["staff"])
     key = str(uuid.uuid4())

@@ -1,5 +1,6 @@
 """Drill day on a phone (390×844) in Debian's chromium: offline from the home screen to the record, kept on the
 phone across closing the page, sent exactly once when the network is back; nothing of a user left after logout."""
+
 import json
 import os
 import shutil
@@ -13,9 +14,17 @@ from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, server  # noqa: F401 —
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 ICONS = [ROOT / "drillmgr/drillday/static/icon-192.png", ROOT / "drillmgr/drillday/static/icon-512.png"]
-SHELL = {"/day", "/manifest.webmanifest", "/static/vendor/bootstrap/bootstrap.min.css",
-         "/static/drillday/drillday.css", "/static/drillday/js/app.js", "/static/drillday/js/store.js",
-         "/static/drillday/js/clock.js", "/static/drillday/icon-192.png", "/static/drillday/icon-512.png"}
+SHELL = {
+    "/day",
+    "/manifest.webmanifest",
+    "/static/vendor/bootstrap/bootstrap.min.css",
+    "/static/drillday/drillday.css",
+    "/static/drillday/js/app.js",
+    "/static/drillday/js/store.js",
+    "/static/drillday/js/clock.js",
+    "/static/drillday/icon-192.png",
+    "/static/drillday/icon-512.png",
+}
 PHONE_STORE = """async () => {
   const db = await new Promise((ok, no) => { const r = indexedDB.open("drillmgr-drillday", 1);
     r.onupgradeneeded = () => { r.result.createObjectStore("context"); r.result.createObjectStore("records", {keyPath: "key"}); };
@@ -43,8 +52,13 @@ def phone():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", is_mobile=True,
-                                      has_touch=True, service_workers="allow")
+        context = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            locale="zh-CN",
+            is_mobile=True,
+            has_touch=True,
+            service_workers="allow",
+        )
         try:
             yield context
         finally:
@@ -58,10 +72,18 @@ STAFF_PASSWORD = "drill-day-on-a-phone-7"
 def unit_staff(server) -> str:  # noqa: F811
     """A staff member of a new school (the small demo may hold no school in Wusu, so no user `school`)."""
     token = api(server, "/auth/token", body={"username": "admin", "password": "drillmgr-demo"})["token"]
-    school = api(server, "/orgs", token, {"name": "乌苏市演练现场小学", "kind": "school", "region_code": "654202",
-                                          "headcount": 100})
-    api(server, "/users", token, {"username": "teacher", "password": STAFF_PASSWORD, "role": "org_staff",
-                                  "org_id": school["id"]})
+    school = api(
+        server,
+        "/orgs",
+        token,
+        {"name": "乌苏市演练现场小学", "kind": "school", "region_code": "654202", "headcount": 100},
+    )
+    api(
+        server,
+        "/users",
+        token,
+        {"username": "teacher", "password": STAFF_PASSWORD, "role": "org_staff", "org_id": school["id"]},
+    )
     return "teacher"
 
 
@@ -75,9 +97,15 @@ def log_in(page, server, username, password="drillmgr-demo"):  # noqa: F811
 
 
 def api(server, path, token=None, body=None):  # noqa: F811
-    request = urllib.request.Request(f"{server}/api/v1{path}", data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json", "Accept-Language": "en",
-                                              **({"Authorization": f"Bearer {token}"} if token else {})})
+    request = urllib.request.Request(
+        f"{server}/api/v1{path}",
+        data=json.dumps(body).encode() if body else None,
+        headers={
+            "Content-Type": "application/json",
+            "Accept-Language": "en",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.loads(answer.read())
 
@@ -113,8 +141,11 @@ def test_offline_drill_day_is_sent_once_with_time_groups_and_photos(server, phon
     first.locator("[data-role=all-present]").click()
     second.locator("[data-role=missing-plus]").click()
     second.locator("[data-role=all-present]").click()
-    assert (second.locator("[data-role=present]").inner_text(), second.locator("[data-role=missing]").inner_text(),
-            page.inner_text("#dd-unaccounted")) == ("27", "1", "0")
+    assert (
+        second.locator("[data-role=present]").inner_text(),
+        second.locator("[data-role=missing]").inner_text(),
+        page.inner_text("#dd-unaccounted"),
+    ) == ("27", "1", "0")
     page.fill("#dd-notes", "二班一名学生未到，已找到")
     page.set_input_files("#dd-photos", [str(p) for p in ICONS])
     page.locator("#dd-photo-count", has_text="2 张照片").wait_for()
@@ -142,7 +173,9 @@ def test_offline_drill_day_is_sent_once_with_time_groups_and_photos(server, phon
     part = drill["participation"]
     assert drill["status"] == "completed" and 3 <= part["evacuation_seconds"] <= 6
     assert [(g["name"], g["expected"], g["present"], g["missing"]) for g in part["groups"]] == [
-        ("一年级一班", 30, 30, 0), ("一年级二班", 28, 27, 1)]
+        ("一年级一班", 30, 30, 0),
+        ("一年级二班", 28, 27, 1),
+    ]
     assert part["counts"]["students"] == 57 and part["notes"] == "二班一名学生未到，已找到"
     photos = api(server, f"/drills/{drill['id']}/attachments", token)["items"]
     assert [(p["kind"], p["content_type"]) for p in photos] == [("photo", "image/jpeg")] * 2

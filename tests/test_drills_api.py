@@ -1,4 +1,5 @@
 """The drills API: every role against every endpoint, bad input, conflicts, the OpenAPI document."""
+
 import io
 from datetime import timedelta
 
@@ -38,22 +39,32 @@ def cast(make_org, make_user):
 
 @pytest.fixture
 def drill(cast, make_drill):
-    return make_drill(organizer=cast["school"], participants=[cast["partner"]],
-                      evaluators=[cast["users"]["evaluator"]], starts_at=at(hours=-3))
+    return make_drill(
+        organizer=cast["school"],
+        participants=[cast["partner"]],
+        evaluators=[cast["users"]["evaluator"]],
+        starts_at=at(hours=-3),
+    )
 
 
 def body(school, **fields) -> dict:
     start = fields.pop("start", at(days=5))
-    return {"title": "疏散演练", "form": "evacuation", "organizer_org_id": school.id,
-            "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()} | fields
+    return {
+        "title": "疏散演练",
+        "form": "evacuation",
+        "organizer_org_id": school.id,
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=1)).isoformat(),
+    } | fields
 
 
 SEES = {"admin", "coordinator", "organiser", "participant", "evaluator", "viewer"}
 EDITS = {"admin", "coordinator", "organiser"}
 
 
-@pytest.mark.parametrize("role", ["admin", "coordinator", "other_coordinator", "organiser", "participant",
-                                  "evaluator", "stranger", "viewer"])
+@pytest.mark.parametrize(
+    "role", ["admin", "coordinator", "other_coordinator", "organiser", "participant", "evaluator", "stranger", "viewer"]
+)
 def test_role_matrix(client, cast, drill, role):
     user = cast["users"][role]
     headers = auth(user)
@@ -65,20 +76,27 @@ def test_role_matrix(client, cast, drill, role):
 
     hidden = 404
     refused = 403 if sees else hidden
-    patch = client.patch(f"/api/v1/drills/{drill.id}", json={"location": role, "version": drill.version},
-                         headers=headers)
+    patch = client.patch(
+        f"/api/v1/drills/{drill.id}", json={"location": role, "version": drill.version}, headers=headers
+    )
     assert patch.status_code == (200 if edits else refused)
     if edits:
         assert patch.get_json()["location"] == role
     version = db.session.get(Drill, drill.id).version
 
-    upload = client.post(f"/api/v1/drills/{drill.id}/attachments", headers=headers,
-                         data={"kind": "plan", "file": (io.BytesIO(PDF), "方案.pdf")},
-                         content_type="multipart/form-data")
+    upload = client.post(
+        f"/api/v1/drills/{drill.id}/attachments",
+        headers=headers,
+        data={"kind": "plan", "file": (io.BytesIO(PDF), "方案.pdf")},
+        content_type="multipart/form-data",
+    )
     assert upload.status_code == (201 if edits else refused)
 
-    complete = client.post(f"/api/v1/drills/{drill.id}/complete", headers=headers,
-                           json={"participation": {"counts": {"students": 300, "staff": 20}}, "version": version})
+    complete = client.post(
+        f"/api/v1/drills/{drill.id}/complete",
+        headers=headers,
+        json={"participation": {"counts": {"students": 300, "staff": 20}}, "version": version},
+    )
     assert complete.status_code == (200 if edits else refused)
 
     cancel = client.post(f"/api/v1/drills/{drill.id}/cancel", headers=headers, json={"reason": "测试"})
@@ -89,10 +107,16 @@ def test_role_matrix(client, cast, drill, role):
 
 
 def test_anonymous_is_refused(client, drill):
-    for method, url in (("get", "/api/v1/drills"), ("get", f"/api/v1/drills/{drill.id}"),
-                        ("post", "/api/v1/drills"), ("patch", f"/api/v1/drills/{drill.id}"),
-                        ("post", f"/api/v1/drills/{drill.id}/complete"), ("post", f"/api/v1/drills/{drill.id}/cancel"),
-                        ("post", f"/api/v1/drills/{drill.id}/attachments"), ("get", "/api/v1/attachments/1")):
+    for method, url in (
+        ("get", "/api/v1/drills"),
+        ("get", f"/api/v1/drills/{drill.id}"),
+        ("post", "/api/v1/drills"),
+        ("patch", f"/api/v1/drills/{drill.id}"),
+        ("post", f"/api/v1/drills/{drill.id}/complete"),
+        ("post", f"/api/v1/drills/{drill.id}/cancel"),
+        ("post", f"/api/v1/drills/{drill.id}/attachments"),
+        ("get", "/api/v1/attachments/1"),
+    ):
         response = getattr(client, method)(url)
         assert response.status_code == 401, url
         assert response.mimetype == "application/problem+json"
@@ -100,8 +124,11 @@ def test_anonymous_is_refused(client, drill):
 
 def test_create_get_and_iso_times(client, cast):
     headers = auth(cast["users"]["organiser"])
-    response = client.post("/api/v1/drills", headers=headers, json=body(
-        cast["school"], scenario={"magnitude": 6.0, "conditions": ["night"]}, focus=["evacuation"]))
+    response = client.post(
+        "/api/v1/drills",
+        headers=headers,
+        json=body(cast["school"], scenario={"magnitude": 6.0, "conditions": ["night"]}, focus=["evacuation"]),
+    )
     assert response.status_code == 201
     data = response.get_json()
     assert response.headers["Location"].endswith(f"/api/v1/drills/{data['id']}")
@@ -113,9 +140,15 @@ def test_create_get_and_iso_times(client, cast):
 
 def test_enter_after_the_fact_in_one_call(client, cast):
     headers = auth(cast["users"]["organiser"])
-    response = client.post("/api/v1/drills", headers=headers, json=body(
-        cast["school"], start=at(days=-200),
-        participation={"counts": {"students": 700, "staff": 50}, "evacuation_seconds": 98}))
+    response = client.post(
+        "/api/v1/drills",
+        headers=headers,
+        json=body(
+            cast["school"],
+            start=at(days=-200),
+            participation={"counts": {"students": 700, "staff": 50}, "evacuation_seconds": 98},
+        ),
+    )
     assert response.status_code == 201
     data = response.get_json()
     assert data["status"] == "completed"
@@ -139,8 +172,11 @@ def test_stale_version_is_409_problem(client, cast, drill):
 def test_participation_sent_with_a_change_is_refused_not_dropped(client, cast, drill, participation):
     """Found by the fuzzer: PATCH took `participation: false` and answered 200, having changed nothing of it."""
     headers = auth(cast["users"]["organiser"])
-    response = client.patch(f"/api/v1/drills/{drill.id}", headers=headers,
-                            json={"location": "礼堂", "participation": participation, "version": 1})
+    response = client.patch(
+        f"/api/v1/drills/{drill.id}",
+        headers=headers,
+        json={"location": "礼堂", "participation": participation, "version": 1},
+    )
     assert response.status_code == 422 and list(response.get_json()["errors"]) == ["participation"]
     assert db.session.get(Drill, drill.id).location != "礼堂"
     schemas = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
@@ -150,23 +186,30 @@ def test_participation_sent_with_a_change_is_refused_not_dropped(client, cast, d
 def test_reschedule_raises_sequence(client, cast, drill):
     headers = auth(cast["users"]["organiser"])
     start = at(days=9)
-    response = client.patch(f"/api/v1/drills/{drill.id}", headers=headers, json={
-        "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(), "version": 1})
+    response = client.patch(
+        f"/api/v1/drills/{drill.id}",
+        headers=headers,
+        json={"starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(), "version": 1},
+    )
     data = response.get_json()
     assert data["id"] == drill.id and data["sequence"] == 1 and data["version"] == 2
 
 
-@pytest.mark.parametrize("payload, field", [
-    ({"form": "parade"}, "form"),
-    ({"joint_with": "navy"}, "joint_with"),
-    ({"focus": ["x"]}, "focus"),
-    ({"scenario": {"conditions": ["rain"]}}, "scenario.conditions"),
-    ({"starts_at": "tomorrow"}, "starts_at"),
-])
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"form": "parade"}, "form"),
+        ({"joint_with": "navy"}, "joint_with"),
+        ({"focus": ["x"]}, "focus"),
+        ({"scenario": {"conditions": ["rain"]}}, "scenario.conditions"),
+        ({"starts_at": "tomorrow"}, "starts_at"),
+    ],
+)
 def test_unknown_values_are_422_naming_the_field(client, cast, payload, field):
     before = db.session.query(Drill).count()
-    response = client.post("/api/v1/drills", headers=auth(cast["users"]["organiser"]),
-                           json=body(cast["school"]) | payload)
+    response = client.post(
+        "/api/v1/drills", headers=auth(cast["users"]["organiser"]), json=body(cast["school"]) | payload
+    )
     assert response.status_code == 422
     assert field in response.get_json()["errors"]
     assert db.session.query(Drill).count() == before
@@ -174,17 +217,23 @@ def test_unknown_values_are_422_naming_the_field(client, cast, payload, field):
 
 def test_end_before_start_is_422(client, cast):
     start = at(days=5)
-    response = client.post("/api/v1/drills", headers=auth(cast["users"]["organiser"]), json=body(
-        cast["school"], start=start, ends_at=(start - timedelta(minutes=5)).isoformat()))
+    response = client.post(
+        "/api/v1/drills",
+        headers=auth(cast["users"]["organiser"]),
+        json=body(cast["school"], start=start, ends_at=(start - timedelta(minutes=5)).isoformat()),
+    )
     assert response.status_code == 422
     assert response.get_json()["errors"]["ends_at"] == ["The end must be after the start."]
 
 
 def test_malformed_json_is_400(client, cast, drill):
     headers = auth(cast["users"]["organiser"]) | {"Content-Type": "application/json"}
-    for method, url in (("post", "/api/v1/drills"), ("patch", f"/api/v1/drills/{drill.id}"),
-                        ("post", f"/api/v1/drills/{drill.id}/complete"),
-                        ("post", f"/api/v1/drills/{drill.id}/cancel")):
+    for method, url in (
+        ("post", "/api/v1/drills"),
+        ("patch", f"/api/v1/drills/{drill.id}"),
+        ("post", f"/api/v1/drills/{drill.id}/complete"),
+        ("post", f"/api/v1/drills/{drill.id}/cancel"),
+    ):
         response = getattr(client, method)(url, headers=headers, data="{not json")
         assert response.status_code == 400, url
         assert response.mimetype == "application/problem+json"
@@ -209,8 +258,7 @@ def test_cancel(client, cast, make_drill):
     drill = make_drill(organizer=cast["school"])
     headers = auth(cast["users"]["organiser"])
     assert client.post(f"/api/v1/drills/{drill.id}/cancel", headers=headers, json={}).status_code == 422
-    response = client.post(f"/api/v1/drills/{drill.id}/cancel", headers=headers,
-                           json={"reason": "暴雪", "version": 1})
+    response = client.post(f"/api/v1/drills/{drill.id}/cancel", headers=headers, json={"reason": "暴雪", "version": 1})
     data = response.get_json()
     assert data["status"] == "cancelled" and data["cancel_reason"] == "暴雪" and data["cancelled_at"]
 
@@ -235,62 +283,90 @@ def test_list_filters_and_pagination(client, cast, make_drill):
 
 def test_series_api(client, cast):
     headers = auth(cast["users"]["organiser"])
-    response = client.post("/api/v1/drill-series", headers=headers,
-                           json=body(cast["school"], rrule="FREQ=WEEKLY;COUNT=3"))
+    response = client.post(
+        "/api/v1/drill-series", headers=headers, json=body(cast["school"], rrule="FREQ=WEEKLY;COUNT=3")
+    )
     assert response.status_code == 201
     data = response.get_json()
     assert len(data["occurrences"]) == 3
     second = data["occurrences"][1]
-    following = client.patch(f"/api/v1/drills/{second['id']}/following", headers=headers,
-                             json={"title": "改名", "version": second["version"]})
+    following = client.patch(
+        f"/api/v1/drills/{second['id']}/following",
+        headers=headers,
+        json={"title": "改名", "version": second["version"]},
+    )
     assert following.status_code == 200
     assert [o["title"] for o in following.get_json()["occurrences"]] == ["改名", "改名"]
     assert client.get(f"/api/v1/drill-series/{data['id']}", headers=headers).status_code == 200
-    assert client.get(f"/api/v1/drill-series/{data['id']}",
-                      headers=auth(cast["users"]["stranger"])).status_code == 404
+    assert client.get(f"/api/v1/drill-series/{data['id']}", headers=auth(cast["users"]["stranger"])).status_code == 404
 
 
 def test_openapi_documents_every_drill_endpoint(client):
     doc = client.get("/api/v1/openapi.json").get_json()
-    for path, methods in {"/drills": {"get", "post"}, "/drills/{drill_id}": {"get", "patch"},
-                          "/drills/{drill_id}/complete": {"post"}, "/drills/{drill_id}/cancel": {"post"},
-                          "/drills/{drill_id}/attachments": {"get", "post"},
-                          "/attachments/{attachment_id}": {"get", "delete"}, "/drill-series": {"post"},
-                          "/drills/{drill_id}/following": {"patch"}}.items():
+    for path, methods in {
+        "/drills": {"get", "post"},
+        "/drills/{drill_id}": {"get", "patch"},
+        "/drills/{drill_id}/complete": {"post"},
+        "/drills/{drill_id}/cancel": {"post"},
+        "/drills/{drill_id}/attachments": {"get", "post"},
+        "/attachments/{attachment_id}": {"get", "delete"},
+        "/drill-series": {"post"},
+        "/drills/{drill_id}/following": {"patch"},
+    }.items():
         assert methods <= set(doc["paths"][path]), path
     assert doc["paths"]["/drills"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/DrillInput"}
+        "$ref": "#/components/schemas/DrillInput"
+    }
     assert "multipart/form-data" in doc["paths"]["/drills/{drill_id}/attachments"]["post"]["requestBody"]["content"]
     assert {p["name"] for p in doc["paths"]["/drills"]["get"]["parameters"]} >= {
-        "region", "org", "form", "status", "from", "to", "page", "per_page"}
+        "region",
+        "org",
+        "form",
+        "status",
+        "from",
+        "to",
+        "page",
+        "per_page",
+    }
     for name in ("Drill", "DrillInput", "DrillCompletion", "DrillCancellation", "Attachment", "DrillSeriesInput"):
         assert name in doc["components"]["schemas"]
 
 
-@pytest.mark.parametrize("role", ["admin", "coordinator", "other_coordinator", "organiser", "participant",
-                                  "evaluator", "stranger", "viewer"])
+@pytest.mark.parametrize(
+    "role", ["admin", "coordinator", "other_coordinator", "organiser", "participant", "evaluator", "stranger", "viewer"]
+)
 def test_role_matrix_files_and_series(client, cast, drill, role):
     organiser = auth(cast["users"]["organiser"])
-    file_id = client.post(f"/api/v1/drills/{drill.id}/attachments", headers=organiser,
-                          data={"kind": "script", "file": (io.BytesIO(PDF), "脚本.pdf")},
-                          content_type="multipart/form-data").get_json()["id"]
-    series = client.post("/api/v1/drill-series", headers=organiser, json=body(
-        cast["school"], rrule="FREQ=WEEKLY;COUNT=2", participant_org_ids=[cast["partner"].id],
-        evaluator_ids=[cast["users"]["evaluator"].id])).get_json()
+    file_id = client.post(
+        f"/api/v1/drills/{drill.id}/attachments",
+        headers=organiser,
+        data={"kind": "script", "file": (io.BytesIO(PDF), "脚本.pdf")},
+        content_type="multipart/form-data",
+    ).get_json()["id"]
+    series = client.post(
+        "/api/v1/drill-series",
+        headers=organiser,
+        json=body(
+            cast["school"],
+            rrule="FREQ=WEEKLY;COUNT=2",
+            participant_org_ids=[cast["partner"].id],
+            evaluator_ids=[cast["users"]["evaluator"].id],
+        ),
+    ).get_json()
     occurrence = series["occurrences"][0]
     headers = auth(cast["users"][role])
     sees, edits = role in SEES, role in EDITS
     refused = 403 if sees else 404
 
-    assert client.get(f"/api/v1/drills/{drill.id}/attachments", headers=headers).status_code == \
-        (200 if sees else 404)
+    assert client.get(f"/api/v1/drills/{drill.id}/attachments", headers=headers).status_code == (200 if sees else 404)
     assert client.get(f"/api/v1/attachments/{file_id}", headers=headers).status_code == (200 if sees else 404)
-    assert client.get(f"/api/v1/drill-series/{series['id']}", headers=headers).status_code == \
-        (200 if sees else 404)
-    following = client.patch(f"/api/v1/drills/{occurrence['id']}/following", headers=headers,
-                             json={"location": role, "version": occurrence["version"]})
+    assert client.get(f"/api/v1/drill-series/{series['id']}", headers=headers).status_code == (200 if sees else 404)
+    following = client.patch(
+        f"/api/v1/drills/{occurrence['id']}/following",
+        headers=headers,
+        json={"location": role, "version": occurrence["version"]},
+    )
     assert following.status_code == (200 if edits else refused)
-    assert client.delete(f"/api/v1/attachments/{file_id}", headers=headers).status_code == \
-        (204 if edits else refused)
+    assert client.delete(f"/api/v1/attachments/{file_id}", headers=headers).status_code == (204 if edits else refused)
     created = client.post("/api/v1/drill-series", headers=headers, json=body(cast["school"], rrule="FREQ=YEARLY"))
     assert created.status_code == (201 if edits else 403)

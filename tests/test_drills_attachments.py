@@ -1,4 +1,5 @@
 """Drill attachments: allow-list by extension and content, size limit, random storage names, access."""
+
 import io
 import zipfile
 from pathlib import Path
@@ -30,13 +31,20 @@ def setup(make_org, make_user, make_drill):
     school = make_org(kind=OrgKind.SCHOOL, region_code=WUSU)
     staff = make_user(role=Role.ORG_STAFF, org=school)
     drill = make_drill(organizer=school)
-    return {"drill": drill, "headers": {"Authorization": f"Bearer {issue_kept_token(staff)}", "Accept-Language": "en"},
-            "staff": staff}
+    return {
+        "drill": drill,
+        "headers": {"Authorization": f"Bearer {issue_kept_token(staff)}", "Accept-Language": "en"},
+        "staff": staff,
+    }
 
 
 def upload(client, setup, content: bytes, name: str, kind="plan"):
-    return client.post(f"/api/v1/drills/{setup['drill'].id}/attachments", headers=setup["headers"],
-                       data={"kind": kind, "file": (io.BytesIO(content), name)}, content_type="multipart/form-data")
+    return client.post(
+        f"/api/v1/drills/{setup['drill'].id}/attachments",
+        headers=setup["headers"],
+        data={"kind": kind, "file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+    )
 
 
 def stored_files(app) -> set[str]:
@@ -44,15 +52,18 @@ def stored_files(app) -> set[str]:
     return {p.name for p in folder.iterdir()} if folder.exists() else set()
 
 
-@pytest.mark.parametrize("content, name, content_type", [
-    (PDF, "演练方案.pdf", "application/pdf"),
-    (JPEG, "现场照片.JPG", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 16, "签到表.png", "image/png"),
-    (OLE, "脚本.doc", "application/msword"),
-    (OLE, "签到表.xls", "application/vnd.ms-excel"),
-    (ooxml("word/"), "脚本.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
-    (ooxml("xl/"), "签到表.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
-])
+@pytest.mark.parametrize(
+    "content, name, content_type",
+    [
+        (PDF, "演练方案.pdf", "application/pdf"),
+        (JPEG, "现场照片.JPG", "image/jpeg"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 16, "签到表.png", "image/png"),
+        (OLE, "脚本.doc", "application/msword"),
+        (OLE, "签到表.xls", "application/vnd.ms-excel"),
+        (ooxml("word/"), "脚本.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+        (ooxml("xl/"), "签到表.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ],
+)
 def test_allowed_types_are_stored_and_served(client, app, setup, content, name, content_type):
     response = upload(client, setup, content, name)
     assert response.status_code == 201, response.get_json()
@@ -68,16 +79,19 @@ def test_allowed_types_are_stored_and_served(client, app, setup, content, name, 
     assert [a["id"] for a in listed["items"]] == [data["id"]]
 
 
-@pytest.mark.parametrize("content, name, message", [
-    (b"MZ\x90\x00", "setup.exe", "Files of type .exe are not accepted"),
-    (b"<script>alert(1)</script>", "page.html", "Files of type .html are not accepted"),
-    (b"MZ\x90\x00 not a pdf", "方案.pdf", "is not a .pdf file"),
-    (PDF, "photo.png", "is not a .png file"),
-    (ooxml("xl/"), "脚本.docx", "is not a .docx file"),
-    (b"PK\x03\x04garbage", "表.xlsx", "is not a .xlsx file"),
-    (b"", "empty.pdf", "The file is empty."),
-    (PDF, "noextension", "are not accepted"),
-])
+@pytest.mark.parametrize(
+    "content, name, message",
+    [
+        (b"MZ\x90\x00", "setup.exe", "Files of type .exe are not accepted"),
+        (b"<script>alert(1)</script>", "page.html", "Files of type .html are not accepted"),
+        (b"MZ\x90\x00 not a pdf", "方案.pdf", "is not a .pdf file"),
+        (PDF, "photo.png", "is not a .png file"),
+        (ooxml("xl/"), "脚本.docx", "is not a .docx file"),
+        (b"PK\x03\x04garbage", "表.xlsx", "is not a .xlsx file"),
+        (b"", "empty.pdf", "The file is empty."),
+        (PDF, "noextension", "are not accepted"),
+    ],
+)
 def test_forbidden_or_disguised_files_are_refused_and_nothing_kept(client, app, setup, content, name, message):
     before = stored_files(app)
     response = upload(client, setup, content, name)
@@ -100,8 +114,12 @@ def test_too_large_is_refused(client, app, setup, monkeypatch):
 def test_unknown_kind_and_missing_file(client, setup):
     response = upload(client, setup, PDF, "a.pdf", kind="selfie")
     assert response.status_code == 422 and "kind" in response.get_json()["errors"]
-    missing = client.post(f"/api/v1/drills/{setup['drill'].id}/attachments", headers=setup["headers"],
-                          data={"kind": "plan"}, content_type="multipart/form-data")
+    missing = client.post(
+        f"/api/v1/drills/{setup['drill'].id}/attachments",
+        headers=setup["headers"],
+        data={"kind": "plan"},
+        content_type="multipart/form-data",
+    )
     assert missing.status_code == 422 and "file" in missing.get_json()["errors"]
 
 
@@ -114,8 +132,12 @@ def test_delete(client, app, setup, make_user, make_org):
     data = upload(client, setup, PDF, "a.pdf").get_json()
     stored = db.session.get(Attachment, data["id"]).stored_name
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
-    assert client.delete(f"/api/v1/attachments/{data['id']}",
-                         headers={"Authorization": f"Bearer {issue_kept_token(viewer)}"}).status_code == 403
+    assert (
+        client.delete(
+            f"/api/v1/attachments/{data['id']}", headers={"Authorization": f"Bearer {issue_kept_token(viewer)}"}
+        ).status_code
+        == 403
+    )
     assert client.delete(f"/api/v1/attachments/{data['id']}", headers=setup["headers"]).status_code == 204
     assert not (Path(app.config["UPLOAD_DIR"]) / stored).exists()
     assert client.get(f"/api/v1/attachments/{data['id']}", headers=setup["headers"]).status_code == 404
@@ -127,11 +149,15 @@ def test_a_name_over_255_characters_is_refused_as_too_long(client, app, setup, n
     response = upload(client, setup, PDF, name)
     assert response.status_code == 422
     assert response.get_json()["errors"]["file"] == [
-        "The file name is too long: at most 255 characters. Rename the file and try again."]
+        "The file name is too long: at most 255 characters. Rename the file and try again."
+    ]
     assert stored_files(app) == before
-    zh = client.post(f"/api/v1/drills/{setup['drill'].id}/attachments",
-                     headers=setup["headers"] | {"Accept-Language": "zh-CN"},
-                     data={"kind": "plan", "file": (io.BytesIO(PDF), name)}, content_type="multipart/form-data")
+    zh = client.post(
+        f"/api/v1/drills/{setup['drill'].id}/attachments",
+        headers=setup["headers"] | {"Accept-Language": "zh-CN"},
+        data={"kind": "plan", "file": (io.BytesIO(PDF), name)},
+        content_type="multipart/form-data",
+    )
     assert zh.get_json()["errors"]["file"] == ["文件名过长：最多 255 个字符。请重命名文件后再试。"]
 
 

@@ -1,5 +1,6 @@
 """The plan form's script in a real browser: a comprehensive live drill of a key county pre-selects
 the three key links; the repeat and completion fields show only when they apply."""
+
 import shutil
 from pathlib import Path
 
@@ -20,9 +21,16 @@ def browser_page():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield browser.new_page()
         browser.close()
 
@@ -103,8 +111,9 @@ def visible_units(page) -> list[str]:
     return page.eval_on_selector_all(".picker-item:not([hidden])", "items => items.map(i => i.dataset.name)")
 
 
-def test_participant_picker_search_and_township_schools_on_a_phone(client, make_user, make_region, make_org,
-                                                                     browser_page):
+def test_participant_picker_search_and_township_schools_on_a_phone(
+    client, make_user, make_region, make_org, browser_page
+):
     page = browser_page
     town_a, town_b = picker_page(client, make_user, make_region, make_org, page)
     page.fill("#picker-search", "第2")
@@ -116,8 +125,9 @@ def test_participant_picker_search_and_township_schools_on_a_phone(client, make_
     page.select_option("#picker-township", town_a.code)
     assert sorted(visible_units(page)) == sorted(["甲镇第1小学", "甲镇第2小学", "甲镇第3小学", "甲镇中心幼儿园"])
     page.click("#picker-all-schools")
-    chosen = page.eval_on_selector_all("input[name=participant_org_ids]:checked",
-                                       "boxes => boxes.map(b => b.closest('.picker-item').dataset.name)")
+    chosen = page.eval_on_selector_all(
+        "input[name=participant_org_ids]:checked", "boxes => boxes.map(b => b.closest('.picker-item').dataset.name)"
+    )
     assert sorted(chosen) == ["甲镇第1小学", "甲镇第2小学", "甲镇第3小学"]  # schools only, this township only
     assert page.text_content("#picker-count") == "3"
     # On the phone the picker fits the screen: nothing sticks out sideways, and the button is tappable.
@@ -137,9 +147,18 @@ def test_bulk_plan_preview_fits_a_phone(client, make_user, make_region, make_org
     with client.session_transaction() as session:
         session["_user_id"] = str(user.id)
         session["lang"] = "zh_CN"
-    data = {"mode": "per_unit", "region_code": town.code, "kinds": ["school"], "title": "秋季疏散演练",
-            "form": "evacuation", "scope": "single", "joint_with": "none", "starts_at": "2030-09-14T10:00",
-            "ends_at": "2030-09-14T11:00", "repeat": "TERM:AUTUMN"}
+    data = {
+        "mode": "per_unit",
+        "region_code": town.code,
+        "kinds": ["school"],
+        "title": "秋季疏散演练",
+        "form": "evacuation",
+        "scope": "single",
+        "joint_with": "none",
+        "starts_at": "2030-09-14T10:00",
+        "ends_at": "2030-09-14T11:00",
+        "repeat": "TERM:AUTUMN",
+    }
     html = client.post("/drills/bulk", data=data).get_data(as_text=True).split("<script", 1)[0] + "</body></html>"
     page = browser_page
     page.set_viewport_size({"width": 390, "height": 844})

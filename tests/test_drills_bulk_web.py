@@ -1,5 +1,6 @@
 """The pages of issue 14 point 5: plan for many units (preview, create once, summary), series presets with an
 end, the series preview with flags, "cancel this and all following", "end the series here", the picker."""
+
 import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -30,15 +31,31 @@ def world(make_region, make_org, make_user):
     schools = [make_org(name=f"甲镇第{n}小学", region_code=town.code) for n in range(1, 4)]
     kindergarten = make_org(name="甲镇幼儿园", kind=OrgKind.KINDERGARTEN, region_code=town.code)
     other = make_org(name="乙镇第1小学", region_code=other_town.code)
-    return {"town": town, "other_town": other_town, "schools": schools, "kindergarten": kindergarten,
-            "other": other, "coordinator": make_user(role=Role.COORDINATOR, region_code=WUSU),
-            "staff": make_user(role=Role.ORG_STAFF, org=schools[0])}
+    return {
+        "town": town,
+        "other_town": other_town,
+        "schools": schools,
+        "kindergarten": kindergarten,
+        "other": other,
+        "coordinator": make_user(role=Role.COORDINATOR, region_code=WUSU),
+        "staff": make_user(role=Role.ORG_STAFF, org=schools[0]),
+    }
 
 
 def bulk_data(town, **fields) -> dict:
-    return {"mode": "per_unit", "region_code": town.code, "kinds": ["school"], "title": "秋季疏散演练",
-            "form": "evacuation", "scope": "single", "joint_with": "none", "starts_at": "2030-10-01T10:00",
-            "ends_at": "2030-10-01T10:40", "location": "操场", "repeat": ""} | fields
+    return {
+        "mode": "per_unit",
+        "region_code": town.code,
+        "kinds": ["school"],
+        "title": "秋季疏散演练",
+        "form": "evacuation",
+        "scope": "single",
+        "joint_with": "none",
+        "starts_at": "2030-10-01T10:00",
+        "ends_at": "2030-10-01T10:40",
+        "location": "操场",
+        "repeat": "",
+    } | fields
 
 
 def token(html: str) -> str:
@@ -53,7 +70,8 @@ def test_bulk_preview_create_once_and_summary(client, world):
     sign_in(client, world["coordinator"])
     page = client.get("/drills/bulk")
     assert page.status_code == 200 and f'value="{WUSU}" selected' in page.get_data(as_text=True).replace(
-        f'selected value="{WUSU}"', f'value="{WUSU}" selected')
+        f'selected value="{WUSU}"', f'value="{WUSU}" selected'
+    )
     data = bulk_data(world["town"])
     preview = client.post("/drills/bulk", data=data)
     html = preview.get_data(as_text=True)
@@ -77,16 +95,18 @@ def test_bulk_preview_create_once_and_summary(client, world):
 def test_bulk_changed_input_is_previewed_again(client, world):
     sign_in(client, world["coordinator"])
     html = client.post("/drills/bulk", data=bulk_data(world["town"])).get_data(as_text=True)
-    changed = client.post("/drills/bulk", data=bulk_data(world["town"], kinds=["school", "kindergarten"])
-                          | {"preview_token": token(html)})
+    changed = client.post(
+        "/drills/bulk", data=bulk_data(world["town"], kinds=["school", "kindergarten"]) | {"preview_token": token(html)}
+    )
     assert changed.status_code == 200 and count_drills() == 0
     assert "4 drills for 4 units" in changed.get_data(as_text=True)
 
 
 def test_bulk_joint_with_term_preset(client, world):
     sign_in(client, world["coordinator"])
-    data = bulk_data(world["town"], mode="joint", repeat="TERM:AUTUMN", starts_at="2030-09-10T10:00",
-                     ends_at="2030-09-10T11:00")
+    data = bulk_data(
+        world["town"], mode="joint", repeat="TERM:AUTUMN", starts_at="2030-09-10T10:00", ends_at="2030-09-10T11:00"
+    )
     html = client.post("/drills/bulk", data=data).get_data(as_text=True)
     assert "One joint drill organised by 测试甲镇 with 3 participating units" in html
     response = client.post("/drills/bulk", data=data | {"preview_token": token(html)})
@@ -95,7 +115,11 @@ def test_bulk_joint_with_term_preset(client, world):
     assert series.rrule == "FREQ=MONTHLY;BYMONTH=9,10,11,12;UNTIL=20301231T155959Z"
     drills = db.session.scalars(sa.select(Drill).order_by(Drill.starts_at)).all()
     assert [d.starts_at.astimezone(BEIJING).date() for d in drills] == [
-        date(2030, 9, 10), date(2030, 10, 10), date(2030, 11, 10), date(2030, 12, 10)]
+        date(2030, 9, 10),
+        date(2030, 10, 10),
+        date(2030, 11, 10),
+        date(2030, 12, 10),
+    ]
     assert all(sorted(o.id for o in d.participants) == sorted(o.id for o in world["schools"]) for d in drills)
 
 
@@ -113,34 +137,52 @@ def test_bulk_page_scope(client, world, make_user):
 def test_series_presets_take_an_end_and_until_as_a_date(client, world):
     sign_in(client, world["staff"])
     school = world["schools"][0]
-    base = {"title": "每周演练", "form": "evacuation", "scope": "single", "joint_with": "none",
-            "organizer": f"org:{school.id}", "region_code": "", "starts_at": "2030-03-04T10:00",
-            "ends_at": "2030-03-04T10:30", "apply_to": "this"}
+    base = {
+        "title": "每周演练",
+        "form": "evacuation",
+        "scope": "single",
+        "joint_with": "none",
+        "organizer": f"org:{school.id}",
+        "region_code": "",
+        "starts_at": "2030-03-04T10:00",
+        "ends_at": "2030-03-04T10:30",
+        "apply_to": "this",
+    }
     for extra, expected_rule, n in (
-            ({"repeat": "FREQ=WEEKLY", "repeat_until": "2030-03-25"}, "FREQ=WEEKLY;UNTIL=20300325T155959Z", 4),
-            ({"repeat": "FREQ=MONTHLY", "repeat_count": "3"}, "FREQ=MONTHLY;COUNT=3", 3),
-            ({"repeat": "TERM:SPRING"}, "FREQ=MONTHLY;BYMONTH=3,4,5,6;UNTIL=20300630T155959Z", 4),
-            ({"repeat": "custom", "rrule": "FREQ=WEEKLY;UNTIL=20300311"}, "FREQ=WEEKLY;UNTIL=20300311T155959Z", 2)):
+        ({"repeat": "FREQ=WEEKLY", "repeat_until": "2030-03-25"}, "FREQ=WEEKLY;UNTIL=20300325T155959Z", 4),
+        ({"repeat": "FREQ=MONTHLY", "repeat_count": "3"}, "FREQ=MONTHLY;COUNT=3", 3),
+        ({"repeat": "TERM:SPRING"}, "FREQ=MONTHLY;BYMONTH=3,4,5,6;UNTIL=20300630T155959Z", 4),
+        ({"repeat": "custom", "rrule": "FREQ=WEEKLY;UNTIL=20300311"}, "FREQ=WEEKLY;UNTIL=20300311T155959Z", 2),
+    ):
         data = base | extra
         html = client.post("/drills/new", data=data).get_data(as_text=True)
         assert f"<code>{expected_rule}</code>" in html and f"Drills created now: {n}." in html, extra
         assert client.post("/drills/new", data=data | {"preview_token": token(html)}).status_code == 302
         series = db.session.scalar(sa.select(DrillSeries).order_by(DrillSeries.id.desc()))
         assert series.rrule == expected_rule
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Drill)
-                                 .where(Drill.series_id == series.id)) == n
-    both = client.post("/drills/new", data=base | {"repeat": "FREQ=WEEKLY", "repeat_until": "2030-03-25",
-                                                   "repeat_count": "3"})
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id)) == n
+    both = client.post(
+        "/drills/new", data=base | {"repeat": "FREQ=WEEKLY", "repeat_until": "2030-03-25", "repeat_count": "3"}
+    )
     assert "Give COUNT or UNTIL, not both." in both.get_data(as_text=True)
 
 
 def test_a_mistyped_rule_is_previewed_with_its_weekends_not_made(client, world):
     sign_in(client, world["staff"])
     school = world["schools"][0]
-    data = {"title": "每日", "form": "evacuation", "scope": "single", "joint_with": "none",
-            "organizer": f"org:{school.id}", "region_code": "", "starts_at": "2030-10-01T10:00",
-            "ends_at": "2030-10-01T10:30", "apply_to": "this", "repeat": "custom",
-            "rrule": "FREQ=WEEKLY;BYDAY=SA"}
+    data = {
+        "title": "每日",
+        "form": "evacuation",
+        "scope": "single",
+        "joint_with": "none",
+        "organizer": f"org:{school.id}",
+        "region_code": "",
+        "starts_at": "2030-10-01T10:00",
+        "ends_at": "2030-10-01T10:30",
+        "apply_to": "this",
+        "repeat": "custom",
+        "rrule": "FREQ=WEEKLY;BYDAY=SA",
+    }
     html = client.post("/drills/new", data=data).get_data(as_text=True)
     assert count_drills() == 0 and 'id="preview-flagged"' in html
     assert html.count('data-kind="weekend"') >= 40 and 'data-kind="holiday"' in html  # 5 October 2030
@@ -149,10 +191,18 @@ def test_a_mistyped_rule_is_previewed_with_its_weekends_not_made(client, world):
 @pytest.fixture
 def series(world):
     start = datetime(2030, 3, 15, 10, 0, tzinfo=BEIJING)
-    made = create_series(world["staff"], {
-        "title": "每月演练", "form": "evacuation", "organizer_org_id": world["schools"][0].id,
-        "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=30)).isoformat(),
-        "rrule": "FREQ=MONTHLY;COUNT=5"}, now=datetime(2030, 1, 1, tzinfo=timezone.utc))
+    made = create_series(
+        world["staff"],
+        {
+            "title": "每月演练",
+            "form": "evacuation",
+            "organizer_org_id": world["schools"][0].id,
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(minutes=30)).isoformat(),
+            "rrule": "FREQ=MONTHLY;COUNT=5",
+        },
+        now=datetime(2030, 1, 1, tzinfo=timezone.utc),
+    )
     db.session.commit()
     return made
 
@@ -169,8 +219,9 @@ def test_cancel_following_page_and_no_rescheduled_badge_on_cancelled(client, wor
     assert 'id="cancel-following"' in detail and 'id="end-series"' in detail
     page = client.get(f"/drills/{drills[1].id}/cancel-following").get_data(as_text=True)
     assert "Drills cancelled: 4" in page
-    response = client.post(f"/drills/{drills[1].id}/cancel-following",
-                           data={"reason": "场地维修", "version": str(drills[1].version)})
+    response = client.post(
+        f"/drills/{drills[1].id}/cancel-following", data={"reason": "场地维修", "version": str(drills[1].version)}
+    )
     assert response.status_code == 302
     assert [d.status for d in _occurrences(series.id)] == [DrillStatus.PLANNED] + [DrillStatus.CANCELLED] * 4
     cancelled = client.get(f"/drills/{drills[2].id}").get_data(as_text=True)

@@ -1,5 +1,6 @@
 """A double-blind drill never leaks before it starts: through every output the drills feature has,
 for every kind of user. After its start, everyone in scope sees it again."""
+
 import hashlib
 import io
 import re
@@ -25,8 +26,7 @@ from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token
 
 TITLE = "双盲桌面推演X"
 PDF = b"%PDF-1.7\n%test\n"
-ROLES = ["admin", "coordinator", "other_coordinator", "organiser", "participant", "evaluator", "viewer",
-         "stranger"]
+ROLES = ["admin", "coordinator", "other_coordinator", "organiser", "participant", "evaluator", "viewer", "stranger"]
 INSIDERS = {"admin", "coordinator", "organiser", "evaluator"}
 IN_SCOPE = INSIDERS | {"participant", "viewer"}
 
@@ -50,11 +50,24 @@ def world(make_org, make_user, make_drill, app):
 
 
 def secret_drill(world, make_drill, starts_at):
-    drill = make_drill(organizer=world["township"], title=TITLE, form="tabletop", double_blind=True,
-                       participants=[world["school"]], evaluators=[world["users"]["evaluator"]],
-                       starts_at=starts_at)
-    attachment = Attachment(drill_id=drill.id, kind="plan", filename="脚本.pdf", stored_name=f"db{drill.id}",
-                            content_type="application/pdf", size=len(PDF), sha256=hashlib.sha256(PDF).hexdigest())
+    drill = make_drill(
+        organizer=world["township"],
+        title=TITLE,
+        form="tabletop",
+        double_blind=True,
+        participants=[world["school"]],
+        evaluators=[world["users"]["evaluator"]],
+        starts_at=starts_at,
+    )
+    attachment = Attachment(
+        drill_id=drill.id,
+        kind="plan",
+        filename="脚本.pdf",
+        stored_name=f"db{drill.id}",
+        content_type="application/pdf",
+        size=len(PDF),
+        sha256=hashlib.sha256(PDF).hexdigest(),
+    )
     (attachments.upload_dir() / f"db{drill.id}").write_bytes(PDF)
     db.session.add(attachment)
     db.session.commit()
@@ -75,15 +88,23 @@ def check_outputs(client, app, world, drill, attachment, role, visible):
     local = drill.starts_at.astimezone(ZoneInfo("Asia/Shanghai"))
 
     # API list, with and without each filter, and the detail, files and file download.
-    for query in ("", f"?org={school.id}", f"?org={world['township'].id}", f"?region={WUSU}", "?form=tabletop",
-                  "?status=planned", f"?from={local.date()}&to={local.date()}"):
+    for query in (
+        "",
+        f"?org={school.id}",
+        f"?org={world['township'].id}",
+        f"?region={WUSU}",
+        "?form=tabletop",
+        "?status=planned",
+        f"?from={local.date()}&to={local.date()}",
+    ):
         body = client.get(f"/api/v1/drills{query}", headers=headers).get_json()
         ids = {item["id"] for item in body["items"]}
         assert (drill.id in ids) == visible, (role, query)
         assert all(item["title"] != TITLE for item in body["items"]) or visible
     assert client.get(f"/api/v1/drills/{drill.id}", headers=headers).status_code == (200 if visible else 404)
-    assert client.get(f"/api/v1/drills/{drill.id}/attachments", headers=headers).status_code == \
-        (200 if visible else 404)
+    assert client.get(f"/api/v1/drills/{drill.id}/attachments", headers=headers).status_code == (
+        200 if visible else 404
+    )
     download = client.get(f"/api/v1/attachments/{attachment.id}", headers=headers)
     assert download.status_code == (200 if visible else 404)
     assert (download.data == PDF) == visible
@@ -119,8 +140,10 @@ def test_after_start_everyone_in_scope_sees_it(client, app, world, make_drill, r
     check_outputs(client, app, world, drill, attachment, role, visible=role in IN_SCOPE)
 
 
-@pytest.mark.parametrize("role, planned", [("participant", "0"), ("viewer", "0"), ("evaluator", "1"),
-                                           ("coordinator", "1"), ("organiser", "1")])
+@pytest.mark.parametrize(
+    "role, planned",
+    [("participant", "0"), ("viewer", "0"), ("evaluator", "1"), ("coordinator", "1"), ("organiser", "1")],
+)
 def test_home_counts_leave_it_out(client, world, make_drill, role, planned):
     secret_drill(world, make_drill, at(days=2))
     sign_in(client, world["users"][role])
@@ -139,19 +162,31 @@ def test_anonymous_public_flag_does_not_reveal_it(app, world, make_drill):
 def test_upload_to_hidden_drill_is_404(client, world, make_drill):
     drill, _attachment = secret_drill(world, make_drill, at(days=2))
     headers = {"Authorization": f"Bearer {issue_kept_token(world['users']['participant'])}"}
-    response = client.post(f"/api/v1/drills/{drill.id}/attachments", headers=headers,
-                           data={"file": (io.BytesIO(PDF), "x.pdf")}, content_type="multipart/form-data")
+    response = client.post(
+        f"/api/v1/drills/{drill.id}/attachments",
+        headers=headers,
+        data={"file": (io.BytesIO(PDF), "x.pdf")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 404
 
 
 # --- corrective actions of a secret drill (issue 10.2) --------------------------------------------
 
+
 def secret_live_drill(world, make_drill, starts_at):
     """A double-blind comprehensive drill planned by 乌苏市 with the school taking part: it has a
     pre-drill checklist, whose "no" answers become corrective actions before the drill starts."""
-    return make_drill(organizer=WUSU, title=TITLE, form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
-                      double_blind=True, participants=[world["school"]], evaluators=[world["users"]["evaluator"]],
-                      starts_at=starts_at)
+    return make_drill(
+        organizer=WUSU,
+        title=TITLE,
+        form=DrillForm.LIVE,
+        scope=DrillScope.COMPREHENSIVE,
+        double_blind=True,
+        participants=[world["school"]],
+        evaluators=[world["users"]["evaluator"]],
+        starts_at=starts_at,
+    )
 
 
 def api(user) -> dict:
@@ -163,12 +198,20 @@ def checklist_action(client, coordinator, drill, owner):
     headers = api(coordinator)
     run = client.post("/api/v1/checklist-runs", json={"drill_id": drill.id}, headers=headers).get_json()
     items = [a["item_id"] for a in run["answers"]]
-    client.post(f"/api/v1/checklist-runs/{run['id']}/answers", json={str(items[0]): {"answer": "no"},
-                                                                       str(items[1]): {"answer": "no"}},
-                headers=headers)
-    return run, items, client.post(f"/api/v1/checklist-runs/{run['id']}/items/{items[0]}/corrective-action",
-                                   json={"category": "plan", "corrective_action": {"owner": owner.id}},
-                                   headers=headers)
+    client.post(
+        f"/api/v1/checklist-runs/{run['id']}/answers",
+        json={str(items[0]): {"answer": "no"}, str(items[1]): {"answer": "no"}},
+        headers=headers,
+    )
+    return (
+        run,
+        items,
+        client.post(
+            f"/api/v1/checklist-runs/{run['id']}/items/{items[0]}/corrective-action",
+            json={"category": "plan", "corrective_action": {"owner": owner.id}},
+            headers=headers,
+        ),
+    )
 
 
 def test_nobody_outside_a_secret_drill_is_offered_or_accepted_as_owner(client, world, make_drill):
@@ -180,17 +223,25 @@ def test_nobody_outside_a_secret_drill_is_offered_or_accepted_as_owner(client, w
     assert made.status_code == 201
     finding_id = made.get_json()["id"]
     version = made.get_json()["version"]
-    patch = client.patch(f"/api/v1/findings/{finding_id}", headers=api(users["coordinator"]),
-                         json={"corrective_action": {"owner": users["participant"].id}, "version": version})
+    patch = client.patch(
+        f"/api/v1/findings/{finding_id}",
+        headers=api(users["coordinator"]),
+        json={"corrective_action": {"owner": users["participant"].id}, "version": version},
+    )
     assert patch.status_code == 422 and list(patch.get_json()["errors"]) == ["corrective_action.owner"]
-    evaluator = client.patch(f"/api/v1/findings/{finding_id}", headers=api(users["coordinator"]),
-                             json={"corrective_action": {"owner": users["evaluator"].id}, "version": version})
+    evaluator = client.patch(
+        f"/api/v1/findings/{finding_id}",
+        headers=api(users["coordinator"]),
+        json={"corrective_action": {"owner": users["evaluator"].id}, "version": version},
+    )
     assert evaluator.status_code == 200 and evaluator.get_json()["corrective_action"]["owner"] == users["evaluator"].id
 
     # The pick lists: the make-action form and the finding's own edit form.
     sign_in(client, users["coordinator"])
-    for page in (client.get(f"/checklists/runs/{run['id']}/items/{items[1]}/action"),
-                 client.get(f"/findings/{finding_id}")):
+    for page in (
+        client.get(f"/checklists/runs/{run['id']}/items/{items[1]}/action"),
+        client.get(f"/findings/{finding_id}"),
+    ):
         html = page.get_data(as_text=True)
         assert page.status_code == 200 and f'value="{users["evaluator"].id}"' in html
         assert f'value="{users["participant"].id}"' not in html
@@ -199,9 +250,14 @@ def test_nobody_outside_a_secret_drill_is_offered_or_accepted_as_owner(client, w
     drill.starts_at = at(hours=-1)
     db.session.commit()
     version = evaluator.get_json()["version"]
-    assert client.patch(f"/api/v1/findings/{finding_id}", headers=api(users["coordinator"]),
-                        json={"corrective_action": {"owner": users["participant"].id},
-                              "version": version}).status_code == 200
+    assert (
+        client.patch(
+            f"/api/v1/findings/{finding_id}",
+            headers=api(users["coordinator"]),
+            json={"corrective_action": {"owner": users["participant"].id}, "version": version},
+        ).status_code
+        == 200
+    )
 
 
 @pytest.fixture
@@ -226,8 +282,14 @@ def test_owning_an_action_never_reveals_a_secret_drill(app, client, world, leake
     assert mine["total"] == 0
     assert client.get(f"/api/v1/findings/{finding.id}", headers=api(participant)).status_code == 404
     assert client.get(f"/api/v1/findings/{finding.id}/evidence", headers=api(participant)).status_code == 404
-    assert client.patch(f"/api/v1/findings/{finding.id}", headers=api(participant),
-                        json={"corrective_action": {"status": "in_progress"}}).status_code == 404
+    assert (
+        client.patch(
+            f"/api/v1/findings/{finding.id}",
+            headers=api(participant),
+            json={"corrective_action": {"status": "in_progress"}},
+        ).status_code
+        == 404
+    )
 
     sign_in(client, participant)
     actions_page = client.get("/findings/actions?mine=1").get_data(as_text=True)
@@ -254,8 +316,9 @@ def test_owning_an_action_never_reveals_a_secret_drill(app, client, world, leake
     with app.test_request_context():
         jobs.action_reminders(at())
         db.session.commit()
-    assert [n.kind for n in db.session.scalars(sa.select(Notification).where(
-        Notification.user_id == participant.id))] == ["action_due"]
+    assert [
+        n.kind for n in db.session.scalars(sa.select(Notification).where(Notification.user_id == participant.id))
+    ] == ["action_due"]
 
 
 def test_insiders_still_see_and_are_told_of_the_secret_action(app, client, world, leaked):
@@ -268,26 +331,44 @@ def test_insiders_still_see_and_are_told_of_the_secret_action(app, client, world
     with app.test_request_context():
         notices.tell_assigned(world["users"]["coordinator"], finding)
         db.session.commit()
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification).where(
-        Notification.user_id == world["users"]["evaluator"].id)) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Notification)
+            .where(Notification.user_id == world["users"]["evaluator"].id)
+        )
+        == 1
+    )
 
 
 # --- the rule of a double-blind series -------------------------------------------------------------
 
+
 def weekly_series(world, double_blind=True):
     with current_app.test_request_context():
-        return create_series(world["users"]["coordinator"], {
-            "title": TITLE, "form": "tabletop", "double_blind": double_blind, "organizer_region_code": WUSU,
-            "participant_org_ids": [world["school"].id], "starts_at": at(hours=-1).isoformat(),
-            "ends_at": at(hours=1).isoformat(), "rrule": "FREQ=WEEKLY;COUNT=4"})
+        return create_series(
+            world["users"]["coordinator"],
+            {
+                "title": TITLE,
+                "form": "tabletop",
+                "double_blind": double_blind,
+                "organizer_region_code": WUSU,
+                "participant_org_ids": [world["school"].id],
+                "starts_at": at(hours=-1).isoformat(),
+                "ends_at": at(hours=1).isoformat(),
+                "rrule": "FREQ=WEEKLY;COUNT=4",
+            },
+        )
 
 
-@pytest.mark.parametrize("role, sees_rule", [("participant", False), ("viewer", False), ("coordinator", True),
-                                             ("admin", True)])
+@pytest.mark.parametrize(
+    "role, sees_rule", [("participant", False), ("viewer", False), ("coordinator", True), ("admin", True)]
+)
 def test_a_double_blind_series_keeps_its_rule_while_secret_dates_remain(client, world, role, sees_rule):
     series = weekly_series(world)
-    occurrences = db.session.scalars(sa.select(Drill).where(Drill.series_id == series.id)
-                                     .order_by(Drill.starts_at)).all()
+    occurrences = db.session.scalars(
+        sa.select(Drill).where(Drill.series_id == series.id).order_by(Drill.starts_at)
+    ).all()
     assert len(occurrences) == 4
     user = world["users"][role]
     body = client.get(f"/api/v1/drill-series/{series.id}", headers=api(user)).get_json()
@@ -301,8 +382,9 @@ def test_a_double_blind_series_keeps_its_rule_while_secret_dates_remain(client, 
     for number, drill in enumerate(occurrences):
         drill.starts_at, drill.ends_at = at(days=-number - 1), at(days=-number - 1, hours=1)
     db.session.commit()
-    assert client.get(f"/api/v1/drill-series/{series.id}", headers=api(user)).get_json()["rrule"] == \
-        "FREQ=WEEKLY;COUNT=4"
+    assert (
+        client.get(f"/api/v1/drill-series/{series.id}", headers=api(user)).get_json()["rrule"] == "FREQ=WEEKLY;COUNT=4"
+    )
 
 
 def test_a_double_blind_series_beyond_its_horizon_stays_secret(client, world):

@@ -1,4 +1,5 @@
 """Recurring drills: RRULE series, idempotent materialisation, one occurrence, "this and following"."""
+
 import os
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -36,9 +37,15 @@ def staff(make_user, school):
 
 def monthly(school, **fields) -> dict:
     start = datetime(2026, 3, 15, 10, 0, tzinfo=BEIJING)
-    return {"title": "每月避险疏散演练", "form": "evacuation", "organizer_org_id": school.id,
-            "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=45)).isoformat(),
-            "rrule": "FREQ=MONTHLY;BYMONTHDAY=15", "location": "教学楼"} | fields
+    return {
+        "title": "每月避险疏散演练",
+        "form": "evacuation",
+        "organizer_org_id": school.id,
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(minutes=45)).isoformat(),
+        "rrule": "FREQ=MONTHLY;BYMONTHDAY=15",
+        "location": "教学楼",
+    } | fields
 
 
 def occurrences(series_id) -> list[Drill]:
@@ -49,7 +56,13 @@ def test_create_series_materialises_real_drills_up_to_the_horizon(staff, school)
     series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 8, 31, tzinfo=BEIJING))
     drills = occurrences(series.id)
     assert [d.starts_at.astimezone(BEIJING).strftime("%m-%d %H:%M") for d in drills] == [
-        "03-15 10:00", "04-15 10:00", "05-15 10:00", "06-15 10:00", "07-15 10:00", "08-15 10:00"]
+        "03-15 10:00",
+        "04-15 10:00",
+        "05-15 10:00",
+        "06-15 10:00",
+        "07-15 10:00",
+        "08-15 10:00",
+    ]
     assert all(d.ends_at - d.starts_at == timedelta(minutes=45) for d in drills)
     assert all(d.organizer_org_id == school.id and d.location == "教学楼" for d in drills)
     assert all(d.occurrence_start == d.starts_at and d.status == DrillStatus.PLANNED for d in drills)
@@ -83,8 +96,9 @@ def test_changed_or_cancelled_occurrence_is_not_made_again(staff, school):
 def test_occurrences_complete_one_by_one(staff, school):
     series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 5, 31, tzinfo=BEIJING))
     march = occurrences(series.id)[0]
-    complete_drill(staff, march, {"participation": {"counts": {"students": 500}}},
-                            now=datetime(2026, 3, 16, tzinfo=timezone.utc))
+    complete_drill(
+        staff, march, {"participation": {"counts": {"students": 500}}}, now=datetime(2026, 3, 16, tzinfo=timezone.utc)
+    )
     statuses = [d.status for d in occurrences(series.id)]
     assert statuses == [DrillStatus.COMPLETED, DrillStatus.PLANNED, DrillStatus.PLANNED]
 
@@ -93,16 +107,27 @@ def test_this_and_following_splits_the_series(staff, school):
     series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 7, 31, tzinfo=BEIJING))
     march, april, may, june, july = occurrences(series.id)
     new_start = datetime(2026, 5, 15, 14, 30, tzinfo=BEIJING)
-    new = update_following(staff, may, {
-        "title": "每月避险疏散演练（下午）", "starts_at": new_start.isoformat(),
-        "ends_at": (new_start + timedelta(minutes=30)).isoformat(), "version": 1}, now=NOW)
+    new = update_following(
+        staff,
+        may,
+        {
+            "title": "每月避险疏散演练（下午）",
+            "starts_at": new_start.isoformat(),
+            "ends_at": (new_start + timedelta(minutes=30)).isoformat(),
+            "version": 1,
+        },
+        now=NOW,
+    )
     old = db.session.get(DrillSeries, series.id)
     assert "UNTIL=20260515T015959Z" in old.rrule
     assert [d.id for d in occurrences(series.id)] == [march.id, april.id]
     later = occurrences(new.id)
     assert [d.id for d in later] == [may.id, june.id, july.id]
     assert [d.starts_at.astimezone(BEIJING).strftime("%m-%d %H:%M") for d in later] == [
-        "05-15 14:30", "06-15 14:30", "07-15 14:30"]
+        "05-15 14:30",
+        "06-15 14:30",
+        "07-15 14:30",
+    ]
     assert all(d.title == "每月避险疏散演练（下午）" and d.sequence == 1 for d in later)
     assert all(d.ends_at - d.starts_at == timedelta(minutes=30) for d in later)
     assert march.title == "每月避险疏散演练"
@@ -113,8 +138,7 @@ def test_this_and_following_splits_the_series(staff, school):
 def test_this_and_following_with_a_new_rule_cancels_dropped_slots(staff, school):
     series = create_series(staff, monthly(school), now=NOW, horizon=datetime(2026, 7, 31, tzinfo=BEIJING))
     march, april, may, june, july = occurrences(series.id)
-    new = update_following(staff, april, {"rrule": "FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=15",
-                                                   "version": 1}, now=NOW)
+    new = update_following(staff, april, {"rrule": "FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=15", "version": 1}, now=NOW)
     assert [d.id for d in occurrences(new.id)] == [april.id, june.id]
     assert db.session.get(Drill, may.id).status == DrillStatus.CANCELLED
     assert db.session.get(Drill, july.id).status == DrillStatus.CANCELLED
@@ -130,8 +154,9 @@ def test_this_and_following_keeps_remaining_count(staff, school):
     assert [d.location for d in occurrences(new.id)] == ["新操场", "新操场"]
 
 
-@pytest.mark.parametrize("rule", ["FREQ=HOURLY", "FREQ=MONTHLY;BYMONTHDAY=40", "nonsense", "",
-                                  "FREQ=MONTHLY\nRRULE:FREQ=DAILY"])
+@pytest.mark.parametrize(
+    "rule", ["FREQ=HOURLY", "FREQ=MONTHLY;BYMONTHDAY=40", "nonsense", "", "FREQ=MONTHLY\nRRULE:FREQ=DAILY"]
+)
 def test_bad_rules_refused(staff, school, rule):
     before = db.session.scalar(sa.select(sa.func.count()).select_from(Drill))
     with pytest.raises(ValidationError) as error:
@@ -147,9 +172,12 @@ def test_rrule_prefix_accepted(staff, school):
 
 def test_dtstart_is_the_first_occurrence(staff, school):
     start = datetime(2026, 3, 10, 10, 0, tzinfo=BEIJING)
-    series = create_series(staff, monthly(school, starts_at=start.isoformat(),
-                                                   ends_at=(start + timedelta(hours=1)).isoformat()),
-                                    now=NOW, horizon=datetime(2026, 4, 30, tzinfo=BEIJING))
+    series = create_series(
+        staff,
+        monthly(school, starts_at=start.isoformat(), ends_at=(start + timedelta(hours=1)).isoformat()),
+        now=NOW,
+        horizon=datetime(2026, 4, 30, tzinfo=BEIJING),
+    )
     assert [d.starts_at.astimezone(BEIJING).day for d in occurrences(series.id)] == [10, 15, 15]
 
 
@@ -209,11 +237,23 @@ def test_two_materialising_runs_at_once_make_every_occurrence_once(database_url,
     from sqlalchemy.pool import NullPool
 
     env = {k: v for k, v in os.environ.items() if k not in ("SCHEDULER_SCHEDULE", "DRILLMGR_SCHEDULER_SCHEDULE")} | {
-        "DRILLMGR_SQLALCHEMY_DATABASE_URI": database_url, "DRILLMGR_SECRET_KEY": "concurrency-test", "DRILLMGR_ENV": "development",
-        "DRILLMGR_INSTANCE": str(tmp_path)}
+        "DRILLMGR_SQLALCHEMY_DATABASE_URI": database_url,
+        "DRILLMGR_SECRET_KEY": "concurrency-test",
+        "DRILLMGR_ENV": "development",
+        "DRILLMGR_INSTANCE": str(tmp_path),
+    }
     subprocess.run([sys.executable, "-c", MATERIALISER, "setup"], env=env, check=True, cwd=PROJECT_DIR)
-    runs = [subprocess.Popen([sys.executable, "-c", MATERIALISER, "run"], env=env, cwd=PROJECT_DIR,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MATERIALISER, "run"],
+            env=env,
+            cwd=PROJECT_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [run.communicate(timeout=240) for run in runs]
     assert all(run.returncode == 0 for run in runs), outputs
     engine = sa.create_engine(database_url, poolclass=NullPool)
@@ -248,19 +288,52 @@ def test_the_migration_keeps_duplicate_occurrences_as_drills_of_their_own(fresh_
             metadata = sa.MetaData()
             series = sa.Table("drill_series", metadata, autoload_with=connection)
             drills = sa.Table("drills", metadata, autoload_with=connection)
-            connection.execute(series.insert().values(id=1, rrule="FREQ=WEEKLY", dtstart=moment, duration_minutes=30,
-                                                      template={}, created_at=moment, updated_at=moment))
-            row = dict(title="重复", description="", form="evacuation", scope="single", double_blind=False,
-                       joint_with="none", conditions=[], organizer_region_code=WUSU, region_code=WUSU,
-                       location="", public=False, status="planned",
-                       cancel_reason="", real_response=False, real_response_note="", series_id=1, sequence=0,
-                       version=1, is_demo=False, created_at=moment, updated_at=moment)
+            connection.execute(
+                series.insert().values(
+                    id=1,
+                    rrule="FREQ=WEEKLY",
+                    dtstart=moment,
+                    duration_minutes=30,
+                    template={},
+                    created_at=moment,
+                    updated_at=moment,
+                )
+            )
+            row = dict(
+                title="重复",
+                description="",
+                form="evacuation",
+                scope="single",
+                double_blind=False,
+                joint_with="none",
+                conditions=[],
+                organizer_region_code=WUSU,
+                region_code=WUSU,
+                location="",
+                public=False,
+                status="planned",
+                cancel_reason="",
+                real_response=False,
+                real_response_note="",
+                series_id=1,
+                sequence=0,
+                version=1,
+                is_demo=False,
+                created_at=moment,
+                updated_at=moment,
+            )
             for drill_id, start in ((1, moment), (2, moment), (3, moment + timedelta(days=7)), (4, moment)):
-                connection.execute(drills.insert().values(id=drill_id, starts_at=start, occurrence_start=start,
-                                                          ends_at=start + timedelta(minutes=30), **row))
+                connection.execute(
+                    drills.insert().values(
+                        id=drill_id,
+                        starts_at=start,
+                        occurrence_start=start,
+                        ends_at=start + timedelta(minutes=30),
+                        **row,
+                    )
+                )
         upgrade()
         with engine.connect() as connection:
-            kept = connection.execute(sa.text(
-                "SELECT id, series_id FROM drills ORDER BY id")).all()
+            kept = connection.execute(sa.text("SELECT id, series_id FROM drills ORDER BY id")).all()
         assert [tuple(r) for r in kept] == [(1, 1), (2, None), (3, 1), (4, None)]
         engine.dispose()

@@ -1,4 +1,5 @@
 """Drill services: planning, key-link defaults, after-the-fact entry, reschedule, cancel, completion, locking."""
+
 from datetime import timedelta
 
 import pytest
@@ -17,8 +18,12 @@ from tests.conftest import TACHENG_CITY, WUSU, at
 
 def plan(**fields) -> dict:
     start = fields.pop("start", at(days=10))
-    data = {"title": "地震应急疏散演练", "form": "evacuation", "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(hours=1)).isoformat()}
+    data = {
+        "title": "地震应急疏散演练",
+        "form": "evacuation",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=1)).isoformat(),
+    }
     return data | fields
 
 
@@ -47,11 +52,23 @@ def coordinator(make_user):
 def test_plan_with_every_field(coordinator, school, make_org, make_user):
     other = make_org(region_code=WUSU)
     evaluator = make_user(role=Role.ORG_STAFF, org=make_org(region_code=WUSU))
-    drill = create_drill(coordinator, plan(
-        form="live", scope="comprehensive", double_blind=True, joint_with="corps",
-        focus=["medical", "lifelines"], scenario={"magnitude": 6.5, "conditions": ["severe_cold", "night"]},
-        organizer_region_code=WUSU, participant_org_ids=[school.id, other.id], evaluator_ids=[evaluator.id],
-        location="乌苏市人民广场", public=False, description="M6.5 夜间严寒"))
+    drill = create_drill(
+        coordinator,
+        plan(
+            form="live",
+            scope="comprehensive",
+            double_blind=True,
+            joint_with="corps",
+            focus=["medical", "lifelines"],
+            scenario={"magnitude": 6.5, "conditions": ["severe_cold", "night"]},
+            organizer_region_code=WUSU,
+            participant_org_ids=[school.id, other.id],
+            evaluator_ids=[evaluator.id],
+            location="乌苏市人民广场",
+            public=False,
+            description="M6.5 夜间严寒",
+        ),
+    )
     data = DrillSchema().dump(drill)
     assert data["form"] == "live" and data["scope"] == "comprehensive" and data["double_blind"] is True
     assert data["joint_with"] == "corps"
@@ -72,19 +89,20 @@ def test_comprehensive_live_in_key_county_defaults_to_key_links(coordinator):
 
 
 def test_key_link_default_only_when_focus_not_given(coordinator, make_user):
-    explicit = create_drill(coordinator, plan(form="live", scope="comprehensive",
-                                                       organizer_region_code=WUSU, focus=["medical"]))
+    explicit = create_drill(
+        coordinator, plan(form="live", scope="comprehensive", organizer_region_code=WUSU, focus=["medical"])
+    )
     assert explicit.focus == [Focus.MEDICAL]
     admin = make_user(role=Role.ADMIN)
-    elsewhere = create_drill(admin, plan(form="live", scope="comprehensive",
-                                                  organizer_region_code=TACHENG_CITY))
+    elsewhere = create_drill(admin, plan(form="live", scope="comprehensive", organizer_region_code=TACHENG_CITY))
     assert elsewhere.focus == []
 
 
 def test_key_link_default_for_township_of_key_county(coordinator, make_region):
     township = make_region(parent_code=WUSU)
-    drill = create_drill(coordinator, plan(form="live", scope="comprehensive",
-                                                    organizer_region_code=WUSU, region_code=township.code))
+    drill = create_drill(
+        coordinator, plan(form="live", scope="comprehensive", organizer_region_code=WUSU, region_code=township.code)
+    )
     assert drill.focus == list(KEY_LINKS)
 
 
@@ -93,17 +111,20 @@ def test_region_defaults_to_organiser_org_region(staff, school):
     assert drill.region_code == school.region_code
 
 
-@pytest.mark.parametrize("fields, field", [
-    ({"form": "parade"}, "form"),
-    ({"scope": "huge"}, "scope"),
-    ({"joint_with": "navy"}, "joint_with"),
-    ({"focus": ["command_post", "dancing"]}, "focus"),
-    ({"scenario": {"conditions": ["rain"]}}, "scenario.conditions"),
-    ({"scenario": {"magnitude": 12}}, "scenario.magnitude"),
-    ({"title": ""}, "title"),
-    ({"starts_at": "2026-05-12 10:00"}, "starts_at"),
-    ({"participant_org_ids": [999999]}, "participant_org_ids"),
-])
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"form": "parade"}, "form"),
+        ({"scope": "huge"}, "scope"),
+        ({"joint_with": "navy"}, "joint_with"),
+        ({"focus": ["command_post", "dancing"]}, "focus"),
+        ({"scenario": {"conditions": ["rain"]}}, "scenario.conditions"),
+        ({"scenario": {"magnitude": 12}}, "scenario.magnitude"),
+        ({"title": ""}, "title"),
+        ({"starts_at": "2026-05-12 10:00"}, "starts_at"),
+        ({"participant_org_ids": [999999]}, "participant_org_ids"),
+    ],
+)
 def test_bad_input_names_the_field_and_changes_nothing(coordinator, fields, field):
     before = count_drills()
     with pytest.raises(ValidationError) as error:
@@ -115,8 +136,9 @@ def test_bad_input_names_the_field_and_changes_nothing(coordinator, fields, fiel
 def test_end_before_start_refused(coordinator):
     start = at(days=3)
     with pytest.raises(ValidationError) as error:
-        create_drill(coordinator, plan(organizer_region_code=WUSU, start=start,
-                                                ends_at=(start - timedelta(hours=1)).isoformat()))
+        create_drill(
+            coordinator, plan(organizer_region_code=WUSU, start=start, ends_at=(start - timedelta(hours=1)).isoformat())
+        )
     assert error.value.errors["ends_at"] == ["The end must be after the start."]
 
 
@@ -149,9 +171,14 @@ def test_coordinator_cannot_plan_in_another_county(coordinator):
 
 def test_enter_after_the_fact_and_complete_at_once(staff, school):
     start = at(days=-40)
-    drill = create_drill(staff, plan(
-        organizer_org_id=school.id, start=start,
-        participation={"counts": {"students": 820, "staff": 64}, "evacuation_seconds": 105}))
+    drill = create_drill(
+        staff,
+        plan(
+            organizer_org_id=school.id,
+            start=start,
+            participation={"counts": {"students": 820, "staff": 64}, "evacuation_seconds": 105},
+        ),
+    )
     assert drill.status == DrillStatus.COMPLETED
     assert drill.participation.total == 884
     assert DrillSchema().dump(drill)["participation"]["evacuation_target_seconds"] == 120
@@ -161,16 +188,18 @@ def test_enter_after_the_fact_and_complete_at_once(staff, school):
 def test_after_the_fact_without_participation_changes_nothing(staff, school):
     before = count_drills()
     with pytest.raises(ValidationError) as error:
-        create_drill(staff, plan(organizer_org_id=school.id, start=at(days=-3),
-                                          participation={"counts": {"students": 0}}))
+        create_drill(
+            staff, plan(organizer_org_id=school.id, start=at(days=-3), participation={"counts": {"students": 0}})
+        )
     assert "participation.counts" in error.value.errors
     assert count_drills() == before
 
 
 def test_cannot_complete_a_future_drill_at_creation(staff, school):
     with pytest.raises(ValidationError) as error:
-        create_drill(staff, plan(organizer_org_id=school.id, start=at(days=3),
-                                          participation={"counts": {"students": 10}}))
+        create_drill(
+            staff, plan(organizer_org_id=school.id, start=at(days=3), participation={"counts": {"students": 10}})
+        )
     assert "starts_at" in error.value.errors
 
 
@@ -178,8 +207,9 @@ def test_reschedule_keeps_identity_raises_sequence_and_version(staff, school):
     drill = create_drill(staff, plan(organizer_org_id=school.id))
     first_update = drill.updated_at
     new_start = at(days=20)
-    reschedule_drill(staff, drill, new_start, new_start + timedelta(hours=2), version=1,
-                              now=first_update + timedelta(minutes=5))
+    reschedule_drill(
+        staff, drill, new_start, new_start + timedelta(hours=2), version=1, now=first_update + timedelta(minutes=5)
+    )
     same = db.session.get(Drill, drill.id)
     assert same.starts_at == new_start and same.sequence == 1 and same.version == 2
     assert same.updated_at == first_update + timedelta(minutes=5)
@@ -213,8 +243,7 @@ def test_update_requires_version(staff, school):
 def test_update_end_before_start_refused(staff, school):
     drill = create_drill(staff, plan(organizer_org_id=school.id))
     with pytest.raises(ValidationError) as error:
-        update_drill(staff, drill, {"ends_at": (drill.starts_at - timedelta(minutes=1)).isoformat(),
-                                             "version": 1})
+        update_drill(staff, drill, {"ends_at": (drill.starts_at - timedelta(minutes=1)).isoformat(), "version": 1})
     assert "ends_at" in error.value.errors
     assert drill.version == 1
 
@@ -248,22 +277,31 @@ def test_cancel_needs_reason(staff, school):
 def test_complete_with_participation(staff, school, make_org):
     helper = make_org(region_code=WUSU)
     drill = create_drill(staff, plan(organizer_org_id=school.id, start=at(hours=-2)))
-    complete_drill(staff, drill, {"participation": {"counts": {"students": 900, "staff": 70, "others": 3},
-                                                             "evacuation_seconds": 140},
-                                           "participant_org_ids": [school.id, helper.id], "version": 1})
+    complete_drill(
+        staff,
+        drill,
+        {
+            "participation": {"counts": {"students": 900, "staff": 70, "others": 3}, "evacuation_seconds": 140},
+            "participant_org_ids": [school.id, helper.id],
+            "version": 1,
+        },
+    )
     assert drill.status == DrillStatus.COMPLETED and drill.version == 2
     assert drill.participation.evacuation_seconds == 140 and drill.participation.total == 973
     assert {o.id for o in drill.participants} == {school.id, helper.id}
 
 
-@pytest.mark.parametrize("participation, field", [
-    ({"counts": {}}, "participation.counts"),
-    ({"counts": {"students": 0, "staff": 0}}, "participation.counts"),
-    ({"counts": {"students": -5, "staff": 10}}, "participation.counts.students"),
-    ({"counts": {"pets": 3}}, "participation.counts.pets"),
-    ({"counts": {"students": 5}, "evacuation_seconds": 0}, "participation.evacuation_seconds"),
-    (None, "participation"),
-])
+@pytest.mark.parametrize(
+    "participation, field",
+    [
+        ({"counts": {}}, "participation.counts"),
+        ({"counts": {"students": 0, "staff": 0}}, "participation.counts"),
+        ({"counts": {"students": -5, "staff": 10}}, "participation.counts.students"),
+        ({"counts": {"pets": 3}}, "participation.counts.pets"),
+        ({"counts": {"students": 5}, "evacuation_seconds": 0}, "participation.evacuation_seconds"),
+        (None, "participation"),
+    ],
+)
 def test_bad_completion_refused_and_nothing_changed(staff, school, participation, field):
     drill = create_drill(staff, plan(organizer_org_id=school.id, start=at(hours=-2)))
     db.session.commit()
@@ -311,9 +349,14 @@ def test_filters(coordinator, school, make_org, make_user):
 
 def test_evacuation_trend(staff, school):
     for days, seconds in ((-90, 150), (-60, 130), (-30, 110)):
-        create_drill(staff, plan(organizer_org_id=school.id, start=at(days=days),
-                                          participation={"counts": {"students": 100},
-                                                         "evacuation_seconds": seconds}))
+        create_drill(
+            staff,
+            plan(
+                organizer_org_id=school.id,
+                start=at(days=days),
+                participation={"counts": {"students": 100}, "evacuation_seconds": seconds},
+            ),
+        )
     trend = evacuation_trend(staff, school.id)
     assert [d.participation.evacuation_seconds for d in trend] == [150, 130, 110]
     assert all(d.form == DrillForm.EVACUATION for d in trend)
@@ -323,8 +366,7 @@ def test_editor_keeps_participants_outside_own_choice(staff, school, make_org, m
     admin = make_user(role=Role.ADMIN)
     far = make_org(region_code=TACHENG_CITY)
     drill = create_drill(admin, plan(organizer_org_id=school.id, participant_org_ids=[far.id]))
-    update_drill(staff, drill, {"location": "礼堂", "participant_org_ids": [far.id, school.id],
-                                         "version": 1})
+    update_drill(staff, drill, {"location": "礼堂", "participant_org_ids": [far.id, school.id], "version": 1})
     assert {o.id for o in drill.participants} == {far.id, school.id}
     other_far = make_org(region_code=TACHENG_CITY)
     with pytest.raises(ValidationError) as error:

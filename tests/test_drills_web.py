@@ -1,4 +1,5 @@
 """Drill pages: list, calendar, detail, and the plan / edit / reschedule / cancel / complete forms."""
+
 import io
 import re
 from datetime import timedelta
@@ -37,9 +38,18 @@ def staff(make_user, school):
 
 def form_data(school, **fields) -> dict:
     start = fields.pop("start", at(days=6))
-    return {"title": "春季疏散演练", "form": "evacuation", "scope": "single", "joint_with": "none",
-            "organizer": f"org:{school.id}", "region_code": "", "starts_at": local_input(start),
-            "ends_at": local_input(start + timedelta(hours=1)), "location": "操场", "apply_to": "this"} | fields
+    return {
+        "title": "春季疏散演练",
+        "form": "evacuation",
+        "scope": "single",
+        "joint_with": "none",
+        "organizer": f"org:{school.id}",
+        "region_code": "",
+        "starts_at": local_input(start),
+        "ends_at": local_input(start + timedelta(hours=1)),
+        "location": "操场",
+        "apply_to": "this",
+    } | fields
 
 
 def test_plan_page_and_plan(client, staff, school):
@@ -48,8 +58,9 @@ def test_plan_page_and_plan(client, staff, school):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert f'selected value="org:{school.id}"' in html and "data-key-values" in html
-    response = client.post("/drills/new", data=form_data(school, focus=["evacuation"],
-                                                         conditions=["night"], magnitude="6.5"))
+    response = client.post(
+        "/drills/new", data=form_data(school, focus=["evacuation"], conditions=["night"], magnitude="6.5")
+    )
     assert response.status_code == 302
     drill = db.session.scalar(sa.select(Drill).order_by(Drill.id.desc()))
     assert response.headers["Location"].endswith(f"/drills/{drill.id}")
@@ -63,8 +74,10 @@ def test_plan_form_refuses_end_before_start_and_keeps_input(client, staff, schoo
     sign_in(client, staff)
     start = at(days=6)
     before = db.session.scalar(sa.select(sa.func.count()).select_from(Drill))
-    response = client.post("/drills/new", data=form_data(school, start=start, title="保留我的输入",
-                                                         ends_at=local_input(start - timedelta(hours=1))))
+    response = client.post(
+        "/drills/new",
+        data=form_data(school, start=start, title="保留我的输入", ends_at=local_input(start - timedelta(hours=1))),
+    )
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "The end must be after the start." in html and "保留我的输入" in html
@@ -73,8 +86,12 @@ def test_plan_form_refuses_end_before_start_and_keeps_input(client, staff, schoo
 
 def test_enter_after_the_fact(client, staff, school):
     sign_in(client, staff)
-    response = client.post("/drills/new", data=form_data(
-        school, start=at(days=-30), already_held="y", students="640", staff="48", evacuation_seconds="131"))
+    response = client.post(
+        "/drills/new",
+        data=form_data(
+            school, start=at(days=-30), already_held="y", students="640", staff="48", evacuation_seconds="131"
+        ),
+    )
     assert response.status_code == 302
     drill = db.session.scalar(sa.select(Drill).order_by(Drill.id.desc()))
     assert drill.status == DrillStatus.COMPLETED and drill.participation.students == 640
@@ -84,15 +101,20 @@ def test_enter_after_the_fact(client, staff, school):
 
 def test_enter_after_the_fact_with_minutes_and_seconds_and_a_confirmed_crowd(client, staff, school):
     sign_in(client, staff)
-    data = form_data(school, start=at(days=-30), already_held="y", students="3000", staff="48",
-                     evacuation_seconds="2:11")
+    data = form_data(
+        school, start=at(days=-30), already_held="y", students="3000", staff="48", evacuation_seconds="2:11"
+    )
     refused = client.post("/drills/new", data=data)
     assert refused.status_code == 200 and "more than the 2,371 recorded" in refused.get_data(as_text=True)
-    response = client.post("/drills/new", data=data | {"confirm_exceptional": "y",
-                                                       "exceptional_reason": "开放日家长一同参演"})
+    response = client.post(
+        "/drills/new", data=data | {"confirm_exceptional": "y", "exceptional_reason": "开放日家长一同参演"}
+    )
     assert response.status_code == 302
     drill = db.session.scalar(sa.select(Drill).order_by(Drill.id.desc()))
-    assert (drill.participation.evacuation_seconds, drill.participation.exceptional_reason) == (131, "开放日家长一同参演")
+    assert (drill.participation.evacuation_seconds, drill.participation.exceptional_reason) == (
+        131,
+        "开放日家长一同参演",
+    )
 
 
 def test_after_the_fact_without_participation_refused(client, staff, school):
@@ -117,11 +139,19 @@ def test_plan_recurring(client, staff, school):
     assert "FREQ=WEEKLY;COUNT=4" in html and 'id="series"' in html
     edit = client.get(f"/drills/{drills[1].id}/edit").get_data(as_text=True)
     assert 'name="apply_to"' in edit
-    changed = client.post(f"/drills/{drills[1].id}/edit", data=form_data(
-        school, title="改为下午", start=drills[1].starts_at, apply_to="following", version=str(drills[1].version)))
+    changed = client.post(
+        f"/drills/{drills[1].id}/edit",
+        data=form_data(
+            school, title="改为下午", start=drills[1].starts_at, apply_to="following", version=str(drills[1].version)
+        ),
+    )
     assert changed.status_code == 302
-    titles = [d.title for d in db.session.scalars(sa.select(Drill).where(Drill.id.in_([d.id for d in drills]))
-                                                  .order_by(Drill.starts_at))]
+    titles = [
+        d.title
+        for d in db.session.scalars(
+            sa.select(Drill).where(Drill.id.in_([d.id for d in drills])).order_by(Drill.starts_at)
+        )
+    ]
     assert titles == ["春季疏散演练", "改为下午", "改为下午", "改为下午"]
 
 
@@ -152,9 +182,13 @@ def test_reschedule_cancel_complete(client, staff, school, make_drill):
     drill = make_drill(organizer=school, starts_at=at(days=3))
     sign_in(client, staff)
     start = at(days=10)
-    assert client.post(f"/drills/{drill.id}/reschedule", data={
-        "starts_at": local_input(start), "ends_at": local_input(start + timedelta(hours=1)),
-        "version": "1"}).status_code == 302
+    assert (
+        client.post(
+            f"/drills/{drill.id}/reschedule",
+            data={"starts_at": local_input(start), "ends_at": local_input(start + timedelta(hours=1)), "version": "1"},
+        ).status_code
+        == 302
+    )
     assert drill.sequence == 1 and drill.version == 2
     stale = client.post(f"/drills/{drill.id}/cancel", data={"reason": "暴雪", "version": "1"})
     assert 'id="conflict"' in stale.get_data(as_text=True) and "暴雪" in stale.get_data(as_text=True)
@@ -168,8 +202,10 @@ def test_reschedule_cancel_complete(client, staff, school, make_drill):
     empty = client.post(f"/drills/{held.id}/complete", data={"students": "0", "version": "1"})
     assert "without participation" in empty.get_data(as_text=True)
     assert held.status == DrillStatus.PLANNED
-    done = client.post(f"/drills/{held.id}/complete", data={"students": "300", "staff": "20",
-                                                            "evacuation_seconds": "95", "version": "1"})
+    done = client.post(
+        f"/drills/{held.id}/complete",
+        data={"students": "300", "staff": "20", "evacuation_seconds": "95", "version": "1"},
+    )
     assert done.status_code == 302 and held.status == DrillStatus.COMPLETED
     html = client.get(f"/drills/{held.id}").get_data(as_text=True)
     assert "within the target of 2 min 0 s" in html
@@ -232,16 +268,23 @@ def test_attachments_through_the_page(client, staff, school, make_drill, make_us
     drill = make_drill(organizer=school)
     sign_in(client, staff)
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-    response = client.post(f"/drills/{drill.id}/attachments", data={"kind": "photo", "file": (io.BytesIO(png), "现场.png")},
-                           content_type="multipart/form-data", follow_redirects=True)
+    response = client.post(
+        f"/drills/{drill.id}/attachments",
+        data={"kind": "photo", "file": (io.BytesIO(png), "现场.png")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
     html = response.get_data(as_text=True)
     assert "现场.png" in html
     link = re.search(r'href="(/attachments/\d+)"', html).group(1)
     download = client.get(link)
     assert download.status_code == 200 and download.data == png and download.mimetype == "image/png"
-    fake = client.post(f"/drills/{drill.id}/attachments",
-                       data={"kind": "plan", "file": (io.BytesIO(b"MZ\x90\x00 evil"), "方案.pdf")},
-                       content_type="multipart/form-data", follow_redirects=True)
+    fake = client.post(
+        f"/drills/{drill.id}/attachments",
+        data={"kind": "plan", "file": (io.BytesIO(b"MZ\x90\x00 evil"), "方案.pdf")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
     assert "is not a .pdf file" in fake.get_data(as_text=True)
     sign_in(client, make_user(role=Role.ORG_STAFF, org=make_org(region_code=TACHENG_CITY)))
     assert client.get(link).status_code == 404
@@ -282,7 +325,11 @@ def test_the_list_opens_on_the_weeks_around_today_earliest_first(client, staff, 
     assert listed == ["刚结束", "下周之后"] and 'id="agenda-note"' in html
     everything = client.get("/drills/?from=&to=").get_data(as_text=True)
     assert re.findall(r'data-drill-id="\d+">\s*<td[^>]*>[^<]*</td>\s*<td><a [^>]*>([^<]+)</a>', everything) == [
-        "明年", "下周之后", "刚结束", "上月之前"]
+        "明年",
+        "下周之后",
+        "刚结束",
+        "上月之前",
+    ]
 
 
 def test_calendar_entries_name_the_unit(client, staff, school, make_drill):
@@ -296,6 +343,7 @@ def test_calendar_entries_name_the_unit(client, staff, school, make_drill):
 
 def test_a_cancelled_drill_is_not_called_rescheduled(client, staff, school, make_drill):
     from drillmgr.drills.lifecycle import cancel_drill
+
     drill = make_drill(organizer=school, starts_at=at(days=3))
     cancel_drill(staff, drill, {"reason": "天气", "version": drill.version})
     assert drill.sequence > 0

@@ -1,6 +1,7 @@
 """Error answers: every web error page in the user's language with a way back, API problem titles in the
 user's language, the error page after a database error, and 503 + Retry-After when the database is locked or a
 statement runs too long (issue 10 item 9, issue 11's error pages) — on SQLite and on PostgreSQL."""
+
 import io
 import sqlite3
 import threading
@@ -31,6 +32,7 @@ def is_postgresql() -> bool:
 
 
 # --- web error pages ---------------------------------------------------------------------------------
+
 
 def test_404_page_is_chinese_with_a_way_back_and_home(client, admin):
     login(client, admin)
@@ -81,8 +83,9 @@ def test_over_size_upload_goes_back_with_a_message(app, client, admin, make_dril
     drill = make_drill()
     login(client, admin)
     referer = {"Referer": f"http://localhost/drills/{drill.id}"}
-    response = client.post(f"/drills/{drill.id}/attachments", data={"file": (io.BytesIO(b"x" * 4096), "a.pdf")},
-                           headers=referer)
+    response = client.post(
+        f"/drills/{drill.id}/attachments", data={"file": (io.BytesIO(b"x" * 4096), "a.pdf")}, headers=referer
+    )
     assert response.status_code == 303 and response.headers["Location"] == f"http://localhost/drills/{drill.id}"
     assert "文件过大" in page(client.get(f"/drills/{drill.id}"))
 
@@ -113,6 +116,7 @@ def test_500_page_renders_after_a_database_error(app, client, admin, monkeypatch
 
 # --- API problems ------------------------------------------------------------------------------------
 
+
 def test_api_titles_follow_the_language(client):
     body = assert_problem(client.get("/api/v1/no-such-thing"), 404)
     assert body["title"] == "未找到" and "Not Found" not in body["detail"]
@@ -129,6 +133,7 @@ def test_api_405_has_allow_header(client):
 
 
 # --- database timeouts --------------------------------------------------------------------------------
+
 
 def test_connections_carry_the_configured_timeouts(app):
     with db.engine.connect() as connection:
@@ -174,8 +179,9 @@ def test_a_statement_over_the_limit_is_a_503(client, admin, monkeypatch):
     if not is_postgresql():
         pytest.skip("statement_timeout is PostgreSQL's")
     db.session.execute(sa.text("SET statement_timeout = '200ms'"))
-    monkeypatch.setattr("drillmgr.regions.api.all_regions",
-                        lambda *a, **k: db.session.execute(sa.text("SELECT pg_sleep(2)")) and [])
+    monkeypatch.setattr(
+        "drillmgr.regions.api.all_regions", lambda *a, **k: db.session.execute(sa.text("SELECT pg_sleep(2)")) and []
+    )
     response = client.get("/api/v1/regions", headers=token_for(client, admin))
     assert_problem(response, 503)
     assert response.headers["Retry-After"] == "5"

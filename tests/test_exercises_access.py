@@ -1,5 +1,6 @@
 """The exercise rules of drillmgr.access, as a role × rule matrix, before and after the console starts the
 double-blind tabletop (the drill starts then)."""
+
 import pytest
 
 from drillmgr.access import services as access

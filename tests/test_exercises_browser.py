@@ -1,6 +1,7 @@
 """A whole double-blind tabletop, live, with two real browsers on phones (390×844) against gunicorn: the player
 sees nothing before the start, receives three injects within a second of their release and answers them; an
 evaluator rates; the review draft holds the ratings and the response times."""
+
 import os
 import shutil
 import time
@@ -24,9 +25,16 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield browser
         browser.close()
 
@@ -38,22 +46,50 @@ def _made(answer, status=201) -> dict:
 
 def _world(live):  # noqa: F811
     admin = live.admin
-    organiser_org = _made(admin.call("POST", "/api/v1/orgs", {"name": "乌苏市应急管理局", "kind": "agency",
-                                                               "region_code": "654202", "headcount": 40}))
-    player_org = _made(admin.call("POST", "/api/v1/orgs", {"name": "乌苏市人民医院", "kind": "hospital",
-                                                            "region_code": "654202", "headcount": 300}))
+    organiser_org = _made(
+        admin.call(
+            "POST",
+            "/api/v1/orgs",
+            {"name": "乌苏市应急管理局", "kind": "agency", "region_code": "654202", "headcount": 40},
+        )
+    )
+    player_org = _made(
+        admin.call(
+            "POST",
+            "/api/v1/orgs",
+            {"name": "乌苏市人民医院", "kind": "hospital", "region_code": "654202", "headcount": 300},
+        )
+    )
     people = {}
     for name, org in (("organiser", organiser_org), ("player", player_org), ("evaluator", organiser_org)):
-        people[name] = _made(admin.call("POST", "/api/v1/users", {
-            "username": f"ex-{name}", "password": PASSWORD, "role": "org_staff", "org_id": org["id"]}))
+        people[name] = _made(
+            admin.call(
+                "POST",
+                "/api/v1/users",
+                {"username": f"ex-{name}", "password": PASSWORD, "role": "org_staff", "org_id": org["id"]},
+            )
+        )
     starts = datetime.now(timezone.utc) + timedelta(days=3)
-    drill = _made(live.api_token("ex-organiser", PASSWORD).call("POST", "/api/v1/drills", {
-        "title": "乌苏市双盲桌面推演", "form": "tabletop", "scope": "comprehensive", "double_blind": True,
-        "organizer_org_id": organiser_org["id"], "region_code": "654202",
-        "participant_org_ids": [player_org["id"]], "evaluator_ids": [people["evaluator"]["id"]],
-        "focus": ["command_post", "command_comms", "medical"],
-        "scenario": {"magnitude": 6.2, "conditions": ["night", "severe_cold", "power_cut"]},
-        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat()}))
+    drill = _made(
+        live.api_token("ex-organiser", PASSWORD).call(
+            "POST",
+            "/api/v1/drills",
+            {
+                "title": "乌苏市双盲桌面推演",
+                "form": "tabletop",
+                "scope": "comprehensive",
+                "double_blind": True,
+                "organizer_org_id": organiser_org["id"],
+                "region_code": "654202",
+                "participant_org_ids": [player_org["id"]],
+                "evaluator_ids": [people["evaluator"]["id"]],
+                "focus": ["command_post", "command_comms", "medical"],
+                "scenario": {"magnitude": 6.2, "conditions": ["night", "severe_cold", "power_cut"]},
+                "starts_at": starts.isoformat(),
+                "ends_at": (starts + timedelta(hours=2)).isoformat(),
+            },
+        )
+    )
     return drill, people
 
 
@@ -71,13 +107,24 @@ def test_double_blind_tabletop_live_with_two_browsers(live, browser, tmp_path): 
     drill, people = _world(live)
     base, drill_id = live.base, drill["id"]
     organiser = live.api_token("ex-organiser", PASSWORD)
-    objective = _made(organiser.call("POST", f"/api/v1/drills/{drill_id}/objectives", {
-        "text": "30分钟内完成现场指挥部搭建", "focus": ["command_post"], "plan": "乌苏市地震应急预案"}))
+    objective = _made(
+        organiser.call(
+            "POST",
+            f"/api/v1/drills/{drill_id}/objectives",
+            {"text": "30分钟内完成现场指挥部搭建", "focus": ["command_post"], "plan": "乌苏市地震应急预案"},
+        )
+    )
     seeded = _made(organiser.call("POST", f"/api/v1/drills/{drill_id}/injects/seed"))["items"]
     assert [i["offset_minutes"] for i in seeded] == [0, 5, 10, 15]
     for inject in seeded[:3]:
-        assert organiser.call("PATCH", f"/api/v1/injects/{inject['id']}",
-                              {"objective_id": objective["id"], "version": inject["version"]}).status == 200
+        assert (
+            organiser.call(
+                "PATCH",
+                f"/api/v1/injects/{inject['id']}",
+                {"objective_id": objective["id"], "version": inject["version"]},
+            ).status
+            == 200
+        )
 
     controller_context = browser.new_context(viewport=PHONE, locale="zh-CN")
     player_context = browser.new_context(viewport=PHONE, locale="zh-CN")
@@ -85,7 +132,11 @@ def test_double_blind_tabletop_live_with_two_browsers(live, browser, tmp_path): 
     player = _login(player_context, base, "ex-player")
 
     # Before the start the player sees nothing: not the drill, not the screen, not the poll.
-    for path in (f"/drills/{drill_id}", f"/exercises/drills/{drill_id}/play", f"/exercises/drills/{drill_id}/live.json"):
+    for path in (
+        f"/drills/{drill_id}",
+        f"/exercises/drills/{drill_id}/play",
+        f"/exercises/drills/{drill_id}/live.json",
+    ):
         assert player.goto(base + path).status == 404, path
     player.goto(f"{base}/drills")
     assert "乌苏市双盲桌面推演" not in player.content()
@@ -127,8 +178,11 @@ def test_double_blind_tabletop_live_with_two_browsers(live, browser, tmp_path): 
             shutil.copy(tmp_path / name, Path(keep) / name)
 
     evaluator = live.api_token("ex-evaluator", PASSWORD)
-    rated = evaluator.call("PUT", f"/api/v1/objectives/{objective['id']}/evaluation", {
-        "rating": "S", "observations": "指挥部开设用时35分钟", "improvements": "卫星电话调试慢", "version": 0})
+    rated = evaluator.call(
+        "PUT",
+        f"/api/v1/objectives/{objective['id']}/evaluation",
+        {"rating": "S", "observations": "指挥部开设用时35分钟", "improvements": "卫星电话调试慢", "version": 0},
+    )
     assert rated.status == 200, rated.text
     controller.click("#session-end")
     controller.wait_for_selector("#live-status:has-text('已结束')")

@@ -1,5 +1,6 @@
 """Exercise services: objectives and templates, the MSEL and its XLSX, the live session, responses,
 evaluations, feedback and the after-action report — values, hostile input, and the double-blind rule."""
+
 import io
 from datetime import timedelta
 
@@ -19,7 +20,14 @@ from drillmgr.exercises.objective_templates import create_template, ensure_defau
 from drillmgr.exercises.objectives import add_objective, update_objective
 from drillmgr.exercises.aar import after_action, fill_review, focus_coverage, review_draft
 from drillmgr.exercises.aar_docx import report_docx
-from drillmgr.exercises.sessions import elapsed_seconds, end_session, pause_session, resume_session, session_of, start_session
+from drillmgr.exercises.sessions import (
+    elapsed_seconds,
+    end_session,
+    pause_session,
+    resume_session,
+    session_of,
+    start_session,
+)
 from drillmgr.exercises.enums import Rating, SessionStatus
 from drillmgr.exercises.models import ObjectiveTemplate
 from drillmgr.extensions import db
@@ -40,6 +48,7 @@ def _sheet(rows) -> bytes:
 
 # --- templates and objectives --------------------------------------------------------------------
 
+
 def test_default_templates_are_chinese_per_focus_link_and_only_admins_edit_them(world):
     rows = templates()
     assert {t.focus.value for t in rows} >= {"command_post", "command_comms", "force_organization", "medical"}
@@ -58,10 +67,13 @@ def test_default_templates_are_chinese_per_focus_link_and_only_admins_edit_them(
 
 def test_objective_from_template_tied_to_focus_and_plan(world):
     template = next(t for t in templates() if t.focus.value == "command_comms")
-    objective = add_objective(world.organiser, world.drill, {"template_id": template.id,
-                                                                       "plan": "通信保障预案"})
+    objective = add_objective(world.organiser, world.drill, {"template_id": template.id, "plan": "通信保障预案"})
     assert (objective.text, objective.focus, objective.plan, objective.position) == (
-        template.text, ["command_comms"], "通信保障预案", 1)
+        template.text,
+        ["command_comms"],
+        "通信保障预案",
+        1,
+    )
     second = add_objective(world.organiser, world.drill, objective_data(focus=["command_post", "medical"]))
     assert second.position == 2 and second.focus == ["command_post", "medical"]
     update_objective(world.organiser, second, {"measure": "以时间为准", "version": 1})
@@ -70,14 +82,17 @@ def test_objective_from_template_tied_to_focus_and_plan(world):
         update_objective(world.organiser, second, {"measure": "过期", "version": 1})
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"text": "", "focus": ["command_post"]}, "text"),
-    ({"text": "x" * 501, "focus": ["command_post"]}, "text"),
-    ({"text": "目标", "focus": []}, "focus"),
-    ({"text": "目标", "focus": ["teleportation"]}, "focus"),
-    ({"text": "目标", "focus": ["command_post"], "template_id": 2**40}, "template_id"),
-    ({"text": "目标", "focus": "command_post"}, "focus"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"text": "", "focus": ["command_post"]}, "text"),
+        ({"text": "x" * 501, "focus": ["command_post"]}, "text"),
+        ({"text": "目标", "focus": []}, "focus"),
+        ({"text": "目标", "focus": ["teleportation"]}, "focus"),
+        ({"text": "目标", "focus": ["command_post"], "template_id": 2**40}, "template_id"),
+        ({"text": "目标", "focus": "command_post"}, "focus"),
+    ],
+)
 def test_objective_input_refused(world, data, field):
     with pytest.raises(ValidationError) as refused:
         add_objective(world.organiser, world.drill, data)
@@ -94,6 +109,7 @@ def test_only_organisers_design(world, who):
 
 # --- the MSEL --------------------------------------------------------------------------------------
 
+
 def test_injects_seeded_from_the_scenario_conditions(world):
     made = seed_from_scenario(world.organiser, world.drill)
     assert [i.offset_minutes for i in made] == [0, 5, 10]
@@ -104,9 +120,13 @@ def test_injects_seeded_from_the_scenario_conditions(world):
 def test_inject_refuses_foreign_objective_and_hostile_numbers(world, make_drill):
     other = make_drill(organizer=world.organiser_org)
     foreign = add_objective(world.organiser, other, objective_data())
-    for data, field in [(inject_data(objective_id=foreign.id), "objective_id"),
-                        (inject_data(offset=-1), "offset_minutes"), (inject_data(offset=2**40), "offset_minutes"),
-                        (inject_data(message=""), "message"), (inject_data(message="x" * 5001), "message")]:
+    for data, field in [
+        (inject_data(objective_id=foreign.id), "objective_id"),
+        (inject_data(offset=-1), "offset_minutes"),
+        (inject_data(offset=2**40), "offset_minutes"),
+        (inject_data(message=""), "message"),
+        (inject_data(message="x" * 5001), "message"),
+    ]:
         with pytest.raises(ValidationError) as refused:
             add_inject(world.organiser, world.drill, data)
         assert field in refused.value.errors
@@ -122,17 +142,23 @@ def test_msel_round_trip_through_xlsx(world):
     assert rows[1] == (1, 0, "地震台网", "现场指挥部", "第0分钟：余震发生", "组织人员清点", 1)
     made = import_msel(world.organiser, world.drill, content)
     assert [(i.number, i.offset_minutes, i.sender, i.objective_id) for i in made] == [
-        (1, 0, "地震台网", objective.id), (2, 15, "供电公司", None)]
+        (1, 0, "地震台网", objective.id),
+        (2, 15, "供电公司", None),
+    ]
     assert len(injects(world.drill)) == 2
 
 
 def test_msel_import_is_all_or_nothing_with_line_numbers(world):
     add_inject(world.organiser, world.drill, inject_data(3))
-    content = _sheet([["序号", "开始后分钟", "发出方", "接收方", "信息", "预期行动", "检验目标"],
-                      [1, 0, "台网", "指挥部", "地震发生", "启动响应", None],
-                      [2, "十", "台网", "指挥部", "余震", "", None],
-                      [3, 20, "台网", "指挥部", "", "", None],
-                      [4, 30, "台网", "指挥部", "断网", "", 9]])
+    content = _sheet(
+        [
+            ["序号", "开始后分钟", "发出方", "接收方", "信息", "预期行动", "检验目标"],
+            [1, 0, "台网", "指挥部", "地震发生", "启动响应", None],
+            [2, "十", "台网", "指挥部", "余震", "", None],
+            [3, 20, "台网", "指挥部", "", "", None],
+            [4, 30, "台网", "指挥部", "断网", "", 9],
+        ]
+    )
     with pytest.raises(ValidationError) as refused:
         import_msel(world.organiser, world.drill, content)
     lines = refused.value.errors["lines"]
@@ -150,6 +176,7 @@ def test_msel_import_refuses_foreign_files(world, content):
 
 
 # --- the live session ------------------------------------------------------------------------------
+
 
 def _design(world, n=3):
     objective = add_objective(world.organiser, world.drill, objective_data())
@@ -233,8 +260,9 @@ def test_pause_resume_end_clock_and_unplanned(world):
         pause_session(world.organiser, world.drill, {"version": 2})
     resume_session(world.organiser, world.drill, {"version": 2}, now=start + timedelta(minutes=10))
     assert elapsed_seconds(session, start + timedelta(minutes=11)) == 8 * 60
-    extra = add_unplanned(world.organiser, world.drill, {"message": "指挥部帐篷被大风吹倒"},
-                                   now=start + timedelta(minutes=11))
+    extra = add_unplanned(
+        world.organiser, world.drill, {"message": "指挥部帐篷被大风吹倒"}, now=start + timedelta(minutes=11)
+    )
     assert extra.unplanned and extra.released_at is not None and extra.offset_minutes == 8
     with pytest.raises(Conflict):
         end_session(world.organiser, world.drill, {"version": 1})  # stale
@@ -257,6 +285,7 @@ def test_design_frozen_once_released_or_started(world):
 
 # --- evaluation, feedback, report ------------------------------------------------------------------
 
+
 def test_evaluators_rate_objectives_and_the_report_drafts_itself(world, app):
     objective = _design(world)
     with pytest.raises(Conflict):
@@ -265,13 +294,23 @@ def test_evaluators_rate_objectives_and_the_report_drafts_itself(world, app):
     start_session(world.organiser, world.drill, now=now - timedelta(minutes=30))
     for k, inject in enumerate(injects(world.drill)):
         release_inject(world.organiser, inject, now=now - timedelta(minutes=20 - k))
-        respond(world.player, inject, {"decision": f"处置{k}"}, now=now - timedelta(minutes=20 - k, seconds=-30 * (k + 1)))
+        respond(
+            world.player, inject, {"decision": f"处置{k}"}, now=now - timedelta(minutes=20 - k, seconds=-30 * (k + 1))
+        )
     with pytest.raises(Forbidden):
         save_evaluation(world.organiser, objective, {"rating": "P"})
     with pytest.raises(ValidationError):
         save_evaluation(world.evaluator, objective, {"rating": "X"})
-    evaluation = save_evaluation(world.evaluator, objective, {
-        "rating": "S", "observations": "指挥部开设用时35分钟", "strengths": "分工明确", "improvements": "通信设备调试慢"})
+    evaluation = save_evaluation(
+        world.evaluator,
+        objective,
+        {
+            "rating": "S",
+            "observations": "指挥部开设用时35分钟",
+            "strengths": "分工明确",
+            "improvements": "通信设备调试慢",
+        },
+    )
     assert evaluation.rating == Rating.S and evaluation.version == 1
     save_evaluation(world.evaluator, objective, {"rating": "M", "version": 1, "observations": "超时"})
     assert evaluation.rating == Rating.M and evaluation.version == 2
@@ -311,8 +350,13 @@ def test_feedback_links_one_answer_each_and_only_after_the_exercise(world):
         submit_feedback(second, {"overall": 6, "realism": 0})
     submit_feedback(second, {"overall": 3, "realism": 4, "improvements": "时间太短"})
     summary = feedback_summary(world.drill)
-    assert summary == {"count": 2, "overall_mean": 3.5, "realism_mean": 4.5, "strengths": ["贴近实战"],
-                       "improvements": ["时间太短"]}
+    assert summary == {
+        "count": 2,
+        "overall_mean": 3.5,
+        "realism_mean": 4.5,
+        "strengths": ["贴近实战"],
+        "improvements": ["时间太短"],
+    }
     for bad in ("", "x" * 5000, first[:-2] + "zz", "\x00"):
         with pytest.raises(NotFound):
             read_feedback_token(bad)
@@ -325,10 +369,19 @@ def test_fill_review_and_observation_to_finding(world):
     end_session(world.organiser, world.drill)
     world.drill.status = DrillStatus.COMPLETED
     db.session.commit()
-    finding = evaluation_to_finding(world.organiser, evaluation, {
-        "severity": "major", "category": "communications",
-        "corrective_action": {"description": "开展卫星电话培训", "owner": world.organiser.id,
-                              "due_on": (utcnow() + timedelta(days=20)).date().isoformat()}})
+    finding = evaluation_to_finding(
+        world.organiser,
+        evaluation,
+        {
+            "severity": "major",
+            "category": "communications",
+            "corrective_action": {
+                "description": "开展卫星电话培训",
+                "owner": world.organiser.id,
+                "due_on": (utcnow() + timedelta(days=20)).date().isoformat(),
+            },
+        },
+    )
     assert finding.summary == "卫星电话无人会用" and evaluation.finding_id == finding.id
     with pytest.raises(Conflict):
         evaluation_to_finding(world.organiser, evaluation, {})
@@ -344,7 +397,9 @@ def test_fill_review_and_observation_to_finding(world):
 
 def test_focus_links_planned_and_exercised(world):
     assert [(c["focus"], c["planned"], c["exercised"]) for c in focus_coverage(world.drill)] == [
-        ("command_post", False, False), ("command_comms", False, False)]
+        ("command_post", False, False),
+        ("command_comms", False, False),
+    ]
     objective = _design(world)  # command_post
     start_session(world.organiser, world.drill)
     inject = injects(world.drill)[0]

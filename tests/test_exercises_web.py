@@ -1,5 +1,6 @@
 """Exercise pages: Chinese by default, forms that change what they say, the players' screen and its poll that
 show nothing before the start, and the public feedback form."""
+
 import io
 
 import pytest
@@ -31,13 +32,18 @@ def test_design_page_in_chinese_adds_objective_from_template(client, world):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "演练目标" in html and "情景事件清单" in html and "现场指挥部" in html
     template = next(t for t in templates() if t.focus.value == "medical")
-    answer = client.post(f"/exercises/drills/{world.drill.id}/objectives",
-                         data={"template_id": str(template.id), "text": "", "plan": "医疗救护预案"})
+    answer = client.post(
+        f"/exercises/drills/{world.drill.id}/objectives",
+        data={"template_id": str(template.id), "text": "", "plan": "医疗救护预案"},
+    )
     assert answer.status_code == 303
     objective = db.session.scalar(db.select(Objective).where(Objective.drill_id == world.drill.id))
     assert (objective.text, objective.focus, objective.plan) == (template.text, ["medical"], "医疗救护预案")
-    bad = client.post(f"/exercises/drills/{world.drill.id}/injects", data={"offset_minutes": "-3", "message": "x"},
-                      follow_redirects=True)
+    bad = client.post(
+        f"/exercises/drills/{world.drill.id}/injects",
+        data={"offset_minutes": "-3", "message": "x"},
+        follow_redirects=True,
+    )
     assert "开始后分钟: 不能小于 0" in bad.get_data(as_text=True) and injects(world.drill) == []
 
 
@@ -46,11 +52,18 @@ def test_msel_upload_and_download_on_the_page(client, world):
     login(client, world.organiser)
     sheet = client.get(f"/exercises/drills/{world.drill.id}/msel.xlsx")
     assert sheet.status_code == 200 and sheet.data[:2] == b"PK"
-    page = client.post(f"/exercises/drills/{world.drill.id}/msel", data={"file": (io.BytesIO(b"junk"), "m.xlsx")},
-                       content_type="multipart/form-data", follow_redirects=True)
+    page = client.post(
+        f"/exercises/drills/{world.drill.id}/msel",
+        data={"file": (io.BytesIO(b"junk"), "m.xlsx")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
     assert "Excel" in page.get_data(as_text=True) and len(injects(world.drill)) == 2
-    client.post(f"/exercises/drills/{world.drill.id}/msel", data={"file": (io.BytesIO(sheet.data), "m.xlsx")},
-                content_type="multipart/form-data")
+    client.post(
+        f"/exercises/drills/{world.drill.id}/msel",
+        data={"file": (io.BytesIO(sheet.data), "m.xlsx")},
+        content_type="multipart/form-data",
+    )
     assert [i.offset_minutes for i in injects(world.drill)] == [0, 5]
 
 
@@ -58,10 +71,15 @@ def test_msel_upload_and_download_on_the_page(client, world):
 def test_nothing_of_the_exercise_before_the_start(client, world, who):
     _designed(world)
     login(client, getattr(world, who))
-    for url in (f"/exercises/drills/{world.drill.id}", f"/exercises/drills/{world.drill.id}/play",
-                f"/exercises/drills/{world.drill.id}/live.json", f"/exercises/drills/{world.drill.id}/console",
-                f"/exercises/drills/{world.drill.id}/report", f"/exercises/drills/{world.drill.id}/msel.xlsx",
-                f"/drills/{world.drill.id}"):
+    for url in (
+        f"/exercises/drills/{world.drill.id}",
+        f"/exercises/drills/{world.drill.id}/play",
+        f"/exercises/drills/{world.drill.id}/live.json",
+        f"/exercises/drills/{world.drill.id}/console",
+        f"/exercises/drills/{world.drill.id}/report",
+        f"/exercises/drills/{world.drill.id}/msel.xlsx",
+        f"/drills/{world.drill.id}",
+    ):
         response = client.get(url)
         assert response.status_code == 404, url
         assert "余震" not in response.get_data(as_text=True)
@@ -101,8 +119,10 @@ def test_evaluation_report_and_public_feedback(client, world):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "P：顺利完成" in html
     assert "inject-times" in html and "1条回应" in html and "首次回应" in html
-    client.post(f"/exercises/drills/{world.drill.id}/evaluate",
-                data={"objective_id": str(objective.id), "rating": "S", "observations": "通信慢", "version": "0"})
+    client.post(
+        f"/exercises/drills/{world.drill.id}/evaluate",
+        data={"objective_id": str(objective.id), "rating": "S", "observations": "通信慢", "version": "0"},
+    )
     assert evaluations(world.drill)[0].rating.value == "S"
     report = client.get(f"/exercises/drills/{world.drill.id}/report").get_data(as_text=True)
     assert "演练评估报告" in report and "S：完成但存在一些问题" in report
@@ -160,11 +180,18 @@ def test_inject_map_reaches_players_only_with_its_release(client, world, app, tm
     _designed(world)
     first = injects(world.drill)[0]
     login(client, world.organiser)
-    refused = client.post(f"/exercises/injects/{first.id}/attachment", content_type="multipart/form-data",
-                          data={"file": (io.BytesIO(msel_xlsx(world.drill)), "plan.xlsx")}, follow_redirects=True)
+    refused = client.post(
+        f"/exercises/injects/{first.id}/attachment",
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(msel_xlsx(world.drill)), "plan.xlsx")},
+        follow_redirects=True,
+    )
     assert first.attachment_id is None and "JPEG" in refused.get_data(as_text=True)
-    client.post(f"/exercises/injects/{first.id}/attachment", content_type="multipart/form-data",
-                data={"file": (io.BytesIO(PNG), "震中地图.png")})
+    client.post(
+        f"/exercises/injects/{first.id}/attachment",
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(PNG), "震中地图.png")},
+    )
     db.session.refresh(first)
     assert first.attachment.filename == "震中地图.png" and first.attachment.drill_id is None
     assert client.get(f"/exercises/injects/{first.id}/attachment").data == PNG

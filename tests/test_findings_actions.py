@@ -1,4 +1,5 @@
 """Findings and corrective actions: creation, every status step, dynamic close-out, scope and the list."""
+
 from datetime import timedelta
 
 import pytest
@@ -48,7 +49,10 @@ def test_full_close_out_by_someone_other_than_the_owner(world):
     verified = step(world.staff, finding, "verified").corrective_action
     assert verified.status == ActionStatus.VERIFIED and verified.verified_by_id == world.staff.id
     assert [e.action for e in entries_for("corrective_action", verified.id)] == [
-        "action.start", "action.done", "action.verify"]
+        "action.start",
+        "action.done",
+        "action.verify",
+    ]
     with pytest.raises(Conflict) as caught:
         step(world.staff, finding, "in_progress", reason="再看看")
     assert "verified and closed" in caught.value.detail
@@ -97,8 +101,10 @@ def test_send_back_needs_a_reason_and_is_audited(world):
     assert last.after == {"status": "in_progress", "reason": "照片不清楚，请补充"}
 
 
-@pytest.mark.parametrize("path", [("open", "done"), ("open", "verified"), ("in_progress", "verified"),
-                                  ("in_progress", "open"), ("done", "open")])
+@pytest.mark.parametrize(
+    "path",
+    [("open", "done"), ("open", "verified"), ("in_progress", "verified"), ("in_progress", "open"), ("done", "open")],
+)
 def test_illegal_steps_are_conflicts_with_the_next_steps_named(world, path):
     start, target = path
     finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
@@ -121,11 +127,13 @@ def test_due_date_before_finding_is_refused(world):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
     finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     with pytest.raises(ValidationError):
-        actions.update_finding(world.staff, finding, {
-            "corrective_action": {"due_on": (finding.found_on - timedelta(days=1)).isoformat()}})
+        actions.update_finding(
+            world.staff, finding, {"corrective_action": {"due_on": (finding.found_on - timedelta(days=1)).isoformat()}}
+        )
     with pytest.raises(ValidationError):
-        actions.update_finding(world.staff, finding, {
-            "found_on": (finding.corrective_action.due_on + timedelta(days=1)).isoformat()})
+        actions.update_finding(
+            world.staff, finding, {"found_on": (finding.corrective_action.due_on + timedelta(days=1)).isoformat()}
+        )
 
 
 def test_a_new_action_is_never_due_before_it_exists(world):
@@ -134,8 +142,11 @@ def test_a_new_action_is_never_due_before_it_exists(world):
     data["corrective_action"]["due_on"] = yesterday.isoformat()
     with pytest.raises(ValidationError) as caught:
         actions.add_drill_finding(world.staff, world.drill, data)
-    assert caught.value.errors == {"corrective_action.due_on": [
-        f"A corrective action cannot be due before it was created ({local_today().isoformat()})."]}
+    assert caught.value.errors == {
+        "corrective_action.due_on": [
+            f"A corrective action cannot be due before it was created ({local_today().isoformat()})."
+        ]
+    }
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
     data["corrective_action"]["due_on"] = local_today().isoformat()
@@ -159,10 +170,19 @@ def test_finding_dated_in_the_future_is_refused(world):
 
 def test_unknown_enums_and_missing_fields_name_the_field(world):
     with pytest.raises(ValidationError) as caught:
-        actions.add_drill_finding(world.staff, world.drill, {"summary": "", "severity": "huge", "category": "x",
-                                                             "corrective_action": {"owner": "me"}})
-    assert set(caught.value.errors) >= {"summary", "severity", "category", "corrective_action.description",
-                                        "corrective_action.owner", "corrective_action.due_on"}
+        actions.add_drill_finding(
+            world.staff,
+            world.drill,
+            {"summary": "", "severity": "huge", "category": "x", "corrective_action": {"owner": "me"}},
+        )
+    assert set(caught.value.errors) >= {
+        "summary",
+        "severity",
+        "category",
+        "corrective_action.description",
+        "corrective_action.owner",
+        "corrective_action.due_on",
+    }
     assert "minor, major, critical" in caught.value.errors["severity"][0]
     with pytest.raises(ValidationError) as caught:
         actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague, corrective_action=[]))
@@ -190,12 +210,23 @@ def test_owner_must_be_able_to_act_in_the_drills_scope(world, who):
 
 def test_owner_choices_cover_organiser_participants_evaluators_and_coordinators(world, make_drill, make_user):
     evaluator = make_user(role=Role.ORG_STAFF, org=world.org_c)
-    drill = make_drill(organizer=world.org_a, starts_at=at(days=-2), status=DrillStatus.COMPLETED,
-                       participants=[world.org_b], evaluators=[evaluator])
+    drill = make_drill(
+        organizer=world.org_a,
+        starts_at=at(days=-2),
+        status=DrillStatus.COMPLETED,
+        participants=[world.org_b],
+        evaluators=[evaluator],
+    )
     probe = Finding(drill_id=drill.id, region_code=drill.region_code, org_id=drill.organizer_org_id)
     ids = {u.id for u in actions.owner_choices(probe)}
-    assert {world.staff.id, world.colleague.id, world.other_staff.id, evaluator.id, world.coordinator.id,
-            world.admin.id} <= ids
+    assert {
+        world.staff.id,
+        world.colleague.id,
+        world.other_staff.id,
+        evaluator.id,
+        world.coordinator.id,
+        world.admin.id,
+    } <= ids
     assert not {world.viewer.id, world.other_coordinator.id} & ids
 
 
@@ -203,8 +234,9 @@ def test_only_drill_editors_record_and_change_findings(world, make_drill):
     for outsider in (world.viewer, world.other_staff, world.other_coordinator):
         with pytest.raises(Forbidden):
             actions.add_drill_finding(outsider, world.drill, finding_data(world.colleague))
-    joint = make_drill(organizer=world.org_a, starts_at=at(days=-2), status=DrillStatus.COMPLETED,
-                       participants=[world.org_b])
+    joint = make_drill(
+        organizer=world.org_a, starts_at=at(days=-2), status=DrillStatus.COMPLETED, participants=[world.org_b]
+    )
     finding = actions.add_drill_finding(world.staff, joint, finding_data(world.other_staff))
     with pytest.raises(Forbidden):  # the owner works on the action but does not rewrite the finding
         actions.update_finding(world.other_staff, finding, {"corrective_action": {"due_on": "2099-01-01"}})
@@ -216,8 +248,11 @@ def test_only_drill_editors_record_and_change_findings(world, make_drill):
 
 def test_manager_changes_owner_and_due_date_with_version_check(world):
     finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
-    changed = actions.update_finding(world.staff, finding, {
-        "version": 1, "severity": "critical", "corrective_action": {"owner": world.staff.id, "due_on": "2099-12-31"}})
+    changed = actions.update_finding(
+        world.staff,
+        finding,
+        {"version": 1, "severity": "critical", "corrective_action": {"owner": world.staff.id, "due_on": "2099-12-31"}},
+    )
     assert changed.version == 2 and changed.severity.value == "critical"
     assert changed.corrective_action.owner_id == world.staff.id
     entry = entries_for("finding", finding.id)[-1]
@@ -229,13 +264,13 @@ def test_manager_changes_owner_and_due_date_with_version_check(world):
 
 def test_unchanged_patch_changes_nothing(world):
     finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
-    actions.update_finding(world.staff, finding, {"summary": finding.summary,
-                                                   "corrective_action": {"status": "open"}})
+    actions.update_finding(world.staff, finding, {"summary": finding.summary, "corrective_action": {"status": "open"}})
     assert finding.version == 1
     assert len(entries_for("finding", finding.id)) == 1
 
 
 # --- scope -----------------------------------------------------------------------------------
+
 
 def visible_ids(user):
     return set(db.session.scalars(sa.select(Finding.id).where(access.finding_clause(user))))
@@ -261,15 +296,20 @@ def test_findings_follow_the_drill_and_owners_see_their_own(world, make_drill, m
 
 
 def test_double_blind_drill_findings_hidden_until_start(world, make_drill):
-    secret = make_drill(organizer=world.org_a, starts_at=at(days=-1), double_blind=True,
-                        status=DrillStatus.COMPLETED, participants=[world.org_b])
+    secret = make_drill(
+        organizer=world.org_a,
+        starts_at=at(days=-1),
+        double_blind=True,
+        status=DrillStatus.COMPLETED,
+        participants=[world.org_b],
+    )
     finding = actions.add_drill_finding(world.staff, secret, finding_data(world.colleague))
     assert finding.id in visible_ids(world.other_staff)  # started: participants see it
     later = at(days=-2)
-    assert finding.id not in set(db.session.scalars(
-        sa.select(Finding.id).where(access.finding_clause(world.other_staff, later))))
-    assert finding.id in set(db.session.scalars(
-        sa.select(Finding.id).where(access.finding_clause(world.staff, later))))
+    assert finding.id not in set(
+        db.session.scalars(sa.select(Finding.id).where(access.finding_clause(world.other_staff, later)))
+    )
+    assert finding.id in set(db.session.scalars(sa.select(Finding.id).where(access.finding_clause(world.staff, later))))
 
 
 def test_checklist_findings_follow_unit_and_region(world, make_user):
@@ -280,8 +320,9 @@ def test_checklist_findings_follow_unit_and_region(world, make_user):
     db.session.add(run)
     db.session.commit()
     owner = make_user(role=Role.ORG_STAFF, org=world.org_b)
-    finding = actions.create_finding(world.other_staff, finding_data(owner), region_code=WUSU,
-                                      org_id=world.org_b.id, checklist_run_id=run.id)
+    finding = actions.create_finding(
+        world.other_staff, finding_data(owner), region_code=WUSU, org_id=world.org_b.id, checklist_run_id=run.id
+    )
     assert finding.drill_id is None and finding.found_on == local_today()
     for user in (world.admin, world.coordinator, world.viewer, world.other_staff, owner):
         assert finding.id in visible_ids(user), user
@@ -294,6 +335,7 @@ def test_checklist_findings_follow_unit_and_region(world, make_user):
 
 
 # --- the list of open actions ----------------------------------------------------------------
+
 
 def _make(world, owner, due_days, status_steps=(), **data):
     finding = actions.add_drill_finding(world.staff, world.drill, finding_data(owner, max(due_days, 0), **data))
@@ -355,9 +397,11 @@ def test_open_actions_list_needs_a_fixed_number_of_queries(world, make_user, app
     try:
         today = local_today()
         page = queries.open_actions_page(world.coordinator, today)
-        rendered = [FindingSchema().dump(a.finding) | {"owner": a.owner.username,
-                                                          "org": a.finding.org.name,
-                                                          "region": a.finding.region.name} for a in page.items]
+        rendered = [
+            FindingSchema().dump(a.finding)
+            | {"owner": a.owner.username, "org": a.finding.org.name, "region": a.finding.region.name}
+            for a in page.items
+        ]
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
     assert len(rendered) == 12

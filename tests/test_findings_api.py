@@ -1,4 +1,5 @@
 """The review, filing and findings API: every role against every endpoint, bad input, problem+json."""
+
 import pytest
 
 from drillmgr.enums import DrillStatus
@@ -29,24 +30,45 @@ def _drill_url(world, tail=""):
 
 # endpoint → (prepare the world, method, url, body, expected status for each role in ROLES)
 MATRIX = {
-    "get review": (lambda w: None, "get", lambda w, _s: _drill_url(w), None,
-                   (200, 200, 404, 200, 404, 200)),
-    "put review": (lambda w: None, "put", lambda w, _s: _drill_url(w), {**REVIEW, "version": 0},
-                   (200, 200, 404, 200, 404, 403)),
-    "submit": (_review, "post", lambda w, _s: _drill_url(w, "/submit"), None,
-               (200, 200, 404, 200, 404, 403)),
-    "accept": (lambda w: _review(w, "submitted"), "post", lambda w, _s: _drill_url(w, "/accept"), {},
-               (200, 200, 404, 403, 404, 403)),
-    "return": (lambda w: _review(w, "submitted"), "post", lambda w, _s: _drill_url(w, "/return"),
-               {"reason": "请补充通信保障评估"}, (200, 200, 404, 403, 404, 403)),
-    "create finding": (lambda w: None, "post", lambda w, _s: f"/api/v1/drills/{w.drill.id}/findings", None,
-                       (201, 201, 404, 201, 404, 403)),
-    "patch finding": (_finding, "patch", lambda w, f: f"/api/v1/findings/{f.id}", {"severity": "critical", "version": 1},
-                      (200, 200, 404, 200, 404, 403)),
-    "get finding": (_finding, "get", lambda w, f: f"/api/v1/findings/{f.id}", None,
-                    (200, 200, 404, 200, 404, 200)),
-    "list findings": (_finding, "get", lambda w, _f: "/api/v1/findings", None,
-                      (200, 200, 200, 200, 200, 200)),
+    "get review": (lambda w: None, "get", lambda w, _s: _drill_url(w), None, (200, 200, 404, 200, 404, 200)),
+    "put review": (
+        lambda w: None,
+        "put",
+        lambda w, _s: _drill_url(w),
+        {**REVIEW, "version": 0},
+        (200, 200, 404, 200, 404, 403),
+    ),
+    "submit": (_review, "post", lambda w, _s: _drill_url(w, "/submit"), None, (200, 200, 404, 200, 404, 403)),
+    "accept": (
+        lambda w: _review(w, "submitted"),
+        "post",
+        lambda w, _s: _drill_url(w, "/accept"),
+        {},
+        (200, 200, 404, 403, 404, 403),
+    ),
+    "return": (
+        lambda w: _review(w, "submitted"),
+        "post",
+        lambda w, _s: _drill_url(w, "/return"),
+        {"reason": "请补充通信保障评估"},
+        (200, 200, 404, 403, 404, 403),
+    ),
+    "create finding": (
+        lambda w: None,
+        "post",
+        lambda w, _s: f"/api/v1/drills/{w.drill.id}/findings",
+        None,
+        (201, 201, 404, 201, 404, 403),
+    ),
+    "patch finding": (
+        _finding,
+        "patch",
+        lambda w, f: f"/api/v1/findings/{f.id}",
+        {"severity": "critical", "version": 1},
+        (200, 200, 404, 200, 404, 403),
+    ),
+    "get finding": (_finding, "get", lambda w, f: f"/api/v1/findings/{f.id}", None, (200, 200, 404, 200, 404, 200)),
+    "list findings": (_finding, "get", lambda w, _f: "/api/v1/findings", None, (200, 200, 200, 200, 200, 200)),
 }
 
 
@@ -58,8 +80,9 @@ def test_role_matrix(client, world, endpoint, role):
     if endpoint == "create finding":
         body = finding_data(world.colleague)
     user = getattr(world, role)
-    response = getattr(client, method)(url(world, prepared), headers=world.headers(user),
-                                       **({"json": body} if body is not None else {}))
+    response = getattr(client, method)(
+        url(world, prepared), headers=world.headers(user), **({"json": body} if body is not None else {})
+    )
     want = expected[ROLES.index(role)]
     assert response.status_code == want, (role, endpoint, response.get_json())
     if want >= 400:
@@ -99,21 +122,24 @@ def test_review_round_trip_and_filing_through_the_api(client, world):
     accepted = client.post(_drill_url(world, "/accept"), headers=coordinator).get_json()
     assert accepted["filing_status"] == "accepted" and accepted["version"] == 6
     assert [(h["step"], h["by"], h["reason"]) for h in accepted["history"]] == [
-        ("submit", world.staff.id, ""), ("return", world.coordinator.id, "补充照片"),
-        ("submit", world.staff.id, ""), ("accept", world.coordinator.id, "")]
+        ("submit", world.staff.id, ""),
+        ("return", world.coordinator.id, "补充照片"),
+        ("submit", world.staff.id, ""),
+        ("accept", world.coordinator.id, ""),
+    ]
 
 
 def test_review_of_a_planned_drill_is_a_conflict(client, world, make_drill):
     planned = make_drill(organizer=world.org_a, starts_at=at(days=4))
-    response = client.put(f"/api/v1/drills/{planned.id}/review", headers=world.headers(world.staff),
-                          json={**REVIEW, "version": 0})
+    response = client.put(
+        f"/api/v1/drills/{planned.id}/review", headers=world.headers(world.staff), json={**REVIEW, "version": 0}
+    )
     assert response.status_code == 409
 
 
 def test_double_blind_review_invisible_before_start(client, world, make_drill):
     secret = make_drill(organizer=world.org_a, starts_at=at(days=2), double_blind=True, participants=[world.org_b])
-    assert client.get(f"/api/v1/drills/{secret.id}/review",
-                      headers=world.headers(world.other_staff)).status_code == 404
+    assert client.get(f"/api/v1/drills/{secret.id}/review", headers=world.headers(world.other_staff)).status_code == 404
     assert client.get(f"/api/v1/drills/{secret.id}/review", headers=world.headers(world.staff)).status_code == 200
 
 
@@ -142,8 +168,11 @@ def test_finding_input_errors_name_the_field(client, world):
     created = client.post(url, headers=headers, json=finding_data(world.colleague))
     assert created.status_code == 201
     assert created.headers["Location"].endswith(f"/api/v1/findings/{created.get_json()['id']}")
-    patch = client.patch(f"/api/v1/findings/{created.get_json()['id']}", headers=headers,
-                         json={"corrective_action": {"status": "closed"}, "version": 1})
+    patch = client.patch(
+        f"/api/v1/findings/{created.get_json()['id']}",
+        headers=headers,
+        json={"corrective_action": {"status": "closed"}, "version": 1},
+    )
     assert patch.status_code == 422 and "corrective_action.status" in patch.get_json()["errors"]
 
 
@@ -151,22 +180,33 @@ def test_close_out_through_the_api(client, world):
     finding = _finding(world)
     url = f"/api/v1/findings/{finding.id}"
     owner, organiser = world.headers(world.colleague), world.headers(world.staff)
-    assert client.patch(url, headers=organiser, json={"version": 1, "corrective_action": {"status": "in_progress"}}
-                        ).status_code == 403
+    assert (
+        client.patch(
+            url, headers=organiser, json={"version": 1, "corrective_action": {"status": "in_progress"}}
+        ).status_code
+        == 403
+    )
     skipped = client.patch(url, headers=owner, json={"version": 1, "corrective_action": {"status": "verified"}})
     assert skipped.status_code == 409 and "cannot go from" in skipped.get_json()["detail"]
-    assert client.patch(url, headers=owner, json={"version": 1, "corrective_action": {"status": "in_progress"}}
-                        ).status_code == 200
+    assert (
+        client.patch(
+            url, headers=owner, json={"version": 1, "corrective_action": {"status": "in_progress"}}
+        ).status_code
+        == 200
+    )
     body = client.patch(url, headers=owner, json={"version": 2, "corrective_action": {"status": "done"}}).get_json()
     assert body["corrective_action"]["status"] == "done" and body["version"] == 3
     self_check = client.patch(url, headers=owner, json={"version": 3, "corrective_action": {"status": "verified"}})
     assert self_check.status_code == 403
     stale = client.patch(url, headers=organiser, json={"version": 2, "corrective_action": {"status": "verified"}})
     assert stale.status_code == 409
-    no_reason = client.patch(url, headers=organiser, json={"version": 3, "corrective_action": {"status": "in_progress"}})
+    no_reason = client.patch(
+        url, headers=organiser, json={"version": 3, "corrective_action": {"status": "in_progress"}}
+    )
     assert no_reason.status_code == 422 and "corrective_action.reason" in no_reason.get_json()["errors"]
-    verified = client.patch(url, headers=world.headers(world.coordinator),
-                            json={"version": 3, "corrective_action": {"status": "verified"}}).get_json()
+    verified = client.patch(
+        url, headers=world.headers(world.coordinator), json={"version": 3, "corrective_action": {"status": "verified"}}
+    ).get_json()
     assert verified["corrective_action"]["status"] == "verified"
     assert verified["corrective_action"]["verified_by"] == world.coordinator.id
     assert client.get("/api/v1/findings", headers=organiser).get_json()["total"] == 0
@@ -174,8 +214,12 @@ def test_close_out_through_the_api(client, world):
 
 def test_open_actions_list_is_paginated_ordered_and_filtered(client, world):
     for days in (20, -1, 5):
-        let_time_pass(actions.add_drill_finding(world.staff, world.drill, finding_data(
-            world.colleague, 1, found_on=at(days=-10).date().isoformat())), days)
+        let_time_pass(
+            actions.add_drill_finding(
+                world.staff, world.drill, finding_data(world.colleague, 1, found_on=at(days=-10).date().isoformat())
+            ),
+            days,
+        )
     headers = world.headers(world.coordinator)
     first = client.get("/api/v1/findings?per_page=2", headers=headers).get_json()
     assert first["total"] == 3 and first["page"] == 1 and len(first["items"]) == 2
@@ -204,30 +248,44 @@ def test_openapi_describes_every_findings_endpoint(client):
     for step in ("submit", "accept", "return"):
         assert "409" in paths[f"/drills/{{drill_id}}/review/{step}"]["post"]["responses"]
     assert paths["/drills/{drill_id}/findings"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/FindingInput"}
+        "$ref": "#/components/schemas/FindingInput"
+    }
     assert "201" in paths["/drills/{drill_id}/findings"]["post"]["responses"]
     assert "409" in paths["/drills/{drill_id}/findings"]["post"]["responses"]  # the drill is not completed yet
     assert set(paths["/findings/{finding_id}"]) == {"get", "patch"}
     assert "409" in paths["/findings/{finding_id}"]["patch"]["responses"]
     listing = paths["/findings"]["get"]
     assert {p["name"] for p in listing["parameters"]} >= {"page", "per_page", "severity", "overdue", "mine"}
-    for name in ("Review", "ReviewInput", "FilingReturn", "Finding", "FindingInput", "FindingPatch",
-                 "CorrectiveAction"):
+    for name in (
+        "Review",
+        "ReviewInput",
+        "FilingReturn",
+        "Finding",
+        "FindingInput",
+        "FindingPatch",
+        "CorrectiveAction",
+    ):
         assert name in document["components"]["schemas"]
 
 
 def test_cancelled_drill_findings_are_refused(client, world, make_drill):
     cancelled = make_drill(organizer=world.org_a, starts_at=at(days=-2), status=DrillStatus.CANCELLED)
-    response = client.post(f"/api/v1/drills/{cancelled.id}/findings", headers=world.headers(world.staff),
-                           json=finding_data(world.colleague))
+    response = client.post(
+        f"/api/v1/drills/{cancelled.id}/findings",
+        headers=world.headers(world.staff),
+        json=finding_data(world.colleague),
+    )
     assert response.status_code == 409
 
 
 def test_api_messages_are_chinese_by_default(client, world):
     finding = _finding(world)
     headers = {"Authorization": world.headers(world.colleague)["Authorization"]}
-    response = client.patch(f"/api/v1/findings/{finding.id}", headers=headers,
-                            json={"version": 1, "corrective_action": {"status": "verified"}})
+    response = client.patch(
+        f"/api/v1/findings/{finding.id}",
+        headers=headers,
+        json={"version": 1, "corrective_action": {"status": "verified"}},
+    )
     assert response.status_code == 409
     assert "整改措施不能从“待整改”变为" in response.get_json()["detail"]
 
@@ -235,12 +293,22 @@ def test_api_messages_are_chinese_by_default(client, world):
 def test_double_blind_findings_stay_out_of_lists_counts_and_answers_before_the_start(client, world, make_drill):
     secret = make_drill(organizer=world.org_a, starts_at=at(days=3), double_blind=True, participants=[world.org_b])
     # a pre-drill checklist finding of the secret drill, owned by the organiser's staff
-    finding = actions.create_finding(world.staff, finding_data(world.colleague), region_code=secret.region_code,
-                                      org_id=world.org_a.id, drill_id=secret.id)
+    finding = actions.create_finding(
+        world.staff,
+        finding_data(world.colleague),
+        region_code=secret.region_code,
+        org_id=world.org_a.id,
+        drill_id=secret.id,
+    )
     outsider = world.headers(world.other_staff)  # staff of a participating unit: not an insider
     assert client.get("/api/v1/findings", headers=outsider).get_json()["total"] == 0
     assert client.get(f"/api/v1/findings/{finding.id}", headers=outsider).status_code == 404
-    assert client.patch(f"/api/v1/findings/{finding.id}", headers=outsider, json={"summary": "x", "version": 1}).status_code == 404
+    assert (
+        client.patch(
+            f"/api/v1/findings/{finding.id}", headers=outsider, json={"summary": "x", "version": 1}
+        ).status_code
+        == 404
+    )
     assert client.get(f"/api/v1/drills/{secret.id}/review", headers=outsider).status_code == 404
     assert client.get("/api/v1/findings", headers=world.headers(world.viewer)).get_json()["total"] == 0
     for insider in (world.staff, world.colleague, world.coordinator, world.admin):

@@ -1,6 +1,7 @@
 """Filed means fixed (DESIGN §2 "Filing lock"): once a review is accepted the drill's record is read-only for
 everyone; a coordinator of the region reopens it with a reason, everyone involved is told, and it must be
 filed and accepted again. Removing a file asks first; histories show each change field by field."""
+
 import io
 
 import pytest
@@ -27,8 +28,11 @@ REVIEW = {"execution": "按方案组织全校师生疏散，用时1分35秒。",
 
 
 def complete(world, seconds=95, **counts):
-    return complete_drill(world.staff, world.drill, {"participation": {
-        "counts": counts or {"students": 300, "staff": 40}, "evacuation_seconds": seconds}})
+    return complete_drill(
+        world.staff,
+        world.drill,
+        {"participation": {"counts": counts or {"students": 300, "staff": 40}, "evacuation_seconds": seconds}},
+    )
 
 
 def file_it(world):
@@ -52,6 +56,7 @@ def english_session(client, user):
 
 # --- services: the record is read-only for everyone once filed -------------------------------
 
+
 @pytest.mark.parametrize("who", ["staff", "coordinator", "admin"])
 def test_filed_drill_refuses_every_change_for_everyone(world, who):
     attachment, finding = file_it(world)
@@ -59,8 +64,9 @@ def test_filed_drill_refuses_every_change_for_everyone(world, who):
     version = world.drill.version
     attempts = [
         lambda: update_drill(actor, world.drill, {"title": "改过的标题", "version": version}),
-        lambda: complete_drill(actor, world.drill, {"participation": {
-            "counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}}),
+        lambda: complete_drill(
+            actor, world.drill, {"participation": {"counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}}
+        ),
         lambda: reviews.save_review(actor, world.drill, {"went_well": "事后补写"}),
         lambda: actions.add_drill_finding(actor, world.drill, finding_data(world.colleague)),
         lambda: actions.update_finding(actor, finding, {"summary": "改过的问题"}),
@@ -118,14 +124,19 @@ def test_reopen_unlocks_tells_everyone_and_needs_filing_again(world, make_user):
     assert review.return_reason == "疏散用时录入有误，应为60秒"
     assert review.decided_by_id is None
 
-    told = {n.user_id: n for n in db.session.scalars(sa.select(Notification).where(
-        Notification.kind == Kind.REVIEW_REOPENED))}
+    told = {
+        n.user_id: n
+        for n in db.session.scalars(sa.select(Notification).where(Notification.kind == Kind.REVIEW_REOPENED))
+    }
     assert set(told) == {world.staff.id, world.colleague.id, evaluator.id}  # not the coordinator who reopened
     assert "疏散用时录入有误" in told[world.staff.id].body
     assert told[world.staff.id].link == f"/drills/{world.drill.id}"
 
-    drill = complete_drill(world.staff, world.drill, {"participation": {
-        "counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}})
+    drill = complete_drill(
+        world.staff,
+        world.drill,
+        {"participation": {"counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}},
+    )
     assert drill.participation.evacuation_seconds == 60
     reviews.save_review(world.staff, world.drill, {"execution": "按方案组织疏散，用时1分钟。"})
     reviews.submit_review(world.staff, world.drill)
@@ -143,11 +154,16 @@ def test_attachment_removal_is_audited(world):
     attachments.delete_attachment(world.staff, attachment)
     entry = entries_for("drill", world.drill.id)[-1]
     assert (entry.action, entry.user_id, entry.before["filename"], entry.after) == (
-        "attachment.delete", world.staff.id, "疏散方案.pdf", None)
+        "attachment.delete",
+        world.staff.id,
+        "疏散方案.pdf",
+        None,
+    )
     assert [(c.label, c.before, c.after) for c in changes(entry)] == [("File", "疏散方案.pdf", "—")]
 
 
 # --- history: field by field, before → after --------------------------------------------------
+
 
 def test_history_shows_each_changed_field_with_labels_and_values(world):
     complete(world, seconds=95, students=300, staff=40)
@@ -160,23 +176,28 @@ def test_history_shows_each_changed_field_with_labels_and_values(world):
     reviews.save_review(world.staff, world.drill, {"went_well": "各班组织有序，用时缩短", "version": 1})
     review_entry = entries_for("review", world.drill.id)[-1]
     assert [(c.label, c.before, c.after) for c in changes(review_entry)] == [
-        ("What went well", "各班组织有序", "各班组织有序，用时缩短")]
+        ("What went well", "各班组织有序", "各班组织有序，用时缩短")
+    ]
 
     finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
-    actions.update_finding(world.staff, finding, {"severity": "critical", "corrective_action": {
-        "owner": world.staff.id}})
+    actions.update_finding(
+        world.staff, finding, {"severity": "critical", "corrective_action": {"owner": world.staff.id}}
+    )
     finding_entry = entries_for("finding", finding.id)[-1]
     staff_name = world.staff.display_name or world.staff.username
     colleague_name = world.colleague.display_name or world.colleague.username
     assert [(c.label, c.before, c.after) for c in changes(finding_entry)] == [
-        ("Severity", "Major", "Critical"), ("Owner", colleague_name, staff_name)]
+        ("Severity", "Major", "Critical"),
+        ("Owner", colleague_name, staff_name),
+    ]
 
 
 def test_history_of_a_move_shows_times_in_beijing_time(world, make_drill):
     drill = make_drill(organizer=world.org_a, starts_at=at(days=10))
     start = "2031-05-12T10:00:00+08:00"
-    update_drill(world.staff, drill, {"starts_at": start, "ends_at": "2031-05-12T11:00:00+08:00",
-                                             "version": drill.version})
+    update_drill(
+        world.staff, drill, {"starts_at": start, "ends_at": "2031-05-12T11:00:00+08:00", "version": drill.version}
+    )
     rows = {c.field: (c.before, c.after) for c in changes(entries_for("drill", drill.id)[-1])}
     assert rows["starts_at"][1] == "2031-05-12 10:00" and rows["ends_at"][1] == "2031-05-12 11:00"
     assert "version" not in rows and "sequence" not in rows
@@ -187,10 +208,10 @@ def test_drill_page_history_lists_the_changes(client, world):
     complete(world, seconds=60)
     english_session(client, world.staff)
     html = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
-    history = html[html.index('id="history"'):]
+    history = html[html.index('id="history"') :]
     assert "Participation corrected" in history
-    assert "Evacuation time:</span> <del class=\"text-secondary\">1 min 35 s</del> → " in history
-    assert "<ins class=\"text-decoration-none fw-semibold\">1 min 0 s</ins>" in history
+    assert 'Evacuation time:</span> <del class="text-secondary">1 min 35 s</del> → ' in history
+    assert '<ins class="text-decoration-none fw-semibold">1 min 0 s</ins>' in history
 
 
 def test_drill_page_history_is_in_chinese_by_default(client, world):
@@ -198,26 +219,37 @@ def test_drill_page_history_is_in_chinese_by_default(client, world):
     complete(world, seconds=60)
     login(client, world.staff)
     html = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
-    assert "疏散用时:</span> <del class=\"text-secondary\">1分35秒</del>" in html
+    assert '疏散用时:</span> <del class="text-secondary">1分35秒</del>' in html
 
 
 # --- API ------------------------------------------------------------------------------------
+
 
 def test_api_refuses_changes_to_a_filed_drill_with_409(client, world):
     attachment, _finding = file_it(world)
     headers = world.headers(world.staff)
     drill = client.get(f"/api/v1/drills/{world.drill.id}", headers=headers).get_json()
-    answer = client.patch(f"/api/v1/drills/{world.drill.id}", headers=headers,
-                          json={"title": "改", "version": drill["version"]})
+    answer = client.patch(
+        f"/api/v1/drills/{world.drill.id}", headers=headers, json={"title": "改", "version": drill["version"]}
+    )
     assert answer.status_code == 409 and answer.content_type == "application/problem+json"
     assert "filed" in answer.get_json()["detail"]
-    answer = client.post(f"/api/v1/drills/{world.drill.id}/complete", headers=headers, json={
-        "participation": {"counts": {"students": 300}, "evacuation_seconds": 60}})
+    answer = client.post(
+        f"/api/v1/drills/{world.drill.id}/complete",
+        headers=headers,
+        json={"participation": {"counts": {"students": 300}, "evacuation_seconds": 60}},
+    )
     assert answer.status_code == 409
     assert client.delete(f"/api/v1/attachments/{attachment.id}", headers=headers).status_code == 409
     review = client.get(f"/api/v1/drills/{world.drill.id}/review", headers=headers).get_json()
-    assert client.put(f"/api/v1/drills/{world.drill.id}/review", headers=headers,
-                      json={"went_well": "改", "version": review["version"]}).status_code == 409
+    assert (
+        client.put(
+            f"/api/v1/drills/{world.drill.id}/review",
+            headers=headers,
+            json={"went_well": "改", "version": review["version"]},
+        ).status_code
+        == 409
+    )
 
 
 def test_api_reopen(client, world):
@@ -232,8 +264,11 @@ def test_api_reopen(client, world):
     assert body["filing_status"] == "reopened" and body["return_reason"] == "疏散用时有误"
     assert [h["step"] for h in body["history"]] == ["submit", "accept", "reopen"]
     assert client.post(path, headers=world.headers(world.coordinator), json={"reason": "再来"}).status_code == 409
-    fixed = client.post(f"/api/v1/drills/{world.drill.id}/complete", headers=world.headers(world.staff), json={
-        "participation": {"counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}})
+    fixed = client.post(
+        f"/api/v1/drills/{world.drill.id}/complete",
+        headers=world.headers(world.staff),
+        json={"participation": {"counts": {"students": 300, "staff": 40}, "evacuation_seconds": 60}},
+    )
     assert fixed.status_code == 200 and fixed.get_json()["participation"]["evacuation_seconds"] == 60
 
 
@@ -241,21 +276,30 @@ def test_openapi_documents_reopen(client):
     document = client.get("/api/v1/openapi.json").get_json()
     operation = document["paths"]["/drills/{drill_id}/review/reopen"]["post"]
     assert operation["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/FilingReopen"}
+        "$ref": "#/components/schemas/FilingReopen"
+    }
     assert "409" in operation["responses"]
     assert "reopened" in document["components"]["schemas"]["Review"]["properties"]["filing_status"]["enum"]
 
 
 # --- pages ----------------------------------------------------------------------------------
 
+
 def test_filed_drill_page_hides_every_edit_button(client, world):
     attachment, finding = file_it(world)
     english_session(client, world.staff)
     html = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
     assert 'id="filed-notice"' in html and "Filed: read-only" in html
-    for marker in ('id="edit-drill"', 'id="complete-drill"', 'id="upload-form"', 'class="btn btn-sm btn-link',
-                   'id="review-form"', 'id="new-finding-form"', f'action="/findings/{finding.id}/edit"',
-                   'id="reopen-review"'):
+    for marker in (
+        'id="edit-drill"',
+        'id="complete-drill"',
+        'id="upload-form"',
+        'class="btn btn-sm btn-link',
+        'id="review-form"',
+        'id="new-finding-form"',
+        f'action="/findings/{finding.id}/edit"',
+        'id="reopen-review"',
+    ):
         assert marker not in html, marker
     english_session(client, world.coordinator)
     html = client.get(f"/drills/{world.drill.id}").get_data(as_text=True)
@@ -323,20 +367,29 @@ def test_change_pages_of_a_filed_drill_lead_back_to_it(client, world, page):
 
 def test_first_participation_lists_only_what_was_recorded(world, make_drill):
     drill = make_drill(organizer=world.org_a, starts_at=at(days=-2))
-    complete_drill(world.staff, drill, {"participation": {"counts": {"students": 300, "staff": 40},
-                                                                 "evacuation_seconds": 95}})
+    complete_drill(
+        world.staff, drill, {"participation": {"counts": {"students": 300, "staff": 40}, "evacuation_seconds": 95}}
+    )
     entry = entries_for("drill", drill.id)[-1]
     assert [(c.label, c.before, c.after) for c in changes(entry)] == [
-        ("Status", "Planned", "Completed"), ("Students", "—", "300"), ("Staff", "—", "40"),
-        ("Evacuation time", "—", "1 min 35 s")]
+        ("Status", "Planned", "Completed"),
+        ("Students", "—", "300"),
+        ("Staff", "—", "40"),
+        ("Evacuation time", "—", "1 min 35 s"),
+    ]
 
 
 def test_a_checklist_cannot_add_findings_to_a_filed_drill(world, make_drill):
     from drillmgr.checklists import runs, shortcomings
     from drillmgr.enums import DrillForm, DrillScope, DrillStatus
 
-    drill = make_drill(organizer="654202", form=DrillForm.LIVE, scope=DrillScope.COMPREHENSIVE,
-                       starts_at=at(days=-5), status=DrillStatus.COMPLETED)
+    drill = make_drill(
+        organizer="654202",
+        form=DrillForm.LIVE,
+        scope=DrillScope.COMPREHENSIVE,
+        starts_at=at(days=-5),
+        status=DrillStatus.COMPLETED,
+    )
     run = runs.start_drill_run(world.coordinator, drill)
     item = runs.run_lines(run)[0].item
     runs.save_answers(world.coordinator, run, {str(item.id): {"answer": "no", "note": "指挥部通信未测试"}})
@@ -351,13 +404,25 @@ def test_a_checklist_cannot_add_findings_to_a_filed_drill(world, make_drill):
 
 def test_reasons_with_control_characters_are_refused_not_a_server_error(client, world):
     file_it(world)
-    answer = client.post(f"/api/v1/drills/{world.drill.id}/review/reopen", headers=world.headers(world.coordinator),
-                         json={"reason": "疏散\x07用时"})
+    answer = client.post(
+        f"/api/v1/drills/{world.drill.id}/review/reopen",
+        headers=world.headers(world.coordinator),
+        json={"reason": "疏散\x07用时"},
+    )
     assert answer.status_code == 422
     assert answer.get_json()["errors"] == {"reason": ["Must not contain control characters."]}
     assert reviews.review_of(world.drill).filing_status == FilingStatus.ACCEPTED
     reviews.reopen_review(world.coordinator, world.drill, {"reason": "第一行\n第二行\t缩进"})
     with pytest.raises(ValidationError) as caught:
-        complete_drill(world.staff, world.drill, {"participation": {
-            "counts": {"students": 9000}, "confirm_exceptional": True, "exceptional_reason": "家长\x07参演"}})
+        complete_drill(
+            world.staff,
+            world.drill,
+            {
+                "participation": {
+                    "counts": {"students": 9000},
+                    "confirm_exceptional": True,
+                    "exceptional_reason": "家长\x07参演",
+                }
+            },
+        )
     assert caught.value.errors["participation.exceptional_reason"] == ["Must not contain control characters."]

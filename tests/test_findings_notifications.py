@@ -1,4 +1,5 @@
 """Who is told about filing and close-out steps, in their language, once."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -13,8 +14,9 @@ pytestmark = pytest.mark.usefixtures("english")
 
 
 def inbox(user) -> list[Notification]:
-    return list(db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id)
-                                   .order_by(Notification.id)))
+    return list(
+        db.session.scalars(sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id))
+    )
 
 
 def test_filing_steps_tell_the_deciders_and_the_submitter(world, make_user):

@@ -1,4 +1,5 @@
 """After-action review and filing (备案): services, transitions, locking and the audit trail."""
+
 import pytest
 
 from drillmgr.audit.services import entries_for
@@ -12,8 +13,12 @@ from tests.findings_world import world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
 
-REVIEW = {"execution": "按方案组织全校师生疏散，用时1分50秒。", "plan_soundness": "方案基本可行",
-          "went_well": "各班组织有序", "plan_revision_needed": True}
+REVIEW = {
+    "execution": "按方案组织全校师生疏散，用时1分50秒。",
+    "plan_soundness": "方案基本可行",
+    "went_well": "各班组织有序",
+    "plan_revision_needed": True,
+}
 
 
 def test_organiser_writes_review_and_it_starts_as_draft(world):
@@ -94,8 +99,7 @@ def test_full_filing_cycle_with_return_and_resubmission(world):
     assert review.filing_status == FilingStatus.ACCEPTED and review.decided_at is not None
 
     actions = [e.action for e in entries_for("review", world.drill.id)]
-    assert actions == ["review.save", "review.submit", "review.return", "review.save", "review.submit",
-                       "review.accept"]
+    assert actions == ["review.save", "review.submit", "review.return", "review.save", "review.submit", "review.accept"]
     returned = [e for e in entries_for("review", world.drill.id) if e.action == "review.return"][0]
     assert returned.user_id == world.coordinator.id
     assert returned.before["filing_status"] == "submitted"
@@ -122,8 +126,11 @@ def test_illegal_filing_transitions_are_conflicts(world):
             step(world.coordinator, world.drill)
     with pytest.raises(Conflict):
         reviews.save_review(world.staff, world.drill, {"went_well": "改"})
-    assert [e.action for e in entries_for("review", world.drill.id)] == ["review.save", "review.submit",
-                                                                          "review.accept"]
+    assert [e.action for e in entries_for("review", world.drill.id)] == [
+        "review.save",
+        "review.submit",
+        "review.accept",
+    ]
 
 
 def test_submission_needs_the_execution_described(world):

@@ -1,4 +1,5 @@
 """Web pages: the review/findings panel, its forms and the corrective actions list."""
+
 import re
 
 import pytest
@@ -37,9 +38,16 @@ def test_organiser_writes_and_submits_the_review(client, world):
     english_session(client, world.staff)
     html = page(client, world.drill).get_data(as_text=True)
     assert 'id="review-form"' in html and 'id="new-finding-form"' in html
-    response = client.post(f"/findings/drills/{world.drill.id}/review", data={
-        "review-execution": "按预案疏散", "review-went_well": "有序", "review-plan_revision_needed": "y",
-        "review-version": "0", "next": "/somewhere/else"})
+    response = client.post(
+        f"/findings/drills/{world.drill.id}/review",
+        data={
+            "review-execution": "按预案疏散",
+            "review-went_well": "有序",
+            "review-plan_revision_needed": "y",
+            "review-version": "0",
+            "next": "/somewhere/else",
+        },
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("/somewhere/else")
     review = reviews.review_of(world.drill)
     assert review.execution == "按预案疏散" and review.plan_revision_needed is True
@@ -53,16 +61,19 @@ def test_organiser_writes_and_submits_the_review(client, world):
 
 def test_unsafe_next_is_ignored(client, world):
     english_session(client, world.staff)
-    response = client.post(f"/findings/drills/{world.drill.id}/review",
-                           data={"review-execution": "x", "review-version": "0", "next": "//evil.example/"})
+    response = client.post(
+        f"/findings/drills/{world.drill.id}/review",
+        data={"review-execution": "x", "review-version": "0", "next": "//evil.example/"},
+    )
     assert response.headers["Location"].endswith(f"/findings/drills/{world.drill.id}")
 
 
 def test_stale_review_form_offers_a_reload_and_keeps_the_input(client, world):
     reviews.save_review(world.colleague, world.drill, {"execution": "同事的版本"})
     english_session(client, world.staff)
-    response = client.post(f"/findings/drills/{world.drill.id}/review",
-                           data={"review-execution": "我的旧版本", "review-version": "0"})
+    response = client.post(
+        f"/findings/drills/{world.drill.id}/review", data={"review-execution": "我的旧版本", "review-version": "0"}
+    )
     assert response.status_code == 409
     html = response.get_data(as_text=True)
     assert "Reload the current state" in html and "我的旧版本" in html
@@ -101,8 +112,7 @@ def test_viewer_sees_but_cannot_change(client, world):
 def test_outsiders_get_404(client, world, make_drill):
     english_session(client, world.other_staff)
     assert page(client, world.drill).status_code == 404
-    assert client.post(f"/findings/drills/{world.drill.id}/review",
-                       data={"review-execution": "x"}).status_code == 404
+    assert client.post(f"/findings/drills/{world.drill.id}/review", data={"review-execution": "x"}).status_code == 404
 
 
 def test_double_blind_page_hidden_before_start(client, world, make_drill):
@@ -113,18 +123,33 @@ def test_double_blind_page_hidden_before_start(client, world, make_drill):
 
 def test_finding_form_refuses_due_date_before_the_finding(client, world):
     english_session(client, world.staff)
-    response = client.post(f"/findings/drills/{world.drill.id}/findings", data={
-        "new-summary": "广播不响", "new-severity": "major", "new-category": "equipment",
-        "new-found_on": at(days=-1).date().isoformat(), "new-description": "更换广播",
-        "new-owner_id": str(world.colleague.id), "new-due_on": at(days=-4).date().isoformat()})
+    response = client.post(
+        f"/findings/drills/{world.drill.id}/findings",
+        data={
+            "new-summary": "广播不响",
+            "new-severity": "major",
+            "new-category": "equipment",
+            "new-found_on": at(days=-1).date().isoformat(),
+            "new-description": "更换广播",
+            "new-owner_id": str(world.colleague.id),
+            "new-due_on": at(days=-4).date().isoformat(),
+        },
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "The due date cannot be before the finding" in html and "广播不响" in html
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
-    response = client.post(f"/findings/drills/{world.drill.id}/findings", data={
-        "new-summary": "广播不响", "new-severity": "major", "new-category": "equipment",
-        "new-description": "更换广播", "new-owner_id": str(world.colleague.id),
-        "new-due_on": at(days=4).date().isoformat()})
+    response = client.post(
+        f"/findings/drills/{world.drill.id}/findings",
+        data={
+            "new-summary": "广播不响",
+            "new-severity": "major",
+            "new-category": "equipment",
+            "new-description": "更换广播",
+            "new-owner_id": str(world.colleague.id),
+            "new-due_on": at(days=4).date().isoformat(),
+        },
+    )
     assert response.status_code == 302
     assert db.session.scalar(sa.select(Finding.summary)) == "广播不响"
 
@@ -133,9 +158,17 @@ def test_new_finding_asks_who_corrects_it_instead_of_picking_someone(client, wor
     english_session(client, world.staff)
     html = page(client, world.drill).get_data(as_text=True)
     assert '<option selected value="">— choose who corrects it —</option>' in html
-    response = client.post(f"/findings/drills/{world.drill.id}/findings", data={
-        "new-summary": "广播不响", "new-severity": "major", "new-category": "equipment",
-        "new-description": "更换广播", "new-owner_id": "", "new-due_on": at(days=4).date().isoformat()})
+    response = client.post(
+        f"/findings/drills/{world.drill.id}/findings",
+        data={
+            "new-summary": "广播不响",
+            "new-severity": "major",
+            "new-category": "equipment",
+            "new-description": "更换广播",
+            "new-owner_id": "",
+            "new-due_on": at(days=4).date().isoformat(),
+        },
+    )
     assert response.status_code == 422
     assert "广播不响" in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Finding)) == 0
@@ -174,10 +207,19 @@ def test_edit_finding_form(client, world):
     finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     english_session(client, world.staff)
     prefix = f"f{finding.id}-"
-    response = client.post(f"/findings/{finding.id}/edit", data={
-        prefix + "summary": "通道堵塞（已复核）", prefix + "severity": "critical", prefix + "category": "facility",
-        prefix + "found_on": finding.found_on.isoformat(), prefix + "description": "清理并加装标识",
-        prefix + "owner_id": str(world.staff.id), prefix + "due_on": "2099-01-31", prefix + "version": "1"})
+    response = client.post(
+        f"/findings/{finding.id}/edit",
+        data={
+            prefix + "summary": "通道堵塞（已复核）",
+            prefix + "severity": "critical",
+            prefix + "category": "facility",
+            prefix + "found_on": finding.found_on.isoformat(),
+            prefix + "description": "清理并加装标识",
+            prefix + "owner_id": str(world.staff.id),
+            prefix + "due_on": "2099-01-31",
+            prefix + "version": "1",
+        },
+    )
     assert response.status_code == 302
     db.session.refresh(finding)
     assert finding.summary == "通道堵塞（已复核）" and finding.corrective_action.owner_id == world.staff.id
@@ -202,8 +244,9 @@ def test_panel_partial_loads_in_a_fixed_number_of_queries(app, world, make_user)
             login_user(world.staff)
             sa.event.listen(connection, "before_cursor_execute", count)
             try:
-                html = render_template_string('{% include "findings/_drill_panel.html" ignore missing %}',
-                                              drill=world.drill, can_edit=True)
+                html = render_template_string(
+                    '{% include "findings/_drill_panel.html" ignore missing %}', drill=world.drill, can_edit=True
+                )
             finally:
                 sa.event.remove(connection, "before_cursor_execute", count)
         return html, len(statements)
@@ -215,8 +258,14 @@ def test_panel_partial_loads_in_a_fixed_number_of_queries(app, world, make_user)
 
 
 def test_actions_page_lists_scope_overdue_first(client, world):
-    late = let_time_pass(actions.add_drill_finding(world.staff, world.drill, finding_data(
-        world.colleague, 1, summary="逾期的问题", found_on=at(days=-10).date().isoformat())), -1)
+    late = let_time_pass(
+        actions.add_drill_finding(
+            world.staff,
+            world.drill,
+            finding_data(world.colleague, 1, summary="逾期的问题", found_on=at(days=-10).date().isoformat()),
+        ),
+        -1,
+    )
     actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague, 9, summary="未到期的问题"))
     english_session(client, world.coordinator)
     html = client.get("/findings/actions").get_data(as_text=True)
@@ -252,8 +301,10 @@ def test_drill_detail_page_includes_the_panel(client, world, app):
     html = client.get(url).get_data(as_text=True)
     assert 'id="review-form"' in html and f'id="finding-{finding.id}"' in html
     assert f'name="next" value="{url}"' in html
-    response = client.post(f"/findings/drills/{world.drill.id}/review",
-                           data={"review-execution": "按预案疏散", "review-version": "0", "next": url})
+    response = client.post(
+        f"/findings/drills/{world.drill.id}/review",
+        data={"review-execution": "按预案疏散", "review-version": "0", "next": url},
+    )
     assert response.headers["Location"].endswith(url)
 
 
@@ -266,8 +317,13 @@ def _checklist_finding(world, owner):
     run = ChecklistRun(template_id=template.id, org_id=world.org_a.id, region_code=world.org_a.region_code)
     db.session.add(run)
     db.session.commit()
-    return actions.create_finding(world.staff, finding_data(owner, summary="应急照明损坏"),
-                                   region_code=run.region_code, org_id=run.org_id, checklist_run_id=run.id)
+    return actions.create_finding(
+        world.staff,
+        finding_data(owner, summary="应急照明损坏"),
+        region_code=run.region_code,
+        org_id=run.org_id,
+        checklist_run_id=run.id,
+    )
 
 
 def test_checklist_finding_has_its_own_page_and_is_closed_out_there(client, world):
@@ -295,10 +351,19 @@ def test_checklist_finding_page_scope_and_form_errors(client, world):
         assert client.get(f"/findings/{finding.id}").status_code == 404
     english_session(client, world.staff)
     prefix = f"f{finding.id}-"
-    response = client.post(f"/findings/{finding.id}/edit", data={
-        prefix + "summary": "应急照明损坏", prefix + "severity": "major", prefix + "category": "facility",
-        prefix + "found_on": finding.found_on.isoformat(), prefix + "description": "更换",
-        prefix + "owner_id": str(world.colleague.id), prefix + "due_on": "2001-01-01", prefix + "version": "1"})
+    response = client.post(
+        f"/findings/{finding.id}/edit",
+        data={
+            prefix + "summary": "应急照明损坏",
+            prefix + "severity": "major",
+            prefix + "category": "facility",
+            prefix + "found_on": finding.found_on.isoformat(),
+            prefix + "description": "更换",
+            prefix + "owner_id": str(world.colleague.id),
+            prefix + "due_on": "2001-01-01",
+            prefix + "version": "1",
+        },
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "The due date cannot be before the finding" in html and "2001-01-01" in html
@@ -322,10 +387,12 @@ def test_filing_files_the_text_on_the_screen(client, world):
     english_session(client, world.staff)
     reviews.save_review(world.staff, world.drill, {"execution": "旧的草稿", "version": 0})
     html = page(client, world.drill).get_data(as_text=True)
-    form = html[html.index('id="review-form"'):html.index("</form>", html.index('id="review-form"'))]
+    form = html[html.index('id="review-form"') : html.index("</form>", html.index('id="review-form"'))]
     assert 'name="then" value="submit"' in form, "the filing button belongs to the review form"
-    response = client.post(f"/findings/drills/{world.drill.id}/review", data={
-        "review-execution": "屏幕上新写的内容", "review-version": "1", "then": "submit"})
+    response = client.post(
+        f"/findings/drills/{world.drill.id}/review",
+        data={"review-execution": "屏幕上新写的内容", "review-version": "1", "then": "submit"},
+    )
     assert response.status_code == 302
     review = reviews.review_of(world.drill)
     assert (review.execution, review.filing_status) == ("屏幕上新写的内容", FilingStatus.SUBMITTED)
@@ -333,8 +400,10 @@ def test_filing_files_the_text_on_the_screen(client, world):
 
 def test_filing_refused_still_keeps_the_saved_text(client, world):
     english_session(client, world.staff)
-    response = client.post(f"/findings/drills/{world.drill.id}/review", data={
-        "review-execution": "", "review-went_well": "保留这一段", "review-version": "0", "then": "submit"})
+    response = client.post(
+        f"/findings/drills/{world.drill.id}/review",
+        data={"review-execution": "", "review-went_well": "保留这一段", "review-version": "0", "then": "submit"},
+    )
     assert response.status_code == 422 and "Describe how the drill was carried out" in response.get_data(as_text=True)
     review = reviews.review_of(world.drill)
     assert (review.went_well, review.filing_status) == ("保留这一段", FilingStatus.DRAFT)

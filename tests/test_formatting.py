@@ -1,4 +1,5 @@
 """Times, dates and durations as the reader sees them."""
+
 from datetime import datetime, timezone
 
 import pytest

@@ -1,4 +1,5 @@
 """Times shown with numeric patterns are formatted without Babel's pattern machinery, to the same text."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -6,8 +7,20 @@ from flask_babel import force_locale, format_date, format_datetime
 
 from drillmgr import formatting
 
-PATTERNS = ["yyyy-MM-dd HH:mm", "yyyy-MM-dd", "HH:mm", "MM-dd HH:mm", "MM-dd HH:mm:ss", "MM-dd", "yyyy-MM",
-            "yyyy-MM-dd HH:mm:ss", "M月d日", "EEE d MMM", "yyyy 'at' HH", "h:mm a"]
+PATTERNS = [
+    "yyyy-MM-dd HH:mm",
+    "yyyy-MM-dd",
+    "HH:mm",
+    "MM-dd HH:mm",
+    "MM-dd HH:mm:ss",
+    "MM-dd",
+    "yyyy-MM",
+    "yyyy-MM-dd HH:mm:ss",
+    "M月d日",
+    "EEE d MMM",
+    "yyyy 'at' HH",
+    "h:mm a",
+]
 
 
 @pytest.mark.parametrize("locale", ["zh_CN", "en"])
@@ -19,10 +32,14 @@ def test_every_pattern_reads_as_babel_writes_it(app, locale):
                 assert formatting.local_datetime(moment, pattern) == format_datetime(moment, pattern), pattern
                 if not any(field in pattern for field in "Hhmsa"):  # a date has no time of day
                     assert formatting.local_date(moment, pattern) == format_date(
-                        formatting.to_local(moment).date(), pattern), pattern
+                        formatting.to_local(moment).date(), pattern
+                    ), pattern
         naive = datetime(2024, 5, 1, 16, 0, 0)  # taken as UTC, as Babel takes it: the next day in Beijing
-        assert formatting.local_datetime(naive, "yyyy-MM-dd HH:mm") == format_datetime(naive, "yyyy-MM-dd HH:mm") \
+        assert (
+            formatting.local_datetime(naive, "yyyy-MM-dd HH:mm")
+            == format_datetime(naive, "yyyy-MM-dd HH:mm")
             == "2024-05-02 00:00"
+        )
         assert formatting.local_datetime(None) == "" and formatting.local_date(None) == ""
 
 

@@ -1,5 +1,6 @@
 """Exactly once (issue 11.1), no lost update (10.3), no race that gives a 500 or a duplicate (10.5): real
 requests sent at the same moment to a live server (gunicorn, two processes) on SQLite or PostgreSQL."""
+
 from datetime import datetime, timedelta, timezone
 from itertools import count
 
@@ -41,8 +42,9 @@ def one_created(answers, created=201) -> None:
 def same_first_answer(answers, created=201) -> dict:
     """With one Idempotency-Key: every answer is the first one, byte for byte; all but one are replays."""
     no_server_error(answers)
-    assert {(a.status, a.body) for a in answers} == {(answers[0].status, answers[0].body)}, \
-        [(a.status, a.text[:200]) for a in answers]
+    assert {(a.status, a.body) for a in answers} == {(answers[0].status, answers[0].body)}, [
+        (a.status, a.text[:200]) for a in answers
+    ]
     assert answers[0].status == created, answers[0].text
     assert sum(a.headers.get("Idempotent-Replayed") == "true" for a in answers) == len(answers) - 1
     return answers[0].json
@@ -50,9 +52,13 @@ def same_first_answer(answers, created=201) -> dict:
 
 # --- a small world on the live server --------------------------------------------------------------------
 
+
 def new_org(live, **fields) -> dict:
-    answer = live.admin.call("POST", "/api/v1/orgs", {"name": unique("单位"), "kind": "school", "region_code": WUSU,
-                                                      "headcount": 800, **fields})
+    answer = live.admin.call(
+        "POST",
+        "/api/v1/orgs",
+        {"name": unique("单位"), "kind": "school", "region_code": WUSU, "headcount": 800, **fields},
+    )
     assert answer.status == 201, answer.text
     return answer.json
 
@@ -70,16 +76,23 @@ def new_user(live, role="coordinator", **fields) -> Client:
 
 
 def new_drill(live, org_id: int, days: float = 7, **fields) -> dict:
-    body = {"title": unique("演练"), "form": "evacuation", "organizer_org_id": org_id,
-            "starts_at": iso(days), "ends_at": iso(days, 1), **fields}
+    body = {
+        "title": unique("演练"),
+        "form": "evacuation",
+        "organizer_org_id": org_id,
+        "starts_at": iso(days),
+        "ends_at": iso(days, 1),
+        **fields,
+    }
     answer = live.admin.call("POST", "/api/v1/drills", body)
     assert answer.status == 201, answer.text
     return answer.json
 
 
 def held_drill(live, org_id: int) -> dict:
-    return new_drill(live, org_id, days=-2, participation={"counts": {"students": 250, "staff": 20},
-                                                           "evacuation_seconds": 95})
+    return new_drill(
+        live, org_id, days=-2, participation={"counts": {"students": 250, "staff": 20}, "evacuation_seconds": 95}
+    )
 
 
 def drill_count(live, org_id: int) -> int:
@@ -92,18 +105,26 @@ def run_with_a_no(live, org: dict) -> tuple[dict, int]:
     assert run.status in (200, 201), run.text
     run = run.json
     item_id = run["answers"][0]["item_id"]
-    answered = live.admin.call("POST", f"/api/v1/checklist-runs/{run['id']}/answers",
-                               {str(item_id): {"answer": "no", "note": "清点人数方法未明确"}})
+    answered = live.admin.call(
+        "POST",
+        f"/api/v1/checklist-runs/{run['id']}/answers",
+        {str(item_id): {"answer": "no", "note": "清点人数方法未明确"}},
+    )
     assert answered.status == 200, answered.text
     return run, item_id
 
 
 # --- 10.3 lost updates ----------------------------------------------------------------------------------
 
+
 def test_two_saves_of_one_version_one_wins_the_other_is_409(live):
     org = new_org(live, headcount=100)
-    answers = together(N, lambda i: live.admin.call("PATCH", f"/api/v1/orgs/{org['id']}",
-                                                    {"headcount": 200 + i, "version": org["version"]}))
+    answers = together(
+        N,
+        lambda i: live.admin.call(
+            "PATCH", f"/api/v1/orgs/{org['id']}", {"headcount": 200 + i, "version": org["version"]}
+        ),
+    )
     one_created(answers, created=200)
     (winner,) = [a.json for a in answers if a.status == 200]
     assert {a.status for a in answers} == {200, 409}
@@ -112,10 +133,19 @@ def test_two_saves_of_one_version_one_wins_the_other_is_409(live):
 
 
 def test_outreach_changes_are_compare_and_set(live):
-    created = live.admin.call("POST", "/api/v1/outreach", {
-        "kind": "observance_campaign", "title": unique("宣传"), "observance_day": "05-12",
-        "held_on": f"{datetime.now().year - 1}-05-12", "region_code": WUSU, "channels": ["internet"],
-        "audience": 100})
+    created = live.admin.call(
+        "POST",
+        "/api/v1/outreach",
+        {
+            "kind": "observance_campaign",
+            "title": unique("宣传"),
+            "observance_day": "05-12",
+            "held_on": f"{datetime.now().year - 1}-05-12",
+            "region_code": WUSU,
+            "channels": ["internet"],
+            "audience": 100,
+        },
+    )
     assert created.status == 201, created.text
     activity = created.json
     assert activity["version"] == 1
@@ -128,23 +158,36 @@ def test_outreach_changes_are_compare_and_set(live):
 
 # --- 10.5 races ----------------------------------------------------------------------------------------
 
+
 def test_one_username_created_at_once_is_one_account_without_a_500(live):
     name = unique("same")
-    answers = together(N, lambda i: live.admin.call("POST", "/api/v1/users", {
-        "username": name if i % 2 else name.upper(), "password": live.password, "role": "viewer",
-        "region_code": WUSU}))
+    answers = together(
+        N,
+        lambda i: live.admin.call(
+            "POST",
+            "/api/v1/users",
+            {
+                "username": name if i % 2 else name.upper(),
+                "password": live.password,
+                "role": "viewer",
+                "region_code": WUSU,
+            },
+        ),
+    )
     one_created(answers)
     users = live.admin.call("GET", "/api/v1/users?per_page=500").json["items"]
     assert len([u for u in users if u["username"].lower() == name.lower()]) == 1
     # login matches whatever the case
-    assert live.call("POST", "/api/v1/auth/token", {"username": name.swapcase(),
-                                                     "password": live.password}).status == 200
+    assert (
+        live.call("POST", "/api/v1/auth/token", {"username": name.swapcase(), "password": live.password}).status == 200
+    )
 
 
 def test_one_organisation_name_twenty_times_at_once_is_one_unit(live):
     name = unique("同名单位")
-    answers = together(20, lambda i: live.admin.call("POST", "/api/v1/orgs", {
-        "name": name, "kind": "school", "region_code": WUSU}))
+    answers = together(
+        20, lambda i: live.admin.call("POST", "/api/v1/orgs", {"name": name, "kind": "school", "region_code": WUSU})
+    )
     one_created(answers)
     assert live.admin.call("GET", f"/api/v1/orgs?q={name}").json["total"] == 1
 
@@ -154,9 +197,14 @@ def test_checklist_answers_at_once_are_all_kept(live):
     run = live.admin.call("POST", "/api/v1/checklist-runs", {"org_id": org["id"]}).json
     items = [line["item_id"] for line in run["answers"]][:N]
     # each thread answers its own item and the first one, which no thread had answered before
-    answers = together(len(items), lambda i: live.admin.call(
-        "POST", f"/api/v1/checklist-runs/{run['id']}/answers", {str(items[i]): {"answer": "yes"},
-                                                                 str(items[0]): {"answer": "yes"}}))
+    answers = together(
+        len(items),
+        lambda i: live.admin.call(
+            "POST",
+            f"/api/v1/checklist-runs/{run['id']}/answers",
+            {str(items[i]): {"answer": "yes"}, str(items[0]): {"answer": "yes"}},
+        ),
+    )
     no_server_error(answers)
     assert {a.status for a in answers} == {200}
     again = live.admin.call("GET", f"/api/v1/checklist-runs/{run['id']}").json
@@ -191,6 +239,7 @@ def test_readiness_runs_started_at_once_are_one_open_run(live):
 
 # --- 11.1 exactly once: the API's Idempotency-Key -------------------------------------------------------
 
+
 def _keyed(live, client, method, path, body, created=201):
     key = unique("key")
     answers = together(N, lambda i: client.call(method, path, body, headers={"Idempotency-Key": key}))
@@ -199,27 +248,70 @@ def _keyed(live, client, method, path, body, created=201):
 
 def test_keyed_creates_happen_once(live):
     admin = live.admin
-    org, key = _keyed(live, admin, "POST", "/api/v1/orgs", {"name": unique("单位"), "kind": "school",
-                                                            "region_code": WUSU})
+    org, key = _keyed(
+        live, admin, "POST", "/api/v1/orgs", {"name": unique("单位"), "kind": "school", "region_code": WUSU}
+    )
     assert admin.call("GET", f"/api/v1/orgs?q={org['name']}").json["total"] == 1
-    user, _ = _keyed(live, admin, "POST", "/api/v1/users", {"username": unique("k"), "password": live.password,
-                                                             "role": "viewer", "region_code": WUSU})
+    user, _ = _keyed(
+        live,
+        admin,
+        "POST",
+        "/api/v1/users",
+        {"username": unique("k"), "password": live.password, "role": "viewer", "region_code": WUSU},
+    )
     assert admin.call("GET", f"/api/v1/users/{user['id']}").status == 200
-    _keyed(live, admin, "POST", "/api/v1/drills", {"title": "一次", "form": "evacuation",
-                                                  "organizer_org_id": org["id"], "starts_at": iso(5),
-                                                  "ends_at": iso(5, 1)})
+    _keyed(
+        live,
+        admin,
+        "POST",
+        "/api/v1/drills",
+        {
+            "title": "一次",
+            "form": "evacuation",
+            "organizer_org_id": org["id"],
+            "starts_at": iso(5),
+            "ends_at": iso(5, 1),
+        },
+    )
     assert drill_count(live, org["id"]) == 1
-    series, _ = _keyed(live, admin, "POST", "/api/v1/drill-series", {
-        "title": "每月疏散", "form": "evacuation", "organizer_org_id": org["id"], "starts_at": iso(30),
-        "ends_at": iso(30, 1), "rrule": "FREQ=MONTHLY;COUNT=3"})
+    series, _ = _keyed(
+        live,
+        admin,
+        "POST",
+        "/api/v1/drill-series",
+        {
+            "title": "每月疏散",
+            "form": "evacuation",
+            "organizer_org_id": org["id"],
+            "starts_at": iso(30),
+            "ends_at": iso(30, 1),
+            "rrule": "FREQ=MONTHLY;COUNT=3",
+        },
+    )
     assert len(series["occurrences"]) == 3 and drill_count(live, org["id"]) == 4
-    activity, _ = _keyed(live, admin, "POST", "/api/v1/outreach", {
-        "kind": "observance_campaign", "title": unique("宣传"), "observance_day": "07-28",
-        "held_on": f"{datetime.now().year - 1}-07-28", "region_code": WUSU, "channels": ["internet"]})
+    activity, _ = _keyed(
+        live,
+        admin,
+        "POST",
+        "/api/v1/outreach",
+        {
+            "kind": "observance_campaign",
+            "title": unique("宣传"),
+            "observance_day": "07-28",
+            "held_on": f"{datetime.now().year - 1}-07-28",
+            "region_code": WUSU,
+            "channels": ["internet"],
+        },
+    )
     listed = admin.call("GET", f"/api/v1/outreach?year={datetime.now().year - 1}&per_page=500").json["items"]
     assert [a["id"] for a in listed if a["title"] == activity["title"]] == [activity["id"]]
-    site, _ = _keyed(live, admin, "POST", "/api/v1/demonstration-sites", {
-        "kind": "school", "name": unique("示范校"), "region_code": WUSU, "year": datetime.now().year})
+    site, _ = _keyed(
+        live,
+        admin,
+        "POST",
+        "/api/v1/demonstration-sites",
+        {"kind": "school", "name": unique("示范校"), "region_code": WUSU, "year": datetime.now().year},
+    )
     sites = admin.call("GET", "/api/v1/demonstration-sites?per_page=500").json["items"]
     assert [s["id"] for s in sites if s["name"] == site["name"]] == [site["id"]]
 
@@ -232,27 +324,41 @@ def test_keyed_drill_steps_happen_once(live):
     done, _ = _keyed(live, admin, "POST", f"/api/v1/drills/{planned['id']}/complete", completion, created=200)
     assert done["status"] == "completed" and done["version"] == planned["version"] + 1
     other = new_drill(live, org["id"])
-    cancelled, _ = _keyed(live, admin, "POST", f"/api/v1/drills/{other['id']}/cancel", {"reason": "暴雪"},
-                          created=200)
+    cancelled, _ = _keyed(live, admin, "POST", f"/api/v1/drills/{other['id']}/cancel", {"reason": "暴雪"}, created=200)
     assert cancelled["status"] == "cancelled" and cancelled["version"] == other["version"] + 1
     held = held_drill(live, org["id"])
-    review = admin.call("PUT", f"/api/v1/drills/{held['id']}/review",
-                        {"execution": "按预案疏散", "went_well": "有序", "version": 0})
+    review = admin.call(
+        "PUT", f"/api/v1/drills/{held['id']}/review", {"execution": "按预案疏散", "went_well": "有序", "version": 0}
+    )
     assert review.status == 200, review.text
     submitted, _ = _keyed(live, admin, "POST", f"/api/v1/drills/{held['id']}/review/submit", {}, created=200)
     assert (submitted["filing_status"], submitted["version"]) == ("submitted", 2)
-    returned, _ = _keyed(live, admin, "POST", f"/api/v1/drills/{held['id']}/review/return", {"reason": "补照片"},
-                         created=200)
+    returned, _ = _keyed(
+        live, admin, "POST", f"/api/v1/drills/{held['id']}/review/return", {"reason": "补照片"}, created=200
+    )
     assert (returned["filing_status"], returned["version"]) == ("returned", 3)
     history = admin.call("GET", f"/api/v1/drills/{held['id']}/review").json["history"]
     assert [h["step"] for h in history] == ["submit", "return"]
     owner = new_user(live)
-    finding, _ = _keyed(live, admin, "POST", f"/api/v1/drills/{held['id']}/findings", {
-        "summary": "通道堵塞", "severity": "major", "category": "facility",
-        "corrective_action": {"description": "清理通道", "owner": owner.id,
-                              "due_on": (datetime.now() + timedelta(days=20)).date().isoformat()}})
+    finding, _ = _keyed(
+        live,
+        admin,
+        "POST",
+        f"/api/v1/drills/{held['id']}/findings",
+        {
+            "summary": "通道堵塞",
+            "severity": "major",
+            "category": "facility",
+            "corrective_action": {
+                "description": "清理通道",
+                "owner": owner.id,
+                "due_on": (datetime.now() + timedelta(days=20)).date().isoformat(),
+            },
+        },
+    )
     assert [f["id"] for f in admin.call("GET", f"/api/v1/drills/{held['id']}/review").json["findings"]] == [
-        finding["id"]]
+        finding["id"]
+    ]
 
 
 def test_keyed_checklist_steps_happen_once(live):
@@ -260,10 +366,21 @@ def test_keyed_checklist_steps_happen_once(live):
     org = new_org(live)
     run, _ = _keyed(live, admin, "POST", "/api/v1/checklist-runs", {"org_id": org["id"]})
     item_id = run["answers"][0]["item_id"]
-    _keyed(live, admin, "POST", f"/api/v1/checklist-runs/{run['id']}/answers",
-           {str(item_id): {"answer": "no", "note": "缺少应急照明"}}, created=200)
-    _keyed(live, admin, "POST", f"/api/v1/checklist-runs/{run['id']}/items/{item_id}/corrective-action",
-           chosen_category_and_owner(admin))
+    _keyed(
+        live,
+        admin,
+        "POST",
+        f"/api/v1/checklist-runs/{run['id']}/answers",
+        {str(item_id): {"answer": "no", "note": "缺少应急照明"}},
+        created=200,
+    )
+    _keyed(
+        live,
+        admin,
+        "POST",
+        f"/api/v1/checklist-runs/{run['id']}/items/{item_id}/corrective-action",
+        chosen_category_and_owner(admin),
+    )
     assert admin.call("GET", f"/api/v1/findings?org={org['id']}").json["total"] == 1
 
 
@@ -273,21 +390,36 @@ def test_keyed_upload_happens_once(live):
     org = new_org(live)
     drill = new_drill(live, org["id"])
     boundary = uuid.uuid4().hex
-    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                        "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d0e7b70000000049454e44ae426082")
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nphoto\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"现场.png\"\r\n"
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()
+    png = bytes.fromhex(
+        "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+        "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d0e7b70000000049454e44ae426082"
+    )
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="kind"\r\n\r\nphoto\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="现场.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     key = unique("upload")
 
     def send(i):
         import urllib.request
 
         from tests.live_support import Answer
-        request = urllib.request.Request(f"{live.base}/api/v1/drills/{drill['id']}/attachments", data=body,
-                                         method="POST", headers={
-                                             "Authorization": f"Bearer {live.admin.token}", "Idempotency-Key": key,
-                                             "Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+        request = urllib.request.Request(
+            f"{live.base}/api/v1/drills/{drill['id']}/attachments",
+            data=body,
+            method="POST",
+            headers={
+                "Authorization": f"Bearer {live.admin.token}",
+                "Idempotency-Key": key,
+                "Content-Type": f"multipart/form-data; boundary={boundary}",
+            },
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return Answer(response.status, response.headers, response.read())
@@ -324,14 +456,22 @@ def test_a_failed_request_frees_its_key(live):
 
 # --- 11.1 exactly once: the forms' one-time submission keys ---------------------------------------------
 
+
 def test_a_form_sent_several_times_at_once_and_again_later_makes_one_record(live):
     web = live.login("live-admin", live.password)
     org = new_org(live)
     fields = hidden_fields(web.call("GET", "/drills/new").text)
     assert len(fields["submission_key"]) == 32
-    form = {**fields, "title": unique("表单演练"), "form": "evacuation", "scope": "single",
-            "organizer": f"org:{org['id']}", "starts_at": iso(9)[:16], "ends_at": iso(9, 1)[:16],
-            "joint_with": "none"}
+    form = {
+        **fields,
+        "title": unique("表单演练"),
+        "form": "evacuation",
+        "scope": "single",
+        "organizer": f"org:{org['id']}",
+        "starts_at": iso(9)[:16],
+        "ends_at": iso(9, 1)[:16],
+        "joint_with": "none",
+    }
     answers = together(N, lambda i: web.call("POST", "/drills/new", form=form))
     no_server_error(answers)
     assert {a.status for a in answers} == {302}, [(a.status, a.text[:500]) for a in answers]
@@ -347,27 +487,38 @@ def test_a_form_sent_several_times_at_once_and_again_later_makes_one_record(live
 
 def _form_at_once(web, page_path: str, action: str, fields: dict):
     """Sends the form found on the page N times at the same moment with its one submission key."""
-    form = {**hidden_fields(web.call("GET", page_path).text, action=action if action != page_path else None),
-            **fields}
+    form = {**hidden_fields(web.call("GET", page_path).text, action=action if action != page_path else None), **fields}
     assert len(form["submission_key"]) == 32
     answers = together(N, lambda i: web.call("POST", action, form=form))
     no_server_error(answers)
-    assert {a.status for a in answers} == {302} and len({a.location for a in answers}) == 1, \
-        [(a.status, a.location, a.text[:300]) for a in answers]
+    assert {a.status for a in answers} == {302} and len({a.location for a in answers}) == 1, [
+        (a.status, a.location, a.text[:300]) for a in answers
+    ]
     return answers[0].location
 
 
 def test_forms_sent_at_once_create_and_step_once(live):
     web = live.login("live-admin", live.password)
     name = unique("表单单位")
-    _form_at_once(web, "/orgs/new", "/orgs/new", {"name": name, "kind": "school", "region_code": WUSU,
-                                                  "headcount": "300"})
+    _form_at_once(
+        web, "/orgs/new", "/orgs/new", {"name": name, "kind": "school", "region_code": WUSU, "headcount": "300"}
+    )
     (org,) = live.admin.call("GET", f"/api/v1/orgs?q={name}").json["items"]
     title = unique("表单宣传")
-    _form_at_once(web, "/outreach/new", "/outreach/new", {
-        "kind": "six_into", "setting": "school", "observance_day": "", "title": title,
-        "held_on": f"{datetime.now().year - 1}-04-01",
-        "region_code": WUSU, "audience": "50"})
+    _form_at_once(
+        web,
+        "/outreach/new",
+        "/outreach/new",
+        {
+            "kind": "six_into",
+            "setting": "school",
+            "observance_day": "",
+            "title": title,
+            "held_on": f"{datetime.now().year - 1}-04-01",
+            "region_code": WUSU,
+            "audience": "50",
+        },
+    )
     listed = live.admin.call("GET", f"/api/v1/outreach?year={datetime.now().year - 1}&per_page=500").json["items"]
     assert len([a for a in listed if a["title"] == title]) == 1
     _form_at_once(web, f"/orgs/{org['id']}", f"/checklists/orgs/{org['id']}/start", {})
@@ -377,10 +528,16 @@ def test_forms_sent_at_once_create_and_step_once(live):
     now = live.admin.call("GET", f"/api/v1/drills/{drill['id']}").json
     assert (now["status"], now["version"]) == ("cancelled", drill["version"] + 1)
     held = held_drill(live, org["id"])
-    assert live.admin.call("PUT", f"/api/v1/drills/{held['id']}/review",
-                           {"execution": "按预案疏散", "version": 0}).status == 200
-    _form_at_once(web, f"/drills/{held['id']}", f"/findings/drills/{held['id']}/review",  # 保存并报送备案
-                  {"review-execution": "按预案疏散", "then": "submit"})
+    assert (
+        live.admin.call("PUT", f"/api/v1/drills/{held['id']}/review", {"execution": "按预案疏散", "version": 0}).status
+        == 200
+    )
+    _form_at_once(
+        web,
+        f"/drills/{held['id']}",
+        f"/findings/drills/{held['id']}/review",  # 保存并报送备案
+        {"review-execution": "按预案疏散", "then": "submit"},
+    )
     review = live.admin.call("GET", f"/api/v1/drills/{held['id']}/review").json
     assert (review["filing_status"], [h["step"] for h in review["history"]]) == ("submitted", ["submit"])
 
@@ -388,10 +545,19 @@ def test_forms_sent_at_once_create_and_step_once(live):
 def test_one_name_sent_from_several_forms_at_once_is_one_unit_and_no_error_page(live):
     web = live.login("live-admin", live.password)
     name = unique("同名表单单位")
-    forms = [{**hidden_fields(web.call("GET", "/orgs/new").text), "name": name, "kind": "school",
-              "region_code": WUSU, "headcount": "10"} for _ in range(N)]
-    answers = together(N, lambda i: web.call("POST", "/orgs/new", form=forms[i],
-                                             headers={"Referer": f"{live.base}/orgs/new"}))
+    forms = [
+        {
+            **hidden_fields(web.call("GET", "/orgs/new").text),
+            "name": name,
+            "kind": "school",
+            "region_code": WUSU,
+            "headcount": "10",
+        }
+        for _ in range(N)
+    ]
+    answers = together(
+        N, lambda i: web.call("POST", "/orgs/new", form=forms[i], headers={"Referer": f"{live.base}/orgs/new"})
+    )
     no_server_error(answers)
     created = [a for a in answers if a.status == 302 and "/orgs/new" not in a.location]
     assert len(created) == 1 and live.admin.call("GET", f"/api/v1/orgs?q={name}").json["total"] == 1
@@ -416,19 +582,31 @@ def test_each_form_gets_its_own_key_and_a_refused_form_keeps_none(live):
 
 # --- in-process: expiry, the documents, the stale form ---------------------------------------------------
 
+
 def test_keys_expire_and_the_scheduler_forgets_them(app, make_user):
     from drillmgr.scheduler.jobs import DEFAULT_SCHEDULE, JOBS
 
     user = make_user()
     old = datetime.now(timezone.utc) - idempotency.KEY_LIFETIME - timedelta(minutes=1)
-    db.session.add_all([IdempotencyKey(user_id=user.id, key="api:old", fingerprint="x", status=201,
-                                       content_type="", location="", created_at=old),
-                        IdempotencyKey(user_id=user.id, key="api:new", fingerprint="x", status=201,
-                                       content_type="", location="")])
+    db.session.add_all(
+        [
+            IdempotencyKey(
+                user_id=user.id,
+                key="api:old",
+                fingerprint="x",
+                status=201,
+                content_type="",
+                location="",
+                created_at=old,
+            ),
+            IdempotencyKey(user_id=user.id, key="api:new", fingerprint="x", status=201, content_type="", location=""),
+        ]
+    )
     db.session.commit()
     assert JOBS["prune_idempotency_keys"](datetime.now(timezone.utc)) and DEFAULT_SCHEDULE["prune_idempotency_keys"]
     assert db.session.scalars(sa.select(IdempotencyKey.key).where(IdempotencyKey.user_id == user.id)).all() == [
-        "api:new"]
+        "api:new"
+    ]
     # an expired key is a new key: the request is made again
     claim = idempotency.take(user.id, "api:old", "y")
     assert claim.id is not None
@@ -438,12 +616,15 @@ def test_openapi_documents_the_key_on_every_post_and_the_version_on_every_change
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     posts = [op for item in paths.values() for method, op in item.items() if method == "post" and "security" in op]
     assert len(posts) >= 19
-    assert posts and all(any(p["name"] == "Idempotency-Key" and p["in"] == "header" and not p["required"]
-                             for p in op["parameters"]) for op in posts)
+    assert posts and all(
+        any(p["name"] == "Idempotency-Key" and p["in"] == "header" and not p["required"] for p in op["parameters"])
+        for op in posts
+    )
     changes = [op for item in paths.values() for method, op in item.items() if method in ("patch", "put")]
     assert changes and all(
         op["requestBody"]["content"]["application/json"]["schema"]["allOf"][1]["required"] == ["version"]
-        for op in changes)
+        for op in changes
+    )
 
 
 @pytest.mark.parametrize("path", ["orgs", "users", "drills", "outreach", "demonstration-sites"])
@@ -451,15 +632,29 @@ def test_a_change_without_version_is_422_naming_version(client, admin_headers, m
     org = make_org()
     ids = {"orgs": org.id, "drills": make_drill(organizer=org).id}
     if path == "users":
-        ids[path] = client.post("/api/v1/users", headers=admin_headers, json={
-            "username": unique("v"), "password": "long-enough-1", "role": "viewer", "region_code": WUSU}).get_json()["id"]
+        ids[path] = client.post(
+            "/api/v1/users",
+            headers=admin_headers,
+            json={"username": unique("v"), "password": "long-enough-1", "role": "viewer", "region_code": WUSU},
+        ).get_json()["id"]
     elif path == "outreach":
-        ids[path] = client.post("/api/v1/outreach", headers=admin_headers, json={
-            "kind": "six_into", "setting": "school", "title": "进校园", "held_on": "2025-03-01",
-            "region_code": WUSU}).get_json()["id"]
+        ids[path] = client.post(
+            "/api/v1/outreach",
+            headers=admin_headers,
+            json={
+                "kind": "six_into",
+                "setting": "school",
+                "title": "进校园",
+                "held_on": "2025-03-01",
+                "region_code": WUSU,
+            },
+        ).get_json()["id"]
     elif path == "demonstration-sites":
-        ids[path] = client.post("/api/v1/demonstration-sites", headers=admin_headers, json={
-            "kind": "school", "name": "示范校", "region_code": WUSU, "year": 2025}).get_json()["id"]
+        ids[path] = client.post(
+            "/api/v1/demonstration-sites",
+            headers=admin_headers,
+            json={"kind": "school", "name": "示范校", "region_code": WUSU, "year": 2025},
+        ).get_json()["id"]
     response = client.patch(f"/api/v1/{path}/{ids[path]}", headers=admin_headers, json={"title": "x"})
     assert response.status_code == 422 and response.mimetype == "application/problem+json"
     assert list(response.get_json()["errors"]) == ["version"]
@@ -482,9 +677,11 @@ def test_a_stale_org_form_keeps_the_input_and_offers_to_reload(client, make_user
     client.get(f"/orgs/{org.id}/edit")
     update_org(admin, org, {"headcount": 200, "version": 1})  # someone else saves first
     db.session.commit()  # their request's unit of work
-    response = client.post(f"/orgs/{org.id}/edit", data={
-        "name": "第一中学（新）", "kind": "school", "region_code": WUSU, "headcount": "300", "version": "1"},
-        headers={"Referer": f"http://localhost/orgs/{org.id}/edit"})
+    response = client.post(
+        f"/orgs/{org.id}/edit",
+        data={"name": "第一中学（新）", "kind": "school", "region_code": WUSU, "headcount": "300", "version": "1"},
+        headers={"Referer": f"http://localhost/orgs/{org.id}/edit"},
+    )
     page = response.get_data(as_text=True)
     assert response.status_code == 200 and 'value="第一中学（新）"' in page and 'value="300"' in page
     assert f'href="http://localhost/orgs/{org.id}/edit"' in page and "重新载入" in page
@@ -493,6 +690,7 @@ def test_a_stale_org_form_keeps_the_input_and_offers_to_reload(client, make_user
 
 
 # --- in Chromium: a double tap on a slow link, and Back then send again -------------------------------
+
 
 @pytest.mark.browser
 def test_double_tap_on_a_slow_link_and_back_then_send_again_make_one_record(server, page):
@@ -533,11 +731,17 @@ def test_double_tap_on_a_slow_link_and_back_then_send_again_make_one_record(serv
     page.locator("form.row button[type=submit]").click()
     page.wait_for_url(first)
     assert "已经提交过" in page.content() and len(posts) == 2
-    token = urllib.request.urlopen(urllib.request.Request(
-        f"{server}/api/v1/auth/token", data=json.dumps({"username": "wusu", "password": "drillmgr-demo"}).encode(),
-        headers={"Content-Type": "application/json"})).read()
-    request = urllib.request.Request(f"{server}/api/v1/outreach?kind=six_into&per_page=500", headers={
-        "Authorization": f"Bearer {json.loads(token)['token']}"})
+    token = urllib.request.urlopen(
+        urllib.request.Request(
+            f"{server}/api/v1/auth/token",
+            data=json.dumps({"username": "wusu", "password": "drillmgr-demo"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    ).read()
+    request = urllib.request.Request(
+        f"{server}/api/v1/outreach?kind=six_into&per_page=500",
+        headers={"Authorization": f"Bearer {json.loads(token)['token']}"},
+    )
     items = json.loads(urllib.request.urlopen(request).read())["items"]
     assert [a["id"] for a in items if a["title"] == title] == [int(first.rstrip("/").split("/")[-1])]
 
@@ -555,13 +759,19 @@ def test_every_form_backed_change_is_compare_and_set(app, make_user, make_org):
     admin = make_user(Role.ADMIN)
     org = make_org()
     user = make_user(Role.VIEWER, region_code=WUSU)
-    activity = create_activity(admin, {"kind": "six_into", "setting": "school", "title": "进校园",
-                                       "held_on": "2025-03-01", "region_code": WUSU})
+    activity = create_activity(
+        admin,
+        {"kind": "six_into", "setting": "school", "title": "进校园", "held_on": "2025-03-01", "region_code": WUSU},
+    )
     site = create_site(admin, {"kind": "school", "name": "示范校", "region_code": WUSU, "year": 2025})
     template = create_template(admin, {"name": "医院清单", "org_kind": "hospital"})
-    cases = [(update_org, org, {"headcount": 7}, "headcount"), (update_user, user, {"display_name": "新"}, "display_name"),
-             (update_activity, activity, {"audience": 7}, "audience"), (update_site, site, {"name": "新"}, "name"),
-             (update_template, template, {"name": "新"}, "name")]
+    cases = [
+        (update_org, org, {"headcount": 7}, "headcount"),
+        (update_user, user, {"display_name": "新"}, "display_name"),
+        (update_activity, activity, {"audience": 7}, "audience"),
+        (update_site, site, {"name": "新"}, "name"),
+        (update_template, template, {"name": "新"}, "name"),
+    ]
     for change, record, data, field in cases:
         change(admin, record, {**data, "version": 1})
         db.session.commit()  # the test is the unit of work: the refusal below takes back only itself
@@ -575,19 +785,33 @@ def test_every_form_backed_change_is_compare_and_set(app, make_user, make_org):
 
 def test_a_keyed_upload_with_a_malformed_part_name_is_kept_once_not_500(client, admin_headers):
     """Found by the fuzzer: a part header werkzeug reads as a field named None broke the key's fingerprint."""
-    activity = client.post("/api/v1/outreach", headers=admin_headers, json={
-        "kind": "six_into", "setting": "school", "title": "进校园", "held_on": "2025-03-01",
-        "region_code": WUSU}).get_json()
+    activity = client.post(
+        "/api/v1/outreach",
+        headers=admin_headers,
+        json={"kind": "six_into", "setting": "school", "title": "进校园", "held_on": "2025-03-01", "region_code": WUSU},
+    ).get_json()
     boundary = "b0undary"
-    png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00:~\x9bU\x00"
-           b"\x00\x00\nIDATx\x9cc`\x00\x00\x00\x02\x00\x01H\xaf\xa4q\x00\x00\x00\x00IEND\xaeB`\x82")
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="f;\\"\r\n\r\n1\r\n'
+    png = (
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00:~\x9bU\x00"
+        b"\x00\x00\nIDATx\x9cc`\x00\x00\x00\x02\x00\x01H\xaf\xa4q\x00\x00\x00\x00IEND\xaeB`\x82"
+    )
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="f;\\"\r\n\r\n1\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="note"\r\n\r\n2\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.png"\r\n'
-            f"Content-Type: image/png\r\n\r\n").encode() + png + f"\r\n--{boundary}--\r\n".encode()
-    headers = admin_headers | {"Idempotency-Key": unique("odd"), "Content-Type": f"multipart/form-data; boundary={boundary}"}
-    answers = [client.post(f"/api/v1/outreach/{activity['id']}/attachments", data=body, headers=headers)
-               for _ in range(2)]
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + png
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = admin_headers | {
+        "Idempotency-Key": unique("odd"),
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+    }
+    answers = [
+        client.post(f"/api/v1/outreach/{activity['id']}/attachments", data=body, headers=headers) for _ in range(2)
+    ]
     assert [a.status_code for a in answers] == [201, 201]
     assert answers[0].get_json() == answers[1].get_json()
     listed = client.get(f"/api/v1/outreach/{activity['id']}/attachments", headers=admin_headers).get_json()["items"]

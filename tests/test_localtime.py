@@ -1,5 +1,6 @@
 """One local-time module: today's date and local midnights in the configured zone, and one ISO 8601 form
 (with the local offset, +08:00) for every instant in every API answer (issue 12)."""
+
 import re
 from datetime import UTC, date, datetime
 

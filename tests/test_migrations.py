@@ -1,4 +1,5 @@
 """The migration history on a fresh database: upgrade, downgrade to base, upgrade again; no drift."""
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -14,8 +15,7 @@ from drillmgr.extensions import db
 
 def schema_differences(engine) -> list:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True,
-                                                               "render_as_batch": True})
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
         return compare_metadata(context, db.metadata)
 
 
@@ -28,15 +28,32 @@ def test_upgrade_downgrade_upgrade_on_a_fresh_database(fresh_database_url, tmp_p
         engine = db.engine
         upgrade()
         tables = set(sa.inspect(engine).get_table_names())
-        assert {"regions", "organisations", "users", "drills", "participations", "reviews", "findings",
-                "corrective_actions", "audit_log", "alembic_version"} <= tables
+        assert {
+            "regions",
+            "organisations",
+            "users",
+            "drills",
+            "participations",
+            "reviews",
+            "findings",
+            "corrective_actions",
+            "audit_log",
+            "alembic_version",
+        } <= tables
         assert schema_differences(engine) == [], "models and migrations disagree (flask db check)"
         with engine.connect() as connection:
-            counties = connection.execute(sa.text(
-                "SELECT code, key_county FROM regions WHERE parent_code = '654200' ORDER BY code")).all()
+            counties = connection.execute(
+                sa.text("SELECT code, key_county FROM regions WHERE parent_code = '654200' ORDER BY code")
+            ).all()
         assert [(c, bool(k)) for c, k in counties] == [
-            ("654201", False), ("654202", True), ("654203", True), ("654221", False), ("654224", False),
-            ("654225", False), ("654226", False)]
+            ("654201", False),
+            ("654202", True),
+            ("654203", True),
+            ("654221", False),
+            ("654224", False),
+            ("654225", False),
+            ("654226", False),
+        ]
 
         downgrade(revision="base")
         assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
@@ -65,6 +82,7 @@ def test_naming_convention_names_every_constraint(app):
 
 # --- the audit log is append-only ----------------------------------------------------------------
 
+
 def test_audit_entries_cannot_be_changed(make_user):
     user = make_user()
     entry = record(user, "test.action", "thing", 1, None, {"a": 1})
@@ -84,10 +102,13 @@ def test_audit_entries_cannot_be_deleted(make_user):
     db.session.rollback()
 
 
-@pytest.mark.parametrize("statement", [
-    sa.update(AuditEntry).values(action="rewritten"),
-    sa.delete(AuditEntry),
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        sa.update(AuditEntry).values(action="rewritten"),
+        sa.delete(AuditEntry),
+    ],
+)
 def test_audit_log_refuses_bulk_statements(make_user, statement):
     record(make_user(), "test.action", "thing", 1)
     db.session.commit()

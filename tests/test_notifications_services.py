@@ -1,4 +1,5 @@
 """notify(): a notification and its mail in the cause's transaction, once per dedupe key; reading them."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -20,8 +21,12 @@ def test_notify_adds_notification_and_mail_for_a_user_with_an_address(make_user)
     db.session.commit()
     mail = db.session.scalar(sa.select(OutboxMail))
     assert note.user_id == user.id and note.read_at is None
-    assert (mail.notification_id, mail.to_address, mail.subject, mail.status) == (note.id, "zhang@example.cn", "主题",
-                                                                                 MailStatus.PENDING)
+    assert (mail.notification_id, mail.to_address, mail.subject, mail.status) == (
+        note.id,
+        "zhang@example.cn",
+        "主题",
+        MailStatus.PENDING,
+    )
     assert mail.body == "正文\n\nhttp://localhost/drills/1\n"
 
 
@@ -34,8 +39,13 @@ def test_same_dedupe_key_notifies_once(make_user):
     user = make_user(email="a@example.cn")
     assert notify(user, "test", "一", "", "", "same") is not None
     assert notify(user, "test", "二", "", "", "same") is None
-    added = services.notify_many([Message(user, "test", "三", "", "", "same"), Message(user, "test", "四", "", "", "new"),
-                                  Message(user, "test", "五", "", "", "new")])
+    added = services.notify_many(
+        [
+            Message(user, "test", "三", "", "", "same"),
+            Message(user, "test", "四", "", "", "new"),
+            Message(user, "test", "五", "", "", "new"),
+        ]
+    )
     assert [n.subject for n in added] == ["四"]
     assert count(Notification) == 2 and count(OutboxMail) == 2
 

@@ -1,4 +1,5 @@
 """The outbox sender against a real SMTP server on loopback (aiosmtpd): retries, backoff, exactly once."""
+
 import email
 import socket
 from datetime import datetime, timedelta, timezone
@@ -42,8 +43,15 @@ def free_port() -> int:
 
 
 def settings_for(port: int, **overrides) -> SmtpSettings:
-    config = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port), "SMTP_TLS": "none", "SMTP_FROM": "drillmgr@example.cn",
-              "SMTP_RETRY_SECONDS": "60", "SMTP_TIMEOUT": 5, "HOST": "drillmgr.test"} | overrides
+    config = {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(port),
+        "SMTP_TLS": "none",
+        "SMTP_FROM": "drillmgr@example.cn",
+        "SMTP_RETRY_SECONDS": "60",
+        "SMTP_TIMEOUT": 5,
+        "HOST": "drillmgr.test",
+    } | overrides
     return SmtpSettings.from_config(config)
 
 
@@ -73,8 +81,9 @@ def soon() -> datetime:
 
 
 def mails():
-    return db.session.scalars(sa.select(OutboxMail).order_by(OutboxMail.id).execution_options(
-        populate_existing=True)).all()
+    return db.session.scalars(
+        sa.select(OutboxMail).order_by(OutboxMail.id).execution_options(populate_existing=True)
+    ).all()
 
 
 def test_server_down_then_up_every_mail_delivered_exactly_once(make_user, port):
@@ -238,8 +247,16 @@ def test_no_smtp_host_means_mail_is_off():
 
 def test_malformed_settings_are_refused_with_every_problem_named():
     with pytest.raises(SmtpSettingsError) as caught:
-        SmtpSettings.from_config({"SMTP_HOST": "mail.example.cn", "SMTP_PORT": "25x", "SMTP_TLS": "tls",
-                                  "SMTP_USERNAME": "user", "SMTP_PASSWORD": "", "SMTP_FROM": "nobody"})
+        SmtpSettings.from_config(
+            {
+                "SMTP_HOST": "mail.example.cn",
+                "SMTP_PORT": "25x",
+                "SMTP_TLS": "tls",
+                "SMTP_USERNAME": "user",
+                "SMTP_PASSWORD": "",
+                "SMTP_FROM": "nobody",
+            }
+        )
     message = str(caught.value)
     for part in ("SMTP_PORT", "'25x'", "SMTP_TLS", "starttls", "SMTP_USERNAME and SMTP_PASSWORD", "SMTP_FROM"):
         assert part in message

@@ -1,4 +1,5 @@
 """The bell and the notifications page."""
+
 import pytest
 
 from drillmgr.extensions import db

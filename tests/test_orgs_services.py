@@ -1,4 +1,5 @@
 """Organisations: creating, changing and importing units, all or nothing, within scope."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -15,8 +16,9 @@ pytestmark = pytest.mark.usefixtures("english")
 
 def test_create_and_update_org_with_version(make_user):
     admin = make_user(Role.ADMIN)
-    org = orgs.create_org(admin, {"name": "乌苏市第一幼儿园", "kind": "kindergarten", "region_code": WUSU,
-                                  "headcount": "150"})
+    org = orgs.create_org(
+        admin, {"name": "乌苏市第一幼儿园", "kind": "kindergarten", "region_code": WUSU, "headcount": "150"}
+    )
     assert (org.kind, org.headcount, org.version, org.evacuation_target) == (OrgKind.KINDERGARTEN, 150, 1, 120)
     orgs.update_org(admin, org, {"evacuation_target_seconds": 90, "version": 1})
     assert (org.evacuation_target, org.version) == (90, 2)
@@ -52,21 +54,29 @@ def test_org_query_filters_within_scope(make_user, make_org, make_region):
 def test_import_service_returns_created_orgs_and_audits():
     from drillmgr.audit.services import entries_for
 
-    created = orgs.import_orgs(SYSTEM, [
-        {"name": "甲校", "kind": "中小学", "region_code": WUSU, "headcount": "100", "_line": 2},
-        {"name": "乙院", "kind": "Hospital", "region_code": SHAWAN, "headcount": "", "_line": 3},
-    ])
-    assert [(o.name, o.kind, o.headcount) for o in created] == [("甲校", OrgKind.SCHOOL, 100),
-                                                               ("乙院", OrgKind.HOSPITAL, 0)]
+    created = orgs.import_orgs(
+        SYSTEM,
+        [
+            {"name": "甲校", "kind": "中小学", "region_code": WUSU, "headcount": "100", "_line": 2},
+            {"name": "乙院", "kind": "Hospital", "region_code": SHAWAN, "headcount": "", "_line": 3},
+        ],
+    )
+    assert [(o.name, o.kind, o.headcount) for o in created] == [
+        ("甲校", OrgKind.SCHOOL, 100),
+        ("乙院", OrgKind.HOSPITAL, 0),
+    ]
     (entry,) = entries_for("organisation", "bulk")
     assert entry.after == {"created": [o.id for o in created]}
 
 
 def test_import_service_all_or_nothing():
     with pytest.raises(ValidationError) as caught:
-        orgs.import_orgs(SYSTEM, [
-            {"name": "甲校", "kind": "school", "region_code": WUSU, "headcount": "1", "_line": 2},
-            {"name": "乙校", "kind": "school", "region_code": WUSU, "headcount": "-1", "_line": 3},
-        ])
+        orgs.import_orgs(
+            SYSTEM,
+            [
+                {"name": "甲校", "kind": "school", "region_code": WUSU, "headcount": "1", "_line": 2},
+                {"name": "乙校", "kind": "school", "region_code": WUSU, "headcount": "-1", "_line": 3},
+            ],
+        )
     assert caught.value.errors == {"lines": ["Line 3, headcount: Must be at least 0."]}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 0

@@ -1,4 +1,5 @@
 """Roles × resources: who sees and who changes activities, demonstration sites and checklist runs."""
+
 from datetime import date
 
 import pytest
@@ -18,15 +19,34 @@ RESOURCES = ("school_activity", "wusu_activity", "shawan_activity", "wusu_site",
 # (role, resource): (sees, changes)
 EXPECTED = {
     "admin": {r: (True, True) for r in RESOURCES},
-    "wusu_coordinator": {"school_activity": (True, True), "wusu_activity": (True, True),
-                         "shawan_activity": (False, False), "wusu_site": (True, True), "school_run": (True, True)},
-    "shawan_coordinator": {"school_activity": (False, False), "wusu_activity": (False, False),
-                           "shawan_activity": (True, True), "wusu_site": (False, False),
-                           "school_run": (False, False)},
-    "wusu_viewer": {"school_activity": (True, False), "wusu_activity": (True, False),
-                    "shawan_activity": (False, False), "wusu_site": (True, False), "school_run": (True, False)},
-    "school_staff": {"school_activity": (True, True), "wusu_activity": (False, False),
-                     "shawan_activity": (False, False), "wusu_site": (True, False), "school_run": (True, True)},
+    "wusu_coordinator": {
+        "school_activity": (True, True),
+        "wusu_activity": (True, True),
+        "shawan_activity": (False, False),
+        "wusu_site": (True, True),
+        "school_run": (True, True),
+    },
+    "shawan_coordinator": {
+        "school_activity": (False, False),
+        "wusu_activity": (False, False),
+        "shawan_activity": (True, True),
+        "wusu_site": (False, False),
+        "school_run": (False, False),
+    },
+    "wusu_viewer": {
+        "school_activity": (True, False),
+        "wusu_activity": (True, False),
+        "shawan_activity": (False, False),
+        "wusu_site": (True, False),
+        "school_run": (True, False),
+    },
+    "school_staff": {
+        "school_activity": (True, True),
+        "wusu_activity": (False, False),
+        "shawan_activity": (False, False),
+        "wusu_site": (True, False),
+        "school_run": (True, True),
+    },
     "other_staff": {r: (False, False) for r in RESOURCES},
 }
 
@@ -46,16 +66,25 @@ def world(app, _transaction, make_user, make_org):
         }
 
         def activity(region, org=None):
-            return activities.create_activity(users["admin"], {"kind": "theme_activity", "title": "地震科普 携手同行",
-                                                   "held_on": f"{YEAR}-06-01", "region_code": region,
-                                                   "organizer_org_id": org})
+            return activities.create_activity(
+                users["admin"],
+                {
+                    "kind": "theme_activity",
+                    "title": "地震科普 携手同行",
+                    "held_on": f"{YEAR}-06-01",
+                    "region_code": region,
+                    "organizer_org_id": org,
+                },
+            )
 
         resources = {
             "school_activity": activity(WUSU, school.id),
             "wusu_activity": activity(WUSU),
             "shawan_activity": activity(SHAWAN),
-            "wusu_site": sites.create_site(users["admin"], {"kind": "school", "name": "示范学校", "region_code": WUSU,
-                                                     "org_id": school.id, "year": YEAR}),
+            "wusu_site": sites.create_site(
+                users["admin"],
+                {"kind": "school", "name": "示范学校", "region_code": WUSU, "org_id": school.id, "year": YEAR},
+            ),
             "school_run": runs.start_readiness_run(users["school_staff"], school),
         }
         yield users, resources
@@ -90,4 +119,3 @@ def test_role_matrix(world, role):
     user = users[role]
     got = {name: (sees(user, name, resource), changes(user, resource)) for name, resource in resources.items()}
     assert got == EXPECTED[role]
-

@@ -16,14 +16,29 @@ YEAR = date.today().year - 1  # a year wholly past: activities are recorded once
 
 
 def campaign(day="05-12", held_on=None, **extra):
-    return {"kind": "observance_campaign", "title": "防灾减灾日宣传", "observance_day": day,
-            "held_on": held_on or f"{YEAR}-05-12", "region_code": WUSU, "channels": ["radio", "tv"],
-            "audience": 5000, **extra}
+    return {
+        "kind": "observance_campaign",
+        "title": "防灾减灾日宣传",
+        "observance_day": day,
+        "held_on": held_on or f"{YEAR}-05-12",
+        "region_code": WUSU,
+        "channels": ["radio", "tv"],
+        "audience": 5000,
+        **extra,
+    }
 
 
 def six_into(setting="school", region_code=WUSU, held_on=None, **extra):
-    return {"kind": "six_into", "title": "防震减灾进校园", "setting": setting, "held_on": held_on or f"{YEAR}-04-01",
-            "region_code": region_code, "channels": ["on_site"], "audience": 300, **extra}
+    return {
+        "kind": "six_into",
+        "title": "防震减灾进校园",
+        "setting": setting,
+        "held_on": held_on or f"{YEAR}-04-01",
+        "region_code": region_code,
+        "channels": ["on_site"],
+        "audience": 300,
+        **extra,
+    }
 
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -58,8 +73,10 @@ def test_window_is_configurable(admin, app):
     app.config["OUTREACH_OBSERVANCE_WINDOW_DAYS"] = 7
     try:
         assert observance.counts_toward_observance(activity)
-        assert observance.observance_window(ObservanceDay.INTERNATIONAL_DAY, 2026) == (date(2026, 10, 6),
-                                                                                     date(2026, 10, 20))
+        assert observance.observance_window(ObservanceDay.INTERNATIONAL_DAY, 2026) == (
+            date(2026, 10, 6),
+            date(2026, 10, 20),
+        )
     finally:
         del app.config["OUTREACH_OBSERVANCE_WINDOW_DAYS"]
 
@@ -74,23 +91,28 @@ def test_the_compliance_rule_window_wins(admin):
     assert observance.window_days(YEAR) == 5 and observance.window_days(YEAR - 1) == 3
     assert observance.counts_toward_observance(activity)
     assert observance.verdicts([activity])[activity.id].counts
-    assert activity.id in db.session.scalars(sa.select(OutreachActivity.id).where(
-        observance.counted_campaign_clause(YEAR)))
+    assert activity.id in db.session.scalars(
+        sa.select(OutreachActivity.id).where(observance.counted_campaign_clause(YEAR))
+    )
 
 
 def test_sql_clause_agrees_with_python(admin):
     held = ["05-08", "05-09", "05-15", "05-16", "07-25", "07-31", "10-10", "10-17"]
-    made = [activities.create_activity(admin, campaign(day=day, held_on=f"{YEAR}-{md}"))
-            for day, md in [("05-12", h) if h.startswith("05") else ("07-28", h) if h.startswith("07") else
-                            ("10-13", h) for h in held]]
+    made = [
+        activities.create_activity(admin, campaign(day=day, held_on=f"{YEAR}-{md}"))
+        for day, md in [
+            ("05-12", h) if h.startswith("05") else ("07-28", h) if h.startswith("07") else ("10-13", h) for h in held
+        ]
+    ]
     made.append(activities.create_activity(admin, six_into(held_on=f"{YEAR}-05-12")))
     counted = set(db.session.scalars(sa.select(OutreachActivity.id).where(observance.counted_campaign_clause(YEAR))))
     assert counted == {a.id for a in made if observance.counts_toward_observance(a)}
     assert len(counted) == 5
 
 
-@pytest.mark.parametrize("audience, message", [(-1, "at least 0"), (10_000_001, "not plausible"),
-                                               ("many", "whole number")])
+@pytest.mark.parametrize(
+    "audience, message", [(-1, "at least 0"), (10_000_001, "not plausible"), ("many", "whole number")]
+)
 def test_absurd_audience_refused(admin, audience, message):
     with pytest.raises(ValidationError) as error:
         activities.create_activity(admin, campaign(audience=audience))
@@ -105,27 +127,34 @@ def test_audience_limit_depends_on_region_level(admin, make_region):
     with pytest.raises(ValidationError) as error:
         activities.create_activity(admin, six_into(region_code=village.code, audience=500_001))
     assert "audience" in error.value.errors
-    assert activities.create_activity(admin, six_into(region_code=village.code, audience=500_000,
-                                                    channels=["radio"])).audience == 500_000
+    assert (
+        activities.create_activity(
+            admin, six_into(region_code=village.code, audience=500_000, channels=["radio"])
+        ).audience
+        == 500_000
+    )
     assert activities.create_activity(admin, campaign(audience=10_000_000)).audience == 10_000_000
 
 
-@pytest.mark.parametrize("data, field", [
-    (campaign(observance_day=None), "observance_day"),
-    (campaign(observance_day="05-13"), "observance_day"),
-    (six_into(setting=None), "setting"),
-    (six_into(setting="hospital"), "setting"),
-    (six_into(observance_day="05-12"), "observance_day"),
-    (campaign(setting="school"), "setting"),
-    (campaign(held_on="2026-02-30"), "held_on"),
-    (campaign(held_on="1999-05-12"), "held_on"),
-    (campaign(region_code="999999"), "region_code"),
-    (campaign(channels=["pigeon"]), "channels"),
-    (campaign(channels="radio"), "channels"),
-    (campaign(title=""), "title"),
-    (campaign(kind="party"), "kind"),
-    (campaign(organizer_org_id=987654), "organizer_org_id"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        (campaign(observance_day=None), "observance_day"),
+        (campaign(observance_day="05-13"), "observance_day"),
+        (six_into(setting=None), "setting"),
+        (six_into(setting="hospital"), "setting"),
+        (six_into(observance_day="05-12"), "observance_day"),
+        (campaign(setting="school"), "setting"),
+        (campaign(held_on="2026-02-30"), "held_on"),
+        (campaign(held_on="1999-05-12"), "held_on"),
+        (campaign(region_code="999999"), "region_code"),
+        (campaign(channels=["pigeon"]), "channels"),
+        (campaign(channels="radio"), "channels"),
+        (campaign(title=""), "title"),
+        (campaign(kind="party"), "kind"),
+        (campaign(organizer_org_id=987654), "organizer_org_id"),
+    ],
+)
 def test_bad_input_names_the_field(admin, data, field):
     with pytest.raises(ValidationError) as error:
         activities.create_activity(admin, data)
@@ -136,8 +165,9 @@ def test_update_validates_against_merged_state(admin):
     activity = activities.create_activity(admin, campaign())
     with pytest.raises(ValidationError):
         activities.update_activity(admin, activity, {"kind": "six_into"})
-    updated = activities.update_activity(admin, activity, {"kind": "six_into", "observance_day": None,
-                                                         "setting": "family"})
+    updated = activities.update_activity(
+        admin, activity, {"kind": "six_into", "observance_day": None, "setting": "family"}
+    )
     assert updated.setting == SixIntoSetting.FAMILY and updated.observance_day is None
     assert [e.action for e in entries_for("outreach_activity", activity.id)] == ["outreach.create", "outreach.update"]
 
@@ -222,8 +252,7 @@ def test_demonstration_sites(make_user, make_org):
     with pytest.raises(Forbidden):
         sites.create_site(wusu, {"kind": "school", "name": "x", "region_code": SHAWAN, "year": YEAR})
     with pytest.raises(ValidationError) as error:
-        sites.create_site(wusu, {"kind": "museum", "name": "", "region_code": WUSU, "year": 1990,
-                                    "status": "famous"})
+        sites.create_site(wusu, {"kind": "museum", "name": "", "region_code": WUSU, "year": 1990, "status": "famous"})
     assert set(error.value.errors) == {"kind", "name", "year", "status"}
     staff = make_user(org=make_org())
     with pytest.raises(Forbidden):

@@ -24,16 +24,33 @@ def _request(app, _transaction):
 
 
 def form(**overrides):
-    data = {"kind": "observance_campaign", "title": "全国防灾减灾日宣传", "observance_day": "05-12", "setting": "",
-            "held_on": f"{YEAR}-05-12", "region_code": WUSU, "organizer_org_id": "", "channels": ["radio", "tv"],
-            "audience": "8000", "description": "广场宣传"}
+    data = {
+        "kind": "observance_campaign",
+        "title": "全国防灾减灾日宣传",
+        "observance_day": "05-12",
+        "setting": "",
+        "held_on": f"{YEAR}-05-12",
+        "region_code": WUSU,
+        "organizer_org_id": "",
+        "channels": ["radio", "tv"],
+        "audience": "8000",
+        "description": "广场宣传",
+    }
     data.update(overrides)
     return data
 
 
 def campaign(**overrides):
-    return {"kind": "observance_campaign", "title": "全国防灾减灾日宣传", "observance_day": "05-12",
-            "held_on": f"{YEAR}-05-12", "region_code": WUSU, "channels": ["radio"], "audience": 1, **overrides}
+    return {
+        "kind": "observance_campaign",
+        "title": "全国防灾减灾日宣传",
+        "observance_day": "05-12",
+        "held_on": f"{YEAR}-05-12",
+        "region_code": WUSU,
+        "channels": ["radio"],
+        "audience": 1,
+        **overrides,
+    }
 
 
 def count(model):
@@ -77,13 +94,22 @@ def test_org_staff_form_and_scope(client, make_user, make_org):
     school = make_org()
     staff = make_user(org=school)
     login(client, staff)
-    response = client.post("/outreach/new", data=form(kind="six_into", observance_day="", setting="family",
-                                                      region_code=school.region_code,
-                                                      organizer_org_id=str(school.id)))
+    response = client.post(
+        "/outreach/new",
+        data=form(
+            kind="six_into",
+            observance_day="",
+            setting="family",
+            region_code=school.region_code,
+            organizer_org_id=str(school.id),
+        ),
+    )
     assert response.status_code == 302
     mine = db.session.scalar(sa.select(OutreachActivity))
-    other = activities.create_activity(make_user(role=Role.ADMIN), {"kind": "six_into", "setting": "school", "title": "别人的",
-                                            "held_on": f"{YEAR}-03-01", "region_code": WUSU})
+    other = activities.create_activity(
+        make_user(role=Role.ADMIN),
+        {"kind": "six_into", "setting": "school", "title": "别人的", "held_on": f"{YEAR}-03-01", "region_code": WUSU},
+    )
     assert client.get(f"/outreach/{mine.id}").status_code == 200
     assert client.get(f"/outreach/{other.id}").status_code == 404
     assert client.get(f"/outreach/{other.id}/edit").status_code == 404
@@ -105,11 +131,17 @@ def test_attachments_checked_and_served_in_scope(client, make_user):
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     activity = activities.create_activity(coordinator, campaign())
     login(client, coordinator)
-    bad = client.post(f"/outreach/{activity.id}/attachments",
-                      data={"file": (io.BytesIO(b"MZ\x90\x00"), "virus.exe")}, content_type="multipart/form-data")
+    bad = client.post(
+        f"/outreach/{activity.id}/attachments",
+        data={"file": (io.BytesIO(b"MZ\x90\x00"), "virus.exe")},
+        content_type="multipart/form-data",
+    )
     assert bad.status_code == 302 and count(Attachment) == 0
-    good = client.post(f"/outreach/{activity.id}/attachments",
-                       data={"file": (io.BytesIO(PNG), "现场.png")}, content_type="multipart/form-data")
+    good = client.post(
+        f"/outreach/{activity.id}/attachments",
+        data={"file": (io.BytesIO(PNG), "现场.png")},
+        content_type="multipart/form-data",
+    )
     assert good.status_code == 302
     attachment = db.session.scalar(sa.select(Attachment))
     assert attachment.outreach_id == activity.id
@@ -137,8 +169,10 @@ def test_edit_and_delete(client, make_user):
 
 def test_coverage_page_highlights_gaps(client, make_user):
     admin = make_user(role=Role.ADMIN)
-    activities.create_activity(admin, {"kind": "six_into", "setting": "school", "title": "进校园",
-                                     "held_on": f"{YEAR}-03-01", "region_code": WUSU})
+    activities.create_activity(
+        admin,
+        {"kind": "six_into", "setting": "school", "title": "进校园", "held_on": f"{YEAR}-03-01", "region_code": WUSU},
+    )
     login(client, admin)
     page = client.get(f"/outreach/coverage?year={YEAR}").get_data(as_text=True)
     assert "乌苏市" in page and "沙湾市" in page
@@ -151,18 +185,36 @@ def test_coverage_page_highlights_gaps(client, make_user):
 def test_sites_list_create_edit(client, make_user, make_org):
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     login(client, coordinator)
-    response = client.post("/outreach/sites/new", data={"kind": "science_base", "name": "乌苏市地震科普教育基地",
-                                                        "region_code": WUSU, "org_id": "", "status": "created",
-                                                        "year": str(YEAR)})
+    response = client.post(
+        "/outreach/sites/new",
+        data={
+            "kind": "science_base",
+            "name": "乌苏市地震科普教育基地",
+            "region_code": WUSU,
+            "org_id": "",
+            "status": "created",
+            "year": str(YEAR),
+        },
+    )
     assert response.status_code == 302
     site = db.session.scalar(sa.select(DemonstrationSite))
     assert "乌苏市地震科普教育基地" in client.get("/outreach/sites").get_data(as_text=True)
-    response = client.post(f"/outreach/sites/{site.id}/edit", data={
-        "kind": "science_base", "name": site.name, "region_code": WUSU, "org_id": "", "status": "recognised",
-        "year": str(YEAR)})
+    response = client.post(
+        f"/outreach/sites/{site.id}/edit",
+        data={
+            "kind": "science_base",
+            "name": site.name,
+            "region_code": WUSU,
+            "org_id": "",
+            "status": "recognised",
+            "year": str(YEAR),
+        },
+    )
     assert response.status_code == 302 and site.status == SiteStatus.RECOGNISED
-    bad = client.post("/outreach/sites/new", data={"kind": "community", "name": "x", "region_code": WUSU,
-                                                   "org_id": "", "status": "planned", "year": "1800"})
+    bad = client.post(
+        "/outreach/sites/new",
+        data={"kind": "community", "name": "x", "region_code": WUSU, "org_id": "", "status": "planned", "year": "1800"},
+    )
     assert bad.status_code == 200 and "invalid-feedback" in bad.get_data(as_text=True)
     client.post("/logout")
     login(client, make_user(org=make_org()))

@@ -1,4 +1,5 @@
 """Every page without URL arguments renders for every role, in Chinese and in English, on demo data."""
+
 import pytest
 import sqlalchemy as sa
 
@@ -18,8 +19,13 @@ def demo_users():
 
 def pages(app):
     for rule in app.url_map.iter_rules():
-        if ("GET" in rule.methods and not rule.arguments and not rule.endpoint.startswith("api.")
-                and rule.endpoint not in SKIPPED and not rule.rule.endswith(".ics")):
+        if (
+            "GET" in rule.methods
+            and not rule.arguments
+            and not rule.endpoint.startswith("api.")
+            and rule.endpoint not in SKIPPED
+            and not rule.rule.endswith(".ics")
+        ):
             yield rule.rule
 
 

@@ -5,6 +5,7 @@ axe-core (tests/js/node_modules, installed by `npm ci`) finds no serious or crit
 
 DRILLMGR_PHONE_SHOTS=<folder> keeps a screenshot of every page visited and the problems found, to look at
 (DRILLMGR_PHONE_FULL=1: of the whole page rather than the screen)."""
+
 import json
 import os
 import re
@@ -23,8 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "tests/js/node_modules/axe-core/axe.min.js"
 WIDTH, HEIGHT = 390, 844
 STAFF, STAFF_PASSWORD = "phone-teacher", "phone-pages-teacher-7"
-ROLE_LABELS = {"zh_CN": {"admin": "地区管理员", "wusu": "县（市）协调员", STAFF: "单位工作人员"},
-               "en": {"admin": "Prefecture officer", "wusu": "County coordinator", STAFF: "Unit staff"}}
+ROLE_LABELS = {
+    "zh_CN": {"admin": "地区管理员", "wusu": "县（市）协调员", STAFF: "单位工作人员"},
+    "en": {"admin": "Prefecture officer", "wusu": "County coordinator", STAFF: "Unit staff"},
+}
 
 # What the page measures about itself (run in the page).
 MEASURE = """() => {
@@ -84,10 +87,16 @@ AXE_RUN = """async () => {
 
 
 def api(server, path, token=None, body=None, method=None):
-    request = urllib.request.Request(f"{server}/api/v1{path}", data=json.dumps(body).encode() if body else None,
-                                     method=method, headers={"Content-Type": "application/json",
-                                                             "Accept-Language": "en",
-                                                             **({"Authorization": f"Bearer {token}"} if token else {})})
+    request = urllib.request.Request(
+        f"{server}/api/v1{path}",
+        data=json.dumps(body).encode() if body else None,
+        method=method,
+        headers={
+            "Content-Type": "application/json",
+            "Accept-Language": "en",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
     with urllib.request.urlopen(request, timeout=60) as answer:
         return json.loads(answer.read())
 
@@ -101,34 +110,78 @@ def server(tmp_path_factory):
         pytest.skip("the phone pages are checked in the SQLite run of make test")
     tmp_path = tmp_path_factory.mktemp("phone")
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'phone.sqlite3'}", DRILLMGR_INSTANCE=str(tmp_path / "instance"),
-               DRILLMGR_SECRET_KEY="phone-test-secret", DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
-               LANG="C.UTF-8", FLASK_DEBUG="0", RATELIMIT_ENABLED="false")
+    env.update(
+        DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'phone.sqlite3'}",
+        DRILLMGR_INSTANCE=str(tmp_path / "instance"),
+        DRILLMGR_SECRET_KEY="phone-test-secret",
+        DRILLMGR_CALENDAR_DIR=str(tmp_path / "calendars"),
+        LANG="C.UTF-8",
+        FLASK_DEBUG="0",
+        RATELIMIT_ENABLED="false",
+    )
     for args in (["db", "upgrade"], ["seed-demo", "--orgs", "60", "--drills", "80"]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
     port = free_port()
     # The log goes to a file: hundreds of requests would fill a pipe nobody reads and stall the server.
     log = open(tmp_path / "server.log", "w")
-    process = subprocess.Popen([str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port),
-                                "--no-reload"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_up(f"{url}/login", process)
         token = api(url, "/auth/token", body={"username": "admin", "password": "drillmgr-demo"})["token"]
-        school = api(url, "/orgs", token, {"name": "乌苏市第二实验小学（手机测试）", "kind": "school",
-                                           "region_code": "654202", "headcount": 240})
-        api(url, "/users", token, {"username": STAFF, "password": STAFF_PASSWORD, "role": "org_staff",
-                                   "org_id": school["id"], "display_name": "王老师"})
+        school = api(
+            url,
+            "/orgs",
+            token,
+            {"name": "乌苏市第二实验小学（手机测试）", "kind": "school", "region_code": "654202", "headcount": 240},
+        )
+        api(
+            url,
+            "/users",
+            token,
+            {
+                "username": STAFF,
+                "password": STAFF_PASSWORD,
+                "role": "org_staff",
+                "org_id": school["id"],
+                "display_name": "王老师",
+            },
+        )
         groups = api(url, f"/orgs/{school['id']}/groups", token)
-        api(url, f"/orgs/{school['id']}/groups", token, method="PUT", body={
-            "version": groups["version"],
-            "groups": [{"name": f"{grade}年级{n}班", "expected": 38 + n} for grade in "一二三" for n in (1, 2)]})
+        api(
+            url,
+            f"/orgs/{school['id']}/groups",
+            token,
+            method="PUT",
+            body={
+                "version": groups["version"],
+                "groups": [{"name": f"{grade}年级{n}班", "expected": 38 + n} for grade in "一二三" for n in (1, 2)],
+            },
+        )
         now = datetime.now(timezone.utc).replace(microsecond=0)
-        for title, start in (("春季学期地震应急疏散演练", now - timedelta(minutes=30)),
-                             ("防震减灾宣传周桌面推演与避险疏散综合演练", now + timedelta(days=3))):
-            api(url, "/drills", token, {"title": title, "form": "evacuation", "organizer_org_id": school["id"],
-                                        "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat()})
+        for title, start in (
+            ("春季学期地震应急疏散演练", now - timedelta(minutes=30)),
+            ("防震减灾宣传周桌面推演与避险疏散综合演练", now + timedelta(days=3)),
+        ):
+            api(
+                url,
+                "/drills",
+                token,
+                {
+                    "title": title,
+                    "form": "evacuation",
+                    "organizer_org_id": school["id"],
+                    "starts_at": start.isoformat(),
+                    "ends_at": (start + timedelta(hours=1)).isoformat(),
+                },
+            )
         yield url
     finally:
         stop(process)
@@ -153,8 +206,11 @@ def browser():
 
 def links(page, pattern: str) -> list[str]:
     hrefs = page.eval_on_selector_all("main a[href]", "els => els.map((a) => a.getAttribute('href'))")
-    return list(dict.fromkeys(h.split("?")[0].split("#")[0] for h in hrefs
-                              if re.fullmatch(pattern, h.split("?")[0].split("#")[0])))
+    return list(
+        dict.fromkeys(
+            h.split("?")[0].split("#")[0] for h in hrefs if re.fullmatch(pattern, h.split("?")[0].split("#")[0])
+        )
+    )
 
 
 def first_link(page, server, start: str, pattern: str) -> str | None:
@@ -165,12 +221,35 @@ def first_link(page, server, start: str, pattern: str) -> str | None:
 
 def staff_pages(page, server, user: str) -> list[str]:
     """The pages of the role, found by following the links a user would follow."""
-    pages = ["/", "/drills/", "/drills/calendar", "/findings/actions", "/checklists/", "/outreach/",
-             "/outreach/sites", "/outreach/coverage", "/orgs/", "/account", "/notifications/",
-             "/calendars/subscribe", "/day", "/drills/new", "/outreach/new"]
+    pages = [
+        "/",
+        "/drills/",
+        "/drills/calendar",
+        "/findings/actions",
+        "/checklists/",
+        "/outreach/",
+        "/outreach/sites",
+        "/outreach/coverage",
+        "/orgs/",
+        "/account",
+        "/notifications/",
+        "/calendars/subscribe",
+        "/day",
+        "/drills/new",
+        "/outreach/new",
+    ]
     if user != STAFF:
-        pages += ["/compliance/", "/compliance/report", "/compliance/rules", "/users", "/users/new",
-                  "/checklists/templates", "/orgs/new", "/orgs/import", "/outreach/sites/new"]
+        pages += [
+            "/compliance/",
+            "/compliance/report",
+            "/compliance/rules",
+            "/users",
+            "/users/new",
+            "/checklists/templates",
+            "/orgs/new",
+            "/orgs/import",
+            "/outreach/sites/new",
+        ]
     if user == "admin":
         pages += ["/admin/jobs/"]
     found = []
@@ -190,11 +269,16 @@ def staff_pages(page, server, user: str) -> list[str]:
     assert planned, f"{user} finds no drill to record"
     if user == STAFF:  # the drill under way: its drill-day screen and its completion form
         assert {f"{planned}/day", f"{planned}/complete"} <= set(found), found
-    for start, pattern in (("/findings/actions", r"/findings/\d+"), ("/checklists/", r"/checklists/runs/\d+"),
-                           ("/outreach/", r"/outreach/\d+"), ("/orgs/", r"/orgs/\d+"),
-                           ("/compliance/", r"/compliance/county/\d+"), ("/users", r"/users/\d+"),
-                           ("/compliance/rules", r"/compliance/rules/\d+"),
-                           ("/checklists/templates", r"/checklists/templates/\d+")):
+    for start, pattern in (
+        ("/findings/actions", r"/findings/\d+"),
+        ("/checklists/", r"/checklists/runs/\d+"),
+        ("/outreach/", r"/outreach/\d+"),
+        ("/orgs/", r"/orgs/\d+"),
+        ("/compliance/", r"/compliance/county/\d+"),
+        ("/users", r"/users/\d+"),
+        ("/compliance/rules", r"/compliance/rules/\d+"),
+        ("/checklists/templates", r"/checklists/templates/\d+"),
+    ):
         if start in pages and (link := first_link(page, server, start, pattern)):
             found.append(link)
     org = next((p for p in found if re.fullmatch(r"/orgs/\d+", p)), None)
@@ -222,8 +306,13 @@ def log_in(page, server, user: str, lang: str) -> None:
 @pytest.mark.parametrize("lang", ["zh_CN", "en"])
 @pytest.mark.parametrize("user", ["admin", "wusu", STAFF])
 def test_every_staff_page_fits_a_phone_and_passes_axe(server, browser, user, lang):
-    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}, is_mobile=True, has_touch=True,
-                                  locale="zh-CN" if lang == "zh_CN" else "en-US", device_scale_factor=1)
+    context = browser.new_context(
+        viewport={"width": WIDTH, "height": HEIGHT},
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN" if lang == "zh_CN" else "en-US",
+        device_scale_factor=1,
+    )
     # Through DevTools, not a <script> element: the Content-Security-Policy stays as strict as for users.
     context.add_init_script(path=str(AXE))
     shots = os.environ.get("DRILLMGR_PHONE_SHOTS")
@@ -259,8 +348,10 @@ def test_every_staff_page_fits_a_phone_and_passes_axe(server, browser, user, lan
                 problems[path] = trouble
             if shots:
                 name = re.sub(r"[^A-Za-z0-9]+", "-", path).strip("-") or "home"
-                page.screenshot(path=str(Path(shots) / f"{user}-{lang}-{name}.png"),
-                                full_page=bool(os.environ.get("DRILLMGR_PHONE_FULL")))
+                page.screenshot(
+                    path=str(Path(shots) / f"{user}-{lang}-{name}.png"),
+                    full_page=bool(os.environ.get("DRILLMGR_PHONE_FULL")),
+                )
     finally:
         context.close()
     if shots:

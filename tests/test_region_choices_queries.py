@@ -1,5 +1,6 @@
 """Pages that list regions (filters, form choices) or check each row's rights ask in a fixed number of
 queries: adding regions or rows must not add SELECTs (they used to run one access check per region)."""
+
 import pytest
 import sqlalchemy as sa
 from tests.conftest import SHAWAN, WUSU, login
@@ -8,8 +9,17 @@ from drillmgr.enums import Role, SiteKind
 from drillmgr.extensions import db
 from drillmgr.outreach.models import DemonstrationSite
 
-PAGES = ("/outreach/", "/outreach/new", "/outreach/coverage", "/outreach/sites", "/outreach/sites/new",
-         "/findings/actions", "/drills/", "/users", "/orgs/")
+PAGES = (
+    "/outreach/",
+    "/outreach/new",
+    "/outreach/coverage",
+    "/outreach/sites",
+    "/outreach/sites/new",
+    "/findings/actions",
+    "/drills/",
+    "/users",
+    "/orgs/",
+)
 
 
 def selects_for(client, url) -> int:
@@ -38,8 +48,11 @@ def test_region_lists_and_site_rights_take_a_fixed_number_of_selects(client, mak
         for _ in range(n):
             for parent in (WUSU, SHAWAN):
                 region = make_region(parent_code=parent)
-                db.session.add(DemonstrationSite(kind=SiteKind.SCHOOL, name=f"示范校{region.code}",
-                                                 region_code=region.code, year=2026))
+                db.session.add(
+                    DemonstrationSite(
+                        kind=SiteKind.SCHOOL, name=f"示范校{region.code}", region_code=region.code, year=2026
+                    )
+                )
         db.session.flush()
 
     grow(1)

@@ -1,4 +1,5 @@
 """A region knows its ancestors, depth and indented name (they were parsed from its path by hand in nine places)."""
+
 from tests.conftest import PREFECTURE, WUSU, login
 
 from drillmgr.enums import Role

@@ -1,4 +1,5 @@
 """Regions: Tacheng's divisions, subtrees and the county above a region."""
+
 import pytest
 
 from drillmgr.access import services as access
@@ -15,8 +16,15 @@ pytestmark = pytest.mark.usefixtures("english")
 def test_tacheng_is_there_once():
     regions.ensure_tacheng()
     regions.ensure_tacheng()
-    assert [c.name for c in regions.counties()] == ["塔城市", "乌苏市", "沙湾市", "额敏县", "托里县", "裕民县",
-                                                   "和布克赛尔蒙古自治县"]
+    assert [c.name for c in regions.counties()] == [
+        "塔城市",
+        "乌苏市",
+        "沙湾市",
+        "额敏县",
+        "托里县",
+        "裕民县",
+        "和布克赛尔蒙古自治县",
+    ]
     assert [c.code for c in regions.key_counties()] == [WUSU, SHAWAN]
     assert db.session.get(Region, PREFECTURE).level == RegionLevel.PREFECTURE
 
@@ -30,8 +38,13 @@ def test_subtree_and_county_of(make_region):
     assert regions.county_of(db.session.get(Region, PREFECTURE)) is None
     assert [c.code for c in regions.counties(within=WUSU)] == [WUSU]
     assert access.region_in_subtree(village.code, PREFECTURE) and not access.region_in_subtree(village.code, SHAWAN)
-    assert RegionSchema().dump(village) == {"code": village.code, "name": village.name, "level": "village",
-                                               "parent_code": township.code, "key_county": False}
+    assert RegionSchema().dump(village) == {
+        "code": village.code,
+        "name": village.name,
+        "level": "village",
+        "parent_code": township.code,
+        "key_county": False,
+    }
 
 
 def test_subtree_does_not_leak_to_similar_codes(make_region):

@@ -1,4 +1,5 @@
 """The scheduler's jobs, run in-process for chosen moments: who is told what, once."""
+
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -9,8 +10,7 @@ from flask_babel import force_locale
 
 from drillmgr.compliance.models import ComplianceSnapshot
 from drillmgr.drills.models import Drill, DrillSeries
-from drillmgr.enums import (ActionStatus, ComplianceStatus, DrillForm, DrillStatus, FindingCategory,
-                            Role, Severity)
+from drillmgr.enums import ActionStatus, ComplianceStatus, DrillForm, DrillStatus, FindingCategory, Role, Severity
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.notifications.models import Notification, OutboxMail
@@ -59,24 +59,28 @@ def units(make_org, make_user):
         coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU, email="wusu@example.cn")
         shawan_coordinator = make_user(role=Role.COORDINATOR, region_code=SHAWAN, email="shawan@example.cn")
         retired = make_user(org=school, email="retired@example.cn", active=False)
+
     return Units
 
 
 # --- drill reminders -------------------------------------------------------------------------
+
 
 def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units, make_drill):
     now = at(0)
     # 10:00 Beijing time six days from today: "in 6 days" whatever the time of day now.
     start_day = now.astimezone(BEIJING).date() + timedelta(days=6)
     starts_at = datetime(start_day.year, start_day.month, start_day.day, 10, tzinfo=BEIJING).astimezone(UTC)
-    drill = make_drill(organizer=units.school, participants=[units.clinic], starts_at=starts_at,
-                       title="秋季疏散演练", location="操场")
+    drill = make_drill(
+        organizer=units.school, participants=[units.clinic], starts_at=starts_at, title="秋季疏散演练", location="操场"
+    )
     make_drill(organizer=units.outsider, starts_at=now + timedelta(days=3))
     make_drill(organizer=units.school, starts_at=now + timedelta(days=9))  # not yet within 7 days
 
     jobs.drill_reminders(now)
-    expected = sorted([units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id,
-                       units.outsider_staff.id])
+    expected = sorted(
+        [units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id, units.outsider_staff.id]
+    )
     assert recipients(Kind.DRILL_REMINDER) == expected
     english = notes(user=units.school_staff)[0]
     assert english.subject.startswith("Drill in 6 days: 秋季疏散演练 on ")
@@ -91,7 +95,8 @@ def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units,
     jobs.drill_reminders(starts_at - timedelta(hours=12))
     one_day = [n for n in notes(Kind.DRILL_REMINDER) if ":1d:" in n.dedupe_key and f":{drill.id}:" in n.dedupe_key]
     assert sorted(n.user_id for n in one_day) == sorted(
-        [units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id])
+        [units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id]
+    )
     subjects = {n.user_id: n.subject for n in one_day}
     assert subjects[units.school_staff.id].startswith("Drill tomorrow: 秋季疏散演练 on ")
     assert subjects[units.clinic_staff.id].startswith("明日演练：秋季疏散演练（")
@@ -123,10 +128,21 @@ def test_user_without_email_is_told_in_app_only_and_inactive_users_not_at_all(un
 def test_double_blind_drill_is_never_announced_to_participants(units, make_drill, make_user):
     now = at(0)
     evaluator = make_user(org=units.outsider)
-    make_drill(organizer=units.school, participants=[units.clinic], evaluators=[evaluator], double_blind=True,
-               form=DrillForm.TABLETOP, starts_at=now + timedelta(days=3))
-    county_drill = make_drill(organizer=WUSU, participants=[units.school], double_blind=True,
-                              form=DrillForm.TABLETOP, starts_at=now + timedelta(days=4))
+    make_drill(
+        organizer=units.school,
+        participants=[units.clinic],
+        evaluators=[evaluator],
+        double_blind=True,
+        form=DrillForm.TABLETOP,
+        starts_at=now + timedelta(days=3),
+    )
+    county_drill = make_drill(
+        organizer=WUSU,
+        participants=[units.school],
+        double_blind=True,
+        form=DrillForm.TABLETOP,
+        starts_at=now + timedelta(days=4),
+    )
     jobs.drill_reminders(now)
     told = set(recipients(Kind.DRILL_REMINDER))
     # The organising school and the evaluator hear of the drill; the participating clinic does not.
@@ -199,12 +215,20 @@ def test_reminder_job_does_not_query_per_drill(app, units, make_drill):
 
 # --- corrective actions ----------------------------------------------------------------------
 
+
 def add_action(drill, owner, due_on, status=ActionStatus.OPEN):
-    finding = Finding(drill_id=drill.id, region_code=drill.region_code, org_id=drill.organizer_org_id,
-                      summary="应急广播不清晰", severity=Severity.MAJOR, category=FindingCategory.EQUIPMENT,
-                      found_on=due_on - timedelta(days=30))
-    finding.corrective_action = CorrectiveAction(description="更换广播设备", owner_id=owner.id, due_on=due_on,
-                                                 status=status)
+    finding = Finding(
+        drill_id=drill.id,
+        region_code=drill.region_code,
+        org_id=drill.organizer_org_id,
+        summary="应急广播不清晰",
+        severity=Severity.MAJOR,
+        category=FindingCategory.EQUIPMENT,
+        found_on=due_on - timedelta(days=30),
+    )
+    finding.corrective_action = CorrectiveAction(
+        description="更换广播设备", owner_id=owner.id, due_on=due_on, status=status
+    )
     db.session.add(finding)
     db.session.commit()
     return finding.corrective_action
@@ -236,10 +260,16 @@ def test_corrective_actions_due_soon_and_overdue_remind_their_owner(units, make_
 
 # --- report deadlines ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("today, expected", [
-    (date(2026, 1, 5), date(2026, 6, 7)), (date(2026, 6, 7), date(2026, 6, 7)),
-    (date(2026, 6, 8), date(2026, 11, 8)), (date(2026, 11, 9), date(2027, 6, 7)),
-])
+
+@pytest.mark.parametrize(
+    "today, expected",
+    [
+        (date(2026, 1, 5), date(2026, 6, 7)),
+        (date(2026, 6, 7), date(2026, 6, 7)),
+        (date(2026, 6, 8), date(2026, 11, 8)),
+        (date(2026, 11, 9), date(2027, 6, 7)),
+    ],
+)
 def test_next_report_deadline(today, expected):
     assert jobs.next_report_deadline(today) == expected
 
@@ -268,6 +298,7 @@ def test_report_deadline_reminders_14_and_3_days_before_to_coordinators(units):
 
 # --- compliance ------------------------------------------------------------------------------
 
+
 def test_compliance_alerts_the_regions_coordinators_once_per_worsening(units, make_drill):
     moment = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)  # 02:00 Beijing, 2 September
     assert jobs.compliance(moment).endswith("none worse.")  # first run: snapshots only
@@ -279,8 +310,11 @@ def test_compliance_alerts_the_regions_coordinators_once_per_worsening(units, ma
     corrective = [n for n in alerts if ":corrective-actions:" in n.dedupe_key]
     assert [n.user_id for n in corrective] == [units.coordinator.id]
     assert all(n.user_id != units.shawan_coordinator.id for n in alerts if ":region:654202:" in n.dedupe_key)
-    snapshot = db.session.scalar(sa.select(ComplianceSnapshot).where(
-        ComplianceSnapshot.rule_key == "corrective-actions", ComplianceSnapshot.subject_id == WUSU))
+    snapshot = db.session.scalar(
+        sa.select(ComplianceSnapshot).where(
+            ComplianceSnapshot.rule_key == "corrective-actions", ComplianceSnapshot.subject_id == WUSU
+        )
+    )
     assert snapshot.status == ComplianceStatus.AT_RISK
 
     total = len(notes(Kind.COMPLIANCE_WORSENED))
@@ -295,15 +329,26 @@ def test_compliance_alerts_the_regions_coordinators_once_per_worsening(units, ma
 
 # --- series, calendars, housekeeping ---------------------------------------------------------
 
+
 def test_materialize_series_creates_the_next_occurrences_once(app, units):
     from drillmgr.drills.series import create_series
 
     start = at(days=1).replace(hour=2, minute=0)
     with app.test_request_context():
-        series = create_series(units.school_staff, {
-            "title": "每月疏散演练", "form": "evacuation", "scope": "single", "organizer_org_id": units.school.id,
-            "region_code": WUSU, "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(),
-            "rrule": "FREQ=MONTHLY;COUNT=24"}, horizon=start + timedelta(days=40))
+        series = create_series(
+            units.school_staff,
+            {
+                "title": "每月疏散演练",
+                "form": "evacuation",
+                "scope": "single",
+                "organizer_org_id": units.school.id,
+                "region_code": WUSU,
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=1)).isoformat(),
+                "rrule": "FREQ=MONTHLY;COUNT=24",
+            },
+            horizon=start + timedelta(days=40),
+        )
     existing = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id))
     assert jobs.materialize_series(start) != "0 drills created."
     made = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id))
@@ -348,11 +393,15 @@ def test_a_failed_compliance_run_leaves_no_snapshot_behind_so_the_alert_comes_ne
     monkeypatch.setattr(jobs, "notify_many", broken)
     runner.run_job("compliance", jobs.compliance, moment + timedelta(days=1), "test")
     assert runner.last_detail("compliance", runner.Outcome.FAILED).strip().endswith("mail system down")
-    snapshot = db.session.scalar(sa.select(ComplianceSnapshot).where(
-        ComplianceSnapshot.rule_key == "corrective-actions", ComplianceSnapshot.subject_id == WUSU))
+    snapshot = db.session.scalar(
+        sa.select(ComplianceSnapshot).where(
+            ComplianceSnapshot.rule_key == "corrective-actions", ComplianceSnapshot.subject_id == WUSU
+        )
+    )
     assert snapshot.status == ComplianceStatus.MET  # the worsening was not recorded without its alert
 
     monkeypatch.undo()
     runner.run_job("compliance", jobs.compliance, moment + timedelta(days=2), "test")
     assert [n.user_id for n in notes(Kind.COMPLIANCE_WORSENED) if ":corrective-actions:" in n.dedupe_key] == [
-        units.coordinator.id]
+        units.coordinator.id
+    ]

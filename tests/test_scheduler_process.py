@@ -1,5 +1,6 @@
 """The scheduler process in this one: one run of a job at a time whatever fired it, and a holder that
 lost the lease (paused, then resumed) says so and claims no more work."""
+
 import logging
 import threading
 import time
@@ -26,8 +27,9 @@ def scheduler(app, monkeypatch):
 
 
 def runs() -> list:
-    return db.session.execute(sa.select(JobRun.job, JobRun.scheduled_for, JobRun.holder, JobRun.outcome)
-                              .order_by(JobRun.scheduled_for)).all()
+    return db.session.execute(
+        sa.select(JobRun.job, JobRun.scheduled_for, JobRun.holder, JobRun.outcome).order_by(JobRun.scheduled_for)
+    ).all()
 
 
 def test_catch_up_and_regular_firing_never_run_a_job_at_the_same_time(scheduler, monkeypatch):
@@ -60,8 +62,9 @@ def test_a_resumed_holder_that_lost_the_lease_says_so_and_claims_nothing(schedul
     scheduler.renew_lease()
     assert scheduler.holds_lease()
     # Paused past its lease, the lease was taken over meanwhile:
-    db.session.execute(sa.update(SchedulerLease).values(
-        holder="other:1:x", expires_at=runner.database_now() + timedelta(seconds=60)))
+    db.session.execute(
+        sa.update(SchedulerLease).values(holder="other:1:x", expires_at=runner.database_now() + timedelta(seconds=60))
+    )
     db.session.commit()
     scheduler._held_until = time.monotonic() - 1
     with caplog.at_level(logging.WARNING, logger="drillmgr.scheduler"):
@@ -74,8 +77,9 @@ def test_a_resumed_holder_that_lost_the_lease_says_so_and_claims_nothing(schedul
 
 def test_a_holder_whose_lease_was_taken_before_it_noticed_claims_nothing(scheduler):
     scheduler.renew_lease()
-    db.session.execute(sa.update(SchedulerLease).values(
-        holder="other:1:x", expires_at=runner.database_now() + timedelta(seconds=60)))
+    db.session.execute(
+        sa.update(SchedulerLease).values(holder="other:1:x", expires_at=runner.database_now() + timedelta(seconds=60))
+    )
     db.session.commit()
     assert scheduler.holds_lease()  # its own reckoning has not run out yet
     scheduler.fire("drill_reminders")
@@ -94,8 +98,12 @@ def test_a_stop_while_the_loop_removes_a_finished_catch_up_ends_cleanly(schedule
     monkeypatch.setattr(scheduler.scheduler, "start", stopped_mid_loop)
     monkeypatch.setattr(process_module.signal, "signal", lambda *args: None)  # pytest keeps its own handlers
     scheduler.run()  # returns, having released the lease
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(SchedulerLease)
-                             .where(SchedulerLease.holder == scheduler.holder)) == 0
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(SchedulerLease).where(SchedulerLease.holder == scheduler.holder)
+        )
+        == 0
+    )
 
 
 def test_a_job_lookup_error_while_running_is_not_hidden(scheduler, monkeypatch):

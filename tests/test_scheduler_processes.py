@@ -4,6 +4,7 @@ and the other takes over within the lease; no job moment ever runs twice.
 Each test makes its own database (a SQLite file, or a PostgreSQL database it creates and drops),
 since the processes must see each other's committed rows.
 """
+
 import os
 import signal
 import subprocess
@@ -28,10 +29,24 @@ DRILLMGR = Path(sys.executable).parent / "drillmgr"
 LEASE_SECONDS = 2
 RENEW_EVERY = LEASE_SECONDS / 3
 ONLY_A_FAST_JOB = ";".join(
-    ["drill_reminders=every 1s"] + [f"{job}=off" for job in (
-        "send_mail", "action_reminders", "report_deadlines", "compliance", "materialize_series",
-        "publish_calendars", "prune_job_runs", "sweep_uploads", "prune_idempotency_keys", "nothing_planned",
-        "record_reminders")])
+    ["drill_reminders=every 1s"]
+    + [
+        f"{job}=off"
+        for job in (
+            "send_mail",
+            "action_reminders",
+            "report_deadlines",
+            "compliance",
+            "materialize_series",
+            "publish_calendars",
+            "prune_job_runs",
+            "sweep_uploads",
+            "prune_idempotency_keys",
+            "nothing_planned",
+            "record_reminders",
+        )
+    ]
+)
 
 
 def _postgres_admin_url() -> str:
@@ -72,16 +87,27 @@ def engine(database_url):
 class Schedulers:
     def __init__(self, database_url, folder: Path):
         self.folder = folder
-        self.env = {key: value for key, value in os.environ.items() if not key.startswith(("SMTP_", "SCHEDULER_", "DRILLMGR_SMTP_", "DRILLMGR_SCHEDULER_"))}
-        self.env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=database_url, DRILLMGR_SECRET_KEY="scheduler-process-test", DRILLMGR_ENV="development",
-                        DRILLMGR_INSTANCE=str(folder), DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
-                        DRILLMGR_SCHEDULER_LEASE_SECONDS=str(LEASE_SECONDS), DRILLMGR_SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB)
+        self.env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("SMTP_", "SCHEDULER_", "DRILLMGR_SMTP_", "DRILLMGR_SCHEDULER_"))
+        }
+        self.env.update(
+            DRILLMGR_SQLALCHEMY_DATABASE_URI=database_url,
+            DRILLMGR_SECRET_KEY="scheduler-process-test",
+            DRILLMGR_ENV="development",
+            DRILLMGR_INSTANCE=str(folder),
+            DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
+            DRILLMGR_SCHEDULER_LEASE_SECONDS=str(LEASE_SECONDS),
+            DRILLMGR_SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB,
+        )
         self.processes: list[subprocess.Popen] = []
 
     def start(self) -> subprocess.Popen:
         log = open(self.folder / f"scheduler-{len(self.processes)}.log", "wb")  # noqa: SIM115 — closed with the process
-        process = subprocess.Popen([str(DRILLMGR), "scheduler"], env=self.env, cwd=PROJECT_DIR, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(DRILLMGR), "scheduler"], env=self.env, cwd=PROJECT_DIR, stdout=log, stderr=subprocess.STDOUT
+        )
         self.processes.append(process)
         return process
 
@@ -113,8 +139,11 @@ def lease_holder(engine) -> str | None:
 
 def runs(engine) -> list:
     with engine.connect() as connection:
-        return connection.execute(sa.select(JobRun.job, JobRun.scheduled_for, JobRun.holder, JobRun.started_at,
-                                            JobRun.outcome).order_by(JobRun.started_at)).all()
+        return connection.execute(
+            sa.select(JobRun.job, JobRun.scheduled_for, JobRun.holder, JobRun.started_at, JobRun.outcome).order_by(
+                JobRun.started_at
+            )
+        ).all()
 
 
 def wait_for(condition, timeout: float, what: str):
@@ -145,14 +174,14 @@ def test_one_of_two_schedulers_runs_jobs_and_the_other_takes_over_after_sigkill(
     killed_clock = time.monotonic()
     holder_process.wait(timeout=10)
 
-    new_holder = wait_for(lambda: (h := lease_holder(engine)) and pid_of(h) == standby.pid and h, 15,
-                          "the standby to take the lease")
+    new_holder = wait_for(
+        lambda: (h := lease_holder(engine)) and pid_of(h) == standby.pid and h, 15, "the standby to take the lease"
+    )
     takeover_seconds = time.monotonic() - killed_clock
     # The lease runs out at most LEASE_SECONDS after the holder's last renewal; the standby tries every
     # RENEW_EVERY seconds. The slack is for a busy test machine.
     assert takeover_seconds < LEASE_SECONDS + RENEW_EVERY + 1.5, takeover_seconds
-    wait_for(lambda: sum(pid_of(r.holder) == standby.pid for r in runs(engine)) >= 3, 20,
-             "the new holder to run jobs")
+    wait_for(lambda: sum(pid_of(r.holder) == standby.pid for r in runs(engine)) >= 3, 20, "the new holder to run jobs")
 
     standby.send_signal(signal.SIGTERM)
     assert standby.wait(timeout=20) == 0, schedulers.log(standby)
@@ -173,18 +202,32 @@ def test_one_of_two_schedulers_runs_jobs_and_the_other_takes_over_after_sigkill(
 
 
 def test_restart_runs_a_missed_moment_once_not_once_per_missed_run(engine, schedulers):
-    daily_only = ";".join(f"{job}=off" for job in (
-        "send_mail", "drill_reminders", "action_reminders", "report_deadlines", "materialize_series",
-        "publish_calendars", "prune_job_runs", "sweep_uploads", "prune_idempotency_keys", "nothing_planned",
-        "record_reminders"))
+    daily_only = ";".join(
+        f"{job}=off"
+        for job in (
+            "send_mail",
+            "drill_reminders",
+            "action_reminders",
+            "report_deadlines",
+            "materialize_series",
+            "publish_calendars",
+            "prune_job_runs",
+            "sweep_uploads",
+            "prune_idempotency_keys",
+            "nothing_planned",
+            "record_reminders",
+        )
+    )
     schedulers.env["DRILLMGR_SCHEDULER_SCHEDULE"] = daily_only + ";compliance=daily 02:00"
     for _ in range(2):  # started twice, as after two outages: the nightly job runs once for its latest moment
         process = schedulers.start()
         wait_for(lambda process=process: (h := lease_holder(engine)) and pid_of(h) == process.pid, 30, "the lease")
-        wait_for(lambda process=process: "compliance (catch-up)" in schedulers.log(process), 30,
-                 "the catch-up firing")
-        wait_for(lambda: any(r.job == "compliance" and r.outcome != "running" for r in runs(engine)), 60,
-                 "the missed nightly run")
+        wait_for(lambda process=process: "compliance (catch-up)" in schedulers.log(process), 30, "the catch-up firing")
+        wait_for(
+            lambda: any(r.job == "compliance" and r.outcome != "running" for r in runs(engine)),
+            60,
+            "the missed nightly run",
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0, schedulers.log(process)
     nightly = [r for r in runs(engine) if r.job == "compliance"]
@@ -203,7 +246,9 @@ def test_two_schedulers_deliver_every_queued_mail_exactly_once_after_the_smtp_se
     with Session(engine) as session:
         for i in range(count):
             user = User(username=f"mail{i}", role=Role.VIEWER, email=f"mail{i}@example.cn", password_hash="x")
-            note = Notification(user=user, kind="test", subject=f"通知 {i}", body="正文", link="", dedupe_key=f"mail-{i}")
+            note = Notification(
+                user=user, kind="test", subject=f"通知 {i}", body="正文", link="", dedupe_key=f"mail-{i}"
+            )
             session.add(OutboxMail(notification=note, to_address=user.email, subject=note.subject, body="正文"))
         session.commit()
 
@@ -212,12 +257,20 @@ def test_two_schedulers_deliver_every_queued_mail_exactly_once_after_the_smtp_se
             return connection.execute(sa.select(OutboxMail.status, OutboxMail.attempts, OutboxMail.last_error)).all()
 
     port = free_port()
-    schedulers.env.update(DRILLMGR_SMTP_HOST="127.0.0.1", DRILLMGR_SMTP_PORT=str(port), DRILLMGR_SMTP_TLS="none", DRILLMGR_SMTP_FROM="drillmgr@example.cn",
-                          DRILLMGR_SMTP_RETRY_SECONDS="1",
-                          DRILLMGR_SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB.replace("send_mail=off", "send_mail=every 1s"))
+    schedulers.env.update(
+        DRILLMGR_SMTP_HOST="127.0.0.1",
+        DRILLMGR_SMTP_PORT=str(port),
+        DRILLMGR_SMTP_TLS="none",
+        DRILLMGR_SMTP_FROM="drillmgr@example.cn",
+        DRILLMGR_SMTP_RETRY_SECONDS="1",
+        DRILLMGR_SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB.replace("send_mail=off", "send_mail=every 1s"),
+    )
     schedulers.start(), schedulers.start()
-    wait_for(lambda: all(attempts >= 1 and error for _, attempts, error in outbox()), 40,
-             "the sender to find the SMTP server down")
+    wait_for(
+        lambda: all(attempts >= 1 and error for _, attempts, error in outbox()),
+        40,
+        "the sender to find the SMTP server down",
+    )
     assert all(status == MailStatus.PENDING for status, *_ in outbox())
 
     inbox = Inbox()

@@ -1,4 +1,5 @@
 """The scheduler's bookkeeping: schedules and their moments, the lease, claiming and recording runs."""
+
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -17,27 +18,39 @@ T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
 def test_every_moments_lie_on_a_grid_shared_by_all_processes():
     every = Every(60)
-    assert every.latest_moment(datetime(2026, 5, 1, 10, 0, 59, 999, tzinfo=UTC), BEIJING) == \
-        datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
-    assert every.latest_moment(datetime(2026, 5, 1, 10, 1, tzinfo=UTC), BEIJING) == datetime(2026, 5, 1, 10, 1, tzinfo=UTC)
+    assert every.latest_moment(datetime(2026, 5, 1, 10, 0, 59, 999, tzinfo=UTC), BEIJING) == datetime(
+        2026, 5, 1, 10, 0, tzinfo=UTC
+    )
+    assert every.latest_moment(datetime(2026, 5, 1, 10, 1, tzinfo=UTC), BEIJING) == datetime(
+        2026, 5, 1, 10, 1, tzinfo=UTC
+    )
 
 
 def test_daily_moment_is_the_latest_local_time_not_after_now():
     nightly = Daily(time(2, 0))
     # 01:00 Beijing on 2 May is 17:00 UTC on 1 May: the latest 02:00 Beijing is that of 1 May.
-    assert nightly.latest_moment(datetime(2026, 5, 1, 17, 0, tzinfo=UTC), BEIJING) == \
-        datetime(2026, 4, 30, 18, 0, tzinfo=UTC)
-    assert nightly.latest_moment(datetime(2026, 5, 1, 18, 0, tzinfo=UTC), BEIJING) == \
-        datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
+    assert nightly.latest_moment(datetime(2026, 5, 1, 17, 0, tzinfo=UTC), BEIJING) == datetime(
+        2026, 4, 30, 18, 0, tzinfo=UTC
+    )
+    assert nightly.latest_moment(datetime(2026, 5, 1, 18, 0, tzinfo=UTC), BEIJING) == datetime(
+        2026, 5, 1, 18, 0, tzinfo=UTC
+    )
     # Down for three days: one moment, the latest (coalesced), not three.
-    assert nightly.latest_moment(datetime(2026, 5, 4, 20, 0, tzinfo=UTC), BEIJING) == \
-        datetime(2026, 5, 4, 18, 0, tzinfo=UTC)
+    assert nightly.latest_moment(datetime(2026, 5, 4, 20, 0, tzinfo=UTC), BEIJING) == datetime(
+        2026, 5, 4, 18, 0, tzinfo=UTC
+    )
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("every 60s", Every(60)), ("every 2 s", Every(2)), ("daily 02:00", Daily(time(2, 0))),
-    ("Daily 8:30", Daily(time(8, 30))), ("off", None),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("every 60s", Every(60)),
+        ("every 2 s", Every(2)),
+        ("daily 02:00", Daily(time(2, 0))),
+        ("Daily 8:30", Daily(time(8, 30))),
+        ("off", None),
+    ],
+)
 def test_parse_schedule(text, expected):
     assert runner.parse_schedule(text) == expected
 
@@ -141,8 +154,12 @@ def test_run_job_records_a_failure_and_rolls_back_its_work(make_org):
     run_id = runner.run_job("job", job, T0, "A")
     run = db.session.get(JobRun, run_id, populate_existing=True)
     assert run.outcome == Outcome.FAILED and "RuntimeError: SMTP exploded" in run.detail
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)
-                             .where(Organisation.name == "失败的任务写入的单位")) == 0
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count()).select_from(Organisation).where(Organisation.name == "失败的任务写入的单位")
+        )
+        == 0
+    )
 
 
 def test_a_run_abandoned_by_a_dead_holder_is_run_again_by_the_next():
@@ -190,4 +207,3 @@ def test_a_run_left_running_by_a_failed_record_does_not_block_the_job_for_ever()
     later = runner.claim_run("job", T0 + timedelta(minutes=1), "A", lease=runner.LEASE_NAME)
     assert later is not None and later != stuck
     assert db.session.get(JobRun, stuck, populate_existing=True).outcome == Outcome.ABANDONED
-

@@ -1,4 +1,5 @@
 """The admins' page of job runs, failures, the lease and the mail outbox."""
+
 import pytest
 
 from drillmgr.enums import Role
@@ -21,7 +22,9 @@ def test_job_runs_are_for_admins_only(client, make_user, role):
 def test_admin_sees_recent_runs_failures_and_the_outbox(client, make_user):
     admin = make_user(Role.ADMIN)
     scheduler.acquire_lease("host:123:abc", 30)
-    scheduler.run_job("drill_reminders", lambda moment: "3 upcoming drills, 5 reminders sent", at(hours=-1), "host:123:abc")
+    scheduler.run_job(
+        "drill_reminders", lambda moment: "3 upcoming drills, 5 reminders sent", at(hours=-1), "host:123:abc"
+    )
     scheduler.run_job("compliance", lambda moment: 1 / 0, at(hours=-2), "host:123:abc")
     notify(make_user(email="x@example.cn"), "test", "s", "b", "", "outbox-1")
     db.session.commit()
@@ -61,7 +64,10 @@ def test_refused_mail_and_the_calendar_record_are_shown_in_beijing_time(client, 
     db.session.commit()
     login(client, make_user(Role.ADMIN))
     page = text(client.get("/admin/jobs/"))
-    assert "1 封被拒收（不再重试；站内通知仍保留）" in page and "gone@example.cn" in page and "550 no such mailbox" in page
+    assert (
+        "1 封被拒收（不再重试；站内通知仍保留）" in page and "gone@example.cn" in page and "550 no such mailbox" in page
+    )
     from drillmgr.formatting import local_datetime
+
     assert "+00:00" not in page
     assert f"公开演练 1 次，最近变更于 {local_datetime(drill.updated_at)}。" in page

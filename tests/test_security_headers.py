@@ -1,5 +1,6 @@
 """The Content-Security-Policy is one the pages really satisfy: no template holds an inline script, handler or
 style, and Chromium logs no violation on any page that an admin, a coordinator or a unit's staff can reach."""
+
 import os
 import re
 import subprocess
@@ -64,9 +65,15 @@ def demo_server(tmp_path_factory):
     """Like test_browser's server, with enough units for the demo to have a school and its staff account."""
     folder = tmp_path_factory.mktemp("csp")
     env = {key: value for key, value in os.environ.items() if key != "TEST_DATABASE_URL"}
-    env.update(DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{folder / 'csp.sqlite3'}", DRILLMGR_INSTANCE=str(folder / "instance"),
-               DRILLMGR_SECRET_KEY="csp-test-secret", DRILLMGR_CALENDAR_DIR=str(folder / "calendars"), LANG="C.UTF-8",
-               FLASK_DEBUG="0", DRILLMGR_LOGIN_RATE_LIMIT="100 per minute")
+    env.update(
+        DRILLMGR_SQLALCHEMY_DATABASE_URI=f"sqlite:///{folder / 'csp.sqlite3'}",
+        DRILLMGR_INSTANCE=str(folder / "instance"),
+        DRILLMGR_SECRET_KEY="csp-test-secret",
+        DRILLMGR_CALENDAR_DIR=str(folder / "calendars"),
+        LANG="C.UTF-8",
+        FLASK_DEBUG="0",
+        DRILLMGR_LOGIN_RATE_LIMIT="100 per minute",
+    )
     for args in (["db", "upgrade"], ["seed-demo", "--orgs", "100", "--drills", "80"]):
         done = subprocess.run([str(BIN / "drillmgr"), *args], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
@@ -74,8 +81,13 @@ def demo_server(tmp_path_factory):
     port = free_port()
     # The request log goes to a file: a pipe nobody reads fills up and stalls the server.
     with open(folder / "server.log", "w") as log:
-        process = subprocess.Popen([str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port),
-                                    "--no-reload"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [str(BIN / "drillmgr"), "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
             wait_until_up(f"http://127.0.0.1:{port}/login", process)
             yield f"http://127.0.0.1:{port}"
@@ -87,8 +99,14 @@ def demo_server(tmp_path_factory):
 def crawl(page, server: str) -> tuple[list[str], list[str]]:  # noqa: F811
     """Every page reachable by links from home (one of each kind); returns (visited, CSP messages)."""
     violations: list[str] = []
-    page.on("console", lambda message: violations.append(f"{page.url}: {message.text}")
-            if "CSP-VIOLATION" in message.text or "Content Security Policy" in message.text else None)
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(f"{page.url}: {message.text}")
+            if "CSP-VIOLATION" in message.text or "Content Security Policy" in message.text
+            else None
+        ),
+    )
     queue, seen, visited = deque([f"{server}/"]), {page_kind(f"{server}/")}, []
     while queue and len(visited) < MAX_PAGES:
         url = queue.popleft()
@@ -110,11 +128,14 @@ def crawl(page, server: str) -> tuple[list[str], list[str]]:  # noqa: F811
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("username, expected", [
-    ("admin", ["/users", "/orgs/", "/compliance/", "/admin/jobs/"]),
-    ("wusu", ["/users", "/compliance/", "/calendars/subscribe"]),
-    ("school", ["/drills/", "/calendars/subscribe", "/account"]),
-])
+@pytest.mark.parametrize(
+    "username, expected",
+    [
+        ("admin", ["/users", "/orgs/", "/compliance/", "/admin/jobs/"]),
+        ("wusu", ["/users", "/compliance/", "/calendars/subscribe"]),
+        ("school", ["/drills/", "/calendars/subscribe", "/account"]),
+    ],
+)
 def test_no_page_violates_the_policy_in_chromium(demo_server, page, username, expected):  # noqa: F811
     server = demo_server
     page.set_default_timeout(120_000)  # eight test suites share two cores
@@ -135,8 +156,10 @@ def test_no_page_violates_the_policy_in_chromium(demo_server, page, username, ex
     page.click("#rotate-links")
     assert dialogs and page.url == f"{server}/calendars/subscribe"
     page.click("[data-select-on-click]")
-    assert page.evaluate("(e => e.selectionStart === 0 && e.selectionEnd === e.value.length && e.value.length > 20)"
-                         "(document.activeElement)")
+    assert page.evaluate(
+        "(e => e.selectionStart === 0 && e.selectionEnd === e.value.length && e.value.length > 20)"
+        "(document.activeElement)"
+    )
     page.goto(f"{server}/no-such-page")
     page.goto(f"{server}/account")
     assert not violations, "\n".join(violations)

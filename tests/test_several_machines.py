@@ -1,6 +1,7 @@
 """Two app servers (two gunicorn processes on different ports, as two machines would be) on one database, with
 the shared feed cache in Redis when one answers (else in the database): a change made through one machine is in
 the other's feeds and compliance at once, and no cache serves a secret drill to someone who may not know it."""
+
 import re
 import subprocess
 import time
@@ -34,9 +35,25 @@ def _redis_url() -> str | None:
 
 
 # The schedulers run one quick job, so that the test sees several moments in seconds.
-ONE_QUICK_JOB = ";".join(["drill_reminders=every 1s"] + [f"{job}=off" for job in (
-    "send_mail", "action_reminders", "report_deadlines", "compliance", "materialize_series", "publish_calendars",
-    "prune_job_runs", "sweep_uploads", "prune_idempotency_keys", "nothing_planned", "record_reminders")])
+ONE_QUICK_JOB = ";".join(
+    ["drill_reminders=every 1s"]
+    + [
+        f"{job}=off"
+        for job in (
+            "send_mail",
+            "action_reminders",
+            "report_deadlines",
+            "compliance",
+            "materialize_series",
+            "publish_calendars",
+            "prune_job_runs",
+            "sweep_uploads",
+            "prune_idempotency_keys",
+            "nothing_planned",
+            "record_reminders",
+        )
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +72,15 @@ def machines(tmp_path_factory):
             processes.append(server)
             bases.append(base)
         scheduler_env = {**env, "SCHEDULER_LEASE_SECONDS": "2", "SCHEDULER_SCHEDULE": ONE_QUICK_JOB}
-        schedulers = [subprocess.Popen([str(BIN / "drillmgr"), "scheduler"], env=scheduler_env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        schedulers = [
+            subprocess.Popen(
+                [str(BIN / "drillmgr"), "scheduler"],
+                env=scheduler_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(2)
+        ]
         processes += schedulers
         one, other = (Client(base).api_token(ADMIN, PASSWORD) for base in bases)
         yield SimpleNamespace(one=one, other=other, schedulers=schedulers, database_url=env["DATABASE_URL"])
@@ -72,13 +96,22 @@ def _created(answer) -> dict:
 
 def _unit_and_people(admin: Client, name: str) -> tuple[int, str, str]:
     """A school in Wusu, its staff member and Wusu's coordinator (usernames; the password is PASSWORD)."""
-    org = _created(admin.call("POST", "/api/v1/orgs", {"name": name, "kind": "school", "region_code": WUSU,
-                                                       "headcount": 400}))
+    org = _created(
+        admin.call("POST", "/api/v1/orgs", {"name": name, "kind": "school", "region_code": WUSU, "headcount": 400})
+    )
     staff, coordinator = f"staff-{org['id']}", f"coord-{org['id']}"
-    _created(admin.call("POST", "/api/v1/users", {"username": staff, "password": PASSWORD, "role": "org_staff",
-                                                  "org_id": org["id"]}))
-    _created(admin.call("POST", "/api/v1/users", {"username": coordinator, "password": PASSWORD,
-                                                  "role": "coordinator", "region_code": WUSU}))
+    _created(
+        admin.call(
+            "POST", "/api/v1/users", {"username": staff, "password": PASSWORD, "role": "org_staff", "org_id": org["id"]}
+        )
+    )
+    _created(
+        admin.call(
+            "POST",
+            "/api/v1/users",
+            {"username": coordinator, "password": PASSWORD, "role": "coordinator", "region_code": WUSU},
+        )
+    )
     return org["id"], staff, coordinator
 
 
@@ -91,16 +124,28 @@ def _feed(client: Client, link: str) -> str:
 
 
 def _dtstart(feed: str, drill_id: int) -> str:
-    event = re.search(rf"BEGIN:VEVENT(?:(?!END:VEVENT).)*?UID:drill-{drill_id}@(?:(?!END:VEVENT).)*END:VEVENT",
-                      feed, re.S)
+    event = re.search(
+        rf"BEGIN:VEVENT(?:(?!END:VEVENT).)*?UID:drill-{drill_id}@(?:(?!END:VEVENT).)*END:VEVENT", feed, re.S
+    )
     assert event, f"drill {drill_id} is not in the feed"
     return re.search(r"DTSTART[^:]*:(\S+)", event.group(0)).group(1)
 
 
 def _drill(client: Client, org_id: int, start: datetime, **fields) -> dict:
-    return _created(client.call("POST", "/api/v1/drills", {
-        "title": fields.pop("title", "疏散演练"), "form": "evacuation", "organizer_org_id": org_id,
-        "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(), **fields}))
+    return _created(
+        client.call(
+            "POST",
+            "/api/v1/drills",
+            {
+                "title": fields.pop("title", "疏散演练"),
+                "form": "evacuation",
+                "organizer_org_id": org_id,
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=1)).isoformat(),
+                **fields,
+            },
+        )
+    )
 
 
 def test_a_drill_changed_through_one_machine_is_in_the_other_s_feeds_at_once(machines):
@@ -116,14 +161,22 @@ def test_a_drill_changed_through_one_machine_is_in_the_other_s_feeds_at_once(mac
     assert first_start == _dtstart(_feed(one, region_link), drill["id"])
 
     moved = start + timedelta(days=2)
-    answer = other.call("PATCH", f"/api/v1/drills/{drill['id']}", {
-        "version": drill["version"], "starts_at": moved.isoformat(),
-        "ends_at": (moved + timedelta(hours=1)).isoformat()})
+    answer = other.call(
+        "PATCH",
+        f"/api/v1/drills/{drill['id']}",
+        {
+            "version": drill["version"],
+            "starts_at": moved.isoformat(),
+            "ends_at": (moved + timedelta(hours=1)).isoformat(),
+        },
+    )
     assert answer.status == 200, answer.text
     assert _dtstart(_feed(one, region_link), drill["id"]) == _dtstart(_feed(other, region_link), drill["id"])
     assert _dtstart(_feed(one, region_link), drill["id"]) != first_start
 
-    answer = one.call("POST", f"/api/v1/drills/{drill['id']}/cancel", {"reason": "改期", "version": answer.json["version"]})
+    answer = one.call(
+        "POST", f"/api/v1/drills/{drill['id']}/cancel", {"reason": "改期", "version": answer.json["version"]}
+    )
     assert answer.status == 200, answer.text
     assert "STATUS:CANCELLED" in _feed(other, region_link)
 
@@ -134,10 +187,23 @@ def test_a_secret_drill_cached_for_an_insider_is_never_served_to_a_participant(m
     staff_links = Client(other.base).api_token(staff, PASSWORD).call("GET", "/api/v1/me/feeds").json
     coordinator_links = Client(one.base).api_token(coordinator, PASSWORD).call("GET", "/api/v1/me/feeds").json
     start = datetime.now(BEIJING).replace(microsecond=0, second=0, minute=0) + timedelta(days=20)
-    secret = _created(Client(one.base).api_token(coordinator, PASSWORD).call("POST", "/api/v1/drills", {
-        "title": "双盲桌面推演", "form": "tabletop", "double_blind": True, "organizer_region_code": WUSU,
-        "participant_org_ids": [org_id], "starts_at": start.isoformat(),
-        "ends_at": (start + timedelta(hours=2)).isoformat()}))
+    secret = _created(
+        Client(one.base)
+        .api_token(coordinator, PASSWORD)
+        .call(
+            "POST",
+            "/api/v1/drills",
+            {
+                "title": "双盲桌面推演",
+                "form": "tabletop",
+                "double_blind": True,
+                "organizer_region_code": WUSU,
+                "participant_org_ids": [org_id],
+                "starts_at": start.isoformat(),
+                "ends_at": (start + timedelta(hours=2)).isoformat(),
+            },
+        )
+    )
     for machine in (one, other):  # the insider's feeds are rendered (and kept) first, on both machines
         assert f"drill-{secret['id']}@" in _feed(machine, coordinator_links["region"]["url"])
     for machine in (one, other):
@@ -156,8 +222,12 @@ def test_a_drill_completed_through_one_machine_counts_in_the_other_s_compliance_
     def achieved() -> int:
         answer = reader.call("GET", f"/api/v1/compliance?year={year}&region={WUSU}")
         assert answer.status == 200, answer.text
-        return sum(result["achieved"] for rule in answer.json["rules"] for result in rule["results"]
-                   if result["subject"] == {"type": "org", "id": org_id, "name": "合规测试学校"})
+        return sum(
+            result["achieved"]
+            for rule in answer.json["rules"]
+            for result in rule["results"]
+            if result["subject"] == {"type": "org", "id": org_id, "name": "合规测试学校"}
+        )
 
     before = achieved()  # evaluated and kept on the other machine
     held = datetime.now(BEIJING).replace(microsecond=0) - timedelta(days=1)
@@ -173,8 +243,9 @@ def test_of_the_two_machines_schedulers_one_runs_the_jobs_and_each_moment_once(m
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with engine.connect() as connection:
-                runs = connection.execute(sa.select(JobRun.scheduled_for, JobRun.holder)
-                                          .where(JobRun.job == "drill_reminders")).all()
+                runs = connection.execute(
+                    sa.select(JobRun.scheduled_for, JobRun.holder).where(JobRun.job == "drill_reminders")
+                ).all()
                 holders = connection.scalars(sa.select(SchedulerLease.holder)).all()
             if len(runs) >= 3:
                 break

@@ -14,5 +14,10 @@ def test_login_and_home_in_chinese(client, make_user):
 def test_api_me(client, make_user):
     user = make_user(role=Role.COORDINATOR)
     response = client.get("/api/v1/me", headers=token_for(client, user))
-    assert response.get_json() == {"id": user.id, "username": user.username, "role": "coordinator",
-                                   "region_code": "654202", "org_id": None}
+    assert response.get_json() == {
+        "id": user.id,
+        "username": user.username,
+        "role": "coordinator",
+        "region_code": "654202",
+        "org_id": None,
+    }

@@ -1,4 +1,5 @@
 """drillmgr/static/forms.js in Debian's chromium: what a user typed is not lost on the way."""
+
 import pytest
 
 from tests.test_browser import page, server  # noqa: F401 — fixtures

@@ -1,4 +1,5 @@
 """Every user-facing message in the code and templates has a Simplified Chinese translation."""
+
 from pathlib import Path
 
 
@@ -8,8 +9,13 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "drillmgr"
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2),
-            "lazy_pgettext": ((1, "c"), 2)}
+KEYWORDS = {
+    **DEFAULT_KEYWORDS,
+    "_l": None,
+    "lazy_gettext": None,
+    "lazy_ngettext": (1, 2),
+    "lazy_pgettext": ((1, "c"), 2),
+}
 
 
 def extracted_messages() -> dict:
@@ -20,7 +26,8 @@ def extracted_messages() -> dict:
     found = {}
     for folder in (PACKAGE, ROOT / "templates"):
         for filename, lineno, message, _comments, context in extract_from_dir(
-                str(folder), method_map, options_map, keywords=KEYWORDS, strip_comment_tags=True):
+            str(folder), method_map, options_map, keywords=KEYWORDS, strip_comment_tags=True
+        ):
             msgid = message if isinstance(message, str) else message[0]
             found.setdefault((context, msgid), f"{folder.name}/{filename}:{lineno}")
     return found
@@ -49,10 +56,13 @@ def test_every_message_has_a_chinese_translation():
     assert len(messages) > 150, "extraction found suspiciously few messages"
     translated = merged_translations()
     missing = sorted((where, key) for key, where in messages.items() if key not in translated)
-    report = "\n".join(f"  {where}: {msgid!r}" + (f" (context {context!r})" if context else "")
-                       for where, (context, msgid) in missing)
-    assert not missing, (f"{len(missing)} messages have no zh_CN translation "
-                         f"(run `make messages FEATURE=<feature>` and fill the msgstr):\n{report}")
+    report = "\n".join(
+        f"  {where}: {msgid!r}" + (f" (context {context!r})" if context else "") for where, (context, msgid) in missing
+    )
+    assert not missing, (
+        f"{len(missing)} messages have no zh_CN translation "
+        f"(run `make messages FEATURE=<feature>` and fill the msgstr):\n{report}"
+    )
 
 
 def test_catalogues_are_well_formed():

@@ -1,6 +1,7 @@
 """Every menu page and the main detail and form pages, for every role, as a user sees them: the right answer
 (200, or 403 where the role may not go), Chinese by default with the page's Chinese heading, and no English
 text that the catalogues translate left showing on a Chinese page."""
+
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -57,8 +58,14 @@ def _translated_msgids() -> set[str]:
         with po.open("rb") as handle:
             catalog = read_po(handle)
         for message in catalog:
-            if (message.id and isinstance(message.id, str) and message.string and "%" not in message.id
-                    and any(c.isalpha() for c in message.id) and message.id != message.string):
+            if (
+                message.id
+                and isinstance(message.id, str)
+                and message.string
+                and "%" not in message.id
+                and any(c.isalpha() for c in message.id)
+                and message.id != message.string
+            ):
                 found.add(message.id.strip())
     return found
 
@@ -70,6 +77,7 @@ ALLOWED = {"English", "Outlook", "Thunderbird", "PDF", "Excel", "Word", "Asia/Sh
 
 class _Text(HTMLParser):
     """The text a user reads: text nodes and the labels of controls, leaving out scripts, styles and code."""
+
     SKIP = {"script", "style", "code", "pre", "option"}
 
     def __init__(self):
@@ -104,32 +112,55 @@ def demo(make_drill):
     seed_demo(org_count=120, drill_count=60)
     users = {u.username: u for u in db.session.scalars(sa.select(User).where(User.is_demo.is_(True)))}
     school = users["school"]
-    drills = db.session.scalars(sa.select(Drill).where(Drill.organizer_org_id == school.org_id,
-                                                       Drill.double_blind.is_(False))).all()
+    drills = db.session.scalars(
+        sa.select(Drill).where(Drill.organizer_org_id == school.org_id, Drill.double_blind.is_(False))
+    ).all()
     completed = next(d for d in drills if d.status == DrillStatus.COMPLETED)
     planned = make_drill(organizer=db.session.get(Organisation, school.org_id), title="（测试）避险疏散演练")
-    finding = findings.add_drill_finding(school, completed, {
-        "summary": "楼梯口拥堵", "severity": "major", "category": "facility",
-        "corrective_action": {"description": "增设引导员", "owner": school.id,
-                              "due_on": (local_today() + timedelta(days=10)).isoformat()}})
+    finding = findings.add_drill_finding(
+        school,
+        completed,
+        {
+            "summary": "楼梯口拥堵",
+            "severity": "major",
+            "category": "facility",
+            "corrective_action": {
+                "description": "增设引导员",
+                "owner": school.id,
+                "due_on": (local_today() + timedelta(days=10)).isoformat(),
+            },
+        },
+    )
     db.session.commit()
-    run = db.session.scalar(sa.select(ChecklistRun).where(ChecklistRun.org_id == school.org_id)
-                            .order_by(ChecklistRun.id))
+    run = db.session.scalar(
+        sa.select(ChecklistRun).where(ChecklistRun.org_id == school.org_id).order_by(ChecklistRun.id)
+    )
     org_path = db.session.get(Region, db.session.get(Organisation, school.org_id).region_code).path
     # The school's county coordinator sees its records; the other county's gets a 404, as if they did not exist.
-    county = {"admin", "viewer", "school"} | {name for name in ("wusu", "shawan")
-                                              if f"/{users[name].region_code}/" in org_path}
+    county = {"admin", "viewer", "school"} | {
+        name for name in ("wusu", "shawan") if f"/{users[name].region_code}/" in org_path
+    }
 
     def first_in_county(model, newest=False):
         order = model.id.desc() if newest else model.id
-        return db.session.scalar(sa.select(model.id).join(Region, Region.code == model.region_code)
-                                 .where(sa.literal(org_path).startswith(Region.path)).order_by(order))
+        return db.session.scalar(
+            sa.select(model.id)
+            .join(Region, Region.code == model.region_code)
+            .where(sa.literal(org_path).startswith(Region.path))
+            .order_by(order)
+        )
 
     ids = {
-        "county": county, "completed": completed.id, "planned": planned.id, "finding": finding.id,
-        "org": school.org_id, "run": run.id if run else None, "user": school.id,
+        "county": county,
+        "completed": completed.id,
+        "planned": planned.id,
+        "finding": finding.id,
+        "org": school.org_id,
+        "run": run.id if run else None,
+        "user": school.id,
         "template": db.session.scalar(sa.select(ChecklistTemplate.id).order_by(ChecklistTemplate.id)),
-        "activity": first_in_county(OutreachActivity, newest=True), "site": first_in_county(DemonstrationSite),
+        "activity": first_in_county(OutreachActivity, newest=True),
+        "site": first_in_county(DemonstrationSite),
     }
     return users, ids
 
@@ -188,9 +219,14 @@ def test_pages_answer_each_role_in_chinese_without_leftover_english(app, demo):
 def test_english_pages_speak_english(app, client, demo):
     users, ids = demo
     _visit(client, users["admin"], "en")
-    for url, heading in [("/drills/", "Drills"), ("/drills/calendar", "Drill calendar"),
-                         ("/findings/actions", "Corrective actions"), ("/outreach/coverage", "Six-into"),
-                         (f"/drills/{ids['completed']}", "Participation"), ("/calendars/subscribe", "Subscribe")]:
+    for url, heading in [
+        ("/drills/", "Drills"),
+        ("/drills/calendar", "Drill calendar"),
+        ("/findings/actions", "Corrective actions"),
+        ("/outreach/coverage", "Six-into"),
+        (f"/drills/{ids['completed']}", "Participation"),
+        ("/calendars/subscribe", "Subscribe"),
+    ]:
         response = client.get(url)
         assert response.status_code == 200, url
         html = response.get_data(as_text=True)

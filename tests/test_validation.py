@@ -1,5 +1,6 @@
 """Hostile input never makes a 500 (issue 10 item 4): ids beyond the column's range, NUL bytes, lone surrogates,
 deep JSON, dates at the end of the calendar, huge page numbers — on the API and on the web pages."""
+
 import pytest
 
 from drillmgr.enums import Role
@@ -37,32 +38,52 @@ def test_ids_beyond_the_column_are_404_on_every_api_path(app, client, auth, numb
 
 def test_ids_beyond_the_column_are_404_on_web_pages(client, admin, make_drill):
     login(client, admin)
-    for path in (f"/drills/{MAX_ID + 1}", f"/drills/{HUGE}", f"/orgs/{MAX_ID + 1}", f"/users/{HUGE}",
-                 f"/findings/{MAX_ID + 1}"):
+    for path in (
+        f"/drills/{MAX_ID + 1}",
+        f"/drills/{HUGE}",
+        f"/orgs/{MAX_ID + 1}",
+        f"/users/{HUGE}",
+        f"/findings/{MAX_ID + 1}",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
         assert "页面不存在，或您无权查看" in response.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("query, field", [
-    ("/drills?org=2147483648", "org"), (f"/drills?org={HUGE}", "org"), ("/findings?org=2147483648", "org"),
-    ("/checklist-runs?org=2147483648", "org"), ("/checklist-runs?drill=2147483648", "drill"),
-    ("/drills?to=9999-12-31", "to"), ("/drills?from=0001-01-01", "from"), ("/drills?to=", "to"),
-    ("/reports/half-year?half=", "half"), ("/outreach?year=2026%00", "year"), ("/orgs?q=a%00b", "q"),
-    ("/drills?region=%00", "region"), ("/orgs?region=0000000000000", "region"),
-    ("/users?per_page=501", "per_page"), (f"/users?page={HUGE}", "page"),
-])
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("/drills?org=2147483648", "org"),
+        (f"/drills?org={HUGE}", "org"),
+        ("/findings?org=2147483648", "org"),
+        ("/checklist-runs?org=2147483648", "org"),
+        ("/checklist-runs?drill=2147483648", "drill"),
+        ("/drills?to=9999-12-31", "to"),
+        ("/drills?from=0001-01-01", "from"),
+        ("/drills?to=", "to"),
+        ("/reports/half-year?half=", "half"),
+        ("/outreach?year=2026%00", "year"),
+        ("/orgs?q=a%00b", "q"),
+        ("/drills?region=%00", "region"),
+        ("/orgs?region=0000000000000", "region"),
+        ("/users?per_page=501", "per_page"),
+        (f"/users?page={HUGE}", "page"),
+    ],
+)
 def test_out_of_range_filters_are_a_problem_naming_the_field(client, auth, query, field):
     response = client.get(f"/api/v1{query}", headers=auth)
     assert response.status_code in (400, 422), response.get_data(as_text=True)
     assert field in assert_problem(response, response.status_code)["errors"]
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"name": "a\u0000b", "kind": "school", "region_code": WUSU}, "name"),
-    ({"name": "ok", "kind": "school", "region_code": WUSU, "headcount": 1099511627776}, "headcount"),
-    ({"name": "ok", "kind": "school", "region_code": WUSU, "headcount": int(HUGE)}, "headcount"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"name": "a\u0000b", "kind": "school", "region_code": WUSU}, "name"),
+        ({"name": "ok", "kind": "school", "region_code": WUSU, "headcount": 1099511627776}, "headcount"),
+        ({"name": "ok", "kind": "school", "region_code": WUSU, "headcount": int(HUGE)}, "headcount"),
+    ],
+)
 def test_hostile_json_fields_are_422_naming_the_field(client, auth, body, field):
     response = client.post("/api/v1/orgs", json=body, headers=auth)
     assert field in assert_problem(response, 422)["errors"]
@@ -79,31 +100,60 @@ def test_a_huge_version_is_422_not_500(client, auth, make_org):
 def test_ids_in_bodies_beyond_the_column_are_422(client, auth):
     response = client.post("/api/v1/checklist-runs", json={"org_id": 2**40}, headers=auth)
     assert "org_id" in assert_problem(response, 422)["errors"]
-    response = client.post("/api/v1/drills", headers=auth, json={
-        "title": "演练", "form": "evacuation", "starts_at": "2030-01-01T10:00:00+08:00",
-        "ends_at": "2030-01-01T11:00:00+08:00", "organizer_region_code": WUSU, "participant_org_ids": [2**31]})
+    response = client.post(
+        "/api/v1/drills",
+        headers=auth,
+        json={
+            "title": "演练",
+            "form": "evacuation",
+            "starts_at": "2030-01-01T10:00:00+08:00",
+            "ends_at": "2030-01-01T11:00:00+08:00",
+            "organizer_region_code": WUSU,
+            "participant_org_ids": [2**31],
+        },
+    )
     assert "participant_org_ids" in assert_problem(response, 422)["errors"]
 
 
 def test_ids_in_patches_beyond_the_column_are_422_before_any_lookup(client, auth):
     """Found by the fuzzer: a PATCH with an organisation id of 2**80 reached the organisation lookup (500)."""
-    activity = client.post("/api/v1/outreach", headers=auth, json={
-        "kind": "observance_campaign", "title": "宣传", "observance_day": "10-13", "held_on": "2025-10-13",
-        "region_code": WUSU, "channels": ["internet"], "audience": 100}).get_json()
-    response = client.patch(f"/api/v1/outreach/{activity['id']}", headers=auth,
-                            json={"organizer_org_id": 2**80, "version": activity["version"]})
+    activity = client.post(
+        "/api/v1/outreach",
+        headers=auth,
+        json={
+            "kind": "observance_campaign",
+            "title": "宣传",
+            "observance_day": "10-13",
+            "held_on": "2025-10-13",
+            "region_code": WUSU,
+            "channels": ["internet"],
+            "audience": 100,
+        },
+    ).get_json()
+    response = client.patch(
+        f"/api/v1/outreach/{activity['id']}",
+        headers=auth,
+        json={"organizer_org_id": 2**80, "version": activity["version"]},
+    )
     assert "organizer_org_id" in assert_problem(response, 422)["errors"]
-    site = client.post("/api/v1/demonstration-sites", headers=auth, json={
-        "kind": "school", "name": "示范校", "region_code": WUSU, "year": 2025}).get_json()
-    response = client.patch(f"/api/v1/demonstration-sites/{site['id']}", headers=auth,
-                            json={"org_id": 2**80, "kind": "community", "version": site["version"]})
+    site = client.post(
+        "/api/v1/demonstration-sites",
+        headers=auth,
+        json={"kind": "school", "name": "示范校", "region_code": WUSU, "year": 2025},
+    ).get_json()
+    response = client.patch(
+        f"/api/v1/demonstration-sites/{site['id']}",
+        headers=auth,
+        json={"org_id": 2**80, "kind": "community", "version": site["version"]},
+    )
     assert "org_id" in assert_problem(response, 422)["errors"]
     kept = client.get("/api/v1/demonstration-sites", headers=auth).get_json()["items"]
     assert [(s["id"], s["kind"]) for s in kept] == [(site["id"], "school")]
 
 
-@pytest.mark.parametrize("raw", [b"[" * 1000 + b"]" * 1000, b'{"a":' * 1000 + b"1" + b"}" * 1000,
-                                 b"[" * 100_000 + b"]" * 100_000])
+@pytest.mark.parametrize(
+    "raw", [b"[" * 1000 + b"]" * 1000, b'{"a":' * 1000 + b"1" + b"}" * 1000, b"[" * 100_000 + b"]" * 100_000]
+)
 def test_deeply_nested_json_is_422(client, auth, raw):
     response = client.post("/api/v1/orgs", data=raw, headers=auth | {"Content-Type": "application/json"})
     assert_problem(response, 422)
@@ -118,9 +168,17 @@ def test_lone_surrogate_escape_and_nan_in_raw_json(client, auth):
 
 
 def test_dates_at_the_end_of_the_calendar_are_422(client, auth):
-    response = client.post("/api/v1/drills", headers=auth, json={
-        "title": "演练", "form": "evacuation", "starts_at": "9999-12-31T23:00:00+00:00",
-        "ends_at": "9999-12-31T23:30:00-08:00", "organizer_region_code": WUSU})
+    response = client.post(
+        "/api/v1/drills",
+        headers=auth,
+        json={
+            "title": "演练",
+            "form": "evacuation",
+            "starts_at": "9999-12-31T23:00:00+00:00",
+            "ends_at": "9999-12-31T23:30:00-08:00",
+            "organizer_region_code": WUSU,
+        },
+    )
     errors = assert_problem(response, 422)["errors"]
     assert "starts_at" in errors and "ends_at" in errors
 
@@ -129,20 +187,49 @@ def test_nul_in_a_path_is_404(client, auth):
     assert client.get("/api/v1/drills%00", headers=auth).status_code == 404
 
 
-HOSTILE_ARGS = {"page": HUGE, "year": HUGE, "month": "13", "org": str(MAX_ID + 1), "drill": HUGE,
-                "to": "9999-12-31", "from": "0001-01-01", "half": "3", "region": "6542\u0000", "q": "a\u0000b",
-                "kind": "\u0000", "status": "x", "unread": "1", "job": "x", "format": "xlsx", "mine": HUGE}
+HOSTILE_ARGS = {
+    "page": HUGE,
+    "year": HUGE,
+    "month": "13",
+    "org": str(MAX_ID + 1),
+    "drill": HUGE,
+    "to": "9999-12-31",
+    "from": "0001-01-01",
+    "half": "3",
+    "region": "6542\u0000",
+    "q": "a\u0000b",
+    "kind": "\u0000",
+    "status": "x",
+    "unread": "1",
+    "job": "x",
+    "format": "xlsx",
+    "mine": HUGE,
+}
 
 
-@pytest.mark.parametrize("args", [HOSTILE_ARGS, {"page": HUGE}, {"year": HUGE, "month": HUGE},
-                                  {"year": "0", "month": "0"}, {"to": "9999-12-31"}, {"org": HUGE},
-                                  {"year": "9999", "month": "12"}, {"year": "1", "month": "1"}])
+@pytest.mark.parametrize(
+    "args",
+    [
+        HOSTILE_ARGS,
+        {"page": HUGE},
+        {"year": HUGE, "month": HUGE},
+        {"year": "0", "month": "0"},
+        {"to": "9999-12-31"},
+        {"org": HUGE},
+        {"year": "9999", "month": "12"},
+        {"year": "1", "month": "1"},
+    ],
+)
 def test_no_web_page_answers_500_to_hostile_query_arguments(app, client, admin, args):
     login(client, admin)
     failures = []
     for rule in app.url_map.iter_rules():
-        if ("GET" not in rule.methods or rule.arguments or rule.endpoint.startswith("api.")
-                or rule.endpoint in ("static", "accounts.logout")):
+        if (
+            "GET" not in rule.methods
+            or rule.arguments
+            or rule.endpoint.startswith("api.")
+            or rule.endpoint in ("static", "accounts.logout")
+        ):
             continue
         try:
             status = client.get(rule.rule, query_string=args).status_code

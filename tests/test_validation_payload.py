@@ -1,4 +1,5 @@
 """Reading input: Payload converts each field or records a message for it."""
+
 import pytest
 
 from drillmgr.enums import OrgKind
@@ -9,8 +10,19 @@ pytestmark = pytest.mark.usefixtures("english")
 
 
 def test_payload_readers():
-    p = Payload({"s": "  text ", "i": "42", "b": True, "d": "2026-06-07", "t": "2026-05-12T10:00:00+08:00",
-                 "kind": "school", "ids": [3, 3, 4], "kinds": ["school", "hospital", "school"], "n": "1.5"})
+    p = Payload(
+        {
+            "s": "  text ",
+            "i": "42",
+            "b": True,
+            "d": "2026-06-07",
+            "t": "2026-05-12T10:00:00+08:00",
+            "kind": "school",
+            "ids": [3, 3, 4],
+            "kinds": ["school", "hospital", "school"],
+            "n": "1.5",
+        }
+    )
     assert p.string("s") == "text"
     assert p.integer("i") == 42
     assert p.boolean("b") is True
@@ -25,8 +37,7 @@ def test_payload_readers():
 
 
 def test_payload_errors():
-    p = Payload({"i": True, "t": "2026-05-12T10:00:00", "b": "yes", "ids": [1, "2"], "n": "NaN", "d": "7 June",
-                 "s": 5})
+    p = Payload({"i": True, "t": "2026-05-12T10:00:00", "b": "yes", "ids": [1, "2"], "n": "NaN", "d": "7 June", "s": 5})
     p.integer("i")
     p.datetime("t")
     p.boolean("b")

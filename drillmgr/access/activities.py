@@ -1,4 +1,5 @@
 """Public education (outreach activities, demonstration sites) and readiness checklist runs."""
+
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from drillmgr.outreach.models import DemonstrationSite, OutreachActivity
 
 # Unit staff see and record their own unit's activities and checklist runs; coordinators and viewers
 # see their region's subtree, coordinators act in it; admins do everything; viewers never change.
+
 
 def outreach_clause(user: User) -> sa.ColumnElement[bool]:
     if user.role == Role.ORG_STAFF:
@@ -35,10 +37,14 @@ def can_record_outreach(user: User, region_code: str, organizer_org: Organisatio
         return True
     if user.role == Role.COORDINATOR:
         return region_in_subtree(region_code, user.region_code) and (
-            organizer_org is None or region_in_subtree(organizer_org.region_code, user.region_code))
+            organizer_org is None or region_in_subtree(organizer_org.region_code, user.region_code)
+        )
     if user.role == Role.ORG_STAFF:
-        return (organizer_org is not None and organizer_org.id == user.org_id
-                and region_in_subtree(region_code, organizer_org.region_code))
+        return (
+            organizer_org is not None
+            and organizer_org.id == user.org_id
+            and region_in_subtree(region_code, organizer_org.region_code)
+        )
     return False
 
 
@@ -70,14 +76,21 @@ def checklist_run_clause(user: User, now: datetime | None = None) -> sa.ColumnEl
         scope = ChecklistRun.org_id == user.org_id if user.org_id else sa.false()
     else:
         scope = region_clause(user, ChecklistRun.region_code)
-    drill_visible = sa.or_(ChecklistRun.drill_id.is_(None),
-                           ChecklistRun.drill_id.in_(sa.select(Drill.id).where(drill_clause(user, now))))
+    drill_visible = sa.or_(
+        ChecklistRun.drill_id.is_(None), ChecklistRun.drill_id.in_(sa.select(Drill.id).where(drill_clause(user, now)))
+    )
     return sa.and_(scope, drill_visible)
 
 
 def can_view_checklist_run(user: User, run: ChecklistRun, now: datetime | None = None) -> bool:
-    return db.session.execute(sa.select(sa.func.count()).select_from(ChecklistRun).where(
-        ChecklistRun.id == run.id, checklist_run_clause(user, now))).scalar_one() > 0
+    return (
+        db.session.execute(
+            sa.select(sa.func.count())
+            .select_from(ChecklistRun)
+            .where(ChecklistRun.id == run.id, checklist_run_clause(user, now))
+        ).scalar_one()
+        > 0
+    )
 
 
 def can_fill_checklist_run(user: User, run: ChecklistRun) -> bool:

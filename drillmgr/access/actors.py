@@ -1,4 +1,5 @@
 """Who acts: a signed-in user, or SYSTEM (the scheduler's jobs and the command line); and the refusals."""
+
 from typing import NoReturn
 
 from flask_babel import gettext as _

@@ -1,4 +1,5 @@
 """Compliance dashboards, reports and their submission, and reminders."""
+
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -60,8 +61,7 @@ def can_edit_compliance_rules(user: User) -> bool:
 
 def can_submit_half_year_report(user: User, region: Region) -> bool:
     """A county's report is submitted by a coordinator acting for that county; the prefecture decides."""
-    return (user.role == Role.COORDINATOR and region.level == RegionLevel.COUNTY
-            and can_manage_region(user, region.code))
+    return user.role == Role.COORDINATOR and region.level == RegionLevel.COUNTY and can_manage_region(user, region.code)
 
 
 def can_decide_half_year_report(user: User) -> bool:

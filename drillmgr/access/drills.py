@@ -1,6 +1,7 @@
 """Drills: the scope of each role, the double-blind clause (a double-blind drill before its start is hidden
 from everyone but its organiser, its evaluators, coordinators of its region and admins), and who plans, edits
 and files them."""
+
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -49,9 +50,7 @@ def drill_insider_clause(user: User) -> sa.ColumnElement[bool]:
         return sa.true()
     if user.role == Role.COORDINATOR:
         subtree = subtree_codes(user.region_code)
-        return sa.or_(
-            Drill.region_code.in_(subtree), Drill.organizer_region_code.in_(subtree), is_evaluator(user)
-        )
+        return sa.or_(Drill.region_code.in_(subtree), Drill.organizer_region_code.in_(subtree), is_evaluator(user))
     if user.role == Role.ORG_STAFF:
         return sa.or_(Drill.organizer_org_id == user.org_id, is_evaluator(user))
     return is_evaluator(user)
@@ -95,15 +94,25 @@ def can_see_series_plan(user: User, series: DrillSeries, now: datetime | None = 
         return True
     now = now or utcnow()
     of_series = Drill.series_id == series.id
-    hidden_ahead = db.session.execute(sa.select(sa.func.count()).select_from(Drill).where(
-        of_series, secret_from_clause(user, now))).scalar_one() > 0
+    hidden_ahead = (
+        db.session.execute(
+            sa.select(sa.func.count()).select_from(Drill).where(of_series, secret_from_clause(user, now))
+        ).scalar_one()
+        > 0
+    )
     if hidden_ahead:
         return False
     if not (series.template or {}).get("double_blind"):
         return True
     # Occurrences beyond the horizon are not made yet: an outsider of the made ones is an outsider of those.
-    outsider = db.session.execute(sa.select(sa.func.count()).select_from(Drill).where(
-        of_series, Drill.double_blind.is_(True), _outsider_clause(user))).scalar_one() > 0
+    outsider = (
+        db.session.execute(
+            sa.select(sa.func.count())
+            .select_from(Drill)
+            .where(of_series, Drill.double_blind.is_(True), _outsider_clause(user))
+        ).scalar_one()
+        > 0
+    )
     return not (outsider and _series_continues(series, now))
 
 
@@ -117,9 +126,12 @@ def _series_continues(series: DrillSeries, now: datetime) -> bool:
 
 
 def can_view_drill(user: User, drill: Drill, now: datetime | None = None) -> bool:
-    return db.session.execute(
-        sa.select(sa.func.count()).select_from(Drill).where(Drill.id == drill.id, drill_clause(user, now))
-    ).scalar_one() > 0
+    return (
+        db.session.execute(
+            sa.select(sa.func.count()).select_from(Drill).where(Drill.id == drill.id, drill_clause(user, now))
+        ).scalar_one()
+        > 0
+    )
 
 
 def get_visible_drill(user: User, drill_id: int, now: datetime | None = None) -> Drill:
@@ -180,6 +192,7 @@ def can_reopen_filing(user: User, drill: Drill) -> bool:
 
 # --- whom a drill may involve ----------------------------------------------------------------
 
+
 def _own_org_region(user: User) -> sa.ScalarSelect[str]:
     return sa.select(Organisation.region_code).where(Organisation.id == user.org_id).scalar_subquery()
 
@@ -208,8 +221,11 @@ def evaluator_candidate_clause(user: User) -> sa.ColumnElement[bool]:
         if county is None:
             return User.id == user.id
         subtree = subtree_codes(county)
-        return sa.and_(User.active.is_(True), sa.or_(
-            User.region_code.in_(subtree),
-            User.org_id.in_(sa.select(Organisation.id).where(Organisation.region_code.in_(subtree))),
-        ))
+        return sa.and_(
+            User.active.is_(True),
+            sa.or_(
+                User.region_code.in_(subtree),
+                User.org_id.in_(sa.select(Organisation.id).where(Organisation.region_code.in_(subtree))),
+            ),
+        )
     return sa.false()

@@ -1,4 +1,5 @@
 """Exercises: objectives, the MSEL of injects, the live session, evaluation and feedback."""
+
 from datetime import datetime
 
 from drillmgr.access.drills import can_edit_drill, can_view_drill
@@ -14,6 +15,7 @@ from drillmgr.exercises.models import ExerciseSession
 # (and of a double-blind drill, nothing of the drill: drill_clause); once it runs, whoever may see the drill
 # sees the released injects, and staff of the participating units answer them.
 
+
 def can_design_exercise(user: User, drill: Drill) -> bool:
     """Objectives, injects, the MSEL, the console and the report: the drill's organisers (can_edit_drill)."""
     return can_edit_drill(user, drill)
@@ -28,8 +30,9 @@ def can_see_exercise_design(user: User, drill: Drill) -> bool:
     return can_design_exercise(user, drill) or is_drill_evaluator(user, drill)
 
 
-def can_view_live_exercise(user: User, drill: Drill, session: ExerciseSession | None,
-                           now: datetime | None = None) -> bool:
+def can_view_live_exercise(
+    user: User, drill: Drill, session: ExerciseSession | None, now: datetime | None = None
+) -> bool:
     """The released injects: once the live session has started, for whoever may see the drill (which a
     double-blind drill's players may only from its start); the design's insiders always."""
     if not can_view_drill(user, drill, now):
@@ -39,8 +42,11 @@ def can_view_live_exercise(user: User, drill: Drill, session: ExerciseSession | 
 
 def can_respond_to_injects(user: User, drill: Drill) -> bool:
     """Players: staff of a unit taking part in the drill."""
-    return (user.role == Role.ORG_STAFF and user.org_id is not None
-            and any(org.id == user.org_id for org in drill.participants))
+    return (
+        user.role == Role.ORG_STAFF
+        and user.org_id is not None
+        and any(org.id == user.org_id for org in drill.participants)
+    )
 
 
 def can_evaluate_exercise(user: User, drill: Drill) -> bool:

@@ -1,4 +1,5 @@
 """Calendar feeds, notifications and the scheduler's record."""
+
 import sqlalchemy as sa
 
 from drillmgr.access.drills import is_evaluator
@@ -60,7 +61,8 @@ def feed_home_region(user: User) -> str | None:
         return None
     if user.role == Role.ADMIN:
         return user.region_code or db.session.scalar(
-            sa.select(Region.code).where(Region.parent_code.is_(None)).order_by(Region.code).limit(1))
+            sa.select(Region.code).where(Region.parent_code.is_(None)).order_by(Region.code).limit(1)
+        )
     return user.region_code
 
 
@@ -72,6 +74,7 @@ def feed_shows_report_deadlines(user: User) -> bool:
 
 
 # --- notifications and the scheduler's record ------------------------------------------------
+
 
 def notification_clause(user: User) -> sa.ColumnElement[bool]:
     """Everyone sees their own notifications, and nobody else's."""

@@ -1,4 +1,5 @@
 """Findings and corrective actions."""
+
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -19,6 +20,7 @@ from drillmgr.regions.models import Region
 # without a drill follow its organisation or region. Owners see their own actions too, except
 # those of a double-blind drill that is still secret from them: ownership never beats secrecy.
 
+
 def finding_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[bool]:
     if user.role == Role.ADMIN:
         return sa.true()
@@ -32,15 +34,21 @@ def finding_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[
         without_drill = sa.false()
     owned = sa.and_(
         Finding.id.in_(sa.select(CorrectiveAction.finding_id).where(CorrectiveAction.owner_id == user.id)),
-        sa.or_(Finding.drill_id.is_(None),
-               Finding.drill_id.not_in(sa.select(Drill.id).where(secret_from_clause(user, now)))))
+        sa.or_(
+            Finding.drill_id.is_(None),
+            Finding.drill_id.not_in(sa.select(Drill.id).where(secret_from_clause(user, now))),
+        ),
+    )
     return sa.or_(of_visible_drill, sa.and_(Finding.drill_id.is_(None), without_drill), owned)
 
 
 def can_view_finding(user: User, finding: Finding, now: datetime | None = None) -> bool:
-    return db.session.execute(
-        sa.select(sa.func.count()).select_from(Finding).where(Finding.id == finding.id, finding_clause(user, now))
-    ).scalar_one() > 0
+    return (
+        db.session.execute(
+            sa.select(sa.func.count()).select_from(Finding).where(Finding.id == finding.id, finding_clause(user, now))
+        ).scalar_one()
+        > 0
+    )
 
 
 def get_visible_finding(user: User, finding_id: int) -> Finding:
@@ -63,8 +71,9 @@ def can_manage_finding(user: User, finding: Finding) -> bool:
     return _can_manage_scope(user, finding.region_code, finding.org_id)
 
 
-def can_verify_action(user: User, action: CorrectiveAction, may_manage: bool | None = None,
-                      may_decide: bool | None = None) -> bool:
+def can_verify_action(
+    user: User, action: CorrectiveAction, may_manage: bool | None = None, may_decide: bool | None = None
+) -> bool:
     """Dynamic close-out (动态销号): someone other than the owner who manages the finding or
     coordinates its region. The two flags let a page that shows many actions of one drill ask once."""
     if user.id == action.owner_id:
@@ -104,15 +113,20 @@ def finding_owner_clause(finding: Finding, now: datetime | None = None) -> sa.Co
     return action_owner_clause(finding.region_code, org_ids, [u.id for u in drill.evaluators])
 
 
-def action_owner_clause(region_code: str, org_ids: Iterable[int],
-                        user_ids: Iterable[int] = ()) -> sa.ColumnElement[bool]:
+def action_owner_clause(
+    region_code: str, org_ids: Iterable[int], user_ids: Iterable[int] = ()
+) -> sa.ColumnElement[bool]:
     """Users who may own a corrective action in this scope: admins, coordinators of a region above
     it, staff of the units concerned and the named users (a drill's evaluators). Never viewers."""
     region_path = sa.select(Region.path).where(Region.code == region_code).scalar_subquery()
     ancestors = sa.select(Region.code).where(region_path.startswith(Region.path, autoescape=False))
-    return sa.and_(User.active.is_(True), User.role != Role.VIEWER, sa.or_(
-        User.role == Role.ADMIN,
-        sa.and_(User.role == Role.COORDINATOR, User.region_code.in_(ancestors)),
-        sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(list(org_ids))),
-        User.id.in_(list(user_ids)),
-    ))
+    return sa.and_(
+        User.active.is_(True),
+        User.role != Role.VIEWER,
+        sa.or_(
+            User.role == Role.ADMIN,
+            sa.and_(User.role == Role.COORDINATOR, User.region_code.in_(ancestors)),
+            sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(list(org_ids))),
+            User.id.in_(list(user_ids)),
+        ),
+    )

@@ -3,6 +3,7 @@
 An admin sees everything; a coordinator or viewer sees their region's subtree; unit staff see their own
 organisation.
 """
+
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ Column = sa.SQLColumnExpression[Any]
 
 
 # --- regions ---------------------------------------------------------------------------------
+
 
 def subtree_codes(region_code: str | None) -> sa.Select[tuple[str]]:
     """A SELECT of the codes of `region_code` and every region below it."""
@@ -55,10 +57,14 @@ def can_view_region(user: User, region_code: str) -> bool:
         return db.session.get(Region, region_code) is not None
     if user.role in REGIONAL_ROLES and user.region_code:
         return region_in_subtree(region_code, user.region_code)
-    return db.session.execute(
-        sa.select(sa.func.count()).select_from(Region)
-        .where(Region.code == region_code, region_clause(user, Region.code))
-    ).scalar_one() > 0
+    return (
+        db.session.execute(
+            sa.select(sa.func.count())
+            .select_from(Region)
+            .where(Region.code == region_code, region_clause(user, Region.code))
+        ).scalar_one()
+        > 0
+    )
 
 
 def can_manage_region(user: Actor, region_code: str) -> bool:
@@ -78,6 +84,7 @@ def manage_region_clause(user: User, column: Column) -> sa.ColumnElement[bool]:
 
 
 # --- organisations ---------------------------------------------------------------------------
+
 
 def org_clause(user: User) -> sa.ColumnElement[bool]:
     if user.role == Role.ORG_STAFF:
@@ -109,6 +116,7 @@ def get_visible_org(user: User, org_id: int) -> Organisation:
 
 # --- users -----------------------------------------------------------------------------------
 
+
 def user_clause(actor: User) -> sa.ColumnElement[bool]:
     if actor.role == Role.ADMIN:
         return sa.true()
@@ -122,9 +130,12 @@ def user_clause(actor: User) -> sa.ColumnElement[bool]:
 
 
 def can_view_user(actor: User, target: User) -> bool:
-    return db.session.execute(
-        sa.select(sa.func.count()).select_from(User).where(User.id == target.id, user_clause(actor))
-    ).scalar_one() > 0
+    return (
+        db.session.execute(
+            sa.select(sa.func.count()).select_from(User).where(User.id == target.id, user_clause(actor))
+        ).scalar_one()
+        > 0
+    )
 
 
 def can_grant(actor: Actor, role: Role, region_code: str | None, org: Organisation | None) -> bool:

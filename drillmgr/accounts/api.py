@@ -1,4 +1,5 @@
 """Tokens, the caller and users over the JSON API (/api/v1)."""
+
 from flask import jsonify, url_for
 from flask_babel import gettext as _
 
@@ -17,9 +18,16 @@ register_schema("Me", UserSchema(only=ME_FIELDS), output=True)
 
 
 @bp.post("/auth/token")
-@describe("Exchange username and password for a bearer token", request="TokenRequest", response="Token",
-          public=True, errors={401: "Wrong username or password, or the account is inactive",
-                               429: "Too many attempts from this address (LOGIN_RATE_LIMIT); see Retry-After"})
+@describe(
+    "Exchange username and password for a bearer token",
+    request="TokenRequest",
+    response="Token",
+    public=True,
+    errors={
+        401: "Wrong username or password, or the account is inactive",
+        429: "Too many attempts from this address (LOGIN_RATE_LIMIT); see Retry-After",
+    },
+)
 @login_limit_by_address
 @login_limit_by_username
 def issue_token():

@@ -13,8 +13,9 @@ def _strip(value):
 
 class LoginForm(FlaskForm):
     # The username is trimmed and the password taken as typed, as /api/v1/auth/token does.
-    username = StringField(_l("Username"), validators=[DataRequired(), schema_length(TokenRequestSchema, "username")],
-                           filters=[_strip])
+    username = StringField(
+        _l("Username"), validators=[DataRequired(), schema_length(TokenRequestSchema, "username")], filters=[_strip]
+    )
     password = PasswordField(_l("Password"), validators=[DataRequired(), schema_length(TokenRequestSchema, "password")])
     remember = BooleanField(_l("Keep me logged in"))
 
@@ -48,9 +49,12 @@ class UserForm(FlaskForm):
 
 
 class PasswordChangeForm(FlaskForm):
-    current_password = PasswordField(_l("Current password"), validators=[
-        DataRequired(), schema_length(PasswordChangeSchema, "current_password")])
-    password = PasswordField(_l("New password"), validators=[DataRequired(),
-                                                             schema_length(PasswordChangeSchema, "password")])
-    confirm = PasswordField(_l("New password again"),
-                            validators=[DataRequired(), EqualTo("password", _l("The two new passwords differ."))])
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(), schema_length(PasswordChangeSchema, "current_password")]
+    )
+    password = PasswordField(
+        _l("New password"), validators=[DataRequired(), schema_length(PasswordChangeSchema, "password")]
+    )
+    confirm = PasswordField(
+        _l("New password again"), validators=[DataRequired(), EqualTo("password", _l("The two new passwords differ."))]
+    )

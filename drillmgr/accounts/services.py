@@ -1,4 +1,5 @@
 """Accounts: creating and changing users within one's power, logging in, API tokens."""
+
 import hashlib
 import re
 import secrets
@@ -43,8 +44,13 @@ def _read_user(data: dict, partial: bool) -> Reading:
         if values.get(field) == "":
             values[field] = None
     if not partial:
-        for field, absent in (("region_code", None), ("org_id", None), ("display_name", ""), ("email", None),
-                              ("locale", None)):
+        for field, absent in (
+            ("region_code", None),
+            ("org_id", None),
+            ("display_name", ""),
+            ("email", None),
+            ("locale", None),
+        ):
             values.setdefault(field, absent)
     if values.get("email") is not None:
         try:
@@ -52,8 +58,14 @@ def _read_user(data: dict, partial: bool) -> Reading:
         except EmailNotValidError:
             reading.error("email", _("Not a valid e-mail address."))
     if values.get("locale") is not None and values["locale"] not in LOCALES:
-        reading.error("locale", _("Unknown value %(value)s; allowed: %(allowed)s.",
-                                  value=repr(values["locale"]), allowed=", ".join(LOCALES)))
+        reading.error(
+            "locale",
+            _(
+                "Unknown value %(value)s; allowed: %(allowed)s.",
+                value=repr(values["locale"]),
+                allowed=", ".join(LOCALES),
+            ),
+        )
     return reading
 
 
@@ -75,11 +87,15 @@ def _check_scope(p: Reading, role: Role, region_code, org_id):
     return org
 
 
-def password_context(username, display_name="", email=None, org: Organisation | None = None,
-                     region_code=None) -> list[str]:
+def password_context(
+    username, display_name="", email=None, org: Organisation | None = None, region_code=None
+) -> list[str]:
     """What an attacker who knows the account would try first: its names, its unit and region, this system."""
-    names = [n for n in (username, display_name, email.partition("@")[0] if isinstance(email, str) else "")
-             if isinstance(n, str)]
+    names = [
+        n
+        for n in (username, display_name, email.partition("@")[0] if isinstance(email, str) else "")
+        if isinstance(n, str)
+    ]
     words = names + [re.sub(r"[\s._-]+", "", n) for n in names]
     words += [part for n in names for part in re.split(r"[\s._-]+", n)]
     if org is not None:
@@ -100,12 +116,16 @@ def password_weakness(password: str, context: list[str]) -> str | None:
         return None
     sources = {match.get("dictionary_name") for match in result["sequence"]}
     if "user_inputs" in sources:
-        return _("The password is built from the username, the person's or unit's name, the region or this "
-                 "system's name, which anyone would try first. Choose something unrelated to the account.")
+        return _(
+            "The password is built from the username, the person's or unit's name, the region or this "
+            "system's name, which anyone would try first. Choose something unrelated to the account."
+        )
     if "passwords" in sources:
         return _("The password is one of the most common passwords. Choose one nobody else would use.")
-    return _("The password is too easy to guess (a common word, name, date, keyboard row or sequence). "
-             "Several unrelated words together are strong and easy to remember.")
+    return _(
+        "The password is too easy to guess (a common word, name, date, keyboard row or sequence). "
+        "Several unrelated words together are strong and easy to remember."
+    )
 
 
 def _check_password(p: Reading, password, context: list[str]):
@@ -117,8 +137,9 @@ def _check_password(p: Reading, password, context: list[str]):
 
 def _check_username_characters(p: Reading, username) -> bool:
     if username not in (None, "") and not USERNAME_RE.fullmatch(username):
-        p.error("username", _("Use 2 to 64 characters: letters a–z, digits and . _ - (starting with a letter or "
-                              "digit)."))
+        p.error(
+            "username", _("Use 2 to 64 characters: letters a–z, digits and . _ - (starting with a letter or digit).")
+        )
         return False
     return True
 
@@ -141,12 +162,17 @@ def create_user(actor: access.Actor, data: dict) -> User:
     if _check_username_characters(p, values.get("username")):
         _check_username(p, values.get("username"))
     org = _check_scope(p, role, values["region_code"], values["org_id"]) if role is not None else None
-    _check_password(p, values.get("password"), password_context(
-        values.get("username"), values["display_name"], values["email"], org, values["region_code"]))
+    _check_password(
+        p,
+        values.get("password"),
+        password_context(values.get("username"), values["display_name"], values["email"], org, values["region_code"]),
+    )
     p.check()
     role = values["role"]
-    access.require(access.can_grant(actor, role, values["region_code"], org),
-                   _("You cannot create a user with this role or scope."))
+    access.require(
+        access.can_grant(actor, role, values["region_code"], org),
+        _("You cannot create a user with this role or scope."),
+    )
     user = User(
         username=values["username"],
         role=role,
@@ -176,15 +202,23 @@ def update_user(actor: User, target: User, data: dict) -> User:
         if values["username"] == target.username or _check_username_characters(p, values["username"]):
             _check_username(p, values["username"], exclude_id=target.id)
     org = _check_scope(p, role, region_code, org_id)
-    _check_password(p, values.get("password"), password_context(
-        values.get("username", target.username), values.get("display_name", target.display_name),
-        values.get("email", target.email), org, region_code))
+    _check_password(
+        p,
+        values.get("password"),
+        password_context(
+            values.get("username", target.username),
+            values.get("display_name", target.display_name),
+            values.get("email", target.email),
+            org,
+            region_code,
+        ),
+    )
     version = values.get("version")
     p.check()
-    access.require(access.can_grant(actor, role, region_code, org),
-                   _("You cannot give this role or scope."))
-    claim_version(target, version,
-                  _("Someone else changed this user meanwhile. Reload it and apply your change again."))
+    access.require(access.can_grant(actor, role, region_code, org), _("You cannot give this role or scope."))
+    claim_version(
+        target, version, _("Someone else changed this user meanwhile. Reload it and apply your change again.")
+    )
     before = audit.snapshot(target, AUDITED_FIELDS)
     for field in ("username", "email", "active", "locale"):
         if field in values:
@@ -206,11 +240,16 @@ def update_user(actor: User, target: User, data: dict) -> User:
 
 def list_users(actor: User, page: int = 1, per_page: int = 50, q: str | None = None, role: Role | None = None):
     """Users in the actor's scope; `q` matches username or name, `role` keeps one role."""
-    query = (sa.select(User).where(access.user_clause(actor)).order_by(User.username)
-             .options(selectinload(User.region), selectinload(User.org)))
+    query = (
+        sa.select(User)
+        .where(access.user_clause(actor))
+        .order_by(User.username)
+        .options(selectinload(User.region), selectinload(User.org))
+    )
     if q:
-        query = query.where(sa.or_(User.username.contains(q, autoescape=True),
-                                   User.display_name.contains(q, autoescape=True)))
+        query = query.where(
+            sa.or_(User.username.contains(q, autoescape=True), User.display_name.contains(q, autoescape=True))
+        )
     if role is not None:
         query = query.where(User.role == role)
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
@@ -232,8 +271,11 @@ def authenticate(username: str, password: str) -> User | None:
     """The active user with this username and password. One password hash is checked whether or not the
     user exists or is active, so the answer's time does not tell which usernames exist."""
     username = username or ""
-    user = (db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
-            if "\x00" not in username else None)  # no username holds NUL, and PostgreSQL refuses it in queries
+    user = (
+        db.session.scalar(sa.select(User).where(sa.func.lower(User.username) == username.lower()))
+        if "\x00" not in username
+        else None
+    )  # no username holds NUL, and PostgreSQL refuses it in queries
     matches = check_password_hash(user.password_hash if user is not None else _dummy_hash(), password or "")
     if user is None or not user.active or not matches:
         g.failed_login = True  # spends the login rate limit's budget (drillmgr.extensions)
@@ -280,8 +322,11 @@ def change_own_password(user: User, current: str, new: str) -> None:
     p = PasswordChangeSchema().read({"current_password": current, "password": new})
     if "current_password" in p.values and not check_password_hash(user.password_hash, p.values["current_password"]):
         p.error("current_password", _("This is not your current password."))
-    _check_password(p, p.values.get("password"), password_context(user.username, user.display_name, user.email,
-                                                                  user.org, user.region_code))
+    _check_password(
+        p,
+        p.values.get("password"),
+        password_context(user.username, user.display_name, user.email, user.org, user.region_code),
+    )
     p.check()
     user.set_password(p.values["password"])
     end_sessions(user)
@@ -318,4 +363,3 @@ def rotate_feed_secret(user: User) -> None:
 
 def set_locale(user: User, locale: str) -> None:
     user.locale = locale
-

@@ -21,8 +21,14 @@ bp = Blueprint("accounts", __name__)
 
 def _safe_next(target: str | None) -> str:
     """A local path to go on to; anything that a browser could read as another site goes home."""
-    if (target and target.startswith("/") and not target.startswith(("//", "/\\")) and "\\" not in target
-            and not urlsplit(target).netloc and not any(ord(c) < 32 for c in target)):
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and "\\" not in target
+        and not urlsplit(target).netloc
+        and not any(ord(c) < 32 for c in target)
+    ):
         return target
     return url_for("home.index")
 
@@ -87,8 +93,10 @@ def logout_user_everywhere(user_id: int):
     if not access.can_manage_user(current_user, user):
         abort(403)
     services.logout_everywhere(current_user, user)
-    flash(_("%(name)s has been logged out on every device; their API tokens no longer work.",
-            name=user.username), "success")
+    flash(
+        _("%(name)s has been logged out on every device; their API tokens no longer work.", name=user.username),
+        "success",
+    )
     return redirect(url_for("accounts.edit_user", user_id=user.id))
 
 
@@ -123,8 +131,9 @@ def users():
     _require_manager()
     args = request.args
     role = Role(args["role"]) if args.get("role") in Role.values() else None
-    pagination = services.list_users(current_user, args.get("page", 1, type=int), 50, q=args.get("q") or None,
-                                     role=role)
+    pagination = services.list_users(
+        current_user, args.get("page", 1, type=int), 50, q=args.get("q") or None, role=role
+    )
     return render_template("accounts/users.html", pagination=pagination, roles=Role)
 
 

@@ -1,4 +1,5 @@
 """The API's shared machinery: problem+json errors, bearer authentication, JSON bodies, pages."""
+
 import json
 from datetime import date
 from functools import wraps
@@ -83,8 +84,12 @@ def token_required(view):
         scheme, _sep, token = header.partition(" ")
         user = user_for_token(token.strip()) if scheme.lower() == "bearer" and token.strip() else None
         if user is None:
-            return problem(401, status_title(401), _("A valid bearer token is required."),
-                           headers={"WWW-Authenticate": 'Bearer realm="drillmgr"'})
+            return problem(
+                401,
+                status_title(401),
+                _("A valid bearer token is required."),
+                headers={"WWW-Authenticate": 'Bearer realm="drillmgr"'},
+            )
         g.api_user = user
         if request.method == "POST" and "Idempotency-Key" in request.headers:
             return _once(user, view, args, kwargs)
@@ -112,18 +117,30 @@ def _once(user, view, args, kwargs):
     repeat of the same request by the same user; a failed request changes nothing and frees the key."""
     key = request.headers["Idempotency-Key"].strip()
     if not key or len(key) > IDEMPOTENCY_KEY_MAX_LENGTH or not key.isascii() or not key.isprintable():
-        raise ValidationError(_("The Idempotency-Key header is not valid."), {"Idempotency-Key": [_(
-            "Use 1 to %(n)d printable ASCII characters, new for each request.", n=IDEMPOTENCY_KEY_MAX_LENGTH)]})
+        raise ValidationError(
+            _("The Idempotency-Key header is not valid."),
+            {
+                "Idempotency-Key": [
+                    _("Use 1 to %(n)d printable ASCII characters, new for each request.", n=IDEMPOTENCY_KEY_MAX_LENGTH)
+                ]
+            },
+        )
     print_ = _request_fingerprint()
     claim = idempotency.take(user.id, f"api:{key}", print_)
     if claim.id is None:
         first = claim.first
         if first.fingerprint != print_:
-            raise ValidationError(_("This Idempotency-Key was used for a different request."), {"Idempotency-Key": [
-                _("Use a new key for a new request.")]})
+            raise ValidationError(
+                _("This Idempotency-Key was used for a different request."),
+                {"Idempotency-Key": [_("Use a new key for a new request.")]},
+            )
         if first.status is None:
-            return problem(409, status_title(409), _("The first request with this Idempotency-Key is still being "
-                                               "processed."), headers={"Retry-After": "1"})
+            return problem(
+                409,
+                status_title(409),
+                _("The first request with this Idempotency-Key is still being processed."),
+                headers={"Retry-After": "1"},
+            )
         replay = make_response(first.body or b"", first.status)
         replay.content_type = first.content_type
         if first.location:
@@ -136,8 +153,13 @@ def _once(user, view, args, kwargs):
         idempotency.release(claim.id)
         raise
     if response.status_code < 400:
-        idempotency.keep(claim.id, response.status_code, response.get_data(), response.content_type,
-                         response.headers.get("Location", ""))
+        idempotency.keep(
+            claim.id,
+            response.status_code,
+            response.get_data(),
+            response.content_type,
+            response.headers.get("Location", ""),
+        )
     else:
         idempotency.release(claim.id)
     return response

@@ -9,6 +9,7 @@ column's range, whole numbers within 32 bits, dates within validation's range, r
 absent and null alike for optional fields, PATCH taking any subset, and the errors any request can meet
 (400, 413 for bodies, 422, 503 on a busy database, 401/403/404 behind a token).
 """
+
 import copy
 import re
 from collections.abc import Callable
@@ -21,7 +22,8 @@ from flask import current_app
 from marshmallow.fields import Field
 from werkzeug.routing import IntegerConverter
 
-from drillmgr.api.schema import ApiField, Schema, Version
+from drillmgr.api.fields import ApiField, Version
+from drillmgr.api.schema import Schema
 from drillmgr.extensions import MAX_PAGE, MAX_PER_PAGE
 from drillmgr.validation import MAX_DATE, MAX_ID, MAX_INT, MIN_DATE, MIN_INT
 
@@ -29,13 +31,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Problem": {
         "type": "object",
         "description": "RFC 9457 problem details (application/problem+json). A number beyond the plausible "
-                       "(participation above the units' headcounts, an evacuation far above the target, an "
-                       "audience above the venue or the unit) answers 422 naming its field and "
-                       "`confirm_exceptional`: send it again with `confirm_exceptional: true` and an "
-                       "`exceptional_reason`, which is kept and shown. A drill whose review is filed answers "
-                       "409 to every change until a coordinator reopens the filing.",
+        "(participation above the units' headcounts, an evacuation far above the target, an "
+        "audience above the venue or the unit) answers 422 naming its field and "
+        "`confirm_exceptional`: send it again with `confirm_exceptional: true` and an "
+        "`exceptional_reason`, which is kept and shown. A drill whose review is filed answers "
+        "409 to every change until a coordinator reopens the filing.",
         "properties": {
-            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
             "detail": {"type": "string"},
             "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
         },
@@ -44,23 +48,31 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
-    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
-     "description": f"default 50; more than {MAX_PER_PAGE} is refused (400)"},
+    {
+        "name": "per_page",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+        "description": f"default 50; more than {MAX_PER_PAGE} is refused (400)",
+    },
 ]
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 REGION_CODE_LENGTH = 12  # national division codes: 6, 9 or 12 digits
 # Years of MIN_DATE…MAX_DATE: the server refuses other dates with a 422 naming the field.
-_YEARS = (f"^(?:{MIN_DATE.year // 100}|"
-          f"{'|'.join(str(c) for c in range(MIN_DATE.year // 100 + 1, MAX_DATE.year // 100 + 1))})[0-9]{{2}}-")
+_YEARS = (
+    f"^(?:{MIN_DATE.year // 100}|"
+    f"{'|'.join(str(c) for c in range(MIN_DATE.year // 100 + 1, MAX_DATE.year // 100 + 1))})[0-9]{{2}}-"
+)
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}
 
 IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key", "in": "header", "required": False,
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
     "description": "A new unique value (1 to 200 printable ASCII characters) for each operation. A repeat with the "
-                   "same key by the same user changes nothing and gets the first answer again (status and body, "
-                   "with `Idempotent-Replayed: true`); the same key with a different request is 422; while the "
-                   "first is still being answered, 409 with Retry-After. Failed requests free their key. Keys are "
-                   "kept for 24 hours.",
+    "same key by the same user changes nothing and gets the first answer again (status and body, "
+    "with `Idempotent-Replayed: true`); the same key with a different request is 422; while the "
+    "first is still being answered, 409 with Retry-After. Failed requests free their key. Keys are "
+    "kept for 24 hours.",
     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
 }
 
@@ -86,8 +98,9 @@ def register_schema(name: str, schema: dict | type[Schema] | Schema, *, output: 
         versions = {f.data_key or key for key, f in fields.items() if isinstance(f, Version) and not f.dump_only}
         if versions:  # read only by a change: the PATCH component has it, a creation's does not
             SCHEMAS[f"{name}Patch"] = copy.deepcopy(component)
-            component["properties"] = {key: prop for key, prop in component["properties"].items()
-                                       if key not in versions}
+            component["properties"] = {
+                key: prop for key, prop in component["properties"].items() if key not in versions
+            }
     SCHEMAS[name] = component
 
 
@@ -149,8 +162,9 @@ def _component(schema: dict, output: bool) -> dict:
     """An answer keeps the fields dumped (not load_only), a request those loaded (not dump_only)."""
     left_out = "writeOnly" if output else "readOnly"
     if "properties" in schema:
-        schema["properties"] = {name: _component(prop, output) for name, prop in schema["properties"].items()
-                                if not prop.get(left_out)}
+        schema["properties"] = {
+            name: _component(prop, output) for name, prop in schema["properties"].items() if not prop.get(left_out)
+        }
         required = [name for name in schema.get("required", []) if name in schema["properties"]]
         schema.pop("required", None)
         if required:
@@ -162,19 +176,40 @@ def _component(schema: dict, output: bool) -> dict:
     return schema
 
 
-def describe(summary: str, request: str | None = None, response: str | None = None, paginated: bool = False,
-             params: list[dict] | None = None, public: bool = False, content_types: list[str] | None = None,
-             created: bool = False, request_content_type: str = "application/json", conflicts: bool = False,
-             errors: dict[int, str] | None = None, no_content: bool = False):
+def describe(
+    summary: str,
+    request: str | None = None,
+    response: str | None = None,
+    paginated: bool = False,
+    params: list[dict] | None = None,
+    public: bool = False,
+    content_types: list[str] | None = None,
+    created: bool = False,
+    request_content_type: str = "application/json",
+    conflicts: bool = False,
+    errors: dict[int, str] | None = None,
+    no_content: bool = False,
+):
     """`no_content`: the operation answers 204 with no body, as DELETE does. `conflicts`: the operation can
     answer 409 besides PATCH and PUT's stale version, e.g. a filing step
     that the current state does not allow. `content_types`: other types of the 200 answer (a file download
     without `response` has only those). `errors`: further problem statuses and what they mean."""
+
     def decorator(view):
-        view.openapi = {"summary": summary, "request": request, "response": response, "paginated": paginated,
-                        "params": params or [], "public": public, "content_types": content_types,
-                        "created": created, "request_content_type": request_content_type,
-                        "conflicts": conflicts, "errors": errors or {}, "no_content": no_content}
+        view.openapi = {
+            "summary": summary,
+            "request": request,
+            "response": response,
+            "paginated": paginated,
+            "params": params or [],
+            "public": public,
+            "content_types": content_types,
+            "created": created,
+            "request_content_type": request_content_type,
+            "conflicts": conflicts,
+            "errors": errors or {},
+            "no_content": no_content,
+        }
         return view
 
     return decorator
@@ -273,11 +308,17 @@ def _path_parameter(rule, arg: str) -> dict:
 
 
 def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
-    info = getattr(view, "openapi", None) or {"summary": (view.__doc__ or view.__name__).strip().splitlines()[0],
-                                              "params": [], "public": False}
-    operation = {"summary": info["summary"], "operationId": f"{rule.endpoint}_{method}".replace(".", "_"),
-                 "parameters": [_path_parameter(rule, arg) for arg in sorted(rule.arguments)]
-                 + [_parameter(param) for param in info.get("params") or []]}
+    info = getattr(view, "openapi", None) or {
+        "summary": (view.__doc__ or view.__name__).strip().splitlines()[0],
+        "params": [],
+        "public": False,
+    }
+    operation = {
+        "summary": info["summary"],
+        "operationId": f"{rule.endpoint}_{method}".replace(".", "_"),
+        "parameters": [_path_parameter(rule, arg) for arg in sorted(rule.arguments)]
+        + [_parameter(param) for param in info.get("params") or []],
+    }
     if info.get("paginated"):
         operation["parameters"] += PAGE_PARAMS
     if method == "post" and not info.get("public"):  # a key belongs to a user: the token request has none
@@ -291,35 +332,61 @@ def _operation(rule, method: str, view, inputs: dict[str, str]) -> dict:
             inputs[name] = name if name in SCHEMAS else info["request"]
         schema = _ref(name)
         if method in ("patch", "put"):
-            schema = {"allOf": [schema, {"type": "object", "required": ["version"], "properties": {"version": {
-                "type": "integer", "description": "the version read; a stale one answers 409"}}}]}
-        operation["requestBody"] = {"required": True,
-                                    "content": {info.get("request_content_type") or "application/json":
-                                                {"schema": schema}}}
+            schema = {
+                "allOf": [
+                    schema,
+                    {
+                        "type": "object",
+                        "required": ["version"],
+                        "properties": {
+                            "version": {"type": "integer", "description": "the version read; a stale one answers 409"}
+                        },
+                    },
+                ]
+            }
+        operation["requestBody"] = {
+            "required": True,
+            "content": {info.get("request_content_type") or "application/json": {"schema": schema}},
+        }
         responses["413"] = _problem("The body is larger than the server takes (DRILLMGR_MAX_ATTACHMENT_BYTES + 1 MiB)")
     response_schema = _ref(info["response"]) if info.get("response") else {"type": "object"}
     if info.get("paginated"):
-        response_schema = {"type": "object", "properties": {
-            "items": {"type": "array", "items": response_schema}, "page": {"type": "integer"},
-            "per_page": {"type": "integer"}, "total": {"type": "integer"}}}
+        response_schema = {
+            "type": "object",
+            "properties": {
+                "items": {"type": "array", "items": response_schema},
+                "page": {"type": "integer"},
+                "per_page": {"type": "integer"},
+                "total": {"type": "integer"},
+            },
+        }
     content = {ct: {"schema": {"type": "string", "format": "binary"}} for ct in info.get("content_types") or []}
     if info.get("response") or not content:
         content["application/json"] = {"schema": response_schema}
     if method == "delete" or info.get("no_content"):
         success: dict[str, dict] = {"204": {"description": "Done; no content"}}
     else:
-        success = {"201" if method == "post" and info.get("created") else "200":
-                   {"description": "OK", "content": content}}
-    operation["responses"] = success | responses | {
-        "400": _problem("Malformed request"),
-        "422": _problem("Invalid input; `errors` names each field"),
-        "503": _problem("The database is busy (a lock or statement timeout); try again", _RETRY_AFTER),
-    }
+        success = {
+            "201" if method == "post" and info.get("created") else "200": {"description": "OK", "content": content}
+        }
+    operation["responses"] = (
+        success
+        | responses
+        | {
+            "400": _problem("Malformed request"),
+            "422": _problem("Invalid input; `errors` names each field"),
+            "503": _problem("The database is busy (a lock or statement timeout); try again", _RETRY_AFTER),
+        }
+    )
     if not info.get("public"):
         operation["security"] = [{"bearer": []}]
-        operation["responses"].update({
-            "401": _problem("No valid token", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
-            "403": _problem("Not allowed"), "404": _problem("Not found or not visible")})
+        operation["responses"].update(
+            {
+                "401": _problem("No valid token", {"WWW-Authenticate": {"schema": {"type": "string"}}}),
+                "403": _problem("Not allowed"),
+                "404": _problem("Not found or not visible"),
+            }
+        )
     if method in ("patch", "put") or info.get("conflicts"):
         operation["responses"]["409"] = _problem("Stale version, or a step the current state does not allow")
     for status, description in (info.get("errors") or {}).items():
@@ -342,10 +409,15 @@ def openapi_document() -> dict:
         schemas[name] = _as_input(SCHEMAS[source], patch=name.endswith("Patch"))
     return {
         "openapi": "3.1.0",
-        "info": {"title": "drillmgr API", "version": "1.0.0",
-                 "description": "Earthquake drill and readiness manager. Errors are application/problem+json."},
+        "info": {
+            "title": "drillmgr API",
+            "version": "1.0.0",
+            "description": "Earthquake drill and readiness manager. Errors are application/problem+json.",
+        },
         "servers": [{"url": "/api/v1"}],
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(schemas.items())),
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
     }

@@ -1,6 +1,7 @@
 """The JSON API (/api/v1): its document, and every feature's API module imported so its routes are registered.
 Handlers live with their feature (drillmgr/<feature>/api.py) and are thin: they read the request through the
 resource's schema (drillmgr.api.schema) and call services."""
+
 from flask import jsonify
 
 from drillmgr.api.core import bp
@@ -13,6 +14,7 @@ __all__ = ["bp"]
 @describe("This document", public=True)
 def openapi():
     return jsonify(openapi_document())
+
 
 from drillmgr.accounts import api as accounts_api  # noqa: E402,F401 — tokens, the caller, users
 from drillmgr.regions import api as regions_api  # noqa: E402,F401 — the region tree

@@ -1,4 +1,5 @@
 """A drill's attachments over the JSON API."""
+
 from flask import jsonify, request, send_file, url_for
 from flask_babel import gettext as _
 
@@ -9,19 +10,43 @@ from drillmgr.attachments import services as attachments
 from drillmgr.enums import AttachmentKind
 from drillmgr.errors import ValidationError
 
-DATETIME = {"type": "string", "format": "date-time",
-             "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00"}
-register_schema("Attachment", {"type": "object", "properties": {
-    "id": {"type": "integer"}, "drill_id": {"type": "integer"}, "kind": {"enum": AttachmentKind.values()},
-    "filename": {"type": "string"}, "content_type": {"type": "string"}, "size": {"type": "integer"},
-    "sha256": {"type": "string"}, "uploaded_at": DATETIME}})
-register_schema("AttachmentList", {"type": "object", "properties": {
-    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}}})
-register_schema("AttachmentUpload", {
-    "type": "object", "required": ["file"],
-    "description": "multipart/form-data; pdf, doc, docx, xls, xlsx, jpg, png, checked by extension and content",
-    "properties": {"file": {"type": "string", "format": "binary"}, "kind": {"enum": AttachmentKind.values()}}})
-
+DATETIME = {
+    "type": "string",
+    "format": "date-time",
+    "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00",
+}
+register_schema(
+    "Attachment",
+    {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "drill_id": {"type": "integer"},
+            "kind": {"enum": AttachmentKind.values()},
+            "filename": {"type": "string"},
+            "content_type": {"type": "string"},
+            "size": {"type": "integer"},
+            "sha256": {"type": "string"},
+            "uploaded_at": DATETIME,
+        },
+    },
+)
+register_schema(
+    "AttachmentList",
+    {
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}},
+    },
+)
+register_schema(
+    "AttachmentUpload",
+    {
+        "type": "object",
+        "required": ["file"],
+        "description": "multipart/form-data; pdf, doc, docx, xls, xlsx, jpg, png, checked by extension and content",
+        "properties": {"file": {"type": "string", "format": "binary"}, "kind": {"enum": AttachmentKind.values()}},
+    },
+)
 
 
 @bp.get("/drills/<int:drill_id>/attachments")
@@ -33,9 +58,14 @@ def list_attachments(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/attachments")
-@describe("Attach a file (plan, script, sign-in sheet, photo); size- and type-checked",
-          request="AttachmentUpload", response="Attachment", created=True,
-          request_content_type="multipart/form-data", conflicts=True)
+@describe(
+    "Attach a file (plan, script, sign-in sheet, photo); size- and type-checked",
+    request="AttachmentUpload",
+    response="Attachment",
+    created=True,
+    request_content_type="multipart/form-data",
+    conflicts=True,
+)
 @token_required
 def add_attachment(drill_id: int):
     drill = access.get_visible_drill(current_api_user(), drill_id)
@@ -43,20 +73,31 @@ def add_attachment(drill_id: int):
     if upload is None:
         message = _("Send the file as multipart/form-data in the field `file`.")
         raise ValidationError(message, {"file": [message]})
-    attachment = attachments.add_attachment(current_api_user(), drill, request.form.get("kind"), upload.stream,
-                                            upload.filename or "")
-    return jsonify(attachments.attachment_to_dict(attachment)), 201, {
-        "Location": url_for("api.get_attachment", attachment_id=attachment.id)}
+    attachment = attachments.add_attachment(
+        current_api_user(), drill, request.form.get("kind"), upload.stream, upload.filename or ""
+    )
+    return (
+        jsonify(attachments.attachment_to_dict(attachment)),
+        201,
+        {"Location": url_for("api.get_attachment", attachment_id=attachment.id)},
+    )
 
 
 @bp.get("/attachments/<int:attachment_id>")
-@describe("Download a file (only for those who may see its drill)",
-          content_types=sorted({t.content_type for t in attachments.FILE_TYPES.values()}))
+@describe(
+    "Download a file (only for those who may see its drill)",
+    content_types=sorted({t.content_type for t in attachments.FILE_TYPES.values()}),
+)
 @token_required
 def get_attachment(attachment_id: int):
     attachment = attachments.get_visible_attachment(current_api_user(), attachment_id)
-    return send_file(attachments.attachment_path(attachment), mimetype=attachment.content_type,
-                     as_attachment=True, download_name=attachment.filename, max_age=0)
+    return send_file(
+        attachments.attachment_path(attachment),
+        mimetype=attachment.content_type,
+        as_attachment=True,
+        download_name=attachment.filename,
+        max_age=0,
+    )
 
 
 @bp.delete("/attachments/<int:attachment_id>")
@@ -66,4 +107,3 @@ def delete_attachment(attachment_id: int):
     actor = current_api_user()
     attachments.delete_attachment(actor, attachments.get_visible_attachment(actor, attachment_id))
     return "", 204
-

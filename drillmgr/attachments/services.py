@@ -6,6 +6,7 @@ that kind of file; it is stored under UPLOAD_DIR with a random name and served o
 who may see its drill (evidence: its finding). A file is written under a temporary name and
 takes its real one only once its row is committed; what a crash leaves behind is swept.
 """
+
 import hashlib
 import io
 import os
@@ -67,9 +68,16 @@ ORPHAN_GRACE = timedelta(hours=1)
 
 
 def attachment_to_dict(attachment: Attachment) -> dict[str, Any]:
-    return {"id": attachment.id, "drill_id": attachment.drill_id, "kind": attachment.kind.value,
-            "filename": attachment.filename, "content_type": attachment.content_type, "size": attachment.size,
-            "sha256": attachment.sha256, "uploaded_at": api_datetime(attachment.uploaded_at)}
+    return {
+        "id": attachment.id,
+        "drill_id": attachment.drill_id,
+        "kind": attachment.kind.value,
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "uploaded_at": api_datetime(attachment.uploaded_at),
+    }
 
 
 def upload_dir() -> Path:
@@ -102,14 +110,18 @@ def read_upload(stream: IO[bytes], filename: str, limit: int | None = None) -> U
     if not name:
         raise ValidationError(_("Choose a file."), {"file": [_("Choose a file.")]})
     if len(name) > MAX_FILENAME:
-        message = _("The file name is too long: at most %(n)d characters. Rename the file and try again.",
-                    n=MAX_FILENAME)
+        message = _(
+            "The file name is too long: at most %(n)d characters. Rename the file and try again.", n=MAX_FILENAME
+        )
         raise ValidationError(message, {"file": [message]})
     suffix = PurePath(name).suffix.lower()
     file_type = FILE_TYPES.get(suffix)
     if file_type is None:
-        message = _("Files of type %(ext)s are not accepted; allowed: %(allowed)s.", ext=suffix or "?",
-                    allowed=ALLOWED_EXTENSIONS)
+        message = _(
+            "Files of type %(ext)s are not accepted; allowed: %(allowed)s.",
+            ext=suffix or "?",
+            allowed=ALLOWED_EXTENSIONS,
+        )
         raise ValidationError(message, {"file": [message]})
     content = stream.read(limit + 1)
     if len(content) > limit:
@@ -123,16 +135,25 @@ def read_upload(stream: IO[bytes], filename: str, limit: int | None = None) -> U
     return name, file_type, content
 
 
-def new_attachment(actor: User, upload: Upload, owner: dict[str, int],
-                   kind: AttachmentKind | None = None) -> Attachment:
+def new_attachment(
+    actor: User, upload: Upload, owner: dict[str, int], kind: AttachmentKind | None = None
+) -> Attachment:
     """Stages an accepted upload (see stage) and adds its row, on the drill, activity, run or action `owner`
     names; a photo or another file unless `kind` says."""
     name, file_type, content = upload
     if kind is None:
         kind = AttachmentKind.PHOTO if file_type.content_type.startswith("image/") else AttachmentKind.OTHER
-    attachment = Attachment(kind=kind, filename=name, stored_name=stage(content), content_type=file_type.content_type,
-                            size=len(content), sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=actor.id,
-                            uploaded_at=utcnow(), **owner)
+    attachment = Attachment(
+        kind=kind,
+        filename=name,
+        stored_name=stage(content),
+        content_type=file_type.content_type,
+        size=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        uploaded_by_id=actor.id,
+        uploaded_at=utcnow(),
+        **owner,
+    )
     db.session.add(attachment)
     return attachment
 
@@ -146,8 +167,11 @@ def add_attachment(actor: User, drill: Drill, kind: str | None, stream: IO[bytes
     try:
         kind_value = AttachmentKind(kind or AttachmentKind.OTHER.value)
     except ValueError:
-        message = _("Unknown value %(value)s; allowed: %(allowed)s.", value=repr(kind),
-                    allowed=", ".join(AttachmentKind.values()))
+        message = _(
+            "Unknown value %(value)s; allowed: %(allowed)s.",
+            value=repr(kind),
+            allowed=", ".join(AttachmentKind.values()),
+        )
         raise ValidationError(message, {"kind": [message]}) from None
     attachment = new_attachment(actor, read_upload(stream, filename), {"drill_id": drill.id}, kind_value)
     db.session.flush()
@@ -156,6 +180,7 @@ def add_attachment(actor: User, drill: Drill, kind: str | None, stream: IO[bytes
 
 
 # --- storing: a temporary name until the row is committed, removing once its deletion is -----
+
 
 def stage(content: bytes) -> str:
     """Writes `content` as <name>.part and returns <name>, the attachment's stored_name. The file is
@@ -207,13 +232,21 @@ def sweep_orphans(now: datetime | None = None) -> tuple[int, int]:
     than ORPHAN_GRACE are left alone. Idempotent; returns (removed, completed)."""
     folder = upload_dir()
     cutoff = (now or utcnow()) - ORPHAN_GRACE
-    old = [path for path in folder.iterdir() if STORED_NAME.fullmatch(path.name) and path.is_file()
-           and datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) < cutoff]
+    old = [
+        path
+        for path in folder.iterdir()
+        if STORED_NAME.fullmatch(path.name)
+        and path.is_file()
+        and datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) < cutoff
+    ]
     names = sorted({path.name.removesuffix(PART) for path in old})
     known: set[str] = set()
     for start in range(0, len(names), 500):
-        known.update(db.session.scalars(sa.select(Attachment.stored_name).where(
-            Attachment.stored_name.in_(names[start:start + 500]))))
+        known.update(
+            db.session.scalars(
+                sa.select(Attachment.stored_name).where(Attachment.stored_name.in_(names[start : start + 500]))
+            )
+        )
     removed = completed = 0
     for path in old:
         name = path.name.removesuffix(PART)
@@ -231,8 +264,13 @@ def sweep_orphans(now: datetime | None = None) -> tuple[int, int]:
 
 
 def drill_attachments(drill: Drill) -> list[Attachment]:
-    return list(db.session.scalars(sa.select(Attachment).where(Attachment.drill_id == drill.id)
-                                   .order_by(Attachment.kind, Attachment.uploaded_at)))
+    return list(
+        db.session.scalars(
+            sa.select(Attachment)
+            .where(Attachment.drill_id == drill.id)
+            .order_by(Attachment.kind, Attachment.uploaded_at)
+        )
+    )
 
 
 def get_visible_attachment(user: User, attachment_id: int) -> Attachment:
@@ -276,8 +314,11 @@ def evidence_of(action_ids: Iterable[int]) -> dict[int, list[Attachment]]:
     found: dict[int, list[Attachment]] = {}
     ids = list(action_ids)
     if ids:
-        for attachment in db.session.scalars(sa.select(Attachment).where(Attachment.corrective_action_id.in_(ids))
-                                             .order_by(Attachment.uploaded_at, Attachment.id)):
+        for attachment in db.session.scalars(
+            sa.select(Attachment)
+            .where(Attachment.corrective_action_id.in_(ids))
+            .order_by(Attachment.uploaded_at, Attachment.id)
+        ):
             assert attachment.corrective_action_id is not None  # chosen by it above
             found.setdefault(attachment.corrective_action_id, []).append(attachment)
     return found
@@ -287,8 +328,10 @@ def add_evidence(actor: User, finding: Finding, files: Iterable[tuple[IO[bytes],
     """Stores photos and files (a list of (stream, filename)) showing that the finding's corrective
     action was carried out. All or nothing: one refused file refuses the upload, naming it."""
     action = finding.corrective_action
-    access.require(access.can_add_evidence(actor, finding),
-                   _("Only the owner of the corrective action, or whoever manages its finding, can add evidence."))
+    access.require(
+        access.can_add_evidence(actor, finding),
+        _("Only the owner of the corrective action, or whoever manages its finding, can add evidence."),
+    )
     if action.status == ActionStatus.VERIFIED:
         raise Conflict(_("This corrective action is verified and closed; it cannot be changed."))
     files = [(stream, filename) for stream, filename in files if filename]
@@ -308,6 +351,12 @@ def add_evidence(actor: User, finding: Finding, files: Iterable[tuple[IO[bytes],
         raise ValidationError(_("No file was added: %(reasons)s", reasons=" ".join(errors)), {"files": errors})
     added = [new_attachment(actor, upload, {"corrective_action_id": action.id}) for upload in accepted]
     db.session.flush()
-    audit.record(actor, "action.evidence", "corrective_action", action.id, None,
-                 {"files": [a.filename for a in added], "ids": [a.id for a in added]})
+    audit.record(
+        actor,
+        "action.evidence",
+        "corrective_action",
+        action.id,
+        None,
+        {"files": [a.filename for a in added], "ids": [a.id for a in added]},
+    )
     return added

@@ -1,4 +1,5 @@
 """Uploading drill files from the drill page, downloading and removing them."""
+
 from collections.abc import Callable
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
@@ -29,9 +30,14 @@ def upload(drill_id: int):
                 flash(message, "danger")
         return redirect(url_for("drills.detail", drill_id=drill.id, _anchor="files"))
     upload_file = form.file.data
-    return _files_step(drill, lambda: services.add_attachment(
-        current_user, drill, form.kind.data, upload_file.stream, upload_file.filename or ""),
-        _l("The file was not added: %(reason)s"), _l("File “%(name)s” added."))
+    return _files_step(
+        drill,
+        lambda: services.add_attachment(
+            current_user, drill, form.kind.data, upload_file.stream, upload_file.filename or ""
+        ),
+        _l("The file was not added: %(reason)s"),
+        _l("File “%(name)s” added."),
+    )
 
 
 @bp.get("/attachments/<int:attachment_id>")
@@ -39,8 +45,13 @@ def upload(drill_id: int):
 def download(attachment_id: int):
     attachment = or_404(services.get_visible_attachment, current_user, attachment_id)
     inline = attachment.content_type in ("image/jpeg", "image/png")
-    response = send_file(services.attachment_path(attachment), mimetype=attachment.content_type,
-                         as_attachment=not inline, download_name=attachment.filename, max_age=0)
+    response = send_file(
+        services.attachment_path(attachment),
+        mimetype=attachment.content_type,
+        as_attachment=not inline,
+        download_name=attachment.filename,
+        max_age=0,
+    )
     response.headers["Content-Security-Policy"] = "sandbox"
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -56,8 +67,10 @@ def delete(attachment_id: int):
         abort(403)
     form = DeleteAttachmentForm()
     if request.method == "GET" or not form.validate_on_submit():
-        return render_template("drills/delete_attachment.html", attachment=attachment, drill=drill, form=form,
-                               filed=guards.is_filed(drill))
+        return render_template(
+            "drills/delete_attachment.html", attachment=attachment, drill=drill, form=form, filed=guards.is_filed(drill)
+        )
+
     def remove() -> Attachment:
         services.delete_attachment(current_user, attachment)
         return attachment

@@ -4,6 +4,7 @@ The audit log keeps JSON snapshots; this turns a pair of them into rows a histor
 field's label in the user's language, and each value as the pages show it (labels for codes, names
 for ids, Beijing time for moments).
 """
+
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,14 +12,36 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from drillmgr.enums import (ActionStatus, Condition, DrillForm, DrillScope, DrillStatus, FilingStatus,
-                            FindingCategory, Focus, JointWith, Severity)
+from drillmgr.enums import (
+    ActionStatus,
+    Condition,
+    DrillForm,
+    DrillScope,
+    DrillStatus,
+    FilingStatus,
+    FindingCategory,
+    Focus,
+    JointWith,
+    Severity,
+)
 from drillmgr.extensions import db
 from drillmgr.formatting import duration, local_datetime
 
 # Bookkeeping that changes with every step and says nothing to a reader.
-SKIPPED = {"version", "sequence", "id", "drill_id", "sha256", "content_type", "uploaded_at", "recorded_at",
-           "total", "evacuation_target_seconds", "size", "kind"}
+SKIPPED = {
+    "version",
+    "sequence",
+    "id",
+    "drill_id",
+    "sha256",
+    "content_type",
+    "uploaded_at",
+    "recorded_at",
+    "total",
+    "evacuation_target_seconds",
+    "size",
+    "kind",
+}
 MAX_SHOWN = 200
 
 
@@ -31,8 +54,7 @@ class Change:
 
 
 def _form_labels(form_class) -> dict[str, object]:
-    return {name: field.args[0] for name, field in vars(form_class).items()
-            if hasattr(field, "args") and field.args}
+    return {name: field.args[0] for name, field in vars(form_class).items() if hasattr(field, "args") and field.args}
 
 
 def _labels(entity_type: str) -> dict[str, object]:
@@ -40,20 +62,34 @@ def _labels(entity_type: str) -> dict[str, object]:
     from drillmgr.findings.forms import FindingForm, ReviewForm
 
     labels = {
-        "organizer_org_id": _l("Organiser"), "organizer_region_code": _l("Organiser"),
-        "status": _l("Status"), "cancel_reason": _l("Reason for cancelling"),
-        "filing_status": _l("Filing status"), "return_reason": _l("Reason"), "reason": _l("Reason"),
+        "organizer_org_id": _l("Organiser"),
+        "organizer_region_code": _l("Organiser"),
+        "status": _l("Status"),
+        "cancel_reason": _l("Reason for cancelling"),
+        "filing_status": _l("Filing status"),
+        "return_reason": _l("Reason"),
+        "reason": _l("Reason"),
         "participation.evacuation_seconds": _l("Evacuation time"),
         "participation.exceptional_reason": _l("Reason for exceptional numbers"),
-        "filename": _l("File"), "magnitude": _l("Scenario magnitude"), "conditions": _l("Scenario conditions"),
+        "filename": _l("File"),
+        "magnitude": _l("Scenario magnitude"),
+        "conditions": _l("Scenario conditions"),
     }
     labels |= {f"participation.counts.{name}": label for name, label in COUNT_LABELS.items()}
     form_class = {"review": ReviewForm, "finding": FindingForm}.get(entity_type, DrillPlanForm)
     return labels | _form_labels(form_class)
 
 
-ENUMS = {"form": DrillForm, "scope": DrillScope, "joint_with": JointWith, "focus": Focus, "conditions": Condition,
-         "filing_status": FilingStatus, "severity": Severity, "category": FindingCategory}
+ENUMS = {
+    "form": DrillForm,
+    "scope": DrillScope,
+    "joint_with": JointWith,
+    "focus": Focus,
+    "conditions": Condition,
+    "filing_status": FilingStatus,
+    "severity": Severity,
+    "category": FindingCategory,
+}
 STATUS_ENUMS = {"drill": DrillStatus, "corrective_action": ActionStatus, "finding": ActionStatus}
 
 
@@ -104,11 +140,17 @@ class _Formatter:
             elif field in ("region_code", "organizer_region_code"):
                 codes |= {v for v in values if isinstance(v, str)}
         self.orgs = _names(Organisation, Organisation.name, org_ids)
-        users = db.session.execute(sa.select(User.id, User.display_name, User.username)
-                                   .where(User.id.in_(user_ids))).all() if user_ids else []
+        users = (
+            db.session.execute(sa.select(User.id, User.display_name, User.username).where(User.id.in_(user_ids))).all()
+            if user_ids
+            else []
+        )
         self.users = {row.id: row.display_name or row.username for row in users}
-        self.regions = dict(db.session.execute(sa.select(Region.code, Region.name)
-                                               .where(Region.code.in_(codes))).tuples().all()) if codes else {}
+        self.regions = (
+            dict(db.session.execute(sa.select(Region.code, Region.name).where(Region.code.in_(codes))).tuples().all())
+            if codes
+            else {}
+        )
 
     def __call__(self, field: str, value) -> str:
         if value is None or value == "" or value == []:
@@ -146,14 +188,24 @@ def changes(entry) -> list[Change]:
         # Created or removed: only the name says which (a whole snapshot would drown the history).
         fields = [f for f in ("filename", "summary", "title") if f in (before or after)][:1]
     else:
-        fields = [f for f in dict.fromkeys([*before, *after])
-                  if f.rsplit(".", 1)[-1] not in SKIPPED and before.get(f) != after.get(f)
-                  and not (_blank(before.get(f)) and _blank(after.get(f)))]
+        fields = [
+            f
+            for f in dict.fromkeys([*before, *after])
+            if f.rsplit(".", 1)[-1] not in SKIPPED
+            and before.get(f) != after.get(f)
+            and not (_blank(before.get(f)) and _blank(after.get(f)))
+        ]
     if not fields:
         return []
     labels = _labels(entry.entity_type)
-    fmt = _Formatter(entry.entity_type, [(f.rsplit(".", 1)[-1] if f.startswith("participation.") else f, v)
-                                         for f in fields for v in (before.get(f), after.get(f))])
+    fmt = _Formatter(
+        entry.entity_type,
+        [
+            (f.rsplit(".", 1)[-1] if f.startswith("participation.") else f, v)
+            for f in fields
+            for v in (before.get(f), after.get(f))
+        ],
+    )
     rows = []
     for field in fields:
         name = field if field.startswith("participation.") else field.rsplit(".", 1)[-1]

@@ -1,4 +1,5 @@
 """The append-only audit log: who changed what, when, before and after."""
+
 import enum
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -35,8 +36,14 @@ def snapshot(obj: object, fields: Iterable[str]) -> dict[str, Any]:
     return {name: _jsonable(getattr(obj, name)) for name in fields}
 
 
-def record(actor: "Actor | None", action: str, entity_type: str, entity_id: object,
-           before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> AuditEntry:
+def record(
+    actor: "Actor | None",
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEntry:
     """Adds an entry to the current transaction; it lands or not with the change it describes. An entry of
     SYSTEM (a job, a command) names no user. (None, which some jobs still pass, is read as SYSTEM.)"""
     entry = AuditEntry(
@@ -52,11 +59,13 @@ def record(actor: "Actor | None", action: str, entity_type: str, entity_id: obje
 
 
 def entries_for(entity_type: str, entity_id: object) -> list[AuditEntry]:
-    return list(db.session.scalars(
-        sa.select(AuditEntry)
-        .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == str(entity_id))
-        .order_by(AuditEntry.at, AuditEntry.id)
-    ))
+    return list(
+        db.session.scalars(
+            sa.select(AuditEntry)
+            .where(AuditEntry.entity_type == entity_type, AuditEntry.entity_id == str(entity_id))
+            .order_by(AuditEntry.at, AuditEntry.id)
+        )
+    )
 
 
 class AuditLogIsAppendOnly(Exception):
@@ -73,6 +82,5 @@ def _refuse_audit_changes(session: Session, flush_context: object, instances: ob
 @event.listens_for(Session, "do_orm_execute")
 def _refuse_audit_bulk_changes(state: ORMExecuteState) -> None:
     """The same for bulk UPDATE/DELETE statements run through a session."""
-    if (state.is_update or state.is_delete) and any(
-            m.class_ is AuditEntry for m in state.all_mappers):
+    if (state.is_update or state.is_delete) and any(m.class_ is AuditEntry for m in state.all_mappers):
         raise AuditLogIsAppendOnly("audit log entries cannot be changed or deleted")

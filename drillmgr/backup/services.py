@@ -4,6 +4,7 @@ SQLite is copied with SQLite's online backup API; PostgreSQL with pg_dump in its
 (restore with pg_restore). Attachments are added as they are on disk. The archive holds password
 hashes and feed secrets, so only its owner may read it.
 """
+
 import os
 import shutil
 import sqlite3
@@ -38,8 +39,10 @@ def backup(database_url: str, upload_dir: str | Path, target_dir: str | Path, no
             raise BackupError(f"no backup method for {url.get_backend_name()} databases")
         partial = archive.with_suffix(".partial")
         partial.unlink(missing_ok=True)
-        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as raw, \
-                tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        with (
+            os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as raw,
+            tarfile.open(fileobj=raw, mode="w:gz") as tar,
+        ):
             tar.add(dump, arcname=dump.name)
             uploads = Path(upload_dir)
             if uploads.is_dir():

@@ -6,6 +6,7 @@ in UNRELATED), and every bulk INSERT/UPDATE/DELETE through the session on such a
 `compliance` generation; every change of a region (a name shown in feeds) raises the `regions` one.
 Writes that go around the session (raw SQL on a bare connection) are not seen: the app makes none.
 """
+
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -17,16 +18,33 @@ from drillmgr.extensions import db
 COMPLIANCE = "compliance"
 REGIONS = "regions"
 # Tables whose changes never change a compliance status.
-UNRELATED = frozenset({
-    "api_tokens", "attachments", "audit_log", "cache_entries", "cache_generations", "calendar_feed_versions",
-    "checklist_answers", "checklist_items", "checklist_runs", "checklist_templates", "compliance_snapshots",
-    "idempotency_keys", "job_runs", "notifications", "outbox_mail", "scheduler_leases", "users",
-})
+UNRELATED = frozenset(
+    {
+        "api_tokens",
+        "attachments",
+        "audit_log",
+        "cache_entries",
+        "cache_generations",
+        "calendar_feed_versions",
+        "checklist_answers",
+        "checklist_items",
+        "checklist_runs",
+        "checklist_templates",
+        "compliance_snapshots",
+        "idempotency_keys",
+        "job_runs",
+        "notifications",
+        "outbox_mail",
+        "scheduler_leases",
+        "users",
+    }
+)
 
 
 def _raise(connection: sa.Connection, name: str) -> None:
-    updated = connection.execute(sa.update(CacheGeneration).where(CacheGeneration.name == name)
-                                 .values(value=CacheGeneration.value + 1))
+    updated = connection.execute(
+        sa.update(CacheGeneration).where(CacheGeneration.name == name).values(value=CacheGeneration.value + 1)
+    )
     if not updated.rowcount:
         connection.execute(sa.insert(CacheGeneration).values(name=name, value=1))
 
@@ -37,14 +55,15 @@ def _relevant(table_name: str | None) -> bool:
 
 def _raised_by(table_names: Iterable[str | None]) -> list[str]:
     names = set(table_names)
-    return ([COMPLIANCE] if any(_relevant(name) for name in names) else []) + \
-        ([REGIONS] if "regions" in names else [])
+    return ([COMPLIANCE] if any(_relevant(name) for name in names) else []) + ([REGIONS] if "regions" in names else [])
 
 
 @sa.event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
-    tables = {getattr(getattr(obj, "__table__", None), "name", None)
-              for obj in (*session.new, *session.dirty, *session.deleted)}
+    tables = {
+        getattr(getattr(obj, "__table__", None), "name", None)
+        for obj in (*session.new, *session.dirty, *session.deleted)
+    }
     for name in _raised_by(tables):
         _raise(session.connection(), name)
 

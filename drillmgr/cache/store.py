@@ -12,6 +12,7 @@ expire after DRILLMGR_CACHE_TTL_SECONDS (and obey the server's maxmemory policy)
 Writes belong to the unit of work (drillmgr.unit_of_work) that makes them: the request, job or command commits
 them with everything else, or they are never seen.
 """
+
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -48,7 +49,7 @@ class Store(Protocol):
 
 
 def _chunks(keys: list[str]) -> list[list[str]]:
-    return [keys[start:start + CHUNK] for start in range(0, len(keys), CHUNK)]
+    return [keys[start : start + CHUNK] for start in range(0, len(keys), CHUNK)]
 
 
 class DatabaseStore:
@@ -60,8 +61,12 @@ class DatabaseStore:
     def get_many(self, keys: list[str]) -> Items:
         found: Items = {}
         for chunk in _chunks(keys):
-            found.update((key, (tag, bytes(value))) for key, tag, value in db.session.execute(
-                sa.select(CacheEntry.key, CacheEntry.tag, CacheEntry.value).where(CacheEntry.key.in_(chunk))))
+            found.update(
+                (key, (tag, bytes(value)))
+                for key, tag, value in db.session.execute(
+                    sa.select(CacheEntry.key, CacheEntry.tag, CacheEntry.value).where(CacheEntry.key.in_(chunk))
+                )
+            )
         return found
 
     def put_many(self, items: Items, now: datetime | None = None) -> None:
@@ -71,19 +76,36 @@ class DatabaseStore:
             return
         now = now or utcnow()
         inserts: dict[str, Callable[..., postgresql.Insert | sqlite.Insert]] = {
-            "postgresql": postgresql.insert, "sqlite": sqlite.insert}
+            "postgresql": postgresql.insert,
+            "sqlite": sqlite.insert,
+        }
         insert = inserts[db.session.get_bind().dialect.name]
         ordered = sorted(items)  # the same lock order in every worker: no deadlock between two writers
         try:
             with db.session.begin_nested():
                 for chunk in _chunks(ordered):
-                    rows = [{"key": key, "tag": items[key][0], "value": items[key][1], "size": len(items[key][1]),
-                             "stored_at": now} for key in chunk]
+                    rows = [
+                        {
+                            "key": key,
+                            "tag": items[key][0],
+                            "value": items[key][1],
+                            "size": len(items[key][1]),
+                            "stored_at": now,
+                        }
+                        for key in chunk
+                    ]
                     statement = insert(CacheEntry).values(rows)
-                    db.session.execute(statement.on_conflict_do_update(
-                        index_elements=[CacheEntry.key],
-                        set_={"tag": statement.excluded.tag, "value": statement.excluded.value,
-                              "size": statement.excluded.size, "stored_at": statement.excluded.stored_at}))
+                    db.session.execute(
+                        statement.on_conflict_do_update(
+                            index_elements=[CacheEntry.key],
+                            set_={
+                                "tag": statement.excluded.tag,
+                                "value": statement.excluded.value,
+                                "size": statement.excluded.size,
+                                "stored_at": statement.excluded.stored_at,
+                            },
+                        )
+                    )
         except sa.exc.OperationalError:  # the cache can wait
             log.warning("cache: could not store %d values", len(items), exc_info=True)
 
@@ -94,8 +116,9 @@ class DatabaseStore:
         """Drops the least recently stored values beyond `max_bytes` in all; returns how many."""
         running = sa.func.sum(CacheEntry.size).over(order_by=(CacheEntry.stored_at.desc(), CacheEntry.key))
         ranked = sa.select(CacheEntry.key, running.label("running")).subquery()
-        result = db.session.execute(sa.delete(CacheEntry).where(
-            CacheEntry.key.in_(sa.select(ranked.c.key).where(ranked.c.running > max_bytes))))
+        result = db.session.execute(
+            sa.delete(CacheEntry).where(CacheEntry.key.in_(sa.select(ranked.c.key).where(ranked.c.running > max_bytes)))
+        )
         # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -184,8 +207,7 @@ def store() -> Store:
     if kept is None:
         config = current_app.config
         url = config.get("CACHE_REDIS_URL")
-        kept = (RedisStore(url, config["CACHE_PREFIX"], config["CACHE_TTL_SECONDS"])
-                if url else DatabaseStore())
+        kept = RedisStore(url, config["CACHE_PREFIX"], config["CACHE_TTL_SECONDS"]) if url else DatabaseStore()
         extensions["drillmgr_cache"] = kept
     return kept
 

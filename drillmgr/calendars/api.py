@@ -1,4 +1,5 @@
 """API: the caller's signed calendar feed links, and replacing them."""
+
 from flask import Response, jsonify, request
 
 from drillmgr.api.core import bp, current_api_user, token_required

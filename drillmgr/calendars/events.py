@@ -1,6 +1,7 @@
 """Rendering a feed's bytes: only the events of drills changed since any worker last rendered them are built
 (by the pure functions of drillmgr.calendars.ical); every drill's VEVENT is kept in the shared store
 (drillmgr.cache.store), tagged with the version of the drill, its organiser and the regions' names."""
+
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,12 +39,23 @@ def _load_drills(ids: list[int]) -> list[Drill]:
     """Full drills with what their events need, in one query per chunk of ids, never one per drill."""
     drills: list[Drill] = []
     for start in range(0, len(ids), LOAD_CHUNK):
-        chunk = ids[start:start + LOAD_CHUNK]
-        drills += db.session.scalars(
-            sa.select(Drill).where(Drill.id.in_(chunk)).options(
-                joinedload(Drill.organizer_org), joinedload(Drill.organizer_region), joinedload(Drill.region),
-                lazyload(Drill.focus_rows), lazyload(Drill.participants), lazyload(Drill.evaluators))
-        ).unique().all()
+        chunk = ids[start : start + LOAD_CHUNK]
+        drills += (
+            db.session.scalars(
+                sa.select(Drill)
+                .where(Drill.id.in_(chunk))
+                .options(
+                    joinedload(Drill.organizer_org),
+                    joinedload(Drill.organizer_region),
+                    joinedload(Drill.region),
+                    lazyload(Drill.focus_rows),
+                    lazyload(Drill.participants),
+                    lazyload(Drill.evaluators),
+                )
+            )
+            .unique()
+            .all()
+        )
     return drills
 
 
@@ -59,20 +71,24 @@ def _event_tags(feed: Feed, now: datetime, years: tuple[int, int], regions: int 
     """The version tag of each drill the feed shows, in the feed's order. Change times are compared as the
     database's text, which is all a tag needs."""
     rows = db.session.execute(
-        sa.select(Drill.id, Drill.version, sa.cast(Drill.updated_at, sa.String).label("drill_changed"),
-                  sa.cast(Organisation.updated_at, sa.String).label("organiser_changed"))
+        sa.select(
+            Drill.id,
+            Drill.version,
+            sa.cast(Drill.updated_at, sa.String).label("drill_changed"),
+            sa.cast(Organisation.updated_at, sa.String).label("organiser_changed"),
+        )
         .outerjoin(Organisation, Organisation.id == Drill.organizer_org_id)
         .where(*feed_filters(feed, now, years), shown_clause(now))
         .order_by(Drill.starts_at, Drill.id)
     ).all()
     if regions is None:  # region names are in the events too
         regions = generations.current(generations.REGIONS)
-    return {row[0]: hashlib.sha256(f"{row[1]}|{row[2]}|{row[3]}|{regions}".encode()).hexdigest()[:32]
-            for row in rows}
+    return {row[0]: hashlib.sha256(f"{row[1]}|{row[2]}|{row[3]}|{regions}".encode()).hexdigest()[:32] for row in rows}
 
 
-def drill_events(feed: Feed, now: datetime, years: tuple[int, int], to_store: shared.Items,
-                 regions: int | None = None) -> list[bytes]:
+def drill_events(
+    feed: Feed, now: datetime, years: tuple[int, int], to_store: shared.Items, regions: int | None = None
+) -> list[bytes]:
     """The feed's VEVENTs in order; each is taken from the shared store when its drill (and organiser) is
     unchanged since any worker rendered it. The events rendered here are added to `to_store`, for the caller
     to store with the feed in one write, for every other worker."""
@@ -108,8 +124,9 @@ def _calendar_events(feed: Feed, years: tuple[int, int]) -> list[bytes]:
             events += [ical.observance_event(day, year, host, stamp) for day in ObservanceDay]
         if feed.deadline_region:
             code, name = feed.deadline_region
-            events += [ical.report_deadline_event(year, month, dom, code, name, host, stamp)
-                       for month, dom in REPORT_DEADLINES]
+            events += [
+                ical.report_deadline_event(year, month, dom, code, name, host, stamp) for month, dom in REPORT_DEADLINES
+            ]
     return [event.to_ical() for event in events]
 
 
@@ -118,10 +135,13 @@ def render_feed(feed: Feed, state: FeedState, to_store: shared.Items, now: datet
     now = now or utcnow()
     with force_locale(feed.style.locale):
         head = ical.head_bytes(ical.calendar_head(feed.name, feed.description, feed.style.tzid))
-        parts = [head, _timezone_bytes(feed.style.tzid, *state.years),
-                 *_calendar_events(feed, state.years)]
+        parts = [head, _timezone_bytes(feed.style.tzid, *state.years), *_calendar_events(feed, state.years)]
     parts += drill_events(feed, now, state.years, to_store, state.regions)
     parts.append(ical.CALENDAR_END)
     body = b"".join(parts)
-    return RenderedFeed(body=body, etag=hashlib.sha256(body).hexdigest(), last_modified=state.last_modified,
-                        current_since=state.current_since)
+    return RenderedFeed(
+        body=body,
+        etag=hashlib.sha256(body).hexdigest(),
+        last_modified=state.last_modified,
+        current_since=state.current_since,
+    )

@@ -4,6 +4,7 @@ own drills, their organisation's, their region's), each with what it shows and w
 A feed's drills are always the ones its reader may see (`visible`, decided by access) among the ones it is
 about (`drills`), within a window of years around now, cancelled ones kept for 90 days.
 """
+
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,8 +58,17 @@ class Feed:
     def identity(self) -> tuple[object, ...]:
         owner = self.owner
         scope = (owner.id, owner.role.value, owner.region_code, owner.org_id) if owner else None
-        return (self.kind, self.target, scope, self.name, self.description, self.observances,
-                self.deadline_region, self.style, self.selection)
+        return (
+            self.kind,
+            self.target,
+            scope,
+            self.name,
+            self.description,
+            self.observances,
+            self.deadline_region,
+            self.style,
+            self.selection,
+        )
 
     @property
     def slot_name(self) -> str:
@@ -80,8 +90,7 @@ def config(name: str) -> Any:
 
 
 def _style(alarms: bool, locale: str) -> ical.EventStyle:
-    return ical.EventStyle(tzid=config("TIMEZONE"), host=config("HOST"), alarms=alarms,
-                           locale=locale)
+    return ical.EventStyle(tzid=config("TIMEZONE"), host=config("HOST"), alarms=alarms, locale=locale)
 
 
 def _default_locale() -> str:
@@ -119,8 +128,18 @@ def public_feed(region_code: str | None = None) -> Feed:
         else:
             name = _("Tacheng earthquake drills and observance days (public)")
         description = _("Public earthquake drills and the earthquake-safety observance days.")
-    return Feed(PUBLIC, region_code or "", None, name, description, drills, access.public_drill_clause, True, None,
-                _style(False, locale))
+    return Feed(
+        PUBLIC,
+        region_code or "",
+        None,
+        name,
+        description,
+        drills,
+        access.public_drill_clause,
+        True,
+        None,
+        _style(False, locale),
+    )
 
 
 def owner_feed(owner: User, kind: str, target: str, selection: FeedFilter | None = None) -> Feed:
@@ -134,30 +153,54 @@ def owner_feed(owner: User, kind: str, target: str, selection: FeedFilter | None
             name = _("My drills (%(user)s)", user=owner.display_name or owner.username)
             drills = access.feed_own_drills(owner)
         elif kind == ORG:
-            org = _subscribable(db.session.get(Organisation, int(target)) if target.isdigit() else None,
-                                partial(access.can_subscribe_org, owner), _("No such organisation."),
-                                _("This link's owner may no longer see this organisation."))
-            name = _("Key drills of %(org)s", org=org.name) if selection.key_only \
-                else _("Drills of %(org)s", org=org.name)
+            org = _subscribable(
+                db.session.get(Organisation, int(target)) if target.isdigit() else None,
+                partial(access.can_subscribe_org, owner),
+                _("No such organisation."),
+                _("This link's owner may no longer see this organisation."),
+            )
+            name = (
+                _("Key drills of %(org)s", org=org.name) if selection.key_only else _("Drills of %(org)s", org=org.name)
+            )
             drills = access.feed_org_drills(org.id)
         else:
-            region = _subscribable(db.session.get(Region, target),
-                                   lambda region: access.can_subscribe_region(owner, region.code),
-                                   _("No such region."), _("This link's owner may no longer see this region."))
-            name = _("Key drills in %(region)s", region=region.name) if selection.key_only \
+            region = _subscribable(
+                db.session.get(Region, target),
+                lambda region: access.can_subscribe_region(owner, region.code),
+                _("No such region."),
+                _("This link's owner may no longer see this region."),
+            )
+            name = (
+                _("Key drills in %(region)s", region=region.name)
+                if selection.key_only
                 else _("Drills in %(region)s", region=region.name)
+            )
             drills = access.feed_region_drills(region.code)
             if access.feed_shows_report_deadlines(owner):
                 deadline_region = (region.code, region.name)
-        description = _("Earthquake drills from the Tacheng drill manager, as %(user)s may see them.",
-                        user=owner.display_name or owner.username)
+        description = _(
+            "Earthquake drills from the Tacheng drill manager, as %(user)s may see them.",
+            user=owner.display_name or owner.username,
+        )
     if selection != EVERYTHING:
         drills = sa.and_(drills, selection.clause(owner))
-    return Feed(kind, target, owner, name, description, drills, partial(access.drill_clause, owner), False,
-                deadline_region, _style(owner.feed_alarms, locale), selection)
+    return Feed(
+        kind,
+        target,
+        owner,
+        name,
+        description,
+        drills,
+        partial(access.drill_clause, owner),
+        False,
+        deadline_region,
+        _style(owner.feed_alarms, locale),
+        selection,
+    )
 
 
 # --- what a feed holds ---------------------------------------------------------------------------
+
 
 def feed_years(now: datetime, tzid: str) -> tuple[int, int]:
     """The first and last year a feed shows at `now`."""

@@ -11,6 +11,7 @@ organisation's. All the filter's conditions must hold:
 - `form`, `scope`, `kind`: the drill's form, its scope, the kind of the unit that organises it (a drill
   organised by a region has no unit kind: a `kind` condition leaves it out), each one of the values listed.
 """
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -47,22 +48,33 @@ class FeedFilter:
 
     def normalised(self) -> "FeedFilter":
         """The same filter with every set that lists all the values emptied (it selects nothing less)."""
-        return FeedFilter(self.key_only, _any_if_all(self.forms, DrillForm), _any_if_all(self.scopes, DrillScope),
-                          _any_if_all(self.kinds, OrgKind))
+        return FeedFilter(
+            self.key_only,
+            _any_if_all(self.forms, DrillForm),
+            _any_if_all(self.scopes, DrillScope),
+            _any_if_all(self.kinds, OrgKind),
+        )
 
     def clause(self, owner: User) -> sa.ColumnElement[bool]:
         """The drills the filter selects, as the link's owner `owner` sees its "own" drills."""
         parts: list[sa.ColumnElement[bool]] = []
         if self.key_only:
-            parts.append(sa.or_(Drill.scope == DrillScope.COMPREHENSIVE, Drill.form == DrillForm.LIVE,
-                                Drill.organizer_region_code.is_not(None), access.feed_personal_drills(owner)))
+            parts.append(
+                sa.or_(
+                    Drill.scope == DrillScope.COMPREHENSIVE,
+                    Drill.form == DrillForm.LIVE,
+                    Drill.organizer_region_code.is_not(None),
+                    access.feed_personal_drills(owner),
+                )
+            )
         if self.forms:
             parts.append(Drill.form.in_(sorted(self.forms)))
         if self.scopes:
             parts.append(Drill.scope.in_(sorted(self.scopes)))
         if self.kinds:
-            parts.append(Drill.organizer_org_id.in_(
-                sa.select(Organisation.id).where(Organisation.kind.in_(sorted(self.kinds)))))
+            parts.append(
+                Drill.organizer_org_id.in_(sa.select(Organisation.id).where(Organisation.kind.in_(sorted(self.kinds))))
+            )
         return sa.and_(sa.true(), *parts)
 
 
@@ -97,8 +109,12 @@ def read_filter(default: FeedFilter, args: Mapping[str, str | list[str]]) -> Fee
     if show not in (None, KEY, ALL):
         raise BadFilter(show)
     key_only = default.key_only if show is None else show == KEY
-    return FeedFilter(key_only, _values(given.get(FORM, ""), DrillForm), _values(given.get(SCOPE, ""), DrillScope),
-                      _values(given.get(KIND, ""), OrgKind)).normalised()
+    return FeedFilter(
+        key_only,
+        _values(given.get(FORM, ""), DrillForm),
+        _values(given.get(SCOPE, ""), DrillScope),
+        _values(given.get(KIND, ""), OrgKind),
+    ).normalised()
 
 
 def filter_arguments(default: FeedFilter, selection: FeedFilter) -> dict[str, str]:

@@ -4,6 +4,7 @@ Nothing here reads the clock: every timestamp in the output comes from the data,
 always gives the same bytes. Text is translated in whatever locale the caller has set, and leaves
 without control characters (RFC 5545 TEXT has none; records from before input dropped them may).
 """
+
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
@@ -84,17 +85,31 @@ def observance_event(day: ObservanceDay, year: int, host: str, stamp: datetime) 
     """`stamp`: the DTSTAMP of the calendar's own dates (see year_start)."""
     month, dom = day.month_day
     name = str(day.label)
-    return _all_day(f"observance-{year}-{month:02d}{dom:02d}@{host}", date(year, month, dom), name,
-                    _("Earthquake-safety observance day: %(name)s.", name=name), stamp, _("Observance day"))
+    return _all_day(
+        f"observance-{year}-{month:02d}{dom:02d}@{host}",
+        date(year, month, dom),
+        name,
+        _("Earthquake-safety observance day: %(name)s.", name=name),
+        stamp,
+        _("Observance day"),
+    )
 
 
-def report_deadline_event(year: int, month: int, dom: int, region_code: str, region_name: str,
-                          host: str, stamp: datetime) -> Event:
+def report_deadline_event(
+    year: int, month: int, dom: int, region_code: str, region_name: str, host: str, stamp: datetime
+) -> Event:
     summary = _("Half-year drill report due (%(region)s)", region=region_name)
-    description = _("Deadline for the half-year report on drills and public education of %(region)s.",
-                    region=region_name)
-    return _all_day(f"report-deadline-{year}-{month:02d}{dom:02d}-{region_code}@{host}", date(year, month, dom),
-                    summary, description, stamp, _("Report deadline"))
+    description = _(
+        "Deadline for the half-year report on drills and public education of %(region)s.", region=region_name
+    )
+    return _all_day(
+        f"report-deadline-{year}-{month:02d}{dom:02d}-{region_code}@{host}",
+        date(year, month, dom),
+        summary,
+        description,
+        stamp,
+        _("Report deadline"),
+    )
 
 
 def _span(start: datetime, end: datetime, zone: tzinfo) -> str:

@@ -4,6 +4,7 @@ user's choices about their feeds.
 A link carries its owner's id and a signature of (owner, kind, target) with SECRET_KEY and the owner's feed
 secret: replacing the secret invalidates every old link at once.
 """
+
 import hashlib
 from collections.abc import Mapping
 from typing import TypedDict
@@ -18,8 +19,15 @@ from drillmgr.accounts.models import User
 from drillmgr.accounts.services import rotate_feed_secret
 from drillmgr.audit import services as audit
 from drillmgr.calendars.feeds import ME, ORG, PUBLIC, REGION, Feed, config, default_filter, owner_feed
-from drillmgr.calendars.filters import (EVERYTHING, BadFilter, FeedFilter, canonical, filter_arguments, query_text,
-                                        read_filter)
+from drillmgr.calendars.filters import (
+    EVERYTHING,
+    BadFilter,
+    FeedFilter,
+    canonical,
+    filter_arguments,
+    query_text,
+    read_filter,
+)
 from drillmgr.errors import Forbidden
 from drillmgr.extensions import db
 from drillmgr.validation import parse_id
@@ -60,25 +68,33 @@ def link_filter(kind: str, arguments: Mapping[str, str | list[str]] | None) -> F
         return None
 
 
-def feed_for_token(kind: str, target: str, token: str | None,
-                   arguments: Mapping[str, str | list[str]] | None = None) -> Feed:
+def feed_for_token(
+    kind: str, target: str, token: str | None, arguments: Mapping[str, str | list[str]] | None = None
+) -> Feed:
     """The feed a signed link stands for, with the filter its query `arguments` carry; refused when the link
     (its filter included) was altered, rotated or its owner left."""
     user_id, _dot, signature = (token or "").partition(".")
     owner_id = parse_id(user_id)
     user = db.session.get(User, owner_id) if owner_id and signature else None
     selection = link_filter(kind, arguments)
-    if user is None or not user.active or selection is None or not _signer(user).verify_signature(
-            _signed_message(user.id, kind, target, selection), signature.encode()):
+    if (
+        user is None
+        or not user.active
+        or selection is None
+        or not _signer(user).verify_signature(_signed_message(user.id, kind, target, selection), signature.encode())
+    ):
         raise Forbidden(_("This calendar link is not valid (it may have been replaced by a new one)."))
     return owner_feed(user, kind, target, selection)
 
 
 def _feed_path(kind: str, target: str) -> str:
     adapter = current_app.url_map.bind("localhost")
-    endpoint, values = {PUBLIC: ("calendars.public_feed", {}), ME: ("calendars.me_feed", {}),
-                        ORG: ("calendars.org_feed", {"org_id": target}),
-                        REGION: ("calendars.region_feed", {"code": target})}[kind]
+    endpoint, values = {
+        PUBLIC: ("calendars.public_feed", {}),
+        ME: ("calendars.me_feed", {}),
+        ORG: ("calendars.org_feed", {"org_id": target}),
+        REGION: ("calendars.region_feed", {"code": target}),
+    }[kind]
     return adapter.build(endpoint, values)
 
 
@@ -90,8 +106,9 @@ def _base_url(request_root: str | None) -> str:
     return str(config("BASE_URL")).rstrip("/") + "/"
 
 
-def _link(base_url: str, kind: str, target: str = "", token: str | None = None,
-          arguments: dict[str, str] | None = None) -> FeedLink:
+def _link(
+    base_url: str, kind: str, target: str = "", token: str | None = None, arguments: dict[str, str] | None = None
+) -> FeedLink:
     url = urljoin(base_url, _feed_path(kind, target).lstrip("/"))
     if token is not None:
         url += "?" + query_text({"token": token, **(arguments or {})})
@@ -99,8 +116,9 @@ def _link(base_url: str, kind: str, target: str = "", token: str | None = None,
     return {"url": url, "webcal": f"webcal://{rest}"}
 
 
-def _signed_link(base_url: str, user: User, kind: str, target: str = "",
-                 selection: FeedFilter | None = None) -> FeedLink:
+def _signed_link(
+    base_url: str, user: User, kind: str, target: str = "", selection: FeedFilter | None = None
+) -> FeedLink:
     arguments = filter_arguments(default_filter(kind), selection) if selection is not None else None
     return _link(base_url, kind, target, feed_token(user, kind, target, selection), arguments)
 
@@ -116,8 +134,9 @@ def feed_targets(user: User) -> dict[str, str]:
     return targets
 
 
-def feed_links(user: User, request_root: str | None = None,
-               selections: Mapping[str, FeedFilter] | None = None) -> dict[str, FeedLink]:
+def feed_links(
+    user: User, request_root: str | None = None, selections: Mapping[str, FeedFilter] | None = None
+) -> dict[str, FeedLink]:
     """The user's feed links, each as its https (or http) URL and its one-click webcal:// form; the region and
     organisation links carry the filter `selections` gives for their kind, else their feed's default.
 

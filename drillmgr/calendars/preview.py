@@ -1,5 +1,6 @@
 """What a filter gives, for the subscribe page: the link that carries it, how many events the feed holds and how
 large it is, read from the feed itself (rendered once and kept, as any poll of it would be)."""
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -32,12 +33,26 @@ class FeedPreview:
 
     @property
     def summary(self) -> str:
-        return str(_("%(drills)d drills and %(deadlines)d report deadlines, %(size)s", drills=self.drills,
-                 deadlines=self.deadlines, size=self.size_text))
+        return str(
+            _(
+                "%(drills)d drills and %(deadlines)d report deadlines, %(size)s",
+                drills=self.drills,
+                deadlines=self.deadlines,
+                size=self.size_text,
+            )
+        )
 
     def as_json(self) -> dict[str, object]:
-        return {"feed": self.kind, "url": self.link["url"], "webcal": self.link["webcal"], "drills": self.drills,
-                "deadlines": self.deadlines, "bytes": self.size, "size": self.size_text, "summary": self.summary}
+        return {
+            "feed": self.kind,
+            "url": self.link["url"],
+            "webcal": self.link["webcal"],
+            "drills": self.drills,
+            "deadlines": self.deadlines,
+            "bytes": self.size,
+            "size": self.size_text,
+            "summary": self.summary,
+        }
 
 
 def chosen_filter(kind: str, arguments: Mapping[str, list[str]]) -> FeedFilter:
@@ -61,4 +76,3 @@ def feed_preview(user: User, kind: str, selection: FeedFilter, request_root: str
     body = current_feed(owner_feed(user, kind, target, selection)).body
     link = feed_links(user, request_root, {kind: selection})[kind]
     return FeedPreview(kind, link, body.count(DRILL_EVENT), body.count(DEADLINE_EVENT), len(body))
-

@@ -1,5 +1,6 @@
 """The public feeds as static files (public.ics and one public-<county code>.ics per county), for a web server
 to serve without the app."""
+
 import os
 import tempfile
 from datetime import datetime

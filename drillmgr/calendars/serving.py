@@ -8,6 +8,7 @@ store (drillmgr.cache.store: Redis or the database), where any worker on any mac
 then is anything rendered (drillmgr.calendars.events). What a poll records (the feed's version, the rendered
 feed and events in the database store) is committed with the request's unit of work, or not at all.
 """
+
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -117,13 +118,15 @@ def data_stamp(feed: Feed) -> tuple[object, ...]:
     """Changes whenever a drill, an organisation or a region changes (and the feed's owner): every change of
     a drill sets its updated_at, a new drill raises the highest id, a deleted one lowers the count.
     Index-only, so it costs the same for any number of drills."""
-    row = db.session.execute(sa.select(
-        sa.select(sa.func.count()).select_from(Drill).scalar_subquery(),
-        sa.select(sa.func.max(Drill.id)).scalar_subquery(),
-        sa.select(sa.func.max(Drill.updated_at)).scalar_subquery(),
-        sa.select(sa.func.max(Organisation.updated_at)).scalar_subquery(),
-        generations.value_of(generations.REGIONS),
-    )).one()
+    row = db.session.execute(
+        sa.select(
+            sa.select(sa.func.count()).select_from(Drill).scalar_subquery(),
+            sa.select(sa.func.max(Drill.id)).scalar_subquery(),
+            sa.select(sa.func.max(Drill.updated_at)).scalar_subquery(),
+            sa.select(sa.func.max(Organisation.updated_at)).scalar_subquery(),
+            generations.value_of(generations.REGIONS),
+        )
+    ).one()
     return (*row, feed.owner.updated_at if feed.owner else None)
 
 
@@ -133,15 +136,23 @@ def next_time_change(now: datetime, tzid: str) -> datetime:
     committed late with an earlier updated_at than the stamp's is caught by the feed's own validator
     (which sums versions) within minutes."""
     cancelled = cancelled_moment()
-    blind_start, last_cancelled = db.session.execute(sa.select(
-        sa.select(sa.func.min(Drill.starts_at)).where(Drill.double_blind.is_(True), Drill.starts_at > now)
-        .scalar_subquery(),
-        sa.select(sa.func.min(cancelled)).where(
-            Drill.status == DrillStatus.CANCELLED, cancelled >= now - CANCELLED_KEPT).scalar_subquery(),
-    )).one()
+    blind_start, last_cancelled = db.session.execute(
+        sa.select(
+            sa.select(sa.func.min(Drill.starts_at))
+            .where(Drill.double_blind.is_(True), Drill.starts_at > now)
+            .scalar_subquery(),
+            sa.select(sa.func.min(cancelled))
+            .where(Drill.status == DrillStatus.CANCELLED, cancelled >= now - CANCELLED_KEPT)
+            .scalar_subquery(),
+        )
+    ).one()
     new_year = ical.local_midnight(date(now.astimezone(ZoneInfo(tzid)).year + 1, 1, 1), tzid)
-    moments = (blind_start, last_cancelled + CANCELLED_KEPT if last_cancelled else None, new_year,
-               now + STAMP_TRUSTED_FOR)
+    moments = (
+        blind_start,
+        last_cancelled + CANCELLED_KEPT if last_cancelled else None,
+        new_year,
+        now + STAMP_TRUSTED_FOR,
+    )
     return min(m for m in moments if m)
 
 
@@ -149,8 +160,9 @@ def _shared_feed_slot(feed: Feed) -> str:
     return f"feed:{feed.slot_name}"
 
 
-def _keep_locally(feed: Feed, rendered: RenderedFeed, state_key: tuple[object, ...], stamp: tuple[object, ...],
-                  now: datetime) -> CachedFeed:
+def _keep_locally(
+    feed: Feed, rendered: RenderedFeed, state_key: tuple[object, ...], stamp: tuple[object, ...], now: datetime
+) -> CachedFeed:
     cached = CachedFeed(rendered, state_key, stamp, next_time_change(now, feed.style.tzid))
     _local_feeds().put(feed.identity, cached)
     return cached
@@ -172,8 +184,12 @@ def _revalidate(feed: Feed, now: datetime, stamp: tuple[object, ...]) -> CachedF
         return _keep_locally(feed, rendered, state.key, stamp, now)
     kept = shared.get(_shared_feed_slot(feed), state.validator)
     if kept is not None:  # rendered by another worker (or this one before it restarted)
-        rendered = RenderedFeed(body=kept[ETAG_LENGTH:], etag=kept[:ETAG_LENGTH].decode(),
-                                last_modified=state.last_modified, current_since=state.current_since)
+        rendered = RenderedFeed(
+            body=kept[ETAG_LENGTH:],
+            etag=kept[:ETAG_LENGTH].decode(),
+            last_modified=state.last_modified,
+            current_since=state.current_since,
+        )
         return _keep_locally(feed, rendered, state.key, stamp, now)
     return state
 
@@ -201,8 +217,12 @@ def current_feed(feed: Feed, now: datetime | None = None) -> RenderedFeed:
     return _current(feed, _revalidate(feed, now, stamp), stamp, now)
 
 
-def answer(feed: Feed, etag_matches: Callable[[str], bool] | None = None,
-           modified_since: datetime | None = None, now: datetime | None = None) -> FeedAnswer:
+def answer(
+    feed: Feed,
+    etag_matches: Callable[[str], bool] | None = None,
+    modified_since: datetime | None = None,
+    now: datetime | None = None,
+) -> FeedAnswer:
     """A poll: 304 when the client's copy is current, decided before rendering whenever possible.
 
     `etag_matches` tests the client's If-None-Match (None when it sent none); `modified_since` is

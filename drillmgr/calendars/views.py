@@ -1,4 +1,5 @@
 """Calendar feeds (/calendars/*.ics) and the page to subscribe to them."""
+
 from collections.abc import Callable
 
 from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -9,8 +10,14 @@ from werkzeug.http import http_date
 
 from drillmgr.calendars.feeds import ME, ORG, REGION, Feed, default_filter, public_feed as public_feed_of
 from drillmgr.calendars.filters import BadFilter, FeedFilter
-from drillmgr.calendars.links import FILTERED_KINDS, feed_for_token, feed_links, feed_targets, rotate_links, \
-    set_feed_alarms
+from drillmgr.calendars.links import (
+    FILTERED_KINDS,
+    feed_for_token,
+    feed_links,
+    feed_targets,
+    rotate_links,
+    set_feed_alarms,
+)
 from drillmgr.calendars.preview import chosen_filter, feed_preview
 from drillmgr.calendars.serving import answer
 from drillmgr.calendars.forms import FeedAlarmsForm, RotateLinksForm
@@ -59,15 +66,13 @@ def me_feed() -> Response:
 @bp.get("/org/<int:org_id>.ics")
 def org_feed(org_id: int) -> Response:
     token, arguments = request.args.get("token"), request.args.to_dict(flat=False)
-    return _serve(lambda: feed_for_token(ORG, str(org_id), token, arguments), f"org-{org_id}.ics",
-                  private=True)
+    return _serve(lambda: feed_for_token(ORG, str(org_id), token, arguments), f"org-{org_id}.ics", private=True)
 
 
 @bp.get("/region/<code>.ics")
 def region_feed(code: str) -> Response:
     token, arguments = request.args.get("token"), request.args.to_dict(flat=False)
-    return _serve(lambda: feed_for_token(REGION, code, token, arguments), f"region-{code}.ics",
-                  private=True)
+    return _serve(lambda: feed_for_token(REGION, code, token, arguments), f"region-{code}.ics", private=True)
 
 
 def _page_choice() -> tuple[str, FeedFilter] | None:
@@ -121,8 +126,10 @@ def set_alarms() -> ResponseReturnValue:
     form = FeedAlarmsForm()
     if form.validate_on_submit():
         set_feed_alarms(current_user, form.alarms.data)
-        flash(_("Reminders are now in your feeds.") if form.alarms.data
-              else _("Your feeds no longer carry reminders."), "success")
+        flash(
+            _("Reminders are now in your feeds.") if form.alarms.data else _("Your feeds no longer carry reminders."),
+            "success",
+        )
     else:
         flash(_("The form has expired; please try again."), "danger")
     return redirect(url_for("calendars.subscribe"))

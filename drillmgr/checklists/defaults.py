@@ -1,4 +1,5 @@
 """The checklists shipped with drillmgr (content, so in Chinese), drawn from items 13 and 19."""
+
 from drillmgr.enums import DrillForm, DrillScope, OrgKind
 
 PRE_DRILL_COMPREHENSIVE_LIVE = (

@@ -1,5 +1,6 @@
 """What the drill page, the unit page and the compliance dashboard show of readiness checklists: a drill's
 pre-drill checklist, a unit's standing readiness this school term, and the share of ready units per county."""
+
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -31,9 +32,11 @@ class DrillChecklist:
 
 def drill_checklist(user: User, drill: Drill) -> DrillChecklist | None:
     """The drill's pre-drill checklist as its page shows it; None when none applies and none was run."""
-    run = db.session.scalars(sa.select(ChecklistRun).where(ChecklistRun.drill_id == drill.id,
-                                                           access.checklist_run_clause(user))
-                             .order_by(ChecklistRun.id.desc())).first()
+    run = db.session.scalars(
+        sa.select(ChecklistRun)
+        .where(ChecklistRun.drill_id == drill.id, access.checklist_run_clause(user))
+        .order_by(ChecklistRun.id.desc())
+    ).first()
     template = run.template if run is not None else template_for_drill(drill)
     if template is None:
         return None
@@ -53,18 +56,24 @@ class UnitReadiness:
 
 def unit_readiness(user: User, org: Organisation, today: date | None = None) -> UnitReadiness:
     today = today or local_today()
-    runs = db.session.scalars(sa.select(ChecklistRun).where(
-        ChecklistRun.org_id == org.id, ChecklistRun.drill_id.is_(None), access.checklist_run_clause(user))
-        .order_by(ChecklistRun.completed_at.desc(), ChecklistRun.id.desc())).all()
+    runs = db.session.scalars(
+        sa.select(ChecklistRun)
+        .where(ChecklistRun.org_id == org.id, ChecklistRun.drill_id.is_(None), access.checklist_run_clause(user))
+        .order_by(ChecklistRun.completed_at.desc(), ChecklistRun.id.desc())
+    ).all()
     open_run = next((r for r in runs if r.completed_at is None), None)
     last_run = next((r for r in runs if r.completed_at is not None), None)
     last_day = last_run.completed_at.astimezone(local_zone()).date() if last_run and last_run.completed_at else None
     age = (today - last_day).days if last_day else None
     first, _last = term_bounds(today)
     return UnitReadiness(
-        template=template_for_org(org), last_run=last_run, open_run=open_run, age_days=age,
+        template=template_for_org(org),
+        last_run=last_run,
+        open_run=open_run,
+        age_days=age,
         this_term=last_day is not None and last_day >= first,
-        can_start=access.can_start_readiness_run(user, org))
+        can_start=access.can_start_readiness_run(user, org),
+    )
 
 
 def term_bounds(day: date) -> tuple[date, date]:
@@ -94,23 +103,41 @@ def readiness_summary(region_code: str, today: date | None = None) -> list[dict[
     target = db.session.get(Region, region_code)
     if target is None:
         return []
-    kinds = sa.select(ChecklistTemplate.org_kind).where(ChecklistTemplate.active.is_(True),
-                                                        ChecklistTemplate.org_kind.is_not(None))
+    kinds = sa.select(ChecklistTemplate.org_kind).where(
+        ChecklistTemplate.active.is_(True), ChecklistTemplate.org_kind.is_not(None)
+    )
     ready = sa.select(ChecklistRun.org_id).where(
-        ChecklistRun.drill_id.is_(None), ChecklistRun.org_id.is_not(None),
+        ChecklistRun.drill_id.is_(None),
+        ChecklistRun.org_id.is_not(None),
         ChecklistRun.completed_at >= _local_midnight_utc(first),
-        ChecklistRun.completed_at < _local_midnight_utc(last + timedelta(days=1)))
-    in_scope = sa.or_(county.path.startswith(target.path, autoescape=False),
-                      sa.literal(target.path).startswith(county.path, autoescape=False))
+        ChecklistRun.completed_at < _local_midnight_utc(last + timedelta(days=1)),
+    )
+    in_scope = sa.or_(
+        county.path.startswith(target.path, autoescape=False),
+        sa.literal(target.path).startswith(county.path, autoescape=False),
+    )
     rows = db.session.execute(
-        sa.select(county.code, county.name, sa.func.count(Organisation.id),
-                  sa.func.count(Organisation.id).filter(Organisation.id.in_(ready)))
+        sa.select(
+            county.code,
+            county.name,
+            sa.func.count(Organisation.id),
+            sa.func.count(Organisation.id).filter(Organisation.id.in_(ready)),
+        )
         .select_from(county)
         .outerjoin(unit_region, unit_region.path.startswith(county.path, autoescape=False))
         .outerjoin(Organisation, sa.and_(Organisation.region_code == unit_region.code, Organisation.kind.in_(kinds)))
         .where(county.level == RegionLevel.COUNTY, in_scope)
-        .group_by(county.code, county.name).order_by(county.code)
+        .group_by(county.code, county.name)
+        .order_by(county.code)
     ).all()
-    return [{"code": code, "name": name, "units": units, "ready": ready_count,
-             "share": ready_count / units if units else None, "term": (first, last)}
-            for code, name, units, ready_count in rows]
+    return [
+        {
+            "code": code,
+            "name": name,
+            "units": units,
+            "ready": ready_count,
+            "share": ready_count / units if units else None,
+            "term": (first, last),
+        }
+        for code, name, units, ready_count in rows
+    ]

@@ -1,5 +1,6 @@
 """Checklist runs: a drill's pre-drill checklist or a unit's standing readiness checklist, started, answered
 item by item (with a photo) and completed."""
+
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -23,7 +24,6 @@ from drillmgr.orgs.models import Organisation
 from drillmgr.validation import MISSING
 
 
-
 @dataclass
 class RunLine:
     item: ChecklistItem
@@ -37,8 +37,7 @@ class RunLine:
 def run_lines(run: ChecklistRun) -> list[RunLine]:
     """The run's items in template order: the active ones, plus retired ones this run already answered."""
     answers = {a.item_id: a for a in run.answers}
-    return [RunLine(item, answers.get(item.id)) for item in run.template.items
-            if item.active or item.id in answers]
+    return [RunLine(item, answers.get(item.id)) for item in run.template.items if item.active or item.id in answers]
 
 
 @dataclass
@@ -54,16 +53,20 @@ class Progress:
 
 def progress(run: ChecklistRun) -> Progress:
     lines = run_lines(run)
-    return Progress(answered=sum(1 for line in lines if line.value is not None), total=len(lines),
-                    no=sum(1 for line in lines if line.value == Answer.NO))
+    return Progress(
+        answered=sum(1 for line in lines if line.value is not None),
+        total=len(lines),
+        no=sum(1 for line in lines if line.value == Answer.NO),
+    )
 
 
 def start_drill_run(actor: User, drill: Drill) -> ChecklistRun:
     """The drill's pre-drill checklist run: the existing one, or a new one."""
     access.require(access.can_edit_drill(actor, drill), _("You cannot prepare this drill."))
     lock(drill)  # two starts at once: the second waits and finds the first one's run
-    existing = db.session.scalars(sa.select(ChecklistRun).where(ChecklistRun.drill_id == drill.id)
-                                  .order_by(ChecklistRun.id.desc())).first()
+    existing = db.session.scalars(
+        sa.select(ChecklistRun).where(ChecklistRun.drill_id == drill.id).order_by(ChecklistRun.id.desc())
+    ).first()
     if existing is not None:
         return existing
     if drill.status == DrillStatus.CANCELLED:
@@ -71,8 +74,13 @@ def start_drill_run(actor: User, drill: Drill) -> ChecklistRun:
     template = template_for_drill(drill)
     if template is None:
         raise ValidationError(_("No pre-drill checklist applies to this kind of drill."))
-    run = ChecklistRun(template=template, drill_id=drill.id, org_id=drill.organizer_org_id,
-                       region_code=drill.region_code, run_by_id=actor.id)
+    run = ChecklistRun(
+        template=template,
+        drill_id=drill.id,
+        org_id=drill.organizer_org_id,
+        region_code=drill.region_code,
+        run_by_id=actor.id,
+    )
     return _add_run(actor, run)
 
 
@@ -80,9 +88,11 @@ def start_readiness_run(actor: User, org: Organisation) -> ChecklistRun:
     """The unit's unfinished readiness run, or a new one (a unit runs its checklist again each term)."""
     access.require(access.can_start_readiness_run(actor, org), _("You cannot run this unit's checklist."))
     lock(org)  # two starts at once: the second waits and finds the first one's run
-    existing = db.session.scalars(sa.select(ChecklistRun).where(
-        ChecklistRun.org_id == org.id, ChecklistRun.drill_id.is_(None), ChecklistRun.completed_at.is_(None))
-        .order_by(ChecklistRun.id.desc())).first()
+    existing = db.session.scalars(
+        sa.select(ChecklistRun)
+        .where(ChecklistRun.org_id == org.id, ChecklistRun.drill_id.is_(None), ChecklistRun.completed_at.is_(None))
+        .order_by(ChecklistRun.id.desc())
+    ).first()
     if existing is not None:
         return existing
     template = template_for_org(org)
@@ -108,8 +118,14 @@ def start_run(actor: User, data: dict[str, Any]) -> ChecklistRun:
 def _add_run(actor: User, run: ChecklistRun) -> ChecklistRun:
     db.session.add(run)
     db.session.flush()
-    audit.record(actor, "checklist.run.start", "checklist_run", run.id, None,
-                 {"template_id": run.template_id, "drill_id": run.drill_id, "org_id": run.org_id})
+    audit.record(
+        actor,
+        "checklist.run.start",
+        "checklist_run",
+        run.id,
+        None,
+        {"template_id": run.template_id, "drill_id": run.drill_id, "org_id": run.org_id},
+    )
     return run
 
 
@@ -132,8 +148,9 @@ def _require_open(run: ChecklistRun) -> None:
 Photo = tuple[IO[bytes], str]
 
 
-def save_answers(actor: User, run: ChecklistRun, answers: dict[str, Any],
-                 photos: dict[int, Photo] | None = None) -> ChecklistRun:
+def save_answers(
+    actor: User, run: ChecklistRun, answers: dict[str, Any], photos: dict[int, Photo] | None = None
+) -> ChecklistRun:
     """`answers` maps item ids to {"answer": "yes"|"no"|"na"|None, "note": str}; `photos` maps item ids
     to (stream, filename). Every error is collected under "item-<id>"; nothing changes if any."""
     require_fill(actor, run)
@@ -153,18 +170,19 @@ def save_answers(actor: User, run: ChecklistRun, answers: dict[str, Any],
             answer.note = reading["note"]
         changed[item_id] = {"answer": answer.answer.value if answer.answer else None, "note": answer.note}
     for item_id, (stream, filename) in photos.items():
-        photo = uploads.store(stream, filename, actor, images_only=True, field=f"item-{item_id}",
-                              checklist_run_id=run.id)
+        photo = uploads.store(
+            stream, filename, actor, images_only=True, field=f"item-{item_id}", checklist_run_id=run.id
+        )
         db.session.flush()
         _answer_row(run, lines[item_id]).photo_id = photo.id
         changed.setdefault(item_id, {})["photo_id"] = photo.id
-    audit.record(actor, "checklist.run.answer", "checklist_run", run.id, None,
-                 {str(k): v for k, v in changed.items()})
+    audit.record(actor, "checklist.run.answer", "checklist_run", run.id, None, {str(k): v for k, v in changed.items()})
     return run
 
 
-def _read_answers(answers: dict[str, Any], photos: dict[int, Photo],
-                  lines: dict[int, RunLine]) -> dict[int, dict[str, Any]]:
+def _read_answers(
+    answers: dict[str, Any], photos: dict[int, Photo], lines: dict[int, RunLine]
+) -> dict[int, dict[str, Any]]:
     """Each answered item's answer and note (MISSING when left out); refuses them all if any is wrong."""
     errors: dict[str, list[str]] = {}
     readings = {}
@@ -206,16 +224,25 @@ def complete_run(actor: User, run: ChecklistRun, now: datetime | None = None) ->
     _require_open(run)
     missing = [line.item.text for line in run_lines(run) if line.value is None]
     if missing:
-        raise ValidationError(_("Answer every item before completing the checklist."),
-                              {"answers": [_("Not answered: %(item)s", item=text) for text in missing]})
+        raise ValidationError(
+            _("Answer every item before completing the checklist."),
+            {"answers": [_("Not answered: %(item)s", item=text) for text in missing]},
+        )
     run.completed_at = now or utcnow()
-    audit.record(actor, "checklist.run.complete", "checklist_run", run.id, None,
-                 {"completed_at": run.completed_at, "no": progress(run).no})
+    audit.record(
+        actor,
+        "checklist.run.complete",
+        "checklist_run",
+        run.id,
+        None,
+        {"completed_at": run.completed_at, "no": progress(run).no},
+    )
     return run
 
 
-def run_query(user: User, org_id: int | None = None, drill_id: int | None = None,
-              standing: bool | None = None) -> sa.Select[tuple[ChecklistRun]]:
+def run_query(
+    user: User, org_id: int | None = None, drill_id: int | None = None, standing: bool | None = None
+) -> sa.Select[tuple[ChecklistRun]]:
     query = sa.select(ChecklistRun).where(access.checklist_run_clause(user))
     if org_id is not None:
         query = query.where(ChecklistRun.org_id == org_id)
@@ -231,7 +258,9 @@ def run_subjects(runs: list[ChecklistRun]) -> dict[int, str]:
     drill_ids = {r.drill_id for r in runs if r.drill_id}
     org_ids = {r.org_id for r in runs if r.org_id and not r.drill_id}
     titles = dict(db.session.execute(sa.select(Drill.id, Drill.title).where(Drill.id.in_(drill_ids))).tuples().all())
-    names: dict[int | None, str] = dict(db.session.execute(sa.select(Organisation.id, Organisation.name)
-                                                           .where(Organisation.id.in_(org_ids))).tuples().all())
+    names: dict[int | None, str] = dict(
+        db.session.execute(sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(org_ids)))
+        .tuples()
+        .all()
+    )
     return {r.id: titles.get(r.drill_id, "") if r.drill_id else names.get(r.org_id, "") for r in runs}
-

@@ -1,14 +1,21 @@
 """The checklist resources: templates and their items (what editing reads, and the forms' limits and choices),
 a run's start, its answers and the list's filters, and what the API answers (a run with its answers, readiness
 by county)."""
+
 from typing import Any
 
-from drillmgr.api.schema import (Boolean, Date, DateTime, Decimal, EnumValue, Integer, List, Nested, Schema, Text,
-                                 Version)
+from drillmgr.api.fields import Boolean, Date, DateTime, Decimal, EnumValue, Integer, List, Nested, Text, Version
+from drillmgr.api.schema import Schema
 from drillmgr.enums import Answer, DrillForm, DrillScope, OrgKind
 
-LINE_FIELDS = {"item_id": "item.id", "text": "item.text", "answer": "value", "note": "answer.note",
-               "photo_id": "answer.photo_id", "finding_id": "answer.finding_id"}
+LINE_FIELDS = {
+    "item_id": "item.id",
+    "text": "item.text",
+    "answer": "value",
+    "note": "answer.note",
+    "photo_id": "answer.photo_id",
+    "finding_id": "answer.finding_id",
+}
 LINE_DEFAULTS = {"note": "", "photo_id": None, "finding_id": None}  # an item not answered yet
 PROGRESS_FIELDS = ("answered", "total", "no")
 MAX_NOTE = 2000
@@ -57,8 +64,10 @@ class ChecklistRunSchema(Schema):
 
 class ChecklistRunStartSchema(Schema):
     class Meta:
-        description = ("exactly one of drill_id (pre-drill) and org_id (standing readiness); an unfinished run is "
-                       "returned as it is")
+        description = (
+            "exactly one of drill_id (pre-drill) and org_id (standing readiness); an unfinished run is "
+            "returned as it is"
+        )
 
     drill_id = Integer(minimum=1)
     org_id = Integer(minimum=1)

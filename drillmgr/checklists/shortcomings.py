@@ -1,5 +1,6 @@
 """Items answered "no" turned into corrective actions: the shortcoming drafted from the item's text, the due
 date, and the finding made through the findings feature's own rules."""
+
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -38,9 +39,22 @@ def action_due_on(run: ChecklistRun, today: date | None = None) -> date:
 
 
 # Markers of a met requirement and how each reads when it is not met, first match in a clause wins.
-_NEGATIONS = (("在有效期内", "已过有效期"), ("已", "未"), ("未", ""), ("无", "有"), ("为", "不是"),
-              ("可", "不可"), ("畅通", "不畅通"), ("一致", "不一致"), ("齐全", "不齐全"), ("完好", "不完好"),
-              ("满足", "不满足"), ("充足", "不足"), ("有效", "无效"), ("到位", "不到位"))
+_NEGATIONS = (
+    ("在有效期内", "已过有效期"),
+    ("已", "未"),
+    ("未", ""),
+    ("无", "有"),
+    ("为", "不是"),
+    ("可", "不可"),
+    ("畅通", "不畅通"),
+    ("一致", "不一致"),
+    ("齐全", "不齐全"),
+    ("完好", "不完好"),
+    ("满足", "不满足"),
+    ("充足", "不足"),
+    ("有效", "无效"),
+    ("到位", "不到位"),
+)
 
 
 def _negate_clause(clause: str) -> str:
@@ -48,7 +62,7 @@ def _negate_clause(clause: str) -> str:
     if not found:
         return "未" + clause
     position, marker, negation = min(found, key=lambda f: f[0])
-    return clause[:position] + negation + clause[position + len(marker):]
+    return clause[:position] + negation + clause[position + len(marker) :]
 
 
 def shortcoming(requirement: str) -> str:
@@ -90,12 +104,18 @@ def action_draft(actor: User, run: ChecklistRun, item_id: int, today: date | Non
     require_fill(actor, run)
     line = _no_line(run, item_id)
     assert line.answer is not None  # answered “no”
-    return ActionDraft(line=line, summary=shortcoming(line.item.text), description=(line.answer.note or "").strip(),
-                       due_on=action_due_on(run, today), owners=owner_choices(_source_finding(run)))
+    return ActionDraft(
+        line=line,
+        summary=shortcoming(line.item.text),
+        description=(line.answer.note or "").strip(),
+        due_on=action_due_on(run, today),
+        owners=owner_choices(_source_finding(run)),
+    )
 
 
-def make_corrective_action(actor: User, run: ChecklistRun, item_id: int, data: object = None,
-                           today: date | None = None) -> Finding:
+def make_corrective_action(
+    actor: User, run: ChecklistRun, item_id: int, data: object = None, today: date | None = None
+) -> Finding:
     """A "no" answer becomes a finding with its corrective action, followed and closed out like a
     drill's findings. `data` is a finding's input (summary, severity, category, corrective_action
     {description, owner, due_on}); category and owner must be given, the rest defaults to the
@@ -117,14 +137,22 @@ def make_corrective_action(actor: User, run: ChecklistRun, item_id: int, data: o
     data.setdefault("summary", shortcoming(line.item.text))
     data.setdefault("severity", Severity.MAJOR.value)
     data["corrective_action"] = action
-    finding = create_finding(actor, data, region_code=run.region_code, org_id=run.org_id, drill_id=run.drill_id,
-                             checklist_run_id=run.id, found_on=today, today=today)
+    finding = create_finding(
+        actor,
+        data,
+        region_code=run.region_code,
+        org_id=run.org_id,
+        drill_id=run.drill_id,
+        checklist_run_id=run.id,
+        found_on=today,
+        today=today,
+    )
     line.answer.finding_id = finding.id
     if line.answer.photo_id is not None:
         photo = db.session.get(Attachment, line.answer.photo_id)
         assert photo is not None  # photo_id is a foreign key
         photo.corrective_action_id = finding.corrective_action.id
-    audit.record(actor, "checklist.run.action", "checklist_run", run.id, None,
-                 {"item_id": item_id, "finding_id": finding.id})
+    audit.record(
+        actor, "checklist.run.action", "checklist_run", run.id, None, {"item_id": item_id, "finding_id": finding.id}
+    )
     return finding
-

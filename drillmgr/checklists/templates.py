@@ -4,6 +4,7 @@ templates and their items.
 A template applies either to drills of a form (and optionally a scope) — the pre-drill checklist —
 or to units of a kind — the standing readiness checklist, run again each school term.
 """
+
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,9 +31,15 @@ def ensure_default_templates() -> int:
     what it applies to. Idempotent; returns how many were created."""
     created = 0
     for name, form, scope, kind, texts in DEFAULT_TEMPLATES:
-        exists = db.session.scalar(sa.select(ChecklistTemplate.id).where(
-            _is_or_null(ChecklistTemplate.drill_form, form), _is_or_null(ChecklistTemplate.drill_scope, scope),
-            _is_or_null(ChecklistTemplate.org_kind, kind)).limit(1))
+        exists = db.session.scalar(
+            sa.select(ChecklistTemplate.id)
+            .where(
+                _is_or_null(ChecklistTemplate.drill_form, form),
+                _is_or_null(ChecklistTemplate.drill_scope, scope),
+                _is_or_null(ChecklistTemplate.org_kind, kind),
+            )
+            .limit(1)
+        )
         if exists is None:
             template = ChecklistTemplate(name=name, drill_form=form, drill_scope=scope, org_kind=kind)
             template.items = [ChecklistItem(position=n, text=text) for n, text in enumerate(texts, start=1)]
@@ -58,10 +65,13 @@ def template_for_drill(drill: Drill) -> ChecklistTemplate | None:
     """The active pre-drill template for the drill's form: one for its exact scope before one for any scope."""
     _ensure_some_templates()
     return db.session.scalars(
-        sa.select(ChecklistTemplate).where(
-            ChecklistTemplate.active.is_(True), ChecklistTemplate.org_kind.is_(None),
+        sa.select(ChecklistTemplate)
+        .where(
+            ChecklistTemplate.active.is_(True),
+            ChecklistTemplate.org_kind.is_(None),
             ChecklistTemplate.drill_form == drill.form,
-            sa.or_(ChecklistTemplate.drill_scope == drill.scope, ChecklistTemplate.drill_scope.is_(None)))
+            sa.or_(ChecklistTemplate.drill_scope == drill.scope, ChecklistTemplate.drill_scope.is_(None)),
+        )
         .order_by(ChecklistTemplate.drill_scope.is_(None), ChecklistTemplate.id)
     ).first()
 
@@ -69,16 +79,25 @@ def template_for_drill(drill: Drill) -> ChecklistTemplate | None:
 def template_for_org(org: Organisation) -> ChecklistTemplate | None:
     _ensure_some_templates()
     return db.session.scalars(
-        sa.select(ChecklistTemplate).where(ChecklistTemplate.active.is_(True), ChecklistTemplate.drill_form.is_(None),
-                                           ChecklistTemplate.org_kind == org.kind)
+        sa.select(ChecklistTemplate)
+        .where(
+            ChecklistTemplate.active.is_(True),
+            ChecklistTemplate.drill_form.is_(None),
+            ChecklistTemplate.org_kind == org.kind,
+        )
         .order_by(ChecklistTemplate.id)
     ).first()
 
 
 def all_templates() -> list[ChecklistTemplate]:
     _ensure_some_templates()
-    return list(db.session.scalars(sa.select(ChecklistTemplate).order_by(
-        ChecklistTemplate.active.desc(), ChecklistTemplate.org_kind.is_not(None), ChecklistTemplate.id)))
+    return list(
+        db.session.scalars(
+            sa.select(ChecklistTemplate).order_by(
+                ChecklistTemplate.active.desc(), ChecklistTemplate.org_kind.is_not(None), ChecklistTemplate.id
+            )
+        )
+    )
 
 
 def get_template(template_id: int) -> ChecklistTemplate:
@@ -103,14 +122,17 @@ def _read_template(data: dict[str, Any], template: ChecklistTemplate | None) -> 
         p.error("drill_scope", _("A drill scope needs a drill form."))
     elif merged.get("active") and not p.errors:
         clash = sa.select(ChecklistTemplate.id).where(
-            ChecklistTemplate.active.is_(True), _is_or_null(ChecklistTemplate.drill_form, merged.get("drill_form")),
+            ChecklistTemplate.active.is_(True),
+            _is_or_null(ChecklistTemplate.drill_form, merged.get("drill_form")),
             _is_or_null(ChecklistTemplate.drill_scope, merged.get("drill_scope")),
-            _is_or_null(ChecklistTemplate.org_kind, merged.get("org_kind")))
+            _is_or_null(ChecklistTemplate.org_kind, merged.get("org_kind")),
+        )
         if template is not None:
             clash = clash.where(ChecklistTemplate.id != template.id)
         if db.session.scalar(clash) is not None:
-            p.error("name", _("Another active checklist already applies to the same drills or units; "
-                              "deactivate it first."))
+            p.error(
+                "name", _("Another active checklist already applies to the same drills or units; deactivate it first.")
+            )
     return p, values
 
 
@@ -121,8 +143,9 @@ def create_template(actor: User, data: dict[str, Any]) -> ChecklistTemplate:
     template = ChecklistTemplate(**values)
     db.session.add(template)
     db.session.flush()
-    audit.record(actor, "checklist.create", "checklist_template", template.id, None,
-                 audit.snapshot(template, TEMPLATE_FIELDS))
+    audit.record(
+        actor, "checklist.create", "checklist_template", template.id, None, audit.snapshot(template, TEMPLATE_FIELDS)
+    )
     return template
 
 
@@ -131,13 +154,15 @@ def update_template(actor: User, template: ChecklistTemplate, data: dict[str, An
     p, values = _read_template(data, template)
     p.check()
     version = p.values.get("version")
-    claim_version(template, version, _("Someone else changed this checklist meanwhile. Reload it and apply your "
-                                       "change again."))
+    claim_version(
+        template, version, _("Someone else changed this checklist meanwhile. Reload it and apply your change again.")
+    )
     before = audit.snapshot(template, TEMPLATE_FIELDS)
     for field, value in values.items():
         setattr(template, field, value)
-    audit.record(actor, "checklist.update", "checklist_template", template.id, before,
-                 audit.snapshot(template, TEMPLATE_FIELDS))
+    audit.record(
+        actor, "checklist.update", "checklist_template", template.id, before, audit.snapshot(template, TEMPLATE_FIELDS)
+    )
     return template
 
 
@@ -153,8 +178,9 @@ def add_item(actor: User, template: ChecklistTemplate, data: dict[str, Any]) -> 
     item = ChecklistItem(text=text, position=max((i.position for i in template.items), default=0) + 1)
     template.items.append(item)
     db.session.flush()
-    audit.record(actor, "checklist.item.add", "checklist_template", template.id, None,
-                 {"item_id": item.id, "text": text})
+    audit.record(
+        actor, "checklist.item.add", "checklist_template", template.id, None, {"item_id": item.id, "text": text}
+    )
     return item
 
 
@@ -174,8 +200,14 @@ def update_item(actor: User, template: ChecklistTemplate, item_id: int, data: di
     before = {"text": item.text, "active": item.active}
     item.text = values.get("text", item.text)
     item.active = values.get("active", item.active)
-    audit.record(actor, "checklist.item.update", "checklist_template", template.id,
-                 {"item_id": item.id, **before}, {"item_id": item.id, "text": item.text, "active": item.active})
+    audit.record(
+        actor,
+        "checklist.item.update",
+        "checklist_template",
+        template.id,
+        {"item_id": item.id, **before},
+        {"item_id": item.id, "text": item.text, "active": item.active},
+    )
     return item
 
 
@@ -190,8 +222,13 @@ def move_item(actor: User, template: ChecklistTemplate, item_id: int, offset: in
     items.insert(target, items.pop(index))
     for position, each in enumerate(items, start=1):
         each.position = position
-    audit.record(actor, "checklist.item.move", "checklist_template", template.id, {"item_id": item_id,
-                 "position": index + 1}, {"item_id": item_id, "position": target + 1})
+    audit.record(
+        actor,
+        "checklist.item.move",
+        "checklist_template",
+        template.id,
+        {"item_id": item_id, "position": index + 1},
+        {"item_id": item_id, "position": target + 1},
+    )
     db.session.flush()
     db.session.expire(template, ["items"])
-

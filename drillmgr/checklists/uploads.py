@@ -1,5 +1,6 @@
 """Photos on checklist answers and files on outreach activities, checked exactly as drill files are
 (extension allow-list, size limit, first bytes) by drillmgr.attachments.services.read_upload."""
+
 from typing import IO
 
 from flask_babel import gettext as _
@@ -10,8 +11,9 @@ from drillmgr.attachments.services import new_attachment, read_upload
 from drillmgr.errors import ValidationError
 
 
-def store(stream: IO[bytes], filename: str, actor: User, images_only: bool = False, field: str = "file",
-          **owner: int) -> Attachment:
+def store(
+    stream: IO[bytes], filename: str, actor: User, images_only: bool = False, field: str = "file", **owner: int
+) -> Attachment:
     """Stages an accepted upload under UPLOAD_DIR (it takes its name when the row is committed) and
     adds (does not commit) its Attachment row; errors are reported under `field`."""
     try:

@@ -1,5 +1,6 @@
 """Readiness checklist pages: overview, template editing, filling in a run, and the panels that
 the drill page and the unit page include."""
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -61,25 +62,40 @@ def _fail(error: ServiceError) -> None:
 @bp.get("/")
 @login_required
 def index():
-    org = db.session.get(Organisation, current_user.org_id) if current_user.role == Role.ORG_STAFF \
-        and current_user.org_id else None
+    org = (
+        db.session.get(Organisation, current_user.org_id)
+        if current_user.role == Role.ORG_STAFF and current_user.org_id
+        else None
+    )
     region_code = None
     if current_user.role != Role.ORG_STAFF:
         region_code = current_user.region_code if current_user.role in access.REGIONAL_ROLES else PREFECTURE[0]
-    pagination = db.paginate(runs.run_query(current_user), page=request.args.get("page", 1, type=int),
-                             per_page=30, error_out=False)
+    pagination = db.paginate(
+        runs.run_query(current_user), page=request.args.get("page", 1, type=int), per_page=30, error_out=False
+    )
     names = runs.run_subjects(pagination.items)
-    return render_template("checklists/index.html", org=org, region_code=region_code, pagination=pagination,
-                           subjects=names, action_form=ActionForm(), progress=runs.progress)
+    return render_template(
+        "checklists/index.html",
+        org=org,
+        region_code=region_code,
+        pagination=pagination,
+        subjects=names,
+        action_form=ActionForm(),
+        progress=runs.progress,
+    )
 
 
 # --- templates -------------------------------------------------------------------------------
 
+
 @bp.get("/templates")
 @login_required
 def templates():
-    return render_template("checklists/templates.html", templates=checklist_templates.all_templates(),
-                           can_edit=access.can_edit_checklist_templates(current_user))
+    return render_template(
+        "checklists/templates.html",
+        templates=checklist_templates.all_templates(),
+        can_edit=access.can_edit_checklist_templates(current_user),
+    )
 
 
 @bp.route("/templates/new", methods=["GET", "POST"])
@@ -122,8 +138,14 @@ def template(template_id: int):
             else:
                 flash(_("Checklist saved."), "success")
                 return redirect(url_for("checklists.template", template_id=checklist.id))
-    return render_template("checklists/template.html", checklist=checklist, form=form, item_form=ItemForm(),
-                           action_form=ActionForm(), can_edit=can_edit)
+    return render_template(
+        "checklists/template.html",
+        checklist=checklist,
+        form=form,
+        item_form=ItemForm(),
+        action_form=ActionForm(),
+        can_edit=can_edit,
+    )
 
 
 def _template_action(template_id: int, change) -> object:
@@ -142,8 +164,9 @@ def _template_action(template_id: int, change) -> object:
 @bp.post("/templates/<int:template_id>/items")
 @login_required
 def add_item(template_id: int):
-    return _template_action(template_id, lambda t: checklist_templates.add_item(
-        current_user, t, {"text": request.form.get("text", "")}))
+    return _template_action(
+        template_id, lambda t: checklist_templates.add_item(current_user, t, {"text": request.form.get("text", "")})
+    )
 
 
 @bp.post("/templates/<int:template_id>/items/<int:item_id>")
@@ -165,6 +188,7 @@ def move_item(template_id: int, item_id: int):
 
 
 # --- runs ------------------------------------------------------------------------------------
+
 
 @bp.post("/drills/<int:drill_id>/start")
 @login_required
@@ -203,8 +227,10 @@ def _answers_from_form(run) -> tuple[dict, dict]:
     for line in runs.run_lines(run):
         key = str(line.item.id)
         if f"answer-{key}" in request.form or f"note-{key}" in request.form:
-            answers[key] = {"answer": request.form.get(f"answer-{key}") or None,
-                            "note": request.form.get(f"note-{key}", "")}
+            answers[key] = {
+                "answer": request.form.get(f"answer-{key}") or None,
+                "note": request.form.get(f"note-{key}", ""),
+            }
         upload = request.files.get(f"photo-{key}")
         if upload is not None and upload.filename:
             photos[line.item.id] = (upload.stream, upload.filename)
@@ -244,10 +270,19 @@ def run(run_id: int):
             return redirect(url_for("checklists.run", run_id=checklist_run.id))
     org = db.session.get(Organisation, checklist_run.org_id) if checklist_run.org_id else None
     drill = db.session.get(Drill, checklist_run.drill_id) if checklist_run.drill_id else None
-    return render_template("checklists/run.html", run=checklist_run, lines=runs.run_lines(checklist_run),
-                           progress=runs.progress(checklist_run), errors=errors, org=org, drill=drill,
-                           can_fill=can_fill,
-                           action_form=ActionForm(), answers=Answer, submitted=request.form)
+    return render_template(
+        "checklists/run.html",
+        run=checklist_run,
+        lines=runs.run_lines(checklist_run),
+        progress=runs.progress(checklist_run),
+        errors=errors,
+        org=org,
+        drill=drill,
+        can_fill=can_fill,
+        action_form=ActionForm(),
+        answers=Answer,
+        submitted=request.form,
+    )
 
 
 def _owner_label(user) -> str:
@@ -280,12 +315,18 @@ def make_action(run_id: int, item_id: int):
             for message in apply_errors(form, error):
                 flash(message, "danger")
         else:
-            flash(_("Corrective action created, due %(date)s; follow it under Corrective actions.",
-                    date=finding.corrective_action.due_on.isoformat()), "success")
+            flash(
+                _(
+                    "Corrective action created, due %(date)s; follow it under Corrective actions.",
+                    date=finding.corrective_action.due_on.isoformat(),
+                ),
+                "success",
+            )
             return redirect(back)
     drill = db.session.get(Drill, checklist_run.drill_id) if checklist_run.drill_id else None
-    return render_template("checklists/make_action.html", run=checklist_run, line=draft.line, form=form,
-                           drill=drill), 422 if form.errors else 200
+    return render_template(
+        "checklists/make_action.html", run=checklist_run, line=draft.line, form=form, drill=drill
+    ), 422 if form.errors else 200
 
 
 @bp.get("/photos/<int:attachment_id>")

@@ -1,4 +1,5 @@
 """GET /compliance and GET /reports/half-year (DESIGN §5)."""
+
 from datetime import datetime
 
 from flask import jsonify, request
@@ -11,8 +12,14 @@ from drillmgr.compliance import obligations, query_args, reports
 from drillmgr.compliance.dashboard import compliance_matrix, default_region, matrix_filename
 from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.kept import kept_evaluate
-from drillmgr.compliance.schemas import (ComplianceSchema, HalfYearReportSchema, LateReviewSchema, LateReviewsSchema,
-                                       RuleSubjectsSchema, UnitObligationsSchema)
+from drillmgr.compliance.schemas import (
+    ComplianceSchema,
+    HalfYearReportSchema,
+    LateReviewSchema,
+    LateReviewsSchema,
+    RuleSubjectsSchema,
+    UnitObligationsSchema,
+)
 from drillmgr.compliance.sheets import XLSX_TYPE, xlsx_download
 from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus
@@ -27,10 +34,17 @@ register_schema("UnitObligations", UnitObligationsSchema, output=True)
 register_schema("RuleSubjects", RuleSubjectsSchema, output=True)
 register_schema("LateReview", LateReviewSchema, output=True)
 
-YEAR_PARAM = {"name": "year", "in": "query",
-              "schema": {"type": "integer", "minimum": query_args.MIN_YEAR, "maximum": query_args.MAX_YEAR}}
-REGION_PARAM = {"name": "region", "in": "query", "schema": {"type": "string"},
-                "description": "Region code; default: the caller's region"}
+YEAR_PARAM = {
+    "name": "year",
+    "in": "query",
+    "schema": {"type": "integer", "minimum": query_args.MIN_YEAR, "maximum": query_args.MAX_YEAR},
+}
+REGION_PARAM = {
+    "name": "region",
+    "in": "query",
+    "schema": {"type": "string"},
+    "description": "Region code; default: the caller's region",
+}
 
 
 def region_arg(user) -> str:
@@ -56,15 +70,18 @@ def xlsx_wanted() -> bool:
     if query_args.format_arg(request.args.get("format")) == "xlsx":
         return True
     best = request.accept_mimetypes.best_match([XLSX_TYPE, "application/json"])
-    return best == XLSX_TYPE and request.accept_mimetypes[XLSX_TYPE] > request.accept_mimetypes[
-        "application/json"]
+    return best == XLSX_TYPE and request.accept_mimetypes[XLSX_TYPE] > request.accept_mimetypes["application/json"]
 
 
 @bp.get("/compliance")
 @token_required
-@describe("Compliance of every rule and subject in a region for a year, with the dashboard's matrix (JSON, or the "
-          "matrix as XLSX with ?format=xlsx or Accept)", response="Compliance", content_types=[XLSX_TYPE],
-          params=[YEAR_PARAM, REGION_PARAM, FORMAT_PARAM])
+@describe(
+    "Compliance of every rule and subject in a region for a year, with the dashboard's matrix (JSON, or the "
+    "matrix as XLSX with ?format=xlsx or Accept)",
+    response="Compliance",
+    content_types=[XLSX_TYPE],
+    params=[YEAR_PARAM, REGION_PARAM, FORMAT_PARAM],
+)
 def compliance():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
@@ -81,11 +98,13 @@ def compliance():
 
 @bp.get("/reports/half-year")
 @token_required
-@describe("The half-year report behind the 7 June / 8 November deadlines (JSON, or XLSX with ?format=xlsx "
-          "or Accept); without year, the period last due or due within 30 days", response="HalfYearReport",
-          content_types=[XLSX_TYPE],
-          params=[YEAR_PARAM, HALF_PARAM, REGION_PARAM,
-                  FORMAT_PARAM])
+@describe(
+    "The half-year report behind the 7 June / 8 November deadlines (JSON, or XLSX with ?format=xlsx "
+    "or Accept); without year, the period last due or due within 30 days",
+    response="HalfYearReport",
+    content_types=[XLSX_TYPE],
+    params=[YEAR_PARAM, HALF_PARAM, REGION_PARAM, FORMAT_PARAM],
+)
 def half_year_report():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
@@ -100,10 +119,13 @@ def half_year_report():
 
 @bp.get("/compliance/units/<int:org_id>")
 @token_required
-@describe("A unit's own obligations: each unit rule that applies to it, its status, what counts as evidence, "
-          "the next due date and what is missing (unit staff: their own unit only)", response="UnitObligations",
-          params=[YEAR_PARAM], errors={403: "Not the caller's unit, nor in the caller's region",
-                                       404: "No such unit"})
+@describe(
+    "A unit's own obligations: each unit rule that applies to it, its status, what counts as evidence, "
+    "the next due date and what is missing (unit staff: their own unit only)",
+    response="UnitObligations",
+    params=[YEAR_PARAM],
+    errors={403: "Not the caller's unit, nor in the caller's region", 404: "No such unit"},
+)
 def unit_obligations(org_id: int):
     user = current_api_user()
     now = utcnow()
@@ -131,14 +153,25 @@ def _sort_arg() -> str:
 
 @bp.get("/compliance/rules/<key>/subjects")
 @token_required
-@describe("One rule's units (or counties) in a region: met, on track, at risk or missed, with the reason and the "
-          "date by which it must be put right (JSON, or XLSX with ?format=xlsx or Accept)", response="RuleSubjects",
-          content_types=[XLSX_TYPE],
-          params=[YEAR_PARAM, REGION_PARAM, FORMAT_PARAM,
-                  {"name": "status", "in": "query", "schema": {"enum": [s.value for s in obligations.BREAKDOWN]},
-                   "description": "Only this group (on_track includes not_due)"},
-                  {"name": "sort", "in": "query", "schema": {"enum": list(obligations.SORTS)}}],
-          errors={404: "No such rule"})
+@describe(
+    "One rule's units (or counties) in a region: met, on track, at risk or missed, with the reason and the "
+    "date by which it must be put right (JSON, or XLSX with ?format=xlsx or Accept)",
+    response="RuleSubjects",
+    content_types=[XLSX_TYPE],
+    params=[
+        YEAR_PARAM,
+        REGION_PARAM,
+        FORMAT_PARAM,
+        {
+            "name": "status",
+            "in": "query",
+            "schema": {"enum": [s.value for s in obligations.BREAKDOWN]},
+            "description": "Only this group (on_track includes not_due)",
+        },
+        {"name": "sort", "in": "query", "schema": {"enum": list(obligations.SORTS)}},
+    ],
+    errors={404: "No such rule"},
+)
 def rule_subjects(key: str):
     user = current_api_user()
     access.require(access.can_view_compliance(user))
@@ -154,13 +187,19 @@ def rule_subjects(key: str):
 
 @bp.get("/compliance/reviews/late")
 @token_required
-@describe("Completed drills of the year in a region whose after-action review was not submitted by its deadline, "
-          "deadline first", response="LateReview", paginated=True, params=[YEAR_PARAM, REGION_PARAM])
+@describe(
+    "Completed drills of the year in a region whose after-action review was not submitted by its deadline, "
+    "deadline first",
+    response="LateReview",
+    paginated=True,
+    params=[YEAR_PARAM, REGION_PARAM],
+)
 def late_reviews():
     user = current_api_user()
     access.require(access.can_view_compliance(user))
     now = utcnow()
     year = query_args.year_arg(request.args.get("year"), local_today(now).year)
     page, per_page = page_args()
-    return jsonify(LateReviewsSchema().dump(obligations.review_gaps(user, year, region_arg(user), page, per_page,
-                                                                    now=now)))
+    return jsonify(
+        LateReviewsSchema().dump(obligations.review_gaps(user, year, region_arg(user), page, per_page, now=now))
+    )

@@ -1,5 +1,6 @@
 """The county rules over what follows drills and outreach: after-action reviews filed in time, no corrective
 action past due, a campaign for each observance day, six-into activities in every setting."""
+
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -25,22 +26,24 @@ LIST_LIMIT = 20  # evidence and missing items listed per subject for rules over 
 
 def _ranked(inner: sa.Subquery, partition: list[Any], order: Any, columns: list[Any]) -> dict[str, list[Any]]:
     """Up to LIST_LIMIT rows per partition, by one windowed query."""
-    ranked = sa.select(*columns, inner.c.subject,
-                       sa.func.row_number().over(partition_by=partition, order_by=order).label("rank")).subquery()
+    ranked = sa.select(
+        *columns, inner.c.subject, sa.func.row_number().over(partition_by=partition, order_by=order).label("rank")
+    ).subquery()
     listed: dict[str, list[Any]] = {}
     for row in db.session.connection().execute(
-            sa.select(ranked).where(ranked.c.rank <= LIST_LIMIT).order_by(ranked.c.rank)):
+        sa.select(ranked).where(ranked.c.rank <= LIST_LIMIT).order_by(ranked.c.rank)
+    ):
         listed.setdefault(row.subject, []).append(row)
     return listed
 
 
 def _county_rows(inner: sa.Subquery, *aggregates: Any) -> dict[str, Any]:
     """One row of `aggregates` per county (subject) that has any row in `inner`."""
-    return {r.subject: r for r in db.session.execute(sa.select(inner.c.subject, *aggregates)
-                                                     .group_by(inner.c.subject))}
+    return {r.subject: r for r in db.session.execute(sa.select(inner.c.subject, *aggregates).group_by(inner.c.subject))}
 
 
 # --- after-action reviews filed within N days ------------------------------------------------------
+
 
 def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
     counties = subject_counties(run.region_code)
@@ -51,39 +54,78 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
     span = periods("year", run.year)[0]
     days: sa.ColumnClause[int] = sa.literal_column(str(params.days))
     deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), days)
-    inner = (sa.select(cmap.c.county_code.label("subject"), Drill.id.label("drill_id"), Drill.title,
-                       deadline.label("deadline"), Review.submitted_at)
-             .join(cmap, cmap.c.region_code == Drill.region_code)
-             .outerjoin(Review, Review.drill_id == Drill.id)
-             .where(scanned(Drill.status) == DrillStatus.COMPLETED, scanned(Drill.starts_at) >= span.start,
-                    scanned(Drill.starts_at) < span.end, access.compliance_drill_clause(run.actor, now))).subquery()
+    inner = (
+        sa.select(
+            cmap.c.county_code.label("subject"),
+            Drill.id.label("drill_id"),
+            Drill.title,
+            deadline.label("deadline"),
+            Review.submitted_at,
+        )
+        .join(cmap, cmap.c.region_code == Drill.region_code)
+        .outerjoin(Review, Review.drill_id == Drill.id)
+        .where(
+            scanned(Drill.status) == DrillStatus.COMPLETED,
+            scanned(Drill.starts_at) >= span.start,
+            scanned(Drill.starts_at) < span.end,
+            access.compliance_drill_clause(run.actor, now),
+        )
+    ).subquery()
     filed = sa.and_(inner.c.submitted_at.isnot(None), inner.c.submitted_at <= inner.c.deadline)
     overdue = sa.and_(sa.not_(filed), inner.c.deadline < now)
     pending = sa.and_(inner.c.submitted_at.is_(None), inner.c.deadline >= now)
-    totals = _county_rows(inner, sa.func.count().label("total"),
-                          sa.func.count(sa.case((filed, inner.c.drill_id))).label("filed"),
-                          sa.func.count(sa.case((overdue, inner.c.drill_id))).label("overdue"),
-                          sa.func.min(sa.case((pending, inner.c.deadline))).label("next_deadline"))
-    listed = _ranked(inner, [inner.c.subject, sa.case((filed, 1), else_=0)], inner.c.deadline,
-                     [inner.c.drill_id, inner.c.title, inner.c.deadline, filed.label("filed")]) if run.evidence else {}
+    totals = _county_rows(
+        inner,
+        sa.func.count().label("total"),
+        sa.func.count(sa.case((filed, inner.c.drill_id))).label("filed"),
+        sa.func.count(sa.case((overdue, inner.c.drill_id))).label("overdue"),
+        sa.func.min(sa.case((pending, inner.c.deadline))).label("next_deadline"),
+    )
+    listed = (
+        _ranked(
+            inner,
+            [inner.c.subject, sa.case((filed, 1), else_=0)],
+            inner.c.deadline,
+            [inner.c.drill_id, inner.c.title, inner.c.deadline, filed.label("filed")],
+        )
+        if run.evidence
+        else {}
+    )
     results = []
     for subject in county_subjects(counties):
         row = totals.get(subject.id)
         items = listed.get(subject.id, [])
-        evidence: list[Evidence] = [{"type": "drill", "id": i.drill_id, "title": i.title,
-                                     "review_due": i.deadline.isoformat()} for i in items if i.filed]
-        slot = Slot(span.label, span.start, span.end, required=row.total if row else 0,
-                    achieved=row.filed if row else 0, evidence=evidence)
+        evidence: list[Evidence] = [
+            {"type": "drill", "id": i.drill_id, "title": i.title, "review_due": i.deadline.isoformat()}
+            for i in items
+            if i.filed
+        ]
+        slot = Slot(
+            span.label,
+            span.start,
+            span.end,
+            required=row.total if row else 0,
+            achieved=row.filed if row else 0,
+            evidence=evidence,
+        )
         if row and row.overdue:
             slot.end = now  # a review past its deadline is missed for good
         elif row and row.next_deadline is not None:
             slot.end = row.next_deadline
-        results.append(finish(subject, [slot], now, params.warning,
-                              missing=[f"review:drill-{i.drill_id}" for i in items if not i.filed]))
+        results.append(
+            finish(
+                subject,
+                [slot],
+                now,
+                params.warning,
+                missing=[f"review:drill-{i.drill_id}" for i in items if not i.filed],
+            )
+        )
     return results
 
 
 # --- corrective actions: none past due and not verified -------------------------------------------
+
 
 def evaluate_actions(params: ActionParams, run: Run) -> list[SubjectResult]:
     counties = subject_counties(run.region_code)
@@ -92,63 +134,107 @@ def evaluate_actions(params: ActionParams, run: Run) -> list[SubjectResult]:
     cmap = county_map([c.code for c in counties])
     today = local_today(run.now)
     soon = today + params.warning
-    inner = (sa.select(cmap.c.county_code.label("subject"), CorrectiveAction.id.label("action_id"),
-                       CorrectiveAction.description, CorrectiveAction.due_on, CorrectiveAction.status,
-                       Finding.summary)
-             .join(Finding, Finding.id == CorrectiveAction.finding_id)
-             .join(cmap, cmap.c.region_code == Finding.region_code)
-             .where(CorrectiveAction.due_on <= date(run.year, 12, 31))).subquery()
+    inner = (
+        sa.select(
+            cmap.c.county_code.label("subject"),
+            CorrectiveAction.id.label("action_id"),
+            CorrectiveAction.description,
+            CorrectiveAction.due_on,
+            CorrectiveAction.status,
+            Finding.summary,
+        )
+        .join(Finding, Finding.id == CorrectiveAction.finding_id)
+        .join(cmap, cmap.c.region_code == Finding.region_code)
+        .where(CorrectiveAction.due_on <= date(run.year, 12, 31))
+    ).subquery()
     verified = inner.c.status == ActionStatus.VERIFIED
     overdue = sa.and_(sa.not_(verified), inner.c.due_on < today)
     due_soon = sa.and_(sa.not_(verified), inner.c.due_on >= today, inner.c.due_on <= soon)
-    totals = _county_rows(inner,
-                          sa.func.count(sa.case((inner.c.due_on < today, inner.c.action_id))).label("due"),
-                          sa.func.count(sa.case((sa.and_(verified, inner.c.due_on < today), inner.c.action_id)))
-                          .label("closed"),
-                          sa.func.count(sa.case((overdue, inner.c.action_id))).label("overdue"),
-                          sa.func.count(sa.case((due_soon, inner.c.action_id))).label("due_soon"))
-    listed = _ranked(inner, [inner.c.subject, sa.case((verified, 1), else_=0)], inner.c.due_on,
-                     [inner.c.action_id, inner.c.summary, inner.c.due_on, verified.label("verified"),
-                      overdue.label("overdue")]) if run.evidence else {}
+    totals = _county_rows(
+        inner,
+        sa.func.count(sa.case((inner.c.due_on < today, inner.c.action_id))).label("due"),
+        sa.func.count(sa.case((sa.and_(verified, inner.c.due_on < today), inner.c.action_id))).label("closed"),
+        sa.func.count(sa.case((overdue, inner.c.action_id))).label("overdue"),
+        sa.func.count(sa.case((due_soon, inner.c.action_id))).label("due_soon"),
+    )
+    listed = (
+        _ranked(
+            inner,
+            [inner.c.subject, sa.case((verified, 1), else_=0)],
+            inner.c.due_on,
+            [inner.c.action_id, inner.c.summary, inner.c.due_on, verified.label("verified"), overdue.label("overdue")],
+        )
+        if run.evidence
+        else {}
+    )
     results = []
     for county in counties:
         row = totals.get(county.code)
-        evidence: list[Evidence] = [{"type": "corrective_action", "id": i.action_id, "summary": i.summary,
-                                     "due_on": i.due_on.isoformat()} for i in listed.get(county.code, []) if i.verified]
-        missing = [f"corrective_action:{i.action_id}" for i in listed.get(county.code, [])
-                   if not i.verified and i.overdue]
+        evidence: list[Evidence] = [
+            {"type": "corrective_action", "id": i.action_id, "summary": i.summary, "due_on": i.due_on.isoformat()}
+            for i in listed.get(county.code, [])
+            if i.verified
+        ]
+        missing = [
+            f"corrective_action:{i.action_id}" for i in listed.get(county.code, []) if not i.verified and i.overdue
+        ]
         if row and row.overdue:
             status = ComplianceStatus.MISSED
         elif row and row.due_soon:
             status = ComplianceStatus.AT_RISK
         else:
             status = ComplianceStatus.MET
-        results.append(SubjectResult("region", county.code, county.name, county.code, status,
-                                     row.due if row else 0, row.closed if row else 0, evidence, missing, []))
+        results.append(
+            SubjectResult(
+                "region",
+                county.code,
+                county.name,
+                county.code,
+                status,
+                row.due if row else 0,
+                row.closed if row else 0,
+                evidence,
+                missing,
+                [],
+            )
+        )
     return results
 
 
 # --- outreach: observance-day campaigns and six-into coverage -------------------------------------
 
-def _outreach_slots(run: Run, kind: OutreachKind,
-                    slot_column: sa.ColumnElement[Any]) -> tuple[list[Region], dict[tuple[str, Any], Any]]:
+
+def _outreach_slots(
+    run: Run, kind: OutreachKind, slot_column: sa.ColumnElement[Any]
+) -> tuple[list[Region], dict[tuple[str, Any], Any]]:
     """Activities of `kind` per county and slot (`slot_column`), counted as held (up to today) or planned."""
     counties = subject_counties(run.region_code)
     if not counties:
         return counties, {}
     cmap = county_map([c.code for c in counties])
-    inner = (sa.select(cmap.c.county_code.label("subject"), OutreachActivity.id, OutreachActivity.held_on,
-                       slot_column.label("slot"))
-             .join(cmap, cmap.c.region_code == OutreachActivity.region_code)
-             .where(OutreachActivity.kind == kind)).subquery()
+    inner = (
+        sa.select(
+            cmap.c.county_code.label("subject"),
+            OutreachActivity.id,
+            OutreachActivity.held_on,
+            slot_column.label("slot"),
+        )
+        .join(cmap, cmap.c.region_code == OutreachActivity.region_code)
+        .where(OutreachActivity.kind == kind)
+    ).subquery()
     held = inner.c.held_on <= local_today(run.now)
     rows = db.session.execute(
-        sa.select(inner.c.subject, inner.c.slot,
-                  sa.func.count(sa.case((held, inner.c.id))).label("done"),
-                  sa.func.count(sa.case((sa.not_(held), inner.c.id))).label("planned"),
-                  sa.func.min(sa.case((held, inner.c.id))).label("done_id"),
-                  sa.func.min(sa.case((sa.not_(held), inner.c.id))).label("planned_id"))
-        .where(inner.c.slot.isnot(None)).group_by(inner.c.subject, inner.c.slot))
+        sa.select(
+            inner.c.subject,
+            inner.c.slot,
+            sa.func.count(sa.case((held, inner.c.id))).label("done"),
+            sa.func.count(sa.case((sa.not_(held), inner.c.id))).label("planned"),
+            sa.func.min(sa.case((held, inner.c.id))).label("done_id"),
+            sa.func.min(sa.case((sa.not_(held), inner.c.id))).label("planned_id"),
+        )
+        .where(inner.c.slot.isnot(None))
+        .group_by(inner.c.subject, inner.c.slot)
+    )
     return counties, {(r.subject, r.slot): r for r in rows}
 
 
@@ -156,9 +242,13 @@ def _outreach_evidence(activity_id: int, label: str, titles: dict[int, str]) -> 
     return {"type": "outreach", "id": activity_id, "slot": label, "title": titles.get(activity_id, "")}
 
 
-def _outreach_results(counties: list[Region], cells: dict[tuple[str, Any], Any],
-                      slot_defs: Sequence[tuple[Any, str, datetime, datetime]], run: Run,
-                      warning: timedelta) -> list[SubjectResult]:
+def _outreach_results(
+    counties: list[Region],
+    cells: dict[tuple[str, Any], Any],
+    slot_defs: Sequence[tuple[Any, str, datetime, datetime]],
+    run: Run,
+    warning: timedelta,
+) -> list[SubjectResult]:
     titles = _activity_titles(cells)
     results = []
     for subject in county_subjects(counties):
@@ -181,8 +271,11 @@ def _activity_titles(cells: dict[tuple[str, Any], Any]) -> dict[int, str]:
     ids = {i for r in cells.values() for i in (r.done_id, r.planned_id) if i is not None}
     if not ids:
         return {}
-    return dict(db.session.execute(sa.select(OutreachActivity.id, OutreachActivity.title)
-                                   .where(OutreachActivity.id.in_(ids))).tuples().all())
+    return dict(
+        db.session.execute(sa.select(OutreachActivity.id, OutreachActivity.title).where(OutreachActivity.id.in_(ids)))
+        .tuples()
+        .all()
+    )
 
 
 def evaluate_observance(params: ObservanceParams, run: Run) -> list[SubjectResult]:
@@ -195,9 +288,14 @@ def evaluate_observance(params: ObservanceParams, run: Run) -> list[SubjectResul
         spans.append(Period(day.value, centre - window, centre + window))
     if not spans:
         return []
-    matches_day = [sa.and_(OutreachActivity.held_on >= p.first_day, OutreachActivity.held_on <= p.last_day,
-                           OutreachActivity.observance_day == d)
-                   for d, p in zip(days, spans, strict=True)]
+    matches_day = [
+        sa.and_(
+            OutreachActivity.held_on >= p.first_day,
+            OutreachActivity.held_on <= p.last_day,
+            OutreachActivity.observance_day == d,
+        )
+        for d, p in zip(days, spans, strict=True)
+    ]
     slot_column = sa.case(*[(clause, index) for index, clause in enumerate(matches_day)], else_=sa.null())
     counties, cells = _outreach_slots(run, OutreachKind.OBSERVANCE_CAMPAIGN, slot_column)
     slot_defs = [(index, p.label, p.start, p.end) for index, p in enumerate(spans)]
@@ -206,8 +304,11 @@ def evaluate_observance(params: ObservanceParams, run: Run) -> list[SubjectResul
 
 def evaluate_six_into(params: SixIntoParams, run: Run) -> list[SubjectResult]:
     span = periods("year", run.year)[0]
-    in_year = sa.and_(OutreachActivity.held_on >= span.first_day, OutreachActivity.held_on <= span.last_day,
-                      OutreachActivity.setting.in_(params.settings))
+    in_year = sa.and_(
+        OutreachActivity.held_on >= span.first_day,
+        OutreachActivity.held_on <= span.last_day,
+        OutreachActivity.setting.in_(params.settings),
+    )
     slot_column = sa.case((in_year, OutreachActivity.setting), else_=sa.null())
     counties, cells = _outreach_slots(run, OutreachKind.SIX_INTO, slot_column)
     cells = {(subject, getattr(slot, "value", slot)): row for (subject, slot), row in cells.items()}

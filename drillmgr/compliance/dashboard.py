@@ -2,6 +2,7 @@
 panel, overdue corrective actions and completion over the months. Built from the kept results of
 evaluate() (drillmgr.compliance.kept: evaluated once after a change, for every worker) plus a few
 aggregate queries."""
+
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -91,27 +92,45 @@ def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[Cells, C
     return cells, totals
 
 
-def matrix_document(year: int, region: Region, results: list[RuleResult], counties: list[Region],
-                    cells: Cells) -> Document:
+def matrix_document(
+    year: int, region: Region, results: list[RuleResult], counties: list[Region], cells: Cells
+) -> Document:
     """The county × rule matrix; a unit rule's cell counts the county's units met · on track · at risk ·
     missed (units whose remaining periods are not due yet count as on track)."""
+
     def status_cell(rule_result: RuleResult, county: Region) -> SheetCell:
         found = cells[(county.code, rule_result.key)]
         if found.status is None:
             return cell(None)
         if rule_result.subject == "org":
             counts = breakdown(found.counts)
-            return cell(_("%(status)s %(met)d · %(on_track)d · %(at_risk)d · %(missed)d", status=found.status.label,
-                          met=counts[ComplianceStatus.MET], on_track=counts[ComplianceStatus.ON_TRACK],
-                          at_risk=counts[ComplianceStatus.AT_RISK], missed=counts[ComplianceStatus.MISSED]),
-                        tone=found.status.value)
+            return cell(
+                _(
+                    "%(status)s %(met)d · %(on_track)d · %(at_risk)d · %(missed)d",
+                    status=found.status.label,
+                    met=counts[ComplianceStatus.MET],
+                    on_track=counts[ComplianceStatus.ON_TRACK],
+                    at_risk=counts[ComplianceStatus.AT_RISK],
+                    missed=counts[ComplianceStatus.MISSED],
+                ),
+                tone=found.status.value,
+            )
         return cell(str(found.status.label), tone=found.status.value)
 
-    table = Table("matrix", _("Compliance matrix"),
-                  [Column(_("County / city")), Column(_("Key county")), *(Column(rr.short_title) for rr in results)],
-                  [[cell(county.name), cell(_("yes") if county.key_county else None),
-                    *(status_cell(rr, county) for rr in results)] for county in counties],
-                  empty=_("No county in this region."))
+    table = Table(
+        "matrix",
+        _("Compliance matrix"),
+        [Column(_("County / city")), Column(_("Key county")), *(Column(rr.short_title) for rr in results)],
+        [
+            [
+                cell(county.name),
+                cell(_("yes") if county.key_county else None),
+                *(status_cell(rr, county) for rr in results),
+            ]
+            for county in counties
+        ],
+        empty=_("No county in this region."),
+    )
     return Document(_("Compliance %(year)d — %(region)s", year=year, region=region.name), [table])
 
 
@@ -139,61 +158,115 @@ def _key_panel(user: User, year: int, counties: list[Region], results: list[Rule
     if not keys:
         return []
     (span,) = periods("year", year)
-    status = {(r.subject_id, rr.key): r for rr in results for r in rr.results
-              if rr.key in ("key-county-comprehensive-live", "key-county-double-blind-tabletop")}
+    status = {
+        (r.subject_id, rr.key): r
+        for rr in results
+        for r in rr.results
+        if rr.key in ("key-county-comprehensive-live", "key-county-double-blind-tabletop")
+    }
     params = next((rr.params for rr in results if rr.key == "key-county-comprehensive-live"), None)
     required = list(params.required_focus) if isinstance(params, DrillParams) else []
     panel = []
     for county in keys:
         subtree = subtree_list(county.code)
-        drills = list(db.session.scalars(
-            sa.select(Drill).where(
-                Drill.region_code.in_(subtree), Drill.starts_at >= span.start, Drill.starts_at < span.end,
-                Drill.status != DrillStatus.CANCELLED, access.drill_clause(user, now),
-                sa.or_(sa.and_(Drill.form == DrillForm.LIVE, Drill.scope == DrillScope.COMPREHENSIVE),
-                       sa.and_(Drill.form == DrillForm.TABLETOP, Drill.double_blind.is_(True))))
-            .order_by(Drill.starts_at)))
-        panel.append({
-            "county": county,
-            "live": [d for d in drills if d.form == DrillForm.LIVE],
-            "lacking": {d.id: [Focus(f).label for f in required if f not in {x.value for x in d.focus}]
-                        for d in drills
-                        if d.form == DrillForm.LIVE and not set(required) <= {x.value for x in d.focus}},
-            "tabletops": [d for d in drills if d.form == DrillForm.TABLETOP],
-            "live_result": status.get((county.code, "key-county-comprehensive-live")),
-            "tabletop_result": status.get((county.code, "key-county-double-blind-tabletop")),
-        })
+        drills = list(
+            db.session.scalars(
+                sa.select(Drill)
+                .where(
+                    Drill.region_code.in_(subtree),
+                    Drill.starts_at >= span.start,
+                    Drill.starts_at < span.end,
+                    Drill.status != DrillStatus.CANCELLED,
+                    access.drill_clause(user, now),
+                    sa.or_(
+                        sa.and_(Drill.form == DrillForm.LIVE, Drill.scope == DrillScope.COMPREHENSIVE),
+                        sa.and_(Drill.form == DrillForm.TABLETOP, Drill.double_blind.is_(True)),
+                    ),
+                )
+                .order_by(Drill.starts_at)
+            )
+        )
+        panel.append(
+            {
+                "county": county,
+                "live": [d for d in drills if d.form == DrillForm.LIVE],
+                "lacking": {
+                    d.id: [Focus(f).label for f in required if f not in {x.value for x in d.focus}]
+                    for d in drills
+                    if d.form == DrillForm.LIVE and not set(required) <= {x.value for x in d.focus}
+                },
+                "tabletops": [d for d in drills if d.form == DrillForm.TABLETOP],
+                "live_result": status.get((county.code, "key-county-comprehensive-live")),
+                "tabletop_result": status.get((county.code, "key-county-double-blind-tabletop")),
+            }
+        )
     return panel
 
 
 def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -> tuple[int, list[Any]]:
     """Corrective actions due before today and not verified, in the region: how many, and the first few."""
-    where = sa.and_(Finding.region_code.in_(subtree_list(region_code)), CorrectiveAction.due_on < today,
-                    CorrectiveAction.status != ActionStatus.VERIFIED)
-    count = db.session.execute(sa.select(sa.func.count()).select_from(CorrectiveAction)
-                               .join(Finding, Finding.id == CorrectiveAction.finding_id).where(where)).scalar_one()
-    rows = list(db.session.execute(
-        sa.select(CorrectiveAction.id, CorrectiveAction.due_on, CorrectiveAction.status, Finding.summary,
-                  Finding.drill_id, Region.name.label("region_name"))
-        .join(Finding, Finding.id == CorrectiveAction.finding_id).join(Region, Region.code == Finding.region_code)
-        .where(where).order_by(CorrectiveAction.due_on, CorrectiveAction.id).limit(limit)))
+    where = sa.and_(
+        Finding.region_code.in_(subtree_list(region_code)),
+        CorrectiveAction.due_on < today,
+        CorrectiveAction.status != ActionStatus.VERIFIED,
+    )
+    count = db.session.execute(
+        sa.select(sa.func.count())
+        .select_from(CorrectiveAction)
+        .join(Finding, Finding.id == CorrectiveAction.finding_id)
+        .where(where)
+    ).scalar_one()
+    rows = list(
+        db.session.execute(
+            sa.select(
+                CorrectiveAction.id,
+                CorrectiveAction.due_on,
+                CorrectiveAction.status,
+                Finding.summary,
+                Finding.drill_id,
+                Region.name.label("region_name"),
+            )
+            .join(Finding, Finding.id == CorrectiveAction.finding_id)
+            .join(Region, Region.code == Finding.region_code)
+            .where(where)
+            .order_by(CorrectiveAction.due_on, CorrectiveAction.id)
+            .limit(limit)
+        )
+    )
     return count, rows
 
 
 def monthly_completion(user: User, region_code: str, year: int, now: datetime) -> list[Row]:
     """Completed and still-planned drills per month of `year` (Beijing months), by one grouped query."""
     months = periods("month", year, range(1, 13))
-    index = sa.case(*[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
-                    else_=sa.null())
-    inner = (sa.select(index.label("m"), Drill.status)
-             .where(scanned(Drill.region_code).in_(subtree_list(region_code)),
-                    scanned(Drill.starts_at) >= months[0].start, scanned(Drill.starts_at) < months[-1].end,
-                    Drill.status != DrillStatus.CANCELLED,
-                    access.compliance_drill_clause(user, now))).subquery()
-    counts = {(m, status): n for m, status, n in db.session.execute(
-        sa.select(inner.c.m, inner.c.status, sa.func.count()).group_by(inner.c.m, inner.c.status))}
-    return [{"month": i + 1, "first_day": months[i].first_day, "completed": counts.get((i, DrillStatus.COMPLETED), 0),
-             "planned": counts.get((i, DrillStatus.PLANNED), 0)} for i in range(12)]
+    index = sa.case(
+        *[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
+        else_=sa.null(),
+    )
+    inner = (
+        sa.select(index.label("m"), Drill.status).where(
+            scanned(Drill.region_code).in_(subtree_list(region_code)),
+            scanned(Drill.starts_at) >= months[0].start,
+            scanned(Drill.starts_at) < months[-1].end,
+            Drill.status != DrillStatus.CANCELLED,
+            access.compliance_drill_clause(user, now),
+        )
+    ).subquery()
+    counts = {
+        (m, status): n
+        for m, status, n in db.session.execute(
+            sa.select(inner.c.m, inner.c.status, sa.func.count()).group_by(inner.c.m, inner.c.status)
+        )
+    }
+    return [
+        {
+            "month": i + 1,
+            "first_day": months[i].first_day,
+            "completed": counts.get((i, DrillStatus.COMPLETED), 0),
+            "planned": counts.get((i, DrillStatus.PLANNED), 0),
+        }
+        for i in range(12)
+    ]
 
 
 def build_dashboard(user: User, year: int, region_code: str, now: datetime | None = None) -> Dashboard:
@@ -207,12 +280,22 @@ def build_dashboard(user: User, year: int, region_code: str, now: datetime | Non
     cells, totals = _matrix(results, counties)
     today = local_today(now)
     count, overdue = overdue_actions(region_code, today)
-    return Dashboard(year=year, region=region, rules=results, counties=counties, cells=cells,
-                     matrix=matrix_document(year, region, results, counties, cells),
-                     key_panel=_key_panel(user, year, counties, results, now), overdue_count=count, overdue=overdue,
-                     months=monthly_completion(user, region_code, year, now), totals=totals,
-                     readiness={row["code"]: row for row in readiness_summary(region_code, today)},
-                     term=term_bounds(today), as_of=as_of)
+    return Dashboard(
+        year=year,
+        region=region,
+        rules=results,
+        counties=counties,
+        cells=cells,
+        matrix=matrix_document(year, region, results, counties, cells),
+        key_panel=_key_panel(user, year, counties, results, now),
+        overdue_count=count,
+        overdue=overdue,
+        months=monthly_completion(user, region_code, year, now),
+        totals=totals,
+        readiness={row["code"]: row for row in readiness_summary(region_code, today)},
+        term=term_bounds(today),
+        as_of=as_of,
+    )
 
 
 def chart_ticks(top: int, steps: int = 4) -> list[int]:
@@ -230,20 +313,34 @@ def unit_readiness(county_code: str, today: date) -> list[Row]:
     term; units not ready first. One grouped query."""
     first, _last = term_bounds(today)
     term_start = local_midnight(first)
-    kinds = sa.select(ChecklistTemplate.org_kind).where(ChecklistTemplate.active.is_(True),
-                                                        ChecklistTemplate.org_kind.is_not(None))
+    kinds = sa.select(ChecklistTemplate.org_kind).where(
+        ChecklistTemplate.active.is_(True), ChecklistTemplate.org_kind.is_not(None)
+    )
     last_run = sa.func.max(ChecklistRun.completed_at)
     rows = db.session.execute(
         sa.select(Organisation.id, Organisation.name, Organisation.kind, last_run)
-        .outerjoin(ChecklistRun, sa.and_(ChecklistRun.org_id == Organisation.id, ChecklistRun.drill_id.is_(None),
-                                         ChecklistRun.completed_at.is_not(None)))
+        .outerjoin(
+            ChecklistRun,
+            sa.and_(
+                ChecklistRun.org_id == Organisation.id,
+                ChecklistRun.drill_id.is_(None),
+                ChecklistRun.completed_at.is_not(None),
+            ),
+        )
         .where(Organisation.region_code.in_(subtree_list(county_code)), Organisation.kind.in_(kinds))
-        .group_by(Organisation.id, Organisation.name, Organisation.kind))
-    units = [{"id": org_id, "name": name, "kind": kind, "last_run": last,
-              "ready": last is not None and aware(last) >= term_start}
-             for org_id, name, kind, last in rows]
+        .group_by(Organisation.id, Organisation.name, Organisation.kind)
+    )
+    units = [
+        {
+            "id": org_id,
+            "name": name,
+            "kind": kind,
+            "last_run": last,
+            "ready": last is not None and aware(last) >= term_start,
+        }
+        for org_id, name, kind, last in rows
+    ]
     return sorted(units, key=lambda u: (u["ready"], u["name"]))
-
 
 
 @dataclass
@@ -266,8 +363,11 @@ def county_detail(user: User, year: int, county_code: str, now: datetime | None 
         access.not_found()
     access.require(access.can_view_compliance(user, county_code))
     results, as_of = kept_evaluate(year, county_code, actor=user, now=now)
-    county_rules = [(rr, next((r for r in rr.results if r.subject_id == county_code), None))
-                    for rr in results if rr.subject == "county"]
+    county_rules = [
+        (rr, next((r for r in rr.results if r.subject_id == county_code), None))
+        for rr in results
+        if rr.subject == "county"
+    ]
     unit_rules = [rr for rr in results if rr.subject == "org"]
     units: dict[str, Row] = {}
     for rr in unit_rules:
@@ -276,6 +376,6 @@ def county_detail(user: User, year: int, county_code: str, now: datetime | None 
             unit["results"][rr.key] = r
     ordered = sorted(units.values(), key=lambda u: (min(RANK[r.status] for r in u["results"].values()), u["name"]))
     today = local_today(now)
-    return CountyDetail(year, county, county_rules, unit_rules, ordered, unit_readiness(county_code, today),
-                        term_bounds(today), as_of)
-
+    return CountyDetail(
+        year, county, county_rules, unit_rules, ordered, unit_readiness(county_code, today), term_bounds(today), as_of
+    )

@@ -7,6 +7,7 @@ count. Double-blind drills count, but for users who may not see a double-blind d
 `run_blind_required`, a completed double-blind drill counts only if the exercise console revealed it at its
 start (its session's `revealed_by_console`); otherwise it is listed as missing ``not_run_blind:drill-<id>``.
 """
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,8 +22,15 @@ from drillmgr.compliance.periods import Period, periods
 from drillmgr.compliance.results import Evidence, Slot, SubjectOf, SubjectResult, finish
 from drillmgr.compliance.rule_params import DrillParams
 from drillmgr.compliance.sqlfuncs import scanned
-from drillmgr.compliance.subjects import (Run, county_map, county_subjects, org_scope, period_index,
-                                          subject_counties, subject_orgs)
+from drillmgr.compliance.subjects import (
+    Run,
+    county_map,
+    county_subjects,
+    org_scope,
+    period_index,
+    subject_counties,
+    subject_orgs,
+)
 from drillmgr.drills.models import Drill, DrillFocus, drill_participants
 from drillmgr.enums import DrillStatus
 from drillmgr.exercises.models import ExerciseSession
@@ -38,6 +46,7 @@ CellKey = tuple[str, int]  # (subject id, period index)
 @dataclass(slots=True)
 class DrillCell:
     """The aggregate of one subject and period, with the earliest completed and planned drill."""
+
     done: int
     planned: int
     short: int
@@ -53,12 +62,23 @@ class DrillCell:
     unblind_id: int | None = None
 
 
-def _drill_evidence(drill_id: int, title: str | None, starts_at: datetime | None, real_response: bool | None,
-                    note: str | None, status: str) -> Evidence:
+def _drill_evidence(
+    drill_id: int,
+    title: str | None,
+    starts_at: datetime | None,
+    real_response: bool | None,
+    note: str | None,
+    status: str,
+) -> Evidence:
     if starts_at is None:  # evaluated without details
         return {"type": "drill", "id": drill_id, "status": status}
-    item: Evidence = {"type": "drill", "id": drill_id, "title": title, "starts_at": api_datetime(starts_at),
-                      "status": status}
+    item: Evidence = {
+        "type": "drill",
+        "id": drill_id,
+        "title": title,
+        "starts_at": api_datetime(starts_at),
+        "status": status,
+    }
     if real_response:
         item["credited_as"] = "real_response"
         item["reason"] = note
@@ -70,8 +90,13 @@ def _drill_filters(params: DrillParams, run: Run, lo: datetime, hi: datetime) ->
     if params.credit_real_response:
         form_clause = sa.or_(form_clause, Drill.real_response.is_(True))
     starts_at = scanned(Drill.starts_at)
-    filters = [Drill.status != DrillStatus.CANCELLED, starts_at >= lo, starts_at < hi, form_clause,
-               access.compliance_drill_clause(run.actor, run.now)]
+    filters = [
+        Drill.status != DrillStatus.CANCELLED,
+        starts_at >= lo,
+        starts_at < hi,
+        form_clause,
+        access.compliance_drill_clause(run.actor, run.now),
+    ]
     if params.scopes:
         filters.append(Drill.scope.in_(params.scopes))
     if params.double_blind_only:
@@ -84,31 +109,57 @@ def _run_blind(params: DrillParams) -> sa.ColumnElement[int]:
     start (not before); every drill, where the rule does not ask for it."""
     if not params.run_blind_required:
         return sa.literal(1)
-    console = (sa.exists().where(ExerciseSession.drill_id == Drill.id,
-                                 ExerciseSession.revealed_by_console.is_(True)).correlate(Drill))
+    console = (
+        sa.exists()
+        .where(ExerciseSession.drill_id == Drill.id, ExerciseSession.revealed_by_console.is_(True))
+        .correlate(Drill)
+    )
     return sa.case((sa.and_(Drill.double_blind.is_(True), console), 1), else_=0)
 
 
-def _drill_inner(params: DrillParams, run: Run, spans: Sequence[Period], county_codes: Sequence[str],
-                 kinds: Sequence[str] | None, org_id: int | None = None) -> sa.Subquery:
+def _drill_inner(
+    params: DrillParams,
+    run: Run,
+    spans: Sequence[Period],
+    county_codes: Sequence[str],
+    kinds: Sequence[str] | None,
+    org_id: int | None = None,
+) -> sa.Subquery:
     """One row per (subject, drill) that a drill rule may count, with its period index and key links."""
     filters = _drill_filters(params, run, spans[0].start, spans[-1].end)
-    links = (sa.select(sa.func.count())
-             .where(DrillFocus.drill_id == Drill.id, DrillFocus.focus.in_(params.required_focus))
-             .correlate(Drill).scalar_subquery() if params.required_focus else sa.literal(0))
-    columns = [Drill.id.label("drill_id"), Drill.status.label("status"), links.label("links"),
-               _run_blind(params).label("run_blind"), period_index(Drill.starts_at, spans).label("p")]
+    links = (
+        sa.select(sa.func.count())
+        .where(DrillFocus.drill_id == Drill.id, DrillFocus.focus.in_(params.required_focus))
+        .correlate(Drill)
+        .scalar_subquery()
+        if params.required_focus
+        else sa.literal(0)
+    )
+    columns = [
+        Drill.id.label("drill_id"),
+        Drill.status.label("status"),
+        links.label("links"),
+        _run_blind(params).label("run_blind"),
+        period_index(Drill.starts_at, spans).label("p"),
+    ]
     if not params.by_org:
         cmap = county_map(county_codes)
-        return (sa.select(cmap.c.county_code.label("subject"), *columns)
-                .join(cmap, cmap.c.region_code == Drill.region_code).where(*filters)).subquery()
+        return (
+            sa.select(cmap.c.county_code.label("subject"), *columns)
+            .join(cmap, cmap.c.region_code == Drill.region_code)
+            .where(*filters)
+        ).subquery()
     # A unit is credited with the drills it organised and those it took part in (once, if both).
-    own = sa.select(Drill.organizer_org_id.label("subject"), *columns).where(Drill.organizer_org_id.isnot(None),
-                                                                            *filters)
-    joined = (sa.select(drill_participants.c.org_id.label("subject"), *columns)
-              .join(Drill, Drill.id == drill_participants.c.drill_id)
-              .where(*filters, sa.or_(Drill.organizer_org_id.is_(None),
-                                      Drill.organizer_org_id != drill_participants.c.org_id)))
+    own = sa.select(Drill.organizer_org_id.label("subject"), *columns).where(
+        Drill.organizer_org_id.isnot(None), *filters
+    )
+    joined = (
+        sa.select(drill_participants.c.org_id.label("subject"), *columns)
+        .join(Drill, Drill.id == drill_participants.c.drill_id)
+        .where(
+            *filters, sa.or_(Drill.organizer_org_id.is_(None), Drill.organizer_org_id != drill_participants.c.org_id)
+        )
+    )
     if kinds is not None or run.region_code is not None:
         orgs = sa.select(Organisation.id).where(org_scope(run.region_code))
         if kinds is not None:
@@ -130,28 +181,62 @@ def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = Tru
     planned = sa.and_(inner.c.status == DrillStatus.PLANNED, full)
     short = sa.and_(inner.c.status == DrillStatus.COMPLETED, sa.not_(full))
     unblind = sa.and_(inner.c.status == DrillStatus.COMPLETED, sa.not_(blind))
-    agg = (sa.select(inner.c.subject, inner.c.p,
-                     sa.func.count(sa.case((done, inner.c.drill_id))).label("done"),
-                     sa.func.count(sa.case((planned, inner.c.drill_id))).label("planned"),
-                     sa.func.count(sa.case((short, inner.c.drill_id))).label("short"),
-                     sa.func.min(sa.case((done, inner.c.drill_id))).label("done_id"),
-                     sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"),
-                     sa.func.count(sa.case((unblind, inner.c.drill_id))).label("unblind"),
-                     sa.func.min(sa.case((unblind, inner.c.drill_id))).label("unblind_id"))
-           .where(inner.c.p.isnot(None)).group_by(inner.c.subject, inner.c.p)).subquery()
+    agg = (
+        sa.select(
+            inner.c.subject,
+            inner.c.p,
+            sa.func.count(sa.case((done, inner.c.drill_id))).label("done"),
+            sa.func.count(sa.case((planned, inner.c.drill_id))).label("planned"),
+            sa.func.count(sa.case((short, inner.c.drill_id))).label("short"),
+            sa.func.min(sa.case((done, inner.c.drill_id))).label("done_id"),
+            sa.func.min(sa.case((planned, inner.c.drill_id))).label("planned_id"),
+            sa.func.count(sa.case((unblind, inner.c.drill_id))).label("unblind"),
+            sa.func.min(sa.case((unblind, inner.c.drill_id))).label("unblind_id"),
+        )
+        .where(inner.c.p.isnot(None))
+        .group_by(inner.c.subject, inner.c.p)
+    ).subquery()
     if not with_details:
-        return {(str(subject), p): DrillCell(done, planned, short, done_id, planned_id, None, None, None, None, None,
-                                             None, unblind, unblind_id)
-                for subject, p, done, planned, short, done_id, planned_id, unblind, unblind_id
-                in db.session.connection().execute(sa.select(agg)).tuples()}
+        return {
+            (str(subject), p): DrillCell(
+                done, planned, short, done_id, planned_id, None, None, None, None, None, None, unblind, unblind_id
+            )
+            for subject, p, done, planned, short, done_id, planned_id, unblind, unblind_id in db.session.connection()
+            .execute(sa.select(agg))
+            .tuples()
+        }
     d1, d2 = aliased(Drill), aliased(Drill)
     rows = db.session.connection().execute(
-        sa.select(agg, d1.title, d1.starts_at, d1.real_response, d1.real_response_note,
-                  d2.title.label("p_title"), d2.starts_at.label("p_starts_at"))
-        .outerjoin(d1, d1.id == agg.c.done_id).outerjoin(d2, d2.id == agg.c.planned_id))
-    return {(str(r.subject), r.p): DrillCell(r.done, r.planned, r.short, r.done_id, r.planned_id, r.title,
-                                             r.starts_at, r.real_response, r.real_response_note, r.p_title,
-                                             r.p_starts_at, r.unblind, r.unblind_id) for r in rows}
+        sa.select(
+            agg,
+            d1.title,
+            d1.starts_at,
+            d1.real_response,
+            d1.real_response_note,
+            d2.title.label("p_title"),
+            d2.starts_at.label("p_starts_at"),
+        )
+        .outerjoin(d1, d1.id == agg.c.done_id)
+        .outerjoin(d2, d2.id == agg.c.planned_id)
+    )
+    return {
+        (str(r.subject), r.p): DrillCell(
+            r.done,
+            r.planned,
+            r.short,
+            r.done_id,
+            r.planned_id,
+            r.title,
+            r.starts_at,
+            r.real_response,
+            r.real_response_note,
+            r.p_title,
+            r.p_starts_at,
+            r.unblind,
+            r.unblind_id,
+        )
+        for r in rows
+    }
 
 
 def _combine(cells: list[DrillCell]) -> DrillCell:
@@ -162,21 +247,32 @@ def _combine(cells: list[DrillCell]) -> DrillCell:
     first = min(done, key=attrgetter("done_id")) if done else None
     first_planned = min(planned, key=attrgetter("planned_id")) if planned else None
     unblind = [c.unblind_id for c in cells if c.unblind_id is not None]
-    return DrillCell(sum(c.done for c in cells), sum(c.planned for c in cells), sum(c.short for c in cells),
-                     first.done_id if first else None, first_planned.planned_id if first_planned else None,
-                     first.title if first else None, first.starts_at if first else None,
-                     first.real_response if first else None, first.note if first else None,
-                     first_planned.p_title if first_planned else None,
-                     first_planned.p_starts_at if first_planned else None,
-                     sum(c.unblind for c in cells), min(unblind) if unblind else None)
+    return DrillCell(
+        sum(c.done for c in cells),
+        sum(c.planned for c in cells),
+        sum(c.short for c in cells),
+        first.done_id if first else None,
+        first_planned.planned_id if first_planned else None,
+        first.title if first else None,
+        first.starts_at if first else None,
+        first.real_response if first else None,
+        first.note if first else None,
+        first_planned.p_title if first_planned else None,
+        first_planned.p_starts_at if first_planned else None,
+        sum(c.unblind for c in cells),
+        min(unblind) if unblind else None,
+    )
 
 
-def _fold(month_cells: dict[CellKey, DrillCell], months: list[Period], spans: list[Period],
-          subject_ids: list[str]) -> dict[CellKey, DrillCell]:
+def _fold(
+    month_cells: dict[CellKey, DrillCell], months: list[Period], spans: list[Period], subject_ids: list[str]
+) -> dict[CellKey, DrillCell]:
     """Adds calendar-month cells up into the rule's periods (months, quarters, half-years, the year),
     for the rule's subjects only."""
-    months_of = [[j for j, m in enumerate(months) if span.first_day <= m.first_day and m.last_day <= span.last_day]
-                 for span in spans]
+    months_of = [
+        [j for j, m in enumerate(months) if span.first_day <= m.first_day and m.last_day <= span.last_day]
+        for span in spans
+    ]
     cells: dict[CellKey, DrillCell] = {}
     for subject in subject_ids:
         for i, month_indexes in enumerate(months_of):
@@ -186,14 +282,22 @@ def _fold(month_cells: dict[CellKey, DrillCell], months: list[Period], spans: li
     return cells
 
 
-def _drill_cells(params: DrillParams, run: Run, spans: list[Period], county_codes: list[str],
-                 subject_ids: list[str]) -> tuple[dict[CellKey, DrillCell], sa.Subquery | None]:
+def _drill_cells(
+    params: DrillParams, run: Run, spans: list[Period], county_codes: list[str], subject_ids: list[str]
+) -> tuple[dict[CellKey, DrillCell], sa.Subquery | None]:
     """The rule's aggregated cells. Unit rules over whole months share one GROUP BY (unit, month) per
     kind of drill counted, so the school, kindergarten and hospital rules cost one query together."""
     required = len(params.required_focus)
     if params.by_org and params.period in MONTH_ALIGNED:
-        signature = ("org-months", params.forms, params.credit_real_response, params.scopes,
-                     params.double_blind_only, params.required_focus, params.run_blind_required)
+        signature = (
+            "org-months",
+            params.forms,
+            params.credit_real_response,
+            params.scopes,
+            params.double_blind_only,
+            params.required_focus,
+            params.run_blind_required,
+        )
         months = periods("month", run.year, range(1, 13))
         if signature not in run.aggregates:
             inner = _drill_inner(params, run, months, county_codes, kinds=None, org_id=run.org_id)
@@ -228,12 +332,21 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
     cells, inner = _drill_cells(params, run, spans, county_codes, [s.id for s in subjects])
     short_links: dict[CellKey, list[str]] = {}
     if params.required_focus and any(c.short for c in cells.values()):
-        short_links = _missing_links(inner if inner is not None else _subject_drills(params, run, spans,
-                                                                                      county_codes),
-                                     params.required_focus)
-    return [finish(subject, [_slot(params, period, cells.get((subject.id, index)), short_links.get((subject.id, index)))
-                             for index, period in enumerate(spans)], run.now, params.warning)
-            for subject in subjects]
+        short_links = _missing_links(
+            inner if inner is not None else _subject_drills(params, run, spans, county_codes), params.required_focus
+        )
+    return [
+        finish(
+            subject,
+            [
+                _slot(params, period, cells.get((subject.id, index)), short_links.get((subject.id, index)))
+                for index, period in enumerate(spans)
+            ],
+            run.now,
+            params.warning,
+        )
+        for subject in subjects
+    ]
 
 
 def _slot(params: DrillParams, period: Period, cell: DrillCell | None, short_links: list[str] | None) -> Slot:
@@ -242,11 +355,13 @@ def _slot(params: DrillParams, period: Period, cell: DrillCell | None, short_lin
         return slot
     slot.achieved, slot.planned = cell.done, cell.planned
     if cell.done_id is not None:
-        slot.evidence.append(_drill_evidence(cell.done_id, cell.title, cell.starts_at, cell.real_response,
-                                             cell.note, COMPLETED))
+        slot.evidence.append(
+            _drill_evidence(cell.done_id, cell.title, cell.starts_at, cell.real_response, cell.note, COMPLETED)
+        )
     if cell.planned_id is not None:
-        slot.planned_evidence.append(_drill_evidence(cell.planned_id, cell.p_title, cell.p_starts_at,
-                                                     False, "", PLANNED))
+        slot.planned_evidence.append(
+            _drill_evidence(cell.planned_id, cell.p_title, cell.p_starts_at, False, "", PLANNED)
+        )
     if cell.short and short_links is not None:
         slot.missing = short_links
     if cell.unblind_id is not None:
@@ -259,7 +374,8 @@ def _missing_links(inner: sa.Subquery, required_focus: Sequence[str]) -> dict[Ce
     rows = db.session.execute(
         sa.select(inner.c.subject, inner.c.p, inner.c.drill_id, DrillFocus.focus)
         .outerjoin(DrillFocus, sa.and_(DrillFocus.drill_id == inner.c.drill_id, DrillFocus.focus.in_(required_focus)))
-        .where(inner.c.status == DrillStatus.COMPLETED, inner.c.links < len(required_focus), inner.c.p.isnot(None)))
+        .where(inner.c.status == DrillStatus.COMPLETED, inner.c.links < len(required_focus), inner.c.p.isnot(None))
+    )
     present: dict[CellKey, dict[int, set[Any]]] = {}
     for subject, p, drill_id, focus in rows:
         drills = present.setdefault((str(subject), p), {})

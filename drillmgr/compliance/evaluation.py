@@ -6,6 +6,7 @@ aggregated rows into statuses (results.py). Nothing here issues a query per unit
 Drill rules are in drill_rules.py, the others in county_rules.py; a rule's typed parameters in
 rule_params.py.
 """
+
 import gc
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -17,8 +18,14 @@ from drillmgr.access import services as access
 from drillmgr.compliance.county_rules import evaluate_actions, evaluate_observance, evaluate_reviews, evaluate_six_into
 from drillmgr.compliance.drill_rules import evaluate_drills
 from drillmgr.compliance.results import RuleResult, SubjectResult
-from drillmgr.compliance.rule_params import (ActionParams, DrillParams, ObservanceParams, ReviewParams, RuleParams,
-                                             SixIntoParams)
+from drillmgr.compliance.rule_params import (
+    ActionParams,
+    DrillParams,
+    ObservanceParams,
+    ReviewParams,
+    RuleParams,
+    SixIntoParams,
+)
 from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.compliance.subjects import Run
 from drillmgr.db import utcnow
@@ -39,9 +46,16 @@ def _evaluate_rule(params: RuleParams, run: Run) -> list[SubjectResult]:
     return evaluate_six_into(params, run)
 
 
-def evaluate(year: int, region_code: str | None = None, *, actor: access.Actor, now: datetime | None = None,
-             rule_keys: Collection[str] | None = None, evidence: bool = True,
-             org_id: int | None = None) -> list[RuleResult]:
+def evaluate(
+    year: int,
+    region_code: str | None = None,
+    *,
+    actor: access.Actor,
+    now: datetime | None = None,
+    rule_keys: Collection[str] | None = None,
+    evidence: bool = True,
+    org_id: int | None = None,
+) -> list[RuleResult]:
     """Every enabled rule of `year` for every subject in `region_code` (None: all), as seen at `now`.
 
     `actor` limits which drills count to what they may know of (see access.compliance_drill_clause;

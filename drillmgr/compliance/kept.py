@@ -11,6 +11,7 @@ starting) is seen within COMPLIANCE_KEPT_SECONDS (60 s), after which the result 
 
 Values are pickled and signed with SECRET_KEY (HMAC-SHA256): a value that does not verify is ignored.
 """
+
 import hashlib
 import hmac
 import logging
@@ -76,8 +77,14 @@ def slot_of(year: int, region_code: str | None, reader: str, evidence: bool) -> 
     return f"compliance:{year}:{region_code or '*'}:{reader}:{'evidence' if evidence else 'ids'}"
 
 
-def kept_evaluate(year: int, region_code: str | None = None, *, actor: access.Actor, now: datetime | None = None,
-                  evidence: bool = True) -> tuple[list[RuleResult], datetime]:
+def kept_evaluate(
+    year: int,
+    region_code: str | None = None,
+    *,
+    actor: access.Actor,
+    now: datetime | None = None,
+    evidence: bool = True,
+) -> tuple[list[RuleResult], datetime]:
     """evaluate()'s results as kept for every worker, and the moment they were evaluated ("as of");
     evaluated now (and kept) when nothing current is kept."""
     now = now or utcnow()
@@ -107,4 +114,3 @@ def _keep(slot: str, tag: str, now: datetime, results: list[RuleResult]) -> None
         log.warning("compliance: could not keep a result", exc_info=True)
         return
     shared.put(slot, tag, packed)
-

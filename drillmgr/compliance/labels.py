@@ -1,4 +1,5 @@
 """Readable labels for the engine's codes: statuses and the items listed as `missing`."""
+
 import re
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
@@ -9,8 +10,16 @@ from flask_babel import get_locale
 
 from drillmgr.compliance.periods import reporting_half, reporting_half_of
 from drillmgr.compliance.rule_params import DrillParams, ObservanceParams, ReviewParams, RuleParams, SixIntoParams
-from drillmgr.enums import (ComplianceStatus, DrillForm, DrillScope, Focus, LabelledEnum, ObservanceDay, OrgKind,
-                            SixIntoSetting)
+from drillmgr.enums import (
+    ComplianceStatus,
+    DrillForm,
+    DrillScope,
+    Focus,
+    LabelledEnum,
+    ObservanceDay,
+    OrgKind,
+    SixIntoSetting,
+)
 from drillmgr.localtime import local_today
 
 if TYPE_CHECKING:
@@ -83,8 +92,9 @@ def missing_label(code: str) -> str:
     if code in SixIntoSetting.values():
         return _("no activity: %(setting)s", setting=SixIntoSetting(code).label)
     if m := re.fullmatch(r"not_run_blind:drill-(\d+)", code):
-        return _("double-blind drill %(id)s was not run blind: the exercise console did not reveal it at its start",
-                 id=m[1])
+        return _(
+            "double-blind drill %(id)s was not run blind: the exercise console did not reveal it at its start", id=m[1]
+        )
     if m := re.fullmatch(r"review:drill-(\d+)", code):
         return _("review of drill %(id)s not submitted in time", id=m[1])
     if m := re.fullmatch(r"corrective_action:(\d+)", code):
@@ -93,8 +103,13 @@ def missing_label(code: str) -> str:
 
 
 def _period_kind_label(kind: str) -> str:
-    return {"year": _("calendar year"), "reporting_half": _("reporting period (ends 7 June / 8 November)"),
-            "half": _("calendar half-year"), "quarter": _("quarter"), "month": _("month")}.get(kind, kind)
+    return {
+        "year": _("calendar year"),
+        "reporting_half": _("reporting period (ends 7 June / 8 November)"),
+        "half": _("calendar half-year"),
+        "quarter": _("quarter"),
+        "month": _("month"),
+    }.get(kind, kind)
 
 
 def _enum_labels(enum_class: type[LabelledEnum], values: Iterable[str]) -> str:
@@ -130,8 +145,10 @@ def describe_params(params: RuleParams) -> list[tuple[str, str]]:
     if isinstance(params, DrillParams):
         lines = _drill_lines(params)
     elif isinstance(params, ObservanceParams):
-        lines = [(_("Observance days"), _enum_labels(ObservanceDay, params.days)),
-                 (_("Window"), _("%(n)d days either side", n=params.window_days))]
+        lines = [
+            (_("Observance days"), _enum_labels(ObservanceDay, params.days)),
+            (_("Window"), _("%(n)d days either side", n=params.window_days)),
+        ]
     elif isinstance(params, ReviewParams):
         lines = [(_("Review due within"), _("%(n)d days", n=params.days))]
     elif isinstance(params, SixIntoParams) and params.settings:

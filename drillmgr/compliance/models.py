@@ -46,9 +46,7 @@ class ComplianceSnapshot(Model):
     status: Mapped[ComplianceStatus] = mapped_column(str_enum(ComplianceStatus))
     evaluated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (
-        sa.UniqueConstraint("rule_key", "year", "subject_type", "subject_id", name="rule_subject"),
-    )
+    __table_args__ = (sa.UniqueConstraint("rule_key", "year", "subject_type", "subject_id", name="rule_subject"),)
 
 
 class SubmissionStatus(LabelledEnum):

@@ -1,4 +1,5 @@
 """A coordinator's reminder to one unit or to every unit of a list, from the compliance pages."""
+
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -32,8 +33,9 @@ def remind():
     if None in org_ids:
         abort(404)
     try:
-        outcome = nudges.remind_units(current_user, org_ids, request.form.get("rule") or None,
-                                      request.form.get("message", ""))
+        outcome = nudges.remind_units(
+            current_user, org_ids, request.form.get("rule") or None, request.form.get("message", "")
+        )
     except ServiceError as error:
         if error.status in (403, 404):
             abort(error.status)

@@ -5,6 +5,7 @@ Everything goes through the notifications outbox (in-app and mail). A coordinato
 most once per rule per day (Beijing time): the dedupe keys carry the unit, the rule and the day, so a
 second reminder that day — from anyone, or a double click — finds the keys taken and sends nothing.
 """
+
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -56,8 +57,10 @@ def _staff(org_ids: Collection[int]) -> dict[int, list[User]]:
     """The active staff of each unit."""
     staff: dict[int, list[User]] = {org_id: [] for org_id in org_ids}
     for org_id, user in db.session.execute(
-            sa.select(User.org_id, User).where(User.active.is_(True), User.role == Role.ORG_STAFF,
-                                               User.org_id.in_(list(org_ids))).order_by(User.id)).tuples():
+        sa.select(User.org_id, User)
+        .where(User.active.is_(True), User.role == Role.ORG_STAFF, User.org_id.in_(list(org_ids)))
+        .order_by(User.id)
+    ).tuples():
         if org_id is not None:
             staff[org_id].append(user)
     return staff
@@ -67,8 +70,10 @@ def _coordinators(region_codes: Collection[str]) -> dict[str, list[User]]:
     """The active coordinators of each region."""
     coordinators: dict[str, list[User]] = {code: [] for code in region_codes}
     for code, user in db.session.execute(
-            sa.select(User.region_code, User).where(User.active.is_(True), User.role == Role.COORDINATOR,
-                                                    User.region_code.in_(list(region_codes)))).tuples():
+        sa.select(User.region_code, User).where(
+            User.active.is_(True), User.role == Role.COORDINATOR, User.region_code.in_(list(region_codes))
+        )
+    ).tuples():
         if code is not None:
             coordinators[code].append(user)
     return coordinators
@@ -77,13 +82,22 @@ def _coordinators(region_codes: Collection[str]) -> dict[str, list[User]]:
 def _reminded_today(rule_part: str, org_ids: Collection[int], today: date) -> set[int]:
     """The units already reminded of the rule today (their keys: kind:rule:org:day:user)."""
     # "_" matches any one character: a superset, narrowed by the exact comparison below.
-    keys = db.session.scalars(sa.select(Notification.dedupe_key).where(
-        Notification.kind == Kind.UNIT_REMINDER,
-        Notification.dedupe_key.like(f"{Kind.UNIT_REMINDER}:{rule_part}:%:{today}:%")))
+    keys = db.session.scalars(
+        sa.select(Notification.dedupe_key).where(
+            Notification.kind == Kind.UNIT_REMINDER,
+            Notification.dedupe_key.like(f"{Kind.UNIT_REMINDER}:{rule_part}:%:{today}:%"),
+        )
+    )
     wanted, day = set(org_ids), str(today)
-    return {int(parts[2]) for parts in (key.split(":") for key in keys)
-            if len(parts) == 5 and parts[1] == rule_part and parts[3] == day and parts[2].isdigit()
-            and int(parts[2]) in wanted}
+    return {
+        int(parts[2])
+        for parts in (key.split(":") for key in keys)
+        if len(parts) == 5
+        and parts[1] == rule_part
+        and parts[3] == day
+        and parts[2].isdigit()
+        and int(parts[2]) in wanted
+    }
 
 
 def clean_message(message: str | None) -> str:
@@ -91,8 +105,9 @@ def clean_message(message: str | None) -> str:
     return text
 
 
-def remind_units(user: User, org_ids: list[int], rule_key: str | None = None, message: str = "",
-                 now: datetime | None = None) -> Outcome:
+def remind_units(
+    user: User, org_ids: list[int], rule_key: str | None = None, message: str = "", now: datetime | None = None
+) -> Outcome:
     """Reminds the staff of each unit, with the rule's status and what is missing, and the message."""
     now = now or utcnow()
     message = clean_message(message)
@@ -100,8 +115,10 @@ def remind_units(user: User, org_ids: list[int], rule_key: str | None = None, me
     if not org_ids:
         raise ValidationError(_("Choose at least one unit."), {"org_ids": [_("Choose at least one unit.")]})
     if len(org_ids) > MAX_UNITS:
-        raise ValidationError(_("At most %(n)d units at once.", n=MAX_UNITS),
-                              {"org_ids": [_("At most %(n)d units at once.", n=MAX_UNITS)]})
+        raise ValidationError(
+            _("At most %(n)d units at once.", n=MAX_UNITS),
+            {"org_ids": [_("At most %(n)d units at once.", n=MAX_UNITS)]},
+        )
     today = local_today(now)
     rule = None
     if rule_key:
@@ -128,8 +145,17 @@ def remind_units(user: User, org_ids: list[int], rule_key: str | None = None, me
             continue
         outcome.reminded.append(org_id)
         for member in staff[org_id]:
-            messages.append(_nudge(member, user, orgs[org_id], rule, results.get(str(org_id)), message,
-                                   prefixes[org_id] + str(member.id)))
+            messages.append(
+                _nudge(
+                    member,
+                    user,
+                    orgs[org_id],
+                    rule,
+                    results.get(str(org_id)),
+                    message,
+                    prefixes[org_id] + str(member.id),
+                )
+            )
     try:
         with db.session.begin_nested():
             for org_id in outcome.reminded:
@@ -141,12 +167,23 @@ def remind_units(user: User, org_ids: list[int], rule_key: str | None = None, me
 
 
 def _statuses(user: User, rule: ComplianceRule, org_ids: list[int], now: datetime) -> dict[str, SubjectResult]:
-    return {r.subject_id: r for rule_result in evaluate(rule.year, actor=user, now=now, rule_keys=[rule.key])
-            for r in rule_result.results if r.subject_type == "org" and int(r.subject_id) in org_ids}
+    return {
+        r.subject_id: r
+        for rule_result in evaluate(rule.year, actor=user, now=now, rule_keys=[rule.key])
+        for r in rule_result.results
+        if r.subject_type == "org" and int(r.subject_id) in org_ids
+    }
 
 
-def _nudge(member: User, sender: User, org: Organisation, rule: ComplianceRule | None, result: SubjectResult | None,
-           message: str, key: str) -> Message:
+def _nudge(
+    member: User,
+    sender: User,
+    org: Organisation,
+    rule: ComplianceRule | None,
+    result: SubjectResult | None,
+    message: str,
+    key: str,
+) -> Message:
     with force_locale(_locale(member)):
         if rule is not None:
             title = rule_title(rule)
@@ -164,8 +201,9 @@ def _nudge(member: User, sender: User, org: Organisation, rule: ComplianceRule |
         return Message(member, Kind.UNIT_REMINDER, subject, "\n".join(lines), link_to("home.index"), key)
 
 
-def matching_units(user: User, rule_key: str, region_code: str | None, statuses: Iterable[str],
-                   now: datetime | None = None) -> list[int]:
+def matching_units(
+    user: User, rule_key: str, region_code: str | None, statuses: Iterable[str], now: datetime | None = None
+) -> list[int]:
     """The units of the region (default: the user's) whose status for the rule is one of `statuses`."""
     now = now or utcnow()
     year = local_today(now).year
@@ -174,11 +212,16 @@ def matching_units(user: User, rule_key: str, region_code: str | None, statuses:
     region_code = region_code or access.compliance_home_region(user)
     access.require(access.can_view_compliance(user, region_code))
     wanted = {ComplianceStatus(s) for s in statuses}
-    return [int(r.subject_id) for rule_result in evaluate(year, region_code, actor=user, now=now, rule_keys=[rule_key])
-            for r in rule_result.results if r.subject_type == "org" and r.status in wanted]
+    return [
+        int(r.subject_id)
+        for rule_result in evaluate(year, region_code, actor=user, now=now, rule_keys=[rule_key])
+        for r in rule_result.results
+        if r.subject_type == "org" and r.status in wanted
+    ]
 
 
 # --- automatic reminders (scheduler jobs) ----------------------------------------------------------
+
 
 def nothing_planned(actor: access.Actor, moment: datetime) -> tuple[int, int]:
     """Unit staff, once per rule and period, when the period ends within the rule's warning window and
@@ -200,9 +243,14 @@ def nothing_planned(actor: access.Actor, moment: datetime) -> tuple[int, int]:
             with force_locale(_locale(member)):
                 title = rule_title(rule)
                 subject = _("Not planned yet: %(rule)s, %(period)s", rule=title, period=period_label(slot.label))
-                body = _("Nothing is planned for %(unit)s towards “%(rule)s” in %(period)s, which ends on %(date)s. "
-                         "Plan the drill now.", unit=name, rule=title, period=period_label(slot.label),
-                         date=local_date(last_day))
+                body = _(
+                    "Nothing is planned for %(unit)s towards “%(rule)s” in %(period)s, which ends on %(date)s. "
+                    "Plan the drill now.",
+                    unit=name,
+                    rule=title,
+                    period=period_label(slot.label),
+                    date=local_date(last_day),
+                )
             key = f"{Kind.NOTHING_PLANNED}:{year}:{rule.key}:{org_id}:{slot.label}:{member.id}"
             messages.append(Message(member, Kind.NOTHING_PLANNED, subject, body, link_to("drills.new"), key))
     return len(at_risk), len(notify_many(messages))
@@ -210,8 +258,9 @@ def nothing_planned(actor: access.Actor, moment: datetime) -> tuple[int, int]:
 
 def _passed_unrecorded(moment: datetime, since: datetime) -> sa.ColumnElement[bool]:
     """Planned drills that ended before today (Beijing time), from `since` on."""
-    return sa.and_(Drill.status == DrillStatus.PLANNED, Drill.ends_at < local_midnight(local_today(moment)),
-                   Drill.ends_at >= since)
+    return sa.and_(
+        Drill.status == DrillStatus.PLANNED, Drill.ends_at < local_midnight(local_today(moment)), Drill.ends_at >= since
+    )
 
 
 def record_reminders(moment: datetime) -> tuple[int, int]:
@@ -223,21 +272,29 @@ def record_reminders(moment: datetime) -> tuple[int, int]:
     if not drills:
         return 0, 0
     staff = _staff({d.organizer_org_id for d in drills if d.organizer_org_id is not None})
-    coordinators = _coordinators({d.organizer_region_code for d in drills
-                                  if d.organizer_org_id is None and d.organizer_region_code is not None})
+    coordinators = _coordinators(
+        {d.organizer_region_code for d in drills if d.organizer_org_id is None and d.organizer_region_code is not None}
+    )
     messages = []
     for drill in drills:
-        people = (staff[drill.organizer_org_id] if drill.organizer_org_id is not None
-                  else coordinators.get(drill.organizer_region_code or "", []))
+        people = (
+            staff[drill.organizer_org_id]
+            if drill.organizer_org_id is not None
+            else coordinators.get(drill.organizer_region_code or "", [])
+        )
         for member in people:
             with force_locale(_locale(member)):
                 subject = _("Record what happened: %(title)s", title=drill.title)
-                body = _("%(title)s was planned for %(start)s (Beijing time) and has not been recorded. Record "
-                         "whether it took place, its participants and its outcome, or cancel it.",
-                         title=drill.title, start=local_datetime(drill.starts_at))
+                body = _(
+                    "%(title)s was planned for %(start)s (Beijing time) and has not been recorded. Record "
+                    "whether it took place, its participants and its outcome, or cancel it.",
+                    title=drill.title,
+                    start=local_datetime(drill.starts_at),
+                )
             key = f"{Kind.RECORD_DRILL}:{drill.id}:{drill.starts_at:%Y%m%dT%H%M}:{member.id}"
-            messages.append(Message(member, Kind.RECORD_DRILL, subject, body,
-                                    link_to("drills.complete", drill_id=drill.id), key))
+            messages.append(
+                Message(member, Kind.RECORD_DRILL, subject, body, link_to("drills.complete", drill_id=drill.id), key)
+            )
     return len(drills), len(notify_many(messages))
 
 
@@ -246,7 +303,14 @@ def drills_to_record(user: User, now: datetime | None = None) -> list[Drill]:
     now = now or utcnow()
     since = local_midnight(local_today(now) - timedelta(days=RECORD_WINDOW_DAYS))
     candidates = db.session.scalars(
-        sa.select(Drill).where(Drill.status == DrillStatus.PLANNED, Drill.ends_at < now, Drill.ends_at >= since,
-                               access.drill_clause(user, now))
-        .order_by(Drill.ends_at.desc()).limit(TO_RECORD_LISTED * 3))
+        sa.select(Drill)
+        .where(
+            Drill.status == DrillStatus.PLANNED,
+            Drill.ends_at < now,
+            Drill.ends_at >= since,
+            access.drill_clause(user, now),
+        )
+        .order_by(Drill.ends_at.desc())
+        .limit(TO_RECORD_LISTED * 3)
+    )
     return [d for d in candidates if access.can_edit_drill(user, d)][:TO_RECORD_LISTED]

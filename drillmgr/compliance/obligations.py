@@ -4,6 +4,7 @@ Both are read from evaluate(): a unit's page evaluates the unit rules for that o
 list evaluates that one rule for the whole region, by the engine's set-based queries (no query per
 unit). The review-timeliness gaps are listed drill by drill, one page at a time.
 """
+
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -56,12 +57,16 @@ def breakdown(counts: Mapping[ComplianceStatus, int]) -> dict[ComplianceStatus, 
 def reasons_text(rule_result: RuleResult, result: SubjectResult) -> str:
     if isinstance(rule_result.params, ReviewParams):
         outstanding = result.required - result.achieved
-        return (_("%(n)d of %(total)d reviews outstanding or late", n=outstanding, total=result.required)
-                if outstanding else "")
+        return (
+            _("%(n)d of %(total)d reviews outstanding or late", n=outstanding, total=result.required)
+            if outstanding
+            else ""
+        )
     return join_list(dict.fromkeys(missing_label(code) for code in result.reasons), clauses=True)
 
 
 # --- a unit's obligations -------------------------------------------------------------------------
+
 
 @dataclass
 class Obligation:
@@ -81,14 +86,20 @@ class UnitObligations:
 
 
 def _obligation(rule_result: RuleResult, result: SubjectResult, now: datetime) -> Obligation:
-    upcoming = sorted((s for s in result.slots if s.status is not ComplianceStatus.MET and s.end > now),
-                      key=lambda s: s.end)
+    upcoming = sorted(
+        (s for s in result.slots if s.status is not ComplianceStatus.MET and s.end > now), key=lambda s: s.end
+    )
     due = [s for s in result.slots if s.status in (ComplianceStatus.MISSED, ComplianceStatus.AT_RISK)]
     missing = [missing_label(m) for s in due for m in (s.missing or [s.label])]
     assert isinstance(rule_result.params, DrillParams)  # the unit rules are drill rules
-    return Obligation(rule_result, result, evidence_description(rule_result.params),
-                      slot_last_day(upcoming[0]) if upcoming else None,
-                      slot_period_name(upcoming[0]) if upcoming else None, missing)
+    return Obligation(
+        rule_result,
+        result,
+        evidence_description(rule_result.params),
+        slot_last_day(upcoming[0]) if upcoming else None,
+        slot_period_name(upcoming[0]) if upcoming else None,
+        missing,
+    )
 
 
 def unit_obligations(user: User, year: int, org_id: int, now: datetime | None = None) -> UnitObligations:
@@ -105,6 +116,7 @@ def unit_obligations(user: User, year: int, org_id: int, now: datetime | None = 
 
 
 # --- a rule's subjects, by status ------------------------------------------------------------------
+
 
 @dataclass
 class ListRow:
@@ -133,15 +145,31 @@ class RuleList:
         return self.rule.subject == "org"
 
     def document(self) -> Document:
-        table = Table("subjects", self.rule.short_title,
-                      [Column(_("Unit") if self.by_org else _("County / city")), Column(_("County / city")),
-                       Column(_("Status")), Column(_("Reason")), Column(_("To be put right by"))],
-                      [[cell(row.result.name), cell(row.county), cell(str(row.result.status.label),
-                                                                       tone=row.result.status.value),
-                        cell(row.reason), cell(row.fix_by.isoformat() if row.fix_by else None)] for row in self.rows],
-                      empty=_("No unit in this list."))
-        return Document(_("%(rule)s — %(region)s, %(year)d", rule=self.rule.title, region=self.region.name,
-                          year=self.year), [table])
+        table = Table(
+            "subjects",
+            self.rule.short_title,
+            [
+                Column(_("Unit") if self.by_org else _("County / city")),
+                Column(_("County / city")),
+                Column(_("Status")),
+                Column(_("Reason")),
+                Column(_("To be put right by")),
+            ],
+            [
+                [
+                    cell(row.result.name),
+                    cell(row.county),
+                    cell(str(row.result.status.label), tone=row.result.status.value),
+                    cell(row.reason),
+                    cell(row.fix_by.isoformat() if row.fix_by else None),
+                ]
+                for row in self.rows
+            ],
+            empty=_("No unit in this list."),
+        )
+        return Document(
+            _("%(rule)s — %(region)s, %(year)d", rule=self.rule.title, region=self.region.name, year=self.year), [table]
+        )
 
     def filename(self) -> str:
         return f"drillmgr-{self.rule.key}-{self.region.code}-{self.year}.xlsx"
@@ -155,8 +183,15 @@ def _sort_key(sort: str) -> Callable[[ListRow], tuple[Any, ...]]:
     return lambda row: (RANK[row.result.status], row.fix_by or date.max, row.result.name)
 
 
-def rule_list(user: User, year: int, region_code: str, rule_key: str, status: ComplianceStatus | None = None,
-              sort: str = "status", now: datetime | None = None) -> RuleList:
+def rule_list(
+    user: User,
+    year: int,
+    region_code: str,
+    rule_key: str,
+    status: ComplianceStatus | None = None,
+    sort: str = "status",
+    now: datetime | None = None,
+) -> RuleList:
     """The subjects of one rule in a region, with the reason for their status and the date by which it
     must be put right; `status` keeps one group of BREAKDOWN."""
     now = now or utcnow()
@@ -168,10 +203,16 @@ def rule_list(user: User, year: int, region_code: str, rule_key: str, status: Co
     if rule is None or not rule.enabled:
         access.not_found(_("No such rule."))
     (rule_result,) = evaluate(year, region_code, actor=user, now=now, rule_keys=[rule_key], evidence=False)
-    names = {code: name for code, name in db.session.execute(
-        sa.select(Region.code, Region.name).where(Region.code.in_({r.county_code for r in rule_result.results})))}
-    rows = [ListRow(r, names.get(r.county_code, r.county_code), reasons_text(rule_result, r), r.fix_by)
-            for r in rule_result.results]
+    names = {
+        code: name
+        for code, name in db.session.execute(
+            sa.select(Region.code, Region.name).where(Region.code.in_({r.county_code for r in rule_result.results}))
+        )
+    }
+    rows = [
+        ListRow(r, names.get(r.county_code, r.county_code), reasons_text(rule_result, r), r.fix_by)
+        for r in rule_result.results
+    ]
     counts = breakdown(Counter(row.result.status for row in rows))
     if status is not None:
         rows = [row for row in rows if row.status is breakdown_status(status)]
@@ -180,6 +221,7 @@ def rule_list(user: User, year: int, region_code: str, rule_key: str, status: Co
 
 
 # --- review timeliness: the drills whose review is late --------------------------------------------
+
 
 @dataclass
 class ReviewGap:
@@ -205,8 +247,14 @@ class ReviewGaps:
         return max(1, -(-self.total // self.per_page))
 
 
-def review_gaps(user: User, year: int, region_code: str, page: int = 1, per_page: int = REVIEW_PAGE_SIZE,
-                now: datetime | None = None) -> ReviewGaps:
+def review_gaps(
+    user: User,
+    year: int,
+    region_code: str,
+    page: int = 1,
+    per_page: int = REVIEW_PAGE_SIZE,
+    now: datetime | None = None,
+) -> ReviewGaps:
     """Completed drills of the year in the region whose after-action review was not submitted by its
     deadline (the after-action-filed rule's days after the drill ended), deadline past, oldest first."""
     now = now or utcnow()
@@ -222,19 +270,40 @@ def review_gaps(user: User, year: int, region_code: str, page: int = 1, per_page
     deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), days)
     unit = sa.func.coalesce(Organisation.name, Region.name)
     late = sa.or_(Review.submitted_at.is_(None), Review.submitted_at > deadline)
-    query = (sa.select(Drill.id, Drill.title, unit.label("unit"), Drill.organizer_org_id, deadline.label("deadline"),
-                       Review.submitted_at)
-             .outerjoin(Review, Review.drill_id == Drill.id)
-             .outerjoin(Organisation, Organisation.id == Drill.organizer_org_id)
-             .outerjoin(Region, Region.code == Drill.organizer_region_code)
-             .where(scanned(Drill.status) == DrillStatus.COMPLETED, scanned(Drill.starts_at) >= span.start,
-                    scanned(Drill.starts_at) < span.end, Drill.region_code.in_(subtree_list(region_code)),
-                    access.compliance_drill_clause(user, now), late, deadline < now))
+    query = (
+        sa.select(
+            Drill.id,
+            Drill.title,
+            unit.label("unit"),
+            Drill.organizer_org_id,
+            deadline.label("deadline"),
+            Review.submitted_at,
+        )
+        .outerjoin(Review, Review.drill_id == Drill.id)
+        .outerjoin(Organisation, Organisation.id == Drill.organizer_org_id)
+        .outerjoin(Region, Region.code == Drill.organizer_region_code)
+        .where(
+            scanned(Drill.status) == DrillStatus.COMPLETED,
+            scanned(Drill.starts_at) >= span.start,
+            scanned(Drill.starts_at) < span.end,
+            Drill.region_code.in_(subtree_list(region_code)),
+            access.compliance_drill_clause(user, now),
+            late,
+            deadline < now,
+        )
+    )
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     page = max(1, min(page, max(1, -(-total // per_page))))
-    rows = db.session.execute(query.order_by(deadline, Drill.id)
-                              .limit(per_page).offset((page - 1) * per_page))
-    items = [ReviewGap(r.id, r.title, r.unit or "", r.organizer_org_id, local_today(aware(r.deadline)),
-                       local_today(aware(r.submitted_at)) if r.submitted_at else None) for r in rows]
+    rows = db.session.execute(query.order_by(deadline, Drill.id).limit(per_page).offset((page - 1) * per_page))
+    items = [
+        ReviewGap(
+            r.id,
+            r.title,
+            r.unit or "",
+            r.organizer_org_id,
+            local_today(aware(r.deadline)),
+            local_today(aware(r.submitted_at)) if r.submitted_at else None,
+        )
+        for r in rows
+    ]
     return ReviewGaps(year, region, total, page, per_page, items)
-

@@ -14,6 +14,7 @@ Kinds of period for a year Y:
 - ``month``: the calendar months listed in the rule (a school year's months: March–June and
   September–December by default).
 """
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -92,8 +93,10 @@ def periods(kind: str, year: int, months: Iterable[int] | None = None) -> list[P
     if kind == "reporting_half":
         return [reporting_half(year, 1), reporting_half(year, 2)]
     if kind == "half":
-        return [Period(f"{year}-H1", date(year, 1, 1), date(year, 6, 30)),
-                Period(f"{year}-H2", date(year, 7, 1), date(year, 12, 31))]
+        return [
+            Period(f"{year}-H1", date(year, 1, 1), date(year, 6, 30)),
+            Period(f"{year}-H2", date(year, 7, 1), date(year, 12, 31)),
+        ]
     if kind == "quarter":
         return [Period(f"{year}-Q{q}", date(year, 3 * q - 2, 1), _month_end(year, 3 * q)) for q in range(1, 5)]
     if kind == "month":

@@ -1,4 +1,5 @@
 """Reading the year, half and format of a compliance or report request, with field-by-field errors."""
+
 from flask_babel import gettext as _
 
 from drillmgr.errors import ValidationError

@@ -1,4 +1,5 @@
 """POST /reminders: a coordinator reminds units (listed, or every unit with a status for a rule)."""
+
 from flask import jsonify
 from flask_babel import gettext as _
 
@@ -16,8 +17,11 @@ register_schema("ReminderOutcome", ReminderOutcomeSchema, output=True)
 
 @bp.post("/reminders")
 @token_required
-@describe("Remind units' staff (in-app and mail), with the rule's status and an optional message",
-          request="ReminderInput", response="ReminderOutcome")
+@describe(
+    "Remind units' staff (in-app and mail), with the rule's status and an optional message",
+    request="ReminderInput",
+    response="ReminderOutcome",
+)
 def remind_units():
     user = current_api_user()
     access.require(access.can_send_reminders(user))

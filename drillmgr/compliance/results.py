@@ -10,6 +10,7 @@ A slot is
 The subject's status is the worst of its slots, in the order missed, at_risk, on_track, not_due,
 met: so a school that met every month so far, with months still to come, is ``not_due``.
 """
+
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -25,8 +26,13 @@ from drillmgr.enums import ComplianceStatus
 from drillmgr.localtime import local_today
 
 # Worst first: a subject's status is the first of these that any of its slots has.
-SEVERITY = (ComplianceStatus.MISSED, ComplianceStatus.AT_RISK, ComplianceStatus.ON_TRACK,
-            ComplianceStatus.NOT_DUE, ComplianceStatus.MET)
+SEVERITY = (
+    ComplianceStatus.MISSED,
+    ComplianceStatus.AT_RISK,
+    ComplianceStatus.ON_TRACK,
+    ComplianceStatus.NOT_DUE,
+    ComplianceStatus.MET,
+)
 RANK = {status: index for index, status in enumerate(SEVERITY)}
 MISSED, AT_RISK, ON_TRACK, NOT_DUE, MET = SEVERITY  # plain names: enum attribute access is slow in bulk
 MISSED_RANK, AT_RISK_RANK, ON_TRACK_RANK, NOT_DUE_RANK, MET_RANK = range(len(SEVERITY))
@@ -50,6 +56,7 @@ class Slot:
 @dataclass(frozen=True, slots=True)
 class SubjectOf:
     """Who a result is about: a county ("region", its code) or a unit ("org", its id as text)."""
+
     type: str
     id: str
     name: str
@@ -136,8 +143,9 @@ def combine(statuses: Iterable[ComplianceStatus]) -> ComplianceStatus:
     return min(statuses, key=RANK.__getitem__, default=MET)
 
 
-def finish(subject: SubjectOf, slots: list[Slot], now: datetime, warning: timedelta,
-           missing: list[str] | None = None) -> SubjectResult:
+def finish(
+    subject: SubjectOf, slots: list[Slot], now: datetime, warning: timedelta, missing: list[str] | None = None
+) -> SubjectResult:
     """The subject's result from its counted slots: each slot's status, and the worst of them; `missing`
     replaces the slots' own missing items."""
     worst = MET_RANK
@@ -151,9 +159,18 @@ def finish(subject: SubjectOf, slots: list[Slot], now: datetime, warning: timede
         evidence += [e for s in slots if s.status is ON_TRACK for e in s.planned_evidence]
     if missing is None:
         missing = [m for s in slots if s.status is not MET for m in (s.missing or [s.label])]
-    return SubjectResult(subject.type, subject.id, subject.name, subject.county_code, status,
-                         sum(s.required for s in slots), sum(min(s.achieved, s.required) for s in slots),
-                         evidence, missing, slots)
+    return SubjectResult(
+        subject.type,
+        subject.id,
+        subject.name,
+        subject.county_code,
+        status,
+        sum(s.required for s in slots),
+        sum(min(s.achieved, s.required) for s in slots),
+        evidence,
+        missing,
+        slots,
+    )
 
 
 def format_table(results: list[RuleResult]) -> str:

@@ -4,6 +4,7 @@ its evaluator, the labels and the dashboard instead of the raw dict.
 One frozen dataclass per kind of rule (its evaluator); what a stored rule leaves out takes the default
 given here. The warning window is DEFAULT_WARNING_DAYS unless the rule sets its own.
 """
+
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
@@ -35,6 +36,7 @@ class RuleParams:
 @dataclass(frozen=True, kw_only=True)
 class DrillParams(RuleParams):
     """`count` qualifying drills in every period of kind `period` (only `months`, for months)."""
+
     period: str = "year"
     count: int = 1
     months: tuple[int, ...] = ()
@@ -51,6 +53,7 @@ class DrillParams(RuleParams):
 @dataclass(frozen=True, kw_only=True)
 class ReviewParams(RuleParams):
     """Every completed drill's after-action review submitted within `days` of its end."""
+
     days: int = 14
 
 
@@ -62,6 +65,7 @@ class ActionParams(RuleParams):
 @dataclass(frozen=True, kw_only=True)
 class ObservanceParams(RuleParams):
     """A campaign within `window_days` of each observance day of `days`."""
+
     days: tuple[str, ...] = ()
     window_days: int = 3
 
@@ -69,12 +73,17 @@ class ObservanceParams(RuleParams):
 @dataclass(frozen=True, kw_only=True)
 class SixIntoParams(RuleParams):
     """A six-into activity in each of `settings` every year."""
+
     settings: tuple[str, ...] = ()
 
 
 PARAMS_OF_EVALUATOR: dict[str, type[RuleParams]] = {
-    "drills": DrillParams, "reviews": ReviewParams, "actions": ActionParams, "observance": ObservanceParams,
-    "six_into": SixIntoParams}
+    "drills": DrillParams,
+    "reviews": ReviewParams,
+    "actions": ActionParams,
+    "observance": ObservanceParams,
+    "six_into": SixIntoParams,
+}
 
 
 def _typed(name: str, hint: Any, value: Any) -> Any:
@@ -99,5 +108,10 @@ def read_params(evaluator: str, stored: Mapping[str, Any]) -> RuleParams:
     """The typed params of a rule of `evaluator` from its stored JSON; raises InvalidParams on a wrong type."""
     kind = PARAMS_OF_EVALUATOR[evaluator]
     hints = get_type_hints(kind)
-    return kind(**{f.name: _typed(f.name, hints[f.name], stored[f.name]) for f in fields(kind)
-                   if stored.get(f.name) is not None})
+    return kind(
+        **{
+            f.name: _typed(f.name, hints[f.name], stored[f.name])
+            for f in fields(kind)
+            if stored.get(f.name) is not None
+        }
+    )

@@ -1,11 +1,13 @@
 """A rule's parameters as an admin edits them (the rule form): one schema per kind of rule, which reads the
 form (with the form's own messages) and gives it its options."""
+
 from typing import Any
 
 import marshmallow as ma
 from flask_babel import lazy_gettext as _l
 
-from drillmgr.api.schema import ApiField, Integer, Schema, field_of
+from drillmgr.api.fields import ApiField, Integer
+from drillmgr.api.schema import Schema, field_of
 from drillmgr.compliance.labels import gettext as _
 from drillmgr.compliance.periods import PERIOD_KINDS
 from drillmgr.enums import Focus, LabelledEnum, ObservanceDay, OrgKind, SixIntoSetting
@@ -15,8 +17,13 @@ class FormNumber(Integer):
     """A whole number typed in the rule form; out of bounds, the message names both bounds."""
 
     def __init__(self, *, minimum: int, maximum: int, **kwargs: Any) -> None:
-        super().__init__(minimum=minimum, maximum=maximum, required=True,
-                         error_messages={"required": _l("Must be a whole number.")}, **kwargs)
+        super().__init__(
+            minimum=minimum,
+            maximum=maximum,
+            required=True,
+            error_messages={"required": _l("Must be a whole number.")},
+            **kwargs,
+        )
 
     def read(self, value: Any) -> int:
         try:
@@ -45,8 +52,14 @@ class Choices(ApiField):
     """Some of `options` ((value, label) pairs, or an enum's), as a list or text separated by commas; read in
     the options' order. `at_least_one`: none is an error (and so is an absent field)."""
 
-    def __init__(self, options: type[LabelledEnum] | list[tuple[str, str]], *, at_least_one: bool = False,
-                 single: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        options: type[LabelledEnum] | list[tuple[str, str]],
+        *,
+        at_least_one: bool = False,
+        single: bool = False,
+        **kwargs: Any,
+    ) -> None:
         if at_least_one or single:
             message = _l("Choose from the listed values.") if single else _l("Choose at least one.")
             kwargs.update(required=True, error_messages={"required": message})
@@ -90,6 +103,7 @@ def choices_of(schema: type[Schema], name: str) -> list[tuple[str, str]]:
 
 class RuleEditSchema(Schema):
     """What an admin changes of any rule for its year."""
+
     enabled = Checkbox()
     warning_days = FormNumber(minimum=0, maximum=366)
 
@@ -118,5 +132,9 @@ class SixIntoRuleEditSchema(RuleEditSchema):
 
 
 RULE_EDIT_SCHEMAS: dict[str, type[RuleEditSchema]] = {
-    "drills": DrillRuleEditSchema, "reviews": ReviewRuleEditSchema, "actions": RuleEditSchema,
-    "observance": ObservanceRuleEditSchema, "six_into": SixIntoRuleEditSchema}
+    "drills": DrillRuleEditSchema,
+    "reviews": ReviewRuleEditSchema,
+    "actions": RuleEditSchema,
+    "observance": ObservanceRuleEditSchema,
+    "six_into": SixIntoRuleEditSchema,
+}

@@ -4,6 +4,7 @@ A rule's key names how it is evaluated (its evaluator); its `params` say with wh
 periods and filters. The first use of a year copies the latest earlier year's rules (so an
 admin's edits carry over) or, failing that, the defaults below.
 """
+
 import copy
 from collections.abc import Mapping
 from typing import Any
@@ -33,36 +34,111 @@ RUN_BLIND_FROM = 2027
 
 # key -> (evaluator, title, params). Order is the display order.
 DEFAULT_RULES = {
-    "key-county-comprehensive-live": ("drills", _l("Key county: comprehensive live drill every year"), {
-        "subject": "county", "key_counties_only": True, "forms": [DrillForm.LIVE.value],
-        "scopes": [DrillScope.COMPREHENSIVE.value], "double_blind_only": False,
-        "required_focus": [Focus.COMMAND_POST.value, Focus.COMMAND_COMMS.value, Focus.FORCE_ORGANIZATION.value],
-        "count": 1, "period": "year", "warning_days": DEFAULT_WARNING_DAYS}),
-    "key-county-double-blind-tabletop": ("drills", _l("Key county: double-blind tabletop every reporting period"), {
-        "subject": "county", "key_counties_only": True, "forms": [DrillForm.TABLETOP.value], "scopes": [],
-        "double_blind_only": True, "run_blind_required": True, "required_focus": [], "count": 1,
-        "period": "reporting_half", "warning_days": DEFAULT_WARNING_DAYS}),
-    "school-evacuation": ("drills", _l("Schools: evacuation drill every month of the school year"), {
-        "subject": "org", "org_kinds": [OrgKind.SCHOOL.value], "forms": [DrillForm.EVACUATION.value],
-        "scopes": [], "double_blind_only": False, "required_focus": [], "count": 1, "period": "month",
-        "months": SCHOOL_YEAR_MONTHS, "credit_real_response": True, "warning_days": DEFAULT_WARNING_DAYS}),
-    "kindergarten-evacuation": ("drills", _l("Kindergartens: evacuation drill every quarter"), {
-        "subject": "org", "org_kinds": [OrgKind.KINDERGARTEN.value], "forms": [DrillForm.EVACUATION.value],
-        "scopes": [], "double_blind_only": False, "required_focus": [], "count": 1, "period": "quarter",
-        "credit_real_response": True, "warning_days": DEFAULT_WARNING_DAYS}),
-    "hospital-evacuation": ("drills", _l("Hospitals: evacuation drill every half-year"), {
-        "subject": "org", "org_kinds": [OrgKind.HOSPITAL.value], "forms": [DrillForm.EVACUATION.value],
-        "scopes": [], "double_blind_only": False, "required_focus": [], "count": 1, "period": "half",
-        "credit_real_response": True, "warning_days": DEFAULT_WARNING_DAYS}),
-    "after-action-filed": ("reviews", _l("After-action review submitted within 14 days of every drill"), {
-        "subject": "county", "days": 14, "warning_days": DEFAULT_WARNING_DAYS}),
-    "corrective-actions": ("actions", _l("No corrective action past due and not verified"), {
-        "subject": "county", "warning_days": DEFAULT_WARNING_DAYS}),
-    "observance-campaigns": ("observance", _l("Campaign for each of the three observance days"), {
-        "subject": "county", "days": [d.value for d in ObservanceDay], "window_days": 3,
-        "warning_days": DEFAULT_WARNING_DAYS}),
-    "six-into": ("six_into", _l("Six-into outreach in all six settings every year"), {
-        "subject": "county", "settings": [s.value for s in SixIntoSetting], "warning_days": DEFAULT_WARNING_DAYS}),
+    "key-county-comprehensive-live": (
+        "drills",
+        _l("Key county: comprehensive live drill every year"),
+        {
+            "subject": "county",
+            "key_counties_only": True,
+            "forms": [DrillForm.LIVE.value],
+            "scopes": [DrillScope.COMPREHENSIVE.value],
+            "double_blind_only": False,
+            "required_focus": [Focus.COMMAND_POST.value, Focus.COMMAND_COMMS.value, Focus.FORCE_ORGANIZATION.value],
+            "count": 1,
+            "period": "year",
+            "warning_days": DEFAULT_WARNING_DAYS,
+        },
+    ),
+    "key-county-double-blind-tabletop": (
+        "drills",
+        _l("Key county: double-blind tabletop every reporting period"),
+        {
+            "subject": "county",
+            "key_counties_only": True,
+            "forms": [DrillForm.TABLETOP.value],
+            "scopes": [],
+            "double_blind_only": True,
+            "run_blind_required": True,
+            "required_focus": [],
+            "count": 1,
+            "period": "reporting_half",
+            "warning_days": DEFAULT_WARNING_DAYS,
+        },
+    ),
+    "school-evacuation": (
+        "drills",
+        _l("Schools: evacuation drill every month of the school year"),
+        {
+            "subject": "org",
+            "org_kinds": [OrgKind.SCHOOL.value],
+            "forms": [DrillForm.EVACUATION.value],
+            "scopes": [],
+            "double_blind_only": False,
+            "required_focus": [],
+            "count": 1,
+            "period": "month",
+            "months": SCHOOL_YEAR_MONTHS,
+            "credit_real_response": True,
+            "warning_days": DEFAULT_WARNING_DAYS,
+        },
+    ),
+    "kindergarten-evacuation": (
+        "drills",
+        _l("Kindergartens: evacuation drill every quarter"),
+        {
+            "subject": "org",
+            "org_kinds": [OrgKind.KINDERGARTEN.value],
+            "forms": [DrillForm.EVACUATION.value],
+            "scopes": [],
+            "double_blind_only": False,
+            "required_focus": [],
+            "count": 1,
+            "period": "quarter",
+            "credit_real_response": True,
+            "warning_days": DEFAULT_WARNING_DAYS,
+        },
+    ),
+    "hospital-evacuation": (
+        "drills",
+        _l("Hospitals: evacuation drill every half-year"),
+        {
+            "subject": "org",
+            "org_kinds": [OrgKind.HOSPITAL.value],
+            "forms": [DrillForm.EVACUATION.value],
+            "scopes": [],
+            "double_blind_only": False,
+            "required_focus": [],
+            "count": 1,
+            "period": "half",
+            "credit_real_response": True,
+            "warning_days": DEFAULT_WARNING_DAYS,
+        },
+    ),
+    "after-action-filed": (
+        "reviews",
+        _l("After-action review submitted within 14 days of every drill"),
+        {"subject": "county", "days": 14, "warning_days": DEFAULT_WARNING_DAYS},
+    ),
+    "corrective-actions": (
+        "actions",
+        _l("No corrective action past due and not verified"),
+        {"subject": "county", "warning_days": DEFAULT_WARNING_DAYS},
+    ),
+    "observance-campaigns": (
+        "observance",
+        _l("Campaign for each of the three observance days"),
+        {
+            "subject": "county",
+            "days": [d.value for d in ObservanceDay],
+            "window_days": 3,
+            "warning_days": DEFAULT_WARNING_DAYS,
+        },
+    ),
+    "six-into": (
+        "six_into",
+        _l("Six-into outreach in all six settings every year"),
+        {"subject": "county", "settings": [s.value for s in SixIntoSetting], "warning_days": DEFAULT_WARNING_DAYS},
+    ),
 }
 RULE_KEYS = tuple(DEFAULT_RULES)
 SHORT_TITLES = {
@@ -112,9 +188,18 @@ def params_of(rule: ComplianceRule) -> RuleParams:
 
 def _default_rows(year: int) -> list[dict[str, Any]]:
     with force_locale("en"):
-        return [{"key": key, "year": year, "title": str(title), "description": "",
-                 "params": default_params(key, year), "enabled": True, "position": position}
-                for position, (key, (_evaluator, title, _params)) in enumerate(DEFAULT_RULES.items())]
+        return [
+            {
+                "key": key,
+                "year": year,
+                "title": str(title),
+                "description": "",
+                "params": default_params(key, year),
+                "enabled": True,
+                "position": position,
+            }
+            for position, (key, (_evaluator, title, _params)) in enumerate(DEFAULT_RULES.items())
+        ]
 
 
 def ensure_rules(year: int) -> list[ComplianceRule]:
@@ -123,8 +208,14 @@ def ensure_rules(year: int) -> list[ComplianceRule]:
     missing = [key for key in RULE_KEYS if key not in existing]
     if missing:
         previous_year = db.session.scalar(sa.select(sa.func.max(ComplianceRule.year)).where(ComplianceRule.year < year))
-        previous = {r.key: r for r in db.session.scalars(
-            sa.select(ComplianceRule).where(ComplianceRule.year == previous_year))} if previous_year else {}
+        previous = (
+            {
+                r.key: r
+                for r in db.session.scalars(sa.select(ComplianceRule).where(ComplianceRule.year == previous_year))
+            }
+            if previous_year
+            else {}
+        )
         defaults = {row["key"]: row for row in _default_rows(year)}
         for key in missing:
             row = defaults[key]
@@ -139,9 +230,13 @@ def ensure_rules(year: int) -> list[ComplianceRule]:
                     db.session.add(ComplianceRule(**row))
             except IntegrityError:
                 pass  # another process materialised it meanwhile
-    return list(db.session.scalars(
-        sa.select(ComplianceRule).where(ComplianceRule.year == year, ComplianceRule.key.in_(RULE_KEYS))
-        .order_by(ComplianceRule.position)))
+    return list(
+        db.session.scalars(
+            sa.select(ComplianceRule)
+            .where(ComplianceRule.year == year, ComplianceRule.key.in_(RULE_KEYS))
+            .order_by(ComplianceRule.position)
+        )
+    )
 
 
 def get_rule(year: int, key: str) -> ComplianceRule | None:
@@ -150,6 +245,7 @@ def get_rule(year: int, key: str) -> ComplianceRule | None:
 
 
 # --- editing -----------------------------------------------------------------------------------
+
 
 def _editable(rule: ComplianceRule, data: Mapping[str, Any]) -> list[str]:
     """The fields of the rule form that apply to `rule` (months to a monthly period only)."""
@@ -176,8 +272,9 @@ def parse_params(rule: ComplianceRule, data: Mapping[str, Any]) -> tuple[dict[st
     return {**copy.deepcopy(rule.params), **changes}, enabled
 
 
-def update_rule(user: User, rule: ComplianceRule, data: Mapping[str, Any],
-                version: int | None = None) -> ComplianceRule:
+def update_rule(
+    user: User, rule: ComplianceRule, data: Mapping[str, Any], version: int | None = None
+) -> ComplianceRule:
     """Admins change a rule's params for its year; the change is audited in the same transaction."""
     access.require(access.can_edit_compliance_rules(user))
     params, enabled = parse_params(rule, data)
@@ -185,7 +282,13 @@ def update_rule(user: User, rule: ComplianceRule, data: Mapping[str, Any],
     claim_version(rule, version, _("Someone else changed this rule meanwhile; reload and try again."))
     rule.params = params
     rule.enabled = enabled
-    record(user, "compliance_rule.update", "compliance_rule", rule.id, before,
-           snapshot(rule, ("params", "enabled", "version")))
+    record(
+        user,
+        "compliance_rule.update",
+        "compliance_rule",
+        rule.id,
+        before,
+        snapshot(rule, ("params", "enabled", "version")),
+    )
     db.session.flush()
     return rule

@@ -1,10 +1,23 @@
 """The compliance resources as the API reads and answers them: statuses, a unit's obligations, a rule's subjects,
 late reviews, the half-year report, its submissions and reminders (drillmgr.api.schema). A rule's parameters as
 the rule form edits them are in rule_schemas.py."""
+
 from typing import Any
 
-from drillmgr.api.schema import (ApiField, Boolean, Date, DateTime, EnumList, EnumValue, IdList, Integer, List, Nested,
-                                 Schema, Text, field_of)
+from drillmgr.api.fields import (
+    ApiField,
+    Boolean,
+    Date,
+    DateTime,
+    EnumList,
+    EnumValue,
+    IdList,
+    Integer,
+    List,
+    Nested,
+    Text,
+)
+from drillmgr.api.schema import Schema, field_of
 from drillmgr.compliance.labels import slot_last_day, slot_period_name
 from drillmgr.compliance.models import SubmissionStatus
 from drillmgr.compliance.query_args import MAX_YEAR, MIN_YEAR
@@ -52,9 +65,12 @@ class RegionRefSchema(Schema):
 
 # --- tables (sheets.Document): the page, the workbook and the JSON alike --------------------------------
 
+
 class SectionSchema(_Derived):
-    derived = {"columns": lambda table: [c.label for c in table.columns],
-               "rows": lambda table: [[c.value for c in row] for row in table.rows]}
+    derived = {
+        "columns": lambda table: [c.label for c in table.columns],
+        "rows": lambda table: [[c.value for c in row] for row in table.rows],
+    }
     key = Text()
     title = Text()
     sheet = Text(attribute="sheet_name")
@@ -65,11 +81,13 @@ class SectionSchema(_Derived):
 class DocumentSchema(Schema):
     """Tables as the page and the XLSX show them, labels in the caller's language (Accept-Language): a heading
     and, per table, its sheet name, column labels and rows of values."""
+
     title = Text(required=True, attribute="heading")
     sections = List(Nested(SectionSchema), required=True, attribute="tables")
 
 
 # --- statuses --------------------------------------------------------------------------------------------
+
 
 class SubjectSchema(Schema):
     type = Text(metadata={"enum": ["region", "org"]})
@@ -96,14 +114,19 @@ class RuleResultSchema(Schema):
 
 class ComplianceSchema(Schema):
     """An evaluation, with the dashboard's county × rule matrix."""
+
     year = Integer(required=True)
-    as_of = DateTime(metadata={"description": "When these statuses were evaluated (kept for every reader until "
-                                              "a change, at most a minute)"})
+    as_of = DateTime(
+        metadata={
+            "description": "When these statuses were evaluated (kept for every reader until a change, at most a minute)"
+        }
+    )
     matrix = Nested(DocumentSchema, required=True, metadata={"description": "The dashboard's county × rule matrix"})
     rules = List(Nested(RuleResultSchema), required=True)
 
 
 # --- a unit's obligations, a rule's subjects, late reviews ---------------------------------------------
+
 
 class PeriodStatusSchema(_Derived):
     derived = {"period": slot_period_name, "last_day": slot_last_day}
@@ -119,15 +142,17 @@ class ObligationSchema(Schema):
     rule = Text(attribute="rule.key", metadata={"description": "The rule's key"})
     title = Text(attribute="rule.title")
     status = EnumValue(ComplianceStatus, attribute="result.status")
-    counts_as_evidence = Text(attribute="evidence_rule",
-                              metadata={"description": "What the rule counts, in the caller's language"})
+    counts_as_evidence = Text(
+        attribute="evidence_rule", metadata={"description": "What the rule counts, in the caller's language"}
+    )
     required = Integer(attribute="result.required")
     achieved = Integer(attribute="result.achieved")
     evidence = List(Raw(), attribute="result.evidence")
     next_due = Date(allow_none=True, metadata={"description": "Last day of the next period still to be met"})
     next_period = Text(allow_none=True)
-    missing = List(Text(), metadata={"description": "Periods (or links) due or overdue and not met, in the "
-                                                    "caller's language"})
+    missing = List(
+        Text(), metadata={"description": "Periods (or links) due or overdue and not met, in the caller's language"}
+    )
     periods = List(Nested(PeriodStatusSchema), attribute="result.slots")
 
 
@@ -149,11 +174,15 @@ class RuleSubjectSchema(_Derived):
     subject = Nested(SubjectSchema)
     county = Text()
     status = EnumValue(ComplianceStatus, attribute="result.status")
-    group = EnumValue(ComplianceStatus, attribute="status",
-                      metadata={"description": "the list it is in: met, on_track (not_due too), at_risk, missed"})
+    group = EnumValue(
+        ComplianceStatus,
+        attribute="status",
+        metadata={"description": "the list it is in: met, on_track (not_due too), at_risk, missed"},
+    )
     reason = Text()
-    fix_by = Date(allow_none=True, metadata={"description": "The date by which the status had to be, or must be, "
-                                                            "put right"})
+    fix_by = Date(
+        allow_none=True, metadata={"description": "The date by which the status had to be, or must be, put right"}
+    )
 
 
 class RuleSubjectsSchema(_Derived):
@@ -162,8 +191,14 @@ class RuleSubjectsSchema(_Derived):
     region = Text(required=True, attribute="region.code")
     rule = Text(required=True, attribute="rule.key")
     title = Text(attribute="rule.title")
-    counts = Raw({"type": "object", "additionalProperties": {"type": "integer"},
-                  "description": "Subjects met, on track (not due included), at risk, missed"}, required=True)
+    counts = Raw(
+        {
+            "type": "object",
+            "additionalProperties": {"type": "integer"},
+            "description": "Subjects met, on track (not due included), at risk, missed",
+        },
+        required=True,
+    )
     sort = Text()
     status = EnumValue(ComplianceStatus, allow_none=True)
     subjects = List(Nested(RuleSubjectSchema), required=True, attribute="rows")
@@ -194,6 +229,7 @@ class LateReviewsSchema(Schema):
 
 # --- the half-year report ----------------------------------------------------------------------------
 
+
 class DaysSchema(Schema):
     from_ = Date(attribute="first_day", data_key="from")
     to = Date(attribute="last_day")
@@ -220,8 +256,11 @@ class HalfYearReportSchema(Schema):
     joint_drills = Raw(attribute="joint")
     drills_by_unit = Raw({"type": "array"}, attribute="by_unit")
     participation = Raw()
-    participation_by_group = List(Nested(GroupRollCallSchema), attribute="by_group", metadata={
-        "description": "the roll calls by group of the period's completed drills, per unit and group"})
+    participation_by_group = List(
+        Nested(GroupRollCallSchema),
+        attribute="by_group",
+        metadata={"description": "the roll calls by group of the period's completed drills, per unit and group"},
+    )
     key_county_obligations = Raw({"type": "array"}, attribute="key_counties")
     findings = Raw()
     outreach = Raw()
@@ -229,8 +268,10 @@ class HalfYearReportSchema(Schema):
 
 # --- submissions -----------------------------------------------------------------------------------------
 
+
 class SubmitSchema(Schema):
     """What a county submits: its report of a period."""
+
     region = Text(required=True, max_length=12)
     year = Integer(required=True, minimum=MIN_YEAR, maximum=MAX_YEAR)
     half = Integer(required=True, minimum=1, maximum=2)
@@ -238,8 +279,11 @@ class SubmitSchema(Schema):
 
 class ReportSubmissionSchema(_Derived):
     """A county's report of a period as submitted, and the prefecture's decision."""
-    derived = {"submitted_by": lambda s: s.submitted_by.username if s.submitted_by else None,
-               "decided_by": lambda s: s.decided_by.username if s.decided_by else None}
+
+    derived = {
+        "submitted_by": lambda s: s.submitted_by.username if s.submitted_by else None,
+        "decided_by": lambda s: s.decided_by.username if s.decided_by else None,
+    }
     id = Integer(dump_only=True)
     region = Nested(RegionRefSchema, dump_only=True)
     year = Integer(dump_only=True)
@@ -274,10 +318,13 @@ class SubmissionBoardSchema(Schema):
 
 # --- reminders -------------------------------------------------------------------------------------------
 
+
 class ReminderSchema(Schema):
     class Meta:
-        description = ("Either org_ids, or rule with statuses (and region): every unit whose status for the rule "
-                       "is one of them. A unit is reminded at most once per rule per day (Beijing time).")
+        description = (
+            "Either org_ids, or rule with statuses (and region): every unit whose status for the rule "
+            "is one of them. A unit is reminded at most once per rule per day (Beijing time)."
+        )
 
     org_ids = IdList(max_items=MAX_UNITS)
     rule = Text(max_length=64, metadata={"description": "A rule key, e.g. school-evacuation"})

@@ -4,6 +4,7 @@ Labels are resolved (in the request's language) when the tables are built, so ev
 the same words. Text is cleaned once here: characters a workbook cannot hold are dropped, line
 breaks made `\\n` and overlong text cut to what a cell holds, so the JSON and the spreadsheet read back equal.
 """
+
 import re
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -68,6 +69,7 @@ class Table:
 @dataclass
 class Document:
     """A heading and its tables: a page's content, a workbook (one sheet per table) and a JSON object."""
+
     heading: str
     tables: list[Table] = field(default_factory=list)
 
@@ -112,8 +114,9 @@ def workbook(document: Document) -> bytes:
                     target.fill = PatternFill("solid", fgColor=TONE_FILLS[item.tone])
                     target.font = Font(color="FFFFFF" if item.tone in _LIGHT_TEXT else "000000")
         for index, column in enumerate(table.columns, start=1):
-            values = [column.label] + [str(row[index - 1].value) for row in table.rows
-                                       if row[index - 1].value is not None]
+            values = [column.label] + [
+                str(row[index - 1].value) for row in table.rows if row[index - 1].value is not None
+            ]
             width = max(sum(2 if ord(ch) > 0x2E7F else 1 for ch in v) for v in values)
             ws.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 8), 60)
         ws.freeze_panes = "A3"

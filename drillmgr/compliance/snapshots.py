@@ -1,4 +1,5 @@
 """The last status seen per rule and subject, so that the nightly job alerts each worsening once."""
+
 from datetime import datetime
 from typing import Any
 
@@ -23,15 +24,27 @@ def snapshot_changes(results: list[RuleResult], now: datetime | None = None) -> 
         return []
     year = results[0].rule.year
     keys = [r.key for r in results]
-    stored = {(s.rule_key, s.subject_type, s.subject_id): s for s in db.session.scalars(
-        sa.select(ComplianceSnapshot).where(ComplianceSnapshot.year == year, ComplianceSnapshot.rule_key.in_(keys)))}
+    stored = {
+        (s.rule_key, s.subject_type, s.subject_id): s
+        for s in db.session.scalars(
+            sa.select(ComplianceSnapshot).where(ComplianceSnapshot.year == year, ComplianceSnapshot.rule_key.in_(keys))
+        )
+    }
     worsened: list[Worsening] = []
     for rule_result in results:
         for result in rule_result.results:
             snap = stored.get((rule_result.key, result.subject_type, result.subject_id))
             if snap is None:
-                db.session.add(ComplianceSnapshot(rule_key=rule_result.key, year=year, subject_type=result.subject_type,
-                                                  subject_id=result.subject_id, status=result.status, evaluated_at=now))
+                db.session.add(
+                    ComplianceSnapshot(
+                        rule_key=rule_result.key,
+                        year=year,
+                        subject_type=result.subject_type,
+                        subject_id=result.subject_id,
+                        status=result.status,
+                        evaluated_at=now,
+                    )
+                )
                 continue
             if RANK[result.status] < RANK[snap.status]:
                 worsened.append((result.subject_dict(), rule_result.key, snap.status, result.status))

@@ -1,4 +1,5 @@
 """Small SQL helpers that differ between SQLite and PostgreSQL."""
+
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -26,8 +27,10 @@ class add_days(FunctionElement[datetime]):
 def _add_days_sqlite(element: add_days, compiler: SQLCompiler, **kw: Any) -> str:
     moment, days = list(element.clauses)
     # Same text layout as SQLAlchemy's stored SQLite datetimes, so comparisons stay textual and exact.
-    return (f"strftime('%Y-%m-%d %H:%M:%f000', {compiler.process(moment, **kw)}, "
-            f"'+' || {compiler.process(days, **kw)} || ' days')")
+    return (
+        f"strftime('%Y-%m-%d %H:%M:%f000', {compiler.process(moment, **kw)}, "
+        f"'+' || {compiler.process(days, **kw)} || ' days')"
+    )
 
 
 @compiles(add_days, "postgresql")

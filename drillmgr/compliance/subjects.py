@@ -1,5 +1,6 @@
 """Who compliance is evaluated for (the counties of a region, the units of some kinds in it) and the
 set-based pieces every evaluator joins on: county of a region code, period of a timestamp."""
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,7 @@ from drillmgr.regions.models import Region
 class Run:
     """What the rules of one evaluate() call share: the year, the region (None: all), the moment, the actor
     whose view of the drills counts (access.compliance_drill_clause), and aggregates rules may reuse."""
+
     year: int
     region_code: str | None
     now: datetime
@@ -39,8 +41,9 @@ def subject_counties(region_code: str | None, key_only: bool = False) -> list[Re
     query = sa.select(Region).where(Region.level == RegionLevel.COUNTY).order_by(Region.code)
     if region_code is not None:
         path = _region_path(region_code)
-        query = query.where(sa.or_(Region.path.startswith(path, autoescape=True),
-                                   sa.literal(path).startswith(Region.path)))
+        query = query.where(
+            sa.or_(Region.path.startswith(path, autoescape=True), sa.literal(path).startswith(Region.path))
+        )
     if key_only:
         query = query.where(Region.key_county.is_(True))
     return list(db.session.scalars(query))
@@ -57,9 +60,15 @@ def county_map(county_codes: Sequence[str]) -> sa.CTE:
     planner may inline the prefix match and repeat it for every drill.
     """
     county = aliased(Region)
-    return (sa.select(Region.code.label("region_code"), county.code.label("county_code"))
+    return (
+        (
+            sa.select(Region.code.label("region_code"), county.code.label("county_code"))
             .join(county, Region.path.startswith(county.path))
-            .where(county.code.in_(county_codes))).cte("county_map").prefix_with("MATERIALIZED")
+            .where(county.code.in_(county_codes))
+        )
+        .cte("county_map")
+        .prefix_with("MATERIALIZED")
+    )
 
 
 def subtree_list(region_code: str) -> list[str]:
@@ -74,14 +83,17 @@ def org_scope(region_code: str | None) -> sa.ColumnElement[bool]:
     return Organisation.region_code.in_(subtree_list(region_code))
 
 
-def subject_orgs(region_code: str | None, kinds: Sequence[str], county_codes: Sequence[str],
-                 org_id: int | None = None) -> list[SubjectOf]:
+def subject_orgs(
+    region_code: str | None, kinds: Sequence[str], county_codes: Sequence[str], org_id: int | None = None
+) -> list[SubjectOf]:
     """The units of `kinds` in scope (only `org_id`, if given), in one query."""
     cmap = county_map(county_codes)
-    query = (sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
-             .join(cmap, cmap.c.region_code == Organisation.region_code)
-             .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), org_scope(region_code))
-             .order_by(cmap.c.county_code, Organisation.name, Organisation.id))
+    query = (
+        sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
+        .join(cmap, cmap.c.region_code == Organisation.region_code)
+        .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), org_scope(region_code))
+        .order_by(cmap.c.county_code, Organisation.name, Organisation.id)
+    )
     if org_id is not None:
         query = query.where(Organisation.id == org_id)
     return [SubjectOf("org", str(i), name, county) for i, name, county in db.session.execute(query).tuples()]

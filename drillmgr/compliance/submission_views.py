@@ -1,5 +1,6 @@
 """Pages of the half-year report submissions: submit, the frozen snapshot with its workbook and
 printable view, the prefecture's decision, and the panels on the report page and the dashboard."""
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -28,17 +29,22 @@ def submission_helpers():
 def _panel(region, year: int, half: int) -> dict:
     """What the report page shows about the county's submission of the period."""
     opens_on = submissions.opens_on(year, half)
-    return {"current": submissions.latest(region.code, year, half),
-            "may_submit": submissions.may_submit(current_user, region, year, half),
-            "opens_on": opens_on if local_today(utcnow()) < opens_on else None,
-            "county": region.level == RegionLevel.COUNTY}
+    return {
+        "current": submissions.latest(region.code, year, half),
+        "may_submit": submissions.may_submit(current_user, region, year, half),
+        "opens_on": opens_on if local_today(utcnow()) < opens_on else None,
+        "county": region.level == RegionLevel.COUNTY,
+    }
 
 
 def _board(region_code: str | None = None) -> dict:
     """The prefecture's view of who submitted the report currently due."""
     year, half = report_due_half(local_today(utcnow()))
-    rows = [row for row in submissions.board(current_user, year, half)
-            if region_code is None or access.region_in_subtree(row.region.code, region_code)]
+    rows = [
+        row
+        for row in submissions.board(current_user, year, half)
+        if region_code is None or access.region_in_subtree(row.region.code, region_code)
+    ]
     return {"year": year, "half": half, "period": reporting_half(year, half), "rows": rows}
 
 
@@ -73,11 +79,15 @@ def _visible(submission_id: int) -> ReportSubmission:
 def detail(submission_id: int):
     submission = _visible(submission_id)
     template = "compliance/submission_print.html" if request.args.get("print") else "compliance/submission.html"
-    return render_template(template, s=submission, document=submissions.frozen_document(submission),
-                           history=submissions.history(submission), changed=submissions.figures_changed(submission),
-                           period=reporting_half(submission.year, submission.half),
-                           may_decide=access.can_decide_half_year_report(current_user)
-                           and submission.status == SubmissionStatus.SUBMITTED)
+    return render_template(
+        template,
+        s=submission,
+        document=submissions.frozen_document(submission),
+        history=submissions.history(submission),
+        changed=submissions.figures_changed(submission),
+        period=reporting_half(submission.year, submission.half),
+        may_decide=access.can_decide_half_year_report(current_user) and submission.status == SubmissionStatus.SUBMITTED,
+    )
 
 
 @bp.get("/<int:submission_id>.xlsx")

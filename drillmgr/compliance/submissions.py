@@ -6,6 +6,7 @@ answered by building the report again as the submitter saw it at the moment of s
 today's records, and comparing the tables. A returned report is submitted again as the next
 version; only the latest version of a county and period counts.
 """
+
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -55,19 +56,29 @@ def _check_period(year: int, half: int) -> None:
 
 def latest(region_code: str, year: int, half: int) -> ReportSubmission | None:
     return db.session.scalar(
-        sa.select(ReportSubmission).where(ReportSubmission.region_code == region_code, ReportSubmission.year == year,
-                                          ReportSubmission.half == half)
-        .order_by(ReportSubmission.version.desc()).limit(1))
+        sa.select(ReportSubmission)
+        .where(
+            ReportSubmission.region_code == region_code, ReportSubmission.year == year, ReportSubmission.half == half
+        )
+        .order_by(ReportSubmission.version.desc())
+        .limit(1)
+    )
 
 
 def history(submission: ReportSubmission) -> list[ReportSubmission]:
     """Every version of the submission's county and period, the newest first."""
-    return list(db.session.scalars(
-        sa.select(ReportSubmission)
-        .where(ReportSubmission.region_code == submission.region_code, ReportSubmission.year == submission.year,
-               ReportSubmission.half == submission.half)
-        .options(selectinload(ReportSubmission.submitted_by), selectinload(ReportSubmission.decided_by))
-        .order_by(ReportSubmission.version.desc())))
+    return list(
+        db.session.scalars(
+            sa.select(ReportSubmission)
+            .where(
+                ReportSubmission.region_code == submission.region_code,
+                ReportSubmission.year == submission.year,
+                ReportSubmission.half == submission.half,
+            )
+            .options(selectinload(ReportSubmission.submitted_by), selectinload(ReportSubmission.decided_by))
+            .order_by(ReportSubmission.version.desc())
+        )
+    )
 
 
 def get_visible(user: User, submission_id: int) -> ReportSubmission:
@@ -93,14 +104,19 @@ def may_submit(user: User, region: Region, year: int, half: int, now: datetime |
 
 
 def _admins() -> list[User]:
-    return list(db.session.scalars(
-        sa.select(User).where(User.active.is_(True), User.role == Role.ADMIN).order_by(User.id)))
+    return list(
+        db.session.scalars(sa.select(User).where(User.active.is_(True), User.role == Role.ADMIN).order_by(User.id))
+    )
 
 
 def _county_coordinators(region_code: str) -> list[User]:
-    return list(db.session.scalars(
-        sa.select(User).where(User.active.is_(True), User.role == Role.COORDINATOR,
-                              User.region_code == region_code).order_by(User.id)))
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .where(User.active.is_(True), User.role == Role.COORDINATOR, User.region_code == region_code)
+            .order_by(User.id)
+        )
+    )
 
 
 def _locale(user: User) -> str:
@@ -108,19 +124,22 @@ def _locale(user: User) -> str:
 
 
 def _heading(submission: ReportSubmission) -> str:
-    return _("%(region)s, half-year report of %(period)s", region=submission.region.name,
-             period=reporting_period_name(submission.year, submission.half))
+    return _(
+        "%(region)s, half-year report of %(period)s",
+        region=submission.region.name,
+        period=reporting_period_name(submission.year, submission.half),
+    )
 
 
-def _tell(users: Iterable[User], kind: str, submission: ReportSubmission, subject: Callable[[], str],
-          body: Callable[[], str]) -> None:
+def _tell(
+    users: Iterable[User], kind: str, submission: ReportSubmission, subject: Callable[[], str], body: Callable[[], str]
+) -> None:
     """`subject` and `body` are called in each recipient's language."""
     link = link_to("submissions.detail", submission_id=submission.id)
     messages = []
     for user in users:
         with force_locale(_locale(user)):
-            messages.append(Message(user, kind, subject(), body(), link,
-                                    f"{kind}:{submission.id}:{user.id}"))
+            messages.append(Message(user, kind, subject(), body(), link, f"{kind}:{submission.id}:{user.id}"))
     notify_many(messages)
 
 
@@ -140,27 +159,55 @@ def submit(user: User, region_code: str, year: int, half: int, now: datetime | N
     report = half_year_report(user, region.code, year, half, now=now)
     period = reporting_half(year, half)
     submission = ReportSubmission(
-        region_code=region.code, year=year, half=half, version=(current.version + 1) if current else 1,
-        status=SubmissionStatus.SUBMITTED, document=json.loads(json.dumps(HalfYearReportSchema().dump(report))),
-        xlsx=report_xlsx(report), locale=str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]),
-        late=local_today(now) > period.last_day, submitted_by_id=user.id, submitted_at=now, reason="")
+        region_code=region.code,
+        year=year,
+        half=half,
+        version=(current.version + 1) if current else 1,
+        status=SubmissionStatus.SUBMITTED,
+        document=json.loads(json.dumps(HalfYearReportSchema().dump(report))),
+        xlsx=report_xlsx(report),
+        locale=str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]),
+        late=local_today(now) > period.last_day,
+        submitted_by_id=user.id,
+        submitted_at=now,
+        reason="",
+    )
     try:
         with db.session.begin_nested():
             db.session.add(submission)
     except IntegrityError:
         raise Conflict(_("This report has just been submitted by someone else.")) from None
-    record(user, "submit", AUDIT_ENTITY, submission.id,
-           after={"region": region.code, "year": year, "half": half, "version": submission.version,
-                  "late": submission.late})
-    _tell(_admins(), Kind.REPORT_SUBMITTED, submission,
-          lambda: _("Half-year report submitted: %(name)s", name=_heading(submission)),
-          lambda: _("%(who)s submitted %(name)s on %(when)s (Beijing time). Accept it or return it with a reason.",
-                    who=user.username, name=_heading(submission), when=local_datetime(now)))
+    record(
+        user,
+        "submit",
+        AUDIT_ENTITY,
+        submission.id,
+        after={
+            "region": region.code,
+            "year": year,
+            "half": half,
+            "version": submission.version,
+            "late": submission.late,
+        },
+    )
+    _tell(
+        _admins(),
+        Kind.REPORT_SUBMITTED,
+        submission,
+        lambda: _("Half-year report submitted: %(name)s", name=_heading(submission)),
+        lambda: _(
+            "%(who)s submitted %(name)s on %(when)s (Beijing time). Accept it or return it with a reason.",
+            who=user.username,
+            name=_heading(submission),
+            when=local_datetime(now),
+        ),
+    )
     return submission
 
 
-def decide(user: User, submission_id: int, accept: bool, reason: str = "",
-           now: datetime | None = None) -> ReportSubmission:
+def decide(
+    user: User, submission_id: int, accept: bool, reason: str = "", now: datetime | None = None
+) -> ReportSubmission:
     """The prefecture accepts a submitted report, or returns it with a reason for the county to resubmit."""
     now = now or utcnow()
     access.require(access.can_decide_half_year_report(user))
@@ -176,24 +223,43 @@ def decide(user: User, submission_id: int, accept: bool, reason: str = "",
         sa.update(ReportSubmission)
         .where(ReportSubmission.id == submission.id, ReportSubmission.status == SubmissionStatus.SUBMITTED)
         .values(status=status, decided_by_id=user.id, decided_at=now, reason=reason)
-        .returning(ReportSubmission.id).execution_options(synchronize_session=False)).first()
+        .returning(ReportSubmission.id)
+        .execution_options(synchronize_session=False)
+    ).first()
     if changed is None:
         raise Conflict(_("This report has already been decided."))
     db.session.refresh(submission)
-    record(user, "accept" if accept else "return", AUDIT_ENTITY, submission.id,
-           before={"status": SubmissionStatus.SUBMITTED}, after={"status": status, "reason": reason})
+    record(
+        user,
+        "accept" if accept else "return",
+        AUDIT_ENTITY,
+        submission.id,
+        before={"status": SubmissionStatus.SUBMITTED},
+        after={"status": status, "reason": reason},
+    )
     recipients = {u.id: u for u in _county_coordinators(submission.region_code)}
     if submission.submitted_by is not None:
         recipients.setdefault(submission.submitted_by.id, submission.submitted_by)
     if accept:
-        _tell(recipients.values(), Kind.REPORT_ACCEPTED, submission,
-              lambda: _("Half-year report accepted: %(name)s", name=_heading(submission)),
-              lambda: _("The prefecture accepted %(name)s.", name=_heading(submission)))
+        _tell(
+            recipients.values(),
+            Kind.REPORT_ACCEPTED,
+            submission,
+            lambda: _("Half-year report accepted: %(name)s", name=_heading(submission)),
+            lambda: _("The prefecture accepted %(name)s.", name=_heading(submission)),
+        )
     else:
-        _tell(recipients.values(), Kind.REPORT_RETURNED, submission,
-              lambda: _("Half-year report returned: %(name)s", name=_heading(submission)),
-              lambda: _("The prefecture returned %(name)s: %(reason)s\nCorrect the records and submit it again.",
-                        name=_heading(submission), reason=reason))
+        _tell(
+            recipients.values(),
+            Kind.REPORT_RETURNED,
+            submission,
+            lambda: _("Half-year report returned: %(name)s", name=_heading(submission)),
+            lambda: _(
+                "The prefecture returned %(name)s: %(reason)s\nCorrect the records and submit it again.",
+                name=_heading(submission),
+                reason=reason,
+            ),
+        )
     return submission
 
 
@@ -215,12 +281,19 @@ def frozen_document(submission: ReportSubmission) -> Document:
     tables = []
     for section in submission.document.get("sections", []):
         rows = section["rows"]
-        columns = [Column(label, numeric=bool(rows) and index > 0 and all(
-            isinstance(row[index], (int, float)) or row[index] is None for row in rows)
-            and any(isinstance(row[index], (int, float)) for row in rows))
-            for index, label in enumerate(section["columns"])]
-        tables.append(Table(section["key"], section["title"], columns,
-                            [[cell(value) for value in row] for row in rows]))
+        columns = [
+            Column(
+                label,
+                numeric=bool(rows)
+                and index > 0
+                and all(isinstance(row[index], (int, float)) or row[index] is None for row in rows)
+                and any(isinstance(row[index], (int, float)) for row in rows),
+            )
+            for index, label in enumerate(section["columns"])
+        ]
+        tables.append(
+            Table(section["key"], section["title"], columns, [[cell(value) for value in row] for row in rows])
+        )
     return Document(submission.document.get("title", ""), tables)
 
 
@@ -229,6 +302,7 @@ def filename(submission: ReportSubmission) -> str:
 
 
 # --- the prefecture's overview and the reminders -------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CountyState:
@@ -241,21 +315,30 @@ class CountyState:
 
 
 def _latest_of_period(year: int, half: int) -> sa.Select[tuple[ReportSubmission]]:
-    newest = (sa.select(ReportSubmission.region_code, sa.func.max(ReportSubmission.version).label("version"))
-              .where(ReportSubmission.year == year, ReportSubmission.half == half)
-              .group_by(ReportSubmission.region_code).subquery())
-    return (sa.select(ReportSubmission)
-            .join(newest, sa.and_(newest.c.region_code == ReportSubmission.region_code,
-                                  newest.c.version == ReportSubmission.version))
-            .where(ReportSubmission.year == year, ReportSubmission.half == half))
+    newest = (
+        sa.select(ReportSubmission.region_code, sa.func.max(ReportSubmission.version).label("version"))
+        .where(ReportSubmission.year == year, ReportSubmission.half == half)
+        .group_by(ReportSubmission.region_code)
+        .subquery()
+    )
+    return (
+        sa.select(ReportSubmission)
+        .join(
+            newest,
+            sa.and_(newest.c.region_code == ReportSubmission.region_code, newest.c.version == ReportSubmission.version),
+        )
+        .where(ReportSubmission.year == year, ReportSubmission.half == half)
+    )
 
 
 def board(user: User, year: int, half: int) -> list[CountyState]:
     """Every county the user may see, with its latest submission for the period (None: not submitted)."""
     submissions = {s.region_code: s for s in db.session.scalars(_latest_of_period(year, half))}
     counties = db.session.scalars(
-        sa.select(Region).where(Region.level == RegionLevel.COUNTY, access.region_clause(user, Region.code))
-        .order_by(Region.code))
+        sa.select(Region)
+        .where(Region.level == RegionLevel.COUNTY, access.region_clause(user, Region.code))
+        .order_by(Region.code)
+    )
     return [CountyState(county, submissions.get(county.code)) for county in counties]
 
 
@@ -272,5 +355,9 @@ def county_of(path: str | None, counties: dict[str, str]) -> str | None:
 
 
 def county_paths() -> dict[str, str]:
-    return {code: path for code, path in db.session.execute(
-        sa.select(Region.code, Region.path).where(Region.level == RegionLevel.COUNTY))}
+    return {
+        code: path
+        for code, path in db.session.execute(
+            sa.select(Region.code, Region.path).where(Region.level == RegionLevel.COUNTY)
+        )
+    }

@@ -1,4 +1,5 @@
 """Compliance pages: the dashboard, a county's units, the rules, and the half-year report."""
+
 from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
@@ -11,8 +12,17 @@ from werkzeug.routing import BuildError
 from drillmgr.access import services as access
 from drillmgr.compliance import dashboard as dash
 from drillmgr.compliance import obligations, reports
-from drillmgr.compliance.labels import (counts_towards, describe_params, join_list, missing_label, period_label,
-                                        reporting_period_name, slot_last_day, slot_period_name, status_label)
+from drillmgr.compliance.labels import (
+    counts_towards,
+    describe_params,
+    join_list,
+    missing_label,
+    period_label,
+    reporting_period_name,
+    slot_last_day,
+    slot_period_name,
+    status_label,
+)
 from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.query_args import MAX_YEAR, MIN_YEAR
@@ -33,18 +43,30 @@ T = TypeVar("T")
 
 
 # What the pages' inputs may hold, as the schemas read it.
-LIMITS = {"min_year": MIN_YEAR, "max_year": MAX_YEAR, "message": text_limit(ReminderSchema, "message"),
-          "reason": text_limit(DecisionSchema, "reason")}
+LIMITS = {
+    "min_year": MIN_YEAR,
+    "max_year": MAX_YEAR,
+    "message": text_limit(ReminderSchema, "message"),
+    "reason": text_limit(DecisionSchema, "reason"),
+}
 bp.add_app_template_filter(missing_label, "missing_label")
 bp.add_app_template_filter(join_list, "join_list")
 
 
 @bp.app_context_processor
 def compliance_helpers():
-    return {"status_label": status_label, "missing_label": missing_label, "period_label": period_label,
-            "slot_period_name": slot_period_name, "slot_last_day": slot_last_day, "counts_towards": counts_towards,
-            "reporting_period_name": reporting_period_name,
-            "drill_link": drill_link, "chart_ticks": dash.chart_ticks, "limits": LIMITS}
+    return {
+        "status_label": status_label,
+        "missing_label": missing_label,
+        "period_label": period_label,
+        "slot_period_name": slot_period_name,
+        "slot_last_day": slot_last_day,
+        "counts_towards": counts_towards,
+        "reporting_period_name": reporting_period_name,
+        "drill_link": drill_link,
+        "chart_ticks": dash.chart_ticks,
+        "limits": LIMITS,
+    }
 
 
 def drill_link(drill_id: int) -> str | None:
@@ -73,8 +95,11 @@ def _region() -> str:
 
 
 def _regions():
-    return [r for r in all_regions() if r.level.value in ("prefecture", "county")
-            and access.can_view_compliance(current_user, r.code)]
+    return [
+        r
+        for r in all_regions()
+        if r.level.value in ("prefecture", "county") and access.can_view_compliance(current_user, r.code)
+    ]
 
 
 def or_abort(call: Callable[[], T]) -> T:
@@ -96,8 +121,13 @@ def dashboard():
     _guard()
     year, region = _year(), _region()
     data = or_abort(lambda: dash.build_dashboard(current_user, year, region))
-    return render_template("compliance/dashboard.html", d=data, regions=_regions(), statuses=list(ComplianceStatus),
-                           today=local_today(utcnow()))
+    return render_template(
+        "compliance/dashboard.html",
+        d=data,
+        regions=_regions(),
+        statuses=list(ComplianceStatus),
+        today=local_today(utcnow()),
+    )
 
 
 @bp.get("/matrix.xlsx")
@@ -118,6 +148,7 @@ def county(code: str):
 
 
 # --- a unit's obligations, a rule's list, late reviews --------------------------------------------
+
 
 @bp.get("/unit")
 @login_required
@@ -140,8 +171,11 @@ def _rule_list():
     if status and status not in [s.value for s in obligations.BREAKDOWN]:
         abort(404)
     chosen = ComplianceStatus(status) if status else None
-    return or_abort(lambda: obligations.rule_list(current_user, _year(), _region(), request.args.get("rule", ""),
-                                                  chosen, request.args.get("sort", "status")))
+    return or_abort(
+        lambda: obligations.rule_list(
+            current_user, _year(), _region(), request.args.get("rule", ""), chosen, request.args.get("sort", "status")
+        )
+    )
 
 
 @bp.get("/list")
@@ -168,14 +202,21 @@ def review_gaps():
 
 # --- rules ---------------------------------------------------------------------------------------
 
+
 @bp.get("/rules")
 @login_required
 def rules():
     _guard()
     year = _year()
-    return render_template("compliance/rules.html", year=year, rules=ensure_rules(year), title_of=rule_title,
-                           describe=describe_params, params_of=params_of,
-                           can_edit=access.can_edit_compliance_rules(current_user))
+    return render_template(
+        "compliance/rules.html",
+        year=year,
+        rules=ensure_rules(year),
+        title_of=rule_title,
+        describe=describe_params,
+        params_of=params_of,
+        can_edit=access.can_edit_compliance_rules(current_user),
+    )
 
 
 @bp.route("/rules/<int:rule_id>", methods=["GET", "POST"])
@@ -186,8 +227,9 @@ def edit_rule(rule_id: int):
     rule = db.get_or_404(ComplianceRule, rule_id)
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        data = {key: (request.form.getlist(key) if key in _LIST_FIELDS else request.form.get(key))
-                for key in request.form}
+        data = {
+            key: (request.form.getlist(key) if key in _LIST_FIELDS else request.form.get(key)) for key in request.form
+        }
         try:
             update_rule(current_user, rule, data, version=request.form.get("version", type=int))
         except ServiceError as error:
@@ -197,17 +239,28 @@ def edit_rule(rule_id: int):
             flash(_("Rule saved."), "success")
             return redirect(url_for("compliance.rules", year=rule.year))
     params, schema = params_of(rule), RULE_EDIT_SCHEMAS[evaluator_of(rule)]
-    return render_template("compliance/rule_form.html", rule=rule, title=rule_title(rule), errors=errors,
-                           evaluator=evaluator_of(rule), choices_of=partial(choices_of, schema),
-                           run_blind_required=isinstance(params, DrillParams) and params.run_blind_required,
-                           form=request.form if request.method == "POST" else None)
+    return render_template(
+        "compliance/rule_form.html",
+        rule=rule,
+        title=rule_title(rule),
+        errors=errors,
+        evaluator=evaluator_of(rule),
+        choices_of=partial(choices_of, schema),
+        run_blind_required=isinstance(params, DrillParams) and params.run_blind_required,
+        form=request.form if request.method == "POST" else None,
+    )
 
 
-_LIST_FIELDS = {name for schema in RULE_EDIT_SCHEMAS.values() for name, field in schema._declared_fields.items()
-                if isinstance(field, Choices) and not field.single}
+_LIST_FIELDS = {
+    name
+    for schema in RULE_EDIT_SCHEMAS.values()
+    for name, field in schema._declared_fields.items()
+    if isinstance(field, Choices) and not field.single
+}
 
 
 # --- half-year report ----------------------------------------------------------------------------
+
 
 def _report():
     _guard()

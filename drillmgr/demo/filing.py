@@ -1,6 +1,7 @@
 """Demo of the whole path after a drill: reviews in every filing state (a reopened filing among them),
 findings whose corrective actions are in every state. Made through the services, as the demo school's
 staff and Wusu's coordinator would, so that histories, notifications and audit entries are real."""
+
 from datetime import date, datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -35,10 +36,20 @@ FINDINGS = [
     ("（演示）二楼广播音量不足", "major", "equipment", "更换二楼应急广播扬声器", ()),
     ("（演示）清点人数方法未明确", "minor", "plan", "修订方案，明确班主任清点并逐级上报", ("in_progress",)),
     ("（演示）东侧楼梯疏散拥堵", "major", "facility", "东侧楼梯增设分流引导员", ("in_progress", "done")),
-    ("（演示）应急照明部分失效", "critical", "equipment", "更换失效的应急照明灯具",
-     ("in_progress", "done", "verified")),
-    ("（演示）新教师不熟悉疏散路线", "minor", "training", "组织新教师疏散路线培训",
-     ("in_progress", "done", "send_back")),
+    (
+        "（演示）应急照明部分失效",
+        "critical",
+        "equipment",
+        "更换失效的应急照明灯具",
+        ("in_progress", "done", "verified"),
+    ),
+    (
+        "（演示）新教师不熟悉疏散路线",
+        "minor",
+        "training",
+        "组织新教师疏散路线培训",
+        ("in_progress", "done", "send_back"),
+    ),
 ]
 
 
@@ -47,21 +58,42 @@ def _completed(staff: User, title: str, days_ago: int, now: datetime) -> Drill:
     assert org is not None  # the demo's unit staff
     start = (now - timedelta(days=days_ago)).replace(hour=2, minute=0, second=0, microsecond=0)
     headcount = org.headcount or 500
-    drill = lifecycle.create_drill(staff, {
-        "title": title, "form": "evacuation", "organizer_org_id": org.id, "location": "教学楼及操场",
-        "starts_at": start.isoformat(), "ends_at": (start + timedelta(minutes=45)).isoformat(),
-        "participation": {"counts": {"students": headcount * 85 // 100, "staff": headcount // 10},
-                          "evacuation_seconds": 95 + days_ago % 60}}, now=now)
+    drill = lifecycle.create_drill(
+        staff,
+        {
+            "title": title,
+            "form": "evacuation",
+            "organizer_org_id": org.id,
+            "location": "教学楼及操场",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(minutes=45)).isoformat(),
+            "participation": {
+                "counts": {"students": headcount * 85 // 100, "staff": headcount // 10},
+                "evacuation_seconds": 95 + days_ago % 60,
+            },
+        },
+        now=now,
+    )
     drill.is_demo = True
     return drill
 
 
 def _findings(staff: User, coordinator: User, drill: Drill, today: date) -> None:
     for summary, severity, category, description, steps in FINDINGS:
-        finding = actions.add_drill_finding(staff, drill, {
-            "summary": summary, "severity": severity, "category": category,
-            "corrective_action": {"description": description, "owner": staff.id,
-                                  "due_on": (today + timedelta(days=30)).isoformat()}})
+        finding = actions.add_drill_finding(
+            staff,
+            drill,
+            {
+                "summary": summary,
+                "severity": severity,
+                "category": category,
+                "corrective_action": {
+                    "description": description,
+                    "owner": staff.id,
+                    "due_on": (today + timedelta(days=30)).isoformat(),
+                },
+            },
+        )
         for step in steps:
             actor = coordinator if step in ("verified", "send_back") else staff
             status = "in_progress" if step == "send_back" else step
@@ -106,9 +138,16 @@ def seed_filing_demo(now: datetime | None = None) -> int:
             reviews.reopen_review(coordinator, drill, {"reason": "（演示）疏散用时录入有误，需更正"})
         if state == "refiled":
             assert drill.participation is not None  # the drill was completed with its participation
-            lifecycle.complete_drill(staff, drill, {"participation": {
-                "counts": {"students": drill.participation.students, "staff": drill.participation.staff},
-                "evacuation_seconds": 88}})
+            lifecycle.complete_drill(
+                staff,
+                drill,
+                {
+                    "participation": {
+                        "counts": {"students": drill.participation.students, "staff": drill.participation.staff},
+                        "evacuation_seconds": 88,
+                    }
+                },
+            )
             reviews.save_review(staff, drill, {"execution": REVIEW["execution"] + "更正：疏散用时1分28秒。"})
             reviews.submit_review(staff, drill)
             reviews.accept_review(coordinator, drill)

@@ -1,5 +1,7 @@
 """The drill-day record a phone sends (multipart field `record`, JSON): what the service reads of it."""
-from drillmgr.api.schema import DateTime, Integer, Schema, Text
+
+from drillmgr.api.fields import DateTime, Integer, Text
+from drillmgr.api.schema import Schema
 
 
 class DrilldayRecordSchema(Schema):

@@ -4,6 +4,7 @@ The phone measures the evacuation (Start … All clear), counts the roll call by
 all without network; when it is back online it sends the record with a one-time key. A key seen before is
 answered with the first result and changes nothing, so a record is never applied twice.
 """
+
 import io
 import json
 import re
@@ -39,8 +40,14 @@ KEY_LIFETIME = timedelta(days=60)
 
 
 def drill_choice(drill: Drill) -> dict[str, Any]:
-    return {"id": drill.id, "title": drill.title, "starts_at": api_datetime(drill.starts_at),
-            "ends_at": api_datetime(drill.ends_at), "status": drill.status.value, "version": drill.version}
+    return {
+        "id": drill.id,
+        "title": drill.title,
+        "starts_at": api_datetime(drill.starts_at),
+        "ends_at": api_datetime(drill.ends_at),
+        "status": drill.status.value,
+        "version": drill.version,
+    }
 
 
 def todays_drills(user: User, now: datetime | None = None) -> list[Drill]:
@@ -49,10 +56,17 @@ def todays_drills(user: User, now: datetime | None = None) -> list[Drill]:
         return []
     now = now or utcnow()
     local_now = now.astimezone(local_zone())
-    end_of_day = (local_now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1))
-    query = (sa.select(Drill).where(Drill.organizer_org_id == user.org_id, Drill.status != DrillStatus.CANCELLED,
-                                    Drill.starts_at < end_of_day, Drill.ends_at > now - JUST_ENDED)
-             .order_by(Drill.starts_at))
+    end_of_day = local_now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    query = (
+        sa.select(Drill)
+        .where(
+            Drill.organizer_org_id == user.org_id,
+            Drill.status != DrillStatus.CANCELLED,
+            Drill.starts_at < end_of_day,
+            Drill.ends_at > now - JUST_ENDED,
+        )
+        .order_by(Drill.starts_at)
+    )
     return [d for d in db.session.scalars(query) if access.can_edit_drill(user, d)]
 
 
@@ -71,8 +85,9 @@ def _read_record(raw: str) -> dict[str, Any]:
     try:
         data = json.loads(raw or "")
     except ValueError:
-        raise ValidationError(_("The drill-day record is not valid JSON."), {"record": [_("Not valid JSON.")]}) \
-            from None
+        raise ValidationError(
+            _("The drill-day record is not valid JSON."), {"record": [_("Not valid JSON.")]}
+        ) from None
     check_json(data)
     p = DrilldayRecordSchema().read(data)
     values = {"notes": ""} | p.values
@@ -90,8 +105,9 @@ def _read_record(raw: str) -> dict[str, Any]:
 def _photos(files: Sequence[FileStorage]) -> list[tuple[str, bytes]]:
     """Every photo checked (type, size, content) before anything is stored: all are kept, or the record is refused."""
     if len(files) > MAX_PHOTOS:
-        raise ValidationError(_("At most %(n)d photos.", n=MAX_PHOTOS), {"photos": [_("At most %(n)d photos.",
-                                                                                      n=MAX_PHOTOS)]})
+        raise ValidationError(
+            _("At most %(n)d photos.", n=MAX_PHOTOS), {"photos": [_("At most %(n)d photos.", n=MAX_PHOTOS)]}
+        )
     checked = []
     for upload in files:
         name, file_type, content = attachments.read_upload(upload.stream, upload.filename or "")
@@ -162,12 +178,17 @@ def _record_unplanned(user: User, key: str, started: datetime, participation: di
         access.deny(_("Only staff of a unit can record an unplanned drill."))
     submission = _take_key(user, key)
     local_start = started.astimezone(local_zone())
-    drill = lifecycle.create_drill(user, {
-        "title": _("Unplanned evacuation drill %(day)s", day=local_start.strftime("%Y-%m-%d %H:%M")),
-        "form": DrillForm.EVACUATION.value, "organizer_org_id": user.org_id,
-        "starts_at": started.isoformat(),
-        "ends_at": (started + timedelta(seconds=participation["evacuation_seconds"])).isoformat(),
-        "participation": participation})
+    drill = lifecycle.create_drill(
+        user,
+        {
+            "title": _("Unplanned evacuation drill %(day)s", day=local_start.strftime("%Y-%m-%d %H:%M")),
+            "form": DrillForm.EVACUATION.value,
+            "organizer_org_id": user.org_id,
+            "starts_at": started.isoformat(),
+            "ends_at": (started + timedelta(seconds=participation["evacuation_seconds"])).isoformat(),
+            "participation": participation,
+        },
+    )
     submission.drill_id = drill.id
     return drill
 
@@ -182,7 +203,11 @@ class StaleDrill(Conflict):
     """The drill changed after the phone loaded it: the user decides, nothing is overwritten silently."""
 
     def __init__(self, drill: Drill):
-        super().__init__(_("This drill was changed after your phone loaded it (it is now at version %(v)d). "
-                           "Look at it as it is now, then send your record over it or keep it on the phone.",
-                           v=drill.version))
+        super().__init__(
+            _(
+                "This drill was changed after your phone loaded it (it is now at version %(v)d). "
+                "Look at it as it is now, then send your record over it or keep it on the phone.",
+                v=drill.version,
+            )
+        )
         self.drill = drill

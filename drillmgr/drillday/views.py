@@ -1,5 +1,6 @@
 """Drill day on a phone: the offline app shell, its service worker and manifest, the context the phone keeps,
 and the one-time submission of the record."""
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, jsonify, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
@@ -47,8 +48,9 @@ def submit():
     key = request.headers.get("Idempotency-Key", "")
     try:
         try:
-            drill, applied = services.submit(current_user, key, request.form.get("record", ""),
-                                             request.files.getlist("photos"))
+            drill, applied = services.submit(
+                current_user, key, request.form.get("record", ""), request.files.getlist("photos")
+            )
         except sa.exc.IntegrityError:
             # The same key sent twice at once: the other request won, and its answer stands. The rollback
             # ends this request's failed transaction so that the repeat can be read.
@@ -58,13 +60,18 @@ def submit():
         return _problem(stale, current=DrillSchema().dump(stale.drill))
     except ServiceError as error:
         return _problem(error)
-    return jsonify({"drill_id": drill.id, "applied": applied,
-                    "url": url_for("drills.detail", drill_id=drill.id)}), 201 if applied else 200
+    return jsonify(
+        {"drill_id": drill.id, "applied": applied, "url": url_for("drills.detail", drill_id=drill.id)}
+    ), 201 if applied else 200
 
 
 def _problem(error: ServiceError, **extra):
-    body = {"status": error.status, "title": status_title(error.status), "detail": error.detail,
-            "errors": error.errors or None} | extra
+    body = {
+        "status": error.status,
+        "title": status_title(error.status),
+        "detail": error.detail,
+        "errors": error.errors or None,
+    } | extra
     answer = jsonify(body)
     answer.status_code = error.status
     answer.mimetype = "application/problem+json"
@@ -82,12 +89,26 @@ def service_worker():
 
 @bp.get("/manifest.webmanifest")
 def manifest():
-    answer = jsonify({
-        "name": _("Tacheng Earthquake Drill Manager"), "short_name": _("Drill day"),
-        "start_url": url_for("drillday.shell"), "scope": "/", "display": "standalone",
-        "background_color": "#ffffff", "theme_color": "#b02a37", "lang": request.accept_languages.best or "zh-CN",
-        "icons": [{"src": url_for("drillday.static", filename=f"icon-{size}.png"), "sizes": f"{size}x{size}",
-                   "type": "image/png", "purpose": "any maskable"} for size in (192, 512)],
-    })
+    answer = jsonify(
+        {
+            "name": _("Tacheng Earthquake Drill Manager"),
+            "short_name": _("Drill day"),
+            "start_url": url_for("drillday.shell"),
+            "scope": "/",
+            "display": "standalone",
+            "background_color": "#ffffff",
+            "theme_color": "#b02a37",
+            "lang": request.accept_languages.best or "zh-CN",
+            "icons": [
+                {
+                    "src": url_for("drillday.static", filename=f"icon-{size}.png"),
+                    "sizes": f"{size}x{size}",
+                    "type": "image/png",
+                    "purpose": "any maskable",
+                }
+                for size in (192, 512)
+            ],
+        }
+    )
     answer.mimetype = "application/manifest+json"
     return answer

@@ -1,5 +1,6 @@
 """Drills over the JSON API: list, plan, change, complete and cancel (series and plans for many units:
 drills/api_series.py)."""
+
 from flask import jsonify, request, url_for
 
 from drillmgr.access import services as access
@@ -17,7 +18,8 @@ SCHEMAS["DrillInput"]["description"] = "With `participation`, a drill held earli
 SCHEMAS["DrillInputPatch"] |= {
     "required": ["version"],
     "description": "Any subset of the fields, and the drill's version. Participation is recorded by completing the "
-                   "drill (POST /drills/{drill_id}/complete); sent here it is refused (422)."}
+    "drill (POST /drills/{drill_id}/complete); sent here it is refused (422).",
+}
 register_schema("DrillCompletion", DrillCompletionSchema, output=False)
 SCHEMAS["DrillCompletion"]["required"] = ["participation"]
 SCHEMAS["DrillInput"]["properties"]["participation"] = SCHEMAS["DrillCompletion"]["properties"]["participation"]
@@ -42,21 +44,27 @@ def _drill_response(drill, status=200):
     return jsonify(DrillAnswerSchema().dump(drill)), status, headers
 
 
-
 @bp.get("/drills")
-@describe("Drills the caller may see (double-blind ones only for insiders before they start)",
-          response="Drill", paginated=True, params=DRILL_FILTERS)
+@describe(
+    "Drills the caller may see (double-blind ones only for insiders before they start)",
+    response="Drill",
+    paginated=True,
+    params=DRILL_FILTERS,
+)
 @token_required
 def list_drills():
     page, per_page = page_args()
     query = queries.drill_query(current_api_user(), queries.read_filters(request.args))
-    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
-                             DrillSchema().dump))
+    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False), DrillSchema().dump))
 
 
 @bp.post("/drills")
-@describe("Plan a drill, or enter one held earlier and complete it at once (with `participation`)",
-          request="DrillInput", response="Drill", created=True)
+@describe(
+    "Plan a drill, or enter one held earlier and complete it at once (with `participation`)",
+    request="DrillInput",
+    response="Drill",
+    created=True,
+)
 @token_required
 def create_drill():
     return _drill_response(lifecycle.create_drill(current_api_user(), json_body()), 201)
@@ -70,18 +78,23 @@ def get_drill(drill_id: int):
 
 
 @bp.patch("/drills/<int:drill_id>")
-@describe("Change or reschedule a drill (send its version; new times raise the sequence)",
-          request="DrillInputPatch", response="Drill")
+@describe(
+    "Change or reschedule a drill (send its version; new times raise the sequence)",
+    request="DrillInputPatch",
+    response="Drill",
+)
 @token_required
 def update_drill(drill_id: int):
     return _drill_response(lifecycle.update_drill(current_api_user(), visible_drill(drill_id), json_body()))
 
 
-
-
 @bp.post("/drills/<int:drill_id>/complete")
-@describe("Complete a drill with its participation (again: correct the participation)",
-          request="DrillCompletion", response="Drill", conflicts=True)
+@describe(
+    "Complete a drill with its participation (again: correct the participation)",
+    request="DrillCompletion",
+    response="Drill",
+    conflicts=True,
+)
 @token_required
 def complete_drill(drill_id: int):
     return _drill_response(lifecycle.complete_drill(current_api_user(), visible_drill(drill_id), json_body()))
@@ -92,5 +105,3 @@ def complete_drill(drill_id: int):
 @token_required
 def cancel_drill(drill_id: int):
     return _drill_response(lifecycle.cancel_drill(current_api_user(), visible_drill(drill_id), json_body()))
-
-

@@ -6,6 +6,7 @@ A plan is read and checked whole (access, the drill's fields, the rule, the caps
 made in one unit of work: all of it or nothing. The batch is recorded in the audit log under a key of its own
 (entity `drill_batch`), from which the summary page and the API answer are built.
 """
+
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -70,7 +71,6 @@ class BulkPlan:
         return len(self.units) if self.mode == PER_UNIT else 1
 
 
-
 def may_plan_for_many(actor: User) -> bool:
     return access.can_plan_for_many(actor)
 
@@ -79,8 +79,13 @@ def region_choices(actor: User) -> list[Region]:
     """The regions (not villages) `actor` may plan for, in tree order."""
     if not may_plan_for_many(actor):
         return []
-    return list(db.session.scalars(sa.select(Region).where(
-        access.manage_region_clause(actor, Region.code), Region.level != RegionLevel.VILLAGE).order_by(Region.path)))
+    return list(
+        db.session.scalars(
+            sa.select(Region)
+            .where(access.manage_region_clause(actor, Region.code), Region.level != RegionLevel.VILLAGE)
+            .order_by(Region.path)
+        )
+    )
 
 
 @dataclass
@@ -96,8 +101,7 @@ class _Scope:
 def _read_scope(actor: User, p: Reading) -> _Scope:
     mode, region_code = p.values.get("mode"), p.values.get("region_code")
     if isinstance(mode, str) and mode and mode not in MODES:
-        p.error("mode", _("Unknown value %(value)s; allowed: %(allowed)s.", value=repr(mode),
-                          allowed=", ".join(MODES)))
+        p.error("mode", _("Unknown value %(value)s; allowed: %(allowed)s.", value=repr(mode), allowed=", ".join(MODES)))
     kinds = p.values.get("kinds")
     if kinds is not None and not kinds and "kinds" not in p.errors:
         p.error("kinds", _("Choose at least one kind of unit."))
@@ -113,15 +117,23 @@ def _read_scope(actor: User, p: Reading) -> _Scope:
 
 def _read_units(actor: User, p: Reading, scope: _Scope) -> list[Organisation]:
     query = sa.select(Organisation).where(
-        Organisation.region_code.in_(access.subtree_codes(scope.region.code)), Organisation.kind.in_(scope.kinds),
-        access.org_clause(actor))
+        Organisation.region_code.in_(access.subtree_codes(scope.region.code)),
+        Organisation.kind.in_(scope.kinds),
+        access.org_clause(actor),
+    )
     if scope.org_ids is not None:
         query = query.where(Organisation.id.in_(scope.org_ids)) if scope.org_ids else query.where(sa.false())
     count = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     if count > MAX_UNITS:
-        p.error("org_ids" if scope.org_ids is not None else "kinds", _(
-            "%(n)d units match; at most %(max)d can be planned for at once. Choose a smaller region or fewer "
-            "kinds.", n=count, max=MAX_UNITS))
+        p.error(
+            "org_ids" if scope.org_ids is not None else "kinds",
+            _(
+                "%(n)d units match; at most %(max)d can be planned for at once. Choose a smaller region or fewer "
+                "kinds.",
+                n=count,
+                max=MAX_UNITS,
+            ),
+        )
         p.check()
     units = list(db.session.scalars(query.order_by(Organisation.region_code, Organisation.name, Organisation.id)))
     for missing in sorted(set(scope.org_ids or ()) - {o.id for o in units}):
@@ -145,15 +157,25 @@ def read_plan(actor: User, data: Values, now: datetime | None = None) -> BulkPla
         total = rule_total(rule, values["starts_at"])
     else:
         occurrences, total = [Occurrence(values["starts_at"], values["ends_at"])], None
-    plan = BulkPlan(scope.mode, scope.region, scope.kinds, units, rule, occurrences, total, values,
-                    focus_given=data.get("focus") is not None)
+    plan = BulkPlan(
+        scope.mode,
+        scope.region,
+        scope.kinds,
+        units,
+        rule,
+        occurrences,
+        total,
+        values,
+        focus_given=data.get("focus") is not None,
+    )
     _check_caps(p, plan)
     _check_may_organise(actor, plan)
     return plan
 
 
-def _read_drill_values(actor: User, data: Values, scope: _Scope,
-                       units: list[Organisation]) -> tuple[Values, str | None]:
+def _read_drill_values(
+    actor: User, data: Values, scope: _Scope, units: list[Organisation]
+) -> tuple[Values, str | None]:
     """The drill's fields (organised by the region) and the rule, if any."""
     drill_data = {k: v for k, v in data.items() if k not in PLAN_FIELDS + IGNORED_FIELDS}
     drill_data |= {"organizer_region_code": scope.region.code, "region_code": scope.region.code}
@@ -172,9 +194,14 @@ def _check_caps(p: Reading, plan: BulkPlan) -> None:
     if not plan.occurrences:
         p.error("rrule", _("This rule makes no drill within the coming year."))
     elif plan.drill_count > MAX_DRILLS:
-        p.error("rrule" if plan.rrule else "kinds", _(
-            "This plan would make %(n)d drills at once; at most %(max)d. Plan for fewer units or a shorter "
-            "series.", n=plan.drill_count, max=MAX_DRILLS))
+        p.error(
+            "rrule" if plan.rrule else "kinds",
+            _(
+                "This plan would make %(n)d drills at once; at most %(max)d. Plan for fewer units or a shorter series.",
+                n=plan.drill_count,
+                max=MAX_DRILLS,
+            ),
+        )
     p.check()
 
 
@@ -183,8 +210,9 @@ def _check_may_organise(actor: User, plan: BulkPlan) -> None:
         check_may_organise(actor, plan.values)
         return
     for unit in plan.units:
-        access.require(access.can_organise_for(actor, unit, None),
-                       _("You cannot plan drills for %(unit)s.", unit=unit.name))
+        access.require(
+            access.can_organise_for(actor, unit, None), _("You cannot plan drills for %(unit)s.", unit=unit.name)
+        )
 
 
 def _unit_values(plan: BulkPlan, unit: Organisation) -> Values:
@@ -209,14 +237,29 @@ def make_plan(actor: User, data: Values, now: datetime | None = None) -> tuple[s
         if plan.rrule:
             series = add_series(actor, values, plan.rrule, now)
             series_ids.append(series.id)
-            drill_ids += db.session.scalars(sa.select(Drill.id).where(Drill.series_id == series.id)
-                                            .order_by(Drill.starts_at)).all()
+            drill_ids += db.session.scalars(
+                sa.select(Drill.id).where(Drill.series_id == series.id).order_by(Drill.starts_at)
+            ).all()
         else:
             drill_ids.append(add_drill(actor, values, now).id)
-    audit.record(actor, "drill.bulk_plan", "drill_batch", key, None, {
-        "mode": plan.mode, "region_code": plan.region.code, "kinds": [k.value for k in plan.kinds],
-        "unit_ids": [o.id for o in plan.units], "rrule": plan.rrule, "title": plan.values.get("title"),
-        "starts_at": plan.values["starts_at"], "drill_ids": drill_ids, "series_ids": series_ids})
+    audit.record(
+        actor,
+        "drill.bulk_plan",
+        "drill_batch",
+        key,
+        None,
+        {
+            "mode": plan.mode,
+            "region_code": plan.region.code,
+            "kinds": [k.value for k in plan.kinds],
+            "unit_ids": [o.id for o in plan.units],
+            "rrule": plan.rrule,
+            "title": plan.values.get("title"),
+            "starts_at": plan.values["starts_at"],
+            "drill_ids": drill_ids,
+            "series_ids": series_ids,
+        },
+    )
     return key, plan
 
 
@@ -238,23 +281,52 @@ class BatchSummary:
         return [d for d in self.drills if d.organizer_org_id == unit.id]
 
 
-
 def batch_summary(actor: User, key: str, now: datetime | None = None) -> BatchSummary:
     """What a batch made, as far as `actor` may see it: for its author, admins and the region's coordinators."""
     if not isinstance(key, str) or len(key) != _KEY_LENGTH or not all(c in "0123456789abcdef" for c in key):
         raise NotFound(_("No such plan."))
-    entry = db.session.scalar(sa.select(AuditEntry).where(
-        AuditEntry.entity_type == "drill_batch", AuditEntry.entity_id == key, AuditEntry.action == "drill.bulk_plan"))
-    if entry is None or not (entry.user_id == actor.id or access.can_manage_region(
-            actor, (entry.after or {}).get("region_code") or "")):
+    entry = db.session.scalar(
+        sa.select(AuditEntry).where(
+            AuditEntry.entity_type == "drill_batch", AuditEntry.entity_id == key, AuditEntry.action == "drill.bulk_plan"
+        )
+    )
+    if entry is None or not (
+        entry.user_id == actor.id or access.can_manage_region(actor, (entry.after or {}).get("region_code") or "")
+    ):
         raise NotFound(_("No such plan."))
     data = entry.after or {}
     ids = [i for i in data.get("drill_ids", []) if isinstance(i, int)]
-    drills = list(db.session.scalars(sa.select(Drill).where(
-        Drill.id.in_(ids), access.drill_clause(actor, now or utcnow())).order_by(Drill.starts_at, Drill.id))) \
-        if ids else []
+    drills = (
+        list(
+            db.session.scalars(
+                sa.select(Drill)
+                .where(Drill.id.in_(ids), access.drill_clause(actor, now or utcnow()))
+                .order_by(Drill.starts_at, Drill.id)
+            )
+        )
+        if ids
+        else []
+    )
     unit_ids = [i for i in data.get("unit_ids", []) if isinstance(i, int)]
-    units = list(db.session.scalars(sa.select(Organisation).where(Organisation.id.in_(unit_ids))
-                                    .order_by(Organisation.region_code, Organisation.name))) if unit_ids else []
-    return BatchSummary(key, entry.at, data.get("mode", ""), db.session.get(Region, data.get("region_code") or ""),
-                        data.get("title") or "", data.get("rrule"), units, drills, data.get("series_ids", []))
+    units = (
+        list(
+            db.session.scalars(
+                sa.select(Organisation)
+                .where(Organisation.id.in_(unit_ids))
+                .order_by(Organisation.region_code, Organisation.name)
+            )
+        )
+        if unit_ids
+        else []
+    )
+    return BatchSummary(
+        key,
+        entry.at,
+        data.get("mode", ""),
+        db.session.get(Region, data.get("region_code") or ""),
+        data.get("title") or "",
+        data.get("rrule"),
+        units,
+        drills,
+        data.get("series_ids", []),
+    )

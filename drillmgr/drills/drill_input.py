@@ -1,4 +1,5 @@
 """Reading a drill's input: its fields, the people and places it names, and who may organise it."""
+
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -21,9 +22,23 @@ Values = dict[str, Any]
 
 
 # Plain columns a payload may set directly; focus, participants and evaluators are handled apart.
-COLUMN_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "magnitude", "conditions",
-                 "organizer_org_id", "organizer_region_code", "region_code", "starts_at", "ends_at", "location",
-                 "public")
+COLUMN_FIELDS = (
+    "title",
+    "description",
+    "form",
+    "scope",
+    "double_blind",
+    "joint_with",
+    "magnitude",
+    "conditions",
+    "organizer_org_id",
+    "organizer_region_code",
+    "region_code",
+    "starts_at",
+    "ends_at",
+    "location",
+    "public",
+)
 EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 
@@ -58,20 +73,41 @@ def check_references(actor: User, p: Reading, values: Values, drill: Drill | Non
     if org_id is not None and db.session.get(Organisation, org_id) is None:
         p.error("organizer_org_id", _("No such organisation: %(id)s.", id=org_id))
     already = (drill.participants, drill.evaluators) if drill is not None else ([], [])
-    _check_in_scope(p, values, "participant_org_ids", access.participant_candidate_clause(actor), already[0],
-                    _("No such organisation in your scope: %(id)s."))
-    _check_in_scope(p, values, "evaluator_ids", access.evaluator_candidate_clause(actor), already[1],
-                    _("No such user in your scope: %(id)s."))
+    _check_in_scope(
+        p,
+        values,
+        "participant_org_ids",
+        access.participant_candidate_clause(actor),
+        already[0],
+        _("No such organisation in your scope: %(id)s."),
+    )
+    _check_in_scope(
+        p,
+        values,
+        "evaluator_ids",
+        access.evaluator_candidate_clause(actor),
+        already[1],
+        _("No such user in your scope: %(id)s."),
+    )
 
 
-def _check_in_scope(p: Reading, values: Values, field: str, clause: sa.ColumnElement[bool],
-                    already: Sequence[Organisation | User], message: str) -> None:
+def _check_in_scope(
+    p: Reading,
+    values: Values,
+    field: str,
+    clause: sa.ColumnElement[bool],
+    already: Sequence[Organisation | User],
+    message: str,
+) -> None:
     """The ids of `field` name rows `clause` admits, or ones the drill has already."""
     if field not in values:
         return
     model = Organisation if field == "participant_org_ids" else User
-    found = set(db.session.scalars(sa.select(model.id).where(model.id.in_(values[field]), clause))) \
-        if values[field] else set()
+    found = (
+        set(db.session.scalars(sa.select(model.id).where(model.id.in_(values[field]), clause)))
+        if values[field]
+        else set()
+    )
     found |= {row.id for row in already}
     for missing in [i for i in values[field] if i not in found]:
         p.error(field, message % {"id": missing})
@@ -93,8 +129,7 @@ def organizer_of(values: Values, drill: Drill | None = None) -> tuple[Organisati
     return None, None
 
 
-def validate_new(actor: User, data: Values,
-                 schema: type[DrillSchema] = DrillSchema) -> tuple[Reading, Values]:
+def validate_new(actor: User, data: Values, schema: type[DrillSchema] = DrillSchema) -> tuple[Reading, Values]:
     """A new drill's fields, read and checked (not yet whether the actor may organise it)."""
     p, values = read_drill(data, partial=False, schema=schema)
     values.pop("version", None)
@@ -116,8 +151,11 @@ def check_may_organise(actor: User, values: Values, drill: Drill | None = None) 
     org, region = organizer_of(values, drill)
     access.require(access.can_organise_for(actor, org, region), _("You cannot plan drills for this organiser."))
     region_code = values.get("region_code") or (drill.region_code if drill else None)
-    if region_code and not access.can_view_region(actor, region_code) and not (
-            org is not None and org.region_code == region_code):
+    if (
+        region_code
+        and not access.can_view_region(actor, region_code)
+        and not (org is not None and org.region_code == region_code)
+    ):
         access.deny(_("You cannot plan drills in this region."))
 
 

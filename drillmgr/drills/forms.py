@@ -1,24 +1,46 @@
 """Web forms for drills. They turn their data into the same payloads the API takes, so the
 services validate both alike; times are entered in the configured zone (Beijing time)."""
+
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, DateTimeLocalField, DecimalField, HiddenField, IntegerField,
-                     RadioField, SelectField, SelectMultipleField, StringField, TextAreaField)
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    DecimalField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, NumberRange, Optional
 
 from drillmgr.drills.models import Drill
-from drillmgr.drills.schemas import (DrillBatchInputSchema, DrillCancellationSchema, DrillSchema,
-                                     DrillSeriesInputSchema, ParticipationInputSchema, ScenarioSchema,
-                                     SeriesEndSchema)
+from drillmgr.drills.schemas import (
+    DrillBatchInputSchema,
+    DrillCancellationSchema,
+    DrillSchema,
+    DrillSeriesInputSchema,
+    ParticipationInputSchema,
+    ScenarioSchema,
+    SeriesEndSchema,
+)
 from drillmgr.enums import DrillForm, OrgKind
 from drillmgr.forms import schema_choices, schema_length
 from drillmgr.localtime import local_zone, to_local
 
 COUNT_LABELS = {
-    "students": _l("Students"), "staff": _l("Staff"), "patients": _l("Patients"), "residents": _l("Residents"),
-    "rescuers": _l("Rescuers"), "others": _l("Others"),
+    "students": _l("Students"),
+    "staff": _l("Staff"),
+    "patients": _l("Patients"),
+    "residents": _l("Residents"),
+    "rescuers": _l("Rescuers"),
+    "others": _l("Others"),
 }
 REPEAT_CHOICES = [
     ("", _l("Does not repeat")),
@@ -35,10 +57,14 @@ REPEAT_CHOICES = [
 
 
 # School terms: the months of the rule and the term's last day (month, day), used as UNTIL when no end is given.
-TERMS = {"TERM:SPRING": ("FREQ=MONTHLY;BYMONTH=3,4,5,6", (6, 30)),
-         "TERM:AUTUMN": ("FREQ=MONTHLY;BYMONTH=9,10,11,12", (12, 31))}
-MODE_CHOICES = [("per_unit", _l("One drill for each unit, organised by the unit")),
-                ("joint", _l("One joint drill organised by the region, the units taking part"))]
+TERMS = {
+    "TERM:SPRING": ("FREQ=MONTHLY;BYMONTH=3,4,5,6", (6, 30)),
+    "TERM:AUTUMN": ("FREQ=MONTHLY;BYMONTH=9,10,11,12", (12, 31)),
+}
+MODE_CHOICES = [
+    ("per_unit", _l("One drill for each unit, organised by the unit")),
+    ("joint", _l("One joint drill organised by the region, the units taking part")),
+]
 
 
 class _RepeatMixin:
@@ -67,13 +93,20 @@ class _RepeatMixin:
 
 
 def _repeat_fields():
-    return (SelectField(_l("Repeat"), choices=REPEAT_CHOICES, validate_choice=False),
-            StringField(_l("Recurrence rule (RFC 5545)"),
-                        validators=[Optional(), schema_length(DrillSeriesInputSchema, "rrule")],
-                        render_kw={"placeholder": "FREQ=MONTHLY;BYMONTHDAY=15"}),
-            DateField(_l("Last day (optional)"), validators=[Optional()]),
-            IntegerField(_l("Or number of drills (optional)"), validators=[Optional(), NumberRange(1, 1000)],
-                         render_kw={"inputmode": "numeric", "min": "1", "max": "1000"}))
+    return (
+        SelectField(_l("Repeat"), choices=REPEAT_CHOICES, validate_choice=False),
+        StringField(
+            _l("Recurrence rule (RFC 5545)"),
+            validators=[Optional(), schema_length(DrillSeriesInputSchema, "rrule")],
+            render_kw={"placeholder": "FREQ=MONTHLY;BYMONTHDAY=15"},
+        ),
+        DateField(_l("Last day (optional)"), validators=[Optional()]),
+        IntegerField(
+            _l("Or number of drills (optional)"),
+            validators=[Optional(), NumberRange(1, 1000)],
+            render_kw={"inputmode": "numeric", "min": "1", "max": "1000"},
+        ),
+    )
 
 
 def parse_duration(text: str) -> int | None:
@@ -108,8 +141,10 @@ class EvacuationField(StringField):
 
 
 def _evacuation_field():
-    return EvacuationField(_l("Evacuation time (seconds, or minutes:seconds)"),
-                           render_kw={"placeholder": "1:35", "inputmode": "numeric", "autocomplete": "off"})
+    return EvacuationField(
+        _l("Evacuation time (seconds, or minutes:seconds)"),
+        render_kw={"placeholder": "1:35", "inputmode": "numeric", "autocomplete": "off"},
+    )
 
 
 def _aware(value: datetime | None) -> str | None:
@@ -149,10 +184,14 @@ class _ParticipationMixin:
 
 
 def _confirmation_fields():
-    return (BooleanField(_l("These numbers are right, although they are exceptional")),
-            TextAreaField(_l("Why they are right"),
-                          validators=[Optional(), schema_length(ParticipationInputSchema, "exceptional_reason")],
-                          render_kw={"rows": 2}))
+    return (
+        BooleanField(_l("These numbers are right, although they are exceptional")),
+        TextAreaField(
+            _l("Why they are right"),
+            validators=[Optional(), schema_length(ParticipationInputSchema, "exceptional_reason")],
+            render_kw={"rows": 2},
+        ),
+    )
 
 
 def _count_field(name):
@@ -163,36 +202,45 @@ class _DrillFieldsMixin:
     """The fields of a drill that planning one drill and planning for many units share."""
 
     title = StringField(_l("Title"), validators=[DataRequired(), schema_length(DrillSchema, "title")])
-    description = TextAreaField(_l("Details of the drill"),
-                                validators=[Optional(), schema_length(DrillSchema, "description")])
-    form = SelectField(_l("Form of drill"), choices=schema_choices(DrillSchema, "form"),
-                       default=DrillForm.EVACUATION.value)
+    description = TextAreaField(
+        _l("Details of the drill"), validators=[Optional(), schema_length(DrillSchema, "description")]
+    )
+    form = SelectField(
+        _l("Form of drill"), choices=schema_choices(DrillSchema, "form"), default=DrillForm.EVACUATION.value
+    )
     scope = SelectField(_l("Scope of drill"), choices=schema_choices(DrillSchema, "scope"))
     joint_with = SelectField(_l("Joint drill"), choices=schema_choices(DrillSchema, "joint_with"))
-    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired()])
+    starts_at = DateTimeLocalField(_l("Starts (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     ends_at = DateTimeLocalField(_l("Ends (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     location = StringField(_l("Location"), validators=[Optional(), schema_length(DrillSchema, "location")])
     public = BooleanField(_l("Public (shown in the public calendar)"))
 
     def drill_payload(self) -> dict[str, object]:
-        return {"title": self.title.data, "description": self.description.data or "", "form": self.form.data,
-                "scope": self.scope.data, "joint_with": self.joint_with.data,
-                "starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data),
-                "location": self.location.data or "", "public": bool(self.public.data)}
+        return {
+            "title": self.title.data,
+            "description": self.description.data or "",
+            "form": self.form.data,
+            "scope": self.scope.data,
+            "joint_with": self.joint_with.data,
+            "starts_at": _aware(self.starts_at.data),
+            "ends_at": _aware(self.ends_at.data),
+            "location": self.location.data or "",
+            "public": bool(self.public.data),
+        }
 
 
 class DrillPlanForm(_DrillFieldsMixin, _RepeatMixin, _VersionMixin, _ParticipationMixin, FlaskForm):
     double_blind = BooleanField(_l("Double-blind (participants are told neither time nor scenario)"))
-    focus = SelectMultipleField(_l("Links exercised"), choices=schema_choices(DrillSchema, "focus"),
-                                validate_choice=False)
+    focus = SelectMultipleField(
+        _l("Links exercised"), choices=schema_choices(DrillSchema, "focus"), validate_choice=False
+    )
     magnitude = DecimalField(_l("Scenario magnitude"), places=1, validators=[Optional()])
-    conditions = SelectMultipleField(_l("Scenario conditions"), choices=schema_choices(ScenarioSchema, "conditions"),
-                                     validate_choice=False)
+    conditions = SelectMultipleField(
+        _l("Scenario conditions"), choices=schema_choices(ScenarioSchema, "conditions"), validate_choice=False
+    )
     organizer = SelectField(_l("Organiser"), choices=[], validate_choice=False, validators=[DataRequired()])
     region_code = SelectField(_l("Held in region"), choices=[], validate_choice=False)
-    participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[],
-                                              validate_choice=False)
+    participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[], validate_choice=False)
     evaluator_ids = SelectMultipleField(_l("Evaluators"), coerce=int, choices=[], validate_choice=False)
     version = HiddenField()
     # Only when planning: repetition, or entering a drill held earlier.
@@ -202,8 +250,11 @@ class DrillPlanForm(_DrillFieldsMixin, _RepeatMixin, _VersionMixin, _Participati
     evacuation_seconds = _evacuation_field()
     confirm_exceptional, exceptional_reason = _confirmation_fields()
     # Only when editing an occurrence of a series.
-    apply_to = RadioField(_l("Apply the change to"), default="this", choices=[
-        ("this", _l("This drill only")), ("following", _l("This and all following drills of the series"))])
+    apply_to = RadioField(
+        _l("Apply the change to"),
+        default="this",
+        choices=[("this", _l("This drill only")), ("following", _l("This and all following drills of the series"))],
+    )
 
     def fill_from(self, drill) -> None:
         self.title.data, self.description.data = drill.title, drill.description
@@ -212,8 +263,9 @@ class DrillPlanForm(_DrillFieldsMixin, _RepeatMixin, _VersionMixin, _Participati
         self.focus.data = [f.value for f in drill.focus]
         self.magnitude.data = drill.magnitude
         self.conditions.data = list(drill.conditions or [])
-        self.organizer.data = (f"org:{drill.organizer_org_id}" if drill.organizer_org_id
-                               else f"region:{drill.organizer_region_code}")
+        self.organizer.data = (
+            f"org:{drill.organizer_org_id}" if drill.organizer_org_id else f"region:{drill.organizer_region_code}"
+        )
         self.region_code.data = drill.region_code
         self.participant_org_ids.data = [o.id for o in drill.participants]
         self.evaluator_ids.data = [u.id for u in drill.evaluators]
@@ -224,9 +276,12 @@ class DrillPlanForm(_DrillFieldsMixin, _RepeatMixin, _VersionMixin, _Participati
     def to_payload(self) -> dict:
         kind, _sep, value = (self.organizer.data or "").partition(":")
         data = self.drill_payload() | {
-            "double_blind": bool(self.double_blind.data), "focus": list(self.focus.data or []),
-            "scenario": {"magnitude": str(self.magnitude.data) if self.magnitude.data is not None else None,
-                         "conditions": list(self.conditions.data or [])},
+            "double_blind": bool(self.double_blind.data),
+            "focus": list(self.focus.data or []),
+            "scenario": {
+                "magnitude": str(self.magnitude.data) if self.magnitude.data is not None else None,
+                "conditions": list(self.conditions.data or []),
+            },
             "participant_org_ids": list(self.participant_org_ids.data or []),
             "evaluator_ids": list(self.evaluator_ids.data or []),
         }
@@ -240,8 +295,7 @@ class DrillPlanForm(_DrillFieldsMixin, _RepeatMixin, _VersionMixin, _Participati
 
 
 class RescheduleForm(_VersionMixin, FlaskForm):
-    starts_at = DateTimeLocalField(_l("New start (Beijing time)"), format="%Y-%m-%dT%H:%M",
-                                   validators=[DataRequired()])
+    starts_at = DateTimeLocalField(_l("New start (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     ends_at = DateTimeLocalField(_l("New end (Beijing time)"), format="%Y-%m-%dT%H:%M", validators=[DataRequired()])
     version = HiddenField()
 
@@ -250,13 +304,13 @@ class RescheduleForm(_VersionMixin, FlaskForm):
         self.version.data = str(drill.version)
 
     def to_payload(self) -> dict:
-        return {"starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data)} \
-            | self.version_payload()
+        return {"starts_at": _aware(self.starts_at.data), "ends_at": _aware(self.ends_at.data)} | self.version_payload()
 
 
 class CancelForm(_VersionMixin, FlaskForm):
-    reason = TextAreaField(_l("Reason for cancelling"),
-                           validators=[DataRequired(), schema_length(DrillCancellationSchema, "reason")])
+    reason = TextAreaField(
+        _l("Reason for cancelling"), validators=[DataRequired(), schema_length(DrillCancellationSchema, "reason")]
+    )
     version = HiddenField()
 
     def to_payload(self) -> dict:
@@ -267,8 +321,7 @@ class CompleteForm(_VersionMixin, _ParticipationMixin, FlaskForm):
     students, staff, patients, residents, rescuers, others = (_count_field(n) for n in COUNT_LABELS)
     evacuation_seconds = _evacuation_field()
     confirm_exceptional, exceptional_reason = _confirmation_fields()
-    participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[],
-                                              validate_choice=False)
+    participant_org_ids = SelectMultipleField(_l("Participating units"), coerce=int, choices=[], validate_choice=False)
     version = HiddenField()
 
     def fill_from(self, drill) -> None:
@@ -282,8 +335,10 @@ class CompleteForm(_VersionMixin, _ParticipationMixin, FlaskForm):
         self.version.data = str(drill.version)
 
     def to_payload(self) -> dict:
-        return {"participation": self.participation_payload(),
-                "participant_org_ids": list(self.participant_org_ids.data or [])} | self.version_payload()
+        return {
+            "participation": self.participation_payload(),
+            "participant_org_ids": list(self.participant_org_ids.data or []),
+        } | self.version_payload()
 
 
 class BulkPlanForm(_DrillFieldsMixin, _RepeatMixin, FlaskForm):
@@ -291,13 +346,20 @@ class BulkPlanForm(_DrillFieldsMixin, _RepeatMixin, FlaskForm):
 
     mode = RadioField(_l("Plan as"), choices=MODE_CHOICES, default="per_unit")
     region_code = SelectField(_l("Region"), choices=[], validate_choice=False, validators=[DataRequired()])
-    kinds = SelectMultipleField(_l("Kinds of unit"), choices=schema_choices(DrillBatchInputSchema, "kinds"),
-                                validate_choice=False, default=[OrgKind.SCHOOL.value])
+    kinds = SelectMultipleField(
+        _l("Kinds of unit"),
+        choices=schema_choices(DrillBatchInputSchema, "kinds"),
+        validate_choice=False,
+        default=[OrgKind.SCHOOL.value],
+    )
     repeat, rrule, repeat_until, repeat_count = _repeat_fields()
 
     def to_payload(self) -> dict:
-        data = {"mode": self.mode.data, "region_code": self.region_code.data,
-                "kinds": list(self.kinds.data or [])} | self.drill_payload()
+        data = {
+            "mode": self.mode.data,
+            "region_code": self.region_code.data,
+            "kinds": list(self.kinds.data or []),
+        } | self.drill_payload()
         if self.rule():
             data["rrule"] = self.rule()
         return data

@@ -1,5 +1,6 @@
 """What every change of a drill passes: the editor's right, the drill's version (compare-and-set), and its
 filing (a filed drill's record is read-only)."""
+
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -18,9 +19,13 @@ from drillmgr.findings.models import Review
 def claim_drill_version(drill: Drill, expected: int | None, now: datetime) -> None:
     """Raises the version by one if it still is `expected` (compare-and-set, so two saves cannot both win)."""
     expected = drill.version if expected is None else expected
-    claim_version(drill, expected,
-                  _("Someone else changed this drill meanwhile. Reload it and apply your change again."),
-                  _("This drill has changed since you loaded it (your version is %(v)s).", v=expected), updated_at=now)
+    claim_version(
+        drill,
+        expected,
+        _("Someone else changed this drill meanwhile. Reload it and apply your change again."),
+        _("This drill has changed since you loaded it (your version is %(v)s).", v=expected),
+        updated_at=now,
+    )
     drill.updated_at = now
 
 
@@ -44,8 +49,12 @@ def require_not_filed(drill: Drill) -> None:
 
 
 def filed_message() -> str:
-    return str(_("The after-action review of this drill is filed (accepted), so its record is read-only. "
-             "To change it, a coordinator of the region must first reopen the filing, with a reason."))
+    return str(
+        _(
+            "The after-action review of this drill is filed (accepted), so its record is read-only. "
+            "To change it, a coordinator of the region must first reopen the filing, with a reason."
+        )
+    )
 
 
 def require_not_cancelled(drill: Drill) -> None:

@@ -1,4 +1,5 @@
 """The three key links (item 13): a comprehensive live drill of a key county (乌苏市, 沙湾市) exercises them."""
+
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
@@ -18,9 +19,12 @@ def is_key_county_region(region_code: str | None) -> bool:
     if region is None:
         return False
     codes = region.ancestor_codes
-    return db.session.execute(
-        sa.select(sa.func.count()).select_from(Region).where(Region.code.in_(codes), Region.key_county.is_(True))
-    ).scalar_one() > 0
+    return (
+        db.session.execute(
+            sa.select(sa.func.count()).select_from(Region).where(Region.code.in_(codes), Region.key_county.is_(True))
+        ).scalar_one()
+        > 0
+    )
 
 
 def key_county_region_codes() -> set[str]:
@@ -34,8 +38,11 @@ def key_county_region_codes() -> set[str]:
 def org_ids_in_regions(org_ids: list[int], region_codes: set[str]) -> list[int]:
     if not org_ids or not region_codes:
         return []
-    return list(db.session.scalars(sa.select(Organisation.id).where(
-        Organisation.id.in_(org_ids), Organisation.region_code.in_(region_codes))))
+    return list(
+        db.session.scalars(
+            sa.select(Organisation.id).where(Organisation.id.in_(org_ids), Organisation.region_code.in_(region_codes))
+        )
+    )
 
 
 def default_focus(form: DrillForm, scope: DrillScope, region_code: str | None) -> list[Focus]:
@@ -48,11 +55,19 @@ def default_focus(form: DrillForm, scope: DrillScope, region_code: str | None) -
 def planning_warnings(drill: Drill) -> list[str]:
     """What the planner should hear before the day: a planned comprehensive live drill of a key county
     that leaves out one of the three key links will not count towards the county's yearly obligation."""
-    if (drill.status != DrillStatus.PLANNED or drill.form != DrillForm.LIVE or drill.scope != DrillScope.COMPREHENSIVE
-            or not is_key_county_region(drill.region_code)):
+    if (
+        drill.status != DrillStatus.PLANNED
+        or drill.form != DrillForm.LIVE
+        or drill.scope != DrillScope.COMPREHENSIVE
+        or not is_key_county_region(drill.region_code)
+    ):
         return []
     lacking = [link for link in KEY_LINKS if link not in drill.focus]
     if not lacking:
         return []
-    return [_("This drill will not count as the key county's comprehensive live drill: it does not exercise "
-              "%(links)s.", links=join_list(link.label for link in lacking))]
+    return [
+        _(
+            "This drill will not count as the key county's comprehensive live drill: it does not exercise %(links)s.",
+            links=join_list(link.label for link in lacking),
+        )
+    ]

@@ -4,6 +4,7 @@ Every change claims the drill's `version` with a compare-and-set UPDATE (a stale
 `updated_at` (calendar feeds use it as LAST-MODIFIED and cache by id+version) and is written to the audit log in
 the same unit of work. Nothing here commits: the request, job or command does.
 """
+
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,10 +14,18 @@ from drillmgr.accounts.models import User
 from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
-from drillmgr.drills.drill_input import (COLUMN_FIELDS, Values, check_may_organise, check_may_reorganise,
-                                         check_references, check_times, orgs_by_ids, read_change, validate_new)
-from drillmgr.drills.guards import (claim_drill_version, require_editable, require_not_cancelled,
-                                    require_not_filed)
+from drillmgr.drills.drill_input import (
+    COLUMN_FIELDS,
+    Values,
+    check_may_organise,
+    check_may_reorganise,
+    check_references,
+    check_times,
+    orgs_by_ids,
+    read_change,
+    validate_new,
+)
+from drillmgr.drills.guards import claim_drill_version, require_editable, require_not_cancelled, require_not_filed
 from drillmgr.drills.models import Drill, Participation
 from drillmgr.drills.participation import bounds_for, read_participation, record_participation
 from drillmgr.drills.schemas import DrillCancellationSchema, DrillCompletionSchema
@@ -38,9 +47,15 @@ def set_people(drill: Drill, values: Values) -> None:
 
 def new_drill(values: Values, actor: User, now: datetime) -> Drill:
     """A planned drill of checked `values`, not yet added to the session."""
-    drill = Drill(**{k: values[k] for k in COLUMN_FIELDS if k in values},
-                  status=DrillStatus.PLANNED, created_by_id=actor.id, created_at=now,
-                  updated_at=now, version=1, sequence=0)
+    drill = Drill(
+        **{k: values[k] for k in COLUMN_FIELDS if k in values},
+        status=DrillStatus.PLANNED,
+        created_by_id=actor.id,
+        created_at=now,
+        updated_at=now,
+        version=1,
+        sequence=0,
+    )
     drill.focus = values.get("focus", [])
     set_people(drill, values)
     return drill
@@ -69,12 +84,18 @@ def create_drill(actor: User, data: Values, now: datetime | None = None) -> Dril
 
 def _read_completion_of_new(p: Reading, data: Values, values: Values, now: datetime) -> Values:
     """The participation of a drill entered after the fact (its errors join the drill's)."""
-    organizer = db.session.get(Organisation, values["organizer_org_id"]) \
-        if isinstance(values.get("organizer_org_id"), int) else None
+    organizer = (
+        db.session.get(Organisation, values["organizer_org_id"])
+        if isinstance(values.get("organizer_org_id"), int)
+        else None
+    )
     participants = orgs_by_ids(values.get("participant_org_ids") or [])
     part = DrillCompletionSchema(only=("participation",)).read(data)
-    completion = read_participation(part, data, bounds_for(values.get("form"), organizer, participants,
-                                                           values.get("starts_at"), values.get("ends_at")))
+    completion = read_participation(
+        part,
+        data,
+        bounds_for(values.get("form"), organizer, participants, values.get("starts_at"), values.get("ends_at")),
+    )
     for name, messages in part.errors.items():
         for message in messages:
             p.error(name, message)
@@ -111,8 +132,9 @@ def _read_update(actor: User, drill: Drill, data: Values) -> Values:
     check_times(p, starts_at, ends_at, "ends_at" if "ends_at" in values else "starts_at")
     seconds = drill.participation.evacuation_seconds if drill.participation is not None else None
     if seconds and not p.errors and (ends_at - starts_at).total_seconds() < seconds:
-        p.error("ends_at", _("The drill cannot end before its recorded evacuation (%(t)s) was over.",
-                             t=duration(seconds)))
+        p.error(
+            "ends_at", _("The drill cannot end before its recorded evacuation (%(t)s) was over.", t=duration(seconds))
+        )
     p.check()
     return values
 
@@ -133,11 +155,13 @@ def apply_values(drill: Drill, values: Values) -> None:
         drill.sequence += 1
 
 
-def reschedule_drill(actor: User, drill: Drill, starts_at: datetime, ends_at: datetime, version: int,
-                     now: datetime | None = None) -> Drill:
+def reschedule_drill(
+    actor: User, drill: Drill, starts_at: datetime, ends_at: datetime, version: int, now: datetime | None = None
+) -> Drill:
     """Moves a drill: same id and calendar UID, a higher SEQUENCE."""
-    return update_drill(actor, drill, {"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(),
-                                       "version": version}, now)
+    return update_drill(
+        actor, drill, {"starts_at": starts_at.isoformat(), "ends_at": ends_at.isoformat(), "version": version}, now
+    )
 
 
 def cancel_drill(actor: User, drill: Drill, data: Values, now: datetime | None = None) -> Drill:
@@ -169,8 +193,9 @@ def complete_drill(actor: User, drill: Drill, data: Values, now: datetime | None
     if participants is not None:
         check_references(actor, p, {"participant_org_ids": participants}, drill)
     involved = orgs_by_ids(participants) if participants is not None else drill.participants
-    values = read_participation(p, data, bounds_for(drill.form, drill.organizer_org, involved, drill.starts_at,
-                                                    drill.ends_at))
+    values = read_participation(
+        p, data, bounds_for(drill.form, drill.organizer_org, involved, drill.starts_at, drill.ends_at)
+    )
     if drill.starts_at > now:
         p.error("participation", _("Only a drill that has already started can be completed."))
     p.check()

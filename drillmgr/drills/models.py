@@ -101,9 +101,7 @@ class Drill(Model):
     )
 
     __table_args__ = (
-        sa.CheckConstraint(
-            "(organizer_org_id IS NULL) <> (organizer_region_code IS NULL)", name="one_organizer"
-        ),
+        sa.CheckConstraint("(organizer_org_id IS NULL) <> (organizer_region_code IS NULL)", name="one_organizer"),
         sa.CheckConstraint("ends_at > starts_at", name="ends_after_start"),
         # One drill per moment of a series, however many runs materialise it at once.
         sa.UniqueConstraint("series_id", "occurrence_start", name="series_occurrence"),
@@ -151,19 +149,18 @@ class Participation(Model):
 
     drill: Mapped[Drill] = relationship(back_populates="participation")
     groups: Mapped[list["ParticipationGroup"]] = relationship(
-        cascade="all, delete-orphan", order_by="ParticipationGroup.position", lazy="selectin")
+        cascade="all, delete-orphan", order_by="ParticipationGroup.position", lazy="selectin"
+    )
 
     COUNT_FIELDS = ("students", "staff", "patients", "residents", "rescuers", "others")
 
-    __table_args__ = tuple(
-        sa.CheckConstraint(f"{name} >= 0", name=f"{name}_not_negative") for name in COUNT_FIELDS
-    ) + (sa.CheckConstraint("evacuation_seconds IS NULL OR evacuation_seconds > 0", name="evacuation_positive"),)
+    __table_args__ = tuple(sa.CheckConstraint(f"{name} >= 0", name=f"{name}_not_negative") for name in COUNT_FIELDS) + (
+        sa.CheckConstraint("evacuation_seconds IS NULL OR evacuation_seconds > 0", name="evacuation_positive"),
+    )
 
     @property
     def total(self) -> int:
         return sum(getattr(self, name) for name in self.COUNT_FIELDS)
-
-
 
 
 class ParticipationGroup(Model):
@@ -171,8 +168,9 @@ class ParticipationGroup(Model):
 
     __tablename__ = "participation_groups"
 
-    drill_id: Mapped[int] = mapped_column(sa.ForeignKey("participations.drill_id", ondelete="CASCADE"),
-                                          primary_key=True)
+    drill_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("participations.drill_id", ondelete="CASCADE"), primary_key=True
+    )
     position: Mapped[int] = mapped_column(primary_key=True)
     group_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_groups.id", ondelete="SET NULL"), index=True)
     name: Mapped[str] = mapped_column(sa.String(100))

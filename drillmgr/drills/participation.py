@@ -1,5 +1,6 @@
 """A drill's participation: who took part (by group, or counted by kind of person), the evacuation time, and
 the checks of those numbers against the drill (impossible ones refused, exceptional ones confirmed)."""
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,14 +35,21 @@ class Bounds:
     units: list[Organisation] = field(default_factory=list)
 
 
-def bounds_for(form: object, organizer: Organisation | None, participants: Sequence[Organisation],
-               starts_at: object, ends_at: object) -> Bounds:
+def bounds_for(
+    form: object,
+    organizer: Organisation | None,
+    participants: Sequence[Organisation],
+    starts_at: object,
+    ends_at: object,
+) -> Bounds:
     """`form`, `starts_at` and `ends_at` as read: possibly missing or not yet valid."""
     units = {o.id: o for o in [organizer, *participants] if o is not None}
-    headcount = sum(o.headcount for o in units.values()) \
-        if units and all(o.headcount for o in units.values()) else None
-    length = int((ends_at - starts_at).total_seconds()) \
-        if isinstance(starts_at, datetime) and isinstance(ends_at, datetime) else None
+    headcount = sum(o.headcount for o in units.values()) if units and all(o.headcount for o in units.values()) else None
+    length = (
+        int((ends_at - starts_at).total_seconds())
+        if isinstance(starts_at, datetime) and isinstance(ends_at, datetime)
+        else None
+    )
     target = organizer.evacuation_target if form == DrillForm.EVACUATION and organizer is not None else None
     return Bounds(headcount, length, target, organizer, list(units.values()))
 
@@ -57,8 +65,9 @@ class _Part:
 
     @property
     def errors(self) -> dict[str, list[str]]:
-        return {key[len(self.prefix):]: messages for key, messages in self.p.errors.items()
-                if key.startswith(self.prefix)}
+        return {
+            key[len(self.prefix) :]: messages for key, messages in self.p.errors.items() if key.startswith(self.prefix)
+        }
 
     def refused(self, name: str) -> bool:
         """Whether `name` or anything inside it has an error."""
@@ -114,8 +123,13 @@ def _read_counts(part: _Part, values: Values, sent: Values, read: Values, groups
     for name in sorted(set(sent) - set(COUNT_FIELDS)):
         part.error(f"counts.{name}", _("Unknown group; allowed: %(allowed)s.", allowed=", ".join(COUNT_FIELDS)))
     if not part.refused_inside("counts") and sum(values[name] for name in COUNT_FIELDS) == 0:
-        part.error("counts", _("A completion without participation is not possible: "
-                               "enter how many people took part in at least one group."))
+        part.error(
+            "counts",
+            _(
+                "A completion without participation is not possible: "
+                "enter how many people took part in at least one group."
+            ),
+        )
 
 
 def _plausibility(part: _Part, read: Values, values: Values, bounds: Bounds, counts_valid: bool) -> None:
@@ -127,18 +141,29 @@ def _plausibility(part: _Part, read: Values, values: Values, bounds: Bounds, cou
         exceptional["counts"] = _(
             "%(n)s people took part, more than the %(h)s recorded as the headcount of the units involved "
             "(the organiser and the participating units).",
-            n=format_decimal(total), h=format_decimal(bounds.headcount))
+            n=format_decimal(total),
+            h=format_decimal(bounds.headcount),
+        )
     seconds = values.get("evacuation_seconds")
     if seconds is not None and bounds.duration_seconds is not None and seconds > bounds.duration_seconds:
-        part.error("evacuation_seconds", _(
-            "The evacuation cannot have taken longer than the drill itself (%(d)s from its start to its end). "
-            "Correct the time, or first the drill's end.", d=duration(bounds.duration_seconds)))
+        part.error(
+            "evacuation_seconds",
+            _(
+                "The evacuation cannot have taken longer than the drill itself (%(d)s from its start to its end). "
+                "Correct the time, or first the drill's end.",
+                d=duration(bounds.duration_seconds),
+            ),
+        )
     elif seconds is not None and bounds.target and seconds > EXCEPTIONAL_TARGET_FACTOR * bounds.target:
         exceptional["evacuation_seconds"] = _(
             "An evacuation time of %(t)s is more than %(k)d times the unit's target of %(target)s.",
-            t=duration(seconds), k=EXCEPTIONAL_TARGET_FACTOR, target=duration(bounds.target))
+            t=duration(seconds),
+            k=EXCEPTIONAL_TARGET_FACTOR,
+            target=duration(bounds.target),
+        )
     values["exceptional_reason"] = confirmed_reason(
-        part, exceptional, read.get("confirm_exceptional") is True, read.get("exceptional_reason") or "")
+        part, exceptional, read.get("confirm_exceptional") is True, read.get("exceptional_reason") or ""
+    )
 
 
 def _read_groups(part: _Part, raw: Values, bounds: Bounds) -> list[Values]:
@@ -174,8 +199,9 @@ def _add_group_counts(part: _Part, sent: Values, values: Values, groups: list[Va
         sums[name] = sums.get(name, 0) + item["present"]
     for name, total in sums.items():
         if name in sent and values.get(name) != total:
-            part.error(f"counts.{name}", _("Must equal the sum of the groups' present, %(n)s.",
-                                           n=format_decimal(total)))
+            part.error(
+                f"counts.{name}", _("Must equal the sum of the groups' present, %(n)s.", n=format_decimal(total))
+            )
         values[name] = total
 
 
@@ -184,9 +210,16 @@ def record_participation(participation: Participation, values: Values, actor: Us
     for name in COUNT_FIELDS:
         setattr(participation, name, values.get(name, 0))
     participation.groups = [
-        ParticipationGroup(position=position, group_id=item["group"].id, name=item["group"].name,
-                           expected=item["group"].expected, present=item["present"], missing=item["missing"])
-        for position, item in enumerate(values.get("groups", []))]
+        ParticipationGroup(
+            position=position,
+            group_id=item["group"].id,
+            name=item["group"].name,
+            expected=item["group"].expected,
+            present=item["present"],
+            missing=item["missing"],
+        )
+        for position, item in enumerate(values.get("groups", []))
+    ]
     participation.evacuation_seconds = values.get("evacuation_seconds")
     participation.exceptional_reason = values.get("exceptional_reason", "")
     participation.notes = values.get("notes", "")

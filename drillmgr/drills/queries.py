@@ -1,5 +1,6 @@
 """Finding drills: the filtered list, the month calendar, a unit's evacuation trend, a drill's history and the
 occurrences of a series."""
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -57,9 +58,12 @@ def _filtered(query: Select, actor: User, f: DrillFilters, now: datetime | None)
         subtree = access.subtree_codes(f.region)
         query = query.where(sa.or_(Drill.region_code.in_(subtree), Drill.organizer_region_code.in_(subtree)))
     if f.org:
-        query = query.where(sa.or_(
-            Drill.organizer_org_id == f.org,
-            Drill.id.in_(sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == f.org))))
+        query = query.where(
+            sa.or_(
+                Drill.organizer_org_id == f.org,
+                Drill.id.in_(sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == f.org)),
+            )
+        )
     if f.form:
         query = query.where(Drill.form == f.form)
     if f.status:
@@ -69,26 +73,37 @@ def _filtered(query: Select, actor: User, f: DrillFilters, now: datetime | None)
         # The same drills, said so that the index on starts_at is entered at the first drill that can
         # still be running then, not at the first drill ever. The min comes from ix_drills_ends_at
         # (ends_at, starts_at) alone; coalesce keeps the planner from walking starts_at's index for it.
-        first_start = sa.select(sa.func.min(sa.func.coalesce(Drill.starts_at, Drill.starts_at))) \
-            .where(Drill.ends_at >= since).scalar_subquery()
+        first_start = (
+            sa.select(sa.func.min(sa.func.coalesce(Drill.starts_at, Drill.starts_at)))
+            .where(Drill.ends_at >= since)
+            .scalar_subquery()
+        )
         query = query.where(Drill.ends_at >= since, Drill.starts_at >= first_start)
     if f.date_to:
         query = query.where(Drill.starts_at < _local_midnight(f.date_to + timedelta(days=1)))
     return query
 
 
-def drill_query(actor: User, filters: DrillFilters | None = None, now: datetime | None = None,
-                chronological: bool = False) -> sa.Select[tuple[Drill]]:
+def drill_query(
+    actor: User, filters: DrillFilters | None = None, now: datetime | None = None, chronological: bool = False
+) -> sa.Select[tuple[Drill]]:
     """The drills `actor` may see (double-blind rule included), filtered, latest first (or earliest first)."""
     order = (Drill.starts_at, Drill.id) if chronological else (Drill.starts_at.desc(), Drill.id.desc())
-    return _filtered(sa.select(Drill), actor, filters or DrillFilters(), now) \
-        .options(selectinload(Drill.participation), selectinload(Drill.organizer_org),
-                 selectinload(Drill.organizer_region), selectinload(Drill.region)) \
+    return (
+        _filtered(sa.select(Drill), actor, filters or DrillFilters(), now)
+        .options(
+            selectinload(Drill.participation),
+            selectinload(Drill.organizer_org),
+            selectinload(Drill.organizer_region),
+            selectinload(Drill.region),
+        )
         .order_by(*order)
+    )
 
 
-def month_grid(actor: User, year: int, month: int, filters: DrillFilters | None = None,
-               now: datetime | None = None) -> list[list[tuple[date, list[sa.Row[Any]]]]]:
+def month_grid(
+    actor: User, year: int, month: int, filters: DrillFilters | None = None, now: datetime | None = None
+) -> list[list[tuple[date, list[sa.Row[Any]]]]]:
     """Weeks (Monday first) of the month, each day with the visible drills starting on it (local time).
 
     Rows carry only what a calendar cell shows, so a prefecture-wide month of thousands stays light."""
@@ -100,32 +115,52 @@ def month_grid(actor: User, year: int, month: int, filters: DrillFilters | None 
     f.date_from, f.date_to = None, None
     # Aliased, so that the scope's region and organisation subqueries are never correlated with these joins.
     organizer_org, organizer_region = aliased(Organisation), aliased(Region)
-    columns = sa.select(Drill.id, Drill.title, Drill.starts_at, Drill.status, Drill.form, Drill.double_blind,
-                        sa.func.coalesce(organizer_org.name, organizer_region.name).label("organizer_name")) \
-        .outerjoin(organizer_org, organizer_org.id == Drill.organizer_org_id) \
+    columns = (
+        sa.select(
+            Drill.id,
+            Drill.title,
+            Drill.starts_at,
+            Drill.status,
+            Drill.form,
+            Drill.double_blind,
+            sa.func.coalesce(organizer_org.name, organizer_region.name).label("organizer_name"),
+        )
+        .outerjoin(organizer_org, organizer_org.id == Drill.organizer_org_id)
         .outerjoin(organizer_region, organizer_region.code == Drill.organizer_region_code)
-    query = _filtered(columns, actor, f, now).where(
-        Drill.starts_at >= _local_midnight(grid_start), Drill.starts_at < _local_midnight(grid_end)
-    ).order_by(Drill.starts_at, Drill.id)
+    )
+    query = (
+        _filtered(columns, actor, f, now)
+        .where(Drill.starts_at >= _local_midnight(grid_start), Drill.starts_at < _local_midnight(grid_end))
+        .order_by(Drill.starts_at, Drill.id)
+    )
     by_day: dict[date, list[sa.Row[Any]]] = {}
     zone = local_zone()
     for row in db.session.execute(query):
         by_day.setdefault(row.starts_at.astimezone(zone).date(), []).append(row)
     days = [grid_start + timedelta(days=n) for n in range((grid_end - grid_start).days)]
-    return [[(d, by_day.get(d, [])) for d in days[i:i + 7]] for i in range(0, len(days), 7)]
+    return [[(d, by_day.get(d, [])) for d in days[i : i + 7]] for i in range(0, len(days), 7)]
 
 
 def evacuation_trend(actor: User, org_id: int, limit: int = 12, now: datetime | None = None) -> list[Drill]:
     """The unit's latest completed evacuation drills with a measured time, oldest first."""
-    query = (sa.select(Drill).join(Participation).where(
-        access.drill_clause(actor, now or utcnow()),
-        Drill.form == DrillForm.EVACUATION, Drill.status == DrillStatus.COMPLETED,
-        Participation.evacuation_seconds.is_not(None),
-        sa.or_(Drill.organizer_org_id == org_id, Drill.id.in_(
-            sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == org_id))))
-        .options(selectinload(Drill.participation)).order_by(Drill.starts_at.desc()).limit(limit))
+    query = (
+        sa.select(Drill)
+        .join(Participation)
+        .where(
+            access.drill_clause(actor, now or utcnow()),
+            Drill.form == DrillForm.EVACUATION,
+            Drill.status == DrillStatus.COMPLETED,
+            Participation.evacuation_seconds.is_not(None),
+            sa.or_(
+                Drill.organizer_org_id == org_id,
+                Drill.id.in_(sa.select(drill_participants.c.drill_id).where(drill_participants.c.org_id == org_id)),
+            ),
+        )
+        .options(selectinload(Drill.participation))
+        .order_by(Drill.starts_at.desc())
+        .limit(limit)
+    )
     return list(reversed(db.session.scalars(query).all()))
-
 
 
 def chart_top(values: list[int], target: int | None) -> float:
@@ -148,13 +183,22 @@ def trend_for(actor: User, drill: Drill, now: datetime | None = None) -> list[Dr
 def drill_history(drill: Drill) -> list[tuple[AuditEntry, User | None]]:
     """The audit entries of the drill, its review and its findings, newest first, each with its user."""
     finding_ids = sa.select(sa.cast(Finding.id, sa.String)).where(Finding.drill_id == drill.id)
-    entries = list(db.session.scalars(sa.select(AuditEntry).where(sa.or_(
-        sa.and_(AuditEntry.entity_type.in_(("drill", "review")), AuditEntry.entity_id == str(drill.id)),
-        sa.and_(AuditEntry.entity_type == "finding", AuditEntry.entity_id.in_(finding_ids))))
-        .order_by(AuditEntry.at, AuditEntry.id)))
+    entries = list(
+        db.session.scalars(
+            sa.select(AuditEntry)
+            .where(
+                sa.or_(
+                    sa.and_(AuditEntry.entity_type.in_(("drill", "review")), AuditEntry.entity_id == str(drill.id)),
+                    sa.and_(AuditEntry.entity_type == "finding", AuditEntry.entity_id.in_(finding_ids)),
+                )
+            )
+            .order_by(AuditEntry.at, AuditEntry.id)
+        )
+    )
     ids = {e.user_id for e in entries if e.user_id}
     users: dict[int | None, User] = (
-        {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {})
+        {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(ids)))} if ids else {}
+    )
     return [(entry, users.get(entry.user_id)) for entry in reversed(entries)]
 
 
@@ -164,11 +208,20 @@ def following_occurrences(drill: Drill, include_this: bool) -> list[Drill]:
         return []
     start = drill.occurrence_start or drill.starts_at
     later = Drill.occurrence_start >= start if include_this else Drill.occurrence_start > start
-    return list(db.session.scalars(sa.select(Drill).where(
-        Drill.series_id == drill.series_id, later, Drill.status == DrillStatus.PLANNED)
-        .order_by(Drill.occurrence_start, Drill.id)))
+    return list(
+        db.session.scalars(
+            sa.select(Drill)
+            .where(Drill.series_id == drill.series_id, later, Drill.status == DrillStatus.PLANNED)
+            .order_by(Drill.occurrence_start, Drill.id)
+        )
+    )
 
 
 def series_occurrences(actor: User, series_id: int, now: datetime | None = None) -> list[Drill]:
-    return list(db.session.scalars(sa.select(Drill).where(
-        Drill.series_id == series_id, access.drill_clause(actor, now or utcnow())).order_by(Drill.starts_at)))
+    return list(
+        db.session.scalars(
+            sa.select(Drill)
+            .where(Drill.series_id == series_id, access.drill_clause(actor, now or utcnow()))
+            .order_by(Drill.starts_at)
+        )
+    )

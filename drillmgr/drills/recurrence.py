@@ -6,6 +6,7 @@ or one with thousands of times a day would keep a worker busy for minutes. Here 
 unless its parts are sane and it makes a drill programme's number of drills (tens a year), and every
 expansion is lazy and bounded twice: in the periods scanned and in the occurrences produced.
 """
+
 import re
 from collections.abc import Iterator
 from datetime import datetime, time, timedelta, timezone
@@ -17,8 +18,7 @@ from flask_babel import gettext as _
 from drillmgr.localtime import local_zone
 
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
-LIST_PARTS = ("BYDAY", "BYMONTHDAY", "BYMONTH", "BYYEARDAY", "BYWEEKNO", "BYSETPOS", "BYHOUR", "BYMINUTE",
-              "BYSECOND")
+LIST_PARTS = ("BYDAY", "BYMONTHDAY", "BYMONTH", "BYYEARDAY", "BYWEEKNO", "BYSETPOS", "BYHOUR", "BYMINUTE", "BYSECOND")
 PARTS = ("FREQ", "INTERVAL", "COUNT", "UNTIL", "WKST") + LIST_PARTS
 MAX_INTERVAL = 1000
 MAX_COUNT = 1000
@@ -62,8 +62,12 @@ class BoundedRule(rrule):
 
 
 def _invalid() -> RuleError:
-    return RuleError(_("Not a valid RFC 5545 recurrence rule with a daily, weekly, monthly or yearly "
-                       "frequency, e.g. FREQ=MONTHLY;BYMONTHDAY=15."))
+    return RuleError(
+        _(
+            "Not a valid RFC 5545 recurrence rule with a daily, weekly, monthly or yearly "
+            "frequency, e.g. FREQ=MONTHLY;BYMONTHDAY=15."
+        )
+    )
 
 
 def _until_utc(value: str) -> str:
@@ -75,11 +79,19 @@ def _until_utc(value: str) -> str:
     year, month, day, hour, minute, second, utc = match.groups()
     try:
         if hour is None:
-            moment = datetime.combine(datetime(int(year), int(month), int(day)).date(), time(23, 59, 59),
-                                      tzinfo=local_zone())
+            moment = datetime.combine(
+                datetime(int(year), int(month), int(day)).date(), time(23, 59, 59), tzinfo=local_zone()
+            )
         else:
-            moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
-                              tzinfo=timezone.utc if utc else local_zone())
+            moment = datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
+                tzinfo=timezone.utc if utc else local_zone(),
+            )
     except ValueError:
         raise RuleError(_("UNTIL must be a date such as 20270630 or a time such as 20270630T100000Z.")) from None
     return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -89,7 +101,7 @@ def normalise(text: str) -> str:
     """The rule as it is stored: without `RRULE:`, names upper-case, UNTIL in UTC. Raises RuleError."""
     text = (text or "").strip()
     if text.upper().startswith("RRULE:"):
-        text = text[len("RRULE:"):]
+        text = text[len("RRULE:") :]
     if not text or any(c in text for c in "\n\r:\x00"):
         raise _invalid()
     parts: dict[str, str] = {}
@@ -124,8 +136,15 @@ def parse(text: str, dtstart: datetime) -> BoundedRule:
     if not isinstance(parsed, rrule):
         raise _invalid()
     # As rrule.replace() does, but keeping the class.
-    return BoundedRule(freq=parsed._freq, dtstart=parsed._dtstart, interval=parsed._interval, wkst=parsed._wkst,
-                       count=parsed._count, until=parsed._until, **parsed._original_rule)
+    return BoundedRule(
+        freq=parsed._freq,
+        dtstart=parsed._dtstart,
+        interval=parsed._interval,
+        wkst=parsed._wkst,
+        count=parsed._count,
+        until=parsed._until,
+        **parsed._original_rule,
+    )
 
 
 def _months(start: datetime, end: datetime) -> int:
@@ -162,8 +181,9 @@ def check(text: str, dtstart: datetime) -> str:
         raise RuleError(_("UNTIL is before the first drill."))
     within_year = iterate(rule_text, dtstart, dtstart + timedelta(days=366) - timedelta(seconds=1))
     if sum(1 for _moment in zip(range(MAX_PER_YEAR + 1), within_year, strict=False)) > MAX_PER_YEAR:
-        raise RuleError(_("This rule makes more than %(max)d drills a year; a drill programme needs far fewer.",
-                          max=MAX_PER_YEAR))
+        raise RuleError(
+            _("This rule makes more than %(max)d drills a year; a drill programme needs far fewer.", max=MAX_PER_YEAR)
+        )
     rule.budget = _months(dtstart, dtstart + timedelta(days=366 * 5)) + SCAN_SLACK_MONTHS
     try:
         first = next(rule.xafter(dtstart.astimezone(local_zone()), inc=True), None)

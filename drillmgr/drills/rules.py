@@ -1,5 +1,6 @@
 """Recurrence rules (RFC 5545 RRULE) of drill series: reading, describing and cutting them, and the
 occurrences they make."""
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import islice
@@ -19,7 +20,7 @@ MAX_OCCURRENCES_PER_RUN = 100
 def normalise_rule_text(text: str) -> str:
     """The rule without an "RRULE:" prefix."""
     text = (text or "").strip()
-    return text[len("RRULE:"):] if text.upper().startswith("RRULE:") else text
+    return text[len("RRULE:") :] if text.upper().startswith("RRULE:") else text
 
 
 def read_rule(p: Reading, field: str, dtstart: object) -> str | None:
@@ -51,7 +52,6 @@ class Occurrence:
         return workdays.flags(self.starts_at)
 
 
-
 @dataclass
 class SeriesPreview:
     """What a series would make: `occurrences` are those created at once (up to the horizon, at most
@@ -66,7 +66,6 @@ class SeriesPreview:
         return sum(1 for o in self.occurrences if o.flags)
 
 
-
 def rule_total(rule_text: str, dtstart: datetime) -> int | None:
     """How many occurrences an ending rule has (COUNT, or up to UNTIL); None for a rule without end."""
     parts = rule_parts(rule_text)
@@ -75,8 +74,9 @@ def rule_total(rule_text: str, dtstart: datetime) -> int | None:
     return sum(1 for _moment in islice(recurrence.iterate(rule_text, dtstart, LATEST), recurrence.MAX_COUNT * 100))
 
 
-def occurrences_for(rule_text: str, starts_at: datetime, ends_at: datetime, now: datetime,
-                    horizon: datetime | None = None) -> list[Occurrence]:
+def occurrences_for(
+    rule_text: str, starts_at: datetime, ends_at: datetime, now: datetime, horizon: datetime | None = None
+) -> list[Occurrence]:
     length = ends_at - starts_at
     until = horizon or default_horizon(starts_at, now)
     slots = islice(recurrence.iterate(rule_text, starts_at, until), MAX_OCCURRENCES_PER_RUN)
@@ -99,8 +99,9 @@ def rule_ending_at(text: str, last: datetime) -> str:
     return rule_text(parts)
 
 
-def series_slots(series: DrillSeries, until: datetime, after: datetime | None = None,
-                 limit: int = MAX_OCCURRENCES_PER_RUN) -> list[datetime]:
+def series_slots(
+    series: DrillSeries, until: datetime, after: datetime | None = None, limit: int = MAX_OCCURRENCES_PER_RUN
+) -> list[datetime]:
     """Occurrence starts in [after or DTSTART, until], the first `limit` of them. A rule stored before
     rules were checked, that would be refused now, makes no more drills."""
     try:
@@ -113,11 +114,13 @@ def describe_rule(text: str) -> str:
     """A short human reading of the common rules; the raw RRULE otherwise."""
     parts = rule_parts(text)
     interval = int(parts.get("INTERVAL", "1") or 1)
-    names = {"DAILY": _("Every day"), "WEEKLY": _("Every week"), "MONTHLY": _("Every month"),
-             "YEARLY": _("Every year")}
+    names = {"DAILY": _("Every day"), "WEEKLY": _("Every week"), "MONTHLY": _("Every month"), "YEARLY": _("Every year")}
     base = names.get(parts.get("FREQ", ""), text)
     if interval > 1:
-        base = {"DAILY": _("Every %(n)d days", n=interval), "WEEKLY": _("Every %(n)d weeks", n=interval),
-                "MONTHLY": _("Every %(n)d months", n=interval),
-                "YEARLY": _("Every %(n)d years", n=interval)}.get(parts.get("FREQ", ""), base)
+        base = {
+            "DAILY": _("Every %(n)d days", n=interval),
+            "WEEKLY": _("Every %(n)d weeks", n=interval),
+            "MONTHLY": _("Every %(n)d months", n=interval),
+            "YEARLY": _("Every %(n)d years", n=interval),
+        }.get(parts.get("FREQ", ""), base)
     return f"{base} ({normalise_rule_text(text)})"

@@ -1,4 +1,5 @@
 """Drills as the audit log records them (the API answers them with drills.schemas.DrillSchema)."""
+
 from typing import Any
 
 from drillmgr.audit import services as audit
@@ -6,9 +7,28 @@ from drillmgr.drills.models import Drill, Participation
 from drillmgr.drills.schemas import ParticipationSchema
 
 JSON = dict[str, Any]
-AUDITED_FIELDS = ("title", "description", "form", "scope", "double_blind", "joint_with", "focus", "magnitude",
-                  "conditions", "organizer_org_id", "organizer_region_code", "region_code", "starts_at",
-                  "ends_at", "location", "public", "status", "cancel_reason", "sequence", "version")
+AUDITED_FIELDS = (
+    "title",
+    "description",
+    "form",
+    "scope",
+    "double_blind",
+    "joint_with",
+    "focus",
+    "magnitude",
+    "conditions",
+    "organizer_org_id",
+    "organizer_region_code",
+    "region_code",
+    "starts_at",
+    "ends_at",
+    "location",
+    "public",
+    "status",
+    "cancel_reason",
+    "sequence",
+    "version",
+)
 
 
 def drill_snapshot(drill: Drill) -> JSON:

@@ -1,5 +1,6 @@
 """Changing a recurring series from one of its occurrences: "this and following" splits the series, "cancel
 this and all following" and "end the series here" end it."""
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,13 +13,18 @@ from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
 from drillmgr.drills import recurrence
 from drillmgr.drills.drill_input import Values, check_may_reorganise, check_references, check_times, read_change
-from drillmgr.drills.guards import (claim_drill_version, require_editable, require_not_cancelled,
-                                    require_not_filed)
+from drillmgr.drills.guards import claim_drill_version, require_editable, require_not_cancelled, require_not_filed
 from drillmgr.drills.lifecycle import apply_values, cancel_occurrence
 from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.drills.queries import following_occurrences
-from drillmgr.drills.rules import (MAX_OCCURRENCES_PER_RUN, read_rule, rule_ending_at, rule_parts, rule_text,
-                                   series_slots)
+from drillmgr.drills.rules import (
+    MAX_OCCURRENCES_PER_RUN,
+    read_rule,
+    rule_ending_at,
+    rule_parts,
+    rule_text,
+    series_slots,
+)
 from drillmgr.drills.schemas import DrillFollowingSchema, SeriesEndSchema
 from drillmgr.drills.serialise import drill_snapshot
 from drillmgr.drills.series import materialize, new_series, template_from
@@ -139,8 +145,13 @@ def _move_later_occurrences(actor: User, split: Split, new: DrillSeries, horizon
 
 
 def _later_occurrences(series: DrillSeries, start: datetime) -> list[Drill]:
-    return list(db.session.scalars(sa.select(Drill).where(
-        Drill.series_id == series.id, Drill.occurrence_start >= start).order_by(Drill.occurrence_start)))
+    return list(
+        db.session.scalars(
+            sa.select(Drill)
+            .where(Drill.series_id == series.id, Drill.occurrence_start >= start)
+            .order_by(Drill.occurrence_start)
+        )
+    )
 
 
 def _end_series_at(actor: User, series: DrillSeries, last: datetime, now: datetime) -> None:
@@ -151,8 +162,7 @@ def _end_series_at(actor: User, series: DrillSeries, last: datetime, now: dateti
     audit.record(actor, "series.end", "drill_series", series.id, before, {"rrule": series.rrule})
 
 
-def end_series(actor: User, drill: Drill, data: Values, include_this: bool,
-               now: datetime | None = None) -> list[Drill]:
+def end_series(actor: User, drill: Drill, data: Values, include_this: bool, now: datetime | None = None) -> list[Drill]:
     """One step for a series: "cancel this and all following" (`include_this`) or "end the series here"
     (this occurrence is the last one; the later ones are cancelled). `data`: `{version, reason}`; the
     version is this drill's, required, and every cancelled occurrence is claimed too, so the step happens

@@ -5,6 +5,7 @@ year's, so the package is upgraded each November when the arrangement is publish
 A drill on a weekend or holiday is not refused — a community drill may be held on a Saturday on purpose —
 but the planner is told before saving.
 """
+
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache

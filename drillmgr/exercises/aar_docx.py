@@ -1,4 +1,5 @@
 """The after-action report as the Word document a county files."""
+
 import io
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -9,8 +10,16 @@ from drillmgr.exercises.aar import AfterAction, minutes, review_draft
 from drillmgr.formatting import local_datetime
 
 FONT = "SimSun"
-PLAN_COLUMNS = ("objective", "capability", "rating", "strengths", "improvements", "corrective_action", "owner",
-                "due_on")
+PLAN_COLUMNS = (
+    "objective",
+    "capability",
+    "rating",
+    "strengths",
+    "improvements",
+    "corrective_action",
+    "owner",
+    "due_on",
+)
 
 
 def _table(document: Any, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -25,18 +34,50 @@ def _table(document: Any, headers: Sequence[str], rows: Iterable[Sequence[Any]])
 
 def _timeline(document: Any, report: AfterAction) -> None:
     document.add_heading(_("Inject timeline"), level=2)
-    _table(document, [_("No."), _("Released"), _("Sent by"), _("Sent to"), _("Message"), _("Answers"),
-                      _("First answer"), _("Median")],
-           [(r.inject.number, local_datetime(r.inject.released_at, "HH:mm:ss"), r.inject.sender, r.inject.recipient,
-             r.inject.message, r.responses, minutes(r.first_seconds), minutes(r.median_seconds))
-            for r in report.timeline])
+    _table(
+        document,
+        [
+            _("No."),
+            _("Released"),
+            _("Sent by"),
+            _("Sent to"),
+            _("Message"),
+            _("Answers"),
+            _("First answer"),
+            _("Median"),
+        ],
+        [
+            (
+                r.inject.number,
+                local_datetime(r.inject.released_at, "HH:mm:ss"),
+                r.inject.sender,
+                r.inject.recipient,
+                r.inject.message,
+                r.responses,
+                minutes(r.first_seconds),
+                minutes(r.median_seconds),
+            )
+            for r in report.timeline
+        ],
+    )
 
 
 def _improvement_plan(document: Any, report: AfterAction) -> None:
     document.add_heading(_("Improvement plan (AAR/IP)"), level=2)
-    _table(document, [_("Objective"), _("Capability"), _("Rating"), _("Strengths"), _("Areas for improvement"),
-                      _("Corrective action"), _("Owner"), _("Due")],
-           [[row[name] for name in PLAN_COLUMNS] for row in report.improvement_plan])
+    _table(
+        document,
+        [
+            _("Objective"),
+            _("Capability"),
+            _("Rating"),
+            _("Strengths"),
+            _("Areas for improvement"),
+            _("Corrective action"),
+            _("Owner"),
+            _("Due"),
+        ],
+        [[row[name] for name in PLAN_COLUMNS] for row in report.improvement_plan],
+    )
 
 
 def report_docx(report: AfterAction) -> bytes:

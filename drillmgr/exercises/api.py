@@ -1,5 +1,6 @@
 """API: exercise design — objective templates, objectives, the MSEL of injects (XLSX in and out) and the injects'
 maps and photos. The live session, evaluation, feedback and the after-action report: conduct_api."""
+
 from flask import jsonify, request
 from flask_babel import gettext as _
 
@@ -11,9 +12,16 @@ from drillmgr.drills.models import Drill
 from drillmgr.errors import NotFound, ValidationError
 from drillmgr.exercises import inject_files, injects, msel, objective_templates, objectives
 from drillmgr.exercises.downloads import XLSX, inject_file_response, msel_file_response
-from drillmgr.exercises.schemas import (InjectListSchema, InjectResponseSchema, InjectSchema, ObjectiveListSchema,
-                                        ObjectiveSchema, ObjectiveTemplateListSchema, ObjectiveTemplateSchema,
-                                        UnplannedInjectSchema)
+from drillmgr.exercises.schemas import (
+    InjectListSchema,
+    InjectResponseSchema,
+    InjectSchema,
+    ObjectiveListSchema,
+    ObjectiveSchema,
+    ObjectiveTemplateListSchema,
+    ObjectiveTemplateSchema,
+    UnplannedInjectSchema,
+)
 
 register_schema("ObjectiveTemplate", ObjectiveTemplateSchema, output=True)
 register_schema("ObjectiveTemplateList", ObjectiveTemplateListSchema, output=True)
@@ -26,11 +34,31 @@ register_schema("Inject", InjectSchema, output=True)
 register_schema("InjectList", InjectListSchema, output=True)
 register_schema("InjectInput", InjectSchema, output=False)
 register_schema("UnplannedInject", UnplannedInjectSchema(), output=False)
-register_schema("InjectFile", {"type": "object", "required": ["file"], "properties": {
-    "file": {"type": "string", "format": "binary", "description": "a JPEG, PNG or PDF map or photo"}}})
-register_schema("MselUpload", {"type": "object", "required": ["file"], "properties": {
-    "file": {"type": "string", "format": "binary",
-             "description": "an .xlsx workbook whose first row names the columns (as the export writes them)"}}})
+register_schema(
+    "InjectFile",
+    {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary", "description": "a JPEG, PNG or PDF map or photo"}
+        },
+    },
+)
+register_schema(
+    "MselUpload",
+    {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {
+                "type": "string",
+                "format": "binary",
+                "description": "an .xlsx workbook whose first row names the columns (as the export writes them)",
+            }
+        },
+    },
+)
+
 
 def design_drill(drill_id: int) -> tuple[User, Drill]:
     """A drill whose exercise design the caller may read; else 404 (never confirm what is out of sight)."""
@@ -43,6 +71,7 @@ def design_drill(drill_id: int) -> tuple[User, Drill]:
 
 # --- templates -----------------------------------------------------------------------------------
 
+
 @bp.get("/objective-templates")
 @describe("Typical objectives per focus link (admins edit them)", response="ObjectiveTemplateList")
 @token_required
@@ -51,8 +80,9 @@ def list_objective_templates():
 
 
 @bp.post("/objective-templates")
-@describe("Add an objective template (admins)", request="ObjectiveTemplateInput", response="ObjectiveTemplate",
-          created=True)
+@describe(
+    "Add an objective template (admins)", request="ObjectiveTemplateInput", response="ObjectiveTemplate", created=True
+)
 @token_required
 def create_objective_template():
     template = objective_templates.create_template(current_api_user(), json_body())
@@ -72,6 +102,7 @@ def update_objective_template(template_id: int):
 
 # --- objectives ------------------------------------------------------------------------------------
 
+
 @bp.get("/drills/<int:drill_id>/objectives")
 @describe("The exercise's objectives (its organisers and evaluators)", response="ObjectiveList")
 @token_required
@@ -81,8 +112,13 @@ def list_objectives(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/objectives")
-@describe("Add an objective, tied to focus links and to the plan it tests", request="ObjectiveInput",
-          response="Objective", created=True, conflicts=True)
+@describe(
+    "Add an objective, tied to focus links and to the plan it tests",
+    request="ObjectiveInput",
+    response="Objective",
+    created=True,
+    conflicts=True,
+)
 @token_required
 def create_objective(drill_id: int):
     actor, drill = design_drill(drill_id)
@@ -110,6 +146,7 @@ def delete_objective(objective_id: int):
 
 # --- injects (MSEL) ----------------------------------------------------------------------------------
 
+
 @bp.get("/drills/<int:drill_id>/injects")
 @describe("The MSEL: every inject with its expected action (organisers and evaluators)", response="InjectList")
 @token_required
@@ -127,8 +164,12 @@ def create_inject(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/injects/seed")
-@describe("Add the first injects from the drill's scenario (magnitude and conditions)", response="InjectList",
-          created=True, conflicts=True)
+@describe(
+    "Add the first injects from the drill's scenario (magnitude and conditions)",
+    response="InjectList",
+    created=True,
+    conflicts=True,
+)
 @token_required
 def seed_injects(drill_id: int):
     actor, drill = design_drill(drill_id)
@@ -145,8 +186,13 @@ def export_msel(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/msel")
-@describe("Replace the MSEL from an Excel workbook: all rows or none, errors by line (before the start only)",
-          request="MselUpload", response="InjectList", conflicts=True, request_content_type="multipart/form-data")
+@describe(
+    "Replace the MSEL from an Excel workbook: all rows or none, errors by line (before the start only)",
+    request="MselUpload",
+    response="InjectList",
+    conflicts=True,
+    request_content_type="multipart/form-data",
+)
 @token_required
 def import_msel(drill_id: int):
     actor, drill = design_drill(drill_id)
@@ -159,8 +205,13 @@ def import_msel(drill_id: int):
 
 
 @bp.post("/injects/<int:inject_id>/attachment")
-@describe("Attach a map or photo (JPEG, PNG or PDF) to an inject not yet released, replacing any before",
-          request="InjectFile", response="Inject", conflicts=True, request_content_type="multipart/form-data")
+@describe(
+    "Attach a map or photo (JPEG, PNG or PDF) to an inject not yet released, replacing any before",
+    request="InjectFile",
+    response="Inject",
+    conflicts=True,
+    request_content_type="multipart/form-data",
+)
 @token_required
 def attach_inject_file(inject_id: int):
     actor = current_api_user()
@@ -174,8 +225,10 @@ def attach_inject_file(inject_id: int):
 
 
 @bp.get("/injects/<int:inject_id>/attachment")
-@describe("The inject's map or photo (players: once the inject is released)",
-          content_types=["image/jpeg", "image/png", "application/pdf"])
+@describe(
+    "The inject's map or photo (players: once the inject is released)",
+    content_types=["image/jpeg", "image/png", "application/pdf"],
+)
 @token_required
 def get_inject_file(inject_id: int):
     inject = injects.get_inject(current_api_user(), inject_id)
@@ -200,4 +253,3 @@ def delete_inject(inject_id: int):
     actor = current_api_user()
     injects.delete_inject(actor, injects.get_inject(actor, inject_id))
     return "", 204
-

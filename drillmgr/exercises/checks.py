@@ -4,6 +4,7 @@ drill still takes changes, and the shared readers and messages of the exercise's
 Services know nothing of the request: they take the acting user and plain data, check access here, and raise
 drillmgr.errors exceptions that the views and the API turn into answers. They flush, never commit: the request
 (drillmgr.unit_of_work) keeps or discards the whole of what they did."""
+
 from typing import Any
 
 from flask_babel import gettext as _
@@ -69,8 +70,16 @@ def record_added(actor: User, row: Any, action: str, fields: tuple[str, ...], co
     audit.record(actor, action, action.partition(".")[0], row.id, None, audit.snapshot(row, fields))
 
 
-def revise(actor: User, row: Any, values: dict[str, Any], version: int | None, stale_message: str, action: str,
-           fields: tuple[str, ...], **claimed: Any) -> None:
+def revise(
+    actor: User,
+    row: Any,
+    values: dict[str, Any],
+    version: int | None,
+    stale_message: str,
+    action: str,
+    fields: tuple[str, ...],
+    **claimed: Any,
+) -> None:
     """Applies `values` to `row` if it is still at `version` (else a Conflict saying `stale_message`) and
     audits the change as `action`, whose first word names the row's kind."""
     before = audit.snapshot(row, fields)

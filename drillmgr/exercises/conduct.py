@@ -1,5 +1,6 @@
 """The controller's console and the players' screens while the exercise runs: injects released (planned ones
 when their time comes, unplanned ones made up on the spot), the state each screen polls, and players' answers."""
+
 from datetime import datetime
 from typing import Any
 
@@ -50,9 +51,13 @@ def release_due(actor: User, drill: Drill, now: datetime | None = None) -> list[
     now = now or utcnow()
     session = running_session(drill, _released_while_running())
     minutes = elapsed_seconds(session, now) // 60
-    due = list(db.session.scalars(sa.select(Inject).where(
-        Inject.drill_id == drill.id, Inject.released_at.is_(None), Inject.offset_minutes <= minutes)
-        .order_by(Inject.offset_minutes, Inject.number, Inject.id)))
+    due = list(
+        db.session.scalars(
+            sa.select(Inject)
+            .where(Inject.drill_id == drill.id, Inject.released_at.is_(None), Inject.offset_minutes <= minutes)
+            .order_by(Inject.offset_minutes, Inject.number, Inject.id)
+        )
+    )
     for inject in due:
         _release(actor, session, inject, now)
     return due
@@ -103,27 +108,40 @@ def live_state(actor: User, drill: Drill, now: datetime | None = None) -> dict[s
     answers = _answers(actor, rows, design)
     latest = now or utcnow()
     rows.sort(key=lambda i: (i.released_at is None, i.released_at or latest, i.offset_minutes, i.number))
-    return {"session": SessionSchema().dump(SessionState(drill, session, now)),
-            "controller": design and access.can_design_exercise(actor, drill),
-            "may_respond": session is not None and session.status == SessionStatus.RUNNING
-            and access.can_respond_to_injects(actor, drill),
-            "injects": InjectSchema(many=True, answers=answers, exclude=() if design else PLAYER_HIDDEN).dump(rows)}
+    return {
+        "session": SessionSchema().dump(SessionState(drill, session, now)),
+        "controller": design and access.can_design_exercise(actor, drill),
+        "may_respond": session is not None
+        and session.status == SessionStatus.RUNNING
+        and access.can_respond_to_injects(actor, drill),
+        "injects": InjectSchema(many=True, answers=answers, exclude=() if design else PLAYER_HIDDEN).dump(rows),
+    }
 
 
 def respond(actor: User, inject: Inject, data: dict[str, Any], now: datetime | None = None) -> InjectResponse:
     """A player records their decision on a released inject, once; the time it took is kept."""
     drill = drill_of(inject)
-    access.require(access.can_respond_to_injects(actor, drill),
-                   _("Only the participating units' staff answer injects."))
+    access.require(
+        access.can_respond_to_injects(actor, drill), _("Only the participating units' staff answer injects.")
+    )
     decision = InjectResponseSchema().load(data)["decision"]
     now = now or utcnow()
     session = session_of(drill)
     if session is None or session.status != SessionStatus.RUNNING or inject.released_at is None:
         raise Conflict(_("Injects are answered while the exercise runs, once they are released."))
-    response = InjectResponse(inject_id=inject.id, user_id=actor.id, decision=decision, responded_at=now,
-                              seconds_taken=max(0, int((now - inject.released_at).total_seconds())))
+    response = InjectResponse(
+        inject_id=inject.id,
+        user_id=actor.id,
+        decision=decision,
+        responded_at=now,
+        seconds_taken=max(0, int((now - inject.released_at).total_seconds())),
+    )
     add_once(response, _("You have already answered this inject."))
-    db.session.execute(sa.update(ExerciseSession).where(ExerciseSession.drill_id == drill.id)
-                       .values(tick=ExerciseSession.tick + 1).execution_options(synchronize_session=False))
+    db.session.execute(
+        sa.update(ExerciseSession)
+        .where(ExerciseSession.drill_id == drill.id)
+        .values(tick=ExerciseSession.tick + 1)
+        .execution_options(synchronize_session=False)
+    )
     audit.record(actor, "inject.respond", "inject", inject.id, None, {"response": response.id})
     return response

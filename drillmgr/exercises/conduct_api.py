@@ -1,5 +1,6 @@
 """API: the exercise as it runs and after — the live session (start, pause, resume, end, release), players'
 responses, evaluations, feedback links and the after-action report (JSON and DOCX)."""
+
 from collections.abc import Callable
 from typing import Any
 
@@ -45,9 +46,12 @@ register_schema("AfterActionReport", AfterActionSchema, output=True)
 
 # --- the live session ----------------------------------------------------------------------------------
 
+
 @bp.get("/drills/<int:drill_id>/session")
-@describe("The live exercise as the caller may see it: players get the released injects (404 before the start)",
-          response="LiveExercise")
+@describe(
+    "The live exercise as the caller may see it: players get the released injects (404 before the start)",
+    response="LiveExercise",
+)
 @token_required
 def get_session(drill_id: int):
     actor = current_api_user()
@@ -56,8 +60,11 @@ def get_session(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/session/start")
-@describe("Start the exercise: the drill starts now, and a double-blind one is revealed to its players",
-          response="LiveExercise", conflicts=True)
+@describe(
+    "Start the exercise: the drill starts now, and a double-blind one is revealed to its players",
+    response="LiveExercise",
+    conflicts=True,
+)
 @token_required
 def start_session(drill_id: int) -> Response:
     actor = current_api_user()
@@ -86,14 +93,22 @@ def _session_step_handler(step: Callable[..., Any]) -> Callable[[int], Response]
 
 
 for _name, (_step, _summary) in SESSION_STEPS.items():
-    bp.add_url_rule(f"/drills/<int:drill_id>/session/{_name}", f"{_name}_session",
-                    describe(_summary, request="SessionStep", response="LiveExercise", conflicts=True)(
-                        token_required(_session_step_handler(_step))), methods=["POST"])
+    bp.add_url_rule(
+        f"/drills/<int:drill_id>/session/{_name}",
+        f"{_name}_session",
+        describe(_summary, request="SessionStep", response="LiveExercise", conflicts=True)(
+            token_required(_session_step_handler(_step))
+        ),
+        methods=["POST"],
+    )
 
 
 @bp.post("/drills/<int:drill_id>/session/release-due")
-@describe("Release every planned inject whose time (minutes after the start, pauses not counted) has come",
-          response="InjectList", conflicts=True)
+@describe(
+    "Release every planned inject whose time (minutes after the start, pauses not counted) has come",
+    response="InjectList",
+    conflicts=True,
+)
 @token_required
 def release_due(drill_id: int):
     actor, drill = design_drill(drill_id)
@@ -101,8 +116,13 @@ def release_due(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/injects/unplanned")
-@describe("Add an unplanned inject while the exercise runs; it is released at once", request="UnplannedInject",
-          response="Inject", created=True, conflicts=True)
+@describe(
+    "Add an unplanned inject while the exercise runs; it is released at once",
+    request="UnplannedInject",
+    response="Inject",
+    created=True,
+    conflicts=True,
+)
 @token_required
 def unplanned_inject(drill_id: int):
     actor, drill = design_drill(drill_id)
@@ -119,8 +139,13 @@ def release_inject(inject_id: int):
 
 
 @bp.post("/injects/<int:inject_id>/responses")
-@describe("A player answers a released inject (once); the time it took is kept", request="ResponseInput",
-          response="InjectResponse", created=True, conflicts=True)
+@describe(
+    "A player answers a released inject (once); the time it took is kept",
+    request="ResponseInput",
+    response="InjectResponse",
+    created=True,
+    conflicts=True,
+)
 @token_required
 def respond_to_inject(inject_id: int):
     actor = current_api_user()
@@ -129,6 +154,7 @@ def respond_to_inject(inject_id: int):
 
 
 # --- evaluation, feedback, report ------------------------------------------------------------------------
+
 
 @bp.get("/drills/<int:drill_id>/evaluations")
 @describe("Every evaluator's rating and observations per objective", response="EvaluationList")
@@ -139,8 +165,11 @@ def list_evaluations(drill_id: int):
 
 
 @bp.put("/objectives/<int:objective_id>/evaluation")
-@describe("The caller's evaluation of an objective (P/S/M/U and observations); version 0 creates it",
-          request="EvaluationInput", response="Evaluation")
+@describe(
+    "The caller's evaluation of an objective (P/S/M/U and observations); version 0 creates it",
+    request="EvaluationInput",
+    response="Evaluation",
+)
 @token_required
 def put_evaluation(objective_id: int):
     actor = current_api_user()
@@ -149,20 +178,29 @@ def put_evaluation(objective_id: int):
 
 
 @bp.post("/evaluations/<int:evaluation_id>/finding")
-@describe("Turn an evaluation's observation into a finding of the (completed) drill, with its corrective action",
-          request="FindingInput", response="Finding", created=True, conflicts=True)
+@describe(
+    "Turn an evaluation's observation into a finding of the (completed) drill, with its corrective action",
+    request="FindingInput",
+    response="Finding",
+    created=True,
+    conflicts=True,
+)
 @token_required
 def evaluation_finding(evaluation_id: int):
     actor = current_api_user()
     evaluation = evaluations.get_evaluation(actor, evaluation_id)
     finding = evaluations.evaluation_to_finding(actor, evaluation, json_body())
-    return (jsonify(FINDING.dump(finding)), 201,
-            {"Location": url_for("api.get_finding", finding_id=finding.id)})
+    return (jsonify(FINDING.dump(finding)), 201, {"Location": url_for("api.get_finding", finding_id=finding.id)})
 
 
 @bp.post("/drills/<int:drill_id>/feedback-links")
-@describe("Signed feedback links, one per participant, once the exercise has ended", request="FeedbackLinkRequest",
-          response="FeedbackLinks", created=True, conflicts=True)
+@describe(
+    "Signed feedback links, one per participant, once the exercise has ended",
+    request="FeedbackLinkRequest",
+    response="FeedbackLinks",
+    created=True,
+    conflicts=True,
+)
 @token_required
 def feedback_links(drill_id: int):
     actor, drill = design_drill(drill_id)
@@ -180,17 +218,27 @@ def feedback_summary(drill_id: int):
 
 
 @bp.get("/drills/<int:drill_id>/after-action")
-@describe("The after-action report drafted from objectives, ratings, the inject timeline and feedback",
-          response="AfterActionReport", content_types=[DOCX],
-          params=[{"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "docx"]},
-                   "description": "docx: the report as a Word document (or Accept it)"}])
+@describe(
+    "The after-action report drafted from objectives, ratings, the inject timeline and feedback",
+    response="AfterActionReport",
+    content_types=[DOCX],
+    params=[
+        {
+            "name": "format",
+            "in": "query",
+            "schema": {"type": "string", "enum": ["json", "docx"]},
+            "description": "docx: the report as a Word document (or Accept it)",
+        }
+    ],
+)
 @token_required
 def after_action(drill_id: int):
     actor, drill = design_drill(drill_id)
     formats = request.args.getlist("format")
     if any(value not in ("json", "docx") for value in formats) or len(set(formats)) > 1:
-        message = _("Unknown value %(value)s; allowed: %(allowed)s.", value=repr(",".join(formats))[:80],
-                    allowed="json, docx")
+        message = _(
+            "Unknown value %(value)s; allowed: %(allowed)s.", value=repr(",".join(formats))[:80], allowed="json, docx"
+        )
         raise ValidationError(message, {"format": [message]})
     report = aar.after_action(actor, drill)
     wants_docx = formats == [] and request.accept_mimetypes.best_match(["application/json", DOCX]) == DOCX
@@ -200,8 +248,11 @@ def after_action(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/after-action/review")
-@describe("Write the draft into the drill's after-action review, in the fields still empty (completed drills)",
-          response="AfterActionReport", conflicts=True)
+@describe(
+    "Write the draft into the drill's after-action review, in the fields still empty (completed drills)",
+    response="AfterActionReport",
+    conflicts=True,
+)
 @token_required
 def fill_review(drill_id: int):
     actor, drill = design_drill(drill_id)

@@ -1,5 +1,6 @@
 """The shipped objective templates: typical, measurable objectives for each focus link (admins edit them),
 and the first injects a drill's scenario conditions suggest."""
+
 from drillmgr.enums import Condition, Focus
 
 DEFAULT_OBJECTIVES = {
@@ -35,16 +36,40 @@ DEFAULT_OBJECTIVES = {
 }
 
 CONDITION_INJECTS = {
-    Condition.NIGHT: ("地震台网", "现场指挥部", "地震发生于深夜，多数居民在睡眠中，照明条件差。",
-                      "启动夜间应急照明，组织人员清点。"),
-    Condition.SEVERE_COLD: ("气象部门", "现场指挥部", "当前气温零下25摄氏度，并伴有大风。",
-                            "优先安排防寒保暖物资和取暖安置场所。"),
-    Condition.ROAD_CUT: ("交通部门", "现场指挥部", "通往震中乡镇的主要道路因滑坡中断。",
-                         "组织抢通道路，安排绕行或空中运输。"),
-    Condition.POWER_CUT: ("供电公司", "现场指挥部", "震区大面积停电，恢复时间未知。",
-                          "启用备用电源，确定抢修优先次序。"),
-    Condition.NETWORK_CUT: ("通信部门", "现场指挥部", "震区公网通信中断，手机无信号。",
-                            "启用卫星电话、短波电台等应急通信手段。"),
-    Condition.CASUALTIES: ("乡镇政府", "现场指挥部", "初步报告有人员被困和受伤，具体数字不详。",
-                           "组织搜救和医疗救治力量，核实伤亡情况。"),
+    Condition.NIGHT: (
+        "地震台网",
+        "现场指挥部",
+        "地震发生于深夜，多数居民在睡眠中，照明条件差。",
+        "启动夜间应急照明，组织人员清点。",
+    ),
+    Condition.SEVERE_COLD: (
+        "气象部门",
+        "现场指挥部",
+        "当前气温零下25摄氏度，并伴有大风。",
+        "优先安排防寒保暖物资和取暖安置场所。",
+    ),
+    Condition.ROAD_CUT: (
+        "交通部门",
+        "现场指挥部",
+        "通往震中乡镇的主要道路因滑坡中断。",
+        "组织抢通道路，安排绕行或空中运输。",
+    ),
+    Condition.POWER_CUT: (
+        "供电公司",
+        "现场指挥部",
+        "震区大面积停电，恢复时间未知。",
+        "启用备用电源，确定抢修优先次序。",
+    ),
+    Condition.NETWORK_CUT: (
+        "通信部门",
+        "现场指挥部",
+        "震区公网通信中断，手机无信号。",
+        "启用卫星电话、短波电台等应急通信手段。",
+    ),
+    Condition.CASUALTIES: (
+        "乡镇政府",
+        "现场指挥部",
+        "初步报告有人员被困和受伤，具体数字不详。",
+        "组织搜救和医疗救治力量，核实伤亡情况。",
+    ),
 }

@@ -1,4 +1,5 @@
 """The exercise feature's own enums (HSEEP's shape), with translatable labels."""
+
 from flask_babel import lazy_gettext as _l
 
 from drillmgr.enums import LabelledEnum

@@ -1,5 +1,6 @@
 """Evaluation: each evaluator's guide per objective (HSEEP's P/S/M/U rating, observations, strengths and areas
 for improvement), and an observation turned into a finding of the drill."""
+
 from collections import Counter
 from typing import Any
 
@@ -29,9 +30,14 @@ MAX_FINDING_SUMMARY = 500
 
 
 def evaluations(drill: Drill) -> list[Evaluation]:
-    return list(db.session.scalars(
-        sa.select(Evaluation).join(Objective, Evaluation.objective_id == Objective.id)
-        .where(Objective.drill_id == drill.id).order_by(Objective.position, Evaluation.id)))
+    return list(
+        db.session.scalars(
+            sa.select(Evaluation)
+            .join(Objective, Evaluation.objective_id == Objective.id)
+            .where(Objective.drill_id == drill.id)
+            .order_by(Objective.position, Evaluation.id)
+        )
+    )
 
 
 def _read_evaluation(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
@@ -49,8 +55,16 @@ def _create(actor: User, objective: Objective, values: dict[str, Any], version: 
 
 
 def _revise(actor: User, evaluation: Evaluation, values: dict[str, Any], version: int | None) -> Evaluation:
-    revise(actor, evaluation, values, version or -1, stale(_("evaluation")), "evaluation.update", EVALUATION_FIELDS,
-           updated_at=utcnow())
+    revise(
+        actor,
+        evaluation,
+        values,
+        version or -1,
+        stale(_("evaluation")),
+        "evaluation.update",
+        EVALUATION_FIELDS,
+        updated_at=utcnow(),
+    )
     return evaluation
 
 
@@ -62,8 +76,9 @@ def save_evaluation(actor: User, objective: Objective, data: dict[str, Any]) -> 
     values, version = _read_evaluation(data)
     if session_of(drill) is None and drill.status != DrillStatus.COMPLETED:
         raise Conflict(_("Objectives are rated once the exercise has started."))
-    evaluation = db.session.scalar(sa.select(Evaluation).where(Evaluation.objective_id == objective.id,
-                                                               Evaluation.evaluator_id == actor.id))
+    evaluation = db.session.scalar(
+        sa.select(Evaluation).where(Evaluation.objective_id == objective.id, Evaluation.evaluator_id == actor.id)
+    )
     if evaluation is None:
         return _create(actor, objective, values, version)
     return _revise(actor, evaluation, values, version)
@@ -84,8 +99,9 @@ def evaluation_to_finding(actor: User, evaluation: Evaluation, data: dict[str, A
     if evaluation.finding_id is not None:
         raise Conflict(_("This observation is already a finding."))
     summary = evaluation.improvements or evaluation.observations or objective.text
-    finding = actions.add_drill_finding(actor, drill_of(objective),
-                                         {"summary": summary[:MAX_FINDING_SUMMARY]} | dict(data))
+    finding = actions.add_drill_finding(
+        actor, drill_of(objective), {"summary": summary[:MAX_FINDING_SUMMARY]} | dict(data)
+    )
     evaluation.finding_id = finding.id
     return finding
 

@@ -1,5 +1,6 @@
 """Participants' feedback: signed links handed out once the exercise has ended, one answer per link and no
 account, summed up for the after-action report."""
+
 import secrets
 import statistics
 from datetime import datetime
@@ -63,8 +64,12 @@ def read_feedback_token(token: str) -> tuple[Drill, str]:
 
 
 def feedback_given(drill: Drill, respondent: str) -> bool:
-    return db.session.scalar(sa.select(Feedback.id).where(Feedback.drill_id == drill.id,
-                                                          Feedback.respondent == respondent)) is not None
+    return (
+        db.session.scalar(
+            sa.select(Feedback.id).where(Feedback.drill_id == drill.id, Feedback.respondent == respondent)
+        )
+        is not None
+    )
 
 
 def submit_feedback(token: str, data: dict[str, Any], now: datetime | None = None) -> Feedback:
@@ -84,7 +89,10 @@ def _mean(values: list[int]) -> float | None:
 
 def feedback_summary(drill: Drill) -> dict[str, Any]:
     rows = list(db.session.scalars(sa.select(Feedback).where(Feedback.drill_id == drill.id).order_by(Feedback.id)))
-    return {"count": len(rows), "overall_mean": _mean([r.overall for r in rows]),
-            "realism_mean": _mean([r.realism for r in rows]),
-            "strengths": [r.strengths for r in rows if r.strengths],
-            "improvements": [r.improvements for r in rows if r.improvements]}
+    return {
+        "count": len(rows),
+        "overall_mean": _mean([r.overall for r in rows]),
+        "realism_mean": _mean([r.realism for r in rows]),
+        "strengths": [r.strengths for r in rows if r.strengths],
+        "improvements": [r.improvements for r in rows if r.improvements],
+    }

@@ -1,18 +1,35 @@
 """The exercise pages' forms: their fields, limits and choices, read into the services' payloads (the services
 check the rest, with the same messages as for the API; CSRF and one-time submission keys come with every form
 the pages render)."""
+
 from typing import Any
 
 from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, Field, HiddenField, RadioField, SelectField, SelectMultipleField, StringField,
-                     TextAreaField)
+from wtforms import (
+    BooleanField,
+    Field,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 
-from drillmgr.api.schema import Integer, field_of
+from drillmgr.api.fields import Integer
+from drillmgr.api.schema import field_of
 from drillmgr.errors import ServiceError
-from drillmgr.exercises.schemas import (EvaluationSchema, FeedbackLinkRequestSchema, FeedbackSchema,
-                                        InjectResponseSchema, InjectSchema, ObjectiveSchema, ObjectiveTemplateSchema)
+from drillmgr.exercises.schemas import (
+    EvaluationSchema,
+    FeedbackLinkRequestSchema,
+    FeedbackSchema,
+    InjectResponseSchema,
+    InjectSchema,
+    ObjectiveSchema,
+    ObjectiveTemplateSchema,
+)
 from drillmgr.forms import schema_choices, schema_length, stale_message
 
 
@@ -42,8 +59,12 @@ class ObjectiveForm(FlaskForm):
     version = HiddenField()
 
     def to_payload(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"text": self.text.data or "", "measure": self.measure.data or "",
-                                "plan": self.plan.data or "", "focus": list(self.focus.data or [])}
+        data: dict[str, Any] = {
+            "text": self.text.data or "",
+            "measure": self.measure.data or "",
+            "plan": self.plan.data or "",
+            "focus": list(self.focus.data or []),
+        }
         template = _optional_id(self.template_id)
         if template:
             data["template_id"] = template
@@ -64,9 +85,14 @@ class InjectForm(FlaskForm):
     objective_id = StringField()
 
     def to_payload(self) -> dict[str, Any]:
-        return {"sender": self.sender.data or "", "recipient": self.recipient.data or "",
-                "message": self.message.data or "", "expected_action": self.expected_action.data or "",
-                "offset_minutes": self.offset_minutes.data or "", "objective_id": _optional_id(self.objective_id)}
+        return {
+            "sender": self.sender.data or "",
+            "recipient": self.recipient.data or "",
+            "message": self.message.data or "",
+            "expected_action": self.expected_action.data or "",
+            "offset_minutes": self.offset_minutes.data or "",
+            "objective_id": _optional_id(self.objective_id),
+        }
 
     def unplanned_payload(self) -> dict[str, Any]:
         """An unplanned inject's: its time is the exercise's clock."""
@@ -82,9 +108,13 @@ class EvaluationForm(FlaskForm):
     version = HiddenField()
 
     def to_payload(self) -> dict[str, Any]:
-        return {"rating": self.rating.data or None, "observations": self.observations.data or "",
-                "strengths": self.strengths.data or "", "improvements": self.improvements.data or "",
-                "version": self.version.data or "0"}
+        return {
+            "rating": self.rating.data or None,
+            "observations": self.observations.data or "",
+            "strengths": self.strengths.data or "",
+            "improvements": self.improvements.data or "",
+            "version": self.version.data or "0",
+        }
 
 
 class FeedbackForm(FlaskForm):
@@ -94,8 +124,12 @@ class FeedbackForm(FlaskForm):
     improvements = TextAreaField(validators=[schema_length(FeedbackSchema, "improvements")])
 
     def to_payload(self) -> dict[str, Any]:
-        return {"overall": self.overall.data or None, "realism": self.realism.data or None,
-                "strengths": self.strengths.data or "", "improvements": self.improvements.data or ""}
+        return {
+            "overall": self.overall.data or None,
+            "realism": self.realism.data or None,
+            "strengths": self.strengths.data or "",
+            "improvements": self.improvements.data or "",
+        }
 
 
 class FeedbackLinksForm(FlaskForm):
@@ -133,12 +167,23 @@ class TemplateForm(FlaskForm):
 
 # What each service field is called on the pages, so that a flashed message says which input it is about.
 FIELD_LABELS = {
-    "text": _l("Objective"), "measure": _l("How it is measured"), "plan": _l("Plan tested"),
-    "focus": _l("Focus link"), "template_id": _l("From a template (optional)"),
-    "offset_minutes": _l("Minutes after start"), "sender": _l("Sent by"), "recipient": _l("Sent to"),
-    "message": _l("Message"), "expected_action": _l("Expected action"), "objective_id": _l("Objective"),
-    "rating": _l("Rating"), "observations": _l("Observations"), "strengths": _l("Strengths"),
-    "improvements": _l("Areas for improvement"), "count": _l("How many links"), "decision": _l("Your decision"),
+    "text": _l("Objective"),
+    "measure": _l("How it is measured"),
+    "plan": _l("Plan tested"),
+    "focus": _l("Focus link"),
+    "template_id": _l("From a template (optional)"),
+    "offset_minutes": _l("Minutes after start"),
+    "sender": _l("Sent by"),
+    "recipient": _l("Sent to"),
+    "message": _l("Message"),
+    "expected_action": _l("Expected action"),
+    "objective_id": _l("Objective"),
+    "rating": _l("Rating"),
+    "observations": _l("Observations"),
+    "strengths": _l("Strengths"),
+    "improvements": _l("Areas for improvement"),
+    "count": _l("How many links"),
+    "decision": _l("Your decision"),
 }
 
 
@@ -171,8 +216,13 @@ def validated(form: FlaskForm) -> bool:
 
 
 # The resources whose limits the pages' inputs state (maxlength, min, max), each as its schema declares it.
-LIMITED = {"objective": ObjectiveSchema, "template": ObjectiveTemplateSchema, "inject": InjectSchema,
-           "feedback": FeedbackSchema, "links": FeedbackLinkRequestSchema}
+LIMITED = {
+    "objective": ObjectiveSchema,
+    "template": ObjectiveTemplateSchema,
+    "inject": InjectSchema,
+    "feedback": FeedbackSchema,
+    "links": FeedbackLinkRequestSchema,
+}
 
 
 def exercise_limit(resource: str, name: str, bound: str = "max_length") -> int:

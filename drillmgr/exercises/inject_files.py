@@ -1,5 +1,6 @@
 """The map or photo an inject carries to the players. It is no drill file (the drill's file list never shows
 it): until the release only the design's insiders may fetch it."""
+
 from typing import IO
 
 import sqlalchemy as sa

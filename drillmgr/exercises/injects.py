@@ -1,5 +1,6 @@
 """The MSEL (master scenario events list): the injects the controller releases to the players, each at its
 minutes after the start, with the action expected of them and the objective it tests."""
+
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,8 +29,13 @@ INJECT_FIELDS = ("number", "offset_minutes", "sender", "recipient", "message", "
 
 
 def injects(drill: Drill) -> list[Inject]:
-    return list(db.session.scalars(sa.select(Inject).where(Inject.drill_id == drill.id)
-                                   .order_by(Inject.offset_minutes, Inject.number, Inject.id)))
+    return list(
+        db.session.scalars(
+            sa.select(Inject)
+            .where(Inject.drill_id == drill.id)
+            .order_by(Inject.offset_minutes, Inject.number, Inject.id)
+        )
+    )
 
 
 def get_inject(actor: User, inject_id: int) -> Inject:
@@ -73,8 +79,11 @@ def next_number(drill: Drill) -> int:
 
 def require_room(drill: Drill, more: int = 1, replacing: bool = False) -> None:
     """An MSEL holds at most MAX_INJECTS injects: `more` added to those there (`replacing`: instead of them)."""
-    count = 0 if replacing else db.session.scalar(
-        sa.select(sa.func.count()).select_from(Inject).where(Inject.drill_id == drill.id))
+    count = (
+        0
+        if replacing
+        else db.session.scalar(sa.select(sa.func.count()).select_from(Inject).where(Inject.drill_id == drill.id))
+    )
     if (count or 0) + more > MAX_INJECTS:
         raise ValidationError(_("An MSEL has at most %(n)d injects.", n=MAX_INJECTS))
 
@@ -101,8 +110,16 @@ def update_inject(actor: User, inject: Inject, data: dict[str, Any]) -> Inject:
     p, values = read_inject(drill, data, partial=True)
     p.check()
     require_unreleased(inject)
-    revise(actor, inject, values, values.pop("version", None), stale(_("inject")), "inject.update", INJECT_FIELDS,
-           updated_at=utcnow())
+    revise(
+        actor,
+        inject,
+        values,
+        values.pop("version", None),
+        stale(_("inject")),
+        "inject.update",
+        INJECT_FIELDS,
+        updated_at=utcnow(),
+    )
     return inject
 
 
@@ -119,8 +136,14 @@ def _scenario_lines(drill: Drill) -> list[tuple[str, str, str, str]]:
     """The earthquake itself, then one line per condition of the drill (night, severe cold, outages...)."""
     magnitude = f"{drill.magnitude}" if drill.magnitude is not None else "6.0"
     place = drill.location or drill.region.name
-    lines = [("地震台网", "现场指挥部", f"{place}附近发生{magnitude}级地震，震源深度10公里，震感强烈。",
-              "启动应急响应，开设现场指挥部，组织灾情收集。")]
+    lines = [
+        (
+            "地震台网",
+            "现场指挥部",
+            f"{place}附近发生{magnitude}级地震，震源深度10公里，震感强烈。",
+            "启动应急响应，开设现场指挥部，组织灾情收集。",
+        )
+    ]
     conditions = drill.conditions or []
     lines.extend(CONDITION_INJECTS[condition] for condition in Condition if condition.value in conditions)
     return lines
@@ -134,9 +157,18 @@ def seed_from_scenario(actor: User, drill: Drill) -> list[Inject]:
     lines = _scenario_lines(drill)
     require_room(drill, len(lines))
     number = next_number(drill)
-    made = [Inject(drill_id=drill.id, number=number + i, offset_minutes=SEED_SPACING_MINUTES * i, sender=sender,
-                   recipient=recipient, message=message, expected_action=expected)
-            for i, (sender, recipient, message, expected) in enumerate(lines)]
+    made = [
+        Inject(
+            drill_id=drill.id,
+            number=number + i,
+            offset_minutes=SEED_SPACING_MINUTES * i,
+            sender=sender,
+            recipient=recipient,
+            message=message,
+            expected_action=expected,
+        )
+        for i, (sender, recipient, message, expected) in enumerate(lines)
+    ]
     db.session.add_all(made)
     db.session.flush()
     audit.record(actor, "inject.seed", "drill", drill.id, None, {"injects": [i.id for i in made]})

@@ -1,6 +1,7 @@
 """Exercise design and conduct (HSEEP's shape): objectives tied to focus links and plans, the master scenario
 events list (MSEL) of injects, the live session that reveals and runs it, players' responses, evaluations per
 objective (P/S/M/U), and participants' feedback."""
+
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,8 @@ class Inject(Model):
     message: Mapped[str] = mapped_column(sa.Text)
     expected_action: Mapped[str] = mapped_column(sa.Text, default="")
     objective_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("exercise_objectives.id", ondelete="SET NULL"), index=True)
+        sa.ForeignKey("exercise_objectives.id", ondelete="SET NULL"), index=True
+    )
     # A map or photo sent with the message: served only as the inject is (get_inject), never as a drill file.
     attachment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("attachments.id", ondelete="SET NULL"))
     unplanned: Mapped[bool] = mapped_column(default=False)
@@ -124,8 +126,7 @@ class Evaluation(Model):
     __tablename__ = "exercise_evaluations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    objective_id: Mapped[int] = mapped_column(sa.ForeignKey("exercise_objectives.id", ondelete="CASCADE"),
-                                              index=True)
+    objective_id: Mapped[int] = mapped_column(sa.ForeignKey("exercise_objectives.id", ondelete="CASCADE"), index=True)
     evaluator_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     rating: Mapped[Rating] = mapped_column(str_enum(Rating, length=1))
     observations: Mapped[str] = mapped_column(sa.Text, default="")

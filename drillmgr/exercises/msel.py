@@ -1,4 +1,5 @@
 """The MSEL as an Excel workbook: exported for editing offline, imported back (all rows or none)."""
+
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -25,18 +26,26 @@ TEXT_COLUMNS = ("sender", "recipient", "message", "expected_action")
 
 
 def _msel_headers() -> dict[str, str]:
-    return {"number": _("No."), "offset_minutes": _("Minutes after start"), "sender": _("Sent by"),
-            "recipient": _("Sent to"), "message": _("Message"), "expected_action": _("Expected action"),
-            "objective": _("Objective no.")}
+    return {
+        "number": _("No."),
+        "offset_minutes": _("Minutes after start"),
+        "sender": _("Sent by"),
+        "recipient": _("Sent to"),
+        "message": _("Message"),
+        "expected_action": _("Expected action"),
+        "objective": _("Objective no."),
+    }
 
 
 # Header cells read in either language, so that a sheet exported in one language imports in the other.
 _HEADER_ALIASES = {
     "number": {"no.", "number", "序号"},
     "offset_minutes": {"minutes after start", "offset", "时间（分钟）", "开始后分钟"},
-    "sender": {"from", "sent by", "发出方"}, "recipient": {"to", "sent to", "接收方"},
+    "sender": {"from", "sent by", "发出方"},
+    "recipient": {"to", "sent to", "接收方"},
     "message": {"message", "信息", "情景信息"},
-    "expected_action": {"expected action", "预期行动"}, "objective": {"objective no.", "objective", "检验目标"},
+    "expected_action": {"expected action", "预期行动"},
+    "objective": {"objective no.", "objective", "检验目标"},
 }
 
 
@@ -49,8 +58,17 @@ def msel_xlsx(drill: Drill) -> bytes:
     sheet.title = "MSEL"
     sheet.append(list(_msel_headers().values()))
     for inject in injects(drill):
-        sheet.append([inject.number, inject.offset_minutes, inject.sender, inject.recipient, inject.message,
-                      inject.expected_action, positions.get(inject.objective_id or 0)])
+        sheet.append(
+            [
+                inject.number,
+                inject.offset_minutes,
+                inject.sender,
+                inject.recipient,
+                inject.message,
+                inject.expected_action,
+                positions.get(inject.objective_id or 0),
+            ]
+        )
     for column, width in zip("ABCDEFG", COLUMN_WIDTHS, strict=True):
         sheet.column_dimensions[column].width = width
     out = io.BytesIO()
@@ -102,8 +120,13 @@ def _columns(header: Sequence[Any]) -> list[str | None]:
     columns = [_header_field(cell) for cell in header]
     if "message" not in columns or "offset_minutes" not in columns:
         headers = _msel_headers()
-        raise _file_error(_("The first row must name the columns, at least “%(a)s” and “%(b)s”.",
-                            a=headers["offset_minutes"], b=headers["message"]))
+        raise _file_error(
+            _(
+                "The first row must name the columns, at least “%(a)s” and “%(b)s”.",
+                a=headers["offset_minutes"],
+                b=headers["message"],
+            )
+        )
     return columns
 
 

@@ -1,5 +1,6 @@
 """The objective templates: typical, measurable objectives per focus link that admins keep, offered when an
 organiser adds an objective."""
+
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,8 +30,9 @@ def ensure_default_templates() -> int:
             db.session.add(ObjectiveTemplate(focus=focus, text=line, position=position))
             created += 1
     db.session.flush()
-    audit.record(access.SYSTEM, "objective_template.defaults", "objective_template", "defaults", None,
-                 {"created": created})
+    audit.record(
+        access.SYSTEM, "objective_template.defaults", "objective_template", "defaults", None, {"created": created}
+    )
     return created
 
 
@@ -64,6 +66,13 @@ def create_template(actor: User, data: dict[str, Any]) -> ObjectiveTemplate:
 def update_template(actor: User, template: ObjectiveTemplate, data: dict[str, Any]) -> ObjectiveTemplate:
     require_template_editor(actor)
     values = ObjectiveTemplateSchema().load(data, partial=True)
-    revise(actor, template, values, values.pop("version", None), stale(_("template")), "objective_template.update",
-           TEMPLATE_FIELDS)
+    revise(
+        actor,
+        template,
+        values,
+        values.pop("version", None),
+        stale(_("template")),
+        "objective_template.update",
+        TEMPLATE_FIELDS,
+    )
     return template

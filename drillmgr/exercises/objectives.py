@@ -1,4 +1,5 @@
 """The exercise's objectives: what it tests, tied to focus links and to the plan (预案) it tests."""
+
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,8 +24,11 @@ OBJECTIVE_FIELDS = ("text", "measure", "focus", "plan")
 
 
 def objectives(drill: Drill) -> list[Objective]:
-    return list(db.session.scalars(sa.select(Objective).where(Objective.drill_id == drill.id)
-                                   .order_by(Objective.position, Objective.id)))
+    return list(
+        db.session.scalars(
+            sa.select(Objective).where(Objective.drill_id == drill.id).order_by(Objective.position, Objective.id)
+        )
+    )
 
 
 def get_objective(actor: User, objective_id: int) -> Objective:
@@ -88,8 +92,16 @@ def update_objective(actor: User, objective: Objective, data: dict[str, Any]) ->
     require_design(actor, drill_of(objective))
     p, values = _read_objective(data, partial=True)
     p.check()
-    revise(actor, objective, values, values.pop("version", None), stale(_("objective")), "objective.update",
-           OBJECTIVE_FIELDS, updated_at=utcnow())
+    revise(
+        actor,
+        objective,
+        values,
+        values.pop("version", None),
+        stale(_("objective")),
+        "objective.update",
+        OBJECTIVE_FIELDS,
+        updated_at=utcnow(),
+    )
     return objective
 
 

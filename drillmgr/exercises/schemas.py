@@ -1,11 +1,12 @@
 """The exercise's resources, each declared once: what the API and the services read, what the API answers and
 what the OpenAPI document says of them; the pages' forms take their limits and choices from here."""
+
 from typing import Any
 
 import marshmallow as ma
 
-from drillmgr.api.schema import (Boolean, DateTime, Decimal, EnumList, EnumValue, Integer, List, Nested, Schema, Text,
-                                 Version)
+from drillmgr.api.fields import Boolean, DateTime, Decimal, EnumList, EnumValue, Integer, List, Nested, Text, Version
+from drillmgr.api.schema import Schema
 from drillmgr.enums import Focus
 from drillmgr.exercises.enums import Rating, SessionStatus
 
@@ -43,8 +44,10 @@ class ObjectiveTemplateListSchema(Schema):
 
 class ObjectiveSchema(Schema):
     class Meta:
-        description = ("`template_id` fills the text and focus link from an objective template when they are left "
-                       "out. Only the drill's organisers; at most 50 objectives.")
+        description = (
+            "`template_id` fills the text and focus link from an objective template when they are left "
+            "out. Only the drill's organisers; at most 50 objectives."
+        )
 
     id = Integer(dump_only=True)
     drill_id = Integer(dump_only=True)
@@ -102,8 +105,9 @@ class InjectSchema(Schema):
     objective_id = Integer(minimum=1, allow_none=True)
     unplanned = Boolean(dump_only=True)
     released_at = DateTime(dump_only=True, allow_none=True)
-    attachment = Nested(InjectFileSchema, dump_only=True, allow_none=True,
-                        metadata={"description": "a map or photo: GET …/attachment"})
+    attachment = Nested(
+        InjectFileSchema, dump_only=True, allow_none=True, metadata={"description": "a map or photo: GET …/attachment"}
+    )
     responses = List(Nested(InjectResponseSchema), dump_only=True)
     version = Version()
 
@@ -137,8 +141,9 @@ class SessionSchema(Schema):
     ended_at = DateTime(dump_only=True, allow_none=True)
     elapsed_seconds = Integer(dump_only=True)
     tick = Integer(dump_only=True, metadata={"description": "raised by every change players see; poll it"})
-    run_blind = Boolean(dump_only=True,
-                        metadata={"description": "a double-blind drill revealed by the console at its start"})
+    run_blind = Boolean(
+        dump_only=True, metadata={"description": "a double-blind drill revealed by the console at its start"}
+    )
     version = Integer(dump_only=True)
 
 
@@ -257,8 +262,12 @@ class AfterActionSchema(Schema):
     objectives = List(Nested(ObjectiveResultSchema))
     timeline = List(Nested(TimelineRowSchema))
     feedback = Nested(FeedbackSummarySchema)
-    focus_coverage = List(Nested(CoverageSchema), metadata={
-        "description": "each focus link of the drill: planned (an objective names it) and exercised (such an "
-                       "objective was answered or rated)"})
+    focus_coverage = List(
+        Nested(CoverageSchema),
+        metadata={
+            "description": "each focus link of the drill: planned (an objective names it) and exercised (such an "
+            "objective was answered or rated)"
+        },
+    )
     improvement_plan = List(Nested(PlanRowSchema))
     draft = Nested(DraftSchema, metadata={"description": "review texts drafted from the above"})

@@ -1,5 +1,6 @@
 """The live session of an exercise: started by the console (which reveals a double-blind drill to its players
 at that moment, never before), paused, resumed and ended, and the clock its injects run by."""
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,8 +75,16 @@ def start_session(actor: User, drill: Drill, now: datetime | None = None) -> Exe
     revealed = access.is_secret(drill, now)
     if drill.starts_at > now:
         _start_drill_now(drill, now)
-    session = ExerciseSession(drill_id=drill.id, status=SessionStatus.RUNNING, started_at=now,
-                              started_by_id=actor.id, revealed_by_console=revealed, paused_seconds=0, tick=1, version=1)
+    session = ExerciseSession(
+        drill_id=drill.id,
+        status=SessionStatus.RUNNING,
+        started_at=now,
+        started_by_id=actor.id,
+        revealed_by_console=revealed,
+        paused_seconds=0,
+        tick=1,
+        version=1,
+    )
     add_once(session, _("The exercise has already been started."))
     audit.record(actor, "exercise.start", "drill", drill.id, None, {"started_at": now, "revealed_by_console": revealed})
     _tell_players(drill)
@@ -88,16 +97,23 @@ def _tell_players(drill: Drill) -> None:
     org_ids = [org.id for org in drill.participants]
     if not org_ids:
         return
-    players = db.session.scalars(sa.select(User).where(User.active.is_(True), User.role == Role.ORG_STAFF,
-                                                      User.org_id.in_(org_ids)))
+    players = db.session.scalars(
+        sa.select(User).where(User.active.is_(True), User.role == Role.ORG_STAFF, User.org_id.in_(org_ids))
+    )
     link = notifications.link_to("exercises.play", drill_id=drill.id)
     messages = []
     for user in players:
         with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-            messages.append(notifications.Message(
-                user, "exercise_started", _("The exercise “%(title)s” has begun", title=drill.title),
-                _("Open the players' screen to receive the exercise's messages and answer them."), link,
-                f"exercise_started:{drill.id}:{user.id}"))
+            messages.append(
+                notifications.Message(
+                    user,
+                    "exercise_started",
+                    _("The exercise “%(title)s” has begun", title=drill.title),
+                    _("Open the players' screen to receive the exercise's messages and answer them."),
+                    link,
+                    f"exercise_started:{drill.id}:{user.id}",
+                )
+            )
     notifications.notify_many(messages)
 
 
@@ -113,8 +129,15 @@ def _step_values(session: ExerciseSession, to: SessionStatus, now: datetime) -> 
     return values
 
 
-def _step(actor: User, drill: Drill, data: dict[str, Any] | None, allowed: tuple[SessionStatus, ...],
-          to: SessionStatus, action: str, now: datetime | None = None) -> ExerciseSession:
+def _step(
+    actor: User,
+    drill: Drill,
+    data: dict[str, Any] | None,
+    allowed: tuple[SessionStatus, ...],
+    to: SessionStatus,
+    action: str,
+    now: datetime | None = None,
+) -> ExerciseSession:
     require_controller(actor, drill)
     version = SessionStepSchema().load(data or {}).get("version")
     now = now or utcnow()
@@ -129,20 +152,24 @@ def _step(actor: User, drill: Drill, data: dict[str, Any] | None, allowed: tuple
     return session
 
 
-def pause_session(actor: User, drill: Drill, data: dict[str, Any] | None = None,
-                  now: datetime | None = None) -> ExerciseSession:
+def pause_session(
+    actor: User, drill: Drill, data: dict[str, Any] | None = None, now: datetime | None = None
+) -> ExerciseSession:
     return _step(actor, drill, data, (SessionStatus.RUNNING,), SessionStatus.PAUSED, "exercise.pause", now)
 
 
-def resume_session(actor: User, drill: Drill, data: dict[str, Any] | None = None,
-                   now: datetime | None = None) -> ExerciseSession:
+def resume_session(
+    actor: User, drill: Drill, data: dict[str, Any] | None = None, now: datetime | None = None
+) -> ExerciseSession:
     return _step(actor, drill, data, (SessionStatus.PAUSED,), SessionStatus.RUNNING, "exercise.resume", now)
 
 
-def end_session(actor: User, drill: Drill, data: dict[str, Any] | None = None,
-                now: datetime | None = None) -> ExerciseSession:
-    return _step(actor, drill, data, (SessionStatus.RUNNING, SessionStatus.PAUSED), SessionStatus.ENDED,
-                 "exercise.end", now)
+def end_session(
+    actor: User, drill: Drill, data: dict[str, Any] | None = None, now: datetime | None = None
+) -> ExerciseSession:
+    return _step(
+        actor, drill, data, (SessionStatus.RUNNING, SessionStatus.PAUSED), SessionStatus.ENDED, "exercise.end", now
+    )
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Exercise pages: design (objectives, MSEL), the controller's console, the players' screen, evaluation, the
 after-action report, the public feedback form and the admins' objective templates."""
+
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -8,14 +9,33 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from drillmgr.access import services as access
 from drillmgr.enums import Focus
 from drillmgr.errors import ServiceError
-from drillmgr.exercises import (aar, conduct, evaluations, inject_files, injects, msel, objective_templates, objectives,
-                                sessions)
+from drillmgr.exercises import (
+    aar,
+    conduct,
+    evaluations,
+    inject_files,
+    injects,
+    msel,
+    objective_templates,
+    objectives,
+    sessions,
+)
 from drillmgr.exercises import feedback as participant_feedback
 from drillmgr.exercises.downloads import inject_file_response, msel_file_response, report_file_response
 from drillmgr.exercises.enums import Rating, SessionStatus
-from drillmgr.exercises.forms import (EvaluationForm, FeedbackForm, FeedbackLinksForm, InjectForm, ObjectiveForm,
-                                      ResponseForm, SessionStepForm, TemplateForm, exercise_limit, flash_errors,
-                                      validated)
+from drillmgr.exercises.forms import (
+    EvaluationForm,
+    FeedbackForm,
+    FeedbackLinksForm,
+    InjectForm,
+    ObjectiveForm,
+    ResponseForm,
+    SessionStepForm,
+    TemplateForm,
+    exercise_limit,
+    flash_errors,
+    validated,
+)
 from drillmgr.exercises.schemas import InjectResponseSchema, InjectSchema
 from drillmgr.web import or_404
 
@@ -61,25 +81,36 @@ def exercise_helpers():
         live = access.can_view_live_exercise(current_user, drill, session)
         if not (design or (live and session is not None)):
             return None
-        return {"design": design, "controller": access.can_design_exercise(current_user, drill),
-                "session": session, "objectives": len(objectives.objectives(drill)) if design else 0,
-                "injects": len(injects.injects(drill)) if design else 0,
-                "evaluator": access.can_evaluate_exercise(current_user, drill),
-                "coverage": aar.focus_coverage(drill) if design else []}
+        return {
+            "design": design,
+            "controller": access.can_design_exercise(current_user, drill),
+            "session": session,
+            "objectives": len(objectives.objectives(drill)) if design else 0,
+            "injects": len(injects.injects(drill)) if design else 0,
+            "evaluator": access.can_evaluate_exercise(current_user, drill),
+            "coverage": aar.focus_coverage(drill) if design else [],
+        }
 
     return {"exercise_panel": exercise_panel, "exercise_limit": exercise_limit, "SessionStatus": SessionStatus}
 
 
 # --- design ------------------------------------------------------------------------------------------
 
+
 @bp.get("/drills/<int:drill_id>")
 @login_required
 def design(drill_id: int):
     drill = _design_drill(drill_id)
     return render_template(
-        "exercises/design.html", drill=drill, objectives=objectives.objectives(drill), injects=injects.injects(drill),
-        session=sessions.session_of(drill), templates=objective_templates.templates(), focus_choices=Focus,
-        may_design=access.can_design_exercise(current_user, drill))
+        "exercises/design.html",
+        drill=drill,
+        objectives=objectives.objectives(drill),
+        injects=injects.injects(drill),
+        session=sessions.session_of(drill),
+        templates=objective_templates.templates(),
+        focus_choices=Focus,
+        may_design=access.can_design_exercise(current_user, drill),
+    )
 
 
 @bp.post("/drills/<int:drill_id>/objectives")
@@ -98,8 +129,13 @@ def update_objective(objective_id: int):
     objective = or_404(objectives.get_objective, current_user, objective_id)
     form = ObjectiveForm()
     if validated(form):
-        _attempt(objectives.update_objective, current_user, objective, form.versioned_payload(),
-                 success=_("Objective saved."))
+        _attempt(
+            objectives.update_objective,
+            current_user,
+            objective,
+            form.versioned_payload(),
+            success=_("Objective saved."),
+        )
     return _back_to_design(objective.drill_id, "objectives")
 
 
@@ -139,8 +175,14 @@ def attach(inject_id: int):
     if upload is None or not upload.filename:
         flash(_("Choose a map or photo."), "danger")
     else:
-        _attempt(inject_files.attach_file, current_user, inject, upload.stream, upload.filename,
-                 success=_("Map or photo attached."))
+        _attempt(
+            inject_files.attach_file,
+            current_user,
+            inject,
+            upload.stream,
+            upload.filename,
+            success=_("Map or photo attached."),
+        )
     return _back_to_design(inject.drill_id, "msel")
 
 
@@ -179,6 +221,7 @@ def import_msel(drill_id: int):
 
 
 # --- the live console and the players' screen ---------------------------------------------------------
+
 
 def _json_error(error: ServiceError):
     return jsonify({"status": error.status, "detail": error.detail, "errors": error.errors}), error.status
@@ -267,8 +310,13 @@ def unplanned(drill_id: int):
     drill = _design_drill(drill_id)
     form = InjectForm()
     if validated(form):
-        _attempt(conduct.add_unplanned, current_user, drill, form.unplanned_payload(),
-                 success=_("Unplanned inject released."))
+        _attempt(
+            conduct.add_unplanned,
+            current_user,
+            drill,
+            form.unplanned_payload(),
+            success=_("Unplanned inject released."),
+        )
     return redirect(url_for("exercises.console", drill_id=drill.id), 303)
 
 
@@ -285,6 +333,7 @@ def respond(inject_id: int):
 
 # --- evaluation ------------------------------------------------------------------------------------------
 
+
 @bp.route("/drills/<int:drill_id>/evaluate", methods=["GET", "POST"])
 @login_required
 def evaluate(drill_id: int):
@@ -298,26 +347,40 @@ def evaluate(drill_id: int):
         if objective.drill_id != drill.id:
             abort(404)
         if validated(form):
-            _attempt(evaluations.save_evaluation, current_user, objective, form.to_payload(),
-                     success=_("Evaluation saved."))
+            _attempt(
+                evaluations.save_evaluation, current_user, objective, form.to_payload(), success=_("Evaluation saved.")
+            )
         return redirect(url_for("exercises.evaluate", drill_id=drill.id) + f"#objective-{objective.id}", 303)
     mine = {e.objective_id: e for e in evaluations.evaluations(drill) if e.evaluator_id == current_user.id}
     timeline: dict[int | None, list] = {}
     for row in aar.after_action(current_user, drill).timeline:
         timeline.setdefault(row.inject.objective_id, []).append(row)
-    return render_template("exercises/evaluate.html", drill=drill, objectives=objectives.objectives(drill), mine=mine,
-                           ratings=Rating, session=sessions.session_of(drill), timeline=timeline)
+    return render_template(
+        "exercises/evaluate.html",
+        drill=drill,
+        objectives=objectives.objectives(drill),
+        mine=mine,
+        ratings=Rating,
+        session=sessions.session_of(drill),
+        timeline=timeline,
+    )
 
 
 # --- report and feedback ----------------------------------------------------------------------------------
+
 
 @bp.get("/drills/<int:drill_id>/report")
 @login_required
 def report(drill_id: int):
     drill = _design_drill(drill_id)
     result = aar.after_action(current_user, drill)
-    return render_template("exercises/report.html", drill=drill, report=result, draft=aar.review_draft(result),
-                           may_design=access.can_design_exercise(current_user, drill))
+    return render_template(
+        "exercises/report.html",
+        drill=drill,
+        report=result,
+        draft=aar.review_draft(result),
+        may_design=access.can_design_exercise(current_user, drill),
+    )
 
 
 @bp.get("/drills/<int:drill_id>/report.docx")
@@ -331,8 +394,12 @@ def report_docx(drill_id: int):
 @login_required
 def fill_review(drill_id: int):
     drill = _design_drill(drill_id)
-    if _attempt(aar.fill_review, current_user, drill,
-                success=_("The draft was written into the after-action review; edit it and file it there.")):
+    if _attempt(
+        aar.fill_review,
+        current_user,
+        drill,
+        success=_("The draft was written into the after-action review; edit it and file it there."),
+    ):
         return redirect(url_for("drills.detail", drill_id=drill.id) + "#review", 303)
     return redirect(url_for("exercises.report", drill_id=drill.id), 303)
 
@@ -374,14 +441,20 @@ def feedback(token: str):
 
 # --- objective templates (admins) -------------------------------------------------------------------------
 
+
 def _save_template(form: TemplateForm) -> None:
     if not validated(form):
         return
     template_id = form.template_id.data or ""
     if template_id.isdigit() and int(template_id):
         template = or_404(objective_templates.get_template, int(template_id))
-        _attempt(objective_templates.update_template, current_user, template,
-                 form.to_payload() | {"version": form.version.data or ""}, success=_("Template saved."))
+        _attempt(
+            objective_templates.update_template,
+            current_user,
+            template,
+            form.to_payload() | {"version": form.version.data or ""},
+            success=_("Template saved."),
+        )
     else:
         _attempt(objective_templates.create_template, current_user, form.to_payload(), success=_("Template added."))
 
@@ -394,5 +467,9 @@ def templates():
             abort(403)
         _save_template(TemplateForm())
         return redirect(url_for("exercises.templates"), 303)
-    return render_template("exercises/templates.html", templates=objective_templates.templates(active_only=False),
-                           focus_choices=Focus, may_edit=access.can_edit_objective_templates(current_user))
+    return render_template(
+        "exercises/templates.html",
+        templates=objective_templates.templates(active_only=False),
+        focus_choices=Focus,
+        may_edit=access.can_edit_objective_templates(current_user),
+    )

@@ -1,5 +1,6 @@
 """Findings and their corrective actions (整改措施), followed until someone other than the owner verifies
 them (动态销号)."""
+
 from datetime import date
 from typing import Any
 
@@ -46,16 +47,25 @@ def _read_finding(data: object, partial: bool) -> tuple[Reading, dict[str, Any],
 
 def owner_choices(finding: Finding) -> list[User]:
     """The users who may own this finding's corrective action (for the owner pick list)."""
-    return list(db.session.scalars(
-        sa.select(User).where(access.finding_owner_clause(finding))
-        .order_by(User.role, User.display_name, User.username)))
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .where(access.finding_owner_clause(finding))
+            .order_by(User.role, User.display_name, User.username)
+        )
+    )
 
 
 def _check_owner(p: Reading, finding: Finding, owner_id: int) -> None:
     allowed = db.session.scalar(sa.select(User.id).where(User.id == owner_id, access.finding_owner_clause(finding)))
     if allowed is None:
-        p.error(ACTION_PREFIX + "owner", _("This user cannot own the corrective action: choose staff of the "
-                                           "units concerned, an evaluator, or a coordinator of the region."))
+        p.error(
+            ACTION_PREFIX + "owner",
+            _(
+                "This user cannot own the corrective action: choose staff of the "
+                "units concerned, an evaluator, or a coordinator of the region."
+            ),
+        )
 
 
 def _check_dates(p: Reading, found_on: date | None, due_on: date | None, created_on: date | None = None) -> None:
@@ -64,11 +74,15 @@ def _check_dates(p: Reading, found_on: date | None, due_on: date | None, created
     if found_on is not None and found_on > local_today():
         p.error("found_on", _("A finding cannot be dated in the future."))
     if found_on is not None and due_on is not None and due_on < found_on:
-        p.error(ACTION_PREFIX + "due_on", _("The due date cannot be before the finding's date (%(date)s).",
-                                            date=found_on.isoformat()))
+        p.error(
+            ACTION_PREFIX + "due_on",
+            _("The due date cannot be before the finding's date (%(date)s).", date=found_on.isoformat()),
+        )
     elif created_on is not None and due_on is not None and due_on < created_on:
-        p.error(ACTION_PREFIX + "due_on", _("A corrective action cannot be due before it was created (%(date)s).",
-                                            date=created_on.isoformat()))
+        p.error(
+            ACTION_PREFIX + "due_on",
+            _("A corrective action cannot be due before it was created (%(date)s).", date=created_on.isoformat()),
+        )
 
 
 def _finding_snapshot(finding: Finding) -> dict[str, Any]:
@@ -81,9 +95,17 @@ def _require_drill_not_filed(drill_id: int) -> None:
     require_not_filed(drill)
 
 
-def create_finding(actor: User, data: dict[str, Any], *, region_code: str, org_id: int | None = None,
-                   drill_id: int | None = None, checklist_run_id: int | None = None,
-                   found_on: date | None = None, today: date | None = None) -> Finding:
+def create_finding(
+    actor: User,
+    data: dict[str, Any],
+    *,
+    region_code: str,
+    org_id: int | None = None,
+    drill_id: int | None = None,
+    checklist_run_id: int | None = None,
+    found_on: date | None = None,
+    today: date | None = None,
+) -> Finding:
     """Records a finding from a drill or a checklist run, with its corrective action (status open).
 
     The caller has already checked that `actor` may record findings for this source; the scope
@@ -92,12 +114,20 @@ def create_finding(actor: User, data: dict[str, Any], *, region_code: str, org_i
         _require_drill_not_filed(drill_id)
     p, values, action_values = _read_finding(data, partial=False)
     values.pop("version", None)
-    finding = Finding(drill_id=drill_id, checklist_run_id=checklist_run_id, region_code=region_code,
-                      org_id=org_id, created_by_id=actor.id, version=1)
+    finding = Finding(
+        drill_id=drill_id,
+        checklist_run_id=checklist_run_id,
+        region_code=region_code,
+        org_id=org_id,
+        created_by_id=actor.id,
+        version=1,
+    )
     finding.found_on = values.pop("found_on", None) or found_on or local_today()
     if action_values.get("status", ActionStatus.OPEN) != ActionStatus.OPEN:
-        p.error(ACTION_PREFIX + "status", _("A new corrective action starts as “%(status)s”.",
-                                            status=ActionStatus.OPEN.label))
+        p.error(
+            ACTION_PREFIX + "status",
+            _("A new corrective action starts as “%(status)s”.", status=ActionStatus.OPEN.label),
+        )
     if "owner_id" in action_values:
         _check_owner(p, finding, action_values["owner_id"])
     _check_dates(p, finding.found_on, action_values.get("due_on"), today or local_today())
@@ -105,8 +135,11 @@ def create_finding(actor: User, data: dict[str, Any], *, region_code: str, org_i
     for name, value in values.items():
         setattr(finding, name, value)
     finding.corrective_action = CorrectiveAction(
-        description=action_values["description"], owner_id=action_values["owner_id"],
-        due_on=action_values["due_on"], status=ActionStatus.OPEN)
+        description=action_values["description"],
+        owner_id=action_values["owner_id"],
+        due_on=action_values["due_on"],
+        status=ActionStatus.OPEN,
+    )
     db.session.add(finding)
     db.session.flush()
     audit.record(actor, "finding.create", "finding", finding.id, None, _finding_snapshot(finding))
@@ -117,34 +150,53 @@ def create_finding(actor: User, data: dict[str, Any], *, region_code: str, org_i
 def add_drill_finding(actor: User, drill: Drill, data: dict[str, Any]) -> Finding:
     access.require(access.can_edit_drill(actor, drill), _("Only the drill's organiser can record its findings."))
     require_completed(drill)
-    return create_finding(actor, data, region_code=drill.region_code, org_id=drill.organizer_org_id,
-                          drill_id=drill.id, found_on=min(to_local(drill.ends_at).date(), local_today()))
+    return create_finding(
+        actor,
+        data,
+        region_code=drill.region_code,
+        org_id=drill.organizer_org_id,
+        drill_id=drill.id,
+        found_on=min(to_local(drill.ends_at).date(), local_today()),
+    )
 
 
 def next_statuses(status: ActionStatus) -> list[ActionStatus]:
     return [to for (frm, to) in TRANSITIONS if frm == status]
 
 
-def _transition(actor: User, finding: Finding, to: ActionStatus, reason: str) -> tuple[str, dict[str, Any],
-                                                                                         dict[str, Any]]:
+def _transition(
+    actor: User, finding: Finding, to: ActionStatus, reason: str
+) -> tuple[str, dict[str, Any], dict[str, Any]]:
     action = finding.corrective_action
     step = TRANSITIONS.get((action.status, to))
     if step is None:
         allowed = "、".join(f"“{s.label}”" for s in next_statuses(action.status)) or _("none")
-        raise Conflict(_("A corrective action cannot go from “%(frm)s” to “%(to)s”. Possible next steps: %(next)s.",
-                         frm=action.status.label, to=to.label, next=allowed))
+        raise Conflict(
+            _(
+                "A corrective action cannot go from “%(frm)s” to “%(to)s”. Possible next steps: %(next)s.",
+                frm=action.status.label,
+                to=to.label,
+                next=allowed,
+            )
+        )
     who, name = step
     if who == OWNER:
-        access.require(access.can_work_on_action(actor, action),
-                       _("Only the owner of this corrective action can move it to “%(to)s”.", to=to.label))
+        access.require(
+            access.can_work_on_action(actor, action),
+            _("Only the owner of this corrective action can move it to “%(to)s”.", to=to.label),
+        )
     else:
         if actor.id == action.owner_id:
             access.deny(_("The owner cannot check their own corrective action; someone else must (dynamic close-out)."))
-        access.require(access.can_verify_action(actor, action),
-                       _("Only the drill's organiser or a coordinator of its region can check corrective actions."))
+        access.require(
+            access.can_verify_action(actor, action),
+            _("Only the drill's organiser or a coordinator of its region can check corrective actions."),
+        )
     if name == "action.send_back" and not reason:
-        raise ValidationError(_("The input is not valid."), {
-            ACTION_PREFIX + "reason": [_("Say what is still missing when sending an action back.")]})
+        raise ValidationError(
+            _("The input is not valid."),
+            {ACTION_PREFIX + "reason": [_("Say what is still missing when sending an action back.")]},
+        )
     before = {"status": action.status}
     action.status = to
     now = utcnow()
@@ -175,12 +227,18 @@ def update_finding(actor: User, finding: Finding, data: dict[str, Any]) -> Findi
     if action.status == ActionStatus.VERIFIED and (edits or action_edits or moves):
         raise Conflict(_("This corrective action is verified and closed; it cannot be changed."))
     if edits or action_edits:
-        access.require(access.can_manage_finding(actor, finding),
-                       _("Only the drill's organiser or a coordinator of its region can change this finding."))
+        access.require(
+            access.can_manage_finding(actor, finding),
+            _("Only the drill's organiser or a coordinator of its region can change this finding."),
+        )
     if "owner_id" in action_edits:
         _check_owner(p, finding, action_edits["owner_id"])
-    _check_dates(p, edits.get("found_on", finding.found_on), action_edits.get("due_on", action.due_on),
-                 to_local(finding.created_at).date() if "due_on" in action_edits else None)
+    _check_dates(
+        p,
+        edits.get("found_on", finding.found_on),
+        action_edits.get("due_on", action.due_on),
+        to_local(finding.created_at).date() if "due_on" in action_edits else None,
+    )
     p.check()
     if finding.drill_id is not None and (edits or "description" in action_edits):
         _require_drill_not_filed(finding.drill_id)
@@ -204,8 +262,14 @@ def update_finding(actor: User, finding: Finding, data: dict[str, Any]) -> Findi
 
 
 def drill_findings(drill: Drill) -> list[Finding]:
-    return list(db.session.scalars(
-        sa.select(Finding).where(Finding.drill_id == drill.id)
-        .options(joinedload(Finding.corrective_action).joinedload(CorrectiveAction.owner),
-                 joinedload(Finding.corrective_action).joinedload(CorrectiveAction.verified_by))
-        .order_by(Finding.found_on, Finding.id)).unique())
+    return list(
+        db.session.scalars(
+            sa.select(Finding)
+            .where(Finding.drill_id == drill.id)
+            .options(
+                joinedload(Finding.corrective_action).joinedload(CorrectiveAction.owner),
+                joinedload(Finding.corrective_action).joinedload(CorrectiveAction.verified_by),
+            )
+            .order_by(Finding.found_on, Finding.id)
+        ).unique()
+    )

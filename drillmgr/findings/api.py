@@ -1,4 +1,5 @@
 """API: after-action reviews and their filing (备案), findings and corrective actions."""
+
 from typing import Any
 
 from flask import Response, jsonify, request, url_for
@@ -13,9 +14,18 @@ from drillmgr.enums import FindingCategory, Severity
 from drillmgr.errors import ValidationError
 from drillmgr.findings import actions, history, queries, reviews
 from drillmgr.findings.models import Finding
-from drillmgr.findings.schemas import (FINDING, CorrectiveActionSchema, EvidenceListSchema, EvidenceSchema,
-                                       FilingReopenSchema, FilingReturnSchema, FilingVersionSchema, FindingSchema,
-                                       ReviewRecord, ReviewSchema)
+from drillmgr.findings.schemas import (
+    FINDING,
+    CorrectiveActionSchema,
+    EvidenceListSchema,
+    EvidenceSchema,
+    FilingReopenSchema,
+    FilingReturnSchema,
+    FilingVersionSchema,
+    FindingSchema,
+    ReviewRecord,
+    ReviewSchema,
+)
 from drillmgr.localtime import local_today
 
 register_schema("CorrectiveAction", CorrectiveActionSchema, output=True)
@@ -24,11 +34,20 @@ register_schema("FindingInput", FindingSchema, output=False)
 register_schema("FindingPatch", FindingSchema, output=False)
 register_schema("Evidence", EvidenceSchema, output=True)
 register_schema("EvidenceList", EvidenceListSchema, output=True)
-register_schema("EvidenceUpload", {
-    "type": "object", "required": ["files"],
-    "properties": {"files": {"type": "array", "items": {"type": "string", "format": "binary"},
-                             "description": "one or more JPEG, PNG, PDF, Word or Excel files (repeat the field)"}},
-})
+register_schema(
+    "EvidenceUpload",
+    {
+        "type": "object",
+        "required": ["files"],
+        "properties": {
+            "files": {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "description": "one or more JPEG, PNG, PDF, Word or Excel files (repeat the field)",
+            }
+        },
+    },
+)
 register_schema("Review", ReviewSchema, output=True)
 register_schema("ReviewInput", ReviewSchema, output=False)
 register_schema("FilingStep", FilingVersionSchema, output=False)
@@ -47,8 +66,11 @@ _FILTERS = [
 
 
 def _review_answer(drill: Drill) -> Response:
-    record = ReviewRecord(reviews.review_of(drill) or reviews.blank_review(drill), actions.drill_findings(drill),
-                          history.filing_history(drill))
+    record = ReviewRecord(
+        reviews.review_of(drill) or reviews.blank_review(drill),
+        actions.drill_findings(drill),
+        history.filing_history(drill),
+    )
     return jsonify(ReviewSchema().dump(record))
 
 
@@ -64,8 +86,11 @@ def get_review(drill_id: int):
 
 
 @bp.put("/drills/<int:drill_id>/review")
-@describe("Write or revise the after-action review (completed drills; draft or returned)",
-          request="ReviewInput", response="Review")
+@describe(
+    "Write or revise the after-action review (completed drills; draft or returned)",
+    request="ReviewInput",
+    response="Review",
+)
 @token_required
 def put_review(drill_id: int):
     actor = current_api_user()
@@ -75,8 +100,7 @@ def put_review(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/review/submit")
-@describe("The organiser submits the review for filing (备案)", request="FilingStep", response="Review",
-          conflicts=True)
+@describe("The organiser submits the review for filing (备案)", request="FilingStep", response="Review", conflicts=True)
 @token_required
 def submit_review(drill_id: int):
     actor = current_api_user()
@@ -86,8 +110,12 @@ def submit_review(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/review/accept")
-@describe("A coordinator of the drill's region accepts the submitted review", request="FilingStep",
-          response="Review", conflicts=True)
+@describe(
+    "A coordinator of the drill's region accepts the submitted review",
+    request="FilingStep",
+    response="Review",
+    conflicts=True,
+)
 @token_required
 def accept_review(drill_id: int):
     actor = current_api_user()
@@ -97,8 +125,12 @@ def accept_review(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/review/return")
-@describe("A coordinator of the drill's region returns the submitted review, with a reason",
-          request="FilingReturn", response="Review", conflicts=True)
+@describe(
+    "A coordinator of the drill's region returns the submitted review, with a reason",
+    request="FilingReturn",
+    response="Review",
+    conflicts=True,
+)
 @token_required
 def return_review(drill_id: int):
     actor = current_api_user()
@@ -108,8 +140,12 @@ def return_review(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/review/reopen")
-@describe("A coordinator of the drill's region reopens its filed review, with a reason (409 unless it is filed)",
-          request="FilingReopen", response="Review", conflicts=True)
+@describe(
+    "A coordinator of the drill's region reopens its filed review, with a reason (409 unless it is filed)",
+    request="FilingReopen",
+    response="Review",
+    conflicts=True,
+)
 @token_required
 def reopen_review(drill_id: int):
     actor = current_api_user()
@@ -119,27 +155,39 @@ def reopen_review(drill_id: int):
 
 
 @bp.post("/drills/<int:drill_id>/findings")
-@describe("Record a finding of a completed drill, with its corrective action", request="FindingInput",
-          response="Finding", created=True, conflicts=True)
+@describe(
+    "Record a finding of a completed drill, with its corrective action",
+    request="FindingInput",
+    response="Finding",
+    created=True,
+    conflicts=True,
+)
 @token_required
 def create_finding(drill_id: int):
     actor = current_api_user()
     drill = access.get_visible_drill(actor, drill_id)
     finding = actions.add_drill_finding(actor, drill, json_body())
-    return (jsonify(FINDING.dump(finding)), 201,
-            {"Location": url_for("api.get_finding", finding_id=finding.id)})
+    return (jsonify(FINDING.dump(finding)), 201, {"Location": url_for("api.get_finding", finding_id=finding.id)})
 
 
 @bp.get("/findings")
-@describe("Open (not yet verified) corrective actions in the caller's scope, overdue first, then by due date",
-          response="Finding", paginated=True, params=_FILTERS)
+@describe(
+    "Open (not yet verified) corrective actions in the caller's scope, overdue first, then by due date",
+    response="Finding",
+    paginated=True,
+    params=_FILTERS,
+)
 @token_required
 def list_findings():
     page, per_page = page_args()
     filters = queries.read_action_filters(request.args.to_dict())
     today = local_today()
-    return jsonify(paginated(queries.open_actions_page(current_api_user(), today, filters, page, per_page),
-                             lambda action: FindingSchema().dump(action.finding)))
+    return jsonify(
+        paginated(
+            queries.open_actions_page(current_api_user(), today, filters, page, per_page),
+            lambda action: FindingSchema().dump(action.finding),
+        )
+    )
 
 
 @bp.get("/findings/<int:finding_id>")
@@ -166,17 +214,21 @@ def _evidence_answer(finding: Finding) -> dict[str, Any]:
 
 
 @bp.get("/findings/<int:finding_id>/evidence")
-@describe("The evidence of the finding's corrective action (photos and files), oldest first",
-          response="EvidenceList")
+@describe("The evidence of the finding's corrective action (photos and files), oldest first", response="EvidenceList")
 @token_required
 def list_evidence(finding_id: int):
     return jsonify(_evidence_answer(access.get_visible_finding(current_api_user(), finding_id)))
 
 
 @bp.post("/findings/<int:finding_id>/evidence")
-@describe("Add evidence to the corrective action: its owner, or whoever manages the finding; all files or none",
-          request="EvidenceUpload", response="EvidenceList", created=True, conflicts=True,
-          request_content_type="multipart/form-data")
+@describe(
+    "Add evidence to the corrective action: its owner, or whoever manages the finding; all files or none",
+    request="EvidenceUpload",
+    response="EvidenceList",
+    created=True,
+    conflicts=True,
+    request_content_type="multipart/form-data",
+)
 @token_required
 def add_evidence(finding_id: int):
     actor = current_api_user()

@@ -6,8 +6,13 @@ from wtforms.validators import DataRequired, Length, Optional
 from drillmgr.errors import ServiceError
 from drillmgr.findings.actions import ACTION_PREFIX
 from drillmgr.findings.reviews import REVIEW_TEXT_FIELDS
-from drillmgr.findings.schemas import (CorrectiveActionSchema, FilingReopenSchema, FilingReturnSchema, FindingSchema,
-                                       ReviewSchema)
+from drillmgr.findings.schemas import (
+    CorrectiveActionSchema,
+    FilingReopenSchema,
+    FilingReturnSchema,
+    FindingSchema,
+    ReviewSchema,
+)
 from drillmgr.forms import schema_choices, schema_length
 
 
@@ -39,11 +44,13 @@ def _review_length(name: str) -> Length:
 class ReviewForm(FlaskForm):
     execution = TextAreaField(_l("How the drill was carried out"), validators=[_review_length("execution")])
     plan_soundness = TextAreaField(_l("Soundness of the plan"), validators=[_review_length("plan_soundness")])
-    command_coordination = TextAreaField(_l("Command and coordination during the drill"),
-                                         validators=[_review_length("command_coordination")])
+    command_coordination = TextAreaField(
+        _l("Command and coordination during the drill"), validators=[_review_length("command_coordination")]
+    )
     staff_handling = TextAreaField(_l("Handling by the staff involved"), validators=[_review_length("staff_handling")])
-    equipment_fitness = TextAreaField(_l("Fitness of equipment and supplies"),
-                                      validators=[_review_length("equipment_fitness")])
+    equipment_fitness = TextAreaField(
+        _l("Fitness of equipment and supplies"), validators=[_review_length("equipment_fitness")]
+    )
     recommendations = TextAreaField(_l("Recommendations"), validators=[_review_length("recommendations")])
     went_well = TextAreaField(_l("What went well"), validators=[_review_length("went_well")])
     plan_revision_needed = BooleanField(_l("The emergency plan must be revised (item 12)"))
@@ -72,16 +79,24 @@ class FindingForm(FlaskForm):
     severity = SelectField(_l("Severity"), choices=schema_choices(FindingSchema, "severity"))
     category = SelectField(_l("Category"), choices=schema_choices(FindingSchema, "category"))
     found_on = DateField(_l("Found on"), validators=[Optional()])
-    description = TextAreaField(_l("Corrective action"),
-                                validators=[DataRequired(), schema_length(CorrectiveActionSchema, "description")])
+    description = TextAreaField(
+        _l("Corrective action"), validators=[DataRequired(), schema_length(CorrectiveActionSchema, "description")]
+    )
     owner_id = SelectField(_l("Owner"), coerce=_optional_id, choices=[], validate_choice=False)
     due_on = DateField(_l("Due on"), validators=[DataRequired()])
     version = HiddenField()
 
     def to_payload(self) -> dict:
-        data = {"summary": self.summary.data or "", "severity": self.severity.data, "category": self.category.data,
-                "corrective_action": {"description": self.description.data or "", "owner": self.owner_id.data,
-                                      "due_on": self.due_on.data.isoformat() if self.due_on.data else None}}
+        data = {
+            "summary": self.summary.data or "",
+            "severity": self.severity.data,
+            "category": self.category.data,
+            "corrective_action": {
+                "description": self.description.data or "",
+                "owner": self.owner_id.data,
+                "due_on": self.due_on.data.isoformat() if self.due_on.data else None,
+            },
+        }
         if self.found_on.data:
             data["found_on"] = self.found_on.data.isoformat()
         return data | _version(self)
@@ -104,8 +119,9 @@ class ActionStepForm(FlaskForm):
 class ReopenForm(FlaskForm):
     """A coordinator reopens a filed review; the reason is kept and sent to everyone involved."""
 
-    reason = TextAreaField(_l("Why the filing is reopened"),
-                           validators=[DataRequired(), schema_length(FilingReopenSchema, "reason")])
+    reason = TextAreaField(
+        _l("Why the filing is reopened"), validators=[DataRequired(), schema_length(FilingReopenSchema, "reason")]
+    )
     version = HiddenField()
 
     def to_payload(self) -> dict:

@@ -1,5 +1,6 @@
 """Telling people: each filing or correction step that hands work to someone else notifies them (in-app, and
 by mail when they have an address), in the same transaction as the step, in the recipient's language."""
+
 from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
@@ -21,8 +22,15 @@ from drillmgr.notifications.services import Kind
 Text = Callable[[], str]
 
 
-def _tell(users: Iterable[User | None], kind: str, key: str, link: str, subject: Text, body: Text,
-          finding: Finding | None = None) -> None:
+def _tell(
+    users: Iterable[User | None],
+    kind: str,
+    key: str,
+    link: str,
+    subject: Text,
+    body: Text,
+    finding: Finding | None = None,
+) -> None:
     """`subject` and `body` are callables, so that they are translated for each recipient. About a
     finding, only those who may see it are told (never an outsider of a secret drill)."""
     messages = []
@@ -35,8 +43,9 @@ def _tell(users: Iterable[User | None], kind: str, key: str, link: str, subject:
 
 
 def drill_link(drill: Drill) -> str:
-    return notifications.link_to("drills.detail", drill_id=drill.id) or \
-        notifications.link_to("findings.drill", drill_id=drill.id)
+    return notifications.link_to("drills.detail", drill_id=drill.id) or notifications.link_to(
+        "findings.drill", drill_id=drill.id
+    )
 
 
 def _finding_link(finding: Finding) -> str:
@@ -49,8 +58,11 @@ def _finding_link(finding: Finding) -> str:
 
 def _region_coordinators(region_code: str) -> list[User]:
     """Active coordinators whose region contains this one: those who decide on filing."""
-    return list(db.session.scalars(sa.select(User).where(
-        User.role == Role.COORDINATOR, access.action_owner_clause(region_code, ()))))
+    return list(
+        db.session.scalars(
+            sa.select(User).where(User.role == Role.COORDINATOR, access.action_owner_clause(region_code, ()))
+        )
+    )
 
 
 def _involved(drill: Drill, review: Review, accepted_by_id: int | None) -> list[User]:
@@ -58,8 +70,11 @@ def _involved(drill: Drill, review: Review, accepted_by_id: int | None) -> list[
     coordinators), whoever submitted and accepted it, the evaluators, and the region's coordinators."""
     users: list[User | None] = [*_region_coordinators(drill.region_code), *drill.evaluators]
     if drill.organizer_org_id is not None:
-        users += db.session.scalars(sa.select(User).where(User.org_id == drill.organizer_org_id,
-                                                          User.role == Role.ORG_STAFF, User.active.is_(True)))
+        users += db.session.scalars(
+            sa.select(User).where(
+                User.org_id == drill.organizer_org_id, User.role == Role.ORG_STAFF, User.active.is_(True)
+            )
+        )
     elif drill.organizer_region_code:
         users += _region_coordinators(drill.organizer_region_code)
     users += [db.session.get(User, user_id) for user_id in {review.submitted_by_id, accepted_by_id} if user_id]
@@ -78,38 +93,71 @@ def tell_filing(actor: User, review: Review, action: str, accepted_by_id: int | 
     key, link = f"{action}:{drill.id}:{review.version}", drill_link(drill)
     if action == "review.submit":
         recipients = [u for u in _region_coordinators(drill.region_code) if u.id != actor.id]
-        _tell(recipients, Kind.REVIEW_SUBMITTED, key, link,
-              lambda: _("After-action review submitted for filing: %(title)s", title=drill.title),
-              lambda: _("%(who)s submitted the after-action review of %(title)s. Accept it or return it with "
-                        "a reason.", who=_name(actor), title=drill.title))
+        _tell(
+            recipients,
+            Kind.REVIEW_SUBMITTED,
+            key,
+            link,
+            lambda: _("After-action review submitted for filing: %(title)s", title=drill.title),
+            lambda: _(
+                "%(who)s submitted the after-action review of %(title)s. Accept it or return it with a reason.",
+                who=_name(actor),
+                title=drill.title,
+            ),
+        )
         return
     if action == "review.reopen":
-        _tell([u for u in _involved(drill, review, accepted_by_id) if u.id != actor.id], Kind.REVIEW_REOPENED, key,
-              link,
-              lambda: _("Filing reopened: %(title)s", title=drill.title),
-              lambda: _("%(who)s reopened the filed after-action review of %(title)s, so that its record can be "
-                        "corrected; it must be submitted and accepted again. Reason: %(reason)s",
-                        who=_name(actor), title=drill.title, reason=review.return_reason))
+        _tell(
+            [u for u in _involved(drill, review, accepted_by_id) if u.id != actor.id],
+            Kind.REVIEW_REOPENED,
+            key,
+            link,
+            lambda: _("Filing reopened: %(title)s", title=drill.title),
+            lambda: _(
+                "%(who)s reopened the filed after-action review of %(title)s, so that its record can be "
+                "corrected; it must be submitted and accepted again. Reason: %(reason)s",
+                who=_name(actor),
+                title=drill.title,
+                reason=review.return_reason,
+            ),
+        )
         return
     submitter = review.submitted_by
     if submitter is None or submitter.id == actor.id:
         return
     if action == "review.accept":
-        _tell([submitter], Kind.REVIEW_DECIDED, key, link,
-              lambda: _("After-action review filed: %(title)s", title=drill.title),
-              lambda: _("The after-action review of %(title)s was accepted and filed.", title=drill.title))
+        _tell(
+            [submitter],
+            Kind.REVIEW_DECIDED,
+            key,
+            link,
+            lambda: _("After-action review filed: %(title)s", title=drill.title),
+            lambda: _("The after-action review of %(title)s was accepted and filed.", title=drill.title),
+        )
     else:
-        _tell([submitter], Kind.REVIEW_DECIDED, key, link,
-              lambda: _("After-action review returned: %(title)s", title=drill.title),
-              lambda: _("The after-action review of %(title)s was returned for revision. Reason: %(reason)s",
-                        title=drill.title, reason=review.return_reason))
+        _tell(
+            [submitter],
+            Kind.REVIEW_DECIDED,
+            key,
+            link,
+            lambda: _("After-action review returned: %(title)s", title=drill.title),
+            lambda: _(
+                "The after-action review of %(title)s was returned for revision. Reason: %(reason)s",
+                title=drill.title,
+                reason=review.return_reason,
+            ),
+        )
 
 
 def _action_details(finding: Finding) -> str:
     action = finding.corrective_action
-    return "\n".join([_("Finding: %(summary)s", summary=finding.summary),
-                      _("Corrective action: %(text)s", text=action.description),
-                      _("Due on %(date)s", date=local_date(action.due_on))])
+    return "\n".join(
+        [
+            _("Finding: %(summary)s", summary=finding.summary),
+            _("Corrective action: %(text)s", text=action.description),
+            _("Due on %(date)s", date=local_date(action.due_on)),
+        ]
+    )
 
 
 def tell_assigned(actor: User, finding: Finding) -> None:
@@ -117,9 +165,15 @@ def tell_assigned(actor: User, finding: Finding) -> None:
     assert owner is not None  # owner_id is a foreign key
     if owner.id == actor.id:
         return
-    _tell([owner], Kind.ACTION_ASSIGNED, f"action.assign:{finding.id}:{finding.version}", _finding_link(finding),
-          lambda: _("A corrective action is yours: %(summary)s", summary=finding.summary),
-          lambda: _action_details(finding), finding)
+    _tell(
+        [owner],
+        Kind.ACTION_ASSIGNED,
+        f"action.assign:{finding.id}:{finding.version}",
+        _finding_link(finding),
+        lambda: _("A corrective action is yours: %(summary)s", summary=finding.summary),
+        lambda: _action_details(finding),
+        finding,
+    )
 
 
 def tell_step(actor: User, finding: Finding, step: str, reason: str) -> None:
@@ -129,11 +183,22 @@ def tell_step(actor: User, finding: Finding, step: str, reason: str) -> None:
         checker = db.session.get(User, finding.created_by_id) if finding.created_by_id else None
         if checker is not None and checker.id != actor.id:
             files = len(attachments.evidence_of([action.id]).get(action.id, []))
-            _tell([checker], Kind.ACTION_DONE, key, _finding_link(finding),
-                  lambda: _("Corrective action awaiting verification: %(summary)s", summary=finding.summary),
-                  lambda: _action_details(finding) + "\n" + _("Evidence: %(n)d files", n=files), finding)
+            _tell(
+                [checker],
+                Kind.ACTION_DONE,
+                key,
+                _finding_link(finding),
+                lambda: _("Corrective action awaiting verification: %(summary)s", summary=finding.summary),
+                lambda: _action_details(finding) + "\n" + _("Evidence: %(n)d files", n=files),
+                finding,
+            )
     elif step == "action.send_back":
-        _tell([action.owner], Kind.ACTION_SENT_BACK, key, _finding_link(finding),
-              lambda: _("Corrective action sent back: %(summary)s", summary=finding.summary),
-              lambda: _("What is still missing: %(reason)s", reason=reason) + "\n" + _action_details(finding),
-              finding)
+        _tell(
+            [action.owner],
+            Kind.ACTION_SENT_BACK,
+            key,
+            _finding_link(finding),
+            lambda: _("Corrective action sent back: %(summary)s", summary=finding.summary),
+            lambda: _("What is still missing: %(reason)s", reason=reason) + "\n" + _action_details(finding),
+            finding,
+        )

@@ -1,5 +1,6 @@
 """What the drill page's review/findings panel and a finding's own page show, and what the viewing user may
 do there: loaded in a fixed number of queries."""
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,8 +40,9 @@ class FindingsView:
     max_evidence_files = attachments.MAX_EVIDENCE_FILES
 
     def may_add_evidence(self, user: User, finding: Finding) -> bool:
-        return finding.corrective_action.status != ActionStatus.VERIFIED and \
-            access.can_add_evidence(user, finding, self.can_edit)
+        return finding.corrective_action.status != ActionStatus.VERIFIED and access.can_add_evidence(
+            user, finding, self.can_edit
+        )
 
     def last_send_back_at(self, action: CorrectiveAction) -> datetime | None:
         times = [e.at for e in self.action_history.get(action.id, []) if e.action == "action.send_back"]
@@ -56,8 +58,12 @@ class FindingsView:
         steps = []
         for to in next_statuses(action.status):
             who, _name = TRANSITIONS[(action.status, to)]
-            if who == OWNER and access.can_work_on_action(user, action) or who == VERIFIER and \
-                    access.can_verify_action(user, action, self.can_edit, self.can_decide):
+            if (
+                who == OWNER
+                and access.can_work_on_action(user, action)
+                or who == VERIFIER
+                and access.can_verify_action(user, action, self.can_edit, self.can_decide)
+            ):
                 steps.append(to)
         return steps
 
@@ -107,14 +113,23 @@ def _history(actions: list[CorrectiveAction], review_of_drill: Drill | None = No
     """Audit entries of the actions and their findings' changes (and of the drill's filing), with their
     users, in two queries."""
     action_of_finding = {str(a.finding_id): a.id for a in actions}
-    wanted = sa.or_(sa.and_(AuditEntry.entity_type == "corrective_action",
-                            AuditEntry.entity_id.in_([str(a.id) for a in actions])),
-                    sa.and_(AuditEntry.entity_type == "finding", AuditEntry.action == "finding.update",
-                            AuditEntry.entity_id.in_(list(action_of_finding))))
+    wanted = sa.or_(
+        sa.and_(AuditEntry.entity_type == "corrective_action", AuditEntry.entity_id.in_([str(a.id) for a in actions])),
+        sa.and_(
+            AuditEntry.entity_type == "finding",
+            AuditEntry.action == "finding.update",
+            AuditEntry.entity_id.in_(list(action_of_finding)),
+        ),
+    )
     if review_of_drill is not None:
-        wanted = sa.or_(wanted, sa.and_(AuditEntry.entity_type == "review",
-                                        AuditEntry.entity_id == str(review_of_drill.id),
-                                        AuditEntry.action != "review.save"))
+        wanted = sa.or_(
+            wanted,
+            sa.and_(
+                AuditEntry.entity_type == "review",
+                AuditEntry.entity_id == str(review_of_drill.id),
+                AuditEntry.action != "review.save",
+            ),
+        )
     entries = list(db.session.scalars(sa.select(AuditEntry).where(wanted).order_by(AuditEntry.at, AuditEntry.id)))
     user_ids = {e.user_id for e in entries if e.user_id}
     users = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(user_ids)))} if user_ids else {}
@@ -132,15 +147,23 @@ def drill_panel(user: User, drill: Drill) -> DrillPanel:
     review_history, action_history, users = _history([f.corrective_action for f in findings], drill)
     can_edit = access.can_edit_drill(user, drill)
     panel = DrillPanel(
-        drill=drill, review=review_of(drill), findings=findings, review_history=review_history,
-        action_history=action_history, users=users, can_edit=can_edit,
-        can_decide=access.can_decide_filing(user, drill), today=local_today(),
-        evidence=attachments.evidence_of(f.corrective_action.id for f in findings))
+        drill=drill,
+        review=review_of(drill),
+        findings=findings,
+        review_history=review_history,
+        action_history=action_history,
+        users=users,
+        can_edit=can_edit,
+        can_decide=access.can_decide_filing(user, drill),
+        today=local_today(),
+        evidence=attachments.evidence_of(f.corrective_action.id for f in findings),
+    )
     panel.filed = panel.filing_status == FilingStatus.ACCEPTED
     panel.can_reopen = panel.filed and access.can_reopen_filing(user, drill)
     if can_edit:
-        panel.owners = owner_choices(Finding(drill_id=drill.id, region_code=drill.region_code,
-                                             org_id=drill.organizer_org_id))
+        panel.owners = owner_choices(
+            Finding(drill_id=drill.id, region_code=drill.region_code, org_id=drill.organizer_org_id)
+        )
     return panel
 
 
@@ -148,10 +171,16 @@ def finding_view(user: User, finding: Finding) -> FindingsView:
     """One finding on its own page (a readiness checklist's finding has no drill page)."""
     _review_history, action_history, users = _history([finding.corrective_action])
     can_edit = access.can_manage_finding(user, finding)
-    view = FindingsView(findings=[finding], action_history=action_history, users=users, can_edit=can_edit,
-                        can_decide=access.can_manage_region(user, finding.region_code), today=local_today(),
-                        filed=finding.drill is not None and is_filed(finding.drill),
-                        evidence=attachments.evidence_of([finding.corrective_action.id]))
+    view = FindingsView(
+        findings=[finding],
+        action_history=action_history,
+        users=users,
+        can_edit=can_edit,
+        can_decide=access.can_manage_region(user, finding.region_code),
+        today=local_today(),
+        filed=finding.drill is not None and is_filed(finding.drill),
+        evidence=attachments.evidence_of([finding.corrective_action.id]),
+    )
     if can_edit:
         view.owners = owner_choices(finding)
     return view

@@ -1,4 +1,5 @@
 """The list of open corrective actions: its filters, and its pages loaded in a fixed number of queries."""
+
 from datetime import date
 from typing import Any
 
@@ -35,16 +36,23 @@ def open_actions_query(user: User, today: date, filters: dict[str, Any] | None =
     """The ids of the open (not yet verified) corrective actions in the user's scope, overdue first,
     then by due date. Narrow on purpose: only the page's rows are then loaded in full."""
     filters = filters or {}
-    overdue = sa.and_(CorrectiveAction.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)),
-                      CorrectiveAction.due_on < today)
-    query = (sa.select(CorrectiveAction.id).join(CorrectiveAction.finding)
-             .where(access.finding_clause(user), CorrectiveAction.status.in_(OPEN_STATUSES)))
+    overdue = sa.and_(
+        CorrectiveAction.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)), CorrectiveAction.due_on < today
+    )
+    query = (
+        sa.select(CorrectiveAction.id)
+        .join(CorrectiveAction.finding)
+        .where(access.finding_clause(user), CorrectiveAction.status.in_(OPEN_STATUSES))
+    )
     if filters.get("region"):
         query = query.where(Finding.region_code.in_(access.subtree_codes(filters["region"])))
     if filters.get("org"):
         query = query.where(Finding.org_id == filters["org"])
-    for name, column in (("severity", Finding.severity), ("category", Finding.category),
-                         ("status", CorrectiveAction.status)):
+    for name, column in (
+        ("severity", Finding.severity),
+        ("category", Finding.category),
+        ("status", CorrectiveAction.status),
+    ):
         if filters.get(name):
             query = query.where(column == filters[name])
     if filters.get("mine"):
@@ -59,12 +67,17 @@ def load_actions(ids: list[int]) -> list[CorrectiveAction]:
     if not ids:
         return []
     rows = db.session.scalars(
-        sa.select(CorrectiveAction).join(CorrectiveAction.finding).where(CorrectiveAction.id.in_(ids))
-        .options(contains_eager(CorrectiveAction.finding).contains_eager(Finding.corrective_action),
-                 contains_eager(CorrectiveAction.finding).options(
-                     joinedload(Finding.drill).options(lazyload("*")),
-                     joinedload(Finding.org), joinedload(Finding.region)),
-                 joinedload(CorrectiveAction.owner))).unique()
+        sa.select(CorrectiveAction)
+        .join(CorrectiveAction.finding)
+        .where(CorrectiveAction.id.in_(ids))
+        .options(
+            contains_eager(CorrectiveAction.finding).contains_eager(Finding.corrective_action),
+            contains_eager(CorrectiveAction.finding).options(
+                joinedload(Finding.drill).options(lazyload("*")), joinedload(Finding.org), joinedload(Finding.region)
+            ),
+            joinedload(CorrectiveAction.owner),
+        )
+    ).unique()
     by_id = {action.id: action for action in rows}
     return [by_id[i] for i in ids]
 
@@ -77,7 +90,14 @@ class ActionPagination(SelectPagination):
         return load_actions(ids)
 
 
-def open_actions_page(user: User, today: date, filters: dict[str, Any] | None = None, page: int = 1,
-                      per_page: int = 50) -> ActionPagination:
-    return ActionPagination(select=open_actions_query(user, today, filters), session=db.session(),
-                            page=page, per_page=per_page, max_per_page=per_page, error_out=False)
+def open_actions_page(
+    user: User, today: date, filters: dict[str, Any] | None = None, page: int = 1, per_page: int = 50
+) -> ActionPagination:
+    return ActionPagination(
+        select=open_actions_query(user, today, filters),
+        session=db.session(),
+        page=page,
+        per_page=per_page,
+        max_per_page=per_page,
+        error_out=False,
+    )

@@ -1,5 +1,6 @@
 """After-action reviews (总结评估) and their filing (备案): the organiser writes and submits the review, a
 coordinator of the drill's region accepts or returns it, and may reopen a filed one."""
+
 from typing import Any
 
 from flask_babel import gettext as _
@@ -18,8 +19,15 @@ from drillmgr.findings.models import Review
 from drillmgr.findings.notices import tell_filing
 from drillmgr.findings.schemas import FilingReopenSchema, FilingReturnSchema, FilingVersionSchema, ReviewSchema
 
-REVIEW_TEXT_FIELDS = ("execution", "plan_soundness", "command_coordination", "staff_handling",
-                      "equipment_fitness", "recommendations", "went_well")
+REVIEW_TEXT_FIELDS = (
+    "execution",
+    "plan_soundness",
+    "command_coordination",
+    "staff_handling",
+    "equipment_fitness",
+    "recommendations",
+    "went_well",
+)
 REVIEW_FIELDS = REVIEW_TEXT_FIELDS + ("plan_revision_needed",)
 FILING_FIELDS = ("filing_status", "return_reason")
 REVISABLE = (FilingStatus.DRAFT, FilingStatus.RETURNED, FilingStatus.REOPENED)
@@ -36,8 +44,12 @@ def review_of(drill: Drill, for_update: bool = False) -> Review | None:
 
 def require_completed(drill: Drill) -> None:
     if drill.status != DrillStatus.COMPLETED:
-        raise Conflict(_("The drill is %(status)s: reviews and findings are recorded once it is completed.",
-                         status=drill.status.label))
+        raise Conflict(
+            _(
+                "The drill is %(status)s: reviews and findings are recorded once it is completed.",
+                status=drill.status.label,
+            )
+        )
 
 
 def _changed_meanwhile() -> Conflict:
@@ -52,8 +64,9 @@ def _check_review_version(review: Review | None, version: int | None) -> None:
 
 def save_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
     """Creates or revises the review; fields left out keep their value. `version` 0 means "new"."""
-    access.require(access.can_edit_drill(actor, drill),
-                   _("Only the drill's organiser can write its after-action review."))
+    access.require(
+        access.can_edit_drill(actor, drill), _("Only the drill's organiser can write its after-action review.")
+    )
     require_completed(drill)
     values = ReviewSchema().load(data, partial=True)
     version = values.pop("version", None)
@@ -62,8 +75,12 @@ def save_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
     if review is not None and review.filing_status == FilingStatus.ACCEPTED:
         require_not_filed(drill)
     if review is not None and review.filing_status not in REVISABLE:
-        raise Conflict(_("The review is “%(status)s” and cannot be changed now; it can be revised once it is "
-                         "returned.", status=review.filing_status.label))
+        raise Conflict(
+            _(
+                "The review is “%(status)s” and cannot be changed now; it can be revised once it is returned.",
+                status=review.filing_status.label,
+            )
+        )
     before = audit.snapshot(review, REVIEW_FIELDS) if review is not None else None
     if review is None:
         review = _first_save(drill)
@@ -89,8 +106,14 @@ def _first_save(drill: Drill) -> Review:
 
 def blank_review(drill: Drill, version: int = 0) -> Review:
     """An empty draft (not added to the session): what a drill without a review shows, at version 0."""
-    return Review(drill_id=drill.id, filing_status=FilingStatus.DRAFT, version=version, return_reason="",
-                  plan_revision_needed=False, **{name: "" for name in REVIEW_TEXT_FIELDS})
+    return Review(
+        drill_id=drill.id,
+        filing_status=FilingStatus.DRAFT,
+        version=version,
+        return_reason="",
+        plan_revision_needed=False,
+        **{name: "" for name in REVIEW_TEXT_FIELDS},
+    )
 
 
 def _filing_step(actor: User, review: Review, action: str, to: FilingStatus, reason: str = "") -> Review:
@@ -124,30 +147,40 @@ def _existing_review(drill: Drill, values: dict[str, Any]) -> Review:
 
 
 def submit_review(actor: User, drill: Drill, data: dict[str, Any] | None = None) -> Review:
-    access.require(access.can_edit_drill(actor, drill),
-                   _("Only the drill's organiser can submit its review for filing."))
+    access.require(
+        access.can_edit_drill(actor, drill), _("Only the drill's organiser can submit its review for filing.")
+    )
     require_completed(drill)
     review = _existing_review(drill, FilingVersionSchema().load(data or {}))
     if review.filing_status not in REVISABLE:
-        raise Conflict(_("The review is “%(status)s”: only a draft or a returned review can be submitted.",
-                         status=review.filing_status.label))
+        raise Conflict(
+            _(
+                "The review is “%(status)s”: only a draft or a returned review can be submitted.",
+                status=review.filing_status.label,
+            )
+        )
     if not review.execution.strip():
-        raise ValidationError(_("The review is not complete."),
-                              {"execution": [_("Describe how the drill was carried out before submitting.")]})
+        raise ValidationError(
+            _("The review is not complete."),
+            {"execution": [_("Describe how the drill was carried out before submitting.")]},
+        )
     return _filing_step(actor, review, "review.submit", FilingStatus.SUBMITTED)
 
 
 def _require_decider(actor: User, drill: Drill) -> None:
-    access.require(access.can_decide_filing(actor, drill),
-                   _("Only a coordinator of the drill's region can decide on filing its review."))
+    access.require(
+        access.can_decide_filing(actor, drill),
+        _("Only a coordinator of the drill's region can decide on filing its review."),
+    )
 
 
 def accept_review(actor: User, drill: Drill, data: dict[str, Any] | None = None) -> Review:
     _require_decider(actor, drill)
     review = _existing_review(drill, FilingVersionSchema().load(data or {}))
     if review.filing_status != FilingStatus.SUBMITTED:
-        raise Conflict(_("The review is “%(status)s”: only a submitted review can be accepted.",
-                         status=review.filing_status.label))
+        raise Conflict(
+            _("The review is “%(status)s”: only a submitted review can be accepted.", status=review.filing_status.label)
+        )
     return _filing_step(actor, review, "review.accept", FilingStatus.ACCEPTED)
 
 
@@ -156,19 +189,22 @@ def return_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
     values = FilingReturnSchema().load(data)
     review = _existing_review(drill, values)
     if review.filing_status != FilingStatus.SUBMITTED:
-        raise Conflict(_("The review is “%(status)s”: only a submitted review can be returned.",
-                         status=review.filing_status.label))
+        raise Conflict(
+            _("The review is “%(status)s”: only a submitted review can be returned.", status=review.filing_status.label)
+        )
     return _filing_step(actor, review, "review.return", FilingStatus.RETURNED, values["reason"])
 
 
 def reopen_review(actor: User, drill: Drill, data: dict[str, Any]) -> Review:
     """A coordinator of the region reopens a filed review, with a reason: the drill's record can change again,
     the review goes back to the organiser, and it must be submitted and accepted anew."""
-    access.require(access.can_reopen_filing(actor, drill),
-                   _("Only a coordinator of the drill's region can reopen a filed review."))
+    access.require(
+        access.can_reopen_filing(actor, drill), _("Only a coordinator of the drill's region can reopen a filed review.")
+    )
     values = FilingReopenSchema().load(data)
     review = _existing_review(drill, values)
     if review.filing_status != FilingStatus.ACCEPTED:
-        raise Conflict(_("The review is “%(status)s”: only a filed review can be reopened.",
-                         status=review.filing_status.label))
+        raise Conflict(
+            _("The review is “%(status)s”: only a filed review can be reopened.", status=review.filing_status.label)
+        )
     return _filing_step(actor, review, "review.reopen", FilingStatus.REOPENED, values["reason"])

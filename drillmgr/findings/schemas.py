@@ -1,12 +1,14 @@
 """The review, finding and corrective action resources: what the API and the services read, and what the API
 answers."""
+
 from dataclasses import dataclass
 from typing import Any
 
 from flask import url_for
 from flask_babel import lazy_gettext as _l
 
-from drillmgr.api.schema import Boolean, Date, DateTime, EnumValue, Id, Integer, List, Nested, Schema, Text
+from drillmgr.api.fields import Boolean, Date, DateTime, EnumValue, Id, Integer, List, Nested, Text
+from drillmgr.api.schema import Schema
 from drillmgr.audit.models import AuditEntry
 from drillmgr.enums import ActionStatus, AttachmentKind, FilingStatus, FindingCategory, Severity
 from drillmgr.findings.history import audit_reason
@@ -24,8 +26,9 @@ class CorrectiveActionSchema(Schema):
     owner = Id(required=True, attribute="owner_id", metadata={"description": "user id"})
     due_on = Date(required=True)
     status = EnumValue(ActionStatus)
-    reason = Text(max_length=MAX_REASON, load_only=True,
-                  metadata={"description": "what is still missing, when sending it back"})
+    reason = Text(
+        max_length=MAX_REASON, load_only=True, metadata={"description": "what is still missing, when sending it back"}
+    )
     overdue = Boolean(dump_only=True)
     done_at = DateTime(dump_only=True, allow_none=True)
     verified_at = DateTime(dump_only=True, allow_none=True)
@@ -44,10 +47,12 @@ class DrillTitleSchema(Schema):
 
 class FindingSchema(Schema):
     class Meta:
-        description = ("found_on defaults to the day the drill ended; due_on may not be before it. A change takes "
-                       "any subset. Status steps: the owner moves open → in_progress → done; someone else who "
-                       "manages the drill or coordinates its region verifies (done → verified) or sends it back "
-                       "(done → in_progress, with a reason). Send `version` to be told of a concurrent change (409).")
+        description = (
+            "found_on defaults to the day the drill ended; due_on may not be before it. A change takes "
+            "any subset. Status steps: the owner moves open → in_progress → done; someone else who "
+            "manages the drill or coordinates its region verifies (done → verified) or sends it back "
+            "(done → in_progress, with a reason). Send `version` to be told of a concurrent change (409)."
+        )
 
     id = Integer(dump_only=True)
     drill_id = Integer(dump_only=True, allow_none=True)
@@ -59,10 +64,17 @@ class FindingSchema(Schema):
     category = EnumValue(FindingCategory, required=True)
     found_on = Date()
     version = Integer(minimum=0)
-    corrective_action = Nested(CorrectiveActionSchema, required=True, error_messages={
-        "type": _l("Must be an object with description, owner and due_on.")})
-    drill = Nested(DrillTitleSchema, dump_only=True, allow_none=True,
-                   metadata={"description": "in lists: the drill's id and title"})
+    corrective_action = Nested(
+        CorrectiveActionSchema,
+        required=True,
+        error_messages={"type": _l("Must be an object with description, owner and due_on.")},
+    )
+    drill = Nested(
+        DrillTitleSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "in lists: the drill's id and title"},
+    )
 
 
 FINDING = FindingSchema(exclude=("drill",))  # one finding's answer; a list's items name their drill
@@ -137,9 +149,11 @@ class FilingReturnSchema(Schema):
 
 class FilingReopenSchema(Schema):
     class Meta:
-        description = ("Reopens a filed (accepted) review so that the drill's record can change again; the review "
-                       "goes back to the organiser as `reopened` and must be submitted and accepted anew. Everyone "
-                       "involved is notified with the reason.")
+        description = (
+            "Reopens a filed (accepted) review so that the drill's record can change again; the review "
+            "goes back to the organiser as `reopened` and must be submitted and accepted anew. Everyone "
+            "involved is notified with the reason."
+        )
 
     reason = Text(required=True, max_length=MAX_REASON, reason=True)
     version = Integer(minimum=0)

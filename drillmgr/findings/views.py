@@ -22,6 +22,7 @@ bp = Blueprint("findings", __name__, url_prefix="/findings")
 
 # --- the panel on the drill page -------------------------------------------------------------
 
+
 def _review_form(review) -> ReviewForm:
     form = ReviewForm(formdata=None, obj=review, prefix="review-")
     form.version.data = str(review.version if review is not None else 0)
@@ -33,8 +34,14 @@ def _finding_form(finding, owners) -> FindingForm:
         form = FindingForm(formdata=None, prefix="new-")
     else:
         action = finding.corrective_action
-        form = FindingForm(formdata=None, prefix=f"f{finding.id}-", obj=finding,
-                           description=action.description, owner_id=action.owner_id, due_on=action.due_on)
+        form = FindingForm(
+            formdata=None,
+            prefix=f"f{finding.id}-",
+            obj=finding,
+            description=action.description,
+            owner_id=action.owner_id,
+            due_on=action.due_on,
+        )
         form.version.data = str(finding.version)
     form.owner_id.choices = _owner_labels(owners, finding)
     return form
@@ -95,11 +102,15 @@ def findings_panel(drill, posted: dict | None = None):
 
 @bp.app_context_processor
 def panel_helpers():
-    return {"findings_panel": findings_panel, "findings_step_label": history.filing_step_label,
-            "findings_audit_reason": history.audit_reason}
+    return {
+        "findings_panel": findings_panel,
+        "findings_step_label": history.filing_step_label,
+        "findings_audit_reason": history.audit_reason,
+    }
 
 
 # --- pages -----------------------------------------------------------------------------------
+
 
 def _visible_drill(drill_id: int):
     return or_404(access.get_visible_drill, current_user, drill_id)
@@ -130,18 +141,27 @@ def actions():
         filters = {}
     today = local_today()
     pagination = queries.open_actions_page(current_user, today, filters, page=page_arg())
-    regions = (all_regions(access.region_clause(current_user, Region.code))
-               if current_user.role != Role.ORG_STAFF else [])
+    regions = (
+        all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
+    )
     drill_endpoint = "drills.detail" if "drills.detail" in current_app.view_functions else "findings.drill"
-    return render_template("findings/actions.html", pagination=pagination, today=today, regions=regions,
-                           drill_endpoint=drill_endpoint,
-                           severities=Severity, categories=FindingCategory,
-                           statuses=queries.OPEN_STATUSES, filters=filters)
+    return render_template(
+        "findings/actions.html",
+        pagination=pagination,
+        today=today,
+        regions=regions,
+        drill_endpoint=drill_endpoint,
+        severities=Severity,
+        categories=FindingCategory,
+        statuses=queries.OPEN_STATUSES,
+        filters=filters,
+    )
 
 
 # --- changes from the panel's forms ----------------------------------------------------------
 # A form is posted from the drill's page, or from a finding's own page (checklist findings); `source`
 # is the drill, or the finding when it has no drill.
+
 
 def _own_page(source) -> str:
     if isinstance(source, Finding):
@@ -166,8 +186,14 @@ def _show_again(source, status: int, key: str | None, form, conflict: bool = Fal
     posted = {key: form} if form is not None else None
     if isinstance(source, Finding):
         return _finding_page(source, posted, panel_next=_next_url(source), conflict=conflict), status
-    return render_template("findings/drill.html", drill=source, drill_url=_drill_page_url(source),
-                           panel_forms=posted, panel_next=_next_url(source), conflict=conflict), status
+    return render_template(
+        "findings/drill.html",
+        drill=source,
+        drill_url=_drill_page_url(source),
+        panel_forms=posted,
+        panel_next=_next_url(source),
+        conflict=conflict,
+    ), status
 
 
 def _failed(source, error: ServiceError, key: str | None = None, form=None):
@@ -265,14 +291,18 @@ def reopen(drill_id: int):
                 abort(403)
             for message in apply_errors(form, error):
                 flash(message, "danger")
-            return render_template("findings/reopen.html", drill=drill, review=review, form=form,
-                                   drill_url=_drill_page_url(drill)), error.status
-        flash(_("The filing is reopened; the organiser has been told to correct the record and submit it again."),
-              "success")
+            return render_template(
+                "findings/reopen.html", drill=drill, review=review, form=form, drill_url=_drill_page_url(drill)
+            ), error.status
+        flash(
+            _("The filing is reopened; the organiser has been told to correct the record and submit it again."),
+            "success",
+        )
         return redirect(_drill_page_url(drill))
     status = 422 if request.method == "POST" else 200
-    return render_template("findings/reopen.html", drill=drill, review=review, form=form,
-                           drill_url=_drill_page_url(drill)), status
+    return render_template(
+        "findings/reopen.html", drill=drill, review=review, form=form, drill_url=_drill_page_url(drill)
+    ), status
 
 
 @bp.post("/drills/<int:drill_id>/findings")
@@ -299,8 +329,14 @@ def _finding_page(finding: Finding, posted: dict | None = None, **extra):
     view = pages.finding_view(current_user, finding)
     view.forms = PanelForms(view, posted)
     drill_url = _drill_page_url(finding.drill) if finding.drill is not None else None
-    return render_template("findings/finding.html", finding=finding, view=view, drill_url=drill_url,
-                           checklist_run_url=_checklist_run_url(finding), **extra)
+    return render_template(
+        "findings/finding.html",
+        finding=finding,
+        view=view,
+        drill_url=drill_url,
+        checklist_run_url=_checklist_run_url(finding),
+        **extra,
+    )
 
 
 def _checklist_run_url(finding: Finding) -> str | None:

@@ -1,4 +1,5 @@
 """What the home page shows for a user's scope."""
+
 from datetime import datetime
 from typing import Any
 
@@ -28,12 +29,19 @@ def scope_summary(user: User, now: datetime | None = None) -> dict[str, Any]:
     ).one()
     org_count = db.session.scalar(sa.select(sa.func.count()).select_from(Organisation).where(access.org_clause(user)))
     upcoming = db.session.scalars(
-        sa.select(Drill).where(visible, Drill.status == DrillStatus.PLANNED, Drill.starts_at >= now)
+        sa.select(Drill)
+        .where(visible, Drill.status == DrillStatus.PLANNED, Drill.starts_at >= now)
         .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region))
-        .order_by(Drill.starts_at).limit(8)
+        .order_by(Drill.starts_at)
+        .limit(8)
     ).all()
-    return {"today": now, "orgs": org_count, "completed_this_year": counts[0], "planned": counts[1],
-            "upcoming": upcoming}
+    return {
+        "today": now,
+        "orgs": org_count,
+        "completed_this_year": counts[0],
+        "planned": counts[1],
+        "upcoming": upcoming,
+    }
 
 
 def unit_obligations(user: User, now: datetime | None = None) -> obligations.UnitObligations | None:

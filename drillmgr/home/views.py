@@ -10,7 +10,10 @@ bp = Blueprint("home", __name__)
 @bp.get("/")
 @login_required
 def index():
-    return render_template("home/index.html", summary=scope_summary(current_user),
-                           obligations=unit_obligations(current_user),
-                           to_record=drills_to_record(current_user),
-                           drill_pages="drills.detail" in current_app.view_functions)
+    return render_template(
+        "home/index.html",
+        summary=scope_summary(current_user),
+        obligations=unit_obligations(current_user),
+        to_record=drills_to_record(current_user),
+        drill_pages="drills.detail" in current_app.view_functions,
+    )

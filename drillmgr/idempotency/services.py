@@ -1,5 +1,6 @@
 """Exactly once: a request takes its submission key in the same transaction as its change, so a repeat of the
 same key (a double tap, Back and send again, a client's retry) changes nothing and gets the first answer."""
+
 import hashlib
 import time
 from dataclasses import dataclass
@@ -47,9 +48,13 @@ def take(user_id: int, key: str, print_: str) -> Claim:
     """Reserves the key in the current transaction (before the change is made), or returns the first answer."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
-        db.session.execute(sa.delete(IdempotencyKey).where(
-            IdempotencyKey.user_id == user_id, IdempotencyKey.key == key,
-            IdempotencyKey.created_at < utcnow() - KEY_LIFETIME))
+        db.session.execute(
+            sa.delete(IdempotencyKey).where(
+                IdempotencyKey.user_id == user_id,
+                IdempotencyKey.key == key,
+                IdempotencyKey.created_at < utcnow() - KEY_LIFETIME,
+            )
+        )
         row = IdempotencyKey(user_id=user_id, key=key, fingerprint=print_)
         db.session.add(row)
         try:
@@ -59,9 +64,14 @@ def take(user_id: int, key: str, print_: str) -> Claim:
             db.session.rollback()
         while True:
             found = db.session.execute(
-                sa.select(IdempotencyKey.fingerprint, IdempotencyKey.status, IdempotencyKey.body,
-                          IdempotencyKey.content_type, IdempotencyKey.location)
-                .where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)).one_or_none()
+                sa.select(
+                    IdempotencyKey.fingerprint,
+                    IdempotencyKey.status,
+                    IdempotencyKey.body,
+                    IdempotencyKey.content_type,
+                    IdempotencyKey.location,
+                ).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+            ).one_or_none()
             db.session.rollback()  # ends the snapshot, so that the next look sees the first request's commit
             if found is None:
                 break  # the first request failed and gave the key back: this one is a first try
@@ -74,8 +84,11 @@ def take(user_id: int, key: str, print_: str) -> Claim:
 def keep(claim_id: int, status: int, body: bytes = b"", content_type: str = "", location: str = "") -> None:
     """Stores the first answer with the key, in the request's unit of work; a key whose unit is rolled back is
     given back with it."""
-    db.session.execute(sa.update(IdempotencyKey).where(IdempotencyKey.id == claim_id).values(
-        status=status, body=body, content_type=content_type, location=location))
+    db.session.execute(
+        sa.update(IdempotencyKey)
+        .where(IdempotencyKey.id == claim_id)
+        .values(status=status, body=body, content_type=content_type, location=location)
+    )
 
 
 def release(claim_id: int) -> None:
@@ -84,7 +97,8 @@ def release(claim_id: int) -> None:
 
 
 def prune(now: datetime | None = None) -> int:
-    result = db.session.execute(sa.delete(IdempotencyKey).where(
-        IdempotencyKey.created_at < (now or utcnow()) - KEY_LIFETIME))
+    result = db.session.execute(
+        sa.delete(IdempotencyKey).where(IdempotencyKey.created_at < (now or utcnow()) - KEY_LIFETIME)
+    )
     # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
     return result.rowcount  # type: ignore[attr-defined]

@@ -1,5 +1,6 @@
 """One-time submission keys for the web forms: each form a page carries gets its own key, which the POST
 takes in the same transaction as its change; a repeat goes to the first result with a notice."""
+
 import re
 import secrets
 
@@ -48,9 +49,19 @@ def _issue_form_keys(response):
         return response
     body = response.get_data()
     if b'csrf_token"' in body:
-        response.set_data(_CSRF_INPUT.sub(
-            lambda m: m.group(0) + b'<input type="hidden" name="' + FIELD.encode() + b'" value="'
-            + secrets.token_hex(16).encode() + b'">', body))
+        response.set_data(
+            _CSRF_INPUT.sub(
+                lambda m: (
+                    m.group(0)
+                    + b'<input type="hidden" name="'
+                    + FIELD.encode()
+                    + b'" value="'
+                    + secrets.token_hex(16).encode()
+                    + b'">'
+                ),
+                body,
+            )
+        )
     return response
 
 

@@ -36,9 +36,7 @@ class OutboxMail(Model):
     __tablename__ = "outbox_mail"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    notification_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("notifications.id", ondelete="CASCADE"), unique=True
-    )
+    notification_id: Mapped[int] = mapped_column(sa.ForeignKey("notifications.id", ondelete="CASCADE"), unique=True)
     to_address: Mapped[str] = mapped_column(sa.String(200))
     subject: Mapped[str] = mapped_column(sa.String(300))
     body: Mapped[str] = mapped_column(sa.Text)

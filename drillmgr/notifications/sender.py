@@ -12,6 +12,7 @@ one for withdrawing stale reminders, one per claim, one per mail's outcome, each
 step, so that a crash never loses a claim or sends a mail already marked sent. The scheduler's send_mail job
 calls it; what a job commits at its end is then nothing more.
 """
+
 import smtplib
 import ssl
 from collections.abc import Callable, Mapping
@@ -80,9 +81,17 @@ class SmtpSettings:
             problems.append(f"SMTP_RETRY_SECONDS must be a positive whole number, not {raw_retry!r}")
         if problems:
             raise SmtpSettingsError("invalid SMTP settings: " + "; ".join(problems))
-        return cls(host=host, port=port, tls=tls, username=username, password=password, sender=sender,
-                   retry_seconds=int(raw_retry), timeout=float(config.get("SMTP_TIMEOUT", 20)),
-                   message_id_domain=config.get("HOST", "localhost"))
+        return cls(
+            host=host,
+            port=port,
+            tls=tls,
+            username=username,
+            password=password,
+            sender=sender,
+            retry_seconds=int(raw_retry),
+            timeout=float(config.get("SMTP_TIMEOUT", 20)),
+            message_id_domain=config.get("HOST", "localhost"),
+        )
 
     def connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
@@ -105,9 +114,16 @@ class SendReport:
     withdrawn: int = 0
 
     def __str__(self) -> str:
-        return str(_("%(sent)d sent, %(failed)d failed (to be retried), %(refused)d refused for good, "
-                     "%(withdrawn)d withdrawn.", sent=self.sent, failed=self.failed, refused=self.refused,
-                     withdrawn=self.withdrawn))
+        return str(
+            _(
+                "%(sent)d sent, %(failed)d failed (to be retried), %(refused)d refused for good, "
+                "%(withdrawn)d withdrawn.",
+                sent=self.sent,
+                failed=self.failed,
+                refused=self.refused,
+                withdrawn=self.withdrawn,
+            )
+        )
 
 
 def retry_delay(attempts: int, retry_seconds: int) -> timedelta:
@@ -120,8 +136,7 @@ def claim(mail_id: int, now: datetime) -> bool:
     with unit():
         result = db.session.execute(
             sa.update(OutboxMail)
-            .where(OutboxMail.id == mail_id, OutboxMail.status == MailStatus.PENDING,
-                   OutboxMail.next_attempt_at <= now)
+            .where(OutboxMail.id == mail_id, OutboxMail.status == MailStatus.PENDING, OutboxMail.next_attempt_at <= now)
             .values(next_attempt_at=now + CLAIM_HOLD, attempts=OutboxMail.attempts + 1)
             .execution_options(synchronize_session=False)
         )
@@ -184,18 +199,22 @@ def _close(connection: smtplib.SMTP | None) -> None:
         connection.close()
 
 
-def send_pending(settings: SmtpSettings, now: datetime | None = None, limit: int = 200,
-                 keep_going: Callable[[], bool] = lambda: True) -> SendReport:
+def send_pending(
+    settings: SmtpSettings, now: datetime | None = None, limit: int = 200, keep_going: Callable[[], bool] = lambda: True
+) -> SendReport:
     """Sends the due mails, one at a time, while `keep_going()`. A server that cannot be reached
     defers every mail of this run; anything else concerns the one mail it happened to."""
     now = now or utcnow()
     with unit():
         report = SendReport(withdrawn=withdraw_stale_drill_reminders())
-    due = list(db.session.scalars(
-        sa.select(OutboxMail.id)
-        .where(OutboxMail.status == MailStatus.PENDING, OutboxMail.next_attempt_at <= now)
-        .order_by(OutboxMail.next_attempt_at, OutboxMail.id).limit(limit)
-    ))
+    due = list(
+        db.session.scalars(
+            sa.select(OutboxMail.id)
+            .where(OutboxMail.status == MailStatus.PENDING, OutboxMail.next_attempt_at <= now)
+            .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+            .limit(limit)
+        )
+    )
     connection = None
     unreachable = None
     try:

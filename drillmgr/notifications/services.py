@@ -4,6 +4,7 @@
 change that caused them. The dedupe key makes every producer idempotent: a key seen before is
 skipped, so a job run twice for the same moment notifies nobody twice.
 """
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,19 +73,33 @@ def existing_keys(wanted: Iterable[str]) -> set[str]:
     keys = list(dict.fromkeys(wanted))
     found: set[str] = set()
     for start in range(0, len(keys), KEY_LOOKUP_SLICE):
-        found.update(db.session.scalars(
-            sa.select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys[start:start + KEY_LOOKUP_SLICE]))
-        ))
+        found.update(
+            db.session.scalars(
+                sa.select(Notification.dedupe_key).where(
+                    Notification.dedupe_key.in_(keys[start : start + KEY_LOOKUP_SLICE])
+                )
+            )
+        )
     return found
 
 
 def _add(message: Message) -> Notification:
-    notification = Notification(user_id=message.user.id, kind=message.kind, subject=message.subject[:300],
-                                body=message.body, link=message.link, dedupe_key=message.dedupe_key)
+    notification = Notification(
+        user_id=message.user.id,
+        kind=message.kind,
+        subject=message.subject[:300],
+        body=message.body,
+        link=message.link,
+        dedupe_key=message.dedupe_key,
+    )
     db.session.add(notification)
     if message.user.email:
-        notification_mail = OutboxMail(notification=notification, to_address=message.user.email,
-                                       subject=message.subject[:300], body=_mail_body(message))
+        notification_mail = OutboxMail(
+            notification=notification,
+            to_address=message.user.email,
+            subject=message.subject[:300],
+            body=_mail_body(message),
+        )
         db.session.add(notification_mail)
     return notification
 
@@ -117,6 +132,7 @@ def notify(user: User, kind: str, subject: str, body: str, link: str, dedupe_key
 
 # --- drill reminders ---------------------------------------------------------------------------
 
+
 def drill_reminder_key(drill: Drill, days_before: int, user: User) -> str:
     """Includes the start, so a rescheduled drill is announced again for its new time."""
     return f"{Kind.DRILL_REMINDER}:{drill.id}:{days_before}d:{drill.starts_at:%Y%m%dT%H%M}:{user.id}"
@@ -132,11 +148,12 @@ def withdraw_stale_drill_reminders() -> int:
     if not pending:
         return 0
     drill_ids = {int(key.split(":")[1]) for _, _, key in pending}
-    planned = set(db.session.scalars(
-        sa.select(Drill.id).where(Drill.id.in_(drill_ids), Drill.status == DrillStatus.PLANNED)
-    ))
-    stale = [(mail_id, notification_id) for mail_id, notification_id, key in pending
-             if int(key.split(":")[1]) not in planned]
+    planned = set(
+        db.session.scalars(sa.select(Drill.id).where(Drill.id.in_(drill_ids), Drill.status == DrillStatus.PLANNED))
+    )
+    stale = [
+        (mail_id, notification_id) for mail_id, notification_id, key in pending if int(key.split(":")[1]) not in planned
+    ]
     if stale:
         db.session.execute(sa.delete(OutboxMail).where(OutboxMail.id.in_([m for m, _ in stale])))
         db.session.execute(sa.delete(Notification).where(Notification.id.in_([n for _, n in stale])))
@@ -145,9 +162,11 @@ def withdraw_stale_drill_reminders() -> int:
 
 # --- reading ---------------------------------------------------------------------------------
 
+
 def unread_count(user: User) -> int:
     return db.session.execute(
-        sa.select(sa.func.count()).select_from(Notification)
+        sa.select(sa.func.count())
+        .select_from(Notification)
         .where(access.notification_clause(user), Notification.read_at.is_(None))
     ).scalar_one()
 
@@ -162,7 +181,8 @@ def notifications_query(user: User, unread_only: bool = False) -> sa.Select[tupl
 def mark_read(user: User, notification_id: int, now: datetime | None = None) -> Notification:
     """Marks one of the user's notifications read; NotFound for anyone else's."""
     notification = db.session.scalar(
-        sa.select(Notification).where(Notification.id == notification_id, access.notification_clause(user)))
+        sa.select(Notification).where(Notification.id == notification_id, access.notification_clause(user))
+    )
     if notification is None:
         access.not_found(_("No such notification."))
     if notification.read_at is None:
@@ -194,16 +214,25 @@ def outbox_summary() -> OutboxSummary:
     """Pending, sent and refused mail, the pending mails that failed at least once and the latest
     refused ones, for the admins."""
     pending_failed = sa.and_(OutboxMail.status == MailStatus.PENDING, OutboxMail.last_error != "")
-    counts = db.session.execute(sa.select(
-        sa.func.count(sa.case((OutboxMail.status == MailStatus.PENDING, OutboxMail.id))),
-        sa.func.count(sa.case((OutboxMail.status == MailStatus.SENT, OutboxMail.id))),
-        sa.func.count(sa.case((pending_failed, OutboxMail.id))),
-        sa.func.count(sa.case((OutboxMail.status == MailStatus.FAILED, OutboxMail.id))),
-    )).one()
+    counts = db.session.execute(
+        sa.select(
+            sa.func.count(sa.case((OutboxMail.status == MailStatus.PENDING, OutboxMail.id))),
+            sa.func.count(sa.case((OutboxMail.status == MailStatus.SENT, OutboxMail.id))),
+            sa.func.count(sa.case((pending_failed, OutboxMail.id))),
+            sa.func.count(sa.case((OutboxMail.status == MailStatus.FAILED, OutboxMail.id))),
+        )
+    ).one()
     failing = db.session.scalars(
-        sa.select(OutboxMail).where(pending_failed).order_by(OutboxMail.next_attempt_at).limit(10)).all()
+        sa.select(OutboxMail).where(pending_failed).order_by(OutboxMail.next_attempt_at).limit(10)
+    ).all()
     refused = db.session.scalars(
-        sa.select(OutboxMail).where(OutboxMail.status == MailStatus.FAILED)
-        .order_by(OutboxMail.id.desc()).limit(10)).all()
-    return {"pending": counts[0], "sent": counts[1], "retrying": counts[2], "failed": counts[3],
-            "failing": failing, "refused": refused}
+        sa.select(OutboxMail).where(OutboxMail.status == MailStatus.FAILED).order_by(OutboxMail.id.desc()).limit(10)
+    ).all()
+    return {
+        "pending": counts[0],
+        "sent": counts[1],
+        "retrying": counts[2],
+        "failed": counts[3],
+        "failing": failing,
+        "refused": refused,
+    }

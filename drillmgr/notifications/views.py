@@ -24,8 +24,12 @@ def unread_notifications() -> dict[str, int]:
 @login_required
 def index() -> ResponseReturnValue:
     unread_only = request.args.get("unread") == "1"
-    pagination = db.paginate(services.notifications_query(current_user, unread_only),
-                             page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    pagination = db.paginate(
+        services.notifications_query(current_user, unread_only),
+        page=request.args.get("page", 1, type=int),
+        per_page=PER_PAGE,
+        error_out=False,
+    )
     return render_template("notifications/index.html", pagination=pagination, unread_only=unread_only)
 
 

@@ -1,4 +1,5 @@
 """Organisations over the JSON API (/api/v1)."""
+
 from flask import jsonify, request, url_for
 
 from drillmgr.access import services as access
@@ -13,8 +14,10 @@ register_schema("OrganisationInput", OrganisationSchema, output=False)
 
 
 # `q` is taken as sent (not stripped), as the web list does.
-ORG_FILTERS = [*query_params(OrgFiltersSchema),
-               {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "name contains"}]
+ORG_FILTERS = [
+    *query_params(OrgFiltersSchema),
+    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "name contains"},
+]
 
 
 @bp.get("/orgs")
@@ -23,10 +26,12 @@ ORG_FILTERS = [*query_params(OrgFiltersSchema),
 def list_orgs():
     page, per_page = page_args()
     filters = OrgFiltersSchema().load(request.args.to_dict(), partial=True)
-    query = orgs.org_query(current_api_user(), region=filters.get("region"), kind=filters.get("kind"),
-                           q=request.args.get("q"))
-    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
-                             OrganisationSchema().dump))
+    query = orgs.org_query(
+        current_api_user(), region=filters.get("region"), kind=filters.get("kind"), q=request.args.get("q")
+    )
+    return jsonify(
+        paginated(db.paginate(query, page=page, per_page=per_page, error_out=False), OrganisationSchema().dump)
+    )
 
 
 @bp.post("/orgs")

@@ -12,20 +12,27 @@ class OrgForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), schema_length(OrganisationSchema, "name")])
     kind = SelectField(_l("Kind"), choices=schema_choices(OrganisationSchema, "kind"))
     region_code = SelectField(_l("Region"), choices=[], validate_choice=False)
-    headcount = IntegerField(_l("Headcount"), default=0,
-                             validators=[Optional(), schema_range(OrganisationSchema, "headcount")])
+    headcount = IntegerField(
+        _l("Headcount"), default=0, validators=[Optional(), schema_range(OrganisationSchema, "headcount")]
+    )
     evacuation_target_seconds = IntegerField(
         _l("Evacuation target (seconds)"),
-        validators=[Optional(), schema_range(OrganisationSchema, "evacuation_target_seconds")])
+        validators=[Optional(), schema_range(OrganisationSchema, "evacuation_target_seconds")],
+    )
     address = StringField(_l("Address"), validators=[Optional(), schema_length(OrganisationSchema, "address")])
     contact = StringField(_l("Contact"), validators=[Optional(), schema_length(OrganisationSchema, "contact")])
     version = HiddenField()
 
     def to_payload(self) -> dict:
-        data = {"name": self.name.data, "kind": self.kind.data, "region_code": self.region_code.data,
-                "headcount": self.headcount.data or 0, "address": self.address.data or "",
-                "contact": self.contact.data or "",
-                "evacuation_target_seconds": self.evacuation_target_seconds.data}
+        data = {
+            "name": self.name.data,
+            "kind": self.kind.data,
+            "region_code": self.region_code.data,
+            "headcount": self.headcount.data or 0,
+            "address": self.address.data or "",
+            "contact": self.contact.data or "",
+            "evacuation_target_seconds": self.evacuation_target_seconds.data,
+        }
         if str(self.version.data or "").isdigit():
             data["version"] = int(self.version.data)
         return data

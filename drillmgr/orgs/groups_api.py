@@ -1,4 +1,5 @@
 """A unit's groups (班级/年级/病区/楼层) with their expected headcounts, over the JSON API."""
+
 from flask import jsonify
 
 from drillmgr.access import services as access

@@ -11,8 +11,14 @@ from drillmgr.regions.models import Region
 # 教基一厅〔2014〕2号: two minutes for school buildings under four floors with sound exits.
 DEFAULT_EVACUATION_TARGET_SECONDS = {OrgKind.SCHOOL: 120, OrgKind.KINDERGARTEN: 120}
 # Which participation count a unit's groups (班级, 病区, ...) add up to.
-GROUP_COUNT_FIELD = {OrgKind.SCHOOL: "students", OrgKind.KINDERGARTEN: "students", OrgKind.HOSPITAL: "patients",
-                     OrgKind.TOWNSHIP: "residents", OrgKind.VILLAGE: "residents", OrgKind.RESCUE_TEAM: "rescuers"}
+GROUP_COUNT_FIELD = {
+    OrgKind.SCHOOL: "students",
+    OrgKind.KINDERGARTEN: "students",
+    OrgKind.HOSPITAL: "patients",
+    OrgKind.TOWNSHIP: "residents",
+    OrgKind.VILLAGE: "residents",
+    OrgKind.RESCUE_TEAM: "rescuers",
+}
 
 
 class Organisation(Model):
@@ -33,7 +39,8 @@ class Organisation(Model):
 
     region: Mapped[Region] = relationship()
     groups: Mapped[list["OrgGroup"]] = relationship(
-        back_populates="org", cascade="all, delete-orphan", order_by="OrgGroup.position, OrgGroup.id")
+        back_populates="org", cascade="all, delete-orphan", order_by="OrgGroup.position, OrgGroup.id"
+    )
 
     __table_args__ = (
         sa.UniqueConstraint("region_code", "name", name="region_name"),

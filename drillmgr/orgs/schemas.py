@@ -1,7 +1,9 @@
 """The organisation resource and a unit's groups: what the API and the services read, and what the API answers."""
+
 from typing import Any
 
-from drillmgr.api.schema import Boolean, EnumValue, Integer, List, Nested, Schema, Text, Version
+from drillmgr.api.fields import Boolean, EnumValue, Integer, List, Nested, Text, Version
+from drillmgr.api.schema import Schema
 from drillmgr.enums import OrgKind
 
 MAX_HEADCOUNT = 1_000_000
@@ -36,18 +38,23 @@ class OrgFiltersSchema(Schema):
 class GroupSchema(Schema):
     id = Integer(dump_only=True)
     name = Text(required=True, max_length=100, plain=True, metadata={"description": "unique within the unit"})
-    expected = Integer(required=True, minimum=0, maximum=MAX_HEADCOUNT,
-                       metadata={"description": "the expected headcount"})
+    expected = Integer(
+        required=True, minimum=0, maximum=MAX_HEADCOUNT, metadata={"description": "the expected headcount"}
+    )
 
 
 class OrgGroupsSchema(Schema):
     """A unit's groups (an answer: `items`, the unit's `version`; a request: `groups`, the `version` read)."""
 
     class Meta:
-        description = ("Replaces all the unit's groups, or none when any is invalid (errors name the group from "
-                       "1). A group keeps its id while its name stays.")
+        description = (
+            "Replaces all the unit's groups, or none when any is invalid (errors name the group from "
+            "1). A group keeps its id while its name stays."
+        )
 
     items = List(Nested(GroupSchema), dump_only=True, attribute="groups")
     groups = List(Nested(GroupSchema), required=True, load_only=True, max_items=MAX_GROUPS)
-    version = Integer(minimum=1, metadata={"description": "the unit's version; send the one read with a change "
-                                                          "(a stale one answers 409)"})
+    version = Integer(
+        minimum=1,
+        metadata={"description": "the unit's version; send the one read with a change (a stale one answers 409)"},
+    )

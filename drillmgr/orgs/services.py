@@ -1,4 +1,5 @@
 """Organisations (单位): creating, changing, listing within scope, and importing in bulk."""
+
 import csv
 import io
 import zipfile
@@ -44,8 +45,9 @@ def create_org(actor: access.Actor, data: dict) -> Organisation:
     if not p.errors:
         _check_unique_name(p, values["name"], values["region_code"])
     p.check()
-    access.require(access.can_manage_region(actor, values["region_code"]),
-                   _("You cannot add organisations in this region."))
+    access.require(
+        access.can_manage_region(actor, values["region_code"]), _("You cannot add organisations in this region.")
+    )
     values.pop("version", None)
     org = Organisation(**{k: v for k, v in values.items() if k in FIELDS})
     db.session.add(org)
@@ -62,10 +64,15 @@ def update_org(actor, org: Organisation, data: dict) -> Organisation:
         _check_unique_name(p, values.get("name", org.name), values.get("region_code", org.region_code), org.id)
     p.check()
     if "region_code" in values:
-        access.require(access.can_manage_region(actor, values["region_code"]),
-                       _("You cannot move an organisation into this region."))
-    claim_version(org, values.get("version"),
-                  _("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
+        access.require(
+            access.can_manage_region(actor, values["region_code"]),
+            _("You cannot move an organisation into this region."),
+        )
+    claim_version(
+        org,
+        values.get("version"),
+        _("Someone else changed this organisation meanwhile. Reload it and apply your change again."),
+    )
     before = audit.snapshot(org, FIELDS)
     for field in FIELDS:
         if field in values:
@@ -82,9 +89,18 @@ def org_query(actor, region: str | None = None, kind: str | None = None, q: str 
         try:
             kind = OrgKind(kind)
         except ValueError:
-            raise ValidationError(_("The input is not valid."), {"kind": [_(
-                "Unknown value %(value)s; allowed: %(allowed)s.", value=repr(kind),
-                allowed=", ".join(OrgKind.values()))]}) from None
+            raise ValidationError(
+                _("The input is not valid."),
+                {
+                    "kind": [
+                        _(
+                            "Unknown value %(value)s; allowed: %(allowed)s.",
+                            value=repr(kind),
+                            allowed=", ".join(OrgKind.values()),
+                        )
+                    ]
+                },
+            ) from None
         query = query.where(Organisation.kind == kind)
     if q:
         query = query.where(Organisation.name.contains(q, autoescape=True))
@@ -93,15 +109,38 @@ def org_query(actor, region: str | None = None, kind: str | None = None, q: str 
 
 # --- import ----------------------------------------------------------------------------------
 
-CHINESE_KINDS = {"中小学": "school", "学校": "school", "幼儿园": "kindergarten", "医院": "hospital",
-                 "乡镇（街道）": "township", "乡镇(街道)": "township", "乡镇": "township", "街道": "township",
-                 "村（社区）": "village", "村(社区)": "village", "村": "village", "社区": "village",
-                 "机关/部门": "agency", "机关": "agency", "部门": "agency", "企业": "enterprise",
-                 "人员密集场所": "venue", "救援队伍": "rescue_team"}
+CHINESE_KINDS = {
+    "中小学": "school",
+    "学校": "school",
+    "幼儿园": "kindergarten",
+    "医院": "hospital",
+    "乡镇（街道）": "township",
+    "乡镇(街道)": "township",
+    "乡镇": "township",
+    "街道": "township",
+    "村（社区）": "village",
+    "村(社区)": "village",
+    "村": "village",
+    "社区": "village",
+    "机关/部门": "agency",
+    "机关": "agency",
+    "部门": "agency",
+    "企业": "enterprise",
+    "人员密集场所": "venue",
+    "救援队伍": "rescue_team",
+}
 # Header cells accepted besides the column codes, as a spreadsheet made in Chinese would have them.
-CHINESE_HEADERS = {"名称": "name", "单位名称": "name", "类型": "kind", "单位类型": "kind",
-                   "行政区划代码": "region_code", "区划代码": "region_code", "人数": "headcount",
-                   "地址": "address", "联系人": "contact"}
+CHINESE_HEADERS = {
+    "名称": "name",
+    "单位名称": "name",
+    "类型": "kind",
+    "单位类型": "kind",
+    "行政区划代码": "region_code",
+    "区划代码": "region_code",
+    "人数": "headcount",
+    "地址": "address",
+    "联系人": "contact",
+}
 
 
 def _kind_from_cell(value: str) -> str:
@@ -131,8 +170,9 @@ def _read_xlsx(path: Path) -> list[list[str]]:
         raise ValidationError(_("The file is not a readable XLSX workbook.")) from None
 
 
-def read_rows(path: Path, headers: dict[str, str] = CHINESE_HEADERS,
-              required: tuple[str, ...] = IMPORT_COLUMNS) -> list[dict]:
+def read_rows(
+    path: Path, headers: dict[str, str] = CHINESE_HEADERS, required: tuple[str, ...] = IMPORT_COLUMNS
+) -> list[dict]:
     """Rows of a CSV (UTF-8, with or without BOM) or XLSX file, keyed by the header row (Chinese headers
     mapped through `headers`), each with its line number as `_line`; every `required` column must be there."""
     if path.suffix.lower() == ".xlsx":
@@ -147,8 +187,11 @@ def read_rows(path: Path, headers: dict[str, str] = CHINESE_HEADERS,
     missing = [c for c in required if c not in header]
     if missing:
         raise ValidationError(_("Line 1: missing columns: %(cols)s.", cols=", ".join(missing)))
-    return [dict(zip(header, row, strict=False)) | {"_line": number}
-            for number, row in enumerate(rows[1:], start=2) if any(cell.strip() for cell in row)]
+    return [
+        dict(zip(header, row, strict=False)) | {"_line": number}
+        for number, row in enumerate(rows[1:], start=2)
+        if any(cell.strip() for cell in row)
+    ]
 
 
 def import_orgs(actor: access.Actor, rows: list[dict]) -> list[Organisation]:
@@ -177,8 +220,9 @@ def import_orgs(actor: access.Actor, rows: list[dict]) -> list[Organisation]:
             p.error("region_code", _("You cannot add organisations in this region."))
         seen.add(key)
         for field, messages in p.errors.items():
-            line_errors.extend(_("Line %(line)d, %(field)s: %(msg)s", line=row["_line"], field=field, msg=m)
-                               for m in messages)
+            line_errors.extend(
+                _("Line %(line)d, %(field)s: %(msg)s", line=row["_line"], field=field, msg=m) for m in messages
+            )
         if not p.errors:
             orgs.append(Organisation(**{k: v for k, v in values.items() if k in FIELDS}))
     if line_errors:
@@ -191,8 +235,17 @@ def import_orgs(actor: access.Actor, rows: list[dict]) -> list[Organisation]:
 
 # --- groups (班级/年级/病区/楼层) ---------------------------------------------------------------
 
-GROUP_HEADERS = {"名称": "name", "班级": "name", "年级": "name", "病区": "name", "楼层": "name", "分组": "name",
-                 "应到人数": "expected", "应到": "expected", "人数": "expected"}
+GROUP_HEADERS = {
+    "名称": "name",
+    "班级": "name",
+    "年级": "name",
+    "病区": "name",
+    "楼层": "name",
+    "分组": "name",
+    "应到人数": "expected",
+    "应到": "expected",
+    "人数": "expected",
+}
 
 
 def _read_groups(items, line_of=None) -> tuple[list[dict], list[str]]:
@@ -213,8 +266,14 @@ def _read_groups(items, line_of=None) -> tuple[list[dict], list[str]]:
             p.error("name", _("Duplicate of an earlier group."))
         seen.add(name)
         for field, messages in p.errors.items():
-            errors.extend((_("Line %(line)d, %(field)s: %(msg)s", line=line, field=field, msg=m) if line_of
-                           else _("Group %(n)d, %(field)s: %(msg)s", n=line, field=field, msg=m)) for m in messages)
+            errors.extend(
+                (
+                    _("Line %(line)d, %(field)s: %(msg)s", line=line, field=field, msg=m)
+                    if line_of
+                    else _("Group %(n)d, %(field)s: %(msg)s", n=line, field=field, msg=m)
+                )
+                for m in messages
+            )
         if not p.errors:
             groups.append({"name": name, "expected": expected})
     return groups, errors
@@ -228,8 +287,9 @@ def set_groups(actor, org: Organisation, items, version: int | None = None, line
     groups, errors = _read_groups(items, line_of)
     if errors:
         raise ValidationError(_("Nothing was saved."), {"groups": errors})
-    claim_version(org, version,
-                  _("Someone else changed this organisation meanwhile. Reload it and apply your change again."))
+    claim_version(
+        org, version, _("Someone else changed this organisation meanwhile. Reload it and apply your change again.")
+    )
     before = GroupSchema(many=True).dump(org.groups)
     existing = {g.name: g for g in org.groups}
     kept = []
@@ -239,8 +299,14 @@ def set_groups(actor, org: Organisation, items, version: int | None = None, line
         kept.append(group)
     org.groups = kept
     db.session.flush()
-    audit.record(actor, "org.groups", "organisation", org.id, {"groups": before},
-                 {"groups": GroupSchema(many=True).dump(org.groups)})
+    audit.record(
+        actor,
+        "org.groups",
+        "organisation",
+        org.id,
+        {"groups": before},
+        {"groups": GroupSchema(many=True).dump(org.groups)},
+    )
     return org.groups
 
 
@@ -251,8 +317,10 @@ def read_group_rows(path: Path) -> list[dict]:
 
 def import_groups(actor, org: Organisation, rows: list[dict]) -> list[OrgGroup]:
     """Replaces the unit's groups with the file's rows: every row or none; errors name the line."""
-    items = [{"name": row.get("name", ""), "expected": _whole_number(row.get("expected", "")),
-              "_line": row["_line"]} for row in rows]
+    items = [
+        {"name": row.get("name", ""), "expected": _whole_number(row.get("expected", "")), "_line": row["_line"]}
+        for row in rows
+    ]
     return set_groups(actor, org, items, line_of=lambda item: item["_line"])
 
 

@@ -31,20 +31,34 @@ def index():
     args = request.args
     kind = args.get("kind") if args.get("kind") in OrgKind.values() else None
     query = services.org_query(current_user, region=args.get("region") or None, kind=kind, q=args.get("q") or None)
-    pagination = db.paginate(query.options(selectinload(Organisation.region)), page=args.get("page", 1, type=int),
-                             per_page=50, error_out=False)
-    regions = (all_regions(access.region_clause(current_user, Region.code))
-               if current_user.role != Role.ORG_STAFF else [])
-    return render_template("orgs/index.html", pagination=pagination, regions=regions, kinds=OrgKind,
-                           can_add=access.can_manage_people_and_units(current_user))
+    pagination = db.paginate(
+        query.options(selectinload(Organisation.region)),
+        page=args.get("page", 1, type=int),
+        per_page=50,
+        error_out=False,
+    )
+    regions = (
+        all_regions(access.region_clause(current_user, Region.code)) if current_user.role != Role.ORG_STAFF else []
+    )
+    return render_template(
+        "orgs/index.html",
+        pagination=pagination,
+        regions=regions,
+        kinds=OrgKind,
+        can_add=access.can_manage_people_and_units(current_user),
+    )
 
 
 @bp.get("/<int:org_id>")
 @login_required
 def detail(org_id: int):
     org = or_404(access.get_visible_org, current_user, org_id)
-    return render_template("orgs/detail.html", org=org, can_edit=access.can_manage_org(current_user, org),
-                           can_edit_groups=access.can_edit_org_groups(current_user, org))
+    return render_template(
+        "orgs/detail.html",
+        org=org,
+        can_edit=access.can_manage_org(current_user, org),
+        can_edit_groups=access.can_edit_org_groups(current_user, org),
+    )
 
 
 def _errors_of(error: ServiceError) -> list[str]:
@@ -164,5 +178,10 @@ def import_file():
             else:
                 flash(_("%(n)d organisations imported.", n=len(created)), "success")
                 return redirect(url_for("orgs.index"))
-    return render_template("orgs/import.html", form=form, errors=errors, kinds=OrgKind,
-                           counties=counties(within=access.home_region(current_user)))
+    return render_template(
+        "orgs/import.html",
+        form=form,
+        errors=errors,
+        kinds=OrgKind,
+        counties=counties(within=access.home_region(current_user)),
+    )

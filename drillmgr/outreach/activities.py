@@ -1,4 +1,5 @@
 """Public earthquake-safety education activities (item 19): recording, changing and listing them, their files."""
+
 from collections.abc import Mapping
 from datetime import date
 from typing import IO, Any
@@ -24,8 +25,19 @@ from drillmgr.outreach.schemas import ActivityFilterSchema, OutreachActivitySche
 from drillmgr.regions.models import Region
 from drillmgr.validation import confirmed_reason
 
-ACTIVITY_FIELDS = ("kind", "title", "observance_day", "setting", "held_on", "region_code", "organizer_org_id",
-                   "channels", "audience", "description", "exceptional_reason")
+ACTIVITY_FIELDS = (
+    "kind",
+    "title",
+    "observance_day",
+    "setting",
+    "held_on",
+    "region_code",
+    "organizer_org_id",
+    "channels",
+    "audience",
+    "description",
+    "exceptional_reason",
+)
 # What a request sets directly (the exceptional reason is kept only with a confirmed exceptional audience).
 INPUT_FIELDS = tuple(f for f in ACTIVITY_FIELDS if f != "exceptional_reason")
 NULLABLE_FIELDS = ("observance_day", "setting", "organizer_org_id")
@@ -45,8 +57,11 @@ def _read_values(p: Reading, data: Mapping[str, Any]) -> dict[str, Any]:
 def _check_kind(p: Reading, merged: Mapping[str, Any]) -> None:
     """Campaigns have an observance day and six-into activities a setting; no other kind has either."""
     kind = merged.get("kind")
-    if kind == OutreachKind.OBSERVANCE_CAMPAIGN and merged.get("observance_day") is None \
-            and "observance_day" not in p.errors:
+    if (
+        kind == OutreachKind.OBSERVANCE_CAMPAIGN
+        and merged.get("observance_day") is None
+        and "observance_day" not in p.errors
+    ):
         p.error("observance_day", _("An observance-day campaign needs its observance day."))
     if kind is not None and kind != OutreachKind.OBSERVANCE_CAMPAIGN and merged.get("observance_day") is not None:
         p.error("observance_day", _("Only observance-day campaigns have an observance day."))
@@ -59,8 +74,10 @@ def _check_kind(p: Reading, merged: Mapping[str, Any]) -> None:
 def _check_held_on(p: Reading, held_on: date | None) -> None:
     today = to_local(utcnow()).date()
     if held_on is not None and held_on > today:
-        p.error("held_on", _("An activity is recorded once it has been held: %(day)s is still to come.",
-                             day=format_date(held_on)))
+        p.error(
+            "held_on",
+            _("An activity is recorded once it has been held: %(day)s is still to come.", day=format_date(held_on)),
+        )
     elif held_on is not None and held_on.year < EARLIEST_YEAR:
         p.error("held_on", _("Must be between %(a)d and %(b)d.", a=EARLIEST_YEAR, b=today.year))
 
@@ -83,16 +100,22 @@ def _read_activity(data: dict[str, Any], current: OutreachActivity | None) -> tu
     if values.get("organizer_org_id") is not None and organizer(values["organizer_org_id"]) is None:
         p.error("organizer_org_id", _("No such organisation."))
     relevant = current is None or any(f in values for f in AUDIENCE_BOUNDS)
-    reason = confirmed_reason(p, check_audience(p, region, merged, relevant),
-                              p.values.get("confirm_exceptional") is True, p.values.get("exceptional_reason", ""))
+    reason = confirmed_reason(
+        p,
+        check_audience(p, region, merged, relevant),
+        p.values.get("confirm_exceptional") is True,
+        p.values.get("exceptional_reason", ""),
+    )
     if relevant:
         values["exceptional_reason"] = reason
     return p, values
 
 
 def _require_recording(actor: User, region_code: str, organizer_org_id: int | None) -> None:
-    access.require(access.can_record_outreach(actor, region_code, organizer(organizer_org_id)),
-                   _("You cannot record activities for this region or organisation."))
+    access.require(
+        access.can_record_outreach(actor, region_code, organizer(organizer_org_id)),
+        _("You cannot record activities for this region or organisation."),
+    )
 
 
 def _require_editing(actor: User, activity: OutreachActivity) -> None:
@@ -111,8 +134,9 @@ def create_activity(actor: User, data: dict[str, Any], is_demo: bool = False) ->
     activity.channels = [c.value for c in values["channels"]]
     db.session.add(activity)
     db.session.flush()
-    audit.record(actor, "outreach.create", "outreach_activity", activity.id, None,
-                 audit.snapshot(activity, ACTIVITY_FIELDS))
+    audit.record(
+        actor, "outreach.create", "outreach_activity", activity.id, None, audit.snapshot(activity, ACTIVITY_FIELDS)
+    )
     return activity
 
 
@@ -120,15 +144,22 @@ def update_activity(actor: User, activity: OutreachActivity, data: dict[str, Any
     _require_editing(actor, activity)
     p, values = _read_activity(data, activity)
     p.check()
-    _require_recording(actor, values.get("region_code", activity.region_code),
-                       values.get("organizer_org_id", activity.organizer_org_id))
-    claim_version(activity, p.values.get("version"),
-                  _("Someone else changed this activity meanwhile. Reload it and apply your change again."))
+    _require_recording(
+        actor,
+        values.get("region_code", activity.region_code),
+        values.get("organizer_org_id", activity.organizer_org_id),
+    )
+    claim_version(
+        activity,
+        p.values.get("version"),
+        _("Someone else changed this activity meanwhile. Reload it and apply your change again."),
+    )
     before = audit.snapshot(activity, ACTIVITY_FIELDS)
     for field, value in values.items():
         setattr(activity, field, [c.value for c in value] if field == "channels" else value)
-    audit.record(actor, "outreach.update", "outreach_activity", activity.id, before,
-                 audit.snapshot(activity, ACTIVITY_FIELDS))
+    audit.record(
+        actor, "outreach.update", "outreach_activity", activity.id, before, audit.snapshot(activity, ACTIVITY_FIELDS)
+    )
     return activity
 
 
@@ -136,8 +167,14 @@ def delete_activity(actor: User, activity: OutreachActivity) -> None:
     """Deletes the activity and its attachments; their files go once the deletion is kept."""
     _require_editing(actor, activity)
     attachments = activity_attachments(activity)
-    audit.record(actor, "outreach.delete", "outreach_activity", activity.id,
-                 audit.snapshot(activity, ACTIVITY_FIELDS) | {"attachments": [a.filename for a in attachments]}, None)
+    audit.record(
+        actor,
+        "outreach.delete",
+        "outreach_activity",
+        activity.id,
+        audit.snapshot(activity, ACTIVITY_FIELDS) | {"attachments": [a.filename for a in attachments]},
+        None,
+    )
     remove_when_kept([attachment_path(a) for a in attachments])
     for attachment in attachments:
         db.session.delete(attachment)
@@ -149,14 +186,25 @@ def attach_file(actor: User, activity: OutreachActivity, stream: IO[bytes], file
     _require_editing(actor, activity)
     attachment = uploads.store(stream, filename, actor, outreach_id=activity.id)
     db.session.flush()
-    audit.record(actor, "attachment.add", "outreach_activity", activity.id, None,
-                 {"attachment_id": attachment.id, "filename": attachment.filename, "size": attachment.size})
+    audit.record(
+        actor,
+        "attachment.add",
+        "outreach_activity",
+        activity.id,
+        None,
+        {"attachment_id": attachment.id, "filename": attachment.filename, "size": attachment.size},
+    )
     return attachment
 
 
 def activity_attachments(activity: OutreachActivity) -> list[Attachment]:
-    return list(db.session.scalars(sa.select(Attachment).where(Attachment.outreach_id == activity.id)
-                                   .order_by(Attachment.uploaded_at, Attachment.id)))
+    return list(
+        db.session.scalars(
+            sa.select(Attachment)
+            .where(Attachment.outreach_id == activity.id)
+            .order_by(Attachment.uploaded_at, Attachment.id)
+        )
+    )
 
 
 def get_visible_attachment(user: User, attachment_id: int) -> Attachment:
@@ -185,8 +233,9 @@ def read_filters(args: Mapping[str, str]) -> dict[str, Any]:
     return {k: v for k, v in p.values.items() if v != ""}
 
 
-def activity_query(user: User, year: int | None = None, region: str | None = None,
-                   kind: OutreachKind | None = None) -> sa.Select[tuple[OutreachActivity]]:
+def activity_query(
+    user: User, year: int | None = None, region: str | None = None, kind: OutreachKind | None = None
+) -> sa.Select[tuple[OutreachActivity]]:
     query = sa.select(OutreachActivity).where(access.outreach_clause(user))
     if year:
         query = query.where(OutreachActivity.held_on.between(date(year, 1, 1), date(year, 12, 31)))

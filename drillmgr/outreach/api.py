@@ -1,4 +1,5 @@
 """Public education (item 19) over the JSON API: activities, their files, six-into coverage, demonstration sites."""
+
 import io
 
 from flask import jsonify, request, send_file, url_for
@@ -8,24 +9,39 @@ from drillmgr.api.openapi import describe, query_params, register_schema
 from drillmgr.attachments.services import FILE_TYPES, attachment_path
 from drillmgr.extensions import db
 from drillmgr.outreach import activities, coverage, observance, sites
-from drillmgr.outreach.schemas import (ActivityFilterSchema, DemonstrationSiteSchema, OutreachActivitySchema,
-                                       OutreachAttachmentSchema, SiteFilterSchema, SixIntoCoverageSchema,
-                                       SummaryArgsSchema)
+from drillmgr.outreach.schemas import (
+    ActivityFilterSchema,
+    DemonstrationSiteSchema,
+    OutreachActivitySchema,
+    OutreachAttachmentSchema,
+    SiteFilterSchema,
+    SixIntoCoverageSchema,
+    SummaryArgsSchema,
+)
 
 register_schema("OutreachActivity", OutreachActivitySchema, output=True)
 register_schema("OutreachActivityInput", OutreachActivitySchema, output=False)
-register_schema("OutreachAttachmentUpload", {
-    "type": "object", "required": ["file"],
-    "description": "multipart/form-data; pdf, doc, docx, xls, xlsx, jpg, png, checked by extension and content",
-    "properties": {"file": {"type": "string", "format": "binary"}}})
+register_schema(
+    "OutreachAttachmentUpload",
+    {
+        "type": "object",
+        "required": ["file"],
+        "description": "multipart/form-data; pdf, doc, docx, xls, xlsx, jpg, png, checked by extension and content",
+        "properties": {"file": {"type": "string", "format": "binary"}},
+    },
+)
 register_schema("DemonstrationSite", DemonstrationSiteSchema, output=True)
 register_schema("DemonstrationSiteInput", DemonstrationSiteSchema, output=False)
 register_schema("SixIntoCoverage", SixIntoCoverageSchema, output=True)
 
 
 @bp.get("/outreach")
-@describe("Public education activities (item 19) the caller may see, newest first", response="OutreachActivity",
-          paginated=True, params=query_params(ActivityFilterSchema))
+@describe(
+    "Public education activities (item 19) the caller may see, newest first",
+    response="OutreachActivity",
+    paginated=True,
+    params=query_params(ActivityFilterSchema),
+)
 @token_required
 def list_outreach():
     page, per_page = page_args()
@@ -37,13 +53,20 @@ def list_outreach():
 
 
 @bp.post("/outreach")
-@describe("Record an activity; a campaign outside its observance window is kept but not counted",
-          request="OutreachActivityInput", response="OutreachActivity", created=True)
+@describe(
+    "Record an activity; a campaign outside its observance window is kept but not counted",
+    request="OutreachActivityInput",
+    response="OutreachActivity",
+    created=True,
+)
 @token_required
 def create_outreach():
     activity = activities.create_activity(current_api_user(), json_body())
-    return (jsonify(OutreachActivitySchema().dump(activity)), 201,
-            {"Location": url_for("api.get_outreach", activity_id=activity.id)})
+    return (
+        jsonify(OutreachActivitySchema().dump(activity)),
+        201,
+        {"Location": url_for("api.get_outreach", activity_id=activity.id)},
+    )
 
 
 @bp.get("/outreach/<int:activity_id>")
@@ -71,32 +94,46 @@ def list_outreach_attachments(activity_id: int):
 
 
 @bp.post("/outreach/<int:activity_id>/attachments")
-@describe("Attach a photo or document (multipart field `file`); size- and type-checked like drill files",
-          request="OutreachAttachmentUpload", created=True, request_content_type="multipart/form-data")
+@describe(
+    "Attach a photo or document (multipart field `file`); size- and type-checked like drill files",
+    request="OutreachAttachmentUpload",
+    created=True,
+    request_content_type="multipart/form-data",
+)
 @token_required
 def add_outreach_attachment(activity_id: int):
     actor = current_api_user()
     activity = activities.get_visible_activity(actor, activity_id)
     upload = request.files.get("file")
-    attachment = activities.attach_file(actor, activity, upload.stream if upload else io.BytesIO(),
-                                      (upload.filename or "") if upload else "")
+    attachment = activities.attach_file(
+        actor, activity, upload.stream if upload else io.BytesIO(), (upload.filename or "") if upload else ""
+    )
     return jsonify(OutreachAttachmentSchema().dump(attachment)), 201
 
 
 @bp.get("/outreach/attachments/<int:attachment_id>")
-@describe("Download an activity's file (only for those who may see the activity)",
-          content_types=sorted({t.content_type for t in FILE_TYPES.values()}))
+@describe(
+    "Download an activity's file (only for those who may see the activity)",
+    content_types=sorted({t.content_type for t in FILE_TYPES.values()}),
+)
 @token_required
 def get_outreach_attachment(attachment_id: int):
     attachment = activities.get_visible_attachment(current_api_user(), attachment_id)
-    return send_file(attachment_path(attachment), mimetype=attachment.content_type, as_attachment=True,
-                     download_name=attachment.filename, max_age=0)
+    return send_file(
+        attachment_path(attachment),
+        mimetype=attachment.content_type,
+        as_attachment=True,
+        download_name=attachment.filename,
+        max_age=0,
+    )
 
 
 @bp.get("/outreach/coverage")
-@describe("Six-into coverage: activities per setting for each county of the prefecture, or each township of "
-          "a county", response="SixIntoCoverage",
-          params=query_params(SummaryArgsSchema))
+@describe(
+    "Six-into coverage: activities per setting for each county of the prefecture, or each township of a county",
+    response="SixIntoCoverage",
+    params=query_params(SummaryArgsSchema),
+)
 @token_required
 def outreach_coverage():
     region, year = region_and_year(SummaryArgsSchema)
@@ -105,20 +142,29 @@ def outreach_coverage():
 
 
 @bp.get("/demonstration-sites")
-@describe("Demonstration communities, science education bases and schools", response="DemonstrationSite",
-          paginated=True, params=query_params(SiteFilterSchema))
+@describe(
+    "Demonstration communities, science education bases and schools",
+    response="DemonstrationSite",
+    paginated=True,
+    params=query_params(SiteFilterSchema),
+)
 @token_required
 def list_sites():
     page, per_page = page_args()
     filters = SiteFilterSchema().load(request.args.to_dict(), partial=True)
     query = sites.site_query(current_api_user(), **{k: v for k, v in filters.items() if v})
-    return jsonify(paginated(db.paginate(query, page=page, per_page=per_page, error_out=False),
-                             DemonstrationSiteSchema().dump))
+    return jsonify(
+        paginated(db.paginate(query, page=page, per_page=per_page, error_out=False), DemonstrationSiteSchema().dump)
+    )
 
 
 @bp.post("/demonstration-sites")
-@describe("Add a demonstration site (coordinators and admins)", request="DemonstrationSiteInput",
-          response="DemonstrationSite", created=True)
+@describe(
+    "Add a demonstration site (coordinators and admins)",
+    request="DemonstrationSiteInput",
+    response="DemonstrationSite",
+    created=True,
+)
 @token_required
 def create_site():
     site = sites.create_site(current_api_user(), json_body())
@@ -126,8 +172,9 @@ def create_site():
 
 
 @bp.patch("/demonstration-sites/<int:site_id>")
-@describe("Change a demonstration site, e.g. its status", request="DemonstrationSiteInput",
-          response="DemonstrationSite")
+@describe(
+    "Change a demonstration site, e.g. its status", request="DemonstrationSiteInput", response="DemonstrationSite"
+)
 @token_required
 def update_site(site_id: int):
     actor = current_api_user()

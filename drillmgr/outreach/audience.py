@@ -1,5 +1,6 @@
 """How many people an activity plausibly reached: refused beyond a region's plausible population, exceptional
 (confirmed with a reason) beyond what the venue or the organising unit holds."""
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,20 +19,31 @@ MAX_AUDIENCE = 10_000_000
 # are counted once per broadcast), but not by more than this factor of a generous population per level.
 AUDIENCE_POPULATION_FACTOR = 100
 PLAUSIBLE_POPULATION = {
-    RegionLevel.PREFECTURE: 1_500_000,   # 塔城地区 has about 1.1 million residents
-    RegionLevel.COUNTY: 500_000,         # the largest county-level unit has about 300 000
+    RegionLevel.PREFECTURE: 1_500_000,  # 塔城地区 has about 1.1 million residents
+    RegionLevel.COUNTY: 500_000,  # the largest county-level unit has about 300 000
     RegionLevel.TOWNSHIP: 60_000,
     RegionLevel.VILLAGE: 5_000,
 }
 # The audience one on-site activity plausibly reaches, per six-into setting (a venue's size): beyond it,
 # or beyond the organising unit's own headcount, the user confirms the number with a reason.
 SETTING_AUDIENCE = {
-    SixIntoSetting.AGENCY: 2_000, SixIntoSetting.SCHOOL: 5_000, SixIntoSetting.ENTERPRISE: 5_000,
-    SixIntoSetting.COMMUNITY: 10_000, SixIntoSetting.VILLAGE: 5_000, SixIntoSetting.FAMILY: 2_000,
+    SixIntoSetting.AGENCY: 2_000,
+    SixIntoSetting.SCHOOL: 5_000,
+    SixIntoSetting.ENTERPRISE: 5_000,
+    SixIntoSetting.COMMUNITY: 10_000,
+    SixIntoSetting.VILLAGE: 5_000,
+    SixIntoSetting.FAMILY: 2_000,
 }
 # Units whose headcount is the people an activity they hold on site can reach.
-HEADCOUNT_BOUND_KINDS = (OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL, OrgKind.AGENCY, OrgKind.ENTERPRISE,
-                         OrgKind.VENUE, OrgKind.RESCUE_TEAM)
+HEADCOUNT_BOUND_KINDS = (
+    OrgKind.SCHOOL,
+    OrgKind.KINDERGARTEN,
+    OrgKind.HOSPITAL,
+    OrgKind.AGENCY,
+    OrgKind.ENTERPRISE,
+    OrgKind.VENUE,
+    OrgKind.RESCUE_TEAM,
+)
 
 
 def audience_limit(region: Region) -> int:
@@ -54,8 +66,9 @@ def venue_bound(values: Mapping[str, Any]) -> tuple[int, str] | None:
         return org.headcount, _("the headcount of %(unit)s", unit=org.name)
     setting = values.get("setting")
     if values.get("kind") == OutreachKind.SIX_INTO and setting is not None:
-        return SETTING_AUDIENCE[SixIntoSetting(setting)], _("what a venue of this setting (%(setting)s) holds",
-                                                            setting=SixIntoSetting(setting).label)
+        return SETTING_AUDIENCE[SixIntoSetting(setting)], _(
+            "what a venue of this setting (%(setting)s) holds", setting=SixIntoSetting(setting).label
+        )
     return None
 
 
@@ -66,14 +79,26 @@ def check_audience(p: Reading, region: Region | None, merged: Mapping[str, Any],
     if not isinstance(audience, int) or "audience" in p.errors:
         return {}
     if region is not None and audience > audience_limit(region):
-        p.error("audience", _("An audience of %(n)s is not plausible for %(region)s (at most %(limit)s).",
-                              n=format_decimal(audience), region=region.name,
-                              limit=format_decimal(audience_limit(region))))
+        p.error(
+            "audience",
+            _(
+                "An audience of %(n)s is not plausible for %(region)s (at most %(limit)s).",
+                n=format_decimal(audience),
+                region=region.name,
+                limit=format_decimal(audience_limit(region)),
+            ),
+        )
         return {}
     if not relevant or p.errors.get("organizer_org_id"):
         return {}
     bound = venue_bound(merged)
     if bound is not None and audience > bound[0]:
-        return {"audience": _("An audience of %(n)s is more than %(bound)s (%(limit)s).",
-                              n=format_decimal(audience), bound=bound[1], limit=format_decimal(bound[0]))}
+        return {
+            "audience": _(
+                "An audience of %(n)s is more than %(bound)s (%(limit)s).",
+                n=format_decimal(audience),
+                bound=bound[1],
+                limit=format_decimal(bound[0]),
+            )
+        }
     return {}

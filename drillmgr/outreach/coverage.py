@@ -1,5 +1,6 @@
 """Six-into coverage: which settings (agencies, schools, enterprises, communities, villages, families) each
 region's activities reached in a year, and where the gaps are."""
+
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -41,17 +42,28 @@ def coverage_matrix(user: User, region_code: str, year: int) -> list[CoverageRow
     below = aliased(Region)
     target = db.session.get(Region, region_code)
     assert target is not None  # both callers refuse an unknown region first
-    children = list(db.session.scalars(sa.select(Region).where(Region.parent_code == region_code)
-                                       .order_by(Region.code)))
-    child_of = dict(db.session.execute(
-        sa.select(below.code, child.code).join(child, below.path.startswith(child.path, autoescape=False))
-        .where(child.parent_code == region_code)).tuples().all())
+    children = list(
+        db.session.scalars(sa.select(Region).where(Region.parent_code == region_code).order_by(Region.code))
+    )
+    child_of = dict(
+        db.session.execute(
+            sa.select(below.code, child.code)
+            .join(child, below.path.startswith(child.path, autoescape=False))
+            .where(child.parent_code == region_code)
+        )
+        .tuples()
+        .all()
+    )
     grouped = db.session.execute(
         sa.select(OutreachActivity.region_code, OutreachActivity.setting, sa.func.count())
-        .where(OutreachActivity.kind == OutreachKind.SIX_INTO, access.outreach_clause(user),
-               OutreachActivity.held_on.between(date(year, 1, 1), date(year, 12, 31)),
-               OutreachActivity.region_code.in_(access.subtree_codes(region_code)))
-        .group_by(OutreachActivity.region_code, OutreachActivity.setting)).tuples()
+        .where(
+            OutreachActivity.kind == OutreachKind.SIX_INTO,
+            access.outreach_clause(user),
+            OutreachActivity.held_on.between(date(year, 1, 1), date(year, 12, 31)),
+            OutreachActivity.region_code.in_(access.subtree_codes(region_code)),
+        )
+        .group_by(OutreachActivity.region_code, OutreachActivity.setting)
+    ).tuples()
     counts: dict[str, Counts] = {c.code: {} for c in children}
     direct: Counts = {}
     for code, setting, n in grouped:
@@ -62,4 +74,3 @@ def coverage_matrix(user: User, region_code: str, year: int) -> list[CoverageRow
     if direct or not children:
         rows.insert(0, CoverageRow(target, direct, direct=True))
     return rows
-

@@ -1,6 +1,7 @@
 """Observance-day campaigns (DESIGN §3 rule 6): they count only when held inside the window around their day
 (default ±3 days, `OUTREACH_OBSERVANCE_WINDOW_DAYS`, or the year's `observance-campaigns` compliance rule).
 `counts_toward_observance` and its SQL form `counted_campaign_clause` agree, so the page and the rule agree."""
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -23,8 +24,11 @@ def window_days(year: int | None = None) -> int:
     """Days either side of an observance day: the year's `observance-campaigns` compliance rule decides
     (admins edit it), else OUTREACH_OBSERVANCE_WINDOW_DAYS, else 3."""
     if year is not None:
-        params = db.session.scalar(sa.select(ComplianceRule.params).where(
-            ComplianceRule.key == OBSERVANCE_RULE_KEY, ComplianceRule.year == year))
+        params = db.session.scalar(
+            sa.select(ComplianceRule.params).where(
+                ComplianceRule.key == OBSERVANCE_RULE_KEY, ComplianceRule.year == year
+            )
+        )
         if params and isinstance(params.get("window_days"), int):
             return int(params["window_days"])
     if has_app_context():
@@ -57,11 +61,25 @@ def observance_verdict(activity: OutreachActivity, days: int | None = None) -> O
     day = ObservanceDay(activity.observance_day)
     first, last = observance_window(day, activity.held_on.year, days)
     if first <= activity.held_on <= last:
-        return ObservanceVerdict(True, _("Held within the window around %(day)s (%(first)s – %(last)s).",
-                                         day=day.label, first=format_date(first), last=format_date(last)))
-    return ObservanceVerdict(False, _(
-        "Recorded but not counted: held on %(held)s, outside the window around %(day)s (%(first)s – %(last)s).",
-        held=format_date(activity.held_on), day=day.label, first=format_date(first), last=format_date(last)))
+        return ObservanceVerdict(
+            True,
+            _(
+                "Held within the window around %(day)s (%(first)s – %(last)s).",
+                day=day.label,
+                first=format_date(first),
+                last=format_date(last),
+            ),
+        )
+    return ObservanceVerdict(
+        False,
+        _(
+            "Recorded but not counted: held on %(held)s, outside the window around %(day)s (%(first)s – %(last)s).",
+            held=format_date(activity.held_on),
+            day=day.label,
+            first=format_date(first),
+            last=format_date(last),
+        ),
+    )
 
 
 def counts_toward_observance(activity: OutreachActivity, days: int | None = None) -> bool:

@@ -1,12 +1,13 @@
 """Public education's resources: what the API and the services read of an activity, a demonstration site and
 their list filters, and what the API answers (activities, sites, six-into coverage)."""
+
 from datetime import date
 from typing import Any
 
 from flask import url_for
 
-from drillmgr.api.schema import (Boolean, Date, EnumList, EnumValue, Integer, List, Nested, Schema, Text,
-                                 Version)
+from drillmgr.api.fields import Boolean, Date, EnumList, EnumValue, Integer, List, Nested, Text, Version
+from drillmgr.api.schema import Schema
 from drillmgr.enums import Channel, ObservanceDay, OutreachKind, SiteKind, SiteStatus, SixIntoSetting
 from drillmgr.outreach.audience import AUDIENCE_POPULATION_FACTOR, MAX_AUDIENCE
 from drillmgr.outreach.models import EARLIEST_YEAR
@@ -19,7 +20,8 @@ AUDIENCE_RULES = (
     "township 60 000, county 500 000). On site only (no radio, TV or internet), more than the organising unit's "
     "headcount (schools, hospitals, agencies, enterprises, venues) or, without one, than a six-into setting's venue "
     "holds (agency 2 000, school 5 000, enterprise 5 000, community 10 000, village 5 000, family 2 000) is "
-    "exceptional: 422 naming `audience` and `confirm_exceptional` until confirmed with a reason")
+    "exceptional: 422 naming `audience` and `confirm_exceptional` until confirmed with a reason"
+)
 
 
 class OutreachActivitySchema(Schema):
@@ -31,24 +33,40 @@ class OutreachActivitySchema(Schema):
     id = Integer(dump_only=True)
     kind = EnumValue(OutreachKind, required=True)
     title = Text(required=True, max_length=200)
-    observance_day = EnumValue(ObservanceDay, allow_none=True, metadata={
-        "description": "required for observance_campaign, refused for other kinds"})
-    setting = EnumValue(SixIntoSetting, allow_none=True, metadata={
-        "description": "required for six_into, refused otherwise"})
+    observance_day = EnumValue(
+        ObservanceDay,
+        allow_none=True,
+        metadata={"description": "required for observance_campaign, refused for other kinds"},
+    )
+    setting = EnumValue(
+        SixIntoSetting, allow_none=True, metadata={"description": "required for six_into, refused otherwise"}
+    )
     held_on = Date(required=True, metadata={"description": "the day it was held: never in the future"})
     region_code = Text(required=True, max_length=12)
-    organizer_org_id = Integer(minimum=1, allow_none=True, metadata={
-        "description": "unit staff: defaults to their unit"})
+    organizer_org_id = Integer(
+        minimum=1, allow_none=True, metadata={"description": "unit staff: defaults to their unit"}
+    )
     channels = EnumList(Channel)
     # Its bound is the region's: the service names it (see drillmgr.outreach.audience).
     audience = Integer(minimum=0, metadata={"description": AUDIENCE_RULES, "request": {"maximum": MAX_AUDIENCE}})
     description = Text(max_length=5000)
     confirm_exceptional = Boolean(load_only=True, metadata={"description": "the exceptional audience is right"})
-    exceptional_reason = Text(max_length=2000, reason=True, allow_none=True, metadata={
-        "description": "why it is right: required with confirm_exceptional; kept and shown"})
-    counts_toward_observance = Boolean(dump_only=True, allow_none=True, metadata={"description": (
-        "campaigns only: held within the window around its day (±OUTREACH_OBSERVANCE_WINDOW_DAYS, default 3); "
-        "a campaign outside it is kept but not counted")})
+    exceptional_reason = Text(
+        max_length=2000,
+        reason=True,
+        allow_none=True,
+        metadata={"description": "why it is right: required with confirm_exceptional; kept and shown"},
+    )
+    counts_toward_observance = Boolean(
+        dump_only=True,
+        allow_none=True,
+        metadata={
+            "description": (
+                "campaigns only: held within the window around its day (±OUTREACH_OBSERVANCE_WINDOW_DAYS, default 3); "
+                "a campaign outside it is kept but not counted"
+            )
+        },
+    )
     observance_note = Text(dump_only=True, allow_none=True, metadata={"description": "why it counts or not"})
     is_demo = Boolean(dump_only=True)
     version = Version()
@@ -105,8 +123,12 @@ class DemonstrationSiteSchema(Schema):
     region_code = Text(required=True, max_length=12)
     org_id = Integer(minimum=1, allow_none=True)
     status = EnumValue(SiteStatus)
-    year = _YearsAhead(required=True, minimum=EARLIEST_YEAR, years_ahead=SITE_YEARS_AHEAD,
-                       metadata={"description": "at most five years ahead"})
+    year = _YearsAhead(
+        required=True,
+        minimum=EARLIEST_YEAR,
+        years_ahead=SITE_YEARS_AHEAD,
+        metadata={"description": "at most five years ahead"},
+    )
     is_demo = Boolean(dump_only=True)
     version = Version()
 
@@ -124,8 +146,9 @@ class _SettingCounts(Schema):
         return obj.get(SixIntoSetting(attr), 0)
 
 
-SettingCountsSchema: type[Schema] = type("SettingCountsSchema", (_SettingCounts,),
-                                         {s.value: Integer() for s in SixIntoSetting})
+SettingCountsSchema: type[Schema] = type(
+    "SettingCountsSchema", (_SettingCounts,), {s.value: Integer() for s in SixIntoSetting}
+)
 
 
 class CoverageRowSchema(Schema):

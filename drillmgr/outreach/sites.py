@@ -1,4 +1,5 @@
 """Demonstration sites: demonstration communities, science education bases and schools, and their status."""
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,8 +49,11 @@ def update_site(actor: User, site: DemonstrationSite, data: dict[str, Any]) -> D
     p, values = _read_site(data, partial=True)
     p.check()
     _require_site_scope(actor, values.get("region_code", site.region_code), values.get("org_id", site.org_id))
-    claim_version(site, p.values.get("version"),
-                  _("Someone else changed this site meanwhile. Reload it and apply your change again."))
+    claim_version(
+        site,
+        p.values.get("version"),
+        _("Someone else changed this site meanwhile. Reload it and apply your change again."),
+    )
     before = audit.snapshot(site, SITE_FIELDS)
     for field, value in values.items():
         setattr(site, field, value)
@@ -76,13 +80,21 @@ def get_visible_site(user: User, site_id: int) -> DemonstrationSite:
 def manageable_sites(user: User, sites: Sequence[DemonstrationSite]) -> dict[int, bool]:
     """can_manage_sites for each of `sites`, in one query rather than one per row."""
     codes = {site.region_code for site in sites}
-    manageable = set(db.session.scalars(sa.select(Region.code).where(
-        Region.code.in_(codes), access.manage_region_clause(user, Region.code)))) if codes else set()
+    manageable = (
+        set(
+            db.session.scalars(
+                sa.select(Region.code).where(Region.code.in_(codes), access.manage_region_clause(user, Region.code))
+            )
+        )
+        if codes
+        else set()
+    )
     return {site.id: site.region_code in manageable for site in sites}
 
 
-def site_query(user: User, kind: SiteKind | None = None, status: SiteStatus | None = None,
-               region: str | None = None) -> sa.Select[tuple[DemonstrationSite]]:
+def site_query(
+    user: User, kind: SiteKind | None = None, status: SiteStatus | None = None, region: str | None = None
+) -> sa.Select[tuple[DemonstrationSite]]:
     query = sa.select(DemonstrationSite).where(access.site_clause(user))
     if kind:
         query = query.where(DemonstrationSite.kind == kind)

@@ -1,4 +1,5 @@
 """Public education pages (item 19): activities, six-into coverage, demonstration sites."""
+
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -34,8 +35,11 @@ def _visible_regions() -> list[Region]:
 
 
 def _org_choices(blank: bool = True) -> list[tuple[str, str]]:
-    orgs = db.session.execute(sa.select(Organisation.id, Organisation.name).where(access.org_clause(current_user))
-                              .order_by(Organisation.region_code, Organisation.name)).all()
+    orgs = db.session.execute(
+        sa.select(Organisation.id, Organisation.name)
+        .where(access.org_clause(current_user))
+        .order_by(Organisation.region_code, Organisation.name)
+    ).all()
     choices = [(str(i), name) for i, name in orgs]
     if current_user.role == Role.ORG_STAFF:
         return choices
@@ -53,7 +57,8 @@ def _activity_region_choices() -> list[tuple[str, str]]:
 
 def _can_record() -> bool:
     return current_user.role in (Role.ADMIN, Role.COORDINATOR) or (
-        current_user.role == Role.ORG_STAFF and current_user.org_id is not None)
+        current_user.role == Role.ORG_STAFF and current_user.org_id is not None
+    )
 
 
 def _region_names(codes: set[str]) -> dict[str, str]:
@@ -78,9 +83,16 @@ def index():
     pagination = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=50, error_out=False)
     verdicts = observance.verdicts(pagination.items)
     regions = [(r.code, r.indented_name) for r in _visible_regions()] if current_user.role != Role.ORG_STAFF else []
-    return render_template("outreach/index.html", pagination=pagination, verdicts=verdicts, regions=regions,
-                           region_names=_region_names({a.region_code for a in pagination.items}),
-                           kinds=OutreachKind, can_add=_can_record(), this_year=local_today().year)
+    return render_template(
+        "outreach/index.html",
+        pagination=pagination,
+        verdicts=verdicts,
+        regions=regions,
+        region_names=_region_names({a.region_code for a in pagination.items}),
+        kinds=OutreachKind,
+        can_add=_can_record(),
+        this_year=local_today().year,
+    )
 
 
 def _saved(form: FlaskForm, save: Callable[[], T], forbidden_page: bool = False) -> T | None:
@@ -127,13 +139,17 @@ def new():
 def detail(activity_id: int):
     activity = or_404(activities.get_visible_activity, current_user, activity_id)
     attachments = activities.activity_attachments(activity)
-    return render_template("outreach/detail.html", activity=activity, verdict=observance.observance_verdict(activity),
-                           region=db.session.get(Region, activity.region_code),
-                           organizer=db.session.get(Organisation, activity.organizer_org_id)
-                           if activity.organizer_org_id else None,
-                           channels=[Channel(c).label for c in activity.channels or []],
-                           attachments=attachments, can_edit=access.can_edit_outreach(current_user, activity),
-                           upload_form=AttachmentForm())
+    return render_template(
+        "outreach/detail.html",
+        activity=activity,
+        verdict=observance.observance_verdict(activity),
+        region=db.session.get(Region, activity.region_code),
+        organizer=db.session.get(Organisation, activity.organizer_org_id) if activity.organizer_org_id else None,
+        channels=[Channel(c).label for c in activity.channels or []],
+        attachments=attachments,
+        can_edit=access.can_edit_outreach(current_user, activity),
+        upload_form=AttachmentForm(),
+    )
 
 
 @bp.route("/<int:activity_id>/edit", methods=["GET", "POST"])
@@ -193,11 +209,16 @@ def upload(activity_id: int):
 @login_required
 def attachment(attachment_id: int):
     file = or_404(activities.get_visible_attachment, current_user, attachment_id)
-    return send_file(attachment_path(file), mimetype=file.content_type, download_name=file.filename,
-                     as_attachment=not file.content_type.startswith("image/"))
+    return send_file(
+        attachment_path(file),
+        mimetype=file.content_type,
+        download_name=file.filename,
+        as_attachment=not file.content_type.startswith("image/"),
+    )
 
 
 # --- six-into coverage -----------------------------------------------------------------------------
+
 
 @bp.get("/coverage")
 @login_required
@@ -212,11 +233,18 @@ def coverage():
     if region is None or not EARLIEST_YEAR <= year <= 2100:
         abort(404)
     rows = coverage_matrix(current_user, region_code, year)
-    return render_template("outreach/coverage.html", rows=rows, region=region, year=year, settings=SixIntoSetting,
-                           regions=_visible_regions())
+    return render_template(
+        "outreach/coverage.html",
+        rows=rows,
+        region=region,
+        year=year,
+        settings=SixIntoSetting,
+        regions=_visible_regions(),
+    )
 
 
 # --- demonstration sites ---------------------------------------------------------------------------
+
 
 def _can_add_sites() -> bool:
     return current_user.role in (Role.ADMIN, Role.COORDINATOR)
@@ -230,17 +258,23 @@ def sites():
     status = args.get("status") if args.get("status") in SiteStatus.values() else None
     query = site_query(current_user, kind=kind, status=status)
     pagination = db.paginate(query, page=args.get("page", 1, type=int), per_page=50, error_out=False)
-    return render_template("outreach/sites.html", pagination=pagination,
-                           region_names=_region_names({s.region_code for s in pagination.items}), kinds=SiteKind,
-                           statuses=SiteStatus, can_add=_can_add_sites(),
-                           can_manage=manageable_sites(current_user, pagination.items))
+    return render_template(
+        "outreach/sites.html",
+        pagination=pagination,
+        region_names=_region_names({s.region_code for s in pagination.items}),
+        kinds=SiteKind,
+        statuses=SiteStatus,
+        can_add=_can_add_sites(),
+        can_manage=manageable_sites(current_user, pagination.items),
+    )
 
 
 def _site_form(site: DemonstrationSite | None = None) -> SiteForm:
     form = SiteForm(obj=site)
     # can_manage_sites is can_manage_region: the same scope, listed in one query
-    form.region_code.choices = [(r.code, r.indented_name)
-                                for r in all_regions(access.manage_region_clause(current_user, Region.code))]
+    form.region_code.choices = [
+        (r.code, r.indented_name) for r in all_regions(access.manage_region_clause(current_user, Region.code))
+    ]
     form.org_id.choices = _org_choices()
     if request.method == "GET" and site is not None:
         form.org_id.data = str(site.org_id or "")

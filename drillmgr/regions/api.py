@@ -1,4 +1,5 @@
 """The region tree over the JSON API (/api/v1)."""
+
 from flask import jsonify
 
 from drillmgr.api.core import bp, token_required

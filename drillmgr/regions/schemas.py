@@ -1,5 +1,7 @@
 """The region resource as the API answers it."""
-from drillmgr.api.schema import Boolean, EnumValue, List, Nested, Schema, Text
+
+from drillmgr.api.fields import Boolean, EnumValue, List, Nested, Text
+from drillmgr.api.schema import Schema
 from drillmgr.enums import RegionLevel
 
 

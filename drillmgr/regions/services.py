@@ -23,10 +23,17 @@ def child_path(parent: Region | None, code: str) -> str:
     return f"{parent.path if parent else '/'}{code}/"
 
 
-def add_region(code: str, name: str, level: RegionLevel, parent: Region | None = None,
-               key_county: bool = False) -> Region:
-    region = Region(code=code, name=name, level=level, parent_code=parent.code if parent else None,
-                    key_county=key_county, path=child_path(parent, code))
+def add_region(
+    code: str, name: str, level: RegionLevel, parent: Region | None = None, key_county: bool = False
+) -> Region:
+    region = Region(
+        code=code,
+        name=name,
+        level=level,
+        parent_code=parent.code if parent else None,
+        key_county=key_county,
+        path=child_path(parent, code),
+    )
     db.session.add(region)
     return region
 
@@ -68,4 +75,3 @@ def county_of(region: Region) -> Region | None:
     if len(codes) < 2:
         return None
     return db.session.get(Region, codes[1])
-

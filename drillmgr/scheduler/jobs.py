@@ -5,6 +5,7 @@ running it again for the same moment (or a later one) changes nothing that was d
 reminder jobs look at windows ("starts within 7 days") rather than exact days, so a run missed
 while no scheduler was up is made good by the next one.
 """
+
 import hashlib
 from collections import defaultdict
 from datetime import date, datetime, timedelta
@@ -61,6 +62,7 @@ def _local_today(moment: datetime) -> date:
 
 # --- drill reminders -------------------------------------------------------------------------
 
+
 def _reminder_pairs(recipients: list[User], candidates: dict[int, set[int]], moment: datetime) -> list[tuple[int, int]]:
     """(user id, drill id) for the drills among each recipient's candidates that they may see now.
 
@@ -70,9 +72,10 @@ def _reminder_pairs(recipients: list[User], candidates: dict[int, set[int]], mom
     pairs = []
     for start in range(0, len(recipients), RECIPIENTS_PER_QUERY):
         selects = [
-            sa.select(sa.literal(user.id).label("user_id"), Drill.id.label("drill_id"))
-            .where(Drill.id.in_(sorted(candidates[user.id])), access.drill_clause(user, moment))
-            for user in recipients[start:start + RECIPIENTS_PER_QUERY]
+            sa.select(sa.literal(user.id).label("user_id"), Drill.id.label("drill_id")).where(
+                Drill.id.in_(sorted(candidates[user.id])), access.drill_clause(user, moment)
+            )
+            for user in recipients[start : start + RECIPIENTS_PER_QUERY]
         ]
         pairs += [tuple(row) for row in db.session.execute(sa.union_all(*selects))]
     return pairs
@@ -85,12 +88,19 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
     region that organises it and its evaluators — among them, those who may see the drill now.
     """
     horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
-    drills = {d.id: d for d in db.session.scalars(
-        sa.select(Drill)
-        .where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
-        .options(selectinload(Drill.organizer_org), selectinload(Drill.organizer_region),
-                 selectinload(Drill.participants), selectinload(Drill.evaluators))
-    )}
+    drills = {
+        d.id: d
+        for d in db.session.scalars(
+            sa.select(Drill)
+            .where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
+            .options(
+                selectinload(Drill.organizer_org),
+                selectinload(Drill.organizer_region),
+                selectinload(Drill.participants),
+                selectinload(Drill.evaluators),
+            )
+        )
+    }
     if not drills:
         return {}, {}, []
     by_org: defaultdict[int | None, set[int]] = defaultdict(set)
@@ -104,17 +114,31 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
             by_org[org.id].add(drill.id)
         for evaluator in drill.evaluators:
             by_evaluator[evaluator.id].add(drill.id)
-    recipients = list(db.session.scalars(
-        sa.select(User).where(User.active.is_(True), sa.or_(
-            sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(list(by_org))),
-            sa.and_(User.role == Role.COORDINATOR, User.region_code.in_(list(by_region))),
-            User.id.in_(list(by_evaluator)),
-        )).order_by(User.id)
-    ))
+    recipients = list(
+        db.session.scalars(
+            sa.select(User)
+            .where(
+                User.active.is_(True),
+                sa.or_(
+                    sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(list(by_org))),
+                    sa.and_(User.role == Role.COORDINATOR, User.region_code.in_(list(by_region))),
+                    User.id.in_(list(by_evaluator)),
+                ),
+            )
+            .order_by(User.id)
+        )
+    )
     candidates = {
-        user.id: by_evaluator[user.id] | (by_org[user.org_id] if user.role == Role.ORG_STAFF
-                                          else by_region[user.region_code] if user.role == Role.COORDINATOR else set())
-        for user in recipients}
+        user.id: by_evaluator[user.id]
+        | (
+            by_org[user.org_id]
+            if user.role == Role.ORG_STAFF
+            else by_region[user.region_code]
+            if user.role == Role.COORDINATOR
+            else set()
+        )
+        for user in recipients
+    }
     return drills, {u.id: u for u in recipients}, _reminder_pairs(recipients, candidates, moment)
 
 
@@ -127,15 +151,20 @@ def _drill_reminder(user: User, drill: Drill, days_before: int, moment: datetime
         elif days_left == 1:
             subject = _("Drill tomorrow: %(title)s on %(start)s", title=drill.title, start=start)
         else:
-            subject = _("Drill in %(days)d days: %(title)s on %(start)s", days=days_left, title=drill.title,
-                        start=start)
+            subject = _(
+                "Drill in %(days)d days: %(title)s on %(start)s", days=days_left, title=drill.title, start=start
+            )
         if days_left == 0:
             when = _("%(title)s (%(form)s) takes place today.", title=drill.title, form=drill.form.label)
         elif days_left == 1:
             when = _("%(title)s (%(form)s) takes place tomorrow.", title=drill.title, form=drill.form.label)
         else:
-            when = _("%(title)s (%(form)s) takes place in %(days)d days.", title=drill.title,
-                     form=drill.form.label, days=days_left)
+            when = _(
+                "%(title)s (%(form)s) takes place in %(days)d days.",
+                title=drill.title,
+                form=drill.form.label,
+                days=days_left,
+            )
         lines = [
             when,
             _("Start: %(start)s (Beijing time)", start=local_datetime(drill.starts_at)),
@@ -143,8 +172,14 @@ def _drill_reminder(user: User, drill: Drill, days_before: int, moment: datetime
         ]
         if drill.location:
             lines.append(_("Location: %(place)s", place=drill.location))
-        return Message(user, Kind.DRILL_REMINDER, subject, "\n".join(lines),
-                       link_to("drills.detail", drill_id=drill.id), drill_reminder_key(drill, days_before, user))
+        return Message(
+            user,
+            Kind.DRILL_REMINDER,
+            subject,
+            "\n".join(lines),
+            link_to("drills.detail", drill_id=drill.id),
+            drill_reminder_key(drill, days_before, user),
+        )
 
 
 def drill_reminders(moment: datetime) -> str:
@@ -163,30 +198,41 @@ def drill_reminders(moment: datetime) -> str:
 
 # --- corrective actions ----------------------------------------------------------------------
 
+
 def action_reminders(moment: datetime) -> str:
     """Owners of open corrective actions: once when due within 3 days, then weekly while overdue."""
     today = _local_today(moment)
     actions = db.session.scalars(
         sa.select(CorrectiveAction)
-        .where(CorrectiveAction.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)),
-               CorrectiveAction.due_on <= today + timedelta(days=ACTION_DUE_SOON_DAYS))
-        .options(selectinload(CorrectiveAction.owner),
-                 selectinload(CorrectiveAction.finding).selectinload(Finding.drill))
+        .where(
+            CorrectiveAction.status.in_((ActionStatus.OPEN, ActionStatus.IN_PROGRESS)),
+            CorrectiveAction.due_on <= today + timedelta(days=ACTION_DUE_SOON_DAYS),
+        )
+        .options(
+            selectinload(CorrectiveAction.owner), selectinload(CorrectiveAction.finding).selectinload(Finding.drill)
+        )
         .order_by(CorrectiveAction.due_on, CorrectiveAction.id)
     ).all()
     # An owner is never reminded of a double-blind drill that is still secret from them.
-    actions = [a for a in actions if a.finding.drill is None or not access.is_secret(a.finding.drill, moment)
-               or access.can_view_finding(a.owner, a.finding, moment)]
+    actions = [
+        a
+        for a in actions
+        if a.finding.drill is None
+        or not access.is_secret(a.finding.drill, moment)
+        or access.can_view_finding(a.owner, a.finding, moment)
+    ]
     link = link_to("findings.actions")
     messages = []
     for action in actions:
         owner = action.owner
         with force_locale(_locale(owner)):
-            details = "\n".join([
-                _("Finding: %(summary)s", summary=action.finding.summary),
-                _("Corrective action: %(text)s", text=action.description),
-                _("Due on %(date)s", date=local_date(action.due_on)),
-            ])
+            details = "\n".join(
+                [
+                    _("Finding: %(summary)s", summary=action.finding.summary),
+                    _("Corrective action: %(text)s", text=action.description),
+                    _("Due on %(date)s", date=local_date(action.due_on)),
+                ]
+            )
             if action.due_on >= today:
                 subject = _("Corrective action due on %(date)s", date=local_date(action.due_on))
                 key = f"{Kind.ACTION_DUE}:{action.id}:{action.due_on}:{owner.id}"
@@ -197,17 +243,25 @@ def action_reminders(moment: datetime) -> str:
                 key = f"{Kind.ACTION_OVERDUE}:{action.id}:{action.due_on}:week{overdue // 7}:{owner.id}"
                 messages.append(Message(owner, Kind.ACTION_OVERDUE, subject, details, link, key))
     added = notify_many(messages)
-    return _("%(actions)d corrective actions due or overdue, %(sent)d reminders sent.", actions=len(actions),
-             sent=len(added))
+    return _(
+        "%(actions)d corrective actions due or overdue, %(sent)d reminders sent.", actions=len(actions), sent=len(added)
+    )
 
 
 # --- compliance ------------------------------------------------------------------------------
 
+
 def _coordinators_by_region() -> list[tuple[User, str]]:
     """Active coordinators with the path of their region, to match subjects below it."""
-    return [(user, path) for user, path in db.session.execute(
-        sa.select(User, Region.path).join(Region, Region.code == User.region_code)
-        .where(User.active.is_(True), User.role == Role.COORDINATOR).order_by(User.id))]
+    return [
+        (user, path)
+        for user, path in db.session.execute(
+            sa.select(User, Region.path)
+            .join(Region, Region.code == User.region_code)
+            .where(User.active.is_(True), User.role == Role.COORDINATOR)
+            .order_by(User.id)
+        )
+    ]
 
 
 def compliance(moment: datetime) -> str:
@@ -220,11 +274,17 @@ def compliance(moment: datetime) -> str:
     if not worsened:
         return _("%(n)d statuses evaluated, none worse.", n=sum(len(r.results) for r in results))
     org_ids = [int(s["id"]) for s, *_ in worsened if s["type"] == "org"]
-    org_regions = {org_id: code for org_id, code in db.session.execute(
-        sa.select(Organisation.id, Organisation.region_code).where(Organisation.id.in_(org_ids)))}
+    org_regions = {
+        org_id: code
+        for org_id, code in db.session.execute(
+            sa.select(Organisation.id, Organisation.region_code).where(Organisation.id.in_(org_ids))
+        )
+    }
     region_codes = {s["code"] for s, *_ in worsened if s["type"] == "region"} | set(org_regions.values())
-    paths = {code: path for code, path in db.session.execute(
-        sa.select(Region.code, Region.path).where(Region.code.in_(region_codes)))}
+    paths = {
+        code: path
+        for code, path in db.session.execute(sa.select(Region.code, Region.path).where(Region.code.in_(region_codes)))
+    }
     coordinators = _coordinators_by_region()
     link = link_to("compliance.dashboard", year=year)
     messages = []
@@ -239,18 +299,26 @@ def compliance(moment: datetime) -> str:
             with force_locale(_locale(user)):
                 title = rule_title(rules[rule_key])
                 subject_line = _("Compliance worse: %(name)s — %(rule)s", name=subject["name"], rule=title)
-                body = _("%(name)s, rule “%(rule)s”: %(old)s → %(new)s (evaluated %(date)s).",
-                         name=subject["name"], rule=title, old=ComplianceStatus(old).label,
-                         new=ComplianceStatus(new).label, date=local_date(moment))
+                body = _(
+                    "%(name)s, rule “%(rule)s”: %(old)s → %(new)s (evaluated %(date)s).",
+                    name=subject["name"],
+                    rule=title,
+                    old=ComplianceStatus(old).label,
+                    new=ComplianceStatus(new).label,
+                    date=local_date(moment),
+                )
             subject_id = subject.get("code") or subject.get("id")
-            key = (f"{Kind.COMPLIANCE_WORSENED}:{year}:{rule_key}:{subject['type']}:{subject_id}:"
-                   f"{ComplianceStatus(new).value}:{moment:%Y%m%dT%H%M}:{user.id}")
+            key = (
+                f"{Kind.COMPLIANCE_WORSENED}:{year}:{rule_key}:{subject['type']}:{subject_id}:"
+                f"{ComplianceStatus(new).value}:{moment:%Y%m%dT%H%M}:{user.id}"
+            )
             messages.append(Message(user, Kind.COMPLIANCE_WORSENED, subject_line, body, link, key))
     added = notify_many(messages)
     return _("%(worse)d statuses worse, %(sent)d alerts sent.", worse=len(worsened), sent=len(added))
 
 
 # --- report deadlines ------------------------------------------------------------------------
+
 
 def next_report_deadline(today: date) -> date:
     candidates = [date(year, month, day) for year in (today.year, today.year + 1) for month, day in REPORT_DEADLINES]
@@ -268,26 +336,40 @@ def report_deadline_reminders(moment: datetime) -> str:
     # A county that has submitted for the period (and was not returned) is not reminded any more.
     submitted = submissions.standing_counties(*reporting_half_of(deadline))
     counties = submissions.county_paths()
-    coordinators = [user for user, path in db.session.execute(
-        sa.select(User, Region.path).outerjoin(Region, Region.code == User.region_code)
-        .where(User.active.is_(True), User.role == Role.COORDINATOR).order_by(User.id))
-        if submissions.county_of(path, counties) not in submitted]
+    coordinators = [
+        user
+        for user, path in db.session.execute(
+            sa.select(User, Region.path)
+            .outerjoin(Region, Region.code == User.region_code)
+            .where(User.active.is_(True), User.role == Role.COORDINATOR)
+            .order_by(User.id)
+        )
+        if submissions.county_of(path, counties) not in submitted
+    ]
     link = link_to("compliance.report")
     messages = []
     for user in coordinators:
         with force_locale(_locale(user)):
             subject = _("Half-year report due on %(date)s", date=local_date(deadline))
-            body = _("The half-year drill report is due on %(date)s, in %(days)d days. "
-                     "Check the compliance of your units and download the report.",
-                     date=local_date(deadline), days=days_left)
+            body = _(
+                "The half-year drill report is due on %(date)s, in %(days)d days. "
+                "Check the compliance of your units and download the report.",
+                date=local_date(deadline),
+                days=days_left,
+            )
         key = f"{Kind.REPORT_DEADLINE}:{deadline}:{days_before}d:{user.id}"
         messages.append(Message(user, Kind.REPORT_DEADLINE, subject, body, link, key))
     added = notify_many(messages)
-    return _("Report deadline %(date)s in %(days)d days, %(sent)d reminders sent.", date=local_date(deadline),
-             days=days_left, sent=len(added))
+    return _(
+        "Report deadline %(date)s in %(days)d days, %(sent)d reminders sent.",
+        date=local_date(deadline),
+        days=days_left,
+        sent=len(added),
+    )
 
 
 # --- units: nothing planned, a drill to record ----------------------------------------------
+
 
 def nothing_planned_reminders(moment: datetime) -> str:
     """Unit staff, once per rule and period, when it ends soon with nothing planned that would meet it."""
@@ -303,10 +385,12 @@ def record_reminders(moment: datetime) -> str:
 
 # --- recurring drills, calendars, mail, housekeeping ----------------------------------------
 
+
 def materialize_series(moment: datetime) -> str:
     """Creates the next occurrences of every recurring drill series, a year ahead."""
-    created = materialize_all(access.SYSTEM, moment + timedelta(days=SERIES_HORIZON_DAYS), now=moment,
-                              keep_going=runner.still_holding)
+    created = materialize_all(
+        access.SYSTEM, moment + timedelta(days=SERIES_HORIZON_DAYS), now=moment, keep_going=runner.still_holding
+    )
     return _("%(n)d drills created.", n=created)
 
 
@@ -319,8 +403,9 @@ def _public_state(moment: datetime) -> tuple[str, str]:
     ).one()
     stamp = last_change.isoformat() if last_change else "-"
     digest = hashlib.sha256(f"{count}/{stamp}/{_local_today(moment)}".encode()).hexdigest()[:12]
-    reading = _("%(n)d public drills, last changed %(at)s.", n=count,
-                at=local_datetime(last_change) if last_change else "-")
+    reading = _(
+        "%(n)d public drills, last changed %(at)s.", n=count, at=local_datetime(last_change) if last_change else "-"
+    )
     return reading, f"#{digest}"
 
 

@@ -35,6 +35,11 @@ class JobRun(Model):
     __table_args__ = (
         sa.UniqueConstraint("job", "scheduled_for", name="job_moment"),
         # One run of a job at a time, whichever firing or process started it.
-        sa.Index("one_running_run_per_job", "job", unique=True, sqlite_where=sa.text("outcome = 'running'"),
-                 postgresql_where=sa.text("outcome = 'running'")),
+        sa.Index(
+            "one_running_run_per_job",
+            "job",
+            unique=True,
+            sqlite_where=sa.text("outcome = 'running'"),
+            postgresql_where=sa.text("outcome = 'running'"),
+        ),
     )

@@ -7,6 +7,7 @@ late or coalesced firing works for the latest missed moment only, and the JobRun
 moment from running twice. A job runs once at a time in a process, whether its schedule or the
 catch-up after taking the lease fired it. Web workers never build one of these.
 """
+
 import logging
 import os
 import signal
@@ -90,8 +91,9 @@ class SchedulerProcess:
                 try:
                     # By the database's clock, as the lease: a machine whose clock is off claims the same moments.
                     moment = self.schedules[name].latest_moment(runner.database_now(), self.zone)
-                    run_id = runner.run_job(name, JOBS[name], moment, self.holder, lease=runner.LEASE_NAME,
-                                              still_holding=self.holds_lease)
+                    run_id = runner.run_job(
+                        name, JOBS[name], moment, self.holder, lease=runner.LEASE_NAME, still_holding=self.holds_lease
+                    )
                 finally:
                     db.session.remove()
         if run_id is not None:
@@ -126,8 +128,15 @@ class SchedulerProcess:
         process held the lease is made good, one already run is skipped by its JobRun claim."""
         now = datetime.now(self.zone)
         for name in self.schedules:
-            self.scheduler.add_job(self.fire, "date", run_date=now, args=[name], id=f"{name}:catch-up",
-                                   name=f"{name} (catch-up)", replace_existing=True)
+            self.scheduler.add_job(
+                self.fire,
+                "date",
+                run_date=now,
+                args=[name],
+                id=f"{name}:catch-up",
+                name=f"{name} (catch-up)",
+                replace_existing=True,
+            )
 
     def _lease_loop(self) -> None:
         while not self._stopping.wait(self.lease_seconds / 3):
@@ -143,13 +152,18 @@ class SchedulerProcess:
         wherever it is, and blocking there on the job threads can hang the process."""
         self._stopping.set()
         if self.scheduler.running and self._stopper is None:
-            self._stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True},
-                                             name="scheduler-stop")
+            self._stopper = threading.Thread(
+                target=self.scheduler.shutdown, kwargs={"wait": True}, name="scheduler-stop"
+            )
             self._stopper.start()
 
     def run(self) -> None:
-        log.info("scheduler %s: lease %ss, jobs %s", self.holder, self.lease_seconds,
-                 ", ".join(f"{name} ({schedule})" for name, schedule in self.schedules.items()))
+        log.info(
+            "scheduler %s: lease %ss, jobs %s",
+            self.holder,
+            self.lease_seconds,
+            ", ".join(f"{name} ({schedule})" for name, schedule in self.schedules.items()),
+        )
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         self.renew_lease()

@@ -8,6 +8,7 @@ moment), before any work, and only while the claimer still holds the lease: a mo
 and at most one run of a job is `running` at a time. A run abandoned by a holder that died is
 claimed again by the next one.
 """
+
 import re
 import traceback
 from collections.abc import Callable
@@ -42,6 +43,7 @@ class ScheduleError(ValueError):
 
 
 # --- schedules -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Every:
@@ -111,14 +113,17 @@ def resolve_schedules(defaults: dict[str, str], overrides: str) -> dict[str, Eve
         name, sep, spec = item.partition("=")
         name = name.strip()
         if not sep or name not in defaults:
-            raise ScheduleError(f"cannot read {item!r} in SCHEDULER_SCHEDULE: expected <job>=<schedule> with a job "
-                                f"among {', '.join(sorted(defaults))}")
+            raise ScheduleError(
+                f"cannot read {item!r} in SCHEDULER_SCHEDULE: expected <job>=<schedule> with a job "
+                f"among {', '.join(sorted(defaults))}"
+            )
         specs[name] = spec
     schedules = {name: parse_schedule(spec) for name, spec in specs.items()}
     return {name: schedule for name, schedule in schedules.items() if schedule is not None}
 
 
 # --- the lease -------------------------------------------------------------------------------
+
 
 def database_now() -> datetime:
     """The database's clock: every scheduler compares lease times with the same one."""
@@ -146,8 +151,9 @@ def acquire_lease(holder: str, seconds: float, now: datetime | None = None, name
         return True
     try:
         with db.session.begin_nested():
-            db.session.execute(sa.insert(SchedulerLease).values(
-                name=name, holder=holder, expires_at=expires_at, renewed_at=now))
+            db.session.execute(
+                sa.insert(SchedulerLease).values(name=name, holder=holder, expires_at=expires_at, renewed_at=now)
+            )
     except IntegrityError:
         db.session.commit()
         return False
@@ -159,11 +165,14 @@ def holds_lease(holder: str, now: datetime | None = None, name: str = LEASE_NAME
     """Whether `holder` holds the lease now by the database's clock. On PostgreSQL the lease row is
     share-locked until the transaction ends, so it cannot change hands before a claim is committed."""
     now = now or database_now()
-    return db.session.scalar(
-        sa.select(SchedulerLease.name).where(SchedulerLease.name == name, SchedulerLease.holder == holder,
-                                             SchedulerLease.expires_at > now)
-        .with_for_update(read=True)
-    ) is not None
+    return (
+        db.session.scalar(
+            sa.select(SchedulerLease.name)
+            .where(SchedulerLease.name == name, SchedulerLease.holder == holder, SchedulerLease.expires_at > now)
+            .with_for_update(read=True)
+        )
+        is not None
+    )
 
 
 def release_lease(holder: str, name: str = LEASE_NAME) -> None:
@@ -182,8 +191,11 @@ def abandon_runs_of_others(holder: str, now: datetime | None = None) -> int:
     result = db.session.execute(
         sa.update(JobRun)
         .where(JobRun.outcome == Outcome.RUNNING, JobRun.holder != holder)
-        .values(outcome=Outcome.ABANDONED, finished_at=now or utcnow(),
-                detail="the scheduler running this job stopped before it finished")
+        .values(
+            outcome=Outcome.ABANDONED,
+            finished_at=now or utcnow(),
+            detail="the scheduler running this job stopped before it finished",
+        )
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -201,8 +213,9 @@ def still_holding() -> bool:
     return _lease_check.get()()
 
 
-def claim_run(job: str, moment: datetime, holder: str, now: datetime | None = None,
-              lease: str | None = None) -> int | None:
+def claim_run(
+    job: str, moment: datetime, holder: str, now: datetime | None = None, lease: str | None = None
+) -> int | None:
     """Records the start of `job` for `moment`; None when that moment was already run or is running,
     another run of the job is still going, or (given `lease`) `holder` no longer holds that lease.
     A moment whose run was abandoned is claimed again, on the same record."""
@@ -229,23 +242,33 @@ def _abandon_stale_runs(job: str, now: datetime) -> None:
     """Closes what is still `running` of `job` when the lease holder, which runs a job once at a time,
     is about to run it: left by a holder that lost the lease, or by this one when recording its end failed."""
     db.session.execute(
-        sa.update(JobRun).where(JobRun.job == job, JobRun.outcome == Outcome.RUNNING)
-        .values(outcome=Outcome.ABANDONED, finished_at=now,
-                detail="the scheduler running this job stopped or lost the lease before it finished")
-        .execution_options(synchronize_session=False))
+        sa.update(JobRun)
+        .where(JobRun.job == job, JobRun.outcome == Outcome.RUNNING)
+        .values(
+            outcome=Outcome.ABANDONED,
+            finished_at=now,
+            detail="the scheduler running this job stopped or lost the lease before it finished",
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _claim_abandoned(job: str, moment: datetime, holder: str, now: datetime) -> int | None:
-    run_id = db.session.scalar(sa.select(JobRun.id).where(
-        JobRun.job == job, JobRun.scheduled_for == moment, JobRun.outcome == Outcome.ABANDONED))
+    run_id = db.session.scalar(
+        sa.select(JobRun.id).where(
+            JobRun.job == job, JobRun.scheduled_for == moment, JobRun.outcome == Outcome.ABANDONED
+        )
+    )
     if run_id is None:
         return None
     try:
         with db.session.begin_nested():
             result = db.session.execute(
-                sa.update(JobRun).where(JobRun.id == run_id, JobRun.outcome == Outcome.ABANDONED)
+                sa.update(JobRun)
+                .where(JobRun.id == run_id, JobRun.outcome == Outcome.ABANDONED)
                 .values(holder=holder, started_at=now, finished_at=None, outcome=Outcome.RUNNING, detail="")
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
     except IntegrityError:  # another run of the job is going
         return None
     # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
@@ -257,13 +280,22 @@ def finish_run(run_id: int, outcome: str, detail: str, holder: str | None = None
     query = sa.update(JobRun).where(JobRun.id == run_id)
     if holder is not None:
         query = query.where(JobRun.holder == holder, JobRun.outcome == Outcome.RUNNING)
-    db.session.execute(query.values(outcome=outcome, detail=detail[-8000:], finished_at=utcnow())
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        query.values(outcome=outcome, detail=detail[-8000:], finished_at=utcnow()).execution_options(
+            synchronize_session=False
+        )
+    )
     db.session.commit()
 
 
-def run_job(job: str, func: Callable[[datetime], str], moment: datetime, holder: str,
-            lease: str | None = None, still_holding: Callable[[], bool] | None = None) -> int | None:
+def run_job(
+    job: str,
+    func: Callable[[datetime], str],
+    moment: datetime,
+    holder: str,
+    lease: str | None = None,
+    still_holding: Callable[[], bool] | None = None,
+) -> int | None:
     """Claims the moment, runs the job and records how it went; None when the moment could not be
     claimed (see claim_run). `still_holding` is what the job's loops ask before claiming more work."""
     run_id = claim_run(job, moment, holder, lease=lease)
@@ -286,15 +318,18 @@ def run_job(job: str, func: Callable[[datetime], str], moment: datetime, holder:
 def last_detail(job: str, outcome: str = Outcome.OK) -> str | None:
     """The detail of the job's latest run with this outcome, for jobs that compare with last time."""
     return db.session.scalar(
-        sa.select(JobRun.detail).where(JobRun.job == job, JobRun.outcome == outcome)
-        .order_by(JobRun.scheduled_for.desc()).limit(1)
+        sa.select(JobRun.detail)
+        .where(JobRun.job == job, JobRun.outcome == outcome)
+        .order_by(JobRun.scheduled_for.desc())
+        .limit(1)
     )
 
 
 def prune_runs(before: datetime) -> int:
     """Forgets successful runs older than `before`; failures stay for the admins to read."""
     result = db.session.execute(
-        sa.delete(JobRun).where(JobRun.scheduled_for < before, JobRun.outcome == Outcome.OK)
+        sa.delete(JobRun)
+        .where(JobRun.scheduled_for < before, JobRun.outcome == Outcome.OK)
         .execution_options(synchronize_session=False)
     )
     # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
@@ -314,8 +349,15 @@ def job_summaries() -> list[sa.Row]:
     """Per job: the latest start, the number of failures in the last week, the runs recorded."""
     week_ago = utcnow() - timedelta(days=7)
     failed = sa.case((sa.and_(JobRun.outcome == Outcome.FAILED, JobRun.started_at >= week_ago), 1), else_=0)
-    return list(db.session.execute(
-        sa.select(JobRun.job, sa.func.max(JobRun.started_at).label("last_started"),
-                  sa.func.sum(failed).label("failures"), sa.func.count().label("runs"))
-        .group_by(JobRun.job).order_by(JobRun.job)
-    ))
+    return list(
+        db.session.execute(
+            sa.select(
+                JobRun.job,
+                sa.func.max(JobRun.started_at).label("last_started"),
+                sa.func.sum(failed).label("failures"),
+                sa.func.count().label("runs"),
+            )
+            .group_by(JobRun.job)
+            .order_by(JobRun.job)
+        )
+    )
