@@ -21,7 +21,7 @@ from drillmgr.exercises.models import Inject, Objective
 from drillmgr.exercises.schemas import InjectSchema
 from drillmgr.exercises.sessions import session_of
 from drillmgr.extensions import db
-from drillmgr.validation import _INTEGER, MISSING
+from drillmgr.validation import MISSING
 
 MAX_INJECTS = 300
 SEED_SPACING_MINUTES = 5
@@ -51,21 +51,12 @@ def get_inject(actor: User, inject_id: int) -> Inject:
     return inject
 
 
-def _is_zero(raw: Any) -> bool:
-    """Whether `raw` is a zero as a number field reads it (a Reading keeps no refused 0)."""
-    if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
-        return int(raw.strip()) == 0
-    return isinstance(raw, int) and not isinstance(raw, bool) and raw == 0
-
-
 def read_inject(drill: Drill, data: dict[str, Any], partial: bool) -> tuple[Reading, dict[str, Any]]:
     """The inject's values; an explicit null objective unlinks it (elsewhere a null is no value)."""
     p = InjectSchema().read(data, partial=partial)
     if data.get("objective_id", MISSING) is None:
         p.values["objective_id"] = None
     objective_id = p.values.get("objective_id")
-    if objective_id is None and "objective_id" in p.errors and _is_zero(data.get("objective_id")):
-        objective_id = 0  # refused (ids start at 1), and no objective either: both are said, as always
     if objective_id is not None:
         objective = db.session.get(Objective, objective_id)
         if objective is None or objective.drill_id != drill.id:
