@@ -7,7 +7,8 @@ from drillmgr.accounts.models import User
 from drillmgr.demo.services import seed_demo
 from drillmgr.extensions import db
 
-SKIPPED = {"static", "accounts.logout", "accounts.login"}
+# The subscribe page's preview is JSON for its script, asked with a feed and a filter: without them, a 400.
+SKIPPED = {"static", "accounts.logout", "accounts.login", "calendars.subscribe_preview"}
 
 
 @pytest.fixture
