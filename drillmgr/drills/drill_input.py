@@ -22,7 +22,8 @@ Values = dict[str, Any]
 
 
 # Plain columns a payload may set directly; focus, participants and evaluators are handled apart.
-COLUMN_FIELDS = (
+# What a plan says of a drill besides its time, focus and people; the audit and the series template extend it.
+PLAN_COLUMNS = (
     "title",
     "description",
     "form",
@@ -34,11 +35,10 @@ COLUMN_FIELDS = (
     "organizer_org_id",
     "organizer_region_code",
     "region_code",
-    "starts_at",
-    "ends_at",
     "location",
     "public",
 )
+COLUMN_FIELDS = (*PLAN_COLUMNS, "starts_at", "ends_at")
 EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=timezone.utc), datetime(2100, 1, 1, tzinfo=timezone.utc)
 
 

@@ -3,32 +3,12 @@
 from typing import Any
 
 from drillmgr.audit import services as audit
+from drillmgr.drills.drill_input import PLAN_COLUMNS
 from drillmgr.drills.models import Drill, Participation
 from drillmgr.drills.schemas import ParticipationSchema
 
 JSON = dict[str, Any]
-AUDITED_FIELDS = (
-    "title",
-    "description",
-    "form",
-    "scope",
-    "double_blind",
-    "joint_with",
-    "focus",
-    "magnitude",
-    "conditions",
-    "organizer_org_id",
-    "organizer_region_code",
-    "region_code",
-    "starts_at",
-    "ends_at",
-    "location",
-    "public",
-    "status",
-    "cancel_reason",
-    "sequence",
-    "version",
-)
+AUDITED_FIELDS = (*PLAN_COLUMNS, "focus", "starts_at", "ends_at", "status", "cancel_reason", "sequence", "version")
 
 
 def drill_snapshot(drill: Drill) -> JSON:

@@ -25,26 +25,10 @@ from drillmgr.drills.rules import (
     series_slots,
 )
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, Focus, JointWith
+from drillmgr.drills.drill_input import PLAN_COLUMNS
 from drillmgr.extensions import db
 
-TEMPLATE_FIELDS = (
-    "title",
-    "description",
-    "form",
-    "scope",
-    "double_blind",
-    "joint_with",
-    "focus",
-    "magnitude",
-    "conditions",
-    "organizer_org_id",
-    "organizer_region_code",
-    "region_code",
-    "location",
-    "public",
-    "participant_org_ids",
-    "evaluator_ids",
-)
+TEMPLATE_FIELDS = (*PLAN_COLUMNS, "focus", "participant_org_ids", "evaluator_ids")
 TIMING_FIELDS = ("starts_at", "ends_at")
 
 
