@@ -1,13 +1,13 @@
 """Reading untrusted input (JSON bodies, query arguments, form fields, CSV rows), collecting every error.
 
-Besides the per-field readers of `Payload`, the limits every request meets wherever it goes: ids within the
-database column's range (the `int` URL converter), no NUL bytes, lone surrogates or deep nesting in text and
-JSON, and dates and numbers that the database and the date arithmetic can hold.
+The limits every request meets wherever it goes: ids within the database column's range (the `int` URL
+converter), no NUL bytes, lone surrogates or deep nesting in text and JSON, and dates and numbers that the
+database and the date arithmetic can hold. A resource's fields are read by its schema (drillmgr.api.schema),
+within these limits.
 """
 
 import re
-from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import date
 from typing import Protocol
 
 from flask_babel import gettext as _
@@ -33,7 +33,7 @@ MIN_INT, MAX_INT = -(2**31), 2**31 - 1
 # added to an end date, a duration to a start).
 MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2999, 12, 31)
 MAX_JSON_DEPTH = 32
-_INTEGER = re.compile(r"-?[0-9]{1,20}")
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,20}")
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -97,213 +97,8 @@ def check_json(data, field: str = "") -> None:
             stack.extend((item, name, depth + 1) for item in value)
 
 
-class Payload:
-    """Wraps a mapping; each reader returns the converted value or records a message for the field."""
-
-    def __init__(self, data, partial: bool = False):
-        if not isinstance(data, dict):
-            raise ValidationError(_("The request body must be a JSON object."))
-        self.data = data
-        self.partial = partial
-        self.errors: dict[str, list[str]] = {}
-
-    def error(self, field: str, message: str) -> None:
-        self.errors.setdefault(field, []).append(message)
-
-    def has(self, field: str) -> bool:
-        return field in self.data
-
-    def _raw(self, field, required):
-        if field not in self.data or self.data[field] is None:
-            if required and not self.partial:
-                self.error(field, _("This field is required."))
-            return MISSING
-        return self.data[field]
-
-    def string(self, field, required=False, max_length=200, default=MISSING, plain=False):
-        """`plain`: text people type, kept as plain_text."""
-        raw = self._raw(field, required)
-        if raw is MISSING:
-            return default
-        if not isinstance(raw, str):
-            self.error(field, _("Must be text."))
-            return default
-        value = (plain_text(raw) if plain else raw).strip()
-        if required and not value:
-            self.error(field, _("This field is required."))
-        elif len(value) > max_length:
-            self.error(field, _("Must be at most %(n)d characters.", n=max_length))
-        return value
-
-    def integer(self, field, required=False, minimum=None, maximum=None, default=MISSING):
-        raw = self._raw(field, required)
-        if raw is MISSING:
-            return default
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
-                raw = int(raw.strip())
-            else:
-                self.error(field, _("Must be a whole number."))
-                return default
-        # Beyond the column's range, whatever the caller's bounds: the database could not compare or keep it.
-        minimum = MIN_INT if minimum is None else max(minimum, MIN_INT)
-        maximum = MAX_INT if maximum is None else min(maximum, MAX_INT)
-        if raw < minimum:
-            self.error(field, _("Must be at least %(n)d.", n=minimum))
-        elif raw > maximum:
-            self.error(field, _("Must be at most %(n)d.", n=maximum))
-        if not MIN_INT <= raw <= MAX_INT:
-            return default  # later checks (an organisation lookup, say) must never hand it to the database
-        return raw
-
-    def decimal(self, field, required=False, minimum=None, maximum=None, default=MISSING):
-        raw = self._raw(field, required)
-        if raw is MISSING:
-            return default
-        try:
-            value = Decimal(str(raw))
-        except (InvalidOperation, ValueError):
-            self.error(field, _("Must be a number."))
-            return default
-        if isinstance(raw, bool) or not value.is_finite():
-            self.error(field, _("Must be a number."))
-            return default
-        if minimum is not None and value < minimum or maximum is not None and value > maximum:
-            self.error(field, _("Must be between %(a)s and %(b)s.", a=minimum, b=maximum))
-        return value
-
-    def boolean(self, field, required=False, default=MISSING):
-        raw = self._raw(field, required)
-        if raw is MISSING:
-            return default
-        if not isinstance(raw, bool):
-            self.error(field, _("Must be true or false."))
-            return default
-        return raw
-
-    def choice(self, field, enum_class, required=False, default=MISSING):
-        raw = self._raw(field, required)
-        if raw is MISSING:
-            return default
-        try:
-            return enum_class(raw)
-        except ValueError:
-            self.error(
-                field,
-                _(
-                    "Unknown value %(value)s; allowed: %(allowed)s.",
-                    value=repr(raw),
-                    allowed=", ".join(enum_class.values()),
-                ),
-            )
-            return default
-
-    def choices(self, field, enum_class, required=False, default=MISSING):
-        raw = self._raw(field, required)
-        if raw is MISSING:
-            return default
-        if not isinstance(raw, list):
-            self.error(field, _("Must be a list."))
-            return default
-        values = []
-        for item in raw:
-            try:
-                values.append(enum_class(item))
-            except ValueError:
-                self.error(
-                    field,
-                    _(
-                        "Unknown value %(value)s; allowed: %(allowed)s.",
-                        value=repr(item),
-                        allowed=", ".join(enum_class.values()),
-                    ),
-                )
-        return list(dict.fromkeys(values))
-
-    def id_list(self, field, required=False, default=MISSING):
-        raw = self._raw(field, required)
-        if raw is MISSING:
-            return default
-        if not isinstance(raw, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in raw):
-            self.error(field, _("Must be a list of numeric ids."))
-            return default
-        if not all(1 <= i <= MAX_ID for i in raw):
-            self.error(field, _("Ids are whole numbers from 1 to %(n)d.", n=MAX_ID))
-            return default
-        return list(dict.fromkeys(raw))
-
-    def datetime(self, field, required=False, default=MISSING):
-        raw = self._raw(field, required)
-        if raw is MISSING:
-            return default
-        try:
-            value = datetime.fromisoformat(raw) if isinstance(raw, str) else None
-        except ValueError:
-            value = None
-        if value is None or value.tzinfo is None:
-            self.error(field, _("Must be an ISO 8601 date and time with an offset, e.g. 2026-05-12T10:00:00+08:00."))
-            return default
-        if not _in_date_range(value.date()) or abs(value.utcoffset()) > timedelta(hours=14):
-            return self._out_of_range(field, default)
-        return value
-
-    def date(self, field, required=False, default=MISSING):
-        raw = self._raw(field, required)
-        if raw is MISSING:
-            return default
-        try:
-            value = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
-        except ValueError:
-            value = None
-        if value is None:
-            return self._bad_date(field, default)
-        if not _in_date_range(value):
-            return self._out_of_range(field, default)
-        return value
-
-    def _bad_date(self, field, default):
-        self.error(field, _("Must be a date such as 2026-06-07."))
-        return default
-
-    def _out_of_range(self, field, default):
-        self.error(field, _("Must be between %(a)s and %(b)s.", a=MIN_DATE.isoformat(), b=MAX_DATE.isoformat()))
-        return default
-
-    def check(self) -> None:
-        if self.errors:
-            raise ValidationError(_("The input is not valid."), self.errors)
-
-    def version(self, minimum=1):
-        """The `version` a change is based on, or None for the one the request read (the API requires it on
-        every PATCH and PUT)."""
-        return self.integer("version", minimum=minimum, maximum=MAX_INT, default=None)
-
-
-def _in_date_range(value: date) -> bool:
-    return MIN_DATE <= value <= MAX_DATE
-
-
-def reason_text(p: Payload, field: str, required: bool = False) -> str:
-    """A reason kept on record (and sent in mails): text without NUL or other control characters but
-    line breaks and tabs, which PostgreSQL or a mail would not take as they are."""
-    text = p.string(field, required=required, max_length=2000, default="")
-    if isinstance(text, str) and CONTROL_CHARACTERS.search(text.replace("\r", "")):
-        p.error(field, _("Must not contain control characters."))
-        return ""
-    return text
-
-
-def confirm_exceptional(p: Payload, exceptional: dict[str, str]) -> str:
-    """Numbers beyond the plausible (`exceptional`: field → why) are kept only when the user confirms them
-    (`confirm_exceptional: true`) with a reason (`exceptional_reason`); returns the reason to keep, "" when
-    nothing is exceptional. Otherwise each field gets its message, and the payload fails."""
-    confirmed = p.boolean("confirm_exceptional", default=False)
-    reason = reason_text(p, "exceptional_reason")
-    return confirmed_reason(p, exceptional, confirmed is True, reason)
-
-
 class Checked(Protocol):
-    """What a service's checks add their errors to: a Payload, or a schema's Reading."""
+    """What a service's checks add their errors to: a schema's Reading, or a part of one."""
 
     @property
     def errors(self) -> dict[str, list[str]]: ...

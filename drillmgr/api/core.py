@@ -171,7 +171,7 @@ def _refuse_constant(name: str):
 
 def json_body() -> dict:
     """The request's JSON; malformed JSON (NaN and Infinity included) is a 400 problem. Deep nesting,
-    NUL bytes and lone surrogates are a 422 naming the field; a non-object is refused by Payload."""
+    NUL bytes and lone surrogates are a 422 naming the field; a non-object is refused by the schema."""
     if not request.is_json:
         raise ServiceError(_("Send a JSON body with Content-Type: application/json."))
     try:

@@ -15,7 +15,16 @@ from flask_babel import lazy_gettext as _l
 from marshmallow.types import StrSequenceOrSet
 
 from drillmgr.localtime import api_datetime
-from drillmgr.validation import _INTEGER, CONTROL_CHARACTERS, MAX_DATE, MAX_ID, MAX_INT, MIN_DATE, MIN_INT, plain_text
+from drillmgr.validation import (
+    WHOLE_NUMBER,
+    CONTROL_CHARACTERS,
+    MAX_DATE,
+    MAX_ID,
+    MAX_INT,
+    MIN_DATE,
+    MIN_INT,
+    plain_text,
+)
 
 
 _REQUIRED = {"required": _l("This field is required."), "null": _l("This field is required.")}
@@ -31,7 +40,7 @@ class _Messages:
 
 
 class ApiField(_Messages, ma.fields.Field):
-    """A field that states itself in JSON schema; a failed value is a ValidationError with Payload's message.
+    """A field that states itself in JSON schema; a failed value is a ValidationError with its message.
     `json_schema(output)`: the property for an answer (`output`) or for a request (with its limits);
     `metadata={"description": …}` (or any JSON-schema keyword) is added to both, `metadata={"request": {…}}`
     to the request's only (a limit the service checks, e.g. a username's pattern)."""
@@ -75,7 +84,7 @@ class Kept:
 
 
 def _fail(message: str | list[str], kept: Any = None) -> ma.ValidationError:
-    """`kept`: the value a Reading still holds though it is refused (as Payload returned it), for later checks."""
+    """`kept`: the value a Reading still holds though it is refused, for later checks."""
     # marshmallow types valid_data as the data read; a failed field's value is any object it hands back.
     return ma.ValidationError(message, valid_data=None if kept is None else cast(Any, Kept(kept)))
 
@@ -135,7 +144,7 @@ class Integer(ApiField):
 
     def read(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if not (isinstance(value, str) and _INTEGER.fullmatch(value.strip())):
+            if not (isinstance(value, str) and WHOLE_NUMBER.fullmatch(value.strip())):
                 raise _fail(_("Must be a whole number."))
             value = int(value.strip())
         kept = value if MIN_INT <= value <= MAX_INT else None  # never handed on to the database otherwise
@@ -151,7 +160,7 @@ class Integer(ApiField):
 
 class Version(Integer):
     """The version a change is based on (PATCH): 1 or more; a stale one answers 409. A load that is not
-    partial (a creation) ignores it, as Payload did. Written in every answer."""
+    partial (a creation) ignores it. Written in every answer."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("metadata", {}).setdefault("description", "send it back with PATCH; a stale one answers 409")

@@ -235,7 +235,7 @@ def _is_region_code(name: str) -> bool:
 
 
 def _as_input(schema: dict, name: str = "", patch: bool = False) -> dict:
-    """A request schema as the server reads it (drillmgr.api.schema, as validation.Payload): bounded integers and ids,
+    """A request schema as the server reads it (drillmgr.api.schema): bounded integers and ids,
     dates in range, required text not blank, null taken as absent; a PATCH takes any subset but `version`."""
     schema = copy.deepcopy(schema)
     kind = schema.get("type")

@@ -1,10 +1,10 @@
 """One marshmallow schema per API resource: it reads the input, writes the JSON answer, and gives the OpenAPI
 component (drillmgr.api.openapi.register_schema) and the web forms their limits (drillmgr.forms).
 
-Reading behaves as drillmgr.validation.Payload always has, so that no answer changes: unknown keys are ignored,
+Reading behaves as the hand-written readers it replaced did, so that no answer changed: unknown keys are ignored,
 a null is an absent field, a body that is not an object is refused, a partial load (PATCH) takes any subset,
 and every error is a drillmgr.errors.ValidationError naming its field (nested fields as `outer.inner`) with
-the very messages Payload gives (the same msgids, so their translations hold).
+the very messages they gave (the same msgids, so their translations hold).
 """
 
 from collections.abc import Mapping
@@ -47,7 +47,7 @@ def _refuse_non_object(data: object) -> None:
 @dataclass
 class Reading:
     """What Schema.read found: the values read (absent fields are not keys) and the errors so far. A service
-    adds its own checks (`error`), then `check()` refuses the input with every error at once, as Payload did."""
+    adds its own checks (`error`), then `check()` refuses the input with every error at once."""
 
     values: dict[str, Any]
     errors: dict[str, list[str]] = field(default_factory=dict)
