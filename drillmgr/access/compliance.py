@@ -45,14 +45,19 @@ def compliance_home_region(user: User) -> str | None:
     return home_region(user)
 
 
-def compliance_drill_clause(user: Actor | None, now: datetime | None = None) -> sa.ColumnElement[bool]:
-    """The drills compliance may count for `user`. Subjects are already limited to the user's
+def counts_every_drill(actor: Actor) -> bool:
+    """Whether compliance counts every drill for `actor`, secret ones included: jobs and commands, and admins."""
+    return acts_for_all(actor)
+
+
+def compliance_drill_clause(actor: Actor, now: datetime | None = None) -> sa.ColumnElement[bool]:
+    """The drills compliance may count for `actor`. Subjects are already limited to the user's
     region, and a unit is credited with drills held elsewhere that it took part in; what must never
     show (in a status or its evidence) is a double-blind drill before it starts to someone who is not
-    an insider of it. System jobs (SYSTEM) and admins count everything."""
-    if not isinstance(user, User) or acts_for_all(user):  # None: the compliance jobs' name for SYSTEM, for now
+    an insider of it."""
+    if counts_every_drill(actor) or not isinstance(actor, User):
         return sa.true()
-    return sa.or_(not_secret_clause(now), drill_insider_clause(user))
+    return sa.or_(not_secret_clause(now), drill_insider_clause(actor))
 
 
 def can_edit_compliance_rules(user: User) -> bool:

@@ -37,7 +37,7 @@ def snapshot(obj: object, fields: Iterable[str]) -> dict[str, Any]:
 
 
 def record(
-    actor: "Actor | None",
+    actor: "Actor",
     action: str,
     entity_type: str,
     entity_id: object,
@@ -45,7 +45,7 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Adds an entry to the current transaction; it lands or not with the change it describes. An entry of
-    SYSTEM (a job, a command) names no user. (None, which some jobs still pass, is read as SYSTEM.)"""
+    SYSTEM (a job, a command) names no user."""
     entry = AuditEntry(
         user_id=getattr(actor, "id", None),
         action=action,
