@@ -29,6 +29,9 @@ BLUEPRINT_MODULES = (
     "drillmgr.notifications.views",
     "drillmgr.scheduler.views",
     "drillmgr.drills.views",
+    "drillmgr.drills.plan_views",
+    "drillmgr.drills.change_views",
+    "drillmgr.drills.bulk_views",
     "drillmgr.attachments.views",
     "drillmgr.checklists.views",
     "drillmgr.outreach.views",
@@ -37,6 +40,8 @@ BLUEPRINT_MODULES = (
     "drillmgr.compliance.nudge_views",
     "drillmgr.drillday.views",
     "drillmgr.exercises.views",
+    "drillmgr.exercises.live_views",
+    "drillmgr.exercises.report_views",
 )
 
 
@@ -155,8 +160,11 @@ def _init_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from importlib import import_module
 
-    for name in BLUEPRINT_MODULES:
-        app.register_blueprint(import_module(name).bp)
+    # A blueprint's pages may be spread over several listed modules: all are imported (their routes join it)
+    # before it is registered, once.
+    blueprints = {id(bp): bp for bp in (import_module(name).bp for name in BLUEPRINT_MODULES)}
+    for blueprint in blueprints.values():
+        app.register_blueprint(blueprint)
 
 
 def _register_template_helpers(app: Flask) -> None:
