@@ -7,37 +7,12 @@ from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, token_required
 from drillmgr.api.openapi import describe, register_schema
 from drillmgr.attachments import services as attachments
+from drillmgr.attachments.schemas import ATTACHMENT, AttachmentListSchema, AttachmentSchema
 from drillmgr.enums import AttachmentKind
 from drillmgr.errors import ValidationError
 
-DATETIME = {
-    "type": "string",
-    "format": "date-time",
-    "description": "ISO 8601 with offset, e.g. 2026-05-12T10:00:00+08:00",
-}
-register_schema(
-    "Attachment",
-    {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "drill_id": {"type": "integer"},
-            "kind": {"enum": AttachmentKind.values()},
-            "filename": {"type": "string"},
-            "content_type": {"type": "string"},
-            "size": {"type": "integer"},
-            "sha256": {"type": "string"},
-            "uploaded_at": DATETIME,
-        },
-    },
-)
-register_schema(
-    "AttachmentList",
-    {
-        "type": "object",
-        "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Attachment"}}},
-    },
-)
+register_schema("Attachment", AttachmentSchema, output=True)
+register_schema("AttachmentList", AttachmentListSchema, output=True)
 register_schema(
     "AttachmentUpload",
     {
@@ -54,7 +29,7 @@ register_schema(
 @token_required
 def list_attachments(drill_id: int):
     drill = access.get_visible_drill(current_api_user(), drill_id)
-    return jsonify({"items": [attachments.attachment_to_dict(a) for a in attachments.drill_attachments(drill)]})
+    return jsonify(AttachmentListSchema().dump({"items": attachments.drill_attachments(drill)}))
 
 
 @bp.post("/drills/<int:drill_id>/attachments")
@@ -77,7 +52,7 @@ def add_attachment(drill_id: int):
         current_api_user(), drill, request.form.get("kind"), upload.stream, upload.filename or ""
     )
     return (
-        jsonify(attachments.attachment_to_dict(attachment)),
+        jsonify(ATTACHMENT.dump(attachment)),
         201,
         {"Location": url_for("api.get_attachment", attachment_id=attachment.id)},
     )

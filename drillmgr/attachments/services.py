@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePath
-from typing import IO, Any
+from typing import IO
 
 import sqlalchemy as sa
 from flask import current_app
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
+from drillmgr.attachments.schemas import ATTACHMENT
 from drillmgr.attachments.models import Attachment
 from drillmgr.audit import services as audit
 from drillmgr.db import utcnow
@@ -35,7 +36,6 @@ from drillmgr.enums import ActionStatus, AttachmentKind, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
-from drillmgr.localtime import api_datetime
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 ZIP = b"PK\x03\x04"
@@ -65,19 +65,6 @@ PART = ".part"
 STORED_NAME = re.compile(r"[0-9a-f]{32}(\.part)?")
 # A file younger than this may belong to an upload still in flight: the sweep leaves it alone.
 ORPHAN_GRACE = timedelta(hours=1)
-
-
-def attachment_to_dict(attachment: Attachment) -> dict[str, Any]:
-    return {
-        "id": attachment.id,
-        "drill_id": attachment.drill_id,
-        "kind": attachment.kind.value,
-        "filename": attachment.filename,
-        "content_type": attachment.content_type,
-        "size": attachment.size,
-        "sha256": attachment.sha256,
-        "uploaded_at": api_datetime(attachment.uploaded_at),
-    }
 
 
 def upload_dir() -> Path:
@@ -175,7 +162,7 @@ def add_attachment(actor: User, drill: Drill, kind: str | None, stream: IO[bytes
         raise ValidationError(message, {"kind": [message]}) from None
     attachment = new_attachment(actor, read_upload(stream, filename), {"drill_id": drill.id}, kind_value)
     db.session.flush()
-    audit.record(actor, "attachment.add", "drill", drill.id, None, attachment_to_dict(attachment))
+    audit.record(actor, "attachment.add", "drill", drill.id, None, ATTACHMENT.dump(attachment))
     return attachment
 
 
@@ -299,7 +286,7 @@ def delete_attachment(actor: User, attachment: Attachment) -> None:
     assert drill is not None  # drill_id is a foreign key
     access.require(access.can_edit_drill(actor, drill), _("You cannot remove files from this drill."))
     require_not_filed(drill)
-    audit.record(actor, "attachment.delete", "drill", drill.id, attachment_to_dict(attachment), None)
+    audit.record(actor, "attachment.delete", "drill", drill.id, ATTACHMENT.dump(attachment), None)
     db.session.delete(attachment)
     remove_when_kept([attachment_path(attachment)])
 
