@@ -6,7 +6,7 @@ scheduler was up is made good by the next one; what they send carries a dedupe k
 """
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -62,47 +62,11 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
     Reminded are the staff of a drill's organising and participating units, the coordinators of the
     region that organises it and its evaluators — among them, those who may see the drill now.
     """
-    horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
-    drills = {
-        d.id: d
-        for d in db.session.scalars(
-            sa.select(Drill)
-            .where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
-            .options(
-                selectinload(Drill.organizer_org),
-                selectinload(Drill.organizer_region),
-                selectinload(Drill.participants),
-                selectinload(Drill.evaluators),
-            )
-        )
-    }
+    drills = _upcoming_drills(moment)
     if not drills:
         return {}, {}, []
-    by_org: defaultdict[int | None, set[int]] = defaultdict(set)
-    by_region, by_evaluator = defaultdict(set), defaultdict(set)
-    for drill in drills.values():
-        if drill.organizer_org_id is not None:
-            by_org[drill.organizer_org_id].add(drill.id)
-        else:
-            by_region[drill.organizer_region_code].add(drill.id)
-        for org in drill.participants:
-            by_org[org.id].add(drill.id)
-        for evaluator in drill.evaluators:
-            by_evaluator[evaluator.id].add(drill.id)
-    recipients = list(
-        db.session.scalars(
-            sa.select(User)
-            .where(
-                User.active.is_(True),
-                sa.or_(
-                    sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(list(by_org))),
-                    sa.and_(User.role == Role.COORDINATOR, User.region_code.in_(list(by_region))),
-                    User.id.in_(list(by_evaluator)),
-                ),
-            )
-            .order_by(User.id)
-        )
-    )
+    by_org, by_region, by_evaluator = _drill_audiences(list(drills.values()))
+    recipients = _recipients(list(by_org), list(by_region), list(by_evaluator))
     candidates = {
         user.id: by_evaluator[user.id]
         | (
@@ -117,29 +81,87 @@ def reminder_targets(moment: datetime) -> tuple[dict[int, Drill], dict[int, User
     return drills, {u.id: u for u in recipients}, _reminder_pairs(recipients, candidates, moment)
 
 
+def _upcoming_drills(moment: datetime) -> dict[int, Drill]:
+    horizon = moment + timedelta(days=max(DRILL_REMINDER_DAYS))
+    return {
+        d.id: d
+        for d in db.session.scalars(
+            sa.select(Drill)
+            .where(Drill.status == DrillStatus.PLANNED, Drill.starts_at > moment, Drill.starts_at <= horizon)
+            .options(
+                selectinload(Drill.organizer_org),
+                selectinload(Drill.organizer_region),
+                selectinload(Drill.participants),
+                selectinload(Drill.evaluators),
+            )
+        )
+    }
+
+
+def _drill_audiences(
+    drills: list[Drill],
+) -> tuple[defaultdict[int | None, set[int]], defaultdict[str | None, set[int]], defaultdict[int, set[int]]]:
+    """The ids of the drills each unit, organising region and evaluator is concerned by."""
+    by_org: defaultdict[int | None, set[int]] = defaultdict(set)
+    by_region: defaultdict[str | None, set[int]] = defaultdict(set)
+    by_evaluator: defaultdict[int, set[int]] = defaultdict(set)
+    for drill in drills:
+        if drill.organizer_org_id is not None:
+            by_org[drill.organizer_org_id].add(drill.id)
+        else:
+            by_region[drill.organizer_region_code].add(drill.id)
+        for org in drill.participants:
+            by_org[org.id].add(drill.id)
+        for evaluator in drill.evaluators:
+            by_evaluator[evaluator.id].add(drill.id)
+    return by_org, by_region, by_evaluator
+
+
+def _recipients(org_ids: list[int | None], region_codes: list[str | None], evaluator_ids: list[int]) -> list[User]:
+    return list(
+        db.session.scalars(
+            sa.select(User)
+            .where(
+                User.active.is_(True),
+                sa.or_(
+                    sa.and_(User.role == Role.ORG_STAFF, User.org_id.in_(org_ids)),
+                    sa.and_(User.role == Role.COORDINATOR, User.region_code.in_(region_codes)),
+                    User.id.in_(evaluator_ids),
+                ),
+            )
+            .order_by(User.id)
+        )
+    )
+
+
+def _drill_headline(drill: Drill, days_left: int) -> tuple[str, str]:
+    """The subject and first line of a drill's reminder, `days_left` before it (in the current locale)."""
+    start = local_datetime(drill.starts_at)
+    if days_left == 0:
+        return (
+            _("Drill today: %(title)s at %(start)s", title=drill.title, start=start),
+            _("%(title)s (%(form)s) takes place today.", title=drill.title, form=drill.form.label),
+        )
+    if days_left == 1:
+        return (
+            _("Drill tomorrow: %(title)s on %(start)s", title=drill.title, start=start),
+            _("%(title)s (%(form)s) takes place tomorrow.", title=drill.title, form=drill.form.label),
+        )
+    return (
+        _("Drill in %(days)d days: %(title)s on %(start)s", days=days_left, title=drill.title, start=start),
+        _(
+            "%(title)s (%(form)s) takes place in %(days)d days.",
+            title=drill.title,
+            form=drill.form.label,
+            days=days_left,
+        ),
+    )
+
+
 def _drill_reminder(user: User, drill: Drill, days_before: int, moment: datetime) -> Message:
     days_left = (local_today(drill.starts_at) - local_today(moment)).days
-    start = local_datetime(drill.starts_at)
     with force_locale(_locale(user)):
-        if days_left == 0:
-            subject = _("Drill today: %(title)s at %(start)s", title=drill.title, start=start)
-        elif days_left == 1:
-            subject = _("Drill tomorrow: %(title)s on %(start)s", title=drill.title, start=start)
-        else:
-            subject = _(
-                "Drill in %(days)d days: %(title)s on %(start)s", days=days_left, title=drill.title, start=start
-            )
-        if days_left == 0:
-            when = _("%(title)s (%(form)s) takes place today.", title=drill.title, form=drill.form.label)
-        elif days_left == 1:
-            when = _("%(title)s (%(form)s) takes place tomorrow.", title=drill.title, form=drill.form.label)
-        else:
-            when = _(
-                "%(title)s (%(form)s) takes place in %(days)d days.",
-                title=drill.title,
-                form=drill.form.label,
-                days=days_left,
-            )
+        subject, when = _drill_headline(drill, days_left)
         lines = [
             when,
             _("Start: %(start)s (Beijing time)", start=local_datetime(drill.starts_at)),
@@ -177,6 +199,15 @@ def drill_reminders(moment: datetime) -> str:
 def action_reminders(moment: datetime) -> str:
     """Owners of open corrective actions: once when due within 3 days, then weekly while overdue."""
     today = local_today(moment)
+    actions = _actions_to_chase(today, moment)
+    link = link_to("findings.actions")
+    added = notify_many([_action_reminder(action, today, link) for action in actions])
+    return _(
+        "%(actions)d corrective actions due or overdue, %(sent)d reminders sent.", actions=len(actions), sent=len(added)
+    )
+
+
+def _actions_to_chase(today: date, moment: datetime) -> list[CorrectiveAction]:
     actions = db.session.scalars(
         sa.select(CorrectiveAction)
         .where(
@@ -189,38 +220,33 @@ def action_reminders(moment: datetime) -> str:
         .order_by(CorrectiveAction.due_on, CorrectiveAction.id)
     ).all()
     # An owner is never reminded of a double-blind drill that is still secret from them.
-    actions = [
+    return [
         a
         for a in actions
         if a.finding.drill is None
         or not access.is_secret(a.finding.drill, moment)
         or access.can_view_finding(a.owner, a.finding, moment)
     ]
-    link = link_to("findings.actions")
-    messages = []
-    for action in actions:
-        owner = action.owner
-        with force_locale(_locale(owner)):
-            details = "\n".join(
-                [
-                    _("Finding: %(summary)s", summary=action.finding.summary),
-                    _("Corrective action: %(text)s", text=action.description),
-                    _("Due on %(date)s", date=local_date(action.due_on)),
-                ]
-            )
-            if action.due_on >= today:
-                subject = _("Corrective action due on %(date)s", date=local_date(action.due_on))
-                key = f"{Kind.ACTION_DUE}:{action.id}:{action.due_on}:{owner.id}"
-                messages.append(Message(owner, Kind.ACTION_DUE, subject, details, link, key))
-            else:
-                overdue = (today - action.due_on).days
-                subject = _("Corrective action overdue by %(days)d days", days=overdue)
-                key = f"{Kind.ACTION_OVERDUE}:{action.id}:{action.due_on}:week{overdue // 7}:{owner.id}"
-                messages.append(Message(owner, Kind.ACTION_OVERDUE, subject, details, link, key))
-    added = notify_many(messages)
-    return _(
-        "%(actions)d corrective actions due or overdue, %(sent)d reminders sent.", actions=len(actions), sent=len(added)
-    )
+
+
+def _action_reminder(action: CorrectiveAction, today: date, link: str) -> Message:
+    owner = action.owner
+    with force_locale(_locale(owner)):
+        details = "\n".join(
+            [
+                _("Finding: %(summary)s", summary=action.finding.summary),
+                _("Corrective action: %(text)s", text=action.description),
+                _("Due on %(date)s", date=local_date(action.due_on)),
+            ]
+        )
+        if action.due_on >= today:
+            subject = _("Corrective action due on %(date)s", date=local_date(action.due_on))
+            key = f"{Kind.ACTION_DUE}:{action.id}:{action.due_on}:{owner.id}"
+            return Message(owner, Kind.ACTION_DUE, subject, details, link, key)
+        overdue = (today - action.due_on).days
+        subject = _("Corrective action overdue by %(days)d days", days=overdue)
+        key = f"{Kind.ACTION_OVERDUE}:{action.id}:{action.due_on}:week{overdue // 7}:{owner.id}"
+        return Message(owner, Kind.ACTION_OVERDUE, subject, details, link, key)
 
 
 # --- units: nothing planned, a drill to record ----------------------------------------------
