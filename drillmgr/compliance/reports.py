@@ -220,6 +220,17 @@ def _findings(region_code: str, period: Period, today: date) -> Row:
         Finding.found_on <= period.last_day,
     )
     overdue = sa.and_(CorrectiveAction.status != ActionStatus.VERIFIED, CorrectiveAction.due_on < today)
+    by_severity = _close_out_by_severity(where, overdue)
+    return {
+        "total": sum(row["total"] for row in by_severity),
+        "verified": sum(row[ActionStatus.VERIFIED.value] for row in by_severity),
+        "overdue": sum(row["overdue"] for row in by_severity),
+        "by_severity": by_severity,
+        "items": _finding_items(where, overdue),
+    }
+
+
+def _close_out_by_severity(where: Where, overdue: Where) -> list[Row]:
     grid: dict[tuple[Severity, ActionStatus], int] = {}
     late: dict[Severity, int] = {}
     for sev, status, n, n_overdue in db.session.execute(
@@ -235,7 +246,7 @@ def _findings(region_code: str, period: Period, today: date) -> Row:
     ):
         grid[(sev, status)] = n
         late[sev] = late.get(sev, 0) + n_overdue
-    by_severity = [
+    return [
         {
             "severity": sev.value,
             "label": str(sev.label),
@@ -245,6 +256,9 @@ def _findings(region_code: str, period: Period, today: date) -> Row:
         }
         for sev in Severity
     ]
+
+
+def _finding_items(where: Where, overdue: Where) -> list[Row]:
     items = db.session.execute(
         sa.select(
             Finding.id,
@@ -261,7 +275,7 @@ def _findings(region_code: str, period: Period, today: date) -> Row:
         .order_by(Finding.found_on, Finding.id)
         .limit(LIST_LIMIT)
     )
-    listed = [
+    return [
         {
             "id": i.id,
             "summary": i.summary,
@@ -276,13 +290,6 @@ def _findings(region_code: str, period: Period, today: date) -> Row:
         }
         for i in items
     ]
-    return {
-        "total": sum(row["total"] for row in by_severity),
-        "verified": sum(row[ActionStatus.VERIFIED.value] for row in by_severity),
-        "overdue": sum(row["overdue"] for row in by_severity),
-        "by_severity": by_severity,
-        "items": listed,
-    }
 
 
 def _outreach(region_code: str, period: Period) -> Row:
