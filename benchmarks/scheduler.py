@@ -5,7 +5,7 @@ Builds data with the demo seeder (`--orgs N --drills M`) and one staff account p
 temporary SQLite file (or an existing, emptied PostgreSQL database), then times, median of --repeat:
   1. naive: for every drill starting within 7 days, for every staff member of its organiser and
      participants, one can_view_drill query (what a per-drill job does);
-  2. ours: jobs.reminder_targets — the same pairs, with the same double-blind rule;
+  2. ours: reminder_jobs.reminder_targets — the same pairs, with the same double-blind rule;
   3. the whole drill_reminders job: first run (writes the notifications and mails), then a rerun for
      the same moment (idempotent: finds every dedupe key and writes nothing).
 
@@ -35,7 +35,7 @@ from drillmgr.enums import DrillStatus, Role  # noqa: E402
 from drillmgr.extensions import db  # noqa: E402
 from drillmgr.notifications.models import Notification  # noqa: E402
 from drillmgr.orgs.models import Organisation  # noqa: E402
-from drillmgr.scheduler import jobs  # noqa: E402
+from drillmgr.scheduler import reminder_jobs  # noqa: E402
 
 
 def add_staff() -> int:
@@ -84,7 +84,7 @@ def naive_pairs(moment) -> set[tuple[int, int]]:
 
 
 def our_pairs(moment) -> set[tuple[int, int]]:
-    return set(jobs.reminder_targets(moment)[2])
+    return set(reminder_jobs.reminder_targets(moment)[2])
 
 
 def run(url: str, orgs: int, drills: int, repeat: int) -> None:
@@ -105,10 +105,10 @@ def run(url: str, orgs: int, drills: int, repeat: int) -> None:
         ours_ms, ours = timed(lambda: our_pairs(moment), repeat)
         assert naive == ours, "the two ways disagree on who is reminded"
         start = time.perf_counter()
-        summary = jobs.drill_reminders(moment)
+        summary = reminder_jobs.drill_reminders(moment)
         db.session.commit()
         first_ms = (time.perf_counter() - start) * 1000
-        rerun_ms, rerun = timed(lambda: jobs.drill_reminders(moment), repeat)
+        rerun_ms, rerun = timed(lambda: reminder_jobs.drill_reminders(moment), repeat)
         notes = db.session.scalar(sa.select(sa.func.count()).select_from(Notification))
         print(f"  {window:,} drills within 7 days, {len(ours):,} (staff, drill) pairs that may be reminded")
         print(f"  {'naive: can_view_drill per drill and person':<46} {naive_ms:9.1f} ms")

@@ -157,7 +157,8 @@ def test_cli_create_user_refuses_an_easy_password(runner):
 
 
 def test_the_demo_password_still_logs_the_demo_accounts_in(client):
-    from drillmgr.demo.services import DEMO_PASSWORD, seed_demo
+    from drillmgr.demo.services import seed_demo
+    from drillmgr.demo.units import DEMO_PASSWORD
 
     seed_demo(org_count=3, drill_count=0)
     assert DEMO_PASSWORD == "drillmgr-demo"

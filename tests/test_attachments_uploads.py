@@ -23,7 +23,7 @@ from drillmgr.attachments import services
 from drillmgr.attachments.models import Attachment
 from drillmgr.enums import Role
 from drillmgr.extensions import db
-from drillmgr.scheduler import jobs
+from drillmgr.scheduler import housekeeping_jobs, jobs
 from tests.conftest import WUSU, at
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -114,7 +114,7 @@ def test_sweep_removes_orphans_completes_interrupted_renames_and_is_idempotent(a
     db.session.flush()
     for path in (orphan, half_done.with_name(half_done.name + services.PART), foreign):
         age(path)
-    first, second = jobs.sweep_uploads(at()), jobs.sweep_uploads(at())
+    first, second = housekeeping_jobs.sweep_uploads(at()), housekeeping_jobs.sweep_uploads(at())
     assert not orphan.exists() and half_done.read_bytes() == PDF and foreign.exists()
     assert (young.with_name(young.name + services.PART)).exists()  # may still be uploading
     assert (first, second) == ("1 orphaned files removed, 1 completed.", "0 orphaned files removed, 0 completed.")
@@ -122,7 +122,7 @@ def test_sweep_removes_orphans_completes_interrupted_renames_and_is_idempotent(a
 
 
 def test_sweep_is_a_scheduled_job():
-    assert jobs.JOBS["sweep_uploads"] is jobs.sweep_uploads
+    assert jobs.JOBS["sweep_uploads"] is housekeeping_jobs.sweep_uploads
     assert jobs.DEFAULT_SCHEDULE["sweep_uploads"].startswith("daily")
     assert "sweep_uploads" in jobs.JOB_TITLES
 
@@ -220,7 +220,7 @@ def run_sweeps(env: dict) -> list[str]:
     """The sweep job in a process of its own: once as things are, then twice once every file is old."""
     code = (
         "import os, time\nfrom pathlib import Path\nfrom drillmgr import create_app\n"
-        "from drillmgr.db import utcnow\nfrom drillmgr.scheduler.jobs import sweep_uploads\n"
+        "from drillmgr.db import utcnow\nfrom drillmgr.scheduler.housekeeping_jobs import sweep_uploads\n"
         "app = create_app()\nwith app.app_context():\n"
         "    print(sweep_uploads(utcnow()))\n"
         "    for path in Path(app.config['UPLOAD_DIR']).iterdir():\n"

@@ -19,7 +19,7 @@ from drillmgr.extensions import db
 from drillmgr.notifications.models import Notification, OutboxMail
 from drillmgr.notifications.sender import send_pending
 from drillmgr.notifications.services import Kind
-from drillmgr.scheduler import jobs
+from drillmgr.scheduler import reminder_jobs
 from tests.conftest import SHAWAN, WUSU, at, login, token_for
 from tests.test_notifications_smtp import Inbox, free_port, settings_for
 
@@ -272,8 +272,8 @@ def test_reminder_mail_reaches_the_school_over_smtp(units):
 def test_nothing_planned_reminds_once_per_unit_and_period(units, make_drill):
     make_drill(organizer=units["planned_school"], starts_at=DECEMBER_10 + timedelta(days=5), title="12月疏散演练")
     with force_locale("en"):
-        first = jobs.nothing_planned_reminders(DECEMBER_10)
-        second = jobs.nothing_planned_reminders(DECEMBER_10 + timedelta(days=1))
+        first = reminder_jobs.nothing_planned_reminders(DECEMBER_10)
+        second = reminder_jobs.nothing_planned_reminders(DECEMBER_10 + timedelta(days=1))
     sent = notes(Kind.NOTHING_PLANNED)
     assert sorted(n.user_id for n in sent) == sorted([units["staff"].id, units["staff2"].id, units["shawan_staff"].id])
     staff_note = next(n for n in sent if n.user_id == units["staff"].id)
@@ -294,14 +294,14 @@ def test_record_reminder_the_day_after_once(units, make_drill):
         organizer=units["school"], starts_at=DECEMBER_10 - timedelta(hours=1), minutes=30, title="今天的演练"
     )
     with force_locale("en"):
-        jobs.record_reminders(DECEMBER_10)
-        jobs.record_reminders(DECEMBER_10 + timedelta(hours=2))
+        reminder_jobs.record_reminders(DECEMBER_10)
+        reminder_jobs.record_reminders(DECEMBER_10 + timedelta(hours=2))
     sent = notes(Kind.RECORD_DRILL)
     assert sorted((n.user_id, n.link) for n in sent) == sorted(
         [(units["staff"].id, f"/drills/{drill.id}/complete"), (units["staff2"].id, f"/drills/{drill.id}/complete")]
     )
     with force_locale("en"):
-        jobs.record_reminders(DECEMBER_10 + timedelta(days=1))  # the next day: today's drill too, once
+        reminder_jobs.record_reminders(DECEMBER_10 + timedelta(days=1))  # the next day: today's drill too, once
     assert {n.dedupe_key.split(":")[1] for n in notes(Kind.RECORD_DRILL)} == {str(drill.id), str(today.id)}
 
 

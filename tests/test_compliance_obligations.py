@@ -425,7 +425,7 @@ def test_periods_and_lists_are_named_in_the_pages_language(app):
 
 def test_report_submission_and_board_name_the_period_the_same_way(client, schools):
     from drillmgr.compliance.periods import report_due_half, reporting_half
-    from drillmgr.compliance.reports import _heading
+    from drillmgr.compliance.report_tables import _heading
     from drillmgr.extensions import db
     from drillmgr.regions.models import Region
 

@@ -21,7 +21,7 @@ from drillmgr.extensions import db
 from drillmgr.localtime import local_today
 from drillmgr.notifications.models import Notification
 from drillmgr.notifications.services import Kind
-from drillmgr.scheduler import jobs
+from drillmgr.scheduler import compliance_jobs
 from tests.conftest import PREFECTURE, SHAWAN, WUSU, login, token_for
 
 UTC = timezone.utc
@@ -179,14 +179,14 @@ def test_deadline_reminders_stop_once_a_county_submitted(world):
     morning = datetime(2026, 5, 24, 0, 0, tzinfo=UTC)  # 08:00 Beijing, 14 days before 7 June
     submissions.submit(world["coordinator"], WUSU, 2026, 1, now=datetime(2026, 5, 20, 3, 0, tzinfo=UTC))
     with force_locale("en"):
-        jobs.report_deadline_reminders(morning)
+        compliance_jobs.report_deadline_reminders(morning)
     reminded = {n.user_id for n in notes(Kind.REPORT_DEADLINE)}
     assert world["coordinator"].id not in reminded
     assert {world["shawan"].id, world["prefecture_coordinator"].id} <= reminded
     # Returned: the county is reminded again in the next window.
     submissions.decide(world["admin"], submissions.latest(WUSU, 2026, 1).id, accept=False, reason="重报")
     with force_locale("en"):
-        jobs.report_deadline_reminders(datetime(2026, 6, 4, 0, 0, tzinfo=UTC))
+        compliance_jobs.report_deadline_reminders(datetime(2026, 6, 4, 0, 0, tzinfo=UTC))
     assert world["coordinator"].id in {n.user_id for n in notes(Kind.REPORT_DEADLINE)}
 
 

@@ -21,7 +21,7 @@ from drillmgr.extensions import db
 from drillmgr.findings import notices
 from drillmgr.findings.models import Finding
 from drillmgr.notifications.models import Notification
-from drillmgr.scheduler import jobs
+from drillmgr.scheduler import reminder_jobs
 from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token
 
 TITLE = "双盲桌面推演X"
@@ -302,7 +302,7 @@ def test_owning_an_action_never_reveals_a_secret_drill(app, client, world, leake
     # Nothing tells them: neither the assignment nor the scheduler's due-date reminder.
     with app.test_request_context():
         notices.tell_assigned(world["users"]["coordinator"], finding)
-        jobs.action_reminders(at())
+        reminder_jobs.action_reminders(at())
         db.session.commit()
     told = db.session.scalars(sa.select(Notification).where(Notification.user_id == participant.id)).all()
     assert told == []
@@ -314,7 +314,7 @@ def test_owning_an_action_never_reveals_a_secret_drill(app, client, world, leake
     items = client.get("/api/v1/findings?mine=true", headers=api(participant)).get_json()["items"]
     assert [(i["id"], i["drill"]["title"]) for i in items] == [(finding.id, TITLE)]
     with app.test_request_context():
-        jobs.action_reminders(at())
+        reminder_jobs.action_reminders(at())
         db.session.commit()
     assert [
         n.kind for n in db.session.scalars(sa.select(Notification).where(Notification.user_id == participant.id))

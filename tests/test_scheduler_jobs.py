@@ -15,7 +15,7 @@ from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.notifications.models import Notification, OutboxMail
 from drillmgr.notifications.services import Kind
-from drillmgr.scheduler import jobs
+from drillmgr.scheduler import compliance_jobs, housekeeping_jobs, reminder_jobs
 from tests.conftest import SHAWAN, WUSU, at
 
 UTC = timezone.utc
@@ -77,7 +77,7 @@ def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units,
     make_drill(organizer=units.outsider, starts_at=now + timedelta(days=3))
     make_drill(organizer=units.school, starts_at=now + timedelta(days=9))  # not yet within 7 days
 
-    jobs.drill_reminders(now)
+    reminder_jobs.drill_reminders(now)
     expected = sorted(
         [units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id, units.outsider_staff.id]
     )
@@ -92,7 +92,7 @@ def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units,
     assert english.link == f"/drills/{drill.id}"
 
     # Within a day of the start: the 1-day reminder, once.
-    jobs.drill_reminders(starts_at - timedelta(hours=12))
+    reminder_jobs.drill_reminders(starts_at - timedelta(hours=12))
     one_day = [n for n in notes(Kind.DRILL_REMINDER) if ":1d:" in n.dedupe_key and f":{drill.id}:" in n.dedupe_key]
     assert sorted(n.user_id for n in one_day) == sorted(
         [units.school_staff.id, units.school_staff_no_mail.id, units.clinic_staff.id]
@@ -100,25 +100,27 @@ def test_reminds_organiser_and_participants_seven_days_and_one_day_before(units,
     subjects = {n.user_id: n.subject for n in one_day}
     assert subjects[units.school_staff.id].startswith("Drill tomorrow: 秋季疏散演练 on ")
     assert subjects[units.clinic_staff.id].startswith("明日演练：秋季疏散演练（")
-    jobs.drill_reminders(starts_at - timedelta(hours=1))  # a drill planned on its own day is announced as today's
+    reminder_jobs.drill_reminders(
+        starts_at - timedelta(hours=1)
+    )  # a drill planned on its own day is announced as today's
     assert all("新" not in n.subject for n in notes(Kind.DRILL_REMINDER))
 
 
 def test_running_twice_for_the_same_moment_changes_nothing(units, make_drill):
     now = at(0)
     make_drill(organizer=units.school, participants=[units.clinic], starts_at=now + timedelta(days=2))
-    jobs.drill_reminders(now)
+    reminder_jobs.drill_reminders(now)
     before = (count(Notification), count(OutboxMail))
     assert before[0] == 3 and before[1] == 2
-    assert jobs.drill_reminders(now).endswith("0 reminders sent.")
-    jobs.drill_reminders(now + timedelta(hours=1))
+    assert reminder_jobs.drill_reminders(now).endswith("0 reminders sent.")
+    reminder_jobs.drill_reminders(now + timedelta(hours=1))
     assert (count(Notification), count(OutboxMail)) == before
 
 
 def test_user_without_email_is_told_in_app_only_and_inactive_users_not_at_all(units, make_drill):
     now = at(0)
     make_drill(organizer=units.school, starts_at=now + timedelta(days=2))
-    jobs.drill_reminders(now)
+    reminder_jobs.drill_reminders(now)
     mails = {m.to_address for m in db.session.scalars(sa.select(OutboxMail))}
     assert mails == {"school@example.cn"}
     assert notes(user=units.school_staff_no_mail)
@@ -143,7 +145,7 @@ def test_double_blind_drill_is_never_announced_to_participants(units, make_drill
         form=DrillForm.TABLETOP,
         starts_at=now + timedelta(days=4),
     )
-    jobs.drill_reminders(now)
+    reminder_jobs.drill_reminders(now)
     told = set(recipients(Kind.DRILL_REMINDER))
     # The organising school and the evaluator hear of the drill; the participating clinic does not.
     assert units.school_staff.id in told and evaluator.id in told and units.clinic_staff.id not in told
@@ -160,7 +162,7 @@ def test_cancelled_or_deleted_drill_gets_no_reminder(units, make_drill):
     cancelled.status = DrillStatus.CANCELLED
     db.session.delete(deleted)
     db.session.commit()
-    jobs.drill_reminders(now)
+    reminder_jobs.drill_reminders(now)
     assert notes(Kind.DRILL_REMINDER) == []
 
 
@@ -170,7 +172,7 @@ def test_reminder_queued_then_drill_cancelled_is_withdrawn_before_sending(units,
     now = at(0)
     drill = make_drill(organizer=units.school, participants=[units.clinic], starts_at=now + timedelta(days=2))
     kept = make_drill(organizer=units.clinic, starts_at=now + timedelta(days=2))
-    jobs.drill_reminders(now)
+    reminder_jobs.drill_reminders(now)
     assert count(OutboxMail) == 3
     drill.status = DrillStatus.CANCELLED
     db.session.commit()
@@ -183,11 +185,11 @@ def test_reminder_queued_then_drill_cancelled_is_withdrawn_before_sending(units,
 def test_rescheduled_drill_is_announced_again_for_its_new_time(units, make_drill):
     now = at(0)
     drill = make_drill(organizer=units.school, starts_at=now + timedelta(days=3))
-    jobs.drill_reminders(now)
+    reminder_jobs.drill_reminders(now)
     first = len(notes(Kind.DRILL_REMINDER, units.school_staff))
     drill.starts_at, drill.ends_at = drill.starts_at + timedelta(days=1), drill.ends_at + timedelta(days=1)
     db.session.commit()
-    jobs.drill_reminders(now)
+    reminder_jobs.drill_reminders(now)
     assert len(notes(Kind.DRILL_REMINDER, units.school_staff)) == first + 1
 
 
@@ -204,7 +206,7 @@ def test_reminder_job_does_not_query_per_drill(app, units, make_drill):
         connection = db.session.connection()
         sa.event.listen(connection, "before_cursor_execute", count_statement)
         try:
-            summary = jobs.drill_reminders(now)
+            summary = reminder_jobs.drill_reminders(now)
         finally:
             sa.event.remove(connection, "before_cursor_execute", count_statement)
         assert summary == f"{drill_count} upcoming drills, {drill_count * 3} reminders sent."
@@ -243,7 +245,7 @@ def test_corrective_actions_due_soon_and_overdue_remind_their_owner(units, make_
     add_action(drill, units.school_staff, date(2026, 8, 1), ActionStatus.VERIFIED)
     add_action(drill, units.school_staff, date(2026, 8, 1), ActionStatus.DONE)
 
-    jobs.action_reminders(moment)
+    reminder_jobs.action_reminders(moment)
     due = notes(Kind.ACTION_DUE)
     assert [(n.user_id, n.subject) for n in due] == [(units.school_staff.id, "Corrective action due on 2026-09-03")]
     assert due[0].link == "/findings/actions" and "Corrective action: 更换广播设备" in due[0].body
@@ -251,9 +253,9 @@ def test_corrective_actions_due_soon_and_overdue_remind_their_owner(units, make_
     assert [n.user_id for n in late] == [units.clinic_staff.id] and str(overdue.id) in late[0].dedupe_key
     assert later.id not in [int(n.dedupe_key.split(":")[1]) for n in due + late]
 
-    jobs.action_reminders(moment + timedelta(days=1))  # a day later: nothing new
+    reminder_jobs.action_reminders(moment + timedelta(days=1))  # a day later: nothing new
     assert len(notes(Kind.ACTION_DUE)) == 1 and len(notes(Kind.ACTION_OVERDUE)) == 1
-    jobs.action_reminders(moment + timedelta(days=7))  # a week on: chased again while still overdue
+    reminder_jobs.action_reminders(moment + timedelta(days=7))  # a week on: chased again while still overdue
     assert len(notes(Kind.ACTION_OVERDUE, units.clinic_staff)) == 2
     assert due_soon.id in [int(n.dedupe_key.split(":")[1]) for n in notes(Kind.ACTION_OVERDUE, units.school_staff)]
 
@@ -271,7 +273,7 @@ def test_corrective_actions_due_soon_and_overdue_remind_their_owner(units, make_
     ],
 )
 def test_next_report_deadline(today, expected):
-    assert jobs.next_report_deadline(today) == expected
+    assert compliance_jobs.next_report_deadline(today) == expected
 
 
 def beijing_morning(day: date) -> datetime:
@@ -279,20 +281,20 @@ def beijing_morning(day: date) -> datetime:
 
 
 def test_report_deadline_reminders_14_and_3_days_before_to_coordinators(units):
-    jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 20)))  # 18 days before 7 June
+    compliance_jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 20)))  # 18 days before 7 June
     assert notes(Kind.REPORT_DEADLINE) == []
-    jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 24)))  # 14 days
+    compliance_jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 24)))  # 14 days
     assert recipients(Kind.REPORT_DEADLINE) == sorted([units.coordinator.id, units.shawan_coordinator.id])
     first = notes(Kind.REPORT_DEADLINE)[0]
     assert first.subject == "半年报告将于 2026-06-07 截止" and "还有 14 天" in first.body
     assert first.link == "/compliance/report"
-    jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 26)))  # same window: nothing new
+    compliance_jobs.report_deadline_reminders(beijing_morning(date(2026, 5, 26)))  # same window: nothing new
     assert len(notes(Kind.REPORT_DEADLINE)) == 2
     # The run on the 3-days-before day was missed; the next day's run makes it good.
-    jobs.report_deadline_reminders(beijing_morning(date(2026, 6, 5)))
+    compliance_jobs.report_deadline_reminders(beijing_morning(date(2026, 6, 5)))
     keys = [n.dedupe_key for n in notes(Kind.REPORT_DEADLINE)]
     assert sum(":3d:" in k for k in keys) == 2 and all("2026-06-07" in k for k in keys)
-    jobs.report_deadline_reminders(beijing_morning(date(2026, 10, 25)))  # 14 days before 8 November
+    compliance_jobs.report_deadline_reminders(beijing_morning(date(2026, 10, 25)))  # 14 days before 8 November
     assert sum("2026-11-08" in n.dedupe_key for n in notes(Kind.REPORT_DEADLINE)) == 2
 
 
@@ -301,11 +303,11 @@ def test_report_deadline_reminders_14_and_3_days_before_to_coordinators(units):
 
 def test_compliance_alerts_the_regions_coordinators_once_per_worsening(units, make_drill):
     moment = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)  # 02:00 Beijing, 2 September
-    assert jobs.compliance(moment).endswith("none worse.")  # first run: snapshots only
+    assert compliance_jobs.compliance(moment).endswith("none worse.")  # first run: snapshots only
     drill = make_drill(organizer=units.school, starts_at=moment - timedelta(days=40), status=DrillStatus.COMPLETED)
     add_action(drill, units.school_staff, date(2026, 9, 20))  # due within the warning window: at risk
 
-    jobs.compliance(moment + timedelta(days=1))
+    compliance_jobs.compliance(moment + timedelta(days=1))
     alerts = notes(Kind.COMPLIANCE_WORSENED)
     corrective = [n for n in alerts if ":corrective-actions:" in n.dedupe_key]
     assert [n.user_id for n in corrective] == [units.coordinator.id]
@@ -318,11 +320,11 @@ def test_compliance_alerts_the_regions_coordinators_once_per_worsening(units, ma
     assert snapshot.status == ComplianceStatus.AT_RISK
 
     total = len(notes(Kind.COMPLIANCE_WORSENED))
-    jobs.compliance(moment + timedelta(days=1))  # again for the same moment: nothing new
-    jobs.compliance(moment + timedelta(days=2))  # no change since: nothing new
+    compliance_jobs.compliance(moment + timedelta(days=1))  # again for the same moment: nothing new
+    compliance_jobs.compliance(moment + timedelta(days=2))  # no change since: nothing new
     assert len(notes(Kind.COMPLIANCE_WORSENED)) == total
 
-    jobs.compliance(moment + timedelta(days=30))  # now overdue: at risk → missed, a new worsening
+    compliance_jobs.compliance(moment + timedelta(days=30))  # now overdue: at risk → missed, a new worsening
     corrective = [n for n in notes(Kind.COMPLIANCE_WORSENED) if ":corrective-actions:" in n.dedupe_key]
     assert [n.user_id for n in corrective] == [units.coordinator.id] * 2
 
@@ -350,10 +352,10 @@ def test_materialize_series_creates_the_next_occurrences_once(app, units):
             horizon=start + timedelta(days=40),
         )
     existing = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id))
-    assert jobs.materialize_series(start) != "0 drills created."
+    assert housekeeping_jobs.materialize_series(start) != "0 drills created."
     made = db.session.scalar(sa.select(sa.func.count()).select_from(Drill).where(Drill.series_id == series.id))
     assert made > existing
-    assert jobs.materialize_series(start) == "0 drills created."
+    assert housekeeping_jobs.materialize_series(start) == "0 drills created."
     assert db.session.get(DrillSeries, series.id).materialized_until is not None
 
 
@@ -364,7 +366,7 @@ def test_publish_calendars_only_when_something_public_changed(app, units, make_d
 
     def run(when):
         """What the run did: "<n> files published." or "Unchanged." (what follows left out)."""
-        runner.run_job("publish_calendars", jobs.publish_calendars, when, "test")
+        runner.run_job("publish_calendars", housekeeping_jobs.publish_calendars, when, "test")
         detail = runner.last_detail("publish_calendars")
         assert "+00:00" not in detail and " public drills, last changed " in detail
         return detail.split(". ", 1)[0] + "."
@@ -382,7 +384,7 @@ def test_a_failed_compliance_run_leaves_no_snapshot_behind_so_the_alert_comes_ne
     from drillmgr.scheduler import runner
 
     moment = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)
-    jobs.compliance(moment)
+    compliance_jobs.compliance(moment)
     db.session.commit()
     drill = make_drill(organizer=units.school, starts_at=moment - timedelta(days=40), status=DrillStatus.COMPLETED)
     add_action(drill, units.school_staff, date(2026, 9, 20))
@@ -390,8 +392,8 @@ def test_a_failed_compliance_run_leaves_no_snapshot_behind_so_the_alert_comes_ne
     def broken(messages):
         raise RuntimeError("mail system down")
 
-    monkeypatch.setattr(jobs, "notify_many", broken)
-    runner.run_job("compliance", jobs.compliance, moment + timedelta(days=1), "test")
+    monkeypatch.setattr(compliance_jobs, "notify_many", broken)
+    runner.run_job("compliance", compliance_jobs.compliance, moment + timedelta(days=1), "test")
     assert runner.last_detail("compliance", runner.Outcome.FAILED).strip().endswith("mail system down")
     snapshot = db.session.scalar(
         sa.select(ComplianceSnapshot).where(
@@ -401,7 +403,7 @@ def test_a_failed_compliance_run_leaves_no_snapshot_behind_so_the_alert_comes_ne
     assert snapshot.status == ComplianceStatus.MET  # the worsening was not recorded without its alert
 
     monkeypatch.undo()
-    runner.run_job("compliance", jobs.compliance, moment + timedelta(days=2), "test")
+    runner.run_job("compliance", compliance_jobs.compliance, moment + timedelta(days=2), "test")
     assert [n.user_id for n in notes(Kind.COMPLIANCE_WORSENED) if ":corrective-actions:" in n.dedupe_key] == [
         units.coordinator.id
     ]

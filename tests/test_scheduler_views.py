@@ -53,14 +53,14 @@ def test_refused_mail_and_the_calendar_record_are_shown_in_beijing_time(client, 
 
     from drillmgr.enums import MailStatus
     from drillmgr.notifications.models import OutboxMail
-    from drillmgr.scheduler import jobs
+    from drillmgr.scheduler import housekeeping_jobs
 
     notify(make_user(email="gone@example.cn"), "test", "演练提醒", "b", "", "outbox-refused")
     db.session.flush()
     mail = db.session.scalar(sa.select(OutboxMail).where(OutboxMail.to_address == "gone@example.cn"))
     mail.status, mail.last_error = MailStatus.FAILED, "SMTPRecipientsRefused: 550 no such mailbox"
     drill = make_drill(organizer=make_org(), public=True, starts_at=at(days=3))
-    scheduler.run_job("publish_calendars", jobs.publish_calendars, at(hours=-1), "host:1:a")
+    scheduler.run_job("publish_calendars", housekeeping_jobs.publish_calendars, at(hours=-1), "host:1:a")
     db.session.commit()
     login(client, make_user(Role.ADMIN))
     page = text(client.get("/admin/jobs/"))

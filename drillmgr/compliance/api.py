@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from drillmgr.access import services as access
 from drillmgr.api.core import bp, current_api_user, page_args, token_required
 from drillmgr.api.openapi import describe, register_schema
-from drillmgr.compliance import obligations, query_args, reports
+from drillmgr.compliance import obligations, query_args, report_tables, reports
 from drillmgr.compliance.dashboard import compliance_matrix, default_region, matrix_filename
 from drillmgr.compliance.periods import report_due_half
 from drillmgr.compliance.kept import kept_evaluate
@@ -113,7 +113,7 @@ def half_year_report():
     wants_xlsx = xlsx_wanted()
     report = reports.half_year_report(user, region_arg(user), year, half, now=now)
     if wants_xlsx:
-        return xlsx_download(reports.report_xlsx(report), reports.report_filename(report))
+        return xlsx_download(report_tables.report_xlsx(report), report_tables.report_filename(report))
     return jsonify(HalfYearReportSchema().dump(report))
 
 

@@ -25,7 +25,8 @@ from drillmgr.compliance.labels import gettext as _
 from drillmgr.compliance.labels import reporting_period_name
 from drillmgr.compliance.models import ReportSubmission, SubmissionStatus
 from drillmgr.compliance.periods import REPORT_LEAD_DAYS, reporting_half
-from drillmgr.compliance.reports import half_year_report, report_as_seen_by, report_xlsx
+from drillmgr.compliance.report_tables import report_xlsx
+from drillmgr.compliance.reports import half_year_report, report_as_seen_by
 from drillmgr.compliance.schemas import NOT_SUBMITTED, DecisionSchema, DocumentSchema, HalfYearReportSchema
 from drillmgr.compliance.sheets import Column, Document, Table, cell
 from drillmgr.db import utcnow

@@ -11,7 +11,7 @@ from werkzeug.routing import BuildError
 
 from drillmgr.access import services as access
 from drillmgr.compliance import dashboard as dash
-from drillmgr.compliance import obligations, reports
+from drillmgr.compliance import obligations, report_tables, reports
 from drillmgr.compliance.labels import (
     counts_towards,
     describe_params,
@@ -285,4 +285,4 @@ def report():
 @login_required
 def report_xlsx():
     data = _report()
-    return xlsx_download(reports.report_xlsx(data), reports.report_filename(data))
+    return xlsx_download(report_tables.report_xlsx(data), report_tables.report_filename(data))
