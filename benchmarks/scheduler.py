@@ -46,6 +46,7 @@ def add_staff() -> int:
         [
             {
                 "username": f"bench-staff-{org_id}",
+                "username_key": f"bench-staff-{org_id}",
                 "display_name": "",
                 "email": f"staff{org_id}@example.cn",
                 "password_hash": "-",
