@@ -5,8 +5,10 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
 from drillmgr.db import utcnow
@@ -97,8 +99,11 @@ def release(claim_id: int) -> None:
 
 
 def prune(now: datetime | None = None) -> int:
-    result = db.session.execute(
-        sa.delete(IdempotencyKey).where(IdempotencyKey.created_at < (now or utcnow()) - KEY_LIFETIME)
-    )
     # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
-    return result.rowcount  # type: ignore[attr-defined]
+    result = cast(
+        CursorResult[Any],
+        db.session.execute(
+            sa.delete(IdempotencyKey).where(IdempotencyKey.created_at < (now or utcnow()) - KEY_LIFETIME)
+        ),
+    )
+    return result.rowcount
