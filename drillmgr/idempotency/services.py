@@ -5,13 +5,11 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 
-from drillmgr.db import utcnow
+from drillmgr.db import rows_changed, utcnow
 from drillmgr.extensions import db
 from drillmgr.idempotency.models import IdempotencyKey
 
@@ -99,11 +97,7 @@ def release(claim_id: int) -> None:
 
 
 def prune(now: datetime | None = None) -> int:
-    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
-    result = cast(
-        CursorResult[Any],
-        db.session.execute(
-            sa.delete(IdempotencyKey).where(IdempotencyKey.created_at < (now or utcnow()) - KEY_LIFETIME)
-        ),
+    result = db.session.execute(
+        sa.delete(IdempotencyKey).where(IdempotencyKey.created_at < (now or utcnow()) - KEY_LIFETIME)
     )
-    return result.rowcount
+    return rows_changed(result)
