@@ -8,12 +8,13 @@ while no scheduler was up is made good by the next one.
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
+import flask_babel
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
@@ -44,6 +45,8 @@ from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.scheduler import runner
 
+# flask_babel ships no types: its gettext, typed.
+_: Callable[..., str] = flask_babel.gettext
 DRILL_REMINDER_DAYS = (7, 1)
 ACTION_DUE_SOON_DAYS = 3
 REPORT_REMINDER_DAYS = (14, 3)
