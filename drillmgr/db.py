@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol, cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, registry
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.orm import DeclarativeBase, registry
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
