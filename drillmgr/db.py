@@ -1,11 +1,16 @@
 """Declarative base, naming convention and the column types every model shares."""
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Any, ClassVar, Protocol, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -17,13 +22,13 @@ NAMING_CONVENTION = {
 }
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware datetimes as UTC and always returns them aware in UTC."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -33,7 +38,7 @@ class UTCDateTime(TypeDecorator):
             return value.replace(tzinfo=None)
         return value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -64,14 +69,14 @@ class Base(DeclarativeBase):
     )
 
 
-def set_timeouts(engine: sa.Engine, config) -> None:
+def set_timeouts(engine: sa.Engine, config: Mapping[str, Any]) -> None:
     """Every connection waits at most DB_LOCK_TIMEOUT_MS for a lock and runs a statement at most
     DB_STATEMENT_TIMEOUT_MS (PostgreSQL); SQLite waits DB_LOCK_TIMEOUT_MS for a locked database. Past that the
     request fails fast (a 503 to retry) instead of holding a worker until gunicorn kills it. 0: no limit."""
     lock_ms, statement_ms = int(config["DB_LOCK_TIMEOUT_MS"]), int(config["DB_STATEMENT_TIMEOUT_MS"])
 
     @sa.event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, record):
+    def _connect(dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
         if engine.dialect.name == "postgresql":
             cursor.execute(
@@ -97,7 +102,28 @@ def database_busy(error: sa.exc.DBAPIError) -> bool:
     return "database is locked" in str(orig) or "database table is locked" in str(orig)
 
 
-def lock(obj) -> None:
+class Versioned(Protocol):
+    """A model with a version column, claimed compare-and-set."""
+
+    __table__: ClassVar[sa.FromClause]
+    version: int
+
+
+def _table_and_identity(obj: Base | Versioned) -> tuple[sa.Table, tuple[Any, ...]]:
+    """The row's table and primary key. Declarative models map a Table (SQLAlchemy types __table__ as any
+    FromClause), and the object is persistent (it has an identity). raiseerr=True (the default) tells mypy
+    that inspecting a Versioned gives no None."""
+    identity = sa.inspect(obj, raiseerr=True).identity
+    return cast(sa.Table, type(obj).__table__), cast(tuple[Any, ...], identity)
+
+
+def rows_changed(result: sa.Result[Any]) -> int:
+    """How many rows a DML statement changed. SQLAlchemy 2.0 types Session.execute() as Result; a DML
+    statement's is a CursorResult, which has rowcount."""
+    return cast(CursorResult[Any], result).rowcount
+
+
+def lock(obj: Base) -> None:
     """Makes a step that must happen once per row wait for any other transaction taking the same lock, then
     reloads the row. PostgreSQL locks the row (SELECT … FOR UPDATE, of the row alone: not of the outer joins
     its eager relationships would add); SQLite ignores FOR UPDATE and its reads take no lock, so a no-op
@@ -106,9 +132,8 @@ def lock(obj) -> None:
 
     session = db.session
     session.flush()  # the reload below must not drop what this unit of work changed before
-    table = type(obj).__table__
+    table, identity = _table_and_identity(obj)
     columns = list(table.primary_key.columns)
-    identity = sa.inspect(obj).identity
     if session.get_bind().dialect.name == "sqlite":
         where = " AND ".join(f"{c.name} = :pk{i}" for i, c in enumerate(columns))
         session.execute(
@@ -122,7 +147,9 @@ def lock(obj) -> None:
     session.refresh(obj)
 
 
-def claim_version(obj, expected: int | None, message: str, field_message: str | None = None, **values) -> None:
+def claim_version(
+    obj: Versioned, expected: int | None, message: str, field_message: str | None = None, **values: Any
+) -> None:
     """Compare-and-set: `UPDATE … SET version = expected + 1 WHERE <id> AND version = :expected`, before the
     change is applied, so that of two saves based on the same version exactly one wins and the other is a
     Conflict (409). `expected` None: the version this request read (a state step taken twice runs once)."""
@@ -131,15 +158,15 @@ def claim_version(obj, expected: int | None, message: str, field_message: str | 
 
     model = type(obj)
     expected = obj.version if expected is None else expected
-    columns = list(model.__table__.primary_key.columns)
+    table, identity = _table_and_identity(obj)
+    columns = list(table.primary_key.columns)
     result = db.session.execute(
         sa.update(model)
-        .where(*[c == v for c, v in zip(columns, sa.inspect(obj).identity, strict=True)], model.version == expected)
+        .where(*[c == v for c, v in zip(columns, identity, strict=True)], table.c.version == expected)
         .values(version=expected + 1, **values)
         .execution_options(synchronize_session=False)
     )
-    # SQLAlchemy 2.0 types Session.execute() as Result; an UPDATE's is a CursorResult, which has rowcount.
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rows_changed(result) != 1:
         raise Conflict(message, {"version": [field_message or message]})
     if obj.version != expected:
         db.session.refresh(obj)

@@ -1,4 +1,6 @@
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
 
 from flask import abort, current_app, g, has_request_context, request
 from flask_babel import Babel
@@ -7,6 +9,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_sqlalchemy.pagination import Pagination
 from flask_wtf import CSRFProtect
 
 from drillmgr.db import Base
@@ -16,7 +19,15 @@ MAX_PER_PAGE = 500
 
 
 class Database(SQLAlchemy):
-    def paginate(self, select, *, page=None, per_page=None, max_per_page=MAX_PER_PAGE, **kwargs):
+    def paginate(
+        self,
+        select: sa.Select[Any],
+        *,
+        page: int | None = None,
+        per_page: int | None = None,
+        max_per_page: int | None = MAX_PER_PAGE,
+        **kwargs: bool,
+    ) -> Pagination:
         """A page number beyond MAX_PAGE names no page (404), before its offset overflows the database's
         integers; per_page is never more than MAX_PER_PAGE."""
         if page is None and has_request_context():

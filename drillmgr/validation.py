@@ -11,7 +11,7 @@ from datetime import date
 from typing import Protocol
 
 from flask_babel import gettext as _
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, Map
 
 from drillmgr.errors import ValidationError
 
@@ -55,7 +55,9 @@ class IdConverter(IntegerConverter):
 
     regex = _up_to(MAX_ID)
 
-    def __init__(self, map, fixed_digits=0, min=1, max=MAX_ID, signed=False):  # noqa: A002 — werkzeug's names
+    def __init__(  # noqa: A002 — werkzeug's names
+        self, map: Map, fixed_digits: int = 0, min: int | None = 1, max: int | None = MAX_ID, signed: bool = False
+    ) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
@@ -66,7 +68,7 @@ def parse_id(text: str | None) -> int | None:
     return int(text)
 
 
-def bad_text(value) -> bool:
+def bad_text(value: object) -> bool:
     """Text no database column may hold: a NUL byte (PostgreSQL refuses it) or a lone surrogate (not UTF-8)."""
     return isinstance(value, str) and _BAD_TEXT.search(value) is not None
 
@@ -76,10 +78,10 @@ def printable(name: str) -> str:
     return _BAD_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", name)
 
 
-def check_json(data, field: str = "") -> None:
+def check_json(data: object, field: str = "") -> None:
     """Refuses JSON nested deeper than MAX_JSON_DEPTH, or with NUL bytes or lone surrogates in any string
     (keys too), naming the top-level field where the bad value is. Iterative, so depth cannot hurt it."""
-    stack = [(data, field, 0)]
+    stack: list[tuple[object, str, int]] = [(data, field, 0)]
     while stack:
         value, name, depth = stack.pop()
         if depth > MAX_JSON_DEPTH:

@@ -4,11 +4,13 @@ import hashlib
 import re
 import secrets
 from functools import cache
+from typing import Any
 
+from drillmgr.i18n import gettext as _
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import g
-from flask_babel import gettext as _
+from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy.orm import selectinload
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn import zxcvbn
@@ -35,7 +37,7 @@ SESSION_ID_RE = re.compile(r"([0-9]{1,10})(?::([0-9]{1,10}))?")
 AUDITED_FIELDS = ("username", "display_name", "email", "role", "region_code", "org_id", "active", "locale")
 
 
-def _read_user(data: dict, partial: bool) -> Reading:
+def _read_user(data: dict[str, Any], partial: bool) -> Reading:
     """The user's fields read through UserSchema; "" is no region, e-mail or locale. Creating, absent optional
     fields take their defaults."""
     reading = UserSchema().read(data, partial=partial)
@@ -69,7 +71,7 @@ def _read_user(data: dict, partial: bool) -> Reading:
     return reading
 
 
-def _check_scope(p: Reading, role: Role, region_code, org_id):
+def _check_scope(p: Reading, role: Role, region_code: str | None, org_id: int | None) -> Organisation | None:
     """Validates the role's scope; returns the organisation for org_staff."""
     org = None
     if role == Role.ORG_STAFF:
@@ -88,7 +90,11 @@ def _check_scope(p: Reading, role: Role, region_code, org_id):
 
 
 def password_context(
-    username, display_name="", email=None, org: Organisation | None = None, region_code=None
+    username: str | None,
+    display_name: str | None = "",
+    email: str | None = None,
+    org: Organisation | None = None,
+    region_code: str | None = None,
 ) -> list[str]:
     """What an attacker who knows the account would try first: its names, its unit and region, this system."""
     names = [
@@ -128,14 +134,14 @@ def password_weakness(password: str, context: list[str]) -> str | None:
     )
 
 
-def _check_password(p: Reading, password, context: list[str]):
+def _check_password(p: Reading, password: str | None, context: list[str]) -> None:
     if password not in (None, ""):
         problem = password_weakness(password, context)
         if problem:
             p.error("password", problem)
 
 
-def _check_username_characters(p: Reading, username) -> bool:
+def _check_username_characters(p: Reading, username: str | None) -> bool:
     if username not in (None, "") and not USERNAME_RE.fullmatch(username):
         p.error(
             "username", _("Use 2 to 64 characters: letters a–z, digits and . _ - (starting with a letter or digit).")
@@ -144,7 +150,7 @@ def _check_username_characters(p: Reading, username) -> bool:
     return True
 
 
-def _check_username(p: Reading, username, exclude_id=None):
+def _check_username(p: Reading, username: str | None, exclude_id: int | None = None) -> None:
     if username in (None, ""):
         return
     query = sa.select(User.id).where(sa.func.lower(User.username) == username.lower())
@@ -154,7 +160,7 @@ def _check_username(p: Reading, username, exclude_id=None):
         p.error("username", _("This username is already taken."))
 
 
-def create_user(actor: access.Actor, data: dict) -> User:
+def create_user(actor: access.Actor, data: dict[str, Any]) -> User:
     """Creates a user; the command line's actor is access.SYSTEM."""
     p = _read_user(data, partial=False)
     values = p.values
@@ -191,7 +197,7 @@ def create_user(actor: access.Actor, data: dict) -> User:
     return user
 
 
-def update_user(actor: User, target: User, data: dict) -> User:
+def update_user(actor: User, target: User, data: dict[str, Any]) -> User:
     access.require(access.can_manage_user(actor, target))
     p = _read_user(data, partial=True)
     values = p.values
@@ -238,7 +244,9 @@ def update_user(actor: User, target: User, data: dict) -> User:
     return target
 
 
-def list_users(actor: User, page: int = 1, per_page: int = 50, q: str | None = None, role: Role | None = None):
+def list_users(
+    actor: User, page: int = 1, per_page: int = 50, q: str | None = None, role: Role | None = None
+) -> Pagination:
     """Users in the actor's scope; `q` matches username or name, `role` keeps one role."""
     query = (
         sa.select(User)

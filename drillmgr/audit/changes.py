@@ -5,12 +5,15 @@ field's label in the user's language, and each value as the pages show it (label
 for ids, Beijing time for moments).
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
+from drillmgr.i18n import gettext as _
 import sqlalchemy as sa
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import InstrumentedAttribute
 
 from drillmgr.enums import (
     ActionStatus,
@@ -22,10 +25,16 @@ from drillmgr.enums import (
     FindingCategory,
     Focus,
     JointWith,
+    LabelledEnum,
     Severity,
 )
 from drillmgr.extensions import db
 from drillmgr.formatting import duration, local_datetime
+
+if TYPE_CHECKING:
+    from drillmgr.audit.models import AuditEntry
+    from drillmgr.orgs.models import Organisation
+
 
 # Bookkeeping that changes with every step and says nothing to a reader.
 SKIPPED = {
@@ -53,7 +62,7 @@ class Change:
     after: str
 
 
-def _form_labels(form_class) -> dict[str, object]:
+def _form_labels(form_class: type) -> dict[str, object]:
     return {name: field.args[0] for name, field in vars(form_class).items() if hasattr(field, "args") and field.args}
 
 
@@ -93,13 +102,14 @@ ENUMS = {
 STATUS_ENUMS = {"drill": DrillStatus, "corrective_action": ActionStatus, "finding": ActionStatus}
 
 
-def _blank(value) -> bool:
+def _blank(value: object) -> bool:
     """Nothing to tell: no value, or none of a group of people (a first record of participation)."""
     return value in (None, "", [], 0) and value is not False
 
 
-def _flatten(data: dict | None, prefix: str = "") -> dict:
-    flat: dict = {}
+def _flatten(data: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    """A JSON snapshot's values by dotted path."""
+    flat: dict[str, Any] = {}
     for key, value in (data or {}).items():
         if isinstance(value, dict):
             flat |= _flatten(value, f"{prefix}{key}.")
@@ -108,13 +118,13 @@ def _flatten(data: dict | None, prefix: str = "") -> dict:
     return flat
 
 
-def _names(model, column, ids) -> dict:
+def _names(model: type["Organisation"], column: InstrumentedAttribute[str], ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(sa.select(model.id, column).where(model.id.in_(list(ids)))).tuples().all())
 
 
-def _enum_label(enum_class, value) -> str:
+def _enum_label(enum_class: type[LabelledEnum], value: Any) -> str:
     try:
         return str(enum_class(value).label)
     except ValueError:
@@ -130,7 +140,9 @@ class _Formatter:
         from drillmgr.regions.models import Region
 
         self.entity_type = entity_type
-        org_ids, user_ids, codes = set(), set(), set()
+        org_ids: set[int] = set()
+        user_ids: set[int] = set()
+        codes: set[str] = set()
         for field, value in flat_values:
             values = value if isinstance(value, list) else [value]
             if field in ("organizer_org_id", "participant_org_ids"):
@@ -145,14 +157,15 @@ class _Formatter:
             if user_ids
             else []
         )
-        self.users = {row.id: row.display_name or row.username for row in users}
+        self.users: dict[int, str] = {row.id: row.display_name or row.username for row in users}
         self.regions = (
             dict(db.session.execute(sa.select(Region.code, Region.name).where(Region.code.in_(codes))).tuples().all())
             if codes
             else {}
         )
 
-    def __call__(self, field: str, value) -> str:
+    def __call__(self, field: str, value: Any) -> str:
+        """`value`: any JSON value of a snapshot."""
         if value is None or value == "" or value == []:
             return "—"
         if isinstance(value, list):
@@ -168,7 +181,8 @@ class _Formatter:
         if field in ("owner_id", "evaluator_ids"):
             return self.users.get(value, f"#{value}")
         if field in ("region_code", "organizer_region_code"):
-            return self.regions.get(value, value)
+            region: str = self.regions.get(value, value)  # a region code in the snapshot: a string
+            return region
         if field.endswith("evacuation_seconds"):
             return duration(value)
         if field in ("starts_at", "ends_at") and isinstance(value, str):
@@ -180,10 +194,11 @@ class _Formatter:
         return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
 
 
-def changes(entry) -> list[Change]:
+def changes(entry: "AuditEntry") -> list[Change]:
     """The fields `entry` changed, in a stable order, each with its label and both values formatted.
     An entry that created or removed something shows what it was (before or after is "—")."""
     before, after = _flatten(entry.before), _flatten(entry.after)
+    fields: Sequence[str]
     if entry.before is None or entry.after is None:
         # Created or removed: only the name says which (a whole snapshot would drown the history).
         fields = [f for f in ("filename", "summary", "title") if f in (before or after)][:1]

@@ -14,7 +14,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 
 class BackupError(Exception):
@@ -65,7 +65,7 @@ def _copy_sqlite(database: str | None, dump: Path) -> None:
         source.close()
 
 
-def _libpq(url) -> tuple[str, dict]:
+def _libpq(url: URL) -> tuple[str, dict[str, str]]:
     """A libpq URL for pg_dump and pg_restore, with the password in the environment, not on the command line."""
     env = {**os.environ}
     if url.password:
@@ -73,7 +73,7 @@ def _libpq(url) -> tuple[str, dict]:
     return url._replace(drivername="postgresql", password=None).render_as_string(hide_password=False), env
 
 
-def _run_pg(program: str, args: list[str], env: dict) -> None:
+def _run_pg(program: str, args: list[str], env: dict[str, str]) -> None:
     try:
         done = subprocess.run([program, *args], env=env, capture_output=True, text=True)
     except FileNotFoundError:
@@ -82,7 +82,7 @@ def _run_pg(program: str, args: list[str], env: dict) -> None:
         raise BackupError(f"{program} failed: {done.stderr.strip()}")
 
 
-def _pg_dump(url, dump: Path) -> None:
+def _pg_dump(url: URL, dump: Path) -> None:
     libpq, env = _libpq(url)
     _run_pg("pg_dump", ["--format=custom", "--no-owner", f"--file={dump}", f"--dbname={libpq}"], env)
 

@@ -1,15 +1,15 @@
 """Readable labels for the engine's codes: statuses and the items listed as `missing`."""
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import flask_babel
 from flask_babel import get_locale
 
 from drillmgr.compliance.periods import reporting_half, reporting_half_of
 from drillmgr.compliance.rule_params import DrillParams, ObservanceParams, ReviewParams, RuleParams, SixIntoParams
+from drillmgr.i18n import gettext as _
 from drillmgr.enums import (
     ComplianceStatus,
     DrillForm,
@@ -24,11 +24,6 @@ from drillmgr.localtime import local_today
 
 if TYPE_CHECKING:
     from drillmgr.compliance.results import Slot
-
-# flask_babel ships no types: its gettext, typed once for the feature (`from ...labels import gettext as _`).
-gettext: Callable[..., str] = flask_babel.gettext
-pgettext: Callable[..., str] = flask_babel.pgettext
-_ = gettext
 
 
 def status_label(value: str) -> str:

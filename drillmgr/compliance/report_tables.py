@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from drillmgr.compliance.labels import gettext as _
-from drillmgr.compliance.labels import pgettext, reporting_period_name
+from drillmgr.i18n import gettext as _
+from drillmgr.compliance.labels import reporting_period_name
+from drillmgr.i18n import pgettext
 from drillmgr.compliance.periods import Period
 from drillmgr.compliance.sheets import Cell, Column, Document, Table, Value, cell, linked
 from drillmgr.enums import ActionStatus, DrillForm, DrillStatus

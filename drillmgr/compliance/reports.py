@@ -15,7 +15,7 @@ from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
-from drillmgr.compliance.labels import gettext as _
+from drillmgr.i18n import gettext as _
 from drillmgr.compliance.labels import missing_label
 from drillmgr.compliance.periods import Period, reporting_half
 from drillmgr.compliance.evaluation import evaluate

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 
 from drillmgr.api.fields import ApiField, Integer
 from drillmgr.api.schema import Schema, field_of
-from drillmgr.compliance.labels import gettext as _
+from drillmgr.i18n import gettext as _
 from drillmgr.compliance.periods import PERIOD_KINDS
 from drillmgr.enums import Focus, LabelledEnum, ObservanceDay, OrgKind, SixIntoSetting
 

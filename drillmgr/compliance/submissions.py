@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.audit.services import record
-from drillmgr.compliance.labels import gettext as _
+from drillmgr.i18n import gettext as _
 from drillmgr.compliance.labels import reporting_period_name
 from drillmgr.compliance.models import ReportSubmission, SubmissionStatus
 from drillmgr.compliance.periods import REPORT_LEAD_DAYS, reporting_half

@@ -39,7 +39,7 @@ class _ScanExhausted(Exception):
     pass
 
 
-class BoundedRule(rrule):
+class BoundedRule(rrule):  # type: ignore[misc]  # dateutil ships no types: rrule is Any to mypy
     """An rrule whose expansion ends, as if the rule had, once `budget` months or periods are scanned.
 
     dateutil rebuilds its masks once for every month (or longer period) it scans and reads
@@ -47,9 +47,10 @@ class BoundedRule(rrule):
     """
 
     budget: int | None = None
+    _easter_days: tuple[int, ...] | None
 
     @property
-    def _byeaster(self):
+    def _byeaster(self) -> tuple[int, ...] | None:
         if self.budget is not None:
             self.budget -= 1
             if self.budget < 0:
@@ -57,7 +58,7 @@ class BoundedRule(rrule):
         return self._easter_days
 
     @_byeaster.setter
-    def _byeaster(self, value):
+    def _byeaster(self, value: tuple[int, ...] | None) -> None:
         self._easter_days = value
 
 

@@ -29,8 +29,9 @@ class DayFlag:
 
 
 @lru_cache(maxsize=64)
-def _calendar(year: int, language: str):
-    return holidays.China(years=year, language=language)
+def _calendar(year: int, language: str) -> holidays.China:
+    # holidays types China.__init__ as untyped (*args, **kwargs).
+    return holidays.China(years=year, language=language)  # type: ignore[no-untyped-call]
 
 
 def _language() -> str:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from drillmgr.db import utcnow
+from drillmgr.db import rows_changed, utcnow
 from drillmgr.extensions import db
 from drillmgr.idempotency.models import IdempotencyKey
 
@@ -100,5 +100,4 @@ def prune(now: datetime | None = None) -> int:
     result = db.session.execute(
         sa.delete(IdempotencyKey).where(IdempotencyKey.created_at < (now or utcnow()) - KEY_LIFETIME)
     )
-    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
-    return result.rowcount  # type: ignore[attr-defined]
+    return rows_changed(result)

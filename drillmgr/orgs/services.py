@@ -3,12 +3,15 @@
 import csv
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
+from drillmgr.accounts.models import User
 from drillmgr.api.schema import Reading
 from drillmgr.audit import services as audit
 from drillmgr.enums import OrgKind
@@ -21,9 +24,13 @@ from drillmgr.orgs.schemas import MAX_GROUPS, GroupSchema, OrganisationSchema
 
 FIELDS = ("name", "kind", "region_code", "headcount", "evacuation_target_seconds", "address", "contact")
 IMPORT_COLUMNS = ("name", "kind", "region_code", "headcount")
+# A file's row: its cells (str) by column, and `_line` (int), its line number.
+ImportRow = dict[str, Any]
+# Which line of the file a group read from it came from.
+LineOf = Callable[[dict[str, Any]], int]
 
 
-def _read(data: dict, partial: bool) -> Reading:
+def _read(data: dict[str, Any], partial: bool) -> Reading:
     p = OrganisationSchema().read(data, partial=partial)
     region_code = p.values.get("region_code")
     if region_code and db.session.get(Region, region_code) is None:
@@ -39,7 +46,7 @@ def _check_unique_name(p: Reading, name: str, region_code: str, exclude_id: int 
         p.error("name", _("An organisation with this name already exists in this region."))
 
 
-def create_org(actor: access.Actor, data: dict) -> Organisation:
+def create_org(actor: access.Actor, data: dict[str, Any]) -> Organisation:
     p = _read(data, partial=False)
     values = p.values
     if not p.errors:
@@ -56,7 +63,7 @@ def create_org(actor: access.Actor, data: dict) -> Organisation:
     return org
 
 
-def update_org(actor, org: Organisation, data: dict) -> Organisation:
+def update_org(actor: User, org: Organisation, data: dict[str, Any]) -> Organisation:
     access.require(access.can_manage_org(actor, org), _("You cannot change this organisation."))
     p = _read(data, partial=True)
     values = p.values
@@ -81,7 +88,9 @@ def update_org(actor, org: Organisation, data: dict) -> Organisation:
     return org
 
 
-def org_query(actor, region: str | None = None, kind: str | None = None, q: str | None = None) -> sa.Select:
+def org_query(
+    actor: User, region: str | None = None, kind: str | None = None, q: str | None = None
+) -> sa.Select[tuple[Organisation]]:
     query = sa.select(Organisation).where(access.org_clause(actor))
     if region:
         query = query.where(Organisation.region_code.in_(access.subtree_codes(region)))
@@ -172,7 +181,7 @@ def _read_xlsx(path: Path) -> list[list[str]]:
 
 def read_rows(
     path: Path, headers: dict[str, str] = CHINESE_HEADERS, required: tuple[str, ...] = IMPORT_COLUMNS
-) -> list[dict]:
+) -> list[ImportRow]:
     """Rows of a CSV (UTF-8, with or without BOM) or XLSX file, keyed by the header row (Chinese headers
     mapped through `headers`), each with its line number as `_line`; every `required` column must be there."""
     if path.suffix.lower() == ".xlsx":
@@ -194,7 +203,7 @@ def read_rows(
     ]
 
 
-def import_orgs(actor: access.Actor, rows: list[dict]) -> list[Organisation]:
+def import_orgs(actor: access.Actor, rows: list[ImportRow]) -> list[Organisation]:
     """Creates every row or none; errors name the line and the reason."""
     line_errors: list[str] = []
     seen: set[tuple[str, str]] = set()
@@ -248,7 +257,7 @@ GROUP_HEADERS = {
 }
 
 
-def _read_groups(items, line_of=None) -> tuple[list[dict], list[str]]:
+def _read_groups(items: object, line_of: LineOf | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Each item `{name, expected}`; errors name the line (an import) or the position (the API, from 1)."""
     if not isinstance(items, list):
         return [], [_("Must be a list of groups.")]
@@ -279,7 +288,9 @@ def _read_groups(items, line_of=None) -> tuple[list[dict], list[str]]:
     return groups, errors
 
 
-def set_groups(actor, org: Organisation, items, version: int | None = None, line_of=None) -> list[OrgGroup]:
+def set_groups(
+    actor: User, org: Organisation, items: object, version: int | None = None, line_of: LineOf | None = None
+) -> list[OrgGroup]:
     """Replaces the unit's groups, all or none. A group keeps its id while its name stays, so past roll calls
     keep pointing at it. `version` is the unit's, claimed compare-and-set (a stale one is a Conflict); None:
     the version this request read."""
@@ -310,12 +321,12 @@ def set_groups(actor, org: Organisation, items, version: int | None = None, line
     return org.groups
 
 
-def read_group_rows(path: Path) -> list[dict]:
+def read_group_rows(path: Path) -> list[ImportRow]:
     """Rows `name, expected` of a CSV or XLSX file (Chinese headers such as 班级, 应到人数 accepted)."""
     return read_rows(path, GROUP_HEADERS, ("name", "expected"))
 
 
-def import_groups(actor, org: Organisation, rows: list[dict]) -> list[OrgGroup]:
+def import_groups(actor: User, org: Organisation, rows: list[ImportRow]) -> list[OrgGroup]:
     """Replaces the unit's groups with the file's rows: every row or none; errors name the line."""
     items = [
         {"name": row.get("name", ""), "expected": _whole_number(row.get("expected", "")), "_line": row["_line"]}

@@ -6,7 +6,6 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
-from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
@@ -18,6 +17,7 @@ from drillmgr.compliance.rules import rule_title
 from drillmgr.compliance.snapshots import Worsening, snapshot_changes
 from drillmgr.enums import ComplianceStatus, Role
 from drillmgr.extensions import db
+from drillmgr.i18n import gettext as _
 from drillmgr.formatting import local_date
 from drillmgr.localtime import local_today
 from drillmgr.notifications.services import Kind, Message, link_to, notify_many

@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.attachments.services import sweep_orphans
@@ -18,6 +17,7 @@ from drillmgr.drills.models import Drill
 from drillmgr.drills.rules import SERIES_HORIZON_DAYS
 from drillmgr.drills.series import materialize_all
 from drillmgr.extensions import db
+from drillmgr.i18n import gettext as _
 from drillmgr.formatting import local_datetime
 from drillmgr.idempotency import services as idempotency
 from drillmgr.localtime import local_today

@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale
-from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
@@ -20,6 +19,7 @@ from drillmgr.compliance import nudges
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, DrillStatus, Role
 from drillmgr.extensions import db
+from drillmgr.i18n import gettext as _
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.formatting import local_date, local_datetime
 from drillmgr.localtime import local_today

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from drillmgr.i18n import gettext as _
 import sqlalchemy as sa
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
-from drillmgr.db import utcnow
+from drillmgr.db import rows_changed, utcnow
 from drillmgr.enums import LabelledEnum
 from drillmgr.extensions import db
 from drillmgr.scheduler.models import JobRun, SchedulerLease
@@ -131,7 +131,8 @@ def database_now() -> datetime:
         text = db.session.scalar(sa.text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
         return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
     if db.session.get_bind().dialect.name == "postgresql":
-        return db.session.execute(sa.select(sa.func.clock_timestamp())).scalar_one().astimezone(timezone.utc)
+        moment: datetime = db.session.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        return moment.astimezone(timezone.utc)
     return utcnow()
 
 
@@ -145,8 +146,7 @@ def acquire_lease(holder: str, seconds: float, now: datetime | None = None, name
         .values(holder=holder, expires_at=expires_at, renewed_at=now)
         .execution_options(synchronize_session=False)
     )
-    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
-    if result.rowcount == 1:  # type: ignore[attr-defined]
+    if rows_changed(result) == 1:
         db.session.commit()
         return True
     try:
@@ -199,8 +199,7 @@ def abandon_runs_of_others(holder: str, now: datetime | None = None) -> int:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
-    return result.rowcount  # type: ignore[attr-defined]
+    return rows_changed(result)
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -271,8 +270,7 @@ def _claim_abandoned(job: str, moment: datetime, holder: str, now: datetime) -> 
             )
     except IntegrityError:  # another run of the job is going
         return None
-    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
-    return run_id if result.rowcount == 1 else None  # type: ignore[attr-defined]
+    return run_id if rows_changed(result) == 1 else None
 
 
 def finish_run(run_id: int, outcome: str, detail: str, holder: str | None = None) -> None:
@@ -332,11 +330,10 @@ def prune_runs(before: datetime) -> int:
         .where(JobRun.scheduled_for < before, JobRun.outcome == Outcome.OK)
         .execution_options(synchronize_session=False)
     )
-    # SQLAlchemy 2.0 types Session.execute() as Result; a DML statement's is a CursorResult, which has rowcount.
-    return result.rowcount  # type: ignore[attr-defined]
+    return rows_changed(result)
 
 
-def recent_runs_query(job: str | None = None, failures_only: bool = False) -> sa.Select:
+def recent_runs_query(job: str | None = None, failures_only: bool = False) -> sa.Select[tuple[JobRun]]:
     query = sa.select(JobRun)
     if job:
         query = query.where(JobRun.job == job)
@@ -345,7 +342,7 @@ def recent_runs_query(job: str | None = None, failures_only: bool = False) -> sa
     return query.order_by(JobRun.started_at.desc(), JobRun.id.desc())
 
 
-def job_summaries() -> list[sa.Row]:
+def job_summaries() -> list[sa.Row[tuple[str, datetime, int, int]]]:
     """Per job: the latest start, the number of failures in the last week, the runs recorded."""
     week_ago = utcnow() - timedelta(days=7)
     failed = sa.case((sa.and_(JobRun.outcome == Outcome.FAILED, JobRun.started_at >= week_ago), 1), else_=0)
