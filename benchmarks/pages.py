@@ -148,6 +148,18 @@ class Session:
         parts = urllib.parse.urlsplit(url)
         return f"{parts.path}?{parts.query}"
 
+    def get(self, path: str) -> tuple[float, int, int]:
+        """Milliseconds to the whole answer, its status and its size."""
+        request = urllib.request.Request(self.base + path, headers=self.headers_for(path))
+        start = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                body = response.read()
+                status = response.status
+        except urllib.error.HTTPError as error:
+            body, status = error.read(), error.code
+        return (time.perf_counter() - start) * 1000, status, len(body)
+
 
 def whole_region_feed_path(database: str, secret_key: str = SERVER_SECRET_KEY) -> str:
     """The signed link of the coordinator's region feed with every drill (`show=all`), made here with the
@@ -167,18 +179,6 @@ def whole_region_feed_path(database: str, secret_key: str = SERVER_SECRET_KEY) -
         db.session.remove()
     parts = urllib.parse.urlsplit(url)
     return f"{parts.path}?{parts.query}"
-
-    def get(self, path: str) -> tuple[float, int, int]:
-        """Milliseconds to the whole answer, its status and its size."""
-        request = urllib.request.Request(self.base + path, headers=self.headers_for(path))
-        start = time.perf_counter()
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                body = response.read()
-                status = response.status
-        except urllib.error.HTTPError as error:
-            body, status = error.read(), error.code
-        return (time.perf_counter() - start) * 1000, status, len(body)
 
 
 def resolve(session: Session, database: str) -> list[tuple[str, str]]:
