@@ -20,6 +20,26 @@ import sqlalchemy as sa
 
 BIN = Path(sys.executable).parent
 ADMIN, PASSWORD = "live-admin", "live-admin-password-1"
+# Schedulers started by tests run one quick job, so that a test sees several of its moments in seconds.
+ONLY_A_FAST_JOB = ";".join(
+    ["drill_reminders=every 1s"]
+    + [
+        f"{job}=off"
+        for job in (
+            "send_mail",
+            "action_reminders",
+            "report_deadlines",
+            "compliance",
+            "materialize_series",
+            "publish_calendars",
+            "prune_job_runs",
+            "sweep_uploads",
+            "prune_idempotency_keys",
+            "nothing_planned",
+            "record_reminders",
+        )
+    ]
+)
 
 
 def _database(tmp_path: Path) -> str:

@@ -203,22 +203,28 @@ def test_owner_cannot_verify_through_the_form(client, world):
     assert client.post(f"/findings/{finding.id}/step", data={"status": "verified"}).status_code == 403
 
 
+def post_finding_edit(client, finding, summary, severity, description, owner, due_on):
+    """The finding's edit form sent with these values (a facility finding, as found, at version 1)."""
+    values = {
+        "summary": summary,
+        "severity": severity,
+        "category": "facility",
+        "found_on": finding.found_on.isoformat(),
+        "description": description,
+        "owner_id": str(owner.id),
+        "due_on": due_on,
+        "version": "1",
+    }
+    return client.post(
+        f"/findings/{finding.id}/edit", data={f"f{finding.id}-{name}": value for name, value in values.items()}
+    )
+
+
 def test_edit_finding_form(client, world):
     finding = actions.add_drill_finding(world.staff, world.drill, finding_data(world.colleague))
     english_session(client, world.staff)
-    prefix = f"f{finding.id}-"
-    response = client.post(
-        f"/findings/{finding.id}/edit",
-        data={
-            prefix + "summary": "通道堵塞（已复核）",
-            prefix + "severity": "critical",
-            prefix + "category": "facility",
-            prefix + "found_on": finding.found_on.isoformat(),
-            prefix + "description": "清理并加装标识",
-            prefix + "owner_id": str(world.staff.id),
-            prefix + "due_on": "2099-01-31",
-            prefix + "version": "1",
-        },
+    response = post_finding_edit(
+        client, finding, "通道堵塞（已复核）", "critical", "清理并加装标识", world.staff, "2099-01-31"
     )
     assert response.status_code == 302
     db.session.refresh(finding)
@@ -350,20 +356,7 @@ def test_checklist_finding_page_scope_and_form_errors(client, world):
         english_session(client, outsider)
         assert client.get(f"/findings/{finding.id}").status_code == 404
     english_session(client, world.staff)
-    prefix = f"f{finding.id}-"
-    response = client.post(
-        f"/findings/{finding.id}/edit",
-        data={
-            prefix + "summary": "应急照明损坏",
-            prefix + "severity": "major",
-            prefix + "category": "facility",
-            prefix + "found_on": finding.found_on.isoformat(),
-            prefix + "description": "更换",
-            prefix + "owner_id": str(world.colleague.id),
-            prefix + "due_on": "2001-01-01",
-            prefix + "version": "1",
-        },
-    )
+    response = post_finding_edit(client, finding, "应急照明损坏", "major", "更换", world.colleague, "2001-01-01")
     assert response.status_code == 422
     html = response.get_data(as_text=True)
     assert "The due date cannot be before the finding" in html and "2001-01-01" in html

@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from drillmgr.extensions import db
 from drillmgr.scheduler.models import JobRun, SchedulerLease
+from tests.live_support import ONLY_A_FAST_JOB
 
 pytestmark = pytest.mark.slow
 
@@ -28,25 +29,6 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 DRILLMGR = Path(sys.executable).parent / "drillmgr"
 LEASE_SECONDS = 2
 RENEW_EVERY = LEASE_SECONDS / 3
-ONLY_A_FAST_JOB = ";".join(
-    ["drill_reminders=every 1s"]
-    + [
-        f"{job}=off"
-        for job in (
-            "send_mail",
-            "action_reminders",
-            "report_deadlines",
-            "compliance",
-            "materialize_series",
-            "publish_calendars",
-            "prune_job_runs",
-            "sweep_uploads",
-            "prune_idempotency_keys",
-            "nothing_planned",
-            "record_reminders",
-        )
-    ]
-)
 
 
 def _postgres_admin_url() -> str:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 from drillmgr.scheduler.models import JobRun, SchedulerLease
-from tests.live_support import ADMIN, BIN, PASSWORD, Client, live_environment, start_server, stop
+from tests.live_support import ADMIN, BIN, ONLY_A_FAST_JOB, PASSWORD, Client, live_environment, start_server, stop
 
 pytestmark = pytest.mark.slow
 
@@ -34,28 +34,6 @@ def _redis_url() -> str | None:
         return None
 
 
-# The schedulers run one quick job, so that the test sees several moments in seconds.
-ONE_QUICK_JOB = ";".join(
-    ["drill_reminders=every 1s"]
-    + [
-        f"{job}=off"
-        for job in (
-            "send_mail",
-            "action_reminders",
-            "report_deadlines",
-            "compliance",
-            "materialize_series",
-            "publish_calendars",
-            "prune_job_runs",
-            "sweep_uploads",
-            "prune_idempotency_keys",
-            "nothing_planned",
-            "record_reminders",
-        )
-    ]
-)
-
-
 @pytest.fixture(scope="module")
 def machines(tmp_path_factory):
     """Two machines, each a server and a scheduler, on one database (and one Redis, when there is one)."""
@@ -71,7 +49,7 @@ def machines(tmp_path_factory):
             server, base = start_server(env, workers=1)
             processes.append(server)
             bases.append(base)
-        scheduler_env = {**env, "DRILLMGR_SCHEDULER_LEASE_SECONDS": "2", "DRILLMGR_SCHEDULER_SCHEDULE": ONE_QUICK_JOB}
+        scheduler_env = {**env, "DRILLMGR_SCHEDULER_LEASE_SECONDS": "2", "DRILLMGR_SCHEDULER_SCHEDULE": ONLY_A_FAST_JOB}
         schedulers = [
             subprocess.Popen(
                 [str(BIN / "drillmgr"), "scheduler"],
