@@ -75,3 +75,10 @@ def test_a_partial_reading_requires_nothing():
     reading = Everything().read({}, partial=True)
     assert reading.values == {} and reading.errors == {}
     reading.check()
+
+
+def test_text_is_measured_as_sent_as_its_documented_max_length_says():
+    short = Schema.from_dict({"code": f.Text(max_length=12)})
+    assert short().load({"code": " 654202 "}) == {"code": "654202"}
+    reading = short().read({"code": "\u00a0" + "6" * 12})  # a 13-character value, 12 once stripped
+    assert reading.errors == {"code": ["Must be at most 12 characters."]}

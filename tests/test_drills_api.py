@@ -279,6 +279,8 @@ def test_list_filters_and_pagination(client, cast, make_drill):
     bad = client.get("/api/v1/drills?status=done", headers=headers)
     assert bad.status_code == 422 and "status" in bad.get_json()["errors"]
     assert client.get("/api/v1/drills?from=yesterday", headers=headers).status_code == 422
+    padded = client.get("/api/v1/drills?region=%C2%A0654202000001", headers=headers)  # 13 sent, 12 once stripped
+    assert padded.status_code == 422 and "region" in padded.get_json()["errors"]
 
 
 def test_series_api(client, cast):

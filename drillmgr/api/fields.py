@@ -103,7 +103,7 @@ class Text(ApiField):
             raise _fail(_("Must be text."))
         text = (plain_text(value) if self.plain else value).strip()
         messages = [_("This field is required.")] if self.required and not text else []
-        if len(text) > self.max_length:
+        if len(value) > self.max_length:  # the documented maxLength is of the text as sent
             messages.append(_("Must be at most %(n)d characters.", n=self.max_length))
         if self.reason and CONTROL_CHARACTERS.search(text.replace("\r", "")):
             messages, text = [*messages, _("Must not contain control characters.")], ""
