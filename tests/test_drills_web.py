@@ -290,7 +290,7 @@ def test_attachments_through_the_page(client, staff, school, make_drill, make_us
     assert client.get(link).status_code == 404
 
 
-def test_calendar_day_with_many_drills_links_to_the_list(client, staff, school, make_drill):
+def test_calendar_day_with_many_drills_links_to_the_list_in_the_grid_and_on_phones(client, staff, school, make_drill):
     start = at(days=2)
     for n in range(7):
         make_drill(organizer=school, starts_at=start + timedelta(minutes=n), title=f"同日演练{n}")
@@ -300,6 +300,10 @@ def test_calendar_day_with_many_drills_links_to_the_list(client, staff, school, 
     cell = html.split(f'data-date="{local.date().isoformat()}"', 1)[1].split("</td>", 1)[0]
     assert cell.count("cal-drill ") == 5 and "2 more…" in cell
     assert f"from={local.date().isoformat()}" in cell
+    on_phones = html.split(f'<section class="agenda-day py-2" data-date="{local.date().isoformat()}"', 1)[1]
+    on_phones = on_phones.split("</section>", 1)[0]
+    assert on_phones.count('class="agenda-drill"') == 5 and "2 more…" in on_phones
+    assert f"from={local.date().isoformat()}" in on_phones
 
 
 def test_calendar_scope_for_a_coordinator(client, make_org, make_user, make_drill):
