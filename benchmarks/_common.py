@@ -3,8 +3,10 @@
 Each benchmark puts the repository root on sys.path before importing this module.
 """
 
+import os
 import statistics
 import time
+from unittest import mock
 
 import sqlalchemy as sa
 from flask_migrate import upgrade
@@ -15,9 +17,13 @@ from drillmgr.extensions import db
 
 
 def make_app(url: str, **settings):
-    """The app on the database at `url`; `settings` override configuration values (TESTING=True, …)."""
-    config = type("BenchConfig", (Config,), {"SECRET_KEY": "benchmark", "SQLALCHEMY_DATABASE_URI": url, **settings})
-    return create_app(config)
+    """The app on the database at `url`; `settings` override configuration values (TESTING=True, …), and
+    win over the same settings in the environment (DRILLMGR_SECRET_KEY …), which the app reads otherwise."""
+    settings = {"SECRET_KEY": "benchmark", "SQLALCHEMY_DATABASE_URI": url, **settings}
+    config = type("BenchConfig", (Config,), settings)
+    overridden = {f"DRILLMGR_{key}" for key in settings}
+    with mock.patch.dict(os.environ, {k: v for k, v in os.environ.items() if k not in overridden}, clear=True):
+        return create_app(config)
 
 
 def fresh_database() -> None:

@@ -19,7 +19,7 @@ from drillmgr.cache import store as shared
 from drillmgr.cache.models import CacheEntry
 from drillmgr.calendars import feeds, ical, serving
 from drillmgr.calendars.filters import EVERYTHING
-from drillmgr.compliance import kept
+from drillmgr.compliance import dashboard, kept
 from drillmgr.compliance import evaluation as compliance
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, OrgKind, Role
 from drillmgr.extensions import db
@@ -281,6 +281,28 @@ def test_kept_results_are_read_not_recomputed_until_something_changes(make_user,
     assert statuses(fresh) == statuses(
         compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin, evidence=False)
     )
+
+
+def test_the_dashboard_panels_are_kept_and_follow_a_change_at_once(make_user, make_org, make_drill, monkeypatch):
+    admin = make_user(role=Role.ADMIN)
+    school = make_org(name="乌苏市面板学校")
+    make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
+    now = bj(4, 1)
+    first = dashboard.build_dashboard(admin, YEAR, WUSU, now=now)
+    assert [m["completed"] for m in first.months][2] == 1
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("queried although nothing changed")
+
+    monkeypatch.setattr(dashboard, "monthly_completion", refuse)
+    monkeypatch.setattr(dashboard, "overdue_actions", refuse)
+    again = dashboard.build_dashboard(admin, YEAR, WUSU, now=now + timedelta(seconds=30))
+    assert again.months == first.months and again.overdue_count == first.overdue_count
+    monkeypatch.undo()
+    make_drill(organizer=school, starts_at=bj(5, 10), status=DrillStatus.PLANNED)
+    changed = dashboard.build_dashboard(admin, YEAR, WUSU, now=now + timedelta(seconds=31))
+    assert changed.months == dashboard.monthly_completion(admin, WUSU, YEAR, now + timedelta(seconds=31))
+    assert [(m["completed"], m["planned"]) for m in changed.months][2:5] == [(1, 0), (0, 0), (0, 1)]
 
 
 def test_a_secret_drill_is_kept_apart_from_those_who_may_not_know_it(make_user, make_org, make_drill):

@@ -15,7 +15,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.readiness import readiness_summary, term_bounds
-from drillmgr.compliance.kept import kept_evaluate
+from drillmgr.compliance.kept import kept_evaluate, kept_value
 from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
 from drillmgr.compliance.results import RANK, RuleResult, SubjectResult, combine
@@ -50,6 +50,44 @@ class Cell:
 Cells = dict[tuple[str, str], Cell]  # (county code, rule key) -> Cell
 
 
+@dataclass(frozen=True, slots=True)
+class PanelCounty:
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class PanelDrill:
+    """A key county's live drill or double-blind tabletop as its panel lists it."""
+
+    id: int
+    title: str
+    starts_at: datetime
+    status: DrillStatus
+    form: DrillForm
+    focus: tuple[Focus, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueAction:
+    id: int
+    due_on: date
+    status: ActionStatus
+    summary: str
+    drill_id: int | None
+    region_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Panels:
+    """What the dashboard shows beside the statuses, made from the same data and kept with them."""
+
+    key_panel: list[Row]
+    overdue_count: int
+    overdue: list[OverdueAction]
+    months: list[Row]
+
+
 @dataclass
 class Dashboard:
     year: int
@@ -60,7 +98,7 @@ class Dashboard:
     matrix: Document  # the matrix as the page, the workbook and the JSON show it: a row per county
     key_panel: list[Row]
     overdue_count: int
-    overdue: list[Any]
+    overdue: list[OverdueAction]
     months: list[Row]
     totals: Counter[ComplianceStatus]
     readiness: Row  # county code -> readiness_summary row (units with a standing checklist, ready this term)
@@ -169,8 +207,9 @@ def _key_panel(user: User, year: int, counties: list[Region], results: list[Rule
     panel = []
     for county in keys:
         subtree = subtree_list(county.code)
-        drills = list(
-            db.session.scalars(
+        drills = [
+            PanelDrill(d.id, d.title, d.starts_at, d.status, d.form, tuple(d.focus))
+            for d in db.session.scalars(
                 sa.select(Drill)
                 .where(
                     Drill.region_code.in_(subtree),
@@ -185,13 +224,13 @@ def _key_panel(user: User, year: int, counties: list[Region], results: list[Rule
                 )
                 .order_by(Drill.starts_at)
             )
-        )
+        ]
         panel.append(
             {
-                "county": county,
+                "county": PanelCounty(county.code, county.name),
                 "live": [d for d in drills if d.form == DrillForm.LIVE],
                 "lacking": {
-                    d.id: [Focus(f).label for f in required if f not in {x.value for x in d.focus}]
+                    d.id: [Focus(f) for f in required if f not in {x.value for x in d.focus}]
                     for d in drills
                     if d.form == DrillForm.LIVE and not set(required) <= {x.value for x in d.focus}
                 },
@@ -203,7 +242,7 @@ def _key_panel(user: User, year: int, counties: list[Region], results: list[Rule
     return panel
 
 
-def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -> tuple[int, list[Any]]:
+def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -> tuple[int, list[OverdueAction]]:
     """Corrective actions due before today and not verified, in the region: how many, and the first few."""
     where = sa.and_(
         Finding.region_code.in_(subtree_list(region_code)),
@@ -216,8 +255,9 @@ def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -
         .join(Finding, Finding.id == CorrectiveAction.finding_id)
         .where(where)
     ).scalar_one()
-    rows = list(
-        db.session.execute(
+    rows = [
+        OverdueAction(*row)
+        for row in db.session.execute(
             sa.select(
                 CorrectiveAction.id,
                 CorrectiveAction.due_on,
@@ -232,7 +272,7 @@ def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -
             .order_by(CorrectiveAction.due_on, CorrectiveAction.id)
             .limit(limit)
         )
-    )
+    ]
     return count, rows
 
 
@@ -279,7 +319,13 @@ def build_dashboard(user: User, year: int, region_code: str, now: datetime | Non
     counties = subject_counties(region_code)
     cells, totals = _matrix(results, counties)
     today = local_today(now)
-    count, overdue = overdue_actions(region_code, today)
+
+    def panels() -> Panels:
+        count, overdue = overdue_actions(region_code, today)
+        key_panel = _key_panel(user, year, counties, results, now)
+        return Panels(key_panel, count, overdue, monthly_completion(user, region_code, year, now))
+
+    kept, _made_at = kept_value(f"dashboard:{year}:{region_code}", actor=user, now=now, build=panels)
     return Dashboard(
         year=year,
         region=region,
@@ -287,10 +333,10 @@ def build_dashboard(user: User, year: int, region_code: str, now: datetime | Non
         counties=counties,
         cells=cells,
         matrix=matrix_document(year, region, results, counties, cells),
-        key_panel=_key_panel(user, year, counties, results, now),
-        overdue_count=count,
-        overdue=overdue,
-        months=monthly_completion(user, region_code, year, now),
+        key_panel=kept.key_panel,
+        overdue_count=kept.overdue_count,
+        overdue=kept.overdue,
+        months=kept.months,
         totals=totals,
         readiness={row["code"]: row for row in readiness_summary(region_code, today)},
         term=term_bounds(today),

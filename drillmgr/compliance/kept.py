@@ -16,7 +16,9 @@ import hashlib
 import hmac
 import logging
 import pickle
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import current_app
@@ -27,7 +29,6 @@ from drillmgr.accounts.models import User
 from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.compliance.evaluation import evaluate
-from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.results import RuleResult, SubjectResult
 from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.db import utcnow
@@ -35,7 +36,8 @@ from drillmgr.drills.models import Drill
 from drillmgr.extensions import db
 
 log = logging.getLogger(__name__)
-FORMAT = "1"  # raised whenever what is pickled changes shape
+FORMAT = "2"  # raised whenever what is pickled changes shape
+Kept = TypeVar("Kept")
 
 
 def _reader(actor: access.Actor, now: datetime) -> str:
@@ -54,26 +56,50 @@ def _signature(payload: bytes) -> bytes:
     return hmac.new(current_app.config["SECRET_KEY"].encode(), payload, hashlib.sha256).digest()
 
 
-def _pack(now: datetime, results: list[RuleResult]) -> bytes:
-    payload = pickle.dumps((now, [(rr.rule.id, rr.results) for rr in results]), protocol=pickle.HIGHEST_PROTOCOL)
+def _pack(now: datetime, value: object) -> bytes:
+    payload = pickle.dumps((now, value), protocol=pickle.HIGHEST_PROTOCOL)
     return _signature(payload) + payload
 
 
-def _unpack(value: bytes, rules: list[ComplianceRule]) -> tuple[datetime, list[RuleResult]] | None:
-    signature, payload = value[:32], value[32:]
+def _unpack(packed: bytes) -> tuple[datetime, Any] | None:
+    signature, payload = packed[:32], packed[32:]
     if not hmac.compare_digest(signature, _signature(payload)):
         return None
     computed_at: datetime
-    kept: list[tuple[int, list[SubjectResult]]]
-    computed_at, kept = pickle.loads(payload)  # noqa: S301 — signed by this installation's key
-    by_id = {rule.id: rule for rule in rules}
-    if any(rule_id not in by_id for rule_id, _results in kept):
-        return None
-    return computed_at, [RuleResult(by_id[rule_id], params_of(by_id[rule_id]), results) for rule_id, results in kept]
+    computed_at, value = pickle.loads(payload)  # noqa: S301 — signed by this installation's key
+    return computed_at, value
 
 
 def slot_of(year: int, region_code: str | None, reader: str, evidence: bool) -> str:
     return f"compliance:{year}:{region_code or '*'}:{reader}:{'evidence' if evidence else 'ids'}"
+
+
+def _kept(
+    slot_of_reader: Callable[[str], str],
+    actor: access.Actor,
+    now: datetime,
+    build: Callable[[], Kept],
+    to_stored: Callable[[Kept], object] = lambda value: value,
+    from_stored: Callable[[Any], Kept | None] = lambda value: value,
+) -> tuple[Kept, datetime]:
+    """What `build` makes, as kept for every worker under the current `compliance` generation and for what
+    `actor` may count, and when it was made; built now (and kept) when nothing current is kept."""
+    generation = generations.current()  # read before the data: a change committed meanwhile raises it again
+    slot, tag = slot_of_reader(_reader(actor, now)), f"{FORMAT}-{generation}"
+    fresh_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
+    packed = shared.get(slot, tag)
+    if packed is not None:
+        try:
+            unpacked = _unpack(packed)
+            value = None if unpacked is None else from_stored(unpacked[1])
+        except Exception:  # noqa: BLE001 — a value from an older version of the code: build again
+            log.warning("compliance: ignoring a kept value that does not load", exc_info=True)
+            unpacked = value = None
+        if unpacked is not None and value is not None and unpacked[0] <= now < unpacked[0] + fresh_for:
+            return value, unpacked[0]
+    built = build()
+    _keep(slot, tag, now, to_stored(built))
+    return built, now
 
 
 def kept_evaluate(
@@ -88,27 +114,33 @@ def kept_evaluate(
     evaluated now (and kept) when nothing current is kept."""
     now = now or utcnow()
     rules = ensure_rules(year)  # a year's first use writes its rules (a change): before the generation is read
-    generation = generations.current()  # read before the data: a change committed meanwhile raises it again
-    reader = _reader(actor, now)
-    slot, tag = slot_of(year, region_code, reader, evidence), f"{FORMAT}-{generation}"
-    fresh_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
-    value = shared.get(slot, tag)
-    if value is not None:
-        try:
-            unpacked = _unpack(value, rules)
-        except Exception:  # noqa: BLE001 — a value from an older version of the code: evaluate again
-            log.warning("compliance: ignoring a kept value that does not load", exc_info=True)
-            unpacked = None
-        if unpacked is not None and unpacked[0] <= now < unpacked[0] + fresh_for:
-            return unpacked[1], unpacked[0]
-    results = evaluate(year, region_code, actor=actor, now=now, evidence=evidence)
-    _keep(slot, tag, now, results)
-    return results, now
+    by_id = {rule.id: rule for rule in rules}
+
+    def from_stored(kept: list[tuple[int, list[SubjectResult]]]) -> list[RuleResult] | None:
+        if any(rule_id not in by_id for rule_id, _results in kept):
+            return None
+        return [RuleResult(by_id[rule_id], params_of(by_id[rule_id]), results) for rule_id, results in kept]
+
+    return _kept(
+        lambda reader: slot_of(year, region_code, reader, evidence),
+        actor,
+        now,
+        lambda: evaluate(year, region_code, actor=actor, now=now, evidence=evidence),
+        lambda results: [(rr.rule.id, rr.results) for rr in results],
+        from_stored,
+    )
 
 
-def _keep(slot: str, tag: str, now: datetime, results: list[RuleResult]) -> None:
+def kept_value(name: str, *, actor: access.Actor, now: datetime, build: Callable[[], Kept]) -> tuple[Kept, datetime]:
+    """Another value made from what compliance reads (a dashboard's panels), kept the same way as the
+    statuses: for every worker, under the `compliance` generation, per what `actor` may count. `name` says
+    what it is and for which year and region; `build` makes plain data (dataclasses, no ORM objects)."""
+    return _kept(lambda reader: f"{name}:{reader}", actor, now, build)
+
+
+def _keep(slot: str, tag: str, now: datetime, value: object) -> None:
     try:
-        packed = _pack(now, results)
+        packed = _pack(now, value)
     except Exception:  # noqa: BLE001 — never fail a view for the cache's sake
         log.warning("compliance: could not keep a result", exc_info=True)
         return

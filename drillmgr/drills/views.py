@@ -1,9 +1,11 @@
 """Drill pages that show drills: the list (an agenda when opened without dates), the month calendar and a drill's
 page, with the template helpers they and the organisation page use."""
 
+from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from flask import flash, render_template, request
+from flask import flash, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
@@ -20,7 +22,7 @@ from drillmgr.enums import Condition, DrillForm, DrillStatus, Role
 from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
 
-from drillmgr.localtime import to_local
+from drillmgr.localtime import local_zone, to_local
 
 DRILL_DAY_AHEAD = timedelta(hours=12)
 
@@ -85,6 +87,51 @@ def index():
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarEntry:
+    """A drill as a calendar cell and the phone's agenda show it, its link and local time made once."""
+
+    id: int
+    href: str
+    time: str
+    title: str
+    organizer_name: str
+    status: DrillStatus
+    form: DrillForm
+    double_blind: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarDay:
+    day: date
+    entries: list[CalendarEntry]
+    hidden: int  # the day's other drills, behind a link to the list of that day
+
+
+def _calendar_weeks(weeks: list[list[tuple[date, list[Any]]]]) -> list[list[CalendarDay]]:
+    zone = local_zone()
+
+    def entry(row: Any) -> CalendarEntry:
+        return CalendarEntry(
+            row.id,
+            url_for("drills.detail", drill_id=row.id),
+            row.starts_at.astimezone(zone).strftime("%H:%M"),
+            row.title,
+            row.organizer_name,
+            row.status,
+            row.form,
+            row.double_blind,
+        )
+
+    return [
+        [
+            CalendarDay(day, [entry(r) for r in rows[:CALENDAR_PER_DAY]], max(0, len(rows) - CALENDAR_PER_DAY))
+            for day, rows in week
+        ]
+        for week in weeks
+    ]
+
+
 @bp.get("/calendar")
 @login_required
 def calendar():
@@ -93,7 +140,7 @@ def calendar():
     month = request.args.get("month", today.month, type=int)
     if not (1990 <= year <= 2100 and 1 <= month <= 12):
         year, month = today.year, today.month
-    weeks = queries.month_grid(current_user, year, month, _filters())
+    weeks = _calendar_weeks(queries.month_grid(current_user, year, month, _filters()))
     previous = (year - (month == 1), (month - 2) % 12 + 1)
     following = (year + (month == 12), month % 12 + 1)
     args = {k: v for k, v in request.args.items() if k not in ("year", "month", "page")}
@@ -107,7 +154,6 @@ def calendar():
         previous=previous,
         following=following,
         args=args,
-        per_day=CALENDAR_PER_DAY,
         can_plan=access.can_plan_drills(current_user),
         **_filter_context(),
     )
