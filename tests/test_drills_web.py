@@ -2,7 +2,8 @@
 
 import io
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -304,6 +305,29 @@ def test_calendar_day_with_many_drills_links_to_the_list_in_the_grid_and_on_phon
     on_phones = on_phones.split("</section>", 1)[0]
     assert on_phones.count('class="agenda-drill"') == 5 and "2 more…" in on_phones
     assert f"from={local.date().isoformat()}" in on_phones
+
+
+def test_calendar_days_are_beijing_days_and_count_every_drill(client, staff, school, make_drill):
+    """Midnight to midnight in Beijing time, from the first day of the grid to its last; each day's
+    hidden drills are counted in the database, beyond the five shown."""
+    bj = ZoneInfo("Asia/Shanghai")
+    make_drill(organizer=school, starts_at=datetime(2030, 4, 30, 23, 59, tzinfo=bj), title="前一日深夜")
+    make_drill(organizer=school, starts_at=datetime(2030, 5, 1, 0, 0, tzinfo=bj), title="当日零点")
+    for n in range(6):
+        make_drill(organizer=school, starts_at=datetime(2030, 5, 1, 23, 50 + n, tzinfo=bj), title=f"当日深夜{n}")
+    make_drill(organizer=school, starts_at=datetime(2030, 4, 29, 8, tzinfo=bj), title="网格首日")  # a Monday
+    make_drill(organizer=school, starts_at=datetime(2030, 4, 28, 23, 59, tzinfo=bj), title="网格之前")
+    sign_in(client, staff)
+    html = client.get("/drills/calendar?year=2030&month=5").get_data(as_text=True)
+
+    def cell(day):
+        return html.split(f'data-date="{day}"', 1)[1].split("</td>", 1)[0]
+
+    assert "前一日深夜" in cell("2030-04-30") and "网格首日" in cell("2030-04-29")
+    first = cell("2030-05-01")
+    assert "当日零点" in first and "前一日深夜" not in first
+    assert first.count("cal-drill ") == 5 and "2 more…" in first
+    assert "网格之前" not in html
 
 
 def test_calendar_scope_for_a_coordinator(client, make_org, make_user, make_drill):

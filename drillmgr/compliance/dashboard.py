@@ -20,6 +20,7 @@ from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
 from drillmgr.compliance.results import RANK, RuleResult, SubjectResult, combine
 from drillmgr.compliance.rule_params import DrillParams
+from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.compliance.subjects import subject_counties, subtree_list
 from drillmgr.compliance.sheets import Cell as SheetCell
 from drillmgr.compliance.sheets import Column, Document, Table, cell
@@ -80,8 +81,11 @@ class OverdueAction:
 
 @dataclass(frozen=True, slots=True)
 class Panels:
-    """What the dashboard shows beside the statuses, made from the same data and kept with them."""
+    """What the dashboard shows, made from the statuses and the same data and kept with them: plain data,
+    no translated text, so that it serves every reader and language."""
 
+    cells: Cells
+    totals: Counter[ComplianceStatus]
     key_panel: list[Row]
     overdue_count: int
     overdue: list[OverdueAction]
@@ -315,29 +319,30 @@ def build_dashboard(user: User, year: int, region_code: str, now: datetime | Non
     region = db.session.get(Region, region_code)
     if region is None:
         access.not_found()
-    results, as_of = kept_evaluate(year, region_code, actor=user, now=now, evidence=False)
     counties = subject_counties(region_code)
-    cells, totals = _matrix(results, counties)
     today = local_today(now)
+    rules = [RuleResult(rule, params_of(rule), []) for rule in ensure_rules(year) if rule.enabled]  # the heads
 
-    def panels() -> Panels:
+    def panels() -> tuple[Panels, datetime]:
+        results, as_of = kept_evaluate(year, region_code, actor=user, now=now, evidence=False)
+        cells, totals = _matrix(results, counties)
         count, overdue = overdue_actions(region_code, today)
         key_panel = _key_panel(user, year, counties, results, now)
-        return Panels(key_panel, count, overdue, monthly_completion(user, region_code, year, now))
+        return Panels(cells, totals, key_panel, count, overdue, monthly_completion(user, region_code, year, now)), as_of
 
-    kept, _made_at = kept_value(f"dashboard:{year}:{region_code}", actor=user, now=now, build=panels)
+    kept, as_of = kept_value(f"dashboard:{year}:{region_code}", actor=user, now=now, build=panels)
     return Dashboard(
         year=year,
         region=region,
-        rules=results,
+        rules=rules,
         counties=counties,
-        cells=cells,
-        matrix=matrix_document(year, region, results, counties, cells),
+        cells=kept.cells,
+        matrix=matrix_document(year, region, rules, counties, kept.cells),
         key_panel=kept.key_panel,
         overdue_count=kept.overdue_count,
         overdue=kept.overdue,
         months=kept.months,
-        totals=totals,
+        totals=kept.totals,
         readiness={row["code"]: row for row in readiness_summary(region_code, today)},
         term=term_bounds(today),
         as_of=as_of,

@@ -68,7 +68,7 @@ def evaluate(
         access.not_found(_("No such region."))
     run = Run(year, region_code, now, actor, evidence=evidence, org_id=org_id)
     results = []
-    with _no_garbage_collection():
+    with no_garbage_collection():
         for rule in ensure_rules(year):
             if not rule.enabled or (rule_keys is not None and rule.key not in rule_keys):
                 continue
@@ -80,7 +80,7 @@ def evaluate(
 
 
 @contextmanager
-def _no_garbage_collection() -> Iterator[None]:
+def no_garbage_collection() -> Iterator[None]:
     """An evaluation allocates tens of thousands of small acyclic objects; the cyclic collector, run
     over the whole application's objects each time, would take longer than the evaluation itself."""
     enabled = gc.isenabled()

@@ -28,7 +28,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.cache import generations
 from drillmgr.cache import store as shared
-from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.evaluation import evaluate, no_garbage_collection
 from drillmgr.compliance.results import RuleResult, SubjectResult
 from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.db import utcnow
@@ -66,7 +66,8 @@ def _unpack(packed: bytes) -> tuple[datetime, Any] | None:
     if not hmac.compare_digest(signature, _signature(payload)):
         return None
     computed_at: datetime
-    computed_at, value = pickle.loads(payload)  # noqa: S301 — signed by this installation's key
+    with no_garbage_collection():  # tens of thousands of small objects: see evaluation.no_garbage_collection
+        computed_at, value = pickle.loads(payload)  # noqa: S301 — signed by this installation's key
     return computed_at, value
 
 
@@ -78,12 +79,13 @@ def _kept(
     slot_of_reader: Callable[[str], str],
     actor: access.Actor,
     now: datetime,
-    build: Callable[[], Kept],
+    build: Callable[[], tuple[Kept, datetime]],
     to_stored: Callable[[Kept], object] = lambda value: value,
     from_stored: Callable[[Any], Kept | None] = lambda value: value,
 ) -> tuple[Kept, datetime]:
     """What `build` makes, as kept for every worker under the current `compliance` generation and for what
-    `actor` may count, and when it was made; built now (and kept) when nothing current is kept."""
+    `actor` may count, and as of when (`build` says: a value made from kept statuses is as old as they
+    are); built now (and kept) when nothing current is kept."""
     generation = generations.current()  # read before the data: a change committed meanwhile raises it again
     slot, tag = slot_of_reader(_reader(actor, now)), f"{FORMAT}-{generation}"
     fresh_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
@@ -97,9 +99,9 @@ def _kept(
             unpacked = value = None
         if unpacked is not None and value is not None and unpacked[0] <= now < unpacked[0] + fresh_for:
             return value, unpacked[0]
-    built = build()
-    _keep(slot, tag, now, to_stored(built))
-    return built, now
+    built, as_of = build()
+    _keep(slot, tag, as_of, to_stored(built))
+    return built, as_of
 
 
 def kept_evaluate(
@@ -125,16 +127,19 @@ def kept_evaluate(
         lambda reader: slot_of(year, region_code, reader, evidence),
         actor,
         now,
-        lambda: evaluate(year, region_code, actor=actor, now=now, evidence=evidence),
+        lambda: (evaluate(year, region_code, actor=actor, now=now, evidence=evidence), now),
         lambda results: [(rr.rule.id, rr.results) for rr in results],
         from_stored,
     )
 
 
-def kept_value(name: str, *, actor: access.Actor, now: datetime, build: Callable[[], Kept]) -> tuple[Kept, datetime]:
+def kept_value(
+    name: str, *, actor: access.Actor, now: datetime, build: Callable[[], tuple[Kept, datetime]]
+) -> tuple[Kept, datetime]:
     """Another value made from what compliance reads (a dashboard's panels), kept the same way as the
     statuses: for every worker, under the `compliance` generation, per what `actor` may count. `name` says
-    what it is and for which year and region; `build` makes plain data (dataclasses, no ORM objects)."""
+    what it is and for which year and region; `build` makes plain data (dataclasses, no ORM objects, no
+    translated text) and says as of when."""
     return _kept(lambda reader: f"{name}:{reader}", actor, now, build)
 
 

@@ -102,43 +102,63 @@ def drill_query(
 
 
 def month_grid(
-    actor: User, year: int, month: int, filters: DrillFilters | None = None, now: datetime | None = None
-) -> list[list[tuple[date, list[sa.Row[Any]]]]]:
-    """Weeks (Monday first) of the month, each day with the visible drills starting on it (local time).
+    actor: User,
+    year: int,
+    month: int,
+    filters: DrillFilters | None = None,
+    now: datetime | None = None,
+    per_day: int = 5,
+) -> list[list[tuple[date, list[sa.Row[Any]], int]]]:
+    """Weeks (Monday first) of the month, each day with its first `per_day` visible drills (local time) and
+    how many start on it in all.
 
-    Rows carry only what a calendar cell shows, so a prefecture-wide month of thousands stays light."""
+    The database numbers each day's drills and counts them (window functions), so that only what the
+    cells show is read: a county's month of a thousand drills stays a few hundred rows."""
     first = date(year, month, 1)
     grid_start = first - timedelta(days=first.weekday())
     following = date(year + (month == 12), month % 12 + 1, 1)
     grid_end = following + timedelta(days=(7 - following.weekday()) % 7)
+    days = [grid_start + timedelta(days=n) for n in range((grid_end - grid_start).days)]
+    midnights = [_local_midnight(d) for d in [*days, grid_end]]
+    day_index = sa.case(*[(Drill.starts_at < midnights[i + 1], i) for i in range(len(days))], else_=len(days)).label(
+        "day_index"
+    )
     f = filters or DrillFilters()
     f.date_from, f.date_to = None, None
     # Aliased, so that the scope's region and organisation subqueries are never correlated with these joins.
     organizer_org, organizer_region = aliased(Organisation), aliased(Region)
-    columns = (
-        sa.select(
-            Drill.id,
-            Drill.title,
-            Drill.starts_at,
-            Drill.status,
-            Drill.form,
-            Drill.double_blind,
-            sa.func.coalesce(organizer_org.name, organizer_region.name).label("organizer_name"),
+    numbered = (
+        _filtered(
+            sa.select(
+                Drill.id,
+                Drill.title,
+                Drill.starts_at,
+                Drill.status,
+                Drill.form,
+                Drill.double_blind,
+                sa.func.coalesce(organizer_org.name, organizer_region.name).label("organizer_name"),
+                day_index,
+                sa.func.row_number().over(partition_by=day_index, order_by=(Drill.starts_at, Drill.id)).label("n"),
+                sa.func.count().over(partition_by=day_index).label("on_day"),
+            )
+            .outerjoin(organizer_org, organizer_org.id == Drill.organizer_org_id)
+            .outerjoin(organizer_region, organizer_region.code == Drill.organizer_region_code),
+            actor,
+            f,
+            now,
         )
-        .outerjoin(organizer_org, organizer_org.id == Drill.organizer_org_id)
-        .outerjoin(organizer_region, organizer_region.code == Drill.organizer_region_code)
+        .where(Drill.starts_at >= midnights[0], Drill.starts_at < midnights[-1])
+        .subquery()
     )
-    query = (
-        _filtered(columns, actor, f, now)
-        .where(Drill.starts_at >= _local_midnight(grid_start), Drill.starts_at < _local_midnight(grid_end))
-        .order_by(Drill.starts_at, Drill.id)
-    )
-    by_day: dict[date, list[sa.Row[Any]]] = {}
-    zone = local_zone()
-    for row in db.session.execute(query):
-        by_day.setdefault(row.starts_at.astimezone(zone).date(), []).append(row)
-    days = [grid_start + timedelta(days=n) for n in range((grid_end - grid_start).days)]
-    return [[(d, by_day.get(d, [])) for d in days[i : i + 7]] for i in range(0, len(days), 7)]
+    shown: dict[int, list[sa.Row[Any]]] = {}
+    totals: dict[int, int] = {}
+    for row in db.session.execute(
+        sa.select(numbered).where(numbered.c.n <= per_day).order_by(numbered.c.starts_at, numbered.c.id)
+    ):
+        shown.setdefault(row.day_index, []).append(row)
+        totals[row.day_index] = row.on_day
+    cells = [(d, shown.get(i, []), totals.get(i, 0)) for i, d in enumerate(days)]
+    return [cells[i : i + 7] for i in range(0, len(cells), 7)]
 
 
 def evacuation_trend(actor: User, org_id: int, limit: int = 12, now: datetime | None = None) -> list[Drill]:

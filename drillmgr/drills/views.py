@@ -106,9 +106,10 @@ class CalendarDay:
     day: date
     entries: list[CalendarEntry]
     hidden: int  # the day's other drills, behind a link to the list of that day
+    more_href: str
 
 
-def _calendar_weeks(weeks: list[list[tuple[date, list[Any]]]]) -> list[list[CalendarDay]]:
+def _calendar_weeks(weeks: list[list[tuple[date, list[Any], int]]], args: dict[str, Any]) -> list[list[CalendarDay]]:
     zone = local_zone()
 
     def entry(row: Any) -> CalendarEntry:
@@ -123,13 +124,12 @@ def _calendar_weeks(weeks: list[list[tuple[date, list[Any]]]]) -> list[list[Cale
             row.double_blind,
         )
 
-    return [
-        [
-            CalendarDay(day, [entry(r) for r in rows[:CALENDAR_PER_DAY]], max(0, len(rows) - CALENDAR_PER_DAY))
-            for day, rows in week
-        ]
-        for week in weeks
-    ]
+    def day_of(day: date, rows: list[Any], total: int) -> CalendarDay:
+        hidden = total - len(rows)
+        more = url_for("drills.index", **{**args, "from": day.isoformat(), "to": day.isoformat()}) if hidden else ""
+        return CalendarDay(day, [entry(r) for r in rows], hidden, more)
+
+    return [[day_of(*cell) for cell in week] for week in weeks]
 
 
 @bp.get("/calendar")
@@ -140,10 +140,10 @@ def calendar():
     month = request.args.get("month", today.month, type=int)
     if not (1990 <= year <= 2100 and 1 <= month <= 12):
         year, month = today.year, today.month
-    weeks = _calendar_weeks(queries.month_grid(current_user, year, month, _filters()))
+    args = {k: v for k, v in request.args.items() if k not in ("year", "month", "page")}
+    weeks = _calendar_weeks(queries.month_grid(current_user, year, month, _filters(), per_day=CALENDAR_PER_DAY), args)
     previous = (year - (month == 1), (month - 2) % 12 + 1)
     following = (year + (month == 12), month % 12 + 1)
-    args = {k: v for k, v in request.args.items() if k not in ("year", "month", "page")}
     return render_template(
         "drills/calendar.html",
         weeks=weeks,
