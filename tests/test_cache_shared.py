@@ -409,6 +409,32 @@ def test_dashboard_and_api_show_when_the_statuses_were_evaluated(client, make_us
     assert abs((moment - datetime.now(timezone.utc)).total_seconds()) < 60
 
 
+def test_the_api_answer_is_kept_per_language_and_follows_a_change(client, make_user, make_org, make_drill):
+    from tests.conftest import token_for
+
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    headers = token_for(client, coordinator)
+
+    def read(language):
+        answer = client.get("/api/v1/compliance", headers={**headers, "Accept-Language": language})
+        assert answer.status_code == 200 and answer.mimetype == "application/json"
+        return answer.get_json()
+
+    chinese, english = read("zh-CN"), read("en")
+    assert {r["title"] for r in chinese["rules"]} != {r["title"] for r in english["rules"]}
+    assert english["matrix"]["sections"][0]["columns"][:2] == ["County / city", "Key county"]
+    assert chinese["matrix"]["sections"][0]["columns"][:2] != english["matrix"]["sections"][0]["columns"][:2]
+    assert read("zh-CN") == chinese and read("en") == english  # kept, each in its language
+    school = make_org(name="乌苏市接口学校", kind=OrgKind.SCHOOL)
+    db.session.commit()
+
+    def units(body):
+        return {r["subject"].get("id") for rule in body["rules"] for r in rule["results"]}
+
+    after = read("en")
+    assert school.id in units(after) and school.id not in units(english)
+
+
 def test_a_region_renamed_is_renamed_in_every_worker_s_feed(app, second_app, make_user, make_drill):
     from drillmgr.regions.models import Region
 

@@ -2,7 +2,8 @@
 
 from datetime import datetime
 
-from flask import jsonify, request
+from flask import current_app, jsonify, request
+from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from drillmgr.access import services as access
@@ -11,7 +12,7 @@ from drillmgr.api.openapi import describe, register_schema
 from drillmgr.compliance import obligations, query_args, report_tables, reports
 from drillmgr.compliance.dashboard import compliance_matrix, default_region, matrix_filename
 from drillmgr.compliance.periods import report_due_half
-from drillmgr.compliance.kept import kept_evaluate
+from drillmgr.compliance.kept import kept_evaluate, kept_value
 from drillmgr.compliance.schemas import (
     ComplianceSchema,
     HalfYearReportSchema,
@@ -88,12 +89,21 @@ def compliance():
     now = utcnow()
     year = query_args.year_arg(request.args.get("year"), local_today(now).year)
     region = region_arg(user)
-    wants_xlsx = xlsx_wanted()
-    results, as_of = kept_evaluate(year, region, actor=user, now=now, evidence=not wants_xlsx)
-    matrix = compliance_matrix(year, db.session.get(Region, region), results)
-    if wants_xlsx:
-        return xlsx_download(matrix.xlsx(), matrix_filename(region, year))
-    return jsonify(ComplianceSchema().dump({"year": year, "rules": results, "matrix": matrix, "as_of": as_of}))
+    place = db.session.get(Region, region)
+    assert place is not None  # region_arg refused any other
+    if xlsx_wanted():
+        results, _as_of = kept_evaluate(year, region, actor=user, now=now, evidence=False)
+        return xlsx_download(compliance_matrix(year, place, results).xlsx(), matrix_filename(region, year))
+
+    def answer() -> tuple[str, datetime]:
+        results, as_of = kept_evaluate(year, region, actor=user, now=now, evidence=True)
+        matrix = compliance_matrix(year, place, results)
+        body = ComplianceSchema().dump({"year": year, "rules": results, "matrix": matrix, "as_of": as_of})
+        return current_app.json.dumps(body), as_of
+
+    # The answer itself is kept (per language: the matrix's labels are translated), as the statuses are.
+    body, _as_of = kept_value(f"compliance-api:{year}:{region}:{get_locale()}", actor=user, now=now, build=answer)
+    return current_app.response_class(body + "\n", mimetype="application/json")
 
 
 @bp.get("/reports/half-year")
