@@ -4,6 +4,7 @@ The cast: the prefecture admin, the coordinators of Wusu and Shawan, a read-only
 and unit staff of a Wusu unit and of a Shawan unit.
 """
 
+from datetime import date
 from types import SimpleNamespace
 
 import pytest
@@ -11,8 +12,10 @@ import sqlalchemy as sa
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
-from drillmgr.enums import OrgKind, Role
+from drillmgr.drills.models import Drill
+from drillmgr.enums import FindingCategory, OrgKind, Role, Severity
 from drillmgr.extensions import db
+from drillmgr.findings.models import Finding
 from drillmgr.orgs.models import Organisation
 from tests.conftest import PREFECTURE, SHAWAN, WUSU, issue_kept_token
 
@@ -323,3 +326,31 @@ def test_web_org_and_user_pages_follow_the_scope(client, cast, actor):
         created.status_code,
     )
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == count + may_create
+
+
+def test_findings_follow_their_drill_also_in_a_query_that_reads_drills(make_org, make_user, make_drill):
+    """finding_clause asks for the finding's own drill (EXISTS, correlated with findings alone): joined
+    with drills, or not, a coordinator gets the findings of their region's drills and no other's."""
+    coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
+    ours = make_drill(organizer=make_org(region_code=WUSU))
+    theirs = make_drill(organizer=make_org(region_code=SHAWAN))
+    for drill in (ours, theirs):
+        db.session.add(
+            Finding(
+                drill_id=drill.id,
+                region_code=drill.region_code,
+                summary=f"发现{drill.id}",
+                severity=Severity.MAJOR,
+                category=FindingCategory.EQUIPMENT,
+                found_on=date(2026, 3, 1),
+            )
+        )
+    db.session.flush()
+    alone = db.session.scalars(sa.select(Finding.drill_id).where(access.finding_clause(coordinator))).all()
+    joined = db.session.execute(
+        sa.select(Finding.drill_id, Drill.title)
+        .join(Drill, Drill.id == Finding.drill_id)
+        .where(access.finding_clause(coordinator))
+    ).all()
+    assert alone == [ours.id]
+    assert [(drill_id, title) for drill_id, title in joined] == [(ours.id, ours.title)]

@@ -4,11 +4,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from drillmgr.access.drills import drill_clause
+from drillmgr.access.drills import visible_drill_of
 from drillmgr.access.scopes import can_manage_org, can_manage_region, region_clause, region_in_subtree
 from drillmgr.accounts.models import User
 from drillmgr.checklists.models import ChecklistRun
-from drillmgr.drills.models import Drill
 from drillmgr.enums import Role
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
@@ -76,9 +75,7 @@ def checklist_run_clause(user: User, now: datetime | None = None) -> sa.ColumnEl
         scope = ChecklistRun.org_id == user.org_id if user.org_id else sa.false()
     else:
         scope = region_clause(user, ChecklistRun.region_code)
-    drill_visible = sa.or_(
-        ChecklistRun.drill_id.is_(None), ChecklistRun.drill_id.in_(sa.select(Drill.id).where(drill_clause(user, now)))
-    )
+    drill_visible = sa.or_(ChecklistRun.drill_id.is_(None), visible_drill_of(user, ChecklistRun.drill_id, now))
     return sa.and_(scope, drill_visible)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from drillmgr.access.actors import REGIONAL_ROLES, not_found
-from drillmgr.access.drills import can_edit_drill, drill_clause, is_secret, secret_from_clause
+from drillmgr.access.drills import can_edit_drill, is_secret, secret_from_clause, visible_drill_of
 from drillmgr.access.scopes import can_manage_region, subtree_codes
 from drillmgr.accounts.models import User
 from drillmgr.drills.models import Drill
@@ -24,7 +24,7 @@ from drillmgr.regions.models import Region
 def finding_clause(user: User, now: datetime | None = None) -> sa.ColumnElement[bool]:
     if user.role == Role.ADMIN:
         return sa.true()
-    of_visible_drill = Finding.drill_id.in_(sa.select(Drill.id).where(drill_clause(user, now)))
+    of_visible_drill = visible_drill_of(user, Finding.drill_id, now)
     without_drill: sa.ColumnElement[bool]
     if user.role in REGIONAL_ROLES and user.region_code:
         without_drill = Finding.region_code.in_(subtree_codes(user.region_code))
