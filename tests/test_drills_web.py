@@ -340,8 +340,14 @@ def test_calendar_scope_for_a_coordinator(client, make_org, make_user, make_dril
     local = to_local(start)
     html = client.get(f"/drills/calendar?year={local.year}&month={local.month}").get_data(as_text=True)
     assert "乌苏学校演练" in html and "乌苏市本级演练" in html and "塔城市学校演练" not in html
-    filtered = client.get(f"/drills/calendar?year={local.year}&month={local.month}&org={wusu_school.id}")
-    assert "乌苏市本级演练" not in filtered.get_data(as_text=True)
+    filtered = client.get(
+        f"/drills/calendar?year={local.year}&month={local.month}&org={wusu_school.id}&form=tabletop&region={WUSU}"
+    ).get_data(as_text=True)
+    assert "乌苏市本级演练" not in filtered
+    # What was chosen stays chosen, each in its own list.
+    assert f'<option value="{wusu_school.id}" selected>' in filtered
+    assert '<option value="tabletop" selected>' in filtered and f'<option value="{WUSU}" selected>' in filtered
+    assert filtered.count(" selected>") == 3
 
 
 def test_the_list_opens_on_the_weeks_around_today_earliest_first(client, staff, school, make_drill):

@@ -61,7 +61,14 @@ def _filter_context() -> dict:
     region = request.args.get("region") or None
     # Prefecture-wide, the unit list would be thousands long: admins choose a region first.
     units = choices.unit_filter_choices(current_user, region) if region or current_user.role != Role.ADMIN else []
-    return {"regions": regions, "units": units, "forms": DrillForm, "statuses": DrillStatus}
+    # Hundreds of units: each option compared as text with what was chosen, without a filter call per option.
+    return {
+        "regions": regions,
+        "units": [(str(unit_id), name) for unit_id, name in units],
+        "chosen": {name: request.args.get(name, "") for name in ("region", "form", "status", "org")},
+        "forms": DrillForm,
+        "statuses": DrillStatus,
+    }
 
 
 @bp.get("/")
