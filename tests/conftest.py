@@ -2,7 +2,7 @@
 
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from itertools import count
 
 import pytest
@@ -15,6 +15,7 @@ from werkzeug.security import generate_password_hash
 
 from config import TestConfig
 from drillmgr import create_app
+from drillmgr.localtime import to_local
 from drillmgr.accounts.models import User, new_feed_secret
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, OrgKind, RegionLevel, Role
@@ -191,6 +192,12 @@ def make_user():
 def at(days: float = 0, hours: float = 0) -> datetime:
     """A moment relative to now, in UTC."""
     return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days, hours=hours)
+
+
+def local_day(days: int = 0) -> date:
+    """A day relative to today in Beijing (the days of due dates, findings and filters), which is
+    tomorrow's UTC date from 16:00 UTC on: never `at(...).date()`."""
+    return to_local(at(days=days)).date()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 
 from drillmgr.enums import DrillStatus, Role
-from tests.conftest import SHAWAN, WUSU, at, issue_kept_token
+from tests.conftest import SHAWAN, WUSU, at, issue_kept_token, local_day
 
 
 @dataclass
@@ -55,7 +55,7 @@ def finding_data(owner, due_days=14, **overrides) -> dict:
         "corrective_action": {
             "description": "清理二楼东侧通道",
             "owner": owner.id,
-            "due_on": at(days=due_days).date().isoformat(),
+            "due_on": local_day(due_days).isoformat(),
         },
     }
     data.update(overrides)
@@ -68,6 +68,6 @@ def let_time_pass(finding, due_days: int):
     from drillmgr.extensions import db
 
     finding.created_at = at(days=-30)
-    finding.corrective_action.due_on = at(days=due_days).date()
+    finding.corrective_action.due_on = local_day(due_days)
     db.session.commit()
     return finding

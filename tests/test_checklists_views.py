@@ -3,7 +3,7 @@ import io
 import pytest
 import sqlalchemy as sa
 from flask import render_template_string
-from tests.conftest import SHAWAN, WUSU, at, login
+from tests.conftest import SHAWAN, WUSU, at, local_day, login
 
 from drillmgr.checklists import runs, templates
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
@@ -58,7 +58,7 @@ def test_staff_run_their_readiness_checklist_from_the_unit_page(client, make_org
             "category": "facility",
             "description": "更新二楼路线图",
             "owner_id": str(staff.id),
-            "due_on": at(days=10).date().isoformat(),
+            "due_on": local_day(10).isoformat(),
         },
     )
     assert response.status_code == 302 and count(Finding) == 1
@@ -247,7 +247,7 @@ def test_make_action_form_asks_for_category_and_owner_and_keeps_other_answers(cl
             "category": "",
             "description": "明确点名方法",
             "owner_id": "",
-            "due_on": at(days=10).date().isoformat(),
+            "due_on": local_day(10).isoformat(),
         },
     )
     assert refused.status_code == 422 and count(Finding) == 0
@@ -259,7 +259,7 @@ def test_make_action_form_asks_for_category_and_owner_and_keeps_other_answers(cl
             "category": "training",
             "description": "明确点名方法",
             "owner_id": str(staff.id),
-            "due_on": at(days=10).date().isoformat(),
+            "due_on": local_day(10).isoformat(),
         },
     )
     assert response.status_code == 302

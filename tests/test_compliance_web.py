@@ -26,7 +26,7 @@ from drillmgr.drills.models import Participation
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.outreach.models import OutreachActivity
-from tests.conftest import SHAWAN, WUSU, at, login, token_for
+from tests.conftest import SHAWAN, WUSU, at, local_day, login, token_for
 
 BJ = ZoneInfo("Asia/Shanghai")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -80,7 +80,7 @@ def world(make_user, make_org, make_drill, make_region):
         found_on=live.starts_at.astimezone(BJ).date(),
     )
     finding.corrective_action = CorrectiveAction(
-        description="配卫星电话", owner_id=coordinator.id, due_on=at(days=-2).date(), status=ActionStatus.IN_PROGRESS
+        description="配卫星电话", owner_id=coordinator.id, due_on=local_day(-2), status=ActionStatus.IN_PROGRESS
     )
     db.session.add(finding)
     db.session.add(

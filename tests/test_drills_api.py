@@ -8,7 +8,7 @@ import pytest
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.extensions import db
-from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token
+from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token, local_day
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -272,7 +272,7 @@ def test_list_filters_and_pagination(client, cast, make_drill):
     assert page["total"] == 4 and len(page["items"]) == 2 and page["page"] == 1
     tabletop = client.get("/api/v1/drills?form=tabletop", headers=headers).get_json()
     assert tabletop["total"] == 1 and tabletop["items"][0]["form"] == "tabletop"
-    ranged = client.get(f"/api/v1/drills?from={at(days=20).date()}&to={at(days=40).date()}", headers=headers)
+    ranged = client.get(f"/api/v1/drills?from={local_day(20)}&to={local_day(40)}", headers=headers)
     assert ranged.get_json()["total"] == 1
     by_org = client.get(f"/api/v1/drills?org={cast['school'].id}&status=planned&region={WUSU}", headers=headers)
     assert by_org.get_json()["total"] == 4

@@ -22,7 +22,7 @@ from drillmgr.findings import notices
 from drillmgr.findings.models import Finding
 from drillmgr.notifications.models import Notification
 from drillmgr.scheduler import reminder_jobs
-from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token
+from tests.conftest import TACHENG_CITY, WUSU, at, issue_kept_token, local_day
 
 TITLE = "双盲桌面推演X"
 PDF = b"%PDF-1.7\n%test\n"
@@ -268,7 +268,7 @@ def leaked(client, world, make_drill):
     _run, _items, made = checklist_action(client, users["coordinator"], drill, users["coordinator"])
     finding = db.session.get(Finding, made.get_json()["id"])
     finding.corrective_action.owner_id = users["participant"].id
-    finding.corrective_action.due_on = at(days=1).date()
+    finding.corrective_action.due_on = local_day(1)
     db.session.commit()
     return drill, finding
 

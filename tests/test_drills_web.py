@@ -12,7 +12,7 @@ from drillmgr.drills.models import Drill, DrillSeries
 from drillmgr.enums import DrillStatus, OrgKind, Role
 from drillmgr.extensions import db
 from drillmgr.localtime import to_local
-from tests.conftest import TACHENG_CITY, WUSU, at
+from tests.conftest import TACHENG_CITY, WUSU, at, local_day
 
 
 def sign_in(client, user):
@@ -234,7 +234,7 @@ def test_list_filters_and_pagination(client, staff, school, make_drill):
     assert second.count("data-drill-id=") == 3
     tabletop = client.get("/drills/?form=tabletop").get_data(as_text=True)
     assert "桌面推演甲" in tabletop and tabletop.count("data-drill-id=") == 1
-    ranged = client.get(f"/drills/?from={at(days=1).date()}&to={at(days=2).date()}").get_data(as_text=True)
+    ranged = client.get(f"/drills/?from={local_day(1)}&to={local_day(2)}").get_data(as_text=True)
     assert 1 <= ranged.count("data-drill-id=") <= 3
     bad = client.get("/drills/?status=nonsense")
     assert bad.status_code == 200 and "Unknown value" in bad.get_data(as_text=True)

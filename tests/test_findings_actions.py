@@ -15,7 +15,7 @@ from drillmgr.findings import actions, queries
 from drillmgr.findings.schemas import FindingSchema
 from drillmgr.findings.models import Finding
 from drillmgr.localtime import local_today, to_local
-from tests.conftest import SHAWAN, WUSU, at
+from tests.conftest import SHAWAN, WUSU, at, local_day
 from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -119,8 +119,8 @@ def test_illegal_steps_are_conflicts_with_the_next_steps_named(world, path):
 
 def test_due_date_before_finding_is_refused(world):
     data = finding_data(world.colleague)
-    data["found_on"] = at(days=-1).date().isoformat()
-    data["corrective_action"]["due_on"] = at(days=-2).date().isoformat()
+    data["found_on"] = local_day(-1).isoformat()
+    data["corrective_action"]["due_on"] = local_day(-2).isoformat()
     with pytest.raises(ValidationError) as caught:
         actions.add_drill_finding(world.staff, world.drill, data)
     assert list(caught.value.errors) == ["corrective_action.due_on"]
@@ -162,7 +162,7 @@ def test_a_new_action_is_never_due_before_it_exists(world):
 
 
 def test_finding_dated_in_the_future_is_refused(world):
-    data = finding_data(world.colleague, 30, found_on=at(days=2).date().isoformat())
+    data = finding_data(world.colleague, 30, found_on=local_day(2).isoformat())
     with pytest.raises(ValidationError) as caught:
         actions.add_drill_finding(world.staff, world.drill, data)
     assert list(caught.value.errors) == ["found_on"]
@@ -349,11 +349,11 @@ def _make(world, owner, due_days, status_steps=(), **data):
 def test_open_actions_overdue_first_then_by_due_date(world):
     later = _make(world, world.colleague, 30)
     soon = _make(world, world.colleague, 5)
-    overdue_old = _make(world, world.colleague, -2, found_on=at(days=-10).date().isoformat())
-    overdue_recent = _make(world, world.colleague, -1, found_on=at(days=-10).date().isoformat())
+    overdue_old = _make(world, world.colleague, -2, found_on=local_day(-10).isoformat())
+    overdue_recent = _make(world, world.colleague, -1, found_on=local_day(-10).isoformat())
     verified = _make(world, world.colleague, 3, ("in_progress", "done"))
     step(world.staff, verified, "verified")
-    done_late = _make(world, world.colleague, -3, ("in_progress", "done"), found_on=at(days=-10).date().isoformat())
+    done_late = _make(world, world.colleague, -3, ("in_progress", "done"), found_on=local_day(-10).isoformat())
     today = local_today()
     items = queries.open_actions_page(world.coordinator, today).items
     order = [a.finding_id for a in items]

@@ -4,7 +4,7 @@ import pytest
 
 from drillmgr.enums import DrillStatus
 from drillmgr.findings import actions, reviews
-from tests.conftest import at
+from tests.conftest import at, local_day
 from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -160,8 +160,8 @@ def test_finding_input_errors_name_the_field(client, world):
     response = client.post(url, headers=headers, json=finding_data(world.colleague, severity="huge"))
     assert response.status_code == 422
     assert list(response.get_json()["errors"]) == ["severity"]
-    early = finding_data(world.colleague, found_on=at(days=-1).date().isoformat())
-    early["corrective_action"]["due_on"] = at(days=-5).date().isoformat()
+    early = finding_data(world.colleague, found_on=local_day(-1).isoformat())
+    early["corrective_action"]["due_on"] = local_day(-5).isoformat()
     response = client.post(url, headers=headers, json=early)
     assert response.status_code == 422
     assert list(response.get_json()["errors"]) == ["corrective_action.due_on"]
@@ -216,7 +216,7 @@ def test_open_actions_list_is_paginated_ordered_and_filtered(client, world):
     for days in (20, -1, 5):
         let_time_pass(
             actions.add_drill_finding(
-                world.staff, world.drill, finding_data(world.colleague, 1, found_on=at(days=-10).date().isoformat())
+                world.staff, world.drill, finding_data(world.colleague, 1, found_on=local_day(-10).isoformat())
             ),
             days,
         )

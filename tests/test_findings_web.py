@@ -10,7 +10,7 @@ from drillmgr.enums import ActionStatus, DrillStatus, FilingStatus, Role
 from drillmgr.extensions import db
 from drillmgr.findings import actions, reviews
 from drillmgr.findings.models import Finding
-from tests.conftest import at, login
+from tests.conftest import at, local_day, login
 from tests.findings_world import finding_data, let_time_pass, world  # noqa: F401 — fixtures
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -129,10 +129,10 @@ def test_finding_form_refuses_due_date_before_the_finding(client, world):
             "new-summary": "广播不响",
             "new-severity": "major",
             "new-category": "equipment",
-            "new-found_on": at(days=-1).date().isoformat(),
+            "new-found_on": local_day(-1).isoformat(),
             "new-description": "更换广播",
             "new-owner_id": str(world.colleague.id),
-            "new-due_on": at(days=-4).date().isoformat(),
+            "new-due_on": local_day(-4).isoformat(),
         },
     )
     assert response.status_code == 422
@@ -147,7 +147,7 @@ def test_finding_form_refuses_due_date_before_the_finding(client, world):
             "new-category": "equipment",
             "new-description": "更换广播",
             "new-owner_id": str(world.colleague.id),
-            "new-due_on": at(days=4).date().isoformat(),
+            "new-due_on": local_day(4).isoformat(),
         },
     )
     assert response.status_code == 302
@@ -166,7 +166,7 @@ def test_new_finding_asks_who_corrects_it_instead_of_picking_someone(client, wor
             "new-category": "equipment",
             "new-description": "更换广播",
             "new-owner_id": "",
-            "new-due_on": at(days=4).date().isoformat(),
+            "new-due_on": local_day(4).isoformat(),
         },
     )
     assert response.status_code == 422
@@ -268,7 +268,7 @@ def test_actions_page_lists_scope_overdue_first(client, world):
         actions.add_drill_finding(
             world.staff,
             world.drill,
-            finding_data(world.colleague, 1, summary="逾期的问题", found_on=at(days=-10).date().isoformat()),
+            finding_data(world.colleague, 1, summary="逾期的问题", found_on=local_day(-10).isoformat()),
         ),
         -1,
     )
