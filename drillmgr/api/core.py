@@ -1,7 +1,7 @@
 """The API's shared machinery: problem+json errors, bearer authentication, JSON bodies, pages."""
 
 import json
-from datetime import date
+from drillmgr.localtime import local_today
 from functools import wraps
 
 from flask import Blueprint, g, jsonify, make_response, request
@@ -217,4 +217,4 @@ def region_and_year(args: type[Schema]) -> tuple[str, int]:
     region = values.get("region") or default
     if db.session.get(Region, region) is None:
         raise ValidationError(_("No such region: %(code)s.", code=region), {"region": [_("Unknown region.")]})
-    return region, values.get("year", date.today().year)
+    return region, values.get("year", local_today().year)

@@ -1,7 +1,7 @@
 """Public education's resources: what the API and the services read of an activity, a demonstration site and
 their list filters, and what the API answers (activities, sites, six-into coverage)."""
 
-from datetime import date
+from drillmgr.localtime import local_today
 from typing import Any
 
 from flask import url_for
@@ -109,7 +109,7 @@ class _YearsAhead(Integer):
 
     @property
     def maximum(self) -> int:
-        return date.today().year + self.years_ahead
+        return local_today().year + self.years_ahead
 
     @maximum.setter
     def maximum(self, value: int) -> None:
