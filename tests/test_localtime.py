@@ -4,8 +4,10 @@
 import re
 from datetime import UTC, date, datetime
 
+from drillmgr import localtime
 from drillmgr.enums import OrgKind
 from drillmgr.localtime import api_datetime, local_midnight, local_today
+from drillmgr.outreach.schemas import SITE_YEARS_AHEAD, DemonstrationSiteSchema
 from tests.conftest import token_for
 
 INSTANT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
@@ -49,3 +51,19 @@ def test_every_instant_the_api_gives_has_the_local_offset(client, make_user, mak
     assert found[".drill.starts_at"] == "2025-03-03T10:00:00+08:00"
     assert {".run.started_at", ".run.completed_at"} <= set(found)
     assert all(value.endswith("+08:00") for value in found.values()), found
+
+
+class _NewYearsNightInBeijing(datetime):
+    """16:30 UTC on 31 December 2026: already 1 January 2027 in Beijing."""
+
+    @classmethod
+    def now(cls, tz=None):
+        return datetime(2026, 12, 31, 16, 30, tzinfo=UTC).astimezone(tz) if tz else datetime(2026, 12, 31, 16, 30)
+
+
+def test_this_year_is_beijing_s_on_new_year_s_night(app, monkeypatch):
+    """The outreach year's bound and the summaries' default year follow Beijing's calendar, not the UTC date."""
+    monkeypatch.setattr(localtime, "datetime", _NewYearsNightInBeijing)
+    with app.app_context():
+        assert local_today() == date(2027, 1, 1)
+        assert DemonstrationSiteSchema().fields["year"].maximum == 2027 + SITE_YEARS_AHEAD
