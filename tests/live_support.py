@@ -18,28 +18,19 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from drillmgr.scheduler.jobs import JOBS
+
 BIN = Path(sys.executable).parent
 ADMIN, PASSWORD = "live-admin", "live-admin-password-1"
+
+
+def schedule_of(**wanted: str) -> str:
+    """A DRILLMGR_SCHEDULER_SCHEDULE with these jobs at these times and every other job of the scheduler off."""
+    return ";".join(f"{job}={wanted.get(job, 'off')}" for job in JOBS)
+
+
 # Schedulers started by tests run one quick job, so that a test sees several of its moments in seconds.
-ONLY_A_FAST_JOB = ";".join(
-    ["drill_reminders=every 1s"]
-    + [
-        f"{job}=off"
-        for job in (
-            "send_mail",
-            "action_reminders",
-            "report_deadlines",
-            "compliance",
-            "materialize_series",
-            "publish_calendars",
-            "prune_job_runs",
-            "sweep_uploads",
-            "prune_idempotency_keys",
-            "nothing_planned",
-            "record_reminders",
-        )
-    ]
-)
+ONLY_A_FAST_JOB = schedule_of(drill_reminders="every 1s")
 
 
 def _database(tmp_path: Path) -> str:

@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from drillmgr.extensions import db
 from drillmgr.scheduler.models import JobRun, SchedulerLease
-from tests.live_support import ONLY_A_FAST_JOB
+from tests.live_support import ONLY_A_FAST_JOB, schedule_of
 
 pytestmark = pytest.mark.slow
 
@@ -184,23 +184,7 @@ def test_one_of_two_schedulers_runs_jobs_and_the_other_takes_over_after_sigkill(
 
 
 def test_restart_runs_a_missed_moment_once_not_once_per_missed_run(engine, schedulers):
-    daily_only = ";".join(
-        f"{job}=off"
-        for job in (
-            "send_mail",
-            "drill_reminders",
-            "action_reminders",
-            "report_deadlines",
-            "materialize_series",
-            "publish_calendars",
-            "prune_job_runs",
-            "sweep_uploads",
-            "prune_idempotency_keys",
-            "nothing_planned",
-            "record_reminders",
-        )
-    )
-    schedulers.env["DRILLMGR_SCHEDULER_SCHEDULE"] = daily_only + ";compliance=daily 02:00"
+    schedulers.env["DRILLMGR_SCHEDULER_SCHEDULE"] = schedule_of(compliance="daily 02:00")
     for _ in range(2):  # started twice, as after two outages: the nightly job runs once for its latest moment
         process = schedulers.start()
         wait_for(lambda process=process: (h := lease_holder(engine)) and pid_of(h) == process.pid, 30, "the lease")
@@ -245,7 +229,7 @@ def test_two_schedulers_deliver_every_queued_mail_exactly_once_after_the_smtp_se
         DRILLMGR_SMTP_TLS="none",
         DRILLMGR_SMTP_FROM="drillmgr@example.cn",
         DRILLMGR_SMTP_RETRY_SECONDS="1",
-        DRILLMGR_SCHEDULER_SCHEDULE=ONLY_A_FAST_JOB.replace("send_mail=off", "send_mail=every 1s"),
+        DRILLMGR_SCHEDULER_SCHEDULE=schedule_of(drill_reminders="every 1s", send_mail="every 1s"),
     )
     schedulers.start(), schedulers.start()
     wait_for(
