@@ -29,6 +29,23 @@ PASSWORD_HASH = generate_password_hash(PASSWORD)  # hashed once: scrypt is slow 
 WUSU, SHAWAN, TACHENG_CITY, PREFECTURE = "654202", "654203", "654201", "654200"
 
 
+def pytest_configure(config) -> None:
+    """Under pytest-xdist each worker gets a PostgreSQL database of its own (test_gw0, test_gw1, …): the
+    suite empties and migrates its database, and the live servers' databases are named after it."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    base = os.environ.get("TEST_DATABASE_URL", "")
+    if not worker or not base.startswith("postgresql"):
+        return
+    url = make_url(base)
+    name = f"{url.database}_{worker}"
+    server = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        if not connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    server.dispose()
+    os.environ["TEST_DATABASE_URL"] = url.set(database=name).render_as_string(hide_password=False)
+
+
 def database_url(tmp_path_factory) -> str:
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
 
