@@ -11,7 +11,9 @@ database — a temporary SQLite file and/or a PostgreSQL database — then times
   5. the school-evacuation list of the prefecture (every school, status, reason, due date) for the admin;
   6. one school's own obligations, as its staff see them;
   7. both dashboards again, reading the kept statuses (drillmgr.compliance.kept) as every view does
-     but the first after a change: 3 and 4 evaluate on every view (COMPLIANCE_KEPT_SECONDS=0).
+     but the first after a change: 3 and 4 evaluate on every view (COMPLIANCE_KEPT_SECONDS=0);
+  8. both dashboards as first seen after a change: of one Wusu drill (only Wusu's statuses are evaluated
+     again, each county's being kept apart) and of a rule (every county's are).
 
     .venv/bin/python benchmarks/compliance.py --orgs 2000 --drills 50000 [--engine sqlite|postgresql|both]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_compliance] [--repeat 5]
@@ -35,6 +37,8 @@ from flask_babel import force_locale  # noqa: E402
 from benchmarks._common import analyze, fresh_database, make_app, timed_with_cpu  # noqa: E402
 from drillmgr.accounts.models import User  # noqa: E402
 from drillmgr.compliance.dashboard import build_dashboard  # noqa: E402
+from drillmgr.compliance.models import ComplianceRule  # noqa: E402
+from drillmgr.drills.models import Drill  # noqa: E402
 from drillmgr.compliance.obligations import rule_list, unit_obligations  # noqa: E402
 from drillmgr.compliance.periods import periods  # noqa: E402
 from drillmgr.access.services import SYSTEM  # noqa: E402
@@ -113,8 +117,28 @@ def run(engine_name: str, url: str, orgs: int, drills: int, repeat: int, reuse: 
         build_dashboard(admin, year, "654200"), build_dashboard(wusu, year, "654202")
         figures["dashboard_kept_ms"], _ = timed_with_cpu(lambda: build_dashboard(admin, year, "654200"), repeat)
         figures["county_kept_ms"], _ = timed_with_cpu(lambda: build_dashboard(wusu, year, "654202"), repeat)
+        # The first view after a change: of one Wusu drill (Wusu's statuses alone are evaluated again), and of
+        # a rule (every county's are). Each change is committed, as a request commits it.
+        drill_id = db.session.scalar(sa.select(Drill.id).where(Drill.region_code == "654202").limit(1))
+        rule_id = db.session.scalar(sa.select(ComplianceRule.id).where(ComplianceRule.year == year).limit(1))
+        for name, change in (
+            ("drill", lambda: _retitle(Drill, drill_id)),
+            ("rule", lambda: _retitle(ComplianceRule, rule_id)),
+        ):
+            figures[f"dashboard_{name}_ms"], _ = timed_with_cpu(
+                lambda change=change: (change(), build_dashboard(admin, year, "654200")), repeat
+            )
+            figures[f"county_{name}_ms"], _ = timed_with_cpu(
+                lambda change=change: (change(), build_dashboard(wusu, year, "654202")), repeat
+            )
         db.session.remove()
     return figures
+
+
+def _retitle(model, row_id: int) -> None:
+    row = db.session.get(model, row_id)
+    row.title = row.title[:-1] if row.title.endswith("·") else f"{row.title}·"
+    db.session.commit()
 
 
 def report(figures: dict, orgs: int, drills: int) -> None:
@@ -136,6 +160,10 @@ def report(figures: dict, orgs: int, drills: int) -> None:
         ("unit_ms", "one school's obligations (its staff)"),
         ("dashboard_kept_ms", "prefecture dashboard, kept statuses read"),
         ("county_kept_ms", "county dashboard, kept statuses read"),
+        ("dashboard_drill_ms", "prefecture dashboard after a Wusu drill changed"),
+        ("county_drill_ms", "county dashboard after a Wusu drill changed"),
+        ("dashboard_rule_ms", "prefecture dashboard after a rule changed"),
+        ("county_rule_ms", "county dashboard after a rule changed"),
     ):
         wall, cpu = figures[key]
         print(f"  {label:<46} {wall:9.1f} ms {wall / floor_wall:6.1f}× {cpu:9.1f} ms")

@@ -21,12 +21,13 @@ from drillmgr.calendars import feeds, ical, serving
 from drillmgr.calendars.filters import EVERYTHING
 from drillmgr.compliance import dashboard, kept
 from drillmgr.compliance import evaluation as compliance
+from drillmgr.compliance.rules import get_rule
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, OrgKind, Role
 from drillmgr.extensions import db
 from drillmgr.findings.models import Review
 from drillmgr.unit_of_work import unit
 from tests.calendars_support import _empty_feed_caches, events, signed_feed, touch  # noqa: F401
-from tests.conftest import SHAWAN, WUSU
+from tests.conftest import PREFECTURE, SHAWAN, WUSU
 
 BJ = ZoneInfo("Asia/Shanghai")
 
@@ -234,26 +235,79 @@ def statuses(results) -> list[tuple]:
     )
 
 
-def test_generation_rises_with_compliance_data_and_not_with_feeds_or_logins(make_drill, make_org, make_user):
-    start = generations.current()
-    drill = make_drill()
-    assert generations.current() > start
-    after_drill = generations.current()
+def generation_numbers() -> dict[str, int]:
+    names = [generations.COMPLIANCE, generations.county(WUSU), generations.county(SHAWAN)]
+    return dict(zip(["whole", "wusu", "shawan"], generations.values(names), strict=True))
+
+
+def risen(before: dict[str, int]) -> set[str]:
+    return {name for name, value in generation_numbers().items() if value > before[name]}
+
+
+def test_a_change_raises_the_generations_of_the_counties_it_touches_alone(make_drill, make_org, make_user):
+    start = generation_numbers()
+    drill = make_drill(region_code=WUSU)
+    assert risen(start) == {"wusu"}
     user = make_user(role=Role.COORDINATOR)
+    before = generation_numbers()
     serving.answer(region_feed(user))  # feed versions and stored events: not compliance data
-    assert generations.current() == after_drill
+    db.session.commit()
+    assert risen(before) == set()
+    before = generation_numbers()
     drill.status = DrillStatus.COMPLETED
     db.session.commit()
-    assert generations.current() > after_drill
-    bulk = generations.current()
-    db.session.execute(sa.update(type(drill)).where(type(drill).id == drill.id).values(title="批量改"))
+    assert risen(before) == {"wusu"}
+    # A Shawan school taking part in a Wusu drill: both counties' units and counties may change.
+    shawan_school = make_org(name="沙湾市参加学校", region_code=SHAWAN)
+    before = generation_numbers()
+    drill.participants = [shawan_school]
     db.session.commit()
-    assert generations.current() > bulk
-    org = make_org()
-    before_org = generations.current()
+    assert risen(before) == {"wusu", "shawan"}
+    before = generation_numbers()
+    drill.participants = []
+    db.session.commit()
+    assert risen(before) == {"wusu", "shawan"}
+    # Moved from one county to the other: both.
+    before = generation_numbers()
+    drill.region_code = SHAWAN
+    db.session.commit()
+    assert risen(before) == {"wusu", "shawan"}
+    # Deleted: the county it was held in.
+    before = generation_numbers()
+    db.session.delete(drill)
+    db.session.commit()
+    assert risen(before) == {"shawan"}
+    # A review of a drill: its drill's county.
+    wusu_drill = make_drill(region_code=WUSU, status=DrillStatus.COMPLETED)
+    before = generation_numbers()
+    db.session.add(Review(drill_id=wusu_drill.id, filing_status=FilingStatus.DRAFT))
+    db.session.commit()
+    assert risen(before) == {"wusu"}
+    # A unit renamed: its county.
+    org = make_org(name="乌苏市改名单位", region_code=WUSU)
+    before = generation_numbers()
     org.name = "改名单位"
     db.session.commit()
-    assert generations.current() > before_org
+    assert risen(before) == {"wusu"}
+    # Held for the whole prefecture, or changed in bulk: every county's.
+    before = generation_numbers()
+    make_drill(region_code=PREFECTURE)
+    assert "whole" in risen(before)
+    before = generation_numbers()
+    db.session.execute(sa.update(type(drill)).where(type(drill).id == wusu_drill.id).values(title="批量改"))
+    db.session.commit()
+    assert risen(before) == {"whole"}
+
+
+def test_a_unit_sees_its_own_change_in_the_generations_before_it_commits(make_drill):
+    """A value made in the unit that changed the data is tagged with the generations its commit raises."""
+    start = generation_numbers()
+    drill = make_drill(region_code=WUSU)
+    drill.title = "未提交的修改"
+    db.session.flush()
+    assert generation_numbers()["wusu"] == start["wusu"] + 2
+    db.session.commit()
+    assert generation_numbers()["wusu"] == start["wusu"] + 2
 
 
 def test_kept_results_are_read_not_recomputed_until_something_changes(make_user, make_org, make_drill, monkeypatch):
@@ -281,6 +335,43 @@ def test_kept_results_are_read_not_recomputed_until_something_changes(make_user,
     assert statuses(fresh) == statuses(
         compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin, evidence=False)
     )
+
+
+def test_after_a_change_only_the_counties_it_touched_are_evaluated_again(make_user, make_org, make_drill, monkeypatch):
+    admin = make_user(role=Role.ADMIN)
+    school = make_org(name="乌苏市增量学校", region_code=WUSU)
+    shawan_school = make_org(name="沙湾市增量学校", region_code=SHAWAN)
+    now = bj(4, 1)
+    kept.kept_evaluate(YEAR, PREFECTURE, now=now, actor=admin, evidence=False)
+    evaluated = []
+    real_evaluate = kept.evaluate
+
+    def evaluate(year, region_code=None, **how):
+        evaluated.append(region_code)
+        return real_evaluate(year, region_code, **how)
+
+    def read(seconds):
+        moment = now + timedelta(seconds=seconds)
+        results, as_of = kept.kept_evaluate(YEAR, PREFECTURE, now=moment, actor=admin, evidence=False)
+        assert statuses(results) == statuses(
+            compliance.evaluate(YEAR, PREFECTURE, now=moment, actor=admin, evidence=False)
+        )
+        return as_of
+
+    monkeypatch.setattr(kept, "evaluate", evaluate)
+    assert read(1) == now and evaluated == []
+    drill = make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
+    assert read(2) == now and evaluated == [WUSU]  # as old as its oldest county
+    evaluated.clear()
+    drill.participants = [shawan_school]
+    db.session.commit()
+    read(3)
+    assert sorted(evaluated) == sorted([SHAWAN, WUSU])
+    evaluated.clear()
+    rule = get_rule(YEAR, "six-into")
+    rule.enabled = False
+    db.session.commit()
+    assert read(4) == now + timedelta(seconds=4) and evaluated == [PREFECTURE]  # every county: one evaluation
 
 
 def test_the_dashboard_panels_are_kept_and_follow_a_change_at_once(make_user, make_org, make_drill, monkeypatch):
@@ -318,31 +409,44 @@ def test_a_secret_drill_is_kept_apart_from_those_who_may_not_know_it(make_user, 
 
 
 def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, make_org, make_drill):
-    """Creates, reschedules, completions, cancellations, deletions, reviews and renames in a random order;
-    after each, what the dashboards read equals a fresh evaluation on the same data."""
+    """Creates, reschedules, completions, cancellations, deletions, reviews, renames, moves to another county
+    and changes of who takes part, in two counties, in a random order; after each, what the dashboards read
+    (each county's kept results, joined for the prefecture) equals a fresh evaluation on the same data."""
     rng = random.Random(13)
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
     admin = make_user(role=Role.ADMIN)
+    kinds = [OrgKind.SCHOOL, OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL, OrgKind.SCHOOL]
     units = [
-        make_org(name=f"乌苏市随机单位{i}", kind=kind)
-        for i, kind in enumerate([OrgKind.SCHOOL, OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL])
+        make_org(name=f"随机单位{i}", kind=kind, region_code=WUSU if i < 3 else SHAWAN) for i, kind in enumerate(kinds)
     ]
     drills = []
     now = bj(6, 1)
 
     def new_drill():
         form = rng.choice(list(DrillForm))
+        organizer = rng.choice(units + [None])
         drills.append(
             make_drill(
-                organizer=rng.choice(units + [None]),
+                organizer=organizer,
+                region_code=organizer.region_code if organizer else rng.choice([WUSU, SHAWAN]),
                 starts_at=bj(rng.randint(1, 11), rng.randint(1, 28)),
                 form=form,
                 scope=rng.choice(list(DrillScope)),
                 double_blind=form == DrillForm.TABLETOP and rng.random() < 0.5,
                 status=rng.choice([DrillStatus.PLANNED, DrillStatus.COMPLETED]),
+                participants=rng.sample(units, rng.randint(0, 2)),
             )
         )
+
+    def move():
+        drill = rng.choice(drills)
+        touch(drill, region_code=SHAWAN if drill.region_code == WUSU else WUSU)
+
+    def take_part():
+        drill = rng.choice(drills)
+        drill.participants = rng.sample(units, rng.randint(0, 3))
+        db.session.commit()
 
     def reschedule():
         drill = rng.choice(drills)
@@ -376,19 +480,19 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
 
     for _ in range(6):
         new_drill()
-    actions = [new_drill, reschedule, complete, cancel, delete, review, rename_unit]
+    actions = [new_drill, reschedule, complete, cancel, delete, review, rename_unit, move, take_part]
     checked = 0
-    for step in range(16):
+    for step in range(20):
         rng.choice(actions)() if drills else new_drill()
         moment = now + timedelta(seconds=step)
         for user in (admin, coordinator, viewer):
-            for region in (WUSU, None):
+            for region in (WUSU, SHAWAN, None):
                 for evidence in (False, True):
                     read, _as_of = kept.kept_evaluate(YEAR, region, now=moment, actor=user, evidence=evidence)
                     fresh = compliance.evaluate(YEAR, region, now=moment, actor=user, evidence=evidence)
                     assert statuses(read) == statuses(fresh), (step, user.role, region, evidence)
                     checked += 1
-    assert checked == 16 * 12
+    assert checked == 20 * 18
 
 
 def test_dashboard_and_api_show_when_the_statuses_were_evaluated(client, make_user):

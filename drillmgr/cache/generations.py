@@ -2,17 +2,24 @@
 made from, so a value kept under an older generation is never served, by any worker or machine.
 
 Every flush that adds, changes or deletes a row of a table compliance reads (anything but the tables
-in UNRELATED), and every bulk INSERT/UPDATE/DELETE through the session on such a table, raises the
-`compliance` generation; every change of a region (a name shown in feeds) raises the `regions` one.
-Writes that go around the session (raw SQL on a bare connection) are not seen: the app makes none.
+in UNRELATED) raises a compliance generation: `compliance:<county>` for each county whose subjects the
+change can alter (drillmgr.compliance.touched), or the whole `compliance` one when it cannot be placed
+in counties (a rule, a region, a drill held for the prefecture, any bulk INSERT/UPDATE/DELETE through
+the session). Every change of a region (a name shown in feeds) raises the `regions` one. Writes that go
+around the session (raw SQL on a bare connection) are not seen: the app makes none.
+
+The generations are raised when the unit commits, all at once and in one order, so that two units that
+touch the same counties never wait for each other in opposite orders (a deadlock).
 """
 
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
 from drillmgr.cache.models import CacheGeneration
+from drillmgr.compliance import touched
 from drillmgr.extensions import db
 
 COMPLIANCE = "compliance"
@@ -41,44 +48,97 @@ UNRELATED = frozenset(
 )
 
 
-def _raise(connection: sa.Connection, name: str) -> None:
-    updated = connection.execute(
-        sa.update(CacheGeneration).where(CacheGeneration.name == name).values(value=CacheGeneration.value + 1)
+PENDING = "drillmgr_generations_pending"  # in Session.info: the names to raise when the unit commits
+PLACES = "drillmgr_generations_places"  # in Session.info: where the flush's rows were before it
+
+
+def county(code: str) -> str:
+    """The generation of one county's compliance (its own and its units' statuses)."""
+    return f"{COMPLIANCE}:{code}"
+
+
+def _raise(connection: sa.Connection, names: list[str]) -> None:
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(CacheGeneration).values([{"name": name, "value": 1} for name in sorted(names)])
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[CacheGeneration.name], set_={"value": CacheGeneration.value + 1}
+        )
     )
-    if not updated.rowcount:
-        connection.execute(sa.insert(CacheGeneration).values(name=name, value=1))
 
 
 def _relevant(table_name: str | None) -> bool:
     return table_name is not None and table_name not in UNRELATED
 
 
-def _raised_by(table_names: Iterable[str | None]) -> list[str]:
-    names = set(table_names)
-    return ([COMPLIANCE] if any(_relevant(name) for name in names) else []) + ([REGIONS] if "regions" in names else [])
+def _table(obj: object) -> str | None:
+    return getattr(getattr(obj, "__table__", None), "name", None)
+
+
+def _pend(session: Session, names: Iterable[str]) -> None:
+    session.info.setdefault(PENDING, set()).update(names)
+
+
+def _relevant_objects(objects: Iterable[object]) -> list[object]:
+    return [obj for obj in objects if _relevant(_table(obj))]
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, flush_context: UOWTransaction, instances: object) -> None:
+    changed = _relevant_objects((*session.dirty, *session.deleted))
+    session.info[PLACES] = touched.places_before(session, changed) if changed else touched.Places()
 
 
 @sa.event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
-    tables = {
-        getattr(getattr(obj, "__table__", None), "name", None)
-        for obj in (*session.new, *session.dirty, *session.deleted)
-    }
-    for name in _raised_by(tables):
-        _raise(session.connection(), name)
+    places = session.info.pop(PLACES, None) or touched.Places(everywhere=True)
+    everything = (*session.new, *session.dirty, *session.deleted)
+    if _relevant_objects(everything):
+        touched.add_places_after(places, _relevant_objects((*session.new, *session.dirty)))
+        counties = touched.counties(session.connection(), places)
+        _pend(session, [COMPLIANCE] if counties is None else [county(code) for code in counties])
+    if any(_table(obj) == "regions" for obj in everything):
+        _pend(session, [REGIONS])
 
 
 @sa.event.listens_for(Session, "do_orm_execute")
 def _bulk(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return
-    table = getattr(state.statement, "table", None)
-    for name in _raised_by([getattr(table, "name", None)]):
-        _raise(state.session.connection(), name)
+    table = getattr(getattr(state.statement, "table", None), "name", None)
+    _pend(state.session, ([COMPLIANCE] if _relevant(table) else []) + ([REGIONS] if table == "regions" else []))
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _raise_pending(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the unit goes on
+        return
+    session.flush()
+    names = session.info.pop(PENDING, None)
+    if names:
+        _raise(session.connection(), list(names))
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(PENDING, None)
 
 
 def current(name: str = COMPLIANCE) -> int:
-    return db.session.scalar(sa.select(CacheGeneration.value).where(CacheGeneration.name == name)) or 0
+    return values([name])[0]
+
+
+def values(names: list[str]) -> list[int]:
+    """The generations of `names`, in their order (0 for one never raised), in one query; as they will be
+    when this unit commits, for a value made in it from its own changes (a value kept under them is never
+    served if another unit raised one meanwhile: it then rises further)."""
+    rows = db.session.execute(
+        sa.select(CacheGeneration.name, CacheGeneration.value).where(CacheGeneration.name.in_(names))
+    )
+    found = {name: value for name, value in rows}
+    pending = db.session.info.get(PENDING, set())
+    return [found.get(name, 0) + (name in pending) for name in names]
 
 
 def value_of(name: str) -> sa.ScalarSelect[int]:

@@ -102,7 +102,9 @@ def compliance():
         return current_app.json.dumps(body), as_of
 
     # The answer itself is kept (per language: the matrix's labels are translated), as the statuses are.
-    body, _as_of = kept_value(f"compliance-api:{year}:{region}:{get_locale()}", actor=user, now=now, build=answer)
+    body, _as_of = kept_value(
+        f"compliance-api:{year}:{region}:{get_locale()}", region_code=region, actor=user, now=now, build=answer
+    )
     return current_app.response_class(body + "\n", mimetype="application/json")
 
 

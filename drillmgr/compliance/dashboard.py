@@ -330,7 +330,9 @@ def build_dashboard(user: User, year: int, region_code: str, now: datetime | Non
         key_panel = _key_panel(user, year, counties, results, now)
         return Panels(cells, totals, key_panel, count, overdue, monthly_completion(user, region_code, year, now)), as_of
 
-    kept, as_of = kept_value(f"dashboard:{year}:{region_code}", actor=user, now=now, build=panels)
+    kept, as_of = kept_value(
+        f"dashboard:{year}:{region_code}", region_code=region_code, actor=user, now=now, build=panels
+    )
     return Dashboard(
         year=year,
         region=region,

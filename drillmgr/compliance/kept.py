@@ -2,10 +2,11 @@
 
 A result of evaluate() for a year, a region, what the reader may know of (double-blind drills not yet
 started) and with or without evidence is kept in the shared store (drillmgr.cache.store: Redis or the
-database, the same for every worker and machine), tagged with the `compliance` generation it was made
-under. That generation is raised in the same transaction as every change of a drill, review, finding,
-action, organisation, region, rule or outreach record (drillmgr.cache.generations), so a kept result is
-never read after such a change: the first view after it evaluates again and keeps the new result for
+database, the same for every worker and machine), tagged with the generations it was made under
+(drillmgr.cache.generations): the whole `compliance` one and one per county, raised in the same
+transaction as every change of a drill, review, finding, action, organisation, region, rule or outreach
+record that can alter that county's statuses. A region's results are kept county by county, so that the
+first view after a change evaluates again only the counties the change touched, and keeps them for
 everyone. What only the clock changes (a period ending, a warning window opening, a secret drill
 starting) is seen within COMPLIANCE_KEPT_SECONDS (60 s), after which the result is evaluated again.
 
@@ -29,14 +30,18 @@ from drillmgr.accounts.models import User
 from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.compliance.evaluation import evaluate, no_garbage_collection
+from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.results import RuleResult, SubjectResult
 from drillmgr.compliance.rules import ensure_rules, params_of
+from drillmgr.compliance.subjects import subject_counties
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
+from drillmgr.enums import RegionLevel
 from drillmgr.extensions import db
+from drillmgr.regions.models import Region
 
 log = logging.getLogger(__name__)
-FORMAT = "2"  # raised whenever what is pickled changes shape
+FORMAT = "3"  # raised whenever what is pickled changes shape
 Kept = TypeVar("Kept")
 
 
@@ -75,33 +80,105 @@ def slot_of(year: int, region_code: str | None, reader: str, evidence: bool) -> 
     return f"compliance:{year}:{region_code or '*'}:{reader}:{'evidence' if evidence else 'ids'}"
 
 
+def _counties(region_code: str | None) -> tuple[list[str], bool]:
+    """The counties a region's compliance covers, and whether it covers them whole (it is one of them, or
+    above them) rather than a part of one (a township's units)."""
+    codes = [county.code for county in subject_counties(region_code)]
+    region = db.session.get(Region, region_code) if region_code is not None else None
+    return codes, region is None or region.level in (RegionLevel.PREFECTURE, RegionLevel.COUNTY)
+
+
+def _generation_tag(counties: list[str]) -> str:
+    """The version of what compliance reads in `counties`: the whole generation and each county's."""
+    names = [generations.COMPLIANCE, *(generations.county(code) for code in counties)]
+    numbers = ",".join(str(value) for value in generations.values(names))
+    return f"{FORMAT}-{hashlib.blake2b(numbers.encode(), digest_size=12).hexdigest()}"
+
+
+def _fresh(packed: bytes | None, now: datetime) -> tuple[datetime, Any] | None:
+    """The value and when it was made, if it verifies, loads and is less than COMPLIANCE_KEPT_SECONDS old."""
+    if packed is None:
+        return None
+    try:
+        unpacked = _unpack(packed)
+    except Exception:  # noqa: BLE001 — a value from an older version of the code: build again
+        log.warning("compliance: ignoring a kept value that does not load", exc_info=True)
+        return None
+    fresh_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
+    if unpacked is None or not unpacked[0] <= now < unpacked[0] + fresh_for:
+        return None
+    return unpacked
+
+
 def _kept(
     slot_of_reader: Callable[[str], str],
+    region_code: str | None,
     actor: access.Actor,
     now: datetime,
     build: Callable[[], tuple[Kept, datetime]],
     to_stored: Callable[[Kept], object] = lambda value: value,
     from_stored: Callable[[Any], Kept | None] = lambda value: value,
 ) -> tuple[Kept, datetime]:
-    """What `build` makes, as kept for every worker under the current `compliance` generation and for what
-    `actor` may count, and as of when (`build` says: a value made from kept statuses is as old as they
-    are); built now (and kept) when nothing current is kept."""
-    generation = generations.current()  # read before the data: a change committed meanwhile raises it again
-    slot, tag = slot_of_reader(_reader(actor, now)), f"{FORMAT}-{generation}"
-    fresh_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
-    packed = shared.get(slot, tag)
-    if packed is not None:
-        try:
-            unpacked = _unpack(packed)
-            value = None if unpacked is None else from_stored(unpacked[1])
-        except Exception:  # noqa: BLE001 — a value from an older version of the code: build again
-            log.warning("compliance: ignoring a kept value that does not load", exc_info=True)
-            unpacked = value = None
-        if unpacked is not None and value is not None and unpacked[0] <= now < unpacked[0] + fresh_for:
-            return value, unpacked[0]
+    """What `build` makes of `region_code`'s compliance data, as kept for every worker under the current
+    generations of its counties and for what `actor` may count, and as of when (`build` says: a value made
+    from kept statuses is as old as they are); built now (and kept) when nothing current is kept."""
+    tag = _generation_tag(_counties(region_code)[0])  # read before the data: a change meanwhile raises it again
+    slot = slot_of_reader(_reader(actor, now))
+    unpacked = _fresh(shared.get(slot, tag), now)
+    value = None if unpacked is None else from_stored(unpacked[1])
+    if unpacked is not None and value is not None:
+        return value, unpacked[0]
     built, as_of = build()
     _keep(slot, tag, as_of, to_stored(built))
     return built, as_of
+
+
+Part = list[tuple[int, list[SubjectResult]]]  # one county's results: (rule id, its subjects' results)
+
+
+def _evaluate_parts(
+    year: int, region_code: str | None, stale: list[str], counties: list[str], **how: Any
+) -> dict[str, Part]:
+    """The results of the `stale` counties, each apart: county by county when few are stale, else one
+    evaluation of the whole region, divided."""
+    if len(stale) * 2 <= len(counties):
+        return {code: [(rr.rule.id, rr.results) for rr in evaluate(year, code, **how)] for code in stale}
+    results = evaluate(year, region_code, **how)
+    parts: dict[str, Part] = {code: [] for code in counties}
+    for rr in results:
+        by_county: dict[str, list[SubjectResult]] = {code: [] for code in counties}
+        for result in rr.results:
+            by_county[result.county_code].append(result)
+        for code in counties:
+            parts[code].append((rr.rule.id, by_county[code]))
+    return parts
+
+
+def _kept_parts(
+    year: int, region_code: str | None, counties: list[str], actor: access.Actor, now: datetime, evidence: bool
+) -> tuple[list[Part], datetime]:
+    """Each county's results, kept apart under its own generation: a change in one county evaluates that
+    county alone again."""
+    names = [generations.COMPLIANCE, *(generations.county(code) for code in counties)]
+    whole, *numbers = generations.values(names)
+    reader = _reader(actor, now)
+    slots = {code: slot_of(year, code, reader, evidence) for code in counties}
+    tags = {code: f"{FORMAT}-{whole}-{number}" for code, number in zip(counties, numbers, strict=True)}
+    found = shared.store().get_many(list(slots.values()))
+    parts: dict[str, tuple[datetime, Part]] = {}
+    for code, slot in slots.items():
+        tag, packed = found.get(slot, ("", b""))
+        unpacked = _fresh(packed, now) if tag == tags[code] else None
+        if unpacked is not None:
+            parts[code] = unpacked
+    stale = [code for code in counties if code not in parts]
+    if stale:
+        made = _evaluate_parts(year, region_code, stale, counties, actor=actor, now=now, evidence=evidence)
+        for code, part in made.items():
+            parts[code] = (now, part)
+            _keep(slots[code], tags[code], now, part)
+    as_of = min((made_at for made_at, _part in parts.values()), default=now)
+    return [parts[code][1] for code in counties], as_of
 
 
 def kept_evaluate(
@@ -113,18 +190,25 @@ def kept_evaluate(
     evidence: bool = True,
 ) -> tuple[list[RuleResult], datetime]:
     """evaluate()'s results as kept for every worker, and the moment they were evaluated ("as of");
-    evaluated now (and kept) when nothing current is kept."""
+    evaluated now (and kept) when nothing current is kept. A region's results are its counties' kept
+    apart, so that after a change only the counties it touched are evaluated again."""
     now = now or utcnow()
     rules = ensure_rules(year)  # a year's first use writes its rules (a change): before the generation is read
     by_id = {rule.id: rule for rule in rules}
+    counties, whole = _counties(region_code)
+    if whole:
+        parts, as_of = _kept_parts(year, region_code, counties, actor, now, evidence)
+        joined = _joined(parts, by_id)
+        if joined is not None:
+            return joined, as_of
+        return evaluate(year, region_code, actor=actor, now=now, evidence=evidence), now
 
-    def from_stored(kept: list[tuple[int, list[SubjectResult]]]) -> list[RuleResult] | None:
-        if any(rule_id not in by_id for rule_id, _results in kept):
-            return None
-        return [RuleResult(by_id[rule_id], params_of(by_id[rule_id]), results) for rule_id, results in kept]
+    def from_stored(kept: Part) -> list[RuleResult] | None:
+        return _joined([kept], by_id)
 
     return _kept(
         lambda reader: slot_of(year, region_code, reader, evidence),
+        region_code,
         actor,
         now,
         lambda: (evaluate(year, region_code, actor=actor, now=now, evidence=evidence), now),
@@ -133,14 +217,36 @@ def kept_evaluate(
     )
 
 
+def _joined(parts: list[Part], by_id: dict[int, ComplianceRule]) -> list[RuleResult] | None:
+    """The counties' results as one evaluation's: rule by rule, county after county (evaluate's order);
+    None if they were not made under the same rules."""
+    if not parts:
+        return []
+    joined = []
+    rule_ids = [rule_id for rule_id, _results in parts[0]]
+    if any([rule_id for rule_id, _results in part] != rule_ids for part in parts):
+        return None
+    for index, rule_id in enumerate(rule_ids):
+        rule = by_id.get(rule_id)
+        if rule is None:
+            return None
+        joined.append(RuleResult(rule, params_of(rule), [r for part in parts for r in part[index][1]]))
+    return joined
+
+
 def kept_value(
-    name: str, *, actor: access.Actor, now: datetime, build: Callable[[], tuple[Kept, datetime]]
+    name: str,
+    *,
+    region_code: str | None,
+    actor: access.Actor,
+    now: datetime,
+    build: Callable[[], tuple[Kept, datetime]],
 ) -> tuple[Kept, datetime]:
-    """Another value made from what compliance reads (a dashboard's panels), kept the same way as the
-    statuses: for every worker, under the `compliance` generation, per what `actor` may count. `name` says
-    what it is and for which year and region; `build` makes plain data (dataclasses, no ORM objects, no
-    translated text) and says as of when."""
-    return _kept(lambda reader: f"{name}:{reader}", actor, now, build)
+    """Another value made from what compliance reads of `region_code` (a dashboard's panels), kept the same
+    way as the statuses: for every worker, under its counties' generations, per what `actor` may count.
+    `name` says what it is and for which year and region; `build` makes plain data (dataclasses, no ORM
+    objects, no translated text) and says as of when."""
+    return _kept(lambda reader: f"{name}:{reader}", region_code, actor, now, build)
 
 
 def _keep(slot: str, tag: str, now: datetime, value: object) -> None:
