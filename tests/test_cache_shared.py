@@ -22,9 +22,11 @@ from drillmgr.calendars.filters import EVERYTHING
 from drillmgr.compliance import dashboard, kept
 from drillmgr.compliance import evaluation as compliance
 from drillmgr.compliance.rules import get_rule
-from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, OrgKind, Role
+from drillmgr.compliance.subjects import subject_counties, subtree_list
+from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, FindingCategory, OrgKind, Role, Severity
 from drillmgr.extensions import db
-from drillmgr.findings.models import Review
+from drillmgr.localtime import local_today
+from drillmgr.findings.models import CorrectiveAction, Finding, Review
 from drillmgr.unit_of_work import unit
 from tests.calendars_support import _empty_feed_caches, events, signed_feed, touch  # noqa: F401
 from tests.conftest import PREFECTURE, SHAWAN, WUSU
@@ -392,7 +394,7 @@ def test_the_dashboard_panels_are_kept_and_follow_a_change_at_once(make_user, ma
     monkeypatch.undo()
     make_drill(organizer=school, starts_at=bj(5, 10), status=DrillStatus.PLANNED)
     changed = dashboard.build_dashboard(admin, YEAR, WUSU, now=now + timedelta(seconds=31))
-    assert changed.months == dashboard.monthly_completion(admin, WUSU, YEAR, now + timedelta(seconds=31))
+    assert changed.months == dashboard.monthly_completion(admin, subtree_list(WUSU), YEAR, now + timedelta(seconds=31))
     assert [(m["completed"], m["planned"]) for m in changed.months][2:5] == [(1, 0), (0, 0), (0, 1)]
 
 
@@ -406,6 +408,19 @@ def test_a_secret_drill_is_kept_apart_from_those_who_may_not_know_it(make_user, 
         mine, _as_of = kept.kept_evaluate(YEAR, WUSU, now=now, actor=user)
         assert statuses(mine) == statuses(compliance.evaluate(YEAR, WUSU, now=now, actor=user))
     assert kept._reader(viewer, now) != kept._reader(admin, now)
+
+
+def panels(shown) -> tuple:
+    return shown.cells, shown.totals, shown.key_panel, shown.overdue_count, shown.overdue, shown.months
+
+
+def fresh_panels(user, region_code, now) -> tuple:
+    """The dashboard's panels made at once for the whole region from a fresh evaluation, kept nowhere."""
+    results = compliance.evaluate(YEAR, region_code, now=now, actor=user, evidence=False)
+    made = dashboard.panels_of(
+        user, YEAR, subject_counties(region_code), subtree_list(region_code), results, local_today(now), now
+    )
+    return made.cells, made.totals, made.key_panel, made.overdue_count, made.overdue, made.months
 
 
 def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, make_org, make_drill):
@@ -448,6 +463,22 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
         drill.participants = rng.sample(units, rng.randint(0, 3))
         db.session.commit()
 
+    def overdue_action():
+        drill = rng.choice(drills)
+        finding = Finding(
+            drill_id=drill.id,
+            region_code=drill.region_code,
+            summary=f"随机问题{len(drills)}",
+            severity=rng.choice(list(Severity)),
+            category=rng.choice(list(FindingCategory)),
+            found_on=local_today(now) - timedelta(days=40),
+        )
+        db.session.add(finding)
+        db.session.flush()
+        due = local_today(now) - timedelta(days=rng.randint(1, 30))
+        db.session.add(CorrectiveAction(finding_id=finding.id, description="整改", owner_id=admin.id, due_on=due))
+        db.session.commit()
+
     def reschedule():
         drill = rng.choice(drills)
         shift = timedelta(days=rng.randint(-60, 60))
@@ -480,10 +511,12 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
 
     for _ in range(6):
         new_drill()
-    actions = [new_drill, reschedule, complete, cancel, delete, review, rename_unit, move, take_part]
-    checked = 0
+    actions = [new_drill, reschedule, complete, cancel, delete, review, rename_unit, move, take_part, overdue_action]
+    checked, done = 0, set()
     for step in range(20):
-        rng.choice(actions)() if drills else new_drill()
+        action = rng.choice(actions) if drills else new_drill
+        action()
+        done.add(action.__name__)
         moment = now + timedelta(seconds=step)
         for user in (admin, coordinator, viewer):
             for region in (WUSU, SHAWAN, None):
@@ -492,7 +525,11 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
                     fresh = compliance.evaluate(YEAR, region, now=moment, actor=user, evidence=evidence)
                     assert statuses(read) == statuses(fresh), (step, user.role, region, evidence)
                     checked += 1
+            for region in (WUSU, PREFECTURE) if user is admin else (WUSU,):
+                shown = dashboard.build_dashboard(user, YEAR, region, now=moment)
+                assert panels(shown) == fresh_panels(user, region, moment), (step, user.role, region)
     assert checked == 20 * 18
+    assert {"move", "take_part", "overdue_action", "delete"} <= done, done
 
 
 def test_dashboard_and_api_show_when_the_statuses_were_evaluated(client, make_user):

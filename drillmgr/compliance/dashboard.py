@@ -15,7 +15,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.readiness import readiness_summary, term_bounds
-from drillmgr.compliance.kept import kept_evaluate, kept_value
+from drillmgr.compliance.kept import by_county, counties_of, kept_evaluate, kept_per_county, kept_value
 from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
 from drillmgr.compliance.results import RANK, RuleResult, SubjectResult, combine
@@ -246,10 +246,12 @@ def _key_panel(user: User, year: int, counties: list[Region], results: list[Rule
     return panel
 
 
-def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -> tuple[int, list[OverdueAction]]:
-    """Corrective actions due before today and not verified, in the region: how many, and the first few."""
+def overdue_actions(
+    region_codes: list[str], today: date, limit: int = OVERDUE_LIMIT
+) -> tuple[int, list[OverdueAction]]:
+    """Corrective actions due before today and not verified, in these regions: how many, and the first few."""
     where = sa.and_(
-        Finding.region_code.in_(subtree_list(region_code)),
+        Finding.region_code.in_(region_codes),
         CorrectiveAction.due_on < today,
         CorrectiveAction.status != ActionStatus.VERIFIED,
     )
@@ -280,8 +282,9 @@ def overdue_actions(region_code: str, today: date, limit: int = OVERDUE_LIMIT) -
     return count, rows
 
 
-def monthly_completion(user: User, region_code: str, year: int, now: datetime) -> list[Row]:
-    """Completed and still-planned drills per month of `year` (Beijing months), by one grouped query."""
+def monthly_completion(user: User, region_codes: list[str], year: int, now: datetime) -> list[Row]:
+    """Completed and still-planned drills per month of `year` (Beijing months) in these regions, by one
+    grouped query."""
     months = periods("month", year, range(1, 13))
     index = sa.case(
         *[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
@@ -289,7 +292,7 @@ def monthly_completion(user: User, region_code: str, year: int, now: datetime) -
     )
     inner = (
         sa.select(index.label("m"), Drill.status).where(
-            scanned(Drill.region_code).in_(subtree_list(region_code)),
+            scanned(Drill.region_code).in_(region_codes),
             scanned(Drill.starts_at) >= months[0].start,
             scanned(Drill.starts_at) < months[-1].end,
             Drill.status != DrillStatus.CANCELLED,
@@ -313,6 +316,81 @@ def monthly_completion(user: User, region_code: str, year: int, now: datetime) -
     ]
 
 
+def panels_of(
+    user: User,
+    year: int,
+    counties: list[Region],
+    region_codes: list[str],
+    results: list[RuleResult],
+    today: date,
+    now: datetime,
+) -> Panels:
+    """The panels of `counties` (their matrix rows and key-county panels, from `results`) and of the drills
+    and actions held in `region_codes`."""
+    cells, totals = _matrix(results, counties)
+    count, overdue = overdue_actions(region_codes, today)
+    key_panel = _key_panel(user, year, counties, results, now)
+    return Panels(cells, totals, key_panel, count, overdue, monthly_completion(user, region_codes, year, now))
+
+
+def _outside_counties(region_code: str, county_codes: list[str]) -> list[str]:
+    """The regions of `region_code`'s subtree in none of its counties (the prefecture itself)."""
+    path = db.session.scalar(sa.select(Region.path).where(Region.code == region_code))
+    assert path is not None
+    counties = set(county_codes)
+    rows = db.session.execute(sa.select(Region.code, Region.path).where(Region.path.startswith(path, autoescape=True)))
+    return [code for code, found in rows if not counties.intersection(found.strip("/").split("/"))]
+
+
+def _region_panels(
+    user: User, year: int, region_code: str, counties: list[Region], today: date, now: datetime
+) -> tuple[Panels, datetime]:
+    """A region's panels joined from its counties' (each kept apart, so that after a change only the
+    counties it touched are made again) and from what is held above them; a part of a county at once."""
+    codes, whole = counties_of(region_code)
+    if not whole:
+        results, as_of = kept_evaluate(year, region_code, actor=user, now=now, evidence=False)
+        return panels_of(user, year, counties, subtree_list(region_code), results, today, now), as_of
+    by_code = {county.code: county for county in counties}
+
+    def county_panels(stale: list[str]) -> dict[str, tuple[Panels, datetime]]:
+        if len(stale) * 2 > len(codes):  # most of them: the region's results at once, divided
+            joined, joined_as_of = kept_evaluate(year, region_code, actor=user, now=now, evidence=False)
+            results_of = {code: (results, joined_as_of) for code, results in by_county(joined, codes).items()}
+        else:
+            results_of = {code: kept_evaluate(year, code, actor=user, now=now, evidence=False) for code in stale}
+        return {
+            code: (panels_of(user, year, [by_code[code]], subtree_list(code), results, today, now), made_at)
+            for code, (results, made_at) in results_of.items()
+            if code in stale
+        }
+
+    pieces, as_of = kept_per_county(
+        lambda code, reader: f"dashboard-county:{year}:{code}:{reader}", codes, user, now, county_panels
+    )
+    outside = _outside_counties(region_code, codes)
+    if outside:
+        pieces.append(panels_of(user, year, [], outside, [], today, now))
+    return _joined(pieces), as_of
+
+
+def _joined(pieces: list[Panels]) -> Panels:
+    months = [dict(row) for row in pieces[0].months]
+    for piece in pieces[1:]:
+        for row, more in zip(months, piece.months, strict=True):
+            row["completed"] += more["completed"]
+            row["planned"] += more["planned"]
+    overdue = sorted((action for piece in pieces for action in piece.overdue), key=lambda a: (a.due_on, a.id))
+    return Panels(
+        cells={key: value for piece in pieces for key, value in piece.cells.items()},
+        totals=sum((piece.totals for piece in pieces), Counter()),
+        key_panel=[row for piece in pieces for row in piece.key_panel],
+        overdue_count=sum(piece.overdue_count for piece in pieces),
+        overdue=overdue[:OVERDUE_LIMIT],
+        months=months,
+    )
+
+
 def build_dashboard(user: User, year: int, region_code: str, now: datetime | None = None) -> Dashboard:
     now = now or utcnow()
     access.require(access.can_view_compliance(user, region_code))
@@ -324,11 +402,7 @@ def build_dashboard(user: User, year: int, region_code: str, now: datetime | Non
     rules = [RuleResult(rule, params_of(rule), []) for rule in ensure_rules(year) if rule.enabled]  # the heads
 
     def panels() -> tuple[Panels, datetime]:
-        results, as_of = kept_evaluate(year, region_code, actor=user, now=now, evidence=False)
-        cells, totals = _matrix(results, counties)
-        count, overdue = overdue_actions(region_code, today)
-        key_panel = _key_panel(user, year, counties, results, now)
-        return Panels(cells, totals, key_panel, count, overdue, monthly_completion(user, region_code, year, now)), as_of
+        return _region_panels(user, year, region_code, counties, today, now)
 
     kept, as_of = kept_value(
         f"dashboard:{year}:{region_code}", region_code=region_code, actor=user, now=now, build=panels

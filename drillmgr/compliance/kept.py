@@ -80,7 +80,7 @@ def slot_of(year: int, region_code: str | None, reader: str, evidence: bool) -> 
     return f"compliance:{year}:{region_code or '*'}:{reader}:{'evidence' if evidence else 'ids'}"
 
 
-def _counties(region_code: str | None) -> tuple[list[str], bool]:
+def counties_of(region_code: str | None) -> tuple[list[str], bool]:
     """The counties a region's compliance covers, and whether it covers them whole (it is one of them, or
     above them) rather than a part of one (a township's units)."""
     codes = [county.code for county in subject_counties(region_code)]
@@ -122,7 +122,7 @@ def _kept(
     """What `build` makes of `region_code`'s compliance data, as kept for every worker under the current
     generations of its counties and for what `actor` may count, and as of when (`build` says: a value made
     from kept statuses is as old as they are); built now (and kept) when nothing current is kept."""
-    tag = _generation_tag(_counties(region_code)[0])  # read before the data: a change meanwhile raises it again
+    tag = _generation_tag(counties_of(region_code)[0])  # read before the data: a change meanwhile raises it again
     slot = slot_of_reader(_reader(actor, now))
     unpacked = _fresh(shared.get(slot, tag), now)
     value = None if unpacked is None else from_stored(unpacked[1])
@@ -136,49 +136,58 @@ def _kept(
 Part = list[tuple[int, list[SubjectResult]]]  # one county's results: (rule id, its subjects' results)
 
 
+def by_county(results: list[RuleResult], counties: list[str]) -> dict[str, list[RuleResult]]:
+    """Results divided by the county of each subject, rule by rule, in one pass."""
+    divided: dict[str, list[RuleResult]] = {code: [] for code in counties}
+    for rr in results:
+        subjects: dict[str, list[SubjectResult]] = {code: [] for code in counties}
+        for result in rr.results:
+            subjects[result.county_code].append(result)
+        for code in counties:
+            divided[code].append(RuleResult(rr.rule, rr.params, subjects[code]))
+    return divided
+
+
 def _evaluate_parts(
-    year: int, region_code: str | None, stale: list[str], counties: list[str], **how: Any
-) -> dict[str, Part]:
+    year: int, region_code: str | None, stale: list[str], counties: list[str], now: datetime, **how: Any
+) -> dict[str, tuple[Part, datetime]]:
     """The results of the `stale` counties, each apart: county by county when few are stale, else one
     evaluation of the whole region, divided."""
     if len(stale) * 2 <= len(counties):
-        return {code: [(rr.rule.id, rr.results) for rr in evaluate(year, code, **how)] for code in stale}
-    results = evaluate(year, region_code, **how)
-    parts: dict[str, Part] = {code: [] for code in counties}
-    for rr in results:
-        by_county: dict[str, list[SubjectResult]] = {code: [] for code in counties}
-        for result in rr.results:
-            by_county[result.county_code].append(result)
-        for code in counties:
-            parts[code].append((rr.rule.id, by_county[code]))
-    return parts
+        evaluated = {code: evaluate(year, code, now=now, **how) for code in stale}
+    else:
+        evaluated = by_county(evaluate(year, region_code, now=now, **how), counties)
+    return {code: ([(rr.rule.id, rr.results) for rr in results], now) for code, results in evaluated.items()}
 
 
-def _kept_parts(
-    year: int, region_code: str | None, counties: list[str], actor: access.Actor, now: datetime, evidence: bool
-) -> tuple[list[Part], datetime]:
-    """Each county's results, kept apart under its own generation: a change in one county evaluates that
-    county alone again."""
-    names = [generations.COMPLIANCE, *(generations.county(code) for code in counties)]
-    whole, *numbers = generations.values(names)
+def kept_per_county(
+    slot_of_county: Callable[[str, str], str],
+    counties: list[str],
+    actor: access.Actor,
+    now: datetime,
+    build: Callable[[list[str]], dict[str, tuple[Kept, datetime]]],
+) -> tuple[list[Kept], datetime]:
+    """One value per county (in `counties`' order), each kept under the whole generation and its own
+    county's, per what `actor` may count, read together; `build` makes those of the stale counties it is
+    given (it may make more), each with the moment it is as of. As of the oldest of them."""
+    whole, *numbers = generations.values([generations.COMPLIANCE, *(generations.county(code) for code in counties)])
     reader = _reader(actor, now)
-    slots = {code: slot_of(year, code, reader, evidence) for code in counties}
+    slots = {code: slot_of_county(code, reader) for code in counties}
     tags = {code: f"{FORMAT}-{whole}-{number}" for code, number in zip(counties, numbers, strict=True)}
     found = shared.store().get_many(list(slots.values()))
-    parts: dict[str, tuple[datetime, Part]] = {}
+    kept: dict[str, tuple[datetime, Any]] = {}
     for code, slot in slots.items():
         tag, packed = found.get(slot, ("", b""))
         unpacked = _fresh(packed, now) if tag == tags[code] else None
         if unpacked is not None:
-            parts[code] = unpacked
-    stale = [code for code in counties if code not in parts]
+            kept[code] = unpacked
+    stale = [code for code in counties if code not in kept]
     if stale:
-        made = _evaluate_parts(year, region_code, stale, counties, actor=actor, now=now, evidence=evidence)
-        for code, part in made.items():
-            parts[code] = (now, part)
-            _keep(slots[code], tags[code], now, part)
-    as_of = min((made_at for made_at, _part in parts.values()), default=now)
-    return [parts[code][1] for code in counties], as_of
+        for code, (value, made_at) in build(stale).items():
+            kept[code] = (made_at, value)
+            _keep(slots[code], tags[code], made_at, value)
+    as_of = min((made_at for made_at, _value in kept.values()), default=now)
+    return [kept[code][1] for code in counties], as_of
 
 
 def kept_evaluate(
@@ -195,9 +204,15 @@ def kept_evaluate(
     now = now or utcnow()
     rules = ensure_rules(year)  # a year's first use writes its rules (a change): before the generation is read
     by_id = {rule.id: rule for rule in rules}
-    counties, whole = _counties(region_code)
+    counties, whole = counties_of(region_code)
     if whole:
-        parts, as_of = _kept_parts(year, region_code, counties, actor, now, evidence)
+        parts, as_of = kept_per_county(
+            lambda code, reader: slot_of(year, code, reader, evidence),
+            counties,
+            actor,
+            now,
+            lambda stale: _evaluate_parts(year, region_code, stale, counties, now, actor=actor, evidence=evidence),
+        )
         joined = _joined(parts, by_id)
         if joined is not None:
             return joined, as_of
