@@ -312,6 +312,16 @@ def test_a_unit_sees_its_own_change_in_the_generations_before_it_commits(make_dr
     assert generation_numbers()["wusu"] == start["wusu"] + 2
 
 
+def test_a_unit_rolled_back_raises_no_generation(make_drill):
+    drill = make_drill(region_code=WUSU)
+    before = generation_numbers()
+    drill.title = "回滚的修改"
+    db.session.flush()
+    db.session.rollback()
+    db.session.commit()
+    assert generation_numbers() == before
+
+
 def test_kept_results_are_read_not_recomputed_until_something_changes(make_user, make_org, make_drill, monkeypatch):
     admin = make_user(role=Role.ADMIN)
     school = make_org(name="乌苏市保留学校")

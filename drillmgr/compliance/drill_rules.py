@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
@@ -35,7 +36,7 @@ from drillmgr.drills.models import Drill, DrillFocus, drill_participants
 from drillmgr.enums import DrillStatus
 from drillmgr.exercises.models import ExerciseSession
 from drillmgr.extensions import db
-from drillmgr.localtime import api_datetime
+from drillmgr.localtime import local_zone
 from drillmgr.orgs.models import Organisation
 
 COMPLETED, PLANNED = DrillStatus.COMPLETED.value, DrillStatus.PLANNED.value
@@ -69,6 +70,7 @@ def _drill_evidence(
     real_response: bool | None,
     note: str | None,
     status: str,
+    zone: ZoneInfo,
 ) -> Evidence:
     if starts_at is None:  # evaluated without details
         return {"type": "drill", "id": drill_id, "status": status}
@@ -76,7 +78,7 @@ def _drill_evidence(
         "type": "drill",
         "id": drill_id,
         "title": title,
-        "starts_at": api_datetime(starts_at),
+        "starts_at": starts_at.astimezone(zone).isoformat(),  # as api_datetime, with the zone read once
         "status": status,
     }
     if real_response:
@@ -220,22 +222,38 @@ def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = Tru
         .outerjoin(d2, d2.id == agg.c.planned_id)
     )
     return {
-        (str(r.subject), r.p): DrillCell(
-            r.done,
-            r.planned,
-            r.short,
-            r.done_id,
-            r.planned_id,
-            r.title,
-            r.starts_at,
-            r.real_response,
-            r.real_response_note,
-            r.p_title,
-            r.p_starts_at,
-            r.unblind,
-            r.unblind_id,
+        (str(subject), p): DrillCell(
+            done,
+            planned,
+            short,
+            done_id,
+            planned_id,
+            title,
+            starts_at,
+            real,
+            note,
+            p_title,
+            p_starts_at,
+            unblind,
+            unblind_id,
         )
-        for r in rows
+        for (
+            subject,
+            p,
+            done,
+            planned,
+            short,
+            done_id,
+            planned_id,
+            unblind,
+            unblind_id,
+            title,
+            starts_at,
+            real,
+            note,
+            p_title,
+            p_starts_at,
+        ) in rows.tuples()
     }
 
 
@@ -335,11 +353,12 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
         short_links = _missing_links(
             inner if inner is not None else _subject_drills(params, run, spans, county_codes), params.required_focus
         )
+    zone = local_zone()
     return [
         finish(
             subject,
             [
-                _slot(params, period, cells.get((subject.id, index)), short_links.get((subject.id, index)))
+                _slot(params, period, cells.get((subject.id, index)), short_links.get((subject.id, index)), zone)
                 for index, period in enumerate(spans)
             ],
             run.now,
@@ -349,18 +368,20 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
     ]
 
 
-def _slot(params: DrillParams, period: Period, cell: DrillCell | None, short_links: list[str] | None) -> Slot:
+def _slot(
+    params: DrillParams, period: Period, cell: DrillCell | None, short_links: list[str] | None, zone: ZoneInfo
+) -> Slot:
     slot = Slot(period.label, period.start, period.end, required=params.count)
     if cell is None:
         return slot
     slot.achieved, slot.planned = cell.done, cell.planned
     if cell.done_id is not None:
         slot.evidence.append(
-            _drill_evidence(cell.done_id, cell.title, cell.starts_at, cell.real_response, cell.note, COMPLETED)
+            _drill_evidence(cell.done_id, cell.title, cell.starts_at, cell.real_response, cell.note, COMPLETED, zone)
         )
     if cell.planned_id is not None:
         slot.planned_evidence.append(
-            _drill_evidence(cell.planned_id, cell.p_title, cell.p_starts_at, False, "", PLANNED)
+            _drill_evidence(cell.planned_id, cell.p_title, cell.p_starts_at, False, "", PLANNED, zone)
         )
     if cell.short and short_links is not None:
         slot.missing = short_links
