@@ -27,6 +27,7 @@ from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, Fin
 from drillmgr.extensions import db
 from drillmgr.localtime import local_today
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
+from drillmgr.scheduler.compliance_jobs import keep_compliance
 from drillmgr.unit_of_work import unit
 from tests.calendars_support import _empty_feed_caches, events, signed_feed, touch  # noqa: F401
 from tests.conftest import PREFECTURE, SHAWAN, WUSU
@@ -384,6 +385,35 @@ def test_after_a_change_only_the_counties_it_touched_are_evaluated_again(make_us
     rule.enabled = False
     db.session.commit()
     assert read(4) == now + timedelta(seconds=4) and evaluated == [PREFECTURE]  # every county: one evaluation
+
+
+def test_the_scheduler_keeps_the_statuses_current_so_that_views_evaluate_nothing(
+    make_user, make_org, make_drill, monkeypatch
+):
+    admin = make_user(role=Role.ADMIN)
+    school = make_org(name="乌苏市定时学校", region_code=WUSU)
+    counties = len(subject_counties(None))
+    now = bj(4, 1)
+    assert keep_compliance(now) == f"已重新评估 {2 * counties} 个县（市）的达标状态。"  # with and without evidence
+    assert kept.refresh(YEAR, now + timedelta(seconds=10)) == 0
+    make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
+    assert kept.refresh(YEAR, now + timedelta(seconds=11)) == 2  # Wusu's, with and without evidence
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a view evaluated although the scheduler kept the statuses current")
+
+    monkeypatch.setattr(kept, "evaluate", refuse)
+    moment = now + timedelta(seconds=12)
+    prefecture, as_of = kept.kept_evaluate(YEAR, PREFECTURE, now=moment, actor=admin, evidence=False)
+    wusu, _as_of = kept.kept_evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=True)
+    monkeypatch.undo()
+    assert as_of == now
+    assert statuses(prefecture) == statuses(
+        compliance.evaluate(YEAR, PREFECTURE, now=moment, actor=admin, evidence=False)
+    )
+    assert statuses(wusu) == statuses(compliance.evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=True))
+    # Half a minute on, the others are evaluated again, before any view finds them a minute old.
+    assert kept.refresh(YEAR, now + timedelta(seconds=31)) == 2 * (counties - 1)
 
 
 def test_the_dashboard_panels_are_kept_and_follow_a_change_at_once(make_user, make_org, make_drill, monkeypatch):

@@ -95,8 +95,9 @@ def _generation_tag(counties: list[str]) -> str:
     return f"{FORMAT}-{hashlib.blake2b(numbers.encode(), digest_size=12).hexdigest()}"
 
 
-def _fresh(packed: bytes | None, now: datetime) -> tuple[datetime, Any] | None:
-    """The value and when it was made, if it verifies, loads and is less than COMPLIANCE_KEPT_SECONDS old."""
+def _fresh(packed: bytes | None, now: datetime, fresh_for: timedelta | None = None) -> tuple[datetime, Any] | None:
+    """The value and when it was made, if it verifies, loads and is less than `fresh_for` old (by default
+    COMPLIANCE_KEPT_SECONDS)."""
     if packed is None:
         return None
     try:
@@ -104,7 +105,7 @@ def _fresh(packed: bytes | None, now: datetime) -> tuple[datetime, Any] | None:
     except Exception:  # noqa: BLE001 — a value from an older version of the code: build again
         log.warning("compliance: ignoring a kept value that does not load", exc_info=True)
         return None
-    fresh_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
+    fresh_for = fresh_for or timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
     if unpacked is None or not unpacked[0] <= now < unpacked[0] + fresh_for:
         return None
     return unpacked
@@ -166,10 +167,12 @@ def kept_per_county(
     actor: access.Actor,
     now: datetime,
     build: Callable[[list[str]], dict[str, tuple[Kept, datetime]]],
+    fresh_for: timedelta | None = None,
 ) -> tuple[list[Kept], datetime]:
     """One value per county (in `counties`' order), each kept under the whole generation and its own
     county's, per what `actor` may count, read together; `build` makes those of the stale counties it is
-    given (it may make more), each with the moment it is as of. As of the oldest of them."""
+    given (it may make more), each with the moment it is as of. As of the oldest of them. `fresh_for`: how
+    old a kept value may be (by default COMPLIANCE_KEPT_SECONDS)."""
     whole, *numbers = generations.values([generations.COMPLIANCE, *(generations.county(code) for code in counties)])
     reader = _reader(actor, now)
     slots = {code: slot_of_county(code, reader) for code in counties}
@@ -178,7 +181,7 @@ def kept_per_county(
     kept: dict[str, tuple[datetime, Any]] = {}
     for code, slot in slots.items():
         tag, packed = found.get(slot, ("", b""))
-        unpacked = _fresh(packed, now) if tag == tags[code] else None
+        unpacked = _fresh(packed, now, fresh_for) if tag == tags[code] else None
         if unpacked is not None:
             kept[code] = unpacked
     stale = [code for code in counties if code not in kept]
@@ -207,7 +210,7 @@ def kept_evaluate(
     counties, whole = counties_of(region_code)
     if whole:
         parts, as_of = kept_per_county(
-            lambda code, reader: slot_of(year, code, reader, evidence),
+            _slots(year, evidence),
             counties,
             actor,
             now,
@@ -230,6 +233,42 @@ def kept_evaluate(
         lambda results: [(rr.rule.id, rr.results) for rr in results],
         from_stored,
     )
+
+
+def refresh(year: int, now: datetime) -> int:
+    """Evaluates again, as the scheduler does every half minute, each county whose statuses as kept for
+    those who count every drill (with and without evidence) are missing, made from older data, or half as
+    old as COMPLIANCE_KEPT_SECONDS: so that views seldom evaluate anything themselves. How many it evaluated."""
+    ensure_rules(year)
+    counties, _whole = counties_of(None)
+    fresh_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"] / 2)
+    evaluated: list[str] = []
+    for evidence in (False, True):
+        kept_per_county(
+            _slots(year, evidence),
+            counties,
+            access.SYSTEM,
+            now,
+            _evaluator(year, counties, now, evidence, evaluated),
+            fresh_for,
+        )
+    return len(evaluated)
+
+
+def _slots(year: int, evidence: bool) -> Callable[[str, str], str]:
+    return lambda code, reader: slot_of(year, code, reader, evidence)
+
+
+def _evaluator(
+    year: int, counties: list[str], now: datetime, evidence: bool, evaluated: list[str]
+) -> Callable[[list[str]], dict[str, tuple[Part, datetime]]]:
+    """What refresh() evaluates the stale counties with, as the system; noting them in `evaluated`."""
+
+    def build(stale: list[str]) -> dict[str, tuple[Part, datetime]]:
+        evaluated.extend(stale)
+        return _evaluate_parts(year, None, stale, counties, now, actor=access.SYSTEM, evidence=evidence)
+
+    return build
 
 
 def _joined(parts: list[Part], by_id: dict[int, ComplianceRule]) -> list[RuleResult] | None:

@@ -11,6 +11,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.compliance import submissions
 from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.kept import refresh
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.periods import REPORT_DEADLINES, reporting_half_of
 from drillmgr.compliance.rules import rule_title
@@ -45,6 +46,13 @@ def _coordinators_by_region() -> list[tuple[User, str]]:
             .order_by(User.id)
         )
     ]
+
+
+def keep_compliance(moment: datetime) -> str:
+    """Keeps the year's statuses current for every view: each county changed since, or kept for half a
+    minute, is evaluated again (compliance.kept.refresh)."""
+    evaluated = refresh(local_today(moment).year, moment)
+    return _("%(n)d county statuses evaluated again.", n=evaluated)
 
 
 def compliance(moment: datetime) -> str:

@@ -8,7 +8,7 @@ running it again for the same moment (or a later one) changes nothing that was d
 
 from flask_babel import lazy_gettext as _l
 
-from drillmgr.scheduler.compliance_jobs import compliance, report_deadline_reminders
+from drillmgr.scheduler.compliance_jobs import compliance, keep_compliance, report_deadline_reminders
 from drillmgr.scheduler.housekeeping_jobs import (
     materialize_series,
     prune_idempotency_keys,
@@ -32,6 +32,7 @@ JOBS = {
     "nothing_planned": nothing_planned_reminders,
     "record_reminders": record_reminders,
     "compliance": compliance,
+    "keep_compliance": keep_compliance,
     "materialize_series": materialize_series,
     "publish_calendars": publish_calendars,
     "prune_job_runs": prune_job_runs,
@@ -47,6 +48,7 @@ JOB_TITLES = {
     "nothing_planned": _l("Units: periods ending with nothing planned"),
     "record_reminders": _l("Units: record the drills that passed"),
     "compliance": _l("Nightly compliance evaluation and alerts"),
+    "keep_compliance": _l("Keep the compliance statuses current for the dashboards"),
     "materialize_series": _l("Create the next drills of recurring series"),
     "publish_calendars": _l("Publish the static public calendars"),
     "prune_job_runs": _l("Forget old successful runs"),
@@ -63,6 +65,7 @@ DEFAULT_SCHEDULE = {
     "nothing_planned": "daily 08:10",
     "record_reminders": "daily 08:20",
     "compliance": "daily 02:00",
+    "keep_compliance": "every 30s",
     "materialize_series": "daily 01:00",
     "publish_calendars": "every 300s",
     "prune_job_runs": "daily 03:30",
