@@ -38,7 +38,8 @@ def fresh_database() -> None:
 
 
 def analyze() -> None:
-    """On PostgreSQL, fresh planner statistics after a bulk load, as autovacuum would gather soon after."""
+    """Commits the bulk load and, on PostgreSQL, gathers fresh planner statistics, as autovacuum would soon after."""
+    db.session.commit()
     if db.engine.dialect.name == "postgresql":
         db.session.execute(sa.text("ANALYZE"))
         db.session.commit()
