@@ -6,7 +6,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from drillmgr.db import gather_statistics
 from drillmgr.enums import Role
+from drillmgr.extensions import db
 from drillmgr.errors import ServiceError
 from drillmgr.unit_of_work import one_unit
 
@@ -100,6 +102,7 @@ def seed_demo_command(org_count, drill_count, if_empty):
     if demo_loaded():
         raise click.ClickException("the demo data is already loaded; seed a fresh database for another size")
     summary = seed_demo(org_count=org_count, drill_count=drill_count, progress=click.progressbar)
+    gather_statistics(db.session.connection())  # after a bulk load, before the first page is asked for
     click.echo(summary.describe())
 
 
@@ -146,7 +149,6 @@ def restore_command(archive, yes):
             f"with {archive.name}? Stop the web server and the scheduler first.",
             abort=True,
         )
-    from drillmgr.extensions import db
 
     db.engine.dispose()  # no pooled connection of ours holds the tables that are replaced
     try:

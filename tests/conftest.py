@@ -308,3 +308,12 @@ def fresh_database_url(tmp_path):
         with server.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         server.dispose()
+
+
+def planner_statistics_of(table: str) -> int:
+    """Rows of the planner's statistics about `table` (SQLite's sqlite_stat1, PostgreSQL's pg_statistic)."""
+    if db.engine.dialect.name == "sqlite":
+        return db.session.scalar(sa.text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = :t"), {"t": table})
+    return db.session.scalar(
+        sa.text("SELECT count(*) FROM pg_statistic WHERE starelid = CAST(:t AS regclass)"), {"t": table}
+    )

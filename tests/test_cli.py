@@ -15,7 +15,7 @@ from drillmgr.enums import OrgKind, Role
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
-from tests.conftest import SHAWAN, WUSU
+from tests.conftest import SHAWAN, WUSU, planner_statistics_of
 
 BIN = Path(sys.executable).parent
 
@@ -283,6 +283,7 @@ def test_seed_demo_small(runner):
     assert all(o.name.startswith("（演示）") for o in demo_orgs)
     assert {OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL, OrgKind.TOWNSHIP} <= {o.kind for o in demo_orgs}
     assert count(Drill) == 40
+    assert planner_statistics_of("drills") > 0  # gathered after the bulk load
     counties = db.session.scalars(sa.select(Region).where(Region.level == "county")).all()
     assert {c.code: c.key_county for c in counties} == {
         "654201": False,

@@ -1,5 +1,6 @@
 """The scheduler's jobs, run in-process for chosen moments: who is told what, once."""
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from drillmgr.findings.models import CorrectiveAction, Finding
 from drillmgr.notifications.models import Notification, OutboxMail
 from drillmgr.notifications.services import Kind
 from drillmgr.scheduler import compliance_jobs, housekeeping_jobs, reminder_jobs
-from tests.conftest import SHAWAN, WUSU, at
+from tests.conftest import SHAWAN, WUSU, at, planner_statistics_of
 
 UTC = timezone.utc
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -407,3 +408,11 @@ def test_a_failed_compliance_run_leaves_no_snapshot_behind_so_the_alert_comes_ne
     assert [n.user_id for n in notes(Kind.COMPLIANCE_WORSENED) if ":corrective-actions:" in n.dedupe_key] == [
         units.coordinator.id
     ]
+
+
+def test_gather_statistics_gives_the_planner_the_drills_statistics(make_drill):
+    for day in range(5):
+        make_drill(starts_at=at(days=day + 1))
+    message = housekeeping_jobs.gather_statistics(at())
+    assert re.fullmatch(r"Statistics gathered in \d+ ms\.", message), message
+    assert planner_statistics_of("drills") > 0

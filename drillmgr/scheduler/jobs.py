@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 
 from drillmgr.scheduler.compliance_jobs import compliance, keep_compliance, report_deadline_reminders
 from drillmgr.scheduler.housekeeping_jobs import (
+    gather_statistics,
     materialize_series,
     prune_idempotency_keys,
     prune_job_runs,
@@ -38,6 +39,7 @@ JOBS = {
     "prune_job_runs": prune_job_runs,
     "sweep_uploads": sweep_uploads,
     "prune_idempotency_keys": prune_idempotency_keys,
+    "gather_statistics": gather_statistics,
 }
 
 JOB_TITLES = {
@@ -54,6 +56,7 @@ JOB_TITLES = {
     "prune_job_runs": _l("Forget old successful runs"),
     "sweep_uploads": _l("Remove uploaded files left without a record"),
     "prune_idempotency_keys": _l("Forget expired submission keys"),
+    "gather_statistics": _l("Gather the database's planner statistics"),
 }
 
 # Times of day are Beijing time. SCHEDULER_SCHEDULE overrides any of them ("job=every 5s;job=off").
@@ -71,4 +74,5 @@ DEFAULT_SCHEDULE = {
     "prune_job_runs": "daily 03:30",
     "sweep_uploads": "daily 03:45",
     "prune_idempotency_keys": "daily 03:40",
+    "gather_statistics": "daily 03:50",
 }
