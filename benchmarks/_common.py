@@ -13,6 +13,7 @@ from flask_migrate import upgrade
 
 from config import Config
 from drillmgr import create_app
+from drillmgr.db import gather_statistics
 from drillmgr.extensions import db
 
 
@@ -38,11 +39,10 @@ def fresh_database() -> None:
 
 
 def analyze() -> None:
-    """Commits the bulk load and, on PostgreSQL, gathers fresh planner statistics, as autovacuum would soon after."""
+    """Commits the bulk load and gathers the planner's statistics, as `seed-demo` and the scheduler's daily job do."""
     db.session.commit()
-    if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.text("ANALYZE"))
-        db.session.commit()
+    gather_statistics(db.session.connection())
+    db.session.commit()
 
 
 def timed(action, repeat: int, between=None, warm_up: bool = False) -> tuple[float, object]:
