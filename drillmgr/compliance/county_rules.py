@@ -62,7 +62,7 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
             deadline.label("deadline"),
             Review.submitted_at,
         )
-        .join(cmap, cmap.c.region_code == Drill.region_code)
+        .join(cmap, cmap.c.region_code == scanned(Drill.region_code))
         .outerjoin(Review, Review.drill_id == Drill.id)
         .where(
             scanned(Drill.status) == DrillStatus.COMPLETED,

@@ -148,7 +148,9 @@ def _drill_inner(
         cmap = county_map(county_codes)
         return (
             sa.select(cmap.c.county_code.label("subject"), *columns)
-            .join(cmap, cmap.c.region_code == Drill.region_code)
+            # Not by the region index: a county rule's few drills are found by their form, and each is placed
+            # in its county (SQLite's planner, given statistics, would read every drill of each region instead).
+            .join(cmap, cmap.c.region_code == scanned(Drill.region_code))
             .where(*filters)
         ).subquery()
     # A unit is credited with the drills it organised and those it took part in (once, if both).
