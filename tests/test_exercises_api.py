@@ -188,6 +188,16 @@ def test_report_json_and_docx(client, world):
     assert links.status_code == 409  # not ended yet
     assert client.get(D(world) + "/after-action?format=pdf", headers=evaluator).status_code == 422
     assert client.post(D(world) + "/session/end", headers=world.headers(world.organiser)).status_code == 400  # no body
+    for step in ("pause", "end"):  # JSON null, or any other non-object, is refused, and the exercise goes on
+        for body in ("null", "[]", "3"):
+            refused = client.post(
+                D(world) + f"/session/{step}",
+                data=body,
+                content_type="application/json",
+                headers=world.headers(world.organiser),
+            )
+            assert refused.status_code == 422, (step, body)
+    assert client.get(D(world) + "/session", headers=evaluator).get_json()["session"]["status"] == "running"
     assert (
         client.post(D(world) + "/session/end", json={"version": 99}, headers=world.headers(world.organiser)).status_code
         == 409

@@ -86,7 +86,7 @@ def _session_step_handler(step: Callable[..., Any]) -> Callable[[int], Response]
     def session_step(drill_id: int) -> Response:
         actor = current_api_user()
         drill = access.get_visible_drill(actor, drill_id)
-        step(actor, drill, json_body())
+        step(actor, drill, SessionStepSchema().load(json_body()))  # an object: JSON null is not "no version"
         return jsonify(conduct.live_state(actor, drill))
 
     return session_step
