@@ -109,6 +109,10 @@ def test_review_round_trip_and_filing_through_the_api(client, world):
     assert saved["version"] == 1 and saved["execution"] == REVIEW["execution"]
     stale = client.put(_drill_url(world), headers=staff, json={"went_well": "x", "version": 0})
     assert stale.status_code == 409 and stale.mimetype == "application/problem+json"
+    for body in ("null", "[]", "7"):  # a body, when sent, is an object: null is not "no version"
+        refused = client.post(_drill_url(world, "/submit"), headers=staff, data=body, content_type="application/json")
+        assert refused.status_code == 422, body
+    assert client.get(_drill_url(world), headers=staff).get_json()["filing_status"] == "draft"
     assert client.post(_drill_url(world, "/submit"), headers=staff).get_json()["filing_status"] == "submitted"
     no_reason = client.post(_drill_url(world, "/return"), headers=coordinator, json={})
     assert no_reason.status_code == 422 and "reason" in no_reason.get_json()["errors"]

@@ -75,7 +75,8 @@ def _review_answer(drill: Drill) -> Response:
 
 
 def _optional_body() -> dict:
-    return json_body() if request.get_data() else {}
+    """A filing step's body: none, or an object (JSON null is refused, not read as no version)."""
+    return FilingVersionSchema().load(json_body()) if request.get_data() else {}
 
 
 @bp.get("/drills/<int:drill_id>/review")
