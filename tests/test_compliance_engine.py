@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from drillmgr.access.services import SYSTEM
+from drillmgr.compliance.county_rules import LIST_LIMIT
 from drillmgr.compliance.evaluation import evaluate
 from drillmgr.compliance.snapshots import snapshot_changes
 from drillmgr.compliance.models import ComplianceRule
@@ -389,6 +390,7 @@ def test_after_action_reviews_within_14_days(make_drill, make_region):
     db.session.commit()
     r = result("after-action-filed", SHAWAN, bj(3, 20))
     assert r.status == S.MET and (r.required, r.achieved) == (1, 1) and r.evidence[0]["id"] == on_time.id
+    assert r.evidence[0]["review_due"] == (on_time.ends_at + timedelta(days=14)).isoformat()
     pending = make_drill(organizer=region, starts_at=bj(3, 18), status=DrillStatus.COMPLETED)
     r = result("after-action-filed", SHAWAN, bj(3, 20))
     assert r.status == S.AT_RISK and r.missing == [f"review:drill-{pending.id}"]
@@ -396,6 +398,20 @@ def test_after_action_reviews_within_14_days(make_drill, make_region):
     db.session.add(Review(drill_id=pending.id, submitted_at=bj(4, 5)))  # late: still missed
     db.session.commit()
     assert result("after-action-filed", SHAWAN, bj(4, 6)).status == S.MISSED
+
+
+def test_missing_reviews_are_all_counted_and_the_earliest_listed_first(make_drill):
+    early = make_drill(organizer=TACHENG_CITY, starts_at=bj(2, 1), status=DrillStatus.COMPLETED)
+    tied = [make_drill(organizer=TACHENG_CITY, starts_at=bj(3, 1), status=DrillStatus.COMPLETED) for _ in range(21)]
+    due = make_drill(organizer=TACHENG_CITY, starts_at=bj(5, 5), status=DrillStatus.COMPLETED)
+    r = result("after-action-filed", TACHENG_CITY, bj(5, 10))
+    assert (r.status, r.required, r.achieved) == (S.MISSED, 23, 0)
+    listed = [early, *sorted(tied, key=lambda d: d.id)][:LIST_LIMIT]  # same deadline: by drill
+    assert r.missing == [f"review:drill-{d.id}" for d in listed]
+    assert r.slots[0].end == bj(5, 10)  # missed for good
+    r = result("after-action-filed", TACHENG_CITY, bj(2, 5))  # the earliest review still to come closes the slot
+    assert r.status != S.MISSED and r.slots[0].end == early.ends_at + timedelta(days=14)
+    assert r.missing[-1] != f"review:drill-{due.id}"
 
 
 def test_back_entered_drill_has_14_days_from_its_entry(make_drill):

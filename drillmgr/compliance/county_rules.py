@@ -1,7 +1,7 @@
 """The county rules over what follows drills and outreach: after-action reviews filed in time, no corrective
 action past due, a campaign for each observance day, six-into activities in every setting."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -11,7 +11,7 @@ from drillmgr.access import services as access
 from drillmgr.compliance.periods import Period, periods
 from drillmgr.compliance.results import Evidence, Slot, SubjectResult, finish
 from drillmgr.compliance.rule_params import ActionParams, ObservanceParams, ReviewParams, SixIntoParams
-from drillmgr.compliance.sqlfuncs import add_days, later_of, scanned
+from drillmgr.compliance.sqlfuncs import add_days, aware, later_of, scanned
 from drillmgr.compliance.subjects import Run, county_map, county_subjects, subject_counties
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, ObservanceDay, OutreachKind
@@ -24,22 +24,41 @@ from drillmgr.regions.models import Region
 LIST_LIMIT = 20  # evidence and missing items listed per subject for rules over many drills or actions
 
 
-def _ranked(inner: sa.Subquery, partition: list[Any], order: Any, columns: list[Any]) -> dict[str, list[Any]]:
-    """Up to LIST_LIMIT rows per partition, by one windowed query."""
+def _county_lists(
+    inner: sa.Subquery, flag: sa.ColumnElement[bool], order: list[Any], columns: list[Any], totals: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Per county (subject): the `totals` aggregates over all its rows (one GROUP BY), and up to LIST_LIMIT of
+    its rows with `flag` and as many without, first by `order` (one windowed query).
+
+    Both group the county by its number (county_map's county_no), as a code compared as text sorts slower,
+    and the windowed query sorts narrow rows: what it lists is looked up after. (One query for both would
+    read the rows once, but SQLite sorts them again for each window.)
+    """
+    county = inner.c.county_no
+    counted = {
+        row.subject: row
+        for row in db.session.execute(
+            sa.select(sa.func.min(inner.c.subject).label("subject"), *[a.label(n) for n, a in totals.items()]).group_by(
+                county
+            )
+        )
+    }
     ranked = sa.select(
-        *columns, inner.c.subject, sa.func.row_number().over(partition_by=partition, order_by=order).label("rank")
+        *columns,
+        inner.c.subject,
+        sa.func.row_number().over(partition_by=[county, sa.case((flag, 1), else_=0)], order_by=order).label("rank"),
     ).subquery()
     listed: dict[str, list[Any]] = {}
     for row in db.session.connection().execute(
         sa.select(ranked).where(ranked.c.rank <= LIST_LIMIT).order_by(ranked.c.rank)
     ):
         listed.setdefault(row.subject, []).append(row)
-    return listed
+    return counted, listed
 
 
-def _county_rows(inner: sa.Subquery, *aggregates: Any) -> dict[str, Any]:
-    """One row of `aggregates` per county (subject) that has any row in `inner`."""
-    return {r.subject: r for r in db.session.execute(sa.select(inner.c.subject, *aggregates).group_by(inner.c.subject))}
+def _drill_titles(ids: Collection[int]) -> dict[int, str]:
+    """Titles of the few drills a result lists, read after the windowed query, which sorts without them."""
+    return dict(db.session.execute(sa.select(Drill.id, Drill.title).where(Drill.id.in_(ids))).tuples().all())
 
 
 # --- after-action reviews filed within N days ------------------------------------------------------
@@ -53,13 +72,15 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
     cmap = county_map([c.code for c in counties])
     span = periods("year", run.year)[0]
     days: sa.ColumnClause[int] = sa.literal_column(str(params.days))
-    deadline = add_days(later_of(Drill.ends_at, Drill.completed_at), days)
+    # Each review is due `days` after its drill ended (or was completed, if later). The rows carry that
+    # moment; the deadline itself, a date computation per row, is worked out only where a review was filed.
+    due_from = later_of(Drill.ends_at, Drill.completed_at)
     inner = (
         sa.select(
             cmap.c.county_code.label("subject"),
+            cmap.c.county_no,
             Drill.id.label("drill_id"),
-            Drill.title,
-            deadline.label("deadline"),
+            due_from.label("due_from"),
             Review.submitted_at,
         )
         .join(cmap, cmap.c.region_code == scanned(Drill.region_code))
@@ -71,32 +92,36 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
             access.compliance_drill_clause(run.actor, now),
         )
     ).subquery()
-    filed = sa.and_(inner.c.submitted_at.isnot(None), inner.c.submitted_at <= inner.c.deadline)
-    overdue = sa.and_(sa.not_(filed), inner.c.deadline < now)
-    pending = sa.and_(inner.c.submitted_at.is_(None), inner.c.deadline >= now)
-    totals = _county_rows(
+    late = timedelta(days=params.days)
+    filed = sa.and_(inner.c.submitted_at.isnot(None), inner.c.submitted_at <= add_days(inner.c.due_from, days))
+    overdue = sa.and_(sa.not_(filed), inner.c.due_from < now - late)
+    pending = sa.and_(inner.c.submitted_at.is_(None), inner.c.due_from >= now - late)
+    totals, listed = _county_lists(
         inner,
-        sa.func.count().label("total"),
-        sa.func.count(sa.case((filed, inner.c.drill_id))).label("filed"),
-        sa.func.count(sa.case((overdue, inner.c.drill_id))).label("overdue"),
-        sa.func.min(sa.case((pending, inner.c.deadline))).label("next_deadline"),
+        filed,
+        [inner.c.due_from, inner.c.drill_id],
+        [inner.c.drill_id, inner.c.due_from, filed.label("filed")],
+        {
+            "total": sa.func.count(inner.c.drill_id),
+            "filed_count": sa.func.count(sa.case((filed, inner.c.drill_id))),
+            "overdue": sa.func.count(sa.case((overdue, inner.c.drill_id))),
+            "next_due_from": sa.func.min(sa.case((pending, inner.c.due_from))),
+        },
     )
-    listed = (
-        _ranked(
-            inner,
-            [inner.c.subject, sa.case((filed, 1), else_=0)],
-            inner.c.deadline,
-            [inner.c.drill_id, inner.c.title, inner.c.deadline, filed.label("filed")],
-        )
-        if run.evidence
-        else {}
-    )
+    if not run.evidence:
+        listed = {}
+    titles = _drill_titles([i.drill_id for items in listed.values() for i in items if i.filed])
     results = []
     for subject in county_subjects(counties):
         row = totals.get(subject.id)
         items = listed.get(subject.id, [])
         evidence: list[Evidence] = [
-            {"type": "drill", "id": i.drill_id, "title": i.title, "review_due": i.deadline.isoformat()}
+            {
+                "type": "drill",
+                "id": i.drill_id,
+                "title": titles[i.drill_id],
+                "review_due": (aware(i.due_from) + late).isoformat(),
+            }
             for i in items
             if i.filed
         ]
@@ -105,13 +130,13 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
             span.start,
             span.end,
             required=row.total if row else 0,
-            achieved=row.filed if row else 0,
+            achieved=row.filed_count if row else 0,
             evidence=evidence,
         )
         if row and row.overdue:
             slot.end = now  # a review past its deadline is missed for good
-        elif row and row.next_deadline is not None:
-            slot.end = row.next_deadline
+        elif row and row.next_due_from is not None:
+            slot.end = aware(row.next_due_from) + late
         results.append(
             finish(
                 subject,
@@ -137,6 +162,7 @@ def evaluate_actions(params: ActionParams, run: Run) -> list[SubjectResult]:
     inner = (
         sa.select(
             cmap.c.county_code.label("subject"),
+            cmap.c.county_no,
             CorrectiveAction.id.label("action_id"),
             CorrectiveAction.description,
             CorrectiveAction.due_on,
@@ -150,23 +176,20 @@ def evaluate_actions(params: ActionParams, run: Run) -> list[SubjectResult]:
     verified = inner.c.status == ActionStatus.VERIFIED
     overdue = sa.and_(sa.not_(verified), inner.c.due_on < today)
     due_soon = sa.and_(sa.not_(verified), inner.c.due_on >= today, inner.c.due_on <= soon)
-    totals = _county_rows(
+    totals, listed = _county_lists(
         inner,
-        sa.func.count(sa.case((inner.c.due_on < today, inner.c.action_id))).label("due"),
-        sa.func.count(sa.case((sa.and_(verified, inner.c.due_on < today), inner.c.action_id))).label("closed"),
-        sa.func.count(sa.case((overdue, inner.c.action_id))).label("overdue"),
-        sa.func.count(sa.case((due_soon, inner.c.action_id))).label("due_soon"),
+        verified,
+        [inner.c.due_on, inner.c.action_id],
+        [inner.c.action_id, inner.c.summary, inner.c.due_on, verified.label("verified"), overdue.label("overdue")],
+        {
+            "due": sa.func.count(sa.case((inner.c.due_on < today, inner.c.action_id))),
+            "closed": sa.func.count(sa.case((sa.and_(verified, inner.c.due_on < today), inner.c.action_id))),
+            "overdue_count": sa.func.count(sa.case((overdue, inner.c.action_id))),
+            "due_soon": sa.func.count(sa.case((due_soon, inner.c.action_id))),
+        },
     )
-    listed = (
-        _ranked(
-            inner,
-            [inner.c.subject, sa.case((verified, 1), else_=0)],
-            inner.c.due_on,
-            [inner.c.action_id, inner.c.summary, inner.c.due_on, verified.label("verified"), overdue.label("overdue")],
-        )
-        if run.evidence
-        else {}
-    )
+    if not run.evidence:
+        listed = {}
     results = []
     for county in counties:
         row = totals.get(county.code)
@@ -178,7 +201,7 @@ def evaluate_actions(params: ActionParams, run: Run) -> list[SubjectResult]:
         missing = [
             f"corrective_action:{i.action_id}" for i in listed.get(county.code, []) if not i.verified and i.overdue
         ]
-        if row and row.overdue:
+        if row and row.overdue_count:
             status = ComplianceStatus.MISSED
         elif row and row.due_soon:
             status = ComplianceStatus.AT_RISK

@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
 from drillmgr.compliance.periods import Period, periods
@@ -168,7 +167,7 @@ def _drill_inner(
         orgs = sa.select(Organisation.id).where(org_scope(run.region_code))
         if kinds is not None:
             orgs = orgs.where(Organisation.kind.in_(kinds))
-        own = own.where(Drill.organizer_org_id.in_(orgs))
+        own = own.where(scanned(Drill.organizer_org_id).in_(orgs))
         joined = joined.where(drill_participants.c.org_id.in_(orgs))
     if org_id is not None:
         own = own.where(Drill.organizer_org_id == org_id)
@@ -199,16 +198,25 @@ def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = Tru
         )
         .where(inner.c.p.isnot(None))
         .group_by(inner.c.subject, inner.c.p)
-    ).subquery()
+    ).cte("cells")
     counts = [agg.c.done, agg.c.planned, agg.c.short, agg.c.done_id, agg.c.planned_id]
     not_run_blind = [agg.c.unblind, agg.c.unblind_id]
     if with_details:
-        d1, d2 = aliased(Drill), aliased(Drill)
-        details = [d1.title, d1.starts_at, d1.real_response, d1.real_response_note, d2.title, d2.starts_at]
+        # The drills named by the cells, read in one pass and joined twice: joined to every drill, each
+        # of the two joins would read (and hash) the whole table.
+        named = sa.union_all(sa.select(agg.c.done_id), sa.select(agg.c.planned_id))
+        drills = (
+            sa.select(Drill.id, Drill.title, Drill.starts_at, Drill.real_response, Drill.real_response_note)
+            .where(Drill.id.in_(named))
+            .cte("named_drills")
+            .prefix_with("MATERIALIZED")
+        )
+        d1, d2 = drills.alias("done_drill"), drills.alias("planned_drill")
+        details = [d1.c.title, d1.c.starts_at, d1.c.real_response, d1.c.real_response_note, d2.c.title, d2.c.starts_at]
         query = (
             sa.select(agg.c.subject, agg.c.p, *counts, *details, *not_run_blind)
-            .outerjoin(d1, d1.id == agg.c.done_id)
-            .outerjoin(d2, d2.id == agg.c.planned_id)
+            .outerjoin(d1, d1.c.id == agg.c.done_id)
+            .outerjoin(d2, d2.c.id == agg.c.planned_id)
         )
     else:
         query = sa.select(agg.c.subject, agg.c.p, *counts, *[sa.null()] * 6, *not_run_blind)
@@ -247,18 +255,18 @@ def _fold(
     month_cells: dict[CellKey, DrillCell], months: list[Period], spans: list[Period], subject_ids: list[str]
 ) -> dict[CellKey, DrillCell]:
     """Adds calendar-month cells up into the rule's periods (months, quarters, half-years, the year),
-    for the rule's subjects only."""
-    months_of = [
-        [j for j, m in enumerate(months) if span.first_day <= m.first_day and m.last_day <= span.last_day]
-        for span in spans
+    for the rule's subjects only: one pass over the month cells."""
+    spans_of = [
+        [i for i, span in enumerate(spans) if span.first_day <= m.first_day and m.last_day <= span.last_day]
+        for m in months
     ]
-    cells: dict[CellKey, DrillCell] = {}
-    for subject in subject_ids:
-        for i, month_indexes in enumerate(months_of):
-            found = [month_cells[(subject, j)] for j in month_indexes if (subject, j) in month_cells]
-            if found:
-                cells[(subject, i)] = _combine(found)
-    return cells
+    subjects = set(subject_ids)
+    found: dict[CellKey, list[DrillCell]] = {}
+    for (subject, month), cell in month_cells.items():
+        if subject in subjects:
+            for span in spans_of[month]:
+                found.setdefault((subject, span), []).append(cell)
+    return {key: _combine(cells) for key, cells in found.items()}
 
 
 def _drill_cells(
@@ -279,7 +287,7 @@ def _drill_cells(
         )
         months = periods("month", run.year, range(1, 13))
         if signature not in run.aggregates:
-            inner = _drill_inner(params, run, months, county_codes, kinds=None, org_id=run.org_id)
+            inner = _drill_inner(params, run, months, county_codes, kinds=run.unit_kinds, org_id=run.org_id)
             run.aggregates[signature] = _aggregate(inner, required, run.evidence)
         return _fold(run.aggregates[signature], months, spans, subject_ids), None
     inner = _subject_drills(params, run, spans, county_codes)

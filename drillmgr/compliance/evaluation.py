@@ -66,17 +66,17 @@ def evaluate(
     now = now or utcnow()
     if region_code is not None and db.session.get(Region, region_code) is None:
         access.not_found(_("No such region."))
-    run = Run(year, region_code, now, actor, evidence=evidence, org_id=org_id)
-    results = []
+    chosen = [
+        (rule, params_of(rule))
+        for rule in ensure_rules(year)
+        if rule.enabled and (rule_keys is None or rule.key in rule_keys)
+    ]
+    chosen = [(rule, params) for rule, params in chosen if org_id is None or params.by_org]
+    # Drill rules over units share one aggregate: it need not count units that no rule is about.
+    unit_kinds = sorted({k for _, p in chosen if isinstance(p, DrillParams) and p.by_org for k in p.org_kinds})
+    run = Run(year, region_code, now, actor, evidence=evidence, org_id=org_id, unit_kinds=unit_kinds)
     with no_garbage_collection():
-        for rule in ensure_rules(year):
-            if not rule.enabled or (rule_keys is not None and rule.key not in rule_keys):
-                continue
-            params = params_of(rule)
-            if org_id is not None and not params.by_org:
-                continue
-            results.append(RuleResult(rule, params, _evaluate_rule(params, run)))
-    return results
+        return [RuleResult(rule, params, _evaluate_rule(params, run)) for rule, params in chosen]
 
 
 @contextmanager

@@ -29,6 +29,7 @@ class Run:
     actor: access.Actor
     evidence: bool = True
     org_id: int | None = None  # evaluate the unit rules of this unit alone
+    unit_kinds: Sequence[str] | None = None  # the kinds of unit the run's unit rules count (None: every kind)
     aggregates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
@@ -57,12 +58,14 @@ def county_map(county_codes: Sequence[str]) -> sa.CTE:
     """A table of every region code and the county (of `county_codes`) above or at it.
 
     Materialised (a CTE computed once), so that drills join it on an equality: left to itself, the
-    planner may inline the prefix match and repeat it for every drill.
+    planner may inline the prefix match and repeat it for every drill. `county_no` is the county's place in
+    `county_codes`: a number sorts and partitions faster than a code compared as text.
     """
     county = aliased(Region)
+    number = sa.case({code: index for index, code in enumerate(county_codes)}, value=county.code)
     return (
         (
-            sa.select(Region.code.label("region_code"), county.code.label("county_code"))
+            sa.select(Region.code.label("region_code"), county.code.label("county_code"), number.label("county_no"))
             .join(county, Region.path.startswith(county.path))
             .where(county.code.in_(county_codes))
         )
