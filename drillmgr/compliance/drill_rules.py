@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from drillmgr.access import services as access
 from drillmgr.compliance.periods import Period, periods
@@ -198,25 +199,16 @@ def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = Tru
         )
         .where(inner.c.p.isnot(None))
         .group_by(inner.c.subject, inner.c.p)
-    ).cte("cells")
+    ).subquery()
     counts = [agg.c.done, agg.c.planned, agg.c.short, agg.c.done_id, agg.c.planned_id]
     not_run_blind = [agg.c.unblind, agg.c.unblind_id]
     if with_details:
-        # The drills named by the cells, read in one pass and joined twice: joined to every drill, each
-        # of the two joins would read (and hash) the whole table.
-        named = sa.union_all(sa.select(agg.c.done_id), sa.select(agg.c.planned_id))
-        drills = (
-            sa.select(Drill.id, Drill.title, Drill.starts_at, Drill.real_response, Drill.real_response_note)
-            .where(Drill.id.in_(named))
-            .cte("named_drills")
-            .prefix_with("MATERIALIZED")
-        )
-        d1, d2 = drills.alias("done_drill"), drills.alias("planned_drill")
-        details = [d1.c.title, d1.c.starts_at, d1.c.real_response, d1.c.real_response_note, d2.c.title, d2.c.starts_at]
+        d1, d2 = aliased(Drill), aliased(Drill)
+        details = [d1.title, d1.starts_at, d1.real_response, d1.real_response_note, d2.title, d2.starts_at]
         query = (
             sa.select(agg.c.subject, agg.c.p, *counts, *details, *not_run_blind)
-            .outerjoin(d1, d1.c.id == agg.c.done_id)
-            .outerjoin(d2, d2.c.id == agg.c.planned_id)
+            .outerjoin(d1, d1.id == agg.c.done_id)
+            .outerjoin(d2, d2.id == agg.c.planned_id)
         )
     else:
         query = sa.select(agg.c.subject, agg.c.p, *counts, *[sa.null()] * 6, *not_run_blind)
