@@ -10,6 +10,7 @@ from drillmgr.access.services import SYSTEM
 from drillmgr.compliance.county_rules import LIST_LIMIT
 from drillmgr.compliance.evaluation import evaluate
 from drillmgr.compliance.snapshots import snapshot_changes
+from drillmgr.compliance.subjects import county_map
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.periods import periods, reporting_half, reporting_half_of
 from drillmgr.compliance.rules import RULE_KEYS, ensure_rules, get_rule, update_rule
@@ -24,6 +25,7 @@ from drillmgr.enums import (
     ObservanceDay,
     OrgKind,
     OutreachKind,
+    RegionLevel,
     Role,
     Severity,
     SixIntoSetting,
@@ -34,7 +36,7 @@ from drillmgr.exercises.models import ExerciseSession
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
 from drillmgr.outreach.models import OutreachActivity
-from tests.conftest import SHAWAN, TACHENG_CITY, WUSU
+from tests.conftest import PREFECTURE, SHAWAN, TACHENG_CITY, WUSU
 
 BJ = ZoneInfo("Asia/Shanghai")
 YEAR = 2031  # a year no other test writes drills into
@@ -369,6 +371,17 @@ def test_kindergarten_quarters_and_hospital_half_years(make_org, evac):
     h = result("hospital-evacuation", hospital.id, bj(7, 2))
     assert [s.status for s in h.slots] == [S.MISSED, S.MET] and h.status == S.MISSED
     assert result("school-evacuation", kindergarten.id, bj(5, 15)) is None
+
+
+def test_county_map_places_each_region_under_its_county(make_region):
+    village = make_region(parent_code=make_region(parent_code=WUSU).code, level=RegionLevel.VILLAGE)
+    cmap = county_map([WUSU, SHAWAN])
+    placed = {region: (county, number) for region, county, number in db.session.execute(sa.select(cmap)).tuples()}
+    assert placed[WUSU] == placed[village.code] == (WUSU, 0)
+    assert placed[SHAWAN] == (SHAWAN, 1)
+    assert PREFECTURE not in placed and TACHENG_CITY not in placed  # above the counties, or another county
+    nothing = county_map([])
+    assert db.session.execute(sa.select(nothing).where(nothing.c.region_code.isnot(None))).all() == []
 
 
 def test_org_subjects_are_limited_to_the_region(make_org, make_region):
