@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from drillmgr.access import services as access
 from drillmgr.compliance.periods import Period
@@ -58,12 +58,26 @@ def county_map(county_codes: Sequence[str]) -> sa.CTE:
     """A table of every region code under (or at) one of `county_codes`, with its county and the county's
     place in `county_codes` (`county_no`: a number sorts and partitions faster than a code compared as text).
 
-    Worked out here from the regions' paths and sent as a list of VALUES, whose size the planner knows.
-    Matched by path prefix in SQL, the table was taken for a couple of rows, and at national scale
-    PostgreSQL then read the drills once per region through two indexes (a key-county rule ran past the
-    statement timeout).
+    Computed once (materialised), so that drills join it on an equality. PostgreSQL takes a path-prefix
+    join for a couple of rows, and at national scale then read a key-county rule's drills once per region
+    through two indexes, past the statement timeout: for it the table is worked out here and sent as VALUES,
+    whose size it knows. SQLite, given those VALUES, scans the drills once per region instead: it keeps the
+    prefix join, which it plans well.
     """
     number = {code: index for index, code in enumerate(county_codes)}
+    if db.engine.dialect.name == "sqlite":
+        county = aliased(Region)
+        return (
+            sa.select(
+                Region.code.label("region_code"),
+                county.code.label("county_code"),
+                (sa.case(number, value=county.code) if number else sa.null()).label("county_no"),
+            )
+            .join(county, Region.path.startswith(county.path))
+            .where(county.code.in_(county_codes))
+            .cte("county_map")
+            .prefix_with("MATERIALIZED")
+        )
     rows = [
         (code, county, number[county])
         for code, path in db.session.execute(sa.select(Region.code, Region.path)).tuples()
@@ -77,7 +91,7 @@ def county_map(county_codes: Sequence[str]) -> sa.CTE:
     )
     # No region: one row that matches nothing (an empty VALUES list is not SQL).
     values = sa.values(*columns, name="county_map", literal_binds=True).data(rows or [(None, None, None)])
-    return values.cte("county_map")
+    return values.cte("county_map").prefix_with("MATERIALIZED")
 
 
 def subtree_list(region_code: str) -> list[str]:
