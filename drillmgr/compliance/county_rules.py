@@ -25,10 +25,15 @@ LIST_LIMIT = 20  # evidence and missing items listed per subject for rules over 
 
 
 def _county_lists(
-    inner: sa.Subquery, flag: sa.ColumnElement[bool], order: list[Any], columns: list[Any], totals: dict[str, Any]
+    inner: sa.Subquery,
+    flag: sa.ColumnElement[bool],
+    order: list[Any],
+    columns: list[Any],
+    totals: dict[str, Any],
+    listing: bool,
 ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """Per county (subject): the `totals` aggregates over all its rows (one GROUP BY), and up to LIST_LIMIT of
-    its rows with `flag` and as many without, first by `order` (one windowed query).
+    its rows with `flag` and as many without, first by `order` (one windowed query; only when `listing`).
 
     Both group the county by its number (county_map's county_no), as a code compared as text sorts slower,
     and the windowed query sorts narrow rows: what it lists is looked up after. (One query for both would
@@ -43,12 +48,14 @@ def _county_lists(
             )
         )
     }
+    listed: dict[str, list[Any]] = {}
+    if not listing:
+        return counted, listed
     ranked = sa.select(
         *columns,
         inner.c.subject,
         sa.func.row_number().over(partition_by=[county, sa.case((flag, 1), else_=0)], order_by=order).label("rank"),
     ).subquery()
-    listed: dict[str, list[Any]] = {}
     for row in db.session.connection().execute(
         sa.select(ranked).where(ranked.c.rank <= LIST_LIMIT).order_by(ranked.c.rank)
     ):
@@ -58,6 +65,8 @@ def _county_lists(
 
 def _drill_titles(ids: Collection[int]) -> dict[int, str]:
     """Titles of the few drills a result lists, read after the windowed query, which sorts without them."""
+    if not ids:
+        return {}
     return dict(db.session.execute(sa.select(Drill.id, Drill.title).where(Drill.id.in_(ids))).tuples().all())
 
 
@@ -107,9 +116,8 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
             "overdue": sa.func.count(sa.case((overdue, inner.c.drill_id))),
             "next_due_from": sa.func.min(sa.case((pending, inner.c.due_from))),
         },
+        listing=run.evidence,
     )
-    if not run.evidence:
-        listed = {}
     titles = _drill_titles([i.drill_id for items in listed.values() for i in items if i.filed])
     results = []
     for subject in county_subjects(counties):
@@ -187,9 +195,8 @@ def evaluate_actions(params: ActionParams, run: Run) -> list[SubjectResult]:
             "overdue_count": sa.func.count(sa.case((overdue, inner.c.action_id))),
             "due_soon": sa.func.count(sa.case((due_soon, inner.c.action_id))),
         },
+        listing=run.evidence,
     )
-    if not run.evidence:
-        listed = {}
     results = []
     for county in counties:
         row = totals.get(county.code)
