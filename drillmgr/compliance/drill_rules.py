@@ -297,8 +297,20 @@ def _subjects(params: DrillParams, run: Run) -> tuple[list[SubjectOf], list[str]
     counties = subject_counties(run.region_code, key_only=params.key_counties_only and not params.by_org)
     county_codes = [c.code for c in counties]
     if params.by_org:
-        return subject_orgs(run.region_code, params.org_kinds, county_codes, run.org_id), county_codes
+        return _units(params.org_kinds, run, county_codes), county_codes
     return county_subjects(counties), county_codes
+
+
+def _units(kinds: Sequence[str], run: Run, county_codes: list[str]) -> list[SubjectOf]:
+    """The units of `kinds` in scope: those of every kind the run's unit rules are about are read once, and
+    each rule takes its own kinds from them."""
+    every = run.unit_kinds
+    if every is None or not set(kinds) <= set(every):
+        return [unit for _kind, unit in subject_orgs(run.region_code, kinds, county_codes, run.org_id)]
+    if ("units",) not in run.aggregates:
+        run.aggregates[("units",)] = subject_orgs(run.region_code, every, county_codes, run.org_id)
+    wanted = set(kinds)
+    return [unit for kind, unit in run.aggregates[("units",)] if kind in wanted]
 
 
 def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:

@@ -108,18 +108,21 @@ def org_scope(region_code: str | None) -> sa.ColumnElement[bool]:
 
 def subject_orgs(
     region_code: str | None, kinds: Sequence[str], county_codes: Sequence[str], org_id: int | None = None
-) -> list[SubjectOf]:
-    """The units of `kinds` in scope (only `org_id`, if given), in one query."""
+) -> list[tuple[str, SubjectOf]]:
+    """The units of `kinds` in scope (only `org_id`, if given), each with its kind, in one query."""
     cmap = county_map(county_codes)
     query = (
-        sa.select(Organisation.id, Organisation.name, cmap.c.county_code)
+        sa.select(Organisation.kind, Organisation.id, Organisation.name, cmap.c.county_code)
         .join(cmap, cmap.c.region_code == Organisation.region_code)
         .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), org_scope(region_code))
         .order_by(cmap.c.county_code, Organisation.name, Organisation.id)
     )
     if org_id is not None:
         query = query.where(Organisation.id == org_id)
-    return [SubjectOf("org", str(i), name, county) for i, name, county in db.session.execute(query).tuples()]
+    return [
+        (kind.value, SubjectOf("org", str(i), name, county))
+        for kind, i, name, county in db.session.execute(query).tuples()
+    ]
 
 
 def period_index(column: QueryableAttribute[datetime], spans: Sequence[Period]) -> sa.Case[int]:
