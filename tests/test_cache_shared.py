@@ -313,6 +313,22 @@ def test_a_unit_sees_its_own_change_in_the_generations_before_it_commits(make_dr
     assert generation_numbers()["wusu"] == start["wusu"] + 2
 
 
+def test_a_value_kept_before_a_further_change_of_the_same_unit_is_never_served(make_drill):
+    """A unit that changes a drill, keeps a value made from it, then changes the drill again: its commit
+    raises the generation past the value's tag."""
+    start = generation_numbers()
+    drill = make_drill(region_code=WUSU)
+    drill.title = "第一次修改"
+    db.session.flush()
+    tag_of_kept_value = generation_numbers()["wusu"]
+    drill.title = "读后的第二次修改"
+    db.session.flush()
+    drill.title = "未再读的第三次修改"  # nothing was kept since the second: no further step
+    db.session.flush()
+    db.session.commit()
+    assert generation_numbers()["wusu"] == tag_of_kept_value + 1 == start["wusu"] + 3
+
+
 def test_a_unit_rolled_back_raises_no_generation(make_drill):
     drill = make_drill(region_code=WUSU)
     before = generation_numbers()

@@ -255,6 +255,39 @@ def test_readiness_summary_by_county(make_org, make_user, make_region):
     assert autumn[SHAWAN]["ready"] == 1 and autumn[WUSU]["ready"] == 0
 
 
+def test_readiness_summary_is_kept_until_a_run_a_template_or_a_unit_changes(make_org, make_user, monkeypatch):
+    templates.ensure_default_templates()
+    school = make_org(region_code=WUSU)
+    spring = date(2026, 4, 1)
+    before = {r["code"]: r for r in readiness.readiness_summary(PREFECTURE, today=spring)}
+    counted = readiness._count_ready_units
+
+    def not_again(*args):
+        raise AssertionError("counted again although nothing changed")
+
+    monkeypatch.setattr(readiness, "_count_ready_units", not_again)
+    assert readiness.readiness_summary(PREFECTURE, today=spring) == list(before.values())
+    monkeypatch.setattr(readiness, "_count_ready_units", counted)
+
+    staff = make_user(org=school)
+    run = runs.start_readiness_run(staff, school)
+    answer_all(staff, run)
+    runs.complete_run(staff, run, now=datetime(2026, 3, 5, tzinfo=timezone.utc))
+    after = {r["code"]: r for r in readiness.readiness_summary(PREFECTURE, today=spring)}
+    assert after[WUSU]["ready"] == before[WUSU]["ready"] + 1
+    assert after[WUSU]["units"] == before[WUSU]["units"]
+    autumn = {r["code"]: r for r in readiness.readiness_summary(PREFECTURE, today=date(2026, 9, 1))}
+    assert autumn[WUSU]["ready"] == before[WUSU]["ready"]  # another term: its own figures
+    make_org(region_code=WUSU)
+    assert {r["code"]: r for r in readiness.readiness_summary(PREFECTURE, today=spring)}[WUSU]["units"] == (
+        after[WUSU]["units"] + 1
+    )
+    for template in db.session.scalars(sa.select(ChecklistTemplate).where(ChecklistTemplate.org_kind.is_not(None))):
+        template.active = False
+    db.session.flush()
+    assert {r["code"]: r["units"] for r in readiness.readiness_summary(PREFECTURE, today=spring)}[WUSU] == 0
+
+
 def test_run_scope(make_org, make_user, make_drill):
     school = make_org()
     other = make_org()

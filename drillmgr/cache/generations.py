@@ -5,7 +5,8 @@ Every flush that adds, changes or deletes a row of a table compliance reads (any
 in UNRELATED) raises a compliance generation: `compliance:<county>` for each county whose subjects the
 change can alter (drillmgr.compliance.touched), or the whole `compliance` one when it cannot be placed
 in counties (a rule, a region, a drill held for the prefecture, any bulk INSERT/UPDATE/DELETE through
-the session). Every change of a region (a name shown in feeds) raises the `regions` one. Writes that go
+the session). Every change of a region (a name shown in feeds) raises the `regions` one, and every change of
+a checklist run or template, a unit or a region the `readiness` one. Writes that go
 around the session (raw SQL on a bare connection) are not seen: the app makes none.
 
 The generations are raised when the unit commits, all at once and in one order, so that two units that
@@ -24,6 +25,9 @@ from drillmgr.extensions import db
 
 COMPLIANCE = "compliance"
 REGIONS = "regions"
+READINESS = "readiness"
+# Tables the readiness figures are made from (units with a standing checklist, and who completed it this term).
+READINESS_TABLES = frozenset({"checklist_runs", "checklist_templates", "organisations", "regions"})
 # Tables whose changes never change a compliance status.
 UNRELATED = frozenset(
     {
@@ -48,7 +52,8 @@ UNRELATED = frozenset(
 )
 
 
-PENDING = "drillmgr_generations_pending"  # in Session.info: the names to raise when the unit commits
+PENDING = "drillmgr_generations_pending"  # in Session.info: {name: by how much to raise it when the unit commits}
+READ = "drillmgr_generations_read"  # in Session.info: pending names read since they were last raised
 PLACES = "drillmgr_generations_places"  # in Session.info: where the flush's rows were before it
 
 
@@ -57,12 +62,12 @@ def county(code: str) -> str:
     return f"{COMPLIANCE}:{code}"
 
 
-def _raise(connection: sa.Connection, names: list[str]) -> None:
+def _raise(connection: sa.Connection, steps: dict[str, int]) -> None:
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    statement = insert(CacheGeneration).values([{"name": name, "value": 1} for name in sorted(names)])
+    statement = insert(CacheGeneration).values([{"name": name, "value": steps[name]} for name in sorted(steps)])
     connection.execute(
         statement.on_conflict_do_update(
-            index_elements=[CacheGeneration.name], set_={"value": CacheGeneration.value + 1}
+            index_elements=[CacheGeneration.name], set_={"value": CacheGeneration.value + statement.excluded.value}
         )
     )
 
@@ -76,7 +81,14 @@ def _table(obj: object) -> str | None:
 
 
 def _pend(session: Session, names: Iterable[str]) -> None:
-    session.info.setdefault(PENDING, set()).update(names)
+    """Raises `names` when the unit commits: by one more step for a name read (values()) since it was last
+    pended, so that a value kept in this unit before a further change of its own is never served."""
+    pending: dict[str, int] = session.info.setdefault(PENDING, {})
+    read: set[str] = session.info.setdefault(READ, set())
+    for name in names:
+        if name not in pending or name in read:
+            pending[name] = pending.get(name, 0) + 1
+            read.discard(name)
 
 
 def _relevant_objects(objects: Iterable[object]) -> list[object]:
@@ -99,6 +111,8 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
         _pend(session, [COMPLIANCE] if counties is None else [county(code) for code in counties])
     if any(_table(obj) == "regions" for obj in everything):
         _pend(session, [REGIONS])
+    if any(_table(obj) in READINESS_TABLES for obj in everything):
+        _pend(session, [READINESS])
 
 
 @sa.event.listens_for(Session, "do_orm_execute")
@@ -106,7 +120,12 @@ def _bulk(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return
     table = getattr(getattr(state.statement, "table", None), "name", None)
-    _pend(state.session, ([COMPLIANCE] if _relevant(table) else []) + ([REGIONS] if table == "regions" else []))
+    _pend(
+        state.session,
+        ([COMPLIANCE] if _relevant(table) else [])
+        + ([REGIONS] if table == "regions" else [])
+        + ([READINESS] if table in READINESS_TABLES else []),
+    )
 
 
 @sa.event.listens_for(Session, "before_commit")
@@ -114,15 +133,17 @@ def _raise_pending(session: Session) -> None:
     if session.in_nested_transaction():  # a savepoint released: the unit goes on
         return
     session.flush()
-    names = session.info.pop(PENDING, None)
-    if names:
-        _raise(session.connection(), list(names))
+    steps = session.info.pop(PENDING, None)
+    session.info.pop(READ, None)
+    if steps:
+        _raise(session.connection(), steps)
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
 def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(PENDING, None)
+        session.info.pop(READ, None)
 
 
 def current(name: str = COMPLIANCE) -> int:
@@ -137,8 +158,9 @@ def values(names: list[str]) -> list[int]:
         sa.select(CacheGeneration.name, CacheGeneration.value).where(CacheGeneration.name.in_(names))
     )
     found = {name: value for name, value in rows}
-    pending = db.session.info.get(PENDING, set())
-    return [found.get(name, 0) + (name in pending) for name in names]
+    pending: dict[str, int] = db.session.info.get(PENDING, {})
+    db.session.info.setdefault(READ, set()).update(name for name in names if name in pending)
+    return [found.get(name, 0) + pending.get(name, 0) for name in names]
 
 
 def value_of(name: str) -> sa.ScalarSelect[int]:
