@@ -29,7 +29,7 @@ test: translations tests/js/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # ical.js (the parser behind Thunderbird) for the calendar feed tests, from tests/js/package-lock.json
 tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
