@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy.orm import aliased
 
@@ -17,6 +18,7 @@ from drillmgr.cache import store as shared
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.runs import Progress, progress
 from drillmgr.checklists.templates import template_for_drill, template_for_org
+from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus, RegionLevel
 from drillmgr.extensions import db
@@ -102,16 +104,18 @@ def readiness_summary(region_code: str, today: date | None = None) -> list[dict[
     standing readiness checklist, how many completed a run this term, and the share. Kept for every worker
     and machine (drillmgr.cache.store) per region and term under the `readiness` generation, which every
     change of a checklist run or template, a unit or a region raises: at national scale (500,000 units) the
-    count takes half a second, and the compliance dashboard shows it on every view."""
+    count takes half a second, and the compliance dashboard shows it on every view. Like the compliance
+    statuses, counted again after COMPLIANCE_KEPT_SECONDS even so (a write around the app raises nothing)."""
     first, last = term_bounds(today or local_today())
     slot = f"readiness:{region_code}:{first.isoformat()}"
     tag = str(generations.current(generations.READINESS))
     packed = shared.get(slot, tag)
-    if packed is None:
-        rows = _count_ready_units(region_code, first, last)
-        shared.put(slot, tag, json.dumps(rows).encode())
-    else:
-        rows = json.loads(packed)
+    kept = json.loads(packed) if packed is not None else None
+    now = utcnow()
+    if kept is None or not _recent(datetime.fromisoformat(kept["at"]), now):
+        kept = {"at": now.isoformat(), "rows": _count_ready_units(region_code, first, last)}
+        shared.put(slot, tag, json.dumps(kept).encode())
+    rows = kept["rows"]
     return [
         {
             "code": code,
@@ -123,6 +127,10 @@ def readiness_summary(region_code: str, today: date | None = None) -> list[dict[
         }
         for code, name, units, ready_count in rows
     ]
+
+
+def _recent(counted_at: datetime, now: datetime) -> bool:
+    return counted_at <= now < counted_at + timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
 
 
 def _count_ready_units(region_code: str, first: date, last: date) -> list[list[Any]]:
