@@ -401,3 +401,19 @@ def test_an_ordinary_series_shows_its_rule(client, world):
     series = weekly_series(world, double_blind=False)
     body = client.get(f"/api/v1/drill-series/{series.id}", headers=api(world["users"]["participant"])).get_json()
     assert body["rrule"] == "FREQ=WEEKLY;COUNT=4" and len(body["occurrences"]) == 4
+
+
+def test_whether_a_drill_is_still_secret_is_read_from_the_partial_index(make_drill):
+    """The planners use a partial index only where the query states its condition as the index does: the
+    secret clause must keep doing so (with `double_blind` written bare, PostgreSQL scanned 5 million drills)."""
+    make_drill(double_blind=True, starts_at=at(days=3))
+    question = sa.select(sa.exists().where(access.secret_clause(at())))
+    connection = db.session.connection()
+    if db.engine.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")  # the few test rows: any plan would do
+    compiled = question.compile(connection, compile_kwargs={"literal_binds": True})
+    prefix = "EXPLAIN QUERY PLAN " if db.engine.dialect.name == "sqlite" else "EXPLAIN "
+    plan = " ".join(str(row) for row in connection.exec_driver_sql(prefix + str(compiled)))
+    assert "ix_drills_double_blind_starts_at" in plan
+    assert db.session.scalar(question) is True
+    assert db.session.scalar(sa.select(sa.exists().where(access.secret_clause(at(days=4))))) is False

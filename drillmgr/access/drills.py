@@ -68,6 +68,13 @@ def drill_insider_clause(user: User) -> sa.ColumnElement[bool]:
     return is_evaluator(user)
 
 
+def secret_clause(now: datetime) -> sa.ColumnElement[bool]:
+    """Double-blind drills not started at `now`: the few drills of the partial index
+    ix_drills_double_blind_starts_at, whose condition is written as this one is (`IS true`, `IS 1`), else the
+    planners would not use it."""
+    return sa.and_(Drill.double_blind.is_(True), Drill.starts_at > now)
+
+
 def not_secret_clause(now: datetime | None = None) -> sa.ColumnElement[bool]:
     """Drills anybody in scope may see: not double-blind, or already started."""
     return sa.or_(Drill.double_blind.is_(False), Drill.starts_at <= (now or utcnow()))

@@ -51,6 +51,7 @@ from drillmgr.access.drills import (
     participant_candidate_clause,
     evaluator_candidate_clause,
     not_secret_clause,
+    secret_clause,
     secret_from_clause,
 )
 from drillmgr.access.activities import (
@@ -158,6 +159,7 @@ __all__ = [
     "participant_candidate_clause",
     "evaluator_candidate_clause",
     "not_secret_clause",
+    "secret_clause",
     "secret_from_clause",
     "outreach_clause",
     "can_view_outreach",

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 
+from drillmgr.access import services as access
 from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.calendars import ical
@@ -138,9 +139,7 @@ def next_time_change(now: datetime, tzid: str) -> datetime:
     cancelled = cancelled_moment()
     blind_start, last_cancelled = db.session.execute(
         sa.select(
-            sa.select(sa.func.min(Drill.starts_at))
-            .where(Drill.double_blind.is_(True), Drill.starts_at > now)
-            .scalar_subquery(),
+            sa.select(sa.func.min(Drill.starts_at)).where(access.secret_clause(now)).scalar_subquery(),
             sa.select(sa.func.min(cancelled))
             .where(Drill.status == DrillStatus.CANCELLED, cancelled >= now - CANCELLED_KEPT)
             .scalar_subquery(),

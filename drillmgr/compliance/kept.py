@@ -35,7 +35,6 @@ from drillmgr.compliance.results import RuleResult, SubjectResult
 from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.compliance.subjects import subject_counties
 from drillmgr.db import utcnow
-from drillmgr.drills.models import Drill
 from drillmgr.enums import RegionLevel
 from drillmgr.extensions import db
 from drillmgr.regions.models import Region
@@ -50,7 +49,7 @@ def _reader(actor: access.Actor, now: datetime) -> str:
     double-blind drill has started yet; otherwise what they may count is theirs alone."""
     if access.counts_every_drill(actor):
         return "all"
-    secret = db.session.scalar(sa.select(sa.exists().where(Drill.double_blind.is_(True), Drill.starts_at > now)))
+    secret = db.session.scalar(sa.select(sa.exists().where(access.secret_clause(now))))
     if not secret:
         return "all"
     assert isinstance(actor, User)  # access limits users alone

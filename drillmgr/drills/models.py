@@ -107,6 +107,14 @@ class Drill(Model):
         sa.UniqueConstraint("series_id", "occurrence_start", name="series_occurrence"),
         # Drills still running at a moment (agenda lists, date filters): their earliest start, from the index.
         sa.Index("ix_drills_ends_at", "ends_at", "starts_at"),
+        # Whether a double-blind drill is still secret (access.secret_clause, written as this condition is): the
+        # few double-blind drills by their start, where a scan of every drill found none (0.5 s at 5 million).
+        sa.Index(
+            "ix_drills_double_blind_starts_at",
+            "starts_at",
+            postgresql_where=sa.text("double_blind IS true"),
+            sqlite_where=sa.text("double_blind IS 1"),
+        ),
     )
 
     @property
