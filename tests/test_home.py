@@ -1,9 +1,13 @@
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from drillmgr.enums import DrillStatus, Role
+import sqlalchemy as sa
+
+from drillmgr.drills.models import Drill
+from drillmgr.enums import DrillForm, DrillScope, DrillStatus, Role
+from drillmgr.extensions import db
 from drillmgr.home.services import scope_summary
-from tests.conftest import at, login
+from tests.conftest import WUSU, at, login
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -24,3 +28,52 @@ def test_this_years_drills_are_counted_from_new_year_in_beijing_time(app, make_d
     with app.test_request_context():
         summary = scope_summary(admin, now=datetime(2026, 3, 1, tzinfo=timezone.utc))
     assert summary["completed_this_year"] == 1
+
+
+def count_statements(client, url) -> int:
+    statements = []
+
+    def remember(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    db.session.expunge_all()  # nothing loaded before the request: it reads what it needs itself
+    engine = db.session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", remember)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", remember)
+    return len(statements)
+
+
+def test_drills_waiting_for_their_record_cost_no_statement_per_drill(client, make_org, make_region, make_user):
+    """The home page's "record it" list asks whether the user may record each drill: from regions and
+    organisers loaded at once (it was two statements per drill, each in a region of its own)."""
+    coordinator = make_user(role=Role.COORDINATOR)
+    login(client, coordinator)
+
+    def ended_drill_in_a_township_of_its_own(n):
+        school = make_org(region_code=make_region(parent_code=WUSU).code)
+        make_drill_ended(school, n)
+
+    def make_drill_ended(school, n):
+        starts_at = at(days=-1, hours=-n)
+        drill = Drill(
+            title=f"待记录演练{n}",
+            form=DrillForm.EVACUATION,
+            scope=DrillScope.SINGLE,
+            region_code=school.region_code,
+            organizer_org_id=school.id,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(minutes=30),
+        )
+        db.session.add(drill)
+        db.session.commit()
+
+    ended_drill_in_a_township_of_its_own(0)
+    few = count_statements(client, "/")
+    for n in range(1, 6):
+        ended_drill_in_a_township_of_its_own(n)
+    assert count_statements(client, "/") == few
+    page = client.get("/").get_data(as_text=True)
+    assert all(f"待记录演练{n}" in page for n in range(6))

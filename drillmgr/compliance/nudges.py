@@ -15,6 +15,7 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
@@ -35,6 +36,7 @@ from drillmgr.localtime import local_midnight, local_today
 from drillmgr.notifications.models import Notification
 from drillmgr.notifications.services import Kind, Message, link_to, notify_many
 from drillmgr.orgs.models import Organisation
+from drillmgr.regions.models import Region
 
 GENERAL = "general"  # the rule part of a reminder's key when no rule is named
 RECORD_WINDOW_DAYS = 7  # a drill still "just ended" this long after its day
@@ -302,15 +304,24 @@ def drills_to_record(user: User, now: datetime | None = None) -> list[Drill]:
     """The drills that just ended and still wait for their record, that the user may record (home page)."""
     now = now or utcnow()
     since = local_midnight(local_today(now) - timedelta(days=RECORD_WINDOW_DAYS))
-    candidates = db.session.scalars(
-        sa.select(Drill)
-        .where(
-            Drill.status == DrillStatus.PLANNED,
-            Drill.ends_at < now,
-            Drill.ends_at >= since,
-            access.drill_clause(user, now),
+    candidates = list(
+        db.session.scalars(
+            sa.select(Drill)
+            .options(selectinload(Drill.organizer_org))
+            .where(
+                Drill.status == DrillStatus.PLANNED,
+                Drill.ends_at < now,
+                Drill.ends_at >= since,
+                access.drill_clause(user, now),
+            )
+            .order_by(Drill.ends_at.desc())
+            .limit(TO_RECORD_LISTED * 3)
         )
-        .order_by(Drill.ends_at.desc())
-        .limit(TO_RECORD_LISTED * 3)
     )
-    return [d for d in candidates if access.can_edit_drill(user, d)][:TO_RECORD_LISTED]
+    # can_edit_drill reads the regions through the session: loaded here at once, and held while it asks.
+    codes = {user.region_code, *(d.region_code for d in candidates), *(d.organizer_region_code for d in candidates)}
+    codes |= {d.organizer_org.region_code for d in candidates if d.organizer_org is not None}
+    regions = list(db.session.scalars(sa.select(Region).where(Region.code.in_(codes - {None}))))
+    editable = [d for d in candidates if access.can_edit_drill(user, d)][:TO_RECORD_LISTED]
+    del regions
+    return editable
