@@ -298,6 +298,22 @@ def token_for(client, user, password=PASSWORD) -> dict:
     return {"Authorization": f"Bearer {response.get_json()['token']}"}
 
 
+def count_statements(client, url) -> int:
+    """The statements a GET of `url` sends (it must answer 200)."""
+    statements = []
+
+    def remember(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = db.session.get_bind()
+    sa.event.listen(engine, "before_cursor_execute", remember)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", remember)
+    return len(statements)
+
+
 def assert_problem(response, status: int) -> dict:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.headers["Content-Type"] == "application/problem+json"

@@ -11,7 +11,7 @@ from drillmgr.accounts.models import User
 from drillmgr.enums import Role
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
-from tests.conftest import PASSWORD, SHAWAN, WUSU, login
+from tests.conftest import PASSWORD, SHAWAN, WUSU, count_statements, login
 
 
 def text(response) -> str:
@@ -485,32 +485,17 @@ def test_behind_a_proxy_the_client_address_comes_from_x_forwarded_for():
     assert not isinstance(create_app(TestConfig).wsgi_app, ProxyFix)
 
 
-def count_queries(client, url) -> int:
-    statements = []
-
-    def remember(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    engine = db.session.get_bind()
-    sa.event.listen(engine, "before_cursor_execute", remember)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", remember)
-    return len(statements)
-
-
 def test_list_pages_do_not_query_per_row(client, make_user, make_org, make_region):
     admin = make_user(Role.ADMIN)
     login(client, admin)
     township = make_region(parent_code=WUSU)
     make_user(Role.ORG_STAFF, org=make_org(region_code=township.code))
     make_user(Role.VIEWER, region_code=township.code)
-    few = (count_queries(client, "/users"), count_queries(client, "/orgs/"))
+    few = (count_statements(client, "/users"), count_statements(client, "/orgs/"))
     for _n in range(20):
         make_user(Role.VIEWER, region_code=make_region(parent_code=SHAWAN).code)
         make_org(region_code=make_region(parent_code=WUSU).code)
-    assert (count_queries(client, "/users"), count_queries(client, "/orgs/")) == few
+    assert (count_statements(client, "/users"), count_statements(client, "/orgs/")) == few
 
 
 def test_unexpected_error_page_is_translated(app, client, make_user, monkeypatch):

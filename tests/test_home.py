@@ -1,13 +1,12 @@
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, Role
 from drillmgr.extensions import db
 from drillmgr.home.services import scope_summary
-from tests.conftest import WUSU, at, login
+from tests.conftest import WUSU, at, count_statements, login
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -28,22 +27,6 @@ def test_this_years_drills_are_counted_from_new_year_in_beijing_time(app, make_d
     with app.test_request_context():
         summary = scope_summary(admin, now=datetime(2026, 3, 1, tzinfo=timezone.utc))
     assert summary["completed_this_year"] == 1
-
-
-def count_statements(client, url) -> int:
-    statements = []
-
-    def remember(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    db.session.expunge_all()  # nothing loaded before the request: it reads what it needs itself
-    engine = db.session.get_bind()
-    sa.event.listen(engine, "before_cursor_execute", remember)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", remember)
-    return len(statements)
 
 
 def test_drills_waiting_for_their_record_cost_no_statement_per_drill(client, make_org, make_region, make_user):
@@ -71,9 +54,11 @@ def test_drills_waiting_for_their_record_cost_no_statement_per_drill(client, mak
         db.session.commit()
 
     ended_drill_in_a_township_of_its_own(0)
+    db.session.expunge_all()  # nothing loaded before the request: it reads what it needs itself
     few = count_statements(client, "/")
     for n in range(1, 6):
         ended_drill_in_a_township_of_its_own(n)
+    db.session.expunge_all()
     assert count_statements(client, "/") == few
     page = client.get("/").get_data(as_text=True)
     assert all(f"待记录演练{n}" in page for n in range(6))
