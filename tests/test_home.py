@@ -1,7 +1,6 @@
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, Role
 from drillmgr.extensions import db
