@@ -304,11 +304,8 @@ def _subjects(params: DrillParams, run: Run) -> tuple[list[SubjectOf], list[str]
 def _units(kinds: Sequence[str], run: Run, county_codes: list[str]) -> list[SubjectOf]:
     """The units of `kinds` in scope: those of every kind the run's unit rules are about are read once, and
     each rule takes its own kinds from them."""
-    every = run.unit_kinds
-    if every is None or not set(kinds) <= set(every):
-        return [unit for _kind, unit in subject_orgs(run.region_code, kinds, county_codes, run.org_id)]
     if ("units",) not in run.aggregates:
-        run.aggregates[("units",)] = subject_orgs(run.region_code, every, county_codes, run.org_id)
+        run.aggregates[("units",)] = subject_orgs(run.region_code, run.unit_kinds, county_codes, run.org_id)
     wanted = set(kinds)
     return [unit for kind, unit in run.aggregates[("units",)] if kind in wanted]
 

@@ -37,6 +37,7 @@ from drillmgr.notifications.models import Notification
 from drillmgr.notifications.services import Kind, Message, link_to, notify_many
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
+from drillmgr.regions.services import all_regions
 
 GENERAL = "general"  # the rule part of a reminder's key when no rule is named
 RECORD_WINDOW_DAYS = 7  # a drill still "just ended" this long after its day
@@ -321,7 +322,7 @@ def drills_to_record(user: User, now: datetime | None = None) -> list[Drill]:
     # can_edit_drill reads the regions through the session: loaded here at once, and held while it asks.
     codes = {user.region_code, *(d.region_code for d in candidates), *(d.organizer_region_code for d in candidates)}
     codes |= {d.organizer_org.region_code for d in candidates if d.organizer_org is not None}
-    regions = list(db.session.scalars(sa.select(Region).where(Region.code.in_(codes - {None}))))
+    regions = all_regions(Region.code.in_(codes - {None}))
     editable = [d for d in candidates if access.can_edit_drill(user, d)][:TO_RECORD_LISTED]
     del regions
     return editable

@@ -29,7 +29,7 @@ class Run:
     actor: access.Actor
     evidence: bool = True
     org_id: int | None = None  # evaluate the unit rules of this unit alone
-    unit_kinds: Sequence[str] | None = None  # the kinds of unit the run's unit rules count (None: every kind)
+    unit_kinds: Sequence[str] = ()  # the kinds of unit the run's unit rules count, all of them together
     aggregates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 
