@@ -16,13 +16,14 @@ from config import TestConfig
 from drillmgr import create_app
 from drillmgr.cache import generations
 from drillmgr.cache import store as shared
-from drillmgr.cache.models import CacheEntry
+from drillmgr.cache.models import CacheEntry, CountyChange
 from drillmgr.calendars import feeds, ical, serving
 from drillmgr.calendars.filters import EVERYTHING
 from drillmgr.compliance import dashboard, kept
 from drillmgr.compliance import evaluation as compliance
 from drillmgr.compliance.rules import get_rule
 from drillmgr.compliance.subjects import subject_counties, subtree_list
+from drillmgr.db import utcnow
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, FindingCategory, OrgKind, Role, Severity
 from drillmgr.extensions import db
 from drillmgr.localtime import local_today
@@ -357,10 +358,10 @@ def test_kept_results_are_read_not_recomputed_until_something_changes(make_user,
     # A minute later, what the clock alone changes is evaluated again.
     later, later_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=61), actor=admin, evidence=False)
     assert later_as_of == now + timedelta(seconds=61)
-    # A new drill is seen at once.
+    # A new drill is seen at once: its unit's statuses and the county's are evaluated again, the rest is kept.
     make_drill(organizer=school, starts_at=bj(5, 10), status=DrillStatus.COMPLETED)
     fresh, fresh_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin, evidence=False)
-    assert fresh_as_of == now + timedelta(seconds=62)
+    assert fresh_as_of == now + timedelta(seconds=61)
     assert statuses(fresh) == statuses(
         compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin, evidence=False)
     )
@@ -376,7 +377,11 @@ def test_after_a_change_only_the_counties_it_touched_are_evaluated_again(make_us
     real_evaluate = kept.evaluate
 
     def evaluate(year, region_code=None, **how):
-        evaluated.append(region_code)
+        """Notes what is evaluated: a region whole, its county rules alone, or some units' unit rules."""
+        if how.get("org_ids") is not None:
+            evaluated.append((region_code, tuple(how["org_ids"])))
+        else:
+            evaluated.append((region_code, "county rules" if how.get("rule_keys") is not None else "whole"))
         return real_evaluate(year, region_code, **how)
 
     def read(seconds):
@@ -389,18 +394,61 @@ def test_after_a_change_only_the_counties_it_touched_are_evaluated_again(make_us
 
     monkeypatch.setattr(kept, "evaluate", evaluate)
     assert read(1) == now and evaluated == []
+    # A drill: its county's own rules and its organiser's unit rules; the rest of the county's result is kept.
     drill = make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
-    assert read(2) == now and evaluated == [WUSU]  # as old as its oldest county
+    assert read(2) == now and evaluated == [(WUSU, "county rules"), (WUSU, (school.id,))]
     evaluated.clear()
+    # Who takes part: both counties, each for the units named before and after.
     drill.participants = [shawan_school]
     db.session.commit()
     read(3)
-    assert sorted(evaluated) == sorted([SHAWAN, WUSU])
+    units = tuple(sorted([school.id, shawan_school.id]))
+    assert set(evaluated) == {(SHAWAN, units), (SHAWAN, "county rules"), (WUSU, units), (WUSU, "county rules")}
+    assert len(evaluated) == 4
+    evaluated.clear()
+    # A unit renamed can reach every unit rule of its county (which units there are): the county whole.
+    school.name = "乌苏市增量学校（新）"
+    db.session.commit()
+    read(4)
+    assert evaluated == [(WUSU, "whole")]
+    evaluated.clear()
+    # A unit's change and a drill's together: every county they touched, whole.
+    drill.title = "两次变更"
+    shawan_school.name = "沙湾市增量学校（新）"
+    db.session.commit()
+    read(5)
+    assert sorted(evaluated) == [(WUSU, "whole"), (SHAWAN, "whole")]
     evaluated.clear()
     rule = get_rule(YEAR, "six-into")
     rule.enabled = False
     db.session.commit()
-    assert read(4) == now + timedelta(seconds=4) and evaluated == [PREFECTURE]  # every county: one evaluation
+    assert read(6) == now + timedelta(seconds=6) and evaluated == [(PREFECTURE, "whole")]  # every county at once
+
+
+def test_a_kept_result_older_than_its_notes_of_change_is_evaluated_whole(make_user, make_org, make_drill, monkeypatch):
+    """The scheduler forgets the notes of changes once no result kept before them is served; a county whose
+    notes are gone is evaluated whole, never patched from a partial record."""
+    admin = make_user(role=Role.ADMIN)
+    school = make_org(name="乌苏市遗忘学校", region_code=WUSU)
+    now = bj(4, 1)
+    kept.kept_evaluate(YEAR, WUSU, now=now, actor=admin, evidence=False)
+    make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CountyChange)) == 1
+    assert generations.prune_changes(utcnow() + timedelta(seconds=1)) == 1
+    db.session.commit()
+    evaluated = []
+    real_evaluate = kept.evaluate
+
+    def evaluate(year, region_code=None, **how):
+        evaluated.append((region_code, how.get("rule_keys"), how.get("org_ids")))
+        return real_evaluate(year, region_code, **how)
+
+    monkeypatch.setattr(kept, "evaluate", evaluate)
+    results, as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=5), actor=admin, evidence=False)
+    assert as_of == now + timedelta(seconds=5) and evaluated == [(WUSU, None, None)]
+    assert statuses(results) == statuses(
+        compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=5), actor=admin, evidence=False)
+    )
 
 
 def test_the_scheduler_keeps_the_statuses_current_so_that_views_evaluate_nothing(
@@ -479,11 +527,20 @@ def fresh_panels(user, region_code, now) -> tuple:
     return made.cells, made.totals, made.key_panel, made.overdue_count, made.overdue, made.months
 
 
-def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, make_org, make_drill):
+def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, make_org, make_drill, monkeypatch):
     """Creates, reschedules, completions, cancellations, deletions, reviews, renames, moves to another county
     and changes of who takes part, in two counties, in a random order; after each, what the dashboards read
     (each county's kept results, joined for the prefecture) equals a fresh evaluation on the same data."""
     rng = random.Random(13)
+    patched = []
+    real_spliced = kept._spliced
+
+    def spliced(part, fresh):
+        made = real_spliced(part, fresh)
+        patched.append(made is not None)
+        return made
+
+    monkeypatch.setattr(kept, "_spliced", spliced)
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
     admin = make_user(role=Role.ADMIN)
@@ -585,6 +642,8 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
                 shown = dashboard.build_dashboard(user, YEAR, region, now=moment)
                 assert panels(shown) == fresh_panels(user, region, moment), (step, user.role, region)
     assert checked == 20 * 18
+    # After a drill's change, the reads patched what was kept rather than evaluating the county whole.
+    assert len(patched) >= 40 and all(patched), patched
     assert {"move", "take_part", "overdue_action", "delete"} <= done, done
 
 

@@ -9,17 +9,22 @@ the session). Every change of a region (a name shown in feeds) raises the `regio
 a checklist run or template, a unit or a region the `readiness` one. Writes that go
 around the session (raw SQL on a bare connection) are not seen: the app makes none.
 
+Beside a county's rise, the commit notes which units' unit rules its changes may alter (a CountyChange),
+unless they may alter any unit's: so a county's kept result can be brought up to date by evaluating its own
+rules and those few units' again (drillmgr.compliance.kept).
+
 The generations are raised when the unit commits, all at once and in one order, so that two units that
 touch the same counties never wait for each other in opposite orders (a deadlock).
 """
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
-from drillmgr.cache.models import CacheGeneration
+from drillmgr.cache.models import CacheGeneration, CountyChange
 from drillmgr.compliance import touched
 from drillmgr.extensions import db
 
@@ -41,6 +46,7 @@ UNRELATED = frozenset(
         "checklist_items",
         "checklist_runs",
         "checklist_templates",
+        "compliance_changes",
         "compliance_snapshots",
         "idempotency_keys",
         "job_runs",
@@ -55,6 +61,8 @@ UNRELATED = frozenset(
 PENDING = "drillmgr_generations_pending"  # in Session.info: {name: by how much to raise it when the unit commits}
 READ = "drillmgr_generations_read"  # in Session.info: pending names read since they were last raised
 PLACES = "drillmgr_generations_places"  # in Session.info: where the flush's rows were before it
+Units = dict[str, set[int] | None]
+UNITS = "drillmgr_generations_units"  # in Session.info: {county: the units its changes reach, None: every unit}
 
 
 def county(code: str) -> str:
@@ -62,14 +70,40 @@ def county(code: str) -> str:
     return f"{COMPLIANCE}:{code}"
 
 
-def _raise(connection: sa.Connection, steps: dict[str, int]) -> None:
+def _raise(connection: sa.Connection, steps: dict[str, int]) -> dict[str, int]:
+    """Raises each generation by its steps; what they are now."""
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(CacheGeneration).values([{"name": name, "value": steps[name]} for name in sorted(steps)])
-    connection.execute(
+    raised = connection.execute(
         statement.on_conflict_do_update(
             index_elements=[CacheGeneration.name], set_={"value": CacheGeneration.value + statement.excluded.value}
-        )
+        ).returning(CacheGeneration.name, CacheGeneration.value)
     )
+    return dict(raised.tuples().all())
+
+
+def _note_units(session: Session, reach: touched.Reach) -> None:
+    assert reach.counties is not None
+    noted: Units = session.info.setdefault(UNITS, {})
+    for code in reach.counties:
+        before = noted.get(code, set())
+        noted[code] = None if before is None or reach.units is None else before | reach.units
+
+
+def _note_changes(connection: sa.Connection, steps: dict[str, int], raised: dict[str, int], units: Units) -> None:
+    """A CountyChange for each county raised whose changes reached some units only."""
+    rows = [
+        {
+            "county_code": code,
+            "generation_from": raised[name] - steps[name],
+            "generation_to": raised[name],
+            "org_ids": sorted(orgs),
+        }
+        for code, orgs in units.items()
+        if orgs is not None and (name := county(code)) in raised
+    ]
+    if rows:
+        connection.execute(sa.insert(CountyChange), rows)
 
 
 def _relevant(table_name: str | None) -> bool:
@@ -107,8 +141,12 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     everything = (*session.new, *session.dirty, *session.deleted)
     if _relevant_objects(everything):
         touched.add_places_after(places, _relevant_objects((*session.new, *session.dirty)))
-        counties = touched.counties(session.connection(), places)
-        _pend(session, [COMPLIANCE] if counties is None else [county(code) for code in counties])
+        reach = touched.reach(session.connection(), places)
+        if reach.counties is None:
+            _pend(session, [COMPLIANCE])
+        else:
+            _pend(session, [county(code) for code in reach.counties])
+            _note_units(session, reach)
     if any(_table(obj) == "regions" for obj in everything):
         _pend(session, [REGIONS])
     if any(_table(obj) in READINESS_TABLES for obj in everything):
@@ -135,8 +173,10 @@ def _raise_pending(session: Session) -> None:
     session.flush()
     steps = session.info.pop(PENDING, None)
     session.info.pop(READ, None)
+    units = session.info.pop(UNITS, {})
     if steps:
-        _raise(session.connection(), steps)
+        connection = session.connection()
+        _note_changes(connection, steps, _raise(connection, steps), units)
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
@@ -144,6 +184,7 @@ def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(PENDING, None)
         session.info.pop(READ, None)
+        session.info.pop(UNITS, None)
 
 
 def current(name: str = COMPLIANCE) -> int:
@@ -166,3 +207,28 @@ def values(names: list[str]) -> list[int]:
 def value_of(name: str) -> sa.ScalarSelect[int]:
     """The generation as a scalar subquery, to read it within another question."""
     return sa.select(CacheGeneration.value).where(CacheGeneration.name == name).scalar_subquery()
+
+
+def units_changed(spans: dict[str, tuple[int, int]]) -> dict[str, set[int]]:
+    """For each county of `spans` whose generation rose from the first number to the second through noted
+    changes alone (CountyChange), the units those changes reached; a county with a rise not noted (its
+    changes reached every unit, or the notes were pruned) is left out."""
+    if not spans:
+        return {}
+    change = CountyChange
+    rows = db.session.execute(
+        sa.select(change.county_code, change.generation_from, change.generation_to, change.org_ids)
+        .where(CountyChange.county_code.in_(list(spans)))
+        .order_by(CountyChange.county_code, CountyChange.generation_from)
+    ).tuples()
+    reached: dict[str, tuple[int, set[int]]] = {code: (low, set()) for code, (low, _high) in spans.items()}
+    for code, low, high, org_ids in rows:
+        if code in reached and reached[code][0] == low and high <= spans[code][1]:
+            reached[code] = (high, reached[code][1] | set(org_ids))
+    return {code: orgs for code, (up_to, orgs) in reached.items() if up_to == spans[code][1]}
+
+
+def prune_changes(before: datetime) -> int:
+    """Forgets the notes of changes made before `before`; how many."""
+    removed = db.session.execute(sa.delete(CountyChange).where(CountyChange.made_at < before))
+    return int(getattr(removed, "rowcount", 0) or 0)

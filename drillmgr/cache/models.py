@@ -32,3 +32,21 @@ class CacheGeneration(Model):
 
     name: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
     value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class CountyChange(Model):
+    """What one commit changed of a county's compliance, beside the rise of its generation from
+    `generation_from` to `generation_to`: its county rules and the unit rules of `org_ids` alone (a
+    change of a unit or a region, which can alter any unit's, is not noted). A kept result of the county
+    made under `generation_from` is brought to `generation_to` by evaluating only those again
+    (drillmgr.compliance.kept). Kept a few minutes: a kept result older than that is evaluated again whole."""
+
+    __tablename__ = "compliance_changes"
+    __table_args__ = (sa.Index("ix_compliance_changes_county", "county_code", "generation_to"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = mapped_column(sa.String(12))
+    generation_from: Mapped[int] = mapped_column(sa.BigInteger)
+    generation_to: Mapped[int] = mapped_column(sa.BigInteger)
+    org_ids: Mapped[list[int]] = mapped_column(sa.JSON)
+    made_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -125,7 +125,7 @@ def _drill_inner(
     spans: Sequence[Period],
     county_codes: Sequence[str],
     kinds: Sequence[str] | None,
-    org_id: int | None = None,
+    org_ids: Sequence[int] | None = None,
 ) -> sa.Subquery:
     """One row per (subject, drill) that a drill rule may count, with its period index and key links."""
     filters = _drill_filters(params, run, spans[0].start, spans[-1].end)
@@ -170,9 +170,9 @@ def _drill_inner(
             orgs = orgs.where(Organisation.kind.in_(kinds))
         own = own.where(scanned(Drill.organizer_org_id).in_(orgs))
         joined = joined.where(drill_participants.c.org_id.in_(orgs))
-    if org_id is not None:
-        own = own.where(Drill.organizer_org_id == org_id)
-        joined = joined.where(drill_participants.c.org_id == org_id)
+    if org_ids is not None:
+        own = own.where(Drill.organizer_org_id.in_(org_ids))
+        joined = joined.where(drill_participants.c.org_id.in_(org_ids))
     return sa.union_all(own, joined).subquery()
 
 
@@ -279,7 +279,7 @@ def _drill_cells(
         )
         months = periods("month", run.year, range(1, 13))
         if signature not in run.aggregates:
-            inner = _drill_inner(params, run, months, county_codes, kinds=run.unit_kinds, org_id=run.org_id)
+            inner = _drill_inner(params, run, months, county_codes, kinds=run.unit_kinds, org_ids=run.org_ids)
             run.aggregates[signature] = _aggregate(inner, required, run.evidence)
         return _fold(run.aggregates[signature], months, spans, subject_ids), None
     inner = _subject_drills(params, run, spans, county_codes)
@@ -288,7 +288,7 @@ def _drill_cells(
 
 def _subject_drills(params: DrillParams, run: Run, spans: list[Period], county_codes: list[str]) -> sa.Subquery:
     if params.by_org:
-        return _drill_inner(params, run, spans, county_codes, params.org_kinds, run.org_id)
+        return _drill_inner(params, run, spans, county_codes, params.org_kinds, run.org_ids)
     return _drill_inner(params, run, spans, county_codes, None)
 
 
@@ -305,7 +305,7 @@ def _units(kinds: Sequence[str], run: Run, county_codes: list[str]) -> list[Subj
     """The units of `kinds` in scope: those of every kind the run's unit rules are about are read once, and
     each rule takes its own kinds from them."""
     if ("units",) not in run.aggregates:
-        run.aggregates[("units",)] = subject_orgs(run.region_code, run.unit_kinds, county_codes, run.org_id)
+        run.aggregates[("units",)] = subject_orgs(run.region_code, run.unit_kinds, county_codes, run.org_ids)
     wanted = set(kinds)
     return [unit for kind, unit in run.aggregates[("units",)] if kind in wanted]
 

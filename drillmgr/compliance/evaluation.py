@@ -54,14 +54,14 @@ def evaluate(
     now: datetime | None = None,
     rule_keys: Collection[str] | None = None,
     evidence: bool = True,
-    org_id: int | None = None,
+    org_ids: Collection[int] | None = None,
 ) -> list[RuleResult]:
     """Every enabled rule of `year` for every subject in `region_code` (None: all), as seen at `now`.
 
     `actor` limits which drills count to what they may know of (see access.compliance_drill_clause;
     jobs and commands pass access.SYSTEM). Without `evidence`, results carry statuses, counts and
-    missing items but evidence only as ids (what the dashboard matrix needs). With `org_id`, only the
-    unit rules are evaluated, for that one unit.
+    missing items but evidence only as ids (what the dashboard matrix needs). With `org_ids`, only the
+    unit rules are evaluated, for those units alone.
     """
     now = now or utcnow()
     if region_code is not None and db.session.get(Region, region_code) is None:
@@ -71,10 +71,11 @@ def evaluate(
         for rule in ensure_rules(year)
         if rule.enabled and (rule_keys is None or rule.key in rule_keys)
     ]
-    chosen = [(rule, params) for rule, params in chosen if org_id is None or params.by_org]
+    chosen = [(rule, params) for rule, params in chosen if org_ids is None or params.by_org]
     # Drill rules over units share one aggregate: it need not count units that no rule is about.
     unit_kinds = sorted({k for _, p in chosen if isinstance(p, DrillParams) and p.by_org for k in p.org_kinds})
-    run = Run(year, region_code, now, actor, evidence=evidence, org_id=org_id, unit_kinds=unit_kinds)
+    units = None if org_ids is None else tuple(org_ids)
+    run = Run(year, region_code, now, actor, evidence=evidence, org_ids=units, unit_kinds=unit_kinds)
     with no_garbage_collection():
         return [RuleResult(rule, params, _evaluate_rule(params, run)) for rule, params in chosen]
 

@@ -7,7 +7,9 @@ database, the same for every worker and machine), tagged with the generations it
 transaction as every change of a drill, review, finding, action, organisation, region, rule or outreach
 record that can alter that county's statuses. A region's results are kept county by county, so that the
 first view after a change evaluates again only the counties the change touched, and keeps them for
-everyone. What only the clock changes (a period ending, a warning window opening, a secret drill
+everyone; and within a county, where the change reached a few units alone (a drill's organiser and
+participants), only the county's own rules and those units' are evaluated again, the rest of the kept
+result standing. What only the clock changes (a period ending, a warning window opening, a secret drill
 starting) is seen within COMPLIANCE_KEPT_SECONDS (60 s), after which the result is evaluated again.
 
 Values are pickled and signed with SECRET_KEY (HMAC-SHA256): a value that does not verify is ignored.
@@ -160,6 +162,19 @@ def _evaluate_parts(
     return {code: ([(rr.rule.id, rr.results) for rr in results], now) for code, results in evaluated.items()}
 
 
+Patch = Callable[[dict[str, tuple[Kept, set[int]]]], dict[str, Kept]]
+
+
+def _number_behind(tag: str, whole: int, number: int) -> int | None:
+    """The county generation a kept value's `tag` names, if it is older than `number` under the same
+    whole generation and format."""
+    form, _dash, rest = tag.partition("-")
+    kept_whole, _dash, kept_number = rest.partition("-")
+    if form != FORMAT or kept_whole != str(whole) or not kept_number.isdigit() or int(kept_number) >= number:
+        return None
+    return int(kept_number)
+
+
 def kept_per_county(
     slot_of_county: Callable[[str, str], str],
     counties: list[str],
@@ -167,22 +182,36 @@ def kept_per_county(
     now: datetime,
     build: Callable[[list[str]], dict[str, tuple[Kept, datetime]]],
     fresh_for: timedelta | None = None,
+    patch: Patch[Kept] | None = None,
 ) -> tuple[list[Kept], datetime]:
     """One value per county (in `counties`' order), each kept under the whole generation and its own
     county's, per what `actor` may count, read together; `build` makes those of the stale counties it is
     given (it may make more), each with the moment it is as of. As of the oldest of them. `fresh_for`: how
-    old a kept value may be (by default COMPLIANCE_KEPT_SECONDS)."""
+    old a kept value may be (by default COMPLIANCE_KEPT_SECONDS). `patch` brings a county's value kept
+    before changes that reached a few of its units alone up to date, given those units (it leaves out what
+    it cannot); the value is then as old as it was."""
     whole, *numbers = generations.values([generations.COMPLIANCE, *(generations.county(code) for code in counties)])
     reader = _reader(actor, now)
     slots = {code: slot_of_county(code, reader) for code in counties}
-    tags = {code: f"{FORMAT}-{whole}-{number}" for code, number in zip(counties, numbers, strict=True)}
+    number_of = dict(zip(counties, numbers, strict=True))
+    tags = {code: f"{FORMAT}-{whole}-{number}" for code, number in number_of.items()}
     found = shared.store().get_many(list(slots.values()))
     kept: dict[str, tuple[datetime, Any]] = {}
+    behind: dict[str, tuple[int, tuple[datetime, Any]]] = {}
     for code, slot in slots.items():
         tag, packed = found.get(slot, ("", b""))
-        unpacked = _fresh(packed, now, fresh_for) if tag == tags[code] else None
-        if unpacked is not None:
+        older = _number_behind(tag, whole, number_of[code]) if patch is not None else None
+        unpacked = _fresh(packed, now, fresh_for) if tag == tags[code] or older is not None else None
+        if unpacked is not None and older is None:
             kept[code] = unpacked
+        elif unpacked is not None and older is not None:
+            behind[code] = (older, unpacked)
+    if behind and patch is not None:
+        reached = generations.units_changed({code: (older, number_of[code]) for code, (older, _) in behind.items()})
+        for code, value in patch({code: (behind[code][1][1], units) for code, units in reached.items()}).items():
+            made_at = behind[code][1][0]
+            kept[code] = (made_at, value)
+            _keep(slots[code], tags[code], made_at, value)
     stale = [code for code in counties if code not in kept]
     if stale:
         for code, (value, made_at) in build(stale).items():
@@ -214,6 +243,7 @@ def kept_evaluate(
             actor,
             now,
             lambda stale: _evaluate_parts(year, region_code, stale, counties, now, actor=actor, evidence=evidence),
+            patch=_patcher(year, now, actor=actor, evidence=evidence),
         )
         joined = _joined(parts, by_id)
         if joined is not None:
@@ -237,10 +267,13 @@ def kept_evaluate(
 def refresh(year: int, now: datetime) -> int:
     """Evaluates again, as the scheduler does every half minute, each county whose statuses as kept for
     those who count every drill (with and without evidence) are missing, made from older data, or half as
-    old as COMPLIANCE_KEPT_SECONDS: so that views seldom evaluate anything themselves. How many it evaluated."""
+    old as COMPLIANCE_KEPT_SECONDS: so that views seldom evaluate anything themselves. How many it evaluated.
+    Notes of changes older than any kept result that is still served are forgotten."""
     ensure_rules(year)
     counties, _whole = counties_of(None)
-    fresh_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"] / 2)
+    kept_for = timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
+    generations.prune_changes(now - 2 * kept_for)
+    fresh_for = kept_for / 2
     evaluated: list[str] = []
     for evidence in (False, True):
         kept_per_county(
@@ -250,8 +283,47 @@ def refresh(year: int, now: datetime) -> int:
             now,
             _evaluator(year, counties, now, evidence, evaluated),
             fresh_for,
+            _patcher(year, now, actor=access.SYSTEM, evidence=evidence),
         )
     return len(evaluated)
+
+
+def _patcher(year: int, now: datetime, **how: Any) -> Patch[Part]:
+    """Brings kept county results up to date after changes that reached a few units: the county's own
+    rules and those units' unit rules are evaluated again, and replace theirs in the kept result."""
+
+    def patch(behind: dict[str, tuple[Part, set[int]]]) -> dict[str, Part]:
+        county_rules = [rule.key for rule in ensure_rules(year) if rule.enabled and not params_of(rule).by_org]
+        patched = {}
+        for code, (part, units) in behind.items():
+            fresh = evaluate(year, code, now=now, rule_keys=county_rules, **how)
+            if units:
+                fresh += evaluate(year, code, now=now, org_ids=sorted(units), **how)
+            spliced = _spliced(part, fresh)
+            if spliced is not None:
+                patched[code] = spliced
+        return patched
+
+    return patch
+
+
+def _spliced(part: Part, fresh: list[RuleResult]) -> Part | None:
+    """`part` with the results of `fresh` in place of its own: a county rule's whole, a unit rule's for the
+    units evaluated again. None if they do not fit it (a rule or a unit it does not have)."""
+    new = {rr.rule.id: rr for rr in fresh}
+    spliced: Part = []
+    for rule_id, results in part:
+        rr = new.pop(rule_id, None)
+        if rr is None:
+            spliced.append((rule_id, results))
+        elif not rr.params.by_org:
+            spliced.append((rule_id, rr.results))
+        else:
+            by_unit = {result.subject_id: result for result in rr.results}
+            spliced.append((rule_id, [by_unit.pop(result.subject_id, result) for result in results]))
+            if by_unit:
+                return None
+    return None if new else spliced
 
 
 def _slots(year: int, evidence: bool) -> Callable[[str, str], str]:

@@ -110,7 +110,7 @@ def unit_obligations(user: User, year: int, org_id: int, now: datetime | None = 
     if org is None:
         access.not_found(_("No such organisation."))
     access.require(access.can_view_unit_obligations(user, org))
-    results = evaluate(year, actor=user, now=now, org_id=org.id)
+    results = evaluate(year, actor=user, now=now, org_ids=[org.id])
     obligations = [_obligation(rr, r, now) for rr in results for r in rr.results if r.subject_id == str(org.id)]
     return UnitObligations(year, org, obligations)
 

@@ -28,7 +28,7 @@ class Run:
     now: datetime
     actor: access.Actor
     evidence: bool = True
-    org_id: int | None = None  # evaluate the unit rules of this unit alone
+    org_ids: tuple[int, ...] | None = None  # evaluate the unit rules of these units alone
     unit_kinds: Sequence[str] = ()  # the kinds of unit the run's unit rules count, all of them together
     aggregates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
@@ -107,9 +107,9 @@ def org_scope(region_code: str | None) -> sa.ColumnElement[bool]:
 
 
 def subject_orgs(
-    region_code: str | None, kinds: Sequence[str], county_codes: Sequence[str], org_id: int | None = None
+    region_code: str | None, kinds: Sequence[str], county_codes: Sequence[str], org_ids: Sequence[int] | None = None
 ) -> list[tuple[str, SubjectOf]]:
-    """The units of `kinds` in scope (only `org_id`, if given), each with its kind, in one query."""
+    """The units of `kinds` in scope (only `org_ids`, if given), each with its kind, in one query."""
     cmap = county_map(county_codes)
     query = (
         sa.select(Organisation.kind, Organisation.id, Organisation.name, cmap.c.county_code)
@@ -117,8 +117,8 @@ def subject_orgs(
         .where(Organisation.kind.in_([OrgKind(k) for k in kinds]), org_scope(region_code))
         .order_by(cmap.c.county_code, Organisation.name, Organisation.id)
     )
-    if org_id is not None:
-        query = query.where(Organisation.id == org_id)
+    if org_ids is not None:
+        query = query.where(Organisation.id.in_(org_ids))
     return [
         (kind.value, SubjectOf("org", str(i), name, county))
         for kind, i, name, county in db.session.execute(query).tuples()

@@ -7,6 +7,11 @@ participants, before and after the change, and no others; kept statuses of the o
 (drillmgr.compliance.kept). A row is placed by the columns below, as they were before the flush (read
 from the database) and as they are after it; a row that has none of them (a rule, a region, a series),
 or whose region is above every county, touches them all.
+
+Within a county, only the county's own rules and the unit rules of the units a change names need be
+evaluated again: unit rules count the drills a unit organised or took part in, so a change of a drill (or
+of a row held for a drill) alters those of its organiser and participants alone, before and after it. A
+change of a unit or a region can alter any unit's (which units there are, and where): it reaches them all.
 """
 
 from collections import defaultdict
@@ -27,6 +32,7 @@ from drillmgr.regions.models import Region
 REGION_COLUMNS = ("region_code",)  # where a drill, finding or activity is held; a unit is
 ORG_COLUMNS = ("org_id", "organizer_org_id")
 PLACING = (*REGION_COLUMNS, *ORG_COLUMNS, "drill_id", "finding_id")
+EVERY_UNIT_TABLES = frozenset({"organisations", "regions"})  # a change of these reaches every unit of its counties
 
 
 @dataclass
@@ -38,6 +44,7 @@ class Places:
     drills: set[int] = field(default_factory=set)
     findings: set[int] = field(default_factory=set)
     everywhere: bool = False
+    every_unit: bool = False  # a unit or a region changed: every unit rule of the counties may have
 
     def add(self, column: str, values: Iterable[Any]) -> None:
         found = {value for value in values if value is not None}
@@ -60,6 +67,7 @@ def places_before(session: Session, objects: Iterable[Any]) -> Places:
     places = Places()
     by_class: dict[type, list[Any]] = defaultdict(list)
     for obj in objects:
+        places.every_unit |= obj.__table__.name in EVERY_UNIT_TABLES
         if not _placing(obj):
             places.everywhere = True
             return places
@@ -92,6 +100,7 @@ def add_places_after(places: Places, objects: Iterable[Any]) -> None:
     """Adds where the rows of the new or changed `objects` are after the flush (what they hold now)."""
     for obj in objects:
         state = instance_state(obj)
+        places.every_unit |= obj.__table__.name in EVERY_UNIT_TABLES
         columns = _placing(obj)
         if not columns:
             places.everywhere = True
@@ -103,10 +112,19 @@ def add_places_after(places: Places, objects: Iterable[Any]) -> None:
             places.add("org_id", [org.id for org in state.dict["participants"]])
 
 
-def counties(connection: sa.Connection, places: Places) -> set[str] | None:
-    """The codes of the counties `places` are in; None when that is every county."""
+@dataclass
+class Reach:
+    """The counties a change touched (None: every county), and the units whose unit rules it may alter
+    (None: every unit of those counties)."""
+
+    counties: set[str] | None
+    units: set[int] | None
+
+
+def reach(connection: sa.Connection, places: Places) -> Reach:
+    """Where the changes of `places` are: their counties and units."""
     if places.everywhere:
-        return None
+        return Reach(None, None)
     regions = set(places.regions)
     orgs = set(places.orgs)
     drills = set(places.drills)
@@ -131,7 +149,7 @@ def counties(connection: sa.Connection, places: Places) -> set[str] | None:
     orgs.discard(None)
     if orgs:
         regions |= set(connection.scalars(sa.select(Organisation.region_code).where(Organisation.id.in_(orgs))))
-    return _counties_of(connection, regions)
+    return Reach(_counties_of(connection, regions), None if places.every_unit else orgs)
 
 
 def _counties_of(connection: sa.Connection, regions: set[str]) -> set[str] | None:
