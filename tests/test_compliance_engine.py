@@ -1,5 +1,6 @@
 """The compliance engine: every rule and status, at the period boundaries, in Beijing time."""
 
+import pickle
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from drillmgr.compliance.snapshots import snapshot_changes
 from drillmgr.compliance.subjects import county_map
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.periods import periods, reporting_half, reporting_half_of
+from drillmgr.compliance.results import SUBJECT_ID, packed, unpacked
 from drillmgr.compliance.rules import RULE_KEYS, ensure_rules, get_rule, update_rule
 from drillmgr.enums import (
     ActionStatus,
@@ -331,6 +333,24 @@ def test_dashboard_evaluation_without_evidence_details_agrees(make_org, evac, li
     assert school_result.evidence == [{"type": "drill", "id": drill.id, "status": "completed"}]
     live_result = next(r for rr in bare if rr.key == "key-county-comprehensive-live" for r in rr.results)
     assert live_result.missing == ["command_comms"]
+
+
+def test_results_packed_to_be_kept_come_back_equal(make_org, evac, live):
+    """What the shared store keeps (nested tuples, pickled) is every field of every result and slot."""
+    school = make_org(kind=OrgKind.SCHOOL)
+    evac(school, bj(3, 10))
+    evac(school, bj(5, 10), status=DrillStatus.PLANNED)
+    live(bj(5, 12), focus=("command_post", "force_organization"))
+    for rr in evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(4, 20)):
+        kept = pickle.loads(pickle.dumps(packed(rr.results)))
+        assert unpacked(kept) == rr.results, rr.key
+        assert [r.subject_id for r in rr.results] == [row[SUBJECT_ID] for row in kept]
+    assert any(
+        slot.planned_evidence
+        for rr in evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(4, 20))
+        for r in rr.results
+        for slot in r.slots
+    )
 
 
 def test_planned_back_entered_and_cancelled_evacuation_drills(make_org, evac):

@@ -33,7 +33,7 @@ from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.compliance.evaluation import evaluate, no_garbage_collection
 from drillmgr.compliance.models import ComplianceRule
-from drillmgr.compliance.results import RuleResult, SubjectResult
+from drillmgr.compliance.results import SUBJECT_ID, Packed, RuleResult, SubjectResult, packed, unpacked
 from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.compliance.subjects import subject_counties
 from drillmgr.db import utcnow
@@ -42,7 +42,7 @@ from drillmgr.extensions import db
 from drillmgr.regions.models import Region
 
 log = logging.getLogger(__name__)
-FORMAT = "3"  # raised whenever what is pickled changes shape
+FORMAT = "4"  # raised whenever what is pickled changes shape
 Kept = TypeVar("Kept")
 
 
@@ -135,7 +135,7 @@ def _kept(
     return built, as_of
 
 
-Part = list[tuple[int, list[SubjectResult]]]  # one county's results: (rule id, its subjects' results)
+Part = list[tuple[int, list[Packed]]]  # one county's results: (rule id, its subjects' results, packed)
 
 
 def by_county(results: list[RuleResult], counties: list[str]) -> dict[str, list[RuleResult]]:
@@ -159,7 +159,11 @@ def _evaluate_parts(
         evaluated = {code: evaluate(year, code, now=now, **how) for code in stale}
     else:
         evaluated = by_county(evaluate(year, region_code, now=now, **how), counties)
-    return {code: ([(rr.rule.id, rr.results) for rr in results], now) for code, results in evaluated.items()}
+    return {code: (_part(results), now) for code, results in evaluated.items()}
+
+
+def _part(results: list[RuleResult]) -> Part:
+    return [(rr.rule.id, packed(rr.results)) for rr in results]
 
 
 Patch = Callable[[dict[str, tuple[Kept, set[int]]]], dict[str, Kept]]
@@ -259,7 +263,7 @@ def kept_evaluate(
         actor,
         now,
         lambda: (evaluate(year, region_code, actor=actor, now=now, evidence=evidence), now),
-        lambda results: [(rr.rule.id, rr.results) for rr in results],
+        _part,
         from_stored,
     )
 
@@ -317,10 +321,10 @@ def _spliced(part: Part, fresh: list[RuleResult]) -> Part | None:
         if rr is None:
             spliced.append((rule_id, results))
         elif not rr.params.by_org:
-            spliced.append((rule_id, rr.results))
+            spliced.append((rule_id, packed(rr.results)))
         else:
-            by_unit = {result.subject_id: result for result in rr.results}
-            spliced.append((rule_id, [by_unit.pop(result.subject_id, result) for result in results]))
+            by_unit = {row[SUBJECT_ID]: row for row in packed(rr.results)}
+            spliced.append((rule_id, [by_unit.pop(row[SUBJECT_ID], row) for row in results]))
             if by_unit:
                 return None
     return None if new else spliced
@@ -355,7 +359,8 @@ def _joined(parts: list[Part], by_id: dict[int, ComplianceRule]) -> list[RuleRes
         rule = by_id.get(rule_id)
         if rule is None:
             return None
-        joined.append(RuleResult(rule, params_of(rule), [r for part in parts for r in part[index][1]]))
+        with no_garbage_collection():
+            joined.append(RuleResult(rule, params_of(rule), [r for part in parts for r in unpacked(part[index][1])]))
     return joined
 
 

@@ -173,6 +173,54 @@ def finish(
     )
 
 
+Packed = tuple[Any, ...]
+SUBJECT_ID = 1  # where a packed result holds its subject's id
+
+
+def packed(results: list[SubjectResult]) -> list[Packed]:
+    """Results as nested tuples, to be kept: pickled four times faster than the slotted dataclasses (whose
+    state pickle reads through a Python-level __getstate__ per object), and half the size."""
+    return [
+        (
+            r.subject_type,
+            r.subject_id,
+            r.name,
+            r.county_code,
+            r.status,
+            r.required,
+            r.achieved,
+            r.evidence,
+            r.missing,
+            [
+                (
+                    s.label,
+                    s.start,
+                    s.end,
+                    s.required,
+                    s.achieved,
+                    s.planned,
+                    s.evidence,
+                    s.planned_evidence,
+                    s.missing,
+                    s.status,
+                )
+                for s in r.slots
+            ],
+        )
+        for r in results
+    ]
+
+
+def unpacked(rows: list[Packed]) -> list[SubjectResult]:
+    """The results packed() made."""
+    return [
+        SubjectResult(
+            kind, subject, name, county, status, required, achieved, evidence, missing, [Slot(*s) for s in slots]
+        )
+        for kind, subject, name, county, status, required, achieved, evidence, missing, slots in rows
+    ]
+
+
 def format_table(results: list[RuleResult]) -> str:
     """Plain text for the command line: one block per rule, one line per subject."""
     lines = []
