@@ -425,6 +425,20 @@ def test_after_a_change_only_the_counties_it_touched_are_evaluated_again(make_us
     assert read(6) == now + timedelta(seconds=6) and evaluated == [(PREFECTURE, "whole")]  # every county at once
 
 
+def test_the_units_a_county_s_rises_reached_are_known_only_when_every_rise_is_noted(app):
+    notes = [("654202", 3, 4, [7]), ("654202", 4, 6, [8, 9]), ("654202", 7, 8, [10]), ("654203", 1, 2, [11])]
+    db.session.add_all(
+        CountyChange(county_code=code, generation_from=low, generation_to=high, org_ids=units)
+        for code, low, high, units in notes
+    )
+    db.session.commit()
+    assert generations.units_changed({"654202": (3, 6)}) == {"654202": {7, 8, 9}}
+    assert generations.units_changed({"654202": (4, 6), "654203": (1, 2)}) == {"654202": {8, 9}, "654203": {11}}
+    assert generations.units_changed({"654202": (3, 8)}) == {}  # the rise from 6 to 7 reached every unit
+    assert generations.units_changed({"654202": (3, 5)}) == {}  # 4 to 6 was one commit: no value was kept at 5
+    assert generations.units_changed({"654203": (0, 2)}) == {}  # its notes of 0 to 1 are gone
+
+
 def test_a_kept_result_older_than_its_notes_of_change_is_evaluated_whole(make_user, make_org, make_drill, monkeypatch):
     """The scheduler forgets the notes of changes once no result kept before them is served; a county whose
     notes are gone is evaluated whole, never patched from a partial record."""

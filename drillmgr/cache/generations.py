@@ -218,12 +218,19 @@ def units_changed(spans: dict[str, tuple[int, int]]) -> dict[str, set[int]]:
     change = CountyChange
     rows = db.session.execute(
         sa.select(change.county_code, change.generation_from, change.generation_to, change.org_ids)
-        .where(CountyChange.county_code.in_(list(spans)))
-        .order_by(CountyChange.county_code, CountyChange.generation_from)
+        .where(
+            sa.or_(
+                *(
+                    sa.and_(change.county_code == code, change.generation_to > low, change.generation_to <= high)
+                    for code, (low, high) in spans.items()
+                )
+            )
+        )
+        .order_by(change.county_code, change.generation_from)
     ).tuples()
     reached: dict[str, tuple[int, set[int]]] = {code: (low, set()) for code, (low, _high) in spans.items()}
     for code, low, high, org_ids in rows:
-        if code in reached and reached[code][0] == low and high <= spans[code][1]:
+        if reached[code][0] == low:  # the next rise, with no rise unnoted between
             reached[code] = (high, reached[code][1] | set(org_ids))
     return {code: orgs for code, (up_to, orgs) in reached.items() if up_to == spans[code][1]}
 
