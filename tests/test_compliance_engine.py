@@ -14,7 +14,7 @@ from drillmgr.compliance.snapshots import snapshot_changes
 from drillmgr.compliance.subjects import county_map
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.periods import periods, reporting_half, reporting_half_of
-from drillmgr.compliance.results import SUBJECT_ID, packed, unpacked
+from drillmgr.compliance.results import SUBJECT_ID, pack_results, unpack_results
 from drillmgr.compliance.rules import RULE_KEYS, ensure_rules, get_rule, update_rule
 from drillmgr.enums import (
     ActionStatus,
@@ -342,8 +342,8 @@ def test_results_packed_to_be_kept_come_back_equal(make_org, evac, live):
     evac(school, bj(5, 10), status=DrillStatus.PLANNED)
     live(bj(5, 12), focus=("command_post", "force_organization"))
     for rr in evaluate(YEAR, WUSU, actor=SYSTEM, now=bj(4, 20)):
-        kept = pickle.loads(pickle.dumps(packed(rr.results)))
-        assert unpacked(kept) == rr.results, rr.key
+        kept = pickle.loads(pickle.dumps(pack_results(rr.results)))
+        assert unpack_results(kept) == rr.results, rr.key
         assert [r.subject_id for r in rr.results] == [row[SUBJECT_ID] for row in kept]
     assert any(
         slot.planned_evidence

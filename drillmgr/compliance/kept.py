@@ -33,7 +33,7 @@ from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.compliance.evaluation import evaluate, no_garbage_collection
 from drillmgr.compliance.models import ComplianceRule
-from drillmgr.compliance.results import SUBJECT_ID, Packed, RuleResult, SubjectResult, packed, unpacked
+from drillmgr.compliance.results import SUBJECT_ID, Packed, RuleResult, SubjectResult, pack_results, unpack_results
 from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.compliance.subjects import subject_counties
 from drillmgr.db import utcnow
@@ -163,7 +163,7 @@ def _evaluate_parts(
 
 
 def _part(results: list[RuleResult]) -> Part:
-    return [(rr.rule.id, packed(rr.results)) for rr in results]
+    return [(rr.rule.id, pack_results(rr.results)) for rr in results]
 
 
 Patch = Callable[[dict[str, tuple[Kept, set[int]]]], dict[str, Kept]]
@@ -203,13 +203,13 @@ def kept_per_county(
     kept: dict[str, tuple[datetime, Any]] = {}
     behind: dict[str, tuple[int, tuple[datetime, Any]]] = {}
     for code, slot in slots.items():
-        tag, packed = found.get(slot, ("", b""))
+        tag, stored = found.get(slot, ("", b""))
         older = _number_behind(tag, whole, number_of[code]) if patch is not None else None
-        unpacked = _fresh(packed, now, fresh_for) if tag == tags[code] or older is not None else None
-        if unpacked is not None and older is None:
-            kept[code] = unpacked
-        elif unpacked is not None and older is not None:
-            behind[code] = (older, unpacked)
+        fresh = _fresh(stored, now, fresh_for) if tag == tags[code] or older is not None else None
+        if fresh is not None and older is None:
+            kept[code] = fresh
+        elif fresh is not None and older is not None:
+            behind[code] = (older, fresh)
     if behind and patch is not None:
         reached = generations.units_changed({code: (older, number_of[code]) for code, (older, _) in behind.items()})
         for code, value in patch({code: (behind[code][1][1], units) for code, units in reached.items()}).items():
@@ -321,9 +321,9 @@ def _spliced(part: Part, fresh: list[RuleResult]) -> Part | None:
         if rr is None:
             spliced.append((rule_id, results))
         elif not rr.params.by_org:
-            spliced.append((rule_id, packed(rr.results)))
+            spliced.append((rule_id, pack_results(rr.results)))
         else:
-            by_unit = {row[SUBJECT_ID]: row for row in packed(rr.results)}
+            by_unit = {row[SUBJECT_ID]: row for row in pack_results(rr.results)}
             spliced.append((rule_id, [by_unit.pop(row[SUBJECT_ID], row) for row in results]))
             if by_unit:
                 return None
@@ -360,7 +360,8 @@ def _joined(parts: list[Part], by_id: dict[int, ComplianceRule]) -> list[RuleRes
         if rule is None:
             return None
         with no_garbage_collection():
-            joined.append(RuleResult(rule, params_of(rule), [r for part in parts for r in unpacked(part[index][1])]))
+            results = [result for part in parts for result in unpack_results(part[index][1])]
+        joined.append(RuleResult(rule, params_of(rule), results))
     return joined
 
 

@@ -177,7 +177,7 @@ Packed = tuple[Any, ...]
 SUBJECT_ID = 1  # where a packed result holds its subject's id
 
 
-def packed(results: list[SubjectResult]) -> list[Packed]:
+def pack_results(results: list[SubjectResult]) -> list[Packed]:
     """Results as nested tuples, to be kept: pickled four times faster than the slotted dataclasses (whose
     state pickle reads through a Python-level __getstate__ per object), and half the size."""
     return [
@@ -211,8 +211,8 @@ def packed(results: list[SubjectResult]) -> list[Packed]:
     ]
 
 
-def unpacked(rows: list[Packed]) -> list[SubjectResult]:
-    """The results packed() made."""
+def unpack_results(rows: list[Packed]) -> list[SubjectResult]:
+    """The results pack_results() made."""
     return [
         SubjectResult(
             kind, subject, name, county, status, required, achieved, evidence, missing, [Slot(*s) for s in slots]
