@@ -238,4 +238,4 @@ def units_changed(spans: dict[str, tuple[int, int]]) -> dict[str, set[int]]:
 def prune_changes(before: datetime) -> int:
     """Forgets the notes of changes made before `before`; how many."""
     removed = db.session.execute(sa.delete(CountyChange).where(CountyChange.made_at < before))
-    return int(getattr(removed, "rowcount", 0) or 0)
+    return int(removed.rowcount or 0)  # type: ignore[attr-defined]  # a DML statement's Result is a CursorResult

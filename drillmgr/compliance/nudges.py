@@ -319,10 +319,9 @@ def drills_to_record(user: User, now: datetime | None = None) -> list[Drill]:
             .limit(TO_RECORD_LISTED * 3)
         )
     )
-    # can_edit_drill reads the regions through the session: loaded here at once, and held while it asks.
+    # can_edit_drill reads the regions through the session: loaded here at once, and held while it asks (the
+    # session's identity map holds them only while something else does).
     codes = {user.region_code, *(d.region_code for d in candidates), *(d.organizer_region_code for d in candidates)}
     codes |= {d.organizer_org.region_code for d in candidates if d.organizer_org is not None}
-    regions = all_regions(Region.code.in_(codes - {None}))
-    editable = [d for d in candidates if access.can_edit_drill(user, d)][:TO_RECORD_LISTED]
-    del regions
-    return editable
+    _held_regions = all_regions(Region.code.in_(codes - {None}))
+    return [d for d in candidates if access.can_edit_drill(user, d)][:TO_RECORD_LISTED]
