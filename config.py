@@ -62,9 +62,10 @@ class Config:
     CACHE_PREFIX = "drillmgr"
     CACHE_TTL_SECONDS = 30 * 24 * 3600
     CACHE_MAX_BYTES = 512 * 1024 * 1024
-    # Longest time a kept compliance result is served when nothing changed (changes are seen at once):
-    # what the clock alone changes (a period ending, a warning window opening) shows within this.
-    COMPLIANCE_KEPT_SECONDS = 60
+    # Longest time a kept compliance result is served when nothing changed. Changes made through the app are
+    # seen at once and what the clock alone changes (a period ending, a deadline passing) when it does: this
+    # bounds how long a write that goes around the app (SQL by hand) stays unseen.
+    COMPLIANCE_KEPT_SECONDS = 900
     SCHEDULER_LEASE_SECONDS = 30
     # Overrides of the job schedules, e.g. "send_mail=every 10s;compliance=daily 03:00;publish_calendars=off"
     SCHEDULER_SCHEDULE = ""

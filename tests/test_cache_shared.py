@@ -26,7 +26,7 @@ from drillmgr.compliance.subjects import subject_counties, subtree_list
 from drillmgr.db import utcnow
 from drillmgr.enums import DrillForm, DrillScope, DrillStatus, FilingStatus, FindingCategory, OrgKind, Role, Severity
 from drillmgr.extensions import db
-from drillmgr.localtime import local_today
+from drillmgr.localtime import local_midnight, local_today
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
 from drillmgr.scheduler.compliance_jobs import keep_compliance
 from drillmgr.unit_of_work import unit
@@ -352,19 +352,67 @@ def test_kept_results_are_read_not_recomputed_until_something_changes(make_user,
         raise AssertionError("evaluated although nothing changed")
 
     monkeypatch.setattr(kept, "evaluate", refuse)
-    again, again_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=30), actor=admin, evidence=False)
-    assert again_as_of == now and statuses(again) == statuses(results)
+    for seconds in (30, 899):
+        again, again_as_of = kept.kept_evaluate(
+            YEAR, WUSU, now=now + timedelta(seconds=seconds), actor=admin, evidence=False
+        )
+        assert again_as_of == now and statuses(again) == statuses(results)
     monkeypatch.undo()
-    # A minute later, what the clock alone changes is evaluated again.
-    later, later_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=61), actor=admin, evidence=False)
-    assert later_as_of == now + timedelta(seconds=61)
+    # A write that goes around the app raises nothing: after COMPLIANCE_KEPT_SECONDS it is evaluated again even so.
+    later, later_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=900), actor=admin, evidence=False)
+    assert later_as_of == now + timedelta(seconds=900)
     # A new drill is seen at once: its unit's statuses and the county's are evaluated again, the rest is kept.
     make_drill(organizer=school, starts_at=bj(5, 10), status=DrillStatus.COMPLETED)
-    fresh, fresh_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin, evidence=False)
-    assert fresh_as_of == now + timedelta(seconds=61)
+    fresh, fresh_as_of = kept.kept_evaluate(YEAR, WUSU, now=now + timedelta(seconds=901), actor=admin, evidence=False)
+    assert fresh_as_of == now + timedelta(seconds=900)
     assert statuses(fresh) == statuses(
-        compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=62), actor=admin, evidence=False)
+        compliance.evaluate(YEAR, WUSU, now=now + timedelta(seconds=901), actor=admin, evidence=False)
     )
+
+
+def test_what_the_clock_alone_changes_is_evaluated_again_when_it_changes_and_not_before(
+    app, make_user, make_org, make_drill, monkeypatch
+):
+    """Kept statuses are read, with no change, until the clock changes them: local midnight (periods and
+    warning windows turn by the day), an after-action review's deadline (at the time of day its drill ended), a
+    double-blind drill's start (for those it was kept from). Every read equals a fresh evaluation."""
+    # The clock's turns alone, not the age limit.
+    monkeypatch.setitem(app.config, "COMPLIANCE_KEPT_SECONDS", 40 * 24 * 3600)
+    admin = make_user(role=Role.ADMIN)
+    viewer = make_user(role=Role.VIEWER, region_code=WUSU)
+    school = make_org(name="乌苏市时钟学校")
+    drill = make_drill(organizer=school, starts_at=bj(3, 30, 15), status=DrillStatus.COMPLETED)
+    deadline = drill.ends_at + timedelta(days=14)  # no review filed
+    blind_start = bj(4, 3, 14)
+    for starts_at in (blind_start, bj(5, 20)):  # the later one keeps the viewer's reader their own after the first
+        make_drill(organizer=school, starts_at=starts_at, form=DrillForm.TABLETOP, double_blind=True)
+    evaluated = []
+    real_evaluate = kept.evaluate
+
+    def evaluate(year, region_code=None, **how):
+        evaluated.append(how["now"])
+        return real_evaluate(year, region_code, **how)
+
+    monkeypatch.setattr(kept, "evaluate", evaluate)
+    start = bj(4, 1, 9)
+    moments = sorted(
+        {start + timedelta(minutes=97 * step) for step in range(20 * 15)}
+        | {turn + timedelta(seconds=delta) for turn in (deadline, blind_start) for delta in (-1, 0, 1)}
+    )
+    reads = 0
+    for moment in moments:
+        for user in (admin, viewer):
+            read, _as_of = kept.kept_evaluate(YEAR, WUSU, now=moment, actor=user, evidence=False)
+            fresh = real_evaluate(YEAR, WUSU, now=moment, actor=user, evidence=False)
+            assert statuses(read) == statuses(fresh), (moment, user.role)
+            reads += 1
+    review_rule = [rr for rr in read if rr.key == "after-action-filed"]
+    assert [r.status.value for r in review_rule[0].results if r.subject_id == WUSU] == ["missed"]
+    # Evaluated again only on a turn of the clock: each local midnight, the deadline, the start.
+    days = {local_today(moment) for moment in moments}
+    assert len(evaluated) <= 2 * (len(days) + 2) < reads / 4
+    assert deadline in evaluated and blind_start in evaluated
+    assert deadline - timedelta(seconds=1) not in evaluated and blind_start - timedelta(seconds=1) not in evaluated
 
 
 def test_after_a_change_only_the_counties_it_touched_are_evaluated_again(make_user, make_org, make_drill, monkeypatch):
@@ -490,11 +538,14 @@ def test_the_scheduler_keeps_the_statuses_current_so_that_views_evaluate_nothing
         compliance.evaluate(YEAR, PREFECTURE, now=moment, actor=admin, evidence=False)
     )
     assert statuses(wusu) == statuses(compliance.evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=True))
-    # Half a minute on, the others are evaluated again, before any view finds them a minute old.
-    assert kept.refresh(YEAR, now + timedelta(seconds=31)) == 2 * (counties - 1)
+    # Half COMPLIANCE_KEPT_SECONDS on, the others are evaluated again, before any view finds them too old …
+    assert kept.refresh(YEAR, now + timedelta(seconds=31)) == 0
+    assert kept.refresh(YEAR, now + timedelta(seconds=450)) == 2 * (counties - 1)
+    # … and every county once the clock has changed their statuses (at local midnight, periods turn).
+    assert kept.refresh(YEAR, local_midnight(local_today(now) + timedelta(days=1))) == 2 * counties
 
 
-def test_the_dashboard_panels_are_kept_and_follow_a_change_at_once(make_user, make_org, make_drill, monkeypatch):
+def test_the_dashboard_panels_are_kept_and_follow_a_change_at_once(app, make_user, make_org, make_drill, monkeypatch):
     admin = make_user(role=Role.ADMIN)
     school = make_org(name="乌苏市面板学校")
     make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
@@ -507,8 +558,20 @@ def test_the_dashboard_panels_are_kept_and_follow_a_change_at_once(make_user, ma
 
     monkeypatch.setattr(dashboard, "monthly_completion", refuse)
     monkeypatch.setattr(dashboard, "overdue_actions", refuse)
-    again = dashboard.build_dashboard(admin, YEAR, WUSU, now=now + timedelta(seconds=30))
-    assert again.months == first.months and again.overdue_count == first.overdue_count
+    for seconds in (30, 600):
+        again = dashboard.build_dashboard(admin, YEAR, WUSU, now=now + timedelta(seconds=seconds))
+        assert again.months == first.months and again.overdue_count == first.overdue_count
+    monkeypatch.undo()
+    # At local midnight "today" turns (an action due yesterday is overdue today): the panels are made again.
+    monkeypatch.setitem(app.config, "COMPLIANCE_KEPT_SECONDS", 24 * 3600)
+    made = []
+    real_overdue = dashboard.overdue_actions
+    monkeypatch.setattr(dashboard, "overdue_actions", lambda *args: made.append(args) or real_overdue(*args))
+    midnight = local_midnight(local_today(now) + timedelta(days=1))
+    dashboard.build_dashboard(admin, YEAR, WUSU, now=midnight - timedelta(seconds=1))
+    assert made == []
+    dashboard.build_dashboard(admin, YEAR, WUSU, now=midnight)
+    assert [args[1] for args in made] == [local_today(midnight)]
     monkeypatch.undo()
     make_drill(organizer=school, starts_at=bj(5, 10), status=DrillStatus.PLANNED)
     changed = dashboard.build_dashboard(admin, YEAR, WUSU, now=now + timedelta(seconds=31))

@@ -9,8 +9,11 @@ record that can alter that county's statuses. A region's results are kept county
 first view after a change evaluates again only the counties the change touched, and keeps them for
 everyone; and within a county, where the change reached a few units alone (a drill's organiser and
 participants), only the county's own rules and those units' are evaluated again, the rest of the kept
-result standing. What only the clock changes (a period ending, a warning window opening, a secret drill
-starting) is seen within COMPLIANCE_KEPT_SECONDS (60 s), after which the result is evaluated again.
+result standing. What only the clock changes is foreseen: each kept value holds until when it stays true (the next
+local midnight, on which every period, warning window of whole days and "today" turns; the next deadline of an
+after-action review; for a reader who may not count every drill, the next start of a double-blind drill), and is
+evaluated again from then on. A write that goes around the app raises no generation: a kept value is evaluated
+again after COMPLIANCE_KEPT_SECONDS even so.
 
 Values are pickled and signed with SECRET_KEY (HMAC-SHA256): a value that does not verify is ignored.
 """
@@ -19,7 +22,10 @@ import hashlib
 import hmac
 import logging
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -33,16 +39,26 @@ from drillmgr.cache import generations
 from drillmgr.cache import store as shared
 from drillmgr.compliance.evaluation import evaluate, no_garbage_collection
 from drillmgr.compliance.models import ComplianceRule
-from drillmgr.compliance.results import SUBJECT_ID, Packed, RuleResult, SubjectResult, pack_results, unpack_results
+from drillmgr.compliance.results import (
+    SUBJECT_ID,
+    Packed,
+    RuleResult,
+    SubjectResult,
+    next_change,
+    pack_results,
+    unpack_results,
+)
 from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.compliance.subjects import subject_counties
 from drillmgr.db import utcnow
 from drillmgr.enums import RegionLevel
+from drillmgr.drills.models import Drill
 from drillmgr.extensions import db
+from drillmgr.localtime import local_midnight, local_today
 from drillmgr.regions.models import Region
 
 log = logging.getLogger(__name__)
-FORMAT = "4"  # raised whenever what is pickled changes shape
+FORMAT = "5"  # raised whenever what is pickled changes shape
 Kept = TypeVar("Kept")
 
 
@@ -62,19 +78,70 @@ def _signature(payload: bytes) -> bytes:
     return hmac.new(current_app.config["SECRET_KEY"].encode(), payload, hashlib.sha256).digest()
 
 
-def _pack(now: datetime, value: object) -> bytes:
-    payload = pickle.dumps((now, value), protocol=pickle.HIGHEST_PROTOCOL)
+Stored = tuple[datetime, datetime, Any]  # when a value was made, until when the clock leaves it true, the value
+
+
+def _pack(stored: Stored) -> bytes:
+    payload = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
     return _signature(payload) + payload
 
 
-def _unpack(packed: bytes) -> tuple[datetime, Any] | None:
+def _unpack(packed: bytes) -> Stored | None:
     signature, payload = packed[:32], packed[32:]
     if not hmac.compare_digest(signature, _signature(payload)):
         return None
-    computed_at: datetime
     with no_garbage_collection():  # tens of thousands of small objects: see evaluation.no_garbage_collection
-        computed_at, value = pickle.loads(payload)  # noqa: S301 — signed by this installation's key
-    return computed_at, value
+        stored: Stored = pickle.loads(payload)  # noqa: S301 — signed by this installation's key
+    return stored
+
+
+@dataclass
+class _Building:
+    until: datetime  # the earliest moment at which the clock alone changes what is being built
+
+
+_building: ContextVar[_Building | None] = ContextVar("compliance_building", default=None)
+
+
+def _note(until: datetime) -> None:
+    """What is being built is made from something that stays true until `until`."""
+    building = _building.get()
+    if building is not None and until < building.until:
+        building.until = until
+
+
+@contextmanager
+def _built(reader: str, now: datetime) -> Iterator[_Building]:
+    """Gathers until when what is built within stays true: the earliest of what it was made from (evaluations,
+    kept values read) and of the clock's own turns for `reader`. What encloses it holds no longer."""
+    building = _Building(_clock_turns(reader, now))
+    token = _building.set(building)
+    try:
+        yield building
+    finally:
+        _building.reset(token)
+    _note(building.until)
+
+
+def _clock_turns(reader: str, now: datetime) -> datetime:
+    """The next moment after `now` at which the clock alone may change what compliance shows to `reader`,
+    whatever the results: local midnight (periods and warning windows are whole days; corrective actions and
+    outreach are due or held by the day), and for a reader who may not count every drill the start of the
+    next double-blind drill, which then counts for them."""
+    turn = local_midnight(local_today(now) + timedelta(days=1))
+    if reader != "all":
+        start = db.session.scalar(sa.select(sa.func.min(Drill.starts_at)).where(access.secret_clause(now)))
+        turn = min(turn, start) if start is not None else turn
+    return turn
+
+
+def _evaluated(year: int, region_code: str | None, now: datetime, **how: Any) -> list[RuleResult]:
+    """evaluate(), noting until when its results stay true (a review's deadline, a period's turn)."""
+    results = evaluate(year, region_code, now=now, **how)
+    change = next_change(results, now)
+    if change is not None:
+        _note(change)
+    return results
 
 
 def slot_of(year: int, region_code: str | None, reader: str, evidence: bool) -> str:
@@ -96,9 +163,10 @@ def _generation_tag(counties: list[str]) -> str:
     return f"{FORMAT}-{hashlib.blake2b(numbers.encode(), digest_size=12).hexdigest()}"
 
 
-def _fresh(packed: bytes | None, now: datetime, fresh_for: timedelta | None = None) -> tuple[datetime, Any] | None:
-    """The value and when it was made, if it verifies, loads and is less than `fresh_for` old (by default
-    COMPLIANCE_KEPT_SECONDS)."""
+def _fresh(packed: bytes | None, now: datetime, fresh_for: timedelta | None = None) -> Stored | None:
+    """When the value was made, until when it holds and the value, if it verifies, loads, still holds at `now`
+    and is less than `fresh_for` old (by default COMPLIANCE_KEPT_SECONDS); noted as a part of what is being
+    built."""
     if packed is None:
         return None
     try:
@@ -107,8 +175,9 @@ def _fresh(packed: bytes | None, now: datetime, fresh_for: timedelta | None = No
         log.warning("compliance: ignoring a kept value that does not load", exc_info=True)
         return None
     fresh_for = fresh_for or timedelta(seconds=current_app.config["COMPLIANCE_KEPT_SECONDS"])
-    if unpacked is None or not unpacked[0] <= now < unpacked[0] + fresh_for:
+    if unpacked is None or not unpacked[0] <= now < min(unpacked[1], unpacked[0] + fresh_for):
         return None
+    _note(unpacked[1])
     return unpacked
 
 
@@ -125,13 +194,15 @@ def _kept(
     generations of its counties and for what `actor` may count, and as of when (`build` says: a value made
     from kept statuses is as old as they are); built now (and kept) when nothing current is kept."""
     tag = _generation_tag(counties_of(region_code)[0])  # read before the data: a change meanwhile raises it again
-    slot = slot_of_reader(_reader(actor, now))
+    reader = _reader(actor, now)
+    slot = slot_of_reader(reader)
     unpacked = _fresh(shared.get(slot, tag), now)
-    value = None if unpacked is None else from_stored(unpacked[1])
+    value = None if unpacked is None else from_stored(unpacked[2])
     if unpacked is not None and value is not None:
         return value, unpacked[0]
-    built, as_of = build()
-    _keep(slot, tag, as_of, to_stored(built))
+    with _built(reader, now) as building:
+        built, as_of = build()
+    _keep(slot, tag, (as_of, building.until, to_stored(built)))
     return built, as_of
 
 
@@ -156,9 +227,9 @@ def _evaluate_parts(
     """The results of the `stale` counties, each apart: county by county when few are stale, else one
     evaluation of the whole region, divided."""
     if len(stale) * 2 <= len(counties):
-        evaluated = {code: evaluate(year, code, now=now, **how) for code in stale}
+        evaluated = {code: _evaluated(year, code, now, **how) for code in stale}
     else:
-        evaluated = by_county(evaluate(year, region_code, now=now, **how), counties)
+        evaluated = by_county(_evaluated(year, region_code, now, **how), counties)
     return {code: (_part(results), now) for code, results in evaluated.items()}
 
 
@@ -190,8 +261,9 @@ def kept_per_county(
 ) -> tuple[list[Kept], datetime]:
     """One value per county (in `counties`' order), each kept under the whole generation and its own
     county's, per what `actor` may count, read together; `build` makes those of the stale counties it is
-    given (it may make more), each with the moment it is as of. As of the oldest of them. `fresh_for`: how
-    old a kept value may be (by default COMPLIANCE_KEPT_SECONDS). `patch` brings a county's value kept
+    given (it may make more), each with the moment it is as of. As of the oldest of them. A kept value is
+    read until the clock changes it and while it is less than `fresh_for` old (by default
+    COMPLIANCE_KEPT_SECONDS). `patch` brings a county's value kept
     before changes that reached a few of its units alone up to date, given those units (it leaves out what
     it cannot); the value is then as old as it was."""
     whole, *numbers = generations.values([generations.COMPLIANCE, *(generations.county(code) for code in counties)])
@@ -200,8 +272,8 @@ def kept_per_county(
     number_of = dict(zip(counties, numbers, strict=True))
     tags = {code: f"{FORMAT}-{whole}-{number}" for code, number in number_of.items()}
     found = shared.store().get_many(list(slots.values()))
-    kept: dict[str, tuple[datetime, Any]] = {}
-    behind: dict[str, tuple[int, tuple[datetime, Any]]] = {}
+    kept: dict[str, Stored] = {}
+    behind: dict[str, tuple[int, Stored]] = {}
     for code, slot in slots.items():
         tag, stored = found.get(slot, ("", b""))
         older = _number_behind(tag, whole, number_of[code]) if patch is not None else None
@@ -212,17 +284,21 @@ def kept_per_county(
             behind[code] = (older, fresh)
     if behind and patch is not None:
         reached = generations.units_changed({code: (older, number_of[code]) for code, (older, _) in behind.items()})
-        for code, value in patch({code: (behind[code][1][1], units) for code, units in reached.items()}).items():
-            made_at = behind[code][1][0]
-            kept[code] = (made_at, value)
-            _keep(slots[code], tags[code], made_at, value)
+        with _built(reader, now) as building:
+            patched = patch({code: (behind[code][1][2], units) for code, units in reached.items()})
+        for code, value in patched.items():
+            made_at, until, _old = behind[code][1]
+            kept[code] = (made_at, min(until, building.until), value)
+            _keep(slots[code], tags[code], kept[code])
     stale = [code for code in counties if code not in kept]
     if stale:
-        for code, (value, made_at) in build(stale).items():
-            kept[code] = (made_at, value)
-            _keep(slots[code], tags[code], made_at, value)
-    as_of = min((made_at for made_at, _value in kept.values()), default=now)
-    return [kept[code][1] for code in counties], as_of
+        with _built(reader, now) as building:
+            built = build(stale)
+        for code, (value, made_at) in built.items():
+            kept[code] = (made_at, building.until, value)
+            _keep(slots[code], tags[code], kept[code])
+    as_of = min((made_at for made_at, _until, _value in kept.values()), default=now)
+    return [kept[code][2] for code in counties], as_of
 
 
 def kept_evaluate(
@@ -252,7 +328,7 @@ def kept_evaluate(
         joined = _joined(parts, by_id)
         if joined is not None:
             return joined, as_of
-        return evaluate(year, region_code, actor=actor, now=now, evidence=evidence), now
+        return _evaluated(year, region_code, now, actor=actor, evidence=evidence), now
 
     def from_stored(kept: Part) -> list[RuleResult] | None:
         return _joined([kept], by_id)
@@ -262,7 +338,7 @@ def kept_evaluate(
         region_code,
         actor,
         now,
-        lambda: (evaluate(year, region_code, actor=actor, now=now, evidence=evidence), now),
+        lambda: (_evaluated(year, region_code, now, actor=actor, evidence=evidence), now),
         _part,
         from_stored,
     )
@@ -270,8 +346,9 @@ def kept_evaluate(
 
 def refresh(year: int, now: datetime) -> int:
     """Evaluates again, as the scheduler does every half minute, each county whose statuses as kept for
-    those who count every drill (with and without evidence) are missing, made from older data, or half as
-    old as COMPLIANCE_KEPT_SECONDS: so that views seldom evaluate anything themselves. How many it evaluated.
+    those who count every drill (with and without evidence) are missing, made from older data, past the
+    moment the clock changes them, or half as old as COMPLIANCE_KEPT_SECONDS: so that views seldom evaluate
+    anything themselves. How many it evaluated.
     Notes of changes older than any kept result that is still served are forgotten."""
     ensure_rules(year)
     counties, _whole = counties_of(None)
@@ -300,9 +377,9 @@ def _patcher(year: int, now: datetime, **how: Any) -> Patch[Part]:
         county_rules = [rule.key for rule in ensure_rules(year) if rule.enabled and not params_of(rule).by_org]
         patched = {}
         for code, (part, units) in behind.items():
-            fresh = evaluate(year, code, now=now, rule_keys=county_rules, **how)
+            fresh = _evaluated(year, code, now, rule_keys=county_rules, **how)
             if units:
-                fresh += evaluate(year, code, now=now, org_ids=sorted(units), **how)
+                fresh += _evaluated(year, code, now, org_ids=sorted(units), **how)
             spliced = _spliced(part, fresh)
             if spliced is not None:
                 patched[code] = spliced
@@ -380,9 +457,9 @@ def kept_value(
     return _kept(lambda reader: f"{name}:{reader}", region_code, actor, now, build)
 
 
-def _keep(slot: str, tag: str, now: datetime, value: object) -> None:
+def _keep(slot: str, tag: str, stored: Stored) -> None:
     try:
-        packed = _pack(now, value)
+        packed = _pack(stored)
     except Exception:  # noqa: BLE001 — never fail a view for the cache's sake
         log.warning("compliance: could not keep a result", exc_info=True)
         return

@@ -221,6 +221,17 @@ def unpack_results(rows: list[Packed]) -> list[SubjectResult]:
     ]
 
 
+def next_change(results: list[RuleResult], after: datetime) -> datetime | None:
+    """The first moment after `after` at which the clock alone changes a status in `results`: a slot's start
+    or end, or the opening of its warning window (a review's deadline falls at any time of day)."""
+    moments: list[datetime] = []
+    for rule_result in results:
+        warning = rule_result.params.warning
+        for start, end in {(slot.start, slot.end) for result in rule_result.results for slot in result.slots}:
+            moments += (start, end, end - warning)
+    return min((moment for moment in moments if moment > after), default=None)
+
+
 def format_table(results: list[RuleResult]) -> str:
     """Plain text for the command line: one block per rule, one line per subject."""
     lines = []
