@@ -13,7 +13,9 @@ database — a temporary SQLite file and/or a PostgreSQL database — then times
   7. both dashboards again, reading the kept statuses (drillmgr.compliance.kept) as every view does
      but the first after a change: 3 and 4 evaluate on every view (COMPLIANCE_KEPT_SECONDS=0);
   8. both dashboards as first seen after a change: of one Wusu drill (only Wusu's statuses are evaluated
-     again, each county's being kept apart) and of a rule (every county's are).
+     again, each county's being kept apart) and of a rule (every county's are);
+  9. both dashboards ten minutes on with nothing changed: read, as kept values hold until the clock changes
+     them; and beside them, as when a kept value held for a minute (COMPLIANCE_KEPT_SECONDS=60 then): made again.
 
     .venv/bin/python benchmarks/compliance.py --orgs 2000 --drills 50000 [--engine sqlite|postgresql|both]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/bench_compliance] [--repeat 5]
@@ -22,11 +24,12 @@ The PostgreSQL database must exist (createdb bench_compliance) and is emptied fi
 """
 
 import argparse
+import itertools
 import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -43,6 +46,7 @@ from drillmgr.compliance.obligations import rule_list, unit_obligations  # noqa:
 from drillmgr.compliance.periods import periods  # noqa: E402
 from drillmgr.access.services import SYSTEM  # noqa: E402
 from drillmgr.compliance.evaluation import evaluate  # noqa: E402
+from drillmgr.db import utcnow  # noqa: E402
 from drillmgr.demo.services import seed_demo  # noqa: E402
 from drillmgr.enums import OrgKind, Role  # noqa: E402
 from drillmgr.localtime import local_today
@@ -133,6 +137,19 @@ def run(engine_name: str, url: str, orgs: int, drills: int, repeat: int, reuse: 
             figures[f"county_{name}_ms"], _ = timed_with_cpu(
                 lambda change=change: (change(), build_dashboard(wusu, year, "654202")), repeat
             )
+        # Ten minutes on, nothing changed, each view a minute after the one before; as kept values hold now (until
+        # the clock changes them, at most 15 minutes), and as they did, for a minute.
+        build_dashboard(admin, year, "654200"), build_dashboard(wusu, year, "654202")
+        for name, kept_seconds in (("later", 900), ("later_minute", 60)):
+            app.config["COMPLIANCE_KEPT_SECONDS"] = kept_seconds
+            for who, region in (("dashboard", "654200"), ("county", "654202")):
+                user, seconds = (admin if who == "dashboard" else wusu), itertools.count(600, 61)
+                figures[f"{who}_{name}_ms"], _ = timed_with_cpu(
+                    lambda user=user, region=region, seconds=seconds: build_dashboard(
+                        user, year, region, now=utcnow() + timedelta(seconds=next(seconds))
+                    ),
+                    repeat,
+                )
         db.session.remove()
     return figures
 
@@ -166,6 +183,10 @@ def report(figures: dict, orgs: int, drills: int) -> None:
         ("county_drill_ms", "county dashboard after a Wusu drill changed"),
         ("dashboard_rule_ms", "prefecture dashboard after a rule changed"),
         ("county_rule_ms", "county dashboard after a rule changed"),
+        ("dashboard_later_ms", "prefecture dashboard 10 min on, nothing changed"),
+        ("county_later_ms", "county dashboard 10 min on, nothing changed"),
+        ("dashboard_later_minute_ms", "  the same, a kept value held for a minute"),
+        ("county_later_minute_ms", "  the same, county, held for a minute"),
     ):
         wall, cpu = figures[key]
         print(f"  {label:<46} {wall:9.1f} ms {wall / floor_wall:6.1f}× {cpu:9.1f} ms")

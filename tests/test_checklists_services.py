@@ -269,11 +269,12 @@ def test_readiness_summary_is_kept_until_a_run_a_template_or_a_unit_changes(make
     monkeypatch.setattr(readiness, "_count_ready_units", not_again)
     assert readiness.readiness_summary(PREFECTURE, today=spring) == list(before.values())
     monkeypatch.setattr(readiness, "_count_ready_units", counted)
-    # A write around the app raises no generation: a minute later the figures are counted again even so.
+    # A write around the app raises no generation: after COMPLIANCE_KEPT_SECONDS (15 minutes) the figures are
+    # counted again even so.
     counts = []
     monkeypatch.setattr(readiness, "_count_ready_units", lambda *args: counts.append(args) or counted(*args))
-    minute_later = db_now() + timedelta(seconds=61)
-    monkeypatch.setattr(readiness, "utcnow", lambda: minute_later)
+    later = db_now() + timedelta(seconds=901)
+    monkeypatch.setattr(readiness, "utcnow", lambda: later)
     assert readiness.readiness_summary(PREFECTURE, today=spring) == list(before.values())
     assert len(counts) == 1
     monkeypatch.setattr(readiness, "_count_ready_units", counted)
