@@ -102,7 +102,12 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
         )
     ).subquery()
     late = timedelta(days=params.days)
-    filed = sa.and_(inner.c.submitted_at.isnot(None), inner.c.submitted_at <= add_days(inner.c.due_from, days))
+    # A CASE, not an AND, so that a deadline is worked out only where a review was filed: SQLite evaluates both
+    # sides of an AND, and a deadline there is a strftime per drill (a third of the rule's time).
+    filed = sa.case(
+        (inner.c.submitted_at.is_(None), sa.false()),
+        else_=inner.c.submitted_at <= add_days(inner.c.due_from, days),
+    )
     overdue = sa.and_(sa.not_(filed), inner.c.due_from < now - late)
     pending = sa.and_(inner.c.submitted_at.is_(None), inner.c.due_from >= now - late)
     totals, listed = _county_lists(

@@ -253,6 +253,14 @@ def _fold(
         for m in months
     ]
     subjects = set(subject_ids)
+    targets = [span for found_in in spans_of for span in found_in]
+    if len(targets) == len(set(targets)):  # no period of two months (a monthly rule): nothing to add up
+        span_of = [found_in[0] if found_in else None for found_in in spans_of]
+        return {
+            (subject, span): cell
+            for (subject, month), cell in month_cells.items()
+            if (span := span_of[month]) is not None and subject in subjects
+        }
     found: dict[CellKey, list[DrillCell]] = {}
     for (subject, month), cell in month_cells.items():
         if subject in subjects:
