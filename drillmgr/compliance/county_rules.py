@@ -103,7 +103,7 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
     ).subquery()
     late = timedelta(days=params.days)
     # A CASE, not an AND, so that a deadline is worked out only where a review was filed: SQLite evaluates both
-    # sides of an AND, and a deadline there is a strftime per drill (a third of the rule's time).
+    # sides of an AND, and a deadline there is a strftime per drill (a fifth of the listing's time).
     filed = sa.case(
         (inner.c.submitted_at.is_(None), sa.false()),
         else_=inner.c.submitted_at <= add_days(inner.c.due_from, days),

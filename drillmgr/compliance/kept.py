@@ -51,8 +51,8 @@ from drillmgr.compliance.results import (
 from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.compliance.subjects import subject_counties
 from drillmgr.db import utcnow
-from drillmgr.enums import RegionLevel
 from drillmgr.drills.models import Drill
+from drillmgr.enums import RegionLevel
 from drillmgr.extensions import db
 from drillmgr.localtime import local_midnight, local_today
 from drillmgr.regions.models import Region
@@ -131,7 +131,8 @@ def _clock_turns(reader: str, now: datetime) -> datetime:
     turn = local_midnight(local_today(now) + timedelta(days=1))
     if reader != "all":
         start = db.session.scalar(sa.select(sa.func.min(Drill.starts_at)).where(access.secret_clause(now)))
-        turn = min(turn, start) if start is not None else turn
+        if start is not None:
+            turn = min(turn, start)
     return turn
 
 
