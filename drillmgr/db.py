@@ -43,6 +43,8 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is timezone.utc:  # as psycopg reads it (see set_timeouts): tens of thousands a page
+            return value
         return value.astimezone(timezone.utc)
 
 
@@ -87,7 +89,10 @@ def set_timeouts(engine: sa.Engine, config: Mapping[str, Any]) -> None:
         cursor = dbapi_connection.cursor()
         if engine.dialect.name == "postgresql":
             cursor.execute(
-                "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+                "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false),"
+                # psycopg hands timestamps of a session in 'UTC' (not the server's 'Etc/UTC') back in datetime's
+                # own UTC, which UTCDateTime then passes through unchanged.
+                " set_config('TimeZone', 'UTC', false)",
                 (f"{lock_ms}ms", f"{statement_ms}ms"),
             )
         elif engine.dialect.name == "sqlite":

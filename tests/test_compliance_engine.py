@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import CacheStats
 
 from drillmgr.access.services import SYSTEM
 from drillmgr.compliance.county_rules import LIST_LIMIT
@@ -404,6 +405,26 @@ def test_county_map_places_each_region_under_its_county(make_region):
     assert db.session.execute(sa.select(nothing).where(nothing.c.region_code.isnot(None))).all() == []
 
 
+def test_an_evaluation_compiles_no_statement_again(make_drill, make_org):
+    """What every rule sends is found in SQLAlchemy's compiled cache from then on: PostgreSQL's table of
+    counties went as literal VALUES, which were built and compiled again for each statement (15 ms each)."""
+    make_drill(organizer=WUSU, starts_at=bj(3, 1), status=DrillStatus.COMPLETED)
+    make_drill(organizer=make_org(kind=OrgKind.SCHOOL), starts_at=bj(3, 2))
+    for _ in range(2):
+        evaluate(YEAR, actor=SYSTEM, now=bj(3, 20))
+    seen = []
+
+    def note(connection, cursor, statement, parameters, context, executemany):
+        seen.append(context.cache_hit)
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        evaluate(YEAR, actor=SYSTEM, now=bj(3, 20))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    assert len(seen) > 10 and set(seen) == {CacheStats.CACHE_HIT}
+
+
 def test_org_subjects_are_limited_to_the_region(make_org, make_region):
     inside = make_org(kind=OrgKind.SCHOOL, region_code=make_region(parent_code=WUSU).code)
     outside = make_org(kind=OrgKind.SCHOOL, region_code=make_region(parent_code=SHAWAN).code)
@@ -445,6 +466,33 @@ def test_missing_reviews_are_all_counted_and_the_earliest_listed_first(make_dril
     r = result("after-action-filed", TACHENG_CITY, bj(2, 5))  # the earliest review still to come closes the slot
     assert r.status != S.MISSED and r.slots[0].end == early.ends_at + timedelta(days=14)
     assert r.missing[-1] != f"review:drill-{due.id}"
+
+
+def test_reviews_listed_are_the_earliest_due_of_the_year_by_when_they_fall_due_not_by_start_or_id(make_drill):
+    completed = {"organizer": TACHENG_CITY, "status": DrillStatus.COMPLETED}
+    # Created latest day first, so that their ids run against their dates; the 20th due is the first of three
+    # on one day, and a fourth falls on the same UTC day (07:00 the next day in Beijing).
+    unfiled = [make_drill(starts_at=bj(6, 24 - i), **completed) for i in range(24)]
+    unfiled += [make_drill(starts_at=bj(6, 20, hour=h), **completed) for h in (15, 8)]
+    unfiled.append(make_drill(starts_at=bj(6, 21, hour=7), **completed))
+    back_entered = make_drill(starts_at=bj(1, 10), completed_at=bj(7, 1), **completed)  # due from 1 July
+    unfiled.append(back_entered)
+    filed = [make_drill(starts_at=bj(m, 1), **completed) for m in (11, 2, 8)]
+    for drill in filed:
+        db.session.add(Review(drill_id=drill.id, submitted_at=drill.ends_at + timedelta(days=3)))
+    db.session.commit()
+
+    r = result("after-action-filed", TACHENG_CITY, bj(12, 20))
+
+    def due(drill):
+        return (max(drill.ends_at, drill.completed_at or drill.ends_at), drill.id)
+
+    assert (r.required, r.achieved) == (31, 3)
+    assert r.missing == [f"review:drill-{d.id}" for d in sorted(unfiled, key=due)[:LIST_LIMIT]]
+    # 1 to 19 June, then the first of 20 June's three: 08:00, not 10:00 (created before it) nor 15:00.
+    assert r.missing[-2:] == [f"review:drill-{d.id}" for d in (unfiled[5], unfiled[25])]
+    assert f"review:drill-{back_entered.id}" not in r.missing
+    assert [e["id"] for e in r.evidence] == [d.id for d in sorted(filed, key=due)]
 
 
 def test_back_entered_drill_has_14_days_from_its_entry(make_drill):

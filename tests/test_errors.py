@@ -5,6 +5,7 @@ statement runs too long (issue 10 item 9, issue 11's error pages) — on SQLite 
 import io
 import sqlite3
 import threading
+from datetime import timezone
 
 import pytest
 import sqlalchemy as sa
@@ -142,6 +143,18 @@ def test_connections_carry_the_configured_timeouts(app):
             assert connection.exec_driver_sql("SHOW statement_timeout").scalar() == "20s"
         else:
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+
+
+def test_timestamps_come_back_in_datetimes_own_utc(app, make_drill):
+    """PostgreSQL sessions talk UTC, so psycopg's timestamps carry datetime.timezone.utc (the server's own
+    'Etc/UTC' came back as a ZoneInfo) and UTCDateTime hands them on as they are."""
+    drill = make_drill()
+    db.session.expire(drill)
+    assert drill.starts_at.tzinfo is timezone.utc
+    with db.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            assert connection.exec_driver_sql("SHOW TimeZone").scalar() == "UTC"
+            assert connection.exec_driver_sql("SELECT now()").scalar().tzinfo is timezone.utc
 
 
 @pytest.fixture

@@ -212,10 +212,10 @@ def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = Tru
         )
     else:
         query = sa.select(agg.c.subject, agg.c.p, *counts, *[sa.null()] * 6, *not_run_blind)
-    # Plain tuples, in DrillCell's order: thousands of rows, where named access costs more than the query.
-    return {
-        (str(subject), p): DrillCell(*cell) for subject, p, *cell in db.session.connection().execute(query).tuples()
-    }
+    # Plain tuples, in DrillCell's order, fetched at once: thousands of rows, where named access or a fetch
+    # per row costs more than the query.
+    rows = db.session.connection().execute(query).tuples().all()
+    return {(str(subject), p): DrillCell(*cell) for subject, p, *cell in rows}
 
 
 def _combine(cells: list[DrillCell]) -> DrillCell:

@@ -84,14 +84,24 @@ def county_map(county_codes: Sequence[str]) -> sa.CTE:
         for county in path.strip("/").split("/")
         if county in number
     ]
-    columns = (
+    return _values_table(rows).cte("county_map").prefix_with("MATERIALIZED")
+
+
+def _values_table(rows: list[tuple[str, str, int]]) -> sa.TextualSelect:
+    """`rows` as a VALUES list written out as text: an sa.values() of literals is built and compiled again
+    for every statement (15 ms for Tacheng's 169 regions, nine times an evaluation), whereas a statement
+    around the same text is compiled once and then found in SQLAlchemy's cache."""
+    quoted = sa.String().literal_processor(db.engine.dialect)  # type: ignore[no-untyped-call]
+    assert quoted is not None
+    # No region: one row that matches nothing (an empty VALUES list is not SQL).
+    listed = ", ".join(f"({quoted(code)}, {quoted(county)}, {int(no)})" for code, county, no in rows)
+    return sa.text(
+        f"SELECT * FROM (VALUES {listed or '(NULL, NULL, NULL)'}) AS listed (region_code, county_code, county_no)"
+    ).columns(
         sa.column("region_code", sa.String),
         sa.column("county_code", sa.String),
         sa.column("county_no", sa.Integer),
     )
-    # No region: one row that matches nothing (an empty VALUES list is not SQL).
-    values = sa.values(*columns, name="county_map", literal_binds=True).data(rows or [(None, None, None)])
-    return values.cte("county_map").prefix_with("MATERIALIZED")
 
 
 def subtree_list(region_code: str) -> list[str]:
