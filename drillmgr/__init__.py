@@ -144,9 +144,9 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
     with app.app_context():
-        from drillmgr.db import set_timeouts
+        from drillmgr.db import configure_sessions
 
-        set_timeouts(db.engine, app.config)
+        configure_sessions(db.engine, app.config)
 
     from flask_babel import lazy_gettext as _l
 

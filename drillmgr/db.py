@@ -43,7 +43,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
-        if value.tzinfo is timezone.utc:  # as psycopg reads it (see set_timeouts): tens of thousands a page
+        if value.tzinfo is timezone.utc:  # as psycopg reads it (configure_sessions): thousands an evaluation
             return value
         return value.astimezone(timezone.utc)
 
@@ -78,10 +78,11 @@ class Base(DeclarativeBase):
     )
 
 
-def set_timeouts(engine: sa.Engine, config: Mapping[str, Any]) -> None:
+def configure_sessions(engine: sa.Engine, config: Mapping[str, Any]) -> None:
     """Every connection waits at most DB_LOCK_TIMEOUT_MS for a lock and runs a statement at most
     DB_STATEMENT_TIMEOUT_MS (PostgreSQL); SQLite waits DB_LOCK_TIMEOUT_MS for a locked database. Past that the
-    request fails fast (a 503 to retry) instead of holding a worker until gunicorn kills it. 0: no limit."""
+    request fails fast (a 503 to retry) instead of holding a worker until gunicorn kills it. 0: no limit.
+    PostgreSQL sessions also talk UTC, the zone every stored moment is in."""
     lock_ms, statement_ms = int(config["DB_LOCK_TIMEOUT_MS"]), int(config["DB_STATEMENT_TIMEOUT_MS"])
 
     @sa.event.listens_for(engine, "connect")

@@ -10,7 +10,7 @@ from datetime import timezone
 import pytest
 import sqlalchemy as sa
 
-from drillmgr.db import set_timeouts
+from drillmgr.db import configure_sessions
 from drillmgr.enums import Role
 from drillmgr.extensions import db
 from tests.conftest import SHAWAN, WUSU, login, token_for
@@ -207,7 +207,7 @@ def test_sqlite_database_is_locked_is_a_503(client, admin, tmp_path, monkeypatch
     holder.execute("CREATE TABLE t (x)")
     holder.execute("BEGIN EXCLUSIVE")
     engine = sa.create_engine(f"sqlite:///{path}")
-    set_timeouts(engine, {"DB_LOCK_TIMEOUT_MS": 100, "DB_STATEMENT_TIMEOUT_MS": 0})
+    configure_sessions(engine, {"DB_LOCK_TIMEOUT_MS": 100, "DB_STATEMENT_TIMEOUT_MS": 0})
 
     def write(*args, **kwargs):
         with engine.begin() as connection:
@@ -230,7 +230,7 @@ def test_sqlite_busy_timeout_waits_for_a_short_lock(tmp_path):
     holder.execute("CREATE TABLE t (x)")
     holder.execute("BEGIN EXCLUSIVE")
     engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
-    set_timeouts(engine, {"DB_LOCK_TIMEOUT_MS": 3000, "DB_STATEMENT_TIMEOUT_MS": 0})
+    configure_sessions(engine, {"DB_LOCK_TIMEOUT_MS": 3000, "DB_STATEMENT_TIMEOUT_MS": 0})
     release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
     release.start()
     with engine.begin() as connection:
