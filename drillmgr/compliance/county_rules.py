@@ -1,8 +1,10 @@
 """The county rules over what follows drills and outreach: after-action reviews filed in time, no corrective
 action past due, a campaign for each observance day, six-into activities in every setting."""
 
-from collections.abc import Collection, Sequence
-from datetime import date, datetime, timedelta
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +26,65 @@ from drillmgr.regions.models import Region
 LIST_LIMIT = 20  # evidence and missing items listed per subject for rules over many drills or actions
 
 
+@dataclass(frozen=True)
+class ListBounds:
+    """Where a county's listing may stop reading: a year of drills, sorted whole for their first twenty, would
+    spill to disk at national scale. The totals query also counts each county's rows before every step (values
+    of the listing's first order column); each group (county, with or without the flag) is then sorted only up
+    to the first step that holds, by its share of the county's rows, twice LIST_LIMIT of them. Where a group
+    still comes out short, it is listed again from all its rows, so what is listed is always exact.
+
+    `sizes` names the totals that hold a county's number of rows and of those with the flag.
+    """
+
+    steps: Sequence[Any]
+    sizes: tuple[str, str]
+    after_all: Any  # a value after every row's
+
+    def first_cutoffs(self, counted: Iterable[Any]) -> dict[tuple[int, bool], Any]:
+        cutoffs = {}
+        for row in counted:
+            total, flagged = (getattr(row, name) for name in self.sizes)
+            for with_flag, size in ((True, flagged), (False, total - flagged)):
+                cutoffs[(row.county_no, with_flag)] = self._cutoff(row, size, total)
+        return cutoffs
+
+    def _cutoff(self, row: Any, size: int, total: int) -> Any:
+        if size <= LIST_LIMIT:
+            return self.after_all
+        for index, step in enumerate(self.steps):
+            if getattr(row, f"before_{index}") * size >= 2 * LIST_LIMIT * total:
+                return step
+        return self.after_all
+
+    def short_groups(self, counted: Iterable[Any], rows: list[Any]) -> list[tuple[int, bool]]:
+        found = Counter((row.county_no, bool(row.flagged)) for row in rows)
+        short = []
+        for row in counted:
+            total, flagged = (getattr(row, name) for name in self.sizes)
+            for with_flag, size in ((True, flagged), (False, total - flagged)):
+                if found[(row.county_no, with_flag)] < min(size, LIST_LIMIT):
+                    short.append((row.county_no, with_flag))
+        return short
+
+    def before_cutoff(
+        self, first: Any, flag: sa.ColumnElement[bool], county: Any, cutoffs: dict[tuple[int, bool], Any]
+    ) -> list[sa.ColumnElement[bool]]:
+        def by_county(with_flag: bool) -> sa.Case[Any]:
+            values = {
+                no: sa.bindparam(None, cutoff, type_=first.type)
+                for (no, f), cutoff in cutoffs.items()
+                if f is with_flag
+            }
+            return sa.case(values, value=county, else_=sa.bindparam(None, self.after_all, type_=first.type))
+
+        latest = max(cutoffs.values(), default=self.after_all)
+        return [
+            first < sa.bindparam(None, latest, type_=first.type),
+            first < sa.case((flag, by_county(True)), else_=by_county(False)),
+        ]
+
+
 def _county_lists(
     inner: sa.Subquery,
     flag: sa.ColumnElement[bool],
@@ -31,36 +92,69 @@ def _county_lists(
     columns: list[Any],
     totals: dict[str, Any],
     listing: bool,
+    bounds: ListBounds | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """Per county (subject): the `totals` aggregates over all its rows (one GROUP BY), and up to LIST_LIMIT of
     its rows with `flag` and as many without, first by `order` (one windowed query; only when `listing`).
 
     Both group the county by its number (county_map's county_no), as a code compared as text sorts slower,
     and the windowed query sorts narrow rows: what it lists is looked up after. (One query for both would
-    read the rows once, but SQLite sorts them again for each window.)
+    read the rows once, but SQLite sorts them again for each window.) With `bounds`, the windowed query sorts
+    only the rows that come first (see ListBounds).
     """
     county = inner.c.county_no
+    before = {}
+    if bounds is not None:
+        before = {f"before_{i}": sa.func.count(sa.case((order[0] < step, 1))) for i, step in enumerate(bounds.steps)}
     counted = {
         row.subject: row
         for row in db.session.execute(
-            sa.select(sa.func.min(inner.c.subject).label("subject"), *[a.label(n) for n, a in totals.items()]).group_by(
-                county
-            )
+            sa.select(
+                sa.func.min(inner.c.subject).label("subject"),
+                county.label("county_no"),
+                *[a.label(n) for n, a in (totals | before).items()],
+            ).group_by(county)
         )
     }
-    listed: dict[str, list[Any]] = {}
     if not listing:
-        return counted, listed
+        return counted, {}
+    cutoffs = {} if bounds is None else bounds.first_cutoffs(counted.values())
+    rows = _ranked_rows(inner, flag, order, columns, bounds, cutoffs)
+    if bounds is not None:
+        short = bounds.short_groups(counted.values(), rows)
+        if short:  # the first rows of a group came later than its counts foretold: read all of its rows
+            rows = _ranked_rows(inner, flag, order, columns, bounds, cutoffs | dict.fromkeys(short, bounds.after_all))
+    listed: dict[str, list[Any]] = {}
+    for row in rows:
+        listed.setdefault(row.subject, []).append(row)
+    return counted, listed
+
+
+def _ranked_rows(
+    inner: sa.Subquery,
+    flag: sa.ColumnElement[bool],
+    order: list[Any],
+    columns: list[Any],
+    bounds: ListBounds | None,
+    cutoffs: dict[tuple[int, bool], Any],
+) -> list[Any]:
+    """Up to LIST_LIMIT rows of each county and flag, first by `order`; with `cutoffs`, only the rows whose first
+    `order` value is before their group's cutoff are sorted."""
+    county = inner.c.county_no
+    flagged = sa.case((flag, 1), else_=0)
     ranked = sa.select(
         *columns,
         inner.c.subject,
-        sa.func.row_number().over(partition_by=[county, sa.case((flag, 1), else_=0)], order_by=order).label("rank"),
-    ).subquery()
-    for row in db.session.connection().execute(
-        sa.select(ranked).where(ranked.c.rank <= LIST_LIMIT).order_by(ranked.c.rank)
-    ):
-        listed.setdefault(row.subject, []).append(row)
-    return counted, listed
+        county.label("county_no"),
+        flagged.label("flagged"),
+        sa.func.row_number().over(partition_by=[county, flagged], order_by=order).label("rank"),
+    )
+    if cutoffs:
+        assert bounds is not None
+        ranked = ranked.where(*bounds.before_cutoff(order[0], flag, county, cutoffs))
+    found = ranked.subquery()
+    query = sa.select(found).where(found.c.rank <= LIST_LIMIT).order_by(found.c.rank)
+    return list(db.session.connection().execute(query))
 
 
 def _drill_titles(ids: Collection[int]) -> dict[int, str]:
@@ -122,6 +216,11 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
             "next_due_from": sa.func.min(sa.case((pending, inner.c.due_from))),
         },
         listing=run.evidence,
+        bounds=ListBounds(
+            [span.start + timedelta(days=days) for days in (2, 8, 32, 128)],
+            ("total", "filed_count"),
+            datetime.max.replace(tzinfo=timezone.utc),
+        ),
     )
     titles = _drill_titles([i.drill_id for items in listed.values() for i in items if i.filed])
     results = []
