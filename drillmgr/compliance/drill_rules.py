@@ -9,9 +9,8 @@ start (its session's `revealed_by_console`); otherwise it is listed as missing `
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,25 +41,26 @@ from drillmgr.orgs.models import Organisation
 COMPLETED, PLANNED = DrillStatus.COMPLETED.value, DrillStatus.PLANNED.value
 MONTH_ALIGNED = ("month", "quarter", "half", "year")
 CellKey = tuple[str, int]  # (subject id, period index)
-
-
-@dataclass(slots=True)
-class DrillCell:
-    """The aggregate of one subject and period, with the earliest completed and planned drill."""
-
-    done: int
-    planned: int
-    short: int
-    done_id: int | None
-    planned_id: int | None
-    title: str | None
-    starts_at: datetime | None
-    real_response: bool | None
-    note: str | None
-    p_title: str | None
-    p_starts_at: datetime | None
-    unblind: int = 0  # completed double-blind drills not run blind through the console, where that is required
-    unblind_id: int | None = None
+# One row of a drill rule's aggregate, as the database gives it: the subject (a county's code, or a unit's id as a
+# number), the period's index, then the counts and the earliest completed and planned drill at these places.
+# Plain tuples: millions at national scale, where an object per row cost more than its query.
+Cell = tuple[Any, ...]
+(
+    DONE_COUNT,
+    PLANNED_COUNT,
+    SHORT_COUNT,
+    DONE_ID,
+    PLANNED_ID,
+    TITLE,
+    STARTS_AT,
+    REAL_RESPONSE,
+    NOTE,
+    P_TITLE,
+    P_STARTS_AT,
+    UNBLIND_COUNT,  # completed double-blind drills not run blind through the console, where that is required
+    UNBLIND_ID,
+) = range(2, 15)
+SubjectCells = dict[Any, dict[int, Cell]]  # each subject's cells, by period index
 
 
 def _drill_evidence(
@@ -176,7 +176,7 @@ def _drill_inner(
     return sa.union_all(own, joined).subquery()
 
 
-def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = True) -> dict[CellKey, DrillCell]:
+def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = True) -> SubjectCells:
     """Counts per (subject, period) and the earliest completed and planned drill; `with_details` adds
     their titles and dates (the evidence) by joining them back."""
     full = inner.c.links >= required_count
@@ -212,68 +212,51 @@ def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = Tru
         )
     else:
         query = sa.select(agg.c.subject, agg.c.p, *counts, *[sa.null()] * 6, *not_run_blind)
-    # Plain tuples, in DrillCell's order, fetched at once: thousands of rows, where named access or a fetch
-    # per row costs more than the query.
-    rows = db.session.connection().execute(query).tuples().all()
-    return {(str(subject), p): DrillCell(*cell) for subject, p, *cell in rows}
+    # Fetched at once as plain tuples (see Cell): thousands of rows, where named access or a fetch per row costs
+    # more than the query.
+    cells: SubjectCells = {}
+    for row in db.session.connection().execute(query).tuples().all():
+        found = cells.get(row[0])
+        if found is None:
+            cells[row[0]] = {row[1]: row}
+        else:
+            found[row[1]] = row
+    return cells
 
 
-def _combine(cells: list[DrillCell]) -> DrillCell:
+def _earliest(cells: list[Cell], at: int) -> Cell | None:
+    """The cell whose drill at `at` (DONE_ID or PLANNED_ID) is the earliest, by id."""
+    found = [cell for cell in cells if cell[at] is not None]
+    return min(found, key=itemgetter(at)) if found else None
+
+
+def _combine(cells: list[Cell]) -> Cell:
+    """Cells of one subject added up into one of a longer period."""
     if len(cells) == 1:
         return cells[0]
-    done = [c for c in cells if c.done_id is not None]
-    planned = [c for c in cells if c.planned_id is not None]
-    first = min(done, key=attrgetter("done_id")) if done else None
-    first_planned = min(planned, key=attrgetter("planned_id")) if planned else None
-    unblind = [c.unblind_id for c in cells if c.unblind_id is not None]
-    return DrillCell(
-        sum(c.done for c in cells),
-        sum(c.planned for c in cells),
-        sum(c.short for c in cells),
-        first.done_id if first else None,
-        first_planned.planned_id if first_planned else None,
-        first.title if first else None,
-        first.starts_at if first else None,
-        first.real_response if first else None,
-        first.note if first else None,
-        first_planned.p_title if first_planned else None,
-        first_planned.p_starts_at if first_planned else None,
-        sum(c.unblind for c in cells),
+    done, planned = _earliest(cells, DONE_ID), _earliest(cells, PLANNED_ID)
+    unblind = [cell[UNBLIND_ID] for cell in cells if cell[UNBLIND_ID] is not None]
+    return (
+        cells[0][0],
+        None,
+        sum(cell[DONE_COUNT] for cell in cells),
+        sum(cell[PLANNED_COUNT] for cell in cells),
+        sum(cell[SHORT_COUNT] for cell in cells),
+        done[DONE_ID] if done else None,
+        planned[PLANNED_ID] if planned else None,
+        *(done[TITLE : NOTE + 1] if done else (None, None, None, None)),
+        *(planned[P_TITLE : P_STARTS_AT + 1] if planned else (None, None)),
+        sum(cell[UNBLIND_COUNT] for cell in cells),
         min(unblind) if unblind else None,
     )
 
 
-def _fold(
-    month_cells: dict[CellKey, DrillCell], months: list[Period], spans: list[Period], subject_ids: list[str]
-) -> dict[CellKey, DrillCell]:
-    """Adds calendar-month cells up into the rule's periods (months, quarters, half-years, the year),
-    for the rule's subjects only: one pass over the month cells."""
-    spans_of = [
-        [i for i, span in enumerate(spans) if span.first_day <= m.first_day and m.last_day <= span.last_day]
-        for m in months
-    ]
-    subjects = set(subject_ids)
-    targets = [span for found_in in spans_of for span in found_in]
-    if len(targets) == len(set(targets)):  # no period of two months (a monthly rule): nothing to add up
-        span_of = [found_in[0] if found_in else None for found_in in spans_of]
-        return {
-            (subject, span): cell
-            for (subject, month), cell in month_cells.items()
-            if (span := span_of[month]) is not None and subject in subjects
-        }
-    found: dict[CellKey, list[DrillCell]] = {}
-    for (subject, month), cell in month_cells.items():
-        if subject in subjects:
-            for span in spans_of[month]:
-                found.setdefault((subject, span), []).append(cell)
-    return {key: _combine(cells) for key, cells in found.items()}
-
-
 def _drill_cells(
-    params: DrillParams, run: Run, spans: list[Period], county_codes: list[str], subject_ids: list[str]
-) -> tuple[dict[CellKey, DrillCell], sa.Subquery | None]:
-    """The rule's aggregated cells. Unit rules over whole months share one GROUP BY (unit, month) per
-    kind of drill counted, so the school, kindergarten and hospital rules cost one query together."""
+    params: DrillParams, run: Run, spans: list[Period], county_codes: list[str]
+) -> tuple[SubjectCells, list[list[int]] | None, sa.Subquery | None]:
+    """The rule's aggregated cells, and for cells of calendar months, the months each of `spans` adds up. Unit
+    rules over whole months share one GROUP BY (unit, month) per kind of drill counted, so the school,
+    kindergarten and hospital rules cost one query together."""
     required = len(params.required_focus)
     if params.by_org and params.period in MONTH_ALIGNED:
         signature = (
@@ -289,9 +272,29 @@ def _drill_cells(
         if signature not in run.aggregates:
             inner = _drill_inner(params, run, months, county_codes, kinds=run.unit_kinds, org_ids=run.org_ids)
             run.aggregates[signature] = _aggregate(inner, required, run.evidence)
-        return _fold(run.aggregates[signature], months, spans, subject_ids), None
+        months_in = [
+            [
+                m
+                for m, month in enumerate(months)
+                if span.first_day <= month.first_day and month.last_day <= span.last_day
+            ]
+            for span in spans
+        ]
+        return run.aggregates[signature], months_in, None
     inner = _subject_drills(params, run, spans, county_codes)
-    return _aggregate(inner, required, run.evidence), inner
+    return _aggregate(inner, required, run.evidence), None, inner
+
+
+def _per_span(found: dict[int, Cell], months_in: list[list[int]] | None, count: int) -> list[Cell | None]:
+    """A subject's cell for each of the rule's `count` periods (None: no drill), its months added up where
+    the cells are of months (`months_in`)."""
+    if months_in is None:
+        return [found.get(index) for index in range(count)]
+    spans: list[Cell | None] = []
+    for months in months_in:
+        parts = [found[m] for m in months if m in found]
+        spans.append(_combine(parts) if parts else None)
+    return spans
 
 
 def _subject_drills(params: DrillParams, run: Run, spans: list[Period], county_codes: list[str]) -> sa.Subquery:
@@ -325,9 +328,20 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
     subjects, county_codes = _subjects(params, run)
     if not subjects:
         return []
-    cells, inner = _drill_cells(params, run, spans, county_codes, [s.id for s in subjects])
+    cells, months_in, inner = _drill_cells(params, run, spans, county_codes)
+    nothing: dict[int, Cell] = {}
+    rows = [
+        # The aggregate gives a unit's id as the number it is.
+        (
+            subject,
+            _per_span(
+                cells.get(int(subject.id) if subject.type == "org" else subject.id, nothing), months_in, len(spans)
+            ),
+        )
+        for subject in subjects
+    ]
     short_links: dict[CellKey, list[str]] = {}
-    if params.required_focus and any(c.short for c in cells.values()):
+    if params.required_focus and any(cell is not None and cell[SHORT_COUNT] for _, row in rows for cell in row):
         short_links = _missing_links(
             inner if inner is not None else _subject_drills(params, run, spans, county_codes), params.required_focus
         )
@@ -336,36 +350,45 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
         finish(
             subject,
             [
-                _slot(params, period, cells.get((subject.id, index)), short_links.get((subject.id, index)), zone)
-                for index, period in enumerate(spans)
+                _slot(params, period, cell, short_links.get((subject.id, index)) if short_links else None, zone)
+                for index, (period, cell) in enumerate(zip(spans, row, strict=True))
             ],
             run.now,
             params.warning,
         )
-        for subject in subjects
+        for subject, row in rows
     ]
 
 
 def _slot(
-    params: DrillParams, period: Period, cell: DrillCell | None, short_links: list[str] | None, zone: ZoneInfo
+    params: DrillParams, period: Period, cell: Cell | None, short_links: list[str] | None, zone: ZoneInfo
 ) -> Slot:
-    slot = Slot(period.label, period.start, period.end, required=params.count)
     if cell is None:
-        return slot
-    slot.achieved, slot.planned = cell.done, cell.planned
-    if cell.done_id is not None:
-        slot.evidence.append(
-            _drill_evidence(cell.done_id, cell.title, cell.starts_at, cell.real_response, cell.note, COMPLETED, zone)
+        return Slot(period.label, period.start, period.end, params.count)
+    evidence = []
+    if cell[DONE_ID] is not None:
+        evidence.append(
+            _drill_evidence(
+                cell[DONE_ID], cell[TITLE], cell[STARTS_AT], cell[REAL_RESPONSE], cell[NOTE], COMPLETED, zone
+            )
         )
-    if cell.planned_id is not None:
-        slot.planned_evidence.append(
-            _drill_evidence(cell.planned_id, cell.p_title, cell.p_starts_at, False, "", PLANNED, zone)
-        )
-    if cell.short and short_links is not None:
-        slot.missing = short_links
-    if cell.unblind_id is not None:
-        slot.missing = [f"not_run_blind:drill-{cell.unblind_id}", *slot.missing]
-    return slot
+    planned = []
+    if cell[PLANNED_ID] is not None:
+        planned.append(_drill_evidence(cell[PLANNED_ID], cell[P_TITLE], cell[P_STARTS_AT], False, "", PLANNED, zone))
+    missing = short_links if cell[SHORT_COUNT] and short_links is not None else []
+    if cell[UNBLIND_ID] is not None:
+        missing = [f"not_run_blind:drill-{cell[UNBLIND_ID]}", *missing]
+    return Slot(
+        period.label,
+        period.start,
+        period.end,
+        params.count,
+        cell[DONE_COUNT],
+        cell[PLANNED_COUNT],
+        evidence,
+        planned,
+        missing,
+    )
 
 
 def _missing_links(inner: sa.Subquery, required_focus: Sequence[str]) -> dict[CellKey, list[str]]:
