@@ -63,6 +63,19 @@ Cell = tuple[Any, ...]
 SubjectCells = dict[Any, dict[int, Cell]]  # each subject's cells, by period index
 
 
+class LocalTimes(dict[datetime, str]):
+    """Moments as api_datetime writes them, in the local zone read once; each moment is written once an
+    evaluation (drills start at a few thousand moments a year, and there are millions of evidence items)."""
+
+    def __init__(self, zone: ZoneInfo) -> None:
+        super().__init__()
+        self.zone = zone
+
+    def __missing__(self, moment: datetime) -> str:
+        written = self[moment] = moment.astimezone(self.zone).isoformat()
+        return written
+
+
 def _drill_evidence(
     drill_id: int,
     title: str | None,
@@ -70,7 +83,7 @@ def _drill_evidence(
     real_response: bool | None,
     note: str | None,
     status: str,
-    zone: ZoneInfo,
+    times: LocalTimes,
 ) -> Evidence:
     if starts_at is None:  # evaluated without details
         return {"type": "drill", "id": drill_id, "status": status}
@@ -78,7 +91,7 @@ def _drill_evidence(
         "type": "drill",
         "id": drill_id,
         "title": title,
-        "starts_at": starts_at.astimezone(zone).isoformat(),  # as api_datetime, with the zone read once
+        "starts_at": times[starts_at],
         "status": status,
     }
     if real_response:
@@ -253,8 +266,9 @@ def _combine(cells: list[Cell]) -> Cell:
 
 def _drill_cells(
     params: DrillParams, run: Run, spans: list[Period], county_codes: list[str]
-) -> tuple[SubjectCells, list[list[int]] | None, sa.Subquery | None]:
-    """The rule's aggregated cells, and for cells of calendar months, the months each of `spans` adds up. Unit
+) -> tuple[SubjectCells, list[list[int]], sa.Subquery | None]:
+    """The rule's aggregated cells, and the places of the cells each of `spans` adds up (for cells of calendar
+    months, its months; else its own). Unit
     rules over whole months share one GROUP BY (unit, month) per kind of drill counted, so the school,
     kindergarten and hospital rules cost one query together."""
     required = len(params.required_focus)
@@ -282,17 +296,15 @@ def _drill_cells(
         ]
         return run.aggregates[signature], months_in, None
     inner = _subject_drills(params, run, spans, county_codes)
-    return _aggregate(inner, required, run.evidence), None, inner
+    return _aggregate(inner, required, run.evidence), [[index] for index in range(len(spans))], inner
 
 
-def _per_span(found: dict[int, Cell], months_in: list[list[int]] | None, count: int) -> list[Cell | None]:
-    """A subject's cell for each of the rule's `count` periods (None: no drill), its months added up where
-    the cells are of months (`months_in`)."""
-    if months_in is None:
-        return [found.get(index) for index in range(count)]
+def _per_span(found: dict[int, Cell], places: list[list[int]]) -> list[Cell | None]:
+    """A subject's cell for each of the rule's periods (None: no drill): the cells at each period's `places`,
+    added up where there are several (months into a quarter)."""
     spans: list[Cell | None] = []
-    for months in months_in:
-        parts = [found[m] for m in months if m in found]
+    for at in places:
+        parts = [found[m] for m in at if m in found]
         spans.append(_combine(parts) if parts else None)
     return spans
 
@@ -328,29 +340,29 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
     subjects, county_codes = _subjects(params, run)
     if not subjects:
         return []
-    cells, months_in, inner = _drill_cells(params, run, spans, county_codes)
-    nothing: dict[int, Cell] = {}
-    rows = [
-        # The aggregate gives a unit's id as the number it is.
-        (
-            subject,
-            _per_span(
-                cells.get(int(subject.id) if subject.type == "org" else subject.id, nothing), months_in, len(spans)
-            ),
-        )
-        for subject in subjects
-    ]
+    cells, places, inner = _drill_cells(params, run, spans, county_codes)
+    singles = [at[0] for at in places] if all(len(at) == 1 for at in places) else None
+    empty: list[Cell | None] = [None] * len(spans)
+    rows: list[tuple[SubjectOf, list[Cell | None]]] = []
+    for subject in subjects:
+        found = cells.get(int(subject.id) if subject.type == "org" else subject.id)  # a unit's id, as the number
+        if found is None:
+            rows.append((subject, empty))
+        elif singles is not None:  # one cell per period: nothing to add up
+            rows.append((subject, [found.get(at) for at in singles]))
+        else:
+            rows.append((subject, _per_span(found, places)))
     short_links: dict[CellKey, list[str]] = {}
     if params.required_focus and any(cell is not None and cell[SHORT_COUNT] for _, row in rows for cell in row):
         short_links = _missing_links(
             inner if inner is not None else _subject_drills(params, run, spans, county_codes), params.required_focus
         )
-    zone = local_zone()
+    times = LocalTimes(local_zone())
     return [
         finish(
             subject,
             [
-                _slot(params, period, cell, short_links.get((subject.id, index)) if short_links else None, zone)
+                _slot(params, period, cell, short_links.get((subject.id, index)) if short_links else None, times)
                 for index, (period, cell) in enumerate(zip(spans, row, strict=True))
             ],
             run.now,
@@ -361,7 +373,7 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
 
 
 def _slot(
-    params: DrillParams, period: Period, cell: Cell | None, short_links: list[str] | None, zone: ZoneInfo
+    params: DrillParams, period: Period, cell: Cell | None, short_links: list[str] | None, times: LocalTimes
 ) -> Slot:
     if cell is None:
         return Slot(period.label, period.start, period.end, params.count)
@@ -369,12 +381,12 @@ def _slot(
     if cell[DONE_ID] is not None:
         evidence.append(
             _drill_evidence(
-                cell[DONE_ID], cell[TITLE], cell[STARTS_AT], cell[REAL_RESPONSE], cell[NOTE], COMPLETED, zone
+                cell[DONE_ID], cell[TITLE], cell[STARTS_AT], cell[REAL_RESPONSE], cell[NOTE], COMPLETED, times
             )
         )
     planned = []
     if cell[PLANNED_ID] is not None:
-        planned.append(_drill_evidence(cell[PLANNED_ID], cell[P_TITLE], cell[P_STARTS_AT], False, "", PLANNED, zone))
+        planned.append(_drill_evidence(cell[PLANNED_ID], cell[P_TITLE], cell[P_STARTS_AT], False, "", PLANNED, times))
     missing = short_links if cell[SHORT_COUNT] and short_links is not None else []
     if cell[UNBLIND_ID] is not None:
         missing = [f"not_run_blind:drill-{cell[UNBLIND_ID]}", *missing]

@@ -147,28 +147,33 @@ def finish(
     subject: SubjectOf, slots: list[Slot], now: datetime, warning: timedelta, missing: list[str] | None = None
 ) -> SubjectResult:
     """The subject's result from its counted slots: each slot's status, and the worst of them; `missing`
-    replaces the slots' own missing items."""
+    replaces the slots' own missing items. One pass over the slots: millions at national scale."""
     worst = MET_RANK
+    required = achieved = 0
+    evidence: list[Evidence] = []
+    unmet: list[str] = []
     for slot in slots:
         rank = slot_rank(slot, now, warning)
         slot.status = SEVERITY[rank]
         worst = min(worst, rank)
+        required += slot.required
+        achieved += min(slot.achieved, slot.required)
+        evidence += slot.evidence
+        if rank != MET_RANK:
+            unmet += slot.missing or [slot.label]
     status = SEVERITY[worst]
-    evidence = [e for s in slots for e in s.evidence]
     if status is ON_TRACK:
         evidence += [e for s in slots if s.status is ON_TRACK for e in s.planned_evidence]
-    if missing is None:
-        missing = [m for s in slots if s.status is not MET for m in (s.missing or [s.label])]
     return SubjectResult(
         subject.type,
         subject.id,
         subject.name,
         subject.county_code,
         status,
-        sum(s.required for s in slots),
-        sum(min(s.achieved, s.required) for s in slots),
+        required,
+        achieved,
         evidence,
-        missing,
+        unmet if missing is None else missing,
         slots,
     )
 
