@@ -268,9 +268,8 @@ def _drill_cells(
     params: DrillParams, run: Run, spans: list[Period], county_codes: list[str]
 ) -> tuple[SubjectCells, list[list[int]], sa.Subquery | None]:
     """The rule's aggregated cells, and the places of the cells each of `spans` adds up (for cells of calendar
-    months, its months; else its own). Unit
-    rules over whole months share one GROUP BY (unit, month) per kind of drill counted, so the school,
-    kindergarten and hospital rules cost one query together."""
+    months, its months; else its own). Unit rules over whole months share one GROUP BY (unit, month) per kind of
+    drill counted, so the school, kindergarten and hospital rules cost one query together."""
     required = len(params.required_focus)
     if params.by_org and params.period in MONTH_ALIGNED:
         signature = (
