@@ -531,9 +531,7 @@ def test_reviews_listed_from_the_first_days_alone_when_they_hold_enough_are_the_
     assert [e["id"] for e in r.evidence] == [d.id for d in sorted(filed, key=due)]
 
 
-def test_reviews_whose_first_days_hold_too_few_of_them_are_listed_again_from_all_their_drills(
-    make_drill, monkeypatch
-):
+def test_reviews_whose_first_days_hold_too_few_of_them_are_listed_again_from_all_their_drills(make_drill, monkeypatch):
     from drillmgr.compliance import county_rules
 
     monkeypatch.setattr(county_rules, "LIST_LIMIT", 2)
