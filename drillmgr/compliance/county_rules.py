@@ -2,7 +2,7 @@
 action past due, a campaign for each observance day, six-into activities in every setting."""
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -41,13 +41,18 @@ class ListBounds:
     sizes: tuple[str, str]
     after_all: Any  # a value after every row's
 
-    def first_cutoffs(self, counted: Iterable[Any]) -> dict[tuple[int, bool], Any]:
-        cutoffs = {}
+    def _groups(self, counted: Iterable[Any]) -> Iterator[tuple[Any, bool, int, int]]:
+        """Each county's totals row, with or without the flag, the group's size and the county's."""
         for row in counted:
             total, flagged = (getattr(row, name) for name in self.sizes)
-            for with_flag, size in ((True, flagged), (False, total - flagged)):
-                cutoffs[(row.county_no, with_flag)] = self._cutoff(row, size, total)
-        return cutoffs
+            yield row, True, flagged, total
+            yield row, False, total - flagged, total
+
+    def first_cutoffs(self, counted: Iterable[Any]) -> dict[tuple[int, bool], Any]:
+        return {
+            (row.county_no, with_flag): self._cutoff(row, size, total)
+            for row, with_flag, size, total in self._groups(counted)
+        }
 
     def _cutoff(self, row: Any, size: int, total: int) -> Any:
         if size <= LIST_LIMIT:
@@ -59,13 +64,11 @@ class ListBounds:
 
     def short_groups(self, counted: Iterable[Any], rows: list[Any]) -> list[tuple[int, bool]]:
         found = Counter((row.county_no, bool(row.flagged)) for row in rows)
-        short = []
-        for row in counted:
-            total, flagged = (getattr(row, name) for name in self.sizes)
-            for with_flag, size in ((True, flagged), (False, total - flagged)):
-                if found[(row.county_no, with_flag)] < min(size, LIST_LIMIT):
-                    short.append((row.county_no, with_flag))
-        return short
+        return [
+            (row.county_no, with_flag)
+            for row, with_flag, size, _ in self._groups(counted)
+            if found[(row.county_no, with_flag)] < min(size, LIST_LIMIT)
+        ]
 
     def before_cutoff(
         self, first: Any, flag: sa.ColumnElement[bool], county: Any, cutoffs: dict[tuple[int, bool], Any]
@@ -118,12 +121,15 @@ def _county_lists(
     }
     if not listing:
         return counted, {}
-    cutoffs = {} if bounds is None else bounds.first_cutoffs(counted.values())
-    rows = _ranked_rows(inner, flag, order, columns, bounds, cutoffs)
-    if bounds is not None:
+    if bounds is None or not counted:
+        rows = _ranked_rows(inner, flag, order, columns, [])
+    else:
+        cutoffs = bounds.first_cutoffs(counted.values())
+        rows = _ranked_rows(inner, flag, order, columns, bounds.before_cutoff(order[0], flag, county, cutoffs))
         short = bounds.short_groups(counted.values(), rows)
         if short:  # the first rows of a group came later than its counts foretold: read all of its rows
-            rows = _ranked_rows(inner, flag, order, columns, bounds, cutoffs | dict.fromkeys(short, bounds.after_all))
+            cutoffs |= dict.fromkeys(short, bounds.after_all)
+            rows = _ranked_rows(inner, flag, order, columns, bounds.before_cutoff(order[0], flag, county, cutoffs))
     listed: dict[str, list[Any]] = {}
     for row in rows:
         listed.setdefault(row.subject, []).append(row)
@@ -135,11 +141,9 @@ def _ranked_rows(
     flag: sa.ColumnElement[bool],
     order: list[Any],
     columns: list[Any],
-    bounds: ListBounds | None,
-    cutoffs: dict[tuple[int, bool], Any],
+    where: list[sa.ColumnElement[bool]],
 ) -> list[Any]:
-    """Up to LIST_LIMIT rows of each county and flag, first by `order`; with `cutoffs`, only the rows whose first
-    `order` value is before their group's cutoff are sorted."""
+    """Up to LIST_LIMIT rows of each county and flag, first by `order`, of the rows `where` holds for."""
     county = inner.c.county_no
     flagged = sa.case((flag, 1), else_=0)
     ranked = sa.select(
@@ -148,10 +152,7 @@ def _ranked_rows(
         county.label("county_no"),
         flagged.label("flagged"),
         sa.func.row_number().over(partition_by=[county, flagged], order_by=order).label("rank"),
-    )
-    if cutoffs:
-        assert bounds is not None
-        ranked = ranked.where(*bounds.before_cutoff(order[0], flag, county, cutoffs))
+    ).where(*where)
     found = ranked.subquery()
     query = sa.select(found).where(found.c.rank <= LIST_LIMIT).order_by(found.c.rank)
     return list(db.session.connection().execute(query))
