@@ -196,6 +196,13 @@ def test_a_unit_rolled_back_stores_nothing(app, store_kind, make_drill):
     assert "从未保存的标题" not in serving.answer(feeds.public_feed()).body.decode()
 
 
+def test_a_unit_of_work_reads_what_it_stored_before_it_commits(app, store_kind):
+    with unit():
+        shared.put("probe", "v1", b"mine")
+        assert shared.store().get_many(["probe", "other"]) == {"probe": ("v1", b"mine")}
+    assert shared.store().get_many(["probe"]) == {"probe": ("v1", b"mine")}
+
+
 def test_a_stored_value_of_another_version_is_never_taken(app):
     shared.put("probe", "v1", b"old")
     assert shared.get("probe", "v1") == b"old"
@@ -473,6 +480,92 @@ def test_after_a_change_only_the_counties_it_touched_are_evaluated_again(make_us
     assert read(6) == now + timedelta(seconds=6) and evaluated == [(PREFECTURE, "whole")]  # every county at once
 
 
+def rows_entry(user, county, now) -> tuple[str, bytes] | None:
+    """The county's units' results as kept for `user` (without evidence): the stored tag and bytes."""
+    slot = f"{kept.slot_of(YEAR, county, kept._reader(user, now), False)}:rows"
+    return shared.store().get_many([slot]).get(slot)
+
+
+def head_of(user, county, now) -> kept.CountyHead:
+    slot = kept.slot_of(YEAR, county, kept._reader(user, now), False)
+    _tag, packed = shared.store().get_many([slot])[slot]
+    return kept._unpack(packed)[2]
+
+
+def test_a_county_brought_up_to_date_keeps_the_units_reached_in_its_head_not_all_its_units_again(
+    make_user, make_org, make_drill, store_kind
+):
+    admin = make_user(role=Role.ADMIN)
+    school = make_org(name="乌苏市头部学校", region_code=WUSU)
+    make_org(name="乌苏市其他学校", region_code=WUSU)
+    now = bj(4, 1)
+    kept.kept_evaluate(YEAR, WUSU, now=now, actor=admin, evidence=False)
+    db.session.commit()
+    rows_before = rows_entry(admin, WUSU, now)
+    assert rows_before is not None and head_of(admin, WUSU, now).newer == {}
+    make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
+    moment = now + timedelta(seconds=5)
+    results, as_of = kept.kept_evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=False)
+    db.session.commit()
+    assert as_of == now
+    assert statuses(results) == statuses(compliance.evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=False))
+    assert rows_entry(admin, WUSU, now) == rows_before  # not written again
+    head = head_of(admin, WUSU, now)
+    assert {unit for units in head.newer.values() for unit in units} == {str(school.id)}
+    assert head.rows_tag == rows_before[0]
+    # The dashboard reads the county's statuses from its head alone.
+    shown = dashboard.build_dashboard(admin, YEAR, WUSU, now=moment)
+    assert panels(shown) == fresh_panels(admin, WUSU, moment)
+
+
+def test_a_head_holding_enough_units_evaluated_again_has_its_county_s_unit_results_written_anew(
+    make_user, make_org, make_drill, monkeypatch
+):
+    monkeypatch.setattr(kept, "NEWER_LIMIT", 0)
+    admin = make_user(role=Role.ADMIN)
+    school = make_org(name="乌苏市重写学校", region_code=WUSU)
+    now = bj(4, 1)
+    kept.kept_evaluate(YEAR, WUSU, now=now, actor=admin, evidence=False)
+    rows_before = rows_entry(admin, WUSU, now)
+    make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
+    moment = now + timedelta(seconds=5)
+    results, as_of = kept.kept_evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=False)
+    assert as_of == now
+    assert statuses(results) == statuses(compliance.evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=False))
+    head = head_of(admin, WUSU, now)
+    written = rows_entry(admin, WUSU, now)
+    assert head.newer == {} and written is not None and written[0] == head.rows_tag != rows_before[0]
+    again, _as_of = kept.kept_evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=False)
+    assert statuses(again) == statuses(results)
+
+
+def test_a_county_whose_unit_results_were_pruned_is_evaluated_again_and_kept(
+    make_user, make_org, make_drill, monkeypatch
+):
+    admin = make_user(role=Role.ADMIN)
+    school = make_org(name="乌苏市清理学校", region_code=WUSU)
+    make_drill(organizer=school, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
+    now = bj(4, 1)
+    kept.kept_evaluate(YEAR, PREFECTURE, now=now, actor=admin, evidence=False)
+    shared.store().delete([f"{kept.slot_of(YEAR, WUSU, kept._reader(admin, now), False)}:rows"])
+    db.session.commit()
+    evaluated = []
+    real_evaluate = kept.evaluate
+
+    def evaluate(year, region_code=None, **how):
+        evaluated.append(region_code)
+        return real_evaluate(year, region_code, **how)
+
+    monkeypatch.setattr(kept, "evaluate", evaluate)
+    moment = now + timedelta(seconds=5)
+    results, as_of = kept.kept_evaluate(YEAR, PREFECTURE, now=moment, actor=admin, evidence=False)
+    assert statuses(results) == statuses(compliance.evaluate(YEAR, PREFECTURE, now=moment, actor=admin, evidence=False))
+    assert evaluated == [WUSU] and as_of == now  # Wusu alone, as of now + 5 s; the others kept as of now
+    db.session.commit()
+    assert kept.kept_evaluate(YEAR, PREFECTURE, now=moment, actor=admin, evidence=False)[0] is not None
+    assert evaluated == [WUSU]  # kept again with its units' results
+
+
 def test_the_units_a_county_s_rises_reached_are_known_only_when_every_rise_is_noted(app):
     notes = [("654202", 3, 4, [7]), ("654202", 4, 6, [8, 9]), ("654202", 7, 8, [10]), ("654203", 1, 2, [11])]
     db.session.add_all(
@@ -618,6 +711,10 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
         return made
 
     monkeypatch.setattr(kept, "_spliced", spliced)
+    rewritten = []
+    real_rewritten = kept._with_rows_rewritten
+    monkeypatch.setattr(kept, "_with_rows_rewritten", lambda head: rewritten.append(head) or real_rewritten(head))
+    monkeypatch.setattr(kept, "NEWER_LIMIT", 2)  # heads hold a few units evaluated again, then rows are rewritten
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
     admin = make_user(role=Role.ADMIN)
@@ -721,6 +818,7 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
     assert checked == 20 * 18
     # After a drill's change, the reads patched what was kept rather than evaluating the county whole.
     assert len(patched) >= 40 and all(patched), patched
+    assert 0 < len(rewritten) < len(patched)
     assert {"move", "take_part", "overdue_action", "delete"} <= done, done
 
 

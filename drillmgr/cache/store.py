@@ -144,13 +144,23 @@ class RedisStore:
         return f"{self.prefix}:cache:{key}"
 
     def get_many(self, keys: list[str]) -> Items:
-        found: Items = {}
-        for chunk in _chunks(keys):
+        """The values of `keys`; those the current unit of work wrote as it wrote them, as the database store
+        reads its own writes."""
+        pending = self._pending()
+        found: Items = {key: pending[key] for key in keys if key in pending}
+        for chunk in _chunks([key for key in keys if key not in pending]):
             for key, raw in zip(chunk, self.client.mget([self._key(k) for k in chunk]), strict=True):
                 if isinstance(raw, bytes):
                     tag, _sep, value = raw.partition(b"\n")
                     found[key] = (tag.decode(), value)
         return found
+
+    def _pending(self) -> Items:
+        written: Items = {}
+        for redis_store, items in db.session.info.get(PENDING, []):
+            if redis_store is self:
+                written |= items
+        return written
 
     def put_many(self, items: Items, now: datetime | None = None) -> None:
         """Writes when the current unit of work commits."""

@@ -15,10 +15,10 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.readiness import readiness_summary, term_bounds
-from drillmgr.compliance.kept import by_county, counties_of, kept_evaluate, kept_per_county, kept_value
+from drillmgr.compliance.kept import CountyHead, counties_of, kept_evaluate, kept_heads, kept_per_county, kept_value
 from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
-from drillmgr.compliance.results import RANK, RuleResult, SubjectResult, combine
+from drillmgr.compliance.results import RANK, STATUS, RuleResult, SubjectResult, combine, unpack_results
 from drillmgr.compliance.rule_params import DrillParams
 from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.compliance.subjects import subject_counties, subtree_list
@@ -49,6 +49,9 @@ class Cell:
 
 
 Cells = dict[tuple[str, str], Cell]  # (county code, rule key) -> Cell
+Tally = list[tuple[str, dict[str, Counter[ComplianceStatus]]]]  # per rule (its key): each county's subjects' statuses
+KeyResults = dict[tuple[str, str], SubjectResult]  # (county code, rule key) -> the county's result, for key rules
+KEY_RULES = ("key-county-comprehensive-live", "key-county-double-blind-tabletop")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +123,25 @@ def default_region(user: User) -> str:
     return top
 
 
-def _matrix(results: list[RuleResult], counties: list[Region]) -> tuple[Cells, Counter[ComplianceStatus]]:
-    cells: Cells = {}
-    totals: Counter[ComplianceStatus] = Counter()
+def _tally(results: list[RuleResult]) -> Tally:
+    tally: Tally = []
     for rule_result in results:
         per_county: dict[str, Counter[ComplianceStatus]] = {}
         for r in rule_result.results:
             per_county.setdefault(r.county_code, Counter())[r.status] += 1
-            totals[r.status] += 1
+        tally.append((rule_result.key, per_county))
+    return tally
+
+
+def _matrix(tally: Tally, counties: list[Region]) -> tuple[Cells, Counter[ComplianceStatus]]:
+    cells: Cells = {}
+    totals: Counter[ComplianceStatus] = Counter()
+    for key, per_county in tally:
+        for counts in per_county.values():
+            totals.update(counts)
         for county in counties:
-            counts = per_county.get(county.code)
-            cells[(county.code, rule_result.key)] = Cell(combine(counts) if counts else None, counts or Counter())
+            found = per_county.get(county.code)
+            cells[(county.code, key)] = Cell(combine(found) if found else None, found or Counter())
     return cells, totals
 
 
@@ -178,7 +189,7 @@ def matrix_document(
 
 def compliance_matrix(year: int, region: Region, results: list[RuleResult]) -> Document:
     counties = subject_counties(region.code)
-    return matrix_document(year, region, results, counties, _matrix(results, counties)[0])
+    return matrix_document(year, region, results, counties, _matrix(_tally(results), counties)[0])
 
 
 def matrix_for(user: User, year: int, region_code: str, now: datetime | None = None) -> Document:
@@ -195,19 +206,23 @@ def matrix_filename(region_code: str, year: int) -> str:
     return f"drillmgr-compliance-{region_code}-{year}.xlsx"
 
 
-def _key_panel(user: User, year: int, counties: list[Region], results: list[RuleResult], now: datetime) -> list[Row]:
+def _key_results(results: list[RuleResult]) -> KeyResults:
+    return {(r.subject_id, rr.key): r for rr in results for r in rr.results if rr.key in KEY_RULES}
+
+
+def _required_focus(year: int) -> list[str]:
+    """The focus areas a key county's comprehensive live drill must cover under `year`'s rules."""
+    rule = next((rule for rule in ensure_rules(year) if rule.enabled and rule.key == KEY_RULES[0]), None)
+    params = params_of(rule) if rule is not None else None
+    return list(params.required_focus) if isinstance(params, DrillParams) else []
+
+
+def _key_panel(user: User, year: int, counties: list[Region], status: KeyResults, now: datetime) -> list[Row]:
     keys = [c for c in counties if c.key_county]
     if not keys:
         return []
     (span,) = periods("year", year)
-    status = {
-        (r.subject_id, rr.key): r
-        for rr in results
-        for r in rr.results
-        if rr.key in ("key-county-comprehensive-live", "key-county-double-blind-tabletop")
-    }
-    params = next((rr.params for rr in results if rr.key == "key-county-comprehensive-live"), None)
-    required = list(params.required_focus) if isinstance(params, DrillParams) else []
+    required = _required_focus(year)
     panel = []
     for county in keys:
         subtree = subtree_list(county.code)
@@ -239,8 +254,8 @@ def _key_panel(user: User, year: int, counties: list[Region], results: list[Rule
                     if d.form == DrillForm.LIVE and not set(required) <= {x.value for x in d.focus}
                 },
                 "tabletops": [d for d in drills if d.form == DrillForm.TABLETOP],
-                "live_result": status.get((county.code, "key-county-comprehensive-live")),
-                "tabletop_result": status.get((county.code, "key-county-double-blind-tabletop")),
+                "live_result": status.get((county.code, KEY_RULES[0])),
+                "tabletop_result": status.get((county.code, KEY_RULES[1])),
             }
         )
     return panel
@@ -327,10 +342,44 @@ def panels_of(
 ) -> Panels:
     """The panels of `counties` (their matrix rows and key-county panels, from `results`) and of the drills
     and actions held in `region_codes`."""
-    cells, totals = _matrix(results, counties)
+    return _panels(user, year, counties, region_codes, _tally(results), _key_results(results), today, now)
+
+
+def _panels(
+    user: User,
+    year: int,
+    counties: list[Region],
+    region_codes: list[str],
+    tally: Tally,
+    key_results: KeyResults,
+    today: date,
+    now: datetime,
+) -> Panels:
+    cells, totals = _matrix(tally, counties)
     count, overdue = overdue_actions(region_codes, today)
-    key_panel = _key_panel(user, year, counties, results, now)
+    key_panel = _key_panel(user, year, counties, key_results, now)
     return Panels(cells, totals, key_panel, count, overdue, monthly_completion(user, region_codes, year, now))
+
+
+def _head_tally(head: CountyHead, county_code: str, keys: dict[int, str]) -> tuple[Tally, KeyResults] | None:
+    """A county's tally and key results read from its kept head, without its units' results; None if the
+    head was made under other rules than `keys` (rule id: key)."""
+    tally: Tally = []
+    key_results: KeyResults = {}
+    for rule_id in head.rule_ids:
+        key = keys.get(rule_id)
+        if key is None:
+            return None
+        statuses = (
+            [row[STATUS] for row in head.county_rows[rule_id]]
+            if rule_id in head.county_rows
+            else head.statuses[rule_id].values()
+        )
+        counts = Counter(statuses)
+        tally.append((key, {county_code: counts} if counts else {}))
+        if key in KEY_RULES:
+            key_results |= {(r.subject_id, key): r for r in unpack_results(head.county_rows.get(rule_id, []))}
+    return tally, key_results
 
 
 def _outside_counties(region_code: str, county_codes: list[str]) -> list[str]:
@@ -353,17 +402,20 @@ def _region_panels(
         return panels_of(user, year, counties, subtree_list(region_code), results, today, now), as_of
     by_code = {county.code: county for county in counties}
 
-    def county_panels(stale: list[str]) -> dict[str, tuple[Panels, datetime]]:
-        if len(stale) * 2 > len(codes):  # most of them: the region's results at once, divided
-            joined, joined_as_of = kept_evaluate(year, region_code, actor=user, now=now, evidence=False)
-            results_of = {code: (results, joined_as_of) for code, results in by_county(joined, codes).items()}
-        else:
-            results_of = {code: kept_evaluate(year, code, actor=user, now=now, evidence=False) for code in stale}
-        return {
-            code: (panels_of(user, year, [by_code[code]], subtree_list(code), results, today, now), made_at)
-            for code, (results, made_at) in results_of.items()
-            if code in stale
-        }
+    def county_panels(stale: list[str], _reader: str) -> dict[str, tuple[Panels, datetime]]:
+        heads, heads_as_of = kept_heads(year, region_code, actor=user, now=now, evidence=False)
+        keys = {rule.id: rule.key for rule in ensure_rules(year)}
+        made = {}
+        for code, head in zip(codes, heads, strict=True):
+            if code not in stale:
+                continue
+            read, made_at = _head_tally(head, code, keys), heads_as_of
+            if read is None:  # the rules changed meanwhile
+                results, made_at = kept_evaluate(year, code, actor=user, now=now, evidence=False)
+                read = _tally(results), _key_results(results)
+            county = [by_code[code]]
+            made[code] = (_panels(user, year, county, subtree_list(code), *read, today, now), made_at)
+        return made
 
     pieces, as_of = kept_per_county(
         lambda code, reader: f"dashboard-county:{year}:{code}:{reader}", codes, user, now, county_panels

@@ -22,7 +22,8 @@ import hashlib
 import hmac
 import logging
 import pickle
-from collections.abc import Callable, Iterator
+import secrets
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from drillmgr.cache import store as shared
 from drillmgr.compliance.evaluation import evaluate, no_garbage_collection
 from drillmgr.compliance.models import ComplianceRule
 from drillmgr.compliance.results import (
+    STATUS,
     SUBJECT_ID,
     Packed,
     RuleResult,
@@ -52,13 +54,13 @@ from drillmgr.compliance.rules import ensure_rules, params_of
 from drillmgr.compliance.subjects import subject_counties
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
-from drillmgr.enums import RegionLevel
+from drillmgr.enums import ComplianceStatus, RegionLevel
 from drillmgr.extensions import db
 from drillmgr.localtime import local_midnight, local_today
 from drillmgr.regions.models import Region
 
 log = logging.getLogger(__name__)
-FORMAT = "5"  # raised whenever what is pickled changes shape
+FORMAT = "6"  # raised whenever what is pickled changes shape
 Kept = TypeVar("Kept")
 
 
@@ -81,18 +83,18 @@ def _signature(payload: bytes) -> bytes:
 Stored = tuple[datetime, datetime, Any]  # when a value was made, until when the clock leaves it true, the value
 
 
-def _pack(stored: Stored) -> bytes:
-    payload = pickle.dumps(stored, protocol=pickle.HIGHEST_PROTOCOL)
+def _pack(value: object) -> bytes:
+    payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     return _signature(payload) + payload
 
 
-def _unpack(packed: bytes) -> Stored | None:
+def _unpack(packed: bytes) -> Any:
+    """What _pack() packed; None if it does not verify."""
     signature, payload = packed[:32], packed[32:]
     if not hmac.compare_digest(signature, _signature(payload)):
         return None
     with no_garbage_collection():  # tens of thousands of small objects: see evaluation.no_garbage_collection
-        stored: Stored = pickle.loads(payload)  # noqa: S301 — signed by this installation's key
-    return stored
+        return pickle.loads(payload)  # noqa: S301 — signed by this installation's key
 
 
 @dataclass
@@ -171,7 +173,7 @@ def _fresh(packed: bytes | None, now: datetime, fresh_for: timedelta | None = No
     if packed is None:
         return None
     try:
-        unpacked = _unpack(packed)
+        unpacked: Stored | None = _unpack(packed)
     except Exception:  # noqa: BLE001 — a value from an older version of the code: build again
         log.warning("compliance: ignoring a kept value that does not load", exc_info=True)
         return None
@@ -208,6 +210,93 @@ def _kept(
 
 
 Part = list[tuple[int, list[Packed]]]  # one county's results: (rule id, its subjects' results, packed)
+UnitRows = dict[int, list[Packed]]  # one county's unit rules: (rule id: its units' results, packed)
+NEWER_LIMIT = 500  # units evaluated again that a head holds before its county's unit rows are written anew
+
+
+@dataclass(frozen=True, slots=True)
+class CountyHead:
+    """What is kept of one county's results, as every view reads it: each county rule's results and each
+    unit rule's status per unit. The units' full results are kept apart under `rows_slot`, written once and
+    read only by what lists units; the units evaluated again since are held here, in `newer`. So that
+    bringing a county up to date after a change reads and writes the few units it reached, not all of them
+    (at national scale a county's units' results are 30 MB: 3.5 s to read and write again)."""
+
+    rule_ids: tuple[int, ...]
+    county_rows: dict[int, list[Packed]]
+    statuses: dict[int, dict[str, ComplianceStatus]]  # unit rule id: {unit id: its status}
+    rows_slot: str
+    rows_tag: str  # the rows of this head: another head's, written since to the same slot, are not
+    newer: dict[int, dict[str, Packed]]  # unit rule id: {unit id: its result evaluated since the rows}
+
+    def unit_count(self) -> int:
+        return sum(len(units) for units in self.statuses.values())
+
+    def newer_count(self) -> int:
+        return sum(len(units) for units in self.newer.values())
+
+
+def _head_of(results: list[RuleResult], rows_slot: str) -> CountyHead:
+    """A county's head for its `results`, its units' results written to `rows_slot`."""
+    county_rows: dict[int, list[Packed]] = {}
+    statuses: dict[int, dict[str, ComplianceStatus]] = {}
+    rows: UnitRows = {}
+    for rr in results:
+        packed = pack_results(rr.results)
+        if rr.params.by_org:
+            rows[rr.rule.id] = packed
+            statuses[rr.rule.id] = {row[SUBJECT_ID]: row[STATUS] for row in packed}
+        else:
+            county_rows[rr.rule.id] = packed
+    head = CountyHead(tuple(rr.rule.id for rr in results), county_rows, statuses, rows_slot, secrets.token_hex(8), {})
+    _keep_rows(head, rows)
+    return head
+
+
+# The unit rows written while kept_evaluate() reads, by their tag: taken from here rather than read back
+# from the store and unpickled.
+_rows_written: ContextVar[dict[str, UnitRows] | None] = ContextVar("compliance_rows_written", default=None)
+
+
+def _keep_rows(head: CountyHead, rows: UnitRows) -> None:
+    written = _rows_written.get()
+    if written is not None:
+        written[head.rows_tag] = rows
+    try:
+        shared.put(head.rows_slot, head.rows_tag, _pack(rows))
+    except Exception:  # noqa: BLE001 — never fail a view for the cache's sake; the head then reads as stale
+        log.warning("compliance: could not keep a county's unit results", exc_info=True)
+
+
+def _read_rows(heads: list[CountyHead]) -> list[UnitRows | None]:
+    """Each head's units' results, as kept (None where they are gone or do not verify)."""
+    written = _rows_written.get() or {}
+    found = shared.store().get_many([head.rows_slot for head in heads if head.rows_tag not in written])
+    read: list[UnitRows | None] = []
+    for head in heads:
+        if head.rows_tag in written:
+            read.append(written[head.rows_tag])
+            continue
+        tag, packed = found.get(head.rows_slot, ("", b""))
+        try:
+            read.append(_unpack(packed) if tag == head.rows_tag else None)
+        except Exception:  # noqa: BLE001 — a value from an older version of the code: build again
+            read.append(None)
+    return read
+
+
+def _part_of(head: CountyHead, rows: UnitRows) -> Part:
+    """The county's results as one evaluation gave them: its units' rows in their order, the newer in place."""
+    part: Part = []
+    for rule_id in head.rule_ids:
+        if rule_id in head.county_rows:
+            part.append((rule_id, head.county_rows[rule_id]))
+            continue
+        newer = head.newer.get(rule_id, {})
+        part.append(
+            (rule_id, [newer.get(row[SUBJECT_ID], row) for row in rows[rule_id]]) if newer else (rule_id, rows[rule_id])
+        )
+    return part
 
 
 def by_county(results: list[RuleResult], counties: list[str]) -> dict[str, list[RuleResult]]:
@@ -222,16 +311,22 @@ def by_county(results: list[RuleResult], counties: list[str]) -> dict[str, list[
     return divided
 
 
-def _evaluate_parts(
-    year: int, region_code: str | None, stale: list[str], counties: list[str], now: datetime, **how: Any
-) -> dict[str, tuple[Part, datetime]]:
-    """The results of the `stale` counties, each apart: county by county when few are stale, else one
-    evaluation of the whole region, divided."""
+def _evaluate_heads(
+    year: int,
+    region_code: str | None,
+    stale: list[str],
+    counties: list[str],
+    rows_slot: Callable[[str], str],
+    now: datetime,
+    **how: Any,
+) -> dict[str, tuple[CountyHead, datetime]]:
+    """The results of the `stale` counties, each apart, their units' results written to `rows_slot` of the
+    county: county by county when few are stale, else one evaluation of the whole region, divided."""
     if len(stale) * 2 <= len(counties):
         evaluated = {code: _evaluated(year, code, now, **how) for code in stale}
     else:
         evaluated = by_county(_evaluated(year, region_code, now, **how), counties)
-    return {code: (_part(results), now) for code, results in evaluated.items()}
+    return {code: (_head_of(results, rows_slot(code)), now) for code, results in evaluated.items()}
 
 
 def _part(results: list[RuleResult]) -> Part:
@@ -239,6 +334,7 @@ def _part(results: list[RuleResult]) -> Part:
 
 
 Patch = Callable[[dict[str, tuple[Kept, set[int]]]], dict[str, Kept]]
+Build = Callable[[list[str], str], dict[str, tuple[Kept, datetime]]]
 
 
 def _number_behind(tag: str, whole: int, number: int) -> int | None:
@@ -256,17 +352,18 @@ def kept_per_county(
     counties: list[str],
     actor: access.Actor,
     now: datetime,
-    build: Callable[[list[str]], dict[str, tuple[Kept, datetime]]],
+    build: Build[Kept],
     fresh_for: timedelta | None = None,
     patch: Patch[Kept] | None = None,
+    again: Collection[str] = (),
 ) -> tuple[list[Kept], datetime]:
     """One value per county (in `counties`' order), each kept under the whole generation and its own
     county's, per what `actor` may count, read together; `build` makes those of the stale counties it is
-    given (it may make more), each with the moment it is as of. As of the oldest of them. A kept value is
-    read until the clock changes it and while it is less than `fresh_for` old (by default
-    COMPLIANCE_KEPT_SECONDS). `patch` brings a county's value kept
+    given (it may make more), each with the moment it is as of, given the reader (see _reader). As of the
+    oldest of them. A kept value is read until the clock changes it and while it is less than `fresh_for`
+    old (by default COMPLIANCE_KEPT_SECONDS). `patch` brings a county's value kept
     before changes that reached a few of its units alone up to date, given those units (it leaves out what
-    it cannot); the value is then as old as it was."""
+    it cannot); the value is then as old as it was. The counties in `again` are built whatever is kept."""
     whole, *numbers = generations.values([generations.COMPLIANCE, *(generations.county(code) for code in counties)])
     reader = _reader(actor, now)
     slots = {code: slot_of_county(code, reader) for code in counties}
@@ -276,7 +373,7 @@ def kept_per_county(
     kept: dict[str, Stored] = {}
     behind: dict[str, tuple[int, Stored]] = {}
     for code, slot in slots.items():
-        tag, stored = found.get(slot, ("", b""))
+        tag, stored = found.get(slot, ("", b"")) if code not in again else ("", b"")
         older = _number_behind(tag, whole, number_of[code]) if patch is not None else None
         fresh = _fresh(stored, now, fresh_for) if tag == tags[code] or older is not None else None
         if fresh is not None and older is None:
@@ -294,12 +391,46 @@ def kept_per_county(
     stale = [code for code in counties if code not in kept]
     if stale:
         with _built(reader, now) as building:
-            built = build(stale)
+            built = build(stale, reader)
         for code, (value, made_at) in built.items():
             kept[code] = (made_at, building.until, value)
             _keep(slots[code], tags[code], kept[code])
     as_of = min((made_at for made_at, _until, _value in kept.values()), default=now)
     return [kept[code][2] for code in counties], as_of
+
+
+def kept_heads(
+    year: int,
+    region_code: str | None,
+    *,
+    actor: access.Actor,
+    now: datetime,
+    evidence: bool,
+    again: Collection[str] = (),
+) -> tuple[list[CountyHead], datetime]:
+    """The kept heads of the counties `region_code` covers whole (see counties_of), brought up to date:
+    every county's own rules' results and its units' statuses, without its units' full results; those of
+    the counties in `again` evaluated anew."""
+    counties, _whole = counties_of(region_code)
+    slots = _slots(year, evidence)
+    return kept_per_county(
+        slots,
+        counties,
+        actor,
+        now,
+        lambda stale, reader: _evaluate_heads(
+            year,
+            region_code,
+            stale,
+            counties,
+            lambda code: f"{slots(code, reader)}:rows",
+            now,
+            actor=actor,
+            evidence=evidence,
+        ),
+        patch=_patcher(year, now, actor=actor, evidence=evidence),
+        again=again,
+    )
 
 
 def kept_evaluate(
@@ -318,15 +449,11 @@ def kept_evaluate(
     by_id = {rule.id: rule for rule in rules}
     counties, whole = counties_of(region_code)
     if whole:
-        parts, as_of = kept_per_county(
-            _slots(year, evidence),
-            counties,
-            actor,
-            now,
-            lambda stale: _evaluate_parts(year, region_code, stale, counties, now, actor=actor, evidence=evidence),
-            patch=_patcher(year, now, actor=actor, evidence=evidence),
-        )
-        joined = _joined(parts, by_id)
+        token = _rows_written.set({})
+        try:
+            joined, as_of = _kept_whole(year, region_code, counties, by_id, actor=actor, now=now, evidence=evidence)
+        finally:
+            _rows_written.reset(token)
         if joined is not None:
             return joined, as_of
         return _evaluated(year, region_code, now, actor=actor, evidence=evidence), now
@@ -343,6 +470,28 @@ def kept_evaluate(
         _part,
         from_stored,
     )
+
+
+def _kept_whole(
+    year: int,
+    region_code: str | None,
+    counties: list[str],
+    by_id: dict[int, ComplianceRule],
+    *,
+    actor: access.Actor,
+    now: datetime,
+    evidence: bool,
+) -> tuple[list[RuleResult] | None, datetime]:
+    """The kept results of `counties`, which `region_code` covers whole: their heads, and their units' rows;
+    None if they were not made under the rules of `by_id`."""
+    heads, as_of = kept_heads(year, region_code, actor=actor, now=now, evidence=evidence)
+    rows = _read_rows(heads)
+    gone = [code for code, found in zip(counties, rows, strict=True) if found is None]
+    if gone:  # pruned from the store before their heads: evaluated again, and kept
+        heads, as_of = kept_heads(year, region_code, actor=actor, now=now, evidence=evidence, again=gone)
+        rows = _read_rows(heads)
+    parts = [_part_of(head, found) for head, found in zip(heads, rows, strict=True) if found is not None]
+    return (_joined(parts, by_id) if len(parts) == len(heads) else None), as_of
 
 
 def refresh(year: int, now: datetime) -> int:
@@ -370,18 +519,20 @@ def refresh(year: int, now: datetime) -> int:
     return len(evaluated)
 
 
-def _patcher(year: int, now: datetime, **how: Any) -> Patch[Part]:
-    """Brings kept county results up to date after changes that reached a few units: the county's own
-    rules and those units' unit rules are evaluated again, and replace theirs in the kept result."""
+def _patcher(year: int, now: datetime, **how: Any) -> Patch[CountyHead]:
+    """Brings kept county heads up to date after changes that reached a few units: the county's own
+    rules and those units' unit rules are evaluated again, and replace theirs in the head."""
 
-    def patch(behind: dict[str, tuple[Part, set[int]]]) -> dict[str, Part]:
+    def patch(behind: dict[str, tuple[CountyHead, set[int]]]) -> dict[str, CountyHead]:
         county_rules = [rule.key for rule in ensure_rules(year) if rule.enabled and not params_of(rule).by_org]
         patched = {}
-        for code, (part, units) in behind.items():
+        for code, (head, units) in behind.items():
             fresh = _evaluated(year, code, now, rule_keys=county_rules, **how)
             if units:
                 fresh += _evaluated(year, code, now, org_ids=sorted(units), **how)
-            spliced = _spliced(part, fresh)
+            spliced = _spliced(head, fresh)
+            if spliced is not None and spliced.newer_count() > max(NEWER_LIMIT, spliced.unit_count() // 20):
+                spliced = _with_rows_rewritten(spliced)
             if spliced is not None:
                 patched[code] = spliced
         return patched
@@ -389,23 +540,36 @@ def _patcher(year: int, now: datetime, **how: Any) -> Patch[Part]:
     return patch
 
 
-def _spliced(part: Part, fresh: list[RuleResult]) -> Part | None:
-    """`part` with the results of `fresh` in place of its own: a county rule's whole, a unit rule's for the
+def _spliced(head: CountyHead, fresh: list[RuleResult]) -> CountyHead | None:
+    """`head` with the results of `fresh` in place of its own: a county rule's whole, a unit rule's for the
     units evaluated again. None if they do not fit it (a rule or a unit it does not have)."""
-    new = {rr.rule.id: rr for rr in fresh}
-    spliced: Part = []
-    for rule_id, results in part:
-        rr = new.pop(rule_id, None)
-        if rr is None:
-            spliced.append((rule_id, results))
-        elif not rr.params.by_org:
-            spliced.append((rule_id, pack_results(rr.results)))
-        else:
-            by_unit = {row[SUBJECT_ID]: row for row in pack_results(rr.results)}
-            spliced.append((rule_id, [by_unit.pop(row[SUBJECT_ID], row) for row in results]))
-            if by_unit:
+    county_rows = dict(head.county_rows)
+    statuses = dict(head.statuses)
+    newer = dict(head.newer)
+    for rr in fresh:
+        rule_id, packed = rr.rule.id, pack_results(rr.results)
+        if not rr.params.by_org:
+            if rule_id not in county_rows:
                 return None
-    return None if new else spliced
+            county_rows[rule_id] = packed
+            continue
+        known = head.statuses.get(rule_id)
+        if known is None or any(row[SUBJECT_ID] not in known for row in packed):
+            return None
+        statuses[rule_id] = known | {row[SUBJECT_ID]: row[STATUS] for row in packed}
+        newer[rule_id] = head.newer.get(rule_id, {}) | {row[SUBJECT_ID]: row for row in packed}
+    return CountyHead(head.rule_ids, county_rows, statuses, head.rows_slot, head.rows_tag, newer)
+
+
+def _with_rows_rewritten(head: CountyHead) -> CountyHead | None:
+    """`head` with its newer units' results written into its county's unit rows (None if those are gone)."""
+    (rows,) = _read_rows([head])
+    if rows is None:
+        return None
+    part = dict(_part_of(head, rows))
+    written = CountyHead(head.rule_ids, head.county_rows, head.statuses, head.rows_slot, secrets.token_hex(8), {})
+    _keep_rows(written, {rule_id: part[rule_id] for rule_id in rows})
+    return written
 
 
 def _slots(year: int, evidence: bool) -> Callable[[str, str], str]:
@@ -414,12 +578,22 @@ def _slots(year: int, evidence: bool) -> Callable[[str, str], str]:
 
 def _evaluator(
     year: int, counties: list[str], now: datetime, evidence: bool, evaluated: list[str]
-) -> Callable[[list[str]], dict[str, tuple[Part, datetime]]]:
+) -> Build[CountyHead]:
     """What refresh() evaluates the stale counties with, as the system; noting them in `evaluated`."""
 
-    def build(stale: list[str]) -> dict[str, tuple[Part, datetime]]:
+    def build(stale: list[str], reader: str) -> dict[str, tuple[CountyHead, datetime]]:
         evaluated.extend(stale)
-        return _evaluate_parts(year, None, stale, counties, now, actor=access.SYSTEM, evidence=evidence)
+        rows_slot = _slots(year, evidence)
+        return _evaluate_heads(
+            year,
+            None,
+            stale,
+            counties,
+            lambda code: f"{rows_slot(code, reader)}:rows",
+            now,
+            actor=access.SYSTEM,
+            evidence=evidence,
+        )
 
     return build
 

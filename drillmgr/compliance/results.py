@@ -180,6 +180,7 @@ def finish(
 
 Packed = tuple[Any, ...]
 SUBJECT_ID = 1  # where a packed result holds its subject's id
+STATUS = 4  # … and its status
 
 
 def pack_results(results: list[SubjectResult]) -> list[Packed]:
