@@ -5,7 +5,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from drillmgr.access.actors import Actor, acts_for_all
-from drillmgr.access.drills import drill_insider_clause, not_secret_clause
+from drillmgr.access.drills import drill_insider_clause, not_secret_clause, secret_clause
 from drillmgr.access.scopes import can_manage_region, can_view_region, home_region
 from drillmgr.accounts.models import User
 from drillmgr.enums import RegionLevel, Role
@@ -58,6 +58,15 @@ def compliance_drill_clause(actor: Actor, now: datetime | None = None) -> sa.Col
     if counts_every_drill(actor) or not isinstance(actor, User):
         return sa.true()
     return sa.or_(not_secret_clause(now), drill_insider_clause(actor))
+
+
+def compliance_hidden_clause(actor: Actor, now: datetime) -> sa.ColumnElement[bool] | None:
+    """The drills compliance_drill_clause() leaves out for `actor`, exactly (None: it leaves none out): the
+    few secret ones they are no insider of. So that a count over many drills is taken over all of them, less
+    these, found through the partial index of double-blind drills by their start."""
+    if counts_every_drill(actor) or not isinstance(actor, User):
+        return None
+    return sa.and_(secret_clause(now), sa.not_(sa.func.coalesce(drill_insider_clause(actor), sa.false())))
 
 
 def can_edit_compliance_rules(user: User) -> bool:
