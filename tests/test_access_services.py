@@ -4,7 +4,7 @@ The cast: the prefecture admin, the coordinators of Wusu and Shawan, a read-only
 and unit staff of a Wusu unit and of a Shawan unit.
 """
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.drills.models import Drill
-from drillmgr.enums import FindingCategory, OrgKind, Role, Severity
+from drillmgr.enums import DrillForm, FindingCategory, OrgKind, Role, Severity
 from drillmgr.extensions import db
 from drillmgr.findings.models import Finding
 from drillmgr.orgs.models import Organisation
@@ -354,3 +354,43 @@ def test_findings_follow_their_drill_also_in_a_query_that_reads_drills(make_org,
     ).all()
     assert alone == [ours.id]
     assert [(drill_id, title) for drill_id, title in joined] == [(ours.id, ours.title)]
+
+
+def test_the_drills_compliance_counts_are_the_union_of_its_disjoint_parts(make_org, make_user, make_drill):
+    """compliance_drill_parts() splits what compliance_drill_clause() admits, and the drills the reader may not
+    count are exactly compliance_hidden_clause()'s: for every role, secret drills of a unit, of a county and of
+    another county, with an evaluator, and drills not secret."""
+    now = datetime(2026, 6, 1, tzinfo=timezone.utc)
+    school = make_org(name="乌苏市分部学校", kind=OrgKind.SCHOOL, region_code=WUSU)
+    evaluator = make_user(role=Role.VIEWER, region_code=PREFECTURE)
+    blind = {"form": DrillForm.TABLETOP, "double_blind": True}
+    make_drill(organizer=school, starts_at=now - timedelta(days=3), **blind)  # started
+    make_drill(organizer=school, starts_at=now + timedelta(days=3), **blind)
+    make_drill(organizer=WUSU, starts_at=now + timedelta(days=4), **blind)
+    make_drill(organizer=SHAWAN, starts_at=now + timedelta(days=5), evaluators=[evaluator], **blind)
+    make_drill(organizer=SHAWAN, starts_at=now + timedelta(days=6), **blind)
+    make_drill(organizer=school, starts_at=now + timedelta(days=7))
+    readers = [
+        make_user(role=Role.ADMIN),
+        make_user(role=Role.COORDINATOR, region_code=WUSU),
+        make_user(role=Role.VIEWER, region_code=WUSU),
+        make_user(role=Role.ORG_STAFF, org=school),
+        evaluator,
+        access.SYSTEM,
+    ]
+    every = set(db.session.scalars(sa.select(Drill.id)))
+
+    def ids(clause) -> set[int]:
+        return set(db.session.scalars(sa.select(Drill.id).where(clause)))
+
+    hidden_counts = []
+    for reader in readers:
+        counted = ids(access.compliance_drill_clause(reader, now))
+        parts = [ids(part) for part in access.compliance_drill_parts(reader, now)]
+        assert set().union(*parts) == counted and sum(len(part) for part in parts) == len(counted), reader
+        hidden = access.compliance_hidden_clause(reader, now)
+        assert (set() if hidden is None else ids(hidden)) == every - counted, reader
+        hidden_counts.append(len(every - counted))
+    # admin; Wusu's coordinator (Shawan's two); Wusu's viewer (all four); the school's staff (all but its own);
+    # the evaluator (all but the one they evaluate); a job.
+    assert hidden_counts == [0, 2, 4, 3, 3, 0]

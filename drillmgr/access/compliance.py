@@ -60,6 +60,17 @@ def compliance_drill_clause(actor: Actor, now: datetime | None = None) -> sa.Col
     return sa.or_(not_secret_clause(now), drill_insider_clause(actor))
 
 
+def compliance_drill_parts(actor: Actor, now: datetime) -> list[sa.ColumnElement[bool]]:
+    """The drills compliance_drill_clause() lets `actor` count, as disjoint parts whose union they are: all
+    drills for those who count every drill; else the drills that are not secret, and the secret ones they are
+    insiders of. So that a query over a year of drills reads the first part from an index (which holds whether a
+    drill is double-blind and when it starts) and the few of the second through the partial index of
+    double-blind drills, rather than deciding for each drill whether they are an insider of it."""
+    if counts_every_drill(actor) or not isinstance(actor, User):
+        return [sa.true()]
+    return [not_secret_clause(now), sa.and_(secret_clause(now), drill_insider_clause(actor))]
+
+
 def compliance_hidden_clause(actor: Actor, now: datetime) -> sa.ColumnElement[bool] | None:
     """The drills compliance_drill_clause() leaves out for `actor`, exactly (None: it leaves none out): the
     few secret ones they are no insider of. So that a count over many drills is taken over all of them, less

@@ -179,7 +179,9 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
     # Each review is due `days` after its drill ended (or was completed, if later). The rows carry that
     # moment; the deadline itself, a date computation per row, is worked out only where a review was filed.
     due_from = later_of(Drill.ends_at, Drill.completed_at)
-    inner = (
+    # The drills the reader may count, part by part (see access.compliance_drill_parts): a county's year of
+    # drills is then read from the index by region and start alone on PostgreSQL.
+    parts = [
         sa.select(
             cmap.c.county_code.label("subject"),
             cmap.c.county_no,
@@ -193,9 +195,11 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
             scanned(Drill.status) == DrillStatus.COMPLETED,
             scanned(Drill.starts_at) >= span.start,
             scanned(Drill.starts_at) < span.end,
-            access.compliance_drill_clause(run.actor, now),
+            part,
         )
-    ).subquery()
+        for part in access.compliance_drill_parts(run.actor, now)
+    ]
+    inner = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery()
     late = timedelta(days=params.days)
     # A CASE, not an AND, so that a deadline is worked out only where a review was filed: SQLite evaluates both
     # sides of an AND, and a deadline there is a strftime per drill (a fifth of the listing's time).

@@ -113,7 +113,7 @@ class Drill(Model):
             "ix_drills_region_code_starts_at",
             "region_code",
             "starts_at",
-            postgresql_include=["status", "ends_at", "completed_at", "id"],
+            postgresql_include=["status", "ends_at", "completed_at", "double_blind", "id"],
         ),
         # Whether a double-blind drill is still secret (access.secret_clause, written as this condition is): the
         # few double-blind drills by their start, where a scan of every drill found none (0.5 s at 5 million).

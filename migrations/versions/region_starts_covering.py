@@ -23,7 +23,7 @@ def upgrade():
             'ix_drills_region_code_starts_at',
             ['region_code', 'starts_at'],
             unique=False,
-            postgresql_include=['status', 'ends_at', 'completed_at', 'id'],
+            postgresql_include=['status', 'ends_at', 'completed_at', 'double_blind', 'id'],
         )
         batch_op.drop_index('ix_drills_region_code')
 
