@@ -9,7 +9,8 @@ record that can alter that county's statuses. A region's results are kept county
 first view after a change evaluates again only the counties the change touched, and keeps them for
 everyone; and within a county, where the change reached a few units alone (a drill's organiser and
 participants), only the county's own rules and those units' are evaluated again, the rest of the kept
-result standing. What only the clock changes is foreseen: each kept value holds until when it stays true (the next
+result standing: a county is kept as a small head (see CountyHead), which takes those units, and its units' full
+results apart, which are not written again. What only the clock changes is foreseen: each kept value holds until when it stays true (the next
 local midnight, on which every period, warning window of whole days and "today" turns; the next deadline of an
 after-action review; for a reader who may not count every drill, the next start of a double-blind drill), and is
 evaluated again from then on. A write that goes around the app raises no generation: a kept value is evaluated
