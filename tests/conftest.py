@@ -223,6 +223,23 @@ def make_user():
     return make
 
 
+@pytest.fixture
+def make_readers(make_user):
+    """One reader of compliance per kind of access to secret drills: an admin, Wusu's coordinator and viewer, a
+    unit's staff and `evaluator`."""
+
+    def make(unit, evaluator):
+        return [
+            make_user(role=Role.ADMIN),
+            make_user(role=Role.COORDINATOR, region_code=WUSU),
+            make_user(role=Role.VIEWER, region_code=WUSU),
+            make_user(role=Role.ORG_STAFF, org=unit),
+            evaluator,
+        ]
+
+    return make
+
+
 def at(days: float = 0, hours: float = 0) -> datetime:
     """A moment relative to now, in UTC."""
     return datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days, hours=hours)

@@ -356,7 +356,9 @@ def test_findings_follow_their_drill_also_in_a_query_that_reads_drills(make_org,
     assert [(drill_id, title) for drill_id, title in joined] == [(ours.id, ours.title)]
 
 
-def test_the_drills_compliance_counts_are_the_union_of_its_disjoint_parts(make_org, make_user, make_drill):
+def test_the_drills_compliance_counts_are_the_union_of_its_disjoint_parts(
+    make_org, make_user, make_drill, make_readers
+):
     """compliance_drill_parts() splits what compliance_drill_clause() admits, and the drills the reader may not
     count are exactly compliance_hidden_clause()'s: for every role, secret drills of a unit, of a county and of
     another county, with an evaluator, and drills not secret."""
@@ -370,14 +372,7 @@ def test_the_drills_compliance_counts_are_the_union_of_its_disjoint_parts(make_o
     make_drill(organizer=SHAWAN, starts_at=now + timedelta(days=5), evaluators=[evaluator], **blind)
     make_drill(organizer=SHAWAN, starts_at=now + timedelta(days=6), **blind)
     make_drill(organizer=school, starts_at=now + timedelta(days=7))
-    readers = [
-        make_user(role=Role.ADMIN),
-        make_user(role=Role.COORDINATOR, region_code=WUSU),
-        make_user(role=Role.VIEWER, region_code=WUSU),
-        make_user(role=Role.ORG_STAFF, org=school),
-        evaluator,
-        access.SYSTEM,
-    ]
+    readers = [*make_readers(school, evaluator), access.SYSTEM]
     every = set(db.session.scalars(sa.select(Drill.id)))
 
     def ids(clause) -> set[int]:

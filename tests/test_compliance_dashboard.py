@@ -37,18 +37,12 @@ def months_counted_one_by_one(user, region_codes: list[str], now: datetime) -> l
 
 
 def test_the_monthly_chart_counts_for_each_reader_what_they_may_count_and_no_secret_drill(
-    make_user, make_org, make_drill
+    make_user, make_org, make_drill, make_readers
 ):
     school = make_org(name="乌苏市图表学校", kind=OrgKind.SCHOOL, region_code=WUSU)
     shawan_school = make_org(name="沙湾市图表学校", kind=OrgKind.SCHOOL, region_code=SHAWAN)
     evaluator = make_user(role=Role.VIEWER, region_code=PREFECTURE)
-    readers = [
-        make_user(role=Role.ADMIN),
-        make_user(role=Role.COORDINATOR, region_code=WUSU),
-        make_user(role=Role.VIEWER, region_code=WUSU),
-        make_user(role=Role.ORG_STAFF, org=school),
-        evaluator,
-    ]
+    readers = make_readers(school, evaluator)
     now = bj(6, 1)
     for month, status in ((1, DrillStatus.COMPLETED), (3, DrillStatus.COMPLETED), (3, DrillStatus.PLANNED)):
         make_drill(organizer=school, starts_at=bj(month, 12), status=status)
