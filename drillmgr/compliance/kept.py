@@ -1,20 +1,20 @@
 """Kept compliance results: what the dashboards and the API read instead of evaluating on every view.
 
-A result of evaluate() for a year, a region, what the reader may know of (double-blind drills not yet
-started) and with or without evidence is kept in the shared store (drillmgr.cache.store: Redis or the
-database, the same for every worker and machine), tagged with the generations it was made under
-(drillmgr.cache.generations): the whole `compliance` one and one per county, raised in the same
-transaction as every change of a drill, review, finding, action, organisation, region, rule or outreach
-record that can alter that county's statuses. A region's results are kept county by county, so that the
-first view after a change evaluates again only the counties the change touched, and keeps them for
-everyone; and within a county, where the change reached a few units alone (a drill's organiser and
-participants), only the county's own rules and those units' are evaluated again, the rest of the kept
-result standing: a county is kept as a small head (see CountyHead), which takes those units, and its units' full
-results apart, which are not written again. What only the clock changes is foreseen: each kept value holds until when it stays true (the next
-local midnight, on which every period, warning window of whole days and "today" turns; the next deadline of an
-after-action review; for a reader who may not count every drill, the next start of a double-blind drill), and is
-evaluated again from then on. A write that goes around the app raises no generation: a kept value is evaluated
-again after COMPLIANCE_KEPT_SECONDS even so.
+A result of evaluate() for a year, a region, what the reader may know of (double-blind drills not yet started)
+and with or without evidence is kept in the shared store (drillmgr.cache.store: Redis or the database, the
+same for every worker and machine), tagged with the generations it was made under
+(drillmgr.cache.generations): the whole `compliance` one and one per county, raised in the same transaction as
+every change of a drill, review, finding, action, organisation, region, rule or outreach record that can alter
+that county's statuses. A region's results are kept county by county, so that the first view after a change
+evaluates again only the counties the change touched, and keeps them for everyone; and within a county, where
+the change reached a few units alone (a drill's organiser and participants), only the county's own rules and
+those units' are evaluated again, the rest of the kept result standing: a county is kept as a small head (see
+CountyHead), which takes those units, and its units' full results apart, which are not written again. What
+only the clock changes is foreseen: each kept value holds until when it stays true (the next local midnight,
+on which every period, warning window of whole days and "today" turns; the next deadline of an after-action
+review; for a reader who may not count every drill, the next start of a double-blind drill), and is evaluated
+again from then on. A write that goes around the app raises no generation: a kept value is evaluated again
+after COMPLIANCE_KEPT_SECONDS even so.
 
 Values are pickled and signed with SECRET_KEY (HMAC-SHA256): a value that does not verify is ignored.
 """
