@@ -1,4 +1,4 @@
-"""The dashboard's monthly chart: counted over every drill, less the secret ones a reader may not count."""
+"""The dashboard's monthly chart: counted over the drills a reader may count, part by part."""
 
 from collections import Counter
 from datetime import datetime, timedelta

@@ -50,14 +50,23 @@ def counts_every_drill(actor: Actor) -> bool:
     return acts_for_all(actor)
 
 
+def _limited_user(actor: Actor) -> User | None:
+    """The user whose count of drills access limits (to the secret drills they are insiders of); None for
+    those who count every drill."""
+    if counts_every_drill(actor) or not isinstance(actor, User):
+        return None
+    return actor
+
+
 def compliance_drill_clause(actor: Actor, now: datetime | None = None) -> sa.ColumnElement[bool]:
     """The drills compliance may count for `actor`. Subjects are already limited to the user's
     region, and a unit is credited with drills held elsewhere that it took part in; what must never
     show (in a status or its evidence) is a double-blind drill before it starts to someone who is not
     an insider of it."""
-    if counts_every_drill(actor) or not isinstance(actor, User):
+    user = _limited_user(actor)
+    if user is None:
         return sa.true()
-    return sa.or_(not_secret_clause(now), drill_insider_clause(actor))
+    return sa.or_(not_secret_clause(now), drill_insider_clause(user))
 
 
 def compliance_drill_parts(actor: Actor, now: datetime) -> list[sa.ColumnElement[bool]]:
@@ -66,18 +75,10 @@ def compliance_drill_parts(actor: Actor, now: datetime) -> list[sa.ColumnElement
     insiders of. So that a query over a year of drills reads the first part from an index (which holds whether a
     drill is double-blind and when it starts) and the few of the second through the partial index of
     double-blind drills, rather than deciding for each drill whether they are an insider of it."""
-    if counts_every_drill(actor) or not isinstance(actor, User):
+    user = _limited_user(actor)
+    if user is None:
         return [sa.true()]
-    return [not_secret_clause(now), sa.and_(secret_clause(now), drill_insider_clause(actor))]
-
-
-def compliance_hidden_clause(actor: Actor, now: datetime) -> sa.ColumnElement[bool] | None:
-    """The drills compliance_drill_clause() leaves out for `actor`, exactly (None: it leaves none out): the
-    few secret ones they are no insider of. So that a count over many drills is taken over all of them, less
-    these, found through the partial index of double-blind drills by their start."""
-    if counts_every_drill(actor) or not isinstance(actor, User):
-        return None
-    return sa.and_(secret_clause(now), sa.not_(sa.func.coalesce(drill_insider_clause(actor), sa.false())))
+    return [not_secret_clause(now), sa.and_(secret_clause(now), drill_insider_clause(user))]
 
 
 def can_edit_compliance_rules(user: User) -> bool:

@@ -17,7 +17,7 @@ from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.readiness import readiness_summary, term_bounds
 from drillmgr.compliance.kept import CountyHead, counties_of, kept_evaluate, kept_heads, kept_per_county, kept_value
 from drillmgr.compliance.obligations import breakdown
-from drillmgr.compliance.periods import Period, periods
+from drillmgr.compliance.periods import periods
 from drillmgr.compliance.results import RANK, STATUS, RuleResult, SubjectResult, combine, unpack_results
 from drillmgr.compliance.rule_params import DrillParams
 from drillmgr.compliance.rules import ensure_rules, params_of
@@ -299,42 +299,35 @@ def overdue_actions(
 
 def monthly_completion(user: User, region_codes: list[str], year: int, now: datetime) -> list[Row]:
     """Completed and still-planned drills per month of `year` (Beijing months) in these regions, that
-    compliance counts for `user`: counted over every drill (one grouped query), less the few secret ones
-    hidden from them (another, over the double-blind drills alone), rather than deciding for each of a
-    year's drills whether they may count it."""
+    compliance counts for `user`: one grouped query over the drills they may count, part by part (see
+    access.compliance_drill_parts)."""
     months = periods("month", year, range(1, 13))
-    counts = _month_counts(region_codes, months, sa.true())
-    hidden = access.compliance_hidden_clause(user, now)
-    if hidden is not None:
-        counts.subtract(_month_counts(region_codes, months, hidden))
-    return [
-        {
-            "month": i + 1,
-            "first_day": months[i].first_day,
-            "completed": counts[(i, DrillStatus.COMPLETED)],
-            "planned": counts[(i, DrillStatus.PLANNED)],
-        }
-        for i in range(12)
-    ]
-
-
-def _month_counts(region_codes: list[str], months: list[Period], which: sa.ColumnElement[bool]) -> Counter[Any]:
-    """(month index, status): how many drills `which` holds for, not cancelled, in these regions and months."""
     index = sa.case(
         *[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
         else_=sa.null(),
     )
-    inner = (
+    parts = [
         sa.select(index.label("m"), Drill.status).where(
             scanned(Drill.region_code).in_(region_codes),
             scanned(Drill.starts_at) >= months[0].start,
             scanned(Drill.starts_at) < months[-1].end,
             Drill.status != DrillStatus.CANCELLED,
-            which,
+            part,
         )
-    ).subquery()
+        for part in access.compliance_drill_parts(user, now)
+    ]
+    inner = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery()
     grouped = sa.select(inner.c.m, inner.c.status, sa.func.count()).group_by(inner.c.m, inner.c.status)
-    return Counter({(m, status): n for m, status, n in db.session.execute(grouped)})
+    counts = {(m, status): n for m, status, n in db.session.execute(grouped)}
+    return [
+        {
+            "month": i + 1,
+            "first_day": months[i].first_day,
+            "completed": counts.get((i, DrillStatus.COMPLETED), 0),
+            "planned": counts.get((i, DrillStatus.PLANNED), 0),
+        }
+        for i in range(12)
+    ]
 
 
 def panels_of(

@@ -293,10 +293,8 @@ def _part_of(head: CountyHead, rows: UnitRows) -> Part:
         if rule_id in head.county_rows:
             part.append((rule_id, head.county_rows[rule_id]))
             continue
-        newer = head.newer.get(rule_id, {})
-        part.append(
-            (rule_id, [newer.get(row[SUBJECT_ID], row) for row in rows[rule_id]]) if newer else (rule_id, rows[rule_id])
-        )
+        newer = head.newer.get(rule_id)
+        part.append((rule_id, [newer.get(row[SUBJECT_ID], row) for row in rows[rule_id]] if newer else rows[rule_id]))
     return part
 
 
@@ -413,25 +411,31 @@ def kept_heads(
     every county's own rules' results and its units' statuses, without its units' full results; those of
     the counties in `again` evaluated anew."""
     counties, _whole = counties_of(region_code)
-    slots = _slots(year, evidence)
     return kept_per_county(
-        slots,
+        _slots(year, evidence),
         counties,
         actor,
         now,
-        lambda stale, reader: _evaluate_heads(
-            year,
-            region_code,
-            stale,
-            counties,
-            lambda code: f"{slots(code, reader)}:rows",
-            now,
-            actor=actor,
-            evidence=evidence,
-        ),
+        _head_builder(year, region_code, counties, now, actor=actor, evidence=evidence),
         patch=_patcher(year, now, actor=actor, evidence=evidence),
         again=again,
     )
+
+
+def _head_builder(
+    year: int, region_code: str | None, counties: list[str], now: datetime, *, actor: access.Actor, evidence: bool
+) -> Build[CountyHead]:
+    """Makes the heads of the stale counties of `region_code` for a reader, their units' results written beside
+    their heads' slots."""
+    slots = _slots(year, evidence)
+    how = {"actor": actor, "evidence": evidence}
+
+    def build(stale: list[str], reader: str) -> dict[str, tuple[CountyHead, datetime]]:
+        return _evaluate_heads(
+            year, region_code, stale, counties, lambda code: f"{slots(code, reader)}:rows", now, **how
+        )
+
+    return build
 
 
 def kept_evaluate(
@@ -581,22 +585,13 @@ def _evaluator(
     year: int, counties: list[str], now: datetime, evidence: bool, evaluated: list[str]
 ) -> Build[CountyHead]:
     """What refresh() evaluates the stale counties with, as the system; noting them in `evaluated`."""
+    build = _head_builder(year, None, counties, now, actor=access.SYSTEM, evidence=evidence)
 
-    def build(stale: list[str], reader: str) -> dict[str, tuple[CountyHead, datetime]]:
+    def noted(stale: list[str], reader: str) -> dict[str, tuple[CountyHead, datetime]]:
         evaluated.extend(stale)
-        rows_slot = _slots(year, evidence)
-        return _evaluate_heads(
-            year,
-            None,
-            stale,
-            counties,
-            lambda code: f"{rows_slot(code, reader)}:rows",
-            now,
-            actor=access.SYSTEM,
-            evidence=evidence,
-        )
+        return build(stale, reader)
 
-    return build
+    return noted
 
 
 def _joined(parts: list[Part], by_id: dict[int, ComplianceRule]) -> list[RuleResult] | None:
