@@ -19,7 +19,7 @@ from drillmgr.cache import store as shared
 from drillmgr.cache.models import CacheEntry, CountyChange
 from drillmgr.calendars import feeds, ical, serving
 from drillmgr.calendars.filters import EVERYTHING
-from drillmgr.compliance import dashboard, kept
+from drillmgr.compliance import county_rules, dashboard, kept
 from drillmgr.compliance import evaluation as compliance
 from drillmgr.compliance.rules import get_rule
 from drillmgr.compliance.subjects import subject_counties, subtree_list
@@ -518,6 +518,51 @@ def test_a_county_brought_up_to_date_keeps_the_units_reached_in_its_head_not_all
     assert panels(shown) == fresh_panels(admin, WUSU, moment)
 
 
+def test_a_county_brought_up_to_date_counts_again_only_the_drills_of_the_townships_a_change_reached(
+    make_user, make_org, make_drill, make_region, monkeypatch
+):
+    """Its after-action totals and its monthly chart are kept township by township: a drill added, moved or
+    reviewed has the drills of its townships alone counted again, the others' totals taken as kept."""
+    admin = make_user(role=Role.ADMIN)
+    east, west, north = make_region().code, make_region().code, make_region().code
+    east_school = make_org(name="乌苏市东乡学校", region_code=east)
+    for region in (east, west, north):
+        make_drill(organizer=None, region_code=region, starts_at=bj(3, 10), status=DrillStatus.COMPLETED)
+    now = bj(4, 1)
+    dashboard.build_dashboard(admin, YEAR, WUSU, now=now)
+    db.session.commit()
+    counted: list[tuple[str, set[str] | None]] = []  # what each count of drills was limited to
+    real_totals, real_months = county_rules._totals_by_region, dashboard.month_counts
+
+    def totals(inner, aggregates, rule_id, counting, regions):
+        counted.append(("reviews", regions))
+        return real_totals(inner, aggregates, rule_id, counting, regions)
+
+    def months(user, region_codes, year, at):
+        counted.append(("months", set(region_codes)))
+        return real_months(user, region_codes, year, at)
+
+    monkeypatch.setattr(county_rules, "_totals_by_region", totals)
+    monkeypatch.setattr(dashboard, "month_counts", months)
+    drill = make_drill(organizer=east_school, starts_at=bj(3, 20), status=DrillStatus.COMPLETED)
+    touch(drill, region_code=west)
+    db.session.add(Review(drill_id=drill.id, filing_status=FilingStatus.SUBMITTED, submitted_at=bj(3, 21)))
+    db.session.commit()
+    moment = now + timedelta(seconds=5)
+    shown = dashboard.build_dashboard(admin, YEAR, WUSU, now=moment)
+    assert counted == [("reviews", {east, west}), ("months", {east, west})]
+    assert panels(shown) == fresh_panels(admin, WUSU, moment)
+    assert [m["completed"] for m in shown.months][2] == 4
+    ((_rule_id, by_region),) = head_of(admin, WUSU, now).region_totals.items()
+    assert {region: totals[:3] for region, totals in by_region.items()} == {
+        east: (1, 0, 1),  # completed, filed in time, overdue (those of 10 March have no review)
+        west: (2, 1, 1),
+        north: (1, 0, 1),
+    }
+    results, _as_of = kept.kept_evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=False)
+    assert statuses(results) == statuses(compliance.evaluate(YEAR, WUSU, now=moment, actor=admin, evidence=False))
+
+
 def test_a_head_holding_enough_units_evaluated_again_has_its_county_s_unit_results_written_anew(
     make_user, make_org, make_drill, monkeypatch
 ):
@@ -566,18 +611,29 @@ def test_a_county_whose_unit_results_were_pruned_is_evaluated_again_and_kept(
     assert evaluated == [WUSU]  # kept again with its units' results
 
 
-def test_the_units_a_county_s_rises_reached_are_known_only_when_every_rise_is_noted(app):
-    notes = [("654202", 3, 4, [7]), ("654202", 4, 6, [8, 9]), ("654202", 7, 8, [10]), ("654203", 1, 2, [11])]
+def test_what_a_county_s_rises_reached_is_known_only_when_every_rise_is_noted(app):
+    notes = [
+        ("654202", 3, 4, [7], ["654202001"]),
+        ("654202", 4, 6, [8, 9], ["654202002", "654202003"]),
+        ("654202", 7, 8, [10], []),
+        ("654203", 1, 2, [11], None),  # noted before regions were
+    ]
     db.session.add_all(
-        CountyChange(county_code=code, generation_from=low, generation_to=high, org_ids=units)
-        for code, low, high, units in notes
+        CountyChange(county_code=code, generation_from=low, generation_to=high, org_ids=units, region_codes=regions)
+        for code, low, high, units, regions in notes
     )
     db.session.commit()
-    assert generations.units_changed({"654202": (3, 6)}) == {"654202": {7, 8, 9}}
-    assert generations.units_changed({"654202": (4, 6), "654203": (1, 2)}) == {"654202": {8, 9}, "654203": {11}}
-    assert generations.units_changed({"654202": (3, 8)}) == {}  # the rise from 6 to 7 reached every unit
-    assert generations.units_changed({"654202": (3, 5)}) == {}  # 4 to 6 was one commit: no value was kept at 5
-    assert generations.units_changed({"654203": (0, 2)}) == {}  # its notes of 0 to 1 are gone
+    reached = generations.Reached
+    assert generations.changes_since({"654202": (3, 6)}) == {
+        "654202": reached({7, 8, 9}, {"654202001", "654202002", "654202003"})
+    }
+    assert generations.changes_since({"654202": (4, 6), "654203": (1, 2)}) == {
+        "654202": reached({8, 9}, {"654202002", "654202003"}),
+        "654203": reached({11}, None),
+    }
+    assert generations.changes_since({"654202": (3, 8)}) == {}  # the rise from 6 to 7 reached every unit
+    assert generations.changes_since({"654202": (3, 5)}) == {}  # 4 to 6 was one commit: no value was kept at 5
+    assert generations.changes_since({"654203": (0, 2)}) == {}  # its notes of 0 to 1 are gone
 
 
 def test_a_kept_result_older_than_its_notes_of_change_is_evaluated_whole(make_user, make_org, make_drill, monkeypatch):
@@ -649,7 +705,7 @@ def test_the_dashboard_panels_are_kept_and_follow_a_change_at_once(app, make_use
     def refuse(*args, **kwargs):
         raise AssertionError("queried although nothing changed")
 
-    monkeypatch.setattr(dashboard, "monthly_completion", refuse)
+    monkeypatch.setattr(dashboard, "month_counts", refuse)
     monkeypatch.setattr(dashboard, "overdue_actions", refuse)
     for seconds in (30, 600):
         again = dashboard.build_dashboard(admin, YEAR, WUSU, now=now + timedelta(seconds=seconds))
@@ -697,20 +753,29 @@ def fresh_panels(user, region_code, now) -> tuple:
     return made.cells, made.totals, made.key_panel, made.overdue_count, made.overdue, made.months
 
 
-def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, make_org, make_drill, monkeypatch):
-    """Creates, reschedules, completions, cancellations, deletions, reviews, renames, moves to another county
-    and changes of who takes part, in two counties, in a random order; after each, what the dashboards read
-    (each county's kept results, joined for the prefecture) equals a fresh evaluation on the same data."""
+def test_kept_statuses_equal_a_full_evaluation_after_random_changes(
+    make_user, make_org, make_drill, make_region, monkeypatch
+):
+    """Creates, reschedules, completions, cancellations, deletions, reviews, renames, moves to another township
+    or county and changes of who takes part, in two counties, in a random order; after each, what the dashboards
+    read (each county's kept results, joined for the prefecture) equals a fresh evaluation on the same data."""
     rng = random.Random(13)
     patched = []
     real_spliced = kept._spliced
 
-    def spliced(part, fresh):
-        made = real_spliced(part, fresh)
+    def spliced(part, fresh, totals):
+        made = real_spliced(part, fresh, totals)
         patched.append(made is not None)
         return made
 
     monkeypatch.setattr(kept, "_spliced", spliced)
+    recounted = []
+    real_recounting = kept._recounting
+    monkeypatch.setattr(
+        kept,
+        "_recounting",
+        lambda head, code, regions: recounted.append(regions) or real_recounting(head, code, regions),
+    )
     rewritten = []
     real_rewritten = kept._with_rows_rewritten
     monkeypatch.setattr(kept, "_with_rows_rewritten", lambda head: rewritten.append(head) or real_rewritten(head))
@@ -718,10 +783,9 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
     coordinator = make_user(role=Role.COORDINATOR, region_code=WUSU)
     viewer = make_user(role=Role.VIEWER, region_code=WUSU)
     admin = make_user(role=Role.ADMIN)
+    places = [WUSU, make_region().code, make_region().code, SHAWAN, make_region(parent_code=SHAWAN).code]
     kinds = [OrgKind.SCHOOL, OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL, OrgKind.SCHOOL]
-    units = [
-        make_org(name=f"随机单位{i}", kind=kind, region_code=WUSU if i < 3 else SHAWAN) for i, kind in enumerate(kinds)
-    ]
+    units = [make_org(name=f"随机单位{i}", kind=kind, region_code=places[i]) for i, kind in enumerate(kinds)]
     drills = []
     now = bj(6, 1)
 
@@ -731,7 +795,7 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
         drills.append(
             make_drill(
                 organizer=organizer,
-                region_code=organizer.region_code if organizer else rng.choice([WUSU, SHAWAN]),
+                region_code=organizer.region_code if organizer else rng.choice(places),
                 starts_at=bj(rng.randint(1, 11), rng.randint(1, 28)),
                 form=form,
                 scope=rng.choice(list(DrillScope)),
@@ -743,7 +807,7 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
 
     def move():
         drill = rng.choice(drills)
-        touch(drill, region_code=SHAWAN if drill.region_code == WUSU else WUSU)
+        touch(drill, region_code=rng.choice([place for place in places if place != drill.region_code]))
 
     def take_part():
         drill = rng.choice(drills)
@@ -819,6 +883,8 @@ def test_kept_statuses_equal_a_full_evaluation_after_random_changes(make_user, m
     # After a drill's change, the reads patched what was kept rather than evaluating the county whole.
     assert len(patched) >= 40 and all(patched), patched
     assert 0 < len(rewritten) < len(patched)
+    # … and counted again the drills of the regions the change reached, not the county's.
+    assert any(regions and len(regions) < len(places) for regions in recounted), recounted
     assert {"move", "take_part", "overdue_action", "delete"} <= done, done
 
 

@@ -18,6 +18,7 @@ touch the same counties never wait for each other in opposite orders (a deadlock
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -63,6 +64,7 @@ READ = "drillmgr_generations_read"  # in Session.info: pending names read since 
 PLACES = "drillmgr_generations_places"  # in Session.info: where the flush's rows were before it
 Units = dict[str, set[int] | None]
 UNITS = "drillmgr_generations_units"  # in Session.info: {county: the units its changes reach, None: every unit}
+HELD = "drillmgr_generations_held"  # in Session.info: {county: the regions its changes are held in}
 
 
 def county(code: str) -> str:
@@ -85,12 +87,16 @@ def _raise(connection: sa.Connection, steps: dict[str, int]) -> dict[str, int]:
 def _note_units(session: Session, reach: touched.Reach) -> None:
     assert reach.counties is not None
     noted: Units = session.info.setdefault(UNITS, {})
+    held: dict[str, set[str]] = session.info.setdefault(HELD, {})
     for code in reach.counties:
         before = noted.get(code, set())
         noted[code] = None if before is None or reach.units is None else before | reach.units
+        held[code] = held.get(code, set()) | reach.regions
 
 
-def _note_changes(connection: sa.Connection, steps: dict[str, int], raised: dict[str, int], units: Units) -> None:
+def _note_changes(
+    connection: sa.Connection, steps: dict[str, int], raised: dict[str, int], units: Units, held: dict[str, set[str]]
+) -> None:
     """A CountyChange for each county raised whose changes reached some units only."""
     rows = [
         {
@@ -98,6 +104,7 @@ def _note_changes(connection: sa.Connection, steps: dict[str, int], raised: dict
             "generation_from": raised[name] - steps[name],
             "generation_to": raised[name],
             "org_ids": sorted(orgs),
+            "region_codes": sorted(held.get(code, ())),
         }
         for code, orgs in units.items()
         if orgs is not None and (name := county(code)) in raised
@@ -174,9 +181,10 @@ def _raise_pending(session: Session) -> None:
     steps = session.info.pop(PENDING, None)
     session.info.pop(READ, None)
     units = session.info.pop(UNITS, {})
+    held = session.info.pop(HELD, {})
     if steps:
         connection = session.connection()
-        _note_changes(connection, steps, _raise(connection, steps), units)
+        _note_changes(connection, steps, _raise(connection, steps), units, held)
 
 
 @sa.event.listens_for(Session, "after_transaction_end")
@@ -185,6 +193,7 @@ def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(PENDING, None)
         session.info.pop(READ, None)
         session.info.pop(UNITS, None)
+        session.info.pop(HELD, None)
 
 
 def current(name: str = COMPLIANCE) -> int:
@@ -209,15 +218,24 @@ def value_of(name: str) -> sa.ScalarSelect[int]:
     return sa.select(CacheGeneration.value).where(CacheGeneration.name == name).scalar_subquery()
 
 
-def units_changed(spans: dict[str, tuple[int, int]]) -> dict[str, set[int]]:
+@dataclass(frozen=True)
+class Reached:
+    """What noted changes reached of a county: the units whose unit rules they may alter, and the regions they
+    are held in (None: not noted, as by notes made before regions were)."""
+
+    units: set[int]
+    regions: set[str] | None
+
+
+def changes_since(spans: dict[str, tuple[int, int]]) -> dict[str, Reached]:
     """For each county of `spans` whose generation rose from the first number to the second through noted
-    changes alone (CountyChange), the units those changes reached; a county with a rise not noted (its
-    changes reached every unit, or the notes were pruned) is left out."""
+    changes alone (CountyChange), what those changes reached; a county with a rise not noted (its changes
+    reached every unit, or the notes were pruned) is left out."""
     if not spans:
         return {}
     change = CountyChange
     rows = db.session.execute(
-        sa.select(change.county_code, change.generation_from, change.generation_to, change.org_ids)
+        sa.select(change.county_code, change.generation_from, change.generation_to, change.org_ids, change.region_codes)
         .where(
             sa.or_(
                 *(
@@ -228,11 +246,15 @@ def units_changed(spans: dict[str, tuple[int, int]]) -> dict[str, set[int]]:
         )
         .order_by(change.county_code, change.generation_from)
     ).tuples()
-    reached: dict[str, tuple[int, set[int]]] = {code: (low, set()) for code, (low, _high) in spans.items()}
-    for code, low, high, org_ids in rows:
-        if reached[code][0] == low:  # the next rise, with no rise unnoted between
-            reached[code] = (high, reached[code][1] | set(org_ids))
-    return {code: orgs for code, (up_to, orgs) in reached.items() if up_to == spans[code][1]}
+    reached: dict[str, tuple[int, Reached]] = {
+        code: (low, Reached(set(), set())) for code, (low, _high) in spans.items()
+    }
+    for code, low, high, org_ids, region_codes in rows:
+        up_to, so_far = reached[code]
+        if up_to == low:  # the next rise, with no rise unnoted between
+            regions = None if so_far.regions is None or region_codes is None else so_far.regions | set(region_codes)
+            reached[code] = (high, Reached(so_far.units | set(org_ids), regions))
+    return {code: found for code, (up_to, found) in reached.items() if up_to == spans[code][1]}
 
 
 def prune_changes(before: datetime) -> int:

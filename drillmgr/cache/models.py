@@ -37,9 +37,12 @@ class CacheGeneration(Model):
 class CountyChange(Model):
     """What one commit changed of a county's compliance, beside the rise of its generation from
     `generation_from` to `generation_to`: its county rules and the unit rules of `org_ids` alone (a
-    change of a unit or a region, which can alter any unit's, is not noted). A kept result of the county
-    made under `generation_from` is brought to `generation_to` by evaluating only those again
-    (drillmgr.compliance.kept). Kept a few minutes: a kept result older than that is evaluated again whole."""
+    change of a unit or a region, which can alter any unit's, is not noted), and of what is held in
+    `region_codes` alone (the regions its changed drills, reviews, findings and activities are held in; None
+    in notes made before they were noted). A kept result of the county made under `generation_from` is brought
+    to `generation_to` by evaluating only those again, and counting again only those regions' drills where a
+    rule's totals are kept region by region (drillmgr.compliance.kept). Kept a few minutes: a kept result older
+    than that is evaluated again whole."""
 
     __tablename__ = "compliance_changes"
     __table_args__ = (sa.Index("ix_compliance_changes_county", "county_code", "generation_to"),)
@@ -49,4 +52,5 @@ class CountyChange(Model):
     generation_from: Mapped[int] = mapped_column(sa.BigInteger)
     generation_to: Mapped[int] = mapped_column(sa.BigInteger)
     org_ids: Mapped[list[int]] = mapped_column(sa.JSON)
+    region_codes: Mapped[list[str] | None] = mapped_column(sa.JSON)
     made_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

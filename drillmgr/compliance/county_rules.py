@@ -5,7 +5,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -14,7 +14,7 @@ from drillmgr.compliance.periods import Period, periods
 from drillmgr.compliance.results import Evidence, Slot, SubjectResult, finish
 from drillmgr.compliance.rule_params import ActionParams, ObservanceParams, ReviewParams, SixIntoParams
 from drillmgr.compliance.sqlfuncs import add_days, aware, later_of, scanned
-from drillmgr.compliance.subjects import Run, county_map, county_subjects, subject_counties
+from drillmgr.compliance.subjects import RegionTotals, Run, Totals, county_map, county_subjects, subject_counties
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ActionStatus, ComplianceStatus, DrillStatus, ObservanceDay, OutreachKind
 from drillmgr.extensions import db
@@ -168,10 +168,60 @@ def _drill_titles(ids: Collection[int]) -> dict[int, str]:
 # --- after-action reviews filed within N days ------------------------------------------------------
 
 
-def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
+class ReviewTotals(NamedTuple):
+    """A county's, or one of its regions', review totals over the drills it holds."""
+
+    total: int  # drills completed
+    filed_count: int  # with a review filed in time
+    overdue: int  # with none filed in time, past its deadline
+    next_due_from: datetime | None  # the earliest moment a review is due from, of those still pending
+
+
+def _summed(by_region: dict[str, Totals]) -> ReviewTotals:
+    pending = [totals[3] for totals in by_region.values() if totals[3] is not None]
+    return ReviewTotals(
+        sum(totals[0] for totals in by_region.values()),
+        sum(totals[1] for totals in by_region.values()),
+        sum(totals[2] for totals in by_region.values()),
+        min(pending, default=None),
+    )
+
+
+def _totals_by_region(
+    inner: sa.Subquery,
+    aggregates: dict[str, Any],
+    rule_id: int,
+    counting: RegionTotals,
+    regions: frozenset[str] | None,
+) -> dict[str, ReviewTotals]:
+    """Each county's totals summed from its regions', counted here (those of `regions` alone, if it names
+    them, the others' taken from what `counting` kept), and put in `counting.made`."""
+    counted: dict[str, dict[str, Totals]] = {}
+    if regions is None or regions:
+        rows = db.session.execute(
+            sa.select(inner.c.subject, inner.c.region_code, *aggregates.values()).group_by(
+                inner.c.subject, inner.c.region_code
+            )
+        )
+        for subject, region_code, total, filed, overdue, next_due_from in rows:
+            pending = None if next_due_from is None else aware(next_due_from)
+            counted.setdefault(subject, {})[region_code] = (total, filed, overdue, pending)
+    made = counting.made.setdefault(rule_id, {})
+    if regions is not None:
+        for subject, by_region in counting.kept[rule_id].items():
+            kept = {code: totals for code, totals in by_region.items() if code not in regions}
+            counted[subject] = kept | counted.get(subject, {})
+    made |= counted
+    return {subject: _summed(by_region) for subject, by_region in counted.items()}
+
+
+def evaluate_reviews(params: ReviewParams, run: Run, rule_id: int) -> list[SubjectResult]:
     counties = subject_counties(run.region_code)
     if not counties:
         return []
+    by_region = run.region_totals if not run.evidence else None
+    # Some regions alone are counted where their others' totals were kept for this rule.
+    regions = by_region.regions if by_region is not None and rule_id in by_region.kept else None
     now = run.now
     cmap = county_map([c.code for c in counties])
     span = periods("year", run.year)[0]
@@ -186,6 +236,7 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
             cmap.c.county_code.label("subject"),
             cmap.c.county_no,
             Drill.id.label("drill_id"),
+            Drill.region_code,
             due_from.label("due_from"),
             Review.submitted_at,
         )
@@ -196,6 +247,7 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
             scanned(Drill.starts_at) >= span.start,
             scanned(Drill.starts_at) < span.end,
             part,
+            *([] if regions is None else [Drill.region_code.in_(sorted(regions))]),
         )
         for part in access.compliance_drill_parts(run.actor, now)
     ]
@@ -209,24 +261,30 @@ def evaluate_reviews(params: ReviewParams, run: Run) -> list[SubjectResult]:
     )
     overdue = sa.and_(sa.not_(filed), inner.c.due_from < now - late)
     pending = sa.and_(inner.c.submitted_at.is_(None), inner.c.due_from >= now - late)
-    totals, listed = _county_lists(
-        inner,
-        filed,
-        [inner.c.due_from, inner.c.drill_id],
-        [inner.c.drill_id, inner.c.due_from, filed.label("filed")],
-        {
-            "total": sa.func.count(inner.c.drill_id),
-            "filed_count": sa.func.count(sa.case((filed, inner.c.drill_id))),
-            "overdue": sa.func.count(sa.case((overdue, inner.c.drill_id))),
-            "next_due_from": sa.func.min(sa.case((pending, inner.c.due_from))),
-        },
-        listing=run.evidence,
-        bounds=ListBounds(
-            [span.start + timedelta(days=days) for days in (2, 8, 32, 128)],
-            ("total", "filed_count"),
-            datetime.max.replace(tzinfo=timezone.utc),
-        ),
-    )
+    aggregates = {
+        "total": sa.func.count(inner.c.drill_id),
+        "filed_count": sa.func.count(sa.case((filed, inner.c.drill_id))),
+        "overdue": sa.func.count(sa.case((overdue, inner.c.drill_id))),
+        "next_due_from": sa.func.min(sa.case((pending, inner.c.due_from))),
+    }
+    totals: dict[str, Any]
+    listed: dict[str, list[Any]] = {}
+    if by_region is not None:
+        totals = _totals_by_region(inner, aggregates, rule_id, by_region, regions)
+    else:
+        totals, listed = _county_lists(
+            inner,
+            filed,
+            [inner.c.due_from, inner.c.drill_id],
+            [inner.c.drill_id, inner.c.due_from, filed.label("filed")],
+            aggregates,
+            listing=run.evidence,
+            bounds=ListBounds(
+                [span.start + timedelta(days=days) for days in (2, 8, 32, 128)],
+                ("total", "filed_count"),
+                datetime.max.replace(tzinfo=timezone.utc),
+            ),
+        )
     titles = _drill_titles([i.drill_id for items in listed.values() for i in items if i.filed])
     results = []
     for subject in county_subjects(counties):

@@ -15,6 +15,7 @@ from drillmgr.access import services as access
 from drillmgr.accounts.models import User
 from drillmgr.checklists.models import ChecklistRun, ChecklistTemplate
 from drillmgr.checklists.readiness import readiness_summary, term_bounds
+from drillmgr.cache.generations import Reached
 from drillmgr.compliance.kept import CountyHead, counties_of, kept_evaluate, kept_heads, kept_per_county, kept_value
 from drillmgr.compliance.obligations import breakdown
 from drillmgr.compliance.periods import periods
@@ -51,6 +52,7 @@ class Cell:
 Cells = dict[tuple[str, str], Cell]  # (county code, rule key) -> Cell
 Tally = list[tuple[str, dict[str, Counter[ComplianceStatus]]]]  # per rule (its key): each county's subjects' statuses
 KeyResults = dict[tuple[str, str], SubjectResult]  # (county code, rule key) -> the county's result, for key rules
+MonthCounts = dict[str, Counter[tuple[int, DrillStatus]]]  # region code -> (month index, status) -> its drills
 KEY_RULES = ("key-county-comprehensive-live", "key-county-double-blind-tabletop")
 
 
@@ -93,6 +95,8 @@ class Panels:
     overdue_count: int
     overdue: list[OverdueAction]
     months: list[Row]
+    # The drills the months count, region by region: after a change, only the regions it reached are counted again.
+    month_counts: MonthCounts = field(default_factory=dict)
 
 
 @dataclass
@@ -299,15 +303,23 @@ def overdue_actions(
 
 def monthly_completion(user: User, region_codes: list[str], year: int, now: datetime) -> list[Row]:
     """Completed and still-planned drills per month of `year` (Beijing months) in these regions, that
-    compliance counts for `user`: one grouped query over the drills they may count, part by part (see
-    access.compliance_drill_parts)."""
+    compliance counts for `user` (see month_counts)."""
+    return month_rows(month_counts(user, region_codes, year, now), year)
+
+
+def month_counts(user: User, region_codes: list[str], year: int, now: datetime) -> MonthCounts:
+    """The drills of each month of `year` (Beijing months) held in each of these regions, not cancelled, by
+    status, that compliance counts for `user`: one grouped query over the drills they may count, part by part
+    (see access.compliance_drill_parts)."""
+    if not region_codes:
+        return {}
     months = periods("month", year, range(1, 13))
     index = sa.case(
         *[(sa.and_(Drill.starts_at >= p.start, Drill.starts_at < p.end), i) for i, p in enumerate(months)],
         else_=sa.null(),
     )
     parts = [
-        sa.select(index.label("m"), Drill.status).where(
+        sa.select(Drill.region_code, index.label("m"), Drill.status).where(
             scanned(Drill.region_code).in_(region_codes),
             scanned(Drill.starts_at) >= months[0].start,
             scanned(Drill.starts_at) < months[-1].end,
@@ -317,14 +329,25 @@ def monthly_completion(user: User, region_codes: list[str], year: int, now: date
         for part in access.compliance_drill_parts(user, now)
     ]
     inner = (parts[0] if len(parts) == 1 else sa.union_all(*parts)).subquery()
-    grouped = sa.select(inner.c.m, inner.c.status, sa.func.count()).group_by(inner.c.m, inner.c.status)
-    counts = {(m, status): n for m, status, n in db.session.execute(grouped)}
+    grouped = sa.select(inner.c.region_code, inner.c.m, inner.c.status, sa.func.count()).group_by(
+        inner.c.region_code, inner.c.m, inner.c.status
+    )
+    counts: MonthCounts = {}
+    for region_code, m, status, n in db.session.execute(grouped):
+        counts.setdefault(region_code, Counter())[(m, status)] += n
+    return counts
+
+
+def month_rows(counts: MonthCounts, year: int) -> list[Row]:
+    """The twelve months of `year`'s chart, from the counts of its regions."""
+    total: Counter[tuple[int, DrillStatus]] = sum(counts.values(), Counter())
+    months = periods("month", year, range(1, 13))
     return [
         {
             "month": i + 1,
             "first_day": months[i].first_day,
-            "completed": counts.get((i, DrillStatus.COMPLETED), 0),
-            "planned": counts.get((i, DrillStatus.PLANNED), 0),
+            "completed": total[(i, DrillStatus.COMPLETED)],
+            "planned": total[(i, DrillStatus.PLANNED)],
         }
         for i in range(12)
     ]
@@ -341,7 +364,8 @@ def panels_of(
 ) -> Panels:
     """The panels of `counties` (their matrix rows and key-county panels, from `results`) and of the drills
     and actions held in `region_codes`."""
-    return _panels(user, year, counties, region_codes, _tally(results), _key_results(results), today, now)
+    counts = month_counts(user, region_codes, year, now)
+    return _panels(user, year, counties, region_codes, _tally(results), _key_results(results), counts, today, now)
 
 
 def _panels(
@@ -351,13 +375,14 @@ def _panels(
     region_codes: list[str],
     tally: Tally,
     key_results: KeyResults,
+    counts: MonthCounts,
     today: date,
     now: datetime,
 ) -> Panels:
     cells, totals = _matrix(tally, counties)
     count, overdue = overdue_actions(region_codes, today)
     key_panel = _key_panel(user, year, counties, key_results, now)
-    return Panels(cells, totals, key_panel, count, overdue, monthly_completion(user, region_codes, year, now))
+    return Panels(cells, totals, key_panel, count, overdue, month_rows(counts, year), counts)
 
 
 def _head_tally(head: CountyHead, county_code: str, keys: dict[int, str]) -> tuple[Tally, KeyResults] | None:
@@ -401,23 +426,44 @@ def _region_panels(
         return panels_of(user, year, counties, subtree_list(region_code), results, today, now), as_of
     by_code = {county.code: county for county in counties}
 
+    def heads() -> dict[str, tuple[CountyHead, datetime]]:
+        found, heads_as_of = kept_heads(year, region_code, actor=user, now=now, evidence=False)
+        return {code: (head, heads_as_of) for code, head in zip(codes, found, strict=True)}
+
     def county_panels(stale: list[str], _reader: str) -> dict[str, tuple[Panels, datetime]]:
-        heads, heads_as_of = kept_heads(year, region_code, actor=user, now=now, evidence=False)
+        kept = heads()
         keys = {rule.id: rule.key for rule in ensure_rules(year)}
         made = {}
-        for code, head in zip(codes, heads, strict=True):
-            if code not in stale:
-                continue
-            read, made_at = _head_tally(head, code, keys), heads_as_of
+        for code in stale:
+            head, made_at = kept[code]
+            read = _head_tally(head, code, keys)
             if read is None:  # the rules changed meanwhile
                 results, made_at = kept_evaluate(year, code, actor=user, now=now, evidence=False)
                 read = _tally(results), _key_results(results)
-            county = [by_code[code]]
-            made[code] = (_panels(user, year, county, subtree_list(code), *read, today, now), made_at)
+            subtree = subtree_list(code)
+            counts = month_counts(user, subtree, year, now)
+            made[code] = (_panels(user, year, [by_code[code]], subtree, *read, counts, today, now), made_at)
         return made
 
+    def patch(behind: dict[str, tuple[Panels, Reached]]) -> dict[str, Panels]:
+        """A county's panels after changes that reached a few of its regions: its months' drills counted again
+        in those regions alone, the rest made again from its (brought up to date) head."""
+        kept = heads()
+        keys = {rule.id: rule.key for rule in ensure_rules(year)}
+        patched = {}
+        for code, (old, reached) in behind.items():
+            read = _head_tally(kept[code][0], code, keys)
+            if reached.regions is None or read is None:
+                continue
+            subtree = subtree_list(code)
+            again = [region for region in subtree if region in reached.regions]
+            counts = {region: n for region, n in old.month_counts.items() if region not in reached.regions}
+            counts |= month_counts(user, again, year, now)
+            patched[code] = _panels(user, year, [by_code[code]], subtree, *read, counts, today, now)
+        return patched
+
     pieces, as_of = kept_per_county(
-        lambda code, reader: f"dashboard-county:{year}:{code}:{reader}", codes, user, now, county_panels
+        lambda code, reader: f"dashboard-county:{year}:{code}:{reader}", codes, user, now, county_panels, patch=patch
     )
     outside = _outside_counties(region_code, codes)
     if outside:

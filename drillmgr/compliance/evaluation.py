@@ -27,17 +27,18 @@ from drillmgr.compliance.rule_params import (
     SixIntoParams,
 )
 from drillmgr.compliance.rules import ensure_rules, params_of
-from drillmgr.compliance.subjects import Run
+from drillmgr.compliance.models import ComplianceRule
+from drillmgr.compliance.subjects import RegionTotals, Run
 from drillmgr.db import utcnow
 from drillmgr.extensions import db
 from drillmgr.regions.models import Region
 
 
-def _evaluate_rule(params: RuleParams, run: Run) -> list[SubjectResult]:
+def _evaluate_rule(rule: ComplianceRule, params: RuleParams, run: Run) -> list[SubjectResult]:
     if isinstance(params, DrillParams):
         return evaluate_drills(params, run)
     if isinstance(params, ReviewParams):
-        return evaluate_reviews(params, run)
+        return evaluate_reviews(params, run, rule.id)
     if isinstance(params, ActionParams):
         return evaluate_actions(params, run)
     if isinstance(params, ObservanceParams):
@@ -55,13 +56,15 @@ def evaluate(
     rule_keys: Collection[str] | None = None,
     evidence: bool = True,
     org_ids: Collection[int] | None = None,
+    region_totals: RegionTotals | None = None,
 ) -> list[RuleResult]:
     """Every enabled rule of `year` for every subject in `region_code` (None: all), as seen at `now`.
 
     `actor` limits which drills count to what they may know of (see access.compliance_drill_clause;
     jobs and commands pass access.SYSTEM). Without `evidence`, results carry statuses, counts and
     missing items but evidence only as ids (what the dashboard matrix needs). With `org_ids`, only the
-    unit rules are evaluated, for those units alone.
+    unit rules are evaluated, for those units alone. With `region_totals` (and without evidence), review rules
+    count their totals region by region, and put them there (see subjects.RegionTotals).
     """
     now = now or utcnow()
     if region_code is not None and db.session.get(Region, region_code) is None:
@@ -75,9 +78,18 @@ def evaluate(
     # Drill rules over units share one aggregate: it need not count units that no rule is about.
     unit_kinds = sorted({k for _, p in chosen if isinstance(p, DrillParams) and p.by_org for k in p.org_kinds})
     units = None if org_ids is None else tuple(org_ids)
-    run = Run(year, region_code, now, actor, evidence=evidence, org_ids=units, unit_kinds=unit_kinds)
+    run = Run(
+        year,
+        region_code,
+        now,
+        actor,
+        evidence=evidence,
+        org_ids=units,
+        unit_kinds=unit_kinds,
+        region_totals=region_totals,
+    )
     with no_garbage_collection():
-        return [RuleResult(rule, params, _evaluate_rule(params, run)) for rule, params in chosen]
+        return [RuleResult(rule, params, _evaluate_rule(rule, params, run)) for rule, params in chosen]
 
 
 @contextmanager

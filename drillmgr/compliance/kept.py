@@ -52,7 +52,7 @@ from drillmgr.compliance.results import (
     unpack_results,
 )
 from drillmgr.compliance.rules import ensure_rules, params_of
-from drillmgr.compliance.subjects import subject_counties
+from drillmgr.compliance.subjects import RegionTotals, Totals, subject_counties
 from drillmgr.db import utcnow
 from drillmgr.drills.models import Drill
 from drillmgr.enums import ComplianceStatus, RegionLevel
@@ -61,7 +61,7 @@ from drillmgr.localtime import local_midnight, local_today
 from drillmgr.regions.models import Region
 
 log = logging.getLogger(__name__)
-FORMAT = "6"  # raised whenever what is pickled changes shape
+FORMAT = "7"  # raised whenever what is pickled changes shape
 Kept = TypeVar("Kept")
 
 
@@ -229,6 +229,9 @@ class CountyHead:
     rows_slot: str
     rows_tag: str  # the rows of this head: another head's, written since to the same slot, are not
     newer: dict[int, dict[str, Packed]]  # unit rule id: {unit id: its result evaluated since the rows}
+    # review rule id: {region code: its totals}, where the rule was counted region by region (without evidence),
+    # so that after a change only the regions it reached are counted again (subjects.RegionTotals)
+    region_totals: dict[int, dict[str, Totals]]
 
     def unit_count(self) -> int:
         return sum(len(units) for units in self.statuses.values())
@@ -237,8 +240,9 @@ class CountyHead:
         return sum(len(units) for units in self.newer.values())
 
 
-def _head_of(results: list[RuleResult], rows_slot: str) -> CountyHead:
-    """A county's head for its `results`, its units' results written to `rows_slot`."""
+def _head_of(results: list[RuleResult], rows_slot: str, region_totals: dict[int, dict[str, Totals]]) -> CountyHead:
+    """A county's head for its `results` (and the totals they were counted from region by region), its units'
+    results written to `rows_slot`."""
     county_rows: dict[int, list[Packed]] = {}
     statuses: dict[int, dict[str, ComplianceStatus]] = {}
     rows: UnitRows = {}
@@ -249,7 +253,9 @@ def _head_of(results: list[RuleResult], rows_slot: str) -> CountyHead:
             statuses[rr.rule.id] = {row[SUBJECT_ID]: row[STATUS] for row in packed}
         else:
             county_rows[rr.rule.id] = packed
-    head = CountyHead(tuple(rr.rule.id for rr in results), county_rows, statuses, rows_slot, secrets.token_hex(8), {})
+    head = CountyHead(
+        tuple(rr.rule.id for rr in results), county_rows, statuses, rows_slot, secrets.token_hex(8), {}, region_totals
+    )
     _keep_rows(head, rows)
     return head
 
@@ -321,18 +327,29 @@ def _evaluate_heads(
 ) -> dict[str, tuple[CountyHead, datetime]]:
     """The results of the `stale` counties, each apart, their units' results written to `rows_slot` of the
     county: county by county when few are stale, else one evaluation of the whole region, divided."""
+    counting = None if how["evidence"] else RegionTotals()
     if len(stale) * 2 <= len(counties):
-        evaluated = {code: _evaluated(year, code, now, **how) for code in stale}
+        evaluated = {code: _evaluated(year, code, now, region_totals=counting, **how) for code in stale}
     else:
-        evaluated = by_county(_evaluated(year, region_code, now, **how), counties)
-    return {code: (_head_of(results, rows_slot(code)), now) for code, results in evaluated.items()}
+        evaluated = by_county(_evaluated(year, region_code, now, region_totals=counting, **how), counties)
+    return {
+        code: (_head_of(results, rows_slot(code), _totals_of(counting, code)), now)
+        for code, results in evaluated.items()
+    }
+
+
+def _totals_of(counting: RegionTotals | None, code: str) -> dict[int, dict[str, Totals]]:
+    """What `counting` counted of county `code`, region by region, per rule."""
+    if counting is None:
+        return {}
+    return {rule_id: by_county.get(code, {}) for rule_id, by_county in counting.made.items()}
 
 
 def _part(results: list[RuleResult]) -> Part:
     return [(rr.rule.id, pack_results(rr.results)) for rr in results]
 
 
-Patch = Callable[[dict[str, tuple[Kept, set[int]]]], dict[str, Kept]]
+Patch = Callable[[dict[str, tuple[Kept, generations.Reached]]], dict[str, Kept]]
 Build = Callable[[list[str], str], dict[str, tuple[Kept, datetime]]]
 
 
@@ -361,8 +378,8 @@ def kept_per_county(
     given (it may make more), each with the moment it is as of, given the reader (see _reader). As of the
     oldest of them. A kept value is read until the clock changes it and while it is less than `fresh_for`
     old (by default COMPLIANCE_KEPT_SECONDS). `patch` brings a county's value kept
-    before changes that reached a few of its units alone up to date, given those units (it leaves out what
-    it cannot); the value is then as old as it was. The counties in `again` are built whatever is kept."""
+    before changes that reached a few of its units alone up to date, given what they reached (it leaves out
+    what it cannot); the value is then as old as it was. The counties in `again` are built whatever is kept."""
     whole, *numbers = generations.values([generations.COMPLIANCE, *(generations.county(code) for code in counties)])
     reader = _reader(actor, now)
     slots = {code: slot_of_county(code, reader) for code in counties}
@@ -380,9 +397,9 @@ def kept_per_county(
         elif fresh is not None and older is not None:
             behind[code] = (older, fresh)
     if behind and patch is not None:
-        reached = generations.units_changed({code: (older, number_of[code]) for code, (older, _) in behind.items()})
+        reached = generations.changes_since({code: (older, number_of[code]) for code, (older, _) in behind.items()})
         with _built(reader, now) as building:
-            patched = patch({code: (behind[code][1][2], units) for code, units in reached.items()})
+            patched = patch({code: (behind[code][1][2], found) for code, found in reached.items()})
         for code, value in patched.items():
             made_at, until, _old = behind[code][1]
             kept[code] = (made_at, min(until, building.until), value)
@@ -526,16 +543,18 @@ def refresh(year: int, now: datetime) -> int:
 
 def _patcher(year: int, now: datetime, **how: Any) -> Patch[CountyHead]:
     """Brings kept county heads up to date after changes that reached a few units: the county's own
-    rules and those units' unit rules are evaluated again, and replace theirs in the head."""
+    rules and those units' unit rules are evaluated again, and replace theirs in the head; where the head
+    kept a rule's totals region by region, only the regions the changes reached are counted again."""
 
-    def patch(behind: dict[str, tuple[CountyHead, set[int]]]) -> dict[str, CountyHead]:
+    def patch(behind: dict[str, tuple[CountyHead, generations.Reached]]) -> dict[str, CountyHead]:
         county_rules = [rule.key for rule in ensure_rules(year) if rule.enabled and not params_of(rule).by_org]
         patched = {}
-        for code, (head, units) in behind.items():
-            fresh = _evaluated(year, code, now, rule_keys=county_rules, **how)
-            if units:
-                fresh += _evaluated(year, code, now, org_ids=sorted(units), **how)
-            spliced = _spliced(head, fresh)
+        for code, (head, reached) in behind.items():
+            counting = _recounting(head, code, reached.regions) if not how["evidence"] else None
+            fresh = _evaluated(year, code, now, rule_keys=county_rules, region_totals=counting, **how)
+            if reached.units:
+                fresh += _evaluated(year, code, now, org_ids=sorted(reached.units), **how)
+            spliced = _spliced(head, fresh, _totals_of(counting, code))
             if spliced is not None and spliced.newer_count() > max(NEWER_LIMIT, spliced.unit_count() // 20):
                 spliced = _with_rows_rewritten(spliced)
             if spliced is not None:
@@ -545,9 +564,21 @@ def _patcher(year: int, now: datetime, **how: Any) -> Patch[CountyHead]:
     return patch
 
 
-def _spliced(head: CountyHead, fresh: list[RuleResult]) -> CountyHead | None:
-    """`head` with the results of `fresh` in place of its own: a county rule's whole, a unit rule's for the
-    units evaluated again. None if they do not fit it (a rule or a unit it does not have)."""
+def _recounting(head: CountyHead, code: str, regions: set[str] | None) -> RegionTotals:
+    """What counts a county's totals region by region again: only `regions` (None: all), the others' as the
+    head kept them."""
+    if regions is None:
+        return RegionTotals()
+    kept = {rule_id: {code: by_region} for rule_id, by_region in head.region_totals.items()}
+    return RegionTotals(kept, frozenset(regions))
+
+
+def _spliced(
+    head: CountyHead, fresh: list[RuleResult], region_totals: dict[int, dict[str, Totals]]
+) -> CountyHead | None:
+    """`head` with the results of `fresh` (counted from `region_totals`) in place of its own: a county rule's
+    whole, a unit rule's for the units evaluated again. None if they do not fit it (a rule or a unit it does
+    not have)."""
     county_rows = dict(head.county_rows)
     statuses = dict(head.statuses)
     newer = dict(head.newer)
@@ -563,7 +594,7 @@ def _spliced(head: CountyHead, fresh: list[RuleResult]) -> CountyHead | None:
             return None
         statuses[rule_id] = known | {row[SUBJECT_ID]: row[STATUS] for row in packed}
         newer[rule_id] = head.newer.get(rule_id, {}) | {row[SUBJECT_ID]: row for row in packed}
-    return CountyHead(head.rule_ids, county_rows, statuses, head.rows_slot, head.rows_tag, newer)
+    return CountyHead(head.rule_ids, county_rows, statuses, head.rows_slot, head.rows_tag, newer, region_totals)
 
 
 def _with_rows_rewritten(head: CountyHead) -> CountyHead | None:
@@ -572,7 +603,9 @@ def _with_rows_rewritten(head: CountyHead) -> CountyHead | None:
     if rows is None:
         return None
     part = dict(_part_of(head, rows))
-    written = CountyHead(head.rule_ids, head.county_rows, head.statuses, head.rows_slot, secrets.token_hex(8), {})
+    written = CountyHead(
+        head.rule_ids, head.county_rows, head.statuses, head.rows_slot, secrets.token_hex(8), {}, head.region_totals
+    )
     _keep_rows(written, {rule_id: part[rule_id] for rule_id in rows})
     return written
 

@@ -18,6 +18,22 @@ from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 
 
+Totals = tuple[int, int, int, datetime | None]  # a review rule's over a region's drills: see county_rules.ReviewTotals
+ByRegion = dict[int, dict[str, dict[str, Totals]]]  # rule id -> county code -> region code -> totals
+
+
+@dataclass
+class RegionTotals:
+    """A county rule's totals region by region (the regions its drills are held in), kept with its result so
+    that after a change only the regions the change reached are counted again (drillmgr.compliance.kept).
+    `kept` is what was counted before; with `regions`, only those regions' drills are counted and the others'
+    totals taken from `kept`; `made` receives what the run counted and took."""
+
+    kept: ByRegion = field(default_factory=dict)
+    regions: frozenset[str] | None = None
+    made: ByRegion = field(default_factory=dict)
+
+
 @dataclass
 class Run:
     """What the rules of one evaluate() call share: the year, the region (None: all), the moment, the actor
@@ -30,6 +46,7 @@ class Run:
     evidence: bool = True
     org_ids: tuple[int, ...] | None = None  # evaluate the unit rules of these units alone
     unit_kinds: Sequence[str] = ()  # the kinds of unit the run's unit rules count, all of them together
+    region_totals: RegionTotals | None = None  # count review rules' totals region by region (without evidence)
     aggregates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
 

@@ -114,11 +114,14 @@ def add_places_after(places: Places, objects: Iterable[Any]) -> None:
 
 @dataclass
 class Reach:
-    """The counties a change touched (None: every county), and the units whose unit rules it may alter
-    (None: every unit of those counties)."""
+    """The counties a change touched (None: every county), the units whose unit rules it may alter (None:
+    every unit of those counties), and the regions its changed rows are held in (a drill's, a review's, a
+    finding's, an activity's region, before and after), whose drills alone a county's totals kept region by
+    region need count again."""
 
     counties: set[str] | None
     units: set[int] | None
+    regions: set[str] = field(default_factory=set)
 
 
 def reach(connection: sa.Connection, places: Places) -> Reach:
@@ -146,10 +149,11 @@ def reach(connection: sa.Connection, places: Places) -> Reach:
         orgs |= set(
             connection.scalars(sa.select(drill_participants.c.org_id).where(drill_participants.c.drill_id.in_(drills)))
         )
+    held = set(regions)
     orgs.discard(None)
     if orgs:
         regions |= set(connection.scalars(sa.select(Organisation.region_code).where(Organisation.id.in_(orgs))))
-    return Reach(_counties_of(connection, regions), None if places.every_unit else orgs)
+    return Reach(_counties_of(connection, regions), None if places.every_unit else orgs, held)
 
 
 def _counties_of(connection: sa.Connection, regions: set[str]) -> set[str] | None:
