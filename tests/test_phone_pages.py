@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -76,6 +77,7 @@ MEASURE = """() => {
 CALENDAR_DAYS = """() => [...document.querySelectorAll("#month-grid thead th")].map((th) => {
   const r = th.getBoundingClientRect(); return {text: th.textContent.trim(), left: r.left, right: r.right,
   width: r.width}; })"""
+STARTED = "() => !document.getElementById('dd-user') || document.body.dataset.ready === '1'"
 # The user and role, as shown (only those elements that are visible).
 WHO = """els => els.filter((el) => el.getBoundingClientRect().width > 0).map((el) => el.textContent.trim())"""
 AXE_RUN = """async () => {
@@ -204,6 +206,25 @@ def browser():
             chromium.close()
 
 
+class InFlight:
+    """The requests a page has sent and not had answered. A page is measured once none is left (the fetches its
+    scripts send as it loads fill it), rather than after networkidle's half second of quiet on every page."""
+
+    def __init__(self, page) -> None:
+        self.pending: set = set()
+        page.on("request", lambda request: self.pending.add(request))
+        page.on("requestfinished", lambda request: self.pending.discard(request))
+        page.on("requestfailed", lambda request: self.pending.discard(request))
+
+    def settle(self, page, seconds: float = 15) -> None:
+        deadline = time.monotonic() + seconds
+        while self.pending:
+            assert time.monotonic() < deadline, f"still waiting for {[r.url for r in self.pending]}"
+            page.wait_for_timeout(20)
+        # The drill-day app starts from its local store as well, and says when it has: body[data-ready].
+        page.wait_for_function(STARTED, timeout=seconds * 1000)
+
+
 def links(page, pattern: str) -> list[str]:
     hrefs = page.eval_on_selector_all("main a[href]", "els => els.map((a) => a.getAttribute('href'))")
     return list(
@@ -319,13 +340,14 @@ def test_every_staff_page_fits_a_phone_and_passes_axe(server, browser, user, lan
     problems: dict[str, dict] = {}
     try:
         page = context.new_page()
+        in_flight = InFlight(page)
         log_in(page, server, user, lang)
         pages = staff_pages(page, server, user)
         assert len(pages) >= (20 if user == STAFF else 30), pages
         for path in pages:
             answer = page.goto(f"{server}{path}")
             assert answer.status == 200, (path, answer.status)
-            page.wait_for_load_state("networkidle")
+            in_flight.settle(page)
             seen = page.evaluate(MEASURE)
             assert seen["lang"] == ("zh-CN" if lang == "zh_CN" else "en"), path
             trouble = {}
