@@ -29,6 +29,9 @@ test: translations tests/js/node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	@# The servers and commands the tests start import drillmgr afresh: compiled once here, not in each of them
+	@# where PYTHONDONTWRITEBYTECODE is set (as on the CI machines).
+	$(BIN)/python -m compileall -q drillmgr
 	$(BIN)/pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # ical.js (the parser behind Thunderbird) for the calendar feed tests, from tests/js/package-lock.json

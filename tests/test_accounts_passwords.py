@@ -37,8 +37,9 @@ def hash_checks(monkeypatch):
 
 @pytest.mark.parametrize("who", ["existing", "unknown", "inactive"])
 def test_every_failed_login_verifies_one_hash(client, make_user, hash_checks, who):
-    make_user(Role.ADMIN, username="existing")
-    make_user(Role.ADMIN, username="inactive", active=False)
+    for user in (make_user(Role.ADMIN, username="existing"), make_user(Role.ADMIN, username="inactive", active=False)):
+        user.set_password(PASSWORD)  # at the app's work factor, which the dummy hash must match
+    db.session.commit()
     response = client.post("/api/v1/auth/token", json={"username": who, "password": "wrong-guess"})
     assert response.status_code == 401
     assert len(hash_checks) == 1

@@ -403,7 +403,7 @@ def test_what_the_clock_alone_changes_is_evaluated_again_when_it_changes_and_not
     monkeypatch.setattr(kept, "evaluate", evaluate)
     start = bj(4, 1, 9)
     moments = sorted(
-        {start + timedelta(minutes=97 * step) for step in range(20 * 15)}
+        {start + timedelta(minutes=193 * step) for step in range(150)}  # 20 days, at each time of day
         | {turn + timedelta(seconds=delta) for turn in (deadline, blind_start) for delta in (-1, 0, 1)}
     )
     reads = 0
