@@ -290,7 +290,7 @@ def evaluate_reviews(params: ReviewParams, run: Run, rule_id: int) -> list[Subje
     for subject in county_subjects(counties):
         row = totals.get(subject.id)
         items = listed.get(subject.id, [])
-        evidence: list[Evidence] = [
+        evidence: tuple[Evidence, ...] = tuple(
             {
                 "type": "drill",
                 "id": i.drill_id,
@@ -299,7 +299,7 @@ def evaluate_reviews(params: ReviewParams, run: Run, rule_id: int) -> list[Subje
             }
             for i in items
             if i.filed
-        ]
+        )
         slot = Slot(
             span.label,
             span.start,
@@ -456,9 +456,9 @@ def _outreach_results(
             if row is not None:
                 slot.achieved, slot.planned = row.done, row.planned
                 if row.done_id is not None:
-                    slot.evidence.append(_outreach_evidence(row.done_id, label, titles))
+                    slot.evidence = (_outreach_evidence(row.done_id, label, titles),)
                 if row.planned_id is not None:
-                    slot.planned_evidence.append(_outreach_evidence(row.planned_id, label, titles))
+                    slot.planned_evidence = (_outreach_evidence(row.planned_id, label, titles),)
             slots.append(slot)
         results.append(finish(subject, slots, run.now, warning))
     return results

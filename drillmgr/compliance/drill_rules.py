@@ -11,7 +11,7 @@ start (its session's `revealed_by_console`); otherwise it is listed as missing `
 from collections.abc import Sequence
 from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -216,12 +216,13 @@ def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = Tru
     counts = [agg.c.done, agg.c.planned, agg.c.short, agg.c.done_id, agg.c.planned_id]
     not_run_blind = [agg.c.unblind, agg.c.unblind_id]
     if with_details:
-        d1, d2 = aliased(Drill), aliased(Drill)
-        details = [d1.title, d1.starts_at, d1.real_response, d1.real_response_note, d2.title, d2.starts_at]
+        done_drill = _looked_up(agg.c.done_id, "title", "starts_at", "real_response", "real_response_note")
+        planned_drill = _looked_up(agg.c.planned_id, "title", "starts_at")
         query = (
-            sa.select(agg.c.subject, agg.c.p, *counts, *details, *not_run_blind)
-            .outerjoin(d1, d1.id == agg.c.done_id)
-            .outerjoin(d2, d2.id == agg.c.planned_id)
+            sa.select(agg.c.subject, agg.c.p, *counts, *done_drill.columns, *planned_drill.columns, *not_run_blind)
+            .select_from(agg)
+            .outerjoin(done_drill.source, done_drill.on)
+            .outerjoin(planned_drill.source, planned_drill.on)
         )
     else:
         query = sa.select(agg.c.subject, agg.c.p, *counts, *[sa.null()] * 6, *not_run_blind)
@@ -233,6 +234,24 @@ def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = Tru
         else:
             found[row[1]] = row
     return cells
+
+
+class LookedUp(NamedTuple):
+    source: sa.FromClause | type[Drill]  # a lateral subquery, or an alias of drills
+    on: sa.ColumnElement[bool]
+    columns: list[sa.ColumnElement[Any]]
+
+
+def _looked_up(drill_id: sa.ColumnElement[Any], *names: str) -> LookedUp:
+    """The drill each aggregated row names by `drill_id`, found by its key. On PostgreSQL a lateral subquery: a
+    plain join let the planner, which cannot foresee how many rows the aggregate gives, hash every drill of the
+    table for it (as long again as the aggregate at prefecture scale). SQLite looks each one up by key anyway."""
+    if db.engine.dialect.name != "postgresql":
+        drill = aliased(Drill)
+        return LookedUp(drill, drill.id == drill_id, [getattr(drill, name) for name in names])
+    # LIMIT (a key finds one drill at most) keeps the planner from turning the subquery back into that join.
+    found = sa.select(*[getattr(Drill, name) for name in names]).where(Drill.id == drill_id).limit(1).lateral()
+    return LookedUp(found, sa.true(), list(found.c))
 
 
 def _plain_rows(query: sa.Select[Any]) -> Sequence[Cell]:
@@ -362,7 +381,7 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
             rows.append((subject, [found.get(at) for at in singles]))
         else:
             rows.append((subject, _per_span(found, places)))
-    short_links: dict[CellKey, list[str]] = {}
+    short_links: dict[CellKey, tuple[str, ...]] = {}
     if params.required_focus and any(cell is not None and cell[SHORT_COUNT] for _, row in rows for cell in row):
         short_links = _missing_links(
             inner if inner is not None else _subject_drills(params, run, spans, county_codes), params.required_focus
@@ -383,23 +402,23 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
 
 
 def _slot(
-    params: DrillParams, period: Period, cell: Cell | None, short_links: list[str] | None, times: LocalTimes
+    params: DrillParams, period: Period, cell: Cell | None, short_links: tuple[str, ...] | None, times: LocalTimes
 ) -> Slot:
     if cell is None:
         return Slot(period.label, period.start, period.end, params.count)
-    evidence = []
+    evidence: tuple[Evidence, ...] = ()
     if cell[DONE_ID] is not None:
-        evidence.append(
+        evidence = (
             _drill_evidence(
                 cell[DONE_ID], cell[TITLE], cell[STARTS_AT], cell[REAL_RESPONSE], cell[NOTE], COMPLETED, times
-            )
+            ),
         )
-    planned = []
+    planned: tuple[Evidence, ...] = ()
     if cell[PLANNED_ID] is not None:
-        planned.append(_drill_evidence(cell[PLANNED_ID], cell[P_TITLE], cell[P_STARTS_AT], False, "", PLANNED, times))
-    missing = short_links if cell[SHORT_COUNT] and short_links is not None else []
+        planned = (_drill_evidence(cell[PLANNED_ID], cell[P_TITLE], cell[P_STARTS_AT], False, "", PLANNED, times),)
+    missing = short_links if cell[SHORT_COUNT] and short_links is not None else ()
     if cell[UNBLIND_ID] is not None:
-        missing = [f"not_run_blind:drill-{cell[UNBLIND_ID]}", *missing]
+        missing = (f"not_run_blind:drill-{cell[UNBLIND_ID]}", *missing)
     return Slot(
         period.label,
         period.start,
@@ -413,7 +432,7 @@ def _slot(
     )
 
 
-def _missing_links(inner: sa.Subquery, required_focus: Sequence[str]) -> dict[CellKey, list[str]]:
+def _missing_links(inner: sa.Subquery, required_focus: Sequence[str]) -> dict[CellKey, tuple[str, ...]]:
     """For completed drills that lack a required link: the links the most complete of them lacks."""
     rows = db.session.execute(
         sa.select(inner.c.subject, inner.c.p, inner.c.drill_id, DrillFocus.focus)
@@ -429,5 +448,5 @@ def _missing_links(inner: sa.Subquery, required_focus: Sequence[str]) -> dict[Ce
     best = {}
     for cell, drills in present.items():
         fullest = max(drills.values(), key=len)
-        best[cell] = [f for f in required_focus if f not in fullest]
+        best[cell] = tuple(f for f in required_focus if f not in fullest)
     return best

@@ -12,7 +12,7 @@ met: so a school that met every month so far, with months still to come, is ``no
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -47,9 +47,11 @@ class Slot:
     required: int = 1
     achieved: int = 0
     planned: int = 0
-    evidence: list[Evidence] = field(default_factory=list)
-    planned_evidence: list[Evidence] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    # Tuples, not lists: there is a slot per subject and period (millions at national scale), and an empty tuple is
+    # shared, where three new lists a slot cost their making and the garbage collector's passes over them after.
+    evidence: tuple[Evidence, ...] = ()
+    planned_evidence: tuple[Evidence, ...] = ()
+    missing: tuple[str, ...] = ()
     status: ComplianceStatus = NOT_DUE  # set by finish()
 
 
