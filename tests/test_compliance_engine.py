@@ -394,6 +394,19 @@ def test_kindergarten_quarters_and_hospital_half_years(make_org, evac):
     assert result("school-evacuation", kindergarten.id, bj(5, 15)) is None
 
 
+def test_a_quarter_adds_its_months_up_and_shows_the_first_drill_entered(make_org, evac):
+    kindergarten = make_org(kind=OrgKind.KINDERGARTEN)
+    february = evac(kindergarten, bj(2, 10))
+    evac(kindergarten, bj(1, 10))  # held earlier, entered later
+    march = evac(kindergarten, bj(3, 10), status=DrillStatus.PLANNED)
+    evac(kindergarten, bj(2, 25), status=DrillStatus.PLANNED)
+    evac(kindergarten, bj(4, 10))  # the next quarter
+    (first, second, *_) = result("kindergarten-evacuation", kindergarten.id, bj(2, 20)).slots
+    assert (first.achieved, first.planned, second.achieved) == (2, 2, 1)
+    assert [e["id"] for e in first.evidence] == [february.id]
+    assert [e["id"] for e in first.planned_evidence] == [march.id]
+
+
 def test_county_map_places_each_region_under_its_county(make_region):
     village = make_region(parent_code=make_region(parent_code=WUSU).code, level=RegionLevel.VILLAGE)
     cmap = county_map([WUSU, SHAWAN])

@@ -10,7 +10,6 @@ start (its session's `revealed_by_console`); otherwise it is listed as missing `
 
 from collections.abc import Sequence
 from datetime import datetime
-from operator import itemgetter
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -267,30 +266,38 @@ def _plain_rows(query: sa.Select[Any]) -> Sequence[Cell]:
     return rows
 
 
-def _earliest(cells: list[Cell], at: int) -> Cell | None:
-    """The cell whose drill at `at` (DONE_ID or PLANNED_ID) is the earliest, by id."""
-    found = [cell for cell in cells if cell[at] is not None]
-    return min(found, key=itemgetter(at)) if found else None
-
-
 def _combine(cells: list[Cell]) -> Cell:
-    """Cells of one subject added up into one of a longer period."""
+    """Cells of one subject added up into one of a longer period: the counts summed, the earliest drills (by id)
+    kept. One pass over them: hundreds of thousands are added up at national scale."""
     if len(cells) == 1:
         return cells[0]
-    done, planned = _earliest(cells, DONE_ID), _earliest(cells, PLANNED_ID)
-    unblind = [cell[UNBLIND_ID] for cell in cells if cell[UNBLIND_ID] is not None]
+    done_count = planned_count = short_count = unblind_count = 0
+    done: Cell | None = None
+    planned: Cell | None = None
+    unblind_id = None
+    for cell in cells:
+        done_count += cell[DONE_COUNT]
+        planned_count += cell[PLANNED_COUNT]
+        short_count += cell[SHORT_COUNT]
+        unblind_count += cell[UNBLIND_COUNT]
+        if cell[DONE_ID] is not None and (done is None or cell[DONE_ID] < done[DONE_ID]):
+            done = cell
+        if cell[PLANNED_ID] is not None and (planned is None or cell[PLANNED_ID] < planned[PLANNED_ID]):
+            planned = cell
+        if cell[UNBLIND_ID] is not None and (unblind_id is None or cell[UNBLIND_ID] < unblind_id):
+            unblind_id = cell[UNBLIND_ID]
     return (
         cells[0][0],
         None,
-        sum(cell[DONE_COUNT] for cell in cells),
-        sum(cell[PLANNED_COUNT] for cell in cells),
-        sum(cell[SHORT_COUNT] for cell in cells),
+        done_count,
+        planned_count,
+        short_count,
         done[DONE_ID] if done else None,
         planned[PLANNED_ID] if planned else None,
         *(done[TITLE : NOTE + 1] if done else (None, None, None, None)),
         *(planned[P_TITLE : P_STARTS_AT + 1] if planned else (None, None)),
-        sum(cell[UNBLIND_COUNT] for cell in cells),
-        min(unblind) if unblind else None,
+        unblind_count,
+        unblind_id,
     )
 
 
