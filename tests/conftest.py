@@ -30,6 +30,9 @@ PASSWORD = "correct-horse-battery"
 # app's cost (scrypt:32768) took about 0.1 s of CPU. Passwords set through the app keep its cost (test_accounts_views).
 PASSWORD_HASH = generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
 WUSU, SHAWAN, TACHENG_CITY, PREFECTURE = "654202", "654203", "654201", "654200"
+# Whether this run of make test is its PostgreSQL run (.ci/run runs both): tests of real processes or commands
+# on one database engine check the run's own engine, not both twice.
+ON_POSTGRESQL = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
 
 
 HEAVY_TEST_WEIGHT = 20  # a browser or process test takes about as long as twenty others

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from drillmgr.backup.services import PG_RESTORE_OPTIONS, BackupError, backup, restore
+from tests.conftest import ON_POSTGRESQL
 
 BIN = Path(sys.executable).parent
 
@@ -79,10 +80,6 @@ def test_restore_command_asks_first(app, runner, tmp_path):
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------
-
-
-# The PostgreSQL run of make test (.ci/run runs both) checks PostgreSQL's backup; the SQLite run does not repeat it.
-ON_POSTGRESQL = os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql")
 
 
 def _server_url() -> sa.URL:

@@ -22,6 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from drillmgr.extensions import db
 from drillmgr.scheduler.models import JobRun, SchedulerLease
+from tests.conftest import ON_POSTGRESQL
 from tests.live_support import ONLY_A_FAST_JOB, schedule_of
 
 pytestmark = pytest.mark.slow
@@ -36,10 +37,7 @@ def _postgres_admin_url() -> str:
     return make_url(os.environ["TEST_DATABASE_URL"]).set(database="postgres").render_as_string(hide_password=False)
 
 
-RUN_DATABASE = "postgresql" if os.environ.get("TEST_DATABASE_URL", "").startswith("postgresql") else "sqlite"
-
-
-@pytest.fixture(params=[RUN_DATABASE])
+@pytest.fixture(params=["postgresql" if ON_POSTGRESQL else "sqlite"])
 def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'scheduler.sqlite3'}"
