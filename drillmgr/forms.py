@@ -10,6 +10,7 @@ from wtforms.validators import Length, NumberRange
 from drillmgr.api.fields import Integer, Text, EnumField
 from drillmgr.api.schema import SchemaLike, field_of
 from drillmgr.errors import Conflict, ServiceError
+from drillmgr.validation import parse_whole_number
 
 
 # A form takes its limits and choices from the resource's schema (drillmgr.api.schema), as the API does.
@@ -54,9 +55,10 @@ def apply_service_errors(form, error: ServiceError) -> list[str]:
 
 
 def form_version(form) -> dict:
-    """The hidden `version` a form was issued with, for the service's compare-and-set."""
+    """The hidden `version` a form was issued with, for the service's compare-and-set. One the form could not
+    have carried (not digits, beyond the column) is 0, which no row has: a Conflict, nothing saved."""
     raw = str(form.version.data or "")
-    return {"version": int(raw)} if raw.isdigit() else {}
+    return {"version": parse_whole_number(raw) or 0} if raw else {}
 
 
 def stale_message(message: str) -> Markup:

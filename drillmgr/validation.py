@@ -34,17 +34,18 @@ MIN_INT, MAX_INT = -(2**31), 2**31 - 1
 MIN_DATE, MAX_DATE = date(1900, 1, 1), date(2999, 12, 31)
 MAX_JSON_DEPTH = 32
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,20}")
+_DIGITS = re.compile(r"[0-9]{1,20}")
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 
 
 def _up_to(n: int) -> str:
     """A regular expression for the whole numbers 1…n (leading zeros allowed, as int() reads them)."""
     digits = str(n)
-    options = [rf"[1-9]\d{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    options = [rf"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
     for i, digit in enumerate(digits):
         low = 1 if i == 0 else 0
         if int(digit) > low:
-            options.append(rf"{digits[:i]}[{low}-{int(digit) - 1}]\d{{{len(digits) - i - 1}}}")
+            options.append(rf"{digits[:i]}[{low}-{int(digit) - 1}][0-9]{{{len(digits) - i - 1}}}")
     options.append(digits)
     return rf"0*(?:{'|'.join(options)})"
 
@@ -59,6 +60,15 @@ class IdConverter(IntegerConverter):
         self, map: Map, fixed_digits: int = 0, min: int | None = 1, max: int | None = MAX_ID, signed: bool = False
     ) -> None:
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+def parse_whole_number(text: str | None, maximum: int = MAX_INT) -> int | None:
+    """A whole number written in text, or None when it is not one: ASCII digits for 0…maximum. (str.isdigit()
+    also takes "¹" and "①", which int() refuses, and any number of digits.)"""
+    if text is None or not _DIGITS.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value <= maximum else None
 
 
 def parse_id(text: str | None) -> int | None:

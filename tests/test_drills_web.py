@@ -85,6 +85,16 @@ def test_plan_form_refuses_end_before_start_and_keeps_input(client, staff, schoo
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Drill)) == before
 
 
+@pytest.mark.parametrize("organizer", ["org:\u00b9", "org:99999999999", "org:"])
+def test_an_organiser_that_is_no_unit_id_is_refused_and_keeps_input(client, staff, school, organizer):
+    sign_in(client, staff)
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Drill))
+    response = client.post("/drills/new", data=form_data(school, organizer=organizer, title="保留我的输入"))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "保留我的输入" in html and "is-invalid" in html
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Drill)) == before
+
+
 def test_enter_after_the_fact(client, staff, school):
     sign_in(client, staff)
     response = client.post(

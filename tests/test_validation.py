@@ -4,7 +4,7 @@ deep JSON, dates at the end of the calendar, huge page numbers — on the API an
 import pytest
 
 from drillmgr.enums import Role
-from drillmgr.validation import MAX_ID, IdConverter, _up_to
+from drillmgr.validation import MAX_ID, IdConverter, _up_to, parse_id, parse_whole_number
 from tests.conftest import WUSU, login, token_for
 from tests.conftest import assert_problem
 
@@ -218,6 +218,7 @@ HOSTILE_ARGS = {
         {"org": HUGE},
         {"year": "9999", "month": "12"},
         {"year": "1", "month": "1"},
+        {"page": "\u00b9", "year": "\u00b9", "month": "\u2460", "half": "\u00b2", "org": "\u0661", "drill": "\u00b9"},
     ],
 )
 def test_no_web_page_answers_500_to_hostile_query_arguments(app, client, admin, args):
@@ -282,3 +283,44 @@ def test_a_bad_field_name_is_named_back_escaped(client):
     response = client.post("/api/v1/auth/token", data=raw, headers={"Content-Type": "application/json"})
     errors = assert_problem(response, 422)["errors"]
     assert set(errors) <= {"\\ud800", "a\\u0000"} and errors
+
+
+# Characters str.isdigit() takes but int() refuses (superscript one, circled one), and digits of other scripts
+# that int() would read.
+NOT_ASCII_DIGITS = ["\u00b9", "\u2460", "\u0661", "1\u0662"]
+
+
+def test_a_whole_number_in_text_is_ascii_digits_within_the_maximum():
+    assert [parse_whole_number(t) for t in ("0", "007", "2147483647", "12")] == [0, 7, MAX_ID, 12]
+    refused = [*NOT_ASCII_DIGITS, "", " 1", "-1", "1.0", "2147483648", HUGE, "9" * 5000, None]
+    assert [parse_whole_number(t) for t in refused] == [None] * len(refused)
+    assert parse_whole_number("65535", maximum=65535) == 65535 and parse_whole_number("65536", maximum=65535) is None
+    assert [parse_id(t) for t in ("1", "0", "\u0661", "\u00b9")] == [1, None, None, None]
+
+
+@pytest.mark.parametrize("digits", NOT_ASCII_DIGITS)
+def test_digits_that_are_not_ascii_never_make_a_500_on_the_api(app, client, auth, digits):
+    """Found by the fuzzer: `year=¹` passed str.isdigit() and int() then raised."""
+    failures = []
+    for rule in _api_rules(app, with_arguments=False):
+        for name in ("page", "per_page", "year", "half", "month", "org", "drill", "region"):
+            status = client.get(rule.rule, query_string={name: digits}, headers=auth).status_code
+            if status >= 500:
+                failures.append((rule.rule, name, status))
+    assert not failures
+    response = client.get("/api/v1/reports/half-year/submissions", query_string={"year": digits}, headers=auth)
+    assert "year" in assert_problem(response, 422)["errors"]
+    response = client.get("/api/v1/drills", query_string={"page": digits}, headers=auth)
+    assert "page" in assert_problem(response, response.status_code)["errors"]
+
+
+@pytest.mark.parametrize("digits", NOT_ASCII_DIGITS)
+def test_a_form_version_in_other_digits_saves_nothing_and_is_not_a_500(client, admin, make_org, digits):
+    org = make_org(region_code=WUSU, name="旧名称")
+    login(client, admin)
+    page = client.get(f"/orgs/{org.id}/edit").get_data(as_text=True)
+    assert f'value="{org.version}"' in page
+    data = {"name": "新名称", "kind": "school", "region_code": WUSU, "headcount": "10", "version": digits}
+    response = client.post(f"/orgs/{org.id}/edit", data=data)
+    assert response.status_code == 200 and "alert-danger" in response.get_data(as_text=True)
+    assert client.get(f"/api/v1/orgs/{org.id}", headers=token_for(client, admin)).get_json()["name"] == "旧名称"

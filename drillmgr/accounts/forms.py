@@ -4,7 +4,7 @@ from wtforms import BooleanField, EmailField, HiddenField, PasswordField, Select
 from wtforms.validators import DataRequired, Email, EqualTo, Optional
 
 from drillmgr.accounts.schemas import PasswordChangeSchema, TokenRequestSchema, UserSchema
-from drillmgr.forms import schema_choices, schema_length
+from drillmgr.forms import form_version, schema_choices, schema_length
 
 
 def _strip(value):
@@ -38,11 +38,11 @@ class UserForm(FlaskForm):
             "email": self.email.data or "",
             "role": self.role.data,
             "region_code": self.region_code.data or None,
-            "org_id": int(self.org_id.data) if (self.org_id.data or "").isdigit() else None,
+            "org_id": self.org_id.data or None,
             "active": bool(self.active.data),
         }
-        if not creating and str(self.version.data or "").isdigit():
-            data["version"] = int(self.version.data)
+        if not creating:
+            data |= form_version(self)
         if creating or self.password.data:
             data["password"] = self.password.data or ""
         return data

@@ -18,6 +18,7 @@ from drillmgr.idempotency import services as idempotency
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import PREFECTURE
 from drillmgr.validation import MAX_JSON_DEPTH, check_json
+from drillmgr.validation import parse_whole_number
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -190,11 +191,11 @@ def json_body() -> dict:
 
 def page_args() -> tuple[int, int]:
     def read(name, default, maximum):
-        raw = request.args.get(name, str(default))
-        if not raw.isdigit() or len(raw) > 9 or not 1 <= int(raw) <= maximum:
+        value = parse_whole_number(request.args.get(name, str(default)))
+        if value is None or not 1 <= value <= maximum:
             message = _("Must be a whole number from %(a)d to %(b)d.", a=1, b=maximum)
             raise ServiceError(message, {name: [message]})
-        return int(raw)
+        return value
 
     return read("page", 1, MAX_PAGE), read("per_page", 50, MAX_PER_PAGE)
 

@@ -28,6 +28,7 @@ from drillmgr.errors import Forbidden, NotFound
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
+from drillmgr.validation import parse_id
 
 PUBLIC, ME, ORG, REGION = "public", "me", "org", "region"
 CANCELLED_KEPT = timedelta(days=90)
@@ -154,7 +155,7 @@ def owner_feed(owner: User, kind: str, target: str, selection: FeedFilter | None
             drills = access.feed_own_drills(owner)
         elif kind == ORG:
             org = _subscribable(
-                db.session.get(Organisation, int(target)) if target.isdigit() else None,
+                db.session.get(Organisation, org_id) if (org_id := parse_id(target)) else None,
                 partial(access.can_subscribe_org, owner),
                 _("No such organisation."),
                 _("This link's owner may no longer see this organisation."),

@@ -22,6 +22,7 @@ from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
 from drillmgr.validation import MISSING
+from drillmgr.validation import parse_id
 
 
 @dataclass
@@ -187,7 +188,7 @@ def _read_answers(
     errors: dict[str, list[str]] = {}
     readings = {}
     for key, entry in answers.items():
-        item_id = int(key) if str(key).isdigit() else None
+        item_id = parse_id(str(key))
         field = f"item-{key}"
         if item_id is None or item_id not in lines:
             errors[field] = [_("No such item in this checklist.")]

@@ -21,6 +21,7 @@ from drillmgr.forms import apply_service_errors
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.services import PREFECTURE
 from drillmgr.web import or_404
+from drillmgr.validation import parse_id
 
 bp = Blueprint("checklists", __name__, url_prefix="/checklists")
 
@@ -252,9 +253,9 @@ def run(run_id: int):
         action_item = request.form.get("action_item", "")
         try:
             runs.save_answers(current_user, checklist_run, answers, photos)
-            if action_item.isdigit():
+            if item_id := parse_id(action_item):
                 # "Make it a corrective action" first saves what was typed on the other items.
-                return redirect(url_for("checklists.make_action", run_id=checklist_run.id, item_id=int(action_item)))
+                return redirect(url_for("checklists.make_action", run_id=checklist_run.id, item_id=item_id))
             if request.form.get("complete"):
                 unit_of_work.finish(True)  # the answers are kept (a unit of their own) even if completing is refused
                 runs.complete_run(current_user, checklist_run)

@@ -59,6 +59,7 @@ from drillmgr.enums import ComplianceStatus, RegionLevel
 from drillmgr.extensions import db
 from drillmgr.localtime import local_midnight, local_today
 from drillmgr.regions.models import Region
+from drillmgr.validation import parse_whole_number
 
 log = logging.getLogger(__name__)
 FORMAT = "7"  # raised whenever what is pickled changes shape
@@ -358,9 +359,10 @@ def _number_behind(tag: str, whole: int, number: int) -> int | None:
     whole generation and format."""
     form, _dash, rest = tag.partition("-")
     kept_whole, _dash, kept_number = rest.partition("-")
-    if form != FORMAT or kept_whole != str(whole) or not kept_number.isdigit() or int(kept_number) >= number:
+    kept = parse_whole_number(kept_number)
+    if form != FORMAT or kept_whole != str(whole) or kept is None or kept >= number:
         return None
-    return int(kept_number)
+    return kept
 
 
 def kept_per_county(

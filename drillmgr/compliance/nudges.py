@@ -38,6 +38,7 @@ from drillmgr.notifications.services import Kind, Message, link_to, notify_many
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions
+from drillmgr.validation import parse_id
 
 GENERAL = "general"  # the rule part of a reminder's key when no rule is named
 RECORD_WINDOW_DAYS = 7  # a drill still "just ended" this long after its day
@@ -93,13 +94,9 @@ def _reminded_today(rule_part: str, org_ids: Collection[int], today: date) -> se
     )
     wanted, day = set(org_ids), str(today)
     return {
-        int(parts[2])
+        org_id
         for parts in (key.split(":") for key in keys)
-        if len(parts) == 5
-        and parts[1] == rule_part
-        and parts[3] == day
-        and parts[2].isdigit()
-        and int(parts[2]) in wanted
+        if len(parts) == 5 and parts[1] == rule_part and parts[3] == day and (org_id := parse_id(parts[2])) in wanted
     }
 
 

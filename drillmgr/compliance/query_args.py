@@ -3,6 +3,7 @@
 from flask_babel import gettext as _
 
 from drillmgr.errors import ValidationError
+from drillmgr.validation import parse_whole_number
 
 MIN_YEAR, MAX_YEAR = 2000, 2100
 
@@ -10,10 +11,11 @@ MIN_YEAR, MAX_YEAR = 2000, 2100
 def bounded_int(name: str, raw: str | None, default: int, minimum: int, maximum: int) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.strip().isdigit() or not minimum <= int(raw) <= maximum:
+    value = parse_whole_number(raw.strip())
+    if value is None or not minimum <= value <= maximum:
         message = _("Must be a whole number from %(a)d to %(b)d.", a=minimum, b=maximum)
         raise ValidationError(message, {name: [message]})
-    return int(raw)
+    return value
 
 
 def year_arg(raw: str | None, default: int) -> int:

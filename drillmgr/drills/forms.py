@@ -31,7 +31,7 @@ from drillmgr.drills.schemas import (
     SeriesEndSchema,
 )
 from drillmgr.enums import DrillForm, OrgKind
-from drillmgr.forms import schema_choices, schema_length
+from drillmgr.forms import form_version, schema_choices, schema_length
 from drillmgr.localtime import local_zone, to_local
 
 COUNT_LABELS = {
@@ -162,7 +162,7 @@ class _VersionMixin:
         self.version.data = str(drill.version)
 
     def version_payload(self) -> dict:
-        return {"version": int(self.version.data)} if (self.version.data or "").isdigit() else {}
+        return form_version(self)
 
 
 class _ParticipationMixin:
@@ -285,8 +285,8 @@ class DrillPlanForm(_DrillFieldsMixin, _RepeatMixin, _VersionMixin, _Participati
             "participant_org_ids": list(self.participant_org_ids.data or []),
             "evaluator_ids": list(self.evaluator_ids.data or []),
         }
-        if kind == "org" and value.isdigit():
-            data["organizer_org_id"] = int(value)
+        if kind == "org":
+            data["organizer_org_id"] = value
         elif kind == "region":
             data["organizer_region_code"] = value
         if self.region_code.data:

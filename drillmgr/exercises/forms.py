@@ -30,7 +30,7 @@ from drillmgr.exercises.schemas import (
     ObjectiveSchema,
     ObjectiveTemplateSchema,
 )
-from drillmgr.forms import schema_choices, schema_length, stale_message
+from drillmgr.forms import form_version, schema_choices, schema_length, stale_message
 
 
 def _scores(name: str) -> list[tuple[str, str]]:
@@ -150,8 +150,7 @@ class SessionStepForm(FlaskForm):
     version = HiddenField()
 
     def to_payload(self) -> dict[str, Any]:
-        version = self.version.data or ""
-        return {"version": int(version)} if version.isdigit() else {}
+        return form_version(self)
 
 
 class TemplateForm(FlaskForm):

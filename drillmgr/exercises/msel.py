@@ -18,6 +18,7 @@ from drillmgr.exercises.objectives import objectives
 from drillmgr.exercises.sessions import session_of
 from drillmgr.extensions import db
 from drillmgr.validation import plain_text
+from drillmgr.validation import parse_whole_number
 
 MAX_MSEL_BYTES = 2 * 1024 * 1024
 MAX_COLUMNS = 20
@@ -139,9 +140,10 @@ def _row_data(record: dict[str, str], by_position: dict[int, int]) -> dict[str, 
     objective = record.get("objective", "")
     if objective:
         position = objective.removeprefix("目标").strip()
-        if not position.isdigit() or int(position) not in by_position:
+        number = parse_whole_number(position)
+        if number not in by_position:
             raise ValueError(_("No objective numbered %(n)s in this exercise.", n=objective[:20]))
-        data["objective_id"] = by_position[int(position)]
+        data["objective_id"] = by_position[number]
     return data
 
 

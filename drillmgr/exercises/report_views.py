@@ -14,6 +14,7 @@ from drillmgr.exercises.downloads import report_file_response
 from drillmgr.exercises.enums import Rating
 from drillmgr.exercises.forms import EvaluationForm, FeedbackForm, FeedbackLinksForm, flash_errors, validated
 from drillmgr.web import or_404
+from drillmgr.validation import parse_id
 
 
 # --- evaluation ------------------------------------------------------------------------------------------
@@ -28,7 +29,7 @@ def evaluate(drill_id: int):
     if request.method == "POST":
         form = EvaluationForm()
         objective_id = form.objective_id.data or ""
-        objective = or_404(objectives.get_objective, current_user, int(objective_id) if objective_id.isdigit() else 0)
+        objective = or_404(objectives.get_objective, current_user, parse_id(objective_id) or 0)
         if objective.drill_id != drill.id:
             abort(404)
         if validated(form):

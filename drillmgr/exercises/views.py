@@ -14,6 +14,7 @@ from drillmgr.exercises.downloads import inject_file_response, msel_file_respons
 from drillmgr.exercises.enums import SessionStatus
 from drillmgr.exercises.forms import InjectForm, ObjectiveForm, TemplateForm, exercise_limit, validated
 from drillmgr.web import or_404
+from drillmgr.validation import parse_id
 
 
 def _back_to_design(drill_id: int, part: str) -> WerkzeugResponse:
@@ -181,8 +182,8 @@ def _save_template(form: TemplateForm) -> None:
     if not validated(form):
         return
     template_id = form.template_id.data or ""
-    if template_id.isdigit() and int(template_id):
-        template = or_404(objective_templates.get_template, int(template_id))
+    if template_id:
+        template = or_404(objective_templates.get_template, parse_id(template_id) or 0)
         attempt(
             objective_templates.update_template,
             current_user,

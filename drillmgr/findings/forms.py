@@ -13,15 +13,21 @@ from drillmgr.findings.schemas import (
     FindingSchema,
     ReviewSchema,
 )
-from drillmgr.forms import schema_choices, schema_length
+from drillmgr.forms import form_version, schema_choices, schema_length
+from drillmgr.validation import parse_id
 
 
 def _optional_id(value) -> int | None:
-    return int(value) if str(value).isdigit() else None
+    """A select's id; one that is not an id is the select's error, not "none chosen"."""
+    if value is None or value == "":
+        return None
+    if (chosen := parse_id(str(value))) is None:
+        raise ValueError(value)
+    return chosen
 
 
 def _version(form) -> dict:
-    return {"version": int(form.version.data)} if (form.version.data or "").isdigit() else {}
+    return form_version(form)
 
 
 def apply_errors(form, error: ServiceError) -> list[str]:

@@ -31,6 +31,7 @@ from drillmgr.extensions import db
 from drillmgr.unit_of_work import unit
 from drillmgr.notifications.models import OutboxMail
 from drillmgr.notifications.services import withdraw_stale_drill_reminders
+from drillmgr.validation import parse_whole_number
 
 TLS_MODES = ("none", "starttls", "ssl")
 MAX_RETRY_DELAY = timedelta(hours=1)
@@ -63,7 +64,7 @@ class SmtpSettings:
             return None
         problems = []
         raw_port = str(config.get("SMTP_PORT", "")).strip()
-        port = int(raw_port) if raw_port.isdigit() else 0
+        port = parse_whole_number(raw_port) or 0
         if not 1 <= port <= 65535:
             problems.append(f"SMTP_PORT must be a whole number from 1 to 65535, not {raw_port!r}")
         tls = str(config.get("SMTP_TLS", "none")).strip().lower()
@@ -77,7 +78,8 @@ class SmtpSettings:
         if "@" not in parseaddr(sender)[1]:
             problems.append(f"SMTP_FROM must be an e-mail address, not {sender!r}")
         raw_retry = str(config.get("SMTP_RETRY_SECONDS", "60")).strip()
-        if not raw_retry.isdigit() or int(raw_retry) < 1:
+        retry_seconds = parse_whole_number(raw_retry) or 0
+        if retry_seconds < 1:
             problems.append(f"SMTP_RETRY_SECONDS must be a positive whole number, not {raw_retry!r}")
         if problems:
             raise SmtpSettingsError("invalid SMTP settings: " + "; ".join(problems))
@@ -88,7 +90,7 @@ class SmtpSettings:
             username=username,
             password=password,
             sender=sender,
-            retry_seconds=int(raw_retry),
+            retry_seconds=retry_seconds,
             timeout=float(config.get("SMTP_TIMEOUT", 20)),
             message_id_domain=config.get("HOST", "localhost"),
         )

@@ -4,7 +4,7 @@ from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from drillmgr.forms import schema_choices, schema_length, schema_range
+from drillmgr.forms import form_version, schema_choices, schema_length, schema_range
 from drillmgr.orgs.schemas import OrganisationSchema
 
 
@@ -33,9 +33,7 @@ class OrgForm(FlaskForm):
             "contact": self.contact.data or "",
             "evacuation_target_seconds": self.evacuation_target_seconds.data,
         }
-        if str(self.version.data or "").isdigit():
-            data["version"] = int(self.version.data)
-        return data
+        return data | form_version(self)
 
 
 class ImportForm(FlaskForm):

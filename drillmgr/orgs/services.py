@@ -21,6 +21,7 @@ from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation, OrgGroup
 from drillmgr.regions.models import Region
 from drillmgr.orgs.schemas import MAX_GROUPS, GroupSchema, OrganisationSchema
+from drillmgr.validation import parse_whole_number
 
 FIELDS = ("name", "kind", "region_code", "headcount", "evacuation_target_seconds", "address", "contact")
 IMPORT_COLUMNS = ("name", "kind", "region_code", "headcount")
@@ -338,4 +339,4 @@ def import_groups(actor: User, org: Organisation, rows: list[ImportRow]) -> list
 def _whole_number(cell: str) -> str:
     """Spreadsheets give 40 as "40" or "40.0"."""
     cell = (cell or "").strip()
-    return cell[:-2] if cell.endswith(".0") and cell[:-2].isdigit() else cell
+    return cell[:-2] if cell.endswith(".0") and parse_whole_number(cell[:-2]) is not None else cell

@@ -17,6 +17,7 @@ from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions, counties
 from drillmgr.web import or_404
+from drillmgr.validation import parse_whole_number
 
 bp = Blueprint("orgs", __name__, url_prefix="/orgs")
 
@@ -79,7 +80,7 @@ def groups(org_id: int):
     if form.validate_on_submit():
         sent = str(form.version.data or "")
         # A version the form could not have carried (missing, huge) never matches: a Conflict, nothing saved.
-        version = int(sent) if sent.isdigit() and len(sent) <= 9 else 0
+        version = parse_whole_number(sent) or 0
         try:
             services.set_groups(current_user, org, form.to_items(), version)
         except ServiceError as error:

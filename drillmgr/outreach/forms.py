@@ -65,9 +65,7 @@ class ActivityForm(FlaskForm):
             "setting": self.setting.data or None,
             "held_on": self.held_on.data.isoformat() if self.held_on.data else None,
             "region_code": self.region_code.data,
-            "organizer_org_id": int(self.organizer_org_id.data)
-            if (self.organizer_org_id.data or "").isdigit()
-            else None,
+            "organizer_org_id": self.organizer_org_id.data or None,
             "channels": list(self.channels.data or []),
             "audience": self.audience.data or 0,
             "description": self.description.data or "",
@@ -94,7 +92,7 @@ class SiteForm(FlaskForm):
             "kind": self.kind.data,
             "name": self.name.data,
             "region_code": self.region_code.data,
-            "org_id": int(self.org_id.data) if (self.org_id.data or "").isdigit() else None,
+            "org_id": self.org_id.data or None,
             "status": self.status.data,
             "year": self.year.data,
         } | form_version(self)
