@@ -54,11 +54,17 @@ def apply_service_errors(form, error: ServiceError) -> list[str]:
     return leftover
 
 
+def posted_version(raw: str | None) -> int | None:
+    """The hidden `version` a form was issued with, for the service's compare-and-set (None: none was sent).
+    One the form could not have carried (not digits, beyond the column) is 0, which no row has: a Conflict,
+    nothing saved."""
+    return (parse_whole_number(raw) or 0) if raw else None
+
+
 def form_version(form) -> dict:
-    """The hidden `version` a form was issued with, for the service's compare-and-set. One the form could not
-    have carried (not digits, beyond the column) is 0, which no row has: a Conflict, nothing saved."""
-    raw = str(form.version.data or "")
-    return {"version": parse_whole_number(raw) or 0} if raw else {}
+    """`posted_version` of a form's `version` field, as a service's payload takes it."""
+    version = posted_version(str(form.version.data or ""))
+    return {} if version is None else {"version": version}
 
 
 def stale_message(message: str) -> Markup:

@@ -192,6 +192,20 @@ def test_rule_edit_is_audited_and_errors_rerender(client, world):
     assert rule.params["warning_days"] == 30
 
 
+@pytest.mark.parametrize("version", ["99999999999999999999", "\u00b9", "0"])
+def test_a_rule_version_no_form_carries_saves_nothing(client, world, version):
+    login(client, world["admin"])
+    rule = get_rule(this_year(), "key-county-comprehensive-live")
+    before = dict(rule.params)
+    db.session.commit()  # the year's rules, made on first use, kept whatever the request rolls back
+    response = client.post(
+        f"/compliance/rules/{rule.id}", data={"version": version, "warning_days": "20", "count": "1", "period": "year"}
+    )
+    assert response.status_code == 200 and "alert-danger" in response.get_data(as_text=True)
+    db.session.refresh(rule)
+    assert rule.params == before
+
+
 # --- half-year report ----------------------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ from drillmgr.db import utcnow
 from drillmgr.enums import ComplianceStatus
 from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
+from drillmgr.forms import posted_version
 from drillmgr.localtime import local_today
 from drillmgr.regions.services import all_regions
 
@@ -231,7 +232,7 @@ def edit_rule(rule_id: int):
             key: (request.form.getlist(key) if key in _LIST_FIELDS else request.form.get(key)) for key in request.form
         }
         try:
-            update_rule(current_user, rule, data, version=request.form.get("version", type=int))
+            update_rule(current_user, rule, data, version=posted_version(request.form.get("version")))
         except ServiceError as error:
             flash(error.detail, "danger")
             errors = error.errors
