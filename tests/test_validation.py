@@ -1,9 +1,12 @@
 """Hostile input never makes a 500 (issue 10 item 4): ids beyond the column's range, NUL bytes, lone surrogates,
 deep JSON, dates at the end of the calendar, huge page numbers — on the API and on the web pages."""
 
+import re
+
 import pytest
 
 from drillmgr.enums import Role
+from drillmgr.extensions import db
 from drillmgr.validation import MAX_ID, IdConverter, _up_to, parse_id, parse_whole_number
 from tests.conftest import WUSU, login, token_for
 from tests.conftest import assert_problem
@@ -255,8 +258,6 @@ def test_nul_in_a_web_form_is_refused_in_the_users_language(client, admin):
 
 
 def test_the_id_pattern_matches_exactly_the_column_range():
-    import re
-
     small = re.compile(_up_to(1234))
     assert [n for n in range(20_000) if small.fullmatch(str(n))] == list(range(1, 1235))
     ids = re.compile(IdConverter.regex)
@@ -324,3 +325,47 @@ def test_a_form_version_in_other_digits_saves_nothing_and_is_not_a_500(client, a
     response = client.post(f"/orgs/{org.id}/edit", data=data)
     assert response.status_code == 200 and "alert-danger" in response.get_data(as_text=True)
     assert client.get(f"/api/v1/orgs/{org.id}", headers=token_for(client, admin)).get_json()["name"] == "旧名称"
+
+
+def _form_field_names() -> set[str]:
+    """Every field of every form class of the app, and the hand-written fields of its templates."""
+    from flask_wtf import FlaskForm
+    from wtforms.fields.core import UnboundField
+
+    names, pending = set(), [FlaskForm]
+    while pending:
+        form = pending.pop()
+        pending.extend(form.__subclasses__())
+        names |= {name for name in dir(form) if isinstance(getattr(form, name, None), UnboundField)}
+    return names | {"version", "year", "half", "org_id", "objective_id", "template_id", "action_item", "region"}
+
+
+@pytest.mark.parametrize("value", [HUGE, "\u00b9", "-1", "a\u0000b", ""])
+def test_no_web_form_answers_500_to_hostile_fields(app, client, admin, make_org, make_user, make_drill, value):
+    """Every form posted with each of its fields (and every other form's) set to a hostile value."""
+    from drillmgr.compliance.rules import ensure_rules
+    from drillmgr.localtime import local_today
+
+    org = make_org(region_code=WUSU)
+    drill = make_drill(organizer=org)
+    other = make_user(Role.ORG_STAFF, org=org)
+    rule = ensure_rules(local_today().year)[0]
+    db.session.commit()
+    ids = {"drill_id": drill.id, "org_id": org.id, "user_id": other.id, "rule_id": rule.id}
+    data = dict.fromkeys(_form_field_names() - {"csrf_token"}, value)
+    login(client, admin)
+    failures = []
+    for rule_ in app.url_map.iter_rules():
+        # Not the forms that end the admin's own session: the sweep goes on signed in.
+        if "POST" not in rule_.methods or rule_.endpoint.startswith("api.") or "logout" in rule_.rule:
+            continue
+        path = re.sub(r"<any\((\w+)[^>]*>", r"\1", rule_.rule)
+        for name in rule_.arguments:
+            path = path.replace(f"<int:{name}>", str(ids.get(name, 1))).replace(f"<{name}>", "1")
+        try:
+            status = client.post(path, data=data).status_code
+        except Exception as error:  # noqa: BLE001 — the test client re-raises what would be a 500
+            status = repr(error)
+        if not isinstance(status, int) or status >= 500:
+            failures.append((path, status))
+    assert not failures
