@@ -56,8 +56,8 @@ def apply_service_errors(form, error: ServiceError) -> list[str]:
 
 def posted_version(raw: str | None) -> int | None:
     """The hidden `version` a form was issued with, for the service's compare-and-set (None: none was sent).
-    One the form could not have carried (not digits, beyond the column) is 0, which no row has: a Conflict,
-    nothing saved."""
+    One the form could not have carried (not digits, beyond the column) is 0, which no row has: refused (as
+    out of range, or as a Conflict), nothing saved."""
     return (parse_whole_number(raw) or 0) if raw else None
 
 
