@@ -137,6 +137,16 @@ def test_import_xlsx_all_rows_or_none(school, staff, tmp_path):
         services.read_group_rows(headless)
 
 
+@pytest.mark.parametrize("version", [None, "", "\u00b9", "99999999999999999999"])
+def test_web_groups_without_a_version_the_form_carried_save_nothing(client, school, staff, version):
+    login(client, staff)
+    data = {"lines": "一班, 40\n"} | ({} if version is None else {"version": version})
+    response = client.post(f"/orgs/{school.id}/groups", data=data)
+    assert response.status_code == 200 and "该单位信息已被他人修改" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert school.groups == []
+
+
 def test_web_edit_and_import(client, school, staff):
     login(client, staff)
     page = client.get(f"/orgs/{school.id}/groups")

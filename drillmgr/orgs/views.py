@@ -10,14 +10,13 @@ from drillmgr.access import services as access
 from drillmgr.enums import OrgKind, Role
 from drillmgr.errors import ServiceError
 from drillmgr.extensions import db
-from drillmgr.forms import apply_service_errors
+from drillmgr.forms import apply_service_errors, posted_version
 from drillmgr.orgs import services
 from drillmgr.orgs.forms import GroupImportForm, GroupsForm, ImportForm, OrgForm
 from drillmgr.orgs.models import Organisation
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import all_regions, counties
 from drillmgr.web import or_404
-from drillmgr.validation import parse_whole_number
 
 bp = Blueprint("orgs", __name__, url_prefix="/orgs")
 
@@ -78,9 +77,8 @@ def groups(org_id: int):
         form.lines.data = "\n".join(f"{g.name}, {g.expected}" for g in org.groups)
         form.version.data = str(org.version)
     if form.validate_on_submit():
-        sent = str(form.version.data or "")
-        # A version the form could not have carried (missing, huge) never matches: a Conflict, nothing saved.
-        version = parse_whole_number(sent) or 0
+        # A missing version never matches either: a Conflict, nothing saved.
+        version = posted_version(str(form.version.data or "")) or 0
         try:
             services.set_groups(current_user, org, form.to_items(), version)
         except ServiceError as error:
