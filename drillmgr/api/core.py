@@ -17,8 +17,7 @@ from drillmgr.extensions import MAX_PAGE, MAX_PER_PAGE, csrf, db
 from drillmgr.idempotency import services as idempotency
 from drillmgr.regions.models import Region
 from drillmgr.regions.services import PREFECTURE
-from drillmgr.validation import MAX_JSON_DEPTH, check_json
-from drillmgr.validation import parse_whole_number
+from drillmgr.validation import MAX_JSON_DEPTH, check_json, parse_whole_number
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)

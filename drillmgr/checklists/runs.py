@@ -21,8 +21,7 @@ from drillmgr.enums import Answer, DrillStatus
 from drillmgr.errors import Conflict, ValidationError
 from drillmgr.extensions import db
 from drillmgr.orgs.models import Organisation
-from drillmgr.validation import MISSING
-from drillmgr.validation import parse_id
+from drillmgr.validation import MISSING, parse_id
 
 
 @dataclass

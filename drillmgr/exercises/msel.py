@@ -17,8 +17,7 @@ from drillmgr.exercises.models import Inject
 from drillmgr.exercises.objectives import objectives
 from drillmgr.exercises.sessions import session_of
 from drillmgr.extensions import db
-from drillmgr.validation import plain_text
-from drillmgr.validation import parse_whole_number
+from drillmgr.validation import parse_whole_number, plain_text
 
 MAX_MSEL_BYTES = 2 * 1024 * 1024
 MAX_COLUMNS = 20
