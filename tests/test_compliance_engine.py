@@ -1,6 +1,8 @@
 """The compliance engine: every rule and status, at the period boundaries, in Beijing time."""
 
+import gc
 import pickle
+import weakref
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -10,7 +12,7 @@ from sqlalchemy.engine.interfaces import CacheStats
 
 from drillmgr.access.services import SYSTEM
 from drillmgr.compliance.county_rules import LIST_LIMIT
-from drillmgr.compliance.evaluation import evaluate
+from drillmgr.compliance.evaluation import evaluate, no_garbage_collection
 from drillmgr.compliance.snapshots import snapshot_changes
 from drillmgr.compliance.subjects import county_map
 from drillmgr.compliance.models import ComplianceRule
@@ -436,6 +438,45 @@ def test_an_evaluation_compiles_no_statement_again(make_drill, make_org):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", note)
     assert len(seen) > 10 and set(seen) == {CacheStats.CACHE_HIT}
+
+
+def test_what_an_evaluation_made_is_left_to_the_oldest_generation(make_drill, make_org):
+    """The collector is off while an evaluation runs, and what it made is moved to the oldest generation whole
+    on the way out: else the first young collection after it walked every result (1.6 s at national scale)."""
+    make_drill(organizer=make_org(kind=OrgKind.SCHOOL), starts_at=bj(3, 2), status=DrillStatus.COMPLETED)
+    results = evaluate(YEAR, actor=SYSTEM, now=bj(3, 20))
+    [[] for _ in range(1000)]  # what the caller goes on to allocate: a young collection, if it is due
+    assert gc.isenabled()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    subjects = [r for rule in results for r in rule.results]
+    made = subjects + [s for r in subjects for s in r.slots]
+    assert len(made) > 10 and all(id(o) in oldest for o in made)
+
+
+class Cyclic:
+    """An object that refers to itself: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.itself = self
+
+
+def test_garbage_made_while_the_collector_was_off_is_still_collected():
+    with no_garbage_collection():
+        garbage = weakref.ref(Cyclic())
+    assert garbage() is not None
+    gc.collect()
+    assert garbage() is None
+
+
+def test_objects_frozen_by_someone_else_stay_frozen():
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with no_garbage_collection():
+            [[] for _ in range(100)]
+        assert gc.get_freeze_count() == frozen > 0
+    finally:
+        gc.unfreeze()
 
 
 def test_org_subjects_are_limited_to_the_region(make_org, make_region):
