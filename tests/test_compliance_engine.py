@@ -1,6 +1,7 @@
 """The compliance engine: every rule and status, at the period boundaries, in Beijing time."""
 
 import gc
+import importlib
 import pickle
 import weakref
 from datetime import date, datetime, timedelta, timezone
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine.interfaces import CacheStats
 
 from drillmgr.access.services import SYSTEM
+from drillmgr.compliance import drill_rules
 from drillmgr.compliance.county_rules import LIST_LIMIT
 from drillmgr.compliance.evaluation import evaluate, no_garbage_collection
 from drillmgr.compliance.snapshots import snapshot_changes
@@ -407,6 +409,63 @@ def test_a_quarter_adds_its_months_up_and_shows_the_first_drill_entered(make_org
     assert (first.achieved, first.planned, second.achieved) == (2, 2, 1)
     assert [e["id"] for e in first.evidence] == [february.id]
     assert [e["id"] for e in first.planned_evidence] == [march.id]
+
+
+def test_unit_rules_come_out_the_same_whether_their_cells_come_one_by_one_or_at_once(make_org, evac, monkeypatch):
+    """The unit rules' cells come ordered by unit, chunk by chunk, and each unit's results are made as they come:
+    a unit whose months straddle two chunks is made from all of them."""
+    units = [make_org(kind=kind) for kind in (OrgKind.SCHOOL, OrgKind.KINDERGARTEN, OrgKind.HOSPITAL) * 2]
+    for n, unit in enumerate(units):
+        for month in (3, 4, 5, 9, 10)[: n + 2]:
+            evac(unit, bj(month, 10))
+        evac(unit, bj(11, 10), status=DrillStatus.PLANNED)
+    streamed = importlib.import_module("drillmgr.db")  # the package names its SQLAlchemy extension `db`
+    chunks = []
+    counted = streamed.streamed_rows
+
+    def counting(connection, query):
+        for chunk in counted(connection, query):
+            chunks.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(drill_rules, "streamed_rows", counting)
+    keys = ["school-evacuation", "kindergarten-evacuation", "hospital-evacuation"]
+    at_once = [pack_results(r.results) for r in evaluate(YEAR, actor=SYSTEM, now=bj(6, 15), rule_keys=keys)]
+    assert sum(len(results) for results in at_once) == len(units)
+    for size in (1, 2, 5):
+        monkeypatch.setattr(streamed, "STREAM_CHUNK_ROWS", size)
+        chunks.clear()
+        one_by_one = [pack_results(r.results) for r in evaluate(YEAR, actor=SYSTEM, now=bj(6, 15), rule_keys=keys)]
+        assert one_by_one == at_once
+        if db.engine.dialect.name == "postgresql":
+            assert len(chunks) > 1 and max(chunks) == size
+
+
+def test_a_unit_rule_that_asks_for_links_says_which_a_drill_lacks(make_user, make_org, make_drill):
+    """A unit rule over whole months finds its short drills' missing links before its cells come in."""
+    update_rule(
+        make_user(role=Role.ADMIN),
+        get_rule(YEAR, "school-evacuation"),
+        {
+            "warning_days": "30",
+            "count": "1",
+            "period": "month",
+            "months": ["3", "4"],
+            "org_kinds": ["school"],
+            "required_focus": ["command_post", "force_organization"],
+            "enabled": "on",
+        },
+    )
+    lacking, complete = make_org(kind=OrgKind.SCHOOL), make_org(kind=OrgKind.SCHOOL)
+    march = {"starts_at": bj(3, 10), "form": DrillForm.EVACUATION, "status": DrillStatus.COMPLETED}
+    make_drill(organizer=lacking, focus=("command_post",), **march)
+    make_drill(organizer=complete, focus=("command_post", "force_organization"), **march)
+    r = result("school-evacuation", lacking.id, bj(4, 15))
+    assert r.slots[0].achieved == 0 and r.slots[0].missing == ("force_organization",)
+    assert r.status == S.MISSED and r.missing == ["force_organization", f"{YEAR}-04"]
+    r = result("school-evacuation", complete.id, bj(4, 15))
+    assert r.slots[0].achieved == 1 and r.slots[0].missing == ()
+    assert r.missing == [f"{YEAR}-04"]
 
 
 def test_county_map_places_each_region_under_its_county(make_region):

@@ -8,7 +8,7 @@ count. Double-blind drills count, but for users who may not see a double-blind d
 start (its session's `revealed_by_console`); otherwise it is listed as missing ``not_run_blind:drill-<id>``.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from drillmgr.compliance.subjects import (
 from drillmgr.drills.models import Drill, DrillFocus, drill_participants
 from drillmgr.enums import DrillStatus
 from drillmgr.exercises.models import ExerciseSession
+from drillmgr.db import streamed_rows
 from drillmgr.extensions import db
 from drillmgr.localtime import local_zone
 from drillmgr.orgs.models import Organisation
@@ -188,9 +189,9 @@ def _drill_inner(
     return sa.union_all(own, joined).subquery()
 
 
-def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = True) -> SubjectCells:
-    """Counts per (subject, period) and the earliest completed and planned drill; `with_details` adds
-    their titles and dates (the evidence) by joining them back."""
+def _aggregate_query(inner: sa.Subquery, required_count: int, with_details: bool = True) -> sa.Select[Any]:
+    """Counts per (subject, period) and the earliest completed and planned drill, a Cell a row; `with_details`
+    adds their titles and dates (the evidence) by joining them back."""
     full = inner.c.links >= required_count
     blind = inner.c.run_blind == 1
     done = sa.and_(inner.c.status == DrillStatus.COMPLETED, full, blind)
@@ -225,8 +226,12 @@ def _aggregate(inner: sa.Subquery, required_count: int, with_details: bool = Tru
         )
     else:
         query = sa.select(agg.c.subject, agg.c.p, *counts, *[sa.null()] * 6, *not_run_blind)
+    return query
+
+
+def _cells(rows: Iterable[Cell]) -> SubjectCells:
     cells: SubjectCells = {}
-    for row in _plain_rows(query):
+    for row in rows:
         found = cells.get(row[0])
         if found is None:
             cells[row[0]] = {row[1]: row}
@@ -301,40 +306,6 @@ def _combine(cells: list[Cell]) -> Cell:
     )
 
 
-def _drill_cells(
-    params: DrillParams, run: Run, spans: list[Period], county_codes: list[str]
-) -> tuple[SubjectCells, list[list[int]], sa.Subquery | None]:
-    """The rule's aggregated cells, and the places of the cells each of `spans` adds up (for cells of calendar
-    months, its months; else its own). Unit rules over whole months share one GROUP BY (unit, month) per kind of
-    drill counted, so the school, kindergarten and hospital rules cost one query together."""
-    required = len(params.required_focus)
-    if params.by_org and params.period in MONTH_ALIGNED:
-        signature = (
-            "org-months",
-            params.forms,
-            params.credit_real_response,
-            params.scopes,
-            params.double_blind_only,
-            params.required_focus,
-            params.run_blind_required,
-        )
-        months = periods("month", run.year, range(1, 13))
-        if signature not in run.aggregates:
-            inner = _drill_inner(params, run, months, county_codes, kinds=run.unit_kinds, org_ids=run.org_ids)
-            run.aggregates[signature] = _aggregate(inner, required, run.evidence)
-        months_in = [
-            [
-                m
-                for m, month in enumerate(months)
-                if span.first_day <= month.first_day and month.last_day <= span.last_day
-            ]
-            for span in spans
-        ]
-        return run.aggregates[signature], months_in, None
-    inner = _subject_drills(params, run, spans, county_codes)
-    return _aggregate(inner, required, run.evidence), [[index] for index in range(len(spans))], inner
-
-
 def _per_span(found: dict[int, Cell], places: list[list[int]]) -> list[Cell | None]:
     """A subject's cell for each of the rule's periods (None: no drill): the cells at each period's `places`,
     added up where there are several (months into a quarter)."""
@@ -373,39 +344,143 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
     spans = periods(params.period, run.year, params.months)
     if not spans:
         return []
+    if params.by_org and params.period in MONTH_ALIGNED:
+        return _unit_results(params, run)
     subjects, county_codes = _subjects(params, run)
     if not subjects:
         return []
-    cells, places, inner = _drill_cells(params, run, spans, county_codes)
-    singles = [at[0] for at in places] if all(len(at) == 1 for at in places) else None
-    empty: list[Cell | None] = [None] * len(spans)
-    rows: list[tuple[SubjectOf, list[Cell | None]]] = []
-    for subject in subjects:
-        found = cells.get(int(subject.id) if subject.type == "org" else subject.id)  # a unit's id, as the number
-        if found is None:
-            rows.append((subject, empty))
-        elif singles is not None:  # one cell per period: nothing to add up
-            rows.append((subject, [found.get(at) for at in singles]))
-        else:
-            rows.append((subject, _per_span(found, places)))
+    inner = _subject_drills(params, run, spans, county_codes)
+    cells = _cells(_plain_rows(_aggregate_query(inner, len(params.required_focus), run.evidence)))
     short_links: dict[CellKey, tuple[str, ...]] = {}
-    if params.required_focus and any(cell is not None and cell[SHORT_COUNT] for _, row in rows for cell in row):
-        short_links = _missing_links(
-            inner if inner is not None else _subject_drills(params, run, spans, county_codes), params.required_focus
-        )
-    times = LocalTimes(local_zone())
-    return [
-        finish(
-            subject,
-            [
-                _slot(params, period, cell, short_links.get((subject.id, index)) if short_links else None, times)
-                for index, (period, cell) in enumerate(zip(spans, row, strict=True))
-            ],
-            run.now,
-            params.warning,
-        )
-        for subject, row in rows
+    if params.required_focus and any(cell[SHORT_COUNT] for found in cells.values() for cell in found.values()):
+        short_links = _missing_links(inner, params.required_focus)
+    shape = RuleShape(params, spans, [[index] for index in range(len(spans))], short_links, run.now)
+    # A unit's cells are found by its id as the number.
+    return [shape.result(s, cells.get(int(s.id) if s.type == "org" else s.id)) for s in subjects]
+
+
+class RuleShape:
+    """What turns a subject's cells into its result under one drill rule: the rule's periods, the places of the
+    cells each period adds up, the links missing from its short cells."""
+
+    def __init__(
+        self,
+        params: DrillParams,
+        spans: list[Period],
+        places: list[list[int]],
+        short_links: dict[CellKey, tuple[str, ...]],
+        now: datetime,
+    ) -> None:
+        self.params = params
+        self.spans = spans
+        self.places = places
+        self.singles = [at[0] for at in places] if all(len(at) == 1 for at in places) else None
+        self.empty: list[Cell | None] = [None] * len(spans)
+        self.short_links = short_links
+        self.now = now
+        self.warning = params.warning
+        self.times = LocalTimes(local_zone())
+
+    def result(self, subject: SubjectOf, found: dict[int, Cell] | None) -> SubjectResult:
+        """The subject's result from its cells by period index (None: no drill at all)."""
+        if found is None:
+            row = self.empty
+        elif self.singles is not None:  # one cell per period: nothing to add up
+            row = [found.get(at) for at in self.singles]
+        else:
+            row = _per_span(found, self.places)
+        short_links = self.short_links
+        slots = [
+            _slot(
+                self.params,
+                period,
+                cell,
+                short_links.get((subject.id, index)) if short_links else None,
+                self.times,
+            )
+            for index, (period, cell) in enumerate(zip(self.spans, row, strict=True))
+        ]
+        return finish(subject, slots, self.now, self.warning)
+
+
+def _signature(params: DrillParams) -> tuple[Any, ...]:
+    """What decides which drills a unit rule counts: unit rules alike in it share one aggregate."""
+    return (
+        params.forms,
+        params.credit_real_response,
+        params.scopes,
+        params.double_blind_only,
+        params.required_focus,
+        params.run_blind_required,
+    )
+
+
+def _unit_results(params: DrillParams, run: Run) -> list[SubjectResult]:
+    """A unit rule over whole months: evaluated with every rule of the run that counts the same drills (the
+    school, kindergarten and hospital rules), from one GROUP BY (unit, month) read once for all of them."""
+    key = ("unit-results", params)
+    if key not in run.aggregates:
+        alike = [p for p in run.unit_rules if _signature(p) == _signature(params)]
+        _evaluate_units(alike if params in alike else [*alike, params], run)
+    results: list[SubjectResult] = run.aggregates[key]
+    return results
+
+
+def _evaluate_units(rules: list[DrillParams], run: Run) -> None:
+    """Each of `rules` evaluated for its units, and kept in run.aggregates. The cells come ordered by unit, chunk by
+    chunk as the database sends them (db.streamed_rows), and each unit's results are made as its cells come in,
+    while the database works out the next: at national scale the evaluation's Python work then overlaps the
+    server's looking up of each cell's drills."""
+    months = periods("month", run.year, range(1, 13))
+    counties = subject_counties(run.region_code)
+    county_codes = [c.code for c in counties]
+    subjects = {p: _units(p.org_kinds, run, county_codes) for p in rules}
+    shapes = {p: _unit_shape(p, run, months, county_codes) for p in rules}
+    kinds_of: dict[str, list[DrillParams]] = {}
+    for p in rules:
+        for kind in p.org_kinds:
+            kinds_of.setdefault(kind, []).append(p)
+    unit_of = {int(unit.id): (unit, kinds_of.get(kind, [])) for kind, unit in run.aggregates[("units",)]}
+    made: dict[DrillParams, dict[str, SubjectResult]] = {p: {} for p in rules}
+
+    def done(subject_id: int, found: dict[int, Cell]) -> None:
+        of_unit = unit_of.get(subject_id)
+        if of_unit is not None:
+            unit, unit_rules = of_unit
+            for p in unit_rules:
+                made[p][unit.id] = shapes[p].result(unit, found)
+
+    inner = _drill_inner(rules[0], run, months, county_codes, kinds=run.unit_kinds, org_ids=run.org_ids)
+    query = _aggregate_query(inner, len(rules[0].required_focus), run.evidence)
+    query = query.order_by(query.selected_columns[0])  # by unit
+    current: Any = None
+    found: dict[int, Cell] = {}
+    for chunk in streamed_rows(db.session.connection(), query):
+        for cell in chunk:
+            if cell[0] != current:
+                if found:
+                    done(current, found)
+                current, found = cell[0], {}
+            found[cell[1]] = cell
+    if found:
+        done(current, found)
+    for p in rules:
+        shape, of_rule = shapes[p], made[p]
+        run.aggregates[("unit-results", p)] = [of_rule.get(unit.id) or shape.result(unit, None) for unit in subjects[p]]
+
+
+def _unit_shape(params: DrillParams, run: Run, months: list[Period], county_codes: list[str]) -> RuleShape:
+    """A unit rule's shape over cells of calendar months: each of its periods adds up its months. Its short cells'
+    missing links are found beforehand, where it asks for links (no query can be sent while the cells come in)."""
+    spans = periods(params.period, run.year, params.months)
+    places = [
+        [m for m, month in enumerate(months) if span.first_day <= month.first_day and month.last_day <= span.last_day]
+        for span in spans
     ]
+    short_links: dict[CellKey, tuple[str, ...]] = {}
+    if params.required_focus:
+        short_links = _missing_links(_subject_drills(params, run, spans, county_codes), params.required_focus)
+    return RuleShape(params, spans, places, short_links, run.now)
 
 
 def _slot(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import QueryableAttribute, aliased
 
 from drillmgr.access import services as access
 from drillmgr.compliance.periods import Period
+from drillmgr.compliance.rule_params import DrillParams
 from drillmgr.compliance.results import SubjectOf
 from drillmgr.enums import OrgKind, RegionLevel
 from drillmgr.extensions import db
@@ -46,6 +47,7 @@ class Run:
     evidence: bool = True
     org_ids: tuple[int, ...] | None = None  # evaluate the unit rules of these units alone
     unit_kinds: Sequence[str] = ()  # the kinds of unit the run's unit rules count, all of them together
+    unit_rules: Sequence[DrillParams] = ()  # the run's unit rules over whole months, evaluated together
     region_totals: RegionTotals | None = None  # count review rules' totals region by region (without evidence)
     aggregates: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
