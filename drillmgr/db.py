@@ -135,15 +135,18 @@ def streamed_rows(connection: sa.Connection, query: sa.Select[Any]) -> Iterator[
     connection.execute(query, execution_options={CAPTURE_OPTION: captured}).close()
     statement, parameters = captured[0]
     dbapi_connection = cast(psycopg.Connection[Any], connection.connection.dbapi_connection)
-    with dbapi_connection.cursor() as cursor:
-        chunk: list[tuple[Any, ...]] = []
-        for row in cursor.stream(statement, parameters, size=STREAM_CHUNK_ROWS):
-            chunk.append(row)
-            if len(chunk) == STREAM_CHUNK_ROWS:
+    try:
+        with dbapi_connection.cursor() as cursor:
+            chunk: list[tuple[Any, ...]] = []
+            for row in cursor.stream(statement, parameters, size=STREAM_CHUNK_ROWS):
+                chunk.append(row)
+                if len(chunk) == STREAM_CHUNK_ROWS:
+                    yield chunk
+                    chunk = []
+            if chunk:
                 yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
+    except psycopg.Error as error:  # as SQLAlchemy would raise it: a statement timeout is then a 503, as anywhere
+        raise sa.exc.DBAPIError.instance(statement, parameters, error, psycopg.Error) from error
 
 
 # SQLSTATE of PostgreSQL's lock_timeout (55P03 lock_not_available) and statement_timeout (57014 query_canceled).

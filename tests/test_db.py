@@ -2,9 +2,10 @@
 
 import importlib
 
+import pytest
 import sqlalchemy as sa
 
-from drillmgr.db import streamed_rows
+from drillmgr.db import database_busy, streamed_rows
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus
 from drillmgr.extensions import db
@@ -49,3 +50,14 @@ def test_streamed_rows_see_what_the_unit_of_work_wrote_and_leave_the_connection_
 
 def test_streamed_rows_of_an_empty_query_are_no_chunk():
     assert list(streamed_rows(db.session.connection(), _query().where(sa.false()))) == []
+
+
+def test_a_streamed_statement_over_the_time_limit_fails_as_a_busy_database():
+    """Raised as SQLAlchemy raises any statement's error, so that the request answers 503 (see database_busy)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("statement_timeout is PostgreSQL's")
+    db.session.execute(sa.text("SET LOCAL statement_timeout = '100ms'"))
+    slow = sa.select(sa.func.pg_sleep(2), sa.literal(1))
+    with pytest.raises(sa.exc.OperationalError) as caught:
+        list(streamed_rows(db.session.connection(), slow))
+    assert database_busy(caught.value)
