@@ -441,6 +441,25 @@ def test_unit_rules_come_out_the_same_whether_their_cells_come_one_by_one_or_at_
             assert len(chunks) > 1 and max(chunks) == size
 
 
+def test_unit_rules_without_a_unit_count_no_drill(make_org, evac):
+    """Where the unit rules have no unit to evaluate, their drills are not aggregated at all."""
+    evac(make_org(kind=OrgKind.SCHOOL), bj(3, 3))
+    seen = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        if "drill_participants" in statement:
+            seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        results = evaluate(YEAR, actor=SYSTEM, now=bj(6, 1), org_ids=[])
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", note)
+    assert [r.key for r in results] == ["school-evacuation", "kindergarten-evacuation", "hospital-evacuation"]
+    assert all(r.results == [] for r in results)
+    assert seen == []
+
+
 def test_a_unit_rule_that_asks_for_links_says_which_a_drill_lacks(make_user, make_org, make_drill):
     """A unit rule over whole months finds its short drills' missing links before its cells come in."""
     update_rule(

@@ -344,7 +344,7 @@ def evaluate_drills(params: DrillParams, run: Run) -> list[SubjectResult]:
     spans = periods(params.period, run.year, params.months)
     if not spans:
         return []
-    if params.by_org and params.period in MONTH_ALIGNED:
+    if over_unit_months(params):
         return _unit_results(params, run)
     subjects, county_codes = _subjects(params, run)
     if not subjects:
@@ -403,6 +403,12 @@ class RuleShape:
         return finish(subject, slots, self.now, self.warning)
 
 
+def over_unit_months(params: DrillParams) -> bool:
+    """Whether a rule is about units over whole months (the school, kindergarten and hospital rules): such rules
+    are evaluated together, from cells of a unit and a calendar month."""
+    return params.by_org and params.period in MONTH_ALIGNED
+
+
 def _signature(params: DrillParams) -> tuple[Any, ...]:
     """What decides which drills a unit rule counts: unit rules alike in it share one aggregate."""
     return (
@@ -450,20 +456,21 @@ def _evaluate_units(rules: list[DrillParams], run: Run) -> None:
             for p in unit_rules:
                 made[p][unit.id] = shapes[p].result(unit, found)
 
-    inner = _drill_inner(rules[0], run, months, county_codes, kinds=run.unit_kinds, org_ids=run.org_ids)
-    query = _aggregate_query(inner, len(rules[0].required_focus), run.evidence)
-    query = query.order_by(query.selected_columns[0])  # by unit
-    current: Any = None
-    found: dict[int, Cell] = {}
-    for chunk in streamed_rows(db.session.connection(), query):
-        for cell in chunk:
-            if cell[0] != current:
-                if found:
-                    done(current, found)
-                current, found = cell[0], {}
-            found[cell[1]] = cell
-    if found:
-        done(current, found)
+    if any(subjects.values()):
+        inner = _drill_inner(rules[0], run, months, county_codes, kinds=run.unit_kinds, org_ids=run.org_ids)
+        query = _aggregate_query(inner, len(rules[0].required_focus), run.evidence)
+        query = query.order_by(query.selected_columns[0])  # by unit
+        current: Any = None
+        found: dict[int, Cell] = {}
+        for chunk in streamed_rows(db.session.connection(), query):
+            for cell in chunk:
+                if cell[0] != current:
+                    if found:
+                        done(current, found)
+                    current, found = cell[0], {}
+                found[cell[1]] = cell
+        if found:
+            done(current, found)
     for p in rules:
         shape, of_rule = shapes[p], made[p]
         run.aggregates[("unit-results", p)] = [of_rule.get(unit.id) or shape.result(unit, None) for unit in subjects[p]]

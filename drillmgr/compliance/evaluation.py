@@ -16,7 +16,7 @@ from flask_babel import gettext as _
 
 from drillmgr.access import services as access
 from drillmgr.compliance.county_rules import evaluate_actions, evaluate_observance, evaluate_reviews, evaluate_six_into
-from drillmgr.compliance.drill_rules import MONTH_ALIGNED, evaluate_drills
+from drillmgr.compliance.drill_rules import evaluate_drills, over_unit_months
 from drillmgr.compliance.results import RuleResult, SubjectResult
 from drillmgr.compliance.rule_params import (
     ActionParams,
@@ -77,7 +77,7 @@ def evaluate(
     chosen = [(rule, params) for rule, params in chosen if org_ids is None or params.by_org]
     # Drill rules over units share one aggregate: it need not count units that no rule is about.
     unit_kinds = sorted({k for _, p in chosen if isinstance(p, DrillParams) and p.by_org for k in p.org_kinds})
-    unit_rules = [p for _, p in chosen if isinstance(p, DrillParams) and p.by_org and p.period in MONTH_ALIGNED]
+    unit_rules = [p for _, p in chosen if isinstance(p, DrillParams) and over_unit_months(p)]
     units = None if org_ids is None else tuple(org_ids)
     run = Run(
         year,

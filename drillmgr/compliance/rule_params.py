@@ -7,7 +7,6 @@ given here. The warning window is DEFAULT_WARNING_DAYS unless the rule sets its 
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from functools import cached_property
 from datetime import timedelta
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
@@ -29,7 +28,7 @@ class RuleParams:
     def by_org(self) -> bool:
         return self.subject == "org"
 
-    @cached_property  # read once per subject: hundreds of thousands of times an evaluation
+    @property
     def warning(self) -> timedelta:
         return timedelta(days=self.warning_days)
 
