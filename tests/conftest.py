@@ -3,6 +3,8 @@
 import os
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from itertools import count
 
@@ -320,19 +322,27 @@ def token_for(client, user, password=PASSWORD) -> dict:
     return {"Authorization": f"Bearer {response.get_json()['token']}"}
 
 
-def count_statements(client, url) -> int:
-    """The statements a GET of `url` sends (it must answer 200)."""
-    statements = []
+@contextmanager
+def statements_sent(containing: str = "") -> Iterator[list[str]]:
+    """The statements sent to the database within the block (those containing `containing`)."""
+    statements: list[str] = []
 
     def remember(conn, cursor, statement, *args):
-        statements.append(statement)
+        if containing in statement:
+            statements.append(statement)
 
     engine = db.session.get_bind()
     sa.event.listen(engine, "before_cursor_execute", remember)
     try:
-        assert client.get(url).status_code == 200
+        yield statements
     finally:
         sa.event.remove(engine, "before_cursor_execute", remember)
+
+
+def count_statements(client, url) -> int:
+    """The statements a GET of `url` sends (it must answer 200)."""
+    with statements_sent() as statements:
+        assert client.get(url).status_code == 200
     return len(statements)
 
 

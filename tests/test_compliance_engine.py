@@ -43,7 +43,7 @@ from drillmgr.exercises.models import ExerciseSession
 from drillmgr.extensions import db
 from drillmgr.findings.models import CorrectiveAction, Finding, Review
 from drillmgr.outreach.models import OutreachActivity
-from tests.conftest import PREFECTURE, SHAWAN, TACHENG_CITY, WUSU
+from tests.conftest import PREFECTURE, SHAWAN, TACHENG_CITY, WUSU, statements_sent
 
 BJ = ZoneInfo("Asia/Shanghai")
 YEAR = 2031  # a year no other test writes drills into
@@ -444,17 +444,8 @@ def test_unit_rules_come_out_the_same_whether_their_cells_come_one_by_one_or_at_
 def test_unit_rules_without_a_unit_count_no_drill(make_org, evac):
     """Where the unit rules have no unit to evaluate, their drills are not aggregated at all."""
     evac(make_org(kind=OrgKind.SCHOOL), bj(3, 3))
-    seen = []
-
-    def note(conn, cursor, statement, parameters, context, executemany):
-        if "drill_participants" in statement:
-            seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(containing="drill_participants") as seen:
         results = evaluate(YEAR, actor=SYSTEM, now=bj(6, 1), org_ids=[])
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", note)
     assert [r.key for r in results] == ["school-evacuation", "kindergarten-evacuation", "hospital-evacuation"]
     assert all(r.results == [] for r in results)
     assert seen == []

@@ -9,6 +9,7 @@ from drillmgr.db import database_busy, streamed_rows
 from drillmgr.drills.models import Drill
 from drillmgr.enums import DrillStatus
 from drillmgr.extensions import db
+from tests.conftest import statements_sent
 
 db_module = importlib.import_module("drillmgr.db")  # the package names its SQLAlchemy extension `db`
 
@@ -32,17 +33,8 @@ def test_streamed_rows_see_what_the_unit_of_work_wrote_and_leave_the_connection_
     """The rows come on the session's own connection, in its transaction: a drill flushed but not committed is
     among them; the statement is seen by the engine's listeners once; the next statement runs as usual."""
     drill = make_drill(title="not yet committed", status=DrillStatus.PLANNED)
-    seen = []
-
-    def note(connection, cursor, statement, parameters, context, executemany):
-        if "drills" in statement:
-            seen.append(statement)
-
-    sa.event.listen(db.engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(containing="drills") as seen:
         rows = [row for chunk in streamed_rows(db.session.connection(), _query()) for row in chunk]
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", note)
     assert (drill.id, "not yet committed") in rows
     assert len(seen) == 1
     assert db.session.scalar(sa.select(Drill.title).where(Drill.id == drill.id)) == "not yet committed"
